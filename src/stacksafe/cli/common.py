@@ -1,0 +1,59 @@
+"""What every command shares: the --data-dir option, opening the vault, the author of writes."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stacksafe.core.vault import Vault, open_vault
+from stacksafe.settings import Settings
+
+__all__ = [
+    "AccountOption",
+    "DataDirOption",
+    "StackOption",
+    "local_author",
+    "opened_vault",
+]
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="STACKSAFE_DATA_DIR",
+        help="Data directory (database and master key). Default: ~/.local/share/stacksafe.",
+        show_default=False,
+    ),
+]
+StackOption = Annotated[
+    str | None, typer.Option("--stack", "-s", help="Stack uid or name.", show_default=False)
+]
+AccountOption = Annotated[
+    str | None, typer.Option("--account", "-a", help="Account uid or name.", show_default=False)
+]
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    return Settings.load(data_dir=data_dir)
+
+
+@contextmanager
+def opened_vault(data_dir: Path | None) -> Iterator[Vault]:
+    vault = open_vault(settings_for(data_dir))
+    try:
+        yield vault
+    finally:
+        vault.close()
+
+
+def local_author() -> str:
+    """Who a local write is attributed to until the server brings real principals."""
+    try:
+        return f"local:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "local:unknown"

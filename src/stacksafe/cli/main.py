@@ -1,0 +1,68 @@
+"""The `stacksafe` command: wiring of the subcommands and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from stacksafe.errors import StacksafeError
+
+__all__ = ["EXIT_CODES", "app", "main"]
+
+# One exit code per error kind, stable for scripts (documented in docs/cli.md).
+EXIT_CODES = {
+    "bad_request": 2,
+    "not_found": 3,
+    "forbidden": 4,
+    "conflict": 5,
+    "integrity_error": 6,
+    "configuration_error": 7,
+}
+
+
+def build_app() -> typer.Typer:
+    from stacksafe.cli.run_cmd import run
+    from stacksafe.cli.secrets_cmd import secrets_app
+    from stacksafe.cli.setup_cmd import init
+    from stacksafe.cli.tenancy_cmd import accounts_app, stacks_app
+
+    # Rich tracebacks print local variables, which may hold plaintext: never enable them.
+    application = typer.Typer(
+        name="stacksafe",
+        help="stacksafe: encrypted secrets for accounts and their stacks.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    application.command("init")(init)
+    application.add_typer(accounts_app, name="accounts")
+    application.add_typer(stacks_app, name="stacks")
+    application.add_typer(secrets_app, name="secrets")
+    application.command(
+        "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+    )(run)
+    return application
+
+
+app = build_app()
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except StacksafeError as exc:
+        sys.stderr.write(f"Error: {exc.message}\n")
+        sys.exit(EXIT_CODES.get(exc.code, 1))
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted\n")
+        sys.exit(130)
+    except Exception as exc:
+        # Unexpected: the message may quote data, so show only the type unless debugging.
+        if os.environ.get("STACKSAFE_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"Error: unexpected {type(exc).__name__}; set STACKSAFE_DEBUG=1 for the traceback\n"
+        )
+        sys.exit(1)

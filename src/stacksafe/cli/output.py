@@ -1,0 +1,92 @@
+"""Rendering for humans (tables) and machines (JSON); values are shown only when revealed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from stacksafe.model import Account, Secret, Stack, iso8601
+
+__all__ = [
+    "MASK",
+    "FileFormat",
+    "ListFormat",
+    "ListFormatOption",
+    "account_json",
+    "print_json",
+    "print_table",
+    "secret_rows",
+    "stack_json",
+]
+
+MASK = "********"
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class FileFormat(StrEnum):
+    dotenv = "dotenv"
+    json = "json"
+
+
+ListFormatOption = Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A plain aligned table; plain text keeps output pipeable and free of terminal codes."""
+    cells = [[cell.replace("\n", "\\n") for cell in row] for row in rows]
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+    lines = [headers, *cells]
+    sys.stdout.write(
+        "".join(
+            "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() + "\n"
+            for line in lines
+        )
+    )
+
+
+def secret_rows(secrets: Sequence[Secret]) -> list[list[str]]:
+    return [
+        [
+            s.key,
+            "account" if s.inherited else "stack",
+            str(s.version),
+            iso8601(s.updated_at),
+            MASK if s.raw_value is None else s.raw_value.reveal(),
+        ]
+        for s in secrets
+    ]
+
+
+def account_json(account: Account) -> dict[str, object]:
+    return {
+        "uid": account.uid,
+        "name": account.name,
+        "created_at_iso": iso8601(account.created_at),
+        "updated_at_iso": iso8601(account.updated_at),
+    }
+
+
+def stack_json(stack: Stack, account: Account | None = None) -> dict[str, object]:
+    data: dict[str, object] = {
+        "uid": stack.uid,
+        "name": stack.name,
+        "environment": stack.environment,
+    }
+    if account is not None:
+        data["account"] = account.name
+    data["created_at_iso"] = iso8601(stack.created_at)
+    data["updated_at_iso"] = iso8601(stack.updated_at)
+    return data

@@ -1,0 +1,1 @@
+"""Core capabilities: every face (CLI, API, web) calls these, so each rule lives once."""

@@ -1,0 +1,247 @@
+"""Reading and writing secrets: validation, sealing, versioning and inheritance together.
+
+Every write appends an immutable version row and moves the secret's pointer; an unset appends a
+tombstone. Every read authenticates the stored ciphertext, revealed or not, so tampering is
+reported on the first read that meets it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from stacksafe.core.inheritance import overlay
+from stacksafe.core.tenancy import Target
+from stacksafe.core.validation import validate_key, validate_value
+from stacksafe.core.vault import Vault
+from stacksafe.crypto import DATA_KEY_SEAL_LIMIT, Binding, DataKey, Envelope, Scope, encode_value
+from stacksafe.errors import Conflict, IntegrityError, NotFound
+from stacksafe.model import Secret, SecretValue
+from stacksafe.store import keys as key_queries
+from stacksafe.store import secrets as queries
+from stacksafe.store.engine import RetryWrite
+
+__all__ = [
+    "ImportReport",
+    "effective_values",
+    "get_secret",
+    "import_secrets",
+    "list_secrets",
+    "set_secret",
+    "unset_secret",
+]
+
+ACTION_SET = "set"
+ACTION_DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did, by key."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+def _scope_of(target: Target, stack_level: bool) -> Scope:
+    if stack_level and target.stack is not None:
+        return Scope(target.account.uid, target.stack.uid)
+    return Scope(target.account.uid, None)
+
+
+def _data_keys(
+    conn: Connection, vault: Vault, target: Target, stack_level: bool
+) -> dict[int, DataKey]:
+    stack_id = target.stack_id if stack_level else None
+    scope = _scope_of(target, stack_level)
+    return {
+        stored.version: vault.data_keys.unwrap(
+            scope, stored.version, stored.master_key_version, stored.wrapped_key
+        )
+        for stored in key_queries.data_keys_of(conn, target.account.id, stack_id)
+    }
+
+
+def _open_rows(
+    conn: Connection,
+    vault: Vault,
+    target: Target,
+    rows: Sequence[queries.StoredSecret],
+    reveal: bool,
+) -> list[Secret]:
+    keys_by_level: dict[bool, dict[int, DataKey]] = {}
+    opened = []
+    for row in rows:
+        stack_level = row.stack_id is not None
+        if stack_level not in keys_by_level:
+            keys_by_level[stack_level] = _data_keys(conn, vault, target, stack_level)
+        envelope = Envelope.from_bytes(row.envelope)
+        data_key = keys_by_level[stack_level].get(envelope.data_key_version)
+        if data_key is None:
+            raise IntegrityError(
+                f"the stored value of {row.key!r} names data key version "
+                f"{envelope.data_key_version}, which does not exist in its scope"
+            )
+        binding = Binding(_scope_of(target, stack_level), row.key, row.version)
+        plaintext = data_key.open(envelope, binding)
+        opened.append(
+            Secret(
+                key=row.key,
+                value=encode_value(row.envelope),
+                inherited=not stack_level,
+                version=row.version,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                raw_value=SecretValue(plaintext.decode("utf-8")) if reveal else None,
+            )
+        )
+    return opened
+
+
+def _read(conn: Connection, target: Target, key: str | None) -> list[queries.StoredSecret]:
+    if target.stack is None:
+        return queries.scope_secrets(conn, target.account.id, None, key)
+    return overlay(queries.effective_secrets(conn, target.account.id, target.stack.id, key))
+
+
+def list_secrets(vault: Vault, target: Target, *, reveal: bool = False) -> list[Secret]:
+    """The effective secrets of a stack (own and inherited), or an account's own, by key."""
+    with vault.store.read() as conn:
+        return _open_rows(conn, vault, target, _read(conn, target, None), reveal)
+
+
+def get_secret(vault: Vault, target: Target, key: str, *, reveal: bool = False) -> Secret:
+    validate_key(key)
+    with vault.store.read() as conn:
+        found = _open_rows(conn, vault, target, _read(conn, target, key), reveal)
+    if not found:
+        raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
+    return found[0]
+
+
+def _sealing_key(conn: Connection, vault: Vault, target: Target, seals: int) -> DataKey:
+    """The data key that seals new values of ``target``'s own level; rolls over when spent."""
+    scope = target.scope
+    stored = key_queries.newest_data_key(conn, target.account.id, target.stack_id, lock=True)
+    if stored is None or stored.seal_count + seals > DATA_KEY_SEAL_LIMIT:
+        version = 1 if stored is None else stored.version + 1
+        data_key, mk_version, wrapped = vault.data_keys.wrap_new(scope, version)
+        key_id = key_queries.insert_data_key(
+            conn, target.account.id, target.stack_id, version, mk_version, wrapped, vault.clock()
+        )
+    else:
+        data_key = vault.data_keys.unwrap(
+            scope, stored.version, stored.master_key_version, stored.wrapped_key
+        )
+        key_id = stored.id
+    key_queries.record_seals(conn, key_id, seals)
+    return data_key
+
+
+def _append_version(
+    conn: Connection,
+    target: Target,
+    key: str,
+    value: SecretValue | None,
+    data_key: DataKey | None,
+    author: str,
+    now: datetime,
+) -> None:
+    """Write the next version of ``key`` (a tombstone when ``value`` is None)."""
+    head = queries.secret_head(conn, target.account.id, target.stack_id, key, lock=True)
+    version = 1 if head is None else head.current_version + 1
+    envelope = None
+    if value is not None and data_key is not None:
+        envelope = data_key.seal(
+            value.reveal().encode("utf-8"), Binding(target.scope, key, version)
+        )
+    if head is None:
+        secret_id = queries.insert_secret(conn, target.account.id, target.stack_id, key, now)
+    else:
+        created_at = now if head.deleted else head.created_at
+        if not queries.advance_secret(
+            conn, head, deleted=value is None, created_at=created_at, now=now
+        ):
+            raise RetryWrite
+        secret_id = head.id
+    action = ACTION_DELETE if value is None else ACTION_SET
+    queries.insert_version(conn, secret_id, version, action, envelope, author, now)
+
+
+def set_secret(
+    vault: Vault, target: Target, key: str, value: SecretValue, *, author: str
+) -> Secret:
+    """Create or replace ``key`` at ``target``'s own level; returns the secret as stored."""
+    validate_key(key)
+    validate_value(key, value, vault.max_value_bytes)
+
+    def work(conn: Connection) -> None:
+        data_key = _sealing_key(conn, vault, target, 1)
+        _append_version(conn, target, key, value, data_key, author, vault.clock())
+
+    vault.store.transact(work, f"setting {key!r}")
+    return get_secret(vault, Target(target.account, target.stack), key)
+
+
+def unset_secret(vault: Vault, target: Target, key: str, *, author: str) -> None:
+    """Delete ``key`` from ``target``'s own level (a tombstone version; history remains)."""
+    validate_key(key)
+
+    def work(conn: Connection) -> None:
+        head = queries.secret_head(conn, target.account.id, target.stack_id, key)
+        if head is None or head.deleted:
+            if target.stack is not None and queries.scope_secrets(
+                conn, target.account.id, None, key
+            ):
+                raise Conflict(
+                    f"{key!r} is inherited from account {target.account.name!r}, not set on "
+                    f"stack {target.stack.name!r}; delete it at account level (--account)"
+                )
+            raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
+        _append_version(conn, target, key, None, None, author, vault.clock())
+
+    vault.store.transact(work, f"unsetting {key!r}")
+
+
+def import_secrets(
+    vault: Vault, target: Target, entries: Mapping[str, SecretValue], *, author: str
+) -> ImportReport:
+    """Set many secrets at ``target``'s own level in one transaction: all or nothing."""
+    for key, value in entries.items():
+        validate_key(key)
+        validate_value(key, value, vault.max_value_bytes)
+
+    def work(conn: Connection) -> ImportReport:
+        own = Target(target.account, target.stack)
+        rows = queries.scope_secrets(conn, target.account.id, target.stack_id)
+        current = {s.key: s.raw_value for s in _open_rows(conn, vault, own, rows, True)}
+        report = ImportReport()
+        changes: list[tuple[str, SecretValue]] = []
+        for key in sorted(entries):
+            value = entries[key]
+            if key not in current:
+                report.added.append(key)
+            elif current[key] != value:
+                report.changed.append(key)
+            else:
+                report.unchanged.append(key)
+                continue
+            changes.append((key, value))
+        if changes:
+            data_key = _sealing_key(conn, vault, target, len(changes))
+            now = vault.clock()
+            for key, value in changes:
+                _append_version(conn, target, key, value, data_key, author, now)
+        return report
+
+    return vault.store.transact(work, "importing secrets")
+
+
+def effective_values(vault: Vault, target: Target) -> dict[str, SecretValue]:
+    """Key → plaintext of everything ``target`` sees, for delivery into a process or a file."""
+    revealed: Iterable[Secret] = list_secrets(vault, target, reveal=True)
+    return {s.key: s.raw_value for s in revealed if s.raw_value is not None}

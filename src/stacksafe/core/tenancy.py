@@ -1,0 +1,142 @@
+"""Accounts, stacks, and resolving what a caller names (a uid or a name) to one of them."""
+
+from __future__ import annotations
+
+import secrets as random
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from stacksafe.core.validation import validate_environment, validate_name
+from stacksafe.core.vault import Vault
+from stacksafe.crypto import Scope
+from stacksafe.errors import Conflict, InvalidInput, NotFound
+from stacksafe.model import Account, Stack
+from stacksafe.store import tenancy as queries
+
+__all__ = [
+    "Target",
+    "create_account",
+    "create_stack",
+    "find_account",
+    "find_stack",
+    "list_accounts",
+    "list_stacks",
+    "resolve_target",
+]
+
+
+def _new_uid() -> str:
+    return random.token_hex(16)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where secrets are read or written: an account's own level, or one of its stacks."""
+
+    account: Account
+    stack: Stack | None = None
+
+    @property
+    def stack_id(self) -> int | None:
+        return None if self.stack is None else self.stack.id
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.account.uid, None if self.stack is None else self.stack.uid)
+
+    def describe(self) -> str:
+        if self.stack is None:
+            return f"account {self.account.name!r}"
+        return f"stack {self.stack.name!r} of account {self.account.name!r}"
+
+
+def create_account(vault: Vault, name: str) -> Account:
+    validate_name("account", name)
+
+    def work(conn: Connection) -> Account:
+        if queries.account_by_name(conn, name) is not None:
+            raise Conflict(f"account {name!r} already exists")
+        return queries.insert_account(conn, _new_uid(), name, vault.clock())
+
+    return vault.store.transact(work, f"creating account {name!r}")
+
+
+def _account(conn: Connection, ref: str) -> Account:
+    found = queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
+    if found is None:
+        raise NotFound(f"account {ref!r} does not exist")
+    return found
+
+
+def find_account(vault: Vault, ref: str) -> Account:
+    """The account whose uid or name is ``ref``."""
+    with vault.store.read() as conn:
+        return _account(conn, ref)
+
+
+def list_accounts(vault: Vault) -> list[Account]:
+    with vault.store.read() as conn:
+        return queries.list_accounts(conn)
+
+
+def create_stack(vault: Vault, account_ref: str, name: str, environment: str) -> Stack:
+    validate_name("stack", name)
+    validate_environment(environment)
+
+    def work(conn: Connection) -> Stack:
+        account = _account(conn, account_ref)
+        if queries.stacks_by_name(conn, name, account.id):
+            raise Conflict(f"stack {name!r} already exists in account {account.name!r}")
+        return queries.insert_stack(conn, _new_uid(), account.id, name, environment, vault.clock())
+
+    return vault.store.transact(work, f"creating stack {name!r}")
+
+
+def _stack(conn: Connection, ref: str, account: Account | None) -> Stack:
+    by_uid = queries.stack_by_uid(conn, ref)
+    if by_uid is not None and (account is None or by_uid.account_id == account.id):
+        return by_uid
+    matches = queries.stacks_by_name(conn, ref, None if account is None else account.id)
+    if not matches:
+        where = "" if account is None else f" in account {account.name!r}"
+        raise NotFound(f"stack {ref!r} does not exist{where}")
+    if len(matches) > 1:
+        owners = sorted(
+            a.name for s in matches if (a := queries.account_by_id(conn, s.account_id)) is not None
+        )
+        raise InvalidInput(
+            f"stack name {ref!r} exists in accounts {', '.join(owners)}; "
+            "name the account too (--account) or use the stack uid"
+        )
+    return matches[0]
+
+
+def find_stack(vault: Vault, ref: str, account_ref: str | None = None) -> Stack:
+    """The stack whose uid or name is ``ref`` (within ``account_ref`` when given)."""
+    with vault.store.read() as conn:
+        account = None if account_ref is None else _account(conn, account_ref)
+        return _stack(conn, ref, account)
+
+
+def list_stacks(vault: Vault, account_ref: str | None = None) -> list[Stack]:
+    with vault.store.read() as conn:
+        account_id = None if account_ref is None else _account(conn, account_ref).id
+        return queries.list_stacks(conn, account_id)
+
+
+def resolve_target(vault: Vault, *, account: str | None, stack: str | None) -> Target:
+    """The level a command names: ``stack`` (optionally within ``account``) or ``account``."""
+    if account is None and stack is None:
+        raise InvalidInput("name where the secrets are: --stack STACK or --account ACCOUNT")
+    with vault.store.read() as conn:
+        owner = None if account is None else _account(conn, account)
+        if stack is None and owner is not None:
+            return Target(owner)
+        assert stack is not None  # noqa: S101 - one of the two is given, checked above
+        found = _stack(conn, stack, owner)
+        if owner is None:
+            owner = queries.account_by_id(conn, found.account_id)
+            if owner is None:  # pragma: no cover - prevented by the foreign key
+                raise NotFound(f"account of stack {stack!r} does not exist")
+        return Target(owner, found)

@@ -1,0 +1,108 @@
+"""Secrets in and out of files: dotenv (python-dotenv's parser) and flat JSON objects.
+
+Parsing is strict: a line python-dotenv cannot parse, a key without a value, a duplicate key or a
+non-string JSON value is an error naming the line or key, so an import never half-succeeds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from typing import Literal
+
+from dotenv.parser import parse_stream
+
+from stacksafe.errors import InvalidInput
+from stacksafe.model import SecretValue
+
+__all__ = ["Format", "decode_utf8", "detect_format", "parse", "render"]
+
+Format = Literal["dotenv", "json"]
+
+
+def decode_utf8(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{source} is not UTF-8 text (invalid byte at offset {exc.start})"
+        ) from None
+
+
+def detect_format(filename: str) -> Format:
+    return "json" if filename.lower().endswith(".json") else "dotenv"
+
+
+def _parse_dotenv(text: str, source: str) -> dict[str, SecretValue]:
+    entries: dict[str, SecretValue] = {}
+    lines: dict[str, int] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error:
+            raise InvalidInput(f"{source}, line {line}: cannot parse this line as KEY=VALUE")
+        if binding.key is None:  # a blank line or a comment
+            continue
+        if binding.value is None:
+            raise InvalidInput(f"{source}, line {line}: {binding.key!r} has no '=' and no value")
+        if binding.key in entries:
+            raise InvalidInput(
+                f"{source}, line {line}: {binding.key!r} is already set on line "
+                f"{lines[binding.key]}"
+            )
+        entries[binding.key] = SecretValue(binding.value)
+        lines[binding.key] = line
+    return entries
+
+
+def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidInput(f"key {key!r} appears twice in the JSON object")
+        result[key] = value
+    return result
+
+
+def _parse_json(text: str, source: str) -> dict[str, SecretValue]:
+    try:
+        data = json.loads(text, object_pairs_hook=_reject_duplicates)
+    except json.JSONDecodeError as exc:
+        # exc.msg describes the syntax error; it never quotes the document.
+        raise InvalidInput(
+            f"{source} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f'{source} must hold a JSON object of KEY: "value" pairs')
+    entries: dict[str, SecretValue] = {}
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise InvalidInput(
+                f"{source}: the value of {key!r} is a JSON {type(value).__name__}, not a string; "
+                "quote it"
+            )
+        entries[key] = SecretValue(value)
+    return entries
+
+
+def parse(text: str, fmt: Format, source: str) -> dict[str, SecretValue]:
+    """Key → value of a dotenv or JSON document; ``source`` names it in error messages."""
+    if fmt == "json":
+        return _parse_json(text, source)
+    return _parse_dotenv(text, source)
+
+
+def _dotenv_quote(value: str) -> str:
+    # python-dotenv's single-quoted form unescapes only \\ and \', and keeps newlines verbatim.
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def render(values: Mapping[str, SecretValue], fmt: Format) -> str:
+    """A dotenv or JSON document of ``values``, in key order, that ``parse`` reads back exactly."""
+    ordered = sorted(values)
+    if fmt == "json":
+        return (
+            json.dumps({k: values[k].reveal() for k in ordered}, indent=2, ensure_ascii=False)
+            + "\n"
+        )
+    return "".join(f"{k}={_dotenv_quote(values[k].reveal())}\n" for k in ordered)

@@ -1,0 +1,81 @@
+"""Input rules for keys, values and names; each failure is one line naming the problem."""
+
+from __future__ import annotations
+
+import re
+
+from stacksafe.errors import InvalidInput
+from stacksafe.model import SecretValue
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "MAX_NAME_LENGTH",
+    "validate_environment",
+    "validate_key",
+    "validate_name",
+    "validate_value",
+]
+
+MAX_KEY_LENGTH = 255
+MAX_NAME_LENGTH = 255
+KEY_PATTERN = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
+ENVIRONMENT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _shown(text: str) -> str:
+    """A key or name as it may appear in a message: quoted, shortened when long."""
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def validate_key(key: str) -> str:
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"key {_shown(key)} is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}"
+        )
+    if not KEY_PATTERN.fullmatch(key):
+        raise InvalidInput(
+            f"key {_shown(key)} is not valid: use letters and digits, "
+            "with single . _ or - between them"
+        )
+    return key
+
+
+def validate_value(key: str, value: SecretValue, max_bytes: int) -> SecretValue:
+    size = len(value.reveal().encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise InvalidInput(
+            f"value of {_shown(key)} is {size} bytes; the limit is {max_bytes} bytes"
+        )
+    text = value.reveal()
+    if "\x00" in text:
+        raise InvalidInput(
+            f"value of {_shown(key)} contains a NUL character, which environment variables "
+            "and files cannot carry"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"value of {_shown(key)} is not valid UTF-8 text") from None
+    return value
+
+
+def validate_name(kind: str, name: str) -> str:
+    if not name.strip():
+        raise InvalidInput(f"{kind} name must not be empty")
+    if name != name.strip():
+        raise InvalidInput(f"{kind} name {_shown(name)} must not start or end with spaces")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"{kind} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}")
+    if _CONTROL.search(name):
+        raise InvalidInput(f"{kind} name {_shown(name)} contains control characters")
+    return name
+
+
+def validate_environment(environment: str) -> str:
+    if not ENVIRONMENT_PATTERN.fullmatch(environment):
+        raise InvalidInput(
+            f"environment {_shown(environment)} is not valid: use up to 64 letters, digits, "
+            ". _ or - (built-ins: development, staging, qa, production)"
+        )
+    return environment

@@ -1,0 +1,142 @@
+"""The ``Vault``: a store opened with a verified master key. Every core function takes one.
+
+Opening checks the master key against the database's key check values before anything else is
+read or written, and refuses with an error naming the key source when they differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stacksafe.crypto import (
+    DataKeyCache,
+    Keyring,
+    generate_master_key,
+    keyring_from_file,
+    keyring_from_text,
+    write_key_file,
+)
+from stacksafe.errors import ConfigurationError
+from stacksafe.settings import Settings
+from stacksafe.store import Store, redact_url
+from stacksafe.store import keys as key_queries
+from stacksafe.store.migrate import current_revision, upgrade
+
+__all__ = ["Vault", "initialise", "load_keyring", "open_vault", "utc_now"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Vault:
+    """A store and the keys to its values, plus the limits that apply to writes."""
+
+    store: Store
+    data_keys: DataKeyCache
+    max_value_bytes: int
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def load_keyring(settings: Settings) -> Keyring:
+    if settings.master_key_text is not None:
+        return keyring_from_text(settings.master_key_text.reveal(), settings.master_key_source)
+    return keyring_from_file(settings.master_key_file)
+
+
+def _check_store_reachable(store: Store, settings: Settings) -> str | None:
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with store.read() as conn:
+            return current_revision(conn)
+    except OperationalError as exc:
+        raise ConfigurationError(
+            f"cannot open the database {redact_url(settings.database_url)}: "
+            f"{str(exc.orig).strip().splitlines()[0]}"
+        ) from None
+
+
+def open_vault(settings: Settings) -> Vault:
+    """Open an initialised installation; the master key is verified before anything else."""
+    sqlite_file = settings.sqlite_path
+    if sqlite_file is not None and not sqlite_file.exists():
+        # Opening would create an empty database file; say what is missing instead.
+        raise ConfigurationError(
+            f"no stacksafe database at {sqlite_file}; run `stacksafe init` first "
+            "(or set STACKSAFE_DATA_DIR / --data-dir / STACKSAFE_DATABASE_URL)"
+        )
+    store = Store.from_url(settings.database_url)
+    try:
+        if _check_store_reachable(store, settings) is None:
+            raise ConfigurationError(
+                f"the database {redact_url(settings.database_url)} is not initialised; "
+                "run `stacksafe init`"
+            )
+        keyring = load_keyring(settings)
+        with store.read() as conn:
+            keyring.verify(key_queries.master_key_check_values(conn))
+        upgrade(store)
+    except BaseException:
+        store.close()
+        raise
+    return Vault(store, DataKeyCache(keyring), settings.max_value_bytes)
+
+
+def _make_data_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def initialise(settings: Settings) -> tuple[Vault, Path | None]:
+    """Create the schema and register the master key; write a new key file unless one is given.
+
+    Refuses to touch an installation that already has a master key, and never overwrites a key
+    file. Returns the vault and the path of the key file it created (None when the key came
+    from the environment).
+    """
+    if settings.uses_default_sqlite:
+        _make_data_dir(settings.data_dir)
+    store = Store.from_url(settings.database_url)
+    created_key_file: Path | None = None
+    try:
+        if _check_store_reachable(store, settings) is not None:
+            with store.read() as conn:
+                if key_queries.master_key_check_values(conn):
+                    raise ConfigurationError(
+                        f"{redact_url(settings.database_url)} is already initialised; "
+                        "refusing to initialise it again"
+                    )
+        if settings.master_key_text is not None:
+            keyring = load_keyring(settings)
+        else:
+            if settings.master_key_file.exists():
+                raise ConfigurationError(
+                    f"master key file {settings.master_key_file} already exists; refusing to "
+                    "overwrite it (point STACKSAFE_MASTER_KEY_FILE elsewhere or remove it)"
+                )
+            _make_data_dir(settings.master_key_file.parent)
+            key = generate_master_key()
+            write_key_file(settings.master_key_file, [key])
+            created_key_file = settings.master_key_file
+            keyring = Keyring([key], settings.master_key_source)
+        upgrade(store)
+        now = utc_now()
+        with store.write() as conn:
+            for version, check_value in sorted(keyring.check_values().items()):
+                key_queries.register_master_key(conn, version, check_value, now)
+    except BaseException:
+        if created_key_file is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(created_key_file)
+        store.close()
+        raise
+    return Vault(store, DataKeyCache(keyring), settings.max_value_bytes), created_key_file

@@ -1,0 +1,156 @@
+"""Envelope encryption of values: AES-256-GCM under per-scope data keys wrapped by the master key.
+
+A *scope* is an account's own level or one stack. Each scope has a small series of data keys
+(versions 1, 2, ...); new values are sealed under the newest one, which rolls over after
+``DATA_KEY_SEAL_LIMIT`` seals so the random-nonce budget of one key is never approached.
+Unwrapped data keys are cached, so revealing 200 values costs 200 GCM operations on one or two
+key objects, not 200 key unwraps.
+
+Associated data binds each ciphertext to (account, stack-or-account level, key, secret version)
+and to its own envelope header: a ciphertext copied to another row or a flipped bit fails to open.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from stacksafe.crypto.format import NONCE_SIZE, Envelope
+from stacksafe.crypto.keyring import KEY_SIZE, Keyring
+from stacksafe.errors import IntegrityError
+
+__all__ = [
+    "DATA_KEY_SEAL_LIMIT",
+    "Binding",
+    "DataKey",
+    "DataKeyCache",
+    "Scope",
+    "new_data_key_material",
+]
+
+# NIST SP 800-38D allows 2**32 encryptions per key with random 96-bit nonces. Rolling over at
+# 2**24 keeps the nonce-collision probability below 2**-48 per key.
+DATA_KEY_SEAL_LIMIT = 2**24
+
+
+def _frame(*fields: str) -> bytes:
+    """Length-prefixed concatenation, so no two field tuples share an encoding."""
+    out = bytearray()
+    for text in fields:
+        raw = text.encode("utf-8")
+        out += len(raw).to_bytes(4, "big") + raw
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where secrets live: an account's own level (``stack_uid`` None) or one stack."""
+
+    account_uid: str
+    stack_uid: str | None
+
+    def data_key_aad(self, data_key_version: int, master_key_version: int) -> bytes:
+        return _frame(
+            "stacksafe.data-key.v1",
+            self.account_uid,
+            self.stack_uid or "",
+            str(data_key_version),
+            str(master_key_version),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """The row a ciphertext belongs to; authenticated as associated data."""
+
+    scope: Scope
+    key: str
+    version: int
+
+    def aad(self, header: bytes) -> bytes:
+        return header + _frame(
+            "stacksafe.value.v1",
+            self.scope.account_uid,
+            self.scope.stack_uid or "",
+            self.key,
+            str(self.version),
+        )
+
+
+def new_data_key_material() -> bytes:
+    return AESGCM.generate_key(bit_length=KEY_SIZE * 8)
+
+
+class DataKey:
+    """An unwrapped data key of one scope, ready to seal and open values."""
+
+    __slots__ = ("_aead", "version")
+
+    def __init__(self, version: int, material: bytes) -> None:
+        self.version = version
+        self._aead = AESGCM(material)
+
+    def __repr__(self) -> str:
+        return f"DataKey(version={self.version})"
+
+    def seal(self, plaintext: bytes, binding: Binding) -> bytes:
+        header = Envelope.header_for(self.version)
+        nonce = os.urandom(NONCE_SIZE)
+        return header + nonce + self._aead.encrypt(nonce, plaintext, binding.aad(header))
+
+    def open(self, envelope: Envelope, binding: Binding) -> bytes:
+        try:
+            return self._aead.decrypt(
+                envelope.nonce, envelope.ciphertext, binding.aad(envelope.header)
+            )
+        except InvalidTag:
+            raise IntegrityError(
+                f"the stored value of {binding.key!r} (version {binding.version}) failed "
+                "authentication: it was tampered with, corrupted or moved from another row"
+            ) from None
+
+
+class DataKeyCache:
+    """Unwrapped data keys, keyed by their wrapped form, bounded in size (LRU)."""
+
+    def __init__(self, keyring: Keyring, max_entries: int = 4096) -> None:
+        self._keyring = keyring
+        self._max = max_entries
+        self._entries: OrderedDict[tuple[bytes, bytes], DataKey] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def keyring(self) -> Keyring:
+        return self._keyring
+
+    def unwrap(
+        self, scope: Scope, version: int, master_key_version: int, wrapped: bytes
+    ) -> DataKey:
+        aad = scope.data_key_aad(version, master_key_version)
+        cache_key = (aad, wrapped)
+        with self._lock:
+            cached = self._entries.get(cache_key)
+            if cached is not None:
+                self._entries.move_to_end(cache_key)
+                return cached
+        data_key = DataKey(version, self._keyring.unwrap(master_key_version, wrapped, aad))
+        with self._lock:
+            self._entries[cache_key] = data_key
+            if len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return data_key
+
+    def wrap_new(self, scope: Scope, version: int) -> tuple[DataKey, int, bytes]:
+        """A fresh data key for ``scope``: (key, master-key version, wrapped form)."""
+        material = new_data_key_material()
+        mk_version = self._keyring.newest.version
+        _, wrapped = self._keyring.wrap(material, scope.data_key_aad(version, mk_version))
+        data_key = DataKey(version, material)
+        with self._lock:
+            self._entries[(scope.data_key_aad(version, mk_version), wrapped)] = data_key
+        return data_key, mk_version, wrapped

@@ -1,0 +1,76 @@
+"""The one exception hierarchy of stacksafe.
+
+::
+
+    StacksafeError          code
+    ├── InvalidInput        bad_request          the caller sent something malformed
+    ├── NotFound            not_found            an account, stack or secret does not exist
+    ├── Forbidden           forbidden            the caller may not do this
+    ├── Conflict            conflict             the write collides with the current state
+    ├── IntegrityError      integrity_error      stored data is tampered, corrupted, undecryptable
+    └── ConfigurationError  configuration_error  wrong master key, bad database URL
+
+Each face maps ``code`` once: to an HTTP status in the API, to an exit code in the CLI.
+Messages say what was wrong and how to fix it, and never contain a secret value.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "Conflict",
+    "Forbidden",
+    "IntegrityError",
+    "InvalidInput",
+    "NotFound",
+    "StacksafeError",
+]
+
+
+class StacksafeError(Exception):
+    """Base of every error stacksafe raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(StacksafeError):
+    """The input is malformed: a bad key, an oversized value, an unparsable file."""
+
+    code = "bad_request"
+
+
+class NotFound(StacksafeError):
+    """The named account, stack or secret does not exist."""
+
+    code = "not_found"
+
+
+class Forbidden(StacksafeError):
+    """The caller is not allowed to do this."""
+
+    code = "forbidden"
+
+
+class Conflict(StacksafeError):
+    """The write collides with existing state (a duplicate name, a concurrent write)."""
+
+    code = "conflict"
+
+
+class IntegrityError(StacksafeError):
+    """Stored data failed authentication: tampered, corrupted, or bound to another row."""
+
+    code = "integrity_error"
+
+
+class ConfigurationError(StacksafeError):
+    """The installation is misconfigured: wrong master key, bad database URL, missing files."""
+
+    code = "configuration_error"

@@ -1,0 +1,113 @@
+"""Plain data objects shared by every layer: accounts, stacks, secrets and masked plaintext."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "BUILTIN_ENVIRONMENTS",
+    "Account",
+    "Secret",
+    "SecretValue",
+    "Stack",
+    "iso8601",
+]
+
+BUILTIN_ENVIRONMENTS = ("development", "staging", "qa", "production")
+
+
+class SecretValue:
+    """Plaintext of a secret whose ``repr`` and ``str`` are masked; ``reveal()`` gives the text.
+
+    Logging, exception messages and f-strings then cannot leak a value by accident.
+    """
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    def reveal(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        return "SecretValue('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SecretValue):
+            return NotImplemented
+        return hmac.compare_digest(self._text.encode(), other._text.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._text)
+
+    def __len__(self) -> int:
+        return len(self._text)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("SecretValue cannot be pickled")
+
+
+def iso8601(moment: datetime) -> str:
+    """Format a moment as the specification does: ``2024-01-15T10:30:00Z`` in UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A tenant; its secrets are inherited by every one of its stacks."""
+
+    id: int
+    uid: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """An application deployment inside an account, in one environment."""
+
+    id: int
+    uid: str
+    account_id: int
+    name: str
+    environment: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret as the specification describes it, with plaintext held masked.
+
+    ``value`` is the encrypted form (``encrypted:AES256:<base64>``); ``raw_value`` is the
+    plaintext, present only when the caller asked for it and may see it.
+    """
+
+    key: str
+    value: str
+    inherited: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    raw_value: SecretValue | None = field(default=None, repr=True)
+
+    def to_json(self) -> dict[str, object]:
+        """The six fields of the specification, and nothing else."""
+        return {
+            "key": self.key,
+            "value": self.value,
+            "raw_value": None if self.raw_value is None else self.raw_value.reveal(),
+            "inherited": self.inherited,
+            "created_at_iso": iso8601(self.created_at),
+            "updated_at_iso": iso8601(self.updated_at),
+        }

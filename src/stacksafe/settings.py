@@ -1,0 +1,83 @@
+"""Configuration: where the data dir, database and master key are. Read only when asked.
+
+Precedence: explicit arguments (CLI flags), then ``STACKSAFE_*`` environment variables, then
+defaults under the data dir (``$XDG_DATA_HOME/stacksafe`` or ``~/.local/share/stacksafe``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stacksafe.errors import ConfigurationError
+from stacksafe.model import SecretValue
+
+__all__ = ["DEFAULT_MAX_VALUE_BYTES", "Settings", "default_data_dir"]
+
+DEFAULT_MAX_VALUE_BYTES = 64 * 1024
+DATABASE_FILE = "stacksafe.db"
+KEY_FILE = "master.key"
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "stacksafe"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    master_key_file: Path
+    # Key material given directly (STACKSAFE_MASTER_KEY); wins over the key file.
+    master_key_text: SecretValue | None = field(default=None, repr=False)
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+
+    @property
+    def uses_default_sqlite(self) -> bool:
+        return self.database_url == f"sqlite:///{self.data_dir / DATABASE_FILE}"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file when the database is SQLite, else None."""
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        return Path(self.database_url[len(prefix) :].split("?", 1)[0])
+
+    @property
+    def master_key_source(self) -> str:
+        if self.master_key_text is not None:
+            return "environment variable STACKSAFE_MASTER_KEY"
+        return f"key file {self.master_key_file}"
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, *, data_dir: Path | None = None
+    ) -> Settings:
+        env = os.environ if environ is None else environ
+        chosen_dir = data_dir or (
+            Path(env["STACKSAFE_DATA_DIR"]) if env.get("STACKSAFE_DATA_DIR") else None
+        )
+        root = (chosen_dir or default_data_dir(env)).expanduser().absolute()
+        url = env.get("STACKSAFE_DATABASE_URL") or f"sqlite:///{root / DATABASE_FILE}"
+        key_file = Path(env.get("STACKSAFE_MASTER_KEY_FILE") or root / KEY_FILE).expanduser()
+        key_text = env.get("STACKSAFE_MASTER_KEY")
+        limit_text = env.get("STACKSAFE_MAX_VALUE_BYTES")
+        try:
+            limit = int(limit_text) if limit_text else DEFAULT_MAX_VALUE_BYTES
+        except ValueError:
+            raise ConfigurationError(
+                f"STACKSAFE_MAX_VALUE_BYTES must be a whole number of bytes, not {limit_text!r}"
+            ) from None
+        if limit < 1:
+            raise ConfigurationError("STACKSAFE_MAX_VALUE_BYTES must be at least 1")
+        return cls(
+            data_dir=root,
+            database_url=url,
+            master_key_file=key_file.absolute(),
+            master_key_text=SecretValue(key_text) if key_text else None,
+            max_value_bytes=limit,
+        )

@@ -1,0 +1,109 @@
+"""Queries for master-key check values and wrapped data keys. The store never sees key material."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
+
+from stacksafe.store.schema import data_keys, master_keys
+
+__all__ = [
+    "StoredDataKey",
+    "data_keys_of",
+    "insert_data_key",
+    "master_key_check_values",
+    "newest_data_key",
+    "record_seals",
+    "register_master_key",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDataKey:
+    id: int
+    version: int
+    master_key_version: int
+    wrapped_key: bytes
+    seal_count: int
+
+
+def master_key_check_values(conn: Connection) -> dict[int, bytes]:
+    rows = conn.execute(select(master_keys.c.version, master_keys.c.check_value))
+    return {version: bytes(kcv) for version, kcv in rows}
+
+
+def register_master_key(conn: Connection, version: int, check_value: bytes, now: datetime) -> None:
+    conn.execute(
+        insert(master_keys).values(version=version, check_value=check_value, created_at=now)
+    )
+
+
+def _scope_clause(account_id: int, stack_id: int | None) -> ColumnElement[bool]:
+    if stack_id is None:
+        return (data_keys.c.account_id == account_id) & data_keys.c.stack_id.is_(None)
+    return data_keys.c.stack_id == stack_id
+
+
+def _stored(row: Row[Any]) -> StoredDataKey:
+    return StoredDataKey(
+        row.id, row.version, row.master_key_version, bytes(row.wrapped_key), row.seal_count
+    )
+
+
+def newest_data_key(
+    conn: Connection, account_id: int, stack_id: int | None, *, lock: bool = False
+) -> StoredDataKey | None:
+    query = (
+        select(data_keys)
+        .where(_scope_clause(account_id, stack_id))
+        .order_by(data_keys.c.version.desc())
+        .limit(1)
+    )
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return None if row is None else _stored(row)
+
+
+def data_keys_of(
+    conn: Connection, account_id: int, stack_id: int | None
+) -> Sequence[StoredDataKey]:
+    query = select(data_keys).where(_scope_clause(account_id, stack_id))
+    return [_stored(r) for r in conn.execute(query)]
+
+
+def insert_data_key(
+    conn: Connection,
+    account_id: int,
+    stack_id: int | None,
+    version: int,
+    master_key_version: int,
+    wrapped_key: bytes,
+    now: datetime,
+) -> int:
+    new_id: int = conn.execute(
+        insert(data_keys)
+        .values(
+            account_id=account_id,
+            stack_id=stack_id,
+            version=version,
+            master_key_version=master_key_version,
+            wrapped_key=wrapped_key,
+            seal_count=0,
+            created_at=now,
+        )
+        .returning(data_keys.c.id)
+    ).scalar_one()
+    return new_id
+
+
+def record_seals(conn: Connection, data_key_id: int, count: int) -> None:
+    conn.execute(
+        update(data_keys)
+        .where(data_keys.c.id == data_key_id)
+        .values(seal_count=data_keys.c.seal_count + count)
+    )

@@ -1,0 +1,199 @@
+"""Queries for secrets and their immutable versions.
+
+A write adds a version row and moves the secret's ``current_version`` pointer with a
+compare-and-set on the old version, so two writers can never both win, and a version number is
+never used twice (unique ``(secret_id, version)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    insert,
+    select,
+    union_all,
+    update,
+)
+
+from stacksafe.store.schema import secret_versions, secrets
+
+__all__ = [
+    "SecretHead",
+    "StoredSecret",
+    "advance_secret",
+    "effective_secrets",
+    "insert_secret",
+    "insert_version",
+    "scope_secrets",
+    "secret_head",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSecret:
+    """A live secret's current version as stored: ciphertext only."""
+
+    key: str
+    stack_id: int | None
+    version: int
+    envelope: bytes
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SecretHead:
+    """The mutable pointer row of a secret (live or deleted)."""
+
+    id: int
+    current_version: int
+    deleted: bool
+    created_at: datetime
+
+
+def _scope_clause(account_id: int, stack_id: int | None) -> ColumnElement[bool]:
+    if stack_id is None:
+        return and_(secrets.c.account_id == account_id, secrets.c.stack_id.is_(None))
+    return secrets.c.stack_id == stack_id
+
+
+def _live_query(scope: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(
+            secrets.c.key,
+            secrets.c.stack_id,
+            secrets.c.current_version.label("version"),
+            secret_versions.c.envelope,
+            secrets.c.created_at,
+            secrets.c.updated_at,
+        )
+        .join(
+            secret_versions,
+            and_(
+                secret_versions.c.secret_id == secrets.c.id,
+                secret_versions.c.version == secrets.c.current_version,
+            ),
+        )
+        .where(scope, secrets.c.deleted.is_(False))
+    )
+
+
+def _stored(row: Row[Any]) -> StoredSecret:
+    return StoredSecret(
+        row.key, row.stack_id, row.version, bytes(row.envelope), row.created_at, row.updated_at
+    )
+
+
+def scope_secrets(
+    conn: Connection, account_id: int, stack_id: int | None, key: str | None = None
+) -> list[StoredSecret]:
+    """The live secrets of one level (an account's own, or a stack's own)."""
+    query = _live_query(_scope_clause(account_id, stack_id))
+    if key is not None:
+        query = query.where(secrets.c.key == key)
+    return [_stored(r) for r in conn.execute(query.order_by(secrets.c.key))]
+
+
+def effective_secrets(
+    conn: Connection, account_id: int, stack_id: int, key: str | None = None
+) -> Sequence[StoredSecret]:
+    """The stack's own secrets and its account's, in one indexed query; the caller overlays them.
+
+    Each branch reads through its own partial unique index, so the cost follows the stack and
+    its account, not the size of the database.
+    """
+    own = _live_query(_scope_clause(account_id, stack_id))
+    inherited = _live_query(_scope_clause(account_id, None))
+    if key is not None:
+        own = own.where(secrets.c.key == key)
+        inherited = inherited.where(secrets.c.key == key)
+    query = union_all(own, inherited)
+    return [_stored(r) for r in conn.execute(query)]
+
+
+def secret_head(
+    conn: Connection, account_id: int, stack_id: int | None, key: str, *, lock: bool = False
+) -> SecretHead | None:
+    query = select(
+        secrets.c.id, secrets.c.current_version, secrets.c.deleted, secrets.c.created_at
+    ).where(_scope_clause(account_id, stack_id), secrets.c.key == key)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return (
+        None
+        if row is None
+        else SecretHead(row.id, row.current_version, row.deleted, row.created_at)
+    )
+
+
+def insert_secret(
+    conn: Connection, account_id: int, stack_id: int | None, key: str, now: datetime
+) -> int:
+    """A new secret at version 1 (its version row is inserted by the caller)."""
+    new_id: int = conn.execute(
+        insert(secrets)
+        .values(
+            account_id=account_id,
+            stack_id=stack_id,
+            key=key,
+            current_version=1,
+            deleted=False,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(secrets.c.id)
+    ).scalar_one()
+    return new_id
+
+
+def insert_version(
+    conn: Connection,
+    secret_id: int,
+    version: int,
+    action: str,
+    envelope: bytes | None,
+    author: str,
+    now: datetime,
+) -> None:
+    conn.execute(
+        insert(secret_versions).values(
+            secret_id=secret_id,
+            version=version,
+            action=action,
+            envelope=envelope,
+            author=author,
+            created_at=now,
+        )
+    )
+
+
+def advance_secret(
+    conn: Connection,
+    head: SecretHead,
+    *,
+    deleted: bool,
+    created_at: datetime,
+    now: datetime,
+) -> bool:
+    """Point the secret at ``head.current_version + 1`` if nobody else moved it first."""
+    result = conn.execute(
+        update(secrets)
+        .where(secrets.c.id == head.id, secrets.c.current_version == head.current_version)
+        .values(
+            current_version=head.current_version + 1,
+            deleted=deleted,
+            created_at=created_at,
+            updated_at=now,
+        )
+    )
+    return result.rowcount == 1

@@ -1,0 +1,107 @@
+"""Queries for accounts and stacks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select
+
+from stacksafe.model import Account, Stack
+from stacksafe.store.schema import accounts, stacks
+
+__all__ = [
+    "account_by_id",
+    "account_by_name",
+    "account_by_uid",
+    "insert_account",
+    "insert_stack",
+    "list_accounts",
+    "list_stacks",
+    "stack_by_id",
+    "stack_by_uid",
+    "stacks_by_name",
+]
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(row.id, row.uid, row.name, row.created_at, row.updated_at)
+
+
+def _stack(row: Row[Any]) -> Stack:
+    return Stack(
+        row.id, row.uid, row.account_id, row.name, row.environment, row.created_at, row.updated_at
+    )
+
+
+def insert_account(conn: Connection, uid: str, name: str, now: datetime) -> Account:
+    new_id = conn.execute(
+        insert(accounts)
+        .values(uid=uid, name=name, created_at=now, updated_at=now)
+        .returning(accounts.c.id)
+    ).scalar_one()
+    return Account(new_id, uid, name, now, now)
+
+
+def _one_account(conn: Connection, clause: Any) -> Account | None:
+    row = conn.execute(select(accounts).where(clause)).first()
+    return None if row is None else _account(row)
+
+
+def account_by_name(conn: Connection, name: str) -> Account | None:
+    return _one_account(conn, accounts.c.name == name)
+
+
+def account_by_uid(conn: Connection, uid: str) -> Account | None:
+    return _one_account(conn, accounts.c.uid == uid)
+
+
+def account_by_id(conn: Connection, account_id: int) -> Account | None:
+    return _one_account(conn, accounts.c.id == account_id)
+
+
+def list_accounts(conn: Connection) -> list[Account]:
+    return [_account(r) for r in conn.execute(select(accounts).order_by(accounts.c.name))]
+
+
+def insert_stack(
+    conn: Connection, uid: str, account_id: int, name: str, environment: str, now: datetime
+) -> Stack:
+    new_id = conn.execute(
+        insert(stacks)
+        .values(
+            uid=uid,
+            account_id=account_id,
+            name=name,
+            environment=environment,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(stacks.c.id)
+    ).scalar_one()
+    return Stack(new_id, uid, account_id, name, environment, now, now)
+
+
+def stack_by_uid(conn: Connection, uid: str) -> Stack | None:
+    row = conn.execute(select(stacks).where(stacks.c.uid == uid)).first()
+    return None if row is None else _stack(row)
+
+
+def stack_by_id(conn: Connection, stack_id: int) -> Stack | None:
+    row = conn.execute(select(stacks).where(stacks.c.id == stack_id)).first()
+    return None if row is None else _stack(row)
+
+
+def stacks_by_name(conn: Connection, name: str, account_id: int | None = None) -> Sequence[Stack]:
+    query = select(stacks).where(stacks.c.name == name)
+    if account_id is not None:
+        query = query.where(stacks.c.account_id == account_id)
+    return [_stack(r) for r in conn.execute(query.order_by(stacks.c.id))]
+
+
+def list_stacks(conn: Connection, account_id: int | None = None) -> list[Stack]:
+    query = select(stacks).order_by(stacks.c.account_id, stacks.c.name)
+    if account_id is not None:
+        query = query.where(stacks.c.account_id == account_id)
+    return [_stack(r) for r in conn.execute(query)]
