@@ -1,0 +1,34 @@
+# One entry point for humans and CI. `make run` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= $(CURDIR)/.stacksafe
+
+.PHONY: install run test lint check bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	STACKSAFE_DATA_DIR=$(DEMO_DIR) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
+
+test: install
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+check: lint test
+
+bench: install
+	$(BIN)/python bench/crypto_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

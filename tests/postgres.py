@@ -1,0 +1,110 @@
+"""A throwaway PostgreSQL cluster for the test session: initdb + pg_ctl on a temporary directory.
+
+Runs the server binaries as the ``postgres`` user when the tests run as root (initdb refuses
+root). Missing binaries are a test failure with instructions, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+
+def _find_binary(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if candidates:
+        return candidates[-1]
+    raise RuntimeError(
+        f"PostgreSQL server binary {name!r} not found: install PostgreSQL "
+        "(apt-get install -y postgresql); .ci/run does this on CI"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Cluster:
+    host: str
+    port: int
+    user: str
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
+
+    def admin(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(
+            host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True
+        )
+
+    def create_database(self, name: str) -> str:
+        with self.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        with self.admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[Cluster]:
+    initdb, pg_ctl = _find_binary("initdb"), _find_binary("pg_ctl")
+    as_root = os.geteuid() == 0
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    base = Path(tempfile.mkdtemp(prefix="stacksafe-pg-"))
+    if as_root:
+        shutil.chown(base, "postgres", "postgres")
+    data, log, port = base / "data", base / "log", _free_port()
+    try:
+        subprocess.run(
+            [
+                *prefix,
+                initdb,
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off"
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o", options, "start"],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            yield Cluster("127.0.0.1", port, "postgres")
+        finally:
+            subprocess.run(
+                [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
+                check=False,
+                capture_output=True,
+            )
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
