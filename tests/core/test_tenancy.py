@@ -1,0 +1,88 @@
+"""Accounts and stacks: names, environments, and resolving a uid or a name."""
+
+from __future__ import annotations
+
+import pytest
+
+from stacksafe.core.tenancy import (
+    create_account,
+    create_stack,
+    find_stack,
+    list_stacks,
+    resolve_target,
+)
+from stacksafe.core.vault import Vault
+from stacksafe.errors import Conflict, InvalidInput, NotFound
+
+
+def test_duplicate_account_and_stack_names_are_conflicts(vault: Vault) -> None:
+    create_account(vault, "acme")
+    with pytest.raises(Conflict, match="account 'acme' already exists"):
+        create_account(vault, "acme")
+    create_stack(vault, "acme", "web", "production")
+    with pytest.raises(Conflict, match="stack 'web' already exists in account 'acme'"):
+        create_stack(vault, "acme", "web", "staging")
+    assert [s.environment for s in list_stacks(vault, "acme")] == ["production"]
+
+
+def test_same_stack_name_in_two_accounts_needs_the_account_or_uid(vault: Vault) -> None:
+    create_account(vault, "acme")
+    create_account(vault, "beta")
+    web_a = create_stack(vault, "acme", "web", "production")
+    web_b = create_stack(vault, "beta", "web", "qa")
+    with pytest.raises(InvalidInput, match="exists in accounts acme, beta; name the account"):
+        find_stack(vault, "web")
+    assert find_stack(vault, "web", "beta") == web_b
+    assert find_stack(vault, web_a.uid) == web_a
+    target = resolve_target(vault, account=None, stack=web_b.uid)
+    assert target.account.name == "beta"
+
+
+def test_stack_uid_of_another_account_is_not_found_within_an_account(vault: Vault) -> None:
+    create_account(vault, "acme")
+    create_account(vault, "beta")
+    web = create_stack(vault, "acme", "web", "production")
+    with pytest.raises(NotFound, match="in account 'beta'"):
+        find_stack(vault, web.uid, "beta")
+
+
+@pytest.mark.parametrize(
+    ("account", "stack", "error", "message"),
+    [
+        (None, None, InvalidInput, "--stack STACK or --account ACCOUNT"),
+        ("nope", None, NotFound, "account 'nope' does not exist"),
+        ("acme", "nope", NotFound, "stack 'nope' does not exist in account 'acme'"),
+        (None, "nope", NotFound, "stack 'nope' does not exist"),
+    ],
+)
+def test_unknown_targets_are_named(
+    vault: Vault, account: str | None, stack: str | None, error: type[Exception], message: str
+) -> None:
+    create_account(vault, "acme")
+    with pytest.raises(error, match=message):
+        resolve_target(vault, account=account, stack=stack)
+
+
+@pytest.mark.parametrize(
+    ("name", "environment", "message"),
+    [
+        ("", "production", "must not be empty"),
+        (" web", "production", "must not start or end with spaces"),
+        ("w\neb", "production", "control characters"),
+        ("x" * 256, "production", "limit is 255"),
+        ("web", "prod env", "environment 'prod env' is not valid"),
+        ("web", "", "environment '' is not valid"),
+    ],
+)
+def test_bad_stack_names_and_environments(
+    vault: Vault, name: str, environment: str, message: str
+) -> None:
+    create_account(vault, "acme")
+    with pytest.raises(InvalidInput, match=message):
+        create_stack(vault, "acme", name, environment)
+    assert list_stacks(vault) == []
+
+
+def test_custom_environments_are_allowed(vault: Vault) -> None:
+    create_account(vault, "acme")
+    assert create_stack(vault, "acme", "web", "perf-test").environment == "perf-test"
