@@ -139,11 +139,15 @@ class DataKeyCache:
                 self._entries.move_to_end(cache_key)
                 return cached
         data_key = DataKey(version, self._keyring.unwrap(master_key_version, wrapped, aad))
+        self._put(cache_key, data_key)
+        return data_key
+
+    def _put(self, cache_key: tuple[bytes, bytes], data_key: DataKey) -> None:
         with self._lock:
             self._entries[cache_key] = data_key
-            if len(self._entries) > self._max:
+            self._entries.move_to_end(cache_key)
+            while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
-        return data_key
 
     def wrap_new(self, scope: Scope, version: int) -> tuple[DataKey, int, bytes]:
         """A fresh data key for ``scope``: (key, master-key version, wrapped form)."""
@@ -151,6 +155,5 @@ class DataKeyCache:
         mk_version = self._keyring.newest.version
         _, wrapped = self._keyring.wrap(material, scope.data_key_aad(version, mk_version))
         data_key = DataKey(version, material)
-        with self._lock:
-            self._entries[(scope.data_key_aad(version, mk_version), wrapped)] = data_key
+        self._put((scope.data_key_aad(version, mk_version), wrapped), data_key)
         return data_key, mk_version, wrapped

@@ -36,6 +36,7 @@ __all__ = [
 KEY_SIZE = 32
 _KCV_LABEL = b"stacksafe key check value v1"
 _WRAP_NONCE = 12
+_TAG = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,8 @@ class Keyring:
                 f"a data key is wrapped with master key version {version}, which {self.source} "
                 f"does not provide (it holds {self.versions})"
             )
+        if len(wrapped) < _WRAP_NONCE + _TAG:
+            raise IntegrityError("a wrapped data key is truncated")
         try:
             data_key = aead.decrypt(wrapped[:_WRAP_NONCE], wrapped[_WRAP_NONCE:], aad)
         except InvalidTag:
@@ -145,7 +148,10 @@ def _parse_key_line(line: str, source: str, lineno: int) -> MasterKey:
         raise ConfigurationError(
             f"{source}, entry {lineno}: expected '<version>:<base64 of 32 bytes>'"
         ) from None
-    return MasterKey(version, material)
+    try:
+        return MasterKey(version, material)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{source}, entry {lineno}: {exc.message}") from None
 
 
 def keyring_from_text(text: str, source: str) -> Keyring:
