@@ -116,3 +116,12 @@ def test_schema_is_current_after_init(vault: Vault) -> None:
 
     with vault.store.read() as conn:
         assert current_revision(conn) == HEAD_REVISION
+
+
+def test_sqlite_database_and_data_dir_are_private(tmp_path: Path) -> None:
+    settings = Settings.load({}, data_dir=tmp_path / "fresh")
+    vault, _ = initialise(settings)
+    vault.close()
+    assert stat.S_IMODE(os.stat(settings.data_dir).st_mode) == 0o700
+    assert settings.sqlite_path is not None
+    assert stat.S_IMODE(os.stat(settings.sqlite_path).st_mode) == 0o600

@@ -56,3 +56,16 @@ def test_sqlite_write_transactions_take_the_write_lock_at_begin(tmp_path: Path) 
             other.execute("BEGIN IMMEDIATE")
         other.close()
     store.close()
+
+
+def test_statement_parameters_never_appear_in_database_errors(tmp_path: Path) -> None:
+    from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
+
+    store = Store.from_url(f"sqlite:///{tmp_path / 'x.db'}")
+    with store.write() as conn:
+        conn.execute(text("CREATE TABLE t (x TEXT UNIQUE)"))
+        conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": "hunter2-param"})
+    with pytest.raises(DatabaseIntegrityError) as caught, store.write() as conn:
+        conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": "hunter2-param"})
+    assert "hunter2" not in str(caught.value)
+    store.close()

@@ -105,6 +105,10 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
     """
     if settings.uses_default_sqlite:
         _make_data_dir(settings.data_dir)
+    sqlite_file = settings.sqlite_path
+    if sqlite_file is not None and sqlite_file.parent.is_dir():
+        # SQLite gives its -wal and -shm files the mode of the database file: owner only.
+        os.close(os.open(sqlite_file, os.O_WRONLY | os.O_CREAT, 0o600))
     store = Store.from_url(settings.database_url)
     created_key_file: Path | None = None
     try:

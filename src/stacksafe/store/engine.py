@@ -61,6 +61,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             parsed,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             poolclass=NullPool,
+            hide_parameters=True,
             **kwargs,
         )
         _configure_sqlite(engine)
@@ -71,7 +72,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 f"PostgreSQL driver {parsed.drivername!r} is not supported; use postgresql+psycopg://"
             )
         try:
-            return create_engine(parsed, pool_pre_ping=True, **kwargs)
+            return create_engine(parsed, pool_pre_ping=True, hide_parameters=True, **kwargs)
         except NoSuchModuleError as exc:  # pragma: no cover - psycopg is a dependency
             raise ConfigurationError(f"cannot load the PostgreSQL driver: {exc}") from None
     raise ConfigurationError(
