@@ -125,3 +125,12 @@ def test_sqlite_database_and_data_dir_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(settings.data_dir).st_mode) == 0o700
     assert settings.sqlite_path is not None
     assert stat.S_IMODE(os.stat(settings.sqlite_path).st_mode) == 0o600
+
+
+def test_failed_init_leaves_no_database_file_behind(tmp_path: Path) -> None:
+    settings = Settings.load({}, data_dir=tmp_path / "d")
+    settings.data_dir.mkdir()
+    settings.master_key_file.write_text("someone else's key")
+    with pytest.raises(ConfigurationError, match="already exists"):
+        initialise(settings)
+    assert sorted(p.name for p in settings.data_dir.iterdir()) == ["master.key"]

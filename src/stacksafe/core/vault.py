@@ -106,9 +106,11 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
     if settings.uses_default_sqlite:
         _make_data_dir(settings.data_dir)
     sqlite_file = settings.sqlite_path
-    if sqlite_file is not None and sqlite_file.parent.is_dir():
+    new_files: list[Path] = []
+    if sqlite_file is not None and sqlite_file.parent.is_dir() and not sqlite_file.exists():
         # SQLite gives its -wal and -shm files the mode of the database file: owner only.
-        os.close(os.open(sqlite_file, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.close(os.open(sqlite_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        new_files = [sqlite_file.with_name(sqlite_file.name + s) for s in ("", "-wal", "-shm")]
     store = Store.from_url(settings.database_url)
     created_key_file: Path | None = None
     try:
@@ -138,9 +140,10 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
             for version, check_value in sorted(keyring.check_values().items()):
                 key_queries.register_master_key(conn, version, check_value, now)
     except BaseException:
-        if created_key_file is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(created_key_file)
         store.close()
+        # A failed init leaves nothing behind: no key file, no half-made database file.
+        for path in [*new_files, *([created_key_file] if created_key_file else [])]:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         raise
     return Vault(store, DataKeyCache(keyring), settings.max_value_bytes), created_key_file
