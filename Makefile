@@ -29,6 +29,7 @@ check: lint test
 
 bench: install
 	$(BIN)/python bench/crypto_bench.py
+	$(BIN)/python bench/reveal_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -53,16 +53,20 @@ def _scope_of(target: Target, stack_level: bool) -> Scope:
     return Scope(target.account.uid, None)
 
 
-def _data_keys(
-    conn: Connection, vault: Vault, target: Target, stack_level: bool
-) -> dict[int, DataKey]:
-    stack_id = target.stack_id if stack_level else None
-    scope = _scope_of(target, stack_level)
+def _data_keys(conn: Connection, vault: Vault, target: Target) -> dict[bool, dict[int, DataKey]]:
+    """Unwrapped data keys of ``target``'s levels, by level (True: stack) and version."""
+    stored_by_level = key_queries.data_keys_of(conn, target.account.id, target.stack_id)
     return {
-        stored.version: vault.data_keys.unwrap(
-            scope, stored.version, stored.master_key_version, stored.wrapped_key
-        )
-        for stored in key_queries.data_keys_of(conn, target.account.id, stack_id)
+        level: {
+            stored.version: vault.data_keys.unwrap(
+                _scope_of(target, level),
+                stored.version,
+                stored.master_key_version,
+                stored.wrapped_key,
+            )
+            for stored in stored_list
+        }
+        for level, stored_list in stored_by_level.items()
     }
 
 
@@ -73,12 +77,13 @@ def _open_rows(
     rows: Sequence[queries.StoredSecret],
     reveal: bool,
 ) -> list[Secret]:
-    keys_by_level: dict[bool, dict[int, DataKey]] = {}
+    if not rows:
+        return []
+    keys_by_level = _data_keys(conn, vault, target)
+    scopes = {level: _scope_of(target, level) for level in (False, True)}
     opened = []
     for row in rows:
         stack_level = row.stack_id is not None
-        if stack_level not in keys_by_level:
-            keys_by_level[stack_level] = _data_keys(conn, vault, target, stack_level)
         envelope = Envelope.from_bytes(row.envelope)
         data_key = keys_by_level[stack_level].get(envelope.data_key_version)
         if data_key is None:
@@ -86,7 +91,7 @@ def _open_rows(
                 f"the stored value of {row.key!r} names data key version "
                 f"{envelope.data_key_version}, which does not exist in its scope"
             )
-        binding = Binding(_scope_of(target, stack_level), row.key, row.version)
+        binding = Binding(scopes[stack_level], row.key, row.version)
         plaintext = data_key.open(envelope, binding)
         opened.append(
             Secret(

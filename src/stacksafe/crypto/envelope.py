@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,11 +40,12 @@ DATA_KEY_SEAL_LIMIT = 2**24
 
 def _frame(*fields: str) -> bytes:
     """Length-prefixed concatenation, so no two field tuples share an encoding."""
-    out = bytearray()
-    for text in fields:
-        raw = text.encode("utf-8")
-        out += len(raw).to_bytes(4, "big") + raw
-    return bytes(out)
+    return b"".join(_frame_one(text) for text in fields)
+
+
+def _frame_one(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return len(raw).to_bytes(4, "big") + raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,13 @@ class Scope:
 
     account_uid: str
     stack_uid: str | None
+    # The framed (label, account, stack) prefix of every value's associated data in this scope,
+    # computed once: framing per value cost more than the cipher on small values.
+    value_aad_prefix: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        prefix = _frame("stacksafe.value.v1", self.account_uid, self.stack_uid or "")
+        object.__setattr__(self, "value_aad_prefix", prefix)
 
     def data_key_aad(self, data_key_version: int, master_key_version: int) -> bytes:
         return _frame(
@@ -73,12 +81,11 @@ class Binding:
     version: int
 
     def aad(self, header: bytes) -> bytes:
-        return header + _frame(
-            "stacksafe.value.v1",
-            self.scope.account_uid,
-            self.scope.stack_uid or "",
-            self.key,
-            str(self.version),
+        return (
+            header
+            + self.scope.value_aad_prefix
+            + _frame_one(self.key)
+            + _frame_one(str(self.version))
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -71,9 +70,18 @@ def newest_data_key(
 
 def data_keys_of(
     conn: Connection, account_id: int, stack_id: int | None
-) -> Sequence[StoredDataKey]:
-    query = select(data_keys).where(_scope_clause(account_id, stack_id))
-    return [_stored(r) for r in conn.execute(query)]
+) -> dict[bool, list[StoredDataKey]]:
+    """The data keys a stack's reads need, in one query, by level (True: the stack's own).
+
+    With ``stack_id`` None, only the account level's.
+    """
+    scope = _scope_clause(account_id, None)
+    if stack_id is not None:
+        scope = scope | _scope_clause(account_id, stack_id)
+    found: dict[bool, list[StoredDataKey]] = {False: [], True: []}
+    for row in conn.execute(select(data_keys).where(scope)):
+        found[row.stack_id is not None].append(_stored(row))
+    return found
 
 
 def insert_data_key(
