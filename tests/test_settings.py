@@ -1,0 +1,52 @@
+"""Configuration from arguments and STACKSAFE_* variables, read only when asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stacksafe.errors import ConfigurationError
+from stacksafe.settings import DEFAULT_MAX_VALUE_BYTES, Settings
+
+
+def test_defaults_live_under_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings.load({}, data_dir=tmp_path)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'stacksafe.db'}"
+    assert settings.master_key_file == tmp_path / "master.key"
+    assert settings.sqlite_path == tmp_path / "stacksafe.db"
+    assert settings.max_value_bytes == DEFAULT_MAX_VALUE_BYTES
+    assert settings.master_key_source == f"key file {tmp_path / 'master.key'}"
+
+
+def test_environment_variables_are_honoured(tmp_path: Path) -> None:
+    env = {
+        "STACKSAFE_DATA_DIR": str(tmp_path / "d"),
+        "STACKSAFE_DATABASE_URL": "postgresql+psycopg://u@h/db",
+        "STACKSAFE_MASTER_KEY_FILE": str(tmp_path / "k"),
+        "STACKSAFE_MASTER_KEY": "1:abc",
+        "STACKSAFE_MAX_VALUE_BYTES": "10",
+    }
+    settings = Settings.load(env)
+    assert settings.data_dir == tmp_path / "d"
+    assert settings.sqlite_path is None
+    assert settings.master_key_file == tmp_path / "k"
+    assert settings.master_key_source == "environment variable STACKSAFE_MASTER_KEY"
+    assert settings.max_value_bytes == 10
+    assert "abc" not in repr(settings)
+
+
+def test_data_dir_argument_wins_over_the_environment(tmp_path: Path) -> None:
+    settings = Settings.load({"STACKSAFE_DATA_DIR": "/elsewhere"}, data_dir=tmp_path)
+    assert settings.data_dir == tmp_path
+
+
+def test_default_data_dir_follows_xdg(tmp_path: Path) -> None:
+    settings = Settings.load({"XDG_DATA_HOME": str(tmp_path)})
+    assert settings.data_dir == tmp_path / "stacksafe"
+
+
+@pytest.mark.parametrize("limit", ["ten", "0", "-5"])
+def test_bad_value_limit_is_a_configuration_error(tmp_path: Path, limit: str) -> None:
+    with pytest.raises(ConfigurationError, match="STACKSAFE_MAX_VALUE_BYTES"):
+        Settings.load({"STACKSAFE_MAX_VALUE_BYTES": limit}, data_dir=tmp_path)
