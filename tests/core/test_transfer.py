@@ -47,7 +47,8 @@ def test_dotenv_values_are_not_interpolated() -> None:
     ("text", "message"),
     [
         ("A=1\nnot a pair at all\n", "line 2: cannot parse"),
-        ("A=1\nLONELY\n", "line 2: 'LONELY' has no '='"),
+        ("A=1\nLONELY\n", "line 2 has no '='"),
+        ("A=1\nMIIE+/x=abc\n", "line 2: the key is not valid"),
         ("A=1\nB=2\nA=3\n", "line 3: 'A' is already set on line 1"),
         ("A='unterminated\n", "line 1: cannot parse"),
     ],

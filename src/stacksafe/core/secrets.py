@@ -155,8 +155,11 @@ def _append_version(
     data_key: DataKey | None,
     author: str,
     now: datetime,
-) -> None:
-    """Write the next version of ``key`` (a tombstone when ``value`` is None)."""
+) -> Secret | None:
+    """Write the next version of ``key`` (a tombstone when ``value`` is None).
+
+    Returns the secret as written (without plaintext), or None for a tombstone.
+    """
     head = queries.secret_head(conn, target.account.id, target.stack_id, key, lock=True)
     version = 1 if head is None else head.current_version + 1
     envelope = None
@@ -164,6 +167,7 @@ def _append_version(
         envelope = data_key.seal(
             value.reveal().encode("utf-8"), Binding(target.scope, key, version)
         )
+    created_at = now
     if head is None:
         secret_id = queries.insert_secret(conn, target.account.id, target.stack_id, key, now)
     else:
@@ -175,6 +179,16 @@ def _append_version(
         secret_id = head.id
     action = ACTION_DELETE if value is None else ACTION_SET
     queries.insert_version(conn, secret_id, version, action, envelope, author, now)
+    if envelope is None:
+        return None
+    return Secret(
+        key=key,
+        value=encode_value(envelope),
+        inherited=target.stack is None,
+        version=version,
+        created_at=created_at,
+        updated_at=now,
+    )
 
 
 def set_secret(
@@ -184,12 +198,13 @@ def set_secret(
     validate_key(key)
     validate_value(key, value, vault.max_value_bytes)
 
-    def work(conn: Connection) -> None:
+    def work(conn: Connection) -> Secret:
         data_key = _sealing_key(conn, vault, target, 1)
-        _append_version(conn, target, key, value, data_key, author, vault.clock())
+        written = _append_version(conn, target, key, value, data_key, author, vault.clock())
+        assert written is not None  # noqa: S101 - a value was given, so not a tombstone
+        return written
 
-    vault.store.transact(work, f"setting {key!r}")
-    return get_secret(vault, Target(target.account, target.stack), key)
+    return vault.store.transact(work, f"setting {key!r}")
 
 
 def unset_secret(vault: Vault, target: Target, key: str, *, author: str) -> None:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from dotenv.parser import parse_stream
 
+from stacksafe.core.validation import KEY_PATTERN, MAX_KEY_LENGTH
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
@@ -44,7 +45,15 @@ def _parse_dotenv(text: str, source: str) -> dict[str, SecretValue]:
         if binding.key is None:  # a blank line or a comment
             continue
         if binding.value is None:
-            raise InvalidInput(f"{source}, line {line}: {binding.key!r} has no '=' and no value")
+            # Not quoting the line: it may be a line of an unquoted multi-line secret.
+            raise InvalidInput(
+                f"{source}, line {line} has no '=' (are the quotes of a multi-line value missing?)"
+            )
+        if not KEY_PATTERN.fullmatch(binding.key) or len(binding.key) > MAX_KEY_LENGTH:
+            raise InvalidInput(
+                f"{source}, line {line}: the key is not valid: use letters and digits, with "
+                "single . _ or - between them (are the quotes of a multi-line value missing?)"
+            )
         if binding.key in entries:
             raise InvalidInput(
                 f"{source}, line {line}: {binding.key!r} is already set on line "
@@ -67,6 +76,8 @@ def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 def _parse_json(text: str, source: str) -> dict[str, SecretValue]:
     try:
         data = json.loads(text, object_pairs_hook=_reject_duplicates)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{source}: {exc.message}") from None
     except json.JSONDecodeError as exc:
         # exc.msg describes the syntax error; it never quotes the document.
         raise InvalidInput(

@@ -1,0 +1,46 @@
+"""Fixtures driving the `stacksafe` command; the drivers themselves are in helpers.py.
+
+``cli`` runs the real installed console script on SQLite; ``cli_any_db`` on SQLite and on the
+throwaway PostgreSQL; ``cli_runner`` is the fast in-process twin of ``cli``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import Cli, InProcessCli, seed
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """The real CLI on a not yet initialised SQLite data dir."""
+    return Cli(tmp_path / "data")
+
+
+@pytest.fixture
+def cli_any_db(tmp_path: Path, database_url: str) -> Cli:
+    """The real CLI on a not yet initialised data dir, with SQLite and with PostgreSQL."""
+    return Cli(tmp_path / "data", database_url)
+
+
+@pytest.fixture
+def cli_runner(cli: Cli) -> InProcessCli:
+    """The in-process twin of ``cli`` (same data dir)."""
+    return cli.in_process()
+
+
+@pytest.fixture
+def seeded(cli: Cli, cli_runner: InProcessCli) -> Cli:
+    """``cli`` after init, with account ``acme`` and its stack ``web`` (seeded in-process)."""
+    seed(cli_runner)
+    return cli
+
+
+@pytest.fixture(scope="module")
+def module_seeded(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """Like ``seeded``, shared by a module's tests that must not change anything."""
+    shared = Cli(tmp_path_factory.mktemp("shared") / "data")
+    seed(shared.in_process())
+    return shared

@@ -1,0 +1,210 @@
+"""Drivers for the `stacksafe` command (fixtures in conftest.py).
+
+* ``Cli`` runs the real installed console script as a subprocess: exit codes, stderr, stdin and
+  signals are exactly what a user gets. ``cli`` uses SQLite; ``cli_any_db`` runs on SQLite and on
+  the throwaway PostgreSQL (the ``database_url`` fixture of tests/conftest.py).
+* ``InProcessCli`` invokes the same Typer app in this process through ``CliRunner`` (about 20x
+  faster) and maps ``StacksafeError`` to the exit code and one-line message exactly as
+  ``stacksafe.cli.main.main`` does. Used to seed data and to take before/after snapshots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from stacksafe.cli.main import EXIT_CODES, app
+from stacksafe.errors import StacksafeError
+
+STACKSAFE = Path(sys.executable).parent / "stacksafe"
+TIMEOUT = 60
+
+__all__ = [
+    "STACKSAFE",
+    "Cli",
+    "CliOutcome",
+    "InProcessCli",
+    "error_line",
+    "parent_environ",
+    "seed",
+]
+
+
+def parent_environ() -> dict[str, str]:
+    """This process's environment without any STACKSAFE_* setting that could leak in."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("STACKSAFE_")}
+
+
+def error_line(stderr: str) -> str:
+    """The single ``Error: ...`` line of a failed command (asserts there is exactly one line)."""
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {lines!r}"
+    assert lines[0].startswith("Error: "), lines[0]
+    return lines[0]
+
+
+@dataclass(frozen=True)
+class Cli:
+    """The installed `stacksafe` console script bound to one data dir (and database)."""
+
+    data_dir: Path
+    database_url: str | None = None
+
+    def env(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = parent_environ()
+        env["STACKSAFE_DATA_DIR"] = str(self.data_dir)
+        if self.database_url is not None:
+            env["STACKSAFE_DATABASE_URL"] = self.database_url
+        env.update(overrides or {})
+        return env
+
+    def argv(self, *args: str) -> list[str]:
+        return [str(STACKSAFE), *args]
+
+    def run(
+        self,
+        *args: str,
+        input: str | bytes | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``stacksafe ARGS``; stdout/stderr decoded as UTF-8 without newline translation."""
+        data = input.encode() if isinstance(input, str) else input
+        done = subprocess.run(
+            self.argv(*args),
+            input=data,
+            stdin=None if data is not None else subprocess.DEVNULL,
+            capture_output=True,
+            env=self.env(env),
+            timeout=TIMEOUT,
+            check=False,
+        )
+        return subprocess.CompletedProcess(
+            done.args,
+            done.returncode,
+            done.stdout.decode("utf-8", "replace"),
+            done.stderr.decode("utf-8", "replace"),
+        )
+
+    def ok(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        """Run and insist on exit status 0."""
+        done = self.run(*args, **kwargs)
+        assert done.returncode == 0, (
+            f"stacksafe {' '.join(args)} exited {done.returncode}: {done.stderr!r}"
+        )
+        return done
+
+    def fails(self, code: int, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        """Run and insist on exit status ``code``, nothing on stdout and one ``Error:`` line."""
+        done = self.run(*args, **kwargs)
+        assert done.returncode == code, (
+            f"stacksafe {' '.join(args)} exited {done.returncode}, not {code}: {done.stderr!r}"
+        )
+        assert done.stdout == ""
+        error_line(done.stderr)
+        return done
+
+    def json(self, *args: str, **kwargs: Any) -> Any:
+        return json.loads(self.ok(*args, **kwargs).stdout)
+
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        env = kwargs.pop("env", None)
+        return subprocess.Popen(self.argv(*args), env=self.env(env), **kwargs)
+
+    def run_many(
+        self, commands: Sequence[Sequence[str]], inputs: Mapping[int, str | bytes] | None = None
+    ) -> list[subprocess.CompletedProcess[str]]:
+        """Run independent commands all at once (``inputs``: command index → its stdin)."""
+        inputs = inputs or {}
+        procs = [
+            self.popen(*args, stdin=subprocess.PIPE if i in inputs else subprocess.DEVNULL)
+            for i, args in enumerate(commands)
+        ]
+        results = []
+        try:
+            for i, (args, proc) in enumerate(zip(commands, procs, strict=True)):
+                data = inputs.get(i)
+                out, err = proc.communicate(
+                    data.encode() if isinstance(data, str) else data, timeout=TIMEOUT
+                )
+                results.append(
+                    subprocess.CompletedProcess(
+                        self.argv(*args),
+                        proc.returncode,
+                        out.decode("utf-8", "replace"),
+                        err.decode("utf-8", "replace"),
+                    )
+                )
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+        return results
+
+    def in_process(self) -> InProcessCli:
+        return InProcessCli(self.data_dir, self.database_url)
+
+
+@dataclass(frozen=True)
+class CliOutcome:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class InProcessCli:
+    """``stacksafe.cli.main.app`` through Typer's CliRunner, with main()'s error mapping."""
+
+    data_dir: Path
+    database_url: str | None = None
+
+    def invoke(self, *args: str, input: str | bytes | None = None) -> CliOutcome:
+        if args and args[0] == "run":
+            raise ValueError("`run` replaces the process (execvpe): use the subprocess helper")
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("STACKSAFE_")}
+        env["STACKSAFE_DATA_DIR"] = str(self.data_dir)
+        if self.database_url is not None:
+            env["STACKSAFE_DATABASE_URL"] = self.database_url
+        result = CliRunner().invoke(app, list(args), input=input, env=env)
+        if isinstance(result.exception, StacksafeError):
+            # What main() does with it.
+            return CliOutcome(
+                EXIT_CODES.get(result.exception.code, 1),
+                result.stdout,
+                result.stderr + f"Error: {result.exception.message}\n",
+            )
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return CliOutcome(result.exit_code, result.stdout, result.stderr)
+
+    def ok(self, *args: str, input: str | bytes | None = None) -> CliOutcome:
+        outcome = self.invoke(*args, input=input)
+        assert outcome.exit_code == 0, f"stacksafe {' '.join(args)}: {outcome.stderr!r}"
+        return outcome
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args).stdout)
+
+    def revealed(self, *target: str) -> dict[str, str]:
+        """Key → plaintext of everything ``target`` (e.g. ``--stack``, ``web``) lists."""
+        listed = self.json("secrets", "list", *target, "--reveal", "--format", "json")
+        return {item["key"]: item["raw_value"] for item in listed}
+
+
+def seed(runner: InProcessCli) -> None:
+    """init, account ``acme`` with stack ``web`` (production)."""
+    runner.ok("init")
+    runner.ok("accounts", "create", "acme")
+    runner.ok("stacks", "create", "web", "--account", "acme", "--environment", "production")

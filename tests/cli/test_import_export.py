@@ -1,0 +1,232 @@
+"""`secrets import` and `secrets export`: reports, all-or-nothing failures, exact round trips."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import Cli, InProcessCli, error_line
+
+WEB = ("--stack", "web", "--account", "acme")
+CANARY = "import-canary-3b7e1f"  # a valid value in every malformed file: must not be stored
+
+TRICKY = {
+    "SINGLE_QUOTES": "it's 'quoted'",
+    "DOUBLE_QUOTES": 'say "hi" \\"escaped\\"',
+    "BACKSLASHES": "C:\\path\\to\\dir\\",
+    "NEWLINES": "line1\nline2\n\nline4\n",
+    "CRLF": "windows\r\nline\r\n",
+    "DOLLARS": "$HOME ${USER} $(rm -rf /) `id`",
+    "HASHES": "#not-a-comment # neither",
+    "SPACES": "  leading and trailing  ",
+    "UNICODE": "ünïcødé — 鍵 🔑",
+    "EQUALS": "a=b==c",
+    "EMPTY": "",
+    "app.config": "{'a': \"b\"}\t\\n",
+    "my-key": "\\'\\\\'",
+}
+
+
+def snapshot(runner: InProcessCli) -> tuple[dict[str, str], dict[str, str]]:
+    """Everything stored, revealed: the stack's effective secrets and the account's own."""
+    return runner.revealed(*WEB), runner.revealed("--account", "acme")
+
+
+def test_import_dotenv_and_json_report_added_changed_unchanged(
+    seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
+) -> None:
+    cli_runner.ok("secrets", "set", "CHANGES=old", *WEB)
+    cli_runner.ok("secrets", "set", "STAYS=same", *WEB)
+    cli_runner.ok("secrets", "set", "INHERITED=account-value", "--account", "acme")
+    env_file = tmp_path / "app.env"
+    env_file.write_text(
+        "# a comment\n"
+        "export NEW_B=beta\n"
+        "CHANGES='new'\n"
+        "\n"
+        'STAYS="same"\n'
+        "NEW_A=alpha # trailing comment\n"
+        "INHERITED=stack-value\n"
+    )
+    done = seeded.ok("secrets", "import", str(env_file), *WEB)
+    assert done.stdout == (
+        "Imported into stack 'web' of account 'acme':\n"
+        "  added        3  INHERITED NEW_A NEW_B\n"
+        "  changed      1  CHANGES\n"
+        "  unchanged    1  STAYS\n"
+    )
+    assert cli_runner.revealed(*WEB) == {
+        "CHANGES": "new",
+        "INHERITED": "stack-value",
+        "NEW_A": "alpha",
+        "NEW_B": "beta",
+        "STAYS": "same",
+    }
+    # the account's own value is untouched: the import wrote at stack level
+    assert cli_runner.revealed("--account", "acme") == {"INHERITED": "account-value"}
+
+    json_file = tmp_path / "more.JSON"  # detected as JSON by its extension
+    json_file.write_text(json.dumps({"NEW_A": "alpha", "CHANGES": "newer", "FRESH": "x"}))
+    done = seeded.ok("secrets", "import", str(json_file), *WEB)
+    assert done.stdout.splitlines()[1:] == [
+        "  added        1  FRESH",
+        "  changed      1  CHANGES",
+        "  unchanged    1  NEW_A",
+    ]
+    assert cli_runner.revealed(*WEB)["CHANGES"] == "newer"
+    versions = {
+        row.split()[0]: row.split()[2]
+        for row in cli_runner.ok("secrets", "list", *WEB).stdout.splitlines()[1:]
+    }
+    assert versions == {
+        "CHANGES": "3",
+        "FRESH": "1",
+        "INHERITED": "1",
+        "NEW_A": "1",
+        "NEW_B": "1",
+        "STAYS": "1",
+    }
+
+    # stdin with an explicit format; nothing new: everything unchanged
+    done = seeded.ok(
+        "secrets", "import", "-", "--format", "json", *WEB, input=json.dumps({"FRESH": "x"})
+    )
+    assert done.stdout.splitlines()[1:] == [
+        "  added        0",
+        "  changed      0",
+        "  unchanged    1  FRESH",
+    ]
+
+
+@dataclass(frozen=True)
+class Malformed:
+    name: str
+    filename: str
+    content: bytes
+    expected: tuple[str, ...]  # each must appear in the one-line error
+    names_file: bool = True  # parse errors name the file; key/value rules name the key
+
+
+MALFORMED = [
+    Malformed(
+        "dotenv-unparsable-line",
+        "bad.env",
+        f'GOOD={CANARY}\nBROKEN="unterminated\nLATER=x\n'.encode(),
+        ("line 2", "cannot parse"),
+    ),
+    Malformed(
+        "dotenv-key-without-equals",
+        "bad.env",
+        f"GOOD={CANARY}\n\n# comment\nLONELY\n".encode(),
+        ("line 4", "no '='"),
+    ),
+    Malformed(
+        "dotenv-duplicate-key",
+        "bad.env",
+        f"DUP=first\nGOOD={CANARY}\nDUP=second\n".encode(),
+        ("line 3", "'DUP'", "line 1"),
+    ),
+    Malformed(
+        "json-invalid",
+        "bad.json",
+        f'{{\n  "GOOD": "{CANARY}",\n  "NEXT": \n}}\n'.encode(),
+        ("not valid JSON", "line 4"),
+    ),
+    Malformed(
+        "json-non-string-value",
+        "bad.json",
+        json.dumps({"GOOD": CANARY, "PORT": 5432}).encode(),
+        ("'PORT'", "int", "not a string"),
+    ),
+    Malformed(
+        "json-non-object",
+        "bad.json",
+        json.dumps([CANARY]).encode(),
+        ("JSON object",),
+    ),
+    Malformed(
+        "json-duplicate-key",
+        "bad.json",
+        f'{{"GOOD": "{CANARY}", "GOOD": "again"}}'.encode(),
+        ("'GOOD'", "twice"),
+    ),
+    Malformed(
+        "invalid-key-name-dotenv",
+        "bad.env",
+        f"GOOD={CANARY}\nbad..key=x\n".encode(),
+        ("line 2", "key is not valid"),
+    ),
+    Malformed(
+        "invalid-key-name-json",
+        "bad.json",
+        json.dumps({"GOOD": CANARY, "has space": "x"}).encode(),
+        ("'has space'", "not valid"),
+        names_file=False,
+    ),
+    Malformed(
+        "oversized-value",
+        "big.env",
+        f"GOOD={CANARY}\nBIG={'x' * 65_537}\n".encode(),
+        ("'BIG'", "65537 bytes", "65536"),
+        names_file=False,
+    ),
+    Malformed(
+        "non-utf8",
+        "latin1.env",
+        f"GOOD={CANARY}\n".encode() + b"BAD=caf\xe9\n",
+        ("not UTF-8", f"offset {len(f'GOOD={CANARY}') + 1 + len('BAD=caf')}"),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", MALFORMED, ids=[case.name for case in MALFORMED])
+def test_malformed_import_fails_with_one_line_and_writes_nothing(
+    module_seeded: Cli, tmp_path: Path, case: Malformed
+) -> None:
+    runner = module_seeded.in_process()
+    runner.ok("secrets", "set", "PRESENT=kept", *WEB)
+    before = snapshot(runner)
+    path = tmp_path / case.filename
+    path.write_bytes(case.content)
+    done = module_seeded.run("secrets", "import", str(path), *WEB)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    line = error_line(done.stderr)
+    assert (str(path) in line) is case.names_file
+    for expected in case.expected:
+        assert expected in line
+    assert CANARY not in done.stderr
+    assert snapshot(runner) == before
+    assert "GOOD" not in before[0]
+
+
+def test_export_then_import_round_trips_every_value_exactly(
+    seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
+) -> None:
+    cli_runner.ok("secrets", "set", "SHARED=from account", "--account", "acme")
+    cli_runner.ok("secrets", "set", "OVERRIDDEN=account value", "--account", "acme")
+    cli_runner.ok("secrets", "set", "OVERRIDDEN=stack's value", *WEB)
+    for key, value in TRICKY.items():
+        cli_runner.ok("secrets", "set", f"{key}={value}", *WEB)
+    expected = {**TRICKY, "SHARED": "from account", "OVERRIDDEN": "stack's value"}
+    assert cli_runner.revealed(*WEB) == expected
+
+    for fmt in ("dotenv", "json"):
+        exported = seeded.ok("secrets", "export", *WEB, "--format", fmt).stdout
+        if fmt == "json":
+            assert json.loads(exported) == expected
+        else:
+            keys = [line.split("=", 1)[0] for line in exported.splitlines() if "='" in line]
+            assert keys == sorted(expected)
+        copy = f"copy-{fmt}"
+        cli_runner.ok("stacks", "create", copy, "--account", "acme")
+        path = tmp_path / f"export.{'json' if fmt == 'json' else 'env'}"
+        path.write_bytes(exported.encode("utf-8"))
+        done = seeded.ok("secrets", "import", str(path), "--stack", copy)
+        assert f"  added       {len(expected)}  " in done.stdout
+        copied = cli_runner.json("secrets", "list", "--stack", copy, "--reveal", "--format", "json")
+        assert {item["key"]: item["raw_value"] for item in copied} == expected
+        assert not any(item["inherited"] for item in copied)

@@ -1,0 +1,184 @@
+"""The tour of the CLI, end to end through the installed `stacksafe` script, on both databases."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+from tests.cli.helpers import Cli, InProcessCli, error_line
+
+SPEC_FIELDS = {"key", "value", "raw_value", "inherited", "created_at_iso", "updated_at_iso"}
+ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+ENCRYPTED = re.compile(r"encrypted:AES256:[A-Za-z0-9+/]+=*")
+
+DATABASE_URL_VALUE = "postgres://app:pw=with=equals@db:5432/app"
+PASSWORD_STDIN = "line one\nline two\n\n"  # --stdin drops exactly one final newline
+PASSWORD_STORED = "line one\nline two\n"
+PEM = b"-----BEGIN KEY-----\nMIIBexample==\n-----END KEY-----\n"  # --from-file keeps every byte
+API_KEY = "stack-only-api-key"
+OVERRIDE = "stack-level-override"
+
+
+def by_key(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {item["key"]: item for item in items}
+
+
+def assert_spec_shape(item: dict[str, Any]) -> None:
+    assert set(item) == SPEC_FIELDS
+    assert ENCRYPTED.fullmatch(item["value"]), item["value"]
+    assert ISO.fullmatch(item["created_at_iso"])
+    assert ISO.fullmatch(item["updated_at_iso"])
+    assert isinstance(item["inherited"], bool)
+
+
+def test_full_tour(cli_any_db: Cli, tmp_path: Path) -> None:
+    cli = cli_any_db
+    twin = cli.in_process()  # same data dir and database, in-process: for quick cross-checks
+    web = ["--stack", "web", "--account", "acme"]
+
+    # init: creates the data dir and a 0600 key file, and never prints the key.
+    assert not cli.data_dir.exists()
+    done = cli.ok("init")
+    key_file = cli.data_dir / "master.key"
+    assert cli.data_dir.is_dir()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cli.data_dir.stat().st_mode) == 0o700
+    assert str(cli.data_dir) in done.stdout
+    assert str(key_file) in done.stdout
+    key_bytes = key_file.read_bytes()
+    key_lines = [line for line in key_bytes.decode().splitlines() if not line.startswith("#")]
+    assert key_lines
+    for line in key_lines:
+        assert line.split(":", 1)[-1] not in done.stdout + done.stderr
+
+    # accounts and stacks
+    assert re.fullmatch(
+        r"Created account 'acme' \(uid [0-9a-f]{32}\)\n",
+        cli.ok("accounts", "create", "acme").stdout,
+    )
+    done = cli.ok("stacks", "create", "web", "--account", "acme", "--environment", "production")
+    [stack] = twin.json("stacks", "list", "--format", "json")
+    assert (stack["name"], stack["environment"], stack["account"]) == ("web", "production", "acme")
+    assert stack["uid"] in done.stdout
+
+    # three ways to give a value
+    done = cli.ok("secrets", "set", f"DATABASE_URL={DATABASE_URL_VALUE}", "--account", "acme")
+    assert done.stdout == "Set DATABASE_URL on account 'acme' (version 1)\n"
+    cli.ok("secrets", "set", "DB_PASSWORD", "--account", "acme", "--stdin", input=PASSWORD_STDIN)
+    pem_file = tmp_path / "key.pem"
+    pem_file.write_bytes(PEM)
+    cli.ok("secrets", "set", "TLS_KEY", *web, "--from-file", str(pem_file))
+    cli.ok("secrets", "set", f"API_KEY={API_KEY}", *web)
+
+    # list as a table: masked, with where each secret comes from
+    done = cli.ok("secrets", "list", *web)
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["KEY", "FROM", "VERSION", "UPDATED", "VALUE"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == {"API_KEY", "DATABASE_URL", "DB_PASSWORD", "TLS_KEY"}
+    assert rows["DATABASE_URL"][1:3] == ["account", "1"]
+    assert rows["API_KEY"][1:3] == ["stack", "1"]
+    assert all(row[4] == "********" for row in rows.values())
+    for plaintext in (DATABASE_URL_VALUE, "line one", API_KEY, "MIIBexample"):
+        assert plaintext not in done.stdout
+
+    # list as JSON: exactly the six fields; raw_value only with --reveal
+    masked = by_key(cli.json("secrets", "list", *web, "--format", "json"))
+    assert list(masked) == ["API_KEY", "DATABASE_URL", "DB_PASSWORD", "TLS_KEY"]
+    for item in masked.values():
+        assert_spec_shape(item)
+        assert item["raw_value"] is None
+    assert masked["DATABASE_URL"]["inherited"] is True
+    assert masked["TLS_KEY"]["inherited"] is False
+    revealed = by_key(cli.json("secrets", "list", *web, "--format", "json", "--reveal"))
+    for item in revealed.values():
+        assert_spec_shape(item)
+    assert {k: v["raw_value"] for k, v in revealed.items()} == {
+        "API_KEY": API_KEY,
+        "DATABASE_URL": DATABASE_URL_VALUE,
+        "DB_PASSWORD": PASSWORD_STORED,
+        "TLS_KEY": PEM.decode(),
+    }
+    # the account's own list holds only its own secrets (account-level: marked inherited, as
+    # the specification says and tests/core asserts)
+    own = by_key(twin.json("secrets", "list", "--account", "acme", "--format", "json"))
+    assert list(own) == ["DATABASE_URL", "DB_PASSWORD"]
+    assert all(item["inherited"] for item in own.values())
+
+    # get: one JSON object; --plain prints just the value
+    got = cli.json("secrets", "get", "DB_PASSWORD", *web)
+    assert_spec_shape(got)
+    assert (got["raw_value"], got["inherited"]) == (None, True)
+    assert cli.ok("secrets", "get", "TLS_KEY", *web, "--plain").stdout == PEM.decode() + "\n"
+
+    # override at stack level, then unset it: the inherited value is back
+    done = cli.ok("secrets", "set", f"DB_PASSWORD={OVERRIDE}", *web)
+    assert done.stdout == "Set DB_PASSWORD on stack 'web' of account 'acme' (version 1)\n"
+    got = twin.json("secrets", "get", "DB_PASSWORD", *web, "--reveal")
+    assert (got["raw_value"], got["inherited"]) == (OVERRIDE, False)
+    account_level = twin.ok("secrets", "get", "DB_PASSWORD", "--account", "acme", "--plain")
+    assert account_level.stdout == PASSWORD_STORED + "\n"
+    done = cli.ok("secrets", "unset", "DB_PASSWORD", *web)
+    assert done.stdout == "Unset DB_PASSWORD on stack 'web' of account 'acme'\n"
+    got = cli.json("secrets", "get", "DB_PASSWORD", *web, "--reveal")
+    assert (got["raw_value"], got["inherited"]) == (PASSWORD_STORED, True)
+
+    # an inherited key cannot be unset at stack level; a missing one is not found
+    refused = twin.invoke("secrets", "unset", "DATABASE_URL", *web)
+    assert refused.exit_code == 5
+    assert "--account" in error_line(refused.stderr)
+    done = cli.fails(3, "secrets", "unset", "NO_SUCH_KEY", *web)
+    assert "'NO_SUCH_KEY'" in done.stderr
+
+    # --stack by name alone (unique so far) and, below, by uid
+    by_name = cli.ok("secrets", "get", "TLS_KEY", "--stack", "web", "--plain")
+    assert by_name.stdout == PEM.decode() + "\n"
+
+    # a stack name in two accounts is ambiguous without --account
+    twin.ok("accounts", "create", "globex")
+    twin.ok("stacks", "create", "web", "--account", "globex")
+    done = cli.fails(2, "secrets", "list", "--stack", "web")
+    assert "--account" in done.stderr
+    assert "acme" in done.stderr
+    assert "globex" in done.stderr
+    globex_web = ["--stack", "web", "--account", "globex"]
+    assert twin.json("secrets", "list", *globex_web, "--format", "json") == []
+    assert cli.ok("secrets", "get", "TLS_KEY", "--stack", stack["uid"], "--plain").stdout == (
+        PEM.decode() + "\n"
+    )
+
+    # a second init refuses (exit 7) and changes nothing
+    mtime = key_file.stat().st_mtime_ns
+    before = twin.json("secrets", "list", *web, "--format", "json", "--reveal")
+    done = cli.fails(7, "init")
+    assert "already initialised" in done.stderr
+    assert key_file.read_bytes() == key_bytes
+    assert key_file.stat().st_mtime_ns == mtime
+    assert twin.json("secrets", "list", *web, "--format", "json", "--reveal") == before
+
+
+def test_init_refuses_to_overwrite_a_leftover_key_file(cli: Cli) -> None:
+    cli.data_dir.mkdir(mode=0o700)
+    key_file = cli.data_dir / "master.key"
+    key_file.write_bytes(b"not a key, but somebody's file\n")
+    done = cli.fails(7, "init")
+    assert "refusing to overwrite" in done.stderr
+    assert key_file.read_bytes() == b"not a key, but somebody's file\n"
+
+
+def test_commands_before_init_say_what_to_do(cli: Cli) -> None:
+    done = cli.fails(7, "secrets", "list", "--account", "acme")
+    assert "stacksafe init" in done.stderr
+    assert not (cli.data_dir / "stacksafe.db").exists()
+
+
+def test_in_process_runner_maps_errors_like_the_installed_script(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    args = ("secrets", "get", "NOPE", "--stack", "web")
+    real = seeded.fails(3, *args)
+    twin = cli_runner.invoke(*args)
+    assert (twin.exit_code, twin.stdout) == (3, "")
+    assert error_line(twin.stderr) == error_line(real.stderr)
