@@ -11,6 +11,7 @@ import pytest
 from stacksafe.core.tenancy import Target, create_account, create_stack
 from stacksafe.core.vault import Vault, initialise
 from stacksafe.settings import Settings
+from tests.actors import LOCAL
 from tests.postgres import Cluster, throwaway_cluster
 
 _database_numbers = itertools.count(1)
@@ -55,10 +56,10 @@ def vault(settings: Settings) -> Iterator[Vault]:
 
 @pytest.fixture
 def account_target(vault: Vault) -> Target:
-    return Target(create_account(vault, "acme"))
+    return Target(create_account(vault, LOCAL, "acme"))
 
 
 @pytest.fixture
 def stack_target(vault: Vault, account_target: Target) -> Target:
-    stack = create_stack(vault, "acme", "web", "production")
+    stack = create_stack(vault, LOCAL, "acme", "web", "production")
     return Target(account_target.account, stack)

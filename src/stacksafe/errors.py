@@ -5,6 +5,7 @@
     StacksafeError          code
     ├── InvalidInput        bad_request          the caller sent something malformed
     ├── NotFound            not_found            an account, stack or secret does not exist
+    ├── Unauthenticated     unauthenticated      no valid token (missing, unknown, expired, revoked)
     ├── Forbidden           forbidden            the caller may not do this
     ├── Conflict            conflict             the write collides with the current state
     ├── IntegrityError      integrity_error      stored data is tampered, corrupted, undecryptable
@@ -24,6 +25,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "StacksafeError",
+    "Unauthenticated",
 ]
 
 
@@ -50,6 +52,12 @@ class NotFound(StacksafeError):
     """The named account, stack or secret does not exist."""
 
     code = "not_found"
+
+
+class Unauthenticated(StacksafeError):
+    """No valid credentials: the token is missing, unknown, expired or revoked."""
+
+    code = "unauthenticated"
 
 
 class Forbidden(StacksafeError):

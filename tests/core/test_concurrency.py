@@ -12,6 +12,7 @@ from stacksafe.core.vault import Vault, open_vault
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 from stacksafe.store.schema import data_keys, secret_versions
+from tests.actors import LOCAL
 
 THREADS = 6
 WRITES = 8
@@ -23,7 +24,7 @@ def hammer(settings: Settings, target: Target, keys: list[str]) -> None:
     try:
         for n in range(WRITES):
             for key in keys:
-                set_secret(vault, target, key, SecretValue(f"{key}-{n}"), author="t")
+                set_secret(vault, LOCAL, target, key, SecretValue(f"{key}-{n}"))
     finally:
         vault.close()
 
@@ -36,7 +37,7 @@ def test_concurrent_writes_to_one_key_lose_nothing(
             pool.submit(hammer, settings, stack_target, ["SHARED"]) for _ in range(THREADS)
         ]:
             future.result()
-    final = get_secret(vault, stack_target, "SHARED")
+    final = get_secret(vault, LOCAL, stack_target, "SHARED")
     assert final.version == THREADS * WRITES
     with vault.store.read() as conn:
         versions = sorted(conn.execute(select(secret_versions.c.version)).scalars())
@@ -50,7 +51,7 @@ def test_concurrent_first_writes_of_many_keys_all_land(
     with ThreadPoolExecutor(THREADS) as pool:
         for future in [pool.submit(hammer, settings, stack_target, g) for g in groups]:
             future.result()
-    found = {s.key: s for s in list_secrets(vault, stack_target, reveal=True)}
+    found = {s.key: s for s in list_secrets(vault, LOCAL, stack_target, reveal=True)}
     assert sorted(found) == sorted(k for g in groups for k in g)
     assert all(s.version == WRITES for s in found.values())
     with vault.store.read() as conn:

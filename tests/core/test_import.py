@@ -9,6 +9,7 @@ from stacksafe.core.tenancy import Target
 from stacksafe.core.vault import Vault
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
+from tests.actors import LOCAL
 
 
 def wrap(data: dict[str, str]) -> dict[str, SecretValue]:
@@ -18,15 +19,15 @@ def wrap(data: dict[str, str]) -> dict[str, SecretValue]:
 def snapshot(vault: Vault, target: Target) -> dict[str, tuple[int, str]]:
     return {
         s.key: (s.version, s.raw_value.reveal() if s.raw_value else "")
-        for s in list_secrets(vault, target, reveal=True)
+        for s in list_secrets(vault, LOCAL, target, reveal=True)
     }
 
 
 def test_import_reports_added_changed_and_unchanged(vault: Vault, stack_target: Target) -> None:
-    set_secret(vault, stack_target, "SAME", SecretValue("1"), author="t")
-    set_secret(vault, stack_target, "DIFF", SecretValue("old"), author="t")
+    set_secret(vault, LOCAL, stack_target, "SAME", SecretValue("1"))
+    set_secret(vault, LOCAL, stack_target, "DIFF", SecretValue("old"))
     report = import_secrets(
-        vault, stack_target, wrap({"SAME": "1", "DIFF": "new", "NEW": "n"}), author="t"
+        vault, LOCAL, stack_target, wrap({"SAME": "1", "DIFF": "new", "NEW": "n"})
     )
     assert (report.added, report.changed, report.unchanged) == (["NEW"], ["DIFF"], ["SAME"])
     assert snapshot(vault, stack_target) == {
@@ -39,10 +40,10 @@ def test_import_reports_added_changed_and_unchanged(vault: Vault, stack_target: 
 def test_import_compares_against_the_own_level_only(
     vault: Vault, account_target: Target, stack_target: Target
 ) -> None:
-    set_secret(vault, account_target, "SHARED", SecretValue("same"), author="t")
-    report = import_secrets(vault, stack_target, wrap({"SHARED": "same"}), author="t")
+    set_secret(vault, LOCAL, account_target, "SHARED", SecretValue("same"))
+    report = import_secrets(vault, LOCAL, stack_target, wrap({"SHARED": "same"}))
     assert report.added == ["SHARED"]  # a stack override, even with the same text
-    assert [s.inherited for s in list_secrets(vault, stack_target)] == [False]
+    assert [s.inherited for s in list_secrets(vault, LOCAL, stack_target)] == [False]
 
 
 @pytest.mark.parametrize(
@@ -52,10 +53,10 @@ def test_import_compares_against_the_own_level_only(
 def test_a_bad_entry_rejects_the_whole_import(
     vault: Vault, stack_target: Target, bad: dict[str, str]
 ) -> None:
-    set_secret(vault, stack_target, "EXISTING", SecretValue("v"), author="t")
+    set_secret(vault, LOCAL, stack_target, "EXISTING", SecretValue("v"))
     before = snapshot(vault, stack_target)
     with pytest.raises(InvalidInput):
-        import_secrets(vault, stack_target, wrap(bad), author="t")
+        import_secrets(vault, LOCAL, stack_target, wrap(bad))
     assert snapshot(vault, stack_target) == before
 
 
@@ -76,6 +77,6 @@ def test_failure_midway_rolls_back_every_write(vault: Vault, stack_target: Targe
 
     vault.clock = failing_clock
     with pytest.raises(Boom):
-        import_secrets(vault, stack_target, entries, author="t")
+        import_secrets(vault, LOCAL, stack_target, entries)
     vault.clock = original
     assert snapshot(vault, stack_target) == {}

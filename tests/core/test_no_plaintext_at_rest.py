@@ -15,6 +15,7 @@ from stacksafe.core.tenancy import Target
 from stacksafe.core.vault import Vault
 from stacksafe.model import SecretValue
 from stacksafe.store.schema import metadata
+from tests.actors import LOCAL
 
 COUNT = 1000
 
@@ -36,10 +37,10 @@ def needles(values: dict[str, str]) -> list[bytes]:
 def write_all(vault: Vault, account: Target, stack: Target, values: dict[str, str]) -> None:
     items = list(values.items())
     half = len(items) // 2
-    import_secrets(vault, stack, {k: SecretValue(v) for k, v in items[:half]}, author="t")
+    import_secrets(vault, LOCAL, stack, {k: SecretValue(v) for k, v in items[:half]})
     for key, value in items[half : half + 50]:
-        set_secret(vault, account, key, SecretValue(value), author="t")
-    import_secrets(vault, account, {k: SecretValue(v) for k, v in items[half + 50 :]}, author="t")
+        set_secret(vault, LOCAL, account, key, SecretValue(value))
+    import_secrets(vault, LOCAL, account, {k: SecretValue(v) for k, v in items[half + 50 :]})
 
 
 def test_no_value_or_its_base64_reaches_the_database(
@@ -56,7 +57,7 @@ def test_no_value_or_its_base64_reaches_the_database(
             idle.execute("SELECT count(*) FROM sqlite_master").fetchall()
             stack.callback(idle.close)
         write_all(vault, account_target, stack_target, values)
-        assert len(list_secrets(vault, stack_target, reveal=True)) == COUNT
+        assert len(list_secrets(vault, LOCAL, stack_target, reveal=True)) == COUNT
         blob = _stored_bytes(vault, database)
     leaked = [n for n in needles(values) if n in blob]
     assert leaked == []

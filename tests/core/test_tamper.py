@@ -12,10 +12,11 @@ from stacksafe.errors import ConfigurationError, IntegrityError
 from stacksafe.model import SecretValue
 from stacksafe.store.keys import register_master_key
 from stacksafe.store.schema import data_keys, secret_versions, secrets
+from tests.actors import LOCAL
 
 
 def put(vault: Vault, target: Target, key: str, value: str) -> None:
-    set_secret(vault, target, key, SecretValue(value), author="test")
+    set_secret(vault, LOCAL, target, key, SecretValue(value))
 
 
 def envelope_of(vault: Vault, key: str) -> tuple[int, bytes]:
@@ -52,7 +53,7 @@ def test_flipped_bit_in_stored_ciphertext_is_an_integrity_error(
     tampered[-1] ^= 0x01
     store_envelope(vault, version_id, bytes(tampered))
     with pytest.raises(IntegrityError, match="'K'") as caught:
-        list_secrets(vault, stack_target, reveal=reveal)
+        list_secrets(vault, LOCAL, stack_target, reveal=reveal)
     assert "secret-value" not in str(caught.value)
 
 
@@ -63,8 +64,10 @@ def test_ciphertext_copied_from_another_key_fails(vault: Vault, stack_target: Ta
     version_b, _ = envelope_of(vault, "B")
     store_envelope(vault, version_b, envelope_a)
     with pytest.raises(IntegrityError, match="'B'"):
-        get_secret(vault, stack_target, "B", reveal=True)
-    assert get_secret(vault, stack_target, "A", reveal=True).raw_value == SecretValue("value-of-a")
+        get_secret(vault, LOCAL, stack_target, "B", reveal=True)
+    assert get_secret(vault, LOCAL, stack_target, "A", reveal=True).raw_value == SecretValue(
+        "value-of-a"
+    )
 
 
 def test_ciphertext_copied_from_an_older_version_fails(vault: Vault, stack_target: Target) -> None:
@@ -74,13 +77,13 @@ def test_ciphertext_copied_from_an_older_version_fails(vault: Vault, stack_targe
     current, _ = envelope_of(vault, "K")
     store_envelope(vault, current, old_envelope)
     with pytest.raises(IntegrityError):
-        get_secret(vault, stack_target, "K")
+        get_secret(vault, LOCAL, stack_target, "K")
 
 
 def test_secret_moved_to_another_stack_fails(
     vault: Vault, account_target: Target, stack_target: Target
 ) -> None:
-    other = Target(account_target.account, create_stack(vault, "acme", "other", "staging"))
+    other = Target(account_target.account, create_stack(vault, LOCAL, "acme", "other", "staging"))
     put(vault, other, "FILLER", "makes a data key for the other stack")
     put(vault, stack_target, "K", "belongs-to-web")
     assert stack_target.stack is not None
@@ -88,7 +91,7 @@ def test_secret_moved_to_another_stack_fails(
     with vault.store.write() as conn:
         conn.execute(update(secrets).where(secrets.c.key == "K").values(stack_id=other.stack.id))
     with pytest.raises(IntegrityError):
-        list_secrets(vault, other, reveal=True)
+        list_secrets(vault, LOCAL, other, reveal=True)
 
 
 def test_account_secret_moved_into_a_stack_fails(
@@ -102,7 +105,7 @@ def test_account_secret_moved_into_a_stack_fails(
             update(secrets).where(secrets.c.key == "K").values(stack_id=stack_target.stack.id)
         )
     with pytest.raises(IntegrityError):
-        list_secrets(vault, stack_target)
+        list_secrets(vault, LOCAL, stack_target)
 
 
 def test_tampered_wrapped_data_key_fails(vault: Vault, stack_target: Target) -> None:
@@ -113,7 +116,7 @@ def test_tampered_wrapped_data_key_fails(vault: Vault, stack_target: Target) -> 
         conn.execute(update(data_keys).values(wrapped_key=bytes(wrapped)))
     fresh(vault)
     with pytest.raises(IntegrityError, match="data key"):
-        list_secrets(vault, stack_target)
+        list_secrets(vault, LOCAL, stack_target)
 
 
 def test_data_key_renumbered_in_the_database_fails(vault: Vault, stack_target: Target) -> None:
@@ -122,7 +125,7 @@ def test_data_key_renumbered_in_the_database_fails(vault: Vault, stack_target: T
         conn.execute(update(data_keys).values(version=2))
     fresh(vault)
     with pytest.raises(IntegrityError, match="wrapped data key"):
-        list_secrets(vault, stack_target)
+        list_secrets(vault, LOCAL, stack_target)
 
 
 def test_data_key_with_unknown_master_key_version_is_reported(
@@ -134,7 +137,7 @@ def test_data_key_with_unknown_master_key_version_is_reported(
         conn.execute(update(data_keys).values(master_key_version=9))
     fresh(vault)
     with pytest.raises(ConfigurationError, match="master key version 9"):
-        list_secrets(vault, stack_target)
+        list_secrets(vault, LOCAL, stack_target)
 
 
 def test_truncated_envelope_fails(vault: Vault, stack_target: Target) -> None:
@@ -142,4 +145,4 @@ def test_truncated_envelope_fails(vault: Vault, stack_target: Target) -> None:
     version_id, envelope = envelope_of(vault, "K")
     store_envelope(vault, version_id, envelope[:10])
     with pytest.raises(IntegrityError, match="truncated"):
-        list_secrets(vault, stack_target)
+        list_secrets(vault, LOCAL, stack_target)

@@ -13,23 +13,24 @@ from stacksafe.core.tenancy import (
 )
 from stacksafe.core.vault import Vault
 from stacksafe.errors import Conflict, InvalidInput, NotFound
+from tests.actors import LOCAL
 
 
 def test_duplicate_account_and_stack_names_are_conflicts(vault: Vault) -> None:
-    create_account(vault, "acme")
+    create_account(vault, LOCAL, "acme")
     with pytest.raises(Conflict, match="account 'acme' already exists"):
-        create_account(vault, "acme")
-    create_stack(vault, "acme", "web", "production")
+        create_account(vault, LOCAL, "acme")
+    create_stack(vault, LOCAL, "acme", "web", "production")
     with pytest.raises(Conflict, match="stack 'web' already exists in account 'acme'"):
-        create_stack(vault, "acme", "web", "staging")
-    assert [s.environment for s in list_stacks(vault, "acme")] == ["production"]
+        create_stack(vault, LOCAL, "acme", "web", "staging")
+    assert [s.environment for s in list_stacks(vault, LOCAL, "acme")] == ["production"]
 
 
 def test_same_stack_name_in_two_accounts_needs_the_account_or_uid(vault: Vault) -> None:
-    create_account(vault, "acme")
-    create_account(vault, "beta")
-    web_a = create_stack(vault, "acme", "web", "production")
-    web_b = create_stack(vault, "beta", "web", "qa")
+    create_account(vault, LOCAL, "acme")
+    create_account(vault, LOCAL, "beta")
+    web_a = create_stack(vault, LOCAL, "acme", "web", "production")
+    web_b = create_stack(vault, LOCAL, "beta", "web", "qa")
     with pytest.raises(InvalidInput, match="exists in accounts acme, beta; name the account"):
         find_stack(vault, "web")
     assert find_stack(vault, "web", "beta") == web_b
@@ -39,9 +40,9 @@ def test_same_stack_name_in_two_accounts_needs_the_account_or_uid(vault: Vault) 
 
 
 def test_stack_uid_of_another_account_is_not_found_within_an_account(vault: Vault) -> None:
-    create_account(vault, "acme")
-    create_account(vault, "beta")
-    web = create_stack(vault, "acme", "web", "production")
+    create_account(vault, LOCAL, "acme")
+    create_account(vault, LOCAL, "beta")
+    web = create_stack(vault, LOCAL, "acme", "web", "production")
     with pytest.raises(NotFound, match="in account 'beta'"):
         find_stack(vault, web.uid, "beta")
 
@@ -58,7 +59,7 @@ def test_stack_uid_of_another_account_is_not_found_within_an_account(vault: Vaul
 def test_unknown_targets_are_named(
     vault: Vault, account: str | None, stack: str | None, error: type[Exception], message: str
 ) -> None:
-    create_account(vault, "acme")
+    create_account(vault, LOCAL, "acme")
     with pytest.raises(error, match=message):
         resolve_target(vault, account=account, stack=stack)
 
@@ -77,12 +78,12 @@ def test_unknown_targets_are_named(
 def test_bad_stack_names_and_environments(
     vault: Vault, name: str, environment: str, message: str
 ) -> None:
-    create_account(vault, "acme")
+    create_account(vault, LOCAL, "acme")
     with pytest.raises(InvalidInput, match=message):
-        create_stack(vault, "acme", name, environment)
-    assert list_stacks(vault) == []
+        create_stack(vault, LOCAL, "acme", name, environment)
+    assert list_stacks(vault, LOCAL) == []
 
 
 def test_custom_environments_are_allowed(vault: Vault) -> None:
-    create_account(vault, "acme")
-    assert create_stack(vault, "acme", "web", "perf-test").environment == "perf-test"
+    create_account(vault, LOCAL, "acme")
+    assert create_stack(vault, LOCAL, "acme", "web", "perf-test").environment == "perf-test"

@@ -19,6 +19,7 @@ from stacksafe.errors import ConfigurationError
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 from stacksafe.store.schema import secret_versions
+from tests.actors import LOCAL
 
 
 def other_key_file(tmp_path: Path, version: int = 1) -> Path:
@@ -66,8 +67,8 @@ def test_init_with_a_key_from_the_environment_writes_no_key_file(settings: Setti
 
 def test_wrong_master_key_is_refused_naming_its_source(settings: Settings, tmp_path: Path) -> None:
     vault, _ = initialise(settings)
-    target = Target(create_account(vault, "acme"))
-    set_secret(vault, target, "K", SecretValue("v"), author="t")
+    target = Target(create_account(vault, LOCAL, "acme"))
+    set_secret(vault, LOCAL, target, "K", SecretValue("v"))
     before = version_count(vault)
     vault.close()
     wrong = replace(settings, master_key_file=other_key_file(tmp_path))
@@ -75,7 +76,7 @@ def test_wrong_master_key_is_refused_naming_its_source(settings: Settings, tmp_p
         open_vault(wrong)
     reopened = open_vault(settings)
     assert version_count(reopened) == before
-    assert [s.key for s in list_secrets(reopened, target)] == ["K"]
+    assert [s.key for s in list_secrets(reopened, LOCAL, target)] == ["K"]
     reopened.close()
 
 

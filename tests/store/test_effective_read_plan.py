@@ -9,6 +9,7 @@ from stacksafe.core.tenancy import Target
 from stacksafe.core.vault import Vault
 from stacksafe.model import SecretValue
 from stacksafe.store import secrets as queries
+from tests.actors import LOCAL
 
 
 def compiled_effective_query(vault: Vault, account_id: int, stack_id: int) -> str:
@@ -23,8 +24,8 @@ def compiled_effective_query(vault: Vault, account_id: int, stack_id: int) -> st
 def test_effective_read_uses_the_partial_unique_indexes(
     vault: Vault, account_target: Target, stack_target: Target
 ) -> None:
-    set_secret(vault, account_target, "A", SecretValue("a"), author="t")
-    set_secret(vault, stack_target, "B", SecretValue("b"), author="t")
+    set_secret(vault, LOCAL, account_target, "A", SecretValue("a"))
+    set_secret(vault, LOCAL, stack_target, "B", SecretValue("b"))
     assert stack_target.stack is not None
     sql = compiled_effective_query(vault, account_target.account.id, stack_target.stack.id)
     with vault.store.read() as conn:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from stacksafe.core.access import Principal
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
 
@@ -17,7 +18,7 @@ __all__ = [
     "AccountOption",
     "DataDirOption",
     "StackOption",
-    "local_author",
+    "local_actor",
     "opened_vault",
 ]
 
@@ -51,9 +52,13 @@ def opened_vault(data_dir: Path | None) -> Iterator[Vault]:
         vault.close()
 
 
-def local_author() -> str:
-    """Who a local write is attributed to until the server brings real principals."""
+def local_actor() -> Principal:
+    """Whoever runs the CLI on the machine that holds the master key: may do everything.
+
+    Audited under ``local:<os user>``.
+    """
     try:
-        return f"local:{getpass.getuser()}"
+        name = f"local:{getpass.getuser()}"
     except (KeyError, OSError):
-        return "local:unknown"
+        name = "local:unknown"
+    return Principal.local(name)

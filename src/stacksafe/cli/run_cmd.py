@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.cli.common import AccountOption, DataDirOption, opened_vault
+from stacksafe.cli.common import AccountOption, DataDirOption, local_actor, opened_vault
 from stacksafe.core import secrets
 from stacksafe.core.tenancy import resolve_target
 from stacksafe.errors import InvalidInput
@@ -55,7 +55,7 @@ def run(
     """
     with opened_vault(data_dir) as vault:
         target = resolve_target(vault, account=account, stack=stack)
-        values = secrets.effective_values(vault, target)
+        values = secrets.effective_values(vault, local_actor(), target, purpose=f"run {command[0]}")
     env, unusable = environment_for(dict(os.environ), values)
     if unusable:
         names = ", ".join(unusable)

@@ -12,7 +12,7 @@ from stacksafe.cli.common import (
     AccountOption,
     DataDirOption,
     StackOption,
-    local_author,
+    local_actor,
     opened_vault,
 )
 from stacksafe.cli.output import (
@@ -96,7 +96,7 @@ def set_(
     value = _value_from_sources(key, inline if sep else None, from_stdin, from_file)
     with opened_vault(data_dir) as vault:
         target = resolve_target(vault, account=account, stack=stack)
-        stored = secrets.set_secret(vault, target, key, value, author=local_author())
+        stored = secrets.set_secret(vault, local_actor(), target, key, value)
     typer.echo(f"Set {stored.key} on {target.describe()} (version {stored.version})")
 
 
@@ -114,7 +114,7 @@ def get(
     """Show one secret as a JSON object (the effective one, for a stack)."""
     with opened_vault(data_dir) as vault:
         target = resolve_target(vault, account=account, stack=stack)
-        found = secrets.get_secret(vault, target, key, reveal=reveal or plain)
+        found = secrets.get_secret(vault, local_actor(), target, key, reveal=reveal or plain)
     if plain and found.raw_value is not None:
         sys.stdout.write(found.raw_value.reveal() + "\n")
     else:
@@ -132,7 +132,7 @@ def list_(
     """List the effective secrets of a stack (own and inherited), or an account's own."""
     with opened_vault(data_dir) as vault:
         target = resolve_target(vault, account=account, stack=stack)
-        found = secrets.list_secrets(vault, target, reveal=reveal)
+        found = secrets.list_secrets(vault, local_actor(), target, reveal=reveal)
     if fmt is ListFormat.json:
         print_json([s.to_json() for s in found])
     else:
@@ -149,7 +149,7 @@ def unset(
     """Delete a secret from a stack or an account (its history is kept)."""
     with opened_vault(data_dir) as vault:
         target = resolve_target(vault, account=account, stack=stack)
-        secrets.unset_secret(vault, target, key, author=local_author())
+        secrets.unset_secret(vault, local_actor(), target, key)
     typer.echo(f"Unset {key} on {target.describe()}")
 
 
@@ -173,7 +173,7 @@ def import_(
     entries = transfer.parse(text, "json" if chosen == "json" else "dotenv", source)
     with opened_vault(data_dir) as vault:
         target = resolve_target(vault, account=account, stack=stack)
-        report = secrets.import_secrets(vault, target, entries, author=local_author())
+        report = secrets.import_secrets(vault, local_actor(), target, entries)
     typer.echo(f"Imported into {target.describe()}:")
     for label, keys in (
         ("added", report.added),
@@ -193,5 +193,5 @@ def export(
     """Print the effective secrets, revealed, as dotenv or JSON (for import elsewhere)."""
     with opened_vault(data_dir) as vault:
         target = resolve_target(vault, account=account, stack=stack)
-        values = secrets.effective_values(vault, target)
+        values = secrets.effective_values(vault, local_actor(), target, purpose="export")
     sys.stdout.write(transfer.render(values, "json" if fmt is FileFormat.json else "dotenv"))

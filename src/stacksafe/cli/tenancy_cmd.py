@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.cli.common import AccountOption, DataDirOption, opened_vault
+from stacksafe.cli.common import AccountOption, DataDirOption, local_actor, opened_vault
 from stacksafe.cli.output import (
     ListFormat,
     ListFormatOption,
@@ -28,7 +28,7 @@ stacks_app = typer.Typer(help="Stacks: applications in an account, one environme
 def accounts_create(name: str, data_dir: DataDirOption = None) -> None:
     """Create an account."""
     with opened_vault(data_dir) as vault:
-        account = tenancy.create_account(vault, name)
+        account = tenancy.create_account(vault, local_actor(), name)
     typer.echo(f"Created account {account.name!r} (uid {account.uid})")
 
 
@@ -36,7 +36,7 @@ def accounts_create(name: str, data_dir: DataDirOption = None) -> None:
 def accounts_list(data_dir: DataDirOption = None, fmt: ListFormatOption = ListFormat.table) -> None:
     """List accounts."""
     with opened_vault(data_dir) as vault:
-        found = tenancy.list_accounts(vault)
+        found = tenancy.list_accounts(vault, local_actor())
     if fmt is ListFormat.json:
         print_json([account_json(a) for a in found])
     else:
@@ -59,7 +59,7 @@ def stacks_create(
 ) -> None:
     """Create a stack in an account."""
     with opened_vault(data_dir) as vault:
-        stack = tenancy.create_stack(vault, account, name, environment)
+        stack = tenancy.create_stack(vault, local_actor(), account, name, environment)
     typer.echo(f"Created stack {stack.name!r} ({stack.environment}, uid {stack.uid})")
 
 
@@ -71,8 +71,8 @@ def stacks_list(
 ) -> None:
     """List stacks, of one account or of all."""
     with opened_vault(data_dir) as vault:
-        found = tenancy.list_stacks(vault, account)
-        owners = {a.id: a for a in tenancy.list_accounts(vault)}
+        found = tenancy.list_stacks(vault, local_actor(), account)
+        owners = {a.id: a for a in tenancy.list_accounts(vault, local_actor())}
     if fmt is ListFormat.json:
         print_json([stack_json(s, owners.get(s.account_id)) for s in found])
     else:

@@ -13,12 +13,14 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from stacksafe.core.access import Action, Principal, authorize
+from stacksafe.core.audit import fingerprint, record, record_denied
 from stacksafe.core.inheritance import overlay
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key, validate_value
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import DATA_KEY_SEAL_LIMIT, Binding, DataKey, Envelope, Scope, encode_value
-from stacksafe.errors import Conflict, IntegrityError, NotFound
+from stacksafe.errors import Conflict, Forbidden, IntegrityError, NotFound
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import keys as key_queries
 from stacksafe.store import secrets as queries
@@ -113,16 +115,82 @@ def _read(conn: Connection, target: Target, key: str | None) -> list[queries.Sto
     return overlay(queries.effective_secrets(conn, target.account.id, target.stack.id, key))
 
 
-def list_secrets(vault: Vault, target: Target, *, reveal: bool = False) -> list[Secret]:
-    """The effective secrets of a stack (own and inherited), or an account's own, by key."""
-    with vault.store.read() as conn:
-        return _open_rows(conn, vault, target, _read(conn, target, None), reveal)
+def _allow(
+    vault: Vault, actor: Principal, action: Action, target: Target, **detail: object
+) -> None:
+    """Authorize, recording a refusal in the audit log before raising it."""
+    try:
+        authorize(actor, action, target.account, target.stack)
+    except (Forbidden, NotFound) as exc:
+        record_denied(
+            vault,
+            actor,
+            action.value,
+            exc.message,
+            account=target.account,
+            stack=target.stack,
+            detail=dict(detail),
+        )
+        raise
 
 
-def get_secret(vault: Vault, target: Target, key: str, *, reveal: bool = False) -> Secret:
+def _write_action(target: Target) -> Action:
+    return Action.WRITE_ACCOUNT_SECRETS if target.stack is None else Action.WRITE_STACK_SECRETS
+
+
+def _reveal_detail(vault: Vault, secrets: Sequence[Secret]) -> dict[str, object]:
+    return {
+        "keys": {s.key: s.version for s in secrets},
+        "fingerprints": {
+            s.key: fingerprint(vault, s.raw_value) for s in secrets if s.raw_value is not None
+        },
+    }
+
+
+def _lookup(
+    vault: Vault, actor: Principal, target: Target, key: str | None, reveal: bool, purpose: str
+) -> list[Secret]:
+    _allow(vault, actor, Action.DESCRIBE, target, key=key)
+    if not reveal:
+        with vault.store.read() as conn:
+            return _open_rows(conn, vault, target, _read(conn, target, key), False)
+    _allow(vault, actor, Action.REVEAL, target, key=key)
+
+    def work(conn: Connection) -> list[Secret]:
+        # The audit event commits with the read, or the reveal fails: no unaudited reveal.
+        found = _open_rows(conn, vault, target, _read(conn, target, key), True)
+        if found:
+            detail = _reveal_detail(vault, found)
+            detail["purpose"] = purpose
+            record(
+                conn,
+                vault,
+                actor,
+                "reveal",
+                account=target.account,
+                stack=target.stack,
+                detail=detail,
+            )
+        return found
+
+    return vault.store.transact(work, "revealing secrets")
+
+
+def list_secrets(
+    vault: Vault, actor: Principal, target: Target, *, reveal: bool = False, purpose: str = "list"
+) -> list[Secret]:
+    """The effective secrets of a stack (own and inherited), or an account's own, by key.
+
+    With ``reveal``, one audit event names every key and version revealed.
+    """
+    return _lookup(vault, actor, target, None, reveal, purpose)
+
+
+def get_secret(
+    vault: Vault, actor: Principal, target: Target, key: str, *, reveal: bool = False
+) -> Secret:
     validate_key(key)
-    with vault.store.read() as conn:
-        found = _open_rows(conn, vault, target, _read(conn, target, key), reveal)
+    found = _lookup(vault, actor, target, key, reveal, "get")
     if not found:
         raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
     return found[0]
@@ -192,24 +260,36 @@ def _append_version(
 
 
 def set_secret(
-    vault: Vault, target: Target, key: str, value: SecretValue, *, author: str
+    vault: Vault, actor: Principal, target: Target, key: str, value: SecretValue
 ) -> Secret:
     """Create or replace ``key`` at ``target``'s own level; returns the secret as stored."""
     validate_key(key)
     validate_value(key, value, vault.max_value_bytes)
+    _allow(vault, actor, _write_action(target), target, key=key)
+    value_print = fingerprint(vault, value)
 
     def work(conn: Connection) -> Secret:
         data_key = _sealing_key(conn, vault, target, 1)
-        written = _append_version(conn, target, key, value, data_key, author, vault.clock())
+        written = _append_version(conn, target, key, value, data_key, actor.name, vault.clock())
         assert written is not None  # noqa: S101 - a value was given, so not a tombstone
+        record(
+            conn,
+            vault,
+            actor,
+            "secret.set",
+            account=target.account,
+            stack=target.stack,
+            detail={"keys": {key: written.version}, "fingerprints": {key: value_print}},
+        )
         return written
 
     return vault.store.transact(work, f"setting {key!r}")
 
 
-def unset_secret(vault: Vault, target: Target, key: str, *, author: str) -> None:
+def unset_secret(vault: Vault, actor: Principal, target: Target, key: str) -> None:
     """Delete ``key`` from ``target``'s own level (a tombstone version; history remains)."""
     validate_key(key)
+    _allow(vault, actor, _write_action(target), target, key=key)
 
     def work(conn: Connection) -> None:
         head = queries.secret_head(conn, target.account.id, target.stack_id, key)
@@ -222,18 +302,28 @@ def unset_secret(vault: Vault, target: Target, key: str, *, author: str) -> None
                     f"stack {target.stack.name!r}; delete it at account level (--account)"
                 )
             raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
-        _append_version(conn, target, key, None, None, author, vault.clock())
+        _append_version(conn, target, key, None, None, actor.name, vault.clock())
+        record(
+            conn,
+            vault,
+            actor,
+            "secret.unset",
+            account=target.account,
+            stack=target.stack,
+            detail={"keys": {key: head.current_version + 1}},
+        )
 
     vault.store.transact(work, f"unsetting {key!r}")
 
 
 def import_secrets(
-    vault: Vault, target: Target, entries: Mapping[str, SecretValue], *, author: str
+    vault: Vault, actor: Principal, target: Target, entries: Mapping[str, SecretValue]
 ) -> ImportReport:
     """Set many secrets at ``target``'s own level in one transaction: all or nothing."""
     for key, value in entries.items():
         validate_key(key)
         validate_value(key, value, vault.max_value_bytes)
+    _allow(vault, actor, _write_action(target), target, keys=sorted(entries))
 
     def work(conn: Connection) -> ImportReport:
         own = Target(target.account, target.stack)
@@ -254,14 +344,30 @@ def import_secrets(
         if changes:
             data_key = _sealing_key(conn, vault, target, len(changes))
             now = vault.clock()
-            for key, value in changes:
-                _append_version(conn, target, key, value, data_key, author, now)
+            written = [
+                _append_version(conn, target, key, value, data_key, actor.name, now)
+                for key, value in changes
+            ]
+            record(
+                conn,
+                vault,
+                actor,
+                "secret.import",
+                account=target.account,
+                stack=target.stack,
+                detail={
+                    "keys": {w.key: w.version for w in written if w is not None},
+                    "fingerprints": {k: fingerprint(vault, v) for k, v in changes},
+                },
+            )
         return report
 
     return vault.store.transact(work, "importing secrets")
 
 
-def effective_values(vault: Vault, target: Target) -> dict[str, SecretValue]:
+def effective_values(
+    vault: Vault, actor: Principal, target: Target, purpose: str = "deliver"
+) -> dict[str, SecretValue]:
     """Key → plaintext of everything ``target`` sees, for delivery into a process or a file."""
-    revealed: Iterable[Secret] = list_secrets(vault, target, reveal=True)
+    revealed: Iterable[Secret] = list_secrets(vault, actor, target, reveal=True, purpose=purpose)
     return {s.key: s.raw_value for s in revealed if s.raw_value is not None}

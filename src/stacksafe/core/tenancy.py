@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from stacksafe.core.access import Action, Principal, authorize, can_see_account, can_see_stack
+from stacksafe.core.audit import record
 from stacksafe.core.validation import validate_environment, validate_name
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import Scope
-from stacksafe.errors import Conflict, InvalidInput, NotFound
+from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stacksafe.model import Account, Stack
 from stacksafe.store import tenancy as queries
 
@@ -51,13 +53,17 @@ class Target:
         return f"stack {self.stack.name!r} of account {self.account.name!r}"
 
 
-def create_account(vault: Vault, name: str) -> Account:
+def create_account(vault: Vault, actor: Principal, name: str) -> Account:
     validate_name("account", name)
+    if not actor.is_owner:
+        raise Forbidden("only the server owner may create accounts")
 
     def work(conn: Connection) -> Account:
         if queries.account_by_name(conn, name) is not None:
             raise Conflict(f"account {name!r} already exists")
-        return queries.insert_account(conn, _new_uid(), name, vault.clock())
+        account = queries.insert_account(conn, _new_uid(), name, vault.clock())
+        record(conn, vault, actor, "account.create", account=account, detail={"name": name})
+        return account
 
     return vault.store.transact(work, f"creating account {name!r}")
 
@@ -75,20 +81,34 @@ def find_account(vault: Vault, ref: str) -> Account:
         return _account(conn, ref)
 
 
-def list_accounts(vault: Vault) -> list[Account]:
+def list_accounts(vault: Vault, actor: Principal) -> list[Account]:
+    """The accounts ``actor`` can see."""
     with vault.store.read() as conn:
-        return queries.list_accounts(conn)
+        return [a for a in queries.list_accounts(conn) if can_see_account(actor, a)]
 
 
-def create_stack(vault: Vault, account_ref: str, name: str, environment: str) -> Stack:
+def create_stack(
+    vault: Vault, actor: Principal, account_ref: str, name: str, environment: str
+) -> Stack:
     validate_name("stack", name)
     validate_environment(environment)
 
     def work(conn: Connection) -> Stack:
         account = _account(conn, account_ref)
+        authorize(actor, Action.MANAGE_STACKS, account, None)
         if queries.stacks_by_name(conn, name, account.id):
             raise Conflict(f"stack {name!r} already exists in account {account.name!r}")
-        return queries.insert_stack(conn, _new_uid(), account.id, name, environment, vault.clock())
+        stack = queries.insert_stack(conn, _new_uid(), account.id, name, environment, vault.clock())
+        record(
+            conn,
+            vault,
+            actor,
+            "stack.create",
+            account=account,
+            stack=stack,
+            detail={"name": name, "environment": environment},
+        )
+        return stack
 
     return vault.store.transact(work, f"creating stack {name!r}")
 
@@ -119,10 +139,17 @@ def find_stack(vault: Vault, ref: str, account_ref: str | None = None) -> Stack:
         return _stack(conn, ref, account)
 
 
-def list_stacks(vault: Vault, account_ref: str | None = None) -> list[Stack]:
+def list_stacks(
+    vault: Vault, actor: Principal, account_ref: str | None = None, environment: str | None = None
+) -> list[Stack]:
+    """The stacks ``actor`` can see, of one account or of all, optionally of one environment."""
     with vault.store.read() as conn:
         account_id = None if account_ref is None else _account(conn, account_ref).id
-        return queries.list_stacks(conn, account_id)
+        return [
+            s
+            for s in queries.list_stacks(conn, account_id)
+            if can_see_stack(actor, s) and (environment is None or s.environment == environment)
+        ]
 
 
 def resolve_target(vault: Vault, *, account: str | None, stack: str | None) -> Target:

@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from stacksafe.crypto import (
     DataKeyCache,
+    KeyedHash,
     Keyring,
     generate_master_key,
     keyring_from_file,
     keyring_from_text,
     write_key_file,
 )
+from stacksafe.crypto.keyed_hash import PURPOSES, unwrap_keyed_hash, wrap_new_keyed_hash
 from stacksafe.errors import ConfigurationError
 from stacksafe.settings import Settings
 from stacksafe.store import Store, redact_url
@@ -42,9 +46,33 @@ class Vault:
     data_keys: DataKeyCache
     max_value_bytes: int
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Unwrapped server HMAC keys by purpose (see core.server_keys).
+    server_keys: dict[str, KeyedHash] = field(default_factory=dict)
 
     def close(self) -> None:
         self.store.close()
+
+
+def _server_keys(store: Store, keyring: Keyring) -> dict[str, KeyedHash]:
+    """Every server HMAC key, unwrapped; the missing ones are created (once, race-safe)."""
+
+    def work(conn: Connection) -> dict[str, KeyedHash]:
+        loaded: dict[str, KeyedHash] = {}
+        for purpose in PURPOSES:
+            found = key_queries.server_keys_of(conn, purpose)
+            if found:
+                version, mk_version, wrapped = found[0]
+                loaded[purpose] = unwrap_keyed_hash(keyring, purpose, version, mk_version, wrapped)
+            else:
+                key, mk_version, wrapped = wrap_new_keyed_hash(keyring, purpose, 1)
+                key_queries.insert_server_key(conn, purpose, 1, mk_version, wrapped, utc_now())
+                loaded[purpose] = key
+        return loaded
+
+    with store.read() as conn:
+        if all(key_queries.server_keys_of(conn, p) for p in PURPOSES):
+            return work(conn)
+    return store.transact(work, "creating server keys")
 
 
 def load_keyring(settings: Settings) -> Keyring:
@@ -86,10 +114,11 @@ def open_vault(settings: Settings) -> Vault:
         with store.read() as conn:
             keyring.verify(key_queries.master_key_check_values(conn))
         upgrade(store)
+        server_keys = _server_keys(store, keyring)
     except BaseException:
         store.close()
         raise
-    return Vault(store, DataKeyCache(keyring), settings.max_value_bytes)
+    return Vault(store, DataKeyCache(keyring), settings.max_value_bytes, server_keys=server_keys)
 
 
 def _make_data_dir(path: Path) -> None:
@@ -139,6 +168,7 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
         with store.write() as conn:
             for version, check_value in sorted(keyring.check_values().items()):
                 key_queries.register_master_key(conn, version, check_value, now)
+        server_keys = _server_keys(store, keyring)
     except BaseException:
         store.close()
         # A failed init leaves nothing behind: no key file, no half-made database file.
@@ -146,4 +176,5 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
             with contextlib.suppress(OSError):
                 os.unlink(path)
         raise
-    return Vault(store, DataKeyCache(keyring), settings.max_value_bytes), created_key_file
+    vault = Vault(store, DataKeyCache(keyring), settings.max_value_bytes, server_keys=server_keys)
+    return vault, created_key_file

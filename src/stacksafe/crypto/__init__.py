@@ -23,6 +23,9 @@ from stacksafe.crypto.envelope import (
 from stacksafe.crypto.format import Envelope as Envelope
 from stacksafe.crypto.format import decode_value as decode_value
 from stacksafe.crypto.format import encode_value as encode_value
+from stacksafe.crypto.keyed_hash import KeyedHash as KeyedHash
+from stacksafe.crypto.keyed_hash import unwrap_keyed_hash as unwrap_keyed_hash
+from stacksafe.crypto.keyed_hash import wrap_new_keyed_hash as wrap_new_keyed_hash
 from stacksafe.crypto.keyring import Keyring as Keyring
 from stacksafe.crypto.keyring import MasterKey as MasterKey
 from stacksafe.crypto.keyring import generate_master_key as generate_master_key
@@ -36,6 +39,7 @@ __all__ = [
     "DataKey",
     "DataKeyCache",
     "Envelope",
+    "KeyedHash",
     "Keyring",
     "MasterKey",
     "Scope",
@@ -44,5 +48,7 @@ __all__ = [
     "generate_master_key",
     "keyring_from_file",
     "keyring_from_text",
+    "unwrap_keyed_hash",
+    "wrap_new_keyed_hash",
     "write_key_file",
 ]

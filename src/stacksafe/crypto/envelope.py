@@ -30,6 +30,7 @@ __all__ = [
     "DataKey",
     "DataKeyCache",
     "Scope",
+    "frame",
     "new_data_key_material",
 ]
 
@@ -38,7 +39,7 @@ __all__ = [
 DATA_KEY_SEAL_LIMIT = 2**24
 
 
-def _frame(*fields: str) -> bytes:
+def frame(*fields: str) -> bytes:
     """Length-prefixed concatenation, so no two field tuples share an encoding."""
     return b"".join(_frame_one(text) for text in fields)
 
@@ -59,11 +60,11 @@ class Scope:
     value_aad_prefix: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        prefix = _frame("stacksafe.value.v1", self.account_uid, self.stack_uid or "")
+        prefix = frame("stacksafe.value.v1", self.account_uid, self.stack_uid or "")
         object.__setattr__(self, "value_aad_prefix", prefix)
 
     def data_key_aad(self, data_key_version: int, master_key_version: int) -> bytes:
-        return _frame(
+        return frame(
             "stacksafe.data-key.v1",
             self.account_uid,
             self.stack_uid or "",

@@ -8,16 +8,18 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
 
-from stacksafe.store.schema import data_keys, master_keys
+from stacksafe.store.schema import data_keys, master_keys, server_keys
 
 __all__ = [
     "StoredDataKey",
     "data_keys_of",
     "insert_data_key",
+    "insert_server_key",
     "master_key_check_values",
     "newest_data_key",
     "record_seals",
     "register_master_key",
+    "server_keys_of",
 ]
 
 
@@ -114,4 +116,33 @@ def record_seals(conn: Connection, data_key_id: int, count: int) -> None:
         update(data_keys)
         .where(data_keys.c.id == data_key_id)
         .values(seal_count=data_keys.c.seal_count + count)
+    )
+
+
+def server_keys_of(conn: Connection, purpose: str) -> list[tuple[int, int, bytes]]:
+    """(version, master-key version, wrapped key) of every key of ``purpose``, newest first."""
+    rows = conn.execute(
+        select(server_keys.c.version, server_keys.c.master_key_version, server_keys.c.wrapped_key)
+        .where(server_keys.c.purpose == purpose)
+        .order_by(server_keys.c.version.desc())
+    )
+    return [(v, mk, bytes(w)) for v, mk, w in rows]
+
+
+def insert_server_key(
+    conn: Connection,
+    purpose: str,
+    version: int,
+    master_key_version: int,
+    wrapped: bytes,
+    now: datetime,
+) -> None:
+    conn.execute(
+        insert(server_keys).values(
+            purpose=purpose,
+            version=version,
+            master_key_version=master_key_version,
+            wrapped_key=wrapped,
+            created_at=now,
+        )
     )

@@ -30,12 +30,19 @@ from sqlalchemy import (
 
 __all__ = [
     "accounts",
+    "audit_events",
+    "audit_head",
     "data_keys",
     "master_keys",
+    "memberships",
     "metadata",
     "secret_versions",
     "secrets",
+    "server_keys",
+    "stack_roles",
     "stacks",
+    "tokens",
+    "users",
 ]
 
 
@@ -170,4 +177,92 @@ secret_versions = Table(
     Column("author", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("secret_id", "version", name="uq_secret_versions_secret_id_version"),
+)
+
+# --- Server: principals, tokens, server-held keys, audit (revision 0002) ---
+
+server_keys = Table(
+    "server_keys",
+    metadata,
+    # Random keys the server needs besides data keys (audit chain, value fingerprints, token
+    # hashes), wrapped by the master key like data keys.
+    Column("purpose", String(32), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("master_key_version", Integer, ForeignKey("master_keys.version"), nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    # The server owner may do everything everywhere (created by `init`).
+    Column("is_owner", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("role", String(32), nullable=False),
+)
+
+stack_roles = Table(
+    "stack_roles",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True),
+    Column("stack_id", Id, ForeignKey("stacks.id"), primary_key=True),
+    Column("role", String(32), nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("uid", String(32), nullable=False, unique=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    # HMAC-SHA256 of the token under a server key: a database copy yields no usable token.
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column("scopes", Text, nullable=False),
+    # Space-separated stack uids / environments the token is narrowed to; NULL: not narrowed.
+    Column("stack_uids", Text, nullable=True),
+    Column("environments", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("token_uid", String(32), nullable=True),
+    Column("source_ip", String(64), nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("account_uid", String(64), nullable=True),
+    Column("stack_uid", String(64), nullable=True),
+    # JSON: keys, versions, value fingerprints (keyed HMAC), reasons. Never a value.
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    Index("ix_audit_events_account_uid_seq", "account_uid", "seq"),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    # One row: the last event's sequence number and hash. Appenders lock it, which orders the
+    # chain across threads and server processes.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
 )

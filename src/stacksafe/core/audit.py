@@ -1,0 +1,258 @@
+"""The tamper-evident audit log: one event per reveal, change and denied attempt, hash-chained.
+
+Each event stores the hash of its predecessor and its own hash,
+``HMAC-SHA256(audit key, previous hash, canonical event)``; the key is server-held (wrapped by
+the master key), so someone who can write to the database cannot recompute a valid chain after
+editing, deleting, inserting or reordering events. Appenders lock the single head row, which
+orders the chain across threads and server processes. Events never hold a value: at most its
+keyed fingerprint, ``HMAC-SHA256(fingerprint key, value)``, which answers "was this value read"
+without making the log a dictionary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from stacksafe.core.access import Principal
+from stacksafe.core.server_keys import AUDIT_CHAIN, FINGERPRINT, keyed_hash
+from stacksafe.core.vault import Vault
+from stacksafe.model import Account, SecretValue, Stack, iso8601
+from stacksafe.store import audit as queries
+from stacksafe.store.schema import audit_events
+
+__all__ = [
+    "AuditEvent",
+    "VerifyReport",
+    "fingerprint",
+    "list_events",
+    "record",
+    "record_denied",
+    "verify_chain",
+]
+
+GENESIS = b"\x00" * 32
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    seq: int
+    at: datetime
+    actor: str
+    token_uid: str | None
+    source_ip: str | None
+    request_id: str | None
+    action: str
+    outcome: str
+    account_uid: str | None
+    stack_uid: str | None
+    detail: dict[str, Any]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "at_iso": iso8601(self.at),
+            "actor": self.actor,
+            "token_id": self.token_uid,
+            "source_ip": self.source_ip,
+            "request_id": self.request_id,
+            "action": self.action,
+            "outcome": self.outcome,
+            "account_uid": self.account_uid,
+            "stack_uid": self.stack_uid,
+            "detail": self.detail,
+        }
+
+
+def fingerprint(vault: Vault, value: SecretValue) -> str:
+    """A keyed fingerprint of a value: equal values give equal fingerprints, and nothing more."""
+    return keyed_hash(vault, FINGERPRINT).digest(value.reveal().encode("utf-8"))[:16].hex()
+
+
+def _canonical(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _fields(seq: int, at: datetime, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "at": at.isoformat(),
+        "actor": row["actor"],
+        "token_uid": row["token_uid"],
+        "source_ip": row["source_ip"],
+        "request_id": row["request_id"],
+        "action": row["action"],
+        "outcome": row["outcome"],
+        "account_uid": row["account_uid"],
+        "stack_uid": row["stack_uid"],
+        "detail": row["detail"],
+    }
+
+
+def record(
+    conn: Connection,
+    vault: Vault,
+    actor: Principal,
+    action: str,
+    *,
+    account: Account | None = None,
+    stack: Stack | None = None,
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """Append one event inside the caller's transaction; returns its sequence number.
+
+    The caller's write and its audit event commit together or not at all (fail closed).
+    """
+    chain = keyed_hash(vault, AUDIT_CHAIN)
+    last_seq, last_hash = queries.lock_head(conn, GENESIS)
+    seq = last_seq + 1
+    at = vault.clock()
+    row = {
+        "actor": actor.name,
+        "token_uid": actor.token_uid,
+        "source_ip": actor.source_ip,
+        "request_id": actor.request_id,
+        "action": action,
+        "outcome": outcome,
+        "account_uid": None if account is None else account.uid,
+        "stack_uid": None if stack is None else stack.uid,
+        "detail": json.dumps(detail or {}, sort_keys=True, separators=(",", ":")),
+    }
+    digest = chain.digest(last_hash, _canonical(_fields(seq, at, row)))
+    queries.insert_event(conn, seq=seq, at=at, prev_hash=last_hash, hash=digest, **row)
+    queries.move_head(conn, seq, digest)
+    return seq
+
+
+def record_denied(
+    vault: Vault,
+    actor: Principal,
+    action: str,
+    reason: str,
+    *,
+    account: Account | None = None,
+    stack: Stack | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record a refused attempt in its own transaction (the attempt itself changed nothing)."""
+
+    def work(conn: Connection) -> None:
+        record(
+            conn,
+            vault,
+            actor,
+            action,
+            account=account,
+            stack=stack,
+            outcome="denied",
+            detail={**(detail or {}), "reason": reason},
+        )
+
+    vault.store.transact(work, "recording a denied attempt")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    intact: bool
+    events: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify_chain(vault: Vault) -> VerifyReport:
+    """Walk the whole chain; name the first event that is missing, edited, inserted or moved."""
+    chain = keyed_hash(vault, AUDIT_CHAIN)
+    expected_seq, previous = 1, GENESIS
+    count = 0
+    with vault.store.read() as conn:
+        head = queries.read_head(conn)
+        for event in queries.iter_events(conn):
+            if event.seq != expected_seq:
+                return VerifyReport(
+                    False,
+                    count,
+                    expected_seq,
+                    f"event {expected_seq} is missing (next is {event.seq})",
+                )
+            if event.prev_hash != previous:
+                return VerifyReport(
+                    False,
+                    count,
+                    event.seq,
+                    f"event {event.seq} does not follow event {event.seq - 1}",
+                )
+            row = {
+                "actor": event.actor,
+                "token_uid": event.token_uid,
+                "source_ip": event.source_ip,
+                "request_id": event.request_id,
+                "action": event.action,
+                "outcome": event.outcome,
+                "account_uid": event.account_uid,
+                "stack_uid": event.stack_uid,
+                "detail": event.detail,
+            }
+            if not chain.matches(
+                event.hash, previous, _canonical(_fields(event.seq, event.at, row))
+            ):
+                return VerifyReport(False, count, event.seq, f"event {event.seq} was altered")
+            previous, expected_seq, count = event.hash, expected_seq + 1, count + 1
+    last_seq = expected_seq - 1
+    if head is not None and (head[0] != last_seq or head[1] != previous):
+        return VerifyReport(
+            False,
+            count,
+            last_seq + 1,
+            f"the log ends at event {last_seq}, but its head says {head[0]}",
+        )
+    if head is None and count:
+        return VerifyReport(False, count, 1, "the audit head row is missing")
+    return VerifyReport(True, count)
+
+
+def _event(stored: queries.StoredEvent) -> AuditEvent:
+    return AuditEvent(
+        stored.seq,
+        stored.at,
+        stored.actor,
+        stored.token_uid,
+        stored.source_ip,
+        stored.request_id,
+        stored.action,
+        stored.outcome,
+        stored.account_uid,
+        stored.stack_uid,
+        json.loads(stored.detail),
+    )
+
+
+def list_events(
+    vault: Vault,
+    *,
+    account_uid: str | None = None,
+    since: datetime | None = None,
+    actor: str | None = None,
+    key: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[AuditEvent]:
+    """Events, newest first, filtered; ``key`` matches events that name that secret key."""
+    query = select(audit_events).order_by(audit_events.c.seq.desc())
+    if account_uid is not None:
+        query = query.where(audit_events.c.account_uid == account_uid)
+    if since is not None:
+        query = query.where(audit_events.c.at >= since)
+    if actor is not None:
+        query = query.where(audit_events.c.actor == actor)
+    if key is not None:
+        # Detail JSON is canonical (sorted, compact), so a key appears as "KEY" in a keys list.
+        query = query.where(audit_events.c.detail.contains(json.dumps(key)))
+    with vault.store.read() as conn:
+        found = queries.query_events(conn, query.limit(limit).offset(offset))
+    return [_event(e) for e in found]

@@ -1,0 +1,230 @@
+"""Users, their roles, and API tokens: creation, authentication, listing, revocation.
+
+A token is shown once, at creation. The database keeps ``HMAC-SHA256(token-hash key, token)``
+only, looked up through a unique index; the final comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets as random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from sqlalchemy import Connection
+
+from stacksafe.core.access import SCOPES, Action, Principal, Role, authorize, parse_role
+from stacksafe.core.audit import record
+from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
+from stacksafe.core.tenancy import find_account, find_stack
+from stacksafe.core.vault import Vault
+from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from stacksafe.store import principals as queries
+from stacksafe.store import tenancy as tenancy_queries
+from stacksafe.store.principals import StoredToken, StoredUser
+
+__all__ = [
+    "TOKEN_PREFIX",
+    "CreatedToken",
+    "authenticate",
+    "bootstrap_owner",
+    "create_token",
+    "create_user",
+    "list_tokens",
+    "principal_for_user",
+    "revoke_token",
+]
+
+TOKEN_PREFIX = "ssk_"  # noqa: S105 - a marker, not a credential
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedToken:
+    uid: str
+    token: str  # shown once
+
+
+def _check_email(email: str) -> str:
+    if not EMAIL.fullmatch(email) or len(email) > 320:
+        raise InvalidInput(f"{email!r} is not an email address")
+    return email
+
+
+def bootstrap_owner(vault: Vault, email: str) -> StoredUser:
+    """The server owner: may do everything everywhere. Created once, by ``init``."""
+    _check_email(email)
+
+    def work(conn: Connection) -> StoredUser:
+        if queries.user_by_email(conn, email) is not None:
+            raise Conflict(f"user {email!r} already exists")
+        return queries.insert_user(conn, email, True, vault.clock())
+
+    return vault.store.transact(work, f"creating owner {email!r}")
+
+
+def create_user(
+    vault: Vault,
+    actor: Principal,
+    email: str,
+    account_ref: str,
+    role: str,
+    stack_roles: Mapping[str, str] | None = None,
+) -> StoredUser:
+    """Create a user (or add an existing one) with a role in an account and optional stack roles."""
+    _check_email(email)
+    account = find_account(vault, account_ref)
+    authorize(actor, Action.MANAGE_USERS, account, None)
+    account_role = parse_role(role)
+    stacks = {
+        find_stack(vault, ref, account.uid): parse_role(r) for ref, r in (stack_roles or {}).items()
+    }
+
+    def work(conn: Connection) -> StoredUser:
+        user = queries.user_by_email(conn, email) or queries.insert_user(
+            conn, email, False, vault.clock()
+        )
+        queries.set_account_role(conn, user.id, account.id, account_role.value)
+        for stack, stack_role in stacks.items():
+            queries.set_stack_role(conn, user.id, stack.id, stack_role.value)
+        record(
+            conn,
+            vault,
+            actor,
+            "user.grant",
+            account=account,
+            detail={
+                "user": email,
+                "role": account_role.value,
+                "stack_roles": {s.uid: r.value for s, r in stacks.items()},
+            },
+        )
+        return user
+
+    return vault.store.transact(work, f"creating user {email!r}")
+
+
+def principal_for_user(conn: Connection, user: StoredUser) -> Principal:
+    account_roles = {a: Role(r) for a, r in queries.account_roles(conn, user.id).items()}
+    stack_roles = {s: Role(r) for s, r in queries.stack_roles_of(conn, user.id).items()}
+    stack_accounts = {}
+    for stack_id in stack_roles:
+        stack = tenancy_queries.stack_by_id(conn, stack_id)
+        if stack is not None:
+            stack_accounts[stack_id] = stack.account_id
+    return Principal(
+        name=user.email,
+        user_id=user.id,
+        is_owner=user.is_owner,
+        account_roles=account_roles,
+        stack_roles=stack_roles,
+        stack_accounts=stack_accounts,
+    )
+
+
+def _user(conn: Connection, email: str) -> StoredUser:
+    user = queries.user_by_email(conn, email)
+    if user is None:
+        raise NotFound(f"user {email!r} does not exist")
+    return user
+
+
+def create_token(
+    vault: Vault,
+    actor: Principal,
+    email: str,
+    *,
+    scopes: Sequence[str],
+    stacks: Sequence[str] = (),
+    environments: Sequence[str] = (),
+    expires_in: timedelta | None = None,
+) -> CreatedToken:
+    """A new token for ``email``; only the owner or the user may create one for that user."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise InvalidInput(
+            f"scopes must be chosen from {', '.join(SCOPES)}"
+            + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+        )
+    stack_uids = tuple(find_stack(vault, ref).uid for ref in stacks) or None
+    hasher = keyed_hash(vault, TOKEN_HASH)
+    token = TOKEN_PREFIX + random.token_urlsafe(32)
+    uid = "tok_" + random.token_hex(8)
+
+    def work(conn: Connection) -> CreatedToken:
+        user = _user(conn, email)
+        if not (actor.is_owner or actor.user_id == user.id):
+            raise Forbidden(f"only the owner or {email} may create tokens for {email}")
+        now = vault.clock()
+        queries.insert_token(
+            conn,
+            uid=uid,
+            user_id=user.id,
+            token_hash=hasher.digest(token.encode()),
+            scopes=tuple(sorted(set(scopes))),
+            stack_uids=stack_uids,
+            environments=tuple(environments) or None,
+            now=now,
+            expires_at=None if expires_in is None else now + expires_in,
+        )
+        record(conn, vault, actor, "token.create", detail={"token": uid, "user": email})
+        return CreatedToken(uid, token)
+
+    return vault.store.transact(work, "creating a token")
+
+
+def authenticate(
+    vault: Vault, token: str, *, source_ip: str | None = None, request_id: str | None = None
+) -> Principal:
+    """The principal a bearer token stands for; ``Unauthenticated`` when it is not valid."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise Unauthenticated("the token is not valid")
+    hasher = keyed_hash(vault, TOKEN_HASH)
+    digest = hasher.digest(token.encode())
+    with vault.store.read() as conn:
+        stored = queries.token_by_hash(conn, digest)
+        if stored is None or not hasher.matches(digest, token.encode()):
+            raise Unauthenticated("the token is not valid")
+        if stored.revoked_at is not None:
+            raise Unauthenticated("the token was revoked")
+        if stored.expires_at is not None and stored.expires_at <= vault.clock():
+            raise Unauthenticated("the token has expired")
+        user = queries.user_by_id(conn, stored.user_id)
+        if user is None:  # pragma: no cover - prevented by the foreign key
+            raise Unauthenticated("the token is not valid")
+        principal = principal_for_user(conn, user)
+    return replace(
+        principal,
+        token_uid=stored.uid,
+        scopes=frozenset(stored.scopes),
+        token_stacks=None if stored.stack_uids is None else frozenset(stored.stack_uids),
+        token_environments=None if stored.environments is None else frozenset(stored.environments),
+        source_ip=source_ip,
+        request_id=request_id,
+    )
+
+
+def list_tokens(
+    vault: Vault, actor: Principal, email: str | None = None
+) -> list[tuple[StoredToken, str]]:
+    """(token, user email) pairs the actor may see: all for the owner, else their own."""
+    with vault.store.read() as conn:
+        emails = {u.id: u.email for u in queries.list_users(conn)}
+        if actor.is_owner:
+            user_id = None if email is None else _user(conn, email).id
+        else:
+            user_id = actor.user_id
+        return [(t, emails[t.user_id]) for t in queries.list_tokens(conn, user_id)]
+
+
+def revoke_token(vault: Vault, actor: Principal, uid: str) -> None:
+    def work(conn: Connection) -> None:
+        mine = {t.uid for t in queries.list_tokens(conn, None if actor.is_owner else actor.user_id)}
+        if uid not in mine:
+            raise NotFound(f"token {uid!r} does not exist")
+        if not queries.revoke_token(conn, uid, vault.clock()):
+            raise Conflict(f"token {uid!r} is already revoked")
+        record(conn, vault, actor, "token.revoke", detail={"token": uid})
+
+    vault.store.transact(work, f"revoking {uid}")

@@ -1,0 +1,100 @@
+"""Queries for the append-only audit log and its head row (which orders concurrent appenders)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, insert, select, update
+
+from stacksafe.store.schema import audit_events, audit_head
+
+__all__ = [
+    "StoredEvent",
+    "insert_event",
+    "iter_events",
+    "lock_head",
+    "move_head",
+    "query_events",
+    "read_head",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    at: datetime
+    actor: str
+    token_uid: str | None
+    source_ip: str | None
+    request_id: str | None
+    action: str
+    outcome: str
+    account_uid: str | None
+    stack_uid: str | None
+    detail: str
+    prev_hash: bytes
+    hash: bytes
+
+
+def _event(row: Row[Any]) -> StoredEvent:
+    return StoredEvent(
+        row.seq,
+        row.at,
+        row.actor,
+        row.token_uid,
+        row.source_ip,
+        row.request_id,
+        row.action,
+        row.outcome,
+        row.account_uid,
+        row.stack_uid,
+        row.detail,
+        bytes(row.prev_hash),
+        bytes(row.hash),
+    )
+
+
+def lock_head(conn: Connection, genesis: bytes) -> tuple[int, bytes]:
+    """The last (seq, hash), locked until the transaction ends; creates the head on first use."""
+    row = conn.execute(select(audit_head).where(audit_head.c.id == 1).with_for_update()).first()
+    if row is None:
+        conn.execute(insert(audit_head).values(id=1, seq=0, hash=genesis))
+        return 0, genesis
+    return int(row.seq), bytes(row.hash)
+
+
+def move_head(conn: Connection, seq: int, hash_: bytes) -> None:
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=hash_))
+
+
+def read_head(conn: Connection) -> tuple[int, bytes] | None:
+    row = conn.execute(select(audit_head).where(audit_head.c.id == 1)).first()
+    return None if row is None else (int(row.seq), bytes(row.hash))
+
+
+def insert_event(conn: Connection, **values: object) -> None:
+    conn.execute(insert(audit_events).values(**values))
+
+
+def iter_events(conn: Connection, batch: int = 1000) -> Iterator[StoredEvent]:
+    """Every event in sequence order, read in batches (the log may be large)."""
+    after = 0
+    while True:
+        rows = conn.execute(
+            select(audit_events)
+            .where(audit_events.c.seq > after)
+            .order_by(audit_events.c.seq)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield _event(row)
+        after = rows[-1].seq
+
+
+def query_events(conn: Connection, query: Select[Any]) -> list[StoredEvent]:
+    return [_event(r) for r in conn.execute(query)]

@@ -1,0 +1,174 @@
+"""Queries for users, their account and stack roles, and API tokens (stored as keyed hashes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, insert, select, update
+
+from stacksafe.store.schema import memberships, stack_roles, tokens, users
+
+__all__ = [
+    "StoredToken",
+    "StoredUser",
+    "account_roles",
+    "insert_token",
+    "insert_user",
+    "list_tokens",
+    "list_users",
+    "revoke_token",
+    "set_account_role",
+    "set_stack_role",
+    "stack_roles_of",
+    "token_by_hash",
+    "user_by_email",
+    "user_by_id",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    id: int
+    email: str
+    is_owner: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    id: int
+    uid: str
+    user_id: int
+    scopes: tuple[str, ...]
+    stack_uids: tuple[str, ...] | None
+    environments: tuple[str, ...] | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _user(row: Row[Any]) -> StoredUser:
+    return StoredUser(row.id, row.email, row.is_owner, row.created_at)
+
+
+def _split(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(text.split())
+
+
+def _token(row: Row[Any]) -> StoredToken:
+    return StoredToken(
+        row.id,
+        row.uid,
+        row.user_id,
+        tuple(row.scopes.split()),
+        _split(row.stack_uids),
+        _split(row.environments),
+        row.created_at,
+        row.expires_at,
+        row.revoked_at,
+    )
+
+
+def insert_user(conn: Connection, email: str, is_owner: bool, now: datetime) -> StoredUser:
+    new_id: int = conn.execute(
+        insert(users)
+        .values(email=email, is_owner=is_owner, created_at=now, updated_at=now)
+        .returning(users.c.id)
+    ).scalar_one()
+    return StoredUser(new_id, email, is_owner, now)
+
+
+def user_by_email(conn: Connection, email: str) -> StoredUser | None:
+    row = conn.execute(select(users).where(users.c.email == email)).first()
+    return None if row is None else _user(row)
+
+
+def user_by_id(conn: Connection, user_id: int) -> StoredUser | None:
+    row = conn.execute(select(users).where(users.c.id == user_id)).first()
+    return None if row is None else _user(row)
+
+
+def list_users(conn: Connection) -> list[StoredUser]:
+    return [_user(r) for r in conn.execute(select(users).order_by(users.c.email))]
+
+
+def set_account_role(conn: Connection, user_id: int, account_id: int, role: str) -> None:
+    conn.execute(
+        delete(memberships).where(
+            memberships.c.user_id == user_id, memberships.c.account_id == account_id
+        )
+    )
+    conn.execute(insert(memberships).values(user_id=user_id, account_id=account_id, role=role))
+
+
+def set_stack_role(conn: Connection, user_id: int, stack_id: int, role: str) -> None:
+    conn.execute(
+        delete(stack_roles).where(
+            stack_roles.c.user_id == user_id, stack_roles.c.stack_id == stack_id
+        )
+    )
+    conn.execute(insert(stack_roles).values(user_id=user_id, stack_id=stack_id, role=role))
+
+
+def account_roles(conn: Connection, user_id: int) -> dict[int, str]:
+    rows = conn.execute(
+        select(memberships.c.account_id, memberships.c.role).where(memberships.c.user_id == user_id)
+    )
+    return {row.account_id: row.role for row in rows}
+
+
+def stack_roles_of(conn: Connection, user_id: int) -> dict[int, str]:
+    rows = conn.execute(
+        select(stack_roles.c.stack_id, stack_roles.c.role).where(stack_roles.c.user_id == user_id)
+    )
+    return {row.stack_id: row.role for row in rows}
+
+
+def insert_token(
+    conn: Connection,
+    *,
+    uid: str,
+    user_id: int,
+    token_hash: bytes,
+    scopes: tuple[str, ...],
+    stack_uids: tuple[str, ...] | None,
+    environments: tuple[str, ...] | None,
+    now: datetime,
+    expires_at: datetime | None,
+) -> None:
+    conn.execute(
+        insert(tokens).values(
+            uid=uid,
+            user_id=user_id,
+            token_hash=token_hash,
+            scopes=" ".join(scopes),
+            stack_uids=None if stack_uids is None else " ".join(stack_uids),
+            environments=None if environments is None else " ".join(environments),
+            created_at=now,
+            expires_at=expires_at,
+            revoked_at=None,
+        )
+    )
+
+
+def token_by_hash(conn: Connection, token_hash: bytes) -> StoredToken | None:
+    row = conn.execute(select(tokens).where(tokens.c.token_hash == token_hash)).first()
+    return None if row is None else _token(row)
+
+
+def list_tokens(conn: Connection, user_id: int | None = None) -> list[StoredToken]:
+    query = select(tokens).order_by(tokens.c.id)
+    if user_id is not None:
+        query = query.where(tokens.c.user_id == user_id)
+    return [_token(r) for r in conn.execute(query)]
+
+
+def revoke_token(conn: Connection, uid: str, now: datetime) -> bool:
+    result = conn.execute(
+        update(tokens)
+        .where(tokens.c.uid == uid, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount == 1
