@@ -8,6 +8,8 @@
     ├── Unauthenticated     unauthenticated      no valid token (missing, unknown, expired, revoked)
     ├── Forbidden           forbidden            the caller may not do this
     ├── Conflict            conflict             the write collides with the current state
+    │   └── PreconditionFailed  precondition_failed  If-Match named another version
+    ├── Throttled           throttled            too many requests
     ├── IntegrityError      integrity_error      stored data is tampered, corrupted, undecryptable
     └── ConfigurationError  configuration_error  wrong master key, bad database URL
 
@@ -24,7 +26,9 @@ __all__ = [
     "IntegrityError",
     "InvalidInput",
     "NotFound",
+    "PreconditionFailed",
     "StacksafeError",
+    "Throttled",
     "Unauthenticated",
 ]
 
@@ -70,6 +74,18 @@ class Conflict(StacksafeError):
     """The write collides with existing state (a duplicate name, a concurrent write)."""
 
     code = "conflict"
+
+
+class PreconditionFailed(Conflict):
+    """A conditional write (If-Match / --if-version) found another version than expected."""
+
+    code = "precondition_failed"
+
+
+class Throttled(StacksafeError):
+    """Too many requests (Cloud66 answers 503 throttled)."""
+
+    code = "throttled"
 
 
 class IntegrityError(StacksafeError):

@@ -20,7 +20,7 @@ from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key, validate_value
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import DATA_KEY_SEAL_LIMIT, Binding, DataKey, Envelope, Scope, encode_value
-from stacksafe.errors import Conflict, Forbidden, IntegrityError, NotFound
+from stacksafe.errors import Conflict, Forbidden, IntegrityError, NotFound, PreconditionFailed
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import keys as key_queries
 from stacksafe.store import secrets as queries
@@ -223,12 +223,20 @@ def _append_version(
     data_key: DataKey | None,
     author: str,
     now: datetime,
+    expected_version: int | None = None,
 ) -> Secret | None:
     """Write the next version of ``key`` (a tombstone when ``value`` is None).
 
     Returns the secret as written (without plaintext), or None for a tombstone.
     """
     head = queries.secret_head(conn, target.account.id, target.stack_id, key, lock=True)
+    if expected_version is not None:
+        current = 0 if head is None or head.deleted else head.current_version
+        if current != expected_version:
+            raise PreconditionFailed(
+                f"{key!r} is at version {current}, not {expected_version}: someone else wrote "
+                "it first; read it again and retry"
+            )
     version = 1 if head is None else head.current_version + 1
     envelope = None
     if value is not None and data_key is not None:
@@ -260,9 +268,19 @@ def _append_version(
 
 
 def set_secret(
-    vault: Vault, actor: Principal, target: Target, key: str, value: SecretValue
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    key: str,
+    value: SecretValue,
+    *,
+    expected_version: int | None = None,
 ) -> Secret:
-    """Create or replace ``key`` at ``target``'s own level; returns the secret as stored."""
+    """Create or replace ``key`` at ``target``'s own level; returns the secret as stored.
+
+    With ``expected_version`` (0: must not exist yet) the write happens only if the key's
+    current version at this level is that one, else ``PreconditionFailed``.
+    """
     validate_key(key)
     validate_value(key, value, vault.max_value_bytes)
     _allow(vault, actor, _write_action(target), target, key=key)
@@ -270,7 +288,9 @@ def set_secret(
 
     def work(conn: Connection) -> Secret:
         data_key = _sealing_key(conn, vault, target, 1)
-        written = _append_version(conn, target, key, value, data_key, actor.name, vault.clock())
+        written = _append_version(
+            conn, target, key, value, data_key, actor.name, vault.clock(), expected_version
+        )
         assert written is not None  # noqa: S101 - a value was given, so not a tombstone
         record(
             conn,
@@ -286,7 +306,14 @@ def set_secret(
     return vault.store.transact(work, f"setting {key!r}")
 
 
-def unset_secret(vault: Vault, actor: Principal, target: Target, key: str) -> None:
+def unset_secret(
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    key: str,
+    *,
+    expected_version: int | None = None,
+) -> None:
     """Delete ``key`` from ``target``'s own level (a tombstone version; history remains)."""
     validate_key(key)
     _allow(vault, actor, _write_action(target), target, key=key)
@@ -302,7 +329,7 @@ def unset_secret(vault: Vault, actor: Principal, target: Target, key: str) -> No
                     f"stack {target.stack.name!r}; delete it at account level (--account)"
                 )
             raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
-        _append_version(conn, target, key, None, None, actor.name, vault.clock())
+        _append_version(conn, target, key, None, None, actor.name, vault.clock(), expected_version)
         record(
             conn,
             vault,

@@ -25,6 +25,7 @@ __all__ = [
     "list_accounts",
     "list_stacks",
     "resolve_target",
+    "visible_target",
 ]
 
 
@@ -150,6 +151,31 @@ def list_stacks(
             for s in queries.list_stacks(conn, account_id)
             if can_see_stack(actor, s) and (environment is None or s.environment == environment)
         ]
+
+
+def visible_target(
+    vault: Vault,
+    actor: Principal,
+    *,
+    account_ref: str | None = None,
+    stack_uid: str | None = None,
+) -> Target:
+    """The account (uid or name) or stack (uid only) named, if ``actor`` may know it exists.
+
+    Anything else is the same ``NotFound``, so probing reveals nothing about other accounts.
+    """
+    with vault.store.read() as conn:
+        if stack_uid is not None:
+            stack = queries.stack_by_uid(conn, stack_uid)
+            account = None if stack is None else queries.account_by_id(conn, stack.account_id)
+            if stack is None or account is None or not can_see_stack(actor, stack):
+                raise NotFound(f"stack {stack_uid!r} does not exist")
+            return Target(account, stack)
+        ref = account_ref or ""
+        found = queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
+        if found is None or not can_see_account(actor, found):
+            raise NotFound(f"account {ref!r} does not exist")
+        return Target(found)
 
 
 def resolve_target(vault: Vault, *, account: str | None, stack: str | None) -> Target:

@@ -1,0 +1,79 @@
+"""Core objects to response bodies, and the list envelope with Cloud66's pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from stacksafe.api.schemas import AccountOut, Pagination, SecretOut, StackOut
+from stacksafe.errors import InvalidInput
+from stacksafe.model import Account, Secret, Stack, iso8601
+
+__all__ = ["MAX_PER_PAGE", "account_out", "page_of", "secret_out", "stack_out"]
+
+T = TypeVar("T")
+MAX_PER_PAGE = 1000
+
+
+def _plain(moment: datetime) -> str:
+    """Cloud66's non-ISO twin: ``2014-08-14 00:38:14 UTC``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def secret_out(secret: Secret) -> SecretOut:
+    return SecretOut(
+        key=secret.key,
+        value=secret.value,
+        raw_value=None if secret.raw_value is None else secret.raw_value.reveal(),
+        inherited=secret.inherited,
+        created_at_iso=iso8601(secret.created_at),
+        updated_at_iso=iso8601(secret.updated_at),
+    )
+
+
+def account_out(account: Account, stack_count: int) -> AccountOut:
+    return AccountOut(
+        id=account.uid,
+        uid=account.uid,
+        name=account.name,
+        friendly_name=account.name,
+        stack_count=stack_count,
+        created_at=_plain(account.created_at),
+        updated_at=_plain(account.updated_at),
+        created_at_iso=iso8601(account.created_at),
+        updated_at_iso=iso8601(account.updated_at),
+    )
+
+
+def stack_out(stack: Stack, account: Account) -> StackOut:
+    return StackOut(
+        uid=stack.uid,
+        name=stack.name,
+        account_id=account.uid,
+        account_name=account.name,
+        environment=stack.environment,
+        created_at=_plain(stack.created_at),
+        updated_at=_plain(stack.updated_at),
+        created_at_iso=iso8601(stack.created_at),
+        updated_at_iso=iso8601(stack.updated_at),
+    )
+
+
+def page_of(items: Sequence[T], page: int, per_page: int) -> tuple[list[T], Pagination]:
+    if page < 1:
+        raise InvalidInput("page starts at 1")
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"per_page must be between 1 and {MAX_PER_PAGE}")
+    total = len(items)
+    pages = max(1, -(-total // per_page))
+    start = (page - 1) * per_page
+    pagination = Pagination(
+        previous=page - 1 if page > 1 else None,
+        next=page + 1 if page < pages else None,
+        current=page,
+        per_page=per_page,
+        count=total,
+        pages=pages,
+    )
+    return list(items[start : start + per_page]), pagination

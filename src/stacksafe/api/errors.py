@@ -1,0 +1,90 @@
+"""Errors to HTTP, once: a status per error code, and the Cloud66 error body."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from stacksafe.errors import StacksafeError
+
+__all__ = ["STATUS_BY_CODE", "error_response", "install_error_handlers"]
+
+log = logging.getLogger("stacksafe.api")
+
+STATUS_BY_CODE = {
+    "bad_request": 400,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "precondition_failed": 412,
+    "throttled": 503,  # Cloud66's status for rate limiting
+    "integrity_error": 500,
+    "configuration_error": 503,
+}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    431: "headers_too_large",
+}
+
+
+def error_response(
+    status: int, code: str, description: str, details: object = None
+) -> JSONResponse:
+    body = {"error": code, "error_description": description, "details": details or description}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _stacksafe_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StacksafeError)  # noqa: S101 - registered for this type only
+    return error_response(STATUS_BY_CODE.get(exc.code, 400), exc.code, exc.message)
+
+
+def _where(loc: tuple[object, ...]) -> str:
+    return ".".join(str(part) for part in loc if part not in ("body", "query", "path", "header"))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    # Never echo the offending input: it may be a secret value.
+    problems = [
+        f"{_where(tuple(e.get('loc', ()))) or 'body'}: {e.get('msg', 'invalid')}"
+        for e in exc.errors()
+    ]
+    return error_response(400, "bad_request", "; ".join(problems), problems)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)  # noqa: S101
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The message may quote data; log the type and request id only.
+    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return error_response(
+        500, "internal_error", "the server failed; the operator can find the request in its log"
+    )
+
+
+def install_error_handlers(app: object) -> None:
+    from fastapi import FastAPI
+
+    assert isinstance(app, FastAPI)  # noqa: S101
+    app.add_exception_handler(StacksafeError, _stacksafe_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

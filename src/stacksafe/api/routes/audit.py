@@ -1,0 +1,95 @@
+"""`/accounts/{id}/audit_logs` (administrators) and `/audit_logs` (the server owner)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from stacksafe.api.deps import Caller, VaultDep
+from stacksafe.api.schemas import AuditEventOut, ListEnvelope, Pagination
+from stacksafe.core import audit
+from stacksafe.core.access import Action, authorize
+from stacksafe.core.tenancy import visible_target
+from stacksafe.errors import Forbidden
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["audit"])
+
+Since = Annotated[datetime | None, Query(description="ISO 8601; events at or after it.")]
+
+
+def _page(
+    events: list[audit.AuditEvent], page: int, per_page: int, more: bool
+) -> ListEnvelope[AuditEventOut]:
+    pagination = Pagination(
+        previous=page - 1 if page > 1 else None,
+        next=page + 1 if more else None,
+        current=page,
+        per_page=per_page,
+        count=len(events),
+        pages=page + (1 if more else 0),
+    )
+    return ListEnvelope[AuditEventOut](
+        response=[AuditEventOut.model_validate(e.to_json()) for e in events],
+        count=len(events),
+        pagination=pagination,
+    )
+
+
+def _events(
+    vault: VaultDep,
+    account_uid: str | None,
+    since: datetime | None,
+    actor: str | None,
+    key: str | None,
+    page: int,
+    per_page: int,
+) -> ListEnvelope[AuditEventOut]:
+    found = list(
+        audit.list_events(
+            vault,
+            account_uid=account_uid,
+            since=since,
+            actor=actor,
+            key=key,
+            limit=per_page + 1,
+            offset=(page - 1) * per_page,
+        )
+    )
+    return _page(found[:per_page], page, per_page, len(found) > per_page)
+
+
+@router.get("/accounts/{account_id}/audit_logs", response_model=ListEnvelope[AuditEventOut])
+def account_audit_logs(
+    account_id: str,
+    vault: VaultDep,
+    caller: Caller,
+    since: Since = None,
+    actor: str | None = None,
+    key: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
+) -> ListEnvelope[AuditEventOut]:
+    """The account's events, newest first."""
+    target = visible_target(vault, caller, account_ref=account_id)
+    authorize(caller, Action.READ_AUDIT, target.account, None)
+    return _events(vault, target.account.uid, since, actor, key, page, per_page)
+
+
+@router.get("/audit_logs", response_model=ListEnvelope[AuditEventOut])
+def all_audit_logs(
+    vault: VaultDep,
+    caller: Caller,
+    since: Since = None,
+    actor: str | None = None,
+    key: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
+) -> ListEnvelope[AuditEventOut]:
+    """Every event, newest first (the server owner only)."""
+    if not caller.is_owner or (caller.scopes is not None and "admin" not in caller.scopes):
+        raise Forbidden("only the server owner, with an admin-scoped token, may read the whole log")
+    return _events(vault, None, since, actor, key, page, per_page)

@@ -1,0 +1,131 @@
+"""Request and response bodies. The Secret is exactly the six fields of the specification."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "AccountOut",
+    "AuditEventOut",
+    "Deleted",
+    "Envelope",
+    "ListEnvelope",
+    "Pagination",
+    "SecretCreate",
+    "SecretOut",
+    "SecretUpdate",
+    "StackCreate",
+    "StackOut",
+]
+
+T = TypeVar("T")
+
+
+class Pagination(BaseModel):
+    previous: int | None
+    next: int | None
+    current: int
+    per_page: int
+    count: int
+    pages: int
+
+
+class Envelope(BaseModel, Generic[T]):
+    response: T
+
+
+class ListEnvelope(BaseModel, Generic[T]):
+    response: list[T]
+    count: int
+    pagination: Pagination
+
+
+class SecretOut(BaseModel):
+    key: str
+    value: str = Field(description="The encrypted form: encrypted:AES256:<base64>.")
+    raw_value: str | None = Field(description="The plaintext; null unless revealed.")
+    inherited: bool = Field(description="True for account-level secrets.")
+    created_at_iso: str
+    updated_at_iso: str
+
+
+def _reject_value(data: Any) -> Any:
+    if isinstance(data, dict) and "value" in data:
+        raise ValueError(
+            "'value' is the encrypted form and is computed by the server; "
+            "send the plaintext as 'raw_value'"
+        )
+    return data
+
+
+class SecretCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(max_length=255)
+    raw_value: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_encrypted_value(cls, data: Any) -> Any:
+        return _reject_value(data)
+
+
+class SecretUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    raw_value: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_encrypted_value(cls, data: Any) -> Any:
+        return _reject_value(data)
+
+
+class AccountOut(BaseModel):
+    id: str = Field(description="The account uid.")
+    uid: str
+    name: str
+    friendly_name: str
+    stack_count: int
+    created_at: str
+    updated_at: str
+    created_at_iso: str
+    updated_at_iso: str
+
+
+class StackOut(BaseModel):
+    uid: str
+    name: str
+    account_id: str = Field(description="The uid of the stack's account.")
+    account_name: str
+    environment: str
+    created_at: str
+    updated_at: str
+    created_at_iso: str
+    updated_at_iso: str
+
+
+class StackCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=255)
+    account_id: str = Field(description="Account uid or name.")
+    environment: str = "development"
+
+
+class AuditEventOut(BaseModel):
+    seq: int
+    at_iso: str
+    actor: str
+    token_id: str | None
+    source_ip: str | None
+    request_id: str | None
+    action: str
+    outcome: str
+    account_uid: str | None
+    stack_uid: str | None
+    detail: dict[str, Any]
+
+
+class Deleted(BaseModel):
+    key: str
+    deleted: bool
