@@ -14,17 +14,22 @@ __all__ = ["EXIT_CODES", "app", "main"]
 # One exit code per error kind, stable for scripts (documented in docs/cli.md).
 EXIT_CODES = {
     "bad_request": 2,
+    "unauthenticated": 4,
     "not_found": 3,
     "forbidden": 4,
     "conflict": 5,
+    "precondition_failed": 5,
+    "throttled": 8,
     "integrity_error": 6,
     "configuration_error": 7,
 }
 
 
 def build_app() -> typer.Typer:
+    from stacksafe.cli.admin_cmd import audit_app, tokens_app, users_app
     from stacksafe.cli.run_cmd import run
     from stacksafe.cli.secrets_cmd import secrets_app
+    from stacksafe.cli.serve_cmd import serve
     from stacksafe.cli.setup_cmd import init
     from stacksafe.cli.tenancy_cmd import accounts_app, stacks_app
 
@@ -40,6 +45,10 @@ def build_app() -> typer.Typer:
     application.add_typer(accounts_app, name="accounts")
     application.add_typer(stacks_app, name="stacks")
     application.add_typer(secrets_app, name="secrets")
+    application.add_typer(users_app, name="users")
+    application.add_typer(tokens_app, name="tokens")
+    application.add_typer(audit_app, name="audit")
+    application.command("serve")(serve)
     application.command(
         "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
     )(run)

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from stacksafe.cli.common import DataDirOption, settings_for
+from stacksafe.cli.common import DataDirOption, local_actor, settings_for
+from stacksafe.core.principals import bootstrap_owner, create_token
 from stacksafe.core.vault import initialise
 from stacksafe.store import redact_url
 
 __all__ = ["init"]
 
 
-def init(data_dir: DataDirOption = None) -> None:
-    """Create the database and a master key file (mode 0600). Refuses to overwrite either."""
+def init(
+    data_dir: DataDirOption = None,
+    owner_email: Annotated[
+        str, typer.Option(help="The server owner, who may do everything.")
+    ] = "owner@localhost",
+) -> None:
+    """Create the database and a master key file (mode 0600). Refuses to overwrite either.
+
+    Also creates the server owner and prints the owner's first API token, once.
+    """
     settings = settings_for(data_dir)
     vault, key_file = initialise(settings)
-    vault.close()
+    try:
+        bootstrap_owner(vault, owner_email)
+        first = create_token(vault, local_actor(), owner_email, scopes=["public", "admin"])
+    finally:
+        vault.close()
     typer.echo(f"Initialised stacksafe in {settings.data_dir}")
     typer.echo(f"  database:   {redact_url(settings.database_url)}")
     if key_file is not None:
@@ -25,3 +40,5 @@ def init(data_dir: DataDirOption = None) -> None:
         )
     else:
         typer.echo(f"  master key: {settings.master_key_source}")
+    typer.echo(f"Owner {owner_email}: first API token {first.uid} (shown once, keep it safe):")
+    typer.echo(f"  {first.token}")

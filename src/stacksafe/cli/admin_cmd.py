@@ -1,0 +1,189 @@
+"""Server administration on the machine that holds the master key: users, tokens, audit."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from stacksafe.cli.common import DataDirOption, local_actor, opened_vault
+from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
+from stacksafe.core import audit, principals
+from stacksafe.core.tenancy import visible_target
+from stacksafe.errors import InvalidInput
+from stacksafe.model import iso8601
+
+__all__ = ["audit_app", "parse_duration", "tokens_app", "users_app"]
+
+users_app = typer.Typer(help="Users and their roles in accounts and stacks.")
+tokens_app = typer.Typer(help="API tokens: shown once at creation, stored as keyed hashes.")
+audit_app = typer.Typer(help="The hash-chained audit log.")
+
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise InvalidInput(
+            f"duration {text!r} is not valid: use a number and s, m, h, d or w (30d)"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    account: Annotated[str, typer.Option("--account", "-a", help="Account uid or name.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="viewer, deployer, developer, operation, power_user, administrator, owner"
+        ),
+    ] = "viewer",
+    stack_role: Annotated[
+        list[str] | None, typer.Option("--stack-role", help="STACK=ROLE; repeatable.")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a user (or add an existing one to an account) with a role."""
+    stack_roles: dict[str, str] = {}
+    for item in stack_role or []:
+        stack, sep, name = item.partition("=")
+        if not sep or not stack or not name:
+            raise InvalidInput(f"--stack-role {item!r} must be STACK=ROLE")
+        stack_roles[stack] = name
+    with opened_vault(data_dir) as vault:
+        principals.create_user(vault, local_actor(), email, account, role, stack_roles)
+    typer.echo(f"{email} is {role} in account {account!r}", err=True)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    user: Annotated[str, typer.Option("--user", help="The user's email.")],
+    scope: Annotated[list[str], typer.Option("--scope", help="public and/or admin.")],
+    stack: Annotated[
+        list[str] | None, typer.Option("--stack", help="Narrow to this stack; repeatable.")
+    ] = None,
+    environment: Annotated[
+        list[str] | None,
+        typer.Option("--environment", help="Narrow to stacks of this environment; repeatable."),
+    ] = None,
+    expires_in: Annotated[str | None, typer.Option(help="e.g. 30d, 12h.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a token; print it, and only it, on stdout, once: TOKEN=$(stacksafe tokens create)."""
+    lifetime = None if expires_in is None else parse_duration(expires_in)
+    with opened_vault(data_dir) as vault:
+        created = principals.create_token(
+            vault,
+            local_actor(),
+            user,
+            scopes=scope,
+            stacks=stack or (),
+            environments=environment or (),
+            expires_in=lifetime,
+        )
+    typer.echo(f"Created token {created.uid} for {user}; it is shown only now.", err=True)
+    sys.stdout.write(created.token + "\n")
+
+
+@tokens_app.command("list")
+def tokens_list(
+    user: Annotated[str | None, typer.Option("--user")] = None,
+    fmt: ListFormatOption = ListFormat.table,
+    data_dir: DataDirOption = None,
+) -> None:
+    """List tokens (never their values)."""
+    with opened_vault(data_dir) as vault:
+        found = principals.list_tokens(vault, local_actor(), user)
+    rows = [
+        {
+            "id": t.uid,
+            "user": email,
+            "scopes": " ".join(t.scopes),
+            "stacks": " ".join(t.stack_uids or ()) or None,
+            "environments": " ".join(t.environments or ()) or None,
+            "created_at_iso": iso8601(t.created_at),
+            "expires_at_iso": None if t.expires_at is None else iso8601(t.expires_at),
+            "revoked_at_iso": None if t.revoked_at is None else iso8601(t.revoked_at),
+        }
+        for t, email in found
+    ]
+    if fmt is ListFormat.json:
+        print_json(rows)
+        return
+    columns = ["id", "user", "scopes", "stacks", "environments", "expires_at_iso", "revoked_at_iso"]
+    print_table(
+        [c.upper().removesuffix("_ISO") for c in columns],
+        [[str(r[c] or "-") for c in columns] for r in rows],
+    )
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str, data_dir: DataDirOption = None) -> None:
+    """Revoke a token by its id (tok_...)."""
+    with opened_vault(data_dir) as vault:
+        principals.revoke_token(vault, local_actor(), token_id)
+    typer.echo(f"Revoked {token_id}")
+
+
+@audit_app.command("list")
+def audit_list(
+    account: Annotated[str | None, typer.Option("--account", "-a")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO 8601, e.g. 2026-11-20T10:00:00Z.")] = None,
+    actor: Annotated[str | None, typer.Option("--actor")] = None,
+    key: Annotated[str | None, typer.Option("--key")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    fmt: ListFormatOption = ListFormat.table,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Audit events, newest first."""
+    moment = None
+    if since is not None:
+        try:
+            moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(f"--since {since!r} is not an ISO 8601 time") from None
+    with opened_vault(data_dir) as vault:
+        account_uid = None
+        if account is not None:
+            account_uid = visible_target(vault, local_actor(), account_ref=account).account.uid
+        events = audit.list_events(
+            vault, account_uid=account_uid, since=moment, actor=actor, key=key, limit=limit
+        )
+    if fmt is ListFormat.json:
+        print_json([e.to_json() for e in events])
+        return
+    print_table(
+        ["SEQ", "AT", "ACTOR", "ACTION", "OUTCOME", "KEYS"],
+        [
+            [
+                str(e.seq),
+                iso8601(e.at),
+                e.actor,
+                e.action,
+                e.outcome,
+                " ".join(f"{k}@{v}" for k, v in e.detail.get("keys", {}).items()),
+            ]
+            for e in events
+        ],
+    )
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDirOption = None) -> None:
+    """Walk the hash chain: exit 0 when intact, else 6 naming the first bad event."""
+    with opened_vault(data_dir) as vault:
+        report = audit.verify_chain(vault)
+    if report.intact:
+        typer.echo(f"Audit log intact: {report.events} events")
+        return
+    typer.echo(
+        f"Error: audit log broken at event {report.first_bad_seq}: {report.problem}", err=True
+    )
+    raise typer.Exit(6)

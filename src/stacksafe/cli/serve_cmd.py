@@ -1,0 +1,70 @@
+"""`stacksafe serve`: the HTTP API on uvicorn, TLS when given a certificate."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stacksafe.cli.common import DataDirOption, settings_for
+from stacksafe.errors import ConfigurationError, InvalidInput
+
+__all__ = ["is_loopback", "serve"]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8200,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate (chain).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    insecure: Annotated[
+        bool, typer.Option(help="Allow plain HTTP on a non-loopback address.")
+    ] = False,
+    rate_limit: Annotated[int, typer.Option(min=1, help="Requests per token per hour.")] = 3000,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Serve the API (and, later, the web UI) on HOST:PORT."""
+    import uvicorn
+
+    if (tls_cert is None) != (tls_key is None):
+        raise InvalidInput("give both --tls-cert and --tls-key, or neither")
+    for path in (tls_cert, tls_key):
+        if path is not None and not path.is_file():
+            raise ConfigurationError(f"TLS file {path} does not exist")
+    if tls_cert is None and not is_loopback(host) and not insecure:
+        raise ConfigurationError(
+            f"refusing to serve plain HTTP on {host}: secrets would cross the network "
+            "unencrypted; give --tls-cert/--tls-key (or --insecure behind a TLS proxy)"
+        )
+    settings = settings_for(data_dir)
+    # Workers are separate processes: they read the same settings from the environment.
+    os.environ["STACKSAFE_DATA_DIR"] = str(settings.data_dir)
+    os.environ["STACKSAFE_RATE_LIMIT"] = str(rate_limit)
+    scheme = "https" if tls_cert else "http"
+    typer.echo(f"stacksafe serving on {scheme}://{host}:{port} ({workers} worker(s))", err=True)
+    uvicorn.run(
+        "stacksafe.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ssl_certfile=None if tls_cert is None else str(tls_cert),
+        ssl_keyfile=None if tls_key is None else str(tls_key),
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )
