@@ -11,11 +11,13 @@ __all__ = [
     "AuditEventOut",
     "Deleted",
     "Envelope",
+    "ImportReportOut",
     "ListEnvelope",
     "Pagination",
     "SecretCreate",
     "SecretOut",
     "SecretUpdate",
+    "SecretsImport",
     "StackCreate",
     "StackOut",
 ]
@@ -129,3 +131,14 @@ class AuditEventOut(BaseModel):
 class Deleted(BaseModel):
     key: str
     deleted: bool
+
+
+class SecretsImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    secrets: dict[str, str] = Field(description="Key → plaintext; set in one transaction.")
+
+
+class ImportReportOut(BaseModel):
+    added: list[str]
+    changed: list[str]
+    unchanged: list[str]

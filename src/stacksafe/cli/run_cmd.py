@@ -12,9 +12,8 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.cli.common import AccountOption, DataDirOption, local_actor, opened_vault
-from stacksafe.core import secrets
-from stacksafe.core.tenancy import resolve_target
+from stacksafe.cli.backend import secrets_backend
+from stacksafe.cli.common import AccountOption, DataDirOption
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
@@ -53,9 +52,8 @@ def run(
 
     Secrets override variables of the same name already in the environment.
     """
-    with opened_vault(data_dir) as vault:
-        target = resolve_target(vault, account=account, stack=stack)
-        values = secrets.effective_values(vault, local_actor(), target, purpose=f"run {command[0]}")
+    with secrets_backend(data_dir, account=account, stack=stack) as target:
+        values = target.values(f"run {command[0]}")
     env, unusable = environment_for(dict(os.environ), values)
     if unusable:
         names = ", ".join(unusable)

@@ -8,13 +8,8 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.cli.common import (
-    AccountOption,
-    DataDirOption,
-    StackOption,
-    local_actor,
-    opened_vault,
-)
+from stacksafe.cli.backend import secrets_backend
+from stacksafe.cli.common import AccountOption, DataDirOption, StackOption
 from stacksafe.cli.output import (
     FileFormat,
     ListFormat,
@@ -23,8 +18,7 @@ from stacksafe.cli.output import (
     print_table,
     secret_rows,
 )
-from stacksafe.core import secrets, transfer
-from stacksafe.core.tenancy import resolve_target
+from stacksafe.core import transfer
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
@@ -94,9 +88,8 @@ def set_(
     """Set a secret. Without a value on the command line, asks for it without echoing."""
     key, sep, inline = assignment.partition("=")
     value = _value_from_sources(key, inline if sep else None, from_stdin, from_file)
-    with opened_vault(data_dir) as vault:
-        target = resolve_target(vault, account=account, stack=stack)
-        stored = secrets.set_secret(vault, local_actor(), target, key, value)
+    with secrets_backend(data_dir, account=account, stack=stack) as target:
+        stored = target.set(key, value)
     typer.echo(f"Set {stored.key} on {target.describe()} (version {stored.version})")
 
 
@@ -112,9 +105,8 @@ def get(
     data_dir: DataDirOption = None,
 ) -> None:
     """Show one secret as a JSON object (the effective one, for a stack)."""
-    with opened_vault(data_dir) as vault:
-        target = resolve_target(vault, account=account, stack=stack)
-        found = secrets.get_secret(vault, local_actor(), target, key, reveal=reveal or plain)
+    with secrets_backend(data_dir, account=account, stack=stack) as target:
+        found = target.get(key, reveal or plain)
     if plain and found.raw_value is not None:
         sys.stdout.write(found.raw_value.reveal() + "\n")
     else:
@@ -130,9 +122,8 @@ def list_(
     data_dir: DataDirOption = None,
 ) -> None:
     """List the effective secrets of a stack (own and inherited), or an account's own."""
-    with opened_vault(data_dir) as vault:
-        target = resolve_target(vault, account=account, stack=stack)
-        found = secrets.list_secrets(vault, local_actor(), target, reveal=reveal)
+    with secrets_backend(data_dir, account=account, stack=stack) as target:
+        found = target.list(reveal)
     if fmt is ListFormat.json:
         print_json([s.to_json() for s in found])
     else:
@@ -147,9 +138,8 @@ def unset(
     data_dir: DataDirOption = None,
 ) -> None:
     """Delete a secret from a stack or an account (its history is kept)."""
-    with opened_vault(data_dir) as vault:
-        target = resolve_target(vault, account=account, stack=stack)
-        secrets.unset_secret(vault, local_actor(), target, key)
+    with secrets_backend(data_dir, account=account, stack=stack) as target:
+        target.unset(key)
     typer.echo(f"Unset {key} on {target.describe()}")
 
 
@@ -171,9 +161,8 @@ def import_(
     text = transfer.decode_utf8(data, source)
     chosen = transfer.detect_format(path) if fmt is None else fmt.value
     entries = transfer.parse(text, "json" if chosen == "json" else "dotenv", source)
-    with opened_vault(data_dir) as vault:
-        target = resolve_target(vault, account=account, stack=stack)
-        report = secrets.import_secrets(vault, local_actor(), target, entries)
+    with secrets_backend(data_dir, account=account, stack=stack) as target:
+        report = target.import_(entries)
     typer.echo(f"Imported into {target.describe()}:")
     for label, keys in (
         ("added", report.added),
@@ -191,7 +180,6 @@ def export(
     data_dir: DataDirOption = None,
 ) -> None:
     """Print the effective secrets, revealed, as dotenv or JSON (for import elsewhere)."""
-    with opened_vault(data_dir) as vault:
-        target = resolve_target(vault, account=account, stack=stack)
-        values = secrets.effective_values(vault, local_actor(), target, purpose="export")
+    with secrets_backend(data_dir, account=account, stack=stack) as target:
+        values = target.values("export")
     sys.stdout.write(transfer.render(values, "json" if fmt is FileFormat.json else "dotenv"))

@@ -14,9 +14,11 @@ from stacksafe.api.deps import Caller, VaultDep
 from stacksafe.api.schemas import (
     Deleted,
     Envelope,
+    ImportReportOut,
     ListEnvelope,
     SecretCreate,
     SecretOut,
+    SecretsImport,
     SecretUpdate,
 )
 from stacksafe.core import secrets
@@ -104,6 +106,22 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
                 f"secret {body.key!r} already exists here; PUT .../secrets/{body.key} replaces it"
             ) from None
         return _single(response, secret_out(written), written.version)
+
+    @router.put(path, response_model=Envelope[ImportReportOut], name=f"import_{level}_secrets")
+    def import_(
+        ref: Annotated[str, Path(alias=param)],
+        body: SecretsImport,
+        vault: VaultDep,
+        actor: Caller,
+    ) -> Envelope[ImportReportOut]:
+        """Set many secrets in one transaction (all or nothing); reports what changed."""
+        entries = {k: SecretValue(v) for k, v in body.secrets.items()}
+        report = secrets.import_secrets(vault, actor, resolve(vault, actor, ref), entries)
+        return Envelope[ImportReportOut](
+            response=ImportReportOut(
+                added=report.added, changed=report.changed, unchanged=report.unchanged
+            )
+        )
 
     @router.get(f"{path}/{{key}}", response_model=Envelope[SecretOut], name=f"get_{level}_secret")
     def get(

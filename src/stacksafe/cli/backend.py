@@ -1,0 +1,133 @@
+"""Where secrets commands act: the local database (master key at hand) or a server over HTTP.
+
+``STACKSAFE_ADDR`` set means remote: the same commands go through ``stacksafe.Client`` with
+``STACKSAFE_TOKEN`` (and ``STACKSAFE_CA_BUNDLE`` for a private CA). The server then decides
+who may do what and audits it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from stacksafe.cli.common import local_actor, opened_vault
+from stacksafe.core import secrets
+from stacksafe.core.secrets import ImportReport
+from stacksafe.core.tenancy import Target, resolve_target
+from stacksafe.core.vault import Vault
+from stacksafe.errors import ConfigurationError, InvalidInput
+from stacksafe.model import Secret, SecretValue
+
+if TYPE_CHECKING:
+    from stacksafe.client import Client
+
+__all__ = ["SecretsBackend", "secrets_backend"]
+
+
+class SecretsBackend(Protocol):
+    """The secrets of one target (an account's own level, or a stack's effective set)."""
+
+    def describe(self) -> str: ...
+
+    def set(self, key: str, value: SecretValue) -> Secret: ...
+
+    def get(self, key: str, reveal: bool) -> Secret: ...
+
+    def list(self, reveal: bool) -> list[Secret]: ...
+
+    def unset(self, key: str) -> None: ...
+
+    def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport: ...
+
+    def values(self, purpose: str) -> dict[str, SecretValue]: ...
+
+
+class _Local:
+    def __init__(self, vault: Vault, target: Target) -> None:
+        self.vault, self.target, self.actor = vault, target, local_actor()
+
+    def describe(self) -> str:
+        return self.target.describe()
+
+    def set(self, key: str, value: SecretValue) -> Secret:
+        return secrets.set_secret(self.vault, self.actor, self.target, key, value)
+
+    def get(self, key: str, reveal: bool) -> Secret:
+        return secrets.get_secret(self.vault, self.actor, self.target, key, reveal=reveal)
+
+    def list(self, reveal: bool) -> list[Secret]:
+        return secrets.list_secrets(self.vault, self.actor, self.target, reveal=reveal)
+
+    def unset(self, key: str) -> None:
+        secrets.unset_secret(self.vault, self.actor, self.target, key)
+
+    def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport:
+        return secrets.import_secrets(self.vault, self.actor, self.target, entries)
+
+    def values(self, purpose: str) -> dict[str, SecretValue]:
+        return secrets.effective_values(self.vault, self.actor, self.target, purpose=purpose)
+
+
+class _Remote:
+    def __init__(self, client: Client, stack: str | None, account: str | None, shown: str) -> None:
+        self.client, self.stack, self.account, self.shown = client, stack, account, shown
+
+    def describe(self) -> str:
+        return self.shown
+
+    def set(self, key: str, value: SecretValue) -> Secret:
+        return self.client.set_secret(key, value, stack=self.stack, account=self.account)
+
+    def get(self, key: str, reveal: bool) -> Secret:
+        return self.client.get_secret(key, stack=self.stack, account=self.account, reveal=reveal)
+
+    def list(self, reveal: bool) -> list[Secret]:
+        return self.client.list_secrets(stack=self.stack, account=self.account, reveal=reveal)
+
+    def unset(self, key: str) -> None:
+        self.client.delete_secret(key, stack=self.stack, account=self.account)
+
+    def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport:
+        report = self.client.import_secrets(entries, stack=self.stack, account=self.account)
+        return ImportReport(report["added"], report["changed"], report["unchanged"])
+
+    def values(self, purpose: str) -> dict[str, SecretValue]:
+        return self.client.reveal(stack=self.stack, account=self.account)
+
+
+def _remote_stack_uid(client: Client, stack: str, account: str | None) -> str:
+    matches = client.stacks(name=stack, account=account)
+    if len(matches) > 1:
+        owners = ", ".join(sorted(str(m["account_name"]) for m in matches))
+        raise InvalidInput(
+            f"stack name {stack!r} exists in accounts {owners}; name the account too "
+            "(--account) or use the stack uid"
+        )
+    return str(matches[0]["uid"]) if matches else stack
+
+
+@contextmanager
+def secrets_backend(
+    data_dir: Path | None, *, account: str | None, stack: str | None
+) -> Iterator[SecretsBackend]:
+    address = os.environ.get("STACKSAFE_ADDR")
+    if not address:
+        with opened_vault(data_dir) as vault:
+            yield _Local(vault, resolve_target(vault, account=account, stack=stack))
+        return
+    token = os.environ.get("STACKSAFE_TOKEN")
+    if not token:
+        raise ConfigurationError("STACKSAFE_ADDR is set but STACKSAFE_TOKEN is not")
+    if account is None and stack is None:
+        raise InvalidInput("name where the secrets are: --stack STACK or --account ACCOUNT")
+    from stacksafe.client import Client
+
+    with Client(address, token, ca_bundle=os.environ.get("STACKSAFE_CA_BUNDLE")) as client:
+        if stack is not None:
+            uid = _remote_stack_uid(client, stack, account)
+            yield _Remote(client, uid, None, f"stack {stack!r}")
+        else:
+            yield _Remote(client, None, account, f"account {account!r}")

@@ -1,0 +1,277 @@
+"""The Python SDK: ``stacksafe.Client`` speaks the HTTP API (httpx) and raises stacksafe's errors.
+
+>>> client = Client("https://vault.example:8200", token)          # doctest: +SKIP
+>>> client.reveal(stack="3f2a...")["DATABASE_PASSWORD"].reveal()   # doctest: +SKIP
+
+Certificates are verified (``ca_bundle`` for a private CA); plain HTTP is refused unless the
+host is a loopback address. Errors come back as the same classes the server raised
+(``NotFound``, ``Forbidden``, ``Conflict``, ``RateLimited`` ...), mapped from the error body.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from stacksafe.errors import (
+    ConfigurationError,
+    Conflict,
+    Forbidden,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    StacksafeError,
+    Throttled,
+    Unauthenticated,
+)
+from stacksafe.model import Secret, SecretValue
+
+__all__ = ["Client", "RateLimited", "error_from_response"]
+
+RateLimited = Throttled
+_ERRORS: Mapping[str, type[StacksafeError]] = {
+    "bad_request": InvalidInput,
+    "unauthenticated": Unauthenticated,
+    "forbidden": Forbidden,
+    "not_found": NotFound,
+    "conflict": Conflict,
+    "precondition_failed": PreconditionFailed,
+    "throttled": Throttled,
+    "integrity_error": IntegrityError,
+    "configuration_error": ConfigurationError,
+}
+_BY_STATUS: Mapping[int, type[StacksafeError]] = {
+    400: InvalidInput,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    412: PreconditionFailed,
+    429: Throttled,
+    503: Throttled,
+}
+PER_PAGE = 1000
+
+
+def error_from_response(response: httpx.Response) -> StacksafeError:
+    """The stacksafe error an error response stands for (the inverse of the server's table)."""
+    try:
+        body = response.json()
+        code, message = str(body.get("error", "")), str(body.get("error_description", ""))
+    except ValueError:
+        code, message = "", ""
+    cls = _ERRORS.get(code) or _BY_STATUS.get(response.status_code, StacksafeError)
+    return cls(message or f"the server answered HTTP {response.status_code}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _moment(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _secret(data: Mapping[str, Any], version: int = 0) -> Secret:
+    raw = data.get("raw_value")
+    return Secret(
+        key=data["key"],
+        value=data["value"],
+        inherited=bool(data["inherited"]),
+        version=version,  # 0: not known (lists carry no version; single reads have the ETag)
+        created_at=_moment(data["created_at_iso"]),
+        updated_at=_moment(data["updated_at_iso"]),
+        raw_value=None if raw is None else SecretValue(raw),
+    )
+
+
+def _version(response: httpx.Response) -> int:
+    tag = response.headers.get("etag", "").strip('"')
+    return int(tag) if tag.isdigit() else 0
+
+
+class Client:
+    """A connection to a stacksafe server, authenticated by one token."""
+
+    def __init__(
+        self,
+        address: str,
+        token: str,
+        *,
+        ca_bundle: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        parts = urlsplit(address)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"server address {address!r} must be https://HOST[:PORT]")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ConfigurationError(
+                f"refusing plain HTTP to {parts.hostname}: tokens and secrets would cross the "
+                "network unencrypted; use https://"
+            )
+        self._http = httpx.Client(
+            base_url=address.rstrip("/") + "/api/3",
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "stacksafe-sdk"},
+            verify=ca_bundle if ca_bundle else True,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"Client({str(self._http.base_url)!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ConfigurationError(
+                f"cannot reach the stacksafe server at {self._http.base_url}: {type(exc).__name__}"
+            ) from None
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response
+
+    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        page = 1
+        while True:
+            body = self._request(
+                "GET", path, params={**params, "page": page, "per_page": PER_PAGE}
+            ).json()
+            yield from body["response"]
+            following = body["pagination"]["next"]
+            if following is None:
+                return
+            page = following
+
+    @staticmethod
+    def _level(stack: str | None, account: str | None) -> str:
+        if (stack is None) == (account is None):
+            raise InvalidInput("name exactly one of stack= (uid) or account= (uid or name)")
+        if stack is not None:
+            return f"/stacks/{quote(stack, safe='')}/secrets"
+        return f"/accounts/{quote(account or '', safe='')}/secrets"
+
+    # -- accounts and stacks --------------------------------------------------------------
+
+    def accounts(self) -> list[dict[str, Any]]:
+        return list(self._pages("/accounts", {}))
+
+    def stacks(
+        self, *, name: str | None = None, environment: str | None = None, account: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = {
+            k: v
+            for k, v in {
+                "filter_name": name,
+                "filter_environment": environment,
+                "account_id": account,
+            }.items()
+            if v is not None
+        }
+        return list(self._pages("/stacks", params))
+
+    # -- secrets --------------------------------------------------------------------------
+
+    def list_secrets(
+        self, *, stack: str | None = None, account: str | None = None, reveal: bool = False
+    ) -> list[Secret]:
+        """A stack's effective secrets, or an account's own; raw values only with ``reveal``."""
+        path = self._level(stack, account)
+        return [_secret(item) for item in self._pages(path, {"reveal": str(reveal).lower()})]
+
+    def reveal(
+        self, *, stack: str | None = None, account: str | None = None
+    ) -> dict[str, SecretValue]:
+        """Key → plaintext of the effective set, fetched in one request per 1,000 keys."""
+        found = self.list_secrets(stack=stack, account=account, reveal=True)
+        return {s.key: s.raw_value for s in found if s.raw_value is not None}
+
+    def get_secret(
+        self,
+        key: str,
+        *,
+        stack: str | None = None,
+        account: str | None = None,
+        reveal: bool = False,
+    ) -> Secret:
+        path = f"{self._level(stack, account)}/{quote(key, safe='')}"
+        response = self._request("GET", path, params={"reveal": str(reveal).lower()})
+        return _secret(response.json()["response"], _version(response))
+
+    def set_secret(
+        self,
+        key: str,
+        value: str | SecretValue,
+        *,
+        stack: str | None = None,
+        account: str | None = None,
+        if_version: int | None = None,
+    ) -> Secret:
+        """Create or replace; with ``if_version`` only if the current version is that one."""
+        text = value.reveal() if isinstance(value, SecretValue) else value
+        headers = {} if if_version is None else {"If-Match": f'"{if_version}"'}
+        path = f"{self._level(stack, account)}/{quote(key, safe='')}"
+        response = self._request("PUT", path, json={"raw_value": text}, headers=headers)
+        return _secret(response.json()["response"], _version(response))
+
+    def delete_secret(
+        self,
+        key: str,
+        *,
+        stack: str | None = None,
+        account: str | None = None,
+        if_version: int | None = None,
+    ) -> None:
+        headers = {} if if_version is None else {"If-Match": f'"{if_version}"'}
+        self._request(
+            "DELETE", f"{self._level(stack, account)}/{quote(key, safe='')}", headers=headers
+        )
+
+    def import_secrets(
+        self,
+        values: Mapping[str, str | SecretValue],
+        *,
+        stack: str | None = None,
+        account: str | None = None,
+    ) -> dict[str, list[str]]:
+        """Set many in one transaction; returns the added / changed / unchanged keys."""
+        body = {
+            "secrets": {
+                k: v.reveal() if isinstance(v, SecretValue) else v for k, v in values.items()
+            }
+        }
+        response = self._request("PUT", self._level(stack, account), json=body)
+        report: dict[str, list[str]] = response.json()["response"]
+        return report
+
+    def audit_logs(self, *, account: str | None = None, **filters: str) -> list[dict[str, Any]]:
+        path = (
+            "/audit_logs" if account is None else f"/accounts/{quote(account, safe='')}/audit_logs"
+        )
+        return list(self._pages(path, filters))

@@ -1,0 +1,220 @@
+"""Helpers for the access, audit and principal tests: a small world of accounts, stacks and
+secrets, real users and tokens (``create_user`` + ``create_token`` + ``authenticate``), audit
+rows read straight from the table, and snapshots of everything a secret operation may change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from stacksafe.core.access import Principal
+from stacksafe.core.principals import authenticate, create_token, create_user
+from stacksafe.core.secrets import list_secrets, set_secret
+from stacksafe.core.tenancy import (
+    Target,
+    create_account,
+    create_stack,
+    list_accounts,
+    list_stacks,
+)
+from stacksafe.core.vault import Vault
+from stacksafe.model import SecretValue
+from stacksafe.store.schema import (
+    accounts,
+    audit_events,
+    data_keys,
+    memberships,
+    secret_versions,
+    secrets,
+    stack_roles,
+    stacks,
+    tokens,
+    users,
+)
+from tests.actors import LOCAL
+
+BOTH_SCOPES = ("public", "admin")
+
+# The seeded secrets of the world: target name -> {key: value}. Tests never change these keys.
+SEEDED: Mapping[str, Mapping[str, str]] = {
+    "acme": {"ACME_SHARED": "acme-shared-value-7f3a"},
+    "web": {"WEB_KEY": "web-value-19c2", "WEB_SECOND": "web-second-5d1e"},
+    "api": {"API_KEY": "api-value-b84f"},
+    "dev": {"DEV_KEY": "dev-value-0e6b"},
+    "globex": {"GLOBEX_SHARED": "globex-shared-value-33aa"},
+    "shop": {"SHOP_KEY": "shop-value-c7d0"},
+}
+
+
+@dataclass(frozen=True)
+class World:
+    """Account ``acme`` (stacks web: production, api: staging, dev: development) and account
+    ``globex`` (stack shop: production), each level holding the secrets of ``SEEDED``."""
+
+    acme: Target
+    web: Target
+    api: Target
+    dev: Target
+    globex: Target
+    shop: Target
+
+    def target(self, name: str) -> Target:
+        found: Target = getattr(self, name)
+        return found
+
+
+STACK_ACCOUNT = {"web": "acme", "api": "acme", "dev": "acme", "shop": "globex"}
+
+
+def effective_seeded(name: str) -> dict[str, str]:
+    """The seeded values a level shows: its own, plus its account's for a stack."""
+    inherited = SEEDED[STACK_ACCOUNT[name]] if name in STACK_ACCOUNT else {}
+    return {**inherited, **SEEDED[name]}
+
+
+def build_world(vault: Vault) -> World:
+    acme = Target(create_account(vault, LOCAL, "acme"))
+    globex = Target(create_account(vault, LOCAL, "globex"))
+    world = World(
+        acme=acme,
+        web=Target(acme.account, create_stack(vault, LOCAL, "acme", "web", "production")),
+        api=Target(acme.account, create_stack(vault, LOCAL, "acme", "api", "staging")),
+        dev=Target(acme.account, create_stack(vault, LOCAL, "acme", "dev", "development")),
+        globex=globex,
+        shop=Target(globex.account, create_stack(vault, LOCAL, "globex", "shop", "production")),
+    )
+    for name, entries in SEEDED.items():
+        for key, value in entries.items():
+            set_secret(vault, LOCAL, world.target(name), key, SecretValue(value))
+    return world
+
+
+def token_principal(
+    vault: Vault,
+    email: str,
+    *,
+    scopes: Sequence[str] = BOTH_SCOPES,
+    stacks: Sequence[str] = (),
+    environments: Sequence[str] = (),
+    expires_in: timedelta | None = None,
+) -> Principal:
+    """A fresh token for an existing user, authenticated: the principal a request would carry."""
+    created = create_token(
+        vault,
+        LOCAL,
+        email,
+        scopes=scopes,
+        stacks=stacks,
+        environments=environments,
+        expires_in=expires_in,
+    )
+    return authenticate(vault, created.token)
+
+
+def make_user(
+    vault: Vault,
+    email: str,
+    account: str,
+    role: str,
+    stack_roles: Mapping[str, str] | None = None,
+    *,
+    scopes: Sequence[str] = BOTH_SCOPES,
+    stacks: Sequence[str] = (),
+    environments: Sequence[str] = (),
+) -> Principal:
+    """Create (or extend) a user through the core and return its authenticated token principal."""
+    create_user(vault, LOCAL, email, account, role, stack_roles)
+    return token_principal(vault, email, scopes=scopes, stacks=stacks, environments=environments)
+
+
+def make_stack_only_user(
+    vault: Vault, email: str, account: str, stack: str, role: str, *, scopes: Sequence[str] = ()
+) -> Principal:
+    """A user whose only relation to ``account`` is ``role`` on one of its stacks.
+
+    ``create_user`` always grants an account role, so the membership row it writes is removed
+    again (as removing someone from an account would); the stack role stays.
+    """
+    create_user(vault, LOCAL, email, account, "viewer", {stack: role})
+    with vault.store.write() as conn:
+        user_id = conn.execute(select(users.c.id).where(users.c.email == email)).scalar_one()
+        conn.execute(delete(memberships).where(memberships.c.user_id == user_id))
+    return token_principal(vault, email, scopes=scopes or BOTH_SCOPES)
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    actor: str
+    token_uid: str | None
+    action: str
+    outcome: str
+    account_uid: str | None
+    stack_uid: str | None
+    detail: dict[str, Any]
+
+
+def last_seq(vault: Vault) -> int:
+    with vault.store.read() as conn:
+        found = conn.execute(select(audit_events.c.seq).order_by(audit_events.c.seq.desc())).first()
+    return 0 if found is None else int(found.seq)
+
+
+def events_after(vault: Vault, seq: int) -> list[Event]:
+    """Audit events with a sequence number above ``seq``, oldest first, read from the table."""
+    with vault.store.read() as conn:
+        rows = conn.execute(
+            select(audit_events).where(audit_events.c.seq > seq).order_by(audit_events.c.seq)
+        ).all()
+    return [
+        Event(
+            int(r.seq),
+            r.actor,
+            r.token_uid,
+            r.action,
+            r.outcome,
+            r.account_uid,
+            r.stack_uid,
+            json.loads(r.detail),
+        )
+        for r in rows
+    ]
+
+
+def _rows(conn: Any, table: Any) -> list[tuple[Any, ...]]:
+    return sorted((tuple(row) for row in conn.execute(select(table))), key=lambda row: repr(row))
+
+
+def snapshot(vault: Vault) -> dict[str, object]:
+    """Everything but the audit log: every level's secrets as LOCAL lists them (key, version,
+    ciphertext, timestamps), the stacks LOCAL sees, and the raw rows of every other table."""
+    state: dict[str, object] = {}
+    for account in list_accounts(vault, LOCAL):
+        levels = [Target(account)] + [
+            Target(account, s) for s in list_stacks(vault, LOCAL, account.uid)
+        ]
+        for target in levels:
+            state[target.describe()] = [
+                (s.key, s.version, s.value, s.inherited, s.created_at, s.updated_at)
+                for s in list_secrets(vault, LOCAL, target)
+            ]
+    with vault.store.read() as conn:
+        for table in (
+            accounts,
+            stacks,
+            secrets,
+            secret_versions,
+            data_keys,
+            users,
+            memberships,
+            stack_roles,
+            tokens,
+        ):
+            state[f"table:{table.name}"] = _rows(conn, table)
+    return state
