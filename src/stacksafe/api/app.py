@@ -15,9 +15,11 @@ from stacksafe.api.routes import audit, health, secrets, tenancy
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
 
-__all__ = ["DEFAULT_RATE_LIMIT", "app_from_environment", "create_app"]
+__all__ = ["DEFAULT_RATE_LIMIT", "MAX_BODY_BYTES", "app_from_environment", "create_app"]
 
 DEFAULT_RATE_LIMIT = 3000  # requests per token per hour, as Cloud66
+# A bulk import of many large values fits; anything bigger is refused with 413 unread.
+MAX_BODY_BYTES = 8 * 1024 * 1024
 BAD_TOKEN_LIMIT = 20  # invalid tokens per address per minute before throttling
 
 
@@ -37,6 +39,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
     )
     app.state.stacksafe = ApiState(
         vault=vault,
