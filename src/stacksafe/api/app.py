@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
+from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.ratelimit import SlidingWindow
 from stacksafe.api.routes import audit, health, secrets, tenancy
 from stacksafe.core.vault import Vault, open_vault
@@ -46,6 +47,7 @@ def create_app(
         per_token=SlidingWindow(rate_limit, 3600.0),
         bad_tokens=SlidingWindow(BAD_TOKEN_LIMIT, 60.0),
     )
+    app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
     install_error_handlers(app)
     for router in (tenancy.router, secrets.router, audit.router):
         app.include_router(router, prefix="/api/3")
