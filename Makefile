@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= $(CURDIR)/.stacksafe
+PORT ?= 8200
 
 .PHONY: install run test lint check bench clean
 
@@ -16,6 +17,7 @@ install: $(STAMP)
 
 run: install
 	STACKSAFE_DATA_DIR=$(DEMO_DIR) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
+	STACKSAFE_DATA_DIR=$(DEMO_DIR) $(BIN)/stacksafe serve --host 127.0.0.1 --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered

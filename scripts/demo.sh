@@ -21,6 +21,10 @@ echo
 echo "== stacksafe run: the secrets reach a child process's environment =="
 stacksafe run --stack web --account demo -- sh -c 'echo "API_KEY is ${#API_KEY} characters long"'
 echo
-echo "Data dir: $STACKSAFE_DATA_DIR"
-echo "Try:  export STACKSAFE_DATA_DIR=$STACKSAFE_DATA_DIR PATH=$(pwd)/.venv/bin:\$PATH"
-echo "      stacksafe secrets list --stack web --reveal"
+echo "Data dir: $STACKSAFE_DATA_DIR   (the owner's first token was printed by init, above)"
+echo "Locally:  export STACKSAFE_DATA_DIR=$STACKSAFE_DATA_DIR PATH=$(pwd)/.venv/bin:\$PATH"
+echo "          stacksafe secrets list --stack web --reveal"
+echo "A token:  stacksafe tokens create --user owner@localhost --scope public --scope admin"
+echo "Remote:   export STACKSAFE_ADDR=http://127.0.0.1:${PORT:-8200} STACKSAFE_TOKEN=<token>"
+echo
+echo "Starting the server (Ctrl-C stops it)..."
