@@ -41,6 +41,7 @@ class StoredToken:
     id: int
     uid: str
     user_id: int
+    token_hash: bytes
     scopes: tuple[str, ...]
     stack_uids: tuple[str, ...] | None
     environments: tuple[str, ...] | None
@@ -62,6 +63,7 @@ def _token(row: Row[Any]) -> StoredToken:
         row.id,
         row.uid,
         row.user_id,
+        bytes(row.token_hash),
         tuple(row.scopes.split()),
         _split(row.stack_uids),
         _split(row.environments),
