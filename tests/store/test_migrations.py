@@ -1,0 +1,47 @@
+"""Migrations: a database made by an older revision upgrades in place, data intact."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect
+
+from stacksafe.core.tenancy import list_accounts
+from stacksafe.core.vault import open_vault
+from stacksafe.crypto import generate_master_key, write_key_file
+from stacksafe.settings import Settings
+from stacksafe.store import Store
+from stacksafe.store import keys as key_queries
+from stacksafe.store import tenancy as tenancy_queries
+from stacksafe.store.migrate import HEAD_REVISION, current_revision
+from tests.actors import LOCAL
+
+
+def test_revision_0001_database_upgrades_to_head_on_open(settings: Settings) -> None:
+    if settings.sqlite_path is not None:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    store = Store.from_url(settings.database_url)
+    config = Config()
+    config.set_main_option("script_location", "stacksafe.store:migrations")
+    with store.write() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    key = generate_master_key()
+    write_key_file(settings.master_key_file, [key])
+    from stacksafe.core.vault import utc_now
+
+    with store.write() as conn:
+        key_queries.register_master_key(conn, 1, key.check_value(), utc_now())
+        tenancy_queries.insert_account(conn, "uid-old", "old-account", utc_now())
+        assert not inspect(conn).has_table("audit_events")
+    store.close()
+
+    vault = open_vault(settings)
+    try:
+        with vault.store.read() as conn:
+            assert current_revision(conn) == HEAD_REVISION
+            assert inspect(conn).has_table("audit_events")
+        assert [a.name for a in list_accounts(vault, LOCAL)] == ["old-account"]
+        assert sorted(vault.server_keys) == ["audit-chain", "fingerprint", "token-hash"]
+    finally:
+        vault.close()
