@@ -17,3 +17,22 @@ def test_health_and_openapi_are_served(vault: Vault) -> None:
     paths = client.get("/api/3/openapi.json").json()["paths"]
     assert "/api/3/stacks/{stack_uid}/secrets/{key}" in paths
     assert "/api/3/accounts/{account_id}/secrets" in paths
+
+
+def test_users_endpoint_shows_roles_to_the_owner_and_self_to_others(vault: Vault) -> None:
+    from stacksafe.core.principals import bootstrap_owner, create_token, create_user
+    from stacksafe.core.tenancy import create_account
+    from tests.actors import LOCAL
+
+    create_account(vault, LOCAL, "acme")
+    bootstrap_owner(vault, "owner@example.com")
+    create_user(vault, LOCAL, "dev@example.com", "acme", "developer")
+    owner = create_token(vault, LOCAL, "owner@example.com", scopes=["public"]).token
+    dev = create_token(vault, LOCAL, "dev@example.com", scopes=["public"]).token
+    client = TestClient(create_app(vault))
+    seen = client.get("/api/3/users", headers={"Authorization": f"Bearer {owner}"}).json()
+    assert seen["count"] == 2
+    by_email = {u["email"]: u for u in seen["response"]}
+    assert by_email["dev@example.com"]["accounts"][0]["role"] == "developer"
+    mine = client.get("/api/3/users", headers={"Authorization": f"Bearer {dev}"}).json()
+    assert [u["email"] for u in mine["response"]] == ["dev@example.com"]

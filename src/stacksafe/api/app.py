@@ -12,7 +12,7 @@ from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.ratelimit import SlidingWindow
-from stacksafe.api.routes import audit, health, secrets, tenancy
+from stacksafe.api.routes import audit, health, secrets, tenancy, users
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
 
@@ -48,7 +48,7 @@ def create_app(
     )
     app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
     install_error_handlers(app)
-    for router in (tenancy.router, secrets.router, audit.router):
+    for router in (tenancy.router, secrets.router, users.router, audit.router):
         app.include_router(router, prefix="/api/3")
     app.include_router(health.router)
     return app

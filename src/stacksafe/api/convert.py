@@ -10,13 +10,13 @@ from stacksafe.api.schemas import AccountOut, Pagination, SecretOut, StackOut
 from stacksafe.errors import InvalidInput
 from stacksafe.model import Account, Secret, Stack, iso8601
 
-__all__ = ["MAX_PER_PAGE", "account_out", "page_of", "secret_out", "stack_out"]
+__all__ = ["MAX_PER_PAGE", "account_out", "page_of", "plain_time", "secret_out", "stack_out"]
 
 T = TypeVar("T")
 MAX_PER_PAGE = 1000
 
 
-def _plain(moment: datetime) -> str:
+def plain_time(moment: datetime) -> str:
     """Cloud66's non-ISO twin: ``2014-08-14 00:38:14 UTC``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -39,8 +39,8 @@ def account_out(account: Account, stack_count: int) -> AccountOut:
         name=account.name,
         friendly_name=account.name,
         stack_count=stack_count,
-        created_at=_plain(account.created_at),
-        updated_at=_plain(account.updated_at),
+        created_at=plain_time(account.created_at),
+        updated_at=plain_time(account.updated_at),
         created_at_iso=iso8601(account.created_at),
         updated_at_iso=iso8601(account.updated_at),
     )
@@ -53,8 +53,8 @@ def stack_out(stack: Stack, account: Account) -> StackOut:
         account_id=account.uid,
         account_name=account.name,
         environment=stack.environment,
-        created_at=_plain(stack.created_at),
-        updated_at=_plain(stack.updated_at),
+        created_at=plain_time(stack.created_at),
+        updated_at=plain_time(stack.updated_at),
         created_at_iso=iso8601(stack.created_at),
         updated_at_iso=iso8601(stack.updated_at),
     )

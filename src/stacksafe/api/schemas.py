@@ -20,6 +20,7 @@ __all__ = [
     "SecretsImport",
     "StackCreate",
     "StackOut",
+    "UserOut",
 ]
 
 T = TypeVar("T")
@@ -142,3 +143,15 @@ class ImportReportOut(BaseModel):
     added: list[str]
     changed: list[str]
     unchanged: list[str]
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    is_owner: bool
+    accounts: list[dict[str, str]] = Field(description="[{id: account uid, name, role}]")
+    access_profile: dict[str, list[dict[str, str]]] = Field(
+        description="{stack_profiles: [{stack_uid, role}]}"
+    )
+    created_at: str
+    created_at_iso: str

@@ -11,7 +11,7 @@ import re
 import secrets as random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -21,6 +21,7 @@ from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.tenancy import find_account, find_stack
 from stacksafe.core.vault import Vault
 from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from stacksafe.model import Account
 from stacksafe.store import principals as queries
 from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.principals import StoredToken, StoredUser
@@ -28,11 +29,13 @@ from stacksafe.store.principals import StoredToken, StoredUser
 __all__ = [
     "TOKEN_PREFIX",
     "CreatedToken",
+    "UserView",
     "authenticate",
     "bootstrap_owner",
     "create_token",
     "create_user",
     "list_tokens",
+    "list_users",
     "principal_for_user",
     "revoke_token",
 ]
@@ -231,3 +234,61 @@ def revoke_token(vault: Vault, actor: Principal, uid: str) -> None:
         record(conn, vault, actor, "token.revoke", detail={"token": uid})
 
     vault.store.transact(work, f"revoking {uid}")
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """A user as another user may see them: roles in the accounts both can see."""
+
+    id: int
+    email: str
+    is_owner: bool
+    created_at: datetime
+    account_roles: dict[str, tuple[str, str]]  # account uid -> (account name, role)
+    stack_roles: dict[str, str]  # stack uid -> role
+
+
+def list_users(vault: Vault, actor: Principal) -> list[UserView]:
+    """Users the actor may manage: all for the owner, else those of accounts it administers."""
+    with vault.store.read() as conn:
+        accounts = {a.id: a for a in tenancy_queries.list_accounts(conn)}
+        stacks = {s.id: s for s in tenancy_queries.list_stacks(conn)}
+        managed = {
+            account_id
+            for account_id, account in accounts.items()
+            if actor.is_owner or _may_manage(actor, account)
+        }
+        views = []
+        for user in queries.list_users(conn):
+            roles = queries.account_roles(conn, user.id)
+            per_stack = queries.stack_roles_of(conn, user.id)
+            related = set(roles) | {stacks[s].account_id for s in per_stack if s in stacks}
+            if not (actor.is_owner or actor.user_id == user.id or related & managed):
+                continue
+            views.append(
+                UserView(
+                    id=user.id,
+                    email=user.email,
+                    is_owner=user.is_owner,
+                    created_at=user.created_at,
+                    account_roles={
+                        accounts[a].uid: (accounts[a].name, r)
+                        for a, r in roles.items()
+                        if a in managed or actor.user_id == user.id
+                    },
+                    stack_roles={
+                        stacks[s].uid: r
+                        for s, r in per_stack.items()
+                        if stacks[s].account_id in managed or actor.user_id == user.id
+                    },
+                )
+            )
+        return views
+
+
+def _may_manage(actor: Principal, account: Account) -> bool:
+    try:
+        authorize(actor, Action.MANAGE_USERS, account, None)
+    except (Forbidden, NotFound):
+        return False
+    return True
