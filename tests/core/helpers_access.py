@@ -5,12 +5,16 @@ rows read straight from the table, and snapshots of everything a secret operatio
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, select
 
 from stacksafe.core.access import Principal
@@ -23,8 +27,9 @@ from stacksafe.core.tenancy import (
     list_accounts,
     list_stacks,
 )
-from stacksafe.core.vault import Vault
+from stacksafe.core.vault import Vault, initialise
 from stacksafe.model import SecretValue
+from stacksafe.settings import Settings
 from stacksafe.store.schema import (
     accounts,
     audit_events,
@@ -38,8 +43,34 @@ from stacksafe.store.schema import (
     users,
 )
 from tests.actors import LOCAL
+from tests.postgres import Cluster
 
 BOTH_SCOPES = ("public", "admin")
+_module_databases = itertools.count(1)
+
+
+@contextmanager
+def module_vault(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str
+) -> Iterator[Vault]:
+    """A fresh initialised vault on ``backend`` for a module-scoped fixture (the ``vault``
+    fixture of conftest is function-scoped); dropped again afterwards."""
+    data_dir: Path = tmp_path_factory.mktemp("module-vault")
+    cluster: Cluster | None = None
+    database = f"stacksafe_module_{next(_module_databases)}_{data_dir.name.replace('-', '_')}"
+    if backend == "sqlite":
+        url = f"sqlite:///{data_dir / 'stacksafe.db'}"
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        url = cluster.create_database(database)
+    vault, _ = initialise(Settings.load({"STACKSAFE_DATABASE_URL": url}, data_dir=data_dir))
+    try:
+        yield vault
+    finally:
+        vault.close()
+        if cluster is not None:
+            cluster.drop_database(database)
+
 
 # The seeded secrets of the world: target name -> {key: value}. Tests never change these keys.
 SEEDED: Mapping[str, Mapping[str, str]] = {
@@ -188,22 +219,28 @@ def events_after(vault: Vault, seq: int) -> list[Event]:
 
 
 def _rows(conn: Any, table: Any) -> list[tuple[Any, ...]]:
-    return sorted((tuple(row) for row in conn.execute(select(table))), key=lambda row: repr(row))
+    query = select(table).order_by(*table.primary_key.columns)
+    return [tuple(row) for row in conn.execute(query)]
 
 
-def snapshot(vault: Vault) -> dict[str, object]:
-    """Everything but the audit log: every level's secrets as LOCAL lists them (key, version,
-    ciphertext, timestamps), the stacks LOCAL sees, and the raw rows of every other table."""
-    state: dict[str, object] = {}
-    for account in list_accounts(vault, LOCAL):
-        levels = [Target(account)] + [
-            Target(account, s) for s in list_stacks(vault, LOCAL, account.uid)
-        ]
-        for target in levels:
-            state[target.describe()] = [
-                (s.key, s.version, s.value, s.inherited, s.created_at, s.updated_at)
-                for s in list_secrets(vault, LOCAL, target)
+def snapshot(vault: Vault, targets: Sequence[Target] | None = None) -> dict[str, object]:
+    """Everything but the audit log: the secrets of ``targets`` (default: every level) as LOCAL
+    lists them (key, version, ciphertext, timestamps), and the raw rows of every other table."""
+    if targets is None:
+        targets = [
+            level
+            for account in list_accounts(vault, LOCAL)
+            for level in [
+                Target(account),
+                *(Target(account, s) for s in list_stacks(vault, LOCAL, account.uid)),
             ]
+        ]
+    state: dict[str, object] = {}
+    for target in targets:
+        state[target.describe()] = [
+            (s.key, s.version, s.value, s.inherited, s.created_at, s.updated_at)
+            for s in list_secrets(vault, LOCAL, target)
+        ]
     with vault.store.read() as conn:
         for table in (
             accounts,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -22,6 +22,7 @@ from sqlalchemy import Connection, select
 from stacksafe.core.access import Principal
 from stacksafe.core.server_keys import AUDIT_CHAIN, FINGERPRINT, keyed_hash
 from stacksafe.core.vault import Vault
+from stacksafe.crypto import KeyedHash
 from stacksafe.model import Account, SecretValue, Stack, iso8601
 from stacksafe.store import audit as queries
 from stacksafe.store.schema import audit_events
@@ -112,7 +113,8 @@ def record(
     chain = keyed_hash(vault, AUDIT_CHAIN)
     last_seq, last_hash = queries.lock_head(conn, GENESIS)
     seq = last_seq + 1
-    at = vault.clock()
+    # Hashed as UTC, which is how it reads back from the database.
+    at = vault.clock().astimezone(UTC)
     row = {
         "actor": actor.name,
         "token_uid": actor.token_uid,
@@ -126,8 +128,12 @@ def record(
     }
     digest = chain.digest(last_hash, _canonical(_fields(seq, at, row)))
     queries.insert_event(conn, seq=seq, at=at, prev_hash=last_hash, hash=digest, **row)
-    queries.move_head(conn, seq, digest)
+    queries.move_head(conn, seq, digest, _head_mac(chain, seq, digest))
     return seq
+
+
+def _head_mac(chain: KeyedHash, seq: int, digest: bytes) -> bytes:
+    return chain.digest(b"head", str(seq).encode(), digest)
 
 
 def record_denied(
@@ -211,6 +217,14 @@ def verify_chain(vault: Vault) -> VerifyReport:
             last_seq + 1,
             f"the log ends at event {last_seq}, but its head says {head[0]}",
         )
+    if (
+        head is not None
+        and head[0] > 0
+        and not chain.matches(head[2], b"head", str(head[0]).encode(), head[1])
+    ):
+        return VerifyReport(
+            False, count, last_seq, f"the head was set back or forged (it names event {head[0]})"
+        )
     if head is None and count:
         return VerifyReport(False, count, 1, "the audit head row is missing")
     return VerifyReport(True, count)
@@ -232,6 +246,12 @@ def _event(stored: queries.StoredEvent) -> AuditEvent:
     )
 
 
+def _names_key(detail: dict[str, Any], key: str) -> bool:
+    """Whether an event is about ``key``: in its keys (dict or list), or its single key."""
+    keys = detail.get("keys")
+    return detail.get("key") == key or (isinstance(keys, dict | list) and key in keys)
+
+
 def list_events(
     vault: Vault,
     *,
@@ -242,7 +262,7 @@ def list_events(
     limit: int = 100,
     offset: int = 0,
 ) -> Sequence[AuditEvent]:
-    """Events, newest first, filtered; ``key`` matches events that name that secret key."""
+    """Events, newest first, filtered; ``key`` matches events naming exactly that secret key."""
     query = select(audit_events).order_by(audit_events.c.seq.desc())
     if account_uid is not None:
         query = query.where(audit_events.c.account_uid == account_uid)
@@ -250,9 +270,28 @@ def list_events(
         query = query.where(audit_events.c.at >= since)
     if actor is not None:
         query = query.where(audit_events.c.actor == actor)
-    if key is not None:
-        # Detail JSON is canonical (sorted, compact), so a key appears as "KEY" in a keys list.
-        query = query.where(audit_events.c.detail.contains(json.dumps(key)))
+    if key is None:
+        with vault.store.read() as conn:
+            found = queries.query_events(conn, query.limit(limit).offset(offset))
+        return [_event(e) for e in found]
+    # The text search only narrows the candidates; the exact test is on the parsed keys.
+    query = query.where(audit_events.c.detail.contains(json.dumps(key), autoescape=True))
+    matched: list[AuditEvent] = []
+    skipped = 0
+    batch, start = 500, 0
     with vault.store.read() as conn:
-        found = queries.query_events(conn, query.limit(limit).offset(offset))
-    return [_event(e) for e in found]
+        while len(matched) < limit:
+            rows = queries.query_events(conn, query.limit(batch).offset(start))
+            for event in (_event(r) for r in rows):
+                if not _names_key(event.detail, key):
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                matched.append(event)
+                if len(matched) == limit:
+                    break
+            if len(rows) < batch:
+                break
+            start += batch
+    return matched

@@ -17,8 +17,9 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import SCOPES, Action, Principal, Role, authorize, parse_role
 from stacksafe.core.audit import record
+from stacksafe.core.guard import allow
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
-from stacksafe.core.tenancy import find_account, find_stack
+from stacksafe.core.tenancy import find_stack, list_stacks, visible_target
 from stacksafe.core.vault import Vault
 from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from stacksafe.model import Account
@@ -78,8 +79,8 @@ def create_user(
 ) -> StoredUser:
     """Create a user (or add an existing one) with a role in an account and optional stack roles."""
     _check_email(email)
-    account = find_account(vault, account_ref)
-    authorize(actor, Action.MANAGE_USERS, account, None)
+    account = visible_target(vault, actor, account_ref=account_ref).account
+    allow(vault, actor, Action.MANAGE_USERS, account, None, user=email)
     account_role = parse_role(role)
     stacks = {
         find_stack(vault, ref, account.uid): parse_role(r) for ref, r in (stack_roles or {}).items()
@@ -151,7 +152,15 @@ def create_token(
             f"scopes must be chosen from {', '.join(SCOPES)}"
             + (f" (unknown: {', '.join(unknown)})" if unknown else "")
         )
-    stack_uids = tuple(find_stack(vault, ref).uid for ref in stacks) or None
+    _within_actor_token(actor, scopes, environments)
+    with vault.store.read() as conn:
+        holder = principal_for_user(conn, _user(conn, email))
+    # Narrowing names stacks the token's user can see; anything else is "does not exist".
+    stack_uids = tuple(_stack_uid(vault, holder, ref) for ref in stacks) or None
+    if actor.token_stacks is not None and not (
+        stack_uids and set(stack_uids) <= actor.token_stacks
+    ):
+        raise Forbidden("a token narrowed to stacks can only create tokens narrowed within them")
     hasher = keyed_hash(vault, TOKEN_HASH)
     token = TOKEN_PREFIX + random.token_urlsafe(32)
     uid = "tok_" + random.token_hex(8)
@@ -178,11 +187,39 @@ def create_token(
     return vault.store.transact(work, "creating a token")
 
 
+def _within_actor_token(
+    actor: Principal, scopes: Sequence[str], environments: Sequence[str]
+) -> None:
+    """A token may only mint tokens that can do no more than itself."""
+    if actor.scopes is None:
+        return
+    if "admin" not in actor.scopes:
+        raise Forbidden("creating tokens needs a token with the 'admin' scope")
+    if not set(scopes) <= actor.scopes:
+        raise Forbidden("a token cannot create a token with scopes it does not have")
+    if actor.token_environments is not None and not (
+        environments and set(environments) <= actor.token_environments
+    ):
+        raise Forbidden(
+            "a token narrowed to environments can only create tokens narrowed within them"
+        )
+
+
+def _stack_uid(vault: Vault, holder: Principal, ref: str) -> str:
+    """The uid of the stack ``ref`` (uid or unique name) among those ``holder`` can see."""
+    visible = [s for s in list_stacks(vault, holder) if ref in (s.uid, s.name)]
+    if not visible:
+        raise NotFound(f"stack {ref!r} does not exist")
+    if len(visible) > 1:
+        raise InvalidInput(f"stack name {ref!r} is ambiguous; use the stack uid")
+    return visible[0].uid
+
+
 def authenticate(
     vault: Vault, token: str, *, source_ip: str | None = None, request_id: str | None = None
 ) -> Principal:
     """The principal a bearer token stands for; ``Unauthenticated`` when it is not valid."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+    if not token.isascii() or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthenticated("the token is not valid")
     hasher = keyed_hash(vault, TOKEN_HASH)
     digest = hasher.digest(token.encode())

@@ -13,14 +13,15 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from stacksafe.core.access import Action, Principal, authorize
-from stacksafe.core.audit import fingerprint, record, record_denied
+from stacksafe.core.access import Action, Principal
+from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.guard import allow
 from stacksafe.core.inheritance import overlay
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key, validate_value
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import DATA_KEY_SEAL_LIMIT, Binding, DataKey, Envelope, Scope, encode_value
-from stacksafe.errors import Conflict, Forbidden, IntegrityError, NotFound, PreconditionFailed
+from stacksafe.errors import Conflict, IntegrityError, NotFound, PreconditionFailed
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import keys as key_queries
 from stacksafe.store import secrets as queries
@@ -118,20 +119,7 @@ def _read(conn: Connection, target: Target, key: str | None) -> list[queries.Sto
 def _allow(
     vault: Vault, actor: Principal, action: Action, target: Target, **detail: object
 ) -> None:
-    """Authorize, recording a refusal in the audit log before raising it."""
-    try:
-        authorize(actor, action, target.account, target.stack)
-    except (Forbidden, NotFound) as exc:
-        record_denied(
-            vault,
-            actor,
-            action.value,
-            exc.message,
-            account=target.account,
-            stack=target.stack,
-            detail=dict(detail),
-        )
-        raise
+    allow(vault, actor, action, target.account, target.stack, **detail)
 
 
 def _write_action(target: Target) -> Action:
@@ -155,13 +143,16 @@ def _lookup(
         with vault.store.read() as conn:
             return _open_rows(conn, vault, target, _read(conn, target, key), False)
     _allow(vault, actor, Action.REVEAL, target, key=key)
-
-    def work(conn: Connection) -> list[Secret]:
-        # The audit event commits with the read, or the reveal fails: no unaudited reveal.
+    # Read and decrypt in a read transaction (no lock held), then append the audit event, which
+    # names the exact versions read, in a short write transaction. Only after that commits are
+    # the values returned: a reveal whose audit event cannot be written fails (fail closed).
+    with vault.store.read() as conn:
         found = _open_rows(conn, vault, target, _read(conn, target, key), True)
-        if found:
-            detail = _reveal_detail(vault, found)
-            detail["purpose"] = purpose
+    if found:
+        detail = _reveal_detail(vault, found)
+        detail["purpose"] = purpose
+
+        def audit_it(conn: Connection) -> None:
             record(
                 conn,
                 vault,
@@ -171,9 +162,9 @@ def _lookup(
                 stack=target.stack,
                 detail=detail,
             )
-        return found
 
-    return vault.store.transact(work, "revealing secrets")
+        vault.store.transact(audit_it, "recording a reveal")
+    return found
 
 
 def list_secrets(

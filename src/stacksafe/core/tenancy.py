@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from stacksafe.core.access import Action, Principal, authorize, can_see_account, can_see_stack
+from stacksafe.core.access import Action, Principal, can_see_account, can_see_stack
 from stacksafe.core.audit import record
+from stacksafe.core.guard import allow
 from stacksafe.core.validation import validate_environment, validate_name
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import Scope
@@ -94,9 +95,10 @@ def create_stack(
     validate_name("stack", name)
     validate_environment(environment)
 
+    account = visible_target(vault, actor, account_ref=account_ref).account
+    allow(vault, actor, Action.MANAGE_STACKS, account, None, name=name)
+
     def work(conn: Connection) -> Stack:
-        account = _account(conn, account_ref)
-        authorize(actor, Action.MANAGE_STACKS, account, None)
         if queries.stacks_by_name(conn, name, account.id):
             raise Conflict(f"stack {name!r} already exists in account {account.name!r}")
         stack = queries.insert_stack(conn, _new_uid(), account.id, name, environment, vault.clock())

@@ -61,18 +61,21 @@ def lock_head(conn: Connection, genesis: bytes) -> tuple[int, bytes]:
     """The last (seq, hash), locked until the transaction ends; creates the head on first use."""
     row = conn.execute(select(audit_head).where(audit_head.c.id == 1).with_for_update()).first()
     if row is None:
-        conn.execute(insert(audit_head).values(id=1, seq=0, hash=genesis))
+        conn.execute(insert(audit_head).values(id=1, seq=0, hash=genesis, mac=b""))
         return 0, genesis
     return int(row.seq), bytes(row.hash)
 
 
-def move_head(conn: Connection, seq: int, hash_: bytes) -> None:
-    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=hash_))
+def move_head(conn: Connection, seq: int, hash_: bytes, mac: bytes) -> None:
+    conn.execute(
+        update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=hash_, mac=mac)
+    )
 
 
-def read_head(conn: Connection) -> tuple[int, bytes] | None:
+def read_head(conn: Connection) -> tuple[int, bytes, bytes] | None:
+    """(seq, hash, mac) of the head, or None before the first event."""
     row = conn.execute(select(audit_head).where(audit_head.c.id == 1)).first()
-    return None if row is None else (int(row.seq), bytes(row.hash))
+    return None if row is None else (int(row.seq), bytes(row.hash), bytes(row.mac))
 
 
 def insert_event(conn: Connection, **values: object) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from stacksafe.errors import ConfigurationError, Conflict
 
@@ -57,10 +57,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         parent = Path(parsed.database).parent
         if not parent.is_dir():
             raise ConfigurationError(f"directory {parent} of the SQLite database does not exist")
+        # A pool keeps connections (and their pragmas, and the WAL) open between requests;
+        # a connection per transaction cost more than the work on small reads.
         engine = create_engine(
             parsed,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            poolclass=NullPool,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            poolclass=QueuePool,
+            pool_size=8,
+            max_overflow=16,
             hide_parameters=True,
             **kwargs,
         )

@@ -265,4 +265,6 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", LargeBinary, nullable=False),
+    # HMAC over (seq, hash) with the chain key: the head cannot be set back to an earlier event.
+    Column("mac", LargeBinary, nullable=False),
 )
