@@ -6,7 +6,7 @@ written with ``import_secrets``.
 
 Timed, interleaved within every round and reported as medians:
 
-* **stacksafe**: ``list_secrets(vault, stack_target, reveal=True)`` with a warm data-key cache.
+* **stacksafe**: ``list_secrets(vault, actor, stack, reveal=True)``, warm data-key cache.
 * **floor**: through the same engine, one connection and the same ``secrets`` JOIN
   ``secret_versions`` (on ``current_version``) select for the two scopes, all rows fetched, then
   200 AES-GCM decrypts of values of the same sizes with one prebuilt ``AESGCM`` object. That is
@@ -54,6 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from stacksafe.core.access import Principal
 from stacksafe.core.secrets import import_secrets, list_secrets
 from stacksafe.core.tenancy import Target, create_account, create_stack
 from stacksafe.core.vault import Vault, initialise, open_vault
@@ -61,6 +62,8 @@ from stacksafe.crypto import DataKeyCache
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 from stacksafe.store.schema import secret_versions, secrets
+
+BENCH = Principal.local("local:bench")
 
 ACCOUNT_SECRETS = 150
 STACK_SECRETS = 50
@@ -99,13 +102,13 @@ def _values(rng: random.Random, prefix: str, count: int) -> dict[str, SecretValu
 def _install(label: str, environ: dict[str, str], data_dir: Path) -> Installation:
     settings = Settings.load(environ, data_dir=data_dir)
     vault, _ = initialise(settings)
-    account = create_account(vault, "bench-account")
-    stack = create_stack(vault, "bench-account", "web", "production")
+    account = create_account(vault, BENCH, "bench-account")
+    stack = create_stack(vault, BENCH, "bench-account", "web", "production")
     rng = random.Random(20240515)
     account_values = _values(rng, "ACCOUNT_SECRET", ACCOUNT_SECRETS)
     stack_values = _values(rng, "STACK_SECRET", STACK_SECRETS)
-    import_secrets(vault, Target(account), account_values, author="bench")
-    import_secrets(vault, Target(account, stack), stack_values, author="bench")
+    import_secrets(vault, BENCH, Target(account), account_values)
+    import_secrets(vault, BENCH, Target(account, stack), stack_values)
     plaintexts = [v.reveal().encode() for v in (account_values | stack_values).values()]
     return Installation(label, settings, vault, Target(account, stack), plaintexts)
 
@@ -189,10 +192,10 @@ def _bench(inst: Installation) -> None:
     vault, target = inst.vault, inst.target
 
     def reveal() -> object:
-        return list_secrets(vault, target, reveal=True)
+        return list_secrets(vault, BENCH, target, reveal=True)
 
     floor = _floor(inst)
-    revealed = list_secrets(vault, target, reveal=True)
+    revealed = list_secrets(vault, BENCH, target, reveal=True)
     assert len(revealed) == EFFECTIVE
     assert all(s.raw_value is not None for s in revealed)
     assert sorted(s.raw_value.reveal().encode() for s in revealed if s.raw_value) == sorted(
@@ -208,10 +211,10 @@ def _bench(inst: Installation) -> None:
     reopened = open_vault(inst.settings)
     try:
         with _counting_unwraps(reopened) as calls:
-            list_secrets(reopened, target, reveal=True)
+            list_secrets(reopened, BENCH, target, reveal=True)
         cold_unwraps = calls[0]
         with _counting_unwraps(reopened) as calls:
-            list_secrets(reopened, target, reveal=True)
+            list_secrets(reopened, BENCH, target, reveal=True)
         second_unwraps = calls[0]
     finally:
         reopened.close()
@@ -220,13 +223,15 @@ def _bench(inst: Installation) -> None:
 
     def cold_reveal() -> object:
         """A reveal with a new, empty DataKeyCache on the same store: two unwraps."""
-        fresh = Vault(vault.store, DataKeyCache(keyring), vault.max_value_bytes)
-        return list_secrets(fresh, target, reveal=True)
+        fresh = Vault(
+            vault.store, DataKeyCache(keyring), vault.max_value_bytes, server_keys=vault.server_keys
+        )
+        return list_secrets(fresh, BENCH, target, reveal=True)
 
     def open_and_reveal() -> object:
         opened = open_vault(inst.settings)
         try:
-            return list_secrets(opened, target, reveal=True)
+            return list_secrets(opened, BENCH, target, reveal=True)
         finally:
             opened.close()
 
