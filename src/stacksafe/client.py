@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from stacksafe.errors import (
+    AuditUnavailable,
     ConfigurationError,
     Conflict,
     Forbidden,
@@ -46,6 +47,7 @@ _ERRORS: Mapping[str, type[StacksafeError]] = {
     "throttled": Throttled,
     "integrity_error": IntegrityError,
     "configuration_error": ConfigurationError,
+    "audit_unavailable": AuditUnavailable,
 }
 _BY_STATUS: Mapping[int, type[StacksafeError]] = {
     400: InvalidInput,

@@ -10,6 +10,7 @@
     ├── Conflict            conflict             the write collides with the current state
     │   └── PreconditionFailed  precondition_failed  If-Match named another version
     ├── Throttled           throttled            too many requests
+    ├── AuditUnavailable    audit_unavailable    the audit log cannot be written (fail closed)
     ├── IntegrityError      integrity_error      stored data is tampered, corrupted, undecryptable
     └── ConfigurationError  configuration_error  wrong master key, bad database URL
 
@@ -20,6 +21,7 @@ Messages say what was wrong and how to fix it, and never contain a secret value.
 from __future__ import annotations
 
 __all__ = [
+    "AuditUnavailable",
     "ConfigurationError",
     "Conflict",
     "Forbidden",
@@ -86,6 +88,12 @@ class Throttled(StacksafeError):
     """Too many requests (Cloud66 answers 503 throttled)."""
 
     code = "throttled"
+
+
+class AuditUnavailable(StacksafeError):
+    """The audit log cannot be written, so the reveal or change it would record is refused."""
+
+    code = "audit_unavailable"
 
 
 class IntegrityError(StacksafeError):

@@ -24,6 +24,7 @@ STATUS_BY_CODE = {
     "precondition_failed": 412,
     "throttled": 503,  # Cloud66's status for rate limiting
     "integrity_error": 500,
+    "audit_unavailable": 503,
     "configuration_error": 503,
 }
 _HTTP_CODES = {

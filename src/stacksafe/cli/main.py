@@ -22,6 +22,7 @@ EXIT_CODES = {
     "throttled": 8,
     "integrity_error": 6,
     "configuration_error": 7,
+    "audit_unavailable": 7,
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import text
 
 from stacksafe.core.audit import GENESIS
@@ -9,6 +11,23 @@ from stacksafe.core.vault import Vault
 from stacksafe.store import audit as audit_queries
 
 __all__ = ["readiness"]
+
+# A row as an append writes one (rolled back at once): it meets every trigger and permission.
+_PROBE = {
+    "seq": -1,
+    "at": datetime(2000, 1, 1, tzinfo=UTC),
+    "actor": "readyz",
+    "token_uid": None,
+    "source_ip": None,
+    "request_id": None,
+    "action": "probe",
+    "outcome": "ok",
+    "account_uid": None,
+    "stack_uid": None,
+    "detail": "{}",
+    "prev_hash": GENESIS,
+    "hash": GENESIS,
+}
 
 
 def readiness(vault: Vault) -> dict[str, str]:
@@ -28,6 +47,7 @@ def readiness(vault: Vault) -> dict[str, str]:
             conn = conn.execution_options(stacksafe_write=True)
             with conn.begin() as transaction:
                 audit_queries.lock_head(conn, GENESIS)
+                audit_queries.insert_event(conn, **_PROBE)
                 transaction.rollback()
         checks["audit"] = "ok"
     except Exception as exc:

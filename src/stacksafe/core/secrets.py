@@ -21,7 +21,14 @@ from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key, validate_value
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import DATA_KEY_SEAL_LIMIT, Binding, DataKey, Envelope, Scope, encode_value
-from stacksafe.errors import Conflict, IntegrityError, NotFound, PreconditionFailed
+from stacksafe.errors import (
+    AuditUnavailable,
+    Conflict,
+    IntegrityError,
+    NotFound,
+    PreconditionFailed,
+    StacksafeError,
+)
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import keys as key_queries
 from stacksafe.store import secrets as queries
@@ -163,7 +170,15 @@ def _lookup(
                 detail=detail,
             )
 
-        vault.store.transact(audit_it, "recording a reveal")
+        try:
+            vault.store.transact(audit_it, "recording a reveal")
+        except StacksafeError:
+            raise
+        except Exception as exc:
+            # Fail closed: no audit event, no values.
+            raise AuditUnavailable(
+                f"the audit log cannot be written ({type(exc).__name__}); the reveal was refused"
+            ) from None
     return found
 
 

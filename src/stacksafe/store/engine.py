@@ -164,8 +164,12 @@ class RetryWrite(Exception):
 
 
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, RetryWrite | sa_exc.IntegrityError):
+    if isinstance(exc, RetryWrite):
         return True
+    if isinstance(exc, sa_exc.IntegrityError):
+        # Two first writers of one key collide on a unique index; other violations are real.
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        return sqlstate == "23505" or "UNIQUE constraint failed" in str(exc.orig)
     if isinstance(exc, sa_exc.OperationalError):
         # PostgreSQL serialization failure / deadlock detected; SQLite "database is locked".
         code = getattr(exc.orig, "sqlstate", None)
