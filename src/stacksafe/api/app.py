@@ -12,6 +12,7 @@ from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.ratelimit import SlidingWindow
+from stacksafe.api.request_id import RequestId
 from stacksafe.api.routes import audit, health, secrets, tenancy, users
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
@@ -47,6 +48,7 @@ def create_app(
         bad_tokens=SlidingWindow(BAD_TOKEN_LIMIT, 60.0),
     )
     app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestId)
     install_error_handlers(app)
     for router in (tenancy.router, secrets.router, users.router, audit.router):
         app.include_router(router, prefix="/api/3")

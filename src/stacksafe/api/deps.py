@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
@@ -16,8 +15,6 @@ from stacksafe.core.vault import Vault
 from stacksafe.errors import Throttled, Unauthenticated
 
 __all__ = ["ApiState", "Caller", "VaultDep", "caller"]
-
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass
@@ -43,9 +40,7 @@ def caller(request: Request, response: Response) -> Principal:
     """The principal behind ``Authorization: Bearer <token>``, counted against its rate limit."""
     state = _state(request)
     source_ip = request.client.host if request.client else None
-    supplied_id = request.headers.get("request-id", "")
-    request_id = supplied_id if _REQUEST_ID.fullmatch(supplied_id) else uuid.uuid4().hex
-    response.headers["Request-Id"] = request_id
+    request_id = str(getattr(request.state, "request_id", "")) or uuid.uuid4().hex
     address = source_ip or "unknown"
     if state.bad_tokens.exceeded(address):
         raise Throttled("too many requests with invalid tokens from this address; wait and retry")

@@ -267,7 +267,8 @@ def list_events(
     if account_uid is not None:
         query = query.where(audit_events.c.account_uid == account_uid)
     if since is not None:
-        query = query.where(audit_events.c.at >= since)
+        aware = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+        query = query.where(audit_events.c.at >= aware)
     if actor is not None:
         query = query.where(audit_events.c.actor == actor)
     if key is None:

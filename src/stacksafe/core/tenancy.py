@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from stacksafe.core.access import Action, Principal, can_see_account, can_see_stack
-from stacksafe.core.audit import record
+from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import allow
 from stacksafe.core.validation import validate_environment, validate_name
 from stacksafe.core.vault import Vault
@@ -147,7 +147,12 @@ def list_stacks(
 ) -> list[Stack]:
     """The stacks ``actor`` can see, of one account or of all, optionally of one environment."""
     with vault.store.read() as conn:
-        account_id = None if account_ref is None else _account(conn, account_ref).id
+        account_id = None
+        if account_ref is not None:
+            account = _account(conn, account_ref)
+            if not can_see_account(actor, account):
+                raise NotFound(f"account {account_ref!r} does not exist")
+            account_id = account.id
         return [
             s
             for s in queries.list_stacks(conn, account_id)
@@ -170,14 +175,23 @@ def visible_target(
         if stack_uid is not None:
             stack = queries.stack_by_uid(conn, stack_uid)
             account = None if stack is None else queries.account_by_id(conn, stack.account_id)
-            if stack is None or account is None or not can_see_stack(actor, stack):
-                raise NotFound(f"stack {stack_uid!r} does not exist")
-            return Target(account, stack)
-        ref = account_ref or ""
-        found = queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
-        if found is None or not can_see_account(actor, found):
-            raise NotFound(f"account {ref!r} does not exist")
-        return Target(found)
+            hidden = stack is not None and account is not None and not can_see_stack(actor, stack)
+            if stack is None or account is None or hidden:
+                missing = NotFound(f"stack {stack_uid!r} does not exist")
+            else:
+                return Target(account, stack)
+        else:
+            ref = account_ref or ""
+            found = queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
+            hidden = found is not None and not can_see_account(actor, found)
+            if found is not None and not hidden:
+                return Target(found)
+            account, stack = found, None
+            missing = NotFound(f"account {ref!r} does not exist")
+    if hidden:
+        # Someone probing another account: the caller sees "does not exist", the log sees who.
+        record_denied(vault, actor, "access", missing.message, account=account, stack=stack)
+    raise missing
 
 
 def resolve_target(vault: Vault, *, account: str | None, stack: str | None) -> Target:

@@ -70,7 +70,7 @@ def account_audit_logs(
     since: Since = None,
     actor: str | None = None,
     key: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[AuditEventOut]:
     """The account's events, newest first."""
@@ -86,7 +86,7 @@ def all_audit_logs(
     since: Since = None,
     actor: str | None = None,
     key: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[AuditEventOut]:
     """Every event, newest first (the server owner only)."""

@@ -4,6 +4,7 @@ No ``from __future__ import annotations`` here: the path parameter's name is cho
 at route-definition time, so the annotations must be evaluated then.
 """
 
+import re
 from collections.abc import Callable
 from typing import Annotated
 
@@ -33,7 +34,7 @@ __all__ = ["router"]
 router = APIRouter(tags=["secrets"])
 
 Reveal = Annotated[bool, Query(description="Include raw_value (needs reveal permission).")]
-Page = Annotated[int, Query(ge=1)]
+Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PerPage = Annotated[int, Query(ge=1, le=1000)]
 IfMatch = Annotated[
     str | None, Header(description="Write only if the current version is this ETag.")
@@ -53,7 +54,7 @@ def _expected(if_match: str | None) -> int | None:
     if if_match is None:
         return None
     text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]{1,18}", text):
         raise InvalidInput('If-Match must be a version as sent in the ETag, e.g. "3"')
     return int(text)
 

@@ -21,7 +21,7 @@ router = APIRouter(tags=["accounts and stacks"])
 def list_accounts(
     vault: VaultDep,
     actor: Caller,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[AccountOut]:
     accounts = tenancy.list_accounts(vault, actor)
@@ -53,7 +53,7 @@ def list_stacks(
     filter_name: str | None = None,
     filter_environment: str | None = None,
     account_id: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[StackOut]:
     found = tenancy.list_stacks(vault, actor, account_id, filter_environment)

@@ -41,7 +41,7 @@ def _out(user: UserView) -> UserOut:
 def users(
     vault: VaultDep,
     actor: Caller,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[UserOut]:
     """Users of the accounts the caller administers (all of them for the owner), and itself."""

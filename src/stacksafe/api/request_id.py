@@ -1,0 +1,36 @@
+"""Every response carries a ``Request-Id`` (the client's, when well-formed, else a new one).
+
+Errors included: a denied request's id is the one its audit event is recorded under.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["RequestId"]
+
+_WELL_FORMED = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+
+
+class RequestId:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        supplied = dict(scope.get("headers", [])).get(b"request-id", b"")
+        request_id = supplied.decode() if _WELL_FORMED.fullmatch(supplied) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"request-id"]
+                message = {**message, "headers": [*headers, (b"request-id", request_id.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -1,0 +1,260 @@
+"""Helpers for the API tests: users with tokens, clients, the error envelope, state snapshots,
+and a raw ASGI request for what an HTTP client would normalise away (``..`` in a path, bytes
+outside ASCII in a header).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
+
+from stacksafe.api import create_app
+from stacksafe.core.principals import CreatedToken, create_token, create_user
+from stacksafe.core.secrets import list_secrets, set_secret
+from stacksafe.core.tenancy import Target, create_account, create_stack, list_accounts, list_stacks
+from stacksafe.core.vault import Vault
+from stacksafe.model import Account, SecretValue, Stack
+from stacksafe.store.schema import (
+    accounts,
+    data_keys,
+    memberships,
+    secret_versions,
+    secrets,
+    stack_roles,
+    stacks,
+    tokens,
+    users,
+)
+from tests.actors import LOCAL
+
+ENVELOPE_FIELDS = {"error", "error_description", "details"}
+SECRET_FIELDS = {"key", "value", "raw_value", "inherited", "created_at_iso", "updated_at_iso"}
+BOTH_SCOPES = ("public", "admin")
+
+
+def assert_error(response: Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The Cloud66 error body, exactly its three fields, with ``status`` (and ``code``)."""
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert isinstance(body, dict)
+    assert set(body) == ENVELOPE_FIELDS, body
+    assert isinstance(body["error"], str)
+    assert body["error"]
+    assert isinstance(body["error_description"], str)
+    assert body["error_description"]
+    assert body["details"]
+    if code is not None:
+        assert body["error"] == code, body
+    return body
+
+
+def user_with_token(
+    vault: Vault,
+    email: str,
+    account: str,
+    role: str,
+    *,
+    scopes: Sequence[str] = BOTH_SCOPES,
+    stack_roles: Mapping[str, str] | None = None,
+    stacks: Sequence[str] = (),
+    environments: Sequence[str] = (),
+    expires_in: timedelta | None = None,
+) -> CreatedToken:
+    """Create (or extend) ``email`` with ``role`` in ``account`` and give it a fresh token."""
+    create_user(vault, LOCAL, email, account, role, stack_roles)
+    return create_token(
+        vault,
+        LOCAL,
+        email,
+        scopes=scopes,
+        stacks=stacks,
+        environments=environments,
+        expires_in=expires_in,
+    )
+
+
+def client_for(
+    app: FastAPI,
+    token: str | None,
+    *,
+    address: str = "testclient",
+    raise_server_exceptions: bool = False,
+) -> TestClient:
+    """A client sending ``token`` from ``address``; a 500 comes back as a response by default."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return TestClient(
+        app,
+        headers=headers,
+        client=(address, 50000),
+        raise_server_exceptions=raise_server_exceptions,
+    )
+
+
+def set_local(vault: Vault, target: Target, values: Mapping[str, str]) -> None:
+    """Seed secrets as the local operator (not through the API under test)."""
+    for key, value in values.items():
+        set_secret(vault, LOCAL, target, key, SecretValue(value))
+
+
+def table_rows(vault: Vault) -> dict[str, list[tuple[Any, ...]]]:
+    """The raw rows of every table a secret, stack or user operation may change (no audit)."""
+    state: dict[str, list[tuple[Any, ...]]] = {}
+    with vault.store.read() as conn:
+        for table in (
+            accounts,
+            stacks,
+            secrets,
+            secret_versions,
+            data_keys,
+            users,
+            memberships,
+            stack_roles,
+            tokens,
+        ):
+            ordered = select(table).order_by(*table.primary_key.columns)
+            state[table.name] = [tuple(row) for row in conn.execute(ordered)]
+    return state
+
+
+def revealed(vault: Vault) -> dict[str, list[tuple[str, int, str | None, bool]]]:
+    """Every level's secrets as the local operator reveals them: key, version, value, inherited."""
+    state: dict[str, list[tuple[str, int, str | None, bool]]] = {}
+    for account in list_accounts(vault, LOCAL):
+        levels = [Target(account)] + [
+            Target(account, s) for s in list_stacks(vault, LOCAL, account.uid)
+        ]
+        for level in levels:
+            state[level.describe()] = [
+                (
+                    s.key,
+                    s.version,
+                    None if s.raw_value is None else s.raw_value.reveal(),
+                    s.inherited,
+                )
+                for s in list_secrets(vault, LOCAL, level, reveal=True)
+            ]
+    return state
+
+
+def snapshot(vault: Vault) -> dict[str, object]:
+    """Revealed values of every level plus the raw rows: equal before and after = no change."""
+    return {"revealed": revealed(vault), "rows": table_rows(vault)}
+
+
+@dataclass
+class World:
+    """Account ``acme`` with stack ``web`` (production), and an administrator of ``acme``
+    whose token has both scopes; ``client`` speaks for that administrator."""
+
+    vault: Vault
+    app: FastAPI
+    account: Account
+    stack: Stack
+    admin_email: str
+    admin_token: CreatedToken
+    client: TestClient
+
+    @property
+    def account_target(self) -> Target:
+        return Target(self.account)
+
+    @property
+    def stack_target(self) -> Target:
+        return Target(self.account, self.stack)
+
+    def stack_url(self, key: str | None = None) -> str:
+        base = f"/api/3/stacks/{self.stack.uid}/secrets"
+        return base if key is None else f"{base}/{key}"
+
+    def account_url(self, key: str | None = None) -> str:
+        base = f"/api/3/accounts/{self.account.uid}/secrets"
+        return base if key is None else f"{base}/{key}"
+
+
+def build_world(vault: Vault, *, rate_limit: int | None = None) -> World:
+    account = create_account(vault, LOCAL, "acme")
+    stack = create_stack(vault, LOCAL, "acme", "web", "production")
+    email = "admin@acme.test"
+    token = user_with_token(vault, email, "acme", "administrator")
+    app = create_app(vault) if rate_limit is None else create_app(vault, rate_limit=rate_limit)
+    return World(vault, app, account, stack, email, token, client_for(app, token.token))
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def raw_request(
+    app: FastAPI,
+    method: str,
+    path: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    body: bytes = b"",
+) -> RawResponse:
+    """Call the ASGI app with exactly this path and these header bytes (no client rewriting).
+
+    ``path`` is what a server puts in the scope: percent-decoded, dot segments left alone.
+    """
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("utf-8"),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("testclient", 50000),
+        "server": ("testserver", 80),
+    }
+    sent: list[dict[str, Any]] = []
+    request_done = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal request_done
+        if request_done:
+            return {"type": "http.disconnect"}
+        request_done = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def run() -> None:
+        # The server error middleware answers 500, then re-raises for the server to log.
+        with contextlib.suppress(Exception):
+            await app(scope, receive, send)
+
+    anyio.run(run)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return RawResponse(
+        status=start["status"],
+        headers={k.decode("latin-1"): v.decode("latin-1") for k, v in start["headers"]},
+        body=b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"),
+    )
+
+
+def assert_raw_error(response: RawResponse, status_range: range = range(400, 500)) -> None:
+    """A 4xx carrying the error envelope."""
+    assert response.status in status_range, (response.status, response.body)
+    body = response.json()
+    assert set(body) == ENVELOPE_FIELDS, body

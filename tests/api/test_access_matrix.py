@@ -1,0 +1,666 @@
+"""Who may do what over HTTP: every endpoint, every role, own or foreign account, token scope.
+
+The expected statuses are written out by hand below, not derived from ``ROLE_PERMISSIONS``:
+loosening (or tightening) a rule in ``stacksafe.core.access`` or in a route must fail a case.
+A denied request changes nothing; a foreign account or stack answers exactly as one that does not
+exist. One SQLite installation serves the whole module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
+
+from stacksafe.api import create_app
+from stacksafe.core.audit import list_events
+from stacksafe.core.principals import create_user
+from stacksafe.core.secrets import get_secret
+from stacksafe.core.tenancy import Target, create_account, create_stack, find_stack
+from stacksafe.core.vault import Vault, initialise
+from stacksafe.errors import NotFound
+from stacksafe.model import Account, Stack
+from stacksafe.settings import Settings
+from stacksafe.store.schema import users
+from tests.actors import LOCAL
+from tests.api.helpers import (
+    assert_error,
+    client_for,
+    set_local,
+    snapshot,
+    table_rows,
+    user_with_token,
+)
+
+ROLES = ("viewer", "deployer", "developer", "operation", "power_user", "administrator", "owner")
+SCOPES = {"public": ("public",), "admin": ("public", "admin")}
+
+# --- The expected tables -------------------------------------------------------------------
+# Where the user holds the role (its own account), by token scope. Columns are ROLES in order.
+
+OWN_ADMIN_SCOPE = """
+endpoint                viewer deployer developer operation power_user administrator owner
+accounts_list           200    200      200       200       200        200           200
+get_account             200    200      200       200       200        200           200
+stacks_list             200    200      200       200       200        200           200
+get_stack               200    200      200       200       200        200           200
+create_stack            403    403      403       201       201        201           201
+list_stack_secrets      200    200      200       200       200        200           200
+get_stack_secret        200    200      200       200       200        200           200
+reveal_stack_secrets    403    200      200       200       200        200           200
+reveal_stack_secret     403    200      200       200       200        200           200
+post_stack_secret       403    403      201       201       201        201           201
+put_stack_secret        403    403      200       200       200        200           200
+delete_stack_secret     403    403      200       200       200        200           200
+import_stack_secrets    403    403      200       200       200        200           200
+list_account_secrets    200    200      200       200       200        200           200
+get_account_secret      200    200      200       200       200        200           200
+reveal_account_secrets  403    200      200       200       200        200           200
+reveal_account_secret   403    200      200       200       200        200           200
+post_account_secret     403    403      403       403       201        201           201
+put_account_secret      403    403      403       403       200        200           200
+delete_account_secret   403    403      403       403       200        200           200
+import_account_secrets  403    403      403       403       200        200           200
+account_audit_logs      403    403      403       403       403        200           200
+users_list              200    200      200       200       200        200           200
+get_user                404    404      404       404       404        200           200
+all_audit_logs          403    403      403       403       403        403           403
+"""
+
+OWN_PUBLIC_SCOPE = """
+endpoint                viewer deployer developer operation power_user administrator owner
+accounts_list           200    200      200       200       200        200           200
+get_account             200    200      200       200       200        200           200
+stacks_list             200    200      200       200       200        200           200
+get_stack               200    200      200       200       200        200           200
+create_stack            403    403      403       403       403        403           403
+list_stack_secrets      200    200      200       200       200        200           200
+get_stack_secret        200    200      200       200       200        200           200
+reveal_stack_secrets    403    403      403       403       403        403           403
+reveal_stack_secret     403    403      403       403       403        403           403
+post_stack_secret       403    403      403       403       403        403           403
+put_stack_secret        403    403      403       403       403        403           403
+delete_stack_secret     403    403      403       403       403        403           403
+import_stack_secrets    403    403      403       403       403        403           403
+list_account_secrets    200    200      200       200       200        200           200
+get_account_secret      200    200      200       200       200        200           200
+reveal_account_secrets  403    403      403       403       403        403           403
+reveal_account_secret   403    403      403       403       403        403           403
+post_account_secret     403    403      403       403       403        403           403
+put_account_secret      403    403      403       403       403        403           403
+delete_account_secret   403    403      403       403       403        403           403
+import_account_secrets  403    403      403       403       403        403           403
+account_audit_logs      403    403      403       403       403        403           403
+users_list              200    200      200       200       200        200           200
+get_user                404    404      404       404       404        404           404
+all_audit_logs          403    403      403       403       403        403           403
+"""
+
+# Aimed at the other account (or its stack), with either scope. The two lists answer 200 but
+# must not show anything foreign; the server-wide log is the server owner's alone.
+OTHER_ACCOUNT = """
+endpoint                viewer deployer developer operation power_user administrator owner
+accounts_list           200    200      200       200       200        200           200
+get_account             404    404      404       404       404        404           404
+stacks_list             200    200      200       200       200        200           200
+get_stack               404    404      404       404       404        404           404
+create_stack            404    404      404       404       404        404           404
+list_stack_secrets      404    404      404       404       404        404           404
+get_stack_secret        404    404      404       404       404        404           404
+reveal_stack_secrets    404    404      404       404       404        404           404
+reveal_stack_secret     404    404      404       404       404        404           404
+post_stack_secret       404    404      404       404       404        404           404
+put_stack_secret        404    404      404       404       404        404           404
+delete_stack_secret     404    404      404       404       404        404           404
+import_stack_secrets    404    404      404       404       404        404           404
+list_account_secrets    404    404      404       404       404        404           404
+get_account_secret      404    404      404       404       404        404           404
+reveal_account_secrets  404    404      404       404       404        404           404
+reveal_account_secret   404    404      404       404       404        404           404
+post_account_secret     404    404      404       404       404        404           404
+put_account_secret      404    404      404       404       404        404           404
+delete_account_secret   404    404      404       404       404        404           404
+import_account_secrets  404    404      404       404       404        404           404
+account_audit_logs      404    404      404       404       404        404           404
+users_list              200    200      200       200       200        200           200
+get_user                404    404      404       404       404        404           404
+all_audit_logs          403    403      403       403       403        403           403
+"""
+
+
+def _parse(text: str) -> dict[str, dict[str, int]]:
+    header, *rows = [line.split() for line in text.strip().splitlines()]
+    assert tuple(header[1:]) == ROLES
+    table: dict[str, dict[str, int]] = {}
+    for endpoint, *marks in rows:
+        assert len(marks) == len(ROLES), endpoint
+        table[endpoint] = {role: int(mark) for role, mark in zip(ROLES, marks, strict=True)}
+    return table
+
+
+EXPECTED = {
+    ("own", "admin"): _parse(OWN_ADMIN_SCOPE),
+    ("own", "public"): _parse(OWN_PUBLIC_SCOPE),
+    ("other", "admin"): _parse(OTHER_ACCOUNT),
+    ("other", "public"): _parse(OTHER_ACCOUNT),
+}
+
+# --- The installation ----------------------------------------------------------------------
+
+SEEDED = {
+    "acme": {"ACME_SHARED": "acme-shared-plain-7f3a"},
+    "web": {"WEB_KEY": "web-plain-19c2"},
+    "globex": {"GLOBEX_SHARED": "globex-shared-plain-33aa"},
+    "shop": {"SHOP_KEY": "shop-plain-c7d0"},
+}
+FAKE_UID = "f" * 32
+FAKE_USER_ID = 987654321
+PEER = "peer@acme.test"  # another user of acme, for GET /users/{id}
+OUTSIDER = "admin@globex.test"
+# The caller of each generated case, by the case's unique key (for checks that depend on it).
+CALLER_OF: dict[str, tuple[str, str]] = {}
+
+
+@dataclass
+class Matrix:
+    vault: Vault
+    app: FastAPI
+    acme: Account
+    globex: Account
+    web: Stack
+    dev: Stack
+    shop: Stack
+    clients: dict[tuple[str, str], TestClient]
+    user_ids: dict[str, int]  # by email
+
+    def account(self, where: str) -> Account:
+        return self.acme if where == "own" else self.globex
+
+    def stack(self, where: str) -> Stack:
+        return self.web if where == "own" else self.shop
+
+    def target(self, where: str, level: str) -> Target:
+        account = self.account(where)
+        return Target(account) if level == "account" else Target(account, self.stack(where))
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
+    vault, _ = initialise(Settings.load({}, data_dir=tmp_path_factory.mktemp("matrix")))
+    try:
+        with contextlib.ExitStack() as open_clients:
+            acme = create_account(vault, LOCAL, "acme")
+            globex = create_account(vault, LOCAL, "globex")
+            web = create_stack(vault, LOCAL, "acme", "web", "production")
+            dev = create_stack(vault, LOCAL, "acme", "dev", "development")
+            shop = create_stack(vault, LOCAL, "globex", "shop", "production")
+            set_local(vault, Target(acme), SEEDED["acme"])
+            set_local(vault, Target(acme, web), SEEDED["web"])
+            set_local(vault, Target(globex), SEEDED["globex"])
+            set_local(vault, Target(globex, shop), SEEDED["shop"])
+            app = create_app(vault)
+            clients = {}
+            for role in ROLES:
+                for scope, scopes in SCOPES.items():
+                    token = user_with_token(vault, f"{role}@acme.test", "acme", role, scopes=scopes)
+                    # Entered: one event-loop thread per client, not one per request.
+                    client = open_clients.enter_context(client_for(app, token.token))
+                    clients[role, scope] = client
+            create_user(vault, LOCAL, PEER, "acme", "developer")
+            create_user(vault, LOCAL, OUTSIDER, "globex", "administrator")
+            with vault.store.read() as conn:
+                user_ids = {
+                    r.email: int(r.id) for r in conn.execute(select(users.c.email, users.c.id))
+                }
+            yield Matrix(vault, app, acme, globex, web, dev, shop, clients, user_ids)
+    finally:
+        vault.close()
+
+
+# --- The endpoints -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    json: Any = None
+    params: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """``call`` builds the request for (matrix, where, a key unique to the case);
+    ``prepare`` seeds what the request needs; ``check`` verifies a success."""
+
+    name: str
+    level: str | None
+    call: Callable[[Matrix, str, str], Call]
+    prepare: Callable[[Matrix, str, str], None] | None = None
+    check: Callable[[Matrix, str, str, Response], None] | None = None
+    core_audited: bool = False  # a 403 here is recorded as a denied event by the core
+
+
+def _secrets_path(m: Matrix, where: str, level: str) -> str:
+    if level == "stack":
+        return f"/api/3/stacks/{m.stack(where).uid}/secrets"
+    return f"/api/3/accounts/{m.account(where).uid}/secrets"
+
+
+def _seeded(where: str, level: str) -> tuple[str, str]:
+    name = {("own", "stack"): "web", ("own", "account"): "acme"}.get((where, level))
+    name = name or {("other", "stack"): "shop", ("other", "account"): "globex"}[(where, level)]
+    ((key, value),) = SEEDED[name].items()
+    return key, value
+
+
+def _value_at(m: Matrix, where: str, level: str, key: str) -> str | None:
+    try:
+        secret = get_secret(m.vault, LOCAL, m.target(where, level), key, reveal=True)
+    except NotFound:
+        return None
+    if level == "stack" and secret.inherited:
+        return None
+    return None if secret.raw_value is None else secret.raw_value.reveal()
+
+
+def _secret_endpoints(level: str) -> list[Endpoint]:
+    def path(m: Matrix, where: str) -> str:
+        return _secrets_path(m, where, level)
+
+    def check_list(reveal: bool) -> Callable[[Matrix, str, str, Response], None]:
+        def check(m: Matrix, where: str, key: str, response: Response) -> None:
+            seeded_key, seeded_value = _seeded(where, level)
+            shown = {s["key"]: s["raw_value"] for s in response.json()["response"]}
+            assert shown[seeded_key] == (seeded_value if reveal else None)
+            if not reveal:
+                assert all(v is None for v in shown.values())
+
+        return check
+
+    def check_one(reveal: bool) -> Callable[[Matrix, str, str, Response], None]:
+        def check(m: Matrix, where: str, key: str, response: Response) -> None:
+            seeded_key, seeded_value = _seeded(where, level)
+            secret = response.json()["response"]
+            assert secret["key"] == seeded_key
+            assert secret["raw_value"] == (seeded_value if reveal else None)
+
+        return check
+
+    def one(m: Matrix, where: str, reveal: bool) -> Call:
+        key, _ = _seeded(where, level)
+        return Call("GET", f"{path(m, where)}/{key}", params={"reveal": str(reveal).lower()})
+
+    def written(value: str) -> Callable[[Matrix, str, str, Response], None]:
+        def check(m: Matrix, where: str, key: str, response: Response) -> None:
+            assert _value_at(m, where, level, key) == value
+
+        return check
+
+    def check_deleted(m: Matrix, where: str, key: str, response: Response) -> None:
+        assert _value_at(m, where, level, key) is None
+
+    def check_imported(m: Matrix, where: str, key: str, response: Response) -> None:
+        assert response.json()["response"]["added"] == [f"{key}-a", f"{key}-b"]
+        assert _value_at(m, where, level, f"{key}-a") == "imported-a"
+
+    def prepare_delete(m: Matrix, where: str, key: str) -> None:
+        set_local(m.vault, m.target(where, level), {key: "to-be-deleted"})
+
+    return [
+        Endpoint(
+            f"list_{level}_secrets",
+            level,
+            lambda m, w, k: Call("GET", path(m, w)),
+            check=check_list(False),
+        ),
+        Endpoint(
+            f"get_{level}_secret", level, lambda m, w, k: one(m, w, False), check=check_one(False)
+        ),
+        Endpoint(
+            f"reveal_{level}_secrets",
+            level,
+            lambda m, w, k: Call("GET", path(m, w), params={"reveal": "true"}),
+            check=check_list(True),
+            core_audited=True,
+        ),
+        Endpoint(
+            f"reveal_{level}_secret",
+            level,
+            lambda m, w, k: one(m, w, True),
+            check=check_one(True),
+            core_audited=True,
+        ),
+        Endpoint(
+            f"post_{level}_secret",
+            level,
+            lambda m, w, k: Call("POST", path(m, w), json={"key": k, "raw_value": "posted"}),
+            check=written("posted"),
+            core_audited=True,
+        ),
+        Endpoint(
+            f"put_{level}_secret",
+            level,
+            lambda m, w, k: Call("PUT", f"{path(m, w)}/{k}", json={"raw_value": "put"}),
+            check=written("put"),
+            core_audited=True,
+        ),
+        Endpoint(
+            f"delete_{level}_secret",
+            level,
+            lambda m, w, k: Call("DELETE", f"{path(m, w)}/{k}"),
+            prepare=prepare_delete,
+            check=check_deleted,
+            core_audited=True,
+        ),
+        Endpoint(
+            f"import_{level}_secrets",
+            level,
+            lambda m, w, k: Call(
+                "PUT",
+                path(m, w),
+                json={"secrets": {f"{k}-a": "imported-a", f"{k}-b": "imported-b"}},
+            ),
+            check=check_imported,
+            core_audited=True,
+        ),
+    ]
+
+
+def _check_accounts_list(m: Matrix, where: str, key: str, response: Response) -> None:
+    assert [a["uid"] for a in response.json()["response"]] == [m.acme.uid]
+
+
+def _check_stacks_list(m: Matrix, where: str, key: str, response: Response) -> None:
+    shown = response.json()["response"]
+    assert m.web.uid in {s["uid"] for s in shown}
+    assert {s["account_id"] for s in shown} == {m.acme.uid}
+    assert m.shop.uid not in response.text
+
+
+def _check_stack_created(m: Matrix, where: str, key: str, response: Response) -> None:
+    created = find_stack(m.vault, key, m.account(where).uid)
+    assert response.json()["response"]["uid"] == created.uid
+
+
+def _check_users(m: Matrix, where: str, key: str, response: Response) -> None:
+    role, scope = CALLER_OF[key]
+    caller = f"{role}@acme.test"
+    shown = {u["email"] for u in response.json()["response"]}
+    assert OUTSIDER not in shown
+    if role in ("administrator", "owner") and scope == "admin":
+        assert shown >= {PEER, caller, "viewer@acme.test"}
+    else:
+        assert shown == {caller}
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "accounts_list",
+        None,
+        lambda m, w, k: Call("GET", "/api/3/accounts"),
+        check=_check_accounts_list,
+    ),
+    Endpoint(
+        "get_account",
+        "account",
+        lambda m, w, k: Call("GET", f"/api/3/accounts/{m.account(w).uid}"),
+        check=lambda m, w, k, r: _equal(r.json()["response"]["uid"], m.acme.uid),
+    ),
+    Endpoint(
+        "stacks_list",
+        None,
+        lambda m, w, k: Call(
+            "GET",
+            "/api/3/stacks",
+            params={"filter_environment": "production"} if w == "other" else None,
+        ),
+        check=_check_stacks_list,
+    ),
+    Endpoint(
+        "get_stack",
+        "stack",
+        lambda m, w, k: Call("GET", f"/api/3/stacks/{m.stack(w).uid}"),
+        check=lambda m, w, k, r: _equal(r.json()["response"]["uid"], m.web.uid),
+    ),
+    Endpoint(
+        "create_stack",
+        "account",
+        lambda m, w, k: Call(
+            "POST",
+            "/api/3/stacks",
+            json={"name": k, "account_id": m.account(w).uid, "environment": "staging"},
+        ),
+        check=_check_stack_created,
+        core_audited=True,
+    ),
+    *_secret_endpoints("stack"),
+    *_secret_endpoints("account"),
+    Endpoint(
+        "account_audit_logs",
+        "account",
+        lambda m, w, k: Call("GET", f"/api/3/accounts/{m.account(w).uid}/audit_logs"),
+        check=lambda m, w, k, r: _equal(
+            {e["account_uid"] for e in r.json()["response"]}, {m.acme.uid}
+        ),
+    ),
+    Endpoint("users_list", None, lambda m, w, k: Call("GET", "/api/3/users"), check=_check_users),
+    Endpoint(
+        "get_user",
+        None,
+        lambda m, w, k: Call("GET", f"/api/3/users/{m.user_ids[PEER if w == 'own' else OUTSIDER]}"),
+        check=lambda m, w, k, r: _equal(r.json()["response"]["email"], PEER),
+    ),
+    Endpoint("all_audit_logs", None, lambda m, w, k: Call("GET", "/api/3/audit_logs")),
+]
+BY_NAME = {e.name: e for e in ENDPOINTS}
+
+
+def _equal(got: object, expected: object) -> None:
+    assert got == expected
+
+
+def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> None:
+    for table in EXPECTED.values():
+        assert list(table) == [e.name for e in ENDPOINTS]
+    paths = matrix.clients["viewer", "public"].get("/api/3/openapi.json").json()["paths"]
+    routes = {
+        (method.upper(), path)
+        for path, methods in paths.items()
+        for method in methods
+        if path.startswith("/api/3/")
+    }
+    assert len(routes) == 21
+    templates = {
+        matrix.acme.uid: "{account_id}",
+        matrix.web.uid: "{stack_uid}",
+        "/WEB_KEY": "/{key}",
+        "/ACME_SHARED": "/{key}",
+        "/THE-KEY": "/{key}",
+        f"/users/{matrix.user_ids[PEER]}": "/users/{user_id}",
+    }
+    exercised = set()
+    for endpoint in ENDPOINTS:
+        call = endpoint.call(matrix, "own", "THE-KEY")
+        path = call.path
+        for real, template in templates.items():
+            path = path.replace(real, template)
+        exercised.add((call.method, path))
+    assert exercised == routes
+
+
+# --- The generated test --------------------------------------------------------------------
+
+CASES = [
+    pytest.param(endpoint, role, where, scope, id=f"{endpoint.name}-{role}-{where}-{scope}")
+    for endpoint in ENDPOINTS
+    for role in ROLES
+    for where in ("own", "other")
+    for scope in SCOPES
+]
+
+
+def _case_key(endpoint: Endpoint, role: str, where: str, scope: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", f"m-{endpoint.name}-{role}-{where}-{scope}")
+
+
+def _send(client: TestClient, call: Call) -> Response:
+    return client.request(call.method, call.path, json=call.json, params=call.params)
+
+
+def _foreign_to_missing(m: Matrix) -> dict[str, str]:
+    return {
+        m.globex.uid: FAKE_UID,
+        m.shop.uid: FAKE_UID,
+        f"/users/{m.user_ids[OUTSIDER]}": f"/users/{FAKE_USER_ID}",
+        f"user {m.user_ids[OUTSIDER]} ": f"user {FAKE_USER_ID} ",
+    }
+
+
+def _as_missing(call: Call, m: Matrix) -> Call:
+    """The same request naming an account / stack / user that does not exist."""
+    path = call.path
+    json = call.json
+    for real, fake in _foreign_to_missing(m).items():
+        path = path.replace(real, fake)
+        if isinstance(json, dict) and json.get("account_id") == real:
+            json = {**json, "account_id": fake}
+    return Call(call.method, path, json, call.params)
+
+
+@pytest.mark.parametrize(("endpoint", "role", "where", "scope"), CASES)
+def test_access(matrix: Matrix, endpoint: Endpoint, role: str, where: str, scope: str) -> None:
+    expected = EXPECTED[where, scope][endpoint.name][role]
+    key = _case_key(endpoint, role, where, scope)
+    CALLER_OF[key] = (role, scope)
+    if endpoint.prepare is not None:
+        endpoint.prepare(matrix, where, key)
+    call = endpoint.call(matrix, where, key)
+    client = matrix.clients[role, scope]
+    denied = expected >= 400
+    before = table_rows(matrix.vault) if denied else None
+
+    response = _send(client, call)
+
+    assert response.status_code == expected, (response.status_code, response.text)
+    if not denied:
+        assert endpoint.check is not None or expected == 200
+        if endpoint.check is not None:
+            endpoint.check(matrix, where, key, response)
+        return
+    code = {403: "forbidden", 404: "not_found"}[expected]
+    body = assert_error(response, expected, code)
+    for values in SEEDED.values():
+        for value in values.values():
+            assert value not in response.text
+    if expected == 404:
+        missing = _send(client, _as_missing(call, matrix))
+        assert_error(missing, 404, "not_found")
+        shown = body["error_description"]
+        for real, fake in _foreign_to_missing(matrix).items():
+            shown = shown.replace(real, fake)
+        assert shown == missing.json()["error_description"]
+    assert table_rows(matrix.vault) == before
+    if expected == 403 and endpoint.core_audited:
+        event = list_events(matrix.vault, limit=1)[0]
+        assert (event.actor, event.outcome) == (f"{role}@acme.test", "denied")
+
+
+# --- Token narrowing and stack roles -------------------------------------------------------
+
+
+def test_a_token_narrowed_to_development_cannot_touch_production(matrix: Matrix) -> None:
+    vault = matrix.vault
+    email = "narrow@acme.test"
+    token = user_with_token(vault, email, "acme", "administrator", environments=["development"])
+    set_local(vault, Target(matrix.acme, matrix.dev), {"DEV_KEY": "dev-plain-0e6b"})
+    client = client_for(matrix.app, token.token)
+    web = f"/api/3/stacks/{matrix.web.uid}/secrets"
+    dev = f"/api/3/stacks/{matrix.dev.uid}/secrets"
+    before = snapshot(vault)
+
+    for path in (f"{web}/WEB_KEY", f"{web}/ACME_SHARED", web):
+        body = assert_error(client.get(path, params={"reveal": "true"}), 403, "forbidden")
+        assert "'production' environment" in body["error_description"]
+    for method, path, json in [
+        ("PUT", f"{web}/NARROW", {"raw_value": "nope"}),
+        ("DELETE", f"{web}/WEB_KEY", None),
+        ("PUT", web, {"secrets": {"NARROW": "nope"}}),
+    ]:
+        assert_error(client.request(method, path, json=json), 403, "forbidden")
+    account = f"/api/3/accounts/{matrix.acme.uid}/secrets"
+    body = assert_error(client.get(account, params={"reveal": "true"}), 403, "forbidden")
+    assert "account level" in body["error_description"]
+    assert_error(client.put(f"{account}/NARROW", json={"raw_value": "nope"}), 403)
+    after = snapshot(vault)
+    assert after["rows"] == before["rows"]
+
+    allowed = client.get(dev, params={"reveal": "true"})
+    assert allowed.status_code == 200, allowed.text
+    shown = {s["key"]: (s["raw_value"], s["inherited"]) for s in allowed.json()["response"]}
+    assert shown["ACME_SHARED"] == ("acme-shared-plain-7f3a", True)
+    assert shown["DEV_KEY"] == ("dev-plain-0e6b", False)
+    assert client.put(f"{dev}/NARROW_OK", json={"raw_value": "fine"}).status_code == 200
+
+
+def test_a_token_narrowed_to_one_stack_cannot_use_another(matrix: Matrix) -> None:
+    token = user_with_token(
+        matrix.vault, "onestack@acme.test", "acme", "deployer", stacks=[matrix.dev.uid]
+    )
+    client = client_for(matrix.app, token.token)
+    assert client.get(
+        f"/api/3/stacks/{matrix.dev.uid}/secrets", params={"reveal": "true"}
+    ).is_success
+    body = assert_error(
+        client.get(f"/api/3/stacks/{matrix.web.uid}/secrets", params={"reveal": "true"}), 403
+    )
+    assert "web" in body["error_description"]
+
+
+def test_a_stack_role_replaces_the_account_role_for_that_stack(matrix: Matrix) -> None:
+    token = user_with_token(
+        matrix.vault, "mixed@acme.test", "acme", "viewer", stack_roles={"dev": "developer"}
+    )
+    client = client_for(matrix.app, token.token)
+    dev = f"/api/3/stacks/{matrix.dev.uid}/secrets"
+    web = f"/api/3/stacks/{matrix.web.uid}/secrets"
+    assert client.put(f"{dev}/MIXED", json={"raw_value": "ok"}).status_code == 200
+    before = table_rows(matrix.vault)
+    assert_error(client.put(f"{web}/MIXED", json={"raw_value": "no"}), 403, "forbidden")
+    assert_error(client.get(web, params={"reveal": "true"}), 403, "forbidden")
+    assert table_rows(matrix.vault) == before
+
+
+# --- Known bugs ----------------------------------------------------------------------------
+
+
+def test_listing_stacks_of_a_foreign_account_looks_like_a_missing_one(matrix: Matrix) -> None:
+    client = matrix.clients["administrator", "admin"]
+    foreign = client.get("/api/3/stacks", params={"account_id": matrix.globex.uid})
+    missing = client.get("/api/3/stacks", params={"account_id": FAKE_UID})
+    assert_error(missing, 404, "not_found")
+    assert foreign.status_code == missing.status_code
+    by_name = client.get("/api/3/stacks", params={"account_id": "globex"})
+    assert (
+        by_name.status_code
+        == client.get("/api/3/stacks", params={"account_id": "nope"}).status_code
+    )
+
+
+def test_a_cross_account_reveal_attempt_is_audited(matrix: Matrix) -> None:
+    client = matrix.clients["administrator", "admin"]
+    seq = list_events(matrix.vault, limit=1)[0].seq
+    response = client.get(
+        f"/api/3/stacks/{matrix.shop.uid}/secrets/SHOP_KEY", params={"reveal": "true"}
+    )
+    assert_error(response, 404, "not_found")
+    newer = [e for e in list_events(matrix.vault, limit=10) if e.seq > seq]
+    assert [(e.actor, e.outcome) for e in newer] == [("administrator@acme.test", "denied")]
