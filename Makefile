@@ -32,6 +32,8 @@ check: lint test
 bench: install
 	$(BIN)/python bench/crypto_bench.py
 	$(BIN)/python bench/reveal_bench.py
+	command -v wrk >/dev/null || { echo "bench: installing wrk (Debian package)"; apt-get install -y wrk >/dev/null; }
+	$(BIN)/python bench/api_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
