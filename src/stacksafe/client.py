@@ -11,6 +11,7 @@ host is a loopback address. Errors come back as the same classes the server rais
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
@@ -127,7 +128,7 @@ class Client:
         self._http = httpx.Client(
             base_url=address.rstrip("/") + "/api/3",
             headers={"Authorization": f"Bearer {token}", "User-Agent": "stacksafe-sdk"},
-            verify=ca_bundle if ca_bundle else True,
+            verify=ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True,
             timeout=timeout,
             transport=transport,
         )

@@ -268,7 +268,13 @@ def list_events(
         query = query.where(audit_events.c.account_uid == account_uid)
     if since is not None:
         aware = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+        try:
+            aware = aware.astimezone(UTC)
+        except OverflowError:  # before year 1 in UTC: everything is after it
+            aware = datetime.min.replace(tzinfo=UTC)
         query = query.where(audit_events.c.at >= aware)
+    if "\x00" in (actor or "") + (key or ""):
+        return []  # no stored name holds a NUL (and PostgreSQL text cannot)
     if actor is not None:
         query = query.where(audit_events.c.actor == actor)
     if key is None:

@@ -71,7 +71,11 @@ def create_account(vault: Vault, actor: Principal, name: str) -> Account:
 
 
 def _account(conn: Connection, ref: str) -> Account:
-    found = queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
+    found = (
+        None
+        if "\x00" in ref
+        else queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
+    )
     if found is None:
         raise NotFound(f"account {ref!r} does not exist")
     return found
@@ -117,6 +121,8 @@ def create_stack(
 
 
 def _stack(conn: Connection, ref: str, account: Account | None) -> Stack:
+    if "\x00" in ref:  # no name or uid holds a NUL, and PostgreSQL text cannot
+        raise NotFound(f"stack {ref!r} does not exist")
     by_uid = queries.stack_by_uid(conn, ref)
     if by_uid is not None and (account is None or by_uid.account_id == account.id):
         return by_uid
@@ -173,7 +179,7 @@ def visible_target(
     """
     with vault.store.read() as conn:
         if stack_uid is not None:
-            stack = queries.stack_by_uid(conn, stack_uid)
+            stack = None if "\x00" in stack_uid else queries.stack_by_uid(conn, stack_uid)
             account = None if stack is None else queries.account_by_id(conn, stack.account_id)
             hidden = stack is not None and account is not None and not can_see_stack(actor, stack)
             if stack is None or account is None or hidden:
@@ -182,7 +188,11 @@ def visible_target(
                 return Target(account, stack)
         else:
             ref = account_ref or ""
-            found = queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
+            found = (
+                None
+                if "\x00" in ref
+                else queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
+            )
             hidden = found is not None and not can_see_account(actor, found)
             if found is not None and not hidden:
                 return Target(found)

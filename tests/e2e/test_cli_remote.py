@@ -1,0 +1,205 @@
+"""The `stacksafe` CLI in remote mode against a real server, on SQLite and PostgreSQL.
+
+STACKSAFE_ADDR / STACKSAFE_TOKEN / STACKSAFE_CA_BUNDLE are set and STACKSAFE_DATA_DIR points
+to an empty directory that stays empty: everything the commands read and write goes over HTTPS
+to the server, which holds the data (checked with the local CLI on the server's data dir).
+
+``remote`` is the installed console script (a subprocess, ~1 s a call); ``fast`` is the same
+remote-mode CLI in-process, used for the bulk of the calls to keep the suite quick.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import error_line
+from tests.e2e.conftest import InProcessRemote, RemoteCli, Served
+
+# The exit codes of stacksafe.cli.main.EXIT_CODES, spelled out as scripts rely on them.
+NOT_FOUND, FORBIDDEN, CONFLICT, CONFIGURATION = 3, 4, 5, 7
+
+
+@pytest.fixture
+def empty_dir(tmp_path: Path) -> Iterator[Path]:
+    """The remote CLI's data dir: must still be empty after the test."""
+    empty = tmp_path / "empty-data-dir"
+    empty.mkdir()
+    yield empty
+    assert list(empty.iterdir()) == [], "the remote CLI wrote to its local data dir"
+
+
+@pytest.fixture
+def remote(served: Served, empty_dir: Path) -> RemoteCli:
+    """The console script in remote mode with the owner's token."""
+    return served.remote(None, empty_dir)
+
+
+@pytest.fixture
+def fast(remote: RemoteCli) -> InProcessRemote:
+    return remote.in_process()
+
+
+def server_side(served: Served, *target: str) -> dict[str, str]:
+    """What the server's own database holds (local CLI, in-process, on the server's data dir)."""
+    return served.local.in_process().revealed(*target)
+
+
+def test_secrets_commands_go_over_http(
+    served: Served, remote: RemoteCli, fast: InProcessRemote, tmp_path: Path
+) -> None:
+    out = fast.ok("secrets", "set", "CLI_ACCOUNT=account value", "--account", "acme").stdout
+    assert out == "Set CLI_ACCOUNT on account 'acme' (version 1)\n"
+    piped = remote.ok("secrets", "set", "CLI_STDIN", "--stack", "web", "--stdin", input="piped\n")
+    assert piped.stdout == "Set CLI_STDIN on stack 'web' (version 1)\n"
+    value_file = tmp_path / "value.pem"
+    value_file.write_bytes(b"-----BEGIN-----\nline two\n")
+    fast.ok("secrets", "set", "CLI_FILE", "--stack", "web", "--from-file", str(value_file))
+    assert fast.ok("secrets", "set", "CLI_STDIN=replaced", "--stack", "web").stdout == (
+        "Set CLI_STDIN on stack 'web' (version 2)\n"
+    )
+    expected = {
+        "CLI_ACCOUNT": "account value",
+        "CLI_STDIN": "replaced",
+        "CLI_FILE": "-----BEGIN-----\nline two\n",
+    }
+    assert expected.items() <= server_side(served, "--stack", "web").items()
+    assert server_side(served, "--account", "acme")["CLI_ACCOUNT"] == "account value"
+
+    plain = remote.ok("secrets", "get", "CLI_STDIN", "--stack", "web", "--plain").stdout
+    assert plain == "replaced\n"
+    inherited = fast.json("secrets", "get", "CLI_ACCOUNT", "--stack", "web")
+    assert inherited["inherited"] is True
+    assert inherited["raw_value"] is None
+    assert inherited["value"].startswith("encrypted:AES256:")
+
+    listed = fast.json("secrets", "list", "--stack", "web", "--reveal", "--format", "json")
+    by_key = {item["key"]: item for item in listed}
+    assert by_key["CLI_FILE"]["raw_value"] == "-----BEGIN-----\nline two\n"
+    assert by_key["CLI_ACCOUNT"]["inherited"] is True
+    table = fast.ok("secrets", "list", "--stack", "web").stdout
+    assert "CLI_STDIN" in table
+    assert "replaced" not in table  # not revealed unless asked
+
+    dotenv = tmp_path / "dev.env"
+    dotenv.write_text("CLI_IMPORTED_A=alpha\nCLI_IMPORTED_B='with spaces'\n")
+    report = fast.ok("secrets", "import", str(dotenv), "--stack", "dev").stdout
+    assert "added        2  CLI_IMPORTED_A CLI_IMPORTED_B" in report
+    exported = json.loads(remote.ok("secrets", "export", "--stack", "dev", "-f", "json").stdout)
+    assert exported["CLI_IMPORTED_B"] == "with spaces"
+    assert exported["CLI_ACCOUNT"] == "account value"  # the effective set, inherited included
+    assert server_side(served, "--stack", "dev")["CLI_IMPORTED_A"] == "alpha"
+    # Importing the export back: the imported keys are unchanged, the inherited one becomes
+    # an override of the stack's own.
+    reimport = tmp_path / "again.json"
+    reimport.write_text(json.dumps(exported))
+    again = fast.ok("secrets", "import", str(reimport), "--stack", "dev").stdout
+    assert "added        1  CLI_ACCOUNT" in again
+    assert "changed      0" in again
+
+    unset = fast.ok("secrets", "unset", "CLI_STDIN", "--stack", "web").stdout
+    assert unset == "Unset CLI_STDIN on stack 'web'\n"
+    assert "CLI_STDIN" not in server_side(served, "--stack", "web")
+    missing = remote.fails(NOT_FOUND, "secrets", "get", "CLI_STDIN", "--stack", "web")
+    assert "CLI_STDIN" in error_line(missing.stderr)
+    fast.fails(NOT_FOUND, "secrets", "list", "--stack", "no-such-stack")
+    # A stack cannot unset what it only inherits.
+    fast.fails(CONFLICT, "secrets", "unset", "CLI_ACCOUNT", "--stack", "web")
+
+
+def test_run_sees_the_stacks_secrets(remote: RemoteCli, fast: InProcessRemote) -> None:
+    fast.ok("secrets", "set", "RUN_SHARED=from account", "--account", "acme")
+    fast.ok("secrets", "set", "RUN_OWN=from web", "--stack", "web")
+    program = (
+        "import json, os; "
+        "print(json.dumps({k: os.environ.get(k) for k in ('RUN_SHARED', 'RUN_OWN', 'KEEP')}))"
+    )
+    done = remote.ok(
+        "run", "--stack", "web", "--", sys.executable, "-c", program, env={"KEEP": "kept"}
+    )
+    assert json.loads(done.stdout) == {
+        "RUN_SHARED": "from account",
+        "RUN_OWN": "from web",
+        "KEEP": "kept",
+    }
+    # The child's exit status is the command's.
+    assert (
+        remote.run("run", "--stack", "web", "--", sys.executable, "-c", "exit(9)").returncode == 9
+    )
+
+
+def test_remote_mode_needs_a_token_and_the_ca(served: Served, empty_dir: Path) -> None:
+    owner = served.remote(None, empty_dir).in_process()
+    no_token = owner.fails(
+        CONFIGURATION, "secrets", "list", "--stack", "web", env={"STACKSAFE_TOKEN": ""}
+    )
+    assert "STACKSAFE_TOKEN" in error_line(no_token.stderr)
+    owner.fails(CONFIGURATION, "secrets", "list", "--stack", "web", env={"STACKSAFE_CA_BUNDLE": ""})
+    stranger = served.remote("ssk_" + "y" * 43, empty_dir)
+    stranger.fails(FORBIDDEN, "secrets", "list", "--stack", "web")  # unauthenticated: 4 too
+
+
+def test_a_narrowed_developer_token(served: Served, fast: InProcessRemote, empty_dir: Path) -> None:
+    fast.ok("secrets", "set", "NARROW_DEV=dev value", "--stack", "dev")
+    fast.ok("secrets", "set", "NARROW_WEB=production value", "--stack", "web")
+    admin = served.local.in_process()
+    admin.ok("users", "create", "dev@example.com", "--account", "acme", "--role", "developer")
+    token = admin.ok(
+        "tokens",
+        "create",
+        "--user",
+        "dev@example.com",
+        "--scope",
+        "public",
+        "--scope",
+        "admin",
+        "--environment",
+        "development",
+    ).stdout.strip()
+    developer = served.remote(token, empty_dir)
+    quick = developer.in_process()
+
+    got = developer.ok("secrets", "get", "NARROW_DEV", "--stack", "dev", "--plain").stdout
+    assert got == "dev value\n"
+    listed = quick.json("secrets", "list", "--stack", "dev", "--reveal", "--format", "json")
+    assert {i["key"]: i["raw_value"] for i in listed}["NARROW_DEV"] == "dev value"
+    quick.ok("secrets", "set", "NARROW_DEV=changed by dev", "--stack", "dev")
+    assert server_side(served, "--stack", "dev")["NARROW_DEV"] == "changed by dev"
+
+    refused = developer.fails(
+        FORBIDDEN, "secrets", "get", "NARROW_WEB", "--stack", "web", "--plain"
+    )
+    assert "production" in error_line(refused.stderr)
+    quick.fails(FORBIDDEN, "secrets", "list", "--stack", "web", "--reveal")
+    quick.fails(FORBIDDEN, "secrets", "set", "NARROW_WEB=overwritten", "--stack", "web")
+    quick.fails(FORBIDDEN, "secrets", "list", "--account", "acme")  # narrowed: no account level
+    assert server_side(served, "--stack", "web")["NARROW_WEB"] == "production value"
+
+    verified = served.local.ok("audit", "verify")
+    assert verified.stdout.startswith("Audit log intact: ")
+    events = admin.json("audit", "list", "--key", "NARROW_DEV", "--format", "json")
+    reveals = [e for e in events if e["action"] == "reveal" and e["outcome"] == "ok"]
+    assert len([e for e in reveals if e["actor"] == "dev@example.com"]) >= 2  # get and list
+    table = served.local.ok("audit", "list", "--key", "NARROW_DEV").stdout
+    assert any("dev@example.com" in line and "reveal" in line for line in table.splitlines())
+    denied = admin.json("audit", "list", "--key", "NARROW_WEB", "--format", "json")
+    assert any(e["actor"] == "dev@example.com" and e["outcome"] == "denied" for e in denied)
+
+
+def test_the_audit_chain_is_intact_after_all_of_the_above(served: Served) -> None:
+    done = served.local.ok("audit", "verify")
+    assert done.stdout.startswith("Audit log intact: ")
+    assert int(done.stdout.split(": ")[1].split()[0]) > 0
+
+
+def test_audit_list_reads_a_since_without_offset_as_utc(served: Served) -> None:
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    events = served.local.in_process().json(
+        "audit", "list", "--since", yesterday, "--format", "json"
+    )
+    assert events  # the seeding happened since
