@@ -199,6 +199,22 @@ class Client:
         }
         return list(self._pages("/stacks", params))
 
+    def create_account(self, name: str) -> dict[str, Any]:
+        created: dict[str, Any] = self._request("POST", "/accounts", json={"name": name}).json()
+        return created["response"]  # type: ignore[no-any-return]
+
+    def create_stack(
+        self, name: str, *, account: str, environment: str = "development"
+    ) -> dict[str, Any]:
+        body = {"name": name, "account_id": account, "environment": environment}
+        created: dict[str, Any] = self._request("POST", "/stacks", json=body).json()
+        return created["response"]  # type: ignore[no-any-return]
+
+    def verify_audit(self) -> dict[str, Any]:
+        """Walk the server's audit hash chain (the owner only): intact, events, first bad event."""
+        report: dict[str, Any] = self._request("GET", "/audit_logs/verify").json()["response"]
+        return report
+
     # -- secrets --------------------------------------------------------------------------
 
     def list_secrets(
@@ -273,8 +289,16 @@ class Client:
         report: dict[str, list[str]] = response.json()["response"]
         return report
 
-    def audit_logs(self, *, account: str | None = None, **filters: str) -> list[dict[str, Any]]:
-        path = (
-            "/audit_logs" if account is None else f"/accounts/{quote(account, safe='')}/audit_logs"
-        )
-        return list(self._pages(path, filters))
+    def audit_logs(
+        self, *, account: str | None = None, limit: int | None = None, **filters: str
+    ) -> list[dict[str, Any]]:
+        """Audit events, newest first: an account's, or all of them (the owner)."""
+        path = "/audit_logs"
+        if account is not None:
+            path = f"/accounts/{quote(account, safe='')}/audit_logs"
+        events = []
+        for event in self._pages(path, filters):
+            events.append(event)
+            if limit is not None and len(events) >= limit:
+                break
+        return events

@@ -203,3 +203,22 @@ def test_audit_list_reads_a_since_without_offset_as_utc(served: Served) -> None:
         "audit", "list", "--since", yesterday, "--format", "json"
     )
     assert events  # the seeding happened since
+
+
+def test_accounts_stacks_and_audit_commands_go_over_http(
+    served: Served, fast: InProcessRemote
+) -> None:
+    made = fast.ok("accounts", "create", "remote-made").stdout
+    assert made.startswith("Created account 'remote-made'")
+    fast.ok("stacks", "create", "api", "--account", "remote-made", "--environment", "staging")
+    names = [a["name"] for a in fast.json("accounts", "list", "--format", "json")]
+    assert "remote-made" in names
+    stacks = fast.json("stacks", "list", "--account", "remote-made", "--format", "json")
+    assert [(s["name"], s["environment"], s["account"]) for s in stacks] == [
+        ("api", "staging", "remote-made")
+    ]
+    # The server's own log saw it, under the owner's identity, not the local operator's.
+    created = fast.json("audit", "list", "--format", "json", "--limit", "20")
+    assert any(e["action"] == "stack.create" and e["actor"] == "owner@localhost" for e in created)
+    assert fast.ok("audit", "verify").stdout.startswith("Audit log intact: ")
+    assert served.local.ok("stacks", "list", "--account", "remote-made").returncode == 0

@@ -7,8 +7,10 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "AccountCreate",
     "AccountOut",
     "AuditEventOut",
+    "AuditVerifyOut",
     "Deleted",
     "Envelope",
     "ImportReportOut",
@@ -106,6 +108,18 @@ class StackOut(BaseModel):
     updated_at: str
     created_at_iso: str
     updated_at_iso: str
+
+
+class AccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=255)
+
+
+class AuditVerifyOut(BaseModel):
+    intact: bool
+    events: int
+    first_bad_seq: int | None
+    problem: str | None
 
 
 class StackCreate(BaseModel):

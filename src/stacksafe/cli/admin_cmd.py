@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from stacksafe.cli.backend import remote_client
 from stacksafe.cli.common import DataDirOption, local_actor, opened_vault
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
 from stacksafe.core import audit, principals
@@ -149,41 +150,63 @@ def audit_list(
             moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
         except ValueError:
             raise InvalidInput(f"--since {since!r} is not an ISO 8601 time") from None
-    with opened_vault(data_dir) as vault:
-        account_uid = None
-        if account is not None:
-            account_uid = visible_target(vault, local_actor(), account_ref=account).account.uid
-        events = audit.list_events(
-            vault, account_uid=account_uid, since=moment, actor=actor, key=key, limit=limit
-        )
+    with remote_client() as client:
+        if client is not None:
+            filters = {"since": since, "actor": actor, "key": key}
+            rows = client.audit_logs(
+                account=account, limit=limit, **{k: v for k, v in filters.items() if v}
+            )
+        else:
+            with opened_vault(data_dir) as vault:
+                account_uid = None
+                if account is not None:
+                    target = visible_target(vault, local_actor(), account_ref=account)
+                    account_uid = target.account.uid
+                events = audit.list_events(
+                    vault, account_uid=account_uid, since=moment, actor=actor, key=key, limit=limit
+                )
+            rows = [e.to_json() for e in events]
     if fmt is ListFormat.json:
-        print_json([e.to_json() for e in events])
+        print_json(rows)
         return
     print_table(
         ["SEQ", "AT", "ACTOR", "ACTION", "OUTCOME", "KEYS"],
         [
             [
-                str(e.seq),
-                iso8601(e.at),
-                e.actor,
-                e.action,
-                e.outcome,
-                " ".join(f"{k}@{v}" for k, v in e.detail.get("keys", {}).items()),
+                str(e["seq"]),
+                str(e["at_iso"]),
+                str(e["actor"]),
+                str(e["action"]),
+                str(e["outcome"]),
+                " ".join(f"{k}@{v}" for k, v in _keys_of(e["detail"])),
             ]
-            for e in events
+            for e in rows
         ],
     )
+
+
+def _keys_of(detail: object) -> list[tuple[str, object]]:
+    keys = detail.get("keys") if isinstance(detail, dict) else None
+    if isinstance(keys, dict):
+        return list(keys.items())
+    return []
 
 
 @audit_app.command("verify")
 def audit_verify(data_dir: DataDirOption = None) -> None:
     """Walk the hash chain: exit 0 when intact, else 6 naming the first bad event."""
-    with opened_vault(data_dir) as vault:
-        report = audit.verify_chain(vault)
-    if report.intact:
-        typer.echo(f"Audit log intact: {report.events} events")
+    with remote_client() as client:
+        if client is not None:
+            remote = client.verify_audit()
+            intact, events = bool(remote["intact"]), int(remote["events"])
+            first_bad, problem = remote["first_bad_seq"], remote["problem"]
+        else:
+            with opened_vault(data_dir) as vault:
+                report = audit.verify_chain(vault)
+            intact, events = report.intact, report.events
+            first_bad, problem = report.first_bad_seq, report.problem
+    if intact:
+        typer.echo(f"Audit log intact: {events} events")
         return
-    typer.echo(
-        f"Error: audit log broken at event {report.first_bad_seq}: {report.problem}", err=True
-    )
+    typer.echo(f"Error: audit log broken at event {first_bad}: {problem}", err=True)
     raise typer.Exit(6)

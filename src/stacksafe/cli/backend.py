@@ -24,7 +24,7 @@ from stacksafe.model import Secret, SecretValue
 if TYPE_CHECKING:
     from stacksafe.client import Client
 
-__all__ = ["SecretsBackend", "secrets_backend"]
+__all__ = ["SecretsBackend", "remote_client", "secrets_backend"]
 
 
 class SecretsBackend(Protocol):
@@ -110,22 +110,32 @@ def _remote_stack_uid(client: Client, stack: str, account: str | None) -> str:
 
 
 @contextmanager
-def secrets_backend(
-    data_dir: Path | None, *, account: str | None, stack: str | None
-) -> Iterator[SecretsBackend]:
+def remote_client() -> Iterator[Client | None]:
+    """A client for ``STACKSAFE_ADDR`` (with ``STACKSAFE_TOKEN``), or None in local mode."""
     address = os.environ.get("STACKSAFE_ADDR")
     if not address:
-        with opened_vault(data_dir) as vault:
-            yield _Local(vault, resolve_target(vault, account=account, stack=stack))
+        yield None
         return
     token = os.environ.get("STACKSAFE_TOKEN")
     if not token:
         raise ConfigurationError("STACKSAFE_ADDR is set but STACKSAFE_TOKEN is not")
-    if account is None and stack is None:
-        raise InvalidInput("name where the secrets are: --stack STACK or --account ACCOUNT")
     from stacksafe.client import Client
 
     with Client(address, token, ca_bundle=os.environ.get("STACKSAFE_CA_BUNDLE")) as client:
+        yield client
+
+
+@contextmanager
+def secrets_backend(
+    data_dir: Path | None, *, account: str | None, stack: str | None
+) -> Iterator[SecretsBackend]:
+    with remote_client() as client:
+        if client is None:
+            with opened_vault(data_dir) as vault:
+                yield _Local(vault, resolve_target(vault, account=account, stack=stack))
+            return
+        if account is None and stack is None:
+            raise InvalidInput("name where the secrets are: --stack STACK or --account ACCOUNT")
         if stack is not None:
             uid = _remote_stack_uid(client, stack, account)
             yield _Remote(client, uid, None, f"stack {stack!r}")

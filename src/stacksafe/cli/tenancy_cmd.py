@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from stacksafe.cli.backend import remote_client
 from stacksafe.cli.common import AccountOption, DataDirOption, local_actor, opened_vault
 from stacksafe.cli.output import (
     ListFormat,
@@ -16,7 +17,6 @@ from stacksafe.cli.output import (
     stack_json,
 )
 from stacksafe.core import tenancy
-from stacksafe.model import iso8601
 
 __all__ = ["accounts_app", "stacks_app"]
 
@@ -26,7 +26,12 @@ stacks_app = typer.Typer(help="Stacks: applications in an account, one environme
 
 @accounts_app.command("create")
 def accounts_create(name: str, data_dir: DataDirOption = None) -> None:
-    """Create an account."""
+    """Create an account (the server owner only)."""
+    with remote_client() as client:
+        if client is not None:
+            created = client.create_account(name)
+            typer.echo(f"Created account {created['name']!r} (uid {created['uid']})")
+            return
     with opened_vault(data_dir) as vault:
         account = tenancy.create_account(vault, local_actor(), name)
     typer.echo(f"Created account {account.name!r} (uid {account.uid})")
@@ -35,13 +40,21 @@ def accounts_create(name: str, data_dir: DataDirOption = None) -> None:
 @accounts_app.command("list")
 def accounts_list(data_dir: DataDirOption = None, fmt: ListFormatOption = ListFormat.table) -> None:
     """List accounts."""
-    with opened_vault(data_dir) as vault:
-        found = tenancy.list_accounts(vault, local_actor())
+    with remote_client() as client:
+        if client is not None:
+            rows = [
+                {k: a[k] for k in ("uid", "name", "created_at_iso", "updated_at_iso")}
+                for a in client.accounts()
+            ]
+        else:
+            with opened_vault(data_dir) as vault:
+                rows = [account_json(a) for a in tenancy.list_accounts(vault, local_actor())]
     if fmt is ListFormat.json:
-        print_json([account_json(a) for a in found])
+        print_json(rows)
     else:
         print_table(
-            ["NAME", "UID", "CREATED"], [[a.name, a.uid, iso8601(a.created_at)] for a in found]
+            ["NAME", "UID", "CREATED"],
+            [[str(a["name"]), str(a["uid"]), str(a["created_at_iso"])] for a in rows],
         )
 
 
@@ -58,6 +71,11 @@ def stacks_create(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a stack in an account."""
+    with remote_client() as client:
+        if client is not None:
+            made = client.create_stack(name, account=account, environment=environment)
+            typer.echo(f"Created stack {made['name']!r} ({made['environment']}, uid {made['uid']})")
+            return
     with opened_vault(data_dir) as vault:
         stack = tenancy.create_stack(vault, local_actor(), account, name, environment)
     typer.echo(f"Created stack {stack.name!r} ({stack.environment}, uid {stack.uid})")
@@ -70,13 +88,31 @@ def stacks_list(
     fmt: ListFormatOption = ListFormat.table,
 ) -> None:
     """List stacks, of one account or of all."""
-    with opened_vault(data_dir) as vault:
-        found = tenancy.list_stacks(vault, local_actor(), account)
-        owners = {a.id: a for a in tenancy.list_accounts(vault, local_actor())}
+    with remote_client() as client:
+        if client is not None:
+            rows = [
+                {
+                    "uid": s["uid"],
+                    "name": s["name"],
+                    "environment": s["environment"],
+                    "account": s["account_name"],
+                    "created_at_iso": s["created_at_iso"],
+                    "updated_at_iso": s["updated_at_iso"],
+                }
+                for s in client.stacks(account=account)
+            ]
+        else:
+            with opened_vault(data_dir) as vault:
+                found = tenancy.list_stacks(vault, local_actor(), account)
+                owners = {a.id: a for a in tenancy.list_accounts(vault, local_actor())}
+            rows = [stack_json(s, owners.get(s.account_id)) for s in found]
     if fmt is ListFormat.json:
-        print_json([stack_json(s, owners.get(s.account_id)) for s in found])
+        print_json(rows)
     else:
         print_table(
             ["ACCOUNT", "NAME", "ENVIRONMENT", "UID"],
-            [[owners[s.account_id].name, s.name, s.environment, s.uid] for s in found],
+            [
+                [str(s["account"]), str(s["name"]), str(s["environment"]), str(s["uid"])]
+                for s in rows
+            ],
         )

@@ -8,9 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from stacksafe.api.deps import Caller, VaultDep
-from stacksafe.api.schemas import AuditEventOut, ListEnvelope, Pagination
+from stacksafe.api.schemas import (
+    AuditEventOut,
+    AuditVerifyOut,
+    Envelope,
+    ListEnvelope,
+    Pagination,
+)
 from stacksafe.core import audit
-from stacksafe.core.access import Action, authorize
+from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.tenancy import visible_target
 from stacksafe.errors import Forbidden
 
@@ -79,6 +85,26 @@ def account_audit_logs(
     return _events(vault, target.account.uid, since, actor, key, page, per_page)
 
 
+@router.get("/audit_logs/verify", response_model=Envelope[AuditVerifyOut])
+def verify(vault: VaultDep, caller: Caller) -> Envelope[AuditVerifyOut]:
+    """Walk the hash chain (the server owner only)."""
+    _owner_only(caller)
+    report = audit.verify_chain(vault)
+    return Envelope[AuditVerifyOut](
+        response=AuditVerifyOut(
+            intact=report.intact,
+            events=report.events,
+            first_bad_seq=report.first_bad_seq,
+            problem=report.problem,
+        )
+    )
+
+
+def _owner_only(caller: Principal) -> None:
+    if not caller.is_owner or (caller.scopes is not None and "admin" not in caller.scopes):
+        raise Forbidden("only the server owner, with an admin-scoped token, may read the whole log")
+
+
 @router.get("/audit_logs", response_model=ListEnvelope[AuditEventOut])
 def all_audit_logs(
     vault: VaultDep,
@@ -90,6 +116,5 @@ def all_audit_logs(
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[AuditEventOut]:
     """Every event, newest first (the server owner only)."""
-    if not caller.is_owner or (caller.scopes is not None and "admin" not in caller.scopes):
-        raise Forbidden("only the server owner, with an admin-scoped token, may read the whole log")
+    _owner_only(caller)
     return _events(vault, None, since, actor, key, page, per_page)

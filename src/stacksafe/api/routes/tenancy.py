@@ -8,7 +8,14 @@ from fastapi import APIRouter, Path, Query
 
 from stacksafe.api.convert import account_out, page_of, stack_out
 from stacksafe.api.deps import Caller, VaultDep
-from stacksafe.api.schemas import AccountOut, Envelope, ListEnvelope, StackCreate, StackOut
+from stacksafe.api.schemas import (
+    AccountCreate,
+    AccountOut,
+    Envelope,
+    ListEnvelope,
+    StackCreate,
+    StackOut,
+)
 from stacksafe.core import tenancy
 from stacksafe.core.access import Action, authorize
 
@@ -32,6 +39,13 @@ def list_accounts(
         count=pagination.count,
         pagination=pagination,
     )
+
+
+@router.post("/accounts", response_model=Envelope[AccountOut], status_code=201)
+def create_account(body: AccountCreate, vault: VaultDep, actor: Caller) -> Envelope[AccountOut]:
+    """Create an account (the server owner only)."""
+    account = tenancy.create_account(vault, actor, body.name)
+    return Envelope[AccountOut](response=account_out(account, 0))
 
 
 @router.get("/accounts/{account_id}", response_model=Envelope[AccountOut])
