@@ -73,6 +73,8 @@ account_audit_logs      403    403      403       403       403        200      
 users_list              200    200      200       200       200        200           200
 get_user                404    404      404       404       404        200           200
 all_audit_logs          403    403      403       403       403        403           403
+create_account          403    403      403       403       403        403           403
+verify_audit_log        403    403      403       403       403        403           403
 """
 
 OWN_PUBLIC_SCOPE = """
@@ -102,6 +104,8 @@ account_audit_logs      403    403      403       403       403        403      
 users_list              200    200      200       200       200        200           200
 get_user                404    404      404       404       404        404           404
 all_audit_logs          403    403      403       403       403        403           403
+create_account          403    403      403       403       403        403           403
+verify_audit_log        403    403      403       403       403        403           403
 """
 
 # Aimed at the other account (or its stack), with either scope. The two lists answer 200 but
@@ -133,6 +137,8 @@ account_audit_logs      404    404      404       404       404        404      
 users_list              200    200      200       200       200        200           200
 get_user                404    404      404       404       404        404           404
 all_audit_logs          403    403      403       403       403        403           403
+create_account          403    403      403       403       403        403           403
+verify_audit_log        403    403      403       403       403        403           403
 """
 
 
@@ -460,6 +466,11 @@ ENDPOINTS: list[Endpoint] = [
         check=lambda m, w, k, r: _equal(r.json()["response"]["email"], PEER),
     ),
     Endpoint("all_audit_logs", None, lambda m, w, k: Call("GET", "/api/3/audit_logs")),
+    # Creating accounts and verifying the whole chain are the server owner's alone.
+    Endpoint(
+        "create_account", None, lambda m, w, k: Call("POST", "/api/3/accounts", json={"name": k})
+    ),
+    Endpoint("verify_audit_log", None, lambda m, w, k: Call("GET", "/api/3/audit_logs/verify")),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 
@@ -478,7 +489,7 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
         for method in methods
         if path.startswith("/api/3/")
     }
-    assert len(routes) == 21
+    assert len(routes) == 23
     templates = {
         matrix.acme.uid: "{account_id}",
         matrix.web.uid: "{stack_uid}",
