@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	STACKSAFE_DATA_DIR=$(DEMO_DIR) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
+	STACKSAFE_DATA_DIR=$(DEMO_DIR) PORT=$(PORT) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
 	STACKSAFE_DATA_DIR=$(DEMO_DIR) $(BIN)/stacksafe serve --host 127.0.0.1 --port $(PORT)
 
 test: install
