@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -10,7 +11,15 @@ from stacksafe.api.schemas import AccountOut, Pagination, SecretOut, StackOut
 from stacksafe.errors import InvalidInput
 from stacksafe.model import Account, Secret, Stack, iso8601
 
-__all__ = ["MAX_PER_PAGE", "account_out", "page_of", "plain_time", "secret_out", "stack_out"]
+__all__ = [
+    "MAX_PER_PAGE",
+    "account_out",
+    "page_of",
+    "plain_time",
+    "secret_out",
+    "secrets_page_json",
+    "stack_out",
+]
 
 T = TypeVar("T")
 MAX_PER_PAGE = 1000
@@ -30,6 +39,23 @@ def secret_out(secret: Secret) -> SecretOut:
         created_at_iso=iso8601(secret.created_at),
         updated_at_iso=iso8601(secret.updated_at),
     )
+
+
+def secrets_page_json(items: Sequence[Secret], pagination: Pagination) -> bytes:
+    """A page of secrets as the JSON of ``ListEnvelope[SecretOut]``, byte for byte.
+
+    Built straight from the six fields (``Secret.to_json``, in SecretOut's order) and dumped
+    compact with UTF-8 unescaped, as pydantic dumps the model: a revealed list holds up to 1000
+    secrets, and building, validating and dumping a model per secret cost more than reading and
+    decrypting them. tests/api pins the equality with the model's own JSON.
+    """
+    body = {
+        "response": [s.to_json() for s in items],
+        "count": pagination.count,
+        "pagination": pagination.model_dump(),
+    }
+    text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8")
 
 
 def account_out(account: Account, stack_count: int) -> AccountOut:

@@ -7,7 +7,9 @@ stack; partial unique indexes give each level its own key space on SQLite and Po
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -46,6 +48,10 @@ __all__ = [
 ]
 
 
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # naive on purpose: stored values are naive UTC
+_UTC_EPOCH = _NAIVE_EPOCH.replace(tzinfo=UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timestamps stored as naive UTC, returned timezone-aware, on every backend."""
 
@@ -61,6 +67,27 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None]:
+        # process_result_value, faster: a reveal of 200 secrets reads 400 timestamps, and both the
+        # generic TypeDecorator chain (three Python calls) and datetime.replace (over 1 us on
+        # Python 3.11) cost more than parsing. Adding the naive value's offset from the epoch to
+        # the aware epoch gives the same moment, tagged UTC.
+        parse = self.impl_instance.result_processor(dialect, coltype)
+        if parse is None:
+
+            def process(value: Any) -> datetime | None:
+                return None if value is None else _UTC_EPOCH + (value - _NAIVE_EPOCH)
+
+        else:
+            parsed: Callable[[Any], Any] = parse
+
+            def process(value: Any) -> datetime | None:
+                return None if value is None else _UTC_EPOCH + (parsed(value) - _NAIVE_EPOCH)
+
+        return process
 
 
 naming = {

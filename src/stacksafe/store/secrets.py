@@ -7,17 +7,20 @@ never used twice (unique ``(secret_id, version)``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    CompoundSelect,
     Connection,
-    Row,
     Select,
     and_,
+    bindparam,
     insert,
     select,
     union_all,
@@ -38,9 +41,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class StoredSecret:
-    """A live secret's current version as stored: ciphertext only."""
+class StoredSecret(NamedTuple):
+    """A live secret's current version as stored: ciphertext only.
+
+    A named tuple, not a dataclass: a reveal builds hundreds per request, straight from the
+    row's tuple.
+    """
 
     key: str
     stack_id: int | None
@@ -60,7 +66,9 @@ class SecretHead:
     created_at: datetime
 
 
-def _scope_clause(account_id: int, stack_id: int | None) -> ColumnElement[bool]:
+def _scope_clause(
+    account_id: int | BindParameter[int], stack_id: int | BindParameter[int] | None
+) -> ColumnElement[bool]:
     if stack_id is None:
         return and_(secrets.c.account_id == account_id, secrets.c.stack_id.is_(None))
     return secrets.c.stack_id == stack_id
@@ -87,20 +95,50 @@ def _live_query(scope: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-def _stored(row: Row[Any]) -> StoredSecret:
-    return StoredSecret(
-        row.key, row.stack_id, row.version, bytes(row.envelope), row.created_at, row.updated_at
-    )
+def _stored(rows: Iterable[Any]) -> list[StoredSecret]:
+    # Positional unpacking: a Row's attribute access by name costs more than the tuple itself.
+    return [
+        StoredSecret(key, stack_id, version, bytes(envelope), created_at, updated_at)
+        for key, stack_id, version, envelope, created_at, updated_at in rows
+    ]
+
+
+# The statements are built once, with bound parameters, so SQLAlchemy's compiled cache finds them
+# without rebuilding and re-keying the union on every read.
+_ACCOUNT_ID: BindParameter[int] = bindparam("account_id")
+_STACK_ID: BindParameter[int] = bindparam("stack_id")
+_KEY: BindParameter[str] = bindparam("key")
+
+
+@cache
+def _scope_query(stack_level: bool, by_key: bool) -> Select[Any]:
+    query = _live_query(_scope_clause(_ACCOUNT_ID, _STACK_ID if stack_level else None))
+    if by_key:
+        query = query.where(secrets.c.key == _KEY)
+    return query.order_by(secrets.c.key)
+
+
+@cache
+def _effective_query(by_key: bool) -> CompoundSelect[Any]:
+    own = _live_query(_scope_clause(_ACCOUNT_ID, _STACK_ID))
+    inherited = _live_query(_scope_clause(_ACCOUNT_ID, None))
+    if by_key:
+        own = own.where(secrets.c.key == _KEY)
+        inherited = inherited.where(secrets.c.key == _KEY)
+    return union_all(own, inherited)
 
 
 def scope_secrets(
     conn: Connection, account_id: int, stack_id: int | None, key: str | None = None
 ) -> list[StoredSecret]:
     """The live secrets of one level (an account's own, or a stack's own)."""
-    query = _live_query(_scope_clause(account_id, stack_id))
+    query = _scope_query(stack_id is not None, key is not None)
+    params: dict[str, object] = {"account_id": account_id}
+    if stack_id is not None:
+        params["stack_id"] = stack_id
     if key is not None:
-        query = query.where(secrets.c.key == key)
-    return [_stored(r) for r in conn.execute(query.order_by(secrets.c.key))]
+        params["key"] = key
+    return _stored(conn.execute(query, params))
 
 
 def effective_secrets(
@@ -111,13 +149,11 @@ def effective_secrets(
     Each branch reads through its own partial unique index, so the cost follows the stack and
     its account, not the size of the database.
     """
-    own = _live_query(_scope_clause(account_id, stack_id))
-    inherited = _live_query(_scope_clause(account_id, None))
+    query = _effective_query(key is not None)
+    params: dict[str, object] = {"account_id": account_id, "stack_id": stack_id}
     if key is not None:
-        own = own.where(secrets.c.key == key)
-        inherited = inherited.where(secrets.c.key == key)
-    query = union_all(own, inherited)
-    return [_stored(r) for r in conn.execute(query)]
+        params["key"] = key
+    return _stored(conn.execute(query, params))
 
 
 def secret_head(

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from stacksafe.api.convert import page_of, secret_out
+from stacksafe.api.convert import page_of, secret_out, secrets_page_json
 from stacksafe.api.deps import Caller, VaultDep
 from stacksafe.api.schemas import (
     Deleted,
@@ -64,6 +64,13 @@ def _single(response: Response, secret: SecretOut, version: int) -> Envelope[Sec
     return Envelope[SecretOut](response=secret)
 
 
+def _json(response: Response, body: bytes) -> Response:
+    """``body`` as FastAPI sends a response model: the headers dependencies set come after."""
+    sent = Response(body, media_type="application/json")
+    sent.headers.raw.extend(response.headers.raw)
+    return sent
+
+
 def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     path = f"/{prefix}/{{{param}}}/secrets"
 
@@ -72,15 +79,16 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         ref: Annotated[str, Path(alias=param)],
         vault: VaultDep,
         actor: Caller,
+        response: Response,
         reveal: Reveal = False,
         page: Page = 1,
         per_page: PerPage = 30,
-    ) -> ListEnvelope[SecretOut]:
+    ) -> Response:
         found = secrets.list_secrets(vault, actor, resolve(vault, actor, ref), reveal=reveal)
         items, pagination = page_of(found, page, per_page)
-        return ListEnvelope[SecretOut](
-            response=[secret_out(s) for s in items], count=pagination.count, pagination=pagination
-        )
+        # The body of ListEnvelope[SecretOut] (still the declared response model, so the OpenAPI
+        # document is unchanged), serialised directly: see secrets_page_json.
+        return _json(response, secrets_page_json(items, pagination))
 
     @router.post(
         path, response_model=Envelope[SecretOut], status_code=201, name=f"create_{level}_secret"
