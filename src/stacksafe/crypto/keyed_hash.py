@@ -37,18 +37,20 @@ def _aad(purpose: str, version: int, master_key_version: int) -> bytes:
 class KeyedHash:
     """One server key: ``digest`` is HMAC-SHA256 over length-framed parts."""
 
-    __slots__ = ("_key", "purpose", "version")
+    __slots__ = ("_keyed", "purpose", "version")
 
     def __init__(self, purpose: str, version: int, material: bytes) -> None:
         self.purpose = purpose
         self.version = version
-        self._key = material
+        # Keyed once and copied per digest: keying an HMAC (OpenSSL 3) costs more than hashing
+        # a short value, and a reveal fingerprints every value it returns.
+        self._keyed = hmac.new(material, digestmod=hashlib.sha256)
 
     def __repr__(self) -> str:
         return f"KeyedHash(purpose={self.purpose!r}, version={self.version})"
 
     def digest(self, *parts: bytes) -> bytes:
-        mac = hmac.new(self._key, digestmod=hashlib.sha256)
+        mac = self._keyed.copy()
         for part in parts:
             mac.update(len(part).to_bytes(8, "big"))
             mac.update(part)
