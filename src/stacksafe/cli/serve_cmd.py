@@ -9,10 +9,15 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.cli.common import DataDirOption, settings_for
+from stacksafe.cli.common import DataDirOption, local_actor, settings_for
+from stacksafe.core.principals import bootstrap_owner, create_token, has_users
+from stacksafe.core.vault import open_vault
 from stacksafe.errors import ConfigurationError, InvalidInput
+from stacksafe.settings import Settings
 
-__all__ = ["is_loopback", "serve"]
+__all__ = ["FIRST_OWNER", "is_loopback", "serve"]
+
+FIRST_OWNER = "owner@localhost"
 
 
 def is_loopback(host: str) -> bool:
@@ -22,6 +27,20 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _first_start(settings: Settings) -> None:
+    """An installation without users (made before users existed) gets its owner now, once."""
+    vault = open_vault(settings)
+    try:
+        if has_users(vault):
+            return
+        bootstrap_owner(vault, FIRST_OWNER)
+        first = create_token(vault, local_actor(), FIRST_OWNER, scopes=["public", "admin"])
+    finally:
+        vault.close()
+    typer.echo(f"Owner {FIRST_OWNER}: first API token {first.uid} (shown once, keep it safe):")
+    typer.echo(f"  {first.token}")
 
 
 def serve(
@@ -50,6 +69,7 @@ def serve(
             "unencrypted; give --tls-cert/--tls-key (or --insecure behind a TLS proxy)"
         )
     settings = settings_for(data_dir)
+    _first_start(settings)
     # Workers are separate processes: they read the same settings from the environment.
     os.environ["STACKSAFE_DATA_DIR"] = str(settings.data_dir)
     os.environ["STACKSAFE_RATE_LIMIT"] = str(rate_limit)

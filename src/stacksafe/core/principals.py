@@ -35,6 +35,7 @@ __all__ = [
     "bootstrap_owner",
     "create_token",
     "create_user",
+    "has_users",
     "list_tokens",
     "list_users",
     "principal_for_user",
@@ -67,6 +68,11 @@ def bootstrap_owner(vault: Vault, email: str) -> StoredUser:
         return queries.insert_user(conn, email, True, vault.clock())
 
     return vault.store.transact(work, f"creating owner {email!r}")
+
+
+def has_users(vault: Vault) -> bool:
+    with vault.store.read() as conn:
+        return bool(queries.list_users(conn))
 
 
 def create_user(
