@@ -182,3 +182,22 @@ def test_in_process_runner_maps_errors_like_the_installed_script(
     twin = cli_runner.invoke(*args)
     assert (twin.exit_code, twin.stdout) == (3, "")
     assert error_line(twin.stderr) == error_line(real.stderr)
+
+
+def test_if_version_makes_set_and_unset_conditional(seeded: Cli) -> None:
+    fast = seeded.in_process()
+
+    def refused(*args: str) -> str:
+        outcome = fast.invoke(*args)
+        assert outcome.exit_code == 5, outcome
+        return outcome.stderr
+
+    fast.ok("secrets", "set", "COND=one", "--stack", "web", "--if-version", "0")
+    fast.ok("secrets", "set", "COND=two", "--stack", "web", "--if-version", "1")
+    assert "version 2, not 1" in refused(
+        "secrets", "set", "COND=three", "--stack", "web", "--if-version", "1"
+    )
+    refused("secrets", "unset", "COND", "--stack", "web", "--if-version", "1")
+    assert fast.revealed("--stack", "web")["COND"] == "two"
+    fast.ok("secrets", "unset", "COND", "--stack", "web", "--if-version", "2")
+    assert "COND" not in fast.revealed("--stack", "web")

@@ -32,13 +32,13 @@ class SecretsBackend(Protocol):
 
     def describe(self) -> str: ...
 
-    def set(self, key: str, value: SecretValue) -> Secret: ...
+    def set(self, key: str, value: SecretValue, if_version: int | None = None) -> Secret: ...
 
     def get(self, key: str, reveal: bool) -> Secret: ...
 
     def list(self, reveal: bool) -> list[Secret]: ...
 
-    def unset(self, key: str) -> None: ...
+    def unset(self, key: str, if_version: int | None = None) -> None: ...
 
     def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport: ...
 
@@ -52,8 +52,10 @@ class _Local:
     def describe(self) -> str:
         return self.target.describe()
 
-    def set(self, key: str, value: SecretValue) -> Secret:
-        return secrets.set_secret(self.vault, self.actor, self.target, key, value)
+    def set(self, key: str, value: SecretValue, if_version: int | None = None) -> Secret:
+        return secrets.set_secret(
+            self.vault, self.actor, self.target, key, value, expected_version=if_version
+        )
 
     def get(self, key: str, reveal: bool) -> Secret:
         return secrets.get_secret(self.vault, self.actor, self.target, key, reveal=reveal)
@@ -61,8 +63,8 @@ class _Local:
     def list(self, reveal: bool) -> list[Secret]:
         return secrets.list_secrets(self.vault, self.actor, self.target, reveal=reveal)
 
-    def unset(self, key: str) -> None:
-        secrets.unset_secret(self.vault, self.actor, self.target, key)
+    def unset(self, key: str, if_version: int | None = None) -> None:
+        secrets.unset_secret(self.vault, self.actor, self.target, key, expected_version=if_version)
 
     def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport:
         return secrets.import_secrets(self.vault, self.actor, self.target, entries)
@@ -78,8 +80,10 @@ class _Remote:
     def describe(self) -> str:
         return self.shown
 
-    def set(self, key: str, value: SecretValue) -> Secret:
-        return self.client.set_secret(key, value, stack=self.stack, account=self.account)
+    def set(self, key: str, value: SecretValue, if_version: int | None = None) -> Secret:
+        return self.client.set_secret(
+            key, value, stack=self.stack, account=self.account, if_version=if_version
+        )
 
     def get(self, key: str, reveal: bool) -> Secret:
         return self.client.get_secret(key, stack=self.stack, account=self.account, reveal=reveal)
@@ -87,8 +91,10 @@ class _Remote:
     def list(self, reveal: bool) -> list[Secret]:
         return self.client.list_secrets(stack=self.stack, account=self.account, reveal=reveal)
 
-    def unset(self, key: str) -> None:
-        self.client.delete_secret(key, stack=self.stack, account=self.account)
+    def unset(self, key: str, if_version: int | None = None) -> None:
+        self.client.delete_secret(
+            key, stack=self.stack, account=self.account, if_version=if_version
+        )
 
     def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport:
         report = self.client.import_secrets(entries, stack=self.stack, account=self.account)

@@ -26,6 +26,14 @@ __all__ = ["secrets_app"]
 
 secrets_app = typer.Typer(help="Secrets of an account (inherited by its stacks) or of a stack.")
 
+IfVersionOption = Annotated[
+    int | None,
+    typer.Option(
+        "--if-version",
+        min=0,
+        help="Only if the key is at this version here (0: does not exist yet); else exit 5.",
+    ),
+]
 RevealOption = Annotated[bool, typer.Option("--reveal", help="Include the plaintext raw_value.")]
 
 
@@ -83,13 +91,14 @@ def set_(
     from_file: Annotated[
         Path | None, typer.Option("--from-file", help="Read the value from a file, byte for byte.")
     ] = None,
+    if_version: IfVersionOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Set a secret. Without a value on the command line, asks for it without echoing."""
     key, sep, inline = assignment.partition("=")
     value = _value_from_sources(key, inline if sep else None, from_stdin, from_file)
     with secrets_backend(data_dir, account=account, stack=stack) as target:
-        stored = target.set(key, value)
+        stored = target.set(key, value, if_version)
     typer.echo(f"Set {stored.key} on {target.describe()} (version {stored.version})")
 
 
@@ -135,11 +144,12 @@ def unset(
     key: str,
     stack: StackOption = None,
     account: AccountOption = None,
+    if_version: IfVersionOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Delete a secret from a stack or an account (its history is kept)."""
     with secrets_backend(data_dir, account=account, stack=stack) as target:
-        target.unset(key)
+        target.unset(key, if_version)
     typer.echo(f"Unset {key} on {target.describe()}")
 
 
