@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import termios
 import time
 
 from tests.cli.helpers import STACKSAFE, Cli, parent_environ
@@ -28,6 +29,15 @@ def read_until(fd: int, marker: bytes, seen: bytearray) -> None:
             seen += chunk
 
 
+def type_when_echo_is_off(fd: int, text: bytes) -> None:
+    """Type once the prompt has turned echo off: it flushes input typed before (TCSAFLUSH)."""
+    end = time.monotonic() + DEADLINE
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        assert time.monotonic() < end, "the prompt never turned echo off"
+        select.select([], [], [], 0.01)  # a short poll of the terminal's mode, bounded above
+    os.write(fd, text)
+
+
 def test_hidden_prompt_sets_the_value_without_echoing_it(seeded: Cli) -> None:
     env = {**parent_environ(), "STACKSAFE_DATA_DIR": str(seeded.data_dir)}
     pid, fd = pty.fork()
@@ -36,9 +46,9 @@ def test_hidden_prompt_sets_the_value_without_echoing_it(seeded: Cli) -> None:
         os.execve(argv[0], argv, env)  # noqa: S606
     seen = bytearray()
     read_until(fd, b"Value for TYPED:", seen)
-    os.write(fd, b"typed-s3cret\n")
+    type_when_echo_is_off(fd, b"typed-s3cret\n")
     read_until(fd, b"Repeat for confirmation:", seen)
-    os.write(fd, b"typed-s3cret\n")
+    type_when_echo_is_off(fd, b"typed-s3cret\n")
     read_until(fd, b"(version 1)", seen)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
