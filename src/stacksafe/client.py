@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -214,6 +214,58 @@ class Client:
         """Walk the server's audit hash chain (the owner only): intact, events, first bad event."""
         report: dict[str, Any] = self._request("GET", "/audit_logs/verify").json()["response"]
         return report
+
+    # -- users and tokens -----------------------------------------------------------------
+
+    def users(self) -> list[dict[str, Any]]:
+        return list(self._pages("/users", {}))
+
+    def create_user(
+        self,
+        email: str,
+        *,
+        account: str,
+        role: str = "viewer",
+        stack_roles: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Create a user, or give an existing one a role in ``account`` (and stack roles)."""
+        body = {
+            "email": email,
+            "account_id": account,
+            "role": role,
+            "stack_roles": dict(stack_roles or {}),
+        }
+        created: dict[str, Any] = self._request("POST", "/users", json=body).json()["response"]
+        return created
+
+    def tokens(self, *, user: str | None = None) -> list[dict[str, Any]]:
+        """Tokens (never their values): every one for the owner, else the caller's own."""
+        return list(self._pages("/tokens", {} if user is None else {"user": user}))
+
+    def create_token(
+        self,
+        user: str,
+        *,
+        scopes: Sequence[str],
+        stacks: Sequence[str] = (),
+        environments: Sequence[str] = (),
+        expires_in: str | None = None,
+    ) -> dict[str, Any]:
+        """A new token for ``user``; the response's ``token`` is its value, shown only now."""
+        body = {
+            "user": user,
+            "scopes": list(scopes),
+            "stacks": list(stacks),
+            "environments": list(environments),
+            "expires_in": expires_in,
+        }
+        created: dict[str, Any] = self._request("POST", "/tokens", json=body).json()["response"]
+        return created
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        path = f"/tokens/{quote(token_id, safe='')}"
+        revoked: dict[str, Any] = self._request("DELETE", path).json()["response"]
+        return revoked
 
     # -- secrets --------------------------------------------------------------------------
 

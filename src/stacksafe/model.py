@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "BUILTIN_ENVIRONMENTS",
@@ -60,10 +60,8 @@ def iso8601(moment: datetime) -> str:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         moment = moment.astimezone(UTC)
-    if moment.year < 1000:  # strftime's %Y does not pad years below 1000 on every platform
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    # The same text as the strftime above, about three times faster: a list reveal formats two
-    # moments per secret.
+    # ISO 8601's four-digit year, zero-padded (strftime's %Y is not on every platform), the same
+    # text orjson writes for an aware UTC datetime with OPT_UTC_Z | OPT_OMIT_MICROSECONDS.
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 - the fastest of the forms tried
         moment.year,
         moment.month,
@@ -98,12 +96,13 @@ class Stack:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Secret:
+class Secret(NamedTuple):
     """A secret as the specification describes it, with plaintext held masked.
 
     ``value`` is the encrypted form (``encrypted:AES256:<base64>``); ``raw_value`` is the
-    plaintext, present only when the caller asked for it and may see it.
+    plaintext, present only when the caller asked for it and may see it. A named tuple, not a
+    frozen dataclass: a reveal builds one per secret, hundreds per request, and a frozen
+    dataclass's ``__init__`` costs four times as much.
     """
 
     key: str
@@ -112,7 +111,7 @@ class Secret:
     version: int
     created_at: datetime
     updated_at: datetime
-    raw_value: SecretValue | None = field(default=None, repr=True)
+    raw_value: SecretValue | None = None
 
     def to_json(self) -> dict[str, object]:
         """The six fields of the specification, and nothing else."""

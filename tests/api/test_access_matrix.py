@@ -22,11 +22,11 @@ from sqlalchemy import select
 
 from stacksafe.api import create_app
 from stacksafe.core.audit import list_events
-from stacksafe.core.principals import create_user
+from stacksafe.core.principals import TOKEN_PREFIX, authenticate, create_token, create_user
 from stacksafe.core.secrets import get_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack, find_stack
 from stacksafe.core.vault import Vault, initialise
-from stacksafe.errors import NotFound
+from stacksafe.errors import NotFound, Unauthenticated
 from stacksafe.model import Account, Stack
 from stacksafe.settings import Settings
 from stacksafe.store.schema import users
@@ -72,6 +72,10 @@ import_account_secrets  403    403      403       403       200        200      
 account_audit_logs      403    403      403       403       403        200           200
 users_list              200    200      200       200       200        200           200
 get_user                404    404      404       404       404        200           200
+create_user             403    403      403       403       403        201           201
+tokens_list             200    200      200       200       200        200           200
+create_token            201    201      201       201       201        201           201
+revoke_token            200    200      200       200       200        200           200
 all_audit_logs          403    403      403       403       403        403           403
 create_account          403    403      403       403       403        403           403
 verify_audit_log        403    403      403       403       403        403           403
@@ -103,6 +107,10 @@ import_account_secrets  403    403      403       403       403        403      
 account_audit_logs      403    403      403       403       403        403           403
 users_list              200    200      200       200       200        200           200
 get_user                404    404      404       404       404        404           404
+create_user             403    403      403       403       403        403           403
+tokens_list             200    200      200       200       200        200           200
+create_token            403    403      403       403       403        403           403
+revoke_token            403    403      403       403       403        403           403
 all_audit_logs          403    403      403       403       403        403           403
 create_account          403    403      403       403       403        403           403
 verify_audit_log        403    403      403       403       403        403           403
@@ -136,6 +144,10 @@ import_account_secrets  404    404      404       404       404        404      
 account_audit_logs      404    404      404       404       404        404           404
 users_list              200    200      200       200       200        200           200
 get_user                404    404      404       404       404        404           404
+create_user             404    404      404       404       404        404           404
+tokens_list             200    200      200       200       200        200           200
+create_token            403    403      403       403       403        403           403
+revoke_token            404    404      404       404       404        404           404
 all_audit_logs          403    403      403       403       403        403           403
 create_account          403    403      403       403       403        403           403
 verify_audit_log        403    403      403       403       403        403           403
@@ -156,7 +168,9 @@ EXPECTED = {
     ("own", "admin"): _parse(OWN_ADMIN_SCOPE),
     ("own", "public"): _parse(OWN_PUBLIC_SCOPE),
     ("other", "admin"): _parse(OTHER_ACCOUNT),
-    ("other", "public"): _parse(OTHER_ACCOUNT),
+    # Revoking needs the admin scope before anything is looked up: a public token gets 403
+    # for a foreign token as for its own, so it learns nothing about which ids exist.
+    ("other", "public"): {**_parse(OTHER_ACCOUNT), "revoke_token": dict.fromkeys(ROLES, 403)},
 }
 
 # --- The installation ----------------------------------------------------------------------
@@ -169,6 +183,7 @@ SEEDED = {
 }
 FAKE_UID = "f" * 32
 FAKE_USER_ID = 987654321
+FAKE_TOKEN_ID = "tok_" + "f" * 16
 PEER = "peer@acme.test"  # another user of acme, for GET /users/{id}
 OUTSIDER = "admin@globex.test"
 # The caller of each generated case, by the case's unique key (for checks that depend on it).
@@ -408,6 +423,52 @@ def _check_users(m: Matrix, where: str, key: str, response: Response) -> None:
         assert shown == {caller}
 
 
+def _caller_email(key: str) -> str:
+    return f"{CALLER_OF[key][0]}@acme.test"
+
+
+def _check_user_created(m: Matrix, where: str, key: str, response: Response) -> None:
+    created = response.json()["response"]
+    assert created["email"] == f"{key}@acme.test"
+    assert created["accounts"] == [{"id": m.acme.uid, "name": "acme", "role": "viewer"}]
+
+
+def _check_tokens(m: Matrix, where: str, key: str, response: Response) -> None:
+    shown = response.json()["response"]
+    assert shown
+    assert {t["user"] for t in shown} == {_caller_email(key)}
+    assert TOKEN_PREFIX not in response.text  # ids and metadata only, never a token
+
+
+def _check_token_created(m: Matrix, where: str, key: str, response: Response) -> None:
+    created = response.json()["response"]
+    assert created["user"] == _caller_email(key)
+    assert created["scopes"] == ["public"]
+    principal = authenticate(m.vault, created["token"])
+    assert (principal.name, principal.token_uid) == (_caller_email(key), created["id"])
+
+
+# Token ids made by _prepare_token, by case key: the caller's own, or the outsider's.
+PREPARED_TOKENS: dict[str, str] = {}
+
+
+def _prepare_token(m: Matrix, where: str, key: str) -> None:
+    holder = _caller_email(key) if where == "own" else OUTSIDER
+    made = create_token(m.vault, LOCAL, holder, scopes=["public"])
+    PREPARED_TOKENS[key] = made.uid
+    PREPARED_VALUES[key] = made.token
+
+
+PREPARED_VALUES: dict[str, str] = {}
+
+
+def _check_token_revoked(m: Matrix, where: str, key: str, response: Response) -> None:
+    assert response.json()["response"]["id"] == PREPARED_TOKENS[key]
+    assert response.json()["response"]["revoked_at_iso"] is not None
+    with pytest.raises(Unauthenticated, match="revoked"):
+        authenticate(m.vault, PREPARED_VALUES[key])
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "accounts_list",
@@ -465,6 +526,39 @@ ENDPOINTS: list[Endpoint] = [
         lambda m, w, k: Call("GET", f"/api/3/users/{m.user_ids[PEER if w == 'own' else OUTSIDER]}"),
         check=lambda m, w, k, r: _equal(r.json()["response"]["email"], PEER),
     ),
+    Endpoint(
+        "create_user",
+        "account",
+        lambda m, w, k: Call(
+            "POST",
+            "/api/3/users",
+            json={"email": f"{k}@acme.test", "account_id": m.account(w).uid, "role": "viewer"},
+        ),
+        check=_check_user_created,
+        core_audited=True,
+    ),
+    Endpoint(
+        "tokens_list", None, lambda m, w, k: Call("GET", "/api/3/tokens"), check=_check_tokens
+    ),
+    Endpoint(
+        "create_token",
+        None,
+        lambda m, w, k: Call(
+            "POST",
+            "/api/3/tokens",
+            json={"user": _caller_email(k) if w == "own" else OUTSIDER, "scopes": ["public"]},
+        ),
+        check=_check_token_created,
+        core_audited=True,
+    ),
+    Endpoint(
+        "revoke_token",
+        None,
+        lambda m, w, k: Call("DELETE", f"/api/3/tokens/{PREPARED_TOKENS[k]}"),
+        prepare=_prepare_token,
+        check=_check_token_revoked,
+        core_audited=True,
+    ),
     Endpoint("all_audit_logs", None, lambda m, w, k: Call("GET", "/api/3/audit_logs")),
     # Creating accounts and verifying the whole chain are the server owner's alone.
     Endpoint(
@@ -489,7 +583,7 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
         for method in methods
         if path.startswith("/api/3/")
     }
-    assert len(routes) == 23
+    assert len(routes) == 27
     templates = {
         matrix.acme.uid: "{account_id}",
         matrix.web.uid: "{stack_uid}",
@@ -498,6 +592,9 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
         "/THE-KEY": "/{key}",
         f"/users/{matrix.user_ids[PEER]}": "/users/{user_id}",
     }
+    CALLER_OF["THE-KEY"] = ("viewer", "public")
+    PREPARED_TOKENS["THE-KEY"] = "tok_" + "0" * 16
+    templates["/tokens/" + PREPARED_TOKENS["THE-KEY"]] = "/tokens/{token_id}"
     exercised = set()
     for endpoint in ENDPOINTS:
         call = endpoint.call(matrix, "own", "THE-KEY")
@@ -533,6 +630,7 @@ def _foreign_to_missing(m: Matrix) -> dict[str, str]:
         m.shop.uid: FAKE_UID,
         f"/users/{m.user_ids[OUTSIDER]}": f"/users/{FAKE_USER_ID}",
         f"user {m.user_ids[OUTSIDER]} ": f"user {FAKE_USER_ID} ",
+        **{uid: FAKE_TOKEN_ID for key, uid in PREPARED_TOKENS.items() if "-other-" in key},
     }
 
 

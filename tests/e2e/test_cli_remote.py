@@ -191,6 +191,37 @@ def test_a_narrowed_developer_token(served: Served, fast: InProcessRemote, empty
     assert any(e["actor"] == "dev@example.com" and e["outcome"] == "denied" for e in denied)
 
 
+def test_users_and_tokens_commands_go_over_http(
+    served: Served, remote: RemoteCli, fast: InProcessRemote, empty_dir: Path
+) -> None:
+    fast.ok("users", "create", "ops@example.com", "--account", "acme", "--role", "operation")
+    token = remote.ok(
+        "tokens", "create", "--user", "ops@example.com", "--scope", "public", "--expires-in", "1d"
+    ).stdout
+    assert token.startswith("ssk_")
+    assert token.count("\n") == 1  # the token and nothing else: TOKEN=$(stacksafe tokens create)
+    ops = served.remote(token.strip(), empty_dir).in_process()
+    ops.ok("secrets", "list", "--stack", "web")
+    ops.fails(FORBIDDEN, "secrets", "list", "--stack", "web", "--reveal")  # public scope only
+
+    listed = fast.json("tokens", "list", "--user", "ops@example.com", "--format", "json")
+    assert [t["user"] for t in listed] == ["ops@example.com"]
+    assert listed[0]["scopes"] == "public"
+    assert listed[0]["expires_at_iso"] is not None
+    assert token.strip() not in json.dumps(listed)
+    # What the server's own database says, read locally on its data dir.
+    server_listed = served.local.in_process().json(
+        "tokens", "list", "--user", "ops@example.com", "--format", "json"
+    )
+    assert server_listed == listed
+
+    remote.ok("tokens", "revoke", listed[0]["id"])
+    ops.fails(FORBIDDEN, "secrets", "list", "--stack", "web")  # 401 shares exit code 4
+    revoked = fast.json("tokens", "list", "--user", "ops@example.com", "--format", "json")
+    assert revoked[0]["revoked_at_iso"] is not None
+    fast.fails(CONFLICT, "tokens", "revoke", listed[0]["id"])
+
+
 def test_the_audit_chain_is_intact_after_all_of_the_above(served: Served) -> None:
     done = served.local.ok("audit", "verify")
     assert done.stdout.startswith("Audit log intact: ")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 
 from stacksafe.api.deps import ApiState
@@ -13,23 +15,55 @@ from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.ratelimit import SlidingWindow
 from stacksafe.api.request_id import RequestId
-from stacksafe.api.routes import audit, health, secrets, tenancy, users
+from stacksafe.api.routes import audit, health, secrets, tenancy, tokens, users
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
 
-__all__ = ["DEFAULT_RATE_LIMIT", "MAX_BODY_BYTES", "app_from_environment", "create_app"]
+__all__ = [
+    "DEFAULT_RATE_LIMIT",
+    "MAX_BODY_BYTES",
+    "app_from_environment",
+    "create_app",
+    "default_threads",
+]
 
 DEFAULT_RATE_LIMIT = 3000  # requests per token per hour, as Cloud66
 # A bulk import of many large values fits; anything bigger is refused with 413 unread.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 BAD_TOKEN_LIMIT = 20  # invalid tokens per address per minute before throttling
+SQLITE_THREADS = 2
+POSTGRESQL_THREADS = 8
+
+
+def default_threads(vault: Vault) -> int:
+    """Request threads per worker: few on SQLite (CPU-bound reads), more on PostgreSQL."""
+    return SQLITE_THREADS if vault.store.dialect == "sqlite" else POSTGRESQL_THREADS
 
 
 def create_app(
-    vault: Vault, *, rate_limit: int = DEFAULT_RATE_LIMIT, close_vault: bool = False
+    vault: Vault,
+    *,
+    rate_limit: int = DEFAULT_RATE_LIMIT,
+    close_vault: bool = False,
+    threads: int | None = None,
+    serving: bool = False,
 ) -> FastAPI:
+    """The API over ``vault``; ``serving`` when this process exists to serve it (uvicorn)."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Sync endpoints run on anyio's default thread pool (40 threads). SQLite's driver
+        # releases the GIL for every row it steps, so many threads reading at once hand the
+        # GIL back and forth hundreds of times per request: measured, CPU per reveal grows
+        # about fourfold from 1 to 40 threads (docs/operations.md). Few threads per worker,
+        # and more workers, serve more.
+        to_thread.current_default_thread_limiter().total_tokens = (
+            threads if threads is not None else default_threads(vault)
+        )
+        if serving:
+            # Everything loaded so far lives as long as the server process: keep it out of
+            # the cyclic collector's full passes, which would rescan it again and again.
+            gc.freeze()
         yield
         if close_vault:
             vault.close()
@@ -50,7 +84,7 @@ def create_app(
     app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestId)
     install_error_handlers(app)
-    for router in (tenancy.router, secrets.router, users.router, audit.router):
+    for router in (tenancy.router, secrets.router, users.router, tokens.router, audit.router):
         app.include_router(router, prefix="/api/3")
     app.include_router(health.router)
     return app
@@ -59,4 +93,12 @@ def create_app(
 def app_from_environment() -> FastAPI:
     """For ``uvicorn --factory`` (several workers): settings from ``STACKSAFE_*`` variables."""
     limit = int(os.environ.get("STACKSAFE_RATE_LIMIT", DEFAULT_RATE_LIMIT))
-    return create_app(open_vault(Settings.load()), rate_limit=limit, close_vault=True)
+    threads_text = os.environ.get("STACKSAFE_THREADS", "")
+    threads = int(threads_text) if threads_text else None
+    return create_app(
+        open_vault(Settings.load()),
+        rate_limit=limit,
+        close_vault=True,
+        threads=threads,
+        serving=True,
+    )

@@ -29,7 +29,7 @@ def _state(request: Request) -> ApiState:
     return state
 
 
-def _vault(request: Request) -> Vault:
+async def _vault(request: Request) -> Vault:
     return _state(request).vault
 
 

@@ -22,6 +22,10 @@ __all__ = [
     "SecretsImport",
     "StackCreate",
     "StackOut",
+    "TokenCreate",
+    "TokenCreated",
+    "TokenOut",
+    "UserCreate",
     "UserOut",
 ]
 
@@ -169,3 +173,47 @@ class UserOut(BaseModel):
     )
     created_at: str
     created_at_iso: str
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320)
+    account_id: str = Field(description="Account uid or name.", max_length=255)
+    role: str = Field(
+        default="viewer",
+        description="viewer, deployer, developer, operation, power_user, administrator, owner",
+        max_length=32,
+    )
+    stack_roles: dict[str, str] = Field(
+        default_factory=dict, description="Stack uid or name → role in that stack."
+    )
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: str = Field(description="The email of the user the token acts for.", max_length=320)
+    scopes: list[str] = Field(description="public and/or admin.", min_length=1, max_length=8)
+    stacks: list[str] = Field(
+        default_factory=list, description="Narrow to these stacks (uid or name).", max_length=100
+    )
+    environments: list[str] = Field(
+        default_factory=list, description="Narrow to stacks of these environments.", max_length=20
+    )
+    expires_in: str | None = Field(
+        default=None, description="Lifetime, e.g. 30d or 12h; none: until revoked.", max_length=16
+    )
+
+
+class TokenOut(BaseModel):
+    id: str = Field(description="The token's id (tok_...), never its value.")
+    user: str
+    scopes: list[str]
+    stacks: list[str] | None
+    environments: list[str] | None
+    created_at_iso: str
+    expires_at_iso: str | None
+    revoked_at_iso: str | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The token itself: shown in this response only, once.")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import sys
-from datetime import datetime, timedelta
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 import typer
 
@@ -14,26 +13,15 @@ from stacksafe.cli.common import DataDirOption, local_actor, opened_vault
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
 from stacksafe.core import audit, principals
 from stacksafe.core.tenancy import visible_target
+from stacksafe.core.validation import parse_duration
 from stacksafe.errors import InvalidInput
 from stacksafe.model import iso8601
 
-__all__ = ["audit_app", "parse_duration", "tokens_app", "users_app"]
+__all__ = ["audit_app", "tokens_app", "users_app"]
 
 users_app = typer.Typer(help="Users and their roles in accounts and stacks.")
 tokens_app = typer.Typer(help="API tokens: shown once at creation, stored as keyed hashes.")
 audit_app = typer.Typer(help="The hash-chained audit log.")
-
-_DURATION = re.compile(r"(\d+)([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_duration(text: str) -> timedelta:
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise InvalidInput(
-            f"duration {text!r} is not valid: use a number and s, m, h, d or w (30d)"
-        )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 @users_app.command("create")
@@ -58,8 +46,12 @@ def users_create(
         if not sep or not stack or not name:
             raise InvalidInput(f"--stack-role {item!r} must be STACK=ROLE")
         stack_roles[stack] = name
-    with opened_vault(data_dir) as vault:
-        principals.create_user(vault, local_actor(), email, account, role, stack_roles)
+    with remote_client() as client:
+        if client is not None:
+            client.create_user(email, account=account, role=role, stack_roles=stack_roles)
+        else:
+            with opened_vault(data_dir) as vault:
+                principals.create_user(vault, local_actor(), email, account, role, stack_roles)
     typer.echo(f"{email} is {role} in account {account!r}", err=True)
 
 
@@ -78,17 +70,28 @@ def tokens_create(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a token; print it, and only it, on stdout, once: TOKEN=$(stacksafe tokens create)."""
-    lifetime = None if expires_in is None else parse_duration(expires_in)
-    with opened_vault(data_dir) as vault:
-        created = principals.create_token(
-            vault,
-            local_actor(),
-            user,
-            scopes=scope,
-            stacks=stack or (),
-            environments=environment or (),
-            expires_in=lifetime,
-        )
+    with remote_client() as client:
+        if client is not None:
+            made = client.create_token(
+                user,
+                scopes=scope,
+                stacks=stack or (),
+                environments=environment or (),
+                expires_in=expires_in,
+            )
+            created = principals.CreatedToken(str(made["id"]), str(made["token"]))
+        else:
+            lifetime = None if expires_in is None else parse_duration(expires_in)
+            with opened_vault(data_dir) as vault:
+                created = principals.create_token(
+                    vault,
+                    local_actor(),
+                    user,
+                    scopes=scope,
+                    stacks=stack or (),
+                    environments=environment or (),
+                    expires_in=lifetime,
+                )
     typer.echo(f"Created token {created.uid} for {user}; it is shown only now.", err=True)
     sys.stdout.write(created.token + "\n")
 
@@ -100,21 +103,25 @@ def tokens_list(
     data_dir: DataDirOption = None,
 ) -> None:
     """List tokens (never their values)."""
-    with opened_vault(data_dir) as vault:
-        found = principals.list_tokens(vault, local_actor(), user)
-    rows = [
-        {
-            "id": t.uid,
-            "user": email,
-            "scopes": " ".join(t.scopes),
-            "stacks": " ".join(t.stack_uids or ()) or None,
-            "environments": " ".join(t.environments or ()) or None,
-            "created_at_iso": iso8601(t.created_at),
-            "expires_at_iso": None if t.expires_at is None else iso8601(t.expires_at),
-            "revoked_at_iso": None if t.revoked_at is None else iso8601(t.revoked_at),
-        }
-        for t, email in found
-    ]
+    with remote_client() as client:
+        if client is not None:
+            rows = [_token_row(t) for t in client.tokens(user=user)]
+        else:
+            with opened_vault(data_dir) as vault:
+                found = principals.list_tokens(vault, local_actor(), user)
+            rows = [
+                {
+                    "id": t.uid,
+                    "user": email,
+                    "scopes": " ".join(t.scopes),
+                    "stacks": " ".join(t.stack_uids or ()) or None,
+                    "environments": " ".join(t.environments or ()) or None,
+                    "created_at_iso": iso8601(t.created_at),
+                    "expires_at_iso": None if t.expires_at is None else iso8601(t.expires_at),
+                    "revoked_at_iso": None if t.revoked_at is None else iso8601(t.revoked_at),
+                }
+                for t, email in found
+            ]
     if fmt is ListFormat.json:
         print_json(rows)
         return
@@ -125,11 +132,29 @@ def tokens_list(
     )
 
 
+def _token_row(token: dict[str, Any]) -> dict[str, object]:
+    """A token as the API returns it, in the rows of the local listing."""
+    return {
+        "id": token["id"],
+        "user": token["user"],
+        "scopes": " ".join(token["scopes"]),
+        "stacks": " ".join(token["stacks"] or ()) or None,
+        "environments": " ".join(token["environments"] or ()) or None,
+        "created_at_iso": token["created_at_iso"],
+        "expires_at_iso": token["expires_at_iso"],
+        "revoked_at_iso": token["revoked_at_iso"],
+    }
+
+
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: str, data_dir: DataDirOption = None) -> None:
     """Revoke a token by its id (tok_...)."""
-    with opened_vault(data_dir) as vault:
-        principals.revoke_token(vault, local_actor(), token_id)
+    with remote_client() as client:
+        if client is not None:
+            client.revoke_token(token_id)
+        else:
+            with opened_vault(data_dir) as vault:
+                principals.revoke_token(vault, local_actor(), token_id)
     typer.echo(f"Revoked {token_id}")
 
 

@@ -53,6 +53,14 @@ def serve(
         bool, typer.Option(help="Allow plain HTTP on a non-loopback address.")
     ] = False,
     rate_limit: Annotated[int, typer.Option(min=1, help="Requests per token per hour.")] = 3000,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Request threads per worker (default: 2 on SQLite, 8 on PostgreSQL).",
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Serve the API (and, later, the web UI) on HOST:PORT."""
@@ -73,6 +81,7 @@ def serve(
     # Workers are separate processes: they read the same settings from the environment.
     os.environ["STACKSAFE_DATA_DIR"] = str(settings.data_dir)
     os.environ["STACKSAFE_RATE_LIMIT"] = str(rate_limit)
+    os.environ["STACKSAFE_THREADS"] = "" if threads is None else str(threads)
     scheme = "https" if tls_cert else "http"
     typer.echo(f"stacksafe serving on {scheme}://{host}:{port} ({workers} worker(s))", err=True)
     uvicorn.run(

@@ -17,20 +17,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, select
 
 from stacksafe.core.access import Principal
 from stacksafe.core.server_keys import AUDIT_CHAIN, FINGERPRINT, keyed_hash
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import KeyedHash
-from stacksafe.model import Account, SecretValue, Stack, iso8601
+from stacksafe.model import Account, Secret, SecretValue, Stack, iso8601
 from stacksafe.store import audit as queries
+from stacksafe.store.engine import CommitGroup
 from stacksafe.store.schema import audit_events
 
 __all__ = [
     "AuditEvent",
     "VerifyReport",
+    "append",
     "fingerprint",
+    "fingerprints_of_opened",
     "list_events",
     "record",
     "record_denied",
@@ -75,6 +79,34 @@ def fingerprint(vault: Vault, value: SecretValue) -> str:
     return keyed_hash(vault, FINGERPRINT).digest(value.reveal().encode("utf-8"))[:16].hex()
 
 
+# Fingerprints remembered by sealed value, at most this many (about 20 MB).
+SEALED_FINGERPRINTS_MAX = 65_536
+
+
+def fingerprints_of_opened(vault: Vault, opened: Sequence[Secret]) -> dict[str, str]:
+    """The fingerprints of the revealed values of secrets just opened, by key.
+
+    Remembered by sealed ``value``: a seal is unique (random nonce), and it opened to exactly
+    this plaintext under the associated data of this row, so a sealed value that was read
+    before has the fingerprint computed then. A reveal of a whole stack then hashes only the
+    values it never revealed before, instead of every value on every request.
+    """
+    memo = vault.sealed_fingerprints
+    hasher = keyed_hash(vault, FINGERPRINT)
+    found = {}
+    for secret in opened:
+        if secret.raw_value is None:
+            continue
+        known = memo.get(secret.value)
+        if known is None:
+            known = hasher.digest(secret.raw_value.reveal().encode("utf-8"))[:16].hex()
+            if len(memo) >= SEALED_FINGERPRINTS_MAX:
+                memo.clear()  # cheaper than LRU bookkeeping on every hit; refills as read
+            memo[secret.value] = known
+        found[secret.key] = known
+    return found
+
+
 def _canonical(fields: dict[str, Any]) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
@@ -95,6 +127,46 @@ def _fields(seq: int, at: datetime, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _prepared(
+    actor: Principal,
+    action: str,
+    account: Account | None,
+    stack: Stack | None,
+    outcome: str,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """An event's row but for its place in the chain (sequence, time, hashes)."""
+    return {
+        "actor": actor.name,
+        "token_uid": actor.token_uid,
+        "source_ip": actor.source_ip,
+        "request_id": actor.request_id,
+        "action": action,
+        "outcome": outcome,
+        "account_uid": None if account is None else account.uid,
+        "stack_uid": None if stack is None else stack.uid,
+        # Stored as text and hashed as stored: verify_chain reads the same text back.
+        "detail": orjson.dumps(detail or {}, option=orjson.OPT_SORT_KEYS).decode(),
+    }
+
+
+def _append(conn: Connection, vault: Vault, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Chain ``rows`` after the head, in order, in the caller's transaction; their sequences."""
+    chain = keyed_hash(vault, AUDIT_CHAIN)
+    seq, previous = queries.lock_head(conn, GENESIS)
+    # Hashed as UTC, which is how it reads back from the database.
+    at = vault.clock().astimezone(UTC)
+    events = []
+    for row in rows:
+        seq += 1
+        digest = chain.digest(previous, _canonical(_fields(seq, at, row)))
+        events.append({**row, "seq": seq, "at": at, "prev_hash": previous, "hash": digest})
+        previous = digest
+    queries.insert_events(conn, events)
+    queries.move_head(conn, seq, previous, _head_mac(chain, seq, previous))
+    return [event["seq"] for event in events]
+
+
 def record(
     conn: Connection,
     vault: Vault,
@@ -110,26 +182,45 @@ def record(
 
     The caller's write and its audit event commit together or not at all (fail closed).
     """
-    chain = keyed_hash(vault, AUDIT_CHAIN)
-    last_seq, last_hash = queries.lock_head(conn, GENESIS)
-    seq = last_seq + 1
-    # Hashed as UTC, which is how it reads back from the database.
-    at = vault.clock().astimezone(UTC)
-    row = {
-        "actor": actor.name,
-        "token_uid": actor.token_uid,
-        "source_ip": actor.source_ip,
-        "request_id": actor.request_id,
-        "action": action,
-        "outcome": outcome,
-        "account_uid": None if account is None else account.uid,
-        "stack_uid": None if stack is None else stack.uid,
-        "detail": json.dumps(detail or {}, sort_keys=True, separators=(",", ":")),
-    }
-    digest = chain.digest(last_hash, _canonical(_fields(seq, at, row)))
-    queries.insert_event(conn, seq=seq, at=at, prev_hash=last_hash, hash=digest, **row)
-    queries.move_head(conn, seq, digest, _head_mac(chain, seq, digest))
-    return seq
+    return _append(conn, vault, [_prepared(actor, action, account, stack, outcome, detail)])[0]
+
+
+def append(
+    vault: Vault,
+    actor: Principal,
+    action: str,
+    *,
+    account: Account | None = None,
+    stack: Stack | None = None,
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """Append one event in a transaction of its own; returns once it is durably committed.
+
+    For events that go with no other write (reveals, refusals). Concurrent appends share one
+    transaction and one commit (group commit, see ``store.CommitGroup``): each caller still
+    returns only after its own event is durable, and gets the error if the group failed.
+    """
+    row = _prepared(actor, action, account, stack, outcome, detail)
+    return _appender(vault).submit(row)
+
+
+_APPENDER = "audit"
+
+
+def _appender(vault: Vault) -> CommitGroup[dict[str, Any], int]:
+    appender: CommitGroup[dict[str, Any], int] | None = vault.commit_groups.get(_APPENDER)
+    if appender is None:
+        # setdefault is atomic: two first callers end up with the same group.
+        appender = vault.commit_groups.setdefault(
+            _APPENDER,
+            CommitGroup(
+                vault.store,
+                lambda conn, rows: _append(conn, vault, rows),
+                "recording audit events",
+            ),
+        )
+    return appender
 
 
 def _head_mac(chain: KeyedHash, seq: int, digest: bytes) -> bytes:
@@ -147,20 +238,15 @@ def record_denied(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Record a refused attempt in its own transaction (the attempt itself changed nothing)."""
-
-    def work(conn: Connection) -> None:
-        record(
-            conn,
-            vault,
-            actor,
-            action,
-            account=account,
-            stack=stack,
-            outcome="denied",
-            detail={**(detail or {}), "reason": reason},
-        )
-
-    vault.store.transact(work, "recording a denied attempt")
+    append(
+        vault,
+        actor,
+        action,
+        account=account,
+        stack=stack,
+        outcome="denied",
+        detail={**(detail or {}), "reason": reason},
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ def readiness(vault: Vault) -> dict[str, str]:
             conn = conn.execution_options(stacksafe_write=True)
             with conn.begin() as transaction:
                 audit_queries.lock_head(conn, GENESIS)
-                audit_queries.insert_event(conn, **_PROBE)
+                audit_queries.insert_events(conn, [_PROBE])
                 transaction.rollback()
         checks["audit"] = "ok"
     except Exception as exc:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from stacksafe.core.access import SCOPES, Action, Principal, Role, authorize, parse_role
-from stacksafe.core.audit import record
+from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import allow
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.tenancy import find_stack, list_stacks, visible_target
@@ -30,6 +30,7 @@ from stacksafe.store.principals import StoredToken, StoredUser
 __all__ = [
     "TOKEN_PREFIX",
     "CreatedToken",
+    "StoredToken",
     "UserView",
     "authenticate",
     "bootstrap_owner",
@@ -44,6 +45,7 @@ __all__ = [
 
 TOKEN_PREFIX = "ssk_"  # noqa: S105 - a marker, not a credential
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+TOKEN_ID = re.compile(r"tok_[0-9a-f]{16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,20 +119,14 @@ def create_user(
 
 
 def principal_for_user(conn: Connection, user: StoredUser) -> Principal:
-    account_roles = {a: Role(r) for a, r in queries.account_roles(conn, user.id).items()}
-    stack_roles = {s: Role(r) for s, r in queries.stack_roles_of(conn, user.id).items()}
-    stack_accounts = {}
-    for stack_id in stack_roles:
-        stack = tenancy_queries.stack_by_id(conn, stack_id)
-        if stack is not None:
-            stack_accounts[stack_id] = stack.account_id
+    roles = queries.roles_of(conn, user.id)
     return Principal(
         name=user.email,
         user_id=user.id,
         is_owner=user.is_owner,
-        account_roles=account_roles,
-        stack_roles=stack_roles,
-        stack_accounts=stack_accounts,
+        account_roles={a: Role(r) for a, r in roles.accounts.items()},
+        stack_roles={s: Role(r) for s, r in roles.stacks.items()},
+        stack_accounts=roles.stack_accounts,
     )
 
 
@@ -158,23 +154,30 @@ def create_token(
             f"scopes must be chosen from {', '.join(SCOPES)}"
             + (f" (unknown: {', '.join(unknown)})" if unknown else "")
         )
-    _within_actor_token(actor, scopes, environments)
-    with vault.store.read() as conn:
-        holder = principal_for_user(conn, _user(conn, email))
-    # Narrowing names stacks the token's user can see; anything else is "does not exist".
-    stack_uids = tuple(_stack_uid(vault, holder, ref) for ref in stacks) or None
-    if actor.token_stacks is not None and not (
-        stack_uids and set(stack_uids) <= actor.token_stacks
-    ):
-        raise Forbidden("a token narrowed to stacks can only create tokens narrowed within them")
+    try:
+        # Before any lookup: whether another user exists is none of a non-owner's business.
+        if not (actor.is_owner or actor.name == email):
+            raise Forbidden("only the server owner may create tokens for other users")
+        _within_actor_token(actor, scopes, environments)
+        with vault.store.read() as conn:
+            holder = principal_for_user(conn, _user(conn, email))
+        # Narrowing names stacks the token's user can see; anything else is "does not exist".
+        stack_uids = tuple(_stack_uid(vault, holder, ref) for ref in stacks) or None
+        if actor.token_stacks is not None and not (
+            stack_uids and set(stack_uids) <= actor.token_stacks
+        ):
+            raise Forbidden(
+                "a token narrowed to stacks can only create tokens narrowed within them"
+            )
+    except Forbidden as refused:
+        record_denied(vault, actor, "token.create", refused.message, detail={"user": email})
+        raise
     hasher = keyed_hash(vault, TOKEN_HASH)
     token = TOKEN_PREFIX + random.token_urlsafe(32)
-    uid = "tok_" + random.token_hex(8)
+    uid = "tok_" + random.token_hex(8)  # matches TOKEN_ID
 
     def work(conn: Connection) -> CreatedToken:
         user = _user(conn, email)
-        if not (actor.is_owner or actor.user_id == user.id):
-            raise Forbidden(f"only the owner or {email} may create tokens for {email}")
         now = vault.clock()
         queries.insert_token(
             conn,
@@ -232,16 +235,14 @@ def authenticate(
     with vault.store.read() as conn:
         # The lookup is by a keyed hash, so its timing says nothing about the token; the final
         # comparison is constant-time all the same.
-        stored = queries.token_by_hash(conn, digest)
-        if stored is None or not hmac.compare_digest(stored.token_hash, digest):
+        found = queries.token_and_user_by_hash(conn, digest)
+        if found is None or not hmac.compare_digest(found[0].token_hash, digest):
             raise Unauthenticated("the token is not valid")
+        stored, user = found
         if stored.revoked_at is not None:
             raise Unauthenticated("the token was revoked")
         if stored.expires_at is not None and stored.expires_at <= vault.clock():
             raise Unauthenticated("the token has expired")
-        user = queries.user_by_id(conn, stored.user_id)
-        if user is None:  # pragma: no cover - prevented by the foreign key
-            raise Unauthenticated("the token is not valid")
         principal = principal_for_user(conn, user)
     return replace(
         principal,
@@ -268,6 +269,15 @@ def list_tokens(
 
 
 def revoke_token(vault: Vault, actor: Principal, uid: str) -> None:
+    """Revoke a token: the owner any, a user their own (with an 'admin'-scoped token)."""
+    if not TOKEN_ID.fullmatch(uid):
+        # Not echoed: a token's value given by mistake must not reach a message or the log.
+        raise InvalidInput("token ids look like tok_ and 16 hex digits (see tokens list)")
+    if actor.scopes is not None and "admin" not in actor.scopes:
+        refused = Forbidden("revoking tokens needs a token with the 'admin' scope")
+        record_denied(vault, actor, "token.revoke", refused.message, detail={"token": uid})
+        raise refused
+
     def work(conn: Connection) -> None:
         mine = {t.uid for t in queries.list_tokens(conn, None if actor.is_owner else actor.user_id)}
         if uid not in mine:

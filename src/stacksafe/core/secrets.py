@@ -14,18 +14,23 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from stacksafe.core.access import Action, Principal
-from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.audit import append, fingerprint, fingerprints_of_opened, record
 from stacksafe.core.guard import allow
 from stacksafe.core.inheritance import overlay
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key, validate_value
 from stacksafe.core.vault import Vault
-from stacksafe.crypto import DATA_KEY_SEAL_LIMIT, Binding, DataKey, Scope, encode_value
-from stacksafe.crypto.format import data_key_version
+from stacksafe.crypto import (
+    DATA_KEY_SEAL_LIMIT,
+    Binding,
+    DataKey,
+    Scope,
+    ScopeKeys,
+    encode_value,
+)
 from stacksafe.errors import (
     AuditUnavailable,
     Conflict,
-    IntegrityError,
     NotFound,
     PreconditionFailed,
     StacksafeError,
@@ -64,21 +69,22 @@ def _scope_of(target: Target, stack_level: bool) -> Scope:
     return Scope(target.account.uid, None)
 
 
-def _data_keys(conn: Connection, vault: Vault, target: Target) -> dict[bool, dict[int, DataKey]]:
-    """Unwrapped data keys of ``target``'s levels, by level (True: stack) and version."""
+def _scope_keys(conn: Connection, vault: Vault, target: Target) -> dict[bool, ScopeKeys]:
+    """The unwrapped data keys of ``target``'s levels, by level (True: the stack's own)."""
     stored_by_level = key_queries.data_keys_of(conn, target.account.id, target.stack_id)
-    return {
-        level: {
-            stored.version: vault.data_keys.unwrap(
-                _scope_of(target, level),
-                stored.version,
-                stored.master_key_version,
-                stored.wrapped_key,
-            )
-            for stored in stored_list
-        }
-        for level, stored_list in stored_by_level.items()
-    }
+    opened = {}
+    for level, stored_list in stored_by_level.items():
+        scope = _scope_of(target, level)
+        opened[level] = ScopeKeys(
+            scope,
+            (
+                vault.data_keys.unwrap(
+                    scope, stored.version, stored.master_key_version, stored.wrapped_key
+                )
+                for stored in stored_list
+            ),
+        )
+    return opened
 
 
 def _open_rows(
@@ -90,26 +96,17 @@ def _open_rows(
 ) -> list[Secret]:
     if not rows:
         return []
-    keys_by_level = _data_keys(conn, vault, target)
-    scopes = {level: _scope_of(target, level) for level in (False, True)}
+    keys_by_level = _scope_keys(conn, vault, target)
+    # One pass over plain tuples: a reveal opens hundreds of rows per request. Every row is
+    # authenticated, revealed or not, so tampering shows on the first read that meets it.
     opened = []
-    # One pass, no per-row Envelope or Binding objects: DataKey.open_stored makes the same checks
-    # and authenticates the same associated data (a reveal opens hundreds of rows per request).
     for key, stack_id, version, blob, created_at, updated_at in rows:
-        stack_level = stack_id is not None
-        dk_version = data_key_version(blob)
-        data_key = keys_by_level[stack_level].get(dk_version)
-        if data_key is None:
-            raise IntegrityError(
-                f"the stored value of {key!r} names data key version "
-                f"{dk_version}, which does not exist in its scope"
-            )
-        plaintext = data_key.open_stored(blob, scopes[stack_level], key, version)
+        plaintext = keys_by_level[stack_id is not None].open(blob, key, version)
         opened.append(
             Secret(
                 key,
                 encode_value(blob),
-                not stack_level,
+                stack_id is None,
                 version,
                 created_at,
                 updated_at,
@@ -138,9 +135,7 @@ def _write_action(target: Target) -> Action:
 def _reveal_detail(vault: Vault, secrets: Sequence[Secret]) -> dict[str, object]:
     return {
         "keys": {s.key: s.version for s in secrets},
-        "fingerprints": {
-            s.key: fingerprint(vault, s.raw_value) for s in secrets if s.raw_value is not None
-        },
+        "fingerprints": fingerprints_of_opened(vault, secrets),
     }
 
 
@@ -160,20 +155,10 @@ def _lookup(
     if found:
         detail = _reveal_detail(vault, found)
         detail["purpose"] = purpose
-
-        def audit_it(conn: Connection) -> None:
-            record(
-                conn,
-                vault,
-                actor,
-                "reveal",
-                account=target.account,
-                stack=target.stack,
-                detail=detail,
-            )
-
         try:
-            vault.store.transact(audit_it, "recording a reveal")
+            append(
+                vault, actor, "reveal", account=target.account, stack=target.stack, detail=detail
+            )
         except StacksafeError:
             raise
         except Exception as exc:

@@ -179,8 +179,10 @@ def visible_target(
     """
     with vault.store.read() as conn:
         if stack_uid is not None:
-            stack = None if "\x00" in stack_uid else queries.stack_by_uid(conn, stack_uid)
-            account = None if stack is None else queries.account_by_id(conn, stack.account_id)
+            found_pair = (
+                None if "\x00" in stack_uid else queries.stack_and_account_by_uid(conn, stack_uid)
+            )
+            stack, account = (None, None) if found_pair is None else found_pair
             hidden = stack is not None and account is not None and not can_see_stack(actor, stack)
             if stack is None or account is None or hidden:
                 missing = NotFound(f"stack {stack_uid!r} does not exist")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
@@ -10,6 +11,7 @@ from stacksafe.model import SecretValue
 __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_NAME_LENGTH",
+    "parse_duration",
     "validate_environment",
     "validate_key",
     "validate_name",
@@ -79,3 +81,18 @@ def validate_environment(environment: str) -> str:
             ". _ or - (built-ins: development, staging, qa, production)"
         )
     return environment
+
+
+_DURATION = re.compile(r"([0-9]{1,6})([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``...: a number and one of s, m, h, d, w."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or int(match.group(1)) == 0:
+        raise InvalidInput(
+            f"duration {_shown(text)} is not valid: use a positive number and s, m, h, d or w "
+            "(e.g. 30d)"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})

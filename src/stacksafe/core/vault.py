@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -29,6 +30,7 @@ from stacksafe.errors import ConfigurationError
 from stacksafe.settings import Settings
 from stacksafe.store import Store, redact_url
 from stacksafe.store import keys as key_queries
+from stacksafe.store.engine import CommitGroup
 from stacksafe.store.migrate import current_revision, upgrade
 
 __all__ = ["Vault", "initialise", "load_keyring", "open_vault", "utc_now"]
@@ -48,6 +50,10 @@ class Vault:
     clock: Callable[[], datetime] = field(default=utc_now)
     # Unwrapped server HMAC keys by purpose (see core.server_keys).
     server_keys: dict[str, KeyedHash] = field(default_factory=dict)
+    # Group-commit writers by purpose (see store.CommitGroup), made on first use.
+    commit_groups: dict[str, CommitGroup[Any, Any]] = field(default_factory=dict)
+    # Value fingerprints by sealed value (see core.audit.fingerprints_of_opened).
+    sealed_fingerprints: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
         self.store.close()

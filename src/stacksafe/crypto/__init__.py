@@ -20,6 +20,9 @@ from stacksafe.crypto.envelope import (
 from stacksafe.crypto.envelope import (
     Scope as Scope,
 )
+from stacksafe.crypto.envelope import (
+    ScopeKeys as ScopeKeys,
+)
 from stacksafe.crypto.format import Envelope as Envelope
 from stacksafe.crypto.format import decode_value as decode_value
 from stacksafe.crypto.format import encode_value as encode_value
@@ -43,6 +46,7 @@ __all__ = [
     "Keyring",
     "MasterKey",
     "Scope",
+    "ScopeKeys",
     "decode_value",
     "encode_value",
     "generate_master_key",

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
@@ -22,9 +23,18 @@ from sqlalchemy.pool import QueuePool
 
 from stacksafe.errors import ConfigurationError, Conflict
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "RetryWrite", "Store", "make_engine", "redact_url"]
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "CommitGroup",
+    "RetryWrite",
+    "Store",
+    "make_engine",
+    "redact_url",
+]
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 WRITE_ATTEMPTS = 8
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -175,3 +185,97 @@ def _retryable(exc: BaseException) -> bool:
         code = getattr(exc.orig, "sqlstate", None)
         return code in {"40001", "40P01"} or "database is locked" in str(exc.orig)
     return False
+
+
+class _Submitted(Generic[ItemT, ResultT]):
+    __slots__ = ("error", "finished", "item", "lead", "result", "wake")
+
+    def __init__(self, item: ItemT) -> None:
+        self.item = item
+        self.wake = threading.Event()
+        self.lead = False
+        self.finished = False
+        self.result: ResultT | None = None
+        self.error: BaseException | None = None
+
+
+class CommitGroup(Generic[ItemT, ResultT]):
+    """Writes submitted by concurrent threads, committed together: one transaction per group.
+
+    ``submit`` returns once its item is durably committed, or raises what the group's
+    transaction raised (as ``concurrent.futures.Future.result`` does, the same exception in
+    every thread of the group). The first thread to arrive while no group is being written
+    leads: it writes everything pending, itself included, in one ``Store.transact`` (one
+    commit, so one fsync, for the group), then hands the lead to the oldest thread that arrived
+    meanwhile. Under load, N waiting writers cost one transaction instead of N queued ones;
+    alone, a submit costs what a plain transaction does. ``write`` gets the items in arrival
+    order and returns one result per item; it may run more than once (``Store.transact``
+    retries lost races), so it must do all its work inside the transaction it is given.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        write: Callable[[Connection, Sequence[ItemT]], Sequence[ResultT]],
+        what: str,
+        max_group: int = 256,
+    ) -> None:
+        self._store = store
+        self._write = write
+        self._what = what
+        self._max_group = max_group
+        self._lock = threading.Lock()
+        self._pending: deque[_Submitted[ItemT, ResultT]] = deque()
+        self._writing = False
+
+    @property
+    def waiting(self) -> int:
+        """Items submitted and not yet taken into a group (for metrics and tests)."""
+        with self._lock:
+            return len(self._pending)
+
+    def submit(self, item: ItemT) -> ResultT:
+        entry: _Submitted[ItemT, ResultT] = _Submitted(item)
+        with self._lock:
+            self._pending.append(entry)
+            if not self._writing:
+                # Nobody is writing, so nothing else is pending: this entry is first in line.
+                self._writing = entry.lead = True
+        if not entry.lead:
+            entry.wake.wait()  # until written by a leader, or made the leader
+        if not entry.finished:
+            self._write_group()  # leading, first in line: the group includes this entry
+        if entry.error is not None:
+            raise entry.error
+        return cast(ResultT, entry.result)
+
+    def _write_group(self) -> None:
+        with self._lock:
+            count = min(len(self._pending), self._max_group)
+            group = [self._pending.popleft() for _ in range(count)]
+        failure: BaseException | None = None
+        try:
+            results = self._store.transact(
+                lambda conn: self._write(conn, [entry.item for entry in group]), self._what
+            )
+            if len(results) != len(group):
+                raise RuntimeError(f"{self._what}: {len(results)} results for {len(group)} items")
+            for entry, result in zip(group, results, strict=True):
+                entry.result = result
+        except BaseException as exc:  # every waiter must learn the outcome
+            failure = exc
+        for entry in group:
+            entry.error = failure
+            entry.finished = True
+        with self._lock:
+            successor = self._pending[0] if self._pending else None
+            if successor is None:
+                self._writing = False
+            else:
+                successor.lead = True
+        for entry in group:
+            entry.wake.set()
+        if successor is not None:
+            successor.wake.set()
+        if failure is not None and not isinstance(failure, Exception):
+            raise failure  # KeyboardInterrupt and the like: the leader's thread stops

@@ -6,11 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 
-from stacksafe.store.schema import memberships, stack_roles, tokens, users
+from stacksafe.store.schema import memberships, stack_roles, stacks, tokens, users
 
 __all__ = [
+    "StoredRoles",
     "StoredToken",
     "StoredUser",
     "account_roles",
@@ -19,9 +30,11 @@ __all__ = [
     "list_tokens",
     "list_users",
     "revoke_token",
+    "roles_of",
     "set_account_role",
     "set_stack_role",
     "stack_roles_of",
+    "token_and_user_by_hash",
     "token_by_hash",
     "user_by_email",
     "user_by_id",
@@ -155,9 +168,57 @@ def insert_token(
     )
 
 
+# Built once: every API request authenticates its token with these two.
+_TOKEN_AND_USER = (
+    select(*tokens.c, *(c.label(f"holder_{c.name}") for c in users.c))
+    .join(users, users.c.id == tokens.c.user_id)
+    .where(tokens.c.token_hash == bindparam("token_hash"))
+)
+_ROLES = union_all(
+    select(
+        memberships.c.account_id, memberships.c.role, literal_column("NULL").label("stack_id")
+    ).where(memberships.c.user_id == bindparam("user_id")),
+    select(stacks.c.account_id, stack_roles.c.role, stack_roles.c.stack_id)
+    .join(stacks, stacks.c.id == stack_roles.c.stack_id)
+    .where(stack_roles.c.user_id == bindparam("user_id")),
+)
+
+
 def token_by_hash(conn: Connection, token_hash: bytes) -> StoredToken | None:
     row = conn.execute(select(tokens).where(tokens.c.token_hash == token_hash)).first()
     return None if row is None else _token(row)
+
+
+def token_and_user_by_hash(
+    conn: Connection, token_hash: bytes
+) -> tuple[StoredToken, StoredUser] | None:
+    """A token and its user, in one query."""
+    row = conn.execute(_TOKEN_AND_USER, {"token_hash": token_hash}).first()
+    if row is None:
+        return None
+    user = StoredUser(row.holder_id, row.holder_email, row.holder_is_owner, row.holder_created_at)
+    return _token(row), user
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRoles:
+    """A user's roles: by account, by stack, and each of those stacks' account."""
+
+    accounts: dict[int, str]
+    stacks: dict[int, str]
+    stack_accounts: dict[int, int]
+
+
+def roles_of(conn: Connection, user_id: int) -> StoredRoles:
+    """Every role of a user, in one query."""
+    roles = StoredRoles({}, {}, {})
+    for account_id, role, stack_id in conn.execute(_ROLES, {"user_id": user_id}):
+        if stack_id is None:
+            roles.accounts[account_id] = role
+        else:
+            roles.stacks[stack_id] = role
+            roles.stack_accounts[stack_id] = account_id
+    return roles
 
 
 def list_tokens(conn: Connection, user_id: int | None = None) -> list[StoredToken]:

@@ -97,6 +97,7 @@ def _live_query(scope: ColumnElement[bool]) -> Select[Any]:
 
 def _stored(rows: Iterable[Any]) -> list[StoredSecret]:
     # Positional unpacking: a Row's attribute access by name costs more than the tuple itself.
+    # Callers pass ``.all()`` (one fetchall), not the result: iterating it fetches row by row.
     return [
         StoredSecret(key, stack_id, version, bytes(envelope), created_at, updated_at)
         for key, stack_id, version, envelope, created_at, updated_at in rows
@@ -138,7 +139,7 @@ def scope_secrets(
         params["stack_id"] = stack_id
     if key is not None:
         params["key"] = key
-    return _stored(conn.execute(query, params))
+    return _stored(conn.execute(query, params).all())
 
 
 def effective_secrets(
@@ -153,7 +154,7 @@ def effective_secrets(
     params: dict[str, object] = {"account_id": account_id, "stack_id": stack_id}
     if key is not None:
         params["key"] = key
-    return _stored(conn.execute(query, params))
+    return _stored(conn.execute(query, params).all())
 
 
 def secret_head(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, bindparam, insert, select
 
 from stacksafe.model import Account, Stack
 from stacksafe.store.schema import accounts, stacks
@@ -19,6 +19,7 @@ __all__ = [
     "insert_stack",
     "list_accounts",
     "list_stacks",
+    "stack_and_account_by_uid",
     "stack_by_id",
     "stack_by_uid",
     "stacks_by_name",
@@ -44,21 +45,48 @@ def insert_account(conn: Connection, uid: str, name: str, now: datetime) -> Acco
     return Account(new_id, uid, name, now, now)
 
 
-def _one_account(conn: Connection, clause: Any) -> Account | None:
-    row = conn.execute(select(accounts).where(clause)).first()
+# Built once, with bound parameters: every request resolves its account or stack.
+_ACCOUNT_BY = {
+    column: select(accounts).where(accounts.c[column] == bindparam("ref"))
+    for column in ("id", "uid", "name")
+}
+_STACK_AND_ACCOUNT_BY_UID = (
+    select(*stacks.c, *(c.label(f"parent_{c.name}") for c in accounts.c))
+    .join(accounts, accounts.c.id == stacks.c.account_id)
+    .where(stacks.c.uid == bindparam("uid"))
+)
+
+
+def _one_account(conn: Connection, column: str, ref: object) -> Account | None:
+    row = conn.execute(_ACCOUNT_BY[column], {"ref": ref}).first()
     return None if row is None else _account(row)
 
 
 def account_by_name(conn: Connection, name: str) -> Account | None:
-    return _one_account(conn, accounts.c.name == name)
+    return _one_account(conn, "name", name)
 
 
 def account_by_uid(conn: Connection, uid: str) -> Account | None:
-    return _one_account(conn, accounts.c.uid == uid)
+    return _one_account(conn, "uid", uid)
 
 
 def account_by_id(conn: Connection, account_id: int) -> Account | None:
-    return _one_account(conn, accounts.c.id == account_id)
+    return _one_account(conn, "id", account_id)
+
+
+def stack_and_account_by_uid(conn: Connection, uid: str) -> tuple[Stack, Account] | None:
+    """A stack and its account, in one query."""
+    row = conn.execute(_STACK_AND_ACCOUNT_BY_UID, {"uid": uid}).first()
+    if row is None:
+        return None
+    account = Account(
+        row.parent_id,
+        row.parent_uid,
+        row.parent_name,
+        row.parent_created_at,
+        row.parent_updated_at,
+    )
+    return _stack(row), account
 
 
 def list_accounts(conn: Connection) -> list[Account]:

@@ -1,0 +1,119 @@
+"""The sliding-window counter behind per-token limits and bad-token throttling, on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stacksafe.api.ratelimit import SlidingWindow
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_fresh_key_gets_exactly_the_limit_then_none() -> None:
+    clock = Clock()
+    window = SlidingWindow(3, 60.0, clock)
+
+    assert [window.hit("t") for _ in range(4)] == [2, 1, 0, None]
+    assert window.exceeded("t")
+    assert window.hit("other") == 2  # keys are independent
+
+
+def test_the_previous_window_fades_out_as_the_window_slides() -> None:
+    clock = Clock(6000.0)  # the start of a 60 s window
+    window = SlidingWindow(10, 60.0, clock)
+    for _ in range(10):
+        assert window.hit("t") is not None
+    assert window.hit("t") is None
+
+    clock.now += 60.0  # next window starts: the full previous one still weighs 10
+    assert window.hit("t") is None
+    assert window.reset_in("t") == 6  # 10 * (1 - 6/60) = 9 leaves room for one
+    clock.now += 6.0
+    assert window.hit("t") == 0
+    assert window.hit("t") is None
+    clock.now += 60.0  # two windows later nothing of the first remains
+    assert window.reset_in("t") == 0
+    assert window.hit("t") is not None
+
+
+def test_a_key_idle_for_two_windows_starts_afresh() -> None:
+    clock = Clock(0.0)
+    window = SlidingWindow(2, 10.0, clock)
+    window.hit("t")
+    window.hit("t")
+    assert window.hit("t") is None
+    clock.now += 25.0
+    assert window.hit("t") == 1
+
+
+def test_reset_in_counts_to_the_next_window_when_the_current_one_is_full() -> None:
+    clock = Clock(100.0)  # 40 s into a 60 s window
+    window = SlidingWindow(2, 60.0, clock)
+    window.hit("t")
+    window.hit("t")
+    assert window.reset_in("t") == 20
+    assert window.reset_in("never-seen") == 0
+
+
+def test_exceeded_neither_counts_nor_remembers() -> None:
+    window = SlidingWindow(1, 60.0, Clock())
+    for _ in range(1000):
+        assert not window.exceeded(f"198.51.100.{_}")
+    assert len(window) == 0
+    assert window.hit("t") == 0
+
+
+def test_the_table_is_bounded_and_forgets_the_least_recently_seen_key() -> None:
+    window = SlidingWindow(1, 60.0, Clock(), max_keys=3)
+    for key in ("a", "b", "c"):
+        assert window.hit(key) == 0
+    assert window.hit("a") is None  # "a" is now the most recently seen
+    assert window.hit("d") == 0  # evicts "b"
+    assert len(window) == 3
+    assert window.hit("b") == 0  # forgotten, so counted afresh
+    assert window.hit("a") is None  # still remembered
+
+
+def test_memory_does_not_grow_with_the_limit() -> None:
+    window = SlidingWindow(10**9, 3600.0, Clock())
+    for _ in range(10_000):
+        window.hit("t")
+    assert len(window) == 1
+    assert window.hit("t") == 10**9 - 10_001
+
+
+@pytest.mark.parametrize(("limit", "window", "max_keys"), [(0, 1.0, 1), (1, 0.0, 1), (1, 1.0, 0)])
+def test_nonsense_parameters_are_refused(limit: int, window: float, max_keys: int) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        SlidingWindow(limit, window, Clock(), max_keys)
+
+
+@given(
+    limit=st.integers(1, 20),
+    steps=st.lists(st.floats(min_value=0.0, max_value=30.0), min_size=1, max_size=200),
+)
+def test_never_more_than_twice_the_limit_in_any_window(limit: int, steps: list[float]) -> None:
+    """The estimate may admit up to the limit per fixed window; in any sliding window of the
+    same length that is at most twice the limit, and never more within one fixed window."""
+    clock = Clock(0.0)
+    window = SlidingWindow(limit, 10.0, clock)
+    admitted: list[float] = []
+    for step in steps:
+        clock.now += step
+        if window.hit("t") is not None:
+            admitted.append(clock.now)
+    for start in admitted:
+        inside = [t for t in admitted if start <= t < start + 10.0]
+        assert len(inside) <= 2 * limit
+    by_fixed_window: dict[int, int] = {}
+    for t in admitted:
+        by_fixed_window[int(t // 10.0)] = by_fixed_window.get(int(t // 10.0), 0) + 1
+    assert max(by_fixed_window.values()) <= limit

@@ -1,0 +1,141 @@
+"""Group commit: concurrent submitters share one transaction, each returns only once its item
+is committed, and a failed group fails every one of its submitters (and only them)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+
+from stacksafe.store import Store
+from stacksafe.store.engine import CommitGroup, RetryWrite
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
+    (tmp_path / "data").mkdir(exist_ok=True)  # where the SQLite URL points
+    store = Store.from_url(database_url)
+    with store.write() as conn:
+        conn.execute(text("CREATE TABLE items (n INTEGER PRIMARY KEY)"))
+    yield store
+    store.close()
+
+
+def stored(store: Store) -> list[int]:
+    with store.read() as conn:
+        return list(conn.execute(text("SELECT n FROM items ORDER BY n")).scalars())
+
+
+class Recorder:
+    """A write that inserts its items and returns each one's square; it can be held or failed."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[int]] = []
+        self.hold_first = threading.Event()
+        self.first_started = threading.Event()
+        self.holding = False
+        self.fail_with: Exception | None = None
+        self.retry_once = False
+
+    def __call__(self, conn: Connection, items: Sequence[int]) -> list[int]:
+        if self.holding and not self.groups:
+            self.first_started.set()
+            assert self.hold_first.wait(30), "the test never released the first group"
+        for n in items:
+            conn.execute(text("INSERT INTO items (n) VALUES (:n)"), {"n": n})
+        if self.retry_once:
+            self.retry_once = False
+            raise RetryWrite  # Store.transact rolls back and runs the write again
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.groups.append(list(items))
+        return [n * n for n in items]
+
+
+def wait_until(condition: object, what: str) -> None:
+    """A bounded poll of state the test cannot be told about (no fixed sleep)."""
+    deadline = time.monotonic() + 30
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.001)
+
+
+def held_first_group(
+    pool: ThreadPoolExecutor, group: CommitGroup[int, int], write: Recorder, first: int, more: range
+) -> tuple[Future[int], list[Future[int]]]:
+    """Submit ``first`` and hold its write; then submit ``more``, which queue behind it."""
+    write.holding = True
+    leader = pool.submit(group.submit, first)
+    assert write.first_started.wait(30), "the first submit never started writing"
+    rest = [pool.submit(group.submit, n) for n in more]
+    wait_until(lambda: group.waiting == len(rest), f"{len(rest)} submitters wait")
+    return leader, rest
+
+
+def test_alone_a_submit_is_one_transaction_and_returns_its_result(store: Store) -> None:
+    write = Recorder()
+    group: CommitGroup[int, int] = CommitGroup(store, write, "test")
+
+    assert group.submit(3) == 9
+    assert group.submit(4) == 16
+    assert write.groups == [[3], [4]]
+    assert stored(store) == [3, 4]
+    assert group.waiting == 0
+
+
+def test_submitters_arriving_during_a_write_share_the_next_transaction(store: Store) -> None:
+    write = Recorder()
+    group: CommitGroup[int, int] = CommitGroup(store, write, "test")
+    with ThreadPoolExecutor(17) as pool:
+        first, rest = held_first_group(pool, group, write, 0, range(1, 17))
+        assert not any(f.done() for f in (first, *rest))  # nobody returns before its commit
+        write.hold_first.set()
+        assert [f.result(30) for f in (first, *rest)] == [n * n for n in range(17)]
+
+    assert write.groups[0] == [0]
+    assert sorted(write.groups[1]) == list(range(1, 17))
+    assert len(write.groups) == 2  # 17 items, 2 transactions
+    assert stored(store) == list(range(17))
+
+
+def test_a_failed_group_fails_each_of_its_submitters_and_commits_none(store: Store) -> None:
+    write = Recorder()
+    group: CommitGroup[int, int] = CommitGroup(store, write, "test")
+    with ThreadPoolExecutor(9) as pool:
+        first, doomed = held_first_group(pool, group, write, 100, range(1, 9))
+        write.fail_with = OSError("disk full")
+        write.hold_first.set()
+        for future in (first, *doomed):
+            with pytest.raises(OSError, match="disk full"):
+                future.result(30)
+
+    assert stored(store) == []
+    write.fail_with = None
+    assert group.submit(7) == 49  # the next submitter leads again
+    assert stored(store) == [7]
+
+
+def test_a_retried_transaction_commits_each_item_once(store: Store) -> None:
+    write = Recorder()
+    write.retry_once = True
+    group: CommitGroup[int, int] = CommitGroup(store, write, "test")
+
+    assert group.submit(5) == 25
+    assert stored(store) == [5]
+
+
+def test_many_threads_hammering_lose_nothing_and_duplicate_nothing(store: Store) -> None:
+    write = Recorder()
+    group: CommitGroup[int, int] = CommitGroup(store, write, "test", max_group=7)
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(group.submit, range(400)))
+
+    assert results == [n * n for n in range(400)]
+    assert stored(store) == list(range(400))
+    assert max(len(g) for g in write.groups) <= 7
+    assert sorted(n for g in write.groups for n in g) == list(range(400))
