@@ -341,6 +341,65 @@ class Client:
         report: dict[str, list[str]] = response.json()["response"]
         return report
 
+    # -- versions ---------------------------------------------------------------------------
+
+    def history(
+        self,
+        key: str,
+        *,
+        stack: str | None = None,
+        account: str | None = None,
+        reveal: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Every version of ``key`` at that level, newest first (values only with ``reveal``)."""
+        path = f"{self._level(stack, account)}/{quote(key, safe='')}/versions"
+        return list(self._pages(path, {"reveal": str(reveal).lower()}))
+
+    def rollback(
+        self,
+        key: str,
+        to_version: int,
+        *,
+        stack: str | None = None,
+        account: str | None = None,
+        if_version: int | None = None,
+    ) -> Secret:
+        """Make version ``to_version``'s value current again (a new version)."""
+        headers = {} if if_version is None else {"If-Match": f'"{if_version}"'}
+        path = f"{self._level(stack, account)}/{quote(key, safe='')}/rollback"
+        response = self._request("POST", path, json={"to_version": to_version}, headers=headers)
+        return _secret(response.json()["response"], _version(response))
+
+    def rollback_level(
+        self, to: str, *, stack: str | None = None, account: str | None = None
+    ) -> dict[str, Any]:
+        """Every key of that level as it was at ``to`` (ISO 8601 with an offset)."""
+        path = f"{self._level(stack, account)}/rollback"
+        report: dict[str, Any] = self._request("POST", path, json={"to": to}).json()["response"]
+        return report
+
+    def undelete(self, key: str, *, stack: str | None = None, account: str | None = None) -> Secret:
+        path = f"{self._level(stack, account)}/{quote(key, safe='')}/undelete"
+        response = self._request("POST", path)
+        return _secret(response.json()["response"], _version(response))
+
+    def destroy_version(
+        self, key: str, version: int, *, stack: str | None = None, account: str | None = None
+    ) -> None:
+        path = f"{self._level(stack, account)}/{quote(key, safe='')}/versions/{int(version)}"
+        self._request("DELETE", path)
+
+    def max_versions(self, *, stack: str | None = None, account: str | None = None) -> int | None:
+        path = self._level(stack, account).removesuffix("/secrets") + "/secret_policy"
+        limit: int | None = self._request("GET", path).json()["response"]["max_versions"]
+        return limit
+
+    def set_max_versions(
+        self, limit: int | None, *, stack: str | None = None, account: str | None = None
+    ) -> None:
+        path = self._level(stack, account).removesuffix("/secrets") + "/secret_policy"
+        self._request("PUT", path, json={"max_versions": limit})
+
     def audit_logs(
         self, *, account: str | None = None, limit: int | None = None, **filters: str
     ) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,9 +24,10 @@ from sqlalchemy import select
 from stacksafe.api import create_app
 from stacksafe.core.audit import list_events
 from stacksafe.core.principals import TOKEN_PREFIX, authenticate, create_token, create_user
-from stacksafe.core.secrets import get_secret
+from stacksafe.core.secrets import get_secret, unset_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack, find_stack
 from stacksafe.core.vault import Vault, initialise
+from stacksafe.core.versions import history
 from stacksafe.errors import NotFound, Unauthenticated
 from stacksafe.model import Account, Stack
 from stacksafe.settings import Settings
@@ -47,110 +49,158 @@ SCOPES = {"public": ("public",), "admin": ("public", "admin")}
 # Where the user holds the role (its own account), by token scope. Columns are ROLES in order.
 
 OWN_ADMIN_SCOPE = """
-endpoint                viewer deployer developer operation power_user administrator owner
-accounts_list           200    200      200       200       200        200           200
-get_account             200    200      200       200       200        200           200
-stacks_list             200    200      200       200       200        200           200
-get_stack               200    200      200       200       200        200           200
-create_stack            403    403      403       201       201        201           201
-list_stack_secrets      200    200      200       200       200        200           200
-get_stack_secret        200    200      200       200       200        200           200
-reveal_stack_secrets    403    200      200       200       200        200           200
-reveal_stack_secret     403    200      200       200       200        200           200
-post_stack_secret       403    403      201       201       201        201           201
-put_stack_secret        403    403      200       200       200        200           200
-delete_stack_secret     403    403      200       200       200        200           200
-import_stack_secrets    403    403      200       200       200        200           200
-list_account_secrets    200    200      200       200       200        200           200
-get_account_secret      200    200      200       200       200        200           200
-reveal_account_secrets  403    200      200       200       200        200           200
-reveal_account_secret   403    200      200       200       200        200           200
-post_account_secret     403    403      403       403       201        201           201
-put_account_secret      403    403      403       403       200        200           200
-delete_account_secret   403    403      403       403       200        200           200
-import_account_secrets  403    403      403       403       200        200           200
-account_audit_logs      403    403      403       403       403        200           200
-users_list              200    200      200       200       200        200           200
-get_user                404    404      404       404       404        200           200
-create_user             403    403      403       403       403        201           201
-tokens_list             200    200      200       200       200        200           200
-create_token            201    201      201       201       201        201           201
-revoke_token            200    200      200       200       200        200           200
-all_audit_logs          403    403      403       403       403        403           403
-create_account          403    403      403       403       403        403           403
-verify_audit_log        403    403      403       403       403        403           403
+endpoint                  viewer deployer developer operation power_user administrator owner
+accounts_list             200    200      200       200       200        200           200
+get_account               200    200      200       200       200        200           200
+stacks_list               200    200      200       200       200        200           200
+get_stack                 200    200      200       200       200        200           200
+create_stack              403    403      403       201       201        201           201
+list_stack_secrets        200    200      200       200       200        200           200
+get_stack_secret          200    200      200       200       200        200           200
+reveal_stack_secrets      403    200      200       200       200        200           200
+reveal_stack_secret       403    200      200       200       200        200           200
+post_stack_secret         403    403      201       201       201        201           201
+put_stack_secret          403    403      200       200       200        200           200
+delete_stack_secret       403    403      200       200       200        200           200
+import_stack_secrets      403    403      200       200       200        200           200
+list_account_secrets      200    200      200       200       200        200           200
+get_account_secret        200    200      200       200       200        200           200
+reveal_account_secrets    403    200      200       200       200        200           200
+reveal_account_secret     403    200      200       200       200        200           200
+post_account_secret       403    403      403       403       201        201           201
+put_account_secret        403    403      403       403       200        200           200
+delete_account_secret     403    403      403       403       200        200           200
+import_account_secrets    403    403      403       403       200        200           200
+stack_history             200    200      200       200       200        200           200
+reveal_stack_history      403    200      200       200       200        200           200
+rollback_stack_secret     403    403      200       200       200        200           200
+undelete_stack_secret     403    403      200       200       200        200           200
+destroy_stack_version     403    403      200       200       200        200           200
+rollback_stack_secrets    403    403      200       200       200        200           200
+get_stack_policy          200    200      200       200       200        200           200
+put_stack_policy          403    403      200       200       200        200           200
+account_history           200    200      200       200       200        200           200
+reveal_account_history    403    200      200       200       200        200           200
+rollback_account_secret   403    403      403       403       200        200           200
+undelete_account_secret   403    403      403       403       200        200           200
+destroy_account_version   403    403      403       403       200        200           200
+rollback_account_secrets  403    403      403       403       200        200           200
+get_account_policy        200    200      200       200       200        200           200
+put_account_policy        403    403      403       403       200        200           200
+account_audit_logs        403    403      403       403       403        200           200
+users_list                200    200      200       200       200        200           200
+get_user                  404    404      404       404       404        200           200
+create_user               403    403      403       403       403        201           201
+tokens_list               200    200      200       200       200        200           200
+create_token              201    201      201       201       201        201           201
+revoke_token              200    200      200       200       200        200           200
+all_audit_logs            403    403      403       403       403        403           403
+create_account            403    403      403       403       403        403           403
+verify_audit_log          403    403      403       403       403        403           403
 """
 
 OWN_PUBLIC_SCOPE = """
-endpoint                viewer deployer developer operation power_user administrator owner
-accounts_list           200    200      200       200       200        200           200
-get_account             200    200      200       200       200        200           200
-stacks_list             200    200      200       200       200        200           200
-get_stack               200    200      200       200       200        200           200
-create_stack            403    403      403       403       403        403           403
-list_stack_secrets      200    200      200       200       200        200           200
-get_stack_secret        200    200      200       200       200        200           200
-reveal_stack_secrets    403    403      403       403       403        403           403
-reveal_stack_secret     403    403      403       403       403        403           403
-post_stack_secret       403    403      403       403       403        403           403
-put_stack_secret        403    403      403       403       403        403           403
-delete_stack_secret     403    403      403       403       403        403           403
-import_stack_secrets    403    403      403       403       403        403           403
-list_account_secrets    200    200      200       200       200        200           200
-get_account_secret      200    200      200       200       200        200           200
-reveal_account_secrets  403    403      403       403       403        403           403
-reveal_account_secret   403    403      403       403       403        403           403
-post_account_secret     403    403      403       403       403        403           403
-put_account_secret      403    403      403       403       403        403           403
-delete_account_secret   403    403      403       403       403        403           403
-import_account_secrets  403    403      403       403       403        403           403
-account_audit_logs      403    403      403       403       403        403           403
-users_list              200    200      200       200       200        200           200
-get_user                404    404      404       404       404        404           404
-create_user             403    403      403       403       403        403           403
-tokens_list             200    200      200       200       200        200           200
-create_token            403    403      403       403       403        403           403
-revoke_token            403    403      403       403       403        403           403
-all_audit_logs          403    403      403       403       403        403           403
-create_account          403    403      403       403       403        403           403
-verify_audit_log        403    403      403       403       403        403           403
+endpoint                  viewer deployer developer operation power_user administrator owner
+accounts_list             200    200      200       200       200        200           200
+get_account               200    200      200       200       200        200           200
+stacks_list               200    200      200       200       200        200           200
+get_stack                 200    200      200       200       200        200           200
+create_stack              403    403      403       403       403        403           403
+list_stack_secrets        200    200      200       200       200        200           200
+get_stack_secret          200    200      200       200       200        200           200
+reveal_stack_secrets      403    403      403       403       403        403           403
+reveal_stack_secret       403    403      403       403       403        403           403
+post_stack_secret         403    403      403       403       403        403           403
+put_stack_secret          403    403      403       403       403        403           403
+delete_stack_secret       403    403      403       403       403        403           403
+import_stack_secrets      403    403      403       403       403        403           403
+list_account_secrets      200    200      200       200       200        200           200
+get_account_secret        200    200      200       200       200        200           200
+reveal_account_secrets    403    403      403       403       403        403           403
+reveal_account_secret     403    403      403       403       403        403           403
+post_account_secret       403    403      403       403       403        403           403
+put_account_secret        403    403      403       403       403        403           403
+delete_account_secret     403    403      403       403       403        403           403
+import_account_secrets    403    403      403       403       403        403           403
+stack_history             200    200      200       200       200        200           200
+reveal_stack_history      403    403      403       403       403        403           403
+rollback_stack_secret     403    403      403       403       403        403           403
+undelete_stack_secret     403    403      403       403       403        403           403
+destroy_stack_version     403    403      403       403       403        403           403
+rollback_stack_secrets    403    403      403       403       403        403           403
+get_stack_policy          200    200      200       200       200        200           200
+put_stack_policy          403    403      403       403       403        403           403
+account_history           200    200      200       200       200        200           200
+reveal_account_history    403    403      403       403       403        403           403
+rollback_account_secret   403    403      403       403       403        403           403
+undelete_account_secret   403    403      403       403       403        403           403
+destroy_account_version   403    403      403       403       403        403           403
+rollback_account_secrets  403    403      403       403       403        403           403
+get_account_policy        200    200      200       200       200        200           200
+put_account_policy        403    403      403       403       403        403           403
+account_audit_logs        403    403      403       403       403        403           403
+users_list                200    200      200       200       200        200           200
+get_user                  404    404      404       404       404        404           404
+create_user               403    403      403       403       403        403           403
+tokens_list               200    200      200       200       200        200           200
+create_token              403    403      403       403       403        403           403
+revoke_token              403    403      403       403       403        403           403
+all_audit_logs            403    403      403       403       403        403           403
+create_account            403    403      403       403       403        403           403
+verify_audit_log          403    403      403       403       403        403           403
 """
 
 # Aimed at the other account (or its stack), with either scope. The two lists answer 200 but
 # must not show anything foreign; the server-wide log is the server owner's alone.
 OTHER_ACCOUNT = """
-endpoint                viewer deployer developer operation power_user administrator owner
-accounts_list           200    200      200       200       200        200           200
-get_account             404    404      404       404       404        404           404
-stacks_list             200    200      200       200       200        200           200
-get_stack               404    404      404       404       404        404           404
-create_stack            404    404      404       404       404        404           404
-list_stack_secrets      404    404      404       404       404        404           404
-get_stack_secret        404    404      404       404       404        404           404
-reveal_stack_secrets    404    404      404       404       404        404           404
-reveal_stack_secret     404    404      404       404       404        404           404
-post_stack_secret       404    404      404       404       404        404           404
-put_stack_secret        404    404      404       404       404        404           404
-delete_stack_secret     404    404      404       404       404        404           404
-import_stack_secrets    404    404      404       404       404        404           404
-list_account_secrets    404    404      404       404       404        404           404
-get_account_secret      404    404      404       404       404        404           404
-reveal_account_secrets  404    404      404       404       404        404           404
-reveal_account_secret   404    404      404       404       404        404           404
-post_account_secret     404    404      404       404       404        404           404
-put_account_secret      404    404      404       404       404        404           404
-delete_account_secret   404    404      404       404       404        404           404
-import_account_secrets  404    404      404       404       404        404           404
-account_audit_logs      404    404      404       404       404        404           404
-users_list              200    200      200       200       200        200           200
-get_user                404    404      404       404       404        404           404
-create_user             404    404      404       404       404        404           404
-tokens_list             200    200      200       200       200        200           200
-create_token            403    403      403       403       403        403           403
-revoke_token            404    404      404       404       404        404           404
-all_audit_logs          403    403      403       403       403        403           403
-create_account          403    403      403       403       403        403           403
-verify_audit_log        403    403      403       403       403        403           403
+endpoint                  viewer deployer developer operation power_user administrator owner
+accounts_list             200    200      200       200       200        200           200
+get_account               404    404      404       404       404        404           404
+stacks_list               200    200      200       200       200        200           200
+get_stack                 404    404      404       404       404        404           404
+create_stack              404    404      404       404       404        404           404
+list_stack_secrets        404    404      404       404       404        404           404
+get_stack_secret          404    404      404       404       404        404           404
+reveal_stack_secrets      404    404      404       404       404        404           404
+reveal_stack_secret       404    404      404       404       404        404           404
+post_stack_secret         404    404      404       404       404        404           404
+put_stack_secret          404    404      404       404       404        404           404
+delete_stack_secret       404    404      404       404       404        404           404
+import_stack_secrets      404    404      404       404       404        404           404
+list_account_secrets      404    404      404       404       404        404           404
+get_account_secret        404    404      404       404       404        404           404
+reveal_account_secrets    404    404      404       404       404        404           404
+reveal_account_secret     404    404      404       404       404        404           404
+post_account_secret       404    404      404       404       404        404           404
+put_account_secret        404    404      404       404       404        404           404
+delete_account_secret     404    404      404       404       404        404           404
+import_account_secrets    404    404      404       404       404        404           404
+stack_history             404    404      404       404       404        404           404
+reveal_stack_history      404    404      404       404       404        404           404
+rollback_stack_secret     404    404      404       404       404        404           404
+undelete_stack_secret     404    404      404       404       404        404           404
+destroy_stack_version     404    404      404       404       404        404           404
+rollback_stack_secrets    404    404      404       404       404        404           404
+get_stack_policy          404    404      404       404       404        404           404
+put_stack_policy          404    404      404       404       404        404           404
+account_history           404    404      404       404       404        404           404
+reveal_account_history    404    404      404       404       404        404           404
+rollback_account_secret   404    404      404       404       404        404           404
+undelete_account_secret   404    404      404       404       404        404           404
+destroy_account_version   404    404      404       404       404        404           404
+rollback_account_secrets  404    404      404       404       404        404           404
+get_account_policy        404    404      404       404       404        404           404
+put_account_policy        404    404      404       404       404        404           404
+account_audit_logs        404    404      404       404       404        404           404
+users_list                200    200      200       200       200        200           200
+get_user                  404    404      404       404       404        404           404
+create_user               404    404      404       404       404        404           404
+tokens_list               200    200      200       200       200        200           200
+create_token              403    403      403       403       403        403           403
+revoke_token              404    404      404       404       404        404           404
+all_audit_logs            403    403      403       403       403        403           403
+create_account            403    403      403       403       403        403           403
+verify_audit_log          403    403      403       403       403        403           403
 """
 
 
@@ -396,6 +446,115 @@ def _secret_endpoints(level: str) -> list[Endpoint]:
     ]
 
 
+def _version_endpoints(level: str) -> list[Endpoint]:
+    def path(m: Matrix, where: str) -> str:
+        return _secrets_path(m, where, level)
+
+    def policy_path(m: Matrix, where: str) -> str:
+        if level == "stack":
+            return f"/api/3/stacks/{m.stack(where).uid}/secret_policy"
+        return f"/api/3/accounts/{m.account(where).uid}/secret_policy"
+
+    def seeded_history(m: Matrix, where: str, reveal: bool) -> Call:
+        key, _ = _seeded(where, level)
+        params = {"reveal": str(reveal).lower()}
+        return Call("GET", f"{path(m, where)}/{key}/versions", params=params)
+
+    def check_history(reveal: bool) -> Callable[[Matrix, str, str, Response], None]:
+        def check(m: Matrix, where: str, key: str, response: Response) -> None:
+            _, value = _seeded(where, level)
+            newest = response.json()["response"][0]
+            assert newest["current"] is True
+            assert newest["raw_value"] == (value if reveal else None)
+
+        return check
+
+    def two_versions(m: Matrix, where: str, key: str) -> None:
+        set_local(m.vault, m.target(where, level), {key: "version-one"})
+        set_local(m.vault, m.target(where, level), {key: "version-two"})
+
+    def deleted(m: Matrix, where: str, key: str) -> None:
+        set_local(m.vault, m.target(where, level), {key: "before-delete"})
+        unset_secret(m.vault, LOCAL, m.target(where, level), key)
+
+    def value_is(value: str) -> Callable[[Matrix, str, str, Response], None]:
+        def check(m: Matrix, where: str, key: str, response: Response) -> None:
+            assert _value_at(m, where, level, key) == value
+
+        return check
+
+    def check_destroyed(m: Matrix, where: str, key: str, response: Response) -> None:
+        oldest = history(m.vault, LOCAL, m.target(where, level), key)[-1]
+        assert (oldest.version, oldest.destroyed_at is not None) == (1, True)
+
+    def check_nothing_rolled_back(m: Matrix, where: str, key: str, response: Response) -> None:
+        report = response.json()["response"]
+        assert (report["restored"], report["deleted"]) == ({}, [])
+
+    return [
+        Endpoint(
+            f"{level}_history",
+            level,
+            lambda m, w, k: seeded_history(m, w, False),
+            check=check_history(False),
+        ),
+        Endpoint(
+            f"reveal_{level}_history",
+            level,
+            lambda m, w, k: seeded_history(m, w, True),
+            check=check_history(True),
+            core_audited=True,
+        ),
+        Endpoint(
+            f"rollback_{level}_secret",
+            level,
+            lambda m, w, k: Call("POST", f"{path(m, w)}/{k}/rollback", json={"to_version": 1}),
+            prepare=two_versions,
+            check=value_is("version-one"),
+            core_audited=True,
+        ),
+        Endpoint(
+            f"undelete_{level}_secret",
+            level,
+            lambda m, w, k: Call("POST", f"{path(m, w)}/{k}/undelete"),
+            prepare=deleted,
+            check=value_is("before-delete"),
+            core_audited=True,
+        ),
+        Endpoint(
+            f"destroy_{level}_version",
+            level,
+            lambda m, w, k: Call("DELETE", f"{path(m, w)}/{k}/versions/1"),
+            prepare=two_versions,
+            check=check_destroyed,
+            core_audited=True,
+        ),
+        Endpoint(
+            f"rollback_{level}_secrets",
+            level,
+            # To now: every key is already as it was, so the shared installation stays intact.
+            lambda m, w, k: Call(
+                "POST", f"{path(m, w)}/rollback", json={"to": datetime.now(UTC).isoformat()}
+            ),
+            check=check_nothing_rolled_back,
+            core_audited=True,
+        ),
+        Endpoint(
+            f"get_{level}_policy",
+            level,
+            lambda m, w, k: Call("GET", policy_path(m, w)),
+            check=lambda m, w, k, r: _equal(r.json()["response"], {"max_versions": None}),
+        ),
+        Endpoint(
+            f"put_{level}_policy",
+            level,
+            lambda m, w, k: Call("PUT", policy_path(m, w), json={"max_versions": None}),
+            check=lambda m, w, k, r: _equal(r.json()["response"], {"max_versions": None}),
+            core_audited=True,
+        ),
+    ]
+
+
 def _check_accounts_list(m: Matrix, where: str, key: str, response: Response) -> None:
     assert [a["uid"] for a in response.json()["response"]] == [m.acme.uid]
 
@@ -511,6 +670,8 @@ ENDPOINTS: list[Endpoint] = [
     ),
     *_secret_endpoints("stack"),
     *_secret_endpoints("account"),
+    *_version_endpoints("stack"),
+    *_version_endpoints("account"),
     Endpoint(
         "account_audit_logs",
         "account",
@@ -583,13 +744,15 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
         for method in methods
         if path.startswith("/api/3/")
     }
-    assert len(routes) == 27
+    assert len(routes) == 41
     templates = {
         matrix.acme.uid: "{account_id}",
         matrix.web.uid: "{stack_uid}",
         "/WEB_KEY": "/{key}",
         "/ACME_SHARED": "/{key}",
         "/THE-KEY": "/{key}",
+        "/versions/1": "/versions/{version}",
+        f"/stacks/{matrix.web.uid}/secret_policy": "/stacks/{stack_uid}/secret_policy",
         f"/users/{matrix.user_ids[PEER]}": "/users/{user_id}",
     }
     CALLER_OF["THE-KEY"] = ("viewer", "public")

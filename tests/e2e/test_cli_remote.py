@@ -222,6 +222,41 @@ def test_users_and_tokens_commands_go_over_http(
     fast.fails(CONFLICT, "tokens", "revoke", listed[0]["id"])
 
 
+def test_versions_commands_go_over_http(
+    served: Served, remote: RemoteCli, fast: InProcessRemote
+) -> None:
+    web = ("--stack", "web")
+    fast.ok("secrets", "set", "VERSIONED=one", *web)
+    fast.ok("secrets", "set", "VERSIONED=two", *web)
+    rows = fast.json("secrets", "history", "VERSIONED", *web, "--reveal", "--format", "json")
+    assert [(r["version"], r["raw_value"]) for r in rows] == [(2, "two"), (1, "one")]
+
+    rolled = remote.ok("secrets", "rollback", "VERSIONED", *web, "--to-version", "1").stdout
+    assert rolled == "Rolled VERSIONED on stack 'web' back to version 1's value (now version 3)\n"
+    assert server_side(served, *web)["VERSIONED"] == "one"
+    fast.fails(CONFLICT, "secrets", "rollback", "VERSIONED", *web, "--to-version", "3")
+
+    fast.ok("secrets", "unset", "VERSIONED", *web)
+    fast.ok("secrets", "undelete", "VERSIONED", *web)
+    assert server_side(served, *web)["VERSIONED"] == "one"
+    fast.ok("secrets", "destroy", "VERSIONED", *web, "--version", "2")
+    fast.fails(CONFLICT, "secrets", "rollback", "VERSIONED", *web, "--to-version", "2")
+
+    moment = datetime.now(UTC).isoformat()
+    fast.ok("secrets", "set", "VERSIONED_LATE=late", *web)
+    report = fast.ok("secrets", "rollback", *web, "--to", moment).stdout
+    assert "VERSIONED_LATE" in report.splitlines()[2]  # deleted
+    assert "VERSIONED_LATE" not in server_side(served, *web)
+
+    fast.ok("secrets", "max-versions", "5", *web)
+    assert fast.ok("secrets", "max-versions", *web).stdout == "5\n"
+    fast.ok("secrets", "max-versions", "all", *web)
+    local_rows = served.local.in_process().json(
+        "secrets", "history", "VERSIONED", *web, "--format", "json"
+    )
+    assert [r["action"] for r in local_rows] == ["undelete", "delete", "rollback", "set", "set"]
+
+
 def test_the_audit_chain_is_intact_after_all_of_the_above(served: Served) -> None:
     done = served.local.ok("audit", "verify")
     assert done.stdout.startswith("Audit log intact: ")

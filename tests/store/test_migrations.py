@@ -45,3 +45,21 @@ def test_revision_0001_database_upgrades_to_head_on_open(settings: Settings) -> 
         assert sorted(vault.server_keys) == ["audit-chain", "fingerprint", "token-hash"]
     finally:
         vault.close()
+
+
+def test_the_migrations_build_exactly_the_schema_the_code_declares(settings: Settings) -> None:
+    """Alembic's autogenerate comparison of the migrated database with ``store.schema``."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from stacksafe.core.vault import initialise
+    from stacksafe.store.schema import metadata
+
+    vault, _ = initialise(settings)
+    try:
+        with vault.store.read() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            differences = compare_metadata(context, metadata)
+    finally:
+        vault.close()
+    assert differences == []

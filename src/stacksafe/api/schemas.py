@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -12,12 +13,17 @@ __all__ = [
     "AuditEventOut",
     "AuditVerifyOut",
     "Deleted",
+    "DestroyedOut",
     "Envelope",
     "ImportReportOut",
     "ListEnvelope",
     "Pagination",
+    "RollbackKey",
+    "RollbackLevel",
+    "RollbackOut",
     "SecretCreate",
     "SecretOut",
+    "SecretPolicy",
     "SecretUpdate",
     "SecretsImport",
     "StackCreate",
@@ -27,6 +33,7 @@ __all__ = [
     "TokenOut",
     "UserCreate",
     "UserOut",
+    "VersionOut",
 ]
 
 T = TypeVar("T")
@@ -217,3 +224,46 @@ class TokenOut(BaseModel):
 
 class TokenCreated(TokenOut):
     token: str = Field(description="The token itself: shown in this response only, once.")
+
+
+class VersionOut(BaseModel):
+    version: int
+    action: str = Field(description="set, delete, rollback or undelete.")
+    author: str
+    created_at_iso: str
+    current: bool
+    deleted: bool = Field(description="This version deleted the key.")
+    destroyed: bool = Field(description="This version's value was destroyed.")
+    destroyed_at_iso: str | None
+    value: str | None = Field(description="The encrypted form; null for deletions and destroyed.")
+    raw_value: str | None = Field(description="The plaintext; null unless revealed.")
+
+
+class RollbackKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_version: int = Field(ge=1, le=2**31 - 1)
+
+
+class RollbackLevel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: datetime = Field(description="ISO 8601 with an offset, e.g. 2026-11-20T10:00:00Z.")
+
+
+class RollbackOut(BaseModel):
+    to_iso: str
+    restored: dict[str, int] = Field(description="Key → the version whose value was restored.")
+    deleted: list[str] = Field(description="Keys that did not exist then, now deleted.")
+    unchanged: list[str]
+
+
+class DestroyedOut(BaseModel):
+    key: str
+    version: int
+    destroyed: bool
+
+
+class SecretPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_versions: int | None = Field(
+        ge=1, le=10_000, description="Versions kept per secret of this level; null: all."
+    )

@@ -8,18 +8,19 @@ who may do what and audits it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stacksafe.cli.common import local_actor, opened_vault
-from stacksafe.core import secrets
+from stacksafe.core import secrets, versions
 from stacksafe.core.secrets import ImportReport
 from stacksafe.core.tenancy import Target, resolve_target
 from stacksafe.core.vault import Vault
 from stacksafe.errors import ConfigurationError, InvalidInput
-from stacksafe.model import Secret, SecretValue
+from stacksafe.model import Secret, SecretValue, iso8601
 
 if TYPE_CHECKING:
     from stacksafe.client import Client
@@ -43,6 +44,20 @@ class SecretsBackend(Protocol):
     def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport: ...
 
     def values(self, purpose: str) -> dict[str, SecretValue]: ...
+
+    def history(self, key: str, reveal: bool) -> Sequence[dict[str, Any]]: ...
+
+    def rollback(self, key: str, to_version: int, if_version: int | None) -> int: ...
+
+    def rollback_level(self, to: datetime) -> dict[str, Any]: ...
+
+    def undelete(self, key: str) -> int: ...
+
+    def destroy(self, key: str, version: int) -> None: ...
+
+    def max_versions(self) -> int | None: ...
+
+    def set_max_versions(self, limit: int | None) -> None: ...
 
 
 class _Local:
@@ -71,6 +86,36 @@ class _Local:
 
     def values(self, purpose: str) -> dict[str, SecretValue]:
         return secrets.effective_values(self.vault, self.actor, self.target, purpose=purpose)
+
+    def history(self, key: str, reveal: bool) -> Sequence[dict[str, Any]]:
+        found = versions.history(self.vault, self.actor, self.target, key, reveal=reveal)
+        return [e.to_json() for e in found]
+
+    def rollback(self, key: str, to_version: int, if_version: int | None) -> int:
+        return versions.rollback_key(
+            self.vault, self.actor, self.target, key, to_version, expected_version=if_version
+        )
+
+    def rollback_level(self, to: datetime) -> dict[str, Any]:
+        report = versions.rollback_level(self.vault, self.actor, self.target, to)
+        return {
+            "to_iso": iso8601(report.to),
+            "restored": report.restored,
+            "deleted": report.deleted,
+            "unchanged": report.unchanged,
+        }
+
+    def undelete(self, key: str) -> int:
+        return versions.undelete(self.vault, self.actor, self.target, key)
+
+    def destroy(self, key: str, version: int) -> None:
+        versions.destroy_version(self.vault, self.actor, self.target, key, version)
+
+    def max_versions(self) -> int | None:
+        return versions.max_versions(self.vault, self.actor, self.target)
+
+    def set_max_versions(self, limit: int | None) -> None:
+        versions.set_max_versions(self.vault, self.actor, self.target, limit)
 
 
 class _Remote:
@@ -102,6 +147,29 @@ class _Remote:
 
     def values(self, purpose: str) -> dict[str, SecretValue]:
         return self.client.reveal(stack=self.stack, account=self.account)
+
+    def history(self, key: str, reveal: bool) -> Sequence[dict[str, Any]]:
+        return self.client.history(key, stack=self.stack, account=self.account, reveal=reveal)
+
+    def rollback(self, key: str, to_version: int, if_version: int | None) -> int:
+        return self.client.rollback(
+            key, to_version, stack=self.stack, account=self.account, if_version=if_version
+        ).version
+
+    def rollback_level(self, to: datetime) -> dict[str, Any]:
+        return self.client.rollback_level(to.isoformat(), stack=self.stack, account=self.account)
+
+    def undelete(self, key: str) -> int:
+        return self.client.undelete(key, stack=self.stack, account=self.account).version
+
+    def destroy(self, key: str, version: int) -> None:
+        self.client.destroy_version(key, version, stack=self.stack, account=self.account)
+
+    def max_versions(self) -> int | None:
+        return self.client.max_versions(stack=self.stack, account=self.account)
+
+    def set_max_versions(self, limit: int | None) -> None:
+        self.client.set_max_versions(limit, stack=self.stack, account=self.account)
 
 
 def _remote_stack_uid(client: Client, stack: str, account: str | None) -> str:

@@ -38,14 +38,19 @@ from stacksafe.errors import (
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import keys as key_queries
 from stacksafe.store import secrets as queries
+from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.engine import RetryWrite
 
 __all__ = [
     "ImportReport",
+    "append_version",
     "effective_values",
     "get_secret",
     "import_secrets",
     "list_secrets",
+    "prune_after_write",
+    "scope_keys",
+    "sealing_key",
     "set_secret",
     "unset_secret",
 ]
@@ -69,7 +74,7 @@ def _scope_of(target: Target, stack_level: bool) -> Scope:
     return Scope(target.account.uid, None)
 
 
-def _scope_keys(conn: Connection, vault: Vault, target: Target) -> dict[bool, ScopeKeys]:
+def scope_keys(conn: Connection, vault: Vault, target: Target) -> dict[bool, ScopeKeys]:
     """The unwrapped data keys of ``target``'s levels, by level (True: the stack's own)."""
     stored_by_level = key_queries.data_keys_of(conn, target.account.id, target.stack_id)
     opened = {}
@@ -96,7 +101,7 @@ def _open_rows(
 ) -> list[Secret]:
     if not rows:
         return []
-    keys_by_level = _scope_keys(conn, vault, target)
+    keys_by_level = scope_keys(conn, vault, target)
     # One pass over plain tuples: a reveal opens hundreds of rows per request. Every row is
     # authenticated, revealed or not, so tampering shows on the first read that meets it.
     opened = []
@@ -189,7 +194,7 @@ def get_secret(
     return found[0]
 
 
-def _sealing_key(conn: Connection, vault: Vault, target: Target, seals: int) -> DataKey:
+def sealing_key(conn: Connection, vault: Vault, target: Target, seals: int) -> DataKey:
     """The data key that seals new values of ``target``'s own level; rolls over when spent."""
     scope = target.scope
     stored = key_queries.newest_data_key(conn, target.account.id, target.stack_id, lock=True)
@@ -208,7 +213,7 @@ def _sealing_key(conn: Connection, vault: Vault, target: Target, seals: int) -> 
     return data_key
 
 
-def _append_version(
+def append_version(
     conn: Connection,
     target: Target,
     key: str,
@@ -217,10 +222,12 @@ def _append_version(
     author: str,
     now: datetime,
     expected_version: int | None = None,
+    action: str | None = None,
 ) -> Secret | None:
     """Write the next version of ``key`` (a tombstone when ``value`` is None).
 
-    Returns the secret as written (without plaintext), or None for a tombstone.
+    ``action`` names the version in history (default: set, or delete for a tombstone). Returns
+    the secret as written (without plaintext), or None for a tombstone.
     """
     head = queries.secret_head(conn, target.account.id, target.stack_id, key, lock=True)
     if expected_version is not None:
@@ -246,7 +253,8 @@ def _append_version(
         ):
             raise RetryWrite
         secret_id = head.id
-    action = ACTION_DELETE if value is None else ACTION_SET
+    if action is None:
+        action = ACTION_DELETE if value is None else ACTION_SET
     queries.insert_version(conn, secret_id, version, action, envelope, author, now)
     if envelope is None:
         return None
@@ -258,6 +266,36 @@ def _append_version(
         created_at=created_at,
         updated_at=now,
     )
+
+
+def prune_after_write(
+    conn: Connection, vault: Vault, actor: Principal, target: Target, keys: Sequence[str]
+) -> None:
+    """After new versions of ``keys``: destroy the ciphertexts of versions beyond the level's
+    ``max_versions`` (never the current or the previous one), with one audit event."""
+    limit = tenancy_queries.max_versions_of(conn, target.account.id, target.stack_id)
+    if limit is None:
+        return
+    keep = max(limit, 2)
+    now = vault.clock()
+    pruned: dict[str, list[int]] = {}
+    for key in keys:
+        head = queries.secret_head(conn, target.account.id, target.stack_id, key)
+        if head is None:
+            continue
+        gone = queries.prune_versions(conn, head.id, head.current_version - keep + 1, now)
+        if gone:
+            pruned[key] = gone
+    if pruned:
+        record(
+            conn,
+            vault,
+            actor,
+            "secret.prune",
+            account=target.account,
+            stack=target.stack,
+            detail={"keys": sorted(pruned), "destroyed_versions": pruned, "max_versions": limit},
+        )
 
 
 def set_secret(
@@ -280,8 +318,8 @@ def set_secret(
     value_print = fingerprint(vault, value)
 
     def work(conn: Connection) -> Secret:
-        data_key = _sealing_key(conn, vault, target, 1)
-        written = _append_version(
+        data_key = sealing_key(conn, vault, target, 1)
+        written = append_version(
             conn, target, key, value, data_key, actor.name, vault.clock(), expected_version
         )
         assert written is not None  # noqa: S101 - a value was given, so not a tombstone
@@ -294,6 +332,7 @@ def set_secret(
             stack=target.stack,
             detail={"keys": {key: written.version}, "fingerprints": {key: value_print}},
         )
+        prune_after_write(conn, vault, actor, target, [key])
         return written
 
     return vault.store.transact(work, f"setting {key!r}")
@@ -322,7 +361,7 @@ def unset_secret(
                     f"stack {target.stack.name!r}; delete it at account level (--account)"
                 )
             raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
-        _append_version(conn, target, key, None, None, actor.name, vault.clock(), expected_version)
+        append_version(conn, target, key, None, None, actor.name, vault.clock(), expected_version)
         record(
             conn,
             vault,
@@ -332,6 +371,7 @@ def unset_secret(
             stack=target.stack,
             detail={"keys": {key: head.current_version + 1}},
         )
+        prune_after_write(conn, vault, actor, target, [key])
 
     vault.store.transact(work, f"unsetting {key!r}")
 
@@ -362,10 +402,10 @@ def import_secrets(
                 continue
             changes.append((key, value))
         if changes:
-            data_key = _sealing_key(conn, vault, target, len(changes))
+            data_key = sealing_key(conn, vault, target, len(changes))
             now = vault.clock()
             written = [
-                _append_version(conn, target, key, value, data_key, actor.name, now)
+                append_version(conn, target, key, value, data_key, actor.name, now)
                 for key, value in changes
             ]
             record(
@@ -380,6 +420,7 @@ def import_secrets(
                     "fingerprints": {k: fingerprint(vault, v) for k, v in changes},
                 },
             )
+            prune_after_write(conn, vault, actor, target, [k for k, _ in changes])
         return report
 
     return vault.store.transact(work, "importing secrets")

@@ -116,6 +116,8 @@ accounts = Table(
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Versions kept per secret at the account's own level; NULL: all (revision 0003).
+    Column("max_versions", Integer, nullable=True),
 )
 
 stacks = Table(
@@ -128,6 +130,8 @@ stacks = Table(
     Column("environment", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Versions kept per secret of the stack's own; NULL: all (revision 0003).
+    Column("max_versions", Integer, nullable=True),
     UniqueConstraint("account_id", "name", name="uq_stacks_account_id_name"),
     Index("ix_stacks_name", "name"),
 )
@@ -203,6 +207,9 @@ secret_versions = Table(
     Column("envelope", LargeBinary, nullable=True),
     Column("author", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Set when the version's ciphertext was destroyed (envelope NULL from then on); the row
+    # stays, so history shows what happened (revision 0003).
+    Column("destroyed_at", UTCDateTime, nullable=True),
     UniqueConstraint("secret_id", "version", name="uq_secret_versions_secret_id_version"),
 )
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    func,
     insert,
     select,
     union_all,
@@ -32,12 +33,18 @@ from stacksafe.store.schema import secret_versions, secrets
 __all__ = [
     "SecretHead",
     "StoredSecret",
+    "StoredVersion",
     "advance_secret",
+    "destroy_version",
     "effective_secrets",
     "insert_secret",
     "insert_version",
+    "prune_versions",
+    "scope_heads",
     "scope_secrets",
     "secret_head",
+    "versions_as_of",
+    "versions_of",
 ]
 
 
@@ -234,3 +241,133 @@ def advance_secret(
         )
     )
     return result.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """One version row: a value (``envelope``), a deletion (no envelope, never destroyed), or a
+    value whose ciphertext was destroyed (``destroyed_at`` set)."""
+
+    version: int
+    action: str
+    envelope: bytes | None
+    author: str
+    created_at: datetime
+    destroyed_at: datetime | None
+
+    @property
+    def is_deletion(self) -> bool:
+        return self.envelope is None and self.destroyed_at is None
+
+
+def _version(row: Any) -> StoredVersion:
+    version, action, envelope, author, created_at, destroyed_at = row
+    return StoredVersion(
+        version,
+        action,
+        None if envelope is None else bytes(envelope),
+        author,
+        created_at,
+        destroyed_at,
+    )
+
+
+_VERSION_COLUMNS = (
+    secret_versions.c.version,
+    secret_versions.c.action,
+    secret_versions.c.envelope,
+    secret_versions.c.author,
+    secret_versions.c.created_at,
+    secret_versions.c.destroyed_at,
+)
+
+
+def versions_of(conn: Connection, secret_id: int) -> list[StoredVersion]:
+    """Every version of a secret, oldest first."""
+    query = (
+        select(*_VERSION_COLUMNS)
+        .where(secret_versions.c.secret_id == secret_id)
+        .order_by(secret_versions.c.version)
+    )
+    return [_version(row) for row in conn.execute(query).all()]
+
+
+def scope_heads(
+    conn: Connection, account_id: int, stack_id: int | None
+) -> list[tuple[str, SecretHead]]:
+    """(key, head) of every secret at one level, deleted ones included, by key."""
+    query = (
+        select(
+            secrets.c.key,
+            secrets.c.id,
+            secrets.c.current_version,
+            secrets.c.deleted,
+            secrets.c.created_at,
+        )
+        .where(_scope_clause(account_id, stack_id))
+        .order_by(secrets.c.key)
+    )
+    return [
+        (key, SecretHead(secret_id, current, deleted, created_at))
+        for key, secret_id, current, deleted, created_at in conn.execute(query).all()
+    ]
+
+
+def versions_as_of(
+    conn: Connection, account_id: int, stack_id: int | None, moment: datetime
+) -> dict[int, StoredVersion]:
+    """By secret id, at one level: the newest version written at or before ``moment``."""
+    newest = (
+        select(
+            secret_versions.c.secret_id,
+            func.max(secret_versions.c.version).label("version"),
+        )
+        .join(secrets, secrets.c.id == secret_versions.c.secret_id)
+        .where(_scope_clause(account_id, stack_id), secret_versions.c.created_at <= moment)
+        .group_by(secret_versions.c.secret_id)
+        .subquery()
+    )
+    query = select(secret_versions.c.secret_id, *_VERSION_COLUMNS).join(
+        newest,
+        and_(
+            newest.c.secret_id == secret_versions.c.secret_id,
+            newest.c.version == secret_versions.c.version,
+        ),
+    )
+    return {row[0]: _version(row[1:]) for row in conn.execute(query).all()}
+
+
+def destroy_version(conn: Connection, secret_id: int, version: int, now: datetime) -> bool:
+    """Remove a version's ciphertext for good; False if it had none (a deletion, or destroyed)."""
+    result = conn.execute(
+        update(secret_versions)
+        .where(
+            secret_versions.c.secret_id == secret_id,
+            secret_versions.c.version == version,
+            secret_versions.c.envelope.is_not(None),
+        )
+        .values(envelope=None, destroyed_at=now)
+    )
+    return result.rowcount == 1
+
+
+def prune_versions(conn: Connection, secret_id: int, below: int, now: datetime) -> list[int]:
+    """Destroy the ciphertexts of versions numbered below ``below``; the versions pruned."""
+    found = conn.execute(
+        select(secret_versions.c.version).where(
+            secret_versions.c.secret_id == secret_id,
+            secret_versions.c.version < below,
+            secret_versions.c.envelope.is_not(None),
+        )
+    ).scalars()
+    pruned = sorted(found)
+    if pruned:
+        conn.execute(
+            update(secret_versions)
+            .where(
+                secret_versions.c.secret_id == secret_id,
+                secret_versions.c.version.in_(pruned),
+            )
+            .values(envelope=None, destroyed_at=now)
+        )
+    return pruned

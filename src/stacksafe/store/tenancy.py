@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from stacksafe.model import Account, Stack
 from stacksafe.store.schema import accounts, stacks
@@ -19,6 +19,8 @@ __all__ = [
     "insert_stack",
     "list_accounts",
     "list_stacks",
+    "max_versions_of",
+    "set_max_versions",
     "stack_and_account_by_uid",
     "stack_by_id",
     "stack_by_uid",
@@ -133,3 +135,22 @@ def list_stacks(conn: Connection, account_id: int | None = None) -> list[Stack]:
     if account_id is not None:
         query = query.where(stacks.c.account_id == account_id)
     return [_stack(r) for r in conn.execute(query)]
+
+
+def max_versions_of(conn: Connection, account_id: int, stack_id: int | None) -> int | None:
+    """How many versions a secret of this level keeps (None: all)."""
+    if stack_id is None:
+        query = select(accounts.c.max_versions).where(accounts.c.id == account_id)
+    else:
+        query = select(stacks.c.max_versions).where(stacks.c.id == stack_id)
+    found: int | None = conn.execute(query).scalar_one_or_none()
+    return found
+
+
+def set_max_versions(
+    conn: Connection, account_id: int, stack_id: int | None, limit: int | None
+) -> None:
+    if stack_id is None:
+        conn.execute(update(accounts).where(accounts.c.id == account_id).values(max_versions=limit))
+    else:
+        conn.execute(update(stacks).where(stacks.c.id == stack_id).values(max_versions=limit))

@@ -14,20 +14,26 @@ from stacksafe.api.convert import page_of, secret_out, secrets_page_json
 from stacksafe.api.deps import Caller, VaultDep
 from stacksafe.api.schemas import (
     Deleted,
+    DestroyedOut,
     Envelope,
     ImportReportOut,
     ListEnvelope,
+    RollbackKey,
+    RollbackLevel,
+    RollbackOut,
     SecretCreate,
     SecretOut,
+    SecretPolicy,
     SecretsImport,
     SecretUpdate,
+    VersionOut,
 )
-from stacksafe.core import secrets
+from stacksafe.core import secrets, versions
 from stacksafe.core.access import Principal
 from stacksafe.core.tenancy import Target, visible_target
 from stacksafe.core.vault import Vault
 from stacksafe.errors import Conflict, InvalidInput, PreconditionFailed
-from stacksafe.model import SecretValue
+from stacksafe.model import SecretValue, iso8601
 
 __all__ = ["router"]
 
@@ -182,5 +188,155 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         return Envelope[Deleted](response=Deleted(key=key, deleted=True))
 
 
+def _current(
+    vault: Vault, actor: Principal, target: Target, key: str, response: Response
+) -> Envelope[SecretOut]:
+    found = secrets.get_secret(vault, actor, target, key)
+    return _single(response, secret_out(found), found.version)
+
+
+def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -> None:
+    path = f"/{prefix}/{{{param}}}/secrets"
+
+    @router.get(
+        f"{path}/{{key}}/versions",
+        response_model=ListEnvelope[VersionOut],
+        name=f"{level}_secret_history",
+        tags=["versions"],
+    )
+    def history(
+        ref: Annotated[str, Path(alias=param)],
+        key: str,
+        vault: VaultDep,
+        actor: Caller,
+        reveal: Reveal = False,
+        page: Page = 1,
+        per_page: PerPage = 30,
+    ) -> ListEnvelope[VersionOut]:
+        """Every version of a key at this level, newest first; values with ?reveal=true."""
+        found = versions.history(vault, actor, resolve(vault, actor, ref), key, reveal=reveal)
+        items, pagination = page_of(found, page, per_page)
+        return ListEnvelope[VersionOut](
+            response=[VersionOut.model_validate(e.to_json()) for e in items],
+            count=pagination.count,
+            pagination=pagination,
+        )
+
+    @router.post(
+        f"{path}/{{key}}/rollback",
+        response_model=Envelope[SecretOut],
+        name=f"rollback_{level}_secret",
+        tags=["versions"],
+    )
+    def rollback_key(
+        ref: Annotated[str, Path(alias=param)],
+        key: str,
+        body: RollbackKey,
+        vault: VaultDep,
+        actor: Caller,
+        response: Response,
+        if_match: IfMatch = None,
+    ) -> Envelope[SecretOut]:
+        """Make an earlier version's value current again, as a new version."""
+        target = resolve(vault, actor, ref)
+        versions.rollback_key(
+            vault, actor, target, key, body.to_version, expected_version=_expected(if_match)
+        )
+        return _current(vault, actor, target, key, response)
+
+    @router.post(
+        f"{path}/{{key}}/undelete",
+        response_model=Envelope[SecretOut],
+        name=f"undelete_{level}_secret",
+        tags=["versions"],
+    )
+    def undelete(
+        ref: Annotated[str, Path(alias=param)],
+        key: str,
+        vault: VaultDep,
+        actor: Caller,
+        response: Response,
+    ) -> Envelope[SecretOut]:
+        """Restore a deleted key's last value, as a new version."""
+        target = resolve(vault, actor, ref)
+        versions.undelete(vault, actor, target, key)
+        return _current(vault, actor, target, key, response)
+
+    @router.delete(
+        f"{path}/{{key}}/versions/{{version}}",
+        response_model=Envelope[DestroyedOut],
+        name=f"destroy_{level}_secret_version",
+        tags=["versions"],
+    )
+    def destroy(
+        ref: Annotated[str, Path(alias=param)],
+        key: str,
+        version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+        vault: VaultDep,
+        actor: Caller,
+    ) -> Envelope[DestroyedOut]:
+        """Remove one version's ciphertext for good (not the current one); its row stays."""
+        versions.destroy_version(vault, actor, resolve(vault, actor, ref), key, version)
+        return Envelope[DestroyedOut](
+            response=DestroyedOut(key=key, version=version, destroyed=True)
+        )
+
+    @router.post(
+        f"{path}/rollback",
+        response_model=Envelope[RollbackOut],
+        name=f"rollback_{level}_secrets",
+        tags=["versions"],
+    )
+    def rollback_level(
+        ref: Annotated[str, Path(alias=param)],
+        body: RollbackLevel,
+        vault: VaultDep,
+        actor: Caller,
+    ) -> Envelope[RollbackOut]:
+        """Every key of this level as it was at ``to``, in one transaction (new versions)."""
+        report = versions.rollback_level(vault, actor, resolve(vault, actor, ref), body.to)
+        return Envelope[RollbackOut](
+            response=RollbackOut(
+                to_iso=iso8601(report.to),
+                restored=report.restored,
+                deleted=report.deleted,
+                unchanged=report.unchanged,
+            )
+        )
+
+    policy_path = f"/{prefix}/{{{param}}}/secret_policy"
+
+    @router.get(
+        policy_path,
+        response_model=Envelope[SecretPolicy],
+        name=f"{level}_secret_policy",
+        tags=["versions"],
+    )
+    def get_policy(
+        ref: Annotated[str, Path(alias=param)], vault: VaultDep, actor: Caller
+    ) -> Envelope[SecretPolicy]:
+        limit = versions.max_versions(vault, actor, resolve(vault, actor, ref))
+        return Envelope[SecretPolicy](response=SecretPolicy(max_versions=limit))
+
+    @router.put(
+        policy_path,
+        response_model=Envelope[SecretPolicy],
+        name=f"put_{level}_secret_policy",
+        tags=["versions"],
+    )
+    def put_policy(
+        ref: Annotated[str, Path(alias=param)],
+        body: SecretPolicy,
+        vault: VaultDep,
+        actor: Caller,
+    ) -> Envelope[SecretPolicy]:
+        """How many versions each secret of this level keeps (null: all); older versions'
+        values are destroyed on the next write of each key, never the current or previous."""
+        versions.set_max_versions(vault, actor, resolve(vault, actor, ref), body.max_versions)
+        return Envelope[SecretPolicy](response=body)
+
+
 _register("accounts", "account_id", _account, "account")
 _register("stacks", "stack_uid", _stack, "stack")
+_register_versions("accounts", "account_id", _account, "account")
+_register_versions("stacks", "stack_uid", _stack, "stack")
