@@ -303,12 +303,20 @@ class Client:
         stack: str | None = None,
         account: str | None = None,
         if_version: int | None = None,
+        environments: Sequence[str] | None = None,
     ) -> Secret:
-        """Create or replace; with ``if_version`` only if the current version is that one."""
+        """Create or replace; with ``if_version`` only if the current version is that one.
+
+        ``environments`` (account level): the environments whose stacks inherit it (``[]``:
+        all); None leaves the restriction as it is.
+        """
         text = value.reveal() if isinstance(value, SecretValue) else value
         headers = {} if if_version is None else {"If-Match": f'"{if_version}"'}
         path = f"{self._level(stack, account)}/{quote(key, safe='')}"
-        response = self._request("PUT", path, json={"raw_value": text}, headers=headers)
+        body: dict[str, Any] = {"raw_value": text}
+        if environments is not None:
+            body["environments"] = list(environments)
+        response = self._request("PUT", path, json=body, headers=headers)
         return _secret(response.json()["response"], _version(response))
 
     def delete_secret(
@@ -339,6 +347,49 @@ class Client:
         }
         response = self._request("PUT", self._level(stack, account), json=body)
         report: dict[str, list[str]] = response.json()["response"]
+        return report
+
+    # -- environments -----------------------------------------------------------------------
+
+    def environments(self, key: str, *, account: str) -> list[str] | None:
+        """The environments whose stacks inherit an account secret (None: all)."""
+        path = f"{self._level(None, account)}/{quote(key, safe='')}/environments"
+        found: list[str] | None = self._request("GET", path).json()["response"]["environments"]
+        return found
+
+    def restrict(self, key: str, environments: Sequence[str], *, account: str) -> list[str] | None:
+        """Restrict an account secret to stacks of ``environments`` (``[]``: all again)."""
+        path = f"{self._level(None, account)}/{quote(key, safe='')}/environments"
+        body = {"environments": list(environments)}
+        found: list[str] | None = self._request("PUT", path, json=body).json()["response"][
+            "environments"
+        ]
+        return found
+
+    def diff(self, stack: str, other: str) -> list[dict[str, Any]]:
+        """Keys missing on either stack, and keys whose values differ (by fingerprint)."""
+        path = f"/stacks/{quote(stack, safe='')}/diff"
+        entries: list[dict[str, Any]] = self._request("GET", path, params={"other": other}).json()[
+            "response"
+        ]
+        return entries
+
+    def copy(
+        self,
+        from_stack: str,
+        to_stack: str,
+        keys: Sequence[str] | None = None,
+        *,
+        allow_production_source: bool = False,
+    ) -> dict[str, list[str]]:
+        """Copy ``from_stack``'s effective values into ``to_stack``'s own level."""
+        body = {
+            "from_stack": from_stack,
+            "keys": None if keys is None else list(keys),
+            "allow_production_source": allow_production_source,
+        }
+        path = f"/stacks/{quote(to_stack, safe='')}/secrets/copy"
+        report: dict[str, list[str]] = self._request("POST", path, json=body).json()["response"]
         return report
 
     # -- versions ---------------------------------------------------------------------------

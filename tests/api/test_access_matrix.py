@@ -87,6 +87,10 @@ destroy_account_version   403    403      403       403       200        200    
 rollback_account_secrets  403    403      403       403       200        200           200
 get_account_policy        200    200      200       200       200        200           200
 put_account_policy        403    403      403       403       200        200           200
+get_account_environments  200    200      200       200       200        200           200
+put_account_environments  403    403      403       403       200        200           200
+stack_diff                403    200      200       200       200        200           200
+copy_stack_secrets        403    403      200       200       200        200           200
 account_audit_logs        403    403      403       403       403        200           200
 users_list                200    200      200       200       200        200           200
 get_user                  404    404      404       404       404        200           200
@@ -138,6 +142,10 @@ destroy_account_version   403    403      403       403       403        403    
 rollback_account_secrets  403    403      403       403       403        403           403
 get_account_policy        200    200      200       200       200        200           200
 put_account_policy        403    403      403       403       403        403           403
+get_account_environments  200    200      200       200       200        200           200
+put_account_environments  403    403      403       403       403        403           403
+stack_diff                403    403      403       403       403        403           403
+copy_stack_secrets        403    403      403       403       403        403           403
 account_audit_logs        403    403      403       403       403        403           403
 users_list                200    200      200       200       200        200           200
 get_user                  404    404      404       404       404        404           404
@@ -191,6 +199,10 @@ destroy_account_version   404    404      404       404       404        404    
 rollback_account_secrets  404    404      404       404       404        404           404
 get_account_policy        404    404      404       404       404        404           404
 put_account_policy        404    404      404       404       404        404           404
+get_account_environments  404    404      404       404       404        404           404
+put_account_environments  404    404      404       404       404        404           404
+stack_diff                404    404      404       404       404        404           404
+copy_stack_secrets        404    404      404       404       404        404           404
 account_audit_logs        404    404      404       404       404        404           404
 users_list                200    200      200       200       200        200           200
 get_user                  404    404      404       404       404        404           404
@@ -555,6 +567,63 @@ def _version_endpoints(level: str) -> list[Endpoint]:
     ]
 
 
+def _environment_endpoints() -> list[Endpoint]:
+    def environments_path(m: Matrix, where: str) -> str:
+        key, _ = _seeded(where, "account")
+        return f"/api/3/accounts/{m.account(where).uid}/secrets/{key}/environments"
+
+    def prepare_copy(m: Matrix, where: str, key: str) -> None:
+        set_local(m.vault, Target(m.acme, m.dev), {key: "copied-from-dev"})
+
+    def check_copied(m: Matrix, where: str, key: str, response: Response) -> None:
+        assert response.json()["response"]["added"] == [key]
+        assert _value_at(m, where, "stack", key) == "copied-from-dev"
+
+    def check_diff(m: Matrix, where: str, key: str, response: Response) -> None:
+        states = {e["key"]: e["state"] for e in response.json()["response"]}
+        assert states["WEB_KEY"] == "only_left"
+        assert states["ACME_SHARED"] == "same"
+        assert "web-plain" not in response.text
+
+    return [
+        Endpoint(
+            "get_account_environments",
+            "account",
+            lambda m, w, k: Call("GET", environments_path(m, w)),
+            check=lambda m, w, k, r: _equal(r.json()["response"], {"environments": None}),
+        ),
+        Endpoint(
+            "put_account_environments",
+            "account",
+            # Lifting a restriction the key does not have: the shared installation stays as is.
+            lambda m, w, k: Call("PUT", environments_path(m, w), json={"environments": None}),
+            check=lambda m, w, k, r: _equal(r.json()["response"], {"environments": None}),
+            core_audited=True,
+        ),
+        Endpoint(
+            "stack_diff",
+            "stack",
+            lambda m, w, k: Call(
+                "GET", f"/api/3/stacks/{m.stack(w).uid}/diff", params={"other": m.dev.uid}
+            ),
+            check=check_diff,
+            core_audited=True,
+        ),
+        Endpoint(
+            "copy_stack_secrets",
+            "stack",
+            lambda m, w, k: Call(
+                "POST",
+                f"/api/3/stacks/{m.stack(w).uid}/secrets/copy",
+                json={"from_stack": m.dev.uid, "keys": [k]},
+            ),
+            prepare=prepare_copy,
+            check=check_copied,
+            core_audited=True,
+        ),
+    ]
+
+
 def _check_accounts_list(m: Matrix, where: str, key: str, response: Response) -> None:
     assert [a["uid"] for a in response.json()["response"]] == [m.acme.uid]
 
@@ -672,6 +741,7 @@ ENDPOINTS: list[Endpoint] = [
     *_secret_endpoints("account"),
     *_version_endpoints("stack"),
     *_version_endpoints("account"),
+    *_environment_endpoints(),
     Endpoint(
         "account_audit_logs",
         "account",
@@ -744,11 +814,12 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
         for method in methods
         if path.startswith("/api/3/")
     }
-    assert len(routes) == 41
+    assert len(routes) == 45
     templates = {
         matrix.acme.uid: "{account_id}",
         matrix.web.uid: "{stack_uid}",
         "/WEB_KEY": "/{key}",
+        "/ACME_SHARED/environments": "/{key}/environments",
         "/ACME_SHARED": "/{key}",
         "/THE-KEY": "/{key}",
         "/versions/1": "/versions/{version}",

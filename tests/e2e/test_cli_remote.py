@@ -257,6 +257,34 @@ def test_versions_commands_go_over_http(
     assert [r["action"] for r in local_rows] == ["undelete", "delete", "rollback", "set", "set"]
 
 
+def test_environment_commands_go_over_http(served: Served, fast: InProcessRemote) -> None:
+    fast.ok("stacks", "create", "env-stg", "--account", "acme", "--environment", "staging")
+    fast.ok("secrets", "set", "ENV_PROD_ONLY=p", "--account", "acme", "-e", "production")
+    assert "ENV_PROD_ONLY" in server_side(served, "--stack", "web")
+    assert "ENV_PROD_ONLY" not in server_side(served, "--stack", "env-stg")
+    shown = fast.ok("secrets", "restrict", "ENV_PROD_ONLY", "--account", "acme").stdout
+    assert shown.endswith("is inherited by stacks of: production\n")
+    fast.ok("secrets", "restrict", "ENV_PROD_ONLY", "--account", "acme", "-e", "staging")
+    assert "ENV_PROD_ONLY" in server_side(served, "--stack", "env-stg")
+
+    fast.ok("secrets", "set", "ENV_COPY=from web", "--stack", "web")
+    rows = fast.json("secrets", "diff", "--stack", "web", "--stack", "env-stg", "--format", "json")
+    assert {r["key"]: r["state"] for r in rows}["ENV_COPY"] == "only_left"
+    fast.fails(FORBIDDEN, "secrets", "copy", "--from-stack", "web", "--to-stack", "env-stg")
+    fast.ok(
+        "secrets",
+        "copy",
+        "--from-stack",
+        "web",
+        "--to-stack",
+        "env-stg",
+        "-k",
+        "ENV_COPY",
+        "--allow-production-source",
+    )
+    assert server_side(served, "--stack", "env-stg")["ENV_COPY"] == "from web"
+
+
 def test_the_audit_chain_is_intact_after_all_of_the_above(served: Served) -> None:
     done = served.local.ok("audit", "verify")
     assert done.stdout.startswith("Audit log intact: ")

@@ -15,7 +15,15 @@ from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.ratelimit import SlidingWindow
 from stacksafe.api.request_id import RequestId
-from stacksafe.api.routes import audit, health, secrets, tenancy, tokens, users
+from stacksafe.api.routes import (
+    audit,
+    environments,
+    health,
+    secrets,
+    tenancy,
+    tokens,
+    users,
+)
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
 
@@ -84,7 +92,14 @@ def create_app(
     app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestId)
     install_error_handlers(app)
-    for router in (tenancy.router, secrets.router, users.router, tokens.router, audit.router):
+    for router in (
+        tenancy.router,
+        environments.router,
+        secrets.router,
+        users.router,
+        tokens.router,
+        audit.router,
+    ):
         app.include_router(router, prefix="/api/3")
     app.include_router(health.router)
     return app

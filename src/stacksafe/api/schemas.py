@@ -14,6 +14,7 @@ __all__ = [
     "AuditVerifyOut",
     "Deleted",
     "DestroyedOut",
+    "DiffEntryOut",
     "Envelope",
     "ImportReportOut",
     "ListEnvelope",
@@ -22,9 +23,11 @@ __all__ = [
     "RollbackLevel",
     "RollbackOut",
     "SecretCreate",
+    "SecretEnvironments",
     "SecretOut",
     "SecretPolicy",
     "SecretUpdate",
+    "SecretsCopy",
     "SecretsImport",
     "StackCreate",
     "StackOut",
@@ -76,10 +79,21 @@ def _reject_value(data: Any) -> Any:
     return data
 
 
+_ENVIRONMENTS_FIELD = Field(
+    default=None,
+    max_length=32,
+    description=(
+        "Account level only: the environments whose stacks inherit this secret; [] for all; "
+        "omitted or null: unchanged (all, for a new secret)."
+    ),
+)
+
+
 class SecretCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str = Field(max_length=255)
     raw_value: str
+    environments: list[str] | None = _ENVIRONMENTS_FIELD
 
     @model_validator(mode="before")
     @classmethod
@@ -90,6 +104,7 @@ class SecretCreate(BaseModel):
 class SecretUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     raw_value: str
+    environments: list[str] | None = _ENVIRONMENTS_FIELD
 
     @model_validator(mode="before")
     @classmethod
@@ -266,4 +281,32 @@ class SecretPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_versions: int | None = Field(
         ge=1, le=10_000, description="Versions kept per secret of this level; null: all."
+    )
+
+
+class SecretEnvironments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    environments: list[str] | None = Field(
+        max_length=32, description="The environments whose stacks inherit it; null or []: all."
+    )
+
+
+class DiffEntryOut(BaseModel):
+    key: str
+    state: str = Field(description="only_left, only_right, differs or same (by fingerprint).")
+    left_version: int | None
+    right_version: int | None
+    left_inherited: bool | None
+    right_inherited: bool | None
+
+
+class SecretsCopy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_stack: str = Field(max_length=64, description="The uid of the stack to copy from.")
+    keys: list[str] | None = Field(
+        default=None, max_length=1000, description="Only these keys; null: all."
+    )
+    allow_production_source: bool = Field(
+        default=False,
+        description="Needed to copy from a production stack into a non-production one.",
     )

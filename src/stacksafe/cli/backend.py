@@ -25,7 +25,7 @@ from stacksafe.model import Secret, SecretValue, iso8601
 if TYPE_CHECKING:
     from stacksafe.client import Client
 
-__all__ = ["SecretsBackend", "remote_client", "secrets_backend"]
+__all__ = ["SecretsBackend", "remote_client", "remote_stack_uid", "secrets_backend"]
 
 
 class SecretsBackend(Protocol):
@@ -33,7 +33,17 @@ class SecretsBackend(Protocol):
 
     def describe(self) -> str: ...
 
-    def set(self, key: str, value: SecretValue, if_version: int | None = None) -> Secret: ...
+    def set(
+        self,
+        key: str,
+        value: SecretValue,
+        if_version: int | None = None,
+        environments: Sequence[str] | None = None,
+    ) -> Secret: ...
+
+    def environments(self, key: str) -> list[str] | None: ...
+
+    def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None: ...
 
     def get(self, key: str, reveal: bool) -> Secret: ...
 
@@ -67,10 +77,28 @@ class _Local:
     def describe(self) -> str:
         return self.target.describe()
 
-    def set(self, key: str, value: SecretValue, if_version: int | None = None) -> Secret:
+    def set(
+        self,
+        key: str,
+        value: SecretValue,
+        if_version: int | None = None,
+        environments: Sequence[str] | None = None,
+    ) -> Secret:
         return secrets.set_secret(
-            self.vault, self.actor, self.target, key, value, expected_version=if_version
+            self.vault,
+            self.actor,
+            self.target,
+            key,
+            value,
+            expected_version=if_version,
+            environments=environments,
         )
+
+    def environments(self, key: str) -> list[str] | None:
+        return secrets.environments_of(self.vault, self.actor, self.target, key)
+
+    def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None:
+        return secrets.restrict_secret(self.vault, self.actor, self.target, key, environments)
 
     def get(self, key: str, reveal: bool) -> Secret:
         return secrets.get_secret(self.vault, self.actor, self.target, key, reveal=reveal)
@@ -125,10 +153,32 @@ class _Remote:
     def describe(self) -> str:
         return self.shown
 
-    def set(self, key: str, value: SecretValue, if_version: int | None = None) -> Secret:
+    def set(
+        self,
+        key: str,
+        value: SecretValue,
+        if_version: int | None = None,
+        environments: Sequence[str] | None = None,
+    ) -> Secret:
         return self.client.set_secret(
-            key, value, stack=self.stack, account=self.account, if_version=if_version
+            key,
+            value,
+            stack=self.stack,
+            account=self.account,
+            if_version=if_version,
+            environments=environments,
         )
+
+    def _account_only(self) -> str:
+        if self.account is None:
+            raise InvalidInput("environment restrictions belong to account-level secrets")
+        return self.account
+
+    def environments(self, key: str) -> list[str] | None:
+        return self.client.environments(key, account=self._account_only())
+
+    def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None:
+        return self.client.restrict(key, environments, account=self._account_only())
 
     def get(self, key: str, reveal: bool) -> Secret:
         return self.client.get_secret(key, stack=self.stack, account=self.account, reveal=reveal)
@@ -172,7 +222,7 @@ class _Remote:
         self.client.set_max_versions(limit, stack=self.stack, account=self.account)
 
 
-def _remote_stack_uid(client: Client, stack: str, account: str | None) -> str:
+def remote_stack_uid(client: Client, stack: str, account: str | None) -> str:
     matches = client.stacks(name=stack, account=account)
     if len(matches) > 1:
         owners = ", ".join(sorted(str(m["account_name"]) for m in matches))
@@ -211,7 +261,7 @@ def secrets_backend(
         if account is None and stack is None:
             raise InvalidInput("name where the secrets are: --stack STACK or --account ACCOUNT")
         if stack is not None:
-            uid = _remote_stack_uid(client, stack, account)
+            uid = remote_stack_uid(client, stack, account)
             yield _Remote(client, uid, None, f"stack {stack!r}")
         else:
             yield _Remote(client, None, account, f"account {account!r}")

@@ -9,8 +9,14 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.cli.backend import secrets_backend
-from stacksafe.cli.common import AccountOption, DataDirOption, StackOption
+from stacksafe.cli.backend import remote_client, remote_stack_uid, secrets_backend
+from stacksafe.cli.common import (
+    AccountOption,
+    DataDirOption,
+    StackOption,
+    local_actor,
+    opened_vault,
+)
 from stacksafe.cli.output import (
     FileFormat,
     ListFormat,
@@ -19,7 +25,8 @@ from stacksafe.cli.output import (
     print_table,
     secret_rows,
 )
-from stacksafe.core import transfer
+from stacksafe.core import promotion, transfer
+from stacksafe.core.tenancy import resolve_target
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
@@ -36,6 +43,26 @@ IfVersionOption = Annotated[
     ),
 ]
 RevealOption = Annotated[bool, typer.Option("--reveal", help="Include the plaintext raw_value.")]
+EnvironmentOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--environment",
+        "-e",
+        help="Account secrets: only stacks of this environment inherit it; repeatable.",
+    ),
+]
+AllEnvironmentsOption = Annotated[
+    bool,
+    typer.Option("--all-environments", help="Account secrets: lift an environment restriction."),
+]
+
+
+def _restriction(environment: list[str] | None, all_environments: bool) -> list[str] | None:
+    if environment and all_environments:
+        raise InvalidInput("give --environment or --all-environments, not both")
+    if all_environments:
+        return []
+    return environment or None
 
 
 def _read_bytes(path: str) -> tuple[bytes, str]:
@@ -93,13 +120,16 @@ def set_(
         Path | None, typer.Option("--from-file", help="Read the value from a file, byte for byte.")
     ] = None,
     if_version: IfVersionOption = None,
+    environment: EnvironmentOption = None,
+    all_environments: AllEnvironmentsOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Set a secret. Without a value on the command line, asks for it without echoing."""
     key, sep, inline = assignment.partition("=")
+    restriction = _restriction(environment, all_environments)
     value = _value_from_sources(key, inline if sep else None, from_stdin, from_file)
     with secrets_backend(data_dir, account=account, stack=stack) as target:
-        stored = target.set(key, value, if_version)
+        stored = target.set(key, value, if_version, restriction)
     typer.echo(f"Set {stored.key} on {target.describe()} (version {stored.version})")
 
 
@@ -333,3 +363,123 @@ def max_versions(
         target.set_max_versions(chosen)
     shown = "all versions" if chosen is None else f"at most {chosen} versions"
     typer.echo(f"Secrets of {target.describe()} keep {shown}")
+
+
+@secrets_app.command("restrict")
+def restrict(
+    key: str,
+    account: AccountOption = None,
+    environment: EnvironmentOption = None,
+    all_environments: AllEnvironmentsOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Which environments' stacks inherit an account secret: show it, or set it."""
+    if account is None:
+        raise InvalidInput("environment restrictions belong to account secrets: give --account")
+    restriction = _restriction(environment, all_environments)
+    with secrets_backend(data_dir, account=account, stack=None) as target:
+        found = (
+            target.environments(key) if restriction is None else target.restrict(key, restriction)
+        )
+    shown = "every environment" if found is None else ", ".join(found)
+    typer.echo(f"{key} on {target.describe()} is inherited by stacks of: {shown}")
+
+
+def _two_stacks(stacks: list[str] | None) -> tuple[str, str]:
+    if not stacks or len(stacks) != 2:
+        raise InvalidInput("name two stacks: --stack A --stack B")
+    return stacks[0], stacks[1]
+
+
+@secrets_app.command("diff")
+def diff(
+    stack: Annotated[
+        list[str] | None, typer.Option("--stack", "-s", help="Twice: the two stacks.")
+    ] = None,
+    account: AccountOption = None,
+    fmt: ListFormatOption = ListFormat.table,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Keys missing on either stack, and keys whose values differ (by fingerprint, never by
+    value): drift before a deploy. Needs reveal permission on both."""
+    left, right = _two_stacks(stack)
+    with remote_client() as client:
+        if client is not None:
+            rows = client.diff(
+                remote_stack_uid(client, left, account), remote_stack_uid(client, right, account)
+            )
+        else:
+            with opened_vault(data_dir) as vault:
+                found = promotion.diff_stacks(
+                    vault,
+                    local_actor(),
+                    resolve_target(vault, account=account, stack=left),
+                    resolve_target(vault, account=account, stack=right),
+                )
+            rows = [e.to_json() for e in found]
+    if fmt is ListFormat.json:
+        print_json(rows)
+        return
+    shown = {"only_left": f"only in {left}", "only_right": f"only in {right}"}
+    print_table(
+        ["KEY", "STATE", left.upper(), right.upper()],
+        [
+            [
+                str(r["key"]),
+                shown.get(str(r["state"]), str(r["state"])),
+                _where(r["left_version"], r["left_inherited"]),
+                _where(r["right_version"], r["right_inherited"]),
+            ]
+            for r in rows
+            if r["state"] != "same"
+        ],
+    )
+
+
+def _where(version: object, inherited: object) -> str:
+    if version is None:
+        return "-"
+    return f"v{version}" + (" (account)" if inherited else "")
+
+
+@secrets_app.command("copy")
+def copy(
+    from_stack: Annotated[str, typer.Option("--from-stack", help="Copy from this stack.")],
+    to_stack: Annotated[str, typer.Option("--to-stack", help="Into this stack's own secrets.")],
+    key: Annotated[
+        list[str] | None, typer.Option("--key", "-k", help="Only this key; repeatable.")
+    ] = None,
+    account: AccountOption = None,
+    allow_production_source: Annotated[
+        bool,
+        typer.Option(
+            "--allow-production-source",
+            help="Needed to copy out of a production stack into a non-production one.",
+        ),
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Copy a stack's effective values into another stack, in one transaction (audited)."""
+    with remote_client() as client:
+        if client is not None:
+            copied = client.copy(
+                remote_stack_uid(client, from_stack, account),
+                remote_stack_uid(client, to_stack, account),
+                key,
+                allow_production_source=allow_production_source,
+            )
+            added, changed, unchanged = copied["added"], copied["changed"], copied["unchanged"]
+        else:
+            with opened_vault(data_dir) as vault:
+                report = promotion.copy_secrets(
+                    vault,
+                    local_actor(),
+                    resolve_target(vault, account=account, stack=from_stack),
+                    resolve_target(vault, account=account, stack=to_stack),
+                    key,
+                    allow_production_source=allow_production_source,
+                )
+            added, changed, unchanged = report.added, report.changed, report.unchanged
+    typer.echo(f"Copied from {from_stack!r} into {to_stack!r}:")
+    for label, keys in (("added", added), ("changed", changed), ("unchanged", unchanged)):
+        typer.echo(f"  {label:<9} {len(keys):>4}  {' '.join(keys)}".rstrip())

@@ -16,9 +16,9 @@ from sqlalchemy import Connection
 from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import append, fingerprint, fingerprints_of_opened, record
 from stacksafe.core.guard import allow
-from stacksafe.core.inheritance import overlay
+from stacksafe.core.inheritance import inherits, overlay
 from stacksafe.core.tenancy import Target
-from stacksafe.core.validation import validate_key, validate_value
+from stacksafe.core.validation import validate_environment, validate_key, validate_value
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import (
     DATA_KEY_SEAL_LIMIT,
@@ -31,6 +31,7 @@ from stacksafe.crypto import (
 from stacksafe.errors import (
     AuditUnavailable,
     Conflict,
+    InvalidInput,
     NotFound,
     PreconditionFailed,
     StacksafeError,
@@ -45,10 +46,12 @@ __all__ = [
     "ImportReport",
     "append_version",
     "effective_values",
+    "environments_of",
     "get_secret",
     "import_secrets",
     "list_secrets",
     "prune_after_write",
+    "restrict_secret",
     "scope_keys",
     "sealing_key",
     "set_secret",
@@ -105,7 +108,7 @@ def _open_rows(
     # One pass over plain tuples: a reveal opens hundreds of rows per request. Every row is
     # authenticated, revealed or not, so tampering shows on the first read that meets it.
     opened = []
-    for key, stack_id, version, blob, created_at, updated_at in rows:
+    for key, stack_id, version, blob, created_at, updated_at, _environments in rows:
         plaintext = keys_by_level[stack_id is not None].open(blob, key, version)
         opened.append(
             Secret(
@@ -124,7 +127,8 @@ def _open_rows(
 def _read(conn: Connection, target: Target, key: str | None) -> list[queries.StoredSecret]:
     if target.stack is None:
         return queries.scope_secrets(conn, target.account.id, None, key)
-    return overlay(queries.effective_secrets(conn, target.account.id, target.stack.id, key))
+    found = queries.effective_secrets(conn, target.account.id, target.stack.id, key)
+    return overlay(found, target.stack.environment)
 
 
 def _allow(
@@ -298,6 +302,60 @@ def prune_after_write(
         )
 
 
+def _restriction(target: Target, environments: Sequence[str] | None) -> str | None:
+    """``environments`` as stored (sorted, space-separated; None: all), once checked."""
+    if environments is None:
+        return None
+    if target.stack is not None:
+        raise InvalidInput(
+            "only account-level secrets can be restricted to environments: a stack has one"
+        )
+    return " ".join(sorted({validate_environment(e) for e in environments})) or None
+
+
+def _restrict(conn: Connection, target: Target, key: str, restriction: str | None) -> None:
+    head = queries.secret_head(conn, target.account.id, None, key)
+    if head is None or head.deleted:
+        raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
+    queries.set_environments(conn, head.id, restriction)
+
+
+def environments_of(vault: Vault, actor: Principal, target: Target, key: str) -> list[str] | None:
+    """The environments an account-level secret is restricted to (None: every environment)."""
+    validate_key(key)
+    if target.stack is not None:
+        raise InvalidInput("environment restrictions belong to account-level secrets")
+    _allow(vault, actor, Action.DESCRIBE, target, key=key)
+    with vault.store.read() as conn:
+        found = queries.secret_environments(conn, target.account.id, key)
+    if found is None or not found[0]:
+        raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
+    return None if found[1] is None else found[1].split()
+
+
+def restrict_secret(
+    vault: Vault, actor: Principal, target: Target, key: str, environments: Sequence[str]
+) -> list[str] | None:
+    """Restrict an account-level secret to stacks of ``environments`` (``()``: all again)."""
+    validate_key(key)
+    restriction = _restriction(target, environments)
+    _allow(vault, actor, _write_action(target), target, key=key)
+
+    def work(conn: Connection) -> None:
+        _restrict(conn, target, key, restriction)
+        record(
+            conn,
+            vault,
+            actor,
+            "secret.restrict",
+            account=target.account,
+            detail={"keys": [key], "environments": restriction},
+        )
+
+    vault.store.transact(work, f"restricting {key!r}")
+    return None if restriction is None else restriction.split()
+
+
 def set_secret(
     vault: Vault,
     actor: Principal,
@@ -306,14 +364,18 @@ def set_secret(
     value: SecretValue,
     *,
     expected_version: int | None = None,
+    environments: Sequence[str] | None = None,
 ) -> Secret:
     """Create or replace ``key`` at ``target``'s own level; returns the secret as stored.
 
     With ``expected_version`` (0: must not exist yet) the write happens only if the key's
-    current version at this level is that one, else ``PreconditionFailed``.
+    current version at this level is that one, else ``PreconditionFailed``. ``environments``
+    (account level only) restricts which stacks inherit the key, in the same transaction as the
+    value: ``()`` lifts a restriction, None leaves it as it is (none, for a new key).
     """
     validate_key(key)
     validate_value(key, value, vault.max_value_bytes)
+    restriction = _restriction(target, environments)
     _allow(vault, actor, _write_action(target), target, key=key)
     value_print = fingerprint(vault, value)
 
@@ -323,6 +385,13 @@ def set_secret(
             conn, target, key, value, data_key, actor.name, vault.clock(), expected_version
         )
         assert written is not None  # noqa: S101 - a value was given, so not a tombstone
+        detail: dict[str, object] = {
+            "keys": {key: written.version},
+            "fingerprints": {key: value_print},
+        }
+        if environments is not None:
+            _restrict(conn, target, key, restriction)
+            detail["environments"] = restriction
         record(
             conn,
             vault,
@@ -330,7 +399,7 @@ def set_secret(
             "secret.set",
             account=target.account,
             stack=target.stack,
-            detail={"keys": {key: written.version}, "fingerprints": {key: value_print}},
+            detail=detail,
         )
         prune_after_write(conn, vault, actor, target, [key])
         return written
@@ -353,8 +422,9 @@ def unset_secret(
     def work(conn: Connection) -> None:
         head = queries.secret_head(conn, target.account.id, target.stack_id, key)
         if head is None or head.deleted:
-            if target.stack is not None and queries.scope_secrets(
-                conn, target.account.id, None, key
+            if target.stack is not None and any(
+                inherits(target.stack.environment, row.environments)
+                for row in queries.scope_secrets(conn, target.account.id, None, key)
             ):
                 raise Conflict(
                     f"{key!r} is inherited from account {target.account.name!r}, not set on "
@@ -377,9 +447,17 @@ def unset_secret(
 
 
 def import_secrets(
-    vault: Vault, actor: Principal, target: Target, entries: Mapping[str, SecretValue]
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    entries: Mapping[str, SecretValue],
+    *,
+    provenance: Mapping[str, object] | None = None,
 ) -> ImportReport:
-    """Set many secrets at ``target``'s own level in one transaction: all or nothing."""
+    """Set many secrets at ``target``'s own level in one transaction: all or nothing.
+
+    ``provenance`` (where the values came from) goes into the audit event.
+    """
     for key, value in entries.items():
         validate_key(key)
         validate_value(key, value, vault.max_value_bytes)
@@ -418,6 +496,7 @@ def import_secrets(
                 detail={
                     "keys": {w.key: w.version for w in written if w is not None},
                     "fingerprints": {k: fingerprint(vault, v) for k, v in changes},
+                    **(provenance or {}),
                 },
             )
             prune_after_write(conn, vault, actor, target, [k for k, _ in changes])

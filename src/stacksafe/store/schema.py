@@ -178,6 +178,9 @@ secrets = Table(
     Column("deleted", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Account level only: the environments whose stacks inherit it, space-separated and sorted;
+    # NULL: every stack of the account (revision 0004).
+    Column("environments", Text, nullable=True),
     Index(
         "uq_secrets_account_level",
         "account_id",

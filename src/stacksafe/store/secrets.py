@@ -42,7 +42,9 @@ __all__ = [
     "prune_versions",
     "scope_heads",
     "scope_secrets",
+    "secret_environments",
     "secret_head",
+    "set_environments",
     "versions_as_of",
     "versions_of",
 ]
@@ -61,6 +63,7 @@ class StoredSecret(NamedTuple):
     envelope: bytes
     created_at: datetime
     updated_at: datetime
+    environments: str | None  # account level: the environments that inherit it (None: all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ def _live_query(scope: ColumnElement[bool]) -> Select[Any]:
             secret_versions.c.envelope,
             secrets.c.created_at,
             secrets.c.updated_at,
+            secrets.c.environments,
         )
         .join(
             secret_versions,
@@ -106,8 +110,8 @@ def _stored(rows: Iterable[Any]) -> list[StoredSecret]:
     # Positional unpacking: a Row's attribute access by name costs more than the tuple itself.
     # Callers pass ``.all()`` (one fetchall), not the result: iterating it fetches row by row.
     return [
-        StoredSecret(key, stack_id, version, bytes(envelope), created_at, updated_at)
-        for key, stack_id, version, envelope, created_at, updated_at in rows
+        StoredSecret(key, stack_id, version, bytes(envelope), created_at, updated_at, environments)
+        for key, stack_id, version, envelope, created_at, updated_at, environments in rows
     ]
 
 
@@ -371,3 +375,19 @@ def prune_versions(conn: Connection, secret_id: int, below: int, now: datetime) 
             .values(envelope=None, destroyed_at=now)
         )
     return pruned
+
+
+def secret_environments(
+    conn: Connection, account_id: int, key: str
+) -> tuple[bool, str | None] | None:
+    """(live, environments) of an account-level secret, or None if it never existed."""
+    row = conn.execute(
+        select(secrets.c.deleted, secrets.c.environments).where(
+            _scope_clause(account_id, None), secrets.c.key == key
+        )
+    ).first()
+    return None if row is None else (not row[0], row[1])
+
+
+def set_environments(conn: Connection, secret_id: int, environments: str | None) -> None:
+    conn.execute(update(secrets).where(secrets.c.id == secret_id).values(environments=environments))

@@ -115,6 +115,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
                 body.key,
                 SecretValue(body.raw_value),
                 expected_version=0,
+                environments=body.environments,
             )
         except PreconditionFailed:
             raise Conflict(
@@ -168,6 +169,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
             key,
             SecretValue(body.raw_value),
             expected_version=_expected(if_match),
+            environments=body.environments,
         )
         return _single(response, secret_out(written), written.version)
 

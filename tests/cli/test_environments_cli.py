@@ -1,0 +1,77 @@
+"""`secrets set --environment`, `restrict`, `diff` and `copy` through the CLI (local)."""
+
+from __future__ import annotations
+
+from tests.cli.helpers import Cli, InProcessCli, error_line
+
+BAD_INPUT, FORBIDDEN = 2, 4
+
+
+def staging(run: InProcessCli) -> None:
+    run.ok("stacks", "create", "web-stg", "--account", "acme", "--environment", "staging")
+
+
+def test_restricted_account_secrets_reach_only_their_environment(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    run = cli_runner
+    staging(run)
+    run.ok("secrets", "set", "PROD_DB=prod pass", "--account", "acme", "-e", "production")
+    run.ok("secrets", "set", "SHARED=all", "--account", "acme")
+
+    assert run.revealed("--stack", "web") == {"PROD_DB": "prod pass", "SHARED": "all"}
+    assert run.revealed("--stack", "web-stg") == {"SHARED": "all"}
+    shown = run.ok("secrets", "restrict", "PROD_DB", "--account", "acme").stdout
+    assert shown == "PROD_DB on account 'acme' is inherited by stacks of: production\n"
+
+    run.ok("secrets", "restrict", "PROD_DB", "--account", "acme", "--all-environments")
+    assert run.revealed("--stack", "web-stg")["PROD_DB"] == "prod pass"
+    run.ok("secrets", "restrict", "PROD_DB", "--account", "acme", "-e", "production")
+    assert "PROD_DB" not in run.revealed("--stack", "web-stg")
+
+    both = run.invoke(
+        "secrets", "set", "X=1", "--account", "acme", "-e", "staging", "--all-environments"
+    )
+    assert both.exit_code == BAD_INPUT
+    on_stack = run.invoke("secrets", "set", "X=1", "--stack", "web", "-e", "production")
+    assert on_stack.exit_code == BAD_INPUT
+    assert "account-level" in error_line(on_stack.stderr)
+
+
+def test_diff_and_copy_between_stacks(seeded: Cli, cli_runner: InProcessCli) -> None:
+    run = cli_runner
+    staging(run)
+    run.ok("secrets", "set", "SHARED=all", "--account", "acme")
+    run.ok("secrets", "set", "API_KEY=prod key", "--stack", "web")
+    run.ok("secrets", "set", "DRIFT=prod", "--stack", "web")
+    run.ok("secrets", "set", "DRIFT=staging", "--stack", "web-stg")
+
+    table = seeded.ok("secrets", "diff", "--stack", "web", "--stack", "web-stg").stdout
+    lines = [line.split() for line in table.splitlines()]
+    assert lines[0] == ["KEY", "STATE", "WEB", "WEB-STG"]
+    assert ["API_KEY", "only", "in", "web", "v1", "-"] in lines
+    assert ["DRIFT", "differs", "v1", "v1"] in lines
+    assert not any(line[0] == "SHARED" for line in lines)  # the same on both: not listed
+    assert "prod key" not in table
+    rows = run.json("secrets", "diff", "--stack", "web", "--stack", "web-stg", "--format", "json")
+    assert {r["key"]: r["state"] for r in rows}["SHARED"] == "same"
+    assert run.invoke("secrets", "diff", "--stack", "web").exit_code == BAD_INPUT
+
+    refused = run.invoke("secrets", "copy", "--from-stack", "web", "--to-stack", "web-stg")
+    assert refused.exit_code == FORBIDDEN
+    assert "--allow-production-source" in error_line(refused.stderr)
+    assert "API_KEY" not in run.revealed("--stack", "web-stg")
+
+    done = run.ok(
+        "secrets",
+        "copy",
+        "--from-stack",
+        "web",
+        "--to-stack",
+        "web-stg",
+        "--key",
+        "API_KEY",
+        "--allow-production-source",
+    ).stdout
+    assert done.splitlines()[1].split() == ["added", "1", "API_KEY"]
+    assert run.revealed("--stack", "web-stg")["API_KEY"] == "prod key"
