@@ -270,17 +270,24 @@ class Client:
     # -- secrets --------------------------------------------------------------------------
 
     def list_secrets(
-        self, *, stack: str | None = None, account: str | None = None, reveal: bool = False
+        self,
+        *,
+        stack: str | None = None,
+        account: str | None = None,
+        reveal: bool = False,
+        resolve: bool = True,
     ) -> list[Secret]:
-        """A stack's effective secrets, or an account's own; raw values only with ``reveal``."""
+        """A stack's effective secrets, or an account's own; raw values only with ``reveal``
+        (``${KEY}`` references resolved unless ``resolve`` is False)."""
         path = self._level(stack, account)
-        return [_secret(item) for item in self._pages(path, {"reveal": str(reveal).lower()})]
+        params = {"reveal": str(reveal).lower(), "resolve": str(resolve).lower()}
+        return [_secret(item) for item in self._pages(path, params)]
 
     def reveal(
-        self, *, stack: str | None = None, account: str | None = None
+        self, *, stack: str | None = None, account: str | None = None, resolve: bool = True
     ) -> dict[str, SecretValue]:
         """Key → plaintext of the effective set, fetched in one request per 1,000 keys."""
-        found = self.list_secrets(stack=stack, account=account, reveal=True)
+        found = self.list_secrets(stack=stack, account=account, reveal=True, resolve=resolve)
         return {s.key: s.raw_value for s in found if s.raw_value is not None}
 
     def get_secret(
@@ -290,9 +297,11 @@ class Client:
         stack: str | None = None,
         account: str | None = None,
         reveal: bool = False,
+        resolve: bool = True,
     ) -> Secret:
         path = f"{self._level(stack, account)}/{quote(key, safe='')}"
-        response = self._request("GET", path, params={"reveal": str(reveal).lower()})
+        params = {"reveal": str(reveal).lower(), "resolve": str(resolve).lower()}
+        response = self._request("GET", path, params=params)
         return _secret(response.json()["response"], _version(response))
 
     def set_secret(

@@ -75,3 +75,17 @@ def test_diff_and_copy_between_stacks(seeded: Cli, cli_runner: InProcessCli) -> 
     ).stdout
     assert done.splitlines()[1].split() == ["added", "1", "API_KEY"]
     assert run.revealed("--stack", "web-stg")["API_KEY"] == "prod key"
+
+
+def test_get_resolves_references_and_raw_shows_them(seeded: Cli, cli_runner: InProcessCli) -> None:
+    run = cli_runner
+    run.ok("secrets", "set", "HOST=db.internal", "--account", "acme")
+    run.ok("secrets", "set", "URL=postgres://${HOST}/app", "--stack", "web")
+
+    assert run.ok("secrets", "get", "URL", "--stack", "web", "--plain").stdout == (
+        "postgres://db.internal/app\n"
+    )
+    raw = run.json("secrets", "get", "URL", "--stack", "web", "--reveal", "--raw")
+    assert raw["raw_value"] == "postgres://${HOST}/app"
+    listed = run.json("secrets", "list", "--stack", "web", "--reveal", "--raw", "--format", "json")
+    assert {i["key"]: i["raw_value"] for i in listed}["URL"] == "postgres://${HOST}/app"

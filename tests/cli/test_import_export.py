@@ -19,7 +19,8 @@ TRICKY = {
     "BACKSLASHES": "C:\\path\\to\\dir\\",
     "NEWLINES": "line1\nline2\n\nline4\n",
     "CRLF": "windows\r\nline\r\n",
-    "DOLLARS": "$HOME ${USER} $(rm -rf /) `id`",
+    # $${ is how a literal ${ is stored (${USER} would be a reference to a secret USER).
+    "DOLLARS": "$HOME $${USER} $(rm -rf /) `id`",
     "HASHES": "#not-a-comment # neither",
     "SPACES": "  leading and trailing  ",
     "UNICODE": "ünïcødé — 鍵 🔑",
@@ -203,6 +204,12 @@ def test_malformed_import_fails_with_one_line_and_writes_nothing(
     assert "GOOD" not in before[0]
 
 
+def stored(runner: InProcessCli, *target: str) -> dict[str, str]:
+    """Key → value as stored (references and escapes unresolved)."""
+    listed = runner.json("secrets", "list", *target, "--reveal", "--raw", "--format", "json")
+    return {item["key"]: item["raw_value"] for item in listed}
+
+
 def test_export_then_import_round_trips_every_value_exactly(
     seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
 ) -> None:
@@ -212,10 +219,12 @@ def test_export_then_import_round_trips_every_value_exactly(
     for key, value in TRICKY.items():
         cli_runner.ok("secrets", "set", f"{key}={value}", *WEB)
     expected = {**TRICKY, "SHARED": "from account", "OVERRIDDEN": "stack's value"}
-    assert cli_runner.revealed(*WEB) == expected
+    assert stored(cli_runner, *WEB) == expected
+    assert cli_runner.revealed(*WEB)["DOLLARS"] == "$HOME ${USER} $(rm -rf /) `id`"
 
     for fmt in ("dotenv", "json"):
-        exported = seeded.ok("secrets", "export", *WEB, "--format", fmt).stdout
+        # --raw: the values as stored, so the copy means the same (escapes included).
+        exported = seeded.ok("secrets", "export", *WEB, "--format", fmt, "--raw").stdout
         if fmt == "json":
             assert json.loads(exported) == expected
         else:
@@ -227,6 +236,6 @@ def test_export_then_import_round_trips_every_value_exactly(
         path.write_bytes(exported.encode("utf-8"))
         done = seeded.ok("secrets", "import", str(path), "--stack", copy)
         assert f"  added       {len(expected)}  " in done.stdout
-        copied = cli_runner.json("secrets", "list", "--stack", copy, "--reveal", "--format", "json")
-        assert {item["key"]: item["raw_value"] for item in copied} == expected
+        assert stored(cli_runner, "--stack", copy) == expected
+        copied = cli_runner.json("secrets", "list", "--stack", copy, "--format", "json")
         assert not any(item["inherited"] for item in copied)

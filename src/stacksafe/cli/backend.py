@@ -45,15 +45,15 @@ class SecretsBackend(Protocol):
 
     def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None: ...
 
-    def get(self, key: str, reveal: bool) -> Secret: ...
+    def get(self, key: str, reveal: bool, resolve: bool = True) -> Secret: ...
 
-    def list(self, reveal: bool) -> list[Secret]: ...
+    def list(self, reveal: bool, resolve: bool = True) -> list[Secret]: ...
 
     def unset(self, key: str, if_version: int | None = None) -> None: ...
 
     def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport: ...
 
-    def values(self, purpose: str) -> dict[str, SecretValue]: ...
+    def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]: ...
 
     def history(self, key: str, reveal: bool) -> Sequence[dict[str, Any]]: ...
 
@@ -100,11 +100,15 @@ class _Local:
     def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None:
         return secrets.restrict_secret(self.vault, self.actor, self.target, key, environments)
 
-    def get(self, key: str, reveal: bool) -> Secret:
-        return secrets.get_secret(self.vault, self.actor, self.target, key, reveal=reveal)
+    def get(self, key: str, reveal: bool, resolve: bool = True) -> Secret:
+        return secrets.get_secret(
+            self.vault, self.actor, self.target, key, reveal=reveal, resolve=resolve
+        )
 
-    def list(self, reveal: bool) -> list[Secret]:
-        return secrets.list_secrets(self.vault, self.actor, self.target, reveal=reveal)
+    def list(self, reveal: bool, resolve: bool = True) -> list[Secret]:
+        return secrets.list_secrets(
+            self.vault, self.actor, self.target, reveal=reveal, resolve=resolve
+        )
 
     def unset(self, key: str, if_version: int | None = None) -> None:
         secrets.unset_secret(self.vault, self.actor, self.target, key, expected_version=if_version)
@@ -112,8 +116,10 @@ class _Local:
     def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport:
         return secrets.import_secrets(self.vault, self.actor, self.target, entries)
 
-    def values(self, purpose: str) -> dict[str, SecretValue]:
-        return secrets.effective_values(self.vault, self.actor, self.target, purpose=purpose)
+    def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]:
+        return secrets.effective_values(
+            self.vault, self.actor, self.target, purpose=purpose, resolve=resolve
+        )
 
     def history(self, key: str, reveal: bool) -> Sequence[dict[str, Any]]:
         found = versions.history(self.vault, self.actor, self.target, key, reveal=reveal)
@@ -180,11 +186,15 @@ class _Remote:
     def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None:
         return self.client.restrict(key, environments, account=self._account_only())
 
-    def get(self, key: str, reveal: bool) -> Secret:
-        return self.client.get_secret(key, stack=self.stack, account=self.account, reveal=reveal)
+    def get(self, key: str, reveal: bool, resolve: bool = True) -> Secret:
+        return self.client.get_secret(
+            key, stack=self.stack, account=self.account, reveal=reveal, resolve=resolve
+        )
 
-    def list(self, reveal: bool) -> list[Secret]:
-        return self.client.list_secrets(stack=self.stack, account=self.account, reveal=reveal)
+    def list(self, reveal: bool, resolve: bool = True) -> list[Secret]:
+        return self.client.list_secrets(
+            stack=self.stack, account=self.account, reveal=reveal, resolve=resolve
+        )
 
     def unset(self, key: str, if_version: int | None = None) -> None:
         self.client.delete_secret(
@@ -195,8 +205,8 @@ class _Remote:
         report = self.client.import_secrets(entries, stack=self.stack, account=self.account)
         return ImportReport(report["added"], report["changed"], report["unchanged"])
 
-    def values(self, purpose: str) -> dict[str, SecretValue]:
-        return self.client.reveal(stack=self.stack, account=self.account)
+    def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]:
+        return self.client.reveal(stack=self.stack, account=self.account, resolve=resolve)
 
     def history(self, key: str, reveal: bool) -> Sequence[dict[str, Any]]:
         return self.client.history(key, stack=self.stack, account=self.account, reveal=reveal)

@@ -43,6 +43,9 @@ IfVersionOption = Annotated[
     ),
 ]
 RevealOption = Annotated[bool, typer.Option("--reveal", help="Include the plaintext raw_value.")]
+RawOption = Annotated[
+    bool, typer.Option("--raw", help="Show ${KEY} references as stored, unresolved.")
+]
 EnvironmentOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -142,11 +145,12 @@ def get(
     plain: Annotated[
         bool, typer.Option("--plain", help="Print only the plaintext value (implies --reveal).")
     ] = False,
+    raw: RawOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Show one secret as a JSON object (the effective one, for a stack)."""
     with secrets_backend(data_dir, account=account, stack=stack) as target:
-        found = target.get(key, reveal or plain)
+        found = target.get(key, reveal or plain, resolve=not raw)
     if plain and found.raw_value is not None:
         sys.stdout.write(found.raw_value.reveal() + "\n")
     else:
@@ -158,12 +162,13 @@ def list_(
     stack: StackOption = None,
     account: AccountOption = None,
     reveal: RevealOption = False,
+    raw: RawOption = False,
     fmt: ListFormatOption = ListFormat.table,
     data_dir: DataDirOption = None,
 ) -> None:
     """List the effective secrets of a stack (own and inherited), or an account's own."""
     with secrets_backend(data_dir, account=account, stack=stack) as target:
-        found = target.list(reveal)
+        found = target.list(reveal, resolve=not raw)
     if fmt is ListFormat.json:
         print_json([s.to_json() for s in found])
     else:
@@ -218,11 +223,17 @@ def export(
     stack: StackOption = None,
     account: AccountOption = None,
     fmt: Annotated[FileFormat, typer.Option("--format", "-f")] = FileFormat.dotenv,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="Values as stored, references unresolved: a faithful copy for import."
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Print the effective secrets, revealed, as dotenv or JSON (for import elsewhere)."""
+    """Print the effective secrets, revealed, as dotenv or JSON (references resolved)."""
     with secrets_backend(data_dir, account=account, stack=stack) as target:
-        values = target.values("export")
+        values = target.values("export", resolve=not raw)
     sys.stdout.write(transfer.render(values, "json" if fmt is FileFormat.json else "dotenv"))
 
 

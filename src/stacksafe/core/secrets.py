@@ -7,7 +7,7 @@ reported on the first read that meets it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,6 +17,7 @@ from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import append, fingerprint, fingerprints_of_opened, record
 from stacksafe.core.guard import allow
 from stacksafe.core.inheritance import inherits, overlay
+from stacksafe.core.references import has_references, resolve_all
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_environment, validate_key, validate_value
 from stacksafe.core.vault import Vault
@@ -141,15 +142,73 @@ def _write_action(target: Target) -> Action:
     return Action.WRITE_ACCOUNT_SECRETS if target.stack is None else Action.WRITE_STACK_SECRETS
 
 
-def _reveal_detail(vault: Vault, secrets: Sequence[Secret]) -> dict[str, object]:
-    return {
-        "keys": {s.key: s.version for s in secrets},
-        "fingerprints": fingerprints_of_opened(vault, secrets),
-    }
+def _reveal_detail(
+    vault: Vault, secrets: Sequence[Secret], resolved: Collection[str] = ()
+) -> dict[str, object]:
+    # A value changed by resolving references is not its sealed plaintext: fingerprint what
+    # was returned, not through the memo kept by sealed value.
+    prints = fingerprints_of_opened(vault, [s for s in secrets if s.key not in resolved])
+    for secret in secrets:
+        if secret.key in resolved and secret.raw_value is not None:
+            prints[secret.key] = fingerprint(vault, secret.raw_value)
+    return {"keys": {s.key: s.version for s in secrets}, "fingerprints": prints}
+
+
+def _account_values(
+    conn: Connection, vault: Vault, actor: Principal, target: Target
+) -> dict[str, str]:
+    """The account's own values a reference from ``target`` may name: those its environment
+    inherits, and only with the reveal permission on the account level."""
+    _allow(vault, actor, Action.REVEAL, Target(target.account), references="account")
+    rows = queries.scope_secrets(conn, target.account.id, None)
+    if target.stack is not None:
+        environment = target.stack.environment
+        rows = [r for r in rows if inherits(environment, r.environments)]
+    opened = _open_rows(conn, vault, Target(target.account), rows, True)
+    return {s.key: s.raw_value.reveal() for s in opened if s.raw_value is not None}
+
+
+def _resolved(
+    conn: Connection,
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    key: str | None,
+    found: list[Secret],
+) -> tuple[list[Secret], dict[str, list[str]]]:
+    """``found`` with ``${...}`` references resolved (see core.references), and the references
+    each key used. The whole effective set is read only when a value holds a reference."""
+    if not any(s.raw_value is not None and has_references(s.raw_value.reveal()) for s in found):
+        return found, {}
+    whole = (
+        found if key is None else _open_rows(conn, vault, target, _read(conn, target, None), True)
+    )
+    own = {s.key: s.raw_value.reveal() for s in whole if s.raw_value is not None}
+    result = resolve_all(
+        own,
+        lambda: _account_values(conn, vault, actor, target),
+        target.describe(),
+        only=[s.key for s in found],
+    )
+    # Compared with the stored text, not by whether a reference was followed: an escape
+    # ($${) changes a value too.
+    changed = [
+        s._replace(raw_value=SecretValue(result.values[s.key]))
+        if result.values[s.key] != own[s.key]
+        else s
+        for s in found
+    ]
+    return changed, result.used
 
 
 def _lookup(
-    vault: Vault, actor: Principal, target: Target, key: str | None, reveal: bool, purpose: str
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    key: str | None,
+    reveal: bool,
+    purpose: str,
+    resolve: bool = True,
 ) -> list[Secret]:
     _allow(vault, actor, Action.DESCRIBE, target, key=key)
     if not reveal:
@@ -159,11 +218,20 @@ def _lookup(
     # Read and decrypt in a read transaction (no lock held), then append the audit event, which
     # names the exact versions read, in a short write transaction. Only after that commits are
     # the values returned: a reveal whose audit event cannot be written fails (fail closed).
+    used: dict[str, list[str]] = {}
     with vault.store.read() as conn:
-        found = _open_rows(conn, vault, target, _read(conn, target, key), True)
+        stored = _open_rows(conn, vault, target, _read(conn, target, key), True)
+        found = stored
+        if resolve:
+            found, used = _resolved(conn, vault, actor, target, key, stored)
     if found:
-        detail = _reveal_detail(vault, found)
+        rewritten = {a.key for a, b in zip(found, stored, strict=True) if a is not b}
+        detail = _reveal_detail(vault, found, rewritten)
         detail["purpose"] = purpose
+        if used:
+            detail["references"] = used
+        elif not resolve:
+            detail["unresolved"] = True
         try:
             append(
                 vault, actor, "reveal", account=target.account, stack=target.stack, detail=detail
@@ -179,20 +247,33 @@ def _lookup(
 
 
 def list_secrets(
-    vault: Vault, actor: Principal, target: Target, *, reveal: bool = False, purpose: str = "list"
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    *,
+    reveal: bool = False,
+    purpose: str = "list",
+    resolve: bool = True,
 ) -> list[Secret]:
     """The effective secrets of a stack (own and inherited), or an account's own, by key.
 
-    With ``reveal``, one audit event names every key and version revealed.
+    With ``reveal``, one audit event names every key and version revealed; ``${KEY}``
+    references in values are resolved unless ``resolve`` is False (core.references).
     """
-    return _lookup(vault, actor, target, None, reveal, purpose)
+    return _lookup(vault, actor, target, None, reveal, purpose, resolve)
 
 
 def get_secret(
-    vault: Vault, actor: Principal, target: Target, key: str, *, reveal: bool = False
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    key: str,
+    *,
+    reveal: bool = False,
+    resolve: bool = True,
 ) -> Secret:
     validate_key(key)
-    found = _lookup(vault, actor, target, key, reveal, "get")
+    found = _lookup(vault, actor, target, key, reveal, "get", resolve)
     if not found:
         raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
     return found[0]
@@ -506,8 +587,15 @@ def import_secrets(
 
 
 def effective_values(
-    vault: Vault, actor: Principal, target: Target, purpose: str = "deliver"
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    purpose: str = "deliver",
+    *,
+    resolve: bool = True,
 ) -> dict[str, SecretValue]:
     """Key → plaintext of everything ``target`` sees, for delivery into a process or a file."""
-    revealed: Iterable[Secret] = list_secrets(vault, actor, target, reveal=True, purpose=purpose)
+    revealed: Iterable[Secret] = list_secrets(
+        vault, actor, target, reveal=True, purpose=purpose, resolve=resolve
+    )
     return {s.key: s.raw_value for s in revealed if s.raw_value is not None}

@@ -40,6 +40,13 @@ __all__ = ["router"]
 router = APIRouter(tags=["secrets"])
 
 Reveal = Annotated[bool, Query(description="Include raw_value (needs reveal permission).")]
+Resolve = Annotated[
+    bool,
+    Query(
+        alias="resolve",
+        description="Resolve ${KEY} and ${account.KEY} references in revealed values.",
+    ),
+]
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PerPage = Annotated[int, Query(ge=1, le=1000)]
 IfMatch = Annotated[
@@ -89,8 +96,11 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         reveal: Reveal = False,
         page: Page = 1,
         per_page: PerPage = 30,
+        resolve_references: Resolve = True,
     ) -> Response:
-        found = secrets.list_secrets(vault, actor, resolve(vault, actor, ref), reveal=reveal)
+        found = secrets.list_secrets(
+            vault, actor, resolve(vault, actor, ref), reveal=reveal, resolve=resolve_references
+        )
         items, pagination = page_of(found, page, per_page)
         # The body of ListEnvelope[SecretOut] (still the declared response model, so the OpenAPI
         # document is unchanged), serialised directly: see secrets_page_json.
@@ -147,8 +157,16 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         actor: Caller,
         response: Response,
         reveal: Reveal = False,
+        resolve_references: Resolve = True,
     ) -> Envelope[SecretOut]:
-        found = secrets.get_secret(vault, actor, resolve(vault, actor, ref), key, reveal=reveal)
+        found = secrets.get_secret(
+            vault,
+            actor,
+            resolve(vault, actor, ref),
+            key,
+            reveal=reveal,
+            resolve=resolve_references,
+        )
         return _single(response, secret_out(found), found.version)
 
     @router.put(f"{path}/{{key}}", response_model=Envelope[SecretOut], name=f"put_{level}_secret")

@@ -1,0 +1,134 @@
+"""`${KEY}` and `${account.KEY}` references: resolution rules in isolation, then through the core
+on SQLite and PostgreSQL (overrides, environments, permissions, audit, raw values)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from stacksafe.core.audit import list_events
+from stacksafe.core.references import MAX_DEPTH, resolve_all
+from stacksafe.core.secrets import effective_values, get_secret, list_secrets, set_secret
+from stacksafe.core.tenancy import Target, create_stack
+from stacksafe.core.vault import Vault
+from stacksafe.errors import Conflict, Forbidden
+from stacksafe.model import SecretValue
+from tests.actors import LOCAL
+from tests.core.helpers_access import make_user
+
+
+def resolved(own: Mapping[str, str], account: Mapping[str, str] | None = None) -> dict[str, str]:
+    return resolve_all(own, lambda: account or {}, "stack 'web'").values
+
+
+def test_plain_values_and_lone_dollars_are_untouched() -> None:
+    own = {"A": "p@$$w0rd", "B": "$HOME and ${lower case} and ${", "C": "$${A} is literal"}
+    assert resolved(own) == {
+        "A": "p@$$w0rd",
+        "B": "$HOME and ${lower case} and ${",
+        "C": "${A} is literal",
+    }
+
+
+def test_references_resolve_through_chains() -> None:
+    own = {
+        "HOST": "db.internal",
+        "PORT": "5432",
+        "URL": "postgres://app:${PASSWORD}@${HOST}:${PORT}/app",
+        "PASSWORD": "s3cret",
+        "DSN": "${URL}?sslmode=require",
+    }
+    out = resolve_all(own, dict, "stack 'web'")
+    assert out.values["DSN"] == "postgres://app:s3cret@db.internal:5432/app?sslmode=require"
+    assert out.used["URL"] == ["HOST", "PASSWORD", "PORT"]
+    assert out.used["DSN"] == ["HOST", "PASSWORD", "PORT", "URL"]
+
+
+def test_account_references_and_their_own_references_mean_the_account() -> None:
+    own = {"HOST": "stack-host", "URL": "${account.URL}/x"}
+    account = {"URL": "https://${HOST}", "HOST": "account-host"}
+    assert resolved(own, account)["URL"] == "https://account-host/x"
+
+
+def test_a_cycle_is_an_error_naming_it() -> None:
+    with pytest.raises(Conflict, match=r"cycle in stack 'web': A -> B -> C -> A"):
+        resolved({"A": "${B}", "B": "${C}", "C": "x${A}"})
+    with pytest.raises(Conflict, match=r"cycle in stack 'web': SELF -> SELF"):
+        resolved({"SELF": "${SELF}"})
+
+
+def test_a_missing_target_is_an_error_naming_it() -> None:
+    with pytest.raises(Conflict, match=r"\$\{NOPE\} does not exist in stack 'web'"):
+        resolved({"A": "${NOPE}"})
+    with pytest.raises(Conflict, match="no account secret 'GONE'"):
+        resolved({"A": "${account.GONE}"}, {"OTHER": "x"})
+
+
+def test_depth_is_limited_to_ten() -> None:
+    chain = {f"K{i}": f"${{K{i + 1}}}" for i in range(MAX_DEPTH)}
+    chain[f"K{MAX_DEPTH}"] = "end"
+    assert resolved(chain)["K0"] == "end"  # ten references deep: fine
+    chain[f"K{MAX_DEPTH}"] = "${END}"
+    chain["END"] = "end"
+    with pytest.raises(Conflict, match="deeper than 10"):
+        resolved(chain)
+
+
+# --- Through the core --------------------------------------------------------------------
+
+
+def put(vault: Vault, target: Target, key: str, value: str, **kwargs: object) -> None:
+    set_secret(vault, LOCAL, target, key, SecretValue(value), **kwargs)  # type: ignore[arg-type]
+
+
+def test_references_resolve_after_overrides_in_the_stack_being_read(
+    vault: Vault, account_target: Target, stack_target: Target
+) -> None:
+    put(vault, account_target, "HOST", "account-host")
+    put(vault, account_target, "URL", "https://${HOST}/api")
+    put(vault, stack_target, "HOST", "web-host")
+
+    assert effective_values(vault, LOCAL, stack_target)["URL"].reveal() == "https://web-host/api"
+    assert effective_values(vault, LOCAL, account_target)["URL"].reveal() == (
+        "https://account-host/api"
+    )
+    one = get_secret(vault, LOCAL, stack_target, "URL", reveal=True)
+    assert one.raw_value == SecretValue("https://web-host/api")
+    raw = get_secret(vault, LOCAL, stack_target, "URL", reveal=True, resolve=False)
+    assert raw.raw_value == SecretValue("https://${HOST}/api")
+    event = list_events(vault, limit=2)[1]
+    assert event.detail["references"] == {"URL": ["HOST"]}
+
+
+def test_a_reference_cannot_reach_a_secret_restricted_to_another_environment(
+    vault: Vault, account_target: Target
+) -> None:
+    staging = Target(account_target.account, create_stack(vault, LOCAL, "acme", "stg", "staging"))
+    put(vault, account_target, "PROD_PASSWORD", "never-in-staging", environments=["production"])
+    put(vault, staging, "LEAK", "${account.PROD_PASSWORD}")
+    put(vault, staging, "LEAK2", "${PROD_PASSWORD}")
+
+    with pytest.raises(Conflict, match="PROD_PASSWORD"):
+        list_secrets(vault, LOCAL, staging, reveal=True)
+    listed = list_secrets(vault, LOCAL, staging, reveal=True, resolve=False)
+    assert {s.key for s in listed} == {"LEAK", "LEAK2"}
+
+
+def test_account_references_need_reveal_on_the_account(
+    vault: Vault, account_target: Target, stack_target: Target
+) -> None:
+    put(vault, account_target, "SHARED", "shared-value")
+    put(vault, stack_target, "USES_ACCOUNT", "${account.SHARED}")
+    put(vault, stack_target, "USES_INHERITED", "${SHARED}")
+    developer = make_user(
+        vault, "dev@example.com", "acme", "viewer", stack_roles={"web": "developer"}
+    )
+
+    with pytest.raises(Forbidden):
+        get_secret(vault, developer, stack_target, "USES_ACCOUNT", reveal=True)
+    inherited = get_secret(vault, developer, stack_target, "USES_INHERITED", reveal=True)
+    assert inherited.raw_value == SecretValue("shared-value")
+    assert get_secret(vault, LOCAL, stack_target, "USES_ACCOUNT", reveal=True).raw_value == (
+        SecretValue("shared-value")
+    )
