@@ -285,6 +285,27 @@ def test_environment_commands_go_over_http(served: Served, fast: InProcessRemote
     assert server_side(served, "--stack", "env-stg")["ENV_COPY"] == "from web"
 
 
+def test_a_master_key_rotation_under_a_running_server(
+    served: Served, remote: RemoteCli, fast: InProcessRemote
+) -> None:
+    fast.ok("secrets", "set", "ROTATION_BEFORE=written before", "--stack", "web")
+    assert fast.ok("secrets", "get", "ROTATION_BEFORE", "--stack", "web", "--plain").stdout == (
+        "written before\n"
+    )
+
+    rotated = served.local.ok("keys", "rotate").stdout  # a separate process, like an operator
+
+    assert "master key version" in rotated
+    # The server started before the rotation: it meets keys wrapped under the new version,
+    # reloads its key file and carries on, for reads and for writes.
+    got = remote.ok("secrets", "get", "ROTATION_BEFORE", "--stack", "web", "--plain").stdout
+    assert got == "written before\n"
+    fast.ok("secrets", "set", "ROTATION_AFTER=written after", "--stack", "web")
+    assert server_side(served, "--stack", "web")["ROTATION_AFTER"] == "written after"
+    status = served.local.ok("keys", "status").stdout
+    assert "still wrapped" not in status
+
+
 def test_the_audit_chain_is_intact_after_all_of_the_above(served: Served) -> None:
     done = served.local.ok("audit", "verify")
     assert done.stdout.startswith("Audit log intact: ")

@@ -58,6 +58,10 @@ class Vault:
     def close(self) -> None:
         self.store.close()
 
+    def reload_keyring(self) -> Keyring:
+        """The master keys again from their source, checked against the database."""
+        return self.data_keys.reload()
+
 
 def _server_keys(store: Store, keyring: Keyring) -> dict[str, KeyedHash]:
     """Every server HMAC key, unwrapped; the missing ones are created (once, race-safe)."""
@@ -124,7 +128,22 @@ def open_vault(settings: Settings) -> Vault:
     except BaseException:
         store.close()
         raise
-    return Vault(store, DataKeyCache(keyring), settings.max_value_bytes, server_keys=server_keys)
+    return Vault(
+        store,
+        DataKeyCache(keyring, reload=_reloader(settings, store)),
+        settings.max_value_bytes,
+        server_keys=server_keys,
+    )
+
+
+def _reloader(settings: Settings, store: Store) -> Callable[[], Keyring]:
+    def reload() -> Keyring:
+        keyring = load_keyring(settings)
+        with store.read() as conn:
+            keyring.verify(key_queries.master_key_check_values(conn))
+        return keyring
+
+    return reload
 
 
 def _make_data_dir(path: Path) -> None:
@@ -182,5 +201,10 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
             with contextlib.suppress(OSError):
                 os.unlink(path)
         raise
-    vault = Vault(store, DataKeyCache(keyring), settings.max_value_bytes, server_keys=server_keys)
+    vault = Vault(
+        store,
+        DataKeyCache(keyring, reload=_reloader(settings, store)),
+        settings.max_value_bytes,
+        server_keys=server_keys,
+    )
     return vault, created_key_file

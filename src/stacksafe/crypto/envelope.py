@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -30,7 +30,7 @@ from stacksafe.crypto.format import (
     data_key_version,
 )
 from stacksafe.crypto.keyring import KEY_SIZE, Keyring
-from stacksafe.errors import IntegrityError
+from stacksafe.errors import ConfigurationError, IntegrityError
 
 __all__ = [
     "DATA_KEY_SEAL_LIMIT",
@@ -213,15 +213,45 @@ def _tampered(key: str, version: int) -> IntegrityError:
 class DataKeyCache:
     """Unwrapped data keys, keyed by their wrapped form, bounded in size (LRU)."""
 
-    def __init__(self, keyring: Keyring, max_entries: int = 4096) -> None:
+    def __init__(
+        self,
+        keyring: Keyring,
+        max_entries: int = 4096,
+        reload: Callable[[], Keyring] | None = None,
+    ) -> None:
         self._keyring = keyring
         self._max = max_entries
         self._entries: OrderedDict[tuple[bytes, bytes], DataKey] = OrderedDict()
         self._lock = threading.Lock()
+        # Loads the keyring again from its source, verified against the database: called when
+        # a data key names a master-key version this keyring does not hold yet (a rotation
+        # made by another process since this one started).
+        self._reload = reload
 
     @property
     def keyring(self) -> Keyring:
         return self._keyring
+
+    def replace_keyring(self, keyring: Keyring) -> None:
+        """Use ``keyring`` from now on (it holds every version the old one did, and more)."""
+        missing = set(self._keyring.versions) - set(keyring.versions)
+        if missing:
+            raise ConfigurationError(
+                f"{keyring.source} lacks master key versions {sorted(missing)} that this "
+                "installation uses"
+            )
+        self._keyring = keyring
+
+    def reload(self) -> Keyring:
+        if self._reload is None:
+            raise ConfigurationError("this keyring cannot be reloaded from its source")
+        self.replace_keyring(self._reload())
+        return self._keyring
+
+    def clear(self) -> None:
+        """Forget every unwrapped data key (they are unwrapped again when next needed)."""
+        with self._lock:
+            self._entries.clear()
 
     def unwrap(
         self, scope: Scope, version: int, master_key_version: int, wrapped: bytes
@@ -233,6 +263,8 @@ class DataKeyCache:
             if cached is not None:
                 self._entries.move_to_end(cache_key)
                 return cached
+        if master_key_version not in self._keyring.versions and self._reload is not None:
+            self.reload()
         data_key = DataKey(version, self._keyring.unwrap(master_key_version, wrapped, aad))
         self._put(cache_key, data_key)
         return data_key

@@ -20,6 +20,7 @@ __all__ = [
     "PURPOSES",
     "TOKEN_HASH",
     "KeyedHash",
+    "rewrap_keyed_hash",
     "unwrap_keyed_hash",
     "wrap_new_keyed_hash",
 ]
@@ -77,3 +78,15 @@ def unwrap_keyed_hash(
         master_key_version, wrapped, _aad(purpose, version, master_key_version)
     )
     return KeyedHash(purpose, version, material)
+
+
+def rewrap_keyed_hash(
+    keyring: Keyring, purpose: str, version: int, master_key_version: int, wrapped: bytes
+) -> bytes:
+    """The same key, wrapped under the keyring's newest master key (the caller stores it)."""
+    material = keyring.unwrap(
+        master_key_version, wrapped, _aad(purpose, version, master_key_version)
+    )
+    newest = keyring.newest.version
+    _, rewrapped = keyring.wrap(material, _aad(purpose, version, newest))
+    return rewrapped

@@ -30,6 +30,7 @@ __all__ = [
     "generate_master_key",
     "keyring_from_file",
     "keyring_from_text",
+    "replace_key_file",
     "write_key_file",
 ]
 
@@ -88,6 +89,14 @@ class Keyring:
     @property
     def newest(self) -> MasterKey:
         return self._keys[max(self._keys)]
+
+    def keys(self) -> list[MasterKey]:
+        """Every version, oldest first (to write a key file that keeps them all)."""
+        return [self._keys[v] for v in sorted(self._keys)]
+
+    def with_key(self, key: MasterKey) -> Keyring:
+        """This keyring and ``key`` (a new, newer version)."""
+        return Keyring([*self._keys.values(), key], self.source)
 
     def check_values(self) -> Mapping[int, bytes]:
         return {v: k.check_value() for v, k in self._keys.items()}
@@ -185,13 +194,34 @@ def keyring_from_file(path: Path) -> Keyring:
     return keyring_from_text(text, source)
 
 
-def write_key_file(path: Path, keys: Iterable[MasterKey]) -> None:
-    """Write a key file readable by its owner only; refuses to replace an existing file."""
+def _key_file_text(keys: Iterable[MasterKey]) -> str:
     body = "".join(f"{k.version}:{base64.b64encode(k.material).decode('ascii')}\n" for k in keys)
-    text = (
+    return (
         "# stacksafe master key. Keep it secret, and back it up apart from the database:\n"
         "# without it, no stored value can be decrypted.\n" + body
     )
+
+
+def replace_key_file(path: Path, keys: Iterable[MasterKey]) -> None:
+    """Replace a key file atomically (a new file, fsynced, renamed over the old one), owner-only:
+    a crash leaves either the old file or the new one, never half of one."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
+    write_key_file(temporary, keys)
+    try:
+        os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_key_file(path: Path, keys: Iterable[MasterKey]) -> None:
+    """Write a key file readable by its owner only; refuses to replace an existing file."""
+    text = _key_file_text(keys)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

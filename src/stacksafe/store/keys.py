@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, func, insert, select, update
 
-from stacksafe.store.schema import data_keys, master_keys, server_keys
+from stacksafe.store.schema import accounts, data_keys, master_keys, server_keys, stacks
 
 __all__ = [
     "StoredDataKey",
+    "WrappedDataKey",
+    "data_keys_below",
+    "data_keys_by_master_version",
     "data_keys_of",
     "insert_data_key",
     "insert_server_key",
@@ -19,6 +22,10 @@ __all__ = [
     "newest_data_key",
     "record_seals",
     "register_master_key",
+    "rewrap_data_key",
+    "rewrap_server_key",
+    "server_keys_below",
+    "server_keys_by_master_version",
     "server_keys_of",
 ]
 
@@ -146,3 +153,108 @@ def insert_server_key(
             created_at=now,
         )
     )
+
+
+# --- Master-key rotation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedDataKey:
+    """A data key as rotation sees it: its scope's uids (for the associated data) too."""
+
+    id: int
+    account_uid: str
+    stack_uid: str | None
+    version: int
+    master_key_version: int
+    wrapped_key: bytes
+
+
+def data_keys_by_master_version(conn: Connection) -> dict[int, int]:
+    rows = conn.execute(
+        select(data_keys.c.master_key_version, func.count()).group_by(
+            data_keys.c.master_key_version
+        )
+    )
+    return {int(version): int(count) for version, count in rows}
+
+
+def server_keys_by_master_version(conn: Connection) -> dict[int, int]:
+    rows = conn.execute(
+        select(server_keys.c.master_key_version, func.count()).group_by(
+            server_keys.c.master_key_version
+        )
+    )
+    return {int(version): int(count) for version, count in rows}
+
+
+def data_keys_below(conn: Connection, master_key_version: int, limit: int) -> list[WrappedDataKey]:
+    """Up to ``limit`` data keys wrapped under an older master-key version, locked."""
+    query = (
+        select(
+            data_keys.c.id,
+            accounts.c.uid,
+            stacks.c.uid,
+            data_keys.c.version,
+            data_keys.c.master_key_version,
+            data_keys.c.wrapped_key,
+        )
+        .join(accounts, accounts.c.id == data_keys.c.account_id)
+        .outerjoin(stacks, stacks.c.id == data_keys.c.stack_id)
+        .where(data_keys.c.master_key_version < master_key_version)
+        .order_by(data_keys.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=data_keys)
+    return [
+        WrappedDataKey(int(i), a, s, int(v), int(mk), bytes(w))
+        for i, a, s, v, mk, w in conn.execute(query).all()
+    ]
+
+
+def rewrap_data_key(
+    conn: Connection, key_id: int, old_version: int, new_version: int, wrapped: bytes
+) -> int:
+    """Store a data key's new wrapping if it is still under ``old_version``; 1 if it was."""
+    result = conn.execute(
+        update(data_keys)
+        .where(data_keys.c.id == key_id, data_keys.c.master_key_version == old_version)
+        .values(master_key_version=new_version, wrapped_key=wrapped)
+    )
+    return int(result.rowcount)
+
+
+def server_keys_below(
+    conn: Connection, master_key_version: int
+) -> list[tuple[str, int, int, bytes]]:
+    """(purpose, version, master-key version, wrapped) of server keys under older versions."""
+    rows = conn.execute(
+        select(
+            server_keys.c.purpose,
+            server_keys.c.version,
+            server_keys.c.master_key_version,
+            server_keys.c.wrapped_key,
+        ).where(server_keys.c.master_key_version < master_key_version)
+    )
+    return [(p, int(v), int(mk), bytes(w)) for p, v, mk, w in rows]
+
+
+def rewrap_server_key(
+    conn: Connection,
+    purpose: str,
+    version: int,
+    old_version: int,
+    new_version: int,
+    wrapped: bytes,
+) -> int:
+    result = conn.execute(
+        update(server_keys)
+        .where(
+            server_keys.c.purpose == purpose,
+            server_keys.c.version == version,
+            server_keys.c.master_key_version == old_version,
+        )
+        .values(master_key_version=new_version, wrapped_key=wrapped)
+    )
+    return int(result.rowcount)

@@ -1,0 +1,180 @@
+"""Master-key rotation on SQLite and PostgreSQL: every data key re-wrapped, values untouched,
+servers opened before the rotation keep reading and writing, interruptions resume."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from stacksafe.core.audit import list_events, verify_chain
+from stacksafe.core.custody import key_status, rotate_master_key
+from stacksafe.core.secrets import get_secret, list_secrets, set_secret
+from stacksafe.core.tenancy import Target, create_stack
+from stacksafe.core.vault import Vault, open_vault
+from stacksafe.crypto import keyring_from_file
+from stacksafe.errors import ConfigurationError, Forbidden
+from stacksafe.model import SecretValue
+from stacksafe.settings import Settings
+from stacksafe.store.schema import secret_versions
+from tests.actors import LOCAL
+from tests.core.helpers_access import make_user
+
+
+def seed(vault: Vault, account: Target, stacks: int = 3) -> dict[tuple[str, str], str]:
+    """Secrets in the account and in a few stacks: one data key per level."""
+    written = {}
+    for n in range(stacks):
+        target = Target(account.account, create_stack(vault, LOCAL, "acme", f"s{n}", "staging"))
+        for key in ("A", "B"):
+            value = f"value {key} of s{n}"
+            set_secret(vault, LOCAL, target, key, SecretValue(value))
+            written[(f"s{n}", key)] = value
+    set_secret(vault, LOCAL, account, "SHARED", SecretValue("shared value"))
+    return written
+
+
+def revealed(vault: Vault, account: Target) -> dict[tuple[str, str], str]:
+    found = {}
+    for n in range(3):
+        target = Target(account.account, _stack(vault, account, f"s{n}"))
+        for secret in list_secrets(vault, LOCAL, target, reveal=True):
+            if not secret.inherited and secret.raw_value is not None:
+                found[(f"s{n}", secret.key)] = secret.raw_value.reveal()
+    return found
+
+
+def _stack(vault: Vault, account: Target, name: str):  # type: ignore[no-untyped-def]
+    from stacksafe.core.tenancy import find_stack
+
+    return find_stack(vault, name, account.account.uid)
+
+
+def envelopes(vault: Vault) -> list[bytes]:
+    with vault.store.read() as conn:
+        return [bytes(e) for e in conn.execute(select(secret_versions.c.envelope)).scalars()]
+
+
+def test_rotation_rewraps_every_key_and_touches_no_value(
+    vault: Vault, settings: Settings, account_target: Target
+) -> None:
+    written = seed(vault, account_target)
+    before = envelopes(vault)
+    assert key_status(vault).data_keys == {1: 4}
+
+    report = rotate_master_key(vault, LOCAL, settings)
+
+    assert (report.version, report.created, report.rewrapped) == (2, True, 4 + 3)
+    status = key_status(vault)
+    assert (status.versions, status.data_keys, status.server_keys) == ([1, 2], {2: 4}, {2: 3})
+    assert status.remaining == 0
+    assert envelopes(vault) == before  # values are not re-encrypted
+    assert keyring_from_file(settings.master_key_file).versions == [1, 2]
+    assert revealed(vault, account_target) == written
+    # A fresh process with the new key file reads everything, audit chain included.
+    fresh = open_vault(settings)
+    try:
+        assert revealed(fresh, account_target) == written
+        assert verify_chain(fresh).intact
+        assert any(e.action == "key.rotate" for e in list_events(fresh, limit=50))
+    finally:
+        fresh.close()
+    # The next rotation adds version 3.
+    assert rotate_master_key(vault, LOCAL, settings).version == 3
+
+
+def test_a_server_opened_before_the_rotation_keeps_working(
+    vault: Vault, settings: Settings, account_target: Target
+) -> None:
+    written = seed(vault, account_target)
+    server = open_vault(settings)  # holds only master key version 1
+    try:
+        rotate_master_key(vault, LOCAL, settings)
+        server.data_keys.clear()  # as after a restart of its cache: every key read afresh
+
+        assert revealed(server, account_target) == written
+        target = Target(account_target.account, _stack(server, account_target, "s0"))
+        set_secret(server, LOCAL, target, "AFTER", SecretValue("written after"))
+        assert server.data_keys.keyring.versions == [1, 2]
+        found = get_secret(vault, LOCAL, target, "AFTER", reveal=True).raw_value
+        assert found == SecretValue("written after")
+    finally:
+        server.close()
+
+
+def test_reads_and_writes_during_a_rotation_succeed(
+    vault: Vault, settings: Settings, account_target: Target
+) -> None:
+    written = seed(vault, account_target)
+    server = open_vault(settings)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def keep_serving(n: int) -> int:
+        done = 0
+        target = Target(account_target.account, _stack(server, account_target, f"s{n % 3}"))
+        while not stop.is_set() or done < 5:
+            try:
+                set_secret(server, LOCAL, target, f"LIVE{n}", SecretValue(f"live {done}"))
+                value = get_secret(server, LOCAL, target, f"LIVE{n}", reveal=True).raw_value
+                assert value == SecretValue(f"live {done}")
+                assert revealed(server, account_target).items() >= written.items()
+                server.data_keys.clear()
+            except BaseException as exc:
+                errors.append(exc)
+                raise
+            done += 1
+        return done
+
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            workers = [pool.submit(keep_serving, n) for n in range(3)]
+            rotate_master_key(vault, LOCAL, settings, batch=1)
+            stop.set()
+            served = [w.result(timeout=120) for w in workers]
+    finally:
+        server.close()
+    assert errors == []
+    assert all(n >= 5 for n in served)
+    assert key_status(vault).remaining == 0
+
+
+def test_an_interrupted_rotation_resumes_without_another_version(
+    vault: Vault, settings: Settings, account_target: Target
+) -> None:
+    written = seed(vault, account_target)
+    calls = []
+
+    def crash_after_first_batch(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rotate_master_key(vault, LOCAL, settings, progress=crash_after_first_batch, batch=2)
+    status = key_status(vault)
+    assert status.newest == 2
+    assert 0 < status.remaining < 7
+
+    report = rotate_master_key(vault, LOCAL, settings)
+
+    assert (report.version, report.created) == (2, False)
+    assert key_status(vault).remaining == 0
+    assert revealed(vault, account_target) == written
+
+
+def test_only_the_owner_rotates_and_an_environment_key_is_refused(
+    vault: Vault, settings: Settings, account_target: Target
+) -> None:
+    seed(vault, account_target, stacks=1)
+    admin = make_user(vault, "admin@example.com", "acme", "administrator")
+    with pytest.raises(Forbidden, match="owner"):
+        rotate_master_key(vault, admin, settings)
+    text = settings.master_key_file.read_text()
+    from_environment = replace(settings, master_key_text=SecretValue(text))
+    with pytest.raises(ConfigurationError, match="STACKSAFE_MASTER_KEY"):
+        rotate_master_key(vault, LOCAL, from_environment)
+    assert key_status(vault).versions == [1]
