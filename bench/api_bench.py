@@ -138,7 +138,8 @@ def _load() -> tuple[list[tuple], str]:
     store = Store.from_url(settings.database_url)
     account_id, stack_id = CONFIG["account_id"], CONFIG["stack_id"]
     with store.read() as conn:
-        rows = overlay(queries.effective_secrets(conn, account_id, stack_id))
+        found = queries.effective_secrets(conn, account_id, stack_id)
+        rows = overlay(found, CONFIG["stack_environment"])
         stored_keys = key_queries.data_keys_of(conn, account_id, stack_id)
     store.close()
     scopes = {
@@ -302,6 +303,7 @@ def _install(data_dir: Path) -> Installation:
         "account_uid": account.uid,
         "stack_id": stack.id,
         "stack_uid": stack.uid,
+        "stack_environment": stack.environment,
     }
     plaintexts = {k: v.reveal() for k, v in (account_values | stack_values).items()}
     return Installation(settings, created.token, stack.uid, floor_config, plaintexts)
