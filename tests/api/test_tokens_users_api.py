@@ -170,3 +170,35 @@ def test_bad_user_requests_are_400_and_change_nothing(world: World) -> None:
     )
     assert_error(missing_stack, 404, "not_found")
     assert snapshot(world.vault) == before
+
+
+def test_a_token_that_expires_cannot_mint_one_that_outlives_it(world: World) -> None:
+    from datetime import timedelta
+
+    hourly = create_token(
+        world.vault,
+        LOCAL,
+        world.admin_email,
+        scopes=["public", "admin"],
+        expires_in=timedelta(hours=1),
+    )
+    client = client_for(world.app, hourly.token)
+
+    forever = client.post("/api/3/tokens", json={"user": world.admin_email, "scopes": ["public"]})
+    longer = client.post(
+        "/api/3/tokens",
+        json={"user": world.admin_email, "scopes": ["public"], "expires_in": "2h"},
+    )
+    shorter = client.post(
+        "/api/3/tokens",
+        json={"user": world.admin_email, "scopes": ["public"], "expires_in": "30m"},
+    )
+
+    assert_error(forever, 403, "forbidden")
+    assert_error(longer, 403, "forbidden")
+    assert shorter.status_code == 201, shorter.text
+
+
+def test_an_absurdly_long_lifetime_is_a_400_not_a_crash(world: World) -> None:
+    body = {"user": world.admin_email, "scopes": ["public"], "expires_in": "999999w"}
+    assert_error(world.client.post("/api/3/tokens", json=body), 400, "bad_request")

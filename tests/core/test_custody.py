@@ -178,3 +178,52 @@ def test_only_the_owner_rotates_and_an_environment_key_is_refused(
     with pytest.raises(ConfigurationError, match="STACKSAFE_MASTER_KEY"):
         rotate_master_key(vault, LOCAL, from_environment)
     assert key_status(vault).versions == [1]
+
+
+def test_a_rotation_that_stopped_after_writing_the_key_file_is_completed_by_the_next(
+    vault: Vault, settings: Settings, account_target: Target
+) -> None:
+    from stacksafe.crypto import generate_master_key
+    from stacksafe.crypto.keyring import replace_key_file
+
+    written = seed(vault, account_target)
+    on_file = keyring_from_file(settings.master_key_file)
+    replace_key_file(
+        settings.master_key_file, [*on_file.master_keys(), generate_master_key(2)]
+    )  # as a crash right after step 1 leaves it
+
+    # A server opened now uses only registered versions: new data keys stay readable.
+    server = open_vault(settings)
+    try:
+        assert server.data_keys.keyring.versions == [1]
+        fresh = Target(account_target.account, create_stack(server, LOCAL, "acme", "new", "qa"))
+        set_secret(server, LOCAL, fresh, "NEW", SecretValue("new value"))
+    finally:
+        server.close()
+
+    report = rotate_master_key(vault, LOCAL, settings)
+
+    assert (report.version, report.created) == (2, False)
+    assert key_status(vault).remaining == 0
+    assert revealed(vault, account_target) == written
+
+
+def test_two_rotations_at_once_are_refused(
+    vault: Vault, settings: Settings, account_target: Target
+) -> None:
+    import fcntl
+    import os
+
+    from stacksafe.errors import Conflict
+
+    seed(vault, account_target, stacks=1)
+    lock = settings.master_key_file.with_name(settings.master_key_file.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(Conflict, match="another"):
+            rotate_master_key(vault, LOCAL, settings)
+    finally:
+        os.close(fd)
+    assert key_status(vault).versions == [1]
+    assert keyring_from_file(settings.master_key_file).versions == [1]

@@ -183,3 +183,25 @@ def test_a_deployer_can_diff_but_not_copy(
         diff_stacks(vault, viewer, stack_target, staging)  # fingerprints need reveal
     with pytest.raises(Forbidden):
         copy_secrets(vault, deployer, staging, stack_target)
+
+
+def test_diff_follows_referenced_values_and_copy_keeps_the_stored_text(
+    vault: Vault, account_target: Target, stack_target: Target, staging: Target
+) -> None:
+    put(vault, stack_target, "B", "one")
+    put(vault, stack_target, "A", "${B}")
+    put(vault, staging, "A", "one")
+    put(vault, staging, "B", "one")
+    assert {e.key: e.state for e in diff_stacks(vault, LOCAL, stack_target, staging)}["A"] == (
+        "same"
+    )
+    put(vault, stack_target, "B", "two")
+    states = {e.key: e.state for e in diff_stacks(vault, LOCAL, stack_target, staging)}
+    assert (states["A"], states["B"]) == ("differs", "differs")
+
+    put(vault, staging, "ESCAPED", "echo $${HOME}")
+    dev = Target(account_target.account, create_stack(vault, LOCAL, "acme", "dev2", "development"))
+    copy_secrets(vault, LOCAL, staging, dev, ["ESCAPED"])
+    stored = list_secrets(vault, LOCAL, dev, reveal=True, resolve=False)
+    assert {s.key: s.raw_value for s in stored}["ESCAPED"] == SecretValue("echo $${HOME}")
+    assert effective(vault, dev)["ESCAPED"] == "echo ${HOME}"

@@ -320,3 +320,15 @@ def test_a_level_rollback_to_a_time_outside_utc_range_is_refused(
     with pytest.raises(InvalidInput, match="out of range"):
         rollback_level(vault, LOCAL, stack_target, early)
     assert snapshot(vault) == before
+
+
+def test_a_history_reveal_fails_closed_when_the_audit_log_cannot_be_written(
+    vault: Vault, stack_target: Target
+) -> None:
+    from stacksafe.errors import AuditUnavailable
+    from tests.core.test_fail_closed import break_audit_log
+
+    put(vault, stack_target, "K", "never shown")
+    break_audit_log(vault)
+    with pytest.raises(AuditUnavailable):
+        history(vault, LOCAL, stack_target, "K", reveal=True)

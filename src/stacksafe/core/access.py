@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from stacksafe.errors import Forbidden, InvalidInput, NotFound
@@ -91,6 +92,7 @@ class Principal:
     scopes: frozenset[str] | None = None  # None: not a token (the local operator)
     token_stacks: frozenset[str] | None = None
     token_environments: frozenset[str] | None = None
+    token_expires_at: datetime | None = None
     source_ip: str | None = None
     request_id: str | None = None
 

@@ -79,7 +79,7 @@ def fingerprint(vault: Vault, value: SecretValue) -> str:
     return keyed_hash(vault, FINGERPRINT).digest(value.reveal().encode("utf-8"))[:16].hex()
 
 
-# Fingerprints remembered by sealed value, at most this many (about 20 MB).
+# Fingerprints remembered by seal (a 24-character key), at most this many (about 10 MB).
 SEALED_FINGERPRINTS_MAX = 65_536
 
 
@@ -97,12 +97,15 @@ def fingerprints_of_opened(vault: Vault, opened: Sequence[Secret]) -> dict[str, 
     for secret in opened:
         if secret.raw_value is None:
             continue
-        known = memo.get(secret.value)
+        # The last 24 base64 characters encode the GCM tag: unique per seal, and a fixed-size
+        # key whatever the size of the value, so the memo's memory is bounded by its entries.
+        seal = secret.value[-24:]
+        known = memo.get(seal)
         if known is None:
             known = hasher.digest(secret.raw_value.reveal().encode("utf-8"))[:16].hex()
             if len(memo) >= SEALED_FINGERPRINTS_MAX:
                 memo.clear()  # cheaper than LRU bookkeeping on every hit; refills as read
-            memo[secret.value] = known
+            memo[seal] = known
         found[secret.key] = known
     return found
 

@@ -11,18 +11,22 @@ would ever add another version.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Connection
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record
-from stacksafe.core.vault import Vault, utc_now
-from stacksafe.crypto import Keyring, Scope, generate_master_key
+from stacksafe.core.vault import Vault, load_keyring, utc_now
+from stacksafe.crypto import Keyring, MasterKey, Scope, generate_master_key
 from stacksafe.crypto.keyed_hash import rewrap_keyed_hash
 from stacksafe.crypto.keyring import replace_key_file
-from stacksafe.errors import ConfigurationError, Forbidden
+from stacksafe.errors import ConfigurationError, Conflict, Forbidden
 from stacksafe.settings import Settings
 from stacksafe.store import keys as key_queries
 
@@ -69,6 +73,23 @@ def _require_owner(actor: Principal) -> None:
         raise Forbidden("only the server owner may rotate the master key")
 
 
+@contextmanager
+def _rotation_lock(key_file: Path) -> Iterator[None]:
+    """One rotation at a time for a key file: two would each write their own version N+1."""
+    lock_path = key_file.with_name(key_file.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(
+                f"another `stacksafe keys rotate` holds {lock_path}; let it finish"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def rotate_master_key(
     vault: Vault,
     actor: Principal,
@@ -86,36 +107,53 @@ def rotate_master_key(
             "line '<next version>:<base64 of 32 random bytes>'), restart with it, then run "
             "`stacksafe keys rotate` to re-wrap the data keys"
         )
-    status = key_status(vault)
-    keyring = vault.data_keys.keyring
-    created = False
-    if status.remaining == 0 and keyring.newest.version == status.newest:
-        new_key = generate_master_key(status.newest + 1)
-        # The key file first (all versions, replaced atomically), the database second: a crash
-        # in between leaves a key the database does not know yet, which is harmless.
-        replace_key_file(settings.master_key_file, [*keyring.keys(), new_key])
-        keyring = keyring.with_key(new_key)
-
-        def register(conn: Connection) -> None:
-            key_queries.register_master_key(conn, new_key.version, new_key.check_value(), utc_now())
-            record(conn, vault, actor, "key.rotate", detail={"master_key_version": new_key.version})
-
-        vault.store.transact(register, "registering the new master key")
+    with _rotation_lock(settings.master_key_file):
+        status = key_status(vault)
+        on_file = load_keyring(settings)
+        ahead = [k for k in on_file.master_keys() if k.version > status.newest]
+        if ahead:
+            # An earlier rotation wrote the key file but stopped before registering its new
+            # version: register it now (its check value goes to the database) and carry on.
+            _register(vault, actor, ahead)
+            created = False
+        elif status.remaining == 0:
+            new_key = generate_master_key(status.newest + 1)
+            # The key file first (every version, replaced atomically), then the database.
+            # Servers use only registered versions, so a crash in between harms nothing, and
+            # the next run registers what the file holds.
+            replace_key_file(settings.master_key_file, [*on_file.master_keys(), new_key])
+            on_file = load_keyring(settings)
+            if on_file.check_values().get(new_key.version) != new_key.check_value():
+                raise ConfigurationError(
+                    f"{settings.master_key_file} changed while the new key was written; "
+                    "nothing was registered or re-wrapped: run `stacksafe keys rotate` again"
+                )
+            _register(vault, actor, [new_key])
+            created = True
+        else:
+            created = False  # resuming: the newest version is registered, keys remain
+        keyring = on_file.only(key_status(vault).versions)
         vault.data_keys.replace_keyring(keyring)
-        created = True
-    elif keyring.newest.version < status.newest:
-        keyring = vault.reload_keyring()
-    newest = keyring.newest.version
-    total = key_status(vault).remaining
-    done = 0
-    while True:
-        moved = _rewrap_batch(vault, keyring, newest, batch)
-        done += moved
-        if progress is not None:
-            progress(done, total)
-        if moved == 0:
-            break
+        newest = keyring.newest.version
+        total = key_status(vault).remaining
+        done = 0
+        while True:
+            moved = _rewrap_batch(vault, keyring, newest, batch)
+            done += moved
+            if progress is not None:
+                progress(done, total)
+            if moved == 0:
+                break
     return RotationReport(newest, created, done)
+
+
+def _register(vault: Vault, actor: Principal, keys: list[MasterKey]) -> None:
+    def work(conn: Connection) -> None:
+        for key in keys:
+            key_queries.register_master_key(conn, key.version, key.check_value(), utc_now())
+            record(conn, vault, actor, "key.rotate", detail={"master_key_version": key.version})
+
+    vault.store.transact(work, "registering the new master key")
 
 
 def _rewrap_batch(vault: Vault, keyring: Keyring, newest: int, batch: int) -> int:

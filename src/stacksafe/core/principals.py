@@ -20,6 +20,7 @@ from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import allow
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.tenancy import find_stack, list_stacks, visible_target
+from stacksafe.core.validation import validate_environment
 from stacksafe.core.vault import Vault
 from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from stacksafe.model import Account
@@ -159,6 +160,15 @@ def create_token(
         if not (actor.is_owner or actor.name == email):
             raise Forbidden("only the server owner may create tokens for other users")
         _within_actor_token(actor, scopes, environments)
+        for environment in environments:
+            validate_environment(environment)
+        if actor.token_expires_at is not None and (
+            expires_in is None or vault.clock() + expires_in > actor.token_expires_at
+        ):
+            raise Forbidden(
+                "a token that expires can only create tokens that expire no later "
+                f"(give an expiry of at most {actor.token_expires_at.isoformat()})"
+            )
         with vault.store.read() as conn:
             holder = principal_for_user(conn, _user(conn, email))
         # Narrowing names stacks the token's user can see; anything else is "does not exist".
@@ -250,6 +260,7 @@ def authenticate(
         scopes=frozenset(stored.scopes),
         token_stacks=None if stored.stack_uids is None else frozenset(stored.stack_uids),
         token_environments=None if stored.environments is None else frozenset(stored.environments),
+        token_expires_at=stored.expires_at,
         source_ip=source_ip,
         request_id=request_id,
     )

@@ -1,6 +1,6 @@
 """Comparing and copying the secrets of two stacks: drift before a deploy, and promotion.
 
-A diff compares values by keyed fingerprint: it says which keys differ, never how. Copying
+A diff compares the effective values in memory: it says which keys differ, never how. Copying
 from a production stack into a non-production one must be asked for explicitly, and is audited
 with where the values came from.
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stacksafe.core.access import Action, Principal
-from stacksafe.core.audit import fingerprints_of_opened, record_denied
+from stacksafe.core.audit import record_denied
 from stacksafe.core.secrets import ImportReport, import_secrets, list_secrets
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key
@@ -63,8 +63,6 @@ def diff_stacks(vault: Vault, actor: Principal, left: Target, right: Target) -> 
     _stack_of(right, "right side")
     left_found = {s.key: s for s in list_secrets(vault, actor, left, reveal=True, purpose="diff")}
     right_found = {s.key: s for s in list_secrets(vault, actor, right, reveal=True, purpose="diff")}
-    left_prints = fingerprints_of_opened(vault, list(left_found.values()))
-    right_prints = fingerprints_of_opened(vault, list(right_found.values()))
     entries = []
     for key in sorted(left_found.keys() | right_found.keys()):
         a, b = left_found.get(key), right_found.get(key)
@@ -73,7 +71,9 @@ def diff_stacks(vault: Vault, actor: Principal, left: Target, right: Target) -> 
         elif b is None:
             state = "only_left"
         else:
-            state = "same" if left_prints[key] == right_prints[key] else "differs"
+            # The effective values, references resolved, compared in constant time; the caller
+            # learns only same or different (as a fingerprint comparison would tell).
+            state = "same" if a.raw_value == b.raw_value else "differs"
         entries.append(
             DiffEntry(
                 key,
@@ -126,9 +126,11 @@ def copy_secrets(
             detail={"copied_from": from_stack.uid},
         )
         raise refused
+    # The stored text, references and escapes included: resolved values would turn a literal
+    # $${X} into a reference and freeze ${KEY} into whatever it meant in the source stack.
     found = {
         s.key: s.raw_value
-        for s in list_secrets(vault, actor, source, reveal=True, purpose="copy")
+        for s in list_secrets(vault, actor, source, reveal=True, purpose="copy", resolve=False)
         if s.raw_value is not None
     }
     wanted = sorted(found) if keys is None else sorted(set(keys))

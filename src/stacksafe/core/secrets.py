@@ -52,6 +52,7 @@ __all__ = [
     "import_secrets",
     "list_secrets",
     "prune_after_write",
+    "record_reveal",
     "restrict_secret",
     "scope_keys",
     "sealing_key",
@@ -232,18 +233,23 @@ def _lookup(
             detail["references"] = used
         elif not resolve:
             detail["unresolved"] = True
-        try:
-            append(
-                vault, actor, "reveal", account=target.account, stack=target.stack, detail=detail
-            )
-        except StacksafeError:
-            raise
-        except Exception as exc:
-            # Fail closed: no audit event, no values.
-            raise AuditUnavailable(
-                f"the audit log cannot be written ({type(exc).__name__}); the reveal was refused"
-            ) from None
+        record_reveal(vault, actor, target, detail)
     return found
+
+
+def record_reveal(
+    vault: Vault, actor: Principal, target: Target, detail: dict[str, object]
+) -> None:
+    """The audit event of a reveal, durably written before any value is returned; if it cannot
+    be written, ``AuditUnavailable`` and no values (fail closed)."""
+    try:
+        append(vault, actor, "reveal", account=target.account, stack=target.stack, detail=detail)
+    except StacksafeError:
+        raise
+    except Exception as exc:
+        raise AuditUnavailable(
+            f"the audit log cannot be written ({type(exc).__name__}); the reveal was refused"
+        ) from None
 
 
 def list_secrets(

@@ -84,6 +84,7 @@ def validate_environment(environment: str) -> str:
 
 
 _DURATION = re.compile(r"([0-9]{1,6})([smhdw])")
+MAX_DURATION = timedelta(days=36_525)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -95,4 +96,7 @@ def parse_duration(text: str) -> timedelta:
             f"duration {_shown(text)} is not valid: use a positive number and s, m, h, d or w "
             "(e.g. 30d)"
         )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    duration = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if duration > MAX_DURATION:
+        raise InvalidInput(f"duration {_shown(text)} is longer than 100 years")
+    return duration

@@ -120,9 +120,7 @@ def open_vault(settings: Settings) -> Vault:
                 f"the database {redact_url(settings.database_url)} is not initialised; "
                 "run `stacksafe init`"
             )
-        keyring = load_keyring(settings)
-        with store.read() as conn:
-            keyring.verify(key_queries.master_key_check_values(conn))
+        keyring = _registered_keys(load_keyring(settings), store)
         upgrade(store)
         server_keys = _server_keys(store, keyring)
     except BaseException:
@@ -138,12 +136,19 @@ def open_vault(settings: Settings) -> Vault:
 
 def _reloader(settings: Settings, store: Store) -> Callable[[], Keyring]:
     def reload() -> Keyring:
-        keyring = load_keyring(settings)
-        with store.read() as conn:
-            keyring.verify(key_queries.master_key_check_values(conn))
-        return keyring
+        return _registered_keys(load_keyring(settings), store)
 
     return reload
+
+
+def _registered_keys(keyring: Keyring, store: Store) -> Keyring:
+    """``keyring`` checked against the database, without versions it does not know yet: a key
+    file written by a rotation that has not registered its new version must not be used to
+    wrap anything (the rotation registers it, or a new run of it does)."""
+    with store.read() as conn:
+        registered = key_queries.master_key_check_values(conn)
+    keyring.verify(registered)
+    return keyring.only(registered)
 
 
 def _make_data_dir(path: Path) -> None:

@@ -16,9 +16,15 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection
 
 from stacksafe.core.access import Action, Principal
-from stacksafe.core.audit import append, fingerprint, record
+from stacksafe.core.audit import fingerprint, record
 from stacksafe.core.guard import allow
-from stacksafe.core.secrets import append_version, prune_after_write, scope_keys, sealing_key
+from stacksafe.core.secrets import (
+    append_version,
+    prune_after_write,
+    record_reveal,
+    scope_keys,
+    sealing_key,
+)
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key
 from stacksafe.core.vault import Vault
@@ -153,13 +159,11 @@ def history(
     if reveal:
         shown = {str(e.version): fingerprint(vault, e.raw_value) for e in entries if e.raw_value}
         if shown:
-            append(
+            record_reveal(
                 vault,
                 actor,
-                "reveal",
-                account=target.account,
-                stack=target.stack,
-                detail={
+                target,
+                {
                     "keys": {key: head.current_version},
                     "versions": shown,
                     "purpose": "history",

@@ -279,8 +279,14 @@ class DataKeyCache:
     def wrap_new(self, scope: Scope, version: int) -> tuple[DataKey, int, bytes]:
         """A fresh data key for ``scope``: (key, master-key version, wrapped form)."""
         material = new_data_key_material()
-        mk_version = self._keyring.newest.version
-        _, wrapped = self._keyring.wrap(material, scope.data_key_aad(version, mk_version))
+        # One keyring for the version and the wrapping: another thread may swap in a reloaded
+        # keyring meanwhile, and a key wrapped under one version but stored as another could
+        # never be unwrapped again.
+        keyring = self._keyring
+        mk_version = keyring.newest.version
+        wrapped_version, wrapped = keyring.wrap(material, scope.data_key_aad(version, mk_version))
+        if wrapped_version != mk_version:  # pragma: no cover - a Keyring wraps with its newest
+            raise IntegrityError("a data key was wrapped under an unexpected master-key version")
         data_key = DataKey(version, material)
         self._put((scope.data_key_aad(version, mk_version), wrapped), data_key)
         return data_key, mk_version, wrapped

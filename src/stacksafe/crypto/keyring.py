@@ -90,9 +90,14 @@ class Keyring:
     def newest(self) -> MasterKey:
         return self._keys[max(self._keys)]
 
-    def keys(self) -> list[MasterKey]:
+    def master_keys(self) -> list[MasterKey]:
         """Every version, oldest first (to write a key file that keeps them all)."""
         return [self._keys[v] for v in sorted(self._keys)]
+
+    def only(self, versions: Iterable[int]) -> Keyring:
+        """This keyring without the versions not in ``versions`` (at least one must remain)."""
+        wanted = set(versions)
+        return Keyring([k for v, k in self._keys.items() if v in wanted], self.source)
 
     def with_key(self, key: MasterKey) -> Keyring:
         """This keyring and ``key`` (a new, newer version)."""
