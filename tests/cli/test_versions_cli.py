@@ -107,3 +107,19 @@ def test_max_versions(seeded: Cli, cli_runner: InProcessCli) -> None:
     assert run.ok("secrets", "max-versions", *WEB).stdout == "3\n"
     run.ok("secrets", "max-versions", "all", *WEB)
     assert run.ok("secrets", "max-versions", *WEB).stdout == "all\n"
+
+
+def test_generate_sets_a_random_value_and_never_prints_it(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    run = cli_runner
+    out = run.ok("secrets", "generate", "API_SECRET", *WEB, "--length", "48", "--charset", "hex")
+    assert out.stdout == (
+        "Set API_SECRET on stack 'web' of account 'acme' to 48 random hex characters (version 1)\n"
+    )
+    value = run.ok("secrets", "get", "API_SECRET", *WEB, "--plain").stdout.strip()
+    assert len(value) == 48
+    assert set(value) <= set("0123456789abcdef")
+    assert value not in out.stdout
+    bad = run.invoke("secrets", "generate", "X", *WEB, "--charset", "emoji")
+    assert bad.exit_code == BAD_INPUT

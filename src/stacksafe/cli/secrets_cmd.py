@@ -26,6 +26,7 @@ from stacksafe.cli.output import (
     secret_rows,
 )
 from stacksafe.core import promotion, transfer
+from stacksafe.core.generate import CHARSETS, MAX_LENGTH, generate_value
 from stacksafe.core.tenancy import resolve_target
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
@@ -494,3 +495,23 @@ def copy(
     typer.echo(f"Copied from {from_stack!r} into {to_stack!r}:")
     for label, keys in (("added", added), ("changed", changed), ("unchanged", unchanged)):
         typer.echo(f"  {label:<9} {len(keys):>4}  {' '.join(keys)}".rstrip())
+
+
+@secrets_app.command("generate")
+def generate(
+    key: str,
+    stack: StackOption = None,
+    account: AccountOption = None,
+    length: Annotated[int, typer.Option(min=1, max=MAX_LENGTH, help="Characters.")] = 32,
+    charset: Annotated[str, typer.Option(help=f"One of {', '.join(CHARSETS)}.")] = "alnum",
+    if_version: IfVersionOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Set KEY to a new random value (never printed: reveal it with `secrets get`)."""
+    value = generate_value(length, charset)
+    with secrets_backend(data_dir, account=account, stack=stack) as target:
+        stored = target.set(key, value, if_version)
+    typer.echo(
+        f"Set {stored.key} on {target.describe()} to {length} random {charset} characters "
+        f"(version {stored.version})"
+    )

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import append, fingerprint, fingerprints_of_opened, record
+from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
 from stacksafe.core.inheritance import inherits, overlay
 from stacksafe.core.references import has_references, resolve_all
@@ -461,6 +462,8 @@ def set_secret(
     value: ``()`` lifts a restriction, None leaves it as it is (none, for a new key).
     """
     validate_key(key)
+    generated = auto_generated(value)
+    value = value if generated is None else generated
     validate_value(key, value, vault.max_value_bytes)
     restriction = _restriction(target, environments)
     _allow(vault, actor, _write_action(target), target, key=key)
@@ -476,6 +479,8 @@ def set_secret(
             "keys": {key: written.version},
             "fingerprints": {key: value_print},
         }
+        if generated is not None:
+            detail["generated"] = [key]
         if environments is not None:
             _restrict(conn, target, key, restriction)
             detail["environments"] = restriction
@@ -558,6 +563,13 @@ def import_secrets(
         changes: list[tuple[str, SecretValue]] = []
         for key in sorted(entries):
             value = entries[key]
+            generated = auto_generated(value)
+            if generated is not None:
+                # In a file imported again and again, AUTO_GENERATE means "generate once".
+                if key in current:
+                    report.unchanged.append(key)
+                    continue
+                value = generated
             if key not in current:
                 report.added.append(key)
             elif current[key] != value:
