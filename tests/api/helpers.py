@@ -16,7 +16,6 @@ import anyio
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import select
 
 from stacksafe.api import create_app
 from stacksafe.core.principals import CreatedToken, create_token, create_user
@@ -24,18 +23,8 @@ from stacksafe.core.secrets import list_secrets, set_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack, list_accounts, list_stacks
 from stacksafe.core.vault import Vault
 from stacksafe.model import Account, SecretValue, Stack
-from stacksafe.store.schema import (
-    accounts,
-    data_keys,
-    memberships,
-    secret_versions,
-    secrets,
-    stack_roles,
-    stacks,
-    tokens,
-    users,
-)
 from tests.actors import LOCAL
+from tests.tables import CHANGEABLE_TABLES, raw_rows
 
 ENVELOPE_FIELDS = {"error", "error_description", "details"}
 SECRET_FIELDS = {"key", "value", "raw_value", "inherited", "created_at_iso", "updated_at_iso"}
@@ -109,22 +98,8 @@ def set_local(vault: Vault, target: Target, values: Mapping[str, str]) -> None:
 
 def table_rows(vault: Vault) -> dict[str, list[tuple[Any, ...]]]:
     """The raw rows of every table a secret, stack or user operation may change (no audit)."""
-    state: dict[str, list[tuple[Any, ...]]] = {}
     with vault.store.read() as conn:
-        for table in (
-            accounts,
-            stacks,
-            secrets,
-            secret_versions,
-            data_keys,
-            users,
-            memberships,
-            stack_roles,
-            tokens,
-        ):
-            ordered = select(table).order_by(*table.primary_key.columns)
-            state[table.name] = [tuple(row) for row in conn.execute(ordered)]
-    return state
+        return {table.name: raw_rows(conn, table) for table in CHANGEABLE_TABLES}
 
 
 def revealed(vault: Vault) -> dict[str, list[tuple[str, int, str | None, bool]]]:

@@ -31,19 +31,13 @@ from stacksafe.core.vault import Vault, initialise
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 from stacksafe.store.schema import (
-    accounts,
     audit_events,
-    data_keys,
     memberships,
-    secret_versions,
-    secrets,
-    stack_roles,
-    stacks,
-    tokens,
     users,
 )
 from tests.actors import LOCAL
 from tests.postgres import Cluster
+from tests.tables import CHANGEABLE_TABLES, raw_rows
 
 BOTH_SCOPES = ("public", "admin")
 _module_databases = itertools.count(1)
@@ -218,11 +212,6 @@ def events_after(vault: Vault, seq: int) -> list[Event]:
     ]
 
 
-def _rows(conn: Any, table: Any) -> list[tuple[Any, ...]]:
-    query = select(table).order_by(*table.primary_key.columns)
-    return [tuple(row) for row in conn.execute(query)]
-
-
 def snapshot(vault: Vault, targets: Sequence[Target] | None = None) -> dict[str, object]:
     """Everything but the audit log: the secrets of ``targets`` (default: every level) as LOCAL
     lists them (key, version, ciphertext, timestamps), and the raw rows of every other table."""
@@ -242,16 +231,6 @@ def snapshot(vault: Vault, targets: Sequence[Target] | None = None) -> dict[str,
             for s in list_secrets(vault, LOCAL, target)
         ]
     with vault.store.read() as conn:
-        for table in (
-            accounts,
-            stacks,
-            secrets,
-            secret_versions,
-            data_keys,
-            users,
-            memberships,
-            stack_roles,
-            tokens,
-        ):
-            state[f"table:{table.name}"] = _rows(conn, table)
+        for table in CHANGEABLE_TABLES:
+            state[f"table:{table.name}"] = raw_rows(conn, table)
     return state

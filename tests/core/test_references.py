@@ -132,3 +132,9 @@ def test_account_references_need_reveal_on_the_account(
     assert get_secret(vault, LOCAL, stack_target, "USES_ACCOUNT", reveal=True).raw_value == (
         SecretValue("shared-value")
     )
+
+
+def test_resolved_values_never_show_in_a_repr() -> None:
+    out = resolve_all({"PW": "hunter2-plain", "URL": "x:${PW}"}, dict, "stack 'web'")
+    assert "hunter2-plain" not in repr(out)
+    assert out.values["URL"] == "x:hunter2-plain"

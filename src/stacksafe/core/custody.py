@@ -77,7 +77,10 @@ def _require_owner(actor: Principal) -> None:
 def _rotation_lock(key_file: Path) -> Iterator[None]:
     """One rotation at a time for a key file: two would each write their own version N+1."""
     lock_path = key_file.with_name(key_file.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot open the rotation lock {lock_path}: {exc}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

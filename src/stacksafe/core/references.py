@@ -32,7 +32,7 @@ def has_references(text: str) -> bool:
 class Resolved:
     """Resolved values by key, and which references each key used (for the audit event)."""
 
-    values: dict[str, str]
+    values: dict[str, str] = field(repr=False)  # plaintext: never in a repr or a traceback
     used: dict[str, list[str]] = field(default_factory=dict)
 
 

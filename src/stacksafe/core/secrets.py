@@ -149,7 +149,8 @@ def _reveal_detail(
 ) -> dict[str, object]:
     # A value changed by resolving references is not its sealed plaintext: fingerprint what
     # was returned, not through the memo kept by sealed value.
-    prints = fingerprints_of_opened(vault, [s for s in secrets if s.key not in resolved])
+    unchanged = secrets if not resolved else [s for s in secrets if s.key not in resolved]
+    prints = fingerprints_of_opened(vault, unchanged)
     for secret in secrets:
         if secret.key in resolved and secret.raw_value is not None:
             prints[secret.key] = fingerprint(vault, secret.raw_value)

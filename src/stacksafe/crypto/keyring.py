@@ -211,7 +211,10 @@ def replace_key_file(path: Path, keys: Iterable[MasterKey]) -> None:
     """Replace a key file atomically (a new file, fsynced, renamed over the old one), owner-only:
     a crash leaves either the old file or the new one, never half of one."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
-    write_key_file(temporary, keys)
+    try:
+        write_key_file(temporary, keys)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write next to master key file {path}: {exc}") from None
     try:
         os.replace(temporary, path)
         directory = os.open(path.parent, os.O_RDONLY)
@@ -219,6 +222,9 @@ def replace_key_file(path: Path, keys: Iterable[MasterKey]) -> None:
             os.fsync(directory)
         finally:
             os.close(directory)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise ConfigurationError(f"cannot replace master key file {path}: {exc}") from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
