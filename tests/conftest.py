@@ -12,6 +12,7 @@ from stacksafe.core.tenancy import Target, create_account, create_stack
 from stacksafe.core.vault import Vault, initialise
 from stacksafe.settings import Settings
 from tests.actors import LOCAL
+from tests.clock import Clock
 from tests.postgres import Cluster, throwaway_cluster
 
 _database_numbers = itertools.count(1)
@@ -63,3 +64,11 @@ def account_target(vault: Vault) -> Target:
 def stack_target(vault: Vault, account_target: Target) -> Target:
     stack = create_stack(vault, LOCAL, "acme", "web", "production")
     return Target(account_target.account, stack)
+
+
+@pytest.fixture
+def clock(vault: Vault) -> Iterator[Clock]:
+    original = vault.clock
+    vault.clock = Clock()
+    yield vault.clock  # type: ignore[misc]
+    vault.clock = original

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,29 +25,8 @@ from stacksafe.model import SecretValue
 from stacksafe.store.schema import secret_versions
 from tests.actors import LOCAL
 from tests.api.helpers import snapshot
+from tests.clock import Clock
 from tests.core.helpers_access import make_user
-
-
-class Clock:
-    """A clock the test moves: versions get the times the test gives them."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, minutes: int = 1) -> datetime:
-        self.now += timedelta(minutes=minutes)
-        return self.now
-
-
-@pytest.fixture
-def clock(vault: Vault) -> Iterator[Clock]:
-    original = vault.clock
-    vault.clock = Clock()
-    yield vault.clock  # type: ignore[misc]
-    vault.clock = original
 
 
 def put(vault: Vault, target: Target, key: str, value: str) -> int:

@@ -279,9 +279,10 @@ def get_secret(
     *,
     reveal: bool = False,
     resolve: bool = True,
+    purpose: str = "get",
 ) -> Secret:
     validate_key(key)
-    found = _lookup(vault, actor, target, key, reveal, "get", resolve)
+    found = _lookup(vault, actor, target, key, reveal, purpose, resolve)
     if not found:
         raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
     return found[0]
@@ -316,11 +317,14 @@ def append_version(
     now: datetime,
     expected_version: int | None = None,
     action: str | None = None,
+    sealed: bytes | None = None,
 ) -> Secret | None:
-    """Write the next version of ``key`` (a tombstone when ``value`` is None).
+    """Write the next version of ``key`` (a tombstone when ``value`` and ``sealed`` are None).
 
-    ``action`` names the version in history (default: set, or delete for a tombstone). Returns
-    the secret as written (without plaintext), or None for a tombstone.
+    ``action`` names the version in history (default: set, or delete for a tombstone).
+    ``sealed`` is a value sealed beforehand for exactly this version (a rotation's pending
+    value); it is used as it is. Returns the secret as written (without plaintext), or None for
+    a tombstone.
     """
     head = queries.secret_head(conn, target.account.id, target.stack_id, key, lock=True)
     if expected_version is not None:
@@ -331,7 +335,7 @@ def append_version(
                 "it first; read it again and retry"
             )
     version = 1 if head is None else head.current_version + 1
-    envelope = None
+    envelope = sealed
     if value is not None and data_key is not None:
         envelope = data_key.seal(
             value.reveal().encode("utf-8"), Binding(target.scope, key, version)
@@ -342,12 +346,12 @@ def append_version(
     else:
         created_at = now if head.deleted else head.created_at
         if not queries.advance_secret(
-            conn, head, deleted=value is None, created_at=created_at, now=now
+            conn, head, deleted=value is None and sealed is None, created_at=created_at, now=now
         ):
             raise RetryWrite
         secret_id = head.id
     if action is None:
-        action = ACTION_DELETE if value is None else ACTION_SET
+        action = ACTION_DELETE if envelope is None else ACTION_SET
     queries.insert_version(conn, secret_id, version, action, envelope, author, now)
     if envelope is None:
         return None

@@ -38,6 +38,7 @@ __all__ = [
     "master_keys",
     "memberships",
     "metadata",
+    "rotation_policies",
     "secret_versions",
     "secrets",
     "server_keys",
@@ -214,6 +215,30 @@ secret_versions = Table(
     # stays, so history shows what happened (revision 0003).
     Column("destroyed_at", UTCDateTime, nullable=True),
     UniqueConstraint("secret_id", "version", name="uq_secret_versions_secret_id_version"),
+)
+
+rotation_policies = Table(
+    "rotation_policies",
+    metadata,
+    # One row per secret that has a rotation policy (revision 0005).
+    Column("secret_id", Id, ForeignKey("secrets.id"), primary_key=True),
+    Column("rotate_every", BigInteger, nullable=True),  # seconds; NULL: no interval
+    # An expiry belongs to the value it was given for: ``expires_version`` is that version.
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("expires_version", Integer, nullable=True),
+    # manual (reminders only), generate, webhook or postgres.
+    Column("rotator", String(16), nullable=False),
+    # The rotator's settings as JSON; never a value (credentials are named by secret key).
+    Column("config", Text, nullable=False),
+    # A rotation in progress: the new value, sealed and bound to the version it will become.
+    Column("pending_version", Integer, nullable=True),
+    Column("pending_envelope", LargeBinary, nullable=True),
+    Column("pending_since", UTCDateTime, nullable=True),
+    Column("last_rotated_at", UTCDateTime, nullable=True),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # --- Server: principals, tokens, server-held keys, audit (revision 0002) ---
