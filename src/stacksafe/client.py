@@ -298,9 +298,14 @@ class Client:
         account: str | None = None,
         reveal: bool = False,
         resolve: bool = True,
+        label: str | None = None,
     ) -> Secret:
+        """``key`` as the level sees it; with ``label`` (current, previous, pending), that
+        version of the level's own key."""
         path = f"{self._level(stack, account)}/{quote(key, safe='')}"
         params = {"reveal": str(reveal).lower(), "resolve": str(resolve).lower()}
+        if label is not None:
+            params["label"] = label
         response = self._request("GET", path, params=params)
         return _secret(response.json()["response"], _version(response))
 
@@ -459,6 +464,58 @@ class Client:
     ) -> None:
         path = self._level(stack, account).removesuffix("/secrets") + "/secret_policy"
         self._request("PUT", path, json={"max_versions": limit})
+
+    # -- rotation --------------------------------------------------------------------------
+
+    def rotation_policy(
+        self, key: str, *, stack: str | None = None, account: str | None = None
+    ) -> dict[str, Any]:
+        path = f"{self._level(stack, account)}/{quote(key, safe='')}/rotation"
+        policy: dict[str, Any] = self._request("GET", path).json()["response"]
+        return policy
+
+    def set_rotation(
+        self,
+        key: str,
+        *,
+        stack: str | None = None,
+        account: str | None = None,
+        rotate_every: str | None = None,
+        expires_at: datetime | None = None,
+        rotator: str = "manual",
+        config: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Give ``key`` a rotation policy (``rotate_every`` like ``30d``), replacing any."""
+        path = f"{self._level(stack, account)}/{quote(key, safe='')}/rotation"
+        body = {
+            "rotate_every": rotate_every,
+            "expires_at": None if expires_at is None else expires_at.isoformat(),
+            "rotator": rotator,
+            "config": dict(config or {}),
+        }
+        policy: dict[str, Any] = self._request("PUT", path, json=body).json()["response"]
+        return policy
+
+    def clear_rotation(
+        self, key: str, *, stack: str | None = None, account: str | None = None
+    ) -> None:
+        self._request("DELETE", f"{self._level(stack, account)}/{quote(key, safe='')}/rotation")
+
+    def rotate(
+        self, key: str, *, stack: str | None = None, account: str | None = None
+    ) -> dict[str, Any]:
+        """Rotate ``key`` now; the outcome says ``rotated``, ``failed`` (with ``error``; the
+        current value stays) or ``skipped``."""
+        path = f"{self._level(stack, account)}/{quote(key, safe='')}/rotate"
+        outcome: dict[str, Any] = self._request("POST", path).json()["response"]
+        return outcome
+
+    def rotation_status(
+        self, account: str, *, within: str = "7d", include_ok: bool = False
+    ) -> list[dict[str, Any]]:
+        """An account's secrets that are expired, overdue, expiring or due, most urgent first."""
+        path = f"/accounts/{quote(account, safe='')}/rotation_status"
+        return list(self._pages(path, {"within": within, "all": str(include_ok).lower()}))
 
     def audit_logs(
         self, *, account: str | None = None, limit: int | None = None, **filters: str

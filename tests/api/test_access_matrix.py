@@ -24,6 +24,7 @@ from sqlalchemy import select
 from stacksafe.api import create_app
 from stacksafe.core.audit import list_events
 from stacksafe.core.principals import TOKEN_PREFIX, authenticate, create_token, create_user
+from stacksafe.core.rotation import get_policy, set_policy
 from stacksafe.core.secrets import get_secret, unset_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack, find_stack
 from stacksafe.core.vault import Vault, initialise
@@ -91,6 +92,15 @@ get_account_environments  200    200      200       200       200        200    
 put_account_environments  403    403      403       403       200        200           200
 stack_diff                403    200      200       200       200        200           200
 copy_stack_secrets        403    403      200       200       200        200           200
+get_stack_rotation        200    200      200       200       200        200           200
+put_stack_rotation        403    403      200       200       200        200           200
+delete_stack_rotation     403    403      200       200       200        200           200
+rotate_stack_secret       403    403      200       200       200        200           200
+get_account_rotation      200    200      200       200       200        200           200
+put_account_rotation      403    403      403       403       200        200           200
+delete_account_rotation   403    403      403       403       200        200           200
+rotate_account_secret     403    403      403       403       200        200           200
+rotation_status           200    200      200       200       200        200           200
 account_audit_logs        403    403      403       403       403        200           200
 users_list                200    200      200       200       200        200           200
 get_user                  404    404      404       404       404        200           200
@@ -146,6 +156,15 @@ get_account_environments  200    200      200       200       200        200    
 put_account_environments  403    403      403       403       403        403           403
 stack_diff                403    403      403       403       403        403           403
 copy_stack_secrets        403    403      403       403       403        403           403
+get_stack_rotation        200    200      200       200       200        200           200
+put_stack_rotation        403    403      403       403       403        403           403
+delete_stack_rotation     403    403      403       403       403        403           403
+rotate_stack_secret       403    403      403       403       403        403           403
+get_account_rotation      200    200      200       200       200        200           200
+put_account_rotation      403    403      403       403       403        403           403
+delete_account_rotation   403    403      403       403       403        403           403
+rotate_account_secret     403    403      403       403       403        403           403
+rotation_status           200    200      200       200       200        200           200
 account_audit_logs        403    403      403       403       403        403           403
 users_list                200    200      200       200       200        200           200
 get_user                  404    404      404       404       404        404           404
@@ -203,6 +222,15 @@ get_account_environments  404    404      404       404       404        404    
 put_account_environments  404    404      404       404       404        404           404
 stack_diff                404    404      404       404       404        404           404
 copy_stack_secrets        404    404      404       404       404        404           404
+get_stack_rotation        404    404      404       404       404        404           404
+put_stack_rotation        404    404      404       404       404        404           404
+delete_stack_rotation     404    404      404       404       404        404           404
+rotate_stack_secret       404    404      404       404       404        404           404
+get_account_rotation      404    404      404       404       404        404           404
+put_account_rotation      404    404      404       404       404        404           404
+delete_account_rotation   404    404      404       404       404        404           404
+rotate_account_secret     404    404      404       404       404        404           404
+rotation_status           404    404      404       404       404        404           404
 account_audit_logs        404    404      404       404       404        404           404
 users_list                200    200      200       200       200        200           200
 get_user                  404    404      404       404       404        404           404
@@ -624,6 +652,64 @@ def _environment_endpoints() -> list[Endpoint]:
     ]
 
 
+def _rotation_endpoints(level: str) -> list[Endpoint]:
+    def path(m: Matrix, where: str, key: str) -> str:
+        return f"{_secrets_path(m, where, level)}/{key}"
+
+    def with_policy(m: Matrix, where: str, key: str) -> None:
+        set_local(m.vault, m.target(where, level), {key: "before-rotation"})
+        set_policy(m.vault, LOCAL, m.target(where, level), key, rotator="generate")
+
+    def without_policy(m: Matrix, where: str, key: str) -> None:
+        set_local(m.vault, m.target(where, level), {key: "no-policy-yet"})
+
+    def check_policy(m: Matrix, where: str, key: str, response: Response) -> None:
+        assert response.json()["response"]["rotator"] == "generate"
+        assert get_policy(m.vault, LOCAL, m.target(where, level), key).rotator == "generate"
+
+    def check_cleared(m: Matrix, where: str, key: str, response: Response) -> None:
+        with pytest.raises(NotFound, match="has no rotation policy"):
+            get_policy(m.vault, LOCAL, m.target(where, level), key)
+
+    def check_rotated(m: Matrix, where: str, key: str, response: Response) -> None:
+        assert response.json()["response"]["outcome"] == "rotated"
+        assert _value_at(m, where, level, key) not in (None, "before-rotation")
+
+    return [
+        Endpoint(
+            f"get_{level}_rotation",
+            level,
+            lambda m, w, k: Call("GET", f"{path(m, w, k)}/rotation"),
+            prepare=with_policy,
+            check=check_policy,
+        ),
+        Endpoint(
+            f"put_{level}_rotation",
+            level,
+            lambda m, w, k: Call("PUT", f"{path(m, w, k)}/rotation", json={"rotator": "generate"}),
+            prepare=without_policy,
+            check=check_policy,
+            core_audited=True,
+        ),
+        Endpoint(
+            f"delete_{level}_rotation",
+            level,
+            lambda m, w, k: Call("DELETE", f"{path(m, w, k)}/rotation"),
+            prepare=with_policy,
+            check=check_cleared,
+            core_audited=True,
+        ),
+        Endpoint(
+            f"rotate_{level}_secret",
+            level,
+            lambda m, w, k: Call("POST", f"{path(m, w, k)}/rotate"),
+            prepare=with_policy,
+            check=check_rotated,
+            core_audited=True,
+        ),
+    ]
+
+
 def _check_accounts_list(m: Matrix, where: str, key: str, response: Response) -> None:
     assert [a["uid"] for a in response.json()["response"]] == [m.acme.uid]
 
@@ -742,6 +828,18 @@ ENDPOINTS: list[Endpoint] = [
     *_version_endpoints("stack"),
     *_version_endpoints("account"),
     *_environment_endpoints(),
+    *_rotation_endpoints("stack"),
+    *_rotation_endpoints("account"),
+    Endpoint(
+        "rotation_status",
+        "account",
+        lambda m, w, k: Call(
+            "GET", f"/api/3/accounts/{m.account(w).uid}/rotation_status", params={"all": "true"}
+        ),
+        check=lambda m, w, k, r: _equal(
+            {e["account_uid"] for e in r.json()["response"]} <= {m.acme.uid}, True
+        ),
+    ),
     Endpoint(
         "account_audit_logs",
         "account",
@@ -814,12 +912,13 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
         for method in methods
         if path.startswith("/api/3/")
     }
-    assert len(routes) == 45
+    assert len(routes) == 54
     templates = {
         matrix.acme.uid: "{account_id}",
         matrix.web.uid: "{stack_uid}",
         "/WEB_KEY": "/{key}",
         "/ACME_SHARED/environments": "/{key}/environments",
+        f"/accounts/{matrix.acme.uid}/rotation_status": "/accounts/{account_id}/rotation_status",
         "/ACME_SHARED": "/{key}",
         "/THE-KEY": "/{key}",
         "/versions/1": "/versions/{version}",

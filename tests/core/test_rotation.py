@@ -450,3 +450,25 @@ def test_labels_name_current_and_previous_and_reveals_are_audited(
     viewer = make_user(vault, "viewer@example.com", "acme", "viewer")
     with pytest.raises(Forbidden):
         labelled_secret(vault, viewer, stack_target, "K", "previous", reveal=True)
+
+
+def test_the_scheduler_thread_rotates_what_is_due(
+    vault: Vault, stack_target: Target, clock: Clock
+) -> None:
+    put(vault, stack_target, "K", "original")
+    set_policy(vault, LOCAL, stack_target, "K", rotate_every=DAY, rotator="generate")
+    clock.now += 2 * DAY
+    rotated = threading.Event()
+
+    def seen(outcomes: list[Any]) -> None:
+        if any(o.outcome == "rotated" for o in outcomes):
+            rotated.set()
+
+    scheduler = RotationScheduler(vault, timedelta(milliseconds=20), on_outcomes=seen)
+    scheduler.start()
+    try:
+        assert rotated.wait(timeout=30)
+    finally:
+        scheduler.stop()
+    assert value_of(vault, stack_target, "K") != "original"
+    assert len(events(vault, "secret.rotate")) == 1  # due once: later runs found nothing

@@ -306,6 +306,28 @@ def test_a_master_key_rotation_under_a_running_server(
     assert "still wrapped" not in status
 
 
+def test_rotation_commands_go_over_http(
+    served: Served, remote: RemoteCli, fast: InProcessRemote
+) -> None:
+    web = ("--stack", "web")
+    fast.ok("secrets", "generate", "ROTATED", *web, "--length", "16", "--rotate-every", "30d")
+    first = fast.ok("secrets", "get", "ROTATED", *web, "--plain").stdout
+    policy = fast.json("rotation", "show", "ROTATED", *web, "--format", "json")
+    assert (policy["rotator"], policy["config"]["length"]) == ("generate", 16)
+    done = remote.json("rotation", "run", "--key", "ROTATED", *web, "--format", "json")
+    assert [d["outcome"] for d in done] == ["rotated"]
+    assert fast.ok("secrets", "get", "ROTATED", *web, "--plain").stdout != first
+    previous = fast.ok("secrets", "get", "ROTATED", *web, "--label", "previous", "--plain")
+    assert previous.stdout == first
+    status = fast.json("rotation", "status", "--all", "--format", "json")
+    assert ("web", "ROTATED", "ok") in {(s["stack"], s["key"], s["state"]) for s in status}
+    refused = fast.invoke("rotation", "run")
+    assert refused.exit_code == 2
+    assert "runs where the master key is" in error_line(refused.stderr)
+    fast.ok("rotation", "clear", "ROTATED", *web)
+    fast.fails(NOT_FOUND, "rotation", "show", "ROTATED", *web)
+
+
 def test_the_audit_chain_is_intact_after_all_of_the_above(served: Served) -> None:
     done = served.local.ok("audit", "verify")
     assert done.stdout.startswith("Audit log intact: ")

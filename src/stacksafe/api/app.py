@@ -6,6 +6,7 @@ import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from anyio import to_thread
 from fastapi import FastAPI
@@ -19,11 +20,13 @@ from stacksafe.api.routes import (
     audit,
     environments,
     health,
+    rotation,
     secrets,
     tenancy,
     tokens,
     users,
 )
+from stacksafe.core.rotation import RotationScheduler
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
 
@@ -39,6 +42,7 @@ DEFAULT_RATE_LIMIT = 3000  # requests per token per hour, as Cloud66
 # A bulk import of many large values fits; anything bigger is refused with 413 unread.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 BAD_TOKEN_LIMIT = 20  # invalid tokens per address per minute before throttling
+DEFAULT_ROTATION_INTERVAL = 60  # seconds between the scheduler's looks for due rotations
 SQLITE_THREADS = 2
 POSTGRESQL_THREADS = 8
 
@@ -55,8 +59,12 @@ def create_app(
     close_vault: bool = False,
     threads: int | None = None,
     serving: bool = False,
+    rotation_interval: timedelta | None = None,
 ) -> FastAPI:
-    """The API over ``vault``; ``serving`` when this process exists to serve it (uvicorn)."""
+    """The API over ``vault``; ``serving`` when this process exists to serve it (uvicorn).
+
+    With ``rotation_interval``, a scheduler thread rotates due secrets that often.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -72,7 +80,13 @@ def create_app(
             # Everything loaded so far lives as long as the server process: keep it out of
             # the cyclic collector's full passes, which would rescan it again and again.
             gc.freeze()
+        scheduler = None
+        if rotation_interval is not None:
+            scheduler = RotationScheduler(vault, rotation_interval)
+            scheduler.start()
         yield
+        if scheduler is not None:
+            scheduler.stop()
         if close_vault:
             vault.close()
 
@@ -96,6 +110,7 @@ def create_app(
         tenancy.router,
         environments.router,
         secrets.router,
+        rotation.router,
         users.router,
         tokens.router,
         audit.router,
@@ -110,10 +125,12 @@ def app_from_environment() -> FastAPI:
     limit = int(os.environ.get("STACKSAFE_RATE_LIMIT", DEFAULT_RATE_LIMIT))
     threads_text = os.environ.get("STACKSAFE_THREADS", "")
     threads = int(threads_text) if threads_text else None
+    interval = int(os.environ.get("STACKSAFE_ROTATION_INTERVAL", DEFAULT_ROTATION_INTERVAL))
     return create_app(
         open_vault(Settings.load()),
         rate_limit=limit,
         close_vault=True,
         threads=threads,
         serving=True,
+        rotation_interval=timedelta(seconds=interval) if interval > 0 else None,
     )

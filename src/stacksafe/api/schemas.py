@@ -22,6 +22,10 @@ __all__ = [
     "RollbackKey",
     "RollbackLevel",
     "RollbackOut",
+    "RotationOutcomeOut",
+    "RotationPolicyIn",
+    "RotationPolicyOut",
+    "RotationStatusOut",
     "SecretCreate",
     "SecretEnvironments",
     "SecretOut",
@@ -310,3 +314,63 @@ class SecretsCopy(BaseModel):
         default=False,
         description="Needed to copy from a production stack into a non-production one.",
     )
+
+
+class RotationPolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rotate_every: str | None = Field(
+        default=None, max_length=32, description="How often, e.g. 30d, 12h, 1w; null: never."
+    )
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the current value stops being valid (ISO 8601 with an offset); it "
+        "belongs to the current version, so a new value needs its own.",
+    )
+    rotator: str = Field(
+        default="manual", max_length=16, description="manual, generate, webhook or postgres."
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The rotator's settings: length, charset; url, signing_key (webhook); "
+        "admin_key, roles (postgres). Credentials are named by secret key, never given.",
+    )
+
+
+class RotationPolicyOut(BaseModel):
+    key: str
+    rotate_every: int | None = Field(description="Seconds; null: no interval.")
+    expires_at_iso: str | None
+    rotator: str
+    config: dict[str, Any]
+    next_rotation_at_iso: str | None
+    last_rotated_at_iso: str | None
+    last_attempt_at_iso: str | None
+    last_error: str | None
+    failures: int = Field(description="Failed attempts since the last successful rotation.")
+    pending_version: int | None = Field(description="The version a rotation in progress writes.")
+    pending_since_iso: str | None
+
+
+class RotationStatusOut(BaseModel):
+    account_uid: str
+    account: str
+    stack_uid: str | None
+    stack: str | None
+    key: str
+    state: str = Field(description="expired, overdue, expiring, due or ok.")
+    rotator: str
+    due_at_iso: str | None
+    expires_at_iso: str | None
+    last_rotated_at_iso: str | None
+    last_error: str | None
+    failures: int
+
+
+class RotationOutcomeOut(BaseModel):
+    account_uid: str
+    stack_uid: str | None
+    key: str
+    rotator: str
+    outcome: str = Field(description="rotated, failed (the current value stays) or skipped.")
+    version: int | None = Field(description="The new current version, when rotated.")
+    error: str | None

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stacksafe.cli.common import local_actor, opened_vault
-from stacksafe.core import secrets, versions
+from stacksafe.core import rotation, secrets, versions
 from stacksafe.core.secrets import ImportReport
 from stacksafe.core.tenancy import Target, resolve_target
+from stacksafe.core.validation import parse_duration
 from stacksafe.core.vault import Vault
 from stacksafe.errors import ConfigurationError, InvalidInput
 from stacksafe.model import Secret, SecretValue, iso8601
@@ -45,7 +46,9 @@ class SecretsBackend(Protocol):
 
     def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None: ...
 
-    def get(self, key: str, reveal: bool, resolve: bool = True) -> Secret: ...
+    def get(
+        self, key: str, reveal: bool, resolve: bool = True, label: str | None = None
+    ) -> Secret: ...
 
     def list(self, reveal: bool, resolve: bool = True) -> list[Secret]: ...
 
@@ -68,6 +71,21 @@ class SecretsBackend(Protocol):
     def max_versions(self) -> int | None: ...
 
     def set_max_versions(self, limit: int | None) -> None: ...
+
+    def rotation_policy(self, key: str) -> dict[str, Any]: ...
+
+    def set_rotation(
+        self,
+        key: str,
+        every: str | None,
+        expires_at: datetime | None,
+        rotator: str,
+        config: Mapping[str, Any],
+    ) -> dict[str, Any]: ...
+
+    def clear_rotation(self, key: str) -> None: ...
+
+    def rotate(self, key: str) -> dict[str, Any]: ...
 
 
 class _Local:
@@ -100,7 +118,11 @@ class _Local:
     def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None:
         return secrets.restrict_secret(self.vault, self.actor, self.target, key, environments)
 
-    def get(self, key: str, reveal: bool, resolve: bool = True) -> Secret:
+    def get(self, key: str, reveal: bool, resolve: bool = True, label: str | None = None) -> Secret:
+        if label is not None:
+            return rotation.labelled_secret(
+                self.vault, self.actor, self.target, key, label, reveal=reveal
+            )
         return secrets.get_secret(
             self.vault, self.actor, self.target, key, reveal=reveal, resolve=resolve
         )
@@ -151,6 +173,34 @@ class _Local:
     def set_max_versions(self, limit: int | None) -> None:
         versions.set_max_versions(self.vault, self.actor, self.target, limit)
 
+    def rotation_policy(self, key: str) -> dict[str, Any]:
+        return rotation.get_policy(self.vault, self.actor, self.target, key).to_json()
+
+    def set_rotation(
+        self,
+        key: str,
+        every: str | None,
+        expires_at: datetime | None,
+        rotator: str,
+        config: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        return rotation.set_policy(
+            self.vault,
+            self.actor,
+            self.target,
+            key,
+            rotate_every=None if every is None else parse_duration(every),
+            expires_at=expires_at,
+            rotator=rotator,
+            config=config,
+        ).to_json()
+
+    def clear_rotation(self, key: str) -> None:
+        rotation.clear_policy(self.vault, self.actor, self.target, key)
+
+    def rotate(self, key: str) -> dict[str, Any]:
+        return rotation.rotate_secret(self.vault, self.actor, self.target, key).to_json()
+
 
 class _Remote:
     def __init__(self, client: Client, stack: str | None, account: str | None, shown: str) -> None:
@@ -186,9 +236,14 @@ class _Remote:
     def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None:
         return self.client.restrict(key, environments, account=self._account_only())
 
-    def get(self, key: str, reveal: bool, resolve: bool = True) -> Secret:
+    def get(self, key: str, reveal: bool, resolve: bool = True, label: str | None = None) -> Secret:
         return self.client.get_secret(
-            key, stack=self.stack, account=self.account, reveal=reveal, resolve=resolve
+            key,
+            stack=self.stack,
+            account=self.account,
+            reveal=reveal,
+            resolve=resolve,
+            label=label,
         )
 
     def list(self, reveal: bool, resolve: bool = True) -> list[Secret]:
@@ -230,6 +285,33 @@ class _Remote:
 
     def set_max_versions(self, limit: int | None) -> None:
         self.client.set_max_versions(limit, stack=self.stack, account=self.account)
+
+    def rotation_policy(self, key: str) -> dict[str, Any]:
+        return self.client.rotation_policy(key, stack=self.stack, account=self.account)
+
+    def set_rotation(
+        self,
+        key: str,
+        every: str | None,
+        expires_at: datetime | None,
+        rotator: str,
+        config: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        return self.client.set_rotation(
+            key,
+            stack=self.stack,
+            account=self.account,
+            rotate_every=every,
+            expires_at=expires_at,
+            rotator=rotator,
+            config=config,
+        )
+
+    def clear_rotation(self, key: str) -> None:
+        self.client.clear_rotation(key, stack=self.stack, account=self.account)
+
+    def rotate(self, key: str) -> dict[str, Any]:
+        return self.client.rotate(key, stack=self.stack, account=self.account)
 
 
 def remote_stack_uid(client: Client, stack: str, account: str | None) -> str:

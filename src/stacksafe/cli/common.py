@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ import typer
 
 from stacksafe.core.access import Principal
 from stacksafe.core.vault import Vault, open_vault
+from stacksafe.errors import InvalidInput
 from stacksafe.settings import Settings
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "StackOption",
     "local_actor",
     "opened_vault",
+    "parse_moment",
 ]
 
 DataDirOption = Annotated[
@@ -62,3 +65,16 @@ def local_actor() -> Principal:
     except (KeyError, OSError):
         name = "local:unknown"
     return Principal.local(name)
+
+
+def parse_moment(text: str, option: str) -> datetime:
+    """An ISO 8601 time given to ``option``; it must carry an offset, never guessed."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{option} {text!r} is not an ISO 8601 time (e.g. 2026-11-20T10:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"give {option} with an offset, e.g. 2026-11-20T10:00:00Z")
+    return moment

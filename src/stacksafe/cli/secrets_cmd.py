@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from stacksafe.cli.common import (
     StackOption,
     local_actor,
     opened_vault,
+    parse_moment,
 )
 from stacksafe.cli.output import (
     FileFormat,
@@ -28,6 +28,7 @@ from stacksafe.cli.output import (
 from stacksafe.core import promotion, transfer
 from stacksafe.core.generate import CHARSETS, MAX_LENGTH, generate_value
 from stacksafe.core.tenancy import resolve_target
+from stacksafe.core.validation import parse_duration
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
@@ -147,11 +148,20 @@ def get(
         bool, typer.Option("--plain", help="Print only the plaintext value (implies --reveal).")
     ] = False,
     raw: RawOption = False,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            "--label",
+            help="The level's own version named current, previous or pending (a rotation in "
+            "progress), unresolved.",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Show one secret as a JSON object (the effective one, for a stack)."""
     with secrets_backend(data_dir, account=account, stack=stack) as target:
-        found = target.get(key, reveal or plain, resolve=not raw)
+        found = target.get(key, reveal or plain, resolve=not raw, label=label)
     if plain and found.raw_value is not None:
         sys.stdout.write(found.raw_value.reveal() + "\n")
     else:
@@ -303,7 +313,7 @@ def rollback(
             return
         if if_version is not None:
             raise InvalidInput("--if-version goes with KEY --to-version")
-        report = target.rollback_level(_moment(str(to)))
+        report = target.rollback_level(parse_moment(str(to), "--to"))
     typer.echo(f"Rolled {target.describe()} back to {report['to_iso']}:")
     restored = " ".join(f"{k}@{v}" for k, v in sorted(report["restored"].items()))
     for label, shown in (
@@ -312,16 +322,6 @@ def rollback(
         ("unchanged", " ".join(report["unchanged"])),
     ):
         typer.echo(f"  {label:<9} {shown}".rstrip())
-
-
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"--to {text!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise InvalidInput("give --to with an offset, e.g. 2026-11-20T10:00:00Z")
-    return moment
 
 
 @secrets_app.command("undelete")
@@ -505,13 +505,28 @@ def generate(
     length: Annotated[int, typer.Option(min=1, max=MAX_LENGTH, help="Characters.")] = 32,
     charset: Annotated[str, typer.Option(help=f"One of {', '.join(CHARSETS)}.")] = "alnum",
     if_version: IfVersionOption = None,
+    rotate_every: Annotated[
+        str | None,
+        typer.Option(
+            "--rotate-every",
+            help="Also give KEY a policy: a new value of this kind every period (e.g. 30d), "
+            "made by the server's scheduler or `stacksafe rotation run`.",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Set KEY to a new random value (never printed: reveal it with `secrets get`)."""
+    if rotate_every is not None:
+        parse_duration(rotate_every)  # a bad period must not leave a value set without policy
     value = generate_value(length, charset)
     with secrets_backend(data_dir, account=account, stack=stack) as target:
         stored = target.set(key, value, if_version)
+        if rotate_every is not None:
+            config = {"length": length, "charset": charset}
+            target.set_rotation(key, rotate_every, None, "generate", config)
     typer.echo(
         f"Set {stored.key} on {target.describe()} to {length} random {charset} characters "
         f"(version {stored.version})"
+        + ("" if rotate_every is None else f"; rotated every {rotate_every}")
     )

@@ -61,6 +61,14 @@ def serve(
             help="Request threads per worker (default: 2 on SQLite, 8 on PostgreSQL).",
         ),
     ] = None,
+    rotation_interval: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Seconds between looks for due rotations (0: no scheduler; use "
+            "`stacksafe rotation run` from cron instead).",
+        ),
+    ] = 60,
     data_dir: DataDirOption = None,
 ) -> None:
     """Serve the API (and, later, the web UI) on HOST:PORT."""
@@ -82,6 +90,7 @@ def serve(
     os.environ["STACKSAFE_DATA_DIR"] = str(settings.data_dir)
     os.environ["STACKSAFE_RATE_LIMIT"] = str(rate_limit)
     os.environ["STACKSAFE_THREADS"] = "" if threads is None else str(threads)
+    os.environ["STACKSAFE_ROTATION_INTERVAL"] = str(rotation_interval)
     scheme = "https" if tls_cert else "http"
     typer.echo(f"stacksafe serving on {scheme}://{host}:{port} ({workers} worker(s))", err=True)
     uvicorn.run(

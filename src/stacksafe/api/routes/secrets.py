@@ -28,7 +28,7 @@ from stacksafe.api.schemas import (
     SecretUpdate,
     VersionOut,
 )
-from stacksafe.core import secrets, versions
+from stacksafe.core import rotation, secrets, versions
 from stacksafe.core.access import Principal
 from stacksafe.core.tenancy import Target, visible_target
 from stacksafe.core.vault import Vault
@@ -46,6 +46,10 @@ Resolve = Annotated[
         alias="resolve",
         description="Resolve ${KEY} and ${account.KEY} references in revealed values.",
     ),
+]
+Label = Annotated[
+    str | None,
+    Query(max_length=16, description="current, previous or pending (a rotation in progress)."),
 ]
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PerPage = Annotated[int, Query(ge=1, le=1000)]
@@ -158,15 +162,17 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         response: Response,
         reveal: Reveal = False,
         resolve_references: Resolve = True,
+        label: Label = None,
     ) -> Envelope[SecretOut]:
-        found = secrets.get_secret(
-            vault,
-            actor,
-            resolve(vault, actor, ref),
-            key,
-            reveal=reveal,
-            resolve=resolve_references,
-        )
+        """The key as this level sees it; with ``label``, the version of this level's own key
+        that the label names (current, previous, or pending during a rotation), unresolved."""
+        target = resolve(vault, actor, ref)
+        if label is not None:
+            found = rotation.labelled_secret(vault, actor, target, key, label, reveal=reveal)
+        else:
+            found = secrets.get_secret(
+                vault, actor, target, key, reveal=reveal, resolve=resolve_references
+            )
         return _single(response, secret_out(found), found.version)
 
     @router.put(f"{path}/{{key}}", response_model=Envelope[SecretOut], name=f"put_{level}_secret")
