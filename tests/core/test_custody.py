@@ -105,6 +105,26 @@ def test_a_server_opened_before_the_rotation_keeps_working(
         server.close()
 
 
+def test_a_server_that_has_not_met_the_new_key_wraps_new_data_keys_under_it(
+    vault: Vault, settings: Settings, account_target: Target
+) -> None:
+    seed(vault, account_target)
+    server = open_vault(settings)  # holds only master key version 1, its cache warm
+    try:
+        rotate_master_key(vault, LOCAL, settings)
+        assert server.data_keys.keyring.versions == [1]
+        # A new stack needs a new data key: the server must not wrap it under version 1,
+        # which would leave the finished rotation with work behind it.
+        fresh = create_stack(server, LOCAL, "acme", "fresh", "staging")
+        set_secret(server, LOCAL, Target(account_target.account, fresh), "K", SecretValue("v"))
+        assert server.data_keys.keyring.versions == [1, 2]
+        status = key_status(vault)
+        assert status.remaining == 0
+        assert status.data_keys == {2: 5}
+    finally:
+        server.close()
+
+
 def test_reads_and_writes_during_a_rotation_succeed(
     vault: Vault, settings: Settings, account_target: Target
 ) -> None:

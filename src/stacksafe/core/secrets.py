@@ -294,6 +294,11 @@ def sealing_key(conn: Connection, vault: Vault, target: Target, seals: int) -> D
     stored = key_queries.newest_data_key(conn, target.account.id, target.stack_id, lock=True)
     if stored is None or stored.seal_count + seals > DATA_KEY_SEAL_LIMIT:
         version = 1 if stored is None else stored.version + 1
+        registered = max(key_queries.master_key_check_values(conn))
+        if registered > vault.data_keys.keyring.newest.version:
+            # Another process rotated the master key since this one loaded it: wrap new data
+            # keys under the new version, or a finished rotation would leave work behind.
+            vault.reload_keyring()
         data_key, mk_version, wrapped = vault.data_keys.wrap_new(scope, version)
         key_id = key_queries.insert_data_key(
             conn, target.account.id, target.stack_id, version, mk_version, wrapped, vault.clock()
