@@ -1,9 +1,9 @@
-"""`stacksafe keys rotate` and `keys status` through the CLI (local, SQLite)."""
+"""`stacksafe keys rotate`, `keys rotate-data-keys` and `keys status` through the CLI."""
 
 from __future__ import annotations
 
 from stacksafe.crypto import keyring_from_file
-from tests.cli.helpers import Cli, InProcessCli, error_line
+from tests.cli.helpers import Cli, InProcessCli, error_line, seed
 
 CONFIGURATION = 7
 
@@ -35,3 +35,42 @@ def test_rotate_and_status(seeded: Cli, cli_runner: InProcessCli) -> None:
     assert refused.exit_code == CONFIGURATION
     assert "master key version 2" in error_line(refused.stderr)
     assert "alpha" not in refused.stdout + refused.stderr
+
+
+def test_rotate_data_keys(cli_any_db: Cli) -> None:
+    """Through the installed command, on SQLite and PostgreSQL: values and history read the same,
+    every envelope changes, the old data keys are gone, and nothing prints a value."""
+    run = cli_any_db.in_process()
+    seed(run)
+    run.ok("secrets", "set", "A=alpha-1", "--stack", "web")
+    run.ok("secrets", "set", "A=alpha-2", "--stack", "web")
+    run.ok("secrets", "set", "B=beta", "--account", "acme")
+    before_history = run.json(
+        "secrets", "history", "A", "--stack", "web", "--reveal", "--format", "json"
+    )
+    before_values = [e["value"] for e in before_history]
+
+    done = cli_any_db.ok("keys", "rotate-data-keys", "--batch", "1")
+
+    assert done.stdout == (
+        "Replaced the data keys of 2 scopes: 3 values re-encrypted, 2 old data keys deleted.\n"
+    )
+    assert done.stderr == ""  # not a terminal: no progress bar
+    after_history = run.json(
+        "secrets", "history", "A", "--stack", "web", "--reveal", "--format", "json"
+    )
+    assert [(e["version"], e["raw_value"]) for e in after_history] == [
+        (e["version"], e["raw_value"]) for e in before_history
+    ]
+    assert all(e["value"] not in before_values for e in after_history)
+    assert run.revealed("--stack", "web") == {"A": "alpha-2", "B": "beta"}
+    status = run.ok("keys", "status").stdout
+    assert "data keys: 2 under version 1" in status
+    assert "retired" not in status
+    # One stack only; a stack that does not exist is a clear error.
+    one = cli_any_db.ok("keys", "rotate-data-keys", "--stack", "web", "--account", "acme")
+    assert one.stdout.startswith("Replaced the data keys of 1 scopes: 2 values re-encrypted")
+    missing = cli_any_db.fails(3, "keys", "rotate-data-keys", "--stack", "nope")
+    assert "stack 'nope' does not exist" in error_line(missing.stderr)
+    for output in (done, one, missing):
+        assert not any(v in output.stdout + output.stderr for v in ("alpha", "beta"))

@@ -1,18 +1,28 @@
-"""`stacksafe keys ...`: master-key rotation and status, on the machine that holds the key."""
+"""`stacksafe keys ...`: master-key and data-key rotation and status, on the machine that holds
+the master key."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
-from stacksafe.cli.common import DataDirOption, local_actor, opened_vault, settings_for
-from stacksafe.core import custody
+from stacksafe.cli.common import (
+    AccountOption,
+    DataDirOption,
+    StackOption,
+    local_actor,
+    opened_vault,
+    settings_for,
+)
+from stacksafe.core import custody, reseal
 
 __all__ = ["keys_app"]
 
-keys_app = typer.Typer(help="The master key: rotation and where the data keys stand.")
+keys_app = typer.Typer(help="The master key and data keys: rotation and where they stand.")
 
 
 @keys_app.command("status")
@@ -31,6 +41,33 @@ def status(data_dir: DataDirOption = None) -> None:
             f"{found.remaining} keys are still wrapped under older versions: "
             "run `stacksafe keys rotate` to finish re-wrapping them"
         )
+    if found.retired_data_keys:
+        typer.echo(
+            f"{found.retired_data_keys} retired data keys still exist: "
+            "run `stacksafe keys rotate-data-keys` to finish re-encrypting the values under them"
+        )
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (only on a terminal); yields ``progress(done, total)``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, done))
+
+        yield progress
 
 
 @keys_app.command("rotate")
@@ -42,26 +79,8 @@ def rotate(
 ) -> None:
     """Add a master-key version and re-wrap every data key under it while servers keep
     serving (values are not re-encrypted). Interrupted, it resumes where it stopped."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     settings = settings_for(data_dir)
-    with (
-        opened_vault(data_dir) as vault,
-        Progress(
-            TextColumn("re-wrapping keys"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=Console(stderr=True),
-            transient=True,
-            disable=not sys.stderr.isatty(),
-        ) as bar,
-    ):
-        task = bar.add_task("rewrap", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=max(total, done))
-
+    with opened_vault(data_dir) as vault, _progress("re-wrapping keys") as progress:
         report = custody.rotate_master_key(
             vault, local_actor(), settings, progress=progress, batch=batch
         )
@@ -69,4 +88,28 @@ def rotate(
     typer.echo(
         f"{verb} master key version {report.version}: {report.rewrapped} keys re-wrapped. "
         f"{settings.master_key_file} now holds every version: back it up."
+    )
+
+
+@keys_app.command("rotate-data-keys")
+def rotate_data_keys(
+    account: AccountOption = None,
+    stack: StackOption = None,
+    batch: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Values re-encrypted per transaction.")
+    ] = reseal.BATCH,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Re-encrypt every stored value (every version) under fresh data keys, then delete the
+    old data keys: for when a data key may be compromised. --account covers the account's own
+    level and all its stacks, --stack one stack; default: everything. Servers keep serving;
+    interrupted, it resumes where it stopped."""
+    with opened_vault(data_dir) as vault, _progress("re-encrypting values") as progress:
+        report = reseal.rotate_data_keys(
+            vault, local_actor(), account=account, stack=stack, batch=batch, progress=progress
+        )
+    resumed = f" ({report.resumed} resumed)" if report.resumed else ""
+    typer.echo(
+        f"Replaced the data keys of {report.scopes} scopes{resumed}: {report.resealed} values "
+        f"re-encrypted, {report.deleted} old data keys deleted."
     )

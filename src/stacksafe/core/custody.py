@@ -29,6 +29,7 @@ from stacksafe.crypto.keyring import replace_key_file
 from stacksafe.errors import ConfigurationError, Conflict, Forbidden
 from stacksafe.settings import Settings
 from stacksafe.store import keys as key_queries
+from stacksafe.store import reseal as reseal_queries
 
 __all__ = ["BATCH", "KeyStatus", "RotationReport", "key_status", "rotate_master_key"]
 
@@ -41,6 +42,8 @@ class KeyStatus:
     versions: list[int]  # registered in the database
     data_keys: dict[int, int]  # master-key version -> data keys wrapped under it
     server_keys: dict[int, int]
+    # Data keys retired by an unfinished `keys rotate-data-keys` (see core.reseal).
+    retired_data_keys: int = 0
 
     @property
     def remaining(self) -> int:
@@ -65,6 +68,7 @@ def key_status(vault: Vault) -> KeyStatus:
             versions=versions,
             data_keys=key_queries.data_keys_by_master_version(conn),
             server_keys=key_queries.server_keys_by_master_version(conn),
+            retired_data_keys=reseal_queries.count_retired(conn),
         )
 
 

@@ -125,6 +125,11 @@ class Store:
         # write lock over at once, where SQLite's busy handler would sleep and poll (up to
         # 100 ms a turn). Other processes still meet the busy timeout.
         self._local_writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._read_engine = (
+            engine.execution_options(isolation_level="REPEATABLE READ")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -136,7 +141,14 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        """A read transaction that sees one snapshot of the database throughout.
+
+        SQLite gives one anyway (WAL). PostgreSQL's default, READ COMMITTED, would let the
+        statements of one read see different commits: values read before a concurrent
+        data-key rotation and the data keys read after it. REPEATABLE READ costs nothing more
+        for a transaction that only reads, and never fails with a serialization error there.
+        """
+        with self._read_engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
