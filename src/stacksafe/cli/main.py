@@ -29,9 +29,10 @@ EXIT_CODES = {
 def build_app() -> typer.Typer:
     from stacksafe.cli.admin_cmd import audit_app, tokens_app, users_app
     from stacksafe.cli.keys_cmd import keys_app
+    from stacksafe.cli.materialize_cmd import materialize_command
     from stacksafe.cli.rotation_cmd import rotation_app
     from stacksafe.cli.run_cmd import run
-    from stacksafe.cli.secrets_cmd import secrets_app
+    from stacksafe.cli.secrets_cmd import export, secrets_app
     from stacksafe.cli.serve_cmd import serve
     from stacksafe.cli.setup_cmd import init
     from stacksafe.cli.tenancy_cmd import accounts_app, stacks_app
@@ -53,6 +54,8 @@ def build_app() -> typer.Typer:
     application.add_typer(audit_app, name="audit")
     application.add_typer(keys_app, name="keys")
     application.add_typer(rotation_app, name="rotation")
+    application.command("export")(export)  # `secrets export`, at the top level as peers have it
+    application.command("materialize")(materialize_command)
     application.command("serve")(serve)
     application.command(
         "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}

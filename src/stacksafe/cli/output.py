@@ -14,6 +14,7 @@ from stacksafe.model import Account, Secret, Stack, iso8601
 
 __all__ = [
     "MASK",
+    "ExportFormat",
     "FileFormat",
     "ListFormat",
     "ListFormatOption",
@@ -35,6 +36,15 @@ class ListFormat(StrEnum):
 class FileFormat(StrEnum):
     dotenv = "dotenv"
     json = "json"
+
+
+class ExportFormat(StrEnum):
+    dotenv = "dotenv"
+    json = "json"
+    yaml = "yaml"
+    shell = "shell"
+    docker_env = "docker-env"
+    k8s = "k8s"
 
 
 ListFormatOption = Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")]

@@ -18,6 +18,7 @@ from stacksafe.cli.common import (
     parse_moment,
 )
 from stacksafe.cli.output import (
+    ExportFormat,
     FileFormat,
     ListFormat,
     ListFormatOption,
@@ -26,6 +27,7 @@ from stacksafe.cli.output import (
     secret_rows,
 )
 from stacksafe.core import promotion, transfer
+from stacksafe.core.exports import k8s_name, render_export
 from stacksafe.core.generate import CHARSETS, MAX_LENGTH, generate_value
 from stacksafe.core.tenancy import resolve_target
 from stacksafe.core.validation import parse_duration
@@ -233,19 +235,29 @@ def import_(
 def export(
     stack: StackOption = None,
     account: AccountOption = None,
-    fmt: Annotated[FileFormat, typer.Option("--format", "-f")] = FileFormat.dotenv,
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.dotenv,
     raw: Annotated[
         bool,
         typer.Option(
             "--raw", help="Values as stored, references unresolved: a faithful copy for import."
         ),
     ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="k8s: the Secret's name (default: from the stack or account name).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Print the effective secrets, revealed, as dotenv or JSON (references resolved)."""
+    """Print the effective secrets, revealed (references resolved), as dotenv, JSON, YAML,
+    shell `export` lines, a Docker env-file or a Kubernetes Secret manifest."""
     with secrets_backend(data_dir, account=account, stack=stack) as target:
-        values = target.values("export", resolve=not raw)
-    sys.stdout.write(transfer.render(values, "json" if fmt is FileFormat.json else "dotenv"))
+        values = target.values(f"export {fmt.value}", resolve=not raw)
+    manifest_name = name or k8s_name(stack or account or "stacksafe")
+    sys.stdout.write(render_export(values, fmt.value, name=manifest_name))
 
 
 @secrets_app.command("history")
