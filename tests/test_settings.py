@@ -50,3 +50,40 @@ def test_default_data_dir_follows_xdg(tmp_path: Path) -> None:
 def test_bad_value_limit_is_a_configuration_error(tmp_path: Path, limit: str) -> None:
     with pytest.raises(ConfigurationError, match="STACKSAFE_MAX_VALUE_BYTES"):
         Settings.load({"STACKSAFE_MAX_VALUE_BYTES": limit}, data_dir=tmp_path)
+
+
+def test_a_passphrase_source_and_its_parameters_file(tmp_path: Path) -> None:
+    settings = Settings.load(
+        {"STACKSAFE_MASTER_KEY_PASSPHRASE": "a long enough passphrase"}, data_dir=tmp_path
+    )
+    assert settings.uses_passphrase
+    assert settings.master_key_source == (
+        "the passphrase in environment variable STACKSAFE_MASTER_KEY_PASSPHRASE"
+    )
+    assert settings.key_params_file == tmp_path / "master.key.params"
+    assert "long enough" not in repr(settings)
+    from_file = Settings.load(
+        {
+            "STACKSAFE_MASTER_KEY_PASSPHRASE_FILE": str(tmp_path / "pass"),
+            "STACKSAFE_MASTER_KEY_PARAMS_FILE": str(tmp_path / "elsewhere.json"),
+        },
+        data_dir=tmp_path,
+    )
+    assert from_file.master_key_source == f"the passphrase in file {tmp_path / 'pass'}"
+    assert from_file.key_params_file == tmp_path / "elsewhere.json"
+    assert not Settings.load({}, data_dir=tmp_path).uses_passphrase
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("STACKSAFE_MASTER_KEY", "STACKSAFE_MASTER_KEY_PASSPHRASE"),
+        ("STACKSAFE_MASTER_KEY_PASSPHRASE", "STACKSAFE_MASTER_KEY_PASSPHRASE_FILE"),
+    ],
+)
+def test_two_master_key_sources_are_refused(tmp_path: Path, names: tuple[str, str]) -> None:
+    env = dict.fromkeys(names, "secret material")
+    with pytest.raises(ConfigurationError, match="set only one master key source") as refused:
+        Settings.load(env, data_dir=tmp_path)
+    assert all(name in refused.value.message for name in names)
+    assert "secret material" not in refused.value.message

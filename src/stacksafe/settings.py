@@ -14,11 +14,12 @@ from pathlib import Path
 from stacksafe.errors import ConfigurationError
 from stacksafe.model import SecretValue
 
-__all__ = ["DEFAULT_MAX_VALUE_BYTES", "Settings", "default_data_dir"]
+__all__ = ["DEFAULT_MAX_VALUE_BYTES", "KEY_PARAMS_FILE", "Settings", "default_data_dir"]
 
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
 DATABASE_FILE = "stacksafe.db"
 KEY_FILE = "master.key"
+KEY_PARAMS_FILE = "master.key.params"
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -34,6 +35,20 @@ class Settings:
     # Key material given directly (STACKSAFE_MASTER_KEY); wins over the key file.
     master_key_text: SecretValue | None = field(default=None, repr=False)
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    # A passphrase the master key is derived from (STACKSAFE_MASTER_KEY_PASSPHRASE), or the file
+    # holding one (STACKSAFE_MASTER_KEY_PASSPHRASE_FILE, read only when the key is loaded).
+    master_key_passphrase: SecretValue | None = field(default=None, repr=False)
+    master_key_passphrase_file: Path | None = None
+    # The passphrase's salt and KDF costs (not secret); default: master.key.params in the data dir.
+    master_key_params_file: Path | None = None
+
+    @property
+    def uses_passphrase(self) -> bool:
+        return self.master_key_passphrase is not None or self.master_key_passphrase_file is not None
+
+    @property
+    def key_params_file(self) -> Path:
+        return self.master_key_params_file or self.data_dir / KEY_PARAMS_FILE
 
     @property
     def uses_default_sqlite(self) -> bool:
@@ -51,6 +66,10 @@ class Settings:
     def master_key_source(self) -> str:
         if self.master_key_text is not None:
             return "environment variable STACKSAFE_MASTER_KEY"
+        if self.master_key_passphrase is not None:
+            return "the passphrase in environment variable STACKSAFE_MASTER_KEY_PASSPHRASE"
+        if self.master_key_passphrase_file is not None:
+            return f"the passphrase in file {self.master_key_passphrase_file}"
         return f"key file {self.master_key_file}"
 
     @classmethod
@@ -74,10 +93,31 @@ class Settings:
             ) from None
         if limit < 1:
             raise ConfigurationError("STACKSAFE_MAX_VALUE_BYTES must be at least 1")
+        passphrase = env.get("STACKSAFE_MASTER_KEY_PASSPHRASE")
+        passphrase_file = env.get("STACKSAFE_MASTER_KEY_PASSPHRASE_FILE")
+        chosen = [
+            name
+            for name, value in (
+                ("STACKSAFE_MASTER_KEY", key_text),
+                ("STACKSAFE_MASTER_KEY_PASSPHRASE", passphrase),
+                ("STACKSAFE_MASTER_KEY_PASSPHRASE_FILE", passphrase_file),
+            )
+            if value
+        ]
+        if len(chosen) > 1:
+            raise ConfigurationError(f"set only one master key source, not {' and '.join(chosen)}")
+        params_file = env.get("STACKSAFE_MASTER_KEY_PARAMS_FILE")
         return cls(
             data_dir=root,
             database_url=url,
             master_key_file=key_file.absolute(),
             master_key_text=SecretValue(key_text) if key_text else None,
             max_value_bytes=limit,
+            master_key_passphrase=SecretValue(passphrase) if passphrase else None,
+            master_key_passphrase_file=(
+                Path(passphrase_file).expanduser().absolute() if passphrase_file else None
+            ),
+            master_key_params_file=(
+                Path(params_file).expanduser().absolute() if params_file else None
+            ),
         )

@@ -74,3 +74,30 @@ def test_rotate_data_keys(cli_any_db: Cli) -> None:
     assert "stack 'nope' does not exist" in error_line(missing.stderr)
     for output in (done, one, missing):
         assert not any(v in output.stdout + output.stderr for v in ("alpha", "beta"))
+
+
+def test_a_passphrase_installation_through_the_cli(cli: Cli) -> None:
+    """init, write, read with the passphrase; a wrong one and a missing parameters file are
+    refused with one clear line; `keys rotate` says why it does not rotate a passphrase."""
+    passphrase = {"STACKSAFE_MASTER_KEY_PASSPHRASE": "tangerine orbit velvet canyon"}
+    init = cli.ok("init", env=passphrase).stdout
+    params = cli.data_dir / "master.key.params"
+    assert f"key params: {params}" in init
+    assert not (cli.data_dir / "master.key").exists()
+    cli.ok("accounts", "create", "acme", env=passphrase)
+    cli.ok("secrets", "set", "A=alpha-value", "--account", "acme", env=passphrase)
+    got = cli.ok("secrets", "get", "A", "--account", "acme", "--plain", env=passphrase)
+    assert got.stdout == "alpha-value\n"
+
+    wrong = {"STACKSAFE_MASTER_KEY_PASSPHRASE": "tangerine orbit velvet canyons"}
+    refused = cli.fails(CONFIGURATION, "secrets", "get", "A", "--account", "acme", env=wrong)
+    line = error_line(refused.stderr)
+    assert "key check value mismatch" in line
+    assert "the passphrase is wrong" in line
+    assert "canyon" not in line
+    assert "alpha" not in refused.stderr
+    no_rotate = cli.fails(CONFIGURATION, "keys", "rotate", env=passphrase)
+    assert "does not rotate it" in error_line(no_rotate.stderr)
+    params.rename(params.with_name("moved"))
+    missing = cli.fails(CONFIGURATION, "secrets", "list", "--account", "acme", env=passphrase)
+    assert "master.key.params does not exist" in error_line(missing.stderr)

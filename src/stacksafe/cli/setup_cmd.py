@@ -33,7 +33,14 @@ def init(
         vault.close()
     typer.echo(f"Initialised stacksafe in {settings.data_dir}")
     typer.echo(f"  database:   {redact_url(settings.database_url)}")
-    if key_file is not None:
+    if settings.uses_passphrase:
+        typer.echo(f"  master key: derived from {settings.master_key_source}")
+        typer.echo(f"  key params: {settings.key_params_file} (salt and costs, not secret)")
+        typer.echo(
+            "Back the parameters file up with the database: without it the passphrase derives "
+            "nothing. Keep the passphrase apart from both."
+        )
+    elif key_file is not None:
         typer.echo(f"  master key: {key_file} (mode 0600)")
         typer.echo(
             "Back the master key up apart from the database: without it no value can be read."

@@ -114,6 +114,14 @@ def rotate_master_key(
             "line '<next version>:<base64 of 32 random bytes>'), restart with it, then run "
             "`stacksafe keys rotate` to re-wrap the data keys"
         )
+    if settings.uses_passphrase:
+        raise ConfigurationError(
+            f"the master key is derived from {settings.master_key_source}: `keys rotate` "
+            "does not rotate it (a new version from the same passphrase protects nothing if "
+            "the passphrase leaked, and changing the passphrase while servers serve needs "
+            "every server to hold the old and the new one; not supported yet, see "
+            "docs/key-custody.md)"
+        )
     with _rotation_lock(settings.master_key_file):
         status = key_status(vault)
         on_file = load_keyring(settings)

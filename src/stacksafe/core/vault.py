@@ -26,6 +26,13 @@ from stacksafe.crypto import (
     write_key_file,
 )
 from stacksafe.crypto.keyed_hash import PURPOSES, unwrap_keyed_hash, wrap_new_keyed_hash
+from stacksafe.crypto.passphrase import (
+    MIN_PASSPHRASE_CHARS,
+    derive_master_key,
+    keyring_from_passphrase,
+    new_kdf_params,
+    write_kdf_params,
+)
 from stacksafe.errors import ConfigurationError
 from stacksafe.settings import Settings
 from stacksafe.store import Store, redact_url
@@ -88,7 +95,44 @@ def _server_keys(store: Store, keyring: Keyring) -> dict[str, KeyedHash]:
 def load_keyring(settings: Settings) -> Keyring:
     if settings.master_key_text is not None:
         return keyring_from_text(settings.master_key_text.reveal(), settings.master_key_source)
+    if settings.uses_passphrase:
+        return keyring_from_passphrase(
+            _passphrase(settings), settings.key_params_file, settings.master_key_source
+        )
     return keyring_from_file(settings.master_key_file)
+
+
+def _passphrase(settings: Settings) -> str:
+    if settings.master_key_passphrase is not None:
+        return settings.master_key_passphrase.reveal()
+    path = settings.master_key_passphrase_file
+    assert path is not None  # noqa: S101 - uses_passphrase: one of the two is set
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"master key passphrase file {path} (STACKSAFE_MASTER_KEY_PASSPHRASE_FILE) "
+            "does not exist"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read master key passphrase file {path}: {exc}") from None
+    # One final line break is the file's, not the passphrase's (echo, editors).
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+def _new_passphrase_keyring(settings: Settings) -> Keyring:
+    """Write new KDF parameters (a fresh salt) and derive the first master key with them."""
+    passphrase = _passphrase(settings)
+    if len(passphrase) < MIN_PASSPHRASE_CHARS:
+        raise ConfigurationError(
+            f"{settings.master_key_source} is {len(passphrase)} characters long; a master key "
+            f"passphrase needs at least {MIN_PASSPHRASE_CHARS} (several random words)"
+        )
+    _make_data_dir(settings.key_params_file.parent)
+    params = new_kdf_params()
+    write_kdf_params(settings.key_params_file, params)
+    key = derive_master_key(passphrase, params, settings.master_key_source)
+    return Keyring([key], settings.master_key_source)
 
 
 def _check_store_reachable(store: Store, settings: Settings) -> str | None:
@@ -159,8 +203,8 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
     """Create the schema and register the master key; write a new key file unless one is given.
 
     Refuses to touch an installation that already has a master key, and never overwrites a key
-    file. Returns the vault and the path of the key file it created (None when the key came
-    from the environment).
+    file. Returns the vault and the path of the file it created: the key file, or with a
+    passphrase the KDF parameters file (None when the key came from the environment).
     """
     if settings.uses_default_sqlite:
         _make_data_dir(settings.data_dir)
@@ -182,6 +226,9 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
                     )
         if settings.master_key_text is not None:
             keyring = load_keyring(settings)
+        elif settings.uses_passphrase:
+            keyring = _new_passphrase_keyring(settings)
+            created_key_file = settings.key_params_file
         else:
             if settings.master_key_file.exists():
                 raise ConfigurationError(

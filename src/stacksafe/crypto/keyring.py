@@ -67,7 +67,7 @@ def generate_master_key(version: int = 1) -> MasterKey:
 class Keyring:
     """The master keys an installation holds: wraps with the newest, unwraps with any."""
 
-    def __init__(self, keys: Iterable[MasterKey], source: str) -> None:
+    def __init__(self, keys: Iterable[MasterKey], source: str, *, mismatch_hint: str = "") -> None:
         by_version: dict[int, MasterKey] = {}
         for key in keys:
             if key.version in by_version:
@@ -78,6 +78,8 @@ class Keyring:
         self._keys = by_version
         self._aead = {v: AESGCM(k.material) for v, k in by_version.items()}
         self.source = source
+        # Said after a key check value mismatch: what is likely wrong with this source.
+        self.mismatch_hint = mismatch_hint
 
     def __repr__(self) -> str:
         return f"Keyring(source={self.source!r}, versions={sorted(self._keys)})"
@@ -97,11 +99,15 @@ class Keyring:
     def only(self, versions: Iterable[int]) -> Keyring:
         """This keyring without the versions not in ``versions`` (at least one must remain)."""
         wanted = set(versions)
-        return Keyring([k for v, k in self._keys.items() if v in wanted], self.source)
+        return Keyring(
+            [k for v, k in self._keys.items() if v in wanted],
+            self.source,
+            mismatch_hint=self.mismatch_hint,
+        )
 
     def with_key(self, key: MasterKey) -> Keyring:
         """This keyring and ``key`` (a new, newer version)."""
-        return Keyring([*self._keys.values(), key], self.source)
+        return Keyring([*self._keys.values(), key], self.source, mismatch_hint=self.mismatch_hint)
 
     def check_values(self) -> Mapping[int, bytes]:
         return {v: k.check_value() for v, k in self._keys.items()}
@@ -120,9 +126,10 @@ class Keyring:
             )
         for version in sorted(shared):
             if not hmac.compare_digest(stored[version], self._keys[version].check_value()):
+                hint = f": {self.mismatch_hint}" if self.mismatch_hint else ""
                 raise ConfigurationError(
                     f"the master key version {version} from {self.source} is wrong for this "
-                    "database (key check value mismatch); nothing was read or written"
+                    f"database (key check value mismatch); nothing was read or written{hint}"
                 )
 
     def wrap(self, data_key: bytes, aad: bytes) -> tuple[int, bytes]:
