@@ -276,18 +276,29 @@ class Client:
         account: str | None = None,
         reveal: bool = False,
         resolve: bool = True,
+        purpose: str | None = None,
     ) -> list[Secret]:
         """A stack's effective secrets, or an account's own; raw values only with ``reveal``
-        (``${KEY}`` references resolved unless ``resolve`` is False)."""
+        (``${KEY}`` references resolved unless ``resolve`` is False). ``purpose`` goes into the
+        reveal's audit event (printable ASCII, up to 200 characters)."""
         path = self._level(stack, account)
         params = {"reveal": str(reveal).lower(), "resolve": str(resolve).lower()}
+        if purpose is not None:
+            params["purpose"] = purpose
         return [_secret(item) for item in self._pages(path, params)]
 
     def reveal(
-        self, *, stack: str | None = None, account: str | None = None, resolve: bool = True
+        self,
+        *,
+        stack: str | None = None,
+        account: str | None = None,
+        resolve: bool = True,
+        purpose: str | None = None,
     ) -> dict[str, SecretValue]:
         """Key → plaintext of the effective set, fetched in one request per 1,000 keys."""
-        found = self.list_secrets(stack=stack, account=account, reveal=True, resolve=resolve)
+        found = self.list_secrets(
+            stack=stack, account=account, reveal=True, resolve=resolve, purpose=purpose
+        )
         return {s.key: s.raw_value for s in found if s.raw_value is not None}
 
     def get_secret(

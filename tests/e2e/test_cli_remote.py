@@ -131,6 +131,10 @@ def test_run_sees_the_stacks_secrets(remote: RemoteCli, fast: InProcessRemote) -
     assert (
         remote.run("run", "--stack", "web", "--", sys.executable, "-c", "exit(9)").returncode == 9
     )
+    # The server's audit log names the command the values were delivered to.
+    events = fast.json("audit", "list", "--key", "RUN_OWN", "--format", "json")
+    purposes = {e["detail"].get("purpose") for e in events if e["action"] == "reveal"}
+    assert f"run {sys.executable}" in purposes
 
 
 def test_remote_mode_needs_a_token_and_the_ca(served: Served, empty_dir: Path) -> None:

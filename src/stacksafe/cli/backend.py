@@ -261,7 +261,10 @@ class _Remote:
         return ImportReport(report["added"], report["changed"], report["unchanged"])
 
     def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]:
-        return self.client.reveal(stack=self.stack, account=self.account, resolve=resolve)
+        shown = "".join(c if " " <= c <= "~" else "?" for c in purpose)[:200]
+        return self.client.reveal(
+            stack=self.stack, account=self.account, resolve=resolve, purpose=shown
+        )
 
     def history(self, key: str, reveal: bool) -> Sequence[dict[str, Any]]:
         return self.client.history(key, stack=self.stack, account=self.account, reveal=reveal)

@@ -51,6 +51,15 @@ Label = Annotated[
     str | None,
     Query(max_length=16, description="current, previous or pending (a rotation in progress)."),
 ]
+Purpose = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        pattern=r"^[\x20-\x7e]*$",
+        description="What the values are for (e.g. `run node`), written into the reveal's audit "
+        "event as the client states it.",
+    ),
+]
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PerPage = Annotated[int, Query(ge=1, le=1000)]
 IfMatch = Annotated[
@@ -101,9 +110,15 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         page: Page = 1,
         per_page: PerPage = 30,
         resolve_references: Resolve = True,
+        purpose: Purpose = None,
     ) -> Response:
         found = secrets.list_secrets(
-            vault, actor, resolve(vault, actor, ref), reveal=reveal, resolve=resolve_references
+            vault,
+            actor,
+            resolve(vault, actor, ref),
+            reveal=reveal,
+            resolve=resolve_references,
+            purpose=purpose or "list",
         )
         items, pagination = page_of(found, page, per_page)
         # The body of ListEnvelope[SecretOut] (still the declared response model, so the OpenAPI

@@ -1,0 +1,142 @@
+"""`run --only/--prefix`, and `run --mask` / `run --watch`, where stacksafe stays the parent."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.cli.helpers import Cli, InProcessCli, error_line
+
+PYTHON = sys.executable
+WEB = ("--stack", "web")
+PRINT_ENV = "import json, os, sys; print(json.dumps({k: os.getenv(k) for k in sys.argv[1:]}))"
+
+# Writes the secret in two pieces with a pause between (two reads for the masker), then bytes
+# that are not UTF-8, then the value again at the very end without a newline.
+LEAKY = """
+import os, sys, time
+value = os.environ["DB_PASSWORD"].encode()
+os.write(1, b"connecting with " + value[:5])
+time.sleep(0.05)
+os.write(1, value[5:] + b" ok\\n\\xff\\xfe binary ")
+os.write(2, b"error: bad password " + value + b"\\n")
+os.write(1, value)
+sys.exit(3)
+"""
+
+# Appends "start <TOKEN>" when it starts and "stop <TOKEN>" on SIGTERM, then exits 0.
+SERVICE = """
+import os, pathlib, signal, sys
+log = pathlib.Path(sys.argv[1])
+def note(text):
+    with log.open("a") as f:
+        f.write(text + "\\n")
+def on_term(signum, frame):
+    note("stop " + os.environ["TOKEN"])
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+note("start " + os.environ["TOKEN"])
+while True:
+    signal.pause()
+"""
+
+
+def test_only_and_prefix(seeded: Cli, cli_runner: InProcessCli) -> None:
+    for assignment in ("A=alpha", "B=beta", "C=gamma"):
+        cli_runner.ok("secrets", "set", assignment, *WEB)
+    done = seeded.ok(
+        "run",
+        *WEB,
+        "--only",
+        "A,C",
+        "--prefix",
+        "APP_",
+        "--",
+        PYTHON,
+        "-c",
+        PRINT_ENV,
+        "APP_A",
+        "APP_B",
+        "APP_C",
+        "A",
+    )
+    assert json.loads(done.stdout) == {"APP_A": "alpha", "APP_B": None, "APP_C": "gamma", "A": None}
+    missing = seeded.fails(2, "run", *WEB, "--only", "A,NOPE", "--", PYTHON, "-c", "pass")
+    assert "--only names keys the stack does not have: NOPE" in error_line(missing.stderr)
+    bad = seeded.fails(2, "run", *WEB, "--prefix", "1X", "--", PYTHON, "-c", "pass")
+    assert "cannot start a variable name" in error_line(bad.stderr)
+
+
+def test_mask_hides_values_split_across_writes_and_in_binary_output(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    cli_runner.ok("secrets", "set", "DB_PASSWORD=s3cr3t-pa55word", *WEB)
+    done = subprocess.run(
+        seeded.argv("run", *WEB, "--mask", "--", PYTHON, "-c", LEAKY),
+        env=seeded.env(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3  # the command's status passes through
+    assert done.stdout == (
+        b"connecting with [stacksafe:DB_PASSWORD] ok\n\xff\xfe binary [stacksafe:DB_PASSWORD]"
+    )
+    assert done.stderr == b"error: bad password [stacksafe:DB_PASSWORD]\n"
+    unmasked = subprocess.run(
+        seeded.argv("run", *WEB, "--", PYTHON, "-c", LEAKY),
+        env=seeded.env(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert b"s3cr3t-pa55word" in unmasked.stdout  # the control: without --mask it leaks
+
+
+def _wait_for(log: Path, lines: list[str], proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # a bounded wait for a condition
+        if log.exists() and log.read_text().splitlines() == lines:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError(f"{log.read_text() if log.exists() else ''!r} never became {lines!r}")
+
+
+def test_watch_restarts_the_command_when_secrets_change_and_forwards_signals(
+    seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
+) -> None:
+    cli_runner.ok("secrets", "set", "TOKEN=v1", *WEB)
+    log = tmp_path / "service.log"
+    argv = seeded.argv(
+        "run",
+        *WEB,
+        "--watch",
+        "--interval",
+        "0.1",
+        "--grace",
+        "5",
+        "--",
+        PYTHON,
+        "-c",
+        SERVICE,
+        str(log),
+    )
+    proc = subprocess.Popen(argv, env=seeded.env(), stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(log, ["start v1"], proc)
+        cli_runner.ok("secrets", "set", "TOKEN=v2", *WEB)
+        _wait_for(log, ["start v1", "stop v1", "start v2"], proc)
+        proc.send_signal(signal.SIGTERM)  # to stacksafe: forwarded to the command
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert log.read_text().splitlines() == ["start v1", "stop v1", "start v2", "stop v2"]
+    assert proc.returncode == 0  # the command's own exit status after the forwarded SIGTERM
+    assert stderr == "stacksafe: secrets changed; the command was restarted\n"
