@@ -32,6 +32,7 @@ check: lint test
 bench: install
 	$(BIN)/python bench/crypto_bench.py
 	$(BIN)/python bench/reveal_bench.py
+	$(BIN)/python bench/keys.py
 	command -v wrk >/dev/null || { echo "bench: installing wrk (Debian package)"; apt-get install -y wrk >/dev/null; }
 	$(BIN)/python bench/api_bench.py
 
