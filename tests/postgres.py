@@ -95,9 +95,7 @@ def throwaway_cluster() -> Iterator[Cluster]:
         # Trust for the test's own superuser; members of ``password_login`` (roles the
         # rotation tests create) must give their password, so a wrong one really fails.
         hba = data / "pg_hba.conf"
-        hba.write_text(
-            "host all +password_login 127.0.0.1/32 scram-sha-256\n" + hba.read_text()
-        )
+        hba.write_text("host all +password_login 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off"
         subprocess.run(
             [*prefix, pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o", options, "start"],

@@ -14,17 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stacksafe.cli.common import local_actor, opened_vault
-from stacksafe.core import rotation, secrets, versions
-from stacksafe.core.secrets import ImportReport
-from stacksafe.core.tenancy import Target, resolve_target
-from stacksafe.core.validation import parse_duration
-from stacksafe.core.vault import Vault
+from stacksafe.cli.common import opened_vault
 from stacksafe.errors import ConfigurationError, InvalidInput
-from stacksafe.model import Secret, SecretValue, iso8601
+from stacksafe.model import Secret, SecretValue
 
 if TYPE_CHECKING:
     from stacksafe.client import Client
+    from stacksafe.core.secrets import ImportReport
 
 __all__ = ["SecretsBackend", "remote_client", "remote_stack_uid", "secrets_backend"]
 
@@ -88,120 +84,6 @@ class SecretsBackend(Protocol):
     def rotate(self, key: str) -> dict[str, Any]: ...
 
 
-class _Local:
-    def __init__(self, vault: Vault, target: Target) -> None:
-        self.vault, self.target, self.actor = vault, target, local_actor()
-
-    def describe(self) -> str:
-        return self.target.describe()
-
-    def set(
-        self,
-        key: str,
-        value: SecretValue,
-        if_version: int | None = None,
-        environments: Sequence[str] | None = None,
-    ) -> Secret:
-        return secrets.set_secret(
-            self.vault,
-            self.actor,
-            self.target,
-            key,
-            value,
-            expected_version=if_version,
-            environments=environments,
-        )
-
-    def environments(self, key: str) -> list[str] | None:
-        return secrets.environments_of(self.vault, self.actor, self.target, key)
-
-    def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None:
-        return secrets.restrict_secret(self.vault, self.actor, self.target, key, environments)
-
-    def get(self, key: str, reveal: bool, resolve: bool = True, label: str | None = None) -> Secret:
-        if label is not None:
-            return rotation.labelled_secret(
-                self.vault, self.actor, self.target, key, label, reveal=reveal
-            )
-        return secrets.get_secret(
-            self.vault, self.actor, self.target, key, reveal=reveal, resolve=resolve
-        )
-
-    def list(self, reveal: bool, resolve: bool = True) -> list[Secret]:
-        return secrets.list_secrets(
-            self.vault, self.actor, self.target, reveal=reveal, resolve=resolve
-        )
-
-    def unset(self, key: str, if_version: int | None = None) -> None:
-        secrets.unset_secret(self.vault, self.actor, self.target, key, expected_version=if_version)
-
-    def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport:
-        return secrets.import_secrets(self.vault, self.actor, self.target, entries)
-
-    def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]:
-        return secrets.effective_values(
-            self.vault, self.actor, self.target, purpose=purpose, resolve=resolve
-        )
-
-    def history(self, key: str, reveal: bool) -> Sequence[dict[str, Any]]:
-        found = versions.history(self.vault, self.actor, self.target, key, reveal=reveal)
-        return [e.to_json() for e in found]
-
-    def rollback(self, key: str, to_version: int, if_version: int | None) -> int:
-        return versions.rollback_key(
-            self.vault, self.actor, self.target, key, to_version, expected_version=if_version
-        )
-
-    def rollback_level(self, to: datetime) -> dict[str, Any]:
-        report = versions.rollback_level(self.vault, self.actor, self.target, to)
-        return {
-            "to_iso": iso8601(report.to),
-            "restored": report.restored,
-            "deleted": report.deleted,
-            "unchanged": report.unchanged,
-        }
-
-    def undelete(self, key: str) -> int:
-        return versions.undelete(self.vault, self.actor, self.target, key)
-
-    def destroy(self, key: str, version: int) -> None:
-        versions.destroy_version(self.vault, self.actor, self.target, key, version)
-
-    def max_versions(self) -> int | None:
-        return versions.max_versions(self.vault, self.actor, self.target)
-
-    def set_max_versions(self, limit: int | None) -> None:
-        versions.set_max_versions(self.vault, self.actor, self.target, limit)
-
-    def rotation_policy(self, key: str) -> dict[str, Any]:
-        return rotation.get_policy(self.vault, self.actor, self.target, key).to_json()
-
-    def set_rotation(
-        self,
-        key: str,
-        every: str | None,
-        expires_at: datetime | None,
-        rotator: str,
-        config: Mapping[str, Any],
-    ) -> dict[str, Any]:
-        return rotation.set_policy(
-            self.vault,
-            self.actor,
-            self.target,
-            key,
-            rotate_every=None if every is None else parse_duration(every),
-            expires_at=expires_at,
-            rotator=rotator,
-            config=config,
-        ).to_json()
-
-    def clear_rotation(self, key: str) -> None:
-        rotation.clear_policy(self.vault, self.actor, self.target, key)
-
-    def rotate(self, key: str) -> dict[str, Any]:
-        return rotation.rotate_secret(self.vault, self.actor, self.target, key).to_json()
-
-
 class _Remote:
     def __init__(self, client: Client, stack: str | None, account: str | None, shown: str) -> None:
         self.client, self.stack, self.account, self.shown = client, stack, account, shown
@@ -257,6 +139,8 @@ class _Remote:
         )
 
     def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport:
+        from stacksafe.core.secrets import ImportReport
+
         report = self.client.import_secrets(entries, stack=self.stack, account=self.account)
         return ImportReport(report["added"], report["changed"], report["unchanged"])
 
@@ -350,8 +234,13 @@ def secrets_backend(
 ) -> Iterator[SecretsBackend]:
     with remote_client() as client:
         if client is None:
+            # Imported here: the core (SQLAlchemy, the crypto) is not needed over HTTP, and
+            # `stacksafe run` in remote mode should start fast.
+            from stacksafe.cli.local_backend import LocalBackend
+            from stacksafe.core.tenancy import resolve_target
+
             with opened_vault(data_dir) as vault:
-                yield _Local(vault, resolve_target(vault, account=account, stack=stack))
+                yield LocalBackend(vault, resolve_target(vault, account=account, stack=stack))
             return
         if account is None and stack is None:
             raise InvalidInput("name where the secrets are: --stack STACK or --account ACCOUNT")

@@ -7,14 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stacksafe.core.access import Principal
-from stacksafe.core.vault import Vault, open_vault
 from stacksafe.errors import InvalidInput
 from stacksafe.settings import Settings
+
+if TYPE_CHECKING:  # the core is imported when used: remote mode never needs it
+    from stacksafe.core.access import Principal
+    from stacksafe.core.vault import Vault
 
 __all__ = [
     "AccountOption",
@@ -48,6 +50,8 @@ def settings_for(data_dir: Path | None) -> Settings:
 
 @contextmanager
 def opened_vault(data_dir: Path | None) -> Iterator[Vault]:
+    from stacksafe.core.vault import open_vault
+
     vault = open_vault(settings_for(data_dir))
     try:
         yield vault
@@ -60,6 +64,8 @@ def local_actor() -> Principal:
 
     Audited under ``local:<os user>``.
     """
+    from stacksafe.core.access import Principal
+
     try:
         name = f"local:{getpass.getuser()}"
     except (KeyError, OSError):

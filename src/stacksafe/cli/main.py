@@ -9,7 +9,7 @@ import typer
 
 from stacksafe.errors import StacksafeError
 
-__all__ = ["EXIT_CODES", "app", "main"]
+__all__ = ["EXIT_CODES", "build_app", "main"]
 
 # One exit code per error kind, stable for scripts (documented in docs/cli.md).
 EXIT_CODES = {
@@ -32,6 +32,7 @@ def build_app() -> typer.Typer:
     from stacksafe.cli.materialize_cmd import materialize_command
     from stacksafe.cli.rotation_cmd import rotation_app
     from stacksafe.cli.run_cmd import run
+    from stacksafe.cli.scan_cmd import scan
     from stacksafe.cli.secrets_cmd import export, secrets_app
     from stacksafe.cli.serve_cmd import serve
     from stacksafe.cli.setup_cmd import init
@@ -57,18 +58,47 @@ def build_app() -> typer.Typer:
     application.command("export")(export)  # `secrets export`, at the top level as peers have it
     application.command("materialize")(materialize_command)
     application.command("serve")(serve)
+    application.command("scan")(scan)
     application.command(
         "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
     )(run)
     return application
 
 
-app = build_app()
+def build_run_app() -> typer.Typer:
+    """Only `run`: starting a process fast matters more there than anywhere (bench/cli_bench.py)
+    and the other commands' modules would import the core for nothing in remote mode."""
+    from stacksafe.cli.run_cmd import run
+
+    application = typer.Typer(
+        name="stacksafe", pretty_exceptions_enable=False, add_completion=False
+    )
+    # A callback keeps `run` a subcommand (a Typer app of one command would be that command).
+    application.callback()(_root)
+    application.command(
+        "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+    )(run)
+    return application
+
+
+def _root() -> None:
+    """stacksafe: encrypted secrets for accounts and their stacks."""
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `app` is built on first use (tests, `python -m`), not on import: main() builds only what
+    # the command line needs.
+    if name == "app":
+        built = build_app()
+        globals()["app"] = built
+        return built
+    raise AttributeError(name)
 
 
 def main() -> None:
+    application = build_run_app() if sys.argv[1:2] == ["run"] else build_app()
     try:
-        app(standalone_mode=True)
+        application(standalone_mode=True)
     except StacksafeError as exc:
         sys.stderr.write(f"Error: {exc.message}\n")
         sys.exit(EXIT_CODES.get(exc.code, 1))

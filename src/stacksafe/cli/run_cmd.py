@@ -16,8 +16,6 @@ import typer
 
 from stacksafe.cli.backend import secrets_backend
 from stacksafe.cli.common import AccountOption, DataDirOption
-from stacksafe.cli.supervise import supervise
-from stacksafe.cli.watch import Watcher
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
@@ -128,6 +126,9 @@ def run(
             return env, values
 
         if mask or watch:
+            from stacksafe.cli.supervise import supervise
+            from stacksafe.cli.watch import Watcher
+
             watcher = Watcher(target, interval) if watch else None
             with _starting(command):
                 status = supervise(command, environment, mask=mask, watcher=watcher, grace=grace)
