@@ -40,6 +40,16 @@ FORBIDDEN = {
     "core": ("stacksafe.cli", "stacksafe.api", "stacksafe.client", "cryptography", "fastapi"),
     "api": ("stacksafe.store", "stacksafe.crypto", "stacksafe.cli", "sqlalchemy"),
     "client": ("stacksafe.core", "stacksafe.store", "stacksafe.crypto", "stacksafe.api"),
+    # scan/ stands alone: handed values and inputs, it reaches for nothing else of stacksafe.
+    "scan": (
+        "stacksafe.store",
+        "stacksafe.crypto",
+        "stacksafe.core",
+        "stacksafe.cli",
+        "stacksafe.api",
+        "stacksafe.client",
+        "sqlalchemy",
+    ),
     "": ("stacksafe.store", "stacksafe.core", "stacksafe.cli", "stacksafe.crypto", "sqlalchemy"),
 }
 

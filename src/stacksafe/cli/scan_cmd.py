@@ -1,0 +1,157 @@
+"""`stacksafe scan`: look for leaked secrets in files, git history or stdin.
+
+Exit status: 0 nothing found (or all in the baseline), 1 findings, and the usual error codes
+(stacksafe.cli.main.EXIT_CODES) when the scan could not run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stacksafe.cli.common import AccountOption, DataDirOption, StackOption
+from stacksafe.cli.scan_values import managed_values
+from stacksafe.errors import InvalidInput
+from stacksafe.scan import (
+    MIN_VALUE_LENGTH,
+    Baseline,
+    Detectors,
+    KnownValues,
+    ReportFormat,
+    ScanResult,
+    render,
+    scan_git,
+    scan_paths,
+    scan_stream,
+)
+
+__all__ = ["scan"]
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"scan: {message}\n")
+
+
+def _check(
+    paths: list[str], git: bool, since: str | None, known: bool, patterns: bool, update: bool
+) -> None:
+    if not known and not patterns:
+        raise InvalidInput("--no-known-values and --no-patterns leave nothing to look for")
+    if since is not None and not git:
+        raise InvalidInput("--since goes with --git")
+    if git and len(paths) > 1:
+        raise InvalidInput("--git scans one repository: give at most one PATH (default: .)")
+    if "-" in paths and len(paths) > 1:
+        raise InvalidInput("- (stdin) cannot be combined with other paths")
+    if not paths and not git:
+        raise InvalidInput("name what to scan: PATH..., - for stdin, or --git")
+    if update and git is False and "-" in paths:
+        raise InvalidInput("--update-baseline needs files or --git, not stdin")
+
+
+def _known_values(
+    data_dir: Path | None, stack: str | None, account: str | None, min_length: int
+) -> KnownValues:
+    values = managed_values(data_dir, stack, account)
+    for level in values.forbidden:
+        _say(f"{level}: you may not reveal its values; not looked for")
+    known = KnownValues(values.entries, min_length=min_length)
+    _say(f"looking for {known.count} managed values from {values.levels} levels")
+    if known.skipped:
+        names = ", ".join(loc.describe() for loc in known.skipped)
+        _say(f"too short to look for (under {min_length} characters): {names}")
+    return known
+
+
+def scan(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[PATH]...",
+            help="Files and directories to scan; - reads stdin; with --git, the repository.",
+            show_default=False,
+        ),
+    ] = None,
+    git: Annotated[
+        bool, typer.Option("--git", help="Scan lines added in git history and staged changes.")
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="With --git: only commits after this revision.", show_default=False
+        ),
+    ] = None,
+    stack: StackOption = None,
+    account: AccountOption = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = (
+        ReportFormat.text
+    ),
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline", help="Accept the findings listed in this file.", show_default=False
+        ),
+    ] = None,
+    update_baseline: Annotated[
+        bool,
+        typer.Option("--update-baseline", help="Write every finding to the --baseline file."),
+    ] = False,
+    no_known_values: Annotated[
+        bool, typer.Option("--no-known-values", help="Do not look for managed values.")
+    ] = False,
+    no_patterns: Annotated[
+        bool, typer.Option("--no-patterns", help="Do not run detect-secrets' detectors.")
+    ] = False,
+    include_binary: Annotated[
+        bool,
+        typer.Option("--include-binary", help="Also look for managed values in binary files."),
+    ] = False,
+    no_gitignore: Annotated[
+        bool, typer.Option("--no-gitignore", help="Also scan files that git ignores.")
+    ] = False,
+    min_length: Annotated[
+        int,
+        typer.Option("--min-length", min=1, help="Shortest managed value looked for."),
+    ] = MIN_VALUE_LENGTH,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Find leaked secrets: managed values (by exact match) and secret-like text.
+
+    Exits 1 when something is found that the baseline does not accept, 0 otherwise.
+    """
+    given = paths or []
+    _check(given, git, since, not no_known_values, not no_patterns, update_baseline)
+    if update_baseline and baseline is None:
+        raise InvalidInput("--update-baseline needs --baseline FILE")
+    accepted = Baseline.new()
+    if baseline is not None:
+        accepted = Baseline.load_or_new(baseline) if update_baseline else Baseline.load(baseline)
+    known = None if no_known_values else _known_values(data_dir, stack, account, min_length)
+    detectors = Detectors(
+        key=accepted.key, known=known, patterns=not no_patterns, include_binary=include_binary
+    )
+    result: ScanResult
+    if git:
+        result = scan_git(Path(given[0] if given else "."), detectors, since)
+    elif given == ["-"]:
+        result = scan_stream(sys.stdin.buffer, detectors)
+    else:
+        result = scan_paths(given, detectors, gitignore=not no_gitignore)
+    if update_baseline:
+        assert baseline is not None  # noqa: S101 - checked above
+        accepted.accepting(result.findings).save(baseline)
+        _say(f"{baseline}: {len(result.findings)} findings accepted")
+        return
+    new, old = accepted.split(result.findings)
+    sys.stdout.write(render(fmt, new, {**result.summary(), "findings": len(new)}))
+    read = f"{result.commits} commits" if git else f"{result.files} files"
+    note = f", {len(old)} accepted by the baseline" if old else ""
+    skipped = (
+        f", {len(result.binary_skipped)} binary files skipped" if result.binary_skipped else ""
+    )
+    _say(f"{len(new)} findings in {read} ({result.bytes} bytes){note}{skipped}")
+    if new:
+        raise typer.Exit(1)

@@ -1,0 +1,160 @@
+"""A scan: inputs through both detectors, findings sorted, with a summary of what was read.
+
+Known values are matched in this process while detect-secrets works in its worker processes,
+so on a machine with two cores the two detectors run side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from stacksafe.scan.findings import Finding
+from stacksafe.scan.known import CHUNK_SIZE, KnownValues
+from stacksafe.scan.patterns import PatternScanner
+from stacksafe.scan.sources import FileEntry, added_runs, files_under, git_patches, is_binary
+
+__all__ = ["Detectors", "ScanResult", "scan_files", "scan_git", "scan_paths", "scan_stream"]
+
+# Lines of a stream handed to detect-secrets at a time, and the longest line kept whole.
+_STREAM_BLOCK_LINES = 20_000
+_LONGEST_LINE = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Detectors:
+    """Which detectors run: ``known`` (None: no known values), ``patterns``; ``key`` keys the
+    fingerprints; ``include_binary`` also looks for known values in binary files."""
+
+    key: bytes
+    known: KnownValues | None = None
+    patterns: bool = True
+    include_binary: bool = False
+    workers: int | None = None
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """The findings, sorted, and what was read."""
+
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0
+    commits: int = 0
+    bytes: int = 0
+    binary_skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "findings": len(self.findings),
+            "known_values": sum(1 for f in self.findings if f.is_known_value),
+            "patterns": sum(1 for f in self.findings if not f.is_known_value),
+            "files": self.files,
+            "commits": self.commits,
+            "bytes": self.bytes,
+            "binary_files_skipped": len(self.binary_skipped),
+        }
+
+
+def _sorted(result: ScanResult, found: list[Finding]) -> ScanResult:
+    result.findings = sorted(found, key=Finding.sort_key)
+    return result
+
+
+def _scan_file(
+    entry: FileEntry, detectors: Detectors, patterns: PatternScanner, result: ScanResult
+) -> list[Finding]:
+    found: list[Finding] = []
+    with open(entry.real, "rb") as stream:
+        head = stream.read(CHUNK_SIZE)
+        binary = is_binary(head)
+        if binary:
+            result.binary_skipped.append(entry.display)
+        if detectors.patterns and not binary:
+            size = entry.real.stat().st_size
+            patterns.add_file(str(entry.real), entry.display, size)
+        result.files += 1
+        result.bytes += len(head)
+        if detectors.known is None or (binary and not detectors.include_binary):
+            return found
+        matcher = detectors.known.matcher(entry.display, detectors.key)
+        chunk = head
+        while chunk:
+            found.extend(matcher.feed(chunk))
+            chunk = stream.read(CHUNK_SIZE)
+            result.bytes += len(chunk)
+    return found
+
+
+def scan_files(entries: Sequence[FileEntry], detectors: Detectors) -> ScanResult:
+    """Scan files; binary ones only for known values, and only with ``include_binary``."""
+    result = ScanResult()
+    found: list[Finding] = []
+    with PatternScanner(detectors.key, detectors.workers) as patterns:
+        for entry in entries:
+            found.extend(_scan_file(entry, detectors, patterns, result))
+        found.extend(patterns.results())
+    return _sorted(result, found)
+
+
+def scan_paths(paths: Sequence[str], detectors: Detectors, *, gitignore: bool = True) -> ScanResult:
+    """Scan the files named by ``paths`` (see ``sources.files_under``)."""
+    return scan_files(files_under(paths, gitignore=gitignore), detectors)
+
+
+def scan_git(repo: Path, detectors: Detectors, since: str | None = None) -> ScanResult:
+    """Scan the lines added by every commit (since ``since``) and by the staged changes."""
+    result = ScanResult()
+    found: list[Finding] = []
+    patches = git_patches(repo, since)
+    with PatternScanner(detectors.key, detectors.workers) as patterns:
+        for patch in patches:
+            result.commits += patch.commit is not None
+            if detectors.patterns:
+                patterns.add_patch(patch.text, patch.commit)
+            for path, first_line, data in added_runs(patch):
+                result.bytes += len(data)
+                if detectors.known is not None:
+                    found.extend(
+                        detectors.known.scan_bytes(
+                            data, path, detectors.key, commit=patch.commit, first_line=first_line
+                        )
+                    )
+        found.extend(patterns.results())
+    # Staged changes first (they are about to be committed), then history newest first.
+    order = {p.commit: i for i, p in enumerate(patches, start=1)}
+    order[None] = 0
+    result.findings = sorted(found, key=lambda f: (order[f.commit], *f.sort_key()))
+    return result
+
+
+def scan_stream(stream: IO[bytes], detectors: Detectors, display: str = "stdin") -> ScanResult:
+    """Scan a byte stream (stdin) as it arrives, in chunks: nothing is written anywhere."""
+    result = ScanResult(files=1)
+    found: list[Finding] = []
+    matcher = None if detectors.known is None else detectors.known.matcher(display, detectors.key)
+    lines: list[str] = []
+    first_line, partial = 1, b""
+    with PatternScanner(detectors.key, detectors.workers) as patterns:
+        while chunk := stream.read(CHUNK_SIZE):
+            result.bytes += len(chunk)
+            if matcher is not None:
+                found.extend(matcher.feed(chunk))
+            if not detectors.patterns:
+                continue
+            pieces = (partial + chunk).split(b"\n")
+            partial = pieces.pop()
+            if len(partial) > _LONGEST_LINE:  # no line break in sight: cut here
+                pieces.append(partial)
+                partial = b""
+            lines.extend(p.decode("utf-8", "surrogateescape") + "\n" for p in pieces)
+            if len(lines) >= _STREAM_BLOCK_LINES:
+                patterns.add_lines(display, first_line, lines)
+                first_line, lines = first_line + len(lines), []
+        if partial:
+            lines.append(partial.decode("utf-8", "surrogateescape") + "\n")
+        if detectors.patterns:
+            patterns.add_lines(display, first_line, lines)
+        found.extend(patterns.results())
+    return _sorted(result, found)

@@ -1,0 +1,173 @@
+"""What a scan reads: files under paths, git history and staged changes, as the real ``git``
+reports them.
+
+Directories are walked without following symlinks and never into ``.git``; inside a git work
+tree, files git ignores (``.gitignore``, ``info/exclude``) are left out, as ``git status``
+would. A file is binary when its first 8,000 bytes hold a NUL byte (git's own test).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from unidiff.patch import PatchSet
+
+from stacksafe.errors import InvalidInput
+
+__all__ = [
+    "BINARY_SNIFF",
+    "FileEntry",
+    "Patch",
+    "added_runs",
+    "files_under",
+    "git_patches",
+    "is_binary",
+]
+
+BINARY_SNIFF = 8000
+SKIPPED_DIRS = frozenset({".git"})
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """A regular file to scan: ``real`` is opened, ``display`` is what findings name."""
+
+    real: Path
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """One commit's changes (``commit`` None: the staged changes) as a unified diff."""
+
+    commit: str | None
+    text: str
+
+
+def is_binary(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is binary (a NUL in its first 8,000 bytes)."""
+    return b"\x00" in head[:BINARY_SNIFF]
+
+
+def _display(path: Path, cwd: Path) -> str:
+    """``path`` relative to the working directory when below it (stable across machines)."""
+    absolute = path if path.is_absolute() else cwd / path
+    try:
+        return absolute.relative_to(cwd).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "core.quotepath=off", *args],
+        capture_output=True,
+        check=False,
+    )
+
+
+def _not_ignored(directory: Path) -> set[Path] | None:
+    """Files under ``directory`` that git does not ignore, or None outside a work tree."""
+    done = _git(directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    if done.returncode != 0:
+        return None
+    names = done.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return {directory / name for name in names if name}
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        for name in sorted(files):
+            yield Path(root, name)
+
+
+def files_under(paths: Sequence[str], *, gitignore: bool = True) -> list[FileEntry]:
+    """The regular files named by ``paths`` (files, or directories walked), sorted, once each.
+
+    A file named explicitly is scanned even if git ignores it; symlinks are not followed.
+    """
+    cwd = Path.cwd()
+    seen: set[Path] = set()
+    found: list[FileEntry] = []
+    for given in paths:
+        path = Path(given)
+        if not path.exists() and not path.is_symlink():
+            raise InvalidInput(f"{given} does not exist")
+        if path.is_dir() and not path.is_symlink():
+            listed = _not_ignored(path) if gitignore else None
+            candidates = [p for p in _walk(path) if listed is None or p in listed]
+        else:
+            candidates = [path]
+        for candidate in candidates:
+            if SKIPPED_DIRS.intersection(candidate.parts) or candidate.is_symlink():
+                continue
+            if not candidate.is_file():
+                continue
+            key = candidate.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(FileEntry(candidate, _display(candidate, cwd)))
+    return found
+
+
+def _revision(repo: Path, since: str) -> str:
+    done = _git(repo, "rev-parse", "--verify", "--quiet", f"{since}^{{commit}}")
+    if done.returncode != 0:
+        raise InvalidInput(f"--since {since!r} is not a commit of the repository at {repo}")
+    return done.stdout.decode().strip()
+
+
+def git_patches(repo: Path, since: str | None = None) -> list[Patch]:
+    """The patches of every commit reachable from HEAD (after ``since`` when given), newest
+    first, then the staged changes. Merge commits add nothing of their own (their changes are
+    in their parents); renames count only changed lines; binary changes are not scanned."""
+    if _git(repo, "rev-parse", "--is-inside-work-tree").returncode != 0:
+        raise InvalidInput(f"{repo} is not inside a git work tree (needed by --git)")
+    diff_options = ("-p", "--no-color", "--no-ext-diff", "--no-textconv", "--unified=0")
+    patches: list[Patch] = []
+    has_head = _git(repo, "rev-parse", "--verify", "--quiet", "HEAD").returncode == 0
+    if since is not None and not has_head:
+        raise InvalidInput("--since needs a repository with commits")
+    if has_head:
+        revisions = "HEAD" if since is None else f"{_revision(repo, since)}..HEAD"
+        done = _git(repo, "log", *diff_options, "--format=%x00%H", revisions)
+        if done.returncode != 0:
+            message = done.stderr.decode("utf-8", "replace").strip()
+            raise InvalidInput(f"git log failed: {message}")
+        for part in done.stdout.decode("utf-8", "surrogateescape").split("\0")[1:]:
+            commit, _, text = part.partition("\n")
+            if text.strip():
+                patches.append(Patch(commit, text))
+    staged = _git(repo, "diff", "--cached", *diff_options)
+    if staged.returncode != 0:
+        message = staged.stderr.decode("utf-8", "replace").strip()
+        raise InvalidInput(f"git diff --cached failed: {message}")
+    text = staged.stdout.decode("utf-8", "surrogateescape")
+    if text.strip():
+        patches.append(Patch(None, text))
+    return patches
+
+
+def added_runs(patch: Patch) -> Iterator[tuple[str, int, bytes]]:
+    """(path, first line, bytes) of each run of consecutive added lines in ``patch``."""
+    for patched in PatchSet.from_string(patch.text):
+        for hunk in patched:
+            first, expected, run = 0, 0, bytearray()
+            for line in hunk:
+                number = line.target_line_no
+                if not line.is_added or number is None:
+                    continue
+                if run and number != expected:
+                    yield patched.path, first, bytes(run)
+                    run = bytearray()
+                if not run:
+                    first = number
+                run += line.value.encode("utf-8", "surrogateescape")
+                expected = number + 1
+            if run:
+                yield patched.path, first, bytes(run)

@@ -1,0 +1,96 @@
+"""Whole scans: files (text and binary), a stream, git history; both detectors together."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from stacksafe.model import SecretValue
+from stacksafe.scan import (
+    Detectors,
+    Finding,
+    KnownValues,
+    Location,
+    scan_git,
+    scan_paths,
+    scan_stream,
+)
+from stacksafe.scan.known import CHUNK_SIZE
+from tests.scan.gitrepo import GitRepo
+
+KEY = b"e" * 32
+VALUE = "Pr0d-db-passw0rd-1234"
+AWS = "AKIAZZZZZZZZZZZZZZZZ"
+DB = Location("acme", "web", "DB_PASSWORD")
+
+
+def detectors(*, patterns: bool = True, include_binary: bool = False) -> Detectors:
+    known = KnownValues([(DB, SecretValue(VALUE))])
+    return Detectors(KEY, known, patterns, include_binary, workers=1)
+
+
+def summary(found: list[Finding]) -> list[tuple[str, str, int]]:
+    return [(f.rule, f.path, f.line) for f in found]
+
+
+def test_files_both_detectors(tmp_path: Path) -> None:
+    (tmp_path / "a.env").write_text(f"DB={VALUE}\n")
+    (tmp_path / "b.py").write_text(f'\nkey = "{AWS}"\n')
+    (tmp_path / "clean.txt").write_text("nothing\n")
+    result = scan_paths([str(tmp_path)], detectors())
+    assert [(f.rule, Path(f.path).name, f.line) for f in result.findings] == [
+        ("known-value", "a.env", 1),
+        ("aws-access-key", "b.py", 2),
+    ]
+    assert result.files == 3
+
+
+def test_binary_files_are_skipped_unless_asked_for_known_values(tmp_path: Path) -> None:
+    blob = tmp_path / "dump.bin"
+    blob.write_bytes(b"\x00\x01" + VALUE.encode() + b"\x00" + AWS.encode())
+    skipped = scan_paths([str(blob)], detectors())
+    assert skipped.findings == []
+    assert skipped.binary_skipped == [str(blob)]
+    included = scan_paths([str(blob)], detectors(include_binary=True))
+    assert [f.rule for f in included.findings] == ["known-value"]  # patterns: text only
+
+
+def test_large_file_value_across_chunks(tmp_path: Path) -> None:
+    big = tmp_path / "big.log"
+    big.write_bytes(b"a" * (CHUNK_SIZE * 2 - 5) + VALUE.encode() + b"\n")
+    result = scan_paths([str(big)], detectors(patterns=False))
+    assert [(f.line, f.column) for f in result.findings] == [(1, CHUNK_SIZE * 2 - 4)]
+    assert result.bytes == big.stat().st_size
+
+
+def test_stream_both_detectors_with_line_numbers() -> None:
+    lines = [b"x"] * 30_000
+    lines[25_000] = VALUE.encode()
+    lines[29_999] = f"k={AWS}".encode()
+    stream = io.BytesIO(b"\n".join(lines))  # no final newline
+    result = scan_stream(stream, detectors(), "stdin")
+    assert summary(result.findings) == [
+        ("known-value", "stdin", 25_001),
+        ("aws-access-key", "stdin", 30_000),
+    ]
+
+
+def test_git_history_names_commits(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    leaked = repo.commit("leak", **{"conf/db.env": f"USER=app\nPASSWORD={VALUE}\n"})
+    repo.commit("remove", **{"conf/db.env": "USER=app\n"})
+    aws = repo.commit("aws", **{"deploy.sh": f"export KEY={AWS}\n"})
+    repo.write("staged.txt", f"again {VALUE}\n")
+    repo.stage("staged.txt")
+    result = scan_git(repo.root, detectors())
+    assert result.commits == 3
+    assert [(f.rule, f.path, f.line, f.commit) for f in result.findings] == [
+        ("known-value", "staged.txt", 1, None),
+        ("aws-access-key", "deploy.sh", 1, aws),
+        ("known-value", "conf/db.env", 2, leaked),
+    ]
+    since = scan_git(repo.root, detectors(), since=leaked)
+    assert [(f.path, f.commit) for f in since.findings] == [
+        ("staged.txt", None),
+        ("deploy.sh", aws),
+    ]

@@ -1,0 +1,121 @@
+"""What a scan reads: files under paths (gitignore, .git, symlinks) and real git history."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stacksafe.errors import InvalidInput
+from stacksafe.scan.sources import Patch, added_runs, files_under, git_patches, is_binary
+from tests.scan.gitrepo import GitRepo
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path) -> Iterator[Path]:
+    """The working directory is tmp_path for the test (display paths are relative to it)."""
+    before = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        yield tmp_path
+    finally:
+        os.chdir(before)
+
+
+def shown(paths: list[str], **kwargs: bool) -> list[str]:
+    return [e.display for e in files_under(paths, **kwargs)]
+
+
+def test_walks_directories_sorted_without_dot_git(in_tmp: Path) -> None:
+    (in_tmp / "d" / "sub").mkdir(parents=True)
+    (in_tmp / "d" / ".git").mkdir()
+    (in_tmp / "d" / ".git" / "config").write_text("x")
+    (in_tmp / "d" / "b.txt").write_text("b")
+    (in_tmp / "d" / "sub" / "a.txt").write_text("a")
+    (in_tmp / "top.txt").write_text("t")
+    assert shown(["d", "top.txt"]) == ["d/b.txt", "d/sub/a.txt", "top.txt"]
+
+
+def test_a_file_named_twice_is_read_once(in_tmp: Path) -> None:
+    (in_tmp / "a.txt").write_text("a")
+    assert shown(["a.txt", ".", "./a.txt"]) == ["a.txt"]
+
+
+def test_symlinks_are_not_followed(in_tmp: Path) -> None:
+    (in_tmp / "real").mkdir()
+    (in_tmp / "real" / "f.txt").write_text("f")
+    (in_tmp / "link.txt").symlink_to(in_tmp / "real" / "f.txt")
+    (in_tmp / "linkdir").symlink_to(in_tmp / "real")
+    assert shown(["."]) == ["real/f.txt"]
+
+
+def test_git_ignored_files_are_left_out_unless_named(in_tmp: Path) -> None:
+    repo = GitRepo(in_tmp / "repo")
+    repo.write(".gitignore", "build/\n*.log\n")
+    repo.write("build/out.txt", "o")
+    repo.write("debug.log", "l")
+    repo.write("src/app.py", "a")
+    assert shown(["repo"]) == ["repo/.gitignore", "repo/src/app.py"]
+    assert shown(["repo"], gitignore=False) == [
+        "repo/.gitignore",
+        "repo/debug.log",
+        "repo/build/out.txt",
+        "repo/src/app.py",
+    ]
+    assert shown(["repo/debug.log"]) == ["repo/debug.log"]
+
+
+def test_a_missing_path_is_an_error(in_tmp: Path) -> None:
+    with pytest.raises(InvalidInput, match="nope does not exist"):
+        files_under(["nope"])
+
+
+def test_binary_sniff() -> None:
+    assert is_binary(b"abc\x00def")
+    assert not is_binary("plain text, even é€".encode())
+    assert not is_binary(b"x" * 8000 + b"\x00")  # beyond the first 8,000 bytes
+
+
+def test_git_history_and_staged_changes(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    first = repo.commit("one", **{"a.txt": "line 1\nline 2\n"})
+    second = repo.commit("two", **{"a.txt": "line 1\nline 2\nadded 3\nadded 4\n", "b.txt": "b\n"})
+    repo.write("a.txt", "line 1\nchanged 2\nadded 3\nadded 4\nstaged 5\n")
+    repo.stage("a.txt")
+    repo.write("b.txt", "not staged\n")
+    patches = git_patches(repo.root)
+    assert [p.commit for p in patches] == [second, first, None]
+    runs = {p.commit: list(added_runs(p)) for p in patches}
+    assert runs[first] == [("a.txt", 1, b"line 1\nline 2\n")]
+    assert sorted(runs[second]) == [("a.txt", 3, b"added 3\nadded 4\n"), ("b.txt", 1, b"b\n")]
+    assert runs[None] == [("a.txt", 2, b"changed 2\n"), ("a.txt", 5, b"staged 5\n")]
+    since = git_patches(repo.root, first)
+    assert [p.commit for p in since] == [second, None]
+
+
+def test_git_repository_without_commits_has_only_staged_changes(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("new.txt", "hello\n")
+    repo.stage("new.txt")
+    [patch] = git_patches(repo.root)
+    assert patch.commit is None
+    assert list(added_runs(patch)) == [("new.txt", 1, b"hello\n")]
+
+
+def test_git_errors(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    with pytest.raises(InvalidInput, match="needs a repository with commits"):
+        git_patches(repo.root, "HEAD~1")
+    repo.commit("one", **{"a.txt": "a\n"})
+    with pytest.raises(InvalidInput, match="not a commit"):
+        git_patches(repo.root, "no-such-rev")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(InvalidInput, match="not inside a git work tree"):
+        git_patches(tmp_path / "plain")
+
+
+def test_non_utf8_added_lines_keep_their_bytes() -> None:
+    text = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -0,0 +1 @@\n+caf\udce9\n"
+    assert list(added_runs(Patch("c", text))) == [("x", 1, b"caf\xe9\n")]
