@@ -29,6 +29,7 @@ from stacksafe.errors import (
     InvalidInput,
     NotFound,
     PreconditionFailed,
+    ServerUnreachable,
     StacksafeError,
     Throttled,
     Unauthenticated,
@@ -153,7 +154,7 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise ConfigurationError(
+            raise ServerUnreachable(
                 f"cannot reach the stacksafe server at {self._http.base_url}: {type(exc).__name__}"
             ) from None
         if response.status_code >= 400:

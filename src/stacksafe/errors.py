@@ -29,6 +29,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "PreconditionFailed",
+    "ServerUnreachable",
     "StacksafeError",
     "Throttled",
     "Unauthenticated",
@@ -106,3 +107,8 @@ class ConfigurationError(StacksafeError):
     """The installation is misconfigured: wrong master key, bad database URL, missing files."""
 
     code = "configuration_error"
+
+
+class ServerUnreachable(ConfigurationError):
+    """No answer from the stacksafe server (connection, TLS or timeout): distinct from any
+    answer it gave, so only this may fall back to an offline snapshot."""

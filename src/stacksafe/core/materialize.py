@@ -23,7 +23,7 @@ from stacksafe.core.validation import KEY_PATTERN
 from stacksafe.errors import ConfigurationError, InvalidInput
 from stacksafe.model import SecretValue
 
-__all__ = ["MANIFEST", "MaterializeReport", "materialize"]
+__all__ = ["MANIFEST", "MaterializeReport", "materialize", "write_private_file"]
 
 MANIFEST = ".stacksafe-files"
 FILE_MODE = 0o400
@@ -58,6 +58,18 @@ def _write_atomically(path: Path, data: bytes, mode: int) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def write_private_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """``data`` in ``path`` (readable by its owner only), atomically; the directory is made
+    (mode 0700) if missing. ``ConfigurationError`` naming the path if that fails."""
+    try:
+        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        _write_atomically(path, data, mode)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write {path}: {exc.strerror or type(exc).__name__}"
+        ) from None
 
 
 def _current(path: Path) -> bytes | None:
