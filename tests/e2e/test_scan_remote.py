@@ -1,0 +1,43 @@
+"""`stacksafe scan` in remote mode: the values come over HTTPS from a real server, which
+audits their reveal; nothing is written to the local data dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.conftest import Served
+
+ACCOUNT_VALUE = "remote-acct-passw0rd-42"
+STACK_VALUE = "remote-web-t0ken-0a1b2c"
+
+
+def test_remote_scan_finds_server_values(served: Served, tmp_path: Path) -> None:
+    with served.client() as client:
+        client.set_secret("SCAN_DB_PASSWORD", ACCOUNT_VALUE, account="acme")
+        client.set_secret("SCAN_WEB_TOKEN", STACK_VALUE, stack=served.stack_uids["web"])
+    empty = tmp_path / "empty-data-dir"
+    empty.mkdir()
+    leak = tmp_path / "deploy.log"
+    leak.write_text(f"connecting with {ACCOUNT_VALUE}\nclean line\ntoken {STACK_VALUE}\n")
+    remote = served.remote(None, empty)
+
+    done = remote.run("scan", "--no-patterns", str(leak))
+    assert done.returncode == 1, done.stderr
+    lines = [line.split(": ", 2)[2] for line in done.stdout.splitlines()]
+    assert lines == [
+        "managed secret value of SCAN_DB_PASSWORD (account acme)",
+        "managed secret value of SCAN_WEB_TOKEN (stack web of account acme)",
+    ]
+    for text in (done.stdout, done.stderr):
+        assert ACCOUNT_VALUE not in text
+        assert STACK_VALUE not in text
+    assert list(empty.iterdir()) == []
+
+    only_web = remote.run("scan", "--no-patterns", "--stack", "web", str(leak))
+    assert only_web.returncode == 1
+    assert "SCAN_WEB_TOKEN" in only_web.stdout
+
+    with served.client() as client:
+        reveals = [e for e in client.audit_logs(limit=50) if e["action"] == "reveal"]
+    named = {key for e in reveals for key in e["detail"].get("keys", {})}
+    assert {"SCAN_DB_PASSWORD", "SCAN_WEB_TOKEN"} <= named
