@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stacksafe.cli.common import opened_vault
+from stacksafe.cli.local import opened_vault
 from stacksafe.errors import ConfigurationError, InvalidInput
 from stacksafe.model import Secret, SecretValue
 

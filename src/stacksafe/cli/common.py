@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from stacksafe.cli.local import local_actor, opened_vault, settings_for
 from stacksafe.errors import InvalidInput
-from stacksafe.settings import Settings
-
-if TYPE_CHECKING:  # the core is imported when used: remote mode never needs it
-    from stacksafe.core.access import Principal
-    from stacksafe.core.vault import Vault
 
 __all__ = [
     "AccountOption",
@@ -25,6 +18,7 @@ __all__ = [
     "local_actor",
     "opened_vault",
     "parse_moment",
+    "settings_for",
 ]
 
 DataDirOption = Annotated[
@@ -42,35 +36,6 @@ StackOption = Annotated[
 AccountOption = Annotated[
     str | None, typer.Option("--account", "-a", help="Account uid or name.", show_default=False)
 ]
-
-
-def settings_for(data_dir: Path | None) -> Settings:
-    return Settings.load(data_dir=data_dir)
-
-
-@contextmanager
-def opened_vault(data_dir: Path | None) -> Iterator[Vault]:
-    from stacksafe.core.vault import open_vault
-
-    vault = open_vault(settings_for(data_dir))
-    try:
-        yield vault
-    finally:
-        vault.close()
-
-
-def local_actor() -> Principal:
-    """Whoever runs the CLI on the machine that holds the master key: may do everything.
-
-    Audited under ``local:<os user>``.
-    """
-    from stacksafe.core.access import Principal
-
-    try:
-        name = f"local:{getpass.getuser()}"
-    except (KeyError, OSError):
-        name = "local:unknown"
-    return Principal.local(name)
 
 
 def parse_moment(text: str, option: str) -> datetime:

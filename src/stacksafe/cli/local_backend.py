@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from stacksafe.cli.common import local_actor
+from stacksafe.cli.local import local_actor
 from stacksafe.core import rotation, secrets, versions
 from stacksafe.core.secrets import ImportReport
 from stacksafe.core.tenancy import Target

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-
-import typer
+from typing import TYPE_CHECKING
 
 from stacksafe.errors import StacksafeError
+
+if TYPE_CHECKING:  # Typer is imported when an app is built: `run`'s fast path never needs it
+    import typer
 
 __all__ = ["EXIT_CODES", "build_app", "main"]
 
@@ -27,6 +29,8 @@ EXIT_CODES = {
 
 
 def build_app() -> typer.Typer:
+    import typer
+
     from stacksafe.cli.admin_cmd import audit_app, tokens_app, users_app
     from stacksafe.cli.keys_cmd import keys_app
     from stacksafe.cli.materialize_cmd import materialize_command
@@ -68,6 +72,8 @@ def build_app() -> typer.Typer:
 def build_run_app() -> typer.Typer:
     """Only `run`: starting a process fast matters more there than anywhere (bench/cli_bench.py)
     and the other commands' modules would import the core for nothing in remote mode."""
+    import typer
+
     from stacksafe.cli.run_cmd import run
 
     application = typer.Typer(
@@ -95,10 +101,22 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(name)
 
 
+def _start() -> None:
+    if sys.argv[1:2] == ["run"]:
+        from stacksafe.cli.run_args import parse_run
+
+        fast = parse_run(sys.argv[2:], os.environ.get("STACKSAFE_DATA_DIR") or None)
+        if fast is not None:
+            from stacksafe.cli.run_exec import execute_run
+
+            execute_run(*fast)
+        build_run_app()(standalone_mode=True)
+    build_app()(standalone_mode=True)
+
+
 def main() -> None:
-    application = build_run_app() if sys.argv[1:2] == ["run"] else build_app()
     try:
-        application(standalone_mode=True)
+        _start()
     except StacksafeError as exc:
         sys.stderr.write(f"Error: {exc.message}\n")
         sys.exit(EXIT_CODES.get(exc.code, 1))

@@ -6,6 +6,7 @@ Exit status: 0 nothing found (or all in the baseline), 1 findings, and the usual
 
 from __future__ import annotations
 
+import glob
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,7 @@ from stacksafe.scan import (
     scan_paths,
     scan_stream,
 )
+from stacksafe.scan.sources import display_path
 
 __all__ = ["scan"]
 
@@ -109,6 +111,15 @@ def scan(
         bool,
         typer.Option("--include-binary", help="Also look for managed values in binary files."),
     ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="GLOB",
+            help="Leave out paths matching GLOB (a directory leaves out all below); repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     no_gitignore: Annotated[
         bool, typer.Option("--no-gitignore", help="Also scan files that git ignores.")
     ] = False,
@@ -129,17 +140,21 @@ def scan(
     accepted = Baseline.new()
     if baseline is not None:
         accepted = Baseline.load_or_new(baseline) if update_baseline else Baseline.load(baseline)
+    skip = list(exclude or ())
+    if baseline is not None:
+        # Its key and fingerprints look like secrets; it is read, never scanned.
+        skip.append(glob.escape(display_path(baseline)))
     known = None if no_known_values else _known_values(data_dir, stack, account, min_length)
     detectors = Detectors(
         key=accepted.key, known=known, patterns=not no_patterns, include_binary=include_binary
     )
     result: ScanResult
     if git:
-        result = scan_git(Path(given[0] if given else "."), detectors, since)
+        result = scan_git(Path(given[0] if given else "."), detectors, since, skip)
     elif given == ["-"]:
         result = scan_stream(sys.stdin.buffer, detectors)
     else:
-        result = scan_paths(given, detectors, gitignore=not no_gitignore)
+        result = scan_paths(given, detectors, gitignore=not no_gitignore, exclude=skip)
     if update_baseline:
         assert baseline is not None  # noqa: S101 - checked above
         accepted.accepting(result.findings).save(baseline)

@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import BinaryIO
 
-import typer
-
 from stacksafe.cli.watch import Watcher
 from stacksafe.core.masking import Masker
 from stacksafe.model import SecretValue
@@ -141,7 +139,8 @@ def supervise(
                     if signalled.is_set():  # a signal came while the old one stopped
                         break
                     child = _Child(command, env, values, mask)
-                    typer.echo("stacksafe: secrets changed; the command was restarted", err=True)
+                    sys.stderr.write("stacksafe: secrets changed; the command was restarted\n")
+                    sys.stderr.flush()
                 continue
             break
         status = child.wait()

@@ -1,0 +1,50 @@
+"""Local mode's plumbing without Typer: settings, the vault, the local operator.
+
+Kept apart from cli/common.py (Typer option types) so `stacksafe run` can start without importing
+Typer, and the core is imported only when a local command needs it.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stacksafe.settings import Settings
+
+if TYPE_CHECKING:
+    from stacksafe.core.access import Principal
+    from stacksafe.core.vault import Vault
+
+__all__ = ["local_actor", "opened_vault", "settings_for"]
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    return Settings.load(data_dir=data_dir)
+
+
+@contextmanager
+def opened_vault(data_dir: Path | None) -> Iterator[Vault]:
+    from stacksafe.core.vault import open_vault
+
+    vault = open_vault(settings_for(data_dir))
+    try:
+        yield vault
+    finally:
+        vault.close()
+
+
+def local_actor() -> Principal:
+    """Whoever runs the CLI on the machine that holds the master key: may do everything.
+
+    Audited under ``local:<os user>``.
+    """
+    from stacksafe.core.access import Principal
+
+    try:
+        name = f"local:{getpass.getuser()}"
+    except (KeyError, OSError):
+        name = "local:unknown"
+    return Principal.local(name)
