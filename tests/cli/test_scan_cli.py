@@ -219,3 +219,11 @@ def test_a_bad_baseline_exits_2(cli: Cli, tmp_path: Path) -> None:
     bad.write_text("{}")
     done = cli.fails(BAD_REQUEST, "scan", "--no-known-values", "--baseline", str(bad), ".")
     assert "is not a stacksafe-scan-baseline file" in error_line(done.stderr)
+
+
+def test_the_baseline_file_itself_is_not_scanned(cli: Cli, project: Path) -> None:
+    baseline = project / ".stacksafe-baseline.json"
+    args = ("scan", "--no-known-values", "--baseline", str(baseline))
+    cli.ok(*args, "--update-baseline", str(project))
+    again = cli.run(*args, str(project))
+    assert (again.returncode, again.stdout) == (0, "")

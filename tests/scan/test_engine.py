@@ -94,3 +94,12 @@ def test_git_history_names_commits(tmp_path: Path) -> None:
         ("staged.txt", None),
         ("deploy.sh", aws),
     ]
+
+
+def test_git_exclusions(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit("leaks", **{"fixtures/a.env": f"{VALUE}\n", "b.sh": f"K={AWS}\n{VALUE}\n"})
+    result = scan_git(repo.root, detectors(), exclude=["fixtures", "*.sh"])
+    assert result.findings == []
+    kept = scan_git(repo.root, detectors(), exclude=["fixtures"])
+    assert summary(kept.findings) == [("aws-access-key", "b.sh", 1), ("known-value", "b.sh", 2)]

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from stacksafe.errors import InvalidInput
-from stacksafe.scan.sources import Patch, added_runs, files_under, git_patches, is_binary
+from stacksafe.scan.sources import (
+    Patch,
+    added_runs,
+    excluded,
+    files_under,
+    git_patches,
+    is_binary,
+)
 from tests.scan.gitrepo import GitRepo
 
 
@@ -24,8 +31,8 @@ def in_tmp(tmp_path: Path) -> Iterator[Path]:
         os.chdir(before)
 
 
-def shown(paths: list[str], **kwargs: bool) -> list[str]:
-    return [e.display for e in files_under(paths, **kwargs)]
+def shown(paths: list[str], *, gitignore: bool = True, exclude: Sequence[str] = ()) -> list[str]:
+    return [e.display for e in files_under(paths, gitignore=gitignore, exclude=exclude)]
 
 
 def test_walks_directories_sorted_without_dot_git(in_tmp: Path) -> None:
@@ -119,3 +126,27 @@ def test_git_errors(tmp_path: Path) -> None:
 def test_non_utf8_added_lines_keep_their_bytes() -> None:
     text = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -0,0 +1 @@\n+caf\udce9\n"
     assert list(added_runs(Patch("c", text))) == [("x", 1, b"caf\xe9\n")]
+
+
+@pytest.mark.parametrize(
+    ("path", "patterns", "out"),
+    [
+        ("tests/a/b.py", ["tests"], True),
+        ("tests/a/b.py", ["tests/*"], True),
+        ("src/tests.py", ["tests"], False),
+        ("docs/x.md", ["*.md"], True),
+        ("docs/x.md", [], False),
+        ("a/vectors/v.json", ["*/vectors"], True),
+        ("/abs/dir/file.json", ["/abs/dir/file.json"], True),
+        ("/abs/dir/file.json", ["/abs/dir"], True),
+    ],
+)
+def test_excluded(path: str, patterns: list[str], out: bool) -> None:
+    assert excluded(path, patterns) is out
+
+
+def test_exclusions_are_never_read(in_tmp: Path) -> None:
+    (in_tmp / "fixtures").mkdir()
+    (in_tmp / "fixtures" / "fake.txt").write_text("f")
+    (in_tmp / "keep.txt").write_text("k")
+    assert shown(["."], exclude=["fixtures"]) == ["keep.txt"]

@@ -14,7 +14,14 @@ from typing import IO
 from stacksafe.scan.findings import Finding
 from stacksafe.scan.known import CHUNK_SIZE, KnownValues
 from stacksafe.scan.patterns import PatternScanner
-from stacksafe.scan.sources import FileEntry, added_runs, files_under, git_patches, is_binary
+from stacksafe.scan.sources import (
+    FileEntry,
+    added_runs,
+    excluded,
+    files_under,
+    git_patches,
+    is_binary,
+)
 
 __all__ = ["Detectors", "ScanResult", "scan_files", "scan_git", "scan_paths", "scan_stream"]
 
@@ -98,13 +105,22 @@ def scan_files(entries: Sequence[FileEntry], detectors: Detectors) -> ScanResult
     return _sorted(result, found)
 
 
-def scan_paths(paths: Sequence[str], detectors: Detectors, *, gitignore: bool = True) -> ScanResult:
+def scan_paths(
+    paths: Sequence[str],
+    detectors: Detectors,
+    *,
+    gitignore: bool = True,
+    exclude: Sequence[str] = (),
+) -> ScanResult:
     """Scan the files named by ``paths`` (see ``sources.files_under``)."""
-    return scan_files(files_under(paths, gitignore=gitignore), detectors)
+    return scan_files(files_under(paths, gitignore=gitignore, exclude=exclude), detectors)
 
 
-def scan_git(repo: Path, detectors: Detectors, since: str | None = None) -> ScanResult:
-    """Scan the lines added by every commit (since ``since``) and by the staged changes."""
+def scan_git(
+    repo: Path, detectors: Detectors, since: str | None = None, exclude: Sequence[str] = ()
+) -> ScanResult:
+    """Scan the lines added by every commit (since ``since``) and by the staged changes; paths
+    that ``exclude`` matches are left out."""
     result = ScanResult()
     found: list[Finding] = []
     patches = git_patches(repo, since)
@@ -115,13 +131,13 @@ def scan_git(repo: Path, detectors: Detectors, since: str | None = None) -> Scan
                 patterns.add_patch(patch.text, patch.commit)
             for path, first_line, data in added_runs(patch):
                 result.bytes += len(data)
-                if detectors.known is not None:
+                if detectors.known is not None and not excluded(path, exclude):
                     found.extend(
                         detectors.known.scan_bytes(
                             data, path, detectors.key, commit=patch.commit, first_line=first_line
                         )
                     )
-        found.extend(patterns.results())
+        found.extend(f for f in patterns.results() if not excluded(f.path, exclude))
     # Staged changes first (they are about to be committed), then history newest first.
     order = {p.commit: i for i, p in enumerate(patches, start=1)}
     order[None] = 0

@@ -8,11 +8,12 @@ would. A file is binary when its first 8,000 bytes hold a NUL byte (git's own te
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from unidiff.patch import PatchSet
 
@@ -23,6 +24,8 @@ __all__ = [
     "FileEntry",
     "Patch",
     "added_runs",
+    "display_path",
+    "excluded",
     "files_under",
     "git_patches",
     "is_binary",
@@ -53,8 +56,9 @@ def is_binary(head: bytes) -> bool:
     return b"\x00" in head[:BINARY_SNIFF]
 
 
-def _display(path: Path, cwd: Path) -> str:
+def display_path(path: Path, cwd: Path | None = None) -> str:
     """``path`` relative to the working directory when below it (stable across machines)."""
+    cwd = Path.cwd() if cwd is None else cwd
     absolute = path if path.is_absolute() else cwd / path
     try:
         return absolute.relative_to(cwd).as_posix()
@@ -86,8 +90,21 @@ def _walk(directory: Path) -> Iterator[Path]:
             yield Path(root, name)
 
 
-def files_under(paths: Sequence[str], *, gitignore: bool = True) -> list[FileEntry]:
-    """The regular files named by ``paths`` (files, or directories walked), sorted, once each.
+def excluded(display: str, patterns: Sequence[str]) -> bool:
+    """Whether ``display`` or one of its parent directories matches a glob of ``patterns``
+    (``*`` also matches ``/``): ``tests`` and ``tests/*`` both leave out all of tests/."""
+    if not patterns:
+        return False
+    parts = PurePosixPath(display).parts
+    prefixes = [PurePosixPath(*parts[: i + 1]).as_posix() for i in range(len(parts))]
+    return any(fnmatch.fnmatchcase(p, pattern) for p in prefixes for pattern in patterns)
+
+
+def files_under(
+    paths: Sequence[str], *, gitignore: bool = True, exclude: Sequence[str] = ()
+) -> list[FileEntry]:
+    """The regular files named by ``paths`` (files, or directories walked), sorted, once each,
+    less those ``exclude`` matches (see ``excluded``).
 
     A file named explicitly is scanned even if git ignores it; symlinks are not followed.
     """
@@ -109,9 +126,10 @@ def files_under(paths: Sequence[str], *, gitignore: bool = True) -> list[FileEnt
             if not candidate.is_file():
                 continue
             key = candidate.resolve()
-            if key not in seen:
+            display = display_path(candidate, cwd)
+            if key not in seen and not excluded(display, exclude):
                 seen.add(key)
-                found.append(FileEntry(candidate, _display(candidate, cwd)))
+                found.append(FileEntry(candidate, display))
     return found
 
 
