@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -153,7 +154,9 @@ def rotate_master_key(
         total = key_status(vault).remaining
         done = 0
         while True:
+            started = time.perf_counter()
             moved = _rewrap_batch(vault, keyring, newest, batch)
+            vault.store.make_way(time.perf_counter() - started)
             done += moved
             if progress is not None:
                 progress(done, total)

@@ -23,6 +23,7 @@ interrupted run's fresh ones are retired anew (so a resumed run does not start o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -190,9 +191,11 @@ def _reseal_scope(
     cursor = 0
     while True:
         work = partial(_reseal_batch, vault=vault, actor=actor, target=target, after=cursor)
+        started = time.perf_counter()
         moved, cursor = vault.store.transact(
             partial(work, batch=batch), f"re-encrypting values of {target.describe()}"
         )
+        vault.store.make_way(time.perf_counter() - started)
         done += moved
         if moved and progress is not None:
             progress(done, max(total, done))

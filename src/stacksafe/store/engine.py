@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -177,8 +178,20 @@ class Store:
                     raise
         raise Conflict(f"{what} kept colliding with concurrent writes; try again")
 
+    def make_way(self, held_for: float) -> None:
+        """After a batch of a long background job (a key rotation) that held the write lock
+        for ``held_for`` seconds: on SQLite, stay off it as long, so the server's own writes
+        (every reveal appends an audit event) get their turn; the job's next batch would
+        otherwise take the lock again before a waiting writer's busy handler looks. PostgreSQL
+        locks rows, not the database: nothing to wait for."""
+        if self.dialect == "sqlite" and held_for > 0:
+            time.sleep(min(held_for, MAX_MAKE_WAY_SECONDS))
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+MAX_MAKE_WAY_SECONDS = 1.0
 
 
 class RetryWrite(Exception):
