@@ -140,3 +140,47 @@ def test_watch_restarts_the_command_when_secrets_change_and_forwards_signals(
     assert log.read_text().splitlines() == ["start v1", "stop v1", "start v2", "stop v2"]
     assert proc.returncode == 0  # the command's own exit status after the forwarded SIGTERM
     assert stderr == "stacksafe: secrets changed; the command was restarted\n"
+
+
+# Ignores SIGTERM: only SIGKILL ends it. Appends "start <TOKEN>" when it starts.
+STUBBORN = """
+import os, pathlib, signal, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+with pathlib.Path(sys.argv[1]).open("a") as f:
+    f.write("start " + os.environ["TOKEN"] + "\\n")
+while True:
+    signal.pause()
+"""
+
+
+def test_watch_kills_a_command_that_ignores_sigterm_after_the_grace_period(
+    seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
+) -> None:
+    cli_runner.ok("secrets", "set", "TOKEN=v1", *WEB)
+    log = tmp_path / "stubborn.log"
+    argv = seeded.argv(
+        "run",
+        *WEB,
+        "--watch",
+        "--interval",
+        "0.1",
+        "--grace",
+        "0.2",
+        "--",
+        PYTHON,
+        "-c",
+        STUBBORN,
+        str(log),
+    )
+    proc = subprocess.Popen(argv, env=seeded.env(), stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(log, ["start v1"], proc)
+        cli_runner.ok("secrets", "set", "TOKEN=v2", *WEB)
+        _wait_for(log, ["start v1", "start v2"], proc)  # the first one was killed
+        proc.send_signal(signal.SIGINT)  # forwarded to the command, which SIGINT does end
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signal.SIGINT  # the command died of the forwarded signal
