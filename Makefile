@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python bench/reveal_bench.py
 	$(BIN)/python bench/keys.py
 	$(BIN)/python bench/cli_bench.py
+	$(BIN)/python bench/scan.py
 	command -v wrk >/dev/null || { echo "bench: installing wrk (Debian package)"; apt-get install -y wrk >/dev/null; }
 	$(BIN)/python bench/api_bench.py
 

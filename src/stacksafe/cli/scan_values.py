@@ -1,7 +1,7 @@
 """The values a scan looks for: every level the caller may reveal, fetched like an export.
 
-Locally through core (the local actor, each level audited as a reveal with purpose ``scan``),
-remotely through the SDK (the server audits each reveal). Values stay in memory, wrapped in
+Locally through core (the local actor), remotely through the SDK: either way each level is
+audited as a reveal with purpose ``scan``. Values stay in memory, wrapped in
 ``SecretValue``; nothing is written anywhere. A value inherited by a stack is reported where it
 lives: the account level.
 """
@@ -89,6 +89,7 @@ def _reveal(client: Client, values: ManagedValues, level: dict[str, Any], is_sta
             stack=str(level["uid"]) if is_stack else None,
             account=None if is_stack else str(level["uid"]),
             reveal=True,
+            purpose=PURPOSE,
         )
     except Forbidden:
         values.forbidden.append(f"stack {stack}" if is_stack else f"account {account}")
