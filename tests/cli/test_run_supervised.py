@@ -184,3 +184,67 @@ def test_watch_kills_a_command_that_ignores_sigterm_after_the_grace_period(
             proc.kill()
             proc.communicate()
     assert proc.returncode == 128 + signal.SIGINT  # the command died of the forwarded signal
+
+
+def test_mask_ends_when_the_reader_goes_away_and_does_not_wait_for_grandchildren(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    cli_runner.ok("secrets", "set", "DB_PASSWORD=s3cr3t-pa55word", *WEB)
+    endless = 'while true; do echo "$DB_PASSWORD"; done'  # dies of SIGPIPE, quietly
+    producer = subprocess.Popen(
+        seeded.argv("run", *WEB, "--mask", "--", "sh", "-c", endless),
+        env=seeded.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert producer.stdout is not None
+    head = subprocess.run(["head", "-2"], stdin=producer.stdout, capture_output=True, timeout=60)
+    producer.stdout.close()  # head has it now; when head exits, the pipe's reader is gone
+    _, producer_stderr = producer.communicate(timeout=60)
+    piped = subprocess.CompletedProcess(head.args, head.returncode, head.stdout, producer_stderr)
+    assert piped.stdout == b"[stacksafe:DB_PASSWORD]\n" * 2
+    assert piped.stderr == b""  # no traceback from stacksafe's pumps
+    started = time.monotonic()
+    quick = subprocess.run(
+        seeded.argv("run", *WEB, "--mask", "--", "sh", "-c", "sleep 60 & echo started"),
+        env=seeded.env(),
+        capture_output=True,
+        timeout=60,
+    )
+    assert quick.stdout == b"started\n"
+    assert time.monotonic() - started < 30  # not held until the grandchild's sleep 60 ends
+
+
+def test_reload_signals_are_forwarded_and_watching_goes_on(
+    seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
+) -> None:
+    cli_runner.ok("secrets", "set", "TOKEN=v1", *WEB)
+    log = tmp_path / "service.log"
+    service = SERVICE.replace(
+        "signal.signal(signal.SIGTERM, on_term)",
+        "signal.signal(signal.SIGTERM, on_term)\n"
+        "signal.signal(signal.SIGUSR1, lambda s, f: note('usr1 ' + os.environ['TOKEN']))",
+    )
+    argv = seeded.argv(
+        "run", *WEB, "--watch", "--interval", "0.1", "--", PYTHON, "-c", service, str(log)
+    )
+    proc = subprocess.Popen(argv, env=seeded.env(), stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(log, ["start v1"], proc)
+        proc.send_signal(signal.SIGUSR1)
+        _wait_for(log, ["start v1", "usr1 v1"], proc)
+        cli_runner.ok("secrets", "set", "TOKEN=v2", *WEB)
+        _wait_for(log, ["start v1", "usr1 v1", "stop v1", "start v2"], proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+
+
+def test_the_command_gets_default_sigpipe_handling(seeded: Cli) -> None:
+    ignored = seeded.ok("run", *WEB, "--", "sh", "-c", "grep SigIgn /proc/self/status").stdout
+    mask = int(ignored.split()[1], 16)
+    assert not mask & (1 << (signal.SIGPIPE - 1)), ignored

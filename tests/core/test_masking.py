@@ -44,9 +44,9 @@ def test_only_a_possible_beginning_of_a_value_is_held_back() -> None:
     assert m.feed(b"gry\n") == b"hungry\n"  # it did not
 
 
-def test_the_longer_of_two_values_wins_where_both_match() -> None:
+def test_a_value_that_begins_another_is_masked_with_it_even_when_split() -> None:
     m = masker(SHORT="abcd", LONG="abcdefgh")
-    assert streamed(m, [b"abcd", b"efgh abcd!"]) == b"[stacksafe:LONG] [stacksafe:SHORT]!"
+    assert streamed(m, [b"abcd", b"efgh abcd!"]) == b"[stacksafe:LONG,SHORT] [stacksafe:SHORT]!"
 
 
 def test_binary_output_and_non_ascii_values() -> None:
@@ -85,3 +85,18 @@ def test_any_chunking_gives_the_same_output_as_one_pass(
     assert streamed(masker(**plain), chunks) == whole
     for value in values:
         assert value.encode() not in whole.replace(b"[stacksafe:", b"\x01")
+
+
+def test_overlapping_values_are_masked_as_one_range_naming_both() -> None:
+    m = masker(A="abcd1234", B="1234efghijkl")
+    assert streamed(m, [b"<abcd1234efghijkl>"]) == b"<[stacksafe:A,B]>"
+    m = masker(A="abcd1234", B="1234efghijkl")
+    chunks = [b"<abcd12", b"34ef", b"ghijkl>"]
+    assert streamed(m, chunks) == b"<[stacksafe:A,B]>"
+
+
+def test_a_value_inside_another_is_masked_with_it() -> None:
+    m = masker(OUTER="xxsecretxx", INNER="secret")
+    assert (
+        streamed(m, [b"xxsecretxx and secret"]) == b"[stacksafe:INNER,OUTER] and [stacksafe:INNER]"
+    )

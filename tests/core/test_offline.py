@@ -64,3 +64,12 @@ def test_wrong_secret_other_stack_tampering_and_age_are_refused() -> None:
         load_snapshot(ADDR, "web", TOKEN, week, NOW + timedelta(days=8))
     with pytest.raises(ConfigurationError, match="no offline snapshot of 'db' yet"):
         load_snapshot(ADDR, "db", TOKEN, week, NOW)
+
+
+def test_stacks_of_the_same_name_in_two_accounts_keep_apart() -> None:
+    save_snapshot({"K": SecretValue("acme's")}, ADDR, "web", "token", TOKEN, NOW, account="acme")
+    save_snapshot({"K": SecretValue("beta's")}, ADDR, "web", "token", TOKEN, NOW, account="beta")
+    week = timedelta(days=7)
+    acme = load_snapshot(ADDR, "web", TOKEN, week, NOW, account="acme")
+    beta = load_snapshot(ADDR, "web", TOKEN, week, NOW, account="beta")
+    assert (acme.values["K"].reveal(), beta.values["K"].reveal()) == ("acme's", "beta's")

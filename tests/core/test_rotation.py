@@ -472,3 +472,63 @@ def test_the_scheduler_thread_rotates_what_is_due(
         scheduler.stop()
     assert value_of(vault, stack_target, "K") != "original"
     assert len(events(vault, "secret.rotate")) == 1  # due once: later runs found nothing
+
+
+def test_a_rotation_taken_over_as_stale_does_not_make_the_other_runs_value_current(
+    vault: Vault, stack_target: Target, clock: Clock
+) -> None:
+    put(vault, stack_target, "API_KEY", "original")
+    outcomes: list[str] = []
+    with receiver() as hook:
+        set_policy(
+            vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": hook.url}
+        )
+
+        def slow_then_taken_over(event: dict[str, Any]) -> None:
+            if len(hook.calls) == 1:
+                # The first run's call hangs for 16 minutes: a second run takes over its claim,
+                # and the receiver refuses that second run's value.
+                clock.now += timedelta(minutes=16)
+                hook.status = 500
+                second = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+                outcomes.append(second.outcome)
+                hook.status = 200  # the first run's (late) answer is a success
+
+        hook.on_call = slow_then_taken_over
+        first = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+    assert outcomes == ["failed"]
+    assert first.outcome == "skipped"
+    assert first.error == "the rotation was taken over or its policy cleared"
+    assert value_of(vault, stack_target, "API_KEY") == "original"
+    policy = get_policy(vault, LOCAL, stack_target, "API_KEY")
+    assert (policy.failures, policy.pending_version) == (1, None)
+
+
+def test_a_failure_before_claiming_leaves_a_rotation_in_flight_alone(
+    vault: Vault, stack_target: Target
+) -> None:
+    put(vault, stack_target, "API_KEY", "original")
+    nested: list[str] = []
+    with receiver() as hook:
+        set_policy(
+            vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": hook.url}
+        )
+
+        def meanwhile(event: dict[str, Any]) -> None:
+            # Someone switches the policy to a rotator that cannot even start (no admin secret).
+            set_policy(
+                vault,
+                LOCAL,
+                stack_target,
+                "API_KEY",
+                rotator="postgres",
+                config={"admin_key": "MISSING", "roles": ["a", "b"]},
+            )
+            done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+            nested.append(done.outcome)
+
+        hook.on_call = meanwhile
+        first = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+    assert nested == ["failed"]
+    assert (first.outcome, first.version) == ("rotated", 2)
+    assert value_of(vault, stack_target, "API_KEY") != "original"

@@ -12,6 +12,7 @@ from tests.e2e.conftest import Served
 
 PRINT = "import os; print(os.environ.get('TOKEN'))"
 CONFIGURATION, INTEGRITY, UNAUTHENTICATED = 7, 6, 4
+OWNER = "owner@localhost"
 
 
 def test_fallback_when_the_server_is_gone(served_fresh: Served, tmp_path: Path) -> None:
@@ -25,13 +26,23 @@ def test_fallback_when_the_server_is_gone(served_fresh: Served, tmp_path: Path) 
     online = remote.ok(*run, env=cache)
     assert (online.stdout, online.stderr) == ("from-the-server\n", "")
     [snapshot] = (tmp_path / "cache" / "stacksafe" / "offline").iterdir()
+    sealed_with_first_token = snapshot.read_bytes()
     assert b"from-the-server" not in snapshot.read_bytes()
 
-    # A token the server refuses gets the server's answer, not the snapshot.
-    refused = remote.run(*run, env={**cache, "STACKSAFE_TOKEN": "ssk_" + "0" * 43})
+    # A token the server refuses gets the server's answer, not the snapshot: here the very token
+    # that sealed a snapshot, revoked since.
+    local = served.local.in_process()
+    second = local.ok("tokens", "create", "--user", OWNER, "--scope", "public", "--scope", "admin")
+    with_second = {**cache, "STACKSAFE_TOKEN": second.stdout.strip()}
+    assert remote.ok(*run, env=with_second).stdout == "from-the-server\n"
+    listed = local.json("tokens", "list", "--user", OWNER, "--format", "json")
+    local.ok("tokens", "revoke", max(listed, key=lambda t: t["created_at_iso"])["id"])
+    refused = remote.run(*run, env=with_second)
     assert refused.returncode == UNAUTHENTICATED
     assert "from-the-server" not in refused.stdout
+    assert "offline snapshot" not in refused.stderr
 
+    snapshot.write_bytes(sealed_with_first_token)  # the second token's run replaced it
     served.process.stop()
     offline = remote.ok(*run, env=cache)
     assert offline.stdout == "from-the-server\n"

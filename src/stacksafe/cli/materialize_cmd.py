@@ -11,6 +11,7 @@ from stacksafe.cli.backend import SecretsBackend, secrets_backend
 from stacksafe.cli.common import AccountOption, DataDirOption
 from stacksafe.cli.watch import Watcher
 from stacksafe.core.materialize import materialize
+from stacksafe.errors import StacksafeError
 
 __all__ = ["materialize_command"]
 
@@ -41,8 +42,12 @@ def materialize_command(
     """Write each effective secret of the stack to DIR/<key> (mode 0400, atomically); files
     of keys that left the stack are removed. Only files it wrote are ever removed."""
     with secrets_backend(data_dir, account=account, stack=stack) as target:
+        # Watching starts before the first fetch: a change in between is not missed.
+        watcher = Watcher(target, interval) if watch else None
         _once(target, directory)
-        if watch:
-            watcher = Watcher(target, interval)
-            while watcher.wait_for_change():
+        while watcher is not None and watcher.wait_for_change():
+            try:
                 _once(target, directory)
+            except StacksafeError as exc:
+                typer.echo(f"stacksafe: {exc.message}; the files stay as they were", err=True)
+                watcher.retry()

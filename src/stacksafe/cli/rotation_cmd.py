@@ -225,12 +225,17 @@ def run(
     ] = None,
     stack: StackOption = None,
     account: AccountOption = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Rotate every automatic policy in scope now, due or not."),
+    ] = False,
     fmt: ListFormatOption = ListFormat.table,
     data_dir: DataDirOption = None,
 ) -> None:
     """Rotate what is due (for cron, on the server's machine), or one key now (--key).
 
-    Exit code 1 when a rotation failed; the current value of that secret stays.
+    --account or --stack narrows it to that account or that stack's own secrets. Exit code 1
+    when a rotation failed; the current value of that secret stays.
     """
     if key is not None:
         with secrets_backend(data_dir, account=account, stack=stack) as target:
@@ -243,11 +248,16 @@ def run(
                     "over HTTP, rotate one key: rotation run --key KEY --stack S"
                 )
         from stacksafe.core.rotation import run_due
-        from stacksafe.core.tenancy import find_account
+        from stacksafe.core.tenancy import find_account, resolve_target
 
         with opened_vault(data_dir) as vault:
             owner = None if account is None else find_account(vault, account)
-            outcomes = [o.to_json() for o in run_due(vault, local_actor(), owner)]
+            only = None
+            if stack is not None:
+                scope = resolve_target(vault, account=account, stack=stack)
+                owner, only = scope.account, scope.stack
+            done = run_due(vault, local_actor(), owner, stack=only, force=force)
+            outcomes = [o.to_json() for o in done]
     if fmt is ListFormat.json:
         print_json(outcomes)
     else:

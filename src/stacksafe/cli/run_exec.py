@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -114,7 +115,7 @@ def execute_run(command: list[str], options: RunOptions) -> NoReturn:
     if prefix and not ENV_NAME.fullmatch(prefix):
         raise InvalidInput(f"--prefix {prefix!r} cannot start a variable name")
     purpose = f"run {command[0]}"
-    offline = _Offline(stack, fallback_max_age) if fallback else None
+    offline = _Offline(stack, account, fallback_max_age) if fallback else None
 
     def environment_of(
         values: dict[str, SecretValue],
@@ -154,6 +155,11 @@ def execute_run(command: list[str], options: RunOptions) -> NoReturn:
                 grace=grace,
             )
         env, _ = environment_of(snapshot.values)
+    # Python ignores SIGPIPE (and SIGXFSZ) at start-up and exec keeps ignored signals: give the
+    # command the defaults, so `stacksafe run -- yes | head -1` ends as `yes | head -1` does.
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     with _starting(command):
         os.execvpe(command[0], command, env)  # noqa: S606 - running the user's command is the point
     raise AssertionError("unreachable: execvpe returns only by raising")  # pragma: no cover
@@ -183,7 +189,7 @@ def _supervised(
 class _Offline:
     """Where `run --fallback` keeps its snapshot, and the key that seals it."""
 
-    def __init__(self, stack: str, max_age: str) -> None:
+    def __init__(self, stack: str, account: str | None, max_age: str) -> None:
         from stacksafe.core.validation import parse_duration
 
         self.address = os.environ.get("STACKSAFE_ADDR", "")
@@ -191,7 +197,7 @@ class _Offline:
             raise InvalidInput(
                 "--fallback is for remote mode (STACKSAFE_ADDR): locally there is no server to miss"
             )
-        self.stack, self.max_age = stack, parse_duration(max_age)
+        self.stack, self.account, self.max_age = stack, account, parse_duration(max_age)
         passphrase = os.environ.get("STACKSAFE_FALLBACK_PASSPHRASE")
         self.kind = "passphrase" if passphrase else "token"
         self.secret = passphrase or os.environ.get("STACKSAFE_TOKEN", "")
@@ -199,13 +205,26 @@ class _Offline:
     def save(self, values: dict[str, SecretValue]) -> None:
         from stacksafe.core.offline import save_snapshot
 
-        save_snapshot(values, self.address, self.stack, self.kind, self.secret, datetime.now(UTC))
+        save_snapshot(
+            values,
+            self.address,
+            self.stack,
+            self.kind,
+            self.secret,
+            datetime.now(UTC),
+            account=self.account,
+        )
 
     def load(self, unreachable: ServerUnreachable) -> Snapshot:
         from stacksafe.core.offline import load_snapshot
 
         snapshot = load_snapshot(
-            self.address, self.stack, self.secret, self.max_age, datetime.now(UTC)
+            self.address,
+            self.stack,
+            self.secret,
+            self.max_age,
+            datetime.now(UTC),
+            account=self.account,
         )
         _say(
             f"stacksafe: {unreachable.message}; using the offline snapshot of {self.stack!r} "

@@ -1,16 +1,25 @@
 """`run --mask` / `run --watch`: stacksafe stays as the parent of the command.
 
 Without those options `run` execs the command and is gone. With them it keeps running, and:
-- forwards the signals a supervisor should (INT, TERM, HUP, QUIT, USR1, USR2) to the child;
-- with ``--mask``, passes the child's stdout and stderr through a ``Masker``;
-- with ``--watch``, when the secrets change, fetches them again, stops the child (SIGTERM,
+- forwards signals to the command: TERM, HUP, USR1 and USR2 always; INT and QUIT only when
+  stdin is not a terminal (on a terminal, Ctrl-C and Ctrl-\\ already reach the whole foreground
+  process group, the command included: forwarding them too would deliver them twice, and many
+  programs take a second Ctrl-C as "quit now"; Doppler decides the same way);
+- with ``--mask``, passes the command's stdout and stderr through a ``Masker``;
+- with ``--watch``, when the secrets change, fetches them again, stops the command (SIGTERM,
   then SIGKILL after ``grace`` seconds, as Doppler does) and starts it with the new values.
+  INT, TERM and QUIT end the watching; HUP, USR1 and USR2 (usually "reload") do not.
 
-Its exit status is the child's, or 128 + the signal that ended the child, as a shell reports it.
+One thread, this one, starts, signals and stops children. Signal handlers only note the signal,
+and the watcher thread only hands over new values; the loop below acts on both, so a signal can
+never be sent to a child that was already replaced.
+
+Its exit status is the command's, or 128 + the signal that ended it, as a shell reports it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,11 +31,13 @@ from typing import BinaryIO
 
 from stacksafe.cli.watch import Watcher
 from stacksafe.core.masking import Masker
+from stacksafe.errors import StacksafeError
 from stacksafe.model import SecretValue
 
 __all__ = ["FORWARDED", "supervise"]
 
-POLL = 0.1  # seconds between looks at the child while a restart may be asked for
+POLL = 0.1  # seconds between looks at the child, pending signals and new values
+DRAIN = 1.0  # seconds to let the pumps finish after the command exits (not its grandchildren)
 
 FORWARDED = (
     signal.SIGINT,
@@ -36,15 +47,25 @@ FORWARDED = (
     signal.SIGUSR1,
     signal.SIGUSR2,
 )
+ENDING = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGQUIT})
+TERMINAL_SENT = frozenset({signal.SIGINT, signal.SIGQUIT})
+
+Environment = Callable[[], tuple[dict[str, str], Mapping[str, SecretValue]]]
 
 
 def _pump(source: BinaryIO, sink: BinaryIO, masker: Masker) -> None:
     fd = source.fileno()
-    while chunk := os.read(fd, 65536):
-        sink.write(masker.feed(chunk))
+    try:
+        while chunk := os.read(fd, 65536):
+            sink.write(masker.feed(chunk))
+            sink.flush()
+        sink.write(masker.flush())
         sink.flush()
-    sink.write(masker.flush())
-    sink.flush()
+    except (BrokenPipeError, ValueError, OSError):
+        # Our reader went away (`| head -1`): close the command's end too, so its next write
+        # fails (SIGPIPE, EPIPE) and it ends, instead of blocking on a pipe nobody drains.
+        with contextlib.suppress(OSError):
+            source.close()
 
 
 class _Child:
@@ -65,14 +86,18 @@ class _Child:
                 (self.process.stdout, sys.stdout.buffer),
                 (self.process.stderr, sys.stderr.buffer),
             ):
-                pump = threading.Thread(target=_pump, args=(source, sink, Masker(values)))
+                pump = threading.Thread(
+                    target=_pump, args=(source, sink, Masker(values)), daemon=True
+                )
                 pump.start()
                 self.pumps.append(pump)
 
     def wait(self) -> int:
         status = self.process.wait()
+        # The command's own output is drained within moments; a grandchild that inherited the
+        # pipe and lives on does not hold `run` up (its later output is not shown).
         for pump in self.pumps:
-            pump.join()
+            pump.join(timeout=DRAIN)
         return status
 
     def stop(self, grace: float) -> None:
@@ -91,58 +116,67 @@ def _exit_status(returncode: int) -> int:
 
 def supervise(
     command: list[str],
-    environment: Callable[[], tuple[dict[str, str], Mapping[str, SecretValue]]],
+    environment: Environment,
     *,
     mask: bool,
     watcher: Watcher | None,
     grace: float,
 ) -> int:
     """Run ``command`` under supervision until it exits on its own or is signalled; the
-    environment (and the values to mask) come from ``environment()``, again on every restart.
+    environment (and the values to mask) come from ``environment()``, again on every restart."""
+    on_terminal = sys.stdin.isatty()
+    noted: list[int] = []  # signals received, not yet acted on (appended by the handler)
+    ending = threading.Event()
+    fresh_lock = threading.Lock()
+    fresh: list[tuple[dict[str, str], Mapping[str, SecretValue]]] = []  # newest values
 
-    One thread (this one) starts and stops children; the watcher thread only fetches the new
-    environment and asks for a restart, so a child is never replaced behind this loop's back.
-    """
-    env, values = environment()
-    child = _Child(command, env, values, mask)
-    signalled = threading.Event()
-    restart = threading.Event()
-    fresh: list[tuple[dict[str, str], Mapping[str, SecretValue]]] = []
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        signalled.set()
-        if watcher is not None:
-            watcher.stop()
-        if child.process.poll() is None:
-            child.process.send_signal(signum)
+    def note(signum: int, frame: FrameType | None) -> None:
+        noted.append(signum)
+        if signum in ENDING:
+            ending.set()
+            if watcher is not None:
+                watcher.stop()
 
     def watch() -> None:
         assert watcher is not None  # noqa: S101
         while watcher.wait_for_change():
-            fresh.append(environment())
-            restart.set()
+            try:
+                values = environment()
+            except StacksafeError as exc:
+                sys.stderr.write(f"stacksafe: {exc.message}; the command keeps running\n")
+                sys.stderr.flush()
+                watcher.retry()
+                continue
+            with fresh_lock:
+                fresh[:] = [values]
 
-    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED}
-    if watcher is not None:
-        threading.Thread(target=watch, daemon=True).start()
+    previous = {signum: signal.signal(signum, note) for signum in FORWARDED}
     try:
+        env, values = environment()
+        child = _Child(command, env, values, mask)
+        if watcher is not None:
+            threading.Thread(target=watch, daemon=True).start()
         while True:
+            while noted:
+                signum = noted.pop(0)
+                if not (on_terminal and signum in TERMINAL_SENT) and child.process.poll() is None:
+                    child.process.send_signal(signum)
             try:
                 child.process.wait(timeout=POLL)
+                break
             except subprocess.TimeoutExpired:
-                if restart.is_set() and not signalled.is_set():
-                    restart.clear()
-                    env, values = fresh.pop()
-                    fresh.clear()
-                    child.stop(grace)
-                    child.wait()
-                    if signalled.is_set():  # a signal came while the old one stopped
-                        break
-                    child = _Child(command, env, values, mask)
-                    sys.stderr.write("stacksafe: secrets changed; the command was restarted\n")
-                    sys.stderr.flush()
-                continue
-            break
+                pass
+            with fresh_lock:
+                update = fresh.pop() if fresh and not ending.is_set() else None
+            if update is not None:
+                child.stop(grace)
+                child.wait()
+                if ending.is_set():  # a signal came while the old one stopped
+                    break
+                env, values = update
+                child = _Child(command, env, values, mask)
+                sys.stderr.write("stacksafe: secrets changed; the command was restarted\n")
+                sys.stderr.flush()
         status = child.wait()
     finally:
         if watcher is not None:

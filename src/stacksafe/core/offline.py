@@ -28,15 +28,16 @@ from stacksafe.model import SecretValue, iso8601
 __all__ = ["Snapshot", "load_snapshot", "save_snapshot", "snapshot_path"]
 
 
-def snapshot_path(address: str, stack: str, environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    base = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    name = hashlib.sha256(f"{address}\0{stack}".encode()).hexdigest()[:32]
+def _context(address: str, stack: str, account: str | None) -> bytes:
+    return f"{address}\0{account or ''}\0{stack}".encode()
+
+
+def snapshot_path(address: str, stack: str, account: str | None = None) -> Path:
+    """One file per server, account (as given) and stack: two accounts' stacks of one name
+    never share a snapshot."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    name = hashlib.sha256(_context(address, stack, account)).hexdigest()[:32]
     return base / "stacksafe" / "offline" / f"{name}.snapshot"
-
-
-def _context(address: str, stack: str) -> bytes:
-    return f"{address}\0{stack}".encode()
 
 
 class Snapshot:
@@ -54,18 +55,26 @@ def save_snapshot(
     kind: str,
     secret: str,
     now: datetime,
+    *,
+    account: str | None = None,
 ) -> Path:
     payload = json.dumps({k: v.reveal() for k, v in values.items()}).encode("utf-8")
-    blob = seal_snapshot(payload, kind, secret, _context(address, stack), iso8601(now))
-    path = snapshot_path(address, stack)
+    blob = seal_snapshot(payload, kind, secret, _context(address, stack, account), iso8601(now))
+    path = snapshot_path(address, stack, account)
     write_private_file(path, blob)
     return path
 
 
 def load_snapshot(
-    address: str, stack: str, secret: str, max_age: timedelta, now: datetime
+    address: str,
+    stack: str,
+    secret: str,
+    max_age: timedelta,
+    now: datetime,
+    *,
+    account: str | None = None,
 ) -> Snapshot:
-    path = snapshot_path(address, stack)
+    path = snapshot_path(address, stack, account)
     try:
         blob = path.read_bytes()
     except FileNotFoundError:
@@ -73,7 +82,7 @@ def load_snapshot(
             f"the server is unreachable and there is no offline snapshot of {stack!r} yet "
             "(one is written by each successful `run --fallback`)"
         ) from None
-    payload, created_at = open_snapshot(blob, secret, _context(address, stack))
+    payload, created_at = open_snapshot(blob, secret, _context(address, stack, account))
     taken = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
     if now - taken > max_age:
         raise ConfigurationError(

@@ -212,7 +212,7 @@ def _policy(
         rotate_every=_interval(stored),
         expires_at=_expiry(stored, head.current_version),
         rotator=stored.rotator,
-        config=json.loads(stored.config),
+        config=rotator_for(stored.rotator, stored.config).public_config(),
         next_rotation_at=_due_at(stored, written_at),
         last_rotated_at=stored.last_rotated_at,
         last_attempt_at=stored.last_attempt_at,
@@ -297,7 +297,7 @@ def set_policy(
                 "rotate_every": _seconds(rotate_every),
                 "expires_at": _iso(expires_at),
                 "rotator": rotator,
-                "config": settings,
+                "config": Rotator(rotator, settings).public_config(),
             },
         )
         stored = _stored_policy(conn, target, key, head)
@@ -459,13 +459,15 @@ def _fail(
     target: Target,
     key: str,
     rotator: Rotator,
-    version: int | None,
+    claimed_at: datetime | None,
     error: str,
 ) -> RotationOutcome:
+    """Record a failed rotation; ``claimed_at``: its claim, or None if it failed before it."""
+
     def work(conn: Connection) -> None:
         head = secret_queries.secret_head(conn, target.account.id, target.stack_id, key)
         if head is not None:
-            queries.record_failure(conn, head.id, version, error, vault.clock())
+            queries.record_failure(conn, head.id, claimed_at, error, vault.clock())
         record(
             conn,
             vault,
@@ -594,12 +596,12 @@ def _rotate_with_pending(
     try:
         rotator.apply(pending, event, lookup)
     except (RotationFailed, StacksafeError) as exc:
-        return _fail(vault, actor, target, key, rotator, version, _message(exc))
+        return _fail(vault, actor, target, key, rotator, started, _message(exc))
 
     def finish(conn: Connection) -> str | None:
         head = _live_head(conn, target, key, lock=True)
         stored = queries.policy_of(conn, head.id, lock=True)
-        if stored is None or stored.pending_version != version or stored.pending_envelope is None:
+        if stored is None or stored.pending_since != started or stored.pending_envelope is None:
             # The policy was cleared, or another run took over a claim it found stale.
             raise _Skip("the rotation was taken over or its policy cleared")
         if head.current_version + 1 != version:
@@ -619,7 +621,7 @@ def _rotate_with_pending(
             action=ACTION_ROTATE,
             sealed=stored.pending_envelope,
         )
-        queries.finish_pending(conn, head.id, version, now)
+        queries.finish_pending(conn, head.id, started, now)
         _rotated(conn, vault, actor, target, key, rotator, version, value_print)
         return None
 
@@ -628,9 +630,9 @@ def _rotate_with_pending(
     except _Skip as skip:
         return _outcome(target, key, rotator.kind, "skipped", error=skip.reason)
     except StacksafeError as exc:
-        return _fail(vault, actor, target, key, rotator, version, _message(exc))
+        return _fail(vault, actor, target, key, rotator, started, _message(exc))
     if conflict is not None:
-        return _fail(vault, actor, target, key, rotator, version, conflict)
+        return _fail(vault, actor, target, key, rotator, started, conflict)
     return _outcome(target, key, rotator.kind, "rotated", version=version)
 
 
@@ -676,21 +678,31 @@ def _retry_at(stored: queries.StoredPolicy) -> datetime | None:
 
 
 def run_due(
-    vault: Vault, actor: Principal, account: Account | None = None
+    vault: Vault,
+    actor: Principal,
+    account: Account | None = None,
+    *,
+    stack: Stack | None = None,
+    force: bool = False,
 ) -> list[RotationOutcome]:
-    """Rotate every secret whose automatic rotator is due (one or all accounts ``actor`` may
-    write in). Failures are reported in the outcomes, never raised: one bad secret does not
-    hold up the others."""
+    """Rotate every secret whose automatic rotator is due (``force``: due or not) in one or all
+    accounts ``actor`` may write in, or in one ``stack``'s own level. Failures are reported in
+    the outcomes, never raised: one bad secret does not hold up the others."""
     now = vault.clock()
     outcomes = []
     for item in _policies(vault, actor, account, Action.DESCRIBE):
         stored = item.row.policy
+        if stack is not None and (item.stack is None or item.stack.id != stack.id):
+            continue
         due_at = _due_at(stored, item.written_at)
-        if stored.rotator not in AUTOMATIC or due_at is None or due_at > now:
+        if stored.rotator not in AUTOMATIC:
             continue
-        retry_at = _retry_at(stored)
-        if retry_at is not None and retry_at > now:
-            continue
+        if not force:
+            if due_at is None or due_at > now:
+                continue
+            retry_at = _retry_at(stored)
+            if retry_at is not None and retry_at > now:
+                continue
         if stored.pending_since is not None and stored.pending_since > now - PENDING_TIMEOUT:
             continue
         target = Target(item.account, item.stack)

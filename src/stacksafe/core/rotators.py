@@ -82,7 +82,25 @@ class Rotator:
                 f"roles {roles}"
             )
         other = roles[1 - roles.index(user)]
-        return _with_credentials(current, other, self._generated())
+        password = self._generated()
+        rotated = _with_credentials(current, other, password)
+        params = _conninfo(rotated)
+        if params.get("user") != other or params.get("password") != password.reveal():
+            # e.g. ?user= or ?password= in a URL's query, which libpq prefers to the userinfo:
+            # rotating would change nothing, or the current role's password.
+            raise RotationFailed(
+                "the connection string's user and password belong in the userinfo part "
+                "(postgresql://user:password@host/db), not in its query"
+            )
+        return rotated
+
+    def public_config(self) -> dict[str, Any]:
+        """The settings as shown to people and written to the audit log: a webhook URL only as
+        scheme and host (chat webhooks carry their secret in the path)."""
+        shown = dict(self.config)
+        if "url" in shown:
+            shown["url"] = f"{_host_of(str(shown['url']))}/…"
+        return shown
 
     def apply(self, pending: SecretValue, event: Mapping[str, Any], lookup: Lookup) -> None:
         if self.kind == "webhook":
@@ -166,7 +184,7 @@ def _webhook_url(url: object) -> str:
 
 def _host_of(url: str) -> str:
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _call_webhook(config: Mapping[str, Any], event: Mapping[str, Any], lookup: Lookup) -> None:
@@ -269,6 +287,8 @@ def _set_role_password(pending: SecretValue, admin: SecretValue) -> None:
     user, password = str(params["user"]), str(params.get("password", ""))
     try:
         with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+            # A lock on the role must not hold the rotation (and its claim) for ever.
+            conn.execute("SET statement_timeout = '30s'")
             verifier = conn.pgconn.encrypt_password(
                 password.encode("utf-8"), user.encode("utf-8"), b"scram-sha-256"
             )

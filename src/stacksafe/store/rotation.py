@@ -1,7 +1,9 @@
 """Queries for rotation policies and the state of rotations in progress.
 
-A rotation in progress is claimed with a compare-and-set on ``pending_version``, so two servers
-(or a server and `stacksafe rotation run` from cron) never rotate one secret at the same time.
+A rotation in progress is claimed with a compare-and-set, so two servers (or a server and
+`stacksafe rotation run` from cron) never rotate one secret at the same time. The claim's time,
+``pending_since``, identifies it: a run whose claim was taken over as stale finds another time
+there and changes nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from stacksafe.store.schema import rotation_policies, secrets
 
@@ -155,39 +157,52 @@ def claim_pending(
     return result.rowcount == 1
 
 
-def _end_pending(conn: Connection, secret_id: int, version: int | None, **values: Any) -> bool:
-    clause = rotation_policies.c.secret_id == secret_id
-    if version is not None:
-        clause = and_(clause, rotation_policies.c.pending_version == version)
+def _end_pending(
+    conn: Connection, secret_id: int, claimed_at: datetime, **values: Any
+) -> bool:
+    """Clear the rotation in progress claimed at ``claimed_at``, and set ``values``; False if
+    that claim is gone (taken over as stale, or the policy cleared)."""
     result = conn.execute(
         update(rotation_policies)
-        .where(clause)
+        .where(
+            rotation_policies.c.secret_id == secret_id,
+            rotation_policies.c.pending_since == claimed_at,
+        )
         .values(pending_version=None, pending_envelope=None, pending_since=None, **values)
     )
     return result.rowcount == 1
 
 
-def finish_pending(conn: Connection, secret_id: int, version: int, now: datetime) -> bool:
-    """The pending value became ``version``; False if that rotation was no longer pending."""
-    return _end_pending(conn, secret_id, version, last_rotated_at=now, last_error=None, failures=0)
+def finish_pending(conn: Connection, secret_id: int, claimed_at: datetime, now: datetime) -> bool:
+    """The pending value claimed at ``claimed_at`` became current."""
+    return _end_pending(
+        conn, secret_id, claimed_at, last_rotated_at=now, last_error=None, failures=0
+    )
 
 
 def record_rotated(conn: Connection, secret_id: int, now: datetime) -> None:
     """A rotation without a pending phase (a generated value written directly) succeeded."""
-    _end_pending(
-        conn, secret_id, None, last_rotated_at=now, last_attempt_at=now, last_error=None, failures=0
+    conn.execute(
+        update(rotation_policies)
+        .where(rotation_policies.c.secret_id == secret_id)
+        .values(last_rotated_at=now, last_attempt_at=now, last_error=None, failures=0)
     )
 
 
 def record_failure(
-    conn: Connection, secret_id: int, version: int | None, error: str, now: datetime
+    conn: Connection, secret_id: int, claimed_at: datetime | None, error: str, now: datetime
 ) -> None:
-    """A rotation failed: its pending value (if any) is dropped, the current one stays."""
-    _end_pending(
-        conn,
-        secret_id,
-        version,
-        last_attempt_at=now,
-        last_error=error,
-        failures=rotation_policies.c.failures + 1,
+    """A rotation failed. The one claimed at ``claimed_at`` drops its pending value; one that
+    failed before claiming (``None``) touches no rotation in progress."""
+    counters = {
+        "last_attempt_at": now,
+        "last_error": error,
+        "failures": rotation_policies.c.failures + 1,
+    }
+    if claimed_at is not None and _end_pending(conn, secret_id, claimed_at, **counters):
+        return
+    conn.execute(
+        update(rotation_policies)
+        .where(rotation_policies.c.secret_id == secret_id)
+        .values(**counters)
     )
