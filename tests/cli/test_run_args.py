@@ -8,14 +8,14 @@ from pathlib import Path
 
 import typer.main
 
-from stacksafe.cli.main import build_run_app
+from stacksafe.cli.main import build_single_app
 from stacksafe.cli.run_args import _parser, parse_run
 from stacksafe.cli.run_exec import RunOptions
 from tests.cli.helpers import Cli
 
 
 def typer_options() -> set[str]:
-    command = typer.main.get_command(build_run_app())
+    command = typer.main.get_command(build_single_app("run"))
     run = command.commands["run"]  # type: ignore[attr-defined]
     return {opt for param in run.params for opt in param.opts if opt.startswith("-")}
 

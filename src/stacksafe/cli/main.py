@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from stacksafe.errors import StacksafeError
 
@@ -69,21 +70,25 @@ def build_app() -> typer.Typer:
     return application
 
 
-def build_run_app() -> typer.Typer:
-    """Only `run`: starting a process fast matters more there than anywhere (bench/cli_bench.py)
-    and the other commands' modules would import the core for nothing in remote mode."""
+def build_single_app(name: str) -> typer.Typer:
+    """Only command ``name`` (run or scan): their start-up time matters most (bench/cli_bench.py,
+    bench/scan.py), and the other commands' modules would import the core for nothing."""
     import typer
 
-    from stacksafe.cli.run_cmd import run
+    command: Callable[..., None]
+    settings: dict[str, Any] = {}
+    if name == "run":
+        from stacksafe.cli.run_cmd import run as command
 
+        settings = {"allow_extra_args": True, "ignore_unknown_options": True}
+    else:
+        from stacksafe.cli.scan_cmd import scan as command
     application = typer.Typer(
         name="stacksafe", pretty_exceptions_enable=False, add_completion=False
     )
-    # A callback keeps `run` a subcommand (a Typer app of one command would be that command).
+    # A callback keeps the command a subcommand (a Typer app of one command would be it).
     application.callback()(_root)
-    application.command(
-        "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-    )(run)
+    application.command(name, context_settings=settings)(command)
     return application
 
 
@@ -110,7 +115,9 @@ def _start() -> None:
             from stacksafe.cli.run_exec import execute_run
 
             execute_run(*fast)
-        build_run_app()(standalone_mode=True)
+        build_single_app("run")(standalone_mode=True)
+    if sys.argv[1:2] == ["scan"]:
+        build_single_app("scan")(standalone_mode=True)
     build_app()(standalone_mode=True)
 
 

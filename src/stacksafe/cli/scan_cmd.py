@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from stacksafe.cli.common import AccountOption, DataDirOption, StackOption
-from stacksafe.cli.scan_values import managed_values
 from stacksafe.errors import InvalidInput
 from stacksafe.scan import (
     MIN_VALUE_LENGTH,
@@ -57,6 +56,9 @@ def _check(
 def _known_values(
     data_dir: Path | None, stack: str | None, account: str | None, min_length: int
 ) -> KnownValues:
+    # Imported here: the core (SQLAlchemy) is needed only to look for known values.
+    from stacksafe.cli.scan_values import managed_values
+
     values = managed_values(data_dir, stack, account)
     for level in values.forbidden:
         _say(f"{level}: you may not reveal its values; not looked for")
