@@ -157,9 +157,7 @@ def claim_pending(
     return result.rowcount == 1
 
 
-def _end_pending(
-    conn: Connection, secret_id: int, claimed_at: datetime, **values: Any
-) -> bool:
+def _end_pending(conn: Connection, secret_id: int, claimed_at: datetime, **values: Any) -> bool:
     """Clear the rotation in progress claimed at ``claimed_at``, and set ``values``; False if
     that claim is gone (taken over as stale, or the policy cleared)."""
     result = conn.execute(
