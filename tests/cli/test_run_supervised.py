@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -248,3 +249,39 @@ def test_the_command_gets_default_sigpipe_handling(seeded: Cli) -> None:
     ignored = seeded.ok("run", *WEB, "--", "sh", "-c", "grep SigIgn /proc/self/status").stdout
     mask = int(ignored.split()[1], 16)
     assert not mask & (1 << (signal.SIGPIPE - 1)), ignored
+
+
+def test_watch_and_mask_together_mask_each_generation_with_its_own_values(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    cli_runner.ok("secrets", "set", "TOKEN=first-token-value", *WEB)
+    speaker = (
+        "import os, signal, sys\n"
+        "print('token is ' + os.environ['TOKEN'], flush=True)\n"
+        "signal.signal(signal.SIGTERM, lambda s, f: sys.exit(0))\n"
+        "while True: signal.pause()\n"
+    )
+    argv = seeded.argv(
+        "run", *WEB, "--mask", "--watch", "--interval", "0.1", "--", PYTHON, "-c", speaker
+    )
+    proc = subprocess.Popen(argv, env=seeded.env(), stdout=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(lines) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        cli_runner.ok("secrets", "set", "TOKEN=second-token-value", *WEB)
+        while len(lines) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(timeout=30)
+    proc.stdout.close()
+    assert lines == ["token is [stacksafe:TOKEN]\n", "token is [stacksafe:TOKEN]\n"]
