@@ -39,7 +39,8 @@ def _init_worker(key: bytes) -> None:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
     from detect_secrets.settings import configure_settings_from_baseline, get_filters
 
-    plugins = [{"name": cls.__name__} for cls in get_mapping_from_secret_type_to_class().values()]
+    classes: list[type] = list(get_mapping_from_secret_type_to_class().values())
+    plugins = [{"name": cls.__name__} for cls in classes]
     settings = configure_settings_from_baseline({"plugins_used": plugins})
     # Patches name files that may no longer exist (history) or never did (stdin): the filter
     # that drops paths missing on disk would drop them all. Files are checked by the caller.
