@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -150,3 +151,37 @@ def test_exclusions_are_never_read(in_tmp: Path) -> None:
     (in_tmp / "fixtures" / "fake.txt").write_text("f")
     (in_tmp / "keep.txt").write_text("k")
     assert shown(["."], exclude=["fixtures"]) == ["keep.txt"]
+
+
+def test_a_nul_byte_late_in_a_text_file_is_text_not_a_commit_boundary(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    # git's binary test looks at the first 8,000 bytes only: this file's patch holds a NUL.
+    text = b"a" * 80 + b"\n"
+    body = text * 120 + b"tail\0Sup3rS3cretPassw0rd\nafter\n"
+    repo.write("a.txt", body)
+    repo.write("b.txt", "plain\n")
+    repo.stage("a.txt", "b.txt")
+    commit = repo.commit("one")
+    patches = git_patches(repo.root)
+    assert [p.commit for p in patches] == [commit]
+    runs = {path: data for path, _, data in added_runs(patches[0])}
+    assert runs["a.txt"] == body
+    assert runs["b.txt"] == b"plain\n"
+
+
+def test_a_merge_commits_conflict_resolution_is_scanned(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit("base", **{"f.txt": "base\n"})
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit("side", **{"f.txt": "side\n"})
+    repo.git("checkout", "-q", "main")
+    repo.commit("main", **{"f.txt": "main\n"})
+    failed = subprocess.run(
+        ["git", "merge", "-q", "side"], cwd=repo.root, capture_output=True, check=False
+    )
+    assert failed.returncode != 0  # a conflict
+    repo.commit("merged", **{"f.txt": "resolved with a-new-secret-value\n"})
+    merge = repo.git("rev-parse", "HEAD").strip()
+    patches = {p.commit: p for p in git_patches(repo.root)}
+    added = [data for _, _, data in added_runs(patches[merge])]
+    assert b"resolved with a-new-secret-value\n" in added

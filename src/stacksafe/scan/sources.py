@@ -142,8 +142,15 @@ def _revision(repo: Path, since: str) -> str:
 
 def git_patches(repo: Path, since: str | None = None) -> list[Patch]:
     """The patches of every commit reachable from HEAD (after ``since`` when given), newest
-    first, then the staged changes. Merge commits add nothing of their own (their changes are
-    in their parents); renames count only changed lines; binary changes are not scanned."""
+    first, then the staged changes. A merge commit's patch is what it changed beyond merging
+    its parents (``--remerge-diff``: conflict resolutions and evil merges); renames count only
+    changed lines; binary changes are not scanned.
+
+    Each commit's patch is asked for on its own (``git show``), listed by ``git rev-list``: one
+    ``git log -p`` stream would have to be split on a separator, and text files may hold any
+    byte after their first 8,000 (git's binary test), so no separator is safe: a split inside
+    a file's text would report that text as a commit id.
+    """
     if _git(repo, "rev-parse", "--is-inside-work-tree").returncode != 0:
         raise InvalidInput(f"{repo} is not inside a git work tree (needed by --git)")
     diff_options = ("-p", "--no-color", "--no-ext-diff", "--no-textconv", "--unified=0")
@@ -153,12 +160,16 @@ def git_patches(repo: Path, since: str | None = None) -> list[Patch]:
         raise InvalidInput("--since needs a repository with commits")
     if has_head:
         revisions = "HEAD" if since is None else f"{_revision(repo, since)}..HEAD"
-        done = _git(repo, "log", *diff_options, "--format=%x00%H", revisions)
-        if done.returncode != 0:
-            message = done.stderr.decode("utf-8", "replace").strip()
-            raise InvalidInput(f"git log failed: {message}")
-        for part in done.stdout.decode("utf-8", "surrogateescape").split("\0")[1:]:
-            commit, _, text = part.partition("\n")
+        listed = _git(repo, "rev-list", revisions)
+        if listed.returncode != 0:
+            message = listed.stderr.decode("utf-8", "replace").strip()
+            raise InvalidInput(f"git rev-list failed: {message}")
+        for commit in listed.stdout.decode("ascii").split():
+            shown = _git(repo, "show", "--format=", "--diff-merges=remerge", *diff_options, commit)
+            if shown.returncode != 0:
+                message = shown.stderr.decode("utf-8", "replace").strip()
+                raise InvalidInput(f"git show {commit} failed: {message}")
+            text = shown.stdout.decode("utf-8", "surrogateescape")
             if text.strip():
                 patches.append(Patch(commit, text))
     staged = _git(repo, "diff", "--cached", *diff_options)
