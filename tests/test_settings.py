@@ -79,6 +79,7 @@ def test_a_passphrase_source_and_its_parameters_file(tmp_path: Path) -> None:
     [
         ("STACKSAFE_MASTER_KEY", "STACKSAFE_MASTER_KEY_PASSPHRASE"),
         ("STACKSAFE_MASTER_KEY_PASSPHRASE", "STACKSAFE_MASTER_KEY_PASSPHRASE_FILE"),
+        ("STACKSAFE_MASTER_KEY_FILE", "STACKSAFE_MASTER_KEY_PASSPHRASE"),
     ],
 )
 def test_two_master_key_sources_are_refused(tmp_path: Path, names: tuple[str, str]) -> None:

@@ -99,6 +99,12 @@ class Settings:
             name
             for name, value in (
                 ("STACKSAFE_MASTER_KEY", key_text),
+                # STACKSAFE_MASTER_KEY wins over a key file (as it always has); a passphrase
+                # and a key file are two sources, not one overriding the other.
+                (
+                    "STACKSAFE_MASTER_KEY_FILE",
+                    env.get("STACKSAFE_MASTER_KEY_FILE") if passphrase or passphrase_file else None,
+                ),
                 ("STACKSAFE_MASTER_KEY_PASSPHRASE", passphrase),
                 ("STACKSAFE_MASTER_KEY_PASSPHRASE_FILE", passphrase_file),
             )

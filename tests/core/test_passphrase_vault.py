@@ -119,3 +119,14 @@ def test_init_refuses_a_short_passphrase_and_an_existing_parameters_file(
     with pytest.raises(ConfigurationError, match="already exists; refusing to overwrite"):
         initialise(with_passphrase(settings))
     assert settings.key_params_file.read_text() == "{}"
+
+
+def test_an_unusable_passphrase_is_refused_and_leaves_no_parameters_file(
+    settings: Settings,
+) -> None:
+    # Bytes that are not UTF-8 in the environment reach Python as lone surrogates.
+    with pytest.raises(ConfigurationError, match="is not valid UTF-8 text"):
+        initialise(with_passphrase(settings, "correct horse \udcff battery staple"))
+    assert not settings.key_params_file.exists()
+    vault, _ = initialise(with_passphrase(settings))  # a retry with a good one just works
+    vault.close()

@@ -502,3 +502,21 @@ def test_a_secret_rotation_in_progress_keeps_its_pending_value(
     scope = (stack_target.account.uid, stack_target.stack.uid if stack_target.stack else None)
     assert headers_by_scope(vault)[scope] == {2}
     assert [v for v, *_ in keys_by_scope(vault)[scope]] == [2]
+
+
+def test_a_run_after_an_interrupted_one_rotates_scopes_made_since(
+    vault: Vault, account_target: Target
+) -> None:
+    seed(vault, account_target)
+    with pytest.raises(KeyboardInterrupt):
+        rotate_data_keys(vault, LOCAL, stack="s0", progress=_interrupt_at_once)
+    later = Target(account_target.account, create_stack(vault, LOCAL, "acme", "later", "staging"))
+    set_secret(vault, LOCAL, later, "K", SecretValue("made after the interruption"))
+    later_scope = (account_target.account.uid, later.stack.uid)  # type: ignore[union-attr]
+    assert headers_by_scope(vault)[later_scope] == {1}
+
+    report = rotate_data_keys(vault, LOCAL)
+
+    assert (report.scopes, report.resumed) == (5, 1)
+    assert headers_by_scope(vault)[later_scope] == {2}  # not skipped as "newer than the cut"
+    assert key_status(vault).retired_data_keys == 0

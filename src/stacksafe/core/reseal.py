@@ -32,7 +32,7 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record
-from stacksafe.core.secrets import sealing_key
+from stacksafe.core.secrets import sealing_key, wrap_new_data_key
 from stacksafe.core.tenancy import Target, resolve_target
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import Binding, Envelope, ScopeKeys
@@ -158,7 +158,7 @@ def _retire(vault: Vault, actor: Principal, target: Target) -> bool:
             return False  # another run has begun this scope: it is finished as a begun one
         versions = queries.retire_scope_keys(conn, target.account.id, target.stack_id)
         version = newest.version + 1
-        _key, mk_version, wrapped = vault.data_keys.wrap_new(scope, version)
+        _key, mk_version, wrapped = wrap_new_data_key(conn, vault, scope, version)
         key_queries.insert_data_key(
             conn, target.account.id, target.stack_id, version, mk_version, wrapped, vault.clock()
         )

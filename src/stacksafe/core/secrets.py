@@ -59,6 +59,7 @@ __all__ = [
     "sealing_key",
     "set_secret",
     "unset_secret",
+    "wrap_new_data_key",
 ]
 
 ACTION_SET = "set"
@@ -288,18 +289,25 @@ def get_secret(
     return found[0]
 
 
+def wrap_new_data_key(
+    conn: Connection, vault: Vault, scope: Scope, version: int
+) -> tuple[DataKey, int, bytes]:
+    """A fresh data key for ``scope``, wrapped under the newest registered master key."""
+    registered = max(key_queries.master_key_check_values(conn))
+    if registered > vault.data_keys.keyring.newest.version:
+        # Another process rotated the master key since this one loaded it: wrap new data keys
+        # under the new version, or a finished rotation would leave work behind.
+        vault.reload_keyring()
+    return vault.data_keys.wrap_new(scope, version)
+
+
 def sealing_key(conn: Connection, vault: Vault, target: Target, seals: int) -> DataKey:
     """The data key that seals new values of ``target``'s own level; rolls over when spent."""
     scope = target.scope
     stored = key_queries.newest_data_key(conn, target.account.id, target.stack_id, lock=True)
     if stored is None or stored.seal_count + seals > DATA_KEY_SEAL_LIMIT:
         version = 1 if stored is None else stored.version + 1
-        registered = max(key_queries.master_key_check_values(conn))
-        if registered > vault.data_keys.keyring.newest.version:
-            # Another process rotated the master key since this one loaded it: wrap new data
-            # keys under the new version, or a finished rotation would leave work behind.
-            vault.reload_keyring()
-        data_key, mk_version, wrapped = vault.data_keys.wrap_new(scope, version)
+        data_key, mk_version, wrapped = wrap_new_data_key(conn, vault, scope, version)
         key_id = key_queries.insert_data_key(
             conn, target.account.id, target.stack_id, version, mk_version, wrapped, vault.clock()
         )

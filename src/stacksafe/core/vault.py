@@ -130,8 +130,10 @@ def _new_passphrase_keyring(settings: Settings) -> Keyring:
         )
     _make_data_dir(settings.key_params_file.parent)
     params = new_kdf_params()
-    write_kdf_params(settings.key_params_file, params)
+    # Derived before the file is written: a passphrase that cannot be used leaves no file
+    # behind that would make the next attempt refuse to overwrite it.
     key = derive_master_key(passphrase, params, settings.master_key_source)
+    write_kdf_params(settings.key_params_file, params)
     return Keyring([key], settings.master_key_source)
 
 

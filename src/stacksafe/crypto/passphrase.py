@@ -42,7 +42,7 @@ SALT_SIZE = 16
 MIN_PASSPHRASE_CHARS = 12
 # Bounds on what a params file may ask for: a corrupted or hostile file must not make every
 # start spend minutes or gigabytes.
-_LIMITS = {"iterations": (1, 64), "lanes": (1, 64), "memory_kib": (8, 4 * 1024 * 1024)}
+_LIMITS = {"iterations": (1, 10), "lanes": (1, 64), "memory_kib": (8, 1024 * 1024)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,11 @@ def _normalised(passphrase: str, source: str) -> bytes:
     # NFC: the same passphrase typed on systems that compose accents differently is one key.
     if not passphrase:
         raise ConfigurationError(f"{source} is empty; a master key passphrase is required")
-    return unicodedata.normalize("NFC", passphrase).encode("utf-8")
+    try:
+        return unicodedata.normalize("NFC", passphrase).encode("utf-8")
+    except UnicodeEncodeError:
+        # Bytes that are not UTF-8 in the environment arrive as lone surrogates.
+        raise ConfigurationError(f"{source} is not valid UTF-8 text") from None
 
 
 def derive_master_key(passphrase: str, params: KdfParams, source: str) -> MasterKey:

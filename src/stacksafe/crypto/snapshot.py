@@ -36,7 +36,7 @@ def _key(kind: str, secret: str, header: dict[str, Any]) -> bytes:
         return hkdf.derive(secret.encode("utf-8"))
     costs = [int(header[name]) for name in ("iterations", "lanes", "memory_kib")]
     # A damaged or hostile file must not make the open take minutes or gigabytes.
-    if not (1 <= costs[0] <= 64 and 1 <= costs[1] <= 64 and 8 <= costs[2] <= 4 * 1024 * 1024):
+    if not (1 <= costs[0] <= 10 and 1 <= costs[1] <= 64 and 8 * costs[1] <= costs[2] <= 1 << 20):
         raise ValueError("costs out of bounds")
     params = KdfParams(salt, *costs)
     return derive_master_key(secret, params, "the offline snapshot passphrase").material
