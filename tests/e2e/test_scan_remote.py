@@ -45,3 +45,31 @@ def test_remote_scan_finds_server_values(served: Served, tmp_path: Path) -> None
         ]
     named = {key for e in reveals for key in e["detail"].get("keys", {})}
     assert {"SCAN_DB_PASSWORD", "SCAN_WEB_TOKEN"} <= named
+
+
+def test_a_scan_that_may_not_reveal_what_it_looks_for_fails_instead_of_passing(
+    served: Served, tmp_path: Path
+) -> None:
+    with served.client() as client:
+        client.set_secret(
+            "SCAN_HIDDEN", "hidden-from-public-tokens-9z", stack=served.stack_uids["web"]
+        )
+    local = served.local.in_process()
+    public = local.ok(
+        "tokens", "create", "--user", "owner@localhost", "--scope", "public"
+    ).stdout.strip()
+    empty = tmp_path / "empty-data-dir"
+    empty.mkdir()
+    leak = tmp_path / "deploy.log"
+    leak.write_text("the value hidden-from-public-tokens-9z leaked\n")
+    remote = served.remote(public, empty)
+
+    named = remote.run("scan", "--no-patterns", "--stack", "web", str(leak))
+    assert named.returncode == 4, named.stderr  # forbidden, not "clean"
+    assert "you may not reveal the values of stack web" in named.stderr
+    everything = remote.run("scan", "--no-patterns", str(leak))
+    assert everything.returncode == 4, everything.stderr
+    patterns_only = remote.run("scan", "--no-known-values", str(leak))
+    assert patterns_only.returncode == 0
+    for done in (named, everything, patterns_only):
+        assert "hidden-from-public-tokens-9z" not in done.stdout + done.stderr

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from stacksafe.cli.common import AccountOption, DataDirOption, StackOption
-from stacksafe.errors import InvalidInput
+from stacksafe.errors import Forbidden, InvalidInput
 from stacksafe.scan import (
     MIN_VALUE_LENGTH,
     Baseline,
@@ -60,6 +60,13 @@ def _known_values(
     from stacksafe.cli.scan_values import managed_values
 
     values = managed_values(data_dir, stack, account)
+    if values.forbidden and (stack is not None or account is not None or not values.levels):
+        # A scan that looked for nothing must not pass as clean: a level named on the command
+        # line, or every level there is, could not be revealed.
+        raise Forbidden(
+            f"you may not reveal the values of {', '.join(values.forbidden)}, so they cannot be "
+            "looked for (--no-known-values scans for secret-shaped text only)"
+        )
     for level in values.forbidden:
         _say(f"{level}: you may not reveal its values; not looked for")
     known = KnownValues(values.entries, min_length=min_length)
