@@ -73,6 +73,17 @@ def test_git_ignored_files_are_left_out_unless_named(in_tmp: Path) -> None:
         "repo/src/app.py",
     ]
     assert shown(["repo/debug.log"]) == ["repo/debug.log"]
+    # An ignored directory named on the command line is scanned, all of it (logs usually are).
+    repo.write("build/nested/deep.txt", "d")
+    assert shown(["repo/build"]) == ["repo/build/out.txt", "repo/build/nested/deep.txt"]
+
+
+def test_an_untracked_nested_repository_is_walked_not_skipped(in_tmp: Path) -> None:
+    repo = GitRepo(in_tmp / "repo")
+    repo.write("app.py", "a")
+    nested = GitRepo(in_tmp / "repo" / "vendor")  # git lists it as one entry: vendor/
+    nested.write("conf.txt", "c")
+    assert shown(["repo"]) == ["repo/app.py", "repo/vendor/conf.txt"]
 
 
 def test_a_missing_path_is_an_error(in_tmp: Path) -> None:

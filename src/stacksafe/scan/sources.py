@@ -74,13 +74,28 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     )
 
 
-def _not_ignored(directory: Path) -> set[Path] | None:
-    """Files under ``directory`` that git does not ignore, or None outside a work tree."""
+class _Listed:
+    """What git does not ignore under a directory: files, and whole directories it lists as
+    one entry (an untracked nested repository, ``vendor/``), whose files all count."""
+
+    def __init__(self, directory: Path, names: list[str]) -> None:
+        self.files = {directory / n for n in names if n and not n.endswith("/")}
+        self.trees = [directory / n.rstrip("/") for n in names if n.endswith("/")]
+
+    def __contains__(self, path: Path) -> bool:
+        return path in self.files or any(path.is_relative_to(tree) for tree in self.trees)
+
+
+def _not_ignored(directory: Path) -> _Listed | None:
+    """What git does not ignore under ``directory``; None outside a work tree, or when the
+    directory itself is ignored (named on the command line, all of it is scanned: a log
+    directory is usually ignored, and is what one scans)."""
     done = _git(directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     if done.returncode != 0:
         return None
-    names = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-    return {directory / name for name in names if name}
+    if _git(directory, "check-ignore", "-q", str(directory.resolve())).returncode == 0:
+        return None
+    return _Listed(directory, done.stdout.decode("utf-8", "surrogateescape").split("\0"))
 
 
 def _walk(directory: Path) -> Iterator[Path]:
@@ -106,7 +121,8 @@ def files_under(
     """The regular files named by ``paths`` (files, or directories walked), sorted, once each,
     less those ``exclude`` matches (see ``excluded``).
 
-    A file named explicitly is scanned even if git ignores it; symlinks are not followed.
+    A file or directory named explicitly is scanned even if git ignores it; inside a named
+    directory, what git ignores is left out. Symlinks are not followed.
     """
     cwd = Path.cwd()
     seen: set[Path] = set()
