@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # Typer is imported when an app is built: `run`'s fast path n
 
 __all__ = ["EXIT_CODES", "build_app", "main"]
 
+UNEXPECTED_EXIT = 70
 # One exit code per error kind, stable for scripts (documented in docs/cli.md).
 EXIT_CODES = {
     "bad_request": 2,
@@ -137,4 +138,6 @@ def main() -> None:
         sys.stderr.write(
             f"Error: unexpected {type(exc).__name__}; set STACKSAFE_DEBUG=1 for the traceback\n"
         )
-        sys.exit(1)
+        # Not 1: `scan` (and `rotation run`) exit 1 for "found something" / "a rotation
+        # failed", which a crash must not pass for. 70 is sysexits' EX_SOFTWARE.
+        sys.exit(UNEXPECTED_EXIT)
