@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -16,13 +17,14 @@ from stacksafe.core.custody import key_status, rotate_master_key
 from stacksafe.core.reseal import rotate_data_keys
 from stacksafe.core.secrets import (
     get_secret,
+    import_secrets,
     list_secrets,
     scope_keys,
     set_secret,
     unset_secret,
 )
-from stacksafe.core.tenancy import Target, create_account, create_stack
-from stacksafe.core.vault import Vault, open_vault
+from stacksafe.core.tenancy import Target, create_account, create_stack, resolve_target
+from stacksafe.core.vault import Vault, initialise, open_vault
 from stacksafe.core.versions import destroy_version, history, rollback_key
 from stacksafe.crypto import DataKey, Envelope, Scope
 from stacksafe.crypto.format import HEADER_SIZE
@@ -33,6 +35,7 @@ from stacksafe.store import secrets as secret_queries
 from stacksafe.store.schema import accounts, data_keys, secret_versions, secrets, stacks
 from tests.actors import LOCAL
 from tests.core.helpers_access import make_user
+from tests.postgres import Cluster
 
 STACKS = ("s0", "s1", "s2")
 
@@ -520,3 +523,37 @@ def test_a_run_after_an_interrupted_one_rotates_scopes_made_since(
     assert (report.scopes, report.resumed) == (5, 1)
     assert headers_by_scope(vault)[later_scope] == {2}  # not skipped as "newer than the cut"
     assert key_status(vault).retired_data_keys == 0
+
+
+def test_value_reading_writes_on_postgresql_see_one_snapshot_during_a_rotation(
+    pg_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import reads the stored values, then their data keys; a data-key rotation that
+    commits in between must not make it fail as if a value were tampered with."""
+    import stacksafe.core.secrets as secrets_module
+
+    url = pg_cluster.create_database("reseal_snapshot_write")
+    vault, _ = initialise(Settings.load({"STACKSAFE_DATABASE_URL": url}, data_dir=tmp_path))
+    try:
+        create_account(vault, LOCAL, "acme")
+        create_stack(vault, LOCAL, "acme", "web", "qa")
+        web = resolve_target(vault, account="acme", stack="web")
+        set_secret(vault, LOCAL, web, "A", SecretValue("a1"))
+        original = secrets_module.scope_keys
+        rotations: list[object] = []
+
+        def rotate_in_between(conn: object, vault_: Vault, target: Target) -> object:
+            if not rotations:  # between reading the values and reading their keys
+                rotations.append(rotate_data_keys(vault, LOCAL, stack="web"))
+            return original(conn, vault_, target)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(secrets_module, "scope_keys", rotate_in_between)
+        report = import_secrets(vault, LOCAL, web, {"A": SecretValue("a2"), "B": SecretValue("b")})
+        assert (report.changed, report.added) == (["A"], ["B"])
+        assert len(rotations) == 1
+        monkeypatch.undo()
+        revealed = {s.key: s.raw_value for s in list_secrets(vault, LOCAL, web, reveal=True)}
+        assert revealed == {"A": SecretValue("a2"), "B": SecretValue("b")}
+    finally:
+        vault.close()
+        pg_cluster.drop_database("reseal_snapshot_write")

@@ -619,7 +619,7 @@ def import_secrets(
             prune_after_write(conn, vault, actor, target, [k for k, _ in changes])
         return report
 
-    return vault.store.transact(work, "importing secrets")
+    return vault.store.transact(work, "importing secrets", snapshot=True)
 
 
 def effective_values(

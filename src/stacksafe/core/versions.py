@@ -262,7 +262,7 @@ def rollback_key(
             raise Conflict(f"{key!r} is already at version {to_version}")
         return _bring_back(conn, vault, actor, target, key, stored, ACTION_ROLLBACK)
 
-    return vault.store.transact(work, f"rolling back {key!r}")
+    return vault.store.transact(work, f"rolling back {key!r}", snapshot=True)
 
 
 def undelete(vault: Vault, actor: Principal, target: Target, key: str) -> int:
@@ -281,7 +281,7 @@ def undelete(vault: Vault, actor: Principal, target: Target, key: str) -> int:
         _restorable(key, stored)
         return _bring_back(conn, vault, actor, target, key, stored, ACTION_UNDELETE)
 
-    return vault.store.transact(work, f"undeleting {key!r}")
+    return vault.store.transact(work, f"undeleting {key!r}", snapshot=True)
 
 
 def destroy_version(vault: Vault, actor: Principal, target: Target, key: str, version: int) -> None:
@@ -384,7 +384,7 @@ def rollback_level(
             )
         return report
 
-    return vault.store.transact(work, "rolling back")
+    return vault.store.transact(work, "rolling back", snapshot=True)
 
 
 def max_versions(vault: Vault, actor: Principal, target: Target) -> int | None:

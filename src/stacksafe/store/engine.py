@@ -153,25 +153,30 @@ class Store:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """A write transaction; with ``snapshot``, on PostgreSQL, at REPEATABLE READ: for work
+        that reads stored values and their data keys in several statements (a data-key rotation
+        committing in between would otherwise show values whose keys are gone). A conflicting
+        write then fails with a serialization error, which ``transact`` retries."""
         with contextlib.ExitStack() as stack:
             if self._local_writer is not None:
                 stack.enter_context(self._local_writer)
-            conn = stack.enter_context(self.engine.connect())
+            engine = self._read_engine if snapshot else self.engine
+            conn = stack.enter_context(engine.connect())
             conn = conn.execution_options(**{_WRITE: True})
             with conn.begin():
                 yield conn
 
-    def transact(self, work: Callable[[Connection], T], what: str) -> T:
+    def transact(self, work: Callable[[Connection], T], what: str, *, snapshot: bool = False) -> T:
         """Run ``work`` in a write transaction, again from scratch when it lost a race.
 
         Races are unique-key collisions between concurrent creators, a lost compare-and-set
         (``RetryWrite``) and PostgreSQL serialization failures. ``what`` names the operation
-        in the conflict error raised when every attempt lost.
+        in the conflict error raised when every attempt lost. ``snapshot``: see ``write``.
         """
         for _attempt in range(WRITE_ATTEMPTS):
             try:
-                with self.write() as conn:
+                with self.write(snapshot=snapshot) as conn:
                     return work(conn)
             except Exception as exc:
                 if not _retryable(exc):
