@@ -137,6 +137,7 @@ def test_baseline_round_trip(managed: Cli, project: Path, tmp_path: Path) -> Non
     written = managed.run("scan", "--baseline", str(baseline), "--update-baseline", str(project))
     assert written.returncode == 0
     assert "4 findings accepted" in written.stderr
+    assert "managed values found in the open; rotate them" in written.stderr
     no_value_in(baseline.read_text(), written.stdout, written.stderr)
     accepted = managed.run("scan", "--baseline", str(baseline), str(project))
     assert (accepted.returncode, accepted.stdout) == (0, "")
@@ -145,6 +146,10 @@ def test_baseline_round_trip(managed: Cli, project: Path, tmp_path: Path) -> Non
     again = managed.run("scan", "--baseline", str(baseline), str(project))
     assert again.returncode == FOUND
     assert [line.split(":")[0] for line in again.stdout.splitlines()] == [f"{project}/new.txt"]
+    as_json = managed.run("scan", "--baseline", str(baseline), "--format", "json", str(project))
+    summary = json.loads(as_json.stdout)["summary"]
+    assert (summary["findings"], summary["known_values"], summary["patterns"]) == (1, 1, 0)
+    assert summary["accepted_by_baseline"] == 4
 
 
 def test_git_history_and_staged(managed: Cli, tmp_path: Path) -> None:

@@ -168,9 +168,17 @@ def scan(
         assert baseline is not None  # noqa: S101 - checked above
         accepted.accepting(result.findings).save(baseline)
         _say(f"{baseline}: {len(result.findings)} findings accepted")
+        leaked = sum(1 for f in result.findings if f.is_known_value)
+        if leaked:
+            # Its key sits in the same file: whoever has the file can test guesses of the
+            # matched values offline. Rotate leaked values rather than accept them.
+            _say(
+                f"warning: {leaked} of them are managed values found in the open; rotate them, "
+                "and do not commit a baseline that accepts them (docs/scanning.md)"
+            )
         return
     new, old = accepted.split(result.findings)
-    sys.stdout.write(render(fmt, new, {**result.summary(), "findings": len(new)}))
+    sys.stdout.write(render(fmt, new, result.summary(new)))
     read = f"{result.commits} commits" if git else f"{result.files} files"
     note = f", {len(old)} accepted by the baseline" if old else ""
     skipped = (

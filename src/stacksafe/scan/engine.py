@@ -52,11 +52,15 @@ class ScanResult:
     bytes: int = 0
     binary_skipped: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict[str, object]:
+    def summary(self, reported: Sequence[Finding] | None = None) -> dict[str, object]:
+        """What was read, and counts of ``reported`` (default: every finding; the CLI passes
+        those a baseline did not accept, so the counts agree with the findings shown)."""
+        shown = self.findings if reported is None else reported
         return {
-            "findings": len(self.findings),
-            "known_values": sum(1 for f in self.findings if f.is_known_value),
-            "patterns": sum(1 for f in self.findings if not f.is_known_value),
+            "findings": len(shown),
+            "accepted_by_baseline": len(self.findings) - len(shown),
+            "known_values": sum(1 for f in shown if f.is_known_value),
+            "patterns": sum(1 for f in shown if not f.is_known_value),
             "files": self.files,
             "commits": self.commits,
             "bytes": self.bytes,
