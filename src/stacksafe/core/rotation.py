@@ -824,5 +824,10 @@ class RotationScheduler:
         while not self._stop.wait(self.interval.total_seconds()):
             try:
                 self.run_once()
-            except Exception:  # the scheduler must outlive one bad run
-                log.exception("the rotation scheduler's run failed; it will try again")
+            except Exception as exc:  # the scheduler must outlive one bad run
+                # The type only: an unexpected exception's text or traceback may quote data
+                # (a driver echoing a statement), and logs must never hold a value.
+                log.error(
+                    "the rotation scheduler's run failed (%s); it will try again",
+                    type(exc).__name__,
+                )
