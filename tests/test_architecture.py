@@ -37,8 +37,17 @@ FORBIDDEN = {
     # package: prefixes it must not import
     "crypto": ("stacksafe.store", "stacksafe.core", "stacksafe.cli", "sqlalchemy"),
     "store": ("stacksafe.core", "stacksafe.cli", "stacksafe.crypto"),
-    "core": ("stacksafe.cli", "stacksafe.api", "stacksafe.client", "cryptography", "fastapi"),
+    "core": (
+        "stacksafe.cli",
+        "stacksafe.api",
+        "stacksafe.web",
+        "stacksafe.client",
+        "cryptography",
+        "fastapi",
+    ),
     "api": ("stacksafe.store", "stacksafe.crypto", "stacksafe.cli", "sqlalchemy"),
+    # The UI is a face like the API: core functions only, never storage or crypto directly.
+    "web": ("stacksafe.store", "stacksafe.crypto", "stacksafe.cli", "sqlalchemy", "cryptography"),
     "client": ("stacksafe.core", "stacksafe.store", "stacksafe.crypto", "stacksafe.api"),
     # scan/ stands alone: handed values and inputs, it reaches for nothing else of stacksafe.
     "scan": (

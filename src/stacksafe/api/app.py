@@ -27,8 +27,11 @@ from stacksafe.api.routes import (
     users,
 )
 from stacksafe.core.rotation import RotationScheduler
+from stacksafe.core.sessions import SessionPolicy
+from stacksafe.core.validation import parse_duration
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
+from stacksafe.web import install_web
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
@@ -60,10 +63,12 @@ def create_app(
     threads: int | None = None,
     serving: bool = False,
     rotation_interval: timedelta | None = None,
+    web_policy: SessionPolicy | None = None,
 ) -> FastAPI:
     """The API over ``vault``; ``serving`` when this process exists to serve it (uvicorn).
 
-    With ``rotation_interval``, a scheduler thread rotates due secrets that often.
+    With ``rotation_interval``, a scheduler thread rotates due secrets that often. The web UI
+    is served at ``/`` by the same app (``web_policy``: its sessions' idle timeout and lifetime).
     """
 
     @asynccontextmanager
@@ -117,6 +122,7 @@ def create_app(
     ):
         app.include_router(router, prefix="/api/3")
     app.include_router(health.router)
+    install_web(app, vault, web_policy)
     return app
 
 
@@ -126,6 +132,8 @@ def app_from_environment() -> FastAPI:
     threads_text = os.environ.get("STACKSAFE_THREADS", "")
     threads = int(threads_text) if threads_text else None
     interval = int(os.environ.get("STACKSAFE_ROTATION_INTERVAL", DEFAULT_ROTATION_INTERVAL))
+    idle = os.environ.get("STACKSAFE_WEB_IDLE_TIMEOUT", "")
+    policy = SessionPolicy(idle_timeout=parse_duration(idle)) if idle else None
     return create_app(
         open_vault(Settings.load()),
         rate_limit=limit,
@@ -133,4 +141,5 @@ def app_from_environment() -> FastAPI:
         threads=threads,
         serving=True,
         rotation_interval=timedelta(seconds=interval) if interval > 0 else None,
+        web_policy=policy,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from stacksafe.core import audit, principals
 from stacksafe.core.tenancy import visible_target
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import InvalidInput
-from stacksafe.model import iso8601
+from stacksafe.model import SecretValue, iso8601
 
 __all__ = ["audit_app", "tokens_app", "users_app"]
 
@@ -53,6 +54,29 @@ def users_create(
             with opened_vault(data_dir) as vault:
                 principals.create_user(vault, local_actor(), email, account, role, stack_roles)
     typer.echo(f"{email} is {role} in account {account!r}", err=True)
+
+
+@users_app.command("set-password")
+def users_set_password(
+    email: str,
+    from_stdin: Annotated[
+        bool,
+        typer.Option("--stdin", help="Read the password from stdin (one final newline dropped)."),
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Set a user's web UI password (asked twice, hidden; or --stdin); ends their sessions."""
+    if os.environ.get("STACKSAFE_ADDR"):
+        raise InvalidInput("users set-password runs on the server's machine; unset STACKSAFE_ADDR")
+    if from_stdin:
+        text = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+    elif sys.stdin.isatty():
+        text = typer.prompt(f"Password for {email}", hide_input=True, confirmation_prompt=True)
+    else:
+        raise InvalidInput("no password: type it at the prompt (a terminal), or use --stdin")
+    with opened_vault(data_dir) as vault:
+        principals.set_password(vault, local_actor(), email, SecretValue(text))
+    typer.echo(f"Password set for {email}; their open web sessions were ended.", err=True)
 
 
 @tokens_app.command("create")

@@ -12,7 +12,10 @@ import secrets as random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
 from stacksafe.core.access import SCOPES, Action, Principal, Role, authorize, parse_role
@@ -23,8 +26,9 @@ from stacksafe.core.tenancy import find_stack, list_stacks, visible_target
 from stacksafe.core.validation import validate_environment
 from stacksafe.core.vault import Vault
 from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from stacksafe.model import Account
+from stacksafe.model import Account, SecretValue
 from stacksafe.store import principals as queries
+from stacksafe.store import sessions as session_queries
 from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.principals import StoredToken, StoredUser
 
@@ -35,6 +39,7 @@ __all__ = [
     "UserView",
     "authenticate",
     "bootstrap_owner",
+    "check_password",
     "create_token",
     "create_user",
     "has_users",
@@ -42,11 +47,14 @@ __all__ = [
     "list_users",
     "principal_for_user",
     "revoke_token",
+    "set_password",
 ]
 
 TOKEN_PREFIX = "ssk_"  # noqa: S105 - a marker, not a credential
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 TOKEN_ID = re.compile(r"tok_[0-9a-f]{16}")
+MIN_PASSWORD_CHARS = 12
+MAX_PASSWORD_CHARS = 1024  # Argon2 takes any length; this bounds the work one request can ask for
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,3 +364,54 @@ def _may_manage(actor: Principal, account: Account) -> bool:
     except (Forbidden, NotFound):
         return False
     return True
+
+
+@cache
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()  # Argon2id, the library's defaults (~90 ms per hash on our machines)
+
+
+@cache
+def _decoy_hash() -> str:
+    """A hash to check unknown users against, so that a wrong email takes as long as a wrong
+    password and the sign-in's timing does not tell which emails are users."""
+    return _hasher().hash(random.token_urlsafe(16))
+
+
+def set_password(vault: Vault, actor: Principal, email: str, password: SecretValue) -> None:
+    """Give ``email`` a web UI password (the server owner, or the user themself); this ends
+    every web session the user has open."""
+    text = password.reveal()
+    if len(text) < MIN_PASSWORD_CHARS:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+    if len(text) > MAX_PASSWORD_CHARS:
+        raise InvalidInput(f"a password can have at most {MAX_PASSWORD_CHARS} characters")
+    if not (actor.is_owner or actor.name == email):
+        refused = Forbidden("only the server owner may set other users' passwords")
+        record_denied(vault, actor, "user.set_password", refused.message, detail={"user": email})
+        raise refused
+    hashed = _hasher().hash(text)  # outside the transaction: it is slow on purpose
+
+    def work(conn: Connection) -> None:
+        user = _user(conn, email)
+        now = vault.clock()
+        queries.set_password_hash(conn, user.id, hashed, now)
+        ended = session_queries.end_sessions_of(conn, user.id, now)
+        record(conn, vault, actor, "user.set_password", detail={"user": email, "ended": ended})
+
+    vault.store.transact(work, f"setting the password of {email!r}")
+
+
+def check_password(vault: Vault, email: str, password: SecretValue) -> StoredUser | None:
+    """The user when ``password`` is theirs; None for a wrong password, an unknown user or a
+    user without a password, in about the same time for all three."""
+    if len(password) > MAX_PASSWORD_CHARS:
+        return None
+    with vault.store.read() as conn:
+        found = queries.user_with_password(conn, email) if EMAIL.fullmatch(email) else None
+    user, hashed = found if found is not None else (None, None)
+    try:
+        _hasher().verify(hashed or _decoy_hash(), password.reveal())
+    except (VerificationError, InvalidHashError):
+        return None
+    return user if hashed is not None else None

@@ -32,12 +32,14 @@ __all__ = [
     "revoke_token",
     "roles_of",
     "set_account_role",
+    "set_password_hash",
     "set_stack_role",
     "stack_roles_of",
     "token_and_user_by_hash",
     "token_by_hash",
     "user_by_email",
     "user_by_id",
+    "user_with_password",
 ]
 
 
@@ -235,3 +237,17 @@ def revoke_token(conn: Connection, uid: str, now: datetime) -> bool:
         .values(revoked_at=now)
     )
     return result.rowcount == 1
+
+
+def set_password_hash(conn: Connection, user_id: int, password_hash: str, now: datetime) -> None:
+    conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(password_hash=password_hash, updated_at=now)
+    )
+
+
+def user_with_password(conn: Connection, email: str) -> tuple[StoredUser, str | None] | None:
+    """A user and their password hash (None: no password set), by email."""
+    row = conn.execute(select(users).where(users.c.email == email)).first()
+    return None if row is None else (_user(row), row.password_hash)

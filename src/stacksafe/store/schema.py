@@ -46,6 +46,7 @@ __all__ = [
     "stacks",
     "tokens",
     "users",
+    "web_sessions",
 ]
 
 
@@ -264,6 +265,8 @@ users = Table(
     Column("is_owner", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Argon2id hash (PHC string) for signing in to the web UI; NULL: no password (revision 0006).
+    Column("password_hash", Text, nullable=True),
 )
 
 memberships = Table(
@@ -297,6 +300,21 @@ tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    # Signed-in web UI sessions (revision 0006). The cookie holds a random secret; the database
+    # keeps its keyed hash only, like tokens. Sign-out sets ``ended_at``: the cookie stops working.
+    Column("id", Id, primary_key=True),
+    Column("uid", String(32), nullable=False, unique=True),  # shown in audit events as token_id
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),  # absolute lifetime, idle or not
+    Column("ended_at", UTCDateTime, nullable=True),
 )
 
 audit_events = Table(

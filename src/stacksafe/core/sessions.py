@@ -1,0 +1,161 @@
+"""Web UI sessions: sign in with a password, act as that user, sign out.
+
+A session is the equivalent of an unnarrowed token with both scopes (``public`` and ``admin``)
+held by the signed-in user: it may do exactly what the user's roles allow, everywhere, and no
+more. The cookie carries a random secret; the database keeps its keyed hash (like tokens), the
+session's last activity, its absolute expiry, and when it ended. Sign-out, the idle timeout and a
+password change end the row, so a copied cookie stops working at once on every server process.
+Audit events of a session's requests carry the session's uid (``web_...``) as their token id.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets as random
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from sqlalchemy import Connection
+
+from stacksafe.core.access import SCOPES, Principal
+from stacksafe.core.audit import record, record_denied
+from stacksafe.core.principals import check_password, principal_for_user
+from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
+from stacksafe.core.vault import Vault
+from stacksafe.errors import Unauthenticated
+from stacksafe.model import SecretValue
+from stacksafe.store import sessions as queries
+
+__all__ = [
+    "SESSION_PREFIX",
+    "SessionPolicy",
+    "StartedSession",
+    "csrf_token",
+    "end_session",
+    "pre_session_csrf",
+    "session_principal",
+    "start_session",
+]
+
+SESSION_PREFIX = "sss_"
+# Last activity is written at most this often: a page view is then a read, not a write.
+TOUCH_EVERY = timedelta(seconds=30)
+WRONG = "the email or the password is wrong"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    idle_timeout: timedelta = timedelta(minutes=30)
+    lifetime: timedelta = timedelta(hours=12)
+
+
+@dataclass(frozen=True, slots=True)
+class StartedSession:
+    secret: str  # for the cookie; never stored
+    uid: str
+
+
+def _digest(vault: Vault, secret: str) -> bytes:
+    return keyed_hash(vault, TOKEN_HASH).digest(b"web-session", secret.encode())
+
+
+def csrf_token(vault: Vault, secret: str) -> str:
+    """The session's CSRF token: derived from the cookie's secret, so a page of another origin,
+    which cannot read the cookie, cannot know it."""
+    return keyed_hash(vault, TOKEN_HASH).digest(b"web-csrf", secret.encode()).hex()
+
+
+def pre_session_csrf(vault: Vault, nonce: str) -> str:
+    """The CSRF token of the sign-in form, bound to a random pre-session cookie."""
+    return keyed_hash(vault, TOKEN_HASH).digest(b"web-csrf-pre", nonce.encode()).hex()
+
+
+def start_session(
+    vault: Vault,
+    email: str,
+    password: SecretValue,
+    policy: SessionPolicy,
+    *,
+    source_ip: str | None = None,
+    request_id: str | None = None,
+) -> StartedSession:
+    """Check the password and open a session; ``Unauthenticated`` (audited) when it is wrong."""
+    user = check_password(vault, email, password)
+    if user is None:
+        anonymous = Principal(name="web:sign-in", source_ip=source_ip, request_id=request_id)
+        # The email as typed is not recorded: it may be a password typed in the wrong field.
+        record_denied(vault, anonymous, "session.start", WRONG)
+        raise Unauthenticated(WRONG)
+    secret = SESSION_PREFIX + random.token_urlsafe(32)
+    uid = "web_" + random.token_hex(8)
+    digest = _digest(vault, secret)
+
+    def work(conn: Connection) -> StartedSession:
+        now = vault.clock()
+        queries.insert_session(
+            conn,
+            uid=uid,
+            user_id=user.id,
+            token_hash=digest,
+            now=now,
+            expires_at=now + policy.lifetime,
+        )
+        actor = replace(
+            principal_for_user(conn, user),
+            token_uid=uid,
+            source_ip=source_ip,
+            request_id=request_id,
+        )
+        record(conn, vault, actor, "session.start", detail={"session": uid})
+        return StartedSession(secret, uid)
+
+    return vault.store.transact(work, "signing in")
+
+
+def session_principal(
+    vault: Vault,
+    secret: str,
+    policy: SessionPolicy,
+    *,
+    source_ip: str | None = None,
+    request_id: str | None = None,
+) -> Principal:
+    """The signed-in user behind a session cookie; ``Unauthenticated`` when it is not (or no
+    longer) valid. An idle or expired session is ended here, for good."""
+    if not secret.isascii() or not secret.startswith(SESSION_PREFIX) or len(secret) > 100:
+        raise Unauthenticated("not signed in")
+    digest = _digest(vault, secret)
+    with vault.store.read() as conn:
+        found = queries.session_and_user_by_hash(conn, digest)
+        if found is None or not hmac.compare_digest(found[0].token_hash, digest):
+            raise Unauthenticated("not signed in")
+        session, user = found
+        if session.ended_at is not None:
+            raise Unauthenticated("the session has ended; sign in again")
+        principal = principal_for_user(conn, user)
+    now = vault.clock()
+    if now >= session.expires_at or now >= session.last_seen_at + policy.idle_timeout:
+        vault.store.transact(lambda c: queries.end_session(c, session.id, now), "ending a session")
+        raise Unauthenticated("the session has expired; sign in again")
+    if now - session.last_seen_at >= TOUCH_EVERY:
+        vault.store.transact(lambda c: queries.touch_session(c, session.id, now), "session use")
+    return replace(
+        principal,
+        token_uid=session.uid,
+        scopes=frozenset(SCOPES),  # an unnarrowed token with every scope: the user's roles rule
+        source_ip=source_ip,
+        request_id=request_id,
+    )
+
+
+def end_session(vault: Vault, actor: Principal, secret: str) -> None:
+    """Sign out: the session's row is ended, so its cookie no longer works anywhere."""
+    digest = _digest(vault, secret)
+
+    def work(conn: Connection) -> None:
+        found = queries.session_and_user_by_hash(conn, digest)
+        if found is None or not queries.end_session(conn, found[0].id, vault.clock()):
+            return
+        record(conn, vault, actor, "session.end", detail={"session": found[0].uid})
+
+    vault.store.transact(work, "signing out")

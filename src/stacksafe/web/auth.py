@@ -1,0 +1,226 @@
+"""Who is signed in, CSRF and Origin checks, cookies, one-shot notices, and HTML errors.
+
+Every state-changing request is a POST whose form carries the CSRF token (derived from the
+session cookie's secret) and whose ``Origin`` (or, failing that, ``Referer``) is this site.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import secrets as random
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote, unquote
+
+from fastapi import Depends, Form, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+
+from stacksafe.core.access import Principal
+from stacksafe.core.sessions import csrf_token, pre_session_csrf, session_principal
+from stacksafe.errors import StacksafeError, Unauthenticated
+from stacksafe.web.state import web_state
+
+__all__ = [
+    "Checked",
+    "CsrfRefused",
+    "SignedIn",
+    "WebRoute",
+    "WebUser",
+    "check_origin",
+    "checked",
+    "cookie_name",
+    "flash",
+    "redirect",
+    "render",
+    "set_cookie",
+    "signed_in",
+]
+
+SESSION_COOKIE = "stacksafe_session"
+PRE_COOKIE = "stacksafe_pre"
+FLASH_COOKIE = "stacksafe_flash"
+STATUS_BY_CODE = {"not_found": 404, "forbidden": 403, "unauthenticated": 401, "conflict": 409}
+
+
+class SignInRequired(Exception):
+    def __init__(self, reason: str | None) -> None:
+        self.reason = reason
+
+
+class CsrfRefused(Exception):
+    """A form without this site's origin or CSRF token: refused before anything runs."""
+
+
+@dataclass(frozen=True)
+class WebUser:
+    principal: Principal
+    secret: str  # the session cookie's value
+    csrf: str
+
+
+def cookie_name(request: Request, base: str) -> str:
+    # Under TLS the __Host- prefix makes the browser insist on Secure, Path=/ and no Domain.
+    return f"__Host-{base}" if request.url.scheme == "https" else base
+
+
+def set_cookie(request: Request, response: Response, base: str, value: str, **kw: Any) -> None:
+    response.set_cookie(
+        cookie_name(request, base),
+        value,
+        httponly=True,
+        secure=request.url.scheme == "https",
+        samesite="strict",
+        path="/",
+        **kw,
+    )
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def signed_in(request: Request) -> WebUser:
+    """The signed-in user; anyone else is sent to the sign-in page."""
+    state = web_state(request)
+    secret = request.cookies.get(cookie_name(request, SESSION_COOKIE))
+    if not secret:
+        raise SignInRequired(None)
+    try:
+        principal = session_principal(
+            state.vault,
+            secret,
+            state.policy,
+            source_ip=_ip(request),
+            request_id=str(getattr(request.state, "request_id", "")) or None,
+        )
+    except Unauthenticated as exc:
+        raise SignInRequired(exc.message) from None
+    return WebUser(principal, secret, csrf_token(state.vault, secret))
+
+
+SignedIn = Annotated[WebUser, Depends(signed_in)]
+
+
+def check_origin(request: Request) -> None:
+    expected = f"{request.url.scheme}://{request.url.netloc}"
+    origin = request.headers.get("origin")
+    if origin is None:
+        referer = request.headers.get("referer", "")
+        if referer != expected and not referer.startswith(expected + "/"):
+            raise CsrfRefused("the form did not come from this site (no Origin or Referer)")
+    elif origin != expected:
+        raise CsrfRefused("the form came from another site")
+
+
+def pre_session(request: Request) -> str:
+    """The sign-in form's CSRF token, from the pre-session cookie (``""`` if there is none)."""
+    nonce = request.cookies.get(cookie_name(request, PRE_COOKIE), "")
+    return pre_session_csrf(web_state(request).vault, nonce) if nonce else ""
+
+
+def new_pre_session(request: Request) -> tuple[str, str]:
+    """A fresh pre-session nonce (for its cookie) and the sign-in form's token for it."""
+    nonce = random.token_urlsafe(24)
+    return nonce, pre_session_csrf(web_state(request).vault, nonce)
+
+
+def checked(request: Request, user: SignedIn, csrf: Annotated[str, Form()] = "") -> WebUser:
+    """The signed-in user of a POST that passed the Origin and CSRF checks."""
+    check_origin(request)
+    if not hmac.compare_digest(csrf.encode(), user.csrf.encode()):
+        raise CsrfRefused("the form's CSRF token is missing or wrong; reload the page")
+    return user
+
+
+Checked = Annotated[WebUser, Depends(checked)]
+
+
+def flash(request: Request, response: Response, kind: str, text: str) -> None:
+    """A notice for the next page (never a value: messages name keys, not values)."""
+    payload = quote(json.dumps({"kind": kind, "text": text[:500]}))
+    set_cookie(request, response, FLASH_COOKIE, payload, max_age=60)
+
+
+def redirect(request: Request, to: str, kind: str | None = None, text: str = "") -> Response:
+    response = RedirectResponse(to, status_code=303)
+    if kind is not None:
+        flash(request, response, kind, text)
+    return response
+
+
+def _taken_flash(request: Request) -> dict[str, str] | None:
+    raw = request.cookies.get(cookie_name(request, FLASH_COOKIE))
+    if not raw:
+        return None
+    try:
+        found = json.loads(unquote(raw))
+    except ValueError:
+        return None
+    if not isinstance(found, dict):
+        return None
+    return {"kind": str(found.get("kind", "")), "text": str(found.get("text", ""))}
+
+
+def render(
+    request: Request,
+    name: str,
+    user: WebUser | None,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    state = web_state(request)
+    notice = _taken_flash(request)
+    response = state.templates.TemplateResponse(
+        request,
+        name,
+        {
+            "user": user,
+            "csrf": "" if user is None else user.csrf,
+            "notice": notice,
+            "reveal_seconds": state.reveal_seconds,
+            **context,
+        },
+        status_code=status_code,
+    )
+    if notice is not None:
+        response.delete_cookie(cookie_name(request, FLASH_COOKIE), path="/")
+    return response
+
+
+def _error_page(request: Request, status: int, message: str) -> Response:
+    user = None
+    with contextlib.suppress(SignInRequired):
+        user = signed_in(request)
+    return render(request, "error.html", user, status_code=status, status=status, message=message)
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class WebRoute(APIRoute):
+    """A UI route: errors become pages (or a redirect to sign in), never the API's JSON."""
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired as needed:
+                if needed.reason is None:
+                    return redirect(request, "/sign-in")
+                return redirect(request, "/sign-in", "error", needed.reason)
+            except CsrfRefused as refused:
+                return _error_page(request, 403, str(refused))
+            except StacksafeError as exc:
+                return _error_page(request, STATUS_BY_CODE.get(exc.code, 400), exc.message)
+            except RequestValidationError:
+                # Never echo the input: it may hold a value.
+                return _error_page(request, 400, "the form was incomplete or malformed")
+
+        return guarded

@@ -1,0 +1,80 @@
+"""Signing in and out."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+
+from stacksafe.core.sessions import end_session, start_session
+from stacksafe.errors import Unauthenticated
+from stacksafe.model import SecretValue
+from stacksafe.web.auth import (
+    PRE_COOKIE,
+    SESSION_COOKIE,
+    Checked,
+    WebRoute,
+    check_origin,
+    cookie_name,
+    new_pre_session,
+    pre_session,
+    redirect,
+    render,
+    set_cookie,
+)
+from stacksafe.web.state import web_state
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+@router.get("/sign-in")
+def sign_in_page(request: Request) -> Response:
+    # A fresh pre-session nonce per form: the token in the page matches the cookie set with it.
+    nonce, token = new_pre_session(request)
+    response = render(request, "sign_in.html", None, pre_csrf=token)
+    set_cookie(request, response, PRE_COOKIE, nonce)
+    return response
+
+
+@router.post("/sign-in")
+def sign_in(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    check_origin(request)
+    expected = pre_session(request)
+    if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+        return redirect(request, "/sign-in", "error", "the form expired; please sign in again")
+    state = web_state(request)
+    address = request.client.host if request.client else "unknown"
+    if state.failed_sign_ins.exceeded(address):
+        return redirect(request, "/sign-in", "error", "too many failed sign-ins; wait a minute")
+    try:
+        started = start_session(
+            state.vault,
+            email.strip(),
+            SecretValue(password),
+            state.policy,
+            source_ip=request.client.host if request.client else None,
+            request_id=str(getattr(request.state, "request_id", "")) or None,
+        )
+    except Unauthenticated as wrong:
+        state.failed_sign_ins.hit(address)
+        return redirect(request, "/sign-in", "error", wrong.message)
+    response = redirect(request, "/")
+    set_cookie(request, response, SESSION_COOKIE, started.secret)
+    response.delete_cookie(cookie_name(request, PRE_COOKIE), path="/")
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(request: Request, user: Checked) -> Response:
+    end_session(web_state(request).vault, user.principal, user.secret)
+    response = redirect(request, "/sign-in", "ok", "Signed out.")
+    response.delete_cookie(cookie_name(request, SESSION_COOKIE), path="/")
+    return response
