@@ -1,0 +1,247 @@
+"""The pages: security headers, values absent until revealed, reveal permission and audit,
+writes with the CLI's and API's messages, history and rollback, and the admin pages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from stacksafe.core import transfer
+from stacksafe.core.audit import list_events
+from stacksafe.core.secrets import get_secret, list_secrets
+from stacksafe.core.validation import validate_key
+from stacksafe.errors import InvalidInput
+from stacksafe.web.headers import CSP
+from tests.actors import LOCAL
+from tests.api.helpers import set_local, snapshot
+from tests.web.helpers import BASE, SAME_ORIGIN, WebWorld, notice, page_csrf, signed_in
+
+VALUE = "s3cret-value-of-the-account"
+OVERRIDE = "stack-override-value"
+
+
+@pytest.fixture
+def seeded(web: WebWorld) -> WebWorld:
+    set_local(web.vault, web.account_target, {"DATABASE_PASSWORD": VALUE, "ONLY_ACCOUNT": "x1y2"})
+    set_local(web.vault, web.stack_target, {"DATABASE_PASSWORD": OVERRIDE, "API_KEY": "own-k3y"})
+    return web
+
+
+def _post(client: TestClient, path: str, form: dict[str, str], page: str = "/") -> TestClient:
+    answer = client.post(path, data={**form, "csrf": page_csrf(client, page)}, headers=SAME_ORIGIN)
+    return answer  # type: ignore[return-value]
+
+
+def test_pages_carry_the_security_headers_and_the_api_does_not(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.admin)
+    page = client.get(seeded.stack_url)
+    assert page.headers["content-security-policy"] == CSP
+    assert "unsafe-inline" not in CSP
+    assert "script-src 'self'" in CSP
+    assert "frame-ancestors 'none'" in CSP
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "<script" not in page.text.replace('<script src="/static/app.js" defer></script>', "")
+    assert not re.search(r"<[^>]+\son[a-z]+=", page.text)  # no inline event handlers either
+    api = client.get("/api/3/openapi.json")
+    assert "content-security-policy" not in api.headers
+    assert not any(p for p in api.json()["paths"] if not p.startswith("/api/3/") and "z" not in p)
+    js = client.get("/static/app.js")
+    assert js.status_code == 200
+    assert "no-store" not in js.headers.get("cache-control", "")
+
+
+def test_no_value_in_the_html_before_a_reveal(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.admin)
+    for path in (seeded.stack_url, seeded.account_url, "/"):
+        html = client.get(path).text
+        for value in (VALUE, OVERRIDE, "own-k3y", "x1y2", "encrypted:AES256"):
+            assert value not in html, (path, value)
+    html = client.get(seeded.stack_url).text
+    assert "DATABASE_PASSWORD" in html
+    assert "overrides account" in html
+    assert "inherited from account" in html  # ONLY_ACCOUNT
+
+
+def test_reveal_is_a_post_that_is_audited_as_the_sessions_user(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.admin)
+    html = client.get(seeded.stack_url).text
+    assert "Reveal" in html
+    url = f"{seeded.stack_url}/secrets/DATABASE_PASSWORD/reveal"
+    assert client.get(url).status_code == 405  # never a GET: nothing to leave in a history
+    answer = _post(client, url, {}, seeded.stack_url)
+    assert answer.status_code == 200
+    assert answer.json() == {"key": "DATABASE_PASSWORD", "value": OVERRIDE}
+    assert answer.headers["cache-control"] == "no-store"
+    event = list_events(seeded.vault, key="DATABASE_PASSWORD", limit=1)[0]
+    assert event.action == "reveal"
+    assert event.outcome == "ok"
+    assert event.actor == seeded.admin
+    assert event.token_uid is not None
+    assert event.token_uid.startswith("web_")
+    assert event.source_ip == "198.51.100.7"
+    assert event.stack_uid == seeded.stack.uid
+    assert OVERRIDE not in str(event.to_json())
+
+
+def test_a_viewer_sees_no_reveal_button_and_a_crafted_reveal_is_refused(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.viewer)
+    html = client.get(seeded.stack_url).text
+    assert "DATABASE_PASSWORD" in html
+    assert "Reveal" not in html
+    assert "/reveal" not in html
+    assert "Add a secret" not in html
+    answer = _post(client, f"{seeded.stack_url}/secrets/DATABASE_PASSWORD/reveal", {})
+    assert answer.status_code == 403
+    assert OVERRIDE not in answer.text
+    assert answer.json()["error"] == "forbidden"
+    event = list_events(seeded.vault, actor=seeded.viewer, limit=1)[0]
+    assert (event.action, event.outcome) == ("reveal", "denied")
+
+
+def test_a_crafted_write_by_a_viewer_is_refused_and_changes_nothing(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.viewer)
+    before = snapshot(seeded.vault)
+    answer = _post(client, f"{seeded.stack_url}/secrets", {"key": "K", "value": "v"})
+    assert notice(answer) == "not allowed to write stack secrets with role 'viewer'"
+    assert snapshot(seeded.vault) == before
+
+
+def test_set_override_and_delete_through_the_forms(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.admin)
+    done = _post(client, f"{seeded.stack_url}/secrets", {"key": "ONLY_ACCOUNT", "value": "mine"})
+    assert notice(done) == "Saved ONLY_ACCOUNT (version 1)."
+    found = get_secret(seeded.vault, LOCAL, seeded.stack_target, "ONLY_ACCOUNT", reveal=True)
+    assert not found.inherited
+    assert found.raw_value is not None
+    assert found.raw_value.reveal() == "mine"
+    assert "overrides account" in done.text
+    gone = _post(client, f"{seeded.stack_url}/secrets/ONLY_ACCOUNT/delete", {})
+    assert notice(gone) == f"Deleted ONLY_ACCOUNT from {seeded.stack_target.describe()}."
+    again = get_secret(seeded.vault, LOCAL, seeded.stack_target, "ONLY_ACCOUNT")
+    assert again.inherited
+    refused = _post(client, f"{seeded.stack_url}/secrets/ONLY_ACCOUNT/delete", {})
+    assert "is inherited from account 'acme'" in (notice(refused) or "")
+
+
+def test_writes_give_the_same_messages_as_the_core(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.admin)
+    with pytest.raises(InvalidInput) as bad_key:
+        validate_key("db pass")
+    answer = _post(client, f"{seeded.stack_url}/secrets", {"key": "db pass", "value": "v"})
+    assert notice(answer) == bad_key.value.message
+    pasted = "GOOD=1\nthis line is not dotenv\n"
+    with pytest.raises(InvalidInput) as bad_paste:
+        transfer.parse(pasted, "dotenv", "the pasted text")
+    before = snapshot(seeded.vault)
+    answer = _post(client, f"{seeded.stack_url}/import", {"dotenv": pasted})
+    assert notice(answer) == bad_paste.value.message
+    assert snapshot(seeded.vault) == before  # all or nothing
+
+
+def test_bulk_paste_imports_all_keys(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.admin)
+    answer = _post(
+        client,
+        f"{seeded.stack_url}/import",
+        {"dotenv": "NEW_A=1\nNEW_B='two words'\nAPI_KEY=own-k3y\n"},
+    )
+    assert notice(answer) == (
+        f"Imported into {seeded.stack_target.describe()}: 2 added, 0 changed, 1 unchanged."
+    )
+    values = {
+        s.key: s.raw_value.reveal()
+        for s in list_secrets(seeded.vault, LOCAL, seeded.stack_target, reveal=True)
+        if s.raw_value is not None
+    }
+    assert values["NEW_B"] == "two words"
+
+
+def test_history_and_rollback(seeded: WebWorld) -> None:
+    set_local(seeded.vault, seeded.stack_target, {"API_KEY": "second"})
+    client = signed_in(seeded.app, seeded.admin)
+    history_url = f"{seeded.stack_url}/secrets/API_KEY/history"
+    html = client.get(history_url).text
+    assert "Roll back to version 1" in html
+    assert "own-k3y" not in html
+    answer = _post(client, f"{seeded.stack_url}/secrets/API_KEY/rollback", {"to_version": "1"})
+    assert notice(answer) == "Rolled API_KEY back to version 1's value (version 3)."
+    found = get_secret(seeded.vault, LOCAL, seeded.stack_target, "API_KEY", reveal=True)
+    assert found.raw_value is not None
+    assert found.raw_value.reveal() == "own-k3y"
+
+
+def test_audit_viewer_filters_and_the_owner_rule(seeded: WebWorld) -> None:
+    admin = signed_in(seeded.app, seeded.admin)
+    _post(admin, f"{seeded.stack_url}/secrets/API_KEY/reveal", {})
+    page = admin.get("/audit", params={"key": "API_KEY", "actor": seeded.admin})
+    assert page.status_code == 200
+    assert "reveal" in page.text
+    assert "web_" in page.text
+    assert "own-k3y" not in page.text
+    viewer = signed_in(seeded.app, seeded.viewer)
+    assert viewer.get("/audit").status_code == 403
+    assert viewer.get("/audit", params={"account": seeded.account.uid}).status_code == 403
+
+
+def test_tokens_are_created_shown_once_and_revoked(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.viewer)
+    created = _post(client, "/tokens", {"scopes": "public", "environments": "development"})
+    token = re.search(r'id="new-token">(ssk_[^<]+)<', created.text)
+    assert token is not None
+    assert created.headers["cache-control"] == "no-store"
+    listing = client.get("/tokens").text
+    assert token.group(1) not in listing
+    token_id = re.search(r"<code>(tok_[0-9a-f]{16})</code>", listing)
+    assert token_id is not None
+    api = TestClient(seeded.app, headers={"Authorization": f"Bearer {token.group(1)}"})
+    assert api.get("/api/3/accounts").status_code == 200
+    revoked = _post(client, f"/tokens/{token_id.group(1)}/revoke", {}, "/tokens")
+    assert notice(revoked) == f"Revoked {token_id.group(1)}."
+    assert api.get("/api/3/accounts").status_code == 401
+    # A session is an unnarrowed token with both scopes, no more: the viewer still cannot reveal.
+    wider = _post(client, "/tokens", {"scopes": "admin"})
+    assert wider.status_code == 200
+
+
+def test_rotation_and_diff_pages(seeded: WebWorld) -> None:
+    from stacksafe.core.tenancy import create_stack
+
+    create_stack(seeded.vault, LOCAL, "acme", "dev", "development")
+    client = signed_in(seeded.app, seeded.admin)
+    rotation = client.get(f"{seeded.account_url}/rotation")
+    assert rotation.status_code == 200
+    other = re.findall(
+        r'<option value="([0-9a-f]{32})"', client.get(f"{seeded.stack_url}/diff").text
+    )
+    assert other
+    diff = client.get(f"{seeded.stack_url}/diff", params={"other": other[0]})
+    assert diff.status_code == 200
+    assert "API_KEY" in diff.text
+    assert "only in web" in diff.text
+    for value in (VALUE, OVERRIDE, "own-k3y"):
+        assert value not in diff.text
+
+
+def test_someone_elses_stack_is_not_found(seeded: WebWorld) -> None:
+    from stacksafe.core.tenancy import create_account, create_stack
+
+    create_account(seeded.vault, LOCAL, "other")
+    foreign = create_stack(seeded.vault, LOCAL, "other", "theirs", "production")
+    client = signed_in(seeded.app, seeded.admin)
+    answer = client.get(f"/stacks/{foreign.uid}")
+    assert answer.status_code == 404
+    assert "does not exist" in answer.text
+    reveal = _post(client, f"/stacks/{foreign.uid}/secrets/X/reveal", {})
+    assert reveal.status_code == 404
+
+
+def test_not_signed_in_pages_redirect_to_sign_in(seeded: WebWorld) -> None:
+    anonymous = TestClient(seeded.app, base_url=BASE)
+    for path in ("/", seeded.stack_url, "/audit", "/tokens"):
+        answer = anonymous.get(path, follow_redirects=False)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/sign-in"

@@ -1,0 +1,141 @@
+"""Signing in and out, and what ends a session: sign-out, the idle timeout, its lifetime, a new
+password. A session that ended is ended on the server: its cookie, replayed, does nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+
+from stacksafe.core.audit import list_events
+from stacksafe.core.principals import create_user, set_password
+from stacksafe.core.sessions import SessionPolicy
+from stacksafe.model import SecretValue
+from tests.actors import LOCAL
+from tests.clock import Clock
+from tests.web.helpers import (
+    BASE,
+    IDLE,
+    SAME_ORIGIN,
+    WebWorld,
+    notice,
+    page_csrf,
+    sign_in,
+    signed_in,
+)
+
+
+def test_sign_in_sets_an_http_only_strict_cookie_and_is_audited(web: WebWorld) -> None:
+    client = TestClient(web.app, base_url=BASE)
+    answer = sign_in(client, web.admin)
+    assert answer.status_code == 303
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("stacksafe_session=sss_")
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "samesite=strict" in cookie.lower()
+    assert "Path=/" in cookie
+    assert "Secure" not in cookie  # plain HTTP on loopback: a Secure cookie would not come back
+    assert client.get("/").status_code == 200
+    event = list_events(web.vault, actor=web.admin, limit=1)[0]
+    assert event.action == "session.start"
+    assert event.token_uid is not None
+    assert event.token_uid.startswith("web_")
+
+
+def test_under_tls_the_cookie_is_secure_and_host_prefixed(web: WebWorld) -> None:
+    client = TestClient(web.app, base_url="https://testserver")
+    answer = sign_in(client, web.admin)
+    assert answer.status_code == 303
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("__Host-stacksafe_session=sss_")
+    assert "Secure" in cookie
+    assert client.get("/").status_code == 200
+
+
+def test_a_wrong_password_or_unknown_user_gets_one_message_and_no_session(web: WebWorld) -> None:
+    client = TestClient(web.app, base_url=BASE)
+    for email, password in ((web.admin, "wrong password!"), ("nobody@acme.test", "whatever1234")):
+        answer = sign_in(client, email, password)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/sign-in"
+        assert "stacksafe_session" not in answer.headers.get("set-cookie", "")
+        page = client.get("/sign-in")
+        assert notice(page) == "the email or the password is wrong"
+    denied = [e for e in list_events(web.vault, limit=10) if e.action == "session.start"]
+    assert [e.outcome for e in denied[:2]] == ["denied", "denied"]
+    assert all("nobody" not in str(e.detail) for e in denied)  # what was typed is not logged
+    assert client.get("/", follow_redirects=False).headers["location"] == "/sign-in"
+
+
+def test_a_user_without_a_password_cannot_sign_in(web: WebWorld) -> None:
+    create_user(web.vault, LOCAL, "nopass@acme.test", "acme", "viewer")
+    answer = sign_in(TestClient(web.app, base_url=BASE), "nopass@acme.test", "")
+    assert answer.status_code in (303, 400)
+    assert "stacksafe_session" not in answer.headers.get("set-cookie", "")
+
+
+def test_the_sign_in_form_needs_its_csrf_token_and_this_origin(web: WebWorld) -> None:
+    client = TestClient(web.app, base_url=BASE)
+    client.get("/sign-in")
+    form = {"email": web.admin, "password": "correct horse battery staple"}
+    no_token = client.post("/sign-in", data=form, headers=SAME_ORIGIN, follow_redirects=False)
+    assert no_token.headers["location"] == "/sign-in"
+    assert "stacksafe_session" not in no_token.headers.get("set-cookie", "")
+    token = page_csrf(client, "/sign-in")
+    elsewhere = client.post(
+        "/sign-in",
+        data={**form, "csrf": token},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert elsewhere.status_code == 403
+    assert "stacksafe_session" not in elsewhere.headers.get("set-cookie", "")
+
+
+def test_a_signed_out_cookie_no_longer_works(web: WebWorld) -> None:
+    client = signed_in(web.app, web.admin)
+    stolen = client.cookies["stacksafe_session"]
+    answer = client.post(
+        "/sign-out", data={"csrf": page_csrf(client)}, headers=SAME_ORIGIN, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/sign-in"
+    thief = TestClient(web.app, base_url=BASE, cookies={"stacksafe_session": stolen})
+    replayed = thief.get(web.stack_url, follow_redirects=False)
+    assert replayed.status_code == 303
+    assert replayed.headers["location"] == "/sign-in"
+    assert list_events(web.vault, actor=web.admin, limit=1)[0].action == "session.end"
+
+
+def test_an_idle_session_expires_and_stays_ended(web: WebWorld, clock: Clock) -> None:
+    client = signed_in(web.app, web.admin)
+    clock.tick(IDLE - 1)
+    assert client.get("/").status_code == 200  # activity keeps it alive
+    clock.tick(IDLE - 1)
+    assert client.get("/").status_code == 200
+    clock.tick(IDLE + 1)
+    expired = client.get("/", follow_redirects=False)
+    assert expired.headers["location"] == "/sign-in"
+    assert notice(client.get("/sign-in")) == "the session has expired; sign in again"
+    clock.now -= timedelta(minutes=IDLE + 1)  # even with the clock set back
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_session_ends_after_its_lifetime_however_active(web: WebWorld, clock: Clock) -> None:
+    lifetime = SessionPolicy().lifetime
+    client = signed_in(web.app, web.admin)
+    steps = int(lifetime.total_seconds() // ((IDLE - 1) * 60))
+    for _ in range(steps):
+        clock.tick(IDLE - 1)
+        client.get("/")
+    clock.tick(IDLE - 1)
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_new_password_ends_the_users_sessions(web: WebWorld) -> None:
+    client = signed_in(web.app, web.admin)
+    set_password(web.vault, LOCAL, web.admin, SecretValue("another long passphrase"))
+    assert client.get("/", follow_redirects=False).status_code == 303
+    assert sign_in(TestClient(web.app, base_url=BASE), web.admin).headers["location"] == "/sign-in"
+    fresh = TestClient(web.app, base_url=BASE)
+    assert sign_in(fresh, web.admin, "another long passphrase").headers["location"] == "/"
