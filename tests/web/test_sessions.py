@@ -50,6 +50,18 @@ def test_under_tls_the_cookie_is_secure_and_host_prefixed(web: WebWorld) -> None
     assert cookie.startswith("__Host-stacksafe_session=sss_")
     assert "Secure" in cookie
     assert client.get("/").status_code == 200
+    out = client.post(
+        "/sign-out",
+        data={"csrf": page_csrf(client)},
+        headers={"Origin": "https://testserver"},
+        follow_redirects=False,
+    )
+    cleared = [c for c in out.headers.get_list("set-cookie") if "stacksafe_session" in c]
+    # A browser drops a __Host- cookie only when the deletion is Secure too.
+    assert len(cleared) == 1
+    assert cleared[0].startswith('__Host-stacksafe_session=""')
+    assert "Max-Age=0" in cleared[0]
+    assert "Secure" in cleared[0]
 
 
 def test_a_wrong_password_or_unknown_user_gets_one_message_and_no_session(web: WebWorld) -> None:

@@ -26,15 +26,22 @@ from stacksafe.errors import StacksafeError, Unauthenticated
 from stacksafe.web.state import web_state
 
 __all__ = [
+    "FLASH_COOKIE",
+    "PRE_COOKIE",
+    "SESSION_COOKIE",
     "Checked",
     "CsrfRefused",
+    "SignInRequired",
     "SignedIn",
     "WebRoute",
     "WebUser",
     "check_origin",
     "checked",
+    "clear_cookie",
     "cookie_name",
     "flash",
+    "new_pre_session",
+    "pre_session",
     "redirect",
     "render",
     "set_cookie",
@@ -78,6 +85,12 @@ def set_cookie(request: Request, response: Response, base: str, value: str, **kw
         path="/",
         **kw,
     )
+
+
+def clear_cookie(request: Request, response: Response, base: str) -> None:
+    # With the attributes it was set with: a browser ignores a __Host- cookie without Secure,
+    # deletion included.
+    set_cookie(request, response, base, "", max_age=0, expires=0)
 
 
 def _ip(request: Request) -> str | None:
@@ -188,7 +201,7 @@ def render(
         status_code=status_code,
     )
     if notice is not None:
-        response.delete_cookie(cookie_name(request, FLASH_COOKIE), path="/")
+        clear_cookie(request, response, FLASH_COOKIE)
     return response
 
 

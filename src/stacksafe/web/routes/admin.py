@@ -70,11 +70,14 @@ def audit_log(
         )
     )
     events = [{**e.to_json(), "at": iso8601(e.at)} for e in found[:PER_PAGE]]
+    names = {a.uid: a.name for a in tenancy.list_accounts(vault, me)}
+    names |= {s.uid: s.name for s in tenancy.list_stacks(vault, me)}
     return render(
         request,
         "audit.html",
         user,
         events=events,
+        names=names,
         readable=readable,
         filters={"account": account_uid or "", "actor": actor, "key": key, "since": since},
         page=page,

@@ -16,7 +16,7 @@ from stacksafe.web.auth import (
     Checked,
     WebRoute,
     check_origin,
-    cookie_name,
+    clear_cookie,
     new_pre_session,
     pre_session,
     redirect,
@@ -68,7 +68,7 @@ def sign_in(
         return redirect(request, "/sign-in", "error", wrong.message)
     response = redirect(request, "/")
     set_cookie(request, response, SESSION_COOKIE, started.secret)
-    response.delete_cookie(cookie_name(request, PRE_COOKIE), path="/")
+    clear_cookie(request, response, PRE_COOKIE)
     return response
 
 
@@ -76,5 +76,5 @@ def sign_in(
 def sign_out(request: Request, user: Checked) -> Response:
     end_session(web_state(request).vault, user.principal, user.secret)
     response = redirect(request, "/sign-in", "ok", "Signed out.")
-    response.delete_cookie(cookie_name(request, SESSION_COOKIE), path="/")
+    clear_cookie(request, response, SESSION_COOKIE)
     return response
