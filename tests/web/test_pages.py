@@ -127,6 +127,20 @@ def test_set_override_and_delete_through_the_forms(seeded: WebWorld) -> None:
     assert "is inherited from account 'acme'" in (notice(refused) or "")
 
 
+def test_forms_do_not_silently_replace_what_someone_else_wrote(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.admin)
+    url = f"{seeded.stack_url}/secrets"
+    added = _post(client, url, {"key": "API_KEY", "value": "v", "expected_version": "0"})
+    assert notice(added) == "secret 'API_KEY' already exists here; use its Edit form to replace it"
+    set_local(seeded.vault, seeded.stack_target, {"API_KEY": "written meanwhile"})  # version 2
+    stale = _post(client, url, {"key": "API_KEY", "value": "mine", "expected_version": "1"})
+    assert notice(stale) == (
+        "'API_KEY' is at version 2, not 1: someone else wrote it first; read it again and retry"
+    )
+    fresh = _post(client, url, {"key": "API_KEY", "value": "mine", "expected_version": "2"})
+    assert notice(fresh) == "Saved API_KEY (version 3)."
+
+
 def test_writes_give_the_same_messages_as_the_core(seeded: WebWorld) -> None:
     client = signed_in(seeded.app, seeded.admin)
     with pytest.raises(InvalidInput) as bad_key:

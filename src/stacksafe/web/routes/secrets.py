@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from stacksafe.core import secrets, tenancy, transfer
 from stacksafe.core.access import Action
 from stacksafe.core.tenancy import Target
-from stacksafe.errors import StacksafeError
+from stacksafe.errors import Conflict, PreconditionFailed, StacksafeError
 from stacksafe.model import Secret, SecretValue, iso8601
 from stacksafe.web.auth import Checked, SignedIn, WebRoute, redirect, render
 from stacksafe.web.levels import Kind, level_target, level_url, may, on_both_levels
@@ -72,7 +72,8 @@ def _level_page(request: Request, user: SignedIn, target: Target) -> Response:
     vault, actor = web_state(request).vault, user.principal
     account_level = Target(target.account)
     rows: list[dict[str, object]] = []
-    if may(actor, Action.DESCRIBE, target):
+    can_describe = may(actor, Action.DESCRIBE, target)
+    if can_describe:
         overridden: set[str] = set()
         if target.stack is not None and may(actor, Action.DESCRIBE, account_level):
             overridden = {s.key for s in secrets.list_secrets(vault, actor, account_level)}
@@ -85,6 +86,7 @@ def _level_page(request: Request, user: SignedIn, target: Target) -> Response:
         target=target,
         url=level_url(target),
         rows=rows,
+        can_describe=can_describe,
         stacks=stacks,
         can_reveal=may(actor, Action.REVEAL, target),
         can_write=may(
@@ -137,14 +139,31 @@ def set_secret(
     user: Checked,
     key: Annotated[str, Form(max_length=255)],
     value: Annotated[str, Form()],
+    expected_version: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
 ) -> Response:
     """Create or replace a key at this level; on a stack, a key it inherits becomes its own
-    override (the API's PUT)."""
+    override. The forms send the version they were showing (0: a new key or a new override),
+    so a value someone else wrote meanwhile is not silently replaced (the API's If-Match)."""
     vault = web_state(request).vault
     target = level_target(vault, user.principal, kind, ref)
 
     def work() -> str:
-        written = secrets.set_secret(vault, user.principal, target, key.strip(), SecretValue(value))
+        try:
+            written = secrets.set_secret(
+                vault,
+                user.principal,
+                target,
+                key.strip(),
+                SecretValue(value),
+                expected_version=expected_version,
+            )
+        except PreconditionFailed:
+            if expected_version != 0:
+                raise
+            # As the API's POST says it: the add form never replaces an existing key.
+            raise Conflict(
+                f"secret {key.strip()!r} already exists here; use its Edit form to replace it"
+            ) from None
         return f"Saved {written.key} (version {written.version})."
 
     return _attempt(request, level_url(target), work)
