@@ -11,6 +11,7 @@ import typer
 
 from stacksafe.cli.common import DataDirOption, local_actor, settings_for
 from stacksafe.core.principals import bootstrap_owner, create_token, has_users
+from stacksafe.core.validation import parse_duration
 from stacksafe.core.vault import open_vault
 from stacksafe.errors import ConfigurationError, InvalidInput
 from stacksafe.settings import Settings
@@ -71,7 +72,7 @@ def serve(
     ] = 60,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Serve the API (and, later, the web UI) on HOST:PORT."""
+    """Serve the API and the web UI on HOST:PORT."""
     import uvicorn
 
     if (tls_cert is None) != (tls_key is None):
@@ -84,6 +85,12 @@ def serve(
             f"refusing to serve plain HTTP on {host}: secrets would cross the network "
             "unencrypted; give --tls-cert/--tls-key (or --insecure behind a TLS proxy)"
         )
+    idle = os.environ.get("STACKSAFE_WEB_IDLE_TIMEOUT", "")
+    if idle:
+        try:
+            parse_duration(idle)  # refused here, once, rather than by every worker at start
+        except InvalidInput as exc:
+            raise InvalidInput(f"STACKSAFE_WEB_IDLE_TIMEOUT: {exc.message}") from None
     settings = settings_for(data_dir)
     _first_start(settings)
     # Workers are separate processes: they read the same settings from the environment.
