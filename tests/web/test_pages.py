@@ -253,6 +253,34 @@ def test_someone_elses_stack_is_not_found(seeded: WebWorld) -> None:
     assert reveal.status_code == 404
 
 
+def test_names_are_escaped_not_markup(seeded: WebWorld) -> None:
+    from stacksafe.core.tenancy import create_stack
+
+    hostile = '<img src=x onerror="alert(1)">'
+    create_stack(seeded.vault, LOCAL, "acme", hostile, "development")
+    client = signed_in(seeded.app, seeded.admin)
+    for path in ("/", seeded.account_url):
+        html = client.get(path).text
+        assert hostile not in html
+        assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
+
+
+def test_a_stack_role_above_the_account_role_shows_on_that_stack_only(seeded: WebWorld) -> None:
+    from stacksafe.core.principals import create_user, set_password
+    from stacksafe.model import SecretValue
+    from tests.web.helpers import PASSWORD
+
+    create_user(seeded.vault, LOCAL, "dev@acme.test", "acme", "viewer", {"web": "developer"})
+    set_password(seeded.vault, LOCAL, "dev@acme.test", SecretValue(PASSWORD))
+    client = signed_in(seeded.app, "dev@acme.test")
+    page = client.get(seeded.stack_url).text
+    assert "Reveal API_KEY" in page  # developer on the stack
+    assert "overrides account" in page  # viewer of the account: describes its keys
+    account = client.get(seeded.account_url).text
+    assert "Reveal DATABASE_PASSWORD" not in account  # a viewer at account level
+    assert "Add a secret" not in account
+
+
 def test_not_signed_in_pages_redirect_to_sign_in(seeded: WebWorld) -> None:
     anonymous = TestClient(seeded.app, base_url=BASE)
     for path in ("/", seeded.stack_url, "/audit", "/tokens"):

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
+from stacksafe.api.errors import STATUS_BY_CODE
 from stacksafe.core.access import Principal
 from stacksafe.core.sessions import csrf_token, pre_session_csrf, session_principal
 from stacksafe.errors import StacksafeError, Unauthenticated
@@ -51,7 +52,6 @@ __all__ = [
 SESSION_COOKIE = "stacksafe_session"
 PRE_COOKIE = "stacksafe_pre"
 FLASH_COOKIE = "stacksafe_flash"
-STATUS_BY_CODE = {"not_found": 404, "forbidden": 403, "unauthenticated": 401, "conflict": 409}
 
 
 class SignInRequired(Exception):
