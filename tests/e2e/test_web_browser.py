@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -103,6 +104,8 @@ def secret_row(page: Page, key: str) -> object:
 
 def test_the_whole_flow_in_a_browser(context: BrowserContext, screenshots: Path) -> None:
     page = context.new_page()
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
     page.clock.install()  # the page's timers, moved forward below instead of waited for
     page.goto("/sign-in")
     shoot(page, screenshots, "sign-in")
@@ -180,6 +183,11 @@ def test_the_whole_flow_in_a_browser(context: BrowserContext, screenshots: Path)
     expect(page.get_by_role("status")).to_have_text("Signed out.")
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/sign-in$"))
+
+    # No value (nor the password) was ever part of a URL the browser requested.
+    values = ("account-value-1", "stack-override-2", "stack-value-3", "correct horse")
+    assert urls
+    assert not [u for u in urls if any(v in u or quote(v) in u for v in values)]
 
 
 def test_a_viewer_has_no_reveal_button_and_a_crafted_reveal_is_refused(
