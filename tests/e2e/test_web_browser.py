@@ -113,10 +113,12 @@ def test_the_whole_flow_in_a_browser(context: BrowserContext, screenshots: Path)
 
     # Create a stack in the account.
     page.get_by_role("link", name="acme").first.click()
+    expect(page.get_by_role("heading", name="Stacks", exact=True)).to_be_visible()
     page.get_by_label("Stack name").fill("shop")
     page.get_by_label("Environment").fill("staging")
     page.get_by_role("button", name="Create stack").click()
     expect(page.get_by_role("status")).to_have_text("Created stack shop (staging).")
+    shoot(page, screenshots, "account")
 
     # An account secret, then the new stack inherits it.
     page.get_by_label("Key", exact=True).fill("SHOP_TOKEN")
