@@ -79,6 +79,19 @@ def test_a_wrong_password_or_unknown_user_gets_one_message_and_no_session(web: W
     assert client.get("/", follow_redirects=False).headers["location"] == "/sign-in"
 
 
+def test_repeated_failures_from_one_address_are_throttled(web: WebWorld) -> None:
+    from stacksafe.web.app import FAILED_SIGN_INS_PER_MINUTE
+
+    client = TestClient(web.app, base_url=BASE, client=("203.0.113.9", 40000))
+    for _ in range(FAILED_SIGN_INS_PER_MINUTE):
+        sign_in(client, web.admin, "not the password")
+    answer = sign_in(client, web.admin)  # the right password, too late
+    assert answer.headers["location"] == "/sign-in"
+    assert notice(client.get("/sign-in")) == "too many failed sign-ins; wait a minute"
+    elsewhere = TestClient(web.app, base_url=BASE, client=("203.0.113.10", 40000))
+    assert sign_in(elsewhere, web.admin).headers["location"] == "/"
+
+
 def test_a_user_without_a_password_cannot_sign_in(web: WebWorld) -> None:
     create_user(web.vault, LOCAL, "nopass@acme.test", "acme", "viewer")
     answer = sign_in(TestClient(web.app, base_url=BASE), "nopass@acme.test", "")

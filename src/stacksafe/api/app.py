@@ -64,11 +64,13 @@ def create_app(
     serving: bool = False,
     rotation_interval: timedelta | None = None,
     web_policy: SessionPolicy | None = None,
+    web_origin: str | None = None,
 ) -> FastAPI:
     """The API over ``vault``; ``serving`` when this process exists to serve it (uvicorn).
 
     With ``rotation_interval``, a scheduler thread rotates due secrets that often. The web UI
-    is served at ``/`` by the same app (``web_policy``: its sessions' idle timeout and lifetime).
+    is served at ``/`` by the same app (``web_policy``: its sessions' idle timeout and lifetime;
+    ``web_origin``: the public origin when a proxy terminates TLS).
     """
 
     @asynccontextmanager
@@ -122,7 +124,7 @@ def create_app(
     ):
         app.include_router(router, prefix="/api/3")
     app.include_router(health.router)
-    install_web(app, vault, web_policy)
+    install_web(app, vault, web_policy, web_origin)
     return app
 
 
@@ -142,4 +144,5 @@ def app_from_environment() -> FastAPI:
         serving=True,
         rotation_interval=timedelta(seconds=interval) if interval > 0 else None,
         web_policy=policy,
+        web_origin=os.environ.get("STACKSAFE_WEB_ORIGIN") or None,
     )

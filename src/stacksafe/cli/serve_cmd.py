@@ -91,6 +91,11 @@ def serve(
             parse_duration(idle)  # refused here, once, rather than by every worker at start
         except InvalidInput as exc:
             raise InvalidInput(f"STACKSAFE_WEB_IDLE_TIMEOUT: {exc.message}") from None
+    if os.environ.get("STACKSAFE_WEB_ORIGIN"):
+        # Imported here: the UI's modules (FastAPI, Jinja2) stay out of every other command's start.
+        from stacksafe.web.state import check_web_origin
+
+        check_web_origin(os.environ["STACKSAFE_WEB_ORIGIN"])
     settings = settings_for(data_dir)
     _first_start(settings)
     # Workers are separate processes: they read the same settings from the environment.

@@ -13,9 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
 from stacksafe.core.access import SCOPES, Action, Principal, Role, authorize, parse_role
@@ -366,8 +365,15 @@ def _may_manage(actor: Principal, account: Account) -> bool:
     return True
 
 
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+
 @cache
 def _hasher() -> PasswordHasher:
+    # Imported on first use: only sign-in and set-password need it, not every CLI start.
+    from argon2 import PasswordHasher
+
     return PasswordHasher()  # Argon2id, the library's defaults (~90 ms per hash on our machines)
 
 
@@ -410,6 +416,8 @@ def check_password(vault: Vault, email: str, password: SecretValue) -> StoredUse
     with vault.store.read() as conn:
         found = queries.user_with_password(conn, email) if EMAIL.fullmatch(email) else None
     user, hashed = found if found is not None else (None, None)
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
         _hasher().verify(hashed or _decoy_hash(), password.reveal())
     except (VerificationError, InvalidHashError):

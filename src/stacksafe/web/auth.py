@@ -20,7 +20,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
-from stacksafe.api.errors import STATUS_BY_CODE
 from stacksafe.core.access import Principal
 from stacksafe.core.sessions import csrf_token, pre_session_csrf, session_principal
 from stacksafe.errors import StacksafeError, Unauthenticated
@@ -47,11 +46,25 @@ __all__ = [
     "render",
     "set_cookie",
     "signed_in",
+    "site_origin",
 ]
 
 SESSION_COOKIE = "stacksafe_session"
 PRE_COOKIE = "stacksafe_pre"
 FLASH_COOKIE = "stacksafe_flash"
+# The API's statuses (api/errors.py) for the same error codes, for the UI's error pages.
+STATUS_BY_CODE = {
+    "bad_request": 400,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "precondition_failed": 412,
+    "throttled": 503,
+    "integrity_error": 500,
+    "audit_unavailable": 503,
+    "configuration_error": 503,
+}
 
 
 class SignInRequired(Exception):
@@ -70,9 +83,20 @@ class WebUser:
     csrf: str
 
 
+def site_origin(request: Request) -> str:
+    """This site's origin as the browser sees it: the configured public origin (behind a
+    TLS-terminating proxy), else the request's own scheme and host."""
+    configured = web_state(request).origin
+    return configured or f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _secure(request: Request) -> bool:
+    return site_origin(request).startswith("https://")
+
+
 def cookie_name(request: Request, base: str) -> str:
     # Under TLS the __Host- prefix makes the browser insist on Secure, Path=/ and no Domain.
-    return f"__Host-{base}" if request.url.scheme == "https" else base
+    return f"__Host-{base}" if _secure(request) else base
 
 
 def set_cookie(request: Request, response: Response, base: str, value: str, **kw: Any) -> None:
@@ -80,7 +104,7 @@ def set_cookie(request: Request, response: Response, base: str, value: str, **kw
         cookie_name(request, base),
         value,
         httponly=True,
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
         samesite="strict",
         path="/",
         **kw,
@@ -120,7 +144,7 @@ SignedIn = Annotated[WebUser, Depends(signed_in)]
 
 
 def check_origin(request: Request) -> None:
-    expected = f"{request.url.scheme}://{request.url.netloc}"
+    expected = site_origin(request)
     origin = request.headers.get("origin")
     if origin is None:
         referer = request.headers.get("referer", "")

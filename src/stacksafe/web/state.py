@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
-from stacksafe.api.ratelimit import SlidingWindow
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.core.vault import Vault
+from stacksafe.errors import InvalidInput
+from stacksafe.web.throttle import FailureCounter
 
-__all__ = ["HERE", "WebState", "web_state"]
+__all__ = ["HERE", "WebState", "check_web_origin", "web_state"]
 
 HERE = Path(__file__).parent
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
+
+
+def check_web_origin(text: str) -> str:
+    """``STACKSAFE_WEB_ORIGIN``: a scheme, a host and an optional port, nothing else."""
+    if not _ORIGIN.fullmatch(text):
+        raise InvalidInput(
+            "STACKSAFE_WEB_ORIGIN must be the origin browsers use, like "
+            "https://secrets.example.com or https://10.0.0.5:8443 (no path, no trailing slash)"
+        )
+    return text
 
 
 @dataclass
@@ -22,7 +37,8 @@ class WebState:
     vault: Vault
     policy: SessionPolicy
     templates: Jinja2Templates
-    failed_sign_ins: SlidingWindow  # by source address
+    failed_sign_ins: FailureCounter  # by source address
+    origin: str | None = None  # the public origin, when a proxy terminates TLS
     reveal_seconds: int = 20  # a revealed value is masked again after this long
 
 
