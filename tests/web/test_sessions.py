@@ -157,6 +157,24 @@ def test_a_session_ends_after_its_lifetime_however_active(web: WebWorld, clock: 
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
+def test_signing_in_forgets_the_users_ended_sessions(web: WebWorld) -> None:
+    from sqlalchemy import func, select
+
+    from stacksafe.store.schema import web_sessions
+
+    def rows() -> int:
+        with web.vault.store.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(web_sessions)).scalar_one())
+
+    for _ in range(3):
+        client = signed_in(web.app, web.admin)
+        client.post("/sign-out", data={"csrf": page_csrf(client)}, headers=SAME_ORIGIN)
+    assert rows() == 1  # the last one, ended; the earlier ones went at the next sign-in
+    signed_in(web.app, web.viewer)
+    signed_in(web.app, web.admin)
+    assert rows() == 2  # another user's sessions are not touched
+
+
 def test_a_new_password_ends_the_users_sessions(web: WebWorld) -> None:
     client = signed_in(web.app, web.admin)
     set_password(web.vault, LOCAL, web.admin, SecretValue("another long passphrase"))

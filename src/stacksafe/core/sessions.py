@@ -92,6 +92,7 @@ def start_session(
 
     def work(conn: Connection) -> StartedSession:
         now = vault.clock()
+        queries.prune_sessions(conn, user.id, now)  # keeps the table to the sessions in use
         queries.insert_session(
             conn,
             uid=uid,

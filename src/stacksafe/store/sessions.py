@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, or_, select, update
 
 from stacksafe.store.principals import StoredUser
 from stacksafe.store.schema import users, web_sessions
@@ -16,6 +16,7 @@ __all__ = [
     "end_session",
     "end_sessions_of",
     "insert_session",
+    "prune_sessions",
     "session_and_user_by_hash",
     "touch_session",
 ]
@@ -106,5 +107,17 @@ def end_sessions_of(conn: Connection, user_id: int, now: datetime) -> int:
         update(web_sessions)
         .where(web_sessions.c.user_id == user_id, web_sessions.c.ended_at.is_(None))
         .values(ended_at=now)
+    )
+    return int(result.rowcount)
+
+
+def prune_sessions(conn: Connection, user_id: int, now: datetime) -> int:
+    """Forget a user's sessions that ended or expired: their rows have no use left (the audit
+    log keeps what happened in them)."""
+    result = conn.execute(
+        delete(web_sessions).where(
+            web_sessions.c.user_id == user_id,
+            or_(web_sessions.c.ended_at.is_not(None), web_sessions.c.expires_at <= now),
+        )
     )
     return int(result.rowcount)
