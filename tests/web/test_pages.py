@@ -281,6 +281,52 @@ def test_a_stack_role_above_the_account_role_shows_on_that_stack_only(seeded: We
     assert "Add a secret" not in account
 
 
+def test_the_owner_creates_accounts_and_an_administrator_stacks(seeded: WebWorld) -> None:
+    from stacksafe.core.principals import bootstrap_owner, set_password
+    from stacksafe.model import SecretValue
+    from tests.web.helpers import PASSWORD
+
+    bootstrap_owner(seeded.vault, "owner@acme.test")
+    set_password(seeded.vault, LOCAL, "owner@acme.test", SecretValue(PASSWORD))
+    owner = signed_in(seeded.app, "owner@acme.test")
+    assert notice(_post(owner, "/accounts", {"name": "globex"})) == "Created account globex."
+    admin = signed_in(seeded.app, seeded.admin)
+    assert "New account" not in admin.get("/").text
+    refused = _post(admin, "/accounts", {"name": "initech"})
+    assert notice(refused) == "only the server owner may create accounts"
+    made = _post(admin, f"{seeded.account_url}/stacks", {"name": "api", "environment": "qa"})
+    assert notice(made) == "Created stack api (qa)."
+    assert "env-qa" in made.text
+    bad = _post(admin, f"{seeded.account_url}/stacks", {"name": "x", "environment": "no way"})
+    assert (notice(bad) or "").startswith("environment 'no way' is not valid")
+
+
+def test_audit_since_filter_and_a_malformed_time(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.admin)
+    future = client.get("/audit", params={"since": "2999-01-01T00:00:00Z"})
+    assert "No events match." in future.text
+    bad = client.get("/audit", params={"since": "yesterday"})
+    assert bad.status_code == 400
+    assert "is not an ISO 8601 time" in bad.text
+
+
+def test_token_form_errors_come_back_as_notices(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.viewer)
+    bad = _post(client, "/tokens", {"scopes": "root"}, "/tokens")
+    assert (notice(bad) or "").startswith("scopes must be chosen from public, admin")
+    unknown = _post(client, "/tokens/tok_0000000000000000/revoke", {}, "/tokens")
+    assert notice(unknown) == "token 'tok_0000000000000000' does not exist"
+
+
+def test_a_tampered_notice_cookie_is_ignored(seeded: WebWorld) -> None:
+    client = signed_in(seeded.app, seeded.admin)
+    for junk in ("%7Bnot-json", "%5B1%2C2%5D"):
+        client.cookies.set("stacksafe_flash", junk)
+        page = client.get("/")
+        assert page.status_code == 200
+        assert notice(page) is None
+
+
 def test_not_signed_in_pages_redirect_to_sign_in(seeded: WebWorld) -> None:
     anonymous = TestClient(seeded.app, base_url=BASE)
     for path in ("/", seeded.stack_url, "/audit", "/tokens"):
