@@ -16,6 +16,7 @@ from stacksafe.errors import InvalidInput
 from stacksafe.web.headers import CSP
 from tests.actors import LOCAL
 from tests.api.helpers import set_local, snapshot
+from tests.clock import Clock
 from tests.web.helpers import BASE, SAME_ORIGIN, WebWorld, notice, page_csrf, signed_in
 
 VALUE = "s3cret-value-of-the-account"
@@ -219,6 +220,34 @@ def test_tokens_are_created_shown_once_and_revoked(seeded: WebWorld) -> None:
     # A session is an unnarrowed token with both scopes, no more: the viewer still cannot reveal.
     wider = _post(client, "/tokens", {"scopes": "admin"})
     assert wider.status_code == 200
+
+
+def test_rotation_status_shows_what_is_overdue_and_expiring(web: WebWorld, clock: Clock) -> None:
+    from datetime import timedelta
+
+    from stacksafe.core.rotation import set_policy
+
+    set_local(web.vault, web.stack_target, {"OLD_KEY": "a", "EXPIRING": "b", "FRESH": "c"})
+    set_policy(web.vault, LOCAL, web.stack_target, "OLD_KEY", rotate_every=timedelta(days=1))
+    set_policy(
+        web.vault,
+        LOCAL,
+        web.stack_target,
+        "EXPIRING",
+        expires_at=clock.now + timedelta(days=10),
+    )
+    set_policy(web.vault, LOCAL, web.stack_target, "FRESH", rotate_every=timedelta(days=90))
+    clock.tick(60 * 24 * 5)  # five days later
+    client = signed_in(web.app, web.admin)
+    page = client.get(f"{web.account_url}/rotation").text
+    assert re.search(r"state-overdue\">overdue</span></td>\s*<th scope=\"row\"><code>OLD_KEY", page)
+    assert re.search(
+        r"state-expiring\">expiring</span></td>\s*<th scope=\"row\"><code>EXPIRING", page
+    )
+    assert "FRESH" not in page
+    everything = client.get(f"{web.account_url}/rotation", params={"all": "true"}).text
+    assert "FRESH" in everything
+    assert "a" not in re.findall(r"<code>([^<]*)</code>", everything)  # keys, never values
 
 
 def test_rotation_and_diff_pages(seeded: WebWorld) -> None:
