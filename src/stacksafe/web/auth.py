@@ -11,7 +11,7 @@ import hmac
 import json
 import secrets as random
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
@@ -79,8 +79,8 @@ class CsrfRefused(Exception):
 @dataclass(frozen=True)
 class WebUser:
     principal: Principal
-    secret: str  # the session cookie's value
-    csrf: str
+    secret: str = field(repr=False)  # the session cookie's value: never in a log line
+    csrf: str = field(repr=False)
 
 
 def site_origin(request: Request) -> str:
@@ -251,7 +251,10 @@ class WebRoute(APIRoute):
             except SignInRequired as needed:
                 if needed.reason is None:
                     return redirect(request, "/sign-in")
-                return redirect(request, "/sign-in", "error", needed.reason)
+                # A cookie that no longer works is dropped, not sent with every request.
+                sent_back = redirect(request, "/sign-in", "error", needed.reason)
+                clear_cookie(request, sent_back, SESSION_COOKIE)
+                return sent_back
             except CsrfRefused as refused:
                 return _error_page(request, 403, str(refused))
             except StacksafeError as exc:
