@@ -17,6 +17,7 @@ from stacksafe.model import SecretValue
 __all__ = ["DEFAULT_MAX_VALUE_BYTES", "KEY_PARAMS_FILE", "Settings", "default_data_dir"]
 
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
+DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024
 DATABASE_FILE = "stacksafe.db"
 KEY_FILE = "master.key"
 KEY_PARAMS_FILE = "master.key.params"
@@ -35,6 +36,8 @@ class Settings:
     # Key material given directly (STACKSAFE_MASTER_KEY); wins over the key file.
     master_key_text: SecretValue | None = field(default=None, repr=False)
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    # Plaintext kept in memory by readers (core.opened), STACKSAFE_READ_CACHE_BYTES; 0: none.
+    read_cache_bytes: int = DEFAULT_READ_CACHE_BYTES
     # A passphrase the master key is derived from (STACKSAFE_MASTER_KEY_PASSPHRASE), or the file
     # holding one (STACKSAFE_MASTER_KEY_PASSPHRASE_FILE, read only when the key is loaded).
     master_key_passphrase: SecretValue | None = field(default=None, repr=False)
@@ -93,6 +96,13 @@ class Settings:
             ) from None
         if limit < 1:
             raise ConfigurationError("STACKSAFE_MAX_VALUE_BYTES must be at least 1")
+        cache_text = env.get("STACKSAFE_READ_CACHE_BYTES")
+        if cache_text and not (cache_text.isascii() and cache_text.isdigit()):
+            raise ConfigurationError(
+                "STACKSAFE_READ_CACHE_BYTES must be a whole number of bytes (0: keep no "
+                f"plaintext in memory between reads), not {cache_text!r}"
+            )
+        read_cache = int(cache_text) if cache_text else DEFAULT_READ_CACHE_BYTES
         passphrase = env.get("STACKSAFE_MASTER_KEY_PASSPHRASE")
         passphrase_file = env.get("STACKSAFE_MASTER_KEY_PASSPHRASE_FILE")
         chosen = [
@@ -119,6 +129,7 @@ class Settings:
             master_key_file=key_file.absolute(),
             master_key_text=SecretValue(key_text) if key_text else None,
             max_value_bytes=limit,
+            read_cache_bytes=read_cache,
             master_key_passphrase=SecretValue(passphrase) if passphrase else None,
             master_key_passphrase_file=(
                 Path(passphrase_file).expanduser().absolute() if passphrase_file else None

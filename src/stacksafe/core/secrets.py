@@ -1,8 +1,9 @@
 """Reading and writing secrets: validation, sealing, versioning and inheritance together.
 
 Every write appends an immutable version row and moves the secret's pointer; an unset appends a
-tombstone. Every read authenticates the stored ciphertext, revealed or not, so tampering is
-reported on the first read that meets it.
+tombstone. Every read authenticates the stored ciphertext, revealed or not, or uses what an
+earlier read authenticated at the same database revision (core.opened), so tampering through
+SQL is reported on the first read that meets it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from stacksafe.core.audit import append, fingerprint, fingerprints_of_opened, re
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
 from stacksafe.core.inheritance import inherits, overlay
+from stacksafe.core.opened import Level, OpenedLevel
 from stacksafe.core.references import has_references, resolve_all
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_environment, validate_key, validate_value
@@ -128,6 +130,50 @@ def _open_rows(
     return opened
 
 
+def _opened(
+    conn: Connection, vault: Vault, target: Target, key: str | None, reveal: bool
+) -> list[Secret]:
+    """The live secrets of ``target`` (all, or the one named ``key``), opened: each one
+    authenticated, by this read or by an earlier one at the same database revision (core.opened).
+    """
+    cache = vault.opened
+    # The revision first, then the rows: what is kept is never labelled newer than it is (a
+    # write committing in between makes it newer, and then only readers that already saw the
+    # old revision can meet it). The same holds for a revision read with the target.
+    revision = (
+        None
+        if cache is None
+        else target.revision or queries.secrets_revision(conn, target.account.id, target.stack_id)
+    )
+    if cache is None or revision is None:
+        return _open_rows(conn, vault, target, _read(conn, target, key), reveal)
+    found = cache.get(_level(target), revision)
+    if found is None and key is not None:
+        # One key is read alone, as without a cache: a level with one damaged row still
+        # gives its other keys (a whole read fails, and keeps nothing).
+        return _open_rows(conn, vault, target, _read(conn, target, key), reveal)
+    if found is None:
+        found = OpenedLevel.of(
+            revision, _open_rows(conn, vault, target, _read(conn, target, None), True)
+        )
+        cache.put(_level(target), found)
+    return found.secrets(key, reveal)
+
+
+def _level(target: Target) -> Level:
+    stack = target.stack
+    return (target.account.id, target.stack_id, None if stack is None else stack.environment)
+
+
+def _kept(vault: Vault, target: Target, key: str | None, reveal: bool) -> list[Secret] | None:
+    """What ``_opened`` would give, when it can be given without the database: the target
+    was read with its revision, and what was opened at that revision is kept."""
+    if vault.opened is None or target.revision is None:
+        return None
+    found = vault.opened.get(_level(target), target.revision)
+    return None if found is None else found.secrets(key, reveal)
+
+
 def _read(conn: Connection, target: Target, key: str | None) -> list[queries.StoredSecret]:
     if target.stack is None:
         return queries.scope_secrets(conn, target.account.id, None, key)
@@ -172,6 +218,10 @@ def _account_values(
     return {s.key: s.raw_value.reveal() for s in opened if s.raw_value is not None}
 
 
+def _have_references(found: Sequence[Secret]) -> bool:
+    return any(s.raw_value is not None and has_references(s.raw_value.reveal()) for s in found)
+
+
 def _resolved(
     conn: Connection,
     vault: Vault,
@@ -182,11 +232,9 @@ def _resolved(
 ) -> tuple[list[Secret], dict[str, list[str]]]:
     """``found`` with ``${...}`` references resolved (see core.references), and the references
     each key used. The whole effective set is read only when a value holds a reference."""
-    if not any(s.raw_value is not None and has_references(s.raw_value.reveal()) for s in found):
+    if not _have_references(found):
         return found, {}
-    whole = (
-        found if key is None else _open_rows(conn, vault, target, _read(conn, target, None), True)
-    )
+    whole = found if key is None else _opened(conn, vault, target, None, True)
     own = {s.key: s.raw_value.reveal() for s in whole if s.raw_value is not None}
     result = resolve_all(
         own,
@@ -216,18 +264,25 @@ def _lookup(
 ) -> list[Secret]:
     _allow(vault, actor, Action.DESCRIBE, target, key=key)
     if not reveal:
+        described = _kept(vault, target, key, False)
+        if described is not None:
+            return described
         with vault.store.read() as conn:
-            return _open_rows(conn, vault, target, _read(conn, target, key), False)
+            return _opened(conn, vault, target, key, False)
     _allow(vault, actor, Action.REVEAL, target, key=key)
     # Read and decrypt in a read transaction (no lock held), then append the audit event, which
     # names the exact versions read, in a short write transaction. Only after that commits are
     # the values returned: a reveal whose audit event cannot be written fails (fail closed).
     used: dict[str, list[str]] = {}
-    with vault.store.read() as conn:
-        stored = _open_rows(conn, vault, target, _read(conn, target, key), True)
-        found = stored
-        if resolve:
-            found, used = _resolved(conn, vault, actor, target, key, stored)
+    kept = _kept(vault, target, key, True)
+    if kept is not None and not (resolve and _have_references(kept)):
+        stored = found = kept
+    else:
+        with vault.store.read() as conn:
+            stored = _opened(conn, vault, target, key, True) if kept is None else kept
+            found = stored
+            if resolve:
+                found, used = _resolved(conn, vault, actor, target, key, stored)
     if found:
         rewritten = {a.key for a, b in zip(found, stored, strict=True) if a is not b}
         detail = _reveal_detail(vault, found, rewritten)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets as random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
@@ -40,6 +40,10 @@ class Target:
 
     account: Account
     stack: Stack | None = None
+    # The revision of the level's stored secrets when the target was read (store.secrets
+    # .secrets_revision), if it was read with it: lets a read use what it opened before
+    # (core.opened) without another query. Not part of what the target is.
+    revision: str | None = field(default=None, compare=False)
 
     @property
     def stack_id(self) -> int | None:
@@ -182,12 +186,12 @@ def visible_target(
             found_pair = (
                 None if "\x00" in stack_uid else queries.stack_and_account_by_uid(conn, stack_uid)
             )
-            stack, account = (None, None) if found_pair is None else found_pair
+            stack, account, revision = (None, None, None) if found_pair is None else found_pair
             hidden = stack is not None and account is not None and not can_see_stack(actor, stack)
             if stack is None or account is None or hidden:
                 missing = NotFound(f"stack {stack_uid!r} does not exist")
             else:
-                return Target(account, stack)
+                return Target(account, stack, revision)
         else:
             ref = account_ref or ""
             found = (

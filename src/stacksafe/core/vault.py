@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from stacksafe.core.opened import OpenedSecrets
 from stacksafe.crypto import (
     DataKeyCache,
     KeyedHash,
@@ -61,6 +62,8 @@ class Vault:
     commit_groups: dict[str, CommitGroup[Any, Any]] = field(default_factory=dict)
     # Value fingerprints by sealed value (see core.audit.fingerprints_of_opened).
     sealed_fingerprints: dict[str, str] = field(default_factory=dict)
+    # What reads opened, kept while the database's revision says it is current; None: off.
+    opened: OpenedSecrets | None = None
 
     def close(self) -> None:
         self.store.close()
@@ -177,7 +180,12 @@ def open_vault(settings: Settings) -> Vault:
         DataKeyCache(keyring, reload=_reloader(settings, store)),
         settings.max_value_bytes,
         server_keys=server_keys,
+        opened=_read_cache(settings),
     )
+
+
+def _read_cache(settings: Settings) -> OpenedSecrets | None:
+    return OpenedSecrets(settings.read_cache_bytes) if settings.read_cache_bytes > 0 else None
 
 
 def _reloader(settings: Settings, store: Store) -> Callable[[], Keyring]:
@@ -260,5 +268,6 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
         DataKeyCache(keyring, reload=_reloader(settings, store)),
         settings.max_value_bytes,
         server_keys=server_keys,
+        opened=_read_cache(settings),
     )
     return vault, created_key_file

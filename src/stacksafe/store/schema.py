@@ -120,6 +120,8 @@ accounts = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # Versions kept per secret at the account's own level; NULL: all (revision 0003).
     Column("max_versions", Integer, nullable=True),
+    # Replaced by database triggers on every change to the level's secrets (revision 0007).
+    Column("secrets_revision", String(32), nullable=False, server_default=""),
 )
 
 stacks = Table(
@@ -134,6 +136,8 @@ stacks = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # Versions kept per secret of the stack's own; NULL: all (revision 0003).
     Column("max_versions", Integer, nullable=True),
+    # Replaced by database triggers on every change to the level's secrets (revision 0007).
+    Column("secrets_revision", String(32), nullable=False, server_default=""),
     UniqueConstraint("account_id", "name", name="uq_stacks_account_id_name"),
     Index("ix_stacks_name", "name"),
 )

@@ -28,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 
-from stacksafe.store.schema import secret_versions, secrets
+from stacksafe.store.schema import accounts, secret_versions, secrets, stacks
 
 __all__ = [
     "SecretHead",
@@ -44,6 +44,7 @@ __all__ = [
     "scope_secrets",
     "secret_environments",
     "secret_head",
+    "secrets_revision",
     "set_environments",
     "versions_as_of",
     "versions_of",
@@ -166,6 +167,27 @@ def effective_secrets(
     if key is not None:
         params["key"] = key
     return _stored(conn.execute(query, params).all())
+
+
+_ACCOUNT_REVISION = select(accounts.c.secrets_revision).where(accounts.c.id == _ACCOUNT_ID)
+_STACK_REVISION = (
+    select(accounts.c.secrets_revision, stacks.c.secrets_revision)
+    .join(accounts, accounts.c.id == stacks.c.account_id)
+    .where(stacks.c.id == _STACK_ID, stacks.c.account_id == _ACCOUNT_ID)
+)
+
+
+def secrets_revision(conn: Connection, account_id: int, stack_id: int | None) -> str | None:
+    """What the stored secrets of a level (with a stack: its own and its account's) are at:
+    database triggers replace it on every change to them (migration 0007). None: no such level.
+    """
+    if stack_id is None:
+        revision: str | None = conn.execute(
+            _ACCOUNT_REVISION, {"account_id": account_id}
+        ).scalar_one_or_none()
+        return revision
+    row = conn.execute(_STACK_REVISION, {"account_id": account_id, "stack_id": stack_id}).first()
+    return None if row is None else f"{row[0]}/{row[1]}"
 
 
 def secret_head(

@@ -76,8 +76,9 @@ def account_by_id(conn: Connection, account_id: int) -> Account | None:
     return _one_account(conn, "id", account_id)
 
 
-def stack_and_account_by_uid(conn: Connection, uid: str) -> tuple[Stack, Account] | None:
-    """A stack and its account, in one query."""
+def stack_and_account_by_uid(conn: Connection, uid: str) -> tuple[Stack, Account, str] | None:
+    """A stack, its account and the revision of the stack's secrets (as
+    ``secrets.secrets_revision`` gives it), in one query."""
     row = conn.execute(_STACK_AND_ACCOUNT_BY_UID, {"uid": uid}).first()
     if row is None:
         return None
@@ -88,7 +89,7 @@ def stack_and_account_by_uid(conn: Connection, uid: str) -> tuple[Stack, Account
         row.parent_created_at,
         row.parent_updated_at,
     )
-    return _stack(row), account
+    return _stack(row), account, f"{row.parent_secrets_revision}/{row.secrets_revision}"
 
 
 def list_accounts(conn: Connection) -> list[Account]:

@@ -1,0 +1,119 @@
+"""Opened secrets kept in memory, valid for as long as the database says they are current.
+
+A reveal of a stack's 200 secrets decrypts 200 values; most reveals find exactly what the last
+one found. This keeps what a read opened (authenticated and decrypted) per level, labelled with
+the level's revision read in the same transaction as the rows. Database triggers replace the
+revision on every change to the level's secrets (migration 0007), whoever makes it: this
+server, another server on the same PostgreSQL, or plain SQL behind everyone's back. A reader
+reads the revision first (one small query) and uses what is kept only when it is the same, so
+nothing is trusted by time, and several servers need no messages between them.
+
+What this changes for tampering: a stored row changed through SQL changes the revision, so the
+next read opens the rows again and reports the tampering as before. A change written into the
+database file without SQL (no trigger runs) is found when the level next changes, or when the
+server restarts; until then readers get the values as they were authenticated, never the
+tampered ones.
+
+Plaintext held here is no more exposure than the process already has: it holds the master key,
+which opens everything. The cache is bounded in bytes of plaintext (least recently used out
+first) and can be turned off (``STACKSAFE_READ_CACHE_BYTES=0``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from stacksafe.model import Secret
+from stacksafe.settings import DEFAULT_READ_CACHE_BYTES
+
+__all__ = ["Level", "OpenedLevel", "OpenedSecrets"]
+
+# Per kept secret, besides its plaintext: the tuple, strings and datetimes (measured ~600 B).
+OVERHEAD_BYTES = 600
+
+# (account id, stack id or None, the stack's environment or None): an effective set depends on
+# the stack's environment (environment-restricted account secrets), so it is part of the key.
+Level = tuple[int, int | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedLevel:
+    """The secrets of one level as read at ``revision``, values revealed, in read order."""
+
+    revision: str
+    revealed: tuple[Secret, ...]
+    by_key: dict[str, Secret]
+    size: int
+    _described: list[tuple[Secret, ...]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, revision: str, revealed: Sequence[Secret]) -> OpenedLevel:
+        size = sum(
+            OVERHEAD_BYTES + len(s.key) + len(s.value) + len(s.raw_value or "") for s in revealed
+        )
+        return cls(revision, tuple(revealed), {s.key: s for s in revealed}, size)
+
+    def secrets(self, key: str | None, reveal: bool) -> list[Secret]:
+        """All (``key`` None) or the one named; with values only when ``reveal``."""
+        if key is not None:
+            found = self.by_key.get(key)
+            if found is None:
+                return []
+            return [found if reveal else found._replace(raw_value=None)]
+        if reveal:
+            return list(self.revealed)
+        if not self._described:  # made once; a lost race makes the same tuple twice
+            self._described.append(tuple(s._replace(raw_value=None) for s in self.revealed))
+        return list(self._described[0])
+
+
+class OpenedSecrets:
+    """Opened levels by ``Level``, at most ``max_bytes`` of them; thread-safe."""
+
+    def __init__(self, max_bytes: int = DEFAULT_READ_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._levels: OrderedDict[Level, OpenedLevel] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, level: Level, revision: str) -> OpenedLevel | None:
+        """What was opened for ``level`` at exactly ``revision``, if it is kept."""
+        with self._lock:
+            found = self._levels.get(level)
+            if found is None or found.revision != revision:
+                self.misses += 1
+                return None
+            self._levels.move_to_end(level)
+            self.hits += 1
+            return found
+
+    def put(self, level: Level, opened: OpenedLevel) -> None:
+        """Keep ``opened`` (replacing what ``level`` had); too big to keep: nothing is kept."""
+        with self._lock:
+            self._drop(level)
+            if opened.size > self.max_bytes:
+                return
+            self._levels[level] = opened
+            self._bytes += opened.size
+            while self._bytes > self.max_bytes:
+                self._drop(next(iter(self._levels)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._levels.clear()
+            self._bytes = 0
+
+    @property
+    def kept_bytes(self) -> int:
+        with self._lock:
+            return self._bytes
+
+    def _drop(self, level: Level) -> None:
+        gone = self._levels.pop(level, None)
+        if gone is not None:
+            self._bytes -= gone.size

@@ -1,0 +1,257 @@
+"""What reads opened is used again only while the database's revision says it is current.
+
+Each test reads first (so the level is kept), then changes the database in some way, and checks
+the next read sees the change: writes through stacksafe, writes by another server on the same
+database, and plain SQL behind everyone's back (tampering), on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import delete, select, text, update
+
+from stacksafe.core.opened import OpenedLevel, OpenedSecrets
+from stacksafe.core.secrets import (
+    get_secret,
+    list_secrets,
+    restrict_secret,
+    set_secret,
+    unset_secret,
+)
+from stacksafe.core.tenancy import Target, create_stack, visible_target
+from stacksafe.core.vault import Vault, open_vault
+from stacksafe.errors import ConfigurationError, IntegrityError
+from stacksafe.model import Secret, SecretValue
+from stacksafe.settings import Settings
+from stacksafe.store import secrets as queries
+from stacksafe.store.schema import accounts, secret_versions, secrets, stacks
+from tests.actors import LOCAL
+
+
+def put(vault: Vault, target: Target, key: str, value: str) -> None:
+    set_secret(vault, LOCAL, target, key, SecretValue(value))
+
+
+def values(vault: Vault, target: Target) -> dict[str, str]:
+    return {
+        s.key: s.raw_value.reveal()
+        for s in list_secrets(vault, LOCAL, target, reveal=True)
+        if s.raw_value is not None
+    }
+
+
+def as_read(vault: Vault, target: Target) -> Target:
+    """The target as the API reads it: with its revision."""
+    assert target.stack is not None
+    return visible_target(vault, LOCAL, stack_uid=target.stack.uid)
+
+
+def revision(vault: Vault, target: Target) -> str | None:
+    with vault.store.read() as conn:
+        return queries.secrets_revision(conn, target.account.id, target.stack_id)
+
+
+@pytest.fixture
+def other_server(settings: Settings, vault: Vault) -> Iterator[Vault]:
+    """A second process's vault on the same database (its own cache)."""
+    second = open_vault(settings)
+    yield second
+    second.close()
+
+
+def test_a_second_read_at_the_same_revision_decrypts_nothing(
+    vault: Vault, stack_target: Target
+) -> None:
+    put(vault, stack_target, "K", "v1")
+    cache = vault.opened
+    assert cache is not None
+    assert values(vault, as_read(vault, stack_target)) == {"K": "v1"}
+    misses, hits = cache.misses, cache.hits
+    assert values(vault, as_read(vault, stack_target)) == {"K": "v1"}
+    assert (cache.misses, cache.hits) == (misses, hits + 1)
+    # Described (no values) and single keys come from the same kept level.
+    listed = list_secrets(vault, LOCAL, as_read(vault, stack_target))
+    assert [s.raw_value for s in listed] == [None]
+    assert get_secret(vault, LOCAL, as_read(vault, stack_target), "K").raw_value is None
+    assert cache.misses == misses
+
+
+@pytest.mark.parametrize("how", ["set", "unset", "restrict", "account-set"])
+def test_every_kind_of_write_is_seen_by_the_next_read(
+    vault: Vault, account_target: Target, stack_target: Target, how: str
+) -> None:
+    put(vault, stack_target, "K", "v1")
+    put(vault, account_target, "A", "from-account")
+    before = values(vault, as_read(vault, stack_target))
+    assert before == {"K": "v1", "A": "from-account"}
+    if how == "set":
+        put(vault, stack_target, "K", "v2")
+        expected = {"K": "v2", "A": "from-account"}
+    elif how == "unset":
+        unset_secret(vault, LOCAL, stack_target, "K")
+        expected = {"A": "from-account"}
+    elif how == "restrict":
+        restrict_secret(vault, LOCAL, account_target, "A", ["staging"])
+        expected = {"K": "v1"}  # the stack is in production
+    else:
+        put(vault, account_target, "A", "changed-at-account")
+        expected = {"K": "v1", "A": "changed-at-account"}
+    assert values(vault, as_read(vault, stack_target)) == expected
+    assert values(vault, stack_target) == expected  # without a revision read with the target
+
+
+def test_another_server_sees_this_servers_write_at_once(
+    vault: Vault, other_server: Vault, stack_target: Target
+) -> None:
+    put(vault, stack_target, "K", "v1")
+    assert values(other_server, as_read(other_server, stack_target)) == {"K": "v1"}
+    put(vault, stack_target, "K", "v2")
+    assert values(other_server, as_read(other_server, stack_target)) == {"K": "v2"}
+    set_secret(other_server, LOCAL, stack_target, "K", SecretValue("v3"))
+    assert values(vault, as_read(vault, stack_target)) == {"K": "v3"}
+
+
+def test_a_write_to_one_stack_leaves_the_others_kept(
+    vault: Vault, account_target: Target, stack_target: Target
+) -> None:
+    other = Target(account_target.account, create_stack(vault, LOCAL, "acme", "other", "staging"))
+    put(vault, stack_target, "K", "v1")
+    put(vault, other, "O", "o1")
+    kept = revision(vault, stack_target)
+    put(vault, other, "O", "o2")
+    assert revision(vault, stack_target) == kept
+    put(vault, account_target, "A", "shared")
+    assert revision(vault, stack_target) != kept
+
+
+def test_sql_tampering_after_a_read_is_detected_on_the_next_read(
+    vault: Vault, stack_target: Target
+) -> None:
+    put(vault, stack_target, "A", "value-of-a")
+    put(vault, stack_target, "B", "value-of-b")
+    assert values(vault, as_read(vault, stack_target)) == {
+        "A": "value-of-a",
+        "B": "value-of-b",
+    }
+    with vault.store.write() as conn:
+        envelope_a = conn.execute(
+            select(secret_versions.c.envelope)
+            .join(secrets, secrets.c.id == secret_versions.c.secret_id)
+            .where(secrets.c.key == "A")
+        ).scalar_one()
+        b_id = conn.execute(select(secrets.c.id).where(secrets.c.key == "B")).scalar_one()
+        conn.execute(
+            update(secret_versions)
+            .where(secret_versions.c.secret_id == b_id)
+            .values(envelope=envelope_a)
+        )
+    with pytest.raises(IntegrityError, match="'B'"):
+        list_secrets(vault, LOCAL, as_read(vault, stack_target), reveal=True)
+    with pytest.raises(IntegrityError, match="'B'"):
+        get_secret(vault, LOCAL, as_read(vault, stack_target), "B", reveal=True)
+    # The healthy key is still readable on its own.
+    found = get_secret(vault, LOCAL, as_read(vault, stack_target), "A", reveal=True)
+    assert found.raw_value == SecretValue("value-of-a")
+
+
+def test_deleting_a_version_row_behind_the_servers_back_changes_the_revision(
+    vault: Vault, stack_target: Target
+) -> None:
+    put(vault, stack_target, "K", "v1")
+    put(vault, stack_target, "K", "v2")
+    kept = revision(vault, stack_target)
+    with vault.store.write() as conn:
+        conn.execute(delete(secret_versions).where(secret_versions.c.version == 1))
+    assert revision(vault, stack_target) != kept
+
+
+def test_revisions_are_random_not_counted(vault: Vault, stack_target: Target) -> None:
+    """Random: a restored or different database never shows an old revision for new data."""
+    seen = set()
+    for i in range(5):
+        put(vault, stack_target, "K", f"v{i}")
+        seen.add(revision(vault, stack_target))
+    assert len(seen) == 5
+    with vault.store.read() as conn:
+        account_revisions = conn.execute(select(accounts.c.secrets_revision)).scalars().all()
+        stack_revisions = conn.execute(select(stacks.c.secrets_revision)).scalars().all()
+    assert all(len(r) == 16 for r in stack_revisions)
+    assert all(r == "" or len(r) == 16 for r in account_revisions)
+
+
+def test_the_triggers_exist_after_migration(vault: Vault) -> None:
+    with vault.store.read() as conn:
+        if vault.store.dialect == "sqlite":
+            names = conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            ).scalars()
+        else:
+            names = conn.execute(
+                text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+            ).scalars()
+        found = set(names)
+    expected = (
+        {
+            "secrets_revise_insert",
+            "secrets_revise_update",
+            "secrets_revise_delete",
+            "secret_versions_revise_update",
+            "secret_versions_revise_delete",
+        }
+        if vault.store.dialect == "sqlite"
+        else {"secrets_revise", "secret_versions_revise"}
+    )
+    assert expected <= found
+
+
+def test_a_stale_target_revision_reads_the_database(vault: Vault, stack_target: Target) -> None:
+    put(vault, stack_target, "K", "v1")
+    read_before = as_read(vault, stack_target)
+    assert values(vault, read_before) == {"K": "v1"}
+    put(vault, stack_target, "K", "v2")
+    # A target read before the write: at worst the value as it was then, never a mix.
+    assert values(vault, read_before) in ({"K": "v1"}, {"K": "v2"})
+    assert values(vault, as_read(vault, stack_target)) == {"K": "v2"}
+    bogus = replace(read_before, revision="not-a-revision")
+    assert values(vault, bogus) == {"K": "v2"}
+
+
+def test_the_cache_can_be_turned_off(settings: Settings, vault: Vault) -> None:
+    off = open_vault(replace(settings, read_cache_bytes=0))
+    try:
+        assert off.opened is None
+    finally:
+        off.close()
+    for bad in ("-1", "64MB", "1e6", "²"):
+        with pytest.raises(ConfigurationError, match="STACKSAFE_READ_CACHE_BYTES"):
+            Settings.load({"STACKSAFE_READ_CACHE_BYTES": bad}, data_dir=settings.data_dir)
+    assert (
+        Settings.load({"STACKSAFE_READ_CACHE_BYTES": "0"}, data_dir=settings.data_dir)
+    ).read_cache_bytes == 0
+
+
+def _level_of(size: int) -> OpenedLevel:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    secret = Secret("K", "encrypted:AES256:x", False, 1, now, now, SecretValue("x" * size))
+    return OpenedLevel.of("rev", [secret])
+
+
+def test_the_cache_is_bounded_in_bytes_least_recently_used_out_first() -> None:
+    one = _level_of(1000)
+    cache = OpenedSecrets(max_bytes=3 * one.size)
+    for stack_id in (1, 2, 3):
+        cache.put((1, stack_id, "production"), one)
+    assert cache.get((1, 1, "production"), "rev") is not None  # 1 is now the most recent
+    cache.put((1, 4, "production"), one)
+    assert cache.get((1, 2, "production"), "rev") is None  # the least recently used went
+    assert cache.get((1, 1, "production"), "rev") is not None
+    assert cache.kept_bytes == 3 * one.size
+    cache.put((1, 5, "production"), _level_of(10 * one.size))  # too big: not kept
+    assert cache.get((1, 5, "production"), "rev") is None
+    assert cache.kept_bytes <= cache.max_bytes
+    assert cache.get((1, 1, "production"), "other-revision") is None
