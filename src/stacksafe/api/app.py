@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
+from stacksafe.api.lane import SecretsLane
 from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.ratelimit import SlidingWindow
 from stacksafe.api.request_id import RequestId
@@ -65,12 +66,14 @@ def create_app(
     rotation_interval: timedelta | None = None,
     web_policy: SessionPolicy | None = None,
     web_origin: str | None = None,
+    lane: bool = True,
 ) -> FastAPI:
     """The API over ``vault``; ``serving`` when this process exists to serve it (uvicorn).
 
     With ``rotation_interval``, a scheduler thread rotates due secrets that often. The web UI
     is served at ``/`` by the same app (``web_policy``: its sessions' idle timeout and lifetime;
-    ``web_origin``: the public origin when a proxy terminates TLS).
+    ``web_origin``: the public origin when a proxy terminates TLS). ``lane`` False sends the
+    secret lists through FastAPI too (api.lane; for comparing the two).
     """
 
     @asynccontextmanager
@@ -110,6 +113,8 @@ def create_app(
         per_token=SlidingWindow(rate_limit, 3600.0),
         bad_tokens=SlidingWindow(BAD_TOKEN_LIMIT, 60.0),
     )
+    if lane:
+        app.add_middleware(SecretsLane, state=app.state.stacksafe)
     app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestId)
     install_error_handlers(app)

@@ -14,7 +14,7 @@ from stacksafe.core.principals import authenticate
 from stacksafe.core.vault import Vault
 from stacksafe.errors import Throttled, Unauthenticated
 
-__all__ = ["ApiState", "Caller", "VaultDep", "caller"]
+__all__ = ["ApiState", "Caller", "VaultDep", "authenticated", "caller"]
 
 
 @dataclass
@@ -38,14 +38,26 @@ VaultDep = Annotated[Vault, Depends(_vault)]
 
 def caller(request: Request, response: Response) -> Principal:
     """The principal behind ``Authorization: Bearer <token>``, counted against its rate limit."""
-    state = _state(request)
-    source_ip = request.client.host if request.client else None
-    request_id = str(getattr(request.state, "request_id", "")) or uuid.uuid4().hex
+    principal, headers = authenticated(
+        _state(request),
+        request.headers.get("authorization", ""),
+        request.client.host if request.client else None,
+        str(getattr(request.state, "request_id", "")),
+    )
+    response.headers.update(headers)
+    return principal
+
+
+def authenticated(
+    state: ApiState, authorization: str, source_ip: str | None, request_id: str
+) -> tuple[Principal, dict[str, str]]:
+    """``caller`` for any face that has the raw request parts (api.lane): the principal, and
+    the rate-limit headers its response carries."""
+    request_id = request_id or uuid.uuid4().hex
     address = source_ip or "unknown"
     if state.bad_tokens.exceeded(address):
         raise Throttled("too many requests with invalid tokens from this address; wait and retry")
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send a token: Authorization: Bearer <token>")
     try:
@@ -57,14 +69,16 @@ def caller(request: Request, response: Response) -> Principal:
         raise
     key = principal.token_uid or principal.name
     remaining = state.per_token.hit(key)
-    response.headers["X-RateLimit-Limit"] = str(state.per_token.limit)
-    response.headers["X-RateLimit-Remaining"] = str(max(remaining or 0, 0))
     if remaining is None:
         raise Throttled(
             f"rate limit of {state.per_token.limit} requests per hour reached; "
             f"retry in {state.per_token.reset_in(key)} s"
         )
-    return principal
+    headers = {
+        "X-RateLimit-Limit": str(state.per_token.limit),
+        "X-RateLimit-Remaining": str(max(remaining, 0)),
+    }
+    return principal, headers
 
 
 Caller = Annotated[Principal, Depends(caller)]

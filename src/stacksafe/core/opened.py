@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from stacksafe.core.references import has_references
 from stacksafe.model import Secret
 from stacksafe.settings import DEFAULT_READ_CACHE_BYTES
 
@@ -47,6 +48,8 @@ class OpenedLevel:
     revealed: tuple[Secret, ...]
     by_key: dict[str, Secret]
     size: int
+    # Whether any value holds a ${...} reference (core.references), tested once.
+    references: bool
     _described: list[tuple[Secret, ...]] = field(default_factory=list)
 
     @classmethod
@@ -54,7 +57,10 @@ class OpenedLevel:
         size = sum(
             OVERHEAD_BYTES + len(s.key) + len(s.value) + len(s.raw_value or "") for s in revealed
         )
-        return cls(revision, tuple(revealed), {s.key: s for s in revealed}, size)
+        references = any(
+            s.raw_value is not None and has_references(s.raw_value.reveal()) for s in revealed
+        )
+        return cls(revision, tuple(revealed), {s.key: s for s in revealed}, size, references)
 
     def secrets(self, key: str | None, reveal: bool) -> list[Secret]:
         """All (``key`` None) or the one named; with values only when ``reveal``."""

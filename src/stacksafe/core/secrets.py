@@ -165,13 +165,12 @@ def _level(target: Target) -> Level:
     return (target.account.id, target.stack_id, None if stack is None else stack.environment)
 
 
-def _kept(vault: Vault, target: Target, key: str | None, reveal: bool) -> list[Secret] | None:
-    """What ``_opened`` would give, when it can be given without the database: the target
-    was read with its revision, and what was opened at that revision is kept."""
+def _kept(vault: Vault, target: Target) -> OpenedLevel | None:
+    """What ``_opened`` would use, when it can be had without the database: the target was
+    read with its revision, and what was opened at that revision is kept."""
     if vault.opened is None or target.revision is None:
         return None
-    found = vault.opened.get(_level(target), target.revision)
-    return None if found is None else found.secrets(key, reveal)
+    return vault.opened.get(_level(target), target.revision)
 
 
 def _read(conn: Connection, target: Target, key: str | None) -> list[queries.StoredSecret]:
@@ -264,9 +263,9 @@ def _lookup(
 ) -> list[Secret]:
     _allow(vault, actor, Action.DESCRIBE, target, key=key)
     if not reveal:
-        described = _kept(vault, target, key, False)
+        described = _kept(vault, target)
         if described is not None:
-            return described
+            return described.secrets(key, False)
         with vault.store.read() as conn:
             return _opened(conn, vault, target, key, False)
     _allow(vault, actor, Action.REVEAL, target, key=key)
@@ -274,12 +273,14 @@ def _lookup(
     # names the exact versions read, in a short write transaction. Only after that commits are
     # the values returned: a reveal whose audit event cannot be written fails (fail closed).
     used: dict[str, list[str]] = {}
-    kept = _kept(vault, target, key, True)
-    if kept is not None and not (resolve and _have_references(kept)):
-        stored = found = kept
+    kept = _kept(vault, target)
+    if kept is not None and not (resolve and kept.references):
+        stored = found = kept.secrets(key, True)
     else:
         with vault.store.read() as conn:
-            stored = _opened(conn, vault, target, key, True) if kept is None else kept
+            stored = (
+                _opened(conn, vault, target, key, True) if kept is None else kept.secrets(key, True)
+            )
             found = stored
             if resolve:
                 found, used = _resolved(conn, vault, actor, target, key, stored)

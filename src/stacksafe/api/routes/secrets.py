@@ -6,7 +6,7 @@ at route-definition time, so the annotations must be evaluated then.
 
 import re
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
@@ -35,7 +35,7 @@ from stacksafe.core.vault import Vault
 from stacksafe.errors import Conflict, InvalidInput, PreconditionFailed
 from stacksafe.model import SecretValue, iso8601
 
-__all__ = ["router"]
+__all__ = ["RESOLVERS", "SecretsPage", "router", "secrets_page"]
 
 router = APIRouter(tags=["secrets"])
 
@@ -97,6 +97,35 @@ def _json(response: Response, body: bytes) -> Response:
     return sent
 
 
+class SecretsPage(NamedTuple):
+    """The query of a list of secrets (defaults as the route declares them)."""
+
+    reveal: bool = False
+    page: int = 1
+    per_page: int = 30
+    resolve: bool = True
+    purpose: str | None = None
+
+
+def secrets_page(vault: Vault, actor: Principal, target: Target, query: SecretsPage) -> bytes:
+    """The body of a list of secrets: the route's, and the one api.lane sends for it."""
+    found = secrets.list_secrets(
+        vault,
+        actor,
+        target,
+        reveal=query.reveal,
+        resolve=query.resolve,
+        purpose=query.purpose or "list",
+    )
+    items, pagination = page_of(found, query.page, query.per_page)
+    # The body of ListEnvelope[SecretOut] (still the declared response model, so the OpenAPI
+    # document is unchanged), serialised directly: see secrets_page_json.
+    return secrets_page_json(items, pagination)
+
+
+RESOLVERS: dict[str, Resolver] = {"accounts": _account, "stacks": _stack}
+
+
 def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     path = f"/{prefix}/{{{param}}}/secrets"
 
@@ -112,18 +141,13 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         resolve_references: Resolve = True,
         purpose: Purpose = None,
     ) -> Response:
-        found = secrets.list_secrets(
+        body = secrets_page(
             vault,
             actor,
             resolve(vault, actor, ref),
-            reveal=reveal,
-            resolve=resolve_references,
-            purpose=purpose or "list",
+            SecretsPage(reveal, page, per_page, resolve_references, purpose),
         )
-        items, pagination = page_of(found, page, per_page)
-        # The body of ListEnvelope[SecretOut] (still the declared response model, so the OpenAPI
-        # document is unchanged), serialised directly: see secrets_page_json.
-        return _json(response, secrets_page_json(items, pagination))
+        return _json(response, body)
 
     @router.post(
         path, response_model=Envelope[SecretOut], status_code=201, name=f"create_{level}_secret"

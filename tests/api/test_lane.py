@@ -1,0 +1,165 @@
+"""The secret lists answered by api.lane are answered exactly as the FastAPI route answers them.
+
+Every request here goes to two apps over one vault: one with the lane, one without. Status,
+body, the headers a client reads, and the audit event a reveal writes must be the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from stacksafe.api.app import create_app
+from stacksafe.api.lane import read_query
+from stacksafe.api.routes.secrets import SecretsPage
+from stacksafe.core.audit import list_events
+from stacksafe.core.principals import revoke_token
+from stacksafe.core.vault import Vault
+from tests.actors import LOCAL
+from tests.api.helpers import World, client_for, set_local, user_with_token
+
+# Queries the lane answers itself, and what it reads from them.
+ANSWERED = {
+    "": SecretsPage(),
+    "reveal=true": SecretsPage(reveal=True),
+    "reveal=1&per_page=1000": SecretsPage(reveal=True, per_page=1000),
+    "reveal=True&page=2&per_page=1": SecretsPage(reveal=True, page=2, per_page=1),
+    "reveal=true&resolve=false": SecretsPage(reveal=True, resolve=False),
+    "reveal=false&resolve=0": SecretsPage(resolve=False),
+    "reveal=true&purpose=run+node": SecretsPage(reveal=True, purpose="run node"),
+    "reveal=true&purpose=": SecretsPage(reveal=True, purpose=""),
+    "page=999999&per_page=3": SecretsPage(page=999_999, per_page=3),
+}
+# Queries it leaves to the route (which validates and words the error, or reads them its way).
+PASSED_ON = [
+    "per_page=0",
+    "per_page=1001",
+    "per_page=01",
+    "page=0",
+    "page=abc",
+    "page=1000001",
+    "page=-1",
+    "reveal=maybe",
+    "reveal=yes",
+    "reveal=true&reveal=false",
+    "unknown=1",
+    "purpose=%C3%A9t%C3%A9",
+    "purpose=" + "x" * 201,
+    "reveal",
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), ANSWERED.items())
+def test_the_lane_reads_plainly_valid_queries(query: str, expected: SecretsPage) -> None:
+    assert read_query(query.encode()) == expected
+
+
+@pytest.mark.parametrize("query", PASSED_ON)
+def test_the_lane_passes_anything_else_to_the_route(query: str) -> None:
+    assert read_query(query.encode()) is None
+
+
+def _both(world: World, token: str | None) -> tuple[TestClient, TestClient]:
+    with_lane = create_app(world.vault)
+    without = create_app(world.vault, lane=False)
+    return client_for(with_lane, token), client_for(without, token)
+
+
+def _compared(response: Response) -> dict[str, Any]:
+    return {
+        "status": response.status_code,
+        "body": response.json(),
+        "headers": {
+            name: response.headers.get(name)
+            for name in (
+                "content-type",
+                "x-ratelimit-limit",
+                "x-ratelimit-remaining",
+                "www-authenticate",
+                "etag",
+            )
+        },
+    }
+
+
+def _last_event(vault: Vault) -> dict[str, Any]:
+    event = list_events(vault, limit=1)[0]
+    return {
+        "action": event.action,
+        "outcome": event.outcome,
+        "actor": event.actor,
+        "stack_uid": event.stack_uid,
+        "detail": event.detail,
+    }
+
+
+@pytest.fixture
+def seeded(world: World) -> World:
+    set_local(world.vault, world.account_target, {"SHARED": "from-account", "REF": "x"})
+    set_local(
+        world.vault,
+        world.stack_target,
+        {"OWN": "stack-value", "USES": "${SHARED}-and-${OWN}", "SHARED": "overridden"},
+    )
+    return world
+
+
+@pytest.mark.parametrize("query", [*ANSWERED, *PASSED_ON])
+@pytest.mark.parametrize("level", ["stack", "account-uid", "account-name"])
+def test_same_answer_and_same_audit_event_with_and_without_the_lane(
+    seeded: World, query: str, level: str
+) -> None:
+    base = {
+        "stack": seeded.stack_url(),
+        "account-uid": seeded.account_url(),
+        "account-name": "/api/3/accounts/acme/secrets",
+    }[level]
+    url = f"{base}?{query}" if query else base
+    lane, route = _both(seeded, seeded.admin_token.token)
+    answers = []
+    events = []
+    for client in (lane, route):
+        with client:
+            answers.append(_compared(client.get(url)))
+        events.append(_last_event(seeded.vault))
+    assert answers[0] == answers[1]
+    assert events[0] == events[1]
+
+
+@pytest.mark.parametrize(
+    "who", ["no-token", "bad-token", "revoked", "viewer", "other-account", "no-such-stack"]
+)
+def test_same_refusals_with_and_without_the_lane(seeded: World, who: str) -> None:
+    vault = seeded.vault
+    url = seeded.stack_url() + "?reveal=true"
+    token: str | None = seeded.admin_token.token
+    if who == "no-token":
+        token = None
+    elif who == "bad-token":
+        token = "ssk_" + "0" * 40
+    elif who == "revoked":
+        created = user_with_token(vault, "gone@acme.test", "acme", "administrator")
+        revoke_token(vault, LOCAL, created.uid)
+        token = created.token
+    elif who == "viewer":
+        token = user_with_token(vault, "viewer@acme.test", "acme", "viewer").token
+    elif who == "other-account":
+        from stacksafe.core.tenancy import create_account
+
+        create_account(vault, LOCAL, "globex")
+        token = user_with_token(vault, "other@globex.test", "globex", "administrator").token
+    else:
+        url = "/api/3/stacks/nosuchstack/secrets?reveal=true"
+    lane, route = _both(seeded, token)
+    answers = []
+    events = []
+    for client in (lane, route):
+        with client:
+            answers.append(_compared(client.get(url)))
+        events.append(_last_event(vault))
+    assert answers[0] == answers[1]
+    assert answers[0]["status"] in (401, 403, 404)
+    assert events[0] == events[1]
