@@ -163,3 +163,30 @@ def test_same_refusals_with_and_without_the_lane(seeded: World, who: str) -> Non
     assert answers[0] == answers[1]
     assert answers[0]["status"] in (401, 403, 404)
     assert events[0] == events[1]
+
+
+def test_the_lane_sends_no_value_when_the_audit_event_cannot_be_written(seeded: World) -> None:
+    from tests.core.test_fail_closed import break_audit_log
+
+    client = seeded.client
+    assert client.get(seeded.stack_url() + "?reveal=true").status_code == 200  # kept
+    break_audit_log(seeded.vault)
+    lane, route = _both(seeded, seeded.admin_token.token)
+    answers = []
+    for other in (lane, route):
+        with other:
+            answers.append(other.get(seeded.stack_url() + "?reveal=true"))
+    for response in answers:
+        assert response.status_code == 503
+        assert response.json()["error"] == "audit_unavailable"
+        assert "stack-value" not in response.text
+    assert answers[0].json() == answers[1].json()
+
+
+def test_a_write_between_two_reveals_is_seen_by_the_second(seeded: World) -> None:
+    client = seeded.client
+    first = client.get(seeded.stack_url() + "?reveal=true&per_page=1000").json()
+    set_local(seeded.vault, seeded.stack_target, {"OWN": "changed"})
+    second = client.get(seeded.stack_url() + "?reveal=true&per_page=1000").json()
+    own = [{s["key"]: s["raw_value"] for s in body["response"]}["OWN"] for body in (first, second)]
+    assert own == ["stack-value", "changed"]

@@ -54,3 +54,24 @@ def test_reveal_and_write_are_refused_and_readiness_says_so(
     assert "after" not in str(caught.value)
     # Metadata still reads, and the value did not change.
     assert get_secret(vault, LOCAL, stack_target, "K").version == 1
+
+
+def test_an_audited_list_gives_nothing_when_its_event_cannot_be_written(
+    vault: Vault, stack_target: Target
+) -> None:
+    from stacksafe.core.secrets import list_secrets_audited
+
+    set_secret(vault, LOCAL, stack_target, "K", SecretValue("before"))
+    # Kept first, so the failure below is the audit's, not the read's.
+    assert list_secrets(vault, LOCAL, stack_target, reveal=True)[0].raw_value is not None
+    break_audit_log(vault)
+    audited = list_secrets_audited(
+        vault, LOCAL, stack_target, lambda found: [s.raw_value for s in found], reveal=True
+    )
+    assert audited.durable is not None
+    with pytest.raises(AuditUnavailable, match="reveal was refused"):
+        audited.result()
+    # A list without values needs no event, and is still given.
+    described = list_secrets_audited(vault, LOCAL, stack_target, lambda found: found)
+    assert described.durable is None
+    assert [s.key for s in described.result()] == ["K"]

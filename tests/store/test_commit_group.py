@@ -139,3 +139,63 @@ def test_many_threads_hammering_lose_nothing_and_duplicate_nothing(store: Store)
     assert stored(store) == list(range(400))
     assert max(len(g) for g in write.groups) <= 7
     assert sorted(n for g in write.groups for n in g) == list(range(400))
+
+
+def test_submit_later_completes_once_committed_and_shares_groups(store: Store) -> None:
+    write = Recorder()
+    group: CommitGroup[int, int] = CommitGroup(store, write, "test")
+    with ThreadPoolExecutor(2) as pool:
+        first, _ = held_first_group(pool, group, write, 0, range(0))
+        later = [group.submit_later(n) for n in range(1, 9)]
+        blocking = pool.submit(group.submit, 9)
+        wait_until(lambda: group.waiting == 9, "9 items wait behind the held group")
+        assert not any(f.done() for f in later)  # nothing completes before its commit
+        write.hold_first.set()
+        assert [f.result(30) for f in later] == [n * n for n in range(1, 9)]
+        assert blocking.result(30) == 81
+        assert first.result(30) == 0
+    assert write.groups[0] == [0]
+    assert sorted(write.groups[1]) == list(range(1, 10))  # one transaction for the 9
+    assert stored(store) == list(range(10))
+
+
+def test_submit_later_alone_is_written_by_the_groups_own_thread(store: Store) -> None:
+    write = Recorder()
+    group: CommitGroup[int, int] = CommitGroup(store, write, "test")
+    assert group.submit_later(6).result(30) == 36
+    assert group.submit_later(7).result(30) == 49
+    assert group.submit(8) == 64  # a blocking submitter leads again
+    assert stored(store) == [6, 7, 8]
+
+
+def test_a_failed_group_fails_the_futures_of_submit_later(store: Store) -> None:
+    write = Recorder()
+    group: CommitGroup[int, int] = CommitGroup(store, write, "test")
+    with ThreadPoolExecutor(1) as pool:
+        first, _ = held_first_group(pool, group, write, 100, range(0))
+        doomed = [group.submit_later(n) for n in range(1, 5)]
+        wait_until(lambda: group.waiting == 4, "4 items wait")
+        write.fail_with = OSError("disk full")
+        write.hold_first.set()
+        with pytest.raises(OSError, match="disk full"):
+            first.result(30)
+        for future in doomed:
+            with pytest.raises(OSError, match="disk full"):
+                future.result(30)
+    assert stored(store) == []
+    write.fail_with = None
+    assert group.submit_later(3).result(30) == 9
+
+
+def test_threads_and_futures_hammering_lose_nothing(store: Store) -> None:
+    write = Recorder()
+    group: CommitGroup[int, int] = CommitGroup(store, write, "test", max_group=5)
+    futures: list[Future[int]] = []
+    with ThreadPoolExecutor(8) as pool:
+        blocking = pool.map(group.submit, range(0, 400, 2))
+        futures = [group.submit_later(n) for n in range(1, 400, 2)]
+        results = dict(zip(range(0, 400, 2), blocking, strict=True))
+    results |= {n: f.result(30) for n, f in zip(range(1, 400, 2), futures, strict=True)}
+    assert results == {n: n * n for n in range(400)}
+    assert stored(store) == list(range(400))
+    assert max(len(g) for g in write.groups) <= 5

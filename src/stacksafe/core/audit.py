@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "AuditEvent",
     "VerifyReport",
     "append",
+    "append_later",
     "fingerprint",
     "fingerprints_of_opened",
     "list_events",
@@ -206,6 +208,21 @@ def append(
     """
     row = _prepared(actor, action, account, stack, outcome, detail)
     return _appender(vault).submit(row)
+
+
+def append_later(
+    vault: Vault,
+    actor: Principal,
+    action: str,
+    *,
+    account: Account | None = None,
+    stack: Stack | None = None,
+    detail: dict[str, Any] | None = None,
+) -> Future[int]:
+    """``append`` without waiting: the future completes once the event is durably committed
+    (or fails as its group failed). It joins the same group commits as ``append``."""
+    row = _prepared(actor, action, account, stack, "ok", detail)
+    return _appender(vault).submit_later(row)
 
 
 _APPENDER = "audit"

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from stacksafe.core.references import has_references
 from stacksafe.model import Secret
@@ -34,6 +35,10 @@ __all__ = ["Level", "OpenedLevel", "OpenedSecrets"]
 
 # Per kept secret, besides its plaintext: the tuple, strings and datetimes (measured ~600 B).
 OVERHEAD_BYTES = 600
+
+# Derived values kept per level (pages of a few shapes, the detail of its reveal event).
+MAX_DERIVED = 4
+T = TypeVar("T")
 
 # (account id, stack id or None, the stack's environment or None): an effective set depends on
 # the stack's environment (environment-restricted account secrets), so it is part of the key.
@@ -50,6 +55,8 @@ class OpenedLevel:
     size: int
     # Whether any value holds a ${...} reference (core.references), tested once.
     references: bool
+    # What readers derive from the whole level, the same every time (see ``derived``).
+    _derived: dict[Hashable, object] = field(default_factory=dict)
     _described: list[tuple[Secret, ...]] = field(default_factory=list)
 
     @classmethod
@@ -61,6 +68,17 @@ class OpenedLevel:
             s.raw_value is not None and has_references(s.raw_value.reveal()) for s in revealed
         )
         return cls(revision, tuple(revealed), {s.key: s for s in revealed}, size, references)
+
+    def derived(self, what: Hashable, make: Callable[[], T]) -> T:
+        """``make()``, made once per ``what`` for this level at this revision: a rendered
+        page, an audit event's detail. A few are kept; a lost race makes one twice."""
+        if what in self._derived:
+            return cast(T, self._derived[what])
+        made = make()
+        if len(self._derived) >= MAX_DERIVED:
+            self._derived.clear()
+        self._derived[what] = made
+        return made
 
     def secrets(self, key: str | None, reveal: bool) -> list[Secret]:
         """All (``key`` None) or the one named; with values only when ``reveal``."""

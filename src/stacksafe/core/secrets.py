@@ -8,14 +8,22 @@ SQL is reported on the first read that meets it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
 
 from stacksafe.core.access import Action, Principal
-from stacksafe.core.audit import append, fingerprint, fingerprints_of_opened, record
+from stacksafe.core.audit import (
+    append,
+    append_later,
+    fingerprint,
+    fingerprints_of_opened,
+    record,
+)
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
 from stacksafe.core.inheritance import inherits, overlay
@@ -47,6 +55,7 @@ from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.engine import RetryWrite
 
 __all__ = [
+    "Audited",
     "ImportReport",
     "append_version",
     "effective_values",
@@ -54,6 +63,7 @@ __all__ = [
     "get_secret",
     "import_secrets",
     "list_secrets",
+    "list_secrets_audited",
     "prune_after_write",
     "record_reveal",
     "restrict_secret",
@@ -63,6 +73,8 @@ __all__ = [
     "unset_secret",
     "wrap_new_data_key",
 ]
+
+T = TypeVar("T")
 
 ACTION_SET = "set"
 ACTION_DELETE = "delete"
@@ -261,21 +273,44 @@ def _lookup(
     purpose: str,
     resolve: bool = True,
 ) -> list[Secret]:
+    found, detail, _ = _gathered(vault, actor, target, key, reveal, purpose, resolve)
+    if detail is not None:
+        record_reveal(vault, actor, target, detail)
+    return found
+
+
+def _gathered(
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    key: str | None,
+    reveal: bool,
+    purpose: str,
+    resolve: bool,
+) -> tuple[list[Secret], dict[str, object] | None, OpenedLevel | None]:
+    """The secrets a read gives, the detail of the reveal's audit event (None: no event), and
+    the kept level when the secrets are exactly that level's, as kept (for ``derived``)."""
     _allow(vault, actor, Action.DESCRIBE, target, key=key)
     if not reveal:
         described = _kept(vault, target)
         if described is not None:
-            return described.secrets(key, False)
+            return described.secrets(key, False), None, described if key is None else None
         with vault.store.read() as conn:
-            return _opened(conn, vault, target, key, False)
+            return _opened(conn, vault, target, key, False), None, None
     _allow(vault, actor, Action.REVEAL, target, key=key)
-    # Read and decrypt in a read transaction (no lock held), then append the audit event, which
-    # names the exact versions read, in a short write transaction. Only after that commits are
-    # the values returned: a reveal whose audit event cannot be written fails (fail closed).
+    # Read and decrypt in a read transaction (no lock held); the caller appends the audit
+    # event, which names the exact versions read, in a short write transaction, and only after
+    # that commits are the values returned: a reveal whose event cannot be written fails.
     used: dict[str, list[str]] = {}
     kept = _kept(vault, target)
     if kept is not None and not (resolve and kept.references):
         stored = found = kept.secrets(key, True)
+        if key is None and found:
+            # A whole kept level: the same event detail every time, but for its purpose.
+            detail = kept.derived(
+                ("reveal-detail", resolve), lambda: _unresolved_detail(vault, found, resolve)
+            )
+            return found, {**detail, "purpose": purpose}, kept
     else:
         with vault.store.read() as conn:
             stored = (
@@ -284,16 +319,90 @@ def _lookup(
             found = stored
             if resolve:
                 found, used = _resolved(conn, vault, actor, target, key, stored)
-    if found:
-        rewritten = {a.key for a, b in zip(found, stored, strict=True) if a is not b}
-        detail = _reveal_detail(vault, found, rewritten)
-        detail["purpose"] = purpose
-        if used:
-            detail["references"] = used
-        elif not resolve:
-            detail["unresolved"] = True
-        record_reveal(vault, actor, target, detail)
-    return found
+    if not found:
+        return found, None, None
+    rewritten = {a.key for a, b in zip(found, stored, strict=True) if a is not b}
+    detail = _reveal_detail(vault, found, rewritten)
+    detail["purpose"] = purpose
+    if used:
+        detail["references"] = used
+    elif not resolve:
+        detail["unresolved"] = True
+    return found, detail, None
+
+
+def _unresolved_detail(vault: Vault, found: list[Secret], resolve: bool) -> dict[str, object]:
+    """The detail of a reveal event for values as stored (no reference resolved), but for
+    its purpose."""
+    detail = _reveal_detail(vault, found)
+    if not resolve:
+        detail["unresolved"] = True
+    return detail
+
+
+@dataclass(frozen=True, slots=True)
+class Audited(Generic[T]):
+    """What a read gives, held until the read's audit event (if it needs one) is durable.
+
+    ``result()`` waits for the event and gives the value, or raises ``AuditUnavailable`` when
+    the event could not be written (fail closed). A face that can wait without a thread (an
+    event loop) awaits ``durable`` first, so that ``result()`` does not block; it must not use
+    the value any other way.
+    """
+
+    durable: Future[int] | None
+    _value: T
+
+    def result(self) -> T:
+        if self.durable is not None:
+            try:
+                self.durable.result()
+            except StacksafeError:
+                raise
+            except Exception as exc:
+                raise _audit_unavailable(exc) from None
+        return self._value
+
+
+def list_secrets_audited(
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    render: Callable[[list[Secret]], T],
+    *,
+    reveal: bool = False,
+    purpose: str = "list",
+    resolve: bool = True,
+    memo: tuple[Hashable, ...] | None = None,
+) -> Audited[T]:
+    """``list_secrets`` rendered by ``render``, for callers that wait for the audit event
+    without a thread: the event joins the group commits as ``append_later`` does.
+
+    With ``memo`` (what ``render`` depends on besides the secrets, e.g. the page), a render
+    of a whole kept level is made once per revision and ``memo``, and given again."""
+    found, detail, kept = _gathered(vault, actor, target, None, reveal, purpose, resolve)
+    value = (
+        render(found)
+        if kept is None or memo is None
+        else kept.derived(("render", reveal, resolve, *memo), lambda: render(found))
+    )
+    if detail is None:
+        return Audited(None, value)
+    try:
+        durable = append_later(
+            vault, actor, "reveal", account=target.account, stack=target.stack, detail=detail
+        )
+    except StacksafeError:
+        raise
+    except Exception as exc:
+        raise _audit_unavailable(exc) from None
+    return Audited(durable, value)
+
+
+def _audit_unavailable(exc: Exception) -> AuditUnavailable:
+    return AuditUnavailable(
+        f"the audit log cannot be written ({type(exc).__name__}); the reveal was refused"
+    )
 
 
 def record_reveal(
@@ -306,9 +415,7 @@ def record_reveal(
     except StacksafeError:
         raise
     except Exception as exc:
-        raise AuditUnavailable(
-            f"the audit log cannot be written ({type(exc).__name__}); the reveal was refused"
-        ) from None
+        raise _audit_unavailable(exc) from None
 
 
 def list_secrets(

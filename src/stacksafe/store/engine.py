@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
@@ -218,15 +219,17 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class _Submitted(Generic[ItemT, ResultT]):
-    __slots__ = ("error", "finished", "item", "lead", "result", "wake")
+    __slots__ = ("error", "finished", "future", "item", "lead", "result", "wake")
 
-    def __init__(self, item: ItemT) -> None:
+    def __init__(self, item: ItemT, future: Future[ResultT] | None = None) -> None:
         self.item = item
         self.wake = threading.Event()
         self.lead = False
         self.finished = False
         self.result: ResultT | None = None
         self.error: BaseException | None = None
+        # Set for ``submit_later``: no thread waits behind this entry; the future tells.
+        self.future = future
 
 
 class CommitGroup(Generic[ItemT, ResultT]):
@@ -241,6 +244,7 @@ class CommitGroup(Generic[ItemT, ResultT]):
     alone, a submit costs what a plain transaction does. ``write`` gets the items in arrival
     order and returns one result per item; it may run more than once (``Store.transact``
     retries lost races), so it must do all its work inside the transaction it is given.
+    ``submit_later`` joins the same groups without a thread waiting behind the item.
     """
 
     def __init__(
@@ -257,6 +261,43 @@ class CommitGroup(Generic[ItemT, ResultT]):
         self._lock = threading.Lock()
         self._pending: deque[_Submitted[ItemT, ResultT]] = deque()
         self._writing = False
+        self._writer_wake: threading.Event | None = None
+
+    def submit_later(self, item: ItemT) -> Future[ResultT]:
+        """``submit`` without waiting: the future completes once ``item`` is durably
+        committed (or fails as its group failed). For callers that can wait without a thread
+        (an event loop): while they wait, the threads that would have waited serve others, and
+        more items share each commit. The group commit's own thread writes when nobody else
+        is writing."""
+        entry: _Submitted[ItemT, ResultT] = _Submitted(item, Future())
+        with self._lock:
+            self._pending.append(entry)
+            start = not self._writing
+            if start:
+                self._writing = entry.lead = True
+        if start:
+            self._writer().set()
+        assert entry.future is not None  # noqa: S101 - made above
+        return entry.future
+
+    def _writer(self) -> threading.Event:
+        """The event that wakes this group's writer thread (started on first use)."""
+        with self._lock:
+            if self._writer_wake is None:
+                self._writer_wake = threading.Event()
+                threading.Thread(
+                    target=self._write_when_woken,
+                    args=(self._writer_wake,),
+                    name=f"commit-group {self._what}",
+                    daemon=True,
+                ).start()
+            return self._writer_wake
+
+    def _write_when_woken(self, wake: threading.Event) -> None:
+        while True:
+            wake.wait()
+            wake.clear()
+            self._write_group()
 
     @property
     def waiting(self) -> int:
@@ -304,8 +345,16 @@ class CommitGroup(Generic[ItemT, ResultT]):
             else:
                 successor.lead = True
         for entry in group:
-            entry.wake.set()
+            if entry.future is None:
+                entry.wake.set()
+            elif failure is None:
+                entry.future.set_result(cast(ResultT, entry.result))
+            else:
+                entry.future.set_exception(failure)
         if successor is not None:
-            successor.wake.set()
+            if successor.future is None:
+                successor.wake.set()
+            else:  # nobody waits behind it: the writer thread leads the next group
+                self._writer().set()
         if failure is not None and not isinstance(failure, Exception):
             raise failure  # KeyboardInterrupt and the like: the leader's thread stops
