@@ -199,3 +199,14 @@ def test_threads_and_futures_hammering_lose_nothing(store: Store) -> None:
     assert results == {n: n * n for n in range(400)}
     assert stored(store) == list(range(400))
     assert max(len(g) for g in write.groups) <= 5
+
+
+def test_close_ends_the_writer_thread(store: Store) -> None:
+    write = Recorder()
+    group: CommitGroup[int, int] = CommitGroup(store, write, "closing test")
+    assert group.submit_later(2).result(30) == 4
+    writers = [t for t in threading.enumerate() if t.name == "commit-group closing test"]
+    assert len(writers) == 1
+    group.close()
+    writers[0].join(30)
+    assert not writers[0].is_alive()

@@ -66,6 +66,8 @@ class Vault:
     opened: OpenedSecrets | None = None
 
     def close(self) -> None:
+        for group in self.commit_groups.values():
+            group.close()
         self.store.close()
 
     def reload_keyring(self) -> Keyring:

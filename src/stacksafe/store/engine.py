@@ -262,6 +262,7 @@ class CommitGroup(Generic[ItemT, ResultT]):
         self._pending: deque[_Submitted[ItemT, ResultT]] = deque()
         self._writing = False
         self._writer_wake: threading.Event | None = None
+        self._closed = False
 
     def submit_later(self, item: ItemT) -> Future[ResultT]:
         """``submit`` without waiting: the future completes once ``item`` is durably
@@ -297,7 +298,17 @@ class CommitGroup(Generic[ItemT, ResultT]):
         while True:
             wake.wait()
             wake.clear()
+            if self._closed and not self.waiting:
+                return
             self._write_group()
+
+    def close(self) -> None:
+        """Let the writer thread end once nothing is pending (the store is closing)."""
+        with self._lock:
+            self._closed = True
+            wake = self._writer_wake
+        if wake is not None:
+            wake.set()
 
     @property
     def waiting(self) -> int:
