@@ -34,6 +34,7 @@ def build_app() -> typer.Typer:
     import typer
 
     from stacksafe.cli.admin_cmd import audit_app, tokens_app, users_app
+    from stacksafe.cli.backup_cmd import backup, restore
     from stacksafe.cli.keys_cmd import keys_app
     from stacksafe.cli.materialize_cmd import materialize_command
     from stacksafe.cli.rotation_cmd import rotation_app
@@ -64,6 +65,8 @@ def build_app() -> typer.Typer:
     application.command("export")(export)  # `secrets export`, at the top level as peers have it
     application.command("materialize")(materialize_command)
     application.command("serve")(serve)
+    application.command("backup")(backup)
+    application.command("restore")(restore)
     application.command("scan")(scan)
     application.command(
         "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
