@@ -215,7 +215,7 @@ def restore(settings: Settings, actor: Principal, path: Path) -> RestoreReport:
         with store.write() as conn:
             _check_empty(conn, keyring, settings)
             with _opened_file(path) as source:
-                _load(conn, source, keyring)
+                _load(conn, source, keyring, header)
     except BaseException:
         store.close()
         for file in created:
@@ -295,7 +295,8 @@ def _check_empty(conn: Connection, keyring: Keyring, settings: Settings) -> None
         keyring.verify(registered)
 
 
-def _load(conn: Connection, source: BinaryIO, keyring: Keyring) -> None:
+def _load(conn: Connection, source: BinaryIO, keyring: Keyring, checked: dict[str, Any]) -> None:
+    """Insert the rows of a file the first pass authenticated (whose header was ``checked``)."""
     for table in reversed(dump.TABLES):  # server keys before the master keys they name
         if table.name in dump.KEY_TABLES:
             dump.delete_rows(conn, table)
@@ -317,6 +318,8 @@ def _load(conn: Connection, source: BinaryIO, keyring: Keyring) -> None:
         if len(batch) >= _INSERT_BATCH:
             flush()
 
-    _read(source, keyring, add)
+    if _read(source, keyring, add) != checked:
+        # Another backup put in its place between the passes: what was checked is not this.
+        raise IntegrityError("the backup file changed while it was being restored")
     flush()
     dump.reset_sequences(conn)
