@@ -4,7 +4,9 @@ password. A session that ended is ended on the server: its cookie, replayed, doe
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from stacksafe.core.audit import list_events
@@ -90,6 +92,54 @@ def test_repeated_failures_from_one_address_are_throttled(web: WebWorld) -> None
     assert notice(client.get("/sign-in")) == "too many failed sign-ins; wait a minute"
     elsewhere = TestClient(web.app, base_url=BASE, client=("203.0.113.10", 40000))
     assert sign_in(elsewhere, web.admin).headers["location"] == "/"
+
+
+def test_failures_for_one_email_do_not_lock_out_others_behind_the_same_address(
+    web: WebWorld,
+) -> None:
+    """Behind one proxy or NAT every user has the same address: failures are counted per
+    (address, email), so an attacker guessing one email does not lock the administrator out."""
+    from stacksafe.web.app import FAILED_SIGN_INS_PER_MINUTE
+
+    proxy = ("203.0.113.20", 40000)
+    attacker = TestClient(web.app, base_url=BASE, client=proxy)
+    for _ in range(FAILED_SIGN_INS_PER_MINUTE):
+        assert sign_in(attacker, web.viewer, "not the password").headers["location"] == "/sign-in"
+        assert notice(attacker.get("/sign-in")) == "the email or the password is wrong"
+    admin = TestClient(web.app, base_url=BASE, client=proxy)
+    assert sign_in(admin, web.admin).headers["location"] == "/"
+    assert admin.get("/").status_code == 200
+    # The attacker's next guess at that email is refused, whatever its case or spacing.
+    for typed in (web.viewer, f" {web.viewer.upper()} "):
+        assert sign_in(attacker, typed).headers["location"] == "/sign-in"
+        assert notice(attacker.get("/sign-in")) == "too many failed sign-ins; wait a minute"
+
+
+def test_the_sign_in_throttle_counts_before_the_password_is_checked(
+    web: WebWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attempt is counted before the (slow) Argon2 check, so concurrent guesses cannot each
+    get past the limit; a right password takes its attempt back."""
+    import stacksafe.web.routes.session as route
+    from stacksafe.web.app import FAILED_SIGN_INS_PER_MINUTE
+    from stacksafe.web.state import WebState
+    from stacksafe.web.throttle import sign_in_key
+
+    state: WebState = web.app.state.web
+    key = sign_in_key("203.0.113.30", web.admin)
+    seen: list[bool] = []
+    real = route.start_session
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(state.failed_sign_ins.exceeded(key))  # while the password is checked
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(route, "start_session", spy)
+    client = TestClient(web.app, base_url=BASE, client=("203.0.113.30", 40000))
+    assert sign_in(client, web.admin).headers["location"] == "/"  # forgiven
+    for _ in range(FAILED_SIGN_INS_PER_MINUTE):
+        sign_in(client, web.admin, "not the password")
+    assert seen == [False] * FAILED_SIGN_INS_PER_MINUTE + [True]
 
 
 def test_a_user_without_a_password_cannot_sign_in(web: WebWorld) -> None:

@@ -15,7 +15,7 @@ from stacksafe.web.throttle import FailureCounter
 
 __all__ = ["FAILED_SIGN_INS_PER_MINUTE", "install_web"]
 
-FAILED_SIGN_INS_PER_MINUTE = 10  # per source address
+FAILED_SIGN_INS_PER_MINUTE = 10  # per (source address, email)
 
 
 def install_web(

@@ -37,7 +37,7 @@ class WebState:
     vault: Vault
     policy: SessionPolicy
     templates: Jinja2Templates
-    failed_sign_ins: FailureCounter  # by source address
+    failed_sign_ins: FailureCounter  # by (source address, email)
     origin: str | None = None  # the public origin, when a proxy terminates TLS
     reveal_seconds: int = 20  # a revealed value is masked again after this long
 

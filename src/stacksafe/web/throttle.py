@@ -1,4 +1,4 @@
-"""Failed sign-ins per source address, counted in fixed windows, in this process."""
+"""Failed sign-ins per (source address, email), counted in fixed windows, in this process."""
 
 from __future__ import annotations
 
@@ -7,12 +7,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-__all__ = ["FailureCounter"]
+__all__ = ["FailureCounter", "sign_in_key"]
+
+
+def sign_in_key(address: str, email: str) -> str:
+    """What sign-in failures are counted by: the source address *and* the email as normalised
+    (trimmed, case-folded), so that many users behind one proxy or NAT do not lock each other
+    out, and changing the case of an email does not buy more guesses."""
+    return f"{address}\x00{email.strip().casefold()}"
 
 
 class FailureCounter:
-    """At most ``limit`` failures per ``window`` seconds per address; the least recently seen
-    addresses are forgotten first, so the table stays bounded whoever tries."""
+    """At most ``limit`` failures per ``window`` seconds per key; the least recently seen keys
+    are forgotten first, so the table stays bounded whoever tries.
+
+    ``attempt`` counts an attempt *before* the password is checked (one check and count, under
+    the lock), so concurrent requests cannot each slip in a guess past the limit; ``forgive``
+    takes the attempt back when the password was right."""
 
     def __init__(
         self,
@@ -28,6 +39,9 @@ class FailureCounter:
         self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()  # key -> (window, count)
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        return len(self._counts)
+
     def _window(self) -> int:
         return int(self._clock() // self.window)
 
@@ -36,10 +50,26 @@ class FailureCounter:
             window, count = self._counts.get(key, (-1, 0))
             return window == self._window() and count >= self.limit
 
-    def hit(self, key: str) -> None:
+    def attempt(self, key: str) -> bool:
+        """Count an attempt; False (and nothing counted) when ``key`` is at its limit."""
         with self._lock:
             now = self._window()
             window, count = self._counts.pop(key, (now, 0))
-            self._counts[key] = (now, (count if window == now else 0) + 1)
+            count = count if window == now else 0
+            if count >= self.limit:
+                self._counts[key] = (now, count)
+                return False
+            self._counts[key] = (now, count + 1)
             while len(self._counts) > self.max_keys:
                 self._counts.popitem(last=False)
+            return True
+
+    def forgive(self, key: str) -> None:
+        """Take back an attempt counted by ``attempt`` (the password was right)."""
+        with self._lock:
+            now = self._window()
+            window, count = self._counts.get(key, (-1, 0))
+            if window != now or count <= 1:
+                self._counts.pop(key, None)
+            else:
+                self._counts[key] = (now, count - 1)

@@ -24,6 +24,7 @@ from stacksafe.web.auth import (
     set_cookie,
 )
 from stacksafe.web.state import web_state
+from stacksafe.web.throttle import sign_in_key
 
 __all__ = ["router"]
 
@@ -52,7 +53,10 @@ def sign_in(
         return redirect(request, "/sign-in", "error", "the form expired; please sign in again")
     state = web_state(request)
     address = request.client.host if request.client else "unknown"
-    if state.failed_sign_ins.exceeded(address):
+    # Counted per (address, email), before the password is checked: many users behind one proxy
+    # do not lock each other out, and concurrent guesses cannot pass the limit.
+    key = sign_in_key(address, email)
+    if not state.failed_sign_ins.attempt(key):
         return redirect(request, "/sign-in", "error", "too many failed sign-ins; wait a minute")
     try:
         started = start_session(
@@ -64,8 +68,8 @@ def sign_in(
             request_id=str(getattr(request.state, "request_id", "")) or None,
         )
     except Unauthenticated as wrong:
-        state.failed_sign_ins.hit(address)
         return redirect(request, "/sign-in", "error", wrong.message)
+    state.failed_sign_ins.forgive(key)
     response = redirect(request, "/")
     set_cookie(request, response, SESSION_COOKIE, started.secret)
     clear_cookie(request, response, PRE_COOKIE)
