@@ -190,3 +190,36 @@ def test_a_write_between_two_reveals_is_seen_by_the_second(seeded: World) -> Non
     second = client.get(seeded.stack_url() + "?reveal=true&per_page=1000").json()
     own = [{s["key"]: s["raw_value"] for s in body["response"]}["OWN"] for body in (first, second)]
     assert own == ["stack-value", "changed"]
+
+
+def test_a_second_authorization_header_does_not_change_who_asks(seeded: World) -> None:
+    viewer = user_with_token(seeded.vault, "viewer@acme.test", "acme", "viewer")
+    headers = [
+        ("Authorization", f"Bearer {viewer.token}"),
+        ("Authorization", f"Bearer {seeded.admin_token.token}"),
+    ]
+    answers = []
+    for app in (create_app(seeded.vault), create_app(seeded.vault, lane=False)):
+        with TestClient(app) as client:
+            answers.append(client.get(seeded.stack_url() + "?reveal=true", headers=headers))
+    assert [a.status_code for a in answers] == [403, 403]  # the first header: the viewer
+    assert answers[0].json() == answers[1].json()
+
+
+@pytest.mark.parametrize("step", ["undelete", "rollback"])
+def test_a_write_route_reads_what_it_wrote_after_a_kept_list(world: World, step: str) -> None:
+    """A route that writes and then reads must not use the revision it read before writing."""
+    set_local(world.vault, world.stack_target, {"K": "v1"})
+    set_local(world.vault, world.stack_target, {"K": "v2"})
+    client = world.client
+    if step == "undelete":
+        assert client.delete(world.stack_url("K")).status_code == 200
+    assert client.get(world.stack_url()).status_code == 200  # the level is kept now
+    if step == "undelete":
+        answer = client.post(world.stack_url("K") + "/undelete")
+    else:
+        answer = client.post(world.stack_url("K") + "/rollback", json={"to_version": 1})
+    assert answer.status_code == 200, answer.text
+    after = client.get(world.stack_url("K"), params={"reveal": "true"})
+    assert answer.headers["etag"] == after.headers["etag"]
+    assert after.json()["response"]["raw_value"] == ("v2" if step == "undelete" else "v1")

@@ -46,7 +46,7 @@ def values(vault: Vault, target: Target) -> dict[str, str]:
 def as_read(vault: Vault, target: Target) -> Target:
     """The target as the API reads it: with its revision."""
     assert target.stack is not None
-    return visible_target(vault, LOCAL, stack_uid=target.stack.uid)
+    return visible_target(vault, LOCAL, stack_uid=target.stack.uid, for_reading=True)
 
 
 def revision(vault: Vault, target: Target) -> str | None:
@@ -198,11 +198,17 @@ def test_the_triggers_exist_after_migration(vault: Vault) -> None:
             "secrets_revise_insert",
             "secrets_revise_update",
             "secrets_revise_delete",
+            "secret_versions_revise_insert",
             "secret_versions_revise_update",
             "secret_versions_revise_delete",
         }
         if vault.store.dialect == "sqlite"
-        else {"secrets_revise", "secret_versions_revise"}
+        else {
+            "secrets_revise",
+            "secret_versions_revise",
+            "secrets_revise_truncate",
+            "secret_versions_revise_truncate",
+        }
     )
     assert expected <= found
 
@@ -255,3 +261,69 @@ def test_the_cache_is_bounded_in_bytes_least_recently_used_out_first() -> None:
     assert cache.get((1, 5, "production"), "rev") is None
     assert cache.kept_bytes <= cache.max_bytes
     assert cache.get((1, 1, "production"), "other-revision") is None
+
+
+def test_replacing_a_version_row_behind_the_servers_back_changes_the_revision(
+    vault: Vault, stack_target: Target
+) -> None:
+    """An upsert of a version row (SQLite: INSERT OR REPLACE, which deletes without delete
+    triggers) changes the revision too."""
+    put(vault, stack_target, "A", "value-a")
+    put(vault, stack_target, "B", "value-b")
+    assert values(vault, as_read(vault, stack_target)) == {"A": "value-a", "B": "value-b"}
+    # An upsert of B's version row with A's envelope: SQLite's INSERT OR REPLACE, and
+    # PostgreSQL's INSERT ... ON CONFLICT DO UPDATE.
+    columns = "secret_versions (secret_id, version, action, envelope, author, created_at)"
+    rows = (
+        " SELECT b.secret_id, b.version, b.action, a.envelope, b.author, b.created_at"
+        " FROM secret_versions a JOIN secrets sa ON sa.id = a.secret_id AND sa.key = 'A',"
+        " secret_versions b JOIN secrets sb ON sb.id = b.secret_id AND sb.key = 'B'"
+    )
+    if vault.store.dialect == "sqlite":
+        upsert = text("INSERT OR REPLACE INTO " + columns + rows)
+    else:
+        conflict = " ON CONFLICT (secret_id, version) DO UPDATE SET envelope = EXCLUDED.envelope"
+        upsert = text("INSERT INTO " + columns + rows + conflict)
+    with vault.store.write() as conn:
+        conn.execute(upsert)
+    with pytest.raises(IntegrityError, match="'B'"):
+        list_secrets(vault, LOCAL, as_read(vault, stack_target), reveal=True)
+
+
+def test_truncating_behind_the_servers_back_changes_every_revision(
+    vault: Vault, stack_target: Target
+) -> None:
+    if vault.store.dialect != "postgresql":
+        return  # SQLite has no TRUNCATE; its DELETE fires the row triggers
+    put(vault, stack_target, "K", "v1")
+    assert values(vault, as_read(vault, stack_target)) == {"K": "v1"}
+    kept = revision(vault, stack_target)
+    with vault.store.write() as conn:
+        conn.execute(text("TRUNCATE secret_versions, rotation_policies, secrets"))
+    assert revision(vault, stack_target) != kept
+    assert values(vault, as_read(vault, stack_target)) == {}
+
+
+def test_no_plaintext_in_the_reprs_of_kept_or_audited_values(
+    vault: Vault, stack_target: Target
+) -> None:
+    from stacksafe.core.secrets import list_secrets_audited
+
+    put(vault, stack_target, "K", "plaintext-never-in-a-repr")
+    target = as_read(vault, stack_target)
+    values(vault, target)
+    audited = list_secrets_audited(
+        vault,
+        LOCAL,
+        target,
+        lambda found: str([s.raw_value.reveal() for s in found if s.raw_value]),
+        reveal=True,
+        memo=("test",),
+    )
+    assert "plaintext-never-in-a-repr" in audited.result()
+    cache = vault.opened
+    assert cache is not None
+    kept = cache.get((target.account.id, target.stack_id, "production"), str(target.revision))
+    assert kept is not None
+    for shown in (repr(audited), repr(kept), str(kept)):
+        assert "plaintext-never-in-a-repr" not in shown

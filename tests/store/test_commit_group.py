@@ -210,3 +210,29 @@ def test_close_ends_the_writer_thread(store: Store) -> None:
     group.close()
     writers[0].join(30)
     assert not writers[0].is_alive()
+
+
+def test_a_cancelled_future_does_not_stop_its_group_or_the_next(store: Store) -> None:
+    write = Recorder()
+    group: CommitGroup[int, int] = CommitGroup(store, write, "test")
+    with ThreadPoolExecutor(2) as pool:
+        first, _ = held_first_group(pool, group, write, 0, range(0))
+        cancelled = group.submit_later(1)
+        kept = group.submit_later(2)
+        blocking = pool.submit(group.submit, 3)
+        wait_until(lambda: group.waiting == 3, "3 items wait")
+        assert cancelled.cancel()  # its waiter went away (a request cancelled)
+        write.hold_first.set()
+        assert kept.result(30) == 4
+        assert blocking.result(30) == 9
+        assert first.result(30) == 0
+    assert stored(store) == [0, 1, 2, 3]  # the cancelled item is written all the same
+    assert group.submit_later(5).result(30) == 25  # the writer thread lives on
+    assert group.submit(6) == 36
+
+
+def test_submit_later_after_close_is_refused(store: Store) -> None:
+    group: CommitGroup[int, int] = CommitGroup(store, Recorder(), "test")
+    group.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        group.submit_later(1)

@@ -88,7 +88,7 @@ class SecretsLane:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
         path = _PATH.fullmatch(scope["path"])
@@ -97,8 +97,11 @@ class SecretsLane:
             await self.app(scope, receive, send)
             return
         level, ref = path.group(1), path.group(2)
-        headers = dict(scope["headers"])
-        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        # The first, as Starlette's request.headers.get gives it (a second one, appended by a
+        # proxy, must not change who is asking).
+        authorization = next(
+            (value for name, value in scope["headers"] if name == b"authorization"), b""
+        ).decode("latin-1")
         client = scope.get("client")
         source_ip = client[0] if client else None
         request_id = str(scope.get("state", {}).get("request_id", ""))
@@ -119,8 +122,10 @@ class SecretsLane:
         if audited.durable is not None:
             # The thread is free for other requests meanwhile, and more reveals share each
             # audit commit (store.CommitGroup.submit_later).
+            # Shielded: a cancelled request must not cancel the event's future (it is written
+            # anyway, and its group must still learn the outcome).
             with contextlib.suppress(Exception):  # result() words the failure
-                await asyncio.wrap_future(audited.durable)
+                await asyncio.shield(asyncio.wrap_future(audited.durable))
         try:
             response: Response = Response(
                 audited.result(), media_type="application/json", headers=limits

@@ -38,6 +38,7 @@ OVERHEAD_BYTES = 600
 
 # Derived values kept per level (pages of a few shapes, the detail of its reveal event).
 MAX_DERIVED = 4
+_MISSING = object()
 T = TypeVar("T")
 
 # (account id, stack id or None, the stack's environment or None): an effective set depends on
@@ -50,13 +51,14 @@ class OpenedLevel:
     """The secrets of one level as read at ``revision``, values revealed, in read order."""
 
     revision: str
-    revealed: tuple[Secret, ...]
-    by_key: dict[str, Secret]
+    # Not in the repr: a rendered page holds plaintext (the values themselves are SecretValue).
+    revealed: tuple[Secret, ...] = field(repr=False)
+    by_key: dict[str, Secret] = field(repr=False)
     size: int
     # Whether any value holds a ${...} reference (core.references), tested once.
     references: bool
     # What readers derive from the whole level, the same every time (see ``derived``).
-    _derived: dict[Hashable, object] = field(default_factory=dict)
+    _derived: dict[Hashable, object] = field(default_factory=dict, repr=False)
     _described: list[tuple[Secret, ...]] = field(default_factory=list)
 
     @classmethod
@@ -72,8 +74,9 @@ class OpenedLevel:
     def derived(self, what: Hashable, make: Callable[[], T]) -> T:
         """``make()``, made once per ``what`` for this level at this revision: a rendered
         page, an audit event's detail. A few are kept; a lost race makes one twice."""
-        if what in self._derived:
-            return cast(T, self._derived[what])
+        found = self._derived.get(what, _MISSING)
+        if found is not _MISSING:
+            return cast(T, found)
         made = make()
         if len(self._derived) >= MAX_DERIVED:
             self._derived.clear()

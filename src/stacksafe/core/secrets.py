@@ -351,7 +351,7 @@ class Audited(Generic[T]):
     """
 
     durable: Future[int] | None
-    _value: T
+    _value: T = field(repr=False)  # a rendered page holds plaintext
 
     def result(self) -> T:
         if self.durable is not None:

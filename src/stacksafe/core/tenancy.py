@@ -176,10 +176,14 @@ def visible_target(
     *,
     account_ref: str | None = None,
     stack_uid: str | None = None,
+    for_reading: bool = False,
 ) -> Target:
     """The account (uid or name) or stack (uid only) named, if ``actor`` may know it exists.
 
     Anything else is the same ``NotFound``, so probing reveals nothing about other accounts.
+    ``for_reading``: the target carries the revision of the stack's secrets as read now, so a
+    read can use what it opened before without asking again (core.opened). Only for work that
+    reads and does not write: after a write, that revision is out of date for the writer.
     """
     with vault.store.read() as conn:
         if stack_uid is not None:
@@ -191,7 +195,7 @@ def visible_target(
             if stack is None or account is None or hidden:
                 missing = NotFound(f"stack {stack_uid!r} does not exist")
             else:
-                return Target(account, stack, revision)
+                return Target(account, stack, revision if for_reading else None)
         else:
             ref = account_ref or ""
             found = (

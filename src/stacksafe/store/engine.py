@@ -232,6 +232,17 @@ class _Submitted(Generic[ItemT, ResultT]):
         self.future = future
 
 
+def _settle(future: Future[ResultT], result: ResultT | None, failure: BaseException | None) -> None:
+    """Complete ``future``, unless its waiter cancelled it: the item is written either way,
+    and one cancelled member must not keep the rest of its group from learning the outcome."""
+    if not future.set_running_or_notify_cancel():
+        return
+    if failure is None:
+        future.set_result(cast(ResultT, result))
+    else:
+        future.set_exception(failure)
+
+
 class CommitGroup(Generic[ItemT, ResultT]):
     """Writes submitted by concurrent threads, committed together: one transaction per group.
 
@@ -272,6 +283,8 @@ class CommitGroup(Generic[ItemT, ResultT]):
         is writing."""
         entry: _Submitted[ItemT, ResultT] = _Submitted(item, Future())
         with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self._what}: the store is closed")
             self._pending.append(entry)
             start = not self._writing
             if start:
@@ -300,7 +313,10 @@ class CommitGroup(Generic[ItemT, ResultT]):
             wake.clear()
             if self._closed and not self.waiting:
                 return
-            self._write_group()
+            # Whatever the group's write raised was delivered to every member; the thread
+            # lives on for the next group.
+            with contextlib.suppress(BaseException):
+                self._write_group()
 
     def close(self) -> None:
         """Let the writer thread end once nothing is pending (the store is closing)."""
@@ -358,10 +374,8 @@ class CommitGroup(Generic[ItemT, ResultT]):
         for entry in group:
             if entry.future is None:
                 entry.wake.set()
-            elif failure is None:
-                entry.future.set_result(cast(ResultT, entry.result))
             else:
-                entry.future.set_exception(failure)
+                _settle(entry.future, entry.result, failure)
         if successor is not None:
             if successor.future is None:
                 successor.wake.set()

@@ -76,6 +76,10 @@ def _stack(vault: Vault, actor: Principal, ref: str) -> Target:
     return visible_target(vault, actor, stack_uid=ref)
 
 
+def _stack_for_reading(vault: Vault, actor: Principal, ref: str) -> Target:
+    return visible_target(vault, actor, stack_uid=ref, for_reading=True)
+
+
 def _expected(if_match: str | None) -> int | None:
     if if_match is None:
         return None
@@ -143,7 +147,9 @@ def _page_body(found: list[Secret], query: SecretsPage) -> bytes:
     return secrets_page_json(items, pagination)
 
 
-RESOLVERS: dict[str, Resolver] = {"accounts": _account, "stacks": _stack}
+# For requests that only read (the lists, one key, api.lane): a stack comes with its secrets'
+# revision (core.tenancy.visible_target). Routes that write use ``_stack``.
+RESOLVERS: dict[str, Resolver] = {"accounts": _account, "stacks": _stack_for_reading}
 
 
 def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
@@ -164,7 +170,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         body = secrets_page(
             vault,
             actor,
-            resolve(vault, actor, ref),
+            RESOLVERS[prefix](vault, actor, ref),
             SecretsPage(reveal, page, per_page, resolve_references, purpose),
         )
         return _json(response, body)
@@ -225,7 +231,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     ) -> Envelope[SecretOut]:
         """The key as this level sees it; with ``label``, the version of this level's own key
         that the label names (current, previous, or pending during a rotation), unresolved."""
-        target = resolve(vault, actor, ref)
+        target = RESOLVERS[prefix](vault, actor, ref)
         if label is not None:
             found = rotation.labelled_secret(vault, actor, target, key, label, reveal=reveal)
         else:

@@ -1,9 +1,9 @@
 """A revision per secret level, changed by the database itself on every change to its secrets.
 
 ``accounts.secrets_revision`` covers an account's own level, ``stacks.secrets_revision`` a
-stack's own. Triggers give the level a new random revision whenever a row of ``secrets`` is
-inserted, updated or deleted, or a row of ``secret_versions`` is updated or deleted (a version
-is only inserted together with a change to its secret). Because the database does it, no writer
+stack's own. Triggers give the level a new random revision whenever a row of ``secrets`` or of
+``secret_versions`` is inserted, updated or deleted (and, on PostgreSQL, every level when either
+table is truncated). Because the database does it, no writer
 can forget, and a change made with plain SQL behind the server's back (tampering included)
 changes the revision too. Readers compare revisions to know whether what they opened before is
 still what is stored (core.opened). Random rather than counted: a database restored from a
@@ -51,6 +51,10 @@ SQLITE_TRIGGERS = {
     "secrets_revise_insert": ("AFTER INSERT ON secrets", ("NEW",), False),
     "secrets_revise_update": ("AFTER UPDATE ON secrets", ("OLD", "NEW"), False),
     "secrets_revise_delete": ("AFTER DELETE ON secrets", ("OLD",), False),
+    # A version is inserted together with a change to its secret, so this adds nothing for
+    # stacksafe's own writes; it catches SQLite's INSERT OR REPLACE, which deletes the old row
+    # without running delete triggers.
+    "secret_versions_revise_insert": ("AFTER INSERT ON secret_versions", ("NEW",), True),
     "secret_versions_revise_update": ("AFTER UPDATE ON secret_versions", ("OLD", "NEW"), True),
     "secret_versions_revise_delete": ("AFTER DELETE ON secret_versions", ("OLD",), True),
 }
@@ -84,17 +88,30 @@ DECLARE
 BEGIN
     FOR level IN
         SELECT account_id, stack_id FROM secrets
-        WHERE id = OLD.secret_id OR (TG_OP = 'UPDATE' AND id = NEW.secret_id)
+        WHERE (TG_OP <> 'INSERT' AND id = OLD.secret_id)
+            OR (TG_OP <> 'DELETE' AND id = NEW.secret_id)
     LOOP
         PERFORM stacksafe_revise_level(level.account_id, level.stack_id);
     END LOOP;
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION stacksafe_revise_all() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE accounts SET secrets_revision = {POSTGRESQL_NEW_REVISION};
+    UPDATE stacks SET secrets_revision = {POSTGRESQL_NEW_REVISION};
+    RETURN NULL;
+END $$;
+
 CREATE TRIGGER secrets_revise AFTER INSERT OR UPDATE OR DELETE ON secrets
     FOR EACH ROW EXECUTE FUNCTION stacksafe_secrets_revise();
-CREATE TRIGGER secret_versions_revise AFTER UPDATE OR DELETE ON secret_versions
+CREATE TRIGGER secret_versions_revise AFTER INSERT OR UPDATE OR DELETE ON secret_versions
     FOR EACH ROW EXECUTE FUNCTION stacksafe_secret_versions_revise();
+-- TRUNCATE runs no row triggers: every level changes.
+CREATE TRIGGER secrets_revise_truncate AFTER TRUNCATE ON secrets
+    FOR EACH STATEMENT EXECUTE FUNCTION stacksafe_revise_all();
+CREATE TRIGGER secret_versions_revise_truncate AFTER TRUNCATE ON secret_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION stacksafe_revise_all();
 """
 
 
@@ -121,8 +138,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER secret_versions_revise_truncate ON secret_versions")
+        op.execute("DROP TRIGGER secrets_revise_truncate ON secrets")
         op.execute("DROP TRIGGER secret_versions_revise ON secret_versions")
         op.execute("DROP TRIGGER secrets_revise ON secrets")
+        op.execute("DROP FUNCTION stacksafe_revise_all()")
         op.execute("DROP FUNCTION stacksafe_secret_versions_revise()")
         op.execute("DROP FUNCTION stacksafe_secrets_revise()")
         op.execute("DROP FUNCTION stacksafe_revise_level(BIGINT, BIGINT)")
