@@ -182,6 +182,37 @@ def test_a_signed_out_cookie_no_longer_works(web: WebWorld) -> None:
     assert list_events(web.vault, actor=web.admin, limit=1)[0].action == "session.end"
 
 
+def test_signing_in_again_ends_the_session_the_browser_had(web: WebWorld) -> None:
+    """A sign-in over an open session replaces it: a copy of the old cookie stops working."""
+    client = signed_in(web.app, web.admin)
+    old = client.cookies["stacksafe_session"]
+    assert sign_in(client, web.admin).headers["location"] == "/"
+    new = client.cookies["stacksafe_session"]
+    assert new != old
+    assert client.get("/", follow_redirects=False).status_code == 200  # the new one works
+    thief = TestClient(web.app, base_url=BASE, cookies={"stacksafe_session": old})
+    replayed = thief.get(web.stack_url, follow_redirects=False)
+    assert replayed.status_code == 303
+    assert replayed.headers["location"] == "/sign-in"
+    ended = list_events(web.vault, actor=web.admin, limit=2)
+    assert [e.action for e in ended] == ["session.start", "session.end"]
+    assert ended[1].detail["replaced_by"] == ended[0].token_uid
+
+
+def test_signing_in_as_someone_else_ends_the_previous_users_session(web: WebWorld) -> None:
+    client = signed_in(web.app, web.viewer)
+    old = client.cookies["stacksafe_session"]
+    assert sign_in(client, web.admin).headers["location"] == "/"
+    thief = TestClient(web.app, base_url=BASE, cookies={"stacksafe_session": old})
+    assert thief.get("/", follow_redirects=False).headers["location"] == "/sign-in"
+
+
+def test_a_failed_sign_in_leaves_the_open_session_alone(web: WebWorld) -> None:
+    client = signed_in(web.app, web.admin)
+    assert sign_in(client, web.admin, "not the password").headers["location"] == "/sign-in"
+    assert client.get("/", follow_redirects=False).status_code == 200
+
+
 def test_an_idle_session_expires_and_stays_ended(web: WebWorld, clock: Clock) -> None:
     client = signed_in(web.app, web.admin)
     clock.tick(IDLE - 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import secrets as random
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -78,8 +78,13 @@ def start_session(
     *,
     source_ip: str | None = None,
     request_id: str | None = None,
+    replacing: str | None = None,
 ) -> StartedSession:
-    """Check the password and open a session; ``Unauthenticated`` (audited) when it is wrong."""
+    """Check the password and open a session; ``Unauthenticated`` (audited) when it is wrong.
+
+    ``replacing``: the session cookie the browser sent with the sign-in, if any. When the new
+    session is opened that one is ended (whoever's it was): the browser's cookie is replaced, so
+    a copy of the old one must not keep working."""
     user = check_password(vault, email, password)
     if user is None:
         anonymous = Principal(name="web:sign-in", source_ip=source_ip, request_id=request_id)
@@ -89,9 +94,12 @@ def start_session(
     secret = SESSION_PREFIX + random.token_urlsafe(32)
     uid = "web_" + random.token_hex(8)
     digest = _digest(vault, secret)
+    old_digest = _digest(vault, replacing) if replacing and _well_formed(replacing) else None
 
     def work(conn: Connection) -> StartedSession:
         now = vault.clock()
+        if old_digest is not None:
+            _end_replaced(conn, vault, old_digest, uid, now, source_ip, request_id)
         queries.prune_sessions(conn, user.id, now)  # keeps the table to the sessions in use
         queries.insert_session(
             conn,
@@ -113,6 +121,37 @@ def start_session(
     return vault.store.transact(work, "signing in")
 
 
+def _well_formed(secret: str) -> bool:
+    return secret.isascii() and secret.startswith(SESSION_PREFIX) and len(secret) <= 100
+
+
+def _end_replaced(
+    conn: Connection,
+    vault: Vault,
+    digest: bytes,
+    new_uid: str,
+    now: datetime,
+    source_ip: str | None,
+    request_id: str | None,
+) -> None:
+    """End the session a new sign-in replaces (audited as its user's ``session.end``)."""
+    found = queries.session_and_user_by_hash(conn, digest)
+    if found is None or not hmac.compare_digest(found[0].token_hash, digest):
+        return
+    session, holder = found
+    if not queries.end_session(conn, session.id, now):
+        return  # already ended
+    actor = replace(
+        principal_for_user(conn, holder),
+        token_uid=session.uid,
+        source_ip=source_ip,
+        request_id=request_id,
+    )
+    record(
+        conn, vault, actor, "session.end", detail={"session": session.uid, "replaced_by": new_uid}
+    )
+
+
 def session_principal(
     vault: Vault,
     secret: str,
@@ -123,7 +162,7 @@ def session_principal(
 ) -> Principal:
     """The signed-in user behind a session cookie; ``Unauthenticated`` when it is not (or no
     longer) valid. An idle or expired session is ended here, for good."""
-    if not secret.isascii() or not secret.startswith(SESSION_PREFIX) or len(secret) > 100:
+    if not _well_formed(secret):
         raise Unauthenticated("not signed in")
     digest = _digest(vault, secret)
     with vault.store.read() as conn:

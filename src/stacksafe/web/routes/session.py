@@ -17,6 +17,7 @@ from stacksafe.web.auth import (
     WebRoute,
     check_origin,
     clear_cookie,
+    cookie_name,
     new_pre_session,
     pre_session,
     redirect,
@@ -66,6 +67,7 @@ def sign_in(
             state.policy,
             source_ip=request.client.host if request.client else None,
             request_id=str(getattr(request.state, "request_id", "")) or None,
+            replacing=request.cookies.get(cookie_name(request, SESSION_COOKIE)),
         )
     except Unauthenticated as wrong:
         return redirect(request, "/sign-in", "error", wrong.message)
