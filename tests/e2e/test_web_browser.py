@@ -212,6 +212,28 @@ def test_a_viewer_has_no_reveal_button_and_a_crafted_reveal_is_refused(
     assert status == 403
 
 
+def test_a_reveal_after_the_session_ended_says_so_and_reveals_nothing(
+    context: BrowserContext, web_served: Served
+) -> None:
+    """The reveal request of a signed-out page is answered with a redirect to the sign-in page:
+    the script must not take that page for an (empty) value."""
+    page = context.new_page()
+    sign_in(page, ADMIN)
+    page.goto(f"/stacks/{web_served.stack_uids['dev']}")
+    page.get_by_label("Key", exact=True).fill("ENDED_SESSION_KEY")
+    page.get_by_label("Value", exact=True).fill("ended-session-value")
+    page.get_by_role("button", name="Add secret").click()
+    expect(page.get_by_role("status")).to_have_text("Saved ENDED_SESSION_KEY (version 1).")
+    row = page.locator("tr[data-key='ENDED_SESSION_KEY']")
+    context.clear_cookies()  # the session is gone (signed out elsewhere, expired)
+    button = row.get_by_role("button", name="Reveal ENDED_SESSION_KEY")
+    button.click()
+    expect(row.locator(".value")).to_have_text("Signed out: sign in again")
+    expect(button).to_have_text("Reveal")
+    expect(row.get_by_role("button", name="Copy ENDED_SESSION_KEY")).to_be_hidden()
+    assert "ended-session-value" not in page.content()
+
+
 def test_keyboard_only_sign_in_and_a_phone_sized_page(
     browser: Browser, web_served: Served, screenshots: Path
 ) -> None:

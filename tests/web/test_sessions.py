@@ -227,6 +227,28 @@ def test_an_idle_session_expires_and_stays_ended(web: WebWorld, clock: Clock) ->
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
+def test_a_reveal_with_an_expired_session_is_sent_to_sign_in_not_given_a_value(
+    web: WebWorld, clock: Clock
+) -> None:
+    """The page's script treats this redirect as "signed out" (static/app.js, and the browser
+    test); it must never be a 2xx that could pass for a value."""
+    from tests.api.helpers import set_local
+
+    set_local(web.vault, web.stack_target, {"API_KEY": "the value"})
+    client = signed_in(web.app, web.admin)
+    token = page_csrf(client, web.stack_url)
+    clock.tick(IDLE + 1)
+    answer = client.post(
+        f"{web.stack_url}/secrets/API_KEY/reveal",
+        data={"csrf": token},
+        headers={**SAME_ORIGIN, "Accept": "application/json"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/sign-in"
+    assert "the value" not in answer.text
+
+
 def test_a_session_ends_after_its_lifetime_however_active(web: WebWorld, clock: Clock) -> None:
     lifetime = SessionPolicy().lifetime
     client = signed_in(web.app, web.admin)

@@ -18,25 +18,53 @@
     clearTimeout(Number(row.dataset.timer || 0));
   }
 
+  function refused(row, text) {
+    // The value stays masked and the button stays "Reveal": nothing was revealed.
+    const shown = row.querySelector(".value");
+    shown.textContent = text;
+    shown.classList.remove("masked");
+    shown.classList.add("error");
+  }
+
+  function isJson(answer) {
+    const type = answer.headers.get("Content-Type") || "";
+    return type.split(";")[0].trim().toLowerCase() === "application/json";
+  }
+
   async function reveal(form) {
     const row = form.closest("tr");
     if (row.dataset.revealed) { hide(row); return; }
     const shown = row.querySelector(".value");
-    const answer = await fetch(form.action, {
-      method: "POST",
-      body: new URLSearchParams(new FormData(form)),
-      credentials: "same-origin",
-      cache: "no-store",
-      headers: { "Accept": "application/json" },
-    });
-    let body = {};
-    try { body = await answer.json(); } catch (e) { body = {}; }
-    if (!answer.ok) {
-      shown.textContent = body.error_description || ("refused (HTTP " + answer.status + ")");
-      shown.classList.remove("masked");
-      shown.classList.add("error");
+    let answer;
+    try {
+      answer = await fetch(form.action, {
+        method: "POST",
+        body: new URLSearchParams(new FormData(form)),
+        credentials: "same-origin",
+        cache: "no-store",
+        // A session that ended is answered with a redirect to the sign-in page: not followed
+        // (its HTML is not a value), seen here as an opaque redirect.
+        redirect: "manual",
+        headers: { "Accept": "application/json" },
+      });
+    } catch (e) {
+      refused(row, "the server could not be reached; try again");
       return;
     }
+    if (answer.type === "opaqueredirect" || (answer.status >= 300 && answer.status < 400)) {
+      refused(row, "Signed out: sign in again");
+      return;
+    }
+    let body = null;
+    if (isJson(answer)) {
+      try { body = await answer.json(); } catch (e) { body = null; }
+    }
+    if (!answer.ok || body === null || typeof body !== "object") {
+      refused(row, (body && body.error_description) ||
+        ("refused (HTTP " + answer.status + "); reload the page"));
+      return;
+    }
+    shown.classList.remove("error");
     shown.textContent = body.value === null ? "(no value)" : body.value;
     shown.classList.remove("masked");
     row.dataset.revealed = "1";
