@@ -6,13 +6,18 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from stacksafe.core.principals import create_token
+from tests.actors import LOCAL
 from tests.api.helpers import set_local, snapshot
 from tests.web.helpers import BASE, SAME_ORIGIN, WebWorld, page_csrf, signed_in
 
 
-def _forms(web: WebWorld) -> list[tuple[str, dict[str, str]]]:
+def _forms(web: WebWorld, token_uid: str) -> list[tuple[str, dict[str, str]]]:
     stack, account = web.stack_url, web.account_url
     return [
+        (f"{stack}/secrets/SHARED/reveal", {}),  # a reveal is audited: the snapshot shows it
+        (f"{account}/secrets/SHARED/reveal", {}),
+        (f"/tokens/{token_uid}/revoke", {}),
         (f"{stack}/secrets", {"key": "NEW_KEY", "value": "v-1"}),
         (f"{stack}/secrets/SHARED/delete", {}),
         (f"{account}/secrets", {"key": "SHARED", "value": "changed"}),
@@ -32,6 +37,12 @@ def seeded(web: WebWorld) -> WebWorld:
     return web
 
 
+@pytest.fixture
+def token_uid(seeded: WebWorld) -> str:
+    """An API token of the administrator, for the revoke form."""
+    return create_token(seeded.vault, LOCAL, seeded.admin, scopes=["public"]).uid
+
+
 @pytest.mark.parametrize(
     ("case", "headers"),
     [
@@ -40,15 +51,19 @@ def seeded(web: WebWorld) -> WebWorld:
         ("another origin", {"Origin": "https://evil.example"}),
         ("no origin nor referer", {}),
         ("referer of another site", {"Referer": "https://evil.example/page"}),
+        # This site's origin as a prefix of another host's name is another site.
+        ("lookalike referer", {"Referer": f"{BASE}.evil.example/page"}),
+        ("lookalike origin", {"Origin": f"{BASE}.evil.example"}),
+        ("referer of another port", {"Referer": f"{BASE}:8080/page"}),
     ],
 )
 def test_a_refused_form_changes_nothing(
-    seeded: WebWorld, case: str, headers: dict[str, str]
+    seeded: WebWorld, token_uid: str, case: str, headers: dict[str, str]
 ) -> None:
     client = signed_in(seeded.app, seeded.admin)
     good = page_csrf(client)
     before = snapshot(seeded.vault)
-    for path, form in _forms(seeded):
+    for path, form in _forms(seeded, token_uid):
         token = {"missing token": None, "wrong token": "0" * 64}.get(case, good)
         data = form if token is None else {**form, "csrf": token}
         answer = client.post(path, data=data, headers=headers, follow_redirects=False)

@@ -18,6 +18,7 @@ from tests.clock import Clock
 from tests.web.helpers import (
     BASE,
     IDLE,
+    PASSWORD,
     SAME_ORIGIN,
     WebWorld,
     notice,
@@ -142,11 +143,53 @@ def test_the_sign_in_throttle_counts_before_the_password_is_checked(
     assert seen == [False] * FAILED_SIGN_INS_PER_MINUTE + [True]
 
 
-def test_a_user_without_a_password_cannot_sign_in(web: WebWorld) -> None:
+class _CountingHasher:
+    """The real PasswordHasher, with its ``verify`` calls counted (the crypto is not mocked)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.verified: list[str] = []  # the hashes checked against
+
+    def verify(self, hashed: str, password: str) -> bool:
+        self.verified.append(hashed)
+        return bool(self.real.verify(hashed, password))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.fixture
+def hasher(monkeypatch: pytest.MonkeyPatch) -> _CountingHasher:
+    from stacksafe.core import principals
+
+    counting = _CountingHasher(principals._hasher())
+    monkeypatch.setattr(principals, "_hasher", lambda: counting)
+    return counting
+
+
+def test_a_user_without_a_password_cannot_sign_in(web: WebWorld, hasher: _CountingHasher) -> None:
     create_user(web.vault, LOCAL, "nopass@acme.test", "acme", "viewer")
-    answer = sign_in(TestClient(web.app, base_url=BASE), "nopass@acme.test", "")
-    assert answer.status_code in (303, 400)
+    # A real password (an empty one is refused as a missing field before any check).
+    answer = sign_in(TestClient(web.app, base_url=BASE), "nopass@acme.test", PASSWORD)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/sign-in"
     assert "stacksafe_session" not in answer.headers.get("set-cookie", "")
+    assert len(hasher.verified) == 1  # checked against the decoy, as a wrong password would be
+    event = list_events(web.vault, limit=1)[0]
+    assert (event.action, event.outcome) == ("session.start", "denied")
+
+
+def test_an_unknown_email_still_goes_through_argon2(web: WebWorld, hasher: _CountingHasher) -> None:
+    """So that its answer takes as long as a wrong password's and does not tell which emails
+    are users: the hasher's verify runs once, against a real (decoy) Argon2id hash."""
+    client = TestClient(web.app, base_url=BASE)
+    answer = sign_in(client, "nobody@acme.test", PASSWORD)
+    assert answer.headers["location"] == "/sign-in"
+    assert len(hasher.verified) == 1
+    assert hasher.verified[0].startswith("$argon2id$")
+    assert sign_in(client, web.admin, "not the password").headers["location"] == "/sign-in"
+    assert len(hasher.verified) == 2
+    assert notice(client.get("/sign-in")) == "the email or the password is wrong"
 
 
 def test_the_sign_in_form_needs_its_csrf_token_and_this_origin(web: WebWorld) -> None:
