@@ -17,7 +17,7 @@ from stacksafe.web.headers import CSP
 from tests.actors import LOCAL
 from tests.api.helpers import set_local, snapshot
 from tests.clock import Clock
-from tests.web.helpers import BASE, SAME_ORIGIN, WebWorld, notice, page_csrf, signed_in
+from tests.web.helpers import BASE, SAME_ORIGIN, WebWorld, csrf_in, notice, page_csrf, signed_in
 
 VALUE = "s3cret-value-of-the-account"
 OVERRIDE = "stack-override-value"
@@ -257,16 +257,54 @@ def test_rotation_and_diff_pages(seeded: WebWorld) -> None:
     client = signed_in(seeded.app, seeded.admin)
     rotation = client.get(f"{seeded.account_url}/rotation")
     assert rotation.status_code == 200
-    other = re.findall(
-        r'<option value="([0-9a-f]{32})"', client.get(f"{seeded.stack_url}/diff").text
-    )
+    form = client.get(f"{seeded.stack_url}/diff").text
+    other = re.findall(r'<option value="([0-9a-f]{32})"', form)
     assert other
-    diff = client.get(f"{seeded.stack_url}/diff", params={"other": other[0]})
+    assert 'method="post"' in form
+    diff = client.post(
+        f"{seeded.stack_url}/diff",
+        data={"other": other[0], "csrf": csrf_in(form)},
+        headers=SAME_ORIGIN,
+    )
     assert diff.status_code == 200
     assert "API_KEY" in diff.text
     assert "only in web" in diff.text
     for value in (VALUE, OVERRIDE, "own-k3y"):
         assert value not in diff.text
+    assert list_events(seeded.vault, actor=seeded.admin, limit=1)[0].action == "reveal"
+
+
+def test_a_diff_needs_a_checked_post_and_a_get_audits_nothing(seeded: WebWorld) -> None:
+    """The comparison is audited as a reveal: a GET (a link, an image on another site) must not
+    run it, and a POST needs this site's Origin and the session's CSRF token."""
+    from stacksafe.core.tenancy import create_stack
+
+    dev = create_stack(seeded.vault, LOCAL, "acme", "dev", "development")
+    client = signed_in(seeded.app, seeded.admin)
+
+    def reveals() -> int:
+        return len([e for e in list_events(seeded.vault, limit=200) if e.action == "reveal"])
+
+    before = reveals()
+    got = client.get(f"{seeded.stack_url}/diff", params={"other": dev.uid})
+    assert got.status_code == 200
+    assert "only in web" not in got.text  # no comparison shown
+    assert f'<option value="{dev.uid}" selected' in got.text  # only preselected
+    token = csrf_in(got.text)
+    for data, headers in (
+        ({"other": dev.uid}, SAME_ORIGIN),
+        ({"other": dev.uid, "csrf": "0" * 64}, SAME_ORIGIN),
+        ({"other": dev.uid, "csrf": token}, {"Origin": "https://evil.example"}),
+    ):
+        refused = client.post(f"{seeded.stack_url}/diff", data=data, headers=headers)
+        assert refused.status_code == 403
+        assert "only in web" not in refused.text
+    assert reveals() == before
+    done = client.post(
+        f"{seeded.stack_url}/diff", data={"other": dev.uid, "csrf": token}, headers=SAME_ORIGIN
+    )
+    assert "only in web" in done.text
+    assert reveals() > before
 
 
 def test_someone_elses_stack_is_not_found(seeded: WebWorld) -> None:

@@ -11,7 +11,7 @@ from stacksafe.core.access import Action
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import StacksafeError
 from stacksafe.model import iso8601
-from stacksafe.web.auth import Checked, SignedIn, WebRoute, redirect, render
+from stacksafe.web.auth import Checked, SignedIn, WebRoute, WebUser, redirect, render
 from stacksafe.web.levels import Kind, level_target, level_url, may, on_both_levels
 from stacksafe.web.state import web_state
 
@@ -90,15 +90,9 @@ def rotation_status(
     )
 
 
-@router.get("/stacks/{uid}/diff")
-def diff(
-    request: Request,
-    uid: str,
-    user: SignedIn,
-    other: Annotated[str | None, Query(max_length=64)] = None,
+def _diff_page(
+    request: Request, uid: str, user: WebUser, other: str | None, compare: bool
 ) -> Response:
-    """Keys missing on either side and values that differ (compared by keyed fingerprint, never
-    shown); needs reveal permission on both stacks and is audited as a reveal, as in the API."""
     vault, actor = web_state(request).vault, user.principal
     left = tenancy.visible_target(vault, actor, stack_uid=uid)
     candidates = [s for s in tenancy.list_stacks(vault, actor) if s.uid != uid]
@@ -106,7 +100,8 @@ def diff(
     right = None
     if other:
         right = tenancy.visible_target(vault, actor, stack_uid=other)
-        entries = [e.to_json() for e in promotion.diff_stacks(vault, actor, left, right)]
+        if compare:
+            entries = [e.to_json() for e in promotion.diff_stacks(vault, actor, left, right)]
     return render(
         request,
         "diff.html",
@@ -117,3 +112,28 @@ def diff(
         other=right,
         entries=entries,
     )
+
+
+@router.get("/stacks/{uid}/diff")
+def diff_form(
+    request: Request,
+    uid: str,
+    user: SignedIn,
+    other: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """The form to choose the other stack (``other`` only preselects it): shows no comparison
+    and audits nothing, so a link or an image cannot make a user's browser run one."""
+    return _diff_page(request, uid, user, other, compare=False)
+
+
+@router.post("/stacks/{uid}/diff")
+def diff(
+    request: Request,
+    uid: str,
+    user: Checked,
+    other: Annotated[str, Form(min_length=1, max_length=64)],
+) -> Response:
+    """Keys missing on either side and values that differ (compared by keyed fingerprint, never
+    shown); needs reveal permission on both stacks and is audited as a reveal, as in the API:
+    a POST with the Origin and CSRF checks, like every request that writes an audit event."""
+    return _diff_page(request, uid, user, other, compare=True)
