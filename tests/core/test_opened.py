@@ -327,3 +327,21 @@ def test_no_plaintext_in_the_reprs_of_kept_or_audited_values(
     assert kept is not None
     for shown in (repr(audited), repr(kept), str(kept)):
         assert "plaintext-never-in-a-repr" not in shown
+
+
+def test_derived_pages_count_against_the_bound() -> None:
+    one = _level_of(1000)
+    cache = OpenedSecrets(max_bytes=4 * one.size)
+    cache.put((1, 1, "production"), one)
+    page = one.derived(("render", 1), lambda: b"x" * (2 * one.size))
+    assert page == one.derived(("render", 1), lambda: b"made twice")  # made once
+    assert cache.kept_bytes == 3 * one.size
+    other = _level_of(1000)
+    cache.put((1, 2, "production"), other)  # 4 x size: still fits
+    assert cache.kept_bytes == 4 * one.size
+    other.derived(("render", 1), lambda: b"y" * 10)  # over the bound: the oldest level goes
+    assert cache.get((1, 1, "production"), "rev") is None
+    assert cache.kept_bytes == one.size + 10
+    for n in range(2, 2 + 4):  # a full memo is emptied, and its bytes given back
+        other.derived(("render", n), lambda: b"z" * 100)
+    assert cache.kept_bytes == one.size + 100

@@ -60,6 +60,9 @@ class OpenedLevel:
     # What readers derive from the whole level, the same every time (see ``derived``).
     _derived: dict[Hashable, object] = field(default_factory=dict, repr=False)
     _described: list[tuple[Secret, ...]] = field(default_factory=list)
+    _derive_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Told how many bytes ``derived`` keeps, or gives back (set by the cache that keeps this).
+    _charge: list[Callable[[OpenedLevel, int], None]] = field(default_factory=list, repr=False)
 
     @classmethod
     def of(cls, revision: str, revealed: Sequence[Secret]) -> OpenedLevel:
@@ -74,13 +77,18 @@ class OpenedLevel:
     def derived(self, what: Hashable, make: Callable[[], T]) -> T:
         """``make()``, made once per ``what`` for this level at this revision: a rendered
         page, an audit event's detail. A few are kept; a lost race makes one twice."""
-        found = self._derived.get(what, _MISSING)
-        if found is not _MISSING:
-            return cast(T, found)
-        made = make()
-        if len(self._derived) >= MAX_DERIVED:
-            self._derived.clear()
-        self._derived[what] = made
+        with self._derive_lock:
+            found = self._derived.get(what, _MISSING)
+            if found is not _MISSING:
+                return cast(T, found)
+            made = make()
+            change = _bytes_of(made)
+            if len(self._derived) >= MAX_DERIVED:
+                change -= sum(_bytes_of(kept) for kept in self._derived.values())
+                self._derived.clear()
+            self._derived[what] = made
+        for charge in self._charge:
+            charge(self, change)
         return made
 
     def secrets(self, key: str | None, reveal: bool) -> list[Secret]:
@@ -97,12 +105,20 @@ class OpenedLevel:
         return list(self._described[0])
 
 
+def _bytes_of(derived: object) -> int:
+    """What a derived value adds to the cache's bound: a rendered page its length; an event's
+    detail (keys, versions, fingerprints) nothing more than the per-secret overhead counted."""
+    return len(derived) if isinstance(derived, bytes | str) else 0
+
+
 class OpenedSecrets:
     """Opened levels by ``Level``, at most ``max_bytes`` of them; thread-safe."""
 
     def __init__(self, max_bytes: int = DEFAULT_READ_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
         self._levels: OrderedDict[Level, OpenedLevel] = OrderedDict()
+        # Bytes each kept level counts for: its values, plus what ``derived`` keeps for it.
+        self._sizes: dict[Level, int] = {}
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -126,13 +142,28 @@ class OpenedSecrets:
             if opened.size > self.max_bytes:
                 return
             self._levels[level] = opened
+            self._sizes[level] = opened.size
             self._bytes += opened.size
-            while self._bytes > self.max_bytes:
-                self._drop(next(iter(self._levels)))
+            opened._charge.append(lambda kept, change: self._charged(level, kept, change))
+            self._fit()
+
+    def _charged(self, level: Level, kept: OpenedLevel, change: int) -> None:
+        """``kept`` (if still kept for ``level``) keeps ``change`` more bytes of derived values."""
+        with self._lock:
+            if self._levels.get(level) is not kept:
+                return
+            self._sizes[level] += change
+            self._bytes += change
+            self._fit()
+
+    def _fit(self) -> None:
+        while self._bytes > self.max_bytes and self._levels:
+            self._drop(next(iter(self._levels)))
 
     def clear(self) -> None:
         with self._lock:
             self._levels.clear()
+            self._sizes.clear()
             self._bytes = 0
 
     @property
@@ -141,6 +172,5 @@ class OpenedSecrets:
             return self._bytes
 
     def _drop(self, level: Level) -> None:
-        gone = self._levels.pop(level, None)
-        if gone is not None:
-            self._bytes -= gone.size
+        if self._levels.pop(level, None) is not None:
+            self._bytes -= self._sizes.pop(level)
