@@ -40,6 +40,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def second_database_url(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A second, empty database of the same kind as ``database_url`` (SQLite under
+    ``tmp_path/restored``), e.g. to restore a backup into."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'restored' / 'stacksafe.db'}"
+        return
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
+    name = f"stacksafe_second_{next(_database_numbers)}"
+    url = cluster.create_database(name)
+    try:
+        yield url
+    finally:
+        cluster.drop_database(name)
+
+
+@pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)

@@ -2,43 +2,24 @@
 
 from __future__ import annotations
 
-import itertools
 import shutil
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cli.helpers import Cli, error_line, seed
-from tests.postgres import Cluster
 
 BAD_REQUEST, CONFLICT, INTEGRITY, CONFIGURATION = 2, 5, 6, 7
 VALUES = ("alpha-value-1", "alpha-value-2", "beta-value")
-_targets = itertools.count(1)
 
 
 @pytest.fixture
-def target_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A second, empty database of the same kind as ``database_url``."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'restored' / 'stacksafe.db'}"
-        return
-    cluster: Cluster = request.getfixturevalue("pg_cluster")
-    name = f"stacksafe_cli_restore_{next(_targets)}"
-    url = cluster.create_database(name)
-    try:
-        yield url
-    finally:
-        cluster.drop_database(name)
-
-
-@pytest.fixture
-def restored(cli_any_db: Cli, target_url: str, tmp_path: Path) -> Cli:
+def restored(cli_any_db: Cli, second_database_url: str, tmp_path: Path) -> Cli:
     """A new data dir holding a copy of the source's master key file, on an empty database."""
     data_dir = tmp_path / "restored"
     data_dir.mkdir(mode=0o700)
-    return Cli(data_dir, target_url)
+    return Cli(data_dir, second_database_url)
 
 
 def _filled(cli: Cli) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import shutil
 import stat
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,27 +35,12 @@ CHUNK = 512  # small chunks: a test backup spans many
 
 
 @pytest.fixture
-def target_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A second, empty database of the same kind as ``database_url``."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'restored' / 'stacksafe.db'}"
-        return
-    cluster: Cluster = request.getfixturevalue("pg_cluster")
-    name = f"stacksafe_restore_{next(_targets)}"
-    url = cluster.create_database(name)
-    try:
-        yield url
-    finally:
-        cluster.drop_database(name)
-
-
-@pytest.fixture
-def target(settings: Settings, target_url: str, tmp_path: Path) -> Settings:
+def target(settings: Settings, second_database_url: str, tmp_path: Path) -> Settings:
     """Settings of the empty database, with a copy of the source's master key file."""
     data_dir = tmp_path / "restored"
     data_dir.mkdir(mode=0o700)
     shutil.copy(settings.master_key_file, data_dir / "master.key")
-    return Settings.load({"STACKSAFE_DATABASE_URL": target_url}, data_dir=data_dir)
+    return Settings.load({"STACKSAFE_DATABASE_URL": second_database_url}, data_dir=data_dir)
 
 
 def populate(vault: Vault) -> dict[str, Any]:

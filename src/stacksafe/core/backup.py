@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Table
 import stacksafe
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import append, record
-from stacksafe.core.vault import Vault, load_keyring, open_vault, utc_now
+from stacksafe.core.vault import Vault, check_store_reachable, load_keyring, open_vault, utc_now
 from stacksafe.crypto import Keyring
 from stacksafe.crypto.stream import CHUNK_SIZE, SealedWriter, open_sealed
 from stacksafe.errors import ConfigurationError, Conflict, IntegrityError
@@ -204,7 +204,7 @@ def restore(settings: Settings, actor: Principal, path: Path) -> RestoreReport:
     keyring.verify(backed_up_keys)
     store, created = _target(settings)
     try:
-        revision = _current(store, settings)
+        revision = check_store_reachable(store, settings)
         if revision is None:
             upgrade(store)
         elif revision != HEAD_REVISION:
@@ -262,19 +262,6 @@ def _target(settings: Settings) -> tuple[Store, list[Path]]:
             with contextlib.suppress(OSError):
                 os.unlink(file)
         raise
-
-
-def _current(store: Store, settings: Settings) -> str | None:
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        with store.read() as conn:
-            return current_revision(conn)
-    except OperationalError as exc:
-        raise ConfigurationError(
-            f"cannot open the database {redact_url(settings.database_url)}: "
-            f"{str(exc.orig).strip().splitlines()[0]}"
-        ) from None
 
 
 def _check_empty(conn: Connection, keyring: Keyring, settings: Settings) -> None:

@@ -41,7 +41,14 @@ from stacksafe.store import keys as key_queries
 from stacksafe.store.engine import CommitGroup
 from stacksafe.store.migrate import current_revision, upgrade
 
-__all__ = ["Vault", "initialise", "load_keyring", "open_vault", "utc_now"]
+__all__ = [
+    "Vault",
+    "check_store_reachable",
+    "initialise",
+    "load_keyring",
+    "open_vault",
+    "utc_now",
+]
 
 
 def utc_now() -> datetime:
@@ -142,7 +149,7 @@ def _new_passphrase_keyring(settings: Settings) -> Keyring:
     return Keyring([key], settings.master_key_source)
 
 
-def _check_store_reachable(store: Store, settings: Settings) -> str | None:
+def check_store_reachable(store: Store, settings: Settings) -> str | None:
     from sqlalchemy.exc import OperationalError
 
     try:
@@ -166,7 +173,7 @@ def open_vault(settings: Settings) -> Vault:
         )
     store = Store.from_url(settings.database_url)
     try:
-        if _check_store_reachable(store, settings) is None:
+        if check_store_reachable(store, settings) is None:
             raise ConfigurationError(
                 f"the database {redact_url(settings.database_url)} is not initialised; "
                 "run `stacksafe init`"
@@ -229,7 +236,7 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
     store = Store.from_url(settings.database_url)
     created_key_file: Path | None = None
     try:
-        if _check_store_reachable(store, settings) is not None:
+        if check_store_reachable(store, settings) is not None:
             with store.read() as conn:
                 if key_queries.master_key_check_values(conn):
                     raise ConfigurationError(
