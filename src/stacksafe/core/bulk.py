@@ -1,0 +1,197 @@
+"""Loading many new stacks with their secrets at once: the rows `create_stack` and
+`import_secrets` write, in a few large transactions instead of one per stack and three
+statements per secret.
+
+For seeding a large installation (a migration from another store, the scale benchmark). Every
+value is sealed under its stack's real data key (made and counted by ``sealing_key``, as an
+import does), bound to its account, stack, key and version 1; each stack gets its
+``stack.create`` and ``secret.import`` audit events (keys, versions, keyed fingerprints) in the
+same transaction as its rows, so the log reads as if each stack had been created and imported
+on its own. What differs is only how the rows travel: secrets and versions go to the database
+as multi-row inserts, many stacks per commit.
+"""
+
+from __future__ import annotations
+
+import secrets as random
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from stacksafe.core.access import Action, Principal, authorize
+from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.generate import auto_generated
+from stacksafe.core.guard import allow
+from stacksafe.core.secrets import ACTION_SET, sealing_key
+from stacksafe.core.tenancy import Target, visible_target
+from stacksafe.core.validation import (
+    validate_environment,
+    validate_key,
+    validate_name,
+    validate_value,
+)
+from stacksafe.core.vault import Vault
+from stacksafe.crypto import Binding
+from stacksafe.errors import Conflict
+from stacksafe.model import SecretValue, Stack
+from stacksafe.store import tenancy as tenancy_queries
+from stacksafe.store.schema import secret_versions, secrets
+
+__all__ = ["NewStack", "load_stacks"]
+
+# Secrets per transaction: large enough that commits and per-statement costs vanish, small
+# enough that one transaction holds a bounded amount of memory and SQLite's write lock briefly.
+DEFAULT_BATCH_SECRETS = 20_000
+
+
+@dataclass(frozen=True)
+class NewStack:
+    """A stack to create, with the secrets of its own level."""
+
+    name: str
+    environment: str
+    secrets: Mapping[str, SecretValue]
+
+
+def _batches(stacks: Iterable[NewStack], batch_secrets: int) -> Iterator[list[NewStack]]:
+    batch: list[NewStack] = []
+    count = 0
+    for stack in stacks:
+        batch.append(stack)
+        count += len(stack.secrets)
+        if count >= batch_secrets:
+            yield batch
+            batch, count = [], 0
+    if batch:
+        yield batch
+
+
+def _checked(vault: Vault, new: NewStack) -> dict[str, SecretValue]:
+    """The stack's values, validated as `create_stack` and `import_secrets` validate them."""
+    validate_name("stack", new.name)
+    validate_environment(new.environment)
+    values = {}
+    for key in sorted(new.secrets):
+        validate_key(key)
+        value = new.secrets[key]
+        generated = auto_generated(value)
+        value = value if generated is None else generated
+        validate_value(key, value, vault.max_value_bytes)
+        values[key] = value
+    return values
+
+
+def _load_batch(
+    conn: Connection,
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    batch: Sequence[tuple[NewStack, dict[str, SecretValue]]],
+) -> list[Stack]:
+    account = target.account
+    now = vault.clock()
+    made: list[Stack] = []
+    secret_rows: list[dict[str, Any]] = []
+    envelopes: list[bytes] = []
+    for new, values in batch:
+        if tenancy_queries.stacks_by_name(conn, new.name, account.id):
+            raise Conflict(f"stack {new.name!r} already exists in account {account.name!r}")
+        stack = tenancy_queries.insert_stack(
+            conn, random.token_hex(16), account.id, new.name, new.environment, now
+        )
+        made.append(stack)
+        level = Target(account, stack)
+        # Its own permission, as an import into the new stack checks it: refused, the whole
+        # batch rolls back.
+        authorize(actor, Action.WRITE_STACK_SECRETS, account, stack)
+        record(
+            conn,
+            vault,
+            actor,
+            "stack.create",
+            account=account,
+            stack=stack,
+            detail={"name": new.name, "environment": new.environment},
+        )
+        if not values:
+            continue
+        data_key = sealing_key(conn, vault, level, len(values))
+        for key, value in values.items():
+            envelopes.append(
+                data_key.seal(value.reveal().encode("utf-8"), Binding(level.scope, key, 1))
+            )
+            secret_rows.append(
+                {
+                    "account_id": account.id,
+                    "stack_id": stack.id,
+                    "key": key,
+                    "current_version": 1,
+                    "deleted": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        record(
+            conn,
+            vault,
+            actor,
+            "secret.import",
+            account=account,
+            stack=stack,
+            detail={
+                "keys": dict.fromkeys(values, 1),
+                "fingerprints": {k: fingerprint(vault, v) for k, v in values.items()},
+            },
+        )
+    if secret_rows:
+        # One multi-row statement each ("insertmanyvalues"); the ids come back in row order.
+        ids = conn.execute(
+            insert(secrets).returning(secrets.c.id, sort_by_parameter_order=True), secret_rows
+        ).scalars()
+        conn.execute(
+            insert(secret_versions),
+            [
+                {
+                    "secret_id": secret_id,
+                    "version": 1,
+                    "action": ACTION_SET,
+                    "envelope": envelope,
+                    "author": actor.name,
+                    "created_at": now,
+                }
+                for secret_id, envelope in zip(ids, envelopes, strict=True)
+            ],
+        )
+    return made
+
+
+def load_stacks(
+    vault: Vault,
+    actor: Principal,
+    account_ref: str,
+    stacks: Iterable[NewStack],
+    *,
+    batch_secrets: int = DEFAULT_BATCH_SECRETS,
+) -> list[Stack]:
+    """Create ``stacks`` in the account ``account_ref`` (uid or name), each with its secrets.
+
+    Transactions of about ``batch_secrets`` secrets; each is all or nothing (a stack name
+    already taken fails its batch with ``Conflict``, and the batches before it stay).
+    """
+    target = visible_target(vault, actor, account_ref=account_ref)
+    made: list[Stack] = []
+    for batch in _batches(stacks, batch_secrets):
+        checked = []
+        for new in batch:
+            allow(vault, actor, Action.MANAGE_STACKS, target.account, None, name=new.name)
+            checked.append((new, _checked(vault, new)))
+
+        def work(
+            conn: Connection, checked: list[tuple[NewStack, dict[str, SecretValue]]] = checked
+        ) -> list[Stack]:
+            return _load_batch(conn, vault, actor, target, checked)
+
+        made += vault.store.transact(work, f"loading {len(checked)} stacks")
+    return made

@@ -1,0 +1,132 @@
+"""Bulk loading of new stacks: the same rows and events as create_stack + import_secrets."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from stacksafe.core.audit import list_events, verify_chain
+from stacksafe.core.bulk import NewStack, load_stacks
+from stacksafe.core.secrets import import_secrets, list_secrets, set_secret
+from stacksafe.core.tenancy import Target, create_stack, find_stack
+from stacksafe.core.versions import history
+from stacksafe.core.vault import Vault
+from stacksafe.errors import Conflict, InvalidInput
+from stacksafe.model import SecretValue
+from stacksafe.store.schema import data_keys, secret_versions, secrets
+from tests.actors import LOCAL
+
+VALUES = {"API_TOKEN": "tok-1", "DB_URL": "postgres://u:p@h/db", "EMPTY_NOT": "x" * 300}
+
+
+def wrap(data: dict[str, str]) -> dict[str, SecretValue]:
+    return {k: SecretValue(v) for k, v in data.items()}
+
+
+def revealed(vault: Vault, target: Target) -> dict[str, tuple[int, str, bool]]:
+    return {
+        s.key: (s.version, s.raw_value.reveal() if s.raw_value else "", s.inherited)
+        for s in list_secrets(vault, LOCAL, target, reveal=True)
+    }
+
+
+def rows_of(vault: Vault, stack_id: int) -> tuple[list[tuple[object, ...]], list[int]]:
+    """What a stack's rows hold, ids and times aside."""
+    with vault.store.read() as conn:
+        found = conn.execute(
+            select(
+                secrets.c.key,
+                secrets.c.current_version,
+                secrets.c.deleted,
+                secret_versions.c.version,
+                secret_versions.c.action,
+                secret_versions.c.author,
+                secret_versions.c.envelope.is_not(None),
+            )
+            .join(secret_versions, secret_versions.c.secret_id == secrets.c.id)
+            .where(secrets.c.stack_id == stack_id)
+            .order_by(secrets.c.key)
+        ).all()
+        seals = conn.execute(
+            select(data_keys.c.seal_count).where(data_keys.c.stack_id == stack_id)
+        ).scalars()
+        return [tuple(r) for r in found], list(seals)
+
+
+def test_bulk_rows_and_events_match_the_normal_path(vault: Vault, account_target: Target) -> None:
+    import_secrets(vault, LOCAL, account_target, wrap({"SHARED": "s", "API_TOKEN": "old"}))
+    normal = create_stack(vault, LOCAL, "acme", "normal", "production")
+    import_secrets(vault, LOCAL, Target(account_target.account, normal), wrap(VALUES))
+
+    made = load_stacks(
+        vault,
+        LOCAL,
+        "acme",
+        [NewStack("bulk-1", "production", wrap(VALUES)), NewStack("bulk-2", "staging", {})],
+        batch_secrets=2,
+    )
+    assert [s.name for s in made] == ["bulk-1", "bulk-2"]
+    bulk = find_stack(vault, "bulk-1", account_ref="acme")
+    assert bulk == made[0]
+
+    # Read back through the normal read path: own values win over the account's.
+    expected = revealed(vault, Target(account_target.account, normal))
+    assert revealed(vault, Target(account_target.account, bulk)) == expected
+    assert expected["API_TOKEN"] == (1, "tok-1", False)
+    assert expected["SHARED"] == (1, "s", True)
+    assert rows_of(vault, bulk.id) == rows_of(vault, normal.id)
+
+    # The same events, in the same order per stack, with the same keys and fingerprints
+    # (then the reveals above).
+    events = list(reversed(list_events(vault, account_uid=account_target.account.uid)))
+    by_stack = {
+        uid: [(e.action, e.detail) for e in events if e.stack_uid == uid][:2]
+        for uid in (normal.uid, bulk.uid)
+    }
+    assert [a for a, _ in by_stack[bulk.uid]] == ["stack.create", "secret.import"]
+    assert by_stack[bulk.uid][1] == by_stack[normal.uid][1]
+    assert by_stack[bulk.uid][0][1] == {"name": "bulk-1", "environment": "production"}
+    assert verify_chain(vault).intact
+
+
+def test_bulk_loaded_secrets_take_normal_writes(vault: Vault, account_target: Target) -> None:
+    (stack,) = load_stacks(vault, LOCAL, "acme", [NewStack("web", "production", wrap(VALUES))])
+    target = Target(account_target.account, stack)
+    written = set_secret(vault, LOCAL, target, "DB_URL", SecretValue("new"))
+    assert written.version == 2
+    assert [e.version for e in history(vault, LOCAL, target, "DB_URL", reveal=True)] == [2, 1]
+    assert revealed(vault, target)["DB_URL"] == (2, "new", False)
+    assert verify_chain(vault).intact
+
+
+def test_bulk_refuses_a_taken_name_and_keeps_earlier_batches(
+    vault: Vault, account_target: Target
+) -> None:
+    create_stack(vault, LOCAL, "acme", "taken", "production")
+    stacks = [
+        NewStack("first", "production", wrap({"A": "1"})),
+        NewStack("taken", "production", wrap({"B": "2"})),
+    ]
+    with pytest.raises(Conflict, match="taken"):
+        load_stacks(vault, LOCAL, "acme", stacks, batch_secrets=1)
+    assert revealed(vault, Target(account_target.account, find_stack(vault, "first"))) == {
+        "A": (1, "1", False)
+    }
+    assert verify_chain(vault).intact
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        NewStack("ok", "bad environment!", {}),
+        NewStack("ok", "production", wrap({"not a key": "v"})),
+    ],
+)
+def test_bulk_validates_like_the_normal_path(
+    vault: Vault, account_target: Target, bad: NewStack
+) -> None:
+    with pytest.raises(InvalidInput):
+        load_stacks(vault, LOCAL, "acme", [bad])
+    assert list_events(vault, account_uid=account_target.account.uid, limit=5)[0].action == (
+        "account.create"
+    )
