@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from stacksafe.core.known_tokens import KnownTokens
 from stacksafe.core.opened import OpenedSecrets
 from stacksafe.crypto import (
     DataKeyCache,
@@ -71,6 +72,8 @@ class Vault:
     sealed_fingerprints: dict[str, str] = field(default_factory=dict)
     # What reads opened, kept while the database's revision says it is current; None: off.
     opened: OpenedSecrets | None = None
+    # Principals of tokens authenticated before, kept while the principals revision holds.
+    known_tokens: KnownTokens = field(default_factory=KnownTokens)
 
     def close(self) -> None:
         for group in self.commit_groups.values():
