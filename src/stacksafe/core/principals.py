@@ -250,26 +250,36 @@ def authenticate(
     hasher = keyed_hash(vault, TOKEN_HASH)
     digest = hasher.digest(token.encode())
     with vault.store.read() as conn:
-        # The lookup is by a keyed hash, so its timing says nothing about the token; the final
-        # comparison is constant-time all the same.
-        found = queries.token_and_user_by_hash(conn, digest)
-        if found is None or not hmac.compare_digest(found[0].token_hash, digest):
-            raise Unauthenticated("the token is not valid")
-        stored, user = found
-        if stored.revoked_at is not None:
-            raise Unauthenticated("the token was revoked")
-        if stored.expires_at is not None and stored.expires_at <= vault.clock():
-            raise Unauthenticated("the token has expired")
-        principal = principal_for_user(conn, user)
+        # Read first, in the same transaction as anything read below: a principal kept under
+        # this revision is exactly what the queries below would build (core.known_tokens).
+        revision = queries.principals_revision_of(conn)
+        principal = vault.known_tokens.get(digest, revision)
+        if principal is None:
+            principal = _principal_of_token(conn, digest)
+            vault.known_tokens.keep(digest, revision, principal)
+    # A revoked token is never kept (the revocation changed the revision); expiry is a matter
+    # of time, so it is checked on every use.
+    if principal.token_expires_at is not None and principal.token_expires_at <= vault.clock():
+        raise Unauthenticated("the token has expired")
+    return replace(principal, source_ip=source_ip, request_id=request_id)
+
+
+def _principal_of_token(conn: Connection, digest: bytes) -> Principal:
+    # The lookup is by a keyed hash, so its timing says nothing about the token; the final
+    # comparison is constant-time all the same.
+    found = queries.token_and_user_by_hash(conn, digest)
+    if found is None or not hmac.compare_digest(found[0].token_hash, digest):
+        raise Unauthenticated("the token is not valid")
+    stored, user = found
+    if stored.revoked_at is not None:
+        raise Unauthenticated("the token was revoked")
     return replace(
-        principal,
+        principal_for_user(conn, user),
         token_uid=stored.uid,
         scopes=frozenset(stored.scopes),
         token_stacks=None if stored.stack_uids is None else frozenset(stored.stack_uids),
         token_environments=None if stored.environments is None else frozenset(stored.environments),
         token_expires_at=stored.expires_at,
-        source_ip=source_ip,
-        request_id=request_id,
     )
 
 

@@ -18,7 +18,14 @@ from sqlalchemy import (
     update,
 )
 
-from stacksafe.store.schema import memberships, stack_roles, stacks, tokens, users
+from stacksafe.store.schema import (
+    memberships,
+    principals_revision,
+    stack_roles,
+    stacks,
+    tokens,
+    users,
+)
 
 __all__ = [
     "StoredRoles",
@@ -29,6 +36,7 @@ __all__ = [
     "insert_user",
     "list_tokens",
     "list_users",
+    "principals_revision_of",
     "revoke_token",
     "roles_of",
     "set_account_role",
@@ -189,6 +197,15 @@ _ROLES = union_all(
 def token_by_hash(conn: Connection, token_hash: bytes) -> StoredToken | None:
     row = conn.execute(select(tokens).where(tokens.c.token_hash == token_hash)).first()
     return None if row is None else _token(row)
+
+
+_REVISION = select(principals_revision.c.revision).where(principals_revision.c.id == 1)
+
+
+def principals_revision_of(conn: Connection) -> str:
+    """The revision triggers replace on every change to users, tokens and roles (0008)."""
+    revision: str = conn.execute(_REVISION).scalar_one()
+    return revision
 
 
 def token_and_user_by_hash(

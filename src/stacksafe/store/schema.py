@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Dialect,
@@ -339,6 +340,16 @@ audit_events = Table(
     Column("prev_hash", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
     Index("ix_audit_events_account_uid_seq", "account_uid", "seq"),
+)
+
+principals_revision = Table(
+    "principals_revision",
+    metadata,
+    # One row, replaced by triggers on users, tokens, memberships and stack_roles (migration
+    # 0008): what tokens authenticated before stand for is current while it is unchanged.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", String(32), nullable=False),
+    CheckConstraint("id = 1", name="ck_principals_revision_one_row"),
 )
 
 audit_head = Table(

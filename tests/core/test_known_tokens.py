@@ -1,0 +1,222 @@
+"""Principals kept by token hash (core.known_tokens): used only while the database's principals
+revision (migration 0008) is the one they were kept under, so every change to users, tokens and
+roles (by this server, another one, or plain SQL) is seen on the very next request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import exc as sa_exc
+
+from stacksafe.core.access import Role
+from stacksafe.core.known_tokens import KnownTokens
+from stacksafe.core.principals import authenticate, create_token, create_user, revoke_token
+from stacksafe.core.tenancy import Target
+from stacksafe.core.vault import Vault, open_vault
+from stacksafe.errors import Unauthenticated
+from stacksafe.settings import Settings
+from stacksafe.store import principals as queries
+from stacksafe.store.schema import memberships, principals_revision, stack_roles, tokens, users
+from tests.actors import LOCAL
+from tests.clock import Clock
+
+BOTH = ["public", "admin"]
+
+
+@pytest.fixture
+def other_server(settings: Settings, vault: Vault) -> Iterator[Vault]:
+    """A second process's vault on the same database (its own kept tokens)."""
+    second = open_vault(settings)
+    yield second
+    second.close()
+
+
+@pytest.fixture
+def alice(vault: Vault, stack_target: Target) -> str:
+    create_user(vault, LOCAL, "alice@example.com", stack_target.account.uid, "administrator")
+    return create_token(vault, LOCAL, "alice@example.com", scopes=BOTH).token
+
+
+def revision(vault: Vault) -> str:
+    with vault.store.read() as conn:
+        return queries.principals_revision_of(conn)
+
+
+def count_token_lookups(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    seen: list[bytes] = []
+    lookup = queries.token_and_user_by_hash
+
+    def counted(conn: object, digest: bytes) -> object:
+        seen.append(digest)
+        return lookup(conn, digest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queries, "token_and_user_by_hash", counted)
+    return seen
+
+
+def test_a_token_checked_again_at_the_same_revision_is_not_looked_up(
+    vault: Vault, alice: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups = count_token_lookups(monkeypatch)
+    first = authenticate(vault, alice, source_ip="192.0.2.1", request_id="one")
+    second = authenticate(vault, alice, source_ip="192.0.2.2", request_id="two")
+    assert len(lookups) == 1
+    assert len(vault.known_tokens) == 1
+    # The per-request parts are the request's own, the rest is the same principal.
+    assert (first.source_ip, first.request_id) == ("192.0.2.1", "one")
+    assert (second.source_ip, second.request_id) == ("192.0.2.2", "two")
+    assert (second.name, second.token_uid, second.scopes, second.account_roles) == (
+        first.name,
+        first.token_uid,
+        first.scopes,
+        first.account_roles,
+    )
+
+
+def test_a_revocation_on_another_server_is_refused_on_the_next_request(
+    vault: Vault, other_server: Vault, alice: str
+) -> None:
+    principal = authenticate(vault, alice)
+    assert principal.token_uid is not None
+    assert authenticate(vault, alice).token_uid == principal.token_uid  # kept now
+    revoke_token(other_server, LOCAL, principal.token_uid)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        authenticate(vault, alice)
+
+
+def test_a_role_changed_on_another_server_applies_on_the_next_request(
+    vault: Vault, other_server: Vault, stack_target: Target, alice: str
+) -> None:
+    account_id = stack_target.account.id
+    assert authenticate(vault, alice).account_roles == {account_id: Role.ADMINISTRATOR}
+    create_user(other_server, LOCAL, "alice@example.com", stack_target.account.uid, "viewer")
+    assert authenticate(vault, alice).account_roles == {account_id: Role.VIEWER}
+
+
+def test_a_revocation_in_plain_sql_is_refused_on_the_next_request(vault: Vault, alice: str) -> None:
+    principal = authenticate(vault, alice)
+    with vault.store.write() as conn:
+        conn.execute(
+            update(tokens)
+            .where(tokens.c.uid == principal.token_uid)
+            .values(revoked_at=vault.clock())
+        )
+    with pytest.raises(Unauthenticated, match="revoked"):
+        authenticate(vault, alice)
+
+
+def test_a_kept_token_still_expires_on_time(
+    vault: Vault, clock: Clock, stack_target: Target
+) -> None:
+    create_user(vault, LOCAL, "dave@example.com", stack_target.account.uid, "viewer")
+    created = create_token(
+        vault, LOCAL, "dave@example.com", scopes=BOTH, expires_in=timedelta(minutes=5)
+    )
+    assert authenticate(vault, created.token).token_uid == created.uid
+    clock.tick(minutes=4)
+    assert authenticate(vault, created.token).token_uid == created.uid
+    clock.tick(minutes=2)
+    with pytest.raises(Unauthenticated, match="expired"):
+        authenticate(vault, created.token)
+
+
+@pytest.mark.parametrize("table", [users, tokens, memberships, stack_roles], ids=lambda t: t.name)
+def test_every_change_to_who_may_do_what_changes_the_revision(
+    vault: Vault, stack_target: Target, table: object
+) -> None:
+    """Insert, update and delete on each of the four tables, in plain SQL (the triggers' job)."""
+    create_user(
+        vault,
+        LOCAL,
+        "bob@example.com",
+        stack_target.account.uid,
+        "viewer",
+        {stack_target.stack.uid: "developer"} if stack_target.stack else None,
+    )
+    bob = create_token(vault, LOCAL, "bob@example.com", scopes=BOTH)
+    with vault.store.read() as conn:
+        bob_id = conn.execute(
+            select(users.c.id).where(users.c.email == "bob@example.com")
+        ).scalar_one()
+    seen = {revision(vault)}
+
+    def changed(statement: object) -> None:
+        with vault.store.write() as conn:
+            result = conn.execute(statement)  # type: ignore[call-overload]
+            assert result.rowcount != 0, statement
+        now = revision(vault)
+        assert now not in seen, f"{statement} left the revision as it was"
+        seen.add(now)
+
+    if table is users:
+        changed(
+            insert(users).values(
+                email="carol@example.com",
+                is_owner=False,
+                created_at=vault.clock(),
+                updated_at=vault.clock(),
+            )
+        )
+        changed(update(users).where(users.c.email == "carol@example.com").values(is_owner=False))
+        changed(delete(users).where(users.c.email == "carol@example.com"))
+    elif table is tokens:
+        changed(update(tokens).where(tokens.c.uid == bob.uid).values(revoked_at=vault.clock()))
+        changed(delete(tokens).where(tokens.c.uid == bob.uid))
+        create_token(vault, LOCAL, "bob@example.com", scopes=BOTH)  # an insert, through the core
+        assert revision(vault) not in seen
+    elif table is memberships:
+        changed(
+            update(memberships).where(memberships.c.user_id == bob_id).values(role="administrator")
+        )
+        changed(delete(memberships).where(memberships.c.user_id == bob_id))
+        changed(
+            insert(memberships).values(
+                user_id=bob_id, account_id=stack_target.account.id, role="viewer"
+            )
+        )
+    else:
+        changed(update(stack_roles).where(stack_roles.c.user_id == bob_id).values(role="viewer"))
+        changed(delete(stack_roles).where(stack_roles.c.user_id == bob_id))
+        assert stack_target.stack is not None
+        changed(
+            insert(stack_roles).values(
+                user_id=bob_id, stack_id=stack_target.stack.id, role="developer"
+            )
+        )
+
+
+def test_postgresql_truncate_changes_the_revision(vault: Vault) -> None:
+    if vault.store.dialect != "postgresql":
+        # SQLite has no TRUNCATE; its DELETE without WHERE runs the row triggers (tested above).
+        assert vault.store.dialect == "sqlite"
+        return
+    before = revision(vault)
+    with vault.store.write() as conn:
+        conn.execute(text("TRUNCATE web_sessions, tokens"))
+    assert revision(vault) != before
+
+
+def test_the_revision_table_holds_one_row(vault: Vault) -> None:
+    with vault.store.read() as conn:
+        assert conn.execute(select(principals_revision.c.id)).scalars().all() == [1]
+    with pytest.raises(sa_exc.IntegrityError), vault.store.write() as conn:
+        conn.execute(insert(principals_revision).values(id=2, revision="x"))
+
+
+def test_known_tokens_forget_the_least_recent_beyond_the_limit() -> None:
+    from stacksafe.core.access import Principal
+
+    kept = KnownTokens(limit=2)
+    a, b, c = (Principal(name=n) for n in "abc")
+    kept.keep(b"a", "r1", a)
+    kept.keep(b"b", "r1", b)
+    assert kept.get(b"a", "r1") is a  # a is now the most recent
+    kept.keep(b"c", "r1", c)
+    assert kept.get(b"b", "r1") is None
+    assert kept.get(b"a", "r1") is a
+    assert kept.get(b"a", "r2") is None  # another revision: gone for good
+    assert kept.get(b"a", "r1") is None
+    assert repr(kept) == "KnownTokens(1 of 2)"
