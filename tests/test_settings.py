@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,79 @@ def test_two_master_key_sources_are_refused(tmp_path: Path, names: tuple[str, st
         Settings.load(env, data_dir=tmp_path)
     assert all(name in refused.value.message for name in names)
     assert "secret material" not in refused.value.message
+
+
+def test_database_pool_settings_default_and_come_from_the_environment(tmp_path: Path) -> None:
+    from stacksafe.settings import (
+        DEFAULT_DB_CONNECT_TIMEOUT,
+        DEFAULT_DB_MAX_OVERFLOW,
+        DEFAULT_DB_POOL_SIZE,
+        DEFAULT_DB_POOL_TIMEOUT,
+    )
+
+    defaults = Settings.load({}, data_dir=tmp_path)
+    assert (
+        defaults.db_pool_size,
+        defaults.db_max_overflow,
+        defaults.db_pool_timeout,
+        defaults.db_connect_timeout,
+    ) == (
+        DEFAULT_DB_POOL_SIZE,
+        DEFAULT_DB_MAX_OVERFLOW,
+        DEFAULT_DB_POOL_TIMEOUT,
+        DEFAULT_DB_CONNECT_TIMEOUT,
+    )
+    chosen = Settings.load(
+        {
+            "STACKSAFE_DB_POOL_SIZE": "3",
+            "STACKSAFE_DB_MAX_OVERFLOW": "0",
+            "STACKSAFE_DB_POOL_TIMEOUT": "2.5",
+            "STACKSAFE_DB_CONNECT_TIMEOUT": "7",
+        },
+        data_dir=tmp_path,
+    )
+    assert (
+        chosen.db_pool_size,
+        chosen.db_max_overflow,
+        chosen.db_pool_timeout,
+        chosen.db_connect_timeout,
+    ) == (3, 0, 2.5, 7)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("STACKSAFE_DB_POOL_SIZE", "0", "between 1 and 10000 connections, not 0"),
+        ("STACKSAFE_DB_POOL_SIZE", "eight", "whole number of connections, not 'eight'"),
+        ("STACKSAFE_DB_POOL_SIZE", "-1", "whole number of connections"),
+        ("STACKSAFE_DB_POOL_SIZE", "100000", "between 1 and 10000"),
+        ("STACKSAFE_DB_MAX_OVERFLOW", "1.5", "whole number of connections"),
+        ("STACKSAFE_DB_POOL_TIMEOUT", "0", "above 0"),
+        ("STACKSAFE_DB_POOL_TIMEOUT", "-3", "above 0"),
+        ("STACKSAFE_DB_POOL_TIMEOUT", "nan", "above 0"),
+        ("STACKSAFE_DB_POOL_TIMEOUT", "inf", "above 0"),
+        ("STACKSAFE_DB_POOL_TIMEOUT", "10s", "not '10s'"),
+        ("STACKSAFE_DB_CONNECT_TIMEOUT", "0", "between 1 and 3600 seconds"),
+    ],
+)
+def test_bad_database_pool_settings_are_configuration_errors(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)) as caught:
+        Settings.load({name: value}, data_dir=tmp_path)
+    assert name in str(caught.value)
+
+
+def test_the_vault_opens_its_store_with_the_pool_settings(tmp_path: Path) -> None:
+    from stacksafe.core.vault import initialise, open_vault
+
+    env = {"STACKSAFE_DB_POOL_SIZE": "3", "STACKSAFE_DB_POOL_TIMEOUT": "4"}
+    settings = Settings.load(env, data_dir=tmp_path)
+    initialise(settings)[0].close()
+    vault = open_vault(settings)
+    try:
+        pool = vault.store.engine.pool
+        assert pool.size() == 3  # type: ignore[attr-defined]
+        assert pool.timeout() == 4  # type: ignore[attr-defined]
+    finally:
+        vault.close()

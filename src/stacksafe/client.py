@@ -31,6 +31,7 @@ from stacksafe.errors import (
     PreconditionFailed,
     ServerUnreachable,
     StacksafeError,
+    StorageUnavailable,
     Throttled,
     Unauthenticated,
 )
@@ -50,6 +51,7 @@ _ERRORS: Mapping[str, type[StacksafeError]] = {
     "integrity_error": IntegrityError,
     "configuration_error": ConfigurationError,
     "audit_unavailable": AuditUnavailable,
+    "storage_unavailable": StorageUnavailable,
 }
 _BY_STATUS: Mapping[int, type[StacksafeError]] = {
     400: InvalidInput,

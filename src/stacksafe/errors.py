@@ -11,6 +11,7 @@
     │   └── PreconditionFailed  precondition_failed  If-Match named another version
     ├── Throttled           throttled            too many requests
     ├── AuditUnavailable    audit_unavailable    the audit log cannot be written (fail closed)
+    ├── StorageUnavailable  storage_unavailable  the database is down, full or read-only (retry)
     ├── IntegrityError      integrity_error      stored data is tampered, corrupted, undecryptable
     └── ConfigurationError  configuration_error  wrong master key, bad database URL
 
@@ -31,6 +32,7 @@ __all__ = [
     "PreconditionFailed",
     "ServerUnreachable",
     "StacksafeError",
+    "StorageUnavailable",
     "Throttled",
     "Unauthenticated",
 ]
@@ -95,6 +97,22 @@ class AuditUnavailable(StacksafeError):
     """The audit log cannot be written, so the reveal or change it would record is refused."""
 
     code = "audit_unavailable"
+
+
+class StorageUnavailable(StacksafeError):
+    """The database cannot do what was asked now: unreachable, restarting, out of connections,
+    full or read-only. Nothing was written (unless the connection broke during COMMIT, which
+    the message then says); the same request may succeed once the database recovers.
+
+    ``reason`` is what the database driver said (no statement, no parameter), for the operator's
+    log and the local CLI; the message sent to clients names the problem only.
+    """
+
+    code = "storage_unavailable"
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class IntegrityError(StacksafeError):

@@ -14,10 +14,24 @@ from pathlib import Path
 from stacksafe.errors import ConfigurationError
 from stacksafe.model import SecretValue
 
-__all__ = ["DEFAULT_MAX_VALUE_BYTES", "KEY_PARAMS_FILE", "Settings", "default_data_dir"]
+__all__ = [
+    "DEFAULT_DB_CONNECT_TIMEOUT",
+    "DEFAULT_DB_MAX_OVERFLOW",
+    "DEFAULT_DB_POOL_SIZE",
+    "DEFAULT_DB_POOL_TIMEOUT",
+    "DEFAULT_MAX_VALUE_BYTES",
+    "KEY_PARAMS_FILE",
+    "Settings",
+    "default_data_dir",
+]
 
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
 DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024
+# Database connections per process (store.PoolLimits; docs/operations.md sizes them).
+DEFAULT_DB_POOL_SIZE = 8
+DEFAULT_DB_MAX_OVERFLOW = 8
+DEFAULT_DB_POOL_TIMEOUT = 10.0
+DEFAULT_DB_CONNECT_TIMEOUT = 5
 DATABASE_FILE = "stacksafe.db"
 KEY_FILE = "master.key"
 KEY_PARAMS_FILE = "master.key.params"
@@ -44,6 +58,12 @@ class Settings:
     master_key_passphrase_file: Path | None = None
     # The passphrase's salt and KDF costs (not secret); default: master.key.params in the data dir.
     master_key_params_file: Path | None = None
+    # Connections kept open per process, opened beyond those at busy times, seconds a
+    # transaction waits for a free one, and seconds PostgreSQL gets to accept a new one.
+    db_pool_size: int = DEFAULT_DB_POOL_SIZE
+    db_max_overflow: int = DEFAULT_DB_MAX_OVERFLOW
+    db_pool_timeout: float = DEFAULT_DB_POOL_TIMEOUT
+    db_connect_timeout: int = DEFAULT_DB_CONNECT_TIMEOUT
 
     @property
     def uses_passphrase(self) -> bool:
@@ -123,6 +143,14 @@ class Settings:
         if len(chosen) > 1:
             raise ConfigurationError(f"set only one master key source, not {' and '.join(chosen)}")
         params_file = env.get("STACKSAFE_MASTER_KEY_PARAMS_FILE")
+        pool_size = _whole(env, "STACKSAFE_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE, 1, "connections")
+        max_overflow = _whole(
+            env, "STACKSAFE_DB_MAX_OVERFLOW", DEFAULT_DB_MAX_OVERFLOW, 0, "connections"
+        )
+        pool_timeout = _seconds(env, "STACKSAFE_DB_POOL_TIMEOUT", DEFAULT_DB_POOL_TIMEOUT)
+        connect_timeout = _whole(
+            env, "STACKSAFE_DB_CONNECT_TIMEOUT", DEFAULT_DB_CONNECT_TIMEOUT, 1, "seconds"
+        )
         return cls(
             data_dir=root,
             database_url=url,
@@ -137,4 +165,43 @@ class Settings:
             master_key_params_file=(
                 Path(params_file).expanduser().absolute() if params_file else None
             ),
+            db_pool_size=pool_size,
+            db_max_overflow=max_overflow,
+            db_pool_timeout=pool_timeout,
+            db_connect_timeout=connect_timeout,
         )
+
+
+# Generous upper bounds: a typo (an extra zero or three) is an error, not a server that opens
+# a million connections or waits a day.
+_MAX_CONNECTIONS = 10_000
+_MAX_SECONDS = 3600
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, least: int, unit: str) -> int:
+    text = env.get(name)
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit()):
+        raise ConfigurationError(f"{name} must be a whole number of {unit}, not {text!r}")
+    value = int(text)
+    most = _MAX_SECONDS if unit == "seconds" else _MAX_CONNECTIONS
+    if not least <= value <= most:
+        raise ConfigurationError(f"{name} must be between {least} and {most} {unit}, not {value}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text) if text.isascii() else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= _MAX_SECONDS:  # also refuses nan and inf
+        raise ConfigurationError(
+            f"{name} must be a number of seconds above 0 and at most {_MAX_SECONDS} "
+            f"(e.g. 10 or 2.5), not {text!r}"
+        )
+    return value

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from stacksafe.errors import ConfigurationError
 from stacksafe.store import Store, make_engine, redact_url
+from tests.postgres import Cluster
 
 
 @pytest.mark.parametrize(
@@ -69,3 +71,217 @@ def test_statement_parameters_never_appear_in_database_errors(tmp_path: Path) ->
         conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": "hunter2-param"})
     assert "hunter2" not in str(caught.value)
     store.close()
+
+
+# -- connection pool limits and a database that cannot serve ----------------------------------
+
+
+def _store(database_url: str, pool: object = None) -> Store:
+    """A store on ``database_url``; for SQLite, its directory made first (as init does)."""
+    from stacksafe.store.engine import PoolLimits
+
+    if database_url.startswith("sqlite:///"):
+        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    assert pool is None or isinstance(pool, PoolLimits)
+    return Store.from_url(database_url, pool)
+
+
+def _table(store: Store) -> None:
+    with store.write() as conn:
+        conn.execute(text("CREATE TABLE t (x TEXT)"))
+        conn.execute(text("INSERT INTO t VALUES ('kept')"))
+
+
+def _rows(store: Store) -> list[str]:
+    with store.read() as conn:
+        return list(conn.execute(text("SELECT x FROM t ORDER BY x")).scalars())
+
+
+def test_pool_limits_reach_the_engine_and_a_full_pool_fails_fast(database_url: str) -> None:
+    from contextlib import ExitStack
+
+    from stacksafe.errors import StorageUnavailable
+    from stacksafe.store.engine import PoolLimits
+
+    store = _store(database_url, PoolLimits(size=2, max_overflow=1, timeout=0.3))
+    try:
+        assert store.engine.pool.size() == 2  # type: ignore[attr-defined]
+        with ExitStack() as held:
+            for _ in range(3):  # size + max_overflow: every connection the pool may open
+                held.enter_context(store.read())
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable, match="database busy") as caught:
+                held.enter_context(store.read())
+            assert time.monotonic() - started < 5  # the pool timeout, not a hang
+        assert caught.value.code == "storage_unavailable"
+        with store.read() as conn:  # connections handed back: the pool serves again
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        store.close()
+
+
+def test_default_pool_limits_are_the_settings_defaults() -> None:
+    from stacksafe import settings
+    from stacksafe.store.engine import PoolLimits
+
+    assert PoolLimits() == PoolLimits(
+        size=settings.DEFAULT_DB_POOL_SIZE,
+        max_overflow=settings.DEFAULT_DB_MAX_OVERFLOW,
+        timeout=settings.DEFAULT_DB_POOL_TIMEOUT,
+        connect_timeout=settings.DEFAULT_DB_CONNECT_TIMEOUT,
+    )
+
+
+def test_a_full_sqlite_database_refuses_writes_clearly_and_keeps_reading(tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    from stacksafe.errors import StorageUnavailable
+
+    store = Store.from_url(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        _table(store)
+        with store.read() as conn:
+            pages = conn.execute(text("PRAGMA page_count")).scalar_one()
+        # SQLite's own limit on the file's size: past it, SQLITE_FULL as on a full disk.
+        event.listen(
+            store.engine,
+            "connect",
+            lambda dbapi, _: dbapi.execute(f"PRAGMA max_page_count = {pages}"),
+        )
+        store.engine.dispose()
+
+        def grow(conn: Connection) -> None:
+            conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": "hunter2-value" * 2000})
+
+        with pytest.raises(StorageUnavailable) as caught:
+            store.transact(grow, "growing t")
+        assert caught.value.message == (
+            "database or disk is full; growing t was not done; try again later"
+        )
+        assert "hunter2" not in caught.value.message + caught.value.reason
+        assert "SQLITE_FULL" not in caught.value.message  # the driver's words stay in the reason
+        assert "full" in caught.value.reason
+        assert _rows(store) == ["kept"]  # reads go on; nothing of the write is there
+    finally:
+        store.close()
+
+
+def test_a_read_only_sqlite_database_refuses_writes_clearly(tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    from stacksafe.errors import StorageUnavailable
+
+    store = Store.from_url(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        _table(store)
+        event.listen(
+            store.engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA query_only = 1")
+        )
+        store.engine.dispose()
+        with (
+            pytest.raises(StorageUnavailable, match=r"^database is read-only; nothing was written"),
+            store.write() as conn,
+        ):
+            conn.execute(text("INSERT INTO t VALUES ('new')"))
+        assert _rows(store) == ["kept"]
+    finally:
+        store.close()
+
+
+def test_other_database_errors_are_not_storage_failures(database_url: str) -> None:
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    store = _store(database_url)
+    try:
+        # A mistake in a query stays what it is (a 500 for the API), not a "try again later".
+        with (
+            pytest.raises((OperationalError, ProgrammingError), match="no_such_table"),
+            store.read() as conn,
+        ):
+            conn.execute(text("SELECT * FROM no_such_table"))
+    finally:
+        store.close()
+
+
+def test_an_unreachable_postgresql_fails_fast_without_the_password() -> None:
+    from stacksafe.errors import StorageUnavailable
+    from stacksafe.store.engine import PoolLimits
+
+    # A port nothing listens on: refused at once; connect_timeout bounds a silent host.
+    url = "postgresql+psycopg://someone:hunter2@127.0.0.1:1/nowhere"
+    store = Store.from_url(url, PoolLimits(connect_timeout=2))
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable) as caught, store.read():
+            pass
+        assert time.monotonic() - started < 5
+        assert caught.value.message.startswith("database unavailable: ")
+        assert "hunter2" not in caught.value.message + caught.value.reason
+        assert "127.0.0.1" not in caught.value.message  # where the database is: the log's business
+        assert "refused" in caught.value.reason
+    finally:
+        store.close()
+
+
+def test_a_postgresql_connection_lost_mid_transaction_fails_cleanly_then_recovers(
+    pg_cluster: Cluster,
+) -> None:
+    from stacksafe.errors import StorageUnavailable
+
+    url = pg_cluster.create_database("stacksafe_test_connection_lost")
+    store = Store.from_url(url)
+    try:
+        _table(store)
+
+        def lose_the_connection(conn: Connection) -> None:
+            conn.execute(text("INSERT INTO t VALUES ('lost')"))
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with pg_cluster.admin() as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            conn.execute(text("SELECT 1"))
+
+        with pytest.raises(StorageUnavailable, match=r"^database unavailable: .* was not done"):
+            store.transact(lose_the_connection, "inserting")
+        # The pool dropped the dead connection; the next transactions get fresh ones.
+        assert _rows(store) == ["kept"]
+        with store.write() as conn:
+            conn.execute(text("INSERT INTO t VALUES ('later')"))
+        assert _rows(store) == ["kept", "later"]
+    finally:
+        store.close()
+        pg_cluster.drop_database("stacksafe_test_connection_lost")
+
+
+def test_a_postgresql_connection_lost_during_commit_says_the_write_may_have_been_made(
+    pg_cluster: Cluster,
+) -> None:
+    from sqlalchemy import event
+
+    from stacksafe.errors import StorageUnavailable
+
+    url = pg_cluster.create_database("stacksafe_test_lost_at_commit")
+    store = Store.from_url(url)
+    try:
+        _table(store)
+
+        def cut_before_commit(conn: Connection) -> None:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            with pg_cluster.admin() as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+        def insert(conn: Connection) -> None:
+            conn.execute(text("INSERT INTO t VALUES ('maybe')"))
+
+        event.listen(store.engine, "commit", cut_before_commit)
+        with pytest.raises(StorageUnavailable) as caught:
+            store.transact(insert, "inserting")
+        event.remove(store.engine, "commit", cut_before_commit)
+        assert caught.value.message == (
+            "database unavailable: it cannot be reached or the connection was lost; the "
+            "connection broke while inserting was committing, so it may have been made: read "
+            "it back before trying again"
+        )
+        assert _rows(store) == ["kept"]  # here the server went before the COMMIT reached it
+    finally:
+        store.close()
+        pg_cluster.drop_database("stacksafe_test_lost_at_commit")

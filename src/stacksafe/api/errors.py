@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 
 from stacksafe.errors import StacksafeError
 
-__all__ = ["STATUS_BY_CODE", "error_response", "install_error_handlers"]
+__all__ = ["RETRY_AFTER_BY_CODE", "STATUS_BY_CODE", "error_response", "install_error_handlers"]
 
 log = logging.getLogger("stacksafe.api")
 
@@ -25,8 +25,11 @@ STATUS_BY_CODE = {
     "throttled": 503,  # Cloud66's status for rate limiting
     "integrity_error": 500,
     "audit_unavailable": 503,
+    "storage_unavailable": 503,
     "configuration_error": 503,
 }
+# Seconds a client should wait before trying again, by error code (the Retry-After header).
+RETRY_AFTER_BY_CODE = {"storage_unavailable": 2}
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -44,8 +47,12 @@ def error_response(
     status: int, code: str, description: str, details: object = None
 ) -> JSONResponse:
     body = {"error": code, "error_description": description, "details": details or description}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if code in RETRY_AFTER_BY_CODE:
+        headers["Retry-After"] = str(RETRY_AFTER_BY_CODE[code])
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 async def _stacksafe_error(request: Request, exc: Exception) -> JSONResponse:

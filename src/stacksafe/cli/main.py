@@ -27,6 +27,9 @@ EXIT_CODES = {
     "integrity_error": 6,
     "configuration_error": 7,
     "audit_unavailable": 7,
+    # The database is down, full or read-only: the same command may work later (not 7, which
+    # says the installation itself is wrong).
+    "storage_unavailable": 9,
 }
 
 

@@ -35,11 +35,11 @@ from stacksafe.crypto.passphrase import (
     new_kdf_params,
     write_kdf_params,
 )
-from stacksafe.errors import ConfigurationError
+from stacksafe.errors import ConfigurationError, StorageUnavailable
 from stacksafe.settings import Settings
 from stacksafe.store import Store, redact_url
 from stacksafe.store import keys as key_queries
-from stacksafe.store.engine import CommitGroup
+from stacksafe.store.engine import CommitGroup, PoolLimits
 from stacksafe.store.migrate import current_revision, upgrade
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "initialise",
     "load_keyring",
     "open_vault",
+    "store_for",
     "utc_now",
 ]
 
@@ -158,11 +159,30 @@ def check_store_reachable(store: Store, settings: Settings) -> str | None:
     try:
         with store.read() as conn:
             return current_revision(conn)
+    except StorageUnavailable as exc:
+        # Opening, not serving: say which database, and what its driver said (no password).
+        raise ConfigurationError(
+            f"cannot open the database {redact_url(settings.database_url)}: "
+            f"{exc.reason.partition(': ')[2] or exc.message}"
+        ) from None
     except OperationalError as exc:
         raise ConfigurationError(
             f"cannot open the database {redact_url(settings.database_url)}: "
             f"{str(exc.orig).strip().splitlines()[0]}"
         ) from None
+
+
+def store_for(settings: Settings) -> Store:
+    """The store ``settings`` name, with their connection pool limits."""
+    return Store.from_url(
+        settings.database_url,
+        PoolLimits(
+            size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            timeout=settings.db_pool_timeout,
+            connect_timeout=settings.db_connect_timeout,
+        ),
+    )
 
 
 def open_vault(settings: Settings) -> Vault:
@@ -174,7 +194,7 @@ def open_vault(settings: Settings) -> Vault:
             f"no stacksafe database at {sqlite_file}; run `stacksafe init` first "
             "(or set STACKSAFE_DATA_DIR / --data-dir / STACKSAFE_DATABASE_URL)"
         )
-    store = Store.from_url(settings.database_url)
+    store = store_for(settings)
     try:
         if check_store_reachable(store, settings) is None:
             raise ConfigurationError(
@@ -236,7 +256,7 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
         # SQLite gives its -wal and -shm files the mode of the database file: owner only.
         os.close(os.open(sqlite_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         new_files = [sqlite_file.with_name(sqlite_file.name + s) for s in ("", "-wal", "-shm")]
-    store = Store.from_url(settings.database_url)
+    store = store_for(settings)
     created_key_file: Path | None = None
     try:
         if check_store_reachable(store, settings) is not None:

@@ -3,17 +3,23 @@
 SQLite runs in WAL mode with a busy timeout and ``synchronous=FULL``; write transactions start with
 ``BEGIN IMMEDIATE`` so concurrent writers queue on the lock instead of failing with "database is
 locked" when a read transaction tries to upgrade. PostgreSQL goes through psycopg 3.
+
+A database that cannot do what was asked (unreachable, restarting, out of connections, full,
+read-only) surfaces from ``Store.read`` and ``Store.write`` as one error, ``StorageUnavailable``,
+whatever the driver called it; nothing was written and the request may be tried again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -23,15 +29,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import QueuePool
 
-from stacksafe.errors import ConfigurationError, Conflict
+from stacksafe.errors import ConfigurationError, Conflict, StorageUnavailable
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "CommitGroup",
+    "PoolLimits",
     "RetryWrite",
     "Store",
     "make_engine",
     "redact_url",
+    "storage_unavailable",
 ]
 
 T = TypeVar("T")
@@ -42,6 +50,24 @@ WRITE_ATTEMPTS = 8
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE = "stacksafe_write"
 
+log = logging.getLogger("stacksafe.store")
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    """How many connections one process keeps and may open, and how long it waits for one.
+
+    At most ``size + max_overflow`` connections at once; a transaction that finds none free
+    waits up to ``timeout`` seconds, then fails with ``StorageUnavailable``. PostgreSQL only:
+    opening a connection gives up after ``connect_timeout`` seconds (an outage fails fast
+    instead of hanging a request).
+    """
+
+    size: int = 8
+    max_overflow: int = 8
+    timeout: float = 10.0
+    connect_timeout: int = 5
+
 
 def redact_url(url: str) -> str:
     """The URL with any password hidden, fit for an error message."""
@@ -51,13 +77,23 @@ def redact_url(url: str) -> str:
         return "<unparsable database URL>"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, pool: PoolLimits | None = None, **kwargs: Any) -> Engine:
+    limits = pool or PoolLimits()
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigurationError(
             "database URL is not valid: expected sqlite:///PATH or postgresql+psycopg://..."
         ) from None
+    # Both databases get a QueuePool of the same shape: a pool keeps connections (and
+    # SQLite's pragmas and WAL) open between requests, where a connection per transaction
+    # cost more than the work on small reads.
+    pooling: dict[str, Any] = {
+        "poolclass": QueuePool,
+        "pool_size": limits.size,
+        "max_overflow": limits.max_overflow,
+        "pool_timeout": limits.timeout,
+    }
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
@@ -71,15 +107,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         parent = Path(parsed.database).parent
         if not parent.is_dir():
             raise ConfigurationError(f"directory {parent} of the SQLite database does not exist")
-        # A pool keeps connections (and their pragmas, and the WAL) open between requests;
-        # a connection per transaction cost more than the work on small reads.
         engine = create_engine(
             parsed,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-            poolclass=QueuePool,
-            pool_size=8,
-            max_overflow=16,
             hide_parameters=True,
+            **pooling,
             **kwargs,
         )
         _configure_sqlite(engine)
@@ -90,7 +122,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 f"PostgreSQL driver {parsed.drivername!r} is not supported; use postgresql+psycopg://"
             )
         try:
-            return create_engine(parsed, pool_pre_ping=True, hide_parameters=True, **kwargs)
+            # pool_pre_ping: a connection the server closed (a restart, an idle timeout) is
+            # replaced when it is next taken from the pool, instead of failing a request.
+            return create_engine(
+                parsed,
+                pool_pre_ping=True,
+                hide_parameters=True,
+                connect_args={"connect_timeout": limits.connect_timeout},
+                **pooling,
+                **kwargs,
+            )
         except NoSuchModuleError as exc:  # pragma: no cover - psycopg is a dependency
             raise ConfigurationError(f"cannot load the PostgreSQL driver: {exc}") from None
     raise ConfigurationError(
@@ -118,6 +159,102 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+# What clients are told, by kind of failure. Never the driver's text: it names hosts and ports.
+_UNAVAILABLE = "database unavailable: it cannot be reached or the connection was lost"
+_FULL = "database or disk is full"
+_READ_ONLY = "database is read-only"
+_IO = "database disk I/O error: check the disk and that the database file is writable"
+_BUSY = "database busy: no connection became free in time"
+_EXHAUSTED = "database refused the connection: out of connections or resources"
+_TRY_AGAIN = "try again later"
+_NOT_WRITTEN = "nothing was written; try again later"
+# A connection lost during COMMIT: the server may have committed before it went. Only reading
+# the data back tells; a conditional write (If-Match) makes trying again safe either way.
+_MAYBE_WRITTEN = (
+    "the connection broke while the write was committing, so it may have been made: "
+    "read it back before trying again"
+)
+
+# SQLite primary result codes (sqlite_errorcode & 0xFF) that mean the storage, not the query.
+_SQLITE_CODES = {5: _BUSY, 6: _BUSY, 8: _READ_ONLY, 10: _IO, 13: _FULL, 14: _UNAVAILABLE}
+# PostgreSQL SQLSTATEs, and classes (first two characters), that mean the same.
+_PG_STATES = {
+    "53100": _FULL,  # disk_full
+    "25006": _READ_ONLY,  # read_only_sql_transaction: a standby, or a read-only default
+    "58030": _IO,  # io_error
+    "57P01": _UNAVAILABLE,  # admin_shutdown (a fast or smart stop)
+    "57P02": _UNAVAILABLE,  # crash_shutdown
+    "57P03": _UNAVAILABLE,  # cannot_connect_now (starting up, shutting down, recovering)
+}
+_PG_CLASSES = {"08": _UNAVAILABLE, "53": _EXHAUSTED}
+
+
+def storage_unavailable(exc: BaseException, after: str = _TRY_AGAIN) -> StorageUnavailable | None:
+    """``exc`` as ``StorageUnavailable`` when it says the database cannot serve now (down,
+    restarting, disconnected, out of connections, full, read-only, failing disk); None for
+    anything else (a constraint, a bug in a query), which stays what it was. ``after`` ends
+    the message: what became of the request."""
+    if isinstance(exc, StorageUnavailable):
+        return exc
+    if isinstance(exc, sa_exc.TimeoutError):  # the pool's: every connection stayed busy
+        return StorageUnavailable(f"{_BUSY}; {after}", "no pooled connection free in time")
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    orig = exc.orig
+    problem: str | None = None
+    if exc.connection_invalidated:
+        problem = _UNAVAILABLE
+    elif isinstance(getattr(orig, "sqlite_errorcode", None), int):
+        problem = _SQLITE_CODES.get(orig.sqlite_errorcode & 0xFF)  # type: ignore[union-attr]
+    elif isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.InternalError):
+        state = getattr(orig, "sqlstate", None)
+        if state is None:
+            # psycopg raises OperationalError without a SQLSTATE when it cannot connect.
+            problem = None if isinstance(exc, sa_exc.InternalError) else _UNAVAILABLE
+        else:
+            problem = _PG_STATES.get(state) or _PG_CLASSES.get(state[:2])
+    if problem is None:
+        return None
+    # The driver's first line names the cause (refused, shut down, full) for the operator; it
+    # holds no statement parameter (hide_parameters) and no password.
+    said = str(orig).strip().splitlines()
+    reason = f"{type(orig).__name__}: {said[0] if said else ''}"[:300]
+    return StorageUnavailable(f"{problem}; {after}", reason)
+
+
+class _Attempt:
+    """Where a write transaction got to: past its last statement, into COMMIT."""
+
+    __slots__ = ("committing",)
+
+    def __init__(self) -> None:
+        self.committing = False
+
+
+@contextmanager
+def _storage_errors(after: str, attempt: _Attempt | None = None) -> Iterator[None]:
+    """Raise ``StorageUnavailable`` for what ``storage_unavailable`` recognises; the rest, and
+    the races ``Store.transact`` runs again, pass through unchanged."""
+    try:
+        yield
+    except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+        if _retryable(exc):
+            raise
+        unavailable = storage_unavailable(exc, after)
+        if unavailable is None:
+            raise
+        if (
+            attempt is not None
+            and attempt.committing
+            and unavailable.message.startswith(_UNAVAILABLE)
+        ):
+            unavailable = StorageUnavailable(
+                f"{_UNAVAILABLE}; {_MAYBE_WRITTEN}", unavailable.reason
+            )
+        log.warning("%s (%s)", unavailable.message, unavailable.reason)
+        raise unavailable from None
+
+
 class Store:
     """A database: read and write transactions, nothing else. It never decides policy."""
 
@@ -134,8 +271,8 @@ class Store:
         )
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
-        return cls(make_engine(url))
+    def from_url(cls, url: str, pool: PoolLimits | None = None) -> Store:
+        return cls(make_engine(url, pool))
 
     @property
     def dialect(self) -> str:
@@ -149,8 +286,10 @@ class Store:
         statements of one read see different commits: values read before a concurrent
         data-key rotation and the data keys read after it. REPEATABLE READ costs nothing more
         for a transaction that only reads, and never fails with a serialization error there.
+
+        A database that cannot serve (see ``storage_unavailable``) raises ``StorageUnavailable``.
         """
-        with self._read_engine.connect() as conn, conn.begin():
+        with _storage_errors(_TRY_AGAIN), self._read_engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
@@ -158,8 +297,11 @@ class Store:
         """A write transaction; with ``snapshot``, on PostgreSQL, at REPEATABLE READ: for work
         that reads stored values and their data keys in several statements (a data-key rotation
         committing in between would otherwise show values whose keys are gone). A conflicting
-        write then fails with a serialization error, which ``transact`` retries."""
-        with contextlib.ExitStack() as stack:
+        write then fails with a serialization error, which ``transact`` retries. A database
+        that cannot take the write raises ``StorageUnavailable``: nothing was written, unless
+        the connection broke during COMMIT, which its message then says."""
+        attempt = _Attempt()
+        with _storage_errors(_NOT_WRITTEN, attempt), contextlib.ExitStack() as stack:
             if self._local_writer is not None:
                 stack.enter_context(self._local_writer)
             engine = self._read_engine if snapshot else self.engine
@@ -167,18 +309,25 @@ class Store:
             conn = conn.execution_options(**{_WRITE: True})
             with conn.begin():
                 yield conn
+                attempt.committing = True
 
     def transact(self, work: Callable[[Connection], T], what: str, *, snapshot: bool = False) -> T:
         """Run ``work`` in a write transaction, again from scratch when it lost a race.
 
         Races are unique-key collisions between concurrent creators, a lost compare-and-set
         (``RetryWrite``) and PostgreSQL serialization failures. ``what`` names the operation
-        in the conflict error raised when every attempt lost. ``snapshot``: see ``write``.
+        in the conflict error raised when every attempt lost, and in ``StorageUnavailable``
+        when the database could not take it (not retried here: an outage lasts longer than
+        a transaction, and the client decides whether to try again). ``snapshot``: see ``write``.
         """
         for _attempt in range(WRITE_ATTEMPTS):
             try:
                 with self.write(snapshot=snapshot) as conn:
                     return work(conn)
+            except StorageUnavailable as exc:
+                message = exc.message.replace(_NOT_WRITTEN, f"{what} was not done; {_TRY_AGAIN}")
+                message = message.replace("the write was committing", f"{what} was committing")
+                raise StorageUnavailable(message, exc.reason) from None
             except Exception as exc:
                 if not _retryable(exc):
                     raise

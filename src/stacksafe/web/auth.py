@@ -63,6 +63,7 @@ STATUS_BY_CODE = {
     "throttled": 503,
     "integrity_error": 500,
     "audit_unavailable": 503,
+    "storage_unavailable": 503,
     "configuration_error": 503,
 }
 
