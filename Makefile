@@ -29,14 +29,17 @@ lint: install
 
 check: lint test
 
-bench: install
-	$(BIN)/python bench/crypto_bench.py
-	$(BIN)/python bench/reveal_bench.py
-	$(BIN)/python bench/keys.py
-	$(BIN)/python bench/cli_bench.py
-	$(BIN)/python bench/scan.py
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+# Every benchmark in one run (about 13 minutes), with a throwaway PostgreSQL cluster; writes
+# bench/RESULTS.md. One script: $(BIN)/python bench/results.py --only scale.py --no-pg
+bench: $(BENCH_STAMP)
 	command -v wrk >/dev/null || { echo "bench: installing wrk (Debian package)"; apt-get install -y wrk >/dev/null; }
-	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/results.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

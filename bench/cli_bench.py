@@ -28,6 +28,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from results import emit
+
 BIN = Path(sys.executable).parent
 STACKSAFE = str(BIN / "stacksafe")
 ROUNDS = 21
@@ -124,6 +127,14 @@ def main() -> None:
     )
     verdict = "met" if remote_median < TARGET_SECONDS else "NOT met"
     print(f"target remote run median < {TARGET_SECONDS:.1f} s: {verdict}")
+    emit(
+        "CLI: `stacksafe run --stack web -- true`, remote, median",
+        measured=f"{remote_median:.3f} s (p90 {p90['remote run']:.3f} s)",
+        baseline=f"python3 -c pass {medians['floor']:.3f} s",
+        ratio=medians["floor"] / remote_median,
+        target=f"< {TARGET_SECONDS:.1f} s absolute",
+        passed=remote_median < TARGET_SECONDS,
+    )
 
 
 if __name__ == "__main__":

@@ -24,14 +24,19 @@ import gc
 import os
 import secrets
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stacksafe.crypto import Binding, DataKey, Envelope, Scope
 from stacksafe.crypto.format import NONCE_SIZE
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results import emit
 
 SIZES = {"64 B": 64, "4 KiB": 4096}
 ROUNDS = 15
@@ -175,6 +180,15 @@ def main() -> None:
         f"target >= {TARGET_RATIO} vs the floor (seal+open): {verdict}"
     )
     print(f"total {time.perf_counter() - started:.1f} s")
+    for r in floor:
+        emit(
+            f"crypto: {r.case} per value",
+            measured=f"{r.stacksafe_ops:,.0f} ops/s",
+            baseline=f"raw AES-GCM {r.baseline_ops:,.0f} ops/s",
+            ratio=r.ratio,
+            target=f">= {TARGET_RATIO}",
+            passed=r.ratio >= TARGET_RATIO,
+        )
 
 
 if __name__ == "__main__":

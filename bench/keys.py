@@ -48,6 +48,7 @@ from stacksafe.settings import Settings
 from stacksafe.store import keys as key_queries
 
 sys.path.insert(0, str(Path(__file__).parent))
+from results import emit
 from reveal_bench import PG_ENV, _install, _pg_database
 
 BENCH = Principal.local("local:bench")
@@ -213,6 +214,21 @@ def _report(
     )
     verdict = "OK" if newest == 1 + ROUNDS and remaining == 0 else "UNEXPECTED"
     print(f"master key version {newest}, {remaining} keys left on older versions: {verdict}")
+    emit(
+        f"key rotation ({label}): rotate_master_key of {keys:,} data keys",
+        measured=f"{rotation:.2f} s ({keys / rotation:,.0f} keys/s)",
+        baseline=f"floor {floor * 1000:.0f} ms",
+        ratio=median(r.floor_s / r.rotation_s for r in rounds),
+        target="none; every key on the newest version",
+        passed=verdict == "OK",
+    )
+    emit(
+        f"key rotation ({label}): reveals/s during vs before",
+        measured=f"{during:.0f} reveals/s",
+        baseline=f"{before:.0f} reveals/s",
+        ratio=median(ratios),
+        target="none (1.0: a rotation costs readers nothing)",
+    )
 
 
 def main() -> None:

@@ -176,7 +176,7 @@ def _section(output: str) -> str:
     lines = output.strip("\n").splitlines()
     if not any(line.startswith(("#", "|")) for line in lines):
         return "```\n" + "\n".join(lines) + "\n```"
-    return "\n".join("#" + line if line.startswith("#") else line for line in lines)
+    return "\n".join("##" + line if line.startswith("#") else line for line in lines)
 
 
 def render(runs: Sequence[ScriptRun], facts: Sequence[tuple[str, str]], started: float) -> str:

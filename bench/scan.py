@@ -36,6 +36,9 @@ from pathlib import Path
 from stacksafe.model import SecretValue
 from stacksafe.scan import Detectors, KnownValues, Location, scan_paths
 
+sys.path.insert(0, str(Path(__file__).parent))
+from results import emit
+
 MANAGED = 10_000
 PLANTED = 1_000
 CORPUS_BYTES = 100 * 1000 * 1000
@@ -153,6 +156,14 @@ def bench_known(directory: Path) -> None:
         print(f"  {name:<22} {median:6.2f} s  ({size / 1e6 / median:.0f} MB/s)")
     verdict = "PASS" if ratio >= KNOWN_TARGET else "FAIL"
     print(f"  ratio grep/stacksafe   {ratio:6.2f}   target >= {KNOWN_TARGET}: {verdict}")
+    emit(
+        f"scan: known values, {size / 1e6:.0f} MB, {len(values):,} values",
+        measured=f"{statistics.median(ours):.2f} s",
+        baseline=f"grep -F -f {statistics.median(theirs):.2f} s",
+        ratio=ratio,
+        target=f"grep / stacksafe >= {KNOWN_TARGET}",
+        passed=ratio >= KNOWN_TARGET,
+    )
 
 
 def _count_detect_secrets(stdout: bytes) -> int:
@@ -205,6 +216,14 @@ def bench_patterns(directory: Path) -> None:
     verdict = "PASS" if ratio >= PATTERN_TARGET else "FAIL"
     print(
         f"  ratio detect-secrets/stacksafe    {ratio:6.2f}  target >= {PATTERN_TARGET}: {verdict}"
+    )
+    emit(
+        f"scan: patterns, {size / 1e6:.1f} MB",
+        measured=f"{statistics.median(ours):.2f} s",
+        baseline=f"detect-secrets {statistics.median(theirs):.2f} s",
+        ratio=ratio,
+        target=f"detect-secrets / stacksafe >= {PATTERN_TARGET}",
+        passed=ratio >= PATTERN_TARGET,
     )
 
 

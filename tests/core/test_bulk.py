@@ -9,8 +9,8 @@ from stacksafe.core.audit import list_events, verify_chain
 from stacksafe.core.bulk import NewStack, load_stacks
 from stacksafe.core.secrets import import_secrets, list_secrets, set_secret
 from stacksafe.core.tenancy import Target, create_stack, find_stack
-from stacksafe.core.versions import history
 from stacksafe.core.vault import Vault
+from stacksafe.core.versions import history
 from stacksafe.errors import Conflict, InvalidInput
 from stacksafe.model import SecretValue
 from stacksafe.store.schema import data_keys, secret_versions, secrets
