@@ -285,3 +285,25 @@ def test_a_postgresql_connection_lost_during_commit_says_the_write_may_have_been
     finally:
         store.close()
         pg_cluster.drop_database("stacksafe_test_lost_at_commit")
+
+
+def test_a_postgresql_out_of_connections_is_named(pg_cluster: Cluster) -> None:
+    from stacksafe.errors import StorageUnavailable
+
+    role = "stacksafe_test_no_connections"  # refused as a full server refuses everyone
+    with pg_cluster.admin() as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+    store = Store.from_url(
+        f"postgresql+psycopg://{role}@{pg_cluster.host}:{pg_cluster.port}/postgres"
+    )
+    try:
+        with pytest.raises(StorageUnavailable) as caught, store.read():
+            pass
+        assert caught.value.message == (
+            "database refused the connection: out of connections or resources; try again later"
+        )
+        assert "too many connections" in caught.value.reason
+    finally:
+        store.close()
+        with pg_cluster.admin() as admin:
+            admin.execute(f"DROP ROLE {role}")

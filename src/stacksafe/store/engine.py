@@ -208,9 +208,13 @@ def storage_unavailable(exc: BaseException, after: str = _TRY_AGAIN) -> StorageU
         problem = _SQLITE_CODES.get(orig.sqlite_errorcode & 0xFF)  # type: ignore[union-attr]
     elif isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.InternalError):
         state = getattr(orig, "sqlstate", None)
-        if state is None:
-            # psycopg raises OperationalError without a SQLSTATE when it cannot connect.
-            problem = None if isinstance(exc, sa_exc.InternalError) else _UNAVAILABLE
+        if isinstance(exc, sa_exc.InternalError) and state is None:
+            problem = None
+        elif state is None:
+            # psycopg gives no SQLSTATE when it cannot connect, so a server refusing for want
+            # of connections ("sorry, too many clients already", "too many connections for
+            # role ...") is known by its words.
+            problem = _EXHAUSTED if "too many" in str(orig) else _UNAVAILABLE
         else:
             problem = _PG_STATES.get(state) or _PG_CLASSES.get(state[:2])
     if problem is None:
