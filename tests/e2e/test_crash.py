@@ -1,10 +1,12 @@
 """`kill -9` of a server in the middle of 5,000 concurrent writes (issue 7, "Faults").
 
 A real ``stacksafe serve`` over TLS takes PUTs from 32 client threads, each on its own
-keep-alive connection: keys written once, and a few hot keys written over and over at both
-levels (a stack and its account). When a seeded number of writes between 20 % and 60 % of
-the load has been acknowledged, the server is SIGKILLed with requests in flight. A new server
-is started on the same database and master key, and then:
+keep-alive connections: keys written once, and a few hot keys written over and over at both
+levels (a stack and its account); between them, about one in ten operations reveals another
+account's quiet stack (one key, or the whole list through the API's lane), each with its own
+``Request-Id``. When a seeded number of writes between 20 % and 60 % of the 5,000 has been
+acknowledged, the server is SIGKILLed with requests in flight. A new server is started on the
+same database and master key, and then:
 
 * every acknowledged write is there and readable: its value at exactly the version the server
   answered, and a key written once holds that value as its current one;
@@ -14,7 +16,9 @@ is started on the same database and master key, and then:
   kill is wholly there or wholly absent (no row at all); SQLite's own integrity check passes;
 * the audit log holds exactly one ``secret.set`` event per stored version, naming its key and
   version and the fingerprint of its value, so no acknowledged write lacks its event and no
-  event describes a write that is not there; ``stacksafe audit verify`` (the real command)
+  event describes a write that is not there; every answered reveal has exactly one event
+  (under its request id) naming the keys, versions and fingerprints it answered, since no
+  value is sent before its event is durable; ``stacksafe audit verify`` (the real command)
   finds the chain intact;
 * the restarted server goes on writing: each hot key's next version follows its last one.
 
@@ -54,7 +58,15 @@ from stacksafe.settings import Settings
 from stacksafe.store.schema import accounts, secret_versions, secrets
 from tests.cli.helpers import Cli
 from tests.e2e.conftest import Launcher, TlsFiles, init_and_seed, trusting
-from tests.e2e.crash_load import Load, Write, is_cut_off, plan_writes, run_until_killed
+from tests.e2e.crash_load import (
+    Load,
+    Session,
+    Write,
+    is_cut_off,
+    plan_writes,
+    run_until_killed,
+    with_reveals,
+)
 
 TOTAL_WRITES = 5_000
 CLIENT_THREADS = 32
@@ -63,6 +75,8 @@ HOT_SHARE = 0.3  # of the writes, to the hot keys
 KILL_BETWEEN = (0.2, 0.6)  # of TOTAL_WRITES acknowledged when the server is killed
 CLIENT_TIMEOUT = 30.0  # seconds for one request
 LOAD_TIMEOUT = 120.0  # seconds after which no client starts another write
+REVEAL_SHARE = 0.1  # a reveal of the quiet stack before this share of the writes
+QUIET = {"QUIET_A": "quiet value a", "QUIET_B": "quiet value b", "QUIET_C": "quiet value c"}
 
 Where = tuple[bool, str]  # (on the stack?, key)
 
@@ -84,10 +98,22 @@ class Site:
     token: str
     stack_uid: str
     account_uid: str
+    quiet_stack_uid: str  # another account's stack, holding QUIET, which the load reveals
     serve_args: tuple[str, ...]
 
     def client(self, address: str, tls: TlsFiles) -> Client:
         return Client(address, self.token, ca_bundle=str(tls.ca), timeout=CLIENT_TIMEOUT)
+
+    def session(self, address: str, tls: TlsFiles) -> Session:
+        return Session(
+            address,
+            self.token,
+            tls.ca,
+            stack=self.stack_uid,
+            account=self.account_uid,
+            quiet_stack=self.quiet_stack_uid,
+            timeout=CLIENT_TIMEOUT,
+        )
 
     def level(self, where: Where) -> tuple[str | None, str | None]:
         """The ``stack`` and ``account`` arguments that name the secret's level to ``Client``."""
@@ -99,7 +125,12 @@ def site(database_url: str, tls: TlsFiles, tmp_path: Path) -> Site:
     cli = Cli(tmp_path / "data", database_url)
     token = init_and_seed(cli)
     local = cli.in_process()
-    web = next(s for s in local.json("stacks", "list", "--format", "json") if s["name"] == "web")
+    local.ok("accounts", "create", "quiet")
+    local.ok("stacks", "create", "api", "--account", "quiet", "--environment", "production")
+    for key, value in QUIET.items():
+        local.ok("secrets", "set", key, "--stack", "api", "--stdin", input=value)
+    stacks = {s["name"]: s for s in local.json("stacks", "list", "--format", "json")}
+    web = stacks["web"]
     acme = next(
         a for a in local.json("accounts", "list", "--format", "json") if a["name"] == "acme"
     )
@@ -111,7 +142,7 @@ def site(database_url: str, tls: TlsFiles, tmp_path: Path) -> Site:
         "--rate-limit",
         "1000000",  # the default 3,000 per hour would throttle the load
     )
-    return Site(cli, token, web["uid"], acme["uid"], serve_args)
+    return Site(cli, token, web["uid"], acme["uid"], stacks["api"]["uid"], serve_args)
 
 
 @contextmanager
@@ -176,8 +207,9 @@ def _sqlite_integrity(vault: Vault) -> str:
 
 
 def _by_key(load: Load) -> dict[Where, list[Write]]:
+    """The writes sent, by the secret they were to."""
     sent: dict[Where, list[Write]] = {}
-    for index in sorted(load.sent):
+    for index in sorted(load.started):
         write = load.writes[index]
         sent.setdefault(write.where, []).append(write)
     return sent
@@ -219,14 +251,13 @@ def _stored_values(
     return values
 
 
-def _set_events(client: Client, site: Site) -> Counter[tuple[Where, int, str]]:
-    """(secret, version, fingerprint) of every successful ``secret.set`` event."""
+def _set_events(events: list[dict[str, Any]], site: Site) -> Counter[tuple[Where, int, str]]:
+    """(secret, version, fingerprint) of every ``secret.set`` event of the loaded account."""
     found: Counter[tuple[Where, int, str]] = Counter()
-    for event in client.audit_logs():
-        if event["action"] != "secret.set":
+    for event in events:
+        if event["action"] != "secret.set" or event["account_uid"] != site.account_uid:
             continue
         assert event["outcome"] == "ok", event
-        assert event["account_uid"] == site.account_uid, event
         assert event["stack_uid"] in (None, site.stack_uid), event
         detail: dict[str, Any] = event["detail"]
         ((key, version),) = detail["keys"].items()
@@ -241,6 +272,7 @@ def test_kill_9_during_5000_concurrent_writes_loses_no_acknowledged_write(
     seed = _seed()
     rng = random.Random(seed)
     writes = plan_writes(rng, TOTAL_WRITES, HOT_KEYS, HOT_SHARE)
+    operations = with_reveals(rng, writes, REVEAL_SHARE, sorted(QUIET), f"crash-{seed}")
     kill_after = rng.randrange(
         int(KILL_BETWEEN[0] * TOTAL_WRITES), int(KILL_BETWEEN[1] * TOTAL_WRITES) + 1
     )
@@ -250,17 +282,15 @@ def test_kill_9_during_5000_concurrent_writes_loses_no_acknowledged_write(
     first.wait_healthy(trusting(tls.ca))
     load = run_until_killed(
         first.process,
-        writes,
-        lambda: site.client(first.address, tls),
-        stack=site.stack_uid,
-        account=site.account_uid,
+        operations,
+        lambda: site.session(first.address, tls),
         threads=CLIENT_THREADS,
         kill_after=kill_after,
         deadline=time.monotonic() + LOAD_TIMEOUT,
     )
 
     # The kill came where it was meant to, and cut off writes in flight.
-    assert load.failed_before_kill == {}, f"{seeded}: writes failed before the kill"
+    assert load.failed_before_kill == {}, (seeded, "failed before the kill", load.failed)
     assert load.killed, f"{seeded}: the server was never killed"
     assert load.exit_status == -signal.SIGKILL, (seeded, load.exit_status)
     assert len(load.acked) >= kill_after, seeded
@@ -268,7 +298,8 @@ def test_kill_9_during_5000_concurrent_writes_loses_no_acknowledged_write(
     assert load.unacknowledged, f"{seeded}: the kill cut no write off"
     assert load.unacknowledged <= load.in_flight_at_kill, seeded
     assert all(is_cut_off(f) for f in load.failed.values()), (seeded, load.failed)
-    assert len(load.sent) < TOTAL_WRITES, seeded
+    assert len(load.started) < TOTAL_WRITES, seeded
+    assert load.revealed, f"{seeded}: no reveal was answered before the kill"
 
     second = launch(site.cli, site.serve_args)
     second.wait_healthy(trusting(tls.ca))
@@ -279,13 +310,16 @@ def test_kill_9_during_5000_concurrent_writes_loses_no_acknowledged_write(
         _check_structure(stored, load, seeded)
         values = _stored_values(client, site, stored)
         _check_writes(client, site, load, stored, values, seeded)
-        # The audit log: one set event per stored version, with its value's fingerprint.
+        # The audit log: one set event per stored version, with its value's fingerprint,
+        # and one reveal event per answered reveal, naming what it answered.
+        events = client.audit_logs()
         expected = Counter(
             (where, version, fingerprint(vault, SecretValue(value)))
             for where, versions in values.items()
             for version, value in versions.items()
         )
-        assert _set_events(client, site) == expected, f"{seeded}: audit events != stored writes"
+        assert _set_events(events, site) == expected, f"{seeded}: audit events != stored writes"
+        _check_reveals(events, vault, site, load, seeded)
 
         # The restarted server continues each hot key's series.
         for where, head in stored.items():
@@ -338,3 +372,28 @@ def _check_writes(
             stack, account = site.level(where)
             with pytest.raises(NotFound):
                 client.get_secret(where[1], stack=stack, account=account)
+
+
+def _check_reveals(
+    events: list[dict[str, Any]], vault: Vault, site: Site, load: Load, seeded: str
+) -> None:
+    """Each answered reveal has exactly one durable audit event, naming the keys, versions
+    and fingerprints of what it answered; no other reveal has more than one."""
+    sent = {load.reveals[i].request_id: i for i in load.started_reveals}
+    recorded: dict[int, list[dict[str, Any]]] = {}
+    for event in events:
+        if event["action"] == "reveal" and event["request_id"] in sent:
+            recorded.setdefault(sent[event["request_id"]], []).append(event)
+    assert all(len(found) == 1 for found in recorded.values()), (seeded, "a reveal twice")
+    for index, answered in load.revealed.items():
+        asked = load.reveals[index].key
+        assert set(answered) == (set(QUIET) if asked is None else {asked}), (seeded, index)
+        assert all(QUIET[k] == v for k, v in answered.items()), (seeded, index, "wrong value")
+        found = recorded.get(index, [])
+        assert len(found) == 1, f"{seeded}: answered reveal #{index} has {len(found)} events"
+        event = found[0]
+        assert (event["outcome"], event["stack_uid"]) == ("ok", site.quiet_stack_uid), event
+        assert event["detail"]["keys"] == dict.fromkeys(answered, 1), (seeded, event)
+        assert event["detail"]["fingerprints"] == {
+            key: fingerprint(vault, SecretValue(value)) for key, value in answered.items()
+        }, (seeded, event)
