@@ -331,6 +331,16 @@ def test_kill_9_during_5000_concurrent_writes_loses_no_acknowledged_write(
     verified = site.cli.ok("audit", "verify")  # the real command, in its own process
     assert verified.stdout.startswith("Audit log intact: "), (seeded, verified.stdout)
 
+    # Neither server wrote a value to its output, killed mid-request or not.
+    logs = "".join(
+        (server.log_dir / name).read_text("utf-8", "replace")
+        for server in (first, second)
+        for name in ("serve.stdout", "serve.stderr")
+    )
+    leaked = [w.index for w in load.writes if w.index in load.started and w.value in logs]
+    assert leaked == [], f"{seeded}: the values of writes {leaked} are in the server's output"
+    assert not any(value in logs for value in QUIET.values()), seeded
+
 
 def _check_structure(stored: Mapping[Where, Stored], load: Load, seeded: str) -> None:
     """Every secret is one a write was sent for, with versions 1..current, each a sealed set."""
