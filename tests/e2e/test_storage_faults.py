@@ -9,6 +9,8 @@ server; ``PRAGMA integrity_check``, every acknowledged value and ``audit verify`
 
 The faults are real: a small tmpfs filled to the last page (ENOSPC), ``chattr +i`` on an ext4
 file (EPERM on every write through the open descriptors), a tmpfs remounted read-only (EROFS).
+A tmpfs cannot be remounted read-only under a running server (it has files open for writing),
+hence the immutable file for that case, and a restart on the read-only mount for the other.
 The tests run as root (CI does): mounting needs CAP_SYS_ADMIN, and without it they fail with
 a message saying so, never skip.
 """
@@ -256,11 +258,35 @@ def test_a_full_disk_refuses_writes_and_reveals_and_keeps_reads(
         assert installation.audit_events() == events_before + 2
 
 
+def _immutable_stops_open_descriptors(directory: Path) -> None:
+    """Fail unless ``chattr +i`` stops writes through a descriptor opened before, as on ext4
+    (the machine's /tmp); tmpfs, for one, lets them through."""
+    probe = directory / "immutable-probe"
+    with open(probe, "wb", buffering=0) as out:
+        made = _run("chattr", "+i", str(probe))
+        if made.returncode != 0:
+            pytest.fail(f"chattr +i failed (needs root on ext4, as CI): {made.stderr.strip()}")
+        try:
+            out.write(b"x")
+            written = True
+        except PermissionError:
+            written = False
+        finally:
+            _run("chattr", "-i", str(probe))
+    probe.unlink()
+    if written:
+        kind = _run("stat", "-f", "-c", "%T", str(directory)).stdout.strip()
+        pytest.fail(
+            f"on this filesystem ({kind}) an immutable file still takes writes through open "
+            "descriptors, so the fault would not happen: run the tests with --basetemp on ext4"
+        )
+
+
 def test_a_database_file_made_immutable_under_a_running_server(
     tls: TlsFiles, tmp_path: Path
 ) -> None:
-    # ext4 (the machine's /tmp): an immutable file refuses writes even through descriptors
-    # opened before (tmpfs does not), which is what a running server holds.
+    # An immutable file refuses writes even through the descriptors the server opened before.
+    _immutable_stops_open_descriptors(tmp_path)
     installation = _install(tmp_path / "data", tls, tmp_path)
     files = [installation.database, installation.database.with_name("stacksafe.db-wal")]
     with installation.serving():
@@ -268,8 +294,7 @@ def test_a_database_file_made_immutable_under_a_running_server(
         events_before = installation.audit_events()
         made = _run("chattr", "+i", *map(str, files))
         try:
-            if made.returncode != 0:
-                pytest.fail(f"chattr +i failed (needs root on ext4, as CI): {made.stderr.strip()}")
+            assert made.returncode == 0, made.stderr
             # SQLite cannot tell EPERM from a failing disk: both are SQLITE_IOERR_WRITE.
             _writes_and_reveals_are_refused(installation, "database disk I/O error")
         finally:
