@@ -49,9 +49,12 @@ COMMAND_SECONDS = 30
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=COMMAND_SECONDS, check=False
-    )
+    try:
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=COMMAND_SECONDS, check=False
+        )
+    except FileNotFoundError:
+        pytest.fail(f"{argv[0]} not found: the storage fault tests need mount and chattr")
 
 
 @contextmanager
