@@ -307,3 +307,24 @@ def test_a_postgresql_out_of_connections_is_named(pg_cluster: Cluster) -> None:
         store.close()
         with pg_cluster.admin() as admin:
             admin.execute(f"DROP ROLE {role}")
+
+
+def test_libpq_parameters_in_the_url_reach_the_connection(pg_cluster: Cluster) -> None:
+    from stacksafe.store.engine import PoolLimits
+
+    def parameters(url: str) -> dict[str, str]:
+        engine = make_engine(url, PoolLimits(connect_timeout=7))
+        try:
+            raw = engine.raw_connection()
+            try:
+                found: dict[str, str] = raw.driver_connection.info.get_parameters()  # type: ignore[union-attr]
+                return found
+            finally:
+                raw.close()
+        finally:
+            engine.dispose()
+
+    url = pg_cluster.url("postgres")
+    assert parameters(url)["connect_timeout"] == "7"
+    tuned = parameters(f"{url}?connect_timeout=3&tcp_user_timeout=10000")
+    assert (tuned["connect_timeout"], tuned["tcp_user_timeout"]) == ("3", "10000")

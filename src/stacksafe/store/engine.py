@@ -128,7 +128,13 @@ def make_engine(url: str, pool: PoolLimits | None = None, **kwargs: Any) -> Engi
                 parsed,
                 pool_pre_ping=True,
                 hide_parameters=True,
-                connect_args={"connect_timeout": limits.connect_timeout},
+                # A connect_timeout in the URL's query (a libpq parameter, as are
+                # tcp_user_timeout and keepalives_idle) wins over the setting.
+                connect_args=(
+                    {}
+                    if "connect_timeout" in parsed.query
+                    else {"connect_timeout": limits.connect_timeout}
+                ),
                 **pooling,
                 **kwargs,
             )
