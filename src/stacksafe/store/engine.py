@@ -78,6 +78,8 @@ def redact_url(url: str) -> str:
 
 
 def make_engine(url: str, pool: PoolLimits | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url`` whose pool keeps to ``pool``; a URL stacksafe cannot use is a
+    ``ConfigurationError`` naming what is wrong."""
     limits = pool or PoolLimits()
     try:
         parsed = make_url(url)
