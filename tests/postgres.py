@@ -45,6 +45,8 @@ class Cluster:
     host: str
     port: int
     user: str
+    # Where the cluster lives, for stop() and start() (a test that restarts its own cluster).
+    data: Path | None = None
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
@@ -63,16 +65,47 @@ class Cluster:
         with self.admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def stop(self, mode: str = "fast") -> None:
+        """``pg_ctl stop -m MODE``: every connection is cut, as in a restart or a failover."""
+        if self.data is None:
+            raise RuntimeError("only a throwaway cluster can be stopped")
+        _pg_ctl(self.data, "-m", mode, "stop")
+
+    def start(self) -> None:
+        """Start it again, on the same port and with the same options."""
+        if self.data is None:
+            raise RuntimeError("only a throwaway cluster can be started")
+        _start(self.data, self.port)
+
+
+def _prefix() -> list[str]:
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def _pg_ctl(data: Path, *args: str) -> None:
+    subprocess.run(
+        [*_prefix(), _find_binary("pg_ctl"), "-D", str(data), "-w", *args],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def _start(data: Path, port: int) -> None:
+    base = data.parent
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off"
+    _pg_ctl(data, "-l", str(base / "log"), "-o", options, "start")
+
 
 @contextmanager
 def throwaway_cluster() -> Iterator[Cluster]:
     initdb, pg_ctl = _find_binary("initdb"), _find_binary("pg_ctl")
     as_root = os.geteuid() == 0
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    prefix = _prefix()
     base = Path(tempfile.mkdtemp(prefix="stacksafe-pg-"))
     if as_root:
         shutil.chown(base, "postgres", "postgres")
-    data, log, port = base / "data", base / "log", _free_port()
+    data, port = base / "data", _free_port()
     try:
         subprocess.run(
             [
@@ -96,14 +129,9 @@ def throwaway_cluster() -> Iterator[Cluster]:
         # rotation tests create) must give their password, so a wrong one really fails.
         hba = data / "pg_hba.conf"
         hba.write_text("host all +password_login 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off"
-        subprocess.run(
-            [*prefix, pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o", options, "start"],
-            check=True,
-            capture_output=True,
-        )
+        _start(data, port)
         try:
-            yield Cluster("127.0.0.1", port, "postgres")
+            yield Cluster("127.0.0.1", port, "postgres", data)
         finally:
             subprocess.run(
                 [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],

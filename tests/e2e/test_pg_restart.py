@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,53 +36,18 @@ from tests.e2e.conftest import (
     init_and_seed,
     trusting,
 )
-from tests.postgres import Cluster, _find_binary, throwaway_cluster
+from tests.postgres import Cluster, throwaway_cluster
 
 OUTAGE_ANSWER_SECONDS = 5.0  # a request during the outage is answered within this
 RECOVERY_SECONDS = 60.0  # the server serves again within this after PostgreSQL is back
-PG_CTL_SECONDS = 60
 BEFORE = 12  # secrets written (and acknowledged) before the outage
 
 
-@dataclass
-class OwnCluster:
-    """A throwaway cluster this test may stop and start (``tests.postgres`` has no such verbs)."""
-
-    cluster: Cluster
-    data: Path
-
-    def _pg_ctl(self, *args: str) -> None:
-        prefix = ["runuser", "-u", "postgres", "--"] if _runs_as_root() else []
-        subprocess.run(
-            [*prefix, _find_binary("pg_ctl"), "-D", str(self.data), "-w", *args],
-            check=True,
-            capture_output=True,
-            timeout=PG_CTL_SECONDS,
-        )
-
-    def stop(self) -> None:
-        self._pg_ctl("-m", "fast", "stop")
-
-    def start(self) -> None:
-        # The options tests/postgres.py started it with: same port, socket dir and settings.
-        base = self.data.parent
-        options = f"-c listen_addresses=127.0.0.1 -p {self.cluster.port} -k {base} -c fsync=off"
-        self._pg_ctl("-l", str(base / "log"), "-o", options, "start")
-
-
-def _runs_as_root() -> bool:
-    import os
-
-    return os.geteuid() == 0
-
-
 @pytest.fixture(scope="module")
-def own_cluster() -> Iterator[OwnCluster]:
+def own_cluster() -> Iterator[Cluster]:
+    """A cluster of this module's own, which its tests stop and start."""
     with throwaway_cluster() as cluster:
-        with cluster.admin() as conn:
-            row = conn.execute("SHOW data_directory").fetchone()
-        assert row is not None
-        yield OwnCluster(cluster, Path(str(row[0])))
+        yield cluster
 
 
 @dataclass
@@ -116,8 +80,8 @@ _databases = itertools.count(1)
 
 
 @pytest.fixture
-def running(own_cluster: OwnCluster, tls: TlsFiles, launch: Launcher, tmp_path: Path) -> Running:
-    url = own_cluster.cluster.create_database(f"stacksafe_faults_{next(_databases)}")
+def running(own_cluster: Cluster, tls: TlsFiles, launch: Launcher, tmp_path: Path) -> Running:
+    url = own_cluster.create_database(f"stacksafe_faults_{next(_databases)}")
     cli = Cli(tmp_path / "data", url)
     token = init_and_seed(cli)
     web = next(
@@ -142,7 +106,7 @@ def _refused_promptly(response_of: httpx.Response, started: float) -> None:
 
 
 def test_the_server_survives_postgresql_restarting_underneath_it(
-    running: Running, own_cluster: OwnCluster
+    running: Running, own_cluster: Cluster
 ) -> None:
     web = running.web
     secrets_url = f"/api/3/stacks/{web}/secrets"
@@ -224,7 +188,7 @@ def test_the_server_survives_postgresql_restarting_underneath_it(
 
 
 def test_a_read_only_postgresql_refuses_writes_and_reveals_and_keeps_reads(
-    running: Running, own_cluster: OwnCluster
+    running: Running, own_cluster: Cluster
 ) -> None:
     web = running.web
     secrets_url = f"/api/3/stacks/{web}/secrets"
@@ -234,7 +198,7 @@ def test_a_read_only_postgresql_refuses_writes_and_reveals_and_keeps_reads(
     events_before = running.audit_events()
 
     def read_only(on: bool) -> None:
-        with own_cluster.cluster.admin() as admin:
+        with own_cluster.admin() as admin:
             admin.execute(
                 f"ALTER SYSTEM SET default_transaction_read_only = {'on' if on else 'off'}"
             )
