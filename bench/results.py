@@ -48,6 +48,7 @@ SCRIPTS = (
     "cli_bench.py",
     "scan.py",
     "api_bench.py",
+    "server_cpu.py",
     "servers.py",
     "soak.py",
 )
@@ -197,7 +198,13 @@ def render(runs: Sequence[ScriptRun], facts: Sequence[tuple[str, str]], started:
     for run in runs:
         for r in run.results:
             ratio = r.get("ratio")
-            ratio_text = "" if not isinstance(ratio, int | float) else f"{ratio:.2f}"
+            ratio_text = (
+                ""
+                if not isinstance(ratio, int | float)
+                else f"{ratio:.2f}"
+                if ratio >= 0.1
+                else f"{ratio:.3f}"
+            )
             out.append(
                 f"| {_cell(r['benchmark'])} | {_cell(r['measured'])} | {_cell(r['baseline'])} "
                 f"| {ratio_text} | {_cell(r['target'])} | {_verdict(r)} |"
