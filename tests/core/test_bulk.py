@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from stacksafe.core.access import Principal, Role
 from stacksafe.core.audit import list_events, verify_chain
 from stacksafe.core.bulk import NewStack, load_stacks
 from stacksafe.core.secrets import import_secrets, list_secrets, set_secret
 from stacksafe.core.tenancy import Target, create_stack, find_stack
 from stacksafe.core.vault import Vault
 from stacksafe.core.versions import history
-from stacksafe.errors import Conflict, InvalidInput
+from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stacksafe.model import SecretValue
 from stacksafe.store.schema import data_keys, secret_versions, secrets
 from tests.actors import LOCAL
@@ -130,3 +131,15 @@ def test_bulk_validates_like_the_normal_path(
     assert list_events(vault, account_uid=account_target.account.uid, limit=5)[0].action == (
         "account.create"
     )
+
+
+def test_bulk_needs_the_right_to_manage_stacks(vault: Vault, account_target: Target) -> None:
+    viewer = Principal(
+        name="viewer@example.com", account_roles={account_target.account.id: Role.VIEWER}
+    )
+    with pytest.raises(Forbidden):
+        load_stacks(vault, viewer, "acme", [NewStack("web", "production", wrap({"A": "1"}))])
+    denied = list_events(vault, account_uid=account_target.account.uid, limit=1)[0]
+    assert (denied.action, denied.outcome) == ("manage_stacks", "denied")
+    with pytest.raises(NotFound):
+        find_stack(vault, "web")
