@@ -8,15 +8,21 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, event, insert, select, text, update
 from sqlalchemy import exc as sa_exc
 
 from stacksafe.core.access import Role
 from stacksafe.core.known_tokens import KnownTokens
-from stacksafe.core.principals import authenticate, create_token, create_user, revoke_token
+from stacksafe.core.principals import (
+    authenticate,
+    authenticate_for_stack,
+    create_token,
+    create_user,
+    revoke_token,
+)
 from stacksafe.core.tenancy import Target
 from stacksafe.core.vault import Vault, open_vault
-from stacksafe.errors import Unauthenticated
+from stacksafe.errors import NotFound, Unauthenticated
 from stacksafe.settings import Settings
 from stacksafe.store import principals as queries
 from stacksafe.store.schema import memberships, principals_revision, stack_roles, tokens, users
@@ -220,3 +226,48 @@ def test_known_tokens_forget_the_least_recent_beyond_the_limit() -> None:
     assert kept.get(b"a", "r2") is None  # another revision: gone for good
     assert kept.get(b"a", "r1") is None
     assert repr(kept) == "KnownTokens(1 of 2)"
+
+
+def test_the_hot_read_checks_a_kept_token_and_finds_the_stack_in_one_query(
+    vault: Vault, stack_target: Target, alice: str
+) -> None:
+    assert stack_target.stack is not None
+    uid = stack_target.stack.uid
+    authenticate_for_stack(vault, alice, uid)  # the token is kept from now on
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    event.listen(vault.store.engine, "before_cursor_execute", seen)
+    try:
+        actor, target_of = authenticate_for_stack(vault, alice, uid, request_id="r1")
+        target = target_of()
+    finally:
+        event.remove(vault.store.engine, "before_cursor_execute", seen)
+    assert len(statements) == 1, statements
+    assert (actor.name, actor.request_id) == ("alice@example.com", "r1")
+    assert target.stack == stack_target.stack
+    assert target.account == stack_target.account
+    assert target.revision is not None  # for reading: kept values may be used
+
+
+def test_the_hot_read_refuses_before_it_says_whether_a_stack_exists(
+    vault: Vault, stack_target: Target, alice: str
+) -> None:
+    assert stack_target.stack is not None
+    with pytest.raises(Unauthenticated):
+        authenticate_for_stack(vault, "ssk_" + "x" * 43, "0" * 32)
+    actor, target_of = authenticate_for_stack(vault, alice, "0" * 32)
+    assert actor.name == "alice@example.com"
+    with pytest.raises(NotFound, match="does not exist"):
+        target_of()
+    _, with_nul = authenticate_for_stack(vault, alice, "a\x00b")
+    with pytest.raises(NotFound, match="does not exist"):
+        with_nul()
+    principal = authenticate(vault, alice)
+    assert principal.token_uid is not None
+    revoke_token(vault, LOCAL, principal.token_uid)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        authenticate_for_stack(vault, alice, stack_target.stack.uid)

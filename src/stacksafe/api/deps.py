@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Response
 
@@ -13,6 +14,8 @@ from stacksafe.core.access import Principal
 from stacksafe.core.principals import authenticate
 from stacksafe.core.vault import Vault
 from stacksafe.errors import Throttled, Unauthenticated
+
+T = TypeVar("T")
 
 __all__ = ["ApiState", "Caller", "VaultDep", "authenticated", "caller"]
 
@@ -53,6 +56,24 @@ def authenticated(
 ) -> tuple[Principal, dict[str, str]]:
     """``caller`` for any face that has the raw request parts (api.lane): the principal, and
     the rate-limit headers its response carries."""
+
+    def check(token: str, request_id: str) -> tuple[Principal, None]:
+        return authenticate(state.vault, token, source_ip=source_ip, request_id=request_id), None
+
+    principal, _, headers = authenticated_with(state, authorization, source_ip, request_id, check)
+    return principal, headers
+
+
+def authenticated_with(
+    state: ApiState,
+    authorization: str,
+    source_ip: str | None,
+    request_id: str,
+    check: Callable[[str, str], tuple[Principal, T]],
+) -> tuple[Principal, T, dict[str, str]]:
+    """``authenticated`` with the token checked by ``check(token, request_id)``, which may
+    read more in the same transaction (``core.principals.authenticate_for_stack``) and gives
+    that back too: the throttles apply as for any token check."""
     request_id = request_id or uuid.uuid4().hex
     address = source_ip or "unknown"
     if state.bad_tokens.exceeded(address):
@@ -61,9 +82,7 @@ def authenticated(
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send a token: Authorization: Bearer <token>")
     try:
-        principal = authenticate(
-            state.vault, token.strip(), source_ip=source_ip, request_id=request_id
-        )
+        principal, more = check(token.strip(), request_id)
     except Unauthenticated:
         state.bad_tokens.hit(address)
         raise
@@ -78,7 +97,7 @@ def authenticated(
         "X-RateLimit-Limit": str(state.per_token.limit),
         "X-RateLimit-Remaining": str(max(remaining, 0)),
     }
-    return principal, headers
+    return principal, more, headers
 
 
 Caller = Annotated[Principal, Depends(caller)]

@@ -26,9 +26,10 @@ from anyio import to_thread
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stacksafe.api.deps import ApiState, authenticated
+from stacksafe.api.deps import ApiState, authenticated, authenticated_with
 from stacksafe.api.errors import STATUS_BY_CODE, error_response
 from stacksafe.api.routes.secrets import RESOLVERS, SecretsPage, secrets_page_audited
+from stacksafe.core.principals import authenticate_for_stack
 from stacksafe.core.secrets import Audited
 from stacksafe.errors import StacksafeError
 
@@ -108,8 +109,21 @@ class SecretsLane:
 
         def answer() -> tuple[Audited[bytes], dict[str, str]] | Response:
             try:
-                actor, limits = authenticated(self.state, authorization, source_ip, request_id)
-                target = RESOLVERS[level](self.state.vault, actor, ref)
+                if level == "stacks":
+                    # The token and the stack from one read (the route makes two).
+                    actor, stack_target, limits = authenticated_with(
+                        self.state,
+                        authorization,
+                        source_ip,
+                        request_id,
+                        lambda token, rid: authenticate_for_stack(
+                            self.state.vault, token, ref, source_ip=source_ip, request_id=rid
+                        ),
+                    )
+                    target = stack_target()
+                else:
+                    actor, limits = authenticated(self.state, authorization, source_ip, request_id)
+                    target = RESOLVERS[level](self.state.vault, actor, ref)
                 return secrets_page_audited(self.state.vault, actor, target, query), limits
             except StacksafeError as exc:
                 return _error(exc)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets as random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -21,7 +21,13 @@ from stacksafe.core.access import SCOPES, Action, Principal, Role, authorize, pa
 from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import allow
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
-from stacksafe.core.tenancy import find_stack, list_stacks, visible_target
+from stacksafe.core.tenancy import (
+    Target,
+    find_stack,
+    list_stacks,
+    stack_target_of,
+    visible_target,
+)
 from stacksafe.core.validation import validate_environment
 from stacksafe.core.vault import Vault
 from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -37,6 +43,7 @@ __all__ = [
     "StoredToken",
     "UserView",
     "authenticate",
+    "authenticate_for_stack",
     "bootstrap_owner",
     "check_password",
     "create_token",
@@ -245,18 +252,55 @@ def authenticate(
     vault: Vault, token: str, *, source_ip: str | None = None, request_id: str | None = None
 ) -> Principal:
     """The principal a bearer token stands for; ``Unauthenticated`` when it is not valid."""
+    digest = _token_digest(vault, token)
+    with vault.store.read() as conn:
+        principal = _principal_at(vault, conn, digest, queries.principals_revision_of(conn))
+    return _for_request(vault, principal, source_ip, request_id)
+
+
+def authenticate_for_stack(
+    vault: Vault,
+    token: str,
+    stack_uid: str,
+    *,
+    source_ip: str | None = None,
+    request_id: str | None = None,
+) -> tuple[Principal, Callable[[], Target]]:
+    """``authenticate``, and ``visible_target(stack_uid=..., for_reading=True)`` for the
+    caller to call after its own checks (a rate limit): both from one read, mostly one query.
+
+    For the hot read (api.lane), where a transaction and a query of their own for each of the
+    two were a fifth of the server's CPU per request."""
+    digest = _token_digest(vault, token)
+    with vault.store.read() as conn:
+        if "\x00" in stack_uid:
+            revision, found = queries.principals_revision_of(conn), None
+        else:
+            revision, found = tenancy_queries.stack_request(conn, stack_uid)
+        principal = _principal_at(vault, conn, digest, revision)
+    actor = _for_request(vault, principal, source_ip, request_id)
+    return actor, lambda: stack_target_of(vault, actor, stack_uid, found)
+
+
+def _token_digest(vault: Vault, token: str) -> bytes:
     if not token.isascii() or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthenticated("the token is not valid")
-    hasher = keyed_hash(vault, TOKEN_HASH)
-    digest = hasher.digest(token.encode())
-    with vault.store.read() as conn:
-        # Read first, in the same transaction as anything read below: a principal kept under
-        # this revision is exactly what the queries below would build (core.known_tokens).
-        revision = queries.principals_revision_of(conn)
-        principal = vault.known_tokens.get(digest, revision)
-        if principal is None:
-            principal = _principal_of_token(conn, digest)
-            vault.known_tokens.keep(digest, revision, principal)
+    return keyed_hash(vault, TOKEN_HASH).digest(token.encode())
+
+
+def _principal_at(vault: Vault, conn: Connection, digest: bytes, revision: str) -> Principal:
+    """The token's principal; ``revision`` was read first, in ``conn``'s transaction, so a
+    principal kept under it is exactly what reading the rows would build (core.known_tokens)."""
+    principal = vault.known_tokens.get(digest, revision)
+    if principal is None:
+        principal = _principal_of_token(conn, digest)
+        vault.known_tokens.keep(digest, revision, principal)
+    return principal
+
+
+def _for_request(
+    vault: Vault, principal: Principal, source_ip: str | None, request_id: str | None
+) -> Principal:
     # A revoked token is never kept (the revocation changed the revision); expiry is a matter
     # of time, so it is checked on every use.
     if principal.token_expires_at is not None and principal.token_expires_at <= vault.clock():

@@ -26,6 +26,7 @@ __all__ = [
     "list_accounts",
     "list_stacks",
     "resolve_target",
+    "stack_target_of",
     "visible_target",
 ]
 
@@ -185,33 +186,47 @@ def visible_target(
     read can use what it opened before without asking again (core.opened). Only for work that
     reads and does not write: after a write, that revision is out of date for the writer.
     """
-    with vault.store.read() as conn:
-        if stack_uid is not None:
+    if stack_uid is not None:
+        with vault.store.read() as conn:
             found_pair = (
                 None if "\x00" in stack_uid else queries.stack_and_account_by_uid(conn, stack_uid)
             )
-            stack, account, revision = (None, None, None) if found_pair is None else found_pair
-            hidden = stack is not None and account is not None and not can_see_stack(actor, stack)
-            if stack is None or account is None or hidden:
-                missing = NotFound(f"stack {stack_uid!r} does not exist")
-            else:
-                return Target(account, stack, revision if for_reading else None)
-        else:
-            ref = account_ref or ""
-            found = (
-                None
-                if "\x00" in ref
-                else queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
-            )
-            hidden = found is not None and not can_see_account(actor, found)
-            if found is not None and not hidden:
-                return Target(found)
-            account, stack = found, None
-            missing = NotFound(f"account {ref!r} does not exist")
-    if hidden:
+        return stack_target_of(vault, actor, stack_uid, found_pair, for_reading=for_reading)
+    ref = account_ref or ""
+    with vault.store.read() as conn:
+        found = (
+            None
+            if "\x00" in ref
+            else queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
+        )
+    if found is not None and can_see_account(actor, found):
+        return Target(found)
+    missing = NotFound(f"account {ref!r} does not exist")
+    if found is not None:
+        # Someone probing another account: the caller sees "does not exist", the log sees who.
+        record_denied(vault, actor, "access", missing.message, account=found)
+    raise missing
+
+
+def stack_target_of(
+    vault: Vault,
+    actor: Principal,
+    stack_uid: str,
+    found: tuple[Stack, Account, str] | None,
+    *,
+    for_reading: bool = True,
+) -> Target:
+    """``visible_target(stack_uid=...)`` once the stack has been read (``found``: what
+    ``store.tenancy.stack_and_account_by_uid`` gave, in the caller's read)."""
+    if found is not None:
+        stack, account, revision = found
+        if can_see_stack(actor, stack):
+            return Target(account, stack, revision if for_reading else None)
+        missing = NotFound(f"stack {stack_uid!r} does not exist")
         # Someone probing another account: the caller sees "does not exist", the log sees who.
         record_denied(vault, actor, "access", missing.message, account=account, stack=stack)
-    raise missing
+        raise missing
+    raise NotFound(f"stack {stack_uid!r} does not exist")
 
 
 def resolve_target(vault: Vault, *, account: str | None, stack: str | None) -> Target:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from stacksafe.model import Account, Stack
-from stacksafe.store.schema import accounts, stacks
+from stacksafe.store.schema import accounts, principals_revision, stacks
 
 __all__ = [
     "account_by_id",
@@ -24,6 +24,7 @@ __all__ = [
     "stack_and_account_by_uid",
     "stack_by_id",
     "stack_by_uid",
+    "stack_request",
     "stacks_by_name",
 ]
 
@@ -58,6 +59,23 @@ _STACK_AND_ACCOUNT_BY_UID = (
     .where(stacks.c.uid == bindparam("uid"))
 )
 
+# The principals revision with the stack, for a request's one read (core.tenancy.stack_request):
+# always one row, the stack's columns NULL when no stack has that uid.
+_STACK_REQUEST = (
+    select(
+        principals_revision.c.revision.label("principals_revision"),
+        *stacks.c,
+        *(c.label(f"parent_{c.name}") for c in accounts.c),
+    )
+    .select_from(
+        principals_revision.outerjoin(
+            stacks.join(accounts, accounts.c.id == stacks.c.account_id),
+            stacks.c.uid == bindparam("uid"),
+        )
+    )
+    .where(principals_revision.c.id == 1)
+)
+
 
 def _one_account(conn: Connection, column: str, ref: object) -> Account | None:
     row = conn.execute(_ACCOUNT_BY[column], {"ref": ref}).first()
@@ -80,8 +98,18 @@ def stack_and_account_by_uid(conn: Connection, uid: str) -> tuple[Stack, Account
     """A stack, its account and the revision of the stack's secrets (as
     ``secrets.secrets_revision`` gives it), in one query."""
     row = conn.execute(_STACK_AND_ACCOUNT_BY_UID, {"uid": uid}).first()
-    if row is None:
-        return None
+    return None if row is None else _stack_account_revision(row)
+
+
+def stack_request(conn: Connection, uid: str) -> tuple[str, tuple[Stack, Account, str] | None]:
+    """The principals revision (store.principals.principals_revision_of), and what
+    ``stack_and_account_by_uid`` gives for ``uid``: both in one query."""
+    row = conn.execute(_STACK_REQUEST, {"uid": uid}).one()
+    found = None if row.id is None else _stack_account_revision(row)
+    return row.principals_revision, found
+
+
+def _stack_account_revision(row: Row[Any]) -> tuple[Stack, Account, str]:
     account = Account(
         row.parent_id,
         row.parent_uid,
