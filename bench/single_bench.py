@@ -121,7 +121,8 @@ class Raw:
         self.aad = os.urandom(120)
         self.sealed = self.aead.encrypt(self.nonce, VALUE.encode(), self.aad)
         self.hash = os.urandom(32)
-        self.detail = '{"fingerprints":{"K":"0123456789abcdef0123456789abcdef"},"keys":{"K":1}}'
+        # A fingerprint's size (32 hex digits), not a real one.
+        self.detail = '{"fingerprints":{"K":"' + "0" * 32 + '"},"keys":{"K":1}}'
         self.select = self._sql(
             "SELECT s.key, s.stack_id, s.current_version, v.envelope, s.created_at, s.updated_at"
             " FROM secrets s JOIN secret_versions v"

@@ -20,12 +20,24 @@ from stacksafe.core.principals import (
     create_user,
     revoke_token,
 )
-from stacksafe.core.tenancy import Target
+from stacksafe.core.secrets import set_secret
+from stacksafe.core.tenancy import Target, create_account
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.errors import NotFound, Unauthenticated
+from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 from stacksafe.store import principals as queries
-from stacksafe.store.schema import memberships, principals_revision, stack_roles, tokens, users
+from stacksafe.store.schema import (
+    data_keys,
+    memberships,
+    principals_revision,
+    secret_versions,
+    secrets,
+    stack_roles,
+    stacks,
+    tokens,
+    users,
+)
 from tests.actors import LOCAL
 from tests.clock import Clock
 
@@ -271,3 +283,46 @@ def test_the_hot_read_refuses_before_it_says_whether_a_stack_exists(
     revoke_token(vault, LOCAL, principal.token_uid)
     with pytest.raises(Unauthenticated, match="revoked"):
         authenticate_for_stack(vault, alice, stack_target.stack.uid)
+
+
+def test_a_stack_moved_or_deleted_changes_the_revision_and_a_secret_write_does_not(
+    vault: Vault, stack_target: Target
+) -> None:
+    """roles_of joins stacks (each stack role's account): migration 0009's triggers."""
+    assert stack_target.stack is not None
+    stack_id = stack_target.stack.id
+    before = revision(vault)
+    set_secret(vault, LOCAL, stack_target, "KEY", SecretValue("value"))
+    assert revision(vault) == before  # secrets_revision moves, the principals' does not
+    other = create_account(vault, LOCAL, "other")
+    moved_from = revision(vault)
+    with vault.store.write() as conn:
+        conn.execute(update(stacks).where(stacks.c.id == stack_id).values(account_id=other.id))
+    assert revision(vault) != moved_from
+    gone_from = revision(vault)
+    with vault.store.write() as conn:
+        conn.execute(delete(secret_versions))
+        conn.execute(delete(secrets))
+        conn.execute(delete(data_keys).where(data_keys.c.stack_id == stack_id))
+        conn.execute(delete(stacks).where(stacks.c.id == stack_id))
+    assert revision(vault) != gone_from
+
+
+def test_postgresql_triggers_work_whatever_the_session_search_path(
+    vault: Vault, alice: str
+) -> None:
+    """A DBA's session with another search_path revoking a token in plain SQL: the trigger still
+    changes this installation's revision (0009 pins the functions to their schema)."""
+    if vault.store.dialect != "postgresql":
+        assert vault.store.dialect == "sqlite"  # no schemas, no search_path
+        return
+    principal = authenticate(vault, alice)
+    with vault.store.write() as conn:
+        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+        conn.execute(text("SET LOCAL search_path = pg_catalog"))
+        conn.execute(
+            text(f'UPDATE "{schema}".tokens SET revoked_at = now() WHERE uid = :uid'),  # noqa: S608 - the schema's own name
+            {"uid": principal.token_uid},
+        )
+    with pytest.raises(Unauthenticated, match="revoked"):
+        authenticate(vault, alice)

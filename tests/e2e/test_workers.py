@@ -63,8 +63,11 @@ def test_two_workers_lose_no_update_and_never_serve_an_older_value(
         first.set_secret("COUNTER", "0", stack=web)
 
     def increment(_: int) -> int:
-        done = 0
+        done = attempts = 0
         while done < INCREMENTS:
+            attempts += 1
+            # Six clients lose some rounds to each other; never this many unless writes fail.
+            assert attempts <= INCREMENTS * CLIENTS * 4, f"{done} increments in {attempts} tries"
             # A connection per round: the kernel hands each to either worker.
             with client() as mine:
                 current = mine.get_secret("COUNTER", stack=web, reveal=True)
@@ -84,8 +87,7 @@ def test_two_workers_lose_no_update_and_never_serve_an_older_value(
         return done
 
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        counts = list(pool.map(increment, range(CLIENTS)))
-    assert counts == [INCREMENTS] * CLIENTS
+        list(pool.map(increment, range(CLIENTS)))
     with client() as last:
         final = last.get_secret("COUNTER", stack=web, reveal=True)
     assert final.raw_value is not None

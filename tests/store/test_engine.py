@@ -328,3 +328,99 @@ def test_libpq_parameters_in_the_url_reach_the_connection(pg_cluster: Cluster) -
     assert parameters(url)["connect_timeout"] == "7"
     tuned = parameters(f"{url}?connect_timeout=3&tcp_user_timeout=10000")
     assert (tuned["connect_timeout"], tuned["tcp_user_timeout"]) == ("3", "10000")
+
+
+def test_a_statement_the_driver_refuses_is_a_bug_not_an_outage(database_url: str) -> None:
+    """Over 65,535 parameters psycopg refuses the statement with no SQLSTATE, on a healthy
+    connection (SQLite: too many SQL variables): reported as what it is, never as a 503."""
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy import literal, select
+
+    from stacksafe.errors import StorageUnavailable
+
+    store = _store(database_url)
+    try:
+        if store.dialect == "sqlite":
+            import sqlite3
+
+            limit = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        else:
+            limit = 65_535
+        too_many = select(literal(1)).where(literal(1).in_(list(range(limit + 1))))
+        with pytest.raises(sa_exc.DBAPIError) as caught, store.read() as conn:
+            conn.execute(too_many)
+        assert not isinstance(caught.value, StorageUnavailable)
+        with store.read() as conn:  # and the database serves on
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        store.close()
+
+
+def test_a_sqlite_read_kept_waiting_by_another_process_lock_is_a_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from stacksafe.errors import StorageUnavailable
+    from stacksafe.store import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 300)  # not 30 s
+    path = tmp_path / "locked.db"
+    store = Store.from_url(f"sqlite:///{path}")
+    other = None
+    try:
+        with store.write() as conn:
+            conn.execute(text("CREATE TABLE t (x)"))
+        store.engine.dispose()
+        # Another process's connection (a sqlite3 shell, a backup tool) holding the file.
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("PRAGMA locking_mode = EXCLUSIVE")
+        other.execute("BEGIN EXCLUSIVE")
+        other.execute("INSERT INTO t VALUES (1)")
+        with (
+            pytest.raises(StorageUnavailable, match="another process held its lock"),
+            store.read() as conn,
+        ):
+            conn.execute(text("SELECT count(*) FROM t")).scalar()
+        other.execute("ROLLBACK")
+        other.close()
+        other = None
+        store.engine.dispose()
+        with store.read() as conn:
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+    finally:
+        if other is not None:
+            other.close()
+        store.close()
+
+
+def test_a_sqlite_commit_whose_fsync_failed_may_have_been_written() -> None:
+    """SQLite wrote the WAL frames and only their sync failed (SQLITE_IOERR_FSYNC): the next
+    start's recovery may find them, so the client must not be told "nothing was written". The
+    fault itself needs a failing disk (strace fault injection reproduces it); this checks the
+    wording for the error SQLite gives then."""
+    import sqlite3
+
+    from sqlalchemy import exc as sa_exc
+
+    from stacksafe.errors import StorageUnavailable
+    from stacksafe.store.engine import _Attempt, _storage_errors
+
+    def failing(code: int) -> sa_exc.OperationalError:
+        orig = sqlite3.OperationalError("disk I/O error")
+        orig.sqlite_errorcode = code  # type: ignore[attr-defined]
+        return sa_exc.OperationalError("COMMIT", None, orig)
+
+    committing = _Attempt()
+    committing.committing = True
+    for code, maybe in ((10 | 4 << 8, True), (10 | 5 << 8, True), (10 | 3 << 8, False)):
+        with pytest.raises(StorageUnavailable) as caught, _storage_errors("not done", committing):
+            raise failing(code)
+        assert ("may have been made" in caught.value.message) is maybe, (code, caught.value)
+        assert caught.value.message.startswith("database disk I/O error")
+    with (
+        pytest.raises(StorageUnavailable) as before_commit,
+        _storage_errors("not done", _Attempt()),
+    ):
+        raise failing(10 | 4 << 8)
+    assert "may have been made" not in before_commit.value.message

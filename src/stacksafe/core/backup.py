@@ -26,7 +26,14 @@ from sqlalchemy import Connection, Table
 import stacksafe
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import append, record
-from stacksafe.core.vault import Vault, check_store_reachable, load_keyring, open_vault, utc_now
+from stacksafe.core.vault import (
+    Vault,
+    check_store_reachable,
+    load_keyring,
+    open_vault,
+    store_for,
+    utc_now,
+)
 from stacksafe.crypto import Keyring
 from stacksafe.crypto.stream import CHUNK_SIZE, SealedWriter, open_sealed
 from stacksafe.errors import ConfigurationError, Conflict, IntegrityError
@@ -256,7 +263,7 @@ def _target(settings: Settings) -> tuple[Store, list[Path]]:
         os.close(os.open(sqlite_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         created = [sqlite_file.with_name(sqlite_file.name + s) for s in ("", "-wal", "-shm")]
     try:
-        return Store.from_url(settings.database_url), created
+        return store_for(settings), created
     except BaseException:
         for file in created:
             with contextlib.suppress(OSError):

@@ -173,6 +173,7 @@ _FULL = "database or disk is full"
 _READ_ONLY = "database is read-only"
 _IO = "database disk I/O error: check the disk and that the database file is writable"
 _BUSY = "database busy: no connection became free in time"
+_LOCKED = "database busy: another process held its lock for longer than the busy timeout"
 _EXHAUSTED = "database refused the connection: out of connections or resources"
 _TRY_AGAIN = "try again later"
 _NOT_WRITTEN = "nothing was written; try again later"
@@ -182,9 +183,15 @@ _MAYBE_WRITTEN = (
     "the connection broke while the write was committing, so it may have been made: "
     "read it back before trying again"
 )
+_MAYBE_WRITTEN_IO = (
+    "the disk failed while the write was committing, so it may have been made: "
+    "read it back once the disk is sound again (after a restart) before trying again"
+)
 
+# SQLITE_IOERR_FSYNC, SQLITE_IOERR_DIR_FSYNC: the WAL frames were written, only their sync failed.
+_SQLITE_FSYNC = frozenset({10 | 4 << 8, 10 | 5 << 8})
 # SQLite primary result codes (sqlite_errorcode & 0xFF) that mean the storage, not the query.
-_SQLITE_CODES = {5: _BUSY, 6: _BUSY, 8: _READ_ONLY, 10: _IO, 13: _FULL, 14: _UNAVAILABLE}
+_SQLITE_CODES = {5: _LOCKED, 6: _LOCKED, 8: _READ_ONLY, 10: _IO, 13: _FULL, 14: _UNAVAILABLE}
 # PostgreSQL SQLSTATEs, and classes (first two characters), that mean the same.
 _PG_STATES = {
     "53100": _FULL,  # disk_full
@@ -221,8 +228,11 @@ def storage_unavailable(exc: BaseException, after: str = _TRY_AGAIN) -> StorageU
         elif state is None:
             # psycopg gives no SQLSTATE when it cannot connect, so a server refusing for want
             # of connections ("sorry, too many clients already", "too many connections for
-            # role ...") is known by its words.
-            problem = _EXHAUSTED if "too many" in str(orig) else _UNAVAILABLE
+            # role ...") is known by its words. On an open connection, an error without SQLSTATE
+            # that left it usable (connection_invalidated is checked above) is the driver
+            # refusing the statement (e.g. over 65535 parameters): a bug, not an outage.
+            if exc.statement is None:
+                problem = _EXHAUSTED if "too many" in str(orig) else _UNAVAILABLE
         else:
             problem = _PG_STATES.get(state) or _PG_CLASSES.get(state[:2])
     if problem is None:
@@ -250,19 +260,20 @@ def _storage_errors(after: str, attempt: _Attempt | None = None) -> Iterator[Non
     try:
         yield
     except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
-        if _retryable(exc):
-            raise
+        if attempt is not None and _retryable(exc):
+            raise  # a write: Store.transact runs it again; a read has nobody to retry it
         unavailable = storage_unavailable(exc, after)
         if unavailable is None:
             raise
-        if (
-            attempt is not None
-            and attempt.committing
-            and unavailable.message.startswith(_UNAVAILABLE)
-        ):
-            unavailable = StorageUnavailable(
-                f"{_UNAVAILABLE}; {_MAYBE_WRITTEN}", unavailable.reason
-            )
+        if attempt is not None and attempt.committing:
+            if unavailable.message.startswith(_UNAVAILABLE):
+                unavailable = StorageUnavailable(
+                    f"{_UNAVAILABLE}; {_MAYBE_WRITTEN}", unavailable.reason
+                )
+            elif getattr(getattr(exc, "orig", None), "sqlite_errorcode", None) in _SQLITE_FSYNC:
+                # The WAL frames were written, only their fsync failed: a recovery (the next
+                # start after a crash) may find them, so the write may exist after all.
+                unavailable = StorageUnavailable(f"{_IO}; {_MAYBE_WRITTEN_IO}", unavailable.reason)
         log.warning("%s (%s)", unavailable.message, unavailable.reason)
         raise unavailable from None
 
