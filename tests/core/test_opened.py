@@ -13,9 +13,11 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import delete, select, text, update
 
+from stacksafe.core.bulk import NewStack, load_stacks
 from stacksafe.core.opened import OpenedLevel, OpenedSecrets
 from stacksafe.core.secrets import (
     get_secret,
+    import_secrets,
     list_secrets,
     restrict_secret,
     set_secret,
@@ -345,3 +347,34 @@ def test_derived_pages_count_against_the_bound() -> None:
     for n in range(2, 2 + 4):  # a full memo is emptied, and its bytes given back
         other.derived(("render", n), lambda: b"z" * 100)
     assert cache.kept_bytes == one.size + 100
+
+
+def test_a_level_changes_revision_once_per_transaction_and_in_every_one(
+    vault: Vault, stack_target: Target
+) -> None:
+    """Migration 0010 (PostgreSQL): one new revision per writing transaction, however many rows
+    it writes; a level created and filled in one transaction does not stay at ''."""
+    assert stack_target.stack is not None
+    seen = {revision(vault, stack_target)}
+    for round_ in range(3):
+        import_secrets(
+            vault,
+            LOCAL,
+            stack_target,
+            {f"K{round_}_{n}": SecretValue(f"v{n}") for n in range(20)},
+        )
+        now = revision(vault, stack_target)
+        assert now not in seen
+        assert now is not None
+        assert not now.endswith("/")
+        seen.add(now)
+    # core.bulk creates a stack and writes its secrets in one transaction.
+    (fresh,) = load_stacks(
+        vault,
+        LOCAL,
+        stack_target.account.uid,
+        [NewStack("fresh", "development", {f"F{n}": SecretValue(str(n)) for n in range(5)})],
+    )
+    filled = revision(vault, Target(stack_target.account, fresh))
+    assert filled is not None
+    assert not filled.endswith("/"), filled

@@ -379,22 +379,17 @@ def destroy_version(conn: Connection, secret_id: int, version: int, now: datetim
 
 def prune_versions(conn: Connection, secret_id: int, below: int, now: datetime) -> list[int]:
     """Destroy the ciphertexts of versions numbered below ``below``; the versions pruned."""
-    found = conn.execute(
-        select(secret_versions.c.version).where(
-            secret_versions.c.secret_id == secret_id,
-            secret_versions.c.version < below,
-            secret_versions.c.envelope.is_not(None),
-        )
-    ).scalars()
-    pruned = sorted(found)
+    # The same condition in both statements, not a list of versions: a secret may have more
+    # versions than a statement may have parameters (65,535 on PostgreSQL).
+    prunable = (
+        secret_versions.c.secret_id == secret_id,
+        secret_versions.c.version < below,
+        secret_versions.c.envelope.is_not(None),
+    )
+    pruned = sorted(conn.execute(select(secret_versions.c.version).where(*prunable)).scalars())
     if pruned:
         conn.execute(
-            update(secret_versions)
-            .where(
-                secret_versions.c.secret_id == secret_id,
-                secret_versions.c.version.in_(pruned),
-            )
-            .values(envelope=None, destroyed_at=now)
+            update(secret_versions).where(*prunable).values(envelope=None, destroyed_at=now)
         )
     return pruned
 
