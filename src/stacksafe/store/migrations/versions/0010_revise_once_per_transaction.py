@@ -13,6 +13,11 @@ changes it once. The row's ``xmin`` says which transaction wrote its current ver
 this one, the revision is already new. Except a level still at ``''`` (created in this very
 transaction): that is the revision of an empty level, so it is changed (once) all the same.
 
+The test is exact: a row version not written by a running transaction has an ``xmin`` within 2^31
+transactions of the current one, so only this transaction's own versions match it, and a frozen
+row version reads as ``xmin`` 2 (FrozenTransactionId), never a transaction's id. A write inside a
+savepoint has the savepoint's id and simply changes the revision again.
+
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-27
