@@ -1,11 +1,12 @@
-"""Value sealing cost: ``DataKey.seal`` + ``DataKey.open`` against raw AES-GCM in the same run.
+"""Value sealing cost: ``DataKey.seal`` + ``ScopeKeys.open`` against raw AES-GCM in the same run.
 
 Three implementations of one round trip (seal a value, then open it) are timed, interleaved
 within every round so they share the machine's momentary speed:
 
-* **stacksafe**: ``DataKey.seal(value, binding)`` then ``DataKey.open(Envelope.from_bytes(blob),
-  binding)``, i.e. what ``set_secret`` and a reveal do per value, including the envelope header,
-  the framed associated data of a realistic ``Binding`` and the envelope parsing.
+* **stacksafe**: ``DataKey.seal(value, binding)`` then ``ScopeKeys.open(blob, key, version)``,
+  i.e. what ``set_secret`` and a reveal do per value (a reveal opens every value through its
+  scope's ``ScopeKeys``), including the envelope header, the framed associated data of a
+  realistic binding and the envelope's checks and parsing.
 * **floor**: one ``AESGCM`` object built once and reused; per round trip a fresh random nonce,
   ``encrypt`` and ``decrypt`` with the same associated-data bytes precomputed. Nothing cheaper
   can provide the same security, so ``stacksafe / floor`` is the overhead ratio (target >= 0.5).
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from stacksafe.crypto import Binding, DataKey, Envelope, Scope
+from stacksafe.crypto import Binding, DataKey, Envelope, Scope, ScopeKeys
 from stacksafe.crypto.format import NONCE_SIZE
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -105,9 +106,11 @@ def _round_trip_ops(value: bytes) -> dict[str, Op]:
     aad = binding.aad(Envelope.header_for(3))
     aead = AESGCM(material)
 
+    keys = ScopeKeys(binding.scope, [data_key])
+
     def stacksafe_op() -> object:
         blob = data_key.seal(value, binding)
-        return data_key.open(Envelope.from_bytes(blob), binding)
+        return keys.open(blob, binding.key, binding.version)
 
     def floor_op() -> object:
         nonce = os.urandom(NONCE_SIZE)
@@ -132,8 +135,10 @@ def _open_only_ops(value: bytes) -> dict[str, Op]:
     aead = AESGCM(material)
     nonce, ciphertext = envelope.nonce, envelope.ciphertext
 
+    keys = ScopeKeys(binding.scope, [data_key])
+
     def stacksafe_op() -> object:
-        return data_key.open(Envelope.from_bytes(blob), binding)
+        return keys.open(blob, binding.key, binding.version)
 
     def floor_op() -> object:
         return aead.decrypt(nonce, ciphertext, aad)

@@ -13,6 +13,7 @@ and to its own envelope header: a ciphertext copied to another row or a flipped 
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -55,7 +56,28 @@ def frame(*fields: str) -> bytes:
 
 def _frame_one(text: str) -> bytes:
     raw = text.encode("utf-8")
-    return len(raw).to_bytes(4, "big") + raw
+    return _LENGTH.pack(len(raw)) + raw
+
+
+_LENGTH = struct.Struct(">I")
+
+
+def _value_aad(header: bytes, prefix: bytes, key: str, version: int) -> bytes:
+    """A value's associated data: its envelope header, the scope's framed prefix, the framed key
+    and version (what ``Binding.aad`` gives), built in one join: per value, on every seal and
+    open, it cost as much as the cipher on small values."""
+    raw_key = key.encode()
+    raw_version = b"%d" % version
+    return b"".join(
+        (
+            header,
+            prefix,
+            _LENGTH.pack(len(raw_key)),
+            raw_key,
+            _LENGTH.pack(len(raw_version)),
+            raw_version,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +113,7 @@ class Binding:
     version: int
 
     def aad(self, header: bytes) -> bytes:
-        return (
-            header
-            + self.scope.value_aad_prefix
-            + _frame_one(self.key)
-            + _frame_one(str(self.version))
-        )
+        return _value_aad(header, self.scope.value_aad_prefix, self.key, self.version)
 
 
 def new_data_key_material() -> bytes:
@@ -106,17 +123,18 @@ def new_data_key_material() -> bytes:
 class DataKey:
     """An unwrapped data key of one scope, ready to seal and open values."""
 
-    __slots__ = ("_aead", "version")
+    __slots__ = ("_aead", "_header", "version")
 
     def __init__(self, version: int, material: bytes) -> None:
         self.version = version
         self._aead = AESGCM(material)
+        self._header = Envelope.header_for(version)
 
     def __repr__(self) -> str:
         return f"DataKey(version={self.version})"
 
     def seal(self, plaintext: bytes, binding: Binding) -> bytes:
-        header = Envelope.header_for(self.version)
+        header = self._header
         nonce = os.urandom(NONCE_SIZE)
         return header + nonce + self._aead.encrypt(nonce, plaintext, binding.aad(header))
 
@@ -138,7 +156,7 @@ class DataKey:
 
     def _open_checked(self, blob: bytes, aad_prefix: bytes, key: str, version: int) -> bytes:
         """Open a stored envelope whose length and format the caller has checked."""
-        aad = blob[:HEADER_SIZE] + aad_prefix + _frame_one(key) + _frame_one(str(version))
+        aad = _value_aad(blob[:HEADER_SIZE], aad_prefix, key, version)
         try:
             return self._aead.decrypt(
                 blob[HEADER_SIZE:_CIPHERTEXT_START], blob[_CIPHERTEXT_START:], aad
@@ -183,8 +201,8 @@ class ScopeKeys:
                 f"the stored value of {key!r} names data key version "
                 f"{dk_version}, which does not exist in its scope"
             )
-        key_bytes = key.encode("utf-8")
-        version_bytes = str(version).encode("ascii")
+        key_bytes = key.encode()
+        version_bytes = b"%d" % version
         aad = b"".join(
             (
                 blob[:HEADER_SIZE],

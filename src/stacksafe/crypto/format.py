@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from stacksafe.errors import IntegrityError
 
@@ -41,9 +41,11 @@ _HEADER = struct.Struct(">BI")
 HEADER_SIZE = _HEADER.size
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """A parsed envelope; ``header`` is authenticated as part of the associated data."""
+class Envelope(NamedTuple):
+    """A parsed envelope; ``header`` is authenticated as part of the associated data.
+
+    A named tuple (immutable) rather than a frozen dataclass: parsing one per value opened, the
+    dataclass's construction cost more than the cipher on small values."""
 
     format: int
     data_key_version: int
