@@ -49,6 +49,7 @@ SCRIPTS = (
     "scan.py",
     "api_bench.py",
     "server_cpu.py",
+    "app_cpu.py",
     "servers.py",
     "soak.py",
 )
