@@ -378,3 +378,21 @@ def test_a_level_changes_revision_once_per_transaction_and_in_every_one(
     filled = revision(vault, Target(stack_target.account, fresh))
     assert filled is not None
     assert not filled.endswith("/"), filled
+
+
+def test_a_level_row_touched_first_in_a_transaction_still_gets_a_new_revision(
+    vault: Vault, stack_target: Target
+) -> None:
+    """Plain-SQL maintenance that updates the stack's row, then changes its secrets, in one
+    transaction: the revision must still change (0010 marks what it revised, not ``xmin``)."""
+    assert stack_target.stack is not None
+    put(vault, stack_target, "DB_PASSWORD", "hunter2")
+    before = revision(vault, stack_target)
+    with vault.store.write() as conn:
+        conn.execute(
+            update(stacks).where(stacks.c.id == stack_target.stack.id).values(max_versions=5)
+        )
+        secret_ids = select(secrets.c.id).where(secrets.c.stack_id == stack_target.stack.id)
+        conn.execute(delete(secret_versions).where(secret_versions.c.secret_id.in_(secret_ids)))
+        conn.execute(delete(secrets).where(secrets.c.stack_id == stack_target.stack.id))
+    assert revision(vault, stack_target) != before

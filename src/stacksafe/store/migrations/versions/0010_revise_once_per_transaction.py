@@ -9,14 +9,13 @@ three seconds).
 
 One new revision per transaction is all readers need: they only ever see committed revisions, so
 the level's revision differs from every one they could have seen as soon as the transaction
-changes it once. The row's ``xmin`` says which transaction wrote its current version: if it is
-this one, the revision is already new. Except a level still at ``''`` (created in this very
-transaction): that is the revision of an empty level, so it is changed (once) all the same.
-
-The test is exact: a row version not written by a running transaction has an ``xmin`` within 2^31
-transactions of the current one, so only this transaction's own versions match it, and a frozen
-row version reads as ``xmin`` 2 (FrozenTransactionId), never a transaction's id. A write inside a
-savepoint has the savepoint's id and simply changes the revision again.
+changes it once. The function marks a level it revised in a transaction-local setting
+(``stacksafe.revised_s<id>`` / ``_a<id>``, reset at commit, undone by a rolled-back savepoint)
+holding the transaction's 64-bit id, and skips the update when the mark is this transaction's.
+Not the row's ``xmin``: any other update of the level's row earlier in the transaction (plain SQL
+maintenance) would set it without changing the revision, and a 32-bit ``xmin`` frozen long ago
+can equal a transaction id after wraparound; a reviewer reproduced both. Each level a pooled
+connection revised leaves one small placeholder setting in that backend.
 
 Revision ID: 0010
 Revises: 0009
@@ -35,21 +34,37 @@ branch_labels = None
 depends_on = None
 
 NEW_REVISION = "substr(md5(random()::text || clock_timestamp()::text), 1, 16)"
-# The current transaction's id as xmin shows it (32 bits, no epoch).
-THIS_TRANSACTION = "(txid_current() % 4294967296)::text"
 
 
 def _revise_level(once: bool) -> str:
-    only_once = f" AND (xmin::text <> {THIS_TRANSACTION} OR secrets_revision = '')" if once else ""
-    return f"""
+    if not once:  # as 0007 made it
+        return f"""
 CREATE OR REPLACE FUNCTION stacksafe_revise_level(p_account BIGINT, p_stack BIGINT) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF p_stack IS NULL THEN
-        UPDATE accounts SET secrets_revision = {NEW_REVISION} WHERE id = p_account{only_once};
+        UPDATE accounts SET secrets_revision = {NEW_REVISION} WHERE id = p_account;
     ELSE
-        UPDATE stacks SET secrets_revision = {NEW_REVISION} WHERE id = p_stack{only_once};
+        UPDATE stacks SET secrets_revision = {NEW_REVISION} WHERE id = p_stack;
     END IF;
+END $$;
+"""
+    return f"""
+CREATE OR REPLACE FUNCTION stacksafe_revise_level(p_account BIGINT, p_stack BIGINT) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark text := 'stacksafe.revised_' || COALESCE('s' || p_stack, 'a' || p_account);
+    this text := txid_current()::text;
+BEGIN
+    IF current_setting(mark, true) IS NOT DISTINCT FROM this THEN
+        RETURN;
+    END IF;
+    IF p_stack IS NULL THEN
+        UPDATE accounts SET secrets_revision = {NEW_REVISION} WHERE id = p_account;
+    ELSE
+        UPDATE stacks SET secrets_revision = {NEW_REVISION} WHERE id = p_stack;
+    END IF;
+    PERFORM set_config(mark, this, true);
 END $$;
 """
 
