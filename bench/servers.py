@@ -27,53 +27,24 @@ Run: ``.venv/bin/python bench/servers.py`` (about 90 s; ``--rounds``, ``--durati
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
-import random
-import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacksafe.core.access import Principal
-from stacksafe.core.principals import bootstrap_owner, create_token
-from stacksafe.core.secrets import import_secrets
-from stacksafe.core.tenancy import Target, create_account, create_stack
-from stacksafe.core.vault import initialise
-from stacksafe.settings import Settings
-
 sys.path.insert(0, str(Path(__file__).parent))
+import api_bench
 from results import emit
-from reveal_bench import _values
 
-HOST = "127.0.0.1"
-OWNER = "servers@example.com"
+HOST = api_bench.HOST
 BIN = Path(sys.executable).parent
-CEILING = """
-import os
-from pathlib import Path
-
-from starlette.applications import Starlette
-from starlette.responses import Response
-from starlette.routing import Route
-
-BODY = Path(os.environ["SERVERS_BENCH_BODY"]).read_bytes()
-
-
-async def secrets(request):
-    return Response(BODY, media_type="application/json")
-
-
-app = Starlette(routes=[Route("/api/3/stacks/{stack_uid}/secrets", secrets)])
-"""
 
 
 @dataclass
@@ -90,39 +61,6 @@ class Wrk:
     p50_ms: float
     p99_ms: float
     errors: str
-
-
-def _install(data_dir: Path) -> tuple[str, str]:
-    vault, _ = initialise(Settings.load({}, data_dir=data_dir))
-    try:
-        local = Principal.local("servers-bench")
-        bootstrap_owner(vault, OWNER)
-        token = create_token(vault, local, OWNER, scopes=["public", "admin"]).token
-        account = create_account(vault, local, "bench-account")
-        stack = create_stack(vault, local, "bench-account", "web", "production")
-        rng = random.Random(20240515)
-        import_secrets(vault, local, Target(account), _values(rng, "ACCOUNT_SECRET", 150))
-        import_secrets(vault, local, Target(account, stack), _values(rng, "STACK_SECRET", 50))
-    finally:
-        vault.close()
-    return token, stack.uid
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _get(port: int, path: str, token: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
-    try:
-        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 def _argv(server: str, target: str, factory: bool, port: int, app_dir: Path) -> list[str]:
@@ -145,7 +83,7 @@ def _argv(server: str, target: str, factory: bool, port: int, app_dir: Path) -> 
 def _start(
     app: str, server: str, target: str, factory: bool, env: dict[str, str], work: Path, probe: str
 ) -> Running:
-    port = _free_port()
+    port = api_bench._free_port()
     log = work / f"{app}-{server}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -160,7 +98,7 @@ def _start(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            _get(port, probe, "")
+            api_bench._get(port, probe, {})
             return running
         except OSError:
             time.sleep(0.1)
@@ -178,47 +116,17 @@ def _stop(running: Running) -> None:
             running.process.wait(timeout=5)
 
 
-_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def _ms(text: str) -> float:
-    found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if found is None:
-        raise ValueError(f"cannot read wrk latency {text!r}")
-    return float(found.group(1)) * _UNIT_MS[found.group(2)]
-
-
 def _wrk(url: str, token: str, duration: int) -> Wrk:
-    argv = [
-        *("wrk", "-t2", "-c32", f"-d{duration}s", "--latency", "--timeout", "20s"),
-        *("-H", f"Authorization: Bearer {token}", url),
-    ]
-    out = subprocess.run(
-        argv, capture_output=True, text=True, check=True, timeout=duration + 30
-    ).stdout
-
-    def find(pattern: str) -> str:
-        found = re.search(pattern, out, re.MULTILINE)
-        if found is None:
-            raise ValueError(f"wrk output lacks {pattern!r}:\n{out}")
-        return found.group(1)
-
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)$", out, re.MULTILINE)
+    done = api_bench._wrk(url, duration, token)
     errors = ", ".join(
         e
         for e in (
-            f"{non_2xx.group(1)} non-2xx" if non_2xx else "",
-            socket_errors.group(1).strip() if socket_errors else "",
+            f"{done.non_2xx} non-2xx" if done.non_2xx else "",
+            "" if done.socket_errors == "none" else done.socket_errors,
         )
         if e
     )
-    return Wrk(
-        float(find(r"^Requests/sec:\s+([\d.]+)")),
-        _ms(find(r"^\s+50%\s+(\S+)")),
-        _ms(find(r"^\s+99%\s+(\S+)")),
-        errors or "none",
-    )
+    return Wrk(done.rps, done.p50_ms, done.p99_ms, errors or "none")
 
 
 def main() -> None:
@@ -234,9 +142,10 @@ def main() -> None:
     results: dict[tuple[str, str], list[Wrk]] = {}
     with tempfile.TemporaryDirectory(prefix="stacksafe-servers-") as tmp:
         work = Path(tmp)
-        token, stack_uid = _install(work / "data")
+        inst = api_bench._install(work / "data")
+        token, stack_uid = inst.token, inst.stack_uid
         path = f"/api/3/stacks/{stack_uid}/secrets?reveal=true&per_page=1000"
-        (work / "servers_ceiling.py").write_text(CEILING)
+        (work / "servers_ceiling.py").write_text(textwrap.dedent(api_bench.CEILING_MODULE))
         body_file = work / "body.json"
         stacksafe_env = {
             **base_env,
@@ -246,7 +155,7 @@ def main() -> None:
             "STACKSAFE_THREADS": "",
             "STACKSAFE_ROTATION_INTERVAL": "0",
         }
-        ceiling_env = {**base_env, "SERVERS_BENCH_BODY": str(body_file)}
+        ceiling_env = {**base_env, "API_BENCH_BODY": str(body_file)}
         running: list[Running] = []
         try:
             for server in servers:
@@ -260,7 +169,7 @@ def main() -> None:
                     "/healthz",
                 )
                 running.append(real)
-                status, body = _get(real.port, path, token)
+                status, body = api_bench._get(real.port, path, {"Authorization": f"Bearer {token}"})
                 if status != 200 or body.count(b'"raw_value"') != 200:
                     sys.exit(f"stacksafe on {server} answered {status}: {body[:300]!r}")
                 if not body_file.exists():

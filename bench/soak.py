@@ -30,7 +30,6 @@ import os
 import random
 import re
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -44,19 +43,11 @@ from pathlib import Path
 
 import httpx
 
-from stacksafe.core.access import Principal
-from stacksafe.core.principals import bootstrap_owner, create_token
-from stacksafe.core.secrets import import_secrets
-from stacksafe.core.tenancy import Target, create_account, create_stack
-from stacksafe.core.vault import initialise
-from stacksafe.settings import Settings
-
 sys.path.insert(0, str(Path(__file__).parent))
+import api_bench
 from results import emit
-from reveal_bench import _values
 
-HOST = "127.0.0.1"
-OWNER = "soak@example.com"
+HOST = api_bench.HOST
 PATTERN = ("reveal",) * 6 + ("get",) * 3 + ("write",)
 WRITE_KEYS = 20
 MAX_CONNECTIONS = 64
@@ -74,31 +65,6 @@ class Tally:
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
-
-
-def _install(data_dir: Path) -> tuple[str, str, list[str]]:
-    """The installation; (token, stack uid, the stack's keys)."""
-    vault, _ = initialise(Settings.load({}, data_dir=data_dir))
-    try:
-        local = Principal.local("soak")
-        bootstrap_owner(vault, OWNER)
-        created = create_token(vault, local, OWNER, scopes=["public", "admin"])
-        account = create_account(vault, local, "soak-account")
-        stack = create_stack(vault, local, "soak-account", "web", "production")
-        rng = random.Random(7)
-        import_secrets(vault, local, Target(account), _values(rng, "ACCOUNT_SECRET", 150))
-        own = _values(rng, "STACK_SECRET", 50)
-        import_secrets(vault, local, Target(account, stack), own)
-    finally:
-        vault.close()
-    return created.token, stack.uid, sorted(own)
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _rss_kb(pid: int) -> int:
@@ -226,10 +192,13 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKSAFE_")}
     with tempfile.TemporaryDirectory(prefix="stacksafe-soak-") as tmp:
         data_dir = Path(tmp) / "data"
-        token, stack_uid, keys = _install(data_dir)
+        # api_bench.py's installation: 150 account and 50 stack secrets, an owner's token.
+        inst = api_bench._install(data_dir)
+        token, stack_uid = inst.token, inst.stack_uid
+        keys = sorted(k for k in inst.plaintexts if k.startswith("STACK_SECRET"))
         database = data_dir / "stacksafe.db"
         events_before = _audit_events(database)
-        port = _free_port()
+        port = api_bench._free_port()
         log = Path(tmp) / "server.log"
         with log.open("wb") as sink:
             server = subprocess.Popen(

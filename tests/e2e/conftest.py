@@ -269,6 +269,16 @@ def init_and_seed(cli: Cli) -> str:
     return match.group(2)
 
 
+def stack_uid(cli: Cli, name: str) -> str:
+    """The uid of the stack ``name`` (``init_and_seed`` makes ``web`` and ``dev``)."""
+    uid: str = next(
+        s["uid"]
+        for s in cli.in_process().json("stacks", "list", "--format", "json")
+        if s["name"] == name
+    )
+    return uid
+
+
 @dataclass
 class Served:
     """A running TLS server on a seeded data dir, and how to reach it."""

@@ -34,6 +34,7 @@ from tests.e2e.conftest import (
     ServerProcess,
     TlsFiles,
     init_and_seed,
+    stack_uid,
     trusting,
 )
 from tests.postgres import Cluster, throwaway_cluster
@@ -84,11 +85,7 @@ def running(own_cluster: Cluster, tls: TlsFiles, launch: Launcher, tmp_path: Pat
     url = own_cluster.create_database(f"stacksafe_faults_{next(_databases)}")
     cli = Cli(tmp_path / "data", url)
     token = init_and_seed(cli)
-    web = next(
-        s["uid"]
-        for s in cli.in_process().json("stacks", "list", "--format", "json")
-        if s["name"] == "web"
-    )
+    web = stack_uid(cli, "web")
     server = launch(cli, ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)])
     server.wait_healthy(trusting(tls.ca))
     return Running(server, cli, token, web, tls)

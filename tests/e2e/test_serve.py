@@ -17,6 +17,7 @@ from tests.e2e.conftest import (
     TlsFiles,
     init_and_seed,
     is_listening,
+    stack_uid,
     trusting,
 )
 
@@ -102,11 +103,7 @@ def test_two_workers_serve_requests(
 ) -> None:
     cli = Cli(tmp_path / "data", database_url)
     token = init_and_seed(cli)
-    web = next(
-        s["uid"]
-        for s in cli.in_process().json("stacks", "list", "--format", "json")
-        if s["name"] == "web"
-    )
+    web = stack_uid(cli, "web")
     server = launch(cli, ["--workers", "2", "--tls-cert", str(tls.cert), "--tls-key", str(tls.key)])
     server.wait_healthy(trusting(tls.ca))
     assert "(2 worker(s))" in server.stderr()

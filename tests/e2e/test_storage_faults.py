@@ -39,6 +39,7 @@ from tests.e2e.conftest import (
     ServerProcess,
     TlsFiles,
     init_and_seed,
+    stack_uid,
     start_serve,
     trusting,
 )
@@ -139,11 +140,7 @@ def _next() -> int:
 def _install(data_dir: Path, tls: TlsFiles, logs: Path) -> Installation:
     installation = Installation(Cli(data_dir), tls, logs)
     installation.token = init_and_seed(installation.cli)
-    installation.web = next(
-        s["uid"]
-        for s in installation.cli.in_process().json("stacks", "list", "--format", "json")
-        if s["name"] == "web"
-    )
+    installation.web = stack_uid(installation.cli, "web")
     return installation
 
 

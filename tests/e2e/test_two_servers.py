@@ -17,7 +17,7 @@ import pytest
 from stacksafe.client import Client
 from stacksafe.errors import Conflict, PreconditionFailed
 from tests.cli.helpers import Cli
-from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, trusting
+from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, stack_uid, trusting
 
 INCREMENTS = 25  # compare-and-set increments per server
 ROUNDS = 12  # write-on-one, read-on-the-other rounds
@@ -29,11 +29,7 @@ def two_servers(
 ) -> Iterator[tuple[ServerProcess, ServerProcess, str, str]]:
     cli = Cli(tmp_path / "data", database_url)
     token = init_and_seed(cli)
-    web = next(
-        s["uid"]
-        for s in cli.in_process().json("stacks", "list", "--format", "json")
-        if s["name"] == "web"
-    )
+    web = stack_uid(cli, "web")
     tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
     servers = (launch(cli, tls_args), launch(cli, tls_args))
     for server in servers:

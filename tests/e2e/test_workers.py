@@ -14,7 +14,7 @@ from pathlib import Path
 from stacksafe.client import Client
 from stacksafe.errors import Conflict, PreconditionFailed
 from tests.cli.helpers import Cli
-from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, trusting
+from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, stack_uid, trusting
 
 CLIENTS = 6
 INCREMENTS = 15  # per client
@@ -45,11 +45,7 @@ def test_two_workers_lose_no_update_and_never_serve_an_older_value(
 ) -> None:
     cli = Cli(tmp_path / "data", database_url)
     token = init_and_seed(cli)
-    web = next(
-        s["uid"]
-        for s in cli.in_process().json("stacks", "list", "--format", "json")
-        if s["name"] == "web"
-    )
+    web = stack_uid(cli, "web")
     server = launch(cli, ["--workers", "2", "--tls-cert", str(tls.cert), "--tls-key", str(tls.key)])
     server.wait_healthy(trusting(tls.ca))
     workers = _workers(server)

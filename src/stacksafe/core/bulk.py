@@ -25,7 +25,7 @@ from stacksafe.core.audit import fingerprint, record
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
 from stacksafe.core.secrets import ACTION_SET, sealing_key
-from stacksafe.core.tenancy import Target, visible_target
+from stacksafe.core.tenancy import Target, record_stack_created, visible_target
 from stacksafe.core.validation import (
     validate_environment,
     validate_key,
@@ -109,15 +109,7 @@ def _load_batch(
         # Its own permission, as an import into the new stack checks it: refused, the whole
         # batch rolls back.
         authorize(actor, Action.WRITE_STACK_SECRETS, account, stack)
-        record(
-            conn,
-            vault,
-            actor,
-            "stack.create",
-            account=account,
-            stack=stack,
-            detail={"name": new.name, "environment": new.environment},
-        )
+        record_stack_created(conn, vault, actor, account, stack)
         if not values:
             continue
         data_key = sealing_key(conn, vault, level, len(values))

@@ -25,6 +25,7 @@ __all__ = [
     "find_stack",
     "list_accounts",
     "list_stacks",
+    "record_stack_created",
     "resolve_target",
     "stack_target_of",
     "visible_target",
@@ -111,15 +112,7 @@ def create_stack(
         if queries.stacks_by_name(conn, name, account.id):
             raise Conflict(f"stack {name!r} already exists in account {account.name!r}")
         stack = queries.insert_stack(conn, _new_uid(), account.id, name, environment, vault.clock())
-        record(
-            conn,
-            vault,
-            actor,
-            "stack.create",
-            account=account,
-            stack=stack,
-            detail={"name": name, "environment": environment},
-        )
+        record_stack_created(conn, vault, actor, account, stack)
         return stack
 
     return vault.store.transact(work, f"creating stack {name!r}")
@@ -169,6 +162,22 @@ def list_stacks(
             for s in queries.list_stacks(conn, account_id)
             if can_see_stack(actor, s) and (environment is None or s.environment == environment)
         ]
+
+
+def record_stack_created(
+    conn: Connection, vault: Vault, actor: Principal, account: Account, stack: Stack
+) -> None:
+    """The audit event of a new stack, in the transaction that inserted it (``create_stack``,
+    ``core.bulk.load_stacks``)."""
+    record(
+        conn,
+        vault,
+        actor,
+        "stack.create",
+        account=account,
+        stack=stack,
+        detail={"name": stack.name, "environment": stack.environment},
+    )
 
 
 def visible_target(
