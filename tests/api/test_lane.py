@@ -223,3 +223,164 @@ def test_a_write_route_reads_what_it_wrote_after_a_kept_list(world: World, step:
     after = client.get(world.stack_url("K"), params={"reveal": "true"})
     assert answer.headers["etag"] == after.headers["etag"]
     assert after.json()["response"]["raw_value"] == ("v2" if step == "undelete" else "v1")
+
+
+# --- Answers at hand: a warm reveal answered on the event loop (core.principals.known_for_stack,
+# core.secrets.kept_list). The same answers and events as the thread; refusals go to the thread.
+
+WARM = "?reveal=true&per_page=1000"
+
+
+@pytest.fixture
+def plain(world: World) -> World:
+    """Values without references: a warm reveal of the stack is answered at hand."""
+    set_local(world.vault, world.account_target, {"SHARED": "from-account", "ONLY": "account"})
+    set_local(world.vault, world.stack_target, {"OWN": "stack-value", "SHARED": "overridden"})
+    return world
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch, vault: Vault) -> list[int]:
+    """Counts the read transactions opened from now on (one entry each)."""
+    opened: list[int] = []
+    read = vault.store.read
+
+    def counted() -> Any:
+        opened.append(1)
+        return read()
+
+    monkeypatch.setattr(vault.store, "read", counted)
+    return opened
+
+
+def _event_of(response: Response, vault: Vault) -> dict[str, Any]:
+    """The audit event written for ``response``, found by its request id."""
+    wanted = response.headers["request-id"]
+    found = [e for e in list_events(vault, limit=50) if e.request_id == wanted]
+    assert len(found) == 1, found
+    return {"action": found[0].action, "outcome": found[0].outcome, "detail": found[0].detail}
+
+
+def test_a_warm_reveal_reads_no_transaction_on_sqlite_and_answers_as_the_first(
+    plain: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = plain.client
+    client.get(plain.stack_url() + WARM)  # reads and decrypts: the level is kept
+    first = client.get(plain.stack_url() + WARM)  # makes the page and the event detail: kept
+    reads = _reads(monkeypatch, plain.vault)
+    second = client.get(plain.stack_url() + WARM)
+    # SQLite reads at once on the event loop (store.quick); PostgreSQL always in a thread.
+    assert len(reads) == (0 if plain.vault.store.quick is not None else 1)
+    assert second.status_code == first.status_code == 200
+    assert second.content == first.content
+    assert _event_of(second, plain.vault) == _event_of(first, plain.vault)
+    assert int(second.headers["x-ratelimit-remaining"]) == (
+        int(first.headers["x-ratelimit-remaining"]) - 1
+    )
+
+
+def test_answers_at_hand_count_once_against_the_rate_limit(plain: World) -> None:
+    app = create_app(plain.vault, rate_limit=4)
+    with client_for(app, plain.admin_token.token) as client:
+        answers = [client.get(plain.stack_url() + WARM) for _ in range(5)]  # 3rd on: at hand
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 503]  # Cloud66's status
+    assert [a.headers.get("x-ratelimit-remaining") for a in answers[:4]] == ["3", "2", "1", "0"]
+    assert answers[4].json()["error"] == "throttled"
+    reveals = [e for e in list_events(plain.vault, limit=50) if e.action == "reveal"]
+    assert len(reveals) == 4
+
+
+@pytest.mark.parametrize("change", ["revoked", "demoted", "expired", "stack-written"])
+def test_a_change_after_a_warm_reveal_applies_to_the_next_one(plain: World, change: str) -> None:
+    from datetime import timedelta
+
+    vault = plain.vault
+    created = user_with_token(
+        vault, "ops@acme.test", "acme", "administrator", expires_in=timedelta(hours=1)
+    )
+    with client_for(create_app(vault), created.token) as client:
+        for _ in range(3):  # the level, then the page kept; then at hand
+            assert client.get(plain.stack_url() + WARM).status_code == 200
+        if change == "revoked":
+            revoke_token(vault, LOCAL, created.uid)
+        elif change == "demoted":
+            user_with_token(vault, "ops@acme.test", "acme", "viewer")
+        elif change == "expired":
+            now = vault.clock()
+            vault.clock = lambda: now + timedelta(hours=2)
+        else:
+            set_local(vault, plain.stack_target, {"OWN": "changed"})
+        after = client.get(plain.stack_url() + WARM)
+    if change == "stack-written":
+        assert after.status_code == 200
+        values = {s["key"]: s["raw_value"] for s in after.json()["response"]}
+        assert values["OWN"] == "changed"
+        return
+    assert after.status_code == {"revoked": 401, "demoted": 403, "expired": 401}[change]
+    assert "stack-value" not in after.text
+    if change == "demoted":  # the refusal is recorded, once
+        assert _event_of(after, vault)["outcome"] == "denied"
+
+
+def test_a_page_not_made_yet_is_made_by_the_thread_then_kept(
+    plain: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = plain.client
+    for _ in range(2):
+        assert client.get(plain.stack_url() + WARM).status_code == 200  # this page is kept
+    other_page = plain.stack_url() + "?reveal=true&per_page=2&page=1"
+    reads = _reads(monkeypatch, plain.vault)
+    answers = [client.get(other_page) for _ in range(2)]  # made in a thread, then at hand
+    assert len(reads) == (1 if plain.vault.store.quick is not None else 2)
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].json() == answers[1].json()
+    assert [s["key"] for s in answers[0].json()["response"]] == ["ONLY", "OWN"]
+    assert _event_of(answers[0], plain.vault) == _event_of(answers[1], plain.vault)
+
+
+def test_bad_tokens_from_an_address_throttle_its_warm_token_too(plain: World) -> None:
+    app = create_app(plain.vault)
+    url = plain.stack_url() + WARM
+    with client_for(app, plain.admin_token.token, address="10.9.8.7") as good:
+        assert good.get(url).status_code == 200
+        with client_for(app, "ssk_" + "1" * 40, address="10.9.8.7") as bad:
+            errors = {bad.get(url).json()["error"] for _ in range(25)}
+        assert "throttled" in errors
+        throttled = good.get(url)
+    assert throttled.json()["error"] == "throttled"
+    assert "stack-value" not in throttled.text
+
+
+def test_the_lane_in_front_of_the_middleware_still_sends_the_request_id(plain: World) -> None:
+    for _ in range(3):  # through a thread, then at hand
+        answer = plain.client.get(plain.stack_url() + WARM, headers={"Request-Id": "mine-1"})
+        assert answer.status_code == 200
+        assert answer.headers["request-id"] == "mine-1"
+    recorded = [e.action for e in list_events(plain.vault, limit=50) if e.request_id == "mine-1"]
+    assert recorded == ["reveal"] * 3
+    generated = plain.client.get(plain.stack_url() + WARM, headers={"Request-Id": "bad id!"})
+    assert generated.headers["request-id"] != "bad id!"
+    assert len(generated.headers["request-id"]) == 32
+
+
+def test_an_unexpected_failure_in_the_lane_is_the_apps_500(
+    plain: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import stacksafe.api.lane as lane
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("stack-value")  # a message that must not reach the client
+
+    monkeypatch.setattr(lane, "secrets_page_audited", broken)
+    monkeypatch.setattr(lane, "kept_list", broken)
+    answer = plain.client.get(plain.stack_url() + WARM, headers={"Request-Id": "boom-1"})
+    assert answer.status_code == 500
+    assert answer.json()["error"] == "internal_error"
+    assert answer.headers["request-id"] == "boom-1"
+    assert "stack-value" not in answer.text
+    assert "unexpected RuntimeError on GET" in caplog.text
+
+
+def test_a_list_request_declaring_a_body_goes_through_the_size_limit(plain: World) -> None:
+    answer = plain.client.get(plain.stack_url() + WARM, headers={"Content-Length": str(10**9)})
+    assert answer.status_code == 413
+    assert answer.json()["error"] == "payload_too_large"

@@ -17,7 +17,16 @@ from stacksafe.errors import Throttled, Unauthenticated
 
 T = TypeVar("T")
 
-__all__ = ["ApiState", "Caller", "VaultDep", "authenticated", "caller"]
+__all__ = [
+    "ApiState",
+    "Caller",
+    "VaultDep",
+    "authenticated",
+    "authenticated_with",
+    "bearer_token",
+    "caller",
+    "counted",
+]
 
 
 @dataclass
@@ -76,16 +85,29 @@ def authenticated_with(
     that back too: the throttles apply as for any token check."""
     request_id = request_id or uuid.uuid4().hex
     address = source_ip or "unknown"
+    token = bearer_token(state, authorization, address)
+    try:
+        principal, more = check(token, request_id)
+    except Unauthenticated:
+        state.bad_tokens.hit(address)
+        raise
+    return principal, more, counted(state, principal)
+
+
+def bearer_token(state: ApiState, authorization: str, address: str) -> str:
+    """The token of ``Authorization: Bearer <token>``; ``Throttled`` while ``address`` has sent
+    too many invalid ones. Counts nothing."""
     if state.bad_tokens.exceeded(address):
         raise Throttled("too many requests with invalid tokens from this address; wait and retry")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send a token: Authorization: Bearer <token>")
-    try:
-        principal, more = check(token.strip(), request_id)
-    except Unauthenticated:
-        state.bad_tokens.hit(address)
-        raise
+    return token.strip()
+
+
+def counted(state: ApiState, principal: Principal) -> dict[str, str]:
+    """Count a request of ``principal`` against its rate limit: the headers its response
+    carries, or ``Throttled``."""
     key = principal.token_uid or principal.name
     remaining = state.per_token.hit(key)
     if remaining is None:
@@ -93,11 +115,10 @@ def authenticated_with(
             f"rate limit of {state.per_token.limit} requests per hour reached; "
             f"retry in {state.per_token.reset_in(key)} s"
         )
-    headers = {
+    return {
         "X-RateLimit-Limit": str(state.per_token.limit),
         "X-RateLimit-Remaining": str(max(remaining, 0)),
     }
-    return principal, more, headers
 
 
 Caller = Annotated[Principal, Depends(caller)]

@@ -11,7 +11,13 @@ from starlette.exceptions import HTTPException
 
 from stacksafe.errors import StacksafeError
 
-__all__ = ["RETRY_AFTER_BY_CODE", "STATUS_BY_CODE", "error_response", "install_error_handlers"]
+__all__ = [
+    "RETRY_AFTER_BY_CODE",
+    "STATUS_BY_CODE",
+    "error_response",
+    "install_error_handlers",
+    "unexpected_response",
+]
 
 log = logging.getLogger("stacksafe.api")
 
@@ -81,8 +87,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return unexpected_response(request.method, request.url.path, exc)
+
+
+def unexpected_response(method: str, path: str, exc: Exception) -> JSONResponse:
+    """The 500 for an exception nothing expected, logged by type only."""
     # The message may quote data; log the type and request id only.
-    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    log.error("unexpected %s on %s %s", type(exc).__name__, method, path)
     return error_response(
         500, "internal_error", "the server failed; the operator can find the request in its log"
     )

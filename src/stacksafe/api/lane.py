@@ -19,21 +19,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from anyio import to_thread
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from stacksafe.api.deps import ApiState, authenticated, authenticated_with
-from stacksafe.api.errors import STATUS_BY_CODE, error_response
+from stacksafe.api.deps import (
+    ApiState,
+    authenticated,
+    authenticated_with,
+    bearer_token,
+    counted,
+)
+from stacksafe.api.errors import STATUS_BY_CODE, error_response, unexpected_response
+from stacksafe.api.request_id import request_id_of, sending_id
 from stacksafe.api.routes.secrets import RESOLVERS, SecretsPage, secrets_page_audited
-from stacksafe.core.principals import authenticate_for_stack
-from stacksafe.core.secrets import Audited
+from stacksafe.core.principals import authenticate_for_stack, known_for_stack
+from stacksafe.core.secrets import Audited, audited_soon, kept_list
 from stacksafe.errors import StacksafeError
 
-__all__ = ["SecretsLane", "read_query"]
+__all__ = ["Asked", "SecretsLane", "read_query"]
 
 _PATH = re.compile(r"/api/3/(stacks|accounts)/([^/]+)/secrets")
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
@@ -41,8 +50,10 @@ _PRINTABLE = re.compile(r"[\x20-\x7e]{0,200}")
 _DIGITS = re.compile(r"[1-9][0-9]{0,6}")
 _MAX_PAGE = 1_000_000
 _MAX_PER_PAGE = 1000
+_BODY_HEADERS = (b"content-length", b"transfer-encoding")
 
 
+@functools.lru_cache(maxsize=512)  # clients repeat their query: parsing it was 3 % of a reveal
 def read_query(query_string: bytes) -> SecretsPage | None:
     """The list query, when every parameter is one the route reads, given once, and plainly
     valid; else None (the route decides, and words any error)."""
@@ -81,23 +92,63 @@ def read_query(query_string: bytes) -> SecretsPage | None:
     )
 
 
-class SecretsLane:
-    """Answers plainly valid secret lists itself; everything else goes on to ``app``."""
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A secret list the lane answers: which level, which one, and the query."""
 
-    def __init__(self, app: ASGIApp, state: ApiState) -> None:
-        self.app = app
+    level: str
+    ref: str
+    query: SecretsPage
+
+
+class SecretsLane:
+    """Answers the plainly valid secret lists that ``asked`` recognises; ``api.app`` calls it
+    in front of FastAPI and its middleware stack."""
+
+    def __init__(self, state: ApiState) -> None:
         self.state = state
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @staticmethod
+    def asked(scope: Scope) -> Asked | None:
+        """The list ``scope`` asks for, when the lane answers it; None: FastAPI does."""
         if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
-            await self.app(scope, receive, send)
-            return
+            return None
         path = _PATH.fullmatch(scope["path"])
-        query = None if path is None else read_query(scope["query_string"])
-        if path is None or query is None:
-            await self.app(scope, receive, send)
-            return
-        level, ref = path.group(1), path.group(2)
+        if path is None:
+            return None
+        # A declared body (which a GET should not have) goes to FastAPI, whose size limit
+        # and validation apply to it; the lane reads no body.
+        if any(name in _BODY_HEADERS for name, _ in scope["headers"]):
+            return None
+        query = read_query(scope["query_string"])
+        return None if query is None else Asked(path.group(1), path.group(2), query)
+
+    async def __call__(self, asked: Asked, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer ``asked``: with its ``Request-Id`` header (api.request_id), and for anything
+        unexpected the 500 the app's error handler gives, then the exception raised to the
+        server (as Starlette's error middleware does: the middleware the lane skips)."""
+        request_id = scope.setdefault("state", {})["request_id"] = request_id_of(scope)
+        send_id = sending_id(send, request_id)
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send_id(message)
+
+        try:
+            await self._answer(asked, scope, receive, send_with_id, request_id)
+        except Exception as exc:
+            if not started:
+                await unexpected_response(scope["method"], scope["path"], exc)(
+                    scope, receive, send_with_id
+                )
+            raise  # for the server's log, as Starlette's error middleware does
+
+    async def _answer(
+        self, asked: Asked, scope: Scope, receive: Receive, send: Send, request_id: str
+    ) -> None:
+        level, ref, query = asked.level, asked.ref, asked.query
         # The first, as Starlette's request.headers.get gives it (a second one, appended by a
         # proxy, must not change who is asking).
         authorization = next(
@@ -105,7 +156,6 @@ class SecretsLane:
         ).decode("latin-1")
         client = scope.get("client")
         source_ip = client[0] if client else None
-        request_id = str(scope.get("state", {}).get("request_id", ""))
 
         def answer() -> tuple[Audited[bytes], dict[str, str]] | Response:
             try:
@@ -128,18 +178,29 @@ class SecretsLane:
             except StacksafeError as exc:
                 return _error(exc)
 
-        answered = await to_thread.run_sync(answer)
+        # A warm reveal (its token's principal and its level's page and event detail kept,
+        # the database readable at once) is answered here, on the event loop: a hop to the
+        # thread pool costs more CPU than the whole of that work. Anything else goes to a thread.
+        answered = self._at_hand(level, ref, query, authorization, source_ip, request_id)
+        if answered is None:
+            answered = await to_thread.run_sync(answer)
         if isinstance(answered, Response):
             await answered(scope, receive, send)
             return
         audited, limits = answered
-        if audited.durable is not None:
+        durable = audited.durable
+        if isinstance(durable, asyncio.Future):
+            # This loop's own (store.CommitGroup.submit_soon): a cancelled request abandons
+            # only its wait; the event is written with its group all the same.
+            with contextlib.suppress(Exception):  # result() words the failure
+                await durable
+        elif durable is not None:
             # The thread is free for other requests meanwhile, and more reveals share each
             # audit commit (store.CommitGroup.submit_later).
             # Shielded: a cancelled request must not cancel the event's future (it is written
             # anyway, and its group must still learn the outcome).
             with contextlib.suppress(Exception):  # result() words the failure
-                await asyncio.shield(asyncio.wrap_future(audited.durable))
+                await asyncio.shield(asyncio.wrap_future(durable))
         try:
             response: Response = Response(
                 audited.result(), media_type="application/json", headers=limits
@@ -147,6 +208,57 @@ class SecretsLane:
         except StacksafeError as exc:
             response = _error(exc)
         await response(scope, receive, send)
+
+    def _at_hand(
+        self,
+        level: str,
+        ref: str,
+        query: SecretsPage,
+        authorization: str,
+        source_ip: str | None,
+        request_id: str,
+    ) -> tuple[Audited[bytes], dict[str, str]] | Response | None:
+        """The answer, when everything it takes is at hand without reading the database
+        through a transaction or waiting for anything (core.principals.known_for_stack,
+        core.secrets.kept_list); else None, having counted and recorded nothing, for the
+        thread to answer as the route would. The same steps in the same order as there:
+        the token (bad-token throttle first), the stack, the rate limit, the permission, the
+        audit event; any refusal is left to the thread, which records it."""
+        if level != "stacks":
+            return None
+        state = self.state
+        try:
+            token = bearer_token(state, authorization, source_ip or "unknown")
+        except StacksafeError:
+            return None
+        known = known_for_stack(
+            state.vault,
+            token,
+            ref,
+            source_ip=source_ip,
+            request_id=request_id,
+        )
+        if known is None:
+            return None
+        actor, target = known
+        page = kept_list(
+            state.vault,
+            actor,
+            target,
+            reveal=query.reveal,
+            purpose=query.purpose or "list",
+            resolve=query.resolve,
+            memo=(query.page, query.per_page),
+        )
+        if page is None or not isinstance(page[0], bytes):
+            return None
+        body, detail = page[0], page[1]
+        # From here on the request is answered here: it is counted once, by this path.
+        try:
+            limits = counted(state, actor)
+            return audited_soon(state.vault, actor, target, body, detail), limits
+        except StacksafeError as exc:
+            return _error(exc)
 
 
 def _error(exc: StacksafeError) -> Response:

@@ -10,9 +10,27 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestId"]
+__all__ = ["RequestId", "request_id_of", "sending_id"]
 
 _WELL_FORMED = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's id: the client's ``Request-Id`` when well-formed, else a new one."""
+    supplied = dict(scope.get("headers", [])).get(b"request-id", b"")
+    return supplied.decode() if _WELL_FORMED.fullmatch(supplied) else uuid.uuid4().hex
+
+
+def sending_id(send: Send, request_id: str) -> Send:
+    """``send``, with the ``Request-Id`` header put on the response."""
+
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"request-id"]
+            message = {**message, "headers": [*headers, (b"request-id", request_id.encode())]}
+        await send(message)
+
+    return send_with_id
 
 
 class RequestId:
@@ -23,14 +41,6 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        supplied = dict(scope.get("headers", [])).get(b"request-id", b"")
-        request_id = supplied.decode() if _WELL_FORMED.fullmatch(supplied) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = scope.setdefault("state", {})["request_id"] = request_id_of(scope)
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k != b"request-id"]
-                message = {**message, "headers": [*headers, (b"request-id", request_id.encode())]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
+        await self.app(scope, receive, sending_id(send, request_id))

@@ -91,6 +91,12 @@ class OpenedLevel:
             charge(self, change)
         return made
 
+    def made(self, what: Hashable) -> object | None:
+        """What ``derived(what, ...)`` made and still keeps, or None (nothing is made here)."""
+        with self._derive_lock:
+            found = self._derived.get(what, _MISSING)
+        return None if found is _MISSING else found
+
     def secrets(self, key: str | None, reveal: bool) -> list[Secret]:
         """All (``key`` None) or the one named; with values only when ``reveal``."""
         if key is not None:

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from stacksafe.core.access import SCOPES, Action, Principal, Role, authorize, parse_role
+from stacksafe.core.access import (
+    SCOPES,
+    Action,
+    Principal,
+    Role,
+    authorize,
+    can_see_stack,
+    parse_role,
+)
 from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import allow
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
@@ -49,6 +57,7 @@ __all__ = [
     "create_token",
     "create_user",
     "has_users",
+    "known_for_stack",
     "list_tokens",
     "list_users",
     "principal_for_user",
@@ -282,6 +291,36 @@ def authenticate_for_stack(
     return actor, lambda: stack_target_of(vault, actor, stack_uid, found)
 
 
+def known_for_stack(
+    vault: Vault,
+    token: str,
+    stack_uid: str,
+    *,
+    source_ip: str | None = None,
+    request_id: str | None = None,
+) -> tuple[Principal, Target] | None:
+    """What ``authenticate_for_stack`` and its target give, when all of it is at hand without
+    waiting: the database read at once (store.quick), the token's principal kept under the
+    revision read (core.known_tokens), the token unexpired and the stack visible to it.
+    Otherwise None, having changed and recorded nothing: the caller takes the ordinary path,
+    which reads, waits, refuses and records as it always does. For the event loop (api.lane)."""
+    if vault.store.quick is None or "\x00" in stack_uid:
+        return None
+    try:
+        digest = _token_digest(vault, token)
+    except Unauthenticated:
+        return None
+    read = tenancy_queries.quick_stack_request(vault.store.quick, stack_uid)
+    if read is None or read[1] is None:
+        return None
+    revision, (stack, account, secrets_revision) = read[0], read[1]
+    principal = vault.known_tokens.get(digest, revision)
+    if principal is None or not can_see_stack(principal, stack) or _expired(vault, principal):
+        return None
+    actor = replace(principal, source_ip=source_ip, request_id=request_id)
+    return actor, Target(account, stack, secrets_revision)
+
+
 def _token_digest(vault: Vault, token: str) -> bytes:
     if not token.isascii() or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthenticated("the token is not valid")
@@ -301,11 +340,15 @@ def _principal_at(vault: Vault, conn: Connection, digest: bytes, revision: str) 
 def _for_request(
     vault: Vault, principal: Principal, source_ip: str | None, request_id: str | None
 ) -> Principal:
-    # A revoked token is never kept (the revocation changed the revision); expiry is a matter
-    # of time, so it is checked on every use.
-    if principal.token_expires_at is not None and principal.token_expires_at <= vault.clock():
+    if _expired(vault, principal):
         raise Unauthenticated("the token has expired")
     return replace(principal, source_ip=source_ip, request_id=request_id)
+
+
+def _expired(vault: Vault, principal: Principal) -> bool:
+    # A revoked token is never kept (the revocation changed the revision); expiry is a matter
+    # of time, so it is checked on every use.
+    return principal.token_expires_at is not None and principal.token_expires_at <= vault.clock()
 
 
 def _principal_of_token(conn: Connection, digest: bytes) -> Principal:

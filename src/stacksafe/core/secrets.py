@@ -8,6 +8,7 @@ SQL is reported on the first read that meets it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -16,10 +17,12 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
 
-from stacksafe.core.access import Action, Principal
+from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import (
     append,
     append_later,
+    append_soon,
+    detail_text,
     fingerprint,
     fingerprints_of_opened,
     record,
@@ -43,6 +46,7 @@ from stacksafe.crypto import (
 from stacksafe.errors import (
     AuditUnavailable,
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     PreconditionFailed,
@@ -58,10 +62,13 @@ __all__ = [
     "Audited",
     "ImportReport",
     "append_version",
+    "audited_later",
+    "audited_soon",
     "effective_values",
     "environments_of",
     "get_secret",
     "import_secrets",
+    "kept_list",
     "list_secrets",
     "list_secrets_audited",
     "prune_after_write",
@@ -350,7 +357,7 @@ class Audited(Generic[T]):
     the value any other way.
     """
 
-    durable: Future[int] | None
+    durable: Future[int] | asyncio.Future[int] | None
     _value: T = field(repr=False)  # a rendered page holds plaintext
 
     def result(self) -> T:
@@ -386,12 +393,92 @@ def list_secrets_audited(
         if kept is None or memo is None
         else kept.derived(("render", reveal, resolve, *memo), lambda: render(found))
     )
-    if detail is None:
+    return audited_later(vault, actor, target, value, detail)
+
+
+def kept_list(
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    *,
+    reveal: bool,
+    purpose: str,
+    resolve: bool,
+    memo: tuple[Hashable, ...],
+) -> tuple[object, str | None] | None:
+    """What ``list_secrets_audited`` with ``memo`` would render, and the detail of its audit
+    event (None: no event), when all of it is already made for the target's kept level and
+    ``actor`` is allowed it; else None. It reads, decrypts, makes, records and waits for
+    nothing, so it can run on the event loop (api.lane); the ordinary path does all the rest,
+    including refusing (and recording the refusal). The detail comes as stored
+    (``audit.detail_text``), made once per purpose. The caller appends the event with
+    ``audited_later`` and returns the value only once it is durable."""
+    kept = _kept(vault, target)
+    if kept is None or (reveal and resolve and kept.references):
+        return None
+    try:
+        authorize(actor, Action.DESCRIBE, target.account, target.stack)
+        if reveal:
+            authorize(actor, Action.REVEAL, target.account, target.stack)
+    except (Forbidden, NotFound):
+        return None
+    value = kept.made(("render", reveal, resolve, *memo))
+    if value is None or not reveal:
+        return None if value is None else (value, None)
+    detail = kept.made(("reveal-detail", resolve))
+    if not isinstance(detail, dict) or not kept.revealed:
+        return None
+    # Encoding it is what the append would do anyway; then it is done once per purpose.
+    stored = kept.derived(
+        ("reveal-detail-text", resolve, purpose),
+        lambda: detail_text({**detail, "purpose": purpose}),
+    )
+    return value, stored
+
+
+def audited_soon(
+    vault: Vault, actor: Principal, target: Target, value: T, detail: str | None
+) -> Audited[T]:
+    """What ``kept_list`` gave, held until its reveal event (``detail``, as stored; None: no
+    event) is durable: on an event loop, whose future ``durable`` is (``audit.append_soon``)."""
+    return _held(
+        value,
+        detail is not None,
+        lambda: append_soon(
+            vault,
+            actor,
+            "reveal",
+            account=target.account,
+            stack=target.stack,
+            stored_detail=detail or "",
+        ),
+    )
+
+
+def audited_later(
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    value: T,
+    detail: dict[str, object] | None,
+) -> Audited[T]:
+    """``value``, held until the reveal event with ``detail`` (None: no event) is durable."""
+    return _held(
+        value,
+        detail is not None,
+        lambda: append_later(
+            vault, actor, "reveal", account=target.account, stack=target.stack, detail=detail
+        ),
+    )
+
+
+def _held(
+    value: T, audited: bool, append: Callable[[], Future[int] | asyncio.Future[int]]
+) -> Audited[T]:
+    if not audited:
         return Audited(None, value)
     try:
-        durable = append_later(
-            vault, actor, "reveal", account=target.account, stack=target.stack, detail=detail
-        )
+        durable = append()
     except StacksafeError:
         raise
     except Exception as exc:

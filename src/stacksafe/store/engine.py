@@ -11,6 +11,7 @@ whatever the driver called it; nothing was written and the request may be tried 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -30,6 +31,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import QueuePool
 
 from stacksafe.errors import ConfigurationError, Conflict, StorageUnavailable
+from stacksafe.store.quick import QuickReader
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -292,6 +294,8 @@ class Store:
             if engine.dialect.name == "postgresql"
             else engine
         )
+        # One-statement reads for the event loop (api.lane); SQLite only (store.quick).
+        self.quick = QuickReader(engine) if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str, pool: PoolLimits | None = None) -> Store:
@@ -366,6 +370,8 @@ class Store:
             time.sleep(min(held_for, MAX_MAKE_WAY_SECONDS))
 
     def close(self) -> None:
+        if self.quick is not None:
+            self.quick.close()
         self.engine.dispose()
 
 
@@ -391,17 +397,37 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class _Submitted(Generic[ItemT, ResultT]):
-    __slots__ = ("error", "finished", "future", "item", "lead", "result", "wake")
+    __slots__ = ("error", "finished", "future", "item", "lead", "loop_future", "result", "wake")
 
-    def __init__(self, item: ItemT, future: Future[ResultT] | None = None) -> None:
+    def __init__(
+        self,
+        item: ItemT,
+        future: Future[ResultT] | None = None,
+        loop_future: asyncio.Future[ResultT] | None = None,
+    ) -> None:
         self.item = item
-        self.wake = threading.Event()
+        # A thread waits behind the entry (``submit``) unless a future tells the outcome.
+        waited = future is None and loop_future is None
+        self.wake = threading.Event() if waited else None
         self.lead = False
         self.finished = False
         self.result: ResultT | None = None
         self.error: BaseException | None = None
-        # Set for ``submit_later``: no thread waits behind this entry; the future tells.
-        self.future = future
+        self.future = future  # ``submit_later``
+        self.loop_future = loop_future  # ``submit_soon``
+
+
+def _settle_soon(
+    settled: Sequence[tuple[asyncio.Future[Any], object]], failure: BaseException | None
+) -> None:
+    """On the futures' event loop: complete each one its waiter did not cancel."""
+    for future, result in settled:
+        if future.done():
+            continue
+        if failure is None:
+            future.set_result(result)
+        else:
+            future.set_exception(failure)
 
 
 def _settle(future: Future[ResultT], result: ResultT | None, failure: BaseException | None) -> None:
@@ -454,6 +480,23 @@ class CommitGroup(Generic[ItemT, ResultT]):
         more items share each commit. The group commit's own thread writes when nobody else
         is writing."""
         entry: _Submitted[ItemT, ResultT] = _Submitted(item, Future())
+        self._enqueue(entry)
+        assert entry.future is not None  # noqa: S101 - made above
+        return entry.future
+
+    def submit_soon(self, item: ItemT) -> asyncio.Future[ResultT]:
+        """``submit_later`` for a caller on an event loop: a future of that loop. A group's
+        futures of one loop are completed by one call into it (one wake-up of the loop for
+        the group, not one per item). Cancelling the future abandons the wait only: the item
+        is written with its group all the same."""
+        entry: _Submitted[ItemT, ResultT] = _Submitted(
+            item, loop_future=asyncio.get_running_loop().create_future()
+        )
+        self._enqueue(entry)
+        assert entry.loop_future is not None  # noqa: S101 - made above
+        return entry.loop_future
+
+    def _enqueue(self, entry: _Submitted[ItemT, ResultT]) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"{self._what}: the store is closed")
@@ -463,8 +506,6 @@ class CommitGroup(Generic[ItemT, ResultT]):
                 self._writing = entry.lead = True
         if start:
             self._writer().set()
-        assert entry.future is not None  # noqa: S101 - made above
-        return entry.future
 
     def _writer(self) -> threading.Event:
         """The event that wakes this group's writer thread (started on first use)."""
@@ -512,6 +553,7 @@ class CommitGroup(Generic[ItemT, ResultT]):
                 # Nobody is writing, so nothing else is pending: this entry is first in line.
                 self._writing = entry.lead = True
         if not entry.lead:
+            assert entry.wake is not None  # noqa: S101 - a submit's entry is waited for
             entry.wake.wait()  # until written by a leader, or made the leader
         if not entry.finished:
             self._write_group()  # leading, first in line: the group includes this entry
@@ -543,13 +585,20 @@ class CommitGroup(Generic[ItemT, ResultT]):
                 self._writing = False
             else:
                 successor.lead = True
+        soon: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
         for entry in group:
-            if entry.future is None:
+            if entry.wake is not None:
                 entry.wake.set()
-            else:
+            elif entry.future is not None:
                 _settle(entry.future, entry.result, failure)
+            elif entry.loop_future is not None:
+                loop = entry.loop_future.get_loop()
+                soon.setdefault(loop, []).append((entry.loop_future, entry.result))
+        for loop, settled in soon.items():
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle_soon, settled, failure)
         if successor is not None:
-            if successor.future is None:
+            if successor.wake is not None:
                 successor.wake.set()
             else:  # nobody waits behind it: the writer thread leads the next group
                 self._writer().set()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from stacksafe.model import Account, Stack
+from stacksafe.store.quick import QuickReader
 from stacksafe.store.schema import accounts, principals_revision, stacks
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "list_accounts",
     "list_stacks",
     "max_versions_of",
+    "quick_stack_request",
     "set_max_versions",
     "stack_and_account_by_uid",
     "stack_by_id",
@@ -33,7 +35,7 @@ def _account(row: Row[Any]) -> Account:
     return Account(row.id, row.uid, row.name, row.created_at, row.updated_at)
 
 
-def _stack(row: Row[Any]) -> Stack:
+def _stack(row: Any) -> Stack:
     return Stack(
         row.id, row.uid, row.account_id, row.name, row.environment, row.created_at, row.updated_at
     )
@@ -109,7 +111,19 @@ def stack_request(conn: Connection, uid: str) -> tuple[str, tuple[Stack, Account
     return row.principals_revision, found
 
 
-def _stack_account_revision(row: Row[Any]) -> tuple[Stack, Account, str]:
+def quick_stack_request(
+    reader: QuickReader, uid: str
+) -> tuple[str, tuple[Stack, Account, str] | None] | None:
+    """``stack_request`` through a never-waiting reader (store.quick); None when it could not
+    read at once (or the principals revision row is missing): use ``stack_request``."""
+    row = reader.first(_STACK_REQUEST, {"uid": uid})
+    if row is None:
+        return None
+    found = None if row.id is None else _stack_account_revision(row)
+    return row.principals_revision, found
+
+
+def _stack_account_revision(row: Any) -> tuple[Stack, Account, str]:
     account = Account(
         row.parent_id,
         row.parent_uid,

@@ -1,0 +1,73 @@
+"""The chained form of an audit event is exactly what it always was: ``json.dumps`` of its
+fields, sorted, compact, ASCII. Every event ever hashed depends on it, byte for byte."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import orjson
+
+from stacksafe.core import audit
+
+ALPHABET = "abc \"\\/\n\t\x00\x1f\x7f é€😀\u2028'<>&"
+
+
+def _reference(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _text(rng: random.Random, size: int) -> str:
+    return "".join(rng.choice(ALPHABET) for _ in range(size))
+
+
+def _fields(rng: random.Random) -> dict[str, Any]:
+    detail = {
+        _text(rng, rng.randint(1, 12)): [_text(rng, 20), rng.randint(0, 10**9)]
+        for _ in range(rng.choice([0, 1, 5, 40]))
+    }
+    return {
+        "seq": rng.randint(1, 10**12),
+        "at": "2026-11-28T00:00:00.123456+00:00",
+        "actor": _text(rng, 15),
+        "token_uid": rng.choice([None, _text(rng, 32)]),
+        "source_ip": rng.choice([None, "127.0.0.1", "::1"]),
+        "request_id": rng.choice([None, _text(rng, 8)]),
+        "action": rng.choice(["reveal", "set", "access"]),
+        "outcome": rng.choice(["ok", "denied"]),
+        "account_uid": rng.choice([None, _text(rng, 32)]),
+        "stack_uid": rng.choice([None, _text(rng, 32)]),
+        "detail": orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode(),
+    }
+
+
+def test_the_canonical_form_is_json_dumps_of_the_sorted_fields() -> None:
+    rng = random.Random(20261128)
+    for _ in range(3000):
+        fields = _fields(rng)
+        assert audit._canonical(fields) == _reference(fields)
+        assert audit._canonical(fields) == _reference(fields)  # again: the kept encoding
+
+
+def test_a_detail_read_again_after_the_kept_encodings_were_cleared_is_the_same() -> None:
+    rng = random.Random(7)
+    fields = _fields(rng)
+    fields["detail"] = json.dumps({"keys": {_text(rng, 10): _text(rng, 30) for _ in range(50)}})
+    first = audit._canonical(fields)
+    audit._encoded_details.clear()
+    audit._encoded_chars[0] = 0
+    assert audit._canonical(fields) == first == _reference(fields)
+
+
+def test_the_kept_encodings_stay_within_their_bound() -> None:
+    rng = random.Random(11)
+    big = audit.ENCODED_DETAILS_MAX_CHARS // 10
+    for _ in range(30):
+        fields = _fields(rng)
+        fields["detail"] = json.dumps({"x": _text(rng, big // 3)})
+        assert audit._canonical(fields) == _reference(fields)
+        assert audit._encoded_chars[0] <= audit.ENCODED_DETAILS_MAX_CHARS
+        assert audit._encoded_chars[0] == sum(
+            len(k) + len(v) for k, v in audit._encoded_details.items()
+        )
