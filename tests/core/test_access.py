@@ -501,3 +501,29 @@ def test_unreachable_account_is_indistinguishable_from_a_missing_one(vault: Vaul
         create_stack(vault, user, "acme", "x", "qa")
     assert w.acme.account.uid not in hidden.value.message
     assert hidden.value.message == missing.value.message.replace("no-such-account", "acme")
+
+
+def test_asking_is_replace_of_the_request_fields_and_leaves_the_principal_as_it_was() -> None:
+    from dataclasses import fields, replace
+    from datetime import UTC, datetime
+
+    from stacksafe.core.access import Principal, Role
+
+    kept = Principal(
+        name="ops@acme.test",
+        user_id=7,
+        account_roles={1: Role.ADMINISTRATOR},
+        stack_roles={2: Role.VIEWER},
+        stack_accounts={2: 1},
+        token_uid="t1",
+        scopes=frozenset({"public"}),
+        token_stacks=frozenset({"s"}),
+        token_environments=frozenset({"production"}),
+        token_expires_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )
+    asking = kept.asking("10.0.0.1", "req-1")
+    assert asking == replace(kept, source_ip="10.0.0.1", request_id="req-1")
+    assert [getattr(asking, f.name) for f in fields(Principal)][:-2] == [
+        getattr(kept, f.name) for f in fields(Principal)
+    ][:-2]
+    assert (kept.source_ip, kept.request_id) == (None, None)  # the kept one is unchanged

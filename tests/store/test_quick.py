@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import column, literal_column, select, table
+from sqlalchemy import Integer, column, literal_column, select, table
 
 from stacksafe.core.tenancy import Target
 from stacksafe.core.vault import Vault
@@ -138,3 +138,19 @@ def test_nothing_is_read_once_closed(vault: Vault) -> None:
     assert reader.first(QUERY_ONLY, {}) == (1,)
     reader.close()
     assert reader.first(QUERY_ONLY, {}) is None
+
+
+@SQLITE_ONLY
+def test_rows_are_converted_again_when_they_change_and_the_kept_ones_stay_bounded(
+    vault: Vault,
+) -> None:
+    from sqlalchemy import bindparam
+
+    from stacksafe.store.quick import CONVERTED_ROWS_MAX
+
+    reader = _sqlite(vault)
+    echo = select(bindparam("n", type_=Integer).label("n"))
+    for n in range(CONVERTED_ROWS_MAX + 50):
+        assert reader.first(echo, {"n": n}) == (n,)
+    kept = reader._statements[id(echo)][1]._converted
+    assert 0 < len(kept) <= CONVERTED_ROWS_MAX

@@ -17,7 +17,11 @@ _WELL_FORMED = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 
 def request_id_of(scope: Scope) -> str:
     """The request's id: the client's ``Request-Id`` when well-formed, else a new one."""
-    supplied = dict(scope.get("headers", [])).get(b"request-id", b"")
+    # The last one, as a dict of the headers would keep it.
+    supplied = b""
+    for name, value in scope.get("headers", ()):
+        if name == b"request-id":
+            supplied = value
     return supplied.decode() if _WELL_FORMED.fullmatch(supplied) else uuid.uuid4().hex
 
 

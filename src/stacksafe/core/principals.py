@@ -317,8 +317,7 @@ def known_for_stack(
     principal = vault.known_tokens.get(digest, revision)
     if principal is None or not can_see_stack(principal, stack) or _expired(vault, principal):
         return None
-    actor = replace(principal, source_ip=source_ip, request_id=request_id)
-    return actor, Target(account, stack, secrets_revision)
+    return principal.asking(source_ip, request_id), Target(account, stack, secrets_revision)
 
 
 def _token_digest(vault: Vault, token: str) -> bytes:
@@ -342,7 +341,7 @@ def _for_request(
 ) -> Principal:
     if _expired(vault, principal):
         raise Unauthenticated("the token has expired")
-    return replace(principal, source_ip=source_ip, request_id=request_id)
+    return principal.asking(source_ip, request_id)
 
 
 def _expired(vault: Vault, principal: Principal) -> bool:
