@@ -384,3 +384,23 @@ def test_a_list_request_declaring_a_body_goes_through_the_size_limit(plain: Worl
     answer = plain.client.get(plain.stack_url() + WARM, headers={"Content-Length": str(10**9)})
     assert answer.status_code == 413
     assert answer.json()["error"] == "payload_too_large"
+
+
+def test_reveals_with_many_purposes_keep_the_page_made_once(
+    plain: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stacksafe.api.routes.secrets as routes
+
+    renders: list[int] = []
+    render = routes._page_body
+
+    def counted(*args: Any) -> bytes:
+        renders.append(1)
+        return render(*args)
+
+    monkeypatch.setattr(routes, "_page_body", counted)
+    for n in range(30):  # as `stacksafe run` sends them: one purpose per command
+        answer = plain.client.get(plain.stack_url() + WARM + f"&purpose=run+cmd{n % 6}")
+        assert answer.status_code == 200
+        assert _event_of(answer, plain.vault)["detail"]["purpose"] == f"run cmd{n % 6}"
+    assert len(renders) == 2  # read and rendered; then made once for the kept level

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from stacksafe.core.bulk import NewStack, load_stacks
-from stacksafe.core.opened import OpenedLevel, OpenedSecrets
+from stacksafe.core.opened import MAX_DERIVED, OpenedLevel, OpenedSecrets
 from stacksafe.core.secrets import (
     get_secret,
     import_secrets,
@@ -344,9 +344,49 @@ def test_derived_pages_count_against_the_bound() -> None:
     other.derived(("render", 1), lambda: b"y" * 10)  # over the bound: the oldest level goes
     assert cache.get((1, 1, "production"), "rev") is None
     assert cache.kept_bytes == one.size + 10
-    for n in range(2, 2 + 4):  # a full memo is emptied, and its bytes given back
+    for n in range(2, 2 + MAX_DERIVED):  # the least recently used go, their bytes given back
         other.derived(("render", n), lambda: b"z" * 100)
-    assert cache.kept_bytes == one.size + 100
+    assert cache.kept_bytes == one.size + MAX_DERIVED * 100  # the 10 bytes of ("render", 1) went
+
+
+def test_a_derived_value_in_use_outlives_rarely_used_ones() -> None:
+    level = _level_of(3)
+    made: list[str] = []
+
+    def make(name: str) -> bytes:
+        made.append(name)
+        return name.encode()
+
+    for n in range(5 * MAX_DERIVED):  # the page on every request, a new purpose each time
+        assert level.derived("page", lambda: make("page")) == b"page"
+        level.derived(("purpose", n), lambda n=n: make(f"purpose {n}"))  # type: ignore[misc]
+    assert made.count("page") == 1
+
+
+def test_looking_up_a_derived_value_does_not_wait_for_one_being_made() -> None:
+    import threading
+    import time
+
+    level = _level_of(3)
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> bytes:
+        started.set()
+        assert release.wait(10)
+        return b"slow"
+
+    maker = threading.Thread(target=level.derived, args=("slow", slow))
+    maker.start()
+    try:
+        assert started.wait(10)
+        began = time.monotonic()
+        assert level.made("slow") is None
+        assert level.derived("quick", lambda: b"quick") == b"quick"
+        assert time.monotonic() - began < 1.0
+    finally:
+        release.set()
+        maker.join(10)
+    assert level.made("slow") == b"slow"
 
 
 def test_a_level_changes_revision_once_per_transaction_and_in_every_one(

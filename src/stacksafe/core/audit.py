@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -135,6 +136,7 @@ _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 ENCODED_DETAILS_MAX_CHARS = 4_000_000
 _encoded_details: dict[str, str] = {}
 _encoded_chars = [0]
+_encoded_lock = threading.Lock()
 
 
 def _encoded_detail(text: str) -> str:
@@ -146,11 +148,14 @@ def _encoded_detail(text: str) -> str:
         size = len(text) + len(found)
         if size > ENCODED_DETAILS_MAX_CHARS // 4:
             return found  # one that would push out everything else
-        if _encoded_chars[0] + size > ENCODED_DETAILS_MAX_CHARS:
-            _encoded_details.clear()
-            _encoded_chars[0] = 0
-        _encoded_details[text] = found
-        _encoded_chars[0] += size
+        with _encoded_lock:  # appenders run in several threads (record() in requests')
+            if text in _encoded_details:
+                return found
+            if _encoded_chars[0] + size > ENCODED_DETAILS_MAX_CHARS:
+                _encoded_details.clear()
+                _encoded_chars[0] = 0
+            _encoded_details[text] = found
+            _encoded_chars[0] += size
     return found
 
 

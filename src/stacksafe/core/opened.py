@@ -36,8 +36,9 @@ __all__ = ["Level", "OpenedLevel", "OpenedSecrets"]
 # Per kept secret, besides its plaintext: the tuple, strings and datetimes (measured ~600 B).
 OVERHEAD_BYTES = 600
 
-# Derived values kept per level (pages of a few shapes, the detail of its reveal event).
-MAX_DERIVED = 4
+# Derived values kept per level (pages of a few shapes, the detail of its reveal event, that
+# detail as stored for each purpose asked lately).
+MAX_DERIVED = 8
 _MISSING = object()
 T = TypeVar("T")
 
@@ -58,7 +59,7 @@ class OpenedLevel:
     # Whether any value holds a ${...} reference (core.references), tested once.
     references: bool
     # What readers derive from the whole level, the same every time (see ``derived``).
-    _derived: dict[Hashable, object] = field(default_factory=dict, repr=False)
+    _derived: OrderedDict[Hashable, object] = field(default_factory=OrderedDict, repr=False)
     _described: list[tuple[Secret, ...]] = field(default_factory=list)
     _derive_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # Told how many bytes ``derived`` keeps, or gives back (set by the cache that keeps this).
@@ -76,26 +77,35 @@ class OpenedLevel:
 
     def derived(self, what: Hashable, make: Callable[[], T]) -> T:
         """``make()``, made once per ``what`` for this level at this revision: a rendered
-        page, an audit event's detail. A few are kept; a lost race makes one twice."""
+        page, an audit event's detail. A few are kept, the least recently used given up
+        first (a page read on every request outlives the details of rare purposes). Made
+        outside the lock, so ``made`` never waits for a render; a lost race makes one twice."""
+        found = self.made(what)
+        if found is not None:
+            return cast(T, found)
+        made = make()
+        change = _bytes_of(made)
         with self._derive_lock:
-            found = self._derived.get(what, _MISSING)
-            if found is not _MISSING:
-                return cast(T, found)
-            made = make()
-            change = _bytes_of(made)
-            if len(self._derived) >= MAX_DERIVED:
-                change -= sum(_bytes_of(kept) for kept in self._derived.values())
-                self._derived.clear()
+            previous = self._derived.pop(what, _MISSING)
+            if previous is not _MISSING:
+                change -= _bytes_of(previous)
+            while len(self._derived) >= MAX_DERIVED:
+                _, dropped = self._derived.popitem(last=False)
+                change -= _bytes_of(dropped)
             self._derived[what] = made
         for charge in self._charge:
             charge(self, change)
         return made
 
     def made(self, what: Hashable) -> object | None:
-        """What ``derived(what, ...)`` made and still keeps, or None (nothing is made here)."""
+        """What ``derived(what, ...)`` made and still keeps, or None (nothing is made here,
+        and nothing is waited for but a dictionary lookup)."""
         with self._derive_lock:
             found = self._derived.get(what, _MISSING)
-        return None if found is _MISSING else found
+            if found is _MISSING:
+                return None
+            self._derived.move_to_end(what)
+        return found
 
     def secrets(self, key: str | None, reveal: bool) -> list[Secret]:
         """All (``key`` None) or the one named; with values only when ``reveal``."""

@@ -9,9 +9,10 @@ module runs one compiled SELECT straight through the sqlite3 driver on a connect
 - one statement outside any explicit transaction is its own read transaction, so it sees one
   snapshot, as ``Store.read`` does;
 - it never waits: the connection's busy timeout is 0, and a caller that finds the connection
-  in use by another thread does not queue for it. Whatever goes wrong (busy, locked, an I/O
-  error, a closed store) gives ``None``, and the caller takes the ordinary path, which waits as
-  it should and words any error;
+  in use by another thread does not queue for it. Whatever the database does wrong (busy,
+  locked, an I/O error, a closed store: any ``sqlite3.Error``) gives ``None``, and the caller
+  takes the ordinary path, which waits as it should and words any error (a parameter the
+  driver cannot take at all raises here as it would there);
 - the connection is ``query_only``: this path cannot write, whatever statement it is given;
 - values are converted by the columns' own SQLAlchemy types
   (``dialect_impl(...).result_processor``), so a row reads as it does through ``Store.read``.
