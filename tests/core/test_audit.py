@@ -34,7 +34,7 @@ from stacksafe.core.vault import Vault, open_vault
 from stacksafe.errors import Forbidden, NotFound
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
-from stacksafe.store.schema import audit_events, audit_head
+from stacksafe.store.schema import audit_details, audit_events, audit_head
 from tests.actors import LOCAL
 from tests.core.helpers_access import (
     Event,
@@ -169,7 +169,7 @@ def _forms(value: str) -> list[str]:
 def _audit_text(vault: Vault) -> str:
     parts: list[str] = []
     with vault.store.read() as conn:
-        for table in (audit_events, audit_head):
+        for table in (audit_events, audit_details, audit_head):
             for row in conn.execute(select(table)):
                 for cell in row:
                     if isinstance(cell, bytes | memoryview):
@@ -577,3 +577,93 @@ def test_key_filter_is_case_sensitive(
     [upper] = _new(vault, lambda: put(vault, LOCAL, stack_target, "MAILER", "b"))
     assert [e.seq for e in list_events(vault, key="MAILER")] == [upper]
     assert [e.seq for e in list_events(vault, key="mailer")] == [lower]
+
+
+# --- Shared details (migration 0011): a large detail text is stored once for every event with
+# exactly that text; the chain still covers each event's full text.
+
+
+def _wide_stack(vault: Vault, stack_target: Target, keys: int = 40) -> None:
+    import_secrets(
+        vault,
+        LOCAL,
+        stack_target,
+        {f"WIDE_SECRET_{n:03}": SecretValue(f"v-{n}-{random.token_hex(6)}") for n in range(keys)},
+    )
+
+
+def _stored_details(vault: Vault) -> tuple[list[tuple[int, str, bytes | None]], int]:
+    with vault.store.read() as conn:
+        events = [
+            (r.seq, r.detail, None if r.detail_digest is None else bytes(r.detail_digest))
+            for r in conn.execute(select(audit_events).order_by(audit_events.c.seq))
+        ]
+        shared = len(conn.execute(select(audit_details.c.digest)).all())
+    return events, shared
+
+
+def test_a_whole_stacks_reveals_store_their_detail_once(vault: Vault, stack_target: Target) -> None:
+    _wide_stack(vault, stack_target)
+    before = last_seq(vault)
+    shared_before = _stored_details(vault)[1]  # the import's own detail may be one
+    for _ in range(6):
+        list_secrets(vault, LOCAL, stack_target, reveal=True)
+    events, shared = _stored_details(vault)
+    reveals = [e for e in events if e[0] > before]
+    assert len(reveals) == 6
+    assert shared == shared_before + 1
+    assert {detail for _, detail, _ in reveals} == {""}  # nothing inline
+    assert len({digest for _, _, digest in reveals}) == 1
+    listed = [e for e in list_events(vault, limit=6) if e.action == "reveal"]
+    assert len(listed) == 6
+    assert all(e.detail == listed[0].detail for e in listed)
+    assert len(listed[0].detail["keys"]) == 40
+    assert verify_chain(vault).intact
+    # Small details stay inline (a single key's reveal).
+    get_secret(vault, LOCAL, stack_target, "WIDE_SECRET_001", reveal=True)
+    events, shared_after = _stored_details(vault)
+    assert events[-1][1] != ""
+    assert events[-1][2] is None
+    assert shared_after == shared
+
+
+def test_the_key_filter_finds_events_whose_detail_is_shared(
+    vault: Vault, stack_target: Target
+) -> None:
+    _wide_stack(vault, stack_target)
+    list_secrets(vault, LOCAL, stack_target, reveal=True)
+    found = list_events(vault, key="WIDE_SECRET_007")
+    assert "reveal" in [e.action for e in found]
+    assert list_events(vault, key="WIDE_SECRET_999") == []
+
+
+@pytest.mark.parametrize("damage", ["edited", "deleted"])
+def test_a_damaged_shared_detail_is_named_by_verify(
+    vault: Vault, stack_target: Target, damage: str
+) -> None:
+    _wide_stack(vault, stack_target)
+    first = last_seq(vault) + 1
+    for _ in range(3):
+        list_secrets(vault, LOCAL, stack_target, reveal=True)
+    assert verify_chain(vault).intact
+    with vault.store.write() as conn:
+        digest = conn.execute(
+            select(audit_events.c.detail_digest).where(audit_events.c.seq == first)
+        ).scalar_one()
+        shared = audit_details.c.digest == digest
+        if damage == "edited":
+            text = conn.execute(select(audit_details.c.detail).where(shared)).scalar_one()
+            changed = text.replace('"keys"', '"kays"')
+            conn.execute(update(audit_details).where(shared).values(detail=changed))
+        else:
+            conn.execute(delete(audit_details).where(shared))
+    report = verify_chain(vault)
+    assert not report.intact
+    assert report.first_bad_seq == first
+    assert report.problem == (
+        f"event {first} was altered"
+        if damage == "edited"
+        else f"the shared detail of event {first} is missing"
+    )
+    if damage == "deleted":
+        assert "missing" in list_events(vault, limit=1)[0].detail["error"]

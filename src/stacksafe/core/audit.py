@@ -12,6 +12,7 @@ without making the log a dictionary.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_
 
 from stacksafe.core.access import Principal
 from stacksafe.core.server_keys import AUDIT_CHAIN, FINGERPRINT, keyed_hash
@@ -30,7 +31,7 @@ from stacksafe.crypto import KeyedHash
 from stacksafe.model import Account, Secret, SecretValue, Stack, iso8601
 from stacksafe.store import audit as queries
 from stacksafe.store.engine import CommitGroup
-from stacksafe.store.schema import audit_events
+from stacksafe.store.schema import audit_details, audit_events
 
 __all__ = [
     "AuditEvent",
@@ -159,6 +160,23 @@ def _encoded_detail(text: str) -> str:
     return found
 
 
+# Detail texts this long or longer are stored once (``audit_details``), shared by every event
+# with the same text: a reveal of a whole stack gives the same kilobytes on every reveal.
+SHARED_DETAIL_MIN_CHARS = 1024
+_digests: dict[str, bytes] = {}
+
+
+def _sha256(text: str) -> bytes:
+    """The digest a shared detail is stored under, kept for texts appended again (a few)."""
+    found = _digests.get(text)
+    if found is None:
+        found = hashlib.sha256(text.encode()).digest()
+        if len(_digests) >= 16:
+            _digests.clear()
+        _digests[text] = found
+    return found
+
+
 def detail_text(detail: dict[str, Any] | None) -> str:
     """An event's detail as stored, and as hashed: for a caller that appends the same detail
     many times (``append_soon``)."""
@@ -212,11 +230,21 @@ def _append(conn: Connection, vault: Vault, rows: Sequence[dict[str, Any]]) -> l
     # Hashed as UTC, which is how it reads back from the database.
     at = vault.clock().astimezone(UTC)
     events = []
+    shared: dict[bytes, str] = {}
     for row in rows:
         seq += 1
         digest = chain.digest(previous, _canonical(_fields(seq, at, row)))
-        events.append({**row, "seq": seq, "at": at, "prev_hash": previous, "hash": digest})
+        event = {**row, "seq": seq, "at": at, "prev_hash": previous, "hash": digest}
+        text = row["detail"]
+        if len(text) >= SHARED_DETAIL_MIN_CHARS:
+            event["detail_digest"] = _sha256(text)
+            shared[event["detail_digest"]] = text
+            event["detail"] = ""
+        else:
+            event["detail_digest"] = None
+        events.append(event)
         previous = digest
+    queries.insert_details(conn, shared)
     queries.insert_events(conn, events)
     queries.move_head(conn, seq, previous, _head_mac(chain, seq, previous))
     return [event["seq"] for event in events]
@@ -364,6 +392,13 @@ def verify_chain(vault: Vault) -> VerifyReport:
                     event.seq,
                     f"event {event.seq} does not follow event {event.seq - 1}",
                 )
+            if event.detail is None:
+                return VerifyReport(
+                    False,
+                    count,
+                    event.seq,
+                    f"the shared detail of event {event.seq} is missing",
+                )
             row = {
                 "actor": event.actor,
                 "token_uid": event.token_uid,
@@ -413,8 +448,13 @@ def _event(stored: queries.StoredEvent) -> AuditEvent:
         stored.outcome,
         stored.account_uid,
         stored.stack_uid,
-        json.loads(stored.detail),
+        _MISSING_DETAIL if stored.detail is None else json.loads(stored.detail),
     )
+
+
+# Shown for an event whose shared detail text is gone from the database (``audit verify``
+# names the first such event).
+_MISSING_DETAIL = {"error": "this event's shared detail is missing from the database"}
 
 
 def _names_key(detail: dict[str, Any], key: str) -> bool:
@@ -434,7 +474,7 @@ def list_events(
     offset: int = 0,
 ) -> Sequence[AuditEvent]:
     """Events, newest first, filtered; ``key`` matches events naming exactly that secret key."""
-    query = select(audit_events).order_by(audit_events.c.seq.desc())
+    query = queries.events_query().order_by(audit_events.c.seq.desc())
     if account_uid is not None:
         query = query.where(audit_events.c.account_uid == account_uid)
     if since is not None:
@@ -453,7 +493,13 @@ def list_events(
             found = queries.query_events(conn, query.limit(limit).offset(offset))
         return [_event(e) for e in found]
     # The text search only narrows the candidates; the exact test is on the parsed keys.
-    query = query.where(audit_events.c.detail.contains(json.dumps(key), autoescape=True))
+    named = json.dumps(key)
+    query = query.where(
+        or_(
+            audit_events.c.detail.contains(named, autoescape=True),
+            audit_details.c.detail.contains(named, autoescape=True),
+        )
+    )
     matched: list[AuditEvent] = []
     skipped = 0
     batch, start = 500, 0

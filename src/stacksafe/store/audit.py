@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from stacksafe.store.schema import audit_events, audit_head
+from stacksafe.store.schema import audit_details, audit_events, audit_head
 
 __all__ = [
     "StoredEvent",
+    "events_query",
+    "insert_details",
     "insert_events",
     "iter_events",
     "lock_head",
     "move_head",
     "query_events",
     "read_head",
+    "shared_detail",
 ]
 
 
@@ -34,12 +39,15 @@ class StoredEvent:
     outcome: str
     account_uid: str | None
     stack_uid: str | None
-    detail: str
+    # The detail text, inline or shared (``audit_details``); None: its shared text is missing.
+    detail: str | None
     prev_hash: bytes
     hash: bytes
+    detail_digest: bytes | None = None
 
 
 def _event(row: Row[Any]) -> StoredEvent:
+    digest = None if row.detail_digest is None else bytes(row.detail_digest)
     return StoredEvent(
         row.seq,
         row.at,
@@ -51,9 +59,24 @@ def _event(row: Row[Any]) -> StoredEvent:
         row.outcome,
         row.account_uid,
         row.stack_uid,
-        row.detail,
+        row.detail if digest is None else row.shared_detail,
         bytes(row.prev_hash),
         bytes(row.hash),
+        digest,
+    )
+
+
+shared_detail = audit_details.c.detail.label("shared_detail")
+
+
+def events_query() -> Select[Any]:
+    """Events with their detail texts, shared ones joined in (``_event`` picks the one in use);
+    for ``query_events``, filtered and ordered by the caller (``shared_detail`` is the column of
+    the shared text, for searching it)."""
+    return select(audit_events, shared_detail).select_from(
+        audit_events.outerjoin(
+            audit_details, audit_details.c.digest == audit_events.c.detail_digest
+        )
     )
 
 
@@ -97,12 +120,23 @@ def insert_events(conn: Connection, events: Sequence[dict[str, object]]) -> None
     conn.execute(_INSERT_EVENT, list(events))
 
 
+def insert_details(conn: Connection, details: Mapping[bytes, str]) -> None:
+    """Shared detail texts by digest, each stored unless it is already (one statement)."""
+    if not details:
+        return
+    insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        insert(audit_details).on_conflict_do_nothing(index_elements=["digest"]),
+        [{"digest": digest, "detail": text} for digest, text in details.items()],
+    )
+
+
 def iter_events(conn: Connection, batch: int = 1000) -> Iterator[StoredEvent]:
     """Every event in sequence order, read in batches (the log may be large)."""
     after = 0
     while True:
         rows = conn.execute(
-            select(audit_events)
+            events_query()
             .where(audit_events.c.seq > after)
             .order_by(audit_events.c.seq)
             .limit(batch)

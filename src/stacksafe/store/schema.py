@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 __all__ = [
     "accounts",
+    "audit_details",
     "audit_events",
     "audit_head",
     "data_keys",
@@ -336,10 +337,22 @@ audit_events = Table(
     Column("account_uid", String(64), nullable=True),
     Column("stack_uid", String(64), nullable=True),
     # JSON: keys, versions, value fingerprints (keyed HMAC), reasons. Never a value.
+    # Empty when the detail is shared (``detail_digest``): stored once in ``audit_details``.
     Column("detail", Text, nullable=False),
     Column("prev_hash", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
+    Column("detail_digest", LargeBinary, nullable=True),
     Index("ix_audit_events_account_uid_seq", "account_uid", "seq"),
+)
+
+audit_details = Table(
+    "audit_details",
+    metadata,
+    # An event's detail text stored once for every event that has exactly this text (a kept
+    # stack revealed again and again: the same keys, versions and fingerprints, kilobytes each
+    # time), by its SHA-256. The chain hashes each event with the full text (core.audit).
+    Column("digest", LargeBinary, primary_key=True),
+    Column("detail", Text, nullable=False),
 )
 
 principals_revision = Table(
