@@ -27,6 +27,7 @@ _PROBE = {
     "detail": "{}",
     "prev_hash": GENESIS,
     "hash": GENESIS,
+    "detail_digest": None,
 }
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Row, Select, bindparam, insert, select, updat
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from stacksafe.store.driver import DriverStatement
 from stacksafe.store.schema import audit_details, audit_events, audit_head
 
 __all__ = [
@@ -93,12 +94,16 @@ _MOVE_HEAD = (
 _READ_HEAD = select(audit_head.c.seq, audit_head.c.hash, audit_head.c.mac).where(
     audit_head.c.id == 1
 )
-_INSERT_EVENT = insert(audit_events)
+_EVENT_COLUMNS = [c.key for c in audit_events.c]
+# Through the driver (store.driver): they run on the thread every reveal's answer waits for.
+_LOCK_HEAD_DRIVER = DriverStatement(_LOCK_HEAD)
+_MOVE_HEAD_DRIVER = DriverStatement(_MOVE_HEAD)
+_INSERT_EVENTS_DRIVER = DriverStatement(insert(audit_events), _EVENT_COLUMNS)
 
 
 def lock_head(conn: Connection, genesis: bytes) -> tuple[int, bytes]:
     """The last (seq, hash), locked until the transaction ends; creates the head on first use."""
-    row = conn.execute(_LOCK_HEAD).first()
+    row = _LOCK_HEAD_DRIVER.execute(conn, {}).fetchone()
     if row is None:
         conn.execute(_CREATE_HEAD, {"id": 1, "seq": 0, "hash": genesis, "mac": b""})
         return 0, genesis
@@ -106,7 +111,7 @@ def lock_head(conn: Connection, genesis: bytes) -> tuple[int, bytes]:
 
 
 def move_head(conn: Connection, seq: int, hash_: bytes, mac: bytes) -> None:
-    conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": hash_, "new_mac": mac})
+    _MOVE_HEAD_DRIVER.execute(conn, {"new_seq": seq, "new_hash": hash_, "new_mac": mac})
 
 
 def read_head(conn: Connection) -> tuple[int, bytes, bytes] | None:
@@ -117,7 +122,7 @@ def read_head(conn: Connection) -> tuple[int, bytes, bytes] | None:
 
 def insert_events(conn: Connection, events: Sequence[dict[str, object]]) -> None:
     """Rows of ``audit_events``, each with every column, in one statement."""
-    conn.execute(_INSERT_EVENT, list(events))
+    _INSERT_EVENTS_DRIVER.executemany(conn, events)
 
 
 def insert_details(conn: Connection, details: Mapping[bytes, str]) -> None:
