@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from stacksafe.core.audit import list_events
 from stacksafe.core.principals import TOKEN_PREFIX, authenticate, create_token
-from stacksafe.store.schema import audit_events, tokens
+from stacksafe.store.schema import audit_details, audit_events, tokens
 from tests.actors import LOCAL
 from tests.api.helpers import World, assert_error, client_for, snapshot, user_with_token
 
@@ -14,7 +14,11 @@ from tests.api.helpers import World, assert_error, client_for, snapshot, user_wi
 def _all_text(world: World) -> str:
     """Every token-table and audit-log cell, as text: a token's value must be in none of them."""
     with world.vault.store.read() as conn:
-        rows = [*conn.execute(select(tokens)), *conn.execute(select(audit_events))]
+        rows = [
+            *conn.execute(select(tokens)),
+            *conn.execute(select(audit_events)),
+            *conn.execute(select(audit_details)),
+        ]
     return "\n".join(repr(tuple(row)) for row in rows)
 
 

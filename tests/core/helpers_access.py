@@ -30,6 +30,7 @@ from stacksafe.core.tenancy import (
 from stacksafe.core.vault import Vault, initialise
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
+from stacksafe.store import audit as audit_queries
 from stacksafe.store.schema import (
     audit_events,
     memberships,
@@ -192,10 +193,13 @@ def last_seq(vault: Vault) -> int:
 
 
 def events_after(vault: Vault, seq: int) -> list[Event]:
-    """Audit events with a sequence number above ``seq``, oldest first, read from the table."""
+    """Audit events with a sequence number above ``seq``, oldest first, read from the table
+    (a shared detail read from ``audit_details``)."""
     with vault.store.read() as conn:
         rows = conn.execute(
-            select(audit_events).where(audit_events.c.seq > seq).order_by(audit_events.c.seq)
+            audit_queries.events_query()
+            .where(audit_events.c.seq > seq)
+            .order_by(audit_events.c.seq)
         ).all()
     return [
         Event(
@@ -206,7 +210,7 @@ def events_after(vault: Vault, seq: int) -> list[Event]:
             r.outcome,
             r.account_uid,
             r.stack_uid,
-            json.loads(r.detail),
+            json.loads(r.detail if r.detail_digest is None else r.shared_detail),
         )
         for r in rows
     ]

@@ -637,7 +637,7 @@ def test_the_key_filter_finds_events_whose_detail_is_shared(
     assert list_events(vault, key="WIDE_SECRET_999") == []
 
 
-@pytest.mark.parametrize("damage", ["edited", "deleted"])
+@pytest.mark.parametrize("damage", ["edited", "deleted", "not-json", "inline-too"])
 def test_a_damaged_shared_detail_is_named_by_verify(
     vault: Vault, stack_target: Target, damage: str
 ) -> None:
@@ -655,15 +655,55 @@ def test_a_damaged_shared_detail_is_named_by_verify(
             text = conn.execute(select(audit_details.c.detail).where(shared)).scalar_one()
             changed = text.replace('"keys"', '"kays"')
             conn.execute(update(audit_details).where(shared).values(detail=changed))
+        elif damage == "not-json":
+            conn.execute(update(audit_details).where(shared).values(detail="not json"))
+        elif damage == "inline-too":
+            event = audit_events.c.seq == first
+            conn.execute(update(audit_events).where(event).values(detail='{"x": 1}'))
         else:
             conn.execute(delete(audit_details).where(shared))
     report = verify_chain(vault)
     assert not report.intact
     assert report.first_bad_seq == first
-    assert report.problem == (
-        f"event {first} was altered"
-        if damage == "edited"
-        else f"the shared detail of event {first} is missing"
+    assert (
+        report.problem
+        == {
+            "edited": f"the shared detail of event {first} does not match its digest",
+            "not-json": f"the shared detail of event {first} does not match its digest",
+            "deleted": f"the shared detail of event {first} is missing",
+            "inline-too": f"event {first} holds a detail of its own besides its shared one",
+        }[damage]
     )
-    if damage == "deleted":
-        assert "missing" in list_events(vault, limit=1)[0].detail["error"]
+    # Still listed: a damaged shared text says so instead of breaking every page it is on.
+    shown = list_events(vault, limit=1)[0].detail
+    if damage in ("deleted", "not-json"):
+        assert "error" in shown
+    else:
+        assert "keys" in shown or "kays" in shown
+
+
+def test_an_edited_shared_detail_with_its_digest_recomputed_still_breaks_the_chain(
+    vault: Vault, stack_target: Target
+) -> None:
+    _wide_stack(vault, stack_target)
+    first = last_seq(vault) + 1
+    list_secrets(vault, LOCAL, stack_target, reveal=True)
+    with vault.store.write() as conn:
+        digest = conn.execute(
+            select(audit_events.c.detail_digest).where(audit_events.c.seq == first)
+        ).scalar_one()
+        text = conn.execute(
+            select(audit_details.c.detail).where(audit_details.c.digest == digest)
+        ).scalar_one()
+        changed = text.replace('"keys"', '"kays"')
+        new_digest = hashlib.sha256(changed.encode()).digest()
+        conn.execute(insert(audit_details).values(digest=new_digest, detail=changed))
+        conn.execute(
+            update(audit_events).where(audit_events.c.seq == first).values(detail_digest=new_digest)
+        )
+    report = verify_chain(vault)
+    assert (report.intact, report.first_bad_seq, report.problem) == (
+        False,
+        first,
+        f"event {first} was altered",
+    )

@@ -63,3 +63,39 @@ def test_the_migrations_build_exactly_the_schema_the_code_declares(settings: Set
     finally:
         vault.close()
     assert differences == []
+
+
+def test_downgrading_0011_puts_every_shared_detail_back_inline(settings: Settings) -> None:
+    """0010 reads only ``audit_events.detail``: a downgrade must not leave shared events empty."""
+    import json
+
+    from sqlalchemy import select
+
+    from stacksafe.core.audit import list_events, verify_chain
+    from stacksafe.core.secrets import import_secrets, list_secrets
+    from stacksafe.core.tenancy import Target, create_account, create_stack
+    from stacksafe.core.vault import initialise
+    from stacksafe.model import SecretValue
+    from stacksafe.store.schema import audit_events
+
+    vault, _ = initialise(settings)
+    try:
+        account = create_account(vault, LOCAL, "acme")
+        stack = create_stack(vault, LOCAL, "acme", "web", "production")
+        target = Target(account, stack)
+        import_secrets(vault, LOCAL, target, {f"K{n:03}": SecretValue("v") for n in range(40)})
+        for _ in range(3):
+            list_secrets(vault, LOCAL, target, reveal=True)
+        expected = {e.seq: e.detail for e in list_events(vault, limit=100)}
+        assert verify_chain(vault).intact
+        config = Config()
+        config.set_main_option("script_location", "stacksafe.store:migrations")
+        with vault.store.write() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0010")
+        with vault.store.read() as conn:
+            assert current_revision(conn) == "0010"
+            rows = conn.execute(select(audit_events.c.seq, audit_events.c.detail)).all()
+        assert {seq: json.loads(detail) for seq, detail in rows} == expected
+    finally:
+        vault.close()

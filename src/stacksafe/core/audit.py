@@ -392,13 +392,9 @@ def verify_chain(vault: Vault) -> VerifyReport:
                     event.seq,
                     f"event {event.seq} does not follow event {event.seq - 1}",
                 )
-            if event.detail is None:
-                return VerifyReport(
-                    False,
-                    count,
-                    event.seq,
-                    f"the shared detail of event {event.seq} is missing",
-                )
+            shared = _shared_detail_problem(event)
+            if shared is not None:
+                return VerifyReport(False, count, event.seq, shared)
             row = {
                 "actor": event.actor,
                 "token_uid": event.token_uid,
@@ -436,6 +432,19 @@ def verify_chain(vault: Vault) -> VerifyReport:
     return VerifyReport(True, count)
 
 
+def _shared_detail_problem(event: queries.StoredEvent) -> str | None:
+    """What is wrong with how ``event`` stores a shared detail (0011), or None."""
+    if event.detail_digest is None:
+        return None
+    if event.detail is None:
+        return f"the shared detail of event {event.seq} is missing"
+    if event.inline_detail != "":
+        return f"event {event.seq} holds a detail of its own besides its shared one"
+    if _sha256(event.detail) != event.detail_digest:
+        return f"the shared detail of event {event.seq} does not match its digest"
+    return None
+
+
 def _event(stored: queries.StoredEvent) -> AuditEvent:
     return AuditEvent(
         stored.seq,
@@ -448,13 +457,22 @@ def _event(stored: queries.StoredEvent) -> AuditEvent:
         stored.outcome,
         stored.account_uid,
         stored.stack_uid,
-        _MISSING_DETAIL if stored.detail is None else json.loads(stored.detail),
+        _detail_of(stored),
     )
 
 
-# Shown for an event whose shared detail text is gone from the database (``audit verify``
-# names the first such event).
-_MISSING_DETAIL = {"error": "this event's shared detail is missing from the database"}
+def _detail_of(stored: queries.StoredEvent) -> dict[str, Any]:
+    # A damaged event still lists (``audit verify`` names the first one): one shared text
+    # damaged would otherwise break the listing of every event that shares it.
+    if stored.detail is None:
+        return {"error": "this event's shared detail is missing from the database"}
+    try:
+        detail = json.loads(stored.detail)
+    except ValueError:
+        return {"error": "this event's detail is not valid JSON (damaged)"}
+    if not isinstance(detail, dict):
+        return {"error": "this event's detail is not a JSON object (damaged)"}
+    return detail
 
 
 def _names_key(detail: dict[str, Any], key: str) -> bool:

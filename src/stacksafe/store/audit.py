@@ -45,6 +45,8 @@ class StoredEvent:
     prev_hash: bytes
     hash: bytes
     detail_digest: bytes | None = None
+    # What the event's own ``detail`` column holds ('' when the detail is shared).
+    inline_detail: str = ""
 
 
 def _event(row: Row[Any]) -> StoredEvent:
@@ -64,6 +66,7 @@ def _event(row: Row[Any]) -> StoredEvent:
         bytes(row.prev_hash),
         bytes(row.hash),
         digest,
+        row.detail,
     )
 
 

@@ -34,6 +34,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Every shared text back inline first: the chain covers it, and 0010 reads only ``detail``.
+    op.execute(
+        "UPDATE audit_events SET detail = (SELECT d.detail FROM audit_details d"
+        " WHERE d.digest = audit_events.detail_digest) WHERE detail_digest IS NOT NULL"
+    )
     with op.batch_alter_table("audit_events") as batch:
         batch.drop_column("detail_digest")
     op.drop_table("audit_details")
