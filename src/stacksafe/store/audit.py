@@ -102,6 +102,14 @@ _EVENT_COLUMNS = [c.key for c in audit_events.c]
 _LOCK_HEAD_DRIVER = DriverStatement(_LOCK_HEAD)
 _MOVE_HEAD_DRIVER = DriverStatement(_MOVE_HEAD)
 _INSERT_EVENTS_DRIVER = DriverStatement(insert(audit_events), _EVENT_COLUMNS)
+# (SQLite's, PostgreSQL's): ON CONFLICT DO NOTHING is spelled per dialect.
+_INSERT_DETAILS_DRIVER = tuple(
+    DriverStatement(
+        dialect_insert(audit_details).on_conflict_do_nothing(index_elements=["digest"]),
+        ["digest", "detail"],
+    )
+    for dialect_insert in (sqlite_insert, postgresql_insert)
+)
 
 
 def lock_head(conn: Connection, genesis: bytes) -> tuple[int, bytes]:
@@ -132,10 +140,8 @@ def insert_details(conn: Connection, details: Mapping[bytes, str]) -> None:
     """Shared detail texts by digest, each stored unless it is already (one statement)."""
     if not details:
         return
-    insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(
-        insert(audit_details).on_conflict_do_nothing(index_elements=["digest"]),
-        [{"digest": digest, "detail": text} for digest, text in details.items()],
+    _INSERT_DETAILS_DRIVER[conn.dialect.name == "postgresql"].executemany(
+        conn, [{"digest": digest, "detail": text} for digest, text in details.items()]
     )
 
 
