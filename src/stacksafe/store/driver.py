@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Dialect
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.expression import Executable
 
-__all__ = ["DriverStatement"]
+__all__ = ["Compiled", "DriverStatement"]
 
 
 class DriverStatement:
@@ -32,12 +32,12 @@ class DriverStatement:
     def __init__(self, statement: Executable, column_keys: Sequence[str] | None = None) -> None:
         self._statement = statement
         self._column_keys = None if column_keys is None else list(column_keys)
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[str, Compiled] = {}
 
-    def _for(self, dialect: Dialect) -> _Compiled:
+    def _for(self, dialect: Dialect) -> Compiled:
         found = self._compiled.get(dialect.name)
         if found is None:
-            found = self._compiled[dialect.name] = _Compiled(
+            found = self._compiled[dialect.name] = Compiled(
                 self._statement, dialect, self._column_keys
             )
         return found
@@ -60,11 +60,14 @@ class DriverStatement:
         )
 
 
-class _Compiled:
+class Compiled:
+    """A statement compiled for one dialect's driver: its SQL, and its parameters in the
+    driver's style and order, converted by their SQLAlchemy types (also store.quick's)."""
+
     __slots__ = ("_names", "_positional", "_processors", "sql")
 
     def __init__(
-        self, statement: Executable, dialect: Dialect, column_keys: list[str] | None
+        self, statement: Executable, dialect: Dialect, column_keys: list[str] | None = None
     ) -> None:
         compile_ = statement.compile  # type: ignore[attr-defined]
         compiled = compile_(dialect=dialect, column_keys=column_keys)

@@ -31,6 +31,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Select
 
+from stacksafe.store.driver import Compiled
+
 __all__ = ["CONVERTED_ROWS_MAX", "QuickReader", "QuickStatement"]
 
 # Converted rows kept per statement (cleared when full: refilled as read).
@@ -40,17 +42,13 @@ CONVERTED_ROWS_MAX = 1024
 class QuickStatement:
     """A SELECT compiled once for the driver, with the converters of its columns."""
 
-    __slots__ = ("_converted", "_converters", "_order", "_row", "sql")
+    __slots__ = ("_converted", "_converters", "_row", "parameters", "sql")
 
     def __init__(self, statement: Select[Any], engine: Engine) -> None:
         dialect = engine.dialect
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        defaults = compiled.params
-        # The positional order of the parameters, each with its bound default (None: given).
-        self._order: list[tuple[str, Any]] = [
-            (name, defaults.get(name)) for name in compiled.positiontup or ()
-        ]
+        compiled = Compiled(statement, dialect)
+        self.sql = compiled.sql
+        self.parameters = compiled.parameters
         columns = list(statement.selected_columns)
         self._converters: list[Callable[[Any], Any] | None] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
@@ -60,9 +58,6 @@ class QuickStatement:
         )
         self._row: Callable[..., Any] = row
         self._converted: dict[tuple[Any, ...], Any] = {}
-
-    def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(given.get(name, value) for name, value in self._order)
 
     def row(self, raw: tuple[Any, ...]) -> Any:
         """The raw driver row as a named tuple of converted values (attribute access, as a
