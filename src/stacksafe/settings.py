@@ -6,10 +6,12 @@ defaults under the data dir (``$XDG_DATA_HOME/stacksafe`` or ``~/.local/share/st
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from stacksafe.errors import ConfigurationError
 from stacksafe.model import SecretValue
@@ -64,6 +66,11 @@ class Settings:
     db_max_overflow: int = DEFAULT_DB_MAX_OVERFLOW
     db_pool_timeout: float = DEFAULT_DB_POOL_TIMEOUT
     db_connect_timeout: int = DEFAULT_DB_CONNECT_TIMEOUT
+    # Where rotators and webhooks may connect on a user's behalf (STACKSAFE_OUTBOUND_ALLOW, IP
+    # addresses and networks; empty: anywhere but the guarded ranges, see core.outbound).
+    outbound_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # The server's own database host(s), never a rotator's target unless allowed by address.
+    database_hosts: tuple[str, ...] = ()
 
     @property
     def uses_passphrase(self) -> bool:
@@ -151,6 +158,7 @@ class Settings:
         connect_timeout = _whole(
             env, "STACKSAFE_DB_CONNECT_TIMEOUT", DEFAULT_DB_CONNECT_TIMEOUT, 1, "seconds"
         )
+        outbound_allow = _networks(env, "STACKSAFE_OUTBOUND_ALLOW")
         return cls(
             data_dir=root,
             database_url=url,
@@ -169,6 +177,8 @@ class Settings:
             db_max_overflow=max_overflow,
             db_pool_timeout=pool_timeout,
             db_connect_timeout=connect_timeout,
+            outbound_allow=outbound_allow,
+            database_hosts=_database_hosts(url, env),
         )
 
 
@@ -205,3 +215,37 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
             f"(e.g. 10 or 2.5), not {text!r}"
         )
     return value
+
+
+def _networks(
+    env: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for entry in (part.strip() for part in env.get(name, "").split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"{name} entry {entry!r} is not an IP address or network (e.g. 10.0.0.0/8, "
+                "127.0.0.1, fd00::/8); host names are not accepted: they may resolve elsewhere"
+            ) from None
+    return tuple(networks)
+
+
+def _database_hosts(url: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """The TCP hosts of a PostgreSQL ``url`` (its netloc, ``?host=``/``?hostaddr=``, else
+    libpq's PGHOST/PGHOSTADDR, which it falls back to); none for SQLite or a local socket."""
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        return ()
+    query = parse_qs(parts.query)
+    named = [parts.hostname or ""]
+    for key in ("host", "hostaddr"):
+        named += [h for value in query.get(key, []) for h in value.split(",")]
+    if not any(named):
+        named = [h for key in ("PGHOST", "PGHOSTADDR") for h in env.get(key, "").split(",")]
+    if not any(named):
+        named = ["localhost"]  # libpq's default: a local socket, i.e. this machine
+    return tuple(dict.fromkeys(h for h in named if h and not h.startswith(("/", "@"))))

@@ -87,14 +87,14 @@ def test_a_failed_rotation_exits_1_and_keeps_the_value(
 ) -> None:
     run = cli_runner
     run.ok("secrets", "set", "HOOKED=original", *WEB)
-    # Port 9 (discard) on loopback: nothing listens, the call fails at once.
+    # Loopback: refused by the default outbound policy, so the call fails at once.
     run.ok(
         "rotation", "set", "HOOKED", *WEB, "--rotator", "webhook", "--url", "http://127.0.0.1:9/x"
     )
     failed = seeded.run("rotation", "run", "--key", "HOOKED", *WEB)
     assert failed.returncode == 1
     assert "failed" in failed.stdout
-    assert "could not be called" in failed.stdout
+    assert "is not a host stacksafe may connect to" in failed.stdout
     assert run.ok("secrets", "get", "HOOKED", *WEB, "--plain").stdout == "original\n"
     policy = run.json("rotation", "show", "HOOKED", *WEB, "--format", "json")
     assert policy["failures"] == 1

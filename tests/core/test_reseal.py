@@ -474,8 +474,9 @@ def test_a_secret_rotation_in_progress_keeps_its_pending_value(
     """A webhook rotation's pending value (sealed under the old key, not yet a version) is
     re-sealed too: it becomes current after the data-key rotation and reads back."""
     from stacksafe.core.rotation import labelled_secret, rotate_secret, set_policy
-    from tests.core.test_rotation import receiver
+    from tests.core.test_rotation import allow_loopback, receiver
 
+    allow_loopback(vault)
     set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
     set_secret(vault, LOCAL, stack_target, "HOOK_KEY", SecretValue("signing-key"))
     during: list[tuple[str, int]] = []

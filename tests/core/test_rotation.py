@@ -8,8 +8,10 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
@@ -37,6 +39,18 @@ from tests.clock import Clock
 from tests.core.helpers_access import make_user
 
 DAY = timedelta(days=1)
+LOOPBACK = ip_network("127.0.0.1/32")
+
+
+def allow_loopback(vault: Vault) -> None:
+    """Let rotators reach 127.0.0.1 (the default refuses loopback: core.outbound), as an operator
+    would with STACKSAFE_OUTBOUND_ALLOW=127.0.0.1, for the receivers these tests start there."""
+    vault.outbound = replace(vault.outbound, allow=(LOOPBACK,))
+
+
+@pytest.fixture(autouse=True)
+def _loopback_receivers(vault: Vault) -> None:
+    allow_loopback(vault)
 
 
 def put(vault: Vault, target: Target, key: str, value: str) -> int:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from ipaddress import ip_network
 
 import psycopg
 import pytest
@@ -31,9 +32,9 @@ class Roles:
 
 
 @pytest.fixture
-def roles(pg_cluster: Cluster) -> Iterator[Roles]:
+def roles(pg_cluster: Cluster, vault: Vault) -> Iterator[Roles]:
     n = next(_names)
-    a, b = f"app{n}_a", f"app{n}_b"
+    a, b, admin = f"app{n}_a", f"app{n}_b", f"rotator{n}"
     with pg_cluster.admin() as conn:
         if (
             conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'password_login'").fetchone()
@@ -42,16 +43,24 @@ def roles(pg_cluster: Cluster) -> Iterator[Roles]:
             conn.execute("CREATE ROLE password_login NOLOGIN")
         conn.execute(f"CREATE ROLE {a} LOGIN PASSWORD 'first-password' IN ROLE password_login")
         conn.execute(f"CREATE ROLE {b} LOGIN IN ROLE password_login")  # no password yet
+        # The rotator's admin connection holds its own password (none is taken from the
+        # environment), so it is a password role too, not the trusted test superuser.
+        conn.execute(
+            f"CREATE ROLE {admin} LOGIN SUPERUSER PASSWORD 'admin-password' IN ROLE password_login"
+        )
+    # The cluster is on loopback (and is this vault's own database in the PostgreSQL runs):
+    # allowed by address, as an operator would with STACKSAFE_OUTBOUND_ALLOW=127.0.0.1.
+    vault.outbound = replace(vault.outbound, allow=(ip_network(f"{pg_cluster.host}/32"),))
     base = f"{pg_cluster.host}:{pg_cluster.port}/postgres"
     yield Roles(
         a,
         b,
         f"postgresql://{a}:first-password@{base}",
-        f"postgresql://{pg_cluster.user}@{base}",
+        f"postgresql://{admin}:admin-password@{base}",
     )
     with pg_cluster.admin() as conn:
-        conn.execute(f"DROP ROLE IF EXISTS {a}")
-        conn.execute(f"DROP ROLE IF EXISTS {b}")
+        for role in (a, b, admin):
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
 
 
 def connects_as(url: str) -> str:
@@ -135,7 +144,7 @@ def test_a_value_for_a_role_outside_the_pair_is_not_rotated(
         LOCAL,
         stack_target,
         "DATABASE_URL",
-        SecretValue(roles.admin_url.replace("postgres@", "other:pw@")),
+        SecretValue(roles.url_a.replace(f"{roles.a}:first-password@", "other:pw@")),
     )
     done = rotate_secret(vault, LOCAL, stack_target, "DATABASE_URL")
     assert done.outcome == "failed"

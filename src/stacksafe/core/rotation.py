@@ -594,7 +594,7 @@ def _rotate_with_pending(
         "started_at_iso": iso8601(started),
     }
     try:
-        rotator.apply(pending, event, lookup)
+        rotator.apply(pending, event, lookup, vault.outbound)
     except (RotationFailed, StacksafeError) as exc:
         return _fail(vault, actor, target, key, rotator, started, _message(exc))
 

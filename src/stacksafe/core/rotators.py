@@ -13,6 +13,12 @@
 
 A rotator's settings are JSON and never hold a credential: the PostgreSQL admin connection and
 the webhook signing key are other secrets, named by key and read (audited) at rotation time.
+
+Every connection a rotator makes is on behalf of whoever wrote the policy, to a host they chose:
+it goes only where ``core.outbound`` allows, to the address that was checked, and with nothing
+but what the secrets say (no password, user or certificate from the server's environment, home
+directory or service files). What a failed connection found is told to the server log, not to
+the user: "could not connect" or "authentication failed", never the driver's text.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +34,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from stacksafe.core.generate import CHARSETS, MAX_LENGTH, generate_value
+from stacksafe.core.outbound import Address, OutboundPolicy, OutboundRefused, Unresolvable
 from stacksafe.core.validation import validate_key
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
@@ -44,6 +52,8 @@ ROTATORS = ("manual", "generate", "webhook", "postgres")
 AUTOMATIC = frozenset(ROTATORS) - {"manual"}
 _ROLE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 WEBHOOK_TIMEOUT = 10.0
+
+log = logging.getLogger(__name__)
 
 
 class RotationFailed(Exception):
@@ -92,6 +102,7 @@ class Rotator:
                 "the connection string's user and password belong in the userinfo part "
                 "(postgresql://user:password@host/db), not in its query"
             )
+        _endpoint(rotated, "rotated")  # refused now, before a rotation is claimed
         return rotated
 
     def public_config(self) -> dict[str, Any]:
@@ -102,11 +113,17 @@ class Rotator:
             shown["url"] = f"{_host_of(str(shown['url']))}/…"
         return shown
 
-    def apply(self, pending: SecretValue, event: Mapping[str, Any], lookup: Lookup) -> None:
+    def apply(
+        self,
+        pending: SecretValue,
+        event: Mapping[str, Any],
+        lookup: Lookup,
+        outbound: OutboundPolicy,
+    ) -> None:
         if self.kind == "webhook":
-            _call_webhook(self.config, event, lookup)
+            _call_webhook(self.config, event, lookup, outbound)
         elif self.kind == "postgres":
-            _set_role_password(pending, lookup(str(self.config["admin_key"])))
+            _set_role_password(pending, lookup(str(self.config["admin_key"])), outbound)
 
 
 def rotator_for(kind: str, config_text: str) -> Rotator:
@@ -187,7 +204,21 @@ def _host_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _call_webhook(config: Mapping[str, Any], event: Mapping[str, Any], lookup: Lookup) -> None:
+def _refused(host: str, port: int) -> RotationFailed:
+    return RotationFailed(
+        f"{host}:{port} is not a host stacksafe may connect to (the operator's "
+        "STACKSAFE_OUTBOUND_ALLOW decides: loopback, link-local and the server's own database "
+        "are refused unless allowed)"
+    )
+
+
+def _url_host(address: Address) -> str:
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def _call_webhook(
+    config: Mapping[str, Any], event: Mapping[str, Any], lookup: Lookup, outbound: OutboundPolicy
+) -> None:
     import httpx
 
     body = json.dumps(event, sort_keys=True).encode("utf-8")
@@ -197,18 +228,35 @@ def _call_webhook(config: Mapping[str, Any], event: Mapping[str, Any], lookup: L
         digest = hmac.new(key, body, hashlib.sha256).hexdigest()
         headers["X-Stacksafe-Signature"] = f"sha256={digest}"
     url = str(config["url"])
+    parts = urlsplit(url)
+    host = str(parts.hostname)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    shown = _host_of(url)
     try:
-        reply = httpx.post(
-            url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT, follow_redirects=False
-        )
+        address = outbound.resolve(host, port)
+    except OutboundRefused:
+        raise _refused(host, port) from None
+    except Unresolvable as exc:
+        log.warning("the webhook %s could not be called: %s", shown, exc)
+        raise RotationFailed(f"the webhook {shown} could not be called") from None
+    # To the address just checked, not to the name again (it may resolve elsewhere by now); the
+    # Host header and TLS (SNI, certificate check) still use the name. No proxy or other
+    # setting from the server's environment (trust_env=False).
+    checked = urlunsplit(parts._replace(netloc=f"{_url_host(address)}:{port}"))
+    headers["Host"] = parts.netloc
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    try:
+        with httpx.Client(
+            timeout=WEBHOOK_TIMEOUT, follow_redirects=False, trust_env=False
+        ) as client:
+            reply = client.post(checked, content=body, headers=headers, extensions=extensions)
     except httpx.HTTPError as exc:
-        raise RotationFailed(
-            f"the webhook {_host_of(url)} could not be called ({type(exc).__name__})"
-        ) from None
+        # Which error (refused, reset, timeout, not HTTP) says what listens there: log only.
+        log.warning("the webhook %s could not be called (%s)", shown, type(exc).__name__)
+        raise RotationFailed(f"the webhook {shown} could not be called") from None
     if not 200 <= reply.status_code < 300:
         raise RotationFailed(
-            f"the webhook {_host_of(url)} answered {reply.status_code}, not 2xx; "
-            "the current value stays"
+            f"the webhook {shown} answered {reply.status_code}, not 2xx; the current value stays"
         )
 
 
@@ -255,12 +303,135 @@ def _with_credentials(value: SecretValue, user: str, password: SecretValue) -> S
     return SecretValue(make_conninfo(text, user=user, password=password.reveal()))
 
 
-def _libpq(value: SecretValue) -> str:
+# What a rotated connection string may say. The rest of libpq's parameters name files on the
+# server (passfile, sslcert, sslkey, service...), hand over its ambient credentials (Kerberos,
+# OAuth, SCRAM keys) or bypass the address check (hostaddr): a user's secret must not set them.
+_USER_PARAMS = frozenset(
+    {
+        "host",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "options",
+        "application_name",
+        "fallback_application_name",
+        "client_encoding",
+        "connect_timeout",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "target_session_attrs",
+        "channel_binding",
+        "sslmode",
+        "sslnegotiation",
+        "sslsni",
+        "sslrootcert",  # "system" only (the operating system's CAs): a path is a server file
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "min_protocol_version",
+        "max_protocol_version",
+    }
+)
+# A path that can never exist (nothing can be created under a device file): where libpq would
+# otherwise look for ~/.pgpass or ~/.postgresql/root.crt of the account the server runs as.
+_NO_FILE = "/dev/null/stacksafe-none"
+# Set on every rotator connection, whatever the environment says.
+_FIXED = {
+    "passfile": _NO_FILE,
+    "sslcertmode": "disable",  # never present the server's own client certificate
+    "sslrootcert": _NO_FILE,
+    "gssencmode": "disable",
+    # No Kerberos/SSPI/OAuth exchange with the server's ambient tickets or tokens: only the
+    # password the secret holds (or none, when the server asks for nothing).
+    "require_auth": "password,md5,scram-sha-256,none",
+    "min_protocol_version": "3.0",
+    "max_protocol_version": "3.0",
+}
+DEFAULT_CONNECT_TIMEOUT = 10
+MAX_CONNECT_TIMEOUT = 30
+
+
+def _unset_defaults() -> dict[str, str]:
+    """Every libpq parameter that an environment variable could fill, at libpq's compiled-in
+    default (or empty): given explicitly, libpq reads neither the variable nor a service file
+    for it. From libpq itself, so a parameter added by a newer libpq is covered too."""
+    from psycopg.pq import Conninfo
+
+    explicit = {}
+    for option in Conninfo.get_defaults():
+        keyword = option.keyword.decode()
+        # service: an empty one is an error, and with every other parameter explicit a service
+        # file (only read when PGSERVICE is set) has nothing left to fill in.
+        if option.envvar is None or keyword == "service":
+            continue
+        explicit[keyword] = "" if option.compiled is None else option.compiled.decode()
+    return explicit
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """A connection string checked for a rotator: where it goes, and the libpq parameters."""
+
+    host: str
+    port: int
+    user: str
+    params: dict[str, Any]
+
+    @property
+    def shown(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _endpoint(value: SecretValue, what: str) -> _Endpoint:
+    """``value``'s parameters, refused (``RotationFailed`` naming the problem, never a value)
+    unless it names one TCP host, a user and a password, and nothing outside ``_USER_PARAMS``."""
+    params = _conninfo(value)
+    extra = sorted(set(params) - _USER_PARAMS)
+    if extra:
+        raise RotationFailed(
+            f"the {what} connection string may not set {extra[0]!r}: stacksafe connects with "
+            "what the secret says and nothing of the server's own (files, tickets, addresses)"
+        )
+    if params.get("sslrootcert", "system") != "system":
+        raise RotationFailed(
+            f"the {what} connection string's sslrootcert may only be 'system' (the operating "
+            "system's certificate authorities), not a file of the server"
+        )
+    host = str(params.get("host") or "")
+    if not host or host.startswith(("/", "@")):
+        raise RotationFailed(
+            f"the {what} connection string must name a TCP host "
+            "(postgresql://user:password@host:5432/db); local sockets are not used"
+        )
+    port_text = str(params.get("port") or "5432")
+    if "," in host or "," in port_text:
+        raise RotationFailed(f"the {what} connection string must name one host, not a list")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise RotationFailed(f"the {what} connection string's port must be a number 1-65535")
+    if not params.get("user") or not params.get("password"):
+        raise RotationFailed(
+            f"the {what} connection string must hold its own user and password "
+            "(postgresql://user:password@host/db): none is taken from the server's environment"
+        )
+    timeout_text = str(params.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT)
+    timeout = int(timeout_text) if timeout_text.isdigit() else DEFAULT_CONNECT_TIMEOUT
+    params["connect_timeout"] = str(min(max(timeout, 1), MAX_CONNECT_TIMEOUT))
+    return _Endpoint(host, int(port_text), str(params["user"]), params)
+
+
+def _libpq(endpoint: _Endpoint, address: Address) -> str:
+    """The connection string for libpq: every parameter explicit, to the checked address."""
     from psycopg.conninfo import make_conninfo
 
-    params = _conninfo(value)
-    params.setdefault("connect_timeout", 10)
-    return make_conninfo(**params)
+    explicit = _unset_defaults() | _FIXED | endpoint.params
+    if endpoint.params.get("sslrootcert") != "system":
+        explicit["sslrootcert"] = _NO_FILE
+    explicit["hostaddr"] = str(address)  # libpq connects here; host names the server for TLS
+    explicit["port"] = str(endpoint.port)
+    return make_conninfo(**explicit)
 
 
 def _scrubbed(exc: BaseException, *values: SecretValue) -> str:
@@ -273,7 +444,31 @@ def _scrubbed(exc: BaseException, *values: SecretValue) -> str:
     return text
 
 
-def _set_role_password(pending: SecretValue, admin: SecretValue) -> None:
+def _connect(endpoint: _Endpoint, outbound: OutboundPolicy, what: str, *values: SecretValue) -> Any:
+    """An autocommit connection to ``endpoint`` if the policy allows its address; a failure is
+    one generic line for the user (what the attempt found goes to the server log)."""
+    import psycopg
+
+    try:
+        address = outbound.resolve(endpoint.host, endpoint.port)
+    except OutboundRefused:
+        raise _refused(endpoint.host, endpoint.port) from None
+    except Unresolvable as exc:
+        log.warning("the %s at %s: %s", what, endpoint.shown, exc)
+        raise RotationFailed(f"could not connect to the {what} at {endpoint.shown}") from None
+    try:
+        return psycopg.connect(_libpq(endpoint, address), autocommit=True)
+    except psycopg.Error as exc:
+        detail = _scrubbed(exc, *values)
+        log.warning("connecting to the %s at %s failed: %s", what, endpoint.shown, detail)
+        if "authentication" in detail or "password" in detail:
+            raise RotationFailed(
+                f"authentication as {endpoint.user!r} failed at the {what} at {endpoint.shown}"
+            ) from None
+        raise RotationFailed(f"could not connect to the {what} at {endpoint.shown}") from None
+
+
+def _set_role_password(pending: SecretValue, admin: SecretValue, outbound: OutboundPolicy) -> None:
     """ALTER ROLE the pending value's user to its password, then connect with it.
 
     The password travels as a SCRAM-SHA-256 verifier computed here (libpq's
@@ -283,10 +478,11 @@ def _set_role_password(pending: SecretValue, admin: SecretValue) -> None:
     import psycopg
     from psycopg import sql
 
-    params = _conninfo(pending)
-    user, password = str(params["user"]), str(params.get("password", ""))
-    try:
-        with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+    target = _endpoint(pending, "rotated")
+    source = _endpoint(admin, "admin")
+    user, password = target.user, str(target.params["password"])
+    with _connect(source, outbound, "admin database", pending, admin) as conn:
+        try:
             # A lock on the role must not hold the rotation (and its claim) for ever.
             conn.execute("SET statement_timeout = '30s'")
             verifier = conn.pgconn.encrypt_password(
@@ -297,14 +493,16 @@ def _set_role_password(pending: SecretValue, admin: SecretValue) -> None:
                     sql.Identifier(user), sql.Literal(verifier.decode("ascii"))
                 )
             )
-    except psycopg.Error as exc:
-        raise RotationFailed(
-            f"setting the password of role {user!r} failed: {_scrubbed(exc, pending, admin)}"
-        ) from None
-    try:
-        with psycopg.connect(_libpq(pending), autocommit=True) as conn:
+        except psycopg.Error as exc:
+            # An authenticated session's own answer (no role, no permission): the user's
+            # credentials earned it, so it is theirs to read.
+            raise RotationFailed(
+                f"setting the password of role {user!r} failed: {_scrubbed(exc, pending, admin)}"
+            ) from None
+    with _connect(target, outbound, "database of the rotated role", pending) as conn:
+        try:
             conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        raise RotationFailed(
-            f"connecting as {user!r} with the new password failed: {_scrubbed(exc, pending)}"
-        ) from None
+        except psycopg.Error as exc:
+            raise RotationFailed(
+                f"connecting as {user!r} with the new password failed: {_scrubbed(exc, pending)}"
+            ) from None

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from stacksafe.core.known_tokens import KnownTokens
 from stacksafe.core.opened import OpenedSecrets
+from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.crypto import (
     DataKeyCache,
     KeyedHash,
@@ -75,6 +76,8 @@ class Vault:
     opened: OpenedSecrets | None = None
     # Principals of tokens authenticated before, kept while the principals revision holds.
     known_tokens: KnownTokens = field(default_factory=KnownTokens)
+    # Where rotators may connect on a user's behalf (STACKSAFE_OUTBOUND_ALLOW, core.outbound).
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
 
     def close(self) -> None:
         for group in self.commit_groups.values():
@@ -213,7 +216,12 @@ def open_vault(settings: Settings) -> Vault:
         settings.max_value_bytes,
         server_keys=server_keys,
         opened=_read_cache(settings),
+        outbound=_outbound(settings),
     )
+
+
+def _outbound(settings: Settings) -> OutboundPolicy:
+    return OutboundPolicy(settings.outbound_allow, settings.database_hosts)
 
 
 def _read_cache(settings: Settings) -> OpenedSecrets | None:
@@ -301,5 +309,6 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
         settings.max_value_bytes,
         server_keys=server_keys,
         opened=_read_cache(settings),
+        outbound=_outbound(settings),
     )
     return vault, created_key_file

@@ -1,0 +1,316 @@
+"""Rotators connect on a user's behalf: only with what the secrets say, only where the operator
+allows, and their failures tell the user nothing about what listens on a port.
+
+A fake PostgreSQL server (tests/pgwire.py) records every password libpq hands it, while the
+server's environment holds its own database credentials the way operators set them: PGPASSWORD,
+PGPASSFILE, a ~/.pgpass in HOME, PGUSER.
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from ipaddress import ip_address, ip_network
+from pathlib import Path
+
+import pytest
+
+from stacksafe.core.outbound import OutboundPolicy
+from stacksafe.core.rotation import get_policy, rotate_secret, set_policy
+from stacksafe.core.rotators import _endpoint, _libpq
+from stacksafe.core.secrets import set_secret
+from stacksafe.core.tenancy import Target
+from stacksafe.core.vault import Vault
+from stacksafe.model import SecretValue
+from tests.actors import LOCAL
+from tests.core.test_rotation import receiver, value_of
+from tests.pgwire import FakePostgres, fake_postgres
+
+AMBIENT = {
+    "PGPASSWORD": "server-db-password-from-PGPASSWORD",
+    "PGPASSFILE": "server-db-password-from-PGPASSFILE",
+    "HOME": "server-db-password-from-home-pgpass",
+}
+APP_URL = "postgresql://app_a:app-password@{host}:{port}/app"
+
+
+@pytest.fixture
+def ambient(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """The server's own database credentials where libpq looks for them by default."""
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"*:*:*:*:{AMBIENT['PGPASSFILE']}\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".pgpass").write_text(f"*:*:*:*:{AMBIENT['HOME']}\n")
+    for path in (passfile, home / ".pgpass"):
+        path.chmod(0o600)  # libpq ignores a password file others may read
+    monkeypatch.setenv("PGPASSWORD", AMBIENT["PGPASSWORD"])
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("PGUSER", "server_db_user")
+    return AMBIENT
+
+
+def allow(vault: Vault, *entries: str) -> None:
+    vault.outbound = replace(vault.outbound, allow=tuple(ip_network(e) for e in entries))
+
+
+def give_policy(vault: Vault, target: Target, app_url: str, admin_url: str) -> None:
+    set_secret(vault, LOCAL, target, "DATABASE_URL", SecretValue(app_url))
+    set_secret(vault, LOCAL, target, "PG_ADMIN_URL", SecretValue(admin_url))
+    set_policy(
+        vault,
+        LOCAL,
+        target,
+        "DATABASE_URL",
+        rotator="postgres",
+        config={"admin_key": "PG_ADMIN_URL", "roles": ["app_a", "app_b"]},
+    )
+
+
+def rotation_error(vault: Vault, target: Target) -> str:
+    done = rotate_secret(vault, LOCAL, target, "DATABASE_URL")
+    assert done.outcome == "failed"
+    assert done.error is not None
+    return done.error
+
+
+def sent_nothing_ambient(fake: FakePostgres, ambient: dict[str, str]) -> None:
+    for password in ambient.values():
+        assert not fake.sent(password), password
+    assert all(a.startup.get("user") != "server_db_user" for a in fake.attempts)
+
+
+@pytest.mark.parametrize("method", ["cleartext", "md5"])
+def test_the_rotator_sends_only_the_configured_password(
+    vault: Vault, stack_target: Target, ambient: dict[str, str], method: str
+) -> None:
+    allow(vault, "127.0.0.1")
+    with fake_postgres(method=method) as fake:
+        address = {"host": fake.host, "port": fake.port}
+        give_policy(
+            vault,
+            stack_target,
+            APP_URL.format(**address),
+            "postgresql://admin:admin-password@{host}:{port}/postgres".format(**address),
+        )
+        error = rotation_error(vault, stack_target)
+    assert error == (
+        f"authentication as 'admin' failed at the admin database at 127.0.0.1:{fake.port}"
+    )
+    assert [a.startup["user"] for a in fake.attempts] == ["admin"]
+    assert fake.sent("admin-password")
+    sent_nothing_ambient(fake, ambient)
+    assert value_of(vault, stack_target, "DATABASE_URL") == APP_URL.format(**address)
+
+
+@pytest.mark.parametrize(
+    "admin_url",
+    [
+        "postgresql://admin@{host}:{port}/postgres",  # no password: PGPASSWORD, .pgpass
+        "postgresql://{host}:{port}/postgres",  # no user either: PGUSER
+        "host={host} port={port} user=admin dbname=postgres",
+        "postgresql://admin:@{host}:{port}/postgres",  # an empty password is none
+    ],
+)
+@pytest.mark.parametrize("variable", sorted(AMBIENT))
+def test_a_connection_string_without_credentials_borrows_none_from_the_server(
+    vault: Vault,
+    stack_target: Target,
+    ambient: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    admin_url: str,
+    variable: str,
+) -> None:
+    # One source of the server's password at a time: each is refused on its own account.
+    for other in set(AMBIENT) - {variable, "HOME"}:
+        monkeypatch.delenv(other)
+    allow(vault, "127.0.0.1")
+    with fake_postgres() as fake:
+        address = {"host": fake.host, "port": fake.port}
+        give_policy(vault, stack_target, APP_URL.format(**address), admin_url.format(**address))
+        error = rotation_error(vault, stack_target)
+    assert "the admin connection string must hold its own user and password" in error
+    assert fake.attempts == []
+    sent_nothing_ambient(fake, ambient)
+
+
+@pytest.mark.parametrize(
+    ("admin_url", "message"),
+    [
+        ("{base}?passfile=/etc/stacksafe/pgpass", "may not set 'passfile'"),
+        ("{base}?sslcert=/etc/ssl/server.crt&sslkey=/etc/ssl/server.key", "may not set 'sslcert'"),
+        ("{base}?service=stacksafe", "may not set 'service'"),
+        ("{base}?hostaddr=10.1.2.3", "may not set 'hostaddr'"),
+        ("{base}?require_auth=gss", "may not set 'require_auth'"),
+        ("{base}?sslrootcert=/etc/ssl/private.pem", "sslrootcert may only be 'system'"),
+        ("host=/var/run/postgresql user=admin password=pw", "must name a TCP host"),
+        ("user=admin password=pw dbname=postgres", "must name a TCP host"),
+        ("postgresql://admin:pw@{host},db2.example:{port}/postgres", "one host, not a list"),
+    ],
+)
+def test_parameters_that_reach_for_the_servers_own_files_or_addresses_are_refused(
+    vault: Vault, stack_target: Target, admin_url: str, message: str
+) -> None:
+    allow(vault, "127.0.0.1")
+    with fake_postgres() as fake:
+        address = {"host": fake.host, "port": fake.port}
+        base = "postgresql://admin:pw@{host}:{port}/postgres".format(**address)
+        give_policy(
+            vault,
+            stack_target,
+            APP_URL.format(**address),
+            admin_url.format(base=base, **address),
+        )
+        error = rotation_error(vault, stack_target)
+    assert message in error
+    assert "pw" not in error.replace("password", "")
+    assert fake.attempts == []
+
+
+def test_the_rotated_value_is_checked_before_a_rotation_is_claimed(
+    vault: Vault, stack_target: Target
+) -> None:
+    allow(vault, "127.0.0.1")
+    give_policy(
+        vault,
+        stack_target,
+        "postgresql://app_a:pw@127.0.0.1:1/app?passfile=/etc/pgpass",
+        "postgresql://admin:pw@127.0.0.1:1/postgres",
+    )
+    assert "the rotated connection string may not set 'passfile'" in rotation_error(
+        vault, stack_target
+    )
+    assert get_policy(vault, LOCAL, stack_target, "DATABASE_URL").pending_version is None
+
+
+def test_by_default_loopback_link_local_and_the_own_database_are_refused(
+    vault: Vault, stack_target: Target
+) -> None:
+    with fake_postgres() as fake:
+        address = {"host": fake.host, "port": fake.port}
+        give_policy(
+            vault,
+            stack_target,
+            APP_URL.format(**address),
+            "postgresql://admin:pw@{host}:{port}/postgres".format(**address),
+        )
+        error = rotation_error(vault, stack_target)
+        assert fake.attempts == []
+    assert error.startswith(f"127.0.0.1:{fake.port} is not a host stacksafe may connect to")
+    set_secret(
+        vault,
+        LOCAL,
+        stack_target,
+        "PG_ADMIN_URL",
+        SecretValue("postgresql://admin:pw@169.254.169.254:5432/postgres"),
+    )
+    assert "169.254.169.254:5432 is not a host" in rotation_error(vault, stack_target)
+    # The server's own database: refused even where a broader entry allows its network.
+    vault.outbound = OutboundPolicy((ip_network("10.0.0.0/8"),), database_hosts=("10.1.2.3",))
+    set_secret(
+        vault,
+        LOCAL,
+        stack_target,
+        "PG_ADMIN_URL",
+        SecretValue("postgresql://admin:pw@10.1.2.3:5432/postgres"),
+    )
+    assert "10.1.2.3:5432 is not a host" in rotation_error(vault, stack_target)
+
+
+@contextmanager
+def not_postgres() -> Iterator[int]:
+    """A port where something that is not PostgreSQL answers (an HTTP server's refusal)."""
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(64)
+            self.request.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # nothing listens once the socket is closed
+
+
+def test_a_failed_connection_says_nothing_of_what_listens_on_the_port(
+    vault: Vault, stack_target: Target
+) -> None:
+    allow(vault, "127.0.0.1")
+    app = APP_URL.format(host="127.0.0.1", port=1)
+    errors = {}
+    with not_postgres() as other_port:
+        for name, port in (("closed", closed_port()), ("not postgres", other_port)):
+            give_policy(vault, stack_target, app, f"postgresql://admin:pw@127.0.0.1:{port}/p")
+            errors[name] = rotation_error(vault, stack_target).replace(str(port), "PORT")
+    assert errors == {
+        "closed": "could not connect to the admin database at 127.0.0.1:PORT",
+        "not postgres": "could not connect to the admin database at 127.0.0.1:PORT",
+    }
+
+
+def test_the_connection_goes_to_the_checked_address_under_the_hosts_name() -> None:
+    endpoint = _endpoint(SecretValue("postgresql://u:p@db.example:6432/app?sslmode=require"), "x")
+    text = _libpq(endpoint, ip_address("192.0.2.10"))
+    assert "hostaddr=192.0.2.10" in text
+    assert "host=db.example" in text
+    assert "port=6432" in text
+    # Nothing left for libpq to take from the environment, a home directory or a service file.
+    for fixed in ("passfile=/dev/null/", "sslcertmode=disable", "require_auth="):
+        assert fixed in text
+
+
+def test_webhooks_obey_the_same_policy(vault: Vault, stack_target: Target) -> None:
+    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    with receiver() as hook:
+        set_policy(
+            vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": hook.url}
+        )
+        refused = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+        assert refused.outcome == "failed"
+        assert refused.error is not None
+        assert "is not a host stacksafe may connect to" in refused.error
+        assert hook.calls == []
+        # Allowed by address and named by a host name: the call goes to the address checked,
+        # and the receiver still sees the name it was given.
+        allow(vault, "127.0.0.1")
+        port = hook.url.split(":")[2].split("/")[0]
+        named = hook.url.replace("127.0.0.1", "localhost")
+        set_policy(vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": named})
+        done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+    assert done.outcome == "rotated", done.error
+    ((_, headers, _),) = hook.calls
+    assert headers["Host"] == f"localhost:{port}"
+    assert value_of(vault, stack_target, "API_KEY") != "original"
+
+
+def test_webhooks_take_no_proxy_from_the_environment(
+    vault: Vault, stack_target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    allow(vault, "127.0.0.1")
+    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    with receiver() as hook:
+        set_policy(
+            vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": hook.url}
+        )
+        done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+    assert done.outcome == "rotated", done.error
+    assert len(hook.calls) == 1
