@@ -222,14 +222,17 @@ def test_by_default_loopback_link_local_and_the_own_database_are_refused(
     assert "10.1.2.3:5432 is not a host" in rotation_error(vault, stack_target)
 
 
+HTTP_REFUSAL = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+
+
 @contextmanager
-def not_postgres() -> Iterator[int]:
-    """A port where something that is not PostgreSQL answers (an HTTP server's refusal)."""
+def not_postgres(banner: bytes = HTTP_REFUSAL) -> Iterator[int]:
+    """A port where something else answers (by default an HTTP server's refusal)."""
 
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             self.request.recv(64)
-            self.request.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            self.request.sendall(banner)
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -258,9 +261,13 @@ def test_a_failed_connection_says_nothing_of_what_listens_on_the_port(
         for name, port in (("closed", closed_port()), ("not postgres", other_port)):
             give_policy(vault, stack_target, app, f"postgresql://admin:pw@127.0.0.1:{port}/p")
             errors[name] = rotation_error(vault, stack_target).replace(str(port), "PORT")
+        unknown = "postgresql://admin:pw@nonexistent.invalid:5432/p"
+        give_policy(vault, stack_target, app, unknown)
+        errors["no such name"] = rotation_error(vault, stack_target)
     assert errors == {
         "closed": "could not connect to the admin database at 127.0.0.1:PORT",
         "not postgres": "could not connect to the admin database at 127.0.0.1:PORT",
+        "no such name": "could not connect to the admin database at nonexistent.invalid:5432",
     }
 
 
@@ -314,3 +321,22 @@ def test_webhooks_take_no_proxy_from_the_environment(
         done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
     assert done.outcome == "rotated", done.error
     assert len(hook.calls) == 1
+
+
+def test_a_failed_webhook_call_says_nothing_of_what_listens_on_the_port(
+    vault: Vault, stack_target: Target
+) -> None:
+    allow(vault, "127.0.0.1")
+    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    errors = {}
+    with not_postgres(b"SSH-2.0-OpenSSH_9.6\r\n") as ssh_port:
+        for name, port in (("closed", closed_port()), ("not http", ssh_port)):
+            hook = {"url": f"http://127.0.0.1:{port}/hook"}
+            set_policy(vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config=hook)
+            done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+            assert done.error is not None
+            errors[name] = done.error.replace(str(port), "PORT")
+    assert errors == {
+        "closed": "the webhook http://127.0.0.1:PORT could not be called",
+        "not http": "the webhook http://127.0.0.1:PORT could not be called",
+    }
