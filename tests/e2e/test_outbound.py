@@ -16,6 +16,7 @@ import httpx
 from tests.cli.helpers import Cli
 from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, trusting
 from tests.pgwire import FakePostgres, fake_postgres
+from tests.postgres import Cluster
 
 AMBIENT = {
     "PGPASSWORD": "server-db-password-from-PGPASSWORD",
@@ -136,3 +137,33 @@ def test_a_served_rotation_by_default_does_not_connect_to_loopback_or_link_local
         local.in_process().ok("secrets", "set", f"PG_ADMIN_URL={metadata}", *WEB)
         assert "169.254.169.254:5432 is not a host" in rotate(server, tls, token, uid)["error"]
     assert fake.attempts == []
+
+
+def test_a_served_rotation_refuses_the_servers_own_database_even_in_an_allowed_network(
+    pg_cluster: Cluster, tls: TlsFiles, tmp_path: Path, launch: Launcher
+) -> None:
+    """The server's database is on 127.0.0.1; the operator allows 127.0.0.0/8 (loopback), which
+    does not name the database's address: a rotator reaches 127.0.0.2, never the database."""
+    name = "stacksafe_e2e_outbound"
+    database_url = pg_cluster.create_database(name)
+    try:
+        local = Cli(tmp_path / "data", database_url)
+        token = init_and_seed(local)
+        uid = web_uid(local)
+        env = server_environment(tmp_path) | {"STACKSAFE_OUTBOUND_ALLOW": "127.0.0.0/8"}
+        server = start(launch, local, tls, env)
+        with fake_postgres(host="127.0.0.2") as fake:
+            give_policy(local, fake, f"postgresql://rotator:pw@127.0.0.2:{fake.port}/postgres")
+            reached = rotate(server, tls, token, uid)
+            assert reached["error"].startswith("authentication as 'rotator' failed")
+            assert fake.responses() == ["pw"]
+            own = f"postgresql://postgres:pw@{pg_cluster.host}:{pg_cluster.port}/{name}"
+            local.in_process().ok("secrets", "set", f"PG_ADMIN_URL={own}", *WEB)
+            refused = rotate(server, tls, token, uid)
+            assert refused["error"].startswith(
+                f"{pg_cluster.host}:{pg_cluster.port} is not a host stacksafe may connect to"
+            )
+        server.stop()
+        assert "the server's own database host" in server.stderr()  # why: for the operator
+    finally:
+        pg_cluster.drop_database(name)
