@@ -62,6 +62,10 @@ def test_bad_policies_are_400s_that_name_the_problem_and_change_nothing(world: W
         ({"rotate_every": "10s"}, "at least one minute"),
         ({"rotator": "sometimes"}, "rotator 'sometimes' is not one of"),
         ({"rotator": "webhook", "config": {"url": "file:///etc/passwd"}}, "http:// or https://"),
+        (
+            {"rotator": "webhook", "config": {"url": "http://169.254.169.254/latest/meta-data"}},
+            "169.254.169.254:80 is not a host stacksafe may connect to",
+        ),
         ({"rotator": "generate", "config": {"length": "long"}}, "length must be"),
         ({"expires_at": "2031-01-01T00:00:00"}, "needs a time zone"),
     ]:

@@ -87,9 +87,10 @@ def test_a_failed_rotation_exits_1_and_keeps_the_value(
 ) -> None:
     run = cli_runner
     run.ok("secrets", "set", "HOOKED=original", *WEB)
-    # Loopback: refused by the default outbound policy, so the call fails at once.
+    # A name for loopback: accepted in the policy (names are checked when the rotation runs),
+    # refused then by the default outbound policy, so the rotation fails at once.
     run.ok(
-        "rotation", "set", "HOOKED", *WEB, "--rotator", "webhook", "--url", "http://127.0.0.1:9/x"
+        "rotation", "set", "HOOKED", *WEB, "--rotator", "webhook", "--url", "http://localhost:9/x"
     )
     failed = seeded.run("rotation", "run", "--key", "HOOKED", *WEB)
     assert failed.returncode == 1

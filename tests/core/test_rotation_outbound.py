@@ -25,6 +25,7 @@ from stacksafe.core.rotators import _endpoint, _libpq
 from stacksafe.core.secrets import set_secret
 from stacksafe.core.tenancy import Target
 from stacksafe.core.vault import Vault
+from stacksafe.errors import InvalidInput, NotFound
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
 from tests.core.test_rotation import receiver, value_of
@@ -285,25 +286,38 @@ def test_the_connection_goes_to_the_checked_address_under_the_hosts_name() -> No
 def test_webhooks_obey_the_same_policy(vault: Vault, stack_target: Target) -> None:
     set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
     with receiver() as hook:
-        set_policy(
-            vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": hook.url}
-        )
+        port = hook.url.split(":")[2].split("/")[0]
+        named = hook.url.replace("127.0.0.1", "localhost")
+        set_policy(vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": named})
         refused = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
         assert refused.outcome == "failed"
-        assert refused.error is not None
-        assert "is not a host stacksafe may connect to" in refused.error
+        assert refused.error == (
+            f"localhost:{port} is not a host stacksafe may connect to (the operator's "
+            "STACKSAFE_OUTBOUND_ALLOW decides: loopback, link-local and the server's own "
+            "database are refused unless allowed)"
+        )
         assert hook.calls == []
         # Allowed by address and named by a host name: the call goes to the address checked,
         # and the receiver still sees the name it was given.
         allow(vault, "127.0.0.1")
-        port = hook.url.split(":")[2].split("/")[0]
-        named = hook.url.replace("127.0.0.1", "localhost")
-        set_policy(vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": named})
         done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
     assert done.outcome == "rotated", done.error
     ((_, headers, _),) = hook.calls
     assert headers["Host"] == f"localhost:{port}"
     assert value_of(vault, stack_target, "API_KEY") != "original"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://169.254.169.254/latest/meta-data/", "https://127.0.0.1:8443/x", "http://[::1]/"]
+)
+def test_a_webhook_url_with_a_refused_address_is_refused_when_the_policy_is_written(
+    vault: Vault, stack_target: Target, url: str
+) -> None:
+    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    with pytest.raises(InvalidInput, match="is not a host stacksafe may connect to"):
+        set_policy(vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": url})
+    with pytest.raises(NotFound, match="has no rotation policy"):
+        get_policy(vault, LOCAL, stack_target, "API_KEY")
 
 
 def test_webhooks_take_no_proxy_from_the_environment(

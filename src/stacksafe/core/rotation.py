@@ -37,6 +37,7 @@ from stacksafe.core.rotators import (
     AUTOMATIC,
     RotationFailed,
     Rotator,
+    check_literal_host,
     rotator_for,
     validate_config,
 )
@@ -270,6 +271,8 @@ def set_policy(
     if expires_at is not None and expires_at.tzinfo is None:
         raise InvalidInput("expires_at needs a time zone (e.g. 2027-01-31T00:00:00Z)")
     allow(vault, actor, _write_action(target), target.account, target.stack, key=key)
+    # After the permission check: which addresses are refused is for those who may write here.
+    check_literal_host(rotator, settings, vault.outbound)
     config_text = json.dumps(settings, sort_keys=True)
 
     def work(conn: Connection) -> RotationPolicy:

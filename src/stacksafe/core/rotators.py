@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -44,6 +45,7 @@ __all__ = [
     "ROTATORS",
     "RotationFailed",
     "Rotator",
+    "check_literal_host",
     "rotator_for",
     "validate_config",
 ]
@@ -204,12 +206,37 @@ def _host_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _refused(host: str, port: int) -> RotationFailed:
-    return RotationFailed(
+def _refusal_text(host: str, port: int) -> str:
+    return (
         f"{host}:{port} is not a host stacksafe may connect to (the operator's "
         "STACKSAFE_OUTBOUND_ALLOW decides: loopback, link-local and the server's own database "
         "are refused unless allowed)"
     )
+
+
+def _refused(host: str, port: int) -> RotationFailed:
+    return RotationFailed(_refusal_text(host, port))
+
+
+def _port_of(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def check_literal_host(kind: str, config: Mapping[str, Any], outbound: OutboundPolicy) -> None:
+    """Refuse (``InvalidInput``) a webhook url whose host is an IP address the policy refuses,
+    when the policy is written: http://169.254.169.254/ can never work. A host *name* is checked
+    when the rotation runs, on what it resolves to then (no DNS lookup in a policy write)."""
+    if kind != "webhook":
+        return
+    url = str(config["url"])
+    host = str(urlsplit(url).hostname)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if outbound.refusal(address) is not None:
+        raise InvalidInput(f"the webhook url's host {_refusal_text(host, _port_of(url))}")
 
 
 def _url_host(address: Address) -> str:
@@ -230,7 +257,7 @@ def _call_webhook(
     url = str(config["url"])
     parts = urlsplit(url)
     host = str(parts.hostname)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = _port_of(url)
     shown = _host_of(url)
     try:
         address = outbound.resolve(host, port)
