@@ -24,7 +24,7 @@ from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import fingerprint, record
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
-from stacksafe.core.secrets import ACTION_SET, sealing_key
+from stacksafe.core.secrets import ACTION_SET, check_new_stacks, sealing_key
 from stacksafe.core.tenancy import Target, record_stack_created, visible_target
 from stacksafe.core.validation import (
     validate_environment,
@@ -159,6 +159,12 @@ def _load_batch(
                 for secret_id, envelope in zip(ids, envelopes, strict=True)
             ],
         )
+    check_new_stacks(
+        conn,
+        vault,
+        account,
+        [(stack, values) for stack, (_, values) in zip(made, batch, strict=True)],
+    )
     return made
 
 

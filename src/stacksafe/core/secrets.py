@@ -31,7 +31,13 @@ from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
 from stacksafe.core.inheritance import inherits, overlay
 from stacksafe.core.opened import Level, OpenedLevel
-from stacksafe.core.references import has_references, resolve_all
+from stacksafe.core.references import (
+    ACCOUNT_PREFIX,
+    Limits,
+    has_references,
+    oversized_after_write,
+    resolve_all,
+)
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_environment, validate_key, validate_value
 from stacksafe.core.vault import Vault
@@ -46,13 +52,14 @@ from stacksafe.crypto import (
 from stacksafe.errors import (
     AuditUnavailable,
     Conflict,
+    ExpansionTooLarge,
     Forbidden,
     InvalidInput,
     NotFound,
     PreconditionFailed,
     StacksafeError,
 )
-from stacksafe.model import Secret, SecretValue
+from stacksafe.model import Account, Secret, SecretValue, Stack
 from stacksafe.store import keys as key_queries
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
@@ -64,6 +71,8 @@ __all__ = [
     "append_version",
     "audited_later",
     "audited_soon",
+    "check_expansion",
+    "check_new_stacks",
     "effective_values",
     "environments_of",
     "get_secret",
@@ -222,12 +231,11 @@ def _reveal_detail(
     return {"keys": {s.key: s.version for s in secrets}, "fingerprints": prints}
 
 
-def _account_values(
-    conn: Connection, vault: Vault, actor: Principal, target: Target
-) -> dict[str, str]:
+def _account_values(conn: Connection, vault: Vault, target: Target) -> dict[str, str]:
     """The account's own values a reference from ``target`` may name: those its environment
-    inherits, and only with the reveal permission on the account level."""
-    _allow(vault, actor, Action.REVEAL, Target(target.account), references="account")
+    inherits. The permission to reveal ``target`` is enough: what a stack inherits is part of
+    the stack (a plain read of the stack reveals it too), so resolving ``${account.KEY}`` is
+    part of revealing the stack. No reference can name another stack."""
     rows = queries.scope_secrets(conn, target.account.id, None)
     if target.stack is not None:
         environment = target.stack.environment
@@ -243,7 +251,6 @@ def _have_references(found: Sequence[Secret]) -> bool:
 def _resolved(
     conn: Connection,
     vault: Vault,
-    actor: Principal,
     target: Target,
     key: str | None,
     found: list[Secret],
@@ -256,9 +263,10 @@ def _resolved(
     own = {s.key: s.raw_value.reveal() for s in whole if s.raw_value is not None}
     result = resolve_all(
         own,
-        lambda: _account_values(conn, vault, actor, target),
+        lambda: _account_values(conn, vault, target),
         target.describe(),
         only=[s.key for s in found],
+        limits=Limits(vault.max_value_bytes, vault.max_expanded_bytes),
     )
     # Compared with the stored text, not by whether a reference was followed: an escape
     # ($${) changes a value too.
@@ -325,7 +333,7 @@ def _gathered(
             )
             found = stored
             if resolve:
-                found, used = _resolved(conn, vault, actor, target, key, stored)
+                found, used = _resolved(conn, vault, target, key, stored)
     if not found:
         return found, None, None
     rewritten = {a.key for a, b in zip(found, stored, strict=True) if a is not b}
@@ -658,6 +666,105 @@ def prune_after_write(
         )
 
 
+def check_expansion(conn: Connection, vault: Vault, target: Target, keys: Collection[str]) -> None:
+    """Refuse a write after which a value that uses one of ``keys`` (directly or through other
+    references) would expand beyond ``max_value_bytes``: ``ExpansionTooLarge`` naming it.
+
+    Called in the write's transaction after the write, so it sees what the write leaves and
+    its refusal rolls the write back. A stack write is checked in that stack; an account write
+    in the account and in every stack of it (what a stack inherits, and ``${account.KEY}``,
+    can make a stack value grow), which opens every value of the account once.
+    """
+    account = target.account
+    account_values = _inheritable(conn, vault, account)
+    if target.stack is None:
+        values = {key: value for _, key, value in account_values}
+        changed = [*keys, *(ACCOUNT_PREFIX + key for key in keys)]
+        _refuse_oversized(vault, target, values, values, changed)
+        stacks = tenancy_queries.list_stacks(conn, account.id)
+    else:
+        stacks = [target.stack]
+    for stack in stacks:
+        level = Target(account, stack)
+        own_rows = queries.scope_secrets(conn, account.id, stack.id)
+        own = {
+            s.key: s.raw_value.reveal()
+            for s in _open_rows(conn, vault, level, own_rows, True)
+            if s.raw_value is not None
+        }
+        if target.stack is None:
+            # An account key changes what a stack's ${KEY} means only where it is not overridden.
+            changed = [*(ACCOUNT_PREFIX + k for k in keys), *(k for k in keys if k not in own)]
+        else:
+            changed = list(keys)
+        _refuse_oversized_in_stack(vault, level, own, account_values, changed)
+
+
+def check_new_stacks(
+    conn: Connection,
+    vault: Vault,
+    account: Account,
+    made: Sequence[tuple[Stack, Mapping[str, SecretValue]]],
+) -> None:
+    """``check_expansion`` for stacks just made with the values given (core.bulk): the values
+    are at hand, and the account's are opened once for all of them."""
+    account_values: list[tuple[str | None, str, str]] | None = None
+    for stack, values in made:
+        if not values:
+            continue
+        if account_values is None:
+            account_values = _inheritable(conn, vault, account)
+        own = {key: value.reveal() for key, value in values.items()}
+        _refuse_oversized_in_stack(vault, Target(account, stack), own, account_values, list(own))
+
+
+def _inheritable(
+    conn: Connection, vault: Vault, account: Account
+) -> list[tuple[str | None, str, str]]:
+    """The account's own values, each with the environments that inherit it (None: all)."""
+    rows = queries.scope_secrets(conn, account.id, None)
+    opened = _open_rows(conn, vault, Target(account), rows, True)
+    return [
+        (row.environments, s.key, s.raw_value.reveal())
+        for row, s in zip(rows, opened, strict=True)
+        if s.raw_value is not None
+    ]
+
+
+def _refuse_oversized_in_stack(
+    vault: Vault,
+    level: Target,
+    own: Mapping[str, str],
+    account_values: Iterable[tuple[str | None, str, str]],
+    changed: Collection[str],
+) -> None:
+    assert level.stack is not None  # noqa: S101 - a stack level
+    environment = level.stack.environment
+    inherited = {
+        key: value
+        for environments, key, value in account_values
+        if inherits(environment, environments)
+    }
+    _refuse_oversized(vault, level, {**inherited, **own}, inherited, changed)
+
+
+def _refuse_oversized(
+    vault: Vault,
+    level: Target,
+    effective: Mapping[str, str],
+    account: Mapping[str, str],
+    changed: Collection[str],
+) -> None:
+    if not any(has_references(value) for value in effective.values()):
+        return  # nothing here expands (an account value is reached only through a reference)
+    key = oversized_after_write(effective, account, changed, vault.max_value_bytes)
+    if key is not None:
+        raise ExpansionTooLarge(
+            f"{key!r} in {level.describe()} would expand to more than {vault.max_value_bytes} "
+            "bytes through its references (the limit for one value); nothing was written"
+        )
+
+
 def _restriction(target: Target, environments: Sequence[str] | None) -> str | None:
     """``environments`` as stored (sorted, space-separated; None: all), once checked."""
     if environments is None:
@@ -699,6 +806,8 @@ def restrict_secret(
 
     def work(conn: Connection) -> None:
         _restrict(conn, target, key, restriction)
+        # Lifting a restriction gives stacks a key they did not see before.
+        check_expansion(conn, vault, target, [key])
         record(
             conn,
             vault,
@@ -752,6 +861,7 @@ def set_secret(
         if environments is not None:
             _restrict(conn, target, key, restriction)
             detail["environments"] = restriction
+        check_expansion(conn, vault, target, [key])
         record(
             conn,
             vault,
@@ -792,6 +902,8 @@ def unset_secret(
                 )
             raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
         append_version(conn, target, key, None, None, actor.name, vault.clock(), expected_version)
+        # Without a stack's own value, the account's (perhaps longer) one shows through.
+        check_expansion(conn, vault, target, [key])
         record(
             conn,
             vault,
@@ -853,6 +965,7 @@ def import_secrets(
                 append_version(conn, target, key, value, data_key, actor.name, now)
                 for key, value in changes
             ]
+            check_expansion(conn, vault, target, [key for key, _ in changes])
             record(
                 conn,
                 vault,

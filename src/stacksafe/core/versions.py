@@ -20,6 +20,7 @@ from stacksafe.core.audit import fingerprint, record
 from stacksafe.core.guard import allow
 from stacksafe.core.secrets import (
     append_version,
+    check_expansion,
     prune_after_write,
     record_reveal,
     scope_keys,
@@ -197,6 +198,7 @@ def _restore(
             action=action,
         )
         written[key] = head.current_version + 1
+    check_expansion(conn, vault, target, list(written))
     prune_after_write(conn, vault, actor, target, list(written))
     return written
 
