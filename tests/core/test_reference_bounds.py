@@ -14,6 +14,7 @@ import tracemalloc
 from collections.abc import Callable, Mapping
 
 import pytest
+from sqlalchemy import select, update
 
 from stacksafe.core.audit import list_events
 from stacksafe.core.bulk import NewStack, load_stacks
@@ -31,8 +32,9 @@ from stacksafe.core.secrets import (
 from stacksafe.core.tenancy import Target, create_stack, list_stacks
 from stacksafe.core.vault import Vault
 from stacksafe.core.versions import rollback_key
-from stacksafe.errors import Conflict, ExpansionTooLarge, NotFound
+from stacksafe.errors import Conflict, ExpansionTooLarge, IntegrityError, NotFound
 from stacksafe.model import SecretValue
+from stacksafe.store.schema import secret_versions, secrets
 from tests.actors import LOCAL
 
 KIB = 1024
@@ -315,3 +317,30 @@ def test_reading_what_exceeds_the_bounds_fails_on_every_path_naming_the_key(
         list_secrets(vault, LOCAL, stack_target, reveal=True)
     vault.max_expanded_bytes = 64 * KIB
     assert len(effective_values(vault, LOCAL, stack_target)["THREE"].reveal()) == 60 * KIB
+
+
+def test_a_damaged_value_elsewhere_blocks_no_write_and_is_still_reported(
+    vault: Vault, account_target: Target, stack_target: Target
+) -> None:
+    staging = Target(account_target.account, create_stack(vault, LOCAL, "acme", "stg", "staging"))
+    put(vault, stack_target, "DAMAGED", "web-value")
+    put(vault, account_target, "SHARED_DAMAGED", "account-value")
+    with vault.store.write() as conn:  # a flipped bit in two stored ciphertexts, through SQL
+        for key in ("DAMAGED", "SHARED_DAMAGED"):
+            version_id, envelope = conn.execute(
+                select(secret_versions.c.id, secret_versions.c.envelope)
+                .join(secrets, secrets.c.id == secret_versions.c.secret_id)
+                .where(secrets.c.key == key, secret_versions.c.version == secrets.c.current_version)
+            ).one()
+            flipped = bytes(envelope[:-1]) + bytes([envelope[-1] ^ 1])
+            conn.execute(
+                update(secret_versions)
+                .where(secret_versions.c.id == version_id)
+                .values(envelope=flipped)
+            )
+
+    put(vault, account_target, "ACCOUNT_OK", "${X}")  # checked in web and stg: both open
+    put(vault, stack_target, "WEB_OK", "fine")
+    put(vault, staging, "STG_OK", "${ACCOUNT_OK}")
+    with pytest.raises(IntegrityError, match="'DAMAGED'"):
+        get_secret(vault, LOCAL, stack_target, "DAMAGED", reveal=True)

@@ -54,6 +54,7 @@ from stacksafe.errors import (
     Conflict,
     ExpansionTooLarge,
     Forbidden,
+    IntegrityError,
     InvalidInput,
     NotFound,
     PreconditionFailed,
@@ -684,20 +685,60 @@ def check_expansion(conn: Connection, vault: Vault, target: Target, keys: Collec
         stacks = tenancy_queries.list_stacks(conn, account.id)
     else:
         stacks = [target.stack]
+    own_values = _stacks_values(conn, vault, account, stacks)
     for stack in stacks:
         level = Target(account, stack)
-        own_rows = queries.scope_secrets(conn, account.id, stack.id)
-        own = {
-            s.key: s.raw_value.reveal()
-            for s in _open_rows(conn, vault, level, own_rows, True)
-            if s.raw_value is not None
-        }
+        own = own_values.get(stack.id, {})
         if target.stack is None:
             # An account key changes what a stack's ${KEY} means only where it is not overridden.
             changed = [*(ACCOUNT_PREFIX + k for k in keys), *(k for k in keys if k not in own)]
         else:
             changed = list(keys)
         _refuse_oversized_in_stack(vault, level, own, account_values, changed)
+
+
+def _stacks_values(
+    conn: Connection, vault: Vault, account: Account, stacks: Sequence[Stack]
+) -> dict[int, dict[str, str]]:
+    """The own values of ``stacks`` (of ``account``) by stack id: for one stack its rows, for
+    many all the account's stack rows and data keys in two queries (not two per stack)."""
+    if len(stacks) == 1:
+        level = Target(account, stacks[0])
+        rows = queries.scope_secrets(conn, account.id, stacks[0].id)
+        return {stacks[0].id: _plain_values(scope_keys(conn, vault, level)[True], rows)}
+    uids = {stack.id: stack.uid for stack in stacks}
+    stored_keys = key_queries.stacks_data_keys(conn, account.id)
+    by_stack: dict[int, list[queries.StoredSecret]] = {}
+    for row in queries.stacks_secrets(conn, account.id):
+        if row.stack_id in uids:
+            by_stack.setdefault(row.stack_id, []).append(row)
+    found = {}
+    for stack_id, rows in by_stack.items():
+        scope = Scope(account.uid, uids[stack_id])
+        keys = ScopeKeys(
+            scope,
+            (
+                vault.data_keys.unwrap(
+                    scope, stored.version, stored.master_key_version, stored.wrapped_key
+                )
+                for stored in stored_keys.get(stack_id, [])
+            ),
+        )
+        found[stack_id] = _plain_values(keys, rows)
+    return found
+
+
+def _plain_values(keys: ScopeKeys, rows: Iterable[queries.StoredSecret]) -> dict[str, str]:
+    """Key -> plaintext of the ``rows`` that open. A damaged one is left out: it cannot
+    expand into anything (its reads fail with the integrity error, which is theirs to
+    report), and one damaged value must not block every write around it."""
+    found = {}
+    for key, _, version, blob, *_ in rows:
+        try:
+            found[key] = keys.open(blob, key, version).decode("utf-8")
+        except (IntegrityError, UnicodeDecodeError):
+            continue
+    return found
 
 
 def check_new_stacks(
@@ -721,14 +762,11 @@ def check_new_stacks(
 def _inheritable(
     conn: Connection, vault: Vault, account: Account
 ) -> list[tuple[str | None, str, str]]:
-    """The account's own values, each with the environments that inherit it (None: all)."""
+    """The account's own values that open, each with the environments that inherit it (None:
+    all)."""
     rows = queries.scope_secrets(conn, account.id, None)
-    opened = _open_rows(conn, vault, Target(account), rows, True)
-    return [
-        (row.environments, s.key, s.raw_value.reveal())
-        for row, s in zip(rows, opened, strict=True)
-        if s.raw_value is not None
-    ]
+    values = _plain_values(scope_keys(conn, vault, Target(account))[False], rows)
+    return [(row.environments, row.key, values[row.key]) for row in rows if row.key in values]
 
 
 def _refuse_oversized_in_stack(
