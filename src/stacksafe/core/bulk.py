@@ -22,9 +22,10 @@ from sqlalchemy import Connection, insert
 
 from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.expansion import check_new_stacks
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
-from stacksafe.core.secrets import ACTION_SET, check_new_stacks, sealing_key
+from stacksafe.core.secrets import ACTION_SET, sealing_key
 from stacksafe.core.tenancy import Target, record_stack_created, visible_target
 from stacksafe.core.validation import (
     validate_environment,

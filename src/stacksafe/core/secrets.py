@@ -27,17 +27,12 @@ from stacksafe.core.audit import (
     fingerprints_of_opened,
     record,
 )
+from stacksafe.core.expansion import check_expansion
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
 from stacksafe.core.inheritance import inherits, overlay
 from stacksafe.core.opened import Level, OpenedLevel
-from stacksafe.core.references import (
-    ACCOUNT_PREFIX,
-    Limits,
-    has_references,
-    oversized_after_write,
-    resolve_all,
-)
+from stacksafe.core.references import Limits, has_references, resolve_all
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_environment, validate_key, validate_value
 from stacksafe.core.vault import Vault
@@ -52,15 +47,13 @@ from stacksafe.crypto import (
 from stacksafe.errors import (
     AuditUnavailable,
     Conflict,
-    ExpansionTooLarge,
     Forbidden,
-    IntegrityError,
     InvalidInput,
     NotFound,
     PreconditionFailed,
     StacksafeError,
 )
-from stacksafe.model import Account, Secret, SecretValue, Stack
+from stacksafe.model import Secret, SecretValue
 from stacksafe.store import keys as key_queries
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
@@ -72,8 +65,6 @@ __all__ = [
     "append_version",
     "audited_later",
     "audited_soon",
-    "check_expansion",
-    "check_new_stacks",
     "effective_values",
     "environments_of",
     "get_secret",
@@ -664,142 +655,6 @@ def prune_after_write(
             account=target.account,
             stack=target.stack,
             detail={"keys": sorted(pruned), "destroyed_versions": pruned, "max_versions": limit},
-        )
-
-
-def check_expansion(conn: Connection, vault: Vault, target: Target, keys: Collection[str]) -> None:
-    """Refuse a write after which a value that uses one of ``keys`` (directly or through other
-    references) would expand beyond ``max_value_bytes``: ``ExpansionTooLarge`` naming it.
-
-    Called in the write's transaction after the write, so it sees what the write leaves and
-    its refusal rolls the write back. A stack write is checked in that stack; an account write
-    in the account and in every stack of it (what a stack inherits, and ``${account.KEY}``,
-    can make a stack value grow), which opens every value of the account once.
-    """
-    account = target.account
-    account_values = _inheritable(conn, vault, account)
-    if target.stack is None:
-        values = {key: value for _, key, value in account_values}
-        changed = [*keys, *(ACCOUNT_PREFIX + key for key in keys)]
-        _refuse_oversized(vault, target, values, values, changed)
-        stacks = tenancy_queries.list_stacks(conn, account.id)
-    else:
-        stacks = [target.stack]
-    own_values = _stacks_values(conn, vault, account, stacks)
-    for stack in stacks:
-        level = Target(account, stack)
-        own = own_values.get(stack.id, {})
-        if target.stack is None:
-            # An account key changes what a stack's ${KEY} means only where it is not overridden.
-            changed = [*(ACCOUNT_PREFIX + k for k in keys), *(k for k in keys if k not in own)]
-        else:
-            changed = list(keys)
-        _refuse_oversized_in_stack(vault, level, own, account_values, changed)
-
-
-def _stacks_values(
-    conn: Connection, vault: Vault, account: Account, stacks: Sequence[Stack]
-) -> dict[int, dict[str, str]]:
-    """The own values of ``stacks`` (of ``account``) by stack id: for one stack its rows, for
-    many all the account's stack rows and data keys in two queries (not two per stack)."""
-    if len(stacks) == 1:
-        level = Target(account, stacks[0])
-        rows = queries.scope_secrets(conn, account.id, stacks[0].id)
-        return {stacks[0].id: _plain_values(scope_keys(conn, vault, level)[True], rows)}
-    uids = {stack.id: stack.uid for stack in stacks}
-    stored_keys = key_queries.stacks_data_keys(conn, account.id)
-    by_stack: dict[int, list[queries.StoredSecret]] = {}
-    for row in queries.stacks_secrets(conn, account.id):
-        if row.stack_id in uids:
-            by_stack.setdefault(row.stack_id, []).append(row)
-    found = {}
-    for stack_id, rows in by_stack.items():
-        scope = Scope(account.uid, uids[stack_id])
-        keys = ScopeKeys(
-            scope,
-            (
-                vault.data_keys.unwrap(
-                    scope, stored.version, stored.master_key_version, stored.wrapped_key
-                )
-                for stored in stored_keys.get(stack_id, [])
-            ),
-        )
-        found[stack_id] = _plain_values(keys, rows)
-    return found
-
-
-def _plain_values(keys: ScopeKeys, rows: Iterable[queries.StoredSecret]) -> dict[str, str]:
-    """Key -> plaintext of the ``rows`` that open. A damaged one is left out: it cannot
-    expand into anything (its reads fail with the integrity error, which is theirs to
-    report), and one damaged value must not block every write around it."""
-    found = {}
-    for key, _, version, blob, *_ in rows:
-        try:
-            found[key] = keys.open(blob, key, version).decode("utf-8")
-        except (IntegrityError, UnicodeDecodeError):
-            continue
-    return found
-
-
-def check_new_stacks(
-    conn: Connection,
-    vault: Vault,
-    account: Account,
-    made: Sequence[tuple[Stack, Mapping[str, SecretValue]]],
-) -> None:
-    """``check_expansion`` for stacks just made with the values given (core.bulk): the values
-    are at hand, and the account's are opened once for all of them."""
-    account_values: list[tuple[str | None, str, str]] | None = None
-    for stack, values in made:
-        if not values:
-            continue
-        if account_values is None:
-            account_values = _inheritable(conn, vault, account)
-        own = {key: value.reveal() for key, value in values.items()}
-        _refuse_oversized_in_stack(vault, Target(account, stack), own, account_values, list(own))
-
-
-def _inheritable(
-    conn: Connection, vault: Vault, account: Account
-) -> list[tuple[str | None, str, str]]:
-    """The account's own values that open, each with the environments that inherit it (None:
-    all)."""
-    rows = queries.scope_secrets(conn, account.id, None)
-    values = _plain_values(scope_keys(conn, vault, Target(account))[False], rows)
-    return [(row.environments, row.key, values[row.key]) for row in rows if row.key in values]
-
-
-def _refuse_oversized_in_stack(
-    vault: Vault,
-    level: Target,
-    own: Mapping[str, str],
-    account_values: Iterable[tuple[str | None, str, str]],
-    changed: Collection[str],
-) -> None:
-    assert level.stack is not None  # noqa: S101 - a stack level
-    environment = level.stack.environment
-    inherited = {
-        key: value
-        for environments, key, value in account_values
-        if inherits(environment, environments)
-    }
-    _refuse_oversized(vault, level, {**inherited, **own}, inherited, changed)
-
-
-def _refuse_oversized(
-    vault: Vault,
-    level: Target,
-    effective: Mapping[str, str],
-    account: Mapping[str, str],
-    changed: Collection[str],
-) -> None:
-    if not any(has_references(value) for value in effective.values()):
-        return  # nothing here expands (an account value is reached only through a reference)
-    key = oversized_after_write(effective, account, changed, vault.max_value_bytes)
-    if key is not None:
-        raise ExpansionTooLarge(
-            f"{key!r} in {level.describe()} would expand to more than {vault.max_value_bytes} "
-            "bytes through its references (the limit for one value); nothing was written"
         )
 
 

@@ -17,10 +17,10 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.expansion import check_expansion
 from stacksafe.core.guard import allow
 from stacksafe.core.secrets import (
     append_version,
-    check_expansion,
     prune_after_write,
     record_reveal,
     scope_keys,
