@@ -53,6 +53,37 @@ def test_bad_value_limit_is_a_configuration_error(tmp_path: Path, limit: str) ->
         Settings.load({"STACKSAFE_MAX_VALUE_BYTES": limit}, data_dir=tmp_path)
 
 
+def test_the_expansion_bound_is_read_once_and_reaches_the_vault(tmp_path: Path) -> None:
+    from stacksafe.core.vault import initialise, open_vault
+
+    assert Settings.load({}, data_dir=tmp_path).max_expanded_bytes == 16 * 1024 * 1024
+    settings = Settings.load({"STACKSAFE_MAX_EXPANDED_BYTES": "4096"}, data_dir=tmp_path)
+    assert settings.max_expanded_bytes == 4096
+    initialise(settings)[0].close()
+    vault = open_vault(settings)
+    try:
+        assert vault.max_expanded_bytes == 4096
+    finally:
+        vault.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "between 1 and 1073741824 bytes, not 0"),
+        ("16MiB", "whole number of bytes, not '16MiB'"),
+        ("-1", "whole number of bytes"),
+        (str(1 << 31), "between 1 and 1073741824 bytes"),
+    ],
+)
+def test_a_bad_expansion_bound_is_a_configuration_error(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)) as caught:
+        Settings.load({"STACKSAFE_MAX_EXPANDED_BYTES": value}, data_dir=tmp_path)
+    assert "STACKSAFE_MAX_EXPANDED_BYTES" in str(caught.value)
+
+
 def test_a_passphrase_source_and_its_parameters_file(tmp_path: Path) -> None:
     settings = Settings.load(
         {"STACKSAFE_MASTER_KEY_PASSPHRASE": "a long enough passphrase"}, data_dir=tmp_path

@@ -24,6 +24,7 @@ from stacksafe.errors import (
     AuditUnavailable,
     ConfigurationError,
     Conflict,
+    ExpansionTooLarge,
     Forbidden,
     IntegrityError,
     InvalidInput,
@@ -42,6 +43,7 @@ __all__ = ["Client", "RateLimited", "error_from_response"]
 RateLimited = Throttled
 _ERRORS: Mapping[str, type[StacksafeError]] = {
     "bad_request": InvalidInput,
+    "expansion_too_large": ExpansionTooLarge,
     "unauthenticated": Unauthenticated,
     "forbidden": Forbidden,
     "not_found": NotFound,

@@ -4,6 +4,7 @@
 
     StacksafeError          code
     ├── InvalidInput        bad_request          the caller sent something malformed
+    │   └── ExpansionTooLarge  expansion_too_large  ${...} references expand beyond the limits
     ├── NotFound            not_found            an account, stack or secret does not exist
     ├── Unauthenticated     unauthenticated      no valid token (missing, unknown, expired, revoked)
     ├── Forbidden           forbidden            the caller may not do this
@@ -25,6 +26,7 @@ __all__ = [
     "AuditUnavailable",
     "ConfigurationError",
     "Conflict",
+    "ExpansionTooLarge",
     "Forbidden",
     "IntegrityError",
     "InvalidInput",
@@ -55,6 +57,13 @@ class InvalidInput(StacksafeError):
     """The input is malformed: a bad key, an oversized value, an unparsable file."""
 
     code = "bad_request"
+
+
+class ExpansionTooLarge(InvalidInput):
+    """A value's ``${...}`` references would expand beyond the configured bounds: a write that
+    would make one is refused, and a read that would build one fails, naming the key."""
+
+    code = "expansion_too_large"
 
 
 class NotFound(StacksafeError):

@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_DB_MAX_OVERFLOW",
     "DEFAULT_DB_POOL_SIZE",
     "DEFAULT_DB_POOL_TIMEOUT",
+    "DEFAULT_MAX_EXPANDED_BYTES",
     "DEFAULT_MAX_VALUE_BYTES",
     "KEY_PARAMS_FILE",
     "Settings",
@@ -28,6 +29,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
+# Bytes of ${...}-resolved values one read may build in all (core.references.Limits); one
+# resolved value is bounded by the value limit itself.
+DEFAULT_MAX_EXPANDED_BYTES = 16 * 1024 * 1024
 DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024
 # Database connections per process (store.PoolLimits; docs/operations.md sizes them).
 DEFAULT_DB_POOL_SIZE = 8
@@ -52,6 +56,8 @@ class Settings:
     # Key material given directly (STACKSAFE_MASTER_KEY); wins over the key file.
     master_key_text: SecretValue | None = field(default=None, repr=False)
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    # STACKSAFE_MAX_EXPANDED_BYTES: what resolving references may build for one read, in all.
+    max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES
     # Plaintext kept in memory by readers (core.opened), STACKSAFE_READ_CACHE_BYTES; 0: none.
     read_cache_bytes: int = DEFAULT_READ_CACHE_BYTES
     # A passphrase the master key is derived from (STACKSAFE_MASTER_KEY_PASSPHRASE), or the file
@@ -123,6 +129,14 @@ class Settings:
             ) from None
         if limit < 1:
             raise ConfigurationError("STACKSAFE_MAX_VALUE_BYTES must be at least 1")
+        expanded = _whole(
+            env,
+            "STACKSAFE_MAX_EXPANDED_BYTES",
+            DEFAULT_MAX_EXPANDED_BYTES,
+            1,
+            "bytes",
+            _MAX_EXPANDED_BYTES,
+        )
         cache_text = env.get("STACKSAFE_READ_CACHE_BYTES")
         if cache_text and not (cache_text.isascii() and cache_text.isdigit()):
             raise ConfigurationError(
@@ -165,6 +179,7 @@ class Settings:
             master_key_file=key_file.absolute(),
             master_key_text=SecretValue(key_text) if key_text else None,
             max_value_bytes=limit,
+            max_expanded_bytes=expanded,
             read_cache_bytes=read_cache,
             master_key_passphrase=SecretValue(passphrase) if passphrase else None,
             master_key_passphrase_file=(
@@ -186,16 +201,26 @@ class Settings:
 # a million connections or waits a day.
 _MAX_CONNECTIONS = 10_000
 _MAX_SECONDS = 3600
+# A read that builds more than this much text is a memory problem whatever the operator meant.
+_MAX_EXPANDED_BYTES = 1 << 30
 
 
-def _whole(env: Mapping[str, str], name: str, default: int, least: int, unit: str) -> int:
+def _whole(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    least: int,
+    unit: str,
+    most: int | None = None,
+) -> int:
     text = env.get(name)
     if not text:
         return default
     if not (text.isascii() and text.isdigit()):
         raise ConfigurationError(f"{name} must be a whole number of {unit}, not {text!r}")
     value = int(text)
-    most = _MAX_SECONDS if unit == "seconds" else _MAX_CONNECTIONS
+    if most is None:
+        most = _MAX_SECONDS if unit == "seconds" else _MAX_CONNECTIONS
     if not least <= value <= most:
         raise ConfigurationError(f"{name} must be between {least} and {most} {unit}, not {value}")
     return value

@@ -25,12 +25,12 @@ from stacksafe.api import create_app
 from stacksafe.core.audit import list_events
 from stacksafe.core.principals import TOKEN_PREFIX, authenticate, create_token, create_user
 from stacksafe.core.rotation import get_policy, set_policy
-from stacksafe.core.secrets import get_secret, unset_secret
+from stacksafe.core.secrets import get_secret, set_secret, unset_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack, find_stack
 from stacksafe.core.vault import Vault, initialise
 from stacksafe.core.versions import history
 from stacksafe.errors import NotFound, Unauthenticated
-from stacksafe.model import Account, Stack
+from stacksafe.model import Account, SecretValue, Stack
 from stacksafe.settings import Settings
 from stacksafe.store.schema import users
 from tests.actors import LOCAL
@@ -1079,6 +1079,68 @@ def test_a_stack_role_replaces_the_account_role_for_that_stack(matrix: Matrix) -
     assert_error(client.put(f"{web}/MIXED", json={"raw_value": "no"}), 403, "forbidden")
     assert_error(client.get(web, params={"reveal": "true"}), 403, "forbidden")
     assert table_rows(matrix.vault) == before
+
+
+def test_a_stack_reveal_resolves_what_the_stack_inherits_and_nothing_else(
+    matrix: Matrix,
+) -> None:
+    """Issue 17: resolving ``${account.KEY}`` is part of revealing the stack, so a token
+    narrowed to the stack, or a user with only a stack role, may do it; it reaches only what
+    the stack's environment inherits, never another stack and never the account level."""
+    vault = matrix.vault
+    acme = Target(matrix.acme)
+    dev_target = Target(matrix.acme, matrix.dev)
+    set_secret(
+        vault, LOCAL, acme, "REF_HOST", SecretValue("ref-host-4b1"), environments=["development"]
+    )
+    set_secret(
+        vault, LOCAL, acme, "REF_PROD", SecretValue("ref-prod-9c2"), environments=["production"]
+    )
+    set_local(
+        vault,
+        dev_target,
+        {
+            "REF_DSN": "db://${account.REF_HOST}/${REF_HOST}",
+            "REF_LEAK": "${account.REF_PROD}",
+            "REF_OTHER_STACK": "${web.WEB_KEY}",
+        },
+    )
+    narrowed = user_with_token(
+        vault, "refs-narrow@acme.test", "acme", "deployer", stacks=[matrix.dev.uid]
+    )
+    stack_only = user_with_token(
+        vault, "refs-stack@acme.test", "acme", "viewer", stack_roles={"dev": "developer"}
+    )
+    dev = f"/api/3/stacks/{matrix.dev.uid}/secrets"
+    try:
+        for token in (narrowed, stack_only):
+            client = client_for(matrix.app, token.token)
+            one = client.get(f"{dev}/REF_DSN", params={"reveal": "true"})
+            assert one.status_code == 200, one.text
+            assert one.json()["response"]["raw_value"] == "db://ref-host-4b1/ref-host-4b1"
+            # Not an account secret the stack's environment does not inherit ...
+            leak = client.get(f"{dev}/REF_LEAK", params={"reveal": "true"})
+            assert "REF_PROD" in assert_error(leak, 409, "conflict")["error_description"]
+            assert "ref-prod-9c2" not in leak.text
+            # ... nor another stack's value: no reference names one (this is a missing key) ...
+            other = client.get(f"{dev}/REF_OTHER_STACK", params={"reveal": "true"})
+            assert_error(other, 409, "conflict")
+            assert "web-plain" not in other.text
+            # ... nor the account level itself.
+            account = client.get(
+                f"/api/3/accounts/{matrix.acme.uid}/secrets", params={"reveal": "true"}
+            )
+            assert_error(account, 403, "forbidden")
+        narrowed_client = client_for(matrix.app, narrowed.token)
+        web = narrowed_client.get(
+            f"/api/3/stacks/{matrix.web.uid}/secrets/WEB_KEY", params={"reveal": "true"}
+        )
+        assert_error(web, 403, "forbidden")
+    finally:
+        for key in ("REF_DSN", "REF_LEAK", "REF_OTHER_STACK"):
+            unset_secret(vault, LOCAL, dev_target, key)
+        for key in ("REF_HOST", "REF_PROD"):
+            unset_secret(vault, LOCAL, acme, key)
 
 
 # --- Known bugs ----------------------------------------------------------------------------

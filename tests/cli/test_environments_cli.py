@@ -89,3 +89,27 @@ def test_get_resolves_references_and_raw_shows_them(seeded: Cli, cli_runner: InP
     assert raw["raw_value"] == "postgres://${HOST}/app"
     listed = run.json("secrets", "list", "--stack", "web", "--reveal", "--raw", "--format", "json")
     assert {i["key"]: i["raw_value"] for i in listed}["URL"] == "postgres://${HOST}/app"
+
+
+def test_references_that_expand_too_far_fail_writes_and_every_reveal_naming_the_key(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    run = cli_runner
+    run.ok("secrets", "set", f"PART={'p' * 4096}", "--account", "acme")
+    run.ok("secrets", "set", "BIG=" + "${account.PART}" * 8, "--stack", "web")  # 32 KiB
+
+    refused = seeded.fails(2, "secrets", "set", "HUGE=${BIG}${BIG}${BIG}", "--stack", "web")
+    assert "'HUGE' in stack 'web'" in error_line(refused.stderr)
+    assert "HUGE" not in run.revealed("--stack", "web")
+
+    lowered = {"STACKSAFE_MAX_VALUE_BYTES": "16384"}  # as if BIG were written before the bound
+    for args in (
+        ("export", "--stack", "web"),
+        ("secrets", "get", "BIG", "--stack", "web", "--plain"),
+        ("run", "--stack", "web", "--", "true"),
+    ):
+        done = seeded.fails(2, *args, env=lowered)
+        assert "'BIG' in stack 'web'" in error_line(done.stderr), args
+        assert "pppp" not in done.stderr
+    raw = seeded.ok("export", "--stack", "web", "--raw", "--format", "json", env=lowered)
+    assert "${account.PART}" in raw.stdout

@@ -115,23 +115,35 @@ def test_a_reference_cannot_reach_a_secret_restricted_to_another_environment(
     assert {s.key for s in listed} == {"LEAK", "LEAK2"}
 
 
-def test_account_references_need_reveal_on_the_account(
+def test_revealing_a_stack_resolves_what_it_inherits_without_account_permissions(
     vault: Vault, account_target: Target, stack_target: Target
 ) -> None:
     put(vault, account_target, "SHARED", "shared-value")
+    put(vault, account_target, "PROD_ONLY", "prod-value", environments=["production"])
     put(vault, stack_target, "USES_ACCOUNT", "${account.SHARED}")
     put(vault, stack_target, "USES_INHERITED", "${SHARED}")
     developer = make_user(
         vault, "dev@example.com", "acme", "viewer", stack_roles={"web": "developer"}
     )
 
-    with pytest.raises(Forbidden):
-        get_secret(vault, developer, stack_target, "USES_ACCOUNT", reveal=True)
+    # What the stack inherits is part of the stack: its reveal permission is enough.
+    used = get_secret(vault, developer, stack_target, "USES_ACCOUNT", reveal=True)
+    assert used.raw_value == SecretValue("shared-value")
     inherited = get_secret(vault, developer, stack_target, "USES_INHERITED", reveal=True)
     assert inherited.raw_value == SecretValue("shared-value")
-    assert get_secret(vault, LOCAL, stack_target, "USES_ACCOUNT", reveal=True).raw_value == (
-        SecretValue("shared-value")
-    )
+    event = list_events(vault, limit=1)[0]
+    assert (event.action, event.outcome) == ("reveal", "ok")
+    # The account level itself stays out of reach.
+    with pytest.raises(Forbidden):
+        list_secrets(vault, developer, account_target, reveal=True)
+    # And a stack of another environment reaches no more than it inherits.
+    staging = Target(account_target.account, create_stack(vault, LOCAL, "acme", "stg", "staging"))
+    put(vault, staging, "LEAK", "${account.PROD_ONLY}")
+    stager = make_user(vault, "stg@example.com", "acme", "viewer", stack_roles={"stg": "developer"})
+    with pytest.raises(Conflict, match="no account secret 'PROD_ONLY'"):
+        get_secret(vault, stager, staging, "LEAK", reveal=True)
+    with pytest.raises(Forbidden):
+        get_secret(vault, stager, stack_target, "USES_ACCOUNT", reveal=True)
 
 
 def test_resolved_values_never_show_in_a_repr() -> None:

@@ -23,6 +23,7 @@ log = logging.getLogger("stacksafe.api")
 
 STATUS_BY_CODE = {
     "bad_request": 400,
+    "expansion_too_large": 422,
     "unauthenticated": 401,
     "forbidden": 403,
     "not_found": 404,

@@ -18,6 +18,7 @@ UNEXPECTED_EXIT = 70
 # One exit code per error kind, stable for scripts (documented in docs/cli.md).
 EXIT_CODES = {
     "bad_request": 2,
+    "expansion_too_large": 2,
     "unauthenticated": 4,
     "not_found": 3,
     "forbidden": 4,

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, insert
 
 from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.expansion import check_new_stacks
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
 from stacksafe.core.secrets import ACTION_SET, sealing_key
@@ -159,6 +160,12 @@ def _load_batch(
                 for secret_id, envelope in zip(ids, envelopes, strict=True)
             ],
         )
+    check_new_stacks(
+        conn,
+        vault,
+        account,
+        [(stack, values) for stack, (_, values) in zip(made, batch, strict=True)],
+    )
     return made
 
 

@@ -5,17 +5,29 @@ own value wins over the account's, in the stack being resolved); ``${account.KEY
 account's own KEY, if the stack's environment inherits it. ``$${`` stands for a literal ``${``.
 Any other ``$`` is literal text. A chain of references may be 10 deep; a cycle or a reference to
 a key that does not exist is an error that names it.
+
+Expansion is bounded (``Limits``): a few small values that reference each other many times
+expand exponentially, so sizes are computed first, from lengths alone (memoised per value),
+and a value is built only once its size is known to be within the bounds. Memory never grows
+beyond what the bounds allow, however the references are arranged.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from stacksafe.errors import Conflict
+from stacksafe.errors import Conflict, ExpansionTooLarge
 
-__all__ = ["MAX_DEPTH", "Resolved", "has_references", "resolve_all"]
+__all__ = [
+    "MAX_DEPTH",
+    "Limits",
+    "Resolved",
+    "has_references",
+    "oversized_after_write",
+    "resolve_all",
+]
 
 MAX_DEPTH = 10
 ACCOUNT_PREFIX = "account."
@@ -28,6 +40,15 @@ def has_references(text: str) -> bool:
     return "${" in text
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How far expansion may go: bytes of one resolved value (``value_bytes``), and bytes of
+    resolved values one read may build in all (``read_bytes``)."""
+
+    value_bytes: int
+    read_bytes: int
+
+
 @dataclass
 class Resolved:
     """Resolved values by key, and which references each key used (for the audit event)."""
@@ -36,64 +57,252 @@ class Resolved:
     used: dict[str, list[str]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """A value's text cut at its references: its literal length (each escape counts as the two
+    characters it stands for) and the labels it references, once per occurrence."""
+
+    literal: int
+    targets: tuple[str, ...]
+
+
+def _parse(text: str) -> _Parsed:
+    literal = len(text)
+    targets = []
+    for match in _TOKEN.finditer(text):
+        target = match.group(1)
+        literal -= len(match.group(0))
+        if target is None:
+            literal += 2  # "$${" stands for "${"
+        else:
+            targets.append(target)
+    return _Parsed(literal, tuple(targets))
+
+
+def _byte_length(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+class _Texts:
+    """The texts references may name, by label: ``KEY`` in ``own``, ``account.KEY`` in the
+    account's values (fetched only when first named), whose own ``${KEY}`` mean the account's."""
+
+    def __init__(
+        self, own: Mapping[str, str], account: Callable[[], Mapping[str, str]], where: str
+    ) -> None:
+        self.own = own
+        self._account = account
+        self._account_values: Mapping[str, str] | None = None
+        self.where = where
+        self._texts: dict[str, str] = {}
+        self._parsed: dict[str, _Parsed] = {}
+
+    def text(self, label: str) -> str:
+        found = self._texts.get(label)
+        if found is not None:
+            return found
+        if label.startswith(ACCOUNT_PREFIX):
+            if self._account_values is None:
+                self._account_values = self._account()
+            key = label[len(ACCOUNT_PREFIX) :]
+            if key not in self._account_values:
+                raise Conflict(f"${{{label}}} does not exist: no account secret {key!r} here")
+            found = _as_account_references(self._account_values[key])
+        else:
+            if label not in self.own:
+                raise Conflict(f"${{{label}}} does not exist in {self.where}")
+            found = self.own[label]
+        self._texts[label] = found
+        return found
+
+    def parsed(self, label: str) -> _Parsed:
+        found = self._parsed.get(label)
+        if found is None:
+            text = self.text(label)
+            # Sizes count UTF-8 bytes (what the limits are in); the literal part of the text
+            # is its bytes minus those of its references (ASCII: one byte per character).
+            cut = _parse(text)
+            found = _Parsed(cut.literal + _byte_length(text) - len(text), cut.targets)
+            self._parsed[label] = found
+        return found
+
+
+class _Sizes:
+    """Expanded sizes in bytes by label, computed from lengths alone and memoised, with the
+    errors resolving would meet (cycle, missing target, depth) raised exactly as resolving
+    would raise them. Sizes are capped at ``cap`` (anything above is simply too big)."""
+
+    def __init__(self, texts: _Texts, cap: int) -> None:
+        self.texts = texts
+        self.cap = cap
+        # label -> (size, the longest chain it was checked at, every label it reaches)
+        self._done: dict[str, tuple[int, int, frozenset[str]]] = {}
+
+    def size(self, chain: list[str]) -> tuple[int, frozenset[str]]:
+        """The expanded size of ``chain[-1]`` (reached through ``chain``), and the labels its
+        expansion follows."""
+        label = chain[-1]
+        done = self._done.get(label)
+        if done is not None and len(chain) <= done[1]:
+            return done[0], done[2]
+        parsed = self.texts.parsed(label)
+        total = parsed.literal
+        reached: set[str] = set()
+        for target in parsed.targets:
+            if len(chain) > MAX_DEPTH:  # following this one would be reference MAX_DEPTH + 1
+                raise Conflict(
+                    f"references nest deeper than {MAX_DEPTH} in {self.texts.where}: "
+                    f"{' -> '.join([*chain, target])}"
+                )
+            if target in chain:
+                cycle = [*chain[chain.index(target) :], target]
+                raise Conflict(f"reference cycle in {self.texts.where}: {' -> '.join(cycle)}")
+            size, below = self.size([*chain, target])
+            total = min(self.cap, total + size)
+            reached.add(target)
+            reached.update(below)
+        found = (total, frozenset(reached))
+        self._done[label] = (total, len(chain), found[1])
+        return found
+
+
 def resolve_all(
     own: Mapping[str, str],
     account: Callable[[], Mapping[str, str]],
     where: str,
     only: Collection[str] | None = None,
+    limits: Limits | None = None,
 ) -> Resolved:
     """Resolve the values of ``own`` (the effective set being read): all, or the keys ``only``
     (and whatever they reference, nothing else).
 
     ``account`` gives the account's own values that this set may see; it is called only if a
     value being resolved names ``${account.KEY}``. ``where`` names the set in error messages.
+    With ``limits``, a key whose value would expand beyond ``value_bytes``, or a read that
+    would build more than ``read_bytes`` of resolved values, is ``ExpansionTooLarge`` naming
+    the key, raised before anything is built.
     """
-    resolved: dict[str, str] = {}
-    used: dict[str, list[str]] = {}
-    account_values: Mapping[str, str] | None = None
+    keys = list(own if only is None else only)
+    texts = _Texts(own, account, where)
+    cap = 1 + (max(limits.value_bytes, limits.read_bytes) if limits else 1 << 62)
+    sizes = _Sizes(texts, cap)
+    reaches: dict[str, frozenset[str]] = {}
+    built: set[str] = set()  # the labels a value is built for (those holding references)
+    built_bytes = 0
+    for key in keys:
+        if not has_references(texts.text(key)):
+            continue
+        size, reaches[key] = sizes.size([key])
+        if limits is None:
+            continue
+        if size > limits.value_bytes:
+            raise ExpansionTooLarge(
+                f"{key!r} in {where} expands to more than {limits.value_bytes} bytes through "
+                "its references (the limit for one value); read it with references unresolved "
+                "and shorten what it references"
+            )
+        for label in (key, *reaches[key]):
+            if label not in built and has_references(texts.text(label)):
+                built.add(label)
+                built_bytes += sizes.size([label])[0]
+        if built_bytes > limits.read_bytes:
+            raise ExpansionTooLarge(
+                f"resolving {where} up to {key!r} builds more than {limits.read_bytes} bytes "
+                "of values (the limit for one read); read fewer keys at once, or with "
+                "references unresolved"
+            )
+    # Every size is now known to be within the bounds: build each value once.
+    made: dict[str, str] = {}
 
-    def lookup(name: str) -> tuple[str, str]:
-        nonlocal account_values
-        if name.startswith(ACCOUNT_PREFIX):
-            if account_values is None:
-                account_values = account()
-            key = name[len(ACCOUNT_PREFIX) :]
-            if key not in account_values:
-                raise Conflict(f"${{{name}}} does not exist: no account secret {key!r} here")
-            return name, account_values[key]
-        if name not in own:
-            raise Conflict(f"${{{name}}} does not exist in {where}")
-        return name, own[name]
-
-    def expand(name: str, text: str, chain: list[str]) -> str:
-        if not has_references(text):
-            return text
+    def build(label: str) -> str:
+        found = made.get(label)
+        if found is not None:
+            return found
+        text = texts.text(label)
 
         def substitute(match: re.Match[str]) -> str:
             target = match.group(1)
-            if target is None:
-                return "${"  # the escape
-            if len(chain) > MAX_DEPTH:  # following this one would be reference MAX_DEPTH + 1
-                raise Conflict(
-                    f"references nest deeper than {MAX_DEPTH} in {where}: "
-                    f"{' -> '.join([*chain, target])}"
-                )
-            if target in chain:
-                cycle = [*chain[chain.index(target) :], target]
-                raise Conflict(f"reference cycle in {where}: {' -> '.join(cycle)}")
-            label, value = lookup(target)
-            used.setdefault(chain[0], []).append(label)
-            # An account value's own ${KEY} references mean the account's keys.
-            inner = value
-            if label.startswith(ACCOUNT_PREFIX):
-                inner = _as_account_references(value)
-            return expand(label, inner, [*chain, target])
+            return "${" if target is None else build(target)
 
-        return _TOKEN.sub(substitute, text)
+        found = _TOKEN.sub(substitute, text) if has_references(text) else text
+        made[label] = found
+        return found
 
-    for key in own if only is None else only:
-        resolved[key] = expand(key, own[key], [key])
-    return Resolved(resolved, {k: sorted(set(v)) for k, v in used.items()})
+    resolved = {key: build(key) for key in keys}
+    used = {key: sorted(reached) for key, reached in reaches.items() if reached}
+    return Resolved(resolved, used)
+
+
+def oversized_after_write(
+    own: Mapping[str, str],
+    account: Mapping[str, str],
+    changed: Iterable[str],
+    value_bytes: int,
+) -> str | None:
+    """The first key of ``own`` (an effective set as a write leaves it) that uses a label in
+    ``changed`` (``KEY``, or ``account.KEY``), directly or through other references, and
+    would expand beyond ``value_bytes``; None when there is none.
+
+    Unlike ``resolve_all`` this never fails on a cycle, a missing target or depth (a write
+    may leave those, and reads report them): such a reference counts as nothing, so a size
+    found here is never more than a read would find. Iterative, so a long chain of keys
+    cannot exhaust the stack.
+    """
+    texts: dict[str, str] = dict(own)
+    texts.update({ACCOUNT_PREFIX + k: _as_account_references(v) for k, v in account.items()})
+    parsed = {label: _parse(text) for label, text in texts.items()}
+    literal = {
+        label: p.literal + _byte_length(texts[label]) - len(texts[label])
+        for label, p in parsed.items()
+    }
+    users: dict[str, set[str]] = {}
+    for label, p in parsed.items():
+        for target in p.targets:
+            users.setdefault(target, set()).add(label)
+    # Every label whose expansion reaches a changed one.
+    affected: set[str] = set()
+    pending = [label for label in changed if label in texts]
+    while pending:
+        label = pending.pop()
+        if label not in affected:
+            affected.add(label)
+            pending.extend(users.get(label, ()))
+    cap = value_bytes + 1
+    sizes: dict[str, int] = {}
+    for root in sorted(k for k in own if k in affected):
+        _size_iteratively(root, parsed, literal, sizes, cap)
+        if sizes[root] > value_bytes:
+            return root
+    return None
+
+
+def _size_iteratively(
+    root: str,
+    parsed: Mapping[str, _Parsed],
+    literal: Mapping[str, int],
+    sizes: dict[str, int],
+    cap: int,
+) -> None:
+    """Expanded sizes (capped at ``cap``) of ``root`` and what it reaches, into ``sizes``; a
+    reference that is missing or closes a cycle counts as nothing."""
+    if root in sizes:
+        return
+    open_labels = {root}
+    stack = [(root, iter(parsed[root].targets))]
+    while stack:
+        label, targets = stack[-1]
+        for target in targets:
+            if target in parsed and target not in sizes and target not in open_labels:
+                open_labels.add(target)
+                stack.append((target, iter(parsed[target].targets)))
+                break
+        else:
+            stack.pop()
+            open_labels.discard(label)
+            total = literal[label]
+            for target in parsed[label].targets:
+                total = min(cap, total + sizes.get(target, 0))
+            sizes[label] = total
 
 
 def _as_account_references(text: str) -> str:

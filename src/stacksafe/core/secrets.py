@@ -27,11 +27,12 @@ from stacksafe.core.audit import (
     fingerprints_of_opened,
     record,
 )
+from stacksafe.core.expansion import check_expansion
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
 from stacksafe.core.inheritance import inherits, overlay
 from stacksafe.core.opened import Level, OpenedLevel
-from stacksafe.core.references import has_references, resolve_all
+from stacksafe.core.references import Limits, has_references, resolve_all
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_environment, validate_key, validate_value
 from stacksafe.core.vault import Vault
@@ -222,12 +223,11 @@ def _reveal_detail(
     return {"keys": {s.key: s.version for s in secrets}, "fingerprints": prints}
 
 
-def _account_values(
-    conn: Connection, vault: Vault, actor: Principal, target: Target
-) -> dict[str, str]:
+def _account_values(conn: Connection, vault: Vault, target: Target) -> dict[str, str]:
     """The account's own values a reference from ``target`` may name: those its environment
-    inherits, and only with the reveal permission on the account level."""
-    _allow(vault, actor, Action.REVEAL, Target(target.account), references="account")
+    inherits. The permission to reveal ``target`` is enough: what a stack inherits is part of
+    the stack (a plain read of the stack reveals it too), so resolving ``${account.KEY}`` is
+    part of revealing the stack. No reference can name another stack."""
     rows = queries.scope_secrets(conn, target.account.id, None)
     if target.stack is not None:
         environment = target.stack.environment
@@ -243,7 +243,6 @@ def _have_references(found: Sequence[Secret]) -> bool:
 def _resolved(
     conn: Connection,
     vault: Vault,
-    actor: Principal,
     target: Target,
     key: str | None,
     found: list[Secret],
@@ -256,9 +255,10 @@ def _resolved(
     own = {s.key: s.raw_value.reveal() for s in whole if s.raw_value is not None}
     result = resolve_all(
         own,
-        lambda: _account_values(conn, vault, actor, target),
+        lambda: _account_values(conn, vault, target),
         target.describe(),
         only=[s.key for s in found],
+        limits=Limits(vault.max_value_bytes, vault.max_expanded_bytes),
     )
     # Compared with the stored text, not by whether a reference was followed: an escape
     # ($${) changes a value too.
@@ -325,7 +325,7 @@ def _gathered(
             )
             found = stored
             if resolve:
-                found, used = _resolved(conn, vault, actor, target, key, stored)
+                found, used = _resolved(conn, vault, target, key, stored)
     if not found:
         return found, None, None
     rewritten = {a.key for a, b in zip(found, stored, strict=True) if a is not b}
@@ -699,6 +699,8 @@ def restrict_secret(
 
     def work(conn: Connection) -> None:
         _restrict(conn, target, key, restriction)
+        # Lifting a restriction gives stacks a key they did not see before.
+        check_expansion(conn, vault, target, [key])
         record(
             conn,
             vault,
@@ -752,6 +754,7 @@ def set_secret(
         if environments is not None:
             _restrict(conn, target, key, restriction)
             detail["environments"] = restriction
+        check_expansion(conn, vault, target, [key])
         record(
             conn,
             vault,
@@ -792,6 +795,8 @@ def unset_secret(
                 )
             raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
         append_version(conn, target, key, None, None, actor.name, vault.clock(), expected_version)
+        # Without a stack's own value, the account's (perhaps longer) one shows through.
+        check_expansion(conn, vault, target, [key])
         record(
             conn,
             vault,
@@ -853,6 +858,7 @@ def import_secrets(
                 append_version(conn, target, key, value, data_key, actor.name, now)
                 for key, value in changes
             ]
+            check_expansion(conn, vault, target, [key for key, _ in changes])
             record(
                 conn,
                 vault,

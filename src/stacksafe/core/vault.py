@@ -37,7 +37,7 @@ from stacksafe.crypto.passphrase import (
     write_kdf_params,
 )
 from stacksafe.errors import ConfigurationError, StorageUnavailable
-from stacksafe.settings import Settings
+from stacksafe.settings import DEFAULT_MAX_EXPANDED_BYTES, Settings
 from stacksafe.store import Store, redact_url
 from stacksafe.store import keys as key_queries
 from stacksafe.store.engine import CommitGroup, PoolLimits
@@ -66,6 +66,9 @@ class Vault:
     data_keys: DataKeyCache
     max_value_bytes: int
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Bytes of resolved ${...} values one read may build in all (core.references.Limits); one
+    # resolved value is bounded by ``max_value_bytes``, as a stored one is.
+    max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES
     # Unwrapped server HMAC keys by purpose (see core.server_keys).
     server_keys: dict[str, KeyedHash] = field(default_factory=dict)
     # Group-commit writers by purpose (see store.CommitGroup), made on first use.
@@ -214,6 +217,7 @@ def open_vault(settings: Settings) -> Vault:
         store,
         DataKeyCache(keyring, reload=_reloader(settings, store)),
         settings.max_value_bytes,
+        max_expanded_bytes=settings.max_expanded_bytes,
         server_keys=server_keys,
         opened=_read_cache(settings),
         outbound=_outbound(settings),
@@ -307,6 +311,7 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
         store,
         DataKeyCache(keyring, reload=_reloader(settings, store)),
         settings.max_value_bytes,
+        max_expanded_bytes=settings.max_expanded_bytes,
         server_keys=server_keys,
         opened=_read_cache(settings),
         outbound=_outbound(settings),

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.expansion import check_expansion
 from stacksafe.core.guard import allow
 from stacksafe.core.secrets import (
     append_version,
@@ -197,6 +198,7 @@ def _restore(
             action=action,
         )
         written[key] = head.current_version + 1
+    check_expansion(conn, vault, target, list(written))
     prune_after_write(conn, vault, actor, target, list(written))
     return written
 

@@ -27,6 +27,7 @@ __all__ = [
     "server_keys_below",
     "server_keys_by_master_version",
     "server_keys_of",
+    "stacks_data_keys",
 ]
 
 
@@ -90,6 +91,15 @@ def data_keys_of(
     found: dict[bool, list[StoredDataKey]] = {False: [], True: []}
     for row in conn.execute(select(data_keys).where(scope)):
         found[row.stack_id is not None].append(_stored(row))
+    return found
+
+
+def stacks_data_keys(conn: Connection, account_id: int) -> dict[int, list[StoredDataKey]]:
+    """The data keys of every stack of an account, by stack id, in one query."""
+    scope = (data_keys.c.account_id == account_id) & data_keys.c.stack_id.is_not(None)
+    found: dict[int, list[StoredDataKey]] = {}
+    for row in conn.execute(select(data_keys).where(scope)):
+        found.setdefault(row.stack_id, []).append(_stored(row))
     return found
 
 

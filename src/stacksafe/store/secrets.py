@@ -46,6 +46,7 @@ __all__ = [
     "secret_head",
     "secrets_revision",
     "set_environments",
+    "stacks_secrets",
     "versions_as_of",
     "versions_of",
 ]
@@ -152,6 +153,13 @@ def scope_secrets(
     if key is not None:
         params["key"] = key
     return _stored(conn.execute(query, params).all())
+
+
+def stacks_secrets(conn: Connection, account_id: int) -> list[StoredSecret]:
+    """The live secrets of every stack of an account (not the account's own), in one query."""
+    scope = and_(secrets.c.account_id == account_id, secrets.c.stack_id.is_not(None))
+    query = _live_query(scope).order_by(secrets.c.stack_id, secrets.c.key)
+    return _stored(conn.execute(query).all())
 
 
 def effective_secrets(

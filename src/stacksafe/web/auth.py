@@ -55,6 +55,7 @@ FLASH_COOKIE = "stacksafe_flash"
 # The API's statuses (api/errors.py) for the same error codes, for the UI's error pages.
 STATUS_BY_CODE = {
     "bad_request": 400,
+    "expansion_too_large": 422,
     "unauthenticated": 401,
     "forbidden": 403,
     "not_found": 404,
