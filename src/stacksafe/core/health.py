@@ -57,6 +57,8 @@ def readiness(vault: Vault) -> dict[str, str]:
         checks["audit"] = f"not writable ({type(exc).__name__})"
     checkpoint = vault.audit_checkpoint
     if checkpoint is not None:
+        if checkpoint.problem is not None:
+            checkpoint.flush()  # the problem now, not when its thread last looked
         checks["audit_checkpoint"] = checkpoint.problem or "ok"
     return checks
 
