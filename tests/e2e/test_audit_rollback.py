@@ -6,6 +6,7 @@ checkpoint existed)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, delete, select, update
@@ -60,3 +61,29 @@ def test_a_tail_cut_after_the_server_stopped_is_named_by_verify(served_fresh: Se
     ), refused.stderr
     assert f"records event {last}" in refused.stderr
     assert "first value" not in refused.stderr + refused.stdout
+
+
+def test_verify_over_http_prints_the_head_and_checks_an_expected_one(
+    served_fresh: Served, tmp_path: Path
+) -> None:
+    """Remote mode: the server's own checkpoint, plus --expect-head sent to the server."""
+    served = served_fresh
+    remote = served.remote(None, tmp_path / "remote").in_process()
+    printed = remote.ok("audit", "verify").stdout
+    match = re.search(r"^  head (\d+):([0-9a-f]{64})$", printed, re.M)
+    assert match is not None, printed
+    seq, digest = int(match.group(1)), match.group(2)
+    with served.client() as client:
+        client.set_secret("LATER", "later value", stack=served.stack_uids["web"])
+    remote.ok("audit", "verify", "--expect-head", f"{seq}:{digest}")
+    # A head the log never reached (an operator's copy from before a rollback, say).
+    refused = remote.invoke("audit", "verify", "--expect-head", f"{seq + 1000}:{digest}")
+    assert refused.exit_code == 6, refused
+    assert "the log was rolled back: it ends at event " in refused.stderr
+    assert f"--expect-head {seq + 1000} records event {seq + 1000}" in refused.stderr
+    wrong = remote.invoke("audit", "verify", "--expect-head", f"{seq}:{'0' * 64}")
+    assert wrong.exit_code == 6, wrong
+    assert "the log was rolled back and rewritten" in wrong.stderr
+    malformed = remote.invoke("audit", "verify", "--expect-head", "nope")
+    assert malformed.exit_code == 2, malformed
+    assert "--expect-head must be SEQ:HASH" in malformed.stderr

@@ -267,14 +267,15 @@ def audit_verify(
     head, anchors = None, 0
     with remote_client() as client:
         if client is not None:
-            if checkpoint or expected:
+            if checkpoint:
                 raise InvalidInput(
-                    "--checkpoint and --expect-head read the database itself: run `audit "
+                    "--checkpoint needs the master key to check the file's MAC: run `audit "
                     "verify` on the server machine (without STACKSAFE_ADDR)"
                 )
-            remote = client.verify_audit()
+            remote = client.verify_audit([a.text for a in expected])
             intact, events = bool(remote["intact"]), int(remote["events"])
             first_bad, problem = remote["first_bad_seq"], remote["problem"]
+            head = remote.get("head")
         else:
             with opened_vault(data_dir) as vault:
                 report = audit.verify_chain(vault, checkpoints=checkpoint or [], expected=expected)
@@ -283,8 +284,10 @@ def audit_verify(
             head, anchors = report.head, len(report.anchors)
     if intact:
         typer.echo(f"Audit log intact: {events} events")
-        if head is not None:
+        if head is not None and client is None:
             typer.echo(f"  head {head} (checked against {anchors} checkpoint(s))")
+        elif head is not None:
+            typer.echo(f"  head {head}")
         return
     where = "" if first_bad is None else f" at event {first_bad}"
     typer.echo(f"Error: audit log broken{where}: {problem}", err=True)
