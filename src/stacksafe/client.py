@@ -215,9 +215,12 @@ class Client:
         created: dict[str, Any] = self._request("POST", "/stacks", json=body).json()
         return created["response"]  # type: ignore[no-any-return]
 
-    def verify_audit(self) -> dict[str, Any]:
-        """Walk the server's audit hash chain (the owner only): intact, events, first bad event."""
-        report: dict[str, Any] = self._request("GET", "/audit_logs/verify").json()["response"]
+    def verify_audit(self, expect_heads: Sequence[str] = ()) -> dict[str, Any]:
+        """Walk the server's audit hash chain (the owner only): intact, events, first bad event,
+        head; the log must reach the server's checkpoint and each ``SEQ:HASH`` given."""
+        params = {"expect_head": list(expect_heads)} if expect_heads else None
+        answer = self._request("GET", "/audit_logs/verify", params=params)
+        report: dict[str, Any] = answer.json()["response"]
         return report
 
     # -- users and tokens -----------------------------------------------------------------

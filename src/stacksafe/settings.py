@@ -17,6 +17,8 @@ from stacksafe.errors import ConfigurationError
 from stacksafe.model import SecretValue
 
 __all__ = [
+    "DEFAULT_AUDIT_CHECKPOINT_SECONDS",
+    "DEFAULT_AUDIT_MIN_FREE_BYTES",
     "DEFAULT_DB_CONNECT_TIMEOUT",
     "DEFAULT_DB_MAX_OVERFLOW",
     "DEFAULT_DB_POOL_SIZE",
@@ -38,6 +40,13 @@ DEFAULT_DB_POOL_SIZE = 8
 DEFAULT_DB_MAX_OVERFLOW = 8
 DEFAULT_DB_POOL_TIMEOUT = 10.0
 DEFAULT_DB_CONNECT_TIMEOUT = 5
+# The audit log's checkpoints (core.audit_checkpoint): written at most this often while events
+# are appended; events newer than the last checkpoint can be cut undetected (docs/audit.md).
+DEFAULT_AUDIT_CHECKPOINT_SECONDS = 1.0
+AUDIT_CHECKPOINT_FILE = "audit.checkpoint"
+# /readyz says the audit log cannot be written when the filesystem of the SQLite database or
+# of the checkpoint has less free than this (a full disk fails the next append's commit).
+DEFAULT_AUDIT_MIN_FREE_BYTES = 8 * 1024 * 1024
 DATABASE_FILE = "stacksafe.db"
 KEY_FILE = "master.key"
 KEY_PARAMS_FILE = "master.key.params"
@@ -77,6 +86,16 @@ class Settings:
     outbound_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # The server's own database host(s), never a rotator's target unless allowed by address.
     database_hosts: tuple[str, ...] = ()
+    # Where the audit log's checkpoints go (STACKSAFE_AUDIT_CHECKPOINT_FILE; default: in the
+    # data dir), how often at most (STACKSAFE_AUDIT_CHECKPOINT_SECONDS), and the free space
+    # below which readiness says the audit log cannot be written (STACKSAFE_AUDIT_MIN_FREE_BYTES).
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_seconds: float = DEFAULT_AUDIT_CHECKPOINT_SECONDS
+    audit_min_free_bytes: int = DEFAULT_AUDIT_MIN_FREE_BYTES
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.audit_checkpoint_file or self.data_dir / AUDIT_CHECKPOINT_FILE
 
     @property
     def uses_passphrase(self) -> bool:
@@ -173,6 +192,13 @@ class Settings:
             env, "STACKSAFE_DB_CONNECT_TIMEOUT", DEFAULT_DB_CONNECT_TIMEOUT, 1, "seconds"
         )
         outbound_allow = _networks(env, "STACKSAFE_OUTBOUND_ALLOW")
+        checkpoint_file = env.get("STACKSAFE_AUDIT_CHECKPOINT_FILE")
+        checkpoint_seconds = _seconds(
+            env, "STACKSAFE_AUDIT_CHECKPOINT_SECONDS", DEFAULT_AUDIT_CHECKPOINT_SECONDS
+        )
+        min_free = _whole(
+            env, "STACKSAFE_AUDIT_MIN_FREE_BYTES", DEFAULT_AUDIT_MIN_FREE_BYTES, 0, "bytes"
+        )
         return cls(
             data_dir=root,
             database_url=url,
@@ -194,6 +220,11 @@ class Settings:
             db_connect_timeout=connect_timeout,
             outbound_allow=outbound_allow,
             database_hosts=_database_hosts(url, env),
+            audit_checkpoint_file=(
+                Path(checkpoint_file).expanduser().absolute() if checkpoint_file else None
+            ),
+            audit_checkpoint_seconds=checkpoint_seconds,
+            audit_min_free_bytes=min_free,
         )
 
 
@@ -203,6 +234,7 @@ _MAX_CONNECTIONS = 10_000
 _MAX_SECONDS = 3600
 # A read that builds more than this much text is a memory problem whatever the operator meant.
 _MAX_EXPANDED_BYTES = 1 << 30
+_MAX_BYTES = 1 << 40
 
 
 def _whole(
@@ -220,7 +252,7 @@ def _whole(
         raise ConfigurationError(f"{name} must be a whole number of {unit}, not {text!r}")
     value = int(text)
     if most is None:
-        most = _MAX_SECONDS if unit == "seconds" else _MAX_CONNECTIONS
+        most = {"seconds": _MAX_SECONDS, "bytes": _MAX_BYTES}.get(unit, _MAX_CONNECTIONS)
     if not least <= value <= most:
         raise ConfigurationError(f"{name} must be between {least} and {most} {unit}, not {value}")
     return value

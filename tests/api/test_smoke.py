@@ -13,7 +13,12 @@ def test_health_and_openapi_are_served(vault: Vault) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "master_key": "ok", "audit": "ok"}
+    assert ready.json()["checks"] == {
+        "database": "ok",
+        "master_key": "ok",
+        "audit": "ok",
+        "audit_checkpoint": "ok",
+    }
     paths = client.get("/api/3/openapi.json").json()["paths"]
     assert "/api/3/stacks/{stack_uid}/secrets/{key}" in paths
     assert "/api/3/accounts/{account_id}/secrets" in paths

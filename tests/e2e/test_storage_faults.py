@@ -204,6 +204,22 @@ def _writes_and_reveals_are_refused(installation: Installation, problem: str) ->
     assert problem in refused.stderr
 
 
+def _not_ready(installation: Installation, problem: str) -> None:
+    """/readyz says the audit log cannot be written (a probe rolled back never meets the
+    full disk: SQLite writes at commit)."""
+    with installation.http() as http:
+        answer = http.get("/readyz")
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["status"] == "not ready"
+    assert answer.json()["checks"]["audit"].startswith(problem), answer.json()
+
+
+def _ready(installation: Installation) -> None:
+    with installation.http() as http:
+        answer = http.get("/readyz")
+    assert answer.status_code == 200, answer.text
+
+
 def _works_again(installation: Installation) -> None:
     """The same server writes and reveals again; what was refused was not made."""
     with installation.client() as client:
@@ -248,10 +264,12 @@ def test_a_full_disk_refuses_writes_and_reveals_and_keeps_reads(
                 busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             assert busy == 0
             filler = _fill(data)
+            _not_ready(installation, "not writable (the filesystem of the database has ")
 
             _writes_and_reveals_are_refused(installation, "database or disk is full")
 
             filler.unlink()
+            _ready(installation)
             _works_again(installation)
         assert installation.integrity() == "ok"
         # Exactly what succeeded: one write and one reveal after the fault; nothing refused.

@@ -150,6 +150,8 @@ class AuditVerifyOut(BaseModel):
     events: int
     first_bad_seq: int | None
     problem: str | None
+    # When intact: the last event as SEQ:HASH, an anchor to keep elsewhere (expect_head).
+    head: str | None = None
 
 
 class StackCreate(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +14,7 @@ from stacksafe.cli.backend import remote_client
 from stacksafe.cli.common import DataDirOption, local_actor, opened_vault
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
 from stacksafe.core import audit, principals
+from stacksafe.core.audit_checkpoint import parse_expected_head
 from stacksafe.core.tenancy import visible_target
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import InvalidInput
@@ -242,20 +244,51 @@ def _keys_of(detail: object) -> list[tuple[str, object]]:
 
 
 @audit_app.command("verify")
-def audit_verify(data_dir: DataDirOption = None) -> None:
-    """Walk the hash chain: exit 0 when intact, else 6 naming the first bad event."""
+def audit_verify(
+    data_dir: DataDirOption = None,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="A checkpoint file kept elsewhere (another server's, a copy); repeatable.",
+        ),
+    ] = None,
+    expect_head: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect-head",
+            help="SEQ:HASH the log must still hold, as an earlier verify printed; repeatable.",
+        ),
+    ] = None,
+) -> None:
+    """Walk the hash chain and compare its end with the checkpoints: exit 0 when intact, else
+    6 naming the first bad event or the rollback."""
+    expected = [parse_expected_head(text) for text in expect_head or []]
+    head, anchors = None, 0
     with remote_client() as client:
         if client is not None:
-            remote = client.verify_audit()
+            if checkpoint:
+                raise InvalidInput(
+                    "--checkpoint needs the master key to check the file's MAC: run `audit "
+                    "verify` on the server machine (without STACKSAFE_ADDR)"
+                )
+            remote = client.verify_audit([a.text for a in expected])
             intact, events = bool(remote["intact"]), int(remote["events"])
             first_bad, problem = remote["first_bad_seq"], remote["problem"]
+            head = remote.get("head")
         else:
             with opened_vault(data_dir) as vault:
-                report = audit.verify_chain(vault)
+                report = audit.verify_chain(vault, checkpoints=checkpoint or [], expected=expected)
             intact, events = report.intact, report.events
             first_bad, problem = report.first_bad_seq, report.problem
+            head, anchors = report.head, len(report.anchors)
     if intact:
         typer.echo(f"Audit log intact: {events} events")
+        if head is not None and client is None:
+            typer.echo(f"  head {head} (checked against {anchors} checkpoint(s))")
+        elif head is not None:
+            typer.echo(f"  head {head}")
         return
-    typer.echo(f"Error: audit log broken at event {first_bad}: {problem}", err=True)
+    where = "" if first_bad is None else f" at event {first_bad}"
+    typer.echo(f"Error: audit log broken{where}: {problem}", err=True)
     raise typer.Exit(6)

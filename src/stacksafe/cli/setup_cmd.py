@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from stacksafe.cli.common import DataDirOption, local_actor, settings_for
+from stacksafe.core.audit import write_genesis
 from stacksafe.core.principals import bootstrap_owner, create_token
 from stacksafe.core.vault import initialise
 from stacksafe.store import redact_url
@@ -27,6 +28,8 @@ def init(
     settings = settings_for(data_dir)
     vault, key_file = initialise(settings)
     try:
+        # The log's first event: from now on, a log with no event at all was wiped.
+        write_genesis(vault, local_actor())
         bootstrap_owner(vault, owner_email)
         first = create_token(vault, local_actor(), owner_email, scopes=["public", "admin"])
     finally:

@@ -17,17 +17,19 @@ import json
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, or_
 
 from stacksafe.core.access import Principal
+from stacksafe.core.audit_checkpoint import Anchor, head_mac, head_matches, read_checkpoint
 from stacksafe.core.server_keys import AUDIT_CHAIN, FINGERPRINT, keyed_hash
 from stacksafe.core.vault import Vault
-from stacksafe.crypto import KeyedHash
+from stacksafe.errors import IntegrityError, InvalidInput
 from stacksafe.model import Account, Secret, SecretValue, Stack, iso8601
 from stacksafe.store import audit as queries
 from stacksafe.store.engine import CommitGroup
@@ -46,6 +48,7 @@ __all__ = [
     "record",
     "record_denied",
     "verify_chain",
+    "write_genesis",
 ]
 
 GENESIS = b"\x00" * 32
@@ -246,8 +249,26 @@ def _append(conn: Connection, vault: Vault, rows: Sequence[dict[str, Any]]) -> l
         previous = digest
     queries.insert_details(conn, shared)
     queries.insert_events(conn, events)
-    queries.move_head(conn, seq, previous, _head_mac(chain, seq, previous))
+    queries.move_head(conn, seq, previous, head_mac(chain, seq, previous))
+    if vault.audit_checkpoint is not None:
+        # An integer compared and kept; the checkpoint is written later, by its own thread.
+        vault.audit_checkpoint.appended(seq)
     return [event["seq"] for event in events]
+
+
+GENESIS_ACTION = "audit.genesis"
+
+
+def write_genesis(vault: Vault, actor: Principal) -> int | None:
+    """The log's first event, written by ``init``: a log that holds no event at all was wiped.
+    Its sequence, or None when the log already has events (nothing is written then)."""
+
+    def work(conn: Connection) -> int | None:
+        if queries.lock_head(conn, GENESIS)[0]:
+            return None
+        return record(conn, vault, actor, GENESIS_ACTION)
+
+    return vault.store.transact(work, "writing the audit log's genesis event")
 
 
 def record(
@@ -336,10 +357,6 @@ def _appender(vault: Vault) -> CommitGroup[dict[str, Any], int]:
     return appender
 
 
-def _head_mac(chain: KeyedHash, seq: int, digest: bytes) -> bytes:
-    return chain.digest(b"head", str(seq).encode(), digest)
-
-
 def record_denied(
     vault: Vault,
     actor: Principal,
@@ -368,11 +385,38 @@ class VerifyReport:
     events: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    # The last event's ``SEQ:HASH`` when intact: an anchor to keep elsewhere (--expect-head).
+    head: str | None = field(default=None, compare=False)
+    # Where the anchors compared came from (checkpoint files, --expect-head).
+    anchors: tuple[str, ...] = field(default=(), compare=False)
 
 
-def verify_chain(vault: Vault) -> VerifyReport:
-    """Walk the whole chain; name the first event that is missing, edited, inserted or moved."""
+def verify_chain(
+    vault: Vault,
+    *,
+    checkpoints: Sequence[Path] = (),
+    expected: Sequence[Anchor] = (),
+) -> VerifyReport:
+    """Walk the whole chain; name the first event that is missing, edited, inserted or moved,
+    then compare its end with every anchor: the server's checkpoint file, ``checkpoints``
+    (files copied elsewhere, which must exist) and ``expected`` heads. A log that ends before
+    an anchor's event, or holds another event there, was rolled back; one with no event at
+    all has lost its genesis event."""
     chain = keyed_hash(vault, AUDIT_CHAIN)
+    own = vault.audit_checkpoint.path if vault.audit_checkpoint is not None else None
+    anchors = list(expected)
+    for path in [*checkpoints, *([own] if own is not None else [])]:
+        try:
+            found = read_checkpoint(path, chain)
+        except IntegrityError as exc:
+            return VerifyReport(False, 0, None, exc.message, anchors=(str(path),))
+        if found is not None:
+            anchors.append(found)
+        elif path != own:
+            raise InvalidInput(f"checkpoint file {path} does not exist")
+    sources = tuple(a.source for a in anchors)
+    anchored = {a.seq for a in anchors}
+    seen: dict[int, bytes] = {}
     expected_seq, previous = 1, GENESIS
     count = 0
     with vault.store.read() as conn:
@@ -410,6 +454,8 @@ def verify_chain(vault: Vault) -> VerifyReport:
                 event.hash, previous, _canonical(_fields(event.seq, event.at, row))
             ):
                 return VerifyReport(False, count, event.seq, f"event {event.seq} was altered")
+            if event.seq in anchored:
+                seen[event.seq] = event.hash
             previous, expected_seq, count = event.hash, expected_seq + 1, count + 1
     last_seq = expected_seq - 1
     if head is not None and (head[0] != last_seq or head[1] != previous):
@@ -419,17 +465,44 @@ def verify_chain(vault: Vault) -> VerifyReport:
             last_seq + 1,
             f"the log ends at event {last_seq}, but its head says {head[0]}",
         )
-    if (
-        head is not None
-        and head[0] > 0
-        and not chain.matches(head[2], b"head", str(head[0]).encode(), head[1])
-    ):
+    if head is not None and head[0] > 0 and not head_matches(chain, head[0], head[1], head[2]):
         return VerifyReport(
             False, count, last_seq, f"the head was set back or forged (it names event {head[0]})"
         )
     if head is None and count:
         return VerifyReport(False, count, 1, "the audit head row is missing")
-    return VerifyReport(True, count)
+    # A consistent chain and head: what a rollback leaves. Only an anchor kept outside the
+    # database tells, newest first.
+    for anchor in sorted(anchors, key=lambda a: a.seq, reverse=True):
+        if anchor.seq > last_seq:
+            return VerifyReport(
+                False,
+                count,
+                last_seq + 1,
+                f"the log was rolled back: it ends at event {last_seq}, but {anchor.source} "
+                f"records event {anchor.seq} (events {last_seq + 1} to {anchor.seq} at least "
+                "were deleted)",
+                anchors=sources,
+            )
+        if seen.get(anchor.seq) != anchor.hash:
+            return VerifyReport(
+                False,
+                count,
+                anchor.seq,
+                f"the log was rolled back and rewritten: event {anchor.seq} is not the one "
+                f"{anchor.source} records",
+                anchors=sources,
+            )
+    if count == 0:
+        return VerifyReport(
+            False,
+            0,
+            1,
+            "the log has no genesis event: it is empty (every event was deleted, or the "
+            "database was not made by `stacksafe init`)",
+            anchors=sources,
+        )
+    return VerifyReport(True, count, head=f"{last_seq}:{previous.hex()}", anchors=sources)
 
 
 def _shared_detail_problem(event: queries.StoredEvent) -> str | None:

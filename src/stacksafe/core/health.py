@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -50,7 +52,45 @@ def readiness(vault: Vault) -> dict[str, str]:
                 audit_queries.lock_head(conn, GENESIS)
                 audit_queries.insert_events(conn, [_PROBE])
                 transaction.rollback()
-        checks["audit"] = "ok"
+        checks["audit"] = _full_disk(vault) or "ok"
     except Exception as exc:
         checks["audit"] = f"not writable ({type(exc).__name__})"
+    checkpoint = vault.audit_checkpoint
+    if checkpoint is not None:
+        if checkpoint.problem is not None:
+            checkpoint.flush()  # the problem now, not when its thread last looked
+        checks["audit_checkpoint"] = checkpoint.problem or "ok"
     return checks
+
+
+def _full_disk(vault: Vault) -> str | None:
+    """What says the next append cannot be written for lack of space, or None.
+
+    A probe that is rolled back never reaches SQLite's disk (the WAL is written at commit),
+    so it passes on a full disk: the free space of the filesystems the audit log is written
+    to tells instead (the SQLite database's, and the checkpoint's). PostgreSQL's disk is the
+    database server's: its probe fails when a page cannot be added.
+    """
+    places = {
+        "database": vault.store.database_file,
+        "audit checkpoint": None if vault.audit_checkpoint is None else vault.audit_checkpoint.path,
+    }
+    for what, path in places.items():
+        if path is None:
+            continue
+        free = _free_bytes(path.parent)
+        if free is not None and free < vault.audit_min_free_bytes:
+            return (
+                f"not writable (the filesystem of the {what} has {free} bytes free, below "
+                f"{vault.audit_min_free_bytes} (STACKSAFE_AUDIT_MIN_FREE_BYTES): disk full)"
+            )
+    return None
+
+
+def _free_bytes(directory: Path) -> int | None:
+    """Bytes an unprivileged writer may still use there; None when it cannot be told."""
+    try:
+        found = os.statvfs(directory)
+    except OSError:
+        return None  # a checkpoint directory not made yet: its writer reports its problems
+    return found.f_bavail * found.f_frsize

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from stacksafe.core.audit_checkpoint import CheckpointWriter
 from stacksafe.core.known_tokens import KnownTokens
 from stacksafe.core.opened import OpenedSecrets
 from stacksafe.core.outbound import OutboundPolicy
@@ -28,7 +29,12 @@ from stacksafe.crypto import (
     keyring_from_text,
     write_key_file,
 )
-from stacksafe.crypto.keyed_hash import PURPOSES, unwrap_keyed_hash, wrap_new_keyed_hash
+from stacksafe.crypto.keyed_hash import (
+    AUDIT_CHAIN,
+    PURPOSES,
+    unwrap_keyed_hash,
+    wrap_new_keyed_hash,
+)
 from stacksafe.crypto.passphrase import (
     MIN_PASSPHRASE_CHARS,
     derive_master_key,
@@ -37,7 +43,7 @@ from stacksafe.crypto.passphrase import (
     write_kdf_params,
 )
 from stacksafe.errors import ConfigurationError, StorageUnavailable
-from stacksafe.settings import DEFAULT_MAX_EXPANDED_BYTES, Settings
+from stacksafe.settings import DEFAULT_AUDIT_MIN_FREE_BYTES, DEFAULT_MAX_EXPANDED_BYTES, Settings
 from stacksafe.store import Store, redact_url
 from stacksafe.store import keys as key_queries
 from stacksafe.store.engine import CommitGroup, PoolLimits
@@ -81,10 +87,16 @@ class Vault:
     known_tokens: KnownTokens = field(default_factory=KnownTokens)
     # Where rotators may connect on a user's behalf (STACKSAFE_OUTBOUND_ALLOW, core.outbound).
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    # Writes the audit log's head outside the database (core.audit_checkpoint); None: nowhere.
+    audit_checkpoint: CheckpointWriter | None = None
+    # Free bytes below which readiness says the audit log cannot be written (core.health).
+    audit_min_free_bytes: int = DEFAULT_AUDIT_MIN_FREE_BYTES
 
     def close(self) -> None:
         for group in self.commit_groups.values():
             group.close()
+        if self.audit_checkpoint is not None:
+            self.audit_checkpoint.close()  # anchors what this process appended
         self.store.close()
 
     def reload_keyring(self) -> Keyring:
@@ -221,6 +233,19 @@ def open_vault(settings: Settings) -> Vault:
         server_keys=server_keys,
         opened=_read_cache(settings),
         outbound=_outbound(settings),
+        audit_checkpoint=_checkpoint_writer(settings, store, server_keys),
+        audit_min_free_bytes=settings.audit_min_free_bytes,
+    )
+
+
+def _checkpoint_writer(
+    settings: Settings, store: Store, server_keys: dict[str, KeyedHash]
+) -> CheckpointWriter:
+    return CheckpointWriter(
+        store,
+        server_keys[AUDIT_CHAIN],
+        settings.checkpoint_file,
+        settings.audit_checkpoint_seconds,
     )
 
 
@@ -315,5 +340,7 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
         server_keys=server_keys,
         opened=_read_cache(settings),
         outbound=_outbound(settings),
+        audit_checkpoint=_checkpoint_writer(settings, store, server_keys),
+        audit_min_free_bytes=settings.audit_min_free_bytes,
     )
     return vault, created_key_file

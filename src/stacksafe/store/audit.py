@@ -16,6 +16,7 @@ from stacksafe.store.schema import audit_details, audit_events, audit_head
 
 __all__ = [
     "StoredEvent",
+    "event_hash",
     "events_query",
     "insert_details",
     "insert_events",
@@ -129,6 +130,15 @@ def read_head(conn: Connection) -> tuple[int, bytes, bytes] | None:
     """(seq, hash, mac) of the head, or None before the first event."""
     row = conn.execute(_READ_HEAD).first()
     return None if row is None else (int(row[0]), bytes(row[1]), bytes(row[2]))
+
+
+_EVENT_HASH = select(audit_events.c.hash).where(audit_events.c.seq == bindparam("at_seq"))
+
+
+def event_hash(conn: Connection, seq: int) -> bytes | None:
+    """The stored hash of event ``seq``, or None when there is no such event."""
+    found = conn.execute(_EVENT_HASH, {"at_seq": seq}).scalar()
+    return None if found is None else bytes(found)
 
 
 def insert_events(conn: Connection, events: Sequence[dict[str, object]]) -> None:

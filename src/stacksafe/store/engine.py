@@ -305,6 +305,12 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def database_file(self) -> Path | None:
+        """The SQLite database's file; None on PostgreSQL."""
+        name = self.engine.url.database
+        return Path(name) if self.dialect == "sqlite" and name else None
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction that sees one snapshot of the database throughout.

@@ -17,6 +17,7 @@ from stacksafe.api.schemas import (
 )
 from stacksafe.core import audit
 from stacksafe.core.access import Action, Principal, authorize
+from stacksafe.core.audit_checkpoint import parse_expected_head
 from stacksafe.core.tenancy import visible_target
 from stacksafe.errors import Forbidden
 
@@ -85,17 +86,28 @@ def account_audit_logs(
     return _events(vault, target.account.uid, since, actor, key, page, per_page)
 
 
+ExpectHead = Annotated[
+    list[str] | None,
+    Query(description="SEQ:HASH (an earlier verify's head) the log must still hold; repeatable."),
+]
+
+
 @router.get("/audit_logs/verify", response_model=Envelope[AuditVerifyOut])
-def verify(vault: VaultDep, caller: Caller) -> Envelope[AuditVerifyOut]:
-    """Walk the hash chain (the server owner only)."""
+def verify(
+    vault: VaultDep, caller: Caller, expect_head: ExpectHead = None
+) -> Envelope[AuditVerifyOut]:
+    """Walk the hash chain and compare its end with the server's checkpoint and the heads
+    given (the server owner only)."""
     _owner_only(caller)
-    report = audit.verify_chain(vault)
+    expected = [parse_expected_head(text) for text in expect_head or []]
+    report = audit.verify_chain(vault, expected=expected)
     return Envelope[AuditVerifyOut](
         response=AuditVerifyOut(
             intact=report.intact,
             events=report.events,
             first_bad_seq=report.first_bad_seq,
             problem=report.problem,
+            head=report.head,
         )
     )
 
