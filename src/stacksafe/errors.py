@@ -11,6 +11,7 @@
     ├── Conflict            conflict             the write collides with the current state
     │   └── PreconditionFailed  precondition_failed  If-Match named another version
     ├── Throttled           throttled            too many requests
+    │   └── TooManyFailures     throttled        too many failed attempts (429)
     ├── AuditUnavailable    audit_unavailable    the audit log cannot be written (fail closed)
     ├── StorageUnavailable  storage_unavailable  the database is down, full or read-only (retry)
     ├── IntegrityError      integrity_error      stored data is tampered, corrupted, undecryptable
@@ -36,6 +37,7 @@ __all__ = [
     "StacksafeError",
     "StorageUnavailable",
     "Throttled",
+    "TooManyFailures",
     "Unauthenticated",
 ]
 
@@ -97,9 +99,19 @@ class PreconditionFailed(Conflict):
 
 
 class Throttled(StacksafeError):
-    """Too many requests (Cloud66 answers 503 throttled)."""
+    """Too many requests (Cloud66 answers 503 throttled); ``retry_after``: seconds to wait,
+    when known (the Retry-After header)."""
 
     code = "throttled"
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooManyFailures(Throttled):
+    """Too many failed attempts at one target (bad tokens from one address, wrong passwords
+    for one email), or no room to check one more now: slow down (the API answers 429)."""
 
 
 class AuditUnavailable(StacksafeError):

@@ -99,3 +99,40 @@ def test_downgrading_0011_puts_every_shared_detail_back_inline(settings: Setting
         assert {seq: json.loads(detail) for seq, detail in rows} == expected
     finally:
         vault.close()
+
+
+def test_0012_keeps_failure_counts_and_downgrades_to_0011_without_them(
+    settings: Settings,
+) -> None:
+    """The counts of failed guesses (core.guessing) are a table of their own: a downgrade
+    drops it and leaves everything else, an upgrade brings it back empty."""
+    from sqlalchemy import select
+
+    from stacksafe.core.guessing import FailureCounts, Limit
+    from stacksafe.core.vault import initialise
+    from stacksafe.store.schema import failures
+
+    vault, _ = initialise(settings)
+    try:
+        counts = FailureCounts(vault, Limit("test", 5, 60))
+        assert counts.failed("198.51.100.1").failures == 1
+        with vault.store.read() as conn:
+            (row,) = conn.execute(select(failures)).all()
+        assert b"198.51.100.1" not in row.target  # a keyed hash, not the address
+        config = Config()
+        config.set_main_option("script_location", "stacksafe.store:migrations")
+        with vault.store.write() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        with vault.store.read() as conn:
+            assert current_revision(conn) == "0011"
+            assert not inspect(conn).has_table("failures")
+            assert inspect(conn).has_table("audit_details")
+        with vault.store.write() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with vault.store.read() as conn:
+            assert current_revision(conn) == HEAD_REVISION == "0012"
+            assert conn.execute(select(failures)).all() == []
+    finally:
+        vault.close()

@@ -28,8 +28,11 @@ from stacksafe.api.routes import (
     tokens,
     users,
 )
+from stacksafe.core.guessing import BAD_TOKENS, BadTokens
+from stacksafe.core.password_pool import PasswordPool
 from stacksafe.core.rotation import RotationScheduler
 from stacksafe.core.sessions import SessionPolicy
+from stacksafe.core.sign_in import SignInLimits
 from stacksafe.core.validation import parse_duration
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
@@ -46,7 +49,8 @@ __all__ = [
 DEFAULT_RATE_LIMIT = 3000  # requests per token per hour, as Cloud66
 # A bulk import of many large values fits; anything bigger is refused with 413 unread.
 MAX_BODY_BYTES = 8 * 1024 * 1024
-BAD_TOKEN_LIMIT = 20  # invalid tokens per address per minute before throttling
+# Invalid tokens per address per minute before further invalid ones get 429 (valid ones never).
+BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS = BAD_TOKENS
 DEFAULT_ROTATION_INTERVAL = 60  # seconds between the scheduler's looks for due rotations
 SQLITE_THREADS = 2
 POSTGRESQL_THREADS = 8
@@ -84,13 +88,17 @@ def create_app(
     web_policy: SessionPolicy | None = None,
     web_origin: str | None = None,
     lane: bool = True,
+    passwords: PasswordPool | None = None,
+    sign_in_limits: SignInLimits | None = None,
 ) -> FastAPI:
     """The API over ``vault``; ``serving`` when this process exists to serve it (uvicorn).
 
     With ``rotation_interval``, a scheduler thread rotates due secrets that often. The web UI
     is served at ``/`` by the same app (``web_policy``: its sessions' idle timeout and lifetime;
     ``web_origin``: the public origin when a proxy terminates TLS). ``lane`` False sends the
-    secret lists through FastAPI too (api.lane; for comparing the two).
+    secret lists through FastAPI too (api.lane; for comparing the two). ``passwords``: the
+    pool the UI's sign-ins check passwords on (default: core.password_pool's sizes), and
+    ``sign_in_limits`` their failures per email (core.sign_in).
     """
 
     @asynccontextmanager
@@ -114,6 +122,7 @@ def create_app(
         yield
         if scheduler is not None:
             scheduler.stop()
+        app.state.web.passwords.close()
         if close_vault:
             vault.close()
 
@@ -128,7 +137,7 @@ def create_app(
     app.state.stacksafe = ApiState(
         vault=vault,
         per_token=SlidingWindow(rate_limit, 3600.0),
-        bad_tokens=SlidingWindow(BAD_TOKEN_LIMIT, 60.0),
+        bad_tokens=BadTokens(vault, BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS),
     )
     if lane:
         app.lane = SecretsLane(app.state.stacksafe)
@@ -146,7 +155,9 @@ def create_app(
     ):
         app.include_router(router, prefix="/api/3")
     app.include_router(health.router)
-    install_web(app, vault, web_policy, web_origin)
+    install_web(
+        app, vault, web_policy, web_origin, passwords=passwords, sign_in_limits=sign_in_limits
+    )
     return app
 
 

@@ -11,6 +11,7 @@ from fastapi import Depends, Request, Response
 
 from stacksafe.api.ratelimit import SlidingWindow
 from stacksafe.core.access import Principal
+from stacksafe.core.guessing import BadTokens
 from stacksafe.core.principals import authenticate
 from stacksafe.core.vault import Vault
 from stacksafe.errors import Throttled, Unauthenticated
@@ -33,7 +34,7 @@ __all__ = [
 class ApiState:
     vault: Vault
     per_token: SlidingWindow
-    bad_tokens: SlidingWindow
+    bad_tokens: BadTokens  # in the database: shared by every server
 
 
 def _state(request: Request) -> ApiState:
@@ -82,23 +83,23 @@ def authenticated_with(
 ) -> tuple[Principal, T, dict[str, str]]:
     """``authenticated`` with the token checked by ``check(token, request_id)``, which may
     read more in the same transaction (``core.principals.authenticate_for_stack``) and gives
-    that back too: the throttles apply as for any token check."""
+    that back too: the throttles apply as for any token check.
+
+    The token is checked first, always: a valid one is never refused for what others sent
+    from its address. Only a failure is counted (core.guessing.BadTokens), and past the
+    address's limit it is answered 429 instead of 401."""
     request_id = request_id or uuid.uuid4().hex
-    address = source_ip or "unknown"
-    token = bearer_token(state, authorization, address)
+    token = bearer_token(authorization)
     try:
         principal, more = check(token, request_id)
     except Unauthenticated:
-        state.bad_tokens.hit(address)
+        state.bad_tokens.failed(source_ip or "unknown", request_id)
         raise
     return principal, more, counted(state, principal)
 
 
-def bearer_token(state: ApiState, authorization: str, address: str) -> str:
-    """The token of ``Authorization: Bearer <token>``; ``Throttled`` while ``address`` has sent
-    too many invalid ones. Counts nothing."""
-    if state.bad_tokens.exceeded(address):
-        raise Throttled("too many requests with invalid tokens from this address; wait and retry")
+def bearer_token(authorization: str) -> str:
+    """The token of ``Authorization: Bearer <token>``. Counts nothing."""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send a token: Authorization: Bearer <token>")
@@ -111,9 +112,10 @@ def counted(state: ApiState, principal: Principal) -> dict[str, str]:
     key = principal.token_uid or principal.name
     remaining = state.per_token.hit(key)
     if remaining is None:
+        wait = state.per_token.reset_in(key)
         raise Throttled(
-            f"rate limit of {state.per_token.limit} requests per hour reached; "
-            f"retry in {state.per_token.reset_in(key)} s"
+            f"rate limit of {state.per_token.limit} requests per hour reached; retry in {wait} s",
+            retry_after=wait,
         )
     return {
         "X-RateLimit-Limit": str(state.per_token.limit),

@@ -9,13 +9,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from stacksafe.errors import StacksafeError
+from stacksafe.errors import StacksafeError, Throttled, TooManyFailures
 
 __all__ = [
     "RETRY_AFTER_BY_CODE",
     "STATUS_BY_CODE",
     "error_response",
     "install_error_handlers",
+    "stacksafe_error_response",
     "unexpected_response",
 ]
 
@@ -51,20 +52,34 @@ _HTTP_CODES = {
 
 
 def error_response(
-    status: int, code: str, description: str, details: object = None
+    status: int,
+    code: str,
+    description: str,
+    details: object = None,
+    retry_after: int | None = None,
 ) -> JSONResponse:
     body = {"error": code, "error_description": description, "details": details or description}
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if code in RETRY_AFTER_BY_CODE:
-        headers["Retry-After"] = str(RETRY_AFTER_BY_CODE[code])
+    if retry_after is None:
+        retry_after = RETRY_AFTER_BY_CODE.get(code)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def stacksafe_error_response(exc: StacksafeError) -> JSONResponse:
+    """The answer to ``exc``: its code's status; 429 for too many failed attempts (Cloud66's
+    503 stays the per-token rate limit's), with Retry-After when the wait is known."""
+    status = 429 if isinstance(exc, TooManyFailures) else STATUS_BY_CODE.get(exc.code, 400)
+    retry_after = exc.retry_after if isinstance(exc, Throttled) else None
+    return error_response(status, exc.code, exc.message, retry_after=retry_after)
 
 
 async def _stacksafe_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StacksafeError)  # noqa: S101 - registered for this type only
-    return error_response(STATUS_BY_CODE.get(exc.code, 400), exc.code, exc.message)
+    return stacksafe_error_response(exc)
 
 
 def _where(loc: tuple[object, ...]) -> str:

@@ -6,9 +6,9 @@ dependency solving, and two hops to the thread pool (the token check, then the e
 0.6 ms of CPU per request on the benchmark machine, more than the work itself once the values
 are kept (core.opened). This middleware answers exactly that request, when its query is plainly
 valid, with the same functions the route uses (``deps.authenticated``, the route's resolver,
-``routes.secrets.secrets_page_audited``, ``errors.error_response``) in one hop to the thread
-pool; a reveal then awaits its audit event on the event loop, not in a thread (nothing is sent
-before the event is durable).
+``routes.secrets.secrets_page_audited``, ``errors.stacksafe_error_response``) in one hop to the
+thread pool; a reveal then awaits its audit event on the event loop, not in a thread (nothing is
+sent before the event is durable).
 Anything else, including any query it does not read exactly as the route would (an unknown or
 repeated parameter, a value out of range), goes on to FastAPI unchanged, so the route stays the
 one definition of the endpoint: its validation errors, its OpenAPI document.
@@ -35,7 +35,7 @@ from stacksafe.api.deps import (
     bearer_token,
     counted,
 )
-from stacksafe.api.errors import STATUS_BY_CODE, error_response, unexpected_response
+from stacksafe.api.errors import stacksafe_error_response, unexpected_response
 from stacksafe.api.request_id import request_id_of, sending_id
 from stacksafe.api.routes.secrets import RESOLVERS, SecretsPage, secrets_page_audited
 from stacksafe.core.principals import authenticate_for_stack, known_for_stack
@@ -222,13 +222,13 @@ class SecretsLane:
         through a transaction or waiting for anything (core.principals.known_for_stack,
         core.secrets.kept_list); else None, having counted and recorded nothing, for the
         thread to answer as the route would. The same steps in the same order as there:
-        the token (bad-token throttle first), the stack, the rate limit, the permission, the
+        the token, the stack, the rate limit, the permission, the
         audit event; any refusal is left to the thread, which records it."""
         if level != "stacks":
             return None
         state = self.state
         try:
-            token = bearer_token(state, authorization, source_ip or "unknown")
+            token = bearer_token(authorization)
         except StacksafeError:
             return None
         known = known_for_stack(
@@ -262,4 +262,4 @@ class SecretsLane:
 
 
 def _error(exc: StacksafeError) -> Response:
-    return error_response(STATUS_BY_CODE.get(exc.code, 400), exc.code, exc.message)
+    return stacksafe_error_response(exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import secrets as random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -28,6 +29,8 @@ from stacksafe.store import sessions as queries
 
 __all__ = [
     "SESSION_PREFIX",
+    "SIGN_IN_ACTOR",
+    "WRONG",
     "SessionPolicy",
     "StartedSession",
     "csrf_token",
@@ -41,6 +44,7 @@ SESSION_PREFIX = "sss_"
 # Last activity is written at most this often: a page view is then a read, not a write.
 TOUCH_EVERY = timedelta(seconds=30)
 WRONG = "the email or the password is wrong"
+SIGN_IN_ACTOR = "web:sign-in"  # who a refused sign-in is recorded as: nobody is signed in yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +83,22 @@ def start_session(
     source_ip: str | None = None,
     request_id: str | None = None,
     replacing: str | None = None,
+    denied: Callable[[str], None] | None = None,
 ) -> StartedSession:
     """Check the password and open a session; ``Unauthenticated`` (audited) when it is wrong.
 
     ``replacing``: the session cookie the browser sent with the sign-in, if any. When the new
     session is opened that one is ended (whoever's it was): the browser's cookie is replaced, so
-    a copy of the old one must not keep working."""
+    a copy of the old one must not keep working. ``denied(reason)`` records a wrong password
+    instead of one event each (core.sign_in: a bounded number per address and window)."""
     user = check_password(vault, email, password)
     if user is None:
-        anonymous = Principal(name="web:sign-in", source_ip=source_ip, request_id=request_id)
-        # The email as typed is not recorded: it may be a password typed in the wrong field.
-        record_denied(vault, anonymous, "session.start", WRONG)
+        if denied is not None:
+            denied(WRONG)
+        else:
+            anonymous = Principal(name=SIGN_IN_ACTOR, source_ip=source_ip, request_id=request_id)
+            # The email as typed is not recorded: it may be a password typed in the wrong field.
+            record_denied(vault, anonymous, "session.start", WRONG)
         raise Unauthenticated(WRONG)
     secret = SESSION_PREFIX + random.token_urlsafe(32)
     uid = "web_" + random.token_hex(8)

@@ -29,9 +29,10 @@ __all__ = [
     "reset_sequences",
 ]
 
-# Not backed up: revisions that triggers keep (migration 0008's one row). The restoring
-# database has its own, and the restore's inserts replace it.
-DERIVED_TABLES = frozenset({"principals_revision"})
+# Not backed up: revisions that triggers keep (migration 0008's one row; the restoring
+# database has its own, and the restore's inserts replace it) and counts of failed guesses
+# (migration 0012: they weigh for minutes, and a restored count would throttle strangers).
+DERIVED_TABLES = frozenset({"principals_revision", "failures"})
 TABLES: tuple[Table, ...] = tuple(t for t in metadata.sorted_tables if t.name not in DERIVED_TABLES)
 # What `initialise` writes before any account exists: the master keys' check values and the
 # server keys. A restore replaces them with the backup's.

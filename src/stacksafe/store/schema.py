@@ -37,6 +37,7 @@ __all__ = [
     "audit_events",
     "audit_head",
     "data_keys",
+    "failures",
     "master_keys",
     "memberships",
     "metadata",
@@ -375,4 +376,19 @@ audit_head = Table(
     Column("hash", LargeBinary, nullable=False),
     # HMAC over (seq, hash) with the chain key: the head cannot be set back to an earlier event.
     Column("mac", LargeBinary, nullable=False),
+)
+
+failures = Table(
+    "failures",
+    metadata,
+    # Failed guesses (bad tokens per address, failed sign-ins per email) counted per fixed
+    # window (revision 0012), shared by every server on the database so that limits hold across
+    # them. ``target`` is a keyed hash of what is counted: no email or address in clear.
+    # ``period``: which fixed window (seconds since the epoch // window length); ``expires``
+    # (seconds since the epoch): when the row no longer weighs anything, for pruning.
+    Column("target", LargeBinary, primary_key=True),
+    Column("period", BigInteger, primary_key=True, autoincrement=False),
+    Column("failed", Integer, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Index("ix_failures_expires", "expires"),
 )

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 
 from stacksafe.core.access import Principal
 from stacksafe.core.sessions import csrf_token, pre_session_csrf, session_principal
-from stacksafe.errors import StacksafeError, Unauthenticated
+from stacksafe.errors import StacksafeError, Throttled, Unauthenticated
 from stacksafe.web.state import web_state
 
 __all__ = [
@@ -231,11 +231,16 @@ def render(
     return response
 
 
-def _error_page(request: Request, status: int, message: str) -> Response:
+def _error_page(
+    request: Request, status: int, message: str, retry_after: int | None = None
+) -> Response:
     user = None
     with contextlib.suppress(SignInRequired):
         user = signed_in(request)
-    return render(request, "error.html", user, status_code=status, status=status, message=message)
+    page = render(request, "error.html", user, status_code=status, status=status, message=message)
+    if retry_after is not None:
+        page.headers["Retry-After"] = str(retry_after)
+    return page
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -260,7 +265,8 @@ class WebRoute(APIRoute):
             except CsrfRefused as refused:
                 return _error_page(request, 403, str(refused))
             except StacksafeError as exc:
-                return _error_page(request, STATUS_BY_CODE.get(exc.code, 400), exc.message)
+                wait = exc.retry_after if isinstance(exc, Throttled) else None
+                return _error_page(request, STATUS_BY_CODE.get(exc.code, 400), exc.message, wait)
             except RequestValidationError:
                 # Never echo the input: it may hold a value.
                 return _error_page(request, 400, "the form was incomplete or malformed")

@@ -1,4 +1,4 @@
-"""What the UI's requests share: the vault, the session policy, templates, sign-in throttling."""
+"""What the UI's requests share: the vault, the session policy, templates, sign-ins."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from stacksafe.core.password_pool import PasswordPool
 from stacksafe.core.sessions import SessionPolicy
+from stacksafe.core.sign_in import SignIns
 from stacksafe.core.vault import Vault
 from stacksafe.errors import InvalidInput
-from stacksafe.web.throttle import FailureCounter
 
 __all__ = ["HERE", "WebState", "check_web_origin", "web_state"]
 
@@ -37,7 +38,8 @@ class WebState:
     vault: Vault
     policy: SessionPolicy
     templates: Jinja2Templates
-    failed_sign_ins: FailureCounter  # by (source address, email)
+    sign_ins: SignIns  # their failures counted in the database, by email
+    passwords: PasswordPool  # where sign-ins' password checks run: bounded, off the API's threads
     origin: str | None = None  # the public origin, when a proxy terminates TLS
     reveal_seconds: int = 20  # a revealed value is masked again after this long
 

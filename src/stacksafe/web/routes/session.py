@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
-from stacksafe.core.sessions import end_session, start_session
-from stacksafe.errors import Unauthenticated
+from stacksafe.core.sessions import end_session
+from stacksafe.errors import TooManyFailures, Unauthenticated
 from stacksafe.model import SecretValue
 from stacksafe.web.auth import (
     PRE_COOKIE,
@@ -25,7 +26,6 @@ from stacksafe.web.auth import (
     set_cookie,
 )
 from stacksafe.web.state import web_state
-from stacksafe.web.throttle import sign_in_key
 
 __all__ = ["router"]
 
@@ -42,36 +42,38 @@ def sign_in_page(request: Request) -> Response:
 
 
 @router.post("/sign-in")
-def sign_in(
+async def sign_in(
     request: Request,
     email: Annotated[str, Form(max_length=320)],
     password: Annotated[str, Form(max_length=1024)],
     csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
+    # On the event loop: the checks below are cheap; the rest (the counts, Argon2, the
+    # session) runs on the password pool, never on the threads the API's requests need.
     check_origin(request)
     expected = pre_session(request)
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         return redirect(request, "/sign-in", "error", "the form expired; please sign in again")
     state = web_state(request)
-    address = request.client.host if request.client else "unknown"
-    # Counted per (address, email), before the password is checked: many users behind one proxy
-    # do not lock each other out, and concurrent guesses cannot pass the limit.
-    key = sign_in_key(address, email)
-    if not state.failed_sign_ins.attempt(key):
-        return redirect(request, "/sign-in", "error", "too many failed sign-ins; wait a minute")
-    try:
-        started = start_session(
-            state.vault,
-            email.strip(),
-            SecretValue(password),
+    source_ip = request.client.host if request.client else None
+    request_id = str(getattr(request.state, "request_id", "")) or None
+    replacing = request.cookies.get(cookie_name(request, SESSION_COOKIE))
+    secret = SecretValue(password)
+    # Throttled here when the pool and its queue are full: a 503 page with Retry-After.
+    checking = state.passwords.submit(
+        lambda: state.sign_ins.start(
+            email,
+            secret,
             state.policy,
-            source_ip=request.client.host if request.client else None,
-            request_id=str(getattr(request.state, "request_id", "")) or None,
-            replacing=request.cookies.get(cookie_name(request, SESSION_COOKIE)),
+            source_ip=source_ip,
+            request_id=request_id,
+            replacing=replacing,
         )
-    except Unauthenticated as wrong:
-        return redirect(request, "/sign-in", "error", wrong.message)
-    state.failed_sign_ins.forgive(key)
+    )
+    try:
+        started = await asyncio.wrap_future(checking)
+    except (Unauthenticated, TooManyFailures) as refused:
+        return redirect(request, "/sign-in", "error", refused.message)
     response = redirect(request, "/")
     set_cookie(request, response, SESSION_COOKIE, started.secret)
     clear_cookie(request, response, PRE_COOKIE)

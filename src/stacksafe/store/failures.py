@@ -1,0 +1,53 @@
+"""Queries for counts of failed guesses per target and fixed window (migration 0012).
+
+The store counts; what is counted, the limits and what a count means are core.guessing's.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from stacksafe.store.schema import failures
+
+__all__ = ["add_failure", "failure_counts", "prune_failures", "take_back_failure"]
+
+
+def add_failure(conn: Connection, target: bytes, period: int, expires: int) -> int:
+    """Count one failure of ``target`` in ``period``: the period's count after it. One
+    statement (an upsert), so concurrent failures on any server each count once."""
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    upsert = (
+        dialect_insert(failures)
+        .values(target=target, period=period, failed=1, expires=expires)
+        .on_conflict_do_update(
+            index_elements=["target", "period"], set_={"failed": failures.c.failed + 1}
+        )
+        .returning(failures.c.failed)
+    )
+    return int(conn.execute(upsert).scalar_one())
+
+
+def take_back_failure(conn: Connection, target: bytes, period: int) -> None:
+    """Undo one ``add_failure`` of ``target`` in ``period`` (the attempt turned out right)."""
+    conn.execute(
+        update(failures)
+        .where(failures.c.target == target, failures.c.period == period, failures.c.failed > 0)
+        .values(failed=failures.c.failed - 1)
+    )
+
+
+def failure_counts(conn: Connection, target: bytes, periods: tuple[int, int]) -> dict[int, int]:
+    """The counts of ``target`` in the given periods (absent: none)."""
+    rows = conn.execute(
+        select(failures.c.period, failures.c.failed).where(
+            failures.c.target == target, failures.c.period.in_(periods)
+        )
+    )
+    return {int(period): int(failed) for period, failed in rows}
+
+
+def prune_failures(conn: Connection, now: int) -> int:
+    """Forget the counts that no longer weigh anything: the number of rows deleted."""
+    return conn.execute(delete(failures).where(failures.c.expires <= now)).rowcount
