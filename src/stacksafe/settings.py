@@ -17,6 +17,7 @@ from stacksafe.errors import ConfigurationError
 from stacksafe.model import SecretValue
 
 __all__ = [
+    "CREDENTIAL_VARIABLES",
     "DEFAULT_AUDIT_CHECKPOINT_SECONDS",
     "DEFAULT_AUDIT_MIN_FREE_BYTES",
     "DEFAULT_DB_CONNECT_TIMEOUT",
@@ -50,6 +51,25 @@ DEFAULT_AUDIT_MIN_FREE_BYTES = 8 * 1024 * 1024
 DATABASE_FILE = "stacksafe.db"
 KEY_FILE = "master.key"
 KEY_PARAMS_FILE = "master.key.params"
+
+# stacksafe's own variables that hold a credential, point at one, or aim one at a server: what
+# `stacksafe run` keeps from the command it starts unless told otherwise (cli/child_env.py). The
+# token and the server address (which without the token only half-configures remote mode), the
+# master key and every way of giving it, the offline snapshot's passphrase, and the database URL
+# (it may hold a password). Paths that are not secrets (STACKSAFE_DATA_DIR, STACKSAFE_CA_BUNDLE,
+# STACKSAFE_MASTER_KEY_PARAMS_FILE) and tuning settings stay.
+CREDENTIAL_VARIABLES = frozenset(
+    {
+        "STACKSAFE_TOKEN",
+        "STACKSAFE_ADDR",
+        "STACKSAFE_MASTER_KEY",
+        "STACKSAFE_MASTER_KEY_FILE",
+        "STACKSAFE_MASTER_KEY_PASSPHRASE",
+        "STACKSAFE_MASTER_KEY_PASSPHRASE_FILE",
+        "STACKSAFE_FALLBACK_PASSPHRASE",
+        "STACKSAFE_DATABASE_URL",
+    }
+)
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:

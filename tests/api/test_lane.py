@@ -80,6 +80,7 @@ def _compared(response: Response) -> dict[str, Any]:
                 "x-ratelimit-remaining",
                 "www-authenticate",
                 "etag",
+                "cache-control",
             )
         },
     }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 from tests.cli.helpers import Cli, InProcessCli, error_line
 
@@ -228,7 +230,7 @@ def test_export_then_import_round_trips_every_value_exactly(
         if fmt == "json":
             assert json.loads(exported) == expected
         else:
-            keys = [line.split("=", 1)[0] for line in exported.splitlines() if "='" in line]
+            keys = list(dotenv_values(stream=io.StringIO(exported), interpolate=False))
             assert keys == sorted(expected)
         copy = f"copy-{fmt}"
         cli_runner.ok("stacks", "create", copy, "--account", "acme")
@@ -239,3 +241,18 @@ def test_export_then_import_round_trips_every_value_exactly(
         assert stored(cli_runner, "--stack", copy) == expected
         copied = cli_runner.json("secrets", "list", "--stack", copy, "--format", "json")
         assert not any(item["inherited"] for item in copied)
+
+
+def test_a_dotenv_export_that_a_shell_could_not_source_safely_is_refused_whole(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    cli_runner.ok("secrets", "set", "FINE=$(harmless in single quotes)", *WEB)
+    cli_runner.ok("secrets", "set", "HOSTILE=it's $(touch PWNED)", *WEB)
+    done = seeded.fails(2, "export", *WEB, "--format", "dotenv")
+    line = error_line(done.stderr)
+    assert line.startswith("Error: the dotenv format cannot carry HOSTILE: ")
+    assert "--format json" in line
+    assert "touch PWNED" not in line
+    assert done.stdout == ""
+    exported = json.loads(seeded.ok("export", *WEB, "--format", "json").stdout)
+    assert exported["HOSTILE"] == "it's $(touch PWNED)"

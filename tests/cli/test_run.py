@@ -158,3 +158,46 @@ def test_missing_or_unexecutable_command(seeded: Cli, tmp_path: Path) -> None:
 def test_run_needs_an_existing_stack(seeded: Cli) -> None:
     done = seeded.fails(3, "run", "--stack", "nope", "--", PYTHON, "-c", "print('ran')")
     assert "'nope'" in done.stderr
+
+
+# Prints every STACKSAFE_* variable the command was given (as JSON).
+PRINT_STACKSAFE_ENV = (
+    "import json, os; "
+    "print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('STACKSAFE_')}))"
+)
+
+
+@pytest.mark.parametrize("supervised", [(), ("--mask",)], ids=["exec", "mask"])
+def test_stacksafes_own_credentials_do_not_reach_the_command(
+    seeded: Cli, cli_runner: InProcessCli, supervised: tuple[str, ...]
+) -> None:
+    cli_runner.ok("secrets", "set", "GIVEN=only this one", *WEB)
+    cli_runner.ok("secrets", "set", "OTHER=not asked for", *WEB)
+    key_file = seeded.data_dir / "master.key"
+    credentials = {
+        # Every way of giving the master key at once is refused; the key itself, its file and
+        # the database are what a local `run` is given, the rest what a remote one may carry.
+        "STACKSAFE_MASTER_KEY": key_file.read_text(),
+        "STACKSAFE_MASTER_KEY_FILE": str(key_file),
+        "STACKSAFE_DATABASE_URL": f"sqlite:///{seeded.data_dir / 'stacksafe.db'}",
+        "STACKSAFE_FALLBACK_PASSPHRASE": "correct horse battery staple",
+        "STACKSAFE_TOKEN": "ssk_" + "t" * 43,
+    }
+    command = ("run", *WEB, "--only", "GIVEN", *supervised)
+    program = ("--", PYTHON, "-c", PRINT_STACKSAFE_ENV)
+    stripped = json.loads(seeded.ok(*command, *program, env=credentials).stdout)
+    assert stripped == {"STACKSAFE_DATA_DIR": str(seeded.data_dir)}
+
+    kept = seeded.ok(*command, "--keep-stacksafe-env", *program, env=credentials)
+    assert json.loads(kept.stdout) == {"STACKSAFE_DATA_DIR": str(seeded.data_dir), **credentials}
+
+
+def test_a_secret_named_like_a_stacksafe_variable_is_still_delivered(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    # A stack that configures a nested stacksafe client: its values are what `run` delivers.
+    cli_runner.ok("secrets", "set", "STACKSAFE_TOKEN=the stack's own value", *WEB)
+    env = {"STACKSAFE_TOKEN": "ssk_" + "p" * 43}
+    assert child_env(seeded, "STACKSAFE_TOKEN", env=env) == {
+        "STACKSAFE_TOKEN": "the stack's own value"
+    }

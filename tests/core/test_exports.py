@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stacksafe.core.exports import EXPORT_FORMATS, k8s_name, render_export
+from stacksafe.core.transfer import parse
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
@@ -78,8 +83,10 @@ def test_dotenv_json_and_yaml_round_trip_with_line_breaks() -> None:
     given_values = values(plain)
     # interpolate=False: python-dotenv would otherwise expand ${X} even in single quotes (the
     # documented caveat of dotenv exports, docs/delivery.md).
-    dotenv_text = render_export(given_values, "dotenv")
-    assert dotenv_values(stream=io.StringIO(dotenv_text), interpolate=False) == plain
+    # QUOTES holds a ' and a `: dotenv cannot carry it safely to a shell (refused, tested below).
+    for_dotenv = {k: v for k, v in plain.items() if k != "QUOTES"}
+    dotenv_text = render_export(values(for_dotenv), "dotenv")
+    assert dotenv_values(stream=io.StringIO(dotenv_text), interpolate=False) == for_dotenv
     assert json.loads(render_export(given_values, "json")) == plain
     assert yaml.safe_load(render_export(given_values, "yaml")) == plain
 
@@ -139,3 +146,135 @@ def test_any_values_round_trip_through_yaml_json_and_k8s(plain: dict[str, str]) 
     assert (yaml.safe_load(render_export(given_values, "yaml")) or {}) == plain
     data = yaml.safe_load(render_export(given_values, "k8s"))["data"] or {}
     assert {k: base64.b64decode(v).decode() for k, v in data.items()} == plain
+
+
+# Values that ran commands when an exported dotenv file was sourced with `set -a; . .env`
+# (issue 17, item 6): each would touch PWNED in the working directory if the shell ran it.
+HOSTILE = {
+    "SUBSTITUTION": "$(touch PWNED)",
+    "BACKTICKS": "`touch PWNED`",
+    "IFS": "${IFS}$(touch${IFS}PWNED)",
+    "ASSIGN_DEFAULT": "${PWNED:=$(touch PWNED)}",
+    "CLOSES_SINGLE": "'; touch PWNED; '",
+    "CLOSES_DOUBLE": '"; touch PWNED; "',
+    "ESCAPED_QUOTE": "\\'; touch PWNED #",
+    "LINE_BREAKS": "first\ntouch PWNED\n'\ntouch PWNED\n",
+    "CRLF": "a\r\nb",
+    "BACKSLASHES": "C:\\path\\to\\ \\\\server\\",
+    "TRAILING_BACKSLASH": "ends in \\",
+    "BANGS": "!! !$ !-1 !touch",
+    "MIXED": 'it\'s "fine" \\n \\" !',
+    "GLOBS": "* ? [a-z] ~ ; | & < > ( ) { }",
+    "UNICODE": "pässwörd ✓ 秘密",
+}
+# A ' (or two backslashes in a row, or one at the end) and a $ or `: neither quoting carries
+# both; refused by name.
+UNSAFE_FOR_DOTENV = {
+    "QUOTE_AND_SUBSTITUTION": "it's $(touch PWNED)",
+    "QUOTE_AND_BACKTICK": "'`touch PWNED`'",
+    "BACKSLASHES_AND_DOLLAR": "\\\\$HOME",
+    "TRAILING_BACKSLASH_AND_DOLLAR": "$HOME\\",
+}
+# bash, dash, and /bin/sh when it is yet another shell (on Debian it is dash).
+SHELLS: list[str] = []
+for _name in ("bash", "dash", "sh"):
+    _found = shutil.which(_name)
+    if _found and all(
+        os.path.realpath(_found) != os.path.realpath(str(shutil.which(s))) for s in SHELLS
+    ):
+        SHELLS.append(_name)
+
+
+def sourced(shell: str, text: str, workdir: Path, keys: list[str]) -> dict[str, str]:
+    """What ``shell`` has in its environment after ``set -a; . FILE`` in ``workdir`` (where a
+    command that ran would leave PWNED)."""
+    script = workdir / "exported.env"
+    script.write_text(text, encoding="utf-8")
+    dump = "import json, os, sys; print(json.dumps({k: os.environ[k] for k in sys.argv[1:]}))"
+    done = subprocess.run(
+        [
+            shell,
+            "-c",
+            'set -a; . "$1"; shift; exec "$PYTHON" -c "$DUMP" "$@"',
+            "-",
+            str(script),
+            *keys,
+        ],
+        capture_output=True,
+        check=False,
+        text=True,
+        cwd=workdir,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "DUMP": dump},
+    )
+    assert not (workdir / "PWNED").exists(), f"{shell} ran a command from the file"
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    loaded: dict[str, str] = json.loads(done.stdout)
+    return loaded
+
+
+def test_bash_and_dash_are_there_to_source_with() -> None:
+    assert "bash" in SHELLS
+    assert "dash" in SHELLS  # Debian's /bin/sh: the strictest POSIX reader at hand
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_sourcing_a_dotenv_export_runs_nothing_and_reads_back_exactly(
+    shell: str, tmp_path: Path
+) -> None:
+    text = render_export(values(HOSTILE), "dotenv")
+    assert sourced(shell, text, tmp_path, sorted(HOSTILE)) == HOSTILE
+    assert dotenv_values(stream=io.StringIO(text), interpolate=False) == HOSTILE
+    assert {k: v.reveal() for k, v in parse(text, "dotenv", "export").items()} == HOSTILE
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_sourcing_a_shell_export_runs_nothing_and_reads_back_exactly(
+    shell: str, tmp_path: Path
+) -> None:
+    plain = {**HOSTILE, **UNSAFE_FOR_DOTENV}
+    text = render_export(values(plain), "shell")
+    assert sourced(shell, text, tmp_path, sorted(plain)) == plain
+
+
+def test_a_dotenv_export_refuses_what_it_cannot_quote_safely_naming_the_keys() -> None:
+    for key, value in UNSAFE_FOR_DOTENV.items():
+        with pytest.raises(InvalidInput, match=f"dotenv format cannot carry {key}: ") as refused:
+            render_export(values({**HOSTILE, key: value}), "dotenv")
+        assert value not in refused.value.message
+    with pytest.raises(InvalidInput) as refused:
+        render_export(values({**HOSTILE, **UNSAFE_FOR_DOTENV}), "dotenv")
+    assert ", ".join(sorted(UNSAFE_FOR_DOTENV)) in refused.value.message
+
+
+def test_docker_env_stays_literal_for_docker_with_hostile_values() -> None:
+    # Docker reads the line literally (no quotes, no expansion): exact, and never for a shell.
+    plain = {k: v for k, v in {**HOSTILE, **UNSAFE_FOR_DOTENV}.items() if "\n" not in v}
+    plain = {k: v for k, v in plain.items() if "\r" not in v}
+    assert docker_env_file(render_export(values(plain), "docker-env")) == plain
+
+
+HOSTILE_TEXT = st.text(st.sampled_from("$`'\"\\(){}!;|&# \n\r\taZ9é=*~"), max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.dictionaries(KEYS, HOSTILE_TEXT, min_size=1, max_size=4))
+def test_any_dotenv_export_is_safe_to_source_or_refused(plain: dict[str, str]) -> None:
+    unquotable = sorted(
+        key
+        for key, value in plain.items()
+        if ("'" in value or "\\\\" in value or value.endswith("\\"))
+        and ("$" in value or "`" in value)
+    )
+    if unquotable:
+        # Refused only for values neither quoting carries, and exactly those are named.
+        with pytest.raises(InvalidInput) as refused:
+            render_export(values(plain), "dotenv")
+        named = refused.value.message.split(": ")[0].removeprefix("the dotenv format cannot carry ")
+        assert named.split(", ") == unquotable
+        return
+    text = render_export(values(plain), "dotenv")
+    assert dotenv_values(stream=io.StringIO(text), interpolate=False) == plain
+    with tempfile.TemporaryDirectory() as workdir:
+        for shell in SHELLS:
+            assert sourced(shell, text, Path(workdir), sorted(plain)) == plain

@@ -16,11 +16,23 @@ values = st.text(st.characters(exclude_characters="\x00", exclude_categories=("C
 keys = st.from_regex(KEY_PATTERN, fullmatch=True).filter(lambda k: len(k) <= 255)
 
 
+def sourceable(value: str) -> bool:
+    """Whether a dotenv export can carry ``value`` safely for sh (core.transfer._dotenv_quote)."""
+    needs_double_quotes = "'" in value or "\\\\" in value or value.endswith("\\")
+    return not (needs_double_quotes and ("$" in value or "`" in value))
+
+
 @given(st.dictionaries(keys, values, max_size=10))
 def test_render_then_parse_is_the_identity(data: dict[str, str]) -> None:
     wrapped = {k: SecretValue(v) for k, v in data.items()}
     for fmt in ("dotenv", "json"):
-        parsed = parse(render(wrapped, fmt), fmt, "export")  # type: ignore[arg-type]
+        try:
+            parsed = parse(render(wrapped, fmt), fmt, "export")  # type: ignore[arg-type]
+        except InvalidInput:
+            # dotenv refuses what it cannot write safely for a shell (tests/core/test_exports.py)
+            assert fmt == "dotenv"
+            assert not all(sourceable(v) for v in data.values())
+            continue
         assert {k: v.reveal() for k, v in parsed.items()} == data
 
 
@@ -28,6 +40,7 @@ def test_render_then_parse_is_the_identity(data: dict[str, str]) -> None:
 def test_dotenv_export_is_read_identically_by_python_dotenv_itself(data: dict[str, str]) -> None:
     import io
 
+    data = {k: v for k, v in data.items() if sourceable(v)}
     text = render({k: SecretValue(v) for k, v in data.items()}, "dotenv")
     assert dotenv_values(stream=io.StringIO(text), interpolate=False) == data
 

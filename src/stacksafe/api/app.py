@@ -16,6 +16,7 @@ from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.lane import SecretsLane
 from stacksafe.api.limits import DeclaredSizeLimit
+from stacksafe.api.no_store import NoStore
 from stacksafe.api.ratelimit import SlidingWindow
 from stacksafe.api.request_id import RequestId
 from stacksafe.api.routes import (
@@ -143,6 +144,7 @@ def create_app(
         app.lane = SecretsLane(app.state.stacksafe)
     app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestId)
+    app.add_middleware(NoStore)
     install_error_handlers(app)
     for router in (
         tenancy.router,

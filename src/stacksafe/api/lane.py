@@ -35,7 +35,11 @@ from stacksafe.api.deps import (
     bearer_token,
     counted,
 )
-from stacksafe.api.errors import stacksafe_error_response, unexpected_response
+from stacksafe.api.errors import (
+    stacksafe_error_response,
+    unexpected_response,
+)
+from stacksafe.api.no_store import storing_nothing
 from stacksafe.api.request_id import request_id_of, sending_id
 from stacksafe.api.routes.secrets import RESOLVERS, SecretsPage, secrets_page_audited
 from stacksafe.core.principals import authenticate_for_stack, known_for_stack
@@ -128,7 +132,8 @@ class SecretsLane:
         unexpected the 500 the app's error handler gives, then the exception raised to the
         server (as Starlette's error middleware does: the middleware the lane skips)."""
         request_id = scope.setdefault("state", {})["request_id"] = request_id_of(scope)
-        send_id = sending_id(send, request_id)
+        # Its answers carry revealed values: never cached (api.no_store, as for every route).
+        send_id = storing_nothing(sending_id(send, request_id))
         started = False
 
         async def send_with_id(message: Message) -> None:

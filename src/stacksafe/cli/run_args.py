@@ -42,6 +42,7 @@ def _parser() -> _Parser:
     parser.add_argument("--fallback", action="store_true")
     parser.add_argument("--fallback-max-age", default="7d")
     parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--keep-stacksafe-env", action="store_true")
     return parser
 
 
@@ -75,4 +76,5 @@ def parse_run(
         fallback=parsed.fallback,
         fallback_max_age=parsed.fallback_max_age,
         data_dir=data_dir,
+        keep_stacksafe_env=parsed.keep_stacksafe_env,
     )

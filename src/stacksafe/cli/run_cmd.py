@@ -59,11 +59,20 @@ def run(
     fallback_max_age: Annotated[
         str, typer.Option("--fallback-max-age", help="Refuse older snapshots, e.g. 7d, 12h.")
     ] = "7d",
+    keep_stacksafe_env: Annotated[
+        bool,
+        typer.Option(
+            "--keep-stacksafe-env",
+            help="Pass stacksafe's own credentials (STACKSAFE_TOKEN, STACKSAFE_ADDR, the "
+            "master key and database settings) on to the command; by default they are removed.",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Run COMMAND with the stack's effective secrets as environment variables.
 
-    Secrets override variables of the same name already in the environment. Without --mask and
+    Secrets override variables of the same name already in the environment. stacksafe's own
+    credentials are not passed on (--keep-stacksafe-env keeps them). Without --mask and
     --watch, stacksafe replaces itself with COMMAND; with them it stays as its parent.
     """
     execute_run(
@@ -81,5 +90,6 @@ def run(
             fallback=fallback,
             fallback_max_age=fallback_max_age,
             data_dir=data_dir,
+            keep_stacksafe_env=keep_stacksafe_env,
         ),
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from stacksafe.cli.backend import SecretsBackend, secrets_backend
+from stacksafe.cli.child_env import inherited_environment
 from stacksafe.errors import InvalidInput, ServerUnreachable
 from stacksafe.model import SecretValue
 
@@ -95,6 +96,7 @@ class RunOptions:
     fallback: bool = False
     fallback_max_age: str = "7d"
     data_dir: Path | None = None
+    keep_stacksafe_env: bool = False
 
 
 def execute_run(command: list[str], options: RunOptions) -> NoReturn:
@@ -121,7 +123,8 @@ def execute_run(command: list[str], options: RunOptions) -> NoReturn:
         values: dict[str, SecretValue],
     ) -> tuple[dict[str, str], dict[str, SecretValue]]:
         chosen = _selected(values, only, prefix)
-        env, unusable = environment_for(dict(os.environ), chosen)
+        base = inherited_environment(os.environ, keep_stacksafe_env=options.keep_stacksafe_env)
+        env, unusable = environment_for(base, chosen)
         if unusable:
             names = ", ".join(unusable)
             if strict:

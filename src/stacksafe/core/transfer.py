@@ -103,17 +103,52 @@ def parse(text: str, fmt: Format, source: str) -> dict[str, SecretValue]:
     return _parse_dotenv(text, source)
 
 
-def _dotenv_quote(value: str) -> str:
-    # python-dotenv's single-quoted form unescapes only \\ and \', and keeps newlines verbatim.
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def _dotenv_quote(value: str) -> str | None:
+    """``value`` quoted so that python-dotenv (and so ``parse``) reads back exactly it, and so
+    that sh or bash sourcing the line (``set -a; . ./.env``) assigns exactly it and runs nothing;
+    None when no quoting does both.
+
+    - Single quotes, the value verbatim: nothing in them is special to sh, and python-dotenv
+      unescapes only ``\\\\`` and ``\\'`` there (line breaks kept). So: no ``'`` in the value, no
+      ``\\\\`` and no ``\\`` at its end (python-dotenv would take ``\\'`` as a quote).
+    - Otherwise double quotes, with ``\\`` and ``"`` escaped (both readers unescape exactly
+      those two): unless the value holds ``$`` or a backtick, which sh expands in double quotes
+      and python-dotenv would keep escaped.
+    """
+    if "'" not in value and "\\\\" not in value and not value.endswith("\\"):
+        return f"'{value}'"
+    if "$" not in value and "`" not in value:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return None
+
+
+def _dotenv(values: Mapping[str, SecretValue]) -> str:
+    lines, unsafe = [], []
+    for key in sorted(values):
+        quoted = _dotenv_quote(values[key].reveal())
+        if quoted is None:
+            unsafe.append(key)
+        else:
+            lines.append(f"{key}={quoted}\n")
+    if unsafe:
+        # A partial export that looks complete is worse than none (core.exports does the same).
+        raise InvalidInput(
+            f"the dotenv format cannot carry {', '.join(unsafe)}: a value with a ' (or \\\\, or "
+            "a \\ at its end) and also a $ or ` cannot be quoted so that sh runs nothing and "
+            "python-dotenv reads it exactly; use --format json, or shell to source it"
+        )
+    return "".join(lines)
 
 
 def render(values: Mapping[str, SecretValue], fmt: Format) -> str:
-    """A dotenv or JSON document of ``values``, in key order, that ``parse`` reads back exactly."""
+    """A dotenv or JSON document of ``values``, in key order, that ``parse`` reads back exactly.
+
+    dotenv is also safe to source with sh or bash (``_dotenv_quote``); a value it cannot carry
+    that way is refused, naming the key (``InvalidInput``)."""
     ordered = sorted(values)
     if fmt == "json":
         return (
             json.dumps({k: values[k].reveal() for k in ordered}, indent=2, ensure_ascii=False)
             + "\n"
         )
-    return "".join(f"{k}={_dotenv_quote(values[k].reveal())}\n" for k in ordered)
+    return _dotenv(values)

@@ -1,0 +1,33 @@
+"""No API answer may be kept by a cache (issue 17, item 7): revealed values, a token shown once,
+and errors alike carry ``Cache-Control: no-store``, through the routes and through api/lane.py."""
+
+from __future__ import annotations
+
+from stacksafe.api.app import create_app
+from tests.api.helpers import World, client_for, set_local
+
+
+def test_every_api_answer_says_no_store(world: World) -> None:
+    set_local(world.vault, world.stack_target, {"SECRET": "revealed-value"})
+    token = world.admin_token.token
+    answers = {}
+    for lane in (True, False):
+        with client_for(create_app(world.vault, lane=lane), token) as client:
+            # The second reveal is a warm one: the lane answers it on the event loop.
+            for n, query in enumerate(("?reveal=true", "?reveal=true", "?reveal=false")):
+                answers[f"list{query} #{n} lane={lane}"] = client.get(world.stack_url() + query)
+    client = world.client
+    answers["get"] = client.get(world.stack_url("SECRET") + "?reveal=true")
+    answers["versions"] = client.get(world.stack_url("SECRET") + "/versions")
+    answers["account list"] = client.get(world.account_url() + "?reveal=true")
+    answers["token created"] = client.post(
+        "/api/3/tokens", json={"user": world.admin_email, "scopes": ["public"]}
+    )
+    answers["not found"] = client.get("/api/3/stacks/no-such-stack/secrets?reveal=true")
+    answers["invalid"] = client.get(world.stack_url() + "?per_page=0")
+    with client_for(world.app, None) as anonymous:
+        answers["unauthenticated"] = anonymous.get(world.stack_url() + "?reveal=true")
+    assert "revealed-value" in answers["list?reveal=true #1 lane=True"].text
+    assert answers["token created"].status_code == 201
+    said = {name: answer.headers.get("cache-control") for name, answer in answers.items()}
+    assert said == dict.fromkeys(answers, "no-store")
