@@ -137,9 +137,16 @@ class StorageUnavailable(StacksafeError):
 
 
 class IntegrityError(StacksafeError):
-    """Stored data failed authentication: tampered, corrupted, or bound to another row."""
+    """Stored data failed authentication: tampered, corrupted, or bound to another row.
+
+    ``recorded``: its audit event is written (core.guard.record_damage writes one per error).
+    """
 
     code = "integrity_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.recorded = False
 
 
 class ConfigurationError(StacksafeError):

@@ -29,7 +29,7 @@ from stacksafe.core.audit import (
 )
 from stacksafe.core.expansion import check_expansion
 from stacksafe.core.generate import auto_generated
-from stacksafe.core.guard import allow
+from stacksafe.core.guard import allow, record_damage
 from stacksafe.core.inheritance import inherits, overlay
 from stacksafe.core.opened import Level, OpenedLevel
 from stacksafe.core.references import Limits, has_references, resolve_all
@@ -48,6 +48,7 @@ from stacksafe.errors import (
     AuditUnavailable,
     Conflict,
     Forbidden,
+    IntegrityError,
     InvalidInput,
     NotFound,
     PreconditionFailed,
@@ -296,7 +297,34 @@ def _gathered(
     resolve: bool,
 ) -> tuple[list[Secret], dict[str, object] | None, OpenedLevel | None]:
     """The secrets a read gives, the detail of the reveal's audit event (None: no event), and
-    the kept level when the secrets are exactly that level's, as kept (for ``derived``)."""
+    the kept level when the secrets are exactly that level's, as kept (for ``derived``).
+    Damaged stored data met on the way is recorded (one event) and raised."""
+    try:
+        return _gather(vault, actor, target, key, reveal, purpose, resolve)
+    except IntegrityError as damaged:
+        detail: dict[str, object] = {"purpose": purpose}
+        if key is not None:
+            detail["key"] = key
+        raise record_damage(
+            vault,
+            actor,
+            (Action.REVEAL if reveal else Action.DESCRIBE).value,
+            damaged,
+            account=target.account,
+            stack=target.stack,
+            **detail,
+        ) from None
+
+
+def _gather(
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    key: str | None,
+    reveal: bool,
+    purpose: str,
+    resolve: bool,
+) -> tuple[list[Secret], dict[str, object] | None, OpenedLevel | None]:
     _allow(vault, actor, Action.DESCRIBE, target, key=key)
     if not reveal:
         described = _kept(vault, target)

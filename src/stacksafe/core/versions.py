@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import fingerprint, record
 from stacksafe.core.expansion import check_expansion
-from stacksafe.core.guard import allow
+from stacksafe.core.guard import allow, record_damage
 from stacksafe.core.secrets import (
     append_version,
     prune_after_write,
@@ -30,7 +30,7 @@ from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import ScopeKeys, encode_value
-from stacksafe.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from stacksafe.errors import Conflict, IntegrityError, InvalidInput, NotFound, PreconditionFailed
 from stacksafe.model import SecretValue, iso8601
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
@@ -113,6 +113,23 @@ def _open(keys: ScopeKeys, key: str, stored: StoredVersion) -> SecretValue:
     return SecretValue(keys.open(stored.envelope, key, stored.version).decode("utf-8"))
 
 
+def _matching(key: str, head: SecretHead, stored: Sequence[StoredVersion]) -> None:
+    """The secret's pointer and its version rows must agree: the current version exists, holds
+    a value unless the secret is deleted, and is a deletion if it is (an edit of either by SQL
+    shows here, as it does on every read of the current values)."""
+    current = next((v for v in reversed(stored) if v.version == head.current_version), None)
+    if (
+        current is None
+        or current.destroyed_at is not None
+        or current.is_deletion != head.deleted
+        or stored[-1].version != head.current_version
+    ):
+        raise IntegrityError(
+            f"the history of {key!r} does not match its pointer (version "
+            f"{head.current_version}): damaged or edited in the database"
+        )
+
+
 def _restorable(key: str, stored: StoredVersion) -> None:
     if stored.destroyed_at is not None:
         raise Conflict(
@@ -137,9 +154,43 @@ def history(
     allow(vault, actor, Action.DESCRIBE, target.account, target.stack, key=key)
     if reveal:
         allow(vault, actor, Action.REVEAL, target.account, target.stack, key=key)
+    try:
+        entries, head = _history(vault, target, key, reveal)
+    except IntegrityError as damaged:
+        raise record_damage(
+            vault,
+            actor,
+            (Action.REVEAL if reveal else Action.DESCRIBE).value,
+            damaged,
+            account=target.account,
+            stack=target.stack,
+            key=key,
+            purpose="history",
+        ) from None
+    if reveal:
+        shown = {str(e.version): fingerprint(vault, e.raw_value) for e in entries if e.raw_value}
+        if shown:
+            record_reveal(
+                vault,
+                actor,
+                target,
+                {
+                    "keys": {key: head.current_version},
+                    "versions": shown,
+                    "purpose": "history",
+                },
+            )
+    return entries
+
+
+def _history(
+    vault: Vault, target: Target, key: str, reveal: bool
+) -> tuple[list[VersionEntry], SecretHead]:
+    """``history``'s entries, every stored ciphertext authenticated, and the secret's head."""
     with vault.store.read() as conn:
         head = _head(conn, target, key)
-        stored = queries.versions_of(conn, head.id)
+        stored = queries.versions_of(conn, head.id, key)
+        _matching(key, head, stored)
         keys = scope_keys(conn, vault, target)[target.stack is not None]
         entries = []
         for version in reversed(stored):
@@ -157,20 +208,7 @@ def history(
                     raw_value=plaintext if reveal else None,
                 )
             )
-    if reveal:
-        shown = {str(e.version): fingerprint(vault, e.raw_value) for e in entries if e.raw_value}
-        if shown:
-            record_reveal(
-                vault,
-                actor,
-                target,
-                {
-                    "keys": {key: head.current_version},
-                    "versions": shown,
-                    "purpose": "history",
-                },
-            )
-    return entries
+    return entries, head
 
 
 def _restore(
@@ -255,7 +293,7 @@ def rollback_key(
                 f"{key!r} is at version {current}, not {expected_version}: someone else wrote "
                 "it first; read it again and retry"
             )
-        found = {v.version: v for v in queries.versions_of(conn, head.id)}
+        found = {v.version: v for v in queries.versions_of(conn, head.id, key)}
         stored = found.get(to_version)
         if stored is None:
             raise NotFound(f"version {to_version} of {key!r} does not exist")
@@ -276,7 +314,7 @@ def undelete(vault: Vault, actor: Principal, target: Target, key: str) -> int:
         head = _head(conn, target, key, lock=True)
         if not head.deleted:
             raise Conflict(f"{key!r} is not deleted in {target.describe()}")
-        earlier = [v for v in queries.versions_of(conn, head.id) if not v.is_deletion]
+        earlier = [v for v in queries.versions_of(conn, head.id, key) if not v.is_deletion]
         if not earlier:
             raise Conflict(f"{key!r} has no earlier value to restore")
         stored = earlier[-1]
@@ -293,7 +331,7 @@ def destroy_version(vault: Vault, actor: Principal, target: Target, key: str, ve
 
     def work(conn: Connection) -> None:
         head = _head(conn, target, key, lock=True)
-        found = {v.version: v for v in queries.versions_of(conn, head.id)}
+        found = {v.version: v for v in queries.versions_of(conn, head.id, key)}
         stored = found.get(version)
         if stored is None:
             raise NotFound(f"version {version} of {key!r} does not exist")

@@ -193,7 +193,13 @@ class ScopeKeys:
         data: this runs once per value of every reveal, and its calls cost more than the cipher.
         """
         if len(blob) < _MIN_ENVELOPE or blob[0] != FORMAT_V1:
-            data_key_version(blob)  # raises the precise error
+            try:
+                data_key_version(blob)  # raises the precise error
+            except IntegrityError as malformed:
+                # Named, as every other integrity error of a value is (only on this path).
+                raise IntegrityError(
+                    f"the stored value of {key!r} (version {version}): {malformed.message}"
+                ) from None
         dk_version = int.from_bytes(blob[1:HEADER_SIZE], "big")
         data_key = self._keys.get(dk_version)
         if data_key is None:

@@ -21,13 +21,17 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     func,
     insert,
+    null,
+    or_,
     select,
     union_all,
     update,
 )
 
+from stacksafe.errors import IntegrityError
 from stacksafe.store.schema import accounts, secret_versions, secrets, stacks
 
 __all__ = [
@@ -47,6 +51,7 @@ __all__ = [
     "secrets_revision",
     "set_environments",
     "stacks_secrets",
+    "stored_envelope",
     "versions_as_of",
     "versions_of",
 ]
@@ -87,34 +92,67 @@ def _scope_clause(
 
 
 def _live_query(scope: ColumnElement[bool]) -> Select[Any]:
+    """The live secrets of ``scope`` with their current envelopes, and every pointer row that
+    does not agree with its version row, for ``_stored`` to report: a live pointer whose
+    version row is missing (outer join) or holds no value gives envelope NULL, and so does a
+    pointer marked deleted whose current version holds a value (a deletion edited in by SQL
+    would otherwise let a stack's override give way to the inherited value, unnoticed).
+    Consistent deletions (flag and tombstone) are left out, as before."""
+    live = secrets.c.deleted.is_(False)
     return (
         select(
             secrets.c.key,
             secrets.c.stack_id,
             secrets.c.current_version.label("version"),
-            secret_versions.c.envelope,
+            case((live, secret_versions.c.envelope), else_=null()).label("envelope"),
             secrets.c.created_at,
             secrets.c.updated_at,
             secrets.c.environments,
         )
-        .join(
+        .outerjoin(
             secret_versions,
             and_(
                 secret_versions.c.secret_id == secrets.c.id,
                 secret_versions.c.version == secrets.c.current_version,
             ),
         )
-        .where(scope, secrets.c.deleted.is_(False))
+        .where(scope, or_(live, secret_versions.c.envelope.is_not(None)))
     )
 
 
 def _stored(rows: Iterable[Any]) -> list[StoredSecret]:
     # Positional unpacking: a Row's attribute access by name costs more than the tuple itself.
     # Callers pass ``.all()`` (one fetchall), not the result: iterating it fetches row by row.
+    # The drivers give a BLOB as bytes; anything else (NULL, TEXT, a number) is damage, checked
+    # by type only so the happy path pays no call.
     return [
-        StoredSecret(key, stack_id, version, bytes(envelope), created_at, updated_at, environments)
+        StoredSecret(
+            key,
+            stack_id,
+            version,
+            envelope if envelope.__class__ is bytes else stored_envelope(envelope, key, version),
+            created_at,
+            updated_at,
+            environments,
+        )
         for key, stack_id, version, envelope, created_at, updated_at, environments in rows
     ]
+
+
+def stored_envelope(envelope: object, key: str | None, version: int) -> bytes:
+    """``envelope`` as read from a live version's row, which must be binary; else the
+    integrity error naming the key (when known) and version, never the stored content."""
+    if isinstance(envelope, bytes | bytearray | memoryview):
+        return bytes(envelope)
+    what = f"the stored value of {key!r} (version {version})" if key else f"version {version}"
+    if envelope is None:
+        raise IntegrityError(
+            f"{what} is missing: its version row is gone, empty, or disagrees with the "
+            "secret's pointer (damaged or edited in the database)"
+        )
+    raise IntegrityError(
+        f"{what} is not binary data ({type(envelope).__name__}): damaged or edited in the database"
+    )
 
 
 # The statements are built once, with bound parameters, so SQLAlchemy's compiled cache finds them
@@ -307,12 +345,12 @@ class StoredVersion:
         return self.envelope is None and self.destroyed_at is None
 
 
-def _version(row: Any) -> StoredVersion:
+def _version(row: Any, key: str | None = None) -> StoredVersion:
     version, action, envelope, author, created_at, destroyed_at = row
     return StoredVersion(
         version,
         action,
-        None if envelope is None else bytes(envelope),
+        None if envelope is None else stored_envelope(envelope, key, version),
         author,
         created_at,
         destroyed_at,
@@ -329,14 +367,14 @@ _VERSION_COLUMNS = (
 )
 
 
-def versions_of(conn: Connection, secret_id: int) -> list[StoredVersion]:
-    """Every version of a secret, oldest first."""
+def versions_of(conn: Connection, secret_id: int, key: str | None = None) -> list[StoredVersion]:
+    """Every version of a secret (``key``: its name, for errors), oldest first."""
     query = (
         select(*_VERSION_COLUMNS)
         .where(secret_versions.c.secret_id == secret_id)
         .order_by(secret_versions.c.version)
     )
-    return [_version(row) for row in conn.execute(query).all()]
+    return [_version(row, key) for row in conn.execute(query).all()]
 
 
 def scope_heads(

@@ -1,0 +1,106 @@
+"""Damaged stored rows give the integrity error on every read, never a value, a crash, or the
+inherited value in place of a damaged override; and each failure is one audit event.
+
+Every damage kind of tests/damage.py on every read path of the core (list described and
+revealed, get, history, the values ``export`` and ``run`` deliver), on SQLite and PostgreSQL.
+The level is read once before the damage, so what was kept of it (core.opened) must give way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from stacksafe.core.audit import list_events
+from stacksafe.core.guard import INTEGRITY_OUTCOME
+from stacksafe.core.secrets import effective_values, get_secret, list_secrets, set_secret
+from stacksafe.core.tenancy import Target
+from stacksafe.core.vault import Vault
+from stacksafe.core.versions import history
+from stacksafe.errors import IntegrityError
+from stacksafe.model import SecretValue
+from tests.actors import LOCAL
+from tests.damage import INHERITED, KINDS, OTHER, OVERRIDE, damage
+
+Read = Callable[[Vault, Target], object]
+
+READS: dict[str, Read] = {
+    "list": lambda vault, target: list_secrets(vault, LOCAL, target),
+    "list_revealed": lambda vault, target: list_secrets(vault, LOCAL, target, reveal=True),
+    "get": lambda vault, target: get_secret(vault, LOCAL, target, "K"),
+    "get_revealed": lambda vault, target: get_secret(vault, LOCAL, target, "K", reveal=True),
+    "history": lambda vault, target: history(vault, LOCAL, target, "K"),
+    "history_revealed": lambda vault, target: history(vault, LOCAL, target, "K", reveal=True),
+    "export": lambda vault, target: effective_values(vault, LOCAL, target, "export"),
+}
+
+
+def seeded(vault: Vault, account_target: Target, stack_target: Target) -> None:
+    set_secret(vault, LOCAL, account_target, "K", SecretValue(INHERITED))
+    set_secret(vault, LOCAL, stack_target, "K", SecretValue(OVERRIDE))
+    set_secret(vault, LOCAL, stack_target, "OTHER", SecretValue(OTHER))
+    # Kept (core.opened): the damage must not be hidden behind what was authenticated before.
+    assert effective_values(vault, LOCAL, stack_target)["K"] == SecretValue(OVERRIDE)
+
+
+def integrity_events(vault: Vault) -> list[dict[str, object]]:
+    return [e.to_json() for e in list_events(vault, limit=1000) if e.outcome == INTEGRITY_OUTCOME]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("read", sorted(READS))
+def test_every_damage_on_every_read_is_an_integrity_error(
+    vault: Vault, account_target: Target, stack_target: Target, kind: str, read: str
+) -> None:
+    seeded(vault, account_target, stack_target)
+    assert stack_target.stack is not None
+    damage(vault.store.engine, stack_target.stack.id, kind)
+
+    with pytest.raises(IntegrityError) as caught:
+        READS[read](vault, stack_target)
+    message = str(caught.value)
+    assert "'K'" in message or (kind == "other_secrets_version" and "'OTHER'" in message)
+    for value in (INHERITED, OVERRIDE, OTHER):
+        assert value not in message
+    assert "\n" not in message
+
+    # One event, naming what was attempted and why, with no value in it.
+    events = integrity_events(vault)
+    assert len(events) == 1, events
+    event = events[0]
+    revealing = read.endswith("revealed") or read == "export"
+    assert event["action"] == ("reveal" if revealing else "describe")
+    assert event["stack_uid"] == stack_target.stack.uid
+    assert event["detail"]["reason"] == message  # type: ignore[index]
+    for value in (INHERITED, OVERRIDE, OTHER):
+        assert value not in str(event)
+
+
+def test_a_damaged_override_never_gives_way_to_the_inherited_value(
+    vault: Vault, account_target: Target, stack_target: Target
+) -> None:
+    """The pointer row of a stack's override marked deleted by SQL: reading the stack must not
+    serve the account's value for the key, as if the override had been unset."""
+    seeded(vault, account_target, stack_target)
+    assert stack_target.stack is not None
+    damage(vault.store.engine, stack_target.stack.id, "deleted_flag")
+    with pytest.raises(IntegrityError, match="'K'"):
+        get_secret(vault, LOCAL, stack_target, "K", reveal=True)
+    # The account's own level is not damaged, and still reads.
+    assert get_secret(vault, LOCAL, account_target, "K", reveal=True).raw_value == SecretValue(
+        INHERITED
+    )
+
+
+def test_a_real_unset_still_gives_way_to_the_inherited_value(
+    vault: Vault, account_target: Target, stack_target: Target
+) -> None:
+    from stacksafe.core.secrets import unset_secret
+
+    seeded(vault, account_target, stack_target)
+    unset_secret(vault, LOCAL, stack_target, "K")
+    found = get_secret(vault, LOCAL, stack_target, "K", reveal=True)
+    assert found.inherited
+    assert found.raw_value == SecretValue(INHERITED)
+    assert integrity_events(vault) == []

@@ -1,0 +1,82 @@
+"""Damaged stored rows against a real ``stacksafe serve``: the server answers each read with 500
+``integrity_error`` (no dropped connection, no traceback, no value) and stays up; the remote CLI
+exits 6 with one error line. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, select
+
+from stacksafe.store.schema import stacks
+from tests.cli.helpers import error_line
+from tests.damage import INHERITED, OTHER, OVERRIDE, damage, values_seeded
+from tests.e2e.conftest import Served, trusting
+
+INTEGRITY = 6
+
+
+def _seeded(served: Served) -> None:
+    local = served.local.in_process()
+    seeded = values_seeded()
+    for level, option, name in (("account", "--account", "acme"), ("stack", "--stack", "dev")):
+        for key, value in seeded[level].items():
+            local.ok("secrets", "set", f"{key}={value}", option, name)
+
+
+def _damage(served: Served, kind: str) -> None:
+    engine = create_engine(served.database_url)
+    try:
+        with engine.connect() as conn:
+            stack_id = conn.execute(select(stacks.c.id).where(stacks.c.name == "dev")).scalar_one()
+        damage(engine, stack_id, kind)
+    finally:
+        engine.dispose()
+
+
+def _no_value(text: str) -> None:
+    for value in (INHERITED, OVERRIDE, OTHER):
+        assert value not in text
+
+
+@pytest.mark.parametrize("kind", ["null_envelope", "text_envelope", "deleted_flag"])
+def test_a_served_installation_reports_damage(
+    served_fresh: Served, tmp_path: Path, kind: str
+) -> None:
+    served = served_fresh
+    url = f"{served.address}/api/3/stacks/{served.stack_uids['dev']}/secrets"
+    with httpx.Client(
+        headers={"Authorization": f"Bearer {served.token}"},
+        verify=trusting(served.ca),
+        timeout=10,
+    ) as http:
+        _seeded(served)
+        # Warm first: the server keeps the revealed page, which the damage must not hide.
+        assert http.get(url, params={"reveal": "true"}).json()["response"]
+        _damage(served, kind)
+        for answer in (
+            http.get(url, params={"reveal": "true"}),
+            http.get(f"{url}/K", params={"reveal": "true"}),
+            http.get(f"{url}/K/versions"),
+        ):
+            assert answer.status_code == 500, answer.text
+            assert answer.json()["error"] == "integrity_error"
+            assert "Traceback" not in answer.text
+            _no_value(answer.text)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    remote = served.remote(None, empty)
+    listed = remote.fails(INTEGRITY, "secrets", "list", "--stack", "dev", "--reveal")
+    assert "'K'" in error_line(listed.stderr)
+    _no_value(listed.stderr)
+    fast = remote.in_process()
+    for args in (
+        ("secrets", "get", "K", "--stack", "dev", "--reveal"),
+        ("secrets", "history", "K", "--stack", "dev"),
+        ("export", "--stack", "dev"),
+    ):
+        _no_value(fast.fails(INTEGRITY, *args).stderr)
+    assert served.process.process.poll() is None  # the server is still up
