@@ -226,7 +226,7 @@ def _port_of(url: str) -> int:
 def check_literal_host(kind: str, config: Mapping[str, Any], outbound: OutboundPolicy) -> None:
     """Refuse (``InvalidInput``) a webhook url whose host is an IP address the policy refuses,
     when the policy is written: http://169.254.169.254/ can never work. A host *name* is checked
-    when the rotation runs, on what it resolves to then (no DNS lookup in a policy write)."""
+    when the rotation runs, on what it resolves to then (it is not looked up here)."""
     if kind != "webhook":
         return
     url = str(config["url"])
