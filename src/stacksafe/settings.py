@@ -314,11 +314,15 @@ def _networks(
 def _database_hosts(url: str, env: Mapping[str, str]) -> tuple[str, ...]:
     """The TCP hosts of a PostgreSQL ``url`` (its netloc, ``?host=``/``?hostaddr=``, else
     libpq's PGHOST/PGHOSTADDR, which it falls back to); none for SQLite or a local socket."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # a malformed URL: opening the database reports it, naming the problem
+        return ()
     if not parts.scheme.startswith("postgres"):
         return ()
     query = parse_qs(parts.query)
-    named = [parts.hostname or ""]
+    named = [hostname or ""]
     for key in ("host", "hostaddr"):
         named += [h for value in query.get(key, []) for h in value.split(",")]
     if not any(named):

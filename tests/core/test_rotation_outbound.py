@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from stacksafe.errors import InvalidInput, NotFound
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
 from tests.core.test_rotation import receiver, value_of
+from tests.e2e.conftest import make_tls
 from tests.pgwire import FakePostgres, fake_postgres
 
 AMBIENT = {
@@ -354,3 +356,25 @@ def test_a_failed_webhook_call_says_nothing_of_what_listens_on_the_port(
         "closed": "the webhook http://127.0.0.1:PORT could not be called",
         "not http": "the webhook http://127.0.0.1:PORT could not be called",
     }
+
+
+def test_an_https_webhook_called_at_the_checked_address_verifies_the_names_certificate(
+    vault: Vault, stack_target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = make_tls(tmp_path)  # a CA, and a certificate for localhost and 127.0.0.1
+    monkeypatch.setenv("SSL_CERT_FILE", str(files.ca))
+    allow(vault, "127.0.0.1")
+    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.cert, files.key)
+    names: list[str | None] = []
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)
+    with receiver() as hook:
+        hook.server.socket = context.wrap_socket(hook.server.socket, server_side=True)
+        named = hook.url.replace("http://127.0.0.1", "https://localhost")
+        set_policy(vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": named})
+        done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+    assert done.outcome == "rotated", done.error
+    assert names == ["localhost"]  # SNI: the name, though the connection went to 127.0.0.1
+    ((_, headers, _),) = hook.calls
+    assert headers["Host"].startswith("localhost:")

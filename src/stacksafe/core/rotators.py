@@ -226,7 +226,7 @@ def _port_of(url: str) -> int:
 def check_literal_host(kind: str, config: Mapping[str, Any], outbound: OutboundPolicy) -> None:
     """Refuse (``InvalidInput``) a webhook url whose host is an IP address the policy refuses,
     when the policy is written: http://169.254.169.254/ can never work. A host *name* is checked
-    when the rotation runs, on what it resolves to then (no DNS lookup in a policy write)."""
+    when the rotation runs, on what it resolves to then (it is not looked up here)."""
     if kind != "webhook":
         return
     url = str(config["url"])
@@ -267,14 +267,18 @@ def _call_webhook(
         log.warning("the webhook %s could not be called: %s", shown, exc)
         raise RotationFailed(f"the webhook {shown} could not be called") from None
     # To the address just checked, not to the name again (it may resolve elsewhere by now); the
-    # Host header and TLS (SNI, certificate check) still use the name. No proxy or other
-    # setting from the server's environment (trust_env=False).
+    # Host header and TLS (SNI, certificate check) still use the name. No proxy (nor netrc)
+    # from the server's environment (trust_env=False); the certificate authorities are still
+    # httpx's usual ones, SSL_CERT_FILE / SSL_CERT_DIR included: trust, not a credential.
     checked = urlunsplit(parts._replace(netloc=f"{_url_host(address)}:{port}"))
     headers["Host"] = parts.netloc
     extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
     try:
         with httpx.Client(
-            timeout=WEBHOOK_TIMEOUT, follow_redirects=False, trust_env=False
+            verify=httpx.create_ssl_context(),
+            timeout=WEBHOOK_TIMEOUT,
+            follow_redirects=False,
+            trust_env=False,
         ) as client:
             reply = client.post(checked, content=body, headers=headers, extensions=extensions)
     except httpx.HTTPError as exc:
