@@ -364,3 +364,23 @@ def test_a_damaged_value_elsewhere_blocks_no_write_and_is_still_reported(
     put(vault, staging, "STG_OK", "${ACCOUNT_OK}")
     with pytest.raises(IntegrityError, match="'DAMAGED'"):
         get_secret(vault, LOCAL, stack_target, "DAMAGED", reveal=True)
+
+
+def test_supplying_a_missing_target_or_breaking_a_cycle_is_checked_in_its_turn(
+    vault: Vault, stack_target: Target
+) -> None:
+    put(vault, stack_target, "TWICE", "${LATER}${LATER}")  # missing: nothing to size yet
+    refused(
+        vault,
+        stack_target,
+        r"'TWICE' in stack 'web'",
+        lambda: put(vault, stack_target, "LATER", "l" * (40 * KIB)),
+    )
+    put(vault, stack_target, "A", "${B}${B}")
+    put(vault, stack_target, "B", "${A}")  # a cycle: unreadable, not sized
+    refused(
+        vault,
+        stack_target,
+        r"'A' in stack 'web'",
+        lambda: put(vault, stack_target, "B", "b" * (40 * KIB)),
+    )
