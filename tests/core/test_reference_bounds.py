@@ -101,13 +101,33 @@ def test_a_read_that_builds_more_than_the_read_bound_is_refused_naming_the_key()
     def read() -> None:
         resolve_all(own, dict, "stack 'web'", limits=LIMITS)
 
-    # BIG holds no reference: it is returned as stored, not built; the K... are built.
-    with pytest.raises(ExpansionTooLarge, match=r"up to 'K273' builds more than 16777216 bytes"):
+    # BIG holds no reference: it is returned as stored, not built; the K... are built, and
+    # each records the reference it follows (32 bytes and its name).
+    with pytest.raises(ExpansionTooLarge, match=r"up to 'K272' builds more than 16777216 bytes"):
         read()
     assert peak_bytes(read) < 1024 * KIB
     # Fewer keys at once are fine.
     out = resolve_all(own, dict, "stack 'web'", only=["K000", "K001"], limits=LIMITS)
     assert out.values["K001"] == big
+
+
+def test_a_wide_web_of_references_counts_the_names_it_records() -> None:
+    # 400 values, each naming the same 2,000 one-byte values: each expands to only 2,000
+    # bytes, but the references each follows (listed in the audit event) are 2,000 names.
+    leaves = {f"L{i}": "a" for i in range(2000)}
+    every_leaf = "".join(f"${{{name}}}" for name in leaves)
+    own = {**leaves, **{f"M{i:03d}": every_leaf for i in range(400)}}
+    limits = Limits(value_bytes=64 * KIB, read_bytes=1024 * KIB)
+
+    def read() -> None:
+        resolve_all(own, dict, "stack 'web'", limits=limits)
+
+    with pytest.raises(ExpansionTooLarge, match=r"up to 'M0\d\d' builds more than 1048576 bytes"):
+        read()
+    assert peak_bytes(read) < 16 * 1024 * KIB
+    out = resolve_all(own, dict, "stack 'web'", only=["M000", "M001"], limits=limits)
+    assert out.values["M001"] == "a" * 2000
+    assert len(out.used["M001"]) == 2000
 
 
 def test_account_values_count_as_they_expand_in_the_account() -> None:
@@ -344,3 +364,23 @@ def test_a_damaged_value_elsewhere_blocks_no_write_and_is_still_reported(
     put(vault, staging, "STG_OK", "${ACCOUNT_OK}")
     with pytest.raises(IntegrityError, match="'DAMAGED'"):
         get_secret(vault, LOCAL, stack_target, "DAMAGED", reveal=True)
+
+
+def test_supplying_a_missing_target_or_breaking_a_cycle_is_checked_in_its_turn(
+    vault: Vault, stack_target: Target
+) -> None:
+    put(vault, stack_target, "TWICE", "${LATER}${LATER}")  # missing: nothing to size yet
+    refused(
+        vault,
+        stack_target,
+        r"'TWICE' in stack 'web'",
+        lambda: put(vault, stack_target, "LATER", "l" * (40 * KIB)),
+    )
+    put(vault, stack_target, "A", "${B}${B}")
+    put(vault, stack_target, "B", "${A}")  # a cycle: unreadable, not sized
+    refused(
+        vault,
+        stack_target,
+        r"'A' in stack 'web'",
+        lambda: put(vault, stack_target, "B", "b" * (40 * KIB)),
+    )

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from stacksafe.client import Client
+from stacksafe.errors import ExpansionTooLarge
 from tests.cli.helpers import Cli
 from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, trusting
 
@@ -131,6 +133,12 @@ def test_bombs_stored_before_the_bound_are_refused_by_a_server_with_defaults(
     assert raw.json()["response"]["raw_value"] == "${F7}" * 64
 
     assert rss_bytes(server) < baseline + RSS_SLACK
+    # The SDK (and so the remote CLI) raises the same error, by its code.
+    with (
+        Client(server.address, token, ca_bundle=str(tls.ca), timeout=30) as client,
+        pytest.raises(ExpansionTooLarge, match="'F3' in stack 'web'"),
+    ):
+        client.reveal(stack=uids["web"])
     # Writing another level is refused, naming it; nothing is written.
     put = httpx.put(
         f"{server.address}{secrets}/F9",

@@ -31,6 +31,9 @@ __all__ = [
 
 MAX_DEPTH = 10
 ACCOUNT_PREFIX = "account."
+# What one reference name recorded for the audit event costs against the read bound, besides
+# its length: about what a set of names holds per entry (hash, pointer, free slots).
+NAME_COST = 32
 # A reference, or the escape for a literal "${".
 _TOKEN = re.compile(r"\$\$\{|\$\{((?:account\.)?[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*)\}")
 
@@ -66,7 +69,9 @@ class _Parsed:
     targets: tuple[str, ...]
 
 
-def _parse(text: str) -> _Parsed:
+def _parse(text: str, names: dict[str, str]) -> _Parsed:
+    """``text`` cut at its references; each name is the one string ``names`` holds for it
+    (a value naming the same key thousands of times holds one string, not thousands)."""
     literal = len(text)
     targets = []
     for match in _TOKEN.finditer(text):
@@ -75,7 +80,7 @@ def _parse(text: str) -> _Parsed:
         if target is None:
             literal += 2  # "$${" stands for "${"
         else:
-            targets.append(target)
+            targets.append(names.setdefault(target, target))
     return _Parsed(literal, tuple(targets))
 
 
@@ -96,6 +101,7 @@ class _Texts:
         self.where = where
         self._texts: dict[str, str] = {}
         self._parsed: dict[str, _Parsed] = {}
+        self._names: dict[str, str] = {}
 
     def text(self, label: str) -> str:
         found = self._texts.get(label)
@@ -121,7 +127,7 @@ class _Texts:
             text = self.text(label)
             # Sizes count UTF-8 bytes (what the limits are in); the literal part of the text
             # is its bytes minus those of its references (ASCII: one byte per character).
-            cut = _parse(text)
+            cut = _parse(text, self._names)
             found = _Parsed(cut.literal + _byte_length(text) - len(text), cut.targets)
             self._parsed[label] = found
         return found
@@ -130,11 +136,21 @@ class _Texts:
 class _Sizes:
     """Expanded sizes in bytes by label, computed from lengths alone and memoised, with the
     errors resolving would meet (cycle, missing target, depth) raised exactly as resolving
-    would raise them. Sizes are capped at ``cap`` (anything above is simply too big)."""
+    would raise them. Sizes are capped at ``cap`` (anything above is simply too big).
 
-    def __init__(self, texts: _Texts, cap: int) -> None:
+    Each label's set of the labels it reaches (for the audit event) is kept too; those sets
+    are what a read builds besides values, so their entries count towards ``budget``
+    (``NAME_COST`` plus the name's length each; ``on_over`` raises once it is spent): a wide
+    web of references between small values cannot make them grow without bound either."""
+
+    def __init__(
+        self, texts: _Texts, cap: int, budget: int | None, on_over: Callable[[], None]
+    ) -> None:
         self.texts = texts
         self.cap = cap
+        self.budget = budget
+        self.on_over = on_over
+        self.spent = 0  # bytes of reference names recorded (as the audit event lists them)
         # label -> (size, the longest chain it was checked at, every label it reaches)
         self._done: dict[str, tuple[int, int, frozenset[str]]] = {}
 
@@ -147,7 +163,7 @@ class _Sizes:
             return done[0], done[2]
         parsed = self.texts.parsed(label)
         total = parsed.literal
-        reached: set[str] = set()
+        below: dict[str, frozenset[str]] = {}  # by distinct target, in order
         for target in parsed.targets:
             if len(chain) > MAX_DEPTH:  # following this one would be reference MAX_DEPTH + 1
                 raise Conflict(
@@ -157,13 +173,15 @@ class _Sizes:
             if target in chain:
                 cycle = [*chain[chain.index(target) :], target]
                 raise Conflict(f"reference cycle in {self.texts.where}: {' -> '.join(cycle)}")
-            size, below = self.size([*chain, target])
+            size, below[target] = self.size([*chain, target])
             total = min(self.cap, total + size)
-            reached.add(target)
-            reached.update(below)
-        found = (total, frozenset(reached))
-        self._done[label] = (total, len(chain), found[1])
-        return found
+        reached = frozenset(below).union(*below.values())
+        if self.budget is not None and reached and (done is None or done[2] != reached):
+            self.spent += sum(NAME_COST + len(name) for name in reached)
+            if self.spent > self.budget:
+                self.on_over()
+        self._done[label] = (total, len(chain), reached)
+        return total, reached
 
 
 def resolve_all(
@@ -185,13 +203,24 @@ def resolve_all(
     keys = list(own if only is None else only)
     texts = _Texts(own, account, where)
     cap = 1 + (max(limits.value_bytes, limits.read_bytes) if limits else 1 << 62)
-    sizes = _Sizes(texts, cap)
+    reading = ""  # the key being sized, for the error
+
+    def over_read_bound() -> None:
+        assert limits is not None  # noqa: S101 - only called with limits
+        raise ExpansionTooLarge(
+            f"resolving {where} up to {reading!r} builds more than {limits.read_bytes} bytes "
+            "of values and the references they follow (the limit for one read); read fewer "
+            "keys at once, or with references unresolved"
+        )
+
+    sizes = _Sizes(texts, cap, limits.read_bytes if limits else None, over_read_bound)
     reaches: dict[str, frozenset[str]] = {}
     built: set[str] = set()  # the labels a value is built for (those holding references)
     built_bytes = 0
     for key in keys:
         if not has_references(texts.text(key)):
             continue
+        reading = key
         size, reaches[key] = sizes.size([key])
         if limits is None:
             continue
@@ -205,12 +234,8 @@ def resolve_all(
             if label not in built and has_references(texts.text(label)):
                 built.add(label)
                 built_bytes += sizes.size([label])[0]
-        if built_bytes > limits.read_bytes:
-            raise ExpansionTooLarge(
-                f"resolving {where} up to {key!r} builds more than {limits.read_bytes} bytes "
-                "of values (the limit for one read); read fewer keys at once, or with "
-                "references unresolved"
-            )
+        if built_bytes + sizes.spent > limits.read_bytes:
+            over_read_bound()
     # Every size is now known to be within the bounds: build each value once.
     made: dict[str, str] = {}
 
@@ -250,7 +275,8 @@ def oversized_after_write(
     """
     texts: dict[str, str] = dict(own)
     texts.update({ACCOUNT_PREFIX + k: _as_account_references(v) for k, v in account.items()})
-    parsed = {label: _parse(text) for label, text in texts.items()}
+    names: dict[str, str] = {}
+    parsed = {label: _parse(text, names) for label, text in texts.items()}
     literal = {
         label: p.literal + _byte_length(texts[label]) - len(texts[label])
         for label, p in parsed.items()
