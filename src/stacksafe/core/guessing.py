@@ -135,11 +135,13 @@ class FailureCounts:
     def _count(self, conn: Connection, key: bytes, now: float, *, keep_over: bool) -> Counted:
         period, seconds = self._period(now), self.limit.seconds
         if period != self._pruned:
-            # Once per window per process: rows older than the previous window weigh nothing.
+            # About once per window per process (two threads may both prune: harmless): rows
+            # older than the previous window weigh nothing.
             self._pruned = period
             queries.prune_failures(conn, math.floor(now))
+        # The upsert's own count: what this transaction made it, whatever others do meanwhile.
         current = queries.add_failure(conn, key, period, (period + 2) * seconds)
-        previous = queries.failure_counts(conn, key, (period - 1, period - 1)).get(period - 1, 0)
+        previous, _ = self._counts(conn, key, now)
         before = self._judge(previous, current - 1, now, counted=False)
         if not keep_over:  # an attempt: refused (and not counted) when already at the limit
             if before.throttled:
