@@ -65,3 +65,13 @@ def test_targets_and_kinds_are_counted_apart(vault: Vault, clock: Clock) -> None
 def test_nonsense_limits_are_refused(failures: int, seconds: int) -> None:
     with pytest.raises(ValueError, match="at least one failure and one second"):
         Limit("bad", failures, seconds)
+
+
+def test_addresses_are_counted_by_host_and_ipv6_by_its_64() -> None:
+    from stacksafe.core.guessing import address_counted
+
+    assert address_counted("192.0.2.7") == "192.0.2.7"
+    assert address_counted("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert address_counted("2001:DB8:1:2::ffff") == "2001:db8:1:2::/64"
+    assert address_counted("::ffff:192.0.2.7") == "192.0.2.7"
+    assert address_counted("unknown") == "unknown"
