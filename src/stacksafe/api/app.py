@@ -16,7 +16,7 @@ from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.lane import SecretsLane
 from stacksafe.api.limits import DeclaredSizeLimit
-from stacksafe.api.ratelimit import SlidingWindow
+from stacksafe.api.request_counts import RequestCounts, RequestCountsFlusher, shared_window
 from stacksafe.api.request_id import RequestId
 from stacksafe.api.routes import (
     audit,
@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 DEFAULT_RATE_LIMIT = 3000  # requests per token per hour, as Cloud66
+RATE_LIMIT_SECONDS = 3600.0
 # A bulk import of many large values fits; anything bigger is refused with 413 unread.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 # Invalid tokens per address per minute before further invalid ones get 429 (valid ones never).
@@ -115,6 +116,10 @@ def create_app(
             # Everything loaded so far lives as long as the server process: keep it out of
             # the cyclic collector's full passes, which would rescan it again and again.
             gc.freeze()
+        flusher = None
+        if serving:  # other servers may share the database: share the per-token counts
+            flusher = RequestCountsFlusher(state.per_token, state.request_counts)
+            flusher.start()
         scheduler = None
         if rotation_interval is not None:
             scheduler = RotationScheduler(vault, rotation_interval)
@@ -122,6 +127,8 @@ def create_app(
         yield
         if scheduler is not None:
             scheduler.stop()
+        if flusher is not None:
+            flusher.stop()
         app.state.web.passwords.close()
         if close_vault:
             vault.close()
@@ -134,10 +141,11 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.stacksafe = ApiState(
+    app.state.stacksafe = state = ApiState(
         vault=vault,
-        per_token=SlidingWindow(rate_limit, 3600.0),
+        per_token=shared_window(vault, rate_limit, RATE_LIMIT_SECONDS),
         bad_tokens=BadTokens(vault, BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS),
+        request_counts=RequestCounts(vault, RATE_LIMIT_SECONDS),
     )
     if lane:
         app.lane = SecretsLane(app.state.stacksafe)
