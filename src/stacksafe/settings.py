@@ -20,6 +20,8 @@ __all__ = [
     "DEFAULT_DB_POOL_SIZE",
     "DEFAULT_DB_POOL_TIMEOUT",
     "DEFAULT_MAX_VALUE_BYTES",
+    "DEFAULT_PASSWORD_QUEUE",
+    "DEFAULT_PASSWORD_WORKERS",
     "KEY_PARAMS_FILE",
     "Settings",
     "default_data_dir",
@@ -32,6 +34,10 @@ DEFAULT_DB_POOL_SIZE = 8
 DEFAULT_DB_MAX_OVERFLOW = 8
 DEFAULT_DB_POOL_TIMEOUT = 10.0
 DEFAULT_DB_CONNECT_TIMEOUT = 5
+# The web UI's password checks (core.password_pool): one core at most, the API keeps the others;
+# eight waiting checks are under a second of work, a sign-in answered later is better refused.
+DEFAULT_PASSWORD_WORKERS = 1
+DEFAULT_PASSWORD_QUEUE = 8
 DATABASE_FILE = "stacksafe.db"
 KEY_FILE = "master.key"
 KEY_PARAMS_FILE = "master.key.params"
@@ -64,6 +70,10 @@ class Settings:
     db_max_overflow: int = DEFAULT_DB_MAX_OVERFLOW
     db_pool_timeout: float = DEFAULT_DB_POOL_TIMEOUT
     db_connect_timeout: int = DEFAULT_DB_CONNECT_TIMEOUT
+    # Threads checking sign-ins' passwords per process, and checks that may wait for them
+    # (STACKSAFE_PASSWORD_WORKERS, STACKSAFE_PASSWORD_QUEUE; core.password_pool).
+    password_workers: int = DEFAULT_PASSWORD_WORKERS
+    password_queue: int = DEFAULT_PASSWORD_QUEUE
 
     @property
     def uses_passphrase(self) -> bool:
@@ -151,6 +161,12 @@ class Settings:
         connect_timeout = _whole(
             env, "STACKSAFE_DB_CONNECT_TIMEOUT", DEFAULT_DB_CONNECT_TIMEOUT, 1, "seconds"
         )
+        password_workers = _whole(
+            env, "STACKSAFE_PASSWORD_WORKERS", DEFAULT_PASSWORD_WORKERS, 1, "threads", _MAX_THREADS
+        )
+        password_queue = _whole(
+            env, "STACKSAFE_PASSWORD_QUEUE", DEFAULT_PASSWORD_QUEUE, 0, "sign-ins", _MAX_WAITING
+        )
         return cls(
             data_dir=root,
             database_url=url,
@@ -169,6 +185,8 @@ class Settings:
             db_max_overflow=max_overflow,
             db_pool_timeout=pool_timeout,
             db_connect_timeout=connect_timeout,
+            password_workers=password_workers,
+            password_queue=password_queue,
         )
 
 
@@ -176,16 +194,26 @@ class Settings:
 # a million connections or waits a day.
 _MAX_CONNECTIONS = 10_000
 _MAX_SECONDS = 3600
+_MAX_THREADS = 256  # password checks: each takes a core's worth of Argon2
+_MAX_WAITING = 10_000
 
 
-def _whole(env: Mapping[str, str], name: str, default: int, least: int, unit: str) -> int:
+def _whole(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    least: int,
+    unit: str,
+    most: int | None = None,
+) -> int:
     text = env.get(name)
     if not text:
         return default
     if not (text.isascii() and text.isdigit()):
         raise ConfigurationError(f"{name} must be a whole number of {unit}, not {text!r}")
     value = int(text)
-    most = _MAX_SECONDS if unit == "seconds" else _MAX_CONNECTIONS
+    if most is None:
+        most = _MAX_SECONDS if unit == "seconds" else _MAX_CONNECTIONS
     if not least <= value <= most:
         raise ConfigurationError(f"{name} must be between {least} and {most} {unit}, not {value}")
     return value

@@ -177,8 +177,9 @@ def app_from_environment() -> FastAPI:
     interval = int(os.environ.get("STACKSAFE_ROTATION_INTERVAL", DEFAULT_ROTATION_INTERVAL))
     idle = os.environ.get("STACKSAFE_WEB_IDLE_TIMEOUT", "")
     policy = SessionPolicy(idle_timeout=parse_duration(idle)) if idle else None
+    settings = Settings.load()
     return create_app(
-        open_vault(Settings.load()),
+        open_vault(settings),
         rate_limit=limit,
         close_vault=True,
         threads=threads,
@@ -186,4 +187,5 @@ def app_from_environment() -> FastAPI:
         rotation_interval=timedelta(seconds=interval) if interval > 0 else None,
         web_policy=policy,
         web_origin=os.environ.get("STACKSAFE_WEB_ORIGIN") or None,
+        passwords=PasswordPool(settings.password_workers, settings.password_queue),
     )
