@@ -219,3 +219,13 @@ def test_counts_of_the_window_before_a_turn_are_sent_as_the_previous_ones() -> N
 def test_a_window_that_is_not_shared_refuses_to_flush() -> None:
     with pytest.raises(ValueError, match="not shared"):
         SlidingWindow(1, 60.0, Clock()).flush(Shared())
+
+
+def test_the_keys_waiting_for_a_flush_are_bounded_like_the_table() -> None:
+    """Should nothing flush (an app that is not serving), the keys to send do not grow past
+    ``max_keys`` either."""
+    window = SlidingWindow(5, 60.0, Clock(), max_keys=2, shared=True)
+    for n in range(1000):
+        window.hit(f"t{n}")
+    assert len(window._unsent or ()) == 2
+    assert window.flush(Shared()) <= 2

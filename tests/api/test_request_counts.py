@@ -13,8 +13,10 @@ from sqlalchemy import select
 
 from stacksafe.api import create_app
 from stacksafe.api.deps import ApiState
+from stacksafe.api.request_counts import RequestCounts, shared_window
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
+from stacksafe.store.failures import BATCH_ROWS
 from stacksafe.store.schema import failures
 from tests.api.helpers import World, assert_error, client_for
 from tests.clock import Clock
@@ -91,3 +93,20 @@ def test_the_shared_counts_fade_with_the_window(
         assert_error(second.get("/api/3/accounts"), 503, "throttled")
         clock.tick(45)  # 45 minutes on: the previous five weigh 5 * 15/60, with one of its own
         assert second.get("/api/3/accounts").status_code == 200
+
+
+def test_a_flush_of_more_keys_than_one_statement_takes(world: World, clock: Clock) -> None:
+    """Batches are split (store.failures.BATCH_ROWS) within the databases' parameter limits;
+    every key's count arrives, and another process learns each."""
+    keys = [f"token-{n}" for n in range(2 * BATCH_ROWS + 7)]
+    first = shared_window(world.vault, 3, 3600.0)
+    second = shared_window(world.vault, 3, 3600.0)
+    counts = RequestCounts(world.vault, 3600.0)
+    for key in keys:
+        first.hit(key)
+        first.hit(key)
+        second.hit(key)
+    assert first.flush(counts) == len(keys)
+    assert second.flush(counts) == len(keys)
+    assert all(second.hit(key) is None for key in keys)  # 2 + 1 of 3 already
+    assert sorted(failed for _, _, failed in _rows(world.vault)) == [3] * len(keys)

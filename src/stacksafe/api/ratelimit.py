@@ -124,7 +124,8 @@ class SlidingWindow:
             if self._estimate(count, now) + 1 > self.limit:
                 return None
             count.current += 1
-            if self._unsent is not None:
+            # Bounded like the table, should nothing flush (an app that is not serving).
+            if self._unsent is not None and len(self._unsent) < self.max_keys:
                 self._unsent.add(key)
             return max(0, self.limit - math.ceil(self._estimate(count, now)))
 
