@@ -1,4 +1,4 @@
-"""Per-token request limits (Cloud66: 3,000 per hour) and throttling of repeated bad tokens.
+"""Per-token request limits (Cloud66: 3,000 per hour).
 
 A sliding-window *counter* (the approach of Cloudflare's and Redis' rate limiters): each key keeps
 the count of the current fixed window and of the previous one, and the estimate weighs the previous
@@ -9,14 +9,16 @@ through addresses cannot grow the table without end.
 
 Shared across servers without a database round trip per request: each process counts in its
 own table and decides on its own counts plus the last-known counts of every other process on the
-database. ``flush`` (api.shared_counts.RequestCountsFlusher calls it about once a second, on a
+database. ``flush`` (api.request_counts.RequestCountsFlusher calls it about once a second, on a
 thread of its own, off the request path) adds this process's new counts to the database, one
 row per key and fixed window (``failures``, the keys hashed), and reads back the totals of the
-same windows, which less this process's own part are the others'. The bound: a key can exceed its
-limit by at most what each process admits in one flush interval (its requests not yet known to
-the others, and the others' not yet known to it), plus, for a key first seen on a process, what
-that process admits until its first flush. Counts not yet flushed are lost when a process stops
-or forgets the key (the least recently seen of ``max_keys``).
+same windows, which less this process's own part are the others'. The bound: a request another
+process admits is known here after at most two flush intervals (its flush, then this process's
+next one; a process learns a key's counts only when it has new counts of it to send, so a key it
+has not seen for a while is known here within one interval of its next hit). So a key can exceed
+its limit by at most what the other processes admit for it in two flush intervals, about two
+seconds of its requests. Counts not yet flushed are lost when a process dies (a clean stop
+flushes them) or forgets the key (the least recently seen of ``max_keys``).
 """
 
 from __future__ import annotations
