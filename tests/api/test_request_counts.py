@@ -110,3 +110,21 @@ def test_a_flush_of_more_keys_than_one_statement_takes(world: World, clock: Cloc
     assert second.flush(counts) == len(keys)
     assert all(second.hit(key) is None for key in keys)  # 2 + 1 of 3 already
     assert sorted(failed for _, _, failed in _rows(world.vault)) == [3] * len(keys)
+
+
+def test_a_flush_in_a_new_window_prunes_the_counts_that_weigh_nothing(
+    world: World, clock: Clock
+) -> None:
+    """With no failure ever counted (core.guessing prunes then too), the flushes themselves
+    keep the table to the windows that still weigh."""
+    window = shared_window(world.vault, 10, 3600.0)
+    counts = RequestCounts(world.vault, 3600.0)
+    for hours in range(4):
+        window.hit(f"hour-{hours}")
+        window.flush(counts)
+        clock.tick(60)
+    window.hit("now")
+    window.flush(counts)
+    periods = sorted(period for _, period, _ in _rows(world.vault))
+    now = int(clock.now.timestamp()) // 3600
+    assert periods == [now - 1, now]  # the previous hour's row and this one's

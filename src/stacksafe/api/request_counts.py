@@ -5,8 +5,9 @@ round trip per request; ``RequestCounts`` is its ``Exchange``: about once a seco
 (``RequestCountsFlusher``, a thread of the serving process) the new counts go to the
 ``failures`` table (migration 0012: rows of a target and a fixed window; here the target is a
 keyed hash of the token's id, never the token), in one transaction that also reads back every
-process's totals of those windows. Rows older than the previous window are pruned with the
-failures' (their ``expires``).
+process's totals of those windows. The first flush of each window in a process also prunes the
+rows that weigh nothing any more (``expires``, failures' too), so the table does not grow with
+the hours even on a server that never sees a failure.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class RequestCounts:
     def __init__(self, vault: Vault, window: float) -> None:
         self.vault = vault
         self.window = window
+        self._pruned = -1  # the last window this process pruned in
 
     def __call__(self, index: int, batch: Sequence[NewCounts]) -> Mapping[str, tuple[int, int]]:
         hasher = keyed_hash(self.vault, TOKEN_HASH)
@@ -63,11 +65,16 @@ class RequestCounts:
             rows.append((target, index - 1, new_previous, expires - math.ceil(self.window)))
             rows.append((target, index, new_current, expires))
 
+        prune = index != self._pruned
+
         def work(conn: Connection) -> dict[tuple[bytes, int], int]:
+            if prune:  # rows expired by this window's start (another process may do it too)
+                queries.prune_failures(conn, math.floor(index * self.window))
             queries.add_counts(conn, rows)
             return queries.counts_of(conn, list(targets), (index - 1, index))
 
         found = self.vault.store.transact(work, "sharing request counts")
+        self._pruned = index
         return {
             key: (found.get((target, index - 1), 0), found.get((target, index), 0))
             for target, key in targets.items()
