@@ -159,6 +159,32 @@ def test_database_pool_settings_default_and_come_from_the_environment(tmp_path: 
     ) == (3, 0, 2.5, 7)
 
 
+def test_the_password_pool_sizes_default_and_come_from_the_environment(tmp_path: Path) -> None:
+    defaults = Settings.load({}, data_dir=tmp_path)
+    assert (defaults.password_workers, defaults.password_queue) == (1, 8)
+    chosen = Settings.load(
+        {"STACKSAFE_PASSWORD_WORKERS": "3", "STACKSAFE_PASSWORD_QUEUE": "0"}, data_dir=tmp_path
+    )
+    assert (chosen.password_workers, chosen.password_queue) == (3, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("STACKSAFE_PASSWORD_WORKERS", "0", "between 1 and 256 threads, not 0"),
+        ("STACKSAFE_PASSWORD_WORKERS", "1000", "between 1 and 256 threads, not 1000"),
+        ("STACKSAFE_PASSWORD_WORKERS", "two", "whole number of threads, not 'two'"),
+        ("STACKSAFE_PASSWORD_QUEUE", "-1", "whole number of sign-ins"),
+        ("STACKSAFE_PASSWORD_QUEUE", "100000", "between 0 and 10000 sign-ins"),
+    ],
+)
+def test_malformed_password_pool_sizes_are_refused(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.load({name: value}, data_dir=tmp_path)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [

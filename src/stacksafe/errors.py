@@ -111,7 +111,8 @@ class Throttled(StacksafeError):
 
 class TooManyFailures(Throttled):
     """Too many failed attempts at one target (bad tokens from one address, wrong passwords
-    for one email), or no room to check one more now: slow down (the API answers 429)."""
+    for one email): slow down (the API answers 429; valid credentials are not refused by the
+    bad-token count)."""
 
 
 class AuditUnavailable(StacksafeError):

@@ -26,6 +26,8 @@ __all__ = [
     "DEFAULT_DB_POOL_TIMEOUT",
     "DEFAULT_MAX_EXPANDED_BYTES",
     "DEFAULT_MAX_VALUE_BYTES",
+    "DEFAULT_PASSWORD_QUEUE",
+    "DEFAULT_PASSWORD_WORKERS",
     "KEY_PARAMS_FILE",
     "Settings",
     "default_data_dir",
@@ -48,6 +50,10 @@ AUDIT_CHECKPOINT_FILE = "audit.checkpoint"
 # /readyz says the audit log cannot be written when the filesystem of the SQLite database or
 # of the checkpoint has less free than this (a full disk fails the next append's commit).
 DEFAULT_AUDIT_MIN_FREE_BYTES = 8 * 1024 * 1024
+# The web UI's password checks (core.password_pool): one core at most, the API keeps the others;
+# eight waiting checks are under a second of work, a sign-in answered later is better refused.
+DEFAULT_PASSWORD_WORKERS = 1
+DEFAULT_PASSWORD_QUEUE = 8
 DATABASE_FILE = "stacksafe.db"
 KEY_FILE = "master.key"
 KEY_PARAMS_FILE = "master.key.params"
@@ -116,6 +122,11 @@ class Settings:
     @property
     def checkpoint_file(self) -> Path:
         return self.audit_checkpoint_file or self.data_dir / AUDIT_CHECKPOINT_FILE
+
+    # Threads checking sign-ins' passwords per process, and checks that may wait for them
+    # (STACKSAFE_PASSWORD_WORKERS, STACKSAFE_PASSWORD_QUEUE; core.password_pool).
+    password_workers: int = DEFAULT_PASSWORD_WORKERS
+    password_queue: int = DEFAULT_PASSWORD_QUEUE
 
     @property
     def uses_passphrase(self) -> bool:
@@ -219,6 +230,12 @@ class Settings:
         min_free = _whole(
             env, "STACKSAFE_AUDIT_MIN_FREE_BYTES", DEFAULT_AUDIT_MIN_FREE_BYTES, 0, "bytes"
         )
+        password_workers = _whole(
+            env, "STACKSAFE_PASSWORD_WORKERS", DEFAULT_PASSWORD_WORKERS, 1, "threads", _MAX_THREADS
+        )
+        password_queue = _whole(
+            env, "STACKSAFE_PASSWORD_QUEUE", DEFAULT_PASSWORD_QUEUE, 0, "sign-ins", _MAX_WAITING
+        )
         return cls(
             data_dir=root,
             database_url=url,
@@ -245,6 +262,8 @@ class Settings:
             ),
             audit_checkpoint_seconds=checkpoint_seconds,
             audit_min_free_bytes=min_free,
+            password_workers=password_workers,
+            password_queue=password_queue,
         )
 
 
@@ -255,6 +274,8 @@ _MAX_SECONDS = 3600
 # A read that builds more than this much text is a memory problem whatever the operator meant.
 _MAX_EXPANDED_BYTES = 1 << 30
 _MAX_BYTES = 1 << 40
+_MAX_THREADS = 256  # password checks: each takes a core's worth of Argon2
+_MAX_WAITING = 10_000
 
 
 def _whole(

@@ -132,3 +132,17 @@ def test_failures_on_one_server_count_on_the_other(
         assert second.get(world.stack_url()).status_code == 429
     with client_for(second_app, world.admin_token.token, address=PROXY) as user:
         assert user.get(world.stack_url()).status_code == 200
+
+
+def test_an_ipv6_host_cannot_rotate_through_its_64_for_fresh_budgets(
+    world: World, clock: Clock
+) -> None:
+    for n in range(BAD_TOKEN_LIMIT):
+        rotating = client_for(world.app, BAD, address=f"2001:db8:1:2::{n + 1:x}")
+        assert rotating.get(world.stack_url()).status_code == 401
+    again = client_for(world.app, BAD, address="2001:db8:1:2:ffff::1")
+    assert again.get(world.stack_url()).status_code == 429
+    neighbour = client_for(world.app, BAD, address="2001:db8:1:3::1")  # another /64
+    assert neighbour.get(world.stack_url()).status_code == 401
+    valid = client_for(world.app, world.admin_token.token, address="2001:db8:1:2::1")
+    assert valid.get(world.stack_url()).status_code == 200

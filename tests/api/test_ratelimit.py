@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stacksafe.api.ratelimit import SlidingWindow
+from stacksafe.api.ratelimit import NewCounts, SlidingWindow
 
 
 class Clock:
@@ -54,13 +56,37 @@ def test_a_key_idle_for_two_windows_starts_afresh() -> None:
     assert window.hit("t") == 1
 
 
-def test_reset_in_counts_to_the_next_window_when_the_current_one_is_full() -> None:
+def test_reset_in_waits_past_the_next_window_when_the_current_one_is_full() -> None:
+    """Full on its own, the window is the previous one of the next, where it still weighs its
+    full count at first: one more request fits only once it has faded to the limit less one
+    (was: the start of the next window, a Retry-After at which the request is refused)."""
     clock = Clock(100.0)  # 40 s into a 60 s window
     window = SlidingWindow(2, 60.0, clock)
     window.hit("t")
     window.hit("t")
-    assert window.reset_in("t") == 20
+    assert window.hit("t") is None
+    assert window.reset_in("t") == 50  # 20 s to the next window, then 2 * (1 - 30/60) = 1
+    clock.now += 49
+    assert window.hit("t") is None
+    clock.now += 1
+    assert window.hit("t") == 0
     assert window.reset_in("never-seen") == 0
+
+
+@given(
+    limit=st.integers(1, 10),
+    steps=st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=60),
+)
+def test_a_refused_request_is_admitted_after_reset_in(limit: int, steps: list[int]) -> None:
+    clock = Clock(0.0)
+    window = SlidingWindow(limit, 30.0, clock)
+    for step in steps:
+        clock.now += step
+        if window.hit("t") is None:
+            wait = window.reset_in("t")
+            assert wait > 0
+            clock.now += wait
+            assert window.hit("t") is not None
 
 
 def test_exceeded_neither_counts_nor_remembers() -> None:
@@ -117,3 +143,89 @@ def test_never_more_than_twice_the_limit_in_any_window(limit: int, steps: list[f
     for t in admitted:
         by_fixed_window[int(t // 10.0)] = by_fixed_window.get(int(t // 10.0), 0) + 1
     assert max(by_fixed_window.values()) <= limit
+
+
+class Shared:
+    """The database of a test: the totals of every process per key and window."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def __call__(self, index: int, batch: Sequence[NewCounts]) -> dict[str, tuple[int, int]]:
+        for key, new_previous, new_current in batch:
+            self.counts[key, index - 1] = self.counts.get((key, index - 1), 0) + new_previous
+            self.counts[key, index] = self.counts.get((key, index), 0) + new_current
+        return {
+            key: (self.counts.get((key, index - 1), 0), self.counts.get((key, index), 0))
+            for key, _, _ in batch
+        }
+
+
+def test_two_processes_decide_on_each_others_flushed_counts() -> None:
+    clock, shared = Clock(6000.0), Shared()
+    first = SlidingWindow(10, 60.0, clock, shared=True)
+    second = SlidingWindow(10, 60.0, clock, shared=True)
+    for _ in range(6):
+        assert first.hit("t") is not None
+    second.hit("t")
+    assert first.flush(shared) == 1
+    assert second.flush(shared) == 1  # learns the first's 6
+    assert second.hit("t") == 2  # 6 + 1 + this one
+    assert second.hit("t") == 1
+    assert first.flush(shared) == 0  # nothing new on the first: nothing sent, nothing learnt
+    second.flush(shared)
+    first.hit("t")  # the 10th: the first still thinks it is the 8th (it learns at its flush)
+    first.flush(shared)
+    assert first.hit("t") is None
+    assert second.hit("t") == 0  # as far as it knows, 9 so far
+    second.flush(shared)
+    assert second.hit("t") is None
+    assert shared.counts["t", 100] == 11  # one flush interval's worth over the limit
+    # 60 s to the next window, then 11 * (1 - 11/60) <= 9: as it knows them, the others' too
+    assert second.reset_in("t") == 71
+
+    clock.now += 60.0  # the next window: the others' counts weigh as the previous one
+    assert first.hit("t") is None
+    assert second.hit("t") is None
+
+
+def test_a_failed_flush_leaves_the_counts_to_the_next() -> None:
+    clock, shared = Clock(6000.0), Shared()
+    window = SlidingWindow(10, 60.0, clock, shared=True)
+    window.hit("t")
+    window.hit("t")
+
+    def broken(index: int, batch: Sequence[NewCounts]) -> dict[str, tuple[int, int]]:
+        raise OSError("the database is away")
+
+    with pytest.raises(OSError, match="away"):
+        window.flush(broken)
+    window.hit("t")
+    assert window.flush(shared) == 1
+    assert shared.counts["t", 100] == 3
+
+
+def test_counts_of_the_window_before_a_turn_are_sent_as_the_previous_ones() -> None:
+    clock, shared = Clock(6050.0), Shared()
+    window = SlidingWindow(10, 60.0, clock, shared=True)
+    for _ in range(4):
+        window.hit("t")
+    clock.now += 20.0  # a new window before the flush
+    window.hit("t")
+    window.flush(shared)
+    assert (shared.counts["t", 100], shared.counts["t", 101]) == (4, 1)
+
+
+def test_a_window_that_is_not_shared_refuses_to_flush() -> None:
+    with pytest.raises(ValueError, match="not shared"):
+        SlidingWindow(1, 60.0, Clock()).flush(Shared())
+
+
+def test_the_keys_waiting_for_a_flush_are_bounded_like_the_table() -> None:
+    """Should nothing flush (an app that is not serving), the keys to send do not grow past
+    ``max_keys`` either."""
+    window = SlidingWindow(5, 60.0, Clock(), max_keys=2, shared=True)
+    for n in range(1000):
+        window.hit(f"t{n}")
+    assert len(window._unsent or ()) == 2
+    assert window.flush(Shared()) <= 2

@@ -17,7 +17,7 @@ from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.lane import SecretsLane
 from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.no_store import NoStore
-from stacksafe.api.ratelimit import SlidingWindow
+from stacksafe.api.request_counts import RequestCounts, RequestCountsFlusher, shared_window
 from stacksafe.api.request_id import RequestId
 from stacksafe.api.routes import (
     audit,
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 DEFAULT_RATE_LIMIT = 3000  # requests per token per hour, as Cloud66
+RATE_LIMIT_SECONDS = 3600.0
 # A bulk import of many large values fits; anything bigger is refused with 413 unread.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 # Invalid tokens per address per minute before further invalid ones get 429 (valid ones never).
@@ -116,6 +117,10 @@ def create_app(
             # Everything loaded so far lives as long as the server process: keep it out of
             # the cyclic collector's full passes, which would rescan it again and again.
             gc.freeze()
+        flusher = None
+        if serving:  # other servers may share the database: share the per-token counts
+            flusher = RequestCountsFlusher(state.per_token, state.request_counts)
+            flusher.start()
         scheduler = None
         if rotation_interval is not None:
             scheduler = RotationScheduler(vault, rotation_interval)
@@ -123,6 +128,8 @@ def create_app(
         yield
         if scheduler is not None:
             scheduler.stop()
+        if flusher is not None:
+            flusher.stop()
         app.state.web.passwords.close()
         if close_vault:
             vault.close()
@@ -135,10 +142,11 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.stacksafe = ApiState(
+    app.state.stacksafe = state = ApiState(
         vault=vault,
-        per_token=SlidingWindow(rate_limit, 3600.0),
+        per_token=shared_window(vault, rate_limit, RATE_LIMIT_SECONDS),
         bad_tokens=BadTokens(vault, BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS),
+        request_counts=RequestCounts(vault, RATE_LIMIT_SECONDS),
     )
     if lane:
         app.lane = SecretsLane(app.state.stacksafe)
@@ -171,8 +179,9 @@ def app_from_environment() -> FastAPI:
     interval = int(os.environ.get("STACKSAFE_ROTATION_INTERVAL", DEFAULT_ROTATION_INTERVAL))
     idle = os.environ.get("STACKSAFE_WEB_IDLE_TIMEOUT", "")
     policy = SessionPolicy(idle_timeout=parse_duration(idle)) if idle else None
+    settings = Settings.load()
     return create_app(
-        open_vault(Settings.load()),
+        open_vault(settings),
         rate_limit=limit,
         close_vault=True,
         threads=threads,
@@ -180,4 +189,5 @@ def app_from_environment() -> FastAPI:
         rotation_interval=timedelta(seconds=interval) if interval > 0 else None,
         web_policy=policy,
         web_origin=os.environ.get("STACKSAFE_WEB_ORIGIN") or None,
+        passwords=PasswordPool(settings.password_workers, settings.password_queue),
     )

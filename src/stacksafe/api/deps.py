@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request, Response
 
 from stacksafe.api.ratelimit import SlidingWindow
+from stacksafe.api.request_counts import RequestCounts
 from stacksafe.core.access import Principal
 from stacksafe.core.guessing import BadTokens
 from stacksafe.core.principals import authenticate
@@ -35,6 +36,8 @@ class ApiState:
     vault: Vault
     per_token: SlidingWindow
     bad_tokens: BadTokens  # in the database: shared by every server
+    # per_token's counts go to the database through this, about once a second when serving
+    request_counts: RequestCounts
 
 
 def _state(request: Request) -> ApiState:

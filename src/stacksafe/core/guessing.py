@@ -14,6 +14,7 @@ flood of failures costs no database write per request after the first ones.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 from collections import OrderedDict
@@ -28,13 +29,28 @@ from stacksafe.core.vault import Vault
 from stacksafe.errors import TooManyFailures
 from stacksafe.store import failures as queries
 
-__all__ = ["BAD_TOKENS", "BadTokens", "Counted", "FailureCounts", "Limit"]
+__all__ = ["BAD_TOKENS", "BadTokens", "Counted", "FailureCounts", "Limit", "address_counted"]
 
 MEMO_TARGETS = 10_000  # targets remembered as throttled per process (least recent forgotten)
 # Invalid tokens per source address: tokens are 256-bit random, so this limit is not what
 # keeps them from being guessed; it tells a broken or hostile client to back off, and keeps
 # what its failures cost (a write each) bounded.
 BAD_TOKENS = 20, 60
+
+
+def address_counted(address: str) -> str:
+    """What failures from ``address`` are counted by: the address, or for IPv6 its /64 (one
+    host usually has a whole /64 to send from: counted per address, it would have 2**64
+    fresh budgets, and each would cost a database write)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # "unknown", a test client's name
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +151,13 @@ class FailureCounts:
     def _count(self, conn: Connection, key: bytes, now: float, *, keep_over: bool) -> Counted:
         period, seconds = self._period(now), self.limit.seconds
         if period != self._pruned:
-            # Once per window per process: rows older than the previous window weigh nothing.
+            # About once per window per process (two threads may both prune: harmless): rows
+            # older than the previous window weigh nothing.
             self._pruned = period
             queries.prune_failures(conn, math.floor(now))
+        # The upsert's own count: what this transaction made it, whatever others do meanwhile.
         current = queries.add_failure(conn, key, period, (period + 2) * seconds)
-        previous = queries.failure_counts(conn, key, (period - 1, period - 1)).get(period - 1, 0)
+        previous, _ = self._counts(conn, key, now)
         before = self._judge(previous, current - 1, now, counted=False)
         if not keep_over:  # an attempt: refused (and not counted) when already at the limit
             if before.throttled:
@@ -209,7 +227,7 @@ class BadTokens:
     def failed(self, address: str, request_id: str | None) -> None:
         """Count an invalid token from ``address``; ``TooManyFailures`` when that is over the
         limit (the caller answers it instead of the token's own refusal)."""
-        counted = self.counts.failed(address)
+        counted = self.counts.failed(address_counted(address))
         if not counted.throttled:
             return
         refused = TooManyFailures(

@@ -16,16 +16,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from stacksafe.errors import Throttled
+from stacksafe.settings import DEFAULT_PASSWORD_QUEUE, DEFAULT_PASSWORD_WORKERS
 
 __all__ = ["DEFAULT_QUEUE", "DEFAULT_WORKERS", "PasswordPool"]
 
 T = TypeVar("T")
 
 # One core at most for password checks: the API keeps the others (docs/operations.md).
-DEFAULT_WORKERS = 1
 # Eight waiting checks are under a second of work: a sign-in answered later than that is
-# better refused with a Retry-After.
-DEFAULT_QUEUE = 8
+# better refused with a Retry-After. STACKSAFE_PASSWORD_WORKERS and _QUEUE change them.
+DEFAULT_WORKERS = DEFAULT_PASSWORD_WORKERS
+DEFAULT_QUEUE = DEFAULT_PASSWORD_QUEUE
 RETRY_AFTER = 1
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record_denied
-from stacksafe.core.guessing import Counted, FailureCounts, Limit
+from stacksafe.core.guessing import Counted, FailureCounts, Limit, address_counted
 from stacksafe.core.sessions import SIGN_IN_ACTOR, SessionPolicy, StartedSession, start_session
 from stacksafe.core.vault import Vault
 from stacksafe.errors import TooManyFailures
@@ -107,7 +107,10 @@ class SignIns:
 
     def _targets(self, address: str, email: str) -> list[tuple[FailureCounts, str]]:
         who = normalised_email(email)
-        return [(self.per_email, who), (self.per_address_email, f"{address}\x00{who}")]
+        return [
+            (self.per_email, who),
+            (self.per_address_email, f"{address_counted(address)}\x00{who}"),
+        ]
 
     @staticmethod
     def _attempt(conn: Connection, targets: list[tuple[FailureCounts, str]]) -> Counted | None:
@@ -130,7 +133,7 @@ class SignIns:
     def _denied(self, address: str, request_id: str | None, reason: str) -> None:
         """Count a refused sign-in from ``address``; record it when its count in this window
         is a power of two (1, 2, 4, 8 ...), with the count."""
-        failures = self.per_address.failed(address).in_window
+        failures = self.per_address.failed(address_counted(address)).in_window
         if failures & (failures - 1):
             return
         anonymous = Principal(name=SIGN_IN_ACTOR, source_ip=address, request_id=request_id)

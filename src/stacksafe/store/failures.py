@@ -11,7 +11,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from stacksafe.store.schema import failures
 
-__all__ = ["add_failure", "failure_counts", "prune_failures", "take_back_failure"]
+__all__ = [
+    "add_counts",
+    "add_failure",
+    "counts_of",
+    "failure_counts",
+    "prune_failures",
+    "take_back_failure",
+]
+
+BATCH_ROWS = 500  # rows per statement of ``add_counts`` and targets per ``counts_of``
 
 
 def add_failure(conn: Connection, target: bytes, period: int, expires: int) -> int:
@@ -27,6 +36,45 @@ def add_failure(conn: Connection, target: bytes, period: int, expires: int) -> i
         .returning(failures.c.failed)
     )
     return int(conn.execute(upsert).scalar_one())
+
+
+def add_counts(conn: Connection, rows: list[tuple[bytes, int, int, int]]) -> None:
+    """Add ``(target, period, count, expires)`` rows to the counts, creating what is missing;
+    in a stable order (target, period), so that concurrent batches on PostgreSQL lock their
+    rows in the same order instead of deadlocking."""
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    ordered = sorted(row for row in rows if row[2] > 0)
+    for start in range(0, len(ordered), BATCH_ROWS):
+        chunk = ordered[start : start + BATCH_ROWS]
+        statement = dialect_insert(failures).values(
+            [
+                {"target": target, "period": period, "failed": count, "expires": expires}
+                for target, period, count, expires in chunk
+            ]
+        )
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["target", "period"],
+                set_={"failed": failures.c.failed + statement.excluded.failed},
+            )
+        )
+
+
+def counts_of(
+    conn: Connection, targets: list[bytes], periods: tuple[int, int]
+) -> dict[tuple[bytes, int], int]:
+    """The counts of ``targets`` in ``periods``, by (target, period) (absent: none)."""
+    found: dict[tuple[bytes, int], int] = {}
+    for start in range(0, len(targets), BATCH_ROWS):
+        rows = conn.execute(
+            select(failures.c.target, failures.c.period, failures.c.failed).where(
+                failures.c.target.in_(targets[start : start + BATCH_ROWS]),
+                failures.c.period.in_(periods),
+            )
+        )
+        for target, period, failed in rows:
+            found[bytes(target), int(period)] = int(failed)
+    return found
 
 
 def take_back_failure(conn: Connection, target: bytes, period: int) -> None:
