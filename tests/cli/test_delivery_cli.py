@@ -100,3 +100,18 @@ def test_materialize_writes_files_and_watch_keeps_them_current(
         watcher.terminate()
         _, stderr = watcher.communicate(timeout=30)
     assert "pw-" not in stderr
+
+
+def test_materialize_refuses_a_directory_others_may_write(
+    seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
+) -> None:
+    cli_runner.ok("secrets", "set", "DB_PASSWORD=pw-1", *WEB)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    done = seeded.fails(2, "materialize", *WEB, "--dir", str(shared))
+    line = error_line(done.stderr)
+    assert line.startswith(f"Error: {shared} is writable by everyone (mode 0777), ")
+    assert f"chmod go-w {shared}" in line
+    assert "pw-1" not in done.stdout + done.stderr
+    assert list(shared.iterdir()) == []

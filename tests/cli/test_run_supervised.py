@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import signal
 import subprocess
 import sys
@@ -285,3 +287,57 @@ def test_watch_and_mask_together_mask_each_generation_with_its_own_values(
     reader.join(timeout=30)
     proc.stdout.close()
     assert lines == ["token is [stacksafe:TOKEN]\n", "token is [stacksafe:TOKEN]\n"]
+
+
+# Writes the secret's first half to stdout and the rest to stderr (issue 17, item 7).
+SPLIT = """
+import os
+value = os.environ["DB_PASSWORD"].encode()
+os.write(1, b"password: " + value[:6])
+os.write(2, value[6:] + b" (the rest, on stderr)\\n")
+"""
+
+
+def test_mask_on_one_screen_hides_a_value_split_across_stdout_and_stderr(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    cli_runner.ok("secrets", "set", "DB_PASSWORD=s3cr3t-pa55word", *WEB)
+    argv = seeded.argv("run", *WEB, "--mask", "--", PYTHON, "-c", SPLIT)
+    # `2>&1`: stdout and stderr are one pipe, read as one stream.
+    piped = subprocess.run(
+        argv,
+        env=seeded.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=60,
+        check=False,
+    )
+    assert piped.stdout == b"password: [stacksafe:DB_PASSWORD] (the rest, on stderr)\n"
+
+    # A terminal: both on one pty, as on a screen.
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            argv, env=seeded.env(), stdin=terminal, stdout=terminal, stderr=terminal
+        )
+    finally:
+        os.close(terminal)
+    shown = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: every end of the terminal is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+        assert proc.wait(timeout=60) == 0
+    assert shown == b"password: [stacksafe:DB_PASSWORD] (the rest, on stderr)\r\n"
+
+    # Apart (a file and a pipe), each stream is masked on its own and keeps its own place.
+    apart = subprocess.run(argv, env=seeded.env(), capture_output=True, timeout=60, check=False)
+    assert apart.stdout == b"password: s3cr3t"
+    assert apart.stderr == b"-pa55word (the rest, on stderr)\n"

@@ -76,3 +76,26 @@ def test_a_file_where_the_directory_should_be(tmp_path: Path) -> None:
         ConfigurationError, match=r"cannot write the secrets into .*: Not a directory"
     ):
         materialize(values(K="secret-value"), tmp_path / "file" / "secrets")
+
+
+@pytest.mark.parametrize(
+    ("shared_mode", "who"),
+    [(0o777, "everyone"), (0o1777, "everyone"), (0o770, "its group"), (0o720, "its group")],
+)
+def test_a_directory_others_may_write_is_refused_and_left_as_it_was(
+    tmp_path: Path, shared_mode: int, who: str
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(shared_mode)
+    with pytest.raises(InvalidInput) as refused:
+        materialize(values(TOKEN="secret-value"), shared)
+    assert refused.value.message == (
+        f"{shared} is writable by {who} (mode {shared_mode:04o}), who could replace the secret "
+        f"files: use a directory only you can write (`chmod go-w {shared}`, or a new --dir); "
+        "nothing was written"
+    )
+    assert list(shared.iterdir()) == []
+    assert mode(shared) == shared_mode  # not ours to change (think of --dir /tmp)
+    shared.chmod(0o755)  # readable by others is fine: the files themselves are 0400
+    assert materialize(values(TOKEN="secret-value"), shared).written == ["TOKEN"]

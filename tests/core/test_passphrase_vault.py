@@ -62,6 +62,7 @@ def test_a_passphrase_file_works_like_the_variable(settings: Settings, tmp_path:
     vault.close()
     path = tmp_path / "passphrase.txt"
     path.write_text(PASSPHRASE + "\n")  # the final line break is not part of it
+    path.chmod(0o600)  # its owner's only, as a key file (tests/crypto/test_private_file.py)
     from_file = replace(settings, master_key_passphrase_file=path)
     open_vault(from_file).close()
     missing = replace(settings, master_key_passphrase_file=tmp_path / "nope.txt")

@@ -459,6 +459,7 @@ def test_keyring_from_unreadable_path_is_a_configuration_error(tmp_path: Path) -
 def test_keyring_from_non_ascii_file_is_a_configuration_error(tmp_path: Path) -> None:
     path = tmp_path / "master.key"
     path.write_bytes(b"1:\xc3\xa9\n")
+    path.chmod(0o600)  # private, so what is refused is the content (tests/crypto/test_private_file)
     with pytest.raises(ConfigurationError, match="cannot read master key file"):
         keyring_from_file(path)
 
@@ -466,7 +467,8 @@ def test_keyring_from_non_ascii_file_is_a_configuration_error(tmp_path: Path) ->
 def test_errors_from_a_key_file_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "master.key"
     path.write_text(f"1:{_b64(K1)}\n1:{_b64(K2)}\n", encoding="ascii")
-    with pytest.raises(ConfigurationError) as caught:
+    path.chmod(0o600)
+    with pytest.raises(ConfigurationError, match="twice") as caught:
         keyring_from_file(path)
     assert str(path) in str(caught.value)
 

@@ -175,12 +175,18 @@ def test_a_narrowed_developer_token(served: Served, fast: InProcessRemote, empty
     quick.ok("secrets", "set", "NARROW_DEV=changed by dev", "--stack", "dev")
     assert server_side(served, "--stack", "dev")["NARROW_DEV"] == "changed by dev"
 
-    refused = developer.fails(
-        FORBIDDEN, "secrets", "get", "NARROW_WEB", "--stack", "web", "--plain"
-    )
+    # By name, the token finds only the stacks it works on: it may not learn that others exist
+    # (issue 17, item 7). By uid, the server refuses, says why, and audits the attempt.
+    unseen = developer.fails(NOT_FOUND, "secrets", "get", "NARROW_WEB", "--stack", "web")
+    assert error_line(unseen.stderr) == "Error: stack 'web' does not exist"
+    listed_stacks = quick.json("stacks", "list", "--format", "json")
+    assert "dev" in {s["name"] for s in listed_stacks}
+    assert {s["environment"] for s in listed_stacks} == {"development"}
+    web = served.stack_uids["web"]
+    refused = developer.fails(FORBIDDEN, "secrets", "get", "NARROW_WEB", "--stack", web, "--plain")
     assert "production" in error_line(refused.stderr)
-    quick.fails(FORBIDDEN, "secrets", "list", "--stack", "web", "--reveal")
-    quick.fails(FORBIDDEN, "secrets", "set", "NARROW_WEB=overwritten", "--stack", "web")
+    quick.fails(FORBIDDEN, "secrets", "list", "--stack", web, "--reveal")
+    quick.fails(FORBIDDEN, "secrets", "set", "NARROW_WEB=overwritten", "--stack", web)
     quick.fails(FORBIDDEN, "secrets", "list", "--account", "acme")  # narrowed: no account level
     assert server_side(served, "--stack", "web")["NARROW_WEB"] == "production value"
 

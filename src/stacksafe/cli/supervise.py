@@ -5,7 +5,9 @@ Without those options `run` execs the command and is gone. With them it keeps ru
   stdin is not a terminal (on a terminal, Ctrl-C and Ctrl-\\ already reach the whole foreground
   process group, the command included: forwarding them too would deliver them twice, and many
   programs take a second Ctrl-C as "quit now"; Doppler decides the same way);
-- with ``--mask``, passes the command's stdout and stderr through a ``Masker``;
+- with ``--mask``, passes the command's stdout and stderr through a ``Masker``: one for each
+  stream, or one for both when ours are the same file (a terminal, ``2>&1``), where the reader
+  sees the two as one: a value split across them would show there, masked in neither;
 - with ``--watch``, when the secrets change, fetches them again, stops the command (SIGTERM,
   then SIGKILL after ``grace`` seconds, as Doppler does) and starts it with the new values.
   INT, TERM and QUIT end the watching; HUP, USR1 and USR2 (usually "reload") do not.
@@ -68,6 +70,15 @@ def _pump(source: BinaryIO, sink: BinaryIO, masker: Masker) -> None:
             source.close()
 
 
+def _one_screen() -> bool:
+    """Whether our stdout and stderr are the same file: one terminal, or one pipe or file
+    (``2>&1``). Their reader then sees one stream, and the command's two are masked as one."""
+    try:
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno()))
+    except (OSError, ValueError):  # closed, or not a real file (an embedding's stream)
+        return False
+
+
 class _Child:
     def __init__(
         self,
@@ -77,15 +88,19 @@ class _Child:
         mask: bool,
     ) -> None:
         pipe = subprocess.PIPE if mask else None
-        self.process = subprocess.Popen(command, env=dict(env), stdout=pipe, stderr=pipe)
+        merged = mask and _one_screen()
+        # Merged: the command's stderr is its stdout's pipe, so its writes to either arrive in
+        # the order it made them, through one masker, to the one file both of ours are.
+        errors = subprocess.STDOUT if merged else pipe
+        self.process = subprocess.Popen(command, env=dict(env), stdout=pipe, stderr=errors)
         self.pumps: list[threading.Thread] = []
         if mask:
             assert self.process.stdout is not None  # noqa: S101 - PIPE given
-            assert self.process.stderr is not None  # noqa: S101 - PIPE given
-            for source, sink in (
-                (self.process.stdout, sys.stdout.buffer),
-                (self.process.stderr, sys.stderr.buffer),
-            ):
+            streams = [(self.process.stdout, sys.stdout.buffer)]
+            if not merged:
+                assert self.process.stderr is not None  # noqa: S101 - PIPE given
+                streams.append((self.process.stderr, sys.stderr.buffer))
+            for source, sink in streams:
                 pump = threading.Thread(
                     target=_pump, args=(source, sink, Masker(values)), daemon=True
                 )

@@ -27,6 +27,7 @@ __all__ = [
     "can_see_account",
     "can_see_stack",
     "parse_role",
+    "token_reaches",
 ]
 
 
@@ -124,6 +125,12 @@ def can_see_stack(principal: Principal, stack: Stack) -> bool:
         or stack.account_id in principal.account_roles
         or stack.id in principal.stack_roles
     )
+
+
+def token_reaches(principal: Principal, stack: Stack) -> bool:
+    """Whether ``principal``'s token, if it is one, is valid for ``stack`` (its narrowing to
+    stacks and environments): a list of stacks shows only those the caller could describe."""
+    return _token_allows(principal, Action.DESCRIBE, stack) is None
 
 
 def _role_for(principal: Principal, account: Account, stack: Stack | None) -> Role | None:

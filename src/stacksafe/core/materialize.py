@@ -5,6 +5,11 @@ Each file is written atomically (a temporary file in the same directory, mode 04
 then renamed over the old one), so a reader sees the old value or the new one, never half of
 one. Files whose value did not change are left alone, so a watcher does not touch them.
 
+The directory must be writable by its owner only. In a directory others may write, they could
+replace a secret file with their own value, or plant a manifest naming files to delete; a mode
+they chose is not ours to change (``--dir /tmp`` must not make /tmp private), so such a
+directory is refused, naming the fix, before anything is written.
+
 Only files this module wrote are ever removed. It keeps their names in a manifest,
 ``.stacksafe-files``. A key that left the set loses its file; anything else in the directory is
 not touched.
@@ -14,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,6 +96,17 @@ def _managed(directory: Path) -> set[str]:
     return {n for n in names if KEY_PATTERN.fullmatch(n)}
 
 
+def _refuse_shared(directory: Path) -> None:
+    mode = stat.S_IMODE(directory.stat().st_mode)
+    if mode & 0o022:
+        others = "everyone" if mode & 0o002 else "its group"
+        raise InvalidInput(
+            f"{directory} is writable by {others} (mode {mode:04o}), who could replace the "
+            f"secret files: use a directory only you can write (`chmod go-w "
+            f"{shlex.quote(str(directory))}`, or a new --dir); nothing was written"
+        )
+
+
 def materialize(values: Mapping[str, SecretValue], directory: Path) -> MaterializeReport:
     """Make ``directory`` hold exactly one file per key of ``values`` (and the manifest)."""
     if directory.exists() and not directory.is_dir():
@@ -99,6 +117,7 @@ def materialize(values: Mapping[str, SecretValue], directory: Path) -> Materiali
     report = MaterializeReport()
     try:
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        _refuse_shared(directory)
         previous = _managed(directory)
         for key in sorted(values):
             path = directory / key

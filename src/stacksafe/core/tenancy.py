@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from stacksafe.core.access import Action, Principal, can_see_account, can_see_stack
+from stacksafe.core.access import (
+    Action,
+    Principal,
+    can_see_account,
+    can_see_stack,
+    token_reaches,
+)
 from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import allow
 from stacksafe.core.validation import validate_environment, validate_name
@@ -149,7 +155,8 @@ def find_stack(vault: Vault, ref: str, account_ref: str | None = None) -> Stack:
 def list_stacks(
     vault: Vault, actor: Principal, account_ref: str | None = None, environment: str | None = None
 ) -> list[Stack]:
-    """The stacks ``actor`` can see, of one account or of all, optionally of one environment."""
+    """The stacks ``actor`` can see, of one account or of all, optionally of one environment;
+    for a narrowed token, only the stacks it is valid for (it may describe no other)."""
     with vault.store.read() as conn:
         account_id = None
         if account_ref is not None:
@@ -160,7 +167,9 @@ def list_stacks(
         return [
             s
             for s in queries.list_stacks(conn, account_id)
-            if can_see_stack(actor, s) and (environment is None or s.environment == environment)
+            if can_see_stack(actor, s)
+            and token_reaches(actor, s)
+            and (environment is None or s.environment == environment)
         ]
 
 

@@ -42,6 +42,7 @@ from stacksafe.crypto.passphrase import (
     new_kdf_params,
     write_kdf_params,
 )
+from stacksafe.crypto.private_file import read_private_file
 from stacksafe.errors import ConfigurationError, StorageUnavailable
 from stacksafe.settings import DEFAULT_AUDIT_MIN_FREE_BYTES, DEFAULT_MAX_EXPANDED_BYTES, Settings
 from stacksafe.store import Store, redact_url
@@ -142,7 +143,7 @@ def _passphrase(settings: Settings) -> str:
     path = settings.master_key_passphrase_file
     assert path is not None  # noqa: S101 - uses_passphrase: one of the two is set
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_private_file(path, "master key passphrase file").decode("utf-8")
     except FileNotFoundError:
         raise ConfigurationError(
             f"master key passphrase file {path} (STACKSAFE_MASTER_KEY_PASSPHRASE_FILE) "

@@ -21,6 +21,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from stacksafe.crypto.private_file import read_private_file
 from stacksafe.errors import ConfigurationError, IntegrityError
 
 __all__ = [
@@ -195,7 +196,7 @@ def keyring_from_text(text: str, source: str) -> Keyring:
 def keyring_from_file(path: Path) -> Keyring:
     source = f"key file {path}"
     try:
-        text = path.read_text(encoding="ascii")
+        text = read_private_file(path, "master key file").decode("ascii")
     except FileNotFoundError:
         raise ConfigurationError(
             f"master key file {path} does not exist; run `stacksafe init` or set "
