@@ -222,3 +222,35 @@ def test_the_vault_opens_its_store_with_the_pool_settings(tmp_path: Path) -> Non
         assert pool.timeout() == 4  # type: ignore[attr-defined]
     finally:
         vault.close()
+
+
+def test_audit_checkpoint_and_free_space_settings(tmp_path: Path) -> None:
+    defaults = Settings.load({}, data_dir=tmp_path)
+    assert defaults.checkpoint_file == tmp_path / "audit.checkpoint"
+    assert (defaults.audit_checkpoint_seconds, defaults.audit_min_free_bytes) == (1.0, 8 << 20)
+    chosen = Settings.load(
+        {
+            "STACKSAFE_AUDIT_CHECKPOINT_FILE": str(tmp_path / "elsewhere" / "head"),
+            "STACKSAFE_AUDIT_CHECKPOINT_SECONDS": "0.5",
+            "STACKSAFE_AUDIT_MIN_FREE_BYTES": "0",
+        },
+        data_dir=tmp_path,
+    )
+    assert chosen.checkpoint_file == tmp_path / "elsewhere" / "head"
+    assert (chosen.audit_checkpoint_seconds, chosen.audit_min_free_bytes) == (0.5, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("STACKSAFE_AUDIT_CHECKPOINT_SECONDS", "0", "STACKSAFE_AUDIT_CHECKPOINT_SECONDS must be"),
+        ("STACKSAFE_AUDIT_CHECKPOINT_SECONDS", "soon", "STACKSAFE_AUDIT_CHECKPOINT_SECONDS must"),
+        ("STACKSAFE_AUDIT_MIN_FREE_BYTES", "8M", "STACKSAFE_AUDIT_MIN_FREE_BYTES must be a whole"),
+        ("STACKSAFE_AUDIT_MIN_FREE_BYTES", "-1", "STACKSAFE_AUDIT_MIN_FREE_BYTES must be a whole"),
+    ],
+)
+def test_bad_audit_settings_are_configuration_errors(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        Settings.load({name: value}, data_dir=tmp_path)

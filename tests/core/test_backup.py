@@ -324,6 +324,10 @@ def test_sqlite_to_postgresql(tmp_path: Path, pg_cluster: Cluster) -> None:
         target = Settings.load({"STACKSAFE_DATABASE_URL": url}, data_dir=tmp_path / "data")
         restore(target, LOCAL, path)
         assert rows(url, events) == expected_rows
+        # The same data dir: the old installation's audit checkpoint (the log before the
+        # backup's own event) is kept under another name, not taken for a rollback.
+        kept = list((tmp_path / "data").glob("audit.checkpoint.before-restore-*"))
+        assert len(kept) == 1
         restored = open_vault(target)
         try:
             assert revealed(restored, world["targets"]) == before

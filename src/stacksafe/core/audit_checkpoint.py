@@ -40,6 +40,7 @@ __all__ = [
     "head_matches",
     "parse_expected_head",
     "read_checkpoint",
+    "set_aside",
 ]
 
 log = logging.getLogger("stacksafe.audit")
@@ -118,6 +119,18 @@ def read_checkpoint(path: Path, chain: KeyedHash) -> Anchor | None:
             "(it was not written with this installation's keys)"
         )
     return Anchor(seq, digest, f"the checkpoint {path}")
+
+
+def set_aside(path: Path, now: datetime) -> Path | None:
+    """Rename the checkpoint at ``path`` (kept, as a record) so the next append starts a new
+    one: for a restore, which rolls the log back on purpose. The new name, or None."""
+    kept = path.with_name(f"{path.name}.before-restore-{now.strftime('%Y%m%dT%H%M%S.%fZ')}")
+    with _exclusive(path) if path.parent.is_dir() else contextlib.nullcontext():
+        try:
+            os.replace(path, kept)
+        except FileNotFoundError:
+            return None
+    return kept
 
 
 def _render(chain: KeyedHash, seq: int, digest: bytes, at: datetime) -> bytes:

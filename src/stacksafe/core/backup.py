@@ -18,6 +18,7 @@ import secrets
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,6 +27,7 @@ from sqlalchemy import Connection, Table
 import stacksafe
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import append, record
+from stacksafe.core.audit_checkpoint import set_aside
 from stacksafe.core.vault import (
     Vault,
     check_store_reachable,
@@ -230,10 +232,16 @@ def restore(settings: Settings, actor: Principal, path: Path) -> RestoreReport:
                 os.unlink(file)
         raise
     store.close()
+    # The restored log is older than any checkpoint of the installation it replaces: a
+    # rollback on purpose. That checkpoint is kept under another name, and a new one starts.
+    set_aside_checkpoint = set_aside(settings.checkpoint_file, datetime.now(UTC))
     vault = open_vault(settings)
     try:
         with vault.store.write() as conn:
-            record(conn, vault, actor, "backup.restore", detail={"made_at": header.get("made_at")})
+            detail: dict[str, Any] = {"made_at": header.get("made_at")}
+            if set_aside_checkpoint is not None:
+                detail["checkpoint_set_aside"] = str(set_aside_checkpoint)
+            record(conn, vault, actor, "backup.restore", detail=detail)
     finally:
         vault.close()
     return RestoreReport(header["tables"], str(header["made_at"]), str(header["stacksafe_version"]))
