@@ -19,10 +19,11 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import SCOPES, Principal
 from stacksafe.core.audit import record, record_denied
+from stacksafe.core.guard import refuse
 from stacksafe.core.principals import check_password, principal_for_user
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.vault import Vault
-from stacksafe.errors import Unauthenticated
+from stacksafe.errors import Forbidden, Unauthenticated
 from stacksafe.model import SecretValue
 from stacksafe.store import sessions as queries
 
@@ -32,6 +33,7 @@ __all__ = [
     "StartedSession",
     "csrf_token",
     "end_session",
+    "form_refused",
     "pre_session_csrf",
     "session_principal",
     "start_session",
@@ -41,6 +43,8 @@ SESSION_PREFIX = "sss_"
 # Last activity is written at most this often: a page view is then a read, not a write.
 TOUCH_EVERY = timedelta(seconds=30)
 WRONG = "the email or the password is wrong"
+# Who a refused form is recorded as when nobody is signed in.
+ANONYMOUS = "web:anonymous"
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,3 +203,18 @@ def end_session(vault: Vault, actor: Principal, secret: str) -> None:
         record(conn, vault, actor, "session.end", detail={"session": found[0].uid})
 
     vault.store.transact(work, "signing out")
+
+
+def form_refused(
+    vault: Vault,
+    actor: Principal | None,
+    reason: str,
+    *,
+    source_ip: str | None,
+    request_id: str | None,
+) -> None:
+    """Record a web form refused by the Origin or CSRF check: one ``web.form`` event,
+    ``denied``, as the signed-in user (``actor``) or as ``web:anonymous``. The form's
+    fields are not recorded: they may hold a value or a password."""
+    who = actor or Principal(name=ANONYMOUS, source_ip=source_ip, request_id=request_id)
+    refuse(vault, who, "web.form", Forbidden(reason))

@@ -21,6 +21,7 @@ from stacksafe.web.auth import (
     new_pre_session,
     pre_session,
     redirect,
+    refused_form,
     render,
     set_cookie,
 )
@@ -51,7 +52,10 @@ def sign_in(
     check_origin(request)
     expected = pre_session(request)
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
-        return redirect(request, "/sign-in", "error", "the form expired; please sign in again")
+        expired = "the form expired; please sign in again"
+        return refused_form(request, "the sign-in form's CSRF token is missing or wrong") or (
+            redirect(request, "/sign-in", "error", expired)
+        )
     state = web_state(request)
     address = request.client.host if request.client else "unknown"
     # Counted per (address, email), before the password is checked: many users behind one proxy
