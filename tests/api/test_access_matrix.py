@@ -847,6 +847,7 @@ ENDPOINTS: list[Endpoint] = [
         check=lambda m, w, k, r: _equal(
             {e["account_uid"] for e in r.json()["response"]}, {m.acme.uid}
         ),
+        core_audited=True,
     ),
     Endpoint("users_list", None, lambda m, w, k: Call("GET", "/api/3/users"), check=_check_users),
     Endpoint(
@@ -888,12 +889,25 @@ ENDPOINTS: list[Endpoint] = [
         check=_check_token_revoked,
         core_audited=True,
     ),
-    Endpoint("all_audit_logs", None, lambda m, w, k: Call("GET", "/api/3/audit_logs")),
+    Endpoint(
+        "all_audit_logs",
+        None,
+        lambda m, w, k: Call("GET", "/api/3/audit_logs"),
+        core_audited=True,
+    ),
     # Creating accounts and verifying the whole chain are the server owner's alone.
     Endpoint(
-        "create_account", None, lambda m, w, k: Call("POST", "/api/3/accounts", json={"name": k})
+        "create_account",
+        None,
+        lambda m, w, k: Call("POST", "/api/3/accounts", json={"name": k}),
+        core_audited=True,
     ),
-    Endpoint("verify_audit_log", None, lambda m, w, k: Call("GET", "/api/3/audit_logs/verify")),
+    Endpoint(
+        "verify_audit_log",
+        None,
+        lambda m, w, k: Call("GET", "/api/3/audit_logs/verify"),
+        core_audited=True,
+    ),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 

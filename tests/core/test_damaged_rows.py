@@ -104,3 +104,54 @@ def test_a_real_unset_still_gives_way_to_the_inherited_value(
     assert found.inherited
     assert found.raw_value == SecretValue(INHERITED)
     assert integrity_events(vault) == []
+
+
+def _flip_version(vault: Vault, target: Target, key: str, version: int) -> None:
+    from sqlalchemy import select, update
+
+    from stacksafe.store.schema import secret_versions, secrets
+
+    assert target.stack is not None
+    with vault.store.write() as conn:
+        row = conn.execute(
+            select(secret_versions.c.id, secret_versions.c.envelope)
+            .join(secrets, secrets.c.id == secret_versions.c.secret_id)
+            .where(
+                secrets.c.stack_id == target.stack.id,
+                secrets.c.key == key,
+                secret_versions.c.version == version,
+            )
+        ).one()
+        flipped = bytes(row.envelope)[:-1] + bytes([bytes(row.envelope)[-1] ^ 0x01])
+        conn.execute(
+            update(secret_versions).where(secret_versions.c.id == row.id).values(envelope=flipped)
+        )
+
+
+@pytest.mark.parametrize("operation", ["rollback", "undelete"])
+def test_a_write_that_opens_a_damaged_earlier_value_is_refused_and_recorded(
+    vault: Vault, account_target: Target, stack_target: Target, operation: str
+) -> None:
+    from stacksafe.core.secrets import unset_secret
+    from stacksafe.core.versions import rollback_key, undelete
+
+    seeded(vault, account_target, stack_target)
+    set_secret(vault, LOCAL, stack_target, "K", SecretValue("second-value-of-K"))
+    if operation == "undelete":
+        unset_secret(vault, LOCAL, stack_target, "K")
+    _flip_version(vault, stack_target, "K", 2 if operation == "undelete" else 1)
+
+    def attempt() -> object:
+        if operation == "rollback":
+            return rollback_key(vault, LOCAL, stack_target, "K", 1)
+        return undelete(vault, LOCAL, stack_target, "K")
+
+    with pytest.raises(IntegrityError, match="'K'"):
+        attempt()
+    events = integrity_events(vault)
+    assert [(e["action"], e["detail"]["key"]) for e in events] == [  # type: ignore[index]
+        (f"secret.{operation}", "K")
+    ]
+    # Nothing was written: the stack's K is still at version 2, or still deleted (inherited).
+    now = get_secret(vault, LOCAL, stack_target, "K")
+    assert (now.inherited, now.version) == ((True, 1) if operation == "undelete" else (False, 2))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
-from stacksafe.errors import ConfigurationError
+from stacksafe.errors import ConfigurationError, InvalidInput
 from stacksafe.store import Store, make_engine, redact_url
 from tests.postgres import Cluster
 
@@ -199,6 +199,23 @@ def test_other_database_errors_are_not_storage_failures(database_url: str) -> No
             store.read() as conn,
         ):
             conn.execute(text("SELECT * FROM no_such_table"))
+    finally:
+        store.close()
+
+
+def test_a_nul_in_a_text_parameter_is_bad_input_never_a_database_error(database_url: str) -> None:
+    """PostgreSQL cannot hold NUL in text: psycopg refuses the parameter. Wherever the text came
+    from (schemathesis found ``GET /api/3/tokens?user=...%00...``: a 500 on PostgreSQL only),
+    that is bad input (400), not a server error; SQLite takes it (and matches nothing)."""
+    store = _store(database_url)
+    try:
+        with store.read() as conn:
+            if store.dialect == "sqlite":
+                assert conn.execute(text("SELECT :v"), {"v": "a\x00b"}).scalar() == "a\x00b"
+                return
+        for transaction in (store.read, store.write):
+            with pytest.raises(InvalidInput, match="NUL character"), transaction() as conn:
+                conn.execute(text("SELECT :v"), {"v": "a\x00b"})
     finally:
         store.close()
 

@@ -107,7 +107,7 @@ def tokens_create(
             )
             created = principals.CreatedToken(str(made["id"]), str(made["token"]))
         else:
-            lifetime = None if expires_in is None else parse_duration(expires_in)
+            lifetime = None if expires_in is None else parse_duration(expires_in, "--expires-in")
             with opened_vault(data_dir) as vault:
                 created = principals.create_token(
                     vault,

@@ -118,7 +118,7 @@ class LocalBackend:
             self.actor,
             self.target,
             key,
-            rotate_every=None if every is None else parse_duration(every),
+            rotate_every=None if every is None else parse_duration(every, "--every"),
             expires_at=expires_at,
             rotator=rotator,
             config=config,

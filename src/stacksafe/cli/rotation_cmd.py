@@ -206,7 +206,7 @@ def status(
                         vault,
                         local_actor(),
                         owner,
-                        within=parse_duration(within),
+                        within=parse_duration(within, "--within"),
                         include_ok=include_ok,
                     )
                 ]

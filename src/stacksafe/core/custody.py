@@ -23,11 +23,12 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record
+from stacksafe.core.guard import require_owner
 from stacksafe.core.vault import Vault, load_keyring, utc_now
 from stacksafe.crypto import Keyring, MasterKey, Scope, generate_master_key
 from stacksafe.crypto.keyed_hash import rewrap_keyed_hash
 from stacksafe.crypto.keyring import replace_key_file
-from stacksafe.errors import ConfigurationError, Conflict, Forbidden
+from stacksafe.errors import ConfigurationError, Conflict
 from stacksafe.settings import Settings
 from stacksafe.store import keys as key_queries
 from stacksafe.store import reseal as reseal_queries
@@ -73,9 +74,8 @@ def key_status(vault: Vault) -> KeyStatus:
         )
 
 
-def _require_owner(actor: Principal) -> None:
-    if not actor.is_owner:
-        raise Forbidden("only the server owner may rotate the master key")
+def _require_owner(vault: Vault, actor: Principal) -> None:
+    require_owner(vault, actor, "keys.rotate", "only the server owner may rotate the master key")
 
 
 @contextmanager
@@ -108,7 +108,7 @@ def rotate_master_key(
 ) -> RotationReport:
     """Add a master-key version (unless a rotation is unfinished) and re-wrap every data key
     and server key under it; ``progress(done, total)`` after each committed batch."""
-    _require_owner(actor)
+    _require_owner(vault, actor)
     if settings.master_key_text is not None:
         raise ConfigurationError(
             "the master key comes from STACKSAFE_MASTER_KEY: rotate it where it is kept (add a "

@@ -32,11 +32,12 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record
+from stacksafe.core.guard import require_owner
 from stacksafe.core.secrets import sealing_key, wrap_new_data_key
 from stacksafe.core.tenancy import Target, resolve_target
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import Binding, Envelope, ScopeKeys
-from stacksafe.errors import Conflict, Forbidden
+from stacksafe.errors import Conflict
 from stacksafe.store import keys as key_queries
 from stacksafe.store import reseal as queries
 from stacksafe.store import tenancy as tenancy_queries
@@ -102,8 +103,7 @@ def rotate_data_keys(
 ) -> ResealReport:
     """Re-encrypt every stored value of the named scopes (default: all) under fresh data keys,
     then delete the old ones; ``progress(done, total)`` after each committed batch."""
-    if not actor.is_owner:
-        raise Forbidden("only the server owner may rotate data keys")
+    require_owner(vault, actor, "keys.reseal", "only the server owner may rotate data keys")
     if batch < 1:
         raise ValueError("batch must be at least 1")
     begun, to_retire = _plan(vault, _targets(vault, account, stack))

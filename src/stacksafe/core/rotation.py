@@ -50,7 +50,7 @@ from stacksafe.core.secrets import (
     sealing_key,
 )
 from stacksafe.core.tenancy import Target, list_accounts
-from stacksafe.core.validation import validate_key, validate_value
+from stacksafe.core.validation import validate_key, validate_moment, validate_value
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import Binding, encode_value
 from stacksafe.errors import Forbidden, InvalidInput, NotFound, StacksafeError
@@ -268,8 +268,8 @@ def set_policy(
     settings = validate_config(rotator, config or {})
     if rotate_every is not None and rotate_every < MIN_INTERVAL:
         raise InvalidInput("rotate_every must be at least one minute")
-    if expires_at is not None and expires_at.tzinfo is None:
-        raise InvalidInput("expires_at needs a time zone (e.g. 2027-01-31T00:00:00Z)")
+    if expires_at is not None:
+        expires_at = validate_moment(expires_at, "expires_at")
     allow(vault, actor, _write_action(target), target.account, target.stack, key=key)
     # After the permission check: which addresses are refused is for those who may write here.
     check_literal_host(rotator, settings, vault.outbound)

@@ -20,10 +20,11 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import SCOPES, Principal
 from stacksafe.core.audit import record, record_denied
+from stacksafe.core.guard import refuse
 from stacksafe.core.principals import check_password, principal_for_user
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.vault import Vault
-from stacksafe.errors import Unauthenticated
+from stacksafe.errors import Forbidden, Unauthenticated
 from stacksafe.model import SecretValue
 from stacksafe.store import sessions as queries
 
@@ -35,6 +36,7 @@ __all__ = [
     "StartedSession",
     "csrf_token",
     "end_session",
+    "form_refused",
     "pre_session_csrf",
     "session_principal",
     "start_session",
@@ -45,6 +47,8 @@ SESSION_PREFIX = "sss_"
 TOUCH_EVERY = timedelta(seconds=30)
 WRONG = "the email or the password is wrong"
 SIGN_IN_ACTOR = "web:sign-in"  # who a refused sign-in is recorded as: nobody is signed in yet
+# Who a refused form is recorded as when nobody is signed in.
+ANONYMOUS = "web:anonymous"
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,3 +212,18 @@ def end_session(vault: Vault, actor: Principal, secret: str) -> None:
         record(conn, vault, actor, "session.end", detail={"session": found[0].uid})
 
     vault.store.transact(work, "signing out")
+
+
+def form_refused(
+    vault: Vault,
+    actor: Principal | None,
+    reason: str,
+    *,
+    source_ip: str | None,
+    request_id: str | None,
+) -> None:
+    """Record a web form refused by the Origin or CSRF check: one ``web.form`` event,
+    ``denied``, as the signed-in user (``actor``) or as ``web:anonymous``. The form's
+    fields are not recorded: they may hold a value or a password."""
+    who = actor or Principal(name=ANONYMOUS, source_ip=source_ip, request_id=request_id)
+    refuse(vault, who, "web.form", Forbidden(reason))

@@ -15,11 +15,11 @@ from stacksafe.core.access import (
     token_reaches,
 )
 from stacksafe.core.audit import record, record_denied
-from stacksafe.core.guard import allow
+from stacksafe.core.guard import allow, require_owner
 from stacksafe.core.validation import validate_environment, validate_name
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import Scope
-from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound
+from stacksafe.errors import Conflict, InvalidInput, NotFound
 from stacksafe.model import Account, Stack
 from stacksafe.store import tenancy as queries
 
@@ -69,8 +69,13 @@ class Target:
 
 def create_account(vault: Vault, actor: Principal, name: str) -> Account:
     validate_name("account", name)
-    if not actor.is_owner:
-        raise Forbidden("only the server owner may create accounts")
+    require_owner(
+        vault,
+        actor,
+        "account.create",
+        "only the server owner may create accounts",
+        detail={"name": name},
+    )
 
     def work(conn: Connection) -> Account:
         if queries.account_by_name(conn, name) is not None:

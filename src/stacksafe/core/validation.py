@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
 __all__ = [
     "MAX_KEY_LENGTH",
+    "MAX_MOMENT",
     "MAX_NAME_LENGTH",
+    "MIN_MOMENT",
     "parse_duration",
     "validate_environment",
     "validate_key",
+    "validate_moment",
     "validate_name",
     "validate_value",
 ]
@@ -88,15 +91,42 @@ MAX_DURATION = timedelta(days=36_525)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``...: a number and one of s, m, h, d, w."""
+def parse_duration(text: str, name: str | None = None) -> timedelta:
+    """``30d``, ``12h``, ``90m``...: a number and one of s, m, h, d, w; at most
+    ``MAX_DURATION``, so adding it to a moment within ``MAX_MOMENT`` cannot overflow. ``name``:
+    the field it was given as, named in the error."""
+    field = "" if name is None else f"{name}: "
     match = _DURATION.fullmatch(text.strip())
     if match is None or int(match.group(1)) == 0:
         raise InvalidInput(
-            f"duration {_shown(text)} is not valid: use a positive number and s, m, h, d or w "
-            "(e.g. 30d)"
+            f"{field}duration {_shown(text)} is not valid: use a positive number and s, m, h, "
+            "d or w (e.g. 30d)"
         )
     duration = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     if duration > MAX_DURATION:
-        raise InvalidInput(f"duration {_shown(text)} is longer than 100 years")
+        raise InvalidInput(f"{field}duration {_shown(text)} is longer than 100 years")
     return duration
+
+
+# The moments users give (an expiry) are kept between these, in UTC: datetime ends at year
+# 9999, and the code adds durations of up to MAX_DURATION (100 years) to stored moments, so
+# anything later could overflow (a 500) in arithmetic or when converted to UTC for storing.
+MIN_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_MOMENT = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def validate_moment(moment: datetime, name: str) -> datetime:
+    """``moment`` (given as ``name``) in UTC, once it has an offset and lies between
+    ``MIN_MOMENT`` and ``MAX_MOMENT``; else ``InvalidInput`` naming the field."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidInput(f"{name} needs a time zone (e.g. 2027-01-31T00:00:00Z)")
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is in year 10000 in UTC
+        utc = None
+    if utc is None or not MIN_MOMENT <= utc < MAX_MOMENT:
+        raise InvalidInput(
+            f"{name} must lie between {MIN_MOMENT.year} and {MAX_MOMENT.year} (UTC), "
+            "e.g. 2027-01-31T00:00:00Z"
+        )
+    return utc

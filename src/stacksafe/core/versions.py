@@ -9,9 +9,10 @@ transaction with one audit event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
@@ -50,6 +51,8 @@ __all__ = [
     "set_max_versions",
     "undelete",
 ]
+
+T = TypeVar("T")
 
 ACTION_ROLLBACK = "rollback"
 ACTION_UNDELETE = "undelete"
@@ -128,6 +131,30 @@ def _matching(key: str, head: SecretHead, stored: Sequence[StoredVersion]) -> No
             f"the history of {key!r} does not match its pointer (version "
             f"{head.current_version}): damaged or edited in the database"
         )
+
+
+def _recorded(
+    vault: Vault,
+    actor: Principal,
+    target: Target,
+    action: str,
+    run: Callable[[], T],
+    **detail: object,
+) -> T:
+    """``run()`` (a write that opens earlier values); damaged stored data it meets is recorded
+    (one ``secret.<action>`` event, core.guard.record_damage) and raised."""
+    try:
+        return run()
+    except IntegrityError as damaged:
+        raise record_damage(
+            vault,
+            actor,
+            f"secret.{action}",
+            damaged,
+            account=target.account,
+            stack=target.stack,
+            **detail,
+        ) from None
 
 
 def _restorable(key: str, stored: StoredVersion) -> None:
@@ -302,7 +329,14 @@ def rollback_key(
             raise Conflict(f"{key!r} is already at version {to_version}")
         return _bring_back(conn, vault, actor, target, key, stored, ACTION_ROLLBACK)
 
-    return vault.store.transact(work, f"rolling back {key!r}", snapshot=True)
+    return _recorded(
+        vault,
+        actor,
+        target,
+        ACTION_ROLLBACK,
+        lambda: vault.store.transact(work, f"rolling back {key!r}", snapshot=True),
+        key=key,
+    )
 
 
 def undelete(vault: Vault, actor: Principal, target: Target, key: str) -> int:
@@ -321,7 +355,14 @@ def undelete(vault: Vault, actor: Principal, target: Target, key: str) -> int:
         _restorable(key, stored)
         return _bring_back(conn, vault, actor, target, key, stored, ACTION_UNDELETE)
 
-    return vault.store.transact(work, f"undeleting {key!r}", snapshot=True)
+    return _recorded(
+        vault,
+        actor,
+        target,
+        ACTION_UNDELETE,
+        lambda: vault.store.transact(work, f"undeleting {key!r}", snapshot=True),
+        key=key,
+    )
 
 
 def destroy_version(vault: Vault, actor: Principal, target: Target, key: str, version: int) -> None:
@@ -424,7 +465,13 @@ def rollback_level(
             )
         return report
 
-    return vault.store.transact(work, "rolling back", snapshot=True)
+    return _recorded(
+        vault,
+        actor,
+        target,
+        ACTION_ROLLBACK,
+        lambda: vault.store.transact(work, "rolling back", snapshot=True),
+    )
 
 
 def max_versions(vault: Vault, actor: Principal, target: Target) -> int | None:

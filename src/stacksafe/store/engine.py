@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import QueuePool
 
-from stacksafe.errors import ConfigurationError, Conflict, StorageUnavailable
+from stacksafe.errors import ConfigurationError, Conflict, InvalidInput, StorageUnavailable
 from stacksafe.store.quick import QuickReader
 
 __all__ = [
@@ -246,6 +246,19 @@ def storage_unavailable(exc: BaseException, after: str = _TRY_AGAIN) -> StorageU
     return StorageUnavailable(f"{problem}; {after}", reason)
 
 
+def _nul_in_text(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL (psycopg) refusing a text parameter holding NUL: input
+    that no stored name or value can match (SQLite takes it, and finds nothing), so a 400
+    wherever it came from (a query parameter, a header, a form) rather than a 500 for each
+    place that did not check."""
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    said = str(exc.orig)
+    return "NUL (0x00)" in said or (
+        getattr(exc.orig, "sqlstate", None) == "22021" and "0x00" in said
+    )
+
+
 class _Attempt:
     """Where a write transaction got to: past its last statement, into COMMIT."""
 
@@ -262,6 +275,10 @@ def _storage_errors(after: str, attempt: _Attempt | None = None) -> Iterator[Non
     try:
         yield
     except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+        if _nul_in_text(exc):
+            raise InvalidInput(
+                "text with a NUL character (\\x00) cannot be stored or looked up; remove it"
+            ) from None
         if attempt is not None and _retryable(exc):
             raise  # a write: Store.transact runs it again; a read has nobody to retry it
         unavailable = storage_unavailable(exc, after)

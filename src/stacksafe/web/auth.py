@@ -21,7 +21,12 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from stacksafe.core.access import Principal
-from stacksafe.core.sessions import csrf_token, pre_session_csrf, session_principal
+from stacksafe.core.sessions import (
+    csrf_token,
+    form_refused,
+    pre_session_csrf,
+    session_principal,
+)
 from stacksafe.errors import StacksafeError, Throttled, Unauthenticated
 from stacksafe.web.state import web_state
 
@@ -43,6 +48,7 @@ __all__ = [
     "new_pre_session",
     "pre_session",
     "redirect",
+    "refused_form",
     "render",
     "set_cookie",
     "signed_in",
@@ -243,6 +249,25 @@ def _error_page(
     return page
 
 
+def refused_form(request: Request, reason: str) -> Response | None:
+    """Record a form refused by the Origin or CSRF check (core.sessions.form_refused); None,
+    or the error page when the refusal cannot be recorded (the audit log is down)."""
+    user = None
+    with contextlib.suppress(SignInRequired):
+        user = signed_in(request)
+    try:
+        form_refused(
+            web_state(request).vault,
+            None if user is None else user.principal,
+            reason,
+            source_ip=_ip(request),
+            request_id=str(getattr(request.state, "request_id", "")) or None,
+        )
+    except StacksafeError as exc:
+        return _error_page(request, STATUS_BY_CODE.get(exc.code, 400), exc.message)
+    return None
+
+
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
@@ -263,7 +288,9 @@ class WebRoute(APIRoute):
                 clear_cookie(request, sent_back, SESSION_COOKIE)
                 return sent_back
             except CsrfRefused as refused:
-                return _error_page(request, 403, str(refused))
+                return refused_form(request, str(refused)) or _error_page(
+                    request, 403, str(refused)
+                )
             except StacksafeError as exc:
                 wait = exc.retry_after if isinstance(exc, Throttled) else None
                 return _error_page(request, STATUS_BY_CODE.get(exc.code, 400), exc.message, wait)

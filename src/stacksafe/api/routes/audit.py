@@ -16,10 +16,10 @@ from stacksafe.api.schemas import (
     Pagination,
 )
 from stacksafe.core import audit
-from stacksafe.core.access import Action, Principal, authorize
+from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit_checkpoint import parse_expected_head
+from stacksafe.core.guard import allow, require_owner
 from stacksafe.core.tenancy import visible_target
-from stacksafe.errors import Forbidden
 
 __all__ = ["router"]
 
@@ -82,7 +82,7 @@ def account_audit_logs(
 ) -> ListEnvelope[AuditEventOut]:
     """The account's events, newest first."""
     target = visible_target(vault, caller, account_ref=account_id)
-    authorize(caller, Action.READ_AUDIT, target.account, None)
+    allow(vault, caller, Action.READ_AUDIT, target.account)
     return _events(vault, target.account.uid, since, actor, key, page, per_page)
 
 
@@ -98,7 +98,7 @@ def verify(
 ) -> Envelope[AuditVerifyOut]:
     """Walk the hash chain and compare its end with the server's checkpoint and the heads
     given (the server owner only)."""
-    _owner_only(caller)
+    _owner_only(vault, caller, "audit.verify")
     expected = [parse_expected_head(text) for text in expect_head or []]
     report = audit.verify_chain(vault, expected=expected)
     return Envelope[AuditVerifyOut](
@@ -112,9 +112,14 @@ def verify(
     )
 
 
-def _owner_only(caller: Principal) -> None:
-    if not caller.is_owner or (caller.scopes is not None and "admin" not in caller.scopes):
-        raise Forbidden("only the server owner, with an admin-scoped token, may read the whole log")
+def _owner_only(vault: VaultDep, caller: Principal, action: str) -> None:
+    require_owner(
+        vault,
+        caller,
+        action,
+        "only the server owner, with an admin-scoped token, may read the whole log",
+        admin_scope=True,
+    )
 
 
 @router.get("/audit_logs", response_model=ListEnvelope[AuditEventOut])
@@ -128,5 +133,5 @@ def all_audit_logs(
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[AuditEventOut]:
     """Every event, newest first (the server owner only)."""
-    _owner_only(caller)
+    _owner_only(vault, caller, Action.READ_AUDIT.value)
     return _events(vault, None, since, actor, key, page, per_page)

@@ -65,7 +65,9 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     ) -> Envelope[RotationPolicyOut]:
         """Give the secret a rotation policy, replacing any it had."""
         target = resolve(vault, actor, ref)
-        every = None if body.rotate_every is None else parse_duration(body.rotate_every)
+        every = (
+            None if body.rotate_every is None else parse_duration(body.rotate_every, "rotate_every")
+        )
         found = rotation.set_policy(
             vault,
             actor,
@@ -137,7 +139,7 @@ def rotation_status(
     first; only those the caller may see."""
     target = visible_target(vault, actor, account_ref=account_id)
     found = rotation.rotation_status(
-        vault, actor, target.account, within=parse_duration(within), include_ok=include_ok
+        vault, actor, target.account, within=parse_duration(within, "within"), include_ok=include_ok
     )
     items, pagination = page_of(found, page, per_page)
     return ListEnvelope[RotationStatusOut](

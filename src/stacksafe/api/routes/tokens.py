@@ -60,7 +60,7 @@ def create_token(body: TokenCreate, vault: VaultDep, actor: Caller) -> Envelope[
 
     A token can only create tokens with no more scopes, stacks or environments than it has.
     """
-    lifetime = None if body.expires_in is None else parse_duration(body.expires_in)
+    lifetime = None if body.expires_in is None else parse_duration(body.expires_in, "expires_in")
     created = principals.create_token(
         vault,
         actor,

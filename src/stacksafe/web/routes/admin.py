@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request, Response
 
 from stacksafe.core import audit, principals, tenancy
-from stacksafe.core.access import Action, authorize
+from stacksafe.core.access import Action
+from stacksafe.core.guard import allow, refuse
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import Forbidden, InvalidInput, StacksafeError
@@ -52,11 +53,16 @@ def audit_log(
     account_uid: str | None = None
     if account:
         target = tenancy.visible_target(vault, me, account_ref=account)
-        authorize(me, Action.READ_AUDIT, target.account, None)
+        allow(vault, me, Action.READ_AUDIT, target.account)
         account_uid = target.account.uid
     elif not me.is_owner:
         if not readable:
-            raise Forbidden("reading the audit log needs the administrator role in an account")
+            raise refuse(
+                vault,
+                me,
+                Action.READ_AUDIT.value,
+                Forbidden("reading the audit log needs the administrator role in an account"),
+            )
         account_uid = readable[0].uid
     found = list(
         audit.list_events(
@@ -128,7 +134,7 @@ def create_token(
             scopes=scopes,
             stacks=stacks.split(),
             environments=environments.split(),
-            expires_in=parse_duration(expires_in) if expires_in.strip() else None,
+            expires_in=parse_duration(expires_in, "expires in") if expires_in.strip() else None,
         )
     except StacksafeError as exc:
         return redirect(request, "/tokens", "error", exc.message)

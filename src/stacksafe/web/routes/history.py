@@ -76,7 +76,7 @@ def rotation_status(
     vault, actor = web_state(request).vault, user.principal
     target = tenancy.visible_target(vault, actor, account_ref=ref)
     found = rotation.rotation_status(
-        vault, actor, target.account, within=parse_duration(within), include_ok=show_all
+        vault, actor, target.account, within=parse_duration(within, "within"), include_ok=show_all
     )
     return render(
         request,

@@ -22,6 +22,7 @@ from stacksafe.web.auth import (
     new_pre_session,
     pre_session,
     redirect,
+    refused_form,
     render,
     set_cookie,
 )
@@ -53,7 +54,10 @@ async def sign_in(
     check_origin(request)
     expected = pre_session(request)
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
-        return redirect(request, "/sign-in", "error", "the form expired; please sign in again")
+        expired = "the form expired; please sign in again"
+        return refused_form(request, "the sign-in form's CSRF token is missing or wrong") or (
+            redirect(request, "/sign-in", "error", expired)
+        )
     state = web_state(request)
     source_ip = request.client.host if request.client else None
     request_id = str(getattr(request.state, "request_id", "")) or None

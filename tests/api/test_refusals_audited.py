@@ -1,0 +1,77 @@
+"""Every refusal is one audit event (``outcome: denied``, the action attempted, the reason, no
+credential or value): reading an audit log without the role for it, the whole log or its
+verification without being the owner (with an admin-scoped token), creating an account without
+being the owner. Each request adds exactly one event. SQLite and PostgreSQL (``world``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from httpx import Response
+
+from stacksafe.core.audit import AuditEvent, list_events
+from stacksafe.core.tenancy import list_accounts
+from tests.actors import LOCAL
+from tests.api.helpers import World, assert_error, client_for, user_with_token
+
+
+def _events(world: World) -> list[AuditEvent]:
+    return list(list_events(world.vault, limit=1000))
+
+
+def _one_refusal(
+    world: World, email: str, token: str, request: Callable[[], Response], action: str
+) -> AuditEvent:
+    before = _events(world)
+    assert_error(request(), 403, "forbidden")
+    after = _events(world)  # newest first
+    added = after[: len(after) - len(before)]
+    assert len(added) == 1, [e.to_json() for e in added]
+    event = added[0]
+    assert (event.actor, event.action, event.outcome) == (email, action, "denied")
+    assert event.detail["reason"]
+    assert token not in str(event.to_json())
+    return event
+
+
+@pytest.mark.parametrize("role", ["viewer", "power_user"])
+def test_reading_an_accounts_audit_log_without_the_role_is_recorded(
+    world: World, role: str
+) -> None:
+    email = f"{role}@acme.test"
+    token = user_with_token(world.vault, email, "acme", role).token
+    client = client_for(world.app, token)
+    event = _one_refusal(
+        world,
+        email,
+        token,
+        lambda: client.get(f"/api/3/accounts/{world.account.uid}/audit_logs"),
+        "read_audit",
+    )
+    assert event.account_uid == world.account.uid
+    _one_refusal(world, email, token, lambda: client.get("/api/3/audit_logs"), "read_audit")
+
+
+def test_verifying_the_log_as_a_non_owner_is_recorded(world: World) -> None:
+    client = client_for(world.app, world.admin_token.token)
+    _one_refusal(
+        world,
+        world.admin_email,
+        world.admin_token.token,
+        lambda: client.get("/api/3/audit_logs/verify"),
+        "audit.verify",
+    )
+
+
+def test_creating_an_account_as_a_non_owner_is_recorded(world: World) -> None:
+    client = client_for(world.app, world.admin_token.token)
+    event = _one_refusal(
+        world,
+        world.admin_email,
+        world.admin_token.token,
+        lambda: client.post("/api/3/accounts", json={"name": "other"}),
+        "account.create",
+    )
+    assert event.detail["name"] == "other"
+    assert [a.name for a in list_accounts(world.vault, LOCAL)] == ["acme"]
