@@ -92,3 +92,26 @@ def test_a_viewer_reading_the_audit_log_is_one_denied_event(web: WebWorld, query
     assert answer.status_code == 403
     added = _added(web, before)
     assert [(e.actor, e.action, e.outcome) for e in added] == [(web.viewer, "read_audit", "denied")]
+
+
+def test_a_flood_of_forged_anonymous_forms_is_a_few_counted_events(web: WebWorld) -> None:
+    """Another site can make visiting browsers post as many forms as it likes: anonymous
+    refusals from one address are recorded at the 1st, 2nd, 4th, 8th ... with the count, so
+    20 forged sign-ins are 5 events, not 20; every one of them is still refused."""
+    client = TestClient(web.app, base_url=BASE)
+    form = {"email": web.admin, "password": PASSWORD, "csrf": csrf_in(client.get("/sign-in").text)}
+    before = _events(web)
+    for _ in range(20):
+        answer = client.post(
+            "/sign-in",
+            data=form,
+            headers={"Origin": "https://evil.example"},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 403
+    added = _added(web, before)
+    assert [(e.actor, e.action, e.outcome) for e in added] == [
+        ("web:anonymous", "web.form", "denied")
+    ] * 5
+    assert sorted(e.detail["failures"] for e in added) == [1, 2, 4, 8, 16]
+    assert all(PASSWORD not in str(e.to_json()) for e in added)

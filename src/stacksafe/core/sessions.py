@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hmac
 import secrets as random
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -21,6 +23,7 @@ from sqlalchemy import Connection
 from stacksafe.core.access import SCOPES, Principal
 from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import refuse
+from stacksafe.core.guessing import address_counted
 from stacksafe.core.principals import check_password, principal_for_user
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.vault import Vault
@@ -32,11 +35,11 @@ __all__ = [
     "SESSION_PREFIX",
     "SIGN_IN_ACTOR",
     "WRONG",
+    "FormRefusals",
     "SessionPolicy",
     "StartedSession",
     "csrf_token",
     "end_session",
-    "form_refused",
     "pre_session_csrf",
     "session_principal",
     "start_session",
@@ -49,6 +52,10 @@ WRONG = "the email or the password is wrong"
 SIGN_IN_ACTOR = "web:sign-in"  # who a refused sign-in is recorded as: nobody is signed in yet
 # Who a refused form is recorded as when nobody is signed in.
 ANONYMOUS = "web:anonymous"
+# Anonymous refused forms are counted per address in windows this long (FormRefusals), for
+# at most this many addresses at once (the least recently refused forgotten first).
+FORM_WINDOW_SECONDS = 60
+FORM_COUNTS_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,16 +221,49 @@ def end_session(vault: Vault, actor: Principal, secret: str) -> None:
     vault.store.transact(work, "signing out")
 
 
-def form_refused(
-    vault: Vault,
-    actor: Principal | None,
-    reason: str,
-    *,
-    source_ip: str | None,
-    request_id: str | None,
-) -> None:
-    """Record a web form refused by the Origin or CSRF check: one ``web.form`` event,
-    ``denied``, as the signed-in user (``actor``) or as ``web:anonymous``. The form's
-    fields are not recorded: they may hold a value or a password."""
-    who = actor or Principal(name=ANONYMOUS, source_ip=source_ip, request_id=request_id)
-    refuse(vault, who, "web.form", Forbidden(reason))
+class FormRefusals:
+    """Web forms refused by the Origin or CSRF check, recorded in bounded events.
+
+    A signed-in user's refused form is one ``web.form`` event, ``denied``, as that user (its
+    session cookie is ``SameSite=Strict``, so another site cannot make a browser send it). An
+    anonymous one is what any site can make visiting browsers send, as many as it likes: those
+    are counted per address and minute in this process, and the 1st, 2nd, 4th, 8th ... is
+    recorded as ``web:anonymous`` with the count so far, as refused sign-ins are
+    (core.sign_in), so a flood of forged forms cannot become a flood of audit writes. The
+    form's fields are never recorded: they may hold a value or a password."""
+
+    def __init__(self, vault: Vault, remembered: int = FORM_COUNTS_REMEMBERED) -> None:
+        self.vault = vault
+        self._remembered = remembered
+        self._counts: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def refused(
+        self,
+        actor: Principal | None,
+        reason: str,
+        *,
+        source_ip: str | None,
+        request_id: str | None,
+    ) -> None:
+        """Record (or count) one refused form; ``AuditUnavailable`` and the like propagate."""
+        if actor is not None:
+            refuse(self.vault, actor, "web.form", Forbidden(reason))
+            return
+        count = self._count(address_counted(source_ip or "unknown"))
+        if count & (count - 1):
+            return
+        who = Principal(name=ANONYMOUS, source_ip=source_ip, request_id=request_id)
+        detail = {"failures": count, "window_seconds": FORM_WINDOW_SECONDS}
+        refuse(self.vault, who, "web.form", Forbidden(reason), detail=detail)
+
+    def _count(self, address: str) -> int:
+        window = int(self.vault.clock().timestamp()) // FORM_WINDOW_SECONDS
+        key = (address, window)
+        with self._lock:
+            count = self._counts.get(key, 0) + 1
+            self._counts[key] = count
+            self._counts.move_to_end(key)
+            while len(self._counts) > self._remembered:
+                self._counts.popitem(last=False)
+        return count

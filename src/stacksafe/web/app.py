@@ -7,7 +7,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from stacksafe.core.password_pool import PasswordPool
-from stacksafe.core.sessions import SessionPolicy
+from stacksafe.core.sessions import FormRefusals, SessionPolicy
 from stacksafe.core.sign_in import SignInLimits, SignIns
 from stacksafe.core.vault import Vault
 from stacksafe.web.headers import SecurityHeaders
@@ -36,6 +36,7 @@ def install_web(
         policy=policy or SessionPolicy(),
         templates=Jinja2Templates(directory=HERE / "templates"),
         sign_ins=SignIns(vault, sign_in_limits),
+        form_refusals=FormRefusals(vault),
         passwords=passwords or PasswordPool(),
         origin=None if origin is None else check_web_origin(origin),
     )

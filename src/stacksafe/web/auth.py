@@ -7,6 +7,7 @@ session cookie's secret) and whose ``Origin`` (or, failing that, ``Referer``) is
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import json
 import secrets as random
@@ -19,14 +20,10 @@ from fastapi import Depends, Form, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from stacksafe.core.access import Principal
-from stacksafe.core.sessions import (
-    csrf_token,
-    form_refused,
-    pre_session_csrf,
-    session_principal,
-)
+from stacksafe.core.sessions import csrf_token, pre_session_csrf, session_principal
 from stacksafe.errors import StacksafeError, Throttled, Unauthenticated
 from stacksafe.web.state import web_state
 
@@ -249,19 +246,22 @@ def _error_page(
     return page
 
 
-def refused_form(request: Request, reason: str) -> Response | None:
-    """Record a form refused by the Origin or CSRF check (core.sessions.form_refused); None,
-    or the error page when the refusal cannot be recorded (the audit log is down)."""
+async def refused_form(request: Request, reason: str) -> Response | None:
+    """Record a form refused by the Origin or CSRF check (core.sessions.FormRefusals), on a
+    worker thread (an audit append waits for its commit; the event loop must not); None, or
+    the error page when the refusal cannot be recorded (the audit log is down)."""
     user = None
     with contextlib.suppress(SignInRequired):
         user = signed_in(request)
     try:
-        form_refused(
-            web_state(request).vault,
-            None if user is None else user.principal,
-            reason,
-            source_ip=_ip(request),
-            request_id=str(getattr(request.state, "request_id", "")) or None,
+        await run_in_threadpool(
+            functools.partial(
+                web_state(request).form_refusals.refused,
+                None if user is None else user.principal,
+                reason,
+                source_ip=_ip(request),
+                request_id=str(getattr(request.state, "request_id", "")) or None,
+            )
         )
     except StacksafeError as exc:
         return _error_page(request, STATUS_BY_CODE.get(exc.code, 400), exc.message)
@@ -288,7 +288,7 @@ class WebRoute(APIRoute):
                 clear_cookie(request, sent_back, SESSION_COOKIE)
                 return sent_back
             except CsrfRefused as refused:
-                return refused_form(request, str(refused)) or _error_page(
+                return await refused_form(request, str(refused)) or _error_page(
                     request, 403, str(refused)
                 )
             except StacksafeError as exc:

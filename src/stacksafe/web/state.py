@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from stacksafe.core.password_pool import PasswordPool
-from stacksafe.core.sessions import SessionPolicy
+from stacksafe.core.sessions import FormRefusals, SessionPolicy
 from stacksafe.core.sign_in import SignIns
 from stacksafe.core.vault import Vault
 from stacksafe.errors import InvalidInput
@@ -39,6 +39,7 @@ class WebState:
     policy: SessionPolicy
     templates: Jinja2Templates
     sign_ins: SignIns  # their failures counted in the database, by email
+    form_refusals: FormRefusals  # refused forms, recorded in bounded events
     passwords: PasswordPool  # where sign-ins' password checks run: bounded, off the API's threads
     origin: str | None = None  # the public origin, when a proxy terminates TLS
     reveal_seconds: int = 20  # a revealed value is masked again after this long

@@ -55,7 +55,7 @@ async def sign_in(
     expected = pre_session(request)
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         expired = "the form expired; please sign in again"
-        return refused_form(request, "the sign-in form's CSRF token is missing or wrong") or (
+        return await refused_form(request, "the sign-in form's CSRF token is missing or wrong") or (
             redirect(request, "/sign-in", "error", expired)
         )
     state = web_state(request)
