@@ -5,12 +5,16 @@ API answer may be cached."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.cli.helpers import STACKSAFE, error_line
 from tests.e2e.conftest import Served, trusting
@@ -65,6 +69,76 @@ def test_the_command_cannot_reach_the_server_with_runs_token(
         "STACKSAFE_FALLBACK_PASSPHRASE": "correct horse battery staple",
     }
     assert kept["fetched"] == [0, "not asked for\n"]
+
+
+NOBODY = 65534
+# Both `stacksafe run` and its command as the unprivileged user nobody. The tests run as root,
+# and root reads any process's environ: the point is what a process of the same ordinary user
+# can read. The interpreter lives under /root (0700), so nobody keeps CAP_DAC_READ_SEARCH to reach
+# it: that bypasses file permissions only, not the ptrace check that guards a non-dumpable
+# process's /proc/PID/environ (CAP_SYS_PTRACE), and the child reads its parent's environ when
+# stacksafe leaves itself dumpable (checked by hand with the prctl call taken out).
+AS_NOBODY = [
+    "setpriv",
+    f"--reuid={NOBODY}",
+    f"--regid={NOBODY}",
+    "--clear-groups",
+    "--inh-caps=+dac_read_search",
+    "--ambient-caps=+dac_read_search",
+]
+# What the command reports: its uid and its parent's, the token if its own environment has it,
+# and what its parent's environ holds of STACKSAFE_TOKEN (or why it could not be read).
+PEEK = r"""
+echo "uids: $(id -u) $(awk '/^Uid:/ {print $2}' /proc/$PPID/status)"
+echo "own: ${STACKSAFE_TOKEN:-none}"
+if environ=$( { tr '\0' '\n' < /proc/$PPID/environ; } 2>&1); then
+    echo "parent: $(printf '%s\n' "$environ" | grep '^STACKSAFE_TOKEN=')"
+else
+    echo "parent unreadable: $environ"
+fi
+"""
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory nobody can read (pytest's tmp dirs are root's, 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="stacksafe-nobody-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("supervised", ["--mask", "--watch"])
+def test_a_supervised_command_cannot_read_the_token_from_its_parent(
+    served: Served, shared_dir: Path, supervised: str
+) -> None:
+    ca = shared_dir / "ca.pem"
+    shutil.copyfile(served.ca, ca)
+    ca.chmod(0o644)
+    workdir = shared_dir / "empty"
+    workdir.mkdir()
+    os.chown(workdir, NOBODY, NOBODY)
+    remote = served.remote(None, workdir)
+    env = remote.env({"STACKSAFE_CA_BUNDLE": str(ca), "HOME": str(shared_dir)})
+    done = subprocess.run(
+        [*AS_NOBODY, str(STACKSAFE), "run", "--stack", "web", supervised, "--", "sh", "-c", PEEK],
+        capture_output=True,
+        text=True,
+        cwd=shared_dir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"uids: {NOBODY} {NOBODY}"  # the same ordinary user on both sides
+    assert lines[1] == "own: none"
+    assert lines[2].startswith("parent unreadable: "), lines[2]
+    assert "Permission denied" in lines[2]
+    assert served.token not in done.stdout + done.stderr
 
 
 HOSTILE = {

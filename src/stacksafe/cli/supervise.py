@@ -17,11 +17,18 @@ and the watcher thread only hands over new values; the loop below acts on both, 
 never be sent to a child that was already replaced.
 
 Its exit status is the command's, or 128 + the signal that ended it, as a shell reports it.
+
+Before it starts the command it makes itself non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``, Linux):
+the command runs as the same user and could otherwise read our ``/proc/$PPID/environ`` (which
+still holds ``STACKSAFE_TOKEN`` and the rest taken out of its own environment) or ptrace us.
+Non-dumpable, those files belong to root and only a process with ``CAP_SYS_PTRACE`` (root, as a
+rule) gets in. ``execve`` makes the command dumpable again: that concerns only itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -36,7 +43,7 @@ from stacksafe.core.masking import Masker
 from stacksafe.errors import StacksafeError
 from stacksafe.model import SecretValue
 
-__all__ = ["FORWARDED", "supervise"]
+__all__ = ["FORWARDED", "not_dumpable", "supervise"]
 
 POLL = 0.1  # seconds between looks at the child, pending signals and new values
 DRAIN = 1.0  # seconds to let the pumps finish after the command exits (not its grandchildren)
@@ -53,6 +60,22 @@ ENDING = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGQUIT})
 TERMINAL_SENT = frozenset({signal.SIGINT, signal.SIGQUIT})
 
 Environment = Callable[[], tuple[dict[str, str], Mapping[str, SecretValue]]]
+
+
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>
+
+
+def not_dumpable() -> None:
+    """Keep processes of the same user out of this one's ``/proc/PID/environ``, ``mem`` and
+    ptrace (Linux; elsewhere nothing). Failing to is an error: the command is not started."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise StacksafeError(
+            f"cannot keep the command out of stacksafe's environment: prctl: {os.strerror(errno)}"
+        )
 
 
 def _pump(source: BinaryIO, sink: BinaryIO, masker: Masker) -> None:
@@ -165,6 +188,7 @@ def supervise(
             with fresh_lock:
                 fresh[:] = [values]
 
+    not_dumpable()
     previous = {signum: signal.signal(signum, note) for signum in FORWARDED}
     try:
         env, values = environment()
