@@ -126,6 +126,35 @@ def test_shell_refuses_keys_that_are_not_variable_names() -> None:
         render_export(values({"my.key": "v", "9LIVES": "v", "OK": "v"}), "shell")
 
 
+@pytest.mark.parametrize("fmt", ["dotenv", "shell"])
+@pytest.mark.parametrize("key", ["A.B", "A-B", "9X", "app.config"])
+def test_sourced_formats_refuse_keys_a_shell_would_run_as_commands(fmt: str, key: str) -> None:
+    # Sourced, `A.B='v'` is not an assignment: the shell runs a command named `A.B=v`.
+    with pytest.raises(InvalidInput) as refused:
+        render_export(values({key: "v", "OK": "v"}), fmt)
+    message = refused.value.message
+    assert message.startswith(f"the {fmt} format cannot carry {key}: not shell variable names")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("fmt", ["dotenv", "shell"])
+@pytest.mark.parametrize(
+    "key",
+    ["PATH", "PS1", "PROMPT_COMMAND", "BASH_ENV", "ENV", "IFS", "LD_PRELOAD", "DYLD_LIBRARY_PATH"],
+)
+def test_sourced_formats_refuse_names_that_would_run_code_later(fmt: str, key: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        render_export(values({key: "/tmp/evil", "OK": "v"}), fmt)
+    message = refused.value.message
+    assert message.startswith(f"the {fmt} format will not set {key}: ")
+    assert "--format json" in message
+    assert "/tmp/evil" not in message
+    assert "\n" not in message
+    # json and docker-env (never sourced) still carry them: Docker sets PATH legitimately.
+    assert json.loads(render_export(values({key: "/tmp/evil"}), "json")) == {key: "/tmp/evil"}
+    assert render_export(values({key: "/tmp/evil"}), "docker-env") == f"{key}=/tmp/evil\n"
+
+
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(InvalidInput, match="format 'xml' is not one of"):
         render_export(values(AWKWARD), "xml")
@@ -153,7 +182,7 @@ def test_any_values_round_trip_through_yaml_json_and_k8s(plain: dict[str, str]) 
 HOSTILE = {
     "SUBSTITUTION": "$(touch PWNED)",
     "BACKTICKS": "`touch PWNED`",
-    "IFS": "${IFS}$(touch${IFS}PWNED)",
+    "SPLITTING": "${IFS}$(touch${IFS}PWNED)",
     "ASSIGN_DEFAULT": "${PWNED:=$(touch PWNED)}",
     "CLOSES_SINGLE": "'; touch PWNED; '",
     "CLOSES_DOUBLE": '"; touch PWNED; "',

@@ -11,7 +11,6 @@ stacksafe as its parent (cli/supervise.py).
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from stacksafe.cli.backend import SecretsBackend, secrets_backend
 from stacksafe.cli.child_env import inherited_environment
+from stacksafe.core.validation import SHELL_NAME
 from stacksafe.errors import InvalidInput, ServerUnreachable
 from stacksafe.model import SecretValue
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ENV_NAME", "RunOptions", "environment_for", "execute_run"]
 
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ENV_NAME = SHELL_NAME
 
 
 def _say(line: str) -> None:

@@ -5,6 +5,9 @@ parser gives back exactly the values (tests read every format back with that par
 - ``yaml``: a mapping of key to string, every value double-quoted with escapes (PyYAML), so
   line breaks, NEL and other characters YAML folds in plain or single-quoted scalars survive.
 - ``shell``: ``export KEY='value'`` lines for ``source`` / ``eval`` in POSIX shells.
+
+``dotenv`` and ``shell`` are sourced by shells: both refuse keys that are not variable names and
+the names that would make the shell run code later (``core.transfer.check_sourceable_keys``).
 - ``docker-env``: Docker's ``--env-file`` format, ``KEY=value`` taken literally to the end of the
   line: a value with a line break cannot be written, and is refused naming the key.
 - ``k8s``: a Kubernetes ``Secret`` manifest (``type: Opaque``) with base64 ``data``.
@@ -23,7 +26,7 @@ from typing import Literal, get_args
 
 import yaml
 
-from stacksafe.core.transfer import render
+from stacksafe.core.transfer import check_sourceable_keys, render
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
@@ -32,7 +35,6 @@ __all__ = ["EXPORT_FORMATS", "ExportFormat", "k8s_name", "render_export"]
 ExportFormat = Literal["dotenv", "json", "yaml", "shell", "docker-env", "k8s"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
 
-_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A DNS-1123 subdomain: what Kubernetes accepts as a Secret's name.
 _DNS_1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
@@ -43,11 +45,7 @@ def _refuse(keys: list[str], why: str, fmt: str) -> None:
 
 
 def _shell(values: Mapping[str, SecretValue]) -> str:
-    _refuse(
-        [k for k in values if not _SHELL_NAME.fullmatch(k)],
-        "not shell variable names (letters, digits and _, not starting with a digit)",
-        "shell",
-    )
+    check_sourceable_keys(values, "shell")
     return "".join(f"export {k}={shlex.quote(values[k].reveal())}\n" for k in sorted(values))
 
 

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from dotenv.parser import parse_stream
 
-from stacksafe.core.validation import KEY_PATTERN, MAX_KEY_LENGTH
+from stacksafe.core.validation import KEY_PATTERN, MAX_KEY_LENGTH, SHELL_NAME
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
-__all__ = ["Format", "decode_utf8", "detect_format", "parse", "render"]
+__all__ = [
+    "SOURCING_RUNS",
+    "Format",
+    "check_sourceable_keys",
+    "decode_utf8",
+    "detect_format",
+    "parse",
+    "render",
+]
 
 Format = Literal["dotenv", "json"]
 
@@ -122,7 +130,49 @@ def _dotenv_quote(value: str) -> str | None:
     return None
 
 
+# Variables whose value a shell that sources the export, or every program it starts later, takes as
+# code or as where to find code: the prompt hooks, the startup files of later shells, the command
+# search path, word splitting, shell options, and the dynamic loader (any LD_* or DYLD_* name).
+SOURCING_RUNS = frozenset(
+    {
+        "PATH",
+        "IFS",
+        "ENV",
+        "BASH_ENV",
+        "CDPATH",
+        "PS1",
+        "PS2",
+        "PS3",
+        "PS4",
+        "PROMPT_COMMAND",
+        "SHELLOPTS",
+        "BASHOPTS",
+    }
+)
+_LOADER_PREFIXES = ("LD_", "DYLD_")
+
+
+def check_sourceable_keys(keys: Iterable[str], fmt: str) -> None:
+    """Refuse (``InvalidInput``, naming them) keys a shell sourcing a ``fmt`` export would not
+    assign (not variable names: ``A.B=x`` is a command word) or would let run code later."""
+    keys = sorted(keys)
+    unnamed = [k for k in keys if not SHELL_NAME.fullmatch(k)]
+    if unnamed:
+        raise InvalidInput(
+            f"the {fmt} format cannot carry {', '.join(unnamed)}: not shell variable names "
+            "(letters, digits and _, not starting with a digit); use --format json"
+        )
+    running = [k for k in keys if k in SOURCING_RUNS or k.startswith(_LOADER_PREFIXES)]
+    if running:
+        raise InvalidInput(
+            f"the {fmt} format will not set {', '.join(running)}: a shell sourcing it (and what "
+            "that shell starts) would take the value as code or as where to find code; use "
+            "--format json"
+        )
+
+
 def _dotenv(values: Mapping[str, SecretValue]) -> str:
+    check_sourceable_keys(values, "dotenv")
     lines, unsafe = [], []
     for key in sorted(values):
         quoted = _dotenv_quote(values[key].reveal())

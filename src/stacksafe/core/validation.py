@@ -13,6 +13,7 @@ __all__ = [
     "MAX_MOMENT",
     "MAX_NAME_LENGTH",
     "MIN_MOMENT",
+    "SHELL_NAME",
     "parse_duration",
     "validate_environment",
     "validate_key",
@@ -24,6 +25,9 @@ __all__ = [
 MAX_KEY_LENGTH = 255
 MAX_NAME_LENGTH = 255
 KEY_PATTERN = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
+# A POSIX shell variable name: what `run` can put in an environment and what a sourced export may
+# assign (anything else becomes a command word: `A.B=x` runs a command named `A.B=x`).
+SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ENVIRONMENT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
