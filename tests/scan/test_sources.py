@@ -196,3 +196,24 @@ def test_a_merge_commits_conflict_resolution_is_scanned(tmp_path: Path) -> None:
     patches = {p.commit: p for p in git_patches(repo.root)}
     added = [data for _, _, data in added_runs(patches[merge])]
     assert b"resolved with a-new-secret-value\n" in added
+
+
+def test_git_on_a_scanned_repository_runs_no_command_its_configuration_names(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scanned repository may be anyone's, and its own configuration can name a command git
+    runs (core.fsmonitor; external diffs and textconv were already off): it must not run. Git
+    is also started without stacksafe's variables, so anything it might still start gets no
+    token (not observable here once nothing runs)."""
+    repo = GitRepo(in_tmp / "r")
+    repo.write("a.txt", "hello\n")
+    repo.stage("a.txt")
+    ran = in_tmp / "monitor-ran"
+    monitor = in_tmp / "monitor.sh"
+    monitor.write_text(f'#!/bin/sh\nenv > "{ran}"\n')
+    monitor.chmod(0o755)
+    repo.git("config", "core.fsmonitor", str(monitor))
+    monkeypatch.setenv("STACKSAFE_TOKEN", "ssk_must-not-reach-git")
+    assert shown(["r"]) == ["r/a.txt"]
+    git_patches(in_tmp / "r")
+    assert not ran.exists()

@@ -67,10 +67,14 @@ def display_path(path: Path, cwd: Path | None = None) -> str:
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run git on ``repo``, which may be anyone's: without stacksafe's own variables (a token,
+    a master key: nothing git needs) and without the file-system monitor, a command that a
+    repository's own configuration may name and git would run."""
     return subprocess.run(
-        ["git", "-C", str(repo), "-c", "core.quotepath=off", *args],
+        ["git", "-C", str(repo), "-c", "core.quotepath=off", "-c", "core.fsmonitor=false", *args],
         capture_output=True,
         check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("STACKSAFE_")},
     )
 
 
