@@ -1078,7 +1078,9 @@ def test_a_token_narrowed_to_one_stack_cannot_use_another(matrix: Matrix) -> Non
     body = assert_error(
         client.get(f"/api/3/stacks/{matrix.web.uid}/secrets", params={"reveal": "true"}), 403
     )
-    assert "web" in body["error_description"]
+    # Useful, and without the name of a stack the token may not describe (lists hide it too).
+    assert "this token is not valid for that stack" in body["error_description"]
+    assert "web" not in str(body)
 
 
 def test_a_stack_role_replaces_the_account_role_for_that_stack(matrix: Matrix) -> None:

@@ -11,7 +11,7 @@ import pytest
 from httpx import Response
 
 from stacksafe.core.audit import AuditEvent, list_events
-from stacksafe.core.tenancy import list_accounts
+from stacksafe.core.tenancy import create_stack, list_accounts
 from tests.actors import LOCAL
 from tests.api.helpers import World, assert_error, client_for, user_with_token
 
@@ -75,3 +75,61 @@ def test_creating_an_account_as_a_non_owner_is_recorded(world: World) -> None:
     )
     assert event.detail["name"] == "other"
     assert [a.name for a in list_accounts(world.vault, LOCAL)] == ["acme"]
+
+
+def test_a_narrowed_token_describing_a_stack_outside_it_is_recorded_without_its_name(
+    world: World,
+) -> None:
+    """A token narrowed to stack ``dev`` asking for stack ``prod1`` of the same account: 403,
+    one event, and the answer does not name ``prod1`` (the token may not describe it, and
+    lists never show it)."""
+    vault = world.vault
+    dev = create_stack(vault, LOCAL, "acme", "dev", "development")
+    prod = create_stack(vault, LOCAL, "acme", "prod1", "production")
+    email = "narrow@acme.test"
+    token = user_with_token(vault, email, "acme", "administrator", stacks=[dev.uid]).token
+    client = client_for(world.app, token)
+    before = _events(world)
+    answer = client.get(f"/api/3/stacks/{prod.uid}")
+    body = assert_error(answer, 403, "forbidden")
+    assert "prod1" not in answer.text
+    assert "this token is not valid for that stack" in body["error_description"]
+    added = _events(world)[: len(_events(world)) - len(before)]
+    assert len(added) == 1, [e.to_json() for e in added]
+    event = added[0]
+    assert (event.actor, event.action, event.outcome) == (email, "describe", "denied")
+    assert event.stack_uid == prod.uid
+    assert "prod1" not in str(event.detail)
+    # The stack it is narrowed to, it may describe: no event.
+    before = _events(world)
+    assert client.get(f"/api/3/stacks/{dev.uid}").status_code == 200
+    assert len(_events(world)) == len(before)
+
+
+def test_an_environment_narrowed_token_describing_another_environment_is_recorded(
+    world: World,
+) -> None:
+    email = "devenv@acme.test"
+    token = user_with_token(
+        world.vault, email, "acme", "administrator", environments=["development"]
+    ).token
+    client = client_for(world.app, token)
+    event = _one_refusal(
+        world, email, token, lambda: client.get(f"/api/3/stacks/{world.stack.uid}"), "describe"
+    )
+    assert event.stack_uid == world.stack.uid
+    answer = client.get(f"/api/3/stacks/{world.stack.uid}")
+    assert "'production' environment" in answer.json()["error_description"]
+    assert world.stack.name not in answer.text
+
+
+def test_a_narrowed_token_describing_its_account_is_recorded(world: World) -> None:
+    dev = create_stack(world.vault, LOCAL, "acme", "dev", "development")
+    email = "narrow@acme.test"
+    token = user_with_token(world.vault, email, "acme", "administrator", stacks=[dev.uid]).token
+    client = client_for(world.app, token)
+    for ref in (world.account.uid, "acme"):
+        event = _one_refusal(
+            world, email, token, lambda ref=ref: client.get(f"/api/3/accounts/{ref}"), "describe"
+        )
+        assert event.account_uid == world.account.uid

@@ -143,3 +143,32 @@ def test_bulk_needs_the_right_to_manage_stacks(vault: Vault, account_target: Tar
     assert (denied.action, denied.outcome) == ("manage_stacks", "denied")
     with pytest.raises(NotFound):
         find_stack(vault, "web")
+
+
+def test_bulk_refused_inside_a_batch_is_one_denied_event_and_no_stack(
+    vault: Vault, account_target: Target
+) -> None:
+    """Each new stack's own permission is checked inside its batch's transaction (as an import
+    into it would be). A refusal there rolls the batch back and is still one ``denied`` event,
+    written after the rollback. Reaching it takes a role that may manage stacks but not write
+    the new stack's secrets: here a stack role of viewer for every stack id to come."""
+    account = account_target.account
+    to_come = range(1, 10_000)
+    actor = Principal(
+        name="operator@example.com",
+        account_roles={account.id: Role.OPERATION},
+        stack_roles=dict.fromkeys(to_come, Role.VIEWER),
+        stack_accounts=dict.fromkeys(to_come, account.id),
+    )
+    before = len(list_events(vault, limit=10_000))
+    with pytest.raises(Forbidden):
+        load_stacks(vault, actor, "acme", [NewStack("web", "production", wrap({"A": "1"}))])
+    added = list_events(vault, limit=10_000)[: len(list_events(vault, limit=10_000)) - before]
+    assert [(e.actor, e.action, e.outcome) for e in added] == [
+        ("operator@example.com", "write_stack_secrets", "denied")
+    ]
+    assert added[0].account_uid == account.uid
+    assert added[0].detail["name"] == "web"
+    with pytest.raises(NotFound):
+        find_stack(vault, "web")
+    assert verify_chain(vault).intact

@@ -150,8 +150,10 @@ def _token_allows(principal: Principal, action: Action, stack: Stack | None) -> 
     if narrowed and stack is None:
         return "the token is narrowed to stacks and cannot act at account level"
     if stack is not None:
+        # Not the stack's name: the token may not describe that stack (no list shows it to the
+        # token), so its refusal must not name it either.
         if principal.token_stacks is not None and stack.uid not in principal.token_stacks:
-            return f"the token is not valid for stack {stack.name!r}"
+            return "this token is not valid for that stack"
         if (
             principal.token_environments is not None
             and stack.environment not in principal.token_environments

@@ -24,7 +24,7 @@ from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import fingerprint, record
 from stacksafe.core.expansion import check_new_stacks
 from stacksafe.core.generate import auto_generated
-from stacksafe.core.guard import allow
+from stacksafe.core.guard import allow, refuse
 from stacksafe.core.secrets import ACTION_SET, sealing_key
 from stacksafe.core.tenancy import Target, record_stack_created, visible_target
 from stacksafe.core.validation import (
@@ -35,7 +35,7 @@ from stacksafe.core.validation import (
 )
 from stacksafe.core.vault import Vault
 from stacksafe.crypto import Binding
-from stacksafe.errors import Conflict
+from stacksafe.errors import Conflict, Forbidden, NotFound
 from stacksafe.model import SecretValue, Stack
 from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.schema import secret_versions, secrets
@@ -57,6 +57,16 @@ class NewStack:
     name: str
     environment: str
     secrets: Mapping[str, SecretValue]
+
+
+class _RefusedInBatch(Exception):
+    """A new stack's own permission refused inside its batch's transaction: carried out of it,
+    so the refusal is recorded (``guard.refuse``) after the rollback, not in the rolled-back
+    transaction."""
+
+    def __init__(self, error: Forbidden | NotFound, name: str) -> None:
+        super().__init__(error.message)
+        self.error, self.name = error, name
 
 
 def _batches(stacks: Iterable[NewStack], batch_secrets: int) -> Iterator[list[NewStack]]:
@@ -108,8 +118,11 @@ def _load_batch(
         made.append(stack)
         level = Target(account, stack)
         # Its own permission, as an import into the new stack checks it: refused, the whole
-        # batch rolls back.
-        authorize(actor, Action.WRITE_STACK_SECRETS, account, stack)
+        # batch rolls back, and the refusal is recorded after (load_stacks).
+        try:
+            authorize(actor, Action.WRITE_STACK_SECRETS, account, stack)
+        except (Forbidden, NotFound) as exc:
+            raise _RefusedInBatch(exc, new.name) from None
         record_stack_created(conn, vault, actor, account, stack)
         if not values:
             continue
@@ -197,5 +210,15 @@ def load_stacks(
         ) -> list[Stack]:
             return _load_batch(conn, vault, actor, target, checked)
 
-        made += vault.store.transact(work, f"loading {len(checked)} stacks")
+        try:
+            made += vault.store.transact(work, f"loading {len(checked)} stacks")
+        except _RefusedInBatch as refused:
+            raise refuse(
+                vault,
+                actor,
+                Action.WRITE_STACK_SECRETS.value,
+                refused.error,
+                account=target.account,
+                detail={"name": refused.name},
+            ) from None
     return made

@@ -17,7 +17,8 @@ from stacksafe.api.schemas import (
     StackOut,
 )
 from stacksafe.core import tenancy
-from stacksafe.core.access import Action, authorize
+from stacksafe.core.access import Action
+from stacksafe.core.guard import allow
 
 __all__ = ["router"]
 
@@ -55,7 +56,7 @@ def get_account(
     actor: Caller,
 ) -> Envelope[AccountOut]:
     account = tenancy.visible_target(vault, actor, account_ref=account_id).account
-    authorize(actor, Action.DESCRIBE, account, None)
+    allow(vault, actor, Action.DESCRIBE, account, None)
     count = len(tenancy.list_stacks(vault, actor, account.uid))
     return Envelope[AccountOut](response=account_out(account, count))
 
@@ -86,7 +87,7 @@ def list_stacks(
 def get_stack(stack_uid: str, vault: VaultDep, actor: Caller) -> Envelope[StackOut]:
     target = tenancy.visible_target(vault, actor, stack_uid=stack_uid)
     assert target.stack is not None  # noqa: S101 - a stack was named
-    authorize(actor, Action.DESCRIBE, target.account, target.stack)
+    allow(vault, actor, Action.DESCRIBE, target.account, target.stack)
     return Envelope[StackOut](response=stack_out(target.stack, target.account))
 
 
