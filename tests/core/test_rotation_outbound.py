@@ -8,6 +8,7 @@ PGPASSFILE, a ~/.pgpass in HOME, PGUSER.
 
 from __future__ import annotations
 
+import json
 import socket
 import socketserver
 import ssl
@@ -19,6 +20,7 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.rotation import get_policy, rotate_secret, set_policy
@@ -28,6 +30,7 @@ from stacksafe.core.tenancy import Target
 from stacksafe.core.vault import Vault
 from stacksafe.errors import InvalidInput, NotFound
 from stacksafe.model import SecretValue
+from stacksafe.store.schema import rotation_policies
 from tests.actors import LOCAL
 from tests.core.test_rotation import receiver, value_of
 from tests.e2e.conftest import make_tls
@@ -378,3 +381,34 @@ def test_an_https_webhook_called_at_the_checked_address_verifies_the_names_certi
     assert names == ["localhost"]  # SNI: the name, though the connection went to 127.0.0.1
     ((_, headers, _),) = hook.calls
     assert headers["Host"].startswith("localhost:")
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http"])
+def test_a_stored_webhook_url_with_a_bad_port_fails_the_rotation_and_releases_it(
+    vault: Vault, stack_target: Target, port: str
+) -> None:
+    # Written before ports were checked (set_policy now refuses it): stored as it was.
+    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    set_policy(
+        vault,
+        LOCAL,
+        stack_target,
+        "API_KEY",
+        rotator="webhook",
+        config={"url": "http://example.invalid/"},
+    )
+    config = json.dumps(
+        {"charset": "alnum", "length": 32, "url": f"http://example.invalid:{port}/"}
+    )
+    vault.store.transact(
+        lambda conn: conn.execute(update(rotation_policies).values(config=config)), "test"
+    )
+    for _ in range(2):  # the first releases its claim: the second is not "skipped"
+        done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+        assert done.outcome == "failed"
+        assert done.error == (
+            "the webhook http://example.invalid could not be called: its port is not a number "
+            "1-65535"
+        ).replace("example.invalid", f"example.invalid:{port}")
+    assert get_policy(vault, LOCAL, stack_target, "API_KEY").pending_version is None
+    assert value_of(vault, stack_target, "API_KEY") == "original"

@@ -122,10 +122,16 @@ class Rotator:
         lookup: Lookup,
         outbound: OutboundPolicy,
     ) -> None:
-        if self.kind == "webhook":
-            _call_webhook(self.config, event, lookup, outbound)
-        elif self.kind == "postgres":
-            _set_role_password(pending, lookup(str(self.config["admin_key"])), outbound)
+        try:
+            if self.kind == "webhook":
+                _call_webhook(self.config, event, lookup, outbound)
+            elif self.kind == "postgres":
+                _set_role_password(pending, lookup(str(self.config["admin_key"])), outbound)
+        except ValueError as exc:
+            # Settings stored before a check existed: a failed rotation (its claim released),
+            # never an error of the server; the text may quote the settings, so log the type.
+            log.warning("a %s rotation failed: %s", self.kind, type(exc).__name__)
+            raise RotationFailed(f"the {self.kind} rotator's settings could not be used") from None
 
 
 def rotator_for(kind: str, config_text: str) -> Rotator:
@@ -198,6 +204,12 @@ def _webhook_url(url: object) -> str:
             "the webhook url must not hold credentials; use signing_key (a secret's key) so the "
             "receiver can verify calls"
         )
+    try:
+        port = parts.port  # ValueError: not a number, or above 65535
+    except ValueError:
+        port = 0
+    if port is not None and not 0 < port < 65536:
+        raise InvalidInput("the webhook url's port must be a number 1-65535")
     return url
 
 
@@ -219,8 +231,12 @@ def _refused(host: str, port: int) -> RotationFailed:
 
 
 def _port_of(url: str) -> int:
+    """The url's port (ValueError if it is not a number 1-65535)."""
     parts = urlsplit(url)
-    return parts.port or (443 if parts.scheme == "https" else 80)
+    port = parts.port
+    if port == 0:
+        raise ValueError("port 0")
+    return port or (443 if parts.scheme == "https" else 80)
 
 
 def check_literal_host(kind: str, config: Mapping[str, Any], outbound: OutboundPolicy) -> None:
@@ -257,8 +273,15 @@ def _call_webhook(
     url = str(config["url"])
     parts = urlsplit(url)
     host = str(parts.hostname)
-    port = _port_of(url)
     shown = _host_of(url)
+    try:
+        # A policy written before ports were checked may hold one that is not 1-65535: a failed
+        # rotation (its claim released), never an error of the server.
+        port = _port_of(url)
+    except ValueError:
+        raise RotationFailed(
+            f"the webhook {shown} could not be called: its port is not a number 1-65535"
+        ) from None
     try:
         address = outbound.resolve(host, port)
     except OutboundRefused:
