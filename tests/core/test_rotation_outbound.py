@@ -412,3 +412,25 @@ def test_a_stored_webhook_url_with_a_bad_port_fails_the_rotation_and_releases_it
         ).replace("example.invalid", f"example.invalid:{port}")
     assert get_policy(vault, LOCAL, stack_target, "API_KEY").pending_version is None
     assert value_of(vault, stack_target, "API_KEY") == "original"
+
+
+def test_a_server_that_asks_for_no_password_is_not_logged_in_to(
+    vault: Vault, stack_target: Target
+) -> None:
+    # A PostgreSQL with trust authentication lets anyone in: a rotator must authenticate with
+    # the password it was given, or not connect.
+    allow(vault, "127.0.0.1")
+    with fake_postgres(method="trust") as fake:
+        address = {"host": fake.host, "port": fake.port}
+        give_policy(
+            vault,
+            stack_target,
+            APP_URL.format(**address),
+            "postgresql://admin:admin-password@{host}:{port}/postgres".format(**address),
+        )
+        error = rotation_error(vault, stack_target)
+    assert error == (
+        f"authentication as 'admin' failed at the admin database at 127.0.0.1:{fake.port}"
+    )
+    assert [a.startup["user"] for a in fake.attempts] == ["admin"]
+    assert get_policy(vault, LOCAL, stack_target, "DATABASE_URL").pending_version is None

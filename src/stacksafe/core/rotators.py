@@ -398,9 +398,10 @@ _FIXED = {
     "sslcertmode": "disable",  # never present the server's own client certificate
     "sslrootcert": _NO_FILE,
     "gssencmode": "disable",
-    # No Kerberos/SSPI/OAuth exchange with the server's ambient tickets or tokens: only the
-    # password the secret holds (or none, when the server asks for nothing).
-    "require_auth": "password,md5,scram-sha-256,none",
+    # No Kerberos/SSPI/OAuth exchange with the server's ambient tickets or tokens, and no
+    # server that lets anyone in ("trust"): only the password the secret holds, which the server
+    # must ask for.
+    "require_auth": "password,md5,scram-sha-256",
     "min_protocol_version": "3.0",
     "max_protocol_version": "3.0",
 }
