@@ -6,7 +6,13 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from stacksafe.core.outbound import OutboundPolicy, OutboundRefused
+from stacksafe.core.outbound import (
+    GUARDED,
+    Address,
+    OutboundPolicy,
+    OutboundRefused,
+    own_addresses,
+)
 from stacksafe.errors import ConfigurationError
 from stacksafe.settings import Settings
 
@@ -94,3 +100,22 @@ def test_settings_read_the_allowlist_and_the_database_hosts() -> None:
 def test_an_allowlist_entry_that_is_not_an_address_is_refused(entry: str) -> None:
     with pytest.raises(ConfigurationError, match=f"STACKSAFE_OUTBOUND_ALLOW entry '{entry}'"):
         Settings.load({"STACKSAFE_OUTBOUND_ALLOW": entry, "STACKSAFE_DATA_DIR": "/tmp/unused"})
+
+
+def outside_addresses() -> list[Address]:
+    """This machine's interface addresses that no guarded range covers (e.g. eth0's)."""
+    return sorted(
+        (a for a in own_addresses() if not any(a in n for r in GUARDED.values() for n in r)),
+        key=str,
+    )
+
+
+def test_the_servers_own_interface_addresses_are_refused_unless_listed_exactly() -> None:
+    found = own_addresses()
+    assert ip_address("127.0.0.1") in found  # the enumeration sees the loopback interface
+    for address in outside_addresses():  # whatever else this machine has: eth0, docker0...
+        reason = "it is an address of one of the server's own network interfaces"
+        assert policy().refusal(address) == reason, address
+        broad = "0.0.0.0/0" if address.version == 4 else "::/0"
+        assert policy(broad).refusal(address) == reason, address  # a broad entry: still refused
+        assert policy(str(address)).refusal(address) is None, address

@@ -32,6 +32,7 @@ from stacksafe.errors import InvalidInput, NotFound
 from stacksafe.model import SecretValue
 from stacksafe.store.schema import rotation_policies
 from tests.actors import LOCAL
+from tests.core.test_outbound import outside_addresses
 from tests.core.test_rotation import receiver, value_of
 from tests.e2e.conftest import make_tls
 from tests.pgwire import FakePostgres, fake_postgres
@@ -434,3 +435,22 @@ def test_a_server_that_asks_for_no_password_is_not_logged_in_to(
     )
     assert [a.startup["user"] for a in fake.attempts] == ["admin"]
     assert get_policy(vault, LOCAL, stack_target, "DATABASE_URL").pending_version is None
+
+
+def test_a_database_at_one_of_the_servers_own_addresses_is_refused_by_default(
+    vault: Vault, stack_target: Target
+) -> None:
+    # A PostgreSQL the server reaches as localhost but that listens on 0.0.0.0 answers at the
+    # machine's LAN or bridge address too: that address is the server's own, refused by default.
+    for address in [a for a in outside_addresses() if a.version == 4]:
+        vault.outbound = OutboundPolicy()
+        with fake_postgres(host=str(address)) as fake:
+            admin = f"postgresql://admin:admin-password@{address}:{fake.port}/postgres"
+            give_policy(vault, stack_target, APP_URL.format(host=address, port=1), admin)
+            refused = rotation_error(vault, stack_target)
+            assert refused.startswith(f"{address}:{fake.port} is not a host"), refused
+            assert fake.attempts == []
+            allow(vault, str(address))
+            error = rotation_error(vault, stack_target)
+        assert error.startswith("authentication as 'admin' failed"), error
+        assert fake.sent("admin-password")
