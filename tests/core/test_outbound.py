@@ -34,6 +34,8 @@ def policy(allow: str = "", database: tuple[str, ...] = ()) -> OutboundPolicy:
         ("fe80::1", "link-local"),
         ("0.0.0.0", "unspecified"),  # noqa: S104 - an address under test, not a bind
         ("224.0.0.1", "multicast"),
+        ("fd00:ec2::254", "cloud metadata"),  # AWS, IPv6
+        ("100.100.100.200", "cloud metadata"),  # Alibaba Cloud
     ],
 )
 def test_the_default_refuses_the_guarded_ranges(address: str, kind: str) -> None:
@@ -47,6 +49,14 @@ def test_the_default_refuses_the_servers_own_database_host_and_allows_others() -
     )
     assert guarded.refusal(ip_address("10.1.2.4")) is None
     assert guarded.refusal(ip_address("203.0.113.7")) is None
+
+
+def test_a_broad_entry_does_not_open_the_cloud_metadata_addresses() -> None:
+    broad = policy("fd00::/8,100.64.0.0/10")
+    assert broad.refusal(ip_address("fd00:ec2::254")) == "it is a cloud metadata address"
+    assert broad.refusal(ip_address("100.100.100.200")) == "it is a cloud metadata address"
+    assert broad.refusal(ip_address("100.100.100.201")) is None
+    assert policy("100.100.100.200").refusal(ip_address("100.100.100.200")) is None
 
 
 def test_only_an_entry_inside_a_guarded_range_opens_it() -> None:

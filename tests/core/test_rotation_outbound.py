@@ -314,7 +314,14 @@ def test_webhooks_obey_the_same_policy(vault: Vault, stack_target: Target) -> No
 
 
 @pytest.mark.parametrize(
-    "url", ["http://169.254.169.254/latest/meta-data/", "https://127.0.0.1:8443/x", "http://[::1]/"]
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://100.100.100.200/latest/meta-data/",
+        "https://127.0.0.1:8443/x",
+        "http://[::1]/",
+    ],
 )
 def test_a_webhook_url_with_a_refused_address_is_refused_when_the_policy_is_written(
     vault: Vault, stack_target: Target, url: str

@@ -6,11 +6,12 @@ into its own network: its loopback services, a cloud metadata endpoint (link-loc
 connection then goes to that very address, so a name that resolves differently a moment later,
 DNS rebinding, changes nothing):
 
-- the guarded ranges (loopback, link-local, unspecified, multicast), the addresses of the
-  server's own database host and those of the server's own network interfaces (a service
-  bound to 0.0.0.0 answers there too) are refused unless the operator's allowlist
-  (``STACKSAFE_OUTBOUND_ALLOW``) has an entry *inside* them: ``127.0.0.1`` opens loopback,
-  ``10.0.0.0/8`` does not open a database at 10.0.0.5 (only ``10.0.0.5`` does);
+- the guarded ranges (loopback, link-local, unspecified, multicast, cloud metadata), the
+  addresses of the server's own database host and those of the server's own network
+  interfaces (a service bound to 0.0.0.0 answers there too) are refused unless the
+  operator's allowlist (``STACKSAFE_OUTBOUND_ALLOW``) has an entry *inside* them:
+  ``127.0.0.1`` opens loopback, ``10.0.0.0/8`` does not open a database at 10.0.0.5 (only
+  ``10.0.0.5`` does);
 - any other address is allowed when there is no allowlist, and must be in it when there is.
 
 Why a refusal happened goes to the server log; the user is told only that the host is not
@@ -45,6 +46,12 @@ GUARDED: dict[str, tuple[Network, ...]] = {
     "link-local": (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10")),
     "unspecified": (ipaddress.ip_network("0.0.0.0/8"), ipaddress.ip_network("::/128")),
     "multicast": (ipaddress.ip_network("224.0.0.0/4"), ipaddress.ip_network("ff00::/8")),
+    # Metadata services outside link-local (169.254.169.254, which most clouds use, is there):
+    # AWS's IPv6 endpoint (Nitro instances) and Alibaba Cloud's.
+    "cloud metadata": (
+        ipaddress.ip_network("fd00:ec2::254/128"),
+        ipaddress.ip_network("100.100.100.200/32"),
+    ),
 }
 
 
