@@ -59,7 +59,14 @@ log = logging.getLogger(__name__)
 
 
 class RotationFailed(Exception):
-    """The new value could not be put in place; the message names why and holds no value."""
+    """The new value could not be put in place; the message names why and holds no value.
+
+    ``audit``: more for the audit event's detail than the user is told (e.g. a webhook's status).
+    """
+
+    def __init__(self, message: str, audit: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.audit: dict[str, Any] = dict(audit or {})
 
 
 Lookup = Callable[[str], SecretValue]  # another secret of the same target, by key
@@ -309,8 +316,12 @@ def _call_webhook(
         log.warning("the webhook %s could not be called (%s)", shown, type(exc).__name__)
         raise RotationFailed(f"the webhook {shown} could not be called") from None
     if not 200 <= reply.status_code < 300:
+        # Which status (404, 401, 405...) maps the HTTP services on internal hosts: the user is
+        # told only that the call was not accepted; the status goes to the log and the audit.
+        log.warning("the webhook %s answered %s, not 2xx", shown, reply.status_code)
         raise RotationFailed(
-            f"the webhook {shown} answered {reply.status_code}, not 2xx; the current value stays"
+            f"the webhook {shown} did not accept the rotation; the current value stays",
+            audit={"webhook_status": reply.status_code},
         )
 
 
