@@ -20,11 +20,18 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import pytest
+from psycopg import pq
 from sqlalchemy import update
 
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.rotation import get_policy, rotate_secret, set_policy
-from stacksafe.core.rotators import _endpoint, _libpq
+from stacksafe.core.rotators import (
+    RotationFailed,
+    _endpoint,
+    _libpq,
+    fixed_options,
+    libpq_version_text,
+)
 from stacksafe.core.secrets import set_secret
 from stacksafe.core.tenancy import Target
 from stacksafe.core.vault import Vault
@@ -461,3 +468,35 @@ def test_a_database_at_one_of_the_servers_own_addresses_is_refused_by_default(
             error = rotation_error(vault, stack_target)
         assert error.startswith("authentication as 'admin' failed"), error
         assert fake.sent("admin-password")
+
+
+@pytest.mark.parametrize(
+    ("version", "shown"), [(150010, "15.10"), (140000, "14.0"), (90624, "9.6.24")]
+)
+def test_a_libpq_without_require_auth_and_sslcertmode_is_refused_by_name(
+    version: int, shown: str
+) -> None:
+    with pytest.raises(RotationFailed) as refused:
+        fixed_options(version)
+    assert str(refused.value).startswith(
+        "the postgres rotator needs libpq 16.0 or newer and this server's psycopg uses "
+        f"libpq {shown}:"
+    )
+
+
+@pytest.mark.parametrize("version", [160000, 170004, 180000, 180006, 190001])
+def test_every_supported_libpq_keeps_the_ambient_credentials_out(version: int) -> None:
+    options = fixed_options(version)
+    assert options["require_auth"] == "password,md5,scram-sha-256"
+    assert options["sslcertmode"] == "disable"
+    assert options["passfile"].startswith("/dev/null/")
+    assert options["gssencmode"] == "disable"
+    # The protocol version bounds only where libpq knows them (18): before it 3.0 is all there is.
+    bounds = {k: v for k, v in options.items() if k.endswith("_protocol_version")}
+    expected = {"min_protocol_version": "3.0", "max_protocol_version": "3.0"}
+    assert bounds == (expected if version >= 180000 else {})
+
+
+def test_the_installed_libpq_is_supported() -> None:
+    # The dependency floor (pyproject.toml) is a psycopg[binary] that bundles libpq 18.
+    assert fixed_options(pq.version()), libpq_version_text(pq.version())

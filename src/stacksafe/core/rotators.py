@@ -112,6 +112,7 @@ class Rotator:
                 "(postgresql://user:password@host/db), not in its query"
             )
         _endpoint(rotated, "rotated")  # refused now, before a rotation is claimed
+        _fixed()  # so is a libpq too old to connect safely
         return rotated
 
     def public_config(self) -> dict[str, Any]:
@@ -403,7 +404,7 @@ _USER_PARAMS = frozenset(
 # A path that can never exist (nothing can be created under a device file): where libpq would
 # otherwise look for ~/.pgpass or ~/.postgresql/root.crt of the account the server runs as.
 _NO_FILE = "/dev/null/stacksafe-none"
-# Set on every rotator connection, whatever the environment says.
+# Set on every rotator connection, whatever the environment says (see ``fixed_options``).
 _FIXED = {
     "passfile": _NO_FILE,
     "sslcertmode": "disable",  # never present the server's own client certificate
@@ -416,6 +417,46 @@ _FIXED = {
     "min_protocol_version": "3.0",
     "max_protocol_version": "3.0",
 }
+# What _FIXED needs: sslcertmode and require_auth (the no-ambient-credentials guarantee) came
+# with libpq 16; the protocol version bounds with libpq 18 (before it, 3.0 is the only version,
+# so leaving them out changes nothing).
+MIN_LIBPQ = 160000
+_PROTOCOL_BOUNDS = ("min_protocol_version", "max_protocol_version")
+
+
+def libpq_version_text(version: int) -> str:
+    """libpq's version number (``PQlibVersion``) as people write it: 180006 -> 18.6."""
+    if version >= 100000:
+        return f"{version // 10000}.{version % 10000}"
+    return f"{version // 10000}.{version // 100 % 100}.{version % 100}"
+
+
+def fixed_options(version: int) -> dict[str, str]:
+    """The parameters set on every rotator connection for a libpq of ``version``; a libpq too
+    old to keep the server's own credentials out (no ``require_auth``, no ``sslcertmode``) is
+    refused (``RotationFailed`` naming its version), never used without them."""
+    if version < MIN_LIBPQ:
+        raise RotationFailed(
+            f"the postgres rotator needs libpq {libpq_version_text(MIN_LIBPQ)} or newer and this "
+            f"server's psycopg uses libpq {libpq_version_text(version)}: older versions cannot "
+            "keep the server's own certificates and Kerberos tickets out of the connection "
+            "(the operator must upgrade psycopg[binary], or the system libpq)"
+        )
+    if version < 180000:
+        return {k: v for k, v in _FIXED.items() if k not in _PROTOCOL_BOUNDS}
+    return dict(_FIXED)
+
+
+def _fixed() -> dict[str, str]:
+    from psycopg import pq
+
+    try:
+        return fixed_options(pq.version())
+    except RotationFailed as exc:
+        log.error("%s", exc)
+        raise
+
+
 DEFAULT_CONNECT_TIMEOUT = 10
 MAX_CONNECT_TIMEOUT = 30
 
@@ -492,7 +533,7 @@ def _libpq(endpoint: _Endpoint, address: Address) -> str:
     """The connection string for libpq: every parameter explicit, to the checked address."""
     from psycopg.conninfo import make_conninfo
 
-    explicit = _unset_defaults() | _FIXED | endpoint.params
+    explicit = _unset_defaults() | _fixed() | endpoint.params
     if endpoint.params.get("sslrootcert") != "system":
         explicit["sslrootcert"] = _NO_FILE
     explicit["hostaddr"] = str(address)  # libpq connects here; host names the server for TLS
