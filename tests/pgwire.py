@@ -25,6 +25,7 @@ __all__ = ["Attempt", "FakePostgres", "fake_postgres", "md5_response"]
 SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
 CANCEL_REQUEST = 80877102
+AUTH_OK = 0
 AUTH_CLEARTEXT = 3
 AUTH_MD5 = 5
 
@@ -56,7 +57,7 @@ class Attempt:
 class FakePostgres:
     host: str
     port: int
-    method: str  # "cleartext" or "md5"
+    method: str  # "cleartext", "md5" or "trust" (AuthenticationOk at once: no password asked)
     attempts: list[Attempt] = field(default_factory=list)
 
     def sent(self, password: str) -> bool:
@@ -97,6 +98,12 @@ def _serve_one(conn: socket.socket, fake: FakePostgres, lock: threading.Lock) ->
     attempt = Attempt(startup)
     with lock:
         fake.attempts.append(attempt)
+    if fake.method == "trust":
+        # AuthenticationOk and ReadyForQuery: a client that accepts logging in without a
+        # password is in; its first message is read and the connection closed.
+        conn.sendall(_message(b"R", struct.pack("!i", AUTH_OK)) + _message(b"Z", b"I"))
+        _read(conn, 5)
+        return
     if fake.method == "md5":
         attempt.salt = os.urandom(4)
         conn.sendall(_message(b"R", struct.pack("!i", AUTH_MD5) + attempt.salt))

@@ -66,6 +66,18 @@ def test_bad_policies_are_400s_that_name_the_problem_and_change_nothing(world: W
             {"rotator": "webhook", "config": {"url": "http://169.254.169.254/latest/meta-data"}},
             "169.254.169.254:80 is not a host stacksafe may connect to",
         ),
+        (
+            {"rotator": "webhook", "config": {"url": "http://127.0.0.1:99999/"}},
+            "the webhook url's port must be a number 1-65535",
+        ),
+        (
+            {"rotator": "webhook", "config": {"url": "http://example.invalid:99999/"}},
+            "the webhook url's port must be a number 1-65535",
+        ),
+        (
+            {"rotator": "webhook", "config": {"url": "http://example.invalid:0/"}},
+            "the webhook url's port must be a number 1-65535",
+        ),
         ({"rotator": "generate", "config": {"length": "long"}}, "length must be"),
         ({"expires_at": "2031-01-01T00:00:00"}, "needs a time zone"),
     ]:

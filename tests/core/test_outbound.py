@@ -6,7 +6,13 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from stacksafe.core.outbound import OutboundPolicy, OutboundRefused
+from stacksafe.core.outbound import (
+    GUARDED,
+    Address,
+    OutboundPolicy,
+    OutboundRefused,
+    own_addresses,
+)
 from stacksafe.errors import ConfigurationError
 from stacksafe.settings import Settings
 
@@ -28,6 +34,8 @@ def policy(allow: str = "", database: tuple[str, ...] = ()) -> OutboundPolicy:
         ("fe80::1", "link-local"),
         ("0.0.0.0", "unspecified"),  # noqa: S104 - an address under test, not a bind
         ("224.0.0.1", "multicast"),
+        ("fd00:ec2::254", "cloud metadata"),  # AWS, IPv6
+        ("100.100.100.200", "cloud metadata"),  # Alibaba Cloud
     ],
 )
 def test_the_default_refuses_the_guarded_ranges(address: str, kind: str) -> None:
@@ -41,6 +49,14 @@ def test_the_default_refuses_the_servers_own_database_host_and_allows_others() -
     )
     assert guarded.refusal(ip_address("10.1.2.4")) is None
     assert guarded.refusal(ip_address("203.0.113.7")) is None
+
+
+def test_a_broad_entry_does_not_open_the_cloud_metadata_addresses() -> None:
+    broad = policy("fd00::/8,100.64.0.0/10")
+    assert broad.refusal(ip_address("fd00:ec2::254")) == "it is a cloud metadata address"
+    assert broad.refusal(ip_address("100.100.100.200")) == "it is a cloud metadata address"
+    assert broad.refusal(ip_address("100.100.100.201")) is None
+    assert policy("100.100.100.200").refusal(ip_address("100.100.100.200")) is None
 
 
 def test_only_an_entry_inside_a_guarded_range_opens_it() -> None:
@@ -94,3 +110,22 @@ def test_settings_read_the_allowlist_and_the_database_hosts() -> None:
 def test_an_allowlist_entry_that_is_not_an_address_is_refused(entry: str) -> None:
     with pytest.raises(ConfigurationError, match=f"STACKSAFE_OUTBOUND_ALLOW entry '{entry}'"):
         Settings.load({"STACKSAFE_OUTBOUND_ALLOW": entry, "STACKSAFE_DATA_DIR": "/tmp/unused"})
+
+
+def outside_addresses() -> list[Address]:
+    """This machine's interface addresses that no guarded range covers (e.g. eth0's)."""
+    return sorted(
+        (a for a in own_addresses() if not any(a in n for r in GUARDED.values() for n in r)),
+        key=str,
+    )
+
+
+def test_the_servers_own_interface_addresses_are_refused_unless_listed_exactly() -> None:
+    found = own_addresses()
+    assert ip_address("127.0.0.1") in found  # the enumeration sees the loopback interface
+    for address in outside_addresses():  # whatever else this machine has: eth0, docker0...
+        reason = "it is an address of one of the server's own network interfaces"
+        assert policy().refusal(address) == reason, address
+        broad = "0.0.0.0/0" if address.version == 4 else "::/0"
+        assert policy(broad).refusal(address) == reason, address  # a broad entry: still refused
+        assert policy(str(address)).refusal(address) is None, address

@@ -8,6 +8,7 @@ PGPASSFILE, a ~/.pgpass in HOME, PGUSER.
 
 from __future__ import annotations
 
+import json
 import socket
 import socketserver
 import ssl
@@ -19,16 +20,26 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import pytest
+from psycopg import pq
+from sqlalchemy import update
 
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.rotation import get_policy, rotate_secret, set_policy
-from stacksafe.core.rotators import _endpoint, _libpq
+from stacksafe.core.rotators import (
+    RotationFailed,
+    _endpoint,
+    _libpq,
+    fixed_options,
+    libpq_version_text,
+)
 from stacksafe.core.secrets import set_secret
 from stacksafe.core.tenancy import Target
 from stacksafe.core.vault import Vault
 from stacksafe.errors import InvalidInput, NotFound
 from stacksafe.model import SecretValue
+from stacksafe.store.schema import rotation_policies
 from tests.actors import LOCAL
+from tests.core.test_outbound import outside_addresses
 from tests.core.test_rotation import receiver, value_of
 from tests.e2e.conftest import make_tls
 from tests.pgwire import FakePostgres, fake_postgres
@@ -310,7 +321,14 @@ def test_webhooks_obey_the_same_policy(vault: Vault, stack_target: Target) -> No
 
 
 @pytest.mark.parametrize(
-    "url", ["http://169.254.169.254/latest/meta-data/", "https://127.0.0.1:8443/x", "http://[::1]/"]
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://100.100.100.200/latest/meta-data/",
+        "https://127.0.0.1:8443/x",
+        "http://[::1]/",
+    ],
 )
 def test_a_webhook_url_with_a_refused_address_is_refused_when_the_policy_is_written(
     vault: Vault, stack_target: Target, url: str
@@ -378,3 +396,107 @@ def test_an_https_webhook_called_at_the_checked_address_verifies_the_names_certi
     assert names == ["localhost"]  # SNI: the name, though the connection went to 127.0.0.1
     ((_, headers, _),) = hook.calls
     assert headers["Host"].startswith("localhost:")
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http"])
+def test_a_stored_webhook_url_with_a_bad_port_fails_the_rotation_and_releases_it(
+    vault: Vault, stack_target: Target, port: str
+) -> None:
+    # Written before ports were checked (set_policy now refuses it): stored as it was.
+    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    set_policy(
+        vault,
+        LOCAL,
+        stack_target,
+        "API_KEY",
+        rotator="webhook",
+        config={"url": "http://example.invalid/"},
+    )
+    config = json.dumps(
+        {"charset": "alnum", "length": 32, "url": f"http://example.invalid:{port}/"}
+    )
+    vault.store.transact(
+        lambda conn: conn.execute(update(rotation_policies).values(config=config)), "test"
+    )
+    for _ in range(2):  # the first releases its claim: the second is not "skipped"
+        done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+        assert done.outcome == "failed"
+        assert done.error == (
+            "the webhook http://example.invalid could not be called: its port is not a number "
+            "1-65535"
+        ).replace("example.invalid", f"example.invalid:{port}")
+    assert get_policy(vault, LOCAL, stack_target, "API_KEY").pending_version is None
+    assert value_of(vault, stack_target, "API_KEY") == "original"
+
+
+def test_a_server_that_asks_for_no_password_is_not_logged_in_to(
+    vault: Vault, stack_target: Target
+) -> None:
+    # A PostgreSQL with trust authentication lets anyone in: a rotator must authenticate with
+    # the password it was given, or not connect.
+    allow(vault, "127.0.0.1")
+    with fake_postgres(method="trust") as fake:
+        address = {"host": fake.host, "port": fake.port}
+        give_policy(
+            vault,
+            stack_target,
+            APP_URL.format(**address),
+            "postgresql://admin:admin-password@{host}:{port}/postgres".format(**address),
+        )
+        error = rotation_error(vault, stack_target)
+    assert error == (
+        f"authentication as 'admin' failed at the admin database at 127.0.0.1:{fake.port}"
+    )
+    assert [a.startup["user"] for a in fake.attempts] == ["admin"]
+    assert get_policy(vault, LOCAL, stack_target, "DATABASE_URL").pending_version is None
+
+
+def test_a_database_at_one_of_the_servers_own_addresses_is_refused_by_default(
+    vault: Vault, stack_target: Target
+) -> None:
+    # A PostgreSQL the server reaches as localhost but that listens on 0.0.0.0 answers at the
+    # machine's LAN or bridge address too: that address is the server's own, refused by default.
+    for address in [a for a in outside_addresses() if a.version == 4]:
+        vault.outbound = OutboundPolicy()
+        with fake_postgres(host=str(address)) as fake:
+            admin = f"postgresql://admin:admin-password@{address}:{fake.port}/postgres"
+            give_policy(vault, stack_target, APP_URL.format(host=address, port=1), admin)
+            refused = rotation_error(vault, stack_target)
+            assert refused.startswith(f"{address}:{fake.port} is not a host"), refused
+            assert fake.attempts == []
+            allow(vault, str(address))
+            error = rotation_error(vault, stack_target)
+        assert error.startswith("authentication as 'admin' failed"), error
+        assert fake.sent("admin-password")
+
+
+@pytest.mark.parametrize(
+    ("version", "shown"), [(150010, "15.10"), (140000, "14.0"), (90624, "9.6.24")]
+)
+def test_a_libpq_without_require_auth_and_sslcertmode_is_refused_by_name(
+    version: int, shown: str
+) -> None:
+    with pytest.raises(RotationFailed) as refused:
+        fixed_options(version)
+    assert str(refused.value).startswith(
+        "the postgres rotator needs libpq 16.0 or newer and this server's psycopg uses "
+        f"libpq {shown}:"
+    )
+
+
+@pytest.mark.parametrize("version", [160000, 170004, 180000, 180006, 190001])
+def test_every_supported_libpq_keeps_the_ambient_credentials_out(version: int) -> None:
+    options = fixed_options(version)
+    assert options["require_auth"] == "password,md5,scram-sha-256"
+    assert options["sslcertmode"] == "disable"
+    assert options["passfile"].startswith("/dev/null/")
+    assert options["gssencmode"] == "disable"
+    # The protocol version bounds only where libpq knows them (18): before it 3.0 is all there is.
+    bounds = {k: v for k, v in options.items() if k.endswith("_protocol_version")}
+    expected = {"min_protocol_version": "3.0", "max_protocol_version": "3.0"}
+    assert bounds == (expected if version >= 180000 else {})
+
+
+def test_the_installed_libpq_is_supported() -> None:
+    # The dependency floor (pyproject.toml) is a psycopg[binary] that bundles libpq 18.
+    assert fixed_options(pq.version()), libpq_version_text(pq.version())

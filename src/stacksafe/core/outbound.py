@@ -6,10 +6,12 @@ into its own network: its loopback services, a cloud metadata endpoint (link-loc
 connection then goes to that very address, so a name that resolves differently a moment later,
 DNS rebinding, changes nothing):
 
-- the guarded ranges (loopback, link-local, unspecified, multicast) and the addresses of the
-  server's own database host are refused unless the operator's allowlist
-  (``STACKSAFE_OUTBOUND_ALLOW``) has an entry *inside* them: ``127.0.0.1`` opens loopback,
-  ``10.0.0.0/8`` does not open a database at 10.0.0.5 (only ``10.0.0.5`` does);
+- the guarded ranges (loopback, link-local, unspecified, multicast, cloud metadata), the
+  addresses of the server's own database host and those of the server's own network
+  interfaces (a service bound to 0.0.0.0 answers there too) are refused unless the
+  operator's allowlist (``STACKSAFE_OUTBOUND_ALLOW``) has an entry *inside* them:
+  ``127.0.0.1`` opens loopback, ``10.0.0.0/8`` does not open a database at 10.0.0.5 (only
+  ``10.0.0.5`` does);
 - any other address is allowed when there is no allowlist, and must be in it when there is.
 
 Why a refusal happened goes to the server log; the user is told only that the host is not
@@ -31,6 +33,7 @@ __all__ = [
     "OutboundPolicy",
     "OutboundRefused",
     "Unresolvable",
+    "own_addresses",
 ]
 
 log = logging.getLogger(__name__)
@@ -43,7 +46,55 @@ GUARDED: dict[str, tuple[Network, ...]] = {
     "link-local": (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10")),
     "unspecified": (ipaddress.ip_network("0.0.0.0/8"), ipaddress.ip_network("::/128")),
     "multicast": (ipaddress.ip_network("224.0.0.0/4"), ipaddress.ip_network("ff00::/8")),
+    # Metadata services outside link-local (169.254.169.254, which most clouds use, is there):
+    # AWS's IPv6 endpoint (Nitro instances) and Alibaba Cloud's.
+    "cloud metadata": (
+        ipaddress.ip_network("fd00:ec2::254/128"),
+        ipaddress.ip_network("100.100.100.200/32"),
+    ),
 }
+
+
+def _proc_lines(path: str) -> list[str]:
+    try:
+        with open(path, encoding="ascii", errors="replace") as file:
+            return file.read().splitlines()
+    except OSError:
+        return []
+
+
+def own_addresses() -> frozenset[Address]:
+    """The addresses of this machine's network interfaces, read afresh (interfaces come and go).
+
+    On Linux every local IPv4 address (secondary ones too) is a ``/32 host LOCAL`` entry of
+    ``/proc/net/fib_trie`` and every IPv6 address a line of ``/proc/net/if_inet6``; elsewhere,
+    and in addition, what the machine's own name resolves to. Standard library only.
+    """
+    found: set[Address] = set()
+    last = ""
+    for line in _proc_lines("/proc/net/fib_trie"):
+        text = line.strip()
+        if text.startswith(("|--", "+--")):
+            last = text.split()[1]
+        elif text == "/32 host LOCAL" and last:
+            try:
+                found.add(ipaddress.IPv4Address(last))
+            except ValueError:
+                continue
+    for line in _proc_lines("/proc/net/if_inet6"):
+        fields = line.split()
+        if fields and len(fields[0]) == 32:
+            try:
+                found.add(ipaddress.IPv6Address(int(fields[0], 16)))
+            except ValueError:
+                continue
+    try:
+        named = socket.getaddrinfo(socket.gethostname(), None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        named = []
+    for _family, _type, _proto, _name, sockaddr in named:
+        found.add(_plain(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])))
+    return frozenset(found)
 
 
 class OutboundRefused(Exception):
@@ -108,17 +159,26 @@ class OutboundPolicy:
             for entry in self.allow
         )
 
-    def refusal(self, address: Address, database: set[Address] | None = None) -> str | None:
+    def refusal(
+        self,
+        address: Address,
+        database: set[Address] | None = None,
+        own: frozenset[Address] | None = None,
+    ) -> str | None:
         """Why ``address`` may not be connected to, or None when it may."""
         address = _plain(address)
+        single = (ipaddress.ip_network(address),)
         if address in (self._database_addresses() if database is None else database):
-            single = ipaddress.ip_network(address)
-            if not self._opened(address, (single,)):
+            if not self._opened(address, single):
                 return "it is an address of the server's own database host"
             return None
         for kind, ranges in GUARDED.items():
             if any(address in network for network in ranges):
                 return None if self._opened(address, ranges) else f"it is a {kind} address"
+        if address in (own_addresses() if own is None else own):
+            if not self._opened(address, single):
+                return "it is an address of one of the server's own network interfaces"
+            return None
         if self.allow and not any(address in entry for entry in self.allow):
             return "it is outside STACKSAFE_OUTBOUND_ALLOW"
         return None
@@ -130,9 +190,10 @@ class OutboundPolicy:
         the address returned, never to ``host`` again: it may resolve elsewhere by then.
         """
         database = self._database_addresses()
+        own = own_addresses()
         reasons = []
         for address in _addresses(host, port):
-            reason = self.refusal(address, database)
+            reason = self.refusal(address, database, own)
             if reason is None:
                 return address
             reasons.append(f"{address}: {reason}")

@@ -464,6 +464,7 @@ def _fail(
     rotator: Rotator,
     claimed_at: datetime | None,
     error: str,
+    audit: Mapping[str, Any] | None = None,
 ) -> RotationOutcome:
     """Record a failed rotation; ``claimed_at``: its claim, or None if it failed before it."""
 
@@ -479,7 +480,7 @@ def _fail(
             account=target.account,
             stack=target.stack,
             outcome="failed",
-            detail={"keys": [key], "rotator": rotator.kind, "error": error},
+            detail={"keys": [key], "rotator": rotator.kind, "error": error, **(audit or {})},
         )
 
     vault.store.transact(work, f"recording a failed rotation of {key!r}")
@@ -599,7 +600,8 @@ def _rotate_with_pending(
     try:
         rotator.apply(pending, event, lookup, vault.outbound)
     except (RotationFailed, StacksafeError) as exc:
-        return _fail(vault, actor, target, key, rotator, started, _message(exc))
+        audit = exc.audit if isinstance(exc, RotationFailed) else None
+        return _fail(vault, actor, target, key, rotator, started, _message(exc), audit)
 
     def finish(conn: Connection) -> str | None:
         head = _live_head(conn, target, key, lock=True)

@@ -59,7 +59,14 @@ log = logging.getLogger(__name__)
 
 
 class RotationFailed(Exception):
-    """The new value could not be put in place; the message names why and holds no value."""
+    """The new value could not be put in place; the message names why and holds no value.
+
+    ``audit``: more for the audit event's detail than the user is told (e.g. a webhook's status).
+    """
+
+    def __init__(self, message: str, audit: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.audit: dict[str, Any] = dict(audit or {})
 
 
 Lookup = Callable[[str], SecretValue]  # another secret of the same target, by key
@@ -105,6 +112,7 @@ class Rotator:
                 "(postgresql://user:password@host/db), not in its query"
             )
         _endpoint(rotated, "rotated")  # refused now, before a rotation is claimed
+        _fixed()  # so is a libpq too old to connect safely
         return rotated
 
     def public_config(self) -> dict[str, Any]:
@@ -122,10 +130,16 @@ class Rotator:
         lookup: Lookup,
         outbound: OutboundPolicy,
     ) -> None:
-        if self.kind == "webhook":
-            _call_webhook(self.config, event, lookup, outbound)
-        elif self.kind == "postgres":
-            _set_role_password(pending, lookup(str(self.config["admin_key"])), outbound)
+        try:
+            if self.kind == "webhook":
+                _call_webhook(self.config, event, lookup, outbound)
+            elif self.kind == "postgres":
+                _set_role_password(pending, lookup(str(self.config["admin_key"])), outbound)
+        except ValueError as exc:
+            # Settings stored before a check existed: a failed rotation (its claim released),
+            # never an error of the server; the text may quote the settings, so log the type.
+            log.warning("a %s rotation failed: %s", self.kind, type(exc).__name__)
+            raise RotationFailed(f"the {self.kind} rotator's settings could not be used") from None
 
 
 def rotator_for(kind: str, config_text: str) -> Rotator:
@@ -198,6 +212,12 @@ def _webhook_url(url: object) -> str:
             "the webhook url must not hold credentials; use signing_key (a secret's key) so the "
             "receiver can verify calls"
         )
+    try:
+        port = parts.port  # ValueError: not a number, or above 65535
+    except ValueError:
+        port = 0
+    if port is not None and not 0 < port < 65536:
+        raise InvalidInput("the webhook url's port must be a number 1-65535")
     return url
 
 
@@ -219,8 +239,12 @@ def _refused(host: str, port: int) -> RotationFailed:
 
 
 def _port_of(url: str) -> int:
+    """The url's port (ValueError if it is not a number 1-65535)."""
     parts = urlsplit(url)
-    return parts.port or (443 if parts.scheme == "https" else 80)
+    port = parts.port
+    if port == 0:
+        raise ValueError("port 0")
+    return port or (443 if parts.scheme == "https" else 80)
 
 
 def check_literal_host(kind: str, config: Mapping[str, Any], outbound: OutboundPolicy) -> None:
@@ -257,8 +281,15 @@ def _call_webhook(
     url = str(config["url"])
     parts = urlsplit(url)
     host = str(parts.hostname)
-    port = _port_of(url)
     shown = _host_of(url)
+    try:
+        # A policy written before ports were checked may hold one that is not 1-65535: a failed
+        # rotation (its claim released), never an error of the server.
+        port = _port_of(url)
+    except ValueError:
+        raise RotationFailed(
+            f"the webhook {shown} could not be called: its port is not a number 1-65535"
+        ) from None
     try:
         address = outbound.resolve(host, port)
     except OutboundRefused:
@@ -286,8 +317,12 @@ def _call_webhook(
         log.warning("the webhook %s could not be called (%s)", shown, type(exc).__name__)
         raise RotationFailed(f"the webhook {shown} could not be called") from None
     if not 200 <= reply.status_code < 300:
+        # Which status (404, 401, 405...) maps the HTTP services on internal hosts: the user is
+        # told only that the call was not accepted; the status goes to the log and the audit.
+        log.warning("the webhook %s answered %s, not 2xx", shown, reply.status_code)
         raise RotationFailed(
-            f"the webhook {shown} answered {reply.status_code}, not 2xx; the current value stays"
+            f"the webhook {shown} did not accept the rotation; the current value stays",
+            audit={"webhook_status": reply.status_code},
         )
 
 
@@ -369,18 +404,59 @@ _USER_PARAMS = frozenset(
 # A path that can never exist (nothing can be created under a device file): where libpq would
 # otherwise look for ~/.pgpass or ~/.postgresql/root.crt of the account the server runs as.
 _NO_FILE = "/dev/null/stacksafe-none"
-# Set on every rotator connection, whatever the environment says.
+# Set on every rotator connection, whatever the environment says (see ``fixed_options``).
 _FIXED = {
     "passfile": _NO_FILE,
     "sslcertmode": "disable",  # never present the server's own client certificate
     "sslrootcert": _NO_FILE,
     "gssencmode": "disable",
-    # No Kerberos/SSPI/OAuth exchange with the server's ambient tickets or tokens: only the
-    # password the secret holds (or none, when the server asks for nothing).
-    "require_auth": "password,md5,scram-sha-256,none",
+    # No Kerberos/SSPI/OAuth exchange with the server's ambient tickets or tokens, and no
+    # server that lets anyone in ("trust"): only the password the secret holds, which the server
+    # must ask for.
+    "require_auth": "password,md5,scram-sha-256",
     "min_protocol_version": "3.0",
     "max_protocol_version": "3.0",
 }
+# What _FIXED needs: sslcertmode and require_auth (the no-ambient-credentials guarantee) came
+# with libpq 16; the protocol version bounds with libpq 18 (before it, 3.0 is the only version,
+# so leaving them out changes nothing).
+MIN_LIBPQ = 160000
+_PROTOCOL_BOUNDS = ("min_protocol_version", "max_protocol_version")
+
+
+def libpq_version_text(version: int) -> str:
+    """libpq's version number (``PQlibVersion``) as people write it: 180006 -> 18.6."""
+    if version >= 100000:
+        return f"{version // 10000}.{version % 10000}"
+    return f"{version // 10000}.{version // 100 % 100}.{version % 100}"
+
+
+def fixed_options(version: int) -> dict[str, str]:
+    """The parameters set on every rotator connection for a libpq of ``version``; a libpq too
+    old to keep the server's own credentials out (no ``require_auth``, no ``sslcertmode``) is
+    refused (``RotationFailed`` naming its version), never used without them."""
+    if version < MIN_LIBPQ:
+        raise RotationFailed(
+            f"the postgres rotator needs libpq {libpq_version_text(MIN_LIBPQ)} or newer and this "
+            f"server's psycopg uses libpq {libpq_version_text(version)}: older versions cannot "
+            "keep the server's own certificates and Kerberos tickets out of the connection "
+            "(the operator must upgrade psycopg[binary], or the system libpq)"
+        )
+    if version < 180000:
+        return {k: v for k, v in _FIXED.items() if k not in _PROTOCOL_BOUNDS}
+    return dict(_FIXED)
+
+
+def _fixed() -> dict[str, str]:
+    from psycopg import pq
+
+    try:
+        return fixed_options(pq.version())
+    except RotationFailed as exc:
+        log.error("%s", exc)
+        raise
+
+
 DEFAULT_CONNECT_TIMEOUT = 10
 MAX_CONNECT_TIMEOUT = 30
 
@@ -457,7 +533,7 @@ def _libpq(endpoint: _Endpoint, address: Address) -> str:
     """The connection string for libpq: every parameter explicit, to the checked address."""
     from psycopg.conninfo import make_conninfo
 
-    explicit = _unset_defaults() | _FIXED | endpoint.params
+    explicit = _unset_defaults() | _fixed() | endpoint.params
     if endpoint.params.get("sslrootcert") != "system":
         explicit["sslrootcert"] = _NO_FILE
     explicit["hostaddr"] = str(address)  # libpq connects here; host names the server for TLS
