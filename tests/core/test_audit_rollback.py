@@ -253,7 +253,7 @@ def test_normal_operation_and_restarts_stay_intact(
             anchor = read_checkpoint(checkpoint_of(reopened), chain)
             assert anchor is not None
             assert anchor.seq == head_row(reopened)["seq"]
-            report = verify_chain(reopened)
+            report = verify_chain(reopened, require_anchor=True)
             assert report.intact, report
             assert report.anchors == (anchor.source,)
             assert report.head == anchor.text
@@ -302,7 +302,15 @@ def test_an_expected_head_kept_elsewhere_is_an_anchor(logged: tuple[Vault, Targe
     expected = parse_expected_head(kept)
     cut_to(vault, earlier)
     checkpoint_of(vault).unlink()  # whoever cut the log removed the file too
-    assert verify_chain(vault).intact  # nothing left to tell, on this machine
+    assert verify_chain(vault).intact  # nothing left to tell, on this machine: so
+    unanchored = verify_chain(vault, require_anchor=True)  # `audit verify` refuses that
+    assert (unanchored.intact, unanchored.unanchored, unanchored.first_bad_seq) == (
+        False,
+        True,
+        None,
+    )
+    assert unanchored.problem is not None
+    assert unanchored.problem.startswith(f"no checkpoint found at {checkpoint_of(vault)}: ")
     report = verify_chain(vault, expected=[expected])
     assert not report.intact
     assert report.problem is not None
