@@ -237,6 +237,10 @@ def test_audit_checkpoint_and_free_space_settings(tmp_path: Path) -> None:
         data_dir=tmp_path,
     )
     assert chosen.checkpoint_file == tmp_path / "elsewhere" / "head"
+    home = Settings.load(
+        {"STACKSAFE_AUDIT_CHECKPOINT_FILE": "~/audit.checkpoint"}, data_dir=tmp_path
+    )
+    assert home.checkpoint_file == Path("~/audit.checkpoint").expanduser()
     assert (chosen.audit_checkpoint_seconds, chosen.audit_min_free_bytes) == (0.5, 0)
 
 
@@ -247,6 +251,13 @@ def test_audit_checkpoint_and_free_space_settings(tmp_path: Path) -> None:
         ("STACKSAFE_AUDIT_CHECKPOINT_SECONDS", "soon", "STACKSAFE_AUDIT_CHECKPOINT_SECONDS must"),
         ("STACKSAFE_AUDIT_MIN_FREE_BYTES", "8M", "STACKSAFE_AUDIT_MIN_FREE_BYTES must be a whole"),
         ("STACKSAFE_AUDIT_MIN_FREE_BYTES", "-1", "STACKSAFE_AUDIT_MIN_FREE_BYTES must be a whole"),
+        # Relative: it would name another file in each directory a process starts in.
+        (
+            "STACKSAFE_AUDIT_CHECKPOINT_FILE",
+            "audit.checkpoint",
+            "STACKSAFE_AUDIT_CHECKPOINT_FILE must be an absolute path, not 'audit.checkpoint'",
+        ),
+        ("STACKSAFE_AUDIT_CHECKPOINT_FILE", "./x/head", "STACKSAFE_AUDIT_CHECKPOINT_FILE must be"),
     ],
 )
 def test_bad_audit_settings_are_configuration_errors(

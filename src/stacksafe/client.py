@@ -215,11 +215,18 @@ class Client:
         created: dict[str, Any] = self._request("POST", "/stacks", json=body).json()
         return created["response"]  # type: ignore[no-any-return]
 
-    def verify_audit(self, expect_heads: Sequence[str] = ()) -> dict[str, Any]:
+    def verify_audit(
+        self, expect_heads: Sequence[str] = (), *, no_anchor: bool = False
+    ) -> dict[str, Any]:
         """Walk the server's audit hash chain (the owner only): intact, events, first bad event,
-        head; the log must reach the server's checkpoint and each ``SEQ:HASH`` given."""
-        params = {"expect_head": list(expect_heads)} if expect_heads else None
-        answer = self._request("GET", "/audit_logs/verify", params=params)
+        head; the log must reach the server's checkpoint and each ``SEQ:HASH`` given (with
+        neither, not intact unless ``no_anchor``)."""
+        params: dict[str, Any] = {}
+        if expect_heads:
+            params["expect_head"] = list(expect_heads)
+        if no_anchor:
+            params["no_anchor"] = "true"
+        answer = self._request("GET", "/audit_logs/verify", params=params or None)
         report: dict[str, Any] = answer.json()["response"]
         return report
 

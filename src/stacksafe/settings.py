@@ -223,7 +223,7 @@ class Settings:
             env, "STACKSAFE_DB_CONNECT_TIMEOUT", DEFAULT_DB_CONNECT_TIMEOUT, 1, "seconds"
         )
         outbound_allow = _networks(env, "STACKSAFE_OUTBOUND_ALLOW")
-        checkpoint_file = env.get("STACKSAFE_AUDIT_CHECKPOINT_FILE")
+        checkpoint_file = _absolute_path(env, "STACKSAFE_AUDIT_CHECKPOINT_FILE")
         checkpoint_seconds = _seconds(
             env, "STACKSAFE_AUDIT_CHECKPOINT_SECONDS", DEFAULT_AUDIT_CHECKPOINT_SECONDS
         )
@@ -257,14 +257,24 @@ class Settings:
             db_connect_timeout=connect_timeout,
             outbound_allow=outbound_allow,
             database_hosts=_database_hosts(url, env),
-            audit_checkpoint_file=(
-                Path(checkpoint_file).expanduser().absolute() if checkpoint_file else None
-            ),
+            audit_checkpoint_file=checkpoint_file,
             audit_checkpoint_seconds=checkpoint_seconds,
             audit_min_free_bytes=min_free,
             password_workers=password_workers,
             password_queue=password_queue,
         )
+
+
+def _absolute_path(env: Mapping[str, str], name: str) -> Path | None:
+    """The path in ``name`` (``~`` expanded), which must be absolute: a relative one would
+    depend on the directory each process happens to start in. None when unset or empty."""
+    text = env.get(name)
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise ConfigurationError(f"{name} must be an absolute path, not {text[:200]!r}")
+    return path
 
 
 # Generous upper bounds: a typo (an extra zero or three) is an error, not a server that opens

@@ -229,3 +229,38 @@ def test_the_keys_waiting_for_a_flush_are_bounded_like_the_table() -> None:
         window.hit(f"t{n}")
     assert len(window._unsent or ()) == 2
     assert window.flush(Shared()) <= 2
+
+
+def test_a_clock_reading_older_than_the_keys_window_never_rolls_it_back() -> None:
+    """Readings arrive out of order (the clock is read before the lock; a wall clock steps
+    back): a key already in the next window keeps that window, its counts and what was sent."""
+    clock, shared = Clock(6050.0), Shared()  # window 100
+    window = SlidingWindow(5, 60.0, clock, shared=True)
+    for _ in range(3):
+        assert window.hit("t") is not None
+    clock.now = 6070.0  # window 101: the three weigh as the previous one
+    window.hit("t")
+    window.flush(shared)
+    assert (shared.counts["t", 100], shared.counts["t", 101]) == (3, 1)
+    clock.now = 6055.0  # a late reading of window 100
+    assert window.hit("t") is not None  # counted in window 101, the three still weigh
+    assert window.exceeded("t")  # 3 + 2 of 5, read at the start of window 101
+    assert window.hit("t") is None
+    assert window.reset_in("t") > 0
+    clock.now = 6070.0
+    assert window.flush(shared) == 1
+    # Only the new hit is sent, in window 101; nothing sent twice, nothing lost.
+    assert (shared.counts["t", 100], shared.counts["t", 101]) == (3, 2)
+
+
+def test_a_flush_with_an_older_reading_leaves_newer_windows_to_the_next_flush() -> None:
+    clock, shared = Clock(6050.0), Shared()
+    window = SlidingWindow(5, 60.0, clock, shared=True)
+    window.hit("t")
+    clock.now = 6070.0
+    window.hit("t")  # window 101
+    clock.now = 6055.0  # the flush read the clock before that hit
+    assert window.flush(shared) == 0
+    clock.now = 6071.0
+    assert window.flush(shared) == 1
+    assert (shared.counts["t", 100], shared.counts["t", 101]) == (1, 1)

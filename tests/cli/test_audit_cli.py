@@ -39,3 +39,35 @@ def test_a_malformed_anchor_is_bad_input(seeded: Cli, cli_runner: InProcessCli) 
     refused = cli_runner.invoke("audit", "verify", "--checkpoint", str(missing))
     assert refused.exit_code == 2
     assert refused.stderr.strip() == f"Error: checkpoint file {missing} does not exist"
+
+
+def test_a_missing_checkpoint_is_not_intact_unless_no_anchor(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    """A deleted checkpoint is what whoever cut the tail would leave: verify says so and exits
+    6, until a copy, a kept head or --no-anchor is given."""
+    printed = cli_runner.ok("audit", "verify").stdout
+    match = re.search(r"^  head (\d+:[0-9a-f]{64}) ", printed, re.M)
+    assert match is not None, printed
+    kept = seeded.data_dir / "kept.checkpoint"
+    path = seeded.data_dir / "audit.checkpoint"
+    path.rename(kept)
+
+    refused = cli_runner.invoke("audit", "verify")
+    assert refused.exit_code == 6, refused
+    assert refused.stdout == ""
+    assert refused.stderr.startswith(
+        f"Error: audit log not checked against an anchor: no checkpoint found at {path}: "
+        "the log's end cannot be checked"
+    ), refused.stderr
+    assert "--checkpoint FILE" in refused.stderr
+    assert "--expect-head SEQ:HASH" in refused.stderr
+    assert "--no-anchor" in refused.stderr
+
+    alone = cli_runner.ok("audit", "verify", "--no-anchor").stdout
+    assert alone.startswith("Audit log intact:")
+    assert "checked against 0 checkpoint(s)" in alone
+    by_head = cli_runner.ok("audit", "verify", "--expect-head", match.group(1)).stdout
+    assert "checked against 1 checkpoint(s)" in by_head
+    by_copy = cli_runner.ok("audit", "verify", "--checkpoint", str(kept)).stdout
+    assert "checked against 1 checkpoint(s)" in by_copy

@@ -163,8 +163,51 @@ def test_the_writer_never_rewinds_the_checkpoint_and_readiness_says_so(
     cut_to(vault, earlier)
     flush(vault)
     assert checkpoint_of(vault).read_bytes() == kept
-    problem = readiness(vault)["audit_checkpoint"]
-    assert problem.startswith("the audit log was rolled back: the database's head is event")
+    assert vault.audit_checkpoint is not None
+    assert vault.audit_checkpoint.problem is not None
+    assert vault.audit_checkpoint.problem.startswith(
+        "the audit log was rolled back: the database's head is event"
+    )
+    # Readiness is public: the kind of problem, not the file nor the event numbers.
+    assert readiness(vault)["audit_checkpoint"] == "rolled back: see the server log"
+
+
+def test_readiness_sees_a_rollback_before_the_next_append(
+    logged: tuple[Vault, Target], caplog: pytest.LogCaptureFixture
+) -> None:
+    vault, target = logged
+    earlier = head_row(vault)
+    put(vault, target, "LATER", "x")
+    flush(vault)
+    assert readiness(vault)["audit_checkpoint"] == "ok"
+    cut_to(vault, earlier)  # nothing appended since: the writer's thread has no reason to look
+    with caplog.at_level("ERROR", logger="stacksafe.audit"):
+        assert readiness(vault)["audit_checkpoint"] == "rolled back: see the server log"
+    assert f"the checkpoint {checkpoint_of(vault)} records event" in caplog.text
+
+
+def test_every_event_wiped_with_the_head_is_reported_by_readiness(
+    logged: tuple[Vault, Target], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wipe of the events and the head row (or the head set back to event 0) with a
+    checkpoint in place is a rollback: before the next append, and at a flush."""
+    vault, _ = logged
+    last = head_row(vault)["seq"]
+    kept = checkpoint_of(vault).read_bytes()
+    write(vault, delete(audit_events), delete(audit_head))
+    with caplog.at_level("ERROR", logger="stacksafe.audit"):
+        checks = readiness(vault)
+    assert checks["audit_checkpoint"] == "rolled back: see the server log"
+    assert str(checkpoint_of(vault)) not in json.dumps(checks)
+    assert (
+        "the audit log was rolled back: the database's head is missing (every event deleted), "
+        f"but the checkpoint {checkpoint_of(vault)} records event {last}"
+    ) in caplog.text
+    flush(vault)
+    assert vault.audit_checkpoint is not None
+    assert vault.audit_checkpoint.problem is not None
+    assert "rolled back" in vault.audit_checkpoint.problem
+    assert checkpoint_of(vault).read_bytes() == kept
 
 
 @pytest.mark.parametrize(
@@ -210,7 +253,7 @@ def test_normal_operation_and_restarts_stay_intact(
             anchor = read_checkpoint(checkpoint_of(reopened), chain)
             assert anchor is not None
             assert anchor.seq == head_row(reopened)["seq"]
-            report = verify_chain(reopened)
+            report = verify_chain(reopened, require_anchor=True)
             assert report.intact, report
             assert report.anchors == (anchor.source,)
             assert report.head == anchor.text
@@ -259,7 +302,15 @@ def test_an_expected_head_kept_elsewhere_is_an_anchor(logged: tuple[Vault, Targe
     expected = parse_expected_head(kept)
     cut_to(vault, earlier)
     checkpoint_of(vault).unlink()  # whoever cut the log removed the file too
-    assert verify_chain(vault).intact  # nothing left to tell, on this machine
+    assert verify_chain(vault).intact  # nothing left to tell, on this machine: so
+    unanchored = verify_chain(vault, require_anchor=True)  # `audit verify` refuses that
+    assert (unanchored.intact, unanchored.unanchored, unanchored.first_bad_seq) == (
+        False,
+        True,
+        None,
+    )
+    assert unanchored.problem is not None
+    assert unanchored.problem.startswith(f"no checkpoint found at {checkpoint_of(vault)}: ")
     report = verify_chain(vault, expected=[expected])
     assert not report.intact
     assert report.problem is not None

@@ -94,7 +94,10 @@ class SlidingWindow:
 
     @staticmethod
     def _rolled(count: _Count, index: int) -> _Count:
-        if index != count.index:
+        """``count`` moved on to window ``index``; never back: a caller whose clock reading is
+        older than another's (read before the lock, or a wall clock stepped back) keeps the
+        newer window and its counts (moving back would zero them, and what was sent)."""
+        if index > count.index:
             next_one = index == count.index + 1
             count.previous = count.current if next_one else 0
             count.sent_previous = count.sent if next_one else 0
@@ -106,7 +109,8 @@ class SlidingWindow:
     def _estimate(self, count: _Count, now: float) -> float:
         # The part of the previous window the sliding window still covers; multiplied before
         # dividing, so whole seconds give exact figures.
-        uncovered = now - count.index * self.window
+        # Clamped: a reading older than the count's window (see ``_rolled``) is its start.
+        uncovered = min(max(now - count.index * self.window, 0.0), self.window)
         previous = count.previous + count.others_previous
         return previous * (self.window - uncovered) / self.window + count.current + count.others
 
@@ -183,6 +187,9 @@ class SlidingWindow:
                 for key in keys:
                     count = self._counts.get(key)
                     if count is None:  # forgotten: its unsent counts with it
+                        continue
+                    if count.index > index:  # counted after this flush read the clock:
+                        self._unsent.add(key)  # the next flush sends it, in its window
                         continue
                     self._rolled(count, index)
                     new_previous = count.previous - count.sent_previous

@@ -152,6 +152,9 @@ class AuditVerifyOut(BaseModel):
     problem: str | None
     # When intact: the last event as SEQ:HASH, an anchor to keep elsewhere (expect_head).
     head: str | None = None
+    # Not intact only because the server found no checkpoint and no expect_head was given
+    # (the chain itself is intact); no_anchor=true checks the chain alone.
+    unanchored: bool = False
 
 
 class StackCreate(BaseModel):

@@ -260,11 +260,19 @@ def audit_verify(
             help="SEQ:HASH the log must still hold, as an earlier verify printed; repeatable.",
         ),
     ] = None,
+    no_anchor: Annotated[
+        bool,
+        typer.Option(
+            "--no-anchor",
+            help="Accept a log with no checkpoint and no --expect-head (the chain alone: a "
+            "cut tail is not seen).",
+        ),
+    ] = False,
 ) -> None:
     """Walk the hash chain and compare its end with the checkpoints: exit 0 when intact, else
-    6 naming the first bad event or the rollback."""
+    6 naming the first bad event or the rollback, or saying no checkpoint was found."""
     expected = [parse_expected_head(text) for text in expect_head or []]
-    head, anchors = None, 0
+    head, anchors, unanchored = None, 0, False
     with remote_client() as client:
         if client is not None:
             if checkpoint:
@@ -272,16 +280,21 @@ def audit_verify(
                     "--checkpoint needs the master key to check the file's MAC: run `audit "
                     "verify` on the server machine (without STACKSAFE_ADDR)"
                 )
-            remote = client.verify_audit([a.text for a in expected])
+            remote = client.verify_audit([a.text for a in expected], no_anchor=no_anchor)
             intact, events = bool(remote["intact"]), int(remote["events"])
             first_bad, problem = remote["first_bad_seq"], remote["problem"]
-            head = remote.get("head")
+            head, unanchored = remote.get("head"), bool(remote.get("unanchored"))
         else:
             with opened_vault(data_dir) as vault:
-                report = audit.verify_chain(vault, checkpoints=checkpoint or [], expected=expected)
+                report = audit.verify_chain(
+                    vault,
+                    checkpoints=checkpoint or [],
+                    expected=expected,
+                    require_anchor=not no_anchor,
+                )
             intact, events = report.intact, report.events
             first_bad, problem = report.first_bad_seq, report.problem
-            head, anchors = report.head, len(report.anchors)
+            head, anchors, unanchored = report.head, len(report.anchors), report.unanchored
     if intact:
         typer.echo(f"Audit log intact: {events} events")
         if head is not None and client is None:
@@ -289,6 +302,9 @@ def audit_verify(
         elif head is not None:
             typer.echo(f"  head {head}")
         return
+    if unanchored:
+        typer.echo(f"Error: audit log not checked against an anchor: {problem}", err=True)
+        raise typer.Exit(6)
     where = "" if first_bad is None else f" at event {first_bad}"
     typer.echo(f"Error: audit log broken{where}: {problem}", err=True)
     raise typer.Exit(6)

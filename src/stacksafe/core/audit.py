@@ -389,6 +389,8 @@ class VerifyReport:
     head: str | None = field(default=None, compare=False)
     # Where the anchors compared came from (checkpoint files, --expect-head).
     anchors: tuple[str, ...] = field(default=(), compare=False)
+    # Not intact only because no anchor was found (``require_anchor``): the chain itself is.
+    unanchored: bool = field(default=False, compare=False)
 
 
 def verify_chain(
@@ -396,12 +398,16 @@ def verify_chain(
     *,
     checkpoints: Sequence[Path] = (),
     expected: Sequence[Anchor] = (),
+    require_anchor: bool = False,
 ) -> VerifyReport:
     """Walk the whole chain; name the first event that is missing, edited, inserted or moved,
     then compare its end with every anchor: the server's checkpoint file, ``checkpoints``
     (files copied elsewhere, which must exist) and ``expected`` heads. A log that ends before
     an anchor's event, or holds another event there, was rolled back; one with no event at
-    all has lost its genesis event."""
+    all has lost its genesis event.
+
+    ``require_anchor`` (``audit verify``): a log with events but no anchor at all is not
+    intact (``unanchored``): a deleted checkpoint is what whoever cut the tail would leave."""
     chain = keyed_hash(vault, AUDIT_CHAIN)
     own = vault.audit_checkpoint.path if vault.audit_checkpoint is not None else None
     anchors = list(expected)
@@ -501,6 +507,18 @@ def verify_chain(
             "the log has no genesis event: it is empty (every event was deleted, or the "
             "database was not made by `stacksafe init`)",
             anchors=sources,
+        )
+    if require_anchor and not anchors:
+        where = f"at {own}" if own is not None else "(no checkpoint file is configured)"
+        return VerifyReport(
+            False,
+            count,
+            None,
+            f"no checkpoint found {where}: the log's end cannot be checked (a tail cut with "
+            "the checkpoint deleted looks intact); pass --checkpoint FILE (a copy) or "
+            "--expect-head SEQ:HASH (a head kept elsewhere), or --no-anchor to check the "
+            f"chain alone ({count} events, chain intact)",
+            unanchored=True,
         )
     return VerifyReport(True, count, head=f"{last_seq}:{previous.hex()}", anchors=sources)
 

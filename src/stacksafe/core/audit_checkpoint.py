@@ -48,6 +48,12 @@ log = logging.getLogger("stacksafe.audit")
 FORMAT = "stacksafe-audit-checkpoint-1"
 HASH_BYTES = 32
 
+# What readiness shows of a problem (unauthenticated callers): its kind, never the file's path
+# nor event numbers; the whole problem is in the server log.
+ROLLED_BACK = "rolled back: see the server log"
+FORGED = "forged or damaged: see the server log"
+UNWRITABLE = "cannot be written: see the server log"
+
 
 @dataclass(frozen=True, slots=True)
 class Anchor:
@@ -189,12 +195,14 @@ def _replace(path: Path, data: bytes) -> None:
 class CheckpointWriter:
     """Writes the committed head to ``path``, at most every ``interval`` seconds while events
     are appended, and once more on ``close``. ``problem``: why the last attempt wrote nothing
-    (a rollback it detected, a file it cannot write), or None."""
+    (a rollback it detected, a file it cannot write), or None; ``summary``: its kind only
+    (``ROLLED_BACK``, ``FORGED``, ``UNWRITABLE``), for readiness."""
 
     def __init__(self, store: Store, chain: KeyedHash, path: Path, interval: float) -> None:
         self.path = path
         self.interval = interval
         self.problem: str | None = None
+        self.summary: str | None = None
         self._store = store
         self._chain = chain
         # The highest sequence this process appended, and the newest one anchored. Appends
@@ -236,52 +244,64 @@ class CheckpointWriter:
         if self._appended > self._anchored:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, *, write: bool = True) -> None:
         """Anchor the committed head now (tests, ``close``); never raises: what went wrong
-        is in ``problem`` and the log."""
+        is in ``problem`` and the log. ``write=False``: only compare the head with the file
+        (readiness: a rollback is seen without waiting for the next append)."""
         with self._flushing:
             try:
-                problem = self._write()
+                found = self._write(write)
             except Exception as exc:  # a database or file error: tried again next interval
-                problem = f"cannot write the audit checkpoint {self.path}: " + (
-                    exc.strerror
-                    if isinstance(exc, OSError) and exc.strerror
-                    else getattr(exc, "message", type(exc).__name__)
+                found = (
+                    UNWRITABLE,
+                    f"cannot write the audit checkpoint {self.path}: "
+                    + (
+                        exc.strerror
+                        if isinstance(exc, OSError) and exc.strerror
+                        else getattr(exc, "message", type(exc).__name__)
+                    ),
                 )
+            summary, problem = found if found is not None else (None, None)
             if problem is not None and problem != self.problem:
                 log.error("%s", problem)
-            self.problem = problem
+            self.summary, self.problem = summary, problem
 
-    def _write(self) -> str | None:
+    def _write(self, write: bool) -> tuple[str, str] | None:
+        """``(summary, problem)``, or None when the file holds the head (now)."""
+        if not write and not self.path.parent.is_dir():
+            return None  # no checkpoint yet: nothing to compare
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _exclusive(self.path), self._store.read() as conn:
             head = queries.read_head(conn)
-            if head is None or head[0] == 0:
-                return None  # nothing committed yet
-            seq, digest, mac = head
-            if not head_matches(self._chain, seq, digest, mac):
-                return (
+            seq = 0 if head is None else head[0]
+            if head is not None and seq > 0 and not head_matches(self._chain, *head):
+                return FORGED, (
                     f"the audit head in the database (event {seq}) is forged: "
                     f"the checkpoint {self.path} was not moved to it"
                 )
             try:
                 current = read_checkpoint(self.path, self._chain)
             except IntegrityError as exc:
-                return f"{exc.message}; it is kept as it is until an operator moves it aside"
+                return FORGED, (
+                    f"{exc.message}; it is kept as it is until an operator moves it aside"
+                )
             if current is not None:
                 if current.seq > seq:
-                    return (
-                        f"the audit log was rolled back: the database's head is event {seq}, "
-                        f"but the checkpoint {self.path} records event {current.seq}"
+                    return ROLLED_BACK, (
+                        "the audit log was rolled back: the database's head is "
+                        + (f"event {seq}" if seq else "missing (every event deleted)")
+                        + f", but the checkpoint {self.path} records event {current.seq}"
                     )
                 if queries.event_hash(conn, current.seq) != current.hash:
-                    return (
+                    return ROLLED_BACK, (
                         f"the audit log was rolled back and rewritten: event {current.seq} "
                         f"is not the one the checkpoint {self.path} records"
                     )
                 if current.seq == seq:
                     self._anchored = max(self._anchored, seq)
                     return None
-            _replace(self.path, _render(self._chain, seq, digest, datetime.now(UTC)))
+            if head is None or seq == 0 or not write:
+                return None  # nothing committed yet, or only comparing
+            _replace(self.path, _render(self._chain, seq, head[1], datetime.now(UTC)))
         self._anchored = max(self._anchored, seq)
         return None

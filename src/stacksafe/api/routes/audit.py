@@ -94,13 +94,20 @@ ExpectHead = Annotated[
 
 @router.get("/audit_logs/verify", response_model=Envelope[AuditVerifyOut])
 def verify(
-    vault: VaultDep, caller: Caller, expect_head: ExpectHead = None
+    vault: VaultDep,
+    caller: Caller,
+    expect_head: ExpectHead = None,
+    no_anchor: Annotated[
+        bool,
+        Query(description="Intact without any checkpoint or expect_head (the chain alone)."),
+    ] = False,
 ) -> Envelope[AuditVerifyOut]:
     """Walk the hash chain and compare its end with the server's checkpoint and the heads
-    given (the server owner only)."""
+    given (the server owner only); with neither, not intact (``unanchored``) unless
+    ``no_anchor``."""
     _owner_only(vault, caller, "audit.verify")
     expected = [parse_expected_head(text) for text in expect_head or []]
-    report = audit.verify_chain(vault, expected=expected)
+    report = audit.verify_chain(vault, expected=expected, require_anchor=not no_anchor)
     return Envelope[AuditVerifyOut](
         response=AuditVerifyOut(
             intact=report.intact,
@@ -108,6 +115,7 @@ def verify(
             first_bad_seq=report.first_bad_seq,
             problem=report.problem,
             head=report.head,
+            unanchored=report.unanchored,
         )
     )
 
