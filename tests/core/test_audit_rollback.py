@@ -172,6 +172,37 @@ def test_the_writer_never_rewinds_the_checkpoint_and_readiness_says_so(
     assert readiness(vault)["audit_checkpoint"] == "rolled back: see the server log"
 
 
+def test_a_deleted_checkpoint_does_not_let_a_running_server_anchor_a_cut_log(
+    logged: tuple[Vault, Target],
+) -> None:
+    """Deleting the file as well as cutting the tail, while the server runs: it remembers
+    what it anchored, so it does not write a fresh checkpoint at the cut head."""
+    vault, target = logged
+    earlier = head_row(vault)
+    put(vault, target, "LATER", "x")
+    flush(vault)
+    checkpoint_of(vault).unlink()
+    cut_to(vault, earlier)
+    flush(vault)
+    assert not checkpoint_of(vault).exists()
+    assert vault.audit_checkpoint is not None
+    assert vault.audit_checkpoint.problem is not None
+    assert "below event" in vault.audit_checkpoint.problem
+    assert readiness(vault)["audit_checkpoint"] == "rolled back: see the server log"
+
+
+def test_a_deleted_checkpoint_of_an_intact_log_is_written_again(
+    logged: tuple[Vault, Target],
+) -> None:
+    vault, target = logged
+    checkpoint_of(vault).unlink()
+    put(vault, target, "LATER", "x")
+    flush(vault)
+    assert checkpoint_of(vault).exists()
+    assert vault.audit_checkpoint is not None
+    assert vault.audit_checkpoint.problem is None
+
+
 def test_readiness_sees_a_rollback_before_the_next_append(
     logged: tuple[Vault, Target], caplog: pytest.LogCaptureFixture
 ) -> None:

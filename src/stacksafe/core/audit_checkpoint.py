@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from stacksafe.crypto import KeyedHash
 from stacksafe.errors import IntegrityError, InvalidInput
 from stacksafe.store import Store
@@ -209,6 +211,9 @@ class CheckpointWriter:
         # hold the database's head lock when they set ``_appended``, so they do not race.
         self._appended = 0
         self._anchored = 0
+        # The newest (sequence, hash) this process anchored: kept in memory, so a checkpoint
+        # file deleted while it runs does not let it anchor a log cut behind it.
+        self._last: tuple[int, bytes] | None = None
         self._flushing = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -285,6 +290,10 @@ class CheckpointWriter:
                 return FORGED, (
                     f"{exc.message}; it is kept as it is until an operator moves it aside"
                 )
+            if current is None and self._last is not None:
+                problem = self._behind_memory(conn, seq, self._last)
+                if problem is not None:
+                    return ROLLED_BACK, problem
             if current is not None:
                 if current.seq > seq:
                     return ROLLED_BACK, (
@@ -299,9 +308,29 @@ class CheckpointWriter:
                     )
                 if current.seq == seq:
                     self._anchored = max(self._anchored, seq)
+                    self._last = (seq, current.hash)
                     return None
             if head is None or seq == 0 or not write:
                 return None  # nothing committed yet, or only comparing
             _replace(self.path, _render(self._chain, seq, head[1], datetime.now(UTC)))
         self._anchored = max(self._anchored, seq)
+        self._last = (seq, head[1])
+        return None
+
+    def _behind_memory(self, conn: Connection, seq: int, last: tuple[int, bytes]) -> str | None:
+        """With the file gone: whether the log still holds what this process last anchored
+        (a restart, which forgets it, is the way to accept a log cut on purpose)."""
+        last_seq, last_hash = last
+        if seq < last_seq:
+            return (
+                f"the audit log was rolled back: the checkpoint {self.path} is gone and the "
+                "database's head is "
+                + (f"event {seq}" if seq else "missing (every event deleted)")
+                + f", below event {last_seq} this server anchored"
+            )
+        if queries.event_hash(conn, last_seq) != last_hash:
+            return (
+                f"the audit log was rolled back and rewritten: the checkpoint {self.path} is "
+                f"gone and event {last_seq} is not the one this server anchored"
+            )
         return None
