@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from stacksafe.api import create_app
 from stacksafe.api.deps import ApiState
-from stacksafe.api.request_counts import RequestCounts, shared_window
+from stacksafe.api.request_counts import shared_window
+from stacksafe.core.request_counts import RequestCounts
 from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
 from stacksafe.store.failures import BATCH_ROWS

@@ -17,7 +17,7 @@ from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.lane import SecretsLane
 from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.no_store import NoStore
-from stacksafe.api.request_counts import RequestCounts, RequestCountsFlusher, shared_window
+from stacksafe.api.request_counts import RequestCountsFlusher, shared_window
 from stacksafe.api.request_id import RequestId
 from stacksafe.api.routes import (
     audit,
@@ -31,6 +31,7 @@ from stacksafe.api.routes import (
 )
 from stacksafe.core.guessing import BAD_TOKENS, BadTokens
 from stacksafe.core.password_pool import PasswordPool
+from stacksafe.core.request_counts import RequestCounts
 from stacksafe.core.rotation import RotationScheduler
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.core.sign_in import SignInLimits

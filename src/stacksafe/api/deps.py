@@ -10,10 +10,10 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request, Response
 
 from stacksafe.api.ratelimit import SlidingWindow
-from stacksafe.api.request_counts import RequestCounts
 from stacksafe.core.access import Principal
 from stacksafe.core.guessing import BadTokens
 from stacksafe.core.principals import authenticate
+from stacksafe.core.request_counts import RequestCounts
 from stacksafe.core.vault import Vault
 from stacksafe.errors import Throttled, Unauthenticated
 

@@ -29,13 +29,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 
+from stacksafe.core.request_counts import NewCounts
+
 __all__ = ["DEFAULT_MAX_KEYS", "Exchange", "NewCounts", "SlidingWindow"]
 
 DEFAULT_MAX_KEYS = 100_000
 
 
-# A key, its new counts in the previous and in the current fixed window (not yet flushed).
-NewCounts = tuple[str, int, int]
 # Given the current window's index and the new counts, adds them to the shared counts and
 # answers, per key, the totals of every process in the previous and in the current window.
 Exchange = Callable[[int, Sequence[NewCounts]], Mapping[str, tuple[int, int]]]

@@ -1,34 +1,20 @@
-"""The per-token rate limit's counts, shared by every server on the database.
-
-api.ratelimit counts each token's requests in the process and decides there, with no database
-round trip per request; ``RequestCounts`` is its ``Exchange``: about once a second
-(``RequestCountsFlusher``, a thread of the serving process) the new counts go to the
-``failures`` table (migration 0012: rows of a target and a fixed window; here the target is a
-keyed hash of the token's id, never the token), in one transaction that also reads back every
-process's totals of those windows. The first flush of each window in a process also prunes the
-rows that weigh nothing any more (``expires``, failures' too), so the table does not grow with
-the hours even on a server that never sees a failure.
-"""
+"""The per-token rate limit shared by every server on the database: the window over the
+vault's clock, and the thread of a serving process that exchanges its counts about once a second
+(``RequestCountsFlusher``) through ``core.request_counts.RequestCounts``."""
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection
-
-from stacksafe.api.ratelimit import NewCounts, SlidingWindow
-from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
+from stacksafe.api.ratelimit import SlidingWindow
+from stacksafe.core.request_counts import RequestCounts
 from stacksafe.core.vault import Vault, utc_now
-from stacksafe.store import failures as queries
 
 __all__ = ["FLUSH_SECONDS", "RequestCounts", "RequestCountsFlusher", "shared_window"]
 
 FLUSH_SECONDS = 1.0  # how often a serving process shares its counts (the overshoot's bound)
-KIND = b"token-requests"  # hashed into the target: never the same row as a failure's
 
 log = logging.getLogger(__name__)
 
@@ -44,41 +30,6 @@ def shared_window(vault: Vault, limit: int, window: float) -> SlidingWindow:
         return time.time() if clock is utc_now else clock().timestamp()
 
     return SlidingWindow(limit, window, now, shared=True)
-
-
-class RequestCounts:
-    """Adds new counts to the database and answers the totals (an ``api.ratelimit.Exchange``)."""
-
-    def __init__(self, vault: Vault, window: float) -> None:
-        self.vault = vault
-        self.window = window
-        self._pruned = -1  # the last window this process pruned in
-
-    def __call__(self, index: int, batch: Sequence[NewCounts]) -> Mapping[str, tuple[int, int]]:
-        hasher = keyed_hash(self.vault, TOKEN_HASH)
-        expires = math.ceil((index + 2) * self.window)  # when the current one weighs nothing
-        targets: dict[bytes, str] = {}
-        rows: list[tuple[bytes, int, int, int]] = []
-        for key, new_previous, new_current in batch:
-            target = hasher.digest(b"failures", KIND, key.encode())
-            targets[target] = key
-            rows.append((target, index - 1, new_previous, expires - math.ceil(self.window)))
-            rows.append((target, index, new_current, expires))
-
-        prune = index != self._pruned
-
-        def work(conn: Connection) -> dict[tuple[bytes, int], int]:
-            if prune:  # rows expired by this window's start (another process may do it too)
-                queries.prune_failures(conn, math.floor(index * self.window))
-            queries.add_counts(conn, rows)
-            return queries.counts_of(conn, list(targets), (index - 1, index))
-
-        found = self.vault.store.transact(work, "sharing request counts")
-        self._pruned = index
-        return {
-            key: (found.get((target, index - 1), 0), found.get((target, index), 0))
-            for target, key in targets.items()
-        }
 
 
 class RequestCountsFlusher:
