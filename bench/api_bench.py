@@ -62,10 +62,10 @@ from results import emit  # bench/results.py: the BENCH-RESULT lines of `make be
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import verify_chain
+from stacksafe.core.installation import initialise, open_installation
 from stacksafe.core.principals import bootstrap_owner, create_token
 from stacksafe.core.secrets import import_secrets
 from stacksafe.core.tenancy import Target, create_account, create_stack
-from stacksafe.core.vault import initialise, open_vault
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 
@@ -287,20 +287,20 @@ def _values(rng: random.Random, prefix: str, count: int) -> dict[str, SecretValu
 
 def _install(data_dir: Path) -> Installation:
     settings = Settings.load({}, data_dir=data_dir)
-    vault, _ = initialise(settings)
+    installation, _ = initialise(settings)
     try:
         local = Principal.local("bench")
-        bootstrap_owner(vault, OWNER)
-        created = create_token(vault, local, OWNER, scopes=["public", "admin"])
-        account = create_account(vault, local, "bench-account")
-        stack = create_stack(vault, local, "bench-account", "web", "production")
+        bootstrap_owner(installation, OWNER)
+        created = create_token(installation, local, OWNER, scopes=["public", "admin"])
+        account = create_account(installation, local, "bench-account")
+        stack = create_stack(installation, local, "bench-account", "web", "production")
         rng = random.Random(20240515)
         account_values = _values(rng, "ACCOUNT_SECRET", ACCOUNT_SECRETS)
         stack_values = _values(rng, "STACK_SECRET", STACK_SECRETS)
-        import_secrets(vault, local, Target(account), account_values)
-        import_secrets(vault, local, Target(account, stack), stack_values)
+        import_secrets(installation, local, Target(account), account_values)
+        import_secrets(installation, local, Target(account, stack), stack_values)
     finally:
-        vault.close()
+        installation.close()
     floor_config: dict[str, object] = {
         "data_dir": str(data_dir),
         "account_id": account.id,
@@ -704,11 +704,11 @@ def main() -> None:
         for server in servers:
             _stop(server)
         chain_started = time.perf_counter()
-        vault = open_vault(inst.settings)
+        installation = open_installation(inst.settings)
         try:
-            chain = verify_chain(vault)
+            chain = verify_chain(installation)
         finally:
-            vault.close()
+            installation.close()
         facts = {
             "bytes": str(len(body)),
             "machine": (

@@ -1,6 +1,6 @@
 """The hot read in-process: CPU per 200-secret reveal through the ASGI app, with no HTTP server.
 
-Drives ``create_app(vault)`` directly (an ASGI scope, receive and send in the same process) with
+Drives ``create_app(installation)`` directly (ASGI scope, receive and send in one process) with
 ``--concurrency`` requests in flight (default 32, as api_bench.py's wrk) on api_bench.py's
 installation, and reports the process's CPU time per request (``time.process_time``: every
 thread, so the thread pool and the audit writer count). Without uvicorn, sockets and wrk sharing
@@ -26,7 +26,7 @@ from anyio import to_thread
 from results import emit
 
 from stacksafe.api.app import create_app, default_threads
-from stacksafe.core.vault import open_vault
+from stacksafe.core.installation import open_installation
 
 
 def _scope(app: Any, path: str, token: str) -> dict[str, Any]:
@@ -78,13 +78,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="stacksafe-app-cpu-") as tmp:
         inst = api_bench._install(Path(tmp) / "data")
-        vault = open_vault(inst.settings)
-        app = create_app(vault, rate_limit=10**9)
+        installation = open_installation(inst.settings)
+        app = create_app(installation, rate_limit=10**9)
         path = f"/api/3/stacks/{inst.stack_uid}/secrets"
 
         async def run() -> list[float]:
             # What the app's lifespan sets when serving.
-            to_thread.current_default_thread_limiter().total_tokens = default_threads(vault)
+            to_thread.current_default_thread_limiter().total_tokens = default_threads(installation)
             await _drive(app, path, inst.token, args.concurrency, 10)  # warm: kept level, token
             per_request = []
             for round_no in range(args.rounds):
@@ -117,7 +117,7 @@ def main() -> None:
         try:
             per_request = asyncio.run(run())
         finally:
-            vault.close()
+            installation.close()
     median = statistics.median(per_request)
     print("# The hot read in-process: CPU per 200-secret reveal through the ASGI app\n")
     print(

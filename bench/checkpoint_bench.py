@@ -17,19 +17,19 @@ from pathlib import Path
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import append, write_genesis
-from stacksafe.core.vault import Vault, initialise
+from stacksafe.core.installation import Installation, initialise
 from stacksafe.settings import Settings
 
 ACTOR = Principal.local("local:bench")
 
 
-def appends_per_second(vault: Vault, seconds: float, threads: int = 8) -> float:
+def appends_per_second(installation: Installation, seconds: float, threads: int = 8) -> float:
     stop = time.perf_counter() + seconds
     counts = [0] * threads
 
     def work(slot: int) -> None:
         while time.perf_counter() < stop:
-            append(vault, ACTOR, "reveal", detail={"keys": {"K": 1}})
+            append(installation, ACTOR, "reveal", detail={"keys": {"K": 1}})
             counts[slot] += 1
 
     workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
@@ -46,25 +46,25 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=".") as directory:
-        vault, _ = initialise(Settings.load({}, data_dir=Path(directory).absolute()))
-        write_genesis(vault, ACTOR)
-        writer = vault.audit_checkpoint
+        installation, _ = initialise(Settings.load({}, data_dir=Path(directory).absolute()))
+        write_genesis(installation, ACTOR)
+        writer = installation.audit_checkpoint
         assert writer is not None
         on, off = [], []
         for _ in range(args.rounds):
-            vault.audit_checkpoint = writer
-            on.append(appends_per_second(vault, args.seconds))
-            vault.audit_checkpoint = None
-            off.append(appends_per_second(vault, args.seconds))
-        vault.audit_checkpoint = writer
+            installation.audit_checkpoint = writer
+            on.append(appends_per_second(installation, args.seconds))
+            installation.audit_checkpoint = None
+            off.append(appends_per_second(installation, args.seconds))
+        installation.audit_checkpoint = writer
         flushes = []
         for _ in range(100):
-            append(vault, ACTOR, "reveal")
+            append(installation, ACTOR, "reveal")
             started = time.perf_counter()
             writer.flush()
             flushes.append(time.perf_counter() - started)
         assert writer.problem is None, writer.problem
-        vault.close()
+        installation.close()
     ratio = statistics.median(on) / statistics.median(off)
     on_rate, off_rate = statistics.median(on), statistics.median(off)
     print(f"appends/s with checkpoints {on_rate:.0f}, without {off_rate:.0f}: ratio {ratio:.3f}")

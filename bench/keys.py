@@ -12,7 +12,7 @@ Timed, ``ROUNDS`` rounds, each rotating to the next master-key version:
   process, as `stacksafe keys rotate` runs beside a server; its wall time from inside the child.
   Against a **floor**: the same 10,002 unwraps and wraps with two prebuilt ``AESGCM`` objects and
   precomputed associated data, no database (``ratio = floor / rotation``).
-* **reveals during rotation**: in this process, a "server" vault opened before the rotation
+* **reveals during rotation**: in this process, a "server" installation opened before the rotation
   reveals the stack's 200 secrets (``list_secrets(reveal=True)``, audit event included) in a loop
   while the child rotates; against **reveals before**: the same loop, as long, just before the
   rotation starts. ``ratio = during / before`` (1.0: the rotation costs the readers nothing).
@@ -40,9 +40,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stacksafe.core.access import Principal
 from stacksafe.core.custody import key_status, rotate_master_key
+from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.secrets import list_secrets
 from stacksafe.core.tenancy import Target, create_stack
-from stacksafe.core.vault import Vault, open_vault
 from stacksafe.crypto import Scope
 from stacksafe.settings import Settings
 from stacksafe.store import keys as key_queries
@@ -66,22 +66,22 @@ class Round:
     during_per_s: float
 
 
-def _add_data_keys(vault: Vault, account_uid: str) -> int:
+def _add_data_keys(installation: Installation, account_uid: str) -> int:
     """100 stacks with 100 data keys each, written straight through the store."""
     stacks = [
-        create_stack(vault, BENCH, "bench-account", f"keys-{n:03d}", "staging")
+        create_stack(installation, BENCH, "bench-account", f"keys-{n:03d}", "staging")
         for n in range(KEY_STACKS)
     ]
-    now = vault.clock()
-    with vault.store.write() as conn:
+    now = installation.clock()
+    with installation.store.write() as conn:
         for stack in stacks:
             scope = Scope(account_uid, stack.uid)
             for version in range(1, KEYS_PER_STACK + 1):
-                _key, mk, wrapped = vault.data_keys.wrap_new(scope, version)
+                _key, mk, wrapped = installation.data_keys.wrap_new(scope, version)
                 key_queries.insert_data_key(
                     conn, stack.account_id, stack.id, version, mk, wrapped, now
                 )
-    vault.data_keys.clear()
+    installation.data_keys.clear()
     return KEY_STACKS * KEYS_PER_STACK
 
 
@@ -103,19 +103,19 @@ def _floor(keys: int) -> float:
 
 def _rotate_in_child(environ: dict[str, str], data_dir: str, go: Event, result: Any) -> None:
     settings = Settings.load(environ, data_dir=Path(data_dir))
-    vault = open_vault(settings)
+    installation = open_installation(settings)
     try:
         go.wait()
         started = time.perf_counter()
-        report = rotate_master_key(vault, BENCH, settings)
+        report = rotate_master_key(installation, BENCH, settings)
         elapsed = time.perf_counter() - started
     finally:
-        vault.close()
+        installation.close()
     result.put((elapsed, report.rewrapped))
 
 
 def _reveals(
-    server: Vault, target: Target, *, seconds: float | None = None, until: Any = None
+    server: Installation, target: Target, *, seconds: float | None = None, until: Any = None
 ) -> float:
     """Reveals per second, for ``seconds`` or until the process ``until`` has exited."""
     count = 0
@@ -132,13 +132,13 @@ def _reveals(
 
 
 def _round(
-    environ: dict[str, str], data_dir: Path, server: Vault, target: Target, guess: float
+    environ: dict[str, str], data_dir: Path, server: Installation, target: Target, guess: float
 ) -> Round:
     spawn = multiprocessing.get_context("spawn")
     go, result = spawn.Event(), spawn.Queue()
     child = spawn.Process(target=_rotate_in_child, args=(environ, str(data_dir), go, result))
     child.start()
-    # While the child starts (imports, opens its vault), measure the readers alone, for about as
+    # While the child starts (imports, opens its installation), measure the readers alone, about as
     # long as the rotation will take.
     before = _reveals(server, target, seconds=max(guess, 1.0))
     go.set()
@@ -155,11 +155,11 @@ def _run(label: str, environ: dict[str, str]) -> None:
         started = time.perf_counter()
         data_dir = Path(tmp) / "data"
         inst = _install(label, environ, data_dir)
-        added = _add_data_keys(inst.vault, inst.target.account.uid)
-        total_keys = sum(key_status(inst.vault).data_keys.values())
-        inst.vault.close()
+        added = _add_data_keys(inst.installation, inst.target.account.uid)
+        total_keys = sum(key_status(inst.installation).data_keys.values())
+        inst.installation.close()
         setup = time.perf_counter() - started
-        server = open_vault(inst.settings)  # a server that was running before the rotation
+        server = open_installation(inst.settings)  # a server that was running before the rotation
         try:
             list_secrets(server, BENCH, inst.target, reveal=True)  # warm its caches
             rounds: list[Round] = []

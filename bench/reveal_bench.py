@@ -1,22 +1,22 @@
 """Revealing a stack's 200 effective secrets: ``list_secrets(reveal=True)`` against a floor.
 
-Setup (untimed), per backend: a fresh installation in a temporary data dir, one account with 150
+Setup (untimed), per backend: a fresh setup in a temporary data dir, one account with 150
 account-level secrets and one stack with 50 own secrets (distinct keys, so the stack sees 200),
 written with ``import_secrets``.
 
 Timed, interleaved within every round and reported as medians:
 
-* **stacksafe**: ``list_secrets(vault, actor, stack, reveal=True)``, warm data-key cache.
+* **stacksafe**: ``list_secrets(installation, actor, stack, reveal=True)``, warm data-key cache.
 * **floor**: through the same engine, one connection and the same ``secrets`` JOIN
   ``secret_versions`` (on ``current_version``) select for the two scopes, all rows fetched, then
   200 AES-GCM decrypts of values of the same sizes with one prebuilt ``AESGCM`` object. That is
   the least work any implementation must do; ``ratio = floor time / stacksafe time`` (1.0 would
   be no overhead at all, 0.5 means stacksafe takes twice as long as the floor).
 * **cold cache**: ``list_secrets`` with a new, empty ``DataKeyCache`` each call (same store).
-* **open_vault + reveal**: what one CLI invocation pays: open (key check, schema check) and reveal.
+* **open_installation + reveal**: one CLI invocation's cost: open (key check, schema check), reveal.
 
 Counted: ``Keyring.unwrap`` calls during a warm reveal (expected 0) and during the first reveal of
-a freshly opened vault (expected 2, one per scope), by wrapping the method on the instance.
+a freshly opened installation (expected 2, one per scope), by wrapping the method on the instance.
 
 Backends: SQLite always; PostgreSQL too when ``STACKSAFE_BENCH_PG_URL`` is set, e.g.
 ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``. A throwaway database
@@ -56,9 +56,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from stacksafe.core.access import Principal
+from stacksafe.core.installation import Installation, initialise, open_installation
 from stacksafe.core.secrets import import_secrets, list_secrets
 from stacksafe.core.tenancy import Target, create_account, create_stack
-from stacksafe.core.vault import Vault, initialise, open_vault
 from stacksafe.crypto import DataKeyCache
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
@@ -78,10 +78,10 @@ PG_ENV = "STACKSAFE_BENCH_PG_URL"
 
 
 @dataclass
-class Installation:
+class BenchSetup:
     label: str
     settings: Settings
-    vault: Vault
+    installation: Installation
     target: Target
     plaintexts: list[bytes]
 
@@ -103,18 +103,18 @@ def _values(rng: random.Random, prefix: str, count: int) -> dict[str, SecretValu
     return out
 
 
-def _install(label: str, environ: dict[str, str], data_dir: Path) -> Installation:
+def _install(label: str, environ: dict[str, str], data_dir: Path) -> BenchSetup:
     settings = Settings.load(environ, data_dir=data_dir)
-    vault, _ = initialise(settings)
-    account = create_account(vault, BENCH, "bench-account")
-    stack = create_stack(vault, BENCH, "bench-account", "web", "production")
+    installation, _ = initialise(settings)
+    account = create_account(installation, BENCH, "bench-account")
+    stack = create_stack(installation, BENCH, "bench-account", "web", "production")
     rng = random.Random(20240515)
     account_values = _values(rng, "ACCOUNT_SECRET", ACCOUNT_SECRETS)
     stack_values = _values(rng, "STACK_SECRET", STACK_SECRETS)
-    import_secrets(vault, BENCH, Target(account), account_values)
-    import_secrets(vault, BENCH, Target(account, stack), stack_values)
+    import_secrets(installation, BENCH, Target(account), account_values)
+    import_secrets(installation, BENCH, Target(account, stack), stack_values)
     plaintexts = [v.reveal().encode() for v in (account_values | stack_values).values()]
-    return Installation(label, settings, vault, Target(account, stack), plaintexts)
+    return BenchSetup(label, settings, installation, Target(account, stack), plaintexts)
 
 
 def _floor_query(target: Target) -> CompoundSelect[Any]:
@@ -147,8 +147,8 @@ def _floor_query(target: Target) -> CompoundSelect[Any]:
     )
 
 
-def _floor(inst: Installation) -> Callable[[], int]:
-    engine: Engine = inst.vault.store.engine
+def _floor(inst: BenchSetup) -> Callable[[], int]:
+    engine: Engine = inst.installation.store.engine
     query = _floor_query(inst.target)
     aead = AESGCM(AESGCM.generate_key(bit_length=256))
     aad = os.urandom(120)  # about the size of a real Binding's associated data
@@ -168,9 +168,9 @@ def _floor(inst: Installation) -> Callable[[], int]:
 
 
 @contextmanager
-def _counting_unwraps(vault: Vault) -> Iterator[list[int]]:
-    """Count ``Keyring.unwrap`` calls on this vault's keyring while the block runs."""
-    keyring = vault.data_keys.keyring
+def _counting_unwraps(installation: Installation) -> Iterator[list[int]]:
+    """Count ``Keyring.unwrap`` calls on this installation's keyring while the block runs."""
+    keyring = installation.data_keys.keyring
     original = keyring.unwrap
     calls = [0]
 
@@ -192,14 +192,14 @@ def _seconds(fn: Callable[[], object], calls: int = 1) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def _bench(inst: Installation) -> None:
-    vault, target = inst.vault, inst.target
+def _bench(inst: BenchSetup) -> None:
+    installation, target = inst.installation, inst.target
 
     def reveal() -> object:
-        return list_secrets(vault, BENCH, target, reveal=True)
+        return list_secrets(installation, BENCH, target, reveal=True)
 
     floor = _floor(inst)
-    revealed = list_secrets(vault, BENCH, target, reveal=True)
+    revealed = list_secrets(installation, BENCH, target, reveal=True)
     assert len(revealed) == EFFECTIVE
     assert all(s.raw_value is not None for s in revealed)
     assert sorted(s.raw_value.reveal().encode() for s in revealed if s.raw_value) == sorted(
@@ -207,12 +207,12 @@ def _bench(inst: Installation) -> None:
     )
     assert floor() == EFFECTIVE
 
-    with _counting_unwraps(vault) as calls:
+    with _counting_unwraps(installation) as calls:
         reveal()
     warm_unwraps = calls[0]
 
-    # A freshly opened vault (new keyring, new cache), as one CLI invocation: count unwraps.
-    reopened = open_vault(inst.settings)
+    # A freshly opened installation (new keyring, new cache), as one CLI invocation: count unwraps.
+    reopened = open_installation(inst.settings)
     try:
         with _counting_unwraps(reopened) as calls:
             list_secrets(reopened, BENCH, target, reveal=True)
@@ -223,24 +223,27 @@ def _bench(inst: Installation) -> None:
     finally:
         reopened.close()
 
-    keyring = vault.data_keys.keyring
+    keyring = installation.data_keys.keyring
 
     def cold_reveal() -> object:
         """A reveal with a new, empty DataKeyCache on the same store: two unwraps."""
-        fresh = Vault(
-            vault.store, DataKeyCache(keyring), vault.max_value_bytes, server_keys=vault.server_keys
+        fresh = Installation(
+            installation.store,
+            DataKeyCache(keyring),
+            installation.max_value_bytes,
+            server_keys=installation.server_keys,
         )
         return list_secrets(fresh, BENCH, target, reveal=True)
 
     def open_and_reveal() -> object:
-        opened = open_vault(inst.settings)
+        opened = open_installation(inst.settings)
         try:
             return list_secrets(opened, BENCH, target, reveal=True)
         finally:
             opened.close()
 
     def connect_only() -> object:
-        with vault.store.engine.connect() as conn:
+        with installation.store.engine.connect() as conn:
             return conn.execute(text("SELECT 1")).scalar_one()
 
     # (function, calls per round); all run in every round, in rotating order.
@@ -274,7 +277,7 @@ def _bench(inst: Installation) -> None:
         ("**ratio floor / stacksafe** (1.0 = no overhead)", f"**{ratio('floor', 'warm'):.2f}**"),
         ("list_secrets, cold DataKeyCache (same store)", ms(samples["cold"])),
         ("ratio cold / warm time", f"{ratio('cold', 'warm'):.2f}"),
-        ("open_vault + list_secrets + close (one CLI call)", ms(samples["cli"])),
+        ("open_installation + list_secrets + close (one CLI call)", ms(samples["cli"])),
         ("context: engine.connect() + SELECT 1", ms(samples["connect"])),
     ]
     print(f"## {inst.label}: reveal {EFFECTIVE} effective secrets ({ROUNDS} rounds, median)\n")
@@ -285,9 +288,9 @@ def _bench(inst: Installation) -> None:
     print()
     print("| Keyring.unwrap calls | counted | expected |")
     print("|---|---:|---:|")
-    print(f"| warm reveal (same vault) | {warm_unwraps} | 0 |")
-    print(f"| first reveal of a freshly opened vault | {cold_unwraps} | 2 |")
-    print(f"| second reveal of that vault | {second_unwraps} | 0 |")
+    print(f"| warm reveal (same installation) | {warm_unwraps} | 0 |")
+    print(f"| first reveal of a freshly opened installation | {cold_unwraps} | 2 |")
+    print(f"| second reveal of that installation | {second_unwraps} | 0 |")
     verdict = "OK" if (warm_unwraps, cold_unwraps, second_unwraps) == (0, 2, 0) else "UNEXPECTED"
     print(f"\nunwrap counts: {verdict}\n")
     emit(
@@ -323,7 +326,7 @@ def _run(label: str, environ: dict[str, str]) -> None:
         try:
             _bench(inst)
         finally:
-            inst.vault.close()
+            inst.installation.close()
         print(f"({label}: setup {setup:.1f} s, total {time.perf_counter() - started:.1f} s)\n")
 
 

@@ -1,6 +1,6 @@
 """Scale: a stack's effective-set read in a database of 1,000 secrets against one of 1,000,000.
 
-Setup (timed, reported as secrets/s), per backend, two installations holding the same target,
+Setup (timed, reported as secrets/s), per backend, two setups holding the same target,
 account ``bench-account`` with 150 account-level secrets and its stack ``web`` with 50 of its
 own (200 effective, the shape of reveal_bench.py):
 
@@ -16,20 +16,20 @@ per transaction) and ``import_secrets`` for the account levels.
 Timed, ``ROUNDS`` interleaved rounds (both databases, every measurement, rotating order,
 ``CALLS`` calls each), medians:
 
-* **database-bound reveal**: ``list_secrets(reveal=True)`` on a vault opened with
+* **database-bound reveal**: ``list_secrets(reveal=True)`` on a installation opened with
   ``read_cache_bytes=0``: every call reads the 200 rows, opens every envelope and appends its
   audit event. This is what the target is about: ratio big / small <= 1.5.
-* **masked list**: ``list_secrets(reveal=False)``, same vault (reads and authenticates every
+* **masked list**: ``list_secrets(reveal=False)``, same installation (reads and authenticates every
   row, no audit event).
-* **warm reveal**: ``list_secrets(reveal=True)`` on a default vault, whose read cache
+* **warm reveal**: ``list_secrets(reveal=True)`` on a default installation, whose read cache
   (core/opened.py) holds the level: one revision query, then the kept values, plus the audit
   event.
 * **query only**: ``store.secrets.effective_secrets`` in a read transaction: the one indexed
   query, no crypto, no audit.
 
 Backends: SQLite always; PostgreSQL when ``STACKSAFE_BENCH_PG_URL`` is set (a throwaway database
-per installation, created and dropped as reveal_bench.py does). PostgreSQL loads about five
-times slower, so its big installation has 1,000 stacks (about 100,000 secrets) unless
+per setup, created and dropped as reveal_bench.py does). PostgreSQL loads about five
+times slower, so its big setup has 1,000 stacks (about 100,000 secrets) unless
 ``--pg-big-stacks 10000`` is given; both are analysed (``ANALYZE``) after loading, and the
 scans of the query's plan are printed.
 
@@ -54,9 +54,9 @@ from pathlib import Path
 
 from stacksafe.core.access import Principal
 from stacksafe.core.bulk import NewStack, load_stacks
+from stacksafe.core.installation import Installation, initialise, open_installation
 from stacksafe.core.secrets import import_secrets, list_secrets
 from stacksafe.core.tenancy import Target, create_account, create_stack
-from stacksafe.core.vault import Vault, initialise, open_vault
 from stacksafe.model import Account, SecretValue
 from stacksafe.settings import Settings
 from stacksafe.store import secrets as queries
@@ -88,14 +88,14 @@ MODES = {
 
 
 @dataclass
-class Installation:
+class BenchSetup:
     label: str
     secrets: int
     stacks: int
     load_seconds: float
     normal_seconds: float  # small only: its 8 other stacks through the normal path
-    cold: Vault  # read_cache_bytes=0
-    warm: Vault
+    cold: Installation  # read_cache_bytes=0
+    warm: Installation
     target: Target
 
 
@@ -108,9 +108,9 @@ def _other_stacks(prefix: str, count: int) -> Iterator[NewStack]:
         yield NewStack(f"{prefix}-{n:05d}", "production", values)
 
 
-def _build(label: str, environ: dict[str, str], data_dir: Path, big_stacks: int) -> Installation:
+def _build(label: str, environ: dict[str, str], data_dir: Path, big_stacks: int) -> BenchSetup:
     settings = Settings.load(environ, data_dir=data_dir)
-    vault, _ = initialise(settings)
+    installation, _ = initialise(settings)
     started = time.perf_counter()
     rng = random.Random(20240515)
     accounts = BIG_ACCOUNTS if big_stacks else 1
@@ -120,13 +120,13 @@ def _build(label: str, environ: dict[str, str], data_dir: Path, big_stacks: int)
     target: Target | None = None
     for a in range(accounts):
         name = ACCOUNT if a == 0 else f"other-account-{a:02d}"
-        account = create_account(vault, BENCH, name)
-        import_secrets(vault, BENCH, Target(account), _values(rng, "ACCOUNT_SECRET", 150))
+        account = create_account(installation, BENCH, name)
+        import_secrets(installation, BENCH, Target(account), _values(rng, "ACCOUNT_SECRET", 150))
         total += ACCOUNT_SECRETS
         others = per_account - 1 if a == 0 else per_account
         if a == 0:
             (web,) = load_stacks(
-                vault,
+                installation,
                 BENCH,
                 name,
                 [NewStack("web", "production", _values(rng, "STACK_SECRET", STACK_SECRETS))],
@@ -137,31 +137,33 @@ def _build(label: str, environ: dict[str, str], data_dir: Path, big_stacks: int)
             if not big_stacks:
                 others = SMALL_OTHER_STACKS
         if big_stacks:
-            load_stacks(vault, BENCH, name, _other_stacks(f"{name}-svc", others))
+            load_stacks(installation, BENCH, name, _other_stacks(f"{name}-svc", others))
         else:
-            normal_seconds = _normal_path(vault, account, _other_stacks(f"{name}-svc", others))
+            normal_seconds = _normal_path(
+                installation, account, _other_stacks(f"{name}-svc", others)
+            )
         total += others * OTHER_STACK_SECRETS
         stacks += others
     load_seconds = time.perf_counter() - started
-    if vault.store.dialect == "postgresql":
+    if installation.store.dialect == "postgresql":
         # As after any bulk load on PostgreSQL: fresh planner statistics, rather than whatever
         # autovacuum has analysed so far (plans would otherwise change in the middle of a run).
-        with vault.store.engine.connect() as conn:
+        with installation.store.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
-    vault.close()
+    installation.close()
     assert target is not None
-    cold = open_vault(replace(settings, read_cache_bytes=0))
-    warm = open_vault(settings)
-    return Installation(label, total, stacks, load_seconds, normal_seconds, cold, warm, target)
+    cold = open_installation(replace(settings, read_cache_bytes=0))
+    warm = open_installation(settings)
+    return BenchSetup(label, total, stacks, load_seconds, normal_seconds, cold, warm, target)
 
 
-def _normal_path(vault: Vault, account: Account, stacks: Iterable[NewStack]) -> float:
+def _normal_path(installation: Installation, account: Account, stacks: Iterable[NewStack]) -> float:
     """Seconds to write ``stacks`` one by one through create_stack + import_secrets."""
     started = time.perf_counter()
     for new in stacks:
-        stack = create_stack(vault, BENCH, account.name, new.name, new.environment)
-        import_secrets(vault, BENCH, Target(account, stack), new.secrets)
+        stack = create_stack(installation, BENCH, account.name, new.name, new.environment)
+        import_secrets(installation, BENCH, Target(account, stack), new.secrets)
     return time.perf_counter() - started
 
 
@@ -172,7 +174,7 @@ def _seconds(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - started) / CALLS
 
 
-def _plan(inst: Installation) -> str:
+def _plan(inst: BenchSetup) -> str:
     """PostgreSQL: the scans of the effective-set query's plan for the target (empty on SQLite)."""
     if inst.cold.store.dialect != "postgresql" or inst.target.stack is None:
         return ""
@@ -186,7 +188,7 @@ def _plan(inst: Installation) -> str:
     return "; ".join(scans)
 
 
-def _calls(inst: Installation) -> dict[str, Callable[[], object]]:
+def _calls(inst: BenchSetup) -> dict[str, Callable[[], object]]:
     target = inst.target
     assert target.stack is not None
     stack_id, account_id = target.stack.id, target.account.id
@@ -203,7 +205,7 @@ def _calls(inst: Installation) -> dict[str, Callable[[], object]]:
     }
 
 
-def _bench(label: str, small: Installation, big: Installation) -> None:
+def _bench(label: str, small: BenchSetup, big: BenchSetup) -> None:
     calls = {inst.label: _calls(inst) for inst in (small, big)}
     for inst in (small, big):
         found = list_secrets(inst.cold, BENCH, inst.target, reveal=True)
@@ -225,7 +227,7 @@ def _bench(label: str, small: Installation, big: Installation) -> None:
         return statistics.median(b / s for b, s in pairs)
 
     print(f"## {label}: one stack's {EFFECTIVE} effective secrets, small vs big database\n")
-    print("| installation | secrets | stacks | generated in | secrets/s |")
+    print("| setup | secrets | stacks | generated in | secrets/s |")
     print("|---|---:|---:|---:|---:|")
     for inst in (small, big):
         print(
@@ -235,7 +237,7 @@ def _bench(label: str, small: Installation, big: Installation) -> None:
     normal = SMALL_OTHER_STACKS * OTHER_STACK_SECRETS / small.normal_seconds
     bulk_rate = big.secrets / big.load_seconds
     print(
-        f"\nThe small installation's {SMALL_OTHER_STACKS} other stacks went through the normal "
+        f"\nThe small setup's {SMALL_OTHER_STACKS} other stacks went through the normal "
         f"path (`create_stack` + `import_secrets`, a transaction each): {normal:,.0f} secrets/s; "
         f"the big one through `core.bulk`: {bulk_rate:,.0f} secrets/s "
         f"({bulk_rate / normal:.1f}x)."
@@ -301,7 +303,7 @@ def main() -> None:
         "--pg-big-stacks",
         type=int,
         default=PG_BIG_STACKS,
-        help=f"stacks of the big PostgreSQL installation (default {PG_BIG_STACKS:,}; "
+        help=f"stacks of the big PostgreSQL setup (default {PG_BIG_STACKS:,}; "
         f"{BIG_STACKS:,} for the full million, about 8 minutes more)",
     )
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")

@@ -4,7 +4,7 @@ In-process, one caller, so the comparison is "stacksafe's core functions" agains
 rows through the same driver" (SQLAlchemy engine, sqlite3 or psycopg 3, the same connection
 setup), with no HTTP, thread pool or client in either (api_bench.py covers HTTP).
 
-Setup (untimed), per backend: two installations made the same way (``initialise``, account
+Setup (untimed), per backend: two setups made the same way (``initialise``, account
 ``bench-account``, stack ``web`` with 50 secrets written by ``import_secrets``): one for
 stacksafe, one for the raw SQL (its audit chain is not kept valid, so it must not be the one
 stacksafe reads).
@@ -12,7 +12,7 @@ stacksafe reads).
 Timed, ``ROUNDS`` rounds, each running the four measurements in rotating order, ``CALLS`` calls
 each, keys taken in turn from the 50:
 
-* **reveal**: ``get_secret(vault, actor, target, key, reveal=True)``: access check, the row,
+* **reveal**: ``get_secret(installation, actor, target, key, reveal=True)``: access check, the row,
   its data key (cached), decrypt, and one hash-chained audit event durably committed before it
   returns. **Raw**: a read transaction selecting the secret joined to its current version and the
   stack's data key row, one ``AESGCM.decrypt`` of a value of the same size with a prebuilt key,
@@ -53,9 +53,9 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import verify_chain
+from stacksafe.core.installation import Installation, initialise
 from stacksafe.core.secrets import get_secret, import_secrets, set_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack
-from stacksafe.core.vault import Vault, initialise
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 
@@ -71,18 +71,18 @@ VALUE = "postgresql://svc:" + "s" * 24 + "@db.internal:5432/app"
 
 
 @dataclass
-class Installation:
-    vault: Vault
+class BenchSetup:
+    installation: Installation
     target: Target
 
 
-def _install(environ: dict[str, str], data_dir: Path) -> Installation:
-    vault, _ = initialise(Settings.load(environ, data_dir=data_dir))
-    account = create_account(vault, BENCH, "bench-account")
-    stack = create_stack(vault, BENCH, "bench-account", "web", "production")
+def _install(environ: dict[str, str], data_dir: Path) -> BenchSetup:
+    installation, _ = initialise(Settings.load(environ, data_dir=data_dir))
+    account = create_account(installation, BENCH, "bench-account")
+    stack = create_stack(installation, BENCH, "bench-account", "web", "production")
     target = Target(account, stack)
-    import_secrets(vault, BENCH, target, {_key(i): SecretValue(VALUE) for i in range(KEYS)})
-    return Installation(vault, target)
+    import_secrets(installation, BENCH, target, {_key(i): SecretValue(VALUE) for i in range(KEYS)})
+    return BenchSetup(installation, target)
 
 
 def _key(i: int) -> str:
@@ -92,8 +92,8 @@ def _key(i: int) -> str:
 class Raw:
     """The same rows as stacksafe reads and writes, as plain SQL through the same engine."""
 
-    def __init__(self, inst: Installation) -> None:
-        self.store = inst.vault.store
+    def __init__(self, inst: BenchSetup) -> None:
+        self.store = inst.installation.store
         self.sqlite = self.store.dialect == "sqlite"
         self.stack_id = inst.target.stack_id
         self.account_uid = inst.target.account.uid
@@ -207,19 +207,19 @@ def _seconds(fn: Callable[[str], object]) -> float:
     return (time.perf_counter() - started) / CALLS
 
 
-def _bench(label: str, ours: Installation, theirs: Installation) -> None:
-    vault, target = ours.vault, ours.target
+def _bench(label: str, ours: BenchSetup, theirs: BenchSetup) -> None:
+    installation, target = ours.installation, ours.target
     raw = Raw(theirs)
     counter = [0]
 
     def reveal(key: str) -> object:
-        found = get_secret(vault, BENCH, target, key, reveal=True)
+        found = get_secret(installation, BENCH, target, key, reveal=True)
         assert found.raw_value is not None
         return found
 
     def write(key: str) -> object:
         counter[0] += 1
-        return set_secret(vault, BENCH, target, key, SecretValue(f"{VALUE}-{counter[0]}"))
+        return set_secret(installation, BENCH, target, key, SecretValue(f"{VALUE}-{counter[0]}"))
 
     jobs: dict[str, Callable[[str], object]] = {
         "reveal": reveal,
@@ -235,7 +235,7 @@ def _bench(label: str, ours: Installation, theirs: Installation) -> None:
         shift = round_no % len(names)
         for name in names[shift:] + names[:shift]:
             samples[name].append(_seconds(jobs[name]))
-    chain = verify_chain(vault)
+    chain = verify_chain(installation)
 
     def per_s(name: str) -> float:
         return 1 / statistics.median(samples[name])
@@ -277,8 +277,8 @@ def _run(label: str, environs: tuple[dict[str, str], dict[str, str]]) -> None:
         try:
             _bench(label, ours, theirs)
         finally:
-            ours.vault.close()
-            theirs.vault.close()
+            ours.installation.close()
+            theirs.installation.close()
     print(f"({label}: total {time.perf_counter() - started:.1f} s)\n")
 
 

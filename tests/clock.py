@@ -1,4 +1,4 @@
-"""A clock the test moves (the ``clock`` fixture installs one on the vault): writes get the
+"""A clock the test moves (the ``clock`` fixture installs one on the installation): writes get the
 times the test gives them."""
 
 from __future__ import annotations

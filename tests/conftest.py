@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from stacksafe.core.installation import Installation, initialise
 from stacksafe.core.tenancy import Target, create_account, create_stack
-from stacksafe.core.vault import Vault, initialise
 from stacksafe.settings import Settings
 from tests.actors import LOCAL
 from tests.clock import Clock
@@ -65,7 +65,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def vault(settings: Settings) -> Iterator[Vault]:
+def installation(settings: Settings) -> Iterator[Installation]:
     opened, _ = initialise(settings)
     try:
         yield opened
@@ -74,19 +74,19 @@ def vault(settings: Settings) -> Iterator[Vault]:
 
 
 @pytest.fixture
-def account_target(vault: Vault) -> Target:
-    return Target(create_account(vault, LOCAL, "acme"))
+def account_target(installation: Installation) -> Target:
+    return Target(create_account(installation, LOCAL, "acme"))
 
 
 @pytest.fixture
-def stack_target(vault: Vault, account_target: Target) -> Target:
-    stack = create_stack(vault, LOCAL, "acme", "web", "production")
+def stack_target(installation: Installation, account_target: Target) -> Target:
+    stack = create_stack(installation, LOCAL, "acme", "web", "production")
     return Target(account_target.account, stack)
 
 
 @pytest.fixture
-def clock(vault: Vault) -> Iterator[Clock]:
-    original = vault.clock
-    vault.clock = Clock()
-    yield vault.clock  # type: ignore[misc]
-    vault.clock = original
+def clock(installation: Installation) -> Iterator[Clock]:
+    original = installation.clock
+    installation.clock = Clock()
+    yield installation.clock  # type: ignore[misc]
+    installation.clock = original

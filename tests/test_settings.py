@@ -53,18 +53,18 @@ def test_bad_value_limit_is_a_configuration_error(tmp_path: Path, limit: str) ->
         Settings.load({"STACKSAFE_MAX_VALUE_BYTES": limit}, data_dir=tmp_path)
 
 
-def test_the_expansion_bound_is_read_once_and_reaches_the_vault(tmp_path: Path) -> None:
-    from stacksafe.core.vault import initialise, open_vault
+def test_the_expansion_bound_is_read_once_and_reaches_the_installation(tmp_path: Path) -> None:
+    from stacksafe.core.installation import initialise, open_installation
 
     assert Settings.load({}, data_dir=tmp_path).max_expanded_bytes == 16 * 1024 * 1024
     settings = Settings.load({"STACKSAFE_MAX_EXPANDED_BYTES": "4096"}, data_dir=tmp_path)
     assert settings.max_expanded_bytes == 4096
     initialise(settings)[0].close()
-    vault = open_vault(settings)
+    installation = open_installation(settings)
     try:
-        assert vault.max_expanded_bytes == 4096
+        assert installation.max_expanded_bytes == 4096
     finally:
-        vault.close()
+        installation.close()
 
 
 @pytest.mark.parametrize(
@@ -209,19 +209,19 @@ def test_bad_database_pool_settings_are_configuration_errors(
     assert name in str(caught.value)
 
 
-def test_the_vault_opens_its_store_with_the_pool_settings(tmp_path: Path) -> None:
-    from stacksafe.core.vault import initialise, open_vault
+def test_the_installation_opens_its_store_with_the_pool_settings(tmp_path: Path) -> None:
+    from stacksafe.core.installation import initialise, open_installation
 
     env = {"STACKSAFE_DB_POOL_SIZE": "3", "STACKSAFE_DB_POOL_TIMEOUT": "4"}
     settings = Settings.load(env, data_dir=tmp_path)
     initialise(settings)[0].close()
-    vault = open_vault(settings)
+    installation = open_installation(settings)
     try:
-        pool = vault.store.engine.pool
+        pool = installation.store.engine.pool
         assert pool.size() == 3  # type: ignore[attr-defined]
         assert pool.timeout() == 4  # type: ignore[attr-defined]
     finally:
-        vault.close()
+        installation.close()
 
 
 def test_audit_checkpoint_and_free_space_settings(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The Python SDK: ``stacksafe.Client`` speaks the HTTP API (httpx) and raises stacksafe's errors.
 
->>> client = Client("https://vault.example:8200", token)          # doctest: +SKIP
+>>> client = Client("https://stacksafe.example:8200", token)          # doctest: +SKIP
 >>> client.reveal(stack="3f2a...")["DATABASE_PASSWORD"].reveal()   # doctest: +SKIP
 
 Certificates are verified (``ca_bundle`` for a private CA); plain HTTP is refused unless the

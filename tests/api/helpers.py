@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from stacksafe.api import create_app
+from stacksafe.core.installation import Installation
 from stacksafe.core.principals import CreatedToken, create_token, create_user
 from stacksafe.core.secrets import list_secrets, set_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack, list_accounts, list_stacks
-from stacksafe.core.vault import Vault
 from stacksafe.model import Account, SecretValue, Stack
 from tests.actors import LOCAL
 from tests.tables import CHANGEABLE_TABLES, raw_rows
@@ -49,7 +49,7 @@ def assert_error(response: Response, status: int, code: str | None = None) -> di
 
 
 def user_with_token(
-    vault: Vault,
+    installation: Installation,
     email: str,
     account: str,
     role: str,
@@ -61,9 +61,9 @@ def user_with_token(
     expires_in: timedelta | None = None,
 ) -> CreatedToken:
     """Create (or extend) ``email`` with ``role`` in ``account`` and give it a fresh token."""
-    create_user(vault, LOCAL, email, account, role, stack_roles)
+    create_user(installation, LOCAL, email, account, role, stack_roles)
     return create_token(
-        vault,
+        installation,
         LOCAL,
         email,
         scopes=scopes,
@@ -90,24 +90,24 @@ def client_for(
     )
 
 
-def set_local(vault: Vault, target: Target, values: Mapping[str, str]) -> None:
+def set_local(installation: Installation, target: Target, values: Mapping[str, str]) -> None:
     """Seed secrets as the local operator (not through the API under test)."""
     for key, value in values.items():
-        set_secret(vault, LOCAL, target, key, SecretValue(value))
+        set_secret(installation, LOCAL, target, key, SecretValue(value))
 
 
-def table_rows(vault: Vault) -> dict[str, list[tuple[Any, ...]]]:
+def table_rows(installation: Installation) -> dict[str, list[tuple[Any, ...]]]:
     """The raw rows of every table a secret, stack or user operation may change (no audit)."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         return {table.name: raw_rows(conn, table) for table in CHANGEABLE_TABLES}
 
 
-def revealed(vault: Vault) -> dict[str, list[tuple[str, int, str | None, bool]]]:
+def revealed(installation: Installation) -> dict[str, list[tuple[str, int, str | None, bool]]]:
     """Every level's secrets as the local operator reveals them: key, version, value, inherited."""
     state: dict[str, list[tuple[str, int, str | None, bool]]] = {}
-    for account in list_accounts(vault, LOCAL):
+    for account in list_accounts(installation, LOCAL):
         levels = [Target(account)] + [
-            Target(account, s) for s in list_stacks(vault, LOCAL, account.uid)
+            Target(account, s) for s in list_stacks(installation, LOCAL, account.uid)
         ]
         for level in levels:
             state[level.describe()] = [
@@ -117,14 +117,14 @@ def revealed(vault: Vault) -> dict[str, list[tuple[str, int, str | None, bool]]]
                     None if s.raw_value is None else s.raw_value.reveal(),
                     s.inherited,
                 )
-                for s in list_secrets(vault, LOCAL, level, reveal=True)
+                for s in list_secrets(installation, LOCAL, level, reveal=True)
             ]
     return state
 
 
-def snapshot(vault: Vault) -> dict[str, object]:
+def snapshot(installation: Installation) -> dict[str, object]:
     """Revealed values of every level plus the raw rows: equal before and after = no change."""
-    return {"revealed": revealed(vault), "rows": table_rows(vault)}
+    return {"revealed": revealed(installation), "rows": table_rows(installation)}
 
 
 @dataclass
@@ -132,7 +132,7 @@ class World:
     """Account ``acme`` with stack ``web`` (production), and an administrator of ``acme``
     whose token has both scopes; ``client`` speaks for that administrator."""
 
-    vault: Vault
+    installation: Installation
     app: FastAPI
     account: Account
     stack: Stack
@@ -157,13 +157,17 @@ class World:
         return base if key is None else f"{base}/{key}"
 
 
-def build_world(vault: Vault, *, rate_limit: int | None = None) -> World:
-    account = create_account(vault, LOCAL, "acme")
-    stack = create_stack(vault, LOCAL, "acme", "web", "production")
+def build_world(installation: Installation, *, rate_limit: int | None = None) -> World:
+    account = create_account(installation, LOCAL, "acme")
+    stack = create_stack(installation, LOCAL, "acme", "web", "production")
     email = "admin@acme.test"
-    token = user_with_token(vault, email, "acme", "administrator")
-    app = create_app(vault) if rate_limit is None else create_app(vault, rate_limit=rate_limit)
-    return World(vault, app, account, stack, email, token, client_for(app, token.token))
+    token = user_with_token(installation, email, "acme", "administrator")
+    app = (
+        create_app(installation)
+        if rate_limit is None
+        else create_app(installation, rate_limit=rate_limit)
+    )
+    return World(installation, app, account, stack, email, token, client_for(app, token.token))
 
 
 @dataclass(frozen=True)

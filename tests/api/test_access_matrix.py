@@ -23,11 +23,11 @@ from sqlalchemy import select
 
 from stacksafe.api import create_app
 from stacksafe.core.audit import list_events
+from stacksafe.core.installation import Installation, initialise
 from stacksafe.core.principals import TOKEN_PREFIX, authenticate, create_token, create_user
 from stacksafe.core.rotation import get_policy, set_policy
 from stacksafe.core.secrets import get_secret, set_secret, unset_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack, find_stack
-from stacksafe.core.vault import Vault, initialise
 from stacksafe.core.versions import history
 from stacksafe.errors import NotFound, Unauthenticated
 from stacksafe.model import Account, SecretValue, Stack
@@ -282,7 +282,7 @@ CALLER_OF: dict[str, tuple[str, str]] = {}
 
 @dataclass
 class Matrix:
-    vault: Vault
+    installation: Installation
     app: FastAPI
     acme: Account
     globex: Account
@@ -305,35 +305,37 @@ class Matrix:
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
-    vault, _ = initialise(Settings.load({}, data_dir=tmp_path_factory.mktemp("matrix")))
+    installation, _ = initialise(Settings.load({}, data_dir=tmp_path_factory.mktemp("matrix")))
     try:
         with contextlib.ExitStack() as open_clients:
-            acme = create_account(vault, LOCAL, "acme")
-            globex = create_account(vault, LOCAL, "globex")
-            web = create_stack(vault, LOCAL, "acme", "web", "production")
-            dev = create_stack(vault, LOCAL, "acme", "dev", "development")
-            shop = create_stack(vault, LOCAL, "globex", "shop", "production")
-            set_local(vault, Target(acme), SEEDED["acme"])
-            set_local(vault, Target(acme, web), SEEDED["web"])
-            set_local(vault, Target(globex), SEEDED["globex"])
-            set_local(vault, Target(globex, shop), SEEDED["shop"])
-            app = create_app(vault)
+            acme = create_account(installation, LOCAL, "acme")
+            globex = create_account(installation, LOCAL, "globex")
+            web = create_stack(installation, LOCAL, "acme", "web", "production")
+            dev = create_stack(installation, LOCAL, "acme", "dev", "development")
+            shop = create_stack(installation, LOCAL, "globex", "shop", "production")
+            set_local(installation, Target(acme), SEEDED["acme"])
+            set_local(installation, Target(acme, web), SEEDED["web"])
+            set_local(installation, Target(globex), SEEDED["globex"])
+            set_local(installation, Target(globex, shop), SEEDED["shop"])
+            app = create_app(installation)
             clients = {}
             for role in ROLES:
                 for scope, scopes in SCOPES.items():
-                    token = user_with_token(vault, f"{role}@acme.test", "acme", role, scopes=scopes)
+                    token = user_with_token(
+                        installation, f"{role}@acme.test", "acme", role, scopes=scopes
+                    )
                     # Entered: one event-loop thread per client, not one per request.
                     client = open_clients.enter_context(client_for(app, token.token))
                     clients[role, scope] = client
-            create_user(vault, LOCAL, PEER, "acme", "developer")
-            create_user(vault, LOCAL, OUTSIDER, "globex", "administrator")
-            with vault.store.read() as conn:
+            create_user(installation, LOCAL, PEER, "acme", "developer")
+            create_user(installation, LOCAL, OUTSIDER, "globex", "administrator")
+            with installation.store.read() as conn:
                 user_ids = {
                     r.email: int(r.id) for r in conn.execute(select(users.c.email, users.c.id))
                 }
-            yield Matrix(vault, app, acme, globex, web, dev, shop, clients, user_ids)
+            yield Matrix(installation, app, acme, globex, web, dev, shop, clients, user_ids)
     finally:
-        vault.close()
+        installation.close()
 
 
 # --- The endpoints -------------------------------------------------------------------------
@@ -375,7 +377,7 @@ def _seeded(where: str, level: str) -> tuple[str, str]:
 
 def _value_at(m: Matrix, where: str, level: str, key: str) -> str | None:
     try:
-        secret = get_secret(m.vault, LOCAL, m.target(where, level), key, reveal=True)
+        secret = get_secret(m.installation, LOCAL, m.target(where, level), key, reveal=True)
     except NotFound:
         return None
     if level == "stack" and secret.inherited:
@@ -424,7 +426,7 @@ def _secret_endpoints(level: str) -> list[Endpoint]:
         assert _value_at(m, where, level, f"{key}-a") == "imported-a"
 
     def prepare_delete(m: Matrix, where: str, key: str) -> None:
-        set_local(m.vault, m.target(where, level), {key: "to-be-deleted"})
+        set_local(m.installation, m.target(where, level), {key: "to-be-deleted"})
 
     return [
         Endpoint(
@@ -510,12 +512,12 @@ def _version_endpoints(level: str) -> list[Endpoint]:
         return check
 
     def two_versions(m: Matrix, where: str, key: str) -> None:
-        set_local(m.vault, m.target(where, level), {key: "version-one"})
-        set_local(m.vault, m.target(where, level), {key: "version-two"})
+        set_local(m.installation, m.target(where, level), {key: "version-one"})
+        set_local(m.installation, m.target(where, level), {key: "version-two"})
 
     def deleted(m: Matrix, where: str, key: str) -> None:
-        set_local(m.vault, m.target(where, level), {key: "before-delete"})
-        unset_secret(m.vault, LOCAL, m.target(where, level), key)
+        set_local(m.installation, m.target(where, level), {key: "before-delete"})
+        unset_secret(m.installation, LOCAL, m.target(where, level), key)
 
     def value_is(value: str) -> Callable[[Matrix, str, str, Response], None]:
         def check(m: Matrix, where: str, key: str, response: Response) -> None:
@@ -524,7 +526,7 @@ def _version_endpoints(level: str) -> list[Endpoint]:
         return check
 
     def check_destroyed(m: Matrix, where: str, key: str, response: Response) -> None:
-        oldest = history(m.vault, LOCAL, m.target(where, level), key)[-1]
+        oldest = history(m.installation, LOCAL, m.target(where, level), key)[-1]
         assert (oldest.version, oldest.destroyed_at is not None) == (1, True)
 
     def check_nothing_rolled_back(m: Matrix, where: str, key: str, response: Response) -> None:
@@ -601,7 +603,7 @@ def _environment_endpoints() -> list[Endpoint]:
         return f"/api/3/accounts/{m.account(where).uid}/secrets/{key}/environments"
 
     def prepare_copy(m: Matrix, where: str, key: str) -> None:
-        set_local(m.vault, Target(m.acme, m.dev), {key: "copied-from-dev"})
+        set_local(m.installation, Target(m.acme, m.dev), {key: "copied-from-dev"})
 
     def check_copied(m: Matrix, where: str, key: str, response: Response) -> None:
         assert response.json()["response"]["added"] == [key]
@@ -657,19 +659,19 @@ def _rotation_endpoints(level: str) -> list[Endpoint]:
         return f"{_secrets_path(m, where, level)}/{key}"
 
     def with_policy(m: Matrix, where: str, key: str) -> None:
-        set_local(m.vault, m.target(where, level), {key: "before-rotation"})
-        set_policy(m.vault, LOCAL, m.target(where, level), key, rotator="generate")
+        set_local(m.installation, m.target(where, level), {key: "before-rotation"})
+        set_policy(m.installation, LOCAL, m.target(where, level), key, rotator="generate")
 
     def without_policy(m: Matrix, where: str, key: str) -> None:
-        set_local(m.vault, m.target(where, level), {key: "no-policy-yet"})
+        set_local(m.installation, m.target(where, level), {key: "no-policy-yet"})
 
     def check_policy(m: Matrix, where: str, key: str, response: Response) -> None:
         assert response.json()["response"]["rotator"] == "generate"
-        assert get_policy(m.vault, LOCAL, m.target(where, level), key).rotator == "generate"
+        assert get_policy(m.installation, LOCAL, m.target(where, level), key).rotator == "generate"
 
     def check_cleared(m: Matrix, where: str, key: str, response: Response) -> None:
         with pytest.raises(NotFound, match="has no rotation policy"):
-            get_policy(m.vault, LOCAL, m.target(where, level), key)
+            get_policy(m.installation, LOCAL, m.target(where, level), key)
 
     def check_rotated(m: Matrix, where: str, key: str, response: Response) -> None:
         assert response.json()["response"]["outcome"] == "rotated"
@@ -722,7 +724,7 @@ def _check_stacks_list(m: Matrix, where: str, key: str, response: Response) -> N
 
 
 def _check_stack_created(m: Matrix, where: str, key: str, response: Response) -> None:
-    created = find_stack(m.vault, key, m.account(where).uid)
+    created = find_stack(m.installation, key, m.account(where).uid)
     assert response.json()["response"]["uid"] == created.uid
 
 
@@ -758,7 +760,7 @@ def _check_token_created(m: Matrix, where: str, key: str, response: Response) ->
     created = response.json()["response"]
     assert created["user"] == _caller_email(key)
     assert created["scopes"] == ["public"]
-    principal = authenticate(m.vault, created["token"])
+    principal = authenticate(m.installation, created["token"])
     assert (principal.name, principal.token_uid) == (_caller_email(key), created["id"])
 
 
@@ -768,7 +770,7 @@ PREPARED_TOKENS: dict[str, str] = {}
 
 def _prepare_token(m: Matrix, where: str, key: str) -> None:
     holder = _caller_email(key) if where == "own" else OUTSIDER
-    made = create_token(m.vault, LOCAL, holder, scopes=["public"])
+    made = create_token(m.installation, LOCAL, holder, scopes=["public"])
     PREPARED_TOKENS[key] = made.uid
     PREPARED_VALUES[key] = made.token
 
@@ -780,7 +782,7 @@ def _check_token_revoked(m: Matrix, where: str, key: str, response: Response) ->
     assert response.json()["response"]["id"] == PREPARED_TOKENS[key]
     assert response.json()["response"]["revoked_at_iso"] is not None
     with pytest.raises(Unauthenticated, match="revoked"):
-        authenticate(m.vault, PREPARED_VALUES[key])
+        authenticate(m.installation, PREPARED_VALUES[key])
 
 
 ENDPOINTS: list[Endpoint] = [
@@ -1002,7 +1004,7 @@ def test_access(matrix: Matrix, endpoint: Endpoint, role: str, where: str, scope
     call = endpoint.call(matrix, where, key)
     client = matrix.clients[role, scope]
     denied = expected >= 400
-    before = table_rows(matrix.vault) if denied else None
+    before = table_rows(matrix.installation) if denied else None
 
     response = _send(client, call)
 
@@ -1024,9 +1026,9 @@ def test_access(matrix: Matrix, endpoint: Endpoint, role: str, where: str, scope
         for real, fake in _foreign_to_missing(matrix).items():
             shown = shown.replace(real, fake)
         assert shown == missing.json()["error_description"]
-    assert table_rows(matrix.vault) == before
+    assert table_rows(matrix.installation) == before
     if expected == 403 and endpoint.core_audited:
-        event = list_events(matrix.vault, limit=1)[0]
+        event = list_events(matrix.installation, limit=1)[0]
         assert (event.actor, event.outcome) == (f"{role}@acme.test", "denied")
 
 
@@ -1034,14 +1036,16 @@ def test_access(matrix: Matrix, endpoint: Endpoint, role: str, where: str, scope
 
 
 def test_a_token_narrowed_to_development_cannot_touch_production(matrix: Matrix) -> None:
-    vault = matrix.vault
+    installation = matrix.installation
     email = "narrow@acme.test"
-    token = user_with_token(vault, email, "acme", "administrator", environments=["development"])
-    set_local(vault, Target(matrix.acme, matrix.dev), {"DEV_KEY": "dev-plain-0e6b"})
+    token = user_with_token(
+        installation, email, "acme", "administrator", environments=["development"]
+    )
+    set_local(installation, Target(matrix.acme, matrix.dev), {"DEV_KEY": "dev-plain-0e6b"})
     client = client_for(matrix.app, token.token)
     web = f"/api/3/stacks/{matrix.web.uid}/secrets"
     dev = f"/api/3/stacks/{matrix.dev.uid}/secrets"
-    before = snapshot(vault)
+    before = snapshot(installation)
 
     for path in (f"{web}/WEB_KEY", f"{web}/ACME_SHARED", web):
         body = assert_error(client.get(path, params={"reveal": "true"}), 403, "forbidden")
@@ -1056,7 +1060,7 @@ def test_a_token_narrowed_to_development_cannot_touch_production(matrix: Matrix)
     body = assert_error(client.get(account, params={"reveal": "true"}), 403, "forbidden")
     assert "account level" in body["error_description"]
     assert_error(client.put(f"{account}/NARROW", json={"raw_value": "nope"}), 403)
-    after = snapshot(vault)
+    after = snapshot(installation)
     assert after["rows"] == before["rows"]
 
     allowed = client.get(dev, params={"reveal": "true"})
@@ -1069,7 +1073,7 @@ def test_a_token_narrowed_to_development_cannot_touch_production(matrix: Matrix)
 
 def test_a_token_narrowed_to_one_stack_cannot_use_another(matrix: Matrix) -> None:
     token = user_with_token(
-        matrix.vault, "onestack@acme.test", "acme", "deployer", stacks=[matrix.dev.uid]
+        matrix.installation, "onestack@acme.test", "acme", "deployer", stacks=[matrix.dev.uid]
     )
     client = client_for(matrix.app, token.token)
     assert client.get(
@@ -1085,16 +1089,16 @@ def test_a_token_narrowed_to_one_stack_cannot_use_another(matrix: Matrix) -> Non
 
 def test_a_stack_role_replaces_the_account_role_for_that_stack(matrix: Matrix) -> None:
     token = user_with_token(
-        matrix.vault, "mixed@acme.test", "acme", "viewer", stack_roles={"dev": "developer"}
+        matrix.installation, "mixed@acme.test", "acme", "viewer", stack_roles={"dev": "developer"}
     )
     client = client_for(matrix.app, token.token)
     dev = f"/api/3/stacks/{matrix.dev.uid}/secrets"
     web = f"/api/3/stacks/{matrix.web.uid}/secrets"
     assert client.put(f"{dev}/MIXED", json={"raw_value": "ok"}).status_code == 200
-    before = table_rows(matrix.vault)
+    before = table_rows(matrix.installation)
     assert_error(client.put(f"{web}/MIXED", json={"raw_value": "no"}), 403, "forbidden")
     assert_error(client.get(web, params={"reveal": "true"}), 403, "forbidden")
-    assert table_rows(matrix.vault) == before
+    assert table_rows(matrix.installation) == before
 
 
 def test_a_stack_reveal_resolves_what_the_stack_inherits_and_nothing_else(
@@ -1103,17 +1107,27 @@ def test_a_stack_reveal_resolves_what_the_stack_inherits_and_nothing_else(
     """Issue 17: resolving ``${account.KEY}`` is part of revealing the stack, so a token
     narrowed to the stack, or a user with only a stack role, may do it; it reaches only what
     the stack's environment inherits, never another stack and never the account level."""
-    vault = matrix.vault
+    installation = matrix.installation
     acme = Target(matrix.acme)
     dev_target = Target(matrix.acme, matrix.dev)
     set_secret(
-        vault, LOCAL, acme, "REF_HOST", SecretValue("ref-host-4b1"), environments=["development"]
+        installation,
+        LOCAL,
+        acme,
+        "REF_HOST",
+        SecretValue("ref-host-4b1"),
+        environments=["development"],
     )
     set_secret(
-        vault, LOCAL, acme, "REF_PROD", SecretValue("ref-prod-9c2"), environments=["production"]
+        installation,
+        LOCAL,
+        acme,
+        "REF_PROD",
+        SecretValue("ref-prod-9c2"),
+        environments=["production"],
     )
     set_local(
-        vault,
+        installation,
         dev_target,
         {
             "REF_DSN": "db://${account.REF_HOST}/${REF_HOST}",
@@ -1122,10 +1136,10 @@ def test_a_stack_reveal_resolves_what_the_stack_inherits_and_nothing_else(
         },
     )
     narrowed = user_with_token(
-        vault, "refs-narrow@acme.test", "acme", "deployer", stacks=[matrix.dev.uid]
+        installation, "refs-narrow@acme.test", "acme", "deployer", stacks=[matrix.dev.uid]
     )
     stack_only = user_with_token(
-        vault, "refs-stack@acme.test", "acme", "viewer", stack_roles={"dev": "developer"}
+        installation, "refs-stack@acme.test", "acme", "viewer", stack_roles={"dev": "developer"}
     )
     dev = f"/api/3/stacks/{matrix.dev.uid}/secrets"
     try:
@@ -1154,9 +1168,9 @@ def test_a_stack_reveal_resolves_what_the_stack_inherits_and_nothing_else(
         assert_error(web, 403, "forbidden")
     finally:
         for key in ("REF_DSN", "REF_LEAK", "REF_OTHER_STACK"):
-            unset_secret(vault, LOCAL, dev_target, key)
+            unset_secret(installation, LOCAL, dev_target, key)
         for key in ("REF_HOST", "REF_PROD"):
-            unset_secret(vault, LOCAL, acme, key)
+            unset_secret(installation, LOCAL, acme, key)
 
 
 # --- Known bugs ----------------------------------------------------------------------------
@@ -1177,10 +1191,10 @@ def test_listing_stacks_of_a_foreign_account_looks_like_a_missing_one(matrix: Ma
 
 def test_a_cross_account_reveal_attempt_is_audited(matrix: Matrix) -> None:
     client = matrix.clients["administrator", "admin"]
-    seq = list_events(matrix.vault, limit=1)[0].seq
+    seq = list_events(matrix.installation, limit=1)[0].seq
     response = client.get(
         f"/api/3/stacks/{matrix.shop.uid}/secrets/SHOP_KEY", params={"reveal": "true"}
     )
     assert_error(response, 404, "not_found")
-    newer = [e for e in list_events(matrix.vault, limit=10) if e.seq > seq]
+    newer = [e for e in list_events(matrix.installation, limit=10) if e.seq > seq]
     assert [(e.actor, e.outcome) for e in newer] == [("administrator@acme.test", "denied")]

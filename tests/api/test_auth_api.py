@@ -38,12 +38,12 @@ class SteppingClock:
 
 @pytest.fixture
 def stepping_world(world: World) -> Iterator[World]:
-    original = world.vault.clock
-    world.vault.clock = SteppingClock(datetime(2031, 1, 1, tzinfo=UTC))
+    original = world.installation.clock
+    world.installation.clock = SteppingClock(datetime(2031, 1, 1, tzinfo=UTC))
     try:
         yield world
     finally:
-        world.vault.clock = original
+        world.installation.clock = original
 
 
 def _audit(world: World, **params: Any) -> list[dict[str, Any]]:
@@ -57,15 +57,19 @@ def _audit(world: World, **params: Any) -> list[dict[str, Any]]:
 
 
 def test_missing_malformed_unknown_revoked_and_expired_tokens_are_401(world: World) -> None:
-    vault = world.vault
-    set_local(vault, world.stack_target, {"K": "kept-value-1"})
-    revoked = create_token(vault, LOCAL, world.admin_email, scopes=["public", "admin"])
+    installation = world.installation
+    set_local(installation, world.stack_target, {"K": "kept-value-1"})
+    revoked = create_token(installation, LOCAL, world.admin_email, scopes=["public", "admin"])
     expiring = create_token(
-        vault, LOCAL, world.admin_email, scopes=["public", "admin"], expires_in=timedelta(hours=1)
+        installation,
+        LOCAL,
+        world.admin_email,
+        scopes=["public", "admin"],
+        expires_in=timedelta(hours=1),
     )
     for token in (revoked, expiring):
         assert client_for(world.app, token.token).get(world.stack_url()).status_code == 200
-    revoke_token(vault, LOCAL, revoked.uid)
+    revoke_token(installation, LOCAL, revoked.uid)
     valid = world.admin_token.token
     kinds = {
         "no header": None,
@@ -80,10 +84,10 @@ def test_missing_malformed_unknown_revoked_and_expired_tokens_are_401(world: Wor
         "revoked": f"Bearer {revoked.token}",
         "expired": f"Bearer {expiring.token}",
     }
-    original_clock = vault.clock
-    vault.clock = lambda: original_clock() + timedelta(hours=2)
+    original_clock = installation.clock
+    installation.clock = lambda: original_clock() + timedelta(hours=2)
     try:
-        before = snapshot(vault)
+        before = snapshot(installation)
         client = client_for(world.app, None)
         for kind, header in kinds.items():
             headers = {} if header is None else {"Authorization": header}
@@ -94,9 +98,9 @@ def test_missing_malformed_unknown_revoked_and_expired_tokens_are_401(world: Wor
             assert response.headers["www-authenticate"] == "Bearer", kind
             assert valid not in response.text
             assert "intruder-value" not in response.text
-        assert snapshot(vault) == before
+        assert snapshot(installation) == before
     finally:
-        vault.clock = original_clock
+        installation.clock = original_clock
     lower = client.get(world.stack_url(), headers={"Authorization": f"bearer {valid}"})
     assert lower.status_code == 200, lower.text
     assert client_for(world.app, expiring.token).get(world.stack_url()).status_code == 200
@@ -123,7 +127,7 @@ def test_repeated_bad_tokens_from_one_address_are_throttled(world: World) -> Non
 
 
 def test_per_token_rate_limit(world: World) -> None:
-    app = create_app(world.vault, rate_limit=5)
+    app = create_app(world.installation, rate_limit=5)
     client = client_for(app, world.admin_token.token)
     for remaining in (4, 3, 2, 1, 0):
         response = client.get(world.stack_url())
@@ -131,16 +135,16 @@ def test_per_token_rate_limit(world: World) -> None:
         assert response.headers["x-ratelimit-limit"] == "5"
         assert response.headers["x-ratelimit-remaining"] == str(remaining)
 
-    before = snapshot(world.vault)
+    before = snapshot(world.installation)
     sixth = client.put(world.stack_url("LATE"), json={"raw_value": "too-late-value"})
     body = assert_error(sixth, 503, "throttled")
     assert body["error"] == "throttled"
     assert "rate limit of 5" in body["error_description"]
     assert "too-late-value" not in sixth.text
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
     assert_error(client.get(world.stack_url()), 503, "throttled")
 
-    second = create_token(world.vault, LOCAL, world.admin_email, scopes=["public", "admin"])
+    second = create_token(world.installation, LOCAL, world.admin_email, scopes=["public", "admin"])
     fresh = client_for(app, second.token).get(world.stack_url())
     assert fresh.status_code == 200
     assert fresh.headers["x-ratelimit-remaining"] == "4"
@@ -154,13 +158,13 @@ def test_per_token_rate_limit(world: World) -> None:
 
 
 def test_every_reveal_over_http_is_audited_with_who_where_and_request_id(world: World) -> None:
-    vault = world.vault
-    set_local(vault, world.account_target, {"SHARED": "shared-plain-1"})
-    set_local(vault, world.stack_target, {"OWN": "own-plain-2"})
+    installation = world.installation
+    set_local(installation, world.account_target, {"SHARED": "shared-plain-1"})
+    set_local(installation, world.stack_target, {"OWN": "own-plain-2"})
     client = client_for(world.app, world.admin_token.token, address="203.0.113.7")
 
     def newest() -> Any:
-        return list_events(vault, limit=1)[0]
+        return list_events(installation, limit=1)[0]
 
     single = client.get(
         world.stack_url("OWN"), params={"reveal": "true"}, headers={"Request-Id": "req-get-1"}
@@ -226,32 +230,32 @@ def test_every_reveal_over_http_is_audited_with_who_where_and_request_id(world: 
     ]
     for shown in over_http:
         assert set(shown) >= {"actor", "token_id", "source_ip", "request_id", "action"}
-    whole_log = str([e.to_json() for e in list_events(vault, limit=1000)])
+    whole_log = str([e.to_json() for e in list_events(installation, limit=1000)])
     assert "own-plain-2" not in whole_log
     assert "shared-plain-1" not in whole_log
 
 
 def test_a_denied_reveal_is_audited_too(world: World) -> None:
-    viewer = user_with_token(world.vault, "viewer@acme.test", "acme", "viewer")
+    viewer = user_with_token(world.installation, "viewer@acme.test", "acme", "viewer")
     client = client_for(world.app, viewer.token, address="203.0.113.8")
-    set_local(world.vault, world.stack_target, {"OWN": "own-plain-3"})
+    set_local(world.installation, world.stack_target, {"OWN": "own-plain-3"})
     response = client.get(
         world.stack_url("OWN"), params={"reveal": "true"}, headers={"Request-Id": "req-denied"}
     )
     assert_error(response, 403, "forbidden")
     assert "own-plain-3" not in response.text
-    event = list_events(world.vault, limit=1)[0]
+    event = list_events(world.installation, limit=1)[0]
     assert (event.action, event.outcome) == ("reveal", "denied")
     assert (event.actor, event.token_uid) == ("viewer@acme.test", viewer.uid)
     assert (event.source_ip, event.request_id) == ("203.0.113.8", "req-denied")
 
 
 def test_error_responses_return_the_request_id_they_were_audited_under(world: World) -> None:
-    viewer = user_with_token(world.vault, "viewer@acme.test", "acme", "viewer")
+    viewer = user_with_token(world.installation, "viewer@acme.test", "acme", "viewer")
     client = client_for(world.app, viewer.token)
     response = client.get(world.stack_url(), params={"reveal": "true"})
     assert_error(response, 403, "forbidden")
-    recorded = list_events(world.vault, limit=1)[0].request_id
+    recorded = list_events(world.installation, limit=1)[0].request_id
     assert response.headers.get("request-id") == recorded
 
 
@@ -259,8 +263,8 @@ def test_error_responses_return_the_request_id_they_were_audited_under(world: Wo
 
 
 def test_account_audit_logs_need_an_administrator_with_the_admin_scope(world: World) -> None:
-    vault = world.vault
-    create_account(vault, LOCAL, "globex")
+    installation = world.installation
+    create_account(installation, LOCAL, "globex")
     path = f"/api/3/accounts/{world.account.uid}/audit_logs"
     expected = {
         ("viewer@acme.test", "viewer", ("public", "admin")): 403,
@@ -271,7 +275,7 @@ def test_account_audit_logs_need_an_administrator_with_the_admin_scope(world: Wo
         ("admin2@acme.test", "administrator", ("admin",)): 200,
     }
     for (email, role, scopes), status in expected.items():
-        token = user_with_token(vault, email, "acme", role, scopes=scopes)
+        token = user_with_token(installation, email, "acme", role, scopes=scopes)
         response = client_for(world.app, token.token).get(path)
         if status == 200:
             assert response.status_code == 200, (email, response.text)
@@ -281,7 +285,7 @@ def test_account_audit_logs_need_an_administrator_with_the_admin_scope(world: Wo
             assert "audit" in body["error_description"], email
     assert world.client.get(path).status_code == 200
 
-    outsider = user_with_token(vault, "admin@globex.test", "globex", "administrator")
+    outsider = user_with_token(installation, "admin@globex.test", "globex", "administrator")
     hidden = client_for(world.app, outsider.token).get(path)
     missing = client_for(world.app, outsider.token).get("/api/3/accounts/nope/audit_logs")
     assert_error(hidden, 404, "not_found")
@@ -293,17 +297,19 @@ def test_account_audit_logs_need_an_administrator_with_the_admin_scope(world: Wo
 
 def test_account_audit_log_filters(stepping_world: World) -> None:
     world = stepping_world
-    vault = world.vault
-    developer = user_with_token(vault, "dev@acme.test", "acme", "developer")
+    installation = world.installation
+    developer = user_with_token(installation, "dev@acme.test", "acme", "developer")
     dev_client = client_for(world.app, developer.token)
-    create_account(vault, LOCAL, "globex")
-    shop = create_stack(vault, LOCAL, "globex", "shop", "production")
+    create_account(installation, LOCAL, "globex")
+    shop = create_stack(installation, LOCAL, "globex", "shop", "production")
 
     assert world.client.put(world.stack_url("ALPHA"), json={"raw_value": "a1"}).status_code == 200
     assert dev_client.put(world.stack_url("BETA"), json={"raw_value": "b1"}).status_code == 200
     assert world.client.get(world.stack_url("ALPHA"), params={"reveal": "true"}).is_success
     assert dev_client.put(world.stack_url("ALPHA"), json={"raw_value": "a2"}).status_code == 200
-    set_local(vault, Target(find_account(vault, "globex"), shop), {"ALPHA": "elsewhere"})
+    set_local(
+        installation, Target(find_account(installation, "globex"), shop), {"ALPHA": "elsewhere"}
+    )
 
     everything = _audit(world, per_page=1000)
     seqs = [e["seq"] for e in everything]
@@ -360,13 +366,13 @@ def test_the_key_filter_matches_the_key_exactly(world: World) -> None:
 
 
 def test_the_whole_audit_log_is_for_the_server_owner_only(world: World) -> None:
-    vault = world.vault
-    create_account(vault, LOCAL, "globex")
-    create_stack(vault, LOCAL, "globex", "shop", "production")
-    bootstrap_owner(vault, "root@server.test")
-    owner_admin = create_token(vault, LOCAL, "root@server.test", scopes=["public", "admin"])
-    owner_public = create_token(vault, LOCAL, "root@server.test", scopes=["public"])
-    account_owner = user_with_token(vault, "owner@acme.test", "acme", "owner")
+    installation = world.installation
+    create_account(installation, LOCAL, "globex")
+    create_stack(installation, LOCAL, "globex", "shop", "production")
+    bootstrap_owner(installation, "root@server.test")
+    owner_admin = create_token(installation, LOCAL, "root@server.test", scopes=["public", "admin"])
+    owner_public = create_token(installation, LOCAL, "root@server.test", scopes=["public"])
+    account_owner = user_with_token(installation, "owner@acme.test", "acme", "owner")
 
     response = client_for(world.app, owner_admin.token).get(
         "/api/3/audit_logs", params={"per_page": 1000}

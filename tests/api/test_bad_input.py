@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from stacksafe.api.app import MAX_BODY_BYTES
-from stacksafe.core.vault import initialise
+from stacksafe.core.installation import initialise
 from stacksafe.settings import Settings
 from tests.api.helpers import (
     World,
@@ -37,15 +37,15 @@ JSON = {"Content-Type": "application/json"}
 @pytest.fixture(scope="module")
 def bad_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir = tmp_path_factory.mktemp("bad-input")
-    vault, _ = initialise(Settings.load({}, data_dir=data_dir))
+    installation, _ = initialise(Settings.load({}, data_dir=data_dir))
     try:
-        world = build_world(vault)
-        set_local(vault, world.account_target, SEEDED_ACCOUNT)
-        set_local(vault, world.stack_target, SEEDED_STACK)
+        world = build_world(installation)
+        set_local(installation, world.account_target, SEEDED_ACCOUNT)
+        set_local(installation, world.stack_target, SEEDED_STACK)
         with world.client:
             yield world
     finally:
-        vault.close()
+        installation.close()
 
 
 @dataclass(frozen=True)
@@ -299,12 +299,12 @@ def _assert_unchanged_and_silent(world: World, before: dict[str, object], text: 
     assert SENTINEL not in text
     for value in [*SEEDED_ACCOUNT.values(), *SEEDED_STACK.values()]:
         assert value not in text
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_bad_request_is_a_4xx_envelope_changing_nothing(bad_world: World, case: Case) -> None:
-    before = snapshot(bad_world.vault)
+    before = snapshot(bad_world.installation)
     response = _send(bad_world.client, bad_world, case)
     assert_error(response, case.status, case.code)
     _assert_unchanged_and_silent(bad_world, before, response.text)
@@ -326,7 +326,7 @@ def test_oversized_bodies_are_413_with_the_envelope(
     bad_world: World, level: str, how: str, method: str
 ) -> None:
     base = LEVELS[level].format(stack=bad_world.stack.uid, account=bad_world.account.uid)
-    before = snapshot(bad_world.vault)
+    before = snapshot(bad_world.installation)
     body: bytes | Iterator[bytes]
     if how == "declared":
         body = f'{{"key":"BIG","raw_value":"{SENTINEL}'.encode() + b"x" * MAX_BODY_BYTES + b'"}'
@@ -345,7 +345,7 @@ def test_oversized_bodies_are_413_with_the_envelope(
 def test_a_body_just_under_the_limit_is_read(bad_world: World) -> None:
     """The limit refuses only what is over it: a big body reaches validation (400 for size)."""
     base = STACK.format(stack=bad_world.stack.uid)
-    before = snapshot(bad_world.vault)
+    before = snapshot(bad_world.installation)
     padding = "x" * (MAX_BODY_BYTES - 200)
     response = bad_world.client.post(base, json={"key": "BIG", "raw_value": SENTINEL + padding})
     body = assert_error(response, 400, "bad_request")
@@ -361,7 +361,7 @@ def test_a_body_just_under_the_limit_is_read(bad_world: World) -> None:
 def test_very_long_authorization_headers_are_401(bad_world: World, authorization: str) -> None:
     # Its own address: these count as bad tokens, which the module's other cases must not meet.
     client = client_for(bad_world.app, None, address="198.51.100.77")
-    before = snapshot(bad_world.vault)
+    before = snapshot(bad_world.installation)
     response = client.put(
         STACK.format(stack=bad_world.stack.uid) + "/OWN",
         json={"raw_value": SENTINEL},
@@ -400,7 +400,7 @@ def test_dot_segments_reaching_the_server_unnormalised(
     """An HTTP client would resolve ``..``; a raw one may not. The server must not either."""
     target = path.format(stack=bad_world.stack.uid, account=bad_world.account.uid)
     token = bad_world.admin_token.token.encode()
-    before = snapshot(bad_world.vault)
+    before = snapshot(bad_world.installation)
     response = raw_request(
         bad_world.app,
         method,
@@ -416,7 +416,7 @@ def test_dot_segments_reaching_the_server_unnormalised(
 
 
 def test_if_match_with_thousands_of_digits_is_a_4xx(bad_world: World) -> None:
-    before = snapshot(bad_world.vault)
+    before = snapshot(bad_world.installation)
     response = bad_world.client.put(
         STACK.format(stack=bad_world.stack.uid) + "/OWN",
         json={"raw_value": SENTINEL},
@@ -427,7 +427,7 @@ def test_if_match_with_thousands_of_digits_is_a_4xx(bad_world: World) -> None:
 
 
 def test_if_match_with_a_superscript_digit_is_a_4xx(bad_world: World) -> None:
-    before = snapshot(bad_world.vault)
+    before = snapshot(bad_world.installation)
     token = bad_world.admin_token.token.encode()
     response = raw_request(
         bad_world.app,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from stacksafe.api import create_app
 from stacksafe.api.app import BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS
 from stacksafe.core.audit import list_events
-from stacksafe.core.vault import Vault, open_vault
+from stacksafe.core.installation import Installation, open_installation
 from stacksafe.settings import Settings
 from stacksafe.store.schema import failures
 from tests.api.helpers import World, assert_error, client_for, set_local
@@ -24,8 +24,8 @@ BAD = "ssk_" + "x" * 43
 WARM = "?reveal=true"
 
 
-def _failure_rows(vault: Vault) -> list[tuple[int, int]]:
-    with vault.store.read() as conn:
+def _failure_rows(installation: Installation) -> list[tuple[int, int]]:
+    with installation.store.read() as conn:
         found = conn.execute(select(failures.c.period, failures.c.failed))
         return [(int(period), int(failed)) for period, failed in found]
 
@@ -33,7 +33,7 @@ def _failure_rows(vault: Vault) -> list[tuple[int, int]]:
 def test_a_hundred_bad_tokens_from_an_address_do_not_refuse_a_valid_one_from_it(
     world: World, clock: Clock
 ) -> None:
-    set_local(world.vault, world.stack_target, {"K": "kept-value-7"})
+    set_local(world.installation, world.stack_target, {"K": "kept-value-7"})
     with client_for(world.app, BAD, address=PROXY) as attacker:
         answers = [attacker.get(world.stack_url()) for _ in range(100)]
     assert [a.status_code for a in answers] == [401] * BAD_TOKEN_LIMIT + [429] * (
@@ -56,7 +56,7 @@ def test_a_hundred_bad_tokens_from_an_address_do_not_refuse_a_valid_one_from_it(
 def test_the_warm_lane_answers_a_valid_token_after_a_flood_of_bad_ones(
     world: World, clock: Clock
 ) -> None:
-    set_local(world.vault, world.stack_target, {"K": "kept-value-8"})
+    set_local(world.installation, world.stack_target, {"K": "kept-value-8"})
     url = world.stack_url() + WARM
     with client_for(world.app, world.admin_token.token, address=PROXY) as user:
         for _ in range(3):  # read, then kept: answered at hand on the event loop (api.lane)
@@ -72,15 +72,15 @@ def test_the_warm_lane_answers_a_valid_token_after_a_flood_of_bad_ones(
 def test_a_flood_is_one_audit_event_and_no_write_per_throttled_request(
     world: World, clock: Clock
 ) -> None:
-    before = len(list_events(world.vault, limit=1000))
+    before = len(list_events(world.installation, limit=1000))
     with client_for(world.app, BAD, address=PROXY) as attacker:
         for _ in range(BAD_TOKEN_LIMIT + 1):
             attacker.get(world.stack_url())
-        rows = _failure_rows(world.vault)
+        rows = _failure_rows(world.installation)
         for _ in range(200):
             assert attacker.get(world.stack_url()).status_code == 429
-    assert _failure_rows(world.vault) == rows == [(rows[0][0], BAD_TOKEN_LIMIT + 1)]
-    events = list_events(world.vault, limit=1000)
+    assert _failure_rows(world.installation) == rows == [(rows[0][0], BAD_TOKEN_LIMIT + 1)]
+    events = list_events(world.installation, limit=1000)
     assert len(events) == before + 1
     event = events[0]
     assert (event.action, event.outcome, event.source_ip) == ("token.throttled", "denied", PROXY)
@@ -105,10 +105,10 @@ def test_the_throttle_lifts_as_the_window_slides(world: World, clock: Clock) -> 
 
 
 @pytest.fixture
-def second_server(settings: Settings, vault: Vault) -> Iterator[Vault]:
-    """Another server's vault on the same database: its own process memory, shared rows."""
-    other = open_vault(settings)
-    other.clock = vault.clock
+def second_server(settings: Settings, installation: Installation) -> Iterator[Installation]:
+    """Another server's installation on the same database: its own process memory, shared rows."""
+    other = open_installation(settings)
+    other.clock = installation.clock
     try:
         yield other
     finally:
@@ -116,7 +116,7 @@ def second_server(settings: Settings, vault: Vault) -> Iterator[Vault]:
 
 
 def test_failures_on_one_server_count_on_the_other(
-    world: World, clock: Clock, second_server: Vault
+    world: World, clock: Clock, second_server: Installation
 ) -> None:
     second_app = create_app(second_server)
     half = BAD_TOKEN_LIMIT // 2

@@ -17,8 +17,8 @@ from tests.damage import INHERITED, KINDS, OTHER, OVERRIDE, damage, values_seede
 
 def _seed(world: World) -> None:
     seeded = values_seeded()
-    set_local(world.vault, world.account_target, seeded["account"])
-    set_local(world.vault, world.stack_target, seeded["stack"])
+    set_local(world.installation, world.account_target, seeded["account"])
+    set_local(world.installation, world.stack_target, seeded["stack"])
 
 
 def _integrity_failure(response: Response) -> None:
@@ -31,7 +31,7 @@ def _integrity_failure(response: Response) -> None:
 
 
 def _integrity_events(world: World) -> int:
-    return sum(e.outcome == INTEGRITY_OUTCOME for e in list_events(world.vault, limit=1000))
+    return sum(e.outcome == INTEGRITY_OUTCOME for e in list_events(world.installation, limit=1000))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -39,8 +39,8 @@ def test_damage_is_an_integrity_error_on_every_api_read(world: World, kind: str)
     _seed(world)
     warm = world.stack_url() + "?reveal=true"
     assert world.client.get(warm).status_code == 200  # kept: the lane's warm page
-    damage(world.vault.store.engine, world.stack.id, kind)
-    route = client_for(create_app(world.vault, lane=False), world.admin_token.token)
+    damage(world.installation.store.engine, world.stack.id, kind)
+    route = client_for(create_app(world.installation, lane=False), world.admin_token.token)
     with route:
         answers = {
             "lane, warm": world.client.get(warm),
@@ -60,7 +60,7 @@ def test_damage_is_an_integrity_error_on_every_api_read(world: World, kind: str)
 
 def test_an_undamaged_account_level_still_reads(world: World) -> None:
     _seed(world)
-    damage(world.vault.store.engine, world.stack.id, "missing_version")
+    damage(world.installation.store.engine, world.stack.id, "missing_version")
     _integrity_failure(world.client.get(world.stack_url() + "?reveal=true"))
     answer = world.client.get(world.account_url("K") + "?reveal=true")
     assert answer.status_code == 200

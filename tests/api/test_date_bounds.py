@@ -24,17 +24,17 @@ OUT_OF_RANGE = [
 
 @pytest.mark.parametrize("expires_at", OUT_OF_RANGE)
 def test_an_expiry_out_of_range_is_a_400_naming_it(world: World, expires_at: str) -> None:
-    set_local(world.vault, world.stack_target, {"K": "v"})
-    before = snapshot(world.vault)
+    set_local(world.installation, world.stack_target, {"K": "v"})
+    before = snapshot(world.installation)
     refused = world.client.put(
         world.stack_url("K") + "/rotation", json={"expires_at": expires_at, "rotate_every": "30d"}
     )
     assert "expires_at" in assert_error(refused, 400, "bad_request")["error_description"]
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
 
 
 def test_the_last_moment_in_range_is_accepted_and_reads_back(world: World) -> None:
-    set_local(world.vault, world.stack_target, {"K": "v"})
+    set_local(world.installation, world.stack_target, {"K": "v"})
     url = world.stack_url("K") + "/rotation"
     put = world.client.put(url, json={"expires_at": "8999-12-31T23:00:00-00:59"})
     assert put.status_code == 200, put.text
@@ -62,19 +62,19 @@ def test_the_last_moment_in_range_is_accepted_and_reads_back(world: World) -> No
 def test_a_duration_over_100_years_is_a_400_naming_its_field(
     world: World, method: str, path: str, body: object, field: str
 ) -> None:
-    set_local(world.vault, world.stack_target, {"K": "v"})
+    set_local(world.installation, world.stack_target, {"K": "v"})
     url = {
         "stack-rotation": world.stack_url("K") + "/rotation",
         "rotation_status?within=999999w": (
             f"/api/3/accounts/{world.account.uid}/rotation_status?within=999999w"
         ),
     }.get(path, path)
-    before = snapshot(world.vault)
+    before = snapshot(world.installation)
     refused = world.client.request(method, url, json=body)
     description = assert_error(refused, 400, "bad_request")["error_description"]
     assert description.startswith(f"{field}: duration"), description
     assert "100 years" in description
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
 
 
 def test_the_bounds_leave_room_for_every_duration() -> None:

@@ -1,6 +1,6 @@
 """The secret lists answered by api.lane are answered exactly as the FastAPI route answers them.
 
-Every request here goes to two apps over one vault: one with the lane, one without. Status,
+Every request here goes to two apps over one installation: one with the lane, one without. Status,
 body, the headers a client reads, and the audit event a reveal writes must be the same.
 """
 
@@ -16,8 +16,8 @@ from stacksafe.api.app import create_app
 from stacksafe.api.lane import read_query
 from stacksafe.api.routes.secrets import SecretsPage
 from stacksafe.core.audit import list_events
+from stacksafe.core.installation import Installation
 from stacksafe.core.principals import revoke_token
-from stacksafe.core.vault import Vault
 from tests.actors import LOCAL
 from tests.api.helpers import World, client_for, set_local, user_with_token
 
@@ -63,8 +63,8 @@ def test_the_lane_passes_anything_else_to_the_route(query: str) -> None:
 
 
 def _both(world: World, token: str | None) -> tuple[TestClient, TestClient]:
-    with_lane = create_app(world.vault)
-    without = create_app(world.vault, lane=False)
+    with_lane = create_app(world.installation)
+    without = create_app(world.installation, lane=False)
     return client_for(with_lane, token), client_for(without, token)
 
 
@@ -86,8 +86,8 @@ def _compared(response: Response) -> dict[str, Any]:
     }
 
 
-def _last_event(vault: Vault) -> dict[str, Any]:
-    event = list_events(vault, limit=1)[0]
+def _last_event(installation: Installation) -> dict[str, Any]:
+    event = list_events(installation, limit=1)[0]
     return {
         "action": event.action,
         "outcome": event.outcome,
@@ -99,9 +99,9 @@ def _last_event(vault: Vault) -> dict[str, Any]:
 
 @pytest.fixture
 def seeded(world: World) -> World:
-    set_local(world.vault, world.account_target, {"SHARED": "from-account", "REF": "x"})
+    set_local(world.installation, world.account_target, {"SHARED": "from-account", "REF": "x"})
     set_local(
-        world.vault,
+        world.installation,
         world.stack_target,
         {"OWN": "stack-value", "USES": "${SHARED}-and-${OWN}", "SHARED": "overridden"},
     )
@@ -125,7 +125,7 @@ def test_same_answer_and_same_audit_event_with_and_without_the_lane(
     for client in (lane, route):
         with client:
             answers.append(_compared(client.get(url)))
-        events.append(_last_event(seeded.vault))
+        events.append(_last_event(seeded.installation))
     assert answers[0] == answers[1]
     assert events[0] == events[1]
 
@@ -134,7 +134,7 @@ def test_same_answer_and_same_audit_event_with_and_without_the_lane(
     "who", ["no-token", "bad-token", "revoked", "viewer", "other-account", "no-such-stack"]
 )
 def test_same_refusals_with_and_without_the_lane(seeded: World, who: str) -> None:
-    vault = seeded.vault
+    installation = seeded.installation
     url = seeded.stack_url() + "?reveal=true"
     token: str | None = seeded.admin_token.token
     if who == "no-token":
@@ -142,16 +142,16 @@ def test_same_refusals_with_and_without_the_lane(seeded: World, who: str) -> Non
     elif who == "bad-token":
         token = "ssk_" + "0" * 40
     elif who == "revoked":
-        created = user_with_token(vault, "gone@acme.test", "acme", "administrator")
-        revoke_token(vault, LOCAL, created.uid)
+        created = user_with_token(installation, "gone@acme.test", "acme", "administrator")
+        revoke_token(installation, LOCAL, created.uid)
         token = created.token
     elif who == "viewer":
-        token = user_with_token(vault, "viewer@acme.test", "acme", "viewer").token
+        token = user_with_token(installation, "viewer@acme.test", "acme", "viewer").token
     elif who == "other-account":
         from stacksafe.core.tenancy import create_account
 
-        create_account(vault, LOCAL, "globex")
-        token = user_with_token(vault, "other@globex.test", "globex", "administrator").token
+        create_account(installation, LOCAL, "globex")
+        token = user_with_token(installation, "other@globex.test", "globex", "administrator").token
     else:
         url = "/api/3/stacks/nosuchstack/secrets?reveal=true"
     lane, route = _both(seeded, token)
@@ -160,7 +160,7 @@ def test_same_refusals_with_and_without_the_lane(seeded: World, who: str) -> Non
     for client in (lane, route):
         with client:
             answers.append(_compared(client.get(url)))
-        events.append(_last_event(vault))
+        events.append(_last_event(installation))
     assert answers[0] == answers[1]
     assert answers[0]["status"] in (401, 403, 404)
     assert events[0] == events[1]
@@ -171,7 +171,7 @@ def test_the_lane_sends_no_value_when_the_audit_event_cannot_be_written(seeded: 
 
     client = seeded.client
     assert client.get(seeded.stack_url() + "?reveal=true").status_code == 200  # kept
-    break_audit_log(seeded.vault)
+    break_audit_log(seeded.installation)
     lane, route = _both(seeded, seeded.admin_token.token)
     answers = []
     for other in (lane, route):
@@ -187,20 +187,20 @@ def test_the_lane_sends_no_value_when_the_audit_event_cannot_be_written(seeded: 
 def test_a_write_between_two_reveals_is_seen_by_the_second(seeded: World) -> None:
     client = seeded.client
     first = client.get(seeded.stack_url() + "?reveal=true&per_page=1000").json()
-    set_local(seeded.vault, seeded.stack_target, {"OWN": "changed"})
+    set_local(seeded.installation, seeded.stack_target, {"OWN": "changed"})
     second = client.get(seeded.stack_url() + "?reveal=true&per_page=1000").json()
     own = [{s["key"]: s["raw_value"] for s in body["response"]}["OWN"] for body in (first, second)]
     assert own == ["stack-value", "changed"]
 
 
 def test_a_second_authorization_header_does_not_change_who_asks(seeded: World) -> None:
-    viewer = user_with_token(seeded.vault, "viewer@acme.test", "acme", "viewer")
+    viewer = user_with_token(seeded.installation, "viewer@acme.test", "acme", "viewer")
     headers = [
         ("Authorization", f"Bearer {viewer.token}"),
         ("Authorization", f"Bearer {seeded.admin_token.token}"),
     ]
     answers = []
-    for app in (create_app(seeded.vault), create_app(seeded.vault, lane=False)):
+    for app in (create_app(seeded.installation), create_app(seeded.installation, lane=False)):
         with TestClient(app) as client:
             answers.append(client.get(seeded.stack_url() + "?reveal=true", headers=headers))
     assert [a.status_code for a in answers] == [403, 403]  # the first header: the viewer
@@ -210,8 +210,8 @@ def test_a_second_authorization_header_does_not_change_who_asks(seeded: World) -
 @pytest.mark.parametrize("step", ["undelete", "rollback"])
 def test_a_write_route_reads_what_it_wrote_after_a_kept_list(world: World, step: str) -> None:
     """A route that writes and then reads must not use the revision it read before writing."""
-    set_local(world.vault, world.stack_target, {"K": "v1"})
-    set_local(world.vault, world.stack_target, {"K": "v2"})
+    set_local(world.installation, world.stack_target, {"K": "v1"})
+    set_local(world.installation, world.stack_target, {"K": "v2"})
     client = world.client
     if step == "undelete":
         assert client.delete(world.stack_url("K")).status_code == 200
@@ -235,28 +235,32 @@ WARM = "?reveal=true&per_page=1000"
 @pytest.fixture
 def plain(world: World) -> World:
     """Values without references: a warm reveal of the stack is answered at hand."""
-    set_local(world.vault, world.account_target, {"SHARED": "from-account", "ONLY": "account"})
-    set_local(world.vault, world.stack_target, {"OWN": "stack-value", "SHARED": "overridden"})
+    set_local(
+        world.installation, world.account_target, {"SHARED": "from-account", "ONLY": "account"}
+    )
+    set_local(
+        world.installation, world.stack_target, {"OWN": "stack-value", "SHARED": "overridden"}
+    )
     return world
 
 
-def _reads(monkeypatch: pytest.MonkeyPatch, vault: Vault) -> list[int]:
+def _reads(monkeypatch: pytest.MonkeyPatch, installation: Installation) -> list[int]:
     """Counts the read transactions opened from now on (one entry each)."""
     opened: list[int] = []
-    read = vault.store.read
+    read = installation.store.read
 
     def counted() -> Any:
         opened.append(1)
         return read()
 
-    monkeypatch.setattr(vault.store, "read", counted)
+    monkeypatch.setattr(installation.store, "read", counted)
     return opened
 
 
-def _event_of(response: Response, vault: Vault) -> dict[str, Any]:
+def _event_of(response: Response, installation: Installation) -> dict[str, Any]:
     """The audit event written for ``response``, found by its request id."""
     wanted = response.headers["request-id"]
-    found = [e for e in list_events(vault, limit=50) if e.request_id == wanted]
+    found = [e for e in list_events(installation, limit=50) if e.request_id == wanted]
     assert len(found) == 1, found
     return {"action": found[0].action, "outcome": found[0].outcome, "detail": found[0].detail}
 
@@ -267,26 +271,26 @@ def test_a_warm_reveal_reads_no_transaction_on_sqlite_and_answers_as_the_first(
     client = plain.client
     client.get(plain.stack_url() + WARM)  # reads and decrypts: the level is kept
     first = client.get(plain.stack_url() + WARM)  # makes the page and the event detail: kept
-    reads = _reads(monkeypatch, plain.vault)
+    reads = _reads(monkeypatch, plain.installation)
     second = client.get(plain.stack_url() + WARM)
     # SQLite reads at once on the event loop (store.quick); PostgreSQL always in a thread.
-    assert len(reads) == (0 if plain.vault.store.quick is not None else 1)
+    assert len(reads) == (0 if plain.installation.store.quick is not None else 1)
     assert second.status_code == first.status_code == 200
     assert second.content == first.content
-    assert _event_of(second, plain.vault) == _event_of(first, plain.vault)
+    assert _event_of(second, plain.installation) == _event_of(first, plain.installation)
     assert int(second.headers["x-ratelimit-remaining"]) == (
         int(first.headers["x-ratelimit-remaining"]) - 1
     )
 
 
 def test_answers_at_hand_count_once_against_the_rate_limit(plain: World) -> None:
-    app = create_app(plain.vault, rate_limit=4)
+    app = create_app(plain.installation, rate_limit=4)
     with client_for(app, plain.admin_token.token) as client:
         answers = [client.get(plain.stack_url() + WARM) for _ in range(5)]  # 3rd on: at hand
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 503]  # Cloud66's status
     assert [a.headers.get("x-ratelimit-remaining") for a in answers[:4]] == ["3", "2", "1", "0"]
     assert answers[4].json()["error"] == "throttled"
-    reveals = [e for e in list_events(plain.vault, limit=50) if e.action == "reveal"]
+    reveals = [e for e in list_events(plain.installation, limit=50) if e.action == "reveal"]
     assert len(reveals) == 4
 
 
@@ -294,22 +298,22 @@ def test_answers_at_hand_count_once_against_the_rate_limit(plain: World) -> None
 def test_a_change_after_a_warm_reveal_applies_to_the_next_one(plain: World, change: str) -> None:
     from datetime import timedelta
 
-    vault = plain.vault
+    installation = plain.installation
     created = user_with_token(
-        vault, "ops@acme.test", "acme", "administrator", expires_in=timedelta(hours=1)
+        installation, "ops@acme.test", "acme", "administrator", expires_in=timedelta(hours=1)
     )
-    with client_for(create_app(vault), created.token) as client:
+    with client_for(create_app(installation), created.token) as client:
         for _ in range(3):  # the level, then the page kept; then at hand
             assert client.get(plain.stack_url() + WARM).status_code == 200
         if change == "revoked":
-            revoke_token(vault, LOCAL, created.uid)
+            revoke_token(installation, LOCAL, created.uid)
         elif change == "demoted":
-            user_with_token(vault, "ops@acme.test", "acme", "viewer")
+            user_with_token(installation, "ops@acme.test", "acme", "viewer")
         elif change == "expired":
-            now = vault.clock()
-            vault.clock = lambda: now + timedelta(hours=2)
+            now = installation.clock()
+            installation.clock = lambda: now + timedelta(hours=2)
         else:
-            set_local(vault, plain.stack_target, {"OWN": "changed"})
+            set_local(installation, plain.stack_target, {"OWN": "changed"})
         after = client.get(plain.stack_url() + WARM)
     if change == "stack-written":
         assert after.status_code == 200
@@ -319,7 +323,7 @@ def test_a_change_after_a_warm_reveal_applies_to_the_next_one(plain: World, chan
     assert after.status_code == {"revoked": 401, "demoted": 403, "expired": 401}[change]
     assert "stack-value" not in after.text
     if change == "demoted":  # the refusal is recorded, once
-        assert _event_of(after, vault)["outcome"] == "denied"
+        assert _event_of(after, installation)["outcome"] == "denied"
 
 
 def test_a_page_not_made_yet_is_made_by_the_thread_then_kept(
@@ -329,17 +333,17 @@ def test_a_page_not_made_yet_is_made_by_the_thread_then_kept(
     for _ in range(2):
         assert client.get(plain.stack_url() + WARM).status_code == 200  # this page is kept
     other_page = plain.stack_url() + "?reveal=true&per_page=2&page=1"
-    reads = _reads(monkeypatch, plain.vault)
+    reads = _reads(monkeypatch, plain.installation)
     answers = [client.get(other_page) for _ in range(2)]  # made in a thread, then at hand
-    assert len(reads) == (1 if plain.vault.store.quick is not None else 2)
+    assert len(reads) == (1 if plain.installation.store.quick is not None else 2)
     assert [a.status_code for a in answers] == [200, 200]
     assert answers[0].json() == answers[1].json()
     assert [s["key"] for s in answers[0].json()["response"]] == ["ONLY", "OWN"]
-    assert _event_of(answers[0], plain.vault) == _event_of(answers[1], plain.vault)
+    assert _event_of(answers[0], plain.installation) == _event_of(answers[1], plain.installation)
 
 
 def test_bad_tokens_from_an_address_do_not_throttle_its_warm_token(plain: World) -> None:
-    app = create_app(plain.vault)
+    app = create_app(plain.installation)
     url = plain.stack_url() + WARM
     with client_for(app, plain.admin_token.token, address="10.9.8.7") as good:
         assert good.get(url).status_code == 200
@@ -356,7 +360,9 @@ def test_the_lane_in_front_of_the_middleware_still_sends_the_request_id(plain: W
         answer = plain.client.get(plain.stack_url() + WARM, headers={"Request-Id": "mine-1"})
         assert answer.status_code == 200
         assert answer.headers["request-id"] == "mine-1"
-    recorded = [e.action for e in list_events(plain.vault, limit=50) if e.request_id == "mine-1"]
+    recorded = [
+        e.action for e in list_events(plain.installation, limit=50) if e.request_id == "mine-1"
+    ]
     assert recorded == ["reveal"] * 3
     generated = plain.client.get(plain.stack_url() + WARM, headers={"Request-Id": "bad id!"})
     assert generated.headers["request-id"] != "bad id!"
@@ -403,5 +409,5 @@ def test_reveals_with_many_purposes_keep_the_page_made_once(
     for n in range(30):  # as `stacksafe run` sends them: one purpose per command
         answer = plain.client.get(plain.stack_url() + WARM + f"&purpose=run+cmd{n % 6}")
         assert answer.status_code == 200
-        assert _event_of(answer, plain.vault)["detail"]["purpose"] == f"run cmd{n % 6}"
+        assert _event_of(answer, plain.installation)["detail"]["purpose"] == f"run cmd{n % 6}"
     assert len(renders) == 2  # read and rendered; then made once for the kept level

@@ -50,8 +50,8 @@ def test_page_json_is_the_models_json(page: int, per_page: int) -> None:
 
 @pytest.mark.parametrize("reveal", [True, False])
 def test_list_response_is_byte_identical_to_the_model(world: World, reveal: bool) -> None:
-    set_local(world.vault, world.account_target, {"A": AWKWARD[3], "B": AWKWARD[4]})
-    set_local(world.vault, world.stack_target, {"B": AWKWARD[5], "C": AWKWARD[0]})
+    set_local(world.installation, world.account_target, {"A": AWKWARD[3], "B": AWKWARD[4]})
+    set_local(world.installation, world.stack_target, {"B": AWKWARD[5], "C": AWKWARD[0]})
     params = {"reveal": str(reveal).lower(), "per_page": "2", "page": "2"}
 
     response = world.client.get(world.stack_url(), params=params)
@@ -59,5 +59,5 @@ def test_list_response_is_byte_identical_to_the_model(world: World, reveal: bool
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     assert "x-ratelimit-remaining" in response.headers
-    expected = list_secrets(world.vault, LOCAL, world.stack_target, reveal=reveal)
+    expected = list_secrets(world.installation, LOCAL, world.stack_target, reveal=reveal)
     assert response.content == _model_json(expected, 2, 2)

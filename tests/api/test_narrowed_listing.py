@@ -13,12 +13,14 @@ def names(answer: object) -> list[str]:
 
 
 def test_a_narrowed_token_lists_only_the_stacks_it_may_describe(world: World) -> None:
-    vault = world.vault
-    dev = create_stack(vault, LOCAL, "acme", "dev", "development")
-    create_stack(vault, LOCAL, "acme", "staging", "staging")
-    to_one_stack = user_with_token(vault, "one@acme.test", "acme", "viewer", stacks=[dev.uid])
+    installation = world.installation
+    dev = create_stack(installation, LOCAL, "acme", "dev", "development")
+    create_stack(installation, LOCAL, "acme", "staging", "staging")
+    to_one_stack = user_with_token(
+        installation, "one@acme.test", "acme", "viewer", stacks=[dev.uid]
+    )
     to_development = user_with_token(
-        vault, "devonly@acme.test", "acme", "administrator", environments=["development"]
+        installation, "devonly@acme.test", "acme", "administrator", environments=["development"]
     )
     for token in (to_one_stack, to_development):
         with client_for(world.app, token.token) as client:

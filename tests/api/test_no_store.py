@@ -8,11 +8,11 @@ from tests.api.helpers import World, client_for, set_local
 
 
 def test_every_api_answer_says_no_store(world: World) -> None:
-    set_local(world.vault, world.stack_target, {"SECRET": "revealed-value"})
+    set_local(world.installation, world.stack_target, {"SECRET": "revealed-value"})
     token = world.admin_token.token
     answers = {}
     for lane in (True, False):
-        with client_for(create_app(world.vault, lane=lane), token) as client:
+        with client_for(create_app(world.installation, lane=lane), token) as client:
             # The second reveal is a warm one: the lane answers it on the event loop.
             for n, query in enumerate(("?reveal=true", "?reveal=true", "?reveal=false")):
                 answers[f"list{query} #{n} lane={lane}"] = client.get(world.stack_url() + query)

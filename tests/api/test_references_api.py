@@ -7,8 +7,10 @@ from tests.api.helpers import World, assert_error, set_local, table_rows
 
 
 def test_revealed_values_are_resolved_unless_asked_not_to(world: World) -> None:
-    set_local(world.vault, world.account_target, {"HOST": "db.internal"})
-    set_local(world.vault, world.stack_target, {"URL": "postgres://${HOST}:5432", "PW": "pw-1"})
+    set_local(world.installation, world.account_target, {"HOST": "db.internal"})
+    set_local(
+        world.installation, world.stack_target, {"URL": "postgres://${HOST}:5432", "PW": "pw-1"}
+    )
 
     listed = world.client.get(world.stack_url(), params={"reveal": "true"})
     one = world.client.get(world.stack_url("URL"), params={"reveal": "true"})
@@ -23,8 +25,8 @@ def test_revealed_values_are_resolved_unless_asked_not_to(world: World) -> None:
 
 
 def test_a_broken_reference_is_a_409_that_names_it_and_shows_no_value(world: World) -> None:
-    set_local(world.vault, world.stack_target, {"A": "secret-a ${B}", "B": "secret-b ${A}"})
-    set_local(world.vault, world.stack_target, {"C": "${MISSING}"})
+    set_local(world.installation, world.stack_target, {"A": "secret-a ${B}", "B": "secret-b ${A}"})
+    set_local(world.installation, world.stack_target, {"C": "${MISSING}"})
 
     cycle = world.client.get(world.stack_url("A"), params={"reveal": "true"})
     missing = world.client.get(world.stack_url("C"), params={"reveal": "true"})
@@ -41,15 +43,15 @@ def test_a_broken_reference_is_a_409_that_names_it_and_shows_no_value(world: Wor
 def test_a_write_whose_references_would_expand_too_far_is_a_422_naming_the_key(
     world: World,
 ) -> None:
-    set_local(world.vault, world.stack_target, {"A": "x" * 8})
+    set_local(world.installation, world.stack_target, {"A": "x" * 8})
     # Each level 64 times the one before: B is 512 bytes, C 32 KiB, D would be 2 MiB.
     for key, below in (("B", "A"), ("C", "B")):
         put = world.client.put(world.stack_url(key), json={"raw_value": f"${{{below}}}" * 64})
         assert put.status_code == 200, put.text
     # 100 times an account value the stack inherits: 50,000 bytes.
-    set_local(world.vault, world.account_target, {"UNIT": "u" * 500})
-    set_local(world.vault, world.stack_target, {"USES": "${UNIT}" * 100})
-    before = table_rows(world.vault)
+    set_local(world.installation, world.account_target, {"UNIT": "u" * 500})
+    set_local(world.installation, world.stack_target, {"USES": "${UNIT}" * 100})
+    before = table_rows(world.installation)
 
     refused = world.client.put(world.stack_url("D"), json={"raw_value": "${C}" * 64})
     body = assert_error(refused, 422, "expansion_too_large")
@@ -59,13 +61,15 @@ def test_a_write_whose_references_would_expand_too_far_is_a_422_naming_the_key(
     grows = world.client.put(world.account_url("UNIT"), json={"raw_value": "u" * 700})
     body = assert_error(grows, 422, "expansion_too_large")
     assert "'USES' in stack 'web'" in body["error_description"]
-    assert table_rows(world.vault) == before
+    assert table_rows(world.installation) == before
 
 
 def test_a_reveal_beyond_the_bounds_is_a_422_naming_the_key_on_every_read(world: World) -> None:
-    set_local(world.vault, world.account_target, {"PART": "p" * 4096})
-    set_local(world.vault, world.stack_target, {"BIG": "${account.PART}" * 8, "OK": "fine"})
-    world.vault.max_value_bytes = 16 * 1024  # lowered after BIG was written (32 KiB resolved)
+    set_local(world.installation, world.account_target, {"PART": "p" * 4096})
+    set_local(world.installation, world.stack_target, {"BIG": "${account.PART}" * 8, "OK": "fine"})
+    world.installation.max_value_bytes = (
+        16 * 1024
+    )  # lowered after BIG was written (32 KiB resolved)
 
     for params in ({"reveal": "true"}, {"reveal": "true", "per_page": "1"}):
         listed = world.client.get(world.stack_url(), params=params)
@@ -79,8 +83,8 @@ def test_a_reveal_beyond_the_bounds_is_a_422_naming_the_key_on_every_read(world:
     raw = world.client.get(world.stack_url(), params={"reveal": "true", "resolve": "false"})
     assert raw.status_code == 200
 
-    world.vault.max_value_bytes = 64 * 1024
-    world.vault.max_expanded_bytes = 16 * 1024  # now the read as a whole is too much
+    world.installation.max_value_bytes = 64 * 1024
+    world.installation.max_expanded_bytes = 16 * 1024  # now the read as a whole is too much
     listed = world.client.get(world.stack_url(), params={"reveal": "true"})
     body = assert_error(listed, 422, "expansion_too_large")
     assert "builds more than 16384 bytes" in body["error_description"]

@@ -17,7 +17,7 @@ from tests.api.helpers import World, assert_error, client_for, user_with_token
 
 
 def _events(world: World) -> list[AuditEvent]:
-    return list(list_events(world.vault, limit=1000))
+    return list(list_events(world.installation, limit=1000))
 
 
 def _one_refusal(
@@ -40,7 +40,7 @@ def test_reading_an_accounts_audit_log_without_the_role_is_recorded(
     world: World, role: str
 ) -> None:
     email = f"{role}@acme.test"
-    token = user_with_token(world.vault, email, "acme", role).token
+    token = user_with_token(world.installation, email, "acme", role).token
     client = client_for(world.app, token)
     event = _one_refusal(
         world,
@@ -74,7 +74,7 @@ def test_creating_an_account_as_a_non_owner_is_recorded(world: World) -> None:
         "account.create",
     )
     assert event.detail["name"] == "other"
-    assert [a.name for a in list_accounts(world.vault, LOCAL)] == ["acme"]
+    assert [a.name for a in list_accounts(world.installation, LOCAL)] == ["acme"]
 
 
 def test_a_narrowed_token_describing_a_stack_outside_it_is_recorded_without_its_name(
@@ -83,11 +83,11 @@ def test_a_narrowed_token_describing_a_stack_outside_it_is_recorded_without_its_
     """A token narrowed to stack ``dev`` asking for stack ``prod1`` of the same account: 403,
     one event, and the answer does not name ``prod1`` (the token may not describe it, and
     lists never show it)."""
-    vault = world.vault
-    dev = create_stack(vault, LOCAL, "acme", "dev", "development")
-    prod = create_stack(vault, LOCAL, "acme", "prod1", "production")
+    installation = world.installation
+    dev = create_stack(installation, LOCAL, "acme", "dev", "development")
+    prod = create_stack(installation, LOCAL, "acme", "prod1", "production")
     email = "narrow@acme.test"
-    token = user_with_token(vault, email, "acme", "administrator", stacks=[dev.uid]).token
+    token = user_with_token(installation, email, "acme", "administrator", stacks=[dev.uid]).token
     client = client_for(world.app, token)
     before = _events(world)
     answer = client.get(f"/api/3/stacks/{prod.uid}")
@@ -111,7 +111,7 @@ def test_an_environment_narrowed_token_describing_another_environment_is_recorde
 ) -> None:
     email = "devenv@acme.test"
     token = user_with_token(
-        world.vault, email, "acme", "administrator", environments=["development"]
+        world.installation, email, "acme", "administrator", environments=["development"]
     ).token
     client = client_for(world.app, token)
     event = _one_refusal(
@@ -124,9 +124,11 @@ def test_an_environment_narrowed_token_describing_another_environment_is_recorde
 
 
 def test_a_narrowed_token_describing_its_account_is_recorded(world: World) -> None:
-    dev = create_stack(world.vault, LOCAL, "acme", "dev", "development")
+    dev = create_stack(world.installation, LOCAL, "acme", "dev", "development")
     email = "narrow@acme.test"
-    token = user_with_token(world.vault, email, "acme", "administrator", stacks=[dev.uid]).token
+    token = user_with_token(
+        world.installation, email, "acme", "administrator", stacks=[dev.uid]
+    ).token
     client = client_for(world.app, token)
     for ref in (world.account.uid, "acme"):
         event = _one_refusal(

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from stacksafe.api import create_app
 from stacksafe.api.deps import ApiState
 from stacksafe.api.request_counts import shared_window
+from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.request_counts import RequestCounts
-from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
 from stacksafe.store.failures import BATCH_ROWS
 from stacksafe.store.schema import failures
@@ -27,10 +27,10 @@ WARM = "?reveal=true"  # answered on the event loop's lane, counted all the same
 
 
 @pytest.fixture
-def second_server(settings: Settings, vault: Vault) -> Iterator[Vault]:
-    """Another server's vault on the same database: its own process memory, shared rows."""
-    other = open_vault(settings)
-    other.clock = vault.clock
+def second_server(settings: Settings, installation: Installation) -> Iterator[Installation]:
+    """Another server's installation on the same database: its own process memory, shared rows."""
+    other = open_installation(settings)
+    other.clock = installation.clock
     try:
         yield other
     finally:
@@ -42,16 +42,16 @@ def _flush(app: FastAPI) -> int:
     return state.per_token.flush(state.request_counts)
 
 
-def _rows(vault: Vault) -> list[tuple[bytes, int, int]]:
-    with vault.store.read() as conn:
+def _rows(installation: Installation) -> list[tuple[bytes, int, int]]:
+    with installation.store.read() as conn:
         found = conn.execute(select(failures.c.target, failures.c.period, failures.c.failed))
         return [(bytes(target), int(period), int(failed)) for target, period, failed in found]
 
 
 def test_requests_on_one_server_count_against_the_limit_on_the_other(
-    world: World, clock: Clock, second_server: Vault
+    world: World, clock: Clock, second_server: Installation
 ) -> None:
-    first_app = create_app(world.vault, rate_limit=LIMIT)
+    first_app = create_app(world.installation, rate_limit=LIMIT)
     second_app = create_app(second_server, rate_limit=LIMIT)
     token = world.admin_token.token
     with client_for(first_app, token) as first, client_for(second_app, token) as second:
@@ -73,15 +73,15 @@ def test_requests_on_one_server_count_against_the_limit_on_the_other(
         _flush(first_app)
         assert_error(first.get(world.stack_url() + WARM), 503, "throttled")
         assert _flush(second_app) == 1  # its fifth
-    rows = _rows(world.vault)
+    rows = _rows(world.installation)
     assert [failed for _, _, failed in rows] == [LIMIT + 1]  # both servers', this window
     assert token.encode() not in rows[0][0]  # a keyed hash of the token's id
 
 
 def test_the_shared_counts_fade_with_the_window(
-    world: World, clock: Clock, second_server: Vault
+    world: World, clock: Clock, second_server: Installation
 ) -> None:
-    first_app = create_app(world.vault, rate_limit=LIMIT)
+    first_app = create_app(world.installation, rate_limit=LIMIT)
     second_app = create_app(second_server, rate_limit=LIMIT)
     token = world.admin_token.token
     with client_for(first_app, token) as first, client_for(second_app, token) as second:
@@ -100,9 +100,9 @@ def test_a_flush_of_more_keys_than_one_statement_takes(world: World, clock: Cloc
     """Batches are split (store.failures.BATCH_ROWS) within the databases' parameter limits;
     every key's count arrives, and another process learns each."""
     keys = [f"token-{n}" for n in range(2 * BATCH_ROWS + 7)]
-    first = shared_window(world.vault, 3, 3600.0)
-    second = shared_window(world.vault, 3, 3600.0)
-    counts = RequestCounts(world.vault, 3600.0)
+    first = shared_window(world.installation, 3, 3600.0)
+    second = shared_window(world.installation, 3, 3600.0)
+    counts = RequestCounts(world.installation, 3600.0)
     for key in keys:
         first.hit(key)
         first.hit(key)
@@ -110,7 +110,7 @@ def test_a_flush_of_more_keys_than_one_statement_takes(world: World, clock: Cloc
     assert first.flush(counts) == len(keys)
     assert second.flush(counts) == len(keys)
     assert all(second.hit(key) is None for key in keys)  # 2 + 1 of 3 already
-    assert sorted(failed for _, _, failed in _rows(world.vault)) == [3] * len(keys)
+    assert sorted(failed for _, _, failed in _rows(world.installation)) == [3] * len(keys)
 
 
 def test_a_flush_in_a_new_window_prunes_the_counts_that_weigh_nothing(
@@ -118,14 +118,14 @@ def test_a_flush_in_a_new_window_prunes_the_counts_that_weigh_nothing(
 ) -> None:
     """With no failure ever counted (core.guessing prunes then too), the flushes themselves
     keep the table to the windows that still weigh."""
-    window = shared_window(world.vault, 10, 3600.0)
-    counts = RequestCounts(world.vault, 3600.0)
+    window = shared_window(world.installation, 10, 3600.0)
+    counts = RequestCounts(world.installation, 3600.0)
     for hours in range(4):
         window.hit(f"hour-{hours}")
         window.flush(counts)
         clock.tick(60)
     window.hit("now")
     window.flush(counts)
-    periods = sorted(period for _, period, _ in _rows(world.vault))
+    periods = sorted(period for _, period, _ in _rows(world.installation))
     now = int(clock.now.timestamp()) // 3600
     assert periods == [now - 1, now]  # the previous hour's row and this one's

@@ -6,7 +6,7 @@ from tests.api.helpers import World, assert_error, set_local, snapshot
 
 
 def test_a_policy_over_http_and_a_rotation(world: World) -> None:
-    set_local(world.vault, world.stack_target, {"TOKEN": "first-value"})
+    set_local(world.installation, world.stack_target, {"TOKEN": "first-value"})
     url = world.stack_url("TOKEN")
     put = world.client.put(
         f"{url}/rotation",
@@ -54,9 +54,9 @@ def test_a_policy_over_http_and_a_rotation(world: World) -> None:
 
 
 def test_bad_policies_are_400s_that_name_the_problem_and_change_nothing(world: World) -> None:
-    set_local(world.vault, world.stack_target, {"K": "v"})
+    set_local(world.installation, world.stack_target, {"K": "v"})
     url = world.stack_url("K") + "/rotation"
-    before = snapshot(world.vault)
+    before = snapshot(world.installation)
     for body, message in [
         ({"rotate_every": "often"}, "duration 'often' is not valid"),
         ({"rotate_every": "10s"}, "at least one minute"),
@@ -85,7 +85,7 @@ def test_bad_policies_are_400s_that_name_the_problem_and_change_nothing(world: W
         assert message in assert_error(refused, 400)["error_description"], body
     unknown = world.client.put(url, json={"rotate": "30d"})
     assert_error(unknown, 400)
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
     bad_label = world.client.get(world.stack_url("K"), params={"label": "oldest"})
     assert "label 'oldest' is not one of" in assert_error(bad_label, 400)["error_description"]
     bad_window = world.client.get(

@@ -77,8 +77,8 @@ def test_put_creates_a_missing_key(world: World) -> None:
 
 
 def test_stack_list_is_the_effective_set_with_inherited_flags(world: World) -> None:
-    set_local(world.vault, world.account_target, {"A_SHARED": "acct-a", "B_OVER": "acct-b"})
-    set_local(world.vault, world.stack_target, {"B_OVER": "stack-b", "C_OWN": "stack-c"})
+    set_local(world.installation, world.account_target, {"A_SHARED": "acct-a", "B_OVER": "acct-b"})
+    set_local(world.installation, world.stack_target, {"B_OVER": "stack-b", "C_OWN": "stack-c"})
 
     stack_list = world.client.get(world.stack_url(), params={"reveal": "true"})
     assert stack_list.status_code == 200
@@ -99,7 +99,7 @@ def test_stack_list_is_the_effective_set_with_inherited_flags(world: World) -> N
 
 
 def test_put_on_an_inherited_key_overrides_and_delete_restores_inheritance(world: World) -> None:
-    set_local(world.vault, world.account_target, {"DB_URL": "acct-url"})
+    set_local(world.installation, world.account_target, {"DB_URL": "acct-url"})
     assert _revealed(world, world.stack_url("DB_URL"))["inherited"] is True
 
     put = world.client.put(world.stack_url("DB_URL"), json={"raw_value": "stack-url"})
@@ -120,31 +120,31 @@ def test_put_on_an_inherited_key_overrides_and_delete_restores_inheritance(world
 
 
 def test_deleting_a_key_the_stack_only_inherits_is_409(world: World) -> None:
-    set_local(world.vault, world.account_target, {"SHARED": "acct-shared"})
-    before = snapshot(world.vault)
+    set_local(world.installation, world.account_target, {"SHARED": "acct-shared"})
+    before = snapshot(world.installation)
 
     body = assert_error(world.client.delete(world.stack_url("SHARED")), 409, "conflict")
     assert "account level" in body["error_description"]
     assert "acct-shared" not in str(body)
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
     assert _revealed(world, world.stack_url("SHARED"))["raw_value"] == "acct-shared"
 
 
 def test_posting_an_existing_key_is_409_and_changes_nothing(world: World) -> None:
     for url in (world.account_url, world.stack_url):
         assert world.client.post(url(), json={"key": "K", "raw_value": "kept"}).status_code == 201
-    before = snapshot(world.vault)
+    before = snapshot(world.installation)
 
     for url in (world.account_url, world.stack_url):
         response = world.client.post(url(), json={"key": "K", "raw_value": "intruder-77"})
         body = assert_error(response, 409, "conflict")
         assert "PUT" in body["error_description"]
         assert "intruder-77" not in response.text
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
 
 
 def test_posting_a_key_the_stack_only_inherits_creates_an_override(world: World) -> None:
-    set_local(world.vault, world.account_target, {"K": "acct"})
+    set_local(world.installation, world.account_target, {"K": "acct"})
     response = world.client.post(world.stack_url(), json={"key": "K", "raw_value": "own"})
     assert response.status_code == 201, response.text
     assert _secret(response.json())["inherited"] is False
@@ -152,7 +152,7 @@ def test_posting_a_key_the_stack_only_inherits_creates_an_override(world: World)
 
 
 def test_secret_json_is_exactly_the_six_fields_and_raw_value_needs_reveal(world: World) -> None:
-    set_local(world.vault, world.account_target, {"INHERITED": "iv-1"})
+    set_local(world.installation, world.account_target, {"INHERITED": "iv-1"})
     created = world.client.post(world.stack_url(), json={"key": "OWN", "raw_value": "ov-1"})
     replaced = world.client.put(world.stack_url("OWN"), json={"raw_value": "ov-2"})
     responses = {
@@ -188,7 +188,7 @@ def test_etag_and_if_match(world: World) -> None:
     world.client.post(world.stack_url(), json={"key": "K", "raw_value": "v1"})
     fetched = world.client.get(world.stack_url("K"))
     assert fetched.headers["etag"] == '"1"'
-    before = snapshot(world.vault)
+    before = snapshot(world.installation)
 
     stale_put = world.client.put(
         world.stack_url("K"), json={"raw_value": "lost-update"}, headers={"If-Match": '"7"'}
@@ -197,7 +197,7 @@ def test_etag_and_if_match(world: World) -> None:
     assert "lost-update" not in stale_put.text
     assert "version 1" in body["error_description"]
     assert_error(world.client.delete(world.stack_url("K"), headers={"If-Match": '"2"'}), 412)
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
 
     matched = world.client.put(
         world.stack_url("K"), json={"raw_value": "v2"}, headers={"If-Match": '"1"'}
@@ -238,19 +238,19 @@ CLIENT_VALUE_BODIES: list[tuple[str, str | None, dict[str, str]]] = [
 
 
 def test_a_client_supplied_value_is_refused_naming_raw_value(world: World) -> None:
-    before = snapshot(world.vault)
+    before = snapshot(world.installation)
     for method, path_key, body in CLIENT_VALUE_BODIES:
         for url in (world.account_url, world.stack_url):
             response = world.client.request(method, url(path_key), json=body)
             error = assert_error(response, 400, "bad_request")
             assert "raw_value" in error["error_description"], (method, body)
             assert "client-made-ciphertext" not in response.text
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
 
 
 def test_bulk_import_reports_added_changed_unchanged(world: World) -> None:
-    set_local(world.vault, world.stack_target, {"SAME": "s", "OLD": "o1"})
-    set_local(world.vault, world.account_target, {"FROM_ACCOUNT": "acct"})
+    set_local(world.installation, world.stack_target, {"SAME": "s", "OLD": "o1"})
+    set_local(world.installation, world.account_target, {"FROM_ACCOUNT": "acct"})
 
     response = world.client.put(
         world.stack_url(),
@@ -279,8 +279,8 @@ def test_bulk_import_reports_added_changed_unchanged(world: World) -> None:
 
 
 def test_bulk_import_is_all_or_nothing(world: World) -> None:
-    set_local(world.vault, world.stack_target, {"EXISTING": "e1"})
-    before = snapshot(world.vault)
+    set_local(world.installation, world.stack_target, {"EXISTING": "e1"})
+    before = snapshot(world.installation)
 
     for bad_key in ["bad key", "../x", "", "x" * 256, "a/b"]:
         for url in (world.account_url, world.stack_url):
@@ -290,7 +290,7 @@ def test_bulk_import_is_all_or_nothing(world: World) -> None:
             )
             assert_error(response, 400, "bad_request")
             assert "bulk" not in response.text
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
     assert_error(world.client.get(world.stack_url("FRESH")), 404)
 
 
@@ -365,8 +365,8 @@ def test_writes_are_the_core_state(world: World) -> None:
     """What the API wrote is what the core reads: same value, same version, same level."""
     world.client.put(world.stack_url("CORE"), json={"raw_value": "c1"})
     world.client.put(world.stack_url("CORE"), json={"raw_value": "c2"})
-    secret = get_secret(world.vault, LOCAL, world.stack_target, "CORE", reveal=True)
+    secret = get_secret(world.installation, LOCAL, world.stack_target, "CORE", reveal=True)
     assert secret.raw_value is not None
     assert (secret.raw_value.reveal(), secret.version, secret.inherited) == ("c2", 2, False)
     with pytest.raises(NotFound):
-        get_secret(world.vault, LOCAL, world.account_target, "CORE")
+        get_secret(world.installation, LOCAL, world.account_target, "CORE")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from stacksafe.api import create_app
-from stacksafe.core.vault import Vault
+from stacksafe.core.installation import Installation
 
 
-def test_health_and_openapi_are_served(vault: Vault) -> None:
-    client = TestClient(create_app(vault))
+def test_health_and_openapi_are_served(installation: Installation) -> None:
+    client = TestClient(create_app(installation))
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
@@ -24,17 +24,19 @@ def test_health_and_openapi_are_served(vault: Vault) -> None:
     assert "/api/3/accounts/{account_id}/secrets" in paths
 
 
-def test_users_endpoint_shows_roles_to_the_owner_and_self_to_others(vault: Vault) -> None:
+def test_users_endpoint_shows_roles_to_the_owner_and_self_to_others(
+    installation: Installation,
+) -> None:
     from stacksafe.core.principals import bootstrap_owner, create_token, create_user
     from stacksafe.core.tenancy import create_account
     from tests.actors import LOCAL
 
-    create_account(vault, LOCAL, "acme")
-    bootstrap_owner(vault, "owner@example.com")
-    create_user(vault, LOCAL, "dev@example.com", "acme", "developer")
-    owner = create_token(vault, LOCAL, "owner@example.com", scopes=["public"]).token
-    dev = create_token(vault, LOCAL, "dev@example.com", scopes=["public"]).token
-    client = TestClient(create_app(vault))
+    create_account(installation, LOCAL, "acme")
+    bootstrap_owner(installation, "owner@example.com")
+    create_user(installation, LOCAL, "dev@example.com", "acme", "developer")
+    owner = create_token(installation, LOCAL, "owner@example.com", scopes=["public"]).token
+    dev = create_token(installation, LOCAL, "dev@example.com", scopes=["public"]).token
+    client = TestClient(create_app(installation))
     seen = client.get("/api/3/users", headers={"Authorization": f"Bearer {owner}"}).json()
     assert seen["count"] == 2
     by_email = {u["email"]: u for u in seen["response"]}

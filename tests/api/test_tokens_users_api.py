@@ -13,7 +13,7 @@ from tests.api.helpers import World, assert_error, client_for, snapshot, user_wi
 
 def _all_text(world: World) -> str:
     """Every token-table and audit-log cell, as text: a token's value must be in none of them."""
-    with world.vault.store.read() as conn:
+    with world.installation.store.read() as conn:
         rows = [
             *conn.execute(select(tokens)),
             *conn.execute(select(audit_events)),
@@ -42,7 +42,7 @@ def test_a_created_token_is_shown_once_works_and_is_stored_as_a_hash(world: Worl
     assert token not in listed.text
     assert TOKEN_PREFIX not in listed.text
     assert token not in _all_text(world)
-    event = list_events(world.vault, limit=1)[0]
+    event = list_events(world.installation, limit=1)[0]
     assert (event.action, event.detail["token"]) == ("token.create", created["id"])
 
 
@@ -59,24 +59,28 @@ def test_a_public_token_made_over_http_cannot_write(world: World) -> None:
 
 def test_a_token_cannot_mint_a_wider_token(world: World) -> None:
     narrow = create_token(
-        world.vault, LOCAL, world.admin_email, scopes=["public", "admin"], environments=["staging"]
+        world.installation,
+        LOCAL,
+        world.admin_email,
+        scopes=["public", "admin"],
+        environments=["staging"],
     )
     client = client_for(world.app, narrow.token)
-    before = snapshot(world.vault)
+    before = snapshot(world.installation)
 
     wider = client.post("/api/3/tokens", json={"user": world.admin_email, "scopes": ["admin"]})
 
     assert_error(wider, 403, "forbidden")
     assert "environments" in wider.json()["error_description"]
-    assert snapshot(world.vault) == before
-    event = list_events(world.vault, limit=1)[0]
+    assert snapshot(world.installation) == before
+    event = list_events(world.installation, limit=1)[0]
     assert (event.action, event.outcome) == ("token.create", "denied")
 
 
 def test_tokens_for_another_user_answer_the_same_whether_or_not_the_user_exists(
     world: World,
 ) -> None:
-    user_with_token(world.vault, "bob@acme.test", "acme", "viewer")
+    user_with_token(world.installation, "bob@acme.test", "acme", "viewer")
 
     existing = world.client.post(
         "/api/3/tokens", json={"user": "bob@acme.test", "scopes": ["public"]}
@@ -91,7 +95,7 @@ def test_tokens_for_another_user_answer_the_same_whether_or_not_the_user_exists(
 
 
 def test_revoking_over_http_stops_the_token_at_once(world: World) -> None:
-    spare = create_token(world.vault, LOCAL, world.admin_email, scopes=["public"])
+    spare = create_token(world.installation, LOCAL, world.admin_email, scopes=["public"])
     spare_client = client_for(world.app, spare.token)
     assert spare_client.get(world.stack_url()).status_code == 200
 
@@ -105,20 +109,20 @@ def test_revoking_over_http_stops_the_token_at_once(world: World) -> None:
 
 
 def test_revoking_by_a_token_value_by_mistake_never_echoes_it(world: World) -> None:
-    spare = create_token(world.vault, LOCAL, world.admin_email, scopes=["public"])
-    before = snapshot(world.vault)
+    spare = create_token(world.installation, LOCAL, world.admin_email, scopes=["public"])
+    before = snapshot(world.installation)
 
     response = world.client.delete(f"/api/3/tokens/{spare.token}")
 
     assert_error(response, 400, "bad_request")
     assert spare.token not in response.text
     assert spare.token not in _all_text(world)
-    assert snapshot(world.vault) == before
-    assert authenticate(world.vault, spare.token).token_uid == spare.uid
+    assert snapshot(world.installation) == before
+    assert authenticate(world.installation, spare.token).token_uid == spare.uid
 
 
 def test_bad_token_requests_are_400_and_change_nothing(world: World) -> None:
-    before = snapshot(world.vault)
+    before = snapshot(world.installation)
     bodies = [
         {"user": world.admin_email, "scopes": []},
         {"user": world.admin_email, "scopes": ["root"]},
@@ -132,7 +136,7 @@ def test_bad_token_requests_are_400_and_change_nothing(world: World) -> None:
     for body in bodies:
         response = world.client.post("/api/3/tokens", json=body)
         assert_error(response, 400)
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
 
 
 def test_an_administrator_adds_a_user_with_stack_roles(world: World) -> None:
@@ -153,12 +157,12 @@ def test_an_administrator_adds_a_user_with_stack_roles(world: World) -> None:
     assert user["access_profile"] == {
         "stack_profiles": [{"stack_uid": world.stack.uid, "role": "developer"}]
     }
-    event = list_events(world.vault, limit=1)[0]
+    event = list_events(world.installation, limit=1)[0]
     assert (event.action, event.detail["user"]) == ("user.grant", "carol@acme.test")
 
 
 def test_bad_user_requests_are_400_and_change_nothing(world: World) -> None:
-    before = snapshot(world.vault)
+    before = snapshot(world.installation)
     bodies = [
         {"email": "not-an-email", "account_id": "acme"},
         {"email": "dave@acme.test", "account_id": "acme", "role": "emperor"},
@@ -173,14 +177,14 @@ def test_bad_user_requests_are_400_and_change_nothing(world: World) -> None:
         json={"email": "dave@acme.test", "account_id": "acme", "stack_roles": {"nope": "viewer"}},
     )
     assert_error(missing_stack, 404, "not_found")
-    assert snapshot(world.vault) == before
+    assert snapshot(world.installation) == before
 
 
 def test_a_token_that_expires_cannot_mint_one_that_outlives_it(world: World) -> None:
     from datetime import timedelta
 
     hourly = create_token(
-        world.vault,
+        world.installation,
         LOCAL,
         world.admin_email,
         scopes=["public", "admin"],

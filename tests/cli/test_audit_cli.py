@@ -25,7 +25,7 @@ def test_verify_prints_the_head_and_checks_it_later(seeded: Cli, cli_runner: InP
     cli_runner.ok("secrets", "set", "K=v", "--stack", "web")
     again = cli_runner.ok("audit", "verify", "--expect-head", head).stdout
     assert again.startswith("Audit log intact:")
-    # The data dir's checkpoint (written when the CLI closed the vault) plus the given head.
+    # The data dir's checkpoint (written when the CLI closed the installation) plus the given head.
     assert "checked against 2 checkpoint(s)" in again
     checkpoint = json.loads((seeded.data_dir / "audit.checkpoint").read_text())
     assert checkpoint["seq"] > int(head.split(":")[0])

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from stacksafe.core.audit import list_events
-from stacksafe.core.vault import open_vault
+from stacksafe.core.installation import open_installation
 from stacksafe.scan.known import CHUNK_SIZE
 from stacksafe.settings import Settings
 from tests.cli.helpers import Cli, error_line
@@ -173,15 +173,15 @@ def test_git_history_and_staged(managed: Cli, tmp_path: Path) -> None:
 
 def test_a_scan_is_audited_as_reveals_naming_keys(managed: Cli, project: Path) -> None:
     managed.run("scan", "--no-patterns", str(project / "clean.txt"))
-    vault = open_vault(Settings.load({}, data_dir=managed.data_dir))
+    installation = open_installation(Settings.load({}, data_dir=managed.data_dir))
     try:
         events = [
             e
-            for e in list_events(vault, limit=20)
+            for e in list_events(installation, limit=20)
             if e.action == "reveal" and e.detail.get("purpose") == "scan"
         ]
     finally:
-        vault.close()
+        installation.close()
     named = {key for e in events for key in e.detail["keys"]}
     assert {"DB_PASSWORD", "API_TOKEN", "PIN", "OTHER"} <= named
     assert len(events) == 3  # the account level and its two stacks

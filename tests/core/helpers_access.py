@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from stacksafe.core.access import Principal
+from stacksafe.core.installation import Installation, initialise
 from stacksafe.core.principals import authenticate, create_token, create_user
 from stacksafe.core.secrets import list_secrets, set_secret
 from stacksafe.core.tenancy import (
@@ -27,7 +28,6 @@ from stacksafe.core.tenancy import (
     list_accounts,
     list_stacks,
 )
-from stacksafe.core.vault import Vault, initialise
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 from stacksafe.store import audit as audit_queries
@@ -45,12 +45,13 @@ _module_databases = itertools.count(1)
 
 
 @contextmanager
-def module_vault(
+def module_installation(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str
-) -> Iterator[Vault]:
-    """A fresh initialised vault on ``backend`` for a module-scoped fixture (the ``vault``
+) -> Iterator[Installation]:
+    """A fresh initialised installation on ``backend`` for a module-scoped fixture (the
+    ``installation``
     fixture of conftest is function-scoped); dropped again afterwards."""
-    data_dir: Path = tmp_path_factory.mktemp("module-vault")
+    data_dir: Path = tmp_path_factory.mktemp("module-installation")
     cluster: Cluster | None = None
     database = f"stacksafe_module_{next(_module_databases)}_{data_dir.name.replace('-', '_')}"
     if backend == "sqlite":
@@ -58,11 +59,11 @@ def module_vault(
     else:
         cluster = request.getfixturevalue("pg_cluster")
         url = cluster.create_database(database)
-    vault, _ = initialise(Settings.load({"STACKSAFE_DATABASE_URL": url}, data_dir=data_dir))
+    installation, _ = initialise(Settings.load({"STACKSAFE_DATABASE_URL": url}, data_dir=data_dir))
     try:
-        yield vault
+        yield installation
     finally:
-        vault.close()
+        installation.close()
         if cluster is not None:
             cluster.drop_database(database)
 
@@ -104,25 +105,27 @@ def effective_seeded(name: str) -> dict[str, str]:
     return {**inherited, **SEEDED[name]}
 
 
-def build_world(vault: Vault) -> World:
-    acme = Target(create_account(vault, LOCAL, "acme"))
-    globex = Target(create_account(vault, LOCAL, "globex"))
+def build_world(installation: Installation) -> World:
+    acme = Target(create_account(installation, LOCAL, "acme"))
+    globex = Target(create_account(installation, LOCAL, "globex"))
     world = World(
         acme=acme,
-        web=Target(acme.account, create_stack(vault, LOCAL, "acme", "web", "production")),
-        api=Target(acme.account, create_stack(vault, LOCAL, "acme", "api", "staging")),
-        dev=Target(acme.account, create_stack(vault, LOCAL, "acme", "dev", "development")),
+        web=Target(acme.account, create_stack(installation, LOCAL, "acme", "web", "production")),
+        api=Target(acme.account, create_stack(installation, LOCAL, "acme", "api", "staging")),
+        dev=Target(acme.account, create_stack(installation, LOCAL, "acme", "dev", "development")),
         globex=globex,
-        shop=Target(globex.account, create_stack(vault, LOCAL, "globex", "shop", "production")),
+        shop=Target(
+            globex.account, create_stack(installation, LOCAL, "globex", "shop", "production")
+        ),
     )
     for name, entries in SEEDED.items():
         for key, value in entries.items():
-            set_secret(vault, LOCAL, world.target(name), key, SecretValue(value))
+            set_secret(installation, LOCAL, world.target(name), key, SecretValue(value))
     return world
 
 
 def token_principal(
-    vault: Vault,
+    installation: Installation,
     email: str,
     *,
     scopes: Sequence[str] = BOTH_SCOPES,
@@ -132,7 +135,7 @@ def token_principal(
 ) -> Principal:
     """A fresh token for an existing user, authenticated: the principal a request would carry."""
     created = create_token(
-        vault,
+        installation,
         LOCAL,
         email,
         scopes=scopes,
@@ -140,11 +143,11 @@ def token_principal(
         environments=environments,
         expires_in=expires_in,
     )
-    return authenticate(vault, created.token)
+    return authenticate(installation, created.token)
 
 
 def make_user(
-    vault: Vault,
+    installation: Installation,
     email: str,
     account: str,
     role: str,
@@ -155,23 +158,31 @@ def make_user(
     environments: Sequence[str] = (),
 ) -> Principal:
     """Create (or extend) a user through the core and return its authenticated token principal."""
-    create_user(vault, LOCAL, email, account, role, stack_roles)
-    return token_principal(vault, email, scopes=scopes, stacks=stacks, environments=environments)
+    create_user(installation, LOCAL, email, account, role, stack_roles)
+    return token_principal(
+        installation, email, scopes=scopes, stacks=stacks, environments=environments
+    )
 
 
 def make_stack_only_user(
-    vault: Vault, email: str, account: str, stack: str, role: str, *, scopes: Sequence[str] = ()
+    installation: Installation,
+    email: str,
+    account: str,
+    stack: str,
+    role: str,
+    *,
+    scopes: Sequence[str] = (),
 ) -> Principal:
     """A user whose only relation to ``account`` is ``role`` on one of its stacks.
 
     ``create_user`` always grants an account role, so the membership row it writes is removed
     again (as removing someone from an account would); the stack role stays.
     """
-    create_user(vault, LOCAL, email, account, "viewer", {stack: role})
-    with vault.store.write() as conn:
+    create_user(installation, LOCAL, email, account, "viewer", {stack: role})
+    with installation.store.write() as conn:
         user_id = conn.execute(select(users.c.id).where(users.c.email == email)).scalar_one()
         conn.execute(delete(memberships).where(memberships.c.user_id == user_id))
-    return token_principal(vault, email, scopes=scopes or BOTH_SCOPES)
+    return token_principal(installation, email, scopes=scopes or BOTH_SCOPES)
 
 
 @dataclass(frozen=True)
@@ -186,16 +197,16 @@ class Event:
     detail: dict[str, Any]
 
 
-def last_seq(vault: Vault) -> int:
-    with vault.store.read() as conn:
+def last_seq(installation: Installation) -> int:
+    with installation.store.read() as conn:
         found = conn.execute(select(audit_events.c.seq).order_by(audit_events.c.seq.desc())).first()
     return 0 if found is None else int(found.seq)
 
 
-def events_after(vault: Vault, seq: int) -> list[Event]:
+def events_after(installation: Installation, seq: int) -> list[Event]:
     """Audit events with a sequence number above ``seq``, oldest first, read from the table
     (a shared detail read from ``audit_details``)."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         rows = conn.execute(
             audit_queries.events_query()
             .where(audit_events.c.seq > seq)
@@ -216,25 +227,27 @@ def events_after(vault: Vault, seq: int) -> list[Event]:
     ]
 
 
-def snapshot(vault: Vault, targets: Sequence[Target] | None = None) -> dict[str, object]:
+def snapshot(
+    installation: Installation, targets: Sequence[Target] | None = None
+) -> dict[str, object]:
     """Everything but the audit log: the secrets of ``targets`` (default: every level) as LOCAL
     lists them (key, version, ciphertext, timestamps), and the raw rows of every other table."""
     if targets is None:
         targets = [
             level
-            for account in list_accounts(vault, LOCAL)
+            for account in list_accounts(installation, LOCAL)
             for level in [
                 Target(account),
-                *(Target(account, s) for s in list_stacks(vault, LOCAL, account.uid)),
+                *(Target(account, s) for s in list_stacks(installation, LOCAL, account.uid)),
             ]
         ]
     state: dict[str, object] = {}
     for target in targets:
         state[target.describe()] = [
             (s.key, s.version, s.value, s.inherited, s.created_at, s.updated_at)
-            for s in list_secrets(vault, LOCAL, target)
+            for s in list_secrets(installation, LOCAL, target)
         ]
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         for table in CHANGEABLE_TABLES:
             state[f"table:{table.name}"] = raw_rows(conn, table)
     return state

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from stacksafe.core.access import Action, Principal, Role
+from stacksafe.core.installation import Installation
 from stacksafe.core.principals import create_user
 from stacksafe.core.secrets import (
     effective_values,
@@ -23,7 +24,6 @@ from stacksafe.core.secrets import (
     unset_secret,
 )
 from stacksafe.core.tenancy import Target, create_stack, find_stack
-from stacksafe.core.vault import Vault
 from stacksafe.errors import Forbidden, NotFound, StacksafeError
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
@@ -36,7 +36,7 @@ from tests.core.helpers_access import (
     last_seq,
     make_stack_only_user,
     make_user,
-    module_vault,
+    module_installation,
     snapshot,
 )
 
@@ -168,7 +168,7 @@ def test_the_expected_table_covers_every_role_and_action() -> None:
 
 @dataclass
 class Matrix:
-    vault: Vault
+    installation: Installation
     world: World
     users: dict[tuple[str, str], Principal]
 
@@ -183,46 +183,48 @@ def matrix(
 ) -> Iterator[Matrix]:
     # SQLite only: authorization is decided in Python before the database is involved, and the
     # focused tests below run every kind of decision (and its audit event) on PostgreSQL too.
-    with module_vault(request, tmp_path_factory, "sqlite") as vault:
-        world = build_world(vault)
+    with module_installation(request, tmp_path_factory, "sqlite") as installation:
+        world = build_world(installation)
         users = {}
         for role in GRID:
             users["account_member", role] = make_user(
-                vault, _email("account_member", role), "acme", role
+                installation, _email("account_member", role), "acme", role
             )
             users["stack_member", role] = make_stack_only_user(
-                vault, _email("stack_member", role), "acme", "web", role
+                installation, _email("stack_member", role), "acme", "web", role
             )
-        yield Matrix(vault, world, users)
+        yield Matrix(installation, world, users)
 
 
 def _attempt(
-    vault: Vault, actor: Principal, op: str, target: Target, name: str, tag: str
+    installation: Installation, actor: Principal, op: str, target: Target, name: str, tag: str
 ) -> Callable[[], object]:
     """The operation as a call; ``name`` is the target's world name (for its seeded keys)."""
     if op == "list":
-        return lambda: list_secrets(vault, actor, target)
+        return lambda: list_secrets(installation, actor, target)
     if op == "reveal_list":
-        return lambda: list_secrets(vault, actor, target, reveal=True)
+        return lambda: list_secrets(installation, actor, target, reveal=True)
     if op == "get_reveal":
         key = next(iter(SEEDED[name]))
-        return lambda: get_secret(vault, actor, target, key, reveal=True)
+        return lambda: get_secret(installation, actor, target, key, reveal=True)
     if op in ("set_stack", "set_account"):
-        return lambda: set_secret(vault, actor, target, f"SET.{tag}", SecretValue(f"v-{tag}"))
+        return lambda: set_secret(
+            installation, actor, target, f"SET.{tag}", SecretValue(f"v-{tag}")
+        )
     if op == "unset":
-        set_secret(vault, LOCAL, target, f"DEL.{tag}", SecretValue("to-be-deleted"))
-        return lambda: unset_secret(vault, actor, target, f"DEL.{tag}")
+        set_secret(installation, LOCAL, target, f"DEL.{tag}", SecretValue("to-be-deleted"))
+        return lambda: unset_secret(installation, actor, target, f"DEL.{tag}")
     if op == "import":
         entries = {f"IMP.{tag}.{n}": SecretValue(f"imported-{n}-{tag}") for n in (1, 2)}
-        return lambda: import_secrets(vault, actor, target, entries)
+        return lambda: import_secrets(installation, actor, target, entries)
     assert op == "create_stack"
-    return lambda: create_stack(vault, actor, target.account.uid, f"new-{tag}", "qa")
+    return lambda: create_stack(installation, actor, target.account.uid, f"new-{tag}", "qa")
 
 
 def _check_success(
     m: Matrix, actor: Principal, op: str, target: Target, name: str, tag: str, result: object
 ) -> None:
-    vault = m.vault
+    installation = m.installation
     if op == "list":
         assert isinstance(result, list)
         assert set(effective_seeded(name)) <= {s.key for s in result}
@@ -239,37 +241,39 @@ def _check_success(
         assert getattr(result, "raw_value", None) == SecretValue(value)
         return
     if op in ("set_stack", "set_account"):
-        found = get_secret(vault, LOCAL, target, f"SET.{tag}", reveal=True)
+        found = get_secret(installation, LOCAL, target, f"SET.{tag}", reveal=True)
         assert found.raw_value == SecretValue(f"v-{tag}")
         assert found.inherited is (target.stack is None)
         return
     if op == "unset":
         with pytest.raises(NotFound):
-            get_secret(vault, LOCAL, target, f"DEL.{tag}")
+            get_secret(installation, LOCAL, target, f"DEL.{tag}")
         return
     if op == "import":
         assert getattr(result, "added", None) == [f"IMP.{tag}.1", f"IMP.{tag}.2"]
-        values = {s.key: s.raw_value for s in list_secrets(vault, LOCAL, target, reveal=True)}
+        values = {
+            s.key: s.raw_value for s in list_secrets(installation, LOCAL, target, reveal=True)
+        }
         assert values[f"IMP.{tag}.2"] == SecretValue(f"imported-2-{tag}")
         return
     assert op == "create_stack"
-    stack = find_stack(vault, f"new-{tag}", target.account.uid)
+    stack = find_stack(installation, f"new-{tag}", target.account.uid)
     assert (stack.environment, stack.account_id) == ("qa", target.account.id)
 
 
 @pytest.mark.parametrize(("kind", "role", "op", "location"), list(_cases()))
 def test_role_matrix(matrix: Matrix, kind: str, role: str, op: str, location: str) -> None:
-    vault, actor = matrix.vault, matrix.users[kind, role]
+    installation, actor = matrix.installation, matrix.users[kind, role]
     name = {**STACK_LOCATIONS, **ACCOUNT_LOCATIONS}[location]
     target = matrix.world.target(name)
     tag = f"{kind}-{role}-{op}-{location}".replace("_", "-")
     expected = expected_outcome(kind, role, op, location)
-    call = _attempt(vault, actor, op, target, name, tag)
-    seq = last_seq(vault)
+    call = _attempt(installation, actor, op, target, name, tag)
+    seq = last_seq(installation)
 
     if expected == ALLOWED:
         result = call()
-        events = events_after(vault, seq)
+        events = events_after(installation, seq)
         if op == "list":
             assert events == []
         else:
@@ -280,15 +284,15 @@ def test_role_matrix(matrix: Matrix, kind: str, role: str, op: str, location: st
         _check_success(matrix, actor, op, target, name, tag, result)
         return
 
-    before = snapshot(vault, [target])
-    seq = last_seq(vault)
+    before = snapshot(installation, [target])
+    seq = last_seq(installation)
     with pytest.raises(StacksafeError) as caught:
         call()
     assert type(caught.value) is (Forbidden if expected == FORBIDDEN else NotFound)
-    assert snapshot(vault, [target]) == before
+    assert snapshot(installation, [target]) == before
     if op == "create_stack":
         return  # denied stack creations are not audited: see test_denied_stack_creation_is_audited
-    events = events_after(vault, seq)
+    events = events_after(installation, seq)
     assert len(events) == 1
     event = events[0]
     assert (event.outcome, event.actor, event.token_uid) == ("denied", actor.name, actor.token_uid)
@@ -305,200 +309,218 @@ def test_role_matrix(matrix: Matrix, kind: str, role: str, op: str, location: st
 
 
 def assert_denied(
-    vault: Vault, actor: Principal, call: Callable[[], object], error: type[StacksafeError]
+    installation: Installation,
+    actor: Principal,
+    call: Callable[[], object],
+    error: type[StacksafeError],
 ) -> StacksafeError:
     """``call`` raises exactly ``error``, changes nothing, and writes one denied event."""
-    before = snapshot(vault)
-    seq = last_seq(vault)
+    before = snapshot(installation)
+    seq = last_seq(installation)
     with pytest.raises(StacksafeError) as caught:
         call()
     assert type(caught.value) is error, caught.value
-    assert snapshot(vault) == before
-    events = events_after(vault, seq)
+    assert snapshot(installation) == before
+    events = events_after(installation, seq)
     assert [(e.outcome, e.actor, e.token_uid) for e in events] == [
         ("denied", actor.name, actor.token_uid)
     ]
     return caught.value
 
 
-def put(vault: Vault, actor: Principal, target: Target, key: str, value: str) -> None:
-    set_secret(vault, actor, target, key, SecretValue(value))
+def put(installation: Installation, actor: Principal, target: Target, key: str, value: str) -> None:
+    set_secret(installation, actor, target, key, SecretValue(value))
 
 
-def revealed(vault: Vault, actor: Principal, target: Target) -> dict[str, str]:
+def revealed(installation: Installation, actor: Principal, target: Target) -> dict[str, str]:
     return {
         s.key: s.raw_value.reveal()
-        for s in list_secrets(vault, actor, target, reveal=True)
+        for s in list_secrets(installation, actor, target, reveal=True)
         if s.raw_value is not None
     }
 
 
-def test_a_higher_stack_role_overrides_the_account_role_on_that_stack_only(vault: Vault) -> None:
-    w = build_world(vault)
-    user = make_user(vault, "up@example.com", "acme", "viewer", {"web": "developer"})
-    put(vault, user, w.web, "DEPLOY_HOOK", "hook-on-web")
-    assert revealed(vault, user, w.web)["DEPLOY_HOOK"] == "hook-on-web"
-    assert [s.key for s in list_secrets(vault, user, w.api)] == ["ACME_SHARED", "API_KEY"]
-    assert_denied(vault, user, lambda: revealed(vault, user, w.api), Forbidden)
-    assert_denied(vault, user, lambda: put(vault, user, w.api, "K", "v"), Forbidden)
-    assert_denied(vault, user, lambda: put(vault, user, w.acme, "K", "v"), Forbidden)
-    assert_denied(vault, user, lambda: revealed(vault, user, w.shop), NotFound)
+def test_a_higher_stack_role_overrides_the_account_role_on_that_stack_only(
+    installation: Installation,
+) -> None:
+    w = build_world(installation)
+    user = make_user(installation, "up@example.com", "acme", "viewer", {"web": "developer"})
+    put(installation, user, w.web, "DEPLOY_HOOK", "hook-on-web")
+    assert revealed(installation, user, w.web)["DEPLOY_HOOK"] == "hook-on-web"
+    assert [s.key for s in list_secrets(installation, user, w.api)] == ["ACME_SHARED", "API_KEY"]
+    assert_denied(installation, user, lambda: revealed(installation, user, w.api), Forbidden)
+    assert_denied(installation, user, lambda: put(installation, user, w.api, "K", "v"), Forbidden)
+    assert_denied(installation, user, lambda: put(installation, user, w.acme, "K", "v"), Forbidden)
+    assert_denied(installation, user, lambda: revealed(installation, user, w.shop), NotFound)
 
 
-def test_a_lower_stack_role_overrides_the_account_role_on_that_stack_only(vault: Vault) -> None:
-    w = build_world(vault)
-    user = make_user(vault, "down@example.com", "acme", "administrator", {"web": "viewer"})
-    assert {s.key for s in list_secrets(vault, user, w.web)} >= {"WEB_KEY", "ACME_SHARED"}
-    assert_denied(vault, user, lambda: revealed(vault, user, w.web), Forbidden)
+def test_a_lower_stack_role_overrides_the_account_role_on_that_stack_only(
+    installation: Installation,
+) -> None:
+    w = build_world(installation)
+    user = make_user(installation, "down@example.com", "acme", "administrator", {"web": "viewer"})
+    assert {s.key for s in list_secrets(installation, user, w.web)} >= {"WEB_KEY", "ACME_SHARED"}
+    assert_denied(installation, user, lambda: revealed(installation, user, w.web), Forbidden)
     assert_denied(
-        vault, user, lambda: get_secret(vault, user, w.web, "ACME_SHARED", reveal=True), Forbidden
+        installation,
+        user,
+        lambda: get_secret(installation, user, w.web, "ACME_SHARED", reveal=True),
+        Forbidden,
     )
-    assert_denied(vault, user, lambda: put(vault, user, w.web, "K", "v"), Forbidden)
-    assert_denied(vault, user, lambda: unset_secret(vault, user, w.web, "WEB_KEY"), Forbidden)
+    assert_denied(installation, user, lambda: put(installation, user, w.web, "K", "v"), Forbidden)
+    assert_denied(
+        installation, user, lambda: unset_secret(installation, user, w.web, "WEB_KEY"), Forbidden
+    )
     # Elsewhere in the account the administrator role applies.
-    assert revealed(vault, user, w.api) == effective_seeded("api")
-    put(vault, user, w.api, "API_EXTRA", "x")
-    put(vault, user, w.acme, "ACME_EXTRA", "y")
-    assert create_stack(vault, user, "acme", "worker", "qa").name == "worker"
+    assert revealed(installation, user, w.api) == effective_seeded("api")
+    put(installation, user, w.api, "API_EXTRA", "x")
+    put(installation, user, w.acme, "ACME_EXTRA", "y")
+    assert create_stack(installation, user, "acme", "worker", "qa").name == "worker"
     # ...and the account-level secret the user just wrote still cannot be read through web.
-    assert_denied(vault, user, lambda: effective_values(vault, user, w.web), Forbidden)
+    assert_denied(
+        installation, user, lambda: effective_values(installation, user, w.web), Forbidden
+    )
 
 
-def test_public_only_token_can_list_but_not_reveal_or_write(vault: Vault) -> None:
-    w = build_world(vault)
-    user = make_user(vault, "ro@example.com", "acme", "administrator", scopes=["public"])
+def test_public_only_token_can_list_but_not_reveal_or_write(installation: Installation) -> None:
+    w = build_world(installation)
+    user = make_user(installation, "ro@example.com", "acme", "administrator", scopes=["public"])
     assert user.scopes == frozenset({"public"})
-    assert {s.key for s in list_secrets(vault, user, w.web)} == set(effective_seeded("web"))
-    assert {s.key for s in list_secrets(vault, user, w.acme)} == set(SEEDED["acme"])
-    assert get_secret(vault, user, w.web, "WEB_KEY").raw_value is None
+    assert {s.key for s in list_secrets(installation, user, w.web)} == set(effective_seeded("web"))
+    assert {s.key for s in list_secrets(installation, user, w.acme)} == set(SEEDED["acme"])
+    assert get_secret(installation, user, w.web, "WEB_KEY").raw_value is None
     calls: list[Callable[[], object]] = [
-        lambda: list_secrets(vault, user, w.web, reveal=True),
-        lambda: get_secret(vault, user, w.web, "WEB_KEY", reveal=True),
-        lambda: effective_values(vault, user, w.web),
-        lambda: put(vault, user, w.web, "K", "v"),
-        lambda: put(vault, user, w.acme, "K", "v"),
-        lambda: unset_secret(vault, user, w.web, "WEB_KEY"),
-        lambda: import_secrets(vault, user, w.web, {"K": SecretValue("v")}),
+        lambda: list_secrets(installation, user, w.web, reveal=True),
+        lambda: get_secret(installation, user, w.web, "WEB_KEY", reveal=True),
+        lambda: effective_values(installation, user, w.web),
+        lambda: put(installation, user, w.web, "K", "v"),
+        lambda: put(installation, user, w.acme, "K", "v"),
+        lambda: unset_secret(installation, user, w.web, "WEB_KEY"),
+        lambda: import_secrets(installation, user, w.web, {"K": SecretValue("v")}),
     ]
     for call in calls:
-        error = assert_denied(vault, user, call, Forbidden)
+        error = assert_denied(installation, user, call, Forbidden)
         assert "'admin' scope" in error.message
     with pytest.raises(Forbidden):
-        create_stack(vault, user, "acme", "nope", "qa")
+        create_stack(installation, user, "acme", "nope", "qa")
     # A token of the same user with both scopes may do all of it.
-    full = make_user(vault, "ro@example.com", "acme", "administrator")
-    assert revealed(vault, full, w.web) == effective_seeded("web")
+    full = make_user(installation, "ro@example.com", "acme", "administrator")
+    assert revealed(installation, full, w.web) == effective_seeded("web")
 
 
-def test_admin_scope_alone_also_allows_describing(vault: Vault) -> None:
-    w = build_world(vault)
-    user = make_user(vault, "adm@example.com", "acme", "deployer", scopes=["admin"])
-    assert {s.key for s in list_secrets(vault, user, w.api)} == set(effective_seeded("api"))
-    assert revealed(vault, user, w.api) == effective_seeded("api")
+def test_admin_scope_alone_also_allows_describing(installation: Installation) -> None:
+    w = build_world(installation)
+    user = make_user(installation, "adm@example.com", "acme", "deployer", scopes=["admin"])
+    assert {s.key for s in list_secrets(installation, user, w.api)} == set(effective_seeded("api"))
+    assert revealed(installation, user, w.api) == effective_seeded("api")
 
 
 def test_token_narrowed_to_one_stack_cannot_touch_another_stack_or_the_account(
-    vault: Vault,
+    installation: Installation,
 ) -> None:
-    w = build_world(vault)
-    user = make_user(vault, "narrow@example.com", "acme", "administrator", stacks=["web"])
+    w = build_world(installation)
+    user = make_user(installation, "narrow@example.com", "acme", "administrator", stacks=["web"])
     assert w.web.stack is not None
     assert user.token_stacks == frozenset({w.web.stack.uid})
-    assert revealed(vault, user, w.web) == effective_seeded("web")
-    put(vault, user, w.web, "WEB_NEW", "ok")
+    assert revealed(installation, user, w.web) == effective_seeded("web")
+    put(installation, user, w.web, "WEB_NEW", "ok")
     calls: list[Callable[[], object]] = [
-        lambda: list_secrets(vault, user, w.api),
-        lambda: revealed(vault, user, w.api),
-        lambda: put(vault, user, w.api, "K", "v"),
-        lambda: list_secrets(vault, user, w.acme),
-        lambda: revealed(vault, user, w.acme),
-        lambda: put(vault, user, w.acme, "K", "v"),
-        lambda: unset_secret(vault, user, w.acme, "ACME_SHARED"),
-        lambda: import_secrets(vault, user, w.acme, {"K": SecretValue("v")}),
+        lambda: list_secrets(installation, user, w.api),
+        lambda: revealed(installation, user, w.api),
+        lambda: put(installation, user, w.api, "K", "v"),
+        lambda: list_secrets(installation, user, w.acme),
+        lambda: revealed(installation, user, w.acme),
+        lambda: put(installation, user, w.acme, "K", "v"),
+        lambda: unset_secret(installation, user, w.acme, "ACME_SHARED"),
+        lambda: import_secrets(installation, user, w.acme, {"K": SecretValue("v")}),
     ]
     for call in calls:
-        assert_denied(vault, user, call, Forbidden)
-    assert_denied(vault, user, lambda: list_secrets(vault, user, w.shop), NotFound)
+        assert_denied(installation, user, call, Forbidden)
+    assert_denied(installation, user, lambda: list_secrets(installation, user, w.shop), NotFound)
     with pytest.raises(Forbidden):
-        create_stack(vault, user, "acme", "nope", "qa")
+        create_stack(installation, user, "acme", "nope", "qa")
 
 
-def test_token_narrowed_to_development_never_reveals_production(vault: Vault) -> None:
-    w = build_world(vault)
+def test_token_narrowed_to_development_never_reveals_production(installation: Installation) -> None:
+    w = build_world(installation)
     user = make_user(
-        vault, "dev@example.com", "acme", "administrator", environments=["development"]
+        installation, "dev@example.com", "acme", "administrator", environments=["development"]
     )
-    assert revealed(vault, user, w.dev) == effective_seeded("dev")  # inherited included
+    assert revealed(installation, user, w.dev) == effective_seeded("dev")  # inherited included
     calls: list[Callable[[], object]] = [
-        lambda: list_secrets(vault, user, w.web, reveal=True),
-        lambda: get_secret(vault, user, w.web, "WEB_KEY", reveal=True),
-        lambda: get_secret(vault, user, w.web, "ACME_SHARED", reveal=True),
-        lambda: effective_values(vault, user, w.web),
-        lambda: list_secrets(vault, user, w.web),
-        lambda: list_secrets(vault, user, w.acme, reveal=True),
-        lambda: get_secret(vault, user, w.acme, "ACME_SHARED", reveal=True),
-        lambda: effective_values(vault, user, w.api),  # staging is not development either
+        lambda: list_secrets(installation, user, w.web, reveal=True),
+        lambda: get_secret(installation, user, w.web, "WEB_KEY", reveal=True),
+        lambda: get_secret(installation, user, w.web, "ACME_SHARED", reveal=True),
+        lambda: effective_values(installation, user, w.web),
+        lambda: list_secrets(installation, user, w.web),
+        lambda: list_secrets(installation, user, w.acme, reveal=True),
+        lambda: get_secret(installation, user, w.acme, "ACME_SHARED", reveal=True),
+        lambda: effective_values(installation, user, w.api),  # staging is not development either
     ]
-    seq = last_seq(vault)
+    seq = last_seq(installation)
     for call in calls:
-        error = assert_denied(vault, user, call, Forbidden)
+        error = assert_denied(installation, user, call, Forbidden)
         for value in (*SEEDED["web"].values(), *SEEDED["acme"].values()):
             assert value not in error.message
-    reveals = [e for e in events_after(vault, seq) if e.outcome == "ok"]
+    reveals = [e for e in events_after(installation, seq) if e.outcome == "ok"]
     assert reveals == []
 
 
-def test_stack_member_sees_its_stack_and_nothing_else(vault: Vault) -> None:
-    w = build_world(vault)
-    user = make_stack_only_user(vault, "solo@example.com", "acme", "web", "developer")
+def test_stack_member_sees_its_stack_and_nothing_else(installation: Installation) -> None:
+    w = build_world(installation)
+    user = make_stack_only_user(installation, "solo@example.com", "acme", "web", "developer")
     assert user.account_roles == {}
-    assert revealed(vault, user, w.web) == effective_seeded("web")
-    assert_denied(vault, user, lambda: list_secrets(vault, user, w.acme), Forbidden)
-    assert_denied(vault, user, lambda: list_secrets(vault, user, w.api), NotFound)
-    assert_denied(vault, user, lambda: list_secrets(vault, user, w.globex), NotFound)
+    assert revealed(installation, user, w.web) == effective_seeded("web")
+    assert_denied(installation, user, lambda: list_secrets(installation, user, w.acme), Forbidden)
+    assert_denied(installation, user, lambda: list_secrets(installation, user, w.api), NotFound)
+    assert_denied(installation, user, lambda: list_secrets(installation, user, w.globex), NotFound)
 
 
-def test_no_role_anywhere_is_not_found_even_for_existing_levels(vault: Vault) -> None:
-    w = build_world(vault)
-    user = make_user(vault, "other@example.com", "globex", "owner")
+def test_no_role_anywhere_is_not_found_even_for_existing_levels(installation: Installation) -> None:
+    w = build_world(installation)
+    user = make_user(installation, "other@example.com", "globex", "owner")
     for target in (w.acme, w.web, w.api, w.dev):
-        assert_denied(vault, user, lambda t=target: list_secrets(vault, user, t), NotFound)
+        assert_denied(
+            installation, user, lambda t=target: list_secrets(installation, user, t), NotFound
+        )
     with pytest.raises(NotFound):
-        create_stack(vault, user, "acme", "nope", "qa")
+        create_stack(installation, user, "acme", "nope", "qa")
 
 
 # --- Gaps found while writing these tests, fixed since -------------------------------------
 
 
-def test_denied_stack_creation_is_audited(vault: Vault) -> None:
-    build_world(vault)
-    user = make_user(vault, "viewer@example.com", "acme", "viewer")
-    seq = last_seq(vault)
+def test_denied_stack_creation_is_audited(installation: Installation) -> None:
+    build_world(installation)
+    user = make_user(installation, "viewer@example.com", "acme", "viewer")
+    seq = last_seq(installation)
     with pytest.raises(Forbidden):
-        create_stack(vault, user, "acme", "nope", "qa")
-    assert [(e.action, e.outcome) for e in events_after(vault, seq)] == [
+        create_stack(installation, user, "acme", "nope", "qa")
+    assert [(e.action, e.outcome) for e in events_after(installation, seq)] == [
         (Action.MANAGE_STACKS.value, "denied")
     ]
 
 
-def test_denied_user_creation_is_audited(vault: Vault) -> None:
-    build_world(vault)
-    user = make_user(vault, "pu@example.com", "acme", "power_user")
-    seq = last_seq(vault)
+def test_denied_user_creation_is_audited(installation: Installation) -> None:
+    build_world(installation)
+    user = make_user(installation, "pu@example.com", "acme", "power_user")
+    seq = last_seq(installation)
     with pytest.raises(Forbidden):
-        create_user(vault, user, "new@example.com", "acme", "owner")
-    assert [(e.action, e.outcome) for e in events_after(vault, seq)] == [
+        create_user(installation, user, "new@example.com", "acme", "owner")
+    assert [(e.action, e.outcome) for e in events_after(installation, seq)] == [
         (Action.MANAGE_USERS.value, "denied")
     ]
 
 
-def test_unreachable_account_is_indistinguishable_from_a_missing_one(vault: Vault) -> None:
-    w = build_world(vault)
-    user = make_user(vault, "other@example.com", "globex", "owner")
+def test_unreachable_account_is_indistinguishable_from_a_missing_one(
+    installation: Installation,
+) -> None:
+    w = build_world(installation)
+    user = make_user(installation, "other@example.com", "globex", "owner")
     with pytest.raises(NotFound) as missing:
-        create_stack(vault, user, "no-such-account", "x", "qa")
+        create_stack(installation, user, "no-such-account", "x", "qa")
     with pytest.raises(NotFound) as hidden:
-        create_stack(vault, user, "acme", "x", "qa")
+        create_stack(installation, user, "acme", "x", "qa")
     assert w.acme.account.uid not in hidden.value.message
     assert hidden.value.message == missing.value.message.replace("no-such-account", "acme")
 

@@ -16,11 +16,11 @@ from sqlalchemy import create_engine, inspect, select
 
 from stacksafe.core.audit import verify_chain
 from stacksafe.core.backup import backup, restore
+from stacksafe.core.installation import Installation, initialise, open_installation
 from stacksafe.core.principals import authenticate, create_token, create_user
 from stacksafe.core.rotation import set_policy
 from stacksafe.core.secrets import list_secrets, set_secret, unset_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack
-from stacksafe.core.vault import Vault, initialise, open_vault
 from stacksafe.core.versions import history
 from stacksafe.crypto import generate_master_key, write_key_file
 from stacksafe.errors import ConfigurationError, Conflict, IntegrityError
@@ -51,31 +51,31 @@ def target(settings: Settings, second_database_url: str, tmp_path: Path) -> Sett
     return Settings.load({"STACKSAFE_DATABASE_URL": second_database_url}, data_dir=data_dir)
 
 
-def populate(vault: Vault) -> dict[str, Any]:
-    account = create_account(vault, LOCAL, "acme-corp")
-    web = create_stack(vault, LOCAL, "acme-corp", "web", "production")
-    api = create_stack(vault, LOCAL, "acme-corp", "api", "staging")
+def populate(installation: Installation) -> dict[str, Any]:
+    account = create_account(installation, LOCAL, "acme-corp")
+    web = create_stack(installation, LOCAL, "acme-corp", "web", "production")
+    api = create_stack(installation, LOCAL, "acme-corp", "api", "staging")
     own, on_web, on_api = Target(account), Target(account, web), Target(account, api)
     for value in ("shared-value-one", "shared-value-two"):
-        set_secret(vault, LOCAL, own, "SHARED_TOKEN", SecretValue(value))
+        set_secret(installation, LOCAL, own, "SHARED_TOKEN", SecretValue(value))
     for n in range(3):
-        set_secret(vault, LOCAL, on_web, "DATABASE_PASSWORD", SecretValue(f"hunter-{n}-pw"))
-    set_secret(vault, LOCAL, on_api, "GONE_KEY", SecretValue("soon-unset-value"))
-    unset_secret(vault, LOCAL, on_api, "GONE_KEY")
+        set_secret(installation, LOCAL, on_web, "DATABASE_PASSWORD", SecretValue(f"hunter-{n}-pw"))
+    set_secret(installation, LOCAL, on_api, "GONE_KEY", SecretValue("soon-unset-value"))
+    unset_secret(installation, LOCAL, on_api, "GONE_KEY")
     for n in range(40):  # enough rows for many chunks
-        set_secret(vault, LOCAL, on_api, f"BULK_KEY_{n}", SecretValue(f"bulk-value-{n}"))
-    set_policy(vault, LOCAL, on_web, "DATABASE_PASSWORD", rotate_every=timedelta(days=30))
-    create_user(vault, LOCAL, "dev@example.org", "acme-corp", "developer", {"web": "viewer"})
-    token = create_token(vault, LOCAL, "dev@example.org", scopes=["public"])
+        set_secret(installation, LOCAL, on_api, f"BULK_KEY_{n}", SecretValue(f"bulk-value-{n}"))
+    set_policy(installation, LOCAL, on_web, "DATABASE_PASSWORD", rotate_every=timedelta(days=30))
+    create_user(installation, LOCAL, "dev@example.org", "acme-corp", "developer", {"web": "viewer"})
+    token = create_token(installation, LOCAL, "dev@example.org", scopes=["public"])
     return {"targets": [own, on_web, on_api], "token": token.token}
 
 
-def revealed(vault: Vault, targets: list[Target]) -> dict[str, Any]:
+def revealed(installation: Installation, targets: list[Target]) -> dict[str, Any]:
     """Every level's effective values, and every key's full revealed history."""
     found: dict[str, Any] = {}
     for target in targets:
         level = target.stack.name if target.stack else target.account.name
-        secrets = list_secrets(vault, LOCAL, target, reveal=True, resolve=False)
+        secrets = list_secrets(installation, LOCAL, target, reveal=True, resolve=False)
         found[level] = {
             s.key: None if s.raw_value is None else s.raw_value.reveal() for s in secrets
         }
@@ -83,7 +83,7 @@ def revealed(vault: Vault, targets: list[Target]) -> dict[str, Any]:
         if level == "api":
             own.add("GONE_KEY")  # deleted: listed nowhere, its history stays
         for key in sorted(own):
-            entries = history(vault, LOCAL, target, key, reveal=True)
+            entries = history(installation, LOCAL, target, key, reveal=True)
             found[f"{level}/{key}"] = [e.to_json() for e in entries]
     return found
 
@@ -125,14 +125,16 @@ def nothing_created(settings: Settings) -> bool:
         engine.dispose()
 
 
-def test_round_trip(vault: Vault, settings: Settings, target: Settings, tmp_path: Path) -> None:
-    world = populate(vault)
-    before = revealed(vault, world["targets"])
-    events = verify_chain(vault).events
+def test_round_trip(
+    installation: Installation, settings: Settings, target: Settings, tmp_path: Path
+) -> None:
+    world = populate(installation)
+    before = revealed(installation, world["targets"])
+    events = verify_chain(installation).events
     expected_rows = rows(settings.database_url, events)
     path = tmp_path / "backup.ssb"
 
-    report = backup(vault, LOCAL, path, chunk_size=CHUNK)
+    report = backup(installation, LOCAL, path, chunk_size=CHUNK)
 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert report.bytes == path.stat().st_size
@@ -147,7 +149,7 @@ def test_round_trip(vault: Vault, settings: Settings, target: Settings, tmp_path
     assert restored_report.tables == report.tables
 
     assert rows(target.database_url, events) == expected_rows
-    restored = open_vault(target)
+    restored = open_installation(target)
     try:
         assert revealed(restored, world["targets"]) == before
         assert authenticate(restored, world["token"]).name == "dev@example.org"
@@ -162,10 +164,12 @@ def test_round_trip(vault: Vault, settings: Settings, target: Settings, tmp_path
         restored.close()
 
 
-def test_the_file_holds_no_value_key_name_or_email(vault: Vault, tmp_path: Path) -> None:
-    populate(vault)
+def test_the_file_holds_no_value_key_name_or_email(
+    installation: Installation, tmp_path: Path
+) -> None:
+    populate(installation)
     path = tmp_path / "backup.ssb"
-    backup(vault, LOCAL, path)
+    backup(installation, LOCAL, path)
     raw = path.read_bytes()
     for text in (
         "hunter-2-pw",
@@ -182,23 +186,23 @@ def test_the_file_holds_no_value_key_name_or_email(vault: Vault, tmp_path: Path)
         assert text.encode("utf-16-le") not in raw
 
 
-def test_backup_refuses_to_overwrite(vault: Vault, tmp_path: Path) -> None:
+def test_backup_refuses_to_overwrite(installation: Installation, tmp_path: Path) -> None:
     path = tmp_path / "backup.ssb"
     path.write_bytes(b"precious")
     with pytest.raises(Conflict, match="refusing to overwrite"):
-        backup(vault, LOCAL, path)
+        backup(installation, LOCAL, path)
     assert path.read_bytes() == b"precious"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".backup")] == []
 
 
 def test_restore_into_an_initialised_database(
-    vault: Vault, target: Settings, tmp_path: Path
+    installation: Installation, target: Settings, tmp_path: Path
 ) -> None:
     """A database `initialise` made (master and server keys only) takes the backup's keys."""
-    world = populate(vault)
-    before = revealed(vault, world["targets"])
+    world = populate(installation)
+    before = revealed(installation, world["targets"])
     path = tmp_path / "backup.ssb"
-    backup(vault, LOCAL, path)
+    backup(installation, LOCAL, path)
     by_text = Settings.load(
         {
             "STACKSAFE_DATABASE_URL": target.database_url,
@@ -208,7 +212,7 @@ def test_restore_into_an_initialised_database(
     )
     initialise(by_text)[0].close()
     restore(by_text, LOCAL, path)
-    restored = open_vault(target)
+    restored = open_installation(target)
     try:
         assert revealed(restored, world["targets"]) == before
         assert verify_chain(restored).intact
@@ -218,23 +222,25 @@ def test_restore_into_an_initialised_database(
 
 
 def test_restore_refuses_a_database_that_is_not_empty(
-    vault: Vault, settings: Settings, tmp_path: Path
+    installation: Installation, settings: Settings, tmp_path: Path
 ) -> None:
-    populate(vault)
+    populate(installation)
     path = tmp_path / "backup.ssb"
-    backup(vault, LOCAL, path)
-    events = verify_chain(vault).events
+    backup(installation, LOCAL, path)
+    events = verify_chain(installation).events
     before = rows(settings.database_url, events + 10)
     with pytest.raises(Conflict, match="is not empty"):
         restore(settings, LOCAL, path)
     assert rows(settings.database_url, events + 10) == before
-    assert verify_chain(vault).events == events
+    assert verify_chain(installation).events == events
 
 
-def test_wrong_master_key_writes_nothing(vault: Vault, target: Settings, tmp_path: Path) -> None:
-    populate(vault)
+def test_wrong_master_key_writes_nothing(
+    installation: Installation, target: Settings, tmp_path: Path
+) -> None:
+    populate(installation)
     path = tmp_path / "backup.ssb"
-    backup(vault, LOCAL, path)
+    backup(installation, LOCAL, path)
     target.master_key_file.unlink()
     write_key_file(target.master_key_file, [generate_master_key()])
     with pytest.raises(ConfigurationError, match="not the one this backup was made with"):
@@ -265,11 +271,11 @@ def _damaged(raw: bytes, how: str) -> bytes:
 
 @pytest.mark.parametrize("how", ["flipped", "truncated", "reordered"])
 def test_a_damaged_file_writes_nothing(
-    vault: Vault, target: Settings, tmp_path: Path, how: str
+    installation: Installation, target: Settings, tmp_path: Path, how: str
 ) -> None:
-    populate(vault)
+    populate(installation)
     path = tmp_path / "backup.ssb"
-    backup(vault, LOCAL, path, chunk_size=CHUNK)
+    backup(installation, LOCAL, path, chunk_size=CHUNK)
     damaged = tmp_path / "damaged.ssb"
     damaged.write_bytes(_damaged(path.read_bytes(), how))
     with pytest.raises(IntegrityError):
@@ -278,7 +284,7 @@ def test_a_damaged_file_writes_nothing(
 
 
 def test_a_backup_of_another_schema_revision_is_refused(
-    vault: Vault, target: Settings, tmp_path: Path
+    installation: Installation, target: Settings, tmp_path: Path
 ) -> None:
     import json
     import zlib
@@ -294,7 +300,7 @@ def test_a_backup_of_another_schema_revision_is_refused(
         "tables": {},
     }
     with path.open("wb") as out:
-        writer = SealedWriter(out, vault.data_keys.keyring)
+        writer = SealedWriter(out, installation.data_keys.keyring)
         writer.write(zlib.compress(json.dumps(header).encode() + b"\n"))
         writer.finish()
     with pytest.raises(ConfigurationError, match="schema revision 0006"):
@@ -308,16 +314,16 @@ def test_sqlite_to_postgresql(tmp_path: Path, pg_cluster: Cluster) -> None:
         data_dir=tmp_path / "data",
     )
     (tmp_path / "data").mkdir()
-    vault, _ = initialise(source)
+    installation, _ = initialise(source)
     path = tmp_path / "backup.ssb"
     try:
-        world = populate(vault)
-        before = revealed(vault, world["targets"])
-        events = verify_chain(vault).events
+        world = populate(installation)
+        before = revealed(installation, world["targets"])
+        events = verify_chain(installation).events
         expected_rows = rows(source.database_url, events)
-        backup(vault, LOCAL, path)
+        backup(installation, LOCAL, path)
     finally:
-        vault.close()
+        installation.close()
     name = f"stacksafe_from_sqlite_{next(_targets)}"
     url = pg_cluster.create_database(name)
     try:
@@ -328,7 +334,7 @@ def test_sqlite_to_postgresql(tmp_path: Path, pg_cluster: Cluster) -> None:
         # backup's own event) is kept under another name, not taken for a rollback.
         kept = list((tmp_path / "data").glob("audit.checkpoint.before-restore-*"))
         assert len(kept) == 1
-        restored = open_vault(target)
+        restored = open_installation(target)
         try:
             assert revealed(restored, world["targets"]) == before
             assert verify_chain(restored).intact

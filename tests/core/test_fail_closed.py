@@ -7,17 +7,17 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from stacksafe.core.health import readiness
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import get_secret, list_secrets, set_secret
 from stacksafe.core.tenancy import Target
-from stacksafe.core.vault import Vault
 from stacksafe.errors import AuditUnavailable
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
 
 
-def break_audit_log(vault: Vault) -> None:
-    with vault.store.write() as conn:
-        if vault.store.dialect == "sqlite":
+def break_audit_log(installation: Installation) -> None:
+    with installation.store.write() as conn:
+        if installation.store.dialect == "sqlite":
             conn.execute(
                 text(
                     "CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events "
@@ -40,38 +40,38 @@ def break_audit_log(vault: Vault) -> None:
 
 
 def test_reveal_and_write_are_refused_and_readiness_says_so(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
-    set_secret(vault, LOCAL, stack_target, "K", SecretValue("before"))
-    assert readiness(vault)["audit"] == "ok"
-    break_audit_log(vault)
+    set_secret(installation, LOCAL, stack_target, "K", SecretValue("before"))
+    assert readiness(installation)["audit"] == "ok"
+    break_audit_log(installation)
 
-    assert readiness(vault)["audit"].startswith("not writable")
+    assert readiness(installation)["audit"].startswith("not writable")
     with pytest.raises(AuditUnavailable, match="reveal was refused"):
-        list_secrets(vault, LOCAL, stack_target, reveal=True)
+        list_secrets(installation, LOCAL, stack_target, reveal=True)
     with pytest.raises(DBAPIError, match="audit sink broken") as caught:
-        set_secret(vault, LOCAL, stack_target, "K", SecretValue("after"))
+        set_secret(installation, LOCAL, stack_target, "K", SecretValue("after"))
     assert "after" not in str(caught.value)
     # Metadata still reads, and the value did not change.
-    assert get_secret(vault, LOCAL, stack_target, "K").version == 1
+    assert get_secret(installation, LOCAL, stack_target, "K").version == 1
 
 
 def test_an_audited_list_gives_nothing_when_its_event_cannot_be_written(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
     from stacksafe.core.secrets import list_secrets_audited
 
-    set_secret(vault, LOCAL, stack_target, "K", SecretValue("before"))
+    set_secret(installation, LOCAL, stack_target, "K", SecretValue("before"))
     # Kept first, so the failure below is the audit's, not the read's.
-    assert list_secrets(vault, LOCAL, stack_target, reveal=True)[0].raw_value is not None
-    break_audit_log(vault)
+    assert list_secrets(installation, LOCAL, stack_target, reveal=True)[0].raw_value is not None
+    break_audit_log(installation)
     audited = list_secrets_audited(
-        vault, LOCAL, stack_target, lambda found: [s.raw_value for s in found], reveal=True
+        installation, LOCAL, stack_target, lambda found: [s.raw_value for s in found], reveal=True
     )
     assert audited.durable is not None
     with pytest.raises(AuditUnavailable, match="reveal was refused"):
         audited.result()
     # A list without values needs no event, and is still given.
-    described = list_secrets_audited(vault, LOCAL, stack_target, lambda found: found)
+    described = list_secrets_audited(installation, LOCAL, stack_target, lambda found: found)
     assert described.durable is None
     assert [s.key for s in described.result()] == ["K"]

@@ -6,9 +6,9 @@ import pytest
 
 from stacksafe.core.audit import list_events
 from stacksafe.core.generate import CHARSETS, auto_generated, generate_value
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import get_secret, import_secrets, set_secret
 from stacksafe.core.tenancy import Target
-from stacksafe.core.vault import Vault
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
@@ -43,34 +43,40 @@ def test_auto_generate_values() -> None:
     assert len(forty) == 40
 
 
-def revealed(vault: Vault, target: Target, key: str) -> str:
-    found = get_secret(vault, LOCAL, target, key, reveal=True).raw_value
+def revealed(installation: Installation, target: Target, key: str) -> str:
+    found = get_secret(installation, LOCAL, target, key, reveal=True).raw_value
     assert found is not None
     return found.reveal()
 
 
-def test_setting_auto_generate_stores_a_random_value(vault: Vault, stack_target: Target) -> None:
-    set_secret(vault, LOCAL, stack_target, "TOKEN", SecretValue("AUTO_GENERATE_24"))
+def test_setting_auto_generate_stores_a_random_value(
+    installation: Installation, stack_target: Target
+) -> None:
+    set_secret(installation, LOCAL, stack_target, "TOKEN", SecretValue("AUTO_GENERATE_24"))
 
-    first = revealed(vault, stack_target, "TOKEN")
+    first = revealed(installation, stack_target, "TOKEN")
     assert len(first) == 24
     assert first != "AUTO_GENERATE_24"
-    event = next(e for e in list_events(vault, limit=5) if e.action == "secret.set")
+    event = next(e for e in list_events(installation, limit=5) if e.action == "secret.set")
     assert event.detail["generated"] == ["TOKEN"]
-    set_secret(vault, LOCAL, stack_target, "TOKEN", SecretValue("AUTO_GENERATE_24"))
-    assert revealed(vault, stack_target, "TOKEN") != first  # an explicit set generates anew
+    set_secret(installation, LOCAL, stack_target, "TOKEN", SecretValue("AUTO_GENERATE_24"))
+    assert revealed(installation, stack_target, "TOKEN") != first  # an explicit set generates anew
 
 
-def test_an_imported_auto_generate_generates_once(vault: Vault, stack_target: Target) -> None:
+def test_an_imported_auto_generate_generates_once(
+    installation: Installation, stack_target: Target
+) -> None:
     entries = {"SESSION_KEY": SecretValue("AUTO_GENERATE"), "NAME": SecretValue("app")}
 
-    first = import_secrets(vault, LOCAL, stack_target, entries)
-    value = revealed(vault, stack_target, "SESSION_KEY")
-    again = import_secrets(vault, LOCAL, stack_target, entries)
+    first = import_secrets(installation, LOCAL, stack_target, entries)
+    value = revealed(installation, stack_target, "SESSION_KEY")
+    again = import_secrets(installation, LOCAL, stack_target, entries)
 
     assert first.added == ["NAME", "SESSION_KEY"]
     assert len(value) == 10
     assert again.unchanged == ["NAME", "SESSION_KEY"]
-    assert revealed(vault, stack_target, "SESSION_KEY") == value
+    assert revealed(installation, stack_target, "SESSION_KEY") == value
     with pytest.raises(InvalidInput, match="between 1 and 4096"):
-        import_secrets(vault, LOCAL, stack_target, {"HUGE": SecretValue("AUTO_GENERATE_99999")})
+        import_secrets(
+            installation, LOCAL, stack_target, {"HUGE": SecretValue("AUTO_GENERATE_99999")}
+        )

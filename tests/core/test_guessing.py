@@ -9,17 +9,21 @@ from datetime import timedelta
 import pytest
 
 from stacksafe.core.guessing import FailureCounts, Limit
-from stacksafe.core.vault import Vault
+from stacksafe.core.installation import Installation
 from tests.clock import Clock
 
 
-def test_concurrent_attempts_get_exactly_the_limit_past(vault: Vault, clock: Clock) -> None:
+def test_concurrent_attempts_get_exactly_the_limit_past(
+    installation: Installation, clock: Clock
+) -> None:
     """Counted before the check, in one statement: attempts racing on several connections
     cannot each slip past the limit."""
-    counts = FailureCounts(vault, Limit("race", 5, 60))
+    counts = FailureCounts(installation, Limit("race", 5, 60))
 
     def attempt(_: int) -> bool:
-        return not vault.store.transact(lambda conn: counts.attempt_in(conn, "t"), "t").throttled
+        return not installation.store.transact(
+            lambda conn: counts.attempt_in(conn, "t"), "t"
+        ).throttled
 
     with ThreadPoolExecutor(8) as pool:
         admitted = list(pool.map(attempt, range(24)))
@@ -27,16 +31,18 @@ def test_concurrent_attempts_get_exactly_the_limit_past(vault: Vault, clock: Clo
     assert counts.check("t").throttled
 
 
-def test_a_forgiven_attempt_is_not_counted(vault: Vault, clock: Clock) -> None:
-    counts = FailureCounts(vault, Limit("forgive", 2, 60))
+def test_a_forgiven_attempt_is_not_counted(installation: Installation, clock: Clock) -> None:
+    counts = FailureCounts(installation, Limit("forgive", 2, 60))
     for _ in range(10):
-        vault.store.transact(lambda conn: counts.attempt_in(conn, "t"), "t")
-        vault.store.transact(lambda conn: counts.forgive_in(conn, "t"), "t")
+        installation.store.transact(lambda conn: counts.attempt_in(conn, "t"), "t")
+        installation.store.transact(lambda conn: counts.forgive_in(conn, "t"), "t")
     assert counts.check("t").failures == 0
 
 
-def test_the_previous_window_fades_and_retry_after_says_when(vault: Vault, clock: Clock) -> None:
-    counts = FailureCounts(vault, Limit("fade", 10, 60))  # the clock is at a minute's start
+def test_the_previous_window_fades_and_retry_after_says_when(
+    installation: Installation, clock: Clock
+) -> None:
+    counts = FailureCounts(installation, Limit("fade", 10, 60))  # the clock is at a minute's start
     answers = [counts.failed("t") for _ in range(11)]
     assert [a.throttled for a in answers] == [False] * 10 + [True]
     assert [a.started for a in answers] == [False] * 10 + [True]
@@ -52,9 +58,9 @@ def test_the_previous_window_fades_and_retry_after_says_when(vault: Vault, clock
     assert counts.check("t").failures == 0
 
 
-def test_targets_and_kinds_are_counted_apart(vault: Vault, clock: Clock) -> None:
-    first = FailureCounts(vault, Limit("one", 1, 60))
-    second = FailureCounts(vault, Limit("two", 1, 60))
+def test_targets_and_kinds_are_counted_apart(installation: Installation, clock: Clock) -> None:
+    first = FailureCounts(installation, Limit("one", 1, 60))
+    second = FailureCounts(installation, Limit("two", 1, 60))
     assert not first.failed("t").throttled
     assert first.failed("t").throttled
     assert not first.failed("u").throttled

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import import_secrets, list_secrets, set_secret
 from stacksafe.core.tenancy import Target
-from stacksafe.core.vault import Vault
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
@@ -16,21 +16,23 @@ def wrap(data: dict[str, str]) -> dict[str, SecretValue]:
     return {k: SecretValue(v) for k, v in data.items()}
 
 
-def snapshot(vault: Vault, target: Target) -> dict[str, tuple[int, str]]:
+def snapshot(installation: Installation, target: Target) -> dict[str, tuple[int, str]]:
     return {
         s.key: (s.version, s.raw_value.reveal() if s.raw_value else "")
-        for s in list_secrets(vault, LOCAL, target, reveal=True)
+        for s in list_secrets(installation, LOCAL, target, reveal=True)
     }
 
 
-def test_import_reports_added_changed_and_unchanged(vault: Vault, stack_target: Target) -> None:
-    set_secret(vault, LOCAL, stack_target, "SAME", SecretValue("1"))
-    set_secret(vault, LOCAL, stack_target, "DIFF", SecretValue("old"))
+def test_import_reports_added_changed_and_unchanged(
+    installation: Installation, stack_target: Target
+) -> None:
+    set_secret(installation, LOCAL, stack_target, "SAME", SecretValue("1"))
+    set_secret(installation, LOCAL, stack_target, "DIFF", SecretValue("old"))
     report = import_secrets(
-        vault, LOCAL, stack_target, wrap({"SAME": "1", "DIFF": "new", "NEW": "n"})
+        installation, LOCAL, stack_target, wrap({"SAME": "1", "DIFF": "new", "NEW": "n"})
     )
     assert (report.added, report.changed, report.unchanged) == (["NEW"], ["DIFF"], ["SAME"])
-    assert snapshot(vault, stack_target) == {
+    assert snapshot(installation, stack_target) == {
         "DIFF": (2, "new"),
         "NEW": (1, "n"),
         "SAME": (1, "1"),  # unchanged values get no new version
@@ -38,12 +40,12 @@ def test_import_reports_added_changed_and_unchanged(vault: Vault, stack_target: 
 
 
 def test_import_compares_against_the_own_level_only(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
-    set_secret(vault, LOCAL, account_target, "SHARED", SecretValue("same"))
-    report = import_secrets(vault, LOCAL, stack_target, wrap({"SHARED": "same"}))
+    set_secret(installation, LOCAL, account_target, "SHARED", SecretValue("same"))
+    report = import_secrets(installation, LOCAL, stack_target, wrap({"SHARED": "same"}))
     assert report.added == ["SHARED"]  # a stack override, even with the same text
-    assert [s.inherited for s in list_secrets(vault, LOCAL, stack_target)] == [False]
+    assert [s.inherited for s in list_secrets(installation, LOCAL, stack_target)] == [False]
 
 
 @pytest.mark.parametrize(
@@ -51,22 +53,24 @@ def test_import_compares_against_the_own_level_only(
     [{"OK": "1", "bad key": "2"}, {"OK": "1", "BIG": "x" * (64 * 1024 + 1)}],
 )
 def test_a_bad_entry_rejects_the_whole_import(
-    vault: Vault, stack_target: Target, bad: dict[str, str]
+    installation: Installation, stack_target: Target, bad: dict[str, str]
 ) -> None:
-    set_secret(vault, LOCAL, stack_target, "EXISTING", SecretValue("v"))
-    before = snapshot(vault, stack_target)
+    set_secret(installation, LOCAL, stack_target, "EXISTING", SecretValue("v"))
+    before = snapshot(installation, stack_target)
     with pytest.raises(InvalidInput):
-        import_secrets(vault, LOCAL, stack_target, wrap(bad))
-    assert snapshot(vault, stack_target) == before
+        import_secrets(installation, LOCAL, stack_target, wrap(bad))
+    assert snapshot(installation, stack_target) == before
 
 
-def test_failure_midway_rolls_back_every_write(vault: Vault, stack_target: Target) -> None:
+def test_failure_midway_rolls_back_every_write(
+    installation: Installation, stack_target: Target
+) -> None:
     class Boom(Exception):
         pass
 
     entries = wrap({f"K{i}": str(i) for i in range(5)})
     calls = 0
-    original = vault.clock
+    original = installation.clock
 
     def failing_clock():  # type: ignore[no-untyped-def]
         nonlocal calls
@@ -75,8 +79,8 @@ def test_failure_midway_rolls_back_every_write(vault: Vault, stack_target: Targe
             raise Boom
         return original()
 
-    vault.clock = failing_clock
+    installation.clock = failing_clock
     with pytest.raises(Boom):
-        import_secrets(vault, LOCAL, stack_target, entries)
-    vault.clock = original
-    assert snapshot(vault, stack_target) == {}
+        import_secrets(installation, LOCAL, stack_target, entries)
+    installation.clock = original
+    assert snapshot(installation, stack_target) == {}

@@ -12,6 +12,7 @@ from sqlalchemy import delete, event, insert, select, text, update
 from sqlalchemy import exc as sa_exc
 
 from stacksafe.core.access import Role
+from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.known_tokens import KnownTokens
 from stacksafe.core.principals import (
     authenticate,
@@ -22,7 +23,6 @@ from stacksafe.core.principals import (
 )
 from stacksafe.core.secrets import set_secret
 from stacksafe.core.tenancy import Target, create_account
-from stacksafe.core.vault import Vault, open_vault
 from stacksafe.errors import NotFound, Unauthenticated
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
@@ -45,21 +45,21 @@ BOTH = ["public", "admin"]
 
 
 @pytest.fixture
-def other_server(settings: Settings, vault: Vault) -> Iterator[Vault]:
-    """A second process's vault on the same database (its own kept tokens)."""
-    second = open_vault(settings)
+def other_server(settings: Settings, installation: Installation) -> Iterator[Installation]:
+    """A second process's installation on the same database (its own kept tokens)."""
+    second = open_installation(settings)
     yield second
     second.close()
 
 
 @pytest.fixture
-def alice(vault: Vault, stack_target: Target) -> str:
-    create_user(vault, LOCAL, "alice@example.com", stack_target.account.uid, "administrator")
-    return create_token(vault, LOCAL, "alice@example.com", scopes=BOTH).token
+def alice(installation: Installation, stack_target: Target) -> str:
+    create_user(installation, LOCAL, "alice@example.com", stack_target.account.uid, "administrator")
+    return create_token(installation, LOCAL, "alice@example.com", scopes=BOTH).token
 
 
-def revision(vault: Vault) -> str:
-    with vault.store.read() as conn:
+def revision(installation: Installation) -> str:
+    with installation.store.read() as conn:
         return queries.principals_revision_of(conn)
 
 
@@ -76,13 +76,13 @@ def count_token_lookups(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
 
 def test_a_token_checked_again_at_the_same_revision_is_not_looked_up(
-    vault: Vault, alice: str, monkeypatch: pytest.MonkeyPatch
+    installation: Installation, alice: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lookups = count_token_lookups(monkeypatch)
-    first = authenticate(vault, alice, source_ip="192.0.2.1", request_id="one")
-    second = authenticate(vault, alice, source_ip="192.0.2.2", request_id="two")
+    first = authenticate(installation, alice, source_ip="192.0.2.1", request_id="one")
+    second = authenticate(installation, alice, source_ip="192.0.2.2", request_id="two")
     assert len(lookups) == 1
-    assert len(vault.known_tokens) == 1
+    assert len(installation.known_tokens) == 1
     # The per-request parts are the request's own, the rest is the same principal.
     assert (first.source_ip, first.request_id) == ("192.0.2.1", "one")
     assert (second.source_ip, second.request_id) == ("192.0.2.2", "two")
@@ -95,77 +95,79 @@ def test_a_token_checked_again_at_the_same_revision_is_not_looked_up(
 
 
 def test_a_revocation_on_another_server_is_refused_on_the_next_request(
-    vault: Vault, other_server: Vault, alice: str
+    installation: Installation, other_server: Installation, alice: str
 ) -> None:
-    principal = authenticate(vault, alice)
+    principal = authenticate(installation, alice)
     assert principal.token_uid is not None
-    assert authenticate(vault, alice).token_uid == principal.token_uid  # kept now
+    assert authenticate(installation, alice).token_uid == principal.token_uid  # kept now
     revoke_token(other_server, LOCAL, principal.token_uid)
     with pytest.raises(Unauthenticated, match="revoked"):
-        authenticate(vault, alice)
+        authenticate(installation, alice)
 
 
 def test_a_role_changed_on_another_server_applies_on_the_next_request(
-    vault: Vault, other_server: Vault, stack_target: Target, alice: str
+    installation: Installation, other_server: Installation, stack_target: Target, alice: str
 ) -> None:
     account_id = stack_target.account.id
-    assert authenticate(vault, alice).account_roles == {account_id: Role.ADMINISTRATOR}
+    assert authenticate(installation, alice).account_roles == {account_id: Role.ADMINISTRATOR}
     create_user(other_server, LOCAL, "alice@example.com", stack_target.account.uid, "viewer")
-    assert authenticate(vault, alice).account_roles == {account_id: Role.VIEWER}
+    assert authenticate(installation, alice).account_roles == {account_id: Role.VIEWER}
 
 
-def test_a_revocation_in_plain_sql_is_refused_on_the_next_request(vault: Vault, alice: str) -> None:
-    principal = authenticate(vault, alice)
-    with vault.store.write() as conn:
+def test_a_revocation_in_plain_sql_is_refused_on_the_next_request(
+    installation: Installation, alice: str
+) -> None:
+    principal = authenticate(installation, alice)
+    with installation.store.write() as conn:
         conn.execute(
             update(tokens)
             .where(tokens.c.uid == principal.token_uid)
-            .values(revoked_at=vault.clock())
+            .values(revoked_at=installation.clock())
         )
     with pytest.raises(Unauthenticated, match="revoked"):
-        authenticate(vault, alice)
+        authenticate(installation, alice)
 
 
 def test_a_kept_token_still_expires_on_time(
-    vault: Vault, clock: Clock, stack_target: Target
+    installation: Installation, clock: Clock, stack_target: Target
 ) -> None:
-    create_user(vault, LOCAL, "dave@example.com", stack_target.account.uid, "viewer")
+    create_user(installation, LOCAL, "dave@example.com", stack_target.account.uid, "viewer")
     created = create_token(
-        vault, LOCAL, "dave@example.com", scopes=BOTH, expires_in=timedelta(minutes=5)
+        installation, LOCAL, "dave@example.com", scopes=BOTH, expires_in=timedelta(minutes=5)
     )
-    assert authenticate(vault, created.token).token_uid == created.uid
+    assert authenticate(installation, created.token).token_uid == created.uid
     clock.tick(minutes=4)
-    assert authenticate(vault, created.token).token_uid == created.uid
+    assert authenticate(installation, created.token).token_uid == created.uid
     clock.tick(minutes=2)
     with pytest.raises(Unauthenticated, match="expired"):
-        authenticate(vault, created.token)
+        authenticate(installation, created.token)
 
 
 @pytest.mark.parametrize("table", [users, tokens, memberships, stack_roles], ids=lambda t: t.name)
 def test_every_change_to_who_may_do_what_changes_the_revision(
-    vault: Vault, stack_target: Target, table: object
+    installation: Installation, stack_target: Target, table: object
 ) -> None:
     """Insert, update and delete on each of the four tables, in plain SQL (the triggers' job)."""
     create_user(
-        vault,
+        installation,
         LOCAL,
         "bob@example.com",
         stack_target.account.uid,
         "viewer",
         {stack_target.stack.uid: "developer"} if stack_target.stack else None,
     )
-    bob = create_token(vault, LOCAL, "bob@example.com", scopes=BOTH)
-    with vault.store.read() as conn:
+    bob = create_token(installation, LOCAL, "bob@example.com", scopes=BOTH)
+    with installation.store.read() as conn:
         bob_id = conn.execute(
             select(users.c.id).where(users.c.email == "bob@example.com")
         ).scalar_one()
-    seen = {revision(vault)}
+    seen = {revision(installation)}
 
     def changed(statement: object) -> None:
-        with vault.store.write() as conn:
+        with installation.store.write() as conn:
             result = conn.execute(statement)  # type: ignore[call-overload]
             assert result.rowcount != 0, statement
-        now = revision(vault)
+        now = revision(installation)
         assert now not in seen, f"{statement} left the revision as it was"
         seen.add(now)
 
@@ -174,17 +176,21 @@ def test_every_change_to_who_may_do_what_changes_the_revision(
             insert(users).values(
                 email="carol@example.com",
                 is_owner=False,
-                created_at=vault.clock(),
-                updated_at=vault.clock(),
+                created_at=installation.clock(),
+                updated_at=installation.clock(),
             )
         )
         changed(update(users).where(users.c.email == "carol@example.com").values(is_owner=False))
         changed(delete(users).where(users.c.email == "carol@example.com"))
     elif table is tokens:
-        changed(update(tokens).where(tokens.c.uid == bob.uid).values(revoked_at=vault.clock()))
+        changed(
+            update(tokens).where(tokens.c.uid == bob.uid).values(revoked_at=installation.clock())
+        )
         changed(delete(tokens).where(tokens.c.uid == bob.uid))
-        create_token(vault, LOCAL, "bob@example.com", scopes=BOTH)  # an insert, through the core
-        assert revision(vault) not in seen
+        create_token(
+            installation, LOCAL, "bob@example.com", scopes=BOTH
+        )  # an insert, through the core
+        assert revision(installation) not in seen
     elif table is memberships:
         changed(
             update(memberships).where(memberships.c.user_id == bob_id).values(role="administrator")
@@ -206,21 +212,21 @@ def test_every_change_to_who_may_do_what_changes_the_revision(
         )
 
 
-def test_postgresql_truncate_changes_the_revision(vault: Vault) -> None:
-    if vault.store.dialect != "postgresql":
+def test_postgresql_truncate_changes_the_revision(installation: Installation) -> None:
+    if installation.store.dialect != "postgresql":
         # SQLite has no TRUNCATE; its DELETE without WHERE runs the row triggers (tested above).
-        assert vault.store.dialect == "sqlite"
+        assert installation.store.dialect == "sqlite"
         return
-    before = revision(vault)
-    with vault.store.write() as conn:
+    before = revision(installation)
+    with installation.store.write() as conn:
         conn.execute(text("TRUNCATE web_sessions, tokens"))
-    assert revision(vault) != before
+    assert revision(installation) != before
 
 
-def test_the_revision_table_holds_one_row(vault: Vault) -> None:
-    with vault.store.read() as conn:
+def test_the_revision_table_holds_one_row(installation: Installation) -> None:
+    with installation.store.read() as conn:
         assert conn.execute(select(principals_revision.c.id)).scalars().all() == [1]
-    with pytest.raises(sa_exc.IntegrityError), vault.store.write() as conn:
+    with pytest.raises(sa_exc.IntegrityError), installation.store.write() as conn:
         conn.execute(insert(principals_revision).values(id=2, revision="x"))
 
 
@@ -241,23 +247,23 @@ def test_known_tokens_forget_the_least_recent_beyond_the_limit() -> None:
 
 
 def test_the_hot_read_checks_a_kept_token_and_finds_the_stack_in_one_query(
-    vault: Vault, stack_target: Target, alice: str
+    installation: Installation, stack_target: Target, alice: str
 ) -> None:
     assert stack_target.stack is not None
     uid = stack_target.stack.uid
-    authenticate_for_stack(vault, alice, uid)  # the token is kept from now on
+    authenticate_for_stack(installation, alice, uid)  # the token is kept from now on
     statements: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append(statement)
 
-    event.listen(vault.store.engine, "before_cursor_execute", seen)
+    event.listen(installation.store.engine, "before_cursor_execute", seen)
     try:
-        actor, target_of = authenticate_for_stack(vault, alice, uid, request_id="r1")
+        actor, target_of = authenticate_for_stack(installation, alice, uid, request_id="r1")
         target = target_of()
     finally:
-        event.remove(vault.store.engine, "before_cursor_execute", seen)
+        event.remove(installation.store.engine, "before_cursor_execute", seen)
     assert len(statements) == 1, statements
     assert (actor.name, actor.request_id) == ("alice@example.com", "r1")
     assert target.stack == stack_target.stack
@@ -266,58 +272,58 @@ def test_the_hot_read_checks_a_kept_token_and_finds_the_stack_in_one_query(
 
 
 def test_the_hot_read_refuses_before_it_says_whether_a_stack_exists(
-    vault: Vault, stack_target: Target, alice: str
+    installation: Installation, stack_target: Target, alice: str
 ) -> None:
     assert stack_target.stack is not None
     with pytest.raises(Unauthenticated):
-        authenticate_for_stack(vault, "ssk_" + "x" * 43, "0" * 32)
-    actor, target_of = authenticate_for_stack(vault, alice, "0" * 32)
+        authenticate_for_stack(installation, "ssk_" + "x" * 43, "0" * 32)
+    actor, target_of = authenticate_for_stack(installation, alice, "0" * 32)
     assert actor.name == "alice@example.com"
     with pytest.raises(NotFound, match="does not exist"):
         target_of()
-    _, with_nul = authenticate_for_stack(vault, alice, "a\x00b")
+    _, with_nul = authenticate_for_stack(installation, alice, "a\x00b")
     with pytest.raises(NotFound, match="does not exist"):
         with_nul()
-    principal = authenticate(vault, alice)
+    principal = authenticate(installation, alice)
     assert principal.token_uid is not None
-    revoke_token(vault, LOCAL, principal.token_uid)
+    revoke_token(installation, LOCAL, principal.token_uid)
     with pytest.raises(Unauthenticated, match="revoked"):
-        authenticate_for_stack(vault, alice, stack_target.stack.uid)
+        authenticate_for_stack(installation, alice, stack_target.stack.uid)
 
 
 def test_a_stack_moved_or_deleted_changes_the_revision_and_a_secret_write_does_not(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
     """roles_of joins stacks (each stack role's account): migration 0009's triggers."""
     assert stack_target.stack is not None
     stack_id = stack_target.stack.id
-    before = revision(vault)
-    set_secret(vault, LOCAL, stack_target, "KEY", SecretValue("value"))
-    assert revision(vault) == before  # secrets_revision moves, the principals' does not
-    other = create_account(vault, LOCAL, "other")
-    moved_from = revision(vault)
-    with vault.store.write() as conn:
+    before = revision(installation)
+    set_secret(installation, LOCAL, stack_target, "KEY", SecretValue("value"))
+    assert revision(installation) == before  # secrets_revision moves, the principals' does not
+    other = create_account(installation, LOCAL, "other")
+    moved_from = revision(installation)
+    with installation.store.write() as conn:
         conn.execute(update(stacks).where(stacks.c.id == stack_id).values(account_id=other.id))
-    assert revision(vault) != moved_from
-    gone_from = revision(vault)
-    with vault.store.write() as conn:
+    assert revision(installation) != moved_from
+    gone_from = revision(installation)
+    with installation.store.write() as conn:
         conn.execute(delete(secret_versions))
         conn.execute(delete(secrets))
         conn.execute(delete(data_keys).where(data_keys.c.stack_id == stack_id))
         conn.execute(delete(stacks).where(stacks.c.id == stack_id))
-    assert revision(vault) != gone_from
+    assert revision(installation) != gone_from
 
 
 def test_postgresql_triggers_work_whatever_the_session_search_path(
-    vault: Vault, alice: str
+    installation: Installation, alice: str
 ) -> None:
     """A DBA's session with another search_path revoking a token in plain SQL: the trigger still
     changes this installation's revision (0009 pins the functions to their schema)."""
-    if vault.store.dialect != "postgresql":
-        assert vault.store.dialect == "sqlite"  # no schemas, no search_path
+    if installation.store.dialect != "postgresql":
+        assert installation.store.dialect == "sqlite"  # no schemas, no search_path
         return
-    principal = authenticate(vault, alice)
-    with vault.store.write() as conn:
+    principal = authenticate(installation, alice)
+    with installation.store.write() as conn:
         schema = conn.execute(text("SELECT current_schema()")).scalar_one()
         conn.execute(text("SET LOCAL search_path = pg_catalog"))
         conn.execute(
@@ -325,4 +331,4 @@ def test_postgresql_triggers_work_whatever_the_session_search_path(
             {"uid": principal.token_uid},
         )
     with pytest.raises(Unauthenticated, match="revoked"):
-        authenticate(vault, alice)
+        authenticate(installation, alice)

@@ -10,9 +10,9 @@ import textwrap
 
 from sqlalchemy import select
 
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import get_secret, set_secret
 from stacksafe.core.tenancy import Target
-from stacksafe.core.vault import Vault
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 from stacksafe.store.schema import secret_versions
@@ -27,37 +27,37 @@ WORKER = textwrap.dedent(
     from stacksafe.core.access import Principal
     from stacksafe.core.secrets import get_secret, set_secret
     from stacksafe.core.tenancy import resolve_target
-    from stacksafe.core.vault import open_vault
+    from stacksafe.core.installation import open_installation
     from stacksafe.errors import PreconditionFailed
     from stacksafe.model import SecretValue
     from stacksafe.settings import Settings
 
-    vault = open_vault(Settings.load())
+    installation = open_installation(Settings.load())
     actor = Principal.local("worker")
-    target = resolve_target(vault, account="acme", stack="web")
+    target = resolve_target(installation, account="acme", stack="web")
     print("ready", flush=True)
     sys.stdin.readline()  # start together with the other worker
     conflicts = 0
     for _ in range(int(sys.argv[1])):
         while True:
-            current = get_secret(vault, actor, target, "COUNTER", reveal=True)
+            current = get_secret(installation, actor, target, "COUNTER", reveal=True)
             bumped = SecretValue(str(int(current.raw_value.reveal()) + 1))
             try:
-                set_secret(vault, actor, target, "COUNTER", bumped,
+                set_secret(installation, actor, target, "COUNTER", bumped,
                            expected_version=current.version)
                 break
             except PreconditionFailed:
                 conflicts += 1
-    vault.close()
+    installation.close()
     print(conflicts)
     """
 )
 
 
 def test_two_processes_incrementing_one_key_lose_no_update(
-    vault: Vault, settings: Settings, stack_target: Target
+    installation: Installation, settings: Settings, stack_target: Target
 ) -> None:
-    set_secret(vault, LOCAL, stack_target, "COUNTER", SecretValue("0"))
+    set_secret(installation, LOCAL, stack_target, "COUNTER", SecretValue("0"))
     env = {
         **os.environ,
         "STACKSAFE_DATA_DIR": str(settings.data_dir),
@@ -87,10 +87,10 @@ def test_two_processes_incrementing_one_key_lose_no_update(
         assert worker.returncode == 0, err
         conflicts += int(out)
 
-    final = get_secret(vault, LOCAL, stack_target, "COUNTER", reveal=True)
+    final = get_secret(installation, LOCAL, stack_target, "COUNTER", reveal=True)
     assert final.raw_value is not None
     assert final.raw_value.reveal() == str(PROCESSES * INCREMENTS), f"{conflicts} conflicts"
     assert final.version == PROCESSES * INCREMENTS + 1
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         numbers = sorted(conn.execute(select(secret_versions.c.version)).scalars())
     assert numbers == list(range(1, PROCESSES * INCREMENTS + 2))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import import_secrets, list_secrets, set_secret
 from stacksafe.core.tenancy import Target
-from stacksafe.core.vault import Vault
 from stacksafe.model import SecretValue
 from stacksafe.store.schema import metadata
 from tests.actors import LOCAL
@@ -34,37 +34,39 @@ def needles(values: dict[str, str]) -> list[bytes]:
     return found
 
 
-def write_all(vault: Vault, account: Target, stack: Target, values: dict[str, str]) -> None:
+def write_all(
+    installation: Installation, account: Target, stack: Target, values: dict[str, str]
+) -> None:
     items = list(values.items())
     half = len(items) // 2
-    import_secrets(vault, LOCAL, stack, {k: SecretValue(v) for k, v in items[:half]})
+    import_secrets(installation, LOCAL, stack, {k: SecretValue(v) for k, v in items[:half]})
     for key, value in items[half : half + 50]:
-        set_secret(vault, LOCAL, account, key, SecretValue(value))
-    import_secrets(vault, LOCAL, account, {k: SecretValue(v) for k, v in items[half + 50 :]})
+        set_secret(installation, LOCAL, account, key, SecretValue(value))
+    import_secrets(installation, LOCAL, account, {k: SecretValue(v) for k, v in items[half + 50 :]})
 
 
 def test_no_value_or_its_base64_reaches_the_database(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
     values = random_values()
-    database = vault.store.engine.url.database
+    database = installation.store.engine.url.database
     with contextlib.ExitStack() as stack:
-        if vault.store.dialect == "sqlite":
+        if installation.store.dialect == "sqlite":
             # An idle second connection keeps the WAL file from being removed on close, so the
             # check below sees the log as well as the main file.
             assert database is not None
             idle = sqlite3.connect(database)
             idle.execute("SELECT count(*) FROM sqlite_master").fetchall()
             stack.callback(idle.close)
-        write_all(vault, account_target, stack_target, values)
-        assert len(list_secrets(vault, LOCAL, stack_target, reveal=True)) == COUNT
-        blob = _stored_bytes(vault, database)
+        write_all(installation, account_target, stack_target, values)
+        assert len(list_secrets(installation, LOCAL, stack_target, reveal=True)) == COUNT
+        blob = _stored_bytes(installation, database)
     leaked = [n for n in needles(values) if n in blob]
     assert leaked == []
 
 
-def _stored_bytes(vault: Vault, database: str | None) -> bytes:
-    if vault.store.dialect == "sqlite":
+def _stored_bytes(installation: Installation, database: str | None) -> bytes:
+    if installation.store.dialect == "sqlite":
         assert database is not None
         files = [Path(database + suffix) for suffix in ("", "-wal", "-shm")]
         blob = b"".join(f.read_bytes() for f in files if f.exists())
@@ -72,7 +74,7 @@ def _stored_bytes(vault: Vault, database: str | None) -> bytes:
         assert len(blob) > 0
         return blob
     # Everything every table holds, as PostgreSQL renders it (bytea as hex).
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         rows = [
             str(row).encode()
             for table in metadata.sorted_tables

@@ -13,7 +13,7 @@ from stacksafe.errors import ConfigurationError, IntegrityError
 from stacksafe.model import SecretValue
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-ADDR = "https://vault.example:8200"
+ADDR = "https://stacksafe.example:8200"
 TOKEN = "ssk_" + "x" * 43
 VALUES = {"DB_PASSWORD": SecretValue("pw-\n-ü"), "EMPTY": SecretValue("")}
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from stacksafe.core.bulk import NewStack, load_stacks
+from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.opened import MAX_DERIVED, OpenedLevel, OpenedSecrets
 from stacksafe.core.secrets import (
     get_secret,
@@ -24,7 +25,6 @@ from stacksafe.core.secrets import (
     unset_secret,
 )
 from stacksafe.core.tenancy import Target, create_stack, visible_target
-from stacksafe.core.vault import Vault, open_vault
 from stacksafe.errors import ConfigurationError, IntegrityError
 from stacksafe.model import Secret, SecretValue
 from stacksafe.settings import Settings
@@ -33,112 +33,116 @@ from stacksafe.store.schema import accounts, secret_versions, secrets, stacks
 from tests.actors import LOCAL
 
 
-def put(vault: Vault, target: Target, key: str, value: str) -> None:
-    set_secret(vault, LOCAL, target, key, SecretValue(value))
+def put(installation: Installation, target: Target, key: str, value: str) -> None:
+    set_secret(installation, LOCAL, target, key, SecretValue(value))
 
 
-def values(vault: Vault, target: Target) -> dict[str, str]:
+def values(installation: Installation, target: Target) -> dict[str, str]:
     return {
         s.key: s.raw_value.reveal()
-        for s in list_secrets(vault, LOCAL, target, reveal=True)
+        for s in list_secrets(installation, LOCAL, target, reveal=True)
         if s.raw_value is not None
     }
 
 
-def as_read(vault: Vault, target: Target) -> Target:
+def as_read(installation: Installation, target: Target) -> Target:
     """The target as the API reads it: with its revision."""
     assert target.stack is not None
-    return visible_target(vault, LOCAL, stack_uid=target.stack.uid, for_reading=True)
+    return visible_target(installation, LOCAL, stack_uid=target.stack.uid, for_reading=True)
 
 
-def revision(vault: Vault, target: Target) -> str | None:
-    with vault.store.read() as conn:
+def revision(installation: Installation, target: Target) -> str | None:
+    with installation.store.read() as conn:
         return queries.secrets_revision(conn, target.account.id, target.stack_id)
 
 
 @pytest.fixture
-def other_server(settings: Settings, vault: Vault) -> Iterator[Vault]:
-    """A second process's vault on the same database (its own cache)."""
-    second = open_vault(settings)
+def other_server(settings: Settings, installation: Installation) -> Iterator[Installation]:
+    """A second process's installation on the same database (its own cache)."""
+    second = open_installation(settings)
     yield second
     second.close()
 
 
 def test_a_second_read_at_the_same_revision_decrypts_nothing(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
-    put(vault, stack_target, "K", "v1")
-    cache = vault.opened
+    put(installation, stack_target, "K", "v1")
+    cache = installation.opened
     assert cache is not None
-    assert values(vault, as_read(vault, stack_target)) == {"K": "v1"}
+    assert values(installation, as_read(installation, stack_target)) == {"K": "v1"}
     misses, hits = cache.misses, cache.hits
-    assert values(vault, as_read(vault, stack_target)) == {"K": "v1"}
+    assert values(installation, as_read(installation, stack_target)) == {"K": "v1"}
     assert (cache.misses, cache.hits) == (misses, hits + 1)
     # Described (no values) and single keys come from the same kept level.
-    listed = list_secrets(vault, LOCAL, as_read(vault, stack_target))
+    listed = list_secrets(installation, LOCAL, as_read(installation, stack_target))
     assert [s.raw_value for s in listed] == [None]
-    assert get_secret(vault, LOCAL, as_read(vault, stack_target), "K").raw_value is None
+    assert (
+        get_secret(installation, LOCAL, as_read(installation, stack_target), "K").raw_value is None
+    )
     assert cache.misses == misses
 
 
 @pytest.mark.parametrize("how", ["set", "unset", "restrict", "account-set"])
 def test_every_kind_of_write_is_seen_by_the_next_read(
-    vault: Vault, account_target: Target, stack_target: Target, how: str
+    installation: Installation, account_target: Target, stack_target: Target, how: str
 ) -> None:
-    put(vault, stack_target, "K", "v1")
-    put(vault, account_target, "A", "from-account")
-    before = values(vault, as_read(vault, stack_target))
+    put(installation, stack_target, "K", "v1")
+    put(installation, account_target, "A", "from-account")
+    before = values(installation, as_read(installation, stack_target))
     assert before == {"K": "v1", "A": "from-account"}
     if how == "set":
-        put(vault, stack_target, "K", "v2")
+        put(installation, stack_target, "K", "v2")
         expected = {"K": "v2", "A": "from-account"}
     elif how == "unset":
-        unset_secret(vault, LOCAL, stack_target, "K")
+        unset_secret(installation, LOCAL, stack_target, "K")
         expected = {"A": "from-account"}
     elif how == "restrict":
-        restrict_secret(vault, LOCAL, account_target, "A", ["staging"])
+        restrict_secret(installation, LOCAL, account_target, "A", ["staging"])
         expected = {"K": "v1"}  # the stack is in production
     else:
-        put(vault, account_target, "A", "changed-at-account")
+        put(installation, account_target, "A", "changed-at-account")
         expected = {"K": "v1", "A": "changed-at-account"}
-    assert values(vault, as_read(vault, stack_target)) == expected
-    assert values(vault, stack_target) == expected  # without a revision read with the target
+    assert values(installation, as_read(installation, stack_target)) == expected
+    assert values(installation, stack_target) == expected  # without a revision read with the target
 
 
 def test_another_server_sees_this_servers_write_at_once(
-    vault: Vault, other_server: Vault, stack_target: Target
+    installation: Installation, other_server: Installation, stack_target: Target
 ) -> None:
-    put(vault, stack_target, "K", "v1")
+    put(installation, stack_target, "K", "v1")
     assert values(other_server, as_read(other_server, stack_target)) == {"K": "v1"}
-    put(vault, stack_target, "K", "v2")
+    put(installation, stack_target, "K", "v2")
     assert values(other_server, as_read(other_server, stack_target)) == {"K": "v2"}
     set_secret(other_server, LOCAL, stack_target, "K", SecretValue("v3"))
-    assert values(vault, as_read(vault, stack_target)) == {"K": "v3"}
+    assert values(installation, as_read(installation, stack_target)) == {"K": "v3"}
 
 
 def test_a_write_to_one_stack_leaves_the_others_kept(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
-    other = Target(account_target.account, create_stack(vault, LOCAL, "acme", "other", "staging"))
-    put(vault, stack_target, "K", "v1")
-    put(vault, other, "O", "o1")
-    kept = revision(vault, stack_target)
-    put(vault, other, "O", "o2")
-    assert revision(vault, stack_target) == kept
-    put(vault, account_target, "A", "shared")
-    assert revision(vault, stack_target) != kept
+    other = Target(
+        account_target.account, create_stack(installation, LOCAL, "acme", "other", "staging")
+    )
+    put(installation, stack_target, "K", "v1")
+    put(installation, other, "O", "o1")
+    kept = revision(installation, stack_target)
+    put(installation, other, "O", "o2")
+    assert revision(installation, stack_target) == kept
+    put(installation, account_target, "A", "shared")
+    assert revision(installation, stack_target) != kept
 
 
 def test_sql_tampering_after_a_read_is_detected_on_the_next_read(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
-    put(vault, stack_target, "A", "value-of-a")
-    put(vault, stack_target, "B", "value-of-b")
-    assert values(vault, as_read(vault, stack_target)) == {
+    put(installation, stack_target, "A", "value-of-a")
+    put(installation, stack_target, "B", "value-of-b")
+    assert values(installation, as_read(installation, stack_target)) == {
         "A": "value-of-a",
         "B": "value-of-b",
     }
-    with vault.store.write() as conn:
+    with installation.store.write() as conn:
         envelope_a = conn.execute(
             select(secret_versions.c.envelope)
             .join(secrets, secrets.c.id == secret_versions.c.secret_id)
@@ -151,42 +155,42 @@ def test_sql_tampering_after_a_read_is_detected_on_the_next_read(
             .values(envelope=envelope_a)
         )
     with pytest.raises(IntegrityError, match="'B'"):
-        list_secrets(vault, LOCAL, as_read(vault, stack_target), reveal=True)
+        list_secrets(installation, LOCAL, as_read(installation, stack_target), reveal=True)
     with pytest.raises(IntegrityError, match="'B'"):
-        get_secret(vault, LOCAL, as_read(vault, stack_target), "B", reveal=True)
+        get_secret(installation, LOCAL, as_read(installation, stack_target), "B", reveal=True)
     # The healthy key is still readable on its own.
-    found = get_secret(vault, LOCAL, as_read(vault, stack_target), "A", reveal=True)
+    found = get_secret(installation, LOCAL, as_read(installation, stack_target), "A", reveal=True)
     assert found.raw_value == SecretValue("value-of-a")
 
 
 def test_deleting_a_version_row_behind_the_servers_back_changes_the_revision(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
-    put(vault, stack_target, "K", "v1")
-    put(vault, stack_target, "K", "v2")
-    kept = revision(vault, stack_target)
-    with vault.store.write() as conn:
+    put(installation, stack_target, "K", "v1")
+    put(installation, stack_target, "K", "v2")
+    kept = revision(installation, stack_target)
+    with installation.store.write() as conn:
         conn.execute(delete(secret_versions).where(secret_versions.c.version == 1))
-    assert revision(vault, stack_target) != kept
+    assert revision(installation, stack_target) != kept
 
 
-def test_revisions_are_random_not_counted(vault: Vault, stack_target: Target) -> None:
+def test_revisions_are_random_not_counted(installation: Installation, stack_target: Target) -> None:
     """Random: a restored or different database never shows an old revision for new data."""
     seen = set()
     for i in range(5):
-        put(vault, stack_target, "K", f"v{i}")
-        seen.add(revision(vault, stack_target))
+        put(installation, stack_target, "K", f"v{i}")
+        seen.add(revision(installation, stack_target))
     assert len(seen) == 5
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         account_revisions = conn.execute(select(accounts.c.secrets_revision)).scalars().all()
         stack_revisions = conn.execute(select(stacks.c.secrets_revision)).scalars().all()
     assert all(len(r) == 16 for r in stack_revisions)
     assert all(r == "" or len(r) == 16 for r in account_revisions)
 
 
-def test_the_triggers_exist_after_migration(vault: Vault) -> None:
-    with vault.store.read() as conn:
-        if vault.store.dialect == "sqlite":
+def test_the_triggers_exist_after_migration(installation: Installation) -> None:
+    with installation.store.read() as conn:
+        if installation.store.dialect == "sqlite":
             names = conn.execute(
                 text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
             ).scalars()
@@ -204,7 +208,7 @@ def test_the_triggers_exist_after_migration(vault: Vault) -> None:
             "secret_versions_revise_update",
             "secret_versions_revise_delete",
         }
-        if vault.store.dialect == "sqlite"
+        if installation.store.dialect == "sqlite"
         else {
             "secrets_revise",
             "secret_versions_revise",
@@ -215,20 +219,22 @@ def test_the_triggers_exist_after_migration(vault: Vault) -> None:
     assert expected <= found
 
 
-def test_a_stale_target_revision_reads_the_database(vault: Vault, stack_target: Target) -> None:
-    put(vault, stack_target, "K", "v1")
-    read_before = as_read(vault, stack_target)
-    assert values(vault, read_before) == {"K": "v1"}
-    put(vault, stack_target, "K", "v2")
+def test_a_stale_target_revision_reads_the_database(
+    installation: Installation, stack_target: Target
+) -> None:
+    put(installation, stack_target, "K", "v1")
+    read_before = as_read(installation, stack_target)
+    assert values(installation, read_before) == {"K": "v1"}
+    put(installation, stack_target, "K", "v2")
     # A target read before the write: at worst the value as it was then, never a mix.
-    assert values(vault, read_before) in ({"K": "v1"}, {"K": "v2"})
-    assert values(vault, as_read(vault, stack_target)) == {"K": "v2"}
+    assert values(installation, read_before) in ({"K": "v1"}, {"K": "v2"})
+    assert values(installation, as_read(installation, stack_target)) == {"K": "v2"}
     bogus = replace(read_before, revision="not-a-revision")
-    assert values(vault, bogus) == {"K": "v2"}
+    assert values(installation, bogus) == {"K": "v2"}
 
 
-def test_the_cache_can_be_turned_off(settings: Settings, vault: Vault) -> None:
-    off = open_vault(replace(settings, read_cache_bytes=0))
+def test_the_cache_can_be_turned_off(settings: Settings, installation: Installation) -> None:
+    off = open_installation(replace(settings, read_cache_bytes=0))
     try:
         assert off.opened is None
     finally:
@@ -266,13 +272,16 @@ def test_the_cache_is_bounded_in_bytes_least_recently_used_out_first() -> None:
 
 
 def test_replacing_a_version_row_behind_the_servers_back_changes_the_revision(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
     """An upsert of a version row (SQLite: INSERT OR REPLACE, which deletes without delete
     triggers) changes the revision too."""
-    put(vault, stack_target, "A", "value-a")
-    put(vault, stack_target, "B", "value-b")
-    assert values(vault, as_read(vault, stack_target)) == {"A": "value-a", "B": "value-b"}
+    put(installation, stack_target, "A", "value-a")
+    put(installation, stack_target, "B", "value-b")
+    assert values(installation, as_read(installation, stack_target)) == {
+        "A": "value-a",
+        "B": "value-b",
+    }
     # An upsert of B's version row with A's envelope: SQLite's INSERT OR REPLACE, and
     # PostgreSQL's INSERT ... ON CONFLICT DO UPDATE.
     columns = "secret_versions (secret_id, version, action, envelope, author, created_at)"
@@ -281,41 +290,41 @@ def test_replacing_a_version_row_behind_the_servers_back_changes_the_revision(
         " FROM secret_versions a JOIN secrets sa ON sa.id = a.secret_id AND sa.key = 'A',"
         " secret_versions b JOIN secrets sb ON sb.id = b.secret_id AND sb.key = 'B'"
     )
-    if vault.store.dialect == "sqlite":
+    if installation.store.dialect == "sqlite":
         upsert = text("INSERT OR REPLACE INTO " + columns + rows)
     else:
         conflict = " ON CONFLICT (secret_id, version) DO UPDATE SET envelope = EXCLUDED.envelope"
         upsert = text("INSERT INTO " + columns + rows + conflict)
-    with vault.store.write() as conn:
+    with installation.store.write() as conn:
         conn.execute(upsert)
     with pytest.raises(IntegrityError, match="'B'"):
-        list_secrets(vault, LOCAL, as_read(vault, stack_target), reveal=True)
+        list_secrets(installation, LOCAL, as_read(installation, stack_target), reveal=True)
 
 
 def test_truncating_behind_the_servers_back_changes_every_revision(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
-    if vault.store.dialect != "postgresql":
+    if installation.store.dialect != "postgresql":
         return  # SQLite has no TRUNCATE; its DELETE fires the row triggers
-    put(vault, stack_target, "K", "v1")
-    assert values(vault, as_read(vault, stack_target)) == {"K": "v1"}
-    kept = revision(vault, stack_target)
-    with vault.store.write() as conn:
+    put(installation, stack_target, "K", "v1")
+    assert values(installation, as_read(installation, stack_target)) == {"K": "v1"}
+    kept = revision(installation, stack_target)
+    with installation.store.write() as conn:
         conn.execute(text("TRUNCATE secret_versions, rotation_policies, secrets"))
-    assert revision(vault, stack_target) != kept
-    assert values(vault, as_read(vault, stack_target)) == {}
+    assert revision(installation, stack_target) != kept
+    assert values(installation, as_read(installation, stack_target)) == {}
 
 
 def test_no_plaintext_in_the_reprs_of_kept_or_audited_values(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
     from stacksafe.core.secrets import list_secrets_audited
 
-    put(vault, stack_target, "K", "plaintext-never-in-a-repr")
-    target = as_read(vault, stack_target)
-    values(vault, target)
+    put(installation, stack_target, "K", "plaintext-never-in-a-repr")
+    target = as_read(installation, stack_target)
+    values(installation, target)
     audited = list_secrets_audited(
-        vault,
+        installation,
         LOCAL,
         target,
         lambda found: str([s.raw_value.reveal() for s in found if s.raw_value]),
@@ -323,7 +332,7 @@ def test_no_plaintext_in_the_reprs_of_kept_or_audited_values(
         memo=("test",),
     )
     assert "plaintext-never-in-a-repr" in audited.result()
-    cache = vault.opened
+    cache = installation.opened
     assert cache is not None
     kept = cache.get((target.account.id, target.stack_id, "production"), str(target.revision))
     assert kept is not None
@@ -390,49 +399,49 @@ def test_looking_up_a_derived_value_does_not_wait_for_one_being_made() -> None:
 
 
 def test_a_level_changes_revision_once_per_transaction_and_in_every_one(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
     """Migration 0010 (PostgreSQL): one new revision per writing transaction, however many rows
     it writes; a level created and filled in one transaction does not stay at ''."""
     assert stack_target.stack is not None
-    seen = {revision(vault, stack_target)}
+    seen = {revision(installation, stack_target)}
     for round_ in range(3):
         import_secrets(
-            vault,
+            installation,
             LOCAL,
             stack_target,
             {f"K{round_}_{n}": SecretValue(f"v{n}") for n in range(20)},
         )
-        now = revision(vault, stack_target)
+        now = revision(installation, stack_target)
         assert now not in seen
         assert now is not None
         assert not now.endswith("/")
         seen.add(now)
     # core.bulk creates a stack and writes its secrets in one transaction.
     (fresh,) = load_stacks(
-        vault,
+        installation,
         LOCAL,
         stack_target.account.uid,
         [NewStack("fresh", "development", {f"F{n}": SecretValue(str(n)) for n in range(5)})],
     )
-    filled = revision(vault, Target(stack_target.account, fresh))
+    filled = revision(installation, Target(stack_target.account, fresh))
     assert filled is not None
     assert not filled.endswith("/"), filled
 
 
 def test_a_level_row_touched_first_in_a_transaction_still_gets_a_new_revision(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
     """Plain-SQL maintenance that updates the stack's row, then changes its secrets, in one
     transaction: the revision must still change (0010 marks what it revised, not ``xmin``)."""
     assert stack_target.stack is not None
-    put(vault, stack_target, "DB_PASSWORD", "hunter2")
-    before = revision(vault, stack_target)
-    with vault.store.write() as conn:
+    put(installation, stack_target, "DB_PASSWORD", "hunter2")
+    before = revision(installation, stack_target)
+    with installation.store.write() as conn:
         conn.execute(
             update(stacks).where(stacks.c.id == stack_target.stack.id).values(max_versions=5)
         )
         secret_ids = select(secrets.c.id).where(secrets.c.stack_id == stack_target.stack.id)
         conn.execute(delete(secret_versions).where(secret_versions.c.secret_id.in_(secret_ids)))
         conn.execute(delete(secrets).where(secrets.c.stack_id == stack_target.stack.id))
-    assert revision(vault, stack_target) != before
+    assert revision(installation, stack_target) != before

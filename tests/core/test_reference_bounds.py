@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from stacksafe.core.audit import list_events
 from stacksafe.core.bulk import NewStack, load_stacks
+from stacksafe.core.installation import Installation
 from stacksafe.core.references import Limits, oversized_after_write, resolve_all
 from stacksafe.core.secrets import (
     effective_values,
@@ -30,7 +31,6 @@ from stacksafe.core.secrets import (
     unset_secret,
 )
 from stacksafe.core.tenancy import Target, create_stack, list_stacks
-from stacksafe.core.vault import Vault
 from stacksafe.core.versions import rollback_key
 from stacksafe.errors import Conflict, ExpansionTooLarge, IntegrityError, NotFound
 from stacksafe.model import SecretValue
@@ -173,150 +173,158 @@ def test_the_write_check_ignores_cycles_and_missing_targets_and_long_chains() ->
 # --- Through the core --------------------------------------------------------------------
 
 
-def put(vault: Vault, target: Target, key: str, value: str, **kwargs: object) -> None:
-    set_secret(vault, LOCAL, target, key, SecretValue(value), **kwargs)  # type: ignore[arg-type]
+def put(installation: Installation, target: Target, key: str, value: str, **kwargs: object) -> None:
+    set_secret(installation, LOCAL, target, key, SecretValue(value), **kwargs)  # type: ignore[arg-type]
 
 
-def events(vault: Vault) -> list[tuple[int, str]]:
-    return [(e.seq, e.action) for e in list_events(vault, limit=1000)]
+def events(installation: Installation) -> list[tuple[int, str]]:
+    return [(e.seq, e.action) for e in list_events(installation, limit=1000)]
 
 
-def stored(vault: Vault, target: Target) -> dict[str, tuple[int, str]]:
+def stored(installation: Installation, target: Target) -> dict[str, tuple[int, str]]:
     """Key -> (version, value as stored) of the stack and of its account."""
-    found = list_secrets(vault, LOCAL, target, reveal=True, resolve=False)
-    found += list_secrets(vault, LOCAL, Target(target.account), reveal=True, resolve=False)
+    found = list_secrets(installation, LOCAL, target, reveal=True, resolve=False)
+    found += list_secrets(installation, LOCAL, Target(target.account), reveal=True, resolve=False)
     return {
         f"{s.inherited}:{s.key}": (s.version, s.raw_value.reveal() if s.raw_value else "")
         for s in found
     }
 
 
-def refused(vault: Vault, target: Target, match: str, write: Callable[[], object]) -> None:
+def refused(
+    installation: Installation, target: Target, match: str, write: Callable[[], object]
+) -> None:
     """``write`` fails with ExpansionTooLarge matching ``match`` and changes no secret."""
-    before = stored(vault, target)
+    before = stored(installation, target)
     with pytest.raises(ExpansionTooLarge, match=match):
         write()
-    assert stored(vault, target) == before
+    assert stored(installation, target) == before
 
 
-def test_the_doubling_bomb_is_refused_when_written(vault: Vault, stack_target: Target) -> None:
+def test_the_doubling_bomb_is_refused_when_written(
+    installation: Installation, stack_target: Target
+) -> None:
     bomb = doubling(40)
     levels = iter(bomb.items())
     for key, value in levels:  # up to L13: 8 * 2**13 bytes, exactly the limit
-        put(vault, stack_target, key, value)
+        put(installation, stack_target, key, value)
         if key == "L13":
             break
-    before = events(vault)
+    before = events(installation)
     with pytest.raises(
         ExpansionTooLarge,
         match=r"'L14' in stack 'web' of account 'acme' would expand to more than 65536 ",
     ):
-        put(vault, stack_target, *next(levels))
-    assert events(vault) == before  # no set event: nothing was written
+        put(installation, stack_target, *next(levels))
+    assert events(installation) == before  # no set event: nothing was written
     with pytest.raises(NotFound):
-        get_secret(vault, LOCAL, stack_target, "L14")
+        get_secret(installation, LOCAL, stack_target, "L14")
     # Stored, L13 is at the limit; read, it is deeper than references may nest (L10 is not).
-    top = get_secret(vault, LOCAL, stack_target, "L10", reveal=True).raw_value
+    top = get_secret(installation, LOCAL, stack_target, "L10", reveal=True).raw_value
     assert top is not None
     assert top.reveal() == "x" * 8 * 2**10
 
 
 def test_an_account_write_that_blows_up_a_stack_value_is_refused(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
-    put(vault, account_target, "PART", "p" * 100)
-    put(vault, stack_target, "DIRECT", "${account.PART}" * 600)  # 60,000 bytes: fine
+    put(installation, account_target, "PART", "p" * 100)
+    put(installation, stack_target, "DIRECT", "${account.PART}" * 600)  # 60,000 bytes: fine
     refused(
-        vault,
+        installation,
         stack_target,
         r"'DIRECT' in stack 'web' of account 'acme' would expand to more than 65536 bytes",
-        lambda: put(vault, account_target, "PART", "p" * 110),
+        lambda: put(installation, account_target, "PART", "p" * 110),
     )
     # Through the stack's ${KEY} too, when the stack inherits KEY (not when it overrides it).
-    put(vault, account_target, "HOST", "h" * 10)
-    put(vault, stack_target, "VIA_INHERITED", "${HOST}" * 6000)
+    put(installation, account_target, "HOST", "h" * 10)
+    put(installation, stack_target, "VIA_INHERITED", "${HOST}" * 6000)
     refused(
-        vault,
+        installation,
         stack_target,
         r"'VIA_INHERITED' in stack 'web'",
-        lambda: import_secrets(vault, LOCAL, account_target, {"HOST": SecretValue("h" * 11)}),
+        lambda: import_secrets(
+            installation, LOCAL, account_target, {"HOST": SecretValue("h" * 11)}
+        ),
     )
-    put(vault, stack_target, "HOST", "short")
-    put(vault, account_target, "HOST", "h" * 1000)  # overridden in web: nothing grows there
+    put(installation, stack_target, "HOST", "short")
+    put(installation, account_target, "HOST", "h" * 1000)  # overridden in web: nothing grows there
 
 
 def test_a_stack_write_that_blows_up_an_inherited_value_is_refused(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
     # Resolved in the stack being read: the account's URL uses web's HOST in web.
-    put(vault, account_target, "URL", "${HOST}${HOST}")
-    put(vault, account_target, "HOST", "account-host")
+    put(installation, account_target, "URL", "${HOST}${HOST}")
+    put(installation, account_target, "HOST", "account-host")
     refused(
-        vault,
+        installation,
         stack_target,
         r"'URL' in stack 'web'",
-        lambda: put(vault, stack_target, "HOST", "w" * (33 * KIB)),
+        lambda: put(installation, stack_target, "HOST", "w" * (33 * KIB)),
     )
 
 
 def test_removing_an_override_or_a_restriction_that_would_blow_up_a_value_is_refused(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
-    put(vault, account_target, "BLOB", "b" * (40 * KIB))
-    put(vault, stack_target, "BLOB", "small")
-    put(vault, stack_target, "TWO", "${BLOB}${BLOB}")
+    put(installation, account_target, "BLOB", "b" * (40 * KIB))
+    put(installation, stack_target, "BLOB", "small")
+    put(installation, stack_target, "TWO", "${BLOB}${BLOB}")
     refused(
-        vault,
+        installation,
         stack_target,
         r"'TWO' in stack 'web'",
-        lambda: unset_secret(vault, LOCAL, stack_target, "BLOB"),
+        lambda: unset_secret(installation, LOCAL, stack_target, "BLOB"),
     )
 
-    staging = Target(account_target.account, create_stack(vault, LOCAL, "acme", "stg", "staging"))
-    put(vault, account_target, "PROD_BLOB", "p" * (40 * KIB), environments=["production"])
-    put(vault, staging, "TWICE", "${PROD_BLOB}${PROD_BLOB}")  # missing in staging: not sized
+    staging = Target(
+        account_target.account, create_stack(installation, LOCAL, "acme", "stg", "staging")
+    )
+    put(installation, account_target, "PROD_BLOB", "p" * (40 * KIB), environments=["production"])
+    put(installation, staging, "TWICE", "${PROD_BLOB}${PROD_BLOB}")  # missing in staging: not sized
     refused(
-        vault,
+        installation,
         staging,
         r"'TWICE' in stack 'stg'",
-        lambda: restrict_secret(vault, LOCAL, account_target, "PROD_BLOB", []),
+        lambda: restrict_secret(installation, LOCAL, account_target, "PROD_BLOB", []),
     )
-    assert environments_of(vault, LOCAL, account_target, "PROD_BLOB") == ["production"]
+    assert environments_of(installation, LOCAL, account_target, "PROD_BLOB") == ["production"]
 
 
 def test_a_rollback_and_a_bulk_load_are_checked_too(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
-    put(vault, stack_target, "PART", "q" * (40 * KIB))
-    put(vault, stack_target, "PART", "q")
-    put(vault, stack_target, "TWO", "${PART}${PART}")
+    put(installation, stack_target, "PART", "q" * (40 * KIB))
+    put(installation, stack_target, "PART", "q")
+    put(installation, stack_target, "TWO", "${PART}${PART}")
     with pytest.raises(ExpansionTooLarge, match="'TWO'"):
-        rollback_key(vault, LOCAL, stack_target, "PART", 1)
-    assert get_secret(vault, LOCAL, stack_target, "PART").version == 2
+        rollback_key(installation, LOCAL, stack_target, "PART", 1)
+    assert get_secret(installation, LOCAL, stack_target, "PART").version == 2
 
-    put(vault, account_target, "SEED", "s" * (40 * KIB))
+    put(installation, account_target, "SEED", "s" * (40 * KIB))
     with pytest.raises(ExpansionTooLarge, match=r"'PAIR' in stack 'new'"):
         load_stacks(
-            vault,
+            installation,
             LOCAL,
             "acme",
             [NewStack("new", "production", {"PAIR": SecretValue("${SEED}${SEED}")})],
         )
-    assert all(s.name != "new" for s in list_stacks(vault, LOCAL, "acme"))
+    assert all(s.name != "new" for s in list_stacks(installation, LOCAL, "acme"))
 
 
 def test_reading_what_exceeds_the_bounds_fails_on_every_path_naming_the_key(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
-    put(vault, account_target, "PART", "a" * (20 * KIB))
-    put(vault, stack_target, "THREE", "${account.PART}" * 3)
-    put(vault, stack_target, "PLAIN", "plain")
-    vault.max_value_bytes = 32 * KIB  # lowered since the values were written
+    put(installation, account_target, "PART", "a" * (20 * KIB))
+    put(installation, stack_target, "THREE", "${account.PART}" * 3)
+    put(installation, stack_target, "PLAIN", "plain")
+    installation.max_value_bytes = 32 * KIB  # lowered since the values were written
 
     reads: Mapping[str, Callable[[], object]] = {
-        "get": lambda: get_secret(vault, LOCAL, stack_target, "THREE", reveal=True),
-        "list": lambda: list_secrets(vault, LOCAL, stack_target, reveal=True),
-        "deliver": lambda: effective_values(vault, LOCAL, stack_target),
+        "get": lambda: get_secret(installation, LOCAL, stack_target, "THREE", reveal=True),
+        "list": lambda: list_secrets(installation, LOCAL, stack_target, reveal=True),
+        "deliver": lambda: effective_values(installation, LOCAL, stack_target),
     }
     for name, read in reads.items():
         with pytest.raises(
@@ -325,27 +333,29 @@ def test_reading_what_exceeds_the_bounds_fails_on_every_path_naming_the_key(
             read()
         assert name
     # Other keys alone, and the stored text, are still readable.
-    assert get_secret(vault, LOCAL, stack_target, "PLAIN", reveal=True).raw_value == SecretValue(
-        "plain"
-    )
-    raw = get_secret(vault, LOCAL, stack_target, "THREE", reveal=True, resolve=False)
+    assert get_secret(
+        installation, LOCAL, stack_target, "PLAIN", reveal=True
+    ).raw_value == SecretValue("plain")
+    raw = get_secret(installation, LOCAL, stack_target, "THREE", reveal=True, resolve=False)
     assert raw.raw_value == SecretValue("${account.PART}" * 3)
 
-    vault.max_value_bytes = 64 * KIB
-    vault.max_expanded_bytes = 32 * KIB
+    installation.max_value_bytes = 64 * KIB
+    installation.max_expanded_bytes = 32 * KIB
     with pytest.raises(ExpansionTooLarge, match=r"up to 'THREE' builds more than 32768"):
-        list_secrets(vault, LOCAL, stack_target, reveal=True)
-    vault.max_expanded_bytes = 64 * KIB
-    assert len(effective_values(vault, LOCAL, stack_target)["THREE"].reveal()) == 60 * KIB
+        list_secrets(installation, LOCAL, stack_target, reveal=True)
+    installation.max_expanded_bytes = 64 * KIB
+    assert len(effective_values(installation, LOCAL, stack_target)["THREE"].reveal()) == 60 * KIB
 
 
 def test_a_damaged_value_elsewhere_blocks_no_write_and_is_still_reported(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
-    staging = Target(account_target.account, create_stack(vault, LOCAL, "acme", "stg", "staging"))
-    put(vault, stack_target, "DAMAGED", "web-value")
-    put(vault, account_target, "SHARED_DAMAGED", "account-value")
-    with vault.store.write() as conn:  # a flipped bit in two stored ciphertexts, through SQL
+    staging = Target(
+        account_target.account, create_stack(installation, LOCAL, "acme", "stg", "staging")
+    )
+    put(installation, stack_target, "DAMAGED", "web-value")
+    put(installation, account_target, "SHARED_DAMAGED", "account-value")
+    with installation.store.write() as conn:  # a flipped bit in two stored ciphertexts, through SQL
         for key in ("DAMAGED", "SHARED_DAMAGED"):
             version_id, envelope = conn.execute(
                 select(secret_versions.c.id, secret_versions.c.envelope)
@@ -359,28 +369,28 @@ def test_a_damaged_value_elsewhere_blocks_no_write_and_is_still_reported(
                 .values(envelope=flipped)
             )
 
-    put(vault, account_target, "ACCOUNT_OK", "${X}")  # checked in web and stg: both open
-    put(vault, stack_target, "WEB_OK", "fine")
-    put(vault, staging, "STG_OK", "${ACCOUNT_OK}")
+    put(installation, account_target, "ACCOUNT_OK", "${X}")  # checked in web and stg: both open
+    put(installation, stack_target, "WEB_OK", "fine")
+    put(installation, staging, "STG_OK", "${ACCOUNT_OK}")
     with pytest.raises(IntegrityError, match="'DAMAGED'"):
-        get_secret(vault, LOCAL, stack_target, "DAMAGED", reveal=True)
+        get_secret(installation, LOCAL, stack_target, "DAMAGED", reveal=True)
 
 
 def test_supplying_a_missing_target_or_breaking_a_cycle_is_checked_in_its_turn(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
-    put(vault, stack_target, "TWICE", "${LATER}${LATER}")  # missing: nothing to size yet
+    put(installation, stack_target, "TWICE", "${LATER}${LATER}")  # missing: nothing to size yet
     refused(
-        vault,
+        installation,
         stack_target,
         r"'TWICE' in stack 'web'",
-        lambda: put(vault, stack_target, "LATER", "l" * (40 * KIB)),
+        lambda: put(installation, stack_target, "LATER", "l" * (40 * KIB)),
     )
-    put(vault, stack_target, "A", "${B}${B}")
-    put(vault, stack_target, "B", "${A}")  # a cycle: unreadable, not sized
+    put(installation, stack_target, "A", "${B}${B}")
+    put(installation, stack_target, "B", "${A}")  # a cycle: unreadable, not sized
     refused(
-        vault,
+        installation,
         stack_target,
         r"'A' in stack 'web'",
-        lambda: put(vault, stack_target, "B", "b" * (40 * KIB)),
+        lambda: put(installation, stack_target, "B", "b" * (40 * KIB)),
     )

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 import pytest
 
 from stacksafe.core.audit import list_events
+from stacksafe.core.installation import Installation
 from stacksafe.core.references import MAX_DEPTH, resolve_all
 from stacksafe.core.secrets import effective_values, get_secret, list_secrets, set_secret
 from stacksafe.core.tenancy import Target, create_stack
-from stacksafe.core.vault import Vault
 from stacksafe.errors import Conflict, Forbidden
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
@@ -78,72 +78,87 @@ def test_depth_is_limited_to_ten() -> None:
 # --- Through the core --------------------------------------------------------------------
 
 
-def put(vault: Vault, target: Target, key: str, value: str, **kwargs: object) -> None:
-    set_secret(vault, LOCAL, target, key, SecretValue(value), **kwargs)  # type: ignore[arg-type]
+def put(installation: Installation, target: Target, key: str, value: str, **kwargs: object) -> None:
+    set_secret(installation, LOCAL, target, key, SecretValue(value), **kwargs)  # type: ignore[arg-type]
 
 
 def test_references_resolve_after_overrides_in_the_stack_being_read(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
-    put(vault, account_target, "HOST", "account-host")
-    put(vault, account_target, "URL", "https://${HOST}/api")
-    put(vault, stack_target, "HOST", "web-host")
+    put(installation, account_target, "HOST", "account-host")
+    put(installation, account_target, "URL", "https://${HOST}/api")
+    put(installation, stack_target, "HOST", "web-host")
 
-    assert effective_values(vault, LOCAL, stack_target)["URL"].reveal() == "https://web-host/api"
-    assert effective_values(vault, LOCAL, account_target)["URL"].reveal() == (
+    assert (
+        effective_values(installation, LOCAL, stack_target)["URL"].reveal()
+        == "https://web-host/api"
+    )
+    assert effective_values(installation, LOCAL, account_target)["URL"].reveal() == (
         "https://account-host/api"
     )
-    one = get_secret(vault, LOCAL, stack_target, "URL", reveal=True)
+    one = get_secret(installation, LOCAL, stack_target, "URL", reveal=True)
     assert one.raw_value == SecretValue("https://web-host/api")
-    raw = get_secret(vault, LOCAL, stack_target, "URL", reveal=True, resolve=False)
+    raw = get_secret(installation, LOCAL, stack_target, "URL", reveal=True, resolve=False)
     assert raw.raw_value == SecretValue("https://${HOST}/api")
-    event = list_events(vault, limit=2)[1]
+    event = list_events(installation, limit=2)[1]
     assert event.detail["references"] == {"URL": ["HOST"]}
 
 
 def test_a_reference_cannot_reach_a_secret_restricted_to_another_environment(
-    vault: Vault, account_target: Target
+    installation: Installation, account_target: Target
 ) -> None:
-    staging = Target(account_target.account, create_stack(vault, LOCAL, "acme", "stg", "staging"))
-    put(vault, account_target, "PROD_PASSWORD", "never-in-staging", environments=["production"])
-    put(vault, staging, "LEAK", "${account.PROD_PASSWORD}")
-    put(vault, staging, "LEAK2", "${PROD_PASSWORD}")
+    staging = Target(
+        account_target.account, create_stack(installation, LOCAL, "acme", "stg", "staging")
+    )
+    put(
+        installation,
+        account_target,
+        "PROD_PASSWORD",
+        "never-in-staging",
+        environments=["production"],
+    )
+    put(installation, staging, "LEAK", "${account.PROD_PASSWORD}")
+    put(installation, staging, "LEAK2", "${PROD_PASSWORD}")
 
     with pytest.raises(Conflict, match="PROD_PASSWORD"):
-        list_secrets(vault, LOCAL, staging, reveal=True)
-    listed = list_secrets(vault, LOCAL, staging, reveal=True, resolve=False)
+        list_secrets(installation, LOCAL, staging, reveal=True)
+    listed = list_secrets(installation, LOCAL, staging, reveal=True, resolve=False)
     assert {s.key for s in listed} == {"LEAK", "LEAK2"}
 
 
 def test_revealing_a_stack_resolves_what_it_inherits_without_account_permissions(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
-    put(vault, account_target, "SHARED", "shared-value")
-    put(vault, account_target, "PROD_ONLY", "prod-value", environments=["production"])
-    put(vault, stack_target, "USES_ACCOUNT", "${account.SHARED}")
-    put(vault, stack_target, "USES_INHERITED", "${SHARED}")
+    put(installation, account_target, "SHARED", "shared-value")
+    put(installation, account_target, "PROD_ONLY", "prod-value", environments=["production"])
+    put(installation, stack_target, "USES_ACCOUNT", "${account.SHARED}")
+    put(installation, stack_target, "USES_INHERITED", "${SHARED}")
     developer = make_user(
-        vault, "dev@example.com", "acme", "viewer", stack_roles={"web": "developer"}
+        installation, "dev@example.com", "acme", "viewer", stack_roles={"web": "developer"}
     )
 
     # What the stack inherits is part of the stack: its reveal permission is enough.
-    used = get_secret(vault, developer, stack_target, "USES_ACCOUNT", reveal=True)
+    used = get_secret(installation, developer, stack_target, "USES_ACCOUNT", reveal=True)
     assert used.raw_value == SecretValue("shared-value")
-    inherited = get_secret(vault, developer, stack_target, "USES_INHERITED", reveal=True)
+    inherited = get_secret(installation, developer, stack_target, "USES_INHERITED", reveal=True)
     assert inherited.raw_value == SecretValue("shared-value")
-    event = list_events(vault, limit=1)[0]
+    event = list_events(installation, limit=1)[0]
     assert (event.action, event.outcome) == ("reveal", "ok")
     # The account level itself stays out of reach.
     with pytest.raises(Forbidden):
-        list_secrets(vault, developer, account_target, reveal=True)
+        list_secrets(installation, developer, account_target, reveal=True)
     # And a stack of another environment reaches no more than it inherits.
-    staging = Target(account_target.account, create_stack(vault, LOCAL, "acme", "stg", "staging"))
-    put(vault, staging, "LEAK", "${account.PROD_ONLY}")
-    stager = make_user(vault, "stg@example.com", "acme", "viewer", stack_roles={"stg": "developer"})
+    staging = Target(
+        account_target.account, create_stack(installation, LOCAL, "acme", "stg", "staging")
+    )
+    put(installation, staging, "LEAK", "${account.PROD_ONLY}")
+    stager = make_user(
+        installation, "stg@example.com", "acme", "viewer", stack_roles={"stg": "developer"}
+    )
     with pytest.raises(Conflict, match="no account secret 'PROD_ONLY'"):
-        get_secret(vault, stager, staging, "LEAK", reveal=True)
+        get_secret(installation, stager, staging, "LEAK", reveal=True)
     with pytest.raises(Forbidden):
-        get_secret(vault, stager, stack_target, "USES_ACCOUNT", reveal=True)
+        get_secret(installation, stager, stack_target, "USES_ACCOUNT", reveal=True)
 
 
 def test_resolved_values_never_show_in_a_repr() -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from stacksafe.core.audit import fingerprint, list_events, verify_chain
 from stacksafe.core.custody import key_status, rotate_master_key
+from stacksafe.core.installation import Installation, initialise, open_installation
 from stacksafe.core.reseal import rotate_data_keys
 from stacksafe.core.secrets import (
     get_secret,
@@ -24,7 +25,6 @@ from stacksafe.core.secrets import (
     unset_secret,
 )
 from stacksafe.core.tenancy import Target, create_account, create_stack, resolve_target
-from stacksafe.core.vault import Vault, initialise, open_vault
 from stacksafe.core.versions import destroy_version, history, rollback_key
 from stacksafe.crypto import DataKey, Envelope, Scope
 from stacksafe.crypto.format import HEADER_SIZE
@@ -40,23 +40,27 @@ from tests.postgres import Cluster
 STACKS = ("s0", "s1", "s2")
 
 
-def seed(vault: Vault, account: Target) -> dict[str, Target]:
+def seed(installation: Installation, account: Target) -> dict[str, Target]:
     """Three stacks and the account level, several versions each, a deletion and a destroyed
     version; returns the targets by name ("acme" for the account level)."""
     targets = {"acme": account}
     for name in STACKS:
-        targets[name] = Target(account.account, create_stack(vault, LOCAL, "acme", name, "qa"))
+        targets[name] = Target(
+            account.account, create_stack(installation, LOCAL, "acme", name, "qa")
+        )
     for name, target in targets.items():
         for n in range(3):
-            set_secret(vault, LOCAL, target, "A", SecretValue(f"A{n} of {name}"))
-        set_secret(vault, LOCAL, target, "B", SecretValue(f"B of {name}"))
-        set_secret(vault, LOCAL, target, "GONE", SecretValue(f"gone of {name}"))
-        unset_secret(vault, LOCAL, target, "GONE")
-    destroy_version(vault, LOCAL, targets["s0"], "A", 1)
+            set_secret(installation, LOCAL, target, "A", SecretValue(f"A{n} of {name}"))
+        set_secret(installation, LOCAL, target, "B", SecretValue(f"B of {name}"))
+        set_secret(installation, LOCAL, target, "GONE", SecretValue(f"gone of {name}"))
+        unset_secret(installation, LOCAL, target, "GONE")
+    destroy_version(installation, LOCAL, targets["s0"], "A", 1)
     return targets
 
 
-def histories(vault: Vault, targets: dict[str, Target]) -> dict[tuple[str, str], list[object]]:
+def histories(
+    installation: Installation, targets: dict[str, Target]
+) -> dict[tuple[str, str], list[object]]:
     """Every version of every key, as (version, action, value or None, destroyed)."""
     found: dict[tuple[str, str], list[object]] = {}
     for name, target in targets.items():
@@ -68,21 +72,23 @@ def histories(vault: Vault, targets: dict[str, Target]) -> dict[tuple[str, str],
                     None if e.raw_value is None else e.raw_value.reveal(),
                     e.destroyed_at is not None,
                 )
-                for e in history(vault, LOCAL, target, key, reveal=True)
+                for e in history(installation, LOCAL, target, key, reveal=True)
             ]
     return found
 
 
-def stored(vault: Vault) -> dict[int, bytes | None]:
+def stored(installation: Installation) -> dict[int, bytes | None]:
     """Every version row's envelope by row id."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         rows = conn.execute(select(secret_versions.c.id, secret_versions.c.envelope))
         return {i: None if e is None else bytes(e) for i, e in rows}
 
 
-def keys_by_scope(vault: Vault) -> dict[tuple[str, str | None], list[tuple[int, bytes, int]]]:
+def keys_by_scope(
+    installation: Installation,
+) -> dict[tuple[str, str | None], list[tuple[int, bytes, int]]]:
     """(version, wrapped key, master-key version) of every data key, by (account, stack) uid."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         rows = conn.execute(
             select(
                 accounts.c.uid,
@@ -101,9 +107,9 @@ def keys_by_scope(vault: Vault) -> dict[tuple[str, str | None], list[tuple[int, 
         return found
 
 
-def sealed_rows(vault: Vault) -> list[tuple[str, str | None, str, int, bytes]]:
+def sealed_rows(installation: Installation) -> list[tuple[str, str | None, str, int, bytes]]:
     """(account uid, stack uid, key, version, envelope) of every stored value."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         rows = conn.execute(
             select(
                 accounts.c.uid,
@@ -120,38 +126,38 @@ def sealed_rows(vault: Vault) -> list[tuple[str, str | None, str, int, bytes]]:
         return [(a, s, k, int(v), bytes(e)) for a, s, k, v, e in rows]
 
 
-def headers_by_scope(vault: Vault) -> dict[tuple[str, str | None], set[int]]:
+def headers_by_scope(installation: Installation) -> dict[tuple[str, str | None], set[int]]:
     """The data-key versions stored envelopes name, by scope."""
     found: dict[tuple[str, str | None], set[int]] = {}
-    for a, s, _key, _version, envelope in sealed_rows(vault):
+    for a, s, _key, _version, envelope in sealed_rows(installation):
         found.setdefault((a, s), set()).add(Envelope.from_bytes(envelope).data_key_version)
     return found
 
 
-def current(vault: Vault, targets: dict[str, Target]) -> dict[tuple[str, str], str]:
+def current(installation: Installation, targets: dict[str, Target]) -> dict[tuple[str, str], str]:
     return {
         (name, s.key): s.raw_value.reveal()
         for name, target in targets.items()
-        for s in list_secrets(vault, LOCAL, target, reveal=True)
+        for s in list_secrets(installation, LOCAL, target, reveal=True)
         if s.raw_value is not None and not (s.inherited and target.stack is not None)
     }
 
 
 def test_every_value_is_resealed_under_a_fresh_key_and_reads_the_same(
-    vault: Vault, settings: Settings, account_target: Target
+    installation: Installation, settings: Settings, account_target: Target
 ) -> None:
-    targets = seed(vault, account_target)
-    before_values = current(vault, targets)
-    before_history = histories(vault, targets)
-    before_rows = stored(vault)
-    before_keys = keys_by_scope(vault)
+    targets = seed(installation, account_target)
+    before_values = current(installation, targets)
+    before_history = histories(installation, targets)
+    before_rows = stored(installation)
+    before_keys = keys_by_scope(installation)
     assert {s: [v for v, *_ in k] for s, k in before_keys.items()} == {s: [1] for s in before_keys}
 
-    report = rotate_data_keys(vault, LOCAL)
+    report = rotate_data_keys(installation, LOCAL)
 
     live = [i for i, e in before_rows.items() if e is not None]
     assert (report.scopes, report.resumed, report.resealed, report.deleted) == (4, 0, len(live), 4)
-    after_rows = stored(vault)
+    after_rows = stored(installation)
     assert after_rows.keys() == before_rows.keys()
     for row_id, envelope in before_rows.items():
         if envelope is None:  # tombstones and destroyed versions stay empty
@@ -160,19 +166,19 @@ def test_every_value_is_resealed_under_a_fresh_key_and_reads_the_same(
             assert after_rows[row_id] is not None
             assert after_rows[row_id] != envelope
     # Each scope now holds only its fresh key, version 2, and every envelope names it.
-    after_keys = keys_by_scope(vault)
+    after_keys = keys_by_scope(installation)
     assert {s: [v for v, *_ in k] for s, k in after_keys.items()} == {s: [2] for s in before_keys}
-    assert headers_by_scope(vault) == {s: {2} for s in before_keys}
-    assert key_status(vault).retired_data_keys == 0
+    assert headers_by_scope(installation) == {s: {2} for s in before_keys}
+    assert key_status(installation).retired_data_keys == 0
     # Values, history (versions, actions, values, destroyed marks) read exactly as before.
-    assert current(vault, targets) == before_values
-    assert histories(vault, targets) == before_history
+    assert current(installation, targets) == before_values
+    assert histories(installation, targets) == before_history
     # Rollback still restores an old version's value, as a new version.
-    assert rollback_key(vault, LOCAL, targets["s1"], "A", 1) == 4
-    found = get_secret(vault, LOCAL, targets["s1"], "A", reveal=True).raw_value
+    assert rollback_key(installation, LOCAL, targets["s1"], "A", 1) == 4
+    found = get_secret(installation, LOCAL, targets["s1"], "A", reveal=True).raw_value
     assert found == SecretValue("A0 of s1")
     # A fresh process reads everything too, and the audit chain holds.
-    fresh = open_vault(settings)
+    fresh = open_installation(settings)
     try:
         assert current(fresh, targets) == {**before_values, ("s1", "A"): "A0 of s1"}
         assert verify_chain(fresh).intact
@@ -181,16 +187,16 @@ def test_every_value_is_resealed_under_a_fresh_key_and_reads_the_same(
 
 
 def test_old_data_keys_open_nothing_and_the_audit_holds_no_value(
-    vault: Vault, account_target: Target
+    installation: Installation, account_target: Target
 ) -> None:
-    targets = seed(vault, account_target)
-    old = keys_by_scope(vault)
-    values = current(vault, targets)
+    targets = seed(installation, account_target)
+    old = keys_by_scope(installation)
+    values = current(installation, targets)
 
-    rotate_data_keys(vault, LOCAL)
+    rotate_data_keys(installation, LOCAL)
 
-    keyring = vault.data_keys.keyring
-    rows = sealed_rows(vault)
+    keyring = installation.data_keys.keyring
+    rows = sealed_rows(installation)
     assert rows
     for account_uid, stack_uid, key, version, envelope in rows:
         # Someone holding an old data key (here: unwrapped from a copy of its old row) cannot
@@ -204,7 +210,7 @@ def test_old_data_keys_open_nothing_and_the_audit_holds_no_value(
         for attempt in (blob, relabelled):
             with pytest.raises(IntegrityError):
                 leaked.open_stored(attempt, scope, key, version)
-    events = list_events(vault, limit=500)
+    events = list_events(installation, limit=500)
     actions = [e.action for e in events]
     assert actions.count("key.data_keys.retire") == 4
     assert actions.count("key.data_keys.delete") == 4
@@ -215,10 +221,10 @@ def test_old_data_keys_open_nothing_and_the_audit_holds_no_value(
 
 
 def test_a_tampered_value_stops_the_run_and_is_not_laundered(
-    vault: Vault, account_target: Target
+    installation: Installation, account_target: Target
 ) -> None:
-    targets = seed(vault, account_target)
-    with vault.store.read() as conn:
+    targets = seed(installation, account_target)
+    with installation.store.read() as conn:
         row_id, envelope = conn.execute(
             select(secret_versions.c.id, secret_versions.c.envelope)
             .join(secrets, secrets.c.id == secret_versions.c.secret_id)
@@ -226,7 +232,7 @@ def test_a_tampered_value_stops_the_run_and_is_not_laundered(
         ).one()
     flipped = bytearray(envelope)
     flipped[-1] ^= 1
-    with vault.store.write() as conn:
+    with installation.store.write() as conn:
         conn.execute(
             update(secret_versions)
             .where(secret_versions.c.id == row_id)
@@ -234,14 +240,14 @@ def test_a_tampered_value_stops_the_run_and_is_not_laundered(
         )
 
     with pytest.raises(IntegrityError, match=r"'B'.*failed authentication"):
-        rotate_data_keys(vault, LOCAL, stack="s1")
+        rotate_data_keys(installation, LOCAL, stack="s1")
 
-    assert stored(vault)[row_id] == bytes(flipped)  # left as it was: still detectable
+    assert stored(installation)[row_id] == bytes(flipped)  # left as it was: still detectable
     with pytest.raises(IntegrityError):
-        get_secret(vault, LOCAL, targets["s1"], "B", reveal=True)
+        get_secret(installation, LOCAL, targets["s1"], "B", reveal=True)
     # A value re-sealed by a finished run is authenticated like any other.
-    rotate_data_keys(vault, LOCAL, stack="s2")
-    with vault.store.read() as conn:
+    rotate_data_keys(installation, LOCAL, stack="s2")
+    with installation.store.read() as conn:
         row_id, envelope = conn.execute(
             select(secret_versions.c.id, secret_versions.c.envelope)
             .join(secrets, secrets.c.id == secret_versions.c.secret_id)
@@ -250,21 +256,21 @@ def test_a_tampered_value_stops_the_run_and_is_not_laundered(
     assert Envelope.from_bytes(bytes(envelope)).data_key_version == 2
     moved = bytearray(envelope)
     moved[HEADER_SIZE + 3] ^= 1  # the nonce
-    with vault.store.write() as conn:
+    with installation.store.write() as conn:
         conn.execute(
             update(secret_versions)
             .where(secret_versions.c.id == row_id)
             .values(envelope=bytes(moved))
         )
     with pytest.raises(IntegrityError):
-        get_secret(vault, LOCAL, targets["s2"], "B", reveal=True)
+        get_secret(installation, LOCAL, targets["s2"], "B", reveal=True)
 
 
 def test_an_interrupted_run_resumes_without_retiring_again(
-    vault: Vault, account_target: Target
+    installation: Installation, account_target: Target
 ) -> None:
-    targets = seed(vault, account_target)
-    values = current(vault, targets)
+    targets = seed(installation, account_target)
+    values = current(installation, targets)
     calls: list[tuple[int, int]] = []
 
     def crash_after_first_batch(done: int, total: int) -> None:
@@ -273,108 +279,112 @@ def test_an_interrupted_run_resumes_without_retiring_again(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        rotate_data_keys(vault, LOCAL, batch=2, progress=crash_after_first_batch)
+        rotate_data_keys(installation, LOCAL, batch=2, progress=crash_after_first_batch)
     assert calls[-1][0] == 2
-    assert key_status(vault).retired_data_keys == 4
-    halfway = headers_by_scope(vault)
+    assert key_status(installation).retired_data_keys == 4
+    halfway = headers_by_scope(installation)
     account_scope = (account_target.account.uid, None)
     assert halfway[account_scope] == {1, 2}  # the first batch: 2 of the account's 5 values
     assert all(v == {1} for s, v in halfway.items() if s != account_scope)
-    assert current(vault, targets) == values  # readable halfway: old keys are kept till done
+    assert current(installation, targets) == values  # readable halfway: old keys are kept till done
     # A write meanwhile seals under the fresh key, not a retired one.
-    set_secret(vault, LOCAL, targets["s2"], "NEW", SecretValue("written halfway"))
+    set_secret(installation, LOCAL, targets["s2"], "NEW", SecretValue("written halfway"))
 
-    report = rotate_data_keys(vault, LOCAL)
+    report = rotate_data_keys(installation, LOCAL)
 
     assert (report.scopes, report.resumed, report.deleted) == (4, 4, 4)
     # Resumed, not started over: every scope still has version 2 only, nothing retired again.
-    assert {s: [v for v, *_ in k] for s, k in keys_by_scope(vault).items()} == {
+    assert {s: [v for v, *_ in k] for s, k in keys_by_scope(installation).items()} == {
         s: [2] for s in halfway
     }
-    assert headers_by_scope(vault) == {s: {2} for s in halfway}
-    assert key_status(vault).retired_data_keys == 0
-    assert current(vault, targets) == {**values, ("s2", "NEW"): "written halfway"}
+    assert headers_by_scope(installation) == {s: {2} for s in halfway}
+    assert key_status(installation).retired_data_keys == 0
+    assert current(installation, targets) == {**values, ("s2", "NEW"): "written halfway"}
     # A later run is a new rotation: version 3 everywhere.
-    assert rotate_data_keys(vault, LOCAL).resumed == 0
-    assert headers_by_scope(vault) == {s: {3} for s in halfway}
+    assert rotate_data_keys(installation, LOCAL).resumed == 0
+    assert headers_by_scope(installation) == {s: {3} for s in halfway}
 
 
 def test_a_resumed_run_also_retires_the_scopes_the_first_run_never_reached(
-    vault: Vault, account_target: Target
+    installation: Installation, account_target: Target
 ) -> None:
-    targets = seed(vault, account_target)
-    values = current(vault, targets)
+    targets = seed(installation, account_target)
+    values = current(installation, targets)
     with pytest.raises(KeyboardInterrupt):
-        rotate_data_keys(vault, LOCAL, stack="s0", progress=_interrupt_at_once)
-    assert key_status(vault).retired_data_keys == 1
+        rotate_data_keys(installation, LOCAL, stack="s0", progress=_interrupt_at_once)
+    assert key_status(installation).retired_data_keys == 1
 
-    report = rotate_data_keys(vault, LOCAL)
+    report = rotate_data_keys(installation, LOCAL)
 
     assert (report.scopes, report.resumed) == (4, 1)
-    assert set(map(frozenset, headers_by_scope(vault).values())) == {frozenset({2})}
-    assert current(vault, targets) == values
+    assert set(map(frozenset, headers_by_scope(installation).values())) == {frozenset({2})}
+    assert current(installation, targets) == values
 
 
 def _interrupt_at_once(done: int, total: int) -> None:
     raise KeyboardInterrupt
 
 
-def test_only_the_named_scopes_are_rotated(vault: Vault, account_target: Target) -> None:
-    targets = seed(vault, account_target)
+def test_only_the_named_scopes_are_rotated(
+    installation: Installation, account_target: Target
+) -> None:
+    targets = seed(installation, account_target)
     stack_uid = targets["s1"].stack.uid if targets["s1"].stack else None
-    other = Target(create_account(vault, LOCAL, "other"))
-    set_secret(vault, LOCAL, other, "X", SecretValue("x"))
+    other = Target(create_account(installation, LOCAL, "other"))
+    set_secret(installation, LOCAL, other, "X", SecretValue("x"))
 
-    rotate_data_keys(vault, LOCAL, account="acme", stack="s1")
-    headers = headers_by_scope(vault)
+    rotate_data_keys(installation, LOCAL, account="acme", stack="s1")
+    headers = headers_by_scope(installation)
     account_uid = account_target.account.uid
     assert headers[(account_uid, stack_uid)] == {2}
     assert all(v == {1} for s, v in headers.items() if s != (account_uid, stack_uid))
     assert len(headers) == 5
 
-    rotate_data_keys(vault, LOCAL, account="acme")  # the account level and all its stacks
-    headers = headers_by_scope(vault)
+    rotate_data_keys(installation, LOCAL, account="acme")  # the account level and all its stacks
+    headers = headers_by_scope(installation)
     assert headers[(account_uid, stack_uid)] == {3}
     assert headers[(account_uid, None)] == {2}
     assert headers[(other.account.uid, None)] == {1}
 
 
-def test_only_the_owner_rotates_data_keys(vault: Vault, account_target: Target) -> None:
-    seed(vault, account_target)
-    admin = make_user(vault, "admin@example.com", "acme", "administrator")
-    before = stored(vault)
+def test_only_the_owner_rotates_data_keys(
+    installation: Installation, account_target: Target
+) -> None:
+    seed(installation, account_target)
+    admin = make_user(installation, "admin@example.com", "acme", "administrator")
+    before = stored(installation)
     with pytest.raises(Forbidden, match="owner"):
-        rotate_data_keys(vault, admin)
-    assert stored(vault) == before
+        rotate_data_keys(installation, admin)
+    assert stored(installation) == before
 
 
 def test_resealing_respects_the_data_key_seal_limit(
-    vault: Vault, account_target: Target, monkeypatch: pytest.MonkeyPatch
+    installation: Installation, account_target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    targets = seed(vault, account_target)
-    values = current(vault, targets)
+    targets = seed(installation, account_target)
+    values = current(installation, targets)
     monkeypatch.setattr("stacksafe.core.secrets.DATA_KEY_SEAL_LIMIT", 3)
 
-    rotate_data_keys(vault, LOCAL, stack="s1", batch=2)
+    rotate_data_keys(installation, LOCAL, stack="s1", batch=2)
 
     # s1 holds 5 stored values (A1-A3, B1, GONE1) re-sealed in batches of 2, 2 and 1: the
     # second batch would take the fresh key to 4 seals, so it rolls over to version 3.
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         counts = conn.execute(
             select(data_keys.c.version, data_keys.c.seal_count)
             .where(data_keys.c.stack_id == targets["s1"].stack_id)
             .order_by(data_keys.c.version)
         ).all()
     assert [tuple(c) for c in counts] == [(2, 2), (3, 3)]
-    assert current(vault, targets) == values
+    assert current(installation, targets) == values
 
 
 def test_readers_and_writers_are_served_during_the_rewrite(
-    vault: Vault, settings: Settings, account_target: Target
+    installation: Installation, settings: Settings, account_target: Target
 ) -> None:
-    targets = seed(vault, account_target)
-    values = current(vault, targets)
-    server = open_vault(settings)  # another process's view: its own caches, warmed now
+    targets = seed(installation, account_target)
+    values = current(installation, targets)
+    server = open_installation(settings)  # another process's view: its own caches, warmed now
     assert current(server, targets) == values
     stop = threading.Event()
 
@@ -392,31 +402,31 @@ def test_readers_and_writers_are_served_during_the_rewrite(
     try:
         with ThreadPoolExecutor(3) as pool:
             workers = [pool.submit(keep_serving, n) for n in range(3)]
-            report = rotate_data_keys(vault, LOCAL, batch=1)
+            report = rotate_data_keys(installation, LOCAL, batch=1)
             stop.set()
             served = [w.result(timeout=120) for w in workers]
     finally:
         server.close()
     assert all(n >= 3 for n in served)
     assert report.resealed >= 19  # the seeded values; live writes may have added some
-    newest = {s: max(v for v, *_ in keys) for s, keys in keys_by_scope(vault).items()}
-    assert headers_by_scope(vault) == {s: {newest[s]} for s in newest}
-    assert key_status(vault).retired_data_keys == 0
+    newest = {s: max(v for v, *_ in keys) for s, keys in keys_by_scope(installation).items()}
+    assert headers_by_scope(installation) == {s: {newest[s]} for s in newest}
+    assert key_status(installation).retired_data_keys == 0
 
 
 def test_caches_never_serve_a_stale_key_or_fingerprint(
-    vault: Vault, settings: Settings, account_target: Target
+    installation: Installation, settings: Settings, account_target: Target
 ) -> None:
-    targets = seed(vault, account_target)
-    values = current(vault, targets)
-    server = open_vault(settings)
+    targets = seed(installation, account_target)
+    values = current(installation, targets)
+    server = open_installation(settings)
     try:
         # Warm the server's data-key cache and its fingerprint memo (keyed by seal tail).
         assert current(server, targets) == values
         tails_before = set(server.sealed_fingerprints)
         assert tails_before
 
-        rotate_data_keys(vault, LOCAL)
+        rotate_data_keys(installation, LOCAL)
 
         assert current(server, targets) == values
         event = list_events(server, limit=1)[0]
@@ -438,51 +448,51 @@ def test_caches_never_serve_a_stale_key_or_fingerprint(
 
 
 def test_master_key_rotation_after_a_data_key_rotation(
-    vault: Vault, settings: Settings, account_target: Target
+    installation: Installation, settings: Settings, account_target: Target
 ) -> None:
-    targets = seed(vault, account_target)
-    values = current(vault, targets)
-    rotate_data_keys(vault, LOCAL)
-    rotate_master_key(vault, LOCAL, settings)
-    assert key_status(vault).remaining == 0
-    rotate_data_keys(vault, LOCAL)
-    assert {mk for keys in keys_by_scope(vault).values() for _v, _w, mk in keys} == {2}
-    assert current(vault, targets) == values
+    targets = seed(installation, account_target)
+    values = current(installation, targets)
+    rotate_data_keys(installation, LOCAL)
+    rotate_master_key(installation, LOCAL, settings)
+    assert key_status(installation).remaining == 0
+    rotate_data_keys(installation, LOCAL)
+    assert {mk for keys in keys_by_scope(installation).values() for _v, _w, mk in keys} == {2}
+    assert current(installation, targets) == values
 
 
 def test_a_read_under_way_sees_the_values_and_keys_of_one_moment(
-    vault: Vault, account_target: Target
+    installation: Installation, account_target: Target
 ) -> None:
     """A read that fetched envelopes before a whole run committed still finds their data keys:
     each read transaction is one snapshot, on PostgreSQL too (not READ COMMITTED)."""
-    targets = seed(vault, account_target)
+    targets = seed(installation, account_target)
     target = targets["s1"]
-    values = {k: v for (name, k), v in current(vault, targets).items() if name == "s1"}
-    with vault.store.read() as conn:
+    values = {k: v for (name, k), v in current(installation, targets).items() if name == "s1"}
+    with installation.store.read() as conn:
         rows = secret_queries.scope_secrets(conn, target.account.id, target.stack_id)
-        rotate_data_keys(vault, LOCAL)  # retire, re-seal, delete: all committed meanwhile
-        keys = scope_keys(conn, vault, target)[True]
+        rotate_data_keys(installation, LOCAL)  # retire, re-seal, delete: all committed meanwhile
+        keys = scope_keys(conn, installation, target)[True]
         opened = {r.key: keys.open(r.envelope, r.key, r.version).decode() for r in rows}
     assert opened == values
     assert {Envelope.from_bytes(r.envelope).data_key_version for r in rows} == {1}
-    assert headers_by_scope(vault)[target.scope.account_uid, target.scope.stack_uid] == {2}
+    assert headers_by_scope(installation)[target.scope.account_uid, target.scope.stack_uid] == {2}
 
 
 def test_a_secret_rotation_in_progress_keeps_its_pending_value(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
     """A webhook rotation's pending value (sealed under the old key, not yet a version) is
     re-sealed too: it becomes current after the data-key rotation and reads back."""
     from stacksafe.core.rotation import labelled_secret, rotate_secret, set_policy
     from tests.core.test_rotation import allow_loopback, receiver
 
-    allow_loopback(vault)
-    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
-    set_secret(vault, LOCAL, stack_target, "HOOK_KEY", SecretValue("signing-key"))
+    allow_loopback(installation)
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    set_secret(installation, LOCAL, stack_target, "HOOK_KEY", SecretValue("signing-key"))
     during: list[tuple[str, int]] = []
     with receiver() as hook:
         set_policy(
-            vault,
+            installation,
             LOCAL,
             stack_target,
             "API_KEY",
@@ -491,39 +501,45 @@ def test_a_secret_rotation_in_progress_keeps_its_pending_value(
         )
 
         def rotate_data_keys_meanwhile(event: dict[str, object]) -> None:
-            pending = labelled_secret(vault, LOCAL, stack_target, "API_KEY", "pending", reveal=True)
+            pending = labelled_secret(
+                installation, LOCAL, stack_target, "API_KEY", "pending", reveal=True
+            )
             assert pending.raw_value is not None
-            during.append((pending.raw_value.reveal(), rotate_data_keys(vault, LOCAL).resealed))
+            during.append(
+                (pending.raw_value.reveal(), rotate_data_keys(installation, LOCAL).resealed)
+            )
 
         hook.on_call = rotate_data_keys_meanwhile
-        done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+        done = rotate_secret(installation, LOCAL, stack_target, "API_KEY")
 
     ((pending_value, resealed),) = during
     assert resealed == 3  # API_KEY 1, HOOK_KEY 1 and the pending API_KEY 2
     assert (done.outcome, done.version) == ("rotated", 2)
-    found = get_secret(vault, LOCAL, stack_target, "API_KEY", reveal=True).raw_value
+    found = get_secret(installation, LOCAL, stack_target, "API_KEY", reveal=True).raw_value
     assert found == SecretValue(pending_value)
     scope = (stack_target.account.uid, stack_target.stack.uid if stack_target.stack else None)
-    assert headers_by_scope(vault)[scope] == {2}
-    assert [v for v, *_ in keys_by_scope(vault)[scope]] == [2]
+    assert headers_by_scope(installation)[scope] == {2}
+    assert [v for v, *_ in keys_by_scope(installation)[scope]] == [2]
 
 
 def test_a_run_after_an_interrupted_one_rotates_scopes_made_since(
-    vault: Vault, account_target: Target
+    installation: Installation, account_target: Target
 ) -> None:
-    seed(vault, account_target)
+    seed(installation, account_target)
     with pytest.raises(KeyboardInterrupt):
-        rotate_data_keys(vault, LOCAL, stack="s0", progress=_interrupt_at_once)
-    later = Target(account_target.account, create_stack(vault, LOCAL, "acme", "later", "staging"))
-    set_secret(vault, LOCAL, later, "K", SecretValue("made after the interruption"))
+        rotate_data_keys(installation, LOCAL, stack="s0", progress=_interrupt_at_once)
+    later = Target(
+        account_target.account, create_stack(installation, LOCAL, "acme", "later", "staging")
+    )
+    set_secret(installation, LOCAL, later, "K", SecretValue("made after the interruption"))
     later_scope = (account_target.account.uid, later.stack.uid)  # type: ignore[union-attr]
-    assert headers_by_scope(vault)[later_scope] == {1}
+    assert headers_by_scope(installation)[later_scope] == {1}
 
-    report = rotate_data_keys(vault, LOCAL)
+    report = rotate_data_keys(installation, LOCAL)
 
     assert (report.scopes, report.resumed) == (5, 1)
-    assert headers_by_scope(vault)[later_scope] == {2}  # not skipped as "newer than the cut"
-    assert key_status(vault).retired_data_keys == 0
+    assert headers_by_scope(installation)[later_scope] == {2}  # not skipped as "newer than the cut"
+    assert key_status(installation).retired_data_keys == 0
 
 
 def test_value_reading_writes_on_postgresql_see_one_snapshot_during_a_rotation(
@@ -534,27 +550,29 @@ def test_value_reading_writes_on_postgresql_see_one_snapshot_during_a_rotation(
     import stacksafe.core.secrets as secrets_module
 
     url = pg_cluster.create_database("reseal_snapshot_write")
-    vault, _ = initialise(Settings.load({"STACKSAFE_DATABASE_URL": url}, data_dir=tmp_path))
+    installation, _ = initialise(Settings.load({"STACKSAFE_DATABASE_URL": url}, data_dir=tmp_path))
     try:
-        create_account(vault, LOCAL, "acme")
-        create_stack(vault, LOCAL, "acme", "web", "qa")
-        web = resolve_target(vault, account="acme", stack="web")
-        set_secret(vault, LOCAL, web, "A", SecretValue("a1"))
+        create_account(installation, LOCAL, "acme")
+        create_stack(installation, LOCAL, "acme", "web", "qa")
+        web = resolve_target(installation, account="acme", stack="web")
+        set_secret(installation, LOCAL, web, "A", SecretValue("a1"))
         original = secrets_module.scope_keys
         rotations: list[object] = []
 
-        def rotate_in_between(conn: object, vault_: Vault, target: Target) -> object:
+        def rotate_in_between(conn: object, installation_: Installation, target: Target) -> object:
             if not rotations:  # between reading the values and reading their keys
-                rotations.append(rotate_data_keys(vault, LOCAL, stack="web"))
-            return original(conn, vault_, target)  # type: ignore[arg-type]
+                rotations.append(rotate_data_keys(installation, LOCAL, stack="web"))
+            return original(conn, installation_, target)  # type: ignore[arg-type]
 
         monkeypatch.setattr(secrets_module, "scope_keys", rotate_in_between)
-        report = import_secrets(vault, LOCAL, web, {"A": SecretValue("a2"), "B": SecretValue("b")})
+        report = import_secrets(
+            installation, LOCAL, web, {"A": SecretValue("a2"), "B": SecretValue("b")}
+        )
         assert (report.changed, report.added) == (["A"], ["B"])
         assert len(rotations) == 1
         monkeypatch.undo()
-        revealed = {s.key: s.raw_value for s in list_secrets(vault, LOCAL, web, reveal=True)}
+        revealed = {s.key: s.raw_value for s in list_secrets(installation, LOCAL, web, reveal=True)}
         assert revealed == {"A": SecretValue("a2"), "B": SecretValue("b")}
     finally:
-        vault.close()
+        installation.close()
         pg_cluster.drop_database("reseal_snapshot_write")

@@ -23,6 +23,7 @@ import pytest
 from psycopg import pq
 from sqlalchemy import update
 
+from stacksafe.core.installation import Installation
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.rotation import get_policy, rotate_secret, set_policy
 from stacksafe.core.rotators import (
@@ -34,7 +35,6 @@ from stacksafe.core.rotators import (
 )
 from stacksafe.core.secrets import set_secret
 from stacksafe.core.tenancy import Target
-from stacksafe.core.vault import Vault
 from stacksafe.errors import InvalidInput, NotFound
 from stacksafe.model import SecretValue
 from stacksafe.store.schema import rotation_policies
@@ -69,15 +69,17 @@ def ambient(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     return AMBIENT
 
 
-def allow(vault: Vault, *entries: str) -> None:
-    vault.outbound = replace(vault.outbound, allow=tuple(ip_network(e) for e in entries))
+def allow(installation: Installation, *entries: str) -> None:
+    installation.outbound = replace(
+        installation.outbound, allow=tuple(ip_network(e) for e in entries)
+    )
 
 
-def give_policy(vault: Vault, target: Target, app_url: str, admin_url: str) -> None:
-    set_secret(vault, LOCAL, target, "DATABASE_URL", SecretValue(app_url))
-    set_secret(vault, LOCAL, target, "PG_ADMIN_URL", SecretValue(admin_url))
+def give_policy(installation: Installation, target: Target, app_url: str, admin_url: str) -> None:
+    set_secret(installation, LOCAL, target, "DATABASE_URL", SecretValue(app_url))
+    set_secret(installation, LOCAL, target, "PG_ADMIN_URL", SecretValue(admin_url))
     set_policy(
-        vault,
+        installation,
         LOCAL,
         target,
         "DATABASE_URL",
@@ -86,8 +88,8 @@ def give_policy(vault: Vault, target: Target, app_url: str, admin_url: str) -> N
     )
 
 
-def rotation_error(vault: Vault, target: Target) -> str:
-    done = rotate_secret(vault, LOCAL, target, "DATABASE_URL")
+def rotation_error(installation: Installation, target: Target) -> str:
+    done = rotate_secret(installation, LOCAL, target, "DATABASE_URL")
     assert done.outcome == "failed"
     assert done.error is not None
     return done.error
@@ -101,25 +103,25 @@ def sent_nothing_ambient(fake: FakePostgres, ambient: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("method", ["cleartext", "md5"])
 def test_the_rotator_sends_only_the_configured_password(
-    vault: Vault, stack_target: Target, ambient: dict[str, str], method: str
+    installation: Installation, stack_target: Target, ambient: dict[str, str], method: str
 ) -> None:
-    allow(vault, "127.0.0.1")
+    allow(installation, "127.0.0.1")
     with fake_postgres(method=method) as fake:
         address = {"host": fake.host, "port": fake.port}
         give_policy(
-            vault,
+            installation,
             stack_target,
             APP_URL.format(**address),
             "postgresql://admin:admin-password@{host}:{port}/postgres".format(**address),
         )
-        error = rotation_error(vault, stack_target)
+        error = rotation_error(installation, stack_target)
     assert error == (
         f"authentication as 'admin' failed at the admin database at 127.0.0.1:{fake.port}"
     )
     assert [a.startup["user"] for a in fake.attempts] == ["admin"]
     assert fake.sent("admin-password")
     sent_nothing_ambient(fake, ambient)
-    assert value_of(vault, stack_target, "DATABASE_URL") == APP_URL.format(**address)
+    assert value_of(installation, stack_target, "DATABASE_URL") == APP_URL.format(**address)
 
 
 @pytest.mark.parametrize(
@@ -133,7 +135,7 @@ def test_the_rotator_sends_only_the_configured_password(
 )
 @pytest.mark.parametrize("variable", sorted(AMBIENT))
 def test_a_connection_string_without_credentials_borrows_none_from_the_server(
-    vault: Vault,
+    installation: Installation,
     stack_target: Target,
     ambient: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
@@ -143,11 +145,13 @@ def test_a_connection_string_without_credentials_borrows_none_from_the_server(
     # One source of the server's password at a time: each is refused on its own account.
     for other in set(AMBIENT) - {variable, "HOME"}:
         monkeypatch.delenv(other)
-    allow(vault, "127.0.0.1")
+    allow(installation, "127.0.0.1")
     with fake_postgres() as fake:
         address = {"host": fake.host, "port": fake.port}
-        give_policy(vault, stack_target, APP_URL.format(**address), admin_url.format(**address))
-        error = rotation_error(vault, stack_target)
+        give_policy(
+            installation, stack_target, APP_URL.format(**address), admin_url.format(**address)
+        )
+        error = rotation_error(installation, stack_target)
     assert "the admin connection string must hold its own user and password" in error
     assert fake.attempts == []
     sent_nothing_ambient(fake, ambient)
@@ -168,72 +172,74 @@ def test_a_connection_string_without_credentials_borrows_none_from_the_server(
     ],
 )
 def test_parameters_that_reach_for_the_servers_own_files_or_addresses_are_refused(
-    vault: Vault, stack_target: Target, admin_url: str, message: str
+    installation: Installation, stack_target: Target, admin_url: str, message: str
 ) -> None:
-    allow(vault, "127.0.0.1")
+    allow(installation, "127.0.0.1")
     with fake_postgres() as fake:
         address = {"host": fake.host, "port": fake.port}
         base = "postgresql://admin:pw@{host}:{port}/postgres".format(**address)
         give_policy(
-            vault,
+            installation,
             stack_target,
             APP_URL.format(**address),
             admin_url.format(base=base, **address),
         )
-        error = rotation_error(vault, stack_target)
+        error = rotation_error(installation, stack_target)
     assert message in error
     assert "pw" not in error.replace("password", "")
     assert fake.attempts == []
 
 
 def test_the_rotated_value_is_checked_before_a_rotation_is_claimed(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
-    allow(vault, "127.0.0.1")
+    allow(installation, "127.0.0.1")
     give_policy(
-        vault,
+        installation,
         stack_target,
         "postgresql://app_a:pw@127.0.0.1:1/app?passfile=/etc/pgpass",
         "postgresql://admin:pw@127.0.0.1:1/postgres",
     )
     assert "the rotated connection string may not set 'passfile'" in rotation_error(
-        vault, stack_target
+        installation, stack_target
     )
-    assert get_policy(vault, LOCAL, stack_target, "DATABASE_URL").pending_version is None
+    assert get_policy(installation, LOCAL, stack_target, "DATABASE_URL").pending_version is None
 
 
 def test_by_default_loopback_link_local_and_the_own_database_are_refused(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
     with fake_postgres() as fake:
         address = {"host": fake.host, "port": fake.port}
         give_policy(
-            vault,
+            installation,
             stack_target,
             APP_URL.format(**address),
             "postgresql://admin:pw@{host}:{port}/postgres".format(**address),
         )
-        error = rotation_error(vault, stack_target)
+        error = rotation_error(installation, stack_target)
         assert fake.attempts == []
     assert error.startswith(f"127.0.0.1:{fake.port} is not a host stacksafe may connect to")
     set_secret(
-        vault,
+        installation,
         LOCAL,
         stack_target,
         "PG_ADMIN_URL",
         SecretValue("postgresql://admin:pw@169.254.169.254:5432/postgres"),
     )
-    assert "169.254.169.254:5432 is not a host" in rotation_error(vault, stack_target)
+    assert "169.254.169.254:5432 is not a host" in rotation_error(installation, stack_target)
     # The server's own database: refused even where a broader entry allows its network.
-    vault.outbound = OutboundPolicy((ip_network("10.0.0.0/8"),), database_hosts=("10.1.2.3",))
+    installation.outbound = OutboundPolicy(
+        (ip_network("10.0.0.0/8"),), database_hosts=("10.1.2.3",)
+    )
     set_secret(
-        vault,
+        installation,
         LOCAL,
         stack_target,
         "PG_ADMIN_URL",
         SecretValue("postgresql://admin:pw@10.1.2.3:5432/postgres"),
     )
-    assert "10.1.2.3:5432 is not a host" in rotation_error(vault, stack_target)
+    assert "10.1.2.3:5432 is not a host" in rotation_error(installation, stack_target)
 
 
 HTTP_REFUSAL = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
@@ -266,18 +272,20 @@ def closed_port() -> int:
 
 
 def test_a_failed_connection_says_nothing_of_what_listens_on_the_port(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
-    allow(vault, "127.0.0.1")
+    allow(installation, "127.0.0.1")
     app = APP_URL.format(host="127.0.0.1", port=1)
     errors = {}
     with not_postgres() as other_port:
         for name, port in (("closed", closed_port()), ("not postgres", other_port)):
-            give_policy(vault, stack_target, app, f"postgresql://admin:pw@127.0.0.1:{port}/p")
-            errors[name] = rotation_error(vault, stack_target).replace(str(port), "PORT")
+            give_policy(
+                installation, stack_target, app, f"postgresql://admin:pw@127.0.0.1:{port}/p"
+            )
+            errors[name] = rotation_error(installation, stack_target).replace(str(port), "PORT")
         unknown = "postgresql://admin:pw@nonexistent.invalid:5432/p"
-        give_policy(vault, stack_target, app, unknown)
-        errors["no such name"] = rotation_error(vault, stack_target)
+        give_policy(installation, stack_target, app, unknown)
+        errors["no such name"] = rotation_error(installation, stack_target)
     assert errors == {
         "closed": "could not connect to the admin database at 127.0.0.1:PORT",
         "not postgres": "could not connect to the admin database at 127.0.0.1:PORT",
@@ -296,13 +304,15 @@ def test_the_connection_goes_to_the_checked_address_under_the_hosts_name() -> No
         assert fixed in text
 
 
-def test_webhooks_obey_the_same_policy(vault: Vault, stack_target: Target) -> None:
-    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+def test_webhooks_obey_the_same_policy(installation: Installation, stack_target: Target) -> None:
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("original"))
     with receiver() as hook:
         port = hook.url.split(":")[2].split("/")[0]
         named = hook.url.replace("127.0.0.1", "localhost")
-        set_policy(vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": named})
-        refused = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+        set_policy(
+            installation, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": named}
+        )
+        refused = rotate_secret(installation, LOCAL, stack_target, "API_KEY")
         assert refused.outcome == "failed"
         assert refused.error == (
             f"localhost:{port} is not a host stacksafe may connect to (the operator's "
@@ -312,12 +322,12 @@ def test_webhooks_obey_the_same_policy(vault: Vault, stack_target: Target) -> No
         assert hook.calls == []
         # Allowed by address and named by a host name: the call goes to the address checked,
         # and the receiver still sees the name it was given.
-        allow(vault, "127.0.0.1")
-        done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+        allow(installation, "127.0.0.1")
+        done = rotate_secret(installation, LOCAL, stack_target, "API_KEY")
     assert done.outcome == "rotated", done.error
     ((_, headers, _),) = hook.calls
     assert headers["Host"] == f"localhost:{port}"
-    assert value_of(vault, stack_target, "API_KEY") != "original"
+    assert value_of(installation, stack_target, "API_KEY") != "original"
 
 
 @pytest.mark.parametrize(
@@ -331,43 +341,50 @@ def test_webhooks_obey_the_same_policy(vault: Vault, stack_target: Target) -> No
     ],
 )
 def test_a_webhook_url_with_a_refused_address_is_refused_when_the_policy_is_written(
-    vault: Vault, stack_target: Target, url: str
+    installation: Installation, stack_target: Target, url: str
 ) -> None:
-    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("original"))
     with pytest.raises(InvalidInput, match="is not a host stacksafe may connect to"):
-        set_policy(vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": url})
+        set_policy(
+            installation, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": url}
+        )
     with pytest.raises(NotFound, match="has no rotation policy"):
-        get_policy(vault, LOCAL, stack_target, "API_KEY")
+        get_policy(installation, LOCAL, stack_target, "API_KEY")
 
 
 def test_webhooks_take_no_proxy_from_the_environment(
-    vault: Vault, stack_target: Target, monkeypatch: pytest.MonkeyPatch
+    installation: Installation, stack_target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
-    allow(vault, "127.0.0.1")
-    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    allow(installation, "127.0.0.1")
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("original"))
     with receiver() as hook:
         set_policy(
-            vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": hook.url}
+            installation,
+            LOCAL,
+            stack_target,
+            "API_KEY",
+            rotator="webhook",
+            config={"url": hook.url},
         )
-        done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+        done = rotate_secret(installation, LOCAL, stack_target, "API_KEY")
     assert done.outcome == "rotated", done.error
     assert len(hook.calls) == 1
 
 
 def test_a_failed_webhook_call_says_nothing_of_what_listens_on_the_port(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
-    allow(vault, "127.0.0.1")
-    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    allow(installation, "127.0.0.1")
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("original"))
     errors = {}
     with not_postgres(b"SSH-2.0-OpenSSH_9.6\r\n") as ssh_port:
         for name, port in (("closed", closed_port()), ("not http", ssh_port)):
             hook = {"url": f"http://127.0.0.1:{port}/hook"}
-            set_policy(vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config=hook)
-            done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+            set_policy(installation, LOCAL, stack_target, "API_KEY", rotator="webhook", config=hook)
+            done = rotate_secret(installation, LOCAL, stack_target, "API_KEY")
             assert done.error is not None
             errors[name] = done.error.replace(str(port), "PORT")
     assert errors == {
@@ -377,12 +394,15 @@ def test_a_failed_webhook_call_says_nothing_of_what_listens_on_the_port(
 
 
 def test_an_https_webhook_called_at_the_checked_address_verifies_the_names_certificate(
-    vault: Vault, stack_target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    installation: Installation,
+    stack_target: Target,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     files = make_tls(tmp_path)  # a CA, and a certificate for localhost and 127.0.0.1
     monkeypatch.setenv("SSL_CERT_FILE", str(files.ca))
-    allow(vault, "127.0.0.1")
-    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    allow(installation, "127.0.0.1")
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("original"))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(files.cert, files.key)
     names: list[str | None] = []
@@ -390,8 +410,10 @@ def test_an_https_webhook_called_at_the_checked_address_verifies_the_names_certi
     with receiver() as hook:
         hook.server.socket = context.wrap_socket(hook.server.socket, server_side=True)
         named = hook.url.replace("http://127.0.0.1", "https://localhost")
-        set_policy(vault, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": named})
-        done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+        set_policy(
+            installation, LOCAL, stack_target, "API_KEY", rotator="webhook", config={"url": named}
+        )
+        done = rotate_secret(installation, LOCAL, stack_target, "API_KEY")
     assert done.outcome == "rotated", done.error
     assert names == ["localhost"]  # SNI: the name, though the connection went to 127.0.0.1
     ((_, headers, _),) = hook.calls
@@ -400,12 +422,12 @@ def test_an_https_webhook_called_at_the_checked_address_verifies_the_names_certi
 
 @pytest.mark.parametrize("port", ["99999", "0", "http"])
 def test_a_stored_webhook_url_with_a_bad_port_fails_the_rotation_and_releases_it(
-    vault: Vault, stack_target: Target, port: str
+    installation: Installation, stack_target: Target, port: str
 ) -> None:
     # Written before ports were checked (set_policy now refuses it): stored as it was.
-    set_secret(vault, LOCAL, stack_target, "API_KEY", SecretValue("original"))
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("original"))
     set_policy(
-        vault,
+        installation,
         LOCAL,
         stack_target,
         "API_KEY",
@@ -415,57 +437,57 @@ def test_a_stored_webhook_url_with_a_bad_port_fails_the_rotation_and_releases_it
     config = json.dumps(
         {"charset": "alnum", "length": 32, "url": f"http://example.invalid:{port}/"}
     )
-    vault.store.transact(
+    installation.store.transact(
         lambda conn: conn.execute(update(rotation_policies).values(config=config)), "test"
     )
     for _ in range(2):  # the first releases its claim: the second is not "skipped"
-        done = rotate_secret(vault, LOCAL, stack_target, "API_KEY")
+        done = rotate_secret(installation, LOCAL, stack_target, "API_KEY")
         assert done.outcome == "failed"
         assert done.error == (
             "the webhook http://example.invalid could not be called: its port is not a number "
             "1-65535"
         ).replace("example.invalid", f"example.invalid:{port}")
-    assert get_policy(vault, LOCAL, stack_target, "API_KEY").pending_version is None
-    assert value_of(vault, stack_target, "API_KEY") == "original"
+    assert get_policy(installation, LOCAL, stack_target, "API_KEY").pending_version is None
+    assert value_of(installation, stack_target, "API_KEY") == "original"
 
 
 def test_a_server_that_asks_for_no_password_is_not_logged_in_to(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
     # A PostgreSQL with trust authentication lets anyone in: a rotator must authenticate with
     # the password it was given, or not connect.
-    allow(vault, "127.0.0.1")
+    allow(installation, "127.0.0.1")
     with fake_postgres(method="trust") as fake:
         address = {"host": fake.host, "port": fake.port}
         give_policy(
-            vault,
+            installation,
             stack_target,
             APP_URL.format(**address),
             "postgresql://admin:admin-password@{host}:{port}/postgres".format(**address),
         )
-        error = rotation_error(vault, stack_target)
+        error = rotation_error(installation, stack_target)
     assert error == (
         f"authentication as 'admin' failed at the admin database at 127.0.0.1:{fake.port}"
     )
     assert [a.startup["user"] for a in fake.attempts] == ["admin"]
-    assert get_policy(vault, LOCAL, stack_target, "DATABASE_URL").pending_version is None
+    assert get_policy(installation, LOCAL, stack_target, "DATABASE_URL").pending_version is None
 
 
 def test_a_database_at_one_of_the_servers_own_addresses_is_refused_by_default(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
     # A PostgreSQL the server reaches as localhost but that listens on 0.0.0.0 answers at the
     # machine's LAN or bridge address too: that address is the server's own, refused by default.
     for address in [a for a in outside_addresses() if a.version == 4]:
-        vault.outbound = OutboundPolicy()
+        installation.outbound = OutboundPolicy()
         with fake_postgres(host=str(address)) as fake:
             admin = f"postgresql://admin:admin-password@{address}:{fake.port}/postgres"
-            give_policy(vault, stack_target, APP_URL.format(host=address, port=1), admin)
-            refused = rotation_error(vault, stack_target)
+            give_policy(installation, stack_target, APP_URL.format(host=address, port=1), admin)
+            refused = rotation_error(installation, stack_target)
             assert refused.startswith(f"{address}:{fake.port} is not a host"), refused
             assert fake.attempts == []
-            allow(vault, str(address))
-            error = rotation_error(vault, stack_target)
+            allow(installation, str(address))
+            error = rotation_error(installation, stack_target)
         assert error.startswith("authentication as 'admin' failed"), error
         assert fake.sent("admin-password")
 

@@ -12,10 +12,10 @@ from ipaddress import ip_network
 import psycopg
 import pytest
 
+from stacksafe.core.installation import Installation
 from stacksafe.core.rotation import get_policy, labelled_secret, rotate_secret, set_policy
 from stacksafe.core.secrets import get_secret, set_secret
 from stacksafe.core.tenancy import Target
-from stacksafe.core.vault import Vault
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
 from tests.postgres import Cluster
@@ -32,7 +32,7 @@ class Roles:
 
 
 @pytest.fixture
-def roles(pg_cluster: Cluster, vault: Vault) -> Iterator[Roles]:
+def roles(pg_cluster: Cluster, installation: Installation) -> Iterator[Roles]:
     n = next(_names)
     a, b, admin = f"app{n}_a", f"app{n}_b", f"rotator{n}"
     with pg_cluster.admin() as conn:
@@ -48,9 +48,11 @@ def roles(pg_cluster: Cluster, vault: Vault) -> Iterator[Roles]:
         conn.execute(
             f"CREATE ROLE {admin} LOGIN SUPERUSER PASSWORD 'admin-password' IN ROLE password_login"
         )
-    # The cluster is on loopback (and is this vault's own database in the PostgreSQL runs):
+    # The cluster is on loopback (and is this installation's own database in the PostgreSQL runs):
     # allowed by address, as an operator would with STACKSAFE_OUTBOUND_ALLOW=127.0.0.1.
-    vault.outbound = replace(vault.outbound, allow=(ip_network(f"{pg_cluster.host}/32"),))
+    installation.outbound = replace(
+        installation.outbound, allow=(ip_network(f"{pg_cluster.host}/32"),)
+    )
     base = f"{pg_cluster.host}:{pg_cluster.port}/postgres"
     yield Roles(
         a,
@@ -70,17 +72,17 @@ def connects_as(url: str) -> str:
         return str(row[0])
 
 
-def current_url(vault: Vault, target: Target) -> str:
-    found = get_secret(vault, LOCAL, target, "DATABASE_URL", reveal=True)
+def current_url(installation: Installation, target: Target) -> str:
+    found = get_secret(installation, LOCAL, target, "DATABASE_URL", reveal=True)
     assert found.raw_value is not None
     return found.raw_value.reveal()
 
 
-def give_policy(vault: Vault, target: Target, roles: Roles) -> None:
-    set_secret(vault, LOCAL, target, "DATABASE_URL", SecretValue(roles.url_a))
-    set_secret(vault, LOCAL, target, "PG_ADMIN_URL", SecretValue(roles.admin_url))
+def give_policy(installation: Installation, target: Target, roles: Roles) -> None:
+    set_secret(installation, LOCAL, target, "DATABASE_URL", SecretValue(roles.url_a))
+    set_secret(installation, LOCAL, target, "PG_ADMIN_URL", SecretValue(roles.admin_url))
     set_policy(
-        vault,
+        installation,
         LOCAL,
         target,
         "DATABASE_URL",
@@ -96,21 +98,23 @@ def test_the_cluster_checks_passwords_of_these_roles(roles: Roles) -> None:
 
 
 def test_rotations_alternate_roles_and_keep_the_previous_credential_for_one_period(
-    vault: Vault, stack_target: Target, roles: Roles
+    installation: Installation, stack_target: Target, roles: Roles
 ) -> None:
-    give_policy(vault, stack_target, roles)
-    first = current_url(vault, stack_target)
+    give_policy(installation, stack_target, roles)
+    first = current_url(installation, stack_target)
 
-    done = rotate_secret(vault, LOCAL, stack_target, "DATABASE_URL")
+    done = rotate_secret(installation, LOCAL, stack_target, "DATABASE_URL")
     assert (done.outcome, done.version) == ("rotated", 2)
-    second = current_url(vault, stack_target)
+    second = current_url(installation, stack_target)
     assert connects_as(second) == roles.b
     assert connects_as(first) == roles.a  # previous: still valid during the grace period
-    previous = labelled_secret(vault, LOCAL, stack_target, "DATABASE_URL", "previous", reveal=True)
+    previous = labelled_secret(
+        installation, LOCAL, stack_target, "DATABASE_URL", "previous", reveal=True
+    )
     assert previous.raw_value == SecretValue(first)
 
-    assert rotate_secret(vault, LOCAL, stack_target, "DATABASE_URL").outcome == "rotated"
-    third = current_url(vault, stack_target)
+    assert rotate_secret(installation, LOCAL, stack_target, "DATABASE_URL").outcome == "rotated"
+    third = current_url(installation, stack_target)
     assert connects_as(third) == roles.a
     assert connects_as(second) == roles.b  # now the previous one
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
@@ -119,34 +123,34 @@ def test_rotations_alternate_roles_and_keep_the_previous_credential_for_one_peri
 
 
 def test_a_failed_rotation_keeps_the_current_value_and_says_why(
-    vault: Vault, stack_target: Target, roles: Roles, pg_cluster: Cluster
+    installation: Installation, stack_target: Target, roles: Roles, pg_cluster: Cluster
 ) -> None:
-    give_policy(vault, stack_target, roles)
+    give_policy(installation, stack_target, roles)
     with pg_cluster.admin() as conn:
         conn.execute(f"DROP ROLE {roles.b}")
-    done = rotate_secret(vault, LOCAL, stack_target, "DATABASE_URL")
+    done = rotate_secret(installation, LOCAL, stack_target, "DATABASE_URL")
     assert done.outcome == "failed"
     assert done.error is not None
     assert f"setting the password of role {roles.b!r} failed" in done.error
     assert "does not exist" in done.error
-    assert current_url(vault, stack_target) == roles.url_a
+    assert current_url(installation, stack_target) == roles.url_a
     assert connects_as(roles.url_a) == roles.a
     assert "first-password" not in done.error
-    assert get_policy(vault, LOCAL, stack_target, "DATABASE_URL").failures == 1
+    assert get_policy(installation, LOCAL, stack_target, "DATABASE_URL").failures == 1
 
 
 def test_a_value_for_a_role_outside_the_pair_is_not_rotated(
-    vault: Vault, stack_target: Target, roles: Roles
+    installation: Installation, stack_target: Target, roles: Roles
 ) -> None:
-    give_policy(vault, stack_target, roles)
+    give_policy(installation, stack_target, roles)
     set_secret(
-        vault,
+        installation,
         LOCAL,
         stack_target,
         "DATABASE_URL",
         SecretValue(roles.url_a.replace(f"{roles.a}:first-password@", "other:pw@")),
     )
-    done = rotate_secret(vault, LOCAL, stack_target, "DATABASE_URL")
+    done = rotate_secret(installation, LOCAL, stack_target, "DATABASE_URL")
     assert done.outcome == "failed"
     assert done.error is not None
     assert "connects as 'other', which is not one of the alternating roles" in done.error
@@ -157,7 +161,7 @@ def test_a_value_for_a_role_outside_the_pair_is_not_rotated(
 class ReconnectingClient:
     """Reads the secret, connects with it, runs a query, disconnects: again and again."""
 
-    vault: Vault
+    installation: Installation
     target: Target
     cycles: int = 0
     failures: list[str] = field(default_factory=list)
@@ -167,7 +171,7 @@ class ReconnectingClient:
 
     def run(self) -> None:
         while not self.stop.is_set():
-            url = current_url(self.vault, self.target)
+            url = current_url(self.installation, self.target)
             try:
                 self.users.add(connects_as(url))
             except psycopg.Error as exc:
@@ -184,16 +188,19 @@ class ReconnectingClient:
 
 
 def test_a_reconnecting_client_never_fails_during_rotations(
-    vault: Vault, stack_target: Target, roles: Roles
+    installation: Installation, stack_target: Target, roles: Roles
 ) -> None:
-    give_policy(vault, stack_target, roles)
-    client = ReconnectingClient(vault, stack_target)
+    give_policy(installation, stack_target, roles)
+    client = ReconnectingClient(installation, stack_target)
     thread = threading.Thread(target=client.run)
     thread.start()
     try:
         client.wait_for_cycles(2)
         for _ in range(6):
-            assert rotate_secret(vault, LOCAL, stack_target, "DATABASE_URL").outcome == "rotated"
+            assert (
+                rotate_secret(installation, LOCAL, stack_target, "DATABASE_URL").outcome
+                == "rotated"
+            )
             # The grace period, in the client's own terms: every cycle that could hold the
             # value from before this rotation ends before the next rotation starts (the one
             # that changes that role's password). In production the period is rotate_every.

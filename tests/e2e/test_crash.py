@@ -51,7 +51,7 @@ from sqlalchemy import select
 
 from stacksafe.client import Client
 from stacksafe.core.audit import fingerprint
-from stacksafe.core.vault import Vault, open_vault
+from stacksafe.core.installation import Installation, open_installation
 from stacksafe.errors import NotFound
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
@@ -146,17 +146,17 @@ def site(database_url: str, tls: TlsFiles, tmp_path: Path) -> Site:
 
 
 @contextmanager
-def _opened(site: Site) -> Iterator[Vault]:
+def _opened(site: Site) -> Iterator[Installation]:
     """The installation opened in this process, as `stacksafe audit verify` opens it."""
     assert site.cli.database_url is not None
     settings = Settings.load(
         {"STACKSAFE_DATABASE_URL": site.cli.database_url}, data_dir=site.cli.data_dir
     )
-    vault = open_vault(settings)
+    installation = open_installation(settings)
     try:
-        yield vault
+        yield installation
     finally:
-        vault.close()
+        installation.close()
 
 
 def _seed() -> int:
@@ -164,9 +164,9 @@ def _seed() -> int:
     return int(chosen) if chosen else random.SystemRandom().randrange(2**32)
 
 
-def _stored(vault: Vault, account_uid: str) -> dict[Where, Stored]:
+def _stored(installation: Installation, account_uid: str) -> dict[Where, Stored]:
     """Every secret of the account and its stacks, straight from the tables."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         account_id = conn.execute(
             select(accounts.c.id).where(accounts.c.uid == account_uid)
         ).scalar_one()
@@ -201,8 +201,8 @@ def _stored(vault: Vault, account_uid: str) -> dict[Where, Stored]:
     }
 
 
-def _sqlite_integrity(vault: Vault) -> str:
-    with vault.store.read() as conn:
+def _sqlite_integrity(installation: Installation) -> str:
+    with installation.store.read() as conn:
         return str(conn.exec_driver_sql("PRAGMA integrity_check").scalar_one())
 
 
@@ -303,10 +303,10 @@ def test_kill_9_during_5000_concurrent_writes_loses_no_acknowledged_write(
 
     second = launch(site.cli, site.serve_args)
     second.wait_healthy(trusting(tls.ca))
-    with _opened(site) as vault, site.client(second.address, tls) as client:
-        if vault.store.dialect == "sqlite":
-            assert _sqlite_integrity(vault) == "ok", seeded
-        stored = _stored(vault, site.account_uid)
+    with _opened(site) as installation, site.client(second.address, tls) as client:
+        if installation.store.dialect == "sqlite":
+            assert _sqlite_integrity(installation) == "ok", seeded
+        stored = _stored(installation, site.account_uid)
         _check_structure(stored, load, seeded)
         values = _stored_values(client, site, stored)
         _check_writes(client, site, load, stored, values, seeded)
@@ -314,12 +314,12 @@ def test_kill_9_during_5000_concurrent_writes_loses_no_acknowledged_write(
         # and one reveal event per answered reveal, naming what it answered.
         events = client.audit_logs()
         expected = Counter(
-            (where, version, fingerprint(vault, SecretValue(value)))
+            (where, version, fingerprint(installation, SecretValue(value)))
             for where, versions in values.items()
             for version, value in versions.items()
         )
         assert _set_events(events, site) == expected, f"{seeded}: audit events != stored writes"
-        _check_reveals(events, vault, site, load, seeded)
+        _check_reveals(events, installation, site, load, seeded)
 
         # The restarted server continues each hot key's series.
         for where, head in stored.items():
@@ -385,7 +385,7 @@ def _check_writes(
 
 
 def _check_reveals(
-    events: list[dict[str, Any]], vault: Vault, site: Site, load: Load, seeded: str
+    events: list[dict[str, Any]], installation: Installation, site: Site, load: Load, seeded: str
 ) -> None:
     """Each answered reveal has exactly one durable audit event, naming the keys, versions
     and fingerprints of what it answered; no other reveal has more than one."""
@@ -405,5 +405,5 @@ def _check_reveals(
         assert (event["outcome"], event["stack_uid"]) == ("ok", site.quiet_stack_uid), event
         assert event["detail"]["keys"] == dict.fromkeys(answered, 1), (seeded, event)
         assert event["detail"]["fingerprints"] == {
-            key: fingerprint(vault, SecretValue(value)) for key, value in answered.items()
+            key: fingerprint(installation, SecretValue(value)) for key, value in answered.items()
         }, (seeded, event)

@@ -168,7 +168,7 @@ def test_the_certificate_is_verified(served: Served, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["http://vault.example:8200", "http://10.0.0.5:8200", "http://[2001:db8::1]:8200"],
+    ["http://stacksafe.example:8200", "http://10.0.0.5:8200", "http://[2001:db8::1]:8200"],
 )
 def test_plain_http_to_a_remote_host_is_refused(address: str) -> None:
     with pytest.raises(ConfigurationError, match="plain HTTP"):

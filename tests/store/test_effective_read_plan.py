@@ -4,32 +4,32 @@ from __future__ import annotations
 
 from sqlalchemy import text, union_all
 
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import set_secret
 from stacksafe.core.tenancy import Target
-from stacksafe.core.vault import Vault
 from stacksafe.model import SecretValue
 from stacksafe.store import secrets as queries
 from tests.actors import LOCAL
 
 
-def compiled_effective_query(vault: Vault, account_id: int, stack_id: int) -> str:
+def compiled_effective_query(installation: Installation, account_id: int, stack_id: int) -> str:
     own = queries._live_query(queries._scope_clause(account_id, stack_id))
     inherited = queries._live_query(queries._scope_clause(account_id, None))
     statement = union_all(own, inherited).compile(
-        vault.store.engine, compile_kwargs={"literal_binds": True}
+        installation.store.engine, compile_kwargs={"literal_binds": True}
     )
     return str(statement)
 
 
 def test_effective_read_uses_the_partial_unique_indexes(
-    vault: Vault, account_target: Target, stack_target: Target
+    installation: Installation, account_target: Target, stack_target: Target
 ) -> None:
-    set_secret(vault, LOCAL, account_target, "A", SecretValue("a"))
-    set_secret(vault, LOCAL, stack_target, "B", SecretValue("b"))
+    set_secret(installation, LOCAL, account_target, "A", SecretValue("a"))
+    set_secret(installation, LOCAL, stack_target, "B", SecretValue("b"))
     assert stack_target.stack is not None
-    sql = compiled_effective_query(vault, account_target.account.id, stack_target.stack.id)
-    with vault.store.read() as conn:
-        if vault.store.dialect == "sqlite":
+    sql = compiled_effective_query(installation, account_target.account.id, stack_target.stack.id)
+    with installation.store.read() as conn:
+        if installation.store.dialect == "sqlite":
             plan = "\n".join(str(r) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
             assert "uq_secrets_stack_level" in plan
             assert "uq_secrets_account_level" in plan

@@ -6,8 +6,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect
 
+from stacksafe.core.installation import open_installation
 from stacksafe.core.tenancy import list_accounts
-from stacksafe.core.vault import open_vault
 from stacksafe.crypto import generate_master_key, write_key_file
 from stacksafe.settings import Settings
 from stacksafe.store import Store
@@ -28,7 +28,7 @@ def test_revision_0001_database_upgrades_to_head_on_open(settings: Settings) -> 
         command.upgrade(config, "0001")
     key = generate_master_key()
     write_key_file(settings.master_key_file, [key])
-    from stacksafe.core.vault import utc_now
+    from stacksafe.core.installation import utc_now
 
     with store.write() as conn:
         key_queries.register_master_key(conn, 1, key.check_value(), utc_now())
@@ -36,15 +36,15 @@ def test_revision_0001_database_upgrades_to_head_on_open(settings: Settings) -> 
         assert not inspect(conn).has_table("audit_events")
     store.close()
 
-    vault = open_vault(settings)
+    installation = open_installation(settings)
     try:
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             assert current_revision(conn) == HEAD_REVISION
             assert inspect(conn).has_table("audit_events")
-        assert [a.name for a in list_accounts(vault, LOCAL)] == ["old-account"]
-        assert sorted(vault.server_keys) == ["audit-chain", "fingerprint", "token-hash"]
+        assert [a.name for a in list_accounts(installation, LOCAL)] == ["old-account"]
+        assert sorted(installation.server_keys) == ["audit-chain", "fingerprint", "token-hash"]
     finally:
-        vault.close()
+        installation.close()
 
 
 def test_the_migrations_build_exactly_the_schema_the_code_declares(settings: Settings) -> None:
@@ -52,16 +52,16 @@ def test_the_migrations_build_exactly_the_schema_the_code_declares(settings: Set
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from stacksafe.core.vault import initialise
+    from stacksafe.core.installation import initialise
     from stacksafe.store.schema import metadata
 
-    vault, _ = initialise(settings)
+    installation, _ = initialise(settings)
     try:
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             differences = compare_metadata(context, metadata)
     finally:
-        vault.close()
+        installation.close()
     assert differences == []
 
 
@@ -72,33 +72,35 @@ def test_downgrading_0011_puts_every_shared_detail_back_inline(settings: Setting
     from sqlalchemy import select
 
     from stacksafe.core.audit import list_events, verify_chain
+    from stacksafe.core.installation import initialise
     from stacksafe.core.secrets import import_secrets, list_secrets
     from stacksafe.core.tenancy import Target, create_account, create_stack
-    from stacksafe.core.vault import initialise
     from stacksafe.model import SecretValue
     from stacksafe.store.schema import audit_events
 
-    vault, _ = initialise(settings)
+    installation, _ = initialise(settings)
     try:
-        account = create_account(vault, LOCAL, "acme")
-        stack = create_stack(vault, LOCAL, "acme", "web", "production")
+        account = create_account(installation, LOCAL, "acme")
+        stack = create_stack(installation, LOCAL, "acme", "web", "production")
         target = Target(account, stack)
-        import_secrets(vault, LOCAL, target, {f"K{n:03}": SecretValue("v") for n in range(40)})
+        import_secrets(
+            installation, LOCAL, target, {f"K{n:03}": SecretValue("v") for n in range(40)}
+        )
         for _ in range(3):
-            list_secrets(vault, LOCAL, target, reveal=True)
-        expected = {e.seq: e.detail for e in list_events(vault, limit=100)}
-        assert verify_chain(vault).intact
+            list_secrets(installation, LOCAL, target, reveal=True)
+        expected = {e.seq: e.detail for e in list_events(installation, limit=100)}
+        assert verify_chain(installation).intact
         config = Config()
         config.set_main_option("script_location", "stacksafe.store:migrations")
-        with vault.store.write() as conn:
+        with installation.store.write() as conn:
             config.attributes["connection"] = conn
             command.downgrade(config, "0010")
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             assert current_revision(conn) == "0010"
             rows = conn.execute(select(audit_events.c.seq, audit_events.c.detail)).all()
         assert {seq: json.loads(detail) for seq, detail in rows} == expected
     finally:
-        vault.close()
+        installation.close()
 
 
 def test_0012_keeps_failure_counts_and_downgrades_to_0011_without_them(
@@ -109,30 +111,30 @@ def test_0012_keeps_failure_counts_and_downgrades_to_0011_without_them(
     from sqlalchemy import select
 
     from stacksafe.core.guessing import FailureCounts, Limit
-    from stacksafe.core.vault import initialise
+    from stacksafe.core.installation import initialise
     from stacksafe.store.schema import failures
 
-    vault, _ = initialise(settings)
+    installation, _ = initialise(settings)
     try:
-        counts = FailureCounts(vault, Limit("test", 5, 60))
+        counts = FailureCounts(installation, Limit("test", 5, 60))
         assert counts.failed("198.51.100.1").failures == 1
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             (row,) = conn.execute(select(failures)).all()
         assert b"198.51.100.1" not in row.target  # a keyed hash, not the address
         config = Config()
         config.set_main_option("script_location", "stacksafe.store:migrations")
-        with vault.store.write() as conn:
+        with installation.store.write() as conn:
             config.attributes["connection"] = conn
             command.downgrade(config, "0011")
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             assert current_revision(conn) == "0011"
             assert not inspect(conn).has_table("failures")
             assert inspect(conn).has_table("audit_details")
-        with vault.store.write() as conn:
+        with installation.store.write() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             assert current_revision(conn) == HEAD_REVISION == "0012"
             assert conn.execute(select(failures)).all() == []
     finally:
-        vault.close()
+        installation.close()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, insert, select
 
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import set_secret
 from stacksafe.core.tenancy import Target
-from stacksafe.core.vault import Vault
 from stacksafe.model import SecretValue
 from stacksafe.store import secrets as queries
 from stacksafe.store.schema import secret_versions, secrets
@@ -17,10 +17,10 @@ KEPT = 10
 
 
 def test_pruning_70000_versions_destroys_all_but_the_newest(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
-    set_secret(vault, LOCAL, stack_target, "BUSY", SecretValue("v1"))
-    with vault.store.write() as conn:
+    set_secret(installation, LOCAL, stack_target, "BUSY", SecretValue("v1"))
+    with installation.store.write() as conn:
         secret_id, first = conn.execute(
             select(secrets.c.id, secret_versions)
             .join(secret_versions, secret_versions.c.secret_id == secrets.c.id)
@@ -43,10 +43,10 @@ def test_pruning_70000_versions_destroys_all_but_the_newest(
                 for version in range(2, VERSIONS + 1)
             ],
         )
-        pruned = queries.prune_versions(conn, secret_id, VERSIONS - KEPT + 1, vault.clock())
+        pruned = queries.prune_versions(conn, secret_id, VERSIONS - KEPT + 1, installation.clock())
     assert first == row.id
     assert pruned == list(range(1, VERSIONS - KEPT + 1))
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         left = conn.execute(
             select(func.count()).where(
                 secret_versions.c.secret_id == secret_id, secret_versions.c.envelope.is_not(None)

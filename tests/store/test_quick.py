@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Integer, column, literal_column, select, table
 
+from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target
-from stacksafe.core.vault import Vault
 from stacksafe.store import Store
 from stacksafe.store import tenancy as queries
 from stacksafe.store.quick import QuickReader
@@ -25,22 +25,26 @@ BUSY = select(literal_column("busy()").label("busy"))
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-def _sqlite(vault: Vault) -> QuickReader:
-    assert vault.store.quick is not None
-    return vault.store.quick
+def _sqlite(installation: Installation) -> QuickReader:
+    assert installation.store.quick is not None
+    return installation.store.quick
 
 
-def test_only_sqlite_has_a_quick_reader(vault: Vault) -> None:
+def test_only_sqlite_has_a_quick_reader(installation: Installation) -> None:
     # PostgreSQL reads belong in a thread (a network round trip): it has none.
-    assert (vault.store.quick is not None) == (vault.store.engine.dialect.name == "sqlite")
+    assert (installation.store.quick is not None) == (
+        installation.store.engine.dialect.name == "sqlite"
+    )
 
 
 @SQLITE_ONLY
-def test_a_stack_reads_as_through_a_transaction(vault: Vault, stack_target: Target) -> None:
-    reader = _sqlite(vault)
+def test_a_stack_reads_as_through_a_transaction(
+    installation: Installation, stack_target: Target
+) -> None:
+    reader = _sqlite(installation)
     assert stack_target.stack is not None
     for uid in (stack_target.stack.uid, "no-such-stack"):
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             expected = queries.stack_request(conn, uid)
         assert queries.quick_stack_request(reader, uid) == expected
     found = queries.quick_stack_request(reader, stack_target.stack.uid)
@@ -50,14 +54,16 @@ def test_a_stack_reads_as_through_a_transaction(vault: Vault, stack_target: Targ
 
 
 @SQLITE_ONLY
-def test_the_next_read_sees_what_was_just_committed(vault: Vault, stack_target: Target) -> None:
-    reader = _sqlite(vault)
+def test_the_next_read_sees_what_was_just_committed(
+    installation: Installation, stack_target: Target
+) -> None:
+    reader = _sqlite(installation)
     assert stack_target.stack is not None
     uid = stack_target.stack.uid
     before = queries.quick_stack_request(reader, uid)
-    set_local(vault, stack_target, {"K": "v"})
+    set_local(installation, stack_target, {"K": "v"})
     after = queries.quick_stack_request(reader, uid)
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         assert after == queries.stack_request(conn, uid)
     assert before is not None
     assert after is not None
@@ -65,23 +71,23 @@ def test_the_next_read_sees_what_was_just_committed(vault: Vault, stack_target: 
 
 
 @SQLITE_ONLY
-def test_it_cannot_write(vault: Vault) -> None:
-    assert _sqlite(vault).first(QUERY_ONLY, {}) == (1,)
+def test_it_cannot_write(installation: Installation) -> None:
+    assert _sqlite(installation).first(QUERY_ONLY, {}) == (1,)
 
 
 @SQLITE_ONLY
 def test_it_gives_up_at_once_while_another_process_locks_the_database(
-    vault: Vault, stack_target: Target
+    installation: Installation, stack_target: Target
 ) -> None:
-    reader = _sqlite(vault)
+    reader = _sqlite(installation)
     assert stack_target.stack is not None
     uid = stack_target.stack.uid
     assert queries.quick_stack_request(reader, uid) is not None
-    database = vault.store.engine.url.database
+    database = installation.store.engine.url.database
     assert database is not None
-    vault.store.engine.dispose()  # nothing of ours holds the file while the other locks it
+    installation.store.engine.dispose()  # nothing of ours holds the file while the other locks it
     reader.close()
-    reader = QuickReader(vault.store.engine)
+    reader = QuickReader(installation.store.engine)
     other = sqlite3.connect(database, isolation_level=None)
     try:
         other.execute("PRAGMA locking_mode = EXCLUSIVE")
@@ -97,8 +103,10 @@ def test_it_gives_up_at_once_while_another_process_locks_the_database(
 
 
 @SQLITE_ONLY
-def test_it_does_not_queue_behind_another_thread(vault: Vault, stack_target: Target) -> None:
-    reader = _sqlite(vault)
+def test_it_does_not_queue_behind_another_thread(
+    installation: Installation, stack_target: Target
+) -> None:
+    reader = _sqlite(installation)
     assert stack_target.stack is not None
     entered, release = threading.Event(), threading.Event()
 
@@ -133,8 +141,8 @@ def test_a_missing_database_is_not_created(tmp_path: Path) -> None:
 
 
 @SQLITE_ONLY
-def test_nothing_is_read_once_closed(vault: Vault) -> None:
-    reader = _sqlite(vault)
+def test_nothing_is_read_once_closed(installation: Installation) -> None:
+    reader = _sqlite(installation)
     assert reader.first(QUERY_ONLY, {}) == (1,)
     reader.close()
     assert reader.first(QUERY_ONLY, {}) is None
@@ -142,13 +150,13 @@ def test_nothing_is_read_once_closed(vault: Vault) -> None:
 
 @SQLITE_ONLY
 def test_rows_are_converted_again_when_they_change_and_the_kept_ones_stay_bounded(
-    vault: Vault,
+    installation: Installation,
 ) -> None:
     from sqlalchemy import bindparam
 
     from stacksafe.store.quick import CONVERTED_ROWS_MAX
 
-    reader = _sqlite(vault)
+    reader = _sqlite(installation)
     echo = select(bindparam("n", type_=Integer).label("n"))
     for n in range(CONVERTED_ROWS_MAX + 50):
         assert reader.first(echo, {"n": n}) == (n,)

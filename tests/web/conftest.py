@@ -1,13 +1,13 @@
-"""Fixtures of the web UI's HTTP-level tests (SQLite and PostgreSQL, through ``vault``)."""
+"""Fixtures of the web UI's HTTP-level tests (SQLite and PostgreSQL, through ``installation``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from stacksafe.core.vault import Vault
+from stacksafe.core.installation import Installation
 from tests.web.helpers import WebWorld, build_web_world
 
 
 @pytest.fixture
-def web(vault: Vault) -> WebWorld:
-    return build_web_world(vault)
+def web(installation: Installation) -> WebWorld:
+    return build_web_world(installation)

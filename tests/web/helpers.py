@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from stacksafe.api import create_app
+from stacksafe.core.installation import Installation
 from stacksafe.core.principals import create_user, set_password
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.core.tenancy import Target, create_account, create_stack
-from stacksafe.core.vault import Vault
 from stacksafe.model import Account, SecretValue, Stack
 from tests.actors import LOCAL
 
@@ -32,10 +32,10 @@ def csrf_in(html: str) -> str:
 
 
 def user_with_password(
-    vault: Vault, email: str, role: str, stack_roles: dict[str, str] | None = None
+    installation: Installation, email: str, role: str, stack_roles: dict[str, str] | None = None
 ) -> str:
-    create_user(vault, LOCAL, email, "acme", role, stack_roles)
-    set_password(vault, LOCAL, email, SecretValue(PASSWORD))
+    create_user(installation, LOCAL, email, "acme", role, stack_roles)
+    set_password(installation, LOCAL, email, SecretValue(PASSWORD))
     return email
 
 
@@ -72,7 +72,7 @@ class WebWorld:
     """Account ``acme`` with stack ``web`` (production); an administrator and a viewer of
     ``acme``, both with passwords; the app with a 10-minute idle timeout."""
 
-    vault: Vault
+    installation: Installation
     app: FastAPI
     account: Account
     stack: Stack
@@ -99,10 +99,10 @@ class WebWorld:
 IDLE = 10  # minutes
 
 
-def build_web_world(vault: Vault) -> WebWorld:
-    account = create_account(vault, LOCAL, "acme")
-    stack = create_stack(vault, LOCAL, "acme", "web", "production")
-    admin = user_with_password(vault, "admin@acme.test", "administrator")
-    viewer = user_with_password(vault, "viewer@acme.test", "viewer")
-    app = create_app(vault, web_policy=SessionPolicy(idle_timeout=timedelta(minutes=IDLE)))
-    return WebWorld(vault, app, account, stack, admin, viewer)
+def build_web_world(installation: Installation) -> WebWorld:
+    account = create_account(installation, LOCAL, "acme")
+    stack = create_stack(installation, LOCAL, "acme", "web", "production")
+    admin = user_with_password(installation, "admin@acme.test", "administrator")
+    viewer = user_with_password(installation, "viewer@acme.test", "viewer")
+    app = create_app(installation, web_policy=SessionPolicy(idle_timeout=timedelta(minutes=IDLE)))
+    return WebWorld(installation, app, account, stack, admin, viewer)

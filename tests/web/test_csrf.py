@@ -31,16 +31,16 @@ def _forms(web: WebWorld, token_uid: str) -> list[tuple[str, dict[str, str]]]:
 
 @pytest.fixture
 def seeded(web: WebWorld) -> WebWorld:
-    set_local(web.vault, web.account_target, {"SHARED": "account value"})
-    set_local(web.vault, web.stack_target, {"SHARED": "stack value"})
-    set_local(web.vault, web.account_target, {"SHARED": "account value 2"})
+    set_local(web.installation, web.account_target, {"SHARED": "account value"})
+    set_local(web.installation, web.stack_target, {"SHARED": "stack value"})
+    set_local(web.installation, web.account_target, {"SHARED": "account value 2"})
     return web
 
 
 @pytest.fixture
 def token_uid(seeded: WebWorld) -> str:
     """An API token of the administrator, for the revoke form."""
-    return create_token(seeded.vault, LOCAL, seeded.admin, scopes=["public"]).uid
+    return create_token(seeded.installation, LOCAL, seeded.admin, scopes=["public"]).uid
 
 
 @pytest.mark.parametrize(
@@ -62,27 +62,27 @@ def test_a_refused_form_changes_nothing(
 ) -> None:
     client = signed_in(seeded.app, seeded.admin)
     good = page_csrf(client)
-    before = snapshot(seeded.vault)
+    before = snapshot(seeded.installation)
     for path, form in _forms(seeded, token_uid):
         token = {"missing token": None, "wrong token": "0" * 64}.get(case, good)
         data = form if token is None else {**form, "csrf": token}
         answer = client.post(path, data=data, headers=headers, follow_redirects=False)
         assert answer.status_code == 403, (case, path, answer.status_code)
         assert "text/html" in answer.headers["content-type"]
-    assert snapshot(seeded.vault) == before
+    assert snapshot(seeded.installation) == before
 
 
 def test_the_token_of_another_session_is_refused(seeded: WebWorld) -> None:
     mine = signed_in(seeded.app, seeded.admin)
     theirs = signed_in(seeded.app, seeded.admin)
-    before = snapshot(seeded.vault)
+    before = snapshot(seeded.installation)
     answer = mine.post(
         f"{seeded.stack_url}/secrets",
         data={"key": "X", "value": "y", "csrf": page_csrf(theirs)},
         headers=SAME_ORIGIN,
     )
     assert answer.status_code == 403
-    assert snapshot(seeded.vault) == before
+    assert snapshot(seeded.installation) == before
 
 
 def test_a_same_site_referer_without_origin_is_accepted(seeded: WebWorld) -> None:
@@ -104,7 +104,7 @@ def test_sign_out_needs_the_token_too(seeded: WebWorld) -> None:
 
 
 def test_forms_of_someone_not_signed_in_go_to_sign_in(seeded: WebWorld) -> None:
-    before = snapshot(seeded.vault)
+    before = snapshot(seeded.installation)
     anonymous = TestClient(seeded.app, base_url=BASE)
     answer = anonymous.post(
         f"{seeded.stack_url}/secrets",
@@ -114,4 +114,4 @@ def test_forms_of_someone_not_signed_in_go_to_sign_in(seeded: WebWorld) -> None:
     )
     assert answer.status_code == 303
     assert answer.headers["location"] == "/sign-in"
-    assert snapshot(seeded.vault) == before
+    assert snapshot(seeded.installation) == before

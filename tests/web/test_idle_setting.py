@@ -23,7 +23,7 @@ def test_the_served_app_takes_its_idle_timeout_from_the_environment(
     try:
         assert app.state.web.policy.idle_timeout == timedelta(minutes=15)
     finally:
-        app.state.web.vault.close()
+        app.state.web.installation.close()
 
 
 def test_serve_refuses_a_malformed_idle_timeout_before_starting(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_the_served_app_sizes_its_password_pool_from_the_environment(
         assert (app.state.web.passwords.workers, app.state.web.passwords.queue) == (2, 3)
     finally:
         app.state.web.passwords.close()
-        app.state.web.vault.close()
+        app.state.web.installation.close()
 
 
 def test_serve_refuses_a_malformed_password_pool_size_before_starting(tmp_path: Path) -> None:

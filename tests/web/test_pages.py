@@ -25,8 +25,12 @@ OVERRIDE = "stack-override-value"
 
 @pytest.fixture
 def seeded(web: WebWorld) -> WebWorld:
-    set_local(web.vault, web.account_target, {"DATABASE_PASSWORD": VALUE, "ONLY_ACCOUNT": "x1y2"})
-    set_local(web.vault, web.stack_target, {"DATABASE_PASSWORD": OVERRIDE, "API_KEY": "own-k3y"})
+    set_local(
+        web.installation, web.account_target, {"DATABASE_PASSWORD": VALUE, "ONLY_ACCOUNT": "x1y2"}
+    )
+    set_local(
+        web.installation, web.stack_target, {"DATABASE_PASSWORD": OVERRIDE, "API_KEY": "own-k3y"}
+    )
     return web
 
 
@@ -77,7 +81,7 @@ def test_reveal_is_a_post_that_is_audited_as_the_sessions_user(seeded: WebWorld)
     assert answer.status_code == 200
     assert answer.json() == {"key": "DATABASE_PASSWORD", "value": OVERRIDE}
     assert answer.headers["cache-control"] == "no-store"
-    event = list_events(seeded.vault, key="DATABASE_PASSWORD", limit=1)[0]
+    event = list_events(seeded.installation, key="DATABASE_PASSWORD", limit=1)[0]
     assert event.action == "reveal"
     assert event.outcome == "ok"
     assert event.actor == seeded.admin
@@ -99,30 +103,30 @@ def test_a_viewer_sees_no_reveal_button_and_a_crafted_reveal_is_refused(seeded: 
     assert answer.status_code == 403
     assert OVERRIDE not in answer.text
     assert answer.json()["error"] == "forbidden"
-    event = list_events(seeded.vault, actor=seeded.viewer, limit=1)[0]
+    event = list_events(seeded.installation, actor=seeded.viewer, limit=1)[0]
     assert (event.action, event.outcome) == ("reveal", "denied")
 
 
 def test_a_crafted_write_by_a_viewer_is_refused_and_changes_nothing(seeded: WebWorld) -> None:
     client = signed_in(seeded.app, seeded.viewer)
-    before = snapshot(seeded.vault)
+    before = snapshot(seeded.installation)
     answer = _post(client, f"{seeded.stack_url}/secrets", {"key": "K", "value": "v"})
     assert notice(answer) == "not allowed to write stack secrets with role 'viewer'"
-    assert snapshot(seeded.vault) == before
+    assert snapshot(seeded.installation) == before
 
 
 def test_set_override_and_delete_through_the_forms(seeded: WebWorld) -> None:
     client = signed_in(seeded.app, seeded.admin)
     done = _post(client, f"{seeded.stack_url}/secrets", {"key": "ONLY_ACCOUNT", "value": "mine"})
     assert notice(done) == "Saved ONLY_ACCOUNT (version 1)."
-    found = get_secret(seeded.vault, LOCAL, seeded.stack_target, "ONLY_ACCOUNT", reveal=True)
+    found = get_secret(seeded.installation, LOCAL, seeded.stack_target, "ONLY_ACCOUNT", reveal=True)
     assert not found.inherited
     assert found.raw_value is not None
     assert found.raw_value.reveal() == "mine"
     assert "overrides account" in done.text
     gone = _post(client, f"{seeded.stack_url}/secrets/ONLY_ACCOUNT/delete", {})
     assert notice(gone) == f"Deleted ONLY_ACCOUNT from {seeded.stack_target.describe()}."
-    again = get_secret(seeded.vault, LOCAL, seeded.stack_target, "ONLY_ACCOUNT")
+    again = get_secret(seeded.installation, LOCAL, seeded.stack_target, "ONLY_ACCOUNT")
     assert again.inherited
     refused = _post(client, f"{seeded.stack_url}/secrets/ONLY_ACCOUNT/delete", {})
     assert "is inherited from account 'acme'" in (notice(refused) or "")
@@ -133,7 +137,9 @@ def test_forms_do_not_silently_replace_what_someone_else_wrote(seeded: WebWorld)
     url = f"{seeded.stack_url}/secrets"
     added = _post(client, url, {"key": "API_KEY", "value": "v", "expected_version": "0"})
     assert notice(added) == "secret 'API_KEY' already exists here; use its Edit form to replace it"
-    set_local(seeded.vault, seeded.stack_target, {"API_KEY": "written meanwhile"})  # version 2
+    set_local(
+        seeded.installation, seeded.stack_target, {"API_KEY": "written meanwhile"}
+    )  # version 2
     stale = _post(client, url, {"key": "API_KEY", "value": "mine", "expected_version": "1"})
     assert notice(stale) == (
         "'API_KEY' is at version 2, not 1: someone else wrote it first; read it again and retry"
@@ -151,10 +157,10 @@ def test_writes_give_the_same_messages_as_the_core(seeded: WebWorld) -> None:
     pasted = "GOOD=1\nthis line is not dotenv\n"
     with pytest.raises(InvalidInput) as bad_paste:
         transfer.parse(pasted, "dotenv", "the pasted text")
-    before = snapshot(seeded.vault)
+    before = snapshot(seeded.installation)
     answer = _post(client, f"{seeded.stack_url}/import", {"dotenv": pasted})
     assert notice(answer) == bad_paste.value.message
-    assert snapshot(seeded.vault) == before  # all or nothing
+    assert snapshot(seeded.installation) == before  # all or nothing
 
 
 def test_bulk_paste_imports_all_keys(seeded: WebWorld) -> None:
@@ -169,14 +175,14 @@ def test_bulk_paste_imports_all_keys(seeded: WebWorld) -> None:
     )
     values = {
         s.key: s.raw_value.reveal()
-        for s in list_secrets(seeded.vault, LOCAL, seeded.stack_target, reveal=True)
+        for s in list_secrets(seeded.installation, LOCAL, seeded.stack_target, reveal=True)
         if s.raw_value is not None
     }
     assert values["NEW_B"] == "two words"
 
 
 def test_history_and_rollback(seeded: WebWorld) -> None:
-    set_local(seeded.vault, seeded.stack_target, {"API_KEY": "second"})
+    set_local(seeded.installation, seeded.stack_target, {"API_KEY": "second"})
     client = signed_in(seeded.app, seeded.admin)
     history_url = f"{seeded.stack_url}/secrets/API_KEY/history"
     html = client.get(history_url).text
@@ -184,7 +190,7 @@ def test_history_and_rollback(seeded: WebWorld) -> None:
     assert "own-k3y" not in html
     answer = _post(client, f"{seeded.stack_url}/secrets/API_KEY/rollback", {"to_version": "1"})
     assert notice(answer) == "Rolled API_KEY back to version 1's value (version 3)."
-    found = get_secret(seeded.vault, LOCAL, seeded.stack_target, "API_KEY", reveal=True)
+    found = get_secret(seeded.installation, LOCAL, seeded.stack_target, "API_KEY", reveal=True)
     assert found.raw_value is not None
     assert found.raw_value.reveal() == "own-k3y"
 
@@ -227,16 +233,16 @@ def test_rotation_status_shows_what_is_overdue_and_expiring(web: WebWorld, clock
 
     from stacksafe.core.rotation import set_policy
 
-    set_local(web.vault, web.stack_target, {"OLD_KEY": "a", "EXPIRING": "b", "FRESH": "c"})
-    set_policy(web.vault, LOCAL, web.stack_target, "OLD_KEY", rotate_every=timedelta(days=1))
+    set_local(web.installation, web.stack_target, {"OLD_KEY": "a", "EXPIRING": "b", "FRESH": "c"})
+    set_policy(web.installation, LOCAL, web.stack_target, "OLD_KEY", rotate_every=timedelta(days=1))
     set_policy(
-        web.vault,
+        web.installation,
         LOCAL,
         web.stack_target,
         "EXPIRING",
         expires_at=clock.now + timedelta(days=10),
     )
-    set_policy(web.vault, LOCAL, web.stack_target, "FRESH", rotate_every=timedelta(days=90))
+    set_policy(web.installation, LOCAL, web.stack_target, "FRESH", rotate_every=timedelta(days=90))
     clock.tick(60 * 24 * 5)  # five days later
     client = signed_in(web.app, web.admin)
     page = client.get(f"{web.account_url}/rotation").text
@@ -253,7 +259,7 @@ def test_rotation_status_shows_what_is_overdue_and_expiring(web: WebWorld, clock
 def test_rotation_and_diff_pages(seeded: WebWorld) -> None:
     from stacksafe.core.tenancy import create_stack
 
-    create_stack(seeded.vault, LOCAL, "acme", "dev", "development")
+    create_stack(seeded.installation, LOCAL, "acme", "dev", "development")
     client = signed_in(seeded.app, seeded.admin)
     rotation = client.get(f"{seeded.account_url}/rotation")
     assert rotation.status_code == 200
@@ -271,7 +277,7 @@ def test_rotation_and_diff_pages(seeded: WebWorld) -> None:
     assert "only in web" in diff.text
     for value in (VALUE, OVERRIDE, "own-k3y"):
         assert value not in diff.text
-    assert list_events(seeded.vault, actor=seeded.admin, limit=1)[0].action == "reveal"
+    assert list_events(seeded.installation, actor=seeded.admin, limit=1)[0].action == "reveal"
 
 
 def test_a_diff_needs_a_checked_post_and_a_get_audits_nothing(seeded: WebWorld) -> None:
@@ -279,11 +285,11 @@ def test_a_diff_needs_a_checked_post_and_a_get_audits_nothing(seeded: WebWorld) 
     run it, and a POST needs this site's Origin and the session's CSRF token."""
     from stacksafe.core.tenancy import create_stack
 
-    dev = create_stack(seeded.vault, LOCAL, "acme", "dev", "development")
+    dev = create_stack(seeded.installation, LOCAL, "acme", "dev", "development")
     client = signed_in(seeded.app, seeded.admin)
 
     def reveals() -> int:
-        return len([e for e in list_events(seeded.vault, limit=200) if e.action == "reveal"])
+        return len([e for e in list_events(seeded.installation, limit=200) if e.action == "reveal"])
 
     before = reveals()
     got = client.get(f"{seeded.stack_url}/diff", params={"other": dev.uid})
@@ -310,8 +316,8 @@ def test_a_diff_needs_a_checked_post_and_a_get_audits_nothing(seeded: WebWorld) 
 def test_someone_elses_stack_is_not_found(seeded: WebWorld) -> None:
     from stacksafe.core.tenancy import create_account, create_stack
 
-    create_account(seeded.vault, LOCAL, "other")
-    foreign = create_stack(seeded.vault, LOCAL, "other", "theirs", "production")
+    create_account(seeded.installation, LOCAL, "other")
+    foreign = create_stack(seeded.installation, LOCAL, "other", "theirs", "production")
     client = signed_in(seeded.app, seeded.admin)
     answer = client.get(f"/stacks/{foreign.uid}")
     assert answer.status_code == 404
@@ -324,7 +330,7 @@ def test_names_are_escaped_not_markup(seeded: WebWorld) -> None:
     from stacksafe.core.tenancy import create_stack
 
     hostile = '<img src=x onerror="alert(1)">'
-    create_stack(seeded.vault, LOCAL, "acme", hostile, "development")
+    create_stack(seeded.installation, LOCAL, "acme", hostile, "development")
     client = signed_in(seeded.app, seeded.admin)
     for path in ("/", seeded.account_url):
         html = client.get(path).text
@@ -337,8 +343,8 @@ def test_a_stack_role_above_the_account_role_shows_on_that_stack_only(seeded: We
     from stacksafe.model import SecretValue
     from tests.web.helpers import PASSWORD
 
-    create_user(seeded.vault, LOCAL, "dev@acme.test", "acme", "viewer", {"web": "developer"})
-    set_password(seeded.vault, LOCAL, "dev@acme.test", SecretValue(PASSWORD))
+    create_user(seeded.installation, LOCAL, "dev@acme.test", "acme", "viewer", {"web": "developer"})
+    set_password(seeded.installation, LOCAL, "dev@acme.test", SecretValue(PASSWORD))
     client = signed_in(seeded.app, "dev@acme.test")
     page = client.get(seeded.stack_url).text
     assert "Reveal API_KEY" in page  # developer on the stack
@@ -353,8 +359,8 @@ def test_the_owner_creates_accounts_and_an_administrator_stacks(seeded: WebWorld
     from stacksafe.model import SecretValue
     from tests.web.helpers import PASSWORD
 
-    bootstrap_owner(seeded.vault, "owner@acme.test")
-    set_password(seeded.vault, LOCAL, "owner@acme.test", SecretValue(PASSWORD))
+    bootstrap_owner(seeded.installation, "owner@acme.test")
+    set_password(seeded.installation, LOCAL, "owner@acme.test", SecretValue(PASSWORD))
     owner = signed_in(seeded.app, "owner@acme.test")
     assert notice(_post(owner, "/accounts", {"name": "globex"})) == "Created account globex."
     admin = signed_in(seeded.app, seeded.admin)

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from stacksafe.api import create_app
+from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import create_account
-from stacksafe.core.vault import Vault
 from stacksafe.errors import InvalidInput
 from stacksafe.web.state import check_web_origin
 from tests.actors import LOCAL
@@ -20,10 +20,10 @@ from tests.web.helpers import PASSWORD, csrf_in, user_with_password
 PUBLIC = "https://secrets.example.com"
 
 
-def test_forms_are_checked_against_the_public_origin(vault: Vault) -> None:
-    create_account(vault, LOCAL, "acme")
-    user_with_password(vault, "admin@acme.test", "administrator")
-    app = create_app(vault, web_origin=PUBLIC)
+def test_forms_are_checked_against_the_public_origin(installation: Installation) -> None:
+    create_account(installation, LOCAL, "acme")
+    user_with_password(installation, "admin@acme.test", "administrator")
+    app = create_app(installation, web_origin=PUBLIC)
     client = TestClient(app, base_url="http://testserver")  # what the proxy forwards
     form = {"email": "admin@acme.test", "password": PASSWORD}
     token = csrf_in(client.get("/sign-in").text)

@@ -14,7 +14,7 @@ SECRET_TYPED = "typed-into-the-refused-form"
 
 
 def _events(web: WebWorld) -> list[AuditEvent]:
-    return list(list_events(web.vault, limit=1000))
+    return list(list_events(web.installation, limit=1000))
 
 
 def _added(web: WebWorld, before: list[AuditEvent]) -> list[AuditEvent]:

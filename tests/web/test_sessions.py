@@ -39,7 +39,7 @@ def test_sign_in_sets_an_http_only_strict_cookie_and_is_audited(web: WebWorld) -
     assert "Path=/" in cookie
     assert "Secure" not in cookie  # plain HTTP on loopback: a Secure cookie would not come back
     assert client.get("/").status_code == 200
-    event = list_events(web.vault, actor=web.admin, limit=1)[0]
+    event = list_events(web.installation, actor=web.admin, limit=1)[0]
     assert event.action == "session.start"
     assert event.token_uid is not None
     assert event.token_uid.startswith("web_")
@@ -76,7 +76,7 @@ def test_a_wrong_password_or_unknown_user_gets_one_message_and_no_session(web: W
         assert "stacksafe_session" not in answer.headers.get("set-cookie", "")
         page = client.get("/sign-in")
         assert notice(page) == "the email or the password is wrong"
-    denied = [e for e in list_events(web.vault, limit=10) if e.action == "session.start"]
+    denied = [e for e in list_events(web.installation, limit=10) if e.action == "session.start"]
     assert [e.outcome for e in denied[:2]] == ["denied", "denied"]
     assert all("nobody" not in str(e.detail) for e in denied)  # what was typed is not logged
     assert client.get("/", follow_redirects=False).headers["location"] == "/sign-in"
@@ -172,14 +172,14 @@ def hasher(monkeypatch: pytest.MonkeyPatch) -> _CountingHasher:
 
 
 def test_a_user_without_a_password_cannot_sign_in(web: WebWorld, hasher: _CountingHasher) -> None:
-    create_user(web.vault, LOCAL, "nopass@acme.test", "acme", "viewer")
+    create_user(web.installation, LOCAL, "nopass@acme.test", "acme", "viewer")
     # A real password (an empty one is refused as a missing field before any check).
     answer = sign_in(TestClient(web.app, base_url=BASE), "nopass@acme.test", PASSWORD)
     assert answer.status_code == 303
     assert answer.headers["location"] == "/sign-in"
     assert "stacksafe_session" not in answer.headers.get("set-cookie", "")
     assert len(hasher.verified) == 1  # checked against the decoy, as a wrong password would be
-    event = list_events(web.vault, limit=1)[0]
+    event = list_events(web.installation, limit=1)[0]
     assert (event.action, event.outcome) == ("session.start", "denied")
 
 
@@ -226,7 +226,7 @@ def test_a_signed_out_cookie_no_longer_works(web: WebWorld) -> None:
     replayed = thief.get(web.stack_url, follow_redirects=False)
     assert replayed.status_code == 303
     assert replayed.headers["location"] == "/sign-in"
-    assert list_events(web.vault, actor=web.admin, limit=1)[0].action == "session.end"
+    assert list_events(web.installation, actor=web.admin, limit=1)[0].action == "session.end"
 
 
 def test_signing_in_again_ends_the_session_the_browser_had(web: WebWorld) -> None:
@@ -241,7 +241,7 @@ def test_signing_in_again_ends_the_session_the_browser_had(web: WebWorld) -> Non
     replayed = thief.get(web.stack_url, follow_redirects=False)
     assert replayed.status_code == 303
     assert replayed.headers["location"] == "/sign-in"
-    ended = list_events(web.vault, actor=web.admin, limit=2)
+    ended = list_events(web.installation, actor=web.admin, limit=2)
     assert [e.action for e in ended] == ["session.start", "session.end"]
     assert ended[1].detail["replaced_by"] == ended[0].token_uid
 
@@ -281,7 +281,7 @@ def test_a_reveal_with_an_expired_session_is_sent_to_sign_in_not_given_a_value(
     test); it must never be a 2xx that could pass for a value."""
     from tests.api.helpers import set_local
 
-    set_local(web.vault, web.stack_target, {"API_KEY": "the value"})
+    set_local(web.installation, web.stack_target, {"API_KEY": "the value"})
     client = signed_in(web.app, web.admin)
     token = page_csrf(client, web.stack_url)
     clock.tick(IDLE + 1)
@@ -313,7 +313,7 @@ def test_signing_in_forgets_the_users_ended_sessions(web: WebWorld) -> None:
     from stacksafe.store.schema import web_sessions
 
     def rows() -> int:
-        with web.vault.store.read() as conn:
+        with web.installation.store.read() as conn:
             return int(conn.execute(select(func.count()).select_from(web_sessions)).scalar_one())
 
     for _ in range(3):
@@ -327,7 +327,7 @@ def test_signing_in_forgets_the_users_ended_sessions(web: WebWorld) -> None:
 
 def test_a_new_password_ends_the_users_sessions(web: WebWorld) -> None:
     client = signed_in(web.app, web.admin)
-    set_password(web.vault, LOCAL, web.admin, SecretValue("another long passphrase"))
+    set_password(web.installation, LOCAL, web.admin, SecretValue("another long passphrase"))
     assert client.get("/", follow_redirects=False).status_code == 303
     assert sign_in(TestClient(web.app, base_url=BASE), web.admin).headers["location"] == "/sign-in"
     fresh = TestClient(web.app, base_url=BASE)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stacksafe.core.installation import open_installation
 from stacksafe.core.principals import check_password
-from stacksafe.core.vault import open_vault
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 from tests.cli.helpers import Cli, error_line, seed
@@ -19,12 +19,15 @@ def test_set_password_from_stdin_lets_the_user_sign_in(tmp_path: Path) -> None:
     done = cli.run("users", "set-password", "dev@acme.test", "--stdin", input="a long passphrase\n")
     assert done.returncode == 0, done.stderr
     assert "a long passphrase" not in done.stdout + done.stderr
-    vault = open_vault(Settings.load({}, data_dir=cli.data_dir))
+    installation = open_installation(Settings.load({}, data_dir=cli.data_dir))
     try:
-        assert check_password(vault, "dev@acme.test", SecretValue("a long passphrase"))
-        assert check_password(vault, "dev@acme.test", SecretValue("a long passphrase\n")) is None
+        assert check_password(installation, "dev@acme.test", SecretValue("a long passphrase"))
+        assert (
+            check_password(installation, "dev@acme.test", SecretValue("a long passphrase\n"))
+            is None
+        )
     finally:
-        vault.close()
+        installation.close()
 
 
 def test_set_password_refuses_short_passwords_missing_input_and_unknown_users(

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from stacksafe.api import create_app
 from stacksafe.core.audit import list_events
 from stacksafe.core.guessing import Limit
+from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.password_pool import PasswordPool
 from stacksafe.core.principals import create_token
 from stacksafe.core.sign_in import PER_ADDRESS_EMAIL, SignInLimits
-from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
 from tests.actors import LOCAL
 from tests.clock import Clock
@@ -58,7 +58,7 @@ def _from(app: FastAPI, address: str) -> TestClient:
 def test_guesses_at_one_email_from_many_addresses_are_throttled_by_the_email(
     web: WebWorld, clock: Clock, hasher: _CountingHasher
 ) -> None:
-    app = create_app(web.vault, sign_in_limits=EMAIL_LIMIT)
+    app = create_app(web.installation, sign_in_limits=EMAIL_LIMIT)
     for n in range(4):  # one guess from each of four addresses: under any per-address limit
         answer = sign_in(_from(app, f"198.51.100.{n}"), web.viewer, "not the password")
         assert answer.headers["location"] == "/sign-in"
@@ -82,12 +82,12 @@ def test_a_right_password_takes_its_attempt_back(web: WebWorld, clock: Clock) ->
 def test_a_flood_of_unknown_emails_is_a_bounded_number_of_audit_events(
     web: WebWorld, clock: Clock
 ) -> None:
-    before = {e.seq for e in list_events(web.vault, limit=1000)}
+    before = {e.seq for e in list_events(web.installation, limit=1000)}
     client = _from(web.app, "203.0.113.66")
     for n in range(20):
         answer = sign_in(client, f"nobody-{n}@acme.test", f"guess-number-{n}")
         assert answer.headers["location"] == "/sign-in"
-    events = [e for e in list_events(web.vault, limit=1000) if e.seq not in before]
+    events = [e for e in list_events(web.installation, limit=1000) if e.seq not in before]
     assert [(e.action, e.outcome, e.source_ip) for e in events] == [
         ("session.start", "denied", "203.0.113.66")
     ] * 5
@@ -96,7 +96,7 @@ def test_a_flood_of_unknown_emails_is_a_bounded_number_of_audit_events(
     # A new minute starts a new count: its first failure is recorded again.
     clock.tick(1)
     sign_in(client, "nobody-else@acme.test", "another-guess")
-    assert list_events(web.vault, limit=1)[0].detail["failures"] == 1
+    assert list_events(web.installation, limit=1)[0].detail["failures"] == 1
 
 
 def test_a_full_password_pool_refuses_sign_ins_at_once_and_the_api_is_still_served(
@@ -106,8 +106,8 @@ def test_a_full_password_pool_refuses_sign_ins_at_once_and_the_api_is_still_serv
     is taken, a sign-in is refused at once (503, Retry-After) and nothing of it is checked,
     and the authenticated API and an open UI session are served, on threads of their own."""
     pool = PasswordPool(workers=1, queue=1)
-    app = create_app(web.vault, passwords=pool)
-    token = create_token(web.vault, LOCAL, web.admin, scopes=["public"]).token
+    app = create_app(web.installation, passwords=pool)
+    token = create_token(web.installation, LOCAL, web.admin, scopes=["public"]).token
     signed_in = _from(app, "198.51.100.7")
     assert sign_in(signed_in, web.admin).headers["location"] == "/"
     checked = hasher.verified
@@ -138,10 +138,10 @@ def test_nonsense_pool_sizes_are_refused() -> None:
 
 
 @pytest.fixture
-def second_server(settings: Settings, vault: Vault) -> Iterator[Vault]:
-    """Another server's vault on the same database: its own process memory, shared rows."""
-    other = open_vault(settings)
-    other.clock = vault.clock
+def second_server(settings: Settings, installation: Installation) -> Iterator[Installation]:
+    """Another server's installation on the same database: its own process memory, shared rows."""
+    other = open_installation(settings)
+    other.clock = installation.clock
     try:
         yield other
     finally:
@@ -149,9 +149,9 @@ def second_server(settings: Settings, vault: Vault) -> Iterator[Vault]:
 
 
 def test_failed_sign_ins_on_one_server_count_on_the_other(
-    web: WebWorld, clock: Clock, second_server: Vault
+    web: WebWorld, clock: Clock, second_server: Installation
 ) -> None:
-    first = create_app(web.vault, sign_in_limits=EMAIL_LIMIT)
+    first = create_app(web.installation, sign_in_limits=EMAIL_LIMIT)
     second = create_app(second_server, sign_in_limits=EMAIL_LIMIT)
     for n, app in enumerate((first, second, first, second)):
         assert sign_in(_from(app, f"192.0.2.{n}"), web.viewer, "wrong").headers["location"] == (

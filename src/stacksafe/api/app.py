@@ -30,13 +30,13 @@ from stacksafe.api.routes import (
     users,
 )
 from stacksafe.core.guessing import BAD_TOKENS, BadTokens
+from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.password_pool import PasswordPool
 from stacksafe.core.request_counts import RequestCounts
 from stacksafe.core.rotation import RotationScheduler
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.core.sign_in import SignInLimits
 from stacksafe.core.validation import parse_duration
-from stacksafe.core.vault import Vault, open_vault
 from stacksafe.settings import Settings
 from stacksafe.web import install_web
 
@@ -59,9 +59,9 @@ SQLITE_THREADS = 2
 POSTGRESQL_THREADS = 8
 
 
-def default_threads(vault: Vault) -> int:
+def default_threads(installation: Installation) -> int:
     """Request threads per worker: few on SQLite (CPU-bound reads), more on PostgreSQL."""
-    return SQLITE_THREADS if vault.store.dialect == "sqlite" else POSTGRESQL_THREADS
+    return SQLITE_THREADS if installation.store.dialect == "sqlite" else POSTGRESQL_THREADS
 
 
 class StacksafeApi(FastAPI):
@@ -81,10 +81,10 @@ class StacksafeApi(FastAPI):
 
 
 def create_app(
-    vault: Vault,
+    installation: Installation,
     *,
     rate_limit: int = DEFAULT_RATE_LIMIT,
-    close_vault: bool = False,
+    close_installation: bool = False,
     threads: int | None = None,
     serving: bool = False,
     rotation_interval: timedelta | None = None,
@@ -94,7 +94,7 @@ def create_app(
     passwords: PasswordPool | None = None,
     sign_in_limits: SignInLimits | None = None,
 ) -> FastAPI:
-    """The API over ``vault``; ``serving`` when this process exists to serve it (uvicorn).
+    """The API over ``installation``; ``serving`` when this process exists to serve it (uvicorn).
 
     With ``rotation_interval``, a scheduler thread rotates due secrets that often. The web UI
     is served at ``/`` by the same app (``web_policy``: its sessions' idle timeout and lifetime;
@@ -112,7 +112,7 @@ def create_app(
         # about fourfold from 1 to 40 threads (docs/operations.md). Few threads per worker,
         # and more workers, serve more.
         to_thread.current_default_thread_limiter().total_tokens = (
-            threads if threads is not None else default_threads(vault)
+            threads if threads is not None else default_threads(installation)
         )
         if serving:
             # Everything loaded so far lives as long as the server process: keep it out of
@@ -124,7 +124,7 @@ def create_app(
             flusher.start()
         scheduler = None
         if rotation_interval is not None:
-            scheduler = RotationScheduler(vault, rotation_interval)
+            scheduler = RotationScheduler(installation, rotation_interval)
             scheduler.start()
         yield
         if scheduler is not None:
@@ -132,8 +132,8 @@ def create_app(
         if flusher is not None:
             flusher.stop()
         app.state.web.passwords.close()
-        if close_vault:
-            vault.close()
+        if close_installation:
+            installation.close()
 
     app = StacksafeApi(
         title="stacksafe",
@@ -144,10 +144,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.stacksafe = state = ApiState(
-        vault=vault,
-        per_token=shared_window(vault, rate_limit, RATE_LIMIT_SECONDS),
-        bad_tokens=BadTokens(vault, BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS),
-        request_counts=RequestCounts(vault, RATE_LIMIT_SECONDS),
+        installation=installation,
+        per_token=shared_window(installation, rate_limit, RATE_LIMIT_SECONDS),
+        bad_tokens=BadTokens(installation, BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS),
+        request_counts=RequestCounts(installation, RATE_LIMIT_SECONDS),
     )
     if lane:
         app.lane = SecretsLane(app.state.stacksafe)
@@ -167,7 +167,12 @@ def create_app(
         app.include_router(router, prefix="/api/3")
     app.include_router(health.router)
     install_web(
-        app, vault, web_policy, web_origin, passwords=passwords, sign_in_limits=sign_in_limits
+        app,
+        installation,
+        web_policy,
+        web_origin,
+        passwords=passwords,
+        sign_in_limits=sign_in_limits,
     )
     return app
 
@@ -182,9 +187,9 @@ def app_from_environment() -> FastAPI:
     policy = SessionPolicy(idle_timeout=parse_duration(idle)) if idle else None
     settings = Settings.load()
     return create_app(
-        open_vault(settings),
+        open_installation(settings),
         rate_limit=limit,
-        close_vault=True,
+        close_installation=True,
         threads=threads,
         serving=True,
         rotation_interval=timedelta(seconds=interval) if interval > 0 else None,

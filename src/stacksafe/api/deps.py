@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: the vault, and the authenticated, rate-limited principal."""
+"""Request-scoped dependencies: the installation, and the authenticated, rate-limited principal."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from fastapi import Depends, Request, Response
 from stacksafe.api.ratelimit import SlidingWindow
 from stacksafe.core.access import Principal
 from stacksafe.core.guessing import BadTokens
+from stacksafe.core.installation import Installation
 from stacksafe.core.principals import authenticate
 from stacksafe.core.request_counts import RequestCounts
-from stacksafe.core.vault import Vault
 from stacksafe.errors import Throttled, Unauthenticated
 
 T = TypeVar("T")
@@ -22,7 +22,7 @@ T = TypeVar("T")
 __all__ = [
     "ApiState",
     "Caller",
-    "VaultDep",
+    "InstallationDep",
     "authenticated",
     "authenticated_with",
     "bearer_token",
@@ -33,7 +33,7 @@ __all__ = [
 
 @dataclass
 class ApiState:
-    vault: Vault
+    installation: Installation
     per_token: SlidingWindow
     bad_tokens: BadTokens  # in the database: shared by every server
     # per_token's counts go to the database through this, about once a second when serving
@@ -45,11 +45,11 @@ def _state(request: Request) -> ApiState:
     return state
 
 
-async def _vault(request: Request) -> Vault:
-    return _state(request).vault
+async def _installation(request: Request) -> Installation:
+    return _state(request).installation
 
 
-VaultDep = Annotated[Vault, Depends(_vault)]
+InstallationDep = Annotated[Installation, Depends(_installation)]
 
 
 def caller(request: Request, response: Response) -> Principal:
@@ -71,7 +71,9 @@ def authenticated(
     the rate-limit headers its response carries."""
 
     def check(token: str, request_id: str) -> tuple[Principal, None]:
-        return authenticate(state.vault, token, source_ip=source_ip, request_id=request_id), None
+        return authenticate(
+            state.installation, token, source_ip=source_ip, request_id=request_id
+        ), None
 
     principal, _, headers = authenticated_with(state, authorization, source_ip, request_id, check)
     return principal, headers

@@ -172,14 +172,14 @@ class SecretsLane:
                         source_ip,
                         request_id,
                         lambda token, rid: authenticate_for_stack(
-                            self.state.vault, token, ref, source_ip=source_ip, request_id=rid
+                            self.state.installation, token, ref, source_ip=source_ip, request_id=rid
                         ),
                     )
                     target = stack_target()
                 else:
                     actor, limits = authenticated(self.state, authorization, source_ip, request_id)
-                    target = RESOLVERS[level](self.state.vault, actor, ref)
-                return secrets_page_audited(self.state.vault, actor, target, query), limits
+                    target = RESOLVERS[level](self.state.installation, actor, ref)
+                return secrets_page_audited(self.state.installation, actor, target, query), limits
             except StacksafeError as exc:
                 return _error(exc)
 
@@ -237,7 +237,7 @@ class SecretsLane:
         except StacksafeError:
             return None
         known = known_for_stack(
-            state.vault,
+            state.installation,
             token,
             ref,
             source_ip=source_ip,
@@ -247,7 +247,7 @@ class SecretsLane:
             return None
         actor, target = known
         page = kept_list(
-            state.vault,
+            state.installation,
             actor,
             target,
             reveal=query.reveal,
@@ -261,7 +261,7 @@ class SecretsLane:
         # From here on the request is answered here: it is counted once, by this path.
         try:
             limits = counted(state, actor)
-            return audited_soon(state.vault, actor, target, body, detail), limits
+            return audited_soon(state.installation, actor, target, body, detail), limits
         except StacksafeError as exc:
             return _error(exc)
 

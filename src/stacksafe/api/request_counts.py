@@ -1,5 +1,6 @@
 """The per-token rate limit shared by every server on the database: the window over the
-vault's clock, and the thread of a serving process that exchanges its counts about once a second
+installation's clock, and the thread of a serving process that exchanges its counts about once
+a second
 (``RequestCountsFlusher``) through ``core.request_counts.RequestCounts``."""
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import threading
 import time
 
 from stacksafe.api.ratelimit import SlidingWindow
+from stacksafe.core.installation import Installation, utc_now
 from stacksafe.core.request_counts import RequestCounts
-from stacksafe.core.vault import Vault, utc_now
 
 __all__ = ["FLUSH_SECONDS", "RequestCounts", "RequestCountsFlusher", "shared_window"]
 
@@ -19,14 +20,14 @@ FLUSH_SECONDS = 1.0  # how often a serving process shares its counts (the oversh
 log = logging.getLogger(__name__)
 
 
-def shared_window(vault: Vault, limit: int, window: float) -> SlidingWindow:
-    """A window over the vault's clock (epoch seconds: the same windows on every server)
-    whose counts ``RequestCounts(vault, window)`` shares."""
+def shared_window(installation: Installation, limit: int, window: float) -> SlidingWindow:
+    """A window over the installation's clock (epoch seconds: the same windows on every server)
+    whose counts ``RequestCounts(installation, window)`` shares."""
 
     def now() -> float:
         # Every valid request reads it: the system clock's seconds directly (a fraction of
-        # what building a datetime costs), the vault's clock when a test has set one.
-        clock = vault.clock
+        # what building a datetime costs), the installation's clock when a test has set one.
+        clock = installation.clock
         return time.time() if clock is utc_now else clock().timestamp()
 
     return SlidingWindow(limit, window, now, shared=True)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from stacksafe.cli.backend import remote_client
-from stacksafe.cli.common import DataDirOption, local_actor, opened_vault
+from stacksafe.cli.common import DataDirOption, local_actor, opened_installation
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
 from stacksafe.core import audit, principals
 from stacksafe.core.audit_checkpoint import parse_expected_head
@@ -53,8 +53,10 @@ def users_create(
         if client is not None:
             client.create_user(email, account=account, role=role, stack_roles=stack_roles)
         else:
-            with opened_vault(data_dir) as vault:
-                principals.create_user(vault, local_actor(), email, account, role, stack_roles)
+            with opened_installation(data_dir) as installation:
+                principals.create_user(
+                    installation, local_actor(), email, account, role, stack_roles
+                )
     typer.echo(f"{email} is {role} in account {account!r}", err=True)
 
 
@@ -76,8 +78,8 @@ def users_set_password(
         text = typer.prompt(f"Password for {email}", hide_input=True, confirmation_prompt=True)
     else:
         raise InvalidInput("no password: type it at the prompt (a terminal), or use --stdin")
-    with opened_vault(data_dir) as vault:
-        principals.set_password(vault, local_actor(), email, SecretValue(text))
+    with opened_installation(data_dir) as installation:
+        principals.set_password(installation, local_actor(), email, SecretValue(text))
     typer.echo(f"Password set for {email}; their open web sessions were ended.", err=True)
 
 
@@ -108,9 +110,9 @@ def tokens_create(
             created = principals.CreatedToken(str(made["id"]), str(made["token"]))
         else:
             lifetime = None if expires_in is None else parse_duration(expires_in, "--expires-in")
-            with opened_vault(data_dir) as vault:
+            with opened_installation(data_dir) as installation:
                 created = principals.create_token(
-                    vault,
+                    installation,
                     local_actor(),
                     user,
                     scopes=scope,
@@ -133,8 +135,8 @@ def tokens_list(
         if client is not None:
             rows = [_token_row(t) for t in client.tokens(user=user)]
         else:
-            with opened_vault(data_dir) as vault:
-                found = principals.list_tokens(vault, local_actor(), user)
+            with opened_installation(data_dir) as installation:
+                found = principals.list_tokens(installation, local_actor(), user)
             rows = [
                 {
                     "id": t.uid,
@@ -179,8 +181,8 @@ def tokens_revoke(token_id: str, data_dir: DataDirOption = None) -> None:
         if client is not None:
             client.revoke_token(token_id)
         else:
-            with opened_vault(data_dir) as vault:
-                principals.revoke_token(vault, local_actor(), token_id)
+            with opened_installation(data_dir) as installation:
+                principals.revoke_token(installation, local_actor(), token_id)
     typer.echo(f"Revoked {token_id}")
 
 
@@ -208,13 +210,18 @@ def audit_list(
                 account=account, limit=limit, **{k: v for k, v in filters.items() if v}
             )
         else:
-            with opened_vault(data_dir) as vault:
+            with opened_installation(data_dir) as installation:
                 account_uid = None
                 if account is not None:
-                    target = visible_target(vault, local_actor(), account_ref=account)
+                    target = visible_target(installation, local_actor(), account_ref=account)
                     account_uid = target.account.uid
                 events = audit.list_events(
-                    vault, account_uid=account_uid, since=moment, actor=actor, key=key, limit=limit
+                    installation,
+                    account_uid=account_uid,
+                    since=moment,
+                    actor=actor,
+                    key=key,
+                    limit=limit,
                 )
             rows = [e.to_json() for e in events]
     if fmt is ListFormat.json:
@@ -285,9 +292,9 @@ def audit_verify(
             first_bad, problem = remote["first_bad_seq"], remote["problem"]
             head, unanchored = remote.get("head"), bool(remote.get("unanchored"))
         else:
-            with opened_vault(data_dir) as vault:
+            with opened_installation(data_dir) as installation:
                 report = audit.verify_chain(
-                    vault,
+                    installation,
                     checkpoints=checkpoint or [],
                     expected=expected,
                     require_anchor=not no_anchor,

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stacksafe.cli.local import opened_vault
+from stacksafe.cli.local import opened_installation
 from stacksafe.errors import ConfigurationError, InvalidInput
 from stacksafe.model import Secret, SecretValue
 
@@ -239,8 +239,10 @@ def secrets_backend(
             from stacksafe.cli.local_backend import LocalBackend
             from stacksafe.core.tenancy import resolve_target
 
-            with opened_vault(data_dir) as vault:
-                yield LocalBackend(vault, resolve_target(vault, account=account, stack=stack))
+            with opened_installation(data_dir) as installation:
+                yield LocalBackend(
+                    installation, resolve_target(installation, account=account, stack=stack)
+                )
             return
         if account is None and stack is None:
             raise InvalidInput("name where the secrets are: --stack STACK or --account ACCOUNT")

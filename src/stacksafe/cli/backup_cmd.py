@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.cli.common import DataDirOption, local_actor, opened_vault, settings_for
+from stacksafe.cli.common import DataDirOption, local_actor, opened_installation, settings_for
 from stacksafe.errors import InvalidInput
 
 __all__ = ["backup", "restore"]
@@ -34,8 +34,8 @@ def backup(file: FileArgument, data_dir: DataDirOption = None) -> None:
     _local_only("backup")
     from stacksafe.core.backup import backup as make_backup
 
-    with opened_vault(data_dir) as vault:
-        report = make_backup(vault, local_actor(), file)
+    with opened_installation(data_dir) as installation:
+        report = make_backup(installation, local_actor(), file)
     typer.echo(
         f"Backed up {len(report.tables)} tables, {sum(report.tables.values())} rows "
         f"({_rows(report.tables)}) to {file}: {report.bytes} bytes, encrypted.",

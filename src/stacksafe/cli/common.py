@@ -1,4 +1,4 @@
-"""What every command shares: the --data-dir option, opening the vault, the author of writes."""
+"""What every command shares: the --data-dir option, opening the installation, who writes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.cli.local import local_actor, opened_vault, settings_for
+from stacksafe.cli.local import local_actor, opened_installation, settings_for
 from stacksafe.errors import InvalidInput
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
     "DataDirOption",
     "StackOption",
     "local_actor",
-    "opened_vault",
+    "opened_installation",
     "parse_moment",
     "settings_for",
 ]

@@ -15,7 +15,7 @@ from stacksafe.cli.common import (
     DataDirOption,
     StackOption,
     local_actor,
-    opened_vault,
+    opened_installation,
     settings_for,
 )
 from stacksafe.core import custody, reseal
@@ -28,8 +28,8 @@ keys_app = typer.Typer(help="The master key and data keys: rotation and where th
 @keys_app.command("status")
 def status(data_dir: DataDirOption = None) -> None:
     """Master-key versions, and how many data and server keys each one wraps."""
-    with opened_vault(data_dir) as vault:
-        found = custody.key_status(vault)
+    with opened_installation(data_dir) as installation:
+        found = custody.key_status(installation)
     typer.echo(
         f"Master key versions: {', '.join(map(str, found.versions))} (newest {found.newest})"
     )
@@ -80,9 +80,9 @@ def rotate(
     """Add a master-key version and re-wrap every data key under it while servers keep
     serving (values are not re-encrypted). Interrupted, it resumes where it stopped."""
     settings = settings_for(data_dir)
-    with opened_vault(data_dir) as vault, _progress("re-wrapping keys") as progress:
+    with opened_installation(data_dir) as installation, _progress("re-wrapping keys") as progress:
         report = custody.rotate_master_key(
-            vault, local_actor(), settings, progress=progress, batch=batch
+            installation, local_actor(), settings, progress=progress, batch=batch
         )
     verb = "Rotated to" if report.created else "Resumed the rotation to"
     typer.echo(
@@ -104,9 +104,17 @@ def rotate_data_keys(
     old data keys: for when a data key may be compromised. --account covers the account's own
     level and all its stacks, --stack one stack; default: everything. Servers keep serving;
     interrupted, it resumes where it stopped."""
-    with opened_vault(data_dir) as vault, _progress("re-encrypting values") as progress:
+    with (
+        opened_installation(data_dir) as installation,
+        _progress("re-encrypting values") as progress,
+    ):
         report = reseal.rotate_data_keys(
-            vault, local_actor(), account=account, stack=stack, batch=batch, progress=progress
+            installation,
+            local_actor(),
+            account=account,
+            stack=stack,
+            batch=batch,
+            progress=progress,
         )
     resumed = f" ({report.resumed} resumed)" if report.resumed else ""
     typer.echo(

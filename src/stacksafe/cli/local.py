@@ -1,4 +1,4 @@
-"""Local mode's plumbing without Typer: settings, the vault, the local operator.
+"""Local mode's plumbing without Typer: settings, the installation, the local operator.
 
 Kept apart from cli/common.py (Typer option types) so `stacksafe run` can start without importing
 Typer, and the core is imported only when a local command needs it.
@@ -16,9 +16,9 @@ from stacksafe.settings import Settings
 
 if TYPE_CHECKING:
     from stacksafe.core.access import Principal
-    from stacksafe.core.vault import Vault
+    from stacksafe.core.installation import Installation
 
-__all__ = ["local_actor", "opened_vault", "settings_for"]
+__all__ = ["local_actor", "opened_installation", "settings_for"]
 
 
 def settings_for(data_dir: Path | None) -> Settings:
@@ -26,14 +26,14 @@ def settings_for(data_dir: Path | None) -> Settings:
 
 
 @contextmanager
-def opened_vault(data_dir: Path | None) -> Iterator[Vault]:
-    from stacksafe.core.vault import open_vault
+def opened_installation(data_dir: Path | None) -> Iterator[Installation]:
+    from stacksafe.core.installation import open_installation
 
-    vault = open_vault(settings_for(data_dir))
+    installation = open_installation(settings_for(data_dir))
     try:
-        yield vault
+        yield installation
     finally:
-        vault.close()
+        installation.close()
 
 
 def local_actor() -> Principal:

@@ -8,18 +8,18 @@ from typing import Any
 
 from stacksafe.cli.local import local_actor
 from stacksafe.core import rotation, secrets, versions
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import ImportReport
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import parse_duration
-from stacksafe.core.vault import Vault
 from stacksafe.model import Secret, SecretValue, iso8601
 
 __all__ = ["LocalBackend"]
 
 
 class LocalBackend:
-    def __init__(self, vault: Vault, target: Target) -> None:
-        self.vault, self.target, self.actor = vault, target, local_actor()
+    def __init__(self, installation: Installation, target: Target) -> None:
+        self.installation, self.target, self.actor = installation, target, local_actor()
 
     def describe(self) -> str:
         return self.target.describe()
@@ -32,7 +32,7 @@ class LocalBackend:
         environments: Sequence[str] | None = None,
     ) -> Secret:
         return secrets.set_secret(
-            self.vault,
+            self.installation,
             self.actor,
             self.target,
             key,
@@ -42,47 +42,51 @@ class LocalBackend:
         )
 
     def environments(self, key: str) -> list[str] | None:
-        return secrets.environments_of(self.vault, self.actor, self.target, key)
+        return secrets.environments_of(self.installation, self.actor, self.target, key)
 
     def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None:
-        return secrets.restrict_secret(self.vault, self.actor, self.target, key, environments)
+        return secrets.restrict_secret(
+            self.installation, self.actor, self.target, key, environments
+        )
 
     def get(self, key: str, reveal: bool, resolve: bool = True, label: str | None = None) -> Secret:
         if label is not None:
             return rotation.labelled_secret(
-                self.vault, self.actor, self.target, key, label, reveal=reveal
+                self.installation, self.actor, self.target, key, label, reveal=reveal
             )
         return secrets.get_secret(
-            self.vault, self.actor, self.target, key, reveal=reveal, resolve=resolve
+            self.installation, self.actor, self.target, key, reveal=reveal, resolve=resolve
         )
 
     def list(self, reveal: bool, resolve: bool = True) -> list[Secret]:
         return secrets.list_secrets(
-            self.vault, self.actor, self.target, reveal=reveal, resolve=resolve
+            self.installation, self.actor, self.target, reveal=reveal, resolve=resolve
         )
 
     def unset(self, key: str, if_version: int | None = None) -> None:
-        secrets.unset_secret(self.vault, self.actor, self.target, key, expected_version=if_version)
+        secrets.unset_secret(
+            self.installation, self.actor, self.target, key, expected_version=if_version
+        )
 
     def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport:
-        return secrets.import_secrets(self.vault, self.actor, self.target, entries)
+        return secrets.import_secrets(self.installation, self.actor, self.target, entries)
 
     def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]:
         return secrets.effective_values(
-            self.vault, self.actor, self.target, purpose=purpose, resolve=resolve
+            self.installation, self.actor, self.target, purpose=purpose, resolve=resolve
         )
 
     def history(self, key: str, reveal: bool) -> Sequence[dict[str, Any]]:
-        found = versions.history(self.vault, self.actor, self.target, key, reveal=reveal)
+        found = versions.history(self.installation, self.actor, self.target, key, reveal=reveal)
         return [e.to_json() for e in found]
 
     def rollback(self, key: str, to_version: int, if_version: int | None) -> int:
         return versions.rollback_key(
-            self.vault, self.actor, self.target, key, to_version, expected_version=if_version
+            self.installation, self.actor, self.target, key, to_version, expected_version=if_version
         )
 
     def rollback_level(self, to: datetime) -> dict[str, Any]:
-        report = versions.rollback_level(self.vault, self.actor, self.target, to)
+        report = versions.rollback_level(self.installation, self.actor, self.target, to)
         return {
             "to_iso": iso8601(report.to),
             "restored": report.restored,
@@ -91,19 +95,19 @@ class LocalBackend:
         }
 
     def undelete(self, key: str) -> int:
-        return versions.undelete(self.vault, self.actor, self.target, key)
+        return versions.undelete(self.installation, self.actor, self.target, key)
 
     def destroy(self, key: str, version: int) -> None:
-        versions.destroy_version(self.vault, self.actor, self.target, key, version)
+        versions.destroy_version(self.installation, self.actor, self.target, key, version)
 
     def max_versions(self) -> int | None:
-        return versions.max_versions(self.vault, self.actor, self.target)
+        return versions.max_versions(self.installation, self.actor, self.target)
 
     def set_max_versions(self, limit: int | None) -> None:
-        versions.set_max_versions(self.vault, self.actor, self.target, limit)
+        versions.set_max_versions(self.installation, self.actor, self.target, limit)
 
     def rotation_policy(self, key: str) -> dict[str, Any]:
-        return rotation.get_policy(self.vault, self.actor, self.target, key).to_json()
+        return rotation.get_policy(self.installation, self.actor, self.target, key).to_json()
 
     def set_rotation(
         self,
@@ -114,7 +118,7 @@ class LocalBackend:
         config: Mapping[str, Any],
     ) -> dict[str, Any]:
         return rotation.set_policy(
-            self.vault,
+            self.installation,
             self.actor,
             self.target,
             key,
@@ -125,7 +129,7 @@ class LocalBackend:
         ).to_json()
 
     def clear_rotation(self, key: str) -> None:
-        rotation.clear_policy(self.vault, self.actor, self.target, key)
+        rotation.clear_policy(self.installation, self.actor, self.target, key)
 
     def rotate(self, key: str) -> dict[str, Any]:
-        return rotation.rotate_secret(self.vault, self.actor, self.target, key).to_json()
+        return rotation.rotate_secret(self.installation, self.actor, self.target, key).to_json()

@@ -12,7 +12,7 @@ from stacksafe.cli.common import (
     DataDirOption,
     StackOption,
     local_actor,
-    opened_vault,
+    opened_installation,
     parse_moment,
 )
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
@@ -198,12 +198,12 @@ def status(
             from stacksafe.core.tenancy import find_account
             from stacksafe.core.validation import parse_duration
 
-            with opened_vault(data_dir) as vault:
-                owner = None if account is None else find_account(vault, account)
+            with opened_installation(data_dir) as installation:
+                owner = None if account is None else find_account(installation, account)
                 entries = [
                     e.to_json()
                     for e in rotation_status(
-                        vault,
+                        installation,
                         local_actor(),
                         owner,
                         within=parse_duration(within, "--within"),
@@ -250,13 +250,13 @@ def run(
         from stacksafe.core.rotation import run_due
         from stacksafe.core.tenancy import find_account, resolve_target
 
-        with opened_vault(data_dir) as vault:
-            owner = None if account is None else find_account(vault, account)
+        with opened_installation(data_dir) as installation:
+            owner = None if account is None else find_account(installation, account)
             only = None
             if stack is not None:
-                scope = resolve_target(vault, account=account, stack=stack)
+                scope = resolve_target(installation, account=account, stack=stack)
                 owner, only = scope.account, scope.stack
-            done = run_due(vault, local_actor(), owner, stack=only, force=force)
+            done = run_due(installation, local_actor(), owner, stack=only, force=force)
             outcomes = [o.to_json() for o in done]
     if fmt is ListFormat.json:
         print_json(outcomes)

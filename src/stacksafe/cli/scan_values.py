@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stacksafe.cli.backend import remote_client
-from stacksafe.cli.common import local_actor, opened_vault
+from stacksafe.cli.common import local_actor, opened_installation
 from stacksafe.core import secrets
+from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target, list_accounts, list_stacks, resolve_target
-from stacksafe.core.vault import Vault
 from stacksafe.errors import ConfigurationError, Forbidden, InvalidInput
 from stacksafe.model import Secret, SecretValue
 from stacksafe.scan.findings import Location
@@ -50,16 +50,18 @@ class ManagedValues:
             self.entries.append((Location(account, level, secret.key), secret.raw_value))
 
 
-def _local_targets(vault: Vault, stack: str | None, account: str | None) -> list[Target]:
+def _local_targets(
+    installation: Installation, stack: str | None, account: str | None
+) -> list[Target]:
     actor = local_actor()
     if stack is not None:
-        return [resolve_target(vault, account=account, stack=stack)]
-    accounts = list_accounts(vault, actor)
+        return [resolve_target(installation, account=account, stack=stack)]
+    accounts = list_accounts(installation, actor)
     if account is not None:
-        accounts = [resolve_target(vault, account=account, stack=None).account]
+        accounts = [resolve_target(installation, account=account, stack=None).account]
     by_id = {a.id: a for a in accounts}
     targets = [Target(a) for a in accounts]
-    for found in list_stacks(vault, actor, account_ref=account):
+    for found in list_stacks(installation, actor, account_ref=account):
         if found.account_id in by_id:
             targets.append(Target(by_id[found.account_id], found))
     return targets
@@ -69,9 +71,11 @@ def _local(data_dir: Path | None, stack: str | None, account: str | None) -> Man
     values = ManagedValues()
     actor = local_actor()
     try:
-        with opened_vault(data_dir) as vault:
-            for target in _local_targets(vault, stack, account):
-                found = secrets.list_secrets(vault, actor, target, reveal=True, purpose=PURPOSE)
+        with opened_installation(data_dir) as installation:
+            for target in _local_targets(installation, stack, account):
+                found = secrets.list_secrets(
+                    installation, actor, target, reveal=True, purpose=PURPOSE
+                )
                 level = None if target.stack is None else target.stack.name
                 values.add(target.account.name, level, found)
     except ConfigurationError as exc:

@@ -14,7 +14,7 @@ from stacksafe.cli.common import (
     DataDirOption,
     StackOption,
     local_actor,
-    opened_vault,
+    opened_installation,
     parse_moment,
 )
 from stacksafe.cli.output import (
@@ -433,12 +433,12 @@ def diff(
                 remote_stack_uid(client, left, account), remote_stack_uid(client, right, account)
             )
         else:
-            with opened_vault(data_dir) as vault:
+            with opened_installation(data_dir) as installation:
                 found = promotion.diff_stacks(
-                    vault,
+                    installation,
                     local_actor(),
-                    resolve_target(vault, account=account, stack=left),
-                    resolve_target(vault, account=account, stack=right),
+                    resolve_target(installation, account=account, stack=left),
+                    resolve_target(installation, account=account, stack=right),
                 )
             rows = [e.to_json() for e in found]
     if fmt is ListFormat.json:
@@ -494,12 +494,12 @@ def copy(
             )
             added, changed, unchanged = copied["added"], copied["changed"], copied["unchanged"]
         else:
-            with opened_vault(data_dir) as vault:
+            with opened_installation(data_dir) as installation:
                 report = promotion.copy_secrets(
-                    vault,
+                    installation,
                     local_actor(),
-                    resolve_target(vault, account=account, stack=from_stack),
-                    resolve_target(vault, account=account, stack=to_stack),
+                    resolve_target(installation, account=account, stack=from_stack),
+                    resolve_target(installation, account=account, stack=to_stack),
                     key,
                     allow_production_source=allow_production_source,
                 )

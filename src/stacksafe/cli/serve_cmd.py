@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 
 from stacksafe.cli.common import DataDirOption, local_actor, settings_for
+from stacksafe.core.installation import open_installation
 from stacksafe.core.principals import bootstrap_owner, create_token, has_users
 from stacksafe.core.validation import parse_duration
-from stacksafe.core.vault import open_vault
 from stacksafe.errors import ConfigurationError, InvalidInput
 from stacksafe.settings import Settings
 
@@ -32,14 +32,14 @@ def is_loopback(host: str) -> bool:
 
 def _first_start(settings: Settings) -> None:
     """An installation without users (made before users existed) gets its owner now, once."""
-    vault = open_vault(settings)
+    installation = open_installation(settings)
     try:
-        if has_users(vault):
+        if has_users(installation):
             return
-        bootstrap_owner(vault, FIRST_OWNER)
-        first = create_token(vault, local_actor(), FIRST_OWNER, scopes=["public", "admin"])
+        bootstrap_owner(installation, FIRST_OWNER)
+        first = create_token(installation, local_actor(), FIRST_OWNER, scopes=["public", "admin"])
     finally:
-        vault.close()
+        installation.close()
     typer.echo(f"Owner {FIRST_OWNER}: first API token {first.uid} (shown once, keep it safe):")
     typer.echo(f"  {first.token}")
 

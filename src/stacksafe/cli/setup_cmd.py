@@ -8,8 +8,8 @@ import typer
 
 from stacksafe.cli.common import DataDirOption, local_actor, settings_for
 from stacksafe.core.audit import write_genesis
+from stacksafe.core.installation import initialise
 from stacksafe.core.principals import bootstrap_owner, create_token
-from stacksafe.core.vault import initialise
 from stacksafe.store import redact_url
 
 __all__ = ["init"]
@@ -26,14 +26,14 @@ def init(
     Also creates the server owner and prints the owner's first API token, once.
     """
     settings = settings_for(data_dir)
-    vault, key_file = initialise(settings)
+    installation, key_file = initialise(settings)
     try:
         # The log's first event: from now on, a log with no event at all was wiped.
-        write_genesis(vault, local_actor())
-        bootstrap_owner(vault, owner_email)
-        first = create_token(vault, local_actor(), owner_email, scopes=["public", "admin"])
+        write_genesis(installation, local_actor())
+        bootstrap_owner(installation, owner_email)
+        first = create_token(installation, local_actor(), owner_email, scopes=["public", "admin"])
     finally:
-        vault.close()
+        installation.close()
     typer.echo(f"Initialised stacksafe in {settings.data_dir}")
     typer.echo(f"  database:   {redact_url(settings.database_url)}")
     if settings.uses_passphrase:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from stacksafe.cli.backend import remote_client
-from stacksafe.cli.common import AccountOption, DataDirOption, local_actor, opened_vault
+from stacksafe.cli.common import AccountOption, DataDirOption, local_actor, opened_installation
 from stacksafe.cli.output import (
     ListFormat,
     ListFormatOption,
@@ -32,8 +32,8 @@ def accounts_create(name: str, data_dir: DataDirOption = None) -> None:
             created = client.create_account(name)
             typer.echo(f"Created account {created['name']!r} (uid {created['uid']})")
             return
-    with opened_vault(data_dir) as vault:
-        account = tenancy.create_account(vault, local_actor(), name)
+    with opened_installation(data_dir) as installation:
+        account = tenancy.create_account(installation, local_actor(), name)
     typer.echo(f"Created account {account.name!r} (uid {account.uid})")
 
 
@@ -47,8 +47,8 @@ def accounts_list(data_dir: DataDirOption = None, fmt: ListFormatOption = ListFo
                 for a in client.accounts()
             ]
         else:
-            with opened_vault(data_dir) as vault:
-                rows = [account_json(a) for a in tenancy.list_accounts(vault, local_actor())]
+            with opened_installation(data_dir) as installation:
+                rows = [account_json(a) for a in tenancy.list_accounts(installation, local_actor())]
     if fmt is ListFormat.json:
         print_json(rows)
     else:
@@ -76,8 +76,8 @@ def stacks_create(
             made = client.create_stack(name, account=account, environment=environment)
             typer.echo(f"Created stack {made['name']!r} ({made['environment']}, uid {made['uid']})")
             return
-    with opened_vault(data_dir) as vault:
-        stack = tenancy.create_stack(vault, local_actor(), account, name, environment)
+    with opened_installation(data_dir) as installation:
+        stack = tenancy.create_stack(installation, local_actor(), account, name, environment)
     typer.echo(f"Created stack {stack.name!r} ({stack.environment}, uid {stack.uid})")
 
 
@@ -102,9 +102,9 @@ def stacks_list(
                 for s in client.stacks(account=account)
             ]
         else:
-            with opened_vault(data_dir) as vault:
-                found = tenancy.list_stacks(vault, local_actor(), account)
-                owners = {a.id: a for a in tenancy.list_accounts(vault, local_actor())}
+            with opened_installation(data_dir) as installation:
+                found = tenancy.list_stacks(installation, local_actor(), account)
+                owners = {a.id: a for a in tenancy.list_accounts(installation, local_actor())}
             rows = [stack_json(s, owners.get(s.account_id)) for s in found]
     if fmt is ListFormat.json:
         print_json(rows)

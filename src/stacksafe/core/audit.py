@@ -27,8 +27,8 @@ from sqlalchemy import Connection, or_
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit_checkpoint import Anchor, head_mac, head_matches, read_checkpoint
+from stacksafe.core.installation import Installation
 from stacksafe.core.server_keys import AUDIT_CHAIN, FINGERPRINT, keyed_hash
-from stacksafe.core.vault import Vault
 from stacksafe.errors import IntegrityError, InvalidInput
 from stacksafe.model import Account, Secret, SecretValue, Stack, iso8601
 from stacksafe.store import audit as queries
@@ -84,16 +84,16 @@ class AuditEvent:
         }
 
 
-def fingerprint(vault: Vault, value: SecretValue) -> str:
+def fingerprint(installation: Installation, value: SecretValue) -> str:
     """A keyed fingerprint of a value: equal values give equal fingerprints, and nothing more."""
-    return keyed_hash(vault, FINGERPRINT).digest(value.reveal().encode("utf-8"))[:16].hex()
+    return keyed_hash(installation, FINGERPRINT).digest(value.reveal().encode("utf-8"))[:16].hex()
 
 
 # Fingerprints remembered by seal (a 24-character key), at most this many (about 10 MB).
 SEALED_FINGERPRINTS_MAX = 65_536
 
 
-def fingerprints_of_opened(vault: Vault, opened: Sequence[Secret]) -> dict[str, str]:
+def fingerprints_of_opened(installation: Installation, opened: Sequence[Secret]) -> dict[str, str]:
     """The fingerprints of the revealed values of secrets just opened, by key.
 
     Remembered by sealed ``value``: a seal is unique (random nonce), and it opened to exactly
@@ -101,8 +101,8 @@ def fingerprints_of_opened(vault: Vault, opened: Sequence[Secret]) -> dict[str, 
     before has the fingerprint computed then. A reveal of a whole stack then hashes only the
     values it never revealed before, instead of every value on every request.
     """
-    memo = vault.sealed_fingerprints
-    hasher = keyed_hash(vault, FINGERPRINT)
+    memo = installation.sealed_fingerprints
+    hasher = keyed_hash(installation, FINGERPRINT)
     found = {}
     for secret in opened:
         if secret.raw_value is None:
@@ -135,8 +135,8 @@ def _canonical(fields: dict[str, Any]) -> bytes:
 
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 # Encoded detail texts by text, up to about this many characters in all (cleared when full:
-# refilled as appended). Shared by every vault of the process: an encoding depends on the text
-# alone.
+# refilled as appended). Shared by every installation of the process: an encoding depends on
+# the text alone.
 ENCODED_DETAILS_MAX_CHARS = 4_000_000
 _encoded_details: dict[str, str] = {}
 _encoded_chars = [0]
@@ -226,12 +226,14 @@ def _prepared(
     }
 
 
-def _append(conn: Connection, vault: Vault, rows: Sequence[dict[str, Any]]) -> list[int]:
+def _append(
+    conn: Connection, installation: Installation, rows: Sequence[dict[str, Any]]
+) -> list[int]:
     """Chain ``rows`` after the head, in order, in the caller's transaction; their sequences."""
-    chain = keyed_hash(vault, AUDIT_CHAIN)
+    chain = keyed_hash(installation, AUDIT_CHAIN)
     seq, previous = queries.lock_head(conn, GENESIS)
     # Hashed as UTC, which is how it reads back from the database.
-    at = vault.clock().astimezone(UTC)
+    at = installation.clock().astimezone(UTC)
     events = []
     shared: dict[bytes, str] = {}
     for row in rows:
@@ -250,30 +252,30 @@ def _append(conn: Connection, vault: Vault, rows: Sequence[dict[str, Any]]) -> l
     queries.insert_details(conn, shared)
     queries.insert_events(conn, events)
     queries.move_head(conn, seq, previous, head_mac(chain, seq, previous))
-    if vault.audit_checkpoint is not None:
+    if installation.audit_checkpoint is not None:
         # An integer compared and kept; the checkpoint is written later, by its own thread.
-        vault.audit_checkpoint.appended(seq)
+        installation.audit_checkpoint.appended(seq)
     return [event["seq"] for event in events]
 
 
 GENESIS_ACTION = "audit.genesis"
 
 
-def write_genesis(vault: Vault, actor: Principal) -> int | None:
+def write_genesis(installation: Installation, actor: Principal) -> int | None:
     """The log's first event, written by ``init``: a log that holds no event at all was wiped.
     Its sequence, or None when the log already has events (nothing is written then)."""
 
     def work(conn: Connection) -> int | None:
         if queries.lock_head(conn, GENESIS)[0]:
             return None
-        return record(conn, vault, actor, GENESIS_ACTION)
+        return record(conn, installation, actor, GENESIS_ACTION)
 
-    return vault.store.transact(work, "writing the audit log's genesis event")
+    return installation.store.transact(work, "writing the audit log's genesis event")
 
 
 def record(
     conn: Connection,
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     action: str,
     *,
@@ -286,11 +288,13 @@ def record(
 
     The caller's write and its audit event commit together or not at all (fail closed).
     """
-    return _append(conn, vault, [_prepared(actor, action, account, stack, outcome, detail)])[0]
+    return _append(conn, installation, [_prepared(actor, action, account, stack, outcome, detail)])[
+        0
+    ]
 
 
 def append(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     action: str,
     *,
@@ -306,11 +310,11 @@ def append(
     returns only after its own event is durable, and gets the error if the group failed.
     """
     row = _prepared(actor, action, account, stack, outcome, detail)
-    return _appender(vault).submit(row)
+    return _appender(installation).submit(row)
 
 
 def append_later(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     action: str,
     *,
@@ -321,11 +325,11 @@ def append_later(
     """``append`` without waiting: the future completes once the event is durably committed
     (or fails as its group failed). It joins the same group commits as ``append``."""
     row = _prepared(actor, action, account, stack, "ok", detail)
-    return _appender(vault).submit_later(row)
+    return _appender(installation).submit_later(row)
 
 
 def append_soon(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     action: str,
     *,
@@ -336,21 +340,21 @@ def append_soon(
     """``append_later`` from an event loop: a future of that loop (``CommitGroup.submit_soon``).
     ``stored_detail``: ``detail_text(detail)``."""
     row = _prepared(actor, action, account, stack, "ok", None, stored_detail)
-    return _appender(vault).submit_soon(row)
+    return _appender(installation).submit_soon(row)
 
 
 _APPENDER = "audit"
 
 
-def _appender(vault: Vault) -> CommitGroup[dict[str, Any], int]:
-    appender: CommitGroup[dict[str, Any], int] | None = vault.commit_groups.get(_APPENDER)
+def _appender(installation: Installation) -> CommitGroup[dict[str, Any], int]:
+    appender: CommitGroup[dict[str, Any], int] | None = installation.commit_groups.get(_APPENDER)
     if appender is None:
         # setdefault is atomic: two first callers end up with the same group.
-        appender = vault.commit_groups.setdefault(
+        appender = installation.commit_groups.setdefault(
             _APPENDER,
             CommitGroup(
-                vault.store,
-                lambda conn, rows: _append(conn, vault, rows),
+                installation.store,
+                lambda conn, rows: _append(conn, installation, rows),
                 "recording audit events",
             ),
         )
@@ -358,7 +362,7 @@ def _appender(vault: Vault) -> CommitGroup[dict[str, Any], int]:
 
 
 def record_denied(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     action: str,
     reason: str,
@@ -369,7 +373,7 @@ def record_denied(
 ) -> None:
     """Record a refused attempt in its own transaction (the attempt itself changed nothing)."""
     append(
-        vault,
+        installation,
         actor,
         action,
         account=account,
@@ -394,7 +398,7 @@ class VerifyReport:
 
 
 def verify_chain(
-    vault: Vault,
+    installation: Installation,
     *,
     checkpoints: Sequence[Path] = (),
     expected: Sequence[Anchor] = (),
@@ -408,8 +412,8 @@ def verify_chain(
 
     ``require_anchor`` (``audit verify``): a log with events but no anchor at all is not
     intact (``unanchored``): a deleted checkpoint is what whoever cut the tail would leave."""
-    chain = keyed_hash(vault, AUDIT_CHAIN)
-    own = vault.audit_checkpoint.path if vault.audit_checkpoint is not None else None
+    chain = keyed_hash(installation, AUDIT_CHAIN)
+    own = installation.audit_checkpoint.path if installation.audit_checkpoint is not None else None
     anchors = list(expected)
     for path in [*checkpoints, *([own] if own is not None else [])]:
         try:
@@ -425,7 +429,7 @@ def verify_chain(
     seen: dict[int, bytes] = {}
     expected_seq, previous = 1, GENESIS
     count = 0
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         head = queries.read_head(conn)
         for event in queries.iter_events(conn):
             if event.seq != expected_seq:
@@ -573,7 +577,7 @@ def _names_key(detail: dict[str, Any], key: str) -> bool:
 
 
 def list_events(
-    vault: Vault,
+    installation: Installation,
     *,
     account_uid: str | None = None,
     since: datetime | None = None,
@@ -598,7 +602,7 @@ def list_events(
     if actor is not None:
         query = query.where(audit_events.c.actor == actor)
     if key is None:
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             found = queries.query_events(conn, query.limit(limit).offset(offset))
         return [_event(e) for e in found]
     # The text search only narrows the candidates; the exact test is on the parsed keys.
@@ -612,7 +616,7 @@ def list_events(
     matched: list[AuditEvent] = []
     skipped = 0
     batch, start = 500, 0
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         while len(matched) < limit:
             rows = queries.query_events(conn, query.limit(batch).offset(start))
             for event in (_event(r) for r in rows):

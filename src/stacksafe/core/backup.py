@@ -28,11 +28,11 @@ import stacksafe
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import append, record
 from stacksafe.core.audit_checkpoint import set_aside
-from stacksafe.core.vault import (
-    Vault,
+from stacksafe.core.installation import (
+    Installation,
     check_store_reachable,
     load_keyring,
-    open_vault,
+    open_installation,
     store_for,
     utc_now,
 )
@@ -71,7 +71,7 @@ def _refuse_existing(path: Path) -> Conflict:
 
 
 def backup(
-    vault: Vault, actor: Principal, path: Path, *, chunk_size: int = CHUNK_SIZE
+    installation: Installation, actor: Principal, path: Path, *, chunk_size: int = CHUNK_SIZE
 ) -> BackupReport:
     """Write every table, from one snapshot, sealed, to a new file ``path`` (mode 0600)."""
     if path.exists():
@@ -82,25 +82,29 @@ def backup(
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:
-            counts, size = _write_dump(vault, out, chunk_size)
+            counts, size = _write_dump(installation, out, chunk_size)
             out.flush()
             os.fsync(out.fileno())
         _publish(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-    append(vault, actor, "backup.create", detail={"rows": sum(counts.values()), "bytes": size})
+    append(
+        installation, actor, "backup.create", detail={"rows": sum(counts.values()), "bytes": size}
+    )
     return BackupReport(counts, size)
 
 
-def _write_dump(vault: Vault, out: BinaryIO, chunk_size: int) -> tuple[dict[str, int], int]:
-    writer = SealedWriter(out, vault.data_keys.keyring, chunk_size)
+def _write_dump(
+    installation: Installation, out: BinaryIO, chunk_size: int
+) -> tuple[dict[str, int], int]:
+    writer = SealedWriter(out, installation.data_keys.keyring, chunk_size)
     compressor = zlib.compressobj(6)
 
     def put(item: object) -> None:
         line = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
         writer.write(compressor.compress(line))
 
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         counts = {table.name: dump.count_rows(conn, table) for table in dump.TABLES}
         put(
             {
@@ -235,15 +239,15 @@ def restore(settings: Settings, actor: Principal, path: Path) -> RestoreReport:
     # The restored log is older than any checkpoint of the installation it replaces: a
     # rollback on purpose. That checkpoint is kept under another name, and a new one starts.
     set_aside_checkpoint = set_aside(settings.checkpoint_file, datetime.now(UTC))
-    vault = open_vault(settings)
+    installation = open_installation(settings)
     try:
-        with vault.store.write() as conn:
+        with installation.store.write() as conn:
             detail: dict[str, Any] = {"made_at": header.get("made_at")}
             if set_aside_checkpoint is not None:
                 detail["checkpoint_set_aside"] = str(set_aside_checkpoint)
-            record(conn, vault, actor, "backup.restore", detail=detail)
+            record(conn, installation, actor, "backup.restore", detail=detail)
     finally:
-        vault.close()
+        installation.close()
     return RestoreReport(header["tables"], str(header["made_at"]), str(header["stacksafe_version"]))
 
 

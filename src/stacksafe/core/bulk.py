@@ -25,6 +25,7 @@ from stacksafe.core.audit import fingerprint, record
 from stacksafe.core.expansion import check_new_stacks
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow, refuse
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import ACTION_SET, sealing_key
 from stacksafe.core.tenancy import Target, record_stack_created, visible_target
 from stacksafe.core.validation import (
@@ -33,7 +34,6 @@ from stacksafe.core.validation import (
     validate_name,
     validate_value,
 )
-from stacksafe.core.vault import Vault
 from stacksafe.crypto import Binding
 from stacksafe.errors import Conflict, Forbidden, NotFound
 from stacksafe.model import SecretValue, Stack
@@ -82,7 +82,7 @@ def _batches(stacks: Iterable[NewStack], batch_secrets: int) -> Iterator[list[Ne
         yield batch
 
 
-def _checked(vault: Vault, new: NewStack) -> dict[str, SecretValue]:
+def _checked(installation: Installation, new: NewStack) -> dict[str, SecretValue]:
     """The stack's values, validated as `create_stack` and `import_secrets` validate them."""
     validate_name("stack", new.name)
     validate_environment(new.environment)
@@ -92,20 +92,20 @@ def _checked(vault: Vault, new: NewStack) -> dict[str, SecretValue]:
         value = new.secrets[key]
         generated = auto_generated(value)
         value = value if generated is None else generated
-        validate_value(key, value, vault.max_value_bytes)
+        validate_value(key, value, installation.max_value_bytes)
         values[key] = value
     return values
 
 
 def _load_batch(
     conn: Connection,
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     batch: Sequence[tuple[NewStack, dict[str, SecretValue]]],
 ) -> list[Stack]:
     account = target.account
-    now = vault.clock()
+    now = installation.clock()
     made: list[Stack] = []
     secret_rows: list[dict[str, Any]] = []
     envelopes: list[bytes] = []
@@ -123,10 +123,10 @@ def _load_batch(
             authorize(actor, Action.WRITE_STACK_SECRETS, account, stack)
         except (Forbidden, NotFound) as exc:
             raise _RefusedInBatch(exc, new.name) from None
-        record_stack_created(conn, vault, actor, account, stack)
+        record_stack_created(conn, installation, actor, account, stack)
         if not values:
             continue
-        data_key = sealing_key(conn, vault, level, len(values))
+        data_key = sealing_key(conn, installation, level, len(values))
         for key, value in values.items():
             envelopes.append(
                 data_key.seal(value.reveal().encode("utf-8"), Binding(level.scope, key, 1))
@@ -144,14 +144,14 @@ def _load_batch(
             )
         record(
             conn,
-            vault,
+            installation,
             actor,
             "secret.import",
             account=account,
             stack=stack,
             detail={
                 "keys": dict.fromkeys(values, 1),
-                "fingerprints": {k: fingerprint(vault, v) for k, v in values.items()},
+                "fingerprints": {k: fingerprint(installation, v) for k, v in values.items()},
             },
         )
     if secret_rows:
@@ -175,7 +175,7 @@ def _load_batch(
         )
     check_new_stacks(
         conn,
-        vault,
+        installation,
         account,
         [(stack, values) for stack, (_, values) in zip(made, batch, strict=True)],
     )
@@ -183,7 +183,7 @@ def _load_batch(
 
 
 def load_stacks(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     account_ref: str,
     stacks: Iterable[NewStack],
@@ -196,25 +196,25 @@ def load_stacks(
     each is all or nothing (a stack name already taken fails its batch with ``Conflict``, and
     the batches before it stay).
     """
-    target = visible_target(vault, actor, account_ref=account_ref)
-    size = batch_secrets or BATCH_SECRETS.get(vault.store.dialect, 500)
+    target = visible_target(installation, actor, account_ref=account_ref)
+    size = batch_secrets or BATCH_SECRETS.get(installation.store.dialect, 500)
     made: list[Stack] = []
     for batch in _batches(stacks, size):
         checked = []
         for new in batch:
-            allow(vault, actor, Action.MANAGE_STACKS, target.account, None, name=new.name)
-            checked.append((new, _checked(vault, new)))
+            allow(installation, actor, Action.MANAGE_STACKS, target.account, None, name=new.name)
+            checked.append((new, _checked(installation, new)))
 
         def work(
             conn: Connection, checked: list[tuple[NewStack, dict[str, SecretValue]]] = checked
         ) -> list[Stack]:
-            return _load_batch(conn, vault, actor, target, checked)
+            return _load_batch(conn, installation, actor, target, checked)
 
         try:
-            made += vault.store.transact(work, f"loading {len(checked)} stacks")
+            made += installation.store.transact(work, f"loading {len(checked)} stacks")
         except _RefusedInBatch as refused:
             raise refuse(
-                vault,
+                installation,
                 actor,
                 Action.WRITE_STACK_SECRETS.value,
                 refused.error,

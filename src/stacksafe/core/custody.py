@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record
 from stacksafe.core.guard import require_owner
-from stacksafe.core.vault import Vault, load_keyring, utc_now
+from stacksafe.core.installation import Installation, load_keyring, utc_now
 from stacksafe.crypto import Keyring, MasterKey, Scope, generate_master_key
 from stacksafe.crypto.keyed_hash import rewrap_keyed_hash
 from stacksafe.crypto.keyring import replace_key_file
@@ -62,8 +62,8 @@ class RotationReport:
     rewrapped: int
 
 
-def key_status(vault: Vault) -> KeyStatus:
-    with vault.store.read() as conn:
+def key_status(installation: Installation) -> KeyStatus:
+    with installation.store.read() as conn:
         versions = sorted(key_queries.master_key_check_values(conn))
         return KeyStatus(
             newest=max(versions),
@@ -74,8 +74,10 @@ def key_status(vault: Vault) -> KeyStatus:
         )
 
 
-def _require_owner(vault: Vault, actor: Principal) -> None:
-    require_owner(vault, actor, "keys.rotate", "only the server owner may rotate the master key")
+def _require_owner(installation: Installation, actor: Principal) -> None:
+    require_owner(
+        installation, actor, "keys.rotate", "only the server owner may rotate the master key"
+    )
 
 
 @contextmanager
@@ -99,7 +101,7 @@ def _rotation_lock(key_file: Path) -> Iterator[None]:
 
 
 def rotate_master_key(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     settings: Settings,
     *,
@@ -108,7 +110,7 @@ def rotate_master_key(
 ) -> RotationReport:
     """Add a master-key version (unless a rotation is unfinished) and re-wrap every data key
     and server key under it; ``progress(done, total)`` after each committed batch."""
-    _require_owner(vault, actor)
+    _require_owner(installation, actor)
     if settings.master_key_text is not None:
         raise ConfigurationError(
             "the master key comes from STACKSAFE_MASTER_KEY: rotate it where it is kept (add a "
@@ -124,13 +126,13 @@ def rotate_master_key(
             "docs/key-custody.md)"
         )
     with _rotation_lock(settings.master_key_file):
-        status = key_status(vault)
+        status = key_status(installation)
         on_file = load_keyring(settings)
         ahead = [k for k in on_file.master_keys() if k.version > status.newest]
         if ahead:
             # An earlier rotation wrote the key file but stopped before registering its new
             # version: register it now (its check value goes to the database) and carry on.
-            _register(vault, actor, ahead)
+            _register(installation, actor, ahead)
             created = False
         elif status.remaining == 0:
             new_key = generate_master_key(status.newest + 1)
@@ -144,19 +146,19 @@ def rotate_master_key(
                     f"{settings.master_key_file} changed while the new key was written; "
                     "nothing was registered or re-wrapped: run `stacksafe keys rotate` again"
                 )
-            _register(vault, actor, [new_key])
+            _register(installation, actor, [new_key])
             created = True
         else:
             created = False  # resuming: the newest version is registered, keys remain
-        keyring = on_file.only(key_status(vault).versions)
-        vault.data_keys.replace_keyring(keyring)
+        keyring = on_file.only(key_status(installation).versions)
+        installation.data_keys.replace_keyring(keyring)
         newest = keyring.newest.version
-        total = key_status(vault).remaining
+        total = key_status(installation).remaining
         done = 0
         while True:
             started = time.perf_counter()
-            moved = _rewrap_batch(vault, keyring, newest, batch)
-            vault.store.make_way(time.perf_counter() - started)
+            moved = _rewrap_batch(installation, keyring, newest, batch)
+            installation.store.make_way(time.perf_counter() - started)
             done += moved
             if progress is not None:
                 progress(done, total)
@@ -165,16 +167,18 @@ def rotate_master_key(
     return RotationReport(newest, created, done)
 
 
-def _register(vault: Vault, actor: Principal, keys: list[MasterKey]) -> None:
+def _register(installation: Installation, actor: Principal, keys: list[MasterKey]) -> None:
     def work(conn: Connection) -> None:
         for key in keys:
             key_queries.register_master_key(conn, key.version, key.check_value(), utc_now())
-            record(conn, vault, actor, "key.rotate", detail={"master_key_version": key.version})
+            record(
+                conn, installation, actor, "key.rotate", detail={"master_key_version": key.version}
+            )
 
-    vault.store.transact(work, "registering the new master key")
+    installation.store.transact(work, "registering the new master key")
 
 
-def _rewrap_batch(vault: Vault, keyring: Keyring, newest: int, batch: int) -> int:
+def _rewrap_batch(installation: Installation, keyring: Keyring, newest: int, batch: int) -> int:
     """Re-wrap up to ``batch`` keys still under older versions, in one transaction."""
 
     def work(conn: Connection) -> int:
@@ -198,4 +202,4 @@ def _rewrap_batch(vault: Vault, keyring: Keyring, newest: int, batch: int) -> in
             )
         return moved
 
-    return vault.store.transact(work, "re-wrapping data keys")
+    return installation.store.transact(work, "re-wrapping data keys")

@@ -17,9 +17,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from sqlalchemy import Connection
 
 from stacksafe.core.inheritance import inherits
+from stacksafe.core.installation import Installation
 from stacksafe.core.references import ACCOUNT_PREFIX, has_references, oversized_after_write
 from stacksafe.core.tenancy import Target
-from stacksafe.core.vault import Vault
 from stacksafe.crypto import Scope, ScopeKeys
 from stacksafe.errors import ExpansionTooLarge, IntegrityError
 from stacksafe.model import Account, SecretValue, Stack
@@ -30,7 +30,9 @@ from stacksafe.store import tenancy as tenancy_queries
 __all__ = ["check_expansion", "check_new_stacks"]
 
 
-def check_expansion(conn: Connection, vault: Vault, target: Target, keys: Collection[str]) -> None:
+def check_expansion(
+    conn: Connection, installation: Installation, target: Target, keys: Collection[str]
+) -> None:
     """Refuse a write after which a value that uses one of ``keys`` (directly or through other
     references) would expand beyond ``max_value_bytes``: ``ExpansionTooLarge`` naming it.
 
@@ -40,15 +42,15 @@ def check_expansion(conn: Connection, vault: Vault, target: Target, keys: Collec
     can make a stack value grow), which opens every value of the account once.
     """
     account = target.account
-    account_values = _inheritable(conn, vault, account)
+    account_values = _inheritable(conn, installation, account)
     if target.stack is None:
         values = {key: value for _, key, value in account_values}
         changed = [*keys, *(ACCOUNT_PREFIX + key for key in keys)]
-        _refuse_oversized(vault, target, values, values, changed)
+        _refuse_oversized(installation, target, values, values, changed)
         stacks = tenancy_queries.list_stacks(conn, account.id)
     else:
         stacks = [target.stack]
-    own_values = _stacks_values(conn, vault, account, stacks)
+    own_values = _stacks_values(conn, installation, account, stacks)
     for stack in stacks:
         level = Target(account, stack)
         own = own_values.get(stack.id, {})
@@ -57,11 +59,11 @@ def check_expansion(conn: Connection, vault: Vault, target: Target, keys: Collec
             changed = [*(ACCOUNT_PREFIX + k for k in keys), *(k for k in keys if k not in own)]
         else:
             changed = list(keys)
-        _refuse_oversized_in_stack(vault, level, own, account_values, changed)
+        _refuse_oversized_in_stack(installation, level, own, account_values, changed)
 
 
 def _stacks_values(
-    conn: Connection, vault: Vault, account: Account, stacks: Sequence[Stack]
+    conn: Connection, installation: Installation, account: Account, stacks: Sequence[Stack]
 ) -> dict[int, dict[str, str]]:
     """The own values of ``stacks`` (of ``account``) by stack id: for one stack its rows, for
     many all the account's stack rows and data keys in two queries (not two per stack)."""
@@ -69,7 +71,11 @@ def _stacks_values(
         stack = stacks[0]
         rows = queries.scope_secrets(conn, account.id, stack.id)
         stored = key_queries.data_keys_of(conn, account.id, stack.id)[True]
-        return {stack.id: _plain_values(_keys(vault, Scope(account.uid, stack.uid), stored), rows)}
+        return {
+            stack.id: _plain_values(
+                _keys(installation, Scope(account.uid, stack.uid), stored), rows
+            )
+        }
     uids = {stack.id: stack.uid for stack in stacks}
     stored_keys = key_queries.stacks_data_keys(conn, account.id)
     by_stack: dict[int, list[queries.StoredSecret]] = {}
@@ -78,18 +84,21 @@ def _stacks_values(
             by_stack.setdefault(row.stack_id, []).append(row)
     return {
         stack_id: _plain_values(
-            _keys(vault, Scope(account.uid, uids[stack_id]), stored_keys.get(stack_id, [])), rows
+            _keys(installation, Scope(account.uid, uids[stack_id]), stored_keys.get(stack_id, [])),
+            rows,
         )
         for stack_id, rows in by_stack.items()
     }
 
 
-def _keys(vault: Vault, scope: Scope, stored: Iterable[key_queries.StoredDataKey]) -> ScopeKeys:
-    """The data keys of ``scope``, unwrapped (through the vault's cache of unwrapped keys)."""
+def _keys(
+    installation: Installation, scope: Scope, stored: Iterable[key_queries.StoredDataKey]
+) -> ScopeKeys:
+    """The data keys of ``scope``, unwrapped (through the installation's key cache)."""
     return ScopeKeys(
         scope,
         (
-            vault.data_keys.unwrap(scope, s.version, s.master_key_version, s.wrapped_key)
+            installation.data_keys.unwrap(scope, s.version, s.master_key_version, s.wrapped_key)
             for s in stored
         ),
     )
@@ -110,7 +119,7 @@ def _plain_values(keys: ScopeKeys, rows: Iterable[queries.StoredSecret]) -> dict
 
 def check_new_stacks(
     conn: Connection,
-    vault: Vault,
+    installation: Installation,
     account: Account,
     made: Sequence[tuple[Stack, Mapping[str, SecretValue]]],
 ) -> None:
@@ -121,24 +130,26 @@ def check_new_stacks(
         if not values:
             continue
         if account_values is None:
-            account_values = _inheritable(conn, vault, account)
+            account_values = _inheritable(conn, installation, account)
         own = {key: value.reveal() for key, value in values.items()}
-        _refuse_oversized_in_stack(vault, Target(account, stack), own, account_values, list(own))
+        _refuse_oversized_in_stack(
+            installation, Target(account, stack), own, account_values, list(own)
+        )
 
 
 def _inheritable(
-    conn: Connection, vault: Vault, account: Account
+    conn: Connection, installation: Installation, account: Account
 ) -> list[tuple[str | None, str, str]]:
     """The account's own values that open, each with the environments that inherit it (None:
     all)."""
     rows = queries.scope_secrets(conn, account.id, None)
     stored = key_queries.data_keys_of(conn, account.id, None)[False]
-    values = _plain_values(_keys(vault, Scope(account.uid, None), stored), rows)
+    values = _plain_values(_keys(installation, Scope(account.uid, None), stored), rows)
     return [(row.environments, row.key, values[row.key]) for row in rows if row.key in values]
 
 
 def _refuse_oversized_in_stack(
-    vault: Vault,
+    installation: Installation,
     level: Target,
     own: Mapping[str, str],
     account_values: Iterable[tuple[str | None, str, str]],
@@ -151,11 +162,11 @@ def _refuse_oversized_in_stack(
         for environments, key, value in account_values
         if inherits(environment, environments)
     }
-    _refuse_oversized(vault, level, {**inherited, **own}, inherited, changed)
+    _refuse_oversized(installation, level, {**inherited, **own}, inherited, changed)
 
 
 def _refuse_oversized(
-    vault: Vault,
+    installation: Installation,
     level: Target,
     effective: Mapping[str, str],
     account: Mapping[str, str],
@@ -163,9 +174,10 @@ def _refuse_oversized(
 ) -> None:
     if not any(has_references(value) for value in effective.values()):
         return  # nothing here expands (an account value is reached only through a reference)
-    key = oversized_after_write(effective, account, changed, vault.max_value_bytes)
+    key = oversized_after_write(effective, account, changed, installation.max_value_bytes)
     if key is not None:
         raise ExpansionTooLarge(
-            f"{key!r} in {level.describe()} would expand to more than {vault.max_value_bytes} "
+            f"{key!r} in {level.describe()} would expand to more than "
+            f"{installation.max_value_bytes} "
             "bytes through its references (the limit for one value); nothing was written"
         )

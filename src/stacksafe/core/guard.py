@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import append, record_denied
-from stacksafe.core.vault import Vault
+from stacksafe.core.installation import Installation
 from stacksafe.errors import Forbidden, IntegrityError, NotFound, StacksafeError
 from stacksafe.model import Account, Stack
 
@@ -27,7 +27,7 @@ E = TypeVar("E", bound=StacksafeError)
 
 
 def allow(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     action: Action,
     account: Account,
@@ -39,13 +39,19 @@ def allow(
         authorize(actor, action, account, stack)
     except (Forbidden, NotFound) as exc:
         record_denied(
-            vault, actor, action.value, exc.message, account=account, stack=stack, detail=detail
+            installation,
+            actor,
+            action.value,
+            exc.message,
+            account=account,
+            stack=stack,
+            detail=detail,
         )
         raise
 
 
 def refuse(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     action: str,
     error: E,
@@ -57,13 +63,19 @@ def refuse(
     """Record ``error`` as the refusal of ``action`` (one ``denied`` event); returns it, for the
     caller to raise: ``raise refuse(...)``."""
     record_denied(
-        vault, actor, action, error.message, account=account, stack=stack, detail=dict(detail or {})
+        installation,
+        actor,
+        action,
+        error.message,
+        account=account,
+        stack=stack,
+        detail=dict(detail or {}),
     )
     return error
 
 
 def require_owner(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     action: str,
     why: str,
@@ -76,11 +88,11 @@ def require_owner(
     scoped = not admin_scope or actor.scopes is None or "admin" in actor.scopes
     if actor.is_owner and scoped:
         return
-    raise refuse(vault, actor, action, Forbidden(why), detail=detail)
+    raise refuse(installation, actor, action, Forbidden(why), detail=detail)
 
 
 def record_damage(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     action: str,
     damaged: IntegrityError,
@@ -102,7 +114,7 @@ def record_damage(
     damaged.recorded = True
     with suppress(Exception):
         append(
-            vault,
+            installation,
             actor,
             action,
             account=account,

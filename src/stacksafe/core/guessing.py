@@ -24,8 +24,8 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record_denied
+from stacksafe.core.installation import Installation
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
-from stacksafe.core.vault import Vault
 from stacksafe.errors import TooManyFailures
 from stacksafe.store import failures as queries
 
@@ -80,20 +80,20 @@ class Counted:
 class FailureCounts:
     """Failures per target of one ``Limit``, in the database."""
 
-    def __init__(self, vault: Vault, limit: Limit) -> None:
-        self.vault = vault
+    def __init__(self, installation: Installation, limit: Limit) -> None:
+        self.installation = installation
         self.limit = limit
         self._throttled: OrderedDict[bytes, float] = OrderedDict()  # key -> until (epoch s)
         self._pruned = -1  # the last period this process pruned old counts in
         self._lock = threading.Lock()
 
     def _key(self, target: str) -> bytes:
-        return keyed_hash(self.vault, TOKEN_HASH).digest(
+        return keyed_hash(self.installation, TOKEN_HASH).digest(
             b"failures", self.limit.kind.encode(), target.encode()
         )
 
     def _now(self) -> float:
-        return self.vault.clock().timestamp()
+        return self.installation.clock().timestamp()
 
     # --- without a transaction of the caller's --------------------------------------------
 
@@ -105,7 +105,7 @@ class FailureCounts:
         remembered = self._remembered(key, now)
         if remembered is not None:
             return remembered
-        counted = self.vault.store.transact(
+        counted = self.installation.store.transact(
             lambda conn: self._count(conn, key, now, keep_over=True), "counting a failure"
         )
         self._remember(key, now, counted)
@@ -117,7 +117,7 @@ class FailureCounts:
         remembered = self._remembered(key, now)
         if remembered is not None:
             return remembered
-        with self.vault.store.read() as conn:
+        with self.installation.store.read() as conn:
             previous, current = self._counts(conn, key, now)
         return self._judge(previous, current, now, counted=False)
 
@@ -221,8 +221,13 @@ class BadTokens:
     nowhere, and recorded once: the failure that crossed the limit is one audit event with
     the count, not one per request."""
 
-    def __init__(self, vault: Vault, failures: int = BAD_TOKENS[0], seconds: int = BAD_TOKENS[1]):
-        self.counts = FailureCounts(vault, Limit("bad-token-address", failures, seconds))
+    def __init__(
+        self,
+        installation: Installation,
+        failures: int = BAD_TOKENS[0],
+        seconds: int = BAD_TOKENS[1],
+    ):
+        self.counts = FailureCounts(installation, Limit("bad-token-address", failures, seconds))
 
     def failed(self, address: str, request_id: str | None) -> None:
         """Count an invalid token from ``address``; ``TooManyFailures`` when that is over the
@@ -238,7 +243,7 @@ class BadTokens:
         if counted.started:
             anonymous = Principal(name="api:token", source_ip=address, request_id=request_id)
             record_denied(
-                self.counts.vault,
+                self.counts.installation,
                 anonymous,
                 "token.throttled",
                 refused.message,

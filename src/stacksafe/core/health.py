@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from stacksafe.core.audit import GENESIS
-from stacksafe.core.vault import Vault
+from stacksafe.core.installation import Installation
 from stacksafe.store import audit as audit_queries
 
 __all__ = ["readiness"]
@@ -33,29 +33,29 @@ _PROBE = {
 }
 
 
-def readiness(vault: Vault) -> dict[str, str]:
+def readiness(installation: Installation) -> dict[str, str]:
     """Each check's state: "ok" or what is wrong (never an exception)."""
     checks: dict[str, str] = {}
     try:
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unreachable ({type(exc).__name__})"
-    checks["master_key"] = "ok" if vault.data_keys.keyring.versions else "missing"
+    checks["master_key"] = "ok" if installation.data_keys.keyring.versions else "missing"
     try:
         # Take the audit head's lock as an append does, then roll back: reveals and writes are
         # refused when this fails, so readiness must say so.
-        with vault.store.engine.connect() as conn:
+        with installation.store.engine.connect() as conn:
             conn = conn.execution_options(stacksafe_write=True)
             with conn.begin() as transaction:
                 audit_queries.lock_head(conn, GENESIS)
                 audit_queries.insert_events(conn, [_PROBE])
                 transaction.rollback()
-        checks["audit"] = _full_disk(vault) or "ok"
+        checks["audit"] = _full_disk(installation) or "ok"
     except Exception as exc:
         checks["audit"] = f"not writable ({type(exc).__name__})"
-    checkpoint = vault.audit_checkpoint
+    checkpoint = installation.audit_checkpoint
     if checkpoint is not None:
         # The problem now, not when its thread last looked: a write tried again, else the file
         # compared with the head (a rollback is seen before the next append). Only the kind of
@@ -65,7 +65,7 @@ def readiness(vault: Vault) -> dict[str, str]:
     return checks
 
 
-def _full_disk(vault: Vault) -> str | None:
+def _full_disk(installation: Installation) -> str | None:
     """What says the next append cannot be written for lack of space, or None.
 
     A probe that is rolled back never reaches SQLite's disk (the WAL is written at commit),
@@ -74,17 +74,19 @@ def _full_disk(vault: Vault) -> str | None:
     database server's: its probe fails when a page cannot be added.
     """
     places = {
-        "database": vault.store.database_file,
-        "audit checkpoint": None if vault.audit_checkpoint is None else vault.audit_checkpoint.path,
+        "database": installation.store.database_file,
+        "audit checkpoint": None
+        if installation.audit_checkpoint is None
+        else installation.audit_checkpoint.path,
     }
     for what, path in places.items():
         if path is None:
             continue
         free = _free_bytes(path.parent)
-        if free is not None and free < vault.audit_min_free_bytes:
+        if free is not None and free < installation.audit_min_free_bytes:
             return (
                 f"not writable (the filesystem of the {what} has {free} bytes free, below "
-                f"{vault.audit_min_free_bytes} (STACKSAFE_AUDIT_MIN_FREE_BYTES): disk full)"
+                f"{installation.audit_min_free_bytes} (STACKSAFE_AUDIT_MIN_FREE_BYTES): disk full)"
             )
     return None
 

@@ -28,6 +28,7 @@ from stacksafe.core.access import (
 )
 from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import allow
+from stacksafe.core.installation import Installation
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.tenancy import (
     Target,
@@ -37,7 +38,6 @@ from stacksafe.core.tenancy import (
     visible_target,
 )
 from stacksafe.core.validation import validate_environment
-from stacksafe.core.vault import Vault
 from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from stacksafe.model import Account, SecretValue
 from stacksafe.store import principals as queries
@@ -84,25 +84,25 @@ def _check_email(email: str) -> str:
     return email
 
 
-def bootstrap_owner(vault: Vault, email: str) -> StoredUser:
+def bootstrap_owner(installation: Installation, email: str) -> StoredUser:
     """The server owner: may do everything everywhere. Created once, by ``init``."""
     _check_email(email)
 
     def work(conn: Connection) -> StoredUser:
         if queries.user_by_email(conn, email) is not None:
             raise Conflict(f"user {email!r} already exists")
-        return queries.insert_user(conn, email, True, vault.clock())
+        return queries.insert_user(conn, email, True, installation.clock())
 
-    return vault.store.transact(work, f"creating owner {email!r}")
+    return installation.store.transact(work, f"creating owner {email!r}")
 
 
-def has_users(vault: Vault) -> bool:
-    with vault.store.read() as conn:
+def has_users(installation: Installation) -> bool:
+    with installation.store.read() as conn:
         return bool(queries.list_users(conn))
 
 
 def create_user(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     email: str,
     account_ref: str,
@@ -111,23 +111,24 @@ def create_user(
 ) -> StoredUser:
     """Create a user (or add an existing one) with a role in an account and optional stack roles."""
     _check_email(email)
-    account = visible_target(vault, actor, account_ref=account_ref).account
-    allow(vault, actor, Action.MANAGE_USERS, account, None, user=email)
+    account = visible_target(installation, actor, account_ref=account_ref).account
+    allow(installation, actor, Action.MANAGE_USERS, account, None, user=email)
     account_role = parse_role(role)
     stacks = {
-        find_stack(vault, ref, account.uid): parse_role(r) for ref, r in (stack_roles or {}).items()
+        find_stack(installation, ref, account.uid): parse_role(r)
+        for ref, r in (stack_roles or {}).items()
     }
 
     def work(conn: Connection) -> StoredUser:
         user = queries.user_by_email(conn, email) or queries.insert_user(
-            conn, email, False, vault.clock()
+            conn, email, False, installation.clock()
         )
         queries.set_account_role(conn, user.id, account.id, account_role.value)
         for stack, stack_role in stacks.items():
             queries.set_stack_role(conn, user.id, stack.id, stack_role.value)
         record(
             conn,
-            vault,
+            installation,
             actor,
             "user.grant",
             account=account,
@@ -139,7 +140,7 @@ def create_user(
         )
         return user
 
-    return vault.store.transact(work, f"creating user {email!r}")
+    return installation.store.transact(work, f"creating user {email!r}")
 
 
 def principal_for_user(conn: Connection, user: StoredUser) -> Principal:
@@ -162,7 +163,7 @@ def _user(conn: Connection, email: str) -> StoredUser:
 
 
 def create_token(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     email: str,
     *,
@@ -186,16 +187,16 @@ def create_token(
         for environment in environments:
             validate_environment(environment)
         if actor.token_expires_at is not None and (
-            expires_in is None or vault.clock() + expires_in > actor.token_expires_at
+            expires_in is None or installation.clock() + expires_in > actor.token_expires_at
         ):
             raise Forbidden(
                 "a token that expires can only create tokens that expire no later "
                 f"(give an expiry of at most {actor.token_expires_at.isoformat()})"
             )
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             holder = principal_for_user(conn, _user(conn, email))
         # Narrowing names stacks the token's user can see; anything else is "does not exist".
-        stack_uids = tuple(_stack_uid(vault, holder, ref) for ref in stacks) or None
+        stack_uids = tuple(_stack_uid(installation, holder, ref) for ref in stacks) or None
         if actor.token_stacks is not None and not (
             stack_uids and set(stack_uids) <= actor.token_stacks
         ):
@@ -203,15 +204,15 @@ def create_token(
                 "a token narrowed to stacks can only create tokens narrowed within them"
             )
     except Forbidden as refused:
-        record_denied(vault, actor, "token.create", refused.message, detail={"user": email})
+        record_denied(installation, actor, "token.create", refused.message, detail={"user": email})
         raise
-    hasher = keyed_hash(vault, TOKEN_HASH)
+    hasher = keyed_hash(installation, TOKEN_HASH)
     token = TOKEN_PREFIX + random.token_urlsafe(32)
     uid = "tok_" + random.token_hex(8)  # matches TOKEN_ID
 
     def work(conn: Connection) -> CreatedToken:
         user = _user(conn, email)
-        now = vault.clock()
+        now = installation.clock()
         queries.insert_token(
             conn,
             uid=uid,
@@ -223,10 +224,10 @@ def create_token(
             now=now,
             expires_at=None if expires_in is None else now + expires_in,
         )
-        record(conn, vault, actor, "token.create", detail={"token": uid, "user": email})
+        record(conn, installation, actor, "token.create", detail={"token": uid, "user": email})
         return CreatedToken(uid, token)
 
-    return vault.store.transact(work, "creating a token")
+    return installation.store.transact(work, "creating a token")
 
 
 def _within_actor_token(
@@ -247,9 +248,9 @@ def _within_actor_token(
         )
 
 
-def _stack_uid(vault: Vault, holder: Principal, ref: str) -> str:
+def _stack_uid(installation: Installation, holder: Principal, ref: str) -> str:
     """The uid of the stack ``ref`` (uid or unique name) among those ``holder`` can see."""
-    visible = [s for s in list_stacks(vault, holder) if ref in (s.uid, s.name)]
+    visible = [s for s in list_stacks(installation, holder) if ref in (s.uid, s.name)]
     if not visible:
         raise NotFound(f"stack {ref!r} does not exist")
     if len(visible) > 1:
@@ -258,17 +259,21 @@ def _stack_uid(vault: Vault, holder: Principal, ref: str) -> str:
 
 
 def authenticate(
-    vault: Vault, token: str, *, source_ip: str | None = None, request_id: str | None = None
+    installation: Installation,
+    token: str,
+    *,
+    source_ip: str | None = None,
+    request_id: str | None = None,
 ) -> Principal:
     """The principal a bearer token stands for; ``Unauthenticated`` when it is not valid."""
-    digest = _token_digest(vault, token)
-    with vault.store.read() as conn:
-        principal = _principal_at(vault, conn, digest, queries.principals_revision_of(conn))
-    return _for_request(vault, principal, source_ip, request_id)
+    digest = _token_digest(installation, token)
+    with installation.store.read() as conn:
+        principal = _principal_at(installation, conn, digest, queries.principals_revision_of(conn))
+    return _for_request(installation, principal, source_ip, request_id)
 
 
 def authenticate_for_stack(
-    vault: Vault,
+    installation: Installation,
     token: str,
     stack_uid: str,
     *,
@@ -280,19 +285,19 @@ def authenticate_for_stack(
 
     For the hot read (api.lane), where a transaction and a query of their own for each of the
     two were a fifth of the server's CPU per request."""
-    digest = _token_digest(vault, token)
-    with vault.store.read() as conn:
+    digest = _token_digest(installation, token)
+    with installation.store.read() as conn:
         if "\x00" in stack_uid:
             revision, found = queries.principals_revision_of(conn), None
         else:
             revision, found = tenancy_queries.stack_request(conn, stack_uid)
-        principal = _principal_at(vault, conn, digest, revision)
-    actor = _for_request(vault, principal, source_ip, request_id)
-    return actor, lambda: stack_target_of(vault, actor, stack_uid, found)
+        principal = _principal_at(installation, conn, digest, revision)
+    actor = _for_request(installation, principal, source_ip, request_id)
+    return actor, lambda: stack_target_of(installation, actor, stack_uid, found)
 
 
 def known_for_stack(
-    vault: Vault,
+    installation: Installation,
     token: str,
     stack_uid: str,
     *,
@@ -304,50 +309,59 @@ def known_for_stack(
     revision read (core.known_tokens), the token unexpired and the stack visible to it.
     Otherwise None, having changed and recorded nothing: the caller takes the ordinary path,
     which reads, waits, refuses and records as it always does. For the event loop (api.lane)."""
-    if vault.store.quick is None or "\x00" in stack_uid:
+    if installation.store.quick is None or "\x00" in stack_uid:
         return None
     try:
-        digest = _token_digest(vault, token)
+        digest = _token_digest(installation, token)
     except Unauthenticated:
         return None
-    read = tenancy_queries.quick_stack_request(vault.store.quick, stack_uid)
+    read = tenancy_queries.quick_stack_request(installation.store.quick, stack_uid)
     if read is None or read[1] is None:
         return None
     revision, (stack, account, secrets_revision) = read[0], read[1]
-    principal = vault.known_tokens.get(digest, revision)
-    if principal is None or not can_see_stack(principal, stack) or _expired(vault, principal):
+    principal = installation.known_tokens.get(digest, revision)
+    if (
+        principal is None
+        or not can_see_stack(principal, stack)
+        or _expired(installation, principal)
+    ):
         return None
     return principal.asking(source_ip, request_id), Target(account, stack, secrets_revision)
 
 
-def _token_digest(vault: Vault, token: str) -> bytes:
+def _token_digest(installation: Installation, token: str) -> bytes:
     if not token.isascii() or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthenticated("the token is not valid")
-    return keyed_hash(vault, TOKEN_HASH).digest(token.encode())
+    return keyed_hash(installation, TOKEN_HASH).digest(token.encode())
 
 
-def _principal_at(vault: Vault, conn: Connection, digest: bytes, revision: str) -> Principal:
+def _principal_at(
+    installation: Installation, conn: Connection, digest: bytes, revision: str
+) -> Principal:
     """The token's principal; ``revision`` was read first, in ``conn``'s transaction, so a
     principal kept under it is exactly what reading the rows would build (core.known_tokens)."""
-    principal = vault.known_tokens.get(digest, revision)
+    principal = installation.known_tokens.get(digest, revision)
     if principal is None:
         principal = _principal_of_token(conn, digest)
-        vault.known_tokens.keep(digest, revision, principal)
+        installation.known_tokens.keep(digest, revision, principal)
     return principal
 
 
 def _for_request(
-    vault: Vault, principal: Principal, source_ip: str | None, request_id: str | None
+    installation: Installation, principal: Principal, source_ip: str | None, request_id: str | None
 ) -> Principal:
-    if _expired(vault, principal):
+    if _expired(installation, principal):
         raise Unauthenticated("the token has expired")
     return principal.asking(source_ip, request_id)
 
 
-def _expired(vault: Vault, principal: Principal) -> bool:
+def _expired(installation: Installation, principal: Principal) -> bool:
     # A revoked token is never kept (the revocation changed the revision); expiry is a matter
     # of time, so it is checked on every use.
-    return principal.token_expires_at is not None and principal.token_expires_at <= vault.clock()
+    return (
+        principal.token_expires_at is not None
+        and principal.token_expires_at <= installation.clock()
+    )
 
 
 def _principal_of_token(conn: Connection, digest: bytes) -> Principal:
@@ -370,10 +384,10 @@ def _principal_of_token(conn: Connection, digest: bytes) -> Principal:
 
 
 def list_tokens(
-    vault: Vault, actor: Principal, email: str | None = None
+    installation: Installation, actor: Principal, email: str | None = None
 ) -> list[tuple[StoredToken, str]]:
     """(token, user email) pairs the actor may see: all for the owner, else their own."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         emails = {u.id: u.email for u in queries.list_users(conn)}
         if actor.is_owner:
             user_id = None if email is None else _user(conn, email).id
@@ -382,25 +396,25 @@ def list_tokens(
         return [(t, emails[t.user_id]) for t in queries.list_tokens(conn, user_id)]
 
 
-def revoke_token(vault: Vault, actor: Principal, uid: str) -> None:
+def revoke_token(installation: Installation, actor: Principal, uid: str) -> None:
     """Revoke a token: the owner any, a user their own (with an 'admin'-scoped token)."""
     if not TOKEN_ID.fullmatch(uid):
         # Not echoed: a token's value given by mistake must not reach a message or the log.
         raise InvalidInput("token ids look like tok_ and 16 hex digits (see tokens list)")
     if actor.scopes is not None and "admin" not in actor.scopes:
         refused = Forbidden("revoking tokens needs a token with the 'admin' scope")
-        record_denied(vault, actor, "token.revoke", refused.message, detail={"token": uid})
+        record_denied(installation, actor, "token.revoke", refused.message, detail={"token": uid})
         raise refused
 
     def work(conn: Connection) -> None:
         mine = {t.uid for t in queries.list_tokens(conn, None if actor.is_owner else actor.user_id)}
         if uid not in mine:
             raise NotFound(f"token {uid!r} does not exist")
-        if not queries.revoke_token(conn, uid, vault.clock()):
+        if not queries.revoke_token(conn, uid, installation.clock()):
             raise Conflict(f"token {uid!r} is already revoked")
-        record(conn, vault, actor, "token.revoke", detail={"token": uid})
+        record(conn, installation, actor, "token.revoke", detail={"token": uid})
 
-    vault.store.transact(work, f"revoking {uid}")
+    installation.store.transact(work, f"revoking {uid}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,9 +429,9 @@ class UserView:
     stack_roles: dict[str, str]  # stack uid -> role
 
 
-def list_users(vault: Vault, actor: Principal) -> list[UserView]:
+def list_users(installation: Installation, actor: Principal) -> list[UserView]:
     """Users the actor may manage: all for the owner, else those of accounts it administers."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         accounts = {a.id: a for a in tenancy_queries.list_accounts(conn)}
         stacks = {s.id: s for s in tenancy_queries.list_stacks(conn)}
         managed = {
@@ -480,7 +494,9 @@ def _decoy_hash() -> str:
     return _hasher().hash(random.token_urlsafe(16))
 
 
-def set_password(vault: Vault, actor: Principal, email: str, password: SecretValue) -> None:
+def set_password(
+    installation: Installation, actor: Principal, email: str, password: SecretValue
+) -> None:
     """Give ``email`` a web UI password (the server owner, or the user themself); this ends
     every web session the user has open."""
     text = password.reveal()
@@ -490,26 +506,32 @@ def set_password(vault: Vault, actor: Principal, email: str, password: SecretVal
         raise InvalidInput(f"a password can have at most {MAX_PASSWORD_CHARS} characters")
     if not (actor.is_owner or actor.name == email):
         refused = Forbidden("only the server owner may set other users' passwords")
-        record_denied(vault, actor, "user.set_password", refused.message, detail={"user": email})
+        record_denied(
+            installation, actor, "user.set_password", refused.message, detail={"user": email}
+        )
         raise refused
     hashed = _hasher().hash(text)  # outside the transaction: it is slow on purpose
 
     def work(conn: Connection) -> None:
         user = _user(conn, email)
-        now = vault.clock()
+        now = installation.clock()
         queries.set_password_hash(conn, user.id, hashed, now)
         ended = session_queries.end_sessions_of(conn, user.id, now)
-        record(conn, vault, actor, "user.set_password", detail={"user": email, "ended": ended})
+        record(
+            conn, installation, actor, "user.set_password", detail={"user": email, "ended": ended}
+        )
 
-    vault.store.transact(work, f"setting the password of {email!r}")
+    installation.store.transact(work, f"setting the password of {email!r}")
 
 
-def check_password(vault: Vault, email: str, password: SecretValue) -> StoredUser | None:
+def check_password(
+    installation: Installation, email: str, password: SecretValue
+) -> StoredUser | None:
     """The user when ``password`` is theirs; None for a wrong password, an unknown user or a
     user without a password, in about the same time for all three."""
     if len(password) > MAX_PASSWORD_CHARS:
         return None
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         found = queries.user_with_password(conn, email) if EMAIL.fullmatch(email) else None
     user, hashed = found if found is not None else (None, None)
     from argon2.exceptions import InvalidHashError, VerificationError

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import record_denied
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import ImportReport, import_secrets, list_secrets
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key
-from stacksafe.core.vault import Vault
 from stacksafe.errors import Forbidden, InvalidInput, NotFound
 from stacksafe.model import Secret, SecretValue, Stack
 
@@ -53,7 +53,9 @@ def _stack_of(target: Target, role: str) -> Stack:
     return target.stack
 
 
-def diff_stacks(vault: Vault, actor: Principal, left: Target, right: Target) -> list[DiffEntry]:
+def diff_stacks(
+    installation: Installation, actor: Principal, left: Target, right: Target
+) -> list[DiffEntry]:
     """Every key of either stack's effective set, compared by value fingerprint.
 
     Fingerprints are computed from the values, so this needs the reveal permission on both
@@ -61,8 +63,12 @@ def diff_stacks(vault: Vault, actor: Principal, left: Target, right: Target) -> 
     """
     _stack_of(left, "left side")
     _stack_of(right, "right side")
-    left_found = {s.key: s for s in list_secrets(vault, actor, left, reveal=True, purpose="diff")}
-    right_found = {s.key: s for s in list_secrets(vault, actor, right, reveal=True, purpose="diff")}
+    left_found = {
+        s.key: s for s in list_secrets(installation, actor, left, reveal=True, purpose="diff")
+    }
+    right_found = {
+        s.key: s for s in list_secrets(installation, actor, right, reveal=True, purpose="diff")
+    }
     entries = []
     for key in sorted(left_found.keys() | right_found.keys()):
         a, b = left_found.get(key), right_found.get(key)
@@ -92,7 +98,7 @@ def _version(secret: Secret | None) -> int | None:
 
 
 def copy_secrets(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     source: Target,
     destination: Target,
@@ -117,7 +123,7 @@ def copy_secrets(
             "must be asked for explicitly (allow_production_source, --allow-production-source)"
         )
         record_denied(
-            vault,
+            installation,
             actor,
             Action.WRITE_STACK_SECRETS.value,
             refused.message,
@@ -130,7 +136,9 @@ def copy_secrets(
     # $${X} into a reference and freeze ${KEY} into whatever it meant in the source stack.
     found = {
         s.key: s.raw_value
-        for s in list_secrets(vault, actor, source, reveal=True, purpose="copy", resolve=False)
+        for s in list_secrets(
+            installation, actor, source, reveal=True, purpose="copy", resolve=False
+        )
         if s.raw_value is not None
     }
     wanted = sorted(found) if keys is None else sorted(set(keys))
@@ -141,7 +149,7 @@ def copy_secrets(
         )
     values: dict[str, SecretValue] = {k: found[k] for k in wanted}
     return import_secrets(
-        vault,
+        installation,
         actor,
         destination,
         values,

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection
 
+from stacksafe.core.installation import Installation
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
-from stacksafe.core.vault import Vault
 from stacksafe.store import failures as queries
 
 __all__ = ["KIND", "NewCounts", "RequestCounts"]
@@ -32,13 +32,13 @@ class RequestCounts:
     """Adds new counts to the database and answers every process's totals (what
     ``api.ratelimit`` exchanges its counts with)."""
 
-    def __init__(self, vault: Vault, window: float) -> None:
-        self.vault = vault
+    def __init__(self, installation: Installation, window: float) -> None:
+        self.installation = installation
         self.window = window
         self._pruned = -1  # the last window this process pruned in
 
     def __call__(self, index: int, batch: Sequence[NewCounts]) -> Mapping[str, tuple[int, int]]:
-        hasher = keyed_hash(self.vault, TOKEN_HASH)
+        hasher = keyed_hash(self.installation, TOKEN_HASH)
         expires = math.ceil((index + 2) * self.window)  # when the current one weighs nothing
         targets: dict[bytes, str] = {}
         rows: list[tuple[bytes, int, int, int]] = []
@@ -56,7 +56,7 @@ class RequestCounts:
             queries.add_counts(conn, rows)
             return queries.counts_of(conn, list(targets), (index - 1, index))
 
-        found = self.vault.store.transact(work, "sharing request counts")
+        found = self.installation.store.transact(work, "sharing request counts")
         self._pruned = index
         return {
             key: (found.get((target, index - 1), 0), found.get((target, index), 0))

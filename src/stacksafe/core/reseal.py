@@ -33,9 +33,9 @@ from sqlalchemy import Connection
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record
 from stacksafe.core.guard import require_owner
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import sealing_key, wrap_new_data_key
 from stacksafe.core.tenancy import Target, resolve_target
-from stacksafe.core.vault import Vault
 from stacksafe.crypto import Binding, Envelope, ScopeKeys
 from stacksafe.errors import Conflict
 from stacksafe.store import keys as key_queries
@@ -58,12 +58,12 @@ class ResealReport:
     deleted: int  # retired data keys deleted by this run
 
 
-def _targets(vault: Vault, account: str | None, stack: str | None) -> list[Target]:
+def _targets(installation: Installation, account: str | None, stack: str | None) -> list[Target]:
     """The scopes named: one stack, an account's level and its stacks, or every scope."""
     if stack is not None:
-        return [resolve_target(vault, account=account, stack=stack)]
-    owner = None if account is None else resolve_target(vault, account=account, stack=None)
-    with vault.store.read() as conn:
+        return [resolve_target(installation, account=account, stack=stack)]
+    owner = None if account is None else resolve_target(installation, account=account, stack=None)
+    with installation.store.read() as conn:
         accounts = tenancy_queries.list_accounts(conn) if owner is None else [owner.account]
         by_id = {a.id: a for a in accounts}
         stacks = tenancy_queries.list_stacks(conn, None if owner is None else owner.account.id)
@@ -72,9 +72,9 @@ def _targets(vault: Vault, account: str | None, stack: str | None) -> list[Targe
     return found
 
 
-def _plan(vault: Vault, targets: list[Target]) -> tuple[list[Target], list[Target]]:
+def _plan(installation: Installation, targets: list[Target]) -> tuple[list[Target], list[Target]]:
     """(scopes an interrupted run began, scopes to retire now) among ``targets``."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         keys = queries.scope_data_keys(conn, sorted({t.account.id for t in targets}))
     held: dict[tuple[int, int | None], list[queries.ScopeDataKey]] = {}
     for key in keys:
@@ -93,7 +93,7 @@ def _plan(vault: Vault, targets: list[Target]) -> tuple[list[Target], list[Targe
 
 
 def rotate_data_keys(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     *,
     account: str | None = None,
@@ -103,14 +103,14 @@ def rotate_data_keys(
 ) -> ResealReport:
     """Re-encrypt every stored value of the named scopes (default: all) under fresh data keys,
     then delete the old ones; ``progress(done, total)`` after each committed batch."""
-    require_owner(vault, actor, "keys.reseal", "only the server owner may rotate data keys")
+    require_owner(installation, actor, "keys.reseal", "only the server owner may rotate data keys")
     if batch < 1:
         raise ValueError("batch must be at least 1")
-    begun, to_retire = _plan(vault, _targets(vault, account, stack))
-    retired = [t for t in to_retire if _retire(vault, actor, t)]
+    begun, to_retire = _plan(installation, _targets(installation, account, stack))
+    retired = [t for t in to_retire if _retire(installation, actor, t)]
     pending = begun + retired
     total = 0
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         for target in pending:
             total += queries.count_sealed_under(
                 conn, target.account.id, target.stack_id, _retired_headers(conn, target)
@@ -120,8 +120,8 @@ def rotate_data_keys(
         progress(0, total)
     for target in pending:
         for _pass in range(_PASSES):
-            done = _reseal_scope(vault, actor, target, batch, done, total, progress)
-            gone = _delete_retired(vault, actor, target)
+            done = _reseal_scope(installation, actor, target, batch, done, total, progress)
+            gone = _delete_retired(installation, actor, target)
             if gone is not None:
                 deleted += gone
                 break
@@ -132,7 +132,7 @@ def rotate_data_keys(
             )
     # This process's cache forgets the deleted keys at once; other servers' caches can no longer
     # reach them (no stored value or data-key row names them) and evict them in time.
-    vault.data_keys.clear()
+    installation.data_keys.clear()
     return ResealReport(len(pending), len(begun), done, deleted)
 
 
@@ -146,7 +146,7 @@ def _retired_keys(conn: Connection, target: Target) -> list[key_queries.StoredDa
     return [k for k in stored if k.seal_count >= queries.RETIRED_SEAL_COUNT]
 
 
-def _retire(vault: Vault, actor: Principal, target: Target) -> bool:
+def _retire(installation: Installation, actor: Principal, target: Target) -> bool:
     """Retire the scope's data keys and make a fresh newest one; False if nothing to do."""
     scope = target.scope
 
@@ -158,13 +158,19 @@ def _retire(vault: Vault, actor: Principal, target: Target) -> bool:
             return False  # another run has begun this scope: it is finished as a begun one
         versions = queries.retire_scope_keys(conn, target.account.id, target.stack_id)
         version = newest.version + 1
-        _key, mk_version, wrapped = wrap_new_data_key(conn, vault, scope, version)
+        _key, mk_version, wrapped = wrap_new_data_key(conn, installation, scope, version)
         key_queries.insert_data_key(
-            conn, target.account.id, target.stack_id, version, mk_version, wrapped, vault.clock()
+            conn,
+            target.account.id,
+            target.stack_id,
+            version,
+            mk_version,
+            wrapped,
+            installation.clock(),
         )
         record(
             conn,
-            vault,
+            installation,
             actor,
             "key.data_keys.retire",
             account=target.account,
@@ -173,11 +179,11 @@ def _retire(vault: Vault, actor: Principal, target: Target) -> bool:
         )
         return True
 
-    return vault.store.transact(work, f"retiring the data keys of {target.describe()}")
+    return installation.store.transact(work, f"retiring the data keys of {target.describe()}")
 
 
 def _reseal_scope(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     batch: int,
@@ -188,12 +194,14 @@ def _reseal_scope(
     """Re-seal the scope's values under retired keys, a batch per transaction; the new count."""
     cursor = 0
     while True:
-        work = partial(_reseal_batch, vault=vault, actor=actor, target=target, after=cursor)
+        work = partial(
+            _reseal_batch, installation=installation, actor=actor, target=target, after=cursor
+        )
         started = time.perf_counter()
-        moved, cursor = vault.store.transact(
+        moved, cursor = installation.store.transact(
             partial(work, batch=batch), f"re-encrypting values of {target.describe()}"
         )
-        vault.store.make_way(time.perf_counter() - started)
+        installation.store.make_way(time.perf_counter() - started)
         done += moved
         if moved and progress is not None:
             progress(done, max(total, done))
@@ -202,7 +210,12 @@ def _reseal_scope(
 
 
 def _reseal_batch(
-    conn: Connection, vault: Vault, actor: Principal, target: Target, after: int, batch: int
+    conn: Connection,
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    after: int,
+    batch: int,
 ) -> tuple[int, int]:
     """One batch: (values re-sealed, id to continue after; -1 when none remain)."""
     scope = target.scope
@@ -219,11 +232,11 @@ def _reseal_batch(
     old_keys = ScopeKeys(
         scope,
         (
-            vault.data_keys.unwrap(scope, k.version, k.master_key_version, k.wrapped_key)
+            installation.data_keys.unwrap(scope, k.version, k.master_key_version, k.wrapped_key)
             for k in retired
         ),
     )
-    sealer = sealing_key(conn, vault, target, len(rows))
+    sealer = sealing_key(conn, installation, target, len(rows))
     moved = 0
     resealed: dict[str, list[int]] = {}
     for row in rows:
@@ -234,7 +247,7 @@ def _reseal_batch(
             resealed.setdefault(row.key, []).append(row.version)
     record(
         conn,
-        vault,
+        installation,
         actor,
         "key.data_keys.reseal",
         account=target.account,
@@ -250,7 +263,7 @@ def _reseal_batch(
     return moved, -1 if after == -1 else rows[-1].id
 
 
-def _delete_retired(vault: Vault, actor: Principal, target: Target) -> int | None:
+def _delete_retired(installation: Installation, actor: Principal, target: Target) -> int | None:
     """Delete the scope's retired keys if no value names them: how many; None if some do."""
 
     def work(conn: Connection) -> int | None:
@@ -262,7 +275,7 @@ def _delete_retired(vault: Vault, actor: Principal, target: Target) -> int | Non
         versions = queries.delete_retired(conn, target.account.id, target.stack_id)
         record(
             conn,
-            vault,
+            installation,
             actor,
             "key.data_keys.delete",
             account=target.account,
@@ -271,4 +284,6 @@ def _delete_retired(vault: Vault, actor: Principal, target: Target) -> int | Non
         )
         return len(versions)
 
-    return vault.store.transact(work, f"deleting the retired data keys of {target.describe()}")
+    return installation.store.transact(
+        work, f"deleting the retired data keys of {target.describe()}"
+    )

@@ -33,6 +33,7 @@ from sqlalchemy import Connection
 from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import fingerprint, record
 from stacksafe.core.guard import allow
+from stacksafe.core.installation import Installation
 from stacksafe.core.rotators import (
     AUTOMATIC,
     RotationFailed,
@@ -51,7 +52,6 @@ from stacksafe.core.secrets import (
 )
 from stacksafe.core.tenancy import Target, list_accounts
 from stacksafe.core.validation import validate_key, validate_moment, validate_value
-from stacksafe.core.vault import Vault
 from stacksafe.crypto import Binding, encode_value
 from stacksafe.errors import Forbidden, InvalidInput, NotFound, StacksafeError
 from stacksafe.model import Account, Secret, SecretValue, Stack, iso8601
@@ -253,7 +253,7 @@ def _stored_policy(
 
 
 def set_policy(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -270,14 +270,14 @@ def set_policy(
         raise InvalidInput("rotate_every must be at least one minute")
     if expires_at is not None:
         expires_at = validate_moment(expires_at, "expires_at")
-    allow(vault, actor, _write_action(target), target.account, target.stack, key=key)
+    allow(installation, actor, _write_action(target), target.account, target.stack, key=key)
     # After the permission check: which addresses are refused is for those who may write here.
-    check_literal_host(rotator, settings, vault.outbound)
+    check_literal_host(rotator, settings, installation.outbound)
     config_text = json.dumps(settings, sort_keys=True)
 
     def work(conn: Connection) -> RotationPolicy:
         head = _live_head(conn, target, key, lock=True)
-        now = vault.clock()
+        now = installation.clock()
         queries.save_policy(
             conn,
             head.id,
@@ -290,7 +290,7 @@ def set_policy(
         )
         record(
             conn,
-            vault,
+            installation,
             actor,
             "secret.rotation_policy",
             account=target.account,
@@ -306,21 +306,23 @@ def set_policy(
         stored = _stored_policy(conn, target, key, head)
         return _policy(key, stored, head, _written_at(conn, head))
 
-    return vault.store.transact(work, f"setting the rotation policy of {key!r}")
+    return installation.store.transact(work, f"setting the rotation policy of {key!r}")
 
 
-def get_policy(vault: Vault, actor: Principal, target: Target, key: str) -> RotationPolicy:
+def get_policy(
+    installation: Installation, actor: Principal, target: Target, key: str
+) -> RotationPolicy:
     validate_key(key)
-    allow(vault, actor, Action.DESCRIBE, target.account, target.stack, key=key)
-    with vault.store.read() as conn:
+    allow(installation, actor, Action.DESCRIBE, target.account, target.stack, key=key)
+    with installation.store.read() as conn:
         head = _live_head(conn, target, key)
         return _policy(key, _stored_policy(conn, target, key, head), head, _written_at(conn, head))
 
 
-def clear_policy(vault: Vault, actor: Principal, target: Target, key: str) -> None:
+def clear_policy(installation: Installation, actor: Principal, target: Target, key: str) -> None:
     """Remove ``key``'s rotation policy (and any rotation of it in progress)."""
     validate_key(key)
-    allow(vault, actor, _write_action(target), target.account, target.stack, key=key)
+    allow(installation, actor, _write_action(target), target.account, target.stack, key=key)
 
     def work(conn: Connection) -> None:
         head = _live_head(conn, target, key, lock=True)
@@ -328,7 +330,7 @@ def clear_policy(vault: Vault, actor: Principal, target: Target, key: str) -> No
             raise NotFound(f"secret {key!r} in {target.describe()} has no rotation policy")
         record(
             conn,
-            vault,
+            installation,
             actor,
             "secret.rotation_policy",
             account=target.account,
@@ -336,7 +338,7 @@ def clear_policy(vault: Vault, actor: Principal, target: Target, key: str) -> No
             detail={"keys": [key], "cleared": True},
         )
 
-    vault.store.transact(work, f"clearing the rotation policy of {key!r}")
+    installation.store.transact(work, f"clearing the rotation policy of {key!r}")
 
 
 # --- Status ---
@@ -373,12 +375,12 @@ class _Found:
 
 
 def _policies(
-    vault: Vault, actor: Principal, account: Account | None, action: Action
+    installation: Installation, actor: Principal, account: Account | None, action: Action
 ) -> list[_Found]:
     """Every live secret with a policy that ``actor`` may ``action``, in one or all accounts."""
-    accounts = [account] if account is not None else list_accounts(vault, actor)
+    accounts = [account] if account is not None else list_accounts(installation, actor)
     found = []
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         for owner in accounts:
             stacks = {s.id: s for s in tenancy_queries.list_stacks(conn, owner.id)}
             for row in queries.policies_of_account(conn, owner.id):
@@ -391,7 +393,7 @@ def _policies(
 
 
 def rotation_status(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     account: Account | None = None,
     *,
@@ -400,9 +402,9 @@ def rotation_status(
 ) -> list[RotationStatus]:
     """Secrets with a policy, most urgent first (earliest deadline: rotation or expiry); those
     in ``ok`` state only with ``include_ok``. Only what ``actor`` may describe is listed."""
-    now = vault.clock()
+    now = installation.clock()
     entries = []
-    for item in _policies(vault, actor, account, Action.DESCRIBE):
+    for item in _policies(installation, actor, account, Action.DESCRIBE):
         stored = item.row.policy
         due_at = _due_at(stored, item.written_at)
         expires_at = _expiry(stored, item.row.current_version)
@@ -457,7 +459,7 @@ _BUSY = "another rotation of the secret is in progress"
 
 
 def _fail(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -471,10 +473,10 @@ def _fail(
     def work(conn: Connection) -> None:
         head = secret_queries.secret_head(conn, target.account.id, target.stack_id, key)
         if head is not None:
-            queries.record_failure(conn, head.id, claimed_at, error, vault.clock())
+            queries.record_failure(conn, head.id, claimed_at, error, installation.clock())
         record(
             conn,
-            vault,
+            installation,
             actor,
             "secret.rotate",
             account=target.account,
@@ -483,14 +485,14 @@ def _fail(
             detail={"keys": [key], "rotator": rotator.kind, "error": error, **(audit or {})},
         )
 
-    vault.store.transact(work, f"recording a failed rotation of {key!r}")
+    installation.store.transact(work, f"recording a failed rotation of {key!r}")
     log.warning("rotation of %r in %s failed: %s", key, target.describe(), error)
     return _outcome(target, key, rotator.kind, "failed", error=error)
 
 
 def _rotated(
     conn: Connection,
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -500,7 +502,7 @@ def _rotated(
 ) -> None:
     record(
         conn,
-        vault,
+        installation,
         actor,
         "secret.rotate",
         account=target.account,
@@ -511,11 +513,11 @@ def _rotated(
             "rotator": rotator.kind,
         },
     )
-    prune_after_write(conn, vault, actor, target, [key])
+    prune_after_write(conn, installation, actor, target, [key])
 
 
 def _rotate_directly(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -523,29 +525,31 @@ def _rotate_directly(
     expected: int | None,
 ) -> RotationOutcome:
     value = rotator.new_value(None)
-    validate_value(key, value, vault.max_value_bytes)
-    value_print = fingerprint(vault, value)
+    validate_value(key, value, installation.max_value_bytes)
+    value_print = fingerprint(installation, value)
 
     def work(conn: Connection) -> int:
         head = _live_head(conn, target, key, lock=True)
         if expected is not None and head.current_version != expected:
             raise _Skip(_WRITTEN)
-        now = vault.clock()
-        data_key = sealing_key(conn, vault, target, 1)
+        now = installation.clock()
+        data_key = sealing_key(conn, installation, target, 1)
         append_version(conn, target, key, value, data_key, actor.name, now, action=ACTION_ROTATE)
         queries.record_rotated(conn, head.id, now)
-        _rotated(conn, vault, actor, target, key, rotator, head.current_version + 1, value_print)
+        _rotated(
+            conn, installation, actor, target, key, rotator, head.current_version + 1, value_print
+        )
         return head.current_version + 1
 
     try:
-        version = vault.store.transact(work, f"rotating {key!r}")
+        version = installation.store.transact(work, f"rotating {key!r}")
     except _Skip as skip:
         return _outcome(target, key, rotator.kind, "skipped", error=skip.reason)
     return _outcome(target, key, rotator.kind, "rotated", version=version)
 
 
 def _rotate_with_pending(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -554,7 +558,7 @@ def _rotate_with_pending(
 ) -> RotationOutcome:
     def lookup(other: str) -> SecretValue:
         found = get_secret(
-            vault, actor, target, other, reveal=True, resolve=False, purpose="rotate"
+            installation, actor, target, other, reveal=True, resolve=False, purpose="rotate"
         )
         assert found.raw_value is not None  # noqa: S101 - revealed
         return found.raw_value
@@ -564,18 +568,18 @@ def _rotate_with_pending(
         if current is not None and "${" in current.reveal():
             raise RotationFailed("a rotated connection string cannot hold ${...} references")
         pending = rotator.new_value(current)
-        validate_value(key, pending, vault.max_value_bytes)
+        validate_value(key, pending, installation.max_value_bytes)
     except (RotationFailed, StacksafeError) as exc:
-        return _fail(vault, actor, target, key, rotator, None, _message(exc))
-    value_print = fingerprint(vault, pending)
+        return _fail(installation, actor, target, key, rotator, None, _message(exc))
+    value_print = fingerprint(installation, pending)
 
     def begin(conn: Connection) -> tuple[int, datetime]:
         head = _live_head(conn, target, key, lock=True)
         if expected is not None and head.current_version != expected:
             raise _Skip(_WRITTEN)
-        now = vault.clock()
+        now = installation.clock()
         version = head.current_version + 1
-        data_key = sealing_key(conn, vault, target, 1)
+        data_key = sealing_key(conn, installation, target, 1)
         envelope = data_key.seal(
             pending.reveal().encode("utf-8"), Binding(target.scope, key, version)
         )
@@ -584,7 +588,7 @@ def _rotate_with_pending(
         return version, now
 
     try:
-        version, started = vault.store.transact(begin, f"starting a rotation of {key!r}")
+        version, started = installation.store.transact(begin, f"starting a rotation of {key!r}")
     except _Skip as skip:
         return _outcome(target, key, rotator.kind, "skipped", error=skip.reason)
     event = {
@@ -598,10 +602,10 @@ def _rotate_with_pending(
         "started_at_iso": iso8601(started),
     }
     try:
-        rotator.apply(pending, event, lookup, vault.outbound)
+        rotator.apply(pending, event, lookup, installation.outbound)
     except (RotationFailed, StacksafeError) as exc:
         audit = exc.audit if isinstance(exc, RotationFailed) else None
-        return _fail(vault, actor, target, key, rotator, started, _message(exc), audit)
+        return _fail(installation, actor, target, key, rotator, started, _message(exc), audit)
 
     def finish(conn: Connection) -> str | None:
         head = _live_head(conn, target, key, lock=True)
@@ -614,7 +618,7 @@ def _rotate_with_pending(
                 f"{key!r} was written (version {head.current_version}) while the rotation ran; "
                 "the new value was not made current"
             )
-        now = vault.clock()
+        now = installation.clock()
         append_version(
             conn,
             target,
@@ -627,17 +631,17 @@ def _rotate_with_pending(
             sealed=stored.pending_envelope,
         )
         queries.finish_pending(conn, head.id, started, now)
-        _rotated(conn, vault, actor, target, key, rotator, version, value_print)
+        _rotated(conn, installation, actor, target, key, rotator, version, value_print)
         return None
 
     try:
-        conflict = vault.store.transact(finish, f"finishing the rotation of {key!r}")
+        conflict = installation.store.transact(finish, f"finishing the rotation of {key!r}")
     except _Skip as skip:
         return _outcome(target, key, rotator.kind, "skipped", error=skip.reason)
     except StacksafeError as exc:
-        return _fail(vault, actor, target, key, rotator, started, _message(exc))
+        return _fail(installation, actor, target, key, rotator, started, _message(exc))
     if conflict is not None:
-        return _fail(vault, actor, target, key, rotator, started, conflict)
+        return _fail(installation, actor, target, key, rotator, started, conflict)
     return _outcome(target, key, rotator.kind, "rotated", version=version)
 
 
@@ -646,7 +650,7 @@ def _message(exc: BaseException) -> str:
 
 
 def _rotate(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -655,15 +659,17 @@ def _rotate(
 ) -> RotationOutcome:
     rotator = rotator_for(stored.rotator, stored.config)
     if rotator.pending:
-        return _rotate_with_pending(vault, actor, target, key, rotator, expected)
-    return _rotate_directly(vault, actor, target, key, rotator, expected)
+        return _rotate_with_pending(installation, actor, target, key, rotator, expected)
+    return _rotate_directly(installation, actor, target, key, rotator, expected)
 
 
-def rotate_secret(vault: Vault, actor: Principal, target: Target, key: str) -> RotationOutcome:
+def rotate_secret(
+    installation: Installation, actor: Principal, target: Target, key: str
+) -> RotationOutcome:
     """Rotate ``key`` now with its policy's rotator, due or not."""
     validate_key(key)
-    allow(vault, actor, _write_action(target), target.account, target.stack, key=key)
-    with vault.store.read() as conn:
+    allow(installation, actor, _write_action(target), target.account, target.stack, key=key)
+    with installation.store.read() as conn:
         head = _live_head(conn, target, key)
         stored = _stored_policy(conn, target, key, head)
     if stored.rotator not in AUTOMATIC:
@@ -671,7 +677,7 @@ def rotate_secret(vault: Vault, actor: Principal, target: Target, key: str) -> R
             f"{key!r} has the manual rotator: set a new value (secrets set), or give it the "
             "generate, webhook or postgres rotator"
         )
-    return _rotate(vault, actor, target, key, stored, None)
+    return _rotate(installation, actor, target, key, stored, None)
 
 
 def _retry_at(stored: queries.StoredPolicy) -> datetime | None:
@@ -683,7 +689,7 @@ def _retry_at(stored: queries.StoredPolicy) -> datetime | None:
 
 
 def run_due(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     account: Account | None = None,
     *,
@@ -693,9 +699,9 @@ def run_due(
     """Rotate every secret whose automatic rotator is due (``force``: due or not) in one or all
     accounts ``actor`` may write in, or in one ``stack``'s own level. Failures are reported in
     the outcomes, never raised: one bad secret does not hold up the others."""
-    now = vault.clock()
+    now = installation.clock()
     outcomes = []
-    for item in _policies(vault, actor, account, Action.DESCRIBE):
+    for item in _policies(installation, actor, account, Action.DESCRIBE):
         stored = item.row.policy
         if stack is not None and (item.stack is None or item.stack.id != stack.id):
             continue
@@ -714,7 +720,7 @@ def run_due(
         if not _may(actor, _write_action(target), item.account, item.stack):
             continue
         outcomes.append(
-            _rotate(vault, actor, target, item.row.key, stored, item.row.current_version)
+            _rotate(installation, actor, target, item.row.key, stored, item.row.current_version)
         )
     return outcomes
 
@@ -723,7 +729,7 @@ def run_due(
 
 
 def labelled_secret(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -735,10 +741,10 @@ def labelled_secret(
     validate_key(key)
     if label not in LABELS:
         raise InvalidInput(f"label {label!r} is not one of {', '.join(LABELS)}")
-    allow(vault, actor, Action.DESCRIBE, target.account, target.stack, key=key)
+    allow(installation, actor, Action.DESCRIBE, target.account, target.stack, key=key)
     if reveal:
-        allow(vault, actor, Action.REVEAL, target.account, target.stack, key=key)
-    with vault.store.read() as conn:
+        allow(installation, actor, Action.REVEAL, target.account, target.stack, key=key)
+    with installation.store.read() as conn:
         head = _live_head(conn, target, key)
         if label == "pending":
             stored = queries.policy_of(conn, head.id)
@@ -758,16 +764,16 @@ def labelled_secret(
             if chosen is None or chosen.envelope is None:
                 raise NotFound(f"{key!r} has no {label} value (a deletion, destroyed, or none)")
             version, envelope, at = chosen.version, chosen.envelope, chosen.created_at
-        keys = scope_keys(conn, vault, target)[target.stack is not None]
+        keys = scope_keys(conn, installation, target)[target.stack is not None]
         plaintext = SecretValue(keys.open(envelope, key, version).decode("utf-8"))
     if reveal:
         record_reveal(
-            vault,
+            installation,
             actor,
             target,
             {
                 "keys": {key: version},
-                "fingerprints": {key: fingerprint(vault, plaintext)},
+                "fingerprints": {key: fingerprint(installation, plaintext)},
                 "label": label,
                 "purpose": "label",
             },
@@ -792,12 +798,12 @@ class RotationScheduler:
 
     def __init__(
         self,
-        vault: Vault,
+        installation: Installation,
         interval: timedelta,
         actor: Principal | None = None,
         on_outcomes: Callable[[list[RotationOutcome]], None] | None = None,
     ) -> None:
-        self.vault, self.interval = vault, interval
+        self.installation, self.interval = installation, interval
         self.actor = actor or Principal.local("rotation-scheduler")
         self.on_outcomes = on_outcomes
         self._stop = threading.Event()
@@ -812,7 +818,7 @@ class RotationScheduler:
             self._thread.join(timeout=30)
 
     def run_once(self) -> list[RotationOutcome]:
-        outcomes = run_due(self.vault, self.actor)
+        outcomes = run_due(self.installation, self.actor)
         for done in outcomes:
             log.info(
                 "rotation of %r (account %s, stack %s): %s",

@@ -31,11 +31,11 @@ from stacksafe.core.expansion import check_expansion
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow, record_damage
 from stacksafe.core.inheritance import inherits, overlay
+from stacksafe.core.installation import Installation
 from stacksafe.core.opened import Level, OpenedLevel
 from stacksafe.core.references import Limits, has_references, resolve_all
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_environment, validate_key, validate_value
-from stacksafe.core.vault import Vault
 from stacksafe.crypto import (
     DATA_KEY_SEAL_LIMIT,
     Binding,
@@ -104,7 +104,9 @@ def _scope_of(target: Target, stack_level: bool) -> Scope:
     return Scope(target.account.uid, None)
 
 
-def scope_keys(conn: Connection, vault: Vault, target: Target) -> dict[bool, ScopeKeys]:
+def scope_keys(
+    conn: Connection, installation: Installation, target: Target
+) -> dict[bool, ScopeKeys]:
     """The unwrapped data keys of ``target``'s levels, by level (True: the stack's own)."""
     stored_by_level = key_queries.data_keys_of(conn, target.account.id, target.stack_id)
     opened = {}
@@ -113,7 +115,7 @@ def scope_keys(conn: Connection, vault: Vault, target: Target) -> dict[bool, Sco
         opened[level] = ScopeKeys(
             scope,
             (
-                vault.data_keys.unwrap(
+                installation.data_keys.unwrap(
                     scope, stored.version, stored.master_key_version, stored.wrapped_key
                 )
                 for stored in stored_list
@@ -124,14 +126,14 @@ def scope_keys(conn: Connection, vault: Vault, target: Target) -> dict[bool, Sco
 
 def _open_rows(
     conn: Connection,
-    vault: Vault,
+    installation: Installation,
     target: Target,
     rows: Sequence[queries.StoredSecret],
     reveal: bool,
 ) -> list[Secret]:
     if not rows:
         return []
-    keys_by_level = scope_keys(conn, vault, target)
+    keys_by_level = scope_keys(conn, installation, target)
     # One pass over plain tuples: a reveal opens hundreds of rows per request. Every row is
     # authenticated, revealed or not, so tampering shows on the first read that meets it.
     opened = []
@@ -152,12 +154,12 @@ def _open_rows(
 
 
 def _opened(
-    conn: Connection, vault: Vault, target: Target, key: str | None, reveal: bool
+    conn: Connection, installation: Installation, target: Target, key: str | None, reveal: bool
 ) -> list[Secret]:
     """The live secrets of ``target`` (all, or the one named ``key``), opened: each one
     authenticated, by this read or by an earlier one at the same database revision (core.opened).
     """
-    cache = vault.opened
+    cache = installation.opened
     # The revision first, then the rows: what is kept is never labelled newer than it is (a
     # write committing in between makes it newer, and then only readers that already saw the
     # old revision can meet it). The same holds for a revision read with the target.
@@ -167,15 +169,15 @@ def _opened(
         else target.revision or queries.secrets_revision(conn, target.account.id, target.stack_id)
     )
     if cache is None or revision is None:
-        return _open_rows(conn, vault, target, _read(conn, target, key), reveal)
+        return _open_rows(conn, installation, target, _read(conn, target, key), reveal)
     found = cache.get(_level(target), revision)
     if found is None and key is not None:
         # One key is read alone, as without a cache: a level with one damaged row still
         # gives its other keys (a whole read fails, and keeps nothing).
-        return _open_rows(conn, vault, target, _read(conn, target, key), reveal)
+        return _open_rows(conn, installation, target, _read(conn, target, key), reveal)
     if found is None:
         found = OpenedLevel.of(
-            revision, _open_rows(conn, vault, target, _read(conn, target, None), True)
+            revision, _open_rows(conn, installation, target, _read(conn, target, None), True)
         )
         cache.put(_level(target), found)
     return found.secrets(key, reveal)
@@ -186,12 +188,12 @@ def _level(target: Target) -> Level:
     return (target.account.id, target.stack_id, None if stack is None else stack.environment)
 
 
-def _kept(vault: Vault, target: Target) -> OpenedLevel | None:
+def _kept(installation: Installation, target: Target) -> OpenedLevel | None:
     """What ``_opened`` would use, when it can be had without the database: the target was
     read with its revision, and what was opened at that revision is kept."""
-    if vault.opened is None or target.revision is None:
+    if installation.opened is None or target.revision is None:
         return None
-    return vault.opened.get(_level(target), target.revision)
+    return installation.opened.get(_level(target), target.revision)
 
 
 def _read(conn: Connection, target: Target, key: str | None) -> list[queries.StoredSecret]:
@@ -202,9 +204,9 @@ def _read(conn: Connection, target: Target, key: str | None) -> list[queries.Sto
 
 
 def _allow(
-    vault: Vault, actor: Principal, action: Action, target: Target, **detail: object
+    installation: Installation, actor: Principal, action: Action, target: Target, **detail: object
 ) -> None:
-    allow(vault, actor, action, target.account, target.stack, **detail)
+    allow(installation, actor, action, target.account, target.stack, **detail)
 
 
 def _write_action(target: Target) -> Action:
@@ -212,19 +214,19 @@ def _write_action(target: Target) -> Action:
 
 
 def _reveal_detail(
-    vault: Vault, secrets: Sequence[Secret], resolved: Collection[str] = ()
+    installation: Installation, secrets: Sequence[Secret], resolved: Collection[str] = ()
 ) -> dict[str, object]:
     # A value changed by resolving references is not its sealed plaintext: fingerprint what
     # was returned, not through the memo kept by sealed value.
     unchanged = secrets if not resolved else [s for s in secrets if s.key not in resolved]
-    prints = fingerprints_of_opened(vault, unchanged)
+    prints = fingerprints_of_opened(installation, unchanged)
     for secret in secrets:
         if secret.key in resolved and secret.raw_value is not None:
-            prints[secret.key] = fingerprint(vault, secret.raw_value)
+            prints[secret.key] = fingerprint(installation, secret.raw_value)
     return {"keys": {s.key: s.version for s in secrets}, "fingerprints": prints}
 
 
-def _account_values(conn: Connection, vault: Vault, target: Target) -> dict[str, str]:
+def _account_values(conn: Connection, installation: Installation, target: Target) -> dict[str, str]:
     """The account's own values a reference from ``target`` may name: those its environment
     inherits. The permission to reveal ``target`` is enough: what a stack inherits is part of
     the stack (a plain read of the stack reveals it too), so resolving ``${account.KEY}`` is
@@ -233,7 +235,7 @@ def _account_values(conn: Connection, vault: Vault, target: Target) -> dict[str,
     if target.stack is not None:
         environment = target.stack.environment
         rows = [r for r in rows if inherits(environment, r.environments)]
-    opened = _open_rows(conn, vault, Target(target.account), rows, True)
+    opened = _open_rows(conn, installation, Target(target.account), rows, True)
     return {s.key: s.raw_value.reveal() for s in opened if s.raw_value is not None}
 
 
@@ -243,7 +245,7 @@ def _have_references(found: Sequence[Secret]) -> bool:
 
 def _resolved(
     conn: Connection,
-    vault: Vault,
+    installation: Installation,
     target: Target,
     key: str | None,
     found: list[Secret],
@@ -252,14 +254,14 @@ def _resolved(
     each key used. The whole effective set is read only when a value holds a reference."""
     if not _have_references(found):
         return found, {}
-    whole = found if key is None else _opened(conn, vault, target, None, True)
+    whole = found if key is None else _opened(conn, installation, target, None, True)
     own = {s.key: s.raw_value.reveal() for s in whole if s.raw_value is not None}
     result = resolve_all(
         own,
-        lambda: _account_values(conn, vault, target),
+        lambda: _account_values(conn, installation, target),
         target.describe(),
         only=[s.key for s in found],
-        limits=Limits(vault.max_value_bytes, vault.max_expanded_bytes),
+        limits=Limits(installation.max_value_bytes, installation.max_expanded_bytes),
     )
     # Compared with the stored text, not by whether a reference was followed: an escape
     # ($${) changes a value too.
@@ -273,7 +275,7 @@ def _resolved(
 
 
 def _lookup(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str | None,
@@ -281,14 +283,14 @@ def _lookup(
     purpose: str,
     resolve: bool = True,
 ) -> list[Secret]:
-    found, detail, _ = _gathered(vault, actor, target, key, reveal, purpose, resolve)
+    found, detail, _ = _gathered(installation, actor, target, key, reveal, purpose, resolve)
     if detail is not None:
-        record_reveal(vault, actor, target, detail)
+        record_reveal(installation, actor, target, detail)
     return found
 
 
 def _gathered(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str | None,
@@ -300,13 +302,13 @@ def _gathered(
     the kept level when the secrets are exactly that level's, as kept (for ``derived``).
     Damaged stored data met on the way is recorded (one event) and raised."""
     try:
-        return _gather(vault, actor, target, key, reveal, purpose, resolve)
+        return _gather(installation, actor, target, key, reveal, purpose, resolve)
     except IntegrityError as damaged:
         detail: dict[str, object] = {"purpose": purpose}
         if key is not None:
             detail["key"] = key
         raise record_damage(
-            vault,
+            installation,
             actor,
             (Action.REVEAL if reveal else Action.DESCRIBE).value,
             damaged,
@@ -317,7 +319,7 @@ def _gathered(
 
 
 def _gather(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str | None,
@@ -325,39 +327,41 @@ def _gather(
     purpose: str,
     resolve: bool,
 ) -> tuple[list[Secret], dict[str, object] | None, OpenedLevel | None]:
-    _allow(vault, actor, Action.DESCRIBE, target, key=key)
+    _allow(installation, actor, Action.DESCRIBE, target, key=key)
     if not reveal:
-        described = _kept(vault, target)
+        described = _kept(installation, target)
         if described is not None:
             return described.secrets(key, False), None, described if key is None else None
-        with vault.store.read() as conn:
-            return _opened(conn, vault, target, key, False), None, None
-    _allow(vault, actor, Action.REVEAL, target, key=key)
+        with installation.store.read() as conn:
+            return _opened(conn, installation, target, key, False), None, None
+    _allow(installation, actor, Action.REVEAL, target, key=key)
     # Read and decrypt in a read transaction (no lock held); the caller appends the audit
     # event, which names the exact versions read, in a short write transaction, and only after
     # that commits are the values returned: a reveal whose event cannot be written fails.
     used: dict[str, list[str]] = {}
-    kept = _kept(vault, target)
+    kept = _kept(installation, target)
     if kept is not None and not (resolve and kept.references):
         stored = found = kept.secrets(key, True)
         if key is None and found:
             # A whole kept level: the same event detail every time, but for its purpose.
             detail = kept.derived(
-                ("reveal-detail", resolve), lambda: _unresolved_detail(vault, found, resolve)
+                ("reveal-detail", resolve), lambda: _unresolved_detail(installation, found, resolve)
             )
             return found, {**detail, "purpose": purpose}, kept
     else:
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             stored = (
-                _opened(conn, vault, target, key, True) if kept is None else kept.secrets(key, True)
+                _opened(conn, installation, target, key, True)
+                if kept is None
+                else kept.secrets(key, True)
             )
             found = stored
             if resolve:
-                found, used = _resolved(conn, vault, target, key, stored)
+                found, used = _resolved(conn, installation, target, key, stored)
     if not found:
         return found, None, None
     rewritten = {a.key for a, b in zip(found, stored, strict=True) if a is not b}
-    detail = _reveal_detail(vault, found, rewritten)
+    detail = _reveal_detail(installation, found, rewritten)
     detail["purpose"] = purpose
     if used:
         detail["references"] = used
@@ -366,10 +370,12 @@ def _gather(
     return found, detail, None
 
 
-def _unresolved_detail(vault: Vault, found: list[Secret], resolve: bool) -> dict[str, object]:
+def _unresolved_detail(
+    installation: Installation, found: list[Secret], resolve: bool
+) -> dict[str, object]:
     """The detail of a reveal event for values as stored (no reference resolved), but for
     its purpose."""
-    detail = _reveal_detail(vault, found)
+    detail = _reveal_detail(installation, found)
     if not resolve:
         detail["unresolved"] = True
     return detail
@@ -400,7 +406,7 @@ class Audited(Generic[T]):
 
 
 def list_secrets_audited(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     render: Callable[[list[Secret]], T],
@@ -415,17 +421,17 @@ def list_secrets_audited(
 
     With ``memo`` (what ``render`` depends on besides the secrets, e.g. the page), a render
     of a whole kept level is made once per revision and ``memo``, and given again."""
-    found, detail, kept = _gathered(vault, actor, target, None, reveal, purpose, resolve)
+    found, detail, kept = _gathered(installation, actor, target, None, reveal, purpose, resolve)
     value = (
         render(found)
         if kept is None or memo is None
         else kept.derived(("render", reveal, resolve, *memo), lambda: render(found))
     )
-    return audited_later(vault, actor, target, value, detail)
+    return audited_later(installation, actor, target, value, detail)
 
 
 def kept_list(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     *,
@@ -441,7 +447,7 @@ def kept_list(
     including refusing (and recording the refusal). The detail comes as stored
     (``audit.detail_text``), made once per purpose. The caller appends the event with
     ``audited_later`` and returns the value only once it is durable."""
-    kept = _kept(vault, target)
+    kept = _kept(installation, target)
     if kept is None or (reveal and resolve and kept.references):
         return None
     try:
@@ -465,7 +471,7 @@ def kept_list(
 
 
 def audited_soon(
-    vault: Vault, actor: Principal, target: Target, value: T, detail: str | None
+    installation: Installation, actor: Principal, target: Target, value: T, detail: str | None
 ) -> Audited[T]:
     """What ``kept_list`` gave, held until its reveal event (``detail``, as stored; None: no
     event) is durable: on an event loop, whose future ``durable`` is (``audit.append_soon``)."""
@@ -473,7 +479,7 @@ def audited_soon(
         value,
         detail is not None,
         lambda: append_soon(
-            vault,
+            installation,
             actor,
             "reveal",
             account=target.account,
@@ -484,7 +490,7 @@ def audited_soon(
 
 
 def audited_later(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     value: T,
@@ -495,7 +501,7 @@ def audited_later(
         value,
         detail is not None,
         lambda: append_later(
-            vault, actor, "reveal", account=target.account, stack=target.stack, detail=detail
+            installation, actor, "reveal", account=target.account, stack=target.stack, detail=detail
         ),
     )
 
@@ -521,12 +527,14 @@ def _audit_unavailable(exc: Exception) -> AuditUnavailable:
 
 
 def record_reveal(
-    vault: Vault, actor: Principal, target: Target, detail: dict[str, object]
+    installation: Installation, actor: Principal, target: Target, detail: dict[str, object]
 ) -> None:
     """The audit event of a reveal, durably written before any value is returned; if it cannot
     be written, ``AuditUnavailable`` and no values (fail closed)."""
     try:
-        append(vault, actor, "reveal", account=target.account, stack=target.stack, detail=detail)
+        append(
+            installation, actor, "reveal", account=target.account, stack=target.stack, detail=detail
+        )
     except StacksafeError:
         raise
     except Exception as exc:
@@ -534,7 +542,7 @@ def record_reveal(
 
 
 def list_secrets(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     *,
@@ -547,11 +555,11 @@ def list_secrets(
     With ``reveal``, one audit event names every key and version revealed; ``${KEY}``
     references in values are resolved unless ``resolve`` is False (core.references).
     """
-    return _lookup(vault, actor, target, None, reveal, purpose, resolve)
+    return _lookup(installation, actor, target, None, reveal, purpose, resolve)
 
 
 def get_secret(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -561,36 +569,44 @@ def get_secret(
     purpose: str = "get",
 ) -> Secret:
     validate_key(key)
-    found = _lookup(vault, actor, target, key, reveal, purpose, resolve)
+    found = _lookup(installation, actor, target, key, reveal, purpose, resolve)
     if not found:
         raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
     return found[0]
 
 
 def wrap_new_data_key(
-    conn: Connection, vault: Vault, scope: Scope, version: int
+    conn: Connection, installation: Installation, scope: Scope, version: int
 ) -> tuple[DataKey, int, bytes]:
     """A fresh data key for ``scope``, wrapped under the newest registered master key."""
     registered = max(key_queries.master_key_check_values(conn))
-    if registered > vault.data_keys.keyring.newest.version:
+    if registered > installation.data_keys.keyring.newest.version:
         # Another process rotated the master key since this one loaded it: wrap new data keys
         # under the new version, or a finished rotation would leave work behind.
-        vault.reload_keyring()
-    return vault.data_keys.wrap_new(scope, version)
+        installation.reload_keyring()
+    return installation.data_keys.wrap_new(scope, version)
 
 
-def sealing_key(conn: Connection, vault: Vault, target: Target, seals: int) -> DataKey:
+def sealing_key(
+    conn: Connection, installation: Installation, target: Target, seals: int
+) -> DataKey:
     """The data key that seals new values of ``target``'s own level; rolls over when spent."""
     scope = target.scope
     stored = key_queries.newest_data_key(conn, target.account.id, target.stack_id, lock=True)
     if stored is None or stored.seal_count + seals > DATA_KEY_SEAL_LIMIT:
         version = 1 if stored is None else stored.version + 1
-        data_key, mk_version, wrapped = wrap_new_data_key(conn, vault, scope, version)
+        data_key, mk_version, wrapped = wrap_new_data_key(conn, installation, scope, version)
         key_id = key_queries.insert_data_key(
-            conn, target.account.id, target.stack_id, version, mk_version, wrapped, vault.clock()
+            conn,
+            target.account.id,
+            target.stack_id,
+            version,
+            mk_version,
+            wrapped,
+            installation.clock(),
         )
     else:
-        data_key = vault.data_keys.unwrap(
+        data_key = installation.data_keys.unwrap(
             scope, stored.version, stored.master_key_version, stored.wrapped_key
         )
         key_id = stored.id
@@ -657,7 +673,11 @@ def append_version(
 
 
 def prune_after_write(
-    conn: Connection, vault: Vault, actor: Principal, target: Target, keys: Sequence[str]
+    conn: Connection,
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    keys: Sequence[str],
 ) -> None:
     """After new versions of ``keys``: destroy the ciphertexts of versions beyond the level's
     ``max_versions`` (never the current or the previous one), with one audit event."""
@@ -665,7 +685,7 @@ def prune_after_write(
     if limit is None:
         return
     keep = max(limit, 2)
-    now = vault.clock()
+    now = installation.clock()
     pruned: dict[str, list[int]] = {}
     for key in keys:
         head = queries.secret_head(conn, target.account.id, target.stack_id, key)
@@ -677,7 +697,7 @@ def prune_after_write(
     if pruned:
         record(
             conn,
-            vault,
+            installation,
             actor,
             "secret.prune",
             account=target.account,
@@ -704,13 +724,15 @@ def _restrict(conn: Connection, target: Target, key: str, restriction: str | Non
     queries.set_environments(conn, head.id, restriction)
 
 
-def environments_of(vault: Vault, actor: Principal, target: Target, key: str) -> list[str] | None:
+def environments_of(
+    installation: Installation, actor: Principal, target: Target, key: str
+) -> list[str] | None:
     """The environments an account-level secret is restricted to (None: every environment)."""
     validate_key(key)
     if target.stack is not None:
         raise InvalidInput("environment restrictions belong to account-level secrets")
-    _allow(vault, actor, Action.DESCRIBE, target, key=key)
-    with vault.store.read() as conn:
+    _allow(installation, actor, Action.DESCRIBE, target, key=key)
+    with installation.store.read() as conn:
         found = queries.secret_environments(conn, target.account.id, key)
     if found is None or not found[0]:
         raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
@@ -718,32 +740,36 @@ def environments_of(vault: Vault, actor: Principal, target: Target, key: str) ->
 
 
 def restrict_secret(
-    vault: Vault, actor: Principal, target: Target, key: str, environments: Sequence[str]
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    key: str,
+    environments: Sequence[str],
 ) -> list[str] | None:
     """Restrict an account-level secret to stacks of ``environments`` (``()``: all again)."""
     validate_key(key)
     restriction = _restriction(target, environments)
-    _allow(vault, actor, _write_action(target), target, key=key)
+    _allow(installation, actor, _write_action(target), target, key=key)
 
     def work(conn: Connection) -> None:
         _restrict(conn, target, key, restriction)
         # Lifting a restriction gives stacks a key they did not see before.
-        check_expansion(conn, vault, target, [key])
+        check_expansion(conn, installation, target, [key])
         record(
             conn,
-            vault,
+            installation,
             actor,
             "secret.restrict",
             account=target.account,
             detail={"keys": [key], "environments": restriction},
         )
 
-    vault.store.transact(work, f"restricting {key!r}")
+    installation.store.transact(work, f"restricting {key!r}")
     return None if restriction is None else restriction.split()
 
 
 def set_secret(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -762,15 +788,15 @@ def set_secret(
     validate_key(key)
     generated = auto_generated(value)
     value = value if generated is None else generated
-    validate_value(key, value, vault.max_value_bytes)
+    validate_value(key, value, installation.max_value_bytes)
     restriction = _restriction(target, environments)
-    _allow(vault, actor, _write_action(target), target, key=key)
-    value_print = fingerprint(vault, value)
+    _allow(installation, actor, _write_action(target), target, key=key)
+    value_print = fingerprint(installation, value)
 
     def work(conn: Connection) -> Secret:
-        data_key = sealing_key(conn, vault, target, 1)
+        data_key = sealing_key(conn, installation, target, 1)
         written = append_version(
-            conn, target, key, value, data_key, actor.name, vault.clock(), expected_version
+            conn, target, key, value, data_key, actor.name, installation.clock(), expected_version
         )
         assert written is not None  # noqa: S101 - a value was given, so not a tombstone
         detail: dict[str, object] = {
@@ -782,24 +808,24 @@ def set_secret(
         if environments is not None:
             _restrict(conn, target, key, restriction)
             detail["environments"] = restriction
-        check_expansion(conn, vault, target, [key])
+        check_expansion(conn, installation, target, [key])
         record(
             conn,
-            vault,
+            installation,
             actor,
             "secret.set",
             account=target.account,
             stack=target.stack,
             detail=detail,
         )
-        prune_after_write(conn, vault, actor, target, [key])
+        prune_after_write(conn, installation, actor, target, [key])
         return written
 
-    return vault.store.transact(work, f"setting {key!r}")
+    return installation.store.transact(work, f"setting {key!r}")
 
 
 def unset_secret(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -808,7 +834,7 @@ def unset_secret(
 ) -> None:
     """Delete ``key`` from ``target``'s own level (a tombstone version; history remains)."""
     validate_key(key)
-    _allow(vault, actor, _write_action(target), target, key=key)
+    _allow(installation, actor, _write_action(target), target, key=key)
 
     def work(conn: Connection) -> None:
         head = queries.secret_head(conn, target.account.id, target.stack_id, key)
@@ -822,25 +848,27 @@ def unset_secret(
                     f"stack {target.stack.name!r}; delete it at account level (--account)"
                 )
             raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
-        append_version(conn, target, key, None, None, actor.name, vault.clock(), expected_version)
+        append_version(
+            conn, target, key, None, None, actor.name, installation.clock(), expected_version
+        )
         # Without a stack's own value, the account's (perhaps longer) one shows through.
-        check_expansion(conn, vault, target, [key])
+        check_expansion(conn, installation, target, [key])
         record(
             conn,
-            vault,
+            installation,
             actor,
             "secret.unset",
             account=target.account,
             stack=target.stack,
             detail={"keys": {key: head.current_version + 1}},
         )
-        prune_after_write(conn, vault, actor, target, [key])
+        prune_after_write(conn, installation, actor, target, [key])
 
-    vault.store.transact(work, f"unsetting {key!r}")
+    installation.store.transact(work, f"unsetting {key!r}")
 
 
 def import_secrets(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     entries: Mapping[str, SecretValue],
@@ -853,13 +881,13 @@ def import_secrets(
     """
     for key, value in entries.items():
         validate_key(key)
-        validate_value(key, value, vault.max_value_bytes)
-    _allow(vault, actor, _write_action(target), target, keys=sorted(entries))
+        validate_value(key, value, installation.max_value_bytes)
+    _allow(installation, actor, _write_action(target), target, keys=sorted(entries))
 
     def work(conn: Connection) -> ImportReport:
         own = Target(target.account, target.stack)
         rows = queries.scope_secrets(conn, target.account.id, target.stack_id)
-        current = {s.key: s.raw_value for s in _open_rows(conn, vault, own, rows, True)}
+        current = {s.key: s.raw_value for s in _open_rows(conn, installation, own, rows, True)}
         report = ImportReport()
         changes: list[tuple[str, SecretValue]] = []
         for key in sorted(entries):
@@ -880,34 +908,34 @@ def import_secrets(
                 continue
             changes.append((key, value))
         if changes:
-            data_key = sealing_key(conn, vault, target, len(changes))
-            now = vault.clock()
+            data_key = sealing_key(conn, installation, target, len(changes))
+            now = installation.clock()
             written = [
                 append_version(conn, target, key, value, data_key, actor.name, now)
                 for key, value in changes
             ]
-            check_expansion(conn, vault, target, [key for key, _ in changes])
+            check_expansion(conn, installation, target, [key for key, _ in changes])
             record(
                 conn,
-                vault,
+                installation,
                 actor,
                 "secret.import",
                 account=target.account,
                 stack=target.stack,
                 detail={
                     "keys": {w.key: w.version for w in written if w is not None},
-                    "fingerprints": {k: fingerprint(vault, v) for k, v in changes},
+                    "fingerprints": {k: fingerprint(installation, v) for k, v in changes},
                     **(provenance or {}),
                 },
             )
-            prune_after_write(conn, vault, actor, target, [k for k, _ in changes])
+            prune_after_write(conn, installation, actor, target, [k for k, _ in changes])
         return report
 
-    return vault.store.transact(work, "importing secrets", snapshot=True)
+    return installation.store.transact(work, "importing secrets", snapshot=True)
 
 
 def effective_values(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     purpose: str = "deliver",
@@ -916,6 +944,6 @@ def effective_values(
 ) -> dict[str, SecretValue]:
     """Key → plaintext of everything ``target`` sees, for delivery into a process or a file."""
     revealed: Iterable[Secret] = list_secrets(
-        vault, actor, target, reveal=True, purpose=purpose, resolve=resolve
+        installation, actor, target, reveal=True, purpose=purpose, resolve=resolve
     )
     return {s.key: s.raw_value for s in revealed if s.raw_value is not None}

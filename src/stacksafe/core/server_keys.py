@@ -1,17 +1,17 @@
-"""The server-held HMAC keys (audit chain, value fingerprints, token hashes) of an open vault."""
+"""The server-held HMAC keys (audit chain, value fingerprints, token hashes) of an installation."""
 
 from __future__ import annotations
 
-from stacksafe.core.vault import Vault
+from stacksafe.core.installation import Installation
 from stacksafe.crypto.keyed_hash import AUDIT_CHAIN, FINGERPRINT, TOKEN_HASH, KeyedHash
 from stacksafe.errors import ConfigurationError
 
 __all__ = ["AUDIT_CHAIN", "FINGERPRINT", "TOKEN_HASH", "keyed_hash"]
 
 
-def keyed_hash(vault: Vault, purpose: str) -> KeyedHash:
-    """The key of ``purpose``; ``open_vault`` loads (or creates) all of them."""
+def keyed_hash(installation: Installation, purpose: str) -> KeyedHash:
+    """The key of ``purpose``; ``open_installation`` loads (or creates) all of them."""
     try:
-        return vault.server_keys[purpose]
+        return installation.server_keys[purpose]
     except KeyError:
         raise ConfigurationError(f"the server key {purpose!r} is not loaded") from None

@@ -24,9 +24,9 @@ from stacksafe.core.access import SCOPES, Principal
 from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import refuse
 from stacksafe.core.guessing import address_counted
+from stacksafe.core.installation import Installation
 from stacksafe.core.principals import check_password, principal_for_user
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
-from stacksafe.core.vault import Vault
 from stacksafe.errors import Forbidden, Unauthenticated
 from stacksafe.model import SecretValue
 from stacksafe.store import sessions as queries
@@ -70,23 +70,23 @@ class StartedSession:
     uid: str
 
 
-def _digest(vault: Vault, secret: str) -> bytes:
-    return keyed_hash(vault, TOKEN_HASH).digest(b"web-session", secret.encode())
+def _digest(installation: Installation, secret: str) -> bytes:
+    return keyed_hash(installation, TOKEN_HASH).digest(b"web-session", secret.encode())
 
 
-def csrf_token(vault: Vault, secret: str) -> str:
+def csrf_token(installation: Installation, secret: str) -> str:
     """The session's CSRF token: derived from the cookie's secret, so a page of another origin,
     which cannot read the cookie, cannot know it."""
-    return keyed_hash(vault, TOKEN_HASH).digest(b"web-csrf", secret.encode()).hex()
+    return keyed_hash(installation, TOKEN_HASH).digest(b"web-csrf", secret.encode()).hex()
 
 
-def pre_session_csrf(vault: Vault, nonce: str) -> str:
+def pre_session_csrf(installation: Installation, nonce: str) -> str:
     """The CSRF token of the sign-in form, bound to a random pre-session cookie."""
-    return keyed_hash(vault, TOKEN_HASH).digest(b"web-csrf-pre", nonce.encode()).hex()
+    return keyed_hash(installation, TOKEN_HASH).digest(b"web-csrf-pre", nonce.encode()).hex()
 
 
 def start_session(
-    vault: Vault,
+    installation: Installation,
     email: str,
     password: SecretValue,
     policy: SessionPolicy,
@@ -102,24 +102,24 @@ def start_session(
     session is opened that one is ended (whoever's it was): the browser's cookie is replaced, so
     a copy of the old one must not keep working. ``denied(reason)`` records a wrong password
     instead of one event each (core.sign_in: a bounded number per address and window)."""
-    user = check_password(vault, email, password)
+    user = check_password(installation, email, password)
     if user is None:
         if denied is not None:
             denied(WRONG)
         else:
             anonymous = Principal(name=SIGN_IN_ACTOR, source_ip=source_ip, request_id=request_id)
             # The email as typed is not recorded: it may be a password typed in the wrong field.
-            record_denied(vault, anonymous, "session.start", WRONG)
+            record_denied(installation, anonymous, "session.start", WRONG)
         raise Unauthenticated(WRONG)
     secret = SESSION_PREFIX + random.token_urlsafe(32)
     uid = "web_" + random.token_hex(8)
-    digest = _digest(vault, secret)
-    old_digest = _digest(vault, replacing) if replacing and _well_formed(replacing) else None
+    digest = _digest(installation, secret)
+    old_digest = _digest(installation, replacing) if replacing and _well_formed(replacing) else None
 
     def work(conn: Connection) -> StartedSession:
-        now = vault.clock()
+        now = installation.clock()
         if old_digest is not None:
-            _end_replaced(conn, vault, old_digest, uid, now, source_ip, request_id)
+            _end_replaced(conn, installation, old_digest, uid, now, source_ip, request_id)
         queries.prune_sessions(conn, user.id, now)  # keeps the table to the sessions in use
         queries.insert_session(
             conn,
@@ -135,10 +135,10 @@ def start_session(
             source_ip=source_ip,
             request_id=request_id,
         )
-        record(conn, vault, actor, "session.start", detail={"session": uid})
+        record(conn, installation, actor, "session.start", detail={"session": uid})
         return StartedSession(secret, uid)
 
-    return vault.store.transact(work, "signing in")
+    return installation.store.transact(work, "signing in")
 
 
 def _well_formed(secret: str) -> bool:
@@ -147,7 +147,7 @@ def _well_formed(secret: str) -> bool:
 
 def _end_replaced(
     conn: Connection,
-    vault: Vault,
+    installation: Installation,
     digest: bytes,
     new_uid: str,
     now: datetime,
@@ -168,12 +168,16 @@ def _end_replaced(
         request_id=request_id,
     )
     record(
-        conn, vault, actor, "session.end", detail={"session": session.uid, "replaced_by": new_uid}
+        conn,
+        installation,
+        actor,
+        "session.end",
+        detail={"session": session.uid, "replaced_by": new_uid},
     )
 
 
 def session_principal(
-    vault: Vault,
+    installation: Installation,
     secret: str,
     policy: SessionPolicy,
     *,
@@ -184,8 +188,8 @@ def session_principal(
     longer) valid. An idle or expired session is ended here, for good."""
     if not _well_formed(secret):
         raise Unauthenticated("not signed in")
-    digest = _digest(vault, secret)
-    with vault.store.read() as conn:
+    digest = _digest(installation, secret)
+    with installation.store.read() as conn:
         found = queries.session_and_user_by_hash(conn, digest)
         if found is None or not hmac.compare_digest(found[0].token_hash, digest):
             raise Unauthenticated("not signed in")
@@ -193,12 +197,16 @@ def session_principal(
         if session.ended_at is not None:
             raise Unauthenticated("the session has ended; sign in again")
         principal = principal_for_user(conn, user)
-    now = vault.clock()
+    now = installation.clock()
     if now >= session.expires_at or now >= session.last_seen_at + policy.idle_timeout:
-        vault.store.transact(lambda c: queries.end_session(c, session.id, now), "ending a session")
+        installation.store.transact(
+            lambda c: queries.end_session(c, session.id, now), "ending a session"
+        )
         raise Unauthenticated("the session has expired; sign in again")
     if now - session.last_seen_at >= TOUCH_EVERY:
-        vault.store.transact(lambda c: queries.touch_session(c, session.id, now), "session use")
+        installation.store.transact(
+            lambda c: queries.touch_session(c, session.id, now), "session use"
+        )
     return replace(
         principal,
         token_uid=session.uid,
@@ -208,17 +216,17 @@ def session_principal(
     )
 
 
-def end_session(vault: Vault, actor: Principal, secret: str) -> None:
+def end_session(installation: Installation, actor: Principal, secret: str) -> None:
     """Sign out: the session's row is ended, so its cookie no longer works anywhere."""
-    digest = _digest(vault, secret)
+    digest = _digest(installation, secret)
 
     def work(conn: Connection) -> None:
         found = queries.session_and_user_by_hash(conn, digest)
-        if found is None or not queries.end_session(conn, found[0].id, vault.clock()):
+        if found is None or not queries.end_session(conn, found[0].id, installation.clock()):
             return
-        record(conn, vault, actor, "session.end", detail={"session": found[0].uid})
+        record(conn, installation, actor, "session.end", detail={"session": found[0].uid})
 
-    vault.store.transact(work, "signing out")
+    installation.store.transact(work, "signing out")
 
 
 class FormRefusals:
@@ -232,8 +240,10 @@ class FormRefusals:
     (core.sign_in), so a flood of forged forms cannot become a flood of audit writes. The
     form's fields are never recorded: they may hold a value or a password."""
 
-    def __init__(self, vault: Vault, remembered: int = FORM_COUNTS_REMEMBERED) -> None:
-        self.vault = vault
+    def __init__(
+        self, installation: Installation, remembered: int = FORM_COUNTS_REMEMBERED
+    ) -> None:
+        self.installation = installation
         self._remembered = remembered
         self._counts: OrderedDict[tuple[str, int], int] = OrderedDict()
         self._lock = threading.Lock()
@@ -248,17 +258,17 @@ class FormRefusals:
     ) -> None:
         """Record (or count) one refused form; ``AuditUnavailable`` and the like propagate."""
         if actor is not None:
-            refuse(self.vault, actor, "web.form", Forbidden(reason))
+            refuse(self.installation, actor, "web.form", Forbidden(reason))
             return
         count = self._count(address_counted(source_ip or "unknown"))
         if count & (count - 1):
             return
         who = Principal(name=ANONYMOUS, source_ip=source_ip, request_id=request_id)
         detail = {"failures": count, "window_seconds": FORM_WINDOW_SECONDS}
-        refuse(self.vault, who, "web.form", Forbidden(reason), detail=detail)
+        refuse(self.installation, who, "web.form", Forbidden(reason), detail=detail)
 
     def _count(self, address: str) -> int:
-        window = int(self.vault.clock().timestamp()) // FORM_WINDOW_SECONDS
+        window = int(self.installation.clock().timestamp()) // FORM_WINDOW_SECONDS
         key = (address, window)
         with self._lock:
             count = self._counts.get(key, 0) + 1

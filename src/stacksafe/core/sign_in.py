@@ -27,8 +27,8 @@ from sqlalchemy import Connection
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record_denied
 from stacksafe.core.guessing import Counted, FailureCounts, Limit, address_counted
+from stacksafe.core.installation import Installation
 from stacksafe.core.sessions import SIGN_IN_ACTOR, SessionPolicy, StartedSession, start_session
-from stacksafe.core.vault import Vault
 from stacksafe.errors import TooManyFailures
 from stacksafe.model import SecretValue
 
@@ -57,13 +57,13 @@ def normalised_email(email: str) -> str:
 class SignIns:
     """Password sign-ins of one server, with their failures counted in the database."""
 
-    def __init__(self, vault: Vault, limits: SignInLimits | None = None) -> None:
+    def __init__(self, installation: Installation, limits: SignInLimits | None = None) -> None:
         chosen = limits or SignInLimits()
-        self.vault = vault
-        self.per_email = FailureCounts(vault, chosen.per_email)
-        self.per_address_email = FailureCounts(vault, chosen.per_address_email)
+        self.installation = installation
+        self.per_email = FailureCounts(installation, chosen.per_email)
+        self.per_address_email = FailureCounts(installation, chosen.per_address_email)
         self.per_address = FailureCounts(
-            vault, Limit("sign-in-address", _NEVER, AUDIT_WINDOW_SECONDS)
+            installation, Limit("sign-in-address", _NEVER, AUDIT_WINDOW_SECONDS)
         )
 
     def start(
@@ -82,7 +82,7 @@ class SignIns:
         cannot each slip past the limit; a right password takes it back."""
         address = source_ip or "unknown"
         targets = self._targets(address, email)
-        refused = self.vault.store.transact(
+        refused = self.installation.store.transact(
             lambda conn: self._attempt(conn, targets), "counting a sign-in"
         )
         if refused is not None:
@@ -93,7 +93,7 @@ class SignIns:
             self._denied(address, request_id, throttled.message)
             raise throttled
         started = start_session(
-            self.vault,
+            self.installation,
             email.strip(),
             password,
             policy,
@@ -102,7 +102,7 @@ class SignIns:
             replacing=replacing,
             denied=lambda reason: self._denied(address, request_id, reason),
         )
-        self.vault.store.transact(lambda conn: self._forgive(conn, targets), "signing in")
+        self.installation.store.transact(lambda conn: self._forgive(conn, targets), "signing in")
         return started
 
     def _targets(self, address: str, email: str) -> list[tuple[FailureCounts, str]]:
@@ -139,7 +139,7 @@ class SignIns:
         anonymous = Principal(name=SIGN_IN_ACTOR, source_ip=address, request_id=request_id)
         # The email as typed is not recorded: it may be a password typed in the wrong field.
         record_denied(
-            self.vault,
+            self.installation,
             anonymous,
             "session.start",
             reason,

@@ -16,8 +16,8 @@ from stacksafe.core.access import (
 )
 from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import allow, require_owner
+from stacksafe.core.installation import Installation
 from stacksafe.core.validation import validate_environment, validate_name
-from stacksafe.core.vault import Vault
 from stacksafe.crypto import Scope
 from stacksafe.errors import Conflict, InvalidInput, NotFound
 from stacksafe.model import Account, Stack
@@ -67,10 +67,10 @@ class Target:
         return f"stack {self.stack.name!r} of account {self.account.name!r}"
 
 
-def create_account(vault: Vault, actor: Principal, name: str) -> Account:
+def create_account(installation: Installation, actor: Principal, name: str) -> Account:
     validate_name("account", name)
     require_owner(
-        vault,
+        installation,
         actor,
         "account.create",
         "only the server owner may create accounts",
@@ -80,11 +80,11 @@ def create_account(vault: Vault, actor: Principal, name: str) -> Account:
     def work(conn: Connection) -> Account:
         if queries.account_by_name(conn, name) is not None:
             raise Conflict(f"account {name!r} already exists")
-        account = queries.insert_account(conn, _new_uid(), name, vault.clock())
-        record(conn, vault, actor, "account.create", account=account, detail={"name": name})
+        account = queries.insert_account(conn, _new_uid(), name, installation.clock())
+        record(conn, installation, actor, "account.create", account=account, detail={"name": name})
         return account
 
-    return vault.store.transact(work, f"creating account {name!r}")
+    return installation.store.transact(work, f"creating account {name!r}")
 
 
 def _account(conn: Connection, ref: str) -> Account:
@@ -98,35 +98,37 @@ def _account(conn: Connection, ref: str) -> Account:
     return found
 
 
-def find_account(vault: Vault, ref: str) -> Account:
+def find_account(installation: Installation, ref: str) -> Account:
     """The account whose uid or name is ``ref``."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         return _account(conn, ref)
 
 
-def list_accounts(vault: Vault, actor: Principal) -> list[Account]:
+def list_accounts(installation: Installation, actor: Principal) -> list[Account]:
     """The accounts ``actor`` can see."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         return [a for a in queries.list_accounts(conn) if can_see_account(actor, a)]
 
 
 def create_stack(
-    vault: Vault, actor: Principal, account_ref: str, name: str, environment: str
+    installation: Installation, actor: Principal, account_ref: str, name: str, environment: str
 ) -> Stack:
     validate_name("stack", name)
     validate_environment(environment)
 
-    account = visible_target(vault, actor, account_ref=account_ref).account
-    allow(vault, actor, Action.MANAGE_STACKS, account, None, name=name)
+    account = visible_target(installation, actor, account_ref=account_ref).account
+    allow(installation, actor, Action.MANAGE_STACKS, account, None, name=name)
 
     def work(conn: Connection) -> Stack:
         if queries.stacks_by_name(conn, name, account.id):
             raise Conflict(f"stack {name!r} already exists in account {account.name!r}")
-        stack = queries.insert_stack(conn, _new_uid(), account.id, name, environment, vault.clock())
-        record_stack_created(conn, vault, actor, account, stack)
+        stack = queries.insert_stack(
+            conn, _new_uid(), account.id, name, environment, installation.clock()
+        )
+        record_stack_created(conn, installation, actor, account, stack)
         return stack
 
-    return vault.store.transact(work, f"creating stack {name!r}")
+    return installation.store.transact(work, f"creating stack {name!r}")
 
 
 def _stack(conn: Connection, ref: str, account: Account | None) -> Stack:
@@ -150,19 +152,22 @@ def _stack(conn: Connection, ref: str, account: Account | None) -> Stack:
     return matches[0]
 
 
-def find_stack(vault: Vault, ref: str, account_ref: str | None = None) -> Stack:
+def find_stack(installation: Installation, ref: str, account_ref: str | None = None) -> Stack:
     """The stack whose uid or name is ``ref`` (within ``account_ref`` when given)."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         account = None if account_ref is None else _account(conn, account_ref)
         return _stack(conn, ref, account)
 
 
 def list_stacks(
-    vault: Vault, actor: Principal, account_ref: str | None = None, environment: str | None = None
+    installation: Installation,
+    actor: Principal,
+    account_ref: str | None = None,
+    environment: str | None = None,
 ) -> list[Stack]:
     """The stacks ``actor`` can see, of one account or of all, optionally of one environment;
     for a narrowed token, only the stacks it is valid for (it may describe no other)."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         account_id = None
         if account_ref is not None:
             account = _account(conn, account_ref)
@@ -179,13 +184,13 @@ def list_stacks(
 
 
 def record_stack_created(
-    conn: Connection, vault: Vault, actor: Principal, account: Account, stack: Stack
+    conn: Connection, installation: Installation, actor: Principal, account: Account, stack: Stack
 ) -> None:
     """The audit event of a new stack, in the transaction that inserted it (``create_stack``,
     ``core.bulk.load_stacks``)."""
     record(
         conn,
-        vault,
+        installation,
         actor,
         "stack.create",
         account=account,
@@ -195,7 +200,7 @@ def record_stack_created(
 
 
 def visible_target(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     *,
     account_ref: str | None = None,
@@ -210,13 +215,13 @@ def visible_target(
     reads and does not write: after a write, that revision is out of date for the writer.
     """
     if stack_uid is not None:
-        with vault.store.read() as conn:
+        with installation.store.read() as conn:
             found_pair = (
                 None if "\x00" in stack_uid else queries.stack_and_account_by_uid(conn, stack_uid)
             )
-        return stack_target_of(vault, actor, stack_uid, found_pair, for_reading=for_reading)
+        return stack_target_of(installation, actor, stack_uid, found_pair, for_reading=for_reading)
     ref = account_ref or ""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         found = (
             None
             if "\x00" in ref
@@ -227,12 +232,12 @@ def visible_target(
     missing = NotFound(f"account {ref!r} does not exist")
     if found is not None:
         # Someone probing another account: the caller sees "does not exist", the log sees who.
-        record_denied(vault, actor, "access", missing.message, account=found)
+        record_denied(installation, actor, "access", missing.message, account=found)
     raise missing
 
 
 def stack_target_of(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     stack_uid: str,
     found: tuple[Stack, Account, str] | None,
@@ -247,16 +252,16 @@ def stack_target_of(
             return Target(account, stack, revision if for_reading else None)
         missing = NotFound(f"stack {stack_uid!r} does not exist")
         # Someone probing another account: the caller sees "does not exist", the log sees who.
-        record_denied(vault, actor, "access", missing.message, account=account, stack=stack)
+        record_denied(installation, actor, "access", missing.message, account=account, stack=stack)
         raise missing
     raise NotFound(f"stack {stack_uid!r} does not exist")
 
 
-def resolve_target(vault: Vault, *, account: str | None, stack: str | None) -> Target:
+def resolve_target(installation: Installation, *, account: str | None, stack: str | None) -> Target:
     """The level a command names: ``stack`` (optionally within ``account``) or ``account``."""
     if account is None and stack is None:
         raise InvalidInput("name where the secrets are: --stack STACK or --account ACCOUNT")
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         owner = None if account is None else _account(conn, account)
         if stack is None and owner is not None:
             return Target(owner)

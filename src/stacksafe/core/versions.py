@@ -20,6 +20,7 @@ from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import fingerprint, record
 from stacksafe.core.expansion import check_expansion
 from stacksafe.core.guard import allow, record_damage
+from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import (
     append_version,
     prune_after_write,
@@ -29,7 +30,6 @@ from stacksafe.core.secrets import (
 )
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key
-from stacksafe.core.vault import Vault
 from stacksafe.crypto import ScopeKeys, encode_value
 from stacksafe.errors import Conflict, IntegrityError, InvalidInput, NotFound, PreconditionFailed
 from stacksafe.model import SecretValue, iso8601
@@ -134,7 +134,7 @@ def _matching(key: str, head: SecretHead, stored: Sequence[StoredVersion]) -> No
 
 
 def _recorded(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     action: str,
@@ -147,7 +147,7 @@ def _recorded(
         return run()
     except IntegrityError as damaged:
         raise record_damage(
-            vault,
+            installation,
             actor,
             f"secret.{action}",
             damaged,
@@ -170,7 +170,7 @@ def _restorable(key: str, stored: StoredVersion) -> None:
 
 
 def history(
-    vault: Vault, actor: Principal, target: Target, key: str, *, reveal: bool = False
+    installation: Installation, actor: Principal, target: Target, key: str, *, reveal: bool = False
 ) -> list[VersionEntry]:
     """Every version of ``key`` at ``target``'s own level, newest first.
 
@@ -178,14 +178,14 @@ def history(
     reveal permission) the values are returned and one audit event names the versions read.
     """
     validate_key(key)
-    allow(vault, actor, Action.DESCRIBE, target.account, target.stack, key=key)
+    allow(installation, actor, Action.DESCRIBE, target.account, target.stack, key=key)
     if reveal:
-        allow(vault, actor, Action.REVEAL, target.account, target.stack, key=key)
+        allow(installation, actor, Action.REVEAL, target.account, target.stack, key=key)
     try:
-        entries, head = _history(vault, target, key, reveal)
+        entries, head = _history(installation, target, key, reveal)
     except IntegrityError as damaged:
         raise record_damage(
-            vault,
+            installation,
             actor,
             (Action.REVEAL if reveal else Action.DESCRIBE).value,
             damaged,
@@ -195,10 +195,12 @@ def history(
             purpose="history",
         ) from None
     if reveal:
-        shown = {str(e.version): fingerprint(vault, e.raw_value) for e in entries if e.raw_value}
+        shown = {
+            str(e.version): fingerprint(installation, e.raw_value) for e in entries if e.raw_value
+        }
         if shown:
             record_reveal(
-                vault,
+                installation,
                 actor,
                 target,
                 {
@@ -211,14 +213,14 @@ def history(
 
 
 def _history(
-    vault: Vault, target: Target, key: str, reveal: bool
+    installation: Installation, target: Target, key: str, reveal: bool
 ) -> tuple[list[VersionEntry], SecretHead]:
     """``history``'s entries, every stored ciphertext authenticated, and the secret's head."""
-    with vault.store.read() as conn:
+    with installation.store.read() as conn:
         head = _head(conn, target, key)
         stored = queries.versions_of(conn, head.id, key)
         _matching(key, head, stored)
-        keys = scope_keys(conn, vault, target)[target.stack is not None]
+        keys = scope_keys(conn, installation, target)[target.stack is not None]
         entries = []
         for version in reversed(stored):
             plaintext = None if version.envelope is None else _open(keys, key, version)
@@ -240,7 +242,7 @@ def _history(
 
 def _restore(
     conn: Connection,
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     values: Sequence[tuple[str, SecretValue | None]],
@@ -248,7 +250,7 @@ def _restore(
     now: datetime,
 ) -> dict[str, int]:
     """Write the new versions (a value, or a deletion for None); key -> new version."""
-    sealing = sealing_key(conn, vault, target, sum(v is not None for _, v in values))
+    sealing = sealing_key(conn, installation, target, sum(v is not None for _, v in values))
     written: dict[str, int] = {}
     for key, value in values:
         head = _head(conn, target, key, lock=True)
@@ -263,14 +265,14 @@ def _restore(
             action=action,
         )
         written[key] = head.current_version + 1
-    check_expansion(conn, vault, target, list(written))
-    prune_after_write(conn, vault, actor, target, list(written))
+    check_expansion(conn, installation, target, list(written))
+    prune_after_write(conn, installation, actor, target, list(written))
     return written
 
 
 def _bring_back(
     conn: Connection,
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -278,12 +280,14 @@ def _bring_back(
     action: str,
 ) -> int:
     """``stored``'s value as the key's next version, with its audit event; the new version."""
-    keys = scope_keys(conn, vault, target)[target.stack is not None]
+    keys = scope_keys(conn, installation, target)[target.stack is not None]
     value = _open(keys, key, stored)
-    written = _restore(conn, vault, actor, target, [(key, value)], action, vault.clock())
+    written = _restore(
+        conn, installation, actor, target, [(key, value)], action, installation.clock()
+    )
     record(
         conn,
-        vault,
+        installation,
         actor,
         f"secret.{action}",
         account=target.account,
@@ -291,14 +295,14 @@ def _bring_back(
         detail={
             "keys": written,
             "from_versions": {key: stored.version},
-            "fingerprints": {key: fingerprint(vault, value)},
+            "fingerprints": {key: fingerprint(installation, value)},
         },
     )
     return written[key]
 
 
 def rollback_key(
-    vault: Vault,
+    installation: Installation,
     actor: Principal,
     target: Target,
     key: str,
@@ -310,7 +314,7 @@ def rollback_key(
     validate_key(key)
     if to_version < 1:
         raise InvalidInput("versions start at 1")
-    allow(vault, actor, _write_action(target), target.account, target.stack, key=key)
+    allow(installation, actor, _write_action(target), target.account, target.stack, key=key)
 
     def work(conn: Connection) -> int:
         head = _head(conn, target, key, lock=True)
@@ -327,22 +331,22 @@ def rollback_key(
         _restorable(key, stored)
         if to_version == head.current_version and not head.deleted:
             raise Conflict(f"{key!r} is already at version {to_version}")
-        return _bring_back(conn, vault, actor, target, key, stored, ACTION_ROLLBACK)
+        return _bring_back(conn, installation, actor, target, key, stored, ACTION_ROLLBACK)
 
     return _recorded(
-        vault,
+        installation,
         actor,
         target,
         ACTION_ROLLBACK,
-        lambda: vault.store.transact(work, f"rolling back {key!r}", snapshot=True),
+        lambda: installation.store.transact(work, f"rolling back {key!r}", snapshot=True),
         key=key,
     )
 
 
-def undelete(vault: Vault, actor: Principal, target: Target, key: str) -> int:
+def undelete(installation: Installation, actor: Principal, target: Target, key: str) -> int:
     """Restore a deleted key's last value, as a new version; returns it."""
     validate_key(key)
-    allow(vault, actor, _write_action(target), target.account, target.stack, key=key)
+    allow(installation, actor, _write_action(target), target.account, target.stack, key=key)
 
     def work(conn: Connection) -> int:
         head = _head(conn, target, key, lock=True)
@@ -353,22 +357,24 @@ def undelete(vault: Vault, actor: Principal, target: Target, key: str) -> int:
             raise Conflict(f"{key!r} has no earlier value to restore")
         stored = earlier[-1]
         _restorable(key, stored)
-        return _bring_back(conn, vault, actor, target, key, stored, ACTION_UNDELETE)
+        return _bring_back(conn, installation, actor, target, key, stored, ACTION_UNDELETE)
 
     return _recorded(
-        vault,
+        installation,
         actor,
         target,
         ACTION_UNDELETE,
-        lambda: vault.store.transact(work, f"undeleting {key!r}", snapshot=True),
+        lambda: installation.store.transact(work, f"undeleting {key!r}", snapshot=True),
         key=key,
     )
 
 
-def destroy_version(vault: Vault, actor: Principal, target: Target, key: str, version: int) -> None:
+def destroy_version(
+    installation: Installation, actor: Principal, target: Target, key: str, version: int
+) -> None:
     """Remove version ``version``'s ciphertext for good (its row stays, marked destroyed)."""
     validate_key(key)
-    allow(vault, actor, _write_action(target), target.account, target.stack, key=key)
+    allow(installation, actor, _write_action(target), target.account, target.stack, key=key)
 
     def work(conn: Connection) -> None:
         head = _head(conn, target, key, lock=True)
@@ -385,10 +391,10 @@ def destroy_version(vault: Vault, actor: Principal, target: Target, key: str, ve
                 f"version {version} is the current value of {key!r}; set a new value or unset "
                 "it first"
             )
-        queries.destroy_version(conn, head.id, version, vault.clock())
+        queries.destroy_version(conn, head.id, version, installation.clock())
         record(
             conn,
-            vault,
+            installation,
             actor,
             "secret.destroy",
             account=target.account,
@@ -396,11 +402,11 @@ def destroy_version(vault: Vault, actor: Principal, target: Target, key: str, ve
             detail={"keys": {key: head.current_version}, "destroyed_versions": {key: [version]}},
         )
 
-    vault.store.transact(work, f"destroying version {version} of {key!r}")
+    installation.store.transact(work, f"destroying version {version} of {key!r}")
 
 
 def rollback_level(
-    vault: Vault, actor: Principal, target: Target, moment: datetime
+    installation: Installation, actor: Principal, target: Target, moment: datetime
 ) -> RollbackReport:
     """Every key of ``target``'s own level as it was at ``moment``, in one transaction.
 
@@ -414,12 +420,14 @@ def rollback_level(
         moment = moment.astimezone(UTC)
     except OverflowError:
         raise InvalidInput("the time is out of range once converted to UTC") from None
-    allow(vault, actor, _write_action(target), target.account, target.stack, to=iso8601(moment))
+    allow(
+        installation, actor, _write_action(target), target.account, target.stack, to=iso8601(moment)
+    )
 
     def work(conn: Connection) -> RollbackReport:
         heads = queries.scope_heads(conn, target.account.id, target.stack_id)
         then = queries.versions_as_of(conn, target.account.id, target.stack_id, moment)
-        keys = scope_keys(conn, vault, target)[target.stack is not None]
+        keys = scope_keys(conn, installation, target)[target.stack is not None]
         lost = sorted(
             key
             for key, head in heads
@@ -448,10 +456,12 @@ def rollback_level(
                 changes.append((key, _open(keys, key, past)))
                 report.restored[key] = past.version
         if changes:
-            written = _restore(conn, vault, actor, target, changes, ACTION_ROLLBACK, vault.clock())
+            written = _restore(
+                conn, installation, actor, target, changes, ACTION_ROLLBACK, installation.clock()
+            )
             record(
                 conn,
-                vault,
+                installation,
                 actor,
                 "secret.rollback",
                 account=target.account,
@@ -460,40 +470,46 @@ def rollback_level(
                     "keys": written,
                     "to": iso8601(moment),
                     "from_versions": report.restored,
-                    "fingerprints": {k: fingerprint(vault, v) for k, v in changes if v is not None},
+                    "fingerprints": {
+                        k: fingerprint(installation, v) for k, v in changes if v is not None
+                    },
                 },
             )
         return report
 
     return _recorded(
-        vault,
+        installation,
         actor,
         target,
         ACTION_ROLLBACK,
-        lambda: vault.store.transact(work, "rolling back", snapshot=True),
+        lambda: installation.store.transact(work, "rolling back", snapshot=True),
     )
 
 
-def max_versions(vault: Vault, actor: Principal, target: Target) -> int | None:
+def max_versions(installation: Installation, actor: Principal, target: Target) -> int | None:
     """How many versions each secret of ``target``'s own level keeps (None: all)."""
-    allow(vault, actor, Action.DESCRIBE, target.account, target.stack)
-    with vault.store.read() as conn:
+    allow(installation, actor, Action.DESCRIBE, target.account, target.stack)
+    with installation.store.read() as conn:
         return tenancy_queries.max_versions_of(conn, target.account.id, target.stack_id)
 
 
-def set_max_versions(vault: Vault, actor: Principal, target: Target, limit: int | None) -> None:
+def set_max_versions(
+    installation: Installation, actor: Principal, target: Target, limit: int | None
+) -> None:
     """Keep at most ``limit`` versions per secret of this level (never fewer than the current
     and the previous one); older versions' ciphertexts are destroyed on the next write of each
     key. None keeps all."""
     if limit is not None and not 1 <= limit <= MAX_KEPT_VERSIONS:
         raise InvalidInput(f"max_versions must be between 1 and {MAX_KEPT_VERSIONS}, or none")
-    allow(vault, actor, _write_action(target), target.account, target.stack, max_versions=limit)
+    allow(
+        installation, actor, _write_action(target), target.account, target.stack, max_versions=limit
+    )
 
     def work(conn: Connection) -> None:
         tenancy_queries.set_max_versions(conn, target.account.id, target.stack_id, limit)
         record(
             conn,
-            vault,
+            installation,
             actor,
             "secret.policy",
             account=target.account,
@@ -501,4 +517,4 @@ def set_max_versions(vault: Vault, actor: Principal, target: Target, limit: int 
             detail={"max_versions": limit},
         )
 
-    vault.store.transact(work, "setting max_versions")
+    installation.store.transact(work, "setting max_versions")

@@ -1,4 +1,4 @@
-"""Mounting the UI on the API's application: same process, same vault, same audit log."""
+"""Mounting the UI on the API's application: same process, same installation, same audit log."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from stacksafe.core.installation import Installation
 from stacksafe.core.password_pool import PasswordPool
 from stacksafe.core.sessions import FormRefusals, SessionPolicy
 from stacksafe.core.sign_in import SignInLimits, SignIns
-from stacksafe.core.vault import Vault
 from stacksafe.web.headers import SecurityHeaders
 from stacksafe.web.routes import admin, history, secrets, session
 from stacksafe.web.state import HERE, WebState, check_web_origin
@@ -19,7 +19,7 @@ __all__ = ["install_web"]
 
 def install_web(
     app: FastAPI,
-    vault: Vault,
+    installation: Installation,
     policy: SessionPolicy | None = None,
     origin: str | None = None,
     *,
@@ -32,11 +32,11 @@ def install_web(
     follow it). ``passwords``: the pool sign-ins check passwords on (core.password_pool);
     ``sign_in_limits``: failed sign-ins allowed per email (core.sign_in)."""
     app.state.web = WebState(
-        vault=vault,
+        installation=installation,
         policy=policy or SessionPolicy(),
         templates=Jinja2Templates(directory=HERE / "templates"),
-        sign_ins=SignIns(vault, sign_in_limits),
-        form_refusals=FormRefusals(vault),
+        sign_ins=SignIns(installation, sign_in_limits),
+        form_refusals=FormRefusals(installation),
         passwords=passwords or PasswordPool(),
         origin=None if origin is None else check_web_origin(origin),
     )

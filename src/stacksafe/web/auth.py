@@ -134,7 +134,7 @@ def signed_in(request: Request) -> WebUser:
         raise SignInRequired(None)
     try:
         principal = session_principal(
-            state.vault,
+            state.installation,
             secret,
             state.policy,
             source_ip=_ip(request),
@@ -142,7 +142,7 @@ def signed_in(request: Request) -> WebUser:
         )
     except Unauthenticated as exc:
         raise SignInRequired(exc.message) from None
-    return WebUser(principal, secret, csrf_token(state.vault, secret))
+    return WebUser(principal, secret, csrf_token(state.installation, secret))
 
 
 SignedIn = Annotated[WebUser, Depends(signed_in)]
@@ -162,13 +162,13 @@ def check_origin(request: Request) -> None:
 def pre_session(request: Request) -> str:
     """The sign-in form's CSRF token, from the pre-session cookie (``""`` if there is none)."""
     nonce = request.cookies.get(cookie_name(request, PRE_COOKIE), "")
-    return pre_session_csrf(web_state(request).vault, nonce) if nonce else ""
+    return pre_session_csrf(web_state(request).installation, nonce) if nonce else ""
 
 
 def new_pre_session(request: Request) -> tuple[str, str]:
     """A fresh pre-session nonce (for its cookie) and the sign-in form's token for it."""
     nonce = random.token_urlsafe(24)
-    return nonce, pre_session_csrf(web_state(request).vault, nonce)
+    return nonce, pre_session_csrf(web_state(request).installation, nonce)
 
 
 def checked(request: Request, user: SignedIn, csrf: Annotated[str, Form()] = "") -> WebUser:

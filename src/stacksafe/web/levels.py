@@ -8,8 +8,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Request
 
 from stacksafe.core.access import Action, Principal, authorize
+from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target, visible_target
-from stacksafe.core.vault import Vault
 from stacksafe.errors import Forbidden, NotFound
 
 __all__ = ["Kind", "level_target", "level_url", "may", "on_both_levels"]
@@ -37,10 +37,10 @@ def on_both_levels(router: APIRouter, method: str, suffix: str) -> Callable[[F],
     return register
 
 
-def level_target(vault: Vault, actor: Principal, kind: str, ref: str) -> Target:
+def level_target(installation: Installation, actor: Principal, kind: str, ref: str) -> Target:
     if kind == "stacks":
-        return visible_target(vault, actor, stack_uid=ref)
-    return visible_target(vault, actor, account_ref=ref)
+        return visible_target(installation, actor, stack_uid=ref)
+    return visible_target(installation, actor, account_ref=ref)
 
 
 def level_url(target: Target) -> str:

@@ -1,4 +1,4 @@
-"""What the UI's requests share: the vault, the session policy, templates, sign-ins."""
+"""What the UI's requests share: the installation, the session policy, templates, sign-ins."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from stacksafe.core.installation import Installation
 from stacksafe.core.password_pool import PasswordPool
 from stacksafe.core.sessions import FormRefusals, SessionPolicy
 from stacksafe.core.sign_in import SignIns
-from stacksafe.core.vault import Vault
 from stacksafe.errors import InvalidInput
 
 __all__ = ["HERE", "WebState", "check_web_origin", "web_state"]
@@ -35,7 +35,7 @@ def check_web_origin(text: str) -> str:
 
 @dataclass
 class WebState:
-    vault: Vault
+    installation: Installation
     policy: SessionPolicy
     templates: Jinja2Templates
     sign_ins: SignIns  # their failures counted in the database, by email

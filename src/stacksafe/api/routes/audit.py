@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from stacksafe.api.deps import Caller, VaultDep
+from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import (
     AuditEventOut,
     AuditVerifyOut,
@@ -47,7 +47,7 @@ def _page(
 
 
 def _events(
-    vault: VaultDep,
+    installation: InstallationDep,
     account_uid: str | None,
     since: datetime | None,
     actor: str | None,
@@ -57,7 +57,7 @@ def _events(
 ) -> ListEnvelope[AuditEventOut]:
     found = list(
         audit.list_events(
-            vault,
+            installation,
             account_uid=account_uid,
             since=since,
             actor=actor,
@@ -72,7 +72,7 @@ def _events(
 @router.get("/accounts/{account_id}/audit_logs", response_model=ListEnvelope[AuditEventOut])
 def account_audit_logs(
     account_id: str,
-    vault: VaultDep,
+    installation: InstallationDep,
     caller: Caller,
     since: Since = None,
     actor: str | None = None,
@@ -81,9 +81,9 @@ def account_audit_logs(
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[AuditEventOut]:
     """The account's events, newest first."""
-    target = visible_target(vault, caller, account_ref=account_id)
-    allow(vault, caller, Action.READ_AUDIT, target.account)
-    return _events(vault, target.account.uid, since, actor, key, page, per_page)
+    target = visible_target(installation, caller, account_ref=account_id)
+    allow(installation, caller, Action.READ_AUDIT, target.account)
+    return _events(installation, target.account.uid, since, actor, key, page, per_page)
 
 
 ExpectHead = Annotated[
@@ -94,7 +94,7 @@ ExpectHead = Annotated[
 
 @router.get("/audit_logs/verify", response_model=Envelope[AuditVerifyOut])
 def verify(
-    vault: VaultDep,
+    installation: InstallationDep,
     caller: Caller,
     expect_head: ExpectHead = None,
     no_anchor: Annotated[
@@ -105,9 +105,9 @@ def verify(
     """Walk the hash chain and compare its end with the server's checkpoint and the heads
     given (the server owner only); with neither, not intact (``unanchored``) unless
     ``no_anchor``."""
-    _owner_only(vault, caller, "audit.verify")
+    _owner_only(installation, caller, "audit.verify")
     expected = [parse_expected_head(text) for text in expect_head or []]
-    report = audit.verify_chain(vault, expected=expected, require_anchor=not no_anchor)
+    report = audit.verify_chain(installation, expected=expected, require_anchor=not no_anchor)
     return Envelope[AuditVerifyOut](
         response=AuditVerifyOut(
             intact=report.intact,
@@ -120,9 +120,9 @@ def verify(
     )
 
 
-def _owner_only(vault: VaultDep, caller: Principal, action: str) -> None:
+def _owner_only(installation: InstallationDep, caller: Principal, action: str) -> None:
     require_owner(
-        vault,
+        installation,
         caller,
         action,
         "only the server owner, with an admin-scoped token, may read the whole log",
@@ -132,7 +132,7 @@ def _owner_only(vault: VaultDep, caller: Principal, action: str) -> None:
 
 @router.get("/audit_logs", response_model=ListEnvelope[AuditEventOut])
 def all_audit_logs(
-    vault: VaultDep,
+    installation: InstallationDep,
     caller: Caller,
     since: Since = None,
     actor: str | None = None,
@@ -141,5 +141,5 @@ def all_audit_logs(
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[AuditEventOut]:
     """Every event, newest first (the server owner only)."""
-    _owner_only(vault, caller, Action.READ_AUDIT.value)
-    return _events(vault, None, since, actor, key, page, per_page)
+    _owner_only(installation, caller, Action.READ_AUDIT.value)
+    return _events(installation, None, since, actor, key, page, per_page)

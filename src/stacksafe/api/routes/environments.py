@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from stacksafe.api.deps import Caller, VaultDep
+from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import (
     DiffEntryOut,
     Envelope,
@@ -32,11 +32,11 @@ StackUid = Annotated[str, Path(max_length=64)]
     response_model=Envelope[SecretEnvironments],
 )
 def get_environments(
-    account_id: AccountRef, key: str, vault: VaultDep, actor: Caller
+    account_id: AccountRef, key: str, installation: InstallationDep, actor: Caller
 ) -> Envelope[SecretEnvironments]:
     """The environments whose stacks inherit this account secret (null: all)."""
-    target = visible_target(vault, actor, account_ref=account_id)
-    found = secrets.environments_of(vault, actor, target, key)
+    target = visible_target(installation, actor, account_ref=account_id)
+    found = secrets.environments_of(installation, actor, target, key)
     return Envelope[SecretEnvironments](response=SecretEnvironments(environments=found))
 
 
@@ -48,12 +48,12 @@ def put_environments(
     account_id: AccountRef,
     key: str,
     body: SecretEnvironments,
-    vault: VaultDep,
+    installation: InstallationDep,
     actor: Caller,
 ) -> Envelope[SecretEnvironments]:
     """Restrict an account secret to stacks of these environments (null or []: all)."""
-    target = visible_target(vault, actor, account_ref=account_id)
-    found = secrets.restrict_secret(vault, actor, target, key, body.environments or [])
+    target = visible_target(installation, actor, account_ref=account_id)
+    found = secrets.restrict_secret(installation, actor, target, key, body.environments or [])
     return Envelope[SecretEnvironments](response=SecretEnvironments(environments=found))
 
 
@@ -61,16 +61,16 @@ def put_environments(
 def diff(
     stack_uid: StackUid,
     other: Annotated[str, Query(max_length=64, description="The uid of the other stack.")],
-    vault: VaultDep,
+    installation: InstallationDep,
     actor: Caller,
 ) -> ListEnvelope[DiffEntryOut]:
     """Keys missing on either side and keys whose values differ (compared by keyed
     fingerprint; never values). Needs reveal permission on both stacks; audited as reveals."""
-    left = visible_target(vault, actor, stack_uid=stack_uid)
-    right = visible_target(vault, actor, stack_uid=other)
+    left = visible_target(installation, actor, stack_uid=stack_uid)
+    right = visible_target(installation, actor, stack_uid=other)
     entries = [
         DiffEntryOut.model_validate(e.to_json())
-        for e in promotion.diff_stacks(vault, actor, left, right)
+        for e in promotion.diff_stacks(installation, actor, left, right)
     ]
     count = len(entries)
     pagination = Pagination(
@@ -81,14 +81,14 @@ def diff(
 
 @router.post("/stacks/{stack_uid}/secrets/copy", response_model=Envelope[ImportReportOut])
 def copy(
-    stack_uid: StackUid, body: SecretsCopy, vault: VaultDep, actor: Caller
+    stack_uid: StackUid, body: SecretsCopy, installation: InstallationDep, actor: Caller
 ) -> Envelope[ImportReportOut]:
     """Copy another stack's effective values into this stack's own level, in one transaction.
     From a production stack into a non-production one only with allow_production_source."""
-    destination = visible_target(vault, actor, stack_uid=stack_uid)
-    source = visible_target(vault, actor, stack_uid=body.from_stack)
+    destination = visible_target(installation, actor, stack_uid=stack_uid)
+    source = visible_target(installation, actor, stack_uid=body.from_stack)
     report = promotion.copy_secrets(
-        vault,
+        installation,
         actor,
         source,
         destination,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from stacksafe.api.deps import VaultDep
+from stacksafe.api.deps import InstallationDep
 from stacksafe.core.health import readiness
 
 __all__ = ["router"]
@@ -20,9 +20,9 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(vault: VaultDep) -> JSONResponse:
+def readyz(installation: InstallationDep) -> JSONResponse:
     """Database reachable, master key loaded, audit log writable: 200; else 503 and why."""
-    checks = readiness(vault)
+    checks = readiness(installation)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from stacksafe.api.convert import page_of
-from stacksafe.api.deps import Caller, VaultDep
+from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import (
     Deleted,
     Envelope,
@@ -22,14 +22,14 @@ from stacksafe.api.schemas import (
 )
 from stacksafe.core import rotation
 from stacksafe.core.access import Principal
+from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target, visible_target
 from stacksafe.core.validation import parse_duration
-from stacksafe.core.vault import Vault
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["rotation"])
-Resolver = Callable[[Vault, Principal, str], Target]
+Resolver = Callable[[Installation, Principal, str], Target]
 
 
 def _policy_out(policy: rotation.RotationPolicy) -> RotationPolicyOut:
@@ -45,10 +45,13 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         name=f"{level}_secret_rotation",
     )
     def get_policy(
-        ref: Annotated[str, Path(alias=param)], key: str, vault: VaultDep, actor: Caller
+        ref: Annotated[str, Path(alias=param)],
+        key: str,
+        installation: InstallationDep,
+        actor: Caller,
     ) -> Envelope[RotationPolicyOut]:
         """The secret's rotation policy and the state of its rotations."""
-        found = rotation.get_policy(vault, actor, resolve(vault, actor, ref), key)
+        found = rotation.get_policy(installation, actor, resolve(installation, actor, ref), key)
         return Envelope[RotationPolicyOut](response=_policy_out(found))
 
     @router.put(
@@ -60,16 +63,16 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         ref: Annotated[str, Path(alias=param)],
         key: str,
         body: RotationPolicyIn,
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
     ) -> Envelope[RotationPolicyOut]:
         """Give the secret a rotation policy, replacing any it had."""
-        target = resolve(vault, actor, ref)
+        target = resolve(installation, actor, ref)
         every = (
             None if body.rotate_every is None else parse_duration(body.rotate_every, "rotate_every")
         )
         found = rotation.set_policy(
-            vault,
+            installation,
             actor,
             target,
             key,
@@ -86,10 +89,13 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         name=f"delete_{level}_secret_rotation",
     )
     def delete_policy(
-        ref: Annotated[str, Path(alias=param)], key: str, vault: VaultDep, actor: Caller
+        ref: Annotated[str, Path(alias=param)],
+        key: str,
+        installation: InstallationDep,
+        actor: Caller,
     ) -> Envelope[Deleted]:
         """Remove the secret's rotation policy (the secret itself stays)."""
-        rotation.clear_policy(vault, actor, resolve(vault, actor, ref), key)
+        rotation.clear_policy(installation, actor, resolve(installation, actor, ref), key)
         return Envelope[Deleted](response=Deleted(key=key, deleted=True))
 
     @router.post(
@@ -98,22 +104,25 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         name=f"rotate_{level}_secret",
     )
     def rotate(
-        ref: Annotated[str, Path(alias=param)], key: str, vault: VaultDep, actor: Caller
+        ref: Annotated[str, Path(alias=param)],
+        key: str,
+        installation: InstallationDep,
+        actor: Caller,
     ) -> Envelope[RotationOutcomeOut]:
         """Rotate now with the policy's rotator. A failed rotation leaves the current value in
         place and says why (``outcome: failed``, ``error``)."""
-        done = rotation.rotate_secret(vault, actor, resolve(vault, actor, ref), key)
+        done = rotation.rotate_secret(installation, actor, resolve(installation, actor, ref), key)
         return Envelope[RotationOutcomeOut](
             response=RotationOutcomeOut.model_validate(done.to_json())
         )
 
 
-def _account(vault: Vault, actor: Principal, ref: str) -> Target:
-    return visible_target(vault, actor, account_ref=ref)
+def _account(installation: Installation, actor: Principal, ref: str) -> Target:
+    return visible_target(installation, actor, account_ref=ref)
 
 
-def _stack(vault: Vault, actor: Principal, ref: str) -> Target:
-    return visible_target(vault, actor, stack_uid=ref)
+def _stack(installation: Installation, actor: Principal, ref: str) -> Target:
+    return visible_target(installation, actor, stack_uid=ref)
 
 
 _register("accounts", "account_id", _account, "account")
@@ -126,7 +135,7 @@ _register("stacks", "stack_uid", _stack, "stack")
 )
 def rotation_status(
     account_id: Annotated[str, Path(description="Account uid or name.")],
-    vault: VaultDep,
+    installation: InstallationDep,
     actor: Caller,
     within: Annotated[
         str, Query(max_length=32, description="Window for due and expiring, e.g. 7d.")
@@ -137,9 +146,13 @@ def rotation_status(
 ) -> ListEnvelope[RotationStatusOut]:
     """Secrets with a rotation policy that are expired, overdue, expiring or due, most urgent
     first; only those the caller may see."""
-    target = visible_target(vault, actor, account_ref=account_id)
+    target = visible_target(installation, actor, account_ref=account_id)
     found = rotation.rotation_status(
-        vault, actor, target.account, within=parse_duration(within, "within"), include_ok=include_ok
+        installation,
+        actor,
+        target.account,
+        within=parse_duration(within, "within"),
+        include_ok=include_ok,
     )
     items, pagination = page_of(found, page, per_page)
     return ListEnvelope[RotationStatusOut](

@@ -11,7 +11,7 @@ from typing import Annotated, NamedTuple
 from fastapi import APIRouter, Header, Path, Query, Response
 
 from stacksafe.api.convert import page_of, secret_out, secrets_page_json
-from stacksafe.api.deps import Caller, VaultDep
+from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import (
     Deleted,
     DestroyedOut,
@@ -30,8 +30,8 @@ from stacksafe.api.schemas import (
 )
 from stacksafe.core import rotation, secrets, versions
 from stacksafe.core.access import Principal
+from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target, visible_target
-from stacksafe.core.vault import Vault
 from stacksafe.errors import Conflict, InvalidInput, PreconditionFailed
 from stacksafe.model import Secret, SecretValue, iso8601
 
@@ -65,19 +65,19 @@ PerPage = Annotated[int, Query(ge=1, le=1000)]
 IfMatch = Annotated[
     str | None, Header(description="Write only if the current version is this ETag.")
 ]
-Resolver = Callable[[Vault, Principal, str], Target]
+Resolver = Callable[[Installation, Principal, str], Target]
 
 
-def _account(vault: Vault, actor: Principal, ref: str) -> Target:
-    return visible_target(vault, actor, account_ref=ref)
+def _account(installation: Installation, actor: Principal, ref: str) -> Target:
+    return visible_target(installation, actor, account_ref=ref)
 
 
-def _stack(vault: Vault, actor: Principal, ref: str) -> Target:
-    return visible_target(vault, actor, stack_uid=ref)
+def _stack(installation: Installation, actor: Principal, ref: str) -> Target:
+    return visible_target(installation, actor, stack_uid=ref)
 
 
-def _stack_for_reading(vault: Vault, actor: Principal, ref: str) -> Target:
-    return visible_target(vault, actor, stack_uid=ref, for_reading=True)
+def _stack_for_reading(installation: Installation, actor: Principal, ref: str) -> Target:
+    return visible_target(installation, actor, stack_uid=ref, for_reading=True)
 
 
 def _expected(if_match: str | None) -> int | None:
@@ -111,10 +111,12 @@ class SecretsPage(NamedTuple):
     purpose: str | None = None
 
 
-def secrets_page(vault: Vault, actor: Principal, target: Target, query: SecretsPage) -> bytes:
+def secrets_page(
+    installation: Installation, actor: Principal, target: Target, query: SecretsPage
+) -> bytes:
     """The body of a list of secrets (the route's)."""
     found = secrets.list_secrets(
-        vault,
+        installation,
         actor,
         target,
         reveal=query.reveal,
@@ -125,11 +127,11 @@ def secrets_page(vault: Vault, actor: Principal, target: Target, query: SecretsP
 
 
 def secrets_page_audited(
-    vault: Vault, actor: Principal, target: Target, query: SecretsPage
+    installation: Installation, actor: Principal, target: Target, query: SecretsPage
 ) -> secrets.Audited[bytes]:
     """``secrets_page`` for api.lane, which awaits the audit event without a thread."""
     return secrets.list_secrets_audited(
-        vault,
+        installation,
         actor,
         target,
         lambda found: _page_body(found, query),
@@ -158,7 +160,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     @router.get(path, response_model=ListEnvelope[SecretOut], name=f"list_{level}_secrets")
     def list_(
         ref: Annotated[str, Path(alias=param)],
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
         response: Response,
         reveal: Reveal = False,
@@ -168,9 +170,9 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         purpose: Purpose = None,
     ) -> Response:
         body = secrets_page(
-            vault,
+            installation,
             actor,
-            RESOLVERS[prefix](vault, actor, ref),
+            RESOLVERS[prefix](installation, actor, ref),
             SecretsPage(reveal, page, per_page, resolve_references, purpose),
         )
         return _json(response, body)
@@ -181,16 +183,16 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     def create(
         ref: Annotated[str, Path(alias=param)],
         body: SecretCreate,
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
         response: Response,
     ) -> Envelope[SecretOut]:
         """Create a secret; 409 if the key already exists at this level (use PUT to replace)."""
         try:
             written = secrets.set_secret(
-                vault,
+                installation,
                 actor,
-                resolve(vault, actor, ref),
+                resolve(installation, actor, ref),
                 body.key,
                 SecretValue(body.raw_value),
                 expected_version=0,
@@ -206,12 +208,14 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     def import_(
         ref: Annotated[str, Path(alias=param)],
         body: SecretsImport,
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
     ) -> Envelope[ImportReportOut]:
         """Set many secrets in one transaction (all or nothing); reports what changed."""
         entries = {k: SecretValue(v) for k, v in body.secrets.items()}
-        report = secrets.import_secrets(vault, actor, resolve(vault, actor, ref), entries)
+        report = secrets.import_secrets(
+            installation, actor, resolve(installation, actor, ref), entries
+        )
         return Envelope[ImportReportOut](
             response=ImportReportOut(
                 added=report.added, changed=report.changed, unchanged=report.unchanged
@@ -222,7 +226,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     def get(
         ref: Annotated[str, Path(alias=param)],
         key: str,
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
         response: Response,
         reveal: Reveal = False,
@@ -231,12 +235,12 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     ) -> Envelope[SecretOut]:
         """The key as this level sees it; with ``label``, the version of this level's own key
         that the label names (current, previous, or pending during a rotation), unresolved."""
-        target = RESOLVERS[prefix](vault, actor, ref)
+        target = RESOLVERS[prefix](installation, actor, ref)
         if label is not None:
-            found = rotation.labelled_secret(vault, actor, target, key, label, reveal=reveal)
+            found = rotation.labelled_secret(installation, actor, target, key, label, reveal=reveal)
         else:
             found = secrets.get_secret(
-                vault, actor, target, key, reveal=reveal, resolve=resolve_references
+                installation, actor, target, key, reveal=reveal, resolve=resolve_references
             )
         return _single(response, secret_out(found), found.version)
 
@@ -245,16 +249,16 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         ref: Annotated[str, Path(alias=param)],
         key: str,
         body: SecretUpdate,
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
         response: Response,
         if_match: IfMatch = None,
     ) -> Envelope[SecretOut]:
         """Create or replace; on a stack, a key it only inherits becomes a stack override."""
         written = secrets.set_secret(
-            vault,
+            installation,
             actor,
-            resolve(vault, actor, ref),
+            resolve(installation, actor, ref),
             key,
             SecretValue(body.raw_value),
             expected_version=_expected(if_match),
@@ -268,21 +272,25 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     def delete(
         ref: Annotated[str, Path(alias=param)],
         key: str,
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
         if_match: IfMatch = None,
     ) -> Envelope[Deleted]:
         """Delete at this level; deleting a key a stack only inherits is 409."""
         secrets.unset_secret(
-            vault, actor, resolve(vault, actor, ref), key, expected_version=_expected(if_match)
+            installation,
+            actor,
+            resolve(installation, actor, ref),
+            key,
+            expected_version=_expected(if_match),
         )
         return Envelope[Deleted](response=Deleted(key=key, deleted=True))
 
 
 def _current(
-    vault: Vault, actor: Principal, target: Target, key: str, response: Response
+    installation: Installation, actor: Principal, target: Target, key: str, response: Response
 ) -> Envelope[SecretOut]:
-    found = secrets.get_secret(vault, actor, target, key)
+    found = secrets.get_secret(installation, actor, target, key)
     return _single(response, secret_out(found), found.version)
 
 
@@ -298,14 +306,16 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
     def history(
         ref: Annotated[str, Path(alias=param)],
         key: str,
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
         reveal: Reveal = False,
         page: Page = 1,
         per_page: PerPage = 30,
     ) -> ListEnvelope[VersionOut]:
         """Every version of a key at this level, newest first; values with ?reveal=true."""
-        found = versions.history(vault, actor, resolve(vault, actor, ref), key, reveal=reveal)
+        found = versions.history(
+            installation, actor, resolve(installation, actor, ref), key, reveal=reveal
+        )
         items, pagination = page_of(found, page, per_page)
         return ListEnvelope[VersionOut](
             response=[VersionOut.model_validate(e.to_json()) for e in items],
@@ -323,17 +333,17 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
         ref: Annotated[str, Path(alias=param)],
         key: str,
         body: RollbackKey,
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
         response: Response,
         if_match: IfMatch = None,
     ) -> Envelope[SecretOut]:
         """Make an earlier version's value current again, as a new version."""
-        target = resolve(vault, actor, ref)
+        target = resolve(installation, actor, ref)
         versions.rollback_key(
-            vault, actor, target, key, body.to_version, expected_version=_expected(if_match)
+            installation, actor, target, key, body.to_version, expected_version=_expected(if_match)
         )
-        return _current(vault, actor, target, key, response)
+        return _current(installation, actor, target, key, response)
 
     @router.post(
         f"{path}/{{key}}/undelete",
@@ -344,14 +354,14 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
     def undelete(
         ref: Annotated[str, Path(alias=param)],
         key: str,
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
         response: Response,
     ) -> Envelope[SecretOut]:
         """Restore a deleted key's last value, as a new version."""
-        target = resolve(vault, actor, ref)
-        versions.undelete(vault, actor, target, key)
-        return _current(vault, actor, target, key, response)
+        target = resolve(installation, actor, ref)
+        versions.undelete(installation, actor, target, key)
+        return _current(installation, actor, target, key, response)
 
     @router.delete(
         f"{path}/{{key}}/versions/{{version}}",
@@ -363,11 +373,13 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
         ref: Annotated[str, Path(alias=param)],
         key: str,
         version: Annotated[int, Path(ge=1, le=2**31 - 1)],
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
     ) -> Envelope[DestroyedOut]:
         """Remove one version's ciphertext for good (not the current one); its row stays."""
-        versions.destroy_version(vault, actor, resolve(vault, actor, ref), key, version)
+        versions.destroy_version(
+            installation, actor, resolve(installation, actor, ref), key, version
+        )
         return Envelope[DestroyedOut](
             response=DestroyedOut(key=key, version=version, destroyed=True)
         )
@@ -381,11 +393,13 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
     def rollback_level(
         ref: Annotated[str, Path(alias=param)],
         body: RollbackLevel,
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
     ) -> Envelope[RollbackOut]:
         """Every key of this level as it was at ``to``, in one transaction (new versions)."""
-        report = versions.rollback_level(vault, actor, resolve(vault, actor, ref), body.to)
+        report = versions.rollback_level(
+            installation, actor, resolve(installation, actor, ref), body.to
+        )
         return Envelope[RollbackOut](
             response=RollbackOut(
                 to_iso=iso8601(report.to),
@@ -404,9 +418,9 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
         tags=["versions"],
     )
     def get_policy(
-        ref: Annotated[str, Path(alias=param)], vault: VaultDep, actor: Caller
+        ref: Annotated[str, Path(alias=param)], installation: InstallationDep, actor: Caller
     ) -> Envelope[SecretPolicy]:
-        limit = versions.max_versions(vault, actor, resolve(vault, actor, ref))
+        limit = versions.max_versions(installation, actor, resolve(installation, actor, ref))
         return Envelope[SecretPolicy](response=SecretPolicy(max_versions=limit))
 
     @router.put(
@@ -418,12 +432,14 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
     def put_policy(
         ref: Annotated[str, Path(alias=param)],
         body: SecretPolicy,
-        vault: VaultDep,
+        installation: InstallationDep,
         actor: Caller,
     ) -> Envelope[SecretPolicy]:
         """How many versions each secret of this level keeps (null: all); older versions'
         values are destroyed on the next write of each key, never the current or previous."""
-        versions.set_max_versions(vault, actor, resolve(vault, actor, ref), body.max_versions)
+        versions.set_max_versions(
+            installation, actor, resolve(installation, actor, ref), body.max_versions
+        )
         return Envelope[SecretPolicy](response=body)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from stacksafe.api.convert import account_out, page_of, stack_out
-from stacksafe.api.deps import Caller, VaultDep
+from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import (
     AccountCreate,
     AccountOut,
@@ -27,13 +27,13 @@ router = APIRouter(tags=["accounts and stacks"])
 
 @router.get("/accounts", response_model=ListEnvelope[AccountOut])
 def list_accounts(
-    vault: VaultDep,
+    installation: InstallationDep,
     actor: Caller,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[AccountOut]:
-    accounts = tenancy.list_accounts(vault, actor)
-    stacks = tenancy.list_stacks(vault, actor)
+    accounts = tenancy.list_accounts(installation, actor)
+    stacks = tenancy.list_stacks(installation, actor)
     items, pagination = page_of(accounts, page, per_page)
     return ListEnvelope[AccountOut](
         response=[account_out(a, sum(s.account_id == a.id for s in stacks)) for a in items],
@@ -43,27 +43,29 @@ def list_accounts(
 
 
 @router.post("/accounts", response_model=Envelope[AccountOut], status_code=201)
-def create_account(body: AccountCreate, vault: VaultDep, actor: Caller) -> Envelope[AccountOut]:
+def create_account(
+    body: AccountCreate, installation: InstallationDep, actor: Caller
+) -> Envelope[AccountOut]:
     """Create an account (the server owner only)."""
-    account = tenancy.create_account(vault, actor, body.name)
+    account = tenancy.create_account(installation, actor, body.name)
     return Envelope[AccountOut](response=account_out(account, 0))
 
 
 @router.get("/accounts/{account_id}", response_model=Envelope[AccountOut])
 def get_account(
     account_id: Annotated[str, Path(description="Account uid or name.")],
-    vault: VaultDep,
+    installation: InstallationDep,
     actor: Caller,
 ) -> Envelope[AccountOut]:
-    account = tenancy.visible_target(vault, actor, account_ref=account_id).account
-    allow(vault, actor, Action.DESCRIBE, account, None)
-    count = len(tenancy.list_stacks(vault, actor, account.uid))
+    account = tenancy.visible_target(installation, actor, account_ref=account_id).account
+    allow(installation, actor, Action.DESCRIBE, account, None)
+    count = len(tenancy.list_stacks(installation, actor, account.uid))
     return Envelope[AccountOut](response=account_out(account, count))
 
 
 @router.get("/stacks", response_model=ListEnvelope[StackOut])
 def list_stacks(
-    vault: VaultDep,
+    installation: InstallationDep,
     actor: Caller,
     filter_name: str | None = None,
     filter_environment: str | None = None,
@@ -71,10 +73,10 @@ def list_stacks(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[StackOut]:
-    found = tenancy.list_stacks(vault, actor, account_id, filter_environment)
+    found = tenancy.list_stacks(installation, actor, account_id, filter_environment)
     if filter_name is not None:
         found = [s for s in found if s.name == filter_name]
-    owners = {a.id: a for a in tenancy.list_accounts(vault, actor)}
+    owners = {a.id: a for a in tenancy.list_accounts(installation, actor)}
     items, pagination = page_of(found, page, per_page)
     return ListEnvelope[StackOut](
         response=[stack_out(s, owners[s.account_id]) for s in items if s.account_id in owners],
@@ -84,15 +86,17 @@ def list_stacks(
 
 
 @router.get("/stacks/{stack_uid}", response_model=Envelope[StackOut])
-def get_stack(stack_uid: str, vault: VaultDep, actor: Caller) -> Envelope[StackOut]:
-    target = tenancy.visible_target(vault, actor, stack_uid=stack_uid)
+def get_stack(stack_uid: str, installation: InstallationDep, actor: Caller) -> Envelope[StackOut]:
+    target = tenancy.visible_target(installation, actor, stack_uid=stack_uid)
     assert target.stack is not None  # noqa: S101 - a stack was named
-    allow(vault, actor, Action.DESCRIBE, target.account, target.stack)
+    allow(installation, actor, Action.DESCRIBE, target.account, target.stack)
     return Envelope[StackOut](response=stack_out(target.stack, target.account))
 
 
 @router.post("/stacks", response_model=Envelope[StackOut], status_code=201)
-def create_stack(body: StackCreate, vault: VaultDep, actor: Caller) -> Envelope[StackOut]:
-    stack = tenancy.create_stack(vault, actor, body.account_id, body.name, body.environment)
-    account = tenancy.find_account(vault, body.account_id)
+def create_stack(
+    body: StackCreate, installation: InstallationDep, actor: Caller
+) -> Envelope[StackOut]:
+    stack = tenancy.create_stack(installation, actor, body.account_id, body.name, body.environment)
+    account = tenancy.find_account(installation, body.account_id)
     return Envelope[StackOut](response=stack_out(stack, account))

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from stacksafe.api.convert import page_of
-from stacksafe.api.deps import Caller, VaultDep
+from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import Envelope, ListEnvelope, TokenCreate, TokenCreated, TokenOut
 from stacksafe.core import principals
 from stacksafe.core.principals import StoredToken
@@ -33,8 +33,8 @@ def _out(token: StoredToken, email: str) -> TokenOut:
     )
 
 
-def _find(vault: VaultDep, actor: Caller, uid: str) -> TokenOut:
-    for token, email in principals.list_tokens(vault, actor):
+def _find(installation: InstallationDep, actor: Caller, uid: str) -> TokenOut:
+    for token, email in principals.list_tokens(installation, actor):
         if token.uid == uid:
             return _out(token, email)
     raise NotFound(f"token {uid!r} does not exist")
@@ -42,27 +42,29 @@ def _find(vault: VaultDep, actor: Caller, uid: str) -> TokenOut:
 
 @router.get("/tokens", response_model=ListEnvelope[TokenOut])
 def list_tokens(
-    vault: VaultDep,
+    installation: InstallationDep,
     actor: Caller,
     user: Annotated[str | None, Query(description="Only this user's (owner only).")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[TokenOut]:
     """Tokens the caller may see: every token for the owner, else the caller's own."""
-    found = [_out(t, email) for t, email in principals.list_tokens(vault, actor, user)]
+    found = [_out(t, email) for t, email in principals.list_tokens(installation, actor, user)]
     items, pagination = page_of(found, page, per_page)
     return ListEnvelope[TokenOut](response=items, count=pagination.count, pagination=pagination)
 
 
 @router.post("/tokens", response_model=Envelope[TokenCreated], status_code=201)
-def create_token(body: TokenCreate, vault: VaultDep, actor: Caller) -> Envelope[TokenCreated]:
+def create_token(
+    body: TokenCreate, installation: InstallationDep, actor: Caller
+) -> Envelope[TokenCreated]:
     """Create a token for a user (the owner, or the user itself); its value is shown once.
 
     A token can only create tokens with no more scopes, stacks or environments than it has.
     """
     lifetime = None if body.expires_in is None else parse_duration(body.expires_in, "expires_in")
     created = principals.create_token(
-        vault,
+        installation,
         actor,
         body.user,
         scopes=body.scopes,
@@ -70,14 +72,14 @@ def create_token(body: TokenCreate, vault: VaultDep, actor: Caller) -> Envelope[
         environments=body.environments,
         expires_in=lifetime,
     )
-    shown = _find(vault, actor, created.uid)
+    shown = _find(installation, actor, created.uid)
     return Envelope[TokenCreated](response=TokenCreated(**shown.model_dump(), token=created.token))
 
 
 @router.delete("/tokens/{token_id}", response_model=Envelope[TokenOut])
 def revoke_token(
-    token_id: Annotated[str, Path(max_length=64)], vault: VaultDep, actor: Caller
+    token_id: Annotated[str, Path(max_length=64)], installation: InstallationDep, actor: Caller
 ) -> Envelope[TokenOut]:
     """Revoke a token (the owner any, a user their own); it stops working at once."""
-    principals.revoke_token(vault, actor, token_id)
-    return Envelope[TokenOut](response=_find(vault, actor, token_id))
+    principals.revoke_token(installation, actor, token_id)
+    return Envelope[TokenOut](response=_find(installation, actor, token_id))

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from stacksafe.api.convert import page_of, plain_time
-from stacksafe.api.deps import Caller, VaultDep
+from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import Envelope, ListEnvelope, UserCreate, UserOut
 from stacksafe.core import principals
 from stacksafe.core.access import Principal
+from stacksafe.core.installation import Installation
 from stacksafe.core.principals import UserView
-from stacksafe.core.vault import Vault
 from stacksafe.errors import NotFound
 from stacksafe.model import iso8601
 
@@ -42,37 +42,39 @@ def _out(user: UserView) -> UserOut:
 
 @router.get("/users", response_model=ListEnvelope[UserOut])
 def users(
-    vault: VaultDep,
+    installation: InstallationDep,
     actor: Caller,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
 ) -> ListEnvelope[UserOut]:
     """Users of the accounts the caller administers (all of them for the owner), and itself."""
-    items, pagination = page_of(principals.list_users(vault, actor), page, per_page)
+    items, pagination = page_of(principals.list_users(installation, actor), page, per_page)
     return ListEnvelope[UserOut](
         response=[_out(u) for u in items], count=pagination.count, pagination=pagination
     )
 
 
 @router.post("/users", response_model=Envelope[UserOut], status_code=201)
-def create_user(body: UserCreate, vault: VaultDep, actor: Caller) -> Envelope[UserOut]:
+def create_user(
+    body: UserCreate, installation: InstallationDep, actor: Caller
+) -> Envelope[UserOut]:
     """Create a user, or give an existing one a role in an account (and optional stack roles).
 
     Needs the administrator role (or the owner) in that account, with an 'admin' token.
     """
     created = principals.create_user(
-        vault, actor, body.email, body.account_id, body.role, body.stack_roles
+        installation, actor, body.email, body.account_id, body.role, body.stack_roles
     )
-    return Envelope[UserOut](response=_out(_visible(vault, actor, created.id)))
+    return Envelope[UserOut](response=_out(_visible(installation, actor, created.id)))
 
 
-def _visible(vault: Vault, actor: Principal, user_id: int) -> UserView:
-    for found in principals.list_users(vault, actor):
+def _visible(installation: Installation, actor: Principal, user_id: int) -> UserView:
+    for found in principals.list_users(installation, actor):
         if found.id == user_id:
             return found
     raise NotFound(f"user {user_id} does not exist")
 
 
 @router.get("/users/{user_id}", response_model=Envelope[UserOut])
-def user(user_id: int, vault: VaultDep, actor: Caller) -> Envelope[UserOut]:
-    return Envelope[UserOut](response=_out(_visible(vault, actor, user_id)))
+def user(user_id: int, installation: InstallationDep, actor: Caller) -> Envelope[UserOut]:
+    return Envelope[UserOut](response=_out(_visible(installation, actor, user_id)))

@@ -46,19 +46,19 @@ def audit_log(
 ) -> Response:
     """Events newest first: an account's (administrators) or all of them (the server owner),
     the same rule as the API's two audit routes."""
-    vault, me = web_state(request).vault, user.principal
+    installation, me = web_state(request).installation, user.principal
     readable = [
-        a for a in tenancy.list_accounts(vault, me) if may(me, Action.READ_AUDIT, Target(a))
+        a for a in tenancy.list_accounts(installation, me) if may(me, Action.READ_AUDIT, Target(a))
     ]
     account_uid: str | None = None
     if account:
-        target = tenancy.visible_target(vault, me, account_ref=account)
-        allow(vault, me, Action.READ_AUDIT, target.account)
+        target = tenancy.visible_target(installation, me, account_ref=account)
+        allow(installation, me, Action.READ_AUDIT, target.account)
         account_uid = target.account.uid
     elif not me.is_owner:
         if not readable:
             raise refuse(
-                vault,
+                installation,
                 me,
                 Action.READ_AUDIT.value,
                 Forbidden("reading the audit log needs the administrator role in an account"),
@@ -66,7 +66,7 @@ def audit_log(
         account_uid = readable[0].uid
     found = list(
         audit.list_events(
-            vault,
+            installation,
             account_uid=account_uid,
             since=_since(since),
             actor=actor.strip() or None,
@@ -76,8 +76,8 @@ def audit_log(
         )
     )
     events = [{**e.to_json(), "at": iso8601(e.at)} for e in found[:PER_PAGE]]
-    names = {a.uid: a.name for a in tenancy.list_accounts(vault, me)}
-    names |= {s.uid: s.name for s in tenancy.list_stacks(vault, me)}
+    names = {a.uid: a.name for a in tenancy.list_accounts(installation, me)}
+    names |= {s.uid: s.name for s in tenancy.list_stacks(installation, me)}
     return render(
         request,
         "audit.html",
@@ -97,8 +97,8 @@ def tokens(request: Request, user: SignedIn) -> Response:
 
 
 def _tokens_page(request: Request, user: SignedIn, created: str | None) -> Response:
-    vault, me = web_state(request).vault, user.principal
-    mine = [t for t, email in principals.list_tokens(vault, me, me.name) if email == me.name]
+    installation, me = web_state(request).installation, user.principal
+    mine = [t for t, email in principals.list_tokens(installation, me, me.name) if email == me.name]
     rows = [
         {
             "id": t.uid,
@@ -125,10 +125,10 @@ def create_token(
 ) -> Response:
     """A new token for the signed-in user, shown once, in this response only (not stored in
     any page or URL afterwards; the page is no-store)."""
-    vault = web_state(request).vault
+    installation = web_state(request).installation
     try:
         created = principals.create_token(
-            vault,
+            installation,
             user.principal,
             user.principal.name,
             scopes=scopes,
@@ -144,7 +144,7 @@ def create_token(
 @router.post("/tokens/{token_id}/revoke")
 def revoke_token(request: Request, token_id: str, user: Checked) -> Response:
     try:
-        principals.revoke_token(web_state(request).vault, user.principal, token_id)
+        principals.revoke_token(web_state(request).installation, user.principal, token_id)
     except StacksafeError as exc:
         return redirect(request, "/tokens", "error", exc.message)
     return redirect(request, "/tokens", "ok", f"Revoked {token_id}.")

@@ -26,9 +26,9 @@ def _history_url(kind: str, ref: str, key: str) -> str:
 
 @on_both_levels(router, "GET", "/secrets/{key}/history")
 def history(request: Request, kind: Kind, ref: str, key: str, user: SignedIn) -> Response:
-    vault, actor = web_state(request).vault, user.principal
-    target = level_target(vault, actor, kind, ref)
-    entries = versions.history(vault, actor, target, key)
+    installation, actor = web_state(request).installation, user.principal
+    target = level_target(installation, actor, kind, ref)
+    entries = versions.history(installation, actor, target, key)
     write = Action.WRITE_STACK_SECRETS if target.stack else Action.WRITE_ACCOUNT_SECRETS
     return render(
         request,
@@ -53,11 +53,11 @@ def rollback(
     to_version: Annotated[int, Form(ge=1, le=2**31 - 1)],
 ) -> Response:
     """Make an earlier version's value current again, as a new version."""
-    vault = web_state(request).vault
+    installation = web_state(request).installation
     back = _history_url(kind, ref, key)
     try:
-        target = level_target(vault, user.principal, kind, ref)
-        made = versions.rollback_key(vault, user.principal, target, key, to_version)
+        target = level_target(installation, user.principal, kind, ref)
+        made = versions.rollback_key(installation, user.principal, target, key, to_version)
     except StacksafeError as exc:
         return redirect(request, back, "error", exc.message)
     return redirect(
@@ -73,10 +73,14 @@ def rotation_status(
     within: Annotated[str, Query(max_length=32)] = "7d",
     show_all: Annotated[bool, Query(alias="all")] = False,
 ) -> Response:
-    vault, actor = web_state(request).vault, user.principal
-    target = tenancy.visible_target(vault, actor, account_ref=ref)
+    installation, actor = web_state(request).installation, user.principal
+    target = tenancy.visible_target(installation, actor, account_ref=ref)
     found = rotation.rotation_status(
-        vault, actor, target.account, within=parse_duration(within, "within"), include_ok=show_all
+        installation,
+        actor,
+        target.account,
+        within=parse_duration(within, "within"),
+        include_ok=show_all,
     )
     return render(
         request,
@@ -93,15 +97,15 @@ def rotation_status(
 def _diff_page(
     request: Request, uid: str, user: WebUser, other: str | None, compare: bool
 ) -> Response:
-    vault, actor = web_state(request).vault, user.principal
-    left = tenancy.visible_target(vault, actor, stack_uid=uid)
-    candidates = [s for s in tenancy.list_stacks(vault, actor) if s.uid != uid]
+    installation, actor = web_state(request).installation, user.principal
+    left = tenancy.visible_target(installation, actor, stack_uid=uid)
+    candidates = [s for s in tenancy.list_stacks(installation, actor) if s.uid != uid]
     entries = None
     right = None
     if other:
-        right = tenancy.visible_target(vault, actor, stack_uid=other)
+        right = tenancy.visible_target(installation, actor, stack_uid=other)
         if compare:
-            entries = [e.to_json() for e in promotion.diff_stacks(vault, actor, left, right)]
+            entries = [e.to_json() for e in promotion.diff_stacks(installation, actor, left, right)]
     return render(
         request,
         "diff.html",

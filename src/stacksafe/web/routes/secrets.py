@@ -35,19 +35,19 @@ def _attempt(request: Request, back: str, work: Callable[[], str]) -> Response:
 
 @router.get("/")
 def home(request: Request, user: SignedIn) -> Response:
-    vault, actor = web_state(request).vault, user.principal
-    accounts = tenancy.list_accounts(vault, actor)
-    stacks = tenancy.list_stacks(vault, actor)
+    installation, actor = web_state(request).installation, user.principal
+    accounts = tenancy.list_accounts(installation, actor)
+    stacks = tenancy.list_stacks(installation, actor)
     by_account = {a.id: [s for s in stacks if s.account_id == a.id] for a in accounts}
     return render(request, "home.html", user, accounts=accounts, stacks=by_account)
 
 
 @router.post("/accounts")
 def create_account(request: Request, user: Checked, name: Annotated[str, Form()]) -> Response:
-    vault = web_state(request).vault
+    installation = web_state(request).installation
 
     def work() -> str:
-        made = tenancy.create_account(vault, user.principal, name.strip())
+        made = tenancy.create_account(installation, user.principal, name.strip())
         return f"Created account {made.name}."
 
     return _attempt(request, "/", work)
@@ -69,16 +69,16 @@ def _rows(found: list[Secret], overridden: set[str]) -> list[dict[str, object]]:
 
 
 def _level_page(request: Request, user: SignedIn, target: Target) -> Response:
-    vault, actor = web_state(request).vault, user.principal
+    installation, actor = web_state(request).installation, user.principal
     account_level = Target(target.account)
     rows: list[dict[str, object]] = []
     can_describe = may(actor, Action.DESCRIBE, target)
     if can_describe:
         overridden: set[str] = set()
         if target.stack is not None and may(actor, Action.DESCRIBE, account_level):
-            overridden = {s.key for s in secrets.list_secrets(vault, actor, account_level)}
-        rows = _rows(secrets.list_secrets(vault, actor, target), overridden)
-    stacks = tenancy.list_stacks(vault, actor, target.account.uid)
+            overridden = {s.key for s in secrets.list_secrets(installation, actor, account_level)}
+        rows = _rows(secrets.list_secrets(installation, actor, target), overridden)
+    stacks = tenancy.list_stacks(installation, actor, target.account.uid)
     return render(
         request,
         "level.html",
@@ -101,13 +101,15 @@ def _level_page(request: Request, user: SignedIn, target: Target) -> Response:
 
 @router.get("/accounts/{ref}")
 def account_page(request: Request, ref: str, user: SignedIn) -> Response:
-    target = tenancy.visible_target(web_state(request).vault, user.principal, account_ref=ref)
+    target = tenancy.visible_target(
+        web_state(request).installation, user.principal, account_ref=ref
+    )
     return _level_page(request, user, target)
 
 
 @router.get("/stacks/{uid}")
 def stack_page(request: Request, uid: str, user: SignedIn) -> Response:
-    target = tenancy.visible_target(web_state(request).vault, user.principal, stack_uid=uid)
+    target = tenancy.visible_target(web_state(request).installation, user.principal, stack_uid=uid)
     return _level_page(request, user, target)
 
 
@@ -119,12 +121,12 @@ def create_stack(
     name: Annotated[str, Form()],
     environment: Annotated[str, Form()] = "development",
 ) -> Response:
-    vault = web_state(request).vault
-    target = tenancy.visible_target(vault, user.principal, account_ref=ref)
+    installation = web_state(request).installation
+    target = tenancy.visible_target(installation, user.principal, account_ref=ref)
 
     def work() -> str:
         made = tenancy.create_stack(
-            vault, user.principal, target.account.uid, name.strip(), environment.strip()
+            installation, user.principal, target.account.uid, name.strip(), environment.strip()
         )
         return f"Created stack {made.name} ({made.environment})."
 
@@ -144,13 +146,13 @@ def set_secret(
     """Create or replace a key at this level; on a stack, a key it inherits becomes its own
     override. The forms send the version they were showing (0: a new key or a new override),
     so a value someone else wrote meanwhile is not silently replaced (the API's If-Match)."""
-    vault = web_state(request).vault
-    target = level_target(vault, user.principal, kind, ref)
+    installation = web_state(request).installation
+    target = level_target(installation, user.principal, kind, ref)
 
     def work() -> str:
         try:
             written = secrets.set_secret(
-                vault,
+                installation,
                 user.principal,
                 target,
                 key.strip(),
@@ -171,11 +173,11 @@ def set_secret(
 
 @on_both_levels(router, "POST", "/secrets/{key}/delete")
 def delete_secret(request: Request, kind: Kind, ref: str, key: str, user: Checked) -> Response:
-    vault = web_state(request).vault
-    target = level_target(vault, user.principal, kind, ref)
+    installation = web_state(request).installation
+    target = level_target(installation, user.principal, kind, ref)
 
     def work() -> str:
-        secrets.unset_secret(vault, user.principal, target, key)
+        secrets.unset_secret(installation, user.principal, target, key)
         return f"Deleted {key} from {target.describe()}."
 
     return _attempt(request, level_url(target), work)
@@ -185,10 +187,12 @@ def delete_secret(request: Request, kind: Kind, ref: str, key: str, user: Checke
 def reveal_secret(request: Request, kind: Kind, ref: str, key: str, user: Checked) -> Response:
     """One value, as JSON for the page's script: permission-checked and audited by the core
     (the event's token id is the session's ``web_...`` uid)."""
-    vault = web_state(request).vault
+    installation = web_state(request).installation
     try:
-        target = level_target(vault, user.principal, kind, ref)
-        found = secrets.get_secret(vault, user.principal, target, key, reveal=True, purpose="web")
+        target = level_target(installation, user.principal, kind, ref)
+        found = secrets.get_secret(
+            installation, user.principal, target, key, reveal=True, purpose="web"
+        )
     except StacksafeError as exc:
         status = {"forbidden": 403, "not_found": 404}.get(exc.code, 400)
         return JSONResponse({"error": exc.code, "error_description": exc.message}, status)
@@ -205,13 +209,13 @@ def import_dotenv(
     dotenv: Annotated[str, Form(max_length=MAX_PASTE)],
 ) -> Response:
     """A pasted .env, parsed and imported as `stacksafe secrets import` does: all or nothing."""
-    vault = web_state(request).vault
-    target = level_target(vault, user.principal, kind, ref)
+    installation = web_state(request).installation
+    target = level_target(installation, user.principal, kind, ref)
 
     def work() -> str:
         entries = transfer.parse(dotenv, "dotenv", "the pasted text")
         report = secrets.import_secrets(
-            vault, user.principal, target, entries, provenance={"source": "web paste"}
+            installation, user.principal, target, entries, provenance={"source": "web paste"}
         )
         return (
             f"Imported into {target.describe()}: {len(report.added)} added, "

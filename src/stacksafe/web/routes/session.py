@@ -86,7 +86,7 @@ async def sign_in(
 
 @router.post("/sign-out")
 def sign_out(request: Request, user: Checked) -> Response:
-    end_session(web_state(request).vault, user.principal, user.secret)
+    end_session(web_state(request).installation, user.principal, user.secret)
     response = redirect(request, "/sign-in", "ok", "Signed out.")
     clear_cookie(request, response, SESSION_COOKIE)
     return response

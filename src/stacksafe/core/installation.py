@@ -1,4 +1,4 @@
-"""The ``Vault``: a store opened with a verified master key. Every core function takes one.
+"""The ``Installation``: a store opened with a verified master key. Every core function takes one.
 
 Opening checks the master key against the database's key check values before anything else is
 read or written, and refuses with an error naming the key source when they differ.
@@ -51,11 +51,11 @@ from stacksafe.store.engine import CommitGroup, PoolLimits
 from stacksafe.store.migrate import current_revision, upgrade
 
 __all__ = [
-    "Vault",
+    "Installation",
     "check_store_reachable",
     "initialise",
     "load_keyring",
-    "open_vault",
+    "open_installation",
     "store_for",
     "utc_now",
 ]
@@ -66,7 +66,7 @@ def utc_now() -> datetime:
 
 
 @dataclass
-class Vault:
+class Installation:
     """A store and the keys to its values, plus the limits that apply to writes."""
 
     store: Store
@@ -204,7 +204,7 @@ def store_for(settings: Settings) -> Store:
     )
 
 
-def open_vault(settings: Settings) -> Vault:
+def open_installation(settings: Settings) -> Installation:
     """Open an initialised installation; the master key is verified before anything else."""
     sqlite_file = settings.sqlite_path
     if sqlite_file is not None and not sqlite_file.exists():
@@ -226,7 +226,7 @@ def open_vault(settings: Settings) -> Vault:
     except BaseException:
         store.close()
         raise
-    return Vault(
+    return Installation(
         store,
         DataKeyCache(keyring, reload=_reloader(settings, store)),
         settings.max_value_bytes,
@@ -279,11 +279,11 @@ def _make_data_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def initialise(settings: Settings) -> tuple[Vault, Path | None]:
+def initialise(settings: Settings) -> tuple[Installation, Path | None]:
     """Create the schema and register the master key; write a new key file unless one is given.
 
     Refuses to touch an installation that already has a master key, and never overwrites a key
-    file. Returns the vault and the path of the file it created: the key file, or with a
+    file. Returns the installation and the path of the file it created: the key file, or with a
     passphrase the KDF parameters file (None when the key came from the environment).
     """
     if settings.uses_default_sqlite:
@@ -333,7 +333,7 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
             with contextlib.suppress(OSError):
                 os.unlink(path)
         raise
-    vault = Vault(
+    installation = Installation(
         store,
         DataKeyCache(keyring, reload=_reloader(settings, store)),
         settings.max_value_bytes,
@@ -344,4 +344,4 @@ def initialise(settings: Settings) -> tuple[Vault, Path | None]:
         audit_checkpoint=_checkpoint_writer(settings, store, server_keys),
         audit_min_free_bytes=settings.audit_min_free_bytes,
     )
-    return vault, created_key_file
+    return installation, created_key_file

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from stacksafe.core.custody import key_status, rotate_master_key
+from stacksafe.core.installation import initialise, open_installation
 from stacksafe.core.reseal import rotate_data_keys
 from stacksafe.core.secrets import get_secret, set_secret
 from stacksafe.core.tenancy import Target, create_account
-from stacksafe.core.vault import initialise, open_vault
 from stacksafe.errors import ConfigurationError
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
@@ -28,19 +28,19 @@ def with_passphrase(settings: Settings, passphrase: str = PASSPHRASE) -> Setting
 
 def test_init_then_reopen_with_the_passphrase(settings: Settings) -> None:
     chosen = with_passphrase(settings)
-    vault, created = initialise(chosen)
+    installation, created = initialise(chosen)
     try:
         assert created == chosen.key_params_file == settings.data_dir / "master.key.params"
         assert not settings.master_key_file.exists()  # no key file: the passphrase is the key
-        target = Target(create_account(vault, LOCAL, "acme"))
-        set_secret(vault, LOCAL, target, "DB_PASSWORD", SecretValue(VALUE))
+        target = Target(create_account(installation, LOCAL, "acme"))
+        set_secret(installation, LOCAL, target, "DB_PASSWORD", SecretValue(VALUE))
     finally:
-        vault.close()
+        installation.close()
     params = json.loads(chosen.key_params_file.read_text())
     assert params["kdf"] == "argon2id"
     assert PASSPHRASE not in chosen.key_params_file.read_text()
 
-    reopened = open_vault(chosen)
+    reopened = open_installation(chosen)
     try:
         found = get_secret(reopened, LOCAL, target, "DB_PASSWORD", reveal=True).raw_value
         assert found == SecretValue(VALUE)
@@ -58,28 +58,28 @@ def test_init_then_reopen_with_the_passphrase(settings: Settings) -> None:
 
 
 def test_a_passphrase_file_works_like_the_variable(settings: Settings, tmp_path: Path) -> None:
-    vault, _ = initialise(with_passphrase(settings))
-    vault.close()
+    installation, _ = initialise(with_passphrase(settings))
+    installation.close()
     path = tmp_path / "passphrase.txt"
     path.write_text(PASSPHRASE + "\n")  # the final line break is not part of it
     path.chmod(0o600)  # its owner's only, as a key file (tests/crypto/test_private_file.py)
     from_file = replace(settings, master_key_passphrase_file=path)
-    open_vault(from_file).close()
+    open_installation(from_file).close()
     missing = replace(settings, master_key_passphrase_file=tmp_path / "nope.txt")
     with pytest.raises(ConfigurationError, match=r"passphrase file .*nope\.txt.* does not exist"):
-        open_vault(missing)
+        open_installation(missing)
 
 
 def test_a_wrong_passphrase_is_refused_naming_the_problem(settings: Settings) -> None:
-    vault, _ = initialise(with_passphrase(settings))
+    installation, _ = initialise(with_passphrase(settings))
     try:
-        target = Target(create_account(vault, LOCAL, "acme"))
-        set_secret(vault, LOCAL, target, "DB_PASSWORD", SecretValue(VALUE))
+        target = Target(create_account(installation, LOCAL, "acme"))
+        set_secret(installation, LOCAL, target, "DB_PASSWORD", SecretValue(VALUE))
     finally:
-        vault.close()
+        installation.close()
     wrong = with_passphrase(settings, "tangerine orbit velvet canyonX")
     with pytest.raises(ConfigurationError) as refused:
-        open_vault(wrong)
+        open_installation(wrong)
     message = refused.value.message
     assert "key check value mismatch" in message
     assert "the passphrase is wrong" in message
@@ -95,19 +95,19 @@ def test_a_missing_or_corrupt_parameters_file_is_a_clear_error(settings: Setting
     saved = chosen.key_params_file.read_text()
     chosen.key_params_file.unlink()
     with pytest.raises(ConfigurationError, match=r"master\.key\.params does not exist"):
-        open_vault(chosen)
+        open_installation(chosen)
     chosen.key_params_file.write_text(saved.replace('"argon2id"', '"argon2i"'))
     with pytest.raises(ConfigurationError, match="unsupported kdf 'argon2i'"):
-        open_vault(chosen)
+        open_installation(chosen)
     # Another installation's parameters (another salt) derive another key: refused by the
     # key check value, not by the file.
     data = json.loads(saved)
     data["salt"] = "AAAAAAAAAAAAAAAAAAAAAA=="
     chosen.key_params_file.write_text(json.dumps(data))
     with pytest.raises(ConfigurationError, match="key check value mismatch"):
-        open_vault(chosen)
+        open_installation(chosen)
     chosen.key_params_file.write_text(saved)
-    open_vault(chosen).close()
+    open_installation(chosen).close()
 
 
 def test_init_refuses_a_short_passphrase_and_an_existing_parameters_file(
@@ -129,5 +129,5 @@ def test_an_unusable_passphrase_is_refused_and_leaves_no_parameters_file(
     with pytest.raises(ConfigurationError, match="is not valid UTF-8 text"):
         initialise(with_passphrase(settings, "correct horse \udcff battery staple"))
     assert not settings.key_params_file.exists()
-    vault, _ = initialise(with_passphrase(settings))  # a retry with a good one just works
-    vault.close()
+    installation, _ = initialise(with_passphrase(settings))  # a retry with a good one just works
+    installation.close()
