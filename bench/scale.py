@@ -178,11 +178,9 @@ def _plan(inst: BenchSetup) -> str:
     """PostgreSQL: the scans of the effective-set query's plan for the target (empty on SQLite)."""
     if inst.cold.store.dialect != "postgresql" or inst.target.stack is None:
         return ""
-    from sqlalchemy.dialects import postgresql
-
-    query = queries._effective_query(False).compile(dialect=postgresql.dialect())
     params = {"account_id": inst.target.account.id, "stack_id": inst.target.stack.id}
     with inst.cold.store.read() as conn:
+        query = queries._effective_query(False).compile(dialect=conn.dialect)
         lines = [r[0] for r in conn.exec_driver_sql(f"EXPLAIN {query}", params).all()]
     scans = [line.strip().split("  (")[0].removeprefix("->  ") for line in lines if "Scan" in line]
     return "; ".join(scans)

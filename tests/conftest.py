@@ -88,5 +88,5 @@ def stack_target(installation: Installation, account_target: Target) -> Target:
 def clock(installation: Installation) -> Iterator[Clock]:
     original = installation.clock
     installation.clock = Clock()
-    yield installation.clock  # type: ignore[misc]
+    yield installation.clock
     installation.clock = original

@@ -16,6 +16,7 @@ import anyio
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
+from starlette.types import Message
 
 from stacksafe.api import create_app
 from stacksafe.core.installation import Installation
@@ -205,17 +206,17 @@ def raw_request(
         "client": ("testclient", 50000),
         "server": ("testserver", 80),
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
     request_done = False
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         nonlocal request_done
         if request_done:
             return {"type": "http.disconnect"}
         request_done = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     async def run() -> None:

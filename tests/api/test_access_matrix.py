@@ -970,7 +970,8 @@ def _case_key(endpoint: Endpoint, role: str, where: str, scope: str) -> str:
 
 
 def _send(client: TestClient, call: Call) -> Response:
-    return client.request(call.method, call.path, json=call.json, params=call.params)
+    answer: Response = client.request(call.method, call.path, json=call.json, params=call.params)
+    return answer
 
 
 def _foreign_to_missing(m: Matrix) -> dict[str, str]:

@@ -6,6 +6,7 @@ being the owner. Each request adds exactly one event. SQLite and PostgreSQL (``w
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 from httpx import Response
@@ -132,6 +133,6 @@ def test_a_narrowed_token_describing_its_account_is_recorded(world: World) -> No
     client = client_for(world.app, token)
     for ref in (world.account.uid, "acme"):
         event = _one_refusal(
-            world, email, token, lambda ref=ref: client.get(f"/api/3/accounts/{ref}"), "describe"
+            world, email, token, partial(client.get, f"/api/3/accounts/{ref}"), "describe"
         )
         assert event.account_uid == world.account.uid

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 
@@ -481,7 +482,7 @@ def test_no_role_anywhere_is_not_found_even_for_existing_levels(installation: In
     user = make_user(installation, "other@example.com", "globex", "owner")
     for target in (w.acme, w.web, w.api, w.dev):
         assert_denied(
-            installation, user, lambda t=target: list_secrets(installation, user, t), NotFound
+            installation, user, partial(list_secrets, installation, user, target), NotFound
         )
     with pytest.raises(NotFound):
         create_stack(installation, user, "acme", "nope", "qa")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 import pytest
@@ -99,7 +100,7 @@ def test_every_reveal_and_change_is_one_event_naming_keys_and_versions(
 
     for key in ("S1", "S2"):
         _, e = one_event(
-            installation, lambda k=key: put(installation, alice, stack_target, k, f"{k}-v1")
+            installation, partial(put, installation, alice, stack_target, key, f"{key}-v1")
         )
         assert (e.action, e.stack_uid, e.detail["keys"]) == ("secret.set", web_uid, {key: 1})
 
@@ -230,9 +231,7 @@ def test_fingerprints_are_equal_for_equal_values_and_differ_otherwise(
         ("C", stack_target, "other-value"),
         ("D", stack_target, "same-valuf"),
     ]:
-        _, event = one_event(
-            installation, lambda k=key, t=target, v=value: put(installation, LOCAL, t, k, v)
-        )
+        _, event = one_event(installation, partial(put, installation, LOCAL, target, key, value))
         prints[key] = event.detail["fingerprints"][key]
     assert prints["A"] == prints["B"] == fingerprint(installation, SecretValue("same-value"))
     assert len({prints["A"], prints["C"], prints["D"]}) == 3

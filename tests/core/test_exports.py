@@ -162,9 +162,7 @@ def test_an_unknown_format_is_refused() -> None:
 
 
 KEYS = st.from_regex(r"[A-Z][A-Z0-9_]{0,20}", fullmatch=True)
-TEXT = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
-)
+TEXT = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=40)
 
 
 @settings(max_examples=60, deadline=None)

@@ -204,17 +204,14 @@ def test_status_shows_only_what_the_caller_may_see(
 ) -> None:
     from stacksafe.core.tenancy import create_stack
 
-    other = Target(
-        account_target.account, create_stack(installation, LOCAL, "acme", "api", "staging")
-    )
+    api = create_stack(installation, LOCAL, "acme", "api", "staging")
+    other = Target(account_target.account, api)
     for target in (stack_target, other, account_target):
         put(installation, target, "K", "v")
         set_policy(installation, LOCAL, target, "K", rotate_every=DAY)
     clock.now += 2 * DAY
     assert len(rotation_status(installation, LOCAL)) == 3
-    narrowed = make_user(
-        installation, "dev@example.com", "acme", "developer", stacks=[other.stack.uid]
-    )  # type: ignore[union-attr]
+    narrowed = make_user(installation, "dev@example.com", "acme", "developer", stacks=[api.uid])
     seen = rotation_status(installation, narrowed)
     assert [(e.stack, e.key) for e in seen] == [("api", "K")]
 
@@ -363,6 +360,7 @@ def test_a_webhook_rotation_makes_the_pending_value_current_after_a_2xx(
     assert event["key"] == "API_KEY"
     assert event["pending_version"] == 2
     assert event["label"] == "pending"
+    assert stack_target.stack is not None
     assert event["stack_uid"] == stack_target.stack.uid
     expected = hmac.new(b"signing-key", body, hashlib.sha256).hexdigest()
     assert headers["X-Stacksafe-Signature"] == f"sha256={expected}"

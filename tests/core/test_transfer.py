@@ -12,7 +12,7 @@ from stacksafe.core.validation import KEY_PATTERN, SHELL_NAME
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
-values = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=40)
+values = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=40)
 keys = st.from_regex(KEY_PATTERN, fullmatch=True).filter(lambda k: len(k) <= 255)
 
 
@@ -27,7 +27,7 @@ def test_render_then_parse_is_the_identity(data: dict[str, str]) -> None:
     wrapped = {k: SecretValue(v) for k, v in data.items()}
     for fmt in ("dotenv", "json"):
         try:
-            parsed = parse(render(wrapped, fmt), fmt, "export")  # type: ignore[arg-type]
+            parsed = parse(render(wrapped, fmt), fmt, "export")
         except InvalidInput:
             # dotenv refuses what it cannot write safely for a shell (tests/core/test_exports.py):
             # keys a shell would not assign, and values no quoting carries.

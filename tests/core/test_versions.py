@@ -51,7 +51,8 @@ def stored_envelope(installation: Installation, version: int) -> bytes | None:
         rows = conn.execute(
             select(secret_versions.c.envelope).where(secret_versions.c.version == version)
         ).scalars()
-        return next(iter(rows))
+        envelope: bytes | None = next(iter(rows))
+        return envelope
 
 
 def test_history_lists_versions_newest_first_values_only_when_revealed(

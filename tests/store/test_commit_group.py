@@ -241,7 +241,7 @@ def test_submit_later_after_close_is_refused(store: Store) -> None:
 
 
 def test_submit_soon_completes_a_groups_futures_with_one_call_into_their_loop(
-    store: Store,
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write = Recorder()
     group: CommitGroup[int, int] = CommitGroup(store, write, "test")
@@ -256,7 +256,7 @@ def test_submit_soon_completes_a_groups_futures_with_one_call_into_their_loop(
             calls += 1
             return threadsafe(*args, **kwargs)
 
-        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
         with ThreadPoolExecutor(1) as pool:
             first, _ = held_first_group(pool, group, write, 0, range(0))
             soon = [group.submit_soon(n) for n in range(1, 9)]

@@ -425,7 +425,7 @@ def test_a_sqlite_commit_whose_fsync_failed_may_have_been_written() -> None:
 
     def failing(code: int) -> sa_exc.OperationalError:
         orig = sqlite3.OperationalError("disk I/O error")
-        orig.sqlite_errorcode = code  # type: ignore[attr-defined]
+        orig.sqlite_errorcode = code
         return sa_exc.OperationalError("COMMIT", None, orig)
 
     committing = _Attempt()

@@ -6,9 +6,10 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Integer, column, literal_column, select, table
+from sqlalchemy import Integer, Select, column, literal_column, select, table
 
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target
@@ -17,8 +18,8 @@ from stacksafe.store import tenancy as queries
 from stacksafe.store.quick import QuickReader
 from tests.api.helpers import set_local
 
-QUERY_ONLY = select(column("query_only")).select_from(table("pragma_query_only"))
-BUSY = select(literal_column("busy()").label("busy"))
+QUERY_ONLY: Select[Any] = select(column("query_only")).select_from(table("pragma_query_only"))
+BUSY: Select[Any] = select(literal_column("busy()").label("busy"))
 
 
 # The rest are about SQLite's reader only.

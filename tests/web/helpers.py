@@ -42,12 +42,13 @@ def user_with_password(
 def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> Response:
     """The sign-in form as a browser fills it: GET for its token, POST from the same origin."""
     page = client.get("/sign-in")
-    return client.post(
+    answer: Response = client.post(
         "/sign-in",
         data={"email": email, "password": password, "csrf": csrf_in(page.text)},
         headers={"Origin": str(client.base_url).rstrip("/")},
         follow_redirects=False,
     )
+    return answer
 
 
 def signed_in(app: FastAPI, email: str, base_url: str = BASE) -> TestClient:

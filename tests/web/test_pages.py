@@ -7,6 +7,7 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from stacksafe.core import transfer
 from stacksafe.core.audit import list_events
@@ -34,9 +35,11 @@ def seeded(web: WebWorld) -> WebWorld:
     return web
 
 
-def _post(client: TestClient, path: str, form: dict[str, str], page: str = "/") -> TestClient:
-    answer = client.post(path, data={**form, "csrf": page_csrf(client, page)}, headers=SAME_ORIGIN)
-    return answer  # type: ignore[return-value]
+def _post(client: TestClient, path: str, form: dict[str, str], page: str = "/") -> Response:
+    answer: Response = client.post(
+        path, data={**form, "csrf": page_csrf(client, page)}, headers=SAME_ORIGIN
+    )
+    return answer
 
 
 def test_pages_carry_the_security_headers_and_the_api_does_not(seeded: WebWorld) -> None:

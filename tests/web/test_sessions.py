@@ -125,13 +125,13 @@ def test_the_sign_in_throttle_counts_before_the_password_is_checked(
     """The attempt is counted before the (slow) Argon2 check, so concurrent guesses (on any
     server) cannot each get past the limit; a right password takes its attempt back."""
     import stacksafe.core.sign_in as sign_ins
+    from stacksafe.core.sessions import start_session as real
     from stacksafe.core.sign_in import PER_ADDRESS_EMAIL
     from stacksafe.web.state import WebState
 
     state: WebState = web.app.state.web
     target = f"203.0.113.30\x00{web.admin}"
     seen: list[int] = []
-    real = sign_ins.start_session
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         # While the password is checked: this attempt is already counted in the database.
