@@ -102,7 +102,7 @@ class Secret(NamedTuple):
     ``value`` is the encrypted form (``encrypted:AES256:<base64>``); ``raw_value`` is the
     plaintext, present only when the caller asked for it and may see it. A named tuple, not a
     frozen dataclass: a reveal builds one per secret, hundreds per request, and a frozen
-    dataclass's ``__init__`` costs four times as much.
+    dataclass's ``__init__`` costs several times as much (bench/README.md, reveal_bench.py).
     """
 
     key: str

@@ -108,9 +108,9 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Sync endpoints run on anyio's default thread pool (40 threads). SQLite's driver
         # releases the GIL for every row it steps, so many threads reading at once hand the
-        # GIL back and forth hundreds of times per request: measured, CPU per reveal grows
-        # about fourfold from 1 to 40 threads (docs/operations.md). Few threads per worker,
-        # and more workers, serve more.
+        # GIL back and forth hundreds of times per request: measured, CPU per reveal grows with
+        # the number of threads (docs/operations.md). Few threads per worker, and more workers,
+        # serve more.
         to_thread.current_default_thread_limiter().total_tokens = (
             threads if threads is not None else default_threads(installation)
         )

@@ -1,11 +1,11 @@
 """The hottest read, answered without the framework's routing and dependency machinery.
 
-``GET /api/3/stacks/{uid}/secrets`` (and ``/accounts/{id}/secrets``) is what every deploy and
-every ``stacksafe run`` asks for. Through FastAPI it pays route matching over every route,
-dependency solving, and two hops to the thread pool (the token check, then the endpoint): about
-0.6 ms of CPU per request on the benchmark machine, more than the work itself once the values
-are kept (core.opened). This middleware answers exactly that request, when its query is plainly
-valid, with the same functions the route uses (``deps.authenticated``, the route's resolver,
+``GET /api/3/stacks/{uid}/secrets`` (and ``/accounts/{id}/secrets``) is what every deploy and every
+``stacksafe run`` asks for. Through FastAPI it pays route matching over every route, dependency
+solving, and two hops to the thread pool (the token check, then the endpoint): more CPU per request
+than the work itself once the values are kept (core.opened; the figures are in bench/README.md,
+api_bench.py). This middleware answers exactly that request, when its query is plainly valid, with
+the same functions the route uses (``deps.authenticated``, the route's resolver,
 ``routes.secrets.secrets_page_audited``, ``errors.stacksafe_error_response``) in one hop to the
 thread pool; a reveal then awaits its audit event on the event loop, not in a thread (nothing is
 sent before the event is durable).
@@ -57,7 +57,7 @@ _MAX_PER_PAGE = 1000
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
 
 
-@functools.lru_cache(maxsize=512)  # clients repeat their query: parsing it was 3 % of a reveal
+@functools.lru_cache(maxsize=512)  # clients repeat their query: parsing it showed in profiles
 def read_query(query_string: bytes) -> SecretsPage | None:
     """The list query, when every parameter is one the route reads, given once, and plainly
     valid; else None (the route decides, and words any error)."""

@@ -124,7 +124,8 @@ def _canonical(fields: dict[str, Any]) -> bytes:
     """``json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``, the
     form every chained hash was made over, byte for byte (tests/core/test_audit_canonical.py),
     built field by field so that the encoding of a large detail text read again and again (a
-    kept level's reveal) is made once: encoding a 16 KB detail was a fifth of an append."""
+    kept level's reveal) is made once: encoding a large detail was a large share of an append
+    (bench/README.md, api_bench.py)."""
     parts = []
     for name in sorted(fields):
         value = fields[name]

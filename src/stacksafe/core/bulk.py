@@ -46,7 +46,7 @@ __all__ = ["NewStack", "load_stacks"]
 # small enough that one transaction holds a bounded amount of memory and the write lock briefly.
 # On PostgreSQL, short transactions: the revision triggers (migration 0007) update the stack's
 # row once per inserted secret and version, and every update leaves a row version behind until
-# the transaction ends; loading was no faster with larger batches (measured: 500 to 20,000).
+# the transaction ends; loading was no faster with larger batches (bench/README.md, scale.py).
 BATCH_SECRETS = {"sqlite": 20_000, "postgresql": 500}
 
 

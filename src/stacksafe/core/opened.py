@@ -33,7 +33,8 @@ from stacksafe.settings import DEFAULT_READ_CACHE_BYTES
 
 __all__ = ["Level", "OpenedLevel", "OpenedSecrets"]
 
-# Per kept secret, besides its plaintext: the tuple, strings and datetimes (measured ~600 B).
+# Per kept secret, besides its plaintext: the tuple, strings and datetimes (measured:
+# bench/README.md, reveal_bench.py).
 OVERHEAD_BYTES = 600
 
 # Derived values kept per level (pages of a few shapes, the detail of its reveal event, that

@@ -1,11 +1,12 @@
 """A small fixed pool for password hashing, with a bounded queue.
 
-Argon2 is slow on purpose (~90 ms of a core per check). Sign-in requests are unauthenticated:
-checked on the server's request threads, a flood of them took those threads and the CPU from
-the authenticated API (an owner's writes went from 60 ms to 6-7 s). Here they take at most
-``workers`` threads of their own, and at most ``queue`` more wait; one more is refused at once
-(``Throttled``, with a Retry-After), rather than queued without bound. Whoever submits does
-not wait on a thread of its own: the web UI awaits the future on the event loop.
+Argon2 is slow on purpose (a core for tens of milliseconds per check). Sign-in requests are
+unauthenticated: checked on the server's request threads, a flood of them took those threads and the
+CPU from the authenticated API (an owner's writes went from milliseconds to seconds;
+bench/README.md, "Measured outside these scripts"). Here they take at most ``workers`` threads of
+their own, and at most ``queue`` more wait; one more is refused at once (``Throttled``, with a
+Retry-After), rather than queued without bound. Whoever submits does not wait on a thread of its
+own: the web UI awaits the future on the event loop.
 """
 
 from __future__ import annotations

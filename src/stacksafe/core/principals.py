@@ -284,7 +284,7 @@ def authenticate_for_stack(
     caller to call after its own checks (a rate limit): both from one read, mostly one query.
 
     For the hot read (api.lane), where a transaction and a query of their own for each of the
-    two were a fifth of the server's CPU per request."""
+    two were a large share of the server's CPU per request (bench/README.md, api_bench.py)."""
     digest = _token_digest(installation, token)
     with installation.store.read() as conn:
         if "\x00" in stack_uid:
@@ -484,7 +484,7 @@ def _hasher() -> PasswordHasher:
     # Imported on first use: only sign-in and set-password need it, not every CLI start.
     from argon2 import PasswordHasher
 
-    return PasswordHasher()  # Argon2id, the library's defaults (~90 ms per hash on our machines)
+    return PasswordHasher()  # Argon2id, the library's defaults (its cost: bench/README.md)
 
 
 @cache

@@ -34,7 +34,8 @@ __all__ = [
 
 _FORMAT = "stacksafe master key params v1"
 _KDF = "argon2id"
-# RFC 9106, section 4, second recommended option: 3 passes, 4 lanes, 64 MiB (about 0.2 s here).
+# RFC 9106, section 4, second recommended option: 3 passes, 4 lanes, 64 MiB (its cost, paid once
+# per process start: bench/README.md).
 ITERATIONS = 3
 LANES = 4
 MEMORY_KIB = 64 * 1024

@@ -25,7 +25,8 @@ from stacksafe.scan.findings import KNOWN_VALUE, Finding, Location, fingerprint
 __all__ = ["CHUNK_SIZE", "MIN_VALUE_LENGTH", "KnownValues", "StreamMatcher"]
 
 MIN_VALUE_LENGTH = 8
-# pyahocorasick scans 1 MiB strings about 1.5x faster than 100 MB ones (cache locality).
+# pyahocorasick scans strings of this size faster than whole large files: cache locality
+# (bench/README.md, scan.py).
 CHUNK_SIZE = 1 << 20
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 continuation bytes: not a character start
 

@@ -26,8 +26,9 @@ __all__ = ["PatternScanner", "added_lines_patch"]
 # (secret type, path, line, column or None, fingerprint): what a worker sends back per match.
 _Hit = tuple[str, str, int, int | None, str]
 
-# A task is 32 KiB of files (at most 8): detect-secrets needs ~0.1 s per 32 KiB, so tasks stay
-# far above their overhead and small enough for the workers to finish together.
+# A task is 32 KiB of files (at most 8): detect-secrets is slow per byte (bench/README.md,
+# scan.py), so tasks stay far above their overhead and small enough for the workers to finish
+# together.
 _FILES_PER_TASK = 8
 _BYTES_PER_TASK = 32 << 10
 

@@ -1,9 +1,10 @@
 """Statements run through the database driver directly, inside a SQLAlchemy transaction.
 
 For the audit appender's group commit (core.audit): three statements per commit, on the thread
-that every reveal's response waits for. Through ``Connection.execute`` each costs 40-60 µs of
-Python before the driver sees it (the compiled cache, an execution context, bind processing per
-row, result wrapping), while holding the GIL the event loop needs; through the driver, a few.
+that every reveal's response waits for. Through ``Connection.execute`` each costs tens of
+microseconds of Python before the driver sees it (the compiled cache, an execution context, bind
+processing per row, result wrapping), while holding the GIL the event loop needs; through the
+driver, a small fraction of that (bench/README.md, api_bench.py).
 
 A ``DriverStatement`` is compiled once per dialect by SQLAlchemy itself (so the SQL, the
 parameter style and order, and each parameter's conversion are SQLAlchemy's own, e.g. UTC

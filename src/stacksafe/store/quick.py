@@ -1,10 +1,11 @@
 """One-statement reads that never wait, for code running on the event loop (api.lane).
 
-A read through ``Store.read`` costs about 0.1 ms of CPU before the query does anything:
-pool checkout, SQLAlchemy's execution context and events, ``BEGIN``, result wrapping, and a
-thread to run it in (it may wait for a connection or a lock, which must not stall the event
-loop). For SQLite, whose reads in WAL mode take microseconds and never wait for a writer, this
-module runs one compiled SELECT straight through the sqlite3 driver on a connection of its own:
+A read through ``Store.read`` costs more CPU before the query does anything than a warm query itself
+(bench/README.md, reveal_bench.py): pool checkout, SQLAlchemy's execution context and events,
+``BEGIN``, result wrapping, and a thread to run it in (it may wait for a connection or a lock, which
+must not stall the event loop). For SQLite, whose reads in WAL mode take microseconds and never wait
+for a writer, this module runs one compiled SELECT straight through the sqlite3 driver on a
+connection of its own:
 
 - one statement outside any explicit transaction is its own read transaction, so it sees one
   snapshot, as ``Store.read`` does;

@@ -76,10 +76,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     def result_processor(
         self, dialect: Dialect, coltype: object
     ) -> Callable[[Any], datetime | None]:
-        # process_result_value, faster: a reveal of 200 secrets reads 400 timestamps, and both the
-        # generic TypeDecorator chain (three Python calls) and datetime.replace (over 1 us on
-        # Python 3.11) cost more than parsing. Adding the naive value's offset from the epoch to
-        # the aware epoch gives the same moment, tagged UTC.
+        # process_result_value, faster: a reveal reads two timestamps per secret, and both the
+        # generic TypeDecorator chain (three Python calls) and datetime.replace cost more than
+        # parsing (bench/README.md, reveal_bench.py). Adding the naive value's offset from the
+        # epoch to the aware epoch gives the same moment, tagged UTC.
         parse = self.impl_instance.result_processor(dialect, coltype)
         if parse is None:
 

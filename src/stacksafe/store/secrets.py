@@ -259,8 +259,7 @@ def secret_head(
 
 
 # Built once: an import runs these once per secret, and building the statement (and its cache
-# key) cost more than executing it (an import of 500 secrets went from about 1,200 to 2,600
-# secrets/s on SQLite).
+# key) cost more than executing it (bench/README.md, scale.py).
 _INSERT_SECRET = insert(secrets).returning(secrets.c.id)
 _INSERT_VERSION = insert(secret_versions)
 
