@@ -344,3 +344,117 @@ def test_sqlite_to_postgresql(tmp_path: Path, pg_cluster: Cluster) -> None:
             restored.close()
     finally:
         pg_cluster.drop_database(name)
+
+
+def _sealed_backup(installation: Installation, path: Path, plain: bytes) -> None:
+    """``plain`` (the compressed JSON lines of a backup) sealed as a backup file is: authentic,
+    so what follows is about what a genuine file may hold, not about tampering."""
+    from stacksafe.crypto.stream import SealedWriter
+
+    with path.open("wb") as out:
+        writer = SealedWriter(out, installation.data_keys.keyring)
+        writer.write(plain)
+        writer.finish()
+
+
+def _lines(*records: object) -> bytes:
+    import json
+
+    return b"".join(json.dumps(record).encode() + b"\n" for record in records)
+
+
+def _header(tables: dict[str, int]) -> dict[str, object]:
+    from stacksafe.store.migrate import HEAD_REVISION
+
+    return {
+        "format": "stacksafe-backup-1",
+        "schema_revision": HEAD_REVISION,
+        "stacksafe_version": "0.1.0",
+        "made_at": "2026-01-01T00:00:00+00:00",
+        "tables": tables,
+    }
+
+
+def _every_table_empty() -> list[dict[str, object]]:
+    from stacksafe.store import backup as dump
+
+    return [{"table": t.name, "columns": dump.column_names(t)} for t in dump.TABLES]
+
+
+@pytest.mark.parametrize(
+    ("contents", "message"),
+    [
+        ("other format", "this is not a stacksafe backup of a known format"),
+        ("not zlib", "the backup file's contents are damaged: Error -3"),
+        ("no end of stream", r"the backup file's contents are damaged \(incomplete data\)"),
+        ("row before any table", "contents are damaged: a row outside any table"),
+        ("unknown table", "contents are damaged: expected table .*, found secrets_of_another"),
+        ("counts differ", "the backup file's row counts differ from its header"),
+    ],
+)
+def test_a_well_sealed_file_of_the_wrong_shape_writes_nothing(
+    installation: Installation, target: Settings, tmp_path: Path, contents: str, message: str
+) -> None:
+    """Authenticated is not enough: the file's records must be a backup's, in order, with the
+    row counts its header announces; else IntegrityError, and no database is made."""
+    import zlib
+
+    every_table = _every_table_empty()
+    plain = {
+        "other format": zlib.compress(_lines({"format": "stacksafe-backup-0"})),
+        "not zlib": b"these bytes were never compressed",
+        "row before any table": zlib.compress(_lines(_header({}), [1, "a row"])),
+        "unknown table": zlib.compress(
+            _lines(_header({}), {"table": "secrets_of_another", "columns": ["id"]})
+        ),
+        # Every table, each empty, where the header announces none: the counts disagree.
+        "counts differ": zlib.compress(_lines(_header({}), *every_table)),
+    }.get(contents)
+    if contents == "no end of stream":
+        # Whole records, flushed, but the stream never ended: a file cut at a chunk boundary.
+        compressor = zlib.compressobj()
+        expected = {str(t["table"]): 0 for t in every_table}
+        plain = compressor.compress(_lines(_header(expected), *every_table))
+        plain += compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert plain is not None
+    path = tmp_path / "odd.ssb"
+    _sealed_backup(installation, path, plain)
+    with pytest.raises(IntegrityError, match=message):
+        restore(target, LOCAL, path)
+    assert nothing_created(target)
+
+
+def test_an_empty_backup_of_the_right_shape_restores(
+    installation: Installation, target: Settings, tmp_path: Path
+) -> None:
+    """The control for the test above: the same records with the counts their header announces
+    pass the shape checks, and the restore goes on to compare the master keys (none here)."""
+    import zlib
+
+    every_table = _every_table_empty()
+    expected = {str(t["table"]): 0 for t in every_table}
+    path = tmp_path / "empty.ssb"
+    _sealed_backup(installation, path, zlib.compress(_lines(_header(expected), *every_table)))
+    with pytest.raises(ConfigurationError, match="the database has no master key registered"):
+        restore(target, LOCAL, path)
+    assert nothing_created(target)
+
+
+def test_backup_into_a_missing_directory_is_refused(
+    installation: Installation, tmp_path: Path
+) -> None:
+    path = tmp_path / "no-such-directory" / "backup.ssb"
+    with pytest.raises(ConfigurationError, match="no-such-directory does not exist"):
+        backup(installation, LOCAL, path)
+    assert not path.parent.exists()
+
+
+@pytest.mark.usefixtures("installation")  # the master key file `target` copies
+def test_restore_from_what_cannot_be_read_writes_nothing(target: Settings, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"backup file .*missing\.ssb does not exist"):
+        restore(target, LOCAL, tmp_path / "missing.ssb")
+    a_directory = tmp_path / "a-directory.ssb"
+    a_directory.mkdir()
+    with pytest.raises(ConfigurationError, match=r"cannot read backup file .*a-directory\.ssb"):
+        restore(target, LOCAL, a_directory)
+    assert nothing_created(target)
