@@ -445,3 +445,33 @@ def test_a_level_row_touched_first_in_a_transaction_still_gets_a_new_revision(
         conn.execute(delete(secret_versions).where(secret_versions.c.secret_id.in_(secret_ids)))
         conn.execute(delete(secrets).where(secrets.c.stack_id == stack_target.stack.id))
     assert revision(installation, stack_target) != before
+
+
+def test_a_value_made_twice_in_a_race_is_counted_once() -> None:
+    """Two readers may make the same derived value at once (``derived`` makes outside its
+    lock); the second to finish replaces the first, and the bound counts only what is kept."""
+    level = _level_of(1000)
+    cache = OpenedSecrets(max_bytes=10 * level.size)
+    cache.put((1, 1, "production"), level)
+
+    def slower_maker() -> bytes:
+        # Another reader makes and keeps the same page while this one is still making it.
+        level.derived(("render", 1), lambda: b"a" * 300)
+        return b"b" * 200
+
+    assert level.derived(("render", 1), slower_maker) == b"b" * 200
+    assert level.made(("render", 1)) == b"b" * 200
+    assert cache.kept_bytes == level.size + 200
+
+
+def test_a_replaced_level_charges_nothing_for_what_it_derives_later() -> None:
+    """A reader still holding a level the cache has replaced may derive from it; those bytes
+    are not kept by the cache, so they do not count against its bound."""
+    old, new = _level_of(1000), _level_of(1000)
+    cache = OpenedSecrets(max_bytes=3 * old.size)
+    cache.put((1, 1, "production"), old)
+    cache.put((1, 1, "production"), new)  # the level changed: the new opening replaces it
+    assert cache.kept_bytes == new.size
+    old.derived(("render", 1), lambda: b"x" * (2 * old.size))
+    assert cache.kept_bytes == new.size
+    assert cache.get((1, 1, "production"), "rev") is new
