@@ -1,4 +1,4 @@
-"""The `stacksafe` command: wiring of the subcommands and the one place errors become exit codes."""
+"""The `stacksafe` command: wiring of the subcommands, and where errors become their exit codes."""
 
 from __future__ import annotations
 
@@ -12,26 +12,12 @@ from stacksafe.errors import StacksafeError
 if TYPE_CHECKING:  # Typer is imported when an app is built: `run`'s fast path never needs it
     import typer
 
-__all__ = ["EXIT_CODES", "build_app", "main"]
+__all__ = ["INTERRUPTED_EXIT", "UNEXPECTED_EXIT", "build_app", "main"]
 
+# Exit codes are the errors' own (StacksafeError.exit_code, docs/cli.md); beyond them, only
+# these two.
 UNEXPECTED_EXIT = 70
-# One exit code per error kind, stable for scripts (documented in docs/cli.md).
-EXIT_CODES = {
-    "bad_request": 2,
-    "expansion_too_large": 2,
-    "unauthenticated": 4,
-    "not_found": 3,
-    "forbidden": 4,
-    "conflict": 5,
-    "precondition_failed": 5,
-    "throttled": 8,
-    "integrity_error": 6,
-    "configuration_error": 7,
-    "audit_unavailable": 7,
-    # The database is down, full or read-only: the same command may work later (not 7, which
-    # says the installation itself is wrong).
-    "storage_unavailable": 9,
-}
+INTERRUPTED_EXIT = 130
 
 
 def build_app() -> typer.Typer:
@@ -134,10 +120,10 @@ def main() -> None:
         _start()
     except StacksafeError as exc:
         sys.stderr.write(f"Error: {exc.message}\n")
-        sys.exit(EXIT_CODES.get(exc.code, 1))
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted\n")
-        sys.exit(130)
+        sys.exit(INTERRUPTED_EXIT)
     except Exception as exc:
         # Unexpected: the message may quote data, so show only the type unless debugging.
         if os.environ.get("STACKSAFE_DEBUG"):

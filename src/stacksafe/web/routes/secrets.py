@@ -194,8 +194,7 @@ def reveal_secret(request: Request, kind: Kind, ref: str, key: str, user: Checke
             installation, user.principal, target, key, reveal=True, purpose="web"
         )
     except StacksafeError as exc:
-        status = {"forbidden": 403, "not_found": 404}.get(exc.code, 400)
-        return JSONResponse({"error": exc.code, "error_description": exc.message}, status)
+        return JSONResponse({"error": exc.code, "error_description": exc.message}, exc.http_status)
     value = None if found.raw_value is None else found.raw_value.reveal()
     return JSONResponse({"key": found.key, "value": value})
 
