@@ -45,6 +45,7 @@ from stacksafe.api.routes.secrets import RESOLVERS, SecretsPage, secrets_page_au
 from stacksafe.core.principals import authenticate_for_stack, known_for_stack
 from stacksafe.core.secrets import Audited, audited_soon, kept_list
 from stacksafe.errors import StacksafeError
+from stacksafe.paging import MAX_PAGE, MAX_PER_PAGE
 
 __all__ = ["Asked", "SecretsLane", "read_query"]
 
@@ -52,8 +53,6 @@ _PATH = re.compile(r"/api/3/(stacks|accounts)/([^/]+)/secrets")
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 _PRINTABLE = re.compile(r"[\x20-\x7e]{0,200}")
 _DIGITS = re.compile(r"[1-9][0-9]{0,6}")
-_MAX_PAGE = 1_000_000
-_MAX_PER_PAGE = 1000
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
 
 
@@ -82,7 +81,7 @@ def read_query(query_string: bytes) -> SecretsPage | None:
             if not _DIGITS.fullmatch(text):
                 return None
             numbers[name] = int(text)
-            if numbers[name] > (_MAX_PAGE if name == "page" else _MAX_PER_PAGE):
+            if numbers[name] > (MAX_PAGE if name == "page" else MAX_PER_PAGE):
                 return None
         elif name != "purpose" or not _PRINTABLE.fullmatch(text):
             return None

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from stacksafe.api.convert import Page, PerPage
 from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import (
     AuditEventOut,
@@ -20,6 +21,7 @@ from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit_checkpoint import parse_expected_head
 from stacksafe.core.guard import allow, require_owner
 from stacksafe.core.tenancy import visible_target
+from stacksafe.paging import DEFAULT_PER_PAGE, offset_of
 
 __all__ = ["router"]
 
@@ -63,7 +65,7 @@ def _events(
             actor=actor,
             key=key,
             limit=per_page + 1,
-            offset=(page - 1) * per_page,
+            offset=offset_of(page, per_page),
         )
     )
     return _page(found[:per_page], page, per_page, len(found) > per_page)
@@ -77,8 +79,8 @@ def account_audit_logs(
     since: Since = None,
     actor: str | None = None,
     key: str | None = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
+    page: Page = 1,
+    per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> ListEnvelope[AuditEventOut]:
     """The account's events, newest first."""
     target = visible_target(installation, caller, account_ref=account_id)
@@ -137,8 +139,8 @@ def all_audit_logs(
     since: Since = None,
     actor: str | None = None,
     key: str | None = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
+    page: Page = 1,
+    per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> ListEnvelope[AuditEventOut]:
     """Every event, newest first (the server owner only)."""
     _owner_only(installation, caller, Action.READ_AUDIT.value)

@@ -10,7 +10,7 @@ from typing import Annotated, NamedTuple
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from stacksafe.api.convert import page_of, secret_out, secrets_page_json
+from stacksafe.api.convert import Page, PerPage, page_of, secret_out, secrets_page_json
 from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import (
     Deleted,
@@ -34,6 +34,7 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target, visible_target
 from stacksafe.errors import Conflict, InvalidInput, PreconditionFailed
 from stacksafe.model import Secret, SecretValue, iso8601
+from stacksafe.paging import DEFAULT_PER_PAGE
 
 __all__ = ["RESOLVERS", "SecretsPage", "router", "secrets_page", "secrets_page_audited"]
 
@@ -60,8 +61,6 @@ Purpose = Annotated[
         "event as the client states it.",
     ),
 ]
-Page = Annotated[int, Query(ge=1, le=1_000_000)]
-PerPage = Annotated[int, Query(ge=1, le=1000)]
 IfMatch = Annotated[
     str | None, Header(description="Write only if the current version is this ETag.")
 ]
@@ -106,7 +105,7 @@ class SecretsPage(NamedTuple):
 
     reveal: bool = False
     page: int = 1
-    per_page: int = 30
+    per_page: int = DEFAULT_PER_PAGE
     resolve: bool = True
     purpose: str | None = None
 
@@ -165,7 +164,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         response: Response,
         reveal: Reveal = False,
         page: Page = 1,
-        per_page: PerPage = 30,
+        per_page: PerPage = DEFAULT_PER_PAGE,
         resolve_references: Resolve = True,
         purpose: Purpose = None,
     ) -> Response:
@@ -310,7 +309,7 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
         actor: Caller,
         reveal: Reveal = False,
         page: Page = 1,
-        per_page: PerPage = 30,
+        per_page: PerPage = DEFAULT_PER_PAGE,
     ) -> ListEnvelope[VersionOut]:
         """Every version of a key at this level, newest first; values with ?reveal=true."""
         found = versions.history(

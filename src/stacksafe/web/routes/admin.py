@@ -14,6 +14,7 @@ from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import Forbidden, InvalidInput, StacksafeError
 from stacksafe.model import iso8601
+from stacksafe.paging import MAX_PAGE, WEB_PER_PAGE, offset_of
 from stacksafe.web.auth import Checked, SignedIn, WebRoute, redirect, render
 from stacksafe.web.levels import may
 from stacksafe.web.state import web_state
@@ -21,7 +22,6 @@ from stacksafe.web.state import web_state
 __all__ = ["router"]
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-PER_PAGE = 50
 
 
 def _since(text: str) -> datetime | None:
@@ -42,7 +42,7 @@ def audit_log(
     actor: Annotated[str, Query(max_length=320)] = "",
     key: Annotated[str, Query(max_length=255)] = "",
     since: Annotated[str, Query(max_length=64)] = "",
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     """Events newest first: an account's (administrators) or all of them (the server owner),
     the same rule as the API's two audit routes."""
@@ -71,11 +71,11 @@ def audit_log(
             since=_since(since),
             actor=actor.strip() or None,
             key=key.strip() or None,
-            limit=PER_PAGE + 1,
-            offset=(page - 1) * PER_PAGE,
+            limit=WEB_PER_PAGE + 1,
+            offset=offset_of(page, WEB_PER_PAGE),
         )
     )
-    events = [{**e.to_json(), "at": iso8601(e.at)} for e in found[:PER_PAGE]]
+    events = [{**e.to_json(), "at": iso8601(e.at)} for e in found[:WEB_PER_PAGE]]
     names = {a.uid: a.name for a in tenancy.list_accounts(installation, me)}
     names |= {s.uid: s.name for s in tenancy.list_stacks(installation, me)}
     return render(
@@ -87,7 +87,7 @@ def audit_log(
         readable=readable,
         filters={"account": account_uid or "", "actor": actor, "key": key, "since": since},
         page=page,
-        more=len(found) > PER_PAGE,
+        more=len(found) > WEB_PER_PAGE,
     )
 
 
