@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -103,8 +102,9 @@ def __getattr__(name: str) -> typer.Typer:
 def _start() -> None:
     if sys.argv[1:2] == ["run"]:
         from stacksafe.cli.run_args import parse_run
+        from stacksafe.settings import ClientSettings
 
-        fast = parse_run(sys.argv[2:], os.environ.get("STACKSAFE_DATA_DIR") or None)
+        fast = parse_run(sys.argv[2:], ClientSettings.load().data_dir)
         if fast is not None:
             from stacksafe.cli.run_exec import execute_run
 
@@ -126,7 +126,9 @@ def main() -> None:
         sys.exit(INTERRUPTED_EXIT)
     except Exception as exc:
         # Unexpected: the message may quote data, so show only the type unless debugging.
-        if os.environ.get("STACKSAFE_DEBUG"):
+        from stacksafe.settings import ClientSettings
+
+        if ClientSettings.load().debug:
             raise
         sys.stderr.write(
             f"Error: unexpected {type(exc).__name__}; set STACKSAFE_DEBUG=1 for the traceback\n"
