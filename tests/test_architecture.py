@@ -29,7 +29,7 @@ def modules_under(package: str) -> list[Path]:
     if package == "client":
         return [SRC / "client.py"]
     if not package:
-        return [SRC / "model.py", SRC / "errors.py"]
+        return [SRC / "model.py", SRC / "errors.py", SRC / "paging.py"]
     return sorted((SRC / package).rglob("*.py"))
 
 

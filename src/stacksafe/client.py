@@ -37,6 +37,7 @@ from stacksafe.errors import (
     Unauthenticated,
 )
 from stacksafe.model import Secret, SecretValue
+from stacksafe.paging import MAX_PER_PAGE
 
 __all__ = ["Client", "RateLimited", "error_from_response"]
 
@@ -65,7 +66,7 @@ _BY_STATUS: Mapping[int, type[StacksafeError]] = {
     429: Throttled,
     503: Throttled,
 }
-PER_PAGE = 1000
+PER_PAGE = MAX_PER_PAGE  # the largest page the server gives: the fewest requests
 
 
 def error_from_response(response: httpx.Response) -> StacksafeError:

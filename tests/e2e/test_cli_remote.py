@@ -21,7 +21,7 @@ import pytest
 from tests.cli.helpers import error_line
 from tests.e2e.conftest import InProcessRemote, RemoteCli, Served
 
-# The exit codes of stacksafe.cli.main.EXIT_CODES, spelled out as scripts rely on them.
+# The exit codes of the errors (StacksafeError.exit_code), spelled out as scripts rely on them.
 NOT_FOUND, FORBIDDEN, CONFLICT, CONFIGURATION = 3, 4, 5, 7
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -38,24 +37,23 @@ from stacksafe.core.rotation import RotationScheduler
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.core.sign_in import SignInLimits
 from stacksafe.core.validation import parse_duration
-from stacksafe.settings import Settings
+from stacksafe.settings import DEFAULT_RATE_LIMIT, ServerSettings
 from stacksafe.web import install_web
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
     "MAX_BODY_BYTES",
     "app_from_environment",
+    "app_from_settings",
     "create_app",
     "default_threads",
 ]
 
-DEFAULT_RATE_LIMIT = 3000  # requests per token per hour, as Cloud66
 RATE_LIMIT_SECONDS = 3600.0
 # A bulk import of many large values fits; anything bigger is refused with 413 unread.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 # Invalid tokens per address per minute before further invalid ones get 429 (valid ones never).
 BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS = BAD_TOKENS
-DEFAULT_ROTATION_INTERVAL = 60  # seconds between the scheduler's looks for due rotations
 SQLITE_THREADS = 2
 POSTGRESQL_THREADS = 8
 
@@ -179,22 +177,25 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
-    """For ``uvicorn --factory`` (several workers): settings from ``STACKSAFE_*`` variables."""
-    limit = int(os.environ.get("STACKSAFE_RATE_LIMIT", DEFAULT_RATE_LIMIT))
-    threads_text = os.environ.get("STACKSAFE_THREADS", "")
-    threads = int(threads_text) if threads_text else None
-    interval = int(os.environ.get("STACKSAFE_ROTATION_INTERVAL", DEFAULT_ROTATION_INTERVAL))
-    idle = os.environ.get("STACKSAFE_WEB_IDLE_TIMEOUT", "")
-    policy = SessionPolicy(idle_timeout=parse_duration(idle)) if idle else None
-    settings = Settings.load()
+    """For ``uvicorn --factory``: the settings of the ``STACKSAFE_*`` variables
+    (stacksafe.settings)."""
+    return app_from_settings(ServerSettings.load())
+
+
+def app_from_settings(server: ServerSettings) -> FastAPI:
+    """The served app of ``server`` (`stacksafe serve` calls it in each worker), over the
+    installation its ``Settings`` name."""
+    settings = server.installation_settings()
+    idle = server.web_idle_timeout
+    interval = server.rotation_interval
     return create_app(
         open_installation(settings),
-        rate_limit=limit,
+        rate_limit=server.rate_limit,
         close_installation=True,
-        threads=threads,
+        threads=server.threads,
         serving=True,
         rotation_interval=timedelta(seconds=interval) if interval > 0 else None,
-        web_policy=policy,
-        web_origin=os.environ.get("STACKSAFE_WEB_ORIGIN") or None,
+        web_policy=SessionPolicy(idle_timeout=parse_duration(idle)) if idle else None,
+        web_origin=server.web_origin,
         passwords=PasswordPool(settings.password_workers, settings.password_queue),
     )

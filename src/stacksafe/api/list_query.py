@@ -12,14 +12,13 @@ import re
 from typing import NamedTuple
 from urllib.parse import parse_qsl
 
-from stacksafe.api.convert import MAX_PER_PAGE
 from stacksafe.core.reveal import RevealQuery
 from stacksafe.errors import InvalidInput
 from stacksafe.model import PURPOSE_MAX_CHARS, PURPOSE_PATTERN
+from stacksafe.paging import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
 
-__all__ = ["MAX_PAGE", "MAX_PER_PAGE", "SecretsPage", "read_query"]
+__all__ = ["SecretsPage", "read_query"]
 
-MAX_PAGE = 1_000_000
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 _DIGITS = re.compile(r"[1-9][0-9]{0,6}")
 _PURPOSE = re.compile(PURPOSE_PATTERN)
@@ -30,7 +29,7 @@ class SecretsPage(NamedTuple):
 
     reveal: bool = False
     page: int = 1
-    per_page: int = 30
+    per_page: int = DEFAULT_PER_PAGE
     resolve: bool = True
     purpose: str | None = None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from stacksafe.core.tenancy import visible_target
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue, iso8601
+from stacksafe.settings import ClientSettings
 
 __all__ = ["audit_app", "tokens_app", "users_app"]
 
@@ -70,7 +70,7 @@ def users_set_password(
     data_dir: DataDirOption = None,
 ) -> None:
     """Set a user's web UI password (asked twice, hidden; or --stdin); ends their sessions."""
-    if os.environ.get("STACKSAFE_ADDR"):
+    if ClientSettings.load().remote:
         raise InvalidInput("users set-password runs on the server's machine; unset STACKSAFE_ADDR")
     if from_stdin:
         text = sys.stdin.read().removesuffix("\n").removesuffix("\r")

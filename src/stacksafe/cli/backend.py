@@ -7,7 +7,6 @@ who may do what and audits it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from stacksafe.cli.local import opened_installation
 from stacksafe.errors import ConfigurationError, InvalidInput
 from stacksafe.model import Secret, SecretValue
+from stacksafe.settings import ClientSettings
 
 if TYPE_CHECKING:
     from stacksafe.client import Client
@@ -213,18 +213,18 @@ def remote_stack_uid(client: Client, stack: str, account: str | None) -> str:
 
 
 @contextmanager
-def remote_client() -> Iterator[Client | None]:
+def remote_client(settings: ClientSettings | None = None) -> Iterator[Client | None]:
     """A client for ``STACKSAFE_ADDR`` (with ``STACKSAFE_TOKEN``), or None in local mode."""
-    address = os.environ.get("STACKSAFE_ADDR")
+    settings = settings or ClientSettings.load()
+    address, token = settings.address, settings.token
     if not address:
         yield None
         return
-    token = os.environ.get("STACKSAFE_TOKEN")
     if not token:
         raise ConfigurationError("STACKSAFE_ADDR is set but STACKSAFE_TOKEN is not")
     from stacksafe.client import Client
 
-    with Client(address, token, ca_bundle=os.environ.get("STACKSAFE_CA_BUNDLE")) as client:
+    with Client(address, token, ca_bundle=settings.ca_bundle) as client:
         yield client
 
 

@@ -10,9 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from stacksafe.api.convert import page_of, secret_out, secrets_page_json
+from stacksafe.api.convert import Page, PerPage, page_of, secret_out, secrets_page_json
 from stacksafe.api.deps import Caller, InstallationDep, StateDep
-from stacksafe.api.list_query import MAX_PAGE, MAX_PER_PAGE, SecretsPage
+from stacksafe.api.list_query import SecretsPage
 from stacksafe.api.pages import RenderedPages
 from stacksafe.api.schemas import (
     Deleted,
@@ -38,6 +38,7 @@ from stacksafe.core.reveal import reveal as core_reveal
 from stacksafe.core.tenancy import Target, visible_target
 from stacksafe.errors import Conflict, InvalidInput, PreconditionFailed
 from stacksafe.model import PURPOSE_MAX_CHARS, PURPOSE_PATTERN, Secret, SecretValue, iso8601
+from stacksafe.paging import DEFAULT_PER_PAGE
 
 __all__ = ["SecretsPage", "page_body", "router", "where_of"]
 
@@ -64,8 +65,6 @@ Purpose = Annotated[
         "event as the client states it.",
     ),
 ]
-Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-PerPage = Annotated[int, Query(ge=1, le=MAX_PER_PAGE)]
 IfMatch = Annotated[
     str | None, Header(description="Write only if the current version is this ETag.")
 ]
@@ -143,7 +142,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         response: Response,
         reveal: Reveal = False,
         page: Page = 1,
-        per_page: PerPage = 30,
+        per_page: PerPage = DEFAULT_PER_PAGE,
         resolve_references: Resolve = True,
         purpose: Purpose = None,
     ) -> Response:
@@ -286,7 +285,7 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
         actor: Caller,
         reveal: Reveal = False,
         page: Page = 1,
-        per_page: PerPage = 30,
+        per_page: PerPage = DEFAULT_PER_PAGE,
     ) -> ListEnvelope[VersionOut]:
         """Every version of a key at this level, newest first; values with ?reveal=true."""
         found = versions.history(
