@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import fingerprint, record
 from stacksafe.core.guard import allow
@@ -55,6 +53,7 @@ from stacksafe.core.validation import validate_key, validate_moment, validate_va
 from stacksafe.crypto import Binding, encode_value
 from stacksafe.errors import Forbidden, InvalidInput, NotFound, StacksafeError
 from stacksafe.model import Account, Secret, SecretValue, Stack, iso8601
+from stacksafe.store import Connection
 from stacksafe.store import rotation as queries
 from stacksafe.store import secrets as secret_queries
 from stacksafe.store import tenancy as tenancy_queries

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import (
     append,
@@ -55,6 +53,7 @@ from stacksafe.errors import (
     StacksafeError,
 )
 from stacksafe.model import Secret, SecretValue
+from stacksafe.store import Connection
 from stacksafe.store import keys as key_queries
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import fingerprint, record
 from stacksafe.core.expansion import check_expansion
@@ -33,6 +31,7 @@ from stacksafe.core.validation import validate_key
 from stacksafe.crypto import ScopeKeys, encode_value
 from stacksafe.errors import Conflict, IntegrityError, InvalidInput, NotFound, PreconditionFailed
 from stacksafe.model import SecretValue, iso8601
+from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.secrets import SecretHead, StoredVersion
