@@ -15,7 +15,7 @@ from httpx import Response
 from stacksafe.api.app import create_app
 from stacksafe.api.lane import read_query
 from stacksafe.api.routes.secrets import SecretsPage
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.principals import revoke_token
 from tests.actors import LOCAL

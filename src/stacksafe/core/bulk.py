@@ -18,8 +18,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from stacksafe.core.access import Action, Principal, authorize
-from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.audit import record
 from stacksafe.core.expansion import check_new_stacks
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow, refuse
 from stacksafe.core.installation import Installation

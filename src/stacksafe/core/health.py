@@ -6,7 +6,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stacksafe.core.audit import GENESIS
+from stacksafe.core.audit_chain import GENESIS
 from stacksafe.core.installation import Installation
 from stacksafe.store import health as probes
 

@@ -79,7 +79,7 @@ class Installation:
     server_keys: dict[str, KeyedHash] = field(default_factory=dict)
     # Group-commit writers by purpose (see store.CommitGroup), made on first use.
     commit_groups: dict[str, CommitGroup[Any, Any]] = field(default_factory=dict)
-    # Value fingerprints by sealed value (see core.audit.fingerprints_of_opened).
+    # Value fingerprints by sealed value (see core.fingerprints.fingerprints_of_opened).
     sealed_fingerprints: dict[str, str] = field(default_factory=dict)
     # What reads opened, kept while the database's revision says it is current; None: off.
     opened: OpenedSecrets | None = None

@@ -29,7 +29,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from stacksafe.core.access import Action, Principal, authorize
-from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.audit import record
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.guard import allow
 from stacksafe.core.installation import Installation
 from stacksafe.core.rotators import (

@@ -16,16 +16,9 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from stacksafe.core.access import Action, Principal, authorize
-from stacksafe.core.audit import (
-    append,
-    append_later,
-    append_soon,
-    detail_text,
-    fingerprint,
-    fingerprints_of_opened,
-    record,
-)
+from stacksafe.core.audit import append, append_later, append_soon, detail_text, record
 from stacksafe.core.expansion import check_expansion
+from stacksafe.core.fingerprints import fingerprint, fingerprints_of_opened
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow, record_damage
 from stacksafe.core.inheritance import inherits, overlay

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from stacksafe.core.access import Action, Principal
-from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.audit import record
 from stacksafe.core.expansion import check_expansion
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.guard import allow, record_damage
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import (

@@ -15,11 +15,13 @@ from stacksafe.api.schemas import (
     ListEnvelope,
     Pagination,
 )
-from stacksafe.core import audit
 from stacksafe.core.access import Action, Principal
+from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.audit_checkpoint import parse_expected_head
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.guard import allow, require_owner
 from stacksafe.core.tenancy import visible_target
+from stacksafe.model import AuditEvent
 
 __all__ = ["router"]
 
@@ -29,7 +31,7 @@ Since = Annotated[datetime | None, Query(description="ISO 8601; events at or aft
 
 
 def _page(
-    events: list[audit.AuditEvent], page: int, per_page: int, more: bool
+    events: list[AuditEvent], page: int, per_page: int, more: bool
 ) -> ListEnvelope[AuditEventOut]:
     pagination = Pagination(
         previous=page - 1 if page > 1 else None,
@@ -56,7 +58,7 @@ def _events(
     per_page: int,
 ) -> ListEnvelope[AuditEventOut]:
     found = list(
-        audit.list_events(
+        list_events(
             installation,
             account_uid=account_uid,
             since=since,
@@ -107,7 +109,7 @@ def verify(
     ``no_anchor``."""
     _owner_only(installation, caller, "audit.verify")
     expected = [parse_expected_head(text) for text in expect_head or []]
-    report = audit.verify_chain(installation, expected=expected, require_anchor=not no_anchor)
+    report = verify_chain(installation, expected=expected, require_anchor=not no_anchor)
     return Envelope[AuditVerifyOut](
         response=AuditVerifyOut(
             intact=report.intact,

@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response
 
-from stacksafe.core import audit, principals, tenancy
+from stacksafe.core import principals, tenancy
 from stacksafe.core.access import Action
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.guard import allow, refuse
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import parse_duration
@@ -65,7 +66,7 @@ def audit_log(
             )
         account_uid = readable[0].uid
     found = list(
-        audit.list_events(
+        list_events(
             installation,
             account_uid=account_uid,
             since=_since(since),
