@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -158,6 +159,18 @@ class AuditEvent:
         """The wire form: every field by its wire name, moments as ``iso8601``."""
         return {wire: _wire_value(getattr(self, name)) for name, wire in _AUDIT_EVENT_WIRE}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditEvent:
+        """The event from its wire form (``to_json``'s, as the API sends it)."""
+        return cls(
+            **{
+                name: datetime.fromisoformat(data[wire])
+                if name in _AUDIT_EVENT_MOMENTS
+                else data[wire]
+                for name, wire in _AUDIT_EVENT_WIRE
+            }
+        )
+
 
 def wire_names(cls: type[Any]) -> list[tuple[str, str]]:
     """(Python name, wire name) of each field of the dataclass ``cls``, in order."""
@@ -169,3 +182,5 @@ def _wire_value(value: object) -> object:
 
 
 _AUDIT_EVENT_WIRE = wire_names(AuditEvent)
+# Annotations are text here (``from __future__ import annotations``): read, not evaluated.
+_AUDIT_EVENT_MOMENTS = {f.name for f in fields(AuditEvent) if f.type == "datetime"}
