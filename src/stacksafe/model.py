@@ -162,14 +162,11 @@ class AuditEvent:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AuditEvent:
         """The event from its wire form (``to_json``'s, as the API sends it)."""
-        return cls(
-            **{
-                name: datetime.fromisoformat(data[wire])
-                if name in _AUDIT_EVENT_MOMENTS
-                else data[wire]
-                for name, wire in _AUDIT_EVENT_WIRE
-            }
-        )
+        read: dict[str, Any] = {
+            name: datetime.fromisoformat(data[wire]) if name in _AUDIT_EVENT_MOMENTS else data[wire]
+            for name, wire in _AUDIT_EVENT_WIRE
+        }
+        return cls(**read)
 
 
 def wire_names(cls: type[Any]) -> list[tuple[str, str]]:
