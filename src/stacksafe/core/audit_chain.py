@@ -97,6 +97,8 @@ def _encoded_detail(text: str) -> str:
     return found
 
 
+# A detail stored once and shared (``audit_details``, core.audit.SHARED_DETAIL_MIN_CHARS) is
+# stored under its SHA-256: the digests of the last few texts.
 _digests: dict[str, bytes] = {}
 
 
