@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from stacksafe.api import create_app
 from stacksafe.api.app import BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.settings import Settings
 from stacksafe.store.schema import failures

@@ -9,7 +9,7 @@ import pytest
 from httpx import Response
 
 from stacksafe.api.app import create_app
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.guard import INTEGRITY_OUTCOME
 from tests.api.helpers import World, assert_error, client_for, set_local
 from tests.damage import INHERITED, KINDS, OTHER, OVERRIDE, damage, values_seeded

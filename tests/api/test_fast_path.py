@@ -16,7 +16,7 @@ from httpx import Response
 from stacksafe.api.app import StacksafeApi, create_app
 from stacksafe.api.fast_path import APPLIES
 from stacksafe.api.list_query import SecretsPage, read_query
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.principals import revoke_token
 from tests.actors import LOCAL

@@ -10,7 +10,8 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from stacksafe.core.audit import list_events, verify_chain
+from stacksafe.core.audit_chain import verify_chain
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.custody import key_status, rotate_master_key
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.secrets import get_secret, list_secrets, set_secret

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.guard import INTEGRITY_OUTCOME
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import effective_values, get_secret, list_secrets, set_secret

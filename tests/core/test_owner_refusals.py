@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from stacksafe.core.access import Principal
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.custody import rotate_master_key
 from stacksafe.core.installation import Installation
 from stacksafe.core.reseal import rotate_data_keys

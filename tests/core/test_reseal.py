@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from stacksafe.core.audit import fingerprint, list_events, verify_chain
+from stacksafe.core.audit_chain import verify_chain
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.custody import key_status, rotate_master_key
 from stacksafe.core.data_keys import scope_keys
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.installation import Installation, initialise, open_installation
 from stacksafe.core.reseal import rotate_data_keys
 from stacksafe.core.secrets import (

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from stacksafe.core.audit import AuditEvent, list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.rotation import (
     RotationScheduler,
@@ -32,7 +32,7 @@ from stacksafe.core.secrets import get_secret, set_secret
 from stacksafe.core.tenancy import Target
 from stacksafe.core.versions import history
 from stacksafe.errors import Forbidden, InvalidInput, NotFound
-from stacksafe.model import SecretValue
+from stacksafe.model import AuditEvent, SecretValue
 from tests.actors import LOCAL
 from tests.api.helpers import snapshot
 from tests.clock import Clock

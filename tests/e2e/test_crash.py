@@ -50,7 +50,7 @@ import pytest
 from sqlalchemy import select
 
 from stacksafe.client import Client
-from stacksafe.core.audit import fingerprint
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.errors import NotFound
 from stacksafe.model import SecretValue

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.principals import create_user, set_password
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.model import SecretValue

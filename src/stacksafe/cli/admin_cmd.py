@@ -12,8 +12,10 @@ import typer
 from stacksafe.cli.backend import remote_client
 from stacksafe.cli.common import DataDirOption, local_actor, opened_installation
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
-from stacksafe.core import audit, principals
+from stacksafe.core import principals
+from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.audit_checkpoint import parse_expected_head
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.tenancy import visible_target
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import InvalidInput
@@ -215,7 +217,7 @@ def audit_list(
                 if account is not None:
                     target = visible_target(installation, local_actor(), account_ref=account)
                     account_uid = target.account.uid
-                events = audit.list_events(
+                events = list_events(
                     installation,
                     account_uid=account_uid,
                     since=moment,
@@ -293,7 +295,7 @@ def audit_verify(
             head, unanchored = remote.get("head"), bool(remote.get("unanchored"))
         else:
             with opened_installation(data_dir) as installation:
-                report = audit.verify_chain(
+                report = verify_chain(
                     installation,
                     checkpoints=checkpoint or [],
                     expected=expected,

@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record
 from stacksafe.core.guard import require_owner
@@ -30,6 +28,7 @@ from stacksafe.crypto.keyed_hash import rewrap_keyed_hash
 from stacksafe.crypto.keyring import replace_key_file
 from stacksafe.errors import ConfigurationError, Conflict
 from stacksafe.settings import Settings
+from stacksafe.store import Connection
 from stacksafe.store import keys as key_queries
 from stacksafe.store import reseal as reseal_queries
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from stacksafe.store import Connection
 
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target

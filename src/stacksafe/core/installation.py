@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
-
 from stacksafe.core.audit_checkpoint import CheckpointWriter
 from stacksafe.core.known_tokens import KnownTokens
 from stacksafe.core.opened import OpenedSecrets
@@ -45,7 +43,7 @@ from stacksafe.crypto.passphrase import (
 from stacksafe.crypto.private_file import read_private_file
 from stacksafe.errors import ConfigurationError, StorageUnavailable
 from stacksafe.settings import DEFAULT_AUDIT_MIN_FREE_BYTES, DEFAULT_MAX_EXPANDED_BYTES, Settings
-from stacksafe.store import Store, redact_url
+from stacksafe.store import Connection, OperationalError, Store, redact_url
 from stacksafe.store import keys as key_queries
 from stacksafe.store.engine import CommitGroup, PoolLimits
 from stacksafe.store.migrate import current_revision, upgrade
@@ -53,6 +51,7 @@ from stacksafe.store.migrate import current_revision, upgrade
 __all__ = [
     "Installation",
     "check_store_reachable",
+    "database_shown",
     "initialise",
     "load_keyring",
     "open_installation",
@@ -80,7 +79,7 @@ class Installation:
     server_keys: dict[str, KeyedHash] = field(default_factory=dict)
     # Group-commit writers by purpose (see store.CommitGroup), made on first use.
     commit_groups: dict[str, CommitGroup[Any, Any]] = field(default_factory=dict)
-    # Value fingerprints by sealed value (see core.audit.fingerprints_of_opened).
+    # Value fingerprints by sealed value (see core.fingerprints.fingerprints_of_opened).
     sealed_fingerprints: dict[str, str] = field(default_factory=dict)
     # What reads opened, kept while the database's revision says it is current; None: off.
     opened: OpenedSecrets | None = None
@@ -172,9 +171,12 @@ def _new_passphrase_keyring(settings: Settings) -> Keyring:
     return Keyring([key], settings.master_key_source)
 
 
-def check_store_reachable(store: Store, settings: Settings) -> str | None:
-    from sqlalchemy.exc import OperationalError
+def database_shown(settings: Settings) -> str:
+    """The database ``settings`` name, fit for a message: its URL with any password hidden."""
+    return redact_url(settings.database_url)
 
+
+def check_store_reachable(store: Store, settings: Settings) -> str | None:
     try:
         with store.read() as conn:
             return current_revision(conn)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import Connection
+from stacksafe.store import Connection
 
-from stacksafe.core.audit import fingerprint, fingerprints_of_opened
+from stacksafe.core.fingerprints import fingerprint, fingerprints_of_opened
 from stacksafe.core.data_keys import scope_keys
 from stacksafe.core.inheritance import inherits, overlay
 from stacksafe.core.installation import Installation

@@ -15,8 +15,6 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import (
     SCOPES,
     Action,
@@ -40,6 +38,7 @@ from stacksafe.core.tenancy import (
 from stacksafe.core.validation import validate_environment
 from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from stacksafe.model import Account, SecretValue
+from stacksafe.store import Connection
 from stacksafe.store import principals as queries
 from stacksafe.store import sessions as session_queries
 from stacksafe.store import tenancy as tenancy_queries

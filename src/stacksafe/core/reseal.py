@@ -28,8 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record
 from stacksafe.core.data_keys import sealing_key, wrap_new_data_key
@@ -38,6 +36,7 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target, resolve_target
 from stacksafe.crypto import Binding, Envelope, ScopeKeys
 from stacksafe.errors import Conflict
+from stacksafe.store import Connection
 from stacksafe.store import keys as key_queries
 from stacksafe.store import reseal as queries
 from stacksafe.store import tenancy as tenancy_queries

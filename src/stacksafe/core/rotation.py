@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import Action, Principal, authorize
-from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.audit import record
 from stacksafe.core.data_keys import scope_keys, sealing_key
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.guard import allow
 from stacksafe.core.installation import Installation
 from stacksafe.core.reveal import record_reveal
@@ -51,6 +50,7 @@ from stacksafe.core.version_writes import append_version, prune_after_write
 from stacksafe.crypto import Binding, encode_value
 from stacksafe.errors import Forbidden, InvalidInput, NotFound, StacksafeError
 from stacksafe.model import Account, Secret, SecretValue, Stack, iso8601
+from stacksafe.store import Connection
 from stacksafe.store import rotation as queries
 from stacksafe.store import secrets as secret_queries
 from stacksafe.store import tenancy as tenancy_queries

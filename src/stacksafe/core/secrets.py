@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import Action, Principal
-from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.audit import record
 from stacksafe.core.data_keys import sealing_key
 from stacksafe.core.expansion import check_expansion
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
 from stacksafe.core.inheritance import inherits
@@ -27,6 +26,7 @@ from stacksafe.core.validation import validate_environment, validate_key, valida
 from stacksafe.core.version_writes import append_version, prune_after_write
 from stacksafe.errors import Conflict, InvalidInput, NotFound
 from stacksafe.model import Secret, SecretValue
+from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
 
 __all__ = [

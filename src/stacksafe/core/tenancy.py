@@ -5,8 +5,6 @@ from __future__ import annotations
 import secrets as random
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import (
     Action,
     Principal,
@@ -21,6 +19,7 @@ from stacksafe.core.validation import validate_environment, validate_name
 from stacksafe.crypto import Scope
 from stacksafe.errors import Conflict, InvalidInput, NotFound
 from stacksafe.model import Account, Stack
+from stacksafe.store import Connection
 from stacksafe.store import tenancy as queries
 
 __all__ = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection
+from stacksafe.store import Connection
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import Action, Principal
-from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.audit import record
 from stacksafe.core.data_keys import scope_keys, sealing_key
 from stacksafe.core.expansion import check_expansion
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.guard import allow, record_damage
 from stacksafe.core.installation import Installation
 from stacksafe.core.reveal import record_reveal
@@ -29,6 +28,7 @@ from stacksafe.core.version_writes import append_version, prune_after_write
 from stacksafe.crypto import ScopeKeys, encode_value
 from stacksafe.errors import Conflict, IntegrityError, InvalidInput, NotFound, PreconditionFailed
 from stacksafe.model import SecretValue, iso8601
+from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.secrets import SecretHead, StoredVersion

@@ -16,11 +16,13 @@ from stacksafe.api.schemas import (
     ListEnvelope,
     Pagination,
 )
-from stacksafe.core import audit
 from stacksafe.core.audit_access import WHOLE_LOG_ONLY_OWNER, audit_log_to_read
+from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.audit_checkpoint import parse_expected_head
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.guard import require_owner
 from stacksafe.core.tenancy import visible_target
+from stacksafe.model import AuditEvent
 from stacksafe.paging import DEFAULT_PER_PAGE, offset_of
 
 __all__ = ["router"]
@@ -31,7 +33,7 @@ Since = Annotated[datetime | None, Query(description="ISO 8601; events at or aft
 
 
 def _page(
-    events: list[audit.AuditEvent], page: int, per_page: int, more: bool
+    events: list[AuditEvent], page: int, per_page: int, more: bool
 ) -> ListEnvelope[AuditEventOut]:
     pagination = Pagination(
         previous=page - 1 if page > 1 else None,
@@ -58,7 +60,7 @@ def _events(
     per_page: int,
 ) -> ListEnvelope[AuditEventOut]:
     found = list(
-        audit.list_events(
+        list_events(
             installation,
             account_uid=account_uid,
             since=since,
@@ -109,7 +111,7 @@ def verify(
     ``no_anchor``."""
     require_owner(installation, caller, "audit.verify", WHOLE_LOG_ONLY_OWNER, admin_scope=True)
     expected = [parse_expected_head(text) for text in expect_head or []]
-    report = audit.verify_chain(installation, expected=expected, require_anchor=not no_anchor)
+    report = verify_chain(installation, expected=expected, require_anchor=not no_anchor)
     return Envelope[AuditVerifyOut](
         response=AuditVerifyOut(
             intact=report.intact,
