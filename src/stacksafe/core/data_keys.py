@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from stacksafe.store import Connection
-
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target
 from stacksafe.crypto import DATA_KEY_SEAL_LIMIT, DataKey, Scope, ScopeKeys
+from stacksafe.store import Connection
 from stacksafe.store import keys as key_queries
 
 __all__ = ["scope_keys", "sealing_key", "wrap_new_data_key"]

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from stacksafe.store import Connection
-
-from stacksafe.core.fingerprints import fingerprint, fingerprints_of_opened
 from stacksafe.core.data_keys import scope_keys
+from stacksafe.core.fingerprints import fingerprint, fingerprints_of_opened
 from stacksafe.core.inheritance import inherits, overlay
 from stacksafe.core.installation import Installation
 from stacksafe.core.opened import Level, OpenedLevel
@@ -21,6 +19,7 @@ from stacksafe.core.references import Limits, has_references, resolve_all
 from stacksafe.core.tenancy import Target
 from stacksafe.crypto import encode_value
 from stacksafe.model import Secret, SecretValue
+from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
 
 __all__ = [

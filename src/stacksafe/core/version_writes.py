@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from stacksafe.store import Connection
-
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record
 from stacksafe.core.installation import Installation
@@ -18,6 +16,7 @@ from stacksafe.core.tenancy import Target
 from stacksafe.crypto import Binding, DataKey, encode_value
 from stacksafe.errors import PreconditionFailed
 from stacksafe.model import Secret, SecretValue
+from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.engine import RetryWrite
