@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from stacksafe.core.access import Principal, Role
-from stacksafe.core.audit import list_events
 from stacksafe.core.audit_access import (
     NO_ACCOUNT_LOG,
     WHOLE_LOG_ONLY_OWNER,
@@ -14,6 +13,7 @@ from stacksafe.core.audit_access import (
     may_read_audit,
     readable_logs,
 )
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target, create_account
 from stacksafe.errors import Forbidden

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stacksafe.core.access import Principal
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.principals import create_token, create_user
 from stacksafe.core.reveal import (

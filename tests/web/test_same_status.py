@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stacksafe import errors
-from stacksafe.core import audit
+from stacksafe.core import audit_events
 from stacksafe.core.principals import create_token
 from stacksafe.errors import StacksafeError, Throttled
 from tests.actors import LOCAL
@@ -31,7 +31,7 @@ def test_web_and_api_answer_an_error_alike(web: WebWorld, monkeypatch: pytest.Mo
         def failing(*args: object, raised: StacksafeError = raised, **kwargs: object) -> None:
             raise raised
 
-        monkeypatch.setattr(audit, "list_events", failing)
+        monkeypatch.setattr(audit_events, "list_events", failing)
         by_api = api.get(f"/api/3/accounts/{web.account.uid}/audit_logs")
         by_web = browser.get(f"/audit?account={web.account.uid}")
         assert by_api.status_code == by_web.status_code == cls.http_status, cls

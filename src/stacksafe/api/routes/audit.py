@@ -16,10 +16,10 @@ from stacksafe.api.schemas import (
     ListEnvelope,
     Pagination,
 )
+from stacksafe.core import audit_events
 from stacksafe.core.audit_access import WHOLE_LOG_ONLY_OWNER, audit_log_to_read
 from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.audit_checkpoint import parse_expected_head
-from stacksafe.core.audit_events import list_events
 from stacksafe.core.guard import require_owner
 from stacksafe.core.tenancy import visible_target
 from stacksafe.model import AuditEvent
@@ -60,7 +60,7 @@ def _events(
     per_page: int,
 ) -> ListEnvelope[AuditEventOut]:
     found = list(
-        list_events(
+        audit_events.list_events(
             installation,
             account_uid=account_uid,
             since=since,

@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response
 
-from stacksafe.core import principals, tenancy
+from stacksafe.core import audit_events, principals, tenancy
 from stacksafe.core.audit_access import audit_log_to_read, readable_logs
-from stacksafe.core.audit_events import list_events
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import InvalidInput, StacksafeError
 from stacksafe.model import iso8601
@@ -52,7 +51,7 @@ def audit_log(
     log_of = audit_log_to_read(installation, me, chosen, first_readable=True)
     account_uid = None if log_of is None else log_of.uid
     found = list(
-        list_events(
+        audit_events.list_events(
             installation,
             account_uid=account_uid,
             since=_since(since),
