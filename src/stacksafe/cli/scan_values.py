@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stacksafe.cli.backend import remote_client
 from stacksafe.cli.common import local_actor, opened_installation
+from stacksafe.client.models import Account, Stack
 from stacksafe.core import secrets
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target, list_accounts, list_stacks, resolve_target
@@ -85,13 +86,14 @@ def _local(data_dir: Path | None, stack: str | None, account: str | None) -> Man
     return values
 
 
-def _reveal(client: Client, values: ManagedValues, level: dict[str, Any], is_stack: bool) -> None:
-    account = str(level["account_name"] if is_stack else level["name"])
-    stack = str(level["name"]) if is_stack else None
+def _reveal(client: Client, values: ManagedValues, level: Account | Stack) -> None:
+    is_stack = isinstance(level, Stack)
+    account = level.account_name if isinstance(level, Stack) else level.name
+    stack = level.name if is_stack else None
     try:
         found = client.list_secrets(
-            stack=str(level["uid"]) if is_stack else None,
-            account=None if is_stack else str(level["uid"]),
+            stack=level.uid if is_stack else None,
+            account=None if is_stack else level.uid,
             reveal=True,
             purpose=PURPOSE,
         )
@@ -106,21 +108,21 @@ def _remote(client: Client, stack: str | None, account: str | None) -> ManagedVa
     if stack is not None:
         stacks = client.stacks(name=stack, account=account)
         if not stacks:
-            stacks = [s for s in client.stacks(account=account) if s["uid"] == stack]
+            stacks = [s for s in client.stacks(account=account) if s.uid == stack]
         if len(stacks) != 1:
             problem = "does not exist" if not stacks else "exists in several accounts"
             raise InvalidInput(f"stack {stack!r} {problem}; name it by uid or add --account")
-        _reveal(client, values, stacks[0], is_stack=True)
+        _reveal(client, values, stacks[0])
         return values
     accounts = client.accounts()
     if account is not None:
-        accounts = [a for a in accounts if account in (a["uid"], a["name"])]
+        accounts = [a for a in accounts if account in (a.uid, a.name)]
         if not accounts:
             raise InvalidInput(f"account {account!r} does not exist")
     for found in accounts:
-        _reveal(client, values, found, is_stack=False)
-        for level in client.stacks(account=str(found["uid"])):
-            _reveal(client, values, level, is_stack=True)
+        _reveal(client, values, found)
+        for level in client.stacks(account=found.uid):
+            _reveal(client, values, level)
     return values
 
 
