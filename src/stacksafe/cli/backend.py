@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
         VersionEntry,
     )
 
-__all__ = ["Backend", "SecretsBackend", "backend", "remote_client", "secrets_backend"]
+__all__ = ["Backend", "Level", "SecretsBackend", "backend", "remote_client", "secrets_backend"]
 
 
 class SecretsBackend(Protocol):
@@ -61,7 +62,9 @@ class SecretsBackend(Protocol):
         self, key: str, reveal: bool, resolve: bool = True, label: str | None = None
     ) -> Secret: ...
 
-    def list(self, reveal: bool, resolve: bool = True) -> list[Secret]: ...
+    def list(
+        self, reveal: bool, resolve: bool = True, purpose: str | None = None
+    ) -> list[Secret]: ...
 
     def unset(self, key: str, if_version: int | None = None) -> None: ...
 
@@ -99,6 +102,16 @@ class SecretsBackend(Protocol):
     def rotate(self, key: str) -> RotationOutcome: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One level the caller can see: an account's own secrets (``stack`` None) or a stack's
+    effective set, by name, and its secrets."""
+
+    account: str
+    stack: str | None
+    secrets: SecretsBackend
+
+
 class Backend(Protocol):
     """The installation, or the server: tenancy, users and tokens, audit, and what spans
     several levels (diff, copy, rotation status). ``secrets`` narrows it to one level."""
@@ -106,6 +119,11 @@ class Backend(Protocol):
     remote: bool
 
     def secrets(self, *, account: str | None, stack: str | None) -> SecretsBackend: ...
+
+    def levels(self, *, account: str | None, stack: str | None) -> Iterator[Level]:
+        """``stack``; else ``account``'s own level and each of its stacks; else every level the
+        caller can see, account by account."""
+        ...
 
     def accounts(self) -> list[Account]: ...
 

@@ -7,7 +7,7 @@ The installation is opened on first use, so a command checks its input before it
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from stacksafe import client as sdk
+from stacksafe.cli.backend import Level
 from stacksafe.cli.local import local_actor, opened_installation
 from stacksafe.core import audit, principals, promotion, rotation, secrets, tenancy, versions
 from stacksafe.core.audit_checkpoint import parse_expected_head
@@ -77,6 +78,24 @@ class LocalBackend:
 
     def secrets(self, *, account: str | None, stack: str | None) -> LocalSecrets:
         return LocalSecrets(self.installation, self._target(account, stack))
+
+    def levels(self, *, account: str | None, stack: str | None) -> Iterator[Level]:
+        for target in self._targets(account, stack):
+            shown = None if target.stack is None else target.stack.name
+            yield Level(target.account.name, shown, LocalSecrets(self.installation, target))
+
+    def _targets(self, account: str | None, stack: str | None) -> list[Target]:
+        if stack is not None:
+            return [self._target(account, stack)]
+        accounts = tenancy.list_accounts(self.installation, self.actor)
+        if account is not None:
+            accounts = [self._target(account, None).account]
+        by_id = {a.id: a for a in accounts}
+        targets = [Target(a) for a in accounts]
+        for found in tenancy.list_stacks(self.installation, self.actor, account_ref=account):
+            if found.account_id in by_id:
+                targets.append(Target(by_id[found.account_id], found))
+        return targets
 
     def accounts(self) -> list[sdk.Account]:
         found = tenancy.list_accounts(self.installation, self.actor)
@@ -275,9 +294,14 @@ class LocalSecrets:
             self.installation, self.actor, self.target, key, reveal=reveal, resolve=resolve
         )
 
-    def list(self, reveal: bool, resolve: bool = True) -> list[Secret]:
+    def list(self, reveal: bool, resolve: bool = True, purpose: str | None = None) -> list[Secret]:
         return secrets.list_secrets(
-            self.installation, self.actor, self.target, reveal=reveal, resolve=resolve
+            self.installation,
+            self.actor,
+            self.target,
+            reveal=reveal,
+            resolve=resolve,
+            purpose="list" if purpose is None else purpose,  # the API's default too
         )
 
     def unset(self, key: str, if_version: int | None = None) -> None:

@@ -6,11 +6,12 @@ except stack names, which the API takes as uids: :func:`remote_stack_uid` looks 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from stacksafe.cli.backend import Level
 from stacksafe.client import (
     Account,
     AuditEvent,
@@ -56,6 +57,31 @@ class RemoteBackend:
             uid = remote_stack_uid(self.client, stack, account)
             return RemoteSecrets(self.client, uid, None, f"stack {stack!r}")
         return RemoteSecrets(self.client, None, account, f"account {account!r}")
+
+    def levels(self, *, account: str | None, stack: str | None) -> Iterator[Level]:
+        if stack is not None:
+            stacks = self.client.stacks(name=stack, account=account)
+            if not stacks:
+                stacks = [s for s in self.client.stacks(account=account) if s.uid == stack]
+            if len(stacks) != 1:
+                problem = "does not exist" if not stacks else "exists in several accounts"
+                raise InvalidInput(f"stack {stack!r} {problem}; name it by uid or add --account")
+            yield self._stack_level(stacks[0])
+            return
+        accounts = self.client.accounts()
+        if account is not None:
+            accounts = [a for a in accounts if account in (a.uid, a.name)]
+            if not accounts:
+                raise InvalidInput(f"account {account!r} does not exist")
+        for found in accounts:
+            shown = f"account {found.name!r}"
+            yield Level(found.name, None, RemoteSecrets(self.client, None, found.uid, shown))
+            for level in self.client.stacks(account=found.uid):
+                yield self._stack_level(level)
+
+    def _stack_level(self, stack: Stack) -> Level:
+        level = RemoteSecrets(self.client, stack.uid, None, f"stack {stack.name!r}")
+        return Level(stack.account_name, stack.name, level)
 
     def accounts(self) -> list[Account]:
         return self.client.accounts()
@@ -200,9 +226,9 @@ class RemoteSecrets:
             label=label,
         )
 
-    def list(self, reveal: bool, resolve: bool = True) -> list[Secret]:
+    def list(self, reveal: bool, resolve: bool = True, purpose: str | None = None) -> list[Secret]:
         return self.client.list_secrets(
-            stack=self.stack, account=self.account, reveal=reveal, resolve=resolve
+            stack=self.stack, account=self.account, reveal=reveal, resolve=resolve, purpose=purpose
         )
 
     def unset(self, key: str, if_version: int | None = None) -> None:
