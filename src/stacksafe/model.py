@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from stacksafe.errors import InvalidInput
+
 __all__ = [
     "BUILTIN_ENVIRONMENTS",
+    "PURPOSE_MAX_CHARS",
+    "PURPOSE_PATTERN",
     "Account",
     "Secret",
     "SecretValue",
     "Stack",
+    "checked_purpose",
     "iso8601",
+    "purpose_of",
 ]
 
 BUILTIN_ENVIRONMENTS = ("development", "staging", "qa", "production")
@@ -123,3 +130,26 @@ class Secret(NamedTuple):
             "created_at_iso": iso8601(self.created_at),
             "updated_at_iso": iso8601(self.updated_at),
         }
+
+
+# A reveal's purpose: what the values are for (e.g. ``run node``), as the client states it,
+# written into the reveal's audit event. One definition for every face and for core.reveal.
+PURPOSE_MAX_CHARS = 200
+PURPOSE_PATTERN = r"^[\x20-\x7e]*$"  # printable ASCII: an audit record stays one plain line
+_PURPOSE = re.compile(rf"[\x20-\x7e]{{1,{PURPOSE_MAX_CHARS}}}")
+
+
+def checked_purpose(purpose: str) -> str:
+    """``purpose`` when it is one (1 to 200 printable ASCII characters); else InvalidInput."""
+    if _PURPOSE.fullmatch(purpose) is None:
+        raise InvalidInput(
+            f"a reveal's purpose must be 1 to {PURPOSE_MAX_CHARS} printable ASCII characters"
+        )
+    return purpose
+
+
+def purpose_of(description: str) -> str:
+    """A purpose describing anything (a command line): characters a purpose cannot hold
+    become ``?``, and it is cut to the longest a purpose may be."""
+    shown = "".join(c if " " <= c <= "~" else "?" for c in description)[:PURPOSE_MAX_CHARS]
+    return shown or "?"

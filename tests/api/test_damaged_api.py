@@ -40,7 +40,7 @@ def test_damage_is_an_integrity_error_on_every_api_read(world: World, kind: str)
     warm = world.stack_url() + "?reveal=true"
     assert world.client.get(warm).status_code == 200  # kept: the lane's warm page
     damage(world.installation.store.engine, world.stack.id, kind)
-    route = client_for(create_app(world.installation, lane=False), world.admin_token.token)
+    route = client_for(create_app(world.installation, fast_path=False), world.admin_token.token)
     with route:
         answers = {
             "lane, warm": world.client.get(warm),

@@ -318,20 +318,15 @@ def test_truncating_behind_the_servers_back_changes_every_revision(
 def test_no_plaintext_in_the_reprs_of_kept_or_audited_values(
     installation: Installation, stack_target: Target
 ) -> None:
-    from stacksafe.core.secrets import list_secrets_audited
+    from stacksafe.core.reveal import RevealQuery, reveal
 
     put(installation, stack_target, "K", "plaintext-never-in-a-repr")
     target = as_read(installation, stack_target)
     values(installation, target)
-    audited = list_secrets_audited(
-        installation,
-        LOCAL,
-        target,
-        lambda found: str([s.raw_value.reveal() for s in found if s.raw_value]),
-        reveal=True,
-        memo=("test",),
-    )
-    assert "plaintext-never-in-a-repr" in audited.result()
+    audited = reveal(installation, LOCAL, target, RevealQuery(reveal=True))
+    found = audited.result()
+    assert [s.raw_value.reveal() for s in found if s.raw_value] == ["plaintext-never-in-a-repr"]
+    assert audited.snapshot is not None  # a whole kept level
     cache = installation.opened
     assert cache is not None
     kept = cache.get((target.account.id, target.stack_id, "production"), str(target.revision))

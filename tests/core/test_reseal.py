@@ -14,13 +14,13 @@ from sqlalchemy import select, update
 
 from stacksafe.core.audit import fingerprint, list_events, verify_chain
 from stacksafe.core.custody import key_status, rotate_master_key
+from stacksafe.core.data_keys import scope_keys
 from stacksafe.core.installation import Installation, initialise, open_installation
 from stacksafe.core.reseal import rotate_data_keys
 from stacksafe.core.secrets import (
     get_secret,
     import_secrets,
     list_secrets,
-    scope_keys,
     set_secret,
     unset_secret,
 )

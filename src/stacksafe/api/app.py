@@ -14,9 +14,10 @@ from starlette.types import Receive, Scope, Send
 
 from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
-from stacksafe.api.lane import SecretsLane
+from stacksafe.api.fast_path import FastPath
 from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.no_store import NoStore
+from stacksafe.api.pages import RenderedPages
 from stacksafe.api.request_counts import RequestCountsFlusher, shared_window
 from stacksafe.api.request_id import RequestId
 from stacksafe.api.routes import (
@@ -65,19 +66,18 @@ def default_threads(installation: Installation) -> int:
 
 
 class StacksafeApi(FastAPI):
-    """FastAPI, with api.lane answering the secret lists it recognises in front of the
-    middleware stack: for that one hot request, the stack's layers (telemetry, the error
-    middleware, the size limit, security headers, request ids) cost about as much CPU as the
-    work once it is kept. The lane does what of theirs applies to it (see there)."""
+    """FastAPI, with api.fast_path answering the secret lists it recognises in front of the
+    middleware stack: for that one hot request, the stack's layers cost about as much CPU as
+    the work once it is kept. The fast path does what of theirs applies to it (see there)."""
 
-    lane: SecretsLane | None = None
+    fast_path: FastPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        asked = None if self.lane is None else self.lane.asked(scope)
-        if asked is None or self.lane is None:
+        asked = None if self.fast_path is None else self.fast_path.asked(scope)
+        if asked is None or self.fast_path is None:
             await super().__call__(scope, receive, send)
             return
-        await self.lane(asked, scope, receive, send)
+        await self.fast_path(asked, scope, receive, send)
 
 
 def create_app(
@@ -90,7 +90,7 @@ def create_app(
     rotation_interval: timedelta | None = None,
     web_policy: SessionPolicy | None = None,
     web_origin: str | None = None,
-    lane: bool = True,
+    fast_path: bool = True,
     passwords: PasswordPool | None = None,
     sign_in_limits: SignInLimits | None = None,
 ) -> FastAPI:
@@ -98,8 +98,8 @@ def create_app(
 
     With ``rotation_interval``, a scheduler thread rotates due secrets that often. The web UI
     is served at ``/`` by the same app (``web_policy``: its sessions' idle timeout and lifetime;
-    ``web_origin``: the public origin when a proxy terminates TLS). ``lane`` False sends the
-    secret lists through FastAPI too (api.lane; for comparing the two). ``passwords``: the
+    ``web_origin``: the public origin when a proxy terminates TLS). ``fast_path`` False sends
+    the secret lists through FastAPI too (api.fast_path; for comparing the two). ``passwords``: the
     pool the UI's sign-ins check passwords on (default: core.password_pool's sizes), and
     ``sign_in_limits`` their failures per email (core.sign_in).
     """
@@ -148,9 +148,10 @@ def create_app(
         per_token=shared_window(installation, rate_limit, RATE_LIMIT_SECONDS),
         bad_tokens=BadTokens(installation, BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS),
         request_counts=RequestCounts(installation, RATE_LIMIT_SECONDS),
+        pages=RenderedPages(0 if installation.opened is None else installation.opened.max_bytes),
     )
-    if lane:
-        app.lane = SecretsLane(app.state.stacksafe)
+    if fast_path:
+        app.fast_path = FastPath(app.state.stacksafe)
     app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestId)
     app.add_middleware(NoStore)

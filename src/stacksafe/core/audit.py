@@ -11,7 +11,6 @@ without making the log a dictionary.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import threading
@@ -40,7 +39,6 @@ __all__ = [
     "VerifyReport",
     "append",
     "append_later",
-    "append_soon",
     "detail_text",
     "fingerprint",
     "fingerprints_of_opened",
@@ -182,7 +180,7 @@ def _sha256(text: str) -> bytes:
 
 def detail_text(detail: dict[str, Any] | None) -> str:
     """An event's detail as stored, and as hashed: for a caller that appends the same detail
-    many times (``append_soon``)."""
+    many times (core.reveal)."""
     return orjson.dumps(detail or {}, option=orjson.OPT_SORT_KEYS).decode()
 
 
@@ -321,26 +319,14 @@ def append_later(
     account: Account | None = None,
     stack: Stack | None = None,
     detail: dict[str, Any] | None = None,
+    stored_detail: str | None = None,
 ) -> Future[int]:
     """``append`` without waiting: the future completes once the event is durably committed
-    (or fails as its group failed). It joins the same group commits as ``append``."""
-    row = _prepared(actor, action, account, stack, "ok", detail)
+    (or fails as its group failed). It joins the same group commits as ``append``.
+    ``stored_detail``: ``detail_text(detail)``, for a caller that appends the same detail
+    many times (core.reveal)."""
+    row = _prepared(actor, action, account, stack, "ok", detail, stored_detail)
     return _appender(installation).submit_later(row)
-
-
-def append_soon(
-    installation: Installation,
-    actor: Principal,
-    action: str,
-    *,
-    account: Account | None = None,
-    stack: Stack | None = None,
-    stored_detail: str,
-) -> asyncio.Future[int]:
-    """``append_later`` from an event loop: a future of that loop (``CommitGroup.submit_soon``).
-    ``stored_detail``: ``detail_text(detail)``."""
-    row = _prepared(actor, action, account, stack, "ok", None, stored_detail)
-    return _appender(installation).submit_soon(row)
 
 
 _APPENDER = "audit"

@@ -22,11 +22,11 @@ from sqlalchemy import Connection, insert
 
 from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.data_keys import sealing_key
 from stacksafe.core.expansion import check_new_stacks
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow, refuse
 from stacksafe.core.installation import Installation
-from stacksafe.core.secrets import ACTION_SET, sealing_key
 from stacksafe.core.tenancy import Target, record_stack_created, visible_target
 from stacksafe.core.validation import (
     validate_environment,
@@ -34,6 +34,7 @@ from stacksafe.core.validation import (
     validate_name,
     validate_value,
 )
+from stacksafe.core.version_writes import ACTION_SET
 from stacksafe.crypto import Binding
 from stacksafe.errors import Conflict, Forbidden, NotFound
 from stacksafe.model import SecretValue, Stack

@@ -283,7 +283,7 @@ def authenticate_for_stack(
     """``authenticate``, and ``visible_target(stack_uid=..., for_reading=True)`` for the
     caller to call after its own checks (a rate limit): both from one read, mostly one query.
 
-    For the hot read (api.lane), where a transaction and a query of their own for each of the
+    For the hot read (api.fast_path), where a transaction and a query of their own for each of the
     two were a fifth of the server's CPU per request."""
     digest = _token_digest(installation, token)
     with installation.store.read() as conn:
@@ -308,7 +308,8 @@ def known_for_stack(
     waiting: the database read at once (store.quick), the token's principal kept under the
     revision read (core.known_tokens), the token unexpired and the stack visible to it.
     Otherwise None, having changed and recorded nothing: the caller takes the ordinary path,
-    which reads, waits, refuses and records as it always does. For the event loop (api.lane)."""
+    which reads, waits, refuses and records as it always does. For the event loop
+    (core.reveal)."""
     if installation.store.quick is None or "\x00" in stack_uid:
         return None
     try:

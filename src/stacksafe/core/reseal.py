@@ -32,9 +32,9 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record
+from stacksafe.core.data_keys import sealing_key, wrap_new_data_key
 from stacksafe.core.guard import require_owner
 from stacksafe.core.installation import Installation
-from stacksafe.core.secrets import sealing_key, wrap_new_data_key
 from stacksafe.core.tenancy import Target, resolve_target
 from stacksafe.crypto import Binding, Envelope, ScopeKeys
 from stacksafe.errors import Conflict

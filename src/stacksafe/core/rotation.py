@@ -32,8 +32,10 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.data_keys import scope_keys, sealing_key
 from stacksafe.core.guard import allow
 from stacksafe.core.installation import Installation
+from stacksafe.core.reveal import record_reveal
 from stacksafe.core.rotators import (
     AUTOMATIC,
     RotationFailed,
@@ -42,16 +44,10 @@ from stacksafe.core.rotators import (
     rotator_for,
     validate_config,
 )
-from stacksafe.core.secrets import (
-    append_version,
-    get_secret,
-    prune_after_write,
-    record_reveal,
-    scope_keys,
-    sealing_key,
-)
+from stacksafe.core.secrets import get_secret
 from stacksafe.core.tenancy import Target, list_accounts
 from stacksafe.core.validation import validate_key, validate_moment, validate_value
+from stacksafe.core.version_writes import append_version, prune_after_write
 from stacksafe.crypto import Binding, encode_value
 from stacksafe.errors import Forbidden, InvalidInput, NotFound, StacksafeError
 from stacksafe.model import Account, Secret, SecretValue, Stack, iso8601

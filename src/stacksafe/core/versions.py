@@ -18,18 +18,14 @@ from sqlalchemy import Connection
 
 from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.data_keys import scope_keys, sealing_key
 from stacksafe.core.expansion import check_expansion
 from stacksafe.core.guard import allow, record_damage
 from stacksafe.core.installation import Installation
-from stacksafe.core.secrets import (
-    append_version,
-    prune_after_write,
-    record_reveal,
-    scope_keys,
-    sealing_key,
-)
+from stacksafe.core.reveal import record_reveal
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key
+from stacksafe.core.version_writes import append_version, prune_after_write
 from stacksafe.crypto import ScopeKeys, encode_value
 from stacksafe.errors import Conflict, IntegrityError, InvalidInput, NotFound, PreconditionFailed
 from stacksafe.model import SecretValue, iso8601

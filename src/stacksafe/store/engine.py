@@ -11,7 +11,6 @@ whatever the driver called it; nothing was written and the request may be tried 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
@@ -311,7 +310,7 @@ class Store:
             if engine.dialect.name == "postgresql"
             else engine
         )
-        # One-statement reads for the event loop (api.lane); SQLite only (store.quick).
+        # One-statement reads for the event loop (api.fast_path); SQLite only (store.quick).
         self.quick = QuickReader(engine) if engine.dialect.name == "sqlite" else None
 
     @classmethod
@@ -420,37 +419,17 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class _Submitted(Generic[ItemT, ResultT]):
-    __slots__ = ("error", "finished", "future", "item", "lead", "loop_future", "result", "wake")
+    __slots__ = ("error", "finished", "future", "item", "lead", "result", "wake")
 
-    def __init__(
-        self,
-        item: ItemT,
-        future: Future[ResultT] | None = None,
-        loop_future: asyncio.Future[ResultT] | None = None,
-    ) -> None:
+    def __init__(self, item: ItemT, future: Future[ResultT] | None = None) -> None:
         self.item = item
         # A thread waits behind the entry (``submit``) unless a future tells the outcome.
-        waited = future is None and loop_future is None
-        self.wake = threading.Event() if waited else None
+        self.wake = threading.Event() if future is None else None
         self.lead = False
         self.finished = False
         self.result: ResultT | None = None
         self.error: BaseException | None = None
         self.future = future  # ``submit_later``
-        self.loop_future = loop_future  # ``submit_soon``
-
-
-def _settle_soon(
-    settled: Sequence[tuple[asyncio.Future[Any], object]], failure: BaseException | None
-) -> None:
-    """On the futures' event loop: complete each one its waiter did not cancel."""
-    for future, result in settled:
-        if future.done():
-            continue
-        if failure is None:
-            future.set_result(result)
-        else:
-            future.set_exception(failure)
 
 
 def _settle(future: Future[ResultT], result: ResultT | None, failure: BaseException | None) -> None:
@@ -506,18 +485,6 @@ class CommitGroup(Generic[ItemT, ResultT]):
         self._enqueue(entry)
         assert entry.future is not None  # noqa: S101 - made above
         return entry.future
-
-    def submit_soon(self, item: ItemT) -> asyncio.Future[ResultT]:
-        """``submit_later`` for a caller on an event loop: a future of that loop. A group's
-        futures of one loop are completed by one call into it (one wake-up of the loop for
-        the group, not one per item). Cancelling the future abandons the wait only: the item
-        is written with its group all the same."""
-        entry: _Submitted[ItemT, ResultT] = _Submitted(
-            item, loop_future=asyncio.get_running_loop().create_future()
-        )
-        self._enqueue(entry)
-        assert entry.loop_future is not None  # noqa: S101 - made above
-        return entry.loop_future
 
     def _enqueue(self, entry: _Submitted[ItemT, ResultT]) -> None:
         with self._lock:
@@ -608,18 +575,11 @@ class CommitGroup(Generic[ItemT, ResultT]):
                 self._writing = False
             else:
                 successor.lead = True
-        soon: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
         for entry in group:
             if entry.wake is not None:
                 entry.wake.set()
             elif entry.future is not None:
                 _settle(entry.future, entry.result, failure)
-            elif entry.loop_future is not None:
-                loop = entry.loop_future.get_loop()
-                soon.setdefault(loop, []).append((entry.loop_future, entry.result))
-        for loop, settled in soon.items():
-            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
-                loop.call_soon_threadsafe(_settle_soon, settled, failure)
         if successor is not None:
             if successor.wake is not None:
                 successor.wake.set()

@@ -1,4 +1,4 @@
-"""One-statement reads that never wait, for code running on the event loop (api.lane).
+"""One-statement reads that never wait, for code running on the event loop (api.fast_path).
 
 A read through ``Store.read`` costs about 0.1 ms of CPU before the query does anything:
 pool checkout, SQLAlchemy's execution context and events, ``BEGIN``, result wrapping, and a

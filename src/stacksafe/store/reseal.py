@@ -8,7 +8,7 @@ wrapped keys once no envelope names them. Envelopes live in two places: every st
 
 A retired data key is marked by its ``seal_count``: ``RETIRED_SEAL_COUNT`` lies far beyond any
 seal limit, so a writer that ever met a retired key as the newest of its scope would roll over
-to a fresh key rather than seal under it (see core.secrets.sealing_key). No live count comes
+to a fresh key rather than seal under it (see core.data_keys.sealing_key). No live count comes
 near it (live counts stop at the seal limit), so the mark is unambiguous without a new column.
 """
 

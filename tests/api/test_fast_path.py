@@ -1,6 +1,7 @@
-"""The secret lists answered by api.lane are answered exactly as the FastAPI route answers them.
+"""The secret lists answered by api.fast_path are answered exactly as the FastAPI route does.
 
-Every request here goes to two apps over one installation: one with the lane, one without. Status,
+Every request here goes to two apps over one installation: one with the fast path, one without.
+Status,
 body, the headers a client reads, and the audit event a reveal writes must be the same.
 """
 
@@ -12,16 +13,16 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from stacksafe.api.app import create_app
-from stacksafe.api.lane import read_query
-from stacksafe.api.routes.secrets import SecretsPage
+from stacksafe.api.app import StacksafeApi, create_app
+from stacksafe.api.fast_path import APPLIES
+from stacksafe.api.list_query import SecretsPage, read_query
 from stacksafe.core.audit import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.principals import revoke_token
 from tests.actors import LOCAL
 from tests.api.helpers import World, client_for, set_local, user_with_token
 
-# Queries the lane answers itself, and what it reads from them.
+# Queries the fast path answers itself, and what it reads from them.
 ANSWERED = {
     "": SecretsPage(),
     "reveal=true": SecretsPage(reveal=True),
@@ -48,24 +49,28 @@ PASSED_ON = [
     "unknown=1",
     "purpose=%C3%A9t%C3%A9",
     "purpose=" + "x" * 201,
+    "purpose=a%0A",
     "reveal",
 ]
 
 
 @pytest.mark.parametrize(("query", "expected"), ANSWERED.items())
-def test_the_lane_reads_plainly_valid_queries(query: str, expected: SecretsPage) -> None:
-    assert read_query(query.encode()) == expected
+def test_the_fast_path_reads_plainly_valid_queries(query: str, expected: SecretsPage) -> None:
+    read = read_query(query.encode())
+    assert read is not None
+    assert read[0] == expected
+    assert read[1] == expected.reveal_query()
 
 
 @pytest.mark.parametrize("query", PASSED_ON)
-def test_the_lane_passes_anything_else_to_the_route(query: str) -> None:
+def test_the_fast_path_passes_anything_else_to_the_route(query: str) -> None:
     assert read_query(query.encode()) is None
 
 
 def _both(world: World, token: str | None) -> tuple[TestClient, TestClient]:
-    with_lane = create_app(world.installation)
-    without = create_app(world.installation, lane=False)
-    return client_for(with_lane, token), client_for(without, token)
+    fast = create_app(world.installation)
+    without = create_app(world.installation, fast_path=False)
+    return client_for(fast, token), client_for(without, token)
 
 
 def _compared(response: Response) -> dict[str, Any]:
@@ -110,7 +115,7 @@ def seeded(world: World) -> World:
 
 @pytest.mark.parametrize("query", [*ANSWERED, *PASSED_ON])
 @pytest.mark.parametrize("level", ["stack", "account-uid", "account-name"])
-def test_same_answer_and_same_audit_event_with_and_without_the_lane(
+def test_same_answer_and_same_audit_event_with_and_without_the_fast_path(
     seeded: World, query: str, level: str
 ) -> None:
     base = {
@@ -119,10 +124,10 @@ def test_same_answer_and_same_audit_event_with_and_without_the_lane(
         "account-name": "/api/3/accounts/acme/secrets",
     }[level]
     url = f"{base}?{query}" if query else base
-    lane, route = _both(seeded, seeded.admin_token.token)
+    fast, route = _both(seeded, seeded.admin_token.token)
     answers = []
     events = []
-    for client in (lane, route):
+    for client in (fast, route):
         with client:
             answers.append(_compared(client.get(url)))
         events.append(_last_event(seeded.installation))
@@ -133,7 +138,7 @@ def test_same_answer_and_same_audit_event_with_and_without_the_lane(
 @pytest.mark.parametrize(
     "who", ["no-token", "bad-token", "revoked", "viewer", "other-account", "no-such-stack"]
 )
-def test_same_refusals_with_and_without_the_lane(seeded: World, who: str) -> None:
+def test_same_refusals_with_and_without_the_fast_path(seeded: World, who: str) -> None:
     installation = seeded.installation
     url = seeded.stack_url() + "?reveal=true"
     token: str | None = seeded.admin_token.token
@@ -154,10 +159,10 @@ def test_same_refusals_with_and_without_the_lane(seeded: World, who: str) -> Non
         token = user_with_token(installation, "other@globex.test", "globex", "administrator").token
     else:
         url = "/api/3/stacks/nosuchstack/secrets?reveal=true"
-    lane, route = _both(seeded, token)
+    fast, route = _both(seeded, token)
     answers = []
     events = []
-    for client in (lane, route):
+    for client in (fast, route):
         with client:
             answers.append(_compared(client.get(url)))
         events.append(_last_event(installation))
@@ -166,15 +171,15 @@ def test_same_refusals_with_and_without_the_lane(seeded: World, who: str) -> Non
     assert events[0] == events[1]
 
 
-def test_the_lane_sends_no_value_when_the_audit_event_cannot_be_written(seeded: World) -> None:
+def test_the_fast_path_sends_no_value_when_the_audit_event_cannot_be_written(seeded: World) -> None:
     from tests.core.test_fail_closed import break_audit_log
 
     client = seeded.client
     assert client.get(seeded.stack_url() + "?reveal=true").status_code == 200  # kept
     break_audit_log(seeded.installation)
-    lane, route = _both(seeded, seeded.admin_token.token)
+    fast, route = _both(seeded, seeded.admin_token.token)
     answers = []
-    for other in (lane, route):
+    for other in (fast, route):
         with other:
             answers.append(other.get(seeded.stack_url() + "?reveal=true"))
     for response in answers:
@@ -200,7 +205,7 @@ def test_a_second_authorization_header_does_not_change_who_asks(seeded: World) -
         ("Authorization", f"Bearer {seeded.admin_token.token}"),
     ]
     answers = []
-    for app in (create_app(seeded.installation), create_app(seeded.installation, lane=False)):
+    for app in (create_app(seeded.installation), create_app(seeded.installation, fast_path=False)):
         with TestClient(app) as client:
             answers.append(client.get(seeded.stack_url() + "?reveal=true", headers=headers))
     assert [a.status_code for a in answers] == [403, 403]  # the first header: the viewer
@@ -226,8 +231,8 @@ def test_a_write_route_reads_what_it_wrote_after_a_kept_list(world: World, step:
     assert after.json()["response"]["raw_value"] == ("v2" if step == "undelete" else "v1")
 
 
-# --- Answers at hand: a warm reveal answered on the event loop (core.principals.known_for_stack,
-# core.secrets.kept_list). The same answers and events as the thread; refusals go to the thread.
+# --- Answers at hand: a warm reveal answered on the event loop (core.reveal with wait=False).
+# The same answers and events as the thread; refusals go to the thread.
 
 WARM = "?reveal=true&per_page=1000"
 
@@ -326,7 +331,7 @@ def test_a_change_after_a_warm_reveal_applies_to_the_next_one(plain: World, chan
         assert _event_of(after, installation)["outcome"] == "denied"
 
 
-def test_a_page_not_made_yet_is_made_by_the_thread_then_kept(
+def test_a_page_not_made_yet_is_made_at_hand_then_kept(
     plain: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = plain.client
@@ -334,8 +339,8 @@ def test_a_page_not_made_yet_is_made_by_the_thread_then_kept(
         assert client.get(plain.stack_url() + WARM).status_code == 200  # this page is kept
     other_page = plain.stack_url() + "?reveal=true&per_page=2&page=1"
     reads = _reads(monkeypatch, plain.installation)
-    answers = [client.get(other_page) for _ in range(2)]  # made in a thread, then at hand
-    assert len(reads) == (1 if plain.installation.store.quick is not None else 2)
+    answers = [client.get(other_page) for _ in range(2)]  # made at hand, then kept
+    assert len(reads) == (0 if plain.installation.store.quick is not None else 2)
     assert [a.status_code for a in answers] == [200, 200]
     assert answers[0].json() == answers[1].json()
     assert [s["key"] for s in answers[0].json()["response"]] == ["ONLY", "OWN"]
@@ -355,7 +360,7 @@ def test_bad_tokens_from_an_address_do_not_throttle_its_warm_token(plain: World)
         assert good.get(url).status_code == 200
 
 
-def test_the_lane_in_front_of_the_middleware_still_sends_the_request_id(plain: World) -> None:
+def test_the_fast_path_in_front_of_the_middleware_still_sends_the_request_id(plain: World) -> None:
     for _ in range(3):  # through a thread, then at hand
         answer = plain.client.get(plain.stack_url() + WARM, headers={"Request-Id": "mine-1"})
         assert answer.status_code == 200
@@ -369,16 +374,15 @@ def test_the_lane_in_front_of_the_middleware_still_sends_the_request_id(plain: W
     assert len(generated.headers["request-id"]) == 32
 
 
-def test_an_unexpected_failure_in_the_lane_is_the_apps_500(
+def test_an_unexpected_failure_in_the_fast_path_is_the_apps_500(
     plain: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import stacksafe.api.lane as lane
+    import stacksafe.api.fast_path as fast_path
 
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("stack-value")  # a message that must not reach the client
 
-    monkeypatch.setattr(lane, "secrets_page_audited", broken)
-    monkeypatch.setattr(lane, "kept_list", broken)
+    monkeypatch.setattr(fast_path, "reveal", broken)
     answer = plain.client.get(plain.stack_url() + WARM, headers={"Request-Id": "boom-1"})
     assert answer.status_code == 500
     assert answer.json()["error"] == "internal_error"
@@ -411,3 +415,34 @@ def test_reveals_with_many_purposes_keep_the_page_made_once(
         assert answer.status_code == 200
         assert _event_of(answer, plain.installation)["detail"]["purpose"] == f"run cmd{n % 6}"
     assert len(renders) == 2  # read and rendered; then made once for the kept level
+
+
+def test_the_fast_path_does_the_work_of_every_middleware_and_dependency(world: World) -> None:
+    """It runs in front of the middleware stack and without the route's dependencies: a
+    middleware or a dependency added later must be added to APPLIES (and done there)."""
+    from fastapi.routing import APIRoute
+
+    from stacksafe.api.routes.secrets import router
+
+    app = create_app(world.installation)
+    assert isinstance(app, StacksafeApi)
+    middleware = {m.cls.__name__ for m in app.user_middleware}
+    lists = [
+        r
+        for r in router.routes
+        if isinstance(r, APIRoute) and r.name in ("list_stack_secrets", "list_account_secrets")
+    ]
+    assert len(lists) == 2
+    pending = [d for route in lists for d in route.dependant.dependencies]
+    # Dependencies of the app, and of the router as the app includes it, apply to it too.
+    declared = list(app.router.dependencies)
+    for included in app.routes:
+        context = getattr(included, "include_context", None)
+        declared.extend(getattr(context, "dependencies", None) or [])
+    dependencies = {d.dependency.__name__ for d in declared if d.dependency is not None}
+    while pending:
+        found = pending.pop()
+        if found.call is not None:
+            dependencies.add(found.call.__name__)
+        pending.extend(found.dependencies)
+    assert middleware | dependencies == set(APPLIES)
