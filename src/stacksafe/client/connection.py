@@ -1,114 +1,46 @@
-"""The Python SDK: ``stacksafe.Client`` speaks the HTTP API (httpx) and raises stacksafe's errors.
+"""``stacksafe.Client``: the HTTP API as Python methods that return typed models.
 
 >>> client = Client("https://stacksafe.example:8200", token)          # doctest: +SKIP
 >>> client.reveal(stack="3f2a...")["DATABASE_PASSWORD"].reveal()   # doctest: +SKIP
 
-Certificates are verified (``ca_bundle`` for a private CA); plain HTTP is refused unless the
-host is a loopback address. Errors come back as the same classes the server raised
-(``NotFound``, ``Forbidden``, ``Conflict``, ``RateLimited`` ...), mapped from the error body.
+Each method is one API call (or one per page of 1,000 for lists); what comes back is parsed in
+``stacksafe.client.models`` and errors are raised as the server raised them
+(``stacksafe.client.transport``).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import ssl
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
-from stacksafe.errors import (
-    AuditUnavailable,
-    ConfigurationError,
-    Conflict,
-    ExpansionTooLarge,
-    Forbidden,
-    IntegrityError,
-    InvalidInput,
-    NotFound,
-    PreconditionFailed,
-    ServerUnreachable,
-    StacksafeError,
-    StorageUnavailable,
-    Throttled,
-    Unauthenticated,
+from stacksafe.client.fields import Fields, array
+from stacksafe.client.models import (
+    Account,
+    AuditEvent,
+    AuditVerification,
+    CreatedToken,
+    DiffEntry,
+    ImportReport,
+    RollbackReport,
+    RotationOutcome,
+    RotationPolicy,
+    RotationStatus,
+    Stack,
+    Token,
+    User,
+    VersionEntry,
+    secret_from_json,
 )
+from stacksafe.client.transport import Transport, etag_version, response_of
+from stacksafe.errors import InvalidInput
 from stacksafe.model import Secret, SecretValue
-from stacksafe.paging import MAX_PER_PAGE
 
-__all__ = ["Client", "RateLimited", "error_from_response"]
-
-RateLimited = Throttled
-_ERRORS: Mapping[str, type[StacksafeError]] = {
-    "bad_request": InvalidInput,
-    "expansion_too_large": ExpansionTooLarge,
-    "unauthenticated": Unauthenticated,
-    "forbidden": Forbidden,
-    "not_found": NotFound,
-    "conflict": Conflict,
-    "precondition_failed": PreconditionFailed,
-    "throttled": Throttled,
-    "integrity_error": IntegrityError,
-    "configuration_error": ConfigurationError,
-    "audit_unavailable": AuditUnavailable,
-    "storage_unavailable": StorageUnavailable,
-}
-_BY_STATUS: Mapping[int, type[StacksafeError]] = {
-    400: InvalidInput,
-    401: Unauthenticated,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    412: PreconditionFailed,
-    429: Throttled,
-    503: Throttled,
-}
-PER_PAGE = MAX_PER_PAGE  # the largest page the server gives: the fewest requests
-
-
-def error_from_response(response: httpx.Response) -> StacksafeError:
-    """The stacksafe error an error response stands for (the inverse of the server's table)."""
-    try:
-        body = response.json()
-        code, message = str(body.get("error", "")), str(body.get("error_description", ""))
-    except ValueError:
-        code, message = "", ""
-    cls = _ERRORS.get(code) or _BY_STATUS.get(response.status_code, StacksafeError)
-    return cls(message or f"the server answered HTTP {response.status_code}")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _moment(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-def _secret(data: Mapping[str, Any], version: int = 0) -> Secret:
-    raw = data.get("raw_value")
-    return Secret(
-        key=data["key"],
-        value=data["value"],
-        inherited=bool(data["inherited"]),
-        version=version,  # 0: not known (lists carry no version; single reads have the ETag)
-        created_at=_moment(data["created_at_iso"]),
-        updated_at=_moment(data["updated_at_iso"]),
-        raw_value=None if raw is None else SecretValue(raw),
-    )
-
-
-def _version(response: httpx.Response) -> int:
-    tag = response.headers.get("etag", "").strip('"')
-    return int(tag) if tag.isdigit() else 0
+__all__ = ["Client"]
 
 
 class Client:
@@ -123,27 +55,15 @@ class Client:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        parts = urlsplit(address)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(f"server address {address!r} must be https://HOST[:PORT]")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ConfigurationError(
-                f"refusing plain HTTP to {parts.hostname}: tokens and secrets would cross the "
-                "network unencrypted; use https://"
-            )
-        self._http = httpx.Client(
-            base_url=address.rstrip("/") + "/api/3",
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "stacksafe-sdk"},
-            verify=ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True,
-            timeout=timeout,
-            transport=transport,
+        self._transport = Transport(
+            address, token, ca_bundle=ca_bundle, timeout=timeout, transport=transport
         )
 
     def __repr__(self) -> str:
-        return f"Client({str(self._http.base_url)!r})"
+        return f"Client({str(self._transport.http.base_url)!r})"
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
     def __enter__(self) -> Client:
         return self
@@ -155,28 +75,17 @@ class Client:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ServerUnreachable(
-                f"cannot reach the stacksafe server at {self._http.base_url}: {type(exc).__name__}"
-            ) from None
-        if response.status_code >= 400:
-            raise error_from_response(response)
-        return response
+    def _answer(self, method: str, path: str, **kwargs: Any) -> object:
+        return self._transport.answer(method, path, **kwargs)
 
-    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        page = 1
-        while True:
-            body = self._request(
-                "GET", path, params={**params, "page": page, "per_page": PER_PAGE}
-            ).json()
-            yield from body["response"]
-            following = body["pagination"]["next"]
-            if following is None:
-                return
-            page = following
+    def _secret(self, method: str, path: str, **kwargs: Any) -> Secret:
+        response = self._transport.request(method, path, **kwargs)
+        return secret_from_json(response_of(response), etag_version(response))
+
+    def _environments(self, method: str, path: str, **kwargs: Any) -> list[str] | None:
+        answer = Fields(self._answer(method, path, **kwargs), "SecretEnvironments")
+        found = answer.texts_or_none("environments")
+        return None if found is None else list(found)
 
     @staticmethod
     def _level(stack: str | None, account: str | None) -> str:
@@ -188,12 +97,12 @@ class Client:
 
     # -- accounts and stacks --------------------------------------------------------------
 
-    def accounts(self) -> list[dict[str, Any]]:
-        return list(self._pages("/accounts", {}))
+    def accounts(self) -> list[Account]:
+        return [Account.from_json(a) for a in self._transport.pages("/accounts", {})]
 
     def stacks(
         self, *, name: str | None = None, environment: str | None = None, account: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[Stack]:
         params = {
             k: v
             for k, v in {
@@ -203,22 +112,18 @@ class Client:
             }.items()
             if v is not None
         }
-        return list(self._pages("/stacks", params))
+        return [Stack.from_json(s) for s in self._transport.pages("/stacks", params)]
 
-    def create_account(self, name: str) -> dict[str, Any]:
-        created: dict[str, Any] = self._request("POST", "/accounts", json={"name": name}).json()
-        return created["response"]  # type: ignore[no-any-return]
+    def create_account(self, name: str) -> Account:
+        return Account.from_json(self._answer("POST", "/accounts", json={"name": name}))
 
-    def create_stack(
-        self, name: str, *, account: str, environment: str = "development"
-    ) -> dict[str, Any]:
+    def create_stack(self, name: str, *, account: str, environment: str = "development") -> Stack:
         body = {"name": name, "account_id": account, "environment": environment}
-        created: dict[str, Any] = self._request("POST", "/stacks", json=body).json()
-        return created["response"]  # type: ignore[no-any-return]
+        return Stack.from_json(self._answer("POST", "/stacks", json=body))
 
     def verify_audit(
         self, expect_heads: Sequence[str] = (), *, no_anchor: bool = False
-    ) -> dict[str, Any]:
+    ) -> AuditVerification:
         """Walk the server's audit hash chain (the owner only): intact, events, first bad event,
         head; the log must reach the server's checkpoint and each ``SEQ:HASH`` given (with
         neither, not intact unless ``no_anchor``)."""
@@ -227,14 +132,13 @@ class Client:
             params["expect_head"] = list(expect_heads)
         if no_anchor:
             params["no_anchor"] = "true"
-        answer = self._request("GET", "/audit_logs/verify", params=params or None)
-        report: dict[str, Any] = answer.json()["response"]
-        return report
+        answer = self._answer("GET", "/audit_logs/verify", params=params or None)
+        return AuditVerification.from_json(answer)
 
     # -- users and tokens -----------------------------------------------------------------
 
-    def users(self) -> list[dict[str, Any]]:
-        return list(self._pages("/users", {}))
+    def users(self) -> list[User]:
+        return [User.from_json(u) for u in self._transport.pages("/users", {})]
 
     def create_user(
         self,
@@ -243,7 +147,7 @@ class Client:
         account: str,
         role: str = "viewer",
         stack_roles: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> User:
         """Create a user, or give an existing one a role in ``account`` (and stack roles)."""
         body = {
             "email": email,
@@ -251,12 +155,12 @@ class Client:
             "role": role,
             "stack_roles": dict(stack_roles or {}),
         }
-        created: dict[str, Any] = self._request("POST", "/users", json=body).json()["response"]
-        return created
+        return User.from_json(self._answer("POST", "/users", json=body))
 
-    def tokens(self, *, user: str | None = None) -> list[dict[str, Any]]:
+    def tokens(self, *, user: str | None = None) -> list[Token]:
         """Tokens (never their values): every one for the owner, else the caller's own."""
-        return list(self._pages("/tokens", {} if user is None else {"user": user}))
+        found = self._transport.pages("/tokens", {} if user is None else {"user": user})
+        return [Token.from_json(t) for t in found]
 
     def create_token(
         self,
@@ -266,8 +170,8 @@ class Client:
         stacks: Sequence[str] = (),
         environments: Sequence[str] = (),
         expires_in: str | None = None,
-    ) -> dict[str, Any]:
-        """A new token for ``user``; the response's ``token`` is its value, shown only now."""
+    ) -> CreatedToken:
+        """A new token for ``user``; its ``token`` is the value (masked), shown only now."""
         body = {
             "user": user,
             "scopes": list(scopes),
@@ -275,13 +179,10 @@ class Client:
             "environments": list(environments),
             "expires_in": expires_in,
         }
-        created: dict[str, Any] = self._request("POST", "/tokens", json=body).json()["response"]
-        return created
+        return CreatedToken.from_json(self._answer("POST", "/tokens", json=body))
 
-    def revoke_token(self, token_id: str) -> dict[str, Any]:
-        path = f"/tokens/{quote(token_id, safe='')}"
-        revoked: dict[str, Any] = self._request("DELETE", path).json()["response"]
-        return revoked
+    def revoke_token(self, token_id: str) -> Token:
+        return Token.from_json(self._answer("DELETE", f"/tokens/{quote(token_id, safe='')}"))
 
     # -- secrets --------------------------------------------------------------------------
 
@@ -301,7 +202,7 @@ class Client:
         params = {"reveal": str(reveal).lower(), "resolve": str(resolve).lower()}
         if purpose is not None:
             params["purpose"] = purpose
-        return [_secret(item) for item in self._pages(path, params)]
+        return [secret_from_json(item) for item in self._transport.pages(path, params)]
 
     def reveal(
         self,
@@ -333,8 +234,7 @@ class Client:
         params = {"reveal": str(reveal).lower(), "resolve": str(resolve).lower()}
         if label is not None:
             params["label"] = label
-        response = self._request("GET", path, params=params)
-        return _secret(response.json()["response"], _version(response))
+        return self._secret("GET", path, params=params)
 
     def set_secret(
         self,
@@ -357,8 +257,7 @@ class Client:
         body: dict[str, Any] = {"raw_value": text}
         if environments is not None:
             body["environments"] = list(environments)
-        response = self._request("PUT", path, json=body, headers=headers)
-        return _secret(response.json()["response"], _version(response))
+        return self._secret("PUT", path, json=body, headers=headers)
 
     def delete_secret(
         self,
@@ -369,9 +268,8 @@ class Client:
         if_version: int | None = None,
     ) -> None:
         headers = {} if if_version is None else {"If-Match": f'"{if_version}"'}
-        self._request(
-            "DELETE", f"{self._level(stack, account)}/{quote(key, safe='')}", headers=headers
-        )
+        path = f"{self._level(stack, account)}/{quote(key, safe='')}"
+        self._transport.request("DELETE", path, headers=headers)
 
     def import_secrets(
         self,
@@ -379,41 +277,33 @@ class Client:
         *,
         stack: str | None = None,
         account: str | None = None,
-    ) -> dict[str, list[str]]:
+    ) -> ImportReport:
         """Set many in one transaction; returns the added / changed / unchanged keys."""
         body = {
             "secrets": {
                 k: v.reveal() if isinstance(v, SecretValue) else v for k, v in values.items()
             }
         }
-        response = self._request("PUT", self._level(stack, account), json=body)
-        report: dict[str, list[str]] = response.json()["response"]
-        return report
+        return ImportReport.from_json(self._answer("PUT", self._level(stack, account), json=body))
 
     # -- environments -----------------------------------------------------------------------
 
     def environments(self, key: str, *, account: str) -> list[str] | None:
         """The environments whose stacks inherit an account secret (None: all)."""
         path = f"{self._level(None, account)}/{quote(key, safe='')}/environments"
-        found: list[str] | None = self._request("GET", path).json()["response"]["environments"]
-        return found
+        return self._environments("GET", path)
 
     def restrict(self, key: str, environments: Sequence[str], *, account: str) -> list[str] | None:
         """Restrict an account secret to stacks of ``environments`` (``[]``: all again)."""
         path = f"{self._level(None, account)}/{quote(key, safe='')}/environments"
         body = {"environments": list(environments)}
-        found: list[str] | None = self._request("PUT", path, json=body).json()["response"][
-            "environments"
-        ]
-        return found
+        return self._environments("PUT", path, json=body)
 
-    def diff(self, stack: str, other: str) -> list[dict[str, Any]]:
+    def diff(self, stack: str, other: str) -> list[DiffEntry]:
         """Keys missing on either stack, and keys whose values differ (by fingerprint)."""
         path = f"/stacks/{quote(stack, safe='')}/diff"
-        entries: list[dict[str, Any]] = self._request("GET", path, params={"other": other}).json()[
-            "response"
-        ]
-        return entries
+        entries = array(self._answer("GET", path, params={"other": other}), "DiffEntry list")
+        return [DiffEntry.from_json(e) for e in entries]
 
     def copy(
         self,
@@ -422,7 +312,7 @@ class Client:
         keys: Sequence[str] | None = None,
         *,
         allow_production_source: bool = False,
-    ) -> dict[str, list[str]]:
+    ) -> ImportReport:
         """Copy ``from_stack``'s effective values into ``to_stack``'s own level."""
         body = {
             "from_stack": from_stack,
@@ -430,8 +320,7 @@ class Client:
             "allow_production_source": allow_production_source,
         }
         path = f"/stacks/{quote(to_stack, safe='')}/secrets/copy"
-        report: dict[str, list[str]] = self._request("POST", path, json=body).json()["response"]
-        return report
+        return ImportReport.from_json(self._answer("POST", path, json=body))
 
     # -- versions ---------------------------------------------------------------------------
 
@@ -442,10 +331,11 @@ class Client:
         stack: str | None = None,
         account: str | None = None,
         reveal: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> list[VersionEntry]:
         """Every version of ``key`` at that level, newest first (values only with ``reveal``)."""
         path = f"{self._level(stack, account)}/{quote(key, safe='')}/versions"
-        return list(self._pages(path, {"reveal": str(reveal).lower()}))
+        found = self._transport.pages(path, {"reveal": str(reveal).lower()})
+        return [VersionEntry.from_json(v) for v in found]
 
     def rollback(
         self,
@@ -459,47 +349,42 @@ class Client:
         """Make version ``to_version``'s value current again (a new version)."""
         headers = {} if if_version is None else {"If-Match": f'"{if_version}"'}
         path = f"{self._level(stack, account)}/{quote(key, safe='')}/rollback"
-        response = self._request("POST", path, json={"to_version": to_version}, headers=headers)
-        return _secret(response.json()["response"], _version(response))
+        return self._secret("POST", path, json={"to_version": to_version}, headers=headers)
 
     def rollback_level(
         self, to: str, *, stack: str | None = None, account: str | None = None
-    ) -> dict[str, Any]:
+    ) -> RollbackReport:
         """Every key of that level as it was at ``to`` (ISO 8601 with an offset)."""
         path = f"{self._level(stack, account)}/rollback"
-        report: dict[str, Any] = self._request("POST", path, json={"to": to}).json()["response"]
-        return report
+        return RollbackReport.from_json(self._answer("POST", path, json={"to": to}))
 
     def undelete(self, key: str, *, stack: str | None = None, account: str | None = None) -> Secret:
         path = f"{self._level(stack, account)}/{quote(key, safe='')}/undelete"
-        response = self._request("POST", path)
-        return _secret(response.json()["response"], _version(response))
+        return self._secret("POST", path)
 
     def destroy_version(
         self, key: str, version: int, *, stack: str | None = None, account: str | None = None
     ) -> None:
         path = f"{self._level(stack, account)}/{quote(key, safe='')}/versions/{int(version)}"
-        self._request("DELETE", path)
+        self._transport.request("DELETE", path)
 
     def max_versions(self, *, stack: str | None = None, account: str | None = None) -> int | None:
         path = self._level(stack, account).removesuffix("/secrets") + "/secret_policy"
-        limit: int | None = self._request("GET", path).json()["response"]["max_versions"]
-        return limit
+        return Fields(self._answer("GET", path), "SecretPolicy").integer_or_none("max_versions")
 
     def set_max_versions(
         self, limit: int | None, *, stack: str | None = None, account: str | None = None
     ) -> None:
         path = self._level(stack, account).removesuffix("/secrets") + "/secret_policy"
-        self._request("PUT", path, json={"max_versions": limit})
+        self._transport.request("PUT", path, json={"max_versions": limit})
 
     # -- rotation --------------------------------------------------------------------------
 
     def rotation_policy(
         self, key: str, *, stack: str | None = None, account: str | None = None
-    ) -> dict[str, Any]:
+    ) -> RotationPolicy:
         path = f"{self._level(stack, account)}/{quote(key, safe='')}/rotation"
-        policy: dict[str, Any] = self._request("GET", path).json()["response"]
-        return policy
+        return RotationPolicy.from_json(self._answer("GET", path))
 
     def set_rotation(
         self,
@@ -511,7 +396,7 @@ class Client:
         expires_at: datetime | None = None,
         rotator: str = "manual",
         config: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> RotationPolicy:
         """Give ``key`` a rotation policy (``rotate_every`` like ``30d``), replacing any."""
         path = f"{self._level(stack, account)}/{quote(key, safe='')}/rotation"
         body = {
@@ -520,40 +405,40 @@ class Client:
             "rotator": rotator,
             "config": dict(config or {}),
         }
-        policy: dict[str, Any] = self._request("PUT", path, json=body).json()["response"]
-        return policy
+        return RotationPolicy.from_json(self._answer("PUT", path, json=body))
 
     def clear_rotation(
         self, key: str, *, stack: str | None = None, account: str | None = None
     ) -> None:
-        self._request("DELETE", f"{self._level(stack, account)}/{quote(key, safe='')}/rotation")
+        path = f"{self._level(stack, account)}/{quote(key, safe='')}/rotation"
+        self._transport.request("DELETE", path)
 
     def rotate(
         self, key: str, *, stack: str | None = None, account: str | None = None
-    ) -> dict[str, Any]:
+    ) -> RotationOutcome:
         """Rotate ``key`` now; the outcome says ``rotated``, ``failed`` (with ``error``; the
         current value stays) or ``skipped``."""
         path = f"{self._level(stack, account)}/{quote(key, safe='')}/rotate"
-        outcome: dict[str, Any] = self._request("POST", path).json()["response"]
-        return outcome
+        return RotationOutcome.from_json(self._answer("POST", path))
 
     def rotation_status(
         self, account: str, *, within: str = "7d", include_ok: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[RotationStatus]:
         """An account's secrets that are expired, overdue, expiring or due, most urgent first."""
         path = f"/accounts/{quote(account, safe='')}/rotation_status"
-        return list(self._pages(path, {"within": within, "all": str(include_ok).lower()}))
+        found = self._transport.pages(path, {"within": within, "all": str(include_ok).lower()})
+        return [RotationStatus.from_json(e) for e in found]
 
     def audit_logs(
         self, *, account: str | None = None, limit: int | None = None, **filters: str
-    ) -> list[dict[str, Any]]:
+    ) -> list[AuditEvent]:
         """Audit events, newest first: an account's, or all of them (the owner)."""
         path = "/audit_logs"
         if account is not None:
             path = f"/accounts/{quote(account, safe='')}/audit_logs"
         events = []
-        for event in self._pages(path, filters):
-            events.append(event)
+        for event in self._transport.pages(path, filters):
+            events.append(AuditEvent.from_json(event))
             if limit is not None and len(events) >= limit:
                 break
         return events
