@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from stacksafe import client, paging
+from stacksafe import paging
 from stacksafe.api.list_query import read_query
 from stacksafe.api.routes import (
     audit,
@@ -20,6 +20,7 @@ from stacksafe.api.routes import (
     tokens,
     users,
 )
+from stacksafe.client import transport
 from stacksafe.errors import InvalidInput
 from stacksafe.paging import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, check_page, offset_of
 
@@ -59,7 +60,7 @@ def test_the_fast_path_answers_within_the_same_bounds() -> None:
 
 
 def test_the_sdk_asks_for_the_largest_page() -> None:
-    assert client.PER_PAGE == MAX_PER_PAGE
+    assert transport.PER_PAGE == MAX_PER_PAGE
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,10 @@ def test_the_guard_sees_a_server_import_in_the_cli(tmp_path: Path) -> None:
         Path(stacksafe.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__")
     )
     main = copy / "cli" / "main.py"
-    main.write_text(main.read_text().replace("import os\n", "import os\n\nimport sqlalchemy\n", 1))
+    first = "from __future__ import annotations\n"
+    source = main.read_text()
+    assert first in source
+    main.write_text(source.replace(first, first + "\nimport sqlalchemy\n", 1))
     done = subprocess.run(
         [
             sys.executable,
