@@ -365,7 +365,7 @@ def test_resealing_respects_the_data_key_seal_limit(
 ) -> None:
     targets = seed(installation, account_target)
     values = current(installation, targets)
-    monkeypatch.setattr("stacksafe.core.secrets.DATA_KEY_SEAL_LIMIT", 3)
+    monkeypatch.setattr("stacksafe.core.data_keys.DATA_KEY_SEAL_LIMIT", 3)
 
     rotate_data_keys(installation, LOCAL, stack="s1", batch=2)
 
@@ -549,7 +549,7 @@ def test_value_reading_writes_on_postgresql_see_one_snapshot_during_a_rotation(
 ) -> None:
     """An import reads the stored values, then their data keys; a data-key rotation that
     commits in between must not make it fail as if a value were tampered with."""
-    import stacksafe.core.secrets as secrets_module
+    import stacksafe.core.level_reads as secrets_module
 
     url = pg_cluster.create_database("reseal_snapshot_write")
     installation, _ = initialise(Settings.load({"STACKSAFE_DATABASE_URL": url}, data_dir=tmp_path))
