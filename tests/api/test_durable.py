@@ -14,7 +14,7 @@ import pytest
 from stacksafe.api.durable import durable
 from stacksafe.core.reveal import Receipt
 from stacksafe.store import Store
-from stacksafe.store.engine import CommitGroup
+from stacksafe.store.commit_group import CommitGroup
 from tests.store.test_commit_group import Recorder, held_first_group, store, stored
 
 __all__ = ["store"]  # the fixture, shared with tests/store/test_commit_group.py

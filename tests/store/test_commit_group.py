@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Connection, text
 
 from stacksafe.store import Store
-from stacksafe.store.engine import CommitGroup, RetryWrite
+from stacksafe.store.commit_group import CommitGroup
+from stacksafe.store.transactions import RetryWrite
 
 
 @pytest.fixture

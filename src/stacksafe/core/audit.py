@@ -22,7 +22,7 @@ from stacksafe.core.server_keys import AUDIT_CHAIN, keyed_hash
 from stacksafe.model import Account, Stack
 from stacksafe.store import Connection
 from stacksafe.store import audit as queries
-from stacksafe.store.engine import CommitGroup
+from stacksafe.store.commit_group import CommitGroup
 
 __all__ = [
     "GENESIS_ACTION",

@@ -45,7 +45,8 @@ from stacksafe.errors import ConfigurationError, StorageUnavailable
 from stacksafe.settings import DEFAULT_AUDIT_MIN_FREE_BYTES, DEFAULT_MAX_EXPANDED_BYTES, Settings
 from stacksafe.store import Connection, OperationalError, Store, redact_url
 from stacksafe.store import keys as key_queries
-from stacksafe.store.engine import CommitGroup, PoolLimits
+from stacksafe.store.commit_group import CommitGroup
+from stacksafe.store.engine import PoolLimits
 from stacksafe.store.migrate import current_revision, upgrade
 
 __all__ = [

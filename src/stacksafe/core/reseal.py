@@ -15,8 +15,8 @@ help then). Three steps per scope, each made of short transactions, while server
 3. **delete**: once no value names them, the retired keys are deleted, with an audit event:
    their wrapped form is gone, so they open nothing any more, even with the master key.
 
-A reader sees a batch whole or not at all (each read is one snapshot, see store.engine), and the
-retired keys stay until no value needs them. Interrupted, a run is resumed by running it again:
+A reader sees a batch whole or not at all (each read is one snapshot, see store.transactions), and
+the retired keys stay until no value needs them. Interrupted, a run is resumed by running it again:
 scopes that hold retired keys are finished, and only scopes that still hold keys older than the
 interrupted run's fresh ones are retired anew (so a resumed run does not start over).
 """

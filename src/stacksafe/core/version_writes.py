@@ -19,7 +19,7 @@ from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
-from stacksafe.store.engine import RetryWrite
+from stacksafe.store.transactions import RetryWrite
 
 __all__ = ["ACTION_DELETE", "ACTION_SET", "append_version", "prune_after_write"]
 

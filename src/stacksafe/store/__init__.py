@@ -11,8 +11,8 @@ from sqlalchemy import Connection as Connection
 from sqlalchemy import Table as Table
 from sqlalchemy.exc import OperationalError as OperationalError
 
-from stacksafe.store.engine import Store as Store
 from stacksafe.store.engine import make_engine as make_engine
 from stacksafe.store.engine import redact_url as redact_url
+from stacksafe.store.transactions import Store as Store
 
 __all__ = ["Connection", "OperationalError", "Store", "Table", "make_engine", "redact_url"]

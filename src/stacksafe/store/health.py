@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy import text
 
 from stacksafe.store import audit as audit_queries
-from stacksafe.store.engine import Store
+from stacksafe.store.transactions import Store
 
 __all__ = ["answers", "takes_audit_row"]
 
