@@ -22,6 +22,7 @@ from stacksafe.core import (
     audit_events,
     principals,
     promotion,
+    retention,
     rotation,
     secrets,
     tenancy,
@@ -352,10 +353,10 @@ class LocalSecrets:
         versions.destroy_version(self.installation, self.actor, self.target, key, version)
 
     def max_versions(self) -> int | None:
-        return versions.max_versions(self.installation, self.actor, self.target)
+        return retention.max_versions(self.installation, self.actor, self.target)
 
     def set_max_versions(self, limit: int | None) -> None:
-        versions.set_max_versions(self.installation, self.actor, self.target, limit)
+        retention.set_max_versions(self.installation, self.actor, self.target, limit)
 
     def rotation_policy(self, key: str) -> sdk.RotationPolicy:
         policy = rotation.get_policy(self.installation, self.actor, self.target, key)

@@ -30,7 +30,7 @@ from stacksafe.api.schemas import (
     SecretUpdate,
     VersionOut,
 )
-from stacksafe.core import rotation, secrets, versions
+from stacksafe.core import retention, rotation, secrets, versions
 from stacksafe.core.access import Principal
 from stacksafe.core.installation import Installation
 from stacksafe.core.reveal import AccountRef, Revealed, StackRef
@@ -395,7 +395,7 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
     def get_policy(
         ref: Annotated[str, Path(alias=param)], installation: InstallationDep, actor: Caller
     ) -> Envelope[SecretPolicy]:
-        limit = versions.max_versions(installation, actor, resolve(installation, actor, ref))
+        limit = retention.max_versions(installation, actor, resolve(installation, actor, ref))
         return Envelope[SecretPolicy](response=SecretPolicy(max_versions=limit))
 
     @router.put(
@@ -412,7 +412,7 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
     ) -> Envelope[SecretPolicy]:
         """How many versions each secret of this level keeps (null: all); older versions'
         values are destroyed on the next write of each key, never the current or previous."""
-        versions.set_max_versions(
+        retention.set_max_versions(
             installation, actor, resolve(installation, actor, ref), body.max_versions
         )
         return Envelope[SecretPolicy](response=body)
