@@ -44,10 +44,10 @@ class _CountingHasher:
 
 @pytest.fixture
 def hasher(monkeypatch: pytest.MonkeyPatch) -> _CountingHasher:
-    from stacksafe.core import principals
+    from stacksafe.core.principals import passwords
 
-    counting = _CountingHasher(principals._hasher())
-    monkeypatch.setattr(principals, "_hasher", lambda: counting)
+    counting = _CountingHasher(passwords._hasher())
+    monkeypatch.setattr(passwords, "_hasher", lambda: counting)
     return counting
 
 
