@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from stacksafe.api.rotation_scheduler import RotationScheduler
 from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.rotation import (
-    RotationScheduler,
     clear_policy,
     get_policy,
     labelled_secret,

@@ -19,6 +19,7 @@ from stacksafe.api.no_store import NoStore
 from stacksafe.api.pages import RenderedPages
 from stacksafe.api.request_counts import RequestCountsFlusher, shared_window
 from stacksafe.api.request_id import RequestId
+from stacksafe.api.rotation_scheduler import RotationScheduler
 from stacksafe.api.routes import (
     audit,
     environments,
@@ -33,7 +34,6 @@ from stacksafe.core.guessing import BAD_TOKENS, BadTokens
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.password_pool import PasswordPool
 from stacksafe.core.request_counts import RequestCounts
-from stacksafe.core.rotation import RotationScheduler
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.core.sign_in import SignInLimits
 from stacksafe.core.validation import parse_duration
