@@ -1,5 +1,7 @@
-"""Versions of secrets: history, rollback (one key, or a whole level to a moment), undelete and
-destroy. How many versions a level keeps is core.retention.
+"""Versions of secrets: history, rollback, undelete and destroy.
+
+A rollback restores one key, or a whole level to a moment. How many versions a level keeps is
+core.retention.
 
 Nothing here erases history: a rollback or an undelete writes a new version holding an earlier
 value (re-sealed under the level's newest data key, bound to the new version), and destroy

@@ -1,5 +1,8 @@
-"""Transactions: the ``Store`` that hands out read and write transactions, and runs a write
-again when it lost a race."""
+"""Transactions: the ``Store``, which hands out read and write transactions.
+
+A write that lost a race (a unique-key collision, a lost compare-and-set, a serialization
+failure) runs again from scratch.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Rotation: a policy per secret, what is due, and rotations run by hand, by cron or by the
-server's scheduler.
+"""Rotation of secrets: a policy per secret, its status, the engine that rotates, and labels.
+
+Rotations run by hand, by cron (``stacksafe rotation run``) or by the server's scheduler.
 
 A policy says how often a value should change (``rotate_every``), when it stops being valid
 (``expires_at``, which belongs to the value it was given for: a new value needs its own), and

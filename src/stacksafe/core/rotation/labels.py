@@ -1,6 +1,9 @@
-"""Rotation labels, as AWS names them: ``current`` (the current version), ``previous`` (the
-one before it, which a postgres rotation keeps valid until the next rotation) and ``pending``
-(the new value of a rotation in progress: what a webhook receiver reads)."""
+"""Rotation labels: the version ``current``, ``previous`` or ``pending`` names, read by label.
+
+As AWS names them: ``current`` (the current version), ``previous`` (the one before it, which a
+postgres rotation keeps valid until the next rotation) and ``pending`` (the new value of a
+rotation in progress: what a webhook receiver reads).
+"""
 
 from __future__ import annotations
 

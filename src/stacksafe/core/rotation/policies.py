@@ -1,5 +1,8 @@
-"""Rotation policy CRUD: set, read and clear a secret's policy (and find the secret's head,
-the time its current version was written, and its stored policy, for the other modules)."""
+"""Rotation policy CRUD: set, read and clear a secret's rotation policy.
+
+Also the lookups the other rotation modules share: the secret's head, when its current version
+was written, and its stored policy.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""Rotation policy objects: ``RotationPolicy``, and what a stored policy says (its interval,
-the expiry of the current value, when the next rotation is due)."""
+"""Rotation policy objects: ``RotationPolicy``, and what a stored policy says.
+
+A stored policy gives the interval, the expiry of the current value (an expiry belongs to the
+value it was set for) and when the next rotation is due.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Rotation failures: ``RotationFailed``, and what every rotator says of an address the
-outbound policy refuses. Raised by the rotators, handled by core.rotation."""
+"""Rotation failures: ``RotationFailed``, raised by the rotators and handled by core.rotation.
+
+Also what every rotator says of an address the outbound policy refuses.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Rotator kinds: a policy's rotator (``manual``, ``generate``, ``webhook`` or ``postgres``),
-its settings checked, and how it makes and puts in place the next value.
+"""Rotator kinds: manual, generate, webhook and postgres, their settings, and ``Rotator``.
+
+A policy's ``Rotator`` makes the next value and puts a pending one in place (core.rotators.webhook,
+core.rotators.postgres for the two that reach outside stacksafe).
 
 A rotator's settings are JSON and never hold a credential: the PostgreSQL admin connection and
 the webhook signing key are other secrets, named by key and read (audited) at rotation time.
