@@ -106,7 +106,7 @@ class Settings:
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
     # STACKSAFE_MAX_EXPANDED_BYTES: what resolving references may build for one read, in all.
     max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES
-    # Plaintext kept in memory by readers (core.opened), STACKSAFE_READ_CACHE_BYTES; 0: none.
+    # Plaintext kept in memory by readers (core.read_cache), STACKSAFE_READ_CACHE_BYTES; 0: none.
     read_cache_bytes: int = DEFAULT_READ_CACHE_BYTES
     # A passphrase the master key is derived from (STACKSAFE_MASTER_KEY_PASSPHRASE), or the file
     # holding one (STACKSAFE_MASTER_KEY_PASSPHRASE_FILE, read only when the key is loaded).

@@ -278,8 +278,8 @@ def test_a_warm_reveal_reads_no_transaction_on_sqlite_and_answers_as_the_first(
     first = client.get(plain.stack_url() + WARM)  # makes the page and the event detail: kept
     reads = _reads(monkeypatch, plain.installation)
     second = client.get(plain.stack_url() + WARM)
-    # SQLite reads at once on the event loop (store.quick); PostgreSQL always in a thread.
-    assert len(reads) == (0 if plain.installation.store.quick is not None else 1)
+    # SQLite reads at once on the event loop (store.nowait); PostgreSQL always in a thread.
+    assert len(reads) == (0 if plain.installation.store.nowait is not None else 1)
     assert second.status_code == first.status_code == 200
     assert second.content == first.content
     assert _event_of(second, plain.installation) == _event_of(first, plain.installation)
@@ -340,7 +340,7 @@ def test_a_page_not_made_yet_is_made_at_hand_then_kept(
     other_page = plain.stack_url() + "?reveal=true&per_page=2&page=1"
     reads = _reads(monkeypatch, plain.installation)
     answers = [client.get(other_page) for _ in range(2)]  # made at hand, then kept
-    assert len(reads) == (0 if plain.installation.store.quick is not None else 2)
+    assert len(reads) == (0 if plain.installation.store.nowait is not None else 2)
     assert [a.status_code for a in answers] == [200, 200]
     assert answers[0].json() == answers[1].json()
     assert [s["key"] for s in answers[0].json()["response"]] == ["ONLY", "OWN"]

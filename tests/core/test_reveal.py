@@ -105,7 +105,7 @@ def test_at_hand_answers_only_a_warm_read_and_then_exactly_as_the_waiting_one(
     assert seeded.stack is not None
     where, query = StackRef(seeded.stack.uid), RevealQuery(reveal=True, purpose="run")
     at_hand = reveal(installation, Credential(token), where, query, wait=False)
-    if installation.store.quick is None:  # PostgreSQL: every read is a network round trip
+    if installation.store.nowait is None:  # PostgreSQL: every read is a network round trip
         assert at_hand is None
         return
     assert at_hand is None  # nothing kept yet: the token, the level

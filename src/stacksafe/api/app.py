@@ -146,7 +146,9 @@ def create_app(
         per_token=shared_window(installation, rate_limit, RATE_LIMIT_SECONDS),
         bad_tokens=BadTokens(installation, BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS),
         request_counts=RequestCounts(installation, RATE_LIMIT_SECONDS),
-        pages=RenderedPages(0 if installation.opened is None else installation.opened.max_bytes),
+        pages=RenderedPages(
+            0 if installation.read_cache is None else installation.read_cache.max_bytes
+        ),
     )
     if fast_path:
         app.fast_path = FastPath(app.state.stacksafe)

@@ -1,6 +1,6 @@
 """Response bodies of secret lists, kept per level revision: a page is rendered once.
 
-Most reads of a stack find exactly what the last one found (core.opened keeps the level as
+Most reads of a stack find exactly what the last one found (core.read_cache keeps the level as
 opened); rendering its JSON again each time would cost more than the read. When core.reveal
 says the secrets are a whole kept level (``Revealed.snapshot``: the level and its revision),
 the body rendered for a query is kept under that snapshot and the query, and given again until

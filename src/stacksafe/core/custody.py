@@ -157,7 +157,7 @@ def rotate_master_key(
         while True:
             started = time.perf_counter()
             moved = _rewrap_batch(installation, keyring, newest, batch)
-            installation.store.make_way(time.perf_counter() - started)
+            installation.store.yield_write_lock(time.perf_counter() - started)
             done += moved
             if progress is not None:
                 progress(done, total)

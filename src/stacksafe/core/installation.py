@@ -16,8 +16,8 @@ from typing import Any
 
 from stacksafe.core.audit_checkpoint import CheckpointWriter
 from stacksafe.core.known_tokens import KnownTokens
-from stacksafe.core.opened import OpenedSecrets
 from stacksafe.core.outbound import OutboundPolicy
+from stacksafe.core.read_cache import ReadCache
 from stacksafe.crypto import (
     DataKeyCache,
     KeyedHash,
@@ -83,7 +83,7 @@ class Installation:
     # Value fingerprints by sealed value (see core.fingerprints.fingerprints_of_opened).
     sealed_fingerprints: dict[str, str] = field(default_factory=dict)
     # What reads opened, kept while the database's revision says it is current; None: off.
-    opened: OpenedSecrets | None = None
+    read_cache: ReadCache | None = None
     # Principals of tokens authenticated before, kept while the principals revision holds.
     known_tokens: KnownTokens = field(default_factory=KnownTokens)
     # Where rotators may connect on a user's behalf (STACKSAFE_OUTBOUND_ALLOW, core.outbound).
@@ -235,7 +235,7 @@ def open_installation(settings: Settings) -> Installation:
         settings.max_value_bytes,
         max_expanded_bytes=settings.max_expanded_bytes,
         server_keys=server_keys,
-        opened=_read_cache(settings),
+        read_cache=_read_cache(settings),
         outbound=_outbound(settings),
         audit_checkpoint=_checkpoint_writer(settings, store, server_keys),
         audit_min_free_bytes=settings.audit_min_free_bytes,
@@ -257,8 +257,8 @@ def _outbound(settings: Settings) -> OutboundPolicy:
     return OutboundPolicy(settings.outbound_allow, settings.database_hosts)
 
 
-def _read_cache(settings: Settings) -> OpenedSecrets | None:
-    return OpenedSecrets(settings.read_cache_bytes) if settings.read_cache_bytes > 0 else None
+def _read_cache(settings: Settings) -> ReadCache | None:
+    return ReadCache(settings.read_cache_bytes) if settings.read_cache_bytes > 0 else None
 
 
 def _reloader(settings: Settings, store: Store) -> Callable[[], Keyring]:
@@ -342,7 +342,7 @@ def initialise(settings: Settings) -> tuple[Installation, Path | None]:
         settings.max_value_bytes,
         max_expanded_bytes=settings.max_expanded_bytes,
         server_keys=server_keys,
-        opened=_read_cache(settings),
+        read_cache=_read_cache(settings),
         outbound=_outbound(settings),
         audit_checkpoint=_checkpoint_writer(settings, store, server_keys),
         audit_min_free_bytes=settings.audit_min_free_bytes,

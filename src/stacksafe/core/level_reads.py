@@ -1,5 +1,5 @@
 """Reading a level's live secrets: each row authenticated and opened, or taken from the read
-cache at the same database revision (core.opened), with ``${...}`` references resolved.
+cache at the same database revision (core.read_cache), with ``${...}`` references resolved.
 
 Every read authenticates the stored ciphertext, revealed or not, or uses what an earlier read
 authenticated at the same database revision, so tampering through SQL is reported on the first
@@ -14,7 +14,7 @@ from stacksafe.core.data_keys import scope_keys
 from stacksafe.core.fingerprints import fingerprint, fingerprints_of_opened
 from stacksafe.core.inheritance import inherits, overlay
 from stacksafe.core.installation import Installation
-from stacksafe.core.opened import Level, OpenedLevel
+from stacksafe.core.read_cache import CachedLevel, Level
 from stacksafe.core.references import Limits, has_references, resolve_all
 from stacksafe.core.tenancy import Target
 from stacksafe.crypto import encode_value
@@ -23,7 +23,7 @@ from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
 
 __all__ = [
-    "kept_level",
+    "cached_level",
     "level_of",
     "open_rows",
     "read_level",
@@ -65,9 +65,10 @@ def read_level(
     conn: Connection, installation: Installation, target: Target, key: str | None, reveal: bool
 ) -> list[Secret]:
     """The live secrets of ``target`` (all, or the one named ``key``), opened: each one
-    authenticated, by this read or by an earlier one at the same database revision (core.opened).
+    authenticated, by this read or by an earlier one at the same database revision
+    (core.read_cache).
     """
-    cache = installation.opened
+    cache = installation.read_cache
     # The revision first, then the rows: what is kept is never labelled newer than it is (a
     # write committing in between makes it newer, and then only readers that already saw the
     # old revision can meet it). The same holds for a revision read with the target.
@@ -84,7 +85,7 @@ def read_level(
         # gives its other keys (a whole read fails, and keeps nothing).
         return open_rows(conn, installation, target, _stored_rows(conn, target, key), reveal)
     if found is None:
-        found = OpenedLevel.of(
+        found = CachedLevel.of(
             revision, open_rows(conn, installation, target, _stored_rows(conn, target, None), True)
         )
         cache.put(level_of(target), found)
@@ -96,12 +97,12 @@ def level_of(target: Target) -> Level:
     return (target.account.id, target.stack_id, None if stack is None else stack.environment)
 
 
-def kept_level(installation: Installation, target: Target) -> OpenedLevel | None:
+def cached_level(installation: Installation, target: Target) -> CachedLevel | None:
     """What ``read_level`` would use, when it can be had without the database: the target was
     read with its revision, and what was opened at that revision is kept."""
-    if installation.opened is None or target.revision is None:
+    if installation.read_cache is None or target.revision is None:
         return None
-    return installation.opened.get(level_of(target), target.revision)
+    return installation.read_cache.get(level_of(target), target.revision)
 
 
 def _stored_rows(conn: Connection, target: Target, key: str | None) -> list[queries.StoredSecret]:

@@ -200,7 +200,7 @@ def _reseal_scope(
         moved, cursor = installation.store.transact(
             partial(work, batch=batch), f"re-encrypting values of {target.describe()}"
         )
-        installation.store.make_way(time.perf_counter() - started)
+        installation.store.yield_write_lock(time.perf_counter() - started)
         done += moved
         if moved and progress is not None:
             progress(done, max(total, done))

@@ -11,10 +11,10 @@ It owns the three ways a read is answered:
 
 - **cold**: rows read in a read transaction, authenticated and decrypted (core.level_reads);
 - **kept level**: the level as an earlier read opened it at the same database revision
-  (core.opened); the event's detail for a whole kept level is made once per purpose, as stored;
+  (core.read_cache); the event's detail for a whole kept level is made once per purpose, as stored;
 - **at hand** (``wait=False``): for an event loop, nothing waited for: the token's principal
   kept under the principals revision (core.known_tokens), the stack read at once
-  (store.quick), the level kept, the permission given. If any of it is missing it answers
+  (store.nowait), the level kept, the permission given. If any of it is missing it answers
   None, having recorded and counted nothing, and the caller asks again with ``wait=True``,
   which reads, waits, refuses and records as always.
 """
@@ -31,14 +31,14 @@ from stacksafe.core.audit import append, append_later, detail_text
 from stacksafe.core.guard import allow, record_damage
 from stacksafe.core.installation import Installation
 from stacksafe.core.level_reads import (
-    kept_level,
+    cached_level,
     level_of,
     read_level,
     resolved_values,
     reveal_detail,
 )
-from stacksafe.core.opened import OpenedLevel
 from stacksafe.core.principals import authenticate, authenticate_for_stack, known_for_stack
+from stacksafe.core.read_cache import CachedLevel
 from stacksafe.core.tenancy import Target, visible_target
 from stacksafe.core.validation import validate_key
 from stacksafe.errors import (
@@ -278,7 +278,7 @@ def _at_hand(
     if known is None:
         return None
     actor, target = known
-    kept = kept_level(installation, target)
+    kept = cached_level(installation, target)
     if kept is None or (query.reveal and query.resolve and kept.references):
         return None
     try:
@@ -295,13 +295,13 @@ def _at_hand(
     return Revealed(actor, target, found, receipt, _snapshot(target, kept))
 
 
-def _snapshot(target: Target, kept: OpenedLevel | None) -> Hashable | None:
+def _snapshot(target: Target, kept: CachedLevel | None) -> Hashable | None:
     return None if kept is None else (level_of(target), kept.revision)
 
 
 def _gathered(
     installation: Installation, actor: Principal, target: Target, query: RevealQuery
-) -> tuple[list[Secret], dict[str, object] | str | None, OpenedLevel | None]:
+) -> tuple[list[Secret], dict[str, object] | str | None, CachedLevel | None]:
     """The secrets a read gives, the detail of its audit event (None: no event; a string:
     as stored), and the kept level when the secrets are exactly that whole level, as kept.
     Damaged stored data met on the way is recorded (one event) and raised."""
@@ -324,11 +324,11 @@ def _gathered(
 
 def _gather(
     installation: Installation, actor: Principal, target: Target, query: RevealQuery
-) -> tuple[list[Secret], dict[str, object] | str | None, OpenedLevel | None]:
+) -> tuple[list[Secret], dict[str, object] | str | None, CachedLevel | None]:
     key, resolve = query.key, query.resolve
     allow(installation, actor, Action.DESCRIBE, target.account, target.stack, key=key)
     if not query.reveal:
-        described = kept_level(installation, target)
+        described = cached_level(installation, target)
         if described is not None:
             return described.secrets(key, False), None, described if key is None else None
         with installation.store.read() as conn:
@@ -338,7 +338,7 @@ def _gather(
     # versions read, is appended afterwards in a group commit, and only once it is durable
     # are the values returned: a reveal whose event cannot be written fails.
     used: dict[str, list[str]] = {}
-    kept = kept_level(installation, target)
+    kept = cached_level(installation, target)
     if kept is not None and not (resolve and kept.references):
         stored = found = kept.secrets(key, True)
         if key is None and found:
@@ -365,7 +365,7 @@ def _gather(
     return found, detail, None
 
 
-def _kept_detail_text(installation: Installation, kept: OpenedLevel, query: RevealQuery) -> str:
+def _kept_detail_text(installation: Installation, kept: CachedLevel, query: RevealQuery) -> str:
     """The event detail of revealing a whole kept level, as stored: made once per level,
     revision and purpose (the same keys, versions and fingerprints every time)."""
     resolve = query.resolve
@@ -376,8 +376,8 @@ def _kept_detail_text(installation: Installation, kept: OpenedLevel, query: Reve
             detail["unresolved"] = True
         return detail
 
-    detail = kept.derived(("reveal-detail", resolve), unresolved)
-    return kept.derived(
+    detail = kept.memo(("reveal-detail", resolve), unresolved)
+    return kept.memo(
         ("reveal-detail-text", resolve, query.purpose),
         lambda: detail_text({**detail, "purpose": query.purpose}),
     )

@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 
 from stacksafe.errors import Conflict, InvalidInput, StorageUnavailable
 from stacksafe.store.engine import WRITE_OPTION, PoolLimits, make_engine
+from stacksafe.store.nowait import NoWaitReader
 from stacksafe.store.outages import (
     NOT_WRITTEN,
     TRY_AGAIN,
@@ -27,9 +28,8 @@ from stacksafe.store.outages import (
     storage_unavailable,
     while_committing,
 )
-from stacksafe.store.quick import QuickReader
 
-__all__ = ["MAX_MAKE_WAY_SECONDS", "WRITE_ATTEMPTS", "RetryWrite", "Store"]
+__all__ = ["MAX_YIELD_SECONDS", "WRITE_ATTEMPTS", "RetryWrite", "Store"]
 
 T = TypeVar("T")
 WRITE_ATTEMPTS = 8
@@ -82,8 +82,8 @@ class Store:
             if engine.dialect.name == "postgresql"
             else engine
         )
-        # One-statement reads for the event loop (api.fast_path); SQLite only (store.quick).
-        self.quick = QuickReader(engine) if engine.dialect.name == "sqlite" else None
+        # One-statement reads for the event loop (api.fast_path); SQLite only (store.nowait).
+        self.nowait = NoWaitReader(engine) if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str, pool: PoolLimits | None = None) -> Store:
@@ -154,22 +154,22 @@ class Store:
                     raise
         raise Conflict(f"{what} kept colliding with concurrent writes; try again")
 
-    def make_way(self, held_for: float) -> None:
+    def yield_write_lock(self, held_for: float) -> None:
         """After a batch of a long background job (a key rotation) that held the write lock
         for ``held_for`` seconds: on SQLite, stay off it as long, so the server's own writes
         (every reveal appends an audit event) get their turn; the job's next batch would
         otherwise take the lock again before a waiting writer's busy handler looks. PostgreSQL
         locks rows, not the database: nothing to wait for."""
         if self.dialect == "sqlite" and held_for > 0:
-            time.sleep(min(held_for, MAX_MAKE_WAY_SECONDS))
+            time.sleep(min(held_for, MAX_YIELD_SECONDS))
 
     def close(self) -> None:
-        if self.quick is not None:
-            self.quick.close()
+        if self.nowait is not None:
+            self.nowait.close()
         self.engine.dispose()
 
 
-MAX_MAKE_WAY_SECONDS = 1.0
+MAX_YIELD_SECONDS = 1.0
 
 
 class RetryWrite(Exception):

@@ -73,18 +73,18 @@ def known_for_stack(
     request_id: str | None = None,
 ) -> tuple[Principal, Target] | None:
     """What ``authenticate_for_stack`` and its target give, when all of it is at hand without
-    waiting: the database read at once (store.quick), the token's principal kept under the
+    waiting: the database read at once (store.nowait), the token's principal kept under the
     revision read (core.known_tokens), the token unexpired and the stack visible to it.
     Otherwise None, having changed and recorded nothing: the caller takes the ordinary path,
     which reads, waits, refuses and records as it always does. For the event loop
     (core.reveal)."""
-    if installation.store.quick is None or "\x00" in stack_uid:
+    if installation.store.nowait is None or "\x00" in stack_uid:
         return None
     try:
         digest = _token_digest(installation, token)
     except Unauthenticated:
         return None
-    read = tenancy_queries.quick_stack_request(installation.store.quick, stack_uid)
+    read = tenancy_queries.nowait_stack_request(installation.store.nowait, stack_uid)
     if read is None or read[1] is None:
         return None
     revision, (stack, account, secrets_revision) = read[0], read[1]
@@ -95,7 +95,7 @@ def known_for_stack(
         or _expired(installation, principal)
     ):
         return None
-    return principal.asking(source_ip, request_id), Target(account, stack, secrets_revision)
+    return principal.for_request(source_ip, request_id), Target(account, stack, secrets_revision)
 
 
 def _token_digest(installation: Installation, token: str) -> bytes:
@@ -121,7 +121,7 @@ def _for_request(
 ) -> Principal:
     if _expired(installation, principal):
         raise Unauthenticated("the token has expired")
-    return principal.asking(source_ip, request_id)
+    return principal.for_request(source_ip, request_id)
 
 
 def _expired(installation: Installation, principal: Principal) -> bool:

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, text, update
 
 from stacksafe.core.bulk import NewStack, load_stacks
 from stacksafe.core.installation import Installation, open_installation
-from stacksafe.core.opened import MAX_DERIVED, OpenedLevel, OpenedSecrets
+from stacksafe.core.read_cache import MAX_DERIVED, CachedLevel, ReadCache
 from stacksafe.core.secrets import (
     get_secret,
     import_secrets,
@@ -68,7 +68,7 @@ def test_a_second_read_at_the_same_revision_decrypts_nothing(
     installation: Installation, stack_target: Target
 ) -> None:
     put(installation, stack_target, "K", "v1")
-    cache = installation.opened
+    cache = installation.read_cache
     assert cache is not None
     assert values(installation, as_read(installation, stack_target)) == {"K": "v1"}
     misses, hits = cache.misses, cache.hits
@@ -236,7 +236,7 @@ def test_a_stale_target_revision_reads_the_database(
 def test_the_cache_can_be_turned_off(settings: Settings, installation: Installation) -> None:
     off = open_installation(replace(settings, read_cache_bytes=0))
     try:
-        assert off.opened is None
+        assert off.read_cache is None
     finally:
         off.close()
     for bad in ("-1", "64MB", "1e6", "²"):
@@ -247,17 +247,17 @@ def test_the_cache_can_be_turned_off(settings: Settings, installation: Installat
     ).read_cache_bytes == 0
 
 
-def _level_of(size: int) -> OpenedLevel:
+def _level_of(size: int) -> CachedLevel:
     from datetime import UTC, datetime
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     secret = Secret("K", "encrypted:AES256:x", False, 1, now, now, SecretValue("x" * size))
-    return OpenedLevel.of("rev", [secret])
+    return CachedLevel.of("rev", [secret])
 
 
 def test_the_cache_is_bounded_in_bytes_least_recently_used_out_first() -> None:
     one = _level_of(1000)
-    cache = OpenedSecrets(max_bytes=3 * one.size)
+    cache = ReadCache(max_bytes=3 * one.size)
     for stack_id in (1, 2, 3):
         cache.put((1, stack_id, "production"), one)
     assert cache.get((1, 1, "production"), "rev") is not None  # 1 is now the most recent
@@ -327,7 +327,7 @@ def test_no_plaintext_in_the_reprs_of_kept_or_audited_values(
     found = audited.result()
     assert [s.raw_value.reveal() for s in found if s.raw_value] == ["plaintext-never-in-a-repr"]
     assert audited.snapshot is not None  # a whole kept level
-    cache = installation.opened
+    cache = installation.read_cache
     assert cache is not None
     kept = cache.get((target.account.id, target.stack_id, "production"), str(target.revision))
     assert kept is not None
@@ -337,19 +337,19 @@ def test_no_plaintext_in_the_reprs_of_kept_or_audited_values(
 
 def test_derived_pages_count_against_the_bound() -> None:
     one = _level_of(1000)
-    cache = OpenedSecrets(max_bytes=4 * one.size)
+    cache = ReadCache(max_bytes=4 * one.size)
     cache.put((1, 1, "production"), one)
-    page = one.derived(("render", 1), lambda: b"x" * (2 * one.size))
-    assert page == one.derived(("render", 1), lambda: b"made twice")  # made once
+    page = one.memo(("render", 1), lambda: b"x" * (2 * one.size))
+    assert page == one.memo(("render", 1), lambda: b"made twice")  # made once
     assert cache.kept_bytes == 3 * one.size
     other = _level_of(1000)
     cache.put((1, 2, "production"), other)  # 4 x size: still fits
     assert cache.kept_bytes == 4 * one.size
-    other.derived(("render", 1), lambda: b"y" * 10)  # over the bound: the oldest level goes
+    other.memo(("render", 1), lambda: b"y" * 10)  # over the bound: the oldest level goes
     assert cache.get((1, 1, "production"), "rev") is None
     assert cache.kept_bytes == one.size + 10
     for n in range(2, 2 + MAX_DERIVED):  # the least recently used go, their bytes given back
-        other.derived(("render", n), lambda: b"z" * 100)
+        other.memo(("render", n), lambda: b"z" * 100)
     assert cache.kept_bytes == one.size + MAX_DERIVED * 100  # the 10 bytes of ("render", 1) went
 
 
@@ -362,8 +362,8 @@ def test_a_derived_value_in_use_outlives_rarely_used_ones() -> None:
         return name.encode()
 
     for n in range(5 * MAX_DERIVED):  # the page on every request, a new purpose each time
-        assert level.derived("page", lambda: make("page")) == b"page"
-        level.derived(("purpose", n), lambda n=n: make(f"purpose {n}"))  # type: ignore[misc]
+        assert level.memo("page", lambda: make("page")) == b"page"
+        level.memo(("purpose", n), lambda n=n: make(f"purpose {n}"))  # type: ignore[misc]
     assert made.count("page") == 1
 
 
@@ -379,18 +379,18 @@ def test_looking_up_a_derived_value_does_not_wait_for_one_being_made() -> None:
         assert release.wait(10)
         return b"slow"
 
-    maker = threading.Thread(target=level.derived, args=("slow", slow))
+    maker = threading.Thread(target=level.memo, args=("slow", slow))
     maker.start()
     try:
         assert started.wait(10)
         began = time.monotonic()
-        assert level.made("slow") is None
-        assert level.derived("quick", lambda: b"quick") == b"quick"
+        assert level.memoized("slow") is None
+        assert level.memo("quick", lambda: b"quick") == b"quick"
         assert time.monotonic() - began < 1.0
     finally:
         release.set()
         maker.join(10)
-    assert level.made("slow") == b"slow"
+    assert level.memoized("slow") == b"slow"
 
 
 def test_a_level_changes_revision_once_per_transaction_and_in_every_one(

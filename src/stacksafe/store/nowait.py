@@ -17,7 +17,7 @@ module runs one compiled SELECT straight through the sqlite3 driver on a connect
 - values are converted by the columns' own SQLAlchemy types
   (``dialect_impl(...).result_processor``), so a row reads as it does through ``Store.read``.
 
-PostgreSQL has no such reader (``Store.quick`` is None): a read there is a network round trip,
+PostgreSQL has no such reader (``Store.nowait`` is None): a read there is a network round trip,
 which belongs in a thread.
 """
 
@@ -33,13 +33,13 @@ from sqlalchemy import Engine, Select
 
 from stacksafe.store.driver import Compiled
 
-__all__ = ["CONVERTED_ROWS_MAX", "QuickReader", "QuickStatement"]
+__all__ = ["CONVERTED_ROWS_MAX", "NoWaitReader", "NoWaitStatement"]
 
 # Converted rows kept per statement (cleared when full: refilled as read).
 CONVERTED_ROWS_MAX = 1024
 
 
-class QuickStatement:
+class NoWaitStatement:
     """A SELECT compiled once for the driver, with the converters of its columns."""
 
     __slots__ = ("_converted", "_converters", "_row", "parameters", "sql")
@@ -54,7 +54,7 @@ class QuickStatement:
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         ]
         row: Any = NamedTuple(  # type: ignore[misc]
-            "QuickRow", [(column.key, Any) for column in columns]
+            "NoWaitRow", [(column.key, Any) for column in columns]
         )
         self._row: Callable[..., Any] = row
         self._converted: dict[tuple[Any, ...], Any] = {}
@@ -77,7 +77,7 @@ class QuickStatement:
         return converted
 
 
-class QuickReader:
+class NoWaitReader:
     """The SQLite database's never-waiting reader (see the module's docstring)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -88,7 +88,7 @@ class QuickReader:
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._closed = False
-        self._statements: dict[int, tuple[Select[Any], QuickStatement]] = {}
+        self._statements: dict[int, tuple[Select[Any], NoWaitStatement]] = {}
 
     def first(self, statement: Select[Any], given: Mapping[str, Any]) -> Any | None:
         """The first row of ``statement`` (a module-level constant: it is compiled once), or
@@ -96,7 +96,7 @@ class QuickReader:
         known = self._statements.get(id(statement))
         if known is None or known[0] is not statement:
             # Kept with the statement, so its id cannot be reused while it is in the map.
-            known = (statement, QuickStatement(statement, self._engine))
+            known = (statement, NoWaitStatement(statement, self._engine))
             self._statements[id(statement)] = known
         compiled = known[1]
         if not self._lock.acquire(blocking=False):

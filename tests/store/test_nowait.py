@@ -1,4 +1,4 @@
-"""store.quick: one-statement SQLite reads that never wait, read exactly as Store.read reads."""
+"""store.nowait: one-statement SQLite reads that never wait, read exactly as Store.read reads."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target
 from stacksafe.store import Store
 from stacksafe.store import tenancy as queries
-from stacksafe.store.quick import QuickReader
+from stacksafe.store.nowait import NoWaitReader
 from tests.api.helpers import set_local
 
 QUERY_ONLY = select(column("query_only")).select_from(table("pragma_query_only"))
@@ -25,14 +25,14 @@ BUSY = select(literal_column("busy()").label("busy"))
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-def _sqlite(installation: Installation) -> QuickReader:
-    assert installation.store.quick is not None
-    return installation.store.quick
+def _sqlite(installation: Installation) -> NoWaitReader:
+    assert installation.store.nowait is not None
+    return installation.store.nowait
 
 
-def test_only_sqlite_has_a_quick_reader(installation: Installation) -> None:
+def test_only_sqlite_has_a_nowait_reader(installation: Installation) -> None:
     # PostgreSQL reads belong in a thread (a network round trip): it has none.
-    assert (installation.store.quick is not None) == (
+    assert (installation.store.nowait is not None) == (
         installation.store.engine.dialect.name == "sqlite"
     )
 
@@ -46,8 +46,8 @@ def test_a_stack_reads_as_through_a_transaction(
     for uid in (stack_target.stack.uid, "no-such-stack"):
         with installation.store.read() as conn:
             expected = queries.stack_request(conn, uid)
-        assert queries.quick_stack_request(reader, uid) == expected
-    found = queries.quick_stack_request(reader, stack_target.stack.uid)
+        assert queries.nowait_stack_request(reader, uid) == expected
+    found = queries.nowait_stack_request(reader, stack_target.stack.uid)
     assert found is not None
     assert found[1] is not None
     assert found[1][0] == stack_target.stack  # datetimes converted as Store.read converts them
@@ -60,9 +60,9 @@ def test_the_next_read_sees_what_was_just_committed(
     reader = _sqlite(installation)
     assert stack_target.stack is not None
     uid = stack_target.stack.uid
-    before = queries.quick_stack_request(reader, uid)
+    before = queries.nowait_stack_request(reader, uid)
     set_local(installation, stack_target, {"K": "v"})
-    after = queries.quick_stack_request(reader, uid)
+    after = queries.nowait_stack_request(reader, uid)
     with installation.store.read() as conn:
         assert after == queries.stack_request(conn, uid)
     assert before is not None
@@ -82,23 +82,23 @@ def test_it_gives_up_at_once_while_another_process_locks_the_database(
     reader = _sqlite(installation)
     assert stack_target.stack is not None
     uid = stack_target.stack.uid
-    assert queries.quick_stack_request(reader, uid) is not None
+    assert queries.nowait_stack_request(reader, uid) is not None
     database = installation.store.engine.url.database
     assert database is not None
     installation.store.engine.dispose()  # nothing of ours holds the file while the other locks it
     reader.close()
-    reader = QuickReader(installation.store.engine)
+    reader = NoWaitReader(installation.store.engine)
     other = sqlite3.connect(database, isolation_level=None)
     try:
         other.execute("PRAGMA locking_mode = EXCLUSIVE")
         other.execute("BEGIN EXCLUSIVE")
         started = time.monotonic()
-        assert queries.quick_stack_request(reader, uid) is None
+        assert queries.nowait_stack_request(reader, uid) is None
         assert time.monotonic() - started < 1.0  # no busy wait (the engine's is 30 s)
     finally:
         other.execute("COMMIT")
         other.close()
-    assert queries.quick_stack_request(reader, uid) is not None  # opened again
+    assert queries.nowait_stack_request(reader, uid) is not None  # opened again
     reader.close()
 
 
@@ -124,18 +124,18 @@ def test_it_does_not_queue_behind_another_thread(
     try:
         assert entered.wait(10)
         started = time.monotonic()
-        assert queries.quick_stack_request(reader, stack_target.stack.uid) is None
+        assert queries.nowait_stack_request(reader, stack_target.stack.uid) is None
         assert time.monotonic() - started < 1.0
     finally:
         release.set()
         slow.join(10)
-    assert queries.quick_stack_request(reader, stack_target.stack.uid) is not None
+    assert queries.nowait_stack_request(reader, stack_target.stack.uid) is not None
 
 
 def test_a_missing_database_is_not_created(tmp_path: Path) -> None:
     store = Store.from_url(f"sqlite:///{tmp_path / 'gone.db'}")
-    assert store.quick is not None
-    assert store.quick.first(QUERY_ONLY, {}) is None
+    assert store.nowait is not None
+    assert store.nowait.first(QUERY_ONLY, {}) is None
     assert not (tmp_path / "gone.db").exists()
     store.close()
 
@@ -154,7 +154,7 @@ def test_rows_are_converted_again_when_they_change_and_the_kept_ones_stay_bounde
 ) -> None:
     from sqlalchemy import bindparam
 
-    from stacksafe.store.quick import CONVERTED_ROWS_MAX
+    from stacksafe.store.nowait import CONVERTED_ROWS_MAX
 
     reader = _sqlite(installation)
     echo = select(bindparam("n", type_=Integer).label("n"))

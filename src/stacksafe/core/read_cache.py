@@ -31,12 +31,12 @@ from stacksafe.core.references import has_references
 from stacksafe.model import Secret
 from stacksafe.settings import DEFAULT_READ_CACHE_BYTES
 
-__all__ = ["Level", "OpenedLevel", "OpenedSecrets"]
+__all__ = ["CachedLevel", "Level", "ReadCache"]
 
 # Per kept secret, besides its plaintext: the tuple, strings and datetimes (measured ~600 B).
 OVERHEAD_BYTES = 600
 
-# Derived values kept per level (pages of a few shapes, the detail of its reveal event, that
+# Memoized values kept per level (the detail of its reveal event, that
 # detail as stored for each purpose asked lately).
 MAX_DERIVED = 8
 _MISSING = object()
@@ -48,7 +48,7 @@ Level = tuple[int, int | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
-class OpenedLevel:
+class CachedLevel:
     """The secrets of one level as read at ``revision``, values revealed, in read order."""
 
     revision: str
@@ -58,15 +58,15 @@ class OpenedLevel:
     size: int
     # Whether any value holds a ${...} reference (core.references), tested once.
     references: bool
-    # What readers derive from the whole level, the same every time (see ``derived``).
+    # What readers derive from the whole level, the same every time (see ``memo``).
     _derived: OrderedDict[Hashable, object] = field(default_factory=OrderedDict, repr=False)
     _described: list[tuple[Secret, ...]] = field(default_factory=list)
     _derive_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    # Told how many bytes ``derived`` keeps, or gives back (set by the cache that keeps this).
-    _charge: list[Callable[[OpenedLevel, int], None]] = field(default_factory=list, repr=False)
+    # Told how many bytes ``memo`` keeps, or gives back (set by the cache that keeps this).
+    _charge: list[Callable[[CachedLevel, int], None]] = field(default_factory=list, repr=False)
 
     @classmethod
-    def of(cls, revision: str, revealed: Sequence[Secret]) -> OpenedLevel:
+    def of(cls, revision: str, revealed: Sequence[Secret]) -> CachedLevel:
         size = sum(
             OVERHEAD_BYTES + len(s.key) + len(s.value) + len(s.raw_value or "") for s in revealed
         )
@@ -75,12 +75,12 @@ class OpenedLevel:
         )
         return cls(revision, tuple(revealed), {s.key: s for s in revealed}, size, references)
 
-    def derived(self, what: Hashable, make: Callable[[], T]) -> T:
-        """``make()``, made once per ``what`` for this level at this revision: a rendered
-        page, an audit event's detail. A few are kept, the least recently used given up
+    def memo(self, what: Hashable, make: Callable[[], T]) -> T:
+        """``make()``, made once per ``what`` for this level at this revision: an audit
+        event's detail, as a dict and as stored. A few are kept, the least recently used given up
         first (a page read on every request outlives the details of rare purposes). Made
-        outside the lock, so ``made`` never waits for a render; a lost race makes one twice."""
-        found = self.made(what)
+        outside the lock, so ``memoized`` never waits for a make; a lost race makes one twice."""
+        found = self.memoized(what)
         if found is not None:
             return cast(T, found)
         made = make()
@@ -97,8 +97,8 @@ class OpenedLevel:
             charge(self, change)
         return made
 
-    def made(self, what: Hashable) -> object | None:
-        """What ``derived(what, ...)`` made and still keeps, or None (nothing is made here,
+    def memoized(self, what: Hashable) -> object | None:
+        """What ``memo(what, ...)`` made and still keeps, or None (nothing is made here,
         and nothing is waited for but a dictionary lookup)."""
         with self._derive_lock:
             found = self._derived.get(what, _MISSING)
@@ -127,12 +127,12 @@ def _bytes_of(derived: object) -> int:
     return len(derived) if isinstance(derived, bytes | str) else 0
 
 
-class OpenedSecrets:
+class ReadCache:
     """Opened levels by ``Level``, at most ``max_bytes`` of them; thread-safe."""
 
     def __init__(self, max_bytes: int = DEFAULT_READ_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._levels: OrderedDict[Level, OpenedLevel] = OrderedDict()
+        self._levels: OrderedDict[Level, CachedLevel] = OrderedDict()
         # Bytes each kept level counts for: its values, plus what ``derived`` keeps for it.
         self._sizes: dict[Level, int] = {}
         self._bytes = 0
@@ -140,7 +140,7 @@ class OpenedSecrets:
         self.hits = 0
         self.misses = 0
 
-    def get(self, level: Level, revision: str) -> OpenedLevel | None:
+    def get(self, level: Level, revision: str) -> CachedLevel | None:
         """What was opened for ``level`` at exactly ``revision``, if it is kept."""
         with self._lock:
             found = self._levels.get(level)
@@ -151,7 +151,7 @@ class OpenedSecrets:
             self.hits += 1
             return found
 
-    def put(self, level: Level, opened: OpenedLevel) -> None:
+    def put(self, level: Level, opened: CachedLevel) -> None:
         """Keep ``opened`` (replacing what ``level`` had); too big to keep: nothing is kept."""
         with self._lock:
             self._drop(level)
@@ -163,7 +163,7 @@ class OpenedSecrets:
             opened._charge.append(lambda kept, change: self._charged(level, kept, change))
             self._fit()
 
-    def _charged(self, level: Level, kept: OpenedLevel, change: int) -> None:
+    def _charged(self, level: Level, kept: CachedLevel, change: int) -> None:
         """``kept`` (if still kept for ``level``) keeps ``change`` more bytes of derived values."""
         with self._lock:
             if self._levels.get(level) is not kept:
