@@ -12,8 +12,6 @@ import typer
 from stacksafe.cli.backend import backend
 from stacksafe.cli.common import DataDirOption, local_actor, opened_installation
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
-from stacksafe.core import principals
-from stacksafe.core.audit_checkpoint import parse_expected_head
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue, iso8601
 from stacksafe.settings import ClientSettings
@@ -73,6 +71,8 @@ def users_set_password(
         text = typer.prompt(f"Password for {email}", hide_input=True, confirmation_prompt=True)
     else:
         raise InvalidInput("no password: type it at the prompt (a terminal), or use --stdin")
+    from stacksafe.core import principals
+
     with opened_installation(data_dir) as installation:
         principals.set_password(installation, local_actor(), email, SecretValue(text))
     typer.echo(f"Password set for {email}; their open web sessions were ended.", err=True)
@@ -211,6 +211,8 @@ def audit_verify(
 ) -> None:
     """Walk the hash chain and compare its end with the checkpoints: exit 0 when intact, else
     6 naming the first bad event or the rollback, or saying no checkpoint was found."""
+    from stacksafe.core.audit_checkpoint import parse_expected_head
+
     expected = [parse_expected_head(text) for text in expect_head or []]
     with backend(data_dir) as where:
         report, anchors = where.verify_audit(

@@ -18,9 +18,13 @@ from stacksafe.cli.common import (
     opened_installation,
     settings_for,
 )
-from stacksafe.core import custody, reseal
 
 __all__ = ["keys_app"]
+
+# The core's default batches (custody.BATCH, reseal.BATCH), shown by `--help`: repeated here so
+# that building the CLI imports no core service (tests/cli/test_import_guard.py checks both).
+REWRAP_BATCH = 500
+RESEAL_BATCH = 500
 
 keys_app = typer.Typer(help="The master key and data keys: rotation and where they stand.")
 
@@ -28,6 +32,8 @@ keys_app = typer.Typer(help="The master key and data keys: rotation and where th
 @keys_app.command("status")
 def status(data_dir: DataDirOption = None) -> None:
     """Master-key versions, and how many data and server keys each one wraps."""
+    from stacksafe.core import custody
+
     with opened_installation(data_dir) as installation:
         found = custody.key_status(installation)
     typer.echo(
@@ -74,11 +80,13 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
 def rotate(
     batch: Annotated[
         int, typer.Option(min=1, max=100_000, help="Keys re-wrapped per transaction.")
-    ] = custody.BATCH,
+    ] = REWRAP_BATCH,
     data_dir: DataDirOption = None,
 ) -> None:
     """Add a master-key version and re-wrap every data key under it while servers keep
     serving (values are not re-encrypted). Interrupted, it resumes where it stopped."""
+    from stacksafe.core import custody
+
     settings = settings_for(data_dir)
     with opened_installation(data_dir) as installation, _progress("re-wrapping keys") as progress:
         report = custody.rotate_master_key(
@@ -97,13 +105,15 @@ def rotate_data_keys(
     stack: StackOption = None,
     batch: Annotated[
         int, typer.Option(min=1, max=100_000, help="Values re-encrypted per transaction.")
-    ] = reseal.BATCH,
+    ] = RESEAL_BATCH,
     data_dir: DataDirOption = None,
 ) -> None:
     """Re-encrypt every stored value (every version) under fresh data keys, then delete the
     old data keys: for when a data key may be compromised. --account covers the account's own
     level and all its stacks, --stack one stack; default: everything. Servers keep serving;
     interrupted, it resumes where it stopped."""
+    from stacksafe.core import reseal
+
     with (
         opened_installation(data_dir) as installation,
         _progress("re-encrypting values") as progress,

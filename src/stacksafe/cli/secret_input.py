@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.core import transfer
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 
@@ -89,6 +88,8 @@ def value_from_sources(
         raise InvalidInput(f"give the value one way only, not {' and '.join(given)}")
     if inline is not None:
         return SecretValue(inline)
+    from stacksafe.core import transfer
+
     if from_stdin:
         data, source = read_bytes("-")
         return SecretValue(_strip_one_newline(transfer.decode_utf8(data, source)))

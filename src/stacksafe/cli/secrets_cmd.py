@@ -23,7 +23,7 @@ from stacksafe.cli.secret_input import (
 )
 from stacksafe.cli.transfer_cmd import copy, diff, export, import_
 from stacksafe.cli.versions_cmd import destroy, history, max_versions, rollback, undelete
-from stacksafe.core.generate import CHARSETS, MAX_LENGTH, generate_value
+from stacksafe.core.generate import CHARSETS, MAX_LENGTH  # light: limits --help shows
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import InvalidInput
 
@@ -155,6 +155,8 @@ def generate(
     """Set KEY to a new random value (never printed: reveal it with `secrets get`)."""
     if rotate_every is not None:
         parse_duration(rotate_every)  # a bad period must not leave a value set without policy
+    from stacksafe.core.generate import generate_value
+
     value = generate_value(length, charset)
     with secrets_backend(data_dir, account=account, stack=stack) as target:
         stored = target.set(key, value, if_version)

@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from stacksafe.cli.common import DataDirOption, local_actor
-from stacksafe.core.installation import open_installation
-from stacksafe.core.principals import bootstrap_owner, create_token, has_users
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import ConfigurationError, InvalidInput
 from stacksafe.settings import ServerSettings, Settings
@@ -37,6 +35,9 @@ def is_loopback(host: str) -> bool:
 
 def _first_start(settings: Settings) -> None:
     """An installation without users (made before users existed) gets its owner now, once."""
+    from stacksafe.core.installation import open_installation
+    from stacksafe.core.principals import bootstrap_owner, create_token, has_users
+
     installation = open_installation(settings)
     try:
         if has_users(installation):

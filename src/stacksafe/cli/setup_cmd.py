@@ -7,9 +7,6 @@ from typing import Annotated
 import typer
 
 from stacksafe.cli.common import DataDirOption, local_actor, settings_for
-from stacksafe.core.audit import write_genesis
-from stacksafe.core.installation import database_shown, initialise
-from stacksafe.core.principals import bootstrap_owner, create_token
 
 __all__ = ["init"]
 
@@ -24,6 +21,10 @@ def init(
 
     Also creates the server owner and prints the owner's first API token, once.
     """
+    from stacksafe.core.audit import write_genesis
+    from stacksafe.core.installation import database_shown, initialise
+    from stacksafe.core.principals import bootstrap_owner, create_token
+
     settings = settings_for(data_dir)
     installation, key_file = initialise(settings)
     try:

@@ -18,8 +18,6 @@ from stacksafe.cli.output import (
     print_table,
 )
 from stacksafe.cli.secret_input import read_bytes
-from stacksafe.core import transfer
-from stacksafe.core.exports import k8s_name, render_export
 from stacksafe.errors import InvalidInput
 
 __all__ = ["copy", "diff", "export", "import_"]
@@ -38,6 +36,8 @@ def import_(
     data_dir: DataDirOption = None,
 ) -> None:
     """Set every KEY=VALUE of a file in one transaction: all of them or none."""
+    from stacksafe.core import transfer
+
     data, source = read_bytes(path)
     text = transfer.decode_utf8(data, source)
     chosen = transfer.detect_format(path) if fmt is None else fmt.value
@@ -75,6 +75,8 @@ def export(
 ) -> None:
     """Print the effective secrets, revealed (references resolved), as dotenv, JSON, YAML,
     shell `export` lines, a Docker env-file or a Kubernetes Secret manifest."""
+    from stacksafe.core.exports import k8s_name, render_export
+
     with secrets_backend(data_dir, account=account, stack=stack) as target:
         values = target.values(f"export {fmt.value}", resolve=not raw)
     manifest_name = name or k8s_name(stack or account or "stacksafe")
