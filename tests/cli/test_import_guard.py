@@ -104,9 +104,12 @@ def test_generate_is_plain() -> None:
 def test_keys_batches_are_the_cores() -> None:
     """keys_cmd repeats the core's default batches (its --help shows them) not to import it."""
     from stacksafe.cli import keys_cmd
-    from stacksafe.core import custody, reseal
+    from stacksafe.core import data_key_rotation, master_key_rotation
 
-    assert (keys_cmd.REWRAP_BATCH, keys_cmd.RESEAL_BATCH) == (custody.BATCH, reseal.BATCH)
+    assert (keys_cmd.REWRAP_BATCH, keys_cmd.RESEAL_BATCH) == (
+        master_key_rotation.BATCH,
+        data_key_rotation.BATCH,
+    )
 
 
 def test_the_guard_sees_a_server_import_in_the_cli(tmp_path: Path) -> None:

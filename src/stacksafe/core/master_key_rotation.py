@@ -1,4 +1,4 @@
-"""Master-key custody: rotating the master key, and where the data keys stand.
+"""Master-key rotation: rewrapping the data keys under a new master key, and where they stand.
 
 Rotation adds a master-key version and re-wraps every data key and server key under it, in
 batches that each commit on their own, while servers keep serving: a data key's material does not
@@ -29,8 +29,8 @@ from stacksafe.crypto.keyring import replace_key_file
 from stacksafe.errors import ConfigurationError, Conflict
 from stacksafe.settings import Settings
 from stacksafe.store import Connection
+from stacksafe.store import data_key_rotation as reseal_queries
 from stacksafe.store import keys as key_queries
-from stacksafe.store import reseal as reseal_queries
 
 __all__ = ["BATCH", "KeyStatus", "RotationReport", "key_status", "rotate_master_key"]
 
@@ -43,7 +43,7 @@ class KeyStatus:
     versions: list[int]  # registered in the database
     data_keys: dict[int, int]  # master-key version -> data keys wrapped under it
     server_keys: dict[int, int]
-    # Data keys retired by an unfinished `keys rotate-data-keys` (see core.reseal).
+    # Data keys retired by an unfinished `keys rotate-data-keys` (see core.data_key_rotation).
     retired_data_keys: int = 0
 
     @property

@@ -37,8 +37,8 @@ from stacksafe.core.tenancy import Target, resolve_target
 from stacksafe.crypto import Binding, Envelope, ScopeKeys
 from stacksafe.errors import Conflict
 from stacksafe.store import Connection
+from stacksafe.store import data_key_rotation as queries
 from stacksafe.store import keys as key_queries
-from stacksafe.store import reseal as queries
 from stacksafe.store import tenancy as tenancy_queries
 
 __all__ = ["BATCH", "ResealReport", "rotate_data_keys"]

@@ -14,11 +14,11 @@ from sqlalchemy import select, update
 
 from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.audit_events import list_events
-from stacksafe.core.custody import key_status, rotate_master_key
+from stacksafe.core.data_key_rotation import rotate_data_keys
 from stacksafe.core.data_keys import scope_keys
 from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.installation import Installation, initialise, open_installation
-from stacksafe.core.reseal import rotate_data_keys
+from stacksafe.core.master_key_rotation import key_status, rotate_master_key
 from stacksafe.core.secrets import (
     get_secret,
     import_secrets,

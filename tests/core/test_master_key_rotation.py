@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.audit_events import list_events
-from stacksafe.core.custody import key_status, rotate_master_key
 from stacksafe.core.installation import Installation, open_installation
+from stacksafe.core.master_key_rotation import key_status, rotate_master_key
 from stacksafe.core.secrets import get_secret, list_secrets, set_secret
 from stacksafe.core.tenancy import Target, create_stack
 from stacksafe.crypto import keyring_from_file
