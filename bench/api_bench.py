@@ -61,7 +61,7 @@ from pathlib import Path
 from results import emit  # bench/results.py: the BENCH-RESULT lines of `make bench`
 
 from stacksafe.core.access import Principal
-from stacksafe.core.audit import verify_chain
+from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.installation import initialise, open_installation
 from stacksafe.core.principals import bootstrap_owner, create_token
 from stacksafe.core.secrets import import_secrets

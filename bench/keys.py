@@ -39,8 +39,8 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stacksafe.core.access import Principal
-from stacksafe.core.custody import key_status, rotate_master_key
 from stacksafe.core.installation import Installation, open_installation
+from stacksafe.core.master_key_rotation import key_status, rotate_master_key
 from stacksafe.core.secrets import list_secrets
 from stacksafe.core.tenancy import Target, create_stack
 from stacksafe.crypto import Scope

@@ -22,7 +22,7 @@ Timed, ``ROUNDS`` interleaved rounds (both databases, every measurement, rotatin
 * **masked list**: ``list_secrets(reveal=False)``, same installation (reads and authenticates every
   row, no audit event).
 * **warm reveal**: ``list_secrets(reveal=True)`` on a default installation, whose read cache
-  (core/opened.py) holds the level: one revision query, then the kept values, plus the audit
+  (core/read_cache.py) holds the level: one revision query, then the kept values, plus the audit
   event.
 * **query only**: ``store.secrets.effective_secrets`` in a read transaction: the one indexed
   query, no crypto, no audit.

@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection
 
 from stacksafe.core.access import Principal
-from stacksafe.core.audit import verify_chain
+from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.installation import Installation, initialise
 from stacksafe.core.secrets import get_secret, import_secrets, set_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack

@@ -2,22 +2,26 @@
 
 ::
 
-    StacksafeError          code
-    ├── InvalidInput        bad_request          the caller sent something malformed
-    │   └── ExpansionTooLarge  expansion_too_large  ${...} references expand beyond the limits
-    ├── NotFound            not_found            an account, stack or secret does not exist
-    ├── Unauthenticated     unauthenticated      no valid token (missing, unknown, expired, revoked)
-    ├── Forbidden           forbidden            the caller may not do this
-    ├── Conflict            conflict             the write collides with the current state
-    │   └── PreconditionFailed  precondition_failed  If-Match named another version
-    ├── Throttled           throttled            too many requests
-    │   └── TooManyFailures     throttled        too many failed attempts (429)
-    ├── AuditUnavailable    audit_unavailable    the audit log cannot be written (fail closed)
-    ├── StorageUnavailable  storage_unavailable  the database is down, full or read-only (retry)
-    ├── IntegrityError      integrity_error      stored data is tampered, corrupted, undecryptable
-    └── ConfigurationError  configuration_error  wrong master key, bad database URL
+    StacksafeError             code                 HTTP  exit
+    ├── InvalidInput           bad_request          400   2   the caller sent something malformed
+    │   └── ExpansionTooLarge  expansion_too_large  422   2   ${...} references expand too far
+    ├── NotFound               not_found            404   3   no such account, stack or secret
+    ├── Unauthenticated        unauthenticated      401   4   no valid token (missing, expired...)
+    ├── Forbidden              forbidden            403   4   the caller may not do this
+    ├── Conflict               conflict             409   5   the write collides with the state
+    │   └── PreconditionFailed precondition_failed  412   5   If-Match named another version
+    ├── Throttled              throttled            503   8   too many requests (as Cloud66)
+    │   └── TooManyFailures    throttled            429   8   too many failed attempts
+    ├── AuditUnavailable       audit_unavailable    503   7   the audit log cannot be written
+    ├── StorageUnavailable     storage_unavailable  503   9   the database is down, full or
+    │                                                         read-only (retry)
+    ├── IntegrityError         integrity_error      500   6   stored data tampered, corrupted
+    └── ConfigurationError     configuration_error  503   7   wrong master key, bad database URL
+        └── ServerUnreachable  configuration_error  503   7   no answer from the server
 
-Each face maps ``code`` once: to an HTTP status in the API, to an exit code in the CLI.
+Each error class carries its HTTP status (``http_status``, for the API and the web UI) and its
+CLI exit code (``exit_code``, documented in docs/cli.md), as click's ``ClickException.exit_code``:
+class attributes a subclass overrides. The faces read them; none keeps a table of its own.
 Messages say what was wrong and how to fix it, and never contain a secret value.
 """
 
@@ -46,6 +50,9 @@ class StacksafeError(Exception):
     """Base of every error stacksafe raises on purpose."""
 
     code = "error"
+    # What the API and the web UI answer, and what the CLI exits with (docs/cli.md).
+    http_status = 400
+    exit_code = 1
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -59,6 +66,8 @@ class InvalidInput(StacksafeError):
     """The input is malformed: a bad key, an oversized value, an unparsable file."""
 
     code = "bad_request"
+    http_status = 400
+    exit_code = 2
 
 
 class ExpansionTooLarge(InvalidInput):
@@ -66,36 +75,48 @@ class ExpansionTooLarge(InvalidInput):
     would make one is refused, and a read that would build one fails, naming the key."""
 
     code = "expansion_too_large"
+    http_status = 422
+    exit_code = 2
 
 
 class NotFound(StacksafeError):
     """The named account, stack or secret does not exist."""
 
     code = "not_found"
+    http_status = 404
+    exit_code = 3
 
 
 class Unauthenticated(StacksafeError):
     """No valid credentials: the token is missing, unknown, expired or revoked."""
 
     code = "unauthenticated"
+    http_status = 401
+    exit_code = 4
 
 
 class Forbidden(StacksafeError):
     """The caller is not allowed to do this."""
 
     code = "forbidden"
+    http_status = 403
+    exit_code = 4
 
 
 class Conflict(StacksafeError):
     """The write collides with existing state (a duplicate name, a concurrent write)."""
 
     code = "conflict"
+    http_status = 409
+    exit_code = 5
 
 
 class PreconditionFailed(Conflict):
     """A conditional write (If-Match / --if-version) found another version than expected."""
 
     code = "precondition_failed"
+    http_status = 412
+    exit_code = 5
 
 
 class Throttled(StacksafeError):
@@ -103,6 +124,8 @@ class Throttled(StacksafeError):
     when known (the Retry-After header)."""
 
     code = "throttled"
+    http_status = 503  # Cloud66's status for rate limiting
+    exit_code = 8
 
     def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
@@ -114,11 +137,15 @@ class TooManyFailures(Throttled):
     for one email): slow down (the API answers 429; valid credentials are not refused by the
     bad-token count)."""
 
+    http_status = 429  # Cloud66's 503 stays the per-token rate limit's
+
 
 class AuditUnavailable(StacksafeError):
     """The audit log cannot be written, so the reveal or change it would record is refused."""
 
     code = "audit_unavailable"
+    http_status = 503
+    exit_code = 7
 
 
 class StorageUnavailable(StacksafeError):
@@ -131,6 +158,9 @@ class StorageUnavailable(StacksafeError):
     """
 
     code = "storage_unavailable"
+    http_status = 503
+    # Not 7, which says the installation itself is wrong: the same command may work later.
+    exit_code = 9
 
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
@@ -144,6 +174,8 @@ class IntegrityError(StacksafeError):
     """
 
     code = "integrity_error"
+    http_status = 500
+    exit_code = 6
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -154,6 +186,8 @@ class ConfigurationError(StacksafeError):
     """The installation is misconfigured: wrong master key, bad database URL, missing files."""
 
     code = "configuration_error"
+    http_status = 503
+    exit_code = 7
 
 
 class ServerUnreachable(ConfigurationError):

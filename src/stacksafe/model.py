@@ -1,19 +1,30 @@
-"""Plain data objects shared by every layer: accounts, stacks, secrets and masked plaintext."""
+"""Plain data objects shared by every layer: accounts, stacks, secrets, audit events, plaintext."""
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from stacksafe.errors import InvalidInput
+
 __all__ = [
     "BUILTIN_ENVIRONMENTS",
+    "PURPOSE_MAX_CHARS",
+    "PURPOSE_PATTERN",
+    "WIRE_NAME",
     "Account",
+    "AuditEvent",
     "Secret",
     "SecretValue",
     "Stack",
+    "checked_purpose",
     "iso8601",
+    "purpose_of",
+    "wire_names",
 ]
 
 BUILTIN_ENVIRONMENTS = ("development", "staging", "qa", "production")
@@ -123,3 +134,80 @@ class Secret(NamedTuple):
             "created_at_iso": iso8601(self.created_at),
             "updated_at_iso": iso8601(self.updated_at),
         }
+
+
+# A field's name on the wire (JSON) where it differs from the Python name: dataclass metadata.
+WIRE_NAME = "wire_name"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One event of the audit log: who did what to which account or stack, when, how it ended.
+
+    Declared once: the store reads its rows into it (``store.audit.StoredEvent.event``), the
+    API's schema is made from its fields (``api.schemas.AuditEventOut``), and ``to_json`` is
+    the wire form of both. A new field is a column of ``audit_events`` of the same name; what
+    the chain hashes is a fixed list (``core.audit_chain.HASHED_FIELDS``), changed on purpose.
+    """
+
+    seq: int
+    at: datetime = field(metadata={WIRE_NAME: "at_iso"})
+    actor: str
+    token_uid: str | None = field(metadata={WIRE_NAME: "token_id"})
+    source_ip: str | None
+    request_id: str | None
+    action: str
+    outcome: str
+    account_uid: str | None
+    stack_uid: str | None
+    detail: dict[str, Any]
+
+    def to_json(self) -> dict[str, object]:
+        """The wire form: every field by its wire name, moments as ``iso8601``."""
+        return {wire: _wire_value(getattr(self, name)) for name, wire in _AUDIT_EVENT_WIRE}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditEvent:
+        """The event from its wire form (``to_json``'s, as the API sends it)."""
+        read: dict[str, Any] = {
+            name: datetime.fromisoformat(data[wire]) if name in _AUDIT_EVENT_MOMENTS else data[wire]
+            for name, wire in _AUDIT_EVENT_WIRE
+        }
+        return cls(**read)
+
+
+def wire_names(cls: type[Any]) -> list[tuple[str, str]]:
+    """(Python name, wire name) of each field of the dataclass ``cls``, in order."""
+    return [(f.name, f.metadata.get(WIRE_NAME, f.name)) for f in fields(cls)]
+
+
+def _wire_value(value: object) -> object:
+    return iso8601(value) if isinstance(value, datetime) else value
+
+
+_AUDIT_EVENT_WIRE = wire_names(AuditEvent)
+# Annotations are text here (``from __future__ import annotations``): read, not evaluated.
+_AUDIT_EVENT_MOMENTS = {f.name for f in fields(AuditEvent) if f.type == "datetime"}
+
+
+# A reveal's purpose: what the values are for (e.g. ``run node``), as the client states it,
+# written into the reveal's audit event. One definition for every face and for core.reveal.
+PURPOSE_MAX_CHARS = 200
+PURPOSE_PATTERN = r"^[\x20-\x7e]*$"  # printable ASCII: an audit record stays one plain line
+_PURPOSE = re.compile(rf"[\x20-\x7e]{{1,{PURPOSE_MAX_CHARS}}}")
+
+
+def checked_purpose(purpose: str) -> str:
+    """``purpose`` when it is one (1 to 200 printable ASCII characters); else InvalidInput."""
+    if _PURPOSE.fullmatch(purpose) is None:
+        raise InvalidInput(
+            f"a reveal's purpose must be 1 to {PURPOSE_MAX_CHARS} printable ASCII characters"
+        )
+    return purpose
+
+
+def purpose_of(description: str) -> str:
+    """A purpose describing anything (a command line): characters a purpose cannot hold
+    become ``?``, and it is cut to the longest a purpose may be."""
+    shown = "".join(c if " " <= c <= "~" else "?" for c in description)[:PURPOSE_MAX_CHARS]
+    return shown or "?"

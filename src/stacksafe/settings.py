@@ -1,7 +1,12 @@
-"""Configuration: where the data dir, database and master key are. Read only when asked.
+"""Configuration: every ``STACKSAFE_*`` variable is read here, only when asked, and passed in.
+
+``Settings``: where the data dir, database and master key are, and the installation's limits.
+``ServerSettings``: what the served app adds (`stacksafe serve`'s flags, the web UI's).
+``ClientSettings``: remote mode (the server's address, the token) and the CLI's own switches.
 
 Precedence: explicit arguments (CLI flags), then ``STACKSAFE_*`` environment variables, then
 defaults under the data dir (``$XDG_DATA_HOME/stacksafe`` or ``~/.local/share/stacksafe``).
+Nothing here writes the environment back.
 """
 
 from __future__ import annotations
@@ -28,7 +33,11 @@ __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
     "DEFAULT_PASSWORD_QUEUE",
     "DEFAULT_PASSWORD_WORKERS",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_ROTATION_INTERVAL",
     "KEY_PARAMS_FILE",
+    "ClientSettings",
+    "ServerSettings",
     "Settings",
     "default_data_dir",
 ]
@@ -54,6 +63,10 @@ DEFAULT_AUDIT_MIN_FREE_BYTES = 8 * 1024 * 1024
 # eight waiting checks are under a second of work, a sign-in answered later is better refused.
 DEFAULT_PASSWORD_WORKERS = 1
 DEFAULT_PASSWORD_QUEUE = 8
+# The server's (ServerSettings): requests per token per hour, as Cloud66; seconds between the
+# rotation scheduler's looks for due rotations (0: no scheduler).
+DEFAULT_RATE_LIMIT = 3000
+DEFAULT_ROTATION_INTERVAL = 60
 DATABASE_FILE = "stacksafe.db"
 KEY_FILE = "master.key"
 KEY_PARAMS_FILE = "master.key.params"
@@ -93,7 +106,7 @@ class Settings:
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
     # STACKSAFE_MAX_EXPANDED_BYTES: what resolving references may build for one read, in all.
     max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES
-    # Plaintext kept in memory by readers (core.opened), STACKSAFE_READ_CACHE_BYTES; 0: none.
+    # Plaintext kept in memory by readers (core.read_cache), STACKSAFE_READ_CACHE_BYTES; 0: none.
     read_cache_bytes: int = DEFAULT_READ_CACHE_BYTES
     # A passphrase the master key is derived from (STACKSAFE_MASTER_KEY_PASSPHRASE), or the file
     # holding one (STACKSAFE_MASTER_KEY_PASSPHRASE_FILE, read only when the key is loaded).
@@ -265,6 +278,107 @@ class Settings:
         )
 
 
+@dataclass(frozen=True)
+class ServerSettings:
+    """What the served app needs besides the installation's ``Settings``: `stacksafe serve`'s
+    flags, or for ``uvicorn --factory stacksafe.api.app:app_from_environment`` the variables
+    ``STACKSAFE_RATE_LIMIT``, ``STACKSAFE_THREADS`` and ``STACKSAFE_ROTATION_INTERVAL``; and
+    the web UI's ``STACKSAFE_WEB_IDLE_TIMEOUT`` (a duration, e.g. ``15m``) and
+    ``STACKSAFE_WEB_ORIGIN`` (checked where they are used: core.validation.parse_duration,
+    web.state.check_web_origin).
+
+    No key material: `serve` hands it to each worker process (pickled), and each worker
+    loads the installation's ``Settings`` itself, from ``data_dir`` and its environment.
+    """
+
+    data_dir: Path | None = None
+    rate_limit: int = DEFAULT_RATE_LIMIT
+    threads: int | None = None  # request threads per worker; None: by the database
+    rotation_interval: int = DEFAULT_ROTATION_INTERVAL
+    web_idle_timeout: str | None = None
+    web_origin: str | None = None
+
+    def installation_settings(self, environ: Mapping[str, str] | None = None) -> Settings:
+        return Settings.load(environ, data_dir=self.data_dir)
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, *, data_dir: Path | None = None
+    ) -> ServerSettings:
+        """All from ``environ`` (default: the process's): the ``uvicorn --factory`` way."""
+        env = os.environ if environ is None else environ
+        threads = _whole(env, "STACKSAFE_THREADS", 0, 1, "threads", _MAX_THREADS)
+        return cls.of_serve(
+            env,
+            data_dir=data_dir,
+            rate_limit=_whole(
+                env, "STACKSAFE_RATE_LIMIT", DEFAULT_RATE_LIMIT, 1, "requests", _MAX_RATE
+            ),
+            threads=threads or None,
+            rotation_interval=_whole(
+                env,
+                "STACKSAFE_ROTATION_INTERVAL",
+                DEFAULT_ROTATION_INTERVAL,
+                0,
+                "seconds",
+                _MAX_RATE,
+            ),
+        )
+
+    @classmethod
+    def of_serve(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        data_dir: Path | None,
+        rate_limit: int,
+        threads: int | None,
+        rotation_interval: int,
+    ) -> ServerSettings:
+        """`stacksafe serve`'s: its flags, and the web UI's variables from ``environ``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            data_dir=data_dir,
+            rate_limit=rate_limit,
+            threads=threads,
+            rotation_interval=rotation_interval,
+            web_idle_timeout=env.get("STACKSAFE_WEB_IDLE_TIMEOUT") or None,
+            web_origin=env.get("STACKSAFE_WEB_ORIGIN") or None,
+        )
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Remote mode and the CLI's own switches: ``STACKSAFE_ADDR`` set means the commands go to
+    that server with ``STACKSAFE_TOKEN`` (``STACKSAFE_CA_BUNDLE``: a private CA's bundle);
+    ``STACKSAFE_FALLBACK_PASSPHRASE`` seals `run --fallback`'s snapshot (else the token does);
+    ``STACKSAFE_DATA_DIR`` for `run`'s fast path; ``STACKSAFE_DEBUG`` shows tracebacks."""
+
+    address: str | None = None
+    token: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+    fallback_passphrase: str | None = field(default=None, repr=False)
+    data_dir: Path | None = None
+    debug: bool = False
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.address)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> ClientSettings:
+        env = os.environ if environ is None else environ
+        data_dir = env.get("STACKSAFE_DATA_DIR")
+        return cls(
+            address=env.get("STACKSAFE_ADDR") or None,
+            token=env.get("STACKSAFE_TOKEN") or None,
+            ca_bundle=env.get("STACKSAFE_CA_BUNDLE") or None,
+            fallback_passphrase=env.get("STACKSAFE_FALLBACK_PASSPHRASE") or None,
+            data_dir=Path(data_dir) if data_dir else None,
+            debug=bool(env.get("STACKSAFE_DEBUG")),
+        )
+
+
 def _absolute_path(env: Mapping[str, str], name: str) -> Path | None:
     """The path in ``name`` (``~`` expanded), which must be absolute: a relative one would
     depend on the directory each process happens to start in. None when unset or empty."""
@@ -286,6 +400,7 @@ _MAX_EXPANDED_BYTES = 1 << 30
 _MAX_BYTES = 1 << 40
 _MAX_THREADS = 256  # password checks: each takes a core's worth of Argon2
 _MAX_WAITING = 10_000
+_MAX_RATE = 10**12  # requests per hour, or seconds between rotation looks: unbounded in practice
 
 
 def _whole(

@@ -22,7 +22,7 @@ from httpx import Response
 from sqlalchemy import select
 
 from stacksafe.api import create_app
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation, initialise
 from stacksafe.core.principals import TOKEN_PREFIX, authenticate, create_token, create_user
 from stacksafe.core.rotation import get_policy, set_policy

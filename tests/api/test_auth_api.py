@@ -11,7 +11,7 @@ import pytest
 
 from stacksafe.api import create_app
 from stacksafe.api.app import BAD_TOKEN_LIMIT, DEFAULT_RATE_LIMIT
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.principals import bootstrap_owner, create_token, revoke_token
 from stacksafe.core.tenancy import Target, create_account, create_stack, find_account
 from tests.actors import LOCAL

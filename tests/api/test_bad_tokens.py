@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from stacksafe.api import create_app
 from stacksafe.api.app import BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.settings import Settings
 from stacksafe.store.schema import failures
@@ -59,7 +59,7 @@ def test_the_warm_lane_answers_a_valid_token_after_a_flood_of_bad_ones(
     set_local(world.installation, world.stack_target, {"K": "kept-value-8"})
     url = world.stack_url() + WARM
     with client_for(world.app, world.admin_token.token, address=PROXY) as user:
-        for _ in range(3):  # read, then kept: answered at hand on the event loop (api.lane)
+        for _ in range(3):  # read, then kept: answered at hand on the event loop (api.fast_path)
             assert user.get(url).status_code == 200
         with client_for(world.app, BAD, address=PROXY) as attacker:
             codes = {attacker.get(url).status_code for _ in range(BAD_TOKEN_LIMIT + 5)}

@@ -9,7 +9,7 @@ import pytest
 from httpx import Response
 
 from stacksafe.api.app import create_app
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.guard import INTEGRITY_OUTCOME
 from tests.api.helpers import World, assert_error, client_for, set_local
 from tests.damage import INHERITED, KINDS, OTHER, OVERRIDE, damage, values_seeded
@@ -40,7 +40,7 @@ def test_damage_is_an_integrity_error_on_every_api_read(world: World, kind: str)
     warm = world.stack_url() + "?reveal=true"
     assert world.client.get(warm).status_code == 200  # kept: the lane's warm page
     damage(world.installation.store.engine, world.stack.id, kind)
-    route = client_for(create_app(world.installation, lane=False), world.admin_token.token)
+    route = client_for(create_app(world.installation, fast_path=False), world.admin_token.token)
     with route:
         answers = {
             "lane, warm": world.client.get(warm),

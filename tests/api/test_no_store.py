@@ -1,5 +1,5 @@
 """No API answer may be kept by a cache (issue 17, item 7): revealed values, a token shown once,
-and errors alike carry ``Cache-Control: no-store``, through the routes and through api/lane.py."""
+and errors alike carry ``Cache-Control: no-store``, through the routes and api/fast_path.py."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ def test_every_api_answer_says_no_store(world: World) -> None:
     set_local(world.installation, world.stack_target, {"SECRET": "revealed-value"})
     token = world.admin_token.token
     answers = {}
-    for lane in (True, False):
-        with client_for(create_app(world.installation, lane=lane), token) as client:
-            # The second reveal is a warm one: the lane answers it on the event loop.
+    for fast_path in (True, False):
+        with client_for(create_app(world.installation, fast_path=fast_path), token) as client:
+            # The second reveal is a warm one: the fast path answers it on the event loop.
             for n, query in enumerate(("?reveal=true", "?reveal=true", "?reveal=false")):
-                answers[f"list{query} #{n} lane={lane}"] = client.get(world.stack_url() + query)
+                answers[f"list{query} #{n} fast_path={fast_path}"] = client.get(
+                    world.stack_url() + query
+                )
     client = world.client
     answers["get"] = client.get(world.stack_url("SECRET") + "?reveal=true")
     answers["versions"] = client.get(world.stack_url("SECRET") + "/versions")
@@ -27,7 +29,7 @@ def test_every_api_answer_says_no_store(world: World) -> None:
     answers["invalid"] = client.get(world.stack_url() + "?per_page=0")
     with client_for(world.app, None) as anonymous:
         answers["unauthenticated"] = anonymous.get(world.stack_url() + "?reveal=true")
-    assert "revealed-value" in answers["list?reveal=true #1 lane=True"].text
+    assert "revealed-value" in answers["list?reveal=true #1 fast_path=True"].text
     assert answers["token created"].status_code == 201
     said = {name: answer.headers.get("cache-control") for name, answer in answers.items()}
     assert said == dict.fromkeys(answers, "no-store")

@@ -11,8 +11,9 @@ from functools import partial
 import pytest
 from httpx import Response
 
-from stacksafe.core.audit import AuditEvent, list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.tenancy import create_stack, list_accounts
+from stacksafe.model import AuditEvent
 from tests.actors import LOCAL
 from tests.api.helpers import World, assert_error, client_for, user_with_token
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.principals import TOKEN_PREFIX, authenticate, create_token
 from stacksafe.store.schema import audit_details, audit_events, tokens
 from tests.actors import LOCAL

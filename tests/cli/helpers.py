@@ -21,7 +21,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from stacksafe.cli.main import EXIT_CODES, app
+from stacksafe.cli.main import app
 from stacksafe.errors import StacksafeError
 
 STACKSAFE = Path(sys.executable).parent / "stacksafe"
@@ -181,7 +181,7 @@ class InProcessCli:
         if isinstance(result.exception, StacksafeError):
             # What main() does with it.
             return CliOutcome(
-                EXIT_CODES.get(result.exception.code, 1),
+                result.exception.exit_code,
                 result.stdout,
                 result.stderr + f"Error: {result.exception.message}\n",
             )

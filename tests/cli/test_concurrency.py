@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stacksafe.store.engine import Store
+from stacksafe.store.transactions import Store
 from tests.cli.helpers import Cli, InProcessCli
 
 WEB = ("--stack", "web", "--account", "acme")

@@ -13,7 +13,7 @@ from stacksafe.store.schema import stacks
 from tests.cli.helpers import Cli, error_line, seed
 from tests.damage import INHERITED, KINDS, OTHER, OVERRIDE, damage, values_seeded
 
-INTEGRITY = 6  # stacksafe.cli.main.EXIT_CODES["integrity_error"]
+INTEGRITY = 6  # stacksafe.errors.IntegrityError.exit_code
 
 READS = [
     ("secrets", "list", "--stack", "web"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import open_installation
 from stacksafe.scan.known import CHUNK_SIZE
 from stacksafe.settings import Settings

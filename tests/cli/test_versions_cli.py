@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from tests.cli.helpers import Cli, InProcessCli, error_line
 
 WEB = ("--stack", "web")
-# The exit codes of stacksafe.cli.main.EXIT_CODES, as scripts rely on them.
+# The exit codes of the errors (StacksafeError.exit_code), as scripts rely on them.
 BAD_INPUT, NOT_FOUND, CONFLICT = 2, 3, 5
 
 

@@ -526,7 +526,7 @@ def test_unreachable_account_is_indistinguishable_from_a_missing_one(
     assert hidden.value.message == missing.value.message.replace("no-such-account", "acme")
 
 
-def test_asking_is_replace_of_the_request_fields_and_leaves_the_principal_as_it_was() -> None:
+def test_for_request_is_replace_of_the_request_fields_and_leaves_the_principal_as_it_was() -> None:
     from dataclasses import fields, replace
     from datetime import UTC, datetime
 
@@ -544,7 +544,7 @@ def test_asking_is_replace_of_the_request_fields_and_leaves_the_principal_as_it_
         token_environments=frozenset({"production"}),
         token_expires_at=datetime(2030, 1, 1, tzinfo=UTC),
     )
-    asking = kept.asking("10.0.0.1", "req-1")
+    asking = kept.for_request("10.0.0.1", "req-1")
     assert asking == replace(kept, source_ip="10.0.0.1", request_id="req-1")
     assert [getattr(asking, f.name) for f in fields(Principal)][:-2] == [
         getattr(kept, f.name) for f in fields(Principal)

@@ -20,7 +20,9 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 
 from stacksafe.core.access import Principal
-from stacksafe.core.audit import fingerprint, list_events, verify_chain
+from stacksafe.core.audit_chain import verify_chain
+from stacksafe.core.audit_events import list_events
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.principals import authenticate, create_token, create_user
 from stacksafe.core.secrets import (

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from stacksafe.core.audit import GENESIS_ACTION, list_events, verify_chain, write_genesis
+from stacksafe.core.audit import GENESIS_ACTION, write_genesis
+from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.audit_checkpoint import parse_expected_head, read_checkpoint
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.health import readiness
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.secrets import set_secret

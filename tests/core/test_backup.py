@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
-from stacksafe.core.audit import verify_chain
+from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.backup import backup, restore
 from stacksafe.core.installation import Installation, initialise, open_installation
 from stacksafe.core.principals import authenticate, create_token, create_user

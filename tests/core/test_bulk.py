@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from stacksafe.core.access import Principal, Role
-from stacksafe.core.audit import list_events, verify_chain
+from stacksafe.core.audit_chain import verify_chain
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.bulk import NewStack, load_stacks
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import import_secrets, list_secrets, set_secret

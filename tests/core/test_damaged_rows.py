@@ -3,7 +3,7 @@ inherited value in place of a damaged override; and each failure is one audit ev
 
 Every damage kind of tests/damage.py on every read path of the core (list described and
 revealed, get, history, the values ``export`` and ``run`` deliver), on SQLite and PostgreSQL.
-The level is read once before the damage, so what was kept of it (core.opened) must give way.
+The level is read once before the damage, so what was kept of it (core.read_cache) must give way.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.guard import INTEGRITY_OUTCOME
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import effective_values, get_secret, list_secrets, set_secret
@@ -46,7 +46,7 @@ def seeded(installation: Installation, account_target: Target, stack_target: Tar
     set_secret(installation, LOCAL, account_target, "K", SecretValue(INHERITED))
     set_secret(installation, LOCAL, stack_target, "K", SecretValue(OVERRIDE))
     set_secret(installation, LOCAL, stack_target, "OTHER", SecretValue(OTHER))
-    # Kept (core.opened): the damage must not be hidden behind what was authenticated before.
+    # Kept (core.read_cache): the damage must not be hidden behind what was authenticated before.
     assert effective_values(installation, LOCAL, stack_target)["K"] == SecretValue(OVERRIDE)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.promotion import copy_secrets, diff_stacks
 from stacksafe.core.secrets import (

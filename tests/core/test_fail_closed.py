@@ -56,22 +56,19 @@ def test_reveal_and_write_are_refused_and_readiness_says_so(
     assert get_secret(installation, LOCAL, stack_target, "K").version == 1
 
 
-def test_an_audited_list_gives_nothing_when_its_event_cannot_be_written(
+def test_a_reveal_gives_nothing_when_its_event_cannot_be_written(
     installation: Installation, stack_target: Target
 ) -> None:
-    from stacksafe.core.secrets import list_secrets_audited
+    from stacksafe.core.reveal import RevealQuery, reveal
 
     set_secret(installation, LOCAL, stack_target, "K", SecretValue("before"))
     # Kept first, so the failure below is the audit's, not the read's.
     assert list_secrets(installation, LOCAL, stack_target, reveal=True)[0].raw_value is not None
     break_audit_log(installation)
-    audited = list_secrets_audited(
-        installation, LOCAL, stack_target, lambda found: [s.raw_value for s in found], reveal=True
-    )
-    assert audited.durable is not None
+    revealed = reveal(installation, LOCAL, stack_target, RevealQuery(reveal=True))
     with pytest.raises(AuditUnavailable, match="reveal was refused"):
-        audited.result()
+        revealed.result()
     # A list without values needs no event, and is still given.
-    described = list_secrets_audited(installation, LOCAL, stack_target, lambda found: found)
-    assert described.durable is None
+    described = reveal(installation, LOCAL, stack_target, RevealQuery())
+    assert not described.receipt.pending
     assert [s.key for s in described.result()] == ["K"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.generate import CHARSETS, auto_generated, generate_value
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import get_secret, import_secrets, set_secret

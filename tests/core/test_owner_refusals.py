@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 
 from stacksafe.core.access import Principal
-from stacksafe.core.audit import list_events
-from stacksafe.core.custody import rotate_master_key
+from stacksafe.core.audit_events import list_events
+from stacksafe.core.data_key_rotation import rotate_data_keys
 from stacksafe.core.installation import Installation
-from stacksafe.core.reseal import rotate_data_keys
+from stacksafe.core.master_key_rotation import rotate_master_key
 from stacksafe.core.tenancy import Target, create_account, list_accounts
 from stacksafe.errors import Forbidden
 from stacksafe.settings import Settings

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from stacksafe.core.custody import key_status, rotate_master_key
+from stacksafe.core.data_key_rotation import rotate_data_keys
 from stacksafe.core.installation import initialise, open_installation
-from stacksafe.core.reseal import rotate_data_keys
+from stacksafe.core.master_key_rotation import key_status, rotate_master_key
 from stacksafe.core.secrets import get_secret, set_secret
 from stacksafe.core.tenancy import Target, create_account
 from stacksafe.errors import ConfigurationError

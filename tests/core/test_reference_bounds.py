@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 import pytest
 from sqlalchemy import select, update
 
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.bulk import NewStack, load_stacks
 from stacksafe.core.installation import Installation
 from stacksafe.core.references import Limits, oversized_after_write, resolve_all

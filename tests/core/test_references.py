@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.references import MAX_DEPTH, resolve_all
 from stacksafe.core.secrets import effective_values, get_secret, list_secrets, set_secret

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from stacksafe.core.audit import AuditEvent, list_events
+from stacksafe.api.rotation_scheduler import RotationScheduler
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.rotation import (
-    RotationScheduler,
     clear_policy,
     get_policy,
     labelled_secret,
@@ -32,7 +32,7 @@ from stacksafe.core.secrets import get_secret, set_secret
 from stacksafe.core.tenancy import Target
 from stacksafe.core.versions import history
 from stacksafe.errors import Forbidden, InvalidInput, NotFound
-from stacksafe.model import SecretValue
+from stacksafe.model import AuditEvent, SecretValue
 from tests.actors import LOCAL
 from tests.api.helpers import snapshot
 from tests.clock import Clock

@@ -26,8 +26,8 @@ from sqlalchemy import update
 from stacksafe.core.installation import Installation
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.rotation import get_policy, rotate_secret, set_policy
-from stacksafe.core.rotators import (
-    RotationFailed,
+from stacksafe.core.rotators import RotationFailed
+from stacksafe.core.rotators.postgres import (
     _endpoint,
     _libpq,
     fixed_options,

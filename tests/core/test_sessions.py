@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from stacksafe.core.access import Principal
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.principals import (
-    MAX_PASSWORD_CHARS,
     authenticate,
     check_password,
     create_token,
@@ -16,6 +15,7 @@ from stacksafe.core.principals import (
     principal_for_user,
     set_password,
 )
+from stacksafe.core.principals.passwords import MAX_PASSWORD_CHARS
 from stacksafe.core.sessions import (
     SessionPolicy,
     csrf_token,

@@ -7,21 +7,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from stacksafe.core.audit import AuditEvent, list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
+from stacksafe.core.retention import max_versions, set_max_versions
 from stacksafe.core.secrets import get_secret, list_secrets, set_secret, unset_secret
 from stacksafe.core.tenancy import Target
 from stacksafe.core.versions import (
     destroy_version,
     history,
-    max_versions,
     rollback_key,
     rollback_level,
-    set_max_versions,
     undelete,
 )
 from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
-from stacksafe.model import SecretValue
+from stacksafe.model import AuditEvent, SecretValue
 from stacksafe.store.schema import secret_versions
 from tests.actors import LOCAL
 from tests.api.helpers import snapshot

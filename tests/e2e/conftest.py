@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from typer.testing import CliRunner
 
-from stacksafe.cli.main import EXIT_CODES, app
+from stacksafe.cli.main import app
 from stacksafe.client import Client
 from stacksafe.errors import StacksafeError
 from tests.cli.helpers import Cli, CliOutcome
@@ -354,7 +354,7 @@ class InProcessRemote:
         result = CliRunner().invoke(app, list(args), input=input, env=environ)
         if isinstance(result.exception, StacksafeError):  # what main() does with it
             return CliOutcome(
-                EXIT_CODES.get(result.exception.code, 1),
+                result.exception.exit_code,
                 result.stdout,
                 result.stderr + f"Error: {result.exception.message}\n",
             )

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import error_line
+from tests.cli.test_import_guard import imported, server_modules
 from tests.e2e.conftest import InProcessRemote, RemoteCli, Served
 
-# The exit codes of stacksafe.cli.main.EXIT_CODES, spelled out as scripts rely on them.
+# The exit codes of the errors (StacksafeError.exit_code), spelled out as scripts rely on them.
 NOT_FOUND, FORBIDDEN, CONFLICT, CONFIGURATION = 3, 4, 5, 7
 
 
@@ -110,6 +111,26 @@ def test_secrets_commands_go_over_http(
     fast.fails(NOT_FOUND, "secrets", "list", "--stack", "no-such-stack")
     # A stack cannot unset what it only inherits.
     fast.fails(CONFLICT, "secrets", "unset", "CLI_ACCOUNT", "--stack", "web")
+
+
+def test_run_loads_no_server(remote: RemoteCli, fast: InProcessRemote) -> None:
+    """`run` against a real server, fetch to exec, on the SDK alone: no SQLAlchemy, no store,
+    no core service (tests/cli/test_import_guard.py reads the same import report)."""
+    fast.ok("secrets", "set", "RUN_GUARD=delivered", "--stack", "web")
+    program = "import os; print(os.environ['RUN_GUARD'])"
+    done = remote.ok(
+        "run",
+        "--stack",
+        "web",
+        "--",
+        sys.executable,
+        "-c",
+        program,
+        env={"PYTHONPROFILEIMPORTTIME": "1"},
+    )
+    assert done.stdout == "delivered\n"
+    assert "stacksafe.client" in imported(done.stderr)
+    assert server_modules(done.stderr) == []
 
 
 def test_run_sees_the_stacks_secrets(remote: RemoteCli, fast: InProcessRemote) -> None:

@@ -50,7 +50,7 @@ import pytest
 from sqlalchemy import select
 
 from stacksafe.client import Client
-from stacksafe.core.audit import fingerprint
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.errors import NotFound
 from stacksafe.model import SecretValue
@@ -245,7 +245,11 @@ def _stored_values(
             continue
         stack, account = site.level(where)
         history = client.history(where[1], reveal=True, stack=stack, account=account)
-        values[where] = {entry["version"]: entry["raw_value"] for entry in history}
+        revealed: dict[int, str] = {}
+        for entry in history:
+            assert entry.raw_value is not None, (where, entry.version, "no value in a reveal")
+            revealed[entry.version] = entry.raw_value.reveal()
+        values[where] = revealed
         same = values[where].get(head.current_version) == current[where]
         assert same, (where, "the history's current value is not the reveal's")
     return values
@@ -312,7 +316,7 @@ def test_kill_9_during_5000_concurrent_writes_loses_no_acknowledged_write(
         _check_writes(client, site, load, stored, values, seeded)
         # The audit log: one set event per stored version, with its value's fingerprint,
         # and one reveal event per answered reveal, naming what it answered.
-        events = client.audit_logs()
+        events = [e.to_json() for e in client.audit_logs()]
         expected = Counter(
             (where, version, fingerprint(installation, SecretValue(value)))
             for where, versions in values.items()

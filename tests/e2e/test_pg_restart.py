@@ -24,9 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stacksafe.cli.main import EXIT_CODES
 from stacksafe.client import Client
-from stacksafe.errors import NotFound, StorageUnavailable
+from stacksafe.errors import ConfigurationError, NotFound, StorageUnavailable
 from tests.cli.helpers import Cli
 from tests.e2e.conftest import (
     Launcher,
@@ -136,12 +135,12 @@ def test_the_server_survives_postgresql_restarting_underneath_it(
         token=running.token,
         ca_bundle=str(running.tls.ca),
     ).in_process()
-    refused = remote.fails(EXIT_CODES["storage_unavailable"], "secrets", "list", "--stack", "web")
+    refused = remote.fails(StorageUnavailable.exit_code, "secrets", "list", "--stack", "web")
     assert "database unavailable" in refused.stderr
-    assert EXIT_CODES["storage_unavailable"] == 9
+    assert StorageUnavailable.exit_code == 9
     # In local mode the CLI opens the database itself, and says which one it cannot open.
     local = running.cli.in_process().invoke("secrets", "list", "--stack", "web")
-    assert local.exit_code == EXIT_CODES["configuration_error"], local
+    assert local.exit_code == ConfigurationError.exit_code, local
     assert "cannot open the database postgresql+psycopg://postgres@127.0.0.1" in local.stderr
 
     own_cluster.start()

@@ -41,9 +41,9 @@ def test_remote_scan_finds_server_values(served: Served, tmp_path: Path) -> None
         reveals = [
             e
             for e in client.audit_logs(limit=50)
-            if e["action"] == "reveal" and e["detail"].get("purpose") == "scan"
+            if e.action == "reveal" and e.detail.get("purpose") == "scan"
         ]
-    named = {key for e in reveals for key in e["detail"].get("keys", {})}
+    named = {key for e in reveals for key in e.detail.get("keys", {})}
     assert {"SCAN_DB_PASSWORD", "SCAN_WEB_TOKEN"} <= named
 
 

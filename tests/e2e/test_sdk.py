@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stacksafe.client import Client
+from stacksafe.client import Client, ImportReport
 from stacksafe.errors import (
     ConfigurationError,
     Conflict,
@@ -90,9 +90,9 @@ def test_stacks_inherit_account_secrets_and_may_override_them(served: Served) ->
         assert back.raw_value.reveal() == "from account"
 
         report = client.import_secrets({"SDK_BULK_A": "1", "SDK_BULK_B": "2"}, stack=dev)
-        assert report == {"added": ["SDK_BULK_A", "SDK_BULK_B"], "changed": [], "unchanged": []}
+        assert report == ImportReport(added=("SDK_BULK_A", "SDK_BULK_B"), changed=(), unchanged=())
         again = client.import_secrets({"SDK_BULK_A": "1", "SDK_BULK_B": "3"}, stack=dev)
-        assert again == {"added": [], "changed": ["SDK_BULK_B"], "unchanged": ["SDK_BULK_A"]}
+        assert again == ImportReport(added=(), changed=("SDK_BULK_B",), unchanged=("SDK_BULK_A",))
 
 
 def test_if_match_conflicts_are_precondition_failed(served: Served) -> None:
@@ -163,7 +163,7 @@ def test_the_certificate_is_verified(served: Served, tmp_path: Path) -> None:
     # The certificate names localhost too.
     port = served.address.rsplit(":", 1)[1]
     with Client(f"https://localhost:{port}", served.token, ca_bundle=str(served.ca)) as named:
-        assert {s["name"] for s in named.stacks(account="acme")} >= {"web", "dev"}
+        assert {s.name for s in named.stacks(account="acme")} >= {"web", "dev"}
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stacksafe.cli.main import EXIT_CODES
 from stacksafe.client import Client
 from stacksafe.errors import StorageUnavailable
 from tests.cli.helpers import Cli
@@ -199,7 +198,7 @@ def _writes_and_reveals_are_refused(installation: Installation, problem: str) ->
         ca_bundle=str(installation.tls.ca),
     ).in_process()
     refused = remote.fails(
-        EXIT_CODES["storage_unavailable"], "secrets", "list", "--stack", "web", "--reveal"
+        StorageUnavailable.exit_code, "secrets", "list", "--stack", "web", "--reveal"
     )
     assert problem in refused.stderr
 

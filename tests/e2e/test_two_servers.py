@@ -1,6 +1,6 @@
 """Two `stacksafe serve` processes on one database, as behind a load balancer.
 
-Each server keeps the values it opened (core/opened.py). What one server writes, the other must
+Each server keeps the values it opened (core/read_cache.py). What one server writes, the other must
 serve on its very next request, because it checks the level's revision in the database: no
 messages between servers, no time-to-live. Concurrent compare-and-set writes through both lose
 nothing, and the audit chain both append to stays intact.

@@ -3,19 +3,18 @@ is committed, and a failed group fails every one of its submitters (and only the
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
 
 from stacksafe.store import Store
-from stacksafe.store.engine import CommitGroup, RetryWrite
+from stacksafe.store.commit_group import CommitGroup
+from stacksafe.store.transactions import RetryWrite
 
 
 @pytest.fixture
@@ -238,65 +237,3 @@ def test_submit_later_after_close_is_refused(store: Store) -> None:
     group.close()
     with pytest.raises(RuntimeError, match="closed"):
         group.submit_later(1)
-
-
-def test_submit_soon_completes_a_groups_futures_with_one_call_into_their_loop(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    write = Recorder()
-    group: CommitGroup[int, int] = CommitGroup(store, write, "test")
-
-    async def run() -> tuple[list[int], list[bool], int]:
-        loop = asyncio.get_running_loop()
-        calls = 0
-        threadsafe = loop.call_soon_threadsafe
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            return threadsafe(*args, **kwargs)
-
-        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
-        with ThreadPoolExecutor(1) as pool:
-            first, _ = held_first_group(pool, group, write, 0, range(0))
-            soon = [group.submit_soon(n) for n in range(1, 9)]
-            await asyncio.sleep(0)  # let the loop run: nothing may complete before the commit
-            before = [f.done() for f in soon]
-            write.hold_first.set()
-            results = await asyncio.gather(*soon)
-            assert first.result(30) == 0
-        return list(results), before, calls
-
-    results, before, calls = asyncio.run(run())
-    assert results == [n * n for n in range(1, 9)]
-    assert before == [False] * 8
-    assert sorted(write.groups[1]) == list(range(1, 9))  # one transaction for the 8
-    assert calls == 1  # one wake-up of the loop for the group, not one per future
-    assert stored(store) == list(range(9))
-
-
-def test_submit_soon_futures_learn_a_failure_and_a_cancelled_one_is_written(
-    store: Store,
-) -> None:
-    write = Recorder()
-    group: CommitGroup[int, int] = CommitGroup(store, write, "test")
-
-    async def run() -> None:
-        with ThreadPoolExecutor(1) as pool:
-            first, _ = held_first_group(pool, group, write, 100, range(0))
-            doomed = [group.submit_soon(n) for n in range(1, 4)]
-            write.fail_with = OSError("disk full")
-            write.hold_first.set()
-            for future in doomed:
-                with pytest.raises(OSError, match="disk full"):
-                    await future
-            with pytest.raises(OSError, match="disk full"):
-                first.result(30)
-        write.fail_with = None
-        cancelled = group.submit_soon(7)
-        kept = group.submit_soon(8)
-        cancelled.cancel()
-        assert await kept == 64
-
-    asyncio.run(run())
-    assert stored(store) == [7, 8]  # the cancelled item is written all the same

@@ -421,7 +421,7 @@ def test_a_sqlite_commit_whose_fsync_failed_may_have_been_written() -> None:
     from sqlalchemy import exc as sa_exc
 
     from stacksafe.errors import StorageUnavailable
-    from stacksafe.store.engine import _Attempt, _storage_errors
+    from stacksafe.store.transactions import _Attempt, _storage_errors
 
     def failing(code: int) -> sa_exc.OperationalError:
         orig = sqlite3.OperationalError("disk I/O error")

@@ -71,7 +71,8 @@ def test_downgrading_0011_puts_every_shared_detail_back_inline(settings: Setting
 
     from sqlalchemy import select
 
-    from stacksafe.core.audit import list_events, verify_chain
+    from stacksafe.core.audit_chain import verify_chain
+    from stacksafe.core.audit_events import list_events
     from stacksafe.core.installation import initialise
     from stacksafe.core.secrets import import_secrets, list_secrets
     from stacksafe.core.tenancy import Target, create_account, create_stack

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from stacksafe.core import transfer
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.secrets import get_secret, list_secrets
 from stacksafe.core.validation import validate_key
 from stacksafe.errors import InvalidInput

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from stacksafe.core.audit import AuditEvent, list_events
+from stacksafe.core.audit_events import list_events
+from stacksafe.model import AuditEvent
 from tests.web.helpers import BASE, PASSWORD, SAME_ORIGIN, WebWorld, csrf_in, page_csrf, signed_in
 
 SECRET_TYPED = "typed-into-the-refused-form"

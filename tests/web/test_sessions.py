@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.principals import create_user, set_password
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.model import SecretValue
@@ -164,10 +164,10 @@ class _CountingHasher:
 
 @pytest.fixture
 def hasher(monkeypatch: pytest.MonkeyPatch) -> _CountingHasher:
-    from stacksafe.core import principals
+    from stacksafe.core.principals import passwords
 
-    counting = _CountingHasher(principals._hasher())
-    monkeypatch.setattr(principals, "_hasher", lambda: counting)
+    counting = _CountingHasher(passwords._hasher())
+    monkeypatch.setattr(passwords, "_hasher", lambda: counting)
     return counting
 
 

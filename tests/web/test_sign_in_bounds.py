@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from stacksafe.api import create_app
-from stacksafe.core.audit import list_events
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.guessing import Limit
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.password_pool import PasswordPool
@@ -44,10 +44,10 @@ class _CountingHasher:
 
 @pytest.fixture
 def hasher(monkeypatch: pytest.MonkeyPatch) -> _CountingHasher:
-    from stacksafe.core import principals
+    from stacksafe.core.principals import passwords
 
-    counting = _CountingHasher(principals._hasher())
-    monkeypatch.setattr(principals, "_hasher", lambda: counting)
+    counting = _CountingHasher(passwords._hasher())
+    monkeypatch.setattr(passwords, "_hasher", lambda: counting)
     return counting
 
 

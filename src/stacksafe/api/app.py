@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -14,11 +13,13 @@ from starlette.types import Receive, Scope, Send
 
 from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
-from stacksafe.api.lane import SecretsLane
+from stacksafe.api.fast_path import FastPath
 from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.no_store import NoStore
+from stacksafe.api.pages import RenderedPages
 from stacksafe.api.request_counts import RequestCountsFlusher, shared_window
 from stacksafe.api.request_id import RequestId
+from stacksafe.api.rotation_scheduler import RotationScheduler
 from stacksafe.api.routes import (
     audit,
     environments,
@@ -33,28 +34,26 @@ from stacksafe.core.guessing import BAD_TOKENS, BadTokens
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.password_pool import PasswordPool
 from stacksafe.core.request_counts import RequestCounts
-from stacksafe.core.rotation import RotationScheduler
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.core.sign_in import SignInLimits
 from stacksafe.core.validation import parse_duration
-from stacksafe.settings import Settings
+from stacksafe.settings import DEFAULT_RATE_LIMIT, ServerSettings
 from stacksafe.web import install_web
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
     "MAX_BODY_BYTES",
     "app_from_environment",
+    "app_from_settings",
     "create_app",
     "default_threads",
 ]
 
-DEFAULT_RATE_LIMIT = 3000  # requests per token per hour, as Cloud66
 RATE_LIMIT_SECONDS = 3600.0
 # A bulk import of many large values fits; anything bigger is refused with 413 unread.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 # Invalid tokens per address per minute before further invalid ones get 429 (valid ones never).
 BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS = BAD_TOKENS
-DEFAULT_ROTATION_INTERVAL = 60  # seconds between the scheduler's looks for due rotations
 SQLITE_THREADS = 2
 POSTGRESQL_THREADS = 8
 
@@ -65,19 +64,18 @@ def default_threads(installation: Installation) -> int:
 
 
 class StacksafeApi(FastAPI):
-    """FastAPI, with api.lane answering the secret lists it recognises in front of the
-    middleware stack: for that one hot request, the stack's layers (telemetry, the error
-    middleware, the size limit, security headers, request ids) cost about as much CPU as the
-    work once it is kept. The lane does what of theirs applies to it (see there)."""
+    """FastAPI, with api.fast_path answering the secret lists it recognises in front of the
+    middleware stack: for that one hot request, the stack's layers cost about as much CPU as
+    the work once it is kept. The fast path does what of theirs applies to it (see there)."""
 
-    lane: SecretsLane | None = None
+    fast_path: FastPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        asked = None if self.lane is None else self.lane.asked(scope)
-        if asked is None or self.lane is None:
+        asked = None if self.fast_path is None else self.fast_path.asked(scope)
+        if asked is None or self.fast_path is None:
             await super().__call__(scope, receive, send)
             return
-        await self.lane(asked, scope, receive, send)
+        await self.fast_path(asked, scope, receive, send)
 
 
 def create_app(
@@ -90,7 +88,7 @@ def create_app(
     rotation_interval: timedelta | None = None,
     web_policy: SessionPolicy | None = None,
     web_origin: str | None = None,
-    lane: bool = True,
+    fast_path: bool = True,
     passwords: PasswordPool | None = None,
     sign_in_limits: SignInLimits | None = None,
 ) -> FastAPI:
@@ -98,8 +96,8 @@ def create_app(
 
     With ``rotation_interval``, a scheduler thread rotates due secrets that often. The web UI
     is served at ``/`` by the same app (``web_policy``: its sessions' idle timeout and lifetime;
-    ``web_origin``: the public origin when a proxy terminates TLS). ``lane`` False sends the
-    secret lists through FastAPI too (api.lane; for comparing the two). ``passwords``: the
+    ``web_origin``: the public origin when a proxy terminates TLS). ``fast_path`` False sends
+    the secret lists through FastAPI too (api.fast_path; for comparing the two). ``passwords``: the
     pool the UI's sign-ins check passwords on (default: core.password_pool's sizes), and
     ``sign_in_limits`` their failures per email (core.sign_in).
     """
@@ -148,9 +146,12 @@ def create_app(
         per_token=shared_window(installation, rate_limit, RATE_LIMIT_SECONDS),
         bad_tokens=BadTokens(installation, BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS),
         request_counts=RequestCounts(installation, RATE_LIMIT_SECONDS),
+        pages=RenderedPages(
+            0 if installation.read_cache is None else installation.read_cache.max_bytes
+        ),
     )
-    if lane:
-        app.lane = SecretsLane(app.state.stacksafe)
+    if fast_path:
+        app.fast_path = FastPath(app.state.stacksafe)
     app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestId)
     app.add_middleware(NoStore)
@@ -178,22 +179,25 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
-    """For ``uvicorn --factory`` (several workers): settings from ``STACKSAFE_*`` variables."""
-    limit = int(os.environ.get("STACKSAFE_RATE_LIMIT", DEFAULT_RATE_LIMIT))
-    threads_text = os.environ.get("STACKSAFE_THREADS", "")
-    threads = int(threads_text) if threads_text else None
-    interval = int(os.environ.get("STACKSAFE_ROTATION_INTERVAL", DEFAULT_ROTATION_INTERVAL))
-    idle = os.environ.get("STACKSAFE_WEB_IDLE_TIMEOUT", "")
-    policy = SessionPolicy(idle_timeout=parse_duration(idle)) if idle else None
-    settings = Settings.load()
+    """For ``uvicorn --factory``: the settings of the ``STACKSAFE_*`` variables
+    (stacksafe.settings)."""
+    return app_from_settings(ServerSettings.load())
+
+
+def app_from_settings(server: ServerSettings) -> FastAPI:
+    """The served app of ``server`` (`stacksafe serve` calls it in each worker), over the
+    installation its ``Settings`` name."""
+    settings = server.installation_settings()
+    idle = server.web_idle_timeout
+    interval = server.rotation_interval
     return create_app(
         open_installation(settings),
-        rate_limit=limit,
+        rate_limit=server.rate_limit,
         close_installation=True,
-        threads=threads,
+        threads=server.threads,
         serving=True,
         rotation_interval=timedelta(seconds=interval) if interval > 0 else None,
-        web_policy=policy,
-        web_origin=os.environ.get("STACKSAFE_WEB_ORIGIN") or None,
+        web_policy=SessionPolicy(idle_timeout=parse_duration(idle)) if idle else None,
+        web_origin=server.web_origin,
         passwords=PasswordPool(settings.password_workers, settings.password_queue),
     )

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import orjson
+from fastapi import Query
 
 from stacksafe.api.schemas import AccountOut, Pagination, SecretOut, StackOut
-from stacksafe.errors import InvalidInput
 from stacksafe.model import Account, Secret, Stack, iso8601
+from stacksafe.paging import MAX_PAGE, MAX_PER_PAGE, check_page, offset_of
 
 __all__ = [
-    "MAX_PER_PAGE",
+    "Page",
+    "PerPage",
     "account_out",
     "page_of",
     "plain_time",
@@ -23,7 +25,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-MAX_PER_PAGE = 1000
+# The query parameters of every paged list, within stacksafe.paging's bounds.
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+PerPage = Annotated[int, Query(ge=1, le=MAX_PER_PAGE)]
 
 
 def plain_time(moment: datetime) -> str:
@@ -105,13 +109,10 @@ def stack_out(stack: Stack, account: Account) -> StackOut:
 
 
 def page_of(items: Sequence[T], page: int, per_page: int) -> tuple[list[T], Pagination]:
-    if page < 1:
-        raise InvalidInput("page starts at 1")
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise InvalidInput(f"per_page must be between 1 and {MAX_PER_PAGE}")
+    check_page(page, per_page)
     total = len(items)
     pages = max(1, -(-total // per_page))
-    start = (page - 1) * per_page
+    start = offset_of(page, per_page)
     pagination = Pagination(
         previous=page - 1 if page > 1 else None,
         next=page + 1 if page < pages else None,

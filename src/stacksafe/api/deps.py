@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Response
 
+from stacksafe.api.pages import RenderedPages
 from stacksafe.api.ratelimit import SlidingWindow
 from stacksafe.core.access import Principal
 from stacksafe.core.guessing import BadTokens
@@ -23,8 +24,10 @@ __all__ = [
     "ApiState",
     "Caller",
     "InstallationDep",
+    "StateDep",
     "authenticated",
     "authenticated_with",
+    "bad_tokens_counted",
     "bearer_token",
     "caller",
     "counted",
@@ -38,6 +41,8 @@ class ApiState:
     bad_tokens: BadTokens  # in the database: shared by every server
     # per_token's counts go to the database through this, about once a second when serving
     request_counts: RequestCounts
+    # Bodies of secret lists, rendered once per level revision (api.pages).
+    pages: RenderedPages
 
 
 def _state(request: Request) -> ApiState:
@@ -50,6 +55,13 @@ async def _installation(request: Request) -> Installation:
 
 
 InstallationDep = Annotated[Installation, Depends(_installation)]
+
+
+async def _api_state(request: Request) -> ApiState:
+    return _state(request)  # async: a sync dependency would take a hop to the thread pool
+
+
+StateDep = Annotated[ApiState, Depends(_api_state)]
 
 
 def caller(request: Request, response: Response) -> Principal:
@@ -67,7 +79,7 @@ def caller(request: Request, response: Response) -> Principal:
 def authenticated(
     state: ApiState, authorization: str, source_ip: str | None, request_id: str
 ) -> tuple[Principal, dict[str, str]]:
-    """``caller`` for any face that has the raw request parts (api.lane): the principal, and
+    """``caller`` for any face that has the raw request parts (api.fast_path): the principal, and
     the rate-limit headers its response carries."""
 
     def check(token: str, request_id: str) -> tuple[Principal, None]:
@@ -95,12 +107,22 @@ def authenticated_with(
     address's limit it is answered 429 instead of 401."""
     request_id = request_id or uuid.uuid4().hex
     token = bearer_token(authorization)
+    principal, more = bad_tokens_counted(
+        state, source_ip, request_id, lambda: check(token, request_id)
+    )
+    return principal, more, counted(state, principal)
+
+
+def bad_tokens_counted(
+    state: ApiState, source_ip: str | None, request_id: str, check: Callable[[], T]
+) -> T:
+    """``check()``, a token check; its ``Unauthenticated`` is counted against ``source_ip``
+    (core.guessing.BadTokens), past whose limit it becomes ``Throttled``."""
     try:
-        principal, more = check(token, request_id)
+        return check()
     except Unauthenticated:
         state.bad_tokens.failed(source_ip or "unknown", request_id)
         raise
-    return principal, more, counted(state, principal)
 
 
 def bearer_token(authorization: str) -> str:

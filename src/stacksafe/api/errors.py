@@ -1,4 +1,5 @@
-"""Errors to HTTP, once: a status per error code, and the Cloud66 error body."""
+"""Errors to HTTP: the Cloud66 error body, with the status each error class carries
+(``StacksafeError.http_status``, stacksafe.errors)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from stacksafe.errors import StacksafeError, Throttled, TooManyFailures
+from stacksafe.errors import StacksafeError, Throttled
 
 __all__ = [
     "RETRY_AFTER_BY_CODE",
-    "STATUS_BY_CODE",
     "error_response",
     "install_error_handlers",
     "stacksafe_error_response",
@@ -22,20 +22,6 @@ __all__ = [
 
 log = logging.getLogger("stacksafe.api")
 
-STATUS_BY_CODE = {
-    "bad_request": 400,
-    "expansion_too_large": 422,
-    "unauthenticated": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "precondition_failed": 412,
-    "throttled": 503,  # Cloud66's status for rate limiting
-    "integrity_error": 500,
-    "audit_unavailable": 503,
-    "storage_unavailable": 503,
-    "configuration_error": 503,
-}
 # Seconds a client should wait before trying again, by error code (the Retry-After header).
 RETRY_AFTER_BY_CODE = {"storage_unavailable": 2}
 _HTTP_CODES = {
@@ -70,11 +56,9 @@ def error_response(
 
 
 def stacksafe_error_response(exc: StacksafeError) -> JSONResponse:
-    """The answer to ``exc``: its code's status; 429 for too many failed attempts (Cloud66's
-    503 stays the per-token rate limit's), with Retry-After when the wait is known."""
-    status = 429 if isinstance(exc, TooManyFailures) else STATUS_BY_CODE.get(exc.code, 400)
+    """The answer to ``exc``: its class's status, with Retry-After when the wait is known."""
     retry_after = exc.retry_after if isinstance(exc, Throttled) else None
-    return error_response(status, exc.code, exc.message, retry_after=retry_after)
+    return error_response(exc.http_status, exc.code, exc.message, retry_after=retry_after)
 
 
 async def _stacksafe_error(request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 Many API answers carry what no cache may keep: revealed values (lists, gets, versions, exports),
 a token shown once at creation, rotation results. Rather than trust every route (and the fast
-path in api/lane.py) to remember, every response under ``/api/`` gets the header, errors too;
+path in api/fast_path.py) to remember, every response under ``/api/`` gets the header, errors too;
 nothing the API serves is worth caching. The web UI sets its own (web/headers.py); probes
 (``/healthz``, ``/readyz``) are left alone.
 """

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from stacksafe.model import AuditEvent, wire_names
 
 __all__ = [
     "AccountCreate",
@@ -41,6 +43,7 @@ __all__ = [
     "UserCreate",
     "UserOut",
     "VersionOut",
+    "wire_model",
 ]
 
 T = TypeVar("T")
@@ -164,18 +167,21 @@ class StackCreate(BaseModel):
     environment: str = "development"
 
 
-class AuditEventOut(BaseModel):
-    seq: int
-    at_iso: str
-    actor: str
-    token_id: str | None
-    source_ip: str | None
-    request_id: str | None
-    action: str
-    outcome: str
-    account_uid: str | None
-    stack_uid: str | None
-    detail: dict[str, Any]
+def wire_model(cls: type[Any]) -> type[BaseModel]:
+    """A response model of the dataclass ``cls``'s wire form (its ``to_json``): each field under
+    its wire name (model.wire_names), every one required, moments as ISO 8601 text."""
+    hints = get_type_hints(cls)
+    fields: dict[str, Any] = {
+        wire: (str if hints[name] is datetime else hints[name], ...)
+        for name, wire in wire_names(cls)
+    }
+    return create_model(f"{cls.__name__}Out", **fields)
+
+
+if TYPE_CHECKING:
+    AuditEventOut = BaseModel  # its fields are made at import, from model.AuditEvent
+else:
+    AuditEventOut = wire_model(AuditEvent)
 
 
 class Deleted(BaseModel):

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stacksafe.cli.backend import remote_client
+from stacksafe.cli.backend import backend
 from stacksafe.cli.common import DataDirOption, local_actor, opened_installation
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
-from stacksafe.core import audit, principals
-from stacksafe.core.audit_checkpoint import parse_expected_head
-from stacksafe.core.tenancy import visible_target
-from stacksafe.core.validation import parse_duration
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue, iso8601
+from stacksafe.settings import ClientSettings
+
+if TYPE_CHECKING:
+    from stacksafe.client import Token
 
 __all__ = ["audit_app", "tokens_app", "users_app"]
 
@@ -49,14 +48,8 @@ def users_create(
         if not sep or not stack or not name:
             raise InvalidInput(f"--stack-role {item!r} must be STACK=ROLE")
         stack_roles[stack] = name
-    with remote_client() as client:
-        if client is not None:
-            client.create_user(email, account=account, role=role, stack_roles=stack_roles)
-        else:
-            with opened_installation(data_dir) as installation:
-                principals.create_user(
-                    installation, local_actor(), email, account, role, stack_roles
-                )
+    with backend(data_dir) as where:
+        where.create_user(email, account, role, stack_roles)
     typer.echo(f"{email} is {role} in account {account!r}", err=True)
 
 
@@ -70,7 +63,7 @@ def users_set_password(
     data_dir: DataDirOption = None,
 ) -> None:
     """Set a user's web UI password (asked twice, hidden; or --stdin); ends their sessions."""
-    if os.environ.get("STACKSAFE_ADDR"):
+    if ClientSettings.load().remote:
         raise InvalidInput("users set-password runs on the server's machine; unset STACKSAFE_ADDR")
     if from_stdin:
         text = sys.stdin.read().removesuffix("\n").removesuffix("\r")
@@ -78,6 +71,8 @@ def users_set_password(
         text = typer.prompt(f"Password for {email}", hide_input=True, confirmation_prompt=True)
     else:
         raise InvalidInput("no password: type it at the prompt (a terminal), or use --stdin")
+    from stacksafe.core import principals
+
     with opened_installation(data_dir) as installation:
         principals.set_password(installation, local_actor(), email, SecretValue(text))
     typer.echo(f"Password set for {email}; their open web sessions were ended.", err=True)
@@ -98,30 +93,10 @@ def tokens_create(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a token; print it, and only it, on stdout, once: TOKEN=$(stacksafe tokens create)."""
-    with remote_client() as client:
-        if client is not None:
-            made = client.create_token(
-                user,
-                scopes=scope,
-                stacks=stack or (),
-                environments=environment or (),
-                expires_in=expires_in,
-            )
-            created = principals.CreatedToken(str(made["id"]), str(made["token"]))
-        else:
-            lifetime = None if expires_in is None else parse_duration(expires_in, "--expires-in")
-            with opened_installation(data_dir) as installation:
-                created = principals.create_token(
-                    installation,
-                    local_actor(),
-                    user,
-                    scopes=scope,
-                    stacks=stack or (),
-                    environments=environment or (),
-                    expires_in=lifetime,
-                )
-    typer.echo(f"Created token {created.uid} for {user}; it is shown only now.", err=True)
-    sys.stdout.write(created.token + "\n")
+    with backend(data_dir) as where:
+        uid, token = where.create_token(user, scope, stack or (), environment or (), expires_in)
+    typer.echo(f"Created token {uid} for {user}; it is shown only now.", err=True)
+    sys.stdout.write(token.reveal() + "\n")
 
 
 @tokens_app.command("list")
@@ -131,25 +106,8 @@ def tokens_list(
     data_dir: DataDirOption = None,
 ) -> None:
     """List tokens (never their values)."""
-    with remote_client() as client:
-        if client is not None:
-            rows = [_token_row(t) for t in client.tokens(user=user)]
-        else:
-            with opened_installation(data_dir) as installation:
-                found = principals.list_tokens(installation, local_actor(), user)
-            rows = [
-                {
-                    "id": t.uid,
-                    "user": email,
-                    "scopes": " ".join(t.scopes),
-                    "stacks": " ".join(t.stack_uids or ()) or None,
-                    "environments": " ".join(t.environments or ()) or None,
-                    "created_at_iso": iso8601(t.created_at),
-                    "expires_at_iso": None if t.expires_at is None else iso8601(t.expires_at),
-                    "revoked_at_iso": None if t.revoked_at is None else iso8601(t.revoked_at),
-                }
-                for t, email in found
-            ]
+    with backend(data_dir) as where:
+        rows = [_token_row(t) for t in where.tokens(user)]
     if fmt is ListFormat.json:
         print_json(rows)
         return
@@ -160,29 +118,24 @@ def tokens_list(
     )
 
 
-def _token_row(token: dict[str, Any]) -> dict[str, object]:
-    """A token as the API returns it, in the rows of the local listing."""
+def _token_row(token: Token) -> dict[str, object]:
     return {
-        "id": token["id"],
-        "user": token["user"],
-        "scopes": " ".join(token["scopes"]),
-        "stacks": " ".join(token["stacks"] or ()) or None,
-        "environments": " ".join(token["environments"] or ()) or None,
-        "created_at_iso": token["created_at_iso"],
-        "expires_at_iso": token["expires_at_iso"],
-        "revoked_at_iso": token["revoked_at_iso"],
+        "id": token.id,
+        "user": token.user,
+        "scopes": " ".join(token.scopes),
+        "stacks": " ".join(token.stacks or ()) or None,
+        "environments": " ".join(token.environments or ()) or None,
+        "created_at_iso": iso8601(token.created_at),
+        "expires_at_iso": None if token.expires_at is None else iso8601(token.expires_at),
+        "revoked_at_iso": None if token.revoked_at is None else iso8601(token.revoked_at),
     }
 
 
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: str, data_dir: DataDirOption = None) -> None:
     """Revoke a token by its id (tok_...)."""
-    with remote_client() as client:
-        if client is not None:
-            client.revoke_token(token_id)
-        else:
-            with opened_installation(data_dir) as installation:
-                principals.revoke_token(installation, local_actor(), token_id)
+    with backend(data_dir) as where:
+        where.revoke_token(token_id)
     typer.echo(f"Revoked {token_id}")
 
 
@@ -197,48 +150,28 @@ def audit_list(
     data_dir: DataDirOption = None,
 ) -> None:
     """Audit events, newest first."""
-    moment = None
     if since is not None:
         try:
-            moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            datetime.fromisoformat(since.replace("Z", "+00:00"))
         except ValueError:
             raise InvalidInput(f"--since {since!r} is not an ISO 8601 time") from None
-    with remote_client() as client:
-        if client is not None:
-            filters = {"since": since, "actor": actor, "key": key}
-            rows = client.audit_logs(
-                account=account, limit=limit, **{k: v for k, v in filters.items() if v}
-            )
-        else:
-            with opened_installation(data_dir) as installation:
-                account_uid = None
-                if account is not None:
-                    target = visible_target(installation, local_actor(), account_ref=account)
-                    account_uid = target.account.uid
-                events = audit.list_events(
-                    installation,
-                    account_uid=account_uid,
-                    since=moment,
-                    actor=actor,
-                    key=key,
-                    limit=limit,
-                )
-            rows = [e.to_json() for e in events]
+    with backend(data_dir) as where:
+        events = where.audit_events(account, since, actor, key, limit)
     if fmt is ListFormat.json:
-        print_json(rows)
+        print_json([e.to_json() for e in events])
         return
     print_table(
         ["SEQ", "AT", "ACTOR", "ACTION", "OUTCOME", "KEYS"],
         [
             [
-                str(e["seq"]),
-                str(e["at_iso"]),
-                str(e["actor"]),
-                str(e["action"]),
-                str(e["outcome"]),
-                " ".join(f"{k}@{v}" for k, v in _keys_of(e["detail"])),
+                str(e.seq),
+                iso8601(e.at),
+                e.actor,
+                e.action,
+                e.outcome,
+                " ".join(f"{k}@{v}" for k, v in _keys_of(e.detail)),
             ]
-            for e in rows
+            for e in events
         ],
     )
 
@@ -278,40 +211,23 @@ def audit_verify(
 ) -> None:
     """Walk the hash chain and compare its end with the checkpoints: exit 0 when intact, else
     6 naming the first bad event or the rollback, or saying no checkpoint was found."""
+    from stacksafe.core.audit_checkpoint import parse_expected_head
+
     expected = [parse_expected_head(text) for text in expect_head or []]
-    head, anchors, unanchored = None, 0, False
-    with remote_client() as client:
-        if client is not None:
-            if checkpoint:
-                raise InvalidInput(
-                    "--checkpoint needs the master key to check the file's MAC: run `audit "
-                    "verify` on the server machine (without STACKSAFE_ADDR)"
-                )
-            remote = client.verify_audit([a.text for a in expected], no_anchor=no_anchor)
-            intact, events = bool(remote["intact"]), int(remote["events"])
-            first_bad, problem = remote["first_bad_seq"], remote["problem"]
-            head, unanchored = remote.get("head"), bool(remote.get("unanchored"))
-        else:
-            with opened_installation(data_dir) as installation:
-                report = audit.verify_chain(
-                    installation,
-                    checkpoints=checkpoint or [],
-                    expected=expected,
-                    require_anchor=not no_anchor,
-                )
-            intact, events = report.intact, report.events
-            first_bad, problem = report.first_bad_seq, report.problem
-            head, anchors, unanchored = report.head, len(report.anchors), report.unanchored
-    if intact:
-        typer.echo(f"Audit log intact: {events} events")
-        if head is not None and client is None:
-            typer.echo(f"  head {head} (checked against {anchors} checkpoint(s))")
-        elif head is not None:
-            typer.echo(f"  head {head}")
+    with backend(data_dir) as where:
+        report, anchors = where.verify_audit(
+            checkpoint or [], [a.text for a in expected], no_anchor
+        )
+    if report.intact:
+        typer.echo(f"Audit log intact: {report.events} events")
+        if report.head is not None and anchors is not None:
+            typer.echo(f"  head {report.head} (checked against {anchors} checkpoint(s))")
+        elif report.head is not None:
+            typer.echo(f"  head {report.head}")
         return
-    if unanchored:
-        typer.echo(f"Error: audit log not checked against an anchor: {problem}", err=True)
+    if report.unanchored:
+        typer.echo(f"Error: audit log not checked against an anchor: {report.problem}", err=True)
         raise typer.Exit(6)
-    where = "" if first_bad is None else f" at event {first_bad}"
-    typer.echo(f"Error: audit log broken{where}: {problem}", err=True)
+    at = "" if report.first_bad_seq is None else f" at event {report.first_bad_seq}"
+    typer.echo(f"Error: audit log broken{at}: {report.problem}", err=True)
     raise typer.Exit(6)

@@ -1,28 +1,44 @@
-"""Where secrets commands act: the local database (master key at hand) or a server over HTTP.
+"""Where commands act: the local installation (master key at hand) or a server over HTTP.
 
-``STACKSAFE_ADDR`` set means remote: the same commands go through ``stacksafe.Client`` with
-``STACKSAFE_TOKEN`` (and ``STACKSAFE_CA_BUNDLE`` for a private CA). The server then decides
-who may do what and audits it.
+The one local/remote switch of the CLI. ``STACKSAFE_ADDR`` set means remote: every command goes
+through ``stacksafe.Client`` with ``STACKSAFE_TOKEN`` (and ``STACKSAFE_CA_BUNDLE`` for a private
+CA), and the server decides who may do what and audits it. Unset, the same commands go through
+the core with the local operator's authority. Commands see only the two protocols below,
+``Backend`` (the installation or server) and ``SecretsBackend`` (one level's secrets); both
+speak the SDK's models, so a command prints the same thing either way.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stacksafe.cli.local import opened_installation
-from stacksafe.errors import ConfigurationError, InvalidInput
+from stacksafe.errors import ConfigurationError
 from stacksafe.model import Secret, SecretValue
+from stacksafe.settings import ClientSettings
 
 if TYPE_CHECKING:
-    from stacksafe.client import Client
-    from stacksafe.core.secrets import ImportReport
+    from stacksafe.client import (
+        Account,
+        AuditEvent,
+        AuditVerification,
+        Client,
+        DiffEntry,
+        ImportReport,
+        RollbackReport,
+        RotationOutcome,
+        RotationPolicy,
+        RotationStatus,
+        Stack,
+        Token,
+        VersionEntry,
+    )
 
-__all__ = ["SecretsBackend", "remote_client", "remote_stack_uid", "secrets_backend"]
+__all__ = ["Backend", "Level", "SecretsBackend", "backend", "remote_client", "secrets_backend"]
 
 
 class SecretsBackend(Protocol):
@@ -46,7 +62,9 @@ class SecretsBackend(Protocol):
         self, key: str, reveal: bool, resolve: bool = True, label: str | None = None
     ) -> Secret: ...
 
-    def list(self, reveal: bool, resolve: bool = True) -> list[Secret]: ...
+    def list(
+        self, reveal: bool, resolve: bool = True, purpose: str | None = None
+    ) -> list[Secret]: ...
 
     def unset(self, key: str, if_version: int | None = None) -> None: ...
 
@@ -54,11 +72,11 @@ class SecretsBackend(Protocol):
 
     def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]: ...
 
-    def history(self, key: str, reveal: bool) -> Sequence[dict[str, Any]]: ...
+    def history(self, key: str, reveal: bool) -> Sequence[VersionEntry]: ...
 
     def rollback(self, key: str, to_version: int, if_version: int | None) -> int: ...
 
-    def rollback_level(self, to: datetime) -> dict[str, Any]: ...
+    def rollback_level(self, to: datetime) -> RollbackReport: ...
 
     def undelete(self, key: str) -> int: ...
 
@@ -68,7 +86,7 @@ class SecretsBackend(Protocol):
 
     def set_max_versions(self, limit: int | None) -> None: ...
 
-    def rotation_policy(self, key: str) -> dict[str, Any]: ...
+    def rotation_policy(self, key: str) -> RotationPolicy: ...
 
     def set_rotation(
         self,
@@ -77,177 +95,135 @@ class SecretsBackend(Protocol):
         expires_at: datetime | None,
         rotator: str,
         config: Mapping[str, Any],
-    ) -> dict[str, Any]: ...
+    ) -> RotationPolicy: ...
 
     def clear_rotation(self, key: str) -> None: ...
 
-    def rotate(self, key: str) -> dict[str, Any]: ...
+    def rotate(self, key: str) -> RotationOutcome: ...
 
 
-class _Remote:
-    def __init__(self, client: Client, stack: str | None, account: str | None, shown: str) -> None:
-        self.client, self.stack, self.account, self.shown = client, stack, account, shown
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One level the caller can see: an account's own secrets (``stack`` None) or a stack's
+    effective set, by name, and its secrets."""
 
-    def describe(self) -> str:
-        return self.shown
+    account: str
+    stack: str | None
+    secrets: SecretsBackend
 
-    def set(
+
+class Backend(Protocol):
+    """The installation, or the server: tenancy, users and tokens, audit, and what spans
+    several levels (diff, copy, rotation status). ``secrets`` narrows it to one level."""
+
+    remote: bool
+
+    def secrets(self, *, account: str | None, stack: str | None) -> SecretsBackend: ...
+
+    def levels(self, *, account: str | None, stack: str | None) -> Iterator[Level]:
+        """``stack``; else ``account``'s own level and each of its stacks; else every level the
+        caller can see, account by account."""
+        ...
+
+    def accounts(self) -> list[Account]: ...
+
+    def create_account(self, name: str) -> Account: ...
+
+    def stacks(self, account: str | None) -> list[Stack]: ...
+
+    def create_stack(self, name: str, account: str, environment: str) -> Stack: ...
+
+    def create_user(
+        self, email: str, account: str, role: str, stack_roles: Mapping[str, str]
+    ) -> None: ...
+
+    def create_token(
         self,
-        key: str,
-        value: SecretValue,
-        if_version: int | None = None,
-        environments: Sequence[str] | None = None,
-    ) -> Secret:
-        return self.client.set_secret(
-            key,
-            value,
-            stack=self.stack,
-            account=self.account,
-            if_version=if_version,
-            environments=environments,
-        )
+        user: str,
+        scopes: Sequence[str],
+        stacks: Sequence[str],
+        environments: Sequence[str],
+        expires_in: str | None,
+    ) -> tuple[str, SecretValue]:
+        """(the token's id, its value)."""
+        ...
 
-    def _account_only(self) -> str:
-        if self.account is None:
-            raise InvalidInput("environment restrictions belong to account-level secrets")
-        return self.account
+    def tokens(self, user: str | None) -> list[Token]: ...
 
-    def environments(self, key: str) -> list[str] | None:
-        return self.client.environments(key, account=self._account_only())
+    def revoke_token(self, token_id: str) -> None: ...
 
-    def restrict(self, key: str, environments: Sequence[str]) -> list[str] | None:
-        return self.client.restrict(key, environments, account=self._account_only())
-
-    def get(self, key: str, reveal: bool, resolve: bool = True, label: str | None = None) -> Secret:
-        return self.client.get_secret(
-            key,
-            stack=self.stack,
-            account=self.account,
-            reveal=reveal,
-            resolve=resolve,
-            label=label,
-        )
-
-    def list(self, reveal: bool, resolve: bool = True) -> list[Secret]:
-        return self.client.list_secrets(
-            stack=self.stack, account=self.account, reveal=reveal, resolve=resolve
-        )
-
-    def unset(self, key: str, if_version: int | None = None) -> None:
-        self.client.delete_secret(
-            key, stack=self.stack, account=self.account, if_version=if_version
-        )
-
-    def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport:
-        from stacksafe.core.secrets import ImportReport
-
-        report = self.client.import_secrets(entries, stack=self.stack, account=self.account)
-        return ImportReport(report["added"], report["changed"], report["unchanged"])
-
-    def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]:
-        shown = "".join(c if " " <= c <= "~" else "?" for c in purpose)[:200]
-        return self.client.reveal(
-            stack=self.stack, account=self.account, resolve=resolve, purpose=shown
-        )
-
-    def history(self, key: str, reveal: bool) -> Sequence[dict[str, Any]]:
-        return self.client.history(key, stack=self.stack, account=self.account, reveal=reveal)
-
-    def rollback(self, key: str, to_version: int, if_version: int | None) -> int:
-        return self.client.rollback(
-            key, to_version, stack=self.stack, account=self.account, if_version=if_version
-        ).version
-
-    def rollback_level(self, to: datetime) -> dict[str, Any]:
-        return self.client.rollback_level(to.isoformat(), stack=self.stack, account=self.account)
-
-    def undelete(self, key: str) -> int:
-        return self.client.undelete(key, stack=self.stack, account=self.account).version
-
-    def destroy(self, key: str, version: int) -> None:
-        self.client.destroy_version(key, version, stack=self.stack, account=self.account)
-
-    def max_versions(self) -> int | None:
-        return self.client.max_versions(stack=self.stack, account=self.account)
-
-    def set_max_versions(self, limit: int | None) -> None:
-        self.client.set_max_versions(limit, stack=self.stack, account=self.account)
-
-    def rotation_policy(self, key: str) -> dict[str, Any]:
-        return self.client.rotation_policy(key, stack=self.stack, account=self.account)
-
-    def set_rotation(
+    def audit_events(
         self,
-        key: str,
-        every: str | None,
-        expires_at: datetime | None,
-        rotator: str,
-        config: Mapping[str, Any],
-    ) -> dict[str, Any]:
-        return self.client.set_rotation(
-            key,
-            stack=self.stack,
-            account=self.account,
-            rotate_every=every,
-            expires_at=expires_at,
-            rotator=rotator,
-            config=config,
-        )
+        account: str | None,
+        since: str | None,
+        actor: str | None,
+        key: str | None,
+        limit: int,
+    ) -> list[AuditEvent]: ...
 
-    def clear_rotation(self, key: str) -> None:
-        self.client.clear_rotation(key, stack=self.stack, account=self.account)
+    def verify_audit(
+        self, checkpoints: Sequence[Path], expect_heads: Sequence[str], no_anchor: bool
+    ) -> tuple[AuditVerification, int | None]:
+        """The walk, and how many anchors it was checked against (None: not told)."""
+        ...
 
-    def rotate(self, key: str) -> dict[str, Any]:
-        return self.client.rotate(key, stack=self.stack, account=self.account)
+    def diff(self, left: str, right: str, account: str | None) -> list[DiffEntry]: ...
 
+    def copy(
+        self,
+        from_stack: str,
+        to_stack: str,
+        account: str | None,
+        keys: Sequence[str] | None,
+        allow_production_source: bool,
+    ) -> ImportReport: ...
 
-def remote_stack_uid(client: Client, stack: str, account: str | None) -> str:
-    matches = client.stacks(name=stack, account=account)
-    if len(matches) > 1:
-        owners = ", ".join(sorted(str(m["account_name"]) for m in matches))
-        raise InvalidInput(
-            f"stack name {stack!r} exists in accounts {owners}; name the account too "
-            "(--account) or use the stack uid"
-        )
-    return str(matches[0]["uid"]) if matches else stack
+    def rotation_status(
+        self, account: str | None, within: str, include_ok: bool
+    ) -> list[RotationStatus]: ...
+
+    def rotate_due(
+        self, account: str | None, stack: str | None, force: bool
+    ) -> list[RotationOutcome]: ...
 
 
 @contextmanager
-def remote_client() -> Iterator[Client | None]:
+def remote_client(settings: ClientSettings | None = None) -> Iterator[Client | None]:
     """A client for ``STACKSAFE_ADDR`` (with ``STACKSAFE_TOKEN``), or None in local mode."""
-    address = os.environ.get("STACKSAFE_ADDR")
+    settings = settings or ClientSettings.load()
+    address, token = settings.address, settings.token
     if not address:
         yield None
         return
-    token = os.environ.get("STACKSAFE_TOKEN")
     if not token:
         raise ConfigurationError("STACKSAFE_ADDR is set but STACKSAFE_TOKEN is not")
     from stacksafe.client import Client
 
-    with Client(address, token, ca_bundle=os.environ.get("STACKSAFE_CA_BUNDLE")) as client:
+    with Client(address, token, ca_bundle=settings.ca_bundle) as client:
         yield client
+
+
+@contextmanager
+def backend(data_dir: Path | None) -> Iterator[Backend]:
+    """The server at ``STACKSAFE_ADDR``, else the installation in ``data_dir`` (opened on first
+    use, closed at the end)."""
+    with remote_client() as client:
+        if client is not None:
+            from stacksafe.cli.remote_backend import RemoteBackend
+
+            yield RemoteBackend(client)
+            return
+    # Imported here: the core (SQLAlchemy, the crypto) is not needed over HTTP, and
+    # `stacksafe run` in remote mode should start fast.
+    from stacksafe.cli.local_backend import LocalBackend
+
+    with LocalBackend(data_dir) as local:
+        yield local
 
 
 @contextmanager
 def secrets_backend(
     data_dir: Path | None, *, account: str | None, stack: str | None
 ) -> Iterator[SecretsBackend]:
-    with remote_client() as client:
-        if client is None:
-            # Imported here: the core (SQLAlchemy, the crypto) is not needed over HTTP, and
-            # `stacksafe run` in remote mode should start fast.
-            from stacksafe.cli.local_backend import LocalBackend
-            from stacksafe.core.tenancy import resolve_target
-
-            with opened_installation(data_dir) as installation:
-                yield LocalBackend(
-                    installation, resolve_target(installation, account=account, stack=stack)
-                )
-            return
-        if account is None and stack is None:
-            raise InvalidInput("name where the secrets are: --stack STACK or --account ACCOUNT")
-        if stack is not None:
-            uid = remote_stack_uid(client, stack, account)
-            yield _Remote(client, uid, None, f"stack {stack!r}")
-        else:
-            yield _Remote(client, None, account, f"account {account!r}")
+    with backend(data_dir) as where:
+        yield where.secrets(account=account, stack=stack)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 
 from stacksafe.cli.common import DataDirOption, local_actor, opened_installation, settings_for
 from stacksafe.errors import InvalidInput
+from stacksafe.settings import ClientSettings
 
 __all__ = ["backup", "restore"]
 
@@ -17,7 +17,7 @@ FileArgument = Annotated[Path, typer.Argument(help="The backup file.", show_defa
 
 
 def _local_only(command: str) -> None:
-    if os.environ.get("STACKSAFE_ADDR"):
+    if ClientSettings.load().remote:
         raise InvalidInput(
             f"{command} runs on the server's machine, with its database and master key; "
             "unset STACKSAFE_ADDR"

@@ -1,8 +1,7 @@
-"""The `stacksafe` command: wiring of the subcommands and the one place errors become exit codes."""
+"""The `stacksafe` command: wiring of the subcommands, and where errors become their exit codes."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -12,26 +11,12 @@ from stacksafe.errors import StacksafeError
 if TYPE_CHECKING:  # Typer is imported when an app is built: `run`'s fast path never needs it
     import typer
 
-__all__ = ["EXIT_CODES", "build_app", "main"]
+__all__ = ["INTERRUPTED_EXIT", "UNEXPECTED_EXIT", "build_app", "main"]
 
+# Exit codes are the errors' own (StacksafeError.exit_code, docs/cli.md); beyond them, only
+# these two.
 UNEXPECTED_EXIT = 70
-# One exit code per error kind, stable for scripts (documented in docs/cli.md).
-EXIT_CODES = {
-    "bad_request": 2,
-    "expansion_too_large": 2,
-    "unauthenticated": 4,
-    "not_found": 3,
-    "forbidden": 4,
-    "conflict": 5,
-    "precondition_failed": 5,
-    "throttled": 8,
-    "integrity_error": 6,
-    "configuration_error": 7,
-    "audit_unavailable": 7,
-    # The database is down, full or read-only: the same command may work later (not 7, which
-    # says the installation itself is wrong).
-    "storage_unavailable": 9,
-}
+INTERRUPTED_EXIT = 130
 
 
 def build_app() -> typer.Typer:
@@ -117,8 +102,9 @@ def __getattr__(name: str) -> typer.Typer:
 def _start() -> None:
     if sys.argv[1:2] == ["run"]:
         from stacksafe.cli.run_args import parse_run
+        from stacksafe.settings import ClientSettings
 
-        fast = parse_run(sys.argv[2:], os.environ.get("STACKSAFE_DATA_DIR") or None)
+        fast = parse_run(sys.argv[2:], ClientSettings.load().data_dir)
         if fast is not None:
             from stacksafe.cli.run_exec import execute_run
 
@@ -134,13 +120,15 @@ def main() -> None:
         _start()
     except StacksafeError as exc:
         sys.stderr.write(f"Error: {exc.message}\n")
-        sys.exit(EXIT_CODES.get(exc.code, 1))
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted\n")
-        sys.exit(130)
+        sys.exit(INTERRUPTED_EXIT)
     except Exception as exc:
         # Unexpected: the message may quote data, so show only the type unless debugging.
-        if os.environ.get("STACKSAFE_DEBUG"):
+        from stacksafe.settings import ClientSettings
+
+        if ClientSettings.load().debug:
             raise
         sys.stderr.write(
             f"Error: unexpected {type(exc).__name__}; set STACKSAFE_DEBUG=1 for the traceback\n"

@@ -10,13 +10,14 @@ import typer
 from stacksafe.cli.backend import SecretsBackend, secrets_backend
 from stacksafe.cli.common import AccountOption, DataDirOption
 from stacksafe.cli.watch import Watcher
-from stacksafe.core.materialize import materialize
 from stacksafe.errors import StacksafeError
 
 __all__ = ["materialize_command"]
 
 
 def _once(target: SecretsBackend, directory: Path) -> None:
+    from stacksafe.core.materialize import materialize
+
     report = materialize(target.values("materialize"), directory)
     typer.echo(
         f"{directory}: {len(report.written)} written, {len(report.unchanged)} unchanged, "

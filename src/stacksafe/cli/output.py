@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.model import Account, Secret, Stack, iso8601
+from stacksafe.model import Secret, iso8601
 
 __all__ = [
     "MASK",
@@ -18,11 +18,9 @@ __all__ = [
     "FileFormat",
     "ListFormat",
     "ListFormatOption",
-    "account_json",
     "print_json",
     "print_table",
     "secret_rows",
-    "stack_json",
 ]
 
 MASK = "********"
@@ -78,25 +76,3 @@ def secret_rows(secrets: Sequence[Secret]) -> list[list[str]]:
         ]
         for s in secrets
     ]
-
-
-def account_json(account: Account) -> dict[str, object]:
-    return {
-        "uid": account.uid,
-        "name": account.name,
-        "created_at_iso": iso8601(account.created_at),
-        "updated_at_iso": iso8601(account.updated_at),
-    }
-
-
-def stack_json(stack: Stack, account: Account | None = None) -> dict[str, object]:
-    data: dict[str, object] = {
-        "uid": stack.uid,
-        "name": stack.name,
-        "environment": stack.environment,
-    }
-    if account is not None:
-        data["account"] = account.name
-    data["created_at_iso"] = iso8601(stack.created_at)
-    data["updated_at_iso"] = iso8601(stack.updated_at)
-    return data

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stacksafe.cli.backend import remote_client, secrets_backend
-from stacksafe.cli.common import (
-    AccountOption,
-    DataDirOption,
-    StackOption,
-    local_actor,
-    opened_installation,
-    parse_moment,
-)
+from stacksafe.cli.backend import backend, secrets_backend
+from stacksafe.cli.common import AccountOption, DataDirOption, StackOption, parse_moment
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
-from stacksafe.errors import InvalidInput
+from stacksafe.model import iso8601
+
+if TYPE_CHECKING:
+    from stacksafe.client import RotationPolicy, RotationStatus
 
 __all__ = ["rotation_app"]
 
@@ -53,22 +49,24 @@ def _config(
     return {k: v for k, v in given.items() if v is not None}
 
 
-def _show_policy(policy: dict[str, Any]) -> None:
-    every = policy["rotate_every"]
-    typer.echo(f"{policy['key']}: rotator {policy['rotator']}")
-    typer.echo(f"  rotate every   {'-' if every is None else _duration(int(every))}")
-    for label, field in (
-        ("next rotation", "next_rotation_at_iso"),
-        ("expires at", "expires_at_iso"),
-        ("last rotated", "last_rotated_at_iso"),
-        ("pending since", "pending_since_iso"),
+def _show_policy(policy: RotationPolicy) -> None:
+    every = policy.rotate_every
+    typer.echo(f"{policy.key}: rotator {policy.rotator}")
+    typer.echo(
+        f"  rotate every   {'-' if every is None else _duration(int(every.total_seconds()))}"
+    )
+    for label, moment in (
+        ("next rotation", policy.next_rotation_at),
+        ("expires at", policy.expires_at),
+        ("last rotated", policy.last_rotated_at),
+        ("pending since", policy.pending_since),
     ):
-        typer.echo(f"  {label:<14} {policy[field] or '-'}")
-    if policy["config"]:
-        settings = ", ".join(f"{k}={v}" for k, v in sorted(policy["config"].items()))
+        typer.echo(f"  {label:<14} {'-' if moment is None else iso8601(moment)}")
+    if policy.config:
+        settings = ", ".join(f"{k}={v}" for k, v in sorted(policy.config.items()))
         typer.echo(f"  settings       {settings}")
-    if policy["last_error"]:
-        typer.echo(f"  last error     {policy['last_error']} ({policy['failures']} failures)")
+    if policy.last_error:
+        typer.echo(f"  last error     {policy.last_error} ({policy.failures} failures)")
 
 
 def _duration(seconds: int) -> str:
@@ -142,7 +140,7 @@ def show(
     with secrets_backend(data_dir, account=account, stack=stack) as target:
         policy = target.rotation_policy(key)
     if fmt is ListFormat.json:
-        print_json(policy)
+        print_json(policy.to_json())
     else:
         _show_policy(policy)
 
@@ -160,17 +158,17 @@ def clear(
         typer.echo(f"Cleared the rotation policy of {key} on {target.describe()}")
 
 
-def _status_rows(entries: list[dict[str, Any]]) -> list[list[str]]:
+def _status_rows(entries: list[RotationStatus]) -> list[list[str]]:
     return [
         [
-            e["state"],
-            e["account"],
-            e["stack"] or "(account)",
-            e["key"],
-            e["due_at_iso"] or "-",
-            e["expires_at_iso"] or "-",
-            e["rotator"],
-            e["last_error"] or "",
+            e.state,
+            e.account,
+            e.stack or "(account)",
+            e.key,
+            "-" if e.due_at is None else iso8601(e.due_at),
+            "-" if e.expires_at is None else iso8601(e.expires_at),
+            e.rotator,
+            e.last_error or "",
         ]
         for e in entries
     ]
@@ -185,33 +183,10 @@ def status(
     data_dir: DataDirOption = None,
 ) -> None:
     """Secrets that are expired, overdue, expiring or due, most urgent first."""
-    with remote_client() as client:
-        if client is not None:
-            names = [account] if account else [str(a["uid"]) for a in client.accounts()]
-            entries = [
-                e
-                for name in names
-                for e in client.rotation_status(name, within=within, include_ok=include_ok)
-            ]
-        else:
-            from stacksafe.core.rotation import rotation_status
-            from stacksafe.core.tenancy import find_account
-            from stacksafe.core.validation import parse_duration
-
-            with opened_installation(data_dir) as installation:
-                owner = None if account is None else find_account(installation, account)
-                entries = [
-                    e.to_json()
-                    for e in rotation_status(
-                        installation,
-                        local_actor(),
-                        owner,
-                        within=parse_duration(within, "--within"),
-                        include_ok=include_ok,
-                    )
-                ]
+    with backend(data_dir) as where:
+        entries = where.rotation_status(account, within, include_ok)
     if fmt is ListFormat.json:
-        print_json(entries)
+        print_json([e.to_json() for e in entries])
         return
     headers = ["STATE", "ACCOUNT", "STACK", "KEY", "DUE", "EXPIRES", "ROTATOR", "LAST ERROR"]
     print_table(headers, _status_rows(entries))
@@ -237,43 +212,27 @@ def run(
     --account or --stack narrows it to that account or that stack's own secrets. Exit code 1
     when a rotation failed; the current value of that secret stays.
     """
-    if key is not None:
-        with secrets_backend(data_dir, account=account, stack=stack) as target:
-            outcomes = [target.rotate(key)]
-    else:
-        with remote_client() as client:
-            if client is not None:
-                raise InvalidInput(
-                    "rotating everything due runs where the master key is (unset STACKSAFE_ADDR); "
-                    "over HTTP, rotate one key: rotation run --key KEY --stack S"
-                )
-        from stacksafe.core.rotation import run_due
-        from stacksafe.core.tenancy import find_account, resolve_target
-
-        with opened_installation(data_dir) as installation:
-            owner = None if account is None else find_account(installation, account)
-            only = None
-            if stack is not None:
-                scope = resolve_target(installation, account=account, stack=stack)
-                owner, only = scope.account, scope.stack
-            done = run_due(installation, local_actor(), owner, stack=only, force=force)
-            outcomes = [o.to_json() for o in done]
+    with backend(data_dir) as where:
+        if key is not None:
+            outcomes = [where.secrets(account=account, stack=stack).rotate(key)]
+        else:
+            outcomes = where.rotate_due(account, stack, force)
     if fmt is ListFormat.json:
-        print_json(outcomes)
+        print_json([o.to_json() for o in outcomes])
     else:
         print_table(
             ["OUTCOME", "ACCOUNT", "STACK", "KEY", "VERSION", "ERROR"],
             [
                 [
-                    o["outcome"],
-                    o["account_uid"],
-                    o["stack_uid"] or "(account)",
-                    o["key"],
-                    "-" if o["version"] is None else str(o["version"]),
-                    o["error"] or "",
+                    o.outcome,
+                    o.account_uid,
+                    o.stack_uid or "(account)",
+                    o.key,
+                    "-" if o.version is None else str(o.version),
+                    o.error or "",
                 ]
                 for o in outcomes
             ],
         )
-    if any(o["outcome"] == "failed" for o in outcomes):
+    if any(o.outcome == "failed" for o in outcomes):
         raise typer.Exit(1)

@@ -47,7 +47,7 @@ def _parser() -> _Parser:
 
 
 def parse_run(
-    arguments: list[str], environ_data_dir: str | None
+    arguments: list[str], environ_data_dir: str | Path | None
 ) -> tuple[list[str], RunOptions] | None:
     """(command, options) of `run`'s arguments (after the word `run`), or None for Typer."""
     if "--" not in arguments:

@@ -25,6 +25,7 @@ from stacksafe.cli.child_env import inherited_environment
 from stacksafe.core.validation import SHELL_NAME
 from stacksafe.errors import InvalidInput, ServerUnreachable
 from stacksafe.model import SecretValue
+from stacksafe.settings import ClientSettings
 
 if TYPE_CHECKING:
     from stacksafe.cli.watch import Watcher
@@ -195,15 +196,16 @@ class _Offline:
     def __init__(self, stack: str, account: str | None, max_age: str) -> None:
         from stacksafe.core.validation import parse_duration
 
-        self.address = os.environ.get("STACKSAFE_ADDR", "")
+        settings = ClientSettings.load()
+        self.address = settings.address or ""
         if not self.address:
             raise InvalidInput(
                 "--fallback is for remote mode (STACKSAFE_ADDR): locally there is no server to miss"
             )
         self.stack, self.account, self.max_age = stack, account, parse_duration(max_age)
-        passphrase = os.environ.get("STACKSAFE_FALLBACK_PASSPHRASE")
+        passphrase = settings.fallback_passphrase
         self.kind = "passphrase" if passphrase else "token"
-        self.secret = passphrase or os.environ.get("STACKSAFE_TOKEN", "")
+        self.secret = passphrase or settings.token or ""
 
     def save(self, values: dict[str, SecretValue]) -> None:
         from stacksafe.core.offline import save_snapshot

@@ -1,7 +1,7 @@
 """`stacksafe scan`: look for leaked secrets in files, git history or stdin.
 
 Exit status: 0 nothing found (or all in the baseline), 1 findings, and the usual error codes
-(stacksafe.cli.main.EXIT_CODES) when the scan could not run.
+(each error's ``exit_code``, stacksafe.errors) when the scan could not run.
 """
 
 from __future__ import annotations

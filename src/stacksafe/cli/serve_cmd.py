@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import ipaddress
-import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stacksafe.cli.common import DataDirOption, local_actor, settings_for
-from stacksafe.core.installation import open_installation
-from stacksafe.core.principals import bootstrap_owner, create_token, has_users
+from stacksafe.cli.common import DataDirOption, local_actor
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import ConfigurationError, InvalidInput
-from stacksafe.settings import Settings
+from stacksafe.settings import ServerSettings, Settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["FIRST_OWNER", "is_loopback", "serve"]
 
@@ -32,6 +35,9 @@ def is_loopback(host: str) -> bool:
 
 def _first_start(settings: Settings) -> None:
     """An installation without users (made before users existed) gets its owner now, once."""
+    from stacksafe.core.installation import open_installation
+    from stacksafe.core.principals import bootstrap_owner, create_token, has_users
+
     installation = open_installation(settings)
     try:
         if has_users(installation):
@@ -85,28 +91,35 @@ def serve(
             f"refusing to serve plain HTTP on {host}: secrets would cross the network "
             "unencrypted; give --tls-cert/--tls-key (or --insecure behind a TLS proxy)"
         )
-    idle = os.environ.get("STACKSAFE_WEB_IDLE_TIMEOUT", "")
+    server = ServerSettings.of_serve(
+        data_dir=data_dir,
+        rate_limit=rate_limit,
+        threads=threads,
+        rotation_interval=rotation_interval,
+    )
+    idle = server.web_idle_timeout
     if idle:
         try:
             parse_duration(idle)  # refused here, once, rather than by every worker at start
         except InvalidInput as exc:
             raise InvalidInput(f"STACKSAFE_WEB_IDLE_TIMEOUT: {exc.message}") from None
-    if os.environ.get("STACKSAFE_WEB_ORIGIN"):
+    if server.web_origin:
         # Imported here: the UI's modules (FastAPI, Jinja2) stay out of every other command's start.
         from stacksafe.web.state import check_web_origin
 
-        check_web_origin(os.environ["STACKSAFE_WEB_ORIGIN"])
-    settings = settings_for(data_dir)
+        check_web_origin(server.web_origin)
+    settings = server.installation_settings()
     _first_start(settings)
-    # Workers are separate processes: they read the same settings from the environment.
-    os.environ["STACKSAFE_DATA_DIR"] = str(settings.data_dir)
-    os.environ["STACKSAFE_RATE_LIMIT"] = str(rate_limit)
-    os.environ["STACKSAFE_THREADS"] = "" if threads is None else str(threads)
-    os.environ["STACKSAFE_ROTATION_INTERVAL"] = str(rotation_interval)
+    # Each worker opens the same data dir, however it was given (flag or variable).
+    server = replace(server, data_dir=settings.data_dir)
     scheme = "https" if tls_cert else "http"
     typer.echo(f"stacksafe serving on {scheme}://{host}:{port} ({workers} worker(s))", err=True)
-    uvicorn.run(
-        "stacksafe.api.app:app_from_environment",
+    from stacksafe.api.app import app_from_settings
+
+    config = uvicorn.Config(
+        # A picklable factory, not an import string: the workers (separate processes) get
+        # their settings from it, not from variables written into the environment.
+        functools.partial(app_from_settings, server),
         factory=True,
         host=host,
         port=port,
@@ -118,3 +131,19 @@ def serve(
         server_header=False,
         proxy_headers=False,
     )
+    _run(config)
+
+
+def _run(config: uvicorn.Config) -> None:
+    """``uvicorn.run``'s start, which takes several workers' app only as an import string."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    served = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        if config.workers > 1:
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            served.run()
+    if config.workers == 1 and not served.started:
+        raise SystemExit(3)  # uvicorn.run's STARTUP_FAILURE

@@ -7,10 +7,6 @@ from typing import Annotated
 import typer
 
 from stacksafe.cli.common import DataDirOption, local_actor, settings_for
-from stacksafe.core.audit import write_genesis
-from stacksafe.core.installation import initialise
-from stacksafe.core.principals import bootstrap_owner, create_token
-from stacksafe.store import redact_url
 
 __all__ = ["init"]
 
@@ -25,6 +21,10 @@ def init(
 
     Also creates the server owner and prints the owner's first API token, once.
     """
+    from stacksafe.core.audit import write_genesis
+    from stacksafe.core.installation import database_shown, initialise
+    from stacksafe.core.principals import bootstrap_owner, create_token
+
     settings = settings_for(data_dir)
     installation, key_file = initialise(settings)
     try:
@@ -35,7 +35,7 @@ def init(
     finally:
         installation.close()
     typer.echo(f"Initialised stacksafe in {settings.data_dir}")
-    typer.echo(f"  database:   {redact_url(settings.database_url)}")
+    typer.echo(f"  database:   {database_shown(settings)}")
     if settings.uses_passphrase:
         typer.echo(f"  master key: derived from {settings.master_key_source}")
         typer.echo(f"  key params: {settings.key_params_file} (salt and costs, not secret)")

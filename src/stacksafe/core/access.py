@@ -102,7 +102,7 @@ class Principal:
         """Whoever holds the master key on this machine: can already read everything."""
         return cls(name=name, is_owner=True)
 
-    def asking(self, source_ip: str | None, request_id: str | None) -> Principal:
+    def for_request(self, source_ip: str | None, request_id: str | None) -> Principal:
         """This principal, for one request: ``replace(self, source_ip=..., request_id=...)``
         at a tenth of the cost (it is made for every request; ``replace`` re-runs the
         constructor over every field). A copy of its fields: the kept one is unchanged."""

@@ -28,11 +28,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection
-
 from stacksafe.crypto import KeyedHash
 from stacksafe.errors import IntegrityError, InvalidInput
-from stacksafe.store import Store
+from stacksafe.store import Connection, Store
 from stacksafe.store import audit as queries
 
 __all__ = [

@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, Table
-
 import stacksafe
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import append, record
@@ -40,7 +38,7 @@ from stacksafe.crypto import Keyring
 from stacksafe.crypto.stream import CHUNK_SIZE, SealedWriter, open_sealed
 from stacksafe.errors import ConfigurationError, Conflict, IntegrityError
 from stacksafe.settings import Settings
-from stacksafe.store import Store, redact_url
+from stacksafe.store import Connection, Store, Table, redact_url
 from stacksafe.store import backup as dump
 from stacksafe.store.keys import master_key_check_values
 from stacksafe.store.migrate import HEAD_REVISION, current_revision, upgrade

@@ -16,17 +16,15 @@ from __future__ import annotations
 import secrets as random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import Connection, insert
 
 from stacksafe.core.access import Action, Principal, authorize
-from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.audit import record
+from stacksafe.core.data_keys import sealing_key
 from stacksafe.core.expansion import check_new_stacks
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow, refuse
 from stacksafe.core.installation import Installation
-from stacksafe.core.secrets import ACTION_SET, sealing_key
 from stacksafe.core.tenancy import Target, record_stack_created, visible_target
 from stacksafe.core.validation import (
     validate_environment,
@@ -34,11 +32,13 @@ from stacksafe.core.validation import (
     validate_name,
     validate_value,
 )
+from stacksafe.core.version_writes import ACTION_SET
 from stacksafe.crypto import Binding
 from stacksafe.errors import Conflict, Forbidden, NotFound
 from stacksafe.model import SecretValue, Stack
+from stacksafe.store import Connection
 from stacksafe.store import tenancy as tenancy_queries
-from stacksafe.store.schema import secret_versions, secrets
+from stacksafe.store.bulk import FirstVersion, insert_first_versions
 
 __all__ = ["NewStack", "load_stacks"]
 
@@ -107,8 +107,7 @@ def _load_batch(
     account = target.account
     now = installation.clock()
     made: list[Stack] = []
-    secret_rows: list[dict[str, Any]] = []
-    envelopes: list[bytes] = []
+    new_secrets: list[FirstVersion] = []
     for new, values in batch:
         if tenancy_queries.stacks_by_name(conn, new.name, account.id):
             raise Conflict(f"stack {new.name!r} already exists in account {account.name!r}")
@@ -128,20 +127,8 @@ def _load_batch(
             continue
         data_key = sealing_key(conn, installation, level, len(values))
         for key, value in values.items():
-            envelopes.append(
-                data_key.seal(value.reveal().encode("utf-8"), Binding(level.scope, key, 1))
-            )
-            secret_rows.append(
-                {
-                    "account_id": account.id,
-                    "stack_id": stack.id,
-                    "key": key,
-                    "current_version": 1,
-                    "deleted": False,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+            envelope = data_key.seal(value.reveal().encode("utf-8"), Binding(level.scope, key, 1))
+            new_secrets.append(FirstVersion(account.id, stack.id, key, envelope))
         record(
             conn,
             installation,
@@ -154,25 +141,7 @@ def _load_batch(
                 "fingerprints": {k: fingerprint(installation, v) for k, v in values.items()},
             },
         )
-    if secret_rows:
-        # One multi-row statement each ("insertmanyvalues"); the ids come back in row order.
-        ids = conn.execute(
-            insert(secrets).returning(secrets.c.id, sort_by_parameter_order=True), secret_rows
-        ).scalars()
-        conn.execute(
-            insert(secret_versions),
-            [
-                {
-                    "secret_id": secret_id,
-                    "version": 1,
-                    "action": ACTION_SET,
-                    "envelope": envelope,
-                    "author": actor.name,
-                    "created_at": now,
-                }
-                for secret_id, envelope in zip(ids, envelopes, strict=True)
-            ],
-        )
+    insert_first_versions(conn, new_secrets, ACTION_SET, actor.name, now)
     check_new_stacks(
         conn,
         installation,

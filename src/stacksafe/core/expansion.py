@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from sqlalchemy import Connection
-
 from stacksafe.core.inheritance import inherits
 from stacksafe.core.installation import Installation
 from stacksafe.core.references import ACCOUNT_PREFIX, has_references, oversized_after_write
@@ -23,6 +21,7 @@ from stacksafe.core.tenancy import Target
 from stacksafe.crypto import Scope, ScopeKeys
 from stacksafe.errors import ExpansionTooLarge, IntegrityError
 from stacksafe.model import Account, SecretValue, Stack
+from stacksafe.store import Connection
 from stacksafe.store import keys as key_queries
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries

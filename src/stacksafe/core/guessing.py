@@ -20,13 +20,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record_denied
 from stacksafe.core.installation import Installation
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.errors import TooManyFailures
+from stacksafe.store import Connection
 from stacksafe.store import failures as queries
 
 __all__ = ["BAD_TOKENS", "BadTokens", "Counted", "FailureCounts", "Limit", "address_counted"]

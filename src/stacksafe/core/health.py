@@ -6,11 +6,9 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import text
-
-from stacksafe.core.audit import GENESIS
+from stacksafe.core.audit_chain import GENESIS
 from stacksafe.core.installation import Installation
-from stacksafe.store import audit as audit_queries
+from stacksafe.store import health as probes
 
 __all__ = ["readiness"]
 
@@ -37,8 +35,7 @@ def readiness(installation: Installation) -> dict[str, str]:
     """Each check's state: "ok" or what is wrong (never an exception)."""
     checks: dict[str, str] = {}
     try:
-        with installation.store.read() as conn:
-            conn.execute(text("SELECT 1"))
+        probes.answers(installation.store)
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unreachable ({type(exc).__name__})"
@@ -46,12 +43,7 @@ def readiness(installation: Installation) -> dict[str, str]:
     try:
         # Take the audit head's lock as an append does, then roll back: reveals and writes are
         # refused when this fails, so readiness must say so.
-        with installation.store.engine.connect() as conn:
-            conn = conn.execution_options(stacksafe_write=True)
-            with conn.begin() as transaction:
-                audit_queries.lock_head(conn, GENESIS)
-                audit_queries.insert_events(conn, [_PROBE])
-                transaction.rollback()
+        probes.takes_audit_row(installation.store, GENESIS, _PROBE)
         checks["audit"] = _full_disk(installation) or "ok"
     except Exception as exc:
         checks["audit"] = f"not writable ({type(exc).__name__})"

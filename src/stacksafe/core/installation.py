@@ -14,12 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
-
 from stacksafe.core.audit_checkpoint import CheckpointWriter
 from stacksafe.core.known_tokens import KnownTokens
-from stacksafe.core.opened import OpenedSecrets
 from stacksafe.core.outbound import OutboundPolicy
+from stacksafe.core.read_cache import ReadCache
 from stacksafe.crypto import (
     DataKeyCache,
     KeyedHash,
@@ -45,14 +43,16 @@ from stacksafe.crypto.passphrase import (
 from stacksafe.crypto.private_file import read_private_file
 from stacksafe.errors import ConfigurationError, StorageUnavailable
 from stacksafe.settings import DEFAULT_AUDIT_MIN_FREE_BYTES, DEFAULT_MAX_EXPANDED_BYTES, Settings
-from stacksafe.store import Store, redact_url
+from stacksafe.store import Connection, OperationalError, Store, redact_url
 from stacksafe.store import keys as key_queries
-from stacksafe.store.engine import CommitGroup, PoolLimits
+from stacksafe.store.commit_group import CommitGroup
+from stacksafe.store.engine import PoolLimits
 from stacksafe.store.migrate import current_revision, upgrade
 
 __all__ = [
     "Installation",
     "check_store_reachable",
+    "database_shown",
     "initialise",
     "load_keyring",
     "open_installation",
@@ -80,10 +80,10 @@ class Installation:
     server_keys: dict[str, KeyedHash] = field(default_factory=dict)
     # Group-commit writers by purpose (see store.CommitGroup), made on first use.
     commit_groups: dict[str, CommitGroup[Any, Any]] = field(default_factory=dict)
-    # Value fingerprints by sealed value (see core.audit.fingerprints_of_opened).
+    # Value fingerprints by sealed value (see core.fingerprints.fingerprints_of_opened).
     sealed_fingerprints: dict[str, str] = field(default_factory=dict)
     # What reads opened, kept while the database's revision says it is current; None: off.
-    opened: OpenedSecrets | None = None
+    read_cache: ReadCache | None = None
     # Principals of tokens authenticated before, kept while the principals revision holds.
     known_tokens: KnownTokens = field(default_factory=KnownTokens)
     # Where rotators may connect on a user's behalf (STACKSAFE_OUTBOUND_ALLOW, core.outbound).
@@ -172,9 +172,12 @@ def _new_passphrase_keyring(settings: Settings) -> Keyring:
     return Keyring([key], settings.master_key_source)
 
 
-def check_store_reachable(store: Store, settings: Settings) -> str | None:
-    from sqlalchemy.exc import OperationalError
+def database_shown(settings: Settings) -> str:
+    """The database ``settings`` name, fit for a message: its URL with any password hidden."""
+    return redact_url(settings.database_url)
 
+
+def check_store_reachable(store: Store, settings: Settings) -> str | None:
     try:
         with store.read() as conn:
             return current_revision(conn)
@@ -232,7 +235,7 @@ def open_installation(settings: Settings) -> Installation:
         settings.max_value_bytes,
         max_expanded_bytes=settings.max_expanded_bytes,
         server_keys=server_keys,
-        opened=_read_cache(settings),
+        read_cache=_read_cache(settings),
         outbound=_outbound(settings),
         audit_checkpoint=_checkpoint_writer(settings, store, server_keys),
         audit_min_free_bytes=settings.audit_min_free_bytes,
@@ -254,8 +257,8 @@ def _outbound(settings: Settings) -> OutboundPolicy:
     return OutboundPolicy(settings.outbound_allow, settings.database_hosts)
 
 
-def _read_cache(settings: Settings) -> OpenedSecrets | None:
-    return OpenedSecrets(settings.read_cache_bytes) if settings.read_cache_bytes > 0 else None
+def _read_cache(settings: Settings) -> ReadCache | None:
+    return ReadCache(settings.read_cache_bytes) if settings.read_cache_bytes > 0 else None
 
 
 def _reloader(settings: Settings, store: Store) -> Callable[[], Keyring]:
@@ -339,7 +342,7 @@ def initialise(settings: Settings) -> tuple[Installation, Path | None]:
         settings.max_value_bytes,
         max_expanded_bytes=settings.max_expanded_bytes,
         server_keys=server_keys,
-        opened=_read_cache(settings),
+        read_cache=_read_cache(settings),
         outbound=_outbound(settings),
         audit_checkpoint=_checkpoint_writer(settings, store, server_keys),
         audit_min_free_bytes=settings.audit_min_free_bytes,

@@ -15,10 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection
-
 from stacksafe.core.installation import Installation
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
+from stacksafe.store import Connection
 from stacksafe.store import failures as queries
 
 __all__ = ["KIND", "NewCounts", "RequestCounts"]

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import SCOPES, Principal
 from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import refuse
@@ -29,6 +27,7 @@ from stacksafe.core.principals import check_password, principal_for_user
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.errors import Forbidden, Unauthenticated
 from stacksafe.model import SecretValue
+from stacksafe.store import Connection
 from stacksafe.store import sessions as queries
 
 __all__ = [

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record_denied
 from stacksafe.core.guessing import Counted, FailureCounts, Limit, address_counted
@@ -31,6 +29,7 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.sessions import SIGN_IN_ACTOR, SessionPolicy, StartedSession, start_session
 from stacksafe.errors import TooManyFailures
 from stacksafe.model import SecretValue
+from stacksafe.store import Connection
 
 __all__ = ["PER_ADDRESS_EMAIL", "PER_EMAIL", "SignInLimits", "SignIns", "normalised_email"]
 

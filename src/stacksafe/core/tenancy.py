@@ -5,8 +5,6 @@ from __future__ import annotations
 import secrets as random
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import (
     Action,
     Principal,
@@ -21,6 +19,7 @@ from stacksafe.core.validation import validate_environment, validate_name
 from stacksafe.crypto import Scope
 from stacksafe.errors import Conflict, InvalidInput, NotFound
 from stacksafe.model import Account, Stack
+from stacksafe.store import Connection
 from stacksafe.store import tenancy as queries
 
 __all__ = [
@@ -50,7 +49,7 @@ class Target:
     stack: Stack | None = None
     # The revision of the level's stored secrets when the target was read (store.secrets
     # .secrets_revision), if it was read with it: lets a read use what it opened before
-    # (core.opened) without another query. Not part of what the target is.
+    # (core.read_cache) without another query. Not part of what the target is.
     revision: str | None = field(default=None, compare=False)
 
     @property
@@ -211,7 +210,7 @@ def visible_target(
 
     Anything else is the same ``NotFound``, so probing reveals nothing about other accounts.
     ``for_reading``: the target carries the revision of the stack's secrets as read now, so a
-    read can use what it opened before without asking again (core.opened). Only for work that
+    read can use what it opened before without asking again (core.read_cache). Only for work that
     reads and does not write: after a write, that revision is out of date for the writer.
     """
     if stack_uid is not None:

@@ -1,5 +1,7 @@
-"""Versions of secrets: history, rollback (one key, or a whole level to a moment), undelete,
-destroy, and how many versions a level keeps.
+"""Versions of secrets: history, rollback, undelete and destroy.
+
+A rollback restores one key, or a whole level to a moment. How many versions a level keeps is
+core.retention.
 
 Nothing here erases history: a rollback or an undelete writes a new version holding an earlier
 value (re-sealed under the level's newest data key, bound to the new version), and destroy
@@ -14,41 +16,33 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection
-
 from stacksafe.core.access import Action, Principal
-from stacksafe.core.audit import fingerprint, record
+from stacksafe.core.audit import record
+from stacksafe.core.data_keys import scope_keys, sealing_key
 from stacksafe.core.expansion import check_expansion
+from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.guard import allow, record_damage
 from stacksafe.core.installation import Installation
-from stacksafe.core.secrets import (
-    append_version,
-    prune_after_write,
-    record_reveal,
-    scope_keys,
-    sealing_key,
-)
+from stacksafe.core.reveal import record_reveal
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key
+from stacksafe.core.version_writes import append_version, prune_after_write
 from stacksafe.crypto import ScopeKeys, encode_value
 from stacksafe.errors import Conflict, IntegrityError, InvalidInput, NotFound, PreconditionFailed
 from stacksafe.model import SecretValue, iso8601
+from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
-from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.secrets import SecretHead, StoredVersion
 
 __all__ = [
     "ACTION_ROLLBACK",
     "ACTION_UNDELETE",
-    "MAX_KEPT_VERSIONS",
     "RollbackReport",
     "VersionEntry",
     "destroy_version",
     "history",
-    "max_versions",
     "rollback_key",
     "rollback_level",
-    "set_max_versions",
     "undelete",
 ]
 
@@ -56,7 +50,6 @@ T = TypeVar("T")
 
 ACTION_ROLLBACK = "rollback"
 ACTION_UNDELETE = "undelete"
-MAX_KEPT_VERSIONS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,37 +477,3 @@ def rollback_level(
         ACTION_ROLLBACK,
         lambda: installation.store.transact(work, "rolling back", snapshot=True),
     )
-
-
-def max_versions(installation: Installation, actor: Principal, target: Target) -> int | None:
-    """How many versions each secret of ``target``'s own level keeps (None: all)."""
-    allow(installation, actor, Action.DESCRIBE, target.account, target.stack)
-    with installation.store.read() as conn:
-        return tenancy_queries.max_versions_of(conn, target.account.id, target.stack_id)
-
-
-def set_max_versions(
-    installation: Installation, actor: Principal, target: Target, limit: int | None
-) -> None:
-    """Keep at most ``limit`` versions per secret of this level (never fewer than the current
-    and the previous one); older versions' ciphertexts are destroyed on the next write of each
-    key. None keeps all."""
-    if limit is not None and not 1 <= limit <= MAX_KEPT_VERSIONS:
-        raise InvalidInput(f"max_versions must be between 1 and {MAX_KEPT_VERSIONS}, or none")
-    allow(
-        installation, actor, _write_action(target), target.account, target.stack, max_versions=limit
-    )
-
-    def work(conn: Connection) -> None:
-        tenancy_queries.set_max_versions(conn, target.account.id, target.stack_id, limit)
-        record(
-            conn,
-            installation,
-            actor,
-            "secret.policy",
-            account=target.account,
-            stack=target.stack,
-            detail={"max_versions": limit},
-        )
-
-    installation.store.transact(work, "setting max_versions")

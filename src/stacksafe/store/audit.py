@@ -2,73 +2,91 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from stacksafe.model import AuditEvent
 from stacksafe.store.driver import DriverStatement
 from stacksafe.store.schema import audit_details, audit_events, audit_head
 
 __all__ = [
+    "EVENT_FIELDS",
+    "EventFilter",
     "StoredEvent",
     "event_hash",
     "events_query",
     "insert_details",
     "insert_events",
     "iter_events",
+    "iter_newest_events",
     "lock_head",
     "move_head",
-    "query_events",
+    "newest_events",
     "read_head",
     "shared_detail",
 ]
 
 
+# The columns of ``audit_events`` named like the fields of model.AuditEvent, in its order.
+EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    seq: int
-    at: datetime
-    actor: str
-    token_uid: str | None
-    source_ip: str | None
-    request_id: str | None
-    action: str
-    outcome: str
-    account_uid: str | None
-    stack_uid: str | None
-    # The detail text, inline or shared (``audit_details``); None: its shared text is missing.
-    detail: str | None
+    """An ``audit_events`` row as the chain holds it: the event's fields as stored, its detail
+    as text, and the hashes that link it to the one before."""
+
+    # Every field of model.AuditEvent by name; ``detail`` is the text as stored, inline or
+    # shared (``audit_details``), None when its shared text is missing.
+    fields: dict[str, Any]
     prev_hash: bytes
     hash: bytes
     detail_digest: bytes | None = None
     # What the event's own ``detail`` column holds ('' when the detail is shared).
     inline_detail: str = ""
 
+    @property
+    def seq(self) -> int:
+        return int(self.fields["seq"])
+
+    @property
+    def detail(self) -> str | None:
+        found: str | None = self.fields["detail"]
+        return found
+
+    def event(self) -> AuditEvent:
+        """The event as the model declares it, its detail parsed."""
+        return AuditEvent(**{**self.fields, "detail": _parsed_detail(self.detail)})
+
+
+def _parsed_detail(text: str | None) -> dict[str, Any]:
+    # A damaged event still lists (``audit verify`` names the first one): one shared text
+    # damaged would otherwise break the listing of every event that shares it.
+    if text is None:
+        return {"error": "this event's shared detail is missing from the database"}
+    try:
+        detail = json.loads(text)
+    except ValueError:
+        return {"error": "this event's detail is not valid JSON (damaged)"}
+    if not isinstance(detail, dict):
+        return {"error": "this event's detail is not a JSON object (damaged)"}
+    return detail
+
 
 def _event(row: Row[Any]) -> StoredEvent:
     digest = None if row.detail_digest is None else bytes(row.detail_digest)
-    return StoredEvent(
-        row.seq,
-        row.at,
-        row.actor,
-        row.token_uid,
-        row.source_ip,
-        row.request_id,
-        row.action,
-        row.outcome,
-        row.account_uid,
-        row.stack_uid,
-        row.detail if digest is None else row.shared_detail,
-        bytes(row.prev_hash),
-        bytes(row.hash),
-        digest,
-        row.detail,
-    )
+    found = row._mapping
+    stored = {name: found[name] for name in EVENT_FIELDS}
+    if digest is not None:
+        stored["detail"] = row.shared_detail
+    return StoredEvent(stored, bytes(row.prev_hash), bytes(row.hash), digest, row.detail)
 
 
 shared_detail = audit_details.c.detail.label("shared_detail")
@@ -172,5 +190,51 @@ def iter_events(conn: Connection, batch: int = 1000) -> Iterator[StoredEvent]:
         after = rows[-1].seq
 
 
-def query_events(conn: Connection, query: Select[Any]) -> list[StoredEvent]:
-    return [_event(r) for r in conn.execute(query)]
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a listing shows: each set condition must hold."""
+
+    account_uid: str | None = None
+    since: datetime | None = None  # aware
+    actor: str | None = None
+    # A text the detail must contain: it narrows the candidates, the caller's test is exact.
+    mentions: str | None = None
+
+
+def _listing(where: EventFilter) -> Select[Any]:
+    query = events_query().order_by(audit_events.c.seq.desc())
+    if where.account_uid is not None:
+        query = query.where(audit_events.c.account_uid == where.account_uid)
+    if where.since is not None:
+        query = query.where(audit_events.c.at >= where.since)
+    if where.actor is not None:
+        query = query.where(audit_events.c.actor == where.actor)
+    if where.mentions is not None:
+        query = query.where(
+            or_(
+                audit_events.c.detail.contains(where.mentions, autoescape=True),
+                audit_details.c.detail.contains(where.mentions, autoescape=True),
+            )
+        )
+    return query
+
+
+def newest_events(
+    conn: Connection, where: EventFilter, limit: int, offset: int = 0
+) -> list[StoredEvent]:
+    """Events newest first: ``limit`` of them after skipping ``offset``."""
+    return [_event(r) for r in conn.execute(_listing(where).limit(limit).offset(offset))]
+
+
+def iter_newest_events(
+    conn: Connection, where: EventFilter, batch: int = 500
+) -> Iterator[StoredEvent]:
+    """Every event ``where`` selects, newest first, read ``batch`` at a time as consumed."""
+    query, start = _listing(where), 0
+    while True:
+        rows = conn.execute(query.limit(batch).offset(start)).all()
+        for row in rows:
+            yield _event(row)
+        if len(rows) < batch:
+            return
+        start += batch

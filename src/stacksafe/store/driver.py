@@ -63,7 +63,7 @@ class DriverStatement:
 
 class Compiled:
     """A statement compiled for one dialect's driver: its SQL, and its parameters in the
-    driver's style and order, converted by their SQLAlchemy types (also store.quick's)."""
+    driver's style and order, converted by their SQLAlchemy types (also store.nowait's)."""
 
     __slots__ = ("_names", "_positional", "_processors", "sql")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, inspect, text
 
-from stacksafe.store.engine import Store
+from stacksafe.store.transactions import Store
 
 __all__ = ["HEAD_REVISION", "current_revision", "is_initialised", "upgrade"]
 

@@ -351,7 +351,7 @@ audit_details = Table(
     metadata,
     # An event's detail text stored once for every event that has exactly this text (a kept
     # stack revealed again and again: the same keys, versions and fingerprints, kilobytes each
-    # time), by its SHA-256. The chain hashes each event with the full text (core.audit).
+    # time), by its SHA-256. The chain hashes each event with the full text (core.audit_chain).
     Column("digest", LargeBinary, primary_key=True),
     Column("detail", Text, nullable=False),
 )

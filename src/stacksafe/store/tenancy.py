@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from stacksafe.model import Account, Stack
-from stacksafe.store.quick import QuickReader
+from stacksafe.store.nowait import NoWaitReader
 from stacksafe.store.schema import accounts, principals_revision, stacks
 
 __all__ = [
@@ -21,7 +21,7 @@ __all__ = [
     "list_accounts",
     "list_stacks",
     "max_versions_of",
-    "quick_stack_request",
+    "nowait_stack_request",
     "set_max_versions",
     "stack_and_account_by_uid",
     "stack_by_id",
@@ -111,10 +111,10 @@ def stack_request(conn: Connection, uid: str) -> tuple[str, tuple[Stack, Account
     return row.principals_revision, found
 
 
-def quick_stack_request(
-    reader: QuickReader, uid: str
+def nowait_stack_request(
+    reader: NoWaitReader, uid: str
 ) -> tuple[str, tuple[Stack, Account, str] | None] | None:
-    """``stack_request`` through a never-waiting reader (store.quick); None when it could not
+    """``stack_request`` through a never-waiting reader (store.nowait); None when it could not
     read at once (or the principals revision row is missing): use ``stack_request``."""
     row = reader.first(_STACK_REQUEST, {"uid": uid})
     if row is None:

@@ -55,21 +55,6 @@ __all__ = [
 SESSION_COOKIE = "stacksafe_session"
 PRE_COOKIE = "stacksafe_pre"
 FLASH_COOKIE = "stacksafe_flash"
-# The API's statuses (api/errors.py) for the same error codes, for the UI's error pages.
-STATUS_BY_CODE = {
-    "bad_request": 400,
-    "expansion_too_large": 422,
-    "unauthenticated": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "precondition_failed": 412,
-    "throttled": 503,
-    "integrity_error": 500,
-    "audit_unavailable": 503,
-    "storage_unavailable": 503,
-    "configuration_error": 503,
-}
 
 
 class SignInRequired(Exception):
@@ -264,7 +249,7 @@ async def refused_form(request: Request, reason: str) -> Response | None:
             )
         )
     except StacksafeError as exc:
-        return _error_page(request, STATUS_BY_CODE.get(exc.code, 400), exc.message)
+        return _error_page(request, exc.http_status, exc.message)
     return None
 
 
@@ -293,7 +278,7 @@ class WebRoute(APIRoute):
                 )
             except StacksafeError as exc:
                 wait = exc.retry_after if isinstance(exc, Throttled) else None
-                return _error_page(request, STATUS_BY_CODE.get(exc.code, 400), exc.message, wait)
+                return _error_page(request, exc.http_status, exc.message, wait)
             except RequestValidationError:
                 # Never echo the input: it may hold a value.
                 return _error_page(request, 400, "the form was incomplete or malformed")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from stacksafe.api.convert import Page, PerPage
 from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import (
     AuditEventOut,
@@ -15,11 +16,14 @@ from stacksafe.api.schemas import (
     ListEnvelope,
     Pagination,
 )
-from stacksafe.core import audit
-from stacksafe.core.access import Action, Principal
+from stacksafe.core import audit_events
+from stacksafe.core.audit_access import WHOLE_LOG_ONLY_OWNER, audit_log_to_read
+from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.audit_checkpoint import parse_expected_head
-from stacksafe.core.guard import allow, require_owner
+from stacksafe.core.guard import require_owner
 from stacksafe.core.tenancy import visible_target
+from stacksafe.model import AuditEvent
+from stacksafe.paging import DEFAULT_PER_PAGE, offset_of
 
 __all__ = ["router"]
 
@@ -29,7 +33,7 @@ Since = Annotated[datetime | None, Query(description="ISO 8601; events at or aft
 
 
 def _page(
-    events: list[audit.AuditEvent], page: int, per_page: int, more: bool
+    events: list[AuditEvent], page: int, per_page: int, more: bool
 ) -> ListEnvelope[AuditEventOut]:
     pagination = Pagination(
         previous=page - 1 if page > 1 else None,
@@ -56,14 +60,14 @@ def _events(
     per_page: int,
 ) -> ListEnvelope[AuditEventOut]:
     found = list(
-        audit.list_events(
+        audit_events.list_events(
             installation,
             account_uid=account_uid,
             since=since,
             actor=actor,
             key=key,
             limit=per_page + 1,
-            offset=(page - 1) * per_page,
+            offset=offset_of(page, per_page),
         )
     )
     return _page(found[:per_page], page, per_page, len(found) > per_page)
@@ -77,12 +81,12 @@ def account_audit_logs(
     since: Since = None,
     actor: str | None = None,
     key: str | None = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
+    page: Page = 1,
+    per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> ListEnvelope[AuditEventOut]:
     """The account's events, newest first."""
     target = visible_target(installation, caller, account_ref=account_id)
-    allow(installation, caller, Action.READ_AUDIT, target.account)
+    audit_log_to_read(installation, caller, target.account)
     return _events(installation, target.account.uid, since, actor, key, page, per_page)
 
 
@@ -105,9 +109,9 @@ def verify(
     """Walk the hash chain and compare its end with the server's checkpoint and the heads
     given (the server owner only); with neither, not intact (``unanchored``) unless
     ``no_anchor``."""
-    _owner_only(installation, caller, "audit.verify")
+    require_owner(installation, caller, "audit.verify", WHOLE_LOG_ONLY_OWNER, admin_scope=True)
     expected = [parse_expected_head(text) for text in expect_head or []]
-    report = audit.verify_chain(installation, expected=expected, require_anchor=not no_anchor)
+    report = verify_chain(installation, expected=expected, require_anchor=not no_anchor)
     return Envelope[AuditVerifyOut](
         response=AuditVerifyOut(
             intact=report.intact,
@@ -120,16 +124,6 @@ def verify(
     )
 
 
-def _owner_only(installation: InstallationDep, caller: Principal, action: str) -> None:
-    require_owner(
-        installation,
-        caller,
-        action,
-        "only the server owner, with an admin-scoped token, may read the whole log",
-        admin_scope=True,
-    )
-
-
 @router.get("/audit_logs", response_model=ListEnvelope[AuditEventOut])
 def all_audit_logs(
     installation: InstallationDep,
@@ -137,9 +131,9 @@ def all_audit_logs(
     since: Since = None,
     actor: str | None = None,
     key: str | None = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
+    page: Page = 1,
+    per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> ListEnvelope[AuditEventOut]:
     """Every event, newest first (the server owner only)."""
-    _owner_only(installation, caller, Action.READ_AUDIT.value)
+    audit_log_to_read(installation, caller, None)
     return _events(installation, None, since, actor, key, page, per_page)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from stacksafe.api.convert import page_of
+from stacksafe.api.convert import Page, PerPage, page_of
 from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import (
     Deleted,
@@ -25,6 +25,7 @@ from stacksafe.core.access import Principal
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target, visible_target
 from stacksafe.core.validation import parse_duration
+from stacksafe.paging import ROTATION_PER_PAGE
 
 __all__ = ["router"]
 
@@ -141,8 +142,8 @@ def rotation_status(
         str, Query(max_length=32, description="Window for due and expiring, e.g. 7d.")
     ] = "7d",
     include_ok: Annotated[bool, Query(alias="all", description="Include ok ones too.")] = False,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page: Page = 1,
+    per_page: PerPage = ROTATION_PER_PAGE,
 ) -> ListEnvelope[RotationStatusOut]:
     """Secrets with a rotation policy that are expired, overdue, expiring or due, most urgent
     first; only those the caller may see."""

@@ -5,13 +5,15 @@ at route-definition time, so the annotations must be evaluated then.
 """
 
 import re
-from collections.abc import Callable
-from typing import Annotated, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from stacksafe.api.convert import page_of, secret_out, secrets_page_json
-from stacksafe.api.deps import Caller, InstallationDep
+from stacksafe.api.convert import Page, PerPage, page_of, secret_out, secrets_page_json
+from stacksafe.api.deps import Caller, InstallationDep, StateDep
+from stacksafe.api.list_query import SecretsPage
+from stacksafe.api.pages import RenderedPages
 from stacksafe.api.schemas import (
     Deleted,
     DestroyedOut,
@@ -28,14 +30,17 @@ from stacksafe.api.schemas import (
     SecretUpdate,
     VersionOut,
 )
-from stacksafe.core import rotation, secrets, versions
+from stacksafe.core import retention, rotation, secrets, versions
 from stacksafe.core.access import Principal
 from stacksafe.core.installation import Installation
+from stacksafe.core.reveal import AccountRef, Revealed, StackRef
+from stacksafe.core.reveal import reveal as core_reveal
 from stacksafe.core.tenancy import Target, visible_target
 from stacksafe.errors import Conflict, InvalidInput, PreconditionFailed
-from stacksafe.model import Secret, SecretValue, iso8601
+from stacksafe.model import PURPOSE_MAX_CHARS, PURPOSE_PATTERN, Secret, SecretValue, iso8601
+from stacksafe.paging import DEFAULT_PER_PAGE
 
-__all__ = ["RESOLVERS", "SecretsPage", "router", "secrets_page", "secrets_page_audited"]
+__all__ = ["SecretsPage", "page_body", "router", "where_of"]
 
 router = APIRouter(tags=["secrets"])
 
@@ -54,14 +59,12 @@ Label = Annotated[
 Purpose = Annotated[
     str | None,
     Query(
-        max_length=200,
-        pattern=r"^[\x20-\x7e]*$",
+        max_length=PURPOSE_MAX_CHARS,
+        pattern=PURPOSE_PATTERN,
         description="What the values are for (e.g. `run node`), written into the reveal's audit "
         "event as the client states it.",
     ),
 ]
-Page = Annotated[int, Query(ge=1, le=1_000_000)]
-PerPage = Annotated[int, Query(ge=1, le=1000)]
 IfMatch = Annotated[
     str | None, Header(description="Write only if the current version is this ETag.")
 ]
@@ -101,55 +104,28 @@ def _json(response: Response, body: bytes) -> Response:
     return sent
 
 
-class SecretsPage(NamedTuple):
-    """The query of a list of secrets (defaults as the route declares them)."""
-
-    reveal: bool = False
-    page: int = 1
-    per_page: int = 30
-    resolve: bool = True
-    purpose: str | None = None
+def where_of(level: str, ref: str) -> StackRef | AccountRef:
+    """The level a list at ``/{level}/{ref}/secrets`` reads (``level``: stacks or accounts)."""
+    return StackRef(ref) if level == "stacks" else AccountRef(ref)
 
 
-def secrets_page(
-    installation: Installation, actor: Principal, target: Target, query: SecretsPage
-) -> bytes:
-    """The body of a list of secrets (the route's)."""
-    found = secrets.list_secrets(
-        installation,
-        actor,
-        target,
-        reveal=query.reveal,
-        resolve=query.resolve,
-        purpose=query.purpose or "list",
-    )
-    return _page_body(found, query)
-
-
-def secrets_page_audited(
-    installation: Installation, actor: Principal, target: Target, query: SecretsPage
-) -> secrets.Audited[bytes]:
-    """``secrets_page`` for api.lane, which awaits the audit event without a thread."""
-    return secrets.list_secrets_audited(
-        installation,
-        actor,
-        target,
+def page_body(pages: RenderedPages, revealed: Revealed, query: SecretsPage) -> bytes:
+    """The body of the list ``query`` asks of what was revealed (kept per level revision)."""
+    return pages.body(
+        revealed,
+        (query.reveal, query.resolve, query.page, query.per_page),
         lambda found: _page_body(found, query),
-        reveal=query.reveal,
-        resolve=query.resolve,
-        purpose=query.purpose or "list",
-        memo=(query.page, query.per_page),
     )
 
 
-def _page_body(found: list[Secret], query: SecretsPage) -> bytes:
+def _page_body(found: Sequence[Secret], query: SecretsPage) -> bytes:
     items, pagination = page_of(found, query.page, query.per_page)
     # The body of ListEnvelope[SecretOut] (still the declared response model, so the OpenAPI
     # document is unchanged), serialised directly: see secrets_page_json.
     return secrets_page_json(items, pagination)
 
 
-# For requests that only read (the lists, one key, api.lane): a stack comes with its secrets'
+# For requests that only read (the lists, one key, api.fast_path): a stack comes with its secrets'
 # revision (core.tenancy.visible_target). Routes that write use ``_stack``.
 RESOLVERS: dict[str, Resolver] = {"accounts": _account, "stacks": _stack_for_reading}
 
@@ -161,20 +137,19 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     def list_(
         ref: Annotated[str, Path(alias=param)],
         installation: InstallationDep,
+        state: StateDep,
         actor: Caller,
         response: Response,
         reveal: Reveal = False,
         page: Page = 1,
-        per_page: PerPage = 30,
+        per_page: PerPage = DEFAULT_PER_PAGE,
         resolve_references: Resolve = True,
         purpose: Purpose = None,
     ) -> Response:
-        body = secrets_page(
-            installation,
-            actor,
-            RESOLVERS[prefix](installation, actor, ref),
-            SecretsPage(reveal, page, per_page, resolve_references, purpose),
-        )
+        query = SecretsPage(reveal, page, per_page, resolve_references, purpose)
+        revealed = core_reveal(installation, actor, where_of(prefix, ref), query.reveal_query())
+        body = page_body(state.pages, revealed, query)
+        revealed.result()  # nothing is sent before the reveal's audit event is durable
         return _json(response, body)
 
     @router.post(
@@ -310,7 +285,7 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
         actor: Caller,
         reveal: Reveal = False,
         page: Page = 1,
-        per_page: PerPage = 30,
+        per_page: PerPage = DEFAULT_PER_PAGE,
     ) -> ListEnvelope[VersionOut]:
         """Every version of a key at this level, newest first; values with ?reveal=true."""
         found = versions.history(
@@ -420,7 +395,7 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
     def get_policy(
         ref: Annotated[str, Path(alias=param)], installation: InstallationDep, actor: Caller
     ) -> Envelope[SecretPolicy]:
-        limit = versions.max_versions(installation, actor, resolve(installation, actor, ref))
+        limit = retention.max_versions(installation, actor, resolve(installation, actor, ref))
         return Envelope[SecretPolicy](response=SecretPolicy(max_versions=limit))
 
     @router.put(
@@ -437,7 +412,7 @@ def _register_versions(prefix: str, param: str, resolve: Resolver, level: str) -
     ) -> Envelope[SecretPolicy]:
         """How many versions each secret of this level keeps (null: all); older versions'
         values are destroyed on the next write of each key, never the current or previous."""
-        versions.set_max_versions(
+        retention.set_max_versions(
             installation, actor, resolve(installation, actor, ref), body.max_versions
         )
         return Envelope[SecretPolicy](response=body)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 
-from stacksafe.api.convert import account_out, page_of, stack_out
+from stacksafe.api.convert import Page, PerPage, account_out, page_of, stack_out
 from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import (
     AccountCreate,
@@ -19,6 +19,7 @@ from stacksafe.api.schemas import (
 from stacksafe.core import tenancy
 from stacksafe.core.access import Action
 from stacksafe.core.guard import allow
+from stacksafe.paging import DEFAULT_PER_PAGE
 
 __all__ = ["router"]
 
@@ -29,8 +30,8 @@ router = APIRouter(tags=["accounts and stacks"])
 def list_accounts(
     installation: InstallationDep,
     actor: Caller,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
+    page: Page = 1,
+    per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> ListEnvelope[AccountOut]:
     accounts = tenancy.list_accounts(installation, actor)
     stacks = tenancy.list_stacks(installation, actor)
@@ -70,8 +71,8 @@ def list_stacks(
     filter_name: str | None = None,
     filter_environment: str | None = None,
     account_id: str | None = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
+    page: Page = 1,
+    per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> ListEnvelope[StackOut]:
     found = tenancy.list_stacks(installation, actor, account_id, filter_environment)
     if filter_name is not None:

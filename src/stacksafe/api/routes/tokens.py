@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from stacksafe.api.convert import page_of
+from stacksafe.api.convert import Page, PerPage, page_of
 from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import Envelope, ListEnvelope, TokenCreate, TokenCreated, TokenOut
 from stacksafe.core import principals
@@ -14,6 +14,7 @@ from stacksafe.core.principals import StoredToken
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import NotFound
 from stacksafe.model import iso8601
+from stacksafe.paging import DEFAULT_PER_PAGE
 
 __all__ = ["router"]
 
@@ -45,8 +46,8 @@ def list_tokens(
     installation: InstallationDep,
     actor: Caller,
     user: Annotated[str | None, Query(description="Only this user's (owner only).")] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
+    page: Page = 1,
+    per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> ListEnvelope[TokenOut]:
     """Tokens the caller may see: every token for the owner, else the caller's own."""
     found = [_out(t, email) for t, email in principals.list_tokens(installation, actor, user)]

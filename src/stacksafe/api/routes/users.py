@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query
-
-from stacksafe.api.convert import page_of, plain_time
+from stacksafe.api.convert import Page, PerPage, page_of, plain_time
 from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import Envelope, ListEnvelope, UserCreate, UserOut
 from stacksafe.core import principals
@@ -15,6 +13,7 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.principals import UserView
 from stacksafe.errors import NotFound
 from stacksafe.model import iso8601
+from stacksafe.paging import DEFAULT_PER_PAGE
 
 __all__ = ["router"]
 
@@ -44,8 +43,8 @@ def _out(user: UserView) -> UserOut:
 def users(
     installation: InstallationDep,
     actor: Caller,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=1000)] = 30,
+    page: Page = 1,
+    per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> ListEnvelope[UserOut]:
     """Users of the accounts the caller administers (all of them for the owner), and itself."""
     items, pagination = page_of(principals.list_users(installation, actor), page, per_page)

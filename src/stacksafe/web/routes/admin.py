@@ -7,21 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response
 
-from stacksafe.core import audit, principals, tenancy
-from stacksafe.core.access import Action
-from stacksafe.core.guard import allow, refuse
-from stacksafe.core.tenancy import Target
+from stacksafe.core import audit_events, principals, tenancy
+from stacksafe.core.audit_access import audit_log_to_read, readable_logs
 from stacksafe.core.validation import parse_duration
-from stacksafe.errors import Forbidden, InvalidInput, StacksafeError
+from stacksafe.errors import InvalidInput, StacksafeError
 from stacksafe.model import iso8601
+from stacksafe.paging import MAX_PAGE, WEB_PER_PAGE, offset_of
 from stacksafe.web.auth import Checked, SignedIn, WebRoute, redirect, render
-from stacksafe.web.levels import may
 from stacksafe.web.state import web_state
 
 __all__ = ["router"]
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-PER_PAGE = 50
 
 
 def _since(text: str) -> datetime | None:
@@ -42,40 +39,29 @@ def audit_log(
     actor: Annotated[str, Query(max_length=320)] = "",
     key: Annotated[str, Query(max_length=255)] = "",
     since: Annotated[str, Query(max_length=64)] = "",
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     """Events newest first: an account's (administrators) or all of them (the server owner),
     the same rule as the API's two audit routes."""
     installation, me = web_state(request).installation, user.principal
-    readable = [
-        a for a in tenancy.list_accounts(installation, me) if may(me, Action.READ_AUDIT, Target(a))
-    ]
-    account_uid: str | None = None
+    readable = readable_logs(installation, me)
+    chosen = None
     if account:
-        target = tenancy.visible_target(installation, me, account_ref=account)
-        allow(installation, me, Action.READ_AUDIT, target.account)
-        account_uid = target.account.uid
-    elif not me.is_owner:
-        if not readable:
-            raise refuse(
-                installation,
-                me,
-                Action.READ_AUDIT.value,
-                Forbidden("reading the audit log needs the administrator role in an account"),
-            )
-        account_uid = readable[0].uid
+        chosen = tenancy.visible_target(installation, me, account_ref=account).account
+    log_of = audit_log_to_read(installation, me, chosen, first_readable=True)
+    account_uid = None if log_of is None else log_of.uid
     found = list(
-        audit.list_events(
+        audit_events.list_events(
             installation,
             account_uid=account_uid,
             since=_since(since),
             actor=actor.strip() or None,
             key=key.strip() or None,
-            limit=PER_PAGE + 1,
-            offset=(page - 1) * PER_PAGE,
+            limit=WEB_PER_PAGE + 1,
+            offset=offset_of(page, WEB_PER_PAGE),
         )
     )
-    events = [{**e.to_json(), "at": iso8601(e.at)} for e in found[:PER_PAGE]]
+    events = [{**e.to_json(), "at": iso8601(e.at)} for e in found[:WEB_PER_PAGE]]
     names = {a.uid: a.name for a in tenancy.list_accounts(installation, me)}
     names |= {s.uid: s.name for s in tenancy.list_stacks(installation, me)}
     return render(
@@ -87,7 +73,7 @@ def audit_log(
         readable=readable,
         filters={"account": account_uid or "", "actor": actor, "key": key, "since": since},
         page=page,
-        more=len(found) > PER_PAGE,
+        more=len(found) > WEB_PER_PAGE,
     )
 
 

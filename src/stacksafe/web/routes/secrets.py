@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from stacksafe.core import secrets, tenancy, transfer
 from stacksafe.core.access import Action
+from stacksafe.core.audit_access import may_read_audit
 from stacksafe.core.tenancy import Target
 from stacksafe.errors import Conflict, PreconditionFailed, StacksafeError
 from stacksafe.model import Secret, SecretValue, iso8601
@@ -95,7 +96,7 @@ def _level_page(request: Request, user: SignedIn, target: Target) -> Response:
             target,
         ),
         can_manage_stacks=may(actor, Action.MANAGE_STACKS, account_level),
-        can_read_audit=may(actor, Action.READ_AUDIT, account_level),
+        can_read_audit=may_read_audit(actor, target.account),
     )
 
 
@@ -194,8 +195,7 @@ def reveal_secret(request: Request, kind: Kind, ref: str, key: str, user: Checke
             installation, user.principal, target, key, reveal=True, purpose="web"
         )
     except StacksafeError as exc:
-        status = {"forbidden": 403, "not_found": 404}.get(exc.code, 400)
-        return JSONResponse({"error": exc.code, "error_description": exc.message}, status)
+        return JSONResponse({"error": exc.code, "error_description": exc.message}, exc.http_status)
     value = None if found.raw_value is None else found.raw_value.reveal()
     return JSONResponse({"key": found.key, "value": value})
 

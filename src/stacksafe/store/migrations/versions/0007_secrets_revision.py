@@ -6,7 +6,7 @@ stack's own. Triggers give the level a new random revision whenever a row of ``s
 table is truncated). Because the database does it, no writer
 can forget, and a change made with plain SQL behind the server's back (tampering included)
 changes the revision too. Readers compare revisions to know whether what they opened before is
-still what is stored (core.opened). Random rather than counted: a database restored from a
+still what is stored (core.read_cache). Random rather than counted: a database restored from a
 backup, or another database altogether, can never show an old revision for new content.
 
 Revision ID: 0007

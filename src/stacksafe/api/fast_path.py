@@ -1,0 +1,140 @@
+"""The hottest read, ``GET /api/3/{stacks,accounts}/{ref}/secrets``, without FastAPI's routing.
+
+Every deploy and every ``stacksafe run`` asks for it; through FastAPI it pays route matching,
+dependency solving and hops to the thread pool, more CPU than the read itself once the level is
+kept. This ASGI adapter answers exactly that request, when its query is plainly valid
+(api.list_query), through the same reveal service as the route (core.reveal) and the same
+page bodies (api.pages): on the event loop when everything is at hand, else in one thread hop.
+Anything else goes on to FastAPI unchanged, so the route stays the one definition of the
+endpoint. It runs in front of the app's middleware, so it does what each of them does;
+``APPLIES`` says how, and tests/api/test_fast_path.py fails when the app gains a middleware or
+the route a dependency that is not listed there.
+"""
+
+from __future__ import annotations
+
+import re
+
+from anyio import to_thread
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from stacksafe.api.deps import ApiState, bad_tokens_counted, bearer_token, counted
+from stacksafe.api.durable import durable
+from stacksafe.api.errors import stacksafe_error_response, unexpected_response
+from stacksafe.api.list_query import read_query
+from stacksafe.api.no_store import storing_nothing
+from stacksafe.api.request_id import request_id_of, sending_id
+from stacksafe.api.routes.secrets import SecretsPage, page_body, where_of
+from stacksafe.core.access import Principal
+from stacksafe.core.reveal import Credential, Revealed, RevealQuery, reveal
+from stacksafe.errors import StacksafeError
+
+__all__ = ["APPLIES", "FastPath"]
+
+# The app's middleware and the list route's dependencies, and how this path does their work.
+APPLIES = {
+    "DeclaredSizeLimit": "a request that declares a body goes to FastAPI",
+    "RequestId": "request_id_of and sending_id",
+    "NoStore": "storing_nothing",
+    "SecurityHeaders": "nothing: it leaves /api/ untouched (web.headers)",
+    "_installation": "self.state.installation",
+    "_api_state": "self.state",
+    "caller": "core.reveal authenticates; admit counts (deps.counted, deps.bad_tokens_counted)",
+}
+_PATH = re.compile(r"/api/3/(stacks|accounts)/([^/]+)/secrets")
+_BODY_HEADERS = (b"content-length", b"transfer-encoding")
+
+
+class FastPath:
+    """Answers the plainly valid secret lists ``asked`` recognises (api.app calls it first)."""
+
+    def __init__(self, state: ApiState) -> None:
+        self.state = state
+
+    @staticmethod
+    def asked(scope: Scope) -> tuple[str, str, SecretsPage, RevealQuery] | None:
+        """(level, ref, query, reveal query) of the list ``scope`` asks for; None: FastAPI."""
+        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
+            return None
+        path = _PATH.fullmatch(scope["path"])
+        # A declared body (which a GET should not have) goes to FastAPI, whose size limit
+        # and validation apply to it; this path reads no body.
+        if path is None or any(name in _BODY_HEADERS for name, _ in scope["headers"]):
+            return None
+        query = read_query(scope["query_string"])
+        return None if query is None else (path.group(1), path.group(2), *query)
+
+    async def __call__(
+        self,
+        asked: tuple[str, str, SecretsPage, RevealQuery],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Answer ``asked`` with its ``Request-Id``, never cached; for anything unexpected the
+        app's 500, then the exception raised to the server, as Starlette's error middleware."""
+        request_id = scope.setdefault("state", {})["request_id"] = request_id_of(scope)
+        send_id = storing_nothing(sending_id(send, request_id))
+        started = False
+
+        async def send_once_started(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send_id(message)
+
+        try:
+            response = await self._answer(asked, scope, request_id)
+            await response(scope, receive, send_once_started)
+        except Exception as exc:
+            if not started:
+                await unexpected_response(scope["method"], scope["path"], exc)(
+                    scope, receive, send_once_started
+                )
+            raise
+
+    async def _answer(
+        self, asked: tuple[str, str, SecretsPage, RevealQuery], scope: Scope, request_id: str
+    ) -> Response:
+        level, ref, page, query = asked
+        state, where, limits = self.state, where_of(level, ref), {}
+        # The first, as Starlette's request.headers.get gives it.
+        authorization = next((v for n, v in scope["headers"] if n == b"authorization"), b"")
+        client = scope.get("client")
+        source_ip = client[0] if client else None
+
+        def admit(actor: Principal) -> None:
+            limits.update(counted(state, actor))
+
+        def answer(wait: bool) -> tuple[Revealed, bytes] | Response | None:
+            """The reveal and its page, an error's response, or (not ``wait``) None."""
+            try:
+                credential = Credential(
+                    bearer_token(authorization.decode("latin-1")), source_ip, request_id
+                )
+                found = bad_tokens_counted(
+                    state,
+                    source_ip,
+                    request_id,
+                    lambda: reveal(
+                        state.installation, credential, where, query, admit=admit, wait=wait
+                    ),
+                )
+                return None if found is None else (found, page_body(state.pages, found, page))
+            except StacksafeError as exc:
+                return stacksafe_error_response(exc)
+
+        # At hand (token, stack and level kept; nothing to wait for): on the event loop, as a
+        # hop to the thread pool costs more CPU than that whole read. Else in a thread.
+        answered = answer(False) if level == "stacks" else None
+        if answered is None:
+            answered = await to_thread.run_sync(answer, True)
+        if not isinstance(answered, tuple):
+            return answered or Response(status_code=500)  # None only when not waiting
+        revealed, body = answered
+        await durable(revealed.receipt)
+        try:
+            revealed.result()  # durable by now: raises only if the event failed
+        except StacksafeError as exc:
+            return stacksafe_error_response(exc)
+        return Response(body, media_type="application/json", headers=limits)

@@ -1,0 +1,162 @@
+"""The SDK's HTTP side: TLS rules, one request with errors mapped back, pages, the envelope.
+
+Certificates are verified (``ca_bundle`` for a private CA); plain HTTP is refused unless the
+host is a loopback address. An error answer becomes the class the server raised (``NotFound``,
+``Forbidden``, ``Conflict``, ``RateLimited`` ...), mapped from the error body.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from stacksafe.client.fields import Fields, MalformedResponse, array
+from stacksafe.errors import (
+    AuditUnavailable,
+    ConfigurationError,
+    Conflict,
+    ExpansionTooLarge,
+    Forbidden,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    ServerUnreachable,
+    StacksafeError,
+    StorageUnavailable,
+    Throttled,
+    Unauthenticated,
+)
+from stacksafe.paging import MAX_PER_PAGE
+
+__all__ = ["PER_PAGE", "Transport", "error_from_response", "etag_version", "response_of"]
+
+_ERRORS: Mapping[str, type[StacksafeError]] = {
+    "bad_request": InvalidInput,
+    "expansion_too_large": ExpansionTooLarge,
+    "unauthenticated": Unauthenticated,
+    "forbidden": Forbidden,
+    "not_found": NotFound,
+    "conflict": Conflict,
+    "precondition_failed": PreconditionFailed,
+    "throttled": Throttled,
+    "integrity_error": IntegrityError,
+    "configuration_error": ConfigurationError,
+    "audit_unavailable": AuditUnavailable,
+    "storage_unavailable": StorageUnavailable,
+}
+_BY_STATUS: Mapping[int, type[StacksafeError]] = {
+    400: InvalidInput,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    412: PreconditionFailed,
+    429: Throttled,
+    503: Throttled,
+}
+PER_PAGE = MAX_PER_PAGE  # the largest page the server gives: the fewest requests
+
+
+def error_from_response(response: httpx.Response) -> StacksafeError:
+    """The stacksafe error an error response stands for (the inverse of the server's table)."""
+    try:
+        body = response.json()
+        code, message = str(body.get("error", "")), str(body.get("error_description", ""))
+    except ValueError:
+        code, message = "", ""
+    cls = _ERRORS.get(code) or _BY_STATUS.get(response.status_code, StacksafeError)
+    return cls(message or f"the server answered HTTP {response.status_code}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Transport:
+    """One authenticated HTTP connection pool to ``{address}/api/3``."""
+
+    def __init__(
+        self,
+        address: str,
+        token: str,
+        *,
+        ca_bundle: str | None,
+        timeout: float,
+        transport: httpx.BaseTransport | None,
+    ) -> None:
+        parts = urlsplit(address)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"server address {address!r} must be https://HOST[:PORT]")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ConfigurationError(
+                f"refusing plain HTTP to {parts.hostname}: tokens and secrets would cross the "
+                "network unencrypted; use https://"
+            )
+        self.http = httpx.Client(
+            base_url=address.rstrip("/") + "/api/3",
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "stacksafe-sdk"},
+            verify=ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(
+                f"cannot reach the stacksafe server at {self.http.base_url}: {type(exc).__name__}"
+            ) from None
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response
+
+    def answer(self, method: str, path: str, **kwargs: Any) -> object:
+        """The ``response`` member of the envelope the request is answered with."""
+        return response_of(self.request(method, path, **kwargs))
+
+    def pages(self, path: str, params: Mapping[str, Any]) -> Iterator[object]:
+        """Each item of a paginated list, fetched ``PER_PAGE`` at a time."""
+        page = 1
+        while True:
+            response = self.request(
+                "GET", path, params={**params, "page": page, "per_page": PER_PAGE}
+            )
+            body = Fields(_json(response), "ListEnvelope")
+            yield from array(body.raw("response"), "ListEnvelope.response")
+            following = body.nested("pagination").integer_or_none("next")
+            if following is None:
+                return
+            page = following
+
+
+def _json(response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        raise MalformedResponse("the body", "not JSON") from None
+
+
+def response_of(response: httpx.Response) -> object:
+    """The ``response`` member of an answer's envelope."""
+    return Fields(_json(response), "Envelope").raw("response")
+
+
+def etag_version(response: httpx.Response) -> int:
+    """The version a single secret's ``ETag`` names (0: none)."""
+    tag = response.headers.get("etag", "").strip('"')
+    return int(tag) if tag.isdigit() else 0

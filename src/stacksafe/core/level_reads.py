@@ -1,0 +1,173 @@
+"""Reading a level's live secrets: each row authenticated and opened, or taken from the read
+cache at the same database revision (core.read_cache), with ``${...}`` references resolved.
+
+Every read authenticates the stored ciphertext, revealed or not, or uses what an earlier read
+authenticated at the same database revision, so tampering through SQL is reported on the first
+read that meets it. Nothing here checks permissions or writes audit events: core.reveal does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from stacksafe.core.data_keys import scope_keys
+from stacksafe.core.fingerprints import fingerprint, fingerprints_of_opened
+from stacksafe.core.inheritance import inherits, overlay
+from stacksafe.core.installation import Installation
+from stacksafe.core.read_cache import CachedLevel, Level
+from stacksafe.core.references import Limits, has_references, resolve_all
+from stacksafe.core.tenancy import Target
+from stacksafe.crypto import encode_value
+from stacksafe.model import Secret, SecretValue
+from stacksafe.store import Connection
+from stacksafe.store import secrets as queries
+
+__all__ = [
+    "cached_level",
+    "level_of",
+    "open_rows",
+    "read_level",
+    "resolved_values",
+    "reveal_detail",
+]
+
+
+def open_rows(
+    conn: Connection,
+    installation: Installation,
+    target: Target,
+    rows: Sequence[queries.StoredSecret],
+    reveal: bool,
+) -> list[Secret]:
+    if not rows:
+        return []
+    keys_by_level = scope_keys(conn, installation, target)
+    # One pass over plain tuples: a reveal opens hundreds of rows per request. Every row is
+    # authenticated, revealed or not, so tampering shows on the first read that meets it.
+    opened = []
+    for key, stack_id, version, blob, created_at, updated_at, _environments in rows:
+        plaintext = keys_by_level[stack_id is not None].open(blob, key, version)
+        opened.append(
+            Secret(
+                key,
+                encode_value(blob),
+                stack_id is None,
+                version,
+                created_at,
+                updated_at,
+                SecretValue(plaintext.decode("utf-8")) if reveal else None,
+            )
+        )
+    return opened
+
+
+def read_level(
+    conn: Connection, installation: Installation, target: Target, key: str | None, reveal: bool
+) -> list[Secret]:
+    """The live secrets of ``target`` (all, or the one named ``key``), opened: each one
+    authenticated, by this read or by an earlier one at the same database revision
+    (core.read_cache).
+    """
+    cache = installation.read_cache
+    # The revision first, then the rows: what is kept is never labelled newer than it is (a
+    # write committing in between makes it newer, and then only readers that already saw the
+    # old revision can meet it). The same holds for a revision read with the target.
+    revision = (
+        None
+        if cache is None
+        else target.revision or queries.secrets_revision(conn, target.account.id, target.stack_id)
+    )
+    if cache is None or revision is None:
+        return open_rows(conn, installation, target, _stored_rows(conn, target, key), reveal)
+    found = cache.get(level_of(target), revision)
+    if found is None and key is not None:
+        # One key is read alone, as without a cache: a level with one damaged row still
+        # gives its other keys (a whole read fails, and keeps nothing).
+        return open_rows(conn, installation, target, _stored_rows(conn, target, key), reveal)
+    if found is None:
+        found = CachedLevel.of(
+            revision, open_rows(conn, installation, target, _stored_rows(conn, target, None), True)
+        )
+        cache.put(level_of(target), found)
+    return found.secrets(key, reveal)
+
+
+def level_of(target: Target) -> Level:
+    stack = target.stack
+    return (target.account.id, target.stack_id, None if stack is None else stack.environment)
+
+
+def cached_level(installation: Installation, target: Target) -> CachedLevel | None:
+    """What ``read_level`` would use, when it can be had without the database: the target was
+    read with its revision, and what was opened at that revision is kept."""
+    if installation.read_cache is None or target.revision is None:
+        return None
+    return installation.read_cache.get(level_of(target), target.revision)
+
+
+def _stored_rows(conn: Connection, target: Target, key: str | None) -> list[queries.StoredSecret]:
+    if target.stack is None:
+        return queries.scope_secrets(conn, target.account.id, None, key)
+    found = queries.effective_secrets(conn, target.account.id, target.stack.id, key)
+    return overlay(found, target.stack.environment)
+
+
+def reveal_detail(
+    installation: Installation, secrets: Sequence[Secret], resolved: Collection[str] = ()
+) -> dict[str, object]:
+    # A value changed by resolving references is not its sealed plaintext: fingerprint what
+    # was returned, not through the memo kept by sealed value.
+    unchanged = secrets if not resolved else [s for s in secrets if s.key not in resolved]
+    prints = fingerprints_of_opened(installation, unchanged)
+    for secret in secrets:
+        if secret.key in resolved and secret.raw_value is not None:
+            prints[secret.key] = fingerprint(installation, secret.raw_value)
+    return {"keys": {s.key: s.version for s in secrets}, "fingerprints": prints}
+
+
+def _account_values(conn: Connection, installation: Installation, target: Target) -> dict[str, str]:
+    """The account's own values a reference from ``target`` may name: those its environment
+    inherits. The permission to reveal ``target`` is enough: what a stack inherits is part of
+    the stack (a plain read of the stack reveals it too), so resolving ``${account.KEY}`` is
+    part of revealing the stack. No reference can name another stack."""
+    rows = queries.scope_secrets(conn, target.account.id, None)
+    if target.stack is not None:
+        environment = target.stack.environment
+        rows = [r for r in rows if inherits(environment, r.environments)]
+    opened = open_rows(conn, installation, Target(target.account), rows, True)
+    return {s.key: s.raw_value.reveal() for s in opened if s.raw_value is not None}
+
+
+def _have_references(found: Sequence[Secret]) -> bool:
+    return any(s.raw_value is not None and has_references(s.raw_value.reveal()) for s in found)
+
+
+def resolved_values(
+    conn: Connection,
+    installation: Installation,
+    target: Target,
+    key: str | None,
+    found: list[Secret],
+) -> tuple[list[Secret], dict[str, list[str]]]:
+    """``found`` with ``${...}`` references resolved (see core.references), and the references
+    each key used. The whole effective set is read only when a value holds a reference."""
+    if not _have_references(found):
+        return found, {}
+    whole = found if key is None else read_level(conn, installation, target, None, True)
+    own = {s.key: s.raw_value.reveal() for s in whole if s.raw_value is not None}
+    result = resolve_all(
+        own,
+        lambda: _account_values(conn, installation, target),
+        target.describe(),
+        only=[s.key for s in found],
+        limits=Limits(installation.max_value_bytes, installation.max_expanded_bytes),
+    )
+    # Compared with the stored text, not by whether a reference was followed: an escape
+    # ($${) changes a value too.
+    changed = [
+        s._replace(raw_value=SecretValue(result.values[s.key]))
+        if result.values[s.key] != own[s.key]
+        else s
+        for s in found
+    ]
+    return changed, result.used

@@ -1,0 +1,152 @@
+"""Authentication: the principal a bearer token stands for.
+
+A token is looked up by its keyed hash (``HMAC-SHA256(token-hash key, token)``) through a unique
+index; the final comparison is constant-time. ``authenticate``, ``authenticate_for_stack`` and
+``known_for_stack`` are three ways to it, for the ordinary request, the hot read and the event
+loop (core.reveal, api.fast_path).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import replace
+
+from stacksafe.core.access import Principal, can_see_stack
+from stacksafe.core.installation import Installation
+from stacksafe.core.principals.tokens import TOKEN_PREFIX
+from stacksafe.core.principals.users import principal_for_user
+from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
+from stacksafe.core.tenancy import Target, stack_target_of
+from stacksafe.errors import Unauthenticated
+from stacksafe.store import Connection
+from stacksafe.store import principals as queries
+from stacksafe.store import tenancy as tenancy_queries
+
+__all__ = ["authenticate", "authenticate_for_stack", "known_for_stack"]
+
+
+def authenticate(
+    installation: Installation,
+    token: str,
+    *,
+    source_ip: str | None = None,
+    request_id: str | None = None,
+) -> Principal:
+    """The principal a bearer token stands for; ``Unauthenticated`` when it is not valid."""
+    digest = _token_digest(installation, token)
+    with installation.store.read() as conn:
+        principal = _principal_at(installation, conn, digest, queries.principals_revision_of(conn))
+    return _for_request(installation, principal, source_ip, request_id)
+
+
+def authenticate_for_stack(
+    installation: Installation,
+    token: str,
+    stack_uid: str,
+    *,
+    source_ip: str | None = None,
+    request_id: str | None = None,
+) -> tuple[Principal, Callable[[], Target]]:
+    """``authenticate``, and ``visible_target(stack_uid=..., for_reading=True)`` for the
+    caller to call after its own checks (a rate limit): both from one read, mostly one query.
+
+    For the hot read (api.fast_path), where a transaction and a query of their own for each of the
+    two were a large share of the server's CPU per request (bench/README.md, api_bench.py)."""
+    digest = _token_digest(installation, token)
+    with installation.store.read() as conn:
+        if "\x00" in stack_uid:
+            revision, found = queries.principals_revision_of(conn), None
+        else:
+            revision, found = tenancy_queries.stack_request(conn, stack_uid)
+        principal = _principal_at(installation, conn, digest, revision)
+    actor = _for_request(installation, principal, source_ip, request_id)
+    return actor, lambda: stack_target_of(installation, actor, stack_uid, found)
+
+
+def known_for_stack(
+    installation: Installation,
+    token: str,
+    stack_uid: str,
+    *,
+    source_ip: str | None = None,
+    request_id: str | None = None,
+) -> tuple[Principal, Target] | None:
+    """What ``authenticate_for_stack`` and its target give, when all of it is at hand without
+    waiting: the database read at once (store.nowait), the token's principal kept under the
+    revision read (core.known_tokens), the token unexpired and the stack visible to it.
+    Otherwise None, having changed and recorded nothing: the caller takes the ordinary path,
+    which reads, waits, refuses and records as it always does. For the event loop
+    (core.reveal)."""
+    if installation.store.nowait is None or "\x00" in stack_uid:
+        return None
+    try:
+        digest = _token_digest(installation, token)
+    except Unauthenticated:
+        return None
+    read = tenancy_queries.nowait_stack_request(installation.store.nowait, stack_uid)
+    if read is None or read[1] is None:
+        return None
+    revision, (stack, account, secrets_revision) = read[0], read[1]
+    principal = installation.known_tokens.get(digest, revision)
+    if (
+        principal is None
+        or not can_see_stack(principal, stack)
+        or _expired(installation, principal)
+    ):
+        return None
+    return principal.for_request(source_ip, request_id), Target(account, stack, secrets_revision)
+
+
+def _token_digest(installation: Installation, token: str) -> bytes:
+    if not token.isascii() or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise Unauthenticated("the token is not valid")
+    return keyed_hash(installation, TOKEN_HASH).digest(token.encode())
+
+
+def _principal_at(
+    installation: Installation, conn: Connection, digest: bytes, revision: str
+) -> Principal:
+    """The token's principal; ``revision`` was read first, in ``conn``'s transaction, so a
+    principal kept under it is exactly what reading the rows would build (core.known_tokens)."""
+    principal = installation.known_tokens.get(digest, revision)
+    if principal is None:
+        principal = _principal_of_token(conn, digest)
+        installation.known_tokens.keep(digest, revision, principal)
+    return principal
+
+
+def _for_request(
+    installation: Installation, principal: Principal, source_ip: str | None, request_id: str | None
+) -> Principal:
+    if _expired(installation, principal):
+        raise Unauthenticated("the token has expired")
+    return principal.for_request(source_ip, request_id)
+
+
+def _expired(installation: Installation, principal: Principal) -> bool:
+    # A revoked token is never kept (the revocation changed the revision); expiry is a matter
+    # of time, so it is checked on every use.
+    return (
+        principal.token_expires_at is not None
+        and principal.token_expires_at <= installation.clock()
+    )
+
+
+def _principal_of_token(conn: Connection, digest: bytes) -> Principal:
+    # The lookup is by a keyed hash, so its timing says nothing about the token; the final
+    # comparison is constant-time all the same.
+    found = queries.token_and_user_by_hash(conn, digest)
+    if found is None or not hmac.compare_digest(found[0].token_hash, digest):
+        raise Unauthenticated("the token is not valid")
+    stored, user = found
+    if stored.revoked_at is not None:
+        raise Unauthenticated("the token was revoked")
+    return replace(
+        principal_for_user(conn, user),
+        token_uid=stored.uid,
+        scopes=frozenset(stored.scopes),
+        token_stacks=None if stored.stack_uids is None else frozenset(stored.stack_uids),
+        token_environments=None if stored.environments is None else frozenset(stored.environments),
+        token_expires_at=stored.expires_at,
+    )

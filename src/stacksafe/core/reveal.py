@@ -1,0 +1,430 @@
+"""The reveal service: the one way a level's secrets are read, with the read's audit event.
+
+Every face reads through ``reveal``: the API's list route and its hot path (api.hot_read), the
+web UI, the CLI, ``list_secrets``/``get_secret``. It takes who asks (a principal, or a bearer
+token to authenticate), which level (a target, or a stack/account reference to resolve for
+the asker), and the query (reveal or describe, resolve references or not, one key or all, the
+purpose), and gives back the secrets with a ``Receipt`` saying when the reveal's audit event is
+durable. Nothing may be sent before it is: a reveal whose event cannot be written fails closed.
+
+It owns the three ways a read is answered:
+
+- **cold**: rows read in a read transaction, authenticated and decrypted (core.level_reads);
+- **kept level**: the level as an earlier read opened it at the same database revision
+  (core.read_cache); the event's detail for a whole kept level is made once per purpose, as stored;
+- **at hand** (``wait=False``): for an event loop, nothing waited for: the token's principal
+  kept under the principals revision (core.known_tokens), the stack read at once
+  (store.nowait), the level kept, the permission given. If any of it is missing it answers
+  None, having recorded and counted nothing, and the caller asks again with ``wait=True``,
+  which reads, waits, refuses and records as always.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Literal, overload
+
+from stacksafe.core.access import Action, Principal, authorize
+from stacksafe.core.audit import append, append_later, detail_text
+from stacksafe.core.guard import allow, record_damage
+from stacksafe.core.installation import Installation
+from stacksafe.core.level_reads import (
+    cached_level,
+    level_of,
+    read_level,
+    resolved_values,
+    reveal_detail,
+)
+from stacksafe.core.principals import authenticate, authenticate_for_stack, known_for_stack
+from stacksafe.core.read_cache import CachedLevel
+from stacksafe.core.tenancy import Target, visible_target
+from stacksafe.core.validation import validate_key
+from stacksafe.errors import (
+    AuditUnavailable,
+    Forbidden,
+    IntegrityError,
+    NotFound,
+    StacksafeError,
+)
+from stacksafe.model import Secret, checked_purpose
+
+__all__ = [
+    "AccountRef",
+    "Credential",
+    "Receipt",
+    "RevealQuery",
+    "Revealed",
+    "StackRef",
+    "record_reveal",
+    "reveal",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RevealQuery:
+    """What a read asks for: values (``reveal``) or only their descriptions, ``${...}``
+    references resolved or as stored, one ``key`` or the whole level, and what for."""
+
+    reveal: bool = False
+    resolve: bool = True
+    purpose: str = "list"
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        checked_purpose(self.purpose)
+        if self.key is not None:
+            validate_key(self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A bearer token as a request presents it, with what the audit log records of the
+    request."""
+
+    token: str = field(repr=False)
+    source_ip: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StackRef:
+    """A stack by uid, resolved for the asker (a stack it cannot see does not exist)."""
+
+    uid: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """An account's own level by id or name, resolved for the asker."""
+
+    ref: str
+
+
+Asker = Principal | Credential
+Where = Target | StackRef | AccountRef
+
+
+class Receipt:
+    """When a read's audit event is durable: at once (no event), or when its group commit
+    is (store.CommitGroup). ``wait`` raises ``AuditUnavailable`` if it could not be written."""
+
+    __slots__ = ("_durable",)
+
+    def __init__(self, durable: Future[int] | None) -> None:
+        self._durable = durable
+
+    @property
+    def pending(self) -> bool:
+        return self._durable is not None and not self._durable.done()
+
+    def when_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the event is durable or has failed (perhaps at once, or in
+        the thread that committed it): for a face that waits without a thread."""
+        if self._durable is None:
+            callback()
+        else:
+            self._durable.add_done_callback(lambda _: callback())
+
+    def wait(self) -> None:
+        if self._durable is None:
+            return
+        try:
+            self._durable.result()
+        except StacksafeError:
+            raise
+        except Exception as exc:
+            raise _audit_unavailable(exc) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Revealed:
+    """What a read gave: who asked, the level, the secrets, and the receipt of its event.
+
+    ``secrets`` may be prepared for sending (rendered) at once, but nothing derived from them
+    may leave before ``result()`` returns (or the receipt is no longer pending and ``result()``
+    then returns). ``snapshot`` names the exact kept level and revision they are when they are
+    a whole kept level (else None): a face may keep what it derives from them under it.
+    """
+
+    actor: Principal
+    target: Target
+    secrets: Sequence[Secret] = field(repr=False)
+    receipt: Receipt
+    snapshot: Hashable | None = None
+
+    def result(self) -> Sequence[Secret]:
+        """The secrets once the event is durable; ``AuditUnavailable`` if it cannot be."""
+        self.receipt.wait()
+        return self.secrets
+
+
+def _no_admission(_: Principal) -> None:
+    return None
+
+
+@overload
+def reveal(
+    installation: Installation,
+    asker: Asker,
+    where: Where,
+    query: RevealQuery,
+    *,
+    admit: Callable[[Principal], None] = ...,
+    wait: Literal[True] = ...,
+) -> Revealed: ...
+
+
+@overload
+def reveal(
+    installation: Installation,
+    asker: Asker,
+    where: Where,
+    query: RevealQuery,
+    *,
+    admit: Callable[[Principal], None] = ...,
+    wait: bool,
+) -> Revealed | None: ...
+
+
+def reveal(
+    installation: Installation,
+    asker: Asker,
+    where: Where,
+    query: RevealQuery,
+    *,
+    admit: Callable[[Principal], None] = _no_admission,
+    wait: bool = True,
+) -> Revealed | None:
+    """Read ``where`` for ``asker`` as ``query`` asks, with its audit event appended.
+
+    A ``Credential`` is authenticated first (``Unauthenticated`` if it is not valid); then
+    ``admit(principal)`` runs once, before anything else is checked (a face's rate limit);
+    then the level is resolved and the permissions checked, refusals recorded. ``wait``
+    False: answered only when nothing has to be waited for (see the module), else None."""
+    if not wait:
+        return _at_hand(installation, asker, where, query, admit)
+    actor, target = _who_and_where(installation, asker, where, admit)
+    found, detail, kept = _gathered(installation, actor, target, query)
+    receipt = _receipt(installation, actor, target, detail)
+    return Revealed(actor, target, found, receipt, _snapshot(target, kept))
+
+
+def record_reveal(
+    installation: Installation, actor: Principal, target: Target, detail: dict[str, object]
+) -> None:
+    """The audit event of a reveal that is not a read of live values (a past version, a
+    pending rotation), durably written before any value is returned; if it cannot be
+    written, ``AuditUnavailable`` and no values (fail closed)."""
+    try:
+        append(
+            installation, actor, "reveal", account=target.account, stack=target.stack, detail=detail
+        )
+    except StacksafeError:
+        raise
+    except Exception as exc:
+        raise _audit_unavailable(exc) from None
+
+
+def _who_and_where(
+    installation: Installation, asker: Asker, where: Where, admit: Callable[[Principal], None]
+) -> tuple[Principal, Target]:
+    if isinstance(asker, Principal):
+        actor = asker
+    elif isinstance(where, StackRef):
+        # The token and the stack from one read (mostly one query).
+        actor, stack_target = authenticate_for_stack(
+            installation,
+            asker.token,
+            where.uid,
+            source_ip=asker.source_ip,
+            request_id=asker.request_id,
+        )
+        admit(actor)
+        return actor, stack_target()
+    else:
+        actor = authenticate(
+            installation, asker.token, source_ip=asker.source_ip, request_id=asker.request_id
+        )
+    if not isinstance(asker, Principal):
+        admit(actor)
+    if isinstance(where, Target):
+        return actor, where
+    if isinstance(where, StackRef):
+        return actor, visible_target(installation, actor, stack_uid=where.uid, for_reading=True)
+    return actor, visible_target(installation, actor, account_ref=where.ref)
+
+
+def _at_hand(
+    installation: Installation,
+    asker: Asker,
+    where: Where,
+    query: RevealQuery,
+    admit: Callable[[Principal], None],
+) -> Revealed | None:
+    """The read, when everything it takes is at hand (see the module); else None, having
+    recorded and counted nothing. The same steps in the same order as the waiting read:
+    the token, the stack, the admission, the permission, the audit event."""
+    if not isinstance(asker, Credential) or not isinstance(where, StackRef) or query.key:
+        return None
+    known = known_for_stack(
+        installation,
+        asker.token,
+        where.uid,
+        source_ip=asker.source_ip,
+        request_id=asker.request_id,
+    )
+    if known is None:
+        return None
+    actor, target = known
+    kept = cached_level(installation, target)
+    if kept is None or (query.reveal and query.resolve and kept.references):
+        return None
+    try:
+        authorize(actor, Action.DESCRIBE, target.account, target.stack)
+        if query.reveal:
+            authorize(actor, Action.REVEAL, target.account, target.stack)
+    except (Forbidden, NotFound):
+        return None  # refused by the waiting read, which records the refusal
+    # From here on the read is answered here: admitted once, by this path.
+    admit(actor)
+    found = kept.secrets(None, query.reveal)
+    stored = _kept_detail_text(installation, kept, query) if query.reveal and found else None
+    receipt = _receipt_of_stored(installation, actor, target, stored)
+    return Revealed(actor, target, found, receipt, _snapshot(target, kept))
+
+
+def _snapshot(target: Target, kept: CachedLevel | None) -> Hashable | None:
+    return None if kept is None else (level_of(target), kept.revision)
+
+
+def _gathered(
+    installation: Installation, actor: Principal, target: Target, query: RevealQuery
+) -> tuple[list[Secret], dict[str, object] | str | None, CachedLevel | None]:
+    """The secrets a read gives, the detail of its audit event (None: no event; a string:
+    as stored), and the kept level when the secrets are exactly that whole level, as kept.
+    Damaged stored data met on the way is recorded (one event) and raised."""
+    try:
+        return _gather(installation, actor, target, query)
+    except IntegrityError as damaged:
+        detail: dict[str, object] = {"purpose": query.purpose}
+        if query.key is not None:
+            detail["key"] = query.key
+        raise record_damage(
+            installation,
+            actor,
+            (Action.REVEAL if query.reveal else Action.DESCRIBE).value,
+            damaged,
+            account=target.account,
+            stack=target.stack,
+            **detail,
+        ) from None
+
+
+def _gather(
+    installation: Installation, actor: Principal, target: Target, query: RevealQuery
+) -> tuple[list[Secret], dict[str, object] | str | None, CachedLevel | None]:
+    key, resolve = query.key, query.resolve
+    allow(installation, actor, Action.DESCRIBE, target.account, target.stack, key=key)
+    if not query.reveal:
+        described = cached_level(installation, target)
+        if described is not None:
+            return described.secrets(key, False), None, described if key is None else None
+        with installation.store.read() as conn:
+            return read_level(conn, installation, target, key, False), None, None
+    allow(installation, actor, Action.REVEAL, target.account, target.stack, key=key)
+    # Read and decrypt in a read transaction (no lock held); the event, which names the exact
+    # versions read, is appended afterwards in a group commit, and only once it is durable
+    # are the values returned: a reveal whose event cannot be written fails.
+    used: dict[str, list[str]] = {}
+    kept = cached_level(installation, target)
+    if kept is not None and not (resolve and kept.references):
+        stored = found = kept.secrets(key, True)
+        if key is None and found:
+            return found, _kept_detail_text(installation, kept, query), kept
+    else:
+        with installation.store.read() as conn:
+            stored = (
+                read_level(conn, installation, target, key, True)
+                if kept is None
+                else kept.secrets(key, True)
+            )
+            found = stored
+            if resolve:
+                found, used = resolved_values(conn, installation, target, key, stored)
+    if not found:
+        return found, None, None
+    rewritten = {a.key for a, b in zip(found, stored, strict=True) if a is not b}
+    detail = reveal_detail(installation, found, rewritten)
+    detail["purpose"] = query.purpose
+    if used:
+        detail["references"] = used
+    elif not resolve:
+        detail["unresolved"] = True
+    return found, detail, None
+
+
+def _kept_detail_text(installation: Installation, kept: CachedLevel, query: RevealQuery) -> str:
+    """The event detail of revealing a whole kept level, as stored: made once per level,
+    revision and purpose (the same keys, versions and fingerprints every time)."""
+    resolve = query.resolve
+
+    def unresolved() -> dict[str, object]:
+        detail = reveal_detail(installation, kept.revealed)
+        if not resolve:
+            detail["unresolved"] = True
+        return detail
+
+    detail = kept.memo(("reveal-detail", resolve), unresolved)
+    return kept.memo(
+        ("reveal-detail-text", resolve, query.purpose),
+        lambda: detail_text({**detail, "purpose": query.purpose}),
+    )
+
+
+def _receipt(
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    detail: dict[str, object] | str | None,
+) -> Receipt:
+    if isinstance(detail, str) or detail is None:
+        return _receipt_of_stored(installation, actor, target, detail)
+    return _appended(
+        lambda: append_later(
+            installation, actor, "reveal", account=target.account, stack=target.stack, detail=detail
+        )
+    )
+
+
+def _receipt_of_stored(
+    installation: Installation, actor: Principal, target: Target, stored: str | None
+) -> Receipt:
+    if stored is None:
+        return Receipt(None)
+    return _appended(
+        lambda: append_later(
+            installation,
+            actor,
+            "reveal",
+            account=target.account,
+            stack=target.stack,
+            stored_detail=stored,
+        )
+    )
+
+
+def _appended(append_event: Callable[[], Future[int]]) -> Receipt:
+    try:
+        return Receipt(append_event())
+    except StacksafeError:
+        raise
+    except Exception as exc:
+        raise _audit_unavailable(exc) from None
+
+
+def _audit_unavailable(exc: Exception) -> AuditUnavailable:
+    return AuditUnavailable(
+        f"the audit log cannot be written ({type(exc).__name__}); the reveal was refused"
+    )

@@ -1,0 +1,119 @@
+"""Writing one version of a key: the write primitive of every face that changes a secret.
+
+Every write appends an immutable version row and moves the secret's pointer; an unset appends a
+tombstone. After a write, versions beyond the level's ``max_versions`` lose their ciphertexts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from stacksafe.core.access import Principal
+from stacksafe.core.audit import record
+from stacksafe.core.installation import Installation
+from stacksafe.core.tenancy import Target
+from stacksafe.crypto import Binding, DataKey, encode_value
+from stacksafe.errors import PreconditionFailed
+from stacksafe.model import Secret, SecretValue
+from stacksafe.store import Connection
+from stacksafe.store import secrets as queries
+from stacksafe.store import tenancy as tenancy_queries
+from stacksafe.store.transactions import RetryWrite
+
+__all__ = ["ACTION_DELETE", "ACTION_SET", "append_version", "prune_after_write"]
+
+ACTION_SET = "set"
+ACTION_DELETE = "delete"
+
+
+def append_version(
+    conn: Connection,
+    target: Target,
+    key: str,
+    value: SecretValue | None,
+    data_key: DataKey | None,
+    author: str,
+    now: datetime,
+    expected_version: int | None = None,
+    action: str | None = None,
+    sealed: bytes | None = None,
+) -> Secret | None:
+    """Write the next version of ``key`` (a tombstone when ``value`` and ``sealed`` are None).
+
+    ``action`` names the version in history (default: set, or delete for a tombstone).
+    ``sealed`` is a value sealed beforehand for exactly this version (a rotation's pending
+    value); it is used as it is. Returns the secret as written (without plaintext), or None for
+    a tombstone.
+    """
+    head = queries.secret_head(conn, target.account.id, target.stack_id, key, lock=True)
+    if expected_version is not None:
+        current = 0 if head is None or head.deleted else head.current_version
+        if current != expected_version:
+            raise PreconditionFailed(
+                f"{key!r} is at version {current}, not {expected_version}: someone else wrote "
+                "it first; read it again and retry"
+            )
+    version = 1 if head is None else head.current_version + 1
+    envelope = sealed
+    if value is not None and data_key is not None:
+        envelope = data_key.seal(
+            value.reveal().encode("utf-8"), Binding(target.scope, key, version)
+        )
+    created_at = now
+    if head is None:
+        secret_id = queries.insert_secret(conn, target.account.id, target.stack_id, key, now)
+    else:
+        created_at = now if head.deleted else head.created_at
+        if not queries.advance_secret(
+            conn, head, deleted=value is None and sealed is None, created_at=created_at, now=now
+        ):
+            raise RetryWrite
+        secret_id = head.id
+    if action is None:
+        action = ACTION_DELETE if envelope is None else ACTION_SET
+    queries.insert_version(conn, secret_id, version, action, envelope, author, now)
+    if envelope is None:
+        return None
+    return Secret(
+        key=key,
+        value=encode_value(envelope),
+        inherited=target.stack is None,
+        version=version,
+        created_at=created_at,
+        updated_at=now,
+    )
+
+
+def prune_after_write(
+    conn: Connection,
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    keys: Sequence[str],
+) -> None:
+    """After new versions of ``keys``: destroy the ciphertexts of versions beyond the level's
+    ``max_versions`` (never the current or the previous one), with one audit event."""
+    limit = tenancy_queries.max_versions_of(conn, target.account.id, target.stack_id)
+    if limit is None:
+        return
+    keep = max(limit, 2)
+    now = installation.clock()
+    pruned: dict[str, list[int]] = {}
+    for key in keys:
+        head = queries.secret_head(conn, target.account.id, target.stack_id, key)
+        if head is None:
+            continue
+        gone = queries.prune_versions(conn, head.id, head.current_version - keep + 1, now)
+        if gone:
+            pruned[key] = gone
+    if pruned:
+        record(
+            conn,
+            installation,
+            actor,
+            "secret.prune",
+            account=target.account,
+            stack=target.stack,
+            detail={"keys": sorted(pruned), "destroyed_versions": pruned, "max_versions": limit},
+        )

@@ -1,0 +1,190 @@
+"""Transactions: the ``Store``, which hands out read and write transactions.
+
+A write that lost a race (a unique-key collision, a lost compare-and-set, a serialization
+failure) runs again from scratch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
+
+from stacksafe.errors import Conflict, InvalidInput, StorageUnavailable
+from stacksafe.store.engine import WRITE_OPTION, PoolLimits, make_engine
+from stacksafe.store.nowait import NoWaitReader
+from stacksafe.store.outages import (
+    NOT_WRITTEN,
+    TRY_AGAIN,
+    nul_in_text,
+    storage_unavailable,
+    while_committing,
+)
+
+__all__ = ["MAX_YIELD_SECONDS", "WRITE_ATTEMPTS", "RetryWrite", "Store"]
+
+T = TypeVar("T")
+WRITE_ATTEMPTS = 8
+
+log = logging.getLogger("stacksafe.store")
+
+
+class _Attempt:
+    """Where a write transaction got to: past its last statement, into COMMIT."""
+
+    __slots__ = ("committing",)
+
+    def __init__(self) -> None:
+        self.committing = False
+
+
+@contextmanager
+def _storage_errors(after: str, attempt: _Attempt | None = None) -> Iterator[None]:
+    """Raise ``StorageUnavailable`` for what ``storage_unavailable`` recognises; the rest, and
+    the races ``Store.transact`` runs again, pass through unchanged."""
+    try:
+        yield
+    except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+        if nul_in_text(exc):
+            raise InvalidInput(
+                "text with a NUL character (\\x00) cannot be stored or looked up; remove it"
+            ) from None
+        if attempt is not None and _retryable(exc):
+            raise  # a write: Store.transact runs it again; a read has nobody to retry it
+        unavailable = storage_unavailable(exc, after)
+        if unavailable is None:
+            raise
+        if attempt is not None and attempt.committing:
+            unavailable = while_committing(unavailable, exc)
+        log.warning("%s (%s)", unavailable.message, unavailable.reason)
+        raise unavailable from None
+
+
+class Store:
+    """A database: read and write transactions, nothing else. It never decides policy."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # SQLite has one writer at a time. Queueing this process's writers on a lock hands the
+        # write lock over at once, where SQLite's busy handler would sleep and poll (up to
+        # 100 ms a turn). Other processes still meet the busy timeout.
+        self._local_writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._read_engine = (
+            engine.execution_options(isolation_level="REPEATABLE READ")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
+        # One-statement reads for the event loop (api.fast_path); SQLite only (store.nowait).
+        self.nowait = NoWaitReader(engine) if engine.dialect.name == "sqlite" else None
+
+    @classmethod
+    def from_url(cls, url: str, pool: PoolLimits | None = None) -> Store:
+        return cls(make_engine(url, pool))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def database_file(self) -> Path | None:
+        """The SQLite database's file; None on PostgreSQL."""
+        name = self.engine.url.database
+        return Path(name) if self.dialect == "sqlite" and name else None
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction that sees one snapshot of the database throughout.
+
+        SQLite gives one anyway (WAL). PostgreSQL's default, READ COMMITTED, would let the
+        statements of one read see different commits: values read before a concurrent
+        data-key rotation and the data keys read after it. REPEATABLE READ costs nothing more
+        for a transaction that only reads, and never fails with a serialization error there.
+
+        A database that cannot serve (see ``storage_unavailable``) raises ``StorageUnavailable``.
+        """
+        with _storage_errors(TRY_AGAIN), self._read_engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """A write transaction; with ``snapshot``, on PostgreSQL, at REPEATABLE READ: for work
+        that reads stored values and their data keys in several statements (a data-key rotation
+        committing in between would otherwise show values whose keys are gone). A conflicting
+        write then fails with a serialization error, which ``transact`` retries. A database
+        that cannot take the write raises ``StorageUnavailable``: nothing was written, unless
+        the connection broke during COMMIT, which its message then says."""
+        attempt = _Attempt()
+        with _storage_errors(NOT_WRITTEN, attempt), contextlib.ExitStack() as stack:
+            if self._local_writer is not None:
+                stack.enter_context(self._local_writer)
+            engine = self._read_engine if snapshot else self.engine
+            conn = stack.enter_context(engine.connect())
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+                attempt.committing = True
+
+    def transact(self, work: Callable[[Connection], T], what: str, *, snapshot: bool = False) -> T:
+        """Run ``work`` in a write transaction, again from scratch when it lost a race.
+
+        Races are unique-key collisions between concurrent creators, a lost compare-and-set
+        (``RetryWrite``) and PostgreSQL serialization failures. ``what`` names the operation
+        in the conflict error raised when every attempt lost, and in ``StorageUnavailable``
+        when the database could not take it (not retried here: an outage lasts longer than
+        a transaction, and the client decides whether to try again). ``snapshot``: see ``write``.
+        """
+        for _attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.write(snapshot=snapshot) as conn:
+                    return work(conn)
+            except StorageUnavailable as exc:
+                message = exc.message.replace(NOT_WRITTEN, f"{what} was not done; {TRY_AGAIN}")
+                message = message.replace("the write was committing", f"{what} was committing")
+                raise StorageUnavailable(message, exc.reason) from None
+            except Exception as exc:
+                if not _retryable(exc):
+                    raise
+        raise Conflict(f"{what} kept colliding with concurrent writes; try again")
+
+    def yield_write_lock(self, held_for: float) -> None:
+        """After a batch of a long background job (a key rotation) that held the write lock
+        for ``held_for`` seconds: on SQLite, stay off it as long, so the server's own writes
+        (every reveal appends an audit event) get their turn; the job's next batch would
+        otherwise take the lock again before a waiting writer's busy handler looks. PostgreSQL
+        locks rows, not the database: nothing to wait for."""
+        if self.dialect == "sqlite" and held_for > 0:
+            time.sleep(min(held_for, MAX_YIELD_SECONDS))
+
+    def close(self) -> None:
+        if self.nowait is not None:
+            self.nowait.close()
+        self.engine.dispose()
+
+
+MAX_YIELD_SECONDS = 1.0
+
+
+class RetryWrite(Exception):
+    """Raised inside ``Store.transact`` when a compare-and-set lost a race: run again."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, RetryWrite):
+        return True
+    if isinstance(exc, sa_exc.IntegrityError):
+        # Two first writers of one key collide on a unique index; other violations are real.
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        return sqlstate == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+    if isinstance(exc, sa_exc.OperationalError):
+        # PostgreSQL serialization failure / deadlock detected; SQLite "database is locked".
+        code = getattr(exc.orig, "sqlstate", None)
+        return code in {"40001", "40P01"} or "database is locked" in str(exc.orig)
+    return False

@@ -1,0 +1,150 @@
+"""The CLI's lazy imports, guarded: `stacksafe --help` and `stacksafe run` in remote mode load
+no server code (SQLAlchemy, stacksafe.store, the core's services).
+
+A remote `run` needs the SDK only; the server's modules would add most of a second to every
+start (bench/cli_bench.py). The modules a process loaded are read from its own
+``PYTHONPROFILEIMPORTTIME`` report (``-X importtime``), which is written as each import
+happens, so it survives ``run`` replacing the process with the child (exec).
+The same check against a real server: tests/e2e/test_cli_remote.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import stacksafe
+from tests.cli.helpers import TIMEOUT, Cli, parent_environ
+
+# The one core module a remote `run` needs: rules on names (a regex and its checks), which
+# imports nothing but stacksafe.errors and stacksafe.model.
+PLAIN_CORE = {"stacksafe.core", "stacksafe.core.validation"}
+
+
+def imported(stderr: str) -> set[str]:
+    """The modules an ``-X importtime`` report names."""
+    found = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "package":  # the header line
+                found.add(name)
+    return found
+
+
+def server_modules(stderr: str) -> list[str]:
+    """What of the server a process loaded: SQLAlchemy, the store, the core beyond its rules."""
+    return sorted(
+        name
+        for name in imported(stderr)
+        if name.partition(".")[0] == "sqlalchemy"
+        or (name.startswith(("stacksafe.store", "stacksafe.core")) and name not in PLAIN_CORE)
+    )
+
+
+# A server nobody listens on: the command gets as far as its first network call.
+UNREACHABLE = {"STACKSAFE_ADDR": "http://127.0.0.1:9", "STACKSAFE_TOKEN": "x"}
+
+
+def profiled(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
+    return cli.run(*args, env={**UNREACHABLE, "PYTHONPROFILEIMPORTTIME": "1"})
+
+
+def test_remote_run_loads_no_server(tmp_path: Path) -> None:
+    done = profiled(Cli(tmp_path / "empty"), "run", "--stack", "web", "--", "true")
+    assert "cannot reach the stacksafe server" in done.stderr  # it got to the network
+    assert "stacksafe.client" in imported(done.stderr)
+    assert server_modules(done.stderr) == []
+
+
+def test_remote_run_through_typer_loads_no_server(tmp_path: Path) -> None:
+    """A command line the fast path leaves to Typer (an option it does not parse)."""
+    done = profiled(Cli(tmp_path / "empty"), "run", "--stack", "web", "--help")
+    assert done.returncode == 0, done.stderr
+    assert server_modules(done.stderr) == []
+
+
+# What building every command may load beyond that: the generator's limits, which
+# `secrets generate --help` shows (constants and a function; stacksafe.errors and
+# stacksafe.model only).
+HELP_CORE = PLAIN_CORE | {"stacksafe.core.generate"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [(), ("secrets",), ("keys",), ("users",), ("accounts",), ("serve",), ("init",)],
+    ids=lambda command: " ".join(("stacksafe", *command)),
+)
+def test_help_loads_no_server(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """Every command's module is imported to build the app: none may load the server."""
+    done = profiled(Cli(tmp_path / "empty"), *command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert "Usage: stacksafe" in done.stdout
+    assert [name for name in server_modules(done.stderr) if name not in HELP_CORE] == []
+
+
+def test_generate_is_plain() -> None:
+    """HELP_CORE's module stays one that imports no server of its own."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import stacksafe.core.generate"],
+        capture_output=True,
+        text=True,
+        env=parent_environ(),
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [name for name in server_modules(done.stderr) if name not in HELP_CORE] == []
+
+
+def test_keys_batches_are_the_cores() -> None:
+    """keys_cmd repeats the core's default batches (its --help shows them) not to import it."""
+    from stacksafe.cli import keys_cmd
+    from stacksafe.core import data_key_rotation, master_key_rotation
+
+    assert (keys_cmd.REWRAP_BATCH, keys_cmd.RESEAL_BATCH) == (
+        master_key_rotation.BATCH,
+        data_key_rotation.BATCH,
+    )
+
+
+def test_the_guard_sees_a_server_import_in_the_cli(tmp_path: Path) -> None:
+    """Break the lazy imports in a copy of the package (``import sqlalchemy`` at the top of
+    cli/main.py): the same check names it."""
+    copy = tmp_path / "stacksafe"
+    shutil.copytree(
+        Path(stacksafe.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    main = copy / "cli" / "main.py"
+    first = "from __future__ import annotations\n"
+    source = main.read_text()
+    assert first in source
+    main.write_text(source.replace(first, first + "\nimport sqlalchemy\n", 1))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from stacksafe.cli.main import main; main()",
+            "run",
+            "--stack",
+            "web",
+            "--",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        env={
+            **parent_environ(),
+            **UNREACHABLE,
+            "PYTHONPATH": str(tmp_path),
+            "PYTHONPROFILEIMPORTTIME": "1",
+        },
+        timeout=TIMEOUT,
+        check=False,
+    )
+    # (Were the copy not what ran, nothing would have imported SQLAlchemy.)
+    assert "sqlalchemy" in server_modules(done.stderr)
