@@ -332,3 +332,24 @@ def test_postgresql_triggers_work_whatever_the_session_search_path(
         )
     with pytest.raises(Unauthenticated, match="revoked"):
         authenticate(installation, alice)
+
+
+def test_at_hand_the_token_and_stack_are_given_only_once_kept(
+    installation: Installation, alice: str, stack_target: Target
+) -> None:
+    """``wait=False`` answers without reading through a transaction: only what is kept
+    (SQLite's store.nowait and the token's principal), else None and nothing changed."""
+    assert stack_target.stack is not None
+    uid = stack_target.stack.uid
+    assert authenticate_for_stack(installation, alice, uid, wait=False) is None  # not kept
+    waited, target_of = authenticate_for_stack(installation, alice, uid)
+    at_hand = authenticate_for_stack(installation, alice, uid, request_id="r2", wait=False)
+    if installation.store.nowait is None:  # PostgreSQL: always a network round trip
+        assert at_hand is None
+        return
+    assert at_hand is not None
+    actor, kept_target = at_hand
+    assert (actor.name, actor.request_id) == (waited.name, "r2")
+    assert kept_target() == target_of()
+    assert authenticate_for_stack(installation, "ssk_" + "x" * 43, uid, wait=False) is None
+    assert authenticate_for_stack(installation, alice, "0" * 32, wait=False) is None

@@ -37,7 +37,7 @@ from stacksafe.core.level_reads import (
     resolved_values,
     reveal_detail,
 )
-from stacksafe.core.principals import authenticate, authenticate_for_stack, known_for_stack
+from stacksafe.core.principals import authenticate, authenticate_for_stack
 from stacksafe.core.read_cache import CachedLevel
 from stacksafe.core.tenancy import Target, visible_target
 from stacksafe.core.validation import validate_key
@@ -268,16 +268,17 @@ def _at_hand(
     the token, the stack, the admission, the permission, the audit event."""
     if not isinstance(asker, Credential) or not isinstance(where, StackRef) or query.key:
         return None
-    known = known_for_stack(
+    known = authenticate_for_stack(
         installation,
         asker.token,
         where.uid,
         source_ip=asker.source_ip,
         request_id=asker.request_id,
+        wait=False,
     )
     if known is None:
         return None
-    actor, target = known
+    actor, target = known[0], known[1]()
     kept = cached_level(installation, target)
     if kept is None or (query.reveal and query.resolve and kept.references):
         return None

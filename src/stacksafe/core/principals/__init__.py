@@ -9,7 +9,6 @@ from __future__ import annotations
 from stacksafe.core.principals.authentication import (
     authenticate,
     authenticate_for_stack,
-    known_for_stack,
 )
 from stacksafe.core.principals.passwords import check_password, set_password
 from stacksafe.core.principals.tokens import (
@@ -41,7 +40,6 @@ __all__ = [
     "create_token",
     "create_user",
     "has_users",
-    "known_for_stack",
     "list_tokens",
     "list_users",
     "principal_for_user",

@@ -1,9 +1,9 @@
 """Authentication: the principal a bearer token stands for.
 
 A token is looked up by its keyed hash (``HMAC-SHA256(token-hash key, token)``) through a unique
-index; the final comparison is constant-time. ``authenticate``, ``authenticate_for_stack`` and
-``known_for_stack`` are three ways to it, for the ordinary request, the hot read and the event
-loop (core.reveal, api.fast_path).
+index; the final comparison is constant-time. ``authenticate`` gives the principal;
+``authenticate_for_stack`` the principal and the stack asked for from one read (the reveal
+service's: core.reveal), waiting or (``wait=False``, on the event loop) only when at hand.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Literal, overload
 
 from stacksafe.core.access import Principal, can_see_stack
 from stacksafe.core.installation import Installation
@@ -23,7 +24,7 @@ from stacksafe.store import Connection
 from stacksafe.store import principals as queries
 from stacksafe.store import tenancy as tenancy_queries
 
-__all__ = ["authenticate", "authenticate_for_stack", "known_for_stack"]
+__all__ = ["authenticate", "authenticate_for_stack"]
 
 
 def authenticate(
@@ -40,6 +41,30 @@ def authenticate(
     return _for_request(installation, principal, source_ip, request_id)
 
 
+@overload
+def authenticate_for_stack(
+    installation: Installation,
+    token: str,
+    stack_uid: str,
+    *,
+    source_ip: str | None = ...,
+    request_id: str | None = ...,
+    wait: Literal[True] = ...,
+) -> tuple[Principal, Callable[[], Target]]: ...
+
+
+@overload
+def authenticate_for_stack(
+    installation: Installation,
+    token: str,
+    stack_uid: str,
+    *,
+    source_ip: str | None = ...,
+    request_id: str | None = ...,
+    wait: bool,
+) -> tuple[Principal, Callable[[], Target]] | None: ...
+
+
 def authenticate_for_stack(
     installation: Installation,
     token: str,
@@ -47,12 +72,20 @@ def authenticate_for_stack(
     *,
     source_ip: str | None = None,
     request_id: str | None = None,
-) -> tuple[Principal, Callable[[], Target]]:
+    wait: bool = True,
+) -> tuple[Principal, Callable[[], Target]] | None:
     """``authenticate``, and ``visible_target(stack_uid=..., for_reading=True)`` for the
-    caller to call after its own checks (a rate limit): both from one read, mostly one query.
+    caller to call after its own checks (a rate limit): both from one read, mostly one query
+    (for the hot read, core.reveal, where a transaction and a query of their own for each
+    were a large share of the server's CPU per request: bench/README.md, api_bench.py).
 
-    For the hot read (api.fast_path), where a transaction and a query of their own for each of the
-    two were a large share of the server's CPU per request (bench/README.md, api_bench.py)."""
+    ``wait`` False: only when all of it is at hand without waiting (the database read at
+    once, store.nowait; the token's principal kept under the revision read, core.known_tokens;
+    the token unexpired and the stack visible to it); otherwise None, having changed and
+    recorded nothing, and the caller asks again with ``wait``, which reads, waits and refuses
+    as always. For the event loop."""
+    if not wait:
+        return _at_hand(installation, token, stack_uid, source_ip, request_id)
     digest = _token_digest(installation, token)
     with installation.store.read() as conn:
         if "\x00" in stack_uid:
@@ -64,20 +97,13 @@ def authenticate_for_stack(
     return actor, lambda: stack_target_of(installation, actor, stack_uid, found)
 
 
-def known_for_stack(
+def _at_hand(
     installation: Installation,
     token: str,
     stack_uid: str,
-    *,
-    source_ip: str | None = None,
-    request_id: str | None = None,
-) -> tuple[Principal, Target] | None:
-    """What ``authenticate_for_stack`` and its target give, when all of it is at hand without
-    waiting: the database read at once (store.nowait), the token's principal kept under the
-    revision read (core.known_tokens), the token unexpired and the stack visible to it.
-    Otherwise None, having changed and recorded nothing: the caller takes the ordinary path,
-    which reads, waits, refuses and records as it always does. For the event loop
-    (core.reveal)."""
+    source_ip: str | None,
+    request_id: str | None,
+) -> tuple[Principal, Callable[[], Target]] | None:
     if installation.store.nowait is None or "\x00" in stack_uid:
         return None
     try:
@@ -95,7 +121,8 @@ def known_for_stack(
         or _expired(installation, principal)
     ):
         return None
-    return principal.for_request(source_ip, request_id), Target(account, stack, secrets_revision)
+    target = Target(account, stack, secrets_revision)
+    return principal.for_request(source_ip, request_id), lambda: target
 
 
 def _token_digest(installation: Installation, token: str) -> bytes:

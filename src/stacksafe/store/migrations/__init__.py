@@ -1,0 +1,1 @@
+"""Alembic migrations of the schema (store/migrations/versions), run by store.migrate."""
