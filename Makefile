@@ -19,8 +19,10 @@ run: install
 	STACKSAFE_DATA_DIR=$(DEMO_DIR) PORT=$(PORT) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
 	STACKSAFE_DATA_DIR=$(DEMO_DIR) $(BIN)/stacksafe serve --host 127.0.0.1 --port $(PORT)
 
+# Every core (-n auto), each worker with its own PostgreSQL cluster (tests/conftest.py); work
+# stealing, since a few modules (browser, sign-in throttles, servers) dwarf the rest.
 test: install
-	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
+	$(BIN)/python -m pytest -n auto --dist worksteal --cov --cov-report=term:skip-covered
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -1,8 +1,13 @@
-"""Fixtures: every storage-level test runs on SQLite and on a real throwaway PostgreSQL."""
+"""Fixtures: every storage-level test runs on SQLite and on a real throwaway PostgreSQL.
+
+Under pytest-xdist each worker is its own test session: its own PostgreSQL cluster, templates,
+database numbers and tmp_path tree, so nothing here is shared between workers.
+"""
 
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +16,8 @@ import pytest
 from stacksafe.core.installation import Installation, initialise
 from stacksafe.core.tenancy import Target, create_account, create_stack
 from stacksafe.settings import Settings
+from stacksafe.store.engine import Store
+from stacksafe.store.migrate import upgrade
 from tests.actors import LOCAL
 from tests.clock import Clock
 from tests.postgres import Cluster, throwaway_cluster
@@ -24,15 +31,65 @@ def pg_cluster() -> Iterator[Cluster]:
         yield cluster
 
 
+def _migrate(url: str) -> None:
+    store = Store.from_url(url)
+    try:
+        upgrade(store)
+    finally:
+        store.close()  # a PostgreSQL template must have no connection left to be copied
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database with every migration applied and nothing else (no master key)."""
+    path = tmp_path_factory.mktemp("template") / "stacksafe.db"
+    _migrate(f"sqlite:///{path}")
+    # Closing the last connection checkpoints the WAL into the file: the file alone is the copy.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster: Cluster) -> str:
+    """The name of a database in the cluster with every migration applied and nothing else."""
+    name = "stacksafe_migrated_template"
+    _migrate(pg_cluster.create_database(name))
+    return name
+
+
+@pytest.fixture
+def from_migrated_template() -> None:
+    """Requested by ``installation``: its database starts as a copy of a migrated template.
+
+    ``initialise`` still runs whole on it (key, registration, server keys) and finds the schema
+    current, which is what it does on any migrated database; the migrations themselves run in
+    the templates, in tests/store/test_migrations.py and wherever a test runs ``init``.
+    Running them for every test was most of the suite's time.
+    """
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file, or a fresh database in the PostgreSQL cluster."""
+    """An empty database: a SQLite file, or a fresh database in the PostgreSQL cluster.
+
+    Only when the test's ``installation`` fixture will initialise it (``from_migrated_template``)
+    it is instead a copy of the migrated template, schema only.
+    """
+    migrated = "from_migrated_template" in request.fixturenames
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'data' / 'stacksafe.db'}"
+        path = tmp_path / "data" / "stacksafe.db"
+        if migrated:
+            template: Path = request.getfixturevalue("sqlite_template")
+            path.parent.mkdir(exist_ok=True)
+            shutil.copyfile(template, path)
+            path.chmod(0o600)  # the mode initialise gives a database file it creates
+        yield f"sqlite:///{path}"
         return
     cluster: Cluster = request.getfixturevalue("pg_cluster")
     name = f"stacksafe_test_{next(_database_numbers)}"
-    url = cluster.create_database(name)
+    url = cluster.create_database(
+        name, request.getfixturevalue("pg_template") if migrated else None
+    )
     try:
         yield url
     finally:
@@ -65,7 +122,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def installation(settings: Settings) -> Iterator[Installation]:
+def installation(settings: Settings, from_migrated_template: None) -> Iterator[Installation]:
     opened, _ = initialise(settings)
     try:
         yield opened

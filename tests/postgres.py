@@ -56,9 +56,12 @@ class Cluster:
             host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True
         )
 
-    def create_database(self, name: str) -> str:
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create ``name`` empty, or as a copy of the database ``template`` (which nothing may
+        be connected to meanwhile)."""
+        copy_of = "" if template is None else f' TEMPLATE "{template}"'
         with self.admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{copy_of}')
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
