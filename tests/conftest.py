@@ -16,7 +16,7 @@ import pytest
 from stacksafe.core.installation import Installation, initialise
 from stacksafe.core.tenancy import Target, create_account, create_stack
 from stacksafe.settings import Settings
-from stacksafe.store.engine import Store
+from stacksafe.store import Store
 from stacksafe.store.migrate import upgrade
 from tests.actors import LOCAL
 from tests.clock import Clock
