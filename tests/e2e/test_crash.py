@@ -74,7 +74,10 @@ HOT_KEYS = 6  # three on the stack, three on its account
 HOT_SHARE = 0.3  # of the writes, to the hot keys
 KILL_BETWEEN = (0.2, 0.6)  # of TOTAL_WRITES acknowledged when the server is killed
 CLIENT_TIMEOUT = 30.0  # seconds for one request
-LOAD_TIMEOUT = 120.0  # seconds after which no client starts another write
+# Seconds after which no client starts another write: a guard against a hung server, not a
+# speed target. PostgreSQL writes under another worker's load (pytest-xdist) took longer than
+# 120 s to reach the kill point on the 2-core CI machine.
+LOAD_TIMEOUT = 600.0
 REVEAL_SHARE = 0.1  # a reveal of the quiet stack before this share of the writes
 QUIET = {"QUIET_A": "quiet value a", "QUIET_B": "quiet value b", "QUIET_C": "quiet value c"}
 
