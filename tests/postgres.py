@@ -59,7 +59,9 @@ class Cluster:
     def create_database(self, name: str, template: str | None = None) -> str:
         """Create ``name`` empty, or as a copy of the database ``template`` (which nothing may
         be connected to meanwhile)."""
-        copy_of = "" if template is None else f' TEMPLATE "{template}"'
+        # FILE_COPY copies the template's directory after a checkpoint (cheap with fsync off);
+        # PostgreSQL 15's default, WAL_LOG, writes every page of it to the WAL instead.
+        copy_of = "" if template is None else f' TEMPLATE "{template}" STRATEGY FILE_COPY'
         with self.admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}"{copy_of}')
         return self.url(name)
