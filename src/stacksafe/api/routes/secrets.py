@@ -70,8 +70,8 @@ IfMatch = Annotated[
     str | None,
     Header(
         description="Write only if the key is at this ETag's version as a read of this URL "
-        'shows it (a stack\'s inherited key: the account\'s version); "0": no value of this '
-        'level\'s own yet; *: any current value, own or inherited.'
+        "shows it (a stack's inherited key: the account's version); \"0\": no value of this "
+        "level's own yet; *: any current value, own or inherited."
     ),
 ]
 Resolver = Callable[[Installation, Principal, str], Target]
