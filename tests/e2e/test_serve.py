@@ -82,7 +82,6 @@ def test_swapped_tls_files_are_one_line(launch: Launcher, tls: TlsFiles, tmp_pat
 
 def test_a_busy_port_is_one_line_and_its_own_exit_code(launch: Launcher, tmp_path: Path) -> None:
     cli = Cli(tmp_path / "data")
-    cli.in_process().ok("init")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -92,6 +91,7 @@ def test_a_busy_port_is_one_line_and_its_own_exit_code(launch: Launcher, tmp_pat
     message = error_line(server.stderr())
     assert f"127.0.0.1:{port}" in message
     assert "in use" in message
+    assert not (tmp_path / "data").exists()  # refused before touching anything
 
 
 HELD_BODY = b'{"raw_value": "kept"}'

@@ -127,12 +127,13 @@ def serve(
 
         check_web_origin(server.web_origin)
     settings = server.installation_settings()
+    # Bound here, before the first start makes an owner and before the app starts, so a busy
+    # port is one line and its own exit code, and changes nothing.
+    listening = _bind(host, port)
     _first_start(settings)
     # Each worker opens the same data dir, however it was given (flag or variable).
     server = replace(server, data_dir=settings.data_dir)
     scheme = "https" if tls_cert else "http"
-    # Bound here, before the app starts, so a busy port is one line and its own exit code.
-    listening = _bind(host, port)
     typer.echo(f"stacksafe serving on {scheme}://{host}:{port} ({workers} worker(s))", err=True)
     from stacksafe.api.app import app_from_settings
 
