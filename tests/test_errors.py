@@ -36,6 +36,7 @@ PINNED = {
     "IntegrityError": ("integrity_error", 500, 6),
     "ConfigurationError": ("configuration_error", 503, 7),
     "ServerUnreachable": ("configuration_error", 503, 7),
+    "AddressUnavailable": ("address_unavailable", 503, 10),
 }
 
 

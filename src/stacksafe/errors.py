@@ -16,8 +16,11 @@
     ├── StorageUnavailable     storage_unavailable  503   9   the database is down, full or
     │                                                         read-only (retry)
     ├── IntegrityError         integrity_error      500   6   stored data tampered, corrupted
-    └── ConfigurationError     configuration_error  503   7   wrong master key, bad database URL
-        └── ServerUnreachable  configuration_error  503   7   no answer from the server
+    ├── ConfigurationError     configuration_error  503   7   wrong master key, bad database URL,
+    │   │                                                     unusable TLS files
+    │   └── ServerUnreachable  configuration_error  503   7   no answer from the server
+    └── AddressUnavailable     address_unavailable  503   10  `serve` cannot listen on HOST:PORT
+                                                              (in use, not local, privileged)
 
 Each error class carries its HTTP status (``http_status``, for the API and the web UI) and its
 CLI exit code (``exit_code``, documented in docs/cli.md), as click's ``ClickException.exit_code``:
@@ -28,6 +31,7 @@ Messages say what was wrong and how to fix it, and never contain a secret value.
 from __future__ import annotations
 
 __all__ = [
+    "AddressUnavailable",
     "AuditUnavailable",
     "ConfigurationError",
     "Conflict",
@@ -193,3 +197,13 @@ class ConfigurationError(StacksafeError):
 class ServerUnreachable(ConfigurationError):
     """No answer from the stacksafe server (connection, TLS or timeout): distinct from any
     answer it gave, so only this may fall back to an offline snapshot."""
+
+
+class AddressUnavailable(StacksafeError):
+    """``serve`` cannot listen where it was told: the port is in use, the address is not one of
+    this machine's, or the port is privileged. Its own exit code, so a script can try another
+    port without parsing the message; the API never answers it (no server is listening)."""
+
+    code = "address_unavailable"
+    http_status = 503
+    exit_code = 10

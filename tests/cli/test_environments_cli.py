@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.cli.helpers import Cli, InProcessCli, error_line
 
 BAD_INPUT, FORBIDDEN = 2, 4
+DRIFT = 1  # `secrets diff --exit-code` on drift, as git diff
 
 
 def staging(run: InProcessCli) -> None:
@@ -113,3 +114,28 @@ def test_references_that_expand_too_far_fail_writes_and_every_reveal_naming_the_
         assert "pppp" not in done.stderr
     raw = seeded.ok("export", "--stack", "web", "--raw", "--format", "json", env=lowered)
     assert "${account.PART}" in raw.stdout
+
+
+def test_diff_exit_code_says_whether_the_stacks_drifted(
+    seeded: Cli, cli_runner: InProcessCli
+) -> None:
+    """`--exit-code` as `git diff --exit-code`: 1 on drift, 0 when the stacks match; without
+    it, 0 either way (the report is the answer)."""
+    run = cli_runner
+    staging(run)
+    run.ok("secrets", "set", "SHARED=all", "--account", "acme")
+    both = ("secrets", "diff", "--stack", "web", "--stack", "web-stg")
+
+    assert run.invoke(*both, "--exit-code").exit_code == 0
+    run.ok("secrets", "set", "DRIFT=prod", "--stack", "web")
+
+    drifted = run.invoke(*both, "--exit-code")
+    assert drifted.exit_code == DRIFT
+    assert "DRIFT" in drifted.stdout  # the report is still printed
+    assert drifted.stderr == ""
+    as_json = run.invoke(*both, "--exit-code", "--format", "json")
+    assert as_json.exit_code == DRIFT
+    assert run.invoke(*both).exit_code == 0
+
+    run.ok("secrets", "set", "DRIFT=prod", "--stack", "web-stg")
+    assert run.invoke(*both, "--exit-code").exit_code == 0

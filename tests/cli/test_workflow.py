@@ -201,3 +201,20 @@ def test_if_version_makes_set_and_unset_conditional(seeded: Cli) -> None:
     assert fast.revealed("--stack", "web")["COND"] == "two"
     fast.ok("secrets", "unset", "COND", "--stack", "web", "--if-version", "2")
     assert "COND" not in fast.revealed("--stack", "web")
+
+
+def test_if_version_of_an_inherited_key_is_the_version_a_stack_read_shows(seeded: Cli) -> None:
+    """`secrets get --stack` of a key the stack inherits shows the account's version; passing
+    it back to `--if-version` creates the override (was: exit 5, "at version 0")."""
+    fast = seeded.in_process()
+    fast.ok("secrets", "set", "SHARED_URL=account", "--account", "acme")
+    fast.ok("secrets", "set", "SHARED_URL=account two", "--account", "acme")
+    listed = fast.json("secrets", "list", "--stack", "web", "--format", "json")
+    assert {s["key"]: s["inherited"] for s in listed}["SHARED_URL"] is True
+
+    stale = fast.invoke("secrets", "set", "SHARED_URL=stale", "--stack", "web", "--if-version", "1")
+    assert stale.exit_code == 5
+    assert "version 2, not 1" in error_line(stale.stderr)
+    fast.ok("secrets", "set", "SHARED_URL=override", "--stack", "web", "--if-version", "2")
+    assert fast.revealed("--stack", "web")["SHARED_URL"] == "override"
+    assert fast.revealed("--account", "acme")["SHARED_URL"] == "account two"

@@ -1,9 +1,14 @@
-"""`stacksafe serve` itself: refusals before listening, readiness, several worker processes."""
+"""`stacksafe serve` itself: refusals before listening, readiness, several worker processes,
+stopping on SIGTERM; what a client is told when the server's certificate fails verification."""
 
 from __future__ import annotations
 
+import re
+import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -21,7 +26,7 @@ from tests.e2e.conftest import (
     trusting,
 )
 
-BAD_REQUEST, CONFIGURATION = 2, 7
+BAD_REQUEST, CONFIGURATION, ADDRESS_UNAVAILABLE = 2, 7, 10
 WRITES = 12  # concurrent write-and-reveal round trips through the two workers
 
 
@@ -64,6 +69,115 @@ def test_a_missing_tls_file_is_refused(launch: Launcher, tls: TlsFiles, tmp_path
     assert not is_listening(server.port)
 
 
+def test_swapped_tls_files_are_one_line(launch: Launcher, tls: TlsFiles, tmp_path: Path) -> None:
+    server = launch(
+        Cli(tmp_path / "data"), ["--tls-cert", str(tls.key), "--tls-key", str(tls.cert)]
+    )
+    assert server.wait_exit() == CONFIGURATION
+    message = error_line(server.stderr())
+    assert "swapped" in message
+    assert str(tls.key) in message
+    assert not is_listening(server.port)
+
+
+def test_a_busy_port_is_one_line_and_its_own_exit_code(launch: Launcher, tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "data")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = launch(cli, [], port=port, scheme="http")
+        assert server.wait_exit() == ADDRESS_UNAVAILABLE
+    message = error_line(server.stderr())
+    assert f"127.0.0.1:{port}" in message
+    assert "in use" in message
+    assert not (tmp_path / "data").exists()  # refused before touching anything
+
+
+HELD_BODY = b'{"raw_value": "kept"}'
+_FIRST_TOKEN = re.compile(r"first API token tok_\w+[^\n]*\n\s+(\S+)")
+
+
+def _held_request(port: int, token: str) -> socket.socket:
+    """A PUT whose headers the server has read and whose body it is waiting for: uvicorn answers
+    ``Expect: 100-continue`` only once the app asks for the body, so the request is in flight."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=START_TIMEOUT)
+    conn.sendall(
+        b"PUT /api/3/accounts/acme/secrets/HELD HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + f"Authorization: Bearer {token}\r\n".encode()
+        + f"Content-Type: application/json\r\nContent-Length: {len(HELD_BODY)}\r\n".encode()
+        + b"Expect: 100-continue\r\n\r\n"
+    )
+    assert conn.recv(100).startswith(b"HTTP/1.1 100 ")
+    return conn
+
+
+def _answer(conn: socket.socket) -> bytes:
+    received = b""
+    while chunk := conn.recv(65536):
+        received += chunk
+    return received
+
+
+def test_sigterm_finishes_requests_in_flight_within_a_bound_and_exits_0(
+    launch: Launcher, tmp_path: Path
+) -> None:
+    cli = Cli(tmp_path / "data")
+    token = _FIRST_TOKEN.search(cli.in_process().ok("init").stdout)
+    assert token is not None
+    fast = cli.in_process()
+    fast.ok("accounts", "create", "acme")
+    server = launch(cli, ["--shutdown-timeout", "2", "--rotation-interval", "0"], scheme="http")
+    server.wait_healthy(verify=False)
+    finishing = _held_request(server.port, token.group(1))
+    stuck = _held_request(server.port, token.group(1))  # never sends its body
+
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    while is_listening(server.port):  # stopped accepting: the shutdown has begun
+        assert time.monotonic() - started < START_TIMEOUT
+        time.sleep(0.05)
+    finishing.sendall(HELD_BODY)
+    answer = _answer(finishing)
+
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert server.wait_exit() == 0  # not killed by the signal (was -15)
+    # The request that never finished was cut at the bound (uvicorn answers it 500 and
+    # closes), not waited for forever.
+    assert time.monotonic() - started < 2 + START_TIMEOUT / 3
+    assert _answer(stuck).startswith(b"HTTP/1.1 500 ")
+    finishing.close()
+    stuck.close()
+    assert fast.json("secrets", "list", "--account", "acme", "--format", "json")[0]["key"] == "HELD"
+
+
+def test_the_sdk_hands_on_the_throttled_answers_retry_after(
+    launch: Launcher, tmp_path: Path
+) -> None:
+    from stacksafe.client import Client
+    from stacksafe.errors import Throttled
+
+    cli = Cli(tmp_path / "data")
+    token = _FIRST_TOKEN.search(cli.in_process().ok("init").stdout)
+    assert token is not None
+    server = launch(cli, ["--rate-limit", "1", "--rotation-interval", "0"], scheme="http")
+    server.wait_healthy(verify=False)
+    with Client(server.address, token.group(1)) as client:
+        client.accounts()
+        with pytest.raises(Throttled) as throttled:
+            client.accounts()
+    raw = httpx.get(
+        f"{server.address}/api/3/accounts",
+        headers={"Authorization": f"Bearer {token.group(1)}"},
+        timeout=5,
+    )
+    assert raw.status_code == 503
+    wait = int(raw.headers["retry-after"])
+    assert throttled.value.retry_after is not None
+    assert wait - 5 <= throttled.value.retry_after <= wait
+    assert f"retry in {throttled.value.retry_after} s" in throttled.value.message
+
+
 def test_readyz_on_the_running_server(served: Served) -> None:
     answer = httpx.get(f"{served.address}/readyz", verify=trusting(served.ca), timeout=5)
     assert answer.status_code == 200
@@ -74,6 +188,37 @@ def test_readyz_on_the_running_server(served: Served) -> None:
     schema = httpx.get(f"{served.address}/api/3/openapi.json", verify=trusting(served.ca))
     assert schema.status_code == 200
     assert "/api/3/stacks/{stack_uid}/secrets/{key}" in schema.json()["paths"]
+
+
+def test_a_certificate_that_fails_verification_is_named_as_such(
+    served: Served, tmp_path: Path
+) -> None:
+    from stacksafe.client import Client
+    from stacksafe.errors import ConfigurationError, ServerUnreachable
+
+    with (
+        pytest.raises(ServerUnreachable) as refused,
+        Client(served.address, served.token) as untrusting,
+    ):
+        untrusting.stacks()
+    message = refused.value.message
+    assert "certificate" in message
+    assert "failed verification" in message
+    assert "STACKSAFE_CA_BUNDLE" in message
+    assert "cannot reach" not in message
+
+    remote = served.remote(None, tmp_path / "remote")
+    cli = remote.in_process()
+    without_ca = replace(cli, ca_bundle="")
+    failed = without_ca.fails(CONFIGURATION, "stacks", "list")
+    assert "failed verification" in error_line(failed.stderr)
+    missing = tmp_path / "no-such-ca.pem"
+    gone = replace(cli, ca_bundle=str(missing)).fails(CONFIGURATION, "stacks", "list")
+    line = error_line(gone.stderr)
+    assert str(missing) in line
+    assert "STACKSAFE_CA_BUNDLE" in line
+    with pytest.raises(ConfigurationError, match=r"no-such-ca\.pem"):
+        Client(served.address, served.token, ca_bundle=str(missing))
 
 
 def test_the_tls_port_does_not_speak_plain_http(served: Served) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import ipaddress
+import signal
+import socket
+import ssl
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,15 +17,18 @@ import typer
 
 from stacksafe.cli.common import DataDirOption, local_actor
 from stacksafe.core.validation import parse_duration
-from stacksafe.errors import ConfigurationError, InvalidInput
+from stacksafe.errors import AddressUnavailable, ConfigurationError, InvalidInput
 from stacksafe.settings import ServerSettings, Settings
 
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["FIRST_OWNER", "is_loopback", "serve"]
+__all__ = ["FIRST_OWNER", "SHUTDOWN_TIMEOUT", "is_loopback", "serve"]
 
 FIRST_OWNER = "owner@localhost"
+# Seconds a stopping server (SIGTERM, Ctrl-C) gives requests in flight before it cancels them:
+# under the 30 s an orchestrator (Kubernetes, systemd, docker stop: 10 s) allows by default.
+SHUTDOWN_TIMEOUT = 8
 
 
 def is_loopback(host: str) -> bool:
@@ -68,6 +75,15 @@ def serve(
             help="Request threads per worker (default: 2 on SQLite, 8 on PostgreSQL).",
         ),
     ] = None,
+    shutdown_timeout: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=3600,
+            help="On SIGTERM or Ctrl-C: seconds to let requests in flight finish before they "
+            "are cancelled (new connections are refused at once; the exit status is 0).",
+        ),
+    ] = SHUTDOWN_TIMEOUT,
     rotation_interval: Annotated[
         int,
         typer.Option(
@@ -86,6 +102,8 @@ def serve(
     for path in (tls_cert, tls_key):
         if path is not None and not path.is_file():
             raise ConfigurationError(f"TLS file {path} does not exist")
+    if tls_cert is not None and tls_key is not None:
+        _check_tls(tls_cert, tls_key)
     if tls_cert is None and not is_loopback(host) and not insecure:
         raise ConfigurationError(
             f"refusing to serve plain HTTP on {host}: secrets would cross the network "
@@ -109,6 +127,9 @@ def serve(
 
         check_web_origin(server.web_origin)
     settings = server.installation_settings()
+    # Bound here, before the first start makes an owner and before the app starts, so a busy
+    # port is one line and its own exit code, and changes nothing.
+    listening = _bind(host, port)
     _first_start(settings)
     # Each worker opens the same data dir, however it was given (flag or variable).
     server = replace(server, data_dir=settings.data_dir)
@@ -130,20 +151,93 @@ def serve(
         access_log=False,
         server_header=False,
         proxy_headers=False,
+        timeout_graceful_shutdown=shutdown_timeout,
     )
-    _run(config)
+    _run(config, listening)
 
 
-def _run(config: uvicorn.Config) -> None:
-    """``uvicorn.run``'s start, which takes several workers' app only as an import string."""
+def _check_tls(cert: Path, key: Path) -> None:
+    """Load the certificate and key as the server will, so a file that cannot serve is one
+    line naming it (not a crash at start). Only PEM markers are looked at, never shown."""
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except PermissionError as exc:
+        raise ConfigurationError(
+            f"cannot read TLS file {exc.filename}: permission denied"
+        ) from None
+    except ssl.SSLError as exc:
+        if _pem_kind(cert) == "key" or _pem_kind(key) == "certificate":
+            problem = "the two look swapped (--tls-cert takes the certificate, --tls-key the key)"
+        elif exc.reason == "KEY_VALUES_MISMATCH":
+            problem = "the private key does not belong to the certificate"
+        else:
+            problem = f"not a PEM certificate and its private key ({exc.reason or 'unreadable'})"
+        raise ConfigurationError(
+            f"TLS files --tls-cert {cert} / --tls-key {key} cannot be used: {problem}"
+        ) from None
+
+
+def _pem_kind(path: Path) -> str | None:
+    """Which PEM block ``path`` begins with: a certificate, a (private) key, or neither."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None
+    if b"-----BEGIN CERTIFICATE-----" in head:
+        return "certificate"
+    if b"PRIVATE KEY-----" in head:
+        return "key"
+    return None
+
+
+_BIND_PROBLEMS = {
+    errno.EADDRINUSE: "the port is in use by another process (stop it or choose --port)",
+    errno.EADDRNOTAVAIL: "the address is not one of this machine's (--host)",
+    errno.EACCES: "permission denied (ports below 1024 need privileges; choose --port)",
+}
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket uvicorn is given (as ``uvicorn.Config.bind_socket`` makes it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        problem = _BIND_PROBLEMS.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+        raise AddressUnavailable(f"cannot listen on {host}:{port}: {problem}") from None
+    except UnicodeError:
+        sock.close()
+        raise InvalidInput(f"--host {host!r} is not a host name or an address") from None
+    sock.set_inheritable(True)  # the worker processes accept on it
+    return sock
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """SIGTERM once the server stopped (uvicorn raises again the signal it shut down for), or
+    before it started: the normal way to stop a server, so exit 0 rather than die of it."""
+    raise SystemExit(0)
+
+
+def _run(config: uvicorn.Config, listening: socket.socket) -> None:
+    """``uvicorn.run``'s start, which takes several workers' app only as an import string.
+
+    On SIGTERM uvicorn stops accepting, lets requests in flight finish (at most
+    ``timeout_graceful_shutdown`` seconds), then raises SIGTERM again: ``_stopped`` makes that
+    an exit 0.
+    """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     served = uvicorn.Server(config)
+    signal.signal(signal.SIGTERM, _stopped)
     with contextlib.suppress(KeyboardInterrupt):
         if config.workers > 1:
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            Multiprocess(config, sockets=[listening]).run()
         else:
-            served.run()
+            served.run(sockets=[listening])
     if config.workers == 1 and not served.started:
         raise SystemExit(3)  # uvicorn.run's STARTUP_FAILURE

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,7 +20,13 @@ from stacksafe.cli.output import (
 from stacksafe.cli.secret_input import read_bytes
 from stacksafe.errors import InvalidInput
 
-__all__ = ["copy", "diff", "export", "import_"]
+if TYPE_CHECKING:
+    from stacksafe.client import DiffEntry
+
+__all__ = ["DRIFT_EXIT", "copy", "diff", "export", "import_"]
+
+# `secrets diff --exit-code` on drift: git diff's 1 (no error class: nothing failed).
+DRIFT_EXIT = 1
 
 
 def import_(
@@ -95,6 +101,13 @@ def diff(
     ] = None,
     account: AccountOption = None,
     fmt: ListFormatOption = ListFormat.table,
+    exit_code: Annotated[
+        bool,
+        typer.Option(
+            "--exit-code",
+            help="Exit 1 if the stacks differ (as git diff --exit-code), 0 if they match.",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Keys missing on either stack, and keys whose values differ (by fingerprint, never by
@@ -102,6 +115,13 @@ def diff(
     left, right = _two_stacks(stack)
     with backend(data_dir) as where:
         entries = where.diff(left, right, account)
+    _show_diff(entries, left, right, fmt)
+    if exit_code and any(e.state != "same" for e in entries):
+        # After the report, as git does: a script learns there is drift, a human sees which.
+        raise typer.Exit(DRIFT_EXIT)
+
+
+def _show_diff(entries: list[DiffEntry], left: str, right: str, fmt: ListFormat) -> None:
     if fmt is ListFormat.json:
         print_json([e.to_json() for e in entries])
         return

@@ -71,7 +71,12 @@ def error_from_response(response: httpx.Response) -> StacksafeError:
     except ValueError:
         code, message = "", ""
     cls = _ERRORS.get(code) or _BY_STATUS.get(response.status_code, StacksafeError)
-    return cls(message or f"the server answered HTTP {response.status_code}")
+    message = message or f"the server answered HTTP {response.status_code}"
+    if issubclass(cls, Throttled):
+        # The wait the server asked for, so a client can back off exactly (None: not said).
+        wait = response.headers.get("retry-after", "").strip()
+        return cls(message, retry_after=int(wait) if wait.isdigit() else None)
+    return cls(message)
 
 
 def _is_loopback(host: str) -> bool:
@@ -81,6 +86,31 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _trusting(ca_bundle: str) -> ssl.SSLContext:
+    """A context trusting the CAs in ``ca_bundle``; a file that cannot be used is one line."""
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except FileNotFoundError:
+        problem = "does not exist"
+    except PermissionError:
+        problem = "cannot be read (permission denied)"
+    except IsADirectoryError:
+        problem = "is a directory, not a PEM file"
+    except (ssl.SSLError, OSError, ValueError):
+        problem = "holds no PEM certificate"
+    raise ConfigurationError(f"CA bundle {ca_bundle} (STACKSAFE_CA_BUNDLE) {problem}")
+
+
+def _certificate_failure(exc: BaseException) -> str | None:
+    """What the TLS verification said, if that is why ``exc`` happened (None: another reason)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or "not trusted"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class Transport:
@@ -106,7 +136,7 @@ class Transport:
         self.http = httpx.Client(
             base_url=address.rstrip("/") + "/api/3",
             headers={"Authorization": f"Bearer {token}", "User-Agent": "stacksafe-sdk"},
-            verify=ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True,
+            verify=_trusting(ca_bundle) if ca_bundle else True,
             timeout=timeout,
             transport=transport,
         )
@@ -118,6 +148,14 @@ class Transport:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
+            failed = _certificate_failure(exc)
+            if failed is not None:
+                # Not "cannot reach": the server answered, and its certificate is the problem.
+                raise ServerUnreachable(
+                    f"the stacksafe server at {self.http.base_url} presented a certificate that "
+                    f"failed verification ({failed}); if it is signed by a private CA, set "
+                    "STACKSAFE_CA_BUNDLE (the SDK: ca_bundle=) to that CA's PEM file"
+                ) from None
             raise ServerUnreachable(
                 f"cannot reach the stacksafe server at {self.http.base_url}: {type(exc).__name__}"
             ) from None

@@ -23,7 +23,7 @@ from stacksafe.core.level_reads import open_rows
 from stacksafe.core.reveal import RevealQuery, reveal
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_environment, validate_key, validate_value
-from stacksafe.core.version_writes import append_version, prune_after_write
+from stacksafe.core.version_writes import Expected, append_version, prune_after_write
 from stacksafe.errors import Conflict, InvalidInput, NotFound
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
@@ -168,13 +168,15 @@ def set_secret(
     key: str,
     value: SecretValue,
     *,
-    expected_version: int | None = None,
+    expected_version: Expected = None,
     environments: Sequence[str] | None = None,
 ) -> Secret:
     """Create or replace ``key`` at ``target``'s own level; returns the secret as stored.
 
-    With ``expected_version`` (0: must not exist yet) the write happens only if the key's
-    current version at this level is that one, else ``PreconditionFailed``. ``environments``
+    With ``expected_version`` the write happens only if the key is at that version as a read at
+    this level shows it (on a stack, the inherited account version when it has none of its own;
+    0: no value of this level's own yet; ``"*"``: any current value), else
+    ``PreconditionFailed`` (core.version_writes.check_expected). ``environments``
     (account level only) restricts which stacks inherit the key, in the same transaction as the
     value: ``()`` lifts a restriction, None leaves it as it is (none, for a new key).
     """
@@ -223,7 +225,7 @@ def unset_secret(
     target: Target,
     key: str,
     *,
-    expected_version: int | None = None,
+    expected_version: Expected = None,
 ) -> None:
     """Delete ``key`` from ``target``'s own level (a tombstone version; history remains)."""
     validate_key(key)

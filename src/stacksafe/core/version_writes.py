@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record
+from stacksafe.core.inheritance import inherits
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target
 from stacksafe.crypto import Binding, DataKey, encode_value
@@ -21,10 +23,66 @@ from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.transactions import RetryWrite
 
-__all__ = ["ACTION_DELETE", "ACTION_SET", "append_version", "prune_after_write"]
+__all__ = [
+    "ACTION_DELETE",
+    "ACTION_SET",
+    "ANY_VERSION",
+    "Expected",
+    "append_version",
+    "check_expected",
+    "prune_after_write",
+]
 
 ACTION_SET = "set"
 ACTION_DELETE = "delete"
+
+# If-Match: * (RFC 9110 13.1.1): the write happens only if the key has a current value as a
+# read at this level shows it (a stack's own, or the one it inherits).
+ANY_VERSION: Literal["*"] = "*"
+# What a conditional write expects: a version as a read at the level showed it (its ETag),
+# 0 for "no value of this level's own yet", or ANY_VERSION; None: unconditional.
+Expected = int | Literal["*"] | None
+
+
+def check_expected(
+    conn: Connection, target: Target, key: str, head: queries.SecretHead | None, expected: Expected
+) -> None:
+    """Raise ``PreconditionFailed`` unless ``key`` at ``target`` is as ``expected`` says.
+
+    A version is compared with what a read at this level answers (so its ETag can be sent back):
+    the level's own current version, or on a stack without its own value, the version of the
+    account's value it inherits. 0 still means "this level has no value of its own", so a new
+    key or a new override of an inherited one can be created without replacing anyone's.
+    """
+    if expected is None:
+        return
+    own = 0 if head is None or head.deleted else head.current_version
+    if expected == 0:
+        current = own
+    else:
+        current = own or _inherited_version(conn, target, key)
+        if expected == ANY_VERSION:
+            if current:
+                return
+            raise PreconditionFailed(
+                f"{key!r} has no current value in {target.describe()} (If-Match: * needs one)"
+            )
+    if current != expected:
+        raise PreconditionFailed(
+            f"{key!r} is at version {current}, not {expected}: someone else wrote "
+            "it first; read it again and retry"
+        )
+
+
+def _inherited_version(conn: Connection, target: Target, key: str) -> int:
+    """The version of the account's ``key`` that ``target``'s stack inherits (0: none)."""
+    if target.stack is None:
+        return 0
+    environment = target.stack.environment
+    for row in queries.scope_secrets(conn, target.account.id, None, key):
+        if inherits(environment, row.environments):
+            return row.version
+    return 0
 
 
 def append_version(
@@ -35,7 +93,7 @@ def append_version(
     data_key: DataKey | None,
     author: str,
     now: datetime,
-    expected_version: int | None = None,
+    expected_version: Expected = None,
     action: str | None = None,
     sealed: bytes | None = None,
 ) -> Secret | None:
@@ -47,13 +105,7 @@ def append_version(
     a tombstone.
     """
     head = queries.secret_head(conn, target.account.id, target.stack_id, key, lock=True)
-    if expected_version is not None:
-        current = 0 if head is None or head.deleted else head.current_version
-        if current != expected_version:
-            raise PreconditionFailed(
-                f"{key!r} is at version {current}, not {expected_version}: someone else wrote "
-                "it first; read it again and retry"
-            )
+    check_expected(conn, target, key, head, expected_version)
     version = 1 if head is None else head.current_version + 1
     envelope = sealed
     if value is not None and data_key is not None:

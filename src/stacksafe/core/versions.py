@@ -26,9 +26,14 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.reveal import record_reveal
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key
-from stacksafe.core.version_writes import append_version, prune_after_write
+from stacksafe.core.version_writes import (
+    Expected,
+    append_version,
+    check_expected,
+    prune_after_write,
+)
 from stacksafe.crypto import ScopeKeys, encode_value
-from stacksafe.errors import Conflict, IntegrityError, InvalidInput, NotFound, PreconditionFailed
+from stacksafe.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from stacksafe.model import SecretValue, iso8601
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
@@ -301,7 +306,7 @@ def rollback_key(
     key: str,
     to_version: int,
     *,
-    expected_version: int | None = None,
+    expected_version: Expected = None,
 ) -> int:
     """Make version ``to_version``'s value current again, as a new version; returns it."""
     validate_key(key)
@@ -311,12 +316,7 @@ def rollback_key(
 
     def work(conn: Connection) -> int:
         head = _head(conn, target, key, lock=True)
-        current = 0 if head.deleted else head.current_version
-        if expected_version is not None and current != expected_version:
-            raise PreconditionFailed(
-                f"{key!r} is at version {current}, not {expected_version}: someone else wrote "
-                "it first; read it again and retry"
-            )
+        check_expected(conn, target, key, head, expected_version)
         found = {v.version: v for v in queries.versions_of(conn, head.id, key)}
         stored = found.get(to_version)
         if stored is None:

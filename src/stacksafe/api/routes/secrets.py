@@ -36,6 +36,7 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.reveal import AccountRef, Revealed, StackRef
 from stacksafe.core.reveal import reveal as core_reveal
 from stacksafe.core.tenancy import Target, visible_target
+from stacksafe.core.version_writes import ANY_VERSION, Expected
 from stacksafe.errors import Conflict, InvalidInput, PreconditionFailed
 from stacksafe.model import PURPOSE_MAX_CHARS, PURPOSE_PATTERN, Secret, SecretValue, iso8601
 from stacksafe.paging import DEFAULT_PER_PAGE
@@ -66,7 +67,12 @@ Purpose = Annotated[
     ),
 ]
 IfMatch = Annotated[
-    str | None, Header(description="Write only if the current version is this ETag.")
+    str | None,
+    Header(
+        description="Write only if the key is at this ETag's version as a read of this URL "
+        "shows it (a stack's inherited key: the account's version); \"0\": no value of this "
+        "level's own yet; *: any current value, own or inherited."
+    ),
 ]
 Resolver = Callable[[Installation, Principal, str], Target]
 
@@ -83,12 +89,14 @@ def _stack_for_reading(installation: Installation, actor: Principal, ref: str) -
     return visible_target(installation, actor, stack_uid=ref, for_reading=True)
 
 
-def _expected(if_match: str | None) -> int | None:
+def _expected(if_match: str | None) -> Expected:
     if if_match is None:
         return None
+    if if_match.strip() == "*":
+        return ANY_VERSION
     text = if_match.strip().removeprefix("W/").strip('"')
     if not re.fullmatch(r"[0-9]{1,18}", text):
-        raise InvalidInput('If-Match must be a version as sent in the ETag, e.g. "3"')
+        raise InvalidInput('If-Match must be a version as sent in the ETag, e.g. "3", or *')
     return int(text)
 
 
