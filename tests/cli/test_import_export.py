@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import pty
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
 
-from tests.cli.helpers import Cli, InProcessCli, error_line
+from tests.cli.helpers import Cli, InProcessCli, error_line, on_a_terminal
 
 WEB = ("--stack", "web", "--account", "acme")
 CANARY = "import-canary-3b7e1f"  # a valid value in every malformed file: must not be stored
@@ -283,37 +280,10 @@ def test_a_large_import_prints_a_summary_not_every_key(
     )
 
 
-def _on_a_terminal(cli: Cli, *args: str) -> tuple[int, str, str]:
-    """Run ``stacksafe ARGS`` with stderr on a pseudo-terminal: (status, stdout, terminal)."""
-    controller, terminal = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            cli.argv(*args),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=terminal,
-            env=cli.env({"COLUMNS": "100", "TERM": "xterm"}),
-        )
-        os.close(terminal)
-        shown = bytearray()
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            shown += chunk
-        stdout, _ = proc.communicate(timeout=60)
-    finally:
-        os.close(controller)
-    return proc.returncode, stdout.decode(), shown.decode(errors="replace")
-
-
 def test_import_shows_a_progress_bar_on_a_terminal_only(seeded: Cli, tmp_path: Path) -> None:
     env_file = tmp_path / "many.env"
     env_file.write_text("".join(f"K{i}=v{i}\n" for i in range(600)))
-    status, stdout, terminal = _on_a_terminal(seeded, "secrets", "import", str(env_file), *WEB)
+    status, stdout, terminal = on_a_terminal(seeded, "secrets", "import", str(env_file), *WEB)
     assert status == 0
     assert "importing 600 keys" in terminal
     assert "600/600" in terminal
