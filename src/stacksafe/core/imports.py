@@ -42,6 +42,7 @@ from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key, validate_value
 from stacksafe.core.version_writes import ACTION_SET, append_version, prune_after_write
 from stacksafe.crypto import Binding
+from stacksafe.errors import StorageUnavailable
 from stacksafe.model import SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
@@ -246,8 +247,17 @@ class _Import:
             # opens the whole level.
             with store.read() as conn:
                 check_expansion(conn, self.installation, self.target, [w.key for w in written])
-        except BaseException:
-            self._undo(written, size, import_id)
+        except BaseException as failure:
+            try:
+                self._undo(written, size, import_id)
+            except StorageUnavailable as undo_failed:
+                # Say what is left behind, and how to finish, rather than only the last failure.
+                raise StorageUnavailable(
+                    f"the import stopped with {len(written):,} keys written and undoing them "
+                    f"failed too ({undo_failed.message}); import the file again to finish it "
+                    f"(audit: secret.import events with import id {import_id})",
+                    undo_failed.reason,
+                ) from failure
             raise
         return report
 
