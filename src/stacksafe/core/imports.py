@@ -112,7 +112,8 @@ def import_secrets(
         def whole(conn: Connection) -> _Batch:
             current = importing.read_current(conn)
             batch = importing.write(conn, keys, current, fresh=True)
-            check_expansion(conn, installation, target, [w.key for w in batch.written])
+            if batch.written:  # it opens the whole level: not for an import that changed nothing
+                check_expansion(conn, installation, target, [w.key for w in batch.written])
             return batch
 
         report = installation.store.transact(whole, "importing secrets", snapshot=True).report
@@ -245,8 +246,9 @@ class _Import:
                     progress(min(number * size, len(keys)), len(keys))
             # Checked once on what the import left (a read), not under the lock per batch: it
             # opens the whole level.
-            with store.read() as conn:
-                check_expansion(conn, self.installation, self.target, [w.key for w in written])
+            if written:
+                with store.read() as conn:
+                    check_expansion(conn, self.installation, self.target, [w.key for w in written])
         except BaseException as failure:
             try:
                 self._undo(written, size, import_id)
