@@ -44,6 +44,7 @@ SCRIPTS = (
     "reveal_bench.py",
     "single_bench.py",
     "keys.py",
+    "import_bench.py",
     "scale.py",
     "cli_bench.py",
     "scan.py",

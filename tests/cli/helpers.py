@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,7 @@ __all__ = [
     "CliOutcome",
     "InProcessCli",
     "error_line",
+    "on_a_terminal",
     "parent_environ",
     "seed",
 ]
@@ -208,3 +210,30 @@ def seed(runner: InProcessCli) -> None:
     runner.ok("init")
     runner.ok("accounts", "create", "acme")
     runner.ok("stacks", "create", "web", "--account", "acme", "--environment", "production")
+
+
+def on_a_terminal(cli: Cli, *args: str) -> tuple[int, str, str]:
+    """Run ``stacksafe ARGS`` with stderr on a pseudo-terminal: (status, stdout, terminal)."""
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            cli.argv(*args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            env=cli.env({"COLUMNS": "100", "TERM": "xterm"}),
+        )
+        os.close(terminal)
+        shown = bytearray()
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(controller)
+    return proc.returncode, stdout.decode(), shown.decode(errors="replace")

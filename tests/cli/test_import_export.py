@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from tests.cli.helpers import Cli, InProcessCli, error_line
+from tests.cli.helpers import Cli, InProcessCli, error_line, on_a_terminal
 
 WEB = ("--stack", "web", "--account", "acme")
 CANARY = "import-canary-3b7e1f"  # a valid value in every malformed file: must not be stored
@@ -56,11 +56,9 @@ def test_import_dotenv_and_json_report_added_changed_unchanged(
     )
     done = seeded.ok("secrets", "import", str(env_file), *WEB)
     assert done.stdout == (
-        "Imported into stack 'web' of account 'acme':\n"
-        "  added        3  INHERITED NEW_A NEW_B\n"
-        "  changed      1  CHANGES\n"
-        "  unchanged    1  STAYS\n"
+        "Imported into stack 'web' of account 'acme': added 3, changed 1, unchanged 1\n"
     )
+    assert done.stderr == ""  # no progress bar: stderr is not a terminal
     assert cli_runner.revealed(*WEB) == {
         "CHANGES": "new",
         "INHERITED": "stack-value",
@@ -73,12 +71,14 @@ def test_import_dotenv_and_json_report_added_changed_unchanged(
 
     json_file = tmp_path / "more.JSON"  # detected as JSON by its extension
     json_file.write_text(json.dumps({"NEW_A": "alpha", "CHANGES": "newer", "FRESH": "x"}))
-    done = seeded.ok("secrets", "import", str(json_file), *WEB)
-    assert done.stdout.splitlines()[1:] == [
-        "  added        1  FRESH",
-        "  changed      1  CHANGES",
-        "  unchanged    1  NEW_A",
-    ]
+    details = json.loads(seeded.ok("secrets", "import", str(json_file), *WEB, "-o", "json").stdout)
+    assert details == {
+        "into": "stack 'web' of account 'acme'",
+        "added": ["FRESH"],
+        "changed": ["CHANGES"],
+        "unchanged": ["NEW_A"],
+        "counts": {"added": 1, "changed": 1, "unchanged": 1},
+    }
     assert cli_runner.revealed(*WEB)["CHANGES"] == "newer"
     versions = {
         row.split()[0]: row.split()[2]
@@ -97,11 +97,7 @@ def test_import_dotenv_and_json_report_added_changed_unchanged(
     done = seeded.ok(
         "secrets", "import", "-", "--format", "json", *WEB, input=json.dumps({"FRESH": "x"})
     )
-    assert done.stdout.splitlines()[1:] == [
-        "  added        0",
-        "  changed      0",
-        "  unchanged    1  FRESH",
-    ]
+    assert done.stdout.endswith(": added 0, changed 0, unchanged 1\n")
 
 
 @dataclass(frozen=True)
@@ -248,7 +244,7 @@ def test_export_then_import_round_trips_every_value_exactly(
         path = tmp_path / f"export.{'json' if fmt == 'json' else 'env'}"
         path.write_bytes(exported.encode("utf-8"))
         done = seeded.ok("secrets", "import", str(path), "--stack", copy)
-        assert f"  added       {len(expected)}  " in done.stdout
+        assert f": added {len(expected)}, changed 0, unchanged 0\n" in done.stdout
         assert stored(cli_runner, "--stack", copy) == expected
         copied = cli_runner.json("secrets", "list", "--stack", copy, "--format", "json")
         assert not any(item["inherited"] for item in copied)
@@ -267,3 +263,30 @@ def test_a_dotenv_export_that_a_shell_could_not_source_safely_is_refused_whole(
     assert done.stdout == ""
     exported = json.loads(seeded.ok("export", *WEB, "--format", "json").stdout)
     assert exported["HOSTILE"] == "it's $(touch PWNED)"
+
+
+def test_a_large_import_prints_a_summary_not_every_key(
+    seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
+) -> None:
+    """Thousands of lines: one summary line with thousands separators, no key names (the key
+    lists are in ``--output json``)."""
+    big = tmp_path / "big.env"
+    big.write_text("".join(f"KEY_{i:04d}=v{i}\n" for i in range(1200)))
+    cli_runner.ok("secrets", "import", str(big), *WEB)
+    big.write_text("".join(f"KEY_{i:04d}=v{i}{'x' if i < 5 else ''}\n" for i in range(1200)))
+    done = cli_runner.ok("secrets", "import", str(big), *WEB)
+    assert done.stdout == (
+        "Imported into stack 'web' of account 'acme': added 0, changed 5, unchanged 1,195\n"
+    )
+
+
+def test_import_shows_a_progress_bar_on_a_terminal_only(seeded: Cli, tmp_path: Path) -> None:
+    env_file = tmp_path / "many.env"
+    env_file.write_text("".join(f"K{i}=v{i}\n" for i in range(600)))
+    status, stdout, terminal = on_a_terminal(seeded, "secrets", "import", str(env_file), *WEB)
+    assert status == 0
+    assert "importing 600 keys" in terminal
+    assert "600/600" in terminal
+    assert (
+        stdout == "Imported into stack 'web' of account 'acme': added 600, changed 0, unchanged 0\n"
+    )

@@ -10,7 +10,7 @@ speak the SDK's models, so a command prints the same thing either way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,7 +68,11 @@ class SecretsBackend(Protocol):
 
     def unset(self, key: str, if_version: int | None = None) -> None: ...
 
-    def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport: ...
+    def import_(
+        self,
+        entries: Mapping[str, SecretValue],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportReport: ...
 
     def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]: ...
 

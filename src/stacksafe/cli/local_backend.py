@@ -7,7 +7,7 @@ The installation is opened on first use, so a command checks its input before it
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -319,8 +319,14 @@ class LocalSecrets:
             self.installation, self.actor, self.target, key, expected_version=if_version
         )
 
-    def import_(self, entries: Mapping[str, SecretValue]) -> sdk.ImportReport:
-        report = secrets.import_secrets(self.installation, self.actor, self.target, entries)
+    def import_(
+        self,
+        entries: Mapping[str, SecretValue],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> sdk.ImportReport:
+        report = secrets.import_secrets(
+            self.installation, self.actor, self.target, entries, progress=progress
+        )
         return _report(report.added, report.changed, report.unchanged)
 
     def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]:

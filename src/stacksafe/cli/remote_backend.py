@@ -6,7 +6,7 @@ except stack names, which the API takes as uids: :func:`remote_stack_uid` looks 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -236,7 +236,12 @@ class RemoteSecrets:
             key, stack=self.stack, account=self.account, if_version=if_version
         )
 
-    def import_(self, entries: Mapping[str, SecretValue]) -> ImportReport:
+    def import_(
+        self,
+        entries: Mapping[str, SecretValue],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportReport:
+        # One request: the server reports no progress, so ``progress`` is never called.
         return self.client.import_secrets(entries, stack=self.stack, account=self.account)
 
     def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]:

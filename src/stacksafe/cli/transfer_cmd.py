@@ -9,6 +9,7 @@ import typer
 
 from stacksafe.cli.backend import backend, secrets_backend
 from stacksafe.cli.common import AccountOption, DataDirOption, StackOption
+from stacksafe.cli.import_report import import_progress, report_json, summary
 from stacksafe.cli.output import (
     ExportFormat,
     FileFormat,
@@ -37,26 +38,37 @@ def import_(
     account: AccountOption = None,
     fmt: Annotated[
         FileFormat | None,
-        typer.Option("--format", "-f", help="Default: json for *.json, else dotenv."),
+        typer.Option(
+            "--format", "-f", help="The file's format. Default: json for *.json, else dotenv."
+        ),
     ] = None,
+    output: Annotated[
+        ListFormat,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The report: a one-line summary (table), or json with every key by outcome.",
+        ),
+    ] = ListFormat.table,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Set every KEY=VALUE of a file in one transaction: all of them or none."""
+    """Set every KEY=VALUE of a file: all of them or none. Reports how many keys were added,
+    changed and left unchanged (with a progress bar on a terminal)."""
     from stacksafe.core import transfer
 
     data, source = read_bytes(path)
     text = transfer.decode_utf8(data, source)
     chosen = transfer.detect_format(path) if fmt is None else fmt.value
     entries = transfer.parse(text, "json" if chosen == "json" else "dotenv", source)
-    with secrets_backend(data_dir, account=account, stack=stack) as target:
-        report = target.import_(entries)
-    typer.echo(f"Imported into {target.describe()}:")
-    for label, keys in (
-        ("added", report.added),
-        ("changed", report.changed),
-        ("unchanged", report.unchanged),
+    with (
+        secrets_backend(data_dir, account=account, stack=stack) as target,
+        import_progress(len(entries)) as progress,
     ):
-        typer.echo(f"  {label:<9} {len(keys):>4}  {' '.join(keys)}".rstrip())
+        report = target.import_(entries, progress)
+    if output is ListFormat.json:
+        print_json({"into": target.describe(), **report_json(report)})
+        return
+    typer.echo(f"Imported into {target.describe()}: {summary(report)}")
 
 
 def export(

@@ -1,4 +1,5 @@
-"""The operations on secrets: list, get, set, unset, import, restrict to environments.
+"""The operations on secrets: list, get, set, unset, import (core.imports), restrict to
+environments.
 
 Reads go through the reveal service (core.reveal), which checks permissions, reads and writes
 the audit event; writes append versions (core.version_writes) sealed under the level's data key
@@ -7,8 +8,7 @@ the audit event; writes append versions (core.version_writes) sealed under the l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 
 from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import record
@@ -17,9 +17,9 @@ from stacksafe.core.expansion import check_expansion
 from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
+from stacksafe.core.imports import ImportReport, import_secrets
 from stacksafe.core.inheritance import inherits
 from stacksafe.core.installation import Installation
-from stacksafe.core.level_reads import open_rows
 from stacksafe.core.reveal import RevealQuery, reveal
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_environment, validate_key, validate_value
@@ -40,15 +40,6 @@ __all__ = [
     "set_secret",
     "unset_secret",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    """What an import did, by key."""
-
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
 
 
 def list_secrets(
@@ -260,73 +251,6 @@ def unset_secret(
         prune_after_write(conn, installation, actor, target, [key])
 
     installation.store.transact(work, f"unsetting {key!r}")
-
-
-def import_secrets(
-    installation: Installation,
-    actor: Principal,
-    target: Target,
-    entries: Mapping[str, SecretValue],
-    *,
-    provenance: Mapping[str, object] | None = None,
-) -> ImportReport:
-    """Set many secrets at ``target``'s own level in one transaction: all or nothing.
-
-    ``provenance`` (where the values came from) goes into the audit event.
-    """
-    for key, value in entries.items():
-        validate_key(key)
-        validate_value(key, value, installation.max_value_bytes)
-    _allow(installation, actor, _write_action(target), target, keys=sorted(entries))
-
-    def work(conn: Connection) -> ImportReport:
-        own = Target(target.account, target.stack)
-        rows = queries.scope_secrets(conn, target.account.id, target.stack_id)
-        current = {s.key: s.raw_value for s in open_rows(conn, installation, own, rows, True)}
-        report = ImportReport()
-        changes: list[tuple[str, SecretValue]] = []
-        for key in sorted(entries):
-            value = entries[key]
-            generated = auto_generated(value)
-            if generated is not None:
-                # In a file imported again and again, AUTO_GENERATE means "generate once".
-                if key in current:
-                    report.unchanged.append(key)
-                    continue
-                value = generated
-            if key not in current:
-                report.added.append(key)
-            elif current[key] != value:
-                report.changed.append(key)
-            else:
-                report.unchanged.append(key)
-                continue
-            changes.append((key, value))
-        if changes:
-            data_key = sealing_key(conn, installation, target, len(changes))
-            now = installation.clock()
-            written = [
-                append_version(conn, target, key, value, data_key, actor.name, now)
-                for key, value in changes
-            ]
-            check_expansion(conn, installation, target, [key for key, _ in changes])
-            record(
-                conn,
-                installation,
-                actor,
-                "secret.import",
-                account=target.account,
-                stack=target.stack,
-                detail={
-                    "keys": {w.key: w.version for w in written if w is not None},
-                    "fingerprints": {k: fingerprint(installation, v) for k, v in changes},
-                    **(provenance or {}),
-                },
-            )
-            prune_after_write(conn, installation, actor, target, [k for k, _ in changes])
-        return report
-
-    return installation.store.transact(work, "importing secrets", snapshot=True)
 
 
 def effective_values(

@@ -18,7 +18,7 @@ class FirstVersion:
     """A secret new to its stack, with the envelope of its version 1."""
 
     account_id: int
-    stack_id: int
+    stack_id: int | None  # None: the account's own level
     key: str
     envelope: bytes
 

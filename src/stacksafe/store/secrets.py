@@ -377,9 +377,10 @@ def versions_of(conn: Connection, secret_id: int, key: str | None = None) -> lis
 
 
 def scope_heads(
-    conn: Connection, account_id: int, stack_id: int | None
+    conn: Connection, account_id: int, stack_id: int | None, keys: Sequence[str] | None = None
 ) -> list[tuple[str, SecretHead]]:
-    """(key, head) of every secret at one level, deleted ones included, by key."""
+    """(key, head) of every secret at one level (or of its ``keys``), deleted ones included, by
+    key."""
     query = (
         select(
             secrets.c.key,
@@ -391,6 +392,8 @@ def scope_heads(
         .where(_scope_clause(account_id, stack_id))
         .order_by(secrets.c.key)
     )
+    if keys is not None:
+        query = query.where(secrets.c.key.in_(keys))
     return [
         (key, SecretHead(secret_id, current, deleted, created_at))
         for key, secret_id, current, deleted, created_at in conn.execute(query).all()
