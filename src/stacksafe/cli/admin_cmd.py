@@ -161,12 +161,13 @@ def audit_list(
         print_json([e.to_json() for e in events])
         return
     print_table(
-        ["SEQ", "AT", "ACTOR", "ACTION", "OUTCOME", "KEYS"],
+        ["SEQ", "AT", "ACTOR", "FROM", "ACTION", "OUTCOME", "KEYS"],
         [
             [
                 str(e.seq),
                 iso8601(e.at),
                 e.actor,
+                e.source_ip or "-",  # the local CLI's events come from no address
                 e.action,
                 e.outcome,
                 " ".join(f"{k}@{v}" for k, v in _keys_of(e.detail)),
