@@ -101,7 +101,7 @@ def tokens_create(
 
 @tokens_app.command("list")
 def tokens_list(
-    user: Annotated[str | None, typer.Option("--user")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's (email).")] = None,
     fmt: ListFormatOption = ListFormat.table,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -141,11 +141,22 @@ def tokens_revoke(token_id: str, data_dir: DataDirOption = None) -> None:
 
 @audit_app.command("list")
 def audit_list(
-    account: Annotated[str | None, typer.Option("--account", "-a")] = None,
-    since: Annotated[str | None, typer.Option(help="ISO 8601, e.g. 2026-11-20T10:00:00Z.")] = None,
-    actor: Annotated[str | None, typer.Option("--actor")] = None,
-    key: Annotated[str | None, typer.Option("--key")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    account: Annotated[
+        str | None,
+        typer.Option("--account", "-a", help="Only this account's events (uid or name)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only events since, ISO 8601, e.g. 2026-11-20T10:00:00Z.")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Only this actor's (email or local:USER).")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Only events that name this secret key.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=10_000, help="At most this many events, newest first.")
+    ] = 50,
     fmt: ListFormatOption = ListFormat.table,
     data_dir: DataDirOption = None,
 ) -> None:
