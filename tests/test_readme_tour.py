@@ -18,13 +18,14 @@ import os
 import pty
 import re
 import select
-import socket
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 
 from tests.cli.helpers import parent_environ
+from tests.cli.test_prompt import type_when_echo_is_off
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 VENV = Path(sys.executable).parent.parent
@@ -36,7 +37,6 @@ ACCOUNT_PASSWORD = "account-db-password-1"
 OVERRIDE_PASSWORD = "override-db-password-2"
 ALICE_PASSWORD = "alice-web-password-3"
 API_KEY = "sk_test_51HqLyjWDarjtT1zdp7dc"
-
 
 
 def free_port() -> int:
@@ -78,7 +78,7 @@ def tour_script(markdown: str, port: int) -> str:
     """The bash script: the sh blocks and the python snippet, in the README's order."""
     parts = [
         "set -euo pipefail",
-        'trap \'echo "TOUR FAILED AT: $BASH_COMMAND" >&2\' ERR',
+        "trap 'echo \"TOUR FAILED AT: $BASH_COMMAND\" >&2' ERR",
         # The backgrounded server stops with the script, and the script waits for it to stop.
         "trap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT",
     ]
@@ -110,7 +110,7 @@ def run_in_terminal(script: Path, cwd: Path, env: dict[str, str]) -> tuple[int, 
     pid, fd = pty.fork()
     if pid == 0:  # the child: becomes bash, its terminal the pty
         os.chdir(cwd)
-        os.execve("/bin/bash", ["bash", str(script)], env)
+        os.execve("/bin/bash", ["bash", str(script)], env)  # noqa: S606 (the tour is bash)
     output = b""
     answered = 0
     pending: str | None = None  # what the confirmation prompt gets: the same line again
@@ -137,7 +137,7 @@ def run_in_terminal(script: Path, cwd: Path, env: dict[str, str]) -> tuple[int, 
                 typed, pending = pending, None
             if typed is not None:
                 answered = len(shown)
-                os.write(fd, typed.encode() + b"\n")
+                type_when_echo_is_off(fd, typed.encode() + b"\n")
         else:
             raise AssertionError(f"the tour hung:\n{output.decode('utf-8', 'replace')}")
     finally:
@@ -181,4 +181,3 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
     assert f"web production ********** {len(ACCOUNT_PASSWORD)}\n" in shown
     assert OVERRIDE_PASSWORD not in shown  # typed at a hidden prompt, never shown
     assert ALICE_PASSWORD not in shown
-

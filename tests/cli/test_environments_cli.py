@@ -113,3 +113,41 @@ def test_references_that_expand_too_far_fail_writes_and_every_reveal_naming_the_
         assert "pppp" not in done.stderr
     raw = seeded.ok("export", "--stack", "web", "--raw", "--format", "json", env=lowered)
     assert "${account.PART}" in raw.stdout
+
+
+TYPO = (
+    "Warning: environment 'prodution' is not a built-in one (development, staging, qa, "
+    "production) and no stack uses it: a typo?\n"
+)
+
+
+def test_an_environment_nothing_uses_is_warned_about(seeded: Cli, cli_runner: InProcessCli) -> None:
+    """Accepted (own environments are allowed), but a typo would narrow a token or restrict a
+    secret to no stack at all: each command that takes an environment says so on stderr."""
+    run = cli_runner
+    run.ok("users", "create", "dev@example.com", "--account", "acme", "--role", "developer")
+    for argv in (
+        (
+            "tokens",
+            "create",
+            "--user",
+            "dev@example.com",
+            "--scope",
+            "admin",
+            "--environment",
+            "prodution",
+        ),
+        ("secrets", "set", "K=v", "--account", "acme", "-e", "production", "-e", "prodution"),
+        ("secrets", "restrict", "K", "--account", "acme", "--environment", "prodution"),
+        ("stacks", "create", "api", "--account", "acme", "--environment", "prodution"),
+    ):
+        done = run.ok(*argv)
+        assert TYPO in done.stderr, (argv, done.stderr)
+        assert done.stderr.count("Warning") == 1
+    # Now a stack uses it, and the built-ins need none: no warning.
+    for argv in (
+        ("secrets", "restrict", "K", "--account", "acme", "--environment", "prodution"),
+        ("secrets", "set", "K=v", "--account", "acme", "-e", "qa"),
+        ("stacks", "create", "api-2", "--account", "acme", "--environment", "prodution"),
+    ):
+        assert "Warning" not in run.ok(*argv).stderr, argv

@@ -46,11 +46,14 @@ def test_completion_script_and_answers(cli: Cli) -> None:
     ],
     ids=lambda part: part if isinstance(part, str) else " ".join(part),
 )
-def test_a_usage_error_is_one_line(cli: Cli, argv: tuple[str, ...], message: str, hint: str) -> None:
+def test_a_usage_error_is_one_line(
+    cli: Cli, argv: tuple[str, ...], message: str, hint: str
+) -> None:
     done = cli.fails(2, *argv)
     line = error_line(done.stderr)
     assert message in line
-    assert line.endswith(f"--help')") and hint in line, line
+    assert hint in line
+    assert line.endswith("--help')"), line
 
 
 def test_help_is_printed_as_written(cli: Cli) -> None:

@@ -11,6 +11,7 @@ import typer
 
 from stacksafe.cli.backend import backend
 from stacksafe.cli.common import DataDirOption, local_actor, opened_installation
+from stacksafe.cli.environment_names import warn_unknown_environments
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue, iso8601
@@ -95,6 +96,7 @@ def tokens_create(
     """Create a token; print it, and only it, on stdout, once: TOKEN=$(stacksafe tokens create)."""
     with backend(data_dir) as where:
         uid, token = where.create_token(user, scope, stack or (), environment or (), expires_in)
+        warn_unknown_environments(where, environment or ())
     typer.echo(f"Created token {uid} for {user}; it is shown only now.", err=True)
     sys.stdout.write(token.reveal() + "\n")
 
