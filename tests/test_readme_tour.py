@@ -181,3 +181,18 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
     assert f"web production ********** {len(ACCOUNT_PASSWORD)}\n" in shown
     assert OVERRIDE_PASSWORD not in shown  # typed at a hidden prompt, never shown
     assert ALICE_PASSWORD not in shown
+
+
+def test_make_test_prerequisites_are_next_to_it() -> None:
+    """What .ci/run installs for the suite (PostgreSQL server binaries, Chromium) is what the
+    README's Quick start tells a newcomer to install, next to `make test`."""
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    installed = re.findall(r"apt-get install -y --no-install-recommends (\S+)", ci)
+    assert sorted(installed) == ["chromium", "postgresql"]
+    readme = README.read_text(encoding="utf-8")
+    quick_start = readme[readme.index("## Quick start") : readme.index("## A short tour")]
+    assert "make test" in quick_start
+    for package in installed:
+        assert f"apt-get install {package}`" in quick_start, package
+    assert "Chromium" in quick_start
+    assert "PostgreSQL server binaries" in quick_start
