@@ -14,6 +14,7 @@ substitution checked to apply exactly once (a README that drifts fails here, not
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import pty
 import re
@@ -181,6 +182,23 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
     assert f"web production ********** {len(ACCOUNT_PASSWORD)}\n" in shown
     assert OVERRIDE_PASSWORD not in shown  # typed at a hidden prompt, never shown
     assert ALICE_PASSWORD not in shown
+    # Run at the root of a checkout, the tour leaves nothing git would pick up (master.key!).
+    written = sorted(entry.name for entry in checkout.iterdir() if entry.name != ".venv")
+    assert written == [".env", ".stacksafe-tour", "app.py", "ca.pem", "cert.pem", "key.pem"]
+    assert [name for name in written if not ignored(name, (checkout / name).is_dir())] == []
+
+
+def ignored(name: str, is_dir: bool) -> bool:
+    """Whether the checkout's .gitignore ignores ``name`` at its root (the patterns it uses)."""
+    patterns = [
+        line.strip()
+        for line in (README.parent / ".gitignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    candidates = {name, f"/{name}"} | ({f"{name}/", f"/{name}/"} if is_dir else set())
+    return any(
+        fnmatch.fnmatchcase(candidate, pattern) for pattern in patterns for candidate in candidates
+    )
 
 
 def test_make_test_prerequisites_are_next_to_it() -> None:

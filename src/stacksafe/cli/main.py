@@ -131,9 +131,12 @@ def _start() -> None:
 def _invoke(application: typer.Typer) -> None:
     """Run ``application``; a usage error is one line, ``Error: ...`` with where to look, not
     click's usage block or Rich's box (scripts and logs read the first line of stderr)."""
-    # Typer 0.29 runs on its own copy of click: its exceptions are these, not the click package's.
     from typer import Abort
-    from typer._click import exceptions as click
+
+    try:  # Typer 0.29 runs on its own copy of click: its exceptions, not the click package's
+        from typer._click import exceptions as click
+    except ImportError:  # an older Typer, on click itself
+        from click import exceptions as click  # type: ignore[no-redef]
 
     try:
         code = application(standalone_mode=False)
