@@ -71,3 +71,12 @@ def test_a_missing_checkpoint_is_not_intact_unless_no_anchor(
     assert "checked against 1 checkpoint(s)" in by_head
     by_copy = cli_runner.ok("audit", "verify", "--checkpoint", str(kept)).stdout
     assert "checked against 1 checkpoint(s)" in by_copy
+
+
+def test_the_table_says_from_where(seeded: Cli, cli_runner: InProcessCli) -> None:
+    """README: `audit list` shows who read a key, when and from where: a FROM column, with the
+    request's source address (none for the local CLI, shown as -)."""
+    cli_runner.ok("secrets", "set", "K=value", "--stack", "web")
+    table = cli_runner.ok("audit", "list").stdout.splitlines()
+    assert table[0].split() == ["SEQ", "AT", "ACTOR", "FROM", "ACTION", "OUTCOME", "KEYS"]
+    assert all(row.split()[3] == "-" for row in table[1:]), table

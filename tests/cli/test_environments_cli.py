@@ -139,3 +139,41 @@ def test_diff_exit_code_says_whether_the_stacks_drifted(
 
     run.ok("secrets", "set", "DRIFT=prod", "--stack", "web-stg")
     assert run.invoke(*both, "--exit-code").exit_code == 0
+
+
+TYPO = (
+    "Warning: environment 'prodution' is not a built-in one (development, staging, qa, "
+    "production) and no stack uses it: a typo?\n"
+)
+
+
+def test_an_environment_nothing_uses_is_warned_about(seeded: Cli, cli_runner: InProcessCli) -> None:
+    """Accepted (own environments are allowed), but a typo would narrow a token or restrict a
+    secret to no stack at all: each command that takes an environment says so on stderr."""
+    run = cli_runner
+    run.ok("users", "create", "dev@example.com", "--account", "acme", "--role", "developer")
+    for argv in (
+        (
+            "tokens",
+            "create",
+            "--user",
+            "dev@example.com",
+            "--scope",
+            "admin",
+            "--environment",
+            "prodution",
+        ),
+        ("secrets", "set", "K=v", "--account", "acme", "-e", "production", "-e", "prodution"),
+        ("secrets", "restrict", "K", "--account", "acme", "--environment", "prodution"),
+        ("stacks", "create", "api", "--account", "acme", "--environment", "prodution"),
+    ):
+        done = run.ok(*argv)
+        assert TYPO in done.stderr, (argv, done.stderr)
+        assert done.stderr.count("Warning") == 1
+    # Now a stack uses it, and the built-ins need none: no warning.
+    for argv in (
+        ("secrets", "restrict", "K", "--account", "acme", "--environment", "prodution"),
+        ("secrets", "set", "K=v", "--account", "acme", "-e", "qa"),
+        ("stacks", "create", "api-2", "--account", "acme", "--environment", "prodution"),
+    ):
+        assert "Warning" not in run.ok(*argv).stderr, argv

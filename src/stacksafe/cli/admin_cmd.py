@@ -11,6 +11,7 @@ import typer
 
 from stacksafe.cli.backend import backend
 from stacksafe.cli.common import DataDirOption, local_actor, opened_installation
+from stacksafe.cli.environment_names import warn_unknown_environments
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue, iso8601
@@ -95,13 +96,14 @@ def tokens_create(
     """Create a token; print it, and only it, on stdout, once: TOKEN=$(stacksafe tokens create)."""
     with backend(data_dir) as where:
         uid, token = where.create_token(user, scope, stack or (), environment or (), expires_in)
+        warn_unknown_environments(where, environment or ())
     typer.echo(f"Created token {uid} for {user}; it is shown only now.", err=True)
     sys.stdout.write(token.reveal() + "\n")
 
 
 @tokens_app.command("list")
 def tokens_list(
-    user: Annotated[str | None, typer.Option("--user")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's (email).")] = None,
     fmt: ListFormatOption = ListFormat.table,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -141,11 +143,22 @@ def tokens_revoke(token_id: str, data_dir: DataDirOption = None) -> None:
 
 @audit_app.command("list")
 def audit_list(
-    account: Annotated[str | None, typer.Option("--account", "-a")] = None,
-    since: Annotated[str | None, typer.Option(help="ISO 8601, e.g. 2026-11-20T10:00:00Z.")] = None,
-    actor: Annotated[str | None, typer.Option("--actor")] = None,
-    key: Annotated[str | None, typer.Option("--key")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    account: Annotated[
+        str | None,
+        typer.Option("--account", "-a", help="Only this account's events (uid or name)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only events since, ISO 8601, e.g. 2026-11-20T10:00:00Z.")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Only this actor's (email or local:USER).")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Only events that name this secret key.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=10_000, help="At most this many events, newest first.")
+    ] = 50,
     fmt: ListFormatOption = ListFormat.table,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -161,12 +174,13 @@ def audit_list(
         print_json([e.to_json() for e in events])
         return
     print_table(
-        ["SEQ", "AT", "ACTOR", "ACTION", "OUTCOME", "KEYS"],
+        ["SEQ", "AT", "ACTOR", "FROM", "ACTION", "OUTCOME", "KEYS"],
         [
             [
                 str(e.seq),
                 iso8601(e.at),
                 e.actor,
+                e.source_ip or "-",  # the local CLI's events come from no address
                 e.action,
                 e.outcome,
                 " ".join(f"{k}@{v}" for k, v in _keys_of(e.detail)),

@@ -26,6 +26,7 @@ def build_app() -> typer.Typer:
     from stacksafe.cli.backup_cmd import backup, restore
     from stacksafe.cli.keys_cmd import keys_app
     from stacksafe.cli.materialize_cmd import materialize_command
+    from stacksafe.cli.root_cmd import root
     from stacksafe.cli.rotation_cmd import rotation_app
     from stacksafe.cli.run_cmd import run
     from stacksafe.cli.scan_cmd import scan
@@ -35,13 +36,15 @@ def build_app() -> typer.Typer:
     from stacksafe.cli.tenancy_cmd import accounts_app, stacks_app
 
     # Rich tracebacks print local variables, which may hold plaintext: never enable them.
+    # Completion (--install-completion, --show-completion) is Typer's: bash, zsh, fish, PowerShell.
     application = typer.Typer(
         name="stacksafe",
         help="stacksafe: encrypted secrets for accounts and their stacks.",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
-        add_completion=False,
+        add_completion=True,
     )
+    application.callback()(root)
     application.command("init")(init)
     application.add_typer(accounts_app, name="accounts")
     application.add_typer(stacks_app, name="stacks")
@@ -60,6 +63,16 @@ def build_app() -> typer.Typer:
     application.command(
         "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
     )(run)
+    return _plain_help(application)
+
+
+def _plain_help(application: typer.Typer) -> typer.Typer:
+    """Help as written: Rich markup would eat `[stacksafe:KEY]` and the like. Every sub-app has
+    its own setting, so it is set on each here, in the one place that assembles them."""
+    application.rich_markup_mode = None
+    for group in application.registered_groups:
+        if group.typer_instance is not None:
+            _plain_help(group.typer_instance)
     return application
 
 
@@ -82,7 +95,7 @@ def build_single_app(name: str) -> typer.Typer:
     # A callback keeps the command a subcommand (a Typer app of one command would be it).
     application.callback()(_root)
     application.command(name, context_settings=settings)(command)
-    return application
+    return _plain_help(application)
 
 
 def _root() -> None:
@@ -109,10 +122,39 @@ def _start() -> None:
             from stacksafe.cli.run_exec import execute_run
 
             execute_run(*fast)
-        build_single_app("run")(standalone_mode=True)
+        _invoke(build_single_app("run"))
     if sys.argv[1:2] == ["scan"]:
-        build_single_app("scan")(standalone_mode=True)
-    build_app()(standalone_mode=True)
+        _invoke(build_single_app("scan"))
+    _invoke(build_app())
+
+
+def _invoke(application: typer.Typer) -> None:
+    """Run ``application``; a usage error is one line, ``Error: ...`` with where to look, not
+    click's usage block or Rich's box (scripts and logs read the first line of stderr)."""
+    from typer import Abort
+
+    try:  # Typer 0.29 runs on its own copy of click: its exceptions, not the click package's
+        from typer._click import exceptions as click
+    except ImportError:  # an older Typer, on click itself
+        from click import exceptions as click  # type: ignore[no-redef]
+
+    try:
+        code = application(standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:  # `stacksafe secrets`: its help, as asked
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        message = " ".join(exc.format_message().split())
+        where = exc.ctx.command_path if exc.ctx is not None else "stacksafe"
+        sys.stderr.write(f"Error: {message} (see '{where} --help')\n")
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        sys.stderr.write(f"Error: {' '.join(exc.format_message().split())}\n")
+        sys.exit(exc.exit_code)
+    except Abort:  # Ctrl-D at a prompt
+        sys.stderr.write("Aborted\n")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def main() -> None:

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.cli.backend import secrets_backend
+from stacksafe.cli.backend import backend, secrets_backend
 from stacksafe.cli.common import AccountOption, DataDirOption, StackOption
+from stacksafe.cli.environment_names import warn_unknown_environments
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table, secret_rows
 from stacksafe.cli.secret_input import (
     AllEnvironmentsOption,
@@ -51,8 +52,10 @@ def set_(
     key, sep, inline = assignment.partition("=")
     restriction = environments_given(environment, all_environments)
     value = value_from_sources(key, inline if sep else None, from_stdin, from_file)
-    with secrets_backend(data_dir, account=account, stack=stack) as target:
+    with backend(data_dir) as where:
+        target = where.secrets(account=account, stack=stack)
         stored = target.set(key, value, if_version, restriction)
+        warn_unknown_environments(where, restriction or ())
     typer.echo(f"Set {stored.key} on {target.describe()} (version {stored.version})")
 
 
@@ -126,10 +129,12 @@ def restrict(
     if account is None:
         raise InvalidInput("environment restrictions belong to account secrets: give --account")
     restriction = environments_given(environment, all_environments)
-    with secrets_backend(data_dir, account=account, stack=None) as target:
+    with backend(data_dir) as where:
+        target = where.secrets(account=account, stack=None)
         found = (
             target.environments(key) if restriction is None else target.restrict(key, restriction)
         )
+        warn_unknown_environments(where, restriction or ())
     shown = "every environment" if found is None else ", ".join(found)
     typer.echo(f"{key} on {target.describe()} is inherited by stacks of: {shown}")
 

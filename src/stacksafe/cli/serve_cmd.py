@@ -59,10 +59,12 @@ def _first_start(settings: Settings) -> None:
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8200,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8200,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate (chain).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes (docs/operations.md).")
+    ] = 1,
     insecure: Annotated[
         bool, typer.Option(help="Allow plain HTTP on a non-loopback address.")
     ] = False,

@@ -8,8 +8,9 @@ import typer
 
 from stacksafe.cli.backend import backend
 from stacksafe.cli.common import AccountOption, DataDirOption
+from stacksafe.cli.environment_names import environments_in_use, warn_unknown_environments
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
-from stacksafe.model import iso8601
+from stacksafe.model import BUILTIN_ENVIRONMENTS, iso8601
 
 __all__ = ["accounts_app", "stacks_app"]
 
@@ -61,7 +62,9 @@ def stacks_create(
 ) -> None:
     """Create a stack in an account."""
     with backend(data_dir) as where:
+        in_use = environments_in_use(where) if environment not in BUILTIN_ENVIRONMENTS else ()
         stack = where.create_stack(name, account, environment)
+        warn_unknown_environments(where, [environment], in_use)
     typer.echo(f"Created stack {stack.name!r} ({stack.environment}, uid {stack.uid})")
 
 

@@ -74,7 +74,10 @@ def import_(
 def export(
     stack: StackOption = None,
     account: AccountOption = None,
-    fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.dotenv,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", "-f", help="dotenv, json, yaml, shell, docker-env or k8s."),
+    ] = ExportFormat.dotenv,
     raw: Annotated[
         bool,
         typer.Option(

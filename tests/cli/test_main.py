@@ -1,0 +1,80 @@
+"""The `stacksafe` command's front door: --version, shell completion, one-line usage errors,
+help printed as written, and a description on every option."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib.metadata import version
+from typing import Any
+
+import pytest
+import typer
+from typer.core import TyperGroup, TyperOption
+
+from stacksafe.cli.main import app
+from tests.cli.helpers import Cli, error_line
+
+
+def test_version(cli: Cli) -> None:
+    done = cli.ok("--version")
+    assert done.stdout == f"stacksafe {version('stacksafe')}\n"
+
+
+def test_completion_script_and_answers(cli: Cli) -> None:
+    script = cli.ok("--show-completion", "bash").stdout
+    assert "_STACKSAFE_COMPLETE=complete_bash" in script
+    # What the script asks the command for, as bash would on `stacksafe sec<TAB>`.
+    for words, cword, expected in (
+        ("stacksafe sec", "1", "secrets"),
+        ("stacksafe secrets gen", "2", "generate"),
+        ("stacksafe run --ma", "2", "--mask"),
+    ):
+        answer = cli.ok(
+            env={"_STACKSAFE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": cword}
+        )
+        assert expected in answer.stdout.split(), (words, answer.stdout)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message", "hint"),
+    [
+        (("secrets", "set"), "Missing argument 'KEY[=VALUE]'.", "stacksafe secrets set --help"),
+        (("secrets", "set", "--stakc", "x", "K=v"), "No such option: --stakc", "secrets set"),
+        (("serve", "--port", "0"), "Invalid value for '--port'", "stacksafe serve --help"),
+        (("nosuch",), "No such command 'nosuch'.", "stacksafe --help"),
+        (("run", "--bogus"), "Missing option '--stack'", "stacksafe run --help"),
+    ],
+    ids=lambda part: part if isinstance(part, str) else " ".join(part),
+)
+def test_a_usage_error_is_one_line(
+    cli: Cli, argv: tuple[str, ...], message: str, hint: str
+) -> None:
+    done = cli.fails(2, *argv)
+    line = error_line(done.stderr)
+    assert message in line
+    assert hint in line
+    assert line.endswith("--help')"), line
+
+
+def test_help_is_printed_as_written(cli: Cli) -> None:
+    """Rich markup would eat `[stacksafe:KEY]` (it printed "...with ." before)."""
+    shown = " ".join(cli.ok("run", "--help").stdout.split())
+    assert "with [stacksafe:KEY]." in shown
+    assert "╭" not in cli.ok("secrets", "set", "--help").stdout
+
+
+def _commands(command: Any, path: str) -> Iterator[tuple[str, Any]]:
+    yield path, command
+    if isinstance(command, TyperGroup):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, f"{path} {name}")
+
+
+def test_every_option_says_what_it_does() -> None:
+    missing = [
+        f"{path} {option.opts[0]}"
+        for path, command in _commands(typer.main.get_command(app), "stacksafe")
+        for option in command.params
+        if isinstance(option, TyperOption) and not (option.help or "").strip()
+    ]
+    assert missing == []
