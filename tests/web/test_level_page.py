@@ -20,7 +20,7 @@ from stacksafe.model import SecretValue
 from stacksafe.paging import WEB_SECRETS_PER_PAGE
 from tests.actors import LOCAL
 from tests.api.helpers import set_local, snapshot
-from tests.web.helpers import SAME_ORIGIN, WebWorld, notice, page_csrf, signed_in
+from tests.web.helpers import SAME_ORIGIN, WebWorld, csrf_in, notice, page_csrf, signed_in
 
 
 def _post(client: TestClient, path: str, form: dict[str, str], page: str = "/") -> Response:
@@ -115,6 +115,29 @@ def test_a_5000_key_stack_is_paged_and_filtered_on_the_server(web: WebWorld) -> 
     assert _keys(paged_filter.text) == keys[1000 + WEB_SECRETS_PER_PAGE : 1000 + 200]
     assert "q=KEY_01" in html.unescape(paged_filter.text)  # the pager keeps the filter
     assert client.get(url, params={"page": "0"}).status_code == 400
+
+    # A write from a page returns to that page, with its filter.
+    edit = re.search(
+        r'<tr data-key="KEY_01100">.*?<form method="post" action="([^"]+)" class="stack-form">',
+        paged_filter.text,
+        re.S,
+    )
+    assert edit is not None
+    action = html.unescape(edit.group(1))
+    assert action == f"{url}/secrets?q=KEY_01&page=2"
+    saved = client.post(
+        action,
+        data={
+            "key": "KEY_01100",
+            "value": "new",
+            "expected_version": "1",
+            "csrf": csrf_in(first.text),
+        },
+        headers=SAME_ORIGIN,
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    assert saved.headers["location"] == f"{url}?q=KEY_01&page=2"
 
 
 def test_environment_restrictions_show_on_both_levels(web: WebWorld) -> None:

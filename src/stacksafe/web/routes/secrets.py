@@ -84,10 +84,16 @@ class Listing:
             "filtered": bool(needle),
             "any_match": bool(matching),
             "page": self.page,
+            "here": self.here(),
             "previous": self._href(self.page - 1) if self.page > 1 else None,
             "next": self._href(self.page + 1) if start + len(shown) < len(matching) else None,
         }
         return shown, summary
+
+    def here(self) -> str:
+        """The query string of this page and filter ("" for the first page, unfiltered): the
+        level's forms post to their URL with it, so a write returns to the page it came from."""
+        return "" if self == Listing() else self._href(self.page)
 
     def _href(self, page: int) -> str:
         params: dict[str, object] = {"q": self.query.strip()} if self.query.strip() else {}
@@ -253,6 +259,8 @@ def set_secret(
     key: Annotated[str, Form(max_length=255)],
     value: Annotated[str, Form()],
     expected_version: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
+    q: KeyFilter = "",
+    page: Page = 1,
 ) -> Response:
     """Create or replace a key at this level; on a stack, a key it inherits becomes its own
     override. The forms send the version they were showing (0: a new key or a new override),
@@ -279,11 +287,19 @@ def set_secret(
             ) from None
         return f"Saved {written.key} (version {written.version})."
 
-    return _attempt(request, level_url(target), work)
+    return _attempt(request, level_url(target) + Listing(q, page).here(), work)
 
 
 @on_both_levels(router, "POST", "/secrets/{key}/delete")
-def delete_secret(request: Request, kind: Kind, ref: str, key: str, user: Checked) -> Response:
+def delete_secret(
+    request: Request,
+    kind: Kind,
+    ref: str,
+    key: str,
+    user: Checked,
+    q: KeyFilter = "",
+    page: Page = 1,
+) -> Response:
     installation = web_state(request).installation
     target = level_target(installation, user.principal, kind, ref)
 
@@ -291,7 +307,7 @@ def delete_secret(request: Request, kind: Kind, ref: str, key: str, user: Checke
         secrets.unset_secret(installation, user.principal, target, key)
         return f"Deleted {key} from {target.describe()}."
 
-    return _attempt(request, level_url(target), work)
+    return _attempt(request, level_url(target) + Listing(q, page).here(), work)
 
 
 @on_both_levels(router, "POST", "/secrets/{key}/reveal")
@@ -317,6 +333,8 @@ def import_dotenv(
     ref: str,
     user: Checked,
     dotenv: Annotated[str, Form(max_length=MAX_PASTE)],
+    q: KeyFilter = "",
+    page: Page = 1,
 ) -> Response:
     """A pasted .env, parsed and imported as `stacksafe secrets import` does: all or nothing.
     A refused paste is answered with the page itself, its error and the text as pasted, so it
@@ -334,14 +352,14 @@ def import_dotenv(
             request,
             user,
             target,
-            Listing(),
+            Listing(q, page),
             notice={"kind": "error", "text": exc.message},
             dotenv=dotenv,
             status_code=exc.http_status,
         )
     return redirect(
         request,
-        level_url(target),
+        level_url(target) + Listing(q, page).here(),
         "ok",
         f"Imported into {target.describe()}: {len(report.added)} added, "
         f"{len(report.changed)} changed, {len(report.unchanged)} unchanged.",
