@@ -14,6 +14,7 @@ __all__ = [
     "MAX_PER_PAGE",
     "ROTATION_PER_PAGE",
     "WEB_PER_PAGE",
+    "WEB_SECRETS_PER_PAGE",
     "check_page",
     "offset_of",
 ]
@@ -23,6 +24,7 @@ MAX_PER_PAGE = 1000
 DEFAULT_PER_PAGE = 30  # Cloud66's
 ROTATION_PER_PAGE = 100  # the rotation status report's, one line per secret
 WEB_PER_PAGE = 50  # the web UI's audit log
+WEB_SECRETS_PER_PAGE = 100  # the web UI's secrets of a level: a page stays small at any size
 
 
 def check_page(page: int, per_page: int) -> None:

@@ -3,6 +3,8 @@ the web UI's audit page ask: an account's log its administrators, the whole log 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from stacksafe.core.access import Principal, Role
@@ -11,11 +13,12 @@ from stacksafe.core.audit_access import (
     WHOLE_LOG_ONLY_OWNER,
     audit_log_to_read,
     may_read_audit,
+    may_read_some_log,
     readable_logs,
 )
 from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
-from stacksafe.core.tenancy import Target, create_account
+from stacksafe.core.tenancy import Target, create_account, create_stack
 from stacksafe.errors import Forbidden
 from tests.actors import LOCAL
 
@@ -95,3 +98,29 @@ def test_the_whole_log_is_the_owners_with_an_admin_token(
         audit_log_to_read(installation, public_owner, None)
     assert refused.value.message == WHOLE_LOG_ONLY_OWNER
     assert len(list_events(installation, limit=1000)) == before + 1
+
+
+def test_the_rule_for_the_audit_link_agrees_with_the_logs_one_may_read(
+    installation: Installation, account_target: Target
+) -> None:
+    """``may_read_some_log`` (the web UI's link, from the principal alone) says yes exactly
+    when there is a log to read: role by role, by scope and narrowing, for the owner."""
+    acme = account_target.account
+    stack = create_stack(installation, LOCAL, "acme", "web", "production")
+    members = [_member(acme.id, role) for role in Role]
+    members += [_member(acme.id, role, frozenset({"public"})) for role in Role]
+    admin = _member(acme.id, Role.ADMINISTRATOR)
+    members += [
+        replace(admin, token_stacks=frozenset({stack.uid})),
+        replace(admin, token_environments=frozenset({"production"})),
+        replace(_member(acme.id, Role.VIEWER), stack_roles={stack.id: Role.ADMINISTRATOR}),
+        Principal(name="owner@localhost", user_id=1, is_owner=True, scopes=TOKEN),
+    ]
+    for member in members:
+        expected = member.is_owner or bool(readable_logs(installation, member))
+        assert may_read_some_log(member) == expected, member
+    assert may_read_some_log(admin)
+    assert not may_read_some_log(_member(acme.id, Role.POWER_USER))
+    assert not may_read_some_log(
+        Principal(name="owner@localhost", user_id=1, is_owner=True, scopes=frozenset({"public"}))
+    )

@@ -8,6 +8,7 @@ from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.promotion import copy_secrets, diff_stacks
 from stacksafe.core.secrets import (
+    account_restrictions,
     environments_of,
     get_secret,
     list_secrets,
@@ -61,6 +62,24 @@ def test_a_production_only_secret_is_not_inherited_by_staging(
         )  # not "inherited": staging never sees it
     assert environments_of(installation, LOCAL, account_target, "PROD_DB") == ["production"]
     assert environments_of(installation, LOCAL, account_target, "SHARED") is None
+
+
+def test_account_restrictions_name_every_restricted_key_at_once(
+    installation: Installation, account_target: Target, stack_target: Target
+) -> None:
+    put(installation, account_target, "PROD_DB", "p", environments=["staging", "production"])
+    put(installation, account_target, "GONE", "g", environments=["production"])
+    put(installation, account_target, "SHARED", "s")
+    put(installation, stack_target, "OWN", "o")
+    unset_secret(installation, LOCAL, account_target, "GONE")
+    expected = {"PROD_DB": ["production", "staging"]}
+    assert account_restrictions(installation, LOCAL, account_target) == expected
+    assert account_restrictions(installation, LOCAL, stack_target) == expected  # its account's
+    stack_only = make_user(
+        installation, "dev@acme.test", "acme", "viewer", {"web": "developer"}, stacks=["web"]
+    )
+    with pytest.raises(Forbidden):  # a token narrowed to a stack cannot describe the account
+        account_restrictions(installation, stack_only, stack_target)
 
 
 def test_restrictions_can_be_changed_and_lifted_and_are_audited(

@@ -192,6 +192,37 @@ def test_the_whole_flow_in_a_browser(context: BrowserContext, screenshots: Path)
     assert not [u for u in urls if any(v in u or quote(v) in u for v in values)]
 
 
+def test_an_account_secret_is_edited_and_deleted_and_a_refused_paste_is_kept(
+    context: BrowserContext,
+) -> None:
+    page = context.new_page()
+    sign_in(page, ADMIN)
+    page.get_by_role("link", name="acme").first.click()
+    page.get_by_label("Key", exact=True).fill("ACCOUNT_EDIT")
+    page.get_by_label("Value", exact=True).fill("account-edit-1")
+    page.get_by_role("button", name="Add secret").click()
+    row = page.locator("tr[data-key='ACCOUNT_EDIT']")
+    expect(row).to_contain_text("all environments")
+    expect(row.locator("summary", has_text="Override")).to_have_count(0)
+    row.locator("summary", has_text="Edit").click()
+    row.get_by_label("New value for ACCOUNT_EDIT").fill("account-edit-2")
+    row.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Saved ACCOUNT_EDIT (version 2).")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("tr[data-key='ACCOUNT_EDIT']").get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status")).to_have_text("Deleted ACCOUNT_EDIT from account 'acme'.")
+    expect(page.locator("tr[data-key='ACCOUNT_EDIT']")).to_have_count(0)
+
+    pasted = "\nGOOD=1\nthis line is not dotenv\n"
+    paste = page.get_by_label("KEY=VALUE lines, imported all or nothing")
+    paste.fill(pasted)
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "the pasted text, line 3: cannot parse this line as KEY=VALUE"
+    )
+    expect(paste).to_have_value(pasted)  # as typed, to correct rather than paste again
+
+
 def test_a_viewer_has_no_reveal_button_and_a_crafted_reveal_is_refused(
     context: BrowserContext, web_served: Served
 ) -> None:

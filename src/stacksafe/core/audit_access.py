@@ -6,7 +6,7 @@ each records are the same whichever face is asked.
 
 from __future__ import annotations
 
-from stacksafe.core.access import Action, Principal, authorize
+from stacksafe.core.access import ROLE_PERMISSIONS, Action, Principal, authorize
 from stacksafe.core.guard import allow, refuse, require_owner
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import list_accounts
@@ -18,6 +18,7 @@ __all__ = [
     "WHOLE_LOG_ONLY_OWNER",
     "audit_log_to_read",
     "may_read_audit",
+    "may_read_some_log",
     "readable_logs",
 ]
 
@@ -32,6 +33,23 @@ def may_read_audit(actor: Principal, account: Account) -> bool:
     except (Forbidden, NotFound):
         return False
     return True
+
+
+def may_read_some_log(actor: Principal) -> bool:
+    """Whether some log is ``actor``'s to read (the whole log, or an account's): to decide
+    whether to show a link to the audit page, never what to do. From the principal alone, so
+    every page can ask, even one that reports the database down; it agrees with
+    ``readable_logs`` and the owner's rule (tests/web/test_audit_page.py)."""
+    if actor.scopes is not None:
+        # A log is read at account level with the admin scope: a token without it, or one
+        # narrowed to stacks or environments, reads none.
+        if "admin" not in actor.scopes:
+            return False
+        if actor.token_stacks is not None or actor.token_environments is not None:
+            return False
+    if actor.is_owner:
+        return True
+    return any(Action.READ_AUDIT in ROLE_PERMISSIONS[r] for r in actor.account_roles.values())
 
 
 def readable_logs(installation: Installation, actor: Principal) -> list[Account]:

@@ -31,6 +31,7 @@ from stacksafe.store import secrets as queries
 
 __all__ = [
     "ImportReport",
+    "account_restrictions",
     "effective_values",
     "environments_of",
     "get_secret",
@@ -121,6 +122,19 @@ def environments_of(
     if found is None or not found[0]:
         raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
     return None if found[1] is None else found[1].split()
+
+
+def account_restrictions(
+    installation: Installation, actor: Principal, target: Target
+) -> dict[str, list[str]]:
+    """The account-level secrets of ``target``'s account that are restricted to environments,
+    each with its environments (a key not named is inherited by every environment): what a
+    list shows beside the keys, for one query whatever the number of keys."""
+    account_level = Target(target.account)
+    _allow(installation, actor, Action.DESCRIBE, account_level)
+    with installation.store.read() as conn:
+        found = queries.account_restrictions(conn, target.account.id)
+    return {key: environments.split() for key, environments in found.items()}
 
 
 def restrict_secret(

@@ -38,6 +38,7 @@ __all__ = [
     "SecretHead",
     "StoredSecret",
     "StoredVersion",
+    "account_restrictions",
     "advance_secret",
     "destroy_version",
     "effective_secrets",
@@ -465,6 +466,18 @@ def secret_environments(
         )
     ).first()
     return None if row is None else (not row[0], row[1])
+
+
+def account_restrictions(conn: Connection, account_id: int) -> dict[str, str]:
+    """The live account-level secrets restricted to environments: key -> environments."""
+    rows = conn.execute(
+        select(secrets.c.key, secrets.c.environments).where(
+            _scope_clause(account_id, None),
+            secrets.c.deleted.is_(False),
+            secrets.c.environments.is_not(None),
+        )
+    ).all()
+    return {key: environments for key, environments in rows if environments is not None}
 
 
 def set_environments(conn: Connection, secret_id: int, environments: str | None) -> None:

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from stacksafe.core.access import Principal
+from stacksafe.core.audit_access import may_read_some_log
 from stacksafe.core.sessions import csrf_token, pre_session_csrf, session_principal
 from stacksafe.errors import StacksafeError, Throttled, Unauthenticated
 from stacksafe.web.state import web_state
@@ -210,6 +211,8 @@ def render(
             "csrf": "" if user is None else user.csrf,
             "notice": notice,
             "reveal_seconds": state.reveal_seconds,
+            # The header's link to the audit page, only for who may read some log there.
+            "audit_link": user is not None and may_read_some_log(user.principal),
             **context,
         },
         status_code=status_code,

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from stacksafe.core import secrets, tenancy, transfer
-from stacksafe.core.access import Action
+from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit_access import may_read_audit
+from stacksafe.core.inheritance import inherits
+from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target
 from stacksafe.errors import Conflict, PreconditionFailed, StacksafeError
 from stacksafe.model import Secret, SecretValue, iso8601
+from stacksafe.paging import MAX_PAGE, WEB_SECRETS_PER_PAGE, offset_of
 from stacksafe.web.auth import Checked, SignedIn, WebRoute, redirect, render
 from stacksafe.web.levels import Kind, level_target, level_url, may, on_both_levels
 from stacksafe.web.state import web_state
@@ -54,39 +59,139 @@ def create_account(request: Request, user: Checked, name: Annotated[str, Form()]
     return _attempt(request, "/", work)
 
 
-def _rows(found: list[Secret], overridden: set[str]) -> list[dict[str, object]]:
-    return [
-        {
-            "key": s.key,
-            "origin": "inherited"
-            if s.inherited
-            else ("overrides" if s.key in overridden else "own"),
-            "inherited": s.inherited,
-            "version": s.version,
-            "updated": iso8601(s.updated_at),
+@dataclass(frozen=True)
+class Listing:
+    """Which of a level's keys the page shows: those matching ``query`` (a case-insensitive
+    substring of the key, empty: all), ``page`` of them, ``WEB_SECRETS_PER_PAGE`` a page.
+    Paged on the server so a page stays small and fast whatever the number of keys."""
+
+    query: str = ""
+    page: int = 1
+
+    def select(self, found: list[Secret]) -> tuple[list[Secret], dict[str, object]]:
+        needle = self.query.strip().lower()
+        matching = [s for s in found if needle in s.key.lower()] if needle else found
+        start = offset_of(self.page, WEB_SECRETS_PER_PAGE)
+        shown = matching[start : start + WEB_SECRETS_PER_PAGE]
+        summary: dict[str, object] = {
+            "query": self.query.strip(),
+            "total": f"{len(found):,}",
+            "matching": f"{len(matching):,}",
+            "first": f"{start + 1:,}",
+            "last": f"{start + len(shown):,}",
+            "shown": len(shown),
+            "empty": not found,
+            "filtered": bool(needle),
+            "any_match": bool(matching),
+            "page": self.page,
+            "here": self.here(),
+            "previous": self._href(self.page - 1) if self.page > 1 else None,
+            "next": self._href(self.page + 1) if start + len(shown) < len(matching) else None,
         }
-        for s in found
-    ]
+        return shown, summary
+
+    def here(self) -> str:
+        """The query string of this page and filter ("" for the first page, unfiltered): the
+        level's forms post to their URL with it, so a write returns to the page it came from."""
+        return "" if self == Listing() else self._href(self.page)
+
+    def _href(self, page: int) -> str:
+        params: dict[str, object] = {"q": self.query.strip()} if self.query.strip() else {}
+        return "?" + urlencode({**params, "page": page})
 
 
-def _level_page(request: Request, user: SignedIn, target: Target) -> Response:
+def _restriction_text(environments: list[str] | None) -> str:
+    return "all environments" if environments is None else "only " + ", ".join(environments)
+
+
+def _rows(
+    found: list[Secret],
+    target: Target,
+    overridden: set[str],
+    restrictions: Mapping[str, list[str]] | None,
+) -> list[dict[str, object]]:
+    """One row per secret shown. ``inherited``: it lives on the account, seen from a stack (on
+    the account's own page a secret is the account's own: edited and deleted there).
+    ``environments``: the account-level restriction, shown where it applies (None: unknown to
+    this user, or nothing to show)."""
+    on_stack = target.stack is not None
+    rows: list[dict[str, object]] = []
+    for s in found:
+        inherited = on_stack and s.inherited
+        environments = None
+        if restrictions is not None and not on_stack:
+            environments = _restriction_text(restrictions.get(s.key))
+        elif restrictions is not None and inherited and s.key in restrictions:
+            environments = _restriction_text(restrictions[s.key])
+        rows.append(
+            {
+                "key": s.key,
+                "origin": "inherited"
+                if inherited
+                else ("overrides" if s.key in overridden else "own"),
+                "inherited": inherited,
+                "version": s.version,
+                "updated": iso8601(s.updated_at),
+                "environments": environments,
+            }
+        )
+    return rows
+
+
+def _overridden(
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    environment: str,
+    restrictions: Mapping[str, list[str]],
+) -> set[str]:
+    """The account's keys a stack of ``environment`` inherits (every unrestricted key, and a
+    restricted one where the environment is among its own), which a key of the stack's own
+    therefore overrides."""
+    return {
+        s.key
+        for s in secrets.list_secrets(installation, actor, Target(target.account))
+        if s.key not in restrictions or inherits(environment, " ".join(restrictions[s.key]))
+    }
+
+
+def _level_page(
+    request: Request,
+    user: SignedIn,
+    target: Target,
+    listing: Listing,
+    *,
+    notice: dict[str, str] | None = None,
+    dotenv: str = "",
+    status_code: int = 200,
+) -> Response:
     installation, actor = web_state(request).installation, user.principal
     account_level = Target(target.account)
     rows: list[dict[str, object]] = []
+    summary: dict[str, object] = {}
     can_describe = may(actor, Action.DESCRIBE, target)
     if can_describe:
+        restrictions = None
         overridden: set[str] = set()
-        if target.stack is not None and may(actor, Action.DESCRIBE, account_level):
-            overridden = {s.key for s in secrets.list_secrets(installation, actor, account_level)}
-        rows = _rows(secrets.list_secrets(installation, actor, target), overridden)
+        if may(actor, Action.DESCRIBE, account_level):
+            restrictions = secrets.account_restrictions(installation, actor, target)
+            if target.stack is not None:
+                overridden = _overridden(
+                    installation, actor, target, target.stack.environment, restrictions
+                )
+        shown, summary = listing.select(secrets.list_secrets(installation, actor, target))
+        rows = _rows(shown, target, overridden, restrictions)
     stacks = tenancy.list_stacks(installation, actor, target.account.uid)
+    extra: dict[str, object] = {} if notice is None else {"notice": notice}
     return render(
         request,
         "level.html",
         user,
+        status_code=status_code,
         target=target,
         url=level_url(target),
         rows=rows,
+        listing=summary,
         can_describe=can_describe,
         stacks=stacks,
         can_reveal=may(actor, Action.REVEAL, target),
@@ -97,21 +202,32 @@ def _level_page(request: Request, user: SignedIn, target: Target) -> Response:
         ),
         can_manage_stacks=may(actor, Action.MANAGE_STACKS, account_level),
         can_read_audit=may_read_audit(actor, target.account),
+        dotenv=dotenv,
+        **extra,
     )
+
+
+# The key filter and the page: query parameters of an account's and a stack's page.
+KeyFilter = Annotated[str, Query(alias="q", max_length=255)]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
 @router.get("/accounts/{ref}")
-def account_page(request: Request, ref: str, user: SignedIn) -> Response:
+def account_page(
+    request: Request, ref: str, user: SignedIn, q: KeyFilter = "", page: Page = 1
+) -> Response:
     target = tenancy.visible_target(
         web_state(request).installation, user.principal, account_ref=ref
     )
-    return _level_page(request, user, target)
+    return _level_page(request, user, target, Listing(q, page))
 
 
 @router.get("/stacks/{uid}")
-def stack_page(request: Request, uid: str, user: SignedIn) -> Response:
+def stack_page(
+    request: Request, uid: str, user: SignedIn, q: KeyFilter = "", page: Page = 1
+) -> Response:
     target = tenancy.visible_target(web_state(request).installation, user.principal, stack_uid=uid)
-    return _level_page(request, user, target)
+    return _level_page(request, user, target, Listing(q, page))
 
 
 @router.post("/accounts/{ref}/stacks")
@@ -143,6 +259,8 @@ def set_secret(
     key: Annotated[str, Form(max_length=255)],
     value: Annotated[str, Form()],
     expected_version: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
+    q: KeyFilter = "",
+    page: Page = 1,
 ) -> Response:
     """Create or replace a key at this level; on a stack, a key it inherits becomes its own
     override. The forms send the version they were showing (0: a new key or a new override),
@@ -169,11 +287,19 @@ def set_secret(
             ) from None
         return f"Saved {written.key} (version {written.version})."
 
-    return _attempt(request, level_url(target), work)
+    return _attempt(request, level_url(target) + Listing(q, page).here(), work)
 
 
 @on_both_levels(router, "POST", "/secrets/{key}/delete")
-def delete_secret(request: Request, kind: Kind, ref: str, key: str, user: Checked) -> Response:
+def delete_secret(
+    request: Request,
+    kind: Kind,
+    ref: str,
+    key: str,
+    user: Checked,
+    q: KeyFilter = "",
+    page: Page = 1,
+) -> Response:
     installation = web_state(request).installation
     target = level_target(installation, user.principal, kind, ref)
 
@@ -181,7 +307,7 @@ def delete_secret(request: Request, kind: Kind, ref: str, key: str, user: Checke
         secrets.unset_secret(installation, user.principal, target, key)
         return f"Deleted {key} from {target.describe()}."
 
-    return _attempt(request, level_url(target), work)
+    return _attempt(request, level_url(target) + Listing(q, page).here(), work)
 
 
 @on_both_levels(router, "POST", "/secrets/{key}/reveal")
@@ -207,19 +333,34 @@ def import_dotenv(
     ref: str,
     user: Checked,
     dotenv: Annotated[str, Form(max_length=MAX_PASTE)],
+    q: KeyFilter = "",
+    page: Page = 1,
 ) -> Response:
-    """A pasted .env, parsed and imported as `stacksafe secrets import` does: all or nothing."""
+    """A pasted .env, parsed and imported as `stacksafe secrets import` does: all or nothing.
+    A refused paste is answered with the page itself, its error and the text as pasted, so it
+    can be corrected rather than pasted again (a redirect would lose it: the text is never put
+    in a cookie or a URL)."""
     installation = web_state(request).installation
     target = level_target(installation, user.principal, kind, ref)
-
-    def work() -> str:
+    try:
         entries = transfer.parse(dotenv, "dotenv", "the pasted text")
         report = secrets.import_secrets(
             installation, user.principal, target, entries, provenance={"source": "web paste"}
         )
-        return (
-            f"Imported into {target.describe()}: {len(report.added)} added, "
-            f"{len(report.changed)} changed, {len(report.unchanged)} unchanged."
+    except StacksafeError as exc:
+        return _level_page(
+            request,
+            user,
+            target,
+            Listing(q, page),
+            notice={"kind": "error", "text": exc.message},
+            dotenv=dotenv,
+            status_code=exc.http_status,
         )
-
-    return _attempt(request, level_url(target), work)
+    return redirect(
+        request,
+        level_url(target) + Listing(q, page).here(),
+        "ok",
+        f"Imported into {target.describe()}: {len(report.added)} added, "
+        f"{len(report.changed)} changed, {len(report.unchanged)} unchanged.",
+    )
