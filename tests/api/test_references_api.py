@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from tests.api.helpers import World, assert_error, set_local, table_rows
+from tests.core.helpers_references import cycle as make_cycle
+from tests.core.helpers_references import dangling
 
 
 def test_revealed_values_are_resolved_unless_asked_not_to(world: World) -> None:
@@ -25,8 +27,8 @@ def test_revealed_values_are_resolved_unless_asked_not_to(world: World) -> None:
 
 
 def test_a_broken_reference_is_a_409_that_names_it_and_shows_no_value(world: World) -> None:
-    set_local(world.installation, world.stack_target, {"A": "secret-a ${B}", "B": "secret-b ${A}"})
-    set_local(world.installation, world.stack_target, {"C": "${MISSING}"})
+    make_cycle(world.installation, world.account_target, world.stack_target, "A", "B")
+    dangling(world.installation, world.stack_target, "C", "MISSING")
 
     cycle = world.client.get(world.stack_url("A"), params={"reveal": "true"})
     missing = world.client.get(world.stack_url("C"), params={"reveal": "true"})

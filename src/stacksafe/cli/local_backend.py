@@ -319,12 +319,21 @@ class LocalSecrets:
             self.installation, self.actor, self.target, key, expected_version=if_version
         )
 
-    def import_(self, entries: Mapping[str, SecretValue]) -> sdk.ImportReport:
-        report = secrets.import_secrets(self.installation, self.actor, self.target, entries)
+    def import_(self, entries: Mapping[str, SecretValue], raw: bool = False) -> sdk.ImportReport:
+        report = secrets.import_secrets(
+            self.installation, self.actor, self.target, entries, raw=raw
+        )
         return _report(report.added, report.changed, report.unchanged)
 
     def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]:
         return secrets.effective_values(
+            self.installation, self.actor, self.target, purpose=purpose, resolve=resolve
+        )
+
+    def delivery(
+        self, purpose: str, resolve: bool = True
+    ) -> tuple[dict[str, SecretValue], dict[str, str]]:
+        return secrets.delivery(
             self.installation, self.actor, self.target, purpose=purpose, resolve=resolve
         )
 

@@ -18,7 +18,7 @@ from stacksafe.cli.output import (
     print_table,
 )
 from stacksafe.cli.secret_input import read_bytes
-from stacksafe.errors import InvalidInput
+from stacksafe.errors import BrokenReferences, InvalidInput
 
 __all__ = ["copy", "diff", "export", "import_"]
 
@@ -33,6 +33,14 @@ def import_(
         FileFormat | None,
         typer.Option("--format", "-f", help="Default: json for *.json, else dotenv."),
     ] = None,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Values as stored, from `export --raw`: ${KEY} stay references. "
+            "Default: every value is literal and reads back exactly.",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Set every KEY=VALUE of a file in one transaction: all of them or none."""
@@ -43,7 +51,14 @@ def import_(
     chosen = transfer.detect_format(path) if fmt is None else fmt.value
     entries = transfer.parse(text, "json" if chosen == "json" else "dotenv", source)
     with secrets_backend(data_dir, account=account, stack=stack) as target:
-        report = target.import_(entries)
+        report = target.import_(entries, raw)
+    if not raw and any("${" in v.reveal() for v in entries.values()):
+        # A file from `export --raw` imported without --raw would turn references into text.
+        typer.echo(
+            "Note: ${...} in values was stored as literal text; "
+            "import with --raw to keep references (a file from `export --raw`)",
+            err=True,
+        )
     typer.echo(f"Imported into {target.describe()}:")
     for label, keys in (
         ("added", report.added),
@@ -78,9 +93,12 @@ def export(
     from stacksafe.core.exports import k8s_name, render_export
 
     with secrets_backend(data_dir, account=account, stack=stack) as target:
-        values = target.values(f"export {fmt.value}", resolve=not raw)
+        values, broken = target.delivery(f"export {fmt.value}", resolve=not raw)
     manifest_name = name or k8s_name(stack or account or "stacksafe")
     sys.stdout.write(render_export(values, fmt.value, name=manifest_name))
+    # The other keys are exported; a key whose references are broken is named, and the exit
+    # status says the export is not whole (docs/references.md).
+    BrokenReferences.among(broken)
 
 
 def _two_stacks(stacks: list[str] | None) -> tuple[str, str]:

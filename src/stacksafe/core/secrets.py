@@ -20,17 +20,19 @@ from stacksafe.core.guard import allow
 from stacksafe.core.inheritance import inherits
 from stacksafe.core.installation import Installation
 from stacksafe.core.level_reads import open_rows
+from stacksafe.core.references import escape_literal
 from stacksafe.core.reveal import RevealQuery, reveal
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_environment, validate_key, validate_value
 from stacksafe.core.version_writes import append_version, prune_after_write
-from stacksafe.errors import Conflict, InvalidInput, NotFound
+from stacksafe.errors import BrokenReferences, Conflict, InvalidInput, NotFound
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
 
 __all__ = [
     "ImportReport",
+    "delivery",
     "effective_values",
     "environments_of",
     "get_secret",
@@ -201,7 +203,7 @@ def set_secret(
         if environments is not None:
             _restrict(conn, target, key, restriction)
             detail["environments"] = restriction
-        check_expansion(conn, installation, target, [key])
+        check_expansion(conn, installation, target, [key], written=[key])
         record(
             conn,
             installation,
@@ -267,11 +269,18 @@ def import_secrets(
     entries: Mapping[str, SecretValue],
     *,
     provenance: Mapping[str, object] | None = None,
+    raw: bool = False,
 ) -> ImportReport:
     """Set many secrets at ``target``'s own level in one transaction: all or nothing.
 
-    ``provenance`` (where the values came from) goes into the audit event.
+    Values are literal: each is stored so that it reads back exactly as given (every ``${``
+    escaped as ``$${``: a ``${`` in an imported value is never taken for a reference). With
+    ``raw`` they are stored text as ``export --raw`` writes it: ``${KEY}`` references stay
+    live and ``$${`` is an escape (docs/references.md). ``provenance`` (where the values came
+    from) goes into the audit event.
     """
+    if not raw:
+        entries = {k: SecretValue(escape_literal(v.reveal())) for k, v in entries.items()}
     for key, value in entries.items():
         validate_key(key)
         validate_value(key, value, installation.max_value_bytes)
@@ -307,7 +316,8 @@ def import_secrets(
                 append_version(conn, target, key, value, data_key, actor.name, now)
                 for key, value in changes
             ]
-            check_expansion(conn, installation, target, [key for key, _ in changes])
+            changed_keys = [key for key, _ in changes]
+            check_expansion(conn, installation, target, changed_keys, written=changed_keys)
             record(
                 conn,
                 installation,
@@ -335,8 +345,26 @@ def effective_values(
     *,
     resolve: bool = True,
 ) -> dict[str, SecretValue]:
-    """Key → plaintext of everything ``target`` sees, for delivery into a process or a file."""
-    revealed: Iterable[Secret] = list_secrets(
-        installation, actor, target, reveal=True, purpose=purpose, resolve=resolve
-    )
-    return {s.key: s.raw_value for s in revealed if s.raw_value is not None}
+    """Key → plaintext of everything ``target`` sees, for delivery into a process or a file;
+    ``Conflict`` naming every key whose references are broken, if any is."""
+    values, broken = delivery(installation, actor, target, purpose, resolve=resolve)
+    BrokenReferences.among(broken)
+    return values
+
+
+def delivery(
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    purpose: str = "deliver",
+    *,
+    resolve: bool = True,
+) -> tuple[dict[str, SecretValue], dict[str, str]]:
+    """Key → plaintext of everything ``target`` sees whose references resolve, and the keys
+    whose references are broken, with the error naming the reference: one broken value does
+    not keep the others from being delivered (the caller decides what a broken key means)."""
+    query = RevealQuery(reveal=True, resolve=resolve, purpose=purpose)
+    revealed = _reveal(installation, actor, target, query)
+    found = revealed.result()
+    values = {s.key: s.raw_value for s in found if s.raw_value is not None}
+    return values, dict(revealed.broken)
