@@ -33,7 +33,7 @@ from stacksafe.core.secrets import (
 )
 from stacksafe.core.tenancy import Target, create_stack, list_stacks
 from stacksafe.core.versions import rollback_key
-from stacksafe.errors import Conflict, ExpansionTooLarge, IntegrityError, NotFound
+from stacksafe.errors import ExpansionTooLarge, IntegrityError, NotFound
 from stacksafe.model import SecretValue
 from stacksafe.store.schema import secret_versions, secrets
 from tests.actors import LOCAL

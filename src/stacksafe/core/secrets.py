@@ -7,7 +7,7 @@ the audit event; writes append versions (core.version_writes) sealed under the l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from stacksafe.core.access import Action, Principal
