@@ -335,6 +335,8 @@ def broken_after_write(
     texts.update({ACCOUNT_PREFIX + k: _as_account_references(v) for k, v in account.items()})
     names: dict[str, str] = {}
     done: set[str] = set()  # labels whose every reference, all the way down, resolves
+    written = list(written)
+    mine = set(written)
     for root in written:
         if root not in texts or root in done:
             continue
@@ -345,7 +347,9 @@ def broken_after_write(
                 if target in done:
                     continue
                 if target not in texts:
-                    return _missing(path, target, where)
+                    # Named from the last written key on the way: that is what to mend.
+                    last = max(i for i, label in enumerate(path) if label in mine or i == 0)
+                    return _missing(path[last:], target, where)
                 if target in path:
                     cycle = " -> ".join([*path[path.index(target) :], target])
                     return f"{path[0]!r} in {where} would close a reference cycle: {cycle}"
