@@ -42,6 +42,25 @@ def test_a_broken_reference_is_a_409_that_names_it_and_shows_no_value(world: Wor
     assert listed.status_code == 200
 
 
+def test_a_list_isolates_broken_keys_and_a_write_creating_one_is_a_409(world: World) -> None:
+    set_local(world.installation, world.stack_target, {"OTHER": "fine"})
+    dangling(world.installation, world.stack_target, "C", "MISSING")
+
+    listed = world.client.get(world.stack_url(), params={"reveal": "true"})
+    assert listed.status_code == 200, listed.text
+    values = {s["key"]: s["raw_value"] for s in listed.json()["response"]}
+    assert values == {"C": None, "OTHER": "fine"}  # C without a value, never its stored text
+
+    before = table_rows(world.installation)
+    refused = world.client.put(world.stack_url("D"), json={"raw_value": "${C}${NOPE}"})
+    body = assert_error(refused, 409, "conflict")
+    assert body["error_description"] == (
+        "'D' in stack 'web' of account 'acme' references ${MISSING} (through D -> C), which does "
+        "not exist there; nothing was written"
+    )
+    assert table_rows(world.installation) == before
+
+
 def test_a_write_whose_references_would_expand_too_far_is_a_422_naming_the_key(
     world: World,
 ) -> None:

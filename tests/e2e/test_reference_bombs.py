@@ -66,6 +66,7 @@ def store_bombs(cli: Cli, tmp_path: Path) -> None:
             stack,
             "--format",
             "json",
+            "--raw",  # stored text: the ${...} are references
             env={"STACKSAFE_MAX_VALUE_BYTES": HUGE},
         )
 
