@@ -14,12 +14,13 @@ from stacksafe.core.exports import render_export
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import delivery, import_secrets
 from stacksafe.core.tenancy import Target, create_stack
-from stacksafe.core.transfer import parse
+from stacksafe.core.transfer import Format, parse
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
 
 KEYS = [f"K{i}" for i in range(5)]
+FORMATS: list[Format] = ["dotenv", "json"]
 _stacks = count()
 
 # Text around references: what makes escapes and near-references ("$", "{", "}", quotes).
@@ -81,9 +82,9 @@ def _read(installation: Installation, target: Target) -> dict[str, str]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(values=stored_values(), fmt=st.sampled_from(["dotenv", "json"]))
+@given(values=stored_values(), fmt=st.sampled_from(FORMATS))
 def test_raw_export_then_raw_import_gives_back_the_stored_values(
-    installation: Installation, account_target: Target, fmt: str, values: dict[str, str]
+    installation: Installation, account_target: Target, fmt: Format, values: dict[str, str]
 ) -> None:
     source = _stack(installation, account_target)
     _fill(installation, source, values)
@@ -99,9 +100,9 @@ def test_raw_export_then_raw_import_gives_back_the_stored_values(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(values=stored_values(), fmt=st.sampled_from(["dotenv", "json"]))
+@given(values=stored_values(), fmt=st.sampled_from(FORMATS))
 def test_export_then_import_gives_back_what_every_key_reads_as(
-    installation: Installation, account_target: Target, fmt: str, values: dict[str, str]
+    installation: Installation, account_target: Target, fmt: Format, values: dict[str, str]
 ) -> None:
     source = _stack(installation, account_target)
     _fill(installation, source, values)
