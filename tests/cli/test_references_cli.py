@@ -81,7 +81,7 @@ def test_import_is_literal_unless_raw(
     env = tmp_path / "app.env"
     env.write_text("TEMPLATE='postgres://${HOST}/app'\n")
     done = cli_runner.ok("secrets", "import", str(env), *WEB)
-    assert "import with --raw to keep references" in done.stderr
     assert cli_runner.revealed(*WEB)["TEMPLATE"] == "postgres://${HOST}/app"
+    assert "import with --raw to keep references" in done.stderr
     cli_runner.ok("secrets", "import", str(env), *WEB, "--raw")
     assert cli_runner.revealed(*WEB)["TEMPLATE"] == "postgres://db.internal/app"
