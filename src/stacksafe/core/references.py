@@ -4,7 +4,9 @@
 own value wins over the account's, in the stack being resolved); ``${account.KEY}`` is the
 account's own KEY, if the stack's environment inherits it. ``$${`` stands for a literal ``${``.
 Any other ``$`` is literal text. A chain of references may be 10 deep; a cycle or a reference to
-a key that does not exist is an error that names it.
+a key that does not exist is an error that names it: a read isolates it to the keys it breaks
+(``Resolved.broken``), and a write that would create one is refused (``broken_after_write``).
+``escape_literal`` stores a text so that it resolves to exactly itself.
 
 Expansion is bounded (``Limits``): a few small values that reference each other many times
 expand exponentially, so sizes are computed first, from lengths alone (memoised per value),
