@@ -56,7 +56,7 @@ def test_a_list_isolates_broken_keys_and_a_write_creating_one_is_a_409(world: Wo
     body = assert_error(refused, 409, "conflict")
     assert body["error_description"] == (
         "'D' in stack 'web' of account 'acme' references ${MISSING} (through D -> C), which does "
-        "not exist there; nothing was written"
+        "not exist there (for a literal ${, write $${); nothing was written"
     )
     assert table_rows(world.installation) == before
 

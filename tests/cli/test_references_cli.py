@@ -31,7 +31,7 @@ def test_setting_a_dangling_reference_is_one_line_naming_it(
     assert refused.exit_code == 5
     assert error_line(refused.stderr) == (
         "Error: 'URL' in stack 'web' of account 'acme' references ${HOST}, which does not "
-        "exist there; nothing was written"
+        "exist there (for a literal ${, write $${); nothing was written"
     )
     assert cli_runner.invoke("secrets", "get", "URL", *WEB).exit_code == 3  # not found
 

@@ -39,7 +39,7 @@ def test_a_write_referencing_a_missing_key_is_refused_naming_both(
     with pytest.raises(
         Conflict,
         match=r"^'URL' in stack 'web' of account 'acme' references \$\{PORT\}, which does not "
-        r"exist there; nothing was written$",
+        r"exist there \(for a literal \$\{, write \$\$\{\); nothing was written$",
     ):
         put(installation, stack_target, "URL", "postgres://${HOST}:${PORT}")
     with pytest.raises(Conflict, match=r"'B' in stack 'web' .*\$\{NOPE\}"):

@@ -371,7 +371,10 @@ def _missing(path: list[str], target: str, where: str) -> str:
             f"{path[0]!r} in {where} references ${{{target}}}{through}, but the account has "
             f"no secret {target[len(ACCOUNT_PREFIX) :]!r} that {where} inherits"
         )
-    return f"{path[0]!r} in {where} references ${{{target}}}{through}, which does not exist there"
+    return (
+        f"{path[0]!r} in {where} references ${{{target}}}{through}, which does not exist there "
+        "(for a literal ${, write $${)"
+    )
 
 
 def _size_iteratively(
