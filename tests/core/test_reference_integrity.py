@@ -10,6 +10,7 @@ from stacksafe.core.audit_events import list_events
 from stacksafe.core.bulk import NewStack, load_stacks
 from stacksafe.core.generate import CHARSETS, auto_generated, generate_value
 from stacksafe.core.installation import Installation
+from stacksafe.core.promotion import copy_secrets, diff_stacks
 from stacksafe.core.references import escape_literal, resolve_all
 from stacksafe.core.secrets import (
     delivery,
@@ -20,7 +21,7 @@ from stacksafe.core.secrets import (
     set_secret,
     unset_secret,
 )
-from stacksafe.core.tenancy import Target, list_stacks
+from stacksafe.core.tenancy import Target, create_stack, list_stacks
 from stacksafe.errors import BrokenReferences, Conflict, NotFound
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
@@ -172,3 +173,19 @@ def test_imported_values_read_back_exactly_unless_raw(
 def test_escape_literal_is_undone_by_resolving() -> None:
     for text in ("${X}", "$${X}", "$$${X}", "a$", "${", "$${", "${account.X}", "}${}", "$"):
         assert resolve_all({"K": escape_literal(text)}, dict, "w").values == {"K": text}
+
+
+def test_copy_and_diff_name_a_broken_key(
+    installation: Installation, account_target: Target, stack_target: Target
+) -> None:
+    put(installation, stack_target, "OTHER", "fine")
+    dangling(installation, stack_target, "URL", "HOST")
+    other = Target(
+        account_target.account, create_stack(installation, LOCAL, "acme", "dev", "development")
+    )
+    with pytest.raises(Conflict, match=r"'URL' in stack 'dev' .*\$\{HOST\}"):
+        copy_secrets(installation, LOCAL, stack_target, other, allow_production_source=True)
+    copy_secrets(installation, LOCAL, stack_target, other, ["OTHER"], allow_production_source=True)
+    assert delivery(installation, LOCAL, other) == ({"OTHER": SecretValue("fine")}, {})
+    with pytest.raises(BrokenReferences, match="'URL' has a broken reference in stack 'web'"):
+        diff_stacks(installation, LOCAL, stack_target, other)
