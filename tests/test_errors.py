@@ -28,6 +28,7 @@ PINNED = {
     "Unauthenticated": ("unauthenticated", 401, 4),
     "Forbidden": ("forbidden", 403, 4),
     "Conflict": ("conflict", 409, 5),
+    "BrokenReferences": ("conflict", 409, 5),
     "PreconditionFailed": ("precondition_failed", 412, 5),
     "Throttled": ("throttled", 503, 8),
     "TooManyFailures": ("throttled", 429, 8),

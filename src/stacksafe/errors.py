@@ -30,9 +30,12 @@ Messages say what was wrong and how to fix it, and never contain a secret value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 __all__ = [
     "AddressUnavailable",
     "AuditUnavailable",
+    "BrokenReferences",
     "ConfigurationError",
     "Conflict",
     "ExpansionTooLarge",
@@ -113,6 +116,19 @@ class Conflict(StacksafeError):
     code = "conflict"
     http_status = 409
     exit_code = 5
+
+
+class BrokenReferences(Conflict):
+    """Values to be delivered hold ``${...}`` references that cannot be resolved (a missing
+    target, a cycle): one line naming each key and its reference."""
+
+    @classmethod
+    def among(cls, broken: Mapping[str, str], keys: Iterable[str] | None = None) -> None:
+        """Raise for the broken keys among ``keys`` (all when None), if any is."""
+        named = sorted(broken if keys is None else set(keys) & set(broken))
+        if named:
+            reasons = "; ".join(broken[k] for k in named)
+            raise cls(f"{reasons} (not given: {', '.join(named)})")
 
 
 class PreconditionFailed(Conflict):

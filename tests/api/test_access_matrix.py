@@ -26,7 +26,7 @@ from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation, initialise
 from stacksafe.core.principals import TOKEN_PREFIX, authenticate, create_token, create_user
 from stacksafe.core.rotation import get_policy, set_policy
-from stacksafe.core.secrets import get_secret, set_secret, unset_secret
+from stacksafe.core.secrets import get_secret, restrict_secret, set_secret, unset_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack, find_stack
 from stacksafe.core.versions import history
 from stacksafe.errors import NotFound, Unauthenticated
@@ -1119,14 +1119,10 @@ def test_a_stack_reveal_resolves_what_the_stack_inherits_and_nothing_else(
         SecretValue("ref-host-4b1"),
         environments=["development"],
     )
-    set_secret(
-        installation,
-        LOCAL,
-        acme,
-        "REF_PROD",
-        SecretValue("ref-prod-9c2"),
-        environments=["production"],
-    )
+    # The two broken references are made as stored data can hold them (writes refuse to create
+    # one): written while their targets were there, then the targets restricted or deleted.
+    set_secret(installation, LOCAL, acme, "REF_PROD", SecretValue("ref-prod-9c2"))
+    set_local(installation, dev_target, {"web.WEB_KEY": "dev's own key of that name"})
     set_local(
         installation,
         dev_target,
@@ -1136,6 +1132,8 @@ def test_a_stack_reveal_resolves_what_the_stack_inherits_and_nothing_else(
             "REF_OTHER_STACK": "${web.WEB_KEY}",
         },
     )
+    restrict_secret(installation, LOCAL, acme, "REF_PROD", ["production"])
+    unset_secret(installation, LOCAL, dev_target, "web.WEB_KEY")
     narrowed = user_with_token(
         installation, "refs-narrow@acme.test", "acme", "deployer", stacks=[matrix.dev.uid]
     )

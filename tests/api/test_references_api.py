@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from tests.api.helpers import World, assert_error, set_local, table_rows
+from tests.core.helpers_references import cycle as make_cycle
+from tests.core.helpers_references import dangling
 
 
 def test_revealed_values_are_resolved_unless_asked_not_to(world: World) -> None:
@@ -25,8 +27,8 @@ def test_revealed_values_are_resolved_unless_asked_not_to(world: World) -> None:
 
 
 def test_a_broken_reference_is_a_409_that_names_it_and_shows_no_value(world: World) -> None:
-    set_local(world.installation, world.stack_target, {"A": "secret-a ${B}", "B": "secret-b ${A}"})
-    set_local(world.installation, world.stack_target, {"C": "${MISSING}"})
+    make_cycle(world.installation, world.account_target, world.stack_target, "A", "B")
+    dangling(world.installation, world.stack_target, "C", "MISSING")
 
     cycle = world.client.get(world.stack_url("A"), params={"reveal": "true"})
     missing = world.client.get(world.stack_url("C"), params={"reveal": "true"})
@@ -38,6 +40,25 @@ def test_a_broken_reference_is_a_409_that_names_it_and_shows_no_value(world: Wor
     assert "${MISSING}" in assert_error(missing, 409, "conflict")["error_description"]
     listed = world.client.get(world.stack_url(), params={"reveal": "true", "resolve": "false"})
     assert listed.status_code == 200
+
+
+def test_a_list_isolates_broken_keys_and_a_write_creating_one_is_a_409(world: World) -> None:
+    set_local(world.installation, world.stack_target, {"OTHER": "fine"})
+    dangling(world.installation, world.stack_target, "C", "MISSING")
+
+    listed = world.client.get(world.stack_url(), params={"reveal": "true"})
+    assert listed.status_code == 200, listed.text
+    values = {s["key"]: s["raw_value"] for s in listed.json()["response"]}
+    assert values == {"C": None, "OTHER": "fine"}  # C without a value, never its stored text
+
+    before = table_rows(world.installation)
+    refused = world.client.put(world.stack_url("D"), json={"raw_value": "${C}${NOPE}"})
+    body = assert_error(refused, 409, "conflict")
+    assert body["error_description"] == (
+        "'D' in stack 'web' of account 'acme' references ${MISSING} (through D -> C), which does "
+        "not exist there (for a literal ${, write $${); nothing was written"
+    )
+    assert table_rows(world.installation) == before
 
 
 def test_a_write_whose_references_would_expand_too_far_is_a_422_naming_the_key(

@@ -243,7 +243,8 @@ def test_export_then_import_round_trips_every_value_exactly(
         cli_runner.ok("stacks", "create", copy, "--account", "acme")
         path = tmp_path / f"export.{'json' if fmt == 'json' else 'env'}"
         path.write_bytes(exported.encode("utf-8"))
-        done = seeded.ok("secrets", "import", str(path), "--stack", copy)
+        # --raw on both sides: the file is stored text (a plain import would store it as text).
+        done = seeded.ok("secrets", "import", str(path), "--stack", copy, "--raw")
         assert f": added {len(expected)}, changed 0, unchanged 0\n" in done.stdout
         assert stored(cli_runner, "--stack", copy) == expected
         copied = cli_runner.json("secrets", "list", "--stack", copy, "--format", "json")

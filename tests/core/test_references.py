@@ -10,9 +10,15 @@ import pytest
 from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
 from stacksafe.core.references import MAX_DEPTH, resolve_all
-from stacksafe.core.secrets import effective_values, get_secret, list_secrets, set_secret
+from stacksafe.core.secrets import (
+    effective_values,
+    get_secret,
+    list_secrets,
+    restrict_secret,
+    set_secret,
+)
 from stacksafe.core.tenancy import Target, create_stack
-from stacksafe.errors import Conflict, Forbidden
+from stacksafe.errors import BrokenReferences, Conflict, Forbidden, NotFound
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
 from tests.core.helpers_access import make_user
@@ -51,18 +57,21 @@ def test_account_references_and_their_own_references_mean_the_account() -> None:
     assert resolved(own, account)["URL"] == "https://account-host/x"
 
 
-def test_a_cycle_is_an_error_naming_it() -> None:
-    with pytest.raises(Conflict, match=r"cycle in stack 'web': A -> B -> C -> A"):
-        resolved({"A": "${B}", "B": "${C}", "C": "x${A}"})
-    with pytest.raises(Conflict, match=r"cycle in stack 'web': SELF -> SELF"):
-        resolved({"SELF": "${SELF}"})
+def broken(own: Mapping[str, str], account: Mapping[str, str] | None = None) -> dict[str, str]:
+    return resolve_all(own, lambda: account or {}, "stack 'web'").broken
+
+
+def test_a_cycle_is_an_error_naming_it_and_the_other_keys_still_resolve() -> None:
+    out = resolve_all({"A": "${B}", "B": "${C}", "C": "x${A}", "OK": "${D}", "D": "d"}, dict, "w")
+    assert out.broken["A"] == "reference cycle in w: A -> B -> C -> A"
+    assert set(out.broken) == {"A", "B", "C"}
+    assert out.values == {"OK": "d", "D": "d"}
+    assert broken({"SELF": "${SELF}"}) == {"SELF": "reference cycle in stack 'web': SELF -> SELF"}
 
 
 def test_a_missing_target_is_an_error_naming_it() -> None:
-    with pytest.raises(Conflict, match=r"\$\{NOPE\} does not exist in stack 'web'"):
-        resolved({"A": "${NOPE}"})
-    with pytest.raises(Conflict, match="no account secret 'GONE'"):
-        resolved({"A": "${account.GONE}"}, {"OTHER": "x"})
+    assert broken({"A": "${NOPE}"}) == {"A": "${NOPE} does not exist in stack 'web'"}
+    assert "no account secret 'GONE'" in broken({"A": "${account.GONE}"}, {"OTHER": "x"})["A"]
 
 
 def test_depth_is_limited_to_ten() -> None:
@@ -71,8 +80,7 @@ def test_depth_is_limited_to_ten() -> None:
     assert resolved(chain)["K0"] == "end"  # ten references deep: fine
     chain[f"K{MAX_DEPTH}"] = "${END}"
     chain["END"] = "end"
-    with pytest.raises(Conflict, match="deeper than 10"):
-        resolved(chain)
+    assert "deeper than 10" in broken(chain)["K0"]
 
 
 # --- Through the core --------------------------------------------------------------------
@@ -110,20 +118,29 @@ def test_a_reference_cannot_reach_a_secret_restricted_to_another_environment(
     staging = Target(
         account_target.account, create_stack(installation, LOCAL, "acme", "stg", "staging")
     )
-    put(
-        installation,
-        account_target,
-        "PROD_PASSWORD",
-        "never-in-staging",
-        environments=["production"],
-    )
+    put(installation, account_target, "PROD_PASSWORD", "never-in-staging")
     put(installation, staging, "LEAK", "${account.PROD_PASSWORD}")
     put(installation, staging, "LEAK2", "${PROD_PASSWORD}")
+    put(installation, staging, "FINE", "fine")
+    # Restricting it afterwards is allowed (as deleting it is): the references break, and
+    # reads isolate them (docs/references.md).
+    restrict_secret(installation, LOCAL, account_target, "PROD_PASSWORD", ["production"])
 
+    listed = list_secrets(installation, LOCAL, staging, reveal=True)
+    assert {s.key: s.raw_value for s in listed} == {
+        "FINE": SecretValue("fine"),
+        "LEAK": None,
+        "LEAK2": None,
+    }
     with pytest.raises(Conflict, match="PROD_PASSWORD"):
-        list_secrets(installation, LOCAL, staging, reveal=True)
+        get_secret(installation, LOCAL, staging, "LEAK", reveal=True)
+    with pytest.raises(BrokenReferences, match=r"LEAK2 does not exist|\$\{PROD_PASSWORD\}"):
+        effective_values(installation, LOCAL, staging)
     listed = list_secrets(installation, LOCAL, staging, reveal=True, resolve=False)
-    assert {s.key for s in listed} == {"LEAK", "LEAK2"}
+    assert {s.key for s in listed} == {"FINE", "LEAK", "LEAK2"}
+    # A new reference to it is refused when written, naming the key and the reference.
+    with pytest.raises(Conflict, match=r"'LEAK3' in stack 'stg' .*\$\{PROD_PASSWORD\}"):
+        put(installation, staging, "LEAK3", "${PROD_PASSWORD}")
 
 
 def test_revealing_a_stack_resolves_what_it_inherits_without_account_permissions(
@@ -151,11 +168,12 @@ def test_revealing_a_stack_resolves_what_it_inherits_without_account_permissions
     staging = Target(
         account_target.account, create_stack(installation, LOCAL, "acme", "stg", "staging")
     )
-    put(installation, staging, "LEAK", "${account.PROD_ONLY}")
+    with pytest.raises(Conflict, match="the account has no secret 'PROD_ONLY'"):
+        put(installation, staging, "LEAK", "${account.PROD_ONLY}")
     stager = make_user(
         installation, "stg@example.com", "acme", "viewer", stack_roles={"stg": "developer"}
     )
-    with pytest.raises(Conflict, match="no account secret 'PROD_ONLY'"):
+    with pytest.raises(NotFound):
         get_secret(installation, stager, staging, "LEAK", reveal=True)
     with pytest.raises(Forbidden):
         get_secret(installation, stager, stack_target, "USES_ACCOUNT", reveal=True)

@@ -145,7 +145,8 @@ HOSTILE = {
     "HANDOVER_SUBSTITUTION": "$(touch PWNED)",
     "HANDOVER_BACKTICKS": "`touch PWNED`",
     "HANDOVER_QUOTES": "'; touch PWNED; \\'\"",
-    "HANDOVER_LINES": "a\ntouch PWNED\n${IFS}!",
+    # $${ stores a literal ${ (a ${IFS} reference to a missing key would be refused).
+    "HANDOVER_LINES": "a\ntouch PWNED\n$${IFS}!",
 }
 
 

@@ -175,6 +175,29 @@ def test_run_sees_the_stacks_secrets(remote: RemoteCli, fast: InProcessRemote) -
     assert f"run {sys.executable}" in purposes
 
 
+def test_a_broken_reference_stops_only_what_delivers_it(
+    remote: RemoteCli, fast: InProcessRemote
+) -> None:
+    # A stack of its own (the other tests read web whole): URL's target deleted since.
+    fast.ok("stacks", "create", "refs-remote", "--account", "acme")
+    target = ("--stack", "refs-remote")
+    fast.ok("secrets", "set", "OTHER=fine", *target)
+    fast.ok("secrets", "set", "HOST=db.internal", *target)
+    fast.ok("secrets", "set", "URL=postgres://${HOST}/app", *target)
+    fast.ok("secrets", "unset", "HOST", *target)
+    program = "import json, os; print(json.dumps([os.environ.get(k) for k in ('OTHER', 'URL')]))"
+
+    ran = remote.ok("run", *target, "--only", "OTHER", "--", sys.executable, "-c", program)
+    assert json.loads(ran.stdout) == ["fine", None]
+    refused = remote.run("run", *target, "--", sys.executable, "-c", program)
+    assert refused.returncode == CONFLICT
+    assert refused.stdout == ""
+    assert "'URL' has a broken reference" in error_line(refused.stderr)
+    exported = fast.invoke("export", *target, "--format", "json")
+    assert exported.exit_code == CONFLICT
+    assert json.loads(exported.stdout) == {"OTHER": "fine"}
+
+
 def test_remote_mode_needs_a_token_and_the_ca(served: Served, empty_dir: Path) -> None:
     owner = served.remote(None, empty_dir).in_process()
     no_token = owner.fails(

@@ -12,6 +12,7 @@ import pytest
 
 from stacksafe.client import Client, ImportReport
 from stacksafe.errors import (
+    BrokenReferences,
     ConfigurationError,
     Conflict,
     Forbidden,
@@ -19,6 +20,7 @@ from stacksafe.errors import (
     PreconditionFailed,
     Unauthenticated,
 )
+from stacksafe.model import SecretValue
 from tests.e2e.conftest import Served, TlsFiles, make_tls
 
 
@@ -185,3 +187,33 @@ def test_client_with_ca_bundle_emits_no_deprecation_warning(tls: TlsFiles) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         Client("https://127.0.0.1:8200", "ssk_irrelevant", ca_bundle=str(tls.ca)).close()
+
+
+def test_broken_references_are_refused_when_written_and_isolated_when_read(
+    served: Served,
+) -> None:
+    # A stack of its own: the other tests reveal web whole.
+    with served.client() as client:
+        stack = client.create_stack("sdk-refs", account="acme").uid
+        with pytest.raises(Conflict, match=r"'URL' in stack 'sdk-refs' .*\$\{HOST\}"):
+            client.set_secret("URL", "postgres://${HOST}/app", stack=stack)
+        client.set_secret("HOST", "db.internal", stack=stack)
+        client.set_secret("URL", "postgres://${HOST}/app", stack=stack)
+        client.set_secret("OTHER", "fine", stack=stack)
+        client.delete_secret("HOST", stack=stack)  # allowed: reads isolate URL
+
+        listed = {s.key: s.raw_value for s in client.list_secrets(stack=stack, reveal=True)}
+        assert listed["URL"] is None
+        assert listed["OTHER"] == SecretValue("fine")
+        with pytest.raises(BrokenReferences, match=r"'URL' has a broken reference"):
+            client.reveal(stack=stack)
+        with pytest.raises(Conflict, match=r"\$\{HOST\} does not exist in stack 'sdk-refs'"):
+            client.get_secret("URL", stack=stack, reveal=True)
+
+        # Imported values read back exactly; raw=True takes stored text (references live).
+        client.import_secrets({"HOST": "h", "LITERAL": "a ${HOST}"}, stack=stack)
+        client.import_secrets({"LIVE": "a ${HOST} $${HOST}"}, stack=stack, raw=True)
+        values = client.reveal(stack=stack)
+        assert values["URL"].reveal() == "postgres://h/app"
+        assert values["LITERAL"].reveal() == "a ${HOST}"
+        assert values["LIVE"].reveal() == "a h ${HOST}"

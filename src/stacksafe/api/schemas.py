@@ -192,6 +192,12 @@ class Deleted(BaseModel):
 class SecretsImport(BaseModel):
     model_config = ConfigDict(extra="forbid")
     secrets: dict[str, str] = Field(description="Key → plaintext; set in one transaction.")
+    raw: bool = Field(
+        default=False,
+        description="False: each value is literal and reads back exactly as given. True: the "
+        "values are stored text (as an unresolved export gives them): ${KEY} references stay "
+        "live, $${ is a literal ${.",
+    )
 
 
 class ImportReportOut(BaseModel):

@@ -72,9 +72,17 @@ class SecretsBackend(Protocol):
         self,
         entries: Mapping[str, SecretValue],
         progress: Callable[[int, int], None] | None = None,
+        *,
+        raw: bool = False,
     ) -> ImportReport: ...
 
     def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]: ...
+
+    def delivery(
+        self, purpose: str, resolve: bool = True
+    ) -> tuple[dict[str, SecretValue], dict[str, str]]:
+        """The values whose references resolve, and the broken keys with why."""
+        ...
 
     def history(self, key: str, reveal: bool) -> Sequence[VersionEntry]: ...
 

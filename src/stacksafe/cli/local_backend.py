@@ -323,14 +323,23 @@ class LocalSecrets:
         self,
         entries: Mapping[str, SecretValue],
         progress: Callable[[int, int], None] | None = None,
+        *,
+        raw: bool = False,
     ) -> sdk.ImportReport:
         report = secrets.import_secrets(
-            self.installation, self.actor, self.target, entries, progress=progress
+            self.installation, self.actor, self.target, entries, progress=progress, raw=raw
         )
         return _report(report.added, report.changed, report.unchanged)
 
     def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]:
         return secrets.effective_values(
+            self.installation, self.actor, self.target, purpose=purpose, resolve=resolve
+        )
+
+    def delivery(
+        self, purpose: str, resolve: bool = True
+    ) -> tuple[dict[str, SecretValue], dict[str, str]]:
+        return secrets.delivery(
             self.installation, self.actor, self.target, purpose=purpose, resolve=resolve
         )
 

@@ -27,7 +27,7 @@ from stacksafe.client import (
     Token,
     VersionEntry,
 )
-from stacksafe.errors import InvalidInput
+from stacksafe.errors import BrokenReferences, InvalidInput
 from stacksafe.model import Secret, SecretValue
 
 __all__ = ["RemoteBackend", "RemoteSecrets", "remote_stack_uid"]
@@ -240,15 +240,32 @@ class RemoteSecrets:
         self,
         entries: Mapping[str, SecretValue],
         progress: Callable[[int, int], None] | None = None,
+        *,
+        raw: bool = False,
     ) -> ImportReport:
         # One request: the server reports no progress, so ``progress`` is never called.
-        return self.client.import_secrets(entries, stack=self.stack, account=self.account)
+        return self.client.import_secrets(entries, stack=self.stack, account=self.account, raw=raw)
 
     def values(self, purpose: str, resolve: bool = True) -> dict[str, SecretValue]:
+        values, broken = self.delivery(purpose, resolve)
+        BrokenReferences.among(broken)
+        return values
+
+    def delivery(
+        self, purpose: str, resolve: bool = True
+    ) -> tuple[dict[str, SecretValue], dict[str, str]]:
         shown = "".join(c if " " <= c <= "~" else "?" for c in purpose)[:200]
-        return self.client.reveal(
-            stack=self.stack, account=self.account, resolve=resolve, purpose=shown
+        found = self.client.list_secrets(
+            stack=self.stack, account=self.account, reveal=True, resolve=resolve, purpose=shown
         )
+        # A revealed list gives a key without its value only when its references are broken
+        # (core.level_reads.resolved_values); reading it alone names the reference.
+        broken = {
+            s.key: f"{s.key!r} has a broken reference (`stacksafe secrets get {s.key}` names it)"
+            for s in found
+            if s.raw_value is None
+        }
+        return {s.key: s.raw_value for s in found if s.raw_value is not None}, broken
 
     def history(self, key: str, reveal: bool) -> Sequence[VersionEntry]:
         return self.client.history(key, stack=self.stack, account=self.account, reveal=reveal)

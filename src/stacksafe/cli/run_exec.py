@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 from stacksafe.cli.backend import SecretsBackend, secrets_backend
 from stacksafe.cli.child_env import inherited_environment
 from stacksafe.core.validation import SHELL_NAME
-from stacksafe.errors import InvalidInput, ServerUnreachable
+from stacksafe.errors import BrokenReferences, InvalidInput, ServerUnreachable
 from stacksafe.model import SecretValue
 from stacksafe.settings import ClientSettings
 
@@ -68,12 +68,16 @@ def _starting(command: list[str]) -> Iterator[None]:
         raise SystemExit(126) from None
 
 
+def _wanted(only: str) -> list[str]:
+    return [k.strip() for k in only.split(",") if k.strip()]
+
+
 def _selected(
     values: dict[str, SecretValue], only: str | None, prefix: str
 ) -> dict[str, SecretValue]:
     """``values`` narrowed to ``--only`` keys and renamed with ``--prefix``."""
     if only is not None:
-        wanted = [k.strip() for k in only.split(",") if k.strip()]
+        wanted = _wanted(only)
         missing = sorted(set(wanted) - set(values))
         if missing:
             raise InvalidInput(f"--only names keys the stack does not have: {', '.join(missing)}")
@@ -137,7 +141,9 @@ def execute_run(command: list[str], options: RunOptions) -> NoReturn:
         with secrets_backend(data_dir, account=account, stack=stack) as target:
 
             def environment() -> tuple[dict[str, str], dict[str, SecretValue]]:
-                values = target.values(purpose)
+                values, broken = target.delivery(purpose)
+                # Only a key the command is given may stop it: `--only OTHER` still runs.
+                BrokenReferences.among(broken, None if only is None else _wanted(only))
                 if offline is not None:
                     offline.save(values)
                 return environment_of(values)

@@ -26,7 +26,7 @@ from stacksafe.cli.transfer_cmd import copy, diff, export, import_
 from stacksafe.cli.versions_cmd import destroy, history, max_versions, rollback, undelete
 from stacksafe.core.generate import CHARSETS, MAX_LENGTH  # light: limits --help shows
 from stacksafe.core.validation import parse_duration
-from stacksafe.errors import InvalidInput
+from stacksafe.errors import BrokenReferences, InvalidInput
 
 __all__ = ["export", "secrets_app"]
 
@@ -103,6 +103,16 @@ def list_(
         print_json([s.to_json() for s in found])
     else:
         print_table(["KEY", "FROM", "VERSION", "UPDATED", "VALUE"], secret_rows(found))
+    if reveal and not raw:
+        # A revealed list gives a key without its value only when its references are broken
+        # (docs/references.md): the others are listed, that one is named and the exit says so.
+        BrokenReferences.among(
+            {
+                s.key: f"{s.key!r} has a broken reference (`secrets get {s.key}` names it)"
+                for s in found
+                if s.raw_value is None
+            }
+        )
 
 
 def unset(

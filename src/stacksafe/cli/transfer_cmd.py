@@ -19,7 +19,7 @@ from stacksafe.cli.output import (
     print_table,
 )
 from stacksafe.cli.secret_input import read_bytes
-from stacksafe.errors import InvalidInput
+from stacksafe.errors import BrokenReferences, InvalidInput
 
 if TYPE_CHECKING:
     from stacksafe.client import DiffEntry
@@ -50,6 +50,14 @@ def import_(
             help="The report: a one-line summary (table), or json with every key by outcome.",
         ),
     ] = ListFormat.table,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Values as stored, from `export --raw`: ${KEY} stay references. "
+            "Default: every value is literal and reads back exactly.",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Set every KEY=VALUE of a file: all of them or none. Reports how many keys were added,
@@ -64,7 +72,14 @@ def import_(
         secrets_backend(data_dir, account=account, stack=stack) as target,
         import_progress(len(entries)) as progress,
     ):
-        report = target.import_(entries, progress)
+        report = target.import_(entries, progress, raw=raw)
+    if not raw and any("${" in v.reveal() for v in entries.values()):
+        # A file from `export --raw` imported without --raw would turn references into text.
+        typer.echo(
+            "Note: ${...} in values was stored as literal text; "
+            "import with --raw to keep references (a file from `export --raw`)",
+            err=True,
+        )
     if output is ListFormat.json:
         print_json({"into": target.describe(), **report_json(report)})
         return
@@ -99,9 +114,12 @@ def export(
     from stacksafe.core.exports import k8s_name, render_export
 
     with secrets_backend(data_dir, account=account, stack=stack) as target:
-        values = target.values(f"export {fmt.value}", resolve=not raw)
+        values, broken = target.delivery(f"export {fmt.value}", resolve=not raw)
     manifest_name = name or k8s_name(stack or account or "stacksafe")
     sys.stdout.write(render_export(values, fmt.value, name=manifest_name))
+    # The other keys are exported; a key whose references are broken is named, and the exit
+    # status says the export is not whole (docs/references.md).
+    BrokenReferences.among(broken)
 
 
 def _two_stacks(stacks: list[str] | None) -> tuple[str, str]:

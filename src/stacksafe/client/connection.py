@@ -37,7 +37,7 @@ from stacksafe.client.models import (
     secret_from_json,
 )
 from stacksafe.client.transport import Transport, etag_version, response_of
-from stacksafe.errors import InvalidInput
+from stacksafe.errors import BrokenReferences, InvalidInput
 from stacksafe.model import Secret, SecretValue
 
 __all__ = ["Client"]
@@ -212,9 +212,15 @@ class Client:
         resolve: bool = True,
         purpose: str | None = None,
     ) -> dict[str, SecretValue]:
-        """Key → plaintext of the effective set, fetched in one request per 1,000 keys."""
+        """Key → plaintext of the effective set, fetched in one request per 1,000 keys.
+        ``BrokenReferences`` naming the keys whose ``${...}`` references the server cannot
+        resolve (a revealed list gives those without a value), rather than leaving them out;
+        ``list_secrets(reveal=True)`` gives the others."""
         found = self.list_secrets(
             stack=stack, account=account, reveal=True, resolve=resolve, purpose=purpose
+        )
+        BrokenReferences.among(
+            {s.key: f"{s.key!r} has a broken reference" for s in found if s.raw_value is None}
         )
         return {s.key: s.raw_value for s in found if s.raw_value is not None}
 
@@ -277,13 +283,18 @@ class Client:
         *,
         stack: str | None = None,
         account: str | None = None,
+        raw: bool = False,
     ) -> ImportReport:
-        """Set many in one transaction; returns the added / changed / unchanged keys."""
-        body = {
+        """Set many in one transaction; returns the added / changed / unchanged keys. Each
+        value reads back exactly as given; with ``raw`` the values are stored text (``${KEY}``
+        references stay live, ``$${`` is a literal ``${``), as an unresolved export gives them."""
+        body: dict[str, object] = {
             "secrets": {
                 k: v.reveal() if isinstance(v, SecretValue) else v for k, v in values.items()
             }
         }
+        if raw:
+            body["raw"] = True
         return ImportReport.from_json(self._answer("PUT", self._level(stack, account), json=body))
 
     # -- environments -----------------------------------------------------------------------

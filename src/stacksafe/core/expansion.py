@@ -1,6 +1,7 @@
-"""The write-time bound on reference expansion (core.references): a write after which a value
-would expand beyond ``max_value_bytes`` is refused, naming the value, in the write's own
-transaction, so nothing of it remains.
+"""The write-time checks on references (core.references): a write after which a value would
+expand beyond ``max_value_bytes``, or after which a value it writes would hold a reference
+that cannot resolve (a missing target, a cycle, a chain too deep), is refused, naming the
+value, in the write's own transaction, so nothing of it remains.
 
 What a write can make grow: the values that use a written key, directly or through other
 references. In a stack that is the stack's effective set (its own values and the account values
@@ -16,10 +17,15 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from stacksafe.core.inheritance import inherits
 from stacksafe.core.installation import Installation
-from stacksafe.core.references import ACCOUNT_PREFIX, has_references, oversized_after_write
+from stacksafe.core.references import (
+    ACCOUNT_PREFIX,
+    broken_after_write,
+    has_references,
+    oversized_after_write,
+)
 from stacksafe.core.tenancy import Target
 from stacksafe.crypto import Scope, ScopeKeys
-from stacksafe.errors import ExpansionTooLarge, IntegrityError
+from stacksafe.errors import Conflict, ExpansionTooLarge, IntegrityError
 from stacksafe.model import Account, SecretValue, Stack
 from stacksafe.store import Connection
 from stacksafe.store import keys as key_queries
@@ -30,10 +36,20 @@ __all__ = ["check_expansion", "check_new_stacks"]
 
 
 def check_expansion(
-    conn: Connection, installation: Installation, target: Target, keys: Collection[str]
+    conn: Connection,
+    installation: Installation,
+    target: Target,
+    keys: Collection[str],
+    *,
+    written: Collection[str] = (),
 ) -> None:
     """Refuse a write after which a value that uses one of ``keys`` (directly or through other
-    references) would expand beyond ``max_value_bytes``: ``ExpansionTooLarge`` naming it.
+    references) would expand beyond ``max_value_bytes``: ``ExpansionTooLarge`` naming it; and
+    a write of new values (``written``) after which one of them holds a reference that does
+    not resolve where it is delivered (a stack value in its stack; an account value in every
+    stack that inherits it and does not override it): ``Conflict`` naming the key and the
+    reference. What a write leaves broken
+    without writing it (deleting a key others reference) is not refused: reads isolate it.
 
     Called in the write's transaction after the write, so it sees what the write leaves and
     its refusal rolls the write back. A stack write is checked in that stack; an account write
@@ -45,7 +61,9 @@ def check_expansion(
     if target.stack is None:
         values = {key: value for _, key, value in account_values}
         changed = [*keys, *(ACCOUNT_PREFIX + key for key in keys)]
-        _refuse_oversized(installation, target, values, values, changed)
+        # Not ``written``: an account value is a template resolved in each stack that inherits
+        # it (its ${HOST} may be every stack's own HOST), so it is checked in those stacks.
+        _refuse_oversized(installation, target, values, values, changed, ())
         stacks = tenancy_queries.list_stacks(conn, account.id)
     else:
         stacks = [target.stack]
@@ -58,7 +76,9 @@ def check_expansion(
             changed = [*(ACCOUNT_PREFIX + k for k in keys), *(k for k in keys if k not in own)]
         else:
             changed = list(keys)
-        _refuse_oversized_in_stack(installation, level, own, account_values, changed)
+        # An account key is read as KEY in a stack only where the stack does not override it.
+        fresh = [k for k in written if target.stack is not None or k not in own]
+        _refuse_oversized_in_stack(installation, level, own, account_values, changed, fresh)
 
 
 def _stacks_values(
@@ -132,7 +152,7 @@ def check_new_stacks(
             account_values = _inheritable(conn, installation, account)
         own = {key: value.reveal() for key, value in values.items()}
         _refuse_oversized_in_stack(
-            installation, Target(account, stack), own, account_values, list(own)
+            installation, Target(account, stack), own, account_values, list(own), list(own)
         )
 
 
@@ -153,6 +173,7 @@ def _refuse_oversized_in_stack(
     own: Mapping[str, str],
     account_values: Iterable[tuple[str | None, str, str]],
     changed: Collection[str],
+    written: Collection[str],
 ) -> None:
     assert level.stack is not None  # noqa: S101 - a stack level
     environment = level.stack.environment
@@ -161,7 +182,7 @@ def _refuse_oversized_in_stack(
         for environments, key, value in account_values
         if inherits(environment, environments)
     }
-    _refuse_oversized(installation, level, {**inherited, **own}, inherited, changed)
+    _refuse_oversized(installation, level, {**inherited, **own}, inherited, changed, written)
 
 
 def _refuse_oversized(
@@ -170,9 +191,14 @@ def _refuse_oversized(
     effective: Mapping[str, str],
     account: Mapping[str, str],
     changed: Collection[str],
+    written: Collection[str],
 ) -> None:
     if not any(has_references(value) for value in effective.values()):
         return  # nothing here expands (an account value is reached only through a reference)
+    if written:
+        broken = broken_after_write(effective, account, written, level.describe())
+        if broken is not None:
+            raise Conflict(f"{broken}; nothing was written")
     key = oversized_after_write(effective, account, changed, installation.max_value_bytes)
     if key is not None:
         raise ExpansionTooLarge(

@@ -25,9 +25,10 @@ CHARSETS = {
     "alnum": string.ascii_letters + string.digits,
     "hex": "0123456789abcdef",
     "base64url": string.ascii_letters + string.digits + "-_",
-    # Printable ASCII without space, quotes, backslash and backtick: safe unquoted in most
-    # shells and config formats.
-    "symbols": string.ascii_letters + string.digits + "!#$%&()*+,-./:;<=>?@[]^_{|}~",
+    # Printable ASCII without space, quotes, backslash, backtick and $: safe unquoted in most
+    # shells and config formats. Without $ no generated value holds "${", so none is ever read
+    # as a reference or an escape (core.references): it reads back exactly as generated.
+    "symbols": string.ascii_letters + string.digits + "!#%&()*+,-./:;<=>?@[]^_{|}~",
 }
 MAX_LENGTH = 4096
 AUTO_GENERATE_LENGTH = 10  # Cloud66's default

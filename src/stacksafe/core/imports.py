@@ -38,6 +38,7 @@ from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
 from stacksafe.core.installation import Installation
 from stacksafe.core.level_reads import open_rows
+from stacksafe.core.references import escape_literal
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key, validate_value
 from stacksafe.core.version_writes import ACTION_SET, append_version, prune_after_write
@@ -91,14 +92,21 @@ def import_secrets(
     entries: Mapping[str, SecretValue],
     *,
     provenance: Mapping[str, object] | None = None,
+    raw: bool = False,
     batch_keys: int | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Set many secrets at ``target``'s own level: all or nothing (see the module's docstring).
 
-    ``provenance`` (where the values came from) goes into the audit events. ``batch_keys``
-    overrides ``BATCH_KEYS``; ``progress(done, total)`` is called after each batch.
+    Values are literal: each is stored so that it reads back exactly as given (every ``${``
+    escaped as ``$${``: a ``${`` in an imported value is never taken for a reference). With
+    ``raw`` they are stored text as ``export --raw`` writes it: ``${KEY}`` references stay
+    live and ``$${`` is an escape (docs/references.md). ``provenance`` (where the values came
+    from) goes into the audit events. ``batch_keys`` overrides ``BATCH_KEYS``;
+    ``progress(done, total)`` is called after each batch.
     """
+    if not raw:
+        entries = {k: SecretValue(escape_literal(v.reveal())) for k, v in entries.items()}
     for key, value in entries.items():
         validate_key(key)
         validate_value(key, value, installation.max_value_bytes)
@@ -113,7 +121,8 @@ def import_secrets(
             current = importing.read_current(conn)
             batch = importing.write(conn, keys, current, fresh=True)
             if batch.written:  # it opens the whole level: not for an import that changed nothing
-                check_expansion(conn, installation, target, [w.key for w in batch.written])
+                keys_written = [w.key for w in batch.written]
+                check_expansion(conn, installation, target, keys_written, written=keys_written)
             return batch
 
         report = installation.store.transact(whole, "importing secrets", snapshot=True).report
@@ -247,8 +256,11 @@ class _Import:
             # Checked once on what the import left (a read), not under the lock per batch: it
             # opens the whole level.
             if written:
+                keys_written = [w.key for w in written]
                 with store.read() as conn:
-                    check_expansion(conn, self.installation, self.target, [w.key for w in written])
+                    check_expansion(
+                        conn, self.installation, self.target, keys_written, written=keys_written
+                    )
         except BaseException as failure:
             try:
                 self._undo(written, size, import_id)

@@ -18,6 +18,7 @@ from stacksafe.core.read_cache import CachedLevel, Level
 from stacksafe.core.references import Limits, has_references, resolve_all
 from stacksafe.core.tenancy import Target
 from stacksafe.crypto import encode_value
+from stacksafe.errors import Conflict
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
@@ -148,11 +149,15 @@ def resolved_values(
     target: Target,
     key: str | None,
     found: list[Secret],
-) -> tuple[list[Secret], dict[str, list[str]]]:
-    """``found`` with ``${...}`` references resolved (see core.references), and the references
-    each key used. The whole effective set is read only when a value holds a reference."""
+) -> tuple[list[Secret], dict[str, list[str]], dict[str, str]]:
+    """``found`` with ``${...}`` references resolved (see core.references), the references
+    each key used, and the keys whose references are broken, with the error naming the
+    reference. A broken key is isolated: it is returned without its value (never its stored
+    text, which a consumer would take for the value) and the other keys still resolve; read
+    alone (``key``) it is the ``Conflict`` itself. The whole effective set is read only when a
+    value holds a reference."""
     if not _have_references(found):
-        return found, {}
+        return found, {}, {}
     whole = found if key is None else read_level(conn, installation, target, None, True)
     own = {s.key: s.raw_value.reveal() for s in whole if s.raw_value is not None}
     result = resolve_all(
@@ -162,12 +167,16 @@ def resolved_values(
         only=[s.key for s in found],
         limits=Limits(installation.max_value_bytes, installation.max_expanded_bytes),
     )
+    if key is not None and key in result.broken:
+        raise Conflict(result.broken[key])
     # Compared with the stored text, not by whether a reference was followed: an escape
     # ($${) changes a value too.
     changed = [
-        s._replace(raw_value=SecretValue(result.values[s.key]))
+        s._replace(raw_value=None)
+        if s.key in result.broken
+        else s._replace(raw_value=SecretValue(result.values[s.key]))
         if result.values[s.key] != own[s.key]
         else s
         for s in found
     ]
-    return changed, result.used
+    return changed, result.used, result.broken

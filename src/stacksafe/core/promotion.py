@@ -16,7 +16,7 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import ImportReport, import_secrets, list_secrets
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key
-from stacksafe.errors import Forbidden, InvalidInput, NotFound
+from stacksafe.errors import BrokenReferences, Forbidden, InvalidInput, NotFound
 from stacksafe.model import Secret, SecretValue, Stack
 
 __all__ = ["PRODUCTION", "DiffEntry", "copy_secrets", "diff_stacks"]
@@ -69,6 +69,16 @@ def diff_stacks(
     right_found = {
         s.key: s for s in list_secrets(installation, actor, right, reveal=True, purpose="diff")
     }
+    # A key whose references are broken comes without a value: comparing it would say "same"
+    # of two broken keys. The diff names it instead (as reading it alone does).
+    for side, found in ((left, left_found), (right, right_found)):
+        BrokenReferences.among(
+            {
+                k: f"{k!r} has a broken reference in {side.describe()}"
+                for k, s in found.items()
+                if s.raw_value is None
+            }
+        )
     entries = []
     for key in sorted(left_found.keys() | right_found.keys()):
         a, b = left_found.get(key), right_found.get(key)
@@ -153,6 +163,7 @@ def copy_secrets(
         actor,
         destination,
         values,
+        raw=True,  # the stored text, as read above: references stay references
         provenance={
             "copied_from": from_stack.uid,
             "from_production": leaving_production,

@@ -4,7 +4,9 @@
 own value wins over the account's, in the stack being resolved); ``${account.KEY}`` is the
 account's own KEY, if the stack's environment inherits it. ``$${`` stands for a literal ``${``.
 Any other ``$`` is literal text. A chain of references may be 10 deep; a cycle or a reference to
-a key that does not exist is an error that names it.
+a key that does not exist is an error that names it: a read isolates it to the keys it breaks
+(``Resolved.broken``), and a write that would create one is refused (``broken_after_write``).
+``escape_literal`` stores a text so that it resolves to exactly itself.
 
 Expansion is bounded (``Limits``): a few small values that reference each other many times
 expand exponentially, so sizes are computed first, from lengths alone (memoised per value),
@@ -24,6 +26,8 @@ __all__ = [
     "MAX_DEPTH",
     "Limits",
     "Resolved",
+    "broken_after_write",
+    "escape_literal",
     "has_references",
     "oversized_after_write",
     "resolve_all",
@@ -43,6 +47,13 @@ def has_references(text: str) -> bool:
     return "${" in text
 
 
+def escape_literal(text: str) -> str:
+    """``text`` as stored so that it resolves to exactly ``text``: every ``${`` written
+    ``$${``. (A run of n ``$`` before ``{`` becomes n + 1, whose last two are the escape, so
+    nothing in the result is read as a reference.)"""
+    return text.replace("${", "$${")
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """How far expansion may go: bytes of one resolved value (``value_bytes``), and bytes of
@@ -58,6 +69,9 @@ class Resolved:
 
     values: dict[str, str] = field(repr=False)  # plaintext: never in a repr or a traceback
     used: dict[str, list[str]] = field(default_factory=dict)
+    # Keys whose references cannot be resolved (missing target, cycle, too deep): the error
+    # naming the reference, by key. Such a key has no entry in ``values``.
+    broken: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +208,10 @@ def resolve_all(
     """Resolve the values of ``own`` (the effective set being read): all, or the keys ``only``
     (and whatever they reference, nothing else).
 
+    A key whose references are broken (a missing target, a cycle, a chain deeper than
+    ``MAX_DEPTH``) is isolated: it goes into ``broken`` with the error naming the reference,
+    and every other key still resolves.
+
     ``account`` gives the account's own values that this set may see; it is called only if a
     value being resolved names ``${account.KEY}``. ``where`` names the set in error messages.
     With ``limits``, a key whose value would expand beyond ``value_bytes``, or a read that
@@ -217,11 +235,16 @@ def resolve_all(
     reaches: dict[str, frozenset[str]] = {}
     built: set[str] = set()  # the labels a value is built for (those holding references)
     built_bytes = 0
+    broken: dict[str, str] = {}
     for key in keys:
         if not has_references(texts.text(key)):
             continue
         reading = key
-        size, reaches[key] = sizes.size([key])
+        try:
+            size, reaches[key] = sizes.size([key])
+        except Conflict as exc:
+            broken[key] = exc.message
+            continue
         if limits is None:
             continue
         if size > limits.value_bytes:
@@ -253,9 +276,9 @@ def resolve_all(
         made[label] = found
         return found
 
-    resolved = {key: build(key) for key in keys}
+    resolved = {key: build(key) for key in keys if key not in broken}
     used = {key: sorted(reached) for key, reached in reaches.items() if reached}
-    return Resolved(resolved, used)
+    return Resolved(resolved, used, broken)
 
 
 def oversized_after_write(
@@ -300,6 +323,58 @@ def oversized_after_write(
         if sizes[root] > value_bytes:
             return root
     return None
+
+
+def broken_after_write(
+    own: Mapping[str, str], account: Mapping[str, str], written: Iterable[str], where: str
+) -> str | None:
+    """The error a read would meet resolving a label in ``written`` (``KEY`` of ``own``, the
+    effective set as a write leaves it, or ``account.KEY``): a missing target or a cycle,
+    named with the key; None when there is none. (Depth is left to reads, which isolate a
+    chain too deep: the size bound already refuses what deep chains make dangerous.)
+    Iterative, so a long chain of keys cannot exhaust the stack; each label is followed once."""
+    texts: dict[str, str] = dict(own)
+    texts.update({ACCOUNT_PREFIX + k: _as_account_references(v) for k, v in account.items()})
+    names: dict[str, str] = {}
+    done: set[str] = set()  # labels whose every reference, all the way down, resolves
+    written = list(written)
+    mine = set(written)
+    for root in written:
+        if root not in texts or root in done:
+            continue
+        path = [root]
+        stack = [iter(dict.fromkeys(_parse(texts[root], names).targets))]
+        while stack:
+            for target in stack[-1]:
+                if target in done:
+                    continue
+                if target not in texts:
+                    # Named from the last written key on the way: that is what to mend.
+                    last = max(i for i, label in enumerate(path) if label in mine or i == 0)
+                    return _missing(path[last:], target, where)
+                if target in path:
+                    cycle = " -> ".join([*path[path.index(target) :], target])
+                    return f"{path[0]!r} in {where} would close a reference cycle: {cycle}"
+                path.append(target)
+                stack.append(iter(dict.fromkeys(_parse(texts[target], names).targets)))
+                break
+            else:
+                stack.pop()
+                done.add(path.pop())
+    return None
+
+
+def _missing(path: list[str], target: str, where: str) -> str:
+    through = "" if len(path) == 1 else f" (through {' -> '.join(path)})"
+    if target.startswith(ACCOUNT_PREFIX):
+        return (
+            f"{path[0]!r} in {where} references ${{{target}}}{through}, but the account has "
+            f"no secret {target[len(ACCOUNT_PREFIX) :]!r} that {where} inherits"
+        )
+    return (
+        f"{path[0]!r} in {where} references ${{{target}}}{through}, which does not exist there "
+        "(for a literal ${, write $${)"
+    )
 
 
 def _size_iteratively(

@@ -21,7 +21,7 @@ It owns the three ways a read is answered:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Literal, overload
@@ -153,6 +153,9 @@ class Revealed:
     secrets: Sequence[Secret] = field(repr=False)
     receipt: Receipt
     snapshot: Hashable | None = None
+    # Keys whose ${...} references cannot be resolved, with the error naming the reference:
+    # they are in ``secrets`` without a value (core.level_reads.resolved_values).
+    broken: Mapping[str, str] = field(default_factory=dict)
 
     def result(self) -> Sequence[Secret]:
         """The secrets once the event is durable; ``AuditUnavailable`` if it cannot be."""
@@ -206,9 +209,9 @@ def reveal(
     if not wait:
         return _at_hand(installation, asker, where, query, admit)
     actor, target = _who_and_where(installation, asker, where, admit)
-    found, detail, kept = _gathered(installation, actor, target, query)
+    found, detail, kept, broken = _gathered(installation, actor, target, query)
     receipt = _receipt(installation, actor, target, detail)
-    return Revealed(actor, target, found, receipt, _snapshot(target, kept))
+    return Revealed(actor, target, found, receipt, _snapshot(target, kept), broken)
 
 
 def record_reveal(
@@ -300,9 +303,12 @@ def _snapshot(target: Target, kept: CachedLevel | None) -> Hashable | None:
     return None if kept is None else (level_of(target), kept.revision)
 
 
+Gathered = tuple[list[Secret], dict[str, object] | str | None, CachedLevel | None, dict[str, str]]
+
+
 def _gathered(
     installation: Installation, actor: Principal, target: Target, query: RevealQuery
-) -> tuple[list[Secret], dict[str, object] | str | None, CachedLevel | None]:
+) -> Gathered:
     """The secrets a read gives, the detail of its audit event (None: no event; a string:
     as stored), and the kept level when the secrets are exactly that whole level, as kept.
     Damaged stored data met on the way is recorded (one event) and raised."""
@@ -325,25 +331,26 @@ def _gathered(
 
 def _gather(
     installation: Installation, actor: Principal, target: Target, query: RevealQuery
-) -> tuple[list[Secret], dict[str, object] | str | None, CachedLevel | None]:
+) -> Gathered:
     key, resolve = query.key, query.resolve
     allow(installation, actor, Action.DESCRIBE, target.account, target.stack, key=key)
     if not query.reveal:
         described = cached_level(installation, target)
         if described is not None:
-            return described.secrets(key, False), None, described if key is None else None
+            return described.secrets(key, False), None, described if key is None else None, {}
         with installation.store.read() as conn:
-            return read_level(conn, installation, target, key, False), None, None
+            return read_level(conn, installation, target, key, False), None, None, {}
     allow(installation, actor, Action.REVEAL, target.account, target.stack, key=key)
     # Read and decrypt in a read transaction (no lock held); the event, which names the exact
     # versions read, is appended afterwards in a group commit, and only once it is durable
     # are the values returned: a reveal whose event cannot be written fails.
     used: dict[str, list[str]] = {}
+    broken: dict[str, str] = {}
     kept = cached_level(installation, target)
     if kept is not None and not (resolve and kept.references):
         stored = found = kept.secrets(key, True)
         if key is None and found:
-            return found, _kept_detail_text(installation, kept, query), kept
+            return found, _kept_detail_text(installation, kept, query), kept, {}
     else:
         with installation.store.read() as conn:
             stored = (
@@ -353,17 +360,21 @@ def _gather(
             )
             found = stored
             if resolve:
-                found, used = resolved_values(conn, installation, target, key, stored)
+                found, used, broken = resolved_values(conn, installation, target, key, stored)
     if not found:
-        return found, None, None
+        return found, None, None, broken
     rewritten = {a.key for a, b in zip(found, stored, strict=True) if a is not b}
-    detail = reveal_detail(installation, found, rewritten)
+    # A broken key was not revealed: the event lists it apart, without a version or print.
+    given = [s for s in found if s.key not in broken] if broken else found
+    detail = reveal_detail(installation, given, rewritten)
     detail["purpose"] = query.purpose
     if used:
         detail["references"] = used
     elif not resolve:
         detail["unresolved"] = True
-    return found, detail, None
+    if broken:
+        detail["broken"] = sorted(broken)
+    return found, detail, None, broken
 
 
 def _kept_detail_text(installation: Installation, kept: CachedLevel, query: RevealQuery) -> str:

@@ -8,7 +8,7 @@ the audit event; writes append versions (core.version_writes) sealed under the l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import record
@@ -24,7 +24,7 @@ from stacksafe.core.reveal import RevealQuery, reveal
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_environment, validate_key, validate_value
 from stacksafe.core.version_writes import Expected, append_version, prune_after_write
-from stacksafe.errors import Conflict, InvalidInput, NotFound
+from stacksafe.errors import BrokenReferences, Conflict, InvalidInput, NotFound
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
@@ -32,6 +32,7 @@ from stacksafe.store import secrets as queries
 __all__ = [
     "ImportReport",
     "account_restrictions",
+    "delivery",
     "effective_values",
     "environments_of",
     "get_secret",
@@ -208,7 +209,7 @@ def set_secret(
         if environments is not None:
             _restrict(conn, target, key, restriction)
             detail["environments"] = restriction
-        check_expansion(conn, installation, target, [key])
+        check_expansion(conn, installation, target, [key], written=[key])
         record(
             conn,
             installation,
@@ -275,8 +276,26 @@ def effective_values(
     *,
     resolve: bool = True,
 ) -> dict[str, SecretValue]:
-    """Key → plaintext of everything ``target`` sees, for delivery into a process or a file."""
-    revealed: Iterable[Secret] = list_secrets(
-        installation, actor, target, reveal=True, purpose=purpose, resolve=resolve
-    )
-    return {s.key: s.raw_value for s in revealed if s.raw_value is not None}
+    """Key → plaintext of everything ``target`` sees, for delivery into a process or a file;
+    ``Conflict`` naming every key whose references are broken, if any is."""
+    values, broken = delivery(installation, actor, target, purpose, resolve=resolve)
+    BrokenReferences.among(broken)
+    return values
+
+
+def delivery(
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    purpose: str = "deliver",
+    *,
+    resolve: bool = True,
+) -> tuple[dict[str, SecretValue], dict[str, str]]:
+    """Key → plaintext of everything ``target`` sees whose references resolve, and the keys
+    whose references are broken, with the error naming the reference: one broken value does
+    not keep the others from being delivered (the caller decides what a broken key means)."""
+    query = RevealQuery(reveal=True, resolve=resolve, purpose=purpose)
+    revealed = _reveal(installation, actor, target, query)
+    found = revealed.result()
+    values = {s.key: s.raw_value for s in found if s.raw_value is not None}
+    return values, dict(revealed.broken)

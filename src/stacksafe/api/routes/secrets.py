@@ -197,7 +197,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         """Set many secrets in one transaction (all or nothing); reports what changed."""
         entries = {k: SecretValue(v) for k, v in body.secrets.items()}
         report = secrets.import_secrets(
-            installation, actor, resolve(installation, actor, ref), entries
+            installation, actor, resolve(installation, actor, ref), entries, raw=body.raw
         )
         return Envelope[ImportReportOut](
             response=ImportReportOut(
