@@ -54,14 +54,15 @@ def create_account(request: Request, user: Checked, name: Annotated[str, Form()]
     return _attempt(request, "/", work)
 
 
-def _rows(found: list[Secret], overridden: set[str]) -> list[dict[str, object]]:
+def _rows(found: list[Secret]) -> list[dict[str, object]]:
+    # Provenance as the core read it (Secret.overrides: an account secret this stack's
+    # environment inherits lies beneath), the same the API's and the CLI's lists say.
     return [
         {
             "key": s.key,
-            "origin": "inherited"
-            if s.inherited
-            else ("overrides" if s.key in overridden else "own"),
+            "origin": "inherited" if s.inherited else ("overrides" if s.overrides else "own"),
             "inherited": s.inherited,
+            "environments": s.environments,
             "version": s.version,
             "updated": iso8601(s.updated_at),
         }
@@ -75,10 +76,7 @@ def _level_page(request: Request, user: SignedIn, target: Target) -> Response:
     rows: list[dict[str, object]] = []
     can_describe = may(actor, Action.DESCRIBE, target)
     if can_describe:
-        overridden: set[str] = set()
-        if target.stack is not None and may(actor, Action.DESCRIBE, account_level):
-            overridden = {s.key for s in secrets.list_secrets(installation, actor, account_level)}
-        rows = _rows(secrets.list_secrets(installation, actor, target), overridden)
+        rows = _rows(secrets.list_secrets(installation, actor, target))
     stacks = tenancy.list_stacks(installation, actor, target.account.uid)
     return render(
         request,
