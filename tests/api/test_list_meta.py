@@ -77,3 +77,12 @@ def test_openapi_declares_the_meta(world: World) -> None:
     listed = schemas["SecretListEnvelope"]
     assert set(listed["required"]) >= {"response", "count", "pagination", "meta"}
     assert set(schemas["SecretMetaOut"]["properties"]) == {"version", "overrides", "environments"}
+
+
+def test_meta_follows_a_new_restriction_of_a_kept_level(layered: World) -> None:
+    assert _listed(layered, layered.account_url(), "")["meta"] == ACCOUNT_META  # kept now
+    restrict_secret(layered.installation, LOCAL, layered.account_target, "SHARED", ["qa"])
+    shared = _listed(layered, layered.account_url(), "")["meta"]["SHARED"]
+    assert shared["environments"] == ["qa"]
+    # web (production) no longer inherits SHARED: its own SHARED overrides nothing now.
+    assert _listed(layered, layered.stack_url(), "")["meta"]["SHARED"]["overrides"] is False
