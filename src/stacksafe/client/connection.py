@@ -199,8 +199,8 @@ class Client:
         """A stack's effective secrets, or an account's own, each with its version, whether it
         overrides an account secret, and an account secret's environments (the list's ``meta``);
         raw values only with ``reveal`` (``${KEY}`` references resolved unless ``resolve`` is
-        False). ``purpose`` goes into the
-        reveal's audit event (printable ASCII, up to 200 characters)."""
+        False). ``purpose`` goes into the reveal's audit event (printable ASCII, up to 200
+        characters)."""
         path = self._level(stack, account)
         params = {"reveal": str(reveal).lower(), "resolve": str(resolve).lower()}
         if purpose is not None:

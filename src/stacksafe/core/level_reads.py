@@ -83,15 +83,18 @@ def read_level(
         else target.revision or queries.secrets_revision(conn, target.account.id, target.stack_id)
     )
     if cache is None or revision is None:
-        return open_rows(conn, installation, target, *_stored_rows(conn, target, key, reveal))
+        rows, overrides = _stored_rows(conn, target, key)
+        return open_rows(conn, installation, target, rows, reveal, overrides)
     found = cache.get(level_of(target), revision)
     if found is None and key is not None:
         # One key is read alone, as without a cache: a level with one damaged row still
         # gives its other keys (a whole read fails, and keeps nothing).
-        return open_rows(conn, installation, target, *_stored_rows(conn, target, key, reveal))
+        rows, overrides = _stored_rows(conn, target, key)
+        return open_rows(conn, installation, target, rows, reveal, overrides)
     if found is None:
+        rows, overrides = _stored_rows(conn, target, None)
         found = CachedLevel.of(
-            revision, open_rows(conn, installation, target, *_stored_rows(conn, target, None, True))
+            revision, open_rows(conn, installation, target, rows, True, overrides)
         )
         cache.put(level_of(target), found)
     return found.secrets(key, reveal)
@@ -111,14 +114,14 @@ def cached_level(installation: Installation, target: Target) -> CachedLevel | No
 
 
 def _stored_rows(
-    conn: Connection, target: Target, key: str | None, reveal: bool
-) -> tuple[list[queries.StoredSecret], bool, frozenset[str]]:
-    """``open_rows``'s arguments after the target: the rows, ``reveal``, the overriding keys."""
+    conn: Connection, target: Target, key: str | None
+) -> tuple[list[queries.StoredSecret], frozenset[str]]:
+    """The level's rows (a stack's overlaid on its account's), and the stack's keys that
+    override an account secret it inherits."""
     if target.stack is None:
-        return queries.scope_secrets(conn, target.account.id, None, key), reveal, frozenset()
+        return queries.scope_secrets(conn, target.account.id, None, key), frozenset()
     found = queries.effective_secrets(conn, target.account.id, target.stack.id, key)
-    rows, overrides = overlaid(found, target.stack.environment)
-    return rows, reveal, overrides
+    return overlaid(found, target.stack.environment)
 
 
 def reveal_detail(
