@@ -125,7 +125,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stacksafe.core.inheritance import overlay
+from stacksafe.core.inheritance import overlaid
 from stacksafe.crypto import Binding, Envelope, Scope, encode_value, keyring_from_file
 from stacksafe.model import iso8601
 from stacksafe.settings import Settings
@@ -136,14 +136,14 @@ from stacksafe.store import secrets as queries
 CONFIG = json.loads(Path(os.environ["API_BENCH_FLOOR"]).read_text())
 
 
-def _load() -> tuple[list[tuple], str]:
+def _load() -> tuple[list[tuple], str, dict[str, object]]:
     settings = Settings.load({}, data_dir=Path(CONFIG["data_dir"]))
     keyring = keyring_from_file(settings.master_key_file)
     store = Store.from_url(settings.database_url)
     account_id, stack_id = CONFIG["account_id"], CONFIG["stack_id"]
     with store.read() as conn:
         found = queries.effective_secrets(conn, account_id, stack_id)
-        rows = overlay(found, CONFIG["stack_environment"])
+        rows, overrides = overlaid(found, CONFIG["stack_environment"])
         stored_keys = key_queries.data_keys_of(conn, account_id, stack_id)
     store.close()
     scopes = {
@@ -163,8 +163,15 @@ def _load() -> tuple[list[tuple], str]:
     }
     items = []
     versions = {}
+    # The list's meta, the same for every request (as (R) renders a kept level's page once).
+    meta: dict[str, object] = {}
     for row in rows:
         versions[row.key] = row.version
+        meta[row.key] = {
+            "version": row.version,
+            "overrides": row.key in overrides,
+            "environments": None if row.environments is None else row.environments.split(),
+        }
         level = row.stack_id is not None
         envelope = Envelope.from_bytes(row.envelope)
         aad = Binding(scopes[level], row.key, row.version).aad(envelope.header)
@@ -183,10 +190,10 @@ def _load() -> tuple[list[tuple], str]:
             )
         )
     detail = json.dumps({"keys": versions, "purpose": "list"}, separators=(",", ":"))
-    return items, detail
+    return items, detail, meta
 
 
-ITEMS, DETAIL = _load()
+ITEMS, DETAIL, META = _load()
 COUNT = len(ITEMS)
 PAGINATION = {
     "previous": None,
@@ -220,7 +227,7 @@ async def secrets(request: Request) -> Response:
         for key, value, inherited, created, updated, decrypt, nonce, ciphertext, aad in ITEMS
     ]
     body = json.dumps(
-        {"response": response, "count": COUNT, "pagination": PAGINATION},
+        {"response": response, "count": COUNT, "pagination": PAGINATION, "meta": META},
         ensure_ascii=False,
         separators=(",", ":"),
     ).encode()

@@ -28,6 +28,7 @@ from stacksafe.client import (
     RotationOutcome,
     RotationPolicy,
     RotationStatus,
+    SecretMeta,
     Stack,
     Token,
     User,
@@ -279,3 +280,32 @@ def test_import_stacksafe_is_light_and_exports_the_client() -> None:
         "assert 'sqlalchemy' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+SECRET = {
+    "key": "K",
+    "value": "encrypted:AES256:eA==",
+    "raw_value": None,
+    "inherited": False,
+    "created_at_iso": AT,
+    "updated_at_iso": AT,
+}
+
+
+def test_a_lists_meta_gives_each_secret_its_version_and_provenance() -> None:
+    meta = schemas.SecretMetaOut(version=7, overrides=True, environments=None).model_dump()
+    parsed = SecretMeta.from_json(meta)
+    assert parsed == SecretMeta(version=7, overrides=True, environments=None)
+    found = secret_from_json(schemas.SecretOut.model_validate(SECRET).model_dump(), meta=parsed)
+    assert (found.version, found.overrides, found.environments) == (7, True, None)
+    assert found.to_json() == SECRET  # still the six fields
+    assert found.meta_json() == meta
+    restricted = SecretMeta.from_json({"version": 1, "overrides": False, "environments": ["qa"]})
+    assert restricted.environments == ("qa",)
+
+
+def test_a_malformed_meta_is_named_by_field() -> None:
+    with pytest.raises(MalformedResponse, match=r"SecretMeta\.version: expected an integer"):
+        SecretMeta.from_json({"version": "2", "overrides": False, "environments": None})
+    with pytest.raises(MalformedResponse, match=r"SecretMeta\.environments: expected an array"):
+        SecretMeta.from_json({"version": 2, "overrides": False, "environments": "qa"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -23,6 +23,7 @@ __all__ = [
     "Stack",
     "checked_purpose",
     "iso8601",
+    "list_json",
     "purpose_of",
     "wire_names",
 ]
@@ -123,6 +124,11 @@ class Secret(NamedTuple):
     created_at: datetime
     updated_at: datetime
     raw_value: SecretValue | None = None
+    # Provenance beside the six fields (a list carries it in its envelope's ``meta``, never in
+    # the Secret object): a stack's own key that overrides an account secret the stack
+    # inherits; an account secret's environment restriction (None: every environment).
+    overrides: bool = False
+    environments: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, object]:
         """The six fields of the specification, and nothing else."""
@@ -134,6 +140,25 @@ class Secret(NamedTuple):
             "created_at_iso": iso8601(self.created_at),
             "updated_at_iso": iso8601(self.updated_at),
         }
+
+    def meta_json(self) -> dict[str, object]:
+        """What a list says of this secret beside its six fields: the entry of its key in the
+        envelope's ``meta`` (docs/api.md)."""
+        return {
+            "version": self.version,
+            "overrides": self.overrides,
+            "environments": None if self.environments is None else list(self.environments),
+        }
+
+
+def list_json(secrets: Sequence[Secret]) -> dict[str, object]:
+    """A list of secrets as a face prints it whole (the CLI): the six-field objects in
+    ``response``, their versions and provenance by key in ``meta``, as the API's list has them."""
+    return {
+        "response": [s.to_json() for s in secrets],
+        "count": len(secrets),
+        "meta": {s.key: s.meta_json() for s in secrets},
+    }
 
 
 # A field's name on the wire (JSON) where it differs from the Python name: dataclass metadata.

@@ -1,5 +1,5 @@
 """The list endpoints serialise their body directly (``secrets_page_json``), not through the
-response model: the bytes must stay exactly those pydantic would send for ``ListEnvelope``.
+response model: the bytes must stay exactly those pydantic would send for ``SecretListEnvelope``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from stacksafe.api.convert import page_of, secret_out, secrets_page_json
-from stacksafe.api.schemas import ListEnvelope, SecretOut
+from stacksafe.api.schemas import SecretListEnvelope, SecretMetaOut
 from stacksafe.core.secrets import list_secrets
 from stacksafe.model import Secret, SecretValue
 from tests.actors import LOCAL
@@ -29,8 +29,18 @@ AWKWARD = [
 def _model_json(items: list[Secret], page: int, per_page: int) -> bytes:
     shown, pagination = page_of(items, page, per_page)
     return (
-        ListEnvelope[SecretOut](
-            response=[secret_out(s) for s in shown], count=pagination.count, pagination=pagination
+        SecretListEnvelope(
+            response=[secret_out(s) for s in shown],
+            count=pagination.count,
+            pagination=pagination,
+            meta={
+                s.key: SecretMetaOut(
+                    version=s.version,
+                    overrides=s.overrides,
+                    environments=None if s.environments is None else list(s.environments),
+                )
+                for s in shown
+            },
         )
         .model_dump_json()
         .encode()
@@ -41,7 +51,17 @@ def _model_json(items: list[Secret], page: int, per_page: int) -> bytes:
 def test_page_json_is_the_models_json(page: int, per_page: int) -> None:
     moment = datetime(2024, 1, 15, 10, 30, 7, 123456, tzinfo=UTC)
     items = [
-        Secret(f"KEY_{i}", f"encrypted:AES256:{i}", i % 2 == 0, i + 1, moment, moment, raw)
+        Secret(
+            f"KEY_{i}",
+            f"encrypted:AES256:{i}",
+            i % 2 == 0,
+            i + 1,
+            moment,
+            moment,
+            raw,
+            i % 3 == 1,
+            ("production", "qa") if i % 2 == 0 else None,
+        )
         for i, raw in enumerate([*(SecretValue(text) for text in AWKWARD), None])
     ]
     shown, pagination = page_of(items, page, per_page)

@@ -171,7 +171,8 @@ def test_secret_json_is_exactly_the_six_fields_and_raw_value_needs_reveal(world:
         assert secret["updated_at_iso"].endswith("Z")
 
     listed = world.client.get(world.stack_url()).json()
-    assert set(listed) == {"response", "count", "pagination"}
+    assert set(listed) == {"response", "count", "pagination", "meta"}
+    assert set(listed["meta"]) == {s["key"] for s in listed["response"]}
     for secret in listed["response"]:
         assert set(secret) == SECRET_FIELDS
         assert secret["raw_value"] is None
@@ -358,6 +359,7 @@ def test_an_empty_list_has_one_page(world: World) -> None:
             "count": 0,
             "pages": 1,
         },
+        "meta": {},
     }
 
 

@@ -202,7 +202,7 @@ class InProcessCli:
     def revealed(self, *target: str) -> dict[str, str]:
         """Key → plaintext of everything ``target`` (e.g. ``--stack``, ``web``) lists."""
         listed = self.json("secrets", "list", *target, "--reveal", "--format", "json")
-        return {item["key"]: item["raw_value"] for item in listed}
+        return {item["key"]: item["raw_value"] for item in listed["response"]}
 
 
 def seed(runner: InProcessCli) -> None:

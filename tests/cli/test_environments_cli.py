@@ -89,7 +89,7 @@ def test_get_resolves_references_and_raw_shows_them(seeded: Cli, cli_runner: InP
     raw = run.json("secrets", "get", "URL", "--stack", "web", "--reveal", "--raw")
     assert raw["raw_value"] == "postgres://${HOST}/app"
     listed = run.json("secrets", "list", "--stack", "web", "--reveal", "--raw", "--format", "json")
-    assert {i["key"]: i["raw_value"] for i in listed}["URL"] == "postgres://${HOST}/app"
+    assert {i["key"]: i["raw_value"] for i in listed["response"]}["URL"] == "postgres://${HOST}/app"
 
 
 def test_references_that_expand_too_far_fail_writes_and_every_reveal_naming_the_key(

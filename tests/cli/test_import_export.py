@@ -80,10 +80,13 @@ def test_import_dotenv_and_json_report_added_changed_unchanged(
         "counts": {"added": 1, "changed": 1, "unchanged": 1},
     }
     assert cli_runner.revealed(*WEB)["CHANGES"] == "newer"
-    versions = {
-        row.split()[0]: row.split()[2]
+    # Cells are two spaces apart or more: FROM may be "overrides account".
+    rows = [
+        [cell.strip() for cell in row.split("  ") if cell.strip()]
         for row in cli_runner.ok("secrets", "list", *WEB).stdout.splitlines()[1:]
-    }
+    ]
+    assert {cells[0]: cells[1] for cells in rows}["INHERITED"] == "overrides account"
+    versions = {cells[0]: cells[2] for cells in rows}
     assert versions == {
         "CHANGES": "3",
         "FRESH": "1",
@@ -205,7 +208,7 @@ def test_malformed_import_fails_with_one_line_and_writes_nothing(
 def stored(runner: InProcessCli, *target: str) -> dict[str, str]:
     """Key → value as stored (references and escapes unresolved)."""
     listed = runner.json("secrets", "list", *target, "--reveal", "--raw", "--format", "json")
-    return {item["key"]: item["raw_value"] for item in listed}
+    return {item["key"]: item["raw_value"] for item in listed["response"]}
 
 
 def test_export_then_import_round_trips_every_value_exactly(
@@ -248,7 +251,7 @@ def test_export_then_import_round_trips_every_value_exactly(
         assert f": added {len(expected)}, changed 0, unchanged 0\n" in done.stdout
         assert stored(cli_runner, "--stack", copy) == expected
         copied = cli_runner.json("secrets", "list", "--stack", copy, "--format", "json")
-        assert not any(item["inherited"] for item in copied)
+        assert not any(item["inherited"] for item in copied["response"])
 
 
 def test_a_dotenv_export_that_a_shell_could_not_source_safely_is_refused_whole(

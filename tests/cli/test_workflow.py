@@ -85,14 +85,14 @@ def test_full_tour(cli_any_db: Cli, tmp_path: Path) -> None:
         assert plaintext not in done.stdout
 
     # list as JSON: exactly the six fields; raw_value only with --reveal
-    masked = by_key(cli.json("secrets", "list", *web, "--format", "json"))
+    masked = by_key(cli.json("secrets", "list", *web, "--format", "json")["response"])
     assert list(masked) == ["API_KEY", "DATABASE_URL", "DB_PASSWORD", "TLS_KEY"]
     for item in masked.values():
         assert_spec_shape(item)
         assert item["raw_value"] is None
     assert masked["DATABASE_URL"]["inherited"] is True
     assert masked["TLS_KEY"]["inherited"] is False
-    revealed = by_key(cli.json("secrets", "list", *web, "--format", "json", "--reveal"))
+    revealed = by_key(cli.json("secrets", "list", *web, "--format", "json", "--reveal")["response"])
     for item in revealed.values():
         assert_spec_shape(item)
     assert {k: v["raw_value"] for k, v in revealed.items()} == {
@@ -103,7 +103,7 @@ def test_full_tour(cli_any_db: Cli, tmp_path: Path) -> None:
     }
     # the account's own list holds only its own secrets (account-level: marked inherited, as
     # the specification says and tests/core asserts)
-    own = by_key(twin.json("secrets", "list", "--account", "acme", "--format", "json"))
+    own = by_key(twin.json("secrets", "list", "--account", "acme", "--format", "json")["response"])
     assert list(own) == ["DATABASE_URL", "DB_PASSWORD"]
     assert all(item["inherited"] for item in own.values())
 
@@ -144,7 +144,7 @@ def test_full_tour(cli_any_db: Cli, tmp_path: Path) -> None:
     assert "acme" in done.stderr
     assert "globex" in done.stderr
     globex_web = ["--stack", "web", "--account", "globex"]
-    assert twin.json("secrets", "list", *globex_web, "--format", "json") == []
+    assert twin.json("secrets", "list", *globex_web, "--format", "json")["response"] == []
     assert cli.ok("secrets", "get", "TLS_KEY", "--stack", stack["uid"], "--plain").stdout == (
         PEM.decode() + "\n"
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stacksafe.core.inheritance import inherits, overlay
+from stacksafe.core.inheritance import inherits, overlaid, overlay
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,18 @@ def test_restricted_account_secrets_reach_only_their_environments(
         if envs is None or environment in envs.split()
     }
     assert {r.key: r.value for r in result} == {**inherited, **stack}
+
+
+@given(st.dictionaries(keys, restriction, max_size=8), layer, st.sampled_from(ENVIRONMENTS))
+def test_a_stack_key_overrides_exactly_the_account_keys_its_environment_inherits(
+    restricted: dict[str, str | None], stack: dict[str, str], environment: str
+) -> None:
+    account_rows = [Row(k, None, f"account {k}", envs) for k, envs in restricted.items()]
+    stack_rows = [Row(k, 7, v) for k, v in stack.items()]
+    rows, overrides = overlaid(account_rows + stack_rows, environment)
+    assert rows == overlay(account_rows + stack_rows, environment)
+    inherited = {k for k, envs in restricted.items() if inherits(environment, envs)}
+    assert overrides == inherited & stack.keys()
 
 
 def test_inherits() -> None:

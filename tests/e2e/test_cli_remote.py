@@ -80,7 +80,7 @@ def test_secrets_commands_go_over_http(
     assert inherited["value"].startswith("encrypted:AES256:")
 
     listed = fast.json("secrets", "list", "--stack", "web", "--reveal", "--format", "json")
-    by_key = {item["key"]: item for item in listed}
+    by_key = {item["key"]: item for item in listed["response"]}
     assert by_key["CLI_FILE"]["raw_value"] == "-----BEGIN-----\nline two\n"
     assert by_key["CLI_ACCOUNT"]["inherited"] is True
     table = fast.ok("secrets", "list", "--stack", "web").stdout
@@ -232,7 +232,7 @@ def test_a_narrowed_developer_token(served: Served, fast: InProcessRemote, empty
     got = developer.ok("secrets", "get", "NARROW_DEV", "--stack", "dev", "--plain").stdout
     assert got == "dev value\n"
     listed = quick.json("secrets", "list", "--stack", "dev", "--reveal", "--format", "json")
-    assert {i["key"]: i["raw_value"] for i in listed}["NARROW_DEV"] == "dev value"
+    assert {i["key"]: i["raw_value"] for i in listed["response"]}["NARROW_DEV"] == "dev value"
     quick.ok("secrets", "set", "NARROW_DEV=changed by dev", "--stack", "dev")
     assert server_side(served, "--stack", "dev")["NARROW_DEV"] == "changed by dev"
 

@@ -47,6 +47,8 @@ def test_set_get_list_reveal_delete_at_both_levels(served: Served) -> None:
         assert all(s.raw_value is None for s in listed.values())
         assert listed["SDK_ACCOUNT_KEY"].inherited
         assert not listed["SDK_STACK_KEY"].inherited
+        # The list's meta: real versions (a watcher compares them), not 0 for every key.
+        assert (listed["SDK_STACK_KEY"].version, listed["SDK_ACCOUNT_KEY"].version) == (1, 1)
         account_keys = {s.key for s in client.list_secrets(account="acme")}
         assert "SDK_ACCOUNT_KEY" in account_keys
         assert "SDK_STACK_KEY" not in account_keys

@@ -11,7 +11,7 @@ from httpx import Response
 
 from stacksafe.core import transfer
 from stacksafe.core.audit_events import list_events
-from stacksafe.core.secrets import get_secret, list_secrets
+from stacksafe.core.secrets import get_secret, list_secrets, restrict_secret
 from stacksafe.core.validation import validate_key
 from stacksafe.errors import InvalidInput
 from stacksafe.web.headers import CSP
@@ -409,3 +409,28 @@ def test_not_signed_in_pages_redirect_to_sign_in(seeded: WebWorld) -> None:
         answer = anonymous.get(path, follow_redirects=False)
         assert answer.status_code == 303
         assert answer.headers["location"] == "/sign-in"
+
+
+def _origin_cell(page: str, key: str) -> str:
+    row = re.search(rf'<tr data-key="{key}">.*?</tr>', page, re.S)
+    assert row is not None, key
+    cell = re.search(r'<td><span class="origin.*?</td>', row.group(0), re.S)
+    assert cell is not None, key
+    return re.sub(r"<[^>]+>", "", cell.group(0)).strip()
+
+
+def test_provenance_and_environment_restrictions_on_the_level_pages(seeded: WebWorld) -> None:
+    set_local(seeded.installation, seeded.account_target, {"STAGING_ONLY": "s"})
+    restrict_secret(seeded.installation, LOCAL, seeded.account_target, "STAGING_ONLY", ["staging"])
+    # web is production: its own STAGING_ONLY overrides nothing it would inherit.
+    set_local(seeded.installation, seeded.stack_target, {"STAGING_ONLY": "w"})
+    client = signed_in(seeded.app, seeded.admin)
+
+    stack_page = client.get(seeded.stack_url).text
+    assert _origin_cell(stack_page, "DATABASE_PASSWORD") == "overrides account"
+    assert _origin_cell(stack_page, "STAGING_ONLY") == "own"
+    assert _origin_cell(stack_page, "ONLY_ACCOUNT") == "inherited from account"
+
+    account_page = client.get(seeded.account_url).text
+    assert "only staging" in _origin_cell(account_page, "STAGING_ONLY")
+    assert "all environments" in _origin_cell(account_page, "ONLY_ACCOUNT")

@@ -47,12 +47,13 @@ def secret_out(secret: Secret) -> SecretOut:
 
 
 def secrets_page_json(items: Sequence[Secret], pagination: Pagination) -> bytes:
-    """A page of secrets as the JSON of ``ListEnvelope[SecretOut]``, byte for byte.
+    """A page of secrets as the JSON of ``SecretListEnvelope``, byte for byte.
 
-    Built straight from the six fields, in SecretOut's order, and dumped by orjson (compact,
-    UTF-8 unescaped, as pydantic dumps the model), which also writes the aware UTC timestamps
-    in the specification's form: a revealed list holds up to 1000 secrets, and building,
-    validating and dumping a model per secret cost more than reading and decrypting them.
+    Built straight from the six fields, in SecretOut's order, and each key's ``meta``, and
+    dumped by orjson (compact, UTF-8 unescaped, as pydantic dumps the model), which also writes
+    the aware UTC timestamps in the specification's form: a revealed list holds up to 1000
+    secrets, and building, validating and dumping a model per secret cost more than reading and
+    decrypting them.
     tests/api pins the equality with the model's own JSON.
     """
     body = {
@@ -69,6 +70,8 @@ def secrets_page_json(items: Sequence[Secret], pagination: Pagination) -> bytes:
         ],
         "count": pagination.count,
         "pagination": pagination.model_dump(),
+        # Beside the six fields, by key: what a watcher compares and where each key comes from.
+        "meta": {s.key: s.meta_json() for s in items},
     }
     return orjson.dumps(body, option=orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS)
 

@@ -30,6 +30,8 @@ __all__ = [
     "RotationStatusOut",
     "SecretCreate",
     "SecretEnvironments",
+    "SecretListEnvelope",
+    "SecretMetaOut",
     "SecretOut",
     "SecretPolicy",
     "SecretUpdate",
@@ -75,6 +77,26 @@ class SecretOut(BaseModel):
     inherited: bool = Field(description="True for account-level secrets.")
     created_at_iso: str
     updated_at_iso: str
+
+
+class SecretMetaOut(BaseModel):
+    """What a list says of one of its secrets beside the six fields (``meta`` of the list)."""
+
+    version: int = Field(description="The current version of the key at the level it comes from.")
+    overrides: bool = Field(
+        description="A stack's own key that overrides an account secret the stack inherits."
+    )
+    environments: list[str] | None = Field(
+        description="An account secret's environment restriction (null: every environment); "
+        "null for a stack's own key."
+    )
+
+
+class SecretListEnvelope(ListEnvelope[SecretOut]):
+    """A page of secrets, and by key, for the secrets of the page, their versions and where
+    they come from (the Secret objects keep their six fields)."""
+
+    meta: dict[str, SecretMetaOut]
 
 
 def _reject_value(data: Any) -> Any:

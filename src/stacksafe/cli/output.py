@@ -18,8 +18,10 @@ __all__ = [
     "FileFormat",
     "ListFormat",
     "ListFormatOption",
+    "origin_of",
     "print_json",
     "print_table",
+    "secret_headers",
     "secret_rows",
 ]
 
@@ -65,12 +67,28 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     )
 
 
-def secret_rows(secrets: Sequence[Secret]) -> list[list[str]]:
+def origin_of(secret: Secret) -> str:
+    """Where a listed secret comes from: the account (inherited), the stack alone, or the stack
+    overriding an account secret of the same key that it would otherwise inherit."""
+    if secret.inherited:
+        return "account"
+    return "overrides account" if secret.overrides else "stack"
+
+
+def secret_headers(account_level: bool) -> list[str]:
+    """The columns of ``secret_rows``: an account's own list shows who inherits each key."""
+    if account_level:
+        return ["KEY", "FROM", "VERSION", "ENVIRONMENTS", "UPDATED", "VALUE"]
+    return ["KEY", "FROM", "VERSION", "UPDATED", "VALUE"]
+
+
+def secret_rows(secrets: Sequence[Secret], account_level: bool = False) -> list[list[str]]:
     return [
         [
             s.key,
-            "account" if s.inherited else "stack",
+            origin_of(s),
             str(s.version),
+            *([" ".join(s.environments or ()) or "all"] if account_level else []),
             iso8601(s.updated_at),
             MASK if s.raw_value is None else s.raw_value.reveal(),
         ]

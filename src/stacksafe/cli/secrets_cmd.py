@@ -12,7 +12,14 @@ import typer
 from stacksafe.cli.backend import backend, secrets_backend
 from stacksafe.cli.common import AccountOption, DataDirOption, StackOption
 from stacksafe.cli.environment_names import warn_unknown_environments
-from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table, secret_rows
+from stacksafe.cli.output import (
+    ListFormat,
+    ListFormatOption,
+    print_json,
+    print_table,
+    secret_headers,
+    secret_rows,
+)
 from stacksafe.cli.secret_input import (
     AllEnvironmentsOption,
     EnvironmentOption,
@@ -27,6 +34,7 @@ from stacksafe.cli.versions_cmd import destroy, history, max_versions, rollback,
 from stacksafe.core.generate import CHARSETS, MAX_LENGTH  # light: limits --help shows
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import BrokenReferences, InvalidInput
+from stacksafe.model import list_json
 
 __all__ = ["export", "secrets_app"]
 
@@ -96,13 +104,16 @@ def list_(
     fmt: ListFormatOption = ListFormat.table,
     data_dir: DataDirOption = None,
 ) -> None:
-    """List the effective secrets of a stack (own and inherited), or an account's own."""
+    """List the effective secrets of a stack (own, inherited, overriding the account's), or an
+    account's own with the environments that inherit each. JSON: the API's envelope, the
+    secrets in "response" and each key's version and provenance in "meta"."""
     with secrets_backend(data_dir, account=account, stack=stack) as target:
         found = target.list(reveal, resolve=not raw)
     if fmt is ListFormat.json:
-        print_json([s.to_json() for s in found])
+        print_json(list_json(found))
     else:
-        print_table(["KEY", "FROM", "VERSION", "UPDATED", "VALUE"], secret_rows(found))
+        account_level = stack is None
+        print_table(secret_headers(account_level), secret_rows(found, account_level))
     if reveal and not raw:
         # A revealed list gives a key without its value only when its references are broken
         # (docs/references.md): the others are listed, that one is named and the exit says so.

@@ -6,9 +6,10 @@
 
 Methods return the API's resources as frozen dataclasses (``stacksafe.client.models``: Account,
 Stack, Token, VersionEntry, RotationStatus, AuditEvent ...) and secrets as
-``stacksafe.model.Secret``. Errors come back as the classes the server raised (``NotFound``,
-``Forbidden``, ``Conflict``, ``RateLimited`` ...); an answer that is not what the API documents
-raises ``MalformedResponse`` naming the field.
+``stacksafe.model.Secret`` (from a list, each with its version and provenance: ``SecretMeta``).
+Errors come back as the classes the server raised (``NotFound``, ``Forbidden``, ``Conflict``,
+``RateLimited`` ...); an answer that is not what the API documents raises ``MalformedResponse``
+naming the field.
 
 The models import without httpx (the CLI's local mode answers in them too); ``Client`` and
 ``error_from_response`` bring it in on first use.
@@ -31,6 +32,7 @@ from stacksafe.client.models import (
     RotationOutcome,
     RotationPolicy,
     RotationStatus,
+    SecretMeta,
     Stack,
     StackRole,
     Token,
@@ -60,6 +62,7 @@ __all__ = [
     "RotationPolicy",
     "RotationStatus",
     "Secret",
+    "SecretMeta",
     "SecretValue",
     "Stack",
     "StackRole",

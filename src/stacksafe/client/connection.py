@@ -30,6 +30,7 @@ from stacksafe.client.models import (
     RotationOutcome,
     RotationPolicy,
     RotationStatus,
+    SecretMeta,
     Stack,
     Token,
     User,
@@ -195,14 +196,22 @@ class Client:
         resolve: bool = True,
         purpose: str | None = None,
     ) -> list[Secret]:
-        """A stack's effective secrets, or an account's own; raw values only with ``reveal``
-        (``${KEY}`` references resolved unless ``resolve`` is False). ``purpose`` goes into the
-        reveal's audit event (printable ASCII, up to 200 characters)."""
+        """A stack's effective secrets, or an account's own, each with its version, whether it
+        overrides an account secret, and an account secret's environments (the list's ``meta``);
+        raw values only with ``reveal`` (``${KEY}`` references resolved unless ``resolve`` is
+        False). ``purpose`` goes into the reveal's audit event (printable ASCII, up to 200
+        characters)."""
         path = self._level(stack, account)
         params = {"reveal": str(reveal).lower(), "resolve": str(resolve).lower()}
         if purpose is not None:
             params["purpose"] = purpose
-        return [secret_from_json(item) for item in self._transport.pages(path, params)]
+        found: list[Secret] = []
+        for body in self._transport.envelopes(path, params):
+            meta = SecretMeta.of_page(body)
+            for item in array(body.raw("response"), "ListEnvelope.response"):
+                key = Fields(item, "Secret").text("key")
+                found.append(secret_from_json(item, meta=meta.get(key)))
+        return found
 
     def reveal(
         self,

@@ -169,13 +169,19 @@ class Transport:
 
     def pages(self, path: str, params: Mapping[str, Any]) -> Iterator[object]:
         """Each item of a paginated list, fetched ``PER_PAGE`` at a time."""
+        for body in self.envelopes(path, params):
+            yield from array(body.raw("response"), "ListEnvelope.response")
+
+    def envelopes(self, path: str, params: Mapping[str, Any]) -> Iterator[Fields]:
+        """Each page's whole envelope (what a list says beside ``response``, e.g. ``meta``),
+        fetched ``PER_PAGE`` at a time."""
         page = 1
         while True:
             response = self.request(
                 "GET", path, params={**params, "page": page, "per_page": PER_PAGE}
             )
             body = Fields(_json(response), "ListEnvelope")
-            yield from array(body.raw("response"), "ListEnvelope.response")
+            yield body
             following = body.nested("pagination").integer_or_none("next")
             if following is None:
                 return

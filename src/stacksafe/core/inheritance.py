@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
-__all__ = ["Layered", "inherits", "overlay"]
+__all__ = ["Layered", "inherits", "overlaid", "overlay"]
 
 
 class Layered(Protocol):
@@ -43,3 +43,14 @@ def overlay(rows: Iterable[L], environment: str) -> list[L]:
         if current is None or (current.stack_id is None and row.stack_id is not None):
             effective[row.key] = row
     return [effective[key] for key in sorted(effective)]
+
+
+def overlaid(rows: Iterable[L], environment: str) -> tuple[list[L], frozenset[str]]:
+    """``overlay(rows, environment)``, and the keys whose stack row overrides an account secret
+    the stack inherits (one its environment is not given is not overridden: it is not there)."""
+    listed = list(rows)
+    inherited = {
+        r.key for r in listed if r.stack_id is None and inherits(environment, r.environments)
+    }
+    own = {r.key for r in listed if r.stack_id is not None}
+    return overlay(listed, environment), frozenset(inherited & own)

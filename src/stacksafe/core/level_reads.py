@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 
 from stacksafe.core.data_keys import scope_keys
 from stacksafe.core.fingerprints import fingerprint, fingerprints_of_opened
-from stacksafe.core.inheritance import inherits, overlay
+from stacksafe.core.inheritance import inherits, overlaid
 from stacksafe.core.installation import Installation
 from stacksafe.core.read_cache import CachedLevel, Level
 from stacksafe.core.references import Limits, has_references, resolve_all
@@ -39,14 +39,17 @@ def open_rows(
     target: Target,
     rows: Sequence[queries.StoredSecret],
     reveal: bool,
+    overrides: frozenset[str] = frozenset(),
 ) -> list[Secret]:
+    """``rows`` authenticated and opened; ``overrides``: the stack's keys that override an
+    inherited account secret (core.inheritance.overlaid), marked so on their Secret."""
     if not rows:
         return []
     keys_by_level = scope_keys(conn, installation, target)
     # One pass over plain tuples: a reveal opens hundreds of rows per request. Every row is
     # authenticated, revealed or not, so tampering shows on the first read that meets it.
     opened = []
-    for key, stack_id, version, blob, created_at, updated_at, _environments in rows:
+    for key, stack_id, version, blob, created_at, updated_at, environments in rows:
         plaintext = keys_by_level[stack_id is not None].open(blob, key, version)
         opened.append(
             Secret(
@@ -57,6 +60,8 @@ def open_rows(
                 created_at,
                 updated_at,
                 SecretValue(plaintext.decode("utf-8")) if reveal else None,
+                key in overrides,
+                None if environments is None else tuple(environments.split()),
             )
         )
     return opened
@@ -79,15 +84,18 @@ def read_level(
         else target.revision or queries.secrets_revision(conn, target.account.id, target.stack_id)
     )
     if cache is None or revision is None:
-        return open_rows(conn, installation, target, _stored_rows(conn, target, key), reveal)
+        rows, overrides = _stored_rows(conn, target, key)
+        return open_rows(conn, installation, target, rows, reveal, overrides)
     found = cache.get(level_of(target), revision)
     if found is None and key is not None:
         # One key is read alone, as without a cache: a level with one damaged row still
         # gives its other keys (a whole read fails, and keeps nothing).
-        return open_rows(conn, installation, target, _stored_rows(conn, target, key), reveal)
+        rows, overrides = _stored_rows(conn, target, key)
+        return open_rows(conn, installation, target, rows, reveal, overrides)
     if found is None:
+        rows, overrides = _stored_rows(conn, target, None)
         found = CachedLevel.of(
-            revision, open_rows(conn, installation, target, _stored_rows(conn, target, None), True)
+            revision, open_rows(conn, installation, target, rows, True, overrides)
         )
         cache.put(level_of(target), found)
     return found.secrets(key, reveal)
@@ -106,11 +114,15 @@ def cached_level(installation: Installation, target: Target) -> CachedLevel | No
     return installation.read_cache.get(level_of(target), target.revision)
 
 
-def _stored_rows(conn: Connection, target: Target, key: str | None) -> list[queries.StoredSecret]:
+def _stored_rows(
+    conn: Connection, target: Target, key: str | None
+) -> tuple[list[queries.StoredSecret], frozenset[str]]:
+    """The level's rows (a stack's overlaid on its account's), and the stack's keys that
+    override an account secret it inherits."""
     if target.stack is None:
-        return queries.scope_secrets(conn, target.account.id, None, key)
+        return queries.scope_secrets(conn, target.account.id, None, key), frozenset()
     found = queries.effective_secrets(conn, target.account.id, target.stack.id, key)
-    return overlay(found, target.stack.environment)
+    return overlaid(found, target.stack.environment)
 
 
 def reveal_detail(

@@ -24,6 +24,7 @@ from stacksafe.api.schemas import (
     RollbackLevel,
     RollbackOut,
     SecretCreate,
+    SecretListEnvelope,
     SecretOut,
     SecretPolicy,
     SecretsImport,
@@ -128,8 +129,8 @@ def page_body(pages: RenderedPages, revealed: Revealed, query: SecretsPage) -> b
 
 def _page_body(found: Sequence[Secret], query: SecretsPage) -> bytes:
     items, pagination = page_of(found, query.page, query.per_page)
-    # The body of ListEnvelope[SecretOut] (still the declared response model, so the OpenAPI
-    # document is unchanged), serialised directly: see secrets_page_json.
+    # The body of SecretListEnvelope (the declared response model, so the OpenAPI document
+    # describes it), serialised directly: see secrets_page_json.
     return secrets_page_json(items, pagination)
 
 
@@ -141,7 +142,7 @@ RESOLVERS: dict[str, Resolver] = {"accounts": _account, "stacks": _stack_for_rea
 def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
     path = f"/{prefix}/{{{param}}}/secrets"
 
-    @router.get(path, response_model=ListEnvelope[SecretOut], name=f"list_{level}_secrets")
+    @router.get(path, response_model=SecretListEnvelope, name=f"list_{level}_secrets")
     def list_(
         ref: Annotated[str, Path(alias=param)],
         installation: InstallationDep,

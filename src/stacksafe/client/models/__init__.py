@@ -29,6 +29,7 @@ from stacksafe.client.models.secrets import (
     DiffEntry,
     ImportReport,
     RollbackReport,
+    SecretMeta,
     VersionEntry,
     secret_from_json,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "RotationOutcome",
     "RotationPolicy",
     "RotationStatus",
+    "SecretMeta",
     "Stack",
     "StackRole",
     "Token",

@@ -1,4 +1,5 @@
-"""The SDK's models of secrets: a secret, bulk-write reports, diffs, versions, rollbacks."""
+"""The SDK's models of secrets: a secret and what a list says of it, bulk-write reports, diffs,
+versions, rollbacks."""
 
 from __future__ import annotations
 
@@ -9,25 +10,60 @@ from datetime import datetime
 from stacksafe.client.fields import Fields
 from stacksafe.model import Secret, SecretValue, iso8601
 
-__all__ = ["DiffEntry", "ImportReport", "RollbackReport", "VersionEntry", "secret_from_json"]
+__all__ = [
+    "DiffEntry",
+    "ImportReport",
+    "RollbackReport",
+    "SecretMeta",
+    "VersionEntry",
+    "secret_from_json",
+]
 
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else iso8601(moment)
 
 
-def secret_from_json(data: object, version: int = 0) -> Secret:
-    """A ``SecretOut`` body; ``version`` 0 when not known (lists carry none, single reads have
-    the ETag)."""
+@dataclass(frozen=True, slots=True)
+class SecretMeta:
+    """What a list says of one secret beside its six fields (the envelope's ``meta`` by key):
+    its current ``version``, whether a stack's own key ``overrides`` an account secret the
+    stack inherits, and an account secret's ``environments`` restriction (None: all)."""
+
+    version: int
+    overrides: bool
+    environments: tuple[str, ...] | None
+
+    @classmethod
+    def from_json(cls, data: object, name: str = "SecretMeta") -> SecretMeta:
+        f = Fields(data, name)
+        return cls(f.integer("version"), f.flag("overrides"), f.texts_or_none("environments"))
+
+    @classmethod
+    def of_page(cls, envelope: Fields) -> dict[str, SecretMeta]:
+        """The ``meta`` of a list's page by key; empty from a server that sends none."""
+        if not envelope.has("meta"):
+            return {}
+        return {
+            key: cls.from_json(entry, f"ListEnvelope.meta.{key}")
+            for key, entry in envelope.mapping("meta").items()
+        }
+
+
+def secret_from_json(data: object, version: int = 0, meta: SecretMeta | None = None) -> Secret:
+    """A ``SecretOut`` body; ``version`` 0 when not known (single reads have the ETag); from a
+    list, its ``meta`` entry gives the version and the provenance."""
     f = Fields(data, "Secret")
     return Secret(
         key=f.text("key"),
         value=f.text("value"),
         inherited=f.flag("inherited"),
-        version=version,
+        version=version if meta is None else meta.version,
         created_at=f.moment("created_at_iso"),
         updated_at=f.moment("updated_at_iso"),
         raw_value=f.secret_or_none("raw_value"),
+        overrides=False if meta is None else meta.overrides,
+        environments=None if meta is None else meta.environments,
     )
 
 

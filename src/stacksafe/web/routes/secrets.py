@@ -11,10 +11,8 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from stacksafe.core import secrets, tenancy, transfer
-from stacksafe.core.access import Action, Principal
+from stacksafe.core.access import Action
 from stacksafe.core.audit_access import may_read_audit
-from stacksafe.core.inheritance import inherits
-from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target
 from stacksafe.errors import Conflict, PreconditionFailed, StacksafeError
 from stacksafe.model import Secret, SecretValue, iso8601
@@ -107,7 +105,6 @@ def _restriction_text(environments: list[str] | None) -> str:
 def _rows(
     found: list[Secret],
     target: Target,
-    overridden: set[str],
     restrictions: Mapping[str, list[str]] | None,
 ) -> list[dict[str, object]]:
     """One row per secret shown. ``inherited``: it lives on the account, seen from a stack (on
@@ -126,9 +123,9 @@ def _rows(
         rows.append(
             {
                 "key": s.key,
-                "origin": "inherited"
-                if inherited
-                else ("overrides" if s.key in overridden else "own"),
+                # Provenance as the core read it (Secret.overrides: an account secret this
+                # stack's environment inherits lies beneath), as the API's and CLI's lists say.
+                "origin": "inherited" if inherited else ("overrides" if s.overrides else "own"),
                 "inherited": inherited,
                 "version": s.version,
                 "updated": iso8601(s.updated_at),
@@ -136,23 +133,6 @@ def _rows(
             }
         )
     return rows
-
-
-def _overridden(
-    installation: Installation,
-    actor: Principal,
-    target: Target,
-    environment: str,
-    restrictions: Mapping[str, list[str]],
-) -> set[str]:
-    """The account's keys a stack of ``environment`` inherits (every unrestricted key, and a
-    restricted one where the environment is among its own), which a key of the stack's own
-    therefore overrides."""
-    return {
-        s.key
-        for s in secrets.list_secrets(installation, actor, Target(target.account))
-        if s.key not in restrictions or inherits(environment, " ".join(restrictions[s.key]))
-    }
 
 
 def _level_page(
@@ -172,15 +152,10 @@ def _level_page(
     can_describe = may(actor, Action.DESCRIBE, target)
     if can_describe:
         restrictions = None
-        overridden: set[str] = set()
         if may(actor, Action.DESCRIBE, account_level):
             restrictions = secrets.account_restrictions(installation, actor, target)
-            if target.stack is not None:
-                overridden = _overridden(
-                    installation, actor, target, target.stack.environment, restrictions
-                )
         shown, summary = listing.select(secrets.list_secrets(installation, actor, target))
-        rows = _rows(shown, target, overridden, restrictions)
+        rows = _rows(shown, target, restrictions)
     stacks = tenancy.list_stacks(installation, actor, target.account.uid)
     extra: dict[str, object] = {} if notice is None else {"notice": notice}
     return render(
