@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from stacksafe.settings import (
     Settings,
 )
 from tests.cli.helpers import Cli, seed
+from tests.e2e.conftest import free_port
 
 
 def test_server_settings_default() -> None:
@@ -127,7 +129,8 @@ def test_serve_passes_its_settings_in_and_leaves_the_environment_alone(
         seen["before"] = dict(os.environ)
         first_start(settings)
 
-    def run(config: Any) -> None:
+    def run(config: Any, listening: socket.socket) -> None:
+        listening.close()  # serve binds its port before anything else (a busy port: one line)
         seen["after"] = dict(os.environ)
         seen["config"] = config
 
@@ -137,7 +140,17 @@ def test_serve_passes_its_settings_in_and_leaves_the_environment_alone(
     env |= {"STACKSAFE_DATA_DIR": str(cli.data_dir), "STACKSAFE_WEB_IDLE_TIMEOUT": "15m"}
     done = CliRunner().invoke(
         cli_app,
-        ["serve", "--port", "1", "--workers", "2", "--rate-limit", "7", "--rotation-interval", "0"],
+        [
+            "serve",
+            "--port",
+            str(free_port()),
+            "--workers",
+            "2",
+            "--rate-limit",
+            "7",
+            "--rotation-interval",
+            "0",
+        ],
         env=env,
     )
     assert done.exit_code == 0, done.output

@@ -65,12 +65,14 @@ def test_export_and_list_give_the_other_keys_and_name_the_broken_one(
 
     listed = cli_runner.invoke("secrets", "list", *WEB, "--reveal", "--format", "json")
     assert listed.exit_code == 5
-    assert {i["key"]: i["raw_value"] for i in json.loads(listed.stdout)} == {
+    assert {i["key"]: i["raw_value"] for i in json.loads(listed.stdout)["response"]} == {
         "OTHER": "fine",
         "URL": None,
     }
     assert "'URL' has a broken reference" in error_line(listed.stderr)
-    raw = cli_runner.json("secrets", "list", *WEB, "--reveal", "--raw", "--format", "json")
+    raw = cli_runner.json("secrets", "list", *WEB, "--reveal", "--raw", "--format", "json")[
+        "response"
+    ]
     assert {i["key"]: i["raw_value"] for i in raw}["URL"] == "postgres://${HOST}/app"
 
 

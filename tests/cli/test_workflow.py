@@ -209,7 +209,7 @@ def test_if_version_of_an_inherited_key_is_the_version_a_stack_read_shows(seeded
     fast = seeded.in_process()
     fast.ok("secrets", "set", "SHARED_URL=account", "--account", "acme")
     fast.ok("secrets", "set", "SHARED_URL=account two", "--account", "acme")
-    listed = fast.json("secrets", "list", "--stack", "web", "--format", "json")
+    listed = fast.json("secrets", "list", "--stack", "web", "--format", "json")["response"]
     assert {s["key"]: s["inherited"] for s in listed}["SHARED_URL"] is True
 
     stale = fast.invoke("secrets", "set", "SHARED_URL=stale", "--stack", "web", "--if-version", "1")

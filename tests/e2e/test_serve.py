@@ -148,7 +148,8 @@ def test_sigterm_finishes_requests_in_flight_within_a_bound_and_exits_0(
     assert _answer(stuck).startswith(b"HTTP/1.1 500 ")
     finishing.close()
     stuck.close()
-    assert fast.json("secrets", "list", "--account", "acme", "--format", "json")[0]["key"] == "HELD"
+    listed = fast.json("secrets", "list", "--account", "acme", "--format", "json")["response"]
+    assert listed[0]["key"] == "HELD"
 
 
 def test_the_sdk_hands_on_the_throttled_answers_retry_after(
