@@ -21,8 +21,12 @@ run: install
 
 # Every core (-n auto), each worker with its own PostgreSQL cluster (tests/conftest.py); work
 # stealing, since a few modules (browser, sign-in throttles, servers) dwarf the rest.
+# The suite starts the `stacksafe` command as a process hundreds of times: with bytecode writing
+# off (PYTHONDONTWRITEBYTECODE, set on some machines) each start would compile the package again,
+# about a third of its start-up. Compile it once first; pytest may keep its rewritten test modules.
 test: install
-	$(BIN)/python -m pytest -n auto --dist worksteal --cov --cov-report=term:skip-covered
+	$(BIN)/python -m compileall -q src
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n auto --dist worksteal --cov --cov-report=term:skip-covered
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -6,14 +6,17 @@ database numbers and tmp_path tree, so nothing here is shared between workers.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, profiles
 
 from stacksafe.core.installation import Installation, initialise
+from stacksafe.core.principals import passwords
 from stacksafe.core.tenancy import Target, create_account, create_stack
 from stacksafe.settings import Settings
 from stacksafe.store import Store
@@ -23,6 +26,21 @@ from tests.clock import Clock
 from tests.postgres import Cluster, throwaway_cluster
 
 _database_numbers = itertools.count(1)
+
+# The hasher the product uses (tests/core/test_password_cost.py holds it to the library's cost).
+PRODUCTION_HASHER = passwords._hasher
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """Real Argon2id in this process, with argon2-cffi's CHEAPEST profile (the one it offers
+    for tests): the web and sign-in tests hash and verify hundreds of passwords, each 0.12 s at
+    the production cost, which bought them nothing. Servers the tests start as processes keep
+    the production cost; hashes of either cost verify with either hasher."""
+    with pytest.MonkeyPatch.context() as patch:
+        cheap = functools.cache(lambda: PasswordHasher.from_parameters(profiles.CHEAPEST))
+        patch.setattr(passwords, "_hasher", cheap)
+        yield
 
 
 @pytest.fixture(scope="session")

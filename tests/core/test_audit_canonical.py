@@ -22,7 +22,7 @@ def _reference(fields: dict[str, Any]) -> bytes:
 
 
 def _text(rng: random.Random, size: int) -> str:
-    return "".join(rng.choice(ALPHABET) for _ in range(size))
+    return "".join(rng.choices(ALPHABET, k=size))
 
 
 def _fields(rng: random.Random) -> dict[str, Any]:

@@ -215,9 +215,19 @@ def start_serve(
     port: int | None = None,
     scheme: str = "https",
     env: Mapping[str, str] | None = None,
+    measured: bool = True,
 ) -> ServerProcess:
-    """Start ``stacksafe serve --port PORT ARGS`` with ``cli``'s environment (not waited for)."""
+    """Start ``stacksafe serve --port PORT ARGS`` with ``cli``'s environment (not waited for).
+
+    ``measured=False``: coverage does not trace it. For a server the test SIGKILLs (a killed
+    process saves no coverage data), or one that only carries a concurrent load through code
+    the in-process tests measure, tracing costs a third of the test's time and adds nothing.
+    """
     port = free_port() if port is None else port
+    environ = cli.env(env)
+    if not measured:
+        for name in ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START"):
+            environ.pop(name, None)
     log_dir.mkdir(parents=True, exist_ok=True)
     with (
         open(log_dir / "serve.stdout", "wb") as out,
@@ -228,7 +238,7 @@ def start_serve(
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
-            env=cli.env(env),
+            env=environ,
         )
     return ServerProcess(process, f"{scheme}://127.0.0.1:{port}", port, log_dir)
 

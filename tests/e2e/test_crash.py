@@ -4,7 +4,7 @@ A real ``stacksafe serve`` over TLS takes PUTs from 32 client threads, each on i
 keep-alive connections: keys written once, and a few hot keys written over and over at both
 levels (a stack and its account); between them, about one in ten operations reveals another
 account's quiet stack (one key, or the whole list through the API's lane), each with its own
-``Request-Id``. When a seeded number of writes between 20 % and 60 % of the 5,000 has been
+``Request-Id``. When a seeded number of writes between 5 % and 20 % of the 5,000 has been
 acknowledged, the server is SIGKILLed with requests in flight. A new server is started on the
 same database and master key, and then:
 
@@ -72,7 +72,10 @@ TOTAL_WRITES = 5_000
 CLIENT_THREADS = 32
 HOT_KEYS = 6  # three on the stack, three on its account
 HOT_SHARE = 0.3  # of the writes, to the hot keys
-KILL_BETWEEN = (0.2, 0.6)  # of TOTAL_WRITES acknowledged when the server is killed
+# Of TOTAL_WRITES acknowledged when the server is killed. Early enough that the test stays short
+# (every acknowledged write is checked after the restart), late enough that hot keys have dozens
+# of versions; the 32 threads keep as many writes in flight at the kill wherever it falls.
+KILL_BETWEEN = (0.05, 0.2)
 CLIENT_TIMEOUT = 30.0  # seconds for one request
 # Seconds after which no client starts another write: a guard against a hung server, not a
 # speed target. PostgreSQL writes under another worker's load (pytest-xdist) took longer than
@@ -285,7 +288,7 @@ def test_kill_9_during_5000_concurrent_writes_loses_no_acknowledged_write(
     )
     seeded = f"STACKSAFE_CRASH_SEED={seed}"
 
-    first = launch(site.cli, site.serve_args)
+    first = launch(site.cli, site.serve_args, measured=False)  # SIGKILLed: it saves no coverage
     first.wait_healthy(trusting(tls.ca))
     load = run_until_killed(
         first.process,

@@ -46,7 +46,8 @@ def test_two_workers_lose_no_update_and_never_serve_an_older_value(
     cli = Cli(tmp_path / "data", database_url)
     token = init_and_seed(cli)
     web = stack_uid(cli, "web")
-    server = launch(cli, ["--workers", "2", "--tls-cert", str(tls.cert), "--tls-key", str(tls.key)])
+    tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+    server = launch(cli, ["--workers", "2", *tls_args], measured=False)  # a load: see start_serve
     server.wait_healthy(trusting(tls.ca))
     workers = _workers(server)
     assert len(workers) == 2, f"expected two worker processes, found {workers}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -80,14 +79,10 @@ def test_a_5000_key_stack_is_paged_and_filtered_on_the_server(web: WebWorld) -> 
     )
     url = f"/stacks/{big.uid}"
     client = signed_in(web.app, web.admin)
-    # The first read authenticates every stored row and keeps them (core.read_cache): the
-    # core's work, as for any list. What is timed is the page's own, on any later read.
-    client.get(url)
-    started = time.perf_counter()
+    # What keeps the page fast at any size is that it holds one page of rows, whatever the
+    # level's size: bounded here by size, not timed (speed is bench/'s, not a unit test's).
     first = client.get(url)
-    elapsed = time.perf_counter() - started
     assert first.status_code == 200
-    assert elapsed < 1.0, f"{elapsed:.2f} s for the first page"
     assert len(first.content) < 200_000, len(first.content)
     assert _keys(first.text) == keys[:WEB_SECRETS_PER_PAGE]
     assert "of 5,000" in first.text
