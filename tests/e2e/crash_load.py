@@ -29,6 +29,7 @@ from types import TracebackType
 import httpx
 
 from stacksafe.client import Client, error_from_response
+from stacksafe.client.transport import KEEPALIVE_EXPIRY
 from stacksafe.errors import ServerUnreachable
 
 __all__ = [
@@ -134,6 +135,7 @@ class Session:
             headers={"Authorization": f"Bearer {token}"},
             verify=ssl.create_default_context(cafile=str(ca)),
             timeout=timeout,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),  # as the SDK's
         )
 
     def __enter__(self) -> Session:

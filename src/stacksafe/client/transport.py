@@ -62,6 +62,11 @@ _BY_STATUS: Mapping[int, type[StacksafeError]] = {
 }
 PER_PAGE = MAX_PER_PAGE  # the largest page the server gives: the fewest requests
 
+# Seconds an idle connection is kept for the next request. Under the server's keep-alive timeout
+# (uvicorn's 5 s): a connection the server closes for idleness just as a request is sent on it
+# fails that request ("Server disconnected without sending a response"); httpx's default is 5 s.
+KEEPALIVE_EXPIRY = 2.0
+
 
 def error_from_response(response: httpx.Response) -> StacksafeError:
     """The stacksafe error an error response stands for (the inverse of the server's table)."""
@@ -139,6 +144,7 @@ class Transport:
             verify=_trusting(ca_bundle) if ca_bundle else True,
             timeout=timeout,
             transport=transport,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
         )
 
     def close(self) -> None:
