@@ -4,8 +4,10 @@ Most reads of a stack find exactly what the last one found (core.read_cache keep
 opened); rendering its JSON again each time would cost more than the read. When core.reveal
 says the secrets are a whole kept level (``Revealed.snapshot``: the level and its revision),
 the body rendered for a query is kept under that snapshot and the query, and given again until
-the level changes (a new revision is a new key; old ones age out). Bounded in bytes, least
-recently used out first; a revealed page holds plaintext, as the read cache does.
+the level changes. A body of a level's older revision is dropped as soon as one of a newer
+revision is kept: it can never be given again, and a revealed page holds plaintext (as the read
+cache does), which must not outlive the value it shows. Bounded in bytes besides, least
+recently used out first.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 
-from stacksafe.core.reveal import Revealed
+from stacksafe.core.reveal import Revealed, Snapshot
 from stacksafe.model import Secret
 
 __all__ = ["RenderedPages"]
@@ -25,7 +27,9 @@ class RenderedPages:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._bodies: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._bodies: OrderedDict[tuple[Snapshot, Hashable], bytes] = OrderedDict()
+        # The revision kept of each level, and the keys of its bodies.
+        self._kept: dict[Hashable, tuple[str, set[tuple[Snapshot, Hashable]]]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -48,16 +52,33 @@ class RenderedPages:
                 return found
         made = render(revealed.secrets)  # outside the lock: a lost race renders twice
         with self._lock:
-            previous = self._bodies.pop(key, None)
-            if previous is not None:
-                self._bytes -= len(previous)
+            snapshot = revealed.snapshot
+            revision, keys = self._kept.get(snapshot.level, (snapshot.revision, set()))
+            if revision != snapshot.revision:  # the level changed: its older bodies go
+                for older in list(keys):
+                    self._drop(older)
+                keys = set()
+            self._drop(key)
             if len(made) <= self.max_bytes:
                 self._bodies[key] = made
                 self._bytes += len(made)
+                keys.add(key)
+                self._kept[snapshot.level] = (snapshot.revision, keys)
                 while self._bytes > self.max_bytes:
-                    _, dropped = self._bodies.popitem(last=False)
-                    self._bytes -= len(dropped)
+                    self._drop(next(iter(self._bodies)))
         return made
+
+    def _drop(self, key: tuple[Snapshot, Hashable]) -> None:
+        """Forget one body (called with the lock held)."""
+        dropped = self._bodies.pop(key, None)
+        if dropped is None:
+            return
+        self._bytes -= len(dropped)
+        level = key[0].level
+        revision, keys = self._kept[level]
+        keys.discard(key)
+        if not keys and revision == key[0].revision:
+            del self._kept[level]
 
     @property
     def kept_bytes(self) -> int:

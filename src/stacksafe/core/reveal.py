@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Literal, overload
+from typing import Literal, NamedTuple, overload
 
 from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import append, append_later, detail_text
@@ -56,6 +56,7 @@ __all__ = [
     "Receipt",
     "RevealQuery",
     "Revealed",
+    "Snapshot",
     "StackRef",
     "record_reveal",
     "reveal",
@@ -138,6 +139,13 @@ class Receipt:
             raise _audit_unavailable(exc) from None
 
 
+class Snapshot(NamedTuple):
+    """A whole kept level at one revision: what a face may key what it derives from it by."""
+
+    level: Hashable
+    revision: str
+
+
 @dataclass(frozen=True, slots=True)
 class Revealed:
     """What a read gave: who asked, the level, the secrets, and the receipt of its event.
@@ -152,7 +160,7 @@ class Revealed:
     target: Target
     secrets: Sequence[Secret] = field(repr=False)
     receipt: Receipt
-    snapshot: Hashable | None = None
+    snapshot: Snapshot | None = None
     # Keys whose ${...} references cannot be resolved, with the error naming the reference:
     # they are in ``secrets`` without a value (core.level_reads.resolved_values).
     broken: Mapping[str, str] = field(default_factory=dict)
@@ -299,8 +307,8 @@ def _at_hand(
     return Revealed(actor, target, found, receipt, _snapshot(target, kept))
 
 
-def _snapshot(target: Target, kept: CachedLevel | None) -> Hashable | None:
-    return None if kept is None else (level_of(target), kept.revision)
+def _snapshot(target: Target, kept: CachedLevel | None) -> Snapshot | None:
+    return None if kept is None else Snapshot(level_of(target), kept.revision)
 
 
 Gathered = tuple[list[Secret], dict[str, object] | str | None, CachedLevel | None, dict[str, str]]
