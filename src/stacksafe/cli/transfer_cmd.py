@@ -194,15 +194,21 @@ def copy(
             help="Needed to copy out of a production stack into a non-production one.",
         ),
     ] = False,
+    output: Annotated[
+        ListFormat,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The report: a one-line summary (table), or json with every key by outcome.",
+        ),
+    ] = ListFormat.table,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Copy a stack's effective values into another stack, in one transaction (audited)."""
+    """Copy a stack's effective values into another stack, in one transaction (audited).
+    Reports how many keys were added, changed and left unchanged, as `secrets import` does."""
     with backend(data_dir) as where:
         report = where.copy(from_stack, to_stack, account, key, allow_production_source)
-    typer.echo(f"Copied from {from_stack!r} into {to_stack!r}:")
-    for label, keys in (
-        ("added", report.added),
-        ("changed", report.changed),
-        ("unchanged", report.unchanged),
-    ):
-        typer.echo(f"  {label:<9} {len(keys):>4}  {' '.join(keys)}".rstrip())
+    if output is ListFormat.json:
+        print_json({"from": from_stack, "into": to_stack, **report_json(report)})
+        return
+    typer.echo(f"Copied from {from_stack!r} into {to_stack!r}: {summary(report)}")
