@@ -10,6 +10,9 @@ from sqlalchemy import Connection, Table, select
 from stacksafe.store.schema import (
     accounts,
     data_keys,
+    kv_paths,
+    kv_versions,
+    level_writes,
     memberships,
     rotation_policies,
     secret_versions,
@@ -31,6 +34,9 @@ CHANGEABLE_TABLES: tuple[Table, ...] = (
     memberships,
     stack_roles,
     tokens,
+    level_writes,
+    kv_paths,
+    kv_versions,
 )
 
 

@@ -15,7 +15,7 @@ from stacksafe.store.secrets import VERSION_COLUMNS, StoredVersion, scope_clause
 __all__ = [
     "PathMetadata",
     "VersionFlags",
-    "clear_path",
+    "clear_flags",
     "path_metadata",
     "save_path_metadata",
     "set_version_flags",
@@ -28,6 +28,7 @@ __all__ = [
 class PathMetadata:
     custom_metadata: str  # a JSON object
     cas_required: bool
+    forgotten_through: int
     created_at: datetime
     updated_at: datetime
 
@@ -36,6 +37,7 @@ class PathMetadata:
 class VersionFlags:
     deleted_at: datetime | None
     destroyed: bool
+    emptied: bool = False
 
 
 def _level(table: object, account_id: int, stack_id: int | None) -> ColumnElement[bool]:
@@ -50,11 +52,14 @@ def path_metadata(conn: Connection, account_id: int, stack_id: int | None) -> Pa
         select(
             kv_paths.c.custom_metadata,
             kv_paths.c.cas_required,
+            kv_paths.c.forgotten_through,
             kv_paths.c.created_at,
             kv_paths.c.updated_at,
         ).where(_level(kv_paths, account_id, stack_id))
     ).first()
-    return None if row is None else PathMetadata(row[0], bool(row[1]), row[2], row[3])
+    if row is None:
+        return None
+    return PathMetadata(row[0], bool(row[1]), int(row[2]), row[3], row[4])
 
 
 def save_path_metadata(
@@ -64,15 +69,29 @@ def save_path_metadata(
     custom_metadata: str,
     cas_required: bool,
     now: datetime,
+    forgotten_through: int | None = None,
 ) -> None:
-    values = {"custom_metadata": custom_metadata, "cas_required": cas_required, "updated_at": now}
+    """Insert or update the level's KV metadata (``forgotten_through`` None: as it was)."""
+    values: dict[str, object] = {
+        "custom_metadata": custom_metadata,
+        "cas_required": cas_required,
+        "updated_at": now,
+    }
+    if forgotten_through is not None:
+        values["forgotten_through"] = forgotten_through
     changed = conn.execute(
         update(kv_paths).where(_level(kv_paths, account_id, stack_id)).values(**values)
     ).rowcount
     if not changed:
         conn.execute(
             insert(kv_paths).values(
-                account_id=account_id, stack_id=stack_id, created_at=now, **values
+                {
+                    "forgotten_through": 0,
+                    **values,
+                    "account_id": account_id,
+                    "stack_id": stack_id,
+                    "created_at": now,
+                }
             )
         )
 
@@ -82,18 +101,25 @@ def version_flags(
 ) -> Mapping[int, VersionFlags]:
     """KV version number -> what the KV API said of it (soft delete, destroy)."""
     rows = conn.execute(
-        select(kv_versions.c.version, kv_versions.c.deleted_at, kv_versions.c.destroyed).where(
-            _level(kv_versions, account_id, stack_id)
-        )
+        select(
+            kv_versions.c.version,
+            kv_versions.c.deleted_at,
+            kv_versions.c.destroyed,
+            kv_versions.c.emptied,
+        ).where(_level(kv_versions, account_id, stack_id))
     ).all()
-    return {int(v): VersionFlags(at, bool(destroyed)) for v, at, destroyed in rows}
+    return {int(v): VersionFlags(at, bool(gone), bool(emptied)) for v, at, gone, emptied in rows}
 
 
 def set_version_flags(
     conn: Connection, account_id: int, stack_id: int | None, version: int, flags: VersionFlags
 ) -> None:
     where = and_(_level(kv_versions, account_id, stack_id), kv_versions.c.version == version)
-    values = {"deleted_at": flags.deleted_at, "destroyed": flags.destroyed}
+    values = {
+        "deleted_at": flags.deleted_at,
+        "destroyed": flags.destroyed,
+        "emptied": flags.emptied,
+    }
     if not conn.execute(update(kv_versions).where(where).values(**values)).rowcount:
         conn.execute(
             insert(kv_versions).values(
@@ -102,9 +128,8 @@ def set_version_flags(
         )
 
 
-def clear_path(conn: Connection, account_id: int, stack_id: int | None) -> None:
-    """Forget a level's KV metadata and version flags (``DELETE metadata/<path>``)."""
-    conn.execute(delete(kv_paths).where(_level(kv_paths, account_id, stack_id)))
+def clear_flags(conn: Connection, account_id: int, stack_id: int | None) -> None:
+    """Forget the level's version flags (``DELETE metadata/<path>``)."""
     conn.execute(delete(kv_versions).where(_level(kv_versions, account_id, stack_id)))
 
 

@@ -261,6 +261,9 @@ kv_paths = Table(
     Column("stack_id", Id, ForeignKey("stacks.id"), nullable=True),
     Column("custom_metadata", Text, nullable=False),  # a JSON object of strings
     Column("cas_required", Boolean, nullable=False),
+    # DELETE metadata: versions up to this one are forgotten by KV (404 everywhere); later
+    # writes number on from the stored history. 0: none forgotten.
+    Column("forgotten_through", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(
@@ -290,6 +293,9 @@ kv_versions = Table(
     Column("stack_id", Id, ForeignKey("stacks.id"), nullable=True),
     Column("version", Integer, nullable=False),
     Column("deleted_at", UTCDateTime, nullable=True),
+    # The delete unset the level's own keys (it was the latest version): an undelete writes
+    # them again. False: a flag on an older version, nothing else changed.
+    Column("emptied", Boolean, nullable=False),
     Column("destroyed", Boolean, nullable=False),
     Index(
         "uq_kv_versions_account_level",

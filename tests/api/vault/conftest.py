@@ -24,23 +24,26 @@ class Kv:
         self.client = client
 
     def get(self, path: str, **params: Any) -> Response:
-        return self.client.get(f"/v1/secret/data/{path}", params=params)
+        response: Response = self.client.get(f"/v1/secret/data/{path}", params=params)
+        return response
 
     def put(self, path: str, data: dict[str, Any], cas: int | None = None) -> Response:
         body: dict[str, Any] = {"data": data}
         if cas is not None:
             body["options"] = {"cas": cas}
-        return self.client.post(f"/v1/secret/data/{path}", json=body)
+        response: Response = self.client.post(f"/v1/secret/data/{path}", json=body)
+        return response
 
     def patch(self, path: str, data: dict[str, Any], cas: int | None = None) -> Response:
         body: dict[str, Any] = {"data": data}
         if cas is not None:
             body["options"] = {"cas": cas}
-        return self.client.patch(
+        response: Response = self.client.patch(
             f"/v1/secret/data/{path}",
             json=body,
             headers={"Content-Type": "application/merge-patch+json"},
         )
+        return response
 
     def data(self, path: str) -> dict[str, str]:
         response = self.get(path)

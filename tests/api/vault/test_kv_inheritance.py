@@ -50,8 +50,10 @@ def test_a_write_omitting_an_inherited_key_is_refused_naming_it_and_changes_noth
     _seed(kv)
     before = snapshot(kv.installation)
     (message,) = errors_of(kv.put("acme/web", {"API_KEY": "k2", "LINK": "${DB_URL}"}), 400)
-    assert "DB_URL" in message and "inherited from account 'acme'" in message
-    assert "PATCH" in message and "'acme'" in message
+    assert "DB_URL" in message
+    assert "inherited from account 'acme'" in message
+    assert "PATCH" in message
+    assert "'acme'" in message
     assert snapshot(kv.installation) == before
 
 
@@ -96,16 +98,15 @@ def test_a_dollar_brace_written_through_kv_reads_back_literally(kv: Kv) -> None:
     assert kv.data("acme/web")["PASSWORD"] == "pa${ss}wo$${rd"
     assert _own(kv)["PASSWORD"] == "pa$${ss}wo$$${rd"  # stored escaped: not a reference
     native = get_secret(kv.installation, LOCAL, kv.world.stack_target, "PASSWORD", reveal=True)
-    assert native.raw_value is not None and native.raw_value.reveal() == "pa${ss}wo$${rd"
+    assert native.raw_value is not None
+    assert native.raw_value.reveal() == "pa${ss}wo$${rd"
 
 
 def test_environment_restricted_account_keys_stay_on_their_environment(kv: Kv) -> None:
     _seed(kv)
     dev = create_stack(kv.installation, LOCAL, "acme", "dev", "development")
     set_local(kv.installation, kv.world.account_target, {"DEBUG_TOKEN": "dbg"})
-    restrict_secret(
-        kv.installation, LOCAL, kv.world.account_target, "DEBUG_TOKEN", ["development"]
-    )
+    restrict_secret(kv.installation, LOCAL, kv.world.account_target, "DEBUG_TOKEN", ["development"])
     assert "DEBUG_TOKEN" not in kv.data("acme/web")
     assert kv.data(f"acme/{dev.name}")["DEBUG_TOKEN"] == "dbg"
     # The restricted key is not "inherited" by web: a whole write need not repeat it.
@@ -136,7 +137,8 @@ def test_every_kv_request_is_one_audit_event_and_holds_no_value(kv: Kv) -> None:
     kv.get("acme/web")
     assert newest() == start + 1
     event = list_events(kv.installation, limit=1)[0]
-    assert event.action == "reveal" and event.detail["purpose"] == "kv"
+    assert event.action == "reveal"
+    assert event.detail["purpose"] == "kv"
     kv.put("acme/web", {**kv.data("acme/web"), "API_KEY": "secret-value-k9"})
     latest = list_events(kv.installation, limit=2)
     assert latest[0].action == "secret.kv_write"

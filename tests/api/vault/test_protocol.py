@@ -84,7 +84,8 @@ def test_health_answers_without_a_token(kv: Kv) -> None:
     with vault_client(kv.world, None) as client:
         response = client.get("/v1/sys/health")
         assert response.status_code == 200
-        assert response.json()["sealed"] is False and response.json()["initialized"] is True
+        assert response.json()["sealed"] is False
+        assert response.json()["initialized"] is True
         assert client.head("/v1/sys/health").status_code == 200
 
 
@@ -104,14 +105,18 @@ def test_lookup_self_and_revoke_self(kv: Kv, installation: Installation) -> None
     with vault_client(kv.world, mine.token) as client:
         data = client.get("/v1/auth/token/lookup-self").json()["data"]
         assert data["id"] == ""  # token values are shown once, at creation
-        assert data["accessor"] == mine.uid and data["type"] == "service"
-        assert 3500 < data["ttl"] <= 3600 and data["expire_time"]
-        assert data["display_name"] == "ci@acme.test" and "default" in data["policies"]
+        assert data["accessor"] == mine.uid
+        assert data["type"] == "service"
+        assert 3500 < data["ttl"] <= 3600
+        assert data["expire_time"]
+        assert data["display_name"] == "ci@acme.test"
+        assert "default" in data["policies"]
         assert client.post("/v1/auth/token/renew-self").json()["auth"]["renewable"] is False
         assert client.post("/v1/auth/token/revoke-self").status_code == 204
         assert errors_of(client.get("/v1/auth/token/lookup-self"), 403) == ["permission denied"]
     lasting = kv.client.get("/v1/auth/token/lookup-self").json()["data"]
-    assert lasting["ttl"] == 0 and lasting["expire_time"] is None
+    assert lasting["ttl"] == 0
+    assert lasting["expire_time"] is None
 
 
 def test_patch_needs_the_merge_patch_content_type_and_bodies_need_no_content_type(
@@ -129,7 +134,7 @@ def test_patch_needs_the_merge_patch_content_type_and_bodies_need_no_content_typ
 def test_bad_values_and_keys_are_refused_naming_them(kv: Kv) -> None:
     before = snapshot(kv.installation)
     (message,) = errors_of(kv.put("acme/web", {"PORT": 5432}), 400)
-    assert message == 'value of \'PORT\' must be a string (stacksafe stores text); send "5432"'
+    assert message == "value of 'PORT' must be a string (stacksafe stores text); send \"5432\""
     (message,) = errors_of(kv.put("acme/web", {"my key": "x"}), 400)
     assert "my key" in message
     errors_of(kv.put("acme/web", {"A": "x"}, cas="seven"), 400)  # type: ignore[arg-type]
@@ -153,9 +158,9 @@ def test_list_shows_only_what_the_token_may_describe(kv: Kv, installation: Insta
         "team/",
         "web",
     ]
-    assert kv.client.request("LIST", "/v1/secret/metadata/acme/team").json()["data"][
-        "keys"
-    ] == ["api"]
+    assert kv.client.request("LIST", "/v1/secret/metadata/acme/team").json()["data"]["keys"] == [
+        "api"
+    ]
     errors_of(kv.client.request("LIST", "/v1/secret/metadata/other/"), 404)
     set_local(kv.installation, kv.world.account_target, {"B": "1"})  # a path and a folder
     assert kv.client.request("LIST", "/v1/secret/metadata").json()["data"]["keys"] == [

@@ -10,10 +10,11 @@ from starlette.responses import JSONResponse, Response
 from stacksafe.api.vault.app import Call, Handler
 from stacksafe.api.vault.envelope import answer, errors, no_content, vault_time
 from stacksafe.core.kv import metadata as kv_metadata
+from stacksafe.core.kv.deletes import delete_latest, forget_path, undelete_versions
 from stacksafe.core.kv.paths import kv_path, kv_target
 from stacksafe.core.kv.reads import VersionGone, read_path
 from stacksafe.core.kv.versions import PathVersion, history_of
-from stacksafe.core.kv.writes import delete_latest, write_path
+from stacksafe.core.kv.writes import write_path
 from stacksafe.core.tenancy import Target
 from stacksafe.errors import InvalidInput
 
@@ -148,7 +149,7 @@ def _metadata_body(call: Call, merge: bool) -> kv_metadata.MetadataChange:
 def _read_metadata(call: Call, path: str) -> Response:
     target = _target(call, path)
     found = kv_metadata.read_metadata(call.state.installation, call.principal, target)
-    versions = found.history.versions
+    versions = found.history.visible
     shown = versions[-max(10, found.max_versions) :]
     data = {
         "cas_required": found.cas_required,
@@ -181,11 +182,6 @@ def _config(call: Call) -> Response:
         data = {"cas_required": False, "delete_version_after": "0s", "max_versions": 0}
         return answer(call.request_id, data)
     raise InvalidInput("not supported; set max_versions per account or stack")
-
-
-def _is_latest(call: Call, target: Target, numbers: list[object]) -> bool:
-    current = history_of(call.state.installation, target).current
-    return current > 0 and (current in numbers or str(current) in numbers)
 
 
 def kv_handler(call: Call, rest: str) -> Handler | None:
@@ -227,6 +223,13 @@ def kv_handler(call: Call, rest: str) -> Handler | None:
                 return no_content()
 
             return write
+        if method == "DELETE":
+
+            def forget(c: Call) -> Response:
+                forget_path(installation, principal, _target(c, path))
+                return no_content()
+
+            return forget
         return None
     if section in ("delete", "undelete", "destroy") and path.strip("/"):
         if method not in ("POST", "PUT"):
@@ -234,16 +237,15 @@ def kv_handler(call: Call, rest: str) -> Handler | None:
 
         def versions(c: Call) -> Response:
             target = _target(c, path)
-            numbers = _versions_body(c)
+            numbers = kv_metadata.version_numbers(_versions_body(c))
             if section == "destroy":
                 kv_metadata.destroy_versions(installation, principal, target, numbers)
-            elif section == "delete" and _is_latest(c, target, numbers):
-                delete_latest(installation, principal, target)
-                kv_metadata.set_deleted(installation, principal, target, numbers, deleted=True)
+            elif section == "undelete":
+                undelete_versions(installation, principal, target, numbers)
             else:
-                kv_metadata.set_deleted(
-                    installation, principal, target, numbers, deleted=section == "delete"
-                )
+                if history_of(installation, target).current in numbers:
+                    delete_latest(installation, principal, target)
+                kv_metadata.delete_older(installation, principal, target, numbers)
             return no_content()
 
         return versions

@@ -12,7 +12,7 @@ from stacksafe.core.access import Action, Principal, can_see_account, can_see_st
 from stacksafe.core.audit import record
 from stacksafe.core.guard import allow
 from stacksafe.core.installation import Installation
-from stacksafe.core.kv.versions import PathHistory, current_version, path_history
+from stacksafe.core.kv.versions import PathHistory, path_history
 from stacksafe.core.retention import MAX_KEPT_VERSIONS
 from stacksafe.core.tenancy import Target
 from stacksafe.errors import InvalidInput, NotFound
@@ -23,10 +23,11 @@ from stacksafe.store import tenancy as tenancy_queries
 __all__ = [
     "KvMetadata",
     "MetadataChange",
+    "delete_older",
     "destroy_versions",
     "list_folder",
     "read_metadata",
-    "set_deleted",
+    "version_numbers",
     "write_metadata",
 ]
 
@@ -51,8 +52,9 @@ def _metadata(conn: Connection, target: Target) -> KvMetadata:
     stored = kv_queries.path_metadata(conn, target.account.id, target.stack_id)
     limit = tenancy_queries.max_versions_of(conn, target.account.id, target.stack_id)
     custom = None if stored is None else json.loads(stored.custom_metadata) or None
-    created = history.versions[0].created_time if history.versions else None
-    updated = history.versions[-1].created_time if history.versions else None
+    visible = history.visible
+    created = visible[0].created_time if visible else None
+    updated = visible[-1].created_time if visible else None
     if stored is not None:
         created = created or stored.created_at
         updated = max(updated, stored.updated_at) if updated else stored.updated_at
@@ -66,8 +68,7 @@ def read_metadata(installation: Installation, actor: Principal, target: Target) 
     allow(installation, actor, Action.DESCRIBE, target.account, target.stack)
     with installation.store.read() as conn:
         found = _metadata(conn, target)
-        stored = kv_queries.path_metadata(conn, target.account.id, target.stack_id)
-    if not found.history.current and stored is None:
+    if not found.history.visible and not (found.custom_metadata or found.cas_required):
         raise NotFound("")
     return found
 
@@ -153,7 +154,8 @@ def write_metadata(
     return warnings
 
 
-def _numbers(versions: Sequence[object]) -> list[int]:
+def version_numbers(versions: Sequence[object]) -> list[int]:
+    """A ``versions`` list as clients send it: integers, or strings (the CLI's)."""
     numbers = []
     for value in versions:
         if isinstance(value, bool):
@@ -167,17 +169,12 @@ def _numbers(versions: Sequence[object]) -> list[int]:
     return numbers
 
 
-def set_deleted(
-    installation: Installation,
-    actor: Principal,
-    target: Target,
-    versions: Sequence[object],
-    *,
-    deleted: bool,
+def delete_older(
+    installation: Installation, actor: Principal, target: Target, numbers: Sequence[int]
 ) -> None:
-    """Soft-delete (or undelete) versions of the path other than its live latest: a KV flag;
-    the stored history is untouched. Unknown versions are ignored, as Vault does."""
-    numbers = _numbers(versions)
+    """Soft-delete versions of the path older than the latest: a KV flag; the stored history
+    is untouched. The latest (core.kv.deletes.delete_latest) and unknown versions are
+    skipped, as Vault ignores unknown ones."""
     action = Action.WRITE_ACCOUNT_SECRETS if target.stack is None else Action.WRITE_STACK_SECRETS
     allow(installation, actor, action, target.account, target.stack)
 
@@ -187,22 +184,12 @@ def set_deleted(
         changed = []
         for number in sorted(set(numbers)):
             found = history.get(number)
-            if found is None or found.destroyed:
+            if found is None or found.destroyed or number == history.current:
                 continue
-            if deleted and number == history.current:
-                continue  # the latest: core.kv.writes.delete_latest (its keys are unset)
-            if not deleted and number == history.current and found.deletion_time is not None:
-                raise InvalidInput(
-                    f"version {number} is the latest and was deleted with its keys: write "
-                    "them again (undelete of the latest version is not supported yet)"
-                )
-            if (found.deletion_time is not None) != deleted:
+            if found.deletion_time is None:
+                flags = kv_queries.VersionFlags(now, False)
                 kv_queries.set_version_flags(
-                    conn,
-                    target.account.id,
-                    target.stack_id,
-                    number,
-                    kv_queries.VersionFlags(now if deleted else None, False),
+                    conn, target.account.id, target.stack_id, number, flags
                 )
                 changed.append(number)
         if not changed:
@@ -211,13 +198,13 @@ def set_deleted(
             conn,
             installation,
             actor,
-            "secret.kv_delete" if deleted else "secret.kv_undelete",
+            "secret.kv_delete",
             account=target.account,
             stack=target.stack,
             detail={"kv_versions": changed},
         )
 
-    installation.store.transact(work, f"changing versions of {target.describe()}")
+    installation.store.transact(work, f"deleting versions of {target.describe()}")
 
 
 def destroy_versions(
@@ -225,7 +212,7 @@ def destroy_versions(
 ) -> None:
     """Mark versions destroyed: KV never serves them again. The latest is refused (a live
     value is never destroyed). The key versions they share with later versions stay stored."""
-    numbers = _numbers(versions)
+    numbers = version_numbers(versions)
     action = Action.WRITE_ACCOUNT_SECRETS if target.stack is None else Action.WRITE_STACK_SECRETS
     allow(installation, actor, action, target.account, target.stack)
 
@@ -262,10 +249,10 @@ def destroy_versions(
 
 
 def _exists(conn: Connection, target: Target) -> bool:
-    """Whether LIST shows the path: it has versions or KV metadata (an empty stack does not)."""
-    if current_version(conn, target):
-        return True
-    return kv_queries.path_metadata(conn, target.account.id, target.stack_id) is not None
+    """Whether LIST shows the path: it has versions KV knows or KV metadata (an empty stack
+    does not, nor one whose metadata was deleted)."""
+    found = _metadata(conn, target)
+    return bool(found.history.visible or found.custom_metadata or found.cas_required)
 
 
 def list_folder(installation: Installation, actor: Principal, folder: str) -> list[str]:

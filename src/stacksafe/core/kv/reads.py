@@ -50,7 +50,7 @@ def read_path(
     allow(installation, actor, Action.DESCRIBE, target.account, target.stack)
     with installation.store.read() as conn:
         history = path_history(conn, target)
-    if not history.current:
+    if not history.visible:
         raise NotFound("")
     number = version or history.current
     found = history.get(number)

@@ -27,6 +27,7 @@ __all__ = [
     "current_version",
     "data_as_of",
     "history_of",
+    "level_as_of",
     "path_history",
 ]
 
@@ -38,18 +39,27 @@ class PathVersion:
     created_time: datetime
     deletion_time: datetime | None
     destroyed: bool
+    emptied: bool = False  # deleted as the latest: its own keys were unset (an undelete rewrites)
 
 
 @dataclass(frozen=True, slots=True)
 class PathHistory:
     versions: list[PathVersion]  # every version, oldest first: versions[n - 1] is version n
+    forgotten: int = 0  # versions up to this one were forgotten (DELETE metadata)
 
     @property
     def current(self) -> int:
         return len(self.versions)
 
+    @property
+    def visible(self) -> list[PathVersion]:
+        """The versions KV still knows of."""
+        return self.versions[self.forgotten :]
+
     def get(self, number: int) -> PathVersion | None:
-        return self.versions[number - 1] if 1 <= number <= len(self.versions) else None
+        if self.forgotten < number <= len(self.versions):
+            return self.versions[number - 1]
+        return None
 
 
 def current_version(conn: Connection, target: Target) -> int:
@@ -59,6 +69,7 @@ def current_version(conn: Connection, target: Target) -> int:
 def path_history(conn: Connection, target: Target) -> PathHistory:
     writes = counted_writes(conn, target.account.id, target.stack_id)
     flags = kv_queries.version_flags(conn, target.account.id, target.stack_id)
+    stored = kv_queries.path_metadata(conn, target.account.id, target.stack_id)
     versions = []
     for number, (write_id, at) in enumerate(writes, start=1):
         flag = flags.get(number)
@@ -69,9 +80,10 @@ def path_history(conn: Connection, target: Target) -> PathHistory:
                 at,
                 None if flag is None else flag.deleted_at,
                 flag is not None and flag.destroyed,
+                flag is not None and flag.emptied,
             )
         )
-    return PathHistory(versions)
+    return PathHistory(versions, 0 if stored is None else stored.forgotten_through)
 
 
 def history_of(installation: Installation, target: Target) -> PathHistory:
@@ -84,7 +96,7 @@ class ValueDestroyed(Exception):
     """A value version N needs was destroyed (a destroy, or pruning beyond max_versions)."""
 
 
-def _level_as_of(
+def level_as_of(
     conn: Connection,
     installation: Installation,
     target: Target,
@@ -113,11 +125,11 @@ def data_as_of(
 ) -> dict[str, str]:
     """The path's data as level write ``write_id`` left it, references resolved;
     ``ValueDestroyed`` if a value it needs is gone, ``Conflict`` if a reference is broken."""
-    account = _level_as_of(conn, installation, target, False, write_id)
+    account = level_as_of(conn, installation, target, False, write_id)
     if target.stack is None:
         effective = account
     else:
-        effective = {**account, **_level_as_of(conn, installation, target, True, write_id)}
+        effective = {**account, **level_as_of(conn, installation, target, True, write_id)}
     if not any("${" in value for value in effective.values()):
         return effective
     result = resolve_all(

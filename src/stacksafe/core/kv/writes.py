@@ -34,9 +34,17 @@ from stacksafe.model import SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import kv as kv_queries
 from stacksafe.store import secrets as queries
-from stacksafe.store.level_writes import level_write
 
-__all__ = ["CAS_MISMATCH", "CasMismatch", "KvWritten", "delete_latest", "write_path"]
+__all__ = [
+    "CAS_MISMATCH",
+    "CasMismatch",
+    "KvWritten",
+    "LevelState",
+    "level_state",
+    "still_visible",
+    "write_action",
+    "write_path",
+]
 
 # Vault's exact words (hvac's tests and users match on them).
 CAS_MISMATCH = "check-and-set parameter did not match the current version"
@@ -74,7 +82,7 @@ def _as_string(value: object) -> str:
 
 
 @dataclass
-class _State:
+class LevelState:
     """The level as a KV write sees it, inside the write's transaction."""
 
     effective: dict[str, str] = field(repr=False)  # resolved values a read shows
@@ -82,13 +90,13 @@ class _State:
     provided: set[str]  # keys the account provides to this stack (none on an account path)
 
 
-def _state(conn: Connection, installation: Installation, target: Target) -> _State:
+def level_state(conn: Connection, installation: Installation, target: Target) -> LevelState:
     found = read_level(conn, installation, target, None, True)
     resolved, _, broken = resolved_values(conn, installation, target, None, found)
     BrokenReferences.among(broken)
     effective = {s.key: s.raw_value.reveal() for s in resolved if s.raw_value is not None}
     if target.stack is None:
-        return _State(effective, set(effective), set())
+        return LevelState(effective, set(effective), set())
     own = {s.key for s in found if not s.inherited}
     environment = target.stack.environment
     provided = {
@@ -96,11 +104,11 @@ def _state(conn: Connection, installation: Installation, target: Target) -> _Sta
         for row in queries.scope_secrets(conn, target.account.id, None)
         if inherits(environment, row.environments)
     }
-    return _State(effective, own, provided)
+    return LevelState(effective, own, provided)
 
 
 def _check_cas(
-    conn: Connection, target: Target, state: _State, cas: int | None, version: int
+    conn: Connection, target: Target, state: LevelState, cas: int | None, version: int
 ) -> None:
     metadata = kv_queries.path_metadata(conn, target.account.id, target.stack_id)
     if cas is None:
@@ -115,7 +123,7 @@ def _check_cas(
         raise CasMismatch(CAS_MISMATCH)
 
 
-def _still_visible(target: Target, keys: set[str]) -> InvalidInput:
+def still_visible(target: Target, keys: set[str]) -> InvalidInput:
     names = ", ".join(sorted(keys))
     noun = "key" if len(keys) == 1 else "keys"
     verb = "is" if len(keys) == 1 else "are"
@@ -145,11 +153,11 @@ def write_path(
     for key, value in payload.items():
         if value is not None:
             validate_value(key, SecretValue(escape_literal(value)), limit)
-    allow(installation, actor, _write_action(target), target.account, target.stack)
+    allow(installation, actor, write_action(target), target.account, target.stack)
 
     def work(conn: Connection) -> KvWritten:
         version = current_version(conn, target)
-        state = _state(conn, installation, target)
+        state = level_state(conn, installation, target)
         _check_cas(conn, target, state, cas, version)
         warnings: list[str] = []
         if patch:
@@ -165,7 +173,7 @@ def write_path(
         gone = set(state.effective) - set(desired)
         refused = {k for k in gone if k in state.provided and (not patch or k not in state.own)}
         if refused:
-            raise _still_visible(target, refused)
+            raise still_visible(target, refused)
         to_unset = sorted(k for k in gone if k in state.own)
         for key in to_unset:
             if key in state.provided:
@@ -211,47 +219,5 @@ def write_path(
     return installation.store.transact(work, f"writing {target.describe()}")
 
 
-def delete_latest(installation: Installation, actor: Principal, target: Target) -> None:
-    """Soft-delete the path's latest version (``DELETE data/<path>``): every own key of the
-    level unset in one transaction, and the version marked deleted instead of numbering a new
-    one (Vault's numbering). Refused on a stack that would still show inherited keys."""
-    allow(installation, actor, _write_action(target), target.account, target.stack)
-
-    def work(conn: Connection) -> None:
-        version = current_version(conn, target)
-        state = _state(conn, installation, target)
-        if not version or not state.effective:
-            return
-        if state.provided & set(state.effective):
-            raise _still_visible(target, state.provided & set(state.effective))
-        now = installation.clock()
-        level_write(conn, target.account.id, target.stack_id, now, counted=False, pin=True)
-        unset: dict[str, int] = {}
-        for key in sorted(state.own):
-            head = queries.secret_head(conn, target.account.id, target.stack_id, key)
-            append_version(conn, target, key, None, None, actor.name, now)
-            unset[key] = 0 if head is None else head.current_version + 1
-        kv_queries.set_version_flags(
-            conn,
-            target.account.id,
-            target.stack_id,
-            version,
-            kv_queries.VersionFlags(deleted_at=now, destroyed=False),
-        )
-        check_expansion(conn, installation, target, list(unset))
-        record(
-            conn,
-            installation,
-            actor,
-            "secret.kv_delete",
-            account=target.account,
-            stack=target.stack,
-            detail={"keys": unset, "kv_version": version},
-        )
-        prune_after_write(conn, installation, actor, target, list(unset))
-
-    installation.store.transact(work, f"deleting {target.describe()}")
-
-
-def _write_action(target: Target) -> Action:
+def write_action(target: Target) -> Action:
     return Action.WRITE_ACCOUNT_SECRETS if target.stack is None else Action.WRITE_STACK_SECRETS

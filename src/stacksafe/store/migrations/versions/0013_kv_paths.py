@@ -74,6 +74,7 @@ def upgrade() -> None:
         "kv_paths",
         sa.Column("custom_metadata", sa.Text(), nullable=False),
         sa.Column("cas_required", sa.Boolean(), nullable=False),
+        sa.Column("forgotten_through", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
     )
@@ -82,6 +83,7 @@ def upgrade() -> None:
         "kv_versions",
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
+        sa.Column("emptied", sa.Boolean(), nullable=False),
         sa.Column("destroyed", sa.Boolean(), nullable=False),
     )
     _per_level_unique("kv_versions", "version")

@@ -1,0 +1,187 @@
+"""KV deletes on stacksafe's immutable history: soft delete and undelete of the latest version
+(the level's own keys unset, then written again), and ``DELETE metadata`` (every own value
+unset and destroyed, the path forgotten by KV while its version numbers go on).
+
+Deleting or undeleting the latest version is not a new version of the path (Vault's numbering:
+the current version gets a ``deletion_time``); the level write is pinned uncounted for this
+path (store.level_writes), while the account's stacks still count an account path's delete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from stacksafe.core.access import Principal
+from stacksafe.core.audit import record
+from stacksafe.core.data_keys import sealing_key
+from stacksafe.core.expansion import check_expansion
+from stacksafe.core.guard import allow
+from stacksafe.core.installation import Installation
+from stacksafe.core.kv.versions import PathVersion, level_as_of, path_history
+from stacksafe.core.kv.writes import level_state, still_visible, write_action
+from stacksafe.core.tenancy import Target
+from stacksafe.core.version_writes import append_version, prune_after_write
+from stacksafe.errors import Forbidden
+from stacksafe.model import SecretValue
+from stacksafe.store import Connection
+from stacksafe.store import kv as kv_queries
+from stacksafe.store import secrets as queries
+from stacksafe.store.level_writes import level_write
+
+__all__ = ["delete_latest", "forget_path", "undelete_versions"]
+
+
+def _unset_own(
+    conn: Connection, installation: Installation, actor: Principal, target: Target
+) -> dict[str, int]:
+    """Unset every own key of the level (tombstones); key -> its new version."""
+    state = level_state(conn, installation, target)
+    if state.provided & set(state.effective):
+        raise still_visible(target, state.provided & set(state.effective))
+    now = installation.clock()
+    unset: dict[str, int] = {}
+    for key in sorted(state.own):
+        head = queries.secret_head(conn, target.account.id, target.stack_id, key)
+        append_version(conn, target, key, None, None, actor.name, now)
+        unset[key] = 0 if head is None else head.current_version + 1
+    return unset
+
+
+def delete_latest(installation: Installation, actor: Principal, target: Target) -> None:
+    """Soft-delete the path's latest version (``DELETE data/<path>``): every own key of the
+    level unset in one transaction, and the version marked deleted. Refused on a stack that
+    would still show inherited keys (section 5.3 of the mapping)."""
+    allow(installation, actor, write_action(target), target.account, target.stack)
+
+    def work(conn: Connection) -> None:
+        history = path_history(conn, target)
+        latest = history.get(history.current)
+        if latest is None or latest.deletion_time is not None:
+            return
+        now = installation.clock()
+        level_write(conn, target.account.id, target.stack_id, now, counted=False, pin=True)
+        unset = _unset_own(conn, installation, actor, target)
+        flags = kv_queries.VersionFlags(deleted_at=now, destroyed=False, emptied=True)
+        kv_queries.set_version_flags(conn, target.account.id, target.stack_id, latest.number, flags)
+        check_expansion(conn, installation, target, list(unset))
+        record(
+            conn,
+            installation,
+            actor,
+            "secret.kv_delete",
+            account=target.account,
+            stack=target.stack,
+            detail={"keys": unset, "kv_version": latest.number},
+        )
+        prune_after_write(conn, installation, actor, target, list(unset))
+
+    installation.store.transact(work, f"deleting {target.describe()}")
+
+
+def _restore(
+    conn: Connection,
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    version: PathVersion,
+) -> dict[str, int]:
+    """Write again the own values ``version`` had and the level lacks now: key -> version."""
+    stack_level = target.stack is not None
+    values = level_as_of(conn, installation, target, stack_level, version.write_id)
+    live = {s.key for s in queries.scope_secrets(conn, target.account.id, target.stack_id)}
+    missing = {k: v for k, v in values.items() if k not in live}
+    if not missing:
+        return {}
+    sealing = sealing_key(conn, installation, target, len(missing))
+    now = installation.clock()
+    restored: dict[str, int] = {}
+    for key, text in sorted(missing.items()):
+        written = append_version(
+            conn, target, key, SecretValue(text), sealing, actor.name, now, action="undelete"
+        )
+        assert written is not None  # noqa: S101 - a value was given
+        restored[key] = written.version
+    check_expansion(conn, installation, target, list(restored))
+    prune_after_write(conn, installation, actor, target, list(restored))
+    return restored
+
+
+def undelete_versions(
+    installation: Installation, actor: Principal, target: Target, numbers: Sequence[int]
+) -> None:
+    """Undelete versions: an older one flagged deleted is served again; one deleted as the
+    latest has its own keys written again, as the same version when it is still the latest,
+    else as a new one (an account write came after). Others are ignored, as Vault does."""
+    allow(installation, actor, write_action(target), target.account, target.stack)
+
+    def work(conn: Connection) -> None:
+        history = path_history(conn, target)
+        restored: dict[str, int] = {}
+        undeleted = []
+        for number in sorted(set(numbers)):
+            found = history.get(number)
+            if found is None or found.deletion_time is None or found.destroyed:
+                continue
+            if found.emptied:
+                if number == history.current:
+                    now = installation.clock()
+                    level_write(
+                        conn, target.account.id, target.stack_id, now, counted=False, pin=True
+                    )
+                restored.update(_restore(conn, installation, actor, target, found))
+            flags = kv_queries.VersionFlags(None, False, False)
+            kv_queries.set_version_flags(conn, target.account.id, target.stack_id, number, flags)
+            undeleted.append(number)
+        if not undeleted:
+            return
+        record(
+            conn,
+            installation,
+            actor,
+            "secret.kv_undelete",
+            account=target.account,
+            stack=target.stack,
+            detail={"kv_versions": undeleted, "keys": restored},
+        )
+
+    installation.store.transact(work, f"undeleting versions of {target.describe()}")
+
+
+def forget_path(installation: Installation, actor: Principal, target: Target) -> None:
+    """``DELETE metadata/<path>``: unset every own value of the level and destroy their stored
+    versions, clear its KV metadata and flags; KV then answers 404 for the path and every
+    version it had, and a later write numbers on. Needs a token with the admin scope. On an
+    account path this erases what every stack of the account inherits (the event says so)."""
+    if actor.scopes is not None and "admin" not in actor.scopes:
+        raise Forbidden("deleting a path's metadata and history needs a token with the admin scope")
+    allow(installation, actor, write_action(target), target.account, target.stack)
+
+    def work(conn: Connection) -> None:
+        now = installation.clock()
+        history = path_history(conn, target)
+        unset = _unset_own(conn, installation, actor, target)
+        destroyed: dict[str, list[int]] = {}
+        for key, head in queries.scope_heads(conn, target.account.id, target.stack_id):
+            gone = queries.prune_versions(conn, head.id, head.current_version + 1, now)
+            if gone:
+                destroyed[key] = gone
+        kv_queries.clear_flags(conn, target.account.id, target.stack_id)
+        forgotten = history.current + (1 if unset else 0)
+        kv_queries.save_path_metadata(
+            conn, target.account.id, target.stack_id, json.dumps({}), False, now, forgotten
+        )
+        detail: dict[str, object] = {"keys": unset, "destroyed_versions": destroyed}
+        if target.stack is None:
+            detail["inherited_by_stacks"] = True
+        record(
+            conn,
+            installation,
+            actor,
+            "secret.kv_forget",
+            account=target.account,
+            stack=target.stack,
+            detail=detail,
+        )
+
+    installation.store.transact(work, f"deleting the metadata of {target.describe()}")
