@@ -13,8 +13,8 @@ from tests.actors import LOCAL
 
 
 def compiled_effective_query(installation: Installation, account_id: int, stack_id: int) -> str:
-    own = queries._live_query(queries._scope_clause(account_id, stack_id))
-    inherited = queries._live_query(queries._scope_clause(account_id, None))
+    own = queries._live_query(queries.scope_clause(account_id, stack_id))
+    inherited = queries._live_query(queries.scope_clause(account_id, None))
     statement = union_all(own, inherited).compile(
         installation.store.engine, compile_kwargs={"literal_binds": True}
     )

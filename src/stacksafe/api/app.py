@@ -30,6 +30,7 @@ from stacksafe.api.routes import (
     tokens,
     users,
 )
+from stacksafe.api.vault import vault_api
 from stacksafe.core.guessing import BAD_TOKENS, BadTokens
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.password_pool import PasswordPool
@@ -167,6 +168,7 @@ def create_app(
     ):
         app.include_router(router, prefix="/api/3")
     app.include_router(health.router)
+    app.mount("/v1", vault_api(state))
     install_web(
         app,
         installation,

@@ -28,6 +28,7 @@ from stacksafe.errors import BrokenReferences, Conflict, InvalidInput, NotFound
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
+from stacksafe.store.level_writes import level_write
 
 __all__ = [
     "ImportReport",
@@ -103,11 +104,15 @@ def _restriction(target: Target, environments: Sequence[str] | None) -> str | No
     return " ".join(sorted({validate_environment(e) for e in environments})) or None
 
 
-def _restrict(conn: Connection, target: Target, key: str, restriction: str | None) -> None:
+def _restrict(
+    conn: Connection, installation: Installation, target: Target, key: str, restriction: str | None
+) -> None:
     head = queries.secret_head(conn, target.account.id, None, key)
     if head is None or head.deleted:
         raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
     queries.set_environments(conn, head.id, restriction)
+    # What the account's stacks see changed: a new version of their KV paths.
+    level_write(conn, target.account.id, None, installation.clock())
 
 
 def environments_of(
@@ -151,7 +156,7 @@ def restrict_secret(
     _allow(installation, actor, _write_action(target), target, key=key)
 
     def work(conn: Connection) -> None:
-        _restrict(conn, target, key, restriction)
+        _restrict(conn, installation, target, key, restriction)
         # Lifting a restriction gives stacks a key they did not see before.
         check_expansion(conn, installation, target, [key])
         record(
@@ -207,7 +212,7 @@ def set_secret(
         if generated is not None:
             detail["generated"] = [key]
         if environments is not None:
-            _restrict(conn, target, key, restriction)
+            _restrict(conn, installation, target, key, restriction)
             detail["environments"] = restriction
         check_expansion(conn, installation, target, [key], written=[key])
         record(

@@ -14,13 +14,16 @@ from stacksafe.core.access import (
 )
 from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import allow, require_owner
+from stacksafe.core.inheritance import inherits
 from stacksafe.core.installation import Installation
 from stacksafe.core.validation import validate_environment, validate_name
 from stacksafe.crypto import Scope
 from stacksafe.errors import Conflict, InvalidInput, NotFound
 from stacksafe.model import Account, Stack
 from stacksafe.store import Connection
+from stacksafe.store import secrets as secret_queries
 from stacksafe.store import tenancy as queries
+from stacksafe.store.level_writes import level_write
 
 __all__ = [
     "Target",
@@ -186,7 +189,11 @@ def record_stack_created(
     conn: Connection, installation: Installation, actor: Principal, account: Account, stack: Stack
 ) -> None:
     """The audit event of a new stack, in the transaction that inserted it (``create_stack``,
-    ``core.bulk.load_stacks``)."""
+    ``core.bulk.load_stacks``), and its creation write: where its KV path's versions start
+    (store.level_writes), a version of its own when it inherits something at once."""
+    restrictions = secret_queries.account_environments(conn, account.id)
+    inherited = any(inherits(stack.environment, r) for r in restrictions)
+    level_write(conn, account.id, stack.id, installation.clock(), counted=inherited)
     record(
         conn,
         installation,

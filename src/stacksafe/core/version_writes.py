@@ -21,6 +21,7 @@ from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
+from stacksafe.store.level_writes import level_write
 from stacksafe.store.transactions import RetryWrite
 
 __all__ = [
@@ -124,7 +125,8 @@ def append_version(
         secret_id = head.id
     if action is None:
         action = ACTION_DELETE if envelope is None else ACTION_SET
-    queries.insert_version(conn, secret_id, version, action, envelope, author, now)
+    write = level_write(conn, target.account.id, target.stack_id, now)
+    queries.insert_version(conn, secret_id, version, action, envelope, author, now, write)
     if envelope is None:
         return None
     return Secret(

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert
 
+from stacksafe.store.level_writes import level_write
 from stacksafe.store.schema import secret_versions, secrets
 
 __all__ = ["FirstVersion", "insert_first_versions"]
@@ -30,6 +31,9 @@ def insert_first_versions(
     ("insertmanyvalues"; the ids come back in row order)."""
     if not new:
         return
+    writes = {
+        level: level_write(conn, *level, now) for level in {(o.account_id, o.stack_id) for o in new}
+    }
     ids = conn.execute(
         insert(secrets).returning(secrets.c.id, sort_by_parameter_order=True),
         [
@@ -55,6 +59,7 @@ def insert_first_versions(
                 "envelope": one.envelope,
                 "author": author,
                 "created_at": now,
+                "level_write_id": writes[one.account_id, one.stack_id],
             }
             for secret_id, one in zip(ids, new, strict=True)
         ],

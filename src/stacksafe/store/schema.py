@@ -38,6 +38,9 @@ __all__ = [
     "audit_head",
     "data_keys",
     "failures",
+    "kv_paths",
+    "kv_versions",
+    "level_writes",
     "master_keys",
     "memberships",
     "metadata",
@@ -222,7 +225,88 @@ secret_versions = Table(
     # Set when the version's ciphertext was destroyed (envelope NULL from then on); the row
     # stays, so history shows what happened (revision 0003).
     Column("destroyed_at", UTCDateTime, nullable=True),
+    # The level write (``level_writes``) that made this version; NULL: written before
+    # revision 0013 and not matched to one.
+    Column("level_write_id", Id, nullable=True),
     UniqueConstraint("secret_id", "version", name="uq_secret_versions_secret_id_version"),
+)
+
+# --- The Vault-compatible API's path versions (revision 0013, docs/vault-compat.md) ---
+
+level_writes = Table(
+    "level_writes",
+    metadata,
+    # One row per write transaction per level that changed what the level holds (a new key
+    # version, an environment restriction), and one when a stack is created. A KV path's
+    # version N is the N-th counted row of its level (and, for a stack, of its account after
+    # the stack's creation row): derived, never stored per path (core.kv.versions).
+    Column("id", Id, primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("stack_id", Id, ForeignKey("stacks.id"), nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    # False: not a new version of the level's own path (a KV soft delete or undelete of the
+    # latest version, a stack created with nothing to inherit); an account row always counts
+    # for its stacks' paths.
+    Column("counted", Boolean, nullable=False),
+    Index("ix_level_writes_stack_id", "stack_id", "id"),
+    Index("ix_level_writes_account_id", "account_id", "stack_id", "id"),
+)
+
+kv_paths = Table(
+    "kv_paths",
+    metadata,
+    # A level's KV metadata: not secret (Vault's custom_metadata), and whether writes need cas.
+    Column("id", Id, primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("stack_id", Id, ForeignKey("stacks.id"), nullable=True),
+    Column("custom_metadata", Text, nullable=False),  # a JSON object of strings
+    Column("cas_required", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(
+        "uq_kv_paths_account_level",
+        "account_id",
+        unique=True,
+        sqlite_where=text("stack_id IS NULL"),
+        postgresql_where=text("stack_id IS NULL"),
+    ),
+    Index(
+        "uq_kv_paths_stack_level",
+        "stack_id",
+        unique=True,
+        sqlite_where=text("stack_id IS NOT NULL"),
+        postgresql_where=text("stack_id IS NOT NULL"),
+    ),
+)
+
+kv_versions = Table(
+    "kv_versions",
+    metadata,
+    # What KV says of one version of a path: soft-deleted (``deleted_at``) or destroyed. The
+    # stored key versions stay as they are (stacksafe's history is immutable): this only stops
+    # the KV API from serving that version.
+    Column("id", Id, primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("stack_id", Id, ForeignKey("stacks.id"), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Column("destroyed", Boolean, nullable=False),
+    Index(
+        "uq_kv_versions_account_level",
+        "account_id",
+        "version",
+        unique=True,
+        sqlite_where=text("stack_id IS NULL"),
+        postgresql_where=text("stack_id IS NULL"),
+    ),
+    Index(
+        "uq_kv_versions_stack_level",
+        "stack_id",
+        "version",
+        unique=True,
+        sqlite_where=text("stack_id IS NOT NULL"),
+        postgresql_where=text("stack_id IS NOT NULL"),
+    ),
 )
 
 rotation_policies = Table(

@@ -38,6 +38,7 @@ __all__ = [
     "SecretHead",
     "StoredSecret",
     "StoredVersion",
+    "account_environments",
     "account_restrictions",
     "advance_secret",
     "destroy_version",
@@ -84,7 +85,7 @@ class SecretHead:
     created_at: datetime
 
 
-def _scope_clause(
+def scope_clause(
     account_id: int | BindParameter[int], stack_id: int | BindParameter[int] | None
 ) -> ColumnElement[bool]:
     if stack_id is None:
@@ -165,7 +166,7 @@ _KEY: BindParameter[str] = bindparam("key")
 
 @cache
 def _scope_query(stack_level: bool, by_key: bool) -> Select[Any]:
-    query = _live_query(_scope_clause(_ACCOUNT_ID, _STACK_ID if stack_level else None))
+    query = _live_query(scope_clause(_ACCOUNT_ID, _STACK_ID if stack_level else None))
     if by_key:
         query = query.where(secrets.c.key == _KEY)
     return query.order_by(secrets.c.key)
@@ -173,8 +174,8 @@ def _scope_query(stack_level: bool, by_key: bool) -> Select[Any]:
 
 @cache
 def _effective_query(by_key: bool) -> CompoundSelect[Any]:
-    own = _live_query(_scope_clause(_ACCOUNT_ID, _STACK_ID))
-    inherited = _live_query(_scope_clause(_ACCOUNT_ID, None))
+    own = _live_query(scope_clause(_ACCOUNT_ID, _STACK_ID))
+    inherited = _live_query(scope_clause(_ACCOUNT_ID, None))
     if by_key:
         own = own.where(secrets.c.key == _KEY)
         inherited = inherited.where(secrets.c.key == _KEY)
@@ -241,7 +242,7 @@ def secrets_revision(conn: Connection, account_id: int, stack_id: int | None) ->
 def _head_query(stack_level: bool, lock: bool) -> Select[Any]:
     query = select(
         secrets.c.id, secrets.c.current_version, secrets.c.deleted, secrets.c.created_at
-    ).where(_scope_clause(_ACCOUNT_ID, _STACK_ID if stack_level else None), secrets.c.key == _KEY)
+    ).where(scope_clause(_ACCOUNT_ID, _STACK_ID if stack_level else None), secrets.c.key == _KEY)
     return query.with_for_update() if lock else query
 
 
@@ -292,7 +293,9 @@ def insert_version(
     envelope: bytes | None,
     author: str,
     now: datetime,
+    level_write_id: int,
 ) -> None:
+    """A version row, stamped with its transaction's write of the level (store.level_writes)."""
     conn.execute(
         _INSERT_VERSION,
         {
@@ -302,6 +305,7 @@ def insert_version(
             "envelope": envelope,
             "author": author,
             "created_at": now,
+            "level_write_id": level_write_id,
         },
     )
 
@@ -345,7 +349,7 @@ class StoredVersion:
         return self.envelope is None and self.destroyed_at is None
 
 
-def _version(row: Any, key: str | None = None) -> StoredVersion:
+def stored_version(row: Any, key: str | None = None) -> StoredVersion:
     version, action, envelope, author, created_at, destroyed_at = row
     return StoredVersion(
         version,
@@ -357,7 +361,7 @@ def _version(row: Any, key: str | None = None) -> StoredVersion:
     )
 
 
-_VERSION_COLUMNS = (
+VERSION_COLUMNS = (
     secret_versions.c.version,
     secret_versions.c.action,
     secret_versions.c.envelope,
@@ -370,11 +374,11 @@ _VERSION_COLUMNS = (
 def versions_of(conn: Connection, secret_id: int, key: str | None = None) -> list[StoredVersion]:
     """Every version of a secret (``key``: its name, for errors), oldest first."""
     query = (
-        select(*_VERSION_COLUMNS)
+        select(*VERSION_COLUMNS)
         .where(secret_versions.c.secret_id == secret_id)
         .order_by(secret_versions.c.version)
     )
-    return [_version(row, key) for row in conn.execute(query).all()]
+    return [stored_version(row, key) for row in conn.execute(query).all()]
 
 
 def scope_heads(
@@ -390,7 +394,7 @@ def scope_heads(
             secrets.c.deleted,
             secrets.c.created_at,
         )
-        .where(_scope_clause(account_id, stack_id))
+        .where(scope_clause(account_id, stack_id))
         .order_by(secrets.c.key)
     )
     if keys is not None:
@@ -411,18 +415,18 @@ def versions_as_of(
             func.max(secret_versions.c.version).label("version"),
         )
         .join(secrets, secrets.c.id == secret_versions.c.secret_id)
-        .where(_scope_clause(account_id, stack_id), secret_versions.c.created_at <= moment)
+        .where(scope_clause(account_id, stack_id), secret_versions.c.created_at <= moment)
         .group_by(secret_versions.c.secret_id)
         .subquery()
     )
-    query = select(secret_versions.c.secret_id, *_VERSION_COLUMNS).join(
+    query = select(secret_versions.c.secret_id, *VERSION_COLUMNS).join(
         newest,
         and_(
             newest.c.secret_id == secret_versions.c.secret_id,
             newest.c.version == secret_versions.c.version,
         ),
     )
-    return {row[0]: _version(row[1:]) for row in conn.execute(query).all()}
+    return {row[0]: stored_version(row[1:]) for row in conn.execute(query).all()}
 
 
 def destroy_version(conn: Connection, secret_id: int, version: int, now: datetime) -> bool:
@@ -462,7 +466,7 @@ def secret_environments(
     """(live, environments) of an account-level secret, or None if it never existed."""
     row = conn.execute(
         select(secrets.c.deleted, secrets.c.environments).where(
-            _scope_clause(account_id, None), secrets.c.key == key
+            scope_clause(account_id, None), secrets.c.key == key
         )
     ).first()
     return None if row is None else (not row[0], row[1])
@@ -472,12 +476,22 @@ def account_restrictions(conn: Connection, account_id: int) -> dict[str, str]:
     """The live account-level secrets restricted to environments: key -> environments."""
     rows = conn.execute(
         select(secrets.c.key, secrets.c.environments).where(
-            _scope_clause(account_id, None),
+            scope_clause(account_id, None),
             secrets.c.deleted.is_(False),
             secrets.c.environments.is_not(None),
         )
     ).all()
     return {key: environments for key, environments in rows if environments is not None}
+
+
+def account_environments(conn: Connection, account_id: int) -> set[str | None]:
+    """The distinct restrictions of the live account-level secrets (None: unrestricted)."""
+    rows = conn.execute(
+        select(secrets.c.environments)
+        .where(scope_clause(account_id, None), secrets.c.deleted.is_(False))
+        .distinct()
+    ).all()
+    return {row[0] for row in rows}
 
 
 def set_environments(conn: Connection, secret_id: int, environments: str | None) -> None:

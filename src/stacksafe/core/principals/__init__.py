@@ -17,6 +17,7 @@ from stacksafe.core.principals.tokens import (
     StoredToken,
     create_token,
     list_tokens,
+    revoke_own_token,
     revoke_token,
 )
 from stacksafe.core.principals.users import (
@@ -43,6 +44,7 @@ __all__ = [
     "list_tokens",
     "list_users",
     "principal_for_user",
+    "revoke_own_token",
     "revoke_token",
     "set_password",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "StoredToken",
     "create_token",
     "list_tokens",
+    "revoke_own_token",
     "revoke_token",
 ]
 
@@ -169,5 +170,19 @@ def revoke_token(installation: Installation, actor: Principal, uid: str) -> None
         if not queries.revoke_token(conn, uid, installation.clock()):
             raise Conflict(f"token {uid!r} is already revoked")
         record(conn, installation, actor, "token.revoke", detail={"token": uid})
+
+    installation.store.transact(work, f"revoking {uid}")
+
+
+def revoke_own_token(installation: Installation, actor: Principal) -> None:
+    """Revoke the token ``actor`` came with, whatever its scopes: giving up one's own access
+    needs no more (a CI job's last step, Vault's ``revoke-self``)."""
+    uid = actor.token_uid
+    if uid is None:
+        raise InvalidInput("only a token can be revoked (this request came without one)")
+
+    def work(conn: Connection) -> None:
+        if queries.revoke_token(conn, uid, installation.clock()):
+            record(conn, installation, actor, "token.revoke", detail={"token": uid, "self": True})
 
     installation.store.transact(work, f"revoking {uid}")

@@ -1,0 +1,62 @@
+"""KV paths: ``<account>`` or ``<account>/<stack>``, resolved for the asker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stacksafe.core.access import Principal, can_see_stack
+from stacksafe.core.installation import Installation
+from stacksafe.core.tenancy import Target, visible_target
+from stacksafe.errors import Forbidden, NotFound
+from stacksafe.store import tenancy as queries
+
+__all__ = ["PERMISSION_DENIED", "KvPath", "kv_path", "kv_target"]
+
+# Vault's words for a token that may not use a path, and for one that is not valid at all.
+PERMISSION_DENIED = "permission denied"
+
+
+@dataclass(frozen=True, slots=True)
+class KvPath:
+    """A path inside the mount: the account (name or uid) and the stack (name or uid; None:
+    the account's own level). Stack names may hold ``/``: everything after the first segment."""
+
+    account: str
+    stack: str | None
+
+    def __str__(self) -> str:
+        return self.account if self.stack is None else f"{self.account}/{self.stack}"
+
+
+def kv_path(text: str) -> KvPath:
+    """``text`` (without the mount) as a path; ``NotFound`` when it names nothing."""
+    cleaned = text.strip("/")
+    if not cleaned:
+        raise NotFound("no path given: paths are <account> or <account>/<stack>")
+    account, _, stack = cleaned.partition("/")
+    return KvPath(account, stack or None)
+
+
+def kv_target(installation: Installation, actor: Principal, path: KvPath) -> Target:
+    """The level ``path`` names, if ``actor`` may know it exists.
+
+    An account the actor has no relation to, or none at all, is ``Forbidden`` ("permission
+    denied", as Vault answers for any path a token may not use: probing reveals nothing); a
+    visible account without that stack is ``NotFound`` naming the stack."""
+    try:
+        account = visible_target(installation, actor, account_ref=path.account).account
+    except NotFound:
+        raise Forbidden(PERMISSION_DENIED) from None
+    if path.stack is None:
+        return Target(account)
+    with installation.store.read() as conn:
+        found = queries.stacks_by_name(conn, path.stack, account.id) or [
+            s for s in [queries.stack_by_uid(conn, path.stack)] if s and s.account_id == account.id
+        ]
+    visible = [s for s in found if can_see_stack(actor, s)]
+    if not visible:
+        raise NotFound(
+            f"stack {path.stack!r} does not exist in account {account.name!r}; create it with: "
+            f"stacksafe stacks create {path.stack} --account {account.name} --environment <env>"
+        )
+    return Target(account, visible[0])

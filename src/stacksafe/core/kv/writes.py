@@ -1,0 +1,257 @@
+"""Writing a KV path: a whole map (put), a merge patch, and the delete of the latest version.
+
+On an account path the map becomes the account's own set (exact KV semantics). On a stack path
+the map is the desired effective set, compared with the current effective values, resolved:
+an equal key is left alone (inherited stays inherited, a stored ``${REF}`` stays a reference),
+a different or new key is set on the stack, a key the stack owns and the account does not
+provide is unset; a write whose result would still show a key the account provides is refused
+whole, naming the keys. ``cas`` is checked against the path version in the same transaction.
+A value written through KV is stored with ``${`` escaped: it reads back literally.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from stacksafe.core.access import Action, Principal
+from stacksafe.core.audit import record
+from stacksafe.core.data_keys import sealing_key
+from stacksafe.core.expansion import check_expansion
+from stacksafe.core.fingerprints import fingerprint
+from stacksafe.core.guard import allow
+from stacksafe.core.inheritance import inherits
+from stacksafe.core.installation import Installation
+from stacksafe.core.kv.versions import current_version
+from stacksafe.core.level_reads import read_level, resolved_values
+from stacksafe.core.references import escape_literal
+from stacksafe.core.tenancy import Target
+from stacksafe.core.validation import validate_key, validate_value
+from stacksafe.core.version_writes import append_version, prune_after_write
+from stacksafe.errors import BrokenReferences, InvalidInput
+from stacksafe.model import SecretValue
+from stacksafe.store import Connection
+from stacksafe.store import kv as kv_queries
+from stacksafe.store import secrets as queries
+from stacksafe.store.level_writes import level_write
+
+__all__ = ["CAS_MISMATCH", "CasMismatch", "KvWritten", "delete_latest", "write_path"]
+
+# Vault's exact words (hvac's tests and users match on them).
+CAS_MISMATCH = "check-and-set parameter did not match the current version"
+CAS_REQUIRED = "check-and-set parameter required for this call"
+
+
+class CasMismatch(InvalidInput):
+    """The path is not at the version ``cas`` named (Vault answers 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KvWritten:
+    version: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def checked_data(data: Mapping[str, object]) -> dict[str, str | None]:
+    """A payload's keys and values as stacksafe stores them (None: removed, in a patch)."""
+    checked: dict[str, str | None] = {}
+    for key, value in data.items():
+        validate_key(key)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(
+                f"value of {key!r} must be a string (stacksafe stores text); "
+                f"send {_as_string(value)}"
+            )
+        checked[key] = value
+    return checked
+
+
+def _as_string(value: object) -> str:
+    if isinstance(value, (dict, list)):
+        return "it as a JSON string"
+    return json.dumps(json.dumps(value))
+
+
+@dataclass
+class _State:
+    """The level as a KV write sees it, inside the write's transaction."""
+
+    effective: dict[str, str] = field(repr=False)  # resolved values a read shows
+    own: set[str]  # keys the level holds itself
+    provided: set[str]  # keys the account provides to this stack (none on an account path)
+
+
+def _state(conn: Connection, installation: Installation, target: Target) -> _State:
+    found = read_level(conn, installation, target, None, True)
+    resolved, _, broken = resolved_values(conn, installation, target, None, found)
+    BrokenReferences.among(broken)
+    effective = {s.key: s.raw_value.reveal() for s in resolved if s.raw_value is not None}
+    if target.stack is None:
+        return _State(effective, set(effective), set())
+    own = {s.key for s in found if not s.inherited}
+    environment = target.stack.environment
+    provided = {
+        row.key
+        for row in queries.scope_secrets(conn, target.account.id, None)
+        if inherits(environment, row.environments)
+    }
+    return _State(effective, own, provided)
+
+
+def _check_cas(
+    conn: Connection, target: Target, state: _State, cas: int | None, version: int
+) -> None:
+    metadata = kv_queries.path_metadata(conn, target.account.id, target.stack_id)
+    if cas is None:
+        if metadata is not None and metadata.cas_required:
+            raise InvalidInput(CAS_REQUIRED)
+        return
+    if cas == 0:
+        if state.effective:
+            raise CasMismatch(CAS_MISMATCH)
+        return
+    if cas != version:
+        raise CasMismatch(CAS_MISMATCH)
+
+
+def _still_visible(target: Target, keys: set[str]) -> InvalidInput:
+    names = ", ".join(sorted(keys))
+    noun = "key" if len(keys) == 1 else "keys"
+    verb = "is" if len(keys) == 1 else "are"
+    return InvalidInput(
+        f"{noun} {names} {verb} inherited from account {target.account.name!r} and would "
+        f"still be visible; include them unchanged, change them at path "
+        f"{target.account.name!r}, or use PATCH to change only the keys you name"
+    )
+
+
+def write_path(
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    data: Mapping[str, object],
+    *,
+    cas: int | None = None,
+    patch: bool = False,
+) -> KvWritten:
+    """Write ``data`` to the path of ``target`` (a whole map, or a merge ``patch``: None
+    removes a key); one transaction, one audit event; the new path version (unchanged when
+    nothing changed: a no-op write keeps its number)."""
+    payload = checked_data(data)
+    if not patch and any(v is None for v in payload.values()):
+        raise InvalidInput("a value is null; to remove a key, leave it out (or PATCH it to null)")
+    limit = installation.max_value_bytes
+    for key, value in payload.items():
+        if value is not None:
+            validate_value(key, SecretValue(escape_literal(value)), limit)
+    allow(installation, actor, _write_action(target), target.account, target.stack)
+
+    def work(conn: Connection) -> KvWritten:
+        version = current_version(conn, target)
+        state = _state(conn, installation, target)
+        _check_cas(conn, target, state, cas, version)
+        warnings: list[str] = []
+        if patch:
+            desired = dict(state.effective)
+            for key, value in payload.items():
+                if value is None:
+                    desired.pop(key, None)
+                else:
+                    desired[key] = value
+        else:
+            desired = {k: v for k, v in payload.items() if v is not None}
+        to_set = {k: v for k, v in desired.items() if state.effective.get(k) != v}
+        gone = set(state.effective) - set(desired)
+        refused = {k for k in gone if k in state.provided and (not patch or k not in state.own)}
+        if refused:
+            raise _still_visible(target, refused)
+        to_unset = sorted(k for k in gone if k in state.own)
+        for key in to_unset:
+            if key in state.provided:
+                warnings.append(
+                    f"{key} is inherited from account {target.account.name!r} and stays "
+                    "visible with the account's value"
+                )
+        if not to_set and not to_unset:
+            return KvWritten(version, warnings)
+        now = installation.clock()
+        written: dict[str, int] = {}
+        prints: dict[str, str] = {}
+        sealing = sealing_key(conn, installation, target, len(to_set)) if to_set else None
+        for key, text in sorted(to_set.items()):
+            sealed = SecretValue(escape_literal(text))
+            secret = append_version(conn, target, key, sealed, sealing, actor.name, now)
+            assert secret is not None  # noqa: S101 - a value was given
+            written[key] = secret.version
+            prints[key] = fingerprint(installation, sealed)
+        for key in to_unset:
+            head = queries.secret_head(conn, target.account.id, target.stack_id, key)
+            append_version(conn, target, key, None, None, actor.name, now)
+            written[key] = 0 if head is None else head.current_version + 1
+        check_expansion(conn, installation, target, list(written), written=list(to_set))
+        record(
+            conn,
+            installation,
+            actor,
+            "secret.kv_write",
+            account=target.account,
+            stack=target.stack,
+            detail={
+                "keys": written,
+                "fingerprints": prints,
+                "unset": to_unset,
+                "kv_version": version + 1,
+                "patch": patch,
+            },
+        )
+        prune_after_write(conn, installation, actor, target, list(written))
+        return KvWritten(version + 1, warnings)
+
+    return installation.store.transact(work, f"writing {target.describe()}")
+
+
+def delete_latest(installation: Installation, actor: Principal, target: Target) -> None:
+    """Soft-delete the path's latest version (``DELETE data/<path>``): every own key of the
+    level unset in one transaction, and the version marked deleted instead of numbering a new
+    one (Vault's numbering). Refused on a stack that would still show inherited keys."""
+    allow(installation, actor, _write_action(target), target.account, target.stack)
+
+    def work(conn: Connection) -> None:
+        version = current_version(conn, target)
+        state = _state(conn, installation, target)
+        if not version or not state.effective:
+            return
+        if state.provided & set(state.effective):
+            raise _still_visible(target, state.provided & set(state.effective))
+        now = installation.clock()
+        level_write(conn, target.account.id, target.stack_id, now, counted=False, pin=True)
+        unset: dict[str, int] = {}
+        for key in sorted(state.own):
+            head = queries.secret_head(conn, target.account.id, target.stack_id, key)
+            append_version(conn, target, key, None, None, actor.name, now)
+            unset[key] = 0 if head is None else head.current_version + 1
+        kv_queries.set_version_flags(
+            conn,
+            target.account.id,
+            target.stack_id,
+            version,
+            kv_queries.VersionFlags(deleted_at=now, destroyed=False),
+        )
+        check_expansion(conn, installation, target, list(unset))
+        record(
+            conn,
+            installation,
+            actor,
+            "secret.kv_delete",
+            account=target.account,
+            stack=target.stack,
+            detail={"keys": unset, "kv_version": version},
+        )
+        prune_after_write(conn, installation, actor, target, list(unset))
+
+    installation.store.transact(work, f"deleting {target.describe()}")
+
+
+def _write_action(target: Target) -> Action:
+    return Action.WRITE_ACCOUNT_SECRETS if target.stack is None else Action.WRITE_STACK_SECRETS

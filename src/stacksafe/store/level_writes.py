@@ -1,0 +1,141 @@
+"""Level writes: one row per write transaction per level, what KV path versions count.
+
+Every statement that inserts a key version asks ``level_write`` for the id of its transaction's
+write of that level, and stamps the version with it (``secret_versions.level_write_id``). The
+first ask in a transaction inserts the row; later ones are given the same id (kept on the
+connection for that transaction only).
+
+Ids must follow commit order for the writes a path counts, or version numbers would shift when
+a write that took an earlier id commits later. SQLite runs one writer at a time (BEGIN
+IMMEDIATE). On PostgreSQL the row is inserted only after the transaction holds the level's row:
+an account's for update (so its stacks' writers wait), or its stack's for update after its
+account's for share (so an account write and a stack write of that account never interleave).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from stacksafe.store.schema import accounts, level_writes, stacks
+
+__all__ = ["counted_writes", "last_write_id", "level_write", "path_write_count"]
+
+_KEPT = "stacksafe.level_writes"
+
+
+class _Kept(NamedTuple):
+    write_id: int
+    counted: bool
+    pinned: bool  # said so by the writer: key versions written later do not change it
+
+
+def _kept(conn: Connection) -> dict[tuple[int, int | None], _Kept]:
+    """This transaction's level writes so far, by level."""
+    transaction = conn.get_transaction()
+    kept: tuple[Any, dict[tuple[int, int | None], _Kept]] | None = conn.info.get(_KEPT)
+    if kept is None or kept[0] is not transaction:
+        kept = (transaction, {})
+        conn.info[_KEPT] = kept
+    return kept[1]
+
+
+def level_write(
+    conn: Connection,
+    account_id: int,
+    stack_id: int | None,
+    now: datetime,
+    *,
+    counted: bool | None = None,
+    pin: bool = False,
+) -> int:
+    """The id of this transaction's write of the level, inserted on first use.
+
+    ``counted`` None (a key version is written): the write counts, unless a writer pinned it
+    uncounted. A stack's creation passes whether it inherited anything (unpinned: if the same
+    transaction then writes its keys, that counts); a KV soft delete passes False, pinned."""
+    kept = _kept(conn)
+    level = (account_id, stack_id)
+    found = kept.get(level)
+    if found is not None:
+        wanted = found.counted
+        if counted is not None:
+            wanted = counted
+        elif not found.pinned:
+            wanted = True
+        if wanted != found.counted:
+            conn.execute(
+                update(level_writes)
+                .where(level_writes.c.id == found.write_id)
+                .values(counted=wanted)
+            )
+        kept[level] = _Kept(found.write_id, wanted, found.pinned or pin)
+        return found.write_id
+    if conn.dialect.name == "postgresql":
+        account = select(accounts.c.id).where(accounts.c.id == account_id)
+        if stack_id is None:
+            conn.execute(account.with_for_update())
+        else:
+            conn.execute(account.with_for_update(read=True))
+            conn.execute(select(stacks.c.id).where(stacks.c.id == stack_id).with_for_update())
+    counts = True if counted is None else counted
+    write_id = int(
+        conn.execute(
+            insert(level_writes)
+            .values(account_id=account_id, stack_id=stack_id, at=now, counted=counts)
+            .returning(level_writes.c.id)
+        ).scalar_one()
+    )
+    kept[level] = _Kept(write_id, counts, pin)
+    return write_id
+
+
+def _path_clause(account_id: int, stack_id: int | None, base: int) -> Any:
+    if stack_id is None:
+        return and_(
+            level_writes.c.account_id == account_id,
+            level_writes.c.stack_id.is_(None),
+            level_writes.c.counted,
+        )
+    return or_(
+        and_(level_writes.c.stack_id == stack_id, level_writes.c.counted),
+        and_(
+            level_writes.c.account_id == account_id,
+            level_writes.c.stack_id.is_(None),
+            level_writes.c.id > base,
+        ),
+    )
+
+
+def _base(conn: Connection, stack_id: int | None) -> int:
+    """A stack's creation write (its first row): account writes after it count for its path."""
+    if stack_id is None:
+        return 0
+    found = conn.execute(
+        select(func.min(level_writes.c.id)).where(level_writes.c.stack_id == stack_id)
+    ).scalar()
+    return 0 if found is None else int(found)
+
+
+def path_write_count(conn: Connection, account_id: int, stack_id: int | None) -> int:
+    """How many counted writes the path of the level has: its current KV version."""
+    clause = _path_clause(account_id, stack_id, _base(conn, stack_id))
+    return int(conn.execute(select(func.count()).where(clause)).scalar_one())
+
+
+def counted_writes(
+    conn: Connection, account_id: int, stack_id: int | None
+) -> Sequence[tuple[int, datetime]]:
+    """The counted writes of the level's path in order, (id, at): version N is the N-th."""
+    clause = _path_clause(account_id, stack_id, _base(conn, stack_id))
+    query = select(level_writes.c.id, level_writes.c.at).where(clause).order_by(level_writes.c.id)
+    return [(int(i), at) for i, at in conn.execute(query).all()]
+
+
+def last_write_id(conn: Connection) -> int:
+    """The newest level write's id (0: none)."""
+    found = conn.execute(select(func.max(level_writes.c.id))).scalar()
+    return 0 if found is None else int(found)
