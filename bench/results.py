@@ -49,6 +49,7 @@ SCRIPTS = (
     "cli_bench.py",
     "scan.py",
     "api_bench.py",
+    "vault_bench.py",
     "server_cpu.py",
     "app_cpu.py",
     "servers.py",
