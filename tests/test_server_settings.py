@@ -49,11 +49,14 @@ def test_server_settings_from_variables(tmp_path: Path) -> None:
         "STACKSAFE_WEB_IDLE_TIMEOUT": "15m",
         "STACKSAFE_WEB_ORIGIN": "https://secrets.example.com",
         "STACKSAFE_DATA_DIR": str(tmp_path),
+        "STACKSAFE_VAULT_MOUNT": "kv-prod",
+        "STACKSAFE_VAULT_ECHO_TOKEN": "true",
     }
     server = ServerSettings.load(env)
     assert (server.rate_limit, server.threads, server.rotation_interval) == (10**9, 4, 0)
     assert server.web_idle_timeout == "15m"
     assert server.web_origin == "https://secrets.example.com"
+    assert (server.vault_mount, server.vault_echo_token) == ("kv-prod", True)
     assert server.installation_settings(env).data_dir == tmp_path
 
 
@@ -65,6 +68,9 @@ def test_server_settings_from_variables(tmp_path: Path) -> None:
         ("STACKSAFE_THREADS", "0"),
         ("STACKSAFE_THREADS", "1000"),
         ("STACKSAFE_ROTATION_INTERVAL", "-1"),
+        ("STACKSAFE_VAULT_MOUNT", "sys"),
+        ("STACKSAFE_VAULT_MOUNT", "Secret/Data"),
+        ("STACKSAFE_VAULT_ECHO_TOKEN", "maybe"),
     ],
 )
 def test_server_settings_refuse_nonsense(name: str, text: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,6 +279,30 @@ class Settings:
         )
 
 
+DEFAULT_VAULT_MOUNT = "secret"
+# Vault's own top-level routes: a mount of one of these names could never be reached.
+_VAULT_ROUTES = frozenset({"sys", "auth", "identity", "cubbyhole"})
+_MOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def _vault_mount(name: str) -> str:
+    if not _MOUNT_NAME.fullmatch(name) or name in _VAULT_ROUTES:
+        raise ConfigurationError(
+            f"STACKSAFE_VAULT_MOUNT {name!r} is not a usable mount name: lower-case letters, "
+            "digits, _ and -, at most 64, and not sys, auth, identity or cubbyhole"
+        )
+    return name
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{name} must be 1 or 0 (true or false), not {value!r}")
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """What the served app needs besides the installation's ``Settings``: `stacksafe serve`'s
@@ -297,6 +322,10 @@ class ServerSettings:
     rotation_interval: int = DEFAULT_ROTATION_INTERVAL
     web_idle_timeout: str | None = None
     web_origin: str | None = None
+    # The Vault-compatible API (docs/vault-compat.md): its one KV mount, and whether
+    # lookup-self echoes the caller's token in ``id`` (Vault Agent's token_file method needs it).
+    vault_mount: str = DEFAULT_VAULT_MOUNT
+    vault_echo_token: bool = False
 
     def installation_settings(self, environ: Mapping[str, str] | None = None) -> Settings:
         return Settings.load(environ, data_dir=self.data_dir)
@@ -344,6 +373,8 @@ class ServerSettings:
             rotation_interval=rotation_interval,
             web_idle_timeout=env.get("STACKSAFE_WEB_IDLE_TIMEOUT") or None,
             web_origin=env.get("STACKSAFE_WEB_ORIGIN") or None,
+            vault_mount=_vault_mount(env.get("STACKSAFE_VAULT_MOUNT") or DEFAULT_VAULT_MOUNT),
+            vault_echo_token=_flag(env, "STACKSAFE_VAULT_ECHO_TOKEN"),
         )
 
 

@@ -38,7 +38,7 @@ from stacksafe.core.request_counts import RequestCounts
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.core.sign_in import SignInLimits
 from stacksafe.core.validation import parse_duration
-from stacksafe.settings import DEFAULT_RATE_LIMIT, ServerSettings
+from stacksafe.settings import DEFAULT_RATE_LIMIT, DEFAULT_VAULT_MOUNT, ServerSettings
 from stacksafe.web import install_web
 
 __all__ = [
@@ -92,6 +92,8 @@ def create_app(
     fast_path: bool = True,
     passwords: PasswordPool | None = None,
     sign_in_limits: SignInLimits | None = None,
+    vault_mount: str = DEFAULT_VAULT_MOUNT,
+    vault_echo_token: bool = False,
 ) -> FastAPI:
     """The API over ``installation``; ``serving`` when this process exists to serve it (uvicorn).
 
@@ -100,7 +102,9 @@ def create_app(
     ``web_origin``: the public origin when a proxy terminates TLS). ``fast_path`` False sends
     the secret lists through FastAPI too (api.fast_path; for comparing the two). ``passwords``: the
     pool the UI's sign-ins check passwords on (default: core.password_pool's sizes), and
-    ``sign_in_limits`` their failures per email (core.sign_in).
+    ``sign_in_limits`` their failures per email (core.sign_in). ``vault_mount`` names the
+    Vault-compatible API's KV mount under ``/v1`` (api.vault); ``vault_echo_token``: its
+    lookup-self answers the caller's own token in ``id`` (for Vault Agent's token_file method).
     """
 
     @asynccontextmanager
@@ -168,7 +172,7 @@ def create_app(
     ):
         app.include_router(router, prefix="/api/3")
     app.include_router(health.router)
-    app.mount("/v1", vault_api(state))
+    app.mount("/v1", vault_api(state, vault_mount, echo_token=vault_echo_token))
     install_web(
         app,
         installation,
@@ -202,4 +206,6 @@ def app_from_settings(server: ServerSettings) -> FastAPI:
         web_policy=SessionPolicy(idle_timeout=parse_duration(idle)) if idle else None,
         web_origin=server.web_origin,
         passwords=PasswordPool(settings.password_workers, settings.password_queue),
+        vault_mount=server.vault_mount,
+        vault_echo_token=server.vault_echo_token,
     )

@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 
+from stacksafe.api import create_app
 from stacksafe.core.installation import Installation
 from stacksafe.core.principals import revoke_token
 from stacksafe.core.tenancy import Target, create_account, create_stack, find_stack
@@ -167,3 +169,19 @@ def test_list_shows_only_what_the_token_may_describe(kv: Kv, installation: Insta
         "acme",
         "acme/",
     ]
+
+
+def test_the_mount_is_configurable_and_lookup_self_may_echo_the_token(
+    installation: Installation,
+) -> None:
+    world = build_world(installation)
+    set_local(installation, world.stack_target, {"A": "1"})
+    app = create_app(installation, vault_mount="kv", vault_echo_token=True)
+    token = world.admin_token.token
+    with world.client, TestClient(app, headers={"X-Vault-Token": token}) as client:
+        assert client.get("/v1/kv/data/acme/web").json()["data"]["data"] == {"A": "1"}
+        errors_of(client.get("/v1/secret/data/acme/web"), 404)
+        preflight = client.get("/v1/sys/internal/ui/mounts/kv/acme/web").json()["data"]
+        assert preflight["path"] == "kv/"
+        # Vault Agent's token_file method takes the token it uses from here.
+        assert client.get("/v1/auth/token/lookup-self").json()["data"]["id"] == token

@@ -5,11 +5,14 @@ from __future__ import annotations
 from stacksafe.api.deps import ApiState
 from stacksafe.api.vault.app import VaultApi
 from stacksafe.api.vault.routes import router
+from stacksafe.settings import DEFAULT_VAULT_MOUNT
 
 __all__ = ["DEFAULT_MOUNT", "vault_api"]
 
-DEFAULT_MOUNT = "secret"
+DEFAULT_MOUNT = DEFAULT_VAULT_MOUNT
 
 
-def vault_api(state: ApiState, mount: str = DEFAULT_MOUNT) -> VaultApi:
-    return VaultApi(state, router(mount))
+def vault_api(state: ApiState, mount: str = DEFAULT_MOUNT, *, echo_token: bool = False) -> VaultApi:
+    """``/v1`` over ``state``: KV v2 at ``mount``; ``echo_token``: lookup-self's ``id`` is the
+    caller's own token (Vault Agent's token_file method reads it from there), else ""."""
+    return VaultApi(state, router(mount, echo_token=echo_token))

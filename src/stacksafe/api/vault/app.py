@@ -52,6 +52,7 @@ class Call:
     content_type: str
     request_id: str
     principal: Principal = field(repr=False)
+    token: str = field(repr=False, default="")
 
 
 Handler = Callable[[Call], Response]
@@ -106,6 +107,7 @@ class VaultApi:
             request.headers.get("content-type", ""),
             request_id,
             principal,
+            token,
         )
         handler = self._route(call)
         if handler is None:

@@ -13,7 +13,7 @@ __all__ = ["router"]
 _MOUNT_PREFLIGHT = ("sys/internal/ui/mounts/", "sys/mounts-all/")
 
 
-def router(mount: str) -> Callable[[Call], Handler | None]:
+def router(mount: str, *, echo_token: bool = False) -> Callable[[Call], Handler | None]:
     def route(call: Call) -> Handler | None:
         path, method = call.path, call.method
         if path.startswith(f"{mount}/"):
@@ -25,7 +25,7 @@ def router(mount: str) -> Callable[[Call], Handler | None]:
         if path in ("sys/mounts", "sys/mounts/") and method == "GET":
             return lambda c: system.mounts(c, mount)
         if path == "auth/token/lookup-self" and method in ("GET", "POST"):
-            return system.lookup_self
+            return lambda c: system.lookup_self(c, echo_token=echo_token)
         if path == "auth/token/renew-self" and method in ("POST", "PUT"):
             return system.renew_self
         if path == "auth/token/revoke-self" and method in ("POST", "PUT"):

@@ -104,8 +104,15 @@ def _token_data(call: Call) -> dict[str, object]:
     }
 
 
-def lookup_self(call: Call) -> Response:
-    return answer(call.request_id, _token_data(call))
+def lookup_self(call: Call, *, echo_token: bool = False) -> Response:
+    """The token's description. ``id`` is "" (a token's value is shown once, when it is made:
+    vault-kv.md, decision 5) unless the server echoes it (``STACKSAFE_VAULT_ECHO_TOKEN``):
+    Vault Agent's token_file method takes the token it uses from there and will not start
+    without it. Echoed, it is the caller's own token, sent back to the caller only."""
+    data = _token_data(call)
+    if echo_token:
+        data["id"] = call.token
+    return answer(call.request_id, data)
 
 
 def renew_self(call: Call) -> Response:
