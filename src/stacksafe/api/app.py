@@ -30,7 +30,7 @@ from stacksafe.api.routes import (
     tokens,
     users,
 )
-from stacksafe.api.vault import vault_api
+from stacksafe.api.vault import PREFIX, VaultApi, vault_api
 from stacksafe.core.guessing import BAD_TOKENS, BadTokens
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.password_pool import PasswordPool
@@ -70,8 +70,12 @@ class StacksafeApi(FastAPI):
     the work once it is kept. The fast path does what of theirs applies to it (see there)."""
 
     fast_path: FastPath | None = None
+    vault: VaultApi | None = None  # /v1 (api.vault): Vault's protocol, its own errors and routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.vault is not None and scope["type"] == "http" and scope["path"].startswith(PREFIX):
+            await self.vault(scope, receive, send)
+            return
         asked = None if self.fast_path is None else self.fast_path.asked(scope)
         if asked is None or self.fast_path is None:
             await super().__call__(scope, receive, send)
@@ -157,6 +161,9 @@ def create_app(
     )
     if fast_path:
         app.fast_path = FastPath(app.state.stacksafe)
+    app.vault = vault_api(
+        state, vault_mount, max_body_bytes=MAX_BODY_BYTES, echo_token=vault_echo_token
+    )
     app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestId)
     app.add_middleware(NoStore)
@@ -172,7 +179,6 @@ def create_app(
     ):
         app.include_router(router, prefix="/api/3")
     app.include_router(health.router)
-    app.mount("/v1", vault_api(state, vault_mount, echo_token=vault_echo_token))
     install_web(
         app,
         installation,

@@ -68,6 +68,11 @@ class RenderedPages:
                     self._drop(next(iter(self._bodies)))
         return made
 
+    def kept(self, snapshot: Snapshot, shape: Hashable) -> bytes | None:
+        """The body kept for ``snapshot`` and ``shape``, if any (an at-hand read's check)."""
+        with self._lock:
+            return self._bodies.get((snapshot, shape))
+
     def _drop(self, key: tuple[Snapshot, Hashable]) -> None:
         """Forget one body (called with the lock held)."""
         dropped = self._bodies.pop(key, None)

@@ -138,6 +138,7 @@ def serve(
     scheme = "https" if tls_cert else "http"
     typer.echo(f"stacksafe serving on {scheme}://{host}:{port} ({workers} worker(s))", err=True)
     from stacksafe.api.app import app_from_settings
+    from stacksafe.cli.list_method import VaultListProtocol
 
     config = uvicorn.Config(
         # A picklable factory, not an import string: the workers (separate processes) get
@@ -154,6 +155,7 @@ def serve(
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=shutdown_timeout,
+        http=VaultListProtocol,  # httptools, and Vault's LIST method (cli.list_method)
     )
     _run(config, listening)
 

@@ -92,6 +92,8 @@ class Installation:
     audit_checkpoint: CheckpointWriter | None = None
     # Free bytes below which readiness says the audit log cannot be written (core.health).
     audit_min_free_bytes: int = DEFAULT_AUDIT_MIN_FREE_BYTES
+    # Stack uids by the (account, stack) a KV path named them with (core.kv.paths).
+    kv_stack_uids: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def close(self) -> None:
         for group in self.commit_groups.values():

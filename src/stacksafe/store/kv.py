@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets as random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,7 +10,14 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from stacksafe.store.schema import kv_paths, kv_versions, secret_versions, secrets
+from stacksafe.store.schema import (
+    accounts,
+    kv_paths,
+    kv_versions,
+    secret_versions,
+    secrets,
+    stacks,
+)
 from stacksafe.store.secrets import VERSION_COLUMNS, StoredVersion, scope_clause, stored_version
 
 __all__ = [
@@ -82,6 +90,17 @@ def save_path_metadata(
     changed = conn.execute(
         update(kv_paths).where(_level(kv_paths, account_id, stack_id)).values(**values)
     ).rowcount
+    # What a KV read of the path shows changed (its custom_metadata): readers key what they
+    # keep by the level's revision (core.read_cache, api.pages), so it changes too.
+    revision = random.token_hex(8)
+    if stack_id is None:
+        conn.execute(
+            update(accounts).where(accounts.c.id == account_id).values(secrets_revision=revision)
+        )
+    else:
+        conn.execute(
+            update(stacks).where(stacks.c.id == stack_id).values(secrets_revision=revision)
+        )
     if not changed:
         conn.execute(
             insert(kv_paths).values(

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from stacksafe.store.schema import accounts, level_writes, stacks
 
-__all__ = ["counted_writes", "last_write_id", "level_write", "path_write_count"]
+__all__ = ["counted_writes", "last_write_id", "level_write", "path_head", "path_write_count"]
 
 _KEPT = "stacksafe.level_writes"
 
@@ -133,6 +133,20 @@ def counted_writes(
     clause = _path_clause(account_id, stack_id, _base(conn, stack_id))
     query = select(level_writes.c.id, level_writes.c.at).where(clause).order_by(level_writes.c.id)
     return [(int(i), at) for i, at in conn.execute(query).all()]
+
+
+def path_head(
+    conn: Connection, account_id: int, stack_id: int | None
+) -> tuple[int, datetime | None]:
+    """The path's current version (how many counted writes) and when its last one was."""
+    clause = _path_clause(account_id, stack_id, _base(conn, stack_id))
+    count, last = conn.execute(
+        select(func.count(), func.max(level_writes.c.id)).where(clause)
+    ).one()
+    if not count:
+        return 0, None
+    at = conn.execute(select(level_writes.c.at).where(level_writes.c.id == last)).scalar_one()
+    return int(count), at
 
 
 def last_write_id(conn: Connection) -> int:

@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from anyio import to_thread
+from starlette.responses import Response
 
-from stacksafe.api.vault.app import Call, Handler
+from stacksafe.api.deps import ApiState, bad_tokens_counted, counted
+from stacksafe.api.durable import durable
+from stacksafe.api.vault.app import Asked, AtHand, Call, Handler, error_response
 from stacksafe.api.vault.envelope import answer, errors, no_content, vault_time
+from stacksafe.core.access import Principal
 from stacksafe.core.kv import metadata as kv_metadata
 from stacksafe.core.kv.deletes import delete_latest, forget_path, undelete_versions
-from stacksafe.core.kv.paths import kv_path, kv_target
-from stacksafe.core.kv.reads import VersionGone, read_path
+from stacksafe.core.kv.paths import known_stack_uid, kv_path, kv_target
+from stacksafe.core.kv.reads import (
+    KV_QUERY,
+    KvLatest,
+    VersionGone,
+    latest_facts,
+    read_latest,
+    read_version,
+    revealed_data,
+)
 from stacksafe.core.kv.versions import PathVersion, history_of
 from stacksafe.core.kv.writes import write_path
+from stacksafe.core.reveal import Credential, Revealed, StackRef, reveal
 from stacksafe.core.tenancy import Target
-from stacksafe.errors import InvalidInput
+from stacksafe.errors import InvalidInput, NotFound, StacksafeError
 
-__all__ = ["gone_response", "kv_handler"]
+__all__ = ["at_hand", "gone_response", "kv_handler"]
 
 MERGE_PATCH = "application/merge-patch+json"
 
 
-def _target(call: Call, path: str) -> Target:
-    return kv_target(call.state.installation, call.principal, kv_path(path))
+def _target(call: Call, path: str, *, for_reading: bool = False) -> Target:
+    return kv_target(
+        call.state.installation, call.principal, kv_path(path), for_reading=for_reading
+    )
 
 
 def _version_metadata(version: PathVersion, custom: Mapping[str, str] | None) -> dict[str, object]:
@@ -37,23 +53,14 @@ def _version_metadata(version: PathVersion, custom: Mapping[str, str] | None) ->
     }
 
 
-def gone_response(exc: VersionGone) -> Response:
-    """404 for a version without data: with its metadata when it has a number (the CLI then
-    prints it and exits 0; hvac's ``raise_on_deleted_version=False`` returns it)."""
+def gone_response(exc: VersionGone, request_id: str) -> Response:
+    """404 for a version without data: with its metadata when it has a number, in Vault's
+    envelope (the CLI then prints it and exits 0; hvac's ``raise_on_deleted_version=False``
+    returns it)."""
     if exc.version is None:
         return errors(404, [])
-    body = {"data": {"data": None, "metadata": _version_metadata(exc.version, None)}}
-    return JSONResponse(body, status_code=404)
-
-
-def _custom(call: Call, target: Target) -> dict[str, str] | None:
-    try:
-        found = kv_metadata.read_metadata(call.state.installation, call.principal, target)
-    except VersionGone:
-        return None
-    except Exception:
-        return None
-    return found.custom_metadata
+    data = {"data": None, "metadata": _version_metadata(exc.version, None)}
+    return answer(request_id, data, status=404)
 
 
 def _version_param(call: Call) -> int | None:
@@ -69,11 +76,115 @@ def _version_param(call: Call) -> int | None:
     return number
 
 
+KV_SHAPE = ("vault-kv-latest",)
+_ENVELOPE_HEAD = b'{"request_id":'
+_ENVELOPE_MIDDLE = b',"lease_id":"","renewable":false,"lease_duration":0,"data":'
+_ENVELOPE_TAIL = b',"wrap_info":null,"warnings":null,"auth":null}'
+
+
+def _enveloped(request_id: str, inner: bytes, limits: Mapping[str, str] | None = None) -> Response:
+    """Vault's envelope around ``inner`` (the ``data`` member, rendered once per snapshot)."""
+    body = _ENVELOPE_HEAD + json.dumps(request_id).encode() + _ENVELOPE_MIDDLE + inner
+    return Response(body + _ENVELOPE_TAIL, media_type="application/json", headers=limits)
+
+
+def _latest_inner(state: ApiState, latest: KvLatest, revealed: Revealed) -> bytes:
+    """``data`` of a latest read: kept per snapshot when the facts were read at its revision."""
+
+    def render(_: object) -> bytes:
+        read = revealed_data(latest.facts, revealed)
+        inner = {
+            "data": read.data,
+            "metadata": _version_metadata(read.version, read.custom_metadata),
+        }
+        return json.dumps(inner, separators=(",", ":")).encode()
+
+    snapshot = revealed.snapshot
+    if snapshot is not None and snapshot.revision == latest.facts.revision:
+        return state.pages.body(revealed, KV_SHAPE, render)
+    return render(None)
+
+
 def _read_data(call: Call, path: str) -> Response:
-    target = _target(call, path)
-    read = read_path(call.state.installation, call.principal, target, _version_param(call))
-    metadata = _version_metadata(read.version, _custom(call, target))
-    return answer(call.request_id, {"data": read.data, "metadata": metadata})
+    target = _target(call, path, for_reading=True)
+    installation, principal = call.state.installation, call.principal
+    version = _version_param(call)
+    if version:
+        read = read_version(installation, principal, target, version)
+        metadata = _version_metadata(read.version, read.custom_metadata)
+        return answer(call.request_id, {"data": read.data, "metadata": metadata})
+    latest = read_latest(installation, principal, target)
+    revealed = latest.revealed
+    assert revealed is not None  # noqa: S101 - read_latest reveals or raises
+    revealed.result()
+    return _enveloped(call.request_id, _latest_inner(call.state, latest, revealed))
+
+
+def _finish_at_hand(state: ApiState, revealed: Revealed) -> bytes:
+    """In a thread: the facts of a reveal answered at hand, and its ``data`` rendered; a full
+    read again if a write came between the reveal and the facts (rare: two audit events)."""
+    facts = latest_facts(state.installation, revealed.target)
+    snapshot = revealed.snapshot
+    if snapshot is not None and snapshot.revision == facts.revision:
+        return _latest_inner(state, KvLatest(facts, revealed), revealed)
+    latest = read_latest(state.installation, revealed.actor, revealed.target)
+    again = latest.revealed
+    assert again is not None  # noqa: S101 - read_latest reveals or raises
+    again.result()
+    return _latest_inner(state, latest, again)
+
+
+def at_hand(mount: str) -> AtHand:
+    """The latest version of a stack path, answered as api.fast_path answers the native list:
+    on the event loop when the token, the stack and the level are kept (core.reveal), with the
+    body rendered once per snapshot (api.pages); else None, having counted nothing."""
+    prefix = f"{mount}/data/"
+
+    async def answer_at_hand(state: ApiState, asked: Asked) -> Response | None:
+        if asked.method != "GET" or not asked.path.startswith(prefix):
+            return None
+        if asked.query.get("version") not in (None, "", "0"):
+            return None
+        try:
+            path = kv_path(asked.path[len(prefix) :])
+        except NotFound:
+            return None
+        uid = known_stack_uid(state.installation, path)
+        if uid is None:
+            return None
+        limits: dict[str, str] = {}
+
+        def admit(actor: Principal) -> None:
+            limits.update(counted(state, actor))
+
+        credential = Credential(asked.token, asked.source_ip, asked.request_id)
+        try:
+            revealed = bad_tokens_counted(
+                state,
+                asked.source_ip,
+                asked.request_id,
+                lambda: reveal(
+                    state.installation,
+                    credential,
+                    StackRef(uid),
+                    KV_QUERY,
+                    admit=admit,
+                    wait=False,
+                ),
+            )
+            if revealed is None:
+                return None
+            snapshot = revealed.snapshot
+            inner = None if snapshot is None else state.pages.kept(snapshot, KV_SHAPE)
+            if inner is None:
+                inner = await to_thread.run_sync(_finish_at_hand, state, revealed)
+            await durable(revealed.receipt)
+            revealed.result()
+        except StacksafeError as exc:
+            return error_response(exc, asked.request_id)
+        return _enveloped(asked.request_id, inner, limits)
+
+    return answer_at_hand
 
 
 def _options_cas(body: Mapping[str, Any]) -> int | None:
@@ -113,7 +224,8 @@ def _write_data(call: Call, path: str, patch: bool) -> Response:
     found = history.get(written.version)
     if found is None:  # an empty path written with nothing: Vault's version 0 shape
         found = PathVersion(0, 0, call.state.installation.clock(), None, False)
-    metadata = _version_metadata(found, _custom(call, target))
+    custom = latest_facts(call.state.installation, target).custom_metadata
+    metadata = _version_metadata(found, custom)
     return answer(call.request_id, metadata, warnings=written.warnings)
 
 
@@ -158,7 +270,8 @@ def _read_metadata(call: Call, path: str) -> Response:
         "custom_metadata": found.custom_metadata,
         "delete_version_after": "0s",
         "max_versions": found.max_versions,
-        "oldest_version": shown[0].number if shown else 0,
+        # Vault: 0 until versions are removed for good; here, until DELETE metadata.
+        "oldest_version": found.history.forgotten + 1 if found.history.forgotten else 0,
         "updated_time": vault_time(found.updated_time),
         "versions": {
             str(v.number): {

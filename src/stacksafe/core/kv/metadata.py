@@ -165,7 +165,7 @@ def version_numbers(versions: Sequence[object]) -> list[int]:
         except (TypeError, ValueError):
             raise InvalidInput(f"version {value!r} is not a number") from None
     if not numbers:
-        raise InvalidInput("No version number provided")
+        raise InvalidInput("no version number provided")
     return numbers
 
 

@@ -10,7 +10,7 @@ from stacksafe.core.tenancy import Target, visible_target
 from stacksafe.errors import Forbidden, NotFound
 from stacksafe.store import tenancy as queries
 
-__all__ = ["PERMISSION_DENIED", "KvPath", "kv_path", "kv_target"]
+__all__ = ["PERMISSION_DENIED", "KvPath", "known_stack_uid", "kv_path", "kv_target"]
 
 # Vault's words for a token that may not use a path, and for one that is not valid at all.
 PERMISSION_DENIED = "permission denied"
@@ -37,7 +37,29 @@ def kv_path(text: str) -> KvPath:
     return KvPath(account, stack or None)
 
 
-def kv_target(installation: Installation, actor: Principal, path: KvPath) -> Target:
+# Stack uids as paths named them (Installation.kv_stack_uids): names and uids never change, so
+# a path once resolved names the same stack; whether an asker may see it is checked on every
+# read all the same (core.reveal). Bounded: cleared when full.
+_KNOWN_MAX = 10_000
+
+
+def known_stack_uid(installation: Installation, path: KvPath) -> str | None:
+    """The uid of the stack ``path`` named when it was last resolved (None: not yet)."""
+    if path.stack is None:
+        return None
+    return installation.kv_stack_uids.get((path.account, path.stack))
+
+
+def _remember(installation: Installation, path: KvPath, uid: str) -> None:
+    known = installation.kv_stack_uids
+    if len(known) >= _KNOWN_MAX:
+        known.clear()
+    known[path.account, path.stack or ""] = uid
+
+
+def kv_target(
+    installation: Installation, actor: Principal, path: KvPath, *, for_reading: bool = False
+) -> Target:
     """The level ``path`` names, if ``actor`` may know it exists.
 
     An account the actor has no relation to, or none at all, is ``Forbidden`` ("permission
@@ -59,4 +81,7 @@ def kv_target(installation: Installation, actor: Principal, path: KvPath) -> Tar
             f"stack {path.stack!r} does not exist in account {account.name!r}; create it with: "
             f"stacksafe stacks create {path.stack} --account {account.name} --environment <env>"
         )
+    _remember(installation, path, visible[0].uid)
+    if for_reading:  # with the level's revision, so the read can use what is kept
+        return visible_target(installation, actor, stack_uid=visible[0].uid, for_reading=True)
     return Target(account, visible[0])

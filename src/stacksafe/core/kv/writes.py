@@ -29,7 +29,7 @@ from stacksafe.core.references import escape_literal
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_key, validate_value
 from stacksafe.core.version_writes import append_version, prune_after_write
-from stacksafe.errors import BrokenReferences, InvalidInput
+from stacksafe.errors import BrokenReferences, InvalidInput, NotFound
 from stacksafe.model import SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import kv as kv_queries
@@ -158,6 +158,8 @@ def write_path(
     def work(conn: Connection) -> KvWritten:
         version = current_version(conn, target)
         state = level_state(conn, installation, target)
+        if patch and not state.effective:
+            raise NotFound("")  # Vault: nothing to patch (never written, or deleted)
         _check_cas(conn, target, state, cas, version)
         warnings: list[str] = []
         if patch:
