@@ -414,7 +414,11 @@ def module_database_url(
 
 
 def serve_seeded(
-    base: Path, database_url: str, tls: TlsFiles, extra: Sequence[str] = ()
+    base: Path,
+    database_url: str,
+    tls: TlsFiles,
+    extra: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Served]:
     local = Cli(base / "data", database_url)
     token = init_and_seed(local)
@@ -423,6 +427,7 @@ def serve_seeded(
         local,
         ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key), *extra],
         base / "serve",
+        env=env,
     )
     try:
         process.wait_healthy(trusting(tls.ca))

@@ -31,6 +31,7 @@ from stacksafe.api.vault.envelope import errors
 from stacksafe.core.access import Principal
 from stacksafe.core.kv.paths import PERMISSION_DENIED
 from stacksafe.core.kv.reads import VersionGone
+from stacksafe.core.kv.writes import NothingToPatch
 from stacksafe.core.principals import authenticate
 from stacksafe.errors import (
     Forbidden,
@@ -258,6 +259,8 @@ def error_response(exc: StacksafeError, request_id: str = "") -> Response:
         from stacksafe.api.vault.kv import gone_response
 
         return gone_response(exc, request_id)
+    if isinstance(exc, NothingToPatch):
+        return Response(status_code=404)  # as Vault: no body at all
     if isinstance(exc, NotFound):
         return errors(404, [exc.message] if exc.message else [])
     if isinstance(exc, InvalidInput):

@@ -160,6 +160,8 @@ def forget_path(installation: Installation, actor: Principal, target: Target) ->
     def work(conn: Connection) -> None:
         now = installation.clock()
         history = path_history(conn, target)
+        # Not a version of this path (it is forgotten): the next write is the one after.
+        level_write(conn, target.account.id, target.stack_id, now, counted=False, pin=True)
         unset = _unset_own(conn, installation, actor, target)
         destroyed: dict[str, list[int]] = {}
         for key, head in queries.scope_heads(conn, target.account.id, target.stack_id):
@@ -167,9 +169,8 @@ def forget_path(installation: Installation, actor: Principal, target: Target) ->
             if gone:
                 destroyed[key] = gone
         kv_queries.clear_flags(conn, target.account.id, target.stack_id)
-        forgotten = history.current + (1 if unset else 0)
         kv_queries.save_path_metadata(
-            conn, target.account.id, target.stack_id, json.dumps({}), False, now, forgotten
+            conn, target.account.id, target.stack_id, json.dumps({}), False, now, history.current
         )
         detail: dict[str, object] = {"keys": unset, "destroyed_versions": destroyed}
         if target.stack is None:

@@ -40,6 +40,7 @@ __all__ = [
     "CasMismatch",
     "KvWritten",
     "LevelState",
+    "NothingToPatch",
     "level_state",
     "still_visible",
     "write_action",
@@ -49,6 +50,10 @@ __all__ = [
 # Vault's exact words (hvac's tests and users match on them).
 CAS_MISMATCH = "check-and-set parameter did not match the current version"
 CAS_REQUIRED = "check-and-set parameter required for this call"
+
+
+class NothingToPatch(NotFound):
+    """A PATCH of a path without data (never written, or deleted): Vault answers a bare 404."""
 
 
 class CasMismatch(InvalidInput):
@@ -159,7 +164,7 @@ def write_path(
         version = current_version(conn, target)
         state = level_state(conn, installation, target)
         if patch and not state.effective:
-            raise NotFound("")  # Vault: nothing to patch (never written, or deleted)
+            raise NothingToPatch("")
         _check_cas(conn, target, state, cas, version)
         warnings: list[str] = []
         if patch:
