@@ -4,6 +4,7 @@ on SQLite and PostgreSQL. Paths without inherited keys follow Vault's semantics 
 
 from __future__ import annotations
 
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.secrets import list_secrets
 from stacksafe.core.tenancy import create_stack
 from tests.actors import LOCAL
@@ -154,3 +155,24 @@ def test_the_mount_config(kv: Kv) -> None:
     config = kv.client.get("/v1/secret/config").json()["data"]
     assert config == {"cas_required": False, "delete_version_after": "0s", "max_versions": 0}
     errors_of(kv.client.post("/v1/secret/config", json={"max_versions": 5}), 400)
+
+
+def test_every_kv_change_request_is_one_audit_event_even_when_nothing_changes(kv: Kv) -> None:
+    _three_versions(kv)
+
+    def newest() -> int:
+        return list_events(kv.installation, limit=1)[0].seq
+
+    requests = [
+        lambda: kv.put("acme/web", {"B": "y"}),  # no-op: the version stays
+        lambda: kv.client.post("/v1/secret/delete/acme/web", json={"versions": [1, 3]}),
+        lambda: kv.client.post("/v1/secret/undelete/acme/web", json={"versions": [1, 3]}),
+        lambda: kv.client.post("/v1/secret/destroy/acme/web", json={"versions": [9]}),
+        lambda: kv.client.post("/v1/secret/metadata/acme/web", json={"max_versions": 5}),
+    ]
+    for send in requests:
+        before = newest()
+        assert send().is_success
+        assert newest() == before + 1
+    assert kv.data("acme/web") == {"B": "y"}
+    assert kv.version("acme/web") == 3

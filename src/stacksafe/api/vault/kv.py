@@ -15,7 +15,7 @@ from stacksafe.api.vault.app import Asked, AtHand, Call, Handler, error_response
 from stacksafe.api.vault.envelope import answer, errors, no_content, vault_time
 from stacksafe.core.access import Principal
 from stacksafe.core.kv import metadata as kv_metadata
-from stacksafe.core.kv.deletes import delete_latest, forget_path, undelete_versions
+from stacksafe.core.kv.deletes import delete_versions, forget_path, undelete_versions
 from stacksafe.core.kv.paths import known_stack_uid, kv_path, kv_target
 from stacksafe.core.kv.reads import (
     KV_QUERY,
@@ -312,7 +312,7 @@ def kv_handler(call: Call, rest: str) -> Handler | None:
         if method == "DELETE":
 
             def delete(c: Call) -> Response:
-                delete_latest(installation, principal, _target(c, path))
+                delete_versions(installation, principal, _target(c, path))
                 return no_content()
 
             return delete
@@ -356,9 +356,7 @@ def kv_handler(call: Call, rest: str) -> Handler | None:
             elif section == "undelete":
                 undelete_versions(installation, principal, target, numbers)
             else:
-                if history_of(installation, target).current in numbers:
-                    delete_latest(installation, principal, target)
-                kv_metadata.delete_older(installation, principal, target, numbers)
+                delete_versions(installation, principal, target, numbers)
             return no_content()
 
         return versions

@@ -29,7 +29,7 @@ from stacksafe.store import kv as kv_queries
 from stacksafe.store import secrets as queries
 from stacksafe.store.level_writes import level_write
 
-__all__ = ["delete_latest", "forget_path", "undelete_versions"]
+__all__ = ["delete_versions", "forget_path", "undelete_versions"]
 
 
 def _unset_own(
@@ -48,23 +48,38 @@ def _unset_own(
     return unset
 
 
-def delete_latest(installation: Installation, actor: Principal, target: Target) -> None:
-    """Soft-delete the path's latest version (``DELETE data/<path>``): every own key of the
-    level unset in one transaction, and the version marked deleted. Refused on a stack that
-    would still show inherited keys (section 5.3 of the mapping)."""
+def delete_versions(
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    numbers: Sequence[int] | None = None,
+) -> None:
+    """Soft-delete versions of the path (``numbers`` None: the latest, ``DELETE data/<path>``),
+    in one transaction with one audit event. The latest has every own key of the level unset
+    and is marked deleted (refused on a stack that would still show inherited keys, section 5.3
+    of the mapping); an older one is a KV flag only, the stored history untouched. Unknown,
+    destroyed and already deleted versions are skipped, as Vault does."""
     allow(installation, actor, write_action(target), target.account, target.stack)
 
     def work(conn: Connection) -> None:
         history = path_history(conn, target)
-        latest = history.get(history.current)
-        if latest is None or latest.deletion_time is not None:
-            return
+        wanted = {history.current} if numbers is None else set(numbers)
         now = installation.clock()
-        level_write(conn, target.account.id, target.stack_id, now, counted=False, pin=True)
-        unset = _unset_own(conn, installation, actor, target)
-        flags = kv_queries.VersionFlags(deleted_at=now, destroyed=False, emptied=True)
-        kv_queries.set_version_flags(conn, target.account.id, target.stack_id, latest.number, flags)
-        check_expansion(conn, installation, target, list(unset))
+        unset: dict[str, int] = {}
+        deleted = []
+        for number in sorted(wanted):
+            found = history.get(number)
+            if found is None or found.destroyed or found.deletion_time is not None:
+                continue
+            latest = number == history.current
+            if latest:
+                level_write(conn, target.account.id, target.stack_id, now, counted=False, pin=True)
+                unset = _unset_own(conn, installation, actor, target)
+            flags = kv_queries.VersionFlags(deleted_at=now, destroyed=False, emptied=latest)
+            kv_queries.set_version_flags(conn, target.account.id, target.stack_id, number, flags)
+            deleted.append(number)
+        if unset:
+            check_expansion(conn, installation, target, list(unset))
         record(
             conn,
             installation,
@@ -72,11 +87,12 @@ def delete_latest(installation: Installation, actor: Principal, target: Target) 
             "secret.kv_delete",
             account=target.account,
             stack=target.stack,
-            detail={"keys": unset, "kv_version": latest.number},
+            detail={"keys": unset, "kv_versions": deleted},
         )
-        prune_after_write(conn, installation, actor, target, list(unset))
+        if unset:
+            prune_after_write(conn, installation, actor, target, list(unset))
 
-    installation.store.transact(work, f"deleting {target.describe()}")
+    installation.store.transact(work, f"deleting versions of {target.describe()}")
 
 
 def _restore(
@@ -133,8 +149,6 @@ def undelete_versions(
             flags = kv_queries.VersionFlags(None, False, False)
             kv_queries.set_version_flags(conn, target.account.id, target.stack_id, number, flags)
             undeleted.append(number)
-        if not undeleted:
-            return
         record(
             conn,
             installation,

@@ -23,7 +23,6 @@ from stacksafe.store import tenancy as tenancy_queries
 __all__ = [
     "KvMetadata",
     "MetadataChange",
-    "delete_older",
     "destroy_versions",
     "list_folder",
     "read_metadata",
@@ -169,44 +168,6 @@ def version_numbers(versions: Sequence[object]) -> list[int]:
     return numbers
 
 
-def delete_older(
-    installation: Installation, actor: Principal, target: Target, numbers: Sequence[int]
-) -> None:
-    """Soft-delete versions of the path older than the latest: a KV flag; the stored history
-    is untouched. The latest (core.kv.deletes.delete_latest) and unknown versions are
-    skipped, as Vault ignores unknown ones."""
-    action = Action.WRITE_ACCOUNT_SECRETS if target.stack is None else Action.WRITE_STACK_SECRETS
-    allow(installation, actor, action, target.account, target.stack)
-
-    def work(conn: Connection) -> None:
-        history = path_history(conn, target)
-        now = installation.clock()
-        changed = []
-        for number in sorted(set(numbers)):
-            found = history.get(number)
-            if found is None or found.destroyed or number == history.current:
-                continue
-            if found.deletion_time is None:
-                flags = kv_queries.VersionFlags(now, False)
-                kv_queries.set_version_flags(
-                    conn, target.account.id, target.stack_id, number, flags
-                )
-                changed.append(number)
-        if not changed:
-            return
-        record(
-            conn,
-            installation,
-            actor,
-            "secret.kv_delete",
-            account=target.account,
-            stack=target.stack,
-            detail={"kv_versions": changed},
-        )
-
-    installation.store.transact(work, f"deleting versions of {target.describe()}")
-
-
 def destroy_versions(
     installation: Installation, actor: Principal, target: Target, versions: Sequence[object]
 ) -> None:
@@ -233,8 +194,6 @@ def destroy_versions(
                 kv_queries.VersionFlags(found.deletion_time, True),
             )
             destroyed.append(number)
-        if not destroyed:
-            return
         record(
             conn,
             installation,

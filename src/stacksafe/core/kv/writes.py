@@ -188,7 +188,16 @@ def write_path(
                     f"{key} is inherited from account {target.account.name!r} and stays "
                     "visible with the account's value"
                 )
-        if not to_set and not to_unset:
+        if not to_set and not to_unset:  # a no-op keeps the version; the request is recorded
+            record(
+                conn,
+                installation,
+                actor,
+                "secret.kv_write",
+                account=target.account,
+                stack=target.stack,
+                detail={"keys": {}, "kv_version": version, "unchanged": True, "patch": patch},
+            )
             return KvWritten(version, warnings)
         now = installation.clock()
         written: dict[str, int] = {}
