@@ -4,6 +4,10 @@ on SQLite and PostgreSQL. Paths without inherited keys follow Vault's semantics 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from httpx import Response
+
 from stacksafe.core.audit_events import list_events
 from stacksafe.core.secrets import list_secrets
 from stacksafe.core.tenancy import create_stack
@@ -163,7 +167,7 @@ def test_every_kv_change_request_is_one_audit_event_even_when_nothing_changes(kv
     def newest() -> int:
         return list_events(kv.installation, limit=1)[0].seq
 
-    requests = [
+    requests: list[Callable[[], Response]] = [
         lambda: kv.put("acme/web", {"B": "y"}),  # no-op: the version stays
         lambda: kv.client.post("/v1/secret/delete/acme/web", json={"versions": [1, 3]}),
         lambda: kv.client.post("/v1/secret/undelete/acme/web", json={"versions": [1, 3]}),
