@@ -22,7 +22,14 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from stacksafe.store.schema import accounts, level_writes, stacks
 
-__all__ = ["counted_writes", "last_write_id", "level_write", "path_head", "path_write_count"]
+__all__ = [
+    "counted_writes",
+    "last_write_id",
+    "level_write",
+    "lock_level",
+    "path_head",
+    "path_write_count",
+]
 
 _KEPT = "stacksafe.level_writes"
 
@@ -74,13 +81,7 @@ def level_write(
             )
         kept[level] = _Kept(found.write_id, wanted, found.pinned or pin)
         return found.write_id
-    if conn.dialect.name == "postgresql":
-        account = select(accounts.c.id).where(accounts.c.id == account_id)
-        if stack_id is None:
-            conn.execute(account.with_for_update())
-        else:
-            conn.execute(account.with_for_update(read=True))
-            conn.execute(select(stacks.c.id).where(stacks.c.id == stack_id).with_for_update())
+    lock_level(conn, account_id, stack_id)
     counts = True if counted is None else counted
     write_id = int(
         conn.execute(
@@ -91,6 +92,21 @@ def level_write(
     )
     kept[level] = _Kept(write_id, counts, pin)
     return write_id
+
+
+def lock_level(conn: Connection, account_id: int, stack_id: int | None) -> None:
+    """Hold the level's row for the rest of the transaction (PostgreSQL; SQLite runs one writer
+    at a time): an account's for update, a stack's for update after its account's for share.
+    A KV write takes it before it reads the path's version and data, so that no write of the
+    level or of its account commits between its check and its own commit."""
+    if conn.dialect.name != "postgresql":
+        return
+    account = select(accounts.c.id).where(accounts.c.id == account_id)
+    if stack_id is None:
+        conn.execute(account.with_for_update())
+    else:
+        conn.execute(account.with_for_update(read=True))
+        conn.execute(select(stacks.c.id).where(stacks.c.id == stack_id).with_for_update())
 
 
 def _path_clause(account_id: int, stack_id: int | None, base: int) -> Any:

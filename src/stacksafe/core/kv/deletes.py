@@ -27,7 +27,7 @@ from stacksafe.model import SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import kv as kv_queries
 from stacksafe.store import secrets as queries
-from stacksafe.store.level_writes import level_write
+from stacksafe.store.level_writes import level_write, lock_level
 
 __all__ = ["delete_versions", "forget_path", "undelete_versions"]
 
@@ -62,6 +62,7 @@ def delete_versions(
     allow(installation, actor, write_action(target), target.account, target.stack)
 
     def work(conn: Connection) -> None:
+        lock_level(conn, target.account.id, target.stack_id)
         history = path_history(conn, target)
         wanted = {history.current} if numbers is None else set(numbers)
         now = installation.clock()
@@ -132,6 +133,7 @@ def undelete_versions(
     allow(installation, actor, write_action(target), target.account, target.stack)
 
     def work(conn: Connection) -> None:
+        lock_level(conn, target.account.id, target.stack_id)
         history = path_history(conn, target)
         restored: dict[str, int] = {}
         undeleted = []
@@ -172,6 +174,7 @@ def forget_path(installation: Installation, actor: Principal, target: Target) ->
     allow(installation, actor, write_action(target), target.account, target.stack)
 
     def work(conn: Connection) -> None:
+        lock_level(conn, target.account.id, target.stack_id)
         now = installation.clock()
         history = path_history(conn, target)
         # Not a version of this path (it is forgotten): the next write is the one after.

@@ -19,6 +19,7 @@ from stacksafe.errors import InvalidInput, NotFound
 from stacksafe.store import Connection
 from stacksafe.store import kv as kv_queries
 from stacksafe.store import tenancy as tenancy_queries
+from stacksafe.store.level_writes import lock_level
 
 __all__ = [
     "KvMetadata",
@@ -114,6 +115,7 @@ def write_metadata(
     allow(installation, actor, action, target.account, target.stack)
 
     def work(conn: Connection) -> None:
+        lock_level(conn, target.account.id, target.stack_id)
         now = installation.clock()
         stored = kv_queries.path_metadata(conn, target.account.id, target.stack_id)
         custom: dict[str, str] = {} if stored is None else json.loads(stored.custom_metadata)
@@ -178,6 +180,7 @@ def destroy_versions(
     allow(installation, actor, action, target.account, target.stack)
 
     def work(conn: Connection) -> None:
+        lock_level(conn, target.account.id, target.stack_id)
         history = path_history(conn, target)
         if history.current in numbers:
             raise InvalidInput(LIVE_DESTROY)

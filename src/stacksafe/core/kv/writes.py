@@ -34,6 +34,7 @@ from stacksafe.model import SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import kv as kv_queries
 from stacksafe.store import secrets as queries
+from stacksafe.store.level_writes import lock_level
 
 __all__ = [
     "CAS_MISMATCH",
@@ -161,6 +162,7 @@ def write_path(
     allow(installation, actor, write_action(target), target.account, target.stack)
 
     def work(conn: Connection) -> KvWritten:
+        lock_level(conn, target.account.id, target.stack_id)
         version = current_version(conn, target)
         state = level_state(conn, installation, target)
         if patch and not state.effective:
