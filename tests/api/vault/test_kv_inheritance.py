@@ -167,3 +167,9 @@ def test_a_no_op_write_keeps_the_version(kv: Kv) -> None:
     response = kv.put("acme/web", kv.data("acme/web"))
     assert response.json()["data"]["version"] == version
     assert kv.version("acme/web") == version
+
+
+def test_the_refusal_names_ten_inherited_keys_and_counts_the_rest(kv: Kv) -> None:
+    set_local(kv.installation, kv.world.account_target, {f"K{n:02}": "v" for n in range(25)})
+    (message,) = errors_of(kv.put("acme/web", {"A": "1"}), 400)
+    assert message.startswith("keys K00, K01, K02, K03, K04, K05, K06, K07, K08, K09 and 15 more")

@@ -65,8 +65,15 @@ def test_deleting_the_latest_unsets_its_keys_and_undelete_writes_them_back(kv: K
     assert kv.version("acme/web") == 3
 
 
-def test_older_versions_are_deleted_undeleted_and_destroyed_as_flags(kv: Kv) -> None:
-    _three_versions(kv)
+def _erased(kv: Kv) -> set[tuple[str, int]]:
+    """(key, version) of the stack's key versions whose value was destroyed."""
+    keys = {row[0]: str(row[3]) for row in _rows(kv, "secrets")}  # id -> key
+    versions = _rows(kv, "secret_versions")
+    return {(keys[row[1]], int(str(row[2]))) for row in versions if row[7] is not None}
+
+
+def test_older_versions_are_deleted_undeleted_and_destroyed(kv: Kv) -> None:
+    _three_versions(kv)  # 1: A=1; 2: A=2 B=x; 3: B=y
     before = _rows(kv, "secret_versions")
     assert kv.client.post("/v1/secret/delete/acme/web", json={"versions": ["1"]}).is_success
     deleted = kv.get("acme/web", version=1)
@@ -78,10 +85,17 @@ def test_older_versions_are_deleted_undeleted_and_destroyed_as_flags(kv: Kv) -> 
     destroyed = kv.get("acme/web", version=2)
     assert destroyed.status_code == 404
     assert destroyed.json()["data"]["metadata"]["destroyed"] is True
-    assert _rows(kv, "secret_versions") == before
+    # The values only version 2 showed are erased; version 1's and the current one stay.
+    assert _erased(kv) == {("A", 2), ("B", 1)}
+    assert len(_rows(kv, "secret_versions")) == len(before)  # history rows stay
+    assert kv.get("acme/web", version=1).json()["data"]["data"] == {"A": "1"}
+    assert kv.data("acme/web") == {"B": "y"}
     versions = kv.client.get("/v1/secret/metadata/acme/web").json()["data"]["versions"]
     assert versions["2"]["destroyed"] is True
     assert versions["1"]["deletion_time"] == ""
+    # Destroying version 1 too erases A=1, which nothing else shows now.
+    assert kv.client.post("/v1/secret/destroy/acme/web", json={"versions": [1]}).is_success
+    assert _erased(kv) == {("A", 1), ("A", 2), ("B", 1)}
 
 
 def test_the_latest_version_is_never_destroyed(kv: Kv) -> None:

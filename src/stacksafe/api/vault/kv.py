@@ -15,7 +15,12 @@ from stacksafe.api.vault.app import Asked, AtHand, Call, Handler, error_response
 from stacksafe.api.vault.envelope import answer, errors, no_content, vault_time
 from stacksafe.core.access import Principal
 from stacksafe.core.kv import metadata as kv_metadata
-from stacksafe.core.kv.deletes import delete_versions, forget_path, undelete_versions
+from stacksafe.core.kv.deletes import (
+    delete_versions,
+    destroy_versions,
+    forget_path,
+    undelete_versions,
+)
 from stacksafe.core.kv.paths import known_stack_uid, kv_path, kv_target
 from stacksafe.core.kv.reads import (
     KV_QUERY,
@@ -352,7 +357,7 @@ def kv_handler(call: Call, rest: str) -> Handler | None:
             target = _target(c, path)
             numbers = kv_metadata.version_numbers(_versions_body(c))
             if section == "destroy":
-                kv_metadata.destroy_versions(installation, principal, target, numbers)
+                destroy_versions(installation, principal, target, numbers)
             elif section == "undelete":
                 undelete_versions(installation, principal, target, numbers)
             else:

@@ -22,14 +22,22 @@ from stacksafe.core.kv.versions import PathVersion, level_as_of, path_history
 from stacksafe.core.kv.writes import level_state, still_visible, write_action
 from stacksafe.core.tenancy import Target
 from stacksafe.core.version_writes import append_version, prune_after_write
-from stacksafe.errors import Forbidden
+from stacksafe.errors import Forbidden, InvalidInput
 from stacksafe.model import SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import kv as kv_queries
 from stacksafe.store import secrets as queries
 from stacksafe.store.level_writes import level_write, lock_level
 
-__all__ = ["delete_versions", "forget_path", "undelete_versions"]
+__all__ = [
+    "LIVE_DESTROY",
+    "delete_versions",
+    "destroy_versions",
+    "forget_path",
+    "undelete_versions",
+]
+
+LIVE_DESTROY = "stacksafe never destroys a live value; write a new value or delete first"
 
 
 def _unset_own(
@@ -162,6 +170,66 @@ def undelete_versions(
         )
 
     installation.store.transact(work, f"undeleting versions of {target.describe()}")
+
+
+def _used_by(conn: Connection, target: Target, write_ids: Sequence[int]) -> set[tuple[str, int]]:
+    """The level's own key versions (key, version) that the path versions made by
+    ``write_ids`` show."""
+    used: set[tuple[str, int]] = set()
+    for write_id in write_ids:
+        rows = kv_queries.versions_as_of_write(conn, target.account.id, target.stack_id, write_id)
+        used |= {(key, stored.version) for key, _, stored in rows if not stored.is_deletion}
+    return used
+
+
+def destroy_versions(
+    installation: Installation, actor: Principal, target: Target, numbers: Sequence[int]
+) -> None:
+    """Destroy versions of the path: KV never serves them again, and the values of the
+    level's own that they show are erased (stacksafe's destroy: the ciphertext goes, the
+    version row stays) unless a version still served or a current value shows them too:
+    stacksafe keeps one copy of a value per key version, shared by every path version in which
+    it did not change. The latest is refused (a live value is never destroyed). On an account
+    path, a stack path's older version showing an erased value reads as destroyed too."""
+    allow(installation, actor, write_action(target), target.account, target.stack)
+
+    def work(conn: Connection) -> None:
+        lock_level(conn, target.account.id, target.stack_id)
+        history = path_history(conn, target)
+        wanted = set(numbers)
+        if history.current in wanted:
+            raise InvalidInput(LIVE_DESTROY)
+        chosen = [v for v in history.versions if v.number in wanted and not v.destroyed]
+        kept = [
+            v.write_id
+            for v in history.versions
+            if v.number not in wanted and not v.destroyed and v.number > history.forgotten
+        ]
+        heads = dict(queries.scope_heads(conn, target.account.id, target.stack_id))
+        keep = _used_by(conn, target, kept)
+        keep |= {(key, head.current_version) for key, head in heads.items()}
+        erase = _used_by(conn, target, [v.write_id for v in chosen]) - keep
+        now = installation.clock()
+        erased: dict[str, list[int]] = {}
+        for key, key_version in sorted(erase):
+            if queries.destroy_version(conn, heads[key].id, key_version, now):
+                erased.setdefault(key, []).append(key_version)
+        for path_version in chosen:
+            flags = kv_queries.VersionFlags(path_version.deletion_time, True)
+            kv_queries.set_version_flags(
+                conn, target.account.id, target.stack_id, path_version.number, flags
+            )
+        record(
+            conn,
+            installation,
+            actor,
+            "secret.kv_destroy",
+            account=target.account,
+            stack=target.stack,
+            detail={"kv_versions": [v.number for v in chosen], "destroyed_versions": erased},
+        )
+
+    installation.store.transact(work, f"destroying versions of {target.describe()}")
 
 
 def forget_path(installation: Installation, actor: Principal, target: Target) -> None:

@@ -24,7 +24,6 @@ from stacksafe.store.level_writes import lock_level
 __all__ = [
     "KvMetadata",
     "MetadataChange",
-    "destroy_versions",
     "list_folder",
     "read_metadata",
     "version_numbers",
@@ -34,7 +33,6 @@ __all__ = [
 CUSTOM_KEYS = 64
 CUSTOM_KEY_BYTES = 128
 CUSTOM_VALUE_BYTES = 512
-LIVE_DESTROY = "stacksafe never destroys a live value; write a new value or delete first"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,46 +166,6 @@ def version_numbers(versions: Sequence[object]) -> list[int]:
     if not numbers:
         raise InvalidInput("no version number provided")
     return numbers
-
-
-def destroy_versions(
-    installation: Installation, actor: Principal, target: Target, versions: Sequence[object]
-) -> None:
-    """Mark versions destroyed: KV never serves them again. The latest is refused (a live
-    value is never destroyed). The key versions they share with later versions stay stored."""
-    numbers = version_numbers(versions)
-    action = Action.WRITE_ACCOUNT_SECRETS if target.stack is None else Action.WRITE_STACK_SECRETS
-    allow(installation, actor, action, target.account, target.stack)
-
-    def work(conn: Connection) -> None:
-        lock_level(conn, target.account.id, target.stack_id)
-        history = path_history(conn, target)
-        if history.current in numbers:
-            raise InvalidInput(LIVE_DESTROY)
-        destroyed = []
-        for number in sorted(set(numbers)):
-            found = history.get(number)
-            if found is None or found.destroyed:
-                continue
-            kv_queries.set_version_flags(
-                conn,
-                target.account.id,
-                target.stack_id,
-                number,
-                kv_queries.VersionFlags(found.deletion_time, True),
-            )
-            destroyed.append(number)
-        record(
-            conn,
-            installation,
-            actor,
-            "secret.kv_destroy",
-            account=target.account,
-            stack=target.stack,
-            detail={"kv_versions": destroyed},
-        )
-
-    installation.store.transact(work, f"destroying versions of {target.describe()}")
 
 
 def _exists(conn: Connection, target: Target) -> bool:

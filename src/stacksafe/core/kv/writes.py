@@ -129,8 +129,14 @@ def _check_cas(
         raise CasMismatch(CAS_MISMATCH)
 
 
+NAMED_KEYS = 10  # an account may give a stack hundreds of keys: the message names the first
+
+
 def still_visible(target: Target, keys: set[str]) -> InvalidInput:
-    names = ", ".join(sorted(keys))
+    ordered = sorted(keys)
+    names = ", ".join(ordered[:NAMED_KEYS])
+    if len(ordered) > NAMED_KEYS:
+        names += f" and {len(ordered) - NAMED_KEYS} more"
     noun = "key" if len(keys) == 1 else "keys"
     verb = "is" if len(keys) == 1 else "are"
     return InvalidInput(
