@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from stacksafe.core.installation import Installation
+from stacksafe.core.kv.writes import write_path
 from stacksafe.core.secrets import import_secrets, list_secrets, set_secret
 from stacksafe.core.tenancy import Target
 from stacksafe.model import SecretValue
@@ -42,7 +43,11 @@ def write_all(
     import_secrets(installation, LOCAL, stack, {k: SecretValue(v) for k, v in items[:half]})
     for key, value in items[half : half + 50]:
         set_secret(installation, LOCAL, account, key, SecretValue(value))
-    import_secrets(installation, LOCAL, account, {k: SecretValue(v) for k, v in items[half + 50 :]})
+    # Through the Vault-compatible API's write (a KV patch of the stack path).
+    write_path(installation, LOCAL, stack, dict(items[half + 50 : half + 100]), patch=True)
+    import_secrets(
+        installation, LOCAL, account, {k: SecretValue(v) for k, v in items[half + 100 :]}
+    )
 
 
 def test_no_value_or_its_base64_reaches_the_database(

@@ -417,7 +417,7 @@ def test_non_string_value(kv_server: KvServer) -> None:
         return
     with pytest.raises(hvac.exceptions.InvalidRequest) as refused:
         kv.create_or_update_secret(path, {"PORT": 5432})
-    assert any("'PORT'" in error and "string" in error for error in refused.value.errors)
+    assert any("'PORT'" in error and "JSON string" in error for error in refused.value.errors)
     with pytest.raises(hvac.exceptions.InvalidPath):  # nothing was written
         kv.read_secret(path, raise_on_deleted_version=True)
 

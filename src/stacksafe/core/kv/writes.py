@@ -11,7 +11,6 @@ A value written through KV is stored with ``${`` escaped: it reads back literall
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -73,18 +72,21 @@ def checked_data(data: Mapping[str, object]) -> dict[str, str | None]:
     for key, value in data.items():
         validate_key(key)
         if value is not None and not isinstance(value, str):
+            # The value itself is never echoed: a number may be a PIN.
             raise InvalidInput(
-                f"value of {key!r} must be a string (stacksafe stores text); "
-                f"send {_as_string(value)}"
+                f"value of {key!r} is {_json_type(value)}; stacksafe stores text: "
+                "send it as a JSON string"
             )
         checked[key] = value
     return checked
 
 
-def _as_string(value: object) -> str:
-    if isinstance(value, (dict, list)):
-        return "it as a JSON string"
-    return json.dumps(json.dumps(value))
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "an object" if isinstance(value, dict) else "an array"
 
 
 @dataclass
