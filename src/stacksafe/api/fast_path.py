@@ -17,14 +17,13 @@ import re
 
 from anyio import to_thread
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from stacksafe.api.asgi_answer import answer_asgi
 from stacksafe.api.deps import ApiState, bad_tokens_counted, bearer_token, counted
 from stacksafe.api.durable import durable
 from stacksafe.api.errors import stacksafe_error_response, unexpected_response
 from stacksafe.api.list_query import read_query
-from stacksafe.api.no_store import storing_nothing
-from stacksafe.api.request_id import request_id_of, sending_id
 from stacksafe.api.routes.secrets import SecretsPage, page_body, where_of
 from stacksafe.core.access import Principal
 from stacksafe.core.reveal import Credential, Revealed, RevealQuery, reveal
@@ -74,24 +73,13 @@ class FastPath:
     ) -> None:
         """Answer ``asked`` with its ``Request-Id``, never cached; for anything unexpected the
         app's 500, then the exception raised to the server, as Starlette's error middleware."""
-        request_id = scope.setdefault("state", {})["request_id"] = request_id_of(scope)
-        send_id = storing_nothing(sending_id(send, request_id))
-        started = False
-
-        async def send_once_started(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send_id(message)
-
-        try:
-            response = await self._answer(asked, scope, request_id)
-            await response(scope, receive, send_once_started)
-        except Exception as exc:
-            if not started:
-                await unexpected_response(scope["method"], scope["path"], exc)(
-                    scope, receive, send_once_started
-                )
-            raise
+        await answer_asgi(
+            scope,
+            receive,
+            send,
+            lambda request_id: self._answer(asked, scope, request_id),
+            lambda exc: unexpected_response(scope["method"], scope["path"], exc),
+        )
 
     async def _answer(
         self, asked: tuple[str, str, SecretsPage, RevealQuery], scope: Scope, request_id: str

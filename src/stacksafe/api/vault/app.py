@@ -22,12 +22,12 @@ from urllib.parse import parse_qsl
 
 from anyio import to_thread
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from stacksafe.api.asgi_answer import answer_asgi
 from stacksafe.api.deps import ApiState, bad_tokens_counted, counted
-from stacksafe.api.no_store import storing_nothing
-from stacksafe.api.request_id import request_id_of, sending_id
-from stacksafe.api.vault.envelope import errors
+from stacksafe.api.vault.envelope import errors, gone_response
+from stacksafe.api.vault.health import health
 from stacksafe.core.access import Principal
 from stacksafe.core.kv.paths import PERMISSION_DENIED
 from stacksafe.core.kv.reads import VersionGone
@@ -102,24 +102,18 @@ class VaultApi:
         self._at_hand = at_hand
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = scope.setdefault("state", {})["request_id"] = request_id_of(scope)
-        send_marked = storing_nothing(sending_id(send, request_id))
-        started = False
+        def failed(exc: Exception) -> Response:
+            # The message may quote data: the type only, and where.
+            log.error("unexpected %s on %s %s", type(exc).__name__, scope["method"], PREFIX)
+            return errors(500, ["internal error; the operator can find the request id"])
 
-        async def send_once_started(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send_marked(message)
-
-        try:
-            response = await self._answer(scope, receive, request_id)
-            await response(scope, receive, send_once_started)
-        except Exception as exc:
-            if not started:
-                log.error("unexpected %s on %s %s", type(exc).__name__, scope["method"], PREFIX)
-                failed = errors(500, ["internal error; the operator can find the request id"])
-                await failed(scope, receive, send_once_started)
-            raise
+        await answer_asgi(
+            scope,
+            receive,
+            send,
+            lambda request_id: self._answer(scope, receive, request_id),
+            failed,
+        )
 
     async def _answer(self, scope: Scope, receive: Receive, request_id: str) -> Response:
         path = scope["path"][len(PREFIX) :] if scope["path"].startswith(PREFIX) else ""
@@ -129,8 +123,6 @@ class VaultApi:
         if refused is not None:
             return refused
         if path in ("sys/health", "sys/health/") and method in ("GET", "HEAD"):
-            from stacksafe.api.vault.system import health
-
             return health(method == "HEAD")
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         if method == "GET" and query.get("list", "").lower() == "true":
@@ -256,8 +248,6 @@ def error_response(exc: StacksafeError, request_id: str = "") -> Response:
         reason = [] if exc.message == PERMISSION_DENIED else [exc.message]
         return errors(403, [PERMISSION_DENIED, *reason])
     if isinstance(exc, VersionGone):
-        from stacksafe.api.vault.kv import gone_response
-
         return gone_response(exc, request_id)
     if isinstance(exc, NothingToPatch):
         return Response(status_code=404)  # as Vault: no body at all

@@ -12,7 +12,10 @@ from datetime import UTC, datetime
 
 from starlette.responses import JSONResponse, Response
 
-__all__ = ["answer", "errors", "no_content", "vault_time"]
+from stacksafe.core.kv.reads import VersionGone
+from stacksafe.core.kv.versions import PathVersion
+
+__all__ = ["answer", "errors", "gone_response", "no_content", "vault_time", "version_metadata"]
 
 
 def vault_time(moment: datetime | None) -> str:
@@ -51,3 +54,23 @@ def errors(
 
 def no_content() -> Response:
     return Response(status_code=204)
+
+
+def version_metadata(version: PathVersion, custom: Mapping[str, str] | None) -> dict[str, object]:
+    return {
+        "created_time": vault_time(version.created_time),
+        "custom_metadata": dict(custom) if custom else None,
+        "deletion_time": vault_time(version.deletion_time),
+        "destroyed": version.destroyed,
+        "version": version.number,
+    }
+
+
+def gone_response(exc: VersionGone, request_id: str) -> Response:
+    """404 for a version without data: with its metadata when it has a number, in Vault's
+    envelope (the CLI then prints it and exits 0; hvac's ``raise_on_deleted_version=False``
+    returns it)."""
+    if exc.version is None:
+        return errors(404, [])
+    data = {"data": None, "metadata": version_metadata(exc.version, None)}
+    return answer(request_id, data, status=404)

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from stacksafe.api.deps import ApiState, bad_tokens_counted, counted
 from stacksafe.api.durable import durable
 from stacksafe.api.vault.app import Asked, AtHand, Call, Handler, error_response
-from stacksafe.api.vault.envelope import answer, errors, no_content, vault_time
+from stacksafe.api.vault.envelope import answer, errors, no_content, vault_time, version_metadata
 from stacksafe.core.access import Principal
 from stacksafe.core.kv import metadata as kv_metadata
 from stacksafe.core.kv.deletes import (
@@ -25,7 +25,6 @@ from stacksafe.core.kv.paths import known_stack_uid, kv_path, kv_target
 from stacksafe.core.kv.reads import (
     KV_QUERY,
     KvLatest,
-    VersionGone,
     latest_facts,
     read_latest,
     read_version,
@@ -37,7 +36,7 @@ from stacksafe.core.reveal import Credential, Revealed, StackRef, reveal
 from stacksafe.core.tenancy import Target
 from stacksafe.errors import InvalidInput, NotFound, StacksafeError
 
-__all__ = ["at_hand", "gone_response", "kv_handler"]
+__all__ = ["at_hand", "kv_handler"]
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -46,26 +45,6 @@ def _target(call: Call, path: str, *, for_reading: bool = False) -> Target:
     return kv_target(
         call.state.installation, call.principal, kv_path(path), for_reading=for_reading
     )
-
-
-def _version_metadata(version: PathVersion, custom: Mapping[str, str] | None) -> dict[str, object]:
-    return {
-        "created_time": vault_time(version.created_time),
-        "custom_metadata": dict(custom) if custom else None,
-        "deletion_time": vault_time(version.deletion_time),
-        "destroyed": version.destroyed,
-        "version": version.number,
-    }
-
-
-def gone_response(exc: VersionGone, request_id: str) -> Response:
-    """404 for a version without data: with its metadata when it has a number, in Vault's
-    envelope (the CLI then prints it and exits 0; hvac's ``raise_on_deleted_version=False``
-    returns it)."""
-    if exc.version is None:
-        return errors(404, [])
-    data = {"data": None, "metadata": _version_metadata(exc.version, None)}
-    return answer(request_id, data, status=404)
 
 
 def _version_param(call: Call) -> int | None:
@@ -100,7 +79,7 @@ def _latest_inner(state: ApiState, latest: KvLatest, revealed: Revealed) -> byte
         read = revealed_data(latest.facts, revealed)
         inner = {
             "data": read.data,
-            "metadata": _version_metadata(read.version, read.custom_metadata),
+            "metadata": version_metadata(read.version, read.custom_metadata),
         }
         return json.dumps(inner, separators=(",", ":")).encode()
 
@@ -116,7 +95,7 @@ def _read_data(call: Call, path: str) -> Response:
     version = _version_param(call)
     if version:
         read = read_version(installation, principal, target, version)
-        metadata = _version_metadata(read.version, read.custom_metadata)
+        metadata = version_metadata(read.version, read.custom_metadata)
         return answer(call.request_id, {"data": read.data, "metadata": metadata})
     latest = read_latest(installation, principal, target)
     revealed = latest.revealed
@@ -230,7 +209,7 @@ def _write_data(call: Call, path: str, patch: bool) -> Response:
     if found is None:  # an empty path written with nothing: Vault's version 0 shape
         found = PathVersion(0, 0, call.state.installation.clock(), None, False)
     custom = latest_facts(call.state.installation, target).custom_metadata
-    metadata = _version_metadata(found, custom)
+    metadata = version_metadata(found, custom)
     return answer(call.request_id, metadata, warnings=written.warnings)
 
 

@@ -8,39 +8,15 @@ every store with it; hvac's ``is_authenticated``), ``renew-self`` and ``revoke-s
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from stacksafe import __version__
 from stacksafe.api.vault.app import Call
 from stacksafe.api.vault.envelope import answer, errors, no_content, vault_time
 from stacksafe.core.principals import list_tokens, revoke_own_token
 
-__all__ = ["health", "lookup_self", "mount_of", "mounts", "renew_self", "revoke_self"]
-
-VERSION = f"stacksafe-{__version__}"
-
-
-def health(head: bool) -> Response:
-    if head:
-        return Response(status_code=200, media_type="application/json")
-    return JSONResponse(
-        {
-            "initialized": True,
-            "sealed": False,
-            "standby": False,
-            "performance_standby": False,
-            "replication_performance_mode": "disabled",
-            "replication_dr_mode": "disabled",
-            "server_time_utc": int(time.time()),
-            "version": VERSION,
-            "enterprise": False,
-            "cluster_name": "stacksafe",
-            "cluster_id": "",
-        }
-    )
+__all__ = ["lookup_self", "mount_of", "mounts", "renew_self", "revoke_self"]
 
 
 def _mount_entry(mount: str) -> dict[str, object]:

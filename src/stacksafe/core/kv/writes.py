@@ -11,7 +11,7 @@ A value written through KV is stored with ``${`` escaped: it reads back literall
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from stacksafe.core.access import Action, Principal
@@ -198,32 +198,13 @@ def write_path(
                     f"{key} is inherited from account {target.account.name!r} and stays "
                     "visible with the account's value"
                 )
-        if not to_set and not to_unset:  # a no-op keeps the version; the request is recorded
-            record(
-                conn,
-                installation,
-                actor,
-                "secret.kv_write",
-                account=target.account,
-                stack=target.stack,
-                detail={"keys": {}, "kv_version": version, "unchanged": True, "patch": patch},
-            )
-            return KvWritten(version, warnings)
-        now = installation.clock()
-        written: dict[str, int] = {}
-        prints: dict[str, str] = {}
-        sealing = sealing_key(conn, installation, target, len(to_set)) if to_set else None
-        for key, text in sorted(to_set.items()):
-            sealed = SecretValue(escape_literal(text))
-            secret = append_version(conn, target, key, sealed, sealing, actor.name, now)
-            assert secret is not None  # noqa: S101 - a value was given
-            written[key] = secret.version
-            prints[key] = fingerprint(installation, sealed)
-        for key in to_unset:
-            head = queries.secret_head(conn, target.account.id, target.stack_id, key)
-            append_version(conn, target, key, None, None, actor.name, now)
-            written[key] = 0 if head is None else head.current_version + 1
-        check_expansion(conn, installation, target, list(written), written=list(to_set))
+        written = _apply(conn, installation, actor, target, to_set, to_unset)
+        # A write that changes nothing keeps the version (vault-kv.md, decision 4), and is
+        # recorded all the same: every request that changes or tries to, one event.
+        new_version = version + 1 if written.keys else version
+        detail: dict[str, object] = {"kv_version": new_version, "patch": patch, **written.detail}
+        if not written.keys:
+            detail["unchanged"] = True
         record(
             conn,
             installation,
@@ -231,18 +212,47 @@ def write_path(
             "secret.kv_write",
             account=target.account,
             stack=target.stack,
-            detail={
-                "keys": written,
-                "fingerprints": prints,
-                "unset": to_unset,
-                "kv_version": version + 1,
-                "patch": patch,
-            },
+            detail=detail,
         )
-        prune_after_write(conn, installation, actor, target, list(written))
-        return KvWritten(version + 1, warnings)
+        if written.keys:
+            prune_after_write(conn, installation, actor, target, list(written.keys))
+        return KvWritten(new_version, warnings)
 
     return installation.store.transact(work, f"writing {target.describe()}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    keys: dict[str, int]  # key -> its new version (0: unknown)
+    detail: dict[str, object]
+
+
+def _apply(
+    conn: Connection,
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    to_set: Mapping[str, str],
+    to_unset: Sequence[str],
+) -> _Applied:
+    """Set and unset keys of the level (values escaped: they read back literally)."""
+    now = installation.clock()
+    written: dict[str, int] = {}
+    prints: dict[str, str] = {}
+    sealing = sealing_key(conn, installation, target, len(to_set)) if to_set else None
+    for key, text in sorted(to_set.items()):
+        sealed = SecretValue(escape_literal(text))
+        secret = append_version(conn, target, key, sealed, sealing, actor.name, now)
+        assert secret is not None  # noqa: S101 - a value was given
+        written[key] = secret.version
+        prints[key] = fingerprint(installation, sealed)
+    for key in to_unset:
+        head = queries.secret_head(conn, target.account.id, target.stack_id, key)
+        append_version(conn, target, key, None, None, actor.name, now)
+        written[key] = 0 if head is None else head.current_version + 1
+    if written:
+        check_expansion(conn, installation, target, list(written), written=list(to_set))
+    return _Applied(written, {"keys": written, "fingerprints": prints, "unset": list(to_unset)})
 
 
 def write_action(target: Target) -> Action:
