@@ -50,7 +50,7 @@ def test_server_settings_from_variables(tmp_path: Path) -> None:
         "STACKSAFE_WEB_ORIGIN": "https://secrets.example.com",
         "STACKSAFE_DATA_DIR": str(tmp_path),
         "STACKSAFE_VAULT_MOUNT": "kv-prod",
-        "STACKSAFE_VAULT_ECHO_TOKEN": "true",
+        "STACKSAFE_VAULT_ECHO_TOKEN": "1",
     }
     server = ServerSettings.load(env)
     assert (server.rate_limit, server.threads, server.rotation_interval) == (10**9, 4, 0)
@@ -71,6 +71,7 @@ def test_server_settings_from_variables(tmp_path: Path) -> None:
         ("STACKSAFE_VAULT_MOUNT", "sys"),
         ("STACKSAFE_VAULT_MOUNT", "Secret/Data"),
         ("STACKSAFE_VAULT_ECHO_TOKEN", "maybe"),
+        ("STACKSAFE_VAULT_ECHO_TOKEN", "2"),
     ],
 )
 def test_server_settings_refuse_nonsense(name: str, text: str) -> None:

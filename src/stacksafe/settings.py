@@ -294,15 +294,6 @@ def _vault_mount(name: str) -> str:
     return name
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    value = env.get(name, "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    raise ConfigurationError(f"{name} must be 1 or 0 (true or false), not {value!r}")
-
-
 @dataclass(frozen=True)
 class ServerSettings:
     """What the served app needs besides the installation's ``Settings``: `stacksafe serve`'s
@@ -374,7 +365,7 @@ class ServerSettings:
             web_idle_timeout=env.get("STACKSAFE_WEB_IDLE_TIMEOUT") or None,
             web_origin=env.get("STACKSAFE_WEB_ORIGIN") or None,
             vault_mount=_vault_mount(env.get("STACKSAFE_VAULT_MOUNT") or DEFAULT_VAULT_MOUNT),
-            vault_echo_token=_flag(env, "STACKSAFE_VAULT_ECHO_TOKEN"),
+            vault_echo_token=_whole(env, "STACKSAFE_VAULT_ECHO_TOKEN", 0, 0, "(1: on)", 1) == 1,
         )
 
 

@@ -29,6 +29,7 @@ from stacksafe.settings import Settings
 from stacksafe.store import principals as queries
 from stacksafe.store.schema import (
     data_keys,
+    level_writes,
     memberships,
     principals_revision,
     secret_versions,
@@ -310,6 +311,7 @@ def test_a_stack_moved_or_deleted_changes_the_revision_and_a_secret_write_does_n
         conn.execute(delete(secret_versions))
         conn.execute(delete(secrets))
         conn.execute(delete(data_keys).where(data_keys.c.stack_id == stack_id))
+        conn.execute(delete(level_writes).where(level_writes.c.stack_id == stack_id))
         conn.execute(delete(stacks).where(stacks.c.id == stack_id))
     assert revision(installation) != gone_from
 
