@@ -186,3 +186,9 @@ def test_the_mount_is_configurable_and_lookup_self_may_echo_the_token(
         assert preflight["path"] == "kv/"
         # Vault Agent's token_file method takes the token it uses from here.
         assert client.get("/v1/auth/token/lookup-self").json()["data"]["id"] == token
+
+
+def test_a_body_over_the_limit_is_413_unread(kv: Kv) -> None:
+    big = b'{"data": {"A": "' + b"x" * (8 * 1024 * 1024) + b'"}}'
+    response = kv.client.post("/v1/secret/data/acme/web", content=big)
+    assert errors_of(response, 413)[0].startswith("the request body is over")
