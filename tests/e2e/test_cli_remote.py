@@ -1,4 +1,4 @@
-"""The `stacksafe` CLI in remote mode against a real server, on SQLite and PostgreSQL.
+"""The `stacksafe` CLI in remote mode against a real server.
 
 STACKSAFE_ADDR / STACKSAFE_TOKEN / STACKSAFE_CA_BUNDLE are set and STACKSAFE_DATA_DIR points
 to an empty directory that stays empty: everything the commands read and write goes over HTTPS
@@ -21,6 +21,10 @@ import pytest
 from tests.cli.helpers import error_line, on_a_terminal
 from tests.cli.test_import_guard import imported, server_modules
 from tests.e2e.conftest import InProcessRemote, RemoteCli, Served
+
+# SQLite only (tests/conftest.py, DATABASES): the CLI in remote mode speaks HTTP; the server's
+# answers on PostgreSQL are tests/api's.
+pytestmark = pytest.mark.databases("sqlite")
 
 # The exit codes of the errors (StacksafeError.exit_code), spelled out as scripts rely on them.
 NOT_FOUND, FORBIDDEN, CONFLICT, CONFIGURATION = 3, 4, 5, 7
