@@ -1,4 +1,5 @@
-"""Fixtures: every storage-level test runs on SQLite and on a real throwaway PostgreSQL.
+"""Fixtures: every storage-level test runs on SQLite and on a real throwaway PostgreSQL, unless
+it is marked ``@pytest.mark.databases("sqlite")`` (see ``pytest_generate_tests``).
 
 Under pytest-xdist each worker is its own test session: its own PostgreSQL cluster, templates,
 database numbers and tmp_path tree, so nothing here is shared between workers.
@@ -11,6 +12,7 @@ import itertools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from argon2 import PasswordHasher, profiles
@@ -29,6 +31,41 @@ _database_numbers = itertools.count(1)
 
 # The hasher the product uses (tests/core/test_password_cost.py holds it to the library's cost).
 PRODUCTION_HASHER = passwords._hasher
+
+# Which databases a test of a database fixture runs on (docs/architecture.md, "The test suite"):
+# both, unless the test, its class or its module is marked ``databases(...)``, the closest mark
+# winning. A test of HTTP shapes, CLI output, templates or argument parsing runs the same core
+# code on either, and is marked ``databases("sqlite")``; anything where the dialects can differ
+# (transactions, locking, concurrency, outages, migrations, ordering, types read back) keeps both.
+DATABASES = ("sqlite", "postgresql")
+# The fixtures so parametrized, by scope (tests/e2e/conftest.py has the module-scoped one).
+_DATABASE_FIXTURES: dict[str, Literal["function", "module"]] = {
+    "database_url": "function",
+    "module_database_url": "module",
+}
+# Folders where the database's behaviour is what every module tests: a module there may not
+# narrow itself (a single test of one dialect's own behaviour may).
+_BOTH_ALWAYS = ("core", "store")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize the database fixtures a test uses with its ``databases`` (ids: the names)."""
+    mark = metafunc.definition.get_closest_marker("databases")
+    databases = DATABASES if mark is None else tuple(mark.args)
+    where = metafunc.definition.nodeid
+    if not databases or not set(databases) <= set(DATABASES):
+        raise pytest.UsageError(f"{where}: databases{databases} names no database of {DATABASES}")
+    folder = metafunc.definition.path.relative_to(Path(__file__).parent).parts[0]
+    if folder in _BOTH_ALWAYS and _module_marked(metafunc.module):
+        raise pytest.UsageError(f"{where}: every module of tests/{folder} runs on both databases")
+    for name, scope in _DATABASE_FIXTURES.items():
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, databases, indirect=True, scope=scope)
+
+
+def _module_marked(module: object) -> bool:
+    marks = getattr(module, "pytestmark", [])
+    return any(mark.name == "databases" for mark in (marks if isinstance(marks, list) else [marks]))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -86,7 +123,7 @@ def from_migrated_template() -> None:
     """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database: a SQLite file, or a fresh database in the PostgreSQL cluster.
 

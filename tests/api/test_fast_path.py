@@ -113,6 +113,10 @@ def seeded(world: World) -> World:
     return world
 
 
+# SQLite only (tests/conftest.py, DATABASES): the query-string matrix compares two faces over the
+# same core calls; the tests below compare them on both databases (refusals, warm and cold
+# reveals, writes between reveals, an audit log that cannot be written).
+@pytest.mark.databases("sqlite")
 @pytest.mark.parametrize("query", [*ANSWERED, *PASSED_ON])
 @pytest.mark.parametrize("level", ["stack", "account-uid", "account-name"])
 def test_same_answer_and_same_audit_event_with_and_without_the_fast_path(

@@ -3,8 +3,14 @@ and errors alike carry ``Cache-Control: no-store``, through the routes and api/f
 
 from __future__ import annotations
 
+import pytest
+
 from stacksafe.api.app import create_app
 from tests.api.helpers import World, client_for, set_local
+
+# SQLite only (tests/conftest.py, DATABASES): cache-Control on every kind of answer: HTTP shapes,
+# the same on either database.
+pytestmark = pytest.mark.databases("sqlite")
 
 
 def test_every_api_answer_says_no_store(world: World) -> None:

@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.helpers import World, assert_error, set_local, table_rows
 from tests.core.helpers_references import cycle as make_cycle
 from tests.core.helpers_references import dangling
+
+# SQLite only (tests/conftest.py, DATABASES): how the API words reference errors; resolving
+# references is core's, on both databases in tests/core/test_references.py.
+pytestmark = pytest.mark.databases("sqlite")
 
 
 def test_revealed_values_are_resolved_unless_asked_not_to(world: World) -> None:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.helpers import World, assert_error, set_local, snapshot
+
+# SQLite only (tests/conftest.py, DATABASES): rotation's HTTP shapes and 400s; policies, their
+# storage and rotating are core's, on both databases in tests/core/test_rotation*.py.
+pytestmark = pytest.mark.databases("sqlite")
 
 
 def test_a_policy_over_http_and_a_rotation(world: World) -> None:

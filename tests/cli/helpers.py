@@ -196,6 +196,16 @@ class InProcessCli:
         assert outcome.exit_code == 0, f"stacksafe {' '.join(args)}: {outcome.stderr!r}"
         return outcome
 
+    def fails(self, code: int, *args: str, input: str | bytes | None = None) -> CliOutcome:
+        """Insist on exit status ``code``, nothing on stdout and one ``Error:`` line."""
+        outcome = self.invoke(*args, input=input)
+        assert outcome.exit_code == code, (
+            f"stacksafe {' '.join(args)} exited {outcome.exit_code}, not {code}: {outcome.stderr!r}"
+        )
+        assert outcome.stdout == ""
+        error_line(outcome.stderr)
+        return outcome
+
     def json(self, *args: str) -> Any:
         return json.loads(self.ok(*args).stdout)
 

@@ -1,5 +1,5 @@
 """Damaged stored rows through the local CLI: exit 6 (integrity_error) with one error line and no
-value, on every read command (list, get, history, export, run), SQLite and PostgreSQL.
+value, on every read command (list, get, history, export, run).
 
 The real console script for ``run`` and one ``secrets list`` (main()'s exit code and the single
 ``Error:`` line, where a crash used to exit 70); the in-process CLI for the rest."""
@@ -12,6 +12,11 @@ from sqlalchemy import create_engine, select
 from stacksafe.store.schema import stacks
 from tests.cli.helpers import Cli, error_line, seed
 from tests.damage import INHERITED, KINDS, OTHER, OVERRIDE, damage, values_seeded
+
+# SQLite only (tests/conftest.py, DATABASES): the exit code and the error line; finding the damage
+# is core's, every kind on every read on both databases in tests/core/test_damaged_rows.py (and
+# through the API, tests/api).
+pytestmark = pytest.mark.databases("sqlite")
 
 INTEGRITY = 6  # stacksafe.errors.IntegrityError.exit_code
 

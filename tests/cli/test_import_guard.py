@@ -68,9 +68,9 @@ def test_remote_run_through_typer_loads_no_server(tmp_path: Path) -> None:
     assert server_modules(done.stderr) == []
 
 
-# What building every command may load beyond that: the generator's limits, which
-# `secrets generate --help` shows (constants and a function; stacksafe.errors and
-# stacksafe.model only).
+# What building a command (every one, for `stacksafe --help`) may load beyond that: the
+# generator's limits, which `secrets generate --help` shows (constants and a function;
+# stacksafe.errors and stacksafe.model only).
 HELP_CORE = PLAIN_CORE | {"stacksafe.core.generate"}
 
 
@@ -80,7 +80,8 @@ HELP_CORE = PLAIN_CORE | {"stacksafe.core.generate"}
     ids=lambda command: " ".join(("stacksafe", *command)),
 )
 def test_help_loads_no_server(tmp_path: Path, command: tuple[str, ...]) -> None:
-    """Every command's module is imported to build the app: none may load the server."""
+    """A command's module is imported when its help is shown (every one for `stacksafe --help`,
+    which lists them all): none may load the server."""
     done = profiled(Cli(tmp_path / "empty"), *command, "--help")
     assert done.returncode == 0, done.stderr
     assert "Usage: stacksafe" in done.stdout

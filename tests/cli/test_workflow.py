@@ -1,4 +1,13 @@
-"""The tour of the CLI, end to end through the installed `stacksafe` script, on both databases."""
+"""The tour of the CLI on both databases: every message, shape and exit code it promises.
+
+tests/test_readme_tour.py runs the README's tour through the installed script as a user types
+it (init, a value by hidden prompt and by KEY=VALUE, list, get --reveal, an override and its
+unset, and more), on SQLite. This tour asserts what that one does not (exact messages, JSON
+shapes, exit codes, and PostgreSQL) through the in-process twin, which runs the same Typer app
+and maps errors as main() does (``test_in_process_runner_maps_errors_like_the_installed_script``);
+it keeps a real process only where the process is what is checked: ``init`` (what it creates,
+what it prints), ``--stdin`` (the process's own stdin) and a refusal's exit code.
+"""
 
 from __future__ import annotations
 
@@ -34,24 +43,24 @@ def assert_spec_shape(item: dict[str, Any]) -> None:
 
 
 def test_full_tour(cli_any_db: Cli, tmp_path: Path) -> None:
-    cli = cli_any_db
-    twin = cli.in_process()  # same data dir and database, in-process: for quick cross-checks
+    real = cli_any_db  # the installed script, where the process is what is checked
+    cli = real.in_process()  # the same data dir and database, in-process: everything else
     web = ["--stack", "web", "--account", "acme"]
 
     # init: creates the data dir and a 0600 key file, and never prints the key.
     assert not cli.data_dir.exists()
-    done = cli.ok("init")
+    initialised = real.ok("init")
     key_file = cli.data_dir / "master.key"
     assert cli.data_dir.is_dir()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(cli.data_dir.stat().st_mode) == 0o700
-    assert str(cli.data_dir) in done.stdout
-    assert str(key_file) in done.stdout
+    assert str(cli.data_dir) in initialised.stdout
+    assert str(key_file) in initialised.stdout
     key_bytes = key_file.read_bytes()
     key_lines = [line for line in key_bytes.decode().splitlines() if not line.startswith("#")]
     assert key_lines
     for line in key_lines:
-        assert line.split(":", 1)[-1] not in done.stdout + done.stderr
+        assert line.split(":", 1)[-1] not in initialised.stdout + initialised.stderr
 
     # accounts and stacks
     assert re.fullmatch(
@@ -59,14 +68,14 @@ def test_full_tour(cli_any_db: Cli, tmp_path: Path) -> None:
         cli.ok("accounts", "create", "acme").stdout,
     )
     done = cli.ok("stacks", "create", "web", "--account", "acme", "--environment", "production")
-    [stack] = twin.json("stacks", "list", "--format", "json")
+    [stack] = cli.json("stacks", "list", "--format", "json")
     assert (stack["name"], stack["environment"], stack["account"]) == ("web", "production", "acme")
     assert stack["uid"] in done.stdout
 
     # three ways to give a value
     done = cli.ok("secrets", "set", f"DATABASE_URL={DATABASE_URL_VALUE}", "--account", "acme")
     assert done.stdout == "Set DATABASE_URL on account 'acme' (version 1)\n"
-    cli.ok("secrets", "set", "DB_PASSWORD", "--account", "acme", "--stdin", input=PASSWORD_STDIN)
+    real.ok("secrets", "set", "DB_PASSWORD", "--account", "acme", "--stdin", input=PASSWORD_STDIN)
     pem_file = tmp_path / "key.pem"
     pem_file.write_bytes(PEM)
     cli.ok("secrets", "set", "TLS_KEY", *web, "--from-file", str(pem_file))
@@ -103,7 +112,7 @@ def test_full_tour(cli_any_db: Cli, tmp_path: Path) -> None:
     }
     # the account's own list holds only its own secrets (account-level: marked inherited, as
     # the specification says and tests/core asserts)
-    own = by_key(twin.json("secrets", "list", "--account", "acme", "--format", "json")["response"])
+    own = by_key(cli.json("secrets", "list", "--account", "acme", "--format", "json")["response"])
     assert list(own) == ["DATABASE_URL", "DB_PASSWORD"]
     assert all(item["inherited"] for item in own.values())
 
@@ -116,9 +125,9 @@ def test_full_tour(cli_any_db: Cli, tmp_path: Path) -> None:
     # override at stack level, then unset it: the inherited value is back
     done = cli.ok("secrets", "set", f"DB_PASSWORD={OVERRIDE}", *web)
     assert done.stdout == "Set DB_PASSWORD on stack 'web' of account 'acme' (version 1)\n"
-    got = twin.json("secrets", "get", "DB_PASSWORD", *web, "--reveal")
+    got = cli.json("secrets", "get", "DB_PASSWORD", *web, "--reveal")
     assert (got["raw_value"], got["inherited"]) == (OVERRIDE, False)
-    account_level = twin.ok("secrets", "get", "DB_PASSWORD", "--account", "acme", "--plain")
+    account_level = cli.ok("secrets", "get", "DB_PASSWORD", "--account", "acme", "--plain")
     assert account_level.stdout == PASSWORD_STORED + "\n"
     done = cli.ok("secrets", "unset", "DB_PASSWORD", *web)
     assert done.stdout == "Unset DB_PASSWORD on stack 'web' of account 'acme'\n"
@@ -126,8 +135,7 @@ def test_full_tour(cli_any_db: Cli, tmp_path: Path) -> None:
     assert (got["raw_value"], got["inherited"]) == (PASSWORD_STORED, True)
 
     # an inherited key cannot be unset at stack level; a missing one is not found
-    refused = twin.invoke("secrets", "unset", "DATABASE_URL", *web)
-    assert refused.exit_code == 5
+    refused = cli.fails(5, "secrets", "unset", "DATABASE_URL", *web)
     assert "--account" in error_line(refused.stderr)
     done = cli.fails(3, "secrets", "unset", "NO_SUCH_KEY", *web)
     assert "'NO_SUCH_KEY'" in done.stderr
@@ -137,26 +145,26 @@ def test_full_tour(cli_any_db: Cli, tmp_path: Path) -> None:
     assert by_name.stdout == PEM.decode() + "\n"
 
     # a stack name in two accounts is ambiguous without --account
-    twin.ok("accounts", "create", "globex")
-    twin.ok("stacks", "create", "web", "--account", "globex")
+    cli.ok("accounts", "create", "globex")
+    cli.ok("stacks", "create", "web", "--account", "globex")
     done = cli.fails(2, "secrets", "list", "--stack", "web")
     assert "--account" in done.stderr
     assert "acme" in done.stderr
     assert "globex" in done.stderr
     globex_web = ["--stack", "web", "--account", "globex"]
-    assert twin.json("secrets", "list", *globex_web, "--format", "json")["response"] == []
+    assert cli.json("secrets", "list", *globex_web, "--format", "json")["response"] == []
     assert cli.ok("secrets", "get", "TLS_KEY", "--stack", stack["uid"], "--plain").stdout == (
         PEM.decode() + "\n"
     )
 
     # a second init refuses (exit 7) and changes nothing
     mtime = key_file.stat().st_mtime_ns
-    before = twin.json("secrets", "list", *web, "--format", "json", "--reveal")
-    done = cli.fails(7, "init")
-    assert "already initialised" in done.stderr
+    before = cli.json("secrets", "list", *web, "--format", "json", "--reveal")
+    refused_init = real.fails(7, "init")
+    assert "already initialised" in error_line(refused_init.stderr)
     assert key_file.read_bytes() == key_bytes
     assert key_file.stat().st_mtime_ns == mtime
-    assert twin.json("secrets", "list", *web, "--format", "json", "--reveal") == before
+    assert cli.json("secrets", "list", *web, "--format", "json", "--reveal") == before
 
 
 def test_init_refuses_to_overwrite_a_leftover_key_file(cli: Cli) -> None:

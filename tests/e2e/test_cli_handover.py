@@ -19,6 +19,10 @@ import pytest
 from tests.cli.helpers import STACKSAFE, error_line
 from tests.e2e.conftest import Served, trusting
 
+# SQLite only (tests/conftest.py, DATABASES): what the CLI hands its command is the client's doing,
+# whatever database the server has.
+pytestmark = pytest.mark.databases("sqlite")
+
 # Prints the STACKSAFE_* variables it was given, then what `stacksafe secrets get OTHER` gives
 # it with them (exit status and output): the means to reach secrets beyond `--only`.
 CHILD = f"""

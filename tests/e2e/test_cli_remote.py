@@ -1,4 +1,4 @@
-"""The `stacksafe` CLI in remote mode against a real server, on SQLite and PostgreSQL.
+"""The `stacksafe` CLI in remote mode against a real server.
 
 STACKSAFE_ADDR / STACKSAFE_TOKEN / STACKSAFE_CA_BUNDLE are set and STACKSAFE_DATA_DIR points
 to an empty directory that stays empty: everything the commands read and write goes over HTTPS
@@ -21,6 +21,10 @@ import pytest
 from tests.cli.helpers import error_line, on_a_terminal
 from tests.cli.test_import_guard import imported, server_modules
 from tests.e2e.conftest import InProcessRemote, RemoteCli, Served
+
+# SQLite only (tests/conftest.py, DATABASES): the CLI in remote mode speaks HTTP; the server's
+# answers on PostgreSQL are tests/api's. Two tests below keep both (the database's part in them).
+pytestmark = pytest.mark.databases("sqlite")
 
 # The exit codes of the errors (StacksafeError.exit_code), spelled out as scripts rely on them.
 NOT_FOUND, FORBIDDEN, CONFLICT, CONFIGURATION = 3, 4, 5, 7
@@ -361,6 +365,9 @@ def test_environment_commands_go_over_http(served: Served, fast: InProcessRemote
     assert server_side(served, "--stack", "env-stg")["ENV_COPY"] == "from web"
 
 
+# Both databases: the running server meets keys wrapped under a version it does not hold and
+# checks it against the database, while `keys rotate` re-wraps with compare-and-set writes.
+@pytest.mark.databases("sqlite", "postgresql")
 def test_a_master_key_rotation_under_a_running_server(
     served: Served, remote: RemoteCli, fast: InProcessRemote
 ) -> None:
@@ -404,6 +411,7 @@ def test_rotation_commands_go_over_http(
     fast.fails(NOT_FOUND, "rotation", "show", "ROTATED", *web)
 
 
+@pytest.mark.databases("sqlite", "postgresql")  # after the rotation above, on both
 def test_the_audit_chain_is_intact_after_all_of_the_above(served: Served) -> None:
     done = served.local.ok("audit", "verify")
     assert done.stdout.startswith("Audit log intact: ")

@@ -1,6 +1,6 @@
 """Damaged stored rows against a real ``stacksafe serve``: the server answers each read with 500
 ``integrity_error`` (no dropped connection, no traceback, no value) and stays up; the remote CLI
-exits 6 with one error line. SQLite and PostgreSQL."""
+exits 6 with one error line."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ from stacksafe.store.schema import stacks
 from tests.cli.helpers import error_line
 from tests.damage import INHERITED, OTHER, OVERRIDE, damage, values_seeded
 from tests.e2e.conftest import Served, trusting
+
+# SQLite only (tests/conftest.py, DATABASES): a served process's answer and the remote CLI's exit
+# code; finding the damage is core's (tests/core/test_damaged_rows.py) and the API's answer to it
+# tests/api/test_damaged_api.py's, both on both databases.
+pytestmark = pytest.mark.databases("sqlite")
 
 INTEGRITY = 6
 

@@ -21,6 +21,10 @@ from stacksafe.errors import ExpansionTooLarge
 from tests.cli.helpers import Cli
 from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, trusting
 
+# SQLite only (tests/conftest.py, DATABASES): the bounds on expanding references are core's Python,
+# whatever database holds the values.
+pytestmark = pytest.mark.databases("sqlite")
+
 MIB = 1024 * 1024
 # What the server may grow by while answering bombs: far below what building one would take
 # (the smallest refused value is 2 MiB; an unbounded reveal of these took gigabytes).

@@ -7,8 +7,14 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.cli.helpers import error_line
 from tests.e2e.conftest import Served
+
+# SQLite only (tests/conftest.py, DATABASES): the fallback to the snapshot is the client's,
+# whatever database the server has.
+pytestmark = pytest.mark.databases("sqlite")
 
 PRINT = "import os; print(os.environ.get('TOKEN'))"
 CONFIGURATION, INTEGRITY, UNAUTHENTICATED = 7, 6, 4

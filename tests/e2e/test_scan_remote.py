@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import Served
+
+# SQLite only (tests/conftest.py, DATABASES): the scan is the client's; the server's reveals on
+# PostgreSQL are tests/api's.
+pytestmark = pytest.mark.databases("sqlite")
 
 ACCOUNT_VALUE = "remote-acct-passw0rd-42"
 STACK_VALUE = "remote-web-t0ken-0a1b2c"

@@ -1,6 +1,6 @@
-"""stacksafe.Client against a real `stacksafe serve` over TLS, on SQLite and PostgreSQL.
+"""stacksafe.Client against a real `stacksafe serve` over TLS.
 
-The module shares one server per database (``served``); each test uses its own keys.
+The module shares one server (``served``); each test uses its own keys.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from stacksafe.errors import (
 )
 from stacksafe.model import SecretValue
 from tests.e2e.conftest import Served, TlsFiles, make_tls
+
+# SQLite only (tests/conftest.py, DATABASES): the SDK speaks HTTP; the server's answers on
+# PostgreSQL are tests/api's.
+pytestmark = pytest.mark.databases("sqlite")
 
 
 def test_set_get_list_reveal_delete_at_both_levels(served: Served) -> None:

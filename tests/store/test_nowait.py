@@ -23,7 +23,7 @@ BUSY: Select[Any] = select(literal_column("busy()").label("busy"))
 
 
 # The rest are about SQLite's reader only.
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+SQLITE_ONLY = pytest.mark.databases("sqlite")
 
 
 def _sqlite(installation: Installation) -> NoWaitReader:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from stacksafe.core.secrets import restrict_secret
 from tests.actors import LOCAL
 from tests.api.helpers import set_local
 from tests.web.helpers import WebWorld, signed_in
+
+# SQLite only (tests/conftest.py, DATABASES): the audit page's rendering; the listing it renders is
+# core's, on both databases in tests/core/test_audit.py.
+pytestmark = pytest.mark.databases("sqlite")
 
 AUDIT_LINK = '<a href="/audit">Audit log</a>'
 

@@ -11,6 +11,10 @@ from tests.actors import LOCAL
 from tests.api.helpers import set_local, snapshot
 from tests.web.helpers import BASE, SAME_ORIGIN, WebWorld, page_csrf, signed_in
 
+# SQLite only (tests/conftest.py, DATABASES): the Origin and CSRF checks of forms are the web
+# layer's, the same on either database.
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def _forms(web: WebWorld, token_uid: str) -> list[tuple[str, dict[str, str]]]:
     stack, account = web.stack_url, web.account_url

@@ -68,7 +68,7 @@ def test_an_account_secret_is_edited_and_deleted_on_the_accounts_page(web: WebWo
 
 # Paging and filtering are the web layer's, over the core's list (tested on both databases):
 # SQLite alone keeps the 5,000 keys' seeding out of CI's time twice.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.databases("sqlite")
 def test_a_5000_key_stack_is_paged_and_filtered_on_the_server(web: WebWorld) -> None:
     keys = [f"KEY_{n:05d}" for n in range(5000)]
     (big,) = load_stacks(  # the bulk loader: seeding 5,000 keys one by one takes seconds

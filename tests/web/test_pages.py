@@ -20,6 +20,10 @@ from tests.api.helpers import set_local, snapshot
 from tests.clock import Clock
 from tests.web.helpers import BASE, SAME_ORIGIN, WebWorld, csrf_in, notice, page_csrf, signed_in
 
+# SQLite only (tests/conftest.py, DATABASES): templates, headers and forms over core calls that
+# tests/core makes on both databases.
+pytestmark = pytest.mark.databases("sqlite")
+
 VALUE = "s3cret-value-of-the-account"
 OVERRIDE = "stack-override-value"
 

@@ -17,6 +17,10 @@ from tests.actors import LOCAL
 from tests.cli.helpers import Cli, error_line
 from tests.web.helpers import PASSWORD, csrf_in, user_with_password
 
+# SQLite only (tests/conftest.py, DATABASES): the public origin's checks and cookies: no database
+# in them.
+pytestmark = pytest.mark.databases("sqlite")
+
 PUBLIC = "https://secrets.example.com"
 
 

@@ -11,6 +11,10 @@ from stacksafe.core.audit_events import list_events
 from stacksafe.model import AuditEvent
 from tests.web.helpers import BASE, PASSWORD, SAME_ORIGIN, WebWorld, csrf_in, page_csrf, signed_in
 
+# SQLite only (tests/conftest.py, DATABASES): that each refusal is one audit event is the face's
+# doing; writing and listing the events is core's, on both databases in tests/core/test_audit*.py.
+pytestmark = pytest.mark.databases("sqlite")
+
 SECRET_TYPED = "typed-into-the-refused-form"
 
 

@@ -13,6 +13,9 @@ from tests.actors import LOCAL
 from tests.api.helpers import client_for
 from tests.web.helpers import WebWorld, signed_in
 
+# SQLite only (tests/conftest.py, DATABASES): an error class's HTTP status: no database in it.
+pytestmark = pytest.mark.databases("sqlite")
+
 CLASSES = [
     cls
     for name in errors.__all__

@@ -11,8 +11,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from stacksafe.client import ImportReport
+if TYPE_CHECKING:  # the SDK's models: what a local import reports needs none of them loaded
+    from stacksafe.client import ImportReport
 
 __all__ = ["import_progress", "report_json", "summary"]
 

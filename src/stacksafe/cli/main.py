@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stacksafe.errors import StacksafeError
 
@@ -20,82 +19,39 @@ INTERRUPTED_EXIT = 130
 
 
 def build_app() -> typer.Typer:
+    """The whole command; each command's module is imported when it is used (cli/commands.py)."""
     import typer
 
-    from stacksafe.cli.admin_cmd import audit_app, tokens_app, users_app
-    from stacksafe.cli.backup_cmd import backup, restore
-    from stacksafe.cli.keys_cmd import keys_app
-    from stacksafe.cli.materialize_cmd import materialize_command
+    from stacksafe.cli.commands import SETTINGS, TopLevel
     from stacksafe.cli.root_cmd import root
-    from stacksafe.cli.rotation_cmd import rotation_app
-    from stacksafe.cli.run_cmd import run
-    from stacksafe.cli.scan_cmd import scan
-    from stacksafe.cli.secrets_cmd import export, secrets_app
-    from stacksafe.cli.serve_cmd import serve
-    from stacksafe.cli.setup_cmd import init
-    from stacksafe.cli.tenancy_cmd import accounts_app, stacks_app
 
-    # Rich tracebacks print local variables, which may hold plaintext: never enable them.
     # Completion (--install-completion, --show-completion) is Typer's: bash, zsh, fish, PowerShell.
     application = typer.Typer(
         name="stacksafe",
+        cls=TopLevel,
         help="stacksafe: encrypted secrets for accounts and their stacks.",
         no_args_is_help=True,
-        pretty_exceptions_enable=False,
         add_completion=True,
+        **SETTINGS,
     )
     application.callback()(root)
-    application.command("init")(init)
-    application.add_typer(accounts_app, name="accounts")
-    application.add_typer(stacks_app, name="stacks")
-    application.add_typer(secrets_app, name="secrets")
-    application.add_typer(users_app, name="users")
-    application.add_typer(tokens_app, name="tokens")
-    application.add_typer(audit_app, name="audit")
-    application.add_typer(keys_app, name="keys")
-    application.add_typer(rotation_app, name="rotation")
-    application.command("export")(export)  # `secrets export`, at the top level as peers have it
-    application.command("materialize")(materialize_command)
-    application.command("serve")(serve)
-    application.command("backup")(backup)
-    application.command("restore")(restore)
-    application.command("scan")(scan)
-    application.command(
-        "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-    )(run)
-    return _plain_help(application)
-
-
-def _plain_help(application: typer.Typer) -> typer.Typer:
-    """Help as written: Rich markup would eat `[stacksafe:KEY]` and the like. Every sub-app has
-    its own setting, so it is set on each here, in the one place that assembles them."""
-    application.rich_markup_mode = None
-    for group in application.registered_groups:
-        if group.typer_instance is not None:
-            _plain_help(group.typer_instance)
     return application
 
 
 def build_single_app(name: str) -> typer.Typer:
     """Only command ``name`` (run or scan): their start-up time matters most (bench/cli_bench.py,
-    bench/scan.py), and the other commands' modules would import the core for nothing."""
+    bench/scan.py), and neither needs the root's options or completion."""
     import typer
 
-    command: Callable[..., None]
-    settings: dict[str, Any] = {}
-    if name == "run":
-        from stacksafe.cli.run_cmd import run as command
+    from stacksafe.cli.commands import COMMANDS, SETTINGS
 
-        settings = {"allow_extra_args": True, "ignore_unknown_options": True}
-    else:
-        from stacksafe.cli.scan_cmd import scan as command
-    application = typer.Typer(
-        name="stacksafe", pretty_exceptions_enable=False, add_completion=False
-    )
+    entry = COMMANDS[name]
+    command = getattr(entry.load(), entry.attribute)
+    application = typer.Typer(name="stacksafe", add_completion=False, **SETTINGS)
     # A callback keeps the command a subcommand (a Typer app of one command would be it).
     application.callback()(_root)
-    application.command(name, context_settings=settings)(command)
-    return _plain_help(application)
+    application.command(name, context_settings=dict(entry.context_settings) or None)(command)
+    return application
 
 
 def _root() -> None:
