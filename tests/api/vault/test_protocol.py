@@ -17,6 +17,10 @@ from tests.actors import LOCAL
 from tests.api.helpers import build_world, set_local, snapshot, user_with_token
 from tests.api.vault.conftest import Kv, errors_of, vault_client
 
+# HTTP shapes: status codes, headers, bodies, routes of the face. What they read and write is
+# tested on both databases in test_kv_inheritance.py, test_kv_versions.py and tests/core.
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.mark.parametrize("token", [None, "", "ssk_not-a-token", "hvs.CAES"])
 def test_a_missing_or_bad_token_is_403_permission_denied_never_401(
