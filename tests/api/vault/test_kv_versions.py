@@ -194,3 +194,20 @@ def test_every_kv_change_request_is_one_audit_event_even_when_nothing_changes(kv
         assert newest() == before + 1
     assert kv.data("acme/web") == {"B": "y"}
     assert kv.version("acme/web") == 3
+
+
+def test_bad_input_is_one_clear_400_on_every_database_and_changes_nothing(kv: Kv) -> None:
+    _three_versions(kv)
+    before = snapshot(kv.installation)
+    nul = "a path cannot hold a NUL character (\\x00); remove it"
+    assert errors_of(kv.client.get("/v1/secret/data/acme/we%00b"), 400) == [nul]
+    assert errors_of(kv.client.request("LIST", "/v1/secret/metadata/ac%00me/"), 400) == [nul]
+    assert errors_of(kv.client.post("/v1/secret/data/ac%00me/web", json={"data": {}}), 400) == [nul]
+    lone = b'{"custom_metadata": {"team": "\\ud800"}}'
+    (message,) = errors_of(kv.client.post("/v1/secret/metadata/acme/web", content=lone), 400)
+    assert message == "custom_metadata value of 'team' is not valid UTF-8 text"
+    key = b'{"custom_metadata": {"\\ud800": "x"}}'
+    errors_of(kv.client.post("/v1/secret/metadata/acme/web", content=key), 400)
+    half = kv.client.post("/v1/secret/delete/acme/web", json={"versions": [1.5]})
+    assert errors_of(half, 400) == ["version 1.5 is not a whole number"]
+    assert snapshot(kv.installation) == before

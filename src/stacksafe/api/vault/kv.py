@@ -34,7 +34,7 @@ from stacksafe.core.kv.versions import PathVersion, history_of
 from stacksafe.core.kv.writes import write_path
 from stacksafe.core.reveal import Credential, Revealed, StackRef, reveal
 from stacksafe.core.tenancy import Target
-from stacksafe.errors import InvalidInput, NotFound, StacksafeError
+from stacksafe.errors import InvalidInput, StacksafeError
 
 __all__ = ["at_hand", "kv_handler"]
 
@@ -131,8 +131,8 @@ def at_hand(mount: str) -> AtHand:
             return None
         try:
             path = kv_path(asked.path[len(prefix) :])
-        except NotFound:
-            return None
+        except StacksafeError:
+            return None  # the usual way answers it, after the token is checked
         uid = known_stack_uid(state.installation, path)
         if uid is None:
             return None

@@ -12,6 +12,7 @@ from stacksafe.core.access import Action, Principal, can_see_account, can_see_st
 from stacksafe.core.audit import record
 from stacksafe.core.guard import allow
 from stacksafe.core.installation import Installation
+from stacksafe.core.kv.paths import without_nul
 from stacksafe.core.kv.versions import PathHistory, path_history
 from stacksafe.core.retention import MAX_KEPT_VERSIONS
 from stacksafe.core.tenancy import Target
@@ -81,16 +82,31 @@ class MetadataChange:
     merge: bool = False  # PATCH: custom_metadata merged key by key (None values removed)
 
 
+def _utf8_bytes(text: str) -> int | None:
+    """The UTF-8 length of ``text``; None when it has no UTF-8 form (a lone surrogate)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
+
+
 def _checked_custom(custom: Mapping[str, object]) -> None:
     if len(custom) > CUSTOM_KEYS:
         raise InvalidInput(f"custom_metadata holds at most {CUSTOM_KEYS} keys")
     for key, value in custom.items():
-        if not key or len(key.encode()) > CUSTOM_KEY_BYTES:
+        size = _utf8_bytes(key)
+        if size is None:
+            raise InvalidInput("a custom_metadata key is not valid UTF-8 text")
+        if not 1 <= size <= CUSTOM_KEY_BYTES:
             raise InvalidInput(f"custom_metadata key {key!r} must be 1 to 128 bytes")
         if value is not None and not isinstance(value, str):
             raise InvalidInput(f"custom_metadata value of {key!r} must be a string")
-        if isinstance(value, str) and len(value.encode()) > CUSTOM_VALUE_BYTES:
-            raise InvalidInput(f"custom_metadata value of {key!r} is over 512 bytes")
+        if isinstance(value, str):
+            size = _utf8_bytes(value)
+            if size is None:
+                raise InvalidInput(f"custom_metadata value of {key!r} is not valid UTF-8 text")
+            if size > CUSTOM_VALUE_BYTES:
+                raise InvalidInput(f"custom_metadata value of {key!r} is over 512 bytes")
 
 
 def write_metadata(
@@ -157,8 +173,8 @@ def version_numbers(versions: Sequence[object]) -> list[int]:
     """A ``versions`` list as clients send it: integers, or strings (the CLI's)."""
     numbers = []
     for value in versions:
-        if isinstance(value, bool):
-            raise InvalidInput("versions are numbers")
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise InvalidInput(f"version {value!r} is not a whole number")
         try:
             numbers.append(int(value))  # type: ignore[call-overload]
         except (TypeError, ValueError):
@@ -178,6 +194,7 @@ def _exists(conn: Connection, target: Target) -> bool:
 def list_folder(installation: Installation, actor: Principal, folder: str) -> list[str]:
     """LIST of ``folder`` (no mount): the accounts at the root, the stacks of an account below
     it (names with ``/`` as folders), only what ``actor`` may describe; ``NotFound`` if empty."""
+    without_nul(folder)
     parts = [p for p in folder.strip("/").split("/") if p] if folder.strip("/") else []
     with installation.store.read() as conn:
         if not parts:

@@ -7,10 +7,17 @@ from dataclasses import dataclass
 from stacksafe.core.access import Principal, can_see_stack
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target, visible_target
-from stacksafe.errors import Forbidden, NotFound
+from stacksafe.errors import Forbidden, InvalidInput, NotFound
 from stacksafe.store import tenancy as queries
 
-__all__ = ["PERMISSION_DENIED", "KvPath", "known_stack_uid", "kv_path", "kv_target"]
+__all__ = [
+    "PERMISSION_DENIED",
+    "KvPath",
+    "known_stack_uid",
+    "kv_path",
+    "kv_target",
+    "without_nul",
+]
 
 # Vault's words for a token that may not use a path, and for one that is not valid at all.
 PERMISSION_DENIED = "permission denied"
@@ -28,9 +35,17 @@ class KvPath:
         return self.account if self.stack is None else f"{self.account}/{self.stack}"
 
 
+def without_nul(text: str) -> str:
+    """``text``, refused if it holds a NUL: no name or uid does, and PostgreSQL cannot look
+    one up (the same answer on every database)."""
+    if "\x00" in text:
+        raise InvalidInput("a path cannot hold a NUL character (\\x00); remove it")
+    return text
+
+
 def kv_path(text: str) -> KvPath:
     """``text`` (without the mount) as a path; ``NotFound`` when it names nothing."""
-    cleaned = text.strip("/")
+    cleaned = without_nul(text).strip("/")
     if not cleaned:
         raise NotFound("no path given: paths are <account> or <account>/<stack>")
     account, _, stack = cleaned.partition("/")
