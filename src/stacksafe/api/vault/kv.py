@@ -30,7 +30,7 @@ from stacksafe.core.kv.reads import (
     read_version,
     revealed_data,
 )
-from stacksafe.core.kv.versions import PathVersion, history_of
+from stacksafe.core.kv.versions import PathVersion
 from stacksafe.core.kv.writes import write_path
 from stacksafe.core.reveal import Credential, Revealed, StackRef, reveal
 from stacksafe.core.tenancy import Target
@@ -204,12 +204,13 @@ def _write_data(call: Call, path: str, patch: bool) -> Response:
         cas=_options_cas(body),
         patch=patch,
     )
-    history = history_of(call.state.installation, target)
-    found = history.get(written.version)
-    if found is None:  # an empty path written with nothing: Vault's version 0 shape
-        found = PathVersion(0, 0, call.state.installation.clock(), None, False)
-    custom = latest_facts(call.state.installation, target).custom_metadata
-    metadata = version_metadata(found, custom)
+    # One read for what the answer shows: the version written is the latest (a concurrent
+    # write may have come since: then the written number with the time of this answer).
+    facts = latest_facts(call.state.installation, target)
+    found = facts.version
+    if found is None or found.number != written.version:
+        found = PathVersion(written.version, 0, call.state.installation.clock(), None, False)
+    metadata = version_metadata(found, facts.custom_metadata)
     return answer(call.request_id, metadata, warnings=written.warnings)
 
 
