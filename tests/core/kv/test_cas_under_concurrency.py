@@ -37,25 +37,29 @@ def test_a_stale_echo_never_pins_an_inherited_value(
         except BaseException as exc:  # reported by the test thread
             failures.append(exc)
 
+    def attempt(n: int, i: int) -> None:
+        """One read-modify-write, as hvac's patch does: read, change one key, write with cas."""
+        target = visible_target(installation, LOCAL, stack_uid=stack_uid, for_reading=True)
+        latest = read_latest(installation, LOCAL, target)
+        assert latest.revealed is not None
+        data = revealed_data(latest.facts, latest.revealed).data
+        assert latest.facts.version is not None
+        try:
+            write_path(
+                installation,
+                LOCAL,
+                stack_target,
+                {**data, f"OWN{n}": str(i)},
+                cas=latest.facts.version.number,
+            )
+            written.append(n)
+        except CasMismatch:
+            pass  # someone (the rotation) wrote in between: the cas refused the stale echo
+
     def read_modify_write(n: int) -> None:
         try:
             for i in range(ROUNDS):
-                target = visible_target(installation, LOCAL, stack_uid=stack_uid, for_reading=True)
-                latest = read_latest(installation, LOCAL, target)
-                assert latest.revealed is not None
-                data = revealed_data(latest.facts, latest.revealed).data
-                assert latest.facts.version is not None
-                try:
-                    write_path(
-                        installation,
-                        LOCAL,
-                        stack_target,
-                        {**data, f"OWN{n}": str(i)},
-                        cas=latest.facts.version.number,
-                    )
-                    written.append(n)
-                except CasMismatch:
-                    pass
+                attempt(n, i)
         except BaseException as exc:  # reported by the test thread
             failures.append(exc)
 
@@ -66,7 +70,10 @@ def test_a_stale_echo_never_pins_an_inherited_value(
     for thread in threads:
         thread.join()
     assert not failures, failures
-    assert written, "no read-modify-write ever went through"
+    # How many went through while the account rotated depends on the machine's load (none, on
+    # a busy one); alone, one must.
+    attempt(9, 0)
+    assert written[-1] == 9
     own = {s.key for s in list_secrets(installation, LOCAL, stack_target) if not s.inherited}
     assert "SHARED" not in own
     final = {s.key: s for s in list_secrets(installation, LOCAL, stack_target, reveal=True)}
