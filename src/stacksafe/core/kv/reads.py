@@ -125,7 +125,12 @@ def read_latest(installation: Installation, actor: Principal, target: Target) ->
         raise NotFound("")
     if version.deletion_time is not None or version.destroyed:
         raise VersionGone(version)
-    return KvLatest(facts, reveal(installation, actor, target, KV_QUERY))
+    # Revealed at the revision the facts were read at, not at one the target may carry from
+    # earlier: a level kept at an older revision would give data older than the number, and
+    # a cas based on it would pin a stale inherited value (store.secrets: rows read after a
+    # revision are never older than it).
+    reading = Target(target.account, target.stack, facts.revision)
+    return KvLatest(facts, reveal(installation, actor, reading, KV_QUERY))
 
 
 def read_version(
