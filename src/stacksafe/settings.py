@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_DB_MAX_OVERFLOW",
     "DEFAULT_DB_POOL_SIZE",
     "DEFAULT_DB_POOL_TIMEOUT",
+    "DEFAULT_JWT_LEEWAY_SECONDS",
     "DEFAULT_MAX_EXPANDED_BYTES",
     "DEFAULT_MAX_VALUE_BYTES",
     "DEFAULT_PASSWORD_QUEUE",
@@ -60,6 +61,7 @@ AUDIT_CHECKPOINT_FILE = "audit.checkpoint"
 # /readyz says the audit log cannot be written when the filesystem of the SQLite database or
 # of the checkpoint has less free than this (a full disk fails the next append's commit).
 DEFAULT_AUDIT_MIN_FREE_BYTES = 8 * 1024 * 1024
+DEFAULT_JWT_LEEWAY_SECONDS = 30
 # The web UI's password checks (core.password_pool): one core at most, the API keeps the others;
 # eight waiting checks are under a second of work, a sign-in answered later is better refused.
 DEFAULT_PASSWORD_WORKERS = 1
@@ -132,6 +134,9 @@ class Settings:
     audit_checkpoint_file: Path | None = None
     audit_checkpoint_seconds: float = DEFAULT_AUDIT_CHECKPOINT_SECONDS
     audit_min_free_bytes: int = DEFAULT_AUDIT_MIN_FREE_BYTES
+    # Seconds of clock difference a workload's JWT may have with this server: its exp, nbf and
+    # iat are checked with this leeway (STACKSAFE_JWT_LEEWAY, core.workload).
+    jwt_leeway_seconds: int = DEFAULT_JWT_LEEWAY_SECONDS
 
     @property
     def checkpoint_file(self) -> Path:
@@ -244,6 +249,9 @@ class Settings:
         min_free = _whole(
             env, "STACKSAFE_AUDIT_MIN_FREE_BYTES", DEFAULT_AUDIT_MIN_FREE_BYTES, 0, "bytes"
         )
+        jwt_leeway = _whole(
+            env, "STACKSAFE_JWT_LEEWAY", DEFAULT_JWT_LEEWAY_SECONDS, 0, "seconds", _MAX_JWT_LEEWAY
+        )
         password_workers = _whole(
             env, "STACKSAFE_PASSWORD_WORKERS", DEFAULT_PASSWORD_WORKERS, 1, "threads", _MAX_THREADS
         )
@@ -274,6 +282,7 @@ class Settings:
             audit_checkpoint_file=checkpoint_file,
             audit_checkpoint_seconds=checkpoint_seconds,
             audit_min_free_bytes=min_free,
+            jwt_leeway_seconds=jwt_leeway,
             password_workers=password_workers,
             password_queue=password_queue,
         )
@@ -420,6 +429,7 @@ _MAX_SECONDS = 3600
 # A read that builds more than this much text is a memory problem whatever the operator meant.
 _MAX_EXPANDED_BYTES = 1 << 30
 _MAX_BYTES = 1 << 40
+_MAX_JWT_LEEWAY = 600  # more is not clock skew but a token valid for longer than its issuer said
 _MAX_THREADS = 256  # password checks: each takes a core's worth of Argon2
 _MAX_WAITING = 10_000
 _MAX_RATE = 10**12  # requests per hour, or seconds between rotation looks: unbounded in practice

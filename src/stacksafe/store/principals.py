@@ -32,12 +32,14 @@ __all__ = [
     "StoredToken",
     "StoredUser",
     "account_roles",
+    "delete_roles_of",
     "insert_token",
     "insert_user",
     "list_tokens",
     "list_users",
     "principals_revision_of",
     "revoke_token",
+    "revoke_tokens_of",
     "roles_of",
     "set_account_role",
     "set_password_hash",
@@ -71,6 +73,7 @@ class StoredToken:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    actor: str | None = None  # the name its audit events carry instead of its user's
 
 
 def _user(row: Row[Any]) -> StoredUser:
@@ -93,6 +96,7 @@ def _token(row: Row[Any]) -> StoredToken:
         row.created_at,
         row.expires_at,
         row.revoked_at,
+        row.actor,
     )
 
 
@@ -162,6 +166,7 @@ def insert_token(
     environments: tuple[str, ...] | None,
     now: datetime,
     expires_at: datetime | None,
+    actor: str | None = None,
 ) -> None:
     conn.execute(
         insert(tokens).values(
@@ -174,6 +179,7 @@ def insert_token(
             created_at=now,
             expires_at=expires_at,
             revoked_at=None,
+            actor=actor,
         )
     )
 
@@ -254,6 +260,24 @@ def revoke_token(conn: Connection, uid: str, now: datetime) -> bool:
         .values(revoked_at=now)
     )
     return result.rowcount == 1
+
+
+def revoke_tokens_of(conn: Connection, user_id: int, now: datetime) -> list[str]:
+    """Revoke every token of a user that is not revoked yet; their uids."""
+    uids = list(
+        conn.execute(
+            select(tokens.c.uid).where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
+        ).scalars()
+    )
+    if uids:
+        conn.execute(update(tokens).where(tokens.c.uid.in_(uids)).values(revoked_at=now))
+    return uids
+
+
+def delete_roles_of(conn: Connection, user_id: int) -> None:
+    """Take every account and stack role from a user."""
+    conn.execute(delete(memberships).where(memberships.c.user_id == user_id))
+    conn.execute(delete(stack_roles).where(stack_roles.c.user_id == user_id))
 
 
 def set_password_hash(conn: Connection, user_id: int, password_hash: str, now: datetime) -> None:
