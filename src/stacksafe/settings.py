@@ -383,7 +383,9 @@ class ClientSettings:
     """Remote mode and the CLI's own switches: ``STACKSAFE_ADDR`` set means the commands go to
     that server with ``STACKSAFE_TOKEN`` (``STACKSAFE_CA_BUNDLE``: a private CA's bundle);
     ``STACKSAFE_FALLBACK_PASSPHRASE`` seals `run --fallback`'s snapshot (else the token does);
-    ``STACKSAFE_DATA_DIR`` for `run`'s fast path; ``STACKSAFE_DEBUG`` shows tracebacks."""
+    ``STACKSAFE_DATA_DIR`` for `run`'s fast path; ``STACKSAFE_DEBUG`` shows tracebacks;
+    ``STACKSAFE_JWT_ROLE`` and ``STACKSAFE_JWT_FILE``: log in with a workload's JWT instead of
+    a token."""
 
     address: str | None = None
     token: str | None = field(default=None, repr=False)
@@ -391,6 +393,9 @@ class ClientSettings:
     fallback_passphrase: str | None = field(default=None, repr=False)
     data_dir: Path | None = None
     debug: bool = False
+    # A workload logs in with its JWT instead of a token (docs/identity.md).
+    jwt_role: str | None = None
+    jwt_file: str | None = None
 
     @property
     def remote(self) -> bool:
@@ -407,6 +412,8 @@ class ClientSettings:
             fallback_passphrase=env.get("STACKSAFE_FALLBACK_PASSPHRASE") or None,
             data_dir=Path(data_dir) if data_dir else None,
             debug=bool(env.get("STACKSAFE_DEBUG")),
+            jwt_role=env.get("STACKSAFE_JWT_ROLE") or None,
+            jwt_file=env.get("STACKSAFE_JWT_FILE") or None,
         )
 
 

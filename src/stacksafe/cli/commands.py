@@ -28,6 +28,8 @@ COMMANDS: dict[str, LazyEntry] = {
     "audit": LazyEntry("admin_cmd", "audit_app"),
     "keys": LazyEntry("keys_cmd", "keys_app"),
     "rotation": LazyEntry("rotation_cmd", "rotation_app"),
+    "auth": LazyEntry("auth_cmd", "auth_app"),
+    "login": LazyEntry("login_cmd", "login"),
 }
 
 # What every `typer.Typer` of the command is made with; Typer hands the top-level app's down to

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from stacksafe.client.fields import Fields, MalformedResponse, array
+from stacksafe.client.login import Credential, GivenToken
 from stacksafe.errors import (
     AuditUnavailable,
     ConfigurationError,
@@ -124,7 +125,7 @@ class Transport:
     def __init__(
         self,
         address: str,
-        token: str,
+        token: str | Credential,
         *,
         ca_bundle: str | None,
         timeout: float,
@@ -140,19 +141,31 @@ class Transport:
             )
         self.http = httpx.Client(
             base_url=address.rstrip("/") + "/api/3",
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "stacksafe-sdk"},
+            headers={"User-Agent": "stacksafe-sdk"},
             verify=_trusting(ca_bundle) if ca_bundle else True,
             timeout=timeout,
             transport=transport,
             limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
         )
 
+        self.credential: Credential = GivenToken(token) if isinstance(token, str) else token
+
     def close(self) -> None:
         self.http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._sent(method, path, **kwargs)
+        if response.status_code == 401 and self.credential.rejected():
+            # A login's token that expired early (revoked, the clock): log in once more.
+            response = self._sent(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response
+
+    def _sent(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self.http.request(method, path, **kwargs)
+            headers = {"Authorization": f"Bearer {self.credential.bearer(self.http)}"}
+            return self.http.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             failed = _certificate_failure(exc)
             if failed is not None:
@@ -165,9 +178,6 @@ class Transport:
             raise ServerUnreachable(
                 f"cannot reach the stacksafe server at {self.http.base_url}: {type(exc).__name__}"
             ) from None
-        if response.status_code >= 400:
-            raise error_from_response(response)
-        return response
 
     def answer(self, method: str, path: str, **kwargs: Any) -> object:
         """The ``response`` member of the envelope the request is answered with."""

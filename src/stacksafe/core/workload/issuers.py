@@ -26,6 +26,7 @@ from stacksafe.store.workload import StoredIssuer
 __all__ = [
     "PRESETS",
     "IssuerSource",
+    "StoredIssuer",
     "add_issuer",
     "check_name",
     "find_issuer",

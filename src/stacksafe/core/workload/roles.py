@@ -30,7 +30,9 @@ from stacksafe.store.workload import ClaimBinding, StoredRole
 __all__ = [
     "DEFAULT_MAX_TTL",
     "DEFAULT_TTL",
+    "ClaimBinding",
     "RoleGrant",
+    "StoredRole",
     "add_role",
     "find_role",
     "list_roles",
