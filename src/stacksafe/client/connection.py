@@ -71,7 +71,7 @@ class Client:
 
     def bearer(self) -> str:
         """The token this client's requests carry (a JWT login logs in for it first)."""
-        return self._transport.credential.bearer(self._transport.http)
+        return self._transport.bearer()
 
     def __enter__(self) -> Client:
         return self

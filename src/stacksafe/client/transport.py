@@ -162,22 +162,32 @@ class Transport:
             raise error_from_response(response)
         return response
 
-    def _sent(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def bearer(self) -> str:
+        """The token the next request carries (a JWT login logs in for it when it must)."""
         try:
-            headers = {"Authorization": f"Bearer {self.credential.bearer(self.http)}"}
+            return self.credential.bearer(self.http)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+
+    def _sent(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.bearer()}"}
+        try:
             return self.http.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
-            failed = _certificate_failure(exc)
-            if failed is not None:
-                # Not "cannot reach": the server answered, and its certificate is the problem.
-                raise ServerUnreachable(
-                    f"the stacksafe server at {self.http.base_url} presented a certificate that "
-                    f"failed verification ({failed}); if it is signed by a private CA, set "
-                    "STACKSAFE_CA_BUNDLE (the SDK: ca_bundle=) to that CA's PEM file"
-                ) from None
-            raise ServerUnreachable(
-                f"cannot reach the stacksafe server at {self.http.base_url}: {type(exc).__name__}"
-            ) from None
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: httpx.HTTPError) -> ServerUnreachable:
+        failed = _certificate_failure(exc)
+        if failed is not None:
+            # Not "cannot reach": the server answered, and its certificate is the problem.
+            return ServerUnreachable(
+                f"the stacksafe server at {self.http.base_url} presented a certificate that "
+                f"failed verification ({failed}); if it is signed by a private CA, set "
+                "STACKSAFE_CA_BUNDLE (the SDK: ca_bundle=) to that CA's PEM file"
+            )
+        return ServerUnreachable(
+            f"cannot reach the stacksafe server at {self.http.base_url}: {type(exc).__name__}"
+        )
 
     def answer(self, method: str, path: str, **kwargs: Any) -> object:
         """The ``response`` member of the envelope the request is answered with."""

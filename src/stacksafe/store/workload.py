@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
-from stacksafe.store.schema import jwt_issuers, jwt_roles, jwt_seen
+from stacksafe.store.identity_tables import jwt_issuers, jwt_roles, jwt_seen
 
 __all__ = [
     "ClaimBinding",
