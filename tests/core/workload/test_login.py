@@ -89,7 +89,8 @@ def test_a_valid_token_logs_in_narrowed_as_the_role_says(site: Site) -> None:
     assert issued["token"] == logged.uid
     # At use: the reveal's event names the role, the sub and the jti, and the token's id.
     used = [e for e in list_events(site.installation, limit=10_000) if e.token_uid == logged.uid]
-    assert used and all(e.actor == principal.name for e in used)
+    assert used
+    assert all(e.actor == principal.name for e in used)
     # The JWT itself is in no event.
     assert all(
         token not in json.dumps(e.to_json()) for e in list_events(site.installation, limit=10_000)
