@@ -95,6 +95,9 @@ CREDENTIAL_VARIABLES = frozenset(
     {
         "STACKSAFE_TOKEN",
         "STACKSAFE_ADDR",
+        # A workload's login: the JWT's file and the role it logs in as.
+        "STACKSAFE_JWT_FILE",
+        "STACKSAFE_JWT_ROLE",
         "STACKSAFE_MASTER_KEY",
         "STACKSAFE_MASTER_KEY_FILE",
         "STACKSAFE_MASTER_KEY_PASSPHRASE",
