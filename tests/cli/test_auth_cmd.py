@@ -66,7 +66,7 @@ def test_issuers_and_roles_round_trip(seeded: Cli, tmp_path: Path) -> None:
     assert "revoked" in cli.ok("auth", "jwt", "remove-role", "deploy").stderr
     cli.ok("auth", "jwt", "remove-issuer", "gh")
     cli.fails(NotFound.exit_code, "auth", "jwt", "show-issuer", "gh")
-    assert [r for r in cli.json("auth", "jwt", "list-roles", "--format", "json")] == []
+    assert cli.json("auth", "jwt", "list-roles", "--format", "json") == []
 
 
 def test_mistakes_are_one_error_line(seeded: Cli, tmp_path: Path) -> None:

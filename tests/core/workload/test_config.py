@@ -4,6 +4,7 @@ mistake is one clear error that changes nothing, and every change is audited."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_only_the_owner_configures_and_refusals_are_audited(site: Site) -> None:
     assert {e.action for e in denied} >= {"jwt.issuer.add", "jwt.role.add", "jwt.issuer.remove"}
 
 
-def _role(site: Site, name: str = "r", **grant: object) -> None:
+def _role(site: Site, name: str = "r", **grant: Any) -> None:
     fields: dict[str, object] = {"account": "acme", "role": "viewer", **grant}
     add_role(
         site.installation,
@@ -78,7 +79,7 @@ def _role(site: Site, name: str = "r", **grant: object) -> None:
     ],
 )
 def test_a_bad_role_is_one_clear_error_and_adds_nothing(
-    site: Site, grant: dict[str, object], error: type[Exception], message: str
+    site: Site, grant: dict[str, Any], error: type[Exception], message: str
 ) -> None:
     before = _names(site)
     with pytest.raises(error, match=message):
