@@ -170,7 +170,10 @@ class Transport:
             raise self._unreachable(exc) from None
 
     def _sent(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.bearer()}"}
+        headers = {
+            **(kwargs.pop("headers", None) or {}),
+            "Authorization": f"Bearer {self.bearer()}",
+        }
         try:
             return self.http.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
