@@ -5,7 +5,6 @@ make the server hammer the issuer."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import threading
 import time
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from stacksafe.crypto.jwt import JwkSet
+from stacksafe.loopback import is_loopback
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -34,20 +34,11 @@ class KeysUnavailable(Exception):
     """The issuer's document could not be fetched or read; the message says why, in one line."""
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _fetch(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise KeysUnavailable(f"{url[:200]!r} is not an https:// URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         # Keys fetched in the clear could be swapped on the way: anyone could then sign tokens.
         raise KeysUnavailable(f"{url[:200]} must be https:// (plain HTTP only on loopback)")
     try:
