@@ -12,12 +12,20 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-__all__ = ["Issuer", "github_claims", "kubernetes_claims", "running_issuer"]
+__all__ = [
+    "CLUSTER",
+    "Issuer",
+    "github_claims",
+    "kubernetes_claims",
+    "running_issuer",
+    "trust_cluster",
+]
 
 Key = RSAKey | ECKey | OKPKey
 
@@ -178,3 +186,25 @@ def running_issuer() -> Iterator[Issuer]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+CLUSTER = "https://kubernetes.default.svc.cluster.local"
+
+
+class _Cli(Protocol):
+    def ok(self, *args: str) -> object: ...
+
+
+def trust_cluster(cli: _Cli, issuer: Issuer, directory: Path, roles: Mapping[str, str]) -> None:
+    """With `stacksafe auth jwt`: ``issuer``'s keys trusted as the cluster ``CLUSTER`` (a JWKS
+    file, as exported from a cluster), and a role per name (its ttl) for the service account
+    ``shop:web``, as deployer of acme's stack ``web``."""
+    keys = directory / "jwks.json"
+    keys.write_text(issuer.jwks_text())
+    cli.ok("auth", "jwt", "add-issuer", "cluster", "--issuer", CLUSTER, "--jwks-file", str(keys))
+    for role, ttl in roles.items():
+        cli.ok(
+            "auth", "jwt", "add-role", role, "--issuer", "cluster", "--audience", "stacksafe",
+            "--claim", "sub=system:serviceaccount:shop:web", "--account", "acme",
+            "--role", "deployer", "--stack", "web", "--ttl", ttl, "--max-ttl", "1h",
+        )  # fmt: skip

@@ -13,9 +13,8 @@ import pytest
 
 from tests.e2e.conftest import Served, TlsFiles
 from tests.e2e.vault.conftest import BAO, serve_kv
-from tests.jwt_issuer import Issuer, kubernetes_claims
+from tests.jwt_issuer import CLUSTER, Issuer, kubernetes_claims, trust_cluster
 
-CLUSTER = "https://kubernetes.default.svc.cluster.local"
 # Agent's template: the stack's WEB_KEY, read through the KV v2 API (quotes escaped for HCL).
 TEMPLATE = '{{ with secret \\"secret/data/acme/web\\" }}{{ .Data.data.WEB_KEY }}{{ end }}'
 
@@ -31,16 +30,7 @@ def agent_served(
 ) -> Iterator[Served]:
     for served in serve_kv(tls, tmp_path_factory):
         cli = served.local.in_process()
-        keys = tmp_path_factory.mktemp("jwks") / "jwks.json"
-        keys.write_text(issuer.jwks_text())
-        cli.ok(
-            "auth", "jwt", "add-issuer", "cluster", "--issuer", CLUSTER, "--jwks-file", str(keys)
-        )
-        cli.ok(
-            "auth", "jwt", "add-role", "shop-web", "--issuer", "cluster", "--audience", "stacksafe",
-            "--claim", "sub=system:serviceaccount:shop:web", "--account", "acme",
-            "--role", "deployer", "--stack", "web",
-        )  # fmt: skip
+        trust_cluster(cli, issuer, tmp_path_factory.mktemp("jwks"), {"shop-web": "15m"})
         cli.ok("secrets", "set", "WEB_KEY=from-stacksafe", "--stack", "web", "--account", "acme")
         yield served
 
