@@ -5,6 +5,7 @@ server counts the requests for its JWK set."""
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -90,6 +91,17 @@ def kubernetes_claims(
     }
 
 
+@functools.cache
+def _generated(kind: str, kid: str) -> Key:
+    """A key per (kind, kid) and test process: an RSA key takes a tenth of a second to make,
+    and every test starts an issuer. Keys of different kids are different keys."""
+    if kind == "RSA":
+        return RSAKey.generate_key(2048, parameters={"kid": kid})
+    if kind == "EC":
+        return ECKey.generate_key("P-256", parameters={"kid": kid})
+    return OKPKey.generate_key("Ed25519", parameters={"kid": kid})
+
+
 class Issuer:
     """Keys by kid; the JWK set served is the public half of ``published``."""
 
@@ -101,13 +113,7 @@ class Issuer:
         self.add_key("rsa-1", "RSA")
 
     def add_key(self, kid: str, kind: str = "RSA", *, publish: bool = True) -> Key:
-        key: Key
-        if kind == "RSA":
-            key = RSAKey.generate_key(2048, parameters={"kid": kid})
-        elif kind == "EC":
-            key = ECKey.generate_key("P-256", parameters={"kid": kid})
-        else:
-            key = OKPKey.generate_key("Ed25519", parameters={"kid": kid})
+        key = _generated(kind, kid)
         self.keys[kid] = key
         if publish:
             self.published.append(kid)
