@@ -145,12 +145,16 @@ def test_discovery_must_name_the_issuer_it_was_asked_for(site: Site) -> None:
         )
 
 
-def test_the_github_preset_is_githubs_issuer(site: Site) -> None:
-    stored = add_issuer(
-        site.installation,
-        LOCAL,
-        "gh",
-        issuer="github-actions",
-        source=IssuerSource("file", jwks_text=site.issuer.jwks_text()),
-    )
-    assert stored.issuer == "https://token.actions.githubusercontent.com"
+def test_the_presets_are_githubs_and_the_usual_clusters_issuer(site: Site) -> None:
+    for name, preset, url in (
+        ("gh", "github-actions", "https://token.actions.githubusercontent.com"),
+        ("k8s", "kubernetes", "https://kubernetes.default.svc.cluster.local"),
+    ):
+        stored = add_issuer(
+            site.installation,
+            LOCAL,
+            name,
+            issuer=preset,
+            source=IssuerSource("file", jwks_text=site.issuer.jwks_text()),
+        )
+        assert stored.issuer == url
