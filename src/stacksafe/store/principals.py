@@ -32,12 +32,19 @@ __all__ = [
     "StoredToken",
     "StoredUser",
     "account_roles",
+    "delete_account_role",
+    "delete_roles_of",
+    "delete_stack_role",
+    "delete_stack_roles_in",
     "insert_token",
     "insert_user",
     "list_tokens",
     "list_users",
+    "mark_removed",
     "principals_revision_of",
+    "reinstate_user",
     "revoke_token",
+    "revoke_tokens_of",
     "roles_of",
     "set_account_role",
     "set_password_hash",
@@ -57,6 +64,8 @@ class StoredUser:
     email: str
     is_owner: bool
     created_at: datetime
+    # Set: the user was removed (offboarded); they authenticate nothing (revision 0015).
+    removed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +83,7 @@ class StoredToken:
 
 
 def _user(row: Row[Any]) -> StoredUser:
-    return StoredUser(row.id, row.email, row.is_owner, row.created_at)
+    return StoredUser(row.id, row.email, row.is_owner, row.created_at, row.removed_at)
 
 
 def _split(text: str | None) -> tuple[str, ...] | None:
@@ -215,7 +224,13 @@ def token_and_user_by_hash(
     row = conn.execute(_TOKEN_AND_USER, {"token_hash": token_hash}).first()
     if row is None:
         return None
-    user = StoredUser(row.holder_id, row.holder_email, row.holder_is_owner, row.holder_created_at)
+    user = StoredUser(
+        row.holder_id,
+        row.holder_email,
+        row.holder_is_owner,
+        row.holder_created_at,
+        row.holder_removed_at,
+    )
     return _token(row), user
 
 
@@ -268,3 +283,97 @@ def user_with_password(conn: Connection, email: str) -> tuple[StoredUser, str | 
     """A user and their password hash (None: no password set), by email."""
     row = conn.execute(select(users).where(users.c.email == email)).first()
     return None if row is None else (_user(row), row.password_hash)
+
+
+def revoke_tokens_of(conn: Connection, user_id: int, now: datetime) -> list[str]:
+    """Revoke every token of a user not revoked yet; the uids revoked."""
+    uids = [
+        row.uid
+        for row in conn.execute(
+            select(tokens.c.uid)
+            .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
+            .order_by(tokens.c.id)
+        )
+    ]
+    conn.execute(
+        update(tokens)
+        .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return uids
+
+
+def delete_roles_of(conn: Connection, user_id: int) -> tuple[list[int], list[int]]:
+    """Delete every account membership and stack role of a user; the account ids and the
+    stack ids they were in."""
+    accounts = sorted(account_roles(conn, user_id))
+    stacks_held = sorted(stack_roles_of(conn, user_id))
+    conn.execute(delete(memberships).where(memberships.c.user_id == user_id))
+    conn.execute(delete(stack_roles).where(stack_roles.c.user_id == user_id))
+    return accounts, stacks_held
+
+
+def delete_account_role(conn: Connection, user_id: int, account_id: int) -> str | None:
+    """Delete a user's membership of an account; the role it gave (None: there was none)."""
+    role: str | None = conn.execute(
+        select(memberships.c.role).where(
+            memberships.c.user_id == user_id, memberships.c.account_id == account_id
+        )
+    ).scalar_one_or_none()
+    if role is not None:
+        conn.execute(
+            delete(memberships).where(
+                memberships.c.user_id == user_id, memberships.c.account_id == account_id
+            )
+        )
+    return role
+
+
+def delete_stack_role(conn: Connection, user_id: int, stack_id: int) -> str | None:
+    """Delete a user's role in one stack; the role (None: there was none)."""
+    role: str | None = conn.execute(
+        select(stack_roles.c.role).where(
+            stack_roles.c.user_id == user_id, stack_roles.c.stack_id == stack_id
+        )
+    ).scalar_one_or_none()
+    if role is not None:
+        conn.execute(
+            delete(stack_roles).where(
+                stack_roles.c.user_id == user_id, stack_roles.c.stack_id == stack_id
+            )
+        )
+    return role
+
+
+def delete_stack_roles_in(conn: Connection, user_id: int, account_id: int) -> dict[int, str]:
+    """Delete a user's roles in every stack of an account; the stack ids and roles deleted."""
+    in_account = select(stacks.c.id).where(stacks.c.account_id == account_id)
+    held = {
+        row.stack_id: row.role
+        for row in conn.execute(
+            select(stack_roles.c.stack_id, stack_roles.c.role).where(
+                stack_roles.c.user_id == user_id, stack_roles.c.stack_id.in_(in_account)
+            )
+        )
+    }
+    if held:
+        conn.execute(
+            delete(stack_roles).where(
+                stack_roles.c.user_id == user_id, stack_roles.c.stack_id.in_(in_account)
+            )
+        )
+    return held
+
+
+def mark_removed(conn: Connection, user_id: int, now: datetime) -> None:
+    """Mark a user removed; their password goes with it (re-adding them does not restore it)."""
+    conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(removed_at=now, password_hash=None, updated_at=now)
+    )
+
+
+def reinstate_user(conn: Connection, user_id: int, now: datetime) -> None:
+    """A removed user given a role again: the same row, no longer marked removed."""
+    conn.execute(update(users).where(users.c.id == user_id).values(removed_at=None, updated_at=now))

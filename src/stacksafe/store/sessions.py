@@ -80,7 +80,13 @@ def session_and_user_by_hash(
     row = conn.execute(_SESSION_AND_USER.where(web_sessions.c.token_hash == token_hash)).first()
     if row is None:
         return None
-    user = StoredUser(row.holder_id, row.holder_email, row.holder_is_owner, row.holder_created_at)
+    user = StoredUser(
+        row.holder_id,
+        row.holder_email,
+        row.holder_is_owner,
+        row.holder_created_at,
+        row.holder_removed_at,
+    )
     return _session(row), user
 
 
