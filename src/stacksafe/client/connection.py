@@ -24,8 +24,11 @@ from stacksafe.client.models import (
     AuditEvent,
     AuditVerification,
     CreatedToken,
+    DeletedLevel,
     DiffEntry,
     ImportReport,
+    RemovedRole,
+    RemovedUser,
     RollbackReport,
     RotationOutcome,
     RotationPolicy,
@@ -157,6 +160,37 @@ class Client:
             "stack_roles": dict(stack_roles or {}),
         }
         return User.from_json(self._answer("POST", "/users", json=body))
+
+    def remove_user(self, user: str) -> RemovedUser:
+        """Offboard ``user`` (email or id): sessions ended, tokens revoked, roles deleted."""
+        return RemovedUser.from_json(self._answer("DELETE", f"/users/{quote(user, safe='')}"))
+
+    def remove_role(
+        self, user: str, *, account: str | None = None, stack: str | None = None
+    ) -> RemovedRole:
+        """Take ``user`` out of ``account`` (its membership and stack roles in it), or delete
+        their role in ``stack`` (a uid)."""
+        if (account is None) == (stack is None):
+            raise InvalidInput("name one of: an account, or a stack")
+        if account is not None:
+            where = f"accounts/{quote(account, safe='')}"
+        else:
+            where = f"stacks/{quote(stack or '', safe='')}"
+        return RemovedRole.from_json(
+            self._answer("DELETE", f"/users/{quote(user, safe='')}/{where}")
+        )
+
+    def delete_stack(self, stack: str, *, force: bool = False) -> DeletedLevel:
+        """Delete a stack (a uid); ``force``: destroy the values it holds first."""
+        params = {"force": "true"} if force else None
+        path = f"/stacks/{quote(stack, safe='')}"
+        return DeletedLevel.from_json(self._answer("DELETE", path, params=params))
+
+    def delete_account(self, account: str, *, force: bool = False) -> DeletedLevel:
+        """Delete an account and its stacks; ``force``: destroy the values they hold first."""
+        params = {"force": "true"} if force else None
+        path = f"/accounts/{quote(account, safe='')}"
+        return DeletedLevel.from_json(self._answer("DELETE", path, params=params))
 
     def tokens(self, *, user: str | None = None) -> list[Token]:
         """Tokens (never their values): every one for the owner, else the caller's own."""
