@@ -176,6 +176,11 @@ def _level_page(
             target,
         ),
         can_manage_stacks=may(actor, Action.MANAGE_STACKS, account_level),
+        # Deleting: a stack as creating one, an account the server owner alone (the core's
+        # rules; this only decides whether to offer the form).
+        can_delete=actor.is_owner
+        if target.stack is None
+        else may(actor, Action.MANAGE_STACKS, account_level),
         can_read_audit=may_read_audit(actor, target.account),
         dotenv=dotenv,
         **extra,
