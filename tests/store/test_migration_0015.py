@@ -5,8 +5,6 @@ mark survives nothing it should not: down, the user is back with no role and no 
 from __future__ import annotations
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect, select, update
 
 from stacksafe.core.installation import Installation, initialise
@@ -18,20 +16,10 @@ from stacksafe.store import principals as queries
 from stacksafe.store.migrate import current_revision
 from stacksafe.store.schema import memberships, tokens, users
 from tests.actors import LOCAL
+from tests.store.test_migration_0013 import migrate_to as _migrate
 
 # What 0015 revises: "0013" until the lead's 0014 exists, then "0014" (the file says which).
 BEFORE = "0013"
-
-
-def _migrate(installation: Installation, revision: str, *, down: bool) -> None:
-    config = Config()
-    config.set_main_option("script_location", "stacksafe.store:migrations")
-    with installation.store.write() as conn:
-        config.attributes["connection"] = conn
-        if down:
-            command.downgrade(config, revision)
-        else:
-            command.upgrade(config, revision)
 
 
 def _revision_changes_on_a_users_update(installation: Installation) -> bool:

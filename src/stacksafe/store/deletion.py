@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, select, update
 
 from stacksafe.store.schema import (
     accounts,
@@ -117,17 +117,19 @@ def _delete_level_rows(conn: Connection, account_id: int, stack_id: int | None) 
         conn.execute(delete(table).where(where))
 
 
+def _delete_roles(conn: Connection, table: Table, where: ColumnElement[bool]) -> list[int]:
+    """Delete the role rows of ``table`` (``memberships`` or ``stack_roles``) that ``where``
+    names; the ids of the users who held them."""
+    held = [row.user_id for row in conn.execute(select(table.c.user_id).where(where))]
+    conn.execute(delete(table).where(where))
+    return held
+
+
 def delete_stack(conn: Connection, account_id: int, stack_id: int) -> list[int]:
     """Delete a stack and every row of its own (its values destroyed before, or none held);
     the ids of the users who held a role in it."""
     _delete_level_rows(conn, account_id, stack_id)
-    held = [
-        row.user_id
-        for row in conn.execute(
-            select(stack_roles.c.user_id).where(stack_roles.c.stack_id == stack_id)
-        )
-    ]
-    conn.execute(delete(stack_roles).where(stack_roles.c.stack_id == stack_id))
+    held = _delete_roles(conn, stack_roles, stack_roles.c.stack_id == stack_id)
     conn.execute(delete(stacks).where(stacks.c.id == stack_id))
     return held
 
@@ -136,12 +138,6 @@ def delete_account_level(conn: Connection, account_id: int) -> list[int]:
     """Delete an account whose stacks are deleted already, with its own level's rows and its
     memberships; the ids of the users who were members."""
     _delete_level_rows(conn, account_id, None)
-    held = [
-        row.user_id
-        for row in conn.execute(
-            select(memberships.c.user_id).where(memberships.c.account_id == account_id)
-        )
-    ]
-    conn.execute(delete(memberships).where(memberships.c.account_id == account_id))
+    held = _delete_roles(conn, memberships, memberships.c.account_id == account_id)
     conn.execute(delete(accounts).where(accounts.c.id == account_id))
     return held

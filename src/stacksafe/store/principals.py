@@ -7,8 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Row,
+    Table,
+    and_,
     bindparam,
     delete,
     insert,
@@ -36,6 +39,7 @@ __all__ = [
     "delete_roles_of",
     "delete_stack_role",
     "delete_stack_roles_in",
+    "holder_of",
     "insert_token",
     "insert_user",
     "list_tokens",
@@ -224,14 +228,19 @@ def token_and_user_by_hash(
     row = conn.execute(_TOKEN_AND_USER, {"token_hash": token_hash}).first()
     if row is None:
         return None
-    user = StoredUser(
+    return _token(row), holder_of(row)
+
+
+def holder_of(row: Row[Any]) -> StoredUser:
+    """The user of a row joined with ``users`` under ``holder_`` labels (a token's, a
+    session's)."""
+    return StoredUser(
         row.holder_id,
         row.holder_email,
         row.holder_is_owner,
         row.holder_created_at,
         row.holder_removed_at,
     )
-    return _token(row), user
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,36 +322,30 @@ def delete_roles_of(conn: Connection, user_id: int) -> tuple[list[int], list[int
     return accounts, stacks_held
 
 
+def _delete_role(conn: Connection, table: Table, where: ColumnElement[bool]) -> str | None:
+    """Delete the one role row ``where`` names; the role it gave (None: there was none)."""
+    role: str | None = conn.execute(select(table.c.role).where(where)).scalar_one_or_none()
+    if role is not None:
+        conn.execute(delete(table).where(where))
+    return role
+
+
 def delete_account_role(conn: Connection, user_id: int, account_id: int) -> str | None:
     """Delete a user's membership of an account; the role it gave (None: there was none)."""
-    role: str | None = conn.execute(
-        select(memberships.c.role).where(
-            memberships.c.user_id == user_id, memberships.c.account_id == account_id
-        )
-    ).scalar_one_or_none()
-    if role is not None:
-        conn.execute(
-            delete(memberships).where(
-                memberships.c.user_id == user_id, memberships.c.account_id == account_id
-            )
-        )
-    return role
+    return _delete_role(
+        conn,
+        memberships,
+        and_(memberships.c.user_id == user_id, memberships.c.account_id == account_id),
+    )
 
 
 def delete_stack_role(conn: Connection, user_id: int, stack_id: int) -> str | None:
     """Delete a user's role in one stack; the role (None: there was none)."""
-    role: str | None = conn.execute(
-        select(stack_roles.c.role).where(
-            stack_roles.c.user_id == user_id, stack_roles.c.stack_id == stack_id
-        )
-    ).scalar_one_or_none()
-    if role is not None:
-        conn.execute(
-            delete(stack_roles).where(
-                stack_roles.c.user_id == user_id, stack_roles.c.stack_id == stack_id
-            )
-        )
-    return role
+    return _delete_role(
+        conn,
+        stack_roles,
+        and_(stack_roles.c.user_id == user_id, stack_roles.c.stack_id == stack_id),
+    )
 
 
 def delete_stack_roles_in(conn: Connection, user_id: int, account_id: int) -> dict[int, str]:

@@ -3,7 +3,6 @@ a stack or an account. Every rule (and its audit) is the core's; this renders an
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
@@ -11,24 +10,14 @@ from fastapi import APIRouter, Form, Request, Response
 from stacksafe.core import deletion, principals, tenancy
 from stacksafe.core.principals import UserView
 from stacksafe.core.tenancy import Target
-from stacksafe.errors import NotFound, StacksafeError
-from stacksafe.web.auth import Checked, SignedIn, WebRoute, redirect, render
+from stacksafe.errors import NotFound
+from stacksafe.web.auth import Checked, SignedIn, WebRoute, attempt, render
 from stacksafe.web.levels import level_url
 from stacksafe.web.state import web_state
 
 __all__ = ["router"]
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-
-
-def _attempt(request: Request, back: str, done_at: str, work: Callable[[], str]) -> Response:
-    """Run a change; to ``done_at`` with its notice, or back to ``back`` with the core's
-    error message."""
-    try:
-        done = work()
-    except StacksafeError as exc:
-        return redirect(request, back, "error", exc.message)
-    return redirect(request, done_at, "ok", done)
 
 
 @router.get("/users")
@@ -80,7 +69,7 @@ def remove_user(request: Request, user_id: int, user: Checked) -> Response:
             f"{removed.sessions_ended} session(s) ended."
         )
 
-    return _attempt(request, "/users", "/users", work)
+    return attempt(request, "/users", work)
 
 
 @router.post("/users/{user_id}/accounts/{account_uid}/remove")
@@ -92,7 +81,7 @@ def remove_membership(request: Request, user_id: int, account_uid: str, user: Ch
         removed = principals.remove_account_role(installation, user.principal, email, account_uid)
         return f"Removed {email} from account {removed.account.name}."
 
-    return _attempt(request, "/users", "/users", work)
+    return attempt(request, "/users", work)
 
 
 @router.post("/users/{user_id}/stacks/{stack_uid}/remove")
@@ -105,7 +94,7 @@ def remove_stack_role(request: Request, user_id: int, stack_uid: str, user: Chec
         name = removed.stack.name if removed.stack is not None else stack_uid
         return f"Removed {email}'s role in stack {name}."
 
-    return _attempt(request, "/users", "/users", work)
+    return attempt(request, "/users", work)
 
 
 Force = Annotated[str, Form()]
@@ -120,7 +109,7 @@ def delete_stack(request: Request, uid: str, user: Checked, force: Force = "") -
         deleted = deletion.delete_stack(installation, user.principal, uid, force=force == "yes")
         return f"Deleted stack {target.stack.name if target.stack else uid}" + _destroyed(deleted)
 
-    return _attempt(request, level_url(target), level_url(Target(target.account)), work)
+    return attempt(request, level_url(target), work, done_at=level_url(Target(target.account)))
 
 
 @router.post("/accounts/{ref}/delete")
@@ -134,7 +123,7 @@ def delete_account(request: Request, ref: str, user: Checked, force: Force = "")
         )
         return f"Deleted account {target.account.name}" + _destroyed(deleted)
 
-    return _attempt(request, level_url(target), "/", work)
+    return attempt(request, level_url(target), work, done_at="/")
 
 
 def _destroyed(deleted: deletion.DeletedLevel) -> str:
