@@ -5,6 +5,8 @@ path kept by names)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
@@ -85,6 +87,17 @@ def _stored_text(installation: Installation) -> bytes:
                     else:
                         parts.append(str(cell).encode())
     return b"\n".join(parts)
+
+
+def _database_bytes(installation: Installation) -> bytes:
+    """What the database holds: SQLite's files as they are on disk (free pages, the
+    write-ahead log), PostgreSQL's rows as SQL reads them (its dead row versions are not
+    reachable by SQL, and wait for VACUUM)."""
+    database = installation.store.database_file
+    if database is None:
+        return _stored_text(installation)
+    files = [Path(f"{database}{suffix}") for suffix in ("", "-wal", "-shm")]
+    return b"".join(f.read_bytes() for f in files if f.exists())
 
 
 def _rows_naming(installation: Installation, column: str, value: int) -> dict[str, int]:
@@ -185,6 +198,35 @@ def test_force_destroys_each_value_audited_then_deletes_every_row_of_the_stack(
         *SEEDED["acme"],
         *SEEDED["api"],
     }
+
+
+def test_no_byte_of_a_force_deleted_stacks_ciphertexts_stays_in_the_database(
+    installation: Installation, world: World
+) -> None:
+    """Like tests/core/test_no_plaintext_at_rest.py, for what a forced delete destroyed: on
+    SQLite the files themselves (the delete overwrites what it frees, then checkpoints)."""
+    web = world.web
+    for n in range(40):  # enough to fill pages of their own
+        set_secret(installation, LOCAL, web, f"K{n:02d}", SecretValue(f"value-{n}-" + "x" * 300))
+    ciphertexts = _envelopes(installation, web)
+    with installation.store.read() as conn:
+        wrapped = [
+            bytes(r.wrapped_key)
+            for r in conn.execute(
+                text("SELECT wrapped_key FROM data_keys WHERE stack_id = :s"), {"s": web.stack_id}
+            )
+        ]
+    assert len(ciphertexts) == 42
+    assert wrapped
+    before = _database_bytes(installation)
+    assert sum(c[-32:] in before for c in ciphertexts) == 42  # the check can see them
+
+    delete_stack(installation, LOCAL, "web", "acme", force=True)
+
+    after = _database_bytes(installation)
+    # The last 32 bytes of each (ciphertext and tag): no run of them is left anywhere.
+    assert [c for c in ciphertexts if c[-32:] in after or c[-32:].hex().encode() in after] == []
+    assert [w for w in wrapped if w[-32:] in after or w[-32:].hex().encode() in after] == []
 
 
 def test_a_deleted_stack_is_not_served_from_what_was_kept(

@@ -68,11 +68,15 @@ def delete_stack(
         held = queries.held_keys(conn, account.id, stack.id)
         if held and not force:
             raise _holds(f"stack {stack.name!r}", [h.key for h in held])
+        queries.overwrite_freed(conn, True)
         destroyed = _destroy(conn, installation, actor, account, stack, held, "stack.delete")
         _delete_stack(conn, installation, actor, account, stack, len(destroyed), None)
+        queries.overwrite_freed(conn, False)
         return DeletedLevel(account, stack, (), destroyed)
 
-    return installation.store.transact(work, f"deleting stack {stack.name!r}")
+    deleted = installation.store.transact(work, f"deleting stack {stack.name!r}")
+    queries.checkpoint_freed(installation.store)
+    return deleted
 
 
 def delete_account(
@@ -100,6 +104,7 @@ def delete_account(
         named = [h.key for h in own] + [f"{s.name}/{h.key}" for s in stacks for h in held[s.id]]
         if named and not force:
             raise _holds(f"account {account.name!r} (with its stacks)", named)
+        queries.overwrite_freed(conn, True)
         destroyed: dict[str, tuple[int, ...]] = {}
         for stack in stacks:
             lock_level(conn, account.id, stack.id)
@@ -110,6 +115,7 @@ def delete_account(
             _delete_stack(conn, installation, actor, account, stack, len(done), "account.delete")
         destroyed |= _destroy(conn, installation, actor, account, None, own, "account.delete")
         members = queries.delete_account_level(conn, account.id)
+        queries.overwrite_freed(conn, False)
         record(
             conn,
             installation,
@@ -125,7 +131,9 @@ def delete_account(
         )
         return DeletedLevel(account, None, tuple(s.name for s in stacks), destroyed)
 
-    return installation.store.transact(work, f"deleting account {account.name!r}")
+    deleted = installation.store.transact(work, f"deleting account {account.name!r}")
+    queries.checkpoint_freed(installation.store)
+    return deleted
 
 
 def _holds(what: str, keys: list[str]) -> Conflict:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, delete, select, update
+from sqlalchemy.exc import OperationalError
 
 from stacksafe.store.schema import (
     accounts,
@@ -26,13 +27,16 @@ from stacksafe.store.schema import (
     stack_roles,
     stacks,
 )
+from stacksafe.store.transactions import Store
 
 __all__ = [
     "HeldKey",
+    "checkpoint_freed",
     "delete_account_level",
     "delete_stack",
     "destroy_held",
     "held_keys",
+    "overwrite_freed",
 ]
 
 
@@ -44,6 +48,31 @@ class HeldKey:
     current_version: int
     versions: tuple[int, ...]  # the versions whose ciphertext is still stored
     pending: bool  # a rotation in progress holds a sealed new value
+
+
+def overwrite_freed(conn: Connection, on: bool) -> None:
+    """SQLite: from now on in this connection, overwrite what deletes and updates free with
+    zeros (``secure_delete``), instead of leaving the bytes in free space until reused. Turned
+    on for a delete's transaction and off again at its end (it costs writes). PostgreSQL keeps
+    old row versions until VACUUM whatever is asked: there, what is unreachable by SQL is
+    unreachable, and the deleted data keys mean none of it can be opened."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA secure_delete = {'ON' if on else 'OFF'}")
+
+
+def checkpoint_freed(store: Store) -> bool:
+    """SQLite: copy the write-ahead log into the database file and empty it, so the pages a
+    delete zeroed replace their old images in both files. Best effort, after the delete
+    committed: False when another connection kept it from finishing (a reader of an older
+    snapshot, a writer), and SQLite's own checkpoints finish the work later."""
+    if store.dialect != "sqlite":
+        return True
+    try:
+        with store.engine.connect() as conn:
+            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+    except OperationalError:
+        return False
+    return busy == 0
 
 
 def _level(account_id: int, stack_id: int | None) -> ColumnElement[bool]:
