@@ -229,6 +229,10 @@ def test_removing_an_account_membership_takes_its_stack_roles_too(
     }
     with pytest.raises(NotFound, match="no role"):
         remove_account_role(installation, LOCAL, DEV, "acme")
+    # Whether an email is a user at all is not told by a removal: the same answer.
+    with pytest.raises(NotFound) as unknown:
+        remove_account_role(installation, LOCAL, "nobody@acme.test", "acme")
+    assert unknown.value.message == "user 'nobody@acme.test' has no role in account 'acme'"
 
 
 def test_removing_a_stack_role_lets_the_account_role_apply_again(

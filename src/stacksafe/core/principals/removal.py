@@ -27,6 +27,7 @@ from stacksafe.store import Connection
 from stacksafe.store import principals as queries
 from stacksafe.store import sessions as session_queries
 from stacksafe.store import tenancy as tenancy_queries
+from stacksafe.store.principals import StoredUser
 
 __all__ = ["RemovedRole", "RemovedUser", "remove_account_role", "remove_stack_role", "remove_user"]
 
@@ -106,12 +107,16 @@ def remove_account_role(
     account = visible_target(installation, actor, account_ref=account_ref).account
     allow(installation, actor, Action.MANAGE_USERS, account, None, user=email)
 
+    missing = NotFound(f"user {email!r} has no role in account {account.name!r}")
+
     def work(conn: Connection) -> RemovedRole:
-        user = user_named(conn, email)
+        # A user who does not exist has no role either: one answer for both, so an account's
+        # administrator learns nothing about the users of other accounts.
+        user = _user_or(conn, email, missing)
         role = queries.delete_account_role(conn, user.id, account.id)
         held = queries.delete_stack_roles_in(conn, user.id, account.id)
         if role is None and not held:
-            raise NotFound(f"user {email!r} has no role in account {account.name!r}")
+            raise missing
         stack_roles = {
             s.uid: r for i, r in held.items() if (s := tenancy_queries.stack_by_id(conn, i))
         }
@@ -142,11 +147,13 @@ def remove_stack_role(
     account = target.account
     allow(installation, actor, Action.MANAGE_USERS, account, None, user=email, stack_uid=stack.uid)
 
+    missing = NotFound(f"user {email!r} has no role of its own in stack {stack.name!r}")
+
     def work(conn: Connection) -> RemovedRole:
-        user = user_named(conn, email)
+        user = _user_or(conn, email, missing)
         role = queries.delete_stack_role(conn, user.id, stack.id)
         if role is None:
-            raise NotFound(f"user {email!r} has no role of its own in stack {stack.name!r}")
+            raise missing
         record(
             conn,
             installation,
@@ -159,3 +166,10 @@ def remove_stack_role(
         return RemovedRole(email, account, stack, role, {})
 
     return installation.store.transact(work, f"removing {email!r}'s role in {stack.name!r}")
+
+
+def _user_or(conn: Connection, email: str, missing: NotFound) -> StoredUser:
+    try:
+        return user_named(conn, email)
+    except NotFound:
+        raise missing from None
