@@ -271,6 +271,24 @@ def test_a_deleted_stack_is_not_served_from_what_was_kept(
     assert latest.facts.version.number == 2
 
 
+def test_a_write_to_a_stack_deleted_after_it_was_found_is_a_not_found(
+    installation: Installation, world: World
+) -> None:
+    """A request that resolved the stack before another deleted it: its write refers to rows
+    that are gone (a foreign key), answered as a stack that does not exist, nothing written."""
+    web, acme = world.web, world.acme
+    delete_stack(installation, LOCAL, "web", "acme", force=True)
+    before = snapshot(installation)
+    with pytest.raises(NotFound, match="deleted meanwhile"):
+        set_secret(installation, LOCAL, web, "LATE", SecretValue("late value"))
+    assert snapshot(installation) == before
+    delete_account(installation, LOCAL, "acme", force=True)
+    before = snapshot(installation)
+    with pytest.raises(NotFound, match="deleted meanwhile"):
+        set_secret(installation, LOCAL, acme, "LATE", SecretValue("late value"))
+    assert snapshot(installation) == before
+
+
 def _actor(installation: Installation, who: str) -> Principal:
     if who == "owner":
         return LOCAL
