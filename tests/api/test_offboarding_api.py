@@ -88,3 +88,23 @@ def test_deleting_a_stack_holding_values_is_a_409_until_forced(world: World) -> 
     }
     assert_error(world.client.get(f"/api/3/stacks/{world.stack.uid}"), 404)
     assert_error(world.client.get(f"{world.stack_url()}?reveal=true"), 404)
+
+
+def test_a_nul_in_a_named_user_or_level_is_a_404_not_a_server_error(world: World) -> None:
+    """PostgreSQL text cannot hold a NUL: such a name is looked up nowhere (tests/e2e's
+    schemathesis run meets these with random path parameters)."""
+    set_local(world.installation, world.stack_target, {"A": "1"})
+    token = _owner_token(world)
+    before = snapshot(world.installation)
+    with client_for(world.app, token) as owner:
+        for path in (
+            "/api/3/users/a%00b@acme.test",
+            "/api/3/users/a%00b@acme.test/accounts/acme",
+            f"/api/3/users/a%00b@acme.test/stacks/{world.stack.uid}",
+            "/api/3/users/admin@acme.test/stacks/%00",
+            "/api/3/users/admin@acme.test/accounts/%00",
+            "/api/3/stacks/%00?force=true",
+            "/api/3/accounts/a%00?force=true",
+        ):
+            assert_error(owner.delete(path), 404)
+    assert snapshot(world.installation) == before

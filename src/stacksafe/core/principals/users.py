@@ -118,7 +118,8 @@ def principal_for_user(conn: Connection, user: StoredUser) -> Principal:
 
 def user_named(conn: Connection, email: str) -> StoredUser:
     """The user ``email``; a removed one does not exist (core.principals.removal)."""
-    user = queries.user_by_email(conn, email)
+    # No email holds a NUL, and PostgreSQL text cannot: not looked up (a 404, not a 500).
+    user = None if "\x00" in email else queries.user_by_email(conn, email)
     if user is None or user.removed_at is not None:
         raise NotFound(f"user {email!r} does not exist")
     return user
