@@ -82,6 +82,13 @@ def test_an_administrator_sees_the_users_and_removes_a_role(web: WebWorld) -> No
     assert snapshot(web.installation) == before
 
 
+def test_a_viewer_sees_their_roles_without_remove_buttons(web: WebWorld) -> None:
+    page = signed_in(web.app, web.viewer).get("/users")
+    assert "acme: viewer" in page.text
+    assert "/accounts/" not in page.text  # no form to remove a role
+    assert "Remove" not in page.text
+
+
 def test_a_removed_users_session_fails_on_its_next_page(web: WebWorld) -> None:
     owner = signed_in(web.app, _owner(web))
     victim = signed_in(web.app, web.viewer)

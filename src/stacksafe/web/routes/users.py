@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from stacksafe.core import deletion, principals, tenancy
+from stacksafe.core.access import Action
 from stacksafe.core.principals import UserView
 from stacksafe.core.tenancy import Target
 from stacksafe.errors import NotFound
 from stacksafe.web.auth import Checked, SignedIn, WebRoute, attempt, render
-from stacksafe.web.levels import level_url
+from stacksafe.web.levels import level_url, may
 from stacksafe.web.state import web_state
 
 __all__ = ["router"]
@@ -26,17 +27,29 @@ def users(request: Request, user: SignedIn) -> Response:
     installation, me = web_state(request).installation, user.principal
     found = principals.list_users(installation, me)
     stacks = {s.uid: s for s in tenancy.list_stacks(installation, me)}
+    # Where the signed-in user may remove roles (the core decides again, and audits a refusal).
+    managed = {
+        a.uid: a.id
+        for a in tenancy.list_accounts(installation, me)
+        if may(me, Action.MANAGE_USERS, Target(a))
+    }
+    managed_ids = set(managed.values())
     rows = [
         {
             "id": u.id,
             "email": u.email,
             "is_owner": u.is_owner,
             "accounts": [
-                {"uid": uid, "name": name, "role": role}
+                {"uid": uid, "name": name, "role": role, "removable": uid in managed}
                 for uid, (name, role) in sorted(u.account_roles.items(), key=lambda a: a[1][0])
             ],
             "stacks": [
-                {"uid": uid, "name": stacks[uid].name if uid in stacks else uid, "role": role}
+                {
+                    "uid": uid,
+                    "name": stacks[uid].name if uid in stacks else uid,
+                    "role": role,
+                    "removable": uid in stacks and stacks[uid].account_id in managed_ids,
+                }
                 for uid, role in sorted(u.stack_roles.items())
             ],
         }
