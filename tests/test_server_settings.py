@@ -183,9 +183,14 @@ def test_serve_passes_its_settings_in_and_leaves_the_environment_alone(
 
 
 SRC = Path(serve_cmd.__file__).parent.parent
-# Besides settings.py, what reads the environment on purpose: the environment a child process
+# Besides settings/, what reads the environment on purpose: the environment a child process
 # inherits (`run`'s command, `scan`'s git), and where the offline snapshots are cached.
-READS_ENVIRONMENT = {"settings.py", "cli/run_exec.py", "scan/sources.py", "core/offline.py"}
+READS_ENVIRONMENT = {
+    "settings/__init__.py",
+    "cli/run_exec.py",
+    "scan/sources.py",
+    "core/offline.py",
+}
 
 
 def test_only_settings_reads_the_environment_and_nothing_writes_it() -> None:

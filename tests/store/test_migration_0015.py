@@ -18,8 +18,8 @@ from stacksafe.store.schema import memberships, tokens, users
 from tests.actors import LOCAL
 from tests.store.test_migration_0013 import migrate_to as _migrate
 
-# What 0015 revises: "0013" until the lead's 0014 exists, then "0014" (the file says which).
-BEFORE = "0013"
+# What 0015 revises.
+BEFORE = "0014"
 
 
 def _revision_changes_on_a_users_update(installation: Installation) -> bool:

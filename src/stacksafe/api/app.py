@@ -22,6 +22,7 @@ from stacksafe.api.request_id import RequestId
 from stacksafe.api.rotation_scheduler import RotationScheduler
 from stacksafe.api.routes import (
     audit,
+    auth,
     environments,
     health,
     rotation,
@@ -176,6 +177,7 @@ def create_app(
         users.router,
         tokens.router,
         audit.router,
+        auth.router,
     ):
         app.include_router(router, prefix="/api/3")
     app.include_router(health.router)

@@ -31,6 +31,7 @@ __all__ = [
     "bearer_token",
     "caller",
     "counted",
+    "login_counted",
 ]
 
 
@@ -123,6 +124,16 @@ def bad_tokens_counted(
     except Unauthenticated:
         state.bad_tokens.failed(source_ip or "unknown", request_id)
         raise
+
+
+def login_counted(
+    state: ApiState, source_ip: str | None, request_id: str, attempt: Callable[[], T]
+) -> T:
+    """``attempt()``, a login: refused at once when its address is over the bad-credential
+    limit, and its ``Unauthenticated`` (a refused JWT) counted against the address like a bad
+    token's, so that guessing roles or replaying stolen tokens is throttled too."""
+    state.bad_tokens.check(source_ip or "unknown")
+    return bad_tokens_counted(state, source_ip, request_id, attempt)
 
 
 def bearer_token(authorization: str) -> str:

@@ -19,6 +19,8 @@ __all__ = [
     "DiffEntryOut",
     "Envelope",
     "ImportReportOut",
+    "JwtLoggedIn",
+    "JwtLogin",
     "LevelDeletedOut",
     "ListEnvelope",
     "Pagination",
@@ -306,6 +308,28 @@ class TokenCreate(BaseModel):
     expires_in: str | None = Field(
         default=None, description="Lifetime, e.g. 30d or 12h; none: until revoked.", max_length=16
     )
+
+
+class JwtLogin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str = Field(description="The JWT role to log in as.", min_length=1, max_length=64)
+    jwt: str = Field(
+        description="The workload's JWT (GitHub Actions' ID token, a service-account token).",
+        min_length=1,
+        max_length=16384,
+    )
+
+
+class JwtLoggedIn(BaseModel):
+    token: str = Field(description="The token the login issued: shown in this response only.")
+    id: str = Field(description="The token's id (tokens list, revoke).")
+    role: str
+    account_id: str
+    scopes: list[str]
+    stacks: list[str] | None
+    environments: list[str] | None
+    ttl_seconds: int
+    expires_at_iso: str
 
 
 class TokenOut(BaseModel):

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         DeletedLevel,
         DiffEntry,
         ImportReport,
+        JwtLogin,
         RemovedRole,
         RemovedUser,
         RollbackReport,
@@ -42,7 +43,15 @@ if TYPE_CHECKING:
         VersionEntry,
     )
 
-__all__ = ["Backend", "Level", "SecretsBackend", "backend", "remote_client", "secrets_backend"]
+__all__ = [
+    "Backend",
+    "Level",
+    "SecretsBackend",
+    "backend",
+    "credential_of",
+    "remote_client",
+    "secrets_backend",
+]
 
 
 class SecretsBackend(Protocol):
@@ -219,16 +228,30 @@ class Backend(Protocol):
 def remote_client(settings: ClientSettings | None = None) -> Iterator[Client | None]:
     """A client for ``STACKSAFE_ADDR`` (with ``STACKSAFE_TOKEN``), or None in local mode."""
     settings = settings or ClientSettings.load()
-    address, token = settings.address, settings.token
+    address = settings.address
     if not address:
         yield None
         return
-    if not token:
-        raise ConfigurationError("STACKSAFE_ADDR is set but STACKSAFE_TOKEN is not")
     from stacksafe.client import Client
 
-    with Client(address, token, ca_bundle=settings.ca_bundle) as client:
+    with Client(address, credential_of(settings), ca_bundle=settings.ca_bundle) as client:
         yield client
+
+
+def credential_of(settings: ClientSettings) -> str | JwtLogin:
+    """``STACKSAFE_TOKEN``, else a login with ``STACKSAFE_JWT_ROLE`` and ``STACKSAFE_JWT_FILE``."""
+    if settings.token:
+        return settings.token
+    if settings.jwt_role and settings.jwt_file:
+        from stacksafe.client.login import JwtLogin
+
+        return JwtLogin(settings.jwt_role, settings.jwt_file)
+    if settings.jwt_role or settings.jwt_file:
+        raise ConfigurationError("set both STACKSAFE_JWT_ROLE and STACKSAFE_JWT_FILE to log in")
+    raise ConfigurationError(
+        "STACKSAFE_ADDR is set but STACKSAFE_TOKEN is not (nor STACKSAFE_JWT_ROLE and "
+        "STACKSAFE_JWT_FILE)"
+    )
 
 
 @contextmanager

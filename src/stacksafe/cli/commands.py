@@ -20,6 +20,7 @@ COMMANDS: dict[str, LazyEntry] = {
     "restore": LazyEntry("backup_cmd", "restore"),
     "scan": LazyEntry("scan_cmd", "scan"),
     "run": LazyEntry("run_cmd", "run", {"allow_extra_args": True, "ignore_unknown_options": True}),
+    "login": LazyEntry("login_cmd", "login"),
     "accounts": LazyEntry("tenancy_cmd", "accounts_app"),
     "stacks": LazyEntry("tenancy_cmd", "stacks_app"),
     "secrets": LazyEntry("secrets_cmd", "secrets_app"),
@@ -28,6 +29,7 @@ COMMANDS: dict[str, LazyEntry] = {
     "audit": LazyEntry("admin_cmd", "audit_app"),
     "keys": LazyEntry("keys_cmd", "keys_app"),
     "rotation": LazyEntry("rotation_cmd", "rotation_app"),
+    "auth": LazyEntry("auth_cmd", "auth_app"),
 }
 
 # What every `typer.Typer` of the command is made with; Typer hands the top-level app's down to

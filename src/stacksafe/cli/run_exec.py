@@ -210,6 +210,12 @@ class _Offline:
             )
         self.stack, self.account, self.max_age = stack, account, parse_duration(max_age)
         passphrase = settings.fallback_passphrase
+        if not passphrase and not settings.token:
+            # A JWT login's token changes at every login: it could not open the snapshot again.
+            raise InvalidInput(
+                "--fallback with a JWT login needs STACKSAFE_FALLBACK_PASSPHRASE to seal the "
+                "snapshot"
+            )
         self.kind = "passphrase" if passphrase else "token"
         self.secret = passphrase or settings.token or ""
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stacksafe.client.fields import MalformedResponse
+from stacksafe.client.login import JwtLogin
 from stacksafe.client.models import (
     Account,
     AuditEvent,
@@ -58,6 +59,7 @@ __all__ = [
     "DeletedLevel",
     "DiffEntry",
     "ImportReport",
+    "JwtLogin",
     "MalformedResponse",
     "Membership",
     "RateLimited",

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from stacksafe.client.fields import Fields, array
+from stacksafe.client.login import Credential
 from stacksafe.client.models import (
     Account,
     AuditEvent,
@@ -48,12 +49,14 @@ __all__ = ["Client"]
 
 
 class Client:
-    """A connection to a stacksafe server, authenticated by one token."""
+    """A connection to a stacksafe server, authenticated by a token, or by a workload's JWT
+    (``Client(address, JwtLogin(role, jwt_file))``: it logs in, and again before the token
+    expires)."""
 
     def __init__(
         self,
         address: str,
-        token: str,
+        token: str | Credential,
         *,
         ca_bundle: str | None = None,
         timeout: float = 30.0,
@@ -68,6 +71,10 @@ class Client:
 
     def close(self) -> None:
         self._transport.close()
+
+    def bearer(self) -> str:
+        """The token this client's requests carry (a JWT login logs in for it first)."""
+        return self._transport.bearer()
 
     def __enter__(self) -> Client:
         return self

@@ -7,7 +7,6 @@ host is a loopback address. An error answer becomes the class the server raised 
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from stacksafe.client.fields import Fields, MalformedResponse, array
+from stacksafe.client.login import Credential, GivenToken
 from stacksafe.errors import (
     AuditUnavailable,
     ConfigurationError,
@@ -32,6 +32,7 @@ from stacksafe.errors import (
     Throttled,
     Unauthenticated,
 )
+from stacksafe.loopback import is_loopback
 from stacksafe.paging import MAX_PER_PAGE
 
 __all__ = ["PER_PAGE", "Transport", "error_from_response", "etag_version", "response_of"]
@@ -84,15 +85,6 @@ def error_from_response(response: httpx.Response) -> StacksafeError:
     return cls(message)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _trusting(ca_bundle: str) -> ssl.SSLContext:
     """A context trusting the CAs in ``ca_bundle``; a file that cannot be used is one line."""
     try:
@@ -124,7 +116,7 @@ class Transport:
     def __init__(
         self,
         address: str,
-        token: str,
+        token: str | Credential,
         *,
         ca_bundle: str | None,
         timeout: float,
@@ -133,41 +125,63 @@ class Transport:
         parts = urlsplit(address)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"server address {address!r} must be https://HOST[:PORT]")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ConfigurationError(
                 f"refusing plain HTTP to {parts.hostname}: tokens and secrets would cross the "
                 "network unencrypted; use https://"
             )
         self.http = httpx.Client(
             base_url=address.rstrip("/") + "/api/3",
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "stacksafe-sdk"},
+            headers={"User-Agent": "stacksafe-sdk"},
             verify=_trusting(ca_bundle) if ca_bundle else True,
             timeout=timeout,
             transport=transport,
             limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
         )
 
+        self.credential: Credential = GivenToken(token) if isinstance(token, str) else token
+
     def close(self) -> None:
         self.http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            failed = _certificate_failure(exc)
-            if failed is not None:
-                # Not "cannot reach": the server answered, and its certificate is the problem.
-                raise ServerUnreachable(
-                    f"the stacksafe server at {self.http.base_url} presented a certificate that "
-                    f"failed verification ({failed}); if it is signed by a private CA, set "
-                    "STACKSAFE_CA_BUNDLE (the SDK: ca_bundle=) to that CA's PEM file"
-                ) from None
-            raise ServerUnreachable(
-                f"cannot reach the stacksafe server at {self.http.base_url}: {type(exc).__name__}"
-            ) from None
+        response = self._sent(method, path, **kwargs)
+        if response.status_code == 401 and self.credential.rejected():
+            # A login's token that expired early (revoked, the clock): log in once more.
+            response = self._sent(method, path, **kwargs)
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
+
+    def bearer(self) -> str:
+        """The token the next request carries (a JWT login logs in for it when it must)."""
+        try:
+            return self.credential.bearer(self.http)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+
+    def _sent(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {
+            **(kwargs.pop("headers", None) or {}),
+            "Authorization": f"Bearer {self.bearer()}",
+        }
+        try:
+            return self.http.request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: httpx.HTTPError) -> ServerUnreachable:
+        failed = _certificate_failure(exc)
+        if failed is not None:
+            # Not "cannot reach": the server answered, and its certificate is the problem.
+            return ServerUnreachable(
+                f"the stacksafe server at {self.http.base_url} presented a certificate that "
+                f"failed verification ({failed}); if it is signed by a private CA, set "
+                "STACKSAFE_CA_BUNDLE (the SDK: ca_bundle=) to that CA's PEM file"
+            )
+        return ServerUnreachable(
+            f"cannot reach the stacksafe server at {self.http.base_url}: {type(exc).__name__}"
+        )
 
     def answer(self, method: str, path: str, **kwargs: Any) -> object:
         """The ``response`` member of the envelope the request is answered with."""

@@ -29,6 +29,7 @@ from stacksafe.store import Connection
 from stacksafe.store import deletion as queries
 from stacksafe.store import principals as principal_queries
 from stacksafe.store import tenancy as tenancy_queries
+from stacksafe.store import workload as workload_queries
 from stacksafe.store.level_writes import lock_level
 
 __all__ = ["DeletedLevel", "delete_account", "delete_stack"]
@@ -65,6 +66,7 @@ def delete_stack(
         lock_level(conn, account.id, stack.id)
         if tenancy_queries.stack_by_id(conn, stack.id) is None:
             raise NotFound(f"stack {stack_ref!r} does not exist")
+        _refuse_bound_roles(conn, f"stack {stack.name!r}", account.id, stack.uid)
         held = queries.held_keys(conn, account.id, stack.id)
         if held and not force:
             raise _holds(f"stack {stack.name!r}", [h.key for h in held])
@@ -98,6 +100,7 @@ def delete_account(
         lock_level(conn, account.id, None)
         if tenancy_queries.account_by_id(conn, account.id) is None:
             raise NotFound(f"account {account_ref!r} does not exist")
+        _refuse_bound_roles(conn, f"account {account.name!r}", account.id, None)
         stacks = tenancy_queries.list_stacks(conn, account.id)
         own = queries.held_keys(conn, account.id, None)
         held = {s.id: queries.held_keys(conn, account.id, s.id) for s in stacks}
@@ -134,6 +137,24 @@ def delete_account(
     deleted = installation.store.transact(work, f"deleting account {account.name!r}")
     queries.checkpoint_freed(installation.store)
     return deleted
+
+
+def _refuse_bound_roles(
+    conn: Connection, what: str, account_id: int, stack_uid: str | None
+) -> None:
+    """Workload logins (JWT roles, core.workload) that give a role in the account, or a token
+    narrowed to the stack: removing them is the owner's own decision, made first (a CI job
+    that logs in would otherwise find its login gone with the stack, silently)."""
+    bound = sorted(
+        r.name
+        for r in workload_queries.list_roles(conn)
+        if r.account_id == account_id and (stack_uid is None or stack_uid in (r.stack_uids or ()))
+    )
+    if bound:
+        raise Conflict(
+            f"{what} is used by JWT role(s) {', '.join(bound)}; nothing was deleted: remove "
+            "them first (stacksafe auth jwt remove-role NAME)"
+        )
 
 
 def _holds(what: str, keys: list[str]) -> Conflict:

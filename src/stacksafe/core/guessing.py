@@ -252,3 +252,14 @@ class BadTokens:
                 },
             )
         raise refused
+
+    def check(self, address: str) -> None:
+        """``TooManyFailures`` when ``address`` is over its limit now, counting nothing: for
+        attempts that cost more than a token check (a workload login checks a signature and
+        records its refusal), refused before they are made."""
+        counted = self.counts.check(address_counted(address))
+        if counted.throttled:
+            raise TooManyFailures(
+                f"too many failed attempts from this address; retry in {counted.retry_after} s",
+                retry_after=counted.retry_after,
+            )

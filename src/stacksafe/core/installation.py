@@ -18,6 +18,7 @@ from stacksafe.core.audit_checkpoint import CheckpointWriter
 from stacksafe.core.known_tokens import KnownTokens
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.read_cache import ReadCache
+from stacksafe.core.workload.keys import IssuerKeys
 from stacksafe.crypto import (
     DataKeyCache,
     KeyedHash,
@@ -42,7 +43,12 @@ from stacksafe.crypto.passphrase import (
 )
 from stacksafe.crypto.private_file import read_private_file
 from stacksafe.errors import ConfigurationError, StorageUnavailable
-from stacksafe.settings import DEFAULT_AUDIT_MIN_FREE_BYTES, DEFAULT_MAX_EXPANDED_BYTES, Settings
+from stacksafe.settings import (
+    DEFAULT_AUDIT_MIN_FREE_BYTES,
+    DEFAULT_JWT_LEEWAY_SECONDS,
+    DEFAULT_MAX_EXPANDED_BYTES,
+    Settings,
+)
 from stacksafe.store import Connection, OperationalError, Store, redact_url
 from stacksafe.store import keys as key_queries
 from stacksafe.store.commit_group import CommitGroup
@@ -94,6 +100,10 @@ class Installation:
     audit_min_free_bytes: int = DEFAULT_AUDIT_MIN_FREE_BYTES
     # Stack uids by the (account, stack) a KV path named them with (core.kv.paths).
     kv_stack_uids: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Workload logins: the clock leeway of JWT checks, and the issuers' keys as last read or
+    # fetched (core.workload.keys).
+    jwt_leeway_seconds: int = DEFAULT_JWT_LEEWAY_SECONDS
+    issuer_keys: IssuerKeys = field(default_factory=IssuerKeys)
 
     def close(self) -> None:
         for group in self.commit_groups.values():
@@ -241,6 +251,7 @@ def open_installation(settings: Settings) -> Installation:
         outbound=_outbound(settings),
         audit_checkpoint=_checkpoint_writer(settings, store, server_keys),
         audit_min_free_bytes=settings.audit_min_free_bytes,
+        jwt_leeway_seconds=settings.jwt_leeway_seconds,
     )
 
 
@@ -348,5 +359,6 @@ def initialise(settings: Settings) -> tuple[Installation, Path | None]:
         outbound=_outbound(settings),
         audit_checkpoint=_checkpoint_writer(settings, store, server_keys),
         audit_min_free_bytes=settings.audit_min_free_bytes,
+        jwt_leeway_seconds=settings.jwt_leeway_seconds,
     )
     return installation, created_key_file

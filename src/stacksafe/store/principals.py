@@ -84,6 +84,7 @@ class StoredToken:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    actor: str | None = None  # the name its audit events carry instead of its user's
 
 
 def _user(row: Row[Any]) -> StoredUser:
@@ -106,6 +107,7 @@ def _token(row: Row[Any]) -> StoredToken:
         row.created_at,
         row.expires_at,
         row.revoked_at,
+        row.actor,
     )
 
 
@@ -175,6 +177,7 @@ def insert_token(
     environments: tuple[str, ...] | None,
     now: datetime,
     expires_at: datetime | None,
+    actor: str | None = None,
 ) -> None:
     conn.execute(
         insert(tokens).values(
@@ -187,6 +190,7 @@ def insert_token(
             created_at=now,
             expires_at=expires_at,
             revoked_at=None,
+            actor=actor,
         )
     )
 
@@ -280,6 +284,18 @@ def revoke_token(conn: Connection, uid: str, now: datetime) -> bool:
     return result.rowcount == 1
 
 
+def revoke_tokens_of(conn: Connection, user_id: int, now: datetime) -> list[str]:
+    """Revoke every token of a user that is not revoked yet; their uids."""
+    uids = list(
+        conn.execute(
+            select(tokens.c.uid).where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
+        ).scalars()
+    )
+    if uids:
+        conn.execute(update(tokens).where(tokens.c.uid.in_(uids)).values(revoked_at=now))
+    return uids
+
+
 def set_password_hash(conn: Connection, user_id: int, password_hash: str, now: datetime) -> None:
     conn.execute(
         update(users)
@@ -292,24 +308,6 @@ def user_with_password(conn: Connection, email: str) -> tuple[StoredUser, str | 
     """A user and their password hash (None: no password set), by email."""
     row = conn.execute(select(users).where(users.c.email == email)).first()
     return None if row is None else (_user(row), row.password_hash)
-
-
-def revoke_tokens_of(conn: Connection, user_id: int, now: datetime) -> list[str]:
-    """Revoke every token of a user not revoked yet; the uids revoked."""
-    uids = [
-        row.uid
-        for row in conn.execute(
-            select(tokens.c.uid)
-            .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
-            .order_by(tokens.c.id)
-        )
-    ]
-    conn.execute(
-        update(tokens)
-        .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return uids
 
 
 def delete_roles_of(conn: Connection, user_id: int) -> tuple[list[int], list[int]]:

@@ -401,6 +401,9 @@ tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
+    # What the token's audit events name as the actor when it is not its user's email: a JWT
+    # login's role, ``sub`` and ``jti`` (revision 0014); NULL: made by hand, acts as its user.
+    Column("actor", Text, nullable=True),
 )
 
 web_sessions = Table(
@@ -486,3 +489,8 @@ failures = Table(
     Column("expires", BigInteger, nullable=False),
     Index("ix_failures_expires", "expires"),
 )
+
+
+# The tables of workload logins live in a module of their own; imported here so that
+# ``metadata`` holds every table whoever imports this module first (the migrations' check).
+from stacksafe.store import identity_tables as _identity_tables  # noqa: E402, F401

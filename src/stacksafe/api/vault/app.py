@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from stacksafe.api.asgi_answer import answer_asgi
 from stacksafe.api.deps import ApiState, bad_tokens_counted, counted
+from stacksafe.api.vault.auth import login_handler
 from stacksafe.api.vault.envelope import errors, gone_response
 from stacksafe.api.vault.health import health
 from stacksafe.core.access import Principal
@@ -145,6 +146,14 @@ class VaultApi:
                 body = json.loads(raw)
             except ValueError:
                 return errors(400, ["failed to parse JSON input: the body is not valid JSON"])
+        login = login_handler(path, method)
+        if login is not None:
+            try:
+                return await to_thread.run_sync(
+                    login, self._state, body, asked.source_ip, request_id
+                )
+            except StacksafeError as exc:
+                return error_response(exc, request_id)
         try:
             principal, limits = await to_thread.run_sync(self._authenticated, asked)
         except StacksafeError as exc:

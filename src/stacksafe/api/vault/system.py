@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from starlette.responses import Response
 
 from stacksafe.api.vault.app import Call
+from stacksafe.api.vault.auth import policies_of
 from stacksafe.api.vault.envelope import answer, errors, no_content, vault_time
 from stacksafe.core.principals import list_tokens, revoke_own_token
 
@@ -53,7 +54,7 @@ def _token_data(call: Call) -> dict[str, object]:
     expires = principal.token_expires_at
     now = datetime.now(UTC)
     ttl = 0 if expires is None else max(0, int((expires - now).total_seconds()))
-    scopes = sorted(principal.scopes or ())
+    scopes = frozenset(principal.scopes or ())
     meta: dict[str, str] = {"user": principal.name}
     if principal.token_stacks is not None:
         meta["stacks"] = ",".join(sorted(principal.token_stacks))
@@ -73,7 +74,7 @@ def _token_data(call: Call) -> dict[str, object]:
         "num_uses": 0,
         "orphan": True,
         "path": "auth/token/create",
-        "policies": ["default", *(f"stacksafe-{s}" for s in scopes)],
+        "policies": policies_of(scopes),
         "renewable": False,
         "ttl": ttl,
         "type": "service",

@@ -173,6 +173,7 @@ def _principal_of_token(conn: Connection, digest: bytes) -> Principal:
         raise Unauthenticated("the token was revoked")
     return replace(
         principal_for_user(conn, user),
+        name=stored.actor or user.email,
         token_uid=stored.uid,
         scopes=frozenset(stored.scopes),
         token_stacks=None if stored.stack_uids is None else frozenset(stored.stack_uids),

@@ -19,9 +19,9 @@ from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import record
 from stacksafe.core.guard import allow, refuse, require_owner
 from stacksafe.core.installation import Installation
-from stacksafe.core.principals.users import user_named
+from stacksafe.core.principals.users import EMAIL, user_named
 from stacksafe.core.tenancy import visible_stack, visible_target
-from stacksafe.errors import Forbidden, NotFound
+from stacksafe.errors import Forbidden, InvalidInput, NotFound
 from stacksafe.model import Account, Stack
 from stacksafe.store import Connection
 from stacksafe.store import principals as queries
@@ -62,6 +62,12 @@ def remove_user(installation: Installation, actor: Principal, email: str) -> Rem
         admin_scope=True,
         detail={"user": email},
     )
+    if not EMAIL.fullmatch(email):
+        # ``jwt:<name>``, a JWT role's user (core.workload.roles), goes with its role.
+        raise InvalidInput(
+            f"{email!r} is not a user's email (a JWT role's user goes with its role: "
+            "stacksafe auth jwt remove-role NAME)"
+        )
     with installation.store.read() as conn:
         if user_named(conn, email).is_owner:
             raise refuse(

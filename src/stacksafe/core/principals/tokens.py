@@ -10,7 +10,7 @@ import re
 import secrets as random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from stacksafe.core.access import SCOPES, Principal
 from stacksafe.core.audit import record, record_denied
@@ -30,6 +30,7 @@ __all__ = [
     "StoredToken",
     "create_token",
     "list_tokens",
+    "mint_token",
     "revoke_own_token",
     "revoke_token",
 ]
@@ -88,28 +89,55 @@ def create_token(
     except Forbidden as refused:
         record_denied(installation, actor, "token.create", refused.message, detail={"user": email})
         raise
-    hasher = keyed_hash(installation, TOKEN_HASH)
-    token = TOKEN_PREFIX + random.token_urlsafe(32)
-    uid = "tok_" + random.token_hex(8)  # matches TOKEN_ID
 
     def work(conn: Connection) -> CreatedToken:
         user = user_named(conn, email)
         now = installation.clock()
-        queries.insert_token(
+        created = mint_token(
             conn,
-            uid=uid,
+            installation,
             user_id=user.id,
-            token_hash=hasher.digest(token.encode()),
             scopes=tuple(sorted(set(scopes))),
             stack_uids=stack_uids,
             environments=tuple(environments) or None,
-            now=now,
             expires_at=None if expires_in is None else now + expires_in,
         )
-        record(conn, installation, actor, "token.create", detail={"token": uid, "user": email})
-        return CreatedToken(uid, token)
+        record(
+            conn, installation, actor, "token.create", detail={"token": created.uid, "user": email}
+        )
+        return created
 
     return installation.store.transact(work, "creating a token")
+
+
+def mint_token(
+    conn: Connection,
+    installation: Installation,
+    *,
+    user_id: int,
+    scopes: tuple[str, ...],
+    stack_uids: tuple[str, ...] | None,
+    environments: tuple[str, ...] | None,
+    expires_at: datetime | None,
+    actor: str | None = None,
+) -> CreatedToken:
+    """A new token of ``user_id`` in ``conn``'s transaction; the database keeps its keyed hash.
+    ``actor``: the name its audit events carry instead of the user's (a workload login's)."""
+    token = TOKEN_PREFIX + random.token_urlsafe(32)
+    uid = "tok_" + random.token_hex(8)  # matches TOKEN_ID
+    queries.insert_token(
+        conn,
+        uid=uid,
+        user_id=user_id,
+        token_hash=keyed_hash(installation, TOKEN_HASH).digest(token.encode()),
+        scopes=scopes,
+        stack_uids=stack_uids,
+        environments=environments,
+        now=installation.clock(),
+        expires_at=expires_at,
+        actor=actor,
+    )
+    return CreatedToken(uid, token)
 
 
 def _within_actor_token(

@@ -17,10 +17,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 from stacksafe.errors import ConfigurationError
 from stacksafe.model import SecretValue
+from stacksafe.settings.parsing import (
+    MAX_EXPANDED_BYTES,
+    MAX_JWT_LEEWAY,
+    MAX_RATE,
+    MAX_THREADS,
+    MAX_WAITING,
+    absolute_path,
+    database_hosts,
+    networks,
+    seconds,
+    whole,
+)
 
 __all__ = [
     "CREDENTIAL_VARIABLES",
@@ -30,6 +41,7 @@ __all__ = [
     "DEFAULT_DB_MAX_OVERFLOW",
     "DEFAULT_DB_POOL_SIZE",
     "DEFAULT_DB_POOL_TIMEOUT",
+    "DEFAULT_JWT_LEEWAY_SECONDS",
     "DEFAULT_MAX_EXPANDED_BYTES",
     "DEFAULT_MAX_VALUE_BYTES",
     "DEFAULT_PASSWORD_QUEUE",
@@ -60,6 +72,7 @@ AUDIT_CHECKPOINT_FILE = "audit.checkpoint"
 # /readyz says the audit log cannot be written when the filesystem of the SQLite database or
 # of the checkpoint has less free than this (a full disk fails the next append's commit).
 DEFAULT_AUDIT_MIN_FREE_BYTES = 8 * 1024 * 1024
+DEFAULT_JWT_LEEWAY_SECONDS = 30
 # The web UI's password checks (core.password_pool): one core at most, the API keeps the others;
 # eight waiting checks are under a second of work, a sign-in answered later is better refused.
 DEFAULT_PASSWORD_WORKERS = 1
@@ -82,6 +95,9 @@ CREDENTIAL_VARIABLES = frozenset(
     {
         "STACKSAFE_TOKEN",
         "STACKSAFE_ADDR",
+        # A workload's login: the JWT's file and the role it logs in as.
+        "STACKSAFE_JWT_FILE",
+        "STACKSAFE_JWT_ROLE",
         "STACKSAFE_MASTER_KEY",
         "STACKSAFE_MASTER_KEY_FILE",
         "STACKSAFE_MASTER_KEY_PASSPHRASE",
@@ -132,6 +148,9 @@ class Settings:
     audit_checkpoint_file: Path | None = None
     audit_checkpoint_seconds: float = DEFAULT_AUDIT_CHECKPOINT_SECONDS
     audit_min_free_bytes: int = DEFAULT_AUDIT_MIN_FREE_BYTES
+    # Seconds of clock difference a workload's JWT may have with this server: its exp, nbf and
+    # iat are checked with this leeway (STACKSAFE_JWT_LEEWAY, core.workload).
+    jwt_leeway_seconds: int = DEFAULT_JWT_LEEWAY_SECONDS
 
     @property
     def checkpoint_file(self) -> Path:
@@ -193,13 +212,13 @@ class Settings:
             ) from None
         if limit < 1:
             raise ConfigurationError("STACKSAFE_MAX_VALUE_BYTES must be at least 1")
-        expanded = _whole(
+        expanded = whole(
             env,
             "STACKSAFE_MAX_EXPANDED_BYTES",
             DEFAULT_MAX_EXPANDED_BYTES,
             1,
             "bytes",
-            _MAX_EXPANDED_BYTES,
+            MAX_EXPANDED_BYTES,
         )
         cache_text = env.get("STACKSAFE_READ_CACHE_BYTES")
         if cache_text and not (cache_text.isascii() and cache_text.isdigit()):
@@ -228,27 +247,30 @@ class Settings:
         if len(chosen) > 1:
             raise ConfigurationError(f"set only one master key source, not {' and '.join(chosen)}")
         params_file = env.get("STACKSAFE_MASTER_KEY_PARAMS_FILE")
-        pool_size = _whole(env, "STACKSAFE_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE, 1, "connections")
-        max_overflow = _whole(
+        pool_size = whole(env, "STACKSAFE_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE, 1, "connections")
+        max_overflow = whole(
             env, "STACKSAFE_DB_MAX_OVERFLOW", DEFAULT_DB_MAX_OVERFLOW, 0, "connections"
         )
-        pool_timeout = _seconds(env, "STACKSAFE_DB_POOL_TIMEOUT", DEFAULT_DB_POOL_TIMEOUT)
-        connect_timeout = _whole(
+        pool_timeout = seconds(env, "STACKSAFE_DB_POOL_TIMEOUT", DEFAULT_DB_POOL_TIMEOUT)
+        connect_timeout = whole(
             env, "STACKSAFE_DB_CONNECT_TIMEOUT", DEFAULT_DB_CONNECT_TIMEOUT, 1, "seconds"
         )
-        outbound_allow = _networks(env, "STACKSAFE_OUTBOUND_ALLOW")
-        checkpoint_file = _absolute_path(env, "STACKSAFE_AUDIT_CHECKPOINT_FILE")
-        checkpoint_seconds = _seconds(
+        outbound_allow = networks(env, "STACKSAFE_OUTBOUND_ALLOW")
+        checkpoint_file = absolute_path(env, "STACKSAFE_AUDIT_CHECKPOINT_FILE")
+        checkpoint_seconds = seconds(
             env, "STACKSAFE_AUDIT_CHECKPOINT_SECONDS", DEFAULT_AUDIT_CHECKPOINT_SECONDS
         )
-        min_free = _whole(
+        min_free = whole(
             env, "STACKSAFE_AUDIT_MIN_FREE_BYTES", DEFAULT_AUDIT_MIN_FREE_BYTES, 0, "bytes"
         )
-        password_workers = _whole(
-            env, "STACKSAFE_PASSWORD_WORKERS", DEFAULT_PASSWORD_WORKERS, 1, "threads", _MAX_THREADS
+        jwt_leeway = whole(
+            env, "STACKSAFE_JWT_LEEWAY", DEFAULT_JWT_LEEWAY_SECONDS, 0, "seconds", MAX_JWT_LEEWAY
         )
-        password_queue = _whole(
-            env, "STACKSAFE_PASSWORD_QUEUE", DEFAULT_PASSWORD_QUEUE, 0, "sign-ins", _MAX_WAITING
+        password_workers = whole(
+            env, "STACKSAFE_PASSWORD_WORKERS", DEFAULT_PASSWORD_WORKERS, 1, "threads", MAX_THREADS
+        )
+        password_queue = whole(
+            env, "STACKSAFE_PASSWORD_QUEUE", DEFAULT_PASSWORD_QUEUE, 0, "sign-ins", MAX_WAITING
         )
         return cls(
             data_dir=root,
@@ -270,10 +292,11 @@ class Settings:
             db_pool_timeout=pool_timeout,
             db_connect_timeout=connect_timeout,
             outbound_allow=outbound_allow,
-            database_hosts=_database_hosts(url, env),
+            database_hosts=database_hosts(url, env),
             audit_checkpoint_file=checkpoint_file,
             audit_checkpoint_seconds=checkpoint_seconds,
             audit_min_free_bytes=min_free,
+            jwt_leeway_seconds=jwt_leeway,
             password_workers=password_workers,
             password_queue=password_queue,
         )
@@ -327,21 +350,21 @@ class ServerSettings:
     ) -> ServerSettings:
         """All from ``environ`` (default: the process's): the ``uvicorn --factory`` way."""
         env = os.environ if environ is None else environ
-        threads = _whole(env, "STACKSAFE_THREADS", 0, 1, "threads", _MAX_THREADS)
+        threads = whole(env, "STACKSAFE_THREADS", 0, 1, "threads", MAX_THREADS)
         return cls.of_serve(
             env,
             data_dir=data_dir,
-            rate_limit=_whole(
-                env, "STACKSAFE_RATE_LIMIT", DEFAULT_RATE_LIMIT, 1, "requests", _MAX_RATE
+            rate_limit=whole(
+                env, "STACKSAFE_RATE_LIMIT", DEFAULT_RATE_LIMIT, 1, "requests", MAX_RATE
             ),
             threads=threads or None,
-            rotation_interval=_whole(
+            rotation_interval=whole(
                 env,
                 "STACKSAFE_ROTATION_INTERVAL",
                 DEFAULT_ROTATION_INTERVAL,
                 0,
                 "seconds",
-                _MAX_RATE,
+                MAX_RATE,
             ),
         )
 
@@ -365,7 +388,7 @@ class ServerSettings:
             web_idle_timeout=env.get("STACKSAFE_WEB_IDLE_TIMEOUT") or None,
             web_origin=env.get("STACKSAFE_WEB_ORIGIN") or None,
             vault_mount=_vault_mount(env.get("STACKSAFE_VAULT_MOUNT") or DEFAULT_VAULT_MOUNT),
-            vault_echo_token=_whole(env, "STACKSAFE_VAULT_ECHO_TOKEN", 0, 0, "(1: on)", 1) == 1,
+            vault_echo_token=whole(env, "STACKSAFE_VAULT_ECHO_TOKEN", 0, 0, "(1: on)", 1) == 1,
         )
 
 
@@ -374,7 +397,9 @@ class ClientSettings:
     """Remote mode and the CLI's own switches: ``STACKSAFE_ADDR`` set means the commands go to
     that server with ``STACKSAFE_TOKEN`` (``STACKSAFE_CA_BUNDLE``: a private CA's bundle);
     ``STACKSAFE_FALLBACK_PASSPHRASE`` seals `run --fallback`'s snapshot (else the token does);
-    ``STACKSAFE_DATA_DIR`` for `run`'s fast path; ``STACKSAFE_DEBUG`` shows tracebacks."""
+    ``STACKSAFE_DATA_DIR`` for `run`'s fast path; ``STACKSAFE_DEBUG`` shows tracebacks;
+    ``STACKSAFE_JWT_ROLE`` and ``STACKSAFE_JWT_FILE``: log in with a workload's JWT instead of
+    a token."""
 
     address: str | None = None
     token: str | None = field(default=None, repr=False)
@@ -382,6 +407,9 @@ class ClientSettings:
     fallback_passphrase: str | None = field(default=None, repr=False)
     data_dir: Path | None = None
     debug: bool = False
+    # A workload logs in with its JWT instead of a token (docs/identity.md).
+    jwt_role: str | None = None
+    jwt_file: str | None = None
 
     @property
     def remote(self) -> bool:
@@ -398,103 +426,6 @@ class ClientSettings:
             fallback_passphrase=env.get("STACKSAFE_FALLBACK_PASSPHRASE") or None,
             data_dir=Path(data_dir) if data_dir else None,
             debug=bool(env.get("STACKSAFE_DEBUG")),
+            jwt_role=env.get("STACKSAFE_JWT_ROLE") or None,
+            jwt_file=env.get("STACKSAFE_JWT_FILE") or None,
         )
-
-
-def _absolute_path(env: Mapping[str, str], name: str) -> Path | None:
-    """The path in ``name`` (``~`` expanded), which must be absolute: a relative one would
-    depend on the directory each process happens to start in. None when unset or empty."""
-    text = env.get(name)
-    if not text:
-        return None
-    path = Path(text).expanduser()
-    if not path.is_absolute():
-        raise ConfigurationError(f"{name} must be an absolute path, not {text[:200]!r}")
-    return path
-
-
-# Generous upper bounds: a typo (an extra zero or three) is an error, not a server that opens
-# a million connections or waits a day.
-_MAX_CONNECTIONS = 10_000
-_MAX_SECONDS = 3600
-# A read that builds more than this much text is a memory problem whatever the operator meant.
-_MAX_EXPANDED_BYTES = 1 << 30
-_MAX_BYTES = 1 << 40
-_MAX_THREADS = 256  # password checks: each takes a core's worth of Argon2
-_MAX_WAITING = 10_000
-_MAX_RATE = 10**12  # requests per hour, or seconds between rotation looks: unbounded in practice
-
-
-def _whole(
-    env: Mapping[str, str],
-    name: str,
-    default: int,
-    least: int,
-    unit: str,
-    most: int | None = None,
-) -> int:
-    text = env.get(name)
-    if not text:
-        return default
-    if not (text.isascii() and text.isdigit()):
-        raise ConfigurationError(f"{name} must be a whole number of {unit}, not {text!r}")
-    value = int(text)
-    if most is None:
-        most = {"seconds": _MAX_SECONDS, "bytes": _MAX_BYTES}.get(unit, _MAX_CONNECTIONS)
-    if not least <= value <= most:
-        raise ConfigurationError(f"{name} must be between {least} and {most} {unit}, not {value}")
-    return value
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text) if text.isascii() else float("nan")
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= _MAX_SECONDS:  # also refuses nan and inf
-        raise ConfigurationError(
-            f"{name} must be a number of seconds above 0 and at most {_MAX_SECONDS} "
-            f"(e.g. 10 or 2.5), not {text!r}"
-        )
-    return value
-
-
-def _networks(
-    env: Mapping[str, str], name: str
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    networks = []
-    for entry in (part.strip() for part in env.get(name, "").split(",")):
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ConfigurationError(
-                f"{name} entry {entry!r} is not an IP address or network (e.g. 10.0.0.0/8, "
-                "127.0.0.1, fd00::/8); host names are not accepted: they may resolve elsewhere"
-            ) from None
-    return tuple(networks)
-
-
-def _database_hosts(url: str, env: Mapping[str, str]) -> tuple[str, ...]:
-    """The TCP hosts of a PostgreSQL ``url`` (its netloc, ``?host=``/``?hostaddr=``, else
-    libpq's PGHOST/PGHOSTADDR, which it falls back to); none for SQLite or a local socket."""
-    try:
-        parts = urlsplit(url)
-        hostname = parts.hostname
-    except ValueError:  # a malformed URL: opening the database reports it, naming the problem
-        return ()
-    if not parts.scheme.startswith("postgres"):
-        return ()
-    query = parse_qs(parts.query)
-    named = [hostname or ""]
-    for key in ("host", "hostaddr"):
-        named += [h for value in query.get(key, []) for h in value.split(",")]
-    if not any(named):
-        named = [h for key in ("PGHOST", "PGHOSTADDR") for h in env.get(key, "").split(",")]
-    if not any(named):
-        named = ["localhost"]  # libpq's default: a local socket, i.e. this machine
-    return tuple(dict.fromkeys(h for h in named if h and not h.startswith(("/", "@"))))

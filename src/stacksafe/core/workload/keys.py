@@ -1,0 +1,116 @@
+"""Issuers' public keys: fetched over HTTPS (discovery or a JWKS URL), kept per process, and
+fetched again when a token names a key the set does not have (the issuer rotated its keys), at
+most once per ``REFRESH_SECONDS`` per issuer, so that tokens with made-up ``kid`` values cannot
+make the server hammer the issuer."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+from stacksafe.crypto.jwt import JwkSet
+from stacksafe.loopback import is_loopback
+
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "REFRESH_SECONDS",
+    "IssuerKeys",
+    "KeysUnavailable",
+    "discovered_keys_url",
+    "fetch_keys",
+]
+
+REFRESH_SECONDS = 10.0
+MAX_DOCUMENT_BYTES = 512 * 1024  # a JWK set of a few dozen keys is a few kilobytes
+_TIMEOUT = httpx.Timeout(5.0)
+
+
+class KeysUnavailable(Exception):
+    """The issuer's document could not be fetched or read; the message says why, in one line."""
+
+
+def _fetch(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise KeysUnavailable(f"{url[:200]!r} is not an https:// URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        # Keys fetched in the clear could be swapped on the way: anyone could then sign tokens.
+        raise KeysUnavailable(f"{url[:200]} must be https:// (plain HTTP only on loopback)")
+    try:
+        with httpx.stream("GET", url, timeout=_TIMEOUT, follow_redirects=False) as response:
+            if response.status_code != 200:
+                raise KeysUnavailable(f"{url} answered HTTP {response.status_code}")
+            body = b""
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_DOCUMENT_BYTES:
+                    raise KeysUnavailable(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+    except httpx.HTTPError as exc:
+        raise KeysUnavailable(f"{url} could not be fetched ({type(exc).__name__})") from None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise KeysUnavailable(f"{url} answered something that is not UTF-8 text") from None
+
+
+def discovered_keys_url(issuer: str) -> str:
+    """The ``jwks_uri`` of ``issuer``'s OpenID discovery document, which must name ``issuer``
+    as its own (OpenID Connect Discovery 1.0, 4.3)."""
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        document = json.loads(_fetch(url))
+    except ValueError:
+        raise KeysUnavailable(f"{url} is not JSON") from None
+    if not isinstance(document, dict) or document.get("issuer") != issuer:
+        raise KeysUnavailable(f"{url} does not name {issuer} as its issuer")
+    keys_url = document.get("jwks_uri")
+    if not isinstance(keys_url, str) or not keys_url:
+        raise KeysUnavailable(f"{url} has no jwks_uri")
+    return keys_url
+
+
+def fetch_keys(keys_from: str, url: str, issuer: str) -> JwkSet:
+    """The issuer's key set, from its discovery document or its JWKS URL."""
+    keys_url = discovered_keys_url(issuer) if keys_from == "discovery" else url
+    try:
+        return JwkSet(_fetch(keys_url), keys_url)
+    except ValueError as exc:
+        raise KeysUnavailable(str(exc)) from None
+
+
+class IssuerKeys:
+    """The key sets of issuers by id, as stored at ``updated_at``, and when each was last
+    fetched again. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sets: dict[int, tuple[datetime, JwkSet]] = {}
+        self._fetched: dict[int, float] = {}
+
+    def of(self, issuer_id: int, updated_at: datetime, jwks: str) -> JwkSet:
+        with self._lock:
+            kept = self._sets.get(issuer_id)
+        if kept is not None and kept[0] >= updated_at:
+            return kept[1]
+        keys = JwkSet(jwks, "the stored key set")
+        self.keep(issuer_id, updated_at, keys)
+        return keys
+
+    def keep(self, issuer_id: int, updated_at: datetime, keys: JwkSet) -> None:
+        with self._lock:
+            self._sets[issuer_id] = (updated_at, keys)
+
+    def may_fetch(self, issuer_id: int) -> bool:
+        """Whether the issuer's keys may be fetched again now (and, if so, note that they are)."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._fetched.get(issuer_id)
+            if last is not None and now - last < REFRESH_SECONDS:
+                return False
+            self._fetched[issuer_id] = now
+            return True

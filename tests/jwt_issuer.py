@@ -1,0 +1,180 @@
+"""A JWT issuer the tests run on loopback: its own keys (made by joserfc), a real HTTP server
+serving its OpenID discovery document and JWK set, and tokens shaped like GitHub Actions' and
+Kubernetes' (their claims as those platforms document them). The keys can be rotated, and the
+server counts the requests for its JWK set."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+__all__ = ["Issuer", "github_claims", "kubernetes_claims", "running_issuer"]
+
+Key = RSAKey | ECKey | OKPKey
+
+
+def github_claims(
+    issuer: str,
+    *,
+    audience: str = "stacksafe",
+    repository: str = "acme/web",
+    ref: str = "refs/heads/main",
+    environment: str | None = "production",
+) -> dict[str, Any]:
+    """The claims of a GitHub Actions OIDC token (docs.github.com: "About security hardening
+    with OpenID Connect")."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "jti": str(uuid.uuid4()),
+        "sub": f"repo:{repository}:ref:{ref}",
+        "aud": audience,
+        "ref": ref,
+        "sha": "d3adb33f" * 5,
+        "repository": repository,
+        "repository_owner": repository.split("/")[0],
+        "run_id": "5521",
+        "workflow": "deploy",
+        "job_workflow_ref": f"{repository}/.github/workflows/deploy.yml@{ref}",
+        "event_name": "push",
+        "ref_type": "branch",
+        "iss": issuer,
+        "nbf": now - 5,
+        "exp": now + 300,
+        "iat": now - 5,
+    }
+    if environment is not None:
+        claims["environment"] = environment
+    return claims
+
+
+def kubernetes_claims(
+    issuer: str,
+    *,
+    audience: str = "stacksafe",
+    namespace: str = "shop",
+    service_account: str = "web",
+) -> dict[str, Any]:
+    """The claims of a projected service-account token (kubernetes.io: "Service account token
+    volume projection")."""
+    now = int(time.time())
+    return {
+        "aud": [audience],
+        "exp": now + 600,
+        "iat": now,
+        "iss": issuer,
+        "jti": str(uuid.uuid4()),
+        "kubernetes.io": {
+            "namespace": namespace,
+            "pod": {"name": f"{service_account}-7d9f", "uid": str(uuid.uuid4())},
+            "serviceaccount": {"name": service_account, "uid": str(uuid.uuid4())},
+        },
+        "nbf": now,
+        "sub": f"system:serviceaccount:{namespace}:{service_account}",
+    }
+
+
+class Issuer:
+    """Keys by kid; the JWK set served is the public half of ``published``."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Key] = {}
+        self.published: list[str] = []
+        self.url = ""
+        self.jwks_requests = 0
+        self.add_key("rsa-1", "RSA")
+
+    def add_key(self, kid: str, kind: str = "RSA", *, publish: bool = True) -> Key:
+        key: Key
+        if kind == "RSA":
+            key = RSAKey.generate_key(2048, parameters={"kid": kid})
+        elif kind == "EC":
+            key = ECKey.generate_key("P-256", parameters={"kid": kid})
+        else:
+            key = OKPKey.generate_key("Ed25519", parameters={"kid": kid})
+        self.keys[kid] = key
+        if publish:
+            self.published.append(kid)
+        return key
+
+    def rotate(self, kid: str) -> None:
+        """A new key published, the old ones withdrawn (as an issuer rotates)."""
+        self.add_key(kid)
+        self.published = [kid]
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.keys[k].as_dict(private=False) for k in self.published]}
+
+    def jwks_text(self) -> str:
+        return json.dumps(self.jwks())
+
+    def sign(
+        self,
+        claims: Mapping[str, Any],
+        *,
+        kid: str = "rsa-1",
+        alg: str | None = None,
+        header: Mapping[str, Any] | None = None,
+    ) -> str:
+        key = self.keys[kid]
+        chosen = alg or {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}[key.key_type]
+        return jwt.encode(
+            {"alg": chosen, "kid": kid, "typ": "JWT", **(header or {})},
+            dict(claims),
+            key,
+            algorithms=[chosen],
+        )
+
+
+def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/.well-known/openid-configuration":
+                body: dict[str, Any] = {
+                    "issuer": issuer.url,
+                    "jwks_uri": f"{issuer.url}/keys",
+                    "response_types_supported": ["id_token"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                }
+            elif self.path == "/keys":
+                issuer.jwks_requests += 1
+                body = issuer.jwks()
+            else:
+                self.send_error(404)
+                return
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+@contextmanager
+def running_issuer() -> Iterator[Issuer]:
+    """An issuer served on 127.0.0.1 (``issuer.url``) for the length of the block."""
+    issuer = Issuer()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(issuer))
+    issuer.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield issuer
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
