@@ -25,11 +25,8 @@ from stacksafe.client.models import (
     AuditEvent,
     AuditVerification,
     CreatedToken,
-    DeletedLevel,
     DiffEntry,
     ImportReport,
-    RemovedRole,
-    RemovedUser,
     RollbackReport,
     RotationOutcome,
     RotationPolicy,
@@ -41,6 +38,7 @@ from stacksafe.client.models import (
     VersionEntry,
     secret_from_json,
 )
+from stacksafe.client.offboarding import Offboarding
 from stacksafe.client.transport import Transport, etag_version, response_of
 from stacksafe.errors import BrokenReferences, InvalidInput
 from stacksafe.model import Secret, SecretValue
@@ -48,7 +46,7 @@ from stacksafe.model import Secret, SecretValue
 __all__ = ["Client"]
 
 
-class Client:
+class Client(Offboarding):
     """A connection to a stacksafe server, authenticated by a token, or by a workload's JWT
     (``Client(address, JwtLogin(role, jwt_file))``: it logs in, and again before the token
     expires)."""
@@ -167,37 +165,6 @@ class Client:
             "stack_roles": dict(stack_roles or {}),
         }
         return User.from_json(self._answer("POST", "/users", json=body))
-
-    def remove_user(self, user: str) -> RemovedUser:
-        """Offboard ``user`` (email or id): sessions ended, tokens revoked, roles deleted."""
-        return RemovedUser.from_json(self._answer("DELETE", f"/users/{quote(user, safe='')}"))
-
-    def remove_role(
-        self, user: str, *, account: str | None = None, stack: str | None = None
-    ) -> RemovedRole:
-        """Take ``user`` out of ``account`` (its membership and stack roles in it), or delete
-        their role in ``stack`` (a uid)."""
-        if (account is None) == (stack is None):
-            raise InvalidInput("name one of: an account, or a stack")
-        if account is not None:
-            where = f"accounts/{quote(account, safe='')}"
-        else:
-            where = f"stacks/{quote(stack or '', safe='')}"
-        return RemovedRole.from_json(
-            self._answer("DELETE", f"/users/{quote(user, safe='')}/{where}")
-        )
-
-    def delete_stack(self, stack: str, *, force: bool = False) -> DeletedLevel:
-        """Delete a stack (a uid); ``force``: destroy the values it holds first."""
-        params = {"force": "true"} if force else None
-        path = f"/stacks/{quote(stack, safe='')}"
-        return DeletedLevel.from_json(self._answer("DELETE", path, params=params))
-
-    def delete_account(self, account: str, *, force: bool = False) -> DeletedLevel:
-        """Delete an account and its stacks; ``force``: destroy the values they hold first."""
-        params = {"force": "true"} if force else None
-        path = f"/accounts/{quote(account, safe='')}"
-        return DeletedLevel.from_json(self._answer("DELETE", path, params=params))
 
     def tokens(self, *, user: str | None = None) -> list[Token]:
         """Tokens (never their values): every one for the owner, else the caller's own."""
