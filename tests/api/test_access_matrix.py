@@ -111,6 +111,11 @@ revoke_token              200    200      200       200       200        200    
 all_audit_logs            403    403      403       403       403        403           403
 create_account            403    403      403       403       403        403           403
 verify_audit_log          403    403      403       403       403        403           403
+delete_stack              403    403      403       200       200        200           200
+delete_account            403    403      403       403       403        403           403
+remove_user               403    403      403       403       403        403           403
+remove_membership         403    403      403       403       403        200           200
+remove_stack_role         403    403      403       403       403        200           200
 """
 
 OWN_PUBLIC_SCOPE = """
@@ -175,6 +180,11 @@ revoke_token              403    403      403       403       403        403    
 all_audit_logs            403    403      403       403       403        403           403
 create_account            403    403      403       403       403        403           403
 verify_audit_log          403    403      403       403       403        403           403
+delete_stack              403    403      403       403       403        403           403
+delete_account            403    403      403       403       403        403           403
+remove_user               403    403      403       403       403        403           403
+remove_membership         403    403      403       403       403        403           403
+remove_stack_role         403    403      403       403       403        403           403
 """
 
 # Aimed at the other account (or its stack), with either scope. The two lists answer 200 but
@@ -241,6 +251,11 @@ revoke_token              404    404      404       404       404        404    
 all_audit_logs            403    403      403       403       403        403           403
 create_account            403    403      403       403       403        403           403
 verify_audit_log          403    403      403       403       403        403           403
+delete_stack              404    404      404       404       404        404           404
+delete_account            403    403      403       403       403        403           403
+remove_user               403    403      403       403       403        403           403
+remove_membership         404    404      404       404       404        404           404
+remove_stack_role         404    404      404       404       404        404           404
 """
 
 
@@ -785,6 +800,55 @@ def _check_token_revoked(m: Matrix, where: str, key: str, response: Response) ->
         authenticate(m.installation, PREPARED_VALUES[key])
 
 
+# Stacks made by _prepare_stack (their uids by case key), for a delete that may succeed.
+PREPARED_STACKS: dict[str, str] = {}
+
+
+def _prepare_stack(m: Matrix, where: str, key: str) -> None:
+    """A fresh stack of acme holding one value, for an own-account delete; a foreign delete
+    aims at globex's shop (refused whoever asks: the shared installation keeps it)."""
+    if where == "own":
+        made = create_stack(m.installation, LOCAL, "acme", key, "staging")
+        set_local(m.installation, Target(m.acme, made), {"DOOMED": "doomed-plain-5e1b"})
+        PREPARED_STACKS[key] = made.uid
+
+
+def _deleted_stack_path(m: Matrix, where: str, key: str) -> str:
+    return f"/api/3/stacks/{PREPARED_STACKS[key] if where == 'own' else m.shop.uid}"
+
+
+def _check_stack_deleted(m: Matrix, where: str, key: str, response: Response) -> None:
+    deleted = response.json()["response"]
+    assert (deleted["stack_uid"], deleted["destroyed"]) == (PREPARED_STACKS[key], {"DOOMED": [1]})
+    with pytest.raises(NotFound):
+        find_stack(m.installation, PREPARED_STACKS[key])
+    assert [e.action for e in list_events(m.installation, limit=2)] == [
+        "stack.delete",
+        "secret.destroy",
+    ]
+
+
+def _prepare_member(m: Matrix, where: str, key: str) -> None:
+    """A user of the case's own, with a role in the account and one in its stack."""
+    account, stack = ("acme", "web") if where == "own" else ("globex", "shop")
+    create_user(m.installation, LOCAL, f"{key}@acme.test", account, "viewer", {stack: "developer"})
+
+
+def _check_role_removed(level: str) -> Callable[[Matrix, str, str, Response], None]:
+    def check(m: Matrix, where: str, key: str, response: Response) -> None:
+        removed = response.json()["response"]
+        assert removed["email"] == f"{key}@acme.test"
+        if level == "account":
+            assert (removed["role"], removed["stack_roles"]) == ("viewer", {m.web.uid: "developer"})
+        else:
+            assert (removed["role"], removed["stack_uid"]) == ("developer", m.web.uid)
+        assert list_events(m.installation, limit=1)[0].action == f"{level}.remove".replace(
+            "account.", "membership."
+        ).replace("stack.", "stack_role.")
+
+    return check
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "accounts_list",
@@ -910,6 +974,46 @@ ENDPOINTS: list[Endpoint] = [
         lambda m, w, k: Call("GET", "/api/3/audit_logs/verify"),
         core_audited=True,
     ),
+    Endpoint(
+        "delete_stack",
+        "stack",
+        lambda m, w, k: Call("DELETE", _deleted_stack_path(m, w, k), params={"force": "true"}),
+        prepare=_prepare_stack,
+        check=_check_stack_deleted,
+        core_audited=True,
+    ),
+    # The server owner's alone, refused before anything is looked up (acme is never at risk).
+    Endpoint(
+        "delete_account",
+        "account",
+        lambda m, w, k: Call(
+            "DELETE", f"/api/3/accounts/{m.account(w).uid}", params={"force": "true"}
+        ),
+        core_audited=True,
+    ),
+    Endpoint(
+        "remove_user",
+        None,
+        lambda m, w, k: Call("DELETE", f"/api/3/users/{k}@acme.test"),
+        prepare=_prepare_member,
+        core_audited=True,
+    ),
+    Endpoint(
+        "remove_membership",
+        "account",
+        lambda m, w, k: Call("DELETE", f"/api/3/users/{k}@acme.test/accounts/{m.account(w).uid}"),
+        prepare=_prepare_member,
+        check=_check_role_removed("account"),
+        core_audited=True,
+    ),
+    Endpoint(
+        "remove_stack_role",
+        "stack",
+        lambda m, w, k: Call("DELETE", f"/api/3/users/{k}@acme.test/stacks/{m.stack(w).uid}"),
+        prepare=_prepare_member,
+        check=_check_role_removed("stack"),
+        core_audited=True,
+    ),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 
@@ -931,7 +1035,7 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
     # The one route that takes no token: a workload's JWT login is the same for every caller
     # (tests/api/test_jwt_login_api.py, tests/core/workload).
     routes.discard(("POST", "/api/3/auth/jwt/login"))
-    assert len(routes) == 54
+    assert len(routes) == 59
     templates = {
         matrix.acme.uid: "{account_id}",
         matrix.web.uid: "{stack_uid}",
@@ -944,6 +1048,9 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
         f"/stacks/{matrix.web.uid}/secret_policy": "/stacks/{stack_uid}/secret_policy",
         f"/users/{matrix.user_ids[PEER]}": "/users/{user_id}",
     }
+    # First: "/THE-KEY" alone is a secret's key.
+    templates = {"/users/THE-KEY@acme.test": "/users/{user}", **templates}
+    PREPARED_STACKS["THE-KEY"] = matrix.web.uid
     CALLER_OF["THE-KEY"] = ("viewer", "public")
     PREPARED_TOKENS["THE-KEY"] = "tok_" + "0" * 16
     templates["/tokens/" + PREPARED_TOKENS["THE-KEY"]] = "/tokens/{token_id}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +28,7 @@ from stacksafe.core.tenancy import (
     list_accounts,
     list_stacks,
 )
+from stacksafe.errors import StacksafeError
 from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 from stacksafe.store import audit as audit_queries
@@ -251,3 +252,23 @@ def snapshot(
         for table in CHANGEABLE_TABLES:
             state[f"table:{table.name}"] = raw_rows(conn, table)
     return state
+
+
+def attempted(
+    installation: Installation,
+    attempt: Callable[[], object],
+    refused: type[StacksafeError] | None,
+) -> list[Event]:
+    """Run ``attempt`` as one case of an access table: allowed (``refused`` None), the events
+    it recorded; else it must raise ``refused``, change nothing and record only refusals,
+    which are returned."""
+    before, seq = snapshot(installation), last_seq(installation)
+    if refused is None:
+        attempt()
+        return events_after(installation, seq)
+    with pytest.raises(refused):
+        attempt()
+    assert snapshot(installation) == before
+    events = events_after(installation, seq)
+    assert {e.outcome for e in events} == {"denied"}
+    return events

@@ -29,7 +29,8 @@ def _paths(installation: Installation, targets: list[Target]) -> list[list[dict[
     return found
 
 
-def _migrate(installation: Installation, revision: str, *, down: bool) -> None:
+def migrate_to(installation: Installation, revision: str, *, down: bool) -> None:
+    """Alembic up or down to ``revision`` on the installation's database (0015's test too)."""
     config = Config()
     config.set_main_option("script_location", "stacksafe.store:migrations")
     with installation.store.write() as conn:
@@ -58,11 +59,11 @@ def test_history_before_0013_gets_the_path_versions_it_would_have_had(settings: 
             [{"A": "a2"}],  # created inheriting A: its first version
         ]
 
-        _migrate(installation, "0012", down=True)
+        migrate_to(installation, "0012", down=True)
         with installation.store.read() as conn:
             assert current_revision(conn) == "0012"
             assert not inspect(conn).has_table("level_writes")
-        _migrate(installation, "head", down=False)
+        migrate_to(installation, "head", down=False)
 
         assert _paths(installation, targets) == before
         # New writes number on from the matched history.

@@ -60,6 +60,88 @@ def users_create(
     typer.echo(f"{email} is {role} in account {account!r}", err=True)
 
 
+@users_app.command("list")
+def users_list(data_dir: DataDirOption = None, fmt: ListFormatOption = ListFormat.table) -> None:
+    """List users: all for the server owner, else those of the accounts you administer."""
+    with backend(data_dir) as where:
+        rows = [
+            {
+                "id": u.id,
+                "email": u.email,
+                "is_owner": u.is_owner,
+                "accounts": [
+                    {"uid": m.account_uid, "name": m.account_name, "role": m.role}
+                    for m in u.accounts
+                ],
+                "stack_roles": [{"stack_uid": r.stack_uid, "role": r.role} for r in u.stack_roles],
+                "created_at_iso": iso8601(u.created_at),
+            }
+            for u in where.users()
+        ]
+    if fmt is ListFormat.json:
+        print_json(rows)
+        return
+    print_table(
+        ["EMAIL", "OWNER", "ACCOUNTS", "STACK ROLES"],
+        [
+            [
+                str(u["email"]),
+                "yes" if u["is_owner"] else "-",
+                " ".join(f"{a['name']}:{a['role']}" for a in _dicts(u["accounts"])) or "-",
+                " ".join(f"{r['stack_uid']}:{r['role']}" for r in _dicts(u["stack_roles"])) or "-",
+            ]
+            for u in rows
+        ],
+    )
+
+
+def _dicts(value: object) -> list[dict[str, str]]:
+    return value if isinstance(value, list) else []
+
+
+@users_app.command("remove")
+def users_remove(email: str, data_dir: DataDirOption = None) -> None:
+    """Offboard a user (the server owner): end their web sessions, revoke every token of
+    theirs, delete every role; the audit log keeps naming them."""
+    with backend(data_dir) as where:
+        removed = where.remove_user(email)
+    typer.echo(
+        f"Removed {removed.email}: {len(removed.tokens_revoked)} token(s) revoked, "
+        f"{removed.sessions_ended} web session(s) ended, "
+        f"{len(removed.accounts)} membership(s) and {len(removed.stacks)} stack role(s) deleted"
+    )
+
+
+@users_app.command("remove-role")
+def users_remove_role(
+    email: str,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            "-a",
+            help="Take the user out of this account (its membership and their roles in its "
+            "stacks); with --stack: the account the stack is in.",
+        ),
+    ] = None,
+    stack: Annotated[
+        str | None, typer.Option("--stack", "-s", help="Delete the user's role in this stack.")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Remove one of a user's roles: an account membership, or a stack role."""
+    if account is None and stack is None:
+        raise InvalidInput("name what to remove: --account ACCOUNT or --stack STACK")
+    with backend(data_dir) as where:
+        removed = where.remove_role(email, account, stack)
+    if removed.stack_uid is not None:
+        typer.echo(f"Removed {email}'s role {removed.role} in stack {stack!r}")
+        return
+    extra = f" and {len(removed.stack_roles)} stack role(s) in it" if removed.stack_roles else ""
+    role = f" (was {removed.role})" if removed.role else ""
+    typer.echo(f"Removed {email} from account {account!r}{role}{extra}")
+
+
 @users_app.command("set-password")
 def users_set_password(
     email: str,

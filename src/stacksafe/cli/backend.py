@@ -27,15 +27,19 @@ if TYPE_CHECKING:
         AuditEvent,
         AuditVerification,
         Client,
+        DeletedLevel,
         DiffEntry,
         ImportReport,
         JwtLogin,
+        RemovedRole,
+        RemovedUser,
         RollbackReport,
         RotationOutcome,
         RotationPolicy,
         RotationStatus,
         Stack,
         Token,
+        User,
         VersionEntry,
     )
 
@@ -153,6 +157,18 @@ class Backend(Protocol):
     def stacks(self, account: str | None) -> list[Stack]: ...
 
     def create_stack(self, name: str, account: str, environment: str) -> Stack: ...
+
+    def delete_stack(self, stack: str, account: str | None, force: bool) -> DeletedLevel: ...
+
+    def delete_account(self, account: str, force: bool) -> DeletedLevel: ...
+
+    def users(self) -> list[User]: ...
+
+    def remove_user(self, email: str) -> RemovedUser: ...
+
+    def remove_role(self, email: str, account: str | None, stack: str | None) -> RemovedRole:
+        """``stack`` (within ``account`` when given) or else ``account``'s membership."""
+        ...
 
     def create_user(
         self, email: str, account: str, role: str, stack_roles: Mapping[str, str]

@@ -20,6 +20,7 @@ from stacksafe.cli.local import local_actor, opened_installation
 from stacksafe.core import (
     audit_chain,
     audit_events,
+    deletion,
     principals,
     promotion,
     retention,
@@ -32,6 +33,7 @@ from stacksafe.core.audit_checkpoint import parse_expected_head
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import parse_duration
+from stacksafe.errors import InvalidInput
 from stacksafe.model import Account, Secret, SecretValue, Stack
 
 __all__ = ["LocalBackend", "LocalSecrets"]
@@ -52,6 +54,43 @@ def _stack(stack: Stack, account: Account) -> sdk.Stack:
         environment=stack.environment,
         created_at=stack.created_at,
         updated_at=stack.updated_at,
+    )
+
+
+def _user(user: principals.UserView) -> sdk.User:
+    return sdk.User(
+        id=user.id,
+        email=user.email,
+        is_owner=user.is_owner,
+        accounts=tuple(
+            sdk.Membership(uid, name, role)
+            for uid, (name, role) in sorted(user.account_roles.items())
+        ),
+        stack_roles=tuple(
+            sdk.StackRole(uid, role) for uid, role in sorted(user.stack_roles.items())
+        ),
+        created_at=user.created_at,
+    )
+
+
+def _deleted(deleted: deletion.DeletedLevel) -> sdk.DeletedLevel:
+    return sdk.DeletedLevel(
+        account_uid=deleted.account.uid,
+        account_name=deleted.account.name,
+        stack_uid=None if deleted.stack is None else deleted.stack.uid,
+        stack_name=None if deleted.stack is None else deleted.stack.name,
+        stacks=deleted.stacks,
+        destroyed=dict(deleted.destroyed),
+    )
+
+
+def _role(removed: principals.RemovedRole) -> sdk.RemovedRole:
+    return sdk.RemovedRole(
+        email=removed.email,
+        account_uid=removed.account.uid,
+        stack_uid=None if removed.stack is None else removed.stack.uid,
+        role=removed.role,
+        stack_roles=dict(removed.stack_roles),
     )
 
 
@@ -124,12 +163,45 @@ class LocalBackend:
         made = tenancy.create_stack(self.installation, self.actor, account, name, environment)
         return _stack(made, tenancy.find_account(self.installation, account))
 
+    def delete_stack(self, stack: str, account: str | None, force: bool) -> sdk.DeletedLevel:
+        return _deleted(
+            deletion.delete_stack(self.installation, self.actor, stack, account, force=force)
+        )
+
+    def delete_account(self, account: str, force: bool) -> sdk.DeletedLevel:
+        return _deleted(
+            deletion.delete_account(self.installation, self.actor, account, force=force)
+        )
+
     def create_user(
         self, email: str, account: str, role: str, stack_roles: Mapping[str, str]
     ) -> None:
         principals.create_user(
             self.installation, self.actor, email, account, role, dict(stack_roles)
         )
+
+    def users(self) -> list[sdk.User]:
+        return [_user(u) for u in principals.list_users(self.installation, self.actor)]
+
+    def remove_user(self, email: str) -> sdk.RemovedUser:
+        removed = principals.remove_user(self.installation, self.actor, email)
+        return sdk.RemovedUser(
+            email=removed.email,
+            removed_at=removed.removed_at,
+            tokens_revoked=removed.tokens_revoked,
+            sessions_ended=removed.sessions_ended,
+            accounts=removed.accounts,
+            stacks=removed.stacks,
+        )
+
+    def remove_role(self, email: str, account: str | None, stack: str | None) -> sdk.RemovedRole:
+        if stack is not None:
+            return _role(
+                principals.remove_stack_role(self.installation, self.actor, email, stack, account)
+            )
+        if account is None:
+            raise InvalidInput("name what to remove: --account ACCOUNT or --stack STACK")
+        return _role(principals.remove_account_role(self.installation, self.actor, email, account))
 
     def create_token(
         self,

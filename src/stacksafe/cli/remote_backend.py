@@ -17,14 +17,18 @@ from stacksafe.client import (
     AuditEvent,
     AuditVerification,
     Client,
+    DeletedLevel,
     DiffEntry,
     ImportReport,
+    RemovedRole,
+    RemovedUser,
     RollbackReport,
     RotationOutcome,
     RotationPolicy,
     RotationStatus,
     Stack,
     Token,
+    User,
     VersionEntry,
 )
 from stacksafe.errors import BrokenReferences, InvalidInput
@@ -95,10 +99,30 @@ class RemoteBackend:
     def create_stack(self, name: str, account: str, environment: str) -> Stack:
         return self.client.create_stack(name, account=account, environment=environment)
 
+    def delete_stack(self, stack: str, account: str | None, force: bool) -> DeletedLevel:
+        return self.client.delete_stack(remote_stack_uid(self.client, stack, account), force=force)
+
+    def delete_account(self, account: str, force: bool) -> DeletedLevel:
+        return self.client.delete_account(account, force=force)
+
     def create_user(
         self, email: str, account: str, role: str, stack_roles: Mapping[str, str]
     ) -> None:
         self.client.create_user(email, account=account, role=role, stack_roles=stack_roles)
+
+    def users(self) -> list[User]:
+        return self.client.users()
+
+    def remove_user(self, email: str) -> RemovedUser:
+        return self.client.remove_user(email)
+
+    def remove_role(self, email: str, account: str | None, stack: str | None) -> RemovedRole:
+        if stack is not None:
+            uid = remote_stack_uid(self.client, stack, account)
+            return self.client.remove_role(email, stack=uid)
+        if account is None:
+            raise InvalidInput("name what to remove: --account ACCOUNT or --stack STACK")
+        return self.client.remove_role(email, account=account)
 
     def create_token(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated
 
 import typer
@@ -48,6 +49,32 @@ def accounts_list(data_dir: DataDirOption = None, fmt: ListFormatOption = ListFo
         )
 
 
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Destroy the values it holds (current and history, each audited) and delete it; "
+        "without it a delete is refused while any value is held.",
+    ),
+]
+
+
+@accounts_app.command("delete")
+def accounts_delete(name: str, force: ForceOption = False, data_dir: DataDirOption = None) -> None:
+    """Delete an account and all its stacks (the server owner only)."""
+    with backend(data_dir) as where:
+        deleted = where.delete_account(name, force)
+    stacks = f" with {len(deleted.stacks)} stack(s)" if deleted.stacks else ""
+    typer.echo(f"Deleted account {deleted.account_name!r}{stacks}{_destroyed(deleted.destroyed)}")
+
+
+def _destroyed(destroyed: Mapping[str, Sequence[int]]) -> str:
+    if not destroyed:
+        return ""
+    versions = sum(len(v) for v in destroyed.values())
+    return f"; destroyed {versions} value(s) of {len(destroyed)} key(s) first"
+
+
 @stacks_app.command("create")
 def stacks_create(
     name: str,
@@ -66,6 +93,22 @@ def stacks_create(
         stack = where.create_stack(name, account, environment)
         warn_unknown_environments(where, [environment], in_use)
     typer.echo(f"Created stack {stack.name!r} ({stack.environment}, uid {stack.uid})")
+
+
+@stacks_app.command("delete")
+def stacks_delete(
+    name: str,
+    account: AccountOption = None,
+    force: ForceOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Delete a stack (who may manage its account's stacks)."""
+    with backend(data_dir) as where:
+        deleted = where.delete_stack(name, account, force)
+    typer.echo(
+        f"Deleted stack {deleted.stack_name!r} of account {deleted.account_name!r}"
+        + _destroyed(deleted.destroyed)
+    )
 
 
 @stacks_app.command("list")

@@ -38,6 +38,7 @@ from stacksafe.client.models import (
     VersionEntry,
     secret_from_json,
 )
+from stacksafe.client.offboarding import Offboarding
 from stacksafe.client.transport import Transport, etag_version, response_of
 from stacksafe.errors import BrokenReferences, InvalidInput
 from stacksafe.model import Secret, SecretValue
@@ -45,7 +46,7 @@ from stacksafe.model import Secret, SecretValue
 __all__ = ["Client"]
 
 
-class Client:
+class Client(Offboarding):
     """A connection to a stacksafe server, authenticated by a token, or by a workload's JWT
     (``Client(address, JwtLogin(role, jwt_file))``: it logs in, and again before the token
     expires)."""

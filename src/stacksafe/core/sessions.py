@@ -193,7 +193,7 @@ def session_principal(
         if found is None or not hmac.compare_digest(found[0].token_hash, digest):
             raise Unauthenticated("not signed in")
         session, user = found
-        if session.ended_at is not None:
+        if session.ended_at is not None or user.removed_at is not None:
             raise Unauthenticated("the session has ended; sign in again")
         principal = principal_for_user(conn, user)
     now = installation.clock()

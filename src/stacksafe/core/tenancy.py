@@ -36,6 +36,7 @@ __all__ = [
     "record_stack_created",
     "resolve_target",
     "stack_target_of",
+    "visible_stack",
     "visible_target",
 ]
 
@@ -240,6 +241,27 @@ def visible_target(
         # Someone probing another account: the caller sees "does not exist", the log sees who.
         record_denied(installation, actor, "access", missing.message, account=found)
     raise missing
+
+
+def visible_stack(
+    installation: Installation, actor: Principal, ref: str, account_ref: str | None = None
+) -> Stack:
+    """The stack ``ref`` (uid or name, within ``account_ref`` when given) among those
+    ``actor`` can see; anything else does not exist (for commands that name a stack to manage
+    it: deleting it, removing a role in it)."""
+    if account_ref is not None:
+        account = visible_target(installation, actor, account_ref=account_ref).account
+        found = find_stack(installation, ref, account.uid)
+        # Whether the actor may see it: refused (and recorded) as any probe is, NotFound.
+        stack = visible_target(installation, actor, stack_uid=found.uid).stack
+        assert stack is not None  # noqa: S101 - a stack was named
+        return stack
+    matches = [s for s in list_stacks(installation, actor) if ref in (s.uid, s.name)]
+    if not matches:
+        raise NotFound(f"stack {ref!r} does not exist")
+    if len(matches) > 1:
+        raise InvalidInput(f"stack name {ref!r} is in several accounts: name the account too")
+    return matches[0]
 
 
 def stack_target_of(

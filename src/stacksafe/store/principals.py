@@ -7,8 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Row,
+    Table,
+    and_,
     bindparam,
     delete,
     insert,
@@ -32,12 +35,18 @@ __all__ = [
     "StoredToken",
     "StoredUser",
     "account_roles",
+    "delete_account_role",
     "delete_roles_of",
+    "delete_stack_role",
+    "delete_stack_roles_in",
+    "holder_of",
     "insert_token",
     "insert_user",
     "list_tokens",
     "list_users",
+    "mark_removed",
     "principals_revision_of",
+    "reinstate_user",
     "revoke_token",
     "revoke_tokens_of",
     "roles_of",
@@ -59,6 +68,8 @@ class StoredUser:
     email: str
     is_owner: bool
     created_at: datetime
+    # Set: the user was removed (offboarded); they authenticate nothing (revision 0015).
+    removed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +88,7 @@ class StoredToken:
 
 
 def _user(row: Row[Any]) -> StoredUser:
-    return StoredUser(row.id, row.email, row.is_owner, row.created_at)
+    return StoredUser(row.id, row.email, row.is_owner, row.created_at, row.removed_at)
 
 
 def _split(text: str | None) -> tuple[str, ...] | None:
@@ -221,8 +232,19 @@ def token_and_user_by_hash(
     row = conn.execute(_TOKEN_AND_USER, {"token_hash": token_hash}).first()
     if row is None:
         return None
-    user = StoredUser(row.holder_id, row.holder_email, row.holder_is_owner, row.holder_created_at)
-    return _token(row), user
+    return _token(row), holder_of(row)
+
+
+def holder_of(row: Row[Any]) -> StoredUser:
+    """The user of a row joined with ``users`` under ``holder_`` labels (a token's, a
+    session's)."""
+    return StoredUser(
+        row.holder_id,
+        row.holder_email,
+        row.holder_is_owner,
+        row.holder_created_at,
+        row.holder_removed_at,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,12 +296,6 @@ def revoke_tokens_of(conn: Connection, user_id: int, now: datetime) -> list[str]
     return uids
 
 
-def delete_roles_of(conn: Connection, user_id: int) -> None:
-    """Take every account and stack role from a user."""
-    conn.execute(delete(memberships).where(memberships.c.user_id == user_id))
-    conn.execute(delete(stack_roles).where(stack_roles.c.user_id == user_id))
-
-
 def set_password_hash(conn: Connection, user_id: int, password_hash: str, now: datetime) -> None:
     conn.execute(
         update(users)
@@ -292,3 +308,73 @@ def user_with_password(conn: Connection, email: str) -> tuple[StoredUser, str | 
     """A user and their password hash (None: no password set), by email."""
     row = conn.execute(select(users).where(users.c.email == email)).first()
     return None if row is None else (_user(row), row.password_hash)
+
+
+def delete_roles_of(conn: Connection, user_id: int) -> tuple[list[int], list[int]]:
+    """Delete every account membership and stack role of a user; the account ids and the
+    stack ids they were in."""
+    accounts = sorted(account_roles(conn, user_id))
+    stacks_held = sorted(stack_roles_of(conn, user_id))
+    conn.execute(delete(memberships).where(memberships.c.user_id == user_id))
+    conn.execute(delete(stack_roles).where(stack_roles.c.user_id == user_id))
+    return accounts, stacks_held
+
+
+def _delete_role(conn: Connection, table: Table, where: ColumnElement[bool]) -> str | None:
+    """Delete the one role row ``where`` names; the role it gave (None: there was none)."""
+    role: str | None = conn.execute(select(table.c.role).where(where)).scalar_one_or_none()
+    if role is not None:
+        conn.execute(delete(table).where(where))
+    return role
+
+
+def delete_account_role(conn: Connection, user_id: int, account_id: int) -> str | None:
+    """Delete a user's membership of an account; the role it gave (None: there was none)."""
+    return _delete_role(
+        conn,
+        memberships,
+        and_(memberships.c.user_id == user_id, memberships.c.account_id == account_id),
+    )
+
+
+def delete_stack_role(conn: Connection, user_id: int, stack_id: int) -> str | None:
+    """Delete a user's role in one stack; the role (None: there was none)."""
+    return _delete_role(
+        conn,
+        stack_roles,
+        and_(stack_roles.c.user_id == user_id, stack_roles.c.stack_id == stack_id),
+    )
+
+
+def delete_stack_roles_in(conn: Connection, user_id: int, account_id: int) -> dict[int, str]:
+    """Delete a user's roles in every stack of an account; the stack ids and roles deleted."""
+    in_account = select(stacks.c.id).where(stacks.c.account_id == account_id)
+    held = {
+        row.stack_id: row.role
+        for row in conn.execute(
+            select(stack_roles.c.stack_id, stack_roles.c.role).where(
+                stack_roles.c.user_id == user_id, stack_roles.c.stack_id.in_(in_account)
+            )
+        )
+    }
+    if held:
+        conn.execute(
+            delete(stack_roles).where(
+                stack_roles.c.user_id == user_id, stack_roles.c.stack_id.in_(in_account)
+            )
+        )
+    return held
+
+
+def mark_removed(conn: Connection, user_id: int, now: datetime) -> None:
+    """Mark a user removed; their password goes with it (re-adding them does not restore it)."""
+    conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(removed_at=now, password_hash=None, updated_at=now)
+    )
+
+
+def reinstate_user(conn: Connection, user_id: int, now: datetime) -> None:
+    """A removed user given a role again: the same row, no longer marked removed."""
+    conn.execute(update(users).where(users.c.id == user_id).values(removed_at=None, updated_at=now))

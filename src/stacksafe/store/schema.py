@@ -364,6 +364,10 @@ users = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # Argon2id hash (PHC string) for signing in to the web UI; NULL: no password (revision 0006).
     Column("password_hash", Text, nullable=True),
+    # Set when the user was removed (offboarded, revision 0015): the row stays so that their
+    # tokens' and sessions' foreign keys hold and the audit log's emails keep meaning someone;
+    # a removed user authenticates nothing and is listed nowhere.
+    Column("removed_at", UTCDateTime, nullable=True),
 )
 
 memberships = Table(

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, or_, select, update
 
-from stacksafe.store.principals import StoredUser
+from stacksafe.store.principals import StoredUser, holder_of
 from stacksafe.store.schema import users, web_sessions
 
 __all__ = [
@@ -80,8 +80,7 @@ def session_and_user_by_hash(
     row = conn.execute(_SESSION_AND_USER.where(web_sessions.c.token_hash == token_hash)).first()
     if row is None:
         return None
-    user = StoredUser(row.holder_id, row.holder_email, row.holder_is_owner, row.holder_created_at)
-    return _session(row), user
+    return _session(row), holder_of(row)
 
 
 def touch_session(conn: Connection, session_id: int, now: datetime) -> None:

@@ -18,7 +18,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
-from stacksafe.errors import Conflict, InvalidInput, StorageUnavailable
+from stacksafe.errors import Conflict, InvalidInput, NotFound, StorageUnavailable
 from stacksafe.store.engine import WRITE_OPTION, PoolLimits, make_engine
 from stacksafe.store.nowait import NoWaitReader
 from stacksafe.store.outages import (
@@ -150,6 +150,12 @@ class Store:
                 message = message.replace("the write was committing", f"{what} was committing")
                 raise StorageUnavailable(message, exc.reason) from None
             except Exception as exc:
+                if _deleted_meanwhile(exc):
+                    # What the write refers to (a stack, an account, a user) was deleted
+                    # after the caller found it: as if it had not been found.
+                    raise NotFound(
+                        f"{what} was not done: what it refers to was deleted meanwhile"
+                    ) from None
                 if not _retryable(exc):
                     raise
         raise Conflict(f"{what} kept colliding with concurrent writes; try again")
@@ -174,6 +180,15 @@ MAX_YIELD_SECONDS = 1.0
 
 class RetryWrite(Exception):
     """Raised inside ``Store.transact`` when a compare-and-set lost a race: run again."""
+
+
+def _deleted_meanwhile(exc: BaseException) -> bool:
+    """A foreign key violated: every write refers to rows it has just read, so the row is one
+    a concurrent delete (a stack's, an account's: core.deletion) removed since."""
+    if not isinstance(exc, sa_exc.IntegrityError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate == "23503" or "FOREIGN KEY constraint failed" in str(exc.orig)
 
 
 def _retryable(exc: BaseException) -> bool:

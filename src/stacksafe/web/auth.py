@@ -38,6 +38,7 @@ __all__ = [
     "SignedIn",
     "WebRoute",
     "WebUser",
+    "attempt",
     "check_origin",
     "checked",
     "clear_cookie",
@@ -179,6 +180,18 @@ def redirect(request: Request, to: str, kind: str | None = None, text: str = "")
     if kind is not None:
         flash(request, response, kind, text)
     return response
+
+
+def attempt(
+    request: Request, back: str, work: Callable[[], str], *, done_at: str | None = None
+) -> Response:
+    """Run a form's change: to ``done_at`` (default ``back``) with its notice, or back to
+    ``back`` with the core's error message (which never holds a value)."""
+    try:
+        done = work()
+    except StacksafeError as exc:
+        return redirect(request, back, "error", exc.message)
+    return redirect(request, back if done_at is None else done_at, "ok", done)
 
 
 def _taken_flash(request: Request) -> dict[str, str] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from stacksafe.api.convert import Page, PerPage, account_out, page_of, stack_out
 from stacksafe.api.deps import Caller, InstallationDep
@@ -12,12 +12,14 @@ from stacksafe.api.schemas import (
     AccountCreate,
     AccountOut,
     Envelope,
+    LevelDeletedOut,
     ListEnvelope,
     StackCreate,
     StackOut,
 )
-from stacksafe.core import tenancy
+from stacksafe.core import deletion, tenancy
 from stacksafe.core.access import Action
+from stacksafe.core.deletion import DeletedLevel
 from stacksafe.core.guard import allow
 from stacksafe.paging import DEFAULT_PER_PAGE
 
@@ -101,3 +103,46 @@ def create_stack(
     stack = tenancy.create_stack(installation, actor, body.account_id, body.name, body.environment)
     account = tenancy.find_account(installation, body.account_id)
     return Envelope[StackOut](response=stack_out(stack, account))
+
+
+Force = Annotated[
+    bool,
+    Query(description="Destroy the values it holds first (each audited); without: refused, 409."),
+]
+
+
+def _deleted_out(deleted: DeletedLevel) -> LevelDeletedOut:
+    return LevelDeletedOut(
+        account_id=deleted.account.uid,
+        account_name=deleted.account.name,
+        stack_uid=None if deleted.stack is None else deleted.stack.uid,
+        stack_name=None if deleted.stack is None else deleted.stack.name,
+        stacks=list(deleted.stacks),
+        destroyed={k: list(v) for k, v in deleted.destroyed.items()},
+    )
+
+
+@router.delete("/stacks/{stack_uid}", response_model=Envelope[LevelDeletedOut])
+def delete_stack(
+    stack_uid: Annotated[str, Path(max_length=64)],
+    installation: InstallationDep,
+    actor: Caller,
+    force: Force = False,
+) -> Envelope[LevelDeletedOut]:
+    """Delete a stack (whoever may manage its account's stacks): refused (409, nothing changed)
+    while it holds any value, current or in history, unless ``force``."""
+    deleted = deletion.delete_stack(installation, actor, stack_uid, force=force)
+    return Envelope[LevelDeletedOut](response=_deleted_out(deleted))
+
+
+@router.delete("/accounts/{account_id}", response_model=Envelope[LevelDeletedOut])
+def delete_account(
+    account_id: Annotated[str, Path(description="Account uid or name.", max_length=255)],
+    installation: InstallationDep,
+    actor: Caller,
+    force: Force = False,
+) -> Envelope[LevelDeletedOut]:
+    """Delete an account and its stacks (the server owner): refused (409, nothing changed)
+    while any of them holds a value, unless ``force``."""
+    deleted = deletion.delete_account(installation, actor, account_id, force=force)
+    return Envelope[LevelDeletedOut](response=_deleted_out(deleted))

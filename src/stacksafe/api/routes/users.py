@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from stacksafe.api.convert import Page, PerPage, page_of, plain_time
 from stacksafe.api.deps import Caller, InstallationDep
-from stacksafe.api.schemas import Envelope, ListEnvelope, UserCreate, UserOut
+from stacksafe.api.schemas import (
+    Envelope,
+    ListEnvelope,
+    RoleRemovedOut,
+    UserCreate,
+    UserOut,
+    UserRemovedOut,
+)
 from stacksafe.core import principals
 from stacksafe.core.access import Principal
 from stacksafe.core.installation import Installation
-from stacksafe.core.principals import UserView
+from stacksafe.core.principals import RemovedRole, UserView
 from stacksafe.errors import NotFound
 from stacksafe.model import iso8601
 from stacksafe.paging import DEFAULT_PER_PAGE
@@ -77,3 +86,71 @@ def _visible(installation: Installation, actor: Principal, user_id: int) -> User
 @router.get("/users/{user_id}", response_model=Envelope[UserOut])
 def user(user_id: int, installation: InstallationDep, actor: Caller) -> Envelope[UserOut]:
     return Envelope[UserOut](response=_out(_visible(installation, actor, user_id)))
+
+
+UserRef = Annotated[str, Path(description="The user's email, or their id.", max_length=320)]
+
+
+def _email(installation: Installation, actor: Principal, user: str) -> str:
+    """The email of the user named by ``user`` (an email, or an id the caller can see)."""
+    if not user.isdigit():
+        return user
+    return _visible(installation, actor, int(user)).email
+
+
+def _role_out(removed: RemovedRole) -> RoleRemovedOut:
+    return RoleRemovedOut(
+        email=removed.email,
+        account_id=removed.account.uid,
+        stack_uid=None if removed.stack is None else removed.stack.uid,
+        role=removed.role,
+        stack_roles=removed.stack_roles,
+    )
+
+
+@router.delete("/users/{user}", response_model=Envelope[UserRemovedOut])
+def remove_user(
+    user: UserRef, installation: InstallationDep, actor: Caller
+) -> Envelope[UserRemovedOut]:
+    """Offboard a user (the server owner, with an 'admin' token): their web sessions end, every
+    token of theirs is revoked and every role deleted, at once on every server. The audit log
+    keeps naming them; giving the email a role again later brings the user back with that role
+    only."""
+    removed = principals.remove_user(installation, actor, _email(installation, actor, user))
+    return Envelope[UserRemovedOut](
+        response=UserRemovedOut(
+            email=removed.email,
+            removed_at_iso=iso8601(removed.removed_at),
+            tokens_revoked=list(removed.tokens_revoked),
+            sessions_ended=removed.sessions_ended,
+            accounts=list(removed.accounts),
+            stacks=list(removed.stacks),
+        )
+    )
+
+
+@router.delete("/users/{user}/accounts/{account_id}", response_model=Envelope[RoleRemovedOut])
+def remove_membership(
+    user: UserRef,
+    account_id: Annotated[str, Path(description="Account uid or name.", max_length=255)],
+    installation: InstallationDep,
+    actor: Caller,
+) -> Envelope[RoleRemovedOut]:
+    """Take a user out of an account: the membership and their roles in its stacks (the
+    account's administrators)."""
+    email = _email(installation, actor, user)
+    removed = principals.remove_account_role(installation, actor, email, account_id)
+    return Envelope[RoleRemovedOut](response=_role_out(removed))
+
+
+@router.delete("/users/{user}/stacks/{stack_uid}", response_model=Envelope[RoleRemovedOut])
+def remove_stack_role(
+    user: UserRef,
+    stack_uid: Annotated[str, Path(max_length=64)],
+    installation: InstallationDep,
+    actor: Caller,
+) -> Envelope[RoleRemovedOut]:
+    """Delete a user's role in one stack; the account role applies there again."""
+    email = _email(installation, actor, user)
+    removed = principals.remove_stack_role(installation, actor, email, stack_uid)
+    return Envelope[RoleRemovedOut](response=_role_out(removed))

@@ -25,6 +25,7 @@ from stacksafe.client.models.operations import (
     RotationPolicy,
     RotationStatus,
 )
+from stacksafe.client.models.removal import DeletedLevel, RemovedRole, RemovedUser
 from stacksafe.client.models.secrets import (
     DiffEntry,
     ImportReport,
@@ -48,9 +49,12 @@ __all__ = [
     "AuditEvent",
     "AuditVerification",
     "CreatedToken",
+    "DeletedLevel",
     "DiffEntry",
     "ImportReport",
     "Membership",
+    "RemovedRole",
+    "RemovedUser",
     "RollbackReport",
     "RotationOutcome",
     "RotationPolicy",

@@ -11,6 +11,13 @@ from stacksafe.core.principals.authentication import (
     authenticate_for_stack,
 )
 from stacksafe.core.principals.passwords import check_password, set_password
+from stacksafe.core.principals.removal import (
+    RemovedRole,
+    RemovedUser,
+    remove_account_role,
+    remove_stack_role,
+    remove_user,
+)
 from stacksafe.core.principals.tokens import (
     TOKEN_PREFIX,
     CreatedToken,
@@ -32,6 +39,8 @@ from stacksafe.core.principals.users import (
 __all__ = [
     "TOKEN_PREFIX",
     "CreatedToken",
+    "RemovedRole",
+    "RemovedUser",
     "StoredToken",
     "UserView",
     "authenticate",
@@ -44,6 +53,9 @@ __all__ = [
     "list_tokens",
     "list_users",
     "principal_for_user",
+    "remove_account_role",
+    "remove_stack_role",
+    "remove_user",
     "revoke_own_token",
     "revoke_token",
     "set_password",

@@ -167,7 +167,9 @@ def _principal_of_token(conn: Connection, digest: bytes) -> Principal:
     if found is None or not hmac.compare_digest(found[0].token_hash, digest):
         raise Unauthenticated("the token is not valid")
     stored, user = found
-    if stored.revoked_at is not None:
+    # A removed user's tokens were revoked with the removal; the mark is checked as well, so
+    # that no token of theirs (one revoked in the same breath or not) stands for them.
+    if stored.revoked_at is not None or user.removed_at is not None:
         raise Unauthenticated("the token was revoked")
     return replace(
         principal_for_user(conn, user),

@@ -88,4 +88,6 @@ def check_password(
         _hasher().verify(hashed or _decoy_hash(), password.reveal())
     except (VerificationError, InvalidHashError):
         return None
-    return user if hashed is not None else None
+    if hashed is None or user is None or user.removed_at is not None:
+        return None  # a removed user's password was cleared; checked all the same
+    return user

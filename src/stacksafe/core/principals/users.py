@@ -78,6 +78,11 @@ def create_user(
         user = queries.user_by_email(conn, email) or queries.insert_user(
             conn, email, False, installation.clock()
         )
+        reinstated = user.removed_at is not None
+        if reinstated:
+            # Re-adding an offboarded email: the same row (the audit log names it), with only
+            # the role given now; the tokens revoked at removal stay revoked, no password.
+            queries.reinstate_user(conn, user.id, installation.clock())
         queries.set_account_role(conn, user.id, account.id, account_role.value)
         for stack, stack_role in stacks.items():
             queries.set_stack_role(conn, user.id, stack.id, stack_role.value)
@@ -91,6 +96,7 @@ def create_user(
                 "user": email,
                 "role": account_role.value,
                 "stack_roles": {s.uid: r.value for s, r in stacks.items()},
+                **({"reinstated": True} if reinstated else {}),
             },
         )
         return user
@@ -111,8 +117,10 @@ def principal_for_user(conn: Connection, user: StoredUser) -> Principal:
 
 
 def user_named(conn: Connection, email: str) -> StoredUser:
-    user = queries.user_by_email(conn, email)
-    if user is None:
+    """The user ``email``; a removed one does not exist (core.principals.removal)."""
+    # No email holds a NUL, and PostgreSQL text cannot: not looked up (a 404, not a 500).
+    user = None if "\x00" in email else queries.user_by_email(conn, email)
+    if user is None or user.removed_at is not None:
         raise NotFound(f"user {email!r} does not exist")
     return user
 
@@ -141,6 +149,8 @@ def list_users(installation: Installation, actor: Principal) -> list[UserView]:
         }
         views = []
         for user in queries.list_users(conn):
+            if user.removed_at is not None:
+                continue  # offboarded: listed nowhere, named only by the audit log
             roles = queries.account_roles(conn, user.id)
             per_stack = queries.stack_roles_of(conn, user.id)
             related = set(roles) | {stacks[s].account_id for s in per_stack if s in stacks}

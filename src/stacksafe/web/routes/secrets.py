@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
@@ -17,7 +17,7 @@ from stacksafe.core.tenancy import Target
 from stacksafe.errors import Conflict, PreconditionFailed, StacksafeError
 from stacksafe.model import Secret, SecretValue, iso8601
 from stacksafe.paging import MAX_PAGE, WEB_SECRETS_PER_PAGE, offset_of
-from stacksafe.web.auth import Checked, SignedIn, WebRoute, redirect, render
+from stacksafe.web.auth import Checked, SignedIn, WebRoute, attempt, redirect, render
 from stacksafe.web.levels import Kind, level_target, level_url, may, on_both_levels
 from stacksafe.web.state import web_state
 
@@ -25,16 +25,6 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 MAX_PASTE = 2 * 1024 * 1024  # characters of a pasted .env
-
-
-def _attempt(request: Request, back: str, work: Callable[[], str]) -> Response:
-    """Run a write; back to ``back`` with its notice, or with the core's error message (which
-    never holds a value)."""
-    try:
-        done = work()
-    except StacksafeError as exc:
-        return redirect(request, back, "error", exc.message)
-    return redirect(request, back, "ok", done)
 
 
 @router.get("/")
@@ -54,7 +44,7 @@ def create_account(request: Request, user: Checked, name: Annotated[str, Form()]
         made = tenancy.create_account(installation, user.principal, name.strip())
         return f"Created account {made.name}."
 
-    return _attempt(request, "/", work)
+    return attempt(request, "/", work)
 
 
 @dataclass(frozen=True)
@@ -176,6 +166,11 @@ def _level_page(
             target,
         ),
         can_manage_stacks=may(actor, Action.MANAGE_STACKS, account_level),
+        # Deleting: a stack as creating one, an account the server owner alone (the core's
+        # rules; this only decides whether to offer the form).
+        can_delete=actor.is_owner
+        if target.stack is None
+        else may(actor, Action.MANAGE_STACKS, account_level),
         can_read_audit=may_read_audit(actor, target.account),
         dotenv=dotenv,
         **extra,
@@ -222,7 +217,7 @@ def create_stack(
         )
         return f"Created stack {made.name} ({made.environment})."
 
-    return _attempt(request, level_url(target), work)
+    return attempt(request, level_url(target), work)
 
 
 @on_both_levels(router, "POST", "/secrets")
@@ -262,7 +257,7 @@ def set_secret(
             ) from None
         return f"Saved {written.key} (version {written.version})."
 
-    return _attempt(request, level_url(target) + Listing(q, page).here(), work)
+    return attempt(request, level_url(target) + Listing(q, page).here(), work)
 
 
 @on_both_levels(router, "POST", "/secrets/{key}/delete")
@@ -282,7 +277,7 @@ def delete_secret(
         secrets.unset_secret(installation, user.principal, target, key)
         return f"Deleted {key} from {target.describe()}."
 
-    return _attempt(request, level_url(target) + Listing(q, page).here(), work)
+    return attempt(request, level_url(target) + Listing(q, page).here(), work)
 
 
 @on_both_levels(router, "POST", "/secrets/{key}/reveal")

@@ -1,0 +1,45 @@
+"""The SDK's offboarding calls (docs/offboarding.md), a part of ``stacksafe.Client``: removing a
+user or one of their roles, deleting a stack or an account."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from stacksafe.client.models import DeletedLevel, RemovedRole, RemovedUser
+from stacksafe.errors import InvalidInput
+
+__all__ = ["Offboarding"]
+
+
+class Offboarding:
+    """Mixed into ``Client``, which answers ``_answer`` (one API call, its JSON answer)."""
+
+    def _answer(self, method: str, path: str, **kwargs: Any) -> object:
+        raise NotImplementedError  # pragma: no cover - Client's
+
+    def remove_user(self, user: str) -> RemovedUser:
+        """Offboard ``user`` (email or id): sessions ended, tokens revoked, roles deleted."""
+        return RemovedUser.from_json(self._answer("DELETE", f"/users/{quote(user, safe='')}"))
+
+    def remove_role(
+        self, user: str, *, account: str | None = None, stack: str | None = None
+    ) -> RemovedRole:
+        """``user`` out of ``account`` (with their stack roles there), or their ``stack`` role."""
+        if (account is None) == (stack is None):
+            raise InvalidInput("name one of: an account, or a stack")
+        kind, ref = ("accounts", account) if account is not None else ("stacks", stack)
+        path = f"/users/{quote(user, safe='')}/{kind}/{quote(ref or '', safe='')}"
+        return RemovedRole.from_json(self._answer("DELETE", path))
+
+    def delete_stack(self, stack: str, *, force: bool = False) -> DeletedLevel:
+        """Delete a stack (a uid); ``force``: destroy the values it holds first."""
+        return self._delete_level(f"/stacks/{quote(stack, safe='')}", force)
+
+    def delete_account(self, account: str, *, force: bool = False) -> DeletedLevel:
+        """Delete an account and its stacks; ``force``: destroy the values they hold first."""
+        return self._delete_level(f"/accounts/{quote(account, safe='')}", force)
+
+    def _delete_level(self, path: str, force: bool) -> DeletedLevel:
+        params = {"force": "true"} if force else None
+        return DeletedLevel.from_json(self._answer("DELETE", path, params=params))
