@@ -14,7 +14,7 @@ from stacksafe.core.principals import create_token, revoke_token
 from stacksafe.core.tenancy import create_account
 from stacksafe.settings import Settings
 from stacksafe.store import principals as queries
-from stacksafe.store.migrate import current_revision
+from stacksafe.store.migrate import HEAD_REVISION, current_revision
 from tests.actors import LOCAL
 from tests.api.helpers import user_with_token
 
@@ -44,7 +44,7 @@ def test_0014_up_and_down_and_the_token_triggers_hold(settings: Settings) -> Non
             assert "actor" not in {c["name"] for c in inspect(conn).get_columns("tokens")}
         _migrate(installation, "head", down=False)
         with installation.store.read() as conn:
-            assert current_revision(conn) == "0014"
+            assert current_revision(conn) == HEAD_REVISION
             assert {"jwt_issuers", "jwt_roles", "jwt_seen"} <= set(inspect(conn).get_table_names())
         before = _revision(installation)
         made = create_token(installation, LOCAL, "dev@acme.test", scopes=["public"])
