@@ -21,7 +21,14 @@ from sqlalchemy import (
 
 from stacksafe.store.schema import Id, UTCDateTime, metadata
 
-__all__ = ["jwt_issuers", "jwt_roles", "jwt_seen", "oidc_flows", "oidc_group_roles", "oidc_provider"]
+__all__ = [
+    "jwt_issuers",
+    "jwt_roles",
+    "jwt_seen",
+    "oidc_flows",
+    "oidc_group_roles",
+    "oidc_provider",
+]
 
 jwt_issuers = Table(
     "jwt_issuers",
@@ -86,6 +93,7 @@ oidc_provider = Table(
     Column("token_auth_method", String(32), nullable=False),  # client_secret_basic or _post
     Column("jwks_uri", Text, nullable=False),
     Column("jwks", Text, nullable=False),
+    Column("scopes", Text, nullable=False),  # space-separated, asked for at every sign-in
     Column("groups_claim", String(128), nullable=True),  # NULL: groups are not read
     Column("allowed_domains", Text, nullable=True),  # space-separated; NULL: any domain
     Column("password_sign_in", Boolean, nullable=False),

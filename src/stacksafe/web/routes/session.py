@@ -7,7 +7,9 @@ import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
+from starlette.concurrency import run_in_threadpool
 
+from stacksafe.core.oidc.provider import password_sign_in_allowed, provider_of
 from stacksafe.core.sessions import end_session
 from stacksafe.errors import TooManyFailures, Unauthenticated
 from stacksafe.model import SecretValue
@@ -19,6 +21,7 @@ from stacksafe.web.auth import (
     check_origin,
     clear_cookie,
     cookie_name,
+    error_page,
     new_pre_session,
     pre_session,
     redirect,
@@ -37,7 +40,15 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 def sign_in_page(request: Request) -> Response:
     # A fresh pre-session nonce per form: the token in the page matches the cookie set with it.
     nonce, token = new_pre_session(request)
-    response = render(request, "sign_in.html", None, pre_csrf=token)
+    provider = provider_of(web_state(request).installation)
+    response = render(
+        request,
+        "sign_in.html",
+        None,
+        pre_csrf=token,
+        sso=provider is not None,
+        password_sign_in=provider is None or provider.password_sign_in,
+    )
     set_cookie(request, response, PRE_COOKIE, nonce)
     return response
 
@@ -59,6 +70,8 @@ async def sign_in(
             redirect(request, "/sign-in", "error", expired)
         )
     state = web_state(request)
+    if not await run_in_threadpool(password_sign_in_allowed, state.installation):
+        return error_page(request, 403, "password sign-in is switched off: sign in with SSO")
     source_ip = request.client.host if request.client else None
     request_id = str(getattr(request.state, "request_id", "")) or None
     replacing = request.cookies.get(cookie_name(request, SESSION_COOKIE))

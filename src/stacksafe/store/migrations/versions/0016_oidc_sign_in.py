@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("token_auth_method", sa.String(32), nullable=False),
         sa.Column("jwks_uri", sa.Text(), nullable=False),
         sa.Column("jwks", sa.Text(), nullable=False),
+        sa.Column("scopes", sa.Text(), nullable=False),
         sa.Column("groups_claim", sa.String(128), nullable=True),
         sa.Column("allowed_domains", sa.Text(), nullable=True),
         sa.Column("password_sign_in", sa.Boolean(), nullable=False),
@@ -55,9 +56,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_oidc_group_roles")),
-        sa.UniqueConstraint(
-            "group_name", "account_id", name="uq_oidc_group_roles_group_account"
-        ),
+        sa.UniqueConstraint("group_name", "account_id", name="uq_oidc_group_roles_group_account"),
     )
     op.create_table(
         "oidc_flows",
