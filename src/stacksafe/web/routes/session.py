@@ -63,6 +63,8 @@ async def sign_in(
     # On the event loop: the checks below are cheap; the rest (the counts, Argon2, the
     # session) runs on the password pool, never on the threads the API's requests need.
     check_origin(request)
+    if not await run_in_threadpool(password_sign_in_allowed, web_state(request).installation):
+        return error_page(request, 403, "password sign-in is switched off: sign in with SSO")
     expected = pre_session(request)
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         expired = "the form expired; please sign in again"
@@ -70,8 +72,6 @@ async def sign_in(
             redirect(request, "/sign-in", "error", expired)
         )
     state = web_state(request)
-    if not await run_in_threadpool(password_sign_in_allowed, state.installation):
-        return error_page(request, 403, "password sign-in is switched off: sign in with SSO")
     source_ip = request.client.host if request.client else None
     request_id = str(getattr(request.state, "request_id", "")) or None
     replacing = request.cookies.get(cookie_name(request, SESSION_COOKIE))

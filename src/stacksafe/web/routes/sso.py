@@ -4,10 +4,7 @@ cookie, the same session row, ``session.start`` with ``method: sso``)."""
 
 from __future__ import annotations
 
-import hmac
-from typing import Annotated
-
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -18,14 +15,10 @@ from stacksafe.web.auth import (
     PRE_COOKIE,
     SESSION_COOKIE,
     WebRoute,
-    check_origin,
     clear_cookie,
     client_ip,
     cookie_name,
     error_page,
-    pre_session,
-    redirect,
-    refused_form,
     render,
     set_cookie,
     site_origin,
@@ -40,15 +33,11 @@ CALLBACK = "/sign-in/sso/callback"
 _MAX_PARAM = 4096
 
 
-@router.post("/sign-in/sso")
-async def sso_start(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
-    check_origin(request)
-    expected = pre_session(request)
-    if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
-        expired = "the form expired; please sign in again"
-        return await refused_form(request, "the sign-in form's CSRF token is missing or wrong") or (
-            redirect(request, "/sign-in", "error", expired)
-        )
+@router.get("/sign-in/sso")
+async def sso_start(request: Request) -> Response:
+    # A link, not a form: the page's CSP (form-action 'self') would stop a form's redirect to
+    # the provider. Starting a sign-in needs no CSRF token: it changes nothing, and only the
+    # browser holding the flow cookie set here can finish it.
     installation = web_state(request).installation
     started = await run_in_threadpool(start, installation, site_origin(request) + CALLBACK)
     response = RedirectResponse(started.url, status_code=303)
