@@ -244,7 +244,19 @@ def test_a_replayed_state_is_refused(site: Site, fresh: Callable[[], BrowserCont
     assert len(callbacks) == 1
 
     replay = fresh()
-    replay.add_cookies([flow[0]])
+    cookie = flow[0]
+    replay.add_cookies(
+        [
+            {
+                "name": cookie["name"],
+                "value": cookie["value"],
+                "url": site.served.address,
+                "secure": True,
+                "httpOnly": True,
+                "sameSite": "Lax",
+            }
+        ]
+    )
     again = replay.new_page()
     again.goto(callbacks[0])
     refused(again, "state")
