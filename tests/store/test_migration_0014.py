@@ -42,7 +42,7 @@ def test_0014_up_and_down_and_the_token_triggers_hold(settings: Settings) -> Non
             assert current_revision(conn) == "0013"
             assert not inspect(conn).has_table("jwt_roles")
             assert "actor" not in {c["name"] for c in inspect(conn).get_columns("tokens")}
-        _migrate(installation, "head", down=False)
+        _migrate(installation, "0014", down=False)
         with installation.store.read() as conn:
             assert current_revision(conn) == "0014"
             assert {"jwt_issuers", "jwt_roles", "jwt_seen"} <= set(inspect(conn).get_table_names())
