@@ -4,8 +4,6 @@ nothing else is touched (users, their roles and sessions stay)."""
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import delete, inspect, select
 
 from stacksafe.core.installation import Installation, initialise
@@ -18,16 +16,9 @@ from stacksafe.store.principals import list_users
 from stacksafe.store.schema import accounts, memberships
 from tests.actors import LOCAL
 from tests.api.helpers import user_with_token
+from tests.store.migrating import migrate
 
 TABLES = {"oidc_provider", "oidc_group_roles", "oidc_flows"}
-
-
-def _migrate(installation: Installation, revision: str, *, down: bool) -> None:
-    config = Config()
-    config.set_main_option("script_location", "stacksafe.store:migrations")
-    with installation.store.write() as conn:
-        config.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 def _provider(installation: Installation) -> StoredProvider:
@@ -55,15 +46,15 @@ def test_0016_up_and_down_keeps_users_and_roles(settings: Settings) -> None:
     try:
         account = create_account(installation, LOCAL, "acme")
         user_with_token(installation, "dev@acme.test", "acme", "developer")
-        _migrate(installation, "0016", down=False)  # head while 0015 is not merged: a no-op
+        migrate(installation, "0016", down=False)  # head while 0015 is not merged: a no-op
         with installation.store.write() as conn:
             put_provider(conn, _provider(installation), [("devs", account.id, "developer")])
-        _migrate(installation, "0014", down=True)
+        migrate(installation, "0014", down=True)
         with installation.store.read() as conn:
             assert not TABLES & set(inspect(conn).get_table_names())
             assert [u.email for u in list_users(conn)] == ["dev@acme.test"]
             assert conn.execute(select(memberships.c.role)).scalars().all() == ["developer"]
-        _migrate(installation, "head", down=False)
+        migrate(installation, "head", down=False)
         with installation.store.read() as conn:
             assert current_revision(conn) == HEAD_REVISION
             assert set(inspect(conn).get_table_names()) >= TABLES
