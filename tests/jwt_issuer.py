@@ -10,6 +10,7 @@ a real provider deciding what to sign, is tested in tests/e2e/sso against oidc-p
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -17,13 +18,21 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-__all__ = ["Issuer", "github_claims", "kubernetes_claims", "running_issuer"]
+__all__ = [
+    "CLUSTER",
+    "Issuer",
+    "github_claims",
+    "kubernetes_claims",
+    "running_issuer",
+    "trust_cluster",
+]
 
 Key = RSAKey | ECKey | OKPKey
 
@@ -88,6 +97,17 @@ def kubernetes_claims(
     }
 
 
+@functools.cache
+def _generated(kind: str, kid: str) -> Key:
+    """A key per (kind, kid) and test process: an RSA key takes a tenth of a second to make,
+    and every test starts an issuer. Keys of different kids are different keys."""
+    if kind == "RSA":
+        return RSAKey.generate_key(2048, parameters={"kid": kid})
+    if kind == "EC":
+        return ECKey.generate_key("P-256", parameters={"kid": kid})
+    return OKPKey.generate_key("Ed25519", parameters={"kid": kid})
+
+
 class Issuer:
     """Keys by kid; the JWK set served is the public half of ``published``."""
 
@@ -102,13 +122,7 @@ class Issuer:
         self.add_key("rsa-1", "RSA")
 
     def add_key(self, kid: str, kind: str = "RSA", *, publish: bool = True) -> Key:
-        key: Key
-        if kind == "RSA":
-            key = RSAKey.generate_key(2048, parameters={"kid": kid})
-        elif kind == "EC":
-            key = ECKey.generate_key("P-256", parameters={"kid": kid})
-        else:
-            key = OKPKey.generate_key("Ed25519", parameters={"kid": kid})
+        key = _generated(kind, kid)
         self.keys[kid] = key
         if publish:
             self.published.append(kid)
@@ -204,3 +218,25 @@ def running_issuer() -> Iterator[Issuer]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+CLUSTER = "https://kubernetes.default.svc.cluster.local"
+
+
+class _Cli(Protocol):
+    def ok(self, *args: str) -> object: ...
+
+
+def trust_cluster(cli: _Cli, issuer: Issuer, directory: Path, roles: Mapping[str, str]) -> None:
+    """With `stacksafe auth jwt`: ``issuer``'s keys trusted as the cluster ``CLUSTER`` (a JWKS
+    file, as exported from a cluster), and a role per name (its ttl) for the service account
+    ``shop:web``, as deployer of acme's stack ``web``."""
+    keys = directory / "jwks.json"
+    keys.write_text(issuer.jwks_text())
+    cli.ok("auth", "jwt", "add-issuer", "cluster", "--issuer", CLUSTER, "--jwks-file", str(keys))
+    for role, ttl in roles.items():
+        cli.ok(
+            "auth", "jwt", "add-role", role, "--issuer", "cluster", "--audience", "stacksafe",
+            "--claim", "sub=system:serviceaccount:shop:web", "--account", "acme",
+            "--role", "deployer", "--stack", "web", "--ttl", ttl, "--max-ttl", "1h",
+        )  # fmt: skip

@@ -4,9 +4,12 @@ and refusals from one address are throttled like bad tokens."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
+from stacksafe.core.audit_events import list_events
 from stacksafe.core.principals import list_tokens
 from tests.actors import LOCAL
 from tests.api.helpers import World, assert_error
@@ -72,3 +75,33 @@ def test_refused_logins_from_one_address_are_throttled(world: World) -> None:
         response = anonymous.post("/api/3/auth/jwt/login", json={"role": "deploy", "jwt": good})
         assert response.status_code == 429
         assert response.headers["retry-after"].isdigit()
+
+
+@pytest.mark.databases("sqlite", "postgresql")
+def test_bad_input_through_both_faces_is_never_a_server_error(world: World) -> None:
+    """A NUL, a lone surrogate, a non-string, megabytes: each refused (4xx), nothing issued,
+    and the audit log holds none of it, on both databases."""
+    with workload_site(world) as (issuer, _), TestClient(world.app) as anonymous:
+        signed = issuer.sign(github_claims(issuer.url))
+        bodies: list[object] = [
+            {"role": "dep\x00loy", "jwt": signed},
+            {"role": "deploy\ud800", "jwt": signed},
+            {"role": "deploy", "jwt": "eyJ\x00.x.y"},
+            {"role": "deploy", "jwt": "\ud800.\ud800.\ud800"},
+            {"role": 7, "jwt": signed},
+            {"role": "deploy", "jwt": ["a"]},
+            {"role": "deploy", "jwt": "a" * 100_000},
+            {"role": "x" * 1000, "jwt": signed},
+        ]
+        before = len(list_tokens(world.installation, LOCAL))
+        for body in bodies:
+            for url in ("/api/3/auth/jwt/login", "/v1/auth/jwt/login", "/v1/auth/kubernetes/login"):
+                response = anonymous.post(
+                    url,
+                    content=json.dumps(body),
+                    headers={"Content-Type": "application/json", "X-Forwarded-For": "x"},
+                )
+                assert 400 <= response.status_code < 500, (url, body, response.text)
+        assert len(list_tokens(world.installation, LOCAL)) == before
+        events = list_events(world.installation, limit=1000)
+        assert all("\x00" not in json.dumps(e.to_json()) for e in events)

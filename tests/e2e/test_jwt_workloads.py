@@ -14,11 +14,9 @@ import pytest
 from stacksafe.client import Client, JwtLogin
 from stacksafe.errors import Unauthenticated
 from tests.e2e.conftest import RemoteCli, Served, TlsFiles, serve_seeded
-from tests.jwt_issuer import Issuer, kubernetes_claims
+from tests.jwt_issuer import CLUSTER, Issuer, kubernetes_claims, trust_cluster
 
 pytestmark = pytest.mark.databases("sqlite")  # core/workload runs on both databases
-
-CLUSTER = "https://kubernetes.default.svc.cluster.local"
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +31,7 @@ def served_jwt(
     base = tmp_path_factory.mktemp("jwt-served")
     for served in serve_seeded(base, f"sqlite:///{base / 'stacksafe.db'}", tls):
         cli = served.local.in_process()
-        keys = base / "jwks.json"
-        keys.write_text(issuer.jwks_text())
-        cli.ok(
-            "auth", "jwt", "add-issuer", "cluster", "--issuer", CLUSTER, "--jwks-file", str(keys)
-        )
-        for role, ttl in (("shop-web", "15m"), ("short", "2s")):
-            cli.ok(
-                "auth", "jwt", "add-role", role, "--issuer", "cluster", "--audience", "stacksafe",
-                "--claim", "sub=system:serviceaccount:shop:web", "--account", "acme",
-                "--role", "deployer", "--stack", "web", "--ttl", ttl, "--max-ttl", "1h",
-            )  # fmt: skip
+        trust_cluster(cli, issuer, base, {"shop-web": "15m", "short": "2s"})
         cli.ok("secrets", "set", "WEB_KEY=web-v", "--stack", "web", "--account", "acme")
         cli.ok("secrets", "set", "DEV_KEY=dev-v", "--stack", "dev", "--account", "acme")
         yield served

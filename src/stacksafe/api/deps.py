@@ -16,6 +16,7 @@ from stacksafe.core.guessing import BadTokens
 from stacksafe.core.installation import Installation
 from stacksafe.core.principals import authenticate
 from stacksafe.core.request_counts import RequestCounts
+from stacksafe.core.workload.login import LoggedIn, login
 from stacksafe.errors import Throttled, Unauthenticated
 
 T = TypeVar("T")
@@ -127,13 +128,32 @@ def bad_tokens_counted(
 
 
 def login_counted(
-    state: ApiState, source_ip: str | None, request_id: str, attempt: Callable[[], T]
-) -> T:
-    """``attempt()``, a login: refused at once when its address is over the bad-credential
-    limit, and its ``Unauthenticated`` (a refused JWT) counted against the address like a bad
-    token's, so that guessing roles or replaying stolen tokens is throttled too."""
+    state: ApiState,
+    role: str,
+    jwt: str,
+    *,
+    method: str,
+    source_ip: str | None,
+    request_id: str,
+) -> LoggedIn:
+    """A workload's JWT login (core.workload.login), refused at once when its address is over
+    the bad-credential limit, and counted against the address when refused (``LoginRefused`` is
+    ``Unauthenticated``), so that guessing roles or replaying stolen JWTs is throttled like bad
+    tokens. For both faces' logins (api.routes.auth, api.vault.auth)."""
     state.bad_tokens.check(source_ip or "unknown")
-    return bad_tokens_counted(state, source_ip, request_id, attempt)
+    return bad_tokens_counted(
+        state,
+        source_ip,
+        request_id,
+        lambda: login(
+            state.installation,
+            role,
+            jwt,
+            method=method,
+            source_ip=source_ip,
+            request_id=request_id or None,
+        ),
+    )
 
 
 def bearer_token(authorization: str) -> str:

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from stacksafe.cli.backend import backend
-from stacksafe.cli.common import DataDirOption, local_actor, opened_installation
+from stacksafe.cli.common import (
+    DataDirOption,
+    NarrowEnvironmentsOption,
+    NarrowStacksOption,
+    local_actor,
+    opened_installation,
+)
 from stacksafe.cli.environment_names import warn_unknown_environments
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
 from stacksafe.errors import InvalidInput
@@ -83,13 +89,8 @@ def users_set_password(
 def tokens_create(
     user: Annotated[str, typer.Option("--user", help="The user's email.")],
     scope: Annotated[list[str], typer.Option("--scope", help="public and/or admin.")],
-    stack: Annotated[
-        list[str] | None, typer.Option("--stack", help="Narrow to this stack; repeatable.")
-    ] = None,
-    environment: Annotated[
-        list[str] | None,
-        typer.Option("--environment", help="Narrow to stacks of this environment; repeatable."),
-    ] = None,
+    stack: NarrowStacksOption = None,
+    environment: NarrowEnvironmentsOption = None,
     expires_in: Annotated[str | None, typer.Option(help="e.g. 30d, 12h.")] = None,
     data_dir: DataDirOption = None,
 ) -> None:

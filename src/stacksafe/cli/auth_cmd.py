@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from stacksafe.cli.auth_oidc_cmd import oidc_app
-from stacksafe.cli.common import DataDirOption, local_actor, opened_installation
+from stacksafe.cli.common import (
+    DataDirOption,
+    NarrowEnvironmentsOption,
+    NarrowStacksOption,
+    local_actor,
+    opened_installation,
+)
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
 from stacksafe.errors import InvalidInput
 from stacksafe.model import iso8601
@@ -184,13 +190,8 @@ def add_role(
         list[str] | None,
         typer.Option("--claim-glob", help="KEY=PATTERN, * matching anything; repeatable."),
     ] = None,
-    stack: Annotated[
-        list[str] | None, typer.Option("--stack", help="Narrow to this stack; repeatable.")
-    ] = None,
-    environment: Annotated[
-        list[str] | None,
-        typer.Option("--environment", help="Narrow to stacks of this environment; repeatable."),
-    ] = None,
+    stack: NarrowStacksOption = None,
+    environment: NarrowEnvironmentsOption = None,
     scope: Annotated[
         list[str] | None, typer.Option("--scope", help="public and/or admin (default both).")
     ] = None,

@@ -14,6 +14,8 @@ from stacksafe.errors import InvalidInput
 __all__ = [
     "AccountOption",
     "DataDirOption",
+    "NarrowEnvironmentsOption",
+    "NarrowStacksOption",
     "StackOption",
     "local_actor",
     "opened_installation",
@@ -32,6 +34,14 @@ DataDirOption = Annotated[
 ]
 StackOption = Annotated[
     str | None, typer.Option("--stack", "-s", help="Stack uid or name.", show_default=False)
+]
+# A token's narrowing (tokens create, auth jwt add-role).
+NarrowStacksOption = Annotated[
+    list[str] | None, typer.Option("--stack", help="Narrow to this stack; repeatable.")
+]
+NarrowEnvironmentsOption = Annotated[
+    list[str] | None,
+    typer.Option("--environment", help="Narrow to stacks of this environment; repeatable."),
 ]
 AccountOption = Annotated[
     str | None, typer.Option("--account", "-a", help="Account uid or name.", show_default=False)

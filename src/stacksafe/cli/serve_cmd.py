@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import ipaddress
 import signal
 import socket
 import ssl
@@ -18,26 +17,18 @@ import typer
 from stacksafe.cli.common import DataDirOption, local_actor
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import AddressUnavailable, ConfigurationError, InvalidInput
+from stacksafe.loopback import is_loopback
 from stacksafe.settings import ServerSettings, Settings
 
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["FIRST_OWNER", "SHUTDOWN_TIMEOUT", "is_loopback", "serve"]
+__all__ = ["FIRST_OWNER", "SHUTDOWN_TIMEOUT", "serve"]
 
 FIRST_OWNER = "owner@localhost"
 # Seconds a stopping server (SIGTERM, Ctrl-C) gives requests in flight before it cancels them:
 # under the 30 s an orchestrator (Kubernetes, systemd, docker stop: 10 s) allows by default.
 SHUTDOWN_TIMEOUT = 8
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _first_start(settings: Settings) -> None:

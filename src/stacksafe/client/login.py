@@ -13,11 +13,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Protocol
 
 from stacksafe.errors import ConfigurationError
+
+if (
+    TYPE_CHECKING
+):  # `import stacksafe.client` needs no HTTP library (the models, the CLI's local mode)
+    import httpx
 
 __all__ = ["RENEW_AT", "Credential", "GivenToken", "JwtLogin"]
 

@@ -7,7 +7,6 @@ host is a loopback address. An error answer becomes the class the server raised 
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -33,6 +32,7 @@ from stacksafe.errors import (
     Throttled,
     Unauthenticated,
 )
+from stacksafe.loopback import is_loopback
 from stacksafe.paging import MAX_PER_PAGE
 
 __all__ = ["PER_PAGE", "Transport", "error_from_response", "etag_version", "response_of"]
@@ -85,15 +85,6 @@ def error_from_response(response: httpx.Response) -> StacksafeError:
     return cls(message)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _trusting(ca_bundle: str) -> ssl.SSLContext:
     """A context trusting the CAs in ``ca_bundle``; a file that cannot be used is one line."""
     try:
@@ -134,7 +125,7 @@ class Transport:
         parts = urlsplit(address)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"server address {address!r} must be https://HOST[:PORT]")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ConfigurationError(
                 f"refusing plain HTTP to {parts.hostname}: tokens and secrets would cross the "
                 "network unencrypted; use https://"
@@ -170,7 +161,10 @@ class Transport:
             raise self._unreachable(exc) from None
 
     def _sent(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.bearer()}"}
+        headers = {
+            **(kwargs.pop("headers", None) or {}),
+            "Authorization": f"Bearer {self.bearer()}",
+        }
         try:
             return self.http.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:

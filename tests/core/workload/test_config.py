@@ -62,29 +62,27 @@ def _role(site: Site, name: str = "r", **grant: Any) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("grant", "error", "message"),
-    [
-        ({"audiences": []}, InvalidInput, "needs --audience"),
-        ({"audiences": ["has space"]}, InvalidInput, "no spaces"),
-        ({"role": "owner"}, InvalidInput, "cannot own an account"),
-        ({"role": "emperor"}, InvalidInput, "is not one of"),
-        ({"scopes": ("root",)}, InvalidInput, "scopes must be chosen"),
-        ({"ttl": timedelta(hours=2)}, InvalidInput, "at most the max-ttl"),
-        ({"max_ttl": timedelta(days=2), "ttl": timedelta(days=2)}, InvalidInput, "24h"),
-        ({"issuer": "nosuch"}, NotFound, "issuer 'nosuch' does not exist"),
-        ({"account": "nosuch"}, NotFound, "does not exist"),
-        ({"stacks": ["nosuch"]}, NotFound, "does not exist"),
-        ({"environments": ["no such"]}, InvalidInput, "environment"),
-    ],
-)
-def test_a_bad_role_is_one_clear_error_and_adds_nothing(
-    site: Site, grant: dict[str, Any], error: type[Exception], message: str
-) -> None:
+BAD_ROLES: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({"audiences": []}, InvalidInput, "needs --audience"),
+    ({"audiences": ["has space"]}, InvalidInput, "no spaces"),
+    ({"role": "owner"}, InvalidInput, "cannot own an account"),
+    ({"role": "emperor"}, InvalidInput, "is not one of"),
+    ({"scopes": ("root",)}, InvalidInput, "scopes must be chosen"),
+    ({"ttl": timedelta(hours=2)}, InvalidInput, "at most the max-ttl"),
+    ({"max_ttl": timedelta(days=2), "ttl": timedelta(days=2)}, InvalidInput, "24h"),
+    ({"issuer": "nosuch"}, NotFound, "issuer 'nosuch' does not exist"),
+    ({"account": "nosuch"}, NotFound, "does not exist"),
+    ({"stacks": ["nosuch"]}, NotFound, "does not exist"),
+    ({"environments": ["no such"]}, InvalidInput, "environment"),
+]
+
+
+def test_a_bad_role_is_one_clear_error_and_adds_nothing(site: Site) -> None:
     before = _names(site)
-    with pytest.raises(error, match=message):
-        _role(site, **grant)
-    assert _names(site) == before
+    for grant, error, message in BAD_ROLES:
+        with pytest.raises(error, match=message):
+            _role(site, **grant)
+        assert _names(site) == before, grant
 
 
 def test_names_are_unique_and_checked(site: Site) -> None:
@@ -118,23 +116,21 @@ def test_an_issuer_in_use_is_not_removed(site: Site) -> None:
     assert "ci" in _names(site)[0]
 
 
-@pytest.mark.parametrize(
-    ("issuer", "source", "message"),
-    [
-        ("https://x.test", IssuerSource("jwks_url", url="http://192.0.2.1/keys"), "must be https"),
-        ("https://x.test", IssuerSource("jwks_url", url="ftp://x/keys"), "not an https:// URL"),
-        ("https://x.test", IssuerSource("file", jwks_text="{}"), "is not a JWK set"),
-        ("not a url", IssuerSource("file", jwks_text="{}"), "must be the issuer's URL"),
-        ("https://x.test", IssuerSource("nothing"), "give one of"),
-    ],
-)
-def test_an_issuer_whose_keys_cannot_be_had_is_refused(
-    site: Site, issuer: str, source: IssuerSource, message: str
-) -> None:
+BAD_ISSUERS: list[tuple[str, IssuerSource, str]] = [
+    ("https://x.test", IssuerSource("jwks_url", url="http://192.0.2.1/keys"), "must be https"),
+    ("https://x.test", IssuerSource("jwks_url", url="ftp://x/keys"), "not an https:// URL"),
+    ("https://x.test", IssuerSource("file", jwks_text="{}"), "is not a JWK set"),
+    ("not a url", IssuerSource("file", jwks_text="{}"), "must be the issuer's URL"),
+    ("https://x.test", IssuerSource("nothing"), "give one of"),
+]
+
+
+def test_an_issuer_whose_keys_cannot_be_had_is_refused(site: Site) -> None:
     before = _names(site)
-    with pytest.raises(InvalidInput, match=message):
-        add_issuer(site.installation, LOCAL, "bad", issuer=issuer, source=source)
-    assert _names(site) == before
+    for issuer, source, message in BAD_ISSUERS:
+        with pytest.raises(InvalidInput, match=message):
+            add_issuer(site.installation, LOCAL, "bad", issuer=issuer, source=source)
+        assert _names(site) == before, message
 
 
 def test_discovery_must_name_the_issuer_it_was_asked_for(site: Site) -> None:
@@ -149,12 +145,16 @@ def test_discovery_must_name_the_issuer_it_was_asked_for(site: Site) -> None:
         )
 
 
-def test_the_github_preset_is_githubs_issuer(site: Site) -> None:
-    stored = add_issuer(
-        site.installation,
-        LOCAL,
-        "gh",
-        issuer="github-actions",
-        source=IssuerSource("file", jwks_text=site.issuer.jwks_text()),
-    )
-    assert stored.issuer == "https://token.actions.githubusercontent.com"
+def test_the_presets_are_githubs_and_the_usual_clusters_issuer(site: Site) -> None:
+    for name, preset, url in (
+        ("gh", "github-actions", "https://token.actions.githubusercontent.com"),
+        ("k8s", "kubernetes", "https://kubernetes.default.svc.cluster.local"),
+    ):
+        stored = add_issuer(
+            site.installation,
+            LOCAL,
+            name,
+            issuer=preset,
+            source=IssuerSource("file", jwks_text=site.issuer.jwks_text()),
+        )
+        assert stored.issuer == url

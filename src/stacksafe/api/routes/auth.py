@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 
 from stacksafe.api.deps import StateDep, login_counted
 from stacksafe.api.schemas import Envelope, JwtLoggedIn, JwtLogin
-from stacksafe.core.workload.login import login
 from stacksafe.model import iso8601
 
 __all__ = ["router"]
@@ -25,16 +24,7 @@ def jwt_login(body: JwtLogin, request: Request, state: StateDep) -> Envelope[Jwt
     source_ip = request.client.host if request.client else None
     request_id = str(getattr(request.state, "request_id", ""))
     logged = login_counted(
-        state,
-        source_ip,
-        request_id,
-        lambda: login(
-            state.installation,
-            body.role,
-            body.jwt,
-            source_ip=source_ip,
-            request_id=request_id or None,
-        ),
+        state, body.role, body.jwt, method="jwt", source_ip=source_ip, request_id=request_id
     )
     return Envelope[JwtLoggedIn](
         response=JwtLoggedIn(

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from stacksafe.api.deps import ApiState, login_counted
 from stacksafe.api.vault.envelope import answer, errors
-from stacksafe.core.workload.login import LoggedIn, LoginRefused, login
+from stacksafe.core.workload.login import LoggedIn, LoginRefused
 
 __all__ = ["LOGIN_MOUNTS", "Login", "auth_block", "login_handler", "policies_of"]
 
@@ -87,17 +87,7 @@ def login_handler(path: str, method: str) -> Login | None:
         role, token = fields
         try:
             logged = login_counted(
-                state,
-                source_ip,
-                request_id,
-                lambda: login(
-                    state.installation,
-                    role,
-                    token,
-                    method=kind,
-                    source_ip=source_ip,
-                    request_id=request_id,
-                ),
+                state, role, token, method=kind, source_ip=source_ip, request_id=request_id
             )
         except LoginRefused as refused:
             return errors(400, [refused.message])

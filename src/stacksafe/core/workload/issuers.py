@@ -24,6 +24,7 @@ from stacksafe.store import workload as queries
 from stacksafe.store.workload import StoredIssuer
 
 __all__ = [
+    "NAME",
     "PRESETS",
     "IssuerSource",
     "StoredIssuer",
@@ -35,9 +36,13 @@ __all__ = [
     "remove_issuer",
 ]
 
-# Issuers everyone configures the same way.
-PRESETS = {"github-actions": "https://token.actions.githubusercontent.com"}
-_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+# Issuers everyone configures the same way: GitHub's, and the service-account issuer most
+# clusters keep by default (kubeadm, kind, k3s: --service-account-issuer).
+PRESETS = {
+    "github-actions": "https://token.actions.githubusercontent.com",
+    "kubernetes": "https://kubernetes.default.svc.cluster.local",
+}
+NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # of issuers and roles
 _MAX_AUDIENCE = 256
 
 
@@ -52,7 +57,7 @@ class IssuerSource:
 
 
 def check_name(name: str, what: str) -> str:
-    if not _NAME.fullmatch(name):
+    if not NAME.fullmatch(name):
         raise InvalidInput(
             f"{what} name {name[:80]!r} must be 1-64 lower-case letters, digits, '.', '_' or '-'"
         )

@@ -5,7 +5,6 @@ make the server hammer the issuer."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import threading
 import time
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from stacksafe.crypto.jwt import JwkSet
+from stacksafe.loopback import is_loopback
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -38,21 +38,12 @@ class KeysUnavailable(Exception):
     """The issuer's document could not be fetched or read; the message says why, in one line."""
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def checked_url(url: str) -> str:
     """``url`` if it is https:// (or plain http:// to loopback), else ``KeysUnavailable``."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise KeysUnavailable(f"{url[:200]!r} is not an https:// URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         # Keys (or an authorization code) in the clear could be swapped or read on the way.
         raise KeysUnavailable(f"{url[:200]} must be https:// (plain HTTP only on loopback)")
     return url

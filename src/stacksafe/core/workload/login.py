@@ -21,6 +21,7 @@ from stacksafe.core.audit import record, record_denied
 from stacksafe.core.installation import Installation
 from stacksafe.core.principals.tokens import mint_token
 from stacksafe.core.workload.claims import first_mismatch
+from stacksafe.core.workload.issuers import NAME
 from stacksafe.core.workload.keys import KeysUnavailable, fetch_keys
 from stacksafe.crypto.jwt import JwkSet, JwtRefused, UnknownKey, check_registered_claims
 from stacksafe.crypto.jwt import verified_claims as signed_claims
@@ -62,8 +63,20 @@ class LoggedIn:
 
 
 def _text(claims: dict[str, Any], name: str) -> str | None:
+    """A string claim as the audit log and the database can hold it: None when absent or not
+    text (a NUL or a lone surrogate, which PostgreSQL's text and UTF-8 refuse)."""
     value = claims.get(name)
-    return value[:_CLAIM_TEXT] if isinstance(value, str) else None
+    if not isinstance(value, str) or "\x00" in value or not _encodable(value):
+        return None
+    return value[:_CLAIM_TEXT]
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def login(
@@ -80,6 +93,10 @@ def login(
         raise InvalidInput("a login needs the role's name (role)")
     if not isinstance(jwt, str) or not jwt:
         raise InvalidInput("a login needs the workload's token (jwt)")
+    if not NAME.fullmatch(role_name):
+        # Never a role (their names are checked when made): refused without a lookup, and the
+        # name is not echoed into the audit log (it may hold anything, a NUL or a JWT).
+        role_name = "(not a role name)"
     asker = Principal(name=f"jwt:{role_name}", source_ip=source_ip, request_id=request_id)
     detail: dict[str, Any] = {"role": role_name, "method": method}
     try:
