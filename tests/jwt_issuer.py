@@ -117,7 +117,9 @@ class Issuer:
         self.url = ""
         self.jwks_requests = 0
         self.auth_methods = ["client_secret_basic", "client_secret_post"]
-        self.token_answers: list[tuple[int, dict[str, Any]]] = []
+        self.token_answers: list[tuple[int, dict[str, Any] | bytes]] = []
+        self.discovery_changes: dict[str, Any] = {}  # members of the discovery document changed
+        self.keys_down = False  # the JWK set answers 503
         self.token_requests: list[tuple[dict[str, str], str | None]] = []
         self.add_key("rsa-1", "RSA")
 
@@ -171,9 +173,13 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
                     "response_types_supported": ["code", "id_token"],
                     "subject_types_supported": ["public"],
                     "id_token_signing_alg_values_supported": ["RS256"],
+                    **issuer.discovery_changes,
                 }
             elif self.path == "/keys":
                 issuer.jwks_requests += 1
+                if issuer.keys_down:
+                    self.send_error(503)
+                    return
                 body = issuer.jwks()
             else:
                 self.send_error(404)
@@ -190,8 +196,8 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
             status, body = issuer.token_answers.pop(0) if issuer.token_answers else (400, {})
             self._answer(status, body)
 
-        def _answer(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
+        def _answer(self, status: int, body: dict[str, Any] | bytes) -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

@@ -270,3 +270,51 @@ def test_a_password_sign_in_says_its_method(site: Site) -> None:
     )
     event = list_events(site.installation, limit=1)[0]
     assert (event.action, event.detail["method"]) == ("session.start", "password")
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ((200, b"<html>not json</html>"), "not JSON"),
+        ((200, {"id_token": "x", "padding": "y" * 300_000}), "too large"),
+    ],
+)
+def test_a_token_endpoint_answer_that_cannot_be_read_is_refused(
+    site: Site, answer: tuple[int, Any], reason: str
+) -> None:
+    secret, query = site.start()
+    site.issuer.token_answers.append(answer)
+    with pytest.raises(SignInRefused, match=r"\(token endpoint\)"):
+        site.finish(secret, query["state"])
+    assert reason in list_events(site.installation, limit=1)[0].detail["reason"]
+
+
+def test_an_unreachable_token_endpoint_is_refused(site: Site) -> None:
+    site.issuer.discovery_changes = {"token_endpoint": "http://127.0.0.1:1/token"}
+    site.configure()
+    secret, query = site.start()
+    with pytest.raises(SignInRefused, match=r"\(token endpoint\)"):
+        site.finish(secret, query["state"])
+    assert "unreachable" in list_events(site.installation, limit=1)[0].detail["reason"]
+
+
+def test_an_unknown_key_while_the_keys_cannot_be_fetched_is_refused(site: Site) -> None:
+    site.issuer.rotate("rsa-2")
+    site.issuer.keys_down = True
+    secret, query = site.start()
+    token = site.issuer.sign(id_claims(site.issuer, query["nonce"]), kid="rsa-2")
+    site.issuer.token_answers.append((200, {"id_token": token}))
+    with pytest.raises(SignInRefused, match=r"\(unknown key\)"):
+        site.finish(secret, query["state"])
+
+
+def test_what_a_flow_and_a_sign_in_show_of_themselves(site: Site) -> None:
+    flow_secret, _ = site.start()
+    from stacksafe.core.oidc.flow import start_sign_in
+
+    flow = start_sign_in(site.installation, REDIRECT)
+    assert flow.secret not in repr(flow)
+    signed_in = site.sign_in()
+    assert signed_in.session.secret not in repr(signed_in)
+    assert "ada@acme.test" in repr(signed_in)
+    assert flow_secret.startswith("ssf_")

@@ -22,6 +22,7 @@ from stacksafe.core.oidc.provider import (
 from stacksafe.core.server_keys import SETTINGS_SEAL, keyed_hash
 from stacksafe.crypto.sealed_setting import open_setting, seal_setting
 from stacksafe.errors import Forbidden, IntegrityError, InvalidInput, NotFound
+from stacksafe.model import SecretValue
 from stacksafe.store.identity_tables import oidc_provider
 from tests.actors import LOCAL
 from tests.core.oidc.conftest import CLIENT_ID, SECRET, Site
@@ -162,3 +163,34 @@ def test_settings_have_no_secret_in_their_repr(site: Site) -> None:
     assert "client_secret_sealed" not in repr(found)
     fields = {f.name: f.repr for f in dataclasses.fields(found)}
     assert fields["client_secret_sealed"] is False
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"token_endpoint": None}, "has no token_endpoint"),
+        ({"token_endpoint": "http://idp.example.test/token"}, "must be https://"),
+        ({"response_types_supported": ["id_token"]}, "authorization code flow"),
+        ({"code_challenge_methods_supported": ["plain"]}, "PKCE with S256"),
+        ({"jwks_uri": "https://127.0.0.1:1/keys"}, "the provider's keys"),
+    ],
+)
+def test_a_provider_without_what_the_flow_needs_is_refused(
+    site: Site, changes: dict[str, object], message: str
+) -> None:
+    site.issuer.discovery_changes = changes
+    with pytest.raises(InvalidInput, match=message):
+        site.configure()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"client_secret": SecretValue("")}, "client secret file must hold the secret"),
+        ({"groups_claim": ""}, "--groups-claim must be 1-128 characters"),
+        ({"mappings": [GroupMapping("g" * 257, "acme", "viewer")]}, "over 256 characters"),
+    ],
+)
+def test_bad_settings_are_refused(site: Site, changes: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        site.configure(**changes)

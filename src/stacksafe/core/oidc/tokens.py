@@ -15,9 +15,8 @@ import httpx
 from stacksafe.core.installation import Installation
 from stacksafe.core.oidc.provider import PROVIDER_KEYS, client_secret
 from stacksafe.core.workload.keys import KeysUnavailable, checked_url, fetch_keys
-from stacksafe.crypto.jwt import JwkSet, JwtRefused, UnknownKey, check_registered_claims
-from stacksafe.crypto.jwt import verified_claims as signed_claims
-from stacksafe.store import Connection
+from stacksafe.core.workload.signed import claims_signed_by
+from stacksafe.crypto.jwt import JwtRefused, check_registered_claims
 from stacksafe.store import oidc as queries
 from stacksafe.store.oidc import StoredProvider
 
@@ -107,30 +106,13 @@ def id_token_claims(
 
 
 def _signed(installation: Installation, provider: StoredProvider, token: str) -> dict[str, Any]:
-    keys = installation.issuer_keys.of(PROVIDER_KEYS, provider.updated_at, provider.jwks)
-    try:
-        return signed_claims(token, keys)
-    except UnknownKey:
-        fresh = _fetched_again(installation, provider)
-        if fresh is None:
-            raise
-        return signed_claims(token, fresh)
-
-
-def _fetched_again(installation: Installation, provider: StoredProvider) -> JwkSet | None:
-    """The provider's keys fetched again (it may have rotated them), at most once every
-    ``REFRESH_SECONDS``; None when they were fetched too recently or cannot be."""
-    if not installation.issuer_keys.may_fetch(PROVIDER_KEYS):
-        return None
-    try:
-        keys = fetch_keys("jwks_url", provider.jwks_uri, provider.issuer)
-    except KeysUnavailable:
-        return None
-    now = installation.clock()
-
-    def work(conn: Connection) -> None:
-        queries.set_provider_keys(conn, keys.text, now)
-
-    installation.store.transact(work, "keeping the provider's new keys")
-    installation.issuer_keys.keep(PROVIDER_KEYS, now, keys)
-    return keys
+    return claims_signed_by(
+        installation,
+        token,
+        key_id=PROVIDER_KEYS,
+        updated_at=provider.updated_at,
+        jwks=provider.jwks,
+        fetch=lambda: fetch_keys("jwks_url", provider.jwks_uri, provider.issuer),
+        keep=queries.set_provider_keys,
+        what="the single sign-on provider",
+    )
