@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from stacksafe.store.identity_tables import oidc_flows, oidc_group_roles, oidc_provider
 from stacksafe.store.schema import accounts, memberships
@@ -134,10 +134,16 @@ def group_roles(conn: Connection) -> list[GroupRole]:
     return [GroupRole(r.group_name, r.account_id, r.name, r.role) for r in rows]
 
 
-def insert_flow(conn: Connection, flow_hash: bytes, expires_at: datetime, now: datetime) -> None:
-    """A sign-in sent to the provider; the expired ones are deleted first."""
+def insert_flow(
+    conn: Connection, flow_hash: bytes, expires_at: datetime, now: datetime, most: int
+) -> bool:
+    """A sign-in sent to the provider, unless ``most`` are under way already (False); the
+    expired ones are deleted first."""
     conn.execute(delete(oidc_flows).where(oidc_flows.c.expires_at <= now))
+    if conn.execute(select(func.count()).select_from(oidc_flows)).scalar_one() >= most:
+        return False
     conn.execute(insert(oidc_flows).values(flow_hash=flow_hash, expires_at=expires_at))
+    return True
 
 
 def take_flow(conn: Connection, flow_hash: bytes) -> datetime | None:

@@ -13,11 +13,17 @@ from typing import Any
 import pytest
 
 from stacksafe.core.audit_events import list_events
-from stacksafe.core.oidc.flow import FLOW_SECONDS, Callback, SignInRefused, finish_sign_in
+from stacksafe.core.oidc.flow import (
+    FLOW_SECONDS,
+    Callback,
+    SignInRefused,
+    finish_sign_in,
+    start_sign_in,
+)
 from stacksafe.core.oidc.provider import remove_provider
 from stacksafe.core.principals import create_user, set_password
 from stacksafe.core.sessions import SessionPolicy, session_principal, start_session
-from stacksafe.errors import NotFound
+from stacksafe.errors import NotFound, Throttled
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
 from tests.clock import Clock
@@ -310,11 +316,19 @@ def test_an_unknown_key_while_the_keys_cannot_be_fetched_is_refused(site: Site) 
 
 def test_what_a_flow_and_a_sign_in_show_of_themselves(site: Site) -> None:
     flow_secret, _ = site.start()
-    from stacksafe.core.oidc.flow import start_sign_in
-
     flow = start_sign_in(site.installation, REDIRECT)
     assert flow.secret not in repr(flow)
     signed_in = site.sign_in()
     assert signed_in.session.secret not in repr(signed_in)
     assert "ada@acme.test" in repr(signed_in)
     assert flow_secret.startswith("ssf_")
+
+
+def test_sign_ins_under_way_are_bounded(site: Site, clock: Clock) -> None:
+    for _ in range(3):
+        start_sign_in(site.installation, REDIRECT, most=3)
+    with pytest.raises(Throttled, match="too many sign-ins are under way") as refused:
+        start_sign_in(site.installation, REDIRECT, most=3)
+    assert refused.value.retry_after == 60
+    clock.now += timedelta(seconds=FLOW_SECONDS)  # the ones under way expire: room again
+    start_sign_in(site.installation, REDIRECT, most=3)

@@ -35,13 +35,14 @@ from stacksafe.core.oidc.tokens import exchange_code, id_token_claims
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.sessions import SIGN_IN_ACTOR, SessionPolicy, StartedSession, open_session
 from stacksafe.crypto.jwt import JwtRefused
-from stacksafe.errors import NotFound, Unauthenticated
+from stacksafe.errors import NotFound, Throttled, Unauthenticated
 from stacksafe.store import Connection
 from stacksafe.store import oidc as queries
 
 __all__ = [
     "FLOW_PREFIX",
     "FLOW_SECONDS",
+    "MAX_FLOWS",
     "Callback",
     "SignInRefused",
     "SignedIn",
@@ -52,6 +53,9 @@ __all__ = [
 
 FLOW_PREFIX = "ssf_"
 FLOW_SECONDS = 600  # time to sign in at the provider
+# Starting a sign-in needs no credential and writes a row: past this many under way (on every
+# server), new ones are refused for a while rather than let a flood grow the table.
+MAX_FLOWS = 10_000
 ACTION = "session.start"
 _CLAIM_TEXT = 256
 # How a refusal is recorded: (source ip, request id, reason, detail).
@@ -114,19 +118,27 @@ def _challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def start_sign_in(installation: Installation, redirect_uri: str) -> StartedFlow:
+def start_sign_in(
+    installation: Installation, redirect_uri: str, most: int = MAX_FLOWS
+) -> StartedFlow:
     """A new sign-in: the flow secret for the browser and the provider's URL to send it to."""
     provider = provider_of(installation)
     if provider is None:
         raise NotFound("single sign-on is not configured")
     secret = FLOW_PREFIX + random.token_urlsafe(32)
     now = installation.clock()
-    installation.store.transact(
+    started = installation.store.transact(
         lambda conn: queries.insert_flow(
-            conn, _flow_hash(installation, secret), now + timedelta(seconds=FLOW_SECONDS), now
+            conn,
+            _flow_hash(installation, secret),
+            now + timedelta(seconds=FLOW_SECONDS),
+            now,
+            most,
         ),
         "starting a single sign-on",
     )
+    if not started:
+        raise Throttled("too many sign-ins are under way; retry in a minute", retry_after=60)
     query = urlencode(
         {
             "response_type": "code",
