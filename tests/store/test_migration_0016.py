@@ -46,7 +46,7 @@ def test_0016_up_and_down_keeps_users_and_roles(settings: Settings) -> None:
     try:
         account = create_account(installation, LOCAL, "acme")
         user_with_token(installation, "dev@acme.test", "acme", "developer")
-        migrate(installation, "0016", down=False)  # head while 0015 is not merged: a no-op
+        migrate(installation, "0016", down=False)  # init left it at the head: a no-op
         with installation.store.write() as conn:
             put_provider(conn, _provider(installation), [("devs", account.id, "developer")])
         migrate(installation, "0014", down=True)

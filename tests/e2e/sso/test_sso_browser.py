@@ -134,6 +134,13 @@ def test_first_sign_in_creates_the_user_with_the_mapped_role(
     signed_in(page, "ada@acme.test")
     expect(page.get_by_role("link", name="acme").first).to_be_visible()
     assert site.users()["ada@acme.test"] == {"acme": "administrator"}
+    events = site.served.local.in_process().json(
+        "audit", "list", "--actor", "ada@acme.test", "--format", "json"
+    )
+    started = [e for e in events if e["action"] == "session.start"]
+    assert started[0]["detail"]["method"] == "sso"
+    assert started[0]["detail"]["iss"] == site.provider.issuer
+    assert started[0]["token_id"].startswith("web_")
     # The same session as a password sign-in: the sign-out form works and ends it.
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("status")).to_have_text("Signed out.")
