@@ -1,7 +1,12 @@
 """A JWT issuer the tests run on loopback: its own keys (made by joserfc), a real HTTP server
 serving its OpenID discovery document and JWK set, and tokens shaped like GitHub Actions' and
 Kubernetes' (their claims as those platforms document them). The keys can be rotated, and the
-server counts the requests for its JWK set."""
+server counts the requests for its JWK set.
+
+For the core tests of people's sign-in (tests/core/oidc) it also has a token endpoint: it
+answers what the test put in ``token_answers`` (an ID token the test signed, or an error) and
+keeps each request's form and Authorization header in ``token_requests``. The flow itself, with
+a real provider deciding what to sign, is tested in tests/e2e/sso against oidc-provider."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
@@ -110,6 +116,11 @@ class Issuer:
         self.published: list[str] = []
         self.url = ""
         self.jwks_requests = 0
+        self.auth_methods = ["client_secret_basic", "client_secret_post"]
+        self.token_answers: list[tuple[int, dict[str, Any] | bytes]] = []
+        self.discovery_changes: dict[str, Any] = {}  # members of the discovery document changed
+        self.keys_down = False  # the JWK set answers 503
+        self.token_requests: list[tuple[dict[str, str], str | None]] = []
         self.add_key("rsa-1", "RSA")
 
     def add_key(self, kid: str, kind: str = "RSA", *, publish: bool = True) -> Key:
@@ -155,18 +166,39 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
                 body: dict[str, Any] = {
                     "issuer": issuer.url,
                     "jwks_uri": f"{issuer.url}/keys",
-                    "response_types_supported": ["id_token"],
+                    "authorization_endpoint": f"{issuer.url}/authorize",
+                    "token_endpoint": f"{issuer.url}/token",
+                    "token_endpoint_auth_methods_supported": issuer.auth_methods,
+                    "code_challenge_methods_supported": ["S256"],
+                    "response_types_supported": ["code", "id_token"],
                     "subject_types_supported": ["public"],
                     "id_token_signing_alg_values_supported": ["RS256"],
+                    **issuer.discovery_changes,
                 }
             elif self.path == "/keys":
                 issuer.jwks_requests += 1
+                if issuer.keys_down:
+                    self.send_error(503)
+                    return
                 body = issuer.jwks()
             else:
                 self.send_error(404)
                 return
-            data = json.dumps(body).encode()
-            self.send_response(200)
+            self._answer(200, body)
+
+        def do_POST(self) -> None:
+            if self.path != "/token":
+                self.send_error(404)
+                return
+            length = int(self.headers.get("Content-Length", "0"))
+            form = dict(parse_qsl(self.rfile.read(length).decode()))
+            issuer.token_requests.append((form, self.headers.get("Authorization")))
+            status, body = issuer.token_answers.pop(0) if issuer.token_answers else (400, {})
+            self._answer(status, body)
+
+        def _answer(self, status: int, body: dict[str, Any] | bytes) -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -3,8 +3,6 @@ every path has the versions it would have had, and each of them reads back the s
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect
 
 from stacksafe.core.installation import Installation, initialise
@@ -15,6 +13,7 @@ from stacksafe.model import SecretValue
 from stacksafe.settings import Settings
 from stacksafe.store.migrate import current_revision
 from tests.actors import LOCAL
+from tests.store.migrating import migrate
 
 
 def _paths(installation: Installation, targets: list[Target]) -> list[list[dict[str, str]]]:
@@ -27,18 +26,6 @@ def _paths(installation: Installation, targets: list[Target]) -> list[list[dict[
                 [data_as_of(conn, installation, target, v.write_id) for v in history.versions]
             )
     return found
-
-
-def migrate_to(installation: Installation, revision: str, *, down: bool) -> None:
-    """Alembic up or down to ``revision`` on the installation's database (0015's test too)."""
-    config = Config()
-    config.set_main_option("script_location", "stacksafe.store:migrations")
-    with installation.store.write() as conn:
-        config.attributes["connection"] = conn
-        if down:
-            command.downgrade(config, revision)
-        else:
-            command.upgrade(config, revision)
 
 
 def test_history_before_0013_gets_the_path_versions_it_would_have_had(settings: Settings) -> None:
@@ -59,11 +46,11 @@ def test_history_before_0013_gets_the_path_versions_it_would_have_had(settings: 
             [{"A": "a2"}],  # created inheriting A: its first version
         ]
 
-        migrate_to(installation, "0012", down=True)
+        migrate(installation, "0012", down=True)
         with installation.store.read() as conn:
             assert current_revision(conn) == "0012"
             assert not inspect(conn).has_table("level_writes")
-        migrate_to(installation, "head", down=False)
+        migrate(installation, "head", down=False)
 
         assert _paths(installation, targets) == before
         # New writes number on from the matched history.

@@ -5,8 +5,6 @@ revision, which is how every server drops a revoked token at once."""
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect
 
 from stacksafe.core.installation import Installation, initialise
@@ -17,14 +15,7 @@ from stacksafe.store import principals as queries
 from stacksafe.store.migrate import HEAD_REVISION, current_revision
 from tests.actors import LOCAL
 from tests.api.helpers import user_with_token
-
-
-def _migrate(installation: Installation, revision: str, *, down: bool) -> None:
-    config = Config()
-    config.set_main_option("script_location", "stacksafe.store:migrations")
-    with installation.store.write() as conn:
-        config.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(config, revision)
+from tests.store.migrating import migrate
 
 
 def _revision(installation: Installation) -> str:
@@ -37,12 +28,12 @@ def test_0014_up_and_down_and_the_token_triggers_hold(settings: Settings) -> Non
     try:
         create_account(installation, LOCAL, "acme")
         user_with_token(installation, "dev@acme.test", "acme", "developer")
-        _migrate(installation, "0013", down=True)
+        migrate(installation, "0013", down=True)
         with installation.store.read() as conn:
             assert current_revision(conn) == "0013"
             assert not inspect(conn).has_table("jwt_roles")
             assert "actor" not in {c["name"] for c in inspect(conn).get_columns("tokens")}
-        _migrate(installation, "head", down=False)
+        migrate(installation, "head", down=False)
         with installation.store.read() as conn:
             assert current_revision(conn) == HEAD_REVISION
             assert {"jwt_issuers", "jwt_roles", "jwt_seen"} <= set(inspect(conn).get_table_names())

@@ -16,7 +16,7 @@ from stacksafe.store import principals as queries
 from stacksafe.store.migrate import current_revision
 from stacksafe.store.schema import memberships, tokens, users
 from tests.actors import LOCAL
-from tests.store.test_migration_0013 import migrate_to as _migrate
+from tests.store.migrating import migrate as _migrate
 
 # What 0015 revises.
 BEFORE = "0014"

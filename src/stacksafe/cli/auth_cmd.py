@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stacksafe.cli.auth_oidc_cmd import oidc_app
 from stacksafe.cli.common import (
     DataDirOption,
     NarrowEnvironmentsOption,
@@ -27,19 +28,20 @@ if TYPE_CHECKING:
     from stacksafe.core.workload.issuers import StoredIssuer
     from stacksafe.core.workload.roles import ClaimBinding, StoredRole
 
-__all__ = ["auth_app"]
+__all__ = ["auth_app", "server_side"]
 
 auth_app = typer.Typer(help="How workloads and people log in.")
 jwt_app = typer.Typer(
     help="Workload logins with a JWT (GitHub Actions, Kubernetes, any OIDC issuer)."
 )
 auth_app.add_typer(jwt_app, name="jwt")
+auth_app.add_typer(oidc_app, name="oidc")
 
 
 @contextmanager
-def _server_side(data_dir: Path | None) -> Iterator[Installation]:
+def server_side(data_dir: Path | None, command: str = "auth jwt") -> Iterator[Installation]:
     if ClientSettings.load().remote:
-        raise InvalidInput("auth jwt runs on the server's machine; unset STACKSAFE_ADDR")
+        raise InvalidInput(f"{command} runs on the server's machine; unset STACKSAFE_ADDR")
     with opened_installation(data_dir) as installation:
         yield installation
 
@@ -90,7 +92,7 @@ def add_issuer(
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"--jwks-file {jwks_file}: {type(exc).__name__}") from None
         source = IssuerSource("file", jwks_text=text)
-    with _server_side(data_dir) as installation:
+    with server_side(data_dir) as installation:
         stored = add(
             installation,
             local_actor(),
@@ -122,7 +124,7 @@ def list_issuers(fmt: ListFormatOption = ListFormat.table, data_dir: DataDirOpti
     """The issuers workloads may log in with."""
     from stacksafe.core.workload.issuers import list_issuers as listed
 
-    with _server_side(data_dir) as installation:
+    with server_side(data_dir) as installation:
         rows = [_issuer_row(i) for i in listed(installation, local_actor())]
     if fmt is ListFormat.json:
         print_json(rows)
@@ -141,7 +143,7 @@ def show_issuer(name: str, data_dir: DataDirOption = None) -> None:
     """One issuer, as JSON."""
     from stacksafe.core.workload.issuers import find_issuer
 
-    with _server_side(data_dir) as installation:
+    with server_side(data_dir) as installation:
         print_json(_issuer_row(find_issuer(installation, local_actor(), name)))
 
 
@@ -150,7 +152,7 @@ def remove_issuer(name: str, data_dir: DataDirOption = None) -> None:
     """Stop trusting an issuer (refused while roles use it)."""
     from stacksafe.core.workload.issuers import remove_issuer as remove
 
-    with _server_side(data_dir) as installation:
+    with server_side(data_dir) as installation:
         remove(installation, local_actor(), name)
     typer.echo(f"Issuer {name!r} removed", err=True)
 
@@ -215,7 +217,7 @@ def add_role(
         ttl=parse_duration(ttl, "--ttl"),
         max_ttl=parse_duration(max_ttl, "--max-ttl"),
     )
-    with _server_side(data_dir) as installation:
+    with server_side(data_dir) as installation:
         add(
             installation,
             local_actor(),
@@ -266,7 +268,7 @@ def list_roles(fmt: ListFormatOption = ListFormat.table, data_dir: DataDirOption
     """The roles workloads may log in as."""
     from stacksafe.core.workload.roles import list_roles as listed
 
-    with _server_side(data_dir) as installation:
+    with server_side(data_dir) as installation:
         issuers, accounts = _names(installation)
         rows = [_role_row(r, issuers, accounts) for r in listed(installation, local_actor())]
     if fmt is ListFormat.json:
@@ -293,7 +295,7 @@ def show_role(name: str, data_dir: DataDirOption = None) -> None:
     """One role, as JSON."""
     from stacksafe.core.workload.roles import find_role
 
-    with _server_side(data_dir) as installation:
+    with server_side(data_dir) as installation:
         issuers, accounts = _names(installation)
         print_json(_role_row(find_role(installation, local_actor(), name), issuers, accounts))
 
@@ -303,6 +305,6 @@ def remove_role(name: str, data_dir: DataDirOption = None) -> None:
     """Remove a role; every token its logins issued is revoked at once."""
     from stacksafe.core.workload.roles import remove_role as remove
 
-    with _server_side(data_dir) as installation:
+    with server_side(data_dir) as installation:
         revoked = remove(installation, local_actor(), name)
     typer.echo(f"Role {name!r} removed; {len(revoked)} token(s) revoked", err=True)

@@ -1,12 +1,19 @@
-"""The server-held HMAC keys (audit chain, value fingerprints, token hashes) of an installation."""
+"""The server-held keys (audit chain, value fingerprints, token hashes, sealed settings) of an
+installation."""
 
 from __future__ import annotations
 
 from stacksafe.core.installation import Installation
-from stacksafe.crypto.keyed_hash import AUDIT_CHAIN, FINGERPRINT, TOKEN_HASH, KeyedHash
+from stacksafe.crypto.keyed_hash import (
+    AUDIT_CHAIN,
+    FINGERPRINT,
+    SETTINGS_SEAL,
+    TOKEN_HASH,
+    KeyedHash,
+)
 from stacksafe.errors import ConfigurationError
 
-__all__ = ["AUDIT_CHAIN", "FINGERPRINT", "TOKEN_HASH", "keyed_hash"]
+__all__ = ["AUDIT_CHAIN", "FINGERPRINT", "SETTINGS_SEAL", "TOKEN_HASH", "keyed_hash"]
 
 
 def keyed_hash(installation: Installation, purpose: str) -> KeyedHash:

@@ -1,4 +1,5 @@
-"""Web UI sessions: sign in with a password, act as that user, sign out.
+"""Web UI sessions: sign in (a password here, single sign-on in core.oidc), act as that user,
+sign out.
 
 A session is the equivalent of an unnarrowed token with both scopes (``public`` and ``admin``)
 held by the signed-in user: it may do exactly what the user's roles allow, everywhere, and no
@@ -17,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from stacksafe.core.access import SCOPES, Principal
 from stacksafe.core.audit import record, record_denied
@@ -29,6 +31,7 @@ from stacksafe.errors import Forbidden, Unauthenticated
 from stacksafe.model import SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import sessions as queries
+from stacksafe.store.principals import StoredUser
 
 __all__ = [
     "SESSION_PREFIX",
@@ -39,6 +42,7 @@ __all__ = [
     "StartedSession",
     "csrf_token",
     "end_session",
+    "open_session",
     "pre_session_csrf",
     "session_principal",
     "start_session",
@@ -110,34 +114,65 @@ def start_session(
             # The email as typed is not recorded: it may be a password typed in the wrong field.
             record_denied(installation, anonymous, "session.start", WRONG)
         raise Unauthenticated(WRONG)
+    return installation.store.transact(
+        lambda conn: open_session(
+            conn,
+            installation,
+            user,
+            policy,
+            method="password",
+            source_ip=source_ip,
+            request_id=request_id,
+            replacing=replacing,
+        ),
+        "signing in",
+    )
+
+
+def open_session(
+    conn: Connection,
+    installation: Installation,
+    user: StoredUser,
+    policy: SessionPolicy,
+    *,
+    method: str,
+    source_ip: str | None = None,
+    request_id: str | None = None,
+    replacing: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> StartedSession:
+    """Open a session of ``user``, who signed in with ``method`` (``password``, ``sso``), in
+    the caller's transaction, audited as ``session.start`` (with ``detail``)."""
     secret = SESSION_PREFIX + random.token_urlsafe(32)
     uid = "web_" + random.token_hex(8)
     digest = _digest(installation, secret)
     old_digest = _digest(installation, replacing) if replacing and _well_formed(replacing) else None
-
-    def work(conn: Connection) -> StartedSession:
-        now = installation.clock()
-        if old_digest is not None:
-            _end_replaced(conn, installation, old_digest, uid, now, source_ip, request_id)
-        queries.prune_sessions(conn, user.id, now)  # keeps the table to the sessions in use
-        queries.insert_session(
-            conn,
-            uid=uid,
-            user_id=user.id,
-            token_hash=digest,
-            now=now,
-            expires_at=now + policy.lifetime,
-        )
-        actor = replace(
-            principal_for_user(conn, user),
-            token_uid=uid,
-            source_ip=source_ip,
-            request_id=request_id,
-        )
-        record(conn, installation, actor, "session.start", detail={"session": uid})
-        return StartedSession(secret, uid)
-
-    return installation.store.transact(work, "signing in")
+    now = installation.clock()
+    if old_digest is not None:
+        _end_replaced(conn, installation, old_digest, uid, now, source_ip, request_id)
+    queries.prune_sessions(conn, user.id, now)  # keeps the table to the sessions in use
+    queries.insert_session(
+        conn,
+        uid=uid,
+        user_id=user.id,
+        token_hash=digest,
+        now=now,
+        expires_at=now + policy.lifetime,
+    )
+    actor = replace(
+        principal_for_user(conn, user),
+        token_uid=uid,
+        source_ip=source_ip,
+        request_id=request_id,
+    )
+    record(
+        conn,
+        installation,
+        actor,
+        "session.start",
+        detail={"session": uid, "method": method, **(detail or {})},
+    )
+    return StartedSession(secret, uid)
 
 
 def _well_formed(secret: str) -> bool:

@@ -129,9 +129,15 @@ class SignIns:
         for counts, target in targets:
             counts.forgive_in(conn, target)
 
-    def _denied(self, address: str, request_id: str | None, reason: str) -> None:
+    def _denied(
+        self,
+        address: str,
+        request_id: str | None,
+        reason: str,
+        detail: dict[str, str] | None = None,
+    ) -> None:
         """Count a refused sign-in from ``address``; record it when its count in this window
-        is a power of two (1, 2, 4, 8 ...), with the count."""
+        is a power of two (1, 2, 4, 8 ...), with the count (and ``detail``)."""
         failures = self.per_address.failed(address_counted(address)).in_window
         if failures & (failures - 1):
             return
@@ -142,5 +148,16 @@ class SignIns:
             anonymous,
             "session.start",
             reason,
-            detail={"failures": failures, "window_seconds": AUDIT_WINDOW_SECONDS},
+            detail={**(detail or {}), "failures": failures, "window_seconds": AUDIT_WINDOW_SECONDS},
         )
+
+    def refused(
+        self,
+        source_ip: str | None,
+        request_id: str | None,
+        reason: str,
+        detail: dict[str, str] | None = None,
+    ) -> None:
+        """A sign-in refused elsewhere (single sign-on, core.oidc), counted and recorded in
+        bounded events as a wrong password is: a flood of forged callbacks stays a few events."""
+        self._denied(source_ip or "unknown", request_id, reason, detail)

@@ -1,4 +1,5 @@
-"""Server-held HMAC-SHA256 keys: the audit hash chain, value fingerprints and token hashes.
+"""Server-held HMAC-SHA256 keys: the audit hash chain, value fingerprints, token hashes, and the
+key that seals the server's own settings (crypto.sealed_setting: an SSO client secret).
 
 Each is a random 256-bit key wrapped by the master key (associated data names its purpose and
 versions), so a copy of the database cannot forge an audit chain, test a guessed value against a
@@ -18,6 +19,7 @@ __all__ = [
     "AUDIT_CHAIN",
     "FINGERPRINT",
     "PURPOSES",
+    "SETTINGS_SEAL",
     "TOKEN_HASH",
     "KeyedHash",
     "rewrap_keyed_hash",
@@ -28,7 +30,10 @@ __all__ = [
 AUDIT_CHAIN = "audit-chain"
 FINGERPRINT = "fingerprint"
 TOKEN_HASH = "token-hash"  # noqa: S105 - a key purpose, not a credential
-PURPOSES = (AUDIT_CHAIN, FINGERPRINT, TOKEN_HASH)
+# Derives the AES-GCM key of the settings the server keeps sealed (crypto.sealed_setting); a
+# key of its own, so that no other purpose's digest is ever an encryption key.
+SETTINGS_SEAL = "settings-seal"
+PURPOSES = (AUDIT_CHAIN, FINGERPRINT, TOKEN_HASH, SETTINGS_SEAL)
 
 
 def _aad(purpose: str, version: int, master_key_version: int) -> bytes:

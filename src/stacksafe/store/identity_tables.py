@@ -1,13 +1,34 @@
 """The tables of workload logins (revision 0014, core.workload): JWT issuers, roles and the
-token ids replay-refusing roles saw. Part of ``store.schema.metadata``."""
+token ids replay-refusing roles saw; and of people's single sign-on (revision 0016, core.oidc):
+the provider, its groups' account roles, and the sign-ins under way. Part of
+``store.schema.metadata``."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from stacksafe.store.schema import Id, UTCDateTime, metadata
 
-__all__ = ["jwt_issuers", "jwt_roles", "jwt_seen"]
+__all__ = [
+    "jwt_issuers",
+    "jwt_roles",
+    "jwt_seen",
+    "oidc_flows",
+    "oidc_group_roles",
+    "oidc_provider",
+]
 
 jwt_issuers = Table(
     "jwt_issuers",
@@ -55,4 +76,49 @@ jwt_seen = Table(
     Column("jti", String(256), primary_key=True),
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_jwt_seen_expires_at", "expires_at"),
+)
+
+oidc_provider = Table(
+    "oidc_provider",
+    metadata,
+    # The OpenID provider people sign in to the web UI with (revision 0016, core.oidc): one row
+    # at most. The client secret is sealed (crypto.sealed_setting), never stored in the clear;
+    # the endpoints and keys are the discovery document's, as fetched when configured.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("issuer", Text, nullable=False),
+    Column("client_id", Text, nullable=False),
+    Column("client_secret_sealed", LargeBinary, nullable=False),
+    Column("authorization_endpoint", Text, nullable=False),
+    Column("token_endpoint", Text, nullable=False),
+    Column("token_auth_method", String(32), nullable=False),  # client_secret_basic or _post
+    Column("jwks_uri", Text, nullable=False),
+    Column("jwks", Text, nullable=False),
+    Column("scopes", Text, nullable=False),  # space-separated, asked for at every sign-in
+    Column("groups_claim", String(128), nullable=True),  # NULL: groups are not read
+    Column("allowed_domains", Text, nullable=True),  # space-separated; NULL: any domain
+    Column("password_sign_in", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),  # also when the keys were last fetched
+    CheckConstraint("id = 1", name="ck_oidc_provider_one_row"),
+)
+
+oidc_group_roles = Table(
+    "oidc_group_roles",
+    metadata,
+    # A provider group's account role, given (or taken back) at every sign-in (revision 0016).
+    Column("id", Id, primary_key=True),
+    Column("group_name", String(256), nullable=False),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(32), nullable=False),
+    UniqueConstraint("group_name", "account_id", name="uq_oidc_group_roles_group_account"),
+)
+
+oidc_flows = Table(
+    "oidc_flows",
+    metadata,
+    # Sign-ins sent to the provider and not back yet (revision 0016): the keyed hash of the
+    # browser's flow cookie, deleted when the browser comes back (so a state works once).
+    Column("flow_hash", LargeBinary, primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_oidc_flows_expires_at", "expires_at"),
 )

@@ -13,7 +13,7 @@ import json
 import secrets as random
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote
 
 from fastapi import Depends, Form, Request, Response
@@ -42,7 +42,9 @@ __all__ = [
     "check_origin",
     "checked",
     "clear_cookie",
+    "client_ip",
     "cookie_name",
+    "error_page",
     "flash",
     "new_pre_session",
     "pre_session",
@@ -91,13 +93,23 @@ def cookie_name(request: Request, base: str) -> str:
     return f"__Host-{base}" if _secure(request) else base
 
 
-def set_cookie(request: Request, response: Response, base: str, value: str, **kw: Any) -> None:
+def set_cookie(
+    request: Request,
+    response: Response,
+    base: str,
+    value: str,
+    *,
+    samesite: Literal["strict", "lax"] = "strict",
+    **kw: Any,
+) -> None:
+    # Lax only for the single sign-on flow's cookie: it must come back with the provider's
+    # cross-site redirect to the callback, which a Strict cookie does not.
     response.set_cookie(
         cookie_name(request, base),
         value,
         httponly=True,
         secure=_secure(request),
-        samesite="strict",
+        samesite=samesite,
         path="/",
         **kw,
     )
@@ -109,7 +121,7 @@ def clear_cookie(request: Request, response: Response, base: str) -> None:
     set_cookie(request, response, base, "", max_age=0, expires=0)
 
 
-def _ip(request: Request) -> str | None:
+def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
@@ -124,7 +136,7 @@ def signed_in(request: Request) -> WebUser:
             state.installation,
             secret,
             state.policy,
-            source_ip=_ip(request),
+            source_ip=client_ip(request),
             request_id=str(getattr(request.state, "request_id", "")) or None,
         )
     except Unauthenticated as exc:
@@ -235,7 +247,7 @@ def render(
     return response
 
 
-def _error_page(
+def error_page(
     request: Request, status: int, message: str, retry_after: int | None = None
 ) -> Response:
     user = None
@@ -260,12 +272,12 @@ async def refused_form(request: Request, reason: str) -> Response | None:
                 web_state(request).form_refusals.refused,
                 None if user is None else user.principal,
                 reason,
-                source_ip=_ip(request),
+                source_ip=client_ip(request),
                 request_id=str(getattr(request.state, "request_id", "")) or None,
             )
         )
     except StacksafeError as exc:
-        return _error_page(request, exc.http_status, exc.message)
+        return error_page(request, exc.http_status, exc.message)
     return None
 
 
@@ -289,14 +301,14 @@ class WebRoute(APIRoute):
                 clear_cookie(request, sent_back, SESSION_COOKIE)
                 return sent_back
             except CsrfRefused as refused:
-                return await refused_form(request, str(refused)) or _error_page(
+                return await refused_form(request, str(refused)) or error_page(
                     request, 403, str(refused)
                 )
             except StacksafeError as exc:
                 wait = exc.retry_after if isinstance(exc, Throttled) else None
-                return _error_page(request, exc.http_status, exc.message, wait)
+                return error_page(request, exc.http_status, exc.message, wait)
             except RequestValidationError:
                 # Never echo the input: it may hold a value.
-                return _error_page(request, 400, "the form was incomplete or malformed")
+                return error_page(request, 400, "the form was incomplete or malformed")
 
         return guarded

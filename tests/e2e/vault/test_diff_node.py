@@ -1,19 +1,17 @@
 """node-vault (npm) against OpenBao and stacksafe: the same scenarios, the same observations.
 
-node-vault is installed once per virtualenv with npm (``.venv/node/node-vault-<version>``, out of
-git with the rest of ``.venv``); the test fails, not skips, if npm cannot install it (.ci/run
-checks that node and npm exist). ``node_vault_script.js`` runs one scenario against one server
-and prints what the library returned or rejected with; this module normalises and compares.
+node-vault is installed once per virtualenv with npm (tests/npm_packages.py:
+``.venv/node/node-vault-<version>``, out of git with the rest of ``.venv``); the test fails, not
+skips, if npm cannot install it (.ci/run checks that node and npm exist).
+``node_vault_script.js`` runs one scenario against one server and prints what the library
+returned or rejected with; this module normalises and compares.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,43 +19,17 @@ import pytest
 
 from tests.e2e.vault.conftest import KvPair, KvServer, Observed, observe
 from tests.e2e.vault.observe import Normaliser, assert_same, lookup_shape
+from tests.npm_packages import npm_package
 
 NODE_VAULT_VERSION = "0.12.0"
 SCRIPT = Path(__file__).with_name("node_vault_script.js")
-INSTALL_TIMEOUT = 300
 RUN_TIMEOUT = 60
-
-
-def _installed(prefix: Path) -> bool:
-    manifest = prefix / "node_modules" / "node-vault" / "package.json"
-    if not manifest.exists():
-        return False
-    version: str = json.loads(manifest.read_text("utf-8")).get("version", "")
-    return version == NODE_VAULT_VERSION
 
 
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
-    """node-vault installed under the virtualenv (npm, once; xdist workers take turns)."""
-    for tool in ("node", "npm"):
-        assert shutil.which(tool), f"{tool} is not installed (.ci/run installs it)"
-    prefix = Path(sys.prefix) / "node" / f"node-vault-{NODE_VAULT_VERSION}"
-    prefix.mkdir(parents=True, exist_ok=True)
-    with open(prefix.parent / f"{prefix.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one npm at a time into the same folder
-        if not _installed(prefix):
-            done = subprocess.run(
-                ["npm", "install", "--no-audit", "--no-fund", f"node-vault@{NODE_VAULT_VERSION}"],
-                cwd=prefix,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=INSTALL_TIMEOUT,
-                check=False,
-            )
-            assert done.returncode == 0, f"npm install node-vault failed: {done.stderr[-2000:]}"
-            assert _installed(prefix), f"npm installed no node-vault {NODE_VAULT_VERSION}"
-    return prefix / "node_modules"
+    """node-vault installed under the virtualenv (tests/npm_packages.py)."""
+    return npm_package("node-vault", NODE_VAULT_VERSION)
 
 
 def run_node(node_modules: Path, scenario: str, server: KvServer, path: str) -> Any:

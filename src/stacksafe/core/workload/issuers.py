@@ -71,10 +71,16 @@ def check_audiences(audiences: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(audiences))
 
 
-def owner_only(installation: Installation, actor: Principal, action: str, name: str) -> None:
+def owner_only(
+    installation: Installation,
+    actor: Principal,
+    action: str,
+    name: str,
+    what: str = "workload logins",
+) -> None:
     if actor.is_owner and (actor.scopes is None or "admin" in actor.scopes):
         return
-    refused = Forbidden("only the server owner may configure workload logins")
+    refused = Forbidden(f"only the server owner may configure {what}")
     record_denied(installation, actor, action, refused.message, detail={"name": name})
     raise refused
 

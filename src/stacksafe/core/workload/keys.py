@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Hashable
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,7 +23,9 @@ __all__ = [
     "REFRESH_SECONDS",
     "IssuerKeys",
     "KeysUnavailable",
+    "checked_url",
     "discovered_keys_url",
+    "discovery_document",
     "fetch_keys",
 ]
 
@@ -34,13 +38,19 @@ class KeysUnavailable(Exception):
     """The issuer's document could not be fetched or read; the message says why, in one line."""
 
 
-def _fetch(url: str) -> str:
+def checked_url(url: str) -> str:
+    """``url`` if it is https:// (or plain http:// to loopback), else ``KeysUnavailable``."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise KeysUnavailable(f"{url[:200]!r} is not an https:// URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        # Keys fetched in the clear could be swapped on the way: anyone could then sign tokens.
+        # Keys (or an authorization code) in the clear could be swapped or read on the way.
         raise KeysUnavailable(f"{url[:200]} must be https:// (plain HTTP only on loopback)")
+    return url
+
+
+def _fetch(url: str) -> str:
+    checked_url(url)
     try:
         with httpx.stream("GET", url, timeout=_TIMEOUT, follow_redirects=False) as response:
             if response.status_code != 200:
@@ -58,9 +68,9 @@ def _fetch(url: str) -> str:
         raise KeysUnavailable(f"{url} answered something that is not UTF-8 text") from None
 
 
-def discovered_keys_url(issuer: str) -> str:
-    """The ``jwks_uri`` of ``issuer``'s OpenID discovery document, which must name ``issuer``
-    as its own (OpenID Connect Discovery 1.0, 4.3)."""
+def discovery_document(issuer: str) -> dict[str, Any]:
+    """``issuer``'s OpenID discovery document, which must name ``issuer`` as its own (OpenID
+    Connect Discovery 1.0, 4.3)."""
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     try:
         document = json.loads(_fetch(url))
@@ -68,7 +78,13 @@ def discovered_keys_url(issuer: str) -> str:
         raise KeysUnavailable(f"{url} is not JSON") from None
     if not isinstance(document, dict) or document.get("issuer") != issuer:
         raise KeysUnavailable(f"{url} does not name {issuer} as its issuer")
-    keys_url = document.get("jwks_uri")
+    return document
+
+
+def discovered_keys_url(issuer: str) -> str:
+    """The ``jwks_uri`` of ``issuer``'s OpenID discovery document."""
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    keys_url = discovery_document(issuer).get("jwks_uri")
     if not isinstance(keys_url, str) or not keys_url:
         raise KeysUnavailable(f"{url} has no jwks_uri")
     return keys_url
@@ -85,14 +101,15 @@ def fetch_keys(keys_from: str, url: str, issuer: str) -> JwkSet:
 
 class IssuerKeys:
     """The key sets of issuers by id, as stored at ``updated_at``, and when each was last
-    fetched again. Thread-safe."""
+    fetched again. Thread-safe. An id is a workload issuer's row id, or any other hashable
+    name of a key set (the people's sign-in issuer: core.oidc)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sets: dict[int, tuple[datetime, JwkSet]] = {}
-        self._fetched: dict[int, float] = {}
+        self._sets: dict[Hashable, tuple[datetime, JwkSet]] = {}
+        self._fetched: dict[Hashable, float] = {}
 
-    def of(self, issuer_id: int, updated_at: datetime, jwks: str) -> JwkSet:
+    def of(self, issuer_id: Hashable, updated_at: datetime, jwks: str) -> JwkSet:
         with self._lock:
             kept = self._sets.get(issuer_id)
         if kept is not None and kept[0] >= updated_at:
@@ -101,11 +118,11 @@ class IssuerKeys:
         self.keep(issuer_id, updated_at, keys)
         return keys
 
-    def keep(self, issuer_id: int, updated_at: datetime, keys: JwkSet) -> None:
+    def keep(self, issuer_id: Hashable, updated_at: datetime, keys: JwkSet) -> None:
         with self._lock:
             self._sets[issuer_id] = (updated_at, keys)
 
-    def may_fetch(self, issuer_id: int) -> bool:
+    def may_fetch(self, issuer_id: Hashable) -> bool:
         """Whether the issuer's keys may be fetched again now (and, if so, note that they are)."""
         now = time.monotonic()
         with self._lock:

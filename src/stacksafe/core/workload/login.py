@@ -22,9 +22,9 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.principals.tokens import mint_token
 from stacksafe.core.workload.claims import first_mismatch
 from stacksafe.core.workload.issuers import NAME
-from stacksafe.core.workload.keys import KeysUnavailable, fetch_keys
-from stacksafe.crypto.jwt import JwkSet, JwtRefused, UnknownKey, check_registered_claims
-from stacksafe.crypto.jwt import verified_claims as signed_claims
+from stacksafe.core.workload.keys import fetch_keys
+from stacksafe.core.workload.signed import claims_signed_by
+from stacksafe.crypto.jwt import JwtRefused, check_registered_claims
 from stacksafe.errors import InvalidInput, Unauthenticated
 from stacksafe.store import Connection
 from stacksafe.store import tenancy as tenancy_queries
@@ -130,33 +130,22 @@ def login(
 
 
 def _signed(installation: Installation, issuer: StoredIssuer, jwt: str) -> dict[str, Any]:
-    keys = installation.issuer_keys.of(issuer.id, issuer.updated_at, issuer.jwks)
-    try:
-        return signed_claims(jwt, keys)
-    except UnknownKey:
-        fresh = _fetched_again(installation, issuer)
-        if fresh is None:
-            raise
-        return signed_claims(jwt, fresh)
+    def keep(conn: Connection, jwks: str, now: datetime) -> None:
+        queries.set_issuer_keys(conn, issuer.id, jwks, now)
 
-
-def _fetched_again(installation: Installation, issuer: StoredIssuer) -> JwkSet | None:
-    """The issuer's keys fetched again (it may have rotated them), or None when they come from
-    a file or were fetched less than ``REFRESH_SECONDS`` ago."""
-    if issuer.keys_from == "file" or not installation.issuer_keys.may_fetch(issuer.id):
-        return None
-    try:
-        keys = fetch_keys(issuer.keys_from, issuer.keys_url or "", issuer.issuer)
-    except KeysUnavailable:
-        return None  # the logs of the login's refusal say "unknown key"; the keys stay
-    now = installation.clock()
-
-    def work(conn: Connection) -> None:
-        queries.set_issuer_keys(conn, issuer.id, keys.text, now)
-
-    installation.store.transact(work, f"keeping issuer {issuer.name}'s new keys")
-    installation.issuer_keys.keep(issuer.id, now, keys)
-    return keys
+    return claims_signed_by(
+        installation,
+        jwt,
+        key_id=issuer.id,
+        updated_at=issuer.updated_at,
+        jwks=issuer.jwks,
+        # A file's keys are never fetched: the issuer is added again with the new file.
+        fetch=None
+        if issuer.keys_from == "file"
+        else lambda: fetch_keys(issuer.keys_from, issuer.keys_url or "", issuer.issuer),
+        keep=keep,
+        what=f"issuer {issuer.name}",
+    )
 
 
 def _refused(

@@ -7,7 +7,9 @@ import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
+from starlette.concurrency import run_in_threadpool
 
+from stacksafe.core.oidc.provider import password_sign_in_allowed, provider_of
 from stacksafe.core.sessions import end_session
 from stacksafe.errors import TooManyFailures, Unauthenticated
 from stacksafe.model import SecretValue
@@ -19,6 +21,7 @@ from stacksafe.web.auth import (
     check_origin,
     clear_cookie,
     cookie_name,
+    error_page,
     new_pre_session,
     pre_session,
     redirect,
@@ -37,7 +40,15 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 def sign_in_page(request: Request) -> Response:
     # A fresh pre-session nonce per form: the token in the page matches the cookie set with it.
     nonce, token = new_pre_session(request)
-    response = render(request, "sign_in.html", None, pre_csrf=token)
+    provider = provider_of(web_state(request).installation)
+    response = render(
+        request,
+        "sign_in.html",
+        None,
+        pre_csrf=token,
+        sso=provider is not None,
+        password_sign_in=provider is None or provider.password_sign_in,
+    )
     set_cookie(request, response, PRE_COOKIE, nonce)
     return response
 
@@ -52,6 +63,8 @@ async def sign_in(
     # On the event loop: the checks below are cheap; the rest (the counts, Argon2, the
     # session) runs on the password pool, never on the threads the API's requests need.
     check_origin(request)
+    if not await run_in_threadpool(password_sign_in_allowed, web_state(request).installation):
+        return error_page(request, 403, "password sign-in is switched off: sign in with SSO")
     expected = pre_session(request)
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         expired = "the form expired; please sign in again"

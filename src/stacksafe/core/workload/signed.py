@@ -1,0 +1,50 @@
+"""A JWT's claims once its signature checks out against an issuer's keys as kept by this process
+(``Installation.issuer_keys``), fetching the keys again when the token names a key the set does
+not have (the issuer rotated them), at most once every ``REFRESH_SECONDS`` per issuer; the keys
+fetched are kept in the database. Workload logins (core.workload.login) and people's single
+sign-on (core.oidc.tokens) both check their tokens here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from datetime import datetime
+from typing import Any
+
+from stacksafe.core.installation import Installation
+from stacksafe.core.workload.keys import KeysUnavailable
+from stacksafe.crypto.jwt import JwkSet, UnknownKey, verified_claims
+from stacksafe.store import Connection
+
+__all__ = ["claims_signed_by"]
+
+
+def claims_signed_by(
+    installation: Installation,
+    token: str,
+    *,
+    key_id: Hashable,
+    updated_at: datetime,
+    jwks: str,
+    fetch: Callable[[], JwkSet] | None,
+    keep: Callable[[Connection, str, datetime], None],
+    what: str,
+) -> dict[str, Any]:
+    """``token``'s claims checked against the key set ``jwks`` (stored at ``updated_at``) of
+    the issuer ``key_id``. On an unknown ``kid``, ``fetch()`` (None: the keys cannot be fetched,
+    a file's) gets them again and ``keep(conn, jwks, now)`` stores them. ``UnknownKey`` when the
+    key is still unknown, ``JwtRefused`` for any other failure."""
+    keys = installation.issuer_keys.of(key_id, updated_at, jwks)
+    try:
+        return verified_claims(token, keys)
+    except UnknownKey as unknown:
+        if fetch is None or not installation.issuer_keys.may_fetch(key_id):
+            raise
+        try:
+            fresh = fetch()
+        except KeysUnavailable:
+            # The refusal says "unknown key"; the keys kept stay as they were.
+            raise unknown from None
+    now = installation.clock()
+    installation.store.transact(lambda conn: keep(conn, fresh.text, now), f"keeping {what}'s keys")
+    installation.issuer_keys.keep(key_id, now, fresh)
+    return verified_claims(token, fresh)
