@@ -13,7 +13,7 @@ from stacksafe.core.tenancy import create_account
 from stacksafe.errors import Unauthenticated
 from stacksafe.settings import Settings
 from stacksafe.store import principals as queries
-from stacksafe.store.migrate import current_revision
+from stacksafe.store.migrate import HEAD_REVISION, current_revision
 from stacksafe.store.schema import memberships, tokens, users
 from tests.actors import LOCAL
 from tests.store.migrating import migrate as _migrate
@@ -39,7 +39,7 @@ def test_0015_adds_and_drops_removed_at_keeping_the_triggers(settings: Settings)
         token = create_token(installation, LOCAL, "dev@acme.test", scopes=["public"]).token
         remove_user(installation, LOCAL, "dev@acme.test")
         with installation.store.read() as conn:
-            assert current_revision(conn) == "0015"
+            assert current_revision(conn) == HEAD_REVISION
             assert conn.execute(select(users.c.removed_at)).all()[-1][0] is not None
         assert _revision_changes_on_a_users_update(installation)
 
@@ -56,7 +56,7 @@ def test_0015_adds_and_drops_removed_at_keeping_the_triggers(settings: Settings)
 
         _migrate(installation, "head", down=False)
         with installation.store.read() as conn:
-            assert current_revision(conn) == "0015"
+            assert current_revision(conn) == HEAD_REVISION
             assert conn.execute(select(users.c.removed_at)).all()[-1][0] is None
         assert _revision_changes_on_a_users_update(installation)
         with pytest.raises(Unauthenticated, match="revoked"):

@@ -49,7 +49,7 @@ def test_0016_up_and_down_keeps_users_and_roles(settings: Settings) -> None:
         migrate(installation, "0016", down=False)  # init left it at the head: a no-op
         with installation.store.write() as conn:
             put_provider(conn, _provider(installation), [("devs", account.id, "developer")])
-        migrate(installation, "0014", down=True)
+        migrate(installation, "0015", down=True)
         with installation.store.read() as conn:
             assert not TABLES & set(inspect(conn).get_table_names())
             assert [u.email for u in list_users(conn)] == ["dev@acme.test"]
