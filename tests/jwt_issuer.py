@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from joserfc import jwt
+from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 __all__ = [
@@ -151,9 +151,11 @@ class Issuer:
     ) -> str:
         key = self.keys[kid]
         chosen = alg or {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}[key.key_type]
-        return jwt.encode(
+        # The payload as ASCII JSON (any text escaped, a lone surrogate too), as an issuer
+        # could send it; joserfc's jwt.encode would refuse to encode such a claim.
+        return jws.serialize_compact(
             {"alg": chosen, "kid": kid, "typ": "JWT", **(header or {})},
-            dict(claims),
+            json.dumps(dict(claims)).encode("ascii"),
             key,
             algorithms=[chosen],
         )

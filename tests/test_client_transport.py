@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 import uvicorn
 
 from stacksafe.client import Client
@@ -17,3 +18,13 @@ def test_idle_connections_expire_before_the_servers_keep_alive_timeout() -> None
         assert isinstance(transport, httpx.HTTPTransport)
         pool = transport._pool
         assert pool._keepalive_expiry == KEEPALIVE_EXPIRY
+
+
+def test_dot_segments_are_refused_not_sent_to_another_route() -> None:
+    from stacksafe.client.transport import path_segment
+    from stacksafe.errors import InvalidInput
+
+    assert path_segment("a/b c") == "a%2Fb%20c"
+    for dots in (".", ".."):
+        with pytest.raises(InvalidInput, match="use the uid"):
+            path_segment(dots)

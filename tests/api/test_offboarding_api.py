@@ -107,4 +107,9 @@ def test_a_nul_in_a_named_user_or_level_is_a_404_not_a_server_error(world: World
             "/api/3/accounts/a%00?force=true",
         ):
             assert_error(owner.delete(path), 404)
+        # Digits that are not ASCII's are no user id (int() of a superscript two raised; a
+        # fullwidth 1 was user 1): names, and not an email.
+        for path in ("/api/3/users/%C2%B2", "/api/3/users/%EF%BC%91"):
+            assert_error(owner.delete(path), 400)
+        assert_error(owner.delete(f"/api/3/users/%C2%B2/stacks/{world.stack.uid}"), 404)
     assert snapshot(world.installation) == before

@@ -18,7 +18,7 @@ from stacksafe.core.kv.metadata import MetadataChange, write_metadata
 from stacksafe.core.kv.paths import known_stack_uid, kv_path, kv_target
 from stacksafe.core.kv.reads import read_latest, revealed_data
 from stacksafe.core.kv.writes import write_path
-from stacksafe.core.principals import authenticate, create_token, create_user
+from stacksafe.core.principals import authenticate, bootstrap_owner, create_token, create_user
 from stacksafe.core.reveal import Credential, RevealQuery, StackRef, reveal
 from stacksafe.core.rotation import set_policy
 from stacksafe.core.secrets import list_secrets, set_secret, unset_secret
@@ -295,6 +295,11 @@ def _actor(installation: Installation, who: str) -> Principal:
         return LOCAL
     if who == "public-scope administrator":
         return make_user(installation, "p@acme.test", "acme", "administrator", scopes=["public"])
+    if who == "operation of acme demoted to viewer in the stack":
+        return make_user(installation, "o@acme.test", "acme", "operation", {"web": "viewer"})
+    if who == "the server owner with a token narrowed to a stack":
+        bootstrap_owner(installation, "root@acme.test")
+        return token_principal(installation, "root@acme.test", stacks=["web"])
     if who == "token narrowed to the stack":
         make_user(installation, "n@acme.test", "acme", "administrator")
         return token_principal(installation, "n@acme.test", stacks=["web"])
@@ -314,11 +319,13 @@ WHO_MAY_DELETE = [
     ("stack", "administrator of globex", NotFound),
     ("stack", "public-scope administrator", Forbidden),
     ("stack", "token narrowed to the stack", Forbidden),
+    ("stack", "operation of acme demoted to viewer in the stack", Forbidden),
     ("account", "owner", None),
     ("account", "administrator of acme", Forbidden),
     ("account", "owner of acme", Forbidden),  # the account role "owner" is not the server owner
     ("account", "viewer of acme", Forbidden),
     ("account", "administrator of globex", Forbidden),
+    ("account", "the server owner with a token narrowed to a stack", Forbidden),
 ]
 
 

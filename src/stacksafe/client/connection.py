@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -39,7 +38,7 @@ from stacksafe.client.models import (
     secret_from_json,
 )
 from stacksafe.client.offboarding import Offboarding
-from stacksafe.client.transport import Transport, etag_version, response_of
+from stacksafe.client.transport import Transport, etag_version, path_segment, response_of
 from stacksafe.errors import BrokenReferences, InvalidInput
 from stacksafe.model import Secret, SecretValue
 
@@ -101,8 +100,8 @@ class Client(Offboarding):
         if (stack is None) == (account is None):
             raise InvalidInput("name exactly one of stack= (uid) or account= (uid or name)")
         if stack is not None:
-            return f"/stacks/{quote(stack, safe='')}/secrets"
-        return f"/accounts/{quote(account or '', safe='')}/secrets"
+            return f"/stacks/{path_segment(stack)}/secrets"
+        return f"/accounts/{path_segment(account or '')}/secrets"
 
     # -- accounts and stacks --------------------------------------------------------------
 
@@ -191,7 +190,7 @@ class Client(Offboarding):
         return CreatedToken.from_json(self._answer("POST", "/tokens", json=body))
 
     def revoke_token(self, token_id: str) -> Token:
-        return Token.from_json(self._answer("DELETE", f"/tokens/{quote(token_id, safe='')}"))
+        return Token.from_json(self._answer("DELETE", f"/tokens/{path_segment(token_id)}"))
 
     # -- secrets --------------------------------------------------------------------------
 
@@ -253,7 +252,7 @@ class Client(Offboarding):
     ) -> Secret:
         """``key`` as the level sees it; with ``label`` (current, previous, pending), that
         version of the level's own key."""
-        path = f"{self._level(stack, account)}/{quote(key, safe='')}"
+        path = f"{self._level(stack, account)}/{path_segment(key)}"
         params = {"reveal": str(reveal).lower(), "resolve": str(resolve).lower()}
         if label is not None:
             params["label"] = label
@@ -276,7 +275,7 @@ class Client(Offboarding):
         """
         text = value.reveal() if isinstance(value, SecretValue) else value
         headers = {} if if_version is None else {"If-Match": f'"{if_version}"'}
-        path = f"{self._level(stack, account)}/{quote(key, safe='')}"
+        path = f"{self._level(stack, account)}/{path_segment(key)}"
         body: dict[str, Any] = {"raw_value": text}
         if environments is not None:
             body["environments"] = list(environments)
@@ -291,7 +290,7 @@ class Client(Offboarding):
         if_version: int | None = None,
     ) -> None:
         headers = {} if if_version is None else {"If-Match": f'"{if_version}"'}
-        path = f"{self._level(stack, account)}/{quote(key, safe='')}"
+        path = f"{self._level(stack, account)}/{path_segment(key)}"
         self._transport.request("DELETE", path, headers=headers)
 
     def import_secrets(
@@ -318,18 +317,18 @@ class Client(Offboarding):
 
     def environments(self, key: str, *, account: str) -> list[str] | None:
         """The environments whose stacks inherit an account secret (None: all)."""
-        path = f"{self._level(None, account)}/{quote(key, safe='')}/environments"
+        path = f"{self._level(None, account)}/{path_segment(key)}/environments"
         return self._environments("GET", path)
 
     def restrict(self, key: str, environments: Sequence[str], *, account: str) -> list[str] | None:
         """Restrict an account secret to stacks of ``environments`` (``[]``: all again)."""
-        path = f"{self._level(None, account)}/{quote(key, safe='')}/environments"
+        path = f"{self._level(None, account)}/{path_segment(key)}/environments"
         body = {"environments": list(environments)}
         return self._environments("PUT", path, json=body)
 
     def diff(self, stack: str, other: str) -> list[DiffEntry]:
         """Keys missing on either stack, and keys whose values differ (by fingerprint)."""
-        path = f"/stacks/{quote(stack, safe='')}/diff"
+        path = f"/stacks/{path_segment(stack)}/diff"
         entries = array(self._answer("GET", path, params={"other": other}), "DiffEntry list")
         return [DiffEntry.from_json(e) for e in entries]
 
@@ -347,7 +346,7 @@ class Client(Offboarding):
             "keys": None if keys is None else list(keys),
             "allow_production_source": allow_production_source,
         }
-        path = f"/stacks/{quote(to_stack, safe='')}/secrets/copy"
+        path = f"/stacks/{path_segment(to_stack)}/secrets/copy"
         return ImportReport.from_json(self._answer("POST", path, json=body))
 
     # -- versions ---------------------------------------------------------------------------
@@ -361,7 +360,7 @@ class Client(Offboarding):
         reveal: bool = False,
     ) -> list[VersionEntry]:
         """Every version of ``key`` at that level, newest first (values only with ``reveal``)."""
-        path = f"{self._level(stack, account)}/{quote(key, safe='')}/versions"
+        path = f"{self._level(stack, account)}/{path_segment(key)}/versions"
         found = self._transport.pages(path, {"reveal": str(reveal).lower()})
         return [VersionEntry.from_json(v) for v in found]
 
@@ -376,7 +375,7 @@ class Client(Offboarding):
     ) -> Secret:
         """Make version ``to_version``'s value current again (a new version)."""
         headers = {} if if_version is None else {"If-Match": f'"{if_version}"'}
-        path = f"{self._level(stack, account)}/{quote(key, safe='')}/rollback"
+        path = f"{self._level(stack, account)}/{path_segment(key)}/rollback"
         return self._secret("POST", path, json={"to_version": to_version}, headers=headers)
 
     def rollback_level(
@@ -387,13 +386,13 @@ class Client(Offboarding):
         return RollbackReport.from_json(self._answer("POST", path, json={"to": to}))
 
     def undelete(self, key: str, *, stack: str | None = None, account: str | None = None) -> Secret:
-        path = f"{self._level(stack, account)}/{quote(key, safe='')}/undelete"
+        path = f"{self._level(stack, account)}/{path_segment(key)}/undelete"
         return self._secret("POST", path)
 
     def destroy_version(
         self, key: str, version: int, *, stack: str | None = None, account: str | None = None
     ) -> None:
-        path = f"{self._level(stack, account)}/{quote(key, safe='')}/versions/{int(version)}"
+        path = f"{self._level(stack, account)}/{path_segment(key)}/versions/{int(version)}"
         self._transport.request("DELETE", path)
 
     def max_versions(self, *, stack: str | None = None, account: str | None = None) -> int | None:
@@ -411,7 +410,7 @@ class Client(Offboarding):
     def rotation_policy(
         self, key: str, *, stack: str | None = None, account: str | None = None
     ) -> RotationPolicy:
-        path = f"{self._level(stack, account)}/{quote(key, safe='')}/rotation"
+        path = f"{self._level(stack, account)}/{path_segment(key)}/rotation"
         return RotationPolicy.from_json(self._answer("GET", path))
 
     def set_rotation(
@@ -426,7 +425,7 @@ class Client(Offboarding):
         config: Mapping[str, Any] | None = None,
     ) -> RotationPolicy:
         """Give ``key`` a rotation policy (``rotate_every`` like ``30d``), replacing any."""
-        path = f"{self._level(stack, account)}/{quote(key, safe='')}/rotation"
+        path = f"{self._level(stack, account)}/{path_segment(key)}/rotation"
         body = {
             "rotate_every": rotate_every,
             "expires_at": None if expires_at is None else expires_at.isoformat(),
@@ -438,7 +437,7 @@ class Client(Offboarding):
     def clear_rotation(
         self, key: str, *, stack: str | None = None, account: str | None = None
     ) -> None:
-        path = f"{self._level(stack, account)}/{quote(key, safe='')}/rotation"
+        path = f"{self._level(stack, account)}/{path_segment(key)}/rotation"
         self._transport.request("DELETE", path)
 
     def rotate(
@@ -446,14 +445,14 @@ class Client(Offboarding):
     ) -> RotationOutcome:
         """Rotate ``key`` now; the outcome says ``rotated``, ``failed`` (with ``error``; the
         current value stays) or ``skipped``."""
-        path = f"{self._level(stack, account)}/{quote(key, safe='')}/rotate"
+        path = f"{self._level(stack, account)}/{path_segment(key)}/rotate"
         return RotationOutcome.from_json(self._answer("POST", path))
 
     def rotation_status(
         self, account: str, *, within: str = "7d", include_ok: bool = False
     ) -> list[RotationStatus]:
         """An account's secrets that are expired, overdue, expiring or due, most urgent first."""
-        path = f"/accounts/{quote(account, safe='')}/rotation_status"
+        path = f"/accounts/{path_segment(account)}/rotation_status"
         found = self._transport.pages(path, {"within": within, "all": str(include_ok).lower()})
         return [RotationStatus.from_json(e) for e in found]
 
@@ -463,7 +462,7 @@ class Client(Offboarding):
         """Audit events, newest first: an account's, or all of them (the owner)."""
         path = "/audit_logs"
         if account is not None:
-            path = f"/accounts/{quote(account, safe='')}/audit_logs"
+            path = f"/accounts/{path_segment(account)}/audit_logs"
         events = []
         for event in self._transport.pages(path, filters):
             events.append(AuditEvent.from_json(event))

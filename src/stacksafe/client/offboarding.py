@@ -4,9 +4,9 @@ user or one of their roles, deleting a stack or an account."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from stacksafe.client.models import DeletedLevel, RemovedRole, RemovedUser
+from stacksafe.client.transport import path_segment
 from stacksafe.errors import InvalidInput
 
 __all__ = ["Offboarding"]
@@ -20,7 +20,7 @@ class Offboarding:
 
     def remove_user(self, user: str) -> RemovedUser:
         """Offboard ``user`` (email or id): sessions ended, tokens revoked, roles deleted."""
-        return RemovedUser.from_json(self._answer("DELETE", f"/users/{quote(user, safe='')}"))
+        return RemovedUser.from_json(self._answer("DELETE", f"/users/{path_segment(user)}"))
 
     def remove_role(
         self, user: str, *, account: str | None = None, stack: str | None = None
@@ -29,16 +29,16 @@ class Offboarding:
         if (account is None) == (stack is None):
             raise InvalidInput("name one of: an account, or a stack")
         kind, ref = ("accounts", account) if account is not None else ("stacks", stack)
-        path = f"/users/{quote(user, safe='')}/{kind}/{quote(ref or '', safe='')}"
+        path = f"/users/{path_segment(user)}/{kind}/{path_segment(ref or '')}"
         return RemovedRole.from_json(self._answer("DELETE", path))
 
     def delete_stack(self, stack: str, *, force: bool = False) -> DeletedLevel:
         """Delete a stack (a uid); ``force``: destroy the values it holds first."""
-        return self._delete_level(f"/stacks/{quote(stack, safe='')}", force)
+        return self._delete_level(f"/stacks/{path_segment(stack)}", force)
 
     def delete_account(self, account: str, *, force: bool = False) -> DeletedLevel:
         """Delete an account and its stacks; ``force``: destroy the values they hold first."""
-        return self._delete_level(f"/accounts/{quote(account, safe='')}", force)
+        return self._delete_level(f"/accounts/{path_segment(account)}", force)
 
     def _delete_level(self, path: str, force: bool) -> DeletedLevel:
         params = {"force": "true"} if force else None

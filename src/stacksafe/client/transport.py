@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -35,7 +35,14 @@ from stacksafe.errors import (
 from stacksafe.loopback import is_loopback
 from stacksafe.paging import MAX_PER_PAGE
 
-__all__ = ["PER_PAGE", "Transport", "error_from_response", "etag_version", "response_of"]
+__all__ = [
+    "PER_PAGE",
+    "Transport",
+    "error_from_response",
+    "etag_version",
+    "path_segment",
+    "response_of",
+]
 
 _ERRORS: Mapping[str, type[StacksafeError]] = {
     "bad_request": InvalidInput,
@@ -206,6 +213,15 @@ class Transport:
             if following is None:
                 return
             page = following
+
+
+def path_segment(value: str) -> str:
+    """``value`` as one segment of a URL path. "." and ".." are refused: no quoting keeps them
+    from being read as "this" and "the parent" segment, which would send the request to
+    another route."""
+    if value in (".", ".."):
+        raise InvalidInput(f"{value!r} cannot be named in a URL: use the uid")
+    return quote(value, safe="")
 
 
 def _json(response: httpx.Response) -> object:

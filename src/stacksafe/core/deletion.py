@@ -61,6 +61,8 @@ def delete_stack(
     stack = visible_stack(installation, actor, stack_ref, account_ref)
     account = visible_target(installation, actor, stack_uid=stack.uid).account
     allow(installation, actor, Action.MANAGE_STACKS, account, None, stack_uid=stack.uid)
+    # And on the stack itself: a stack role below the account's (a demotion there) wins.
+    allow(installation, actor, Action.MANAGE_STACKS, account, stack, stack_uid=stack.uid)
 
     def work(conn: Connection) -> DeletedLevel:
         lock_level(conn, account.id, stack.id)

@@ -84,9 +84,11 @@ def require_owner(
     detail: Mapping[str, object] | None = None,
 ) -> None:
     """Refuse (and record) ``action`` unless ``actor`` is the server owner (with a token:
-    one with the ``admin`` scope, when ``admin_scope``)."""
+    one with the ``admin`` scope, when ``admin_scope``, and never one narrowed to stacks or
+    environments: what only the owner may do reaches beyond any stack)."""
     scoped = not admin_scope or actor.scopes is None or "admin" in actor.scopes
-    if actor.is_owner and scoped:
+    narrowed = actor.token_stacks is not None or actor.token_environments is not None
+    if actor.is_owner and scoped and not narrowed:
         return
     raise refuse(installation, actor, action, Forbidden(why), detail=detail)
 

@@ -24,6 +24,7 @@ __all__ = [
     "list_issuers",
     "list_roles",
     "role_by_name",
+    "role_for_update",
     "roles_of_issuer",
     "see_token_id",
     "set_issuer_keys",
@@ -210,6 +211,13 @@ def insert_role(
 
 def role_by_name(conn: Connection, name: str) -> StoredRole | None:
     row = conn.execute(select(jwt_roles).where(jwt_roles.c.name == name)).first()
+    return None if row is None else _role(row)
+
+
+def role_for_update(conn: Connection, role_id: int) -> StoredRole | None:
+    """The role, its row locked until the transaction ends (PostgreSQL; SQLite's write
+    transaction holds the whole database)."""
+    row = conn.execute(select(jwt_roles).where(jwt_roles.c.id == role_id).with_for_update()).first()
     return None if row is None else _role(row)
 
 

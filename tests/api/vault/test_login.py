@@ -115,3 +115,12 @@ def test_refusals_are_400_with_one_message_and_need_no_token(kv: Kv) -> None:
 def test_a_login_is_not_answered_to_get(kv: Kv) -> None:
     with TestClient(kv.world.app, raise_server_exceptions=False) as anonymous:
         errors_of(anonymous.get("/v1/auth/jwt/login"), 403)
+
+
+def test_a_deeply_nested_body_is_a_400(kv: Kv) -> None:
+    with vault_client(kv.world, None) as anonymous:
+        body = "[" * 100_000 + "]" * 100_000
+        response = anonymous.post(
+            "/v1/auth/jwt/login", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert errors_of(response, 400) == ["failed to parse JSON input: the body is not valid JSON"]

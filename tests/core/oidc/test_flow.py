@@ -140,6 +140,8 @@ def test_a_group_claim_may_be_a_nested_path(site: Site) -> None:
         ("azp", {"azp": "another-client"}),
         ("azp", {"aud": [CLIENT_ID, "another-client"]}),
         ("groups", {"groups": ["g"] * 1001}),
+        ("email", {"email": "ada\ud800@acme.test"}),
+        ("email", {"email": "ada\x00@acme.test"}),
     ],
 )
 def test_an_id_token_failing_a_check_is_refused(
@@ -332,3 +334,14 @@ def test_sign_ins_under_way_are_bounded(site: Site, clock: Clock) -> None:
     assert refused.value.retry_after == 60
     clock.now += timedelta(seconds=FLOW_SECONDS)  # the ones under way expire: room again
     start_sign_in(site.installation, REDIRECT, most=3)
+
+
+def test_an_offboarded_user_is_not_let_back_in_by_single_sign_on(site: Site) -> None:
+    from stacksafe.core.principals.removal import remove_user
+
+    site.sign_in()
+    remove_user(site.installation, LOCAL, "ada@acme.test")
+    before = site.users()
+    with pytest.raises(SignInRefused, match=r"single sign-on refused \(removed\)"):
+        site.sign_in()
+    assert site.users() == before  # no role given back to the removed row

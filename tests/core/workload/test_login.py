@@ -284,3 +284,48 @@ def test_removing_the_role_revokes_its_tokens_at_once(site: Site) -> None:
     with pytest.raises(Unauthenticated):
         authenticate(site.installation, logged.token)
     _refused(site, site.issuer.sign(github_claims(site.issuer.url)), "role")
+
+
+def test_a_replay_refusing_role_remembers_a_jti_through_the_leeway(site: Site) -> None:
+    add_role(
+        site.installation,
+        LOCAL,
+        "once",
+        issuer="ci",
+        audiences=["stacksafe"],
+        claims=[],
+        grant=RoleGrant(account="acme", role="viewer"),
+        refuse_replay=True,
+    )
+    late = site.issuer.sign(_claims_with(site, exp=int(time.time()) - 5))  # within the leeway
+    login(site.installation, "once", late)
+    _refused(site, late, "replayed token", role="once")
+    huge = site.issuer.sign(_claims_with(site, exp=10**30))
+    _refused(site, huge, "expiry", role="once")
+
+
+def test_a_login_racing_the_roles_removal_issues_no_live_token(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stacksafe.core.workload.login as module
+
+    checked = module._signed
+
+    def removed_meanwhile(*args: Any) -> dict[str, Any]:
+        claims = checked(*args)
+        remove_role(site.installation, LOCAL, "deploy")  # between the checks and the issue
+        return claims
+
+    monkeypatch.setattr(module, "_signed", removed_meanwhile)
+    _refused(site, site.issuer.sign(github_claims(site.issuer.url)), "role")
+
+
+def test_keys_older_than_an_hour_are_fetched_again_before_use(site: Site) -> None:
+    withdrawn = site.issuer.sign(github_claims(site.issuer.url))  # by rsa-1
+    site.issuer.rotate("rsa-2")  # rsa-1 withdrawn, nothing signed by rsa-2 yet
+    login(site.installation, "deploy", withdrawn)  # the keys kept are recent: still trusted
+    fetched = site.issuer.jwks_requests
+    later = site.installation.clock() + timedelta(hours=2)
+    site.installation.clock = lambda: later
+    _refused(site, site.issuer.sign(github_claims(site.issuer.url)), "unknown key")
+    assert site.issuer.jwks_requests == fetched + 1

@@ -39,3 +39,14 @@ def test_a_roles_user_is_not_removed_as_a_person(site: Site) -> None:
     with pytest.raises(InvalidInput, match="auth jwt remove-role"):
         remove_user(site.installation, LOCAL, "jwt:deploy")
     assert snapshot(site.installation) == before
+
+
+def test_a_roles_user_keeps_its_membership_until_the_role_goes(site: Site) -> None:
+    from stacksafe.core.principals.removal import remove_account_role, remove_stack_role
+
+    before = snapshot(site.installation)
+    with pytest.raises(InvalidInput, match="auth jwt remove-role"):
+        remove_account_role(site.installation, LOCAL, "jwt:deploy", "acme")
+    with pytest.raises(InvalidInput, match="auth jwt remove-role"):
+        remove_stack_role(site.installation, LOCAL, "jwt:deploy", "web", "acme")
+    assert snapshot(site.installation) == before

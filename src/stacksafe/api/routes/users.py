@@ -93,7 +93,7 @@ UserRef = Annotated[str, Path(description="The user's email, or their id.", max_
 
 def _email(installation: Installation, actor: Principal, user: str) -> str:
     """The email of the user named by ``user`` (an email, or an id the caller can see)."""
-    if not user.isdigit():
+    if not (user.isascii() and user.isdecimal()):
         return user
     return _visible(installation, actor, int(user)).email
 

@@ -144,7 +144,7 @@ class VaultApi:
         if raw.strip():
             try:
                 body = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return errors(400, ["failed to parse JSON input: the body is not valid JSON"])
         login = login_handler(path, method)
         if login is not None:

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets as random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -34,6 +34,7 @@ from stacksafe.core.oidc.provider import provider_of
 from stacksafe.core.oidc.tokens import exchange_code, id_token_claims
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.sessions import SIGN_IN_ACTOR, SessionPolicy, StartedSession, open_session
+from stacksafe.core.workload.claims import text_claim
 from stacksafe.crypto.jwt import JwtRefused
 from stacksafe.errors import NotFound, Throttled, Unauthenticated
 from stacksafe.store import Connection
@@ -94,9 +95,9 @@ class SignedIn:
 class Callback:
     """What the provider sent the browser back with, and the flow cookie it came with."""
 
-    flow_secret: str | None
+    flow_secret: str | None = field(repr=False)
     state: str | None
-    code: str | None
+    code: str | None = field(repr=False)
     error: str | None
     redirect_uri: str
     source_ip: str | None = None
@@ -156,8 +157,7 @@ def start_sign_in(
 
 
 def _text(claims: dict[str, Any], name: str) -> str | None:
-    value = claims.get(name)
-    return value[:_CLAIM_TEXT] if isinstance(value, str) else None
+    return text_claim(claims, name, _CLAIM_TEXT)
 
 
 def finish_sign_in(
@@ -235,7 +235,11 @@ def finish_sign_in(
         )
         return SignedIn(opened, user.email)
 
-    return installation.store.transact(work, "signing in with single sign-on")
+    try:
+        return installation.store.transact(work, "signing in with single sign-on")
+    except JwtRefused as refusal:  # the user was removed (offboarded): nothing was written
+        _refuse(installation, back, refusal, detail, refused)
+        raise SignInRefused(refusal.check) from None
 
 
 def _take_flow(installation: Installation, secret: str | None) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stacksafe.core.access import Role
-from stacksafe.core.workload.claims import claim_value
+from stacksafe.core.workload.claims import claim_value, text_claim
 from stacksafe.crypto.jwt import JwtRefused
 from stacksafe.store import Connection
 from stacksafe.store import oidc as queries
@@ -43,8 +43,8 @@ class RoleChanges:
 
 def verified_email(claims: Mapping[str, Any], provider: StoredProvider) -> str:
     """The token's email, if the provider verified it and its domain is allowed."""
-    email = claims.get("email")
-    if not isinstance(email, str) or "@" not in email or len(email) > 320:
+    email = text_claim(claims, "email", 321)
+    if email is None or "@" not in email or len(email) > 320:
         raise JwtRefused("email", "the ID token has no email (ask for the email scope)")
     # Some providers (Cognito) send the boolean as a string.
     if claims.get("email_verified") not in (True, "true"):
@@ -74,6 +74,10 @@ def user_for(conn: Connection, email: str, now: Any, changes: RoleChanges) -> St
             (u for u in user_queries.list_users(conn) if u.email.casefold() == folded), None
         )
     if found is not None:
+        if found.removed_at is not None:
+            # Offboarded: the provider still knows them; stacksafe does not let them back in
+            # (an owner re-adds them with `users create`).
+            raise JwtRefused("removed", "the user was removed from stacksafe")
         return found
     changes.created = True
     return user_queries.insert_user(conn, email, False, now)

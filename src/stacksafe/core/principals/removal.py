@@ -105,11 +105,20 @@ def remove_user(installation: Installation, actor: Principal, email: str) -> Rem
     return installation.store.transact(work, f"removing user {email!r}")
 
 
+def _not_a_role_user(email: str) -> None:
+    if email.startswith("jwt:"):
+        raise InvalidInput(
+            f"{email[:80]!r} is a JWT role's user: its role goes with the role "
+            "(stacksafe auth jwt remove-role NAME)"
+        )
+
+
 def remove_account_role(
     installation: Installation, actor: Principal, email: str, account_ref: str
 ) -> RemovedRole:
     """Take ``email`` out of an account: their membership and their roles in its stacks (the
     account's administrators, as for giving one); audited as ``membership.remove``."""
+    _not_a_role_user(email)
     account = visible_target(installation, actor, account_ref=account_ref).account
     allow(installation, actor, Action.MANAGE_USERS, account, None, user=email)
 
@@ -148,6 +157,7 @@ def remove_stack_role(
 ) -> RemovedRole:
     """Delete ``email``'s role in one stack (the account role applies there again); the
     stack's account administrators may; audited as ``stack_role.remove``."""
+    _not_a_role_user(email)
     stack = visible_stack(installation, actor, stack_ref, account_ref)
     target = visible_target(installation, actor, stack_uid=stack.uid)
     account = target.account

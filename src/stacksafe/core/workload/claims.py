@@ -11,7 +11,7 @@ from typing import Any
 
 from stacksafe.store.workload import ClaimBinding
 
-__all__ = ["claim_value", "first_mismatch", "glob_matches"]
+__all__ = ["claim_value", "first_mismatch", "glob_matches", "text_claim"]
 
 _MISSING = object()
 
@@ -72,6 +72,20 @@ def _matches(binding: ClaimBinding, value: Any) -> bool:
             if glob_matches(wanted, text) if binding.glob else text == wanted:
                 return True
     return False
+
+
+def text_claim(claims: Mapping[str, Any], name: str, limit: int = 256) -> str | None:
+    """A string claim as an audit event and the database can hold it (at most ``limit``
+    characters): None when absent or not text (a NUL or a lone surrogate, which PostgreSQL's
+    text and UTF-8 refuse)."""
+    value = claims.get(name)
+    if not isinstance(value, str) or "\x00" in value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value[:limit]
 
 
 def first_mismatch(claims: Mapping[str, Any], bindings: tuple[ClaimBinding, ...]) -> str | None:

@@ -20,7 +20,7 @@ from stacksafe.core.access import Principal
 from stacksafe.core.audit import record, record_denied
 from stacksafe.core.installation import Installation
 from stacksafe.core.principals.tokens import mint_token
-from stacksafe.core.workload.claims import first_mismatch
+from stacksafe.core.workload.claims import first_mismatch, text_claim
 from stacksafe.core.workload.issuers import NAME
 from stacksafe.core.workload.keys import fetch_keys
 from stacksafe.core.workload.signed import claims_signed_by
@@ -63,20 +63,7 @@ class LoggedIn:
 
 
 def _text(claims: dict[str, Any], name: str) -> str | None:
-    """A string claim as the audit log and the database can hold it: None when absent or not
-    text (a NUL or a lone surrogate, which PostgreSQL's text and UTF-8 refuse)."""
-    value = claims.get(name)
-    if not isinstance(value, str) or "\x00" in value or not _encodable(value):
-        return None
-    return value[:_CLAIM_TEXT]
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return text_claim(claims, name, _CLAIM_TEXT)
 
 
 def login(
@@ -148,6 +135,16 @@ def _signed(installation: Installation, issuer: StoredIssuer, jwt: str) -> dict[
     )
 
 
+def _replayable_until(expiry: object, leeway: int, now: datetime) -> datetime:
+    """Until when a token could still be accepted, so its jti must be remembered: its ``exp``
+    plus the leeway the check allows (and never a moment already past)."""
+    try:
+        until = datetime.fromtimestamp(float(expiry), UTC) + timedelta(seconds=leeway)  # type: ignore[arg-type]
+    except (OverflowError, ValueError, TypeError, OSError):
+        raise JwtRefused("expiry", "exp is out of range") from None
+    return max(until, now + timedelta(seconds=1))
+
+
 def _refused(
     installation: Installation, asker: Principal, refused: JwtRefused, detail: dict[str, Any]
 ) -> None:
@@ -171,9 +168,13 @@ def _issue(
 
     def work(conn: Connection) -> LoggedIn:
         now = installation.clock()
+        # The role as it is now, locked: a removal between the checks and here would otherwise
+        # miss the token this issues (it revokes the role's tokens under the same lock).
+        current = queries.role_for_update(conn, role.id)
+        if current != role:
+            raise JwtRefused("role", "the role was removed or changed during the login")
         if role.refuse_replay and token_id is not None:
-            expiry = claims.get("exp")
-            until = datetime.fromtimestamp(float(expiry), UTC) if expiry else now + ttl
+            until = _replayable_until(claims.get("exp"), installation.jwt_leeway_seconds, now)
             if not queries.see_token_id(conn, issuer.id, token_id, until, now):
                 raise JwtRefused("replayed token", "the role refuses a jti seen before")
         account = tenancy_queries.account_by_id(conn, role.account_id)

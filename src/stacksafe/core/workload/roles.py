@@ -187,7 +187,9 @@ def remove_role(installation: Installation, actor: Principal, name: str) -> list
     owner_only(installation, actor, "jwt.role.remove", name)
 
     def work(conn: Connection) -> list[str]:
-        found = queries.role_by_name(conn, name)
+        named = queries.role_by_name(conn, name)
+        # Locked first: a login under way issues its token before this or finds the role gone.
+        found = None if named is None else queries.role_for_update(conn, named.id)
         if found is None:
             raise NotFound(f"role {name!r} does not exist")
         revoked = principal_queries.revoke_tokens_of(conn, found.user_id, installation.clock())
