@@ -345,3 +345,14 @@ def test_an_offboarded_user_is_not_let_back_in_by_single_sign_on(site: Site) -> 
     with pytest.raises(SignInRefused, match=r"single sign-on refused \(removed\)"):
         site.sign_in()
     assert site.users() == before  # no role given back to the removed row
+
+
+def test_starts_from_one_address_are_bounded(site: Site) -> None:
+    from stacksafe.core.oidc.flow import STARTS_PER_ADDRESS
+
+    for _ in range(STARTS_PER_ADDRESS.failures):
+        start_sign_in(site.installation, REDIRECT, source_ip="198.51.100.9")
+    with pytest.raises(Throttled, match="too many single sign-ons started") as refused:
+        start_sign_in(site.installation, REDIRECT, source_ip="198.51.100.9")
+    assert refused.value.retry_after is not None
+    start_sign_in(site.installation, REDIRECT, source_ip="198.51.100.10")  # others still may

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from stacksafe.core.access import Principal
 from stacksafe.core.audit import record, record_denied
+from stacksafe.core.guessing import FailureCounts, Limit, address_counted
 from stacksafe.core.installation import Installation
 from stacksafe.core.oidc.people import (
     RoleChanges,
@@ -36,7 +37,7 @@ from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.sessions import SIGN_IN_ACTOR, SessionPolicy, StartedSession, open_session
 from stacksafe.core.workload.claims import text_claim
 from stacksafe.crypto.jwt import JwtRefused
-from stacksafe.errors import NotFound, Throttled, Unauthenticated
+from stacksafe.errors import NotFound, Throttled, TooManyFailures, Unauthenticated
 from stacksafe.store import Connection
 from stacksafe.store import oidc as queries
 
@@ -119,13 +120,30 @@ def _challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+STARTS_PER_ADDRESS = Limit("sso-start-address", 30, 60)
+
+
 def start_sign_in(
-    installation: Installation, redirect_uri: str, most: int = MAX_FLOWS
+    installation: Installation,
+    redirect_uri: str,
+    most: int = MAX_FLOWS,
+    *,
+    source_ip: str | None = None,
 ) -> StartedFlow:
-    """A new sign-in: the flow secret for the browser and the provider's URL to send it to."""
+    """A new sign-in: the flow secret for the browser and the provider's URL to send it to.
+    At most ``STARTS_PER_ADDRESS`` a minute from one address (anyone may start one, and each
+    holds a row until it expires: without it, one client could fill ``most`` for everyone)."""
     provider = provider_of(installation)
     if provider is None:
         raise NotFound("single sign-on is not configured")
+    counted = FailureCounts(installation, STARTS_PER_ADDRESS).failed(
+        address_counted(source_ip or "unknown")
+    )
+    if counted.throttled:
+        raise TooManyFailures(
+            f"too many single sign-ons started from this address; retry in {counted.retry_after} s",
+            retry_after=counted.retry_after,
+        )
     secret = FLOW_PREFIX + random.token_urlsafe(32)
     now = installation.clock()
     started = installation.store.transact(

@@ -4,6 +4,8 @@ cookie, the same session row, ``session.start`` with ``method: sso``)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from stacksafe.core.oidc.flow import FLOW_SECONDS, Callback, SignInRefused
 from stacksafe.core.oidc.flow import finish_sign_in as finish
 from stacksafe.core.oidc.flow import start_sign_in as start
+from stacksafe.errors import Throttled
 from stacksafe.web.auth import (
     PRE_COOKIE,
     SESSION_COOKIE,
@@ -39,7 +42,14 @@ async def sso_start(request: Request) -> Response:
     # the provider. Starting a sign-in needs no CSRF token: it changes nothing, and only the
     # browser holding the flow cookie set here can finish it.
     installation = web_state(request).installation
-    started = await run_in_threadpool(start, installation, site_origin(request) + CALLBACK)
+    try:
+        started = await run_in_threadpool(
+            partial(start, source_ip=client_ip(request)),
+            installation,
+            site_origin(request) + CALLBACK,
+        )
+    except Throttled as slow_down:
+        return error_page(request, 429, slow_down.message, retry_after=slow_down.retry_after)
     response = RedirectResponse(started.url, status_code=303)
     set_cookie(request, response, FLOW_COOKIE, started.secret, samesite="lax", max_age=FLOW_SECONDS)
     return response
