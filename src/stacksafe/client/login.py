@@ -89,14 +89,16 @@ class JwtLogin:
             if self._token is not None and time.monotonic() < self._renew_at:
                 return self._token
             started = time.monotonic()
-            from stacksafe.client.transport import error_from_response
+            from stacksafe.client.fields import Fields
+            from stacksafe.client.transport import error_from_response, response_of
 
             response = http.post("/auth/jwt/login", json={"role": self.role, "jwt": self._jwt()})
             if response.status_code >= 400:
                 raise error_from_response(response)
-            answer = response.json()["response"]
-            ttl = float(answer["ttl_seconds"])
-            self._token = str(answer["token"])
+            # Read as every answer is (MalformedResponse naming the field, not a KeyError).
+            answer = Fields(response_of(response), "JwtLoggedIn")
+            ttl = answer.integer("ttl_seconds")
+            self._token = answer.text("token")
             self._renew_at = started + ttl * RENEW_AT
             return self._token
 

@@ -105,6 +105,20 @@ def test_the_issued_token_expires_after_the_roles_ttl(site: Site) -> None:
         authenticate(site.installation, logged.token)
 
 
+def _add_replay_refusing_role(site: Site) -> None:
+    """Role ``once``: any token of the issuer for the audience, refusing a jti seen before."""
+    add_role(
+        site.installation,
+        LOCAL,
+        "once",
+        issuer="ci",
+        audiences=["stacksafe"],
+        claims=[],
+        grant=RoleGrant(account="acme", role="viewer"),
+        refuse_replay=True,
+    )
+
+
 def _claims_with(site: Site, **changes: Any) -> dict[str, Any]:
     claims = github_claims(site.issuer.url)
     for name, value in changes.items():
@@ -234,16 +248,7 @@ def test_a_replayed_jti_is_refused_by_a_role_that_asks(site: Site) -> None:
     token = site.issuer.sign(github_claims(site.issuer.url))
     login(site.installation, "deploy", token)
     login(site.installation, "deploy", token)  # by default a token may log in again
-    add_role(
-        site.installation,
-        LOCAL,
-        "once",
-        issuer="ci",
-        audiences=["stacksafe"],
-        claims=[],
-        grant=RoleGrant(account="acme", role="viewer"),
-        refuse_replay=True,
-    )
+    _add_replay_refusing_role(site)
     login(site.installation, "once", token)
     _refused(site, token, "replayed token", role="once")
     _refused(site, site.issuer.sign(_claims_with(site, jti=None)), "jti", role="once")
@@ -287,16 +292,7 @@ def test_removing_the_role_revokes_its_tokens_at_once(site: Site) -> None:
 
 
 def test_a_replay_refusing_role_remembers_a_jti_through_the_leeway(site: Site) -> None:
-    add_role(
-        site.installation,
-        LOCAL,
-        "once",
-        issuer="ci",
-        audiences=["stacksafe"],
-        claims=[],
-        grant=RoleGrant(account="acme", role="viewer"),
-        refuse_replay=True,
-    )
+    _add_replay_refusing_role(site)
     late = site.issuer.sign(_claims_with(site, exp=int(time.time()) - 5))  # within the leeway
     login(site.installation, "once", late)
     _refused(site, late, "replayed token", role="once")
