@@ -1,0 +1,3 @@
+"""Streams out of stacksafe: the audit log delivered to sinks (a file, syslog, HTTPS) in order,
+at least once, from a durable per-sink cursor, by threads of their own so that a sink that is
+down or slow delays only itself, never a request."""
