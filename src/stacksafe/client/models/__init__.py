@@ -25,7 +25,13 @@ from stacksafe.client.models.operations import (
     RotationPolicy,
     RotationStatus,
 )
-from stacksafe.client.models.removal import DeletedLevel, RemovedRole, RemovedUser
+from stacksafe.client.models.removal import (
+    DeletedHistory,
+    DeletedLevel,
+    RemovedRole,
+    RemovedUser,
+    tombstone_from_json,
+)
 from stacksafe.client.models.secrets import (
     DiffEntry,
     ImportReport,
@@ -49,6 +55,7 @@ __all__ = [
     "AuditEvent",
     "AuditVerification",
     "CreatedToken",
+    "DeletedHistory",
     "DeletedLevel",
     "DiffEntry",
     "ImportReport",
@@ -66,4 +73,5 @@ __all__ = [
     "User",
     "VersionEntry",
     "secret_from_json",
+    "tombstone_from_json",
 ]
