@@ -11,6 +11,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from stacksafe.api.audit_streams import AuditStreams
 from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.fast_path import FastPath
@@ -130,6 +131,10 @@ def create_app(
         if serving:  # other servers may share the database: share the per-token counts
             flusher = RequestCountsFlusher(state.per_token, state.request_counts)
             flusher.start()
+        streams = None
+        if serving:  # the audit log's sinks are delivered by serving processes
+            streams = AuditStreams(installation)
+            streams.start()
         scheduler = None
         if rotation_interval is not None:
             scheduler = RotationScheduler(installation, rotation_interval)
@@ -137,6 +142,8 @@ def create_app(
         yield
         if scheduler is not None:
             scheduler.stop()
+        if streams is not None:
+            streams.stop()
         if flusher is not None:
             flusher.stop()
         app.state.web.passwords.close()

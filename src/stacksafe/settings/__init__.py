@@ -72,6 +72,7 @@ AUDIT_CHECKPOINT_FILE = "audit.checkpoint"
 # /readyz says the audit log cannot be written when the filesystem of the SQLite database or
 # of the checkpoint has less free than this (a full disk fails the next append's commit).
 DEFAULT_AUDIT_MIN_FREE_BYTES = 8 * 1024 * 1024
+MAX_SINK_LAG = 10**12
 DEFAULT_JWT_LEEWAY_SECONDS = 30
 # The web UI's password checks (core.password_pool): one core at most, the API keeps the others;
 # eight waiting checks are under a second of work, a sign-in answered later is better refused.
@@ -148,6 +149,9 @@ class Settings:
     audit_checkpoint_file: Path | None = None
     audit_checkpoint_seconds: float = DEFAULT_AUDIT_CHECKPOINT_SECONDS
     audit_min_free_bytes: int = DEFAULT_AUDIT_MIN_FREE_BYTES
+    # The lag (events) of an audit sink above which /readyz answers 503
+    # (STACKSAFE_AUDIT_SINK_MAX_LAG); None, the default: a sink down never takes a server out.
+    audit_sink_max_lag: int | None = None
     # Seconds of clock difference a workload's JWT may have with this server: its exp, nbf and
     # iat are checked with this leeway (STACKSAFE_JWT_LEEWAY, core.workload).
     jwt_leeway_seconds: int = DEFAULT_JWT_LEEWAY_SECONDS
@@ -263,6 +267,12 @@ class Settings:
         min_free = whole(
             env, "STACKSAFE_AUDIT_MIN_FREE_BYTES", DEFAULT_AUDIT_MIN_FREE_BYTES, 0, "bytes"
         )
+        max_lag_text = env.get("STACKSAFE_AUDIT_SINK_MAX_LAG")
+        max_lag = (
+            whole(env, "STACKSAFE_AUDIT_SINK_MAX_LAG", 0, 1, "events", MAX_SINK_LAG)
+            if max_lag_text
+            else None
+        )
         jwt_leeway = whole(
             env, "STACKSAFE_JWT_LEEWAY", DEFAULT_JWT_LEEWAY_SECONDS, 0, "seconds", MAX_JWT_LEEWAY
         )
@@ -296,6 +306,7 @@ class Settings:
             audit_checkpoint_file=checkpoint_file,
             audit_checkpoint_seconds=checkpoint_seconds,
             audit_min_free_bytes=min_free,
+            audit_sink_max_lag=max_lag,
             jwt_leeway_seconds=jwt_leeway,
             password_workers=password_workers,
             password_queue=password_queue,
