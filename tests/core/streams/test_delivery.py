@@ -23,6 +23,7 @@ from stacksafe.core.streams.sinks import add_sink, set_paused, sink_statuses
 from stacksafe.core.streams.verify import verify_stream
 from stacksafe.core.tenancy import Target
 from stacksafe.model import SecretValue
+from stacksafe.store.audit_sinks import StoredSink
 from tests.actors import LOCAL
 from tests.core.streams.helpers import appended
 
@@ -41,6 +42,13 @@ def _file_sink(installation: Installation, tmp_path: Path, name: str = "siem") -
     path = tmp_path / f"{name}.jsonl"
     stored, _ = add_sink(installation, LOCAL, name, "file", SinkOptions(path=path))
     return stored.id, path
+
+
+def _unused_sink(
+    installation: Installation, tmp_path: Path, name: str
+) -> tuple[StoredSink, list[str]]:
+    """A sink row for a loop given a sink of the test's own (its file is never written)."""
+    return add_sink(installation, LOCAL, name, "file", SinkOptions(path=tmp_path / "unused"))
 
 
 def _status(installation: Installation, name: str = "siem") -> tuple[int, int]:
