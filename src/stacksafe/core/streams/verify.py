@@ -23,7 +23,7 @@ from stacksafe.core.streams.lines import parse_line
 from stacksafe.crypto.stream_signature import StreamVerifier
 from stacksafe.errors import InvalidInput
 
-__all__ = ["MAX_LISTED", "StreamReport", "verify_stream"]
+__all__ = ["MAX_LISTED", "StreamReport", "verifier_from_pem", "verify_stream"]
 
 MAX_LISTED = 50  # problems listed one by one; the rest are counted
 
@@ -54,6 +54,14 @@ class _Seen:
     digest: bytes  # of the line's bytes: a repeat is identical or a problem
     prev_hash: bytes
     hash: bytes
+
+
+def verifier_from_pem(pem: bytes, source: str) -> StreamVerifier:
+    """The verifier of a public key a receiver was given (``audit sinks public-key``)."""
+    try:
+        return StreamVerifier.from_pem(pem)
+    except ValueError as exc:
+        raise InvalidInput(f"--public-key {source}: {exc}") from None
 
 
 def verify_stream(files: Sequence[Path], verifier: StreamVerifier) -> StreamReport:
