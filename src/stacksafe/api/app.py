@@ -39,8 +39,14 @@ from stacksafe.core.password_pool import PasswordPool
 from stacksafe.core.request_counts import RequestCounts
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.core.sign_in import SignInLimits
+from stacksafe.core.streams.delivery import Tuning
 from stacksafe.core.validation import parse_duration
-from stacksafe.settings import DEFAULT_RATE_LIMIT, DEFAULT_VAULT_MOUNT, ServerSettings
+from stacksafe.settings import (
+    DEFAULT_AUDIT_SINK_LEASE_SECONDS,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_VAULT_MOUNT,
+    ServerSettings,
+)
 from stacksafe.web import install_web
 
 __all__ = [
@@ -100,6 +106,7 @@ def create_app(
     sign_in_limits: SignInLimits | None = None,
     vault_mount: str = DEFAULT_VAULT_MOUNT,
     vault_echo_token: bool = False,
+    audit_sink_lease_seconds: float = DEFAULT_AUDIT_SINK_LEASE_SECONDS,
 ) -> FastAPI:
     """The API over ``installation``; ``serving`` when this process exists to serve it (uvicorn).
 
@@ -111,6 +118,8 @@ def create_app(
     ``sign_in_limits`` their failures per email (core.sign_in). ``vault_mount`` names the
     Vault-compatible API's KV mount under ``/v1`` (api.vault); ``vault_echo_token``: its
     lookup-self answers the caller's own token in ``id`` (for Vault Agent's token_file method).
+    A serving app delivers the audit log's sinks (api.audit_streams), each under a lease of
+    ``audit_sink_lease_seconds``.
     """
 
     @asynccontextmanager
@@ -133,7 +142,9 @@ def create_app(
             flusher.start()
         streams = None
         if serving:  # the audit log's sinks are delivered by serving processes
-            streams = AuditStreams(installation)
+            streams = AuditStreams(
+                installation, tuning=Tuning(lease_seconds=audit_sink_lease_seconds)
+            )
             streams.start()
         scheduler = None
         if rotation_interval is not None:
@@ -223,4 +234,5 @@ def app_from_settings(server: ServerSettings) -> FastAPI:
         passwords=PasswordPool(settings.password_workers, settings.password_queue),
         vault_mount=server.vault_mount,
         vault_echo_token=server.vault_echo_token,
+        audit_sink_lease_seconds=server.audit_sink_lease_seconds,
     )

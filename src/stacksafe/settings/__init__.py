@@ -37,6 +37,7 @@ __all__ = [
     "CREDENTIAL_VARIABLES",
     "DEFAULT_AUDIT_CHECKPOINT_SECONDS",
     "DEFAULT_AUDIT_MIN_FREE_BYTES",
+    "DEFAULT_AUDIT_SINK_LEASE_SECONDS",
     "DEFAULT_DB_CONNECT_TIMEOUT",
     "DEFAULT_DB_MAX_OVERFLOW",
     "DEFAULT_DB_POOL_SIZE",
@@ -73,6 +74,7 @@ AUDIT_CHECKPOINT_FILE = "audit.checkpoint"
 # of the checkpoint has less free than this (a full disk fails the next append's commit).
 DEFAULT_AUDIT_MIN_FREE_BYTES = 8 * 1024 * 1024
 MAX_SINK_LAG = 10**12
+DEFAULT_AUDIT_SINK_LEASE_SECONDS = 30
 DEFAULT_JWT_LEEWAY_SECONDS = 30
 # The web UI's password checks (core.password_pool): one core at most, the API keeps the others;
 # eight waiting checks are under a second of work, a sign-in answered later is better refused.
@@ -351,6 +353,10 @@ class ServerSettings:
     # lookup-self echoes the caller's token in ``id`` (Vault Agent's token_file method needs it).
     vault_mount: str = DEFAULT_VAULT_MOUNT
     vault_echo_token: bool = False
+    # How long an audit sink's delivery lease lasts unless renewed: how soon another server
+    # (or this one restarted) takes over a sink whose deliverer died
+    # (STACKSAFE_AUDIT_SINK_LEASE_SECONDS, core.streams.delivery).
+    audit_sink_lease_seconds: int = DEFAULT_AUDIT_SINK_LEASE_SECONDS
 
     def installation_settings(self, environ: Mapping[str, str] | None = None) -> Settings:
         return Settings.load(environ, data_dir=self.data_dir)
@@ -400,6 +406,14 @@ class ServerSettings:
             web_origin=env.get("STACKSAFE_WEB_ORIGIN") or None,
             vault_mount=_vault_mount(env.get("STACKSAFE_VAULT_MOUNT") or DEFAULT_VAULT_MOUNT),
             vault_echo_token=whole(env, "STACKSAFE_VAULT_ECHO_TOKEN", 0, 0, "(1: on)", 1) == 1,
+            audit_sink_lease_seconds=whole(
+                env,
+                "STACKSAFE_AUDIT_SINK_LEASE_SECONDS",
+                DEFAULT_AUDIT_SINK_LEASE_SECONDS,
+                3,
+                "seconds",
+                3600,
+            ),
         )
 
 
