@@ -9,16 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stacksafe.cli.auth_cmd import server_side
 from stacksafe.cli.common import DataDirOption, local_actor
+from stacksafe.cli.local import server_side
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
 from stacksafe.errors import InvalidInput
 from stacksafe.model import iso8601
 from stacksafe.settings import ClientSettings
 
 if TYPE_CHECKING:
-    from stacksafe.core.streams.sinks import SinkStatus
-    from stacksafe.store.audit_sinks import StoredSink
+    from stacksafe.core.streams.sinks import SinkStatus, StoredSink
 
 __all__ = ["sinks_app", "verify_stream_files"]
 

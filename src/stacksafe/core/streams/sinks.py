@@ -30,6 +30,7 @@ from stacksafe.store.audit_sinks import StoredSink
 
 __all__ = [
     "SinkStatus",
+    "StoredSink",
     "add_sink",
     "list_sinks",
     "public_key",
