@@ -5,8 +5,6 @@ starts a loop for a sink added while it runs, and the loop ends when the sink is
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -19,14 +17,7 @@ from stacksafe.core.streams.delivery import Tuning
 from stacksafe.core.streams.sinks import add_sink, remove_sink, set_paused, sink_statuses
 from stacksafe.settings import Settings
 from tests.actors import LOCAL
-
-
-def _until(condition: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.01)
+from tests.core.streams.helpers import until
 
 
 def test_lag_is_shown_and_fails_readiness_only_above_the_set_maximum(
@@ -66,10 +57,10 @@ def test_sinks_added_and_removed_while_serving_are_followed(
     try:
         path = tmp_path / "b.jsonl"
         add_sink(installation, LOCAL, "late", "file", SinkOptions(path=path))
-        _until(lambda: sink_statuses(installation)[0].lag == 0, "delivered")
+        until(lambda: sink_statuses(installation)[0].lag == 0, "delivered")
         assert path.exists()
         [loop] = streams.loops.values()
         remove_sink(installation, LOCAL, "late")
-        _until(lambda: not loop.alive and not streams.loops, "its loop ended")
+        until(lambda: not loop.alive and not streams.loops, "its loop ended")
     finally:
         streams.stop()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,6 +21,7 @@ from stacksafe.settings import Settings
 from stacksafe.store import audit as audit_queries
 from tests.actors import LOCAL
 from tests.cli.helpers import Cli
+from tests.core.streams.helpers import until
 from tests.e2e.conftest import TlsFiles, init_and_seed, start_serve, trusting
 
 # The delivery loop and its lease are tested on both databases in tests/core/streams; here the
@@ -30,14 +29,6 @@ from tests.e2e.conftest import TlsFiles, init_and_seed, start_serve, trusting
 pytestmark = pytest.mark.databases("sqlite")
 
 LEASE_SECONDS = "3"  # how soon the restarted server takes over the dead one's sink
-
-
-def _until(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.05)
 
 
 def _lines_written(directory: Path) -> int:
@@ -89,17 +80,23 @@ def test_a_server_killed_mid_stream_and_restarted_loses_no_event(
         try:
             first.wait_healthy(trusting(tls.ca))
             with Appender(installation) as load:
-                _until(lambda: _lines_written(out) >= 300, "300 lines streamed")
+                until(lambda: _lines_written(out) >= 300, "300 lines streamed", seconds=30)
                 first.process.send_signal(signal.SIGKILL)
                 first.process.wait(10)
                 at_kill = load.count
-                _until(lambda: load.count >= at_kill + 200, "200 more events after the kill")
+                until(
+                    lambda: load.count >= at_kill + 200,
+                    "200 more events after the kill",
+                    seconds=30,
+                )
         finally:
             first.stop()
         second = start_serve(local, tls_args, tmp_path / "serve2", env=env, measured=False)
         try:
             second.wait_healthy(trusting(tls.ca))
-            _until(lambda: sink_statuses(installation)[0].lag == 0, "the restart caught up")
+            until(
+                lambda: sink_statuses(installation)[0].lag == 0, "the restart caught up", seconds=30
+            )
             ready = httpx.get(f"{second.address}/readyz", verify=trusting(tls.ca), timeout=5)
             assert ready.status_code == 200
             assert ready.json()["audit_sinks"] == {"siem": {"lag": 0, "state": "delivering"}}

@@ -64,14 +64,7 @@ def add(
     from stacksafe.core.streams.config import SinkOptions
     from stacksafe.core.streams.sinks import add_sink
 
-    secret = None
-    if hmac_secret_file is not None:
-        try:
-            secret = hmac_secret_file.read_bytes()
-        except OSError as exc:
-            raise InvalidInput(
-                f"--hmac-secret-file {hmac_secret_file}: {exc.strerror or type(exc).__name__}"
-            ) from None
+    secret = None if hmac_secret_file is None else _read(hmac_secret_file, "--hmac-secret-file")
     options = SinkOptions(
         path=path,
         max_bytes=max_bytes,
@@ -92,6 +85,13 @@ def add(
         typer.echo(f"Warning: {warning}", err=True)
     start = "from now on" if from_now else "from the first event"
     typer.echo(f"Sink {stored.name!r} added ({stored.type}, {start})", err=True)
+
+
+def _read(path: Path, option: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"{option} {path}: {exc.strerror or type(exc).__name__}") from None
 
 
 def _where(sink: StoredSink) -> str:
@@ -217,13 +217,7 @@ def verify_stream_files(files: list[Path], key: Path | None, data_dir: Path | No
     from stacksafe.core.streams.verify import MAX_LISTED, verifier_from_pem, verify_stream
 
     if key is not None:
-        try:
-            pem = key.read_bytes()
-        except OSError as exc:
-            raise InvalidInput(
-                f"--public-key {key}: {exc.strerror or type(exc).__name__}"
-            ) from None
-        verifier = verifier_from_pem(pem, str(key))
+        verifier = verifier_from_pem(_read(key, "--public-key"), str(key))
     else:
         if ClientSettings.load().remote:
             raise InvalidInput(

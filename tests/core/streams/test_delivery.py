@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import orjson
@@ -25,17 +25,9 @@ from stacksafe.core.tenancy import Target
 from stacksafe.model import SecretValue
 from stacksafe.store.audit_sinks import StoredSink
 from tests.actors import LOCAL
-from tests.core.streams.helpers import appended
+from tests.core.streams.helpers import appended, until
 
 FAST = Tuning(idle_seconds=0.01, backoff_first=0.01, backoff_max=0.05, batch_events=7)
-
-
-def _until(condition: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.01)
 
 
 def _file_sink(installation: Installation, tmp_path: Path, name: str = "siem") -> tuple[int, Path]:
@@ -79,7 +71,7 @@ def test_the_whole_log_is_delivered_in_order_and_verifies(
     loops.append(loop)
     loop.start()
     appended(installation, 5)  # while it runs
-    _until(lambda: _status(installation)[1] == 0, "caught up")
+    until(lambda: _status(installation)[1] == 0, "caught up")
     seqs = _seqs(path)
     assert seqs == list(range(1, seqs[-1] + 1))  # every event, in order, once
     assert verify_stream([path], installation_verifier(installation)).clean
@@ -164,16 +156,17 @@ def test_pause_stops_delivery_and_resume_continues(
     loop = DeliveryLoop(installation, sink_id, FileSink(path), tuning=FAST)
     loops.append(loop)
     loop.start()
-    _until(lambda: _status(installation)[1] == 0, "caught up")
+    until(lambda: _status(installation)[1] == 0, "caught up")
     set_paused(installation, LOCAL, "siem", True)
-    _until(lambda: loop.step()[0] is Step.PAUSED, "paused")
+    until(lambda: loop.step()[0] is Step.PAUSED, "paused")
     delivered = _seqs(path)
     appended(installation, 4)
-    time.sleep(0.1)  # ten idle steps of the loop: none may deliver
+    # Steps of its own besides the thread's: each waits, none delivers.
+    assert {loop.step()[0] for _ in range(5)} == {Step.PAUSED}
     assert _seqs(path) == delivered
     assert _status(installation)[1] >= 4
     set_paused(installation, LOCAL, "siem", False)
-    _until(lambda: _status(installation)[1] == 0, "resumed and caught up")
+    until(lambda: _status(installation)[1] == 0, "resumed and caught up")
     seqs = _seqs(path)
     assert seqs == list(range(1, seqs[-1] + 1))
 
@@ -228,7 +221,7 @@ def test_one_lease_holder_delivers_and_another_takes_over_when_it_expires(
     for loop in both:
         loop.start()
     appended(installation, 30)
-    _until(lambda: _status(installation)[1] == 0, "caught up")
+    until(lambda: _status(installation)[1] == 0, "caught up")
     seqs = _seqs(path)
     assert seqs == list(range(1, seqs[-1] + 1))  # each event once: one holder at a time
     # The holder dies without releasing (SIGKILL): the other takes over once the lease expires.
@@ -240,7 +233,7 @@ def test_one_lease_holder_delivers_and_another_takes_over_when_it_expires(
     appended(installation, 3)
     heir = DeliveryLoop(installation, sink_id, FileSink(path), tuning=short, holder="heir")
     assert heir.step()[0] is Step.LEASED_OUT
-    _until(lambda: heir.step()[0] is Step.DELIVERED, "taken over")
+    until(lambda: heir.step()[0] is Step.DELIVERED, "taken over")
     while heir.step()[0] is Step.DELIVERED:
         pass
     seqs = _seqs(path)
