@@ -62,8 +62,10 @@ def test_one_holder_at_a_time_and_the_cursor_moves_only_from_what_was_read(
         assert not queries.advance_cursor(conn, sink.id, "b", 0, 5, now, later)
         assert queries.advance_cursor(conn, sink.id, "a", 0, 5, now, later)
         assert not queries.advance_cursor(conn, sink.id, "a", 0, 7, now, later)  # moved already
-        # Expired: b takes it over, and a can no longer move the cursor.
+        # Expired but not taken over (a delivery slower than the lease): a still counts it.
         expired = later + timedelta(seconds=1)
+        assert queries.advance_cursor(conn, sink.id, "a", 5, 5, expired, later)
+        # Taken over: b holds it, and a can no longer move the cursor.
         assert queries.take_lease(conn, sink.id, "b", expired, expired + timedelta(seconds=30))
         assert not queries.advance_cursor(conn, sink.id, "a", 5, 9, expired, later)
         found = queries.sink_by_id(conn, sink.id)

@@ -141,15 +141,16 @@ def advance_cursor(
     now: datetime,
     until: datetime,
 ) -> bool:
-    """Move the cursor from ``old`` to ``new`` if ``holder`` still holds an unexpired lease
-    and nobody moved it meanwhile (the lease renewed in the same statement). False: it was
-    taken over; the batch was delivered at least once, its new holder sends it again."""
+    """Move the cursor from ``old`` to ``new`` if ``holder`` still holds the lease and nobody
+    moved it meanwhile (the lease renewed in the same statement). A lease that expired during a
+    slow delivery but was not taken over still counts: else a sink slower than the lease would
+    be sent the same batch forever. False: it was taken over; the batch was delivered at least
+    once, and its new holder sends it again."""
     done = conn.execute(
         update(audit_sinks)
         .where(
             audit_sinks.c.id == sink_id,
             audit_sinks.c.lease_holder == holder,
-            audit_sinks.c.lease_until >= now,
             audit_sinks.c.cursor == old,
         )
         .values(
