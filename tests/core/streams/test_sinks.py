@@ -3,6 +3,7 @@ is audited, nothing changes); the status of a type this build cannot deliver say
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def test_only_the_owner_configures_sinks_and_refusals_are_audited(
     admin = make_user(installation, "admin@acme.test", "acme", "administrator")
     add_sink(installation, LOCAL, "siem", "file", SinkOptions(path=tmp_path / "a.jsonl"))
     before = last_seq(installation)
-    attempts = [
+    attempts: list[Callable[[], object]] = [
         lambda: add_sink(installation, admin, "x", "file", SinkOptions(path=tmp_path / "b")),
         lambda: remove_sink(installation, admin, "siem"),
         lambda: status(installation, admin),
