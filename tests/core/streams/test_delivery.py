@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from sqlalchemy import update
 
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import list_secrets, set_secret
@@ -24,6 +25,7 @@ from stacksafe.core.streams.verify import verify_stream
 from stacksafe.core.tenancy import Target
 from stacksafe.model import SecretValue
 from stacksafe.store.audit_sinks import StoredSink
+from stacksafe.store.stream_tables import audit_sinks
 from tests.actors import LOCAL
 from tests.core.streams.helpers import appended, until
 
@@ -239,3 +241,25 @@ def test_one_lease_holder_delivers_and_another_takes_over_when_it_expires(
     seqs = _seqs(path)
     assert seqs == list(range(1, seqs[-1] + 1))
     assert _status(installation)[1] == 0
+
+
+def test_a_log_behind_the_cursor_is_said_and_streaming_goes_on_after_its_head(
+    installation: Installation, tmp_path: Path
+) -> None:
+    sink_id, path = _file_sink(installation, tmp_path)
+    loop = DeliveryLoop(installation, sink_id, FileSink(path), tuning=FAST)
+    while loop.step()[0] is Step.DELIVERED:
+        pass
+    head = _status(installation)[0]
+    # As after a backup restored: the sink's cursor names events the log no longer has.
+    with installation.store.write() as conn:
+        conn.execute(update(audit_sinks).values(cursor=head + 50))
+    assert loop.step()[0] is Step.IDLE
+    found = {s.name: s for s in sink_statuses(installation)}["siem"]
+    assert found.cursor == head
+    assert found.last_error is not None
+    assert f"behind this sink's cursor {head + 50}" in found.last_error
+    new = appended(installation, 2)
+    while loop.step()[0] is Step.DELIVERED:
+        pass
+    assert _seqs(path)[-2:] == new

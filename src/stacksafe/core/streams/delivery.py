@@ -147,7 +147,7 @@ class DeliveryLoop:
             self._record(exc.message)
             return Step.FAILED, self._backoff(None)
         if not lines:
-            return Step.IDLE, tuning.idle_seconds
+            return self._idle(found.cursor)
         try:
             self.sink.deliver(lines)
         except SinkUnavailable as exc:
@@ -157,20 +157,36 @@ class DeliveryLoop:
             self._record(f"the sink failed ({type(exc).__name__})")
             return Step.FAILED, self._backoff(None)
         self.failures = 0
-        moved = self.installation.store.transact(
+        moved = self._move(found.cursor, last[0])
+        self._previous = last if moved else None
+        return Step.DELIVERED, 0
+
+    def _move(self, old: int, new: int) -> bool:
+        """The cursor from ``old`` to ``new`` if the lease is still ours (compare-and-set)."""
+        now = self.installation.clock()
+        until = now + timedelta(seconds=self.tuning.lease_seconds)
+        return self.installation.store.transact(
             lambda conn: queries.advance_cursor(
-                conn,
-                self.sink_id,
-                self.holder,
-                found.cursor,
-                last[0],
-                self.installation.clock(),
-                self.installation.clock() + timedelta(seconds=tuning.lease_seconds),
+                conn, self.sink_id, self.holder, old, new, now, until
             ),
             "moving an audit sink's cursor",
         )
-        self._previous = last if moved else None
-        return Step.DELIVERED, 0
+
+    def _idle(self, cursor: int) -> tuple[Step, float]:
+        """Caught up, unless the log is now behind the cursor (a backup restored, a rollback):
+        then streaming goes on after the log's head, and the receiver sees those sequences
+        again with other content, which is what happened."""
+        with self.installation.store.read() as conn:
+            head = audit_queries.read_head(conn)
+        top = 0 if head is None else head[0]
+        if top < cursor:
+            self._move(cursor, top)  # clears the last error: recorded after
+            self._record(
+                f"the audit log ends at event {top}, behind this sink's cursor {cursor} (restored "
+                "or rolled back): streaming goes on from there"
+            )
+            self._previous = None
+        return Step.IDLE, self.tuning.idle_seconds
 
     def _batch(self, cursor: int) -> tuple[list[bytes], tuple[int, bytes]]:
         """The lines after ``cursor`` (bounded), and the (seq, hash) of the last one."""
