@@ -10,8 +10,8 @@ loops for every sink; the sinks' leases let one of them deliver each.
 from __future__ import annotations
 
 import logging
-import threading
 
+from stacksafe.api.background import Background
 from stacksafe.core.installation import Installation
 from stacksafe.core.streams.config import open_config
 from stacksafe.core.streams.delivery import DeliveryLoop, Tuning
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_REFRESH_SECONDS = 5.0
 
 
-class AuditStreams:
+class AuditStreams(Background):
     """A daemon thread that keeps one ``DeliveryLoop`` running per deliverable sink."""
 
     def __init__(
@@ -38,16 +38,10 @@ class AuditStreams:
         self.installation, self.refresh, self.tuning = installation, refresh, tuning
         # By (sink id, type, options as stored): a sink added again under its name is another.
         self.loops: dict[tuple[int, str, str, bytes | None], DeliveryLoop] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="audit-streams", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__("audit-streams", self._run)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+        super().stop()
         for loop in self.loops.values():
             loop.stop(timeout=5)
         self.loops.clear()
