@@ -501,3 +501,4 @@ failures = Table(
 # The tables of workload logins live in a module of their own; imported here so that
 # ``metadata`` holds every table whoever imports this module first (the migrations' check).
 from stacksafe.store import identity_tables as _identity_tables  # noqa: E402, F401
+from stacksafe.store import stream_tables as _stream_tables  # noqa: E402, F401
