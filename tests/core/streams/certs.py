@@ -5,6 +5,7 @@ itself, and a server certificate for a name the sinks do not connect to."""
 from __future__ import annotations
 
 import datetime
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.e2e.conftest import TlsFiles
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,10 @@ def self_signed(directory: Path, name: str, *, client: bool) -> Pair:
         )
     )
     return pair
+
+
+def server_context(tls: TlsFiles) -> ssl.SSLContext:
+    """What a receiver on 127.0.0.1 serves TLS with: make_tls's certificate for it."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.cert, tls.key)
+    return context

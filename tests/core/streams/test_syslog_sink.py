@@ -23,7 +23,7 @@ from stacksafe.core.streams.sink import Sink, SinkUnavailable
 from stacksafe.core.streams.syslog_format import facility_code
 from stacksafe.core.streams.syslog_sink import SyslogConfig, SyslogSink
 from stacksafe.errors import InvalidInput
-from tests.core.streams.certs import self_signed
+from tests.core.streams.certs import self_signed, server_context
 from tests.core.streams.syslog_receivers import (
     BOM,
     StreamReceiver,
@@ -59,12 +59,6 @@ def opened(config: SyslogConfig, outbound: OutboundPolicy = LOOPBACK) -> Iterato
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     return make_tls(tmp_path_factory.mktemp("syslog-tls"))
-
-
-def server_context(tls: TlsFiles) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls.cert, tls.key)
-    return context
 
 
 def test_each_line_is_an_rfc5424_message_in_an_octet_counted_frame() -> None:
