@@ -23,6 +23,7 @@ resolver's own timeouts.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
@@ -175,6 +176,11 @@ class SyslogSink:
     def close(self) -> None:
         if self._sock is not None:
             sock, self._sock = self._sock, None
+            if isinstance(sock, ssl.SSLSocket):
+                # close_notify, so that the receiver sees an orderly end rather than a cut
+                # (rsyslog logs one as an error); best effort, never a wait.
+                with contextlib.suppress(OSError, ValueError):
+                    sock.unwrap()
             sock.close()
 
     def _address(self) -> tuple[str, int]:
