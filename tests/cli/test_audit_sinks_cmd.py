@@ -86,8 +86,8 @@ def test_http_credentials_are_sealed_and_never_shown(
     for text in shown:
         for hidden in (SECRET, "header-token", "query-secret", "/ingest"):
             assert hidden not in text
-    assert json.loads(shown[0])[0]["options"] == {"origin": "https://logs.example.test"}
-    assert json.loads(shown[2])[0]["state"] == "transport not available"
+    assert json.loads(shown[0])[0]["options"] == {"origin": "https://logs.example.test", "ca": None}
+    assert json.loads(shown[2])[0]["state"] == "delivering"
     with opened.store.read() as conn:
         row = conn.execute(select(audit_sinks.c.config, audit_sinks.c.sealed)).one()
         stored = queries.sink_by_name(conn, "collector")

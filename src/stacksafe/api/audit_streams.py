@@ -73,7 +73,7 @@ class AuditStreams(Background):
                 config = open_config(
                     self.installation, stored.name, stored.type, stored.config, stored.sealed
                 )
-                sink = FACTORIES[stored.type](config)
+                sink = FACTORIES[stored.type](config, self.installation.outbound)
             except Exception as exc:  # one bad sink does not stop the others
                 log.warning("audit sink %s cannot be opened (%s)", stored.name, type(exc).__name__)
                 continue

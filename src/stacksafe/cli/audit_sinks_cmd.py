@@ -41,7 +41,10 @@ def add(
     ] = None,
     tls: Annotated[bool, typer.Option("--tls", help="syslog: over TLS.")] = False,
     ca: Annotated[
-        Path | None, typer.Option("--ca", help="syslog: the CA file the receiver is checked with.")
+        Path | None,
+        typer.Option(
+            "--ca", help="syslog with --tls, or http: the CA file the receiver is checked with."
+        ),
     ] = None,
     udp: Annotated[bool, typer.Option("--udp", help="syslog: over UDP (may lose events).")] = False,
     url: Annotated[

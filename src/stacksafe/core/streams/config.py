@@ -88,7 +88,7 @@ def check_options(
 _OWNED = {
     "file": {"path", "max_bytes", "keep"},
     "syslog": {"address", "tls", "ca", "udp"},
-    "http": {"url", "hmac_secret", "headers"},
+    "http": {"url", "hmac_secret", "headers", "ca"},
 }
 
 
@@ -131,12 +131,7 @@ def _syslog(given: SinkOptions) -> tuple[dict[str, Any], dict[str, Any], list[st
         raise InvalidInput("--udp and --tls do not go together (syslog over TLS is TCP)")
     if given.ca is not None and not given.tls:
         raise InvalidInput("--ca applies only with --tls")
-    ca = None
-    if given.ca is not None:
-        ca_path = given.ca.expanduser().absolute()
-        if not ca_path.is_file():
-            raise InvalidInput(f"--ca {ca_path} is not a file")
-        ca = str(ca_path)
+    ca = _ca_file(given)
     warnings = []
     if given.udp:
         warnings.append(
@@ -179,7 +174,17 @@ def _http(given: SinkOptions) -> tuple[dict[str, Any], dict[str, Any], list[str]
     # only its origin is shown; the whole URL is sealed with the other credentials.
     credentials["url"] = url
     origin = f"{parts.scheme}://{parts.netloc}"
-    return {"origin": origin}, credentials, []
+    return {"origin": origin, "ca": _ca_file(given)}, credentials, []
+
+
+def _ca_file(given: SinkOptions) -> str | None:
+    """``--ca FILE``: the receiver's certificate authority, instead of the system's."""
+    if given.ca is None:
+        return None
+    ca_path = given.ca.expanduser().absolute()
+    if not ca_path.is_file():
+        raise InvalidInput(f"--ca {ca_path} is not a file")
+    return str(ca_path)
 
 
 def _header(text: str) -> list[str]:
