@@ -20,10 +20,12 @@ START_TIMEOUT = 10.0
 
 
 @contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    """``app`` served on 127.0.0.1 until the block ends; yields its base URL."""
+def served(app: FastAPI, port: int = 0) -> Iterator[str]:
+    """``app`` served on 127.0.0.1 (``port``, or a free one) until the block ends; yields its
+    base URL. At the end its change streams are ended first, as a stop signal ends them in
+    `stacksafe serve` (api.stop_signals: a test's thread gets no signals)."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=5
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="live-app", daemon=True)
@@ -37,6 +39,7 @@ def served(app: FastAPI) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        app.state.change_hub.close()
         server.should_exit = True
         thread.join(timeout=15)
         assert not thread.is_alive(), "the server did not stop"

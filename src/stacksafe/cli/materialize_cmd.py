@@ -36,7 +36,13 @@ def materialize_command(
         bool, typer.Option("--watch", help="Keep the files current until interrupted.")
     ] = False,
     interval: Annotated[
-        float, typer.Option("--interval", min=0.05, help="Seconds between checks with --watch.")
+        float,
+        typer.Option(
+            "--interval",
+            min=0.05,
+            help="Seconds between checks with --watch while the server does not push changes "
+            "(locally: always).",
+        ),
     ] = 10.0,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -45,10 +51,14 @@ def materialize_command(
     with secrets_backend(data_dir, account=account, stack=stack) as target:
         # Watching starts before the first fetch: a change in between is not missed.
         watcher = Watcher(target, interval) if watch else None
-        _once(target, directory)
-        while watcher is not None and watcher.wait_for_change():
-            try:
-                _once(target, directory)
-            except StacksafeError as exc:
-                typer.echo(f"stacksafe: {exc.message}; the files stay as they were", err=True)
-                watcher.retry()
+        try:
+            _once(target, directory)
+            while watcher is not None and watcher.wait_for_change():
+                try:
+                    _once(target, directory)
+                except StacksafeError as exc:
+                    typer.echo(f"stacksafe: {exc.message}; the files stay as they were", err=True)
+                    watcher.retry()
+        finally:
+            if watcher is not None:
+                watcher.stop()

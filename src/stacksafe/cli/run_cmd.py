@@ -42,7 +42,13 @@ def run(
         typer.Option("--watch", help="Restart the command when the stack's secrets change."),
     ] = False,
     interval: Annotated[
-        float, typer.Option("--interval", min=0.05, help="Seconds between checks with --watch.")
+        float,
+        typer.Option(
+            "--interval",
+            min=0.05,
+            help="Seconds between checks with --watch while the server does not push changes "
+            "(locally: always).",
+        ),
     ] = 10.0,
     grace: Annotated[
         float,

@@ -8,9 +8,10 @@ server-sent events; docs/api.md), as an iterator of typed notifications.
 
 A broken connection (the server restarting, a proxy's timeout, an ``end`` event) is not the end:
 the stream says so (``StreamInterrupted``, with the wait before the next attempt), connects
-again with ``Last-Event-ID`` and, if the stack changed meanwhile, its first event is a
-``change``. What cannot get better by waiting is raised as the server said it: the token
-refused (401, 403), the stack or the endpoint missing (404, 405: an older server; poll instead).
+again with ``Last-Event-ID`` and its first event says whether the stack changed meanwhile
+(``change``) or not (``ready``). What cannot get better by waiting is raised as the server said
+it: the token refused (401, 403), the stack or the endpoint missing (404, 405: an older server;
+poll instead).
 """
 
 from __future__ import annotations
@@ -130,14 +131,16 @@ class ChangeStream:
                         raise refused
                     self._response = response
                     try:
-                        yield from self._changes(response, resumed)
+                        yield from self._changes(response)
                     finally:
                         self._response = None
                 return
-            except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
+            except Exception as exc:
                 if self.closed:
-                    return
-                raise _Broken(f"the connection failed ({type(exc).__name__})") from None
+                    return  # ``close`` from another thread cut the read: whatever it raised
+                if isinstance(exc, httpx.HTTPError | httpx.StreamError | OSError):
+                    raise _Broken(f"the connection failed ({type(exc).__name__})") from None
+                raise
 
     def _bearer(self) -> str:
         try:
@@ -145,7 +148,7 @@ class ChangeStream:
         except StacksafeError as exc:  # a JWT login that cannot log in now: try again later
             raise _Broken(exc.message) from None
 
-    def _changes(self, response: httpx.Response, resumed: str | None) -> Iterator[StackChange]:
+    def _changes(self, response: httpx.Response) -> Iterator[StackChange]:
         fields: dict[str, str] = {}
         for line in response.iter_lines():
             if line.startswith(":"):
@@ -164,8 +167,6 @@ class ChangeStream:
                 continue  # an event this SDK does not know: a newer server's
             change = StackChange.from_event(kind, data)
             self.last_event_id = change.signature
-            if kind == "ready" and resumed is not None and change.signature == resumed:
-                continue  # reconnected and nothing was missed: nothing to tell
             yield change
 
 

@@ -14,9 +14,9 @@ __all__ = ["ChangeNote", "StackChange", "StreamInterrupted"]
 @dataclass(frozen=True, slots=True)
 class StackChange:
     """The stack's effective set is ``signature`` now (a hash of its keys, versions and
-    provenance; never a value). ``ready``: the stream started and this is the state (on a
-    reconnection with nothing missed it is not given at all); ``change``: it changed since the
-    last event, or while the stream was away."""
+    provenance; never a value). ``ready``: the stream is connected (again), and on a
+    reconnection nothing was missed; ``change``: the set changed since the last event, or while
+    the stream was away."""
 
     kind: Literal["ready", "change"]
     stack: str
