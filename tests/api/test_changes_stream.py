@@ -157,15 +157,22 @@ def test_a_write_by_a_second_server_on_the_database_is_pushed(
 def test_who_may_watch_is_who_may_describe(live: Live) -> None:
     inst = live.installation
     create_account(inst, LOCAL, "other")
-    viewer = user_with_token(inst, "viewer@acme.test", "acme", "viewer").token
+    viewer = user_with_token(inst, "viewer@acme.test", "acme", "viewer", scopes=["public"]).token
     outsider = user_with_token(inst, "out@other.test", "other", "administrator").token
     narrowed = user_with_token(
         inst, "n@acme.test", "acme", "administrator", stacks=[live.api.uid]
     ).token
-    with stream(live.base, live.web.uid, viewer) as (response, reader):
-        _opened(response)
-        assert reader.next().kind == "ready"
-    for token, status in ((None, 401), ("sk_notatoken", 401), (outsider, 404), (narrowed, 403)):
+    for allowed in (viewer, live.admin):  # the least role and scope that describe, and more
+        with stream(live.base, live.web.uid, allowed) as (response, reader):
+            _opened(response)
+            assert reader.next().kind == "ready"
+    refusals = (
+        (None, 401),
+        ("sk_notatoken", 401),
+        (outsider, 404),
+        (narrowed, 403),  # narrowed to another stack of the account
+    )
+    for token, status in refusals:
         with stream(live.base, live.web.uid, token) as (response, _):
             response.read()
             assert_error(response, status)

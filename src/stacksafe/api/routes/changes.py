@@ -1,4 +1,4 @@
-"""`GET /stacks/{uid}/changes`: a stack's changes pushed as server-sent events (docs/api.md).
+"""`GET /stacks/{stack_uid}/changes`: a stack's changes pushed as server-sent events (docs/api.md).
 
 Authorised like a describe (the list without values): a stack the token cannot see is a 404, one
 it may not describe a 403, before the stream starts. The stream then says, without a value or
@@ -74,13 +74,14 @@ def _opening(
 
 
 @router.get(
-    "/stacks/{uid}/changes",
+    "/stacks/{stack_uid}/changes",
     name="stack_changes",
+    status_code=200,
     response_class=EventStreamResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "An event stream."}},
 )
 async def stack_changes(
-    uid: Annotated[str, Path(description="Stack uid.")],
+    stack_uid: Annotated[str, Path(description="Stack uid.")],
     request: Request,
     state: StateDep,
     actor: Caller,
@@ -91,12 +92,12 @@ async def stack_changes(
     installation = state.installation
     hub: ChangeHub = request.app.state.change_hub
     stack_id, stack_state, signature, principals = await to_thread.run_sync(
-        _opening, installation, actor, uid
+        _opening, installation, actor, stack_uid
     )
     subscription = hub.subscribe(
         Subscription(
             stack_id,
-            uid,
+            stack_uid,
             actor.token_uid or actor.name,
             bearer_token(request.headers.get("authorization", "")),
             actor.source_ip,
