@@ -75,6 +75,7 @@ def _changed(reader: EventReader, before: str, uid: str) -> str:
     """The next event is a change of ``uid`` away from ``before``: its new signature."""
     got = reader.next()
     assert (got.kind, got.data["stack"]) == ("change", uid), got
+    assert set(got.data) == {"stack", "signature"}  # no value, no key name
     assert got.id is not None
     assert got.id == got.data["signature"] != before
     return got.id

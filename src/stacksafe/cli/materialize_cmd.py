@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from stacksafe.cli.backend import SecretsBackend, secrets_backend
-from stacksafe.cli.common import AccountOption, DataDirOption
+from stacksafe.cli.common import AccountOption, DataDirOption, WatchIntervalOption
 from stacksafe.cli.watch import Watcher
 from stacksafe.errors import StacksafeError
 
@@ -35,15 +35,7 @@ def materialize_command(
     watch: Annotated[
         bool, typer.Option("--watch", help="Keep the files current until interrupted.")
     ] = False,
-    interval: Annotated[
-        float,
-        typer.Option(
-            "--interval",
-            min=0.05,
-            help="Seconds between checks with --watch while the server does not push changes "
-            "(locally: always).",
-        ),
-    ] = 10.0,
+    interval: WatchIntervalOption = 10.0,
     data_dir: DataDirOption = None,
 ) -> None:
     """Write each effective secret of the stack to DIR/<key> (mode 0400, atomically); files
