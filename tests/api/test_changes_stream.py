@@ -30,6 +30,7 @@ from stacksafe.settings import Settings
 from tests.actors import LOCAL
 from tests.api.helpers import assert_error, client_for, user_with_token
 from tests.api.live_app import EventReader, served, stream
+from tests.clock import Clock
 
 PER_TOKEN, TOTAL = 2, 3
 LIMITS = StreamLimits(per_token=PER_TOKEN, total=TOTAL, poll_seconds=0.05, heartbeat_seconds=0.3)
@@ -197,12 +198,13 @@ def test_a_revoked_token_ends_its_stream(live: Live) -> None:
         assert made.token not in str(ended.data)
 
 
-def test_an_expired_token_ends_its_stream(live: Live) -> None:
+def test_an_expired_token_ends_its_stream(live: Live, clock: Clock) -> None:
     made = user_with_token(
-        live.installation, "dev@acme.test", "acme", "developer", expires_in=timedelta(seconds=1)
+        live.installation, "dev@acme.test", "acme", "developer", expires_in=timedelta(minutes=5)
     )
     with stream(live.base, live.web.uid, made.token) as (_, reader):
         assert reader.next().kind == "ready"
+        clock.tick(10)  # checked again at the next heartbeat
         ended = reader.next()
         assert ended.kind == "end"
         assert "expired" in ended.data["reason"]

@@ -179,15 +179,14 @@ class _Broken(Exception):
 
 
 def _reason(data: str | None) -> str:
+    """What an ``end`` event says (its ``reason``), as the interruption's problem."""
     try:
         reason = json.loads(data or "{}").get("reason")
     except (ValueError, AttributeError):
         reason = None
-    return (
-        f"the server ended the stream: {reason}"
-        if isinstance(reason, str)
-        else ("the server ended the stream")
-    )
+    if not isinstance(reason, str):
+        return "the server ended the stream"
+    return f"the server ended the stream: {reason}"
 
 
 class Changes:
