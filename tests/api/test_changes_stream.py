@@ -251,3 +251,11 @@ def test_streams_are_bounded_per_token_and_in_all(live: Live) -> None:
     with stream(live.base, live.web.uid, live.admin) as (again, reader):
         _opened(again)
         assert reader.next().kind == "ready"
+
+
+def test_a_server_may_serve_no_streams(live: Live) -> None:
+    app = create_app(live.installation, stream_limits=StreamLimits(total=0))
+    with served(app) as base, stream(base, live.web.uid, live.admin) as (refused, _):
+        refused.read()
+        assert refused.status_code == 429
+        assert "serves no change streams" in refused.json()["error_description"]

@@ -231,4 +231,7 @@ def app_from_settings(server: ServerSettings) -> FastAPI:
         passwords=PasswordPool(settings.password_workers, settings.password_queue),
         vault_mount=server.vault_mount,
         vault_echo_token=server.vault_echo_token,
+        stream_limits=StreamLimits(
+            per_token=server.change_streams_per_token, total=server.change_streams
+        ),
     )

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from stacksafe.core.installation import Installation
 from stacksafe.core.streams.changes import StackState, poll, signature_of
 from stacksafe.errors import TooManyStreams
+from stacksafe.settings import DEFAULT_CHANGE_STREAMS, DEFAULT_CHANGE_STREAMS_PER_TOKEN
 
 __all__ = [
     "DEFAULT_PER_TOKEN",
@@ -44,10 +45,10 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 # A comment sent this often on a quiet stream: proxies close idle connections (nginx: 60 s).
 HEARTBEAT_SECONDS = 15.0
-# A watcher (`run --watch`) needs one or two streams; a token holding more is a leak or a loop.
-DEFAULT_PER_TOKEN = 8
-# Each open stream holds a connection and, now and then, a token check on a request thread.
-DEFAULT_TOTAL = 1000
+# Each open stream holds a connection and, now and then, a token check on a request thread
+# (`stacksafe serve`: STACKSAFE_CHANGE_STREAMS, STACKSAFE_CHANGE_STREAMS_PER_TOKEN).
+DEFAULT_PER_TOKEN = DEFAULT_CHANGE_STREAMS_PER_TOKEN
+DEFAULT_TOTAL = DEFAULT_CHANGE_STREAMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,12 @@ class ChangeHub:
                     f"this token has {limits.per_token} change streams open, the most one token "
                     "may; close one (or poll the secret list instead)",
                     retry_after=15,
+                )
+            if limits.total == 0:
+                raise TooManyStreams(
+                    "this server serves no change streams (STACKSAFE_CHANGE_STREAMS=0); poll the "
+                    "secret list instead",
+                    retry_after=3600,
                 )
             if self._count >= limits.total:
                 raise TooManyStreams(
