@@ -18,9 +18,11 @@ __all__ = [
     "WIRE_NAME",
     "Account",
     "AuditEvent",
+    "KeptVersion",
     "Secret",
     "SecretValue",
     "Stack",
+    "Tombstone",
     "checked_purpose",
     "iso8601",
     "list_json",
@@ -106,6 +108,62 @@ class Stack:
     environment: str
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """A deleted stack or account (``kind``), whose rows stay marked: what it was, when it went,
+    and how many keys and version rows of its history are kept (no value is)."""
+
+    kind: str  # "stack" or "account"
+    uid: str
+    name: str  # the name it had
+    account_uid: str
+    account_name: str
+    account_deleted: bool
+    environment: str | None  # a stack's
+    created_at: datetime
+    deleted_at: datetime
+    keys: int
+    versions: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "uid": self.uid,
+            "name": self.name,
+            "account_id": self.account_uid,
+            "account_name": self.account_name,
+            "account_deleted": self.account_deleted,
+            "environment": self.environment,
+            "created_at_iso": iso8601(self.created_at),
+            "deleted_at_iso": iso8601(self.deleted_at),
+            "keys": self.keys,
+            "versions": self.versions,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KeptVersion:
+    """One version row of a deleted level's secret: who wrote it, when, and when its value was
+    destroyed (every one was, at the latest when the level was deleted)."""
+
+    key: str
+    version: int
+    action: str
+    author: str
+    created_at: datetime
+    destroyed_at: datetime | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "version": self.version,
+            "action": self.action,
+            "author": self.author,
+            "created_at_iso": iso8601(self.created_at),
+            "destroyed_at_iso": None if self.destroyed_at is None else iso8601(self.destroyed_at),
+        }
 
 
 class Secret(NamedTuple):

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from stacksafe.api import create_app
 from stacksafe.core.audit_events import list_events
+from stacksafe.core.deletion import delete_stack
 from stacksafe.core.installation import Installation, initialise
 from stacksafe.core.principals import TOKEN_PREFIX, authenticate, create_token, create_user
 from stacksafe.core.rotation import get_policy, set_policy
@@ -116,6 +117,8 @@ delete_account            403    403      403       403       403        403    
 remove_user               403    403      403       403       403        403           403
 remove_membership         403    403      403       403       403        200           200
 remove_stack_role         403    403      403       403       403        200           200
+deleted_list              403    403      403       200       200        200           200
+deleted_get               403    403      403       200       200        200           200
 """
 
 OWN_PUBLIC_SCOPE = """
@@ -185,6 +188,8 @@ delete_account            403    403      403       403       403        403    
 remove_user               403    403      403       403       403        403           403
 remove_membership         403    403      403       403       403        403           403
 remove_stack_role         403    403      403       403       403        403           403
+deleted_list              403    403      403       403       403        403           403
+deleted_get               403    403      403       403       403        403           403
 """
 
 # Aimed at the other account (or its stack), with either scope. The two lists answer 200 but
@@ -256,6 +261,8 @@ delete_account            403    403      403       403       403        403    
 remove_user               403    403      403       403       403        403           403
 remove_membership         404    404      404       404       404        404           404
 remove_stack_role         404    404      404       404       404        404           404
+deleted_list              404    404      404       404       404        404           404
+deleted_get               404    404      404       404       404        404           404
 """
 
 
@@ -306,6 +313,7 @@ class Matrix:
     shop: Stack
     clients: dict[tuple[str, str], TestClient]
     user_ids: dict[str, int]  # by email
+    deleted: dict[str, str]  # "own"/"other" -> the uid of a stack deleted there
 
     def account(self, where: str) -> Account:
         return self.acme if where == "own" else self.globex
@@ -332,6 +340,12 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
             set_local(installation, Target(acme, web), SEEDED["web"])
             set_local(installation, Target(globex), SEEDED["globex"])
             set_local(installation, Target(globex, shop), SEEDED["shop"])
+            deleted = {}
+            for where, account in (("own", acme), ("other", globex)):
+                old = create_stack(installation, LOCAL, account.name, "old", "staging")
+                set_local(installation, Target(account, old), {"OLD_KEY": "old-plain-0d1e"})
+                delete_stack(installation, LOCAL, old.uid, force=True)
+                deleted[where] = old.uid
             app = create_app(installation)
             clients = {}
             for role in ROLES:
@@ -348,7 +362,9 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
                 user_ids = {
                     r.email: int(r.id) for r in conn.execute(select(users.c.email, users.c.id))
                 }
-            yield Matrix(installation, app, acme, globex, web, dev, shop, clients, user_ids)
+            yield Matrix(
+                installation, app, acme, globex, web, dev, shop, clients, user_ids, deleted
+            )
     finally:
         installation.close()
 
@@ -828,6 +844,13 @@ def _check_stack_deleted(m: Matrix, where: str, key: str, response: Response) ->
     ]
 
 
+def _check_deleted_listed(m: Matrix, where: str, key: str, response: Response) -> None:
+    """The account's deleted stacks (other cases delete some too), and nothing else."""
+    listed = response.json()["response"]
+    assert (m.deleted[where], "old", 1) in [(t["uid"], t["name"], t["keys"]) for t in listed]
+    assert {(t["kind"], t["account_id"]) for t in listed} == {("stack", m.account(where).uid)}
+
+
 def _prepare_member(m: Matrix, where: str, key: str) -> None:
     """A user of the case's own, with a role in the account and one in its stack."""
     account, stack = ("acme", "web") if where == "own" else ("globex", "shop")
@@ -1014,6 +1037,23 @@ ENDPOINTS: list[Endpoint] = [
         check=_check_role_removed("stack"),
         core_audited=True,
     ),
+    # What stays of a deleted stack: whoever may manage the account's stacks.
+    Endpoint(
+        "deleted_list",
+        "account",
+        lambda m, w, k: Call("GET", "/api/3/deleted", params={"account_id": m.account(w).uid}),
+        check=_check_deleted_listed,
+        core_audited=True,
+    ),
+    Endpoint(
+        "deleted_get",
+        "stack",
+        lambda m, w, k: Call("GET", f"/api/3/deleted/{m.deleted[w]}"),
+        check=lambda m, w, k, r: _equal(
+            [(v["key"], v["version"]) for v in r.json()["response"]["versions"]], [("OLD_KEY", 1)]
+        ),
+        core_audited=True,
+    ),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 
@@ -1039,7 +1079,7 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
     # watch a stack (who may describe it) is tested against a served app instead
     # (tests/api/test_changes_stream.py).
     routes.discard(("GET", "/api/3/stacks/{stack_uid}/changes"))
-    assert len(routes) == 59
+    assert len(routes) == 61
     templates = {
         matrix.acme.uid: "{account_id}",
         matrix.web.uid: "{stack_uid}",
@@ -1051,6 +1091,7 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
         "/versions/1": "/versions/{version}",
         f"/stacks/{matrix.web.uid}/secret_policy": "/stacks/{stack_uid}/secret_policy",
         f"/users/{matrix.user_ids[PEER]}": "/users/{user_id}",
+        f"/deleted/{matrix.deleted['own']}": "/deleted/{uid}",
     }
     # First: "/THE-KEY" alone is a secret's key.
     templates = {"/users/THE-KEY@acme.test": "/users/{user}", **templates}
@@ -1092,6 +1133,7 @@ def _foreign_to_missing(m: Matrix) -> dict[str, str]:
     return {
         m.globex.uid: FAKE_UID,
         m.shop.uid: FAKE_UID,
+        m.deleted["other"]: FAKE_UID,
         f"/users/{m.user_ids[OUTSIDER]}": f"/users/{FAKE_USER_ID}",
         f"user {m.user_ids[OUTSIDER]} ": f"user {FAKE_USER_ID} ",
         **{uid: FAKE_TOKEN_ID for key, uid in PREPARED_TOKENS.items() if "-other-" in key},
@@ -1102,11 +1144,14 @@ def _as_missing(call: Call, m: Matrix) -> Call:
     """The same request naming an account / stack / user that does not exist."""
     path = call.path
     json = call.json
+    params = call.params
     for real, fake in _foreign_to_missing(m).items():
         path = path.replace(real, fake)
         if isinstance(json, dict) and json.get("account_id") == real:
             json = {**json, "account_id": fake}
-    return Call(call.method, path, json, call.params)
+        if params is not None:
+            params = {name: fake if value == real else value for name, value in params.items()}
+    return Call(call.method, path, json, params)
 
 
 @pytest.mark.parametrize(("endpoint", "role", "where", "scope"), CASES)

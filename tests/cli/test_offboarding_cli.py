@@ -113,3 +113,37 @@ def test_accounts_delete(seeded: Cli, cli_runner: InProcessCli) -> None:
     )
     assert cli_runner.json("accounts", "list", "--format", "json") == []
     cli_runner.ok("accounts", "create", "acme")  # the name is free again
+
+
+def test_what_stays_of_deleted_levels(seeded: Cli, cli_runner: InProcessCli) -> None:
+    cli_runner.ok("secrets", "set", "A=one", "--stack", "web")
+    cli_runner.ok("secrets", "set", "A=two", "--stack", "web")
+    cli_runner.ok("secrets", "set", "SHARED=x", "--account", "acme")
+    cli_runner.ok("stacks", "delete", "web", "--force")
+    cli_runner.ok("stacks", "create", "web", "--account", "acme")  # the name is free again
+
+    table = cli_runner.ok("stacks", "deleted", "--account", "acme").stdout.splitlines()
+    assert table[0].split() == [
+        "NAME", "UID", "ACCOUNT", "ENVIRONMENT", "DELETED", "KEYS", "VERSIONS"
+    ]  # fmt: skip
+    [row] = [line.split() for line in table[1:]]
+    assert (row[0], row[2], row[3], row[5], row[6]) == ("web", "acme", "production", "1", "2")
+    uid = row[1]
+    shown = cli_runner.ok("stacks", "deleted", uid).stdout.splitlines()
+    assert shown[0].startswith(f"Stack 'web' of account 'acme' (uid {uid}), deleted ")
+    assert shown[0].endswith(": 1 key(s), 2 version row(s) kept, no value")
+    assert [line.split()[:3] for line in shown[2:]] == [["A", "1", "set"], ["A", "2", "set"]]
+    assert "one" not in "\n".join(shown)
+    assert "two" not in "\n".join(shown)
+
+    cli_runner.ok("accounts", "delete", "acme", "--force")
+    [account] = cli_runner.json("accounts", "deleted", "--format", "json")
+    assert (account["name"], account["kind"], account["keys"]) == ("acme", "account", 1)
+    history = cli_runner.json("accounts", "deleted", account["uid"], "--format", "json")
+    assert [(v["key"], v["version"]) for v in history["versions"]] == [("SHARED", 1)]
+    # Both webs (the second deleted with its account) now name their account as deleted.
+    listed = cli_runner.ok("stacks", "deleted").stdout.splitlines()[1:]
+    assert [(r.split()[0], r.split()[-1]) for r in listed] == [("web", "2"), ("web", "0")]
+    assert all("acme (deleted)" in r for r in listed)
+    missing = cli_runner.fails(3, "stacks", "deleted", "f" * 32)
+    assert error_line(missing.stderr) == f"Error: no deleted stack or account has uid '{'f' * 32}'"

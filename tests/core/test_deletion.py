@@ -1,7 +1,7 @@
 """Deleting stacks and accounts: refused while they hold values (nothing changed), forced
-(every value destroyed and audited per key, then every row of the level gone, no ciphertext
-left), who may, and that nothing serves a deleted stack afterwards (the read cache, the KV
-path kept by names)."""
+(every value destroyed and audited per key, then the level marked deleted with its history rows
+kept and no ciphertext left), who may, and that nothing serves a deleted stack afterwards (the
+read cache, the KV path kept by names)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from stacksafe.core.access import Principal
+from stacksafe.core.deleted_levels import deleted_history, list_deleted
 from stacksafe.core.deletion import delete_account, delete_stack
 from stacksafe.core.installation import Installation
 from stacksafe.core.kv.deletes import delete_versions
@@ -116,6 +117,29 @@ def _rows_naming(installation: Installation, column: str, value: int) -> dict[st
     return found
 
 
+def _assert_history_kept(
+    installation: Installation, uid: str, name: str, versions: dict[str, int]
+) -> None:
+    """The deleted level's tombstone names it; each of ``versions``'s keys keeps that many
+    version rows, every one destroyed and holding no value."""
+    level, kept = deleted_history(installation, LOCAL, uid)
+    assert (level.uid, level.name) == (uid, name)
+    assert level.deleted_at is not None
+    for key, count in versions.items():
+        rows = [v for v in kept if v.key == key]
+        assert [v.version for v in rows] == list(range(1, count + 1))
+        assert all(v.destroyed_at is not None and v.author for v in rows)
+    assert uid in [t.uid for t in list_deleted(installation, LOCAL)]
+    levels = (
+        "SELECT id FROM secrets WHERE stack_id IN (SELECT id FROM stacks WHERE uid = :u)"
+        " OR (stack_id IS NULL AND account_id IN (SELECT id FROM accounts WHERE uid = :u))"
+    )
+    held = "SELECT count(*) FROM secret_versions WHERE envelope IS NOT NULL AND secret_id IN "
+    with installation.store.read() as conn:
+        assert conn.execute(text(levels), {"u": uid}).all()  # the query sees the level's rows
+        assert conn.execute(text(f"{held}({levels})"), {"u": uid}).scalar_one() == 0
+
+
 def test_a_stack_holding_values_is_refused_and_nothing_changes(
     installation: Installation, world: World
 ) -> None:
@@ -188,9 +212,10 @@ def test_force_destroys_each_value_audited_then_deletes_every_row_of_the_stack(
         {"WEB_SECOND": [1]},
     ]
     assert events[3].detail["roles_removed"] == ["dev@acme.test"]
-    # No row refers to the stack any more, and none of its ciphertexts is stored anywhere.
-    assert _rows_naming(installation, "stack_id", web.stack.id) == {}
-    assert _rows_naming(installation, "id", web.stack.id).get("stacks") is None
+    # What gives access or could open anything is gone; the history rows stay, marked, with
+    # none of its ciphertexts stored anywhere.
+    assert _rows_naming(installation, "stack_id", web.stack.id) == {"secrets": 3}
+    _assert_history_kept(installation, web.stack.uid, "web", {"KV_KEY": 2, "WEB_KEY": 2})
     stored = _stored_text(installation)
     assert [c for c in ciphertexts if c in stored or c.hex().encode() in stored] == []
     # The account and the other stacks are as they were.
@@ -392,7 +417,12 @@ def test_force_deletes_an_account_with_its_stacks_and_members(
     assert [e.action for e in events].count("stack.delete") == 3
     assert events[-1].action == "account.delete"
     assert events[-1].detail["members_removed"] == ["dev@acme.test"]
-    assert _rows_naming(installation, "account_id", acme.id) == {}
+    # Its own level's and its stacks' secrets stay, marked (no ciphertext); nothing else.
+    assert _rows_naming(installation, "account_id", acme.id) == {"secrets": 5, "stacks": 3}
+    _assert_history_kept(installation, acme.uid, "acme", {"ACME_SHARED": 1})
+    _assert_history_kept(
+        installation, world.target("web").scope.stack_uid or "", "web", {"WEB_KEY": 1}
+    )
     stored = _stored_text(installation)
     assert [c for c in ciphertexts if c in stored or c.hex().encode() in stored] == []
     # The member's token now stands for a user of globex only; globex is untouched.

@@ -72,9 +72,9 @@ def test_rotation_rewraps_every_key_and_touches_no_value(
 
     report = rotate_master_key(installation, LOCAL, settings)
 
-    assert (report.version, report.created, report.rewrapped) == (2, True, 4 + 4)
+    assert (report.version, report.created, report.rewrapped) == (2, True, 4 + 5)
     status = key_status(installation)
-    assert (status.versions, status.data_keys, status.server_keys) == ([1, 2], {2: 4}, {2: 4})
+    assert (status.versions, status.data_keys, status.server_keys) == ([1, 2], {2: 4}, {2: 5})
     assert status.remaining == 0
     assert envelopes(installation) == before  # values are not re-encrypted
     assert keyring_from_file(settings.master_key_file).versions == [1, 2]

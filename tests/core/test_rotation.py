@@ -37,6 +37,7 @@ from tests.actors import LOCAL
 from tests.api.helpers import snapshot
 from tests.clock import Clock
 from tests.core.helpers_access import make_user
+from tests.serving import serving
 
 DAY = timedelta(days=1)
 LOOPBACK = ip_network("127.0.0.1/32")
@@ -319,13 +320,8 @@ class Receiver:
 @contextmanager
 def receiver() -> Iterator[Receiver]:
     made = Receiver()
-    thread = threading.Thread(target=made.server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(made.server):
         yield made
-    finally:
-        made.server.shutdown()
-        made.server.server_close()
 
 
 def test_a_webhook_rotation_makes_the_pending_value_current_after_a_2xx(

@@ -1,6 +1,7 @@
-"""`users list`, `users remove-role`, `users remove`, `stacks delete` and `accounts delete` in
-remote mode against a real server: the same output as in local mode (tests/cli), stack names
-resolved to uids over HTTP, a refusal's one error line and exit code."""
+"""`users list`, `users remove-role`, `users remove`, `stacks delete`, `accounts delete` and
+what stays of deleted levels (`stacks deleted`, `accounts deleted`) in remote mode against a
+real server: the same output as in local mode (tests/cli), stack names resolved to uids over
+HTTP, a refusal's one error line and exit code."""
 
 from __future__ import annotations
 
@@ -49,9 +50,16 @@ def test_users_and_deletes_in_remote_mode(served_fresh: Served, tmp_path: Path) 
     done = remote.ok("stacks", "delete", "dev", "--account", "acme", "--force").stdout
     assert done == "Deleted stack 'dev' of account 'acme'; destroyed 1 value(s) of 1 key(s) first\n"
     assert [s["name"] for s in remote.json("stacks", "list", "--format", "json")] == ["web"]
+    # Its history rows stay, marked, over HTTP as in local mode: no value.
+    [gone] = remote.json("stacks", "deleted", "--account", "acme", "--format", "json")
+    assert (gone["name"], gone["keys"], gone["versions"]) == ("dev", 1, 1)
+    history = remote.json("stacks", "deleted", gone["uid"], "--format", "json")
+    assert [(v["key"], v["version"], v["action"]) for v in history["versions"]] == [("K", 1, "set")]
+    assert history["versions"][0]["destroyed_at_iso"] is not None
     done = remote.ok("accounts", "delete", "acme").stdout
     assert done == "Deleted account 'acme' with 1 stack(s)\n"
     assert remote.json("accounts", "list", "--format", "json") == []
+    assert [a["name"] for a in remote.json("accounts", "deleted", "--format", "json")] == ["acme"]
 
 
 def test_a_non_owner_cannot_remove_users_or_delete_accounts(

@@ -185,6 +185,7 @@ def test_readyz_on_the_running_server(served: Served) -> None:
     assert answer.json() == {
         "status": "ready",
         "checks": {"database": "ok", "master_key": "ok", "audit": "ok", "audit_checkpoint": "ok"},
+        "audit_sinks": {},
     }
     schema = httpx.get(f"{served.address}/api/3/openapi.json", verify=trusting(served.ca))
     assert schema.status_code == 200

@@ -44,6 +44,7 @@ def test_revision_0001_database_upgrades_to_head_on_open(settings: Settings) -> 
         assert [a.name for a in list_accounts(installation, LOCAL)] == ["old-account"]
         assert sorted(installation.server_keys) == [
             "audit-chain",
+            "audit-stream",
             "fingerprint",
             "settings-seal",
             "token-hash",
@@ -140,7 +141,7 @@ def test_0012_keeps_failure_counts_and_downgrades_to_0011_without_them(
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
         with installation.store.read() as conn:
-            assert current_revision(conn) == HEAD_REVISION == "0016"
+            assert current_revision(conn) == HEAD_REVISION == "0018"
             assert conn.execute(select(failures)).all() == []
     finally:
         installation.close()

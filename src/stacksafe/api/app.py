@@ -11,6 +11,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from stacksafe.api.audit_streams import AuditStreams
 from stacksafe.api.change_hub import ChangeHub, StreamLimits
 from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
@@ -41,8 +42,14 @@ from stacksafe.core.password_pool import PasswordPool
 from stacksafe.core.request_counts import RequestCounts
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.core.sign_in import SignInLimits
+from stacksafe.core.streams.delivery import Tuning
 from stacksafe.core.validation import parse_duration
-from stacksafe.settings import DEFAULT_RATE_LIMIT, DEFAULT_VAULT_MOUNT, ServerSettings
+from stacksafe.settings import (
+    DEFAULT_AUDIT_SINK_LEASE_SECONDS,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_VAULT_MOUNT,
+    ServerSettings,
+)
 from stacksafe.web import install_web
 
 __all__ = [
@@ -103,6 +110,7 @@ def create_app(
     vault_mount: str = DEFAULT_VAULT_MOUNT,
     vault_echo_token: bool = False,
     stream_limits: StreamLimits | None = None,
+    audit_sink_lease_seconds: float = DEFAULT_AUDIT_SINK_LEASE_SECONDS,
 ) -> FastAPI:
     """The API over ``installation``; ``serving`` when this process exists to serve it (uvicorn).
 
@@ -115,6 +123,8 @@ def create_app(
     Vault-compatible API's KV mount under ``/v1`` (api.vault); ``vault_echo_token``: its
     lookup-self answers the caller's own token in ``id`` (for Vault Agent's token_file method).
     ``stream_limits`` bounds the change streams (api.change_hub, api.routes.changes).
+    A serving app delivers the audit log's sinks (api.audit_streams), each under a lease of
+    ``audit_sink_lease_seconds``.
     """
 
     @asynccontextmanager
@@ -135,6 +145,12 @@ def create_app(
         if serving:  # other servers may share the database: share the per-token counts
             flusher = RequestCountsFlusher(state.per_token, state.request_counts)
             flusher.start()
+        streams = None
+        if serving:  # the audit log's sinks are delivered by serving processes
+            streams = AuditStreams(
+                installation, tuning=Tuning(lease_seconds=audit_sink_lease_seconds)
+            )
+            streams.start()
         scheduler = None
         if rotation_interval is not None:
             scheduler = RotationScheduler(installation, rotation_interval)
@@ -150,6 +166,8 @@ def create_app(
             restore_signals()
         if scheduler is not None:
             scheduler.stop()
+        if streams is not None:
+            streams.stop()
         if flusher is not None:
             flusher.stop()
         app.state.web.passwords.close()
@@ -234,4 +252,5 @@ def app_from_settings(server: ServerSettings) -> FastAPI:
         stream_limits=StreamLimits(
             per_token=server.change_streams_per_token, total=server.change_streams
         ),
+        audit_sink_lease_seconds=server.audit_sink_lease_seconds,
     )

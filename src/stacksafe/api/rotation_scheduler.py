@@ -7,10 +7,10 @@ stopped with the API app (api.app's lifespan).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from stacksafe.api.background import Background
 from stacksafe.core.access import Principal
 from stacksafe.core.installation import Installation
 from stacksafe.core.rotation import RotationOutcome, run_scheduled
@@ -20,7 +20,7 @@ __all__ = ["RotationScheduler"]
 log = logging.getLogger(__name__)
 
 
-class RotationScheduler:
+class RotationScheduler(Background):
     """A daemon thread of `stacksafe serve` that runs ``core.rotation.run_scheduled`` every
     ``interval``. Several servers may run one each: claims in the database keep them from
     rotating a secret twice."""
@@ -35,16 +35,7 @@ class RotationScheduler:
         self.installation, self.interval = installation, interval
         self.actor = actor or Principal.local("rotation-scheduler")
         self.on_outcomes = on_outcomes
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="rotation-scheduler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+        super().__init__("rotation-scheduler", self._loop)
 
     def run_once(self) -> list[RotationOutcome]:
         outcomes = run_scheduled(self.installation, self.actor)

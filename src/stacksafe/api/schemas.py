@@ -281,6 +281,38 @@ class LevelDeletedOut(BaseModel):
     )
 
 
+class TombstoneOut(BaseModel):
+    """A deleted stack or account, whose history rows stay (model.Tombstone)."""
+
+    kind: str = Field(description="stack or account")
+    uid: str
+    name: str = Field(description="The name it had (free for reuse since).")
+    account_id: str = Field(description="The account's uid.")
+    account_name: str
+    account_deleted: bool
+    environment: str | None = Field(description="A stack's environment; null for an account.")
+    created_at_iso: str
+    deleted_at_iso: str
+    keys: int = Field(description="Keys whose history is kept.")
+    versions: int = Field(description="Version rows kept (none holds a value).")
+
+
+class KeptVersionOut(BaseModel):
+    """One version row of a deleted level's secret (model.KeptVersion): no value."""
+
+    key: str
+    version: int
+    action: str
+    author: str
+    created_at_iso: str
+    destroyed_at_iso: str | None
+
+
+class DeletedHistoryOut(BaseModel):
+    level: TombstoneOut
+    versions: list[KeptVersionOut] = Field(description="By key, then version.")
+
+
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: str = Field(max_length=320)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stacksafe.cli.audit_sinks_cmd import sinks_app, verify_stream_files
 from stacksafe.cli.backend import backend
 from stacksafe.cli.common import (
     DataDirOption,
@@ -31,6 +32,7 @@ __all__ = ["audit_app", "tokens_app", "users_app"]
 users_app = typer.Typer(help="Users and their roles in accounts and stacks.")
 tokens_app = typer.Typer(help="API tokens: shown once at creation, stored as keyed hashes.")
 audit_app = typer.Typer(help="The hash-chained audit log.")
+audit_app.add_typer(sinks_app, name="sinks")
 
 
 @users_app.command("create")
@@ -305,9 +307,31 @@ def audit_verify(
             "cut tail is not seen).",
         ),
     ] = False,
+    stream: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--stream",
+            help="Check a sink's JSON-lines file instead (rotated files together, any order); "
+            "repeatable.",
+        ),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="With --stream: the PEM of `audit sinks public-key` (default: this "
+            "installation's, on its machine).",
+        ),
+    ] = None,
 ) -> None:
     """Walk the hash chain and compare its end with the checkpoints: exit 0 when intact, else
-    6 naming the first bad event or the rollback, or saying no checkpoint was found."""
+    6 naming the first bad event or the rollback, or saying no checkpoint was found. With
+    --stream, check streamed lines: gaps, reordering, edits, duplicates that differ."""
+    if stream:
+        verify_stream_files(stream, public_key, data_dir)
+        return
+    if public_key is not None:
+        raise InvalidInput("--public-key goes with --stream")
     from stacksafe.core.audit_checkpoint import parse_expected_head
 
     expected = [parse_expected_head(text) for text in expect_head or []]

@@ -3,8 +3,6 @@ by the server owner on the machine that holds the master key, like `users set-pa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,12 +14,11 @@ from stacksafe.cli.common import (
     NarrowEnvironmentsOption,
     NarrowStacksOption,
     local_actor,
-    opened_installation,
 )
+from stacksafe.cli.local import server_side
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
 from stacksafe.errors import InvalidInput
 from stacksafe.model import iso8601
-from stacksafe.settings import ClientSettings
 
 if TYPE_CHECKING:
     from stacksafe.core.installation import Installation
@@ -36,14 +33,6 @@ jwt_app = typer.Typer(
 )
 auth_app.add_typer(jwt_app, name="jwt")
 auth_app.add_typer(oidc_app, name="oidc")
-
-
-@contextmanager
-def server_side(data_dir: Path | None, command: str = "auth jwt") -> Iterator[Installation]:
-    if ClientSettings.load().remote:
-        raise InvalidInput(f"{command} runs on the server's machine; unset STACKSAFE_ADDR")
-    with opened_installation(data_dir) as installation:
-        yield installation
 
 
 @jwt_app.command("add-issuer")

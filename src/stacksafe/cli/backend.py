@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stacksafe.errors import ConfigurationError
-from stacksafe.model import Secret, SecretValue
+from stacksafe.model import Secret, SecretValue, Tombstone
 from stacksafe.settings import ClientSettings
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         AuditVerification,
         ChangeStream,
         Client,
+        DeletedHistory,
         DeletedLevel,
         DiffEntry,
         ImportReport,
@@ -167,6 +168,10 @@ class Backend(Protocol):
     def delete_stack(self, stack: str, account: str | None, force: bool) -> DeletedLevel: ...
 
     def delete_account(self, account: str, force: bool) -> DeletedLevel: ...
+
+    def deleted(self, account: str | None) -> list[Tombstone]: ...
+
+    def deleted_history(self, uid: str) -> DeletedHistory: ...
 
     def users(self) -> list[User]: ...
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from stacksafe.core.access import Principal
     from stacksafe.core.installation import Installation
 
-__all__ = ["local_actor", "opened_installation", "settings_for"]
+__all__ = ["local_actor", "opened_installation", "server_side", "settings_for"]
 
 
 def settings_for(data_dir: Path | None) -> Settings:
@@ -34,6 +34,19 @@ def opened_installation(data_dir: Path | None) -> Iterator[Installation]:
         yield installation
     finally:
         installation.close()
+
+
+@contextmanager
+def server_side(data_dir: Path | None, command: str = "auth jwt") -> Iterator[Installation]:
+    """The installation, for a command only the server's machine runs (the owner's
+    configuration: `auth jwt`, `audit sinks`); refused in remote mode."""
+    from stacksafe.errors import InvalidInput
+    from stacksafe.settings import ClientSettings
+
+    if ClientSettings.load().remote:
+        raise InvalidInput(f"{command} runs on the server's machine; unset STACKSAFE_ADDR")
+    with opened_installation(data_dir) as installation:
+        yield installation
 
 
 def local_actor() -> Principal:

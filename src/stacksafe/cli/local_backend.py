@@ -20,6 +20,7 @@ from stacksafe.cli.local import local_actor, opened_installation
 from stacksafe.core import (
     audit_chain,
     audit_events,
+    deleted_levels,
     deletion,
     principals,
     promotion,
@@ -34,7 +35,7 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import InvalidInput
-from stacksafe.model import Account, Secret, SecretValue, Stack
+from stacksafe.model import Account, Secret, SecretValue, Stack, Tombstone
 
 __all__ = ["LocalBackend", "LocalSecrets"]
 
@@ -172,6 +173,13 @@ class LocalBackend:
         return _deleted(
             deletion.delete_account(self.installation, self.actor, account, force=force)
         )
+
+    def deleted(self, account: str | None) -> list[Tombstone]:
+        return deleted_levels.list_deleted(self.installation, self.actor, account)
+
+    def deleted_history(self, uid: str) -> sdk.DeletedHistory:
+        level, versions = deleted_levels.deleted_history(self.installation, self.actor, uid)
+        return sdk.DeletedHistory(level, tuple(versions))
 
     def create_user(
         self, email: str, account: str, role: str, stack_roles: Mapping[str, str]

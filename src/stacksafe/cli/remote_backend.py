@@ -18,6 +18,7 @@ from stacksafe.client import (
     AuditVerification,
     ChangeStream,
     Client,
+    DeletedHistory,
     DeletedLevel,
     DiffEntry,
     ImportReport,
@@ -33,7 +34,7 @@ from stacksafe.client import (
     VersionEntry,
 )
 from stacksafe.errors import BrokenReferences, InvalidInput
-from stacksafe.model import Secret, SecretValue
+from stacksafe.model import Secret, SecretValue, Tombstone
 
 __all__ = ["RemoteBackend", "RemoteSecrets", "remote_stack_uid"]
 
@@ -105,6 +106,12 @@ class RemoteBackend:
 
     def delete_account(self, account: str, force: bool) -> DeletedLevel:
         return self.client.delete_account(account, force=force)
+
+    def deleted(self, account: str | None) -> list[Tombstone]:
+        return self.client.deleted(account=account)
+
+    def deleted_history(self, uid: str) -> DeletedHistory:
+        return self.client.deleted_history(uid)
 
     def create_user(
         self, email: str, account: str, role: str, stack_roles: Mapping[str, str]

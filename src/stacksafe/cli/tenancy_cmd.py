@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,7 +11,10 @@ from stacksafe.cli.backend import backend
 from stacksafe.cli.common import AccountOption, DataDirOption
 from stacksafe.cli.environment_names import environments_in_use, warn_unknown_environments
 from stacksafe.cli.output import ListFormat, ListFormatOption, print_json, print_table
-from stacksafe.model import BUILTIN_ENVIRONMENTS, iso8601
+from stacksafe.model import BUILTIN_ENVIRONMENTS, Tombstone, iso8601
+
+if TYPE_CHECKING:
+    from stacksafe.client import DeletedHistory
 
 __all__ = ["accounts_app", "stacks_app"]
 
@@ -140,3 +143,90 @@ def stacks_list(
                 for s in rows
             ],
         )
+
+
+UidArgument = Annotated[
+    str | None,
+    typer.Argument(help="A deleted one's uid: every version row kept of its secrets."),
+]
+
+
+@stacks_app.command("deleted")
+def stacks_deleted(
+    uid: UidArgument = None,
+    account: AccountOption = None,
+    data_dir: DataDirOption = None,
+    fmt: ListFormatOption = ListFormat.table,
+) -> None:
+    """Deleted stacks (their history rows stay, marked; no value): of --account (who may
+    manage its stacks), or all (the server owner); with a UID, that stack's history."""
+    with backend(data_dir) as where:
+        if uid is not None:
+            _print_history(where.deleted_history(uid), fmt)
+            return
+        found = [t for t in where.deleted(account) if t.kind == "stack"]
+    _print_tombstones(found, fmt)
+
+
+@accounts_app.command("deleted")
+def accounts_deleted(
+    uid: UidArgument = None,
+    data_dir: DataDirOption = None,
+    fmt: ListFormatOption = ListFormat.table,
+) -> None:
+    """Deleted accounts (the server owner; their history rows stay, marked; no value); with a
+    UID, the history of that account's own secrets (its stacks': `stacks deleted UID`)."""
+    with backend(data_dir) as where:
+        if uid is not None:
+            _print_history(where.deleted_history(uid), fmt)
+            return
+        found = [t for t in where.deleted(None) if t.kind == "account"]
+    _print_tombstones(found, fmt)
+
+
+def _print_tombstones(found: Sequence[Tombstone], fmt: ListFormat) -> None:
+    if fmt is ListFormat.json:
+        print_json([t.to_json() for t in found])
+        return
+    print_table(
+        ["NAME", "UID", "ACCOUNT", "ENVIRONMENT", "DELETED", "KEYS", "VERSIONS"],
+        [
+            [
+                t.name,
+                t.uid,
+                t.account_name + (" (deleted)" if t.account_deleted and t.kind == "stack" else ""),
+                t.environment or "-",
+                iso8601(t.deleted_at),
+                str(t.keys),
+                str(t.versions),
+            ]
+            for t in found
+        ],
+    )
+
+
+def _print_history(history: DeletedHistory, fmt: ListFormat) -> None:
+    level = history.level
+    if fmt is ListFormat.json:
+        print_json({"level": level.to_json(), "versions": [v.to_json() for v in history.versions]})
+        return
+    where = "" if level.kind == "account" else f" of account {level.account_name!r}"
+    typer.echo(
+        f"{level.kind.capitalize()} {level.name!r}{where} (uid {level.uid}), deleted "
+        f"{iso8601(level.deleted_at)}: {level.keys} key(s), {level.versions} version row(s) "
+        "kept, no value"
+    )
+    print_table(
+        ["KEY", "VERSION", "ACTION", "AUTHOR", "CREATED", "DESTROYED"],
+        [
+            [
+                v.key,
+                str(v.version),
+                v.action,
+                v.author,
+                iso8601(v.created_at),
+                "-" if v.destroyed_at is None else iso8601(v.destroyed_at),
+            ]
+            for v in history.versions
+        ],
+    )

@@ -87,6 +87,9 @@ class Client(Offboarding, Changes):
     def _answer(self, method: str, path: str, **kwargs: Any) -> object:
         return self._transport.answer(method, path, **kwargs)
 
+    def _pages(self, path: str, params: dict[str, str]) -> list[object]:
+        return list(self._transport.pages(path, params))
+
     def _secret(self, method: str, path: str, **kwargs: Any) -> Secret:
         response = self._transport.request(method, path, **kwargs)
         return secret_from_json(response_of(response), etag_version(response))

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from stacksafe.client.models import DeletedLevel, RemovedRole, RemovedUser
+from stacksafe.client.models import (
+    DeletedHistory,
+    DeletedLevel,
+    RemovedRole,
+    RemovedUser,
+    tombstone_from_json,
+)
 from stacksafe.client.transport import path_segment
 from stacksafe.errors import InvalidInput
+from stacksafe.model import Tombstone
 
 __all__ = ["Offboarding"]
 
@@ -16,6 +23,9 @@ class Offboarding:
     """Mixed into ``Client``, which answers ``_answer`` (one API call, its JSON answer)."""
 
     def _answer(self, method: str, path: str, **kwargs: Any) -> object:
+        raise NotImplementedError  # pragma: no cover - Client's
+
+    def _pages(self, path: str, params: dict[str, str]) -> list[object]:
         raise NotImplementedError  # pragma: no cover - Client's
 
     def remove_user(self, user: str) -> RemovedUser:
@@ -43,3 +53,13 @@ class Offboarding:
     def _delete_level(self, path: str, force: bool) -> DeletedLevel:
         params = {"force": "true"} if force else None
         return DeletedLevel.from_json(self._answer("DELETE", path, params=params))
+
+    def deleted(self, *, account: str | None = None) -> list[Tombstone]:
+        """Deleted stacks of ``account`` (uid or name; who may manage its stacks), or every
+        deleted account and stack (the server owner); oldest deletion first."""
+        params = {} if account is None else {"account_id": account}
+        return [tombstone_from_json(t) for t in self._pages("/deleted", params)]
+
+    def deleted_history(self, uid: str) -> DeletedHistory:
+        """A deleted stack or account and every version row of its own secrets (no value)."""
+        return DeletedHistory.from_json(self._answer("GET", f"/deleted/{path_segment(uid)}"))

@@ -2,11 +2,13 @@
 
 Refused (``Conflict``, nothing changed) while the level holds any value, current or in its
 history, unless forced: then every ciphertext is destroyed first, each key audited as a
-``secret.destroy`` event (its versions destroyed), and the level is deleted with every row that
-refers to it, in the same transaction. The version rows go with their stack: what stays of a
-deleted level's history is the hash-chained audit log (``secret.destroy`` per key, then
-``stack.delete`` / ``account.delete``), which names its uid, its name and its keys, never a
-value. Its data keys' rows are deleted too, so no stored byte can open anything of it.
+``secret.destroy`` event (its versions destroyed), and the level is deleted, in the same
+transaction. A deleted level's history rows stay, marked (store.deletion, revision 0017): its
+row (``deleted_at``, the name it had), its secrets and every version row (author, time, action,
+``destroyed_at``), listed by core.deleted_levels; and the hash-chained audit log names it
+(``secret.destroy`` per key, then ``stack.delete`` / ``account.delete``). What goes is what gives
+access or could open anything: its roles, its data keys (no stored byte can open anything of
+it), its rotation policies and its KV bookkeeping. Its name is free again at once.
 
 A deleted stack stops being served at once by every server: everything that serves one looks
 its uid up in the database first (core.reveal's at-hand read included; a KV path whose kept uid
@@ -27,6 +29,7 @@ from stacksafe.errors import Conflict, NotFound
 from stacksafe.model import Account, Stack
 from stacksafe.store import Connection
 from stacksafe.store import deletion as queries
+from stacksafe.store import oidc as oidc_queries
 from stacksafe.store import principals as principal_queries
 from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store import workload as workload_queries
@@ -103,6 +106,7 @@ def delete_account(
         if tenancy_queries.account_by_id(conn, account.id) is None:
             raise NotFound(f"account {account_ref!r} does not exist")
         _refuse_bound_roles(conn, f"account {account.name!r}", account.id, None)
+        _refuse_group_mappings(conn, account)
         stacks = tenancy_queries.list_stacks(conn, account.id)
         own = queries.held_keys(conn, account.id, None)
         held = {s.id: queries.held_keys(conn, account.id, s.id) for s in stacks}
@@ -119,7 +123,7 @@ def delete_account(
             destroyed |= {f"{stack.name}/{k}": v for k, v in done.items()}
             _delete_stack(conn, installation, actor, account, stack, len(done), "account.delete")
         destroyed |= _destroy(conn, installation, actor, account, None, own, "account.delete")
-        members = queries.delete_account_level(conn, account.id)
+        members = queries.delete_account_level(conn, account.id, installation.clock())
         queries.overwrite_freed(conn, False)
         record(
             conn,
@@ -156,6 +160,18 @@ def _refuse_bound_roles(
         raise Conflict(
             f"{what} is used by JWT role(s) {', '.join(bound)}; nothing was deleted: remove "
             "them first (stacksafe auth jwt remove-role NAME)"
+        )
+
+
+def _refuse_group_mappings(conn: Connection, account: Account) -> None:
+    """Single sign-on's group mappings (core.oidc) that give a role in the account: each
+    sign-in would give it again, so the owner changes the mapping first, as for JWT roles."""
+    groups = sorted({r.group for r in oidc_queries.group_roles(conn) if r.account_id == account.id})
+    if groups:
+        raise Conflict(
+            f"account {account.name!r} is given by single sign-on's group mapping(s) "
+            f"{', '.join(groups)}; nothing was deleted: configure single sign-on without them "
+            "first (stacksafe auth oidc configure ... --map-group)"
         )
 
 
@@ -205,7 +221,7 @@ def _delete_stack(
     destroyed: int,
     by: str | None,
 ) -> None:
-    holders = queries.delete_stack(conn, account.id, stack.id)
+    holders = queries.delete_stack(conn, account.id, stack.id, installation.clock())
     detail: dict[str, object] = {
         "name": stack.name,
         "environment": stack.environment,

@@ -98,6 +98,8 @@ class Installation:
     audit_checkpoint: CheckpointWriter | None = None
     # Free bytes below which readiness says the audit log cannot be written (core.health).
     audit_min_free_bytes: int = DEFAULT_AUDIT_MIN_FREE_BYTES
+    # /readyz fails when an audit sink lags more events than this (None: never).
+    audit_sink_max_lag: int | None = None
     # Stack uids by the (account, stack) a KV path named them with (core.kv.paths).
     kv_stack_uids: dict[tuple[str, str], str] = field(default_factory=dict)
     # Workload logins: the clock leeway of JWT checks, and the issuers' keys as last read or
@@ -251,6 +253,7 @@ def open_installation(settings: Settings) -> Installation:
         outbound=_outbound(settings),
         audit_checkpoint=_checkpoint_writer(settings, store, server_keys),
         audit_min_free_bytes=settings.audit_min_free_bytes,
+        audit_sink_max_lag=settings.audit_sink_max_lag,
         jwt_leeway_seconds=settings.jwt_leeway_seconds,
     )
 
@@ -359,6 +362,7 @@ def initialise(settings: Settings) -> tuple[Installation, Path | None]:
         outbound=_outbound(settings),
         audit_checkpoint=_checkpoint_writer(settings, store, server_keys),
         audit_min_free_bytes=settings.audit_min_free_bytes,
+        audit_sink_max_lag=settings.audit_sink_max_lag,
         jwt_leeway_seconds=settings.jwt_leeway_seconds,
     )
     return installation, created_key_file

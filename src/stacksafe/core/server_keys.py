@@ -1,11 +1,12 @@
-"""The server-held keys (audit chain, value fingerprints, token hashes, sealed settings) of an
-installation."""
+"""The server-held keys (audit chain, value fingerprints, token hashes, sealed settings, the
+audit stream's signing seed) of an installation."""
 
 from __future__ import annotations
 
 from stacksafe.core.installation import Installation
 from stacksafe.crypto.keyed_hash import (
     AUDIT_CHAIN,
+    AUDIT_STREAM,
     FINGERPRINT,
     SETTINGS_SEAL,
     TOKEN_HASH,
@@ -13,7 +14,14 @@ from stacksafe.crypto.keyed_hash import (
 )
 from stacksafe.errors import ConfigurationError
 
-__all__ = ["AUDIT_CHAIN", "FINGERPRINT", "SETTINGS_SEAL", "TOKEN_HASH", "keyed_hash"]
+__all__ = [
+    "AUDIT_CHAIN",
+    "AUDIT_STREAM",
+    "FINGERPRINT",
+    "SETTINGS_SEAL",
+    "TOKEN_HASH",
+    "keyed_hash",
+]
 
 
 def keyed_hash(installation: Installation, purpose: str) -> KeyedHash:

@@ -1,5 +1,6 @@
-"""Server-held HMAC-SHA256 keys: the audit hash chain, value fingerprints, token hashes, and the
-key that seals the server's own settings (crypto.sealed_setting: an SSO client secret).
+"""Server-held HMAC-SHA256 keys: the audit hash chain, value fingerprints, token hashes, the
+key that seals the server's own settings (crypto.sealed_setting: an SSO client secret), and the
+seed of the audit stream's Ed25519 signing key (crypto.stream_signature).
 
 Each is a random 256-bit key wrapped by the master key (associated data names its purpose and
 versions), so a copy of the database cannot forge an audit chain, test a guessed value against a
@@ -17,6 +18,7 @@ from stacksafe.crypto.keyring import KEY_SIZE, Keyring
 
 __all__ = [
     "AUDIT_CHAIN",
+    "AUDIT_STREAM",
     "FINGERPRINT",
     "PURPOSES",
     "SETTINGS_SEAL",
@@ -33,7 +35,10 @@ TOKEN_HASH = "token-hash"  # noqa: S105 - a key purpose, not a credential
 # Derives the AES-GCM key of the settings the server keeps sealed (crypto.sealed_setting); a
 # key of its own, so that no other purpose's digest is ever an encryption key.
 SETTINGS_SEAL = "settings-seal"
-PURPOSES = (AUDIT_CHAIN, FINGERPRINT, TOKEN_HASH, SETTINGS_SEAL)
+# Derives the Ed25519 key that signs the streamed audit lines (crypto.stream_signature): wrapped
+# and re-wrapped like the others, so the signing key needs no storage of its own.
+AUDIT_STREAM = "audit-stream"
+PURPOSES = (AUDIT_CHAIN, FINGERPRINT, TOKEN_HASH, SETTINGS_SEAL, AUDIT_STREAM)
 
 
 def _aad(purpose: str, version: int, master_key_version: int) -> bytes:

@@ -37,6 +37,7 @@ __all__ = [
     "CREDENTIAL_VARIABLES",
     "DEFAULT_AUDIT_CHECKPOINT_SECONDS",
     "DEFAULT_AUDIT_MIN_FREE_BYTES",
+    "DEFAULT_AUDIT_SINK_LEASE_SECONDS",
     "DEFAULT_CHANGE_STREAMS",
     "DEFAULT_CHANGE_STREAMS_PER_TOKEN",
     "DEFAULT_DB_CONNECT_TIMEOUT",
@@ -74,6 +75,8 @@ AUDIT_CHECKPOINT_FILE = "audit.checkpoint"
 # /readyz says the audit log cannot be written when the filesystem of the SQLite database or
 # of the checkpoint has less free than this (a full disk fails the next append's commit).
 DEFAULT_AUDIT_MIN_FREE_BYTES = 8 * 1024 * 1024
+MAX_SINK_LAG = 10**12
+DEFAULT_AUDIT_SINK_LEASE_SECONDS = 30
 DEFAULT_JWT_LEEWAY_SECONDS = 30
 # The web UI's password checks (core.password_pool): one core at most, the API keeps the others;
 # eight waiting checks are under a second of work, a sign-in answered later is better refused.
@@ -154,6 +157,9 @@ class Settings:
     audit_checkpoint_file: Path | None = None
     audit_checkpoint_seconds: float = DEFAULT_AUDIT_CHECKPOINT_SECONDS
     audit_min_free_bytes: int = DEFAULT_AUDIT_MIN_FREE_BYTES
+    # The lag (events) of an audit sink above which /readyz answers 503
+    # (STACKSAFE_AUDIT_SINK_MAX_LAG); None, the default: a sink down never takes a server out.
+    audit_sink_max_lag: int | None = None
     # Seconds of clock difference a workload's JWT may have with this server: its exp, nbf and
     # iat are checked with this leeway (STACKSAFE_JWT_LEEWAY, core.workload).
     jwt_leeway_seconds: int = DEFAULT_JWT_LEEWAY_SECONDS
@@ -269,6 +275,12 @@ class Settings:
         min_free = whole(
             env, "STACKSAFE_AUDIT_MIN_FREE_BYTES", DEFAULT_AUDIT_MIN_FREE_BYTES, 0, "bytes"
         )
+        max_lag_text = env.get("STACKSAFE_AUDIT_SINK_MAX_LAG")
+        max_lag = (
+            whole(env, "STACKSAFE_AUDIT_SINK_MAX_LAG", 0, 1, "events", MAX_SINK_LAG)
+            if max_lag_text
+            else None
+        )
         jwt_leeway = whole(
             env, "STACKSAFE_JWT_LEEWAY", DEFAULT_JWT_LEEWAY_SECONDS, 0, "seconds", MAX_JWT_LEEWAY
         )
@@ -302,6 +314,7 @@ class Settings:
             audit_checkpoint_file=checkpoint_file,
             audit_checkpoint_seconds=checkpoint_seconds,
             audit_min_free_bytes=min_free,
+            audit_sink_max_lag=max_lag,
             jwt_leeway_seconds=jwt_leeway,
             password_workers=password_workers,
             password_queue=password_queue,
@@ -347,6 +360,10 @@ class ServerSettings:
     # lookup-self echoes the caller's token in ``id`` (Vault Agent's token_file method needs it).
     vault_mount: str = DEFAULT_VAULT_MOUNT
     vault_echo_token: bool = False
+    # How long an audit sink's delivery lease lasts unless renewed: how soon another server
+    # (or this one restarted) takes over a sink whose deliverer died
+    # (STACKSAFE_AUDIT_SINK_LEASE_SECONDS, core.streams.delivery).
+    audit_sink_lease_seconds: int = DEFAULT_AUDIT_SINK_LEASE_SECONDS
     # Change streams per serving process (`GET /stacks/{uid}/changes`, docs/api.md).
     change_streams: int = DEFAULT_CHANGE_STREAMS
     change_streams_per_token: int = DEFAULT_CHANGE_STREAMS_PER_TOKEN
@@ -408,6 +425,14 @@ class ServerSettings:
                 DEFAULT_CHANGE_STREAMS_PER_TOKEN,
                 1,
                 "streams",
+            ),
+            audit_sink_lease_seconds=whole(
+                env,
+                "STACKSAFE_AUDIT_SINK_LEASE_SECONDS",
+                DEFAULT_AUDIT_SINK_LEASE_SECONDS,
+                3,
+                "seconds",
+                3600,
             ),
         )
 

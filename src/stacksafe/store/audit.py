@@ -21,6 +21,7 @@ __all__ = [
     "EventFilter",
     "StoredEvent",
     "event_hash",
+    "events_after",
     "events_query",
     "insert_details",
     "insert_events",
@@ -188,6 +189,15 @@ def iter_events(conn: Connection, batch: int = 1000) -> Iterator[StoredEvent]:
         for row in rows:
             yield _event(row)
         after = rows[-1].seq
+
+
+def events_after(conn: Connection, after: int, limit: int) -> list[StoredEvent]:
+    """Up to ``limit`` events with a sequence above ``after``, in sequence order (a sink's
+    next batch: appenders commit in sequence order, so no lower one can still appear)."""
+    rows = conn.execute(
+        events_query().where(audit_events.c.seq > after).order_by(audit_events.c.seq).limit(limit)
+    ).all()
+    return [_event(row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,8 @@ _WATCHED = (
         stacks.c.secrets_revision,
     )
     .join(accounts, accounts.c.id == stacks.c.account_id)
-    .where(stacks.c.id.in_(_IDS))
+    # A deleted stack keeps its row, marked (migration 0017): to a watcher it is gone.
+    .where(stacks.c.id.in_(_IDS), stacks.c.deleted_at.is_(None), accounts.c.deleted_at.is_(None))
 )
 _PRINCIPALS = select(principals_revision.c.revision).where(principals_revision.c.id == 1)
 _HEADS = select(
@@ -62,7 +63,8 @@ def watched_stacks(
     conn: Connection, stack_ids: Collection[int]
 ) -> tuple[str, dict[int, WatchedStack]]:
     """The principals revision (migration 0008: tokens, users, roles) and each of
-    ``stack_ids`` that still exists, by id: one indexed read per poll, whatever changed."""
+    ``stack_ids`` that still exists (not deleted), by id: one indexed read per poll, whatever
+    changed."""
     principals: str = conn.execute(_PRINCIPALS).scalar_one()
     if not stack_ids:
         return principals, {}

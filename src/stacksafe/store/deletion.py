@@ -1,8 +1,10 @@
 """Queries that delete a stack or an account, and destroy the values they hold first.
 
-Every row with a foreign key to the level goes with it: its secrets and their versions, their
-rotation policies, its data keys, its KV bookkeeping (``level_writes``, ``kv_paths``,
-``kv_versions``) and the roles users held in it. Statements name the level, never a list of
+A deleted level keeps its row, marked (``deleted_at``, its name moved to ``deleted_name``:
+revision 0017), and so do its secrets and their version rows: its history stays, with every
+ciphertext emptied and marked destroyed. What gives access or could open anything goes: the
+roles users held in it, its data keys, its rotation policies and its KV bookkeeping
+(``level_writes``, ``kv_paths``, ``kv_versions``). Statements name the level, never a list of
 ids: a level may hold more secrets than a statement may have parameters.
 """
 
@@ -37,6 +39,7 @@ __all__ = [
     "destroy_held",
     "held_keys",
     "overwrite_freed",
+    "tombstone",
 ]
 
 
@@ -132,12 +135,17 @@ def destroy_held(conn: Connection, account_id: int, stack_id: int | None, now: d
     )
 
 
-def _delete_level_rows(conn: Connection, account_id: int, stack_id: int | None) -> None:
-    """The rows of one level's own, children first."""
+def _empty_level(conn: Connection, account_id: int, stack_id: int | None) -> None:
+    """What of one level gives access or could open anything goes: its rotation policies, data
+    keys and KV bookkeeping. Its secrets' rows and version rows stay (their ciphertexts are
+    gone: ``destroy_held`` came first), each secret marked deleted, so no read finds a value."""
     ids = select(secrets.c.id).where(_level(account_id, stack_id))
     conn.execute(delete(rotation_policies).where(rotation_policies.c.secret_id.in_(ids)))
-    conn.execute(delete(secret_versions).where(secret_versions.c.secret_id.in_(ids)))
-    conn.execute(delete(secrets).where(_level(account_id, stack_id)))
+    conn.execute(
+        update(secrets)
+        .where(_level(account_id, stack_id), secrets.c.deleted.is_(False))
+        .values(deleted=True)
+    )
     for table in (data_keys, level_writes, kv_paths, kv_versions):
         if stack_id is None:
             where = and_(table.c.account_id == account_id, table.c.stack_id.is_(None))
@@ -154,19 +162,34 @@ def _delete_roles(conn: Connection, table: Table, where: ColumnElement[bool]) ->
     return held
 
 
-def delete_stack(conn: Connection, account_id: int, stack_id: int) -> list[int]:
-    """Delete a stack and every row of its own (its values destroyed before, or none held);
-    the ids of the users who held a role in it."""
-    _delete_level_rows(conn, account_id, stack_id)
+def tombstone(uid: str) -> str:
+    """The ``name`` a deleted level's row takes (revision 0017): no valid name holds a control
+    character (core.validation.validate_name), so it frees the name and collides with none."""
+    return f"\x1fdeleted\x1f{uid}"
+
+
+def _mark(conn: Connection, table: Table, level_id: int, now: datetime) -> None:
+    row = conn.execute(select(table.c.uid, table.c.name).where(table.c.id == level_id)).one()
+    conn.execute(
+        update(table)
+        .where(table.c.id == level_id)
+        .values(name=tombstone(row.uid), deleted_name=row.name, deleted_at=now, updated_at=now)
+    )
+
+
+def delete_stack(conn: Connection, account_id: int, stack_id: int, now: datetime) -> list[int]:
+    """Mark a stack deleted (its values destroyed before, or none held) and remove what gives
+    access to it; the ids of the users who held a role in it."""
+    _empty_level(conn, account_id, stack_id)
     held = _delete_roles(conn, stack_roles, stack_roles.c.stack_id == stack_id)
-    conn.execute(delete(stacks).where(stacks.c.id == stack_id))
+    _mark(conn, stacks, stack_id, now)
     return held
 
 
-def delete_account_level(conn: Connection, account_id: int) -> list[int]:
-    """Delete an account whose stacks are deleted already, with its own level's rows and its
-    memberships; the ids of the users who were members."""
-    _delete_level_rows(conn, account_id, None)
+def delete_account_level(conn: Connection, account_id: int, now: datetime) -> list[int]:
+    """Mark an account deleted whose stacks are marked already, and remove its own level's
+    keys and policies and its memberships; the ids of the users who were members."""
+    _empty_level(conn, account_id, None)
     held = _delete_roles(conn, memberships, memberships.c.account_id == account_id)
-    conn.execute(delete(accounts).where(accounts.c.id == account_id))
+    _mark(conn, accounts, account_id, now)
     return held

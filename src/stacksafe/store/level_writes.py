@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
+from stacksafe.errors import NotFound
 from stacksafe.store.schema import accounts, level_writes, stacks
 
 __all__ = [
@@ -98,15 +99,25 @@ def lock_level(conn: Connection, account_id: int, stack_id: int | None) -> None:
     """Hold the level's row for the rest of the transaction (PostgreSQL; SQLite runs one writer
     at a time): an account's for update, a stack's for update after its account's for share.
     A KV write takes it before it reads the path's version and data, so that no write of the
-    level or of its account commits between its check and its own commit."""
-    if conn.dialect.name != "postgresql":
-        return
-    account = select(accounts.c.id).where(accounts.c.id == account_id)
+    level or of its account commits between its check and its own commit.
+
+    And make sure the level is still there: a deleted level keeps its row (revision 0017), so
+    no foreign key stops a write that found it before it was deleted; this does (``NotFound``,
+    the transaction's work undone), checked under the lock."""
+    locking = conn.dialect.name == "postgresql"
+    account = select(accounts.c.id).where(
+        accounts.c.id == account_id, accounts.c.deleted_at.is_(None)
+    )
     if stack_id is None:
-        conn.execute(account.with_for_update())
+        query = account.with_for_update() if locking else account
     else:
-        conn.execute(account.with_for_update(read=True))
-        conn.execute(select(stacks.c.id).where(stacks.c.id == stack_id).with_for_update())
+        if locking:
+            conn.execute(account.with_for_update(read=True))
+        query = select(stacks.c.id).where(stacks.c.id == stack_id, stacks.c.deleted_at.is_(None))
+        query = query.with_for_update() if locking else query
+    if conn.execute(query).first() is None:
+        what = "account" if stack_id is None else "stack"
+        raise NotFound(f"the {what} was deleted meanwhile; nothing was written")
 
 
 def _path_clause(account_id: int, stack_id: int | None, base: int) -> Any:

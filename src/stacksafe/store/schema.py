@@ -128,6 +128,10 @@ accounts = Table(
     Column("max_versions", Integer, nullable=True),
     # Replaced by database triggers on every change to the level's secrets (revision 0007).
     Column("secrets_revision", String(32), nullable=False, server_default=""),
+    # A deleted account keeps its row (revision 0017): ``name`` becomes a tombstone
+    # (store.tenancy.tombstone), the name it had moves here.
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Column("deleted_name", String(255), nullable=True),
 )
 
 stacks = Table(
@@ -144,6 +148,9 @@ stacks = Table(
     Column("max_versions", Integer, nullable=True),
     # Replaced by database triggers on every change to the level's secrets (revision 0007).
     Column("secrets_revision", String(32), nullable=False, server_default=""),
+    # A deleted stack keeps its row (revision 0017), as its account does.
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Column("deleted_name", String(255), nullable=True),
     UniqueConstraint("account_id", "name", name="uq_stacks_account_id_name"),
     Index("ix_stacks_name", "name"),
 )
@@ -494,3 +501,4 @@ failures = Table(
 # The tables of workload logins live in a module of their own; imported here so that
 # ``metadata`` holds every table whoever imports this module first (the migrations' check).
 from stacksafe.store import identity_tables as _identity_tables  # noqa: E402, F401
+from stacksafe.store import stream_tables as _stream_tables  # noqa: E402, F401

@@ -217,11 +217,16 @@ def effective_secrets(
     return _stored(conn.execute(query, params).all())
 
 
-_ACCOUNT_REVISION = select(accounts.c.secrets_revision).where(accounts.c.id == _ACCOUNT_ID)
+# A deleted level (revision 0017) is no level: None, as for one that never was.
+_ACCOUNT_REVISION = select(accounts.c.secrets_revision).where(
+    accounts.c.id == _ACCOUNT_ID, accounts.c.deleted_at.is_(None)
+)
 _STACK_REVISION = (
     select(accounts.c.secrets_revision, stacks.c.secrets_revision)
     .join(accounts, accounts.c.id == stacks.c.account_id)
-    .where(stacks.c.id == _STACK_ID, stacks.c.account_id == _ACCOUNT_ID)
+    .where(
+        stacks.c.id == _STACK_ID, stacks.c.account_id == _ACCOUNT_ID, stacks.c.deleted_at.is_(None)
+    )
 )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
 from stacksafe.model import Account, Stack
 from stacksafe.store.nowait import NoWaitReader
@@ -51,14 +51,18 @@ def insert_account(conn: Connection, uid: str, name: str, now: datetime) -> Acco
 
 
 # Built once, with bound parameters: every request resolves its account or stack.
+# Every query that finds a level finds only live ones: a deleted level keeps its row (revision
+# 0017), marked, and its stacks are marked with it.
+_LIVE_ACCOUNT = accounts.c.deleted_at.is_(None)
+_LIVE_STACK = stacks.c.deleted_at.is_(None)
 _ACCOUNT_BY = {
-    column: select(accounts).where(accounts.c[column] == bindparam("ref"))
+    column: select(accounts).where(accounts.c[column] == bindparam("ref"), _LIVE_ACCOUNT)
     for column in ("id", "uid", "name")
 }
 _STACK_AND_ACCOUNT_BY_UID = (
     select(*stacks.c, *(c.label(f"parent_{c.name}") for c in accounts.c))
     .join(accounts, accounts.c.id == stacks.c.account_id)
-    .where(stacks.c.uid == bindparam("uid"))
+    .where(stacks.c.uid == bindparam("uid"), _LIVE_STACK)
 )
 
 # The principals revision with the stack, for a request's one read (core.tenancy.stack_request):
@@ -72,7 +76,7 @@ _STACK_REQUEST = (
     .select_from(
         principals_revision.outerjoin(
             stacks.join(accounts, accounts.c.id == stacks.c.account_id),
-            stacks.c.uid == bindparam("uid"),
+            and_(stacks.c.uid == bindparam("uid"), _LIVE_STACK),
         )
     )
     .where(principals_revision.c.id == 1)
@@ -135,7 +139,8 @@ def _stack_account_revision(row: Any) -> tuple[Stack, Account, str]:
 
 
 def list_accounts(conn: Connection) -> list[Account]:
-    return [_account(r) for r in conn.execute(select(accounts).order_by(accounts.c.name))]
+    query = select(accounts).where(_LIVE_ACCOUNT).order_by(accounts.c.name)
+    return [_account(r) for r in conn.execute(query)]
 
 
 def insert_stack(
@@ -157,24 +162,24 @@ def insert_stack(
 
 
 def stack_by_uid(conn: Connection, uid: str) -> Stack | None:
-    row = conn.execute(select(stacks).where(stacks.c.uid == uid)).first()
+    row = conn.execute(select(stacks).where(stacks.c.uid == uid, _LIVE_STACK)).first()
     return None if row is None else _stack(row)
 
 
 def stack_by_id(conn: Connection, stack_id: int) -> Stack | None:
-    row = conn.execute(select(stacks).where(stacks.c.id == stack_id)).first()
+    row = conn.execute(select(stacks).where(stacks.c.id == stack_id, _LIVE_STACK)).first()
     return None if row is None else _stack(row)
 
 
 def stacks_by_name(conn: Connection, name: str, account_id: int | None = None) -> Sequence[Stack]:
-    query = select(stacks).where(stacks.c.name == name)
+    query = select(stacks).where(stacks.c.name == name, _LIVE_STACK)
     if account_id is not None:
         query = query.where(stacks.c.account_id == account_id)
     return [_stack(r) for r in conn.execute(query.order_by(stacks.c.id))]
 
 
 def list_stacks(conn: Connection, account_id: int | None = None) -> list[Stack]:
-    query = select(stacks).order_by(stacks.c.account_id, stacks.c.name)
+    query = select(stacks).where(_LIVE_STACK).order_by(stacks.c.account_id, stacks.c.name)
     if account_id is not None:
         query = query.where(stacks.c.account_id == account_id)
     return [_stack(r) for r in conn.execute(query)]

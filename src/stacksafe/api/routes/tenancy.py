@@ -11,13 +11,15 @@ from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import (
     AccountCreate,
     AccountOut,
+    DeletedHistoryOut,
     Envelope,
     LevelDeletedOut,
     ListEnvelope,
     StackCreate,
     StackOut,
+    TombstoneOut,
 )
-from stacksafe.core import deletion, tenancy
+from stacksafe.core import deleted_levels, deletion, tenancy
 from stacksafe.core.access import Action
 from stacksafe.core.deletion import DeletedLevel
 from stacksafe.core.guard import allow
@@ -146,3 +148,41 @@ def delete_account(
     while any of them holds a value, unless ``force``."""
     deleted = deletion.delete_account(installation, actor, account_id, force=force)
     return Envelope[LevelDeletedOut](response=_deleted_out(deleted))
+
+
+@router.get("/deleted", response_model=ListEnvelope[TombstoneOut])
+def list_deleted(
+    installation: InstallationDep,
+    actor: Caller,
+    account_id: Annotated[
+        str | None,
+        Query(
+            description="Account uid or name: its deleted stacks (who may manage its stacks). "
+            "Without: every deleted account and stack (the server owner).",
+            max_length=255,
+        ),
+    ] = None,
+    page: Page = 1,
+    per_page: PerPage = DEFAULT_PER_PAGE,
+) -> ListEnvelope[TombstoneOut]:
+    """Deleted stacks and accounts, oldest deletion first: their rows stay, marked."""
+    found = deleted_levels.list_deleted(installation, actor, account_id)
+    items, pagination = page_of(found, page, per_page)
+    return ListEnvelope[TombstoneOut](
+        response=[TombstoneOut.model_validate(t.to_json()) for t in items],
+        count=pagination.count,
+        pagination=pagination,
+    )
+
+
+@router.get("/deleted/{uid}", response_model=Envelope[DeletedHistoryOut])
+def get_deleted(
+    uid: Annotated[str, Path(max_length=64)], installation: InstallationDep, actor: Caller
+) -> Envelope[DeletedHistoryOut]:
+    """A deleted stack or account and every version row of its own secrets (no value)."""
+    level, versions = deleted_levels.deleted_history(installation, actor, uid)
+    return Envelope[DeletedHistoryOut](
+        response=DeletedHistoryOut.model_validate(
+            {"level": level.to_json(), "versions": [v.to_json() for v in versions]}
+        )
+    )

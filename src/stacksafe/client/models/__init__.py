@@ -26,7 +26,13 @@ from stacksafe.client.models.operations import (
     RotationPolicy,
     RotationStatus,
 )
-from stacksafe.client.models.removal import DeletedLevel, RemovedRole, RemovedUser
+from stacksafe.client.models.removal import (
+    DeletedHistory,
+    DeletedLevel,
+    RemovedRole,
+    RemovedUser,
+    tombstone_from_json,
+)
 from stacksafe.client.models.secrets import (
     DiffEntry,
     ImportReport,
@@ -51,6 +57,7 @@ __all__ = [
     "AuditVerification",
     "ChangeNote",
     "CreatedToken",
+    "DeletedHistory",
     "DeletedLevel",
     "DiffEntry",
     "ImportReport",
@@ -70,4 +77,5 @@ __all__ = [
     "User",
     "VersionEntry",
     "secret_from_json",
+    "tombstone_from_json",
 ]

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from stacksafe.client.fields import Fields
+from stacksafe.model import KeptVersion, Tombstone
 
-__all__ = ["DeletedLevel", "RemovedRole", "RemovedUser"]
+__all__ = ["DeletedHistory", "DeletedLevel", "RemovedRole", "RemovedUser", "tombstone_from_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,4 +83,49 @@ class DeletedLevel:
             stack_name=f.text_or_none("stack_name"),
             stacks=f.texts("stacks"),
             destroyed=destroyed,
+        )
+
+
+def tombstone_from_json(data: object) -> Tombstone:
+    """``TombstoneOut``: a deleted stack or account (``stacksafe.model.Tombstone``)."""
+    f = Fields(data, "Tombstone")
+    return Tombstone(
+        kind=f.text("kind"),
+        uid=f.text("uid"),
+        name=f.text("name"),
+        account_uid=f.text("account_id"),
+        account_name=f.text("account_name"),
+        account_deleted=f.flag("account_deleted"),
+        environment=f.text_or_none("environment"),
+        created_at=f.moment("created_at_iso"),
+        deleted_at=f.moment("deleted_at_iso"),
+        keys=f.integer("keys"),
+        versions=f.integer("versions"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedHistory:
+    """``DeletedHistoryOut``: a deleted level and every version row of its own secrets, by key
+    then version (``stacksafe.model.KeptVersion``: no value)."""
+
+    level: Tombstone
+    versions: tuple[KeptVersion, ...]
+
+    @classmethod
+    def from_json(cls, data: object) -> DeletedHistory:
+        f = Fields(data, "DeletedHistory")
+        return cls(
+            level=tombstone_from_json(f.raw("level")),
+            versions=tuple(
+                KeptVersion(
+                    key=v.text("key"),
+                    version=v.integer("version"),
+                    action=v.text("action"),
+                    author=v.text("author"),
+                    created_at=v.moment("created_at_iso"),
+                    destroyed_at=v.moment_or_none("destroyed_at_iso"),
+                )
+                for v in f.objects("versions")
+            ),
         )

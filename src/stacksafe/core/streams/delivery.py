@@ -1,0 +1,242 @@
+"""The delivery loop of one sink: a thread of the serving process that streams the audit log
+from the sink's durable cursor, in order, at least once, and never touches a request's path.
+
+Each step: take (or renew) the sink's lease (one server process delivers a sink at a time; a
+lease not renewed expires and another takes it over), read the events after the cursor (at most
+``batch_events`` and about ``batch_bytes``: bounded memory however far behind the sink is),
+encode them (core.streams.lines), hand them to the sink, then move the cursor from the value
+read to the batch's last sequence, if the lease is still ours (compare-and-set, with the lease
+check, in one statement). A sink that fails is retried with exponential backoff (1 s doubling
+to 5 min, with jitter, or the pause the receiver asked for); nothing is skipped. A crash between
+a delivery and its cursor's move sends the batch again: receivers de-duplicate by ``seq``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+
+from stacksafe.core.audit_chain import GENESIS
+from stacksafe.core.installation import Installation
+from stacksafe.core.streams.lines import BrokenChain, LineEncoder
+from stacksafe.core.streams.sink import Sink, SinkUnavailable
+from stacksafe.store import Connection
+from stacksafe.store import audit as audit_queries
+from stacksafe.store import audit_sinks as queries
+from stacksafe.store.audit_sinks import StoredSink
+
+__all__ = ["DeliveryLoop", "Step", "Tuning", "holder_name"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    batch_events: int = 500
+    batch_bytes: int = 1024 * 1024
+    idle_seconds: float = 1.0  # how often an idle (caught-up, paused, leased-out) loop looks
+    lease_seconds: float = 30.0
+    backoff_first: float = 1.0
+    backoff_max: float = 300.0
+
+
+class Step(Enum):
+    DELIVERED = "delivered"
+    IDLE = "idle"  # caught up
+    PAUSED = "paused"
+    LEASED_OUT = "leased out"  # another server process delivers it
+    FAILED = "failed"
+    REMOVED = "removed"
+
+
+def holder_name() -> str:
+    """Who holds a lease: this host and process, and a random part (a process restarted with
+    the same pid is another holder)."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class DeliveryLoop:
+    """Delivers one sink until stopped or the sink is removed (a daemon thread)."""
+
+    def __init__(
+        self,
+        installation: Installation,
+        sink_id: int,
+        sink: Sink,
+        *,
+        tuning: Tuning | None = None,
+        holder: str | None = None,
+        name: str = "",
+    ) -> None:
+        self.installation, self.sink_id, self.sink = installation, sink_id, sink
+        self.tuning = tuning or Tuning()
+        self.holder = holder or holder_name()
+        self.name = name
+        self.failures = 0
+        self._encoder = LineEncoder.of(installation)
+        self._previous: tuple[int, bytes] | None = None  # (seq, hash) last delivered
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"audit-sink-{name or sink_id}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the step under way; a sink stalled inside ``deliver`` is left to its own
+        timeouts (its thread is a daemon) and its lease expires."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._release()
+            self.sink.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                step, wait = self.step()
+            except Exception as exc:  # the loop outlives a database outage
+                # The type only: a driver's message may quote a statement's parameters.
+                log.warning("audit sink %s: step failed (%s)", self.name, type(exc).__name__)
+                self.failures += 1
+                step, wait = Step.FAILED, self._backoff(None)
+            if step is Step.REMOVED:
+                self.sink.close()
+                return
+            if wait > 0:
+                self._stop.wait(wait)
+
+    def step(self) -> tuple[Step, float]:
+        """One step of the loop, and how long to wait before the next."""
+        tuning = self.tuning
+        now = self.installation.clock()
+        until = now + timedelta(seconds=tuning.lease_seconds)
+
+        def lease(conn: Connection) -> tuple[StoredSink | None, bool]:
+            found = queries.sink_by_id(conn, self.sink_id)
+            if found is None:
+                return None, False
+            if found.paused:
+                queries.release_lease(conn, self.sink_id, self.holder)
+                return found, False
+            return found, queries.take_lease(conn, self.sink_id, self.holder, now, until)
+
+        found, held = self.installation.store.transact(lease, "taking an audit sink's lease")
+        if found is None:
+            return Step.REMOVED, 0
+        if found.paused:
+            return Step.PAUSED, tuning.idle_seconds
+        if not held:
+            return Step.LEASED_OUT, tuning.idle_seconds
+        try:
+            lines, last = self._batch(found.cursor)
+        except BrokenChain as exc:
+            self._record(exc.message)
+            return Step.FAILED, self._backoff(None)
+        if not lines:
+            return self._idle(found.cursor)
+        try:
+            self.sink.deliver(lines)
+        except SinkUnavailable as exc:
+            self._record(exc.message)
+            return Step.FAILED, self._backoff(exc.retry_after)
+        except Exception as exc:  # a sink's bug: the batch is not counted, retried later
+            self._record(f"the sink failed ({type(exc).__name__})")
+            return Step.FAILED, self._backoff(None)
+        self.failures = 0
+        moved = self._move(found.cursor, last[0])
+        self._previous = last if moved else None
+        return Step.DELIVERED, 0
+
+    def _move(self, old: int, new: int) -> bool:
+        """The cursor from ``old`` to ``new`` if the lease is still ours (compare-and-set)."""
+        now = self.installation.clock()
+        until = now + timedelta(seconds=self.tuning.lease_seconds)
+        return self.installation.store.transact(
+            lambda conn: queries.advance_cursor(
+                conn, self.sink_id, self.holder, old, new, now, until
+            ),
+            "moving an audit sink's cursor",
+        )
+
+    def _idle(self, cursor: int) -> tuple[Step, float]:
+        """Caught up, unless the log is now behind the cursor (a backup restored, a rollback):
+        then streaming goes on after the log's head, and the receiver sees those sequences
+        again with other content, which is what happened."""
+        with self.installation.store.read() as conn:
+            head = audit_queries.read_head(conn)
+        top = 0 if head is None else head[0]
+        if top < cursor:
+            self._move(cursor, top)  # clears the last error: recorded after
+            self._record(
+                f"the audit log ends at event {top}, behind this sink's cursor {cursor} (restored "
+                "or rolled back): streaming goes on from there"
+            )
+            self._previous = None
+        return Step.IDLE, self.tuning.idle_seconds
+
+    def _batch(self, cursor: int) -> tuple[list[bytes], tuple[int, bytes]]:
+        """The lines after ``cursor`` (bounded), and the (seq, hash) of the last one."""
+        tuning = self.tuning
+        with self.installation.store.read() as conn:
+            events = audit_queries.events_after(conn, cursor, tuning.batch_events)
+            previous: bytes | None = None
+            if self._previous is not None and self._previous[0] == cursor:
+                previous = self._previous[1]
+            elif cursor == 0:
+                previous = GENESIS
+            elif events:
+                previous = audit_queries.event_hash(conn, cursor)
+        lines: list[bytes] = []
+        size = 0
+        last = (cursor, previous or b"")
+        for event in events:
+            line = self._encoder.encode(event, previous)
+            if lines and size + len(line) > tuning.batch_bytes:
+                break
+            lines.append(line)
+            size += len(line) + 1
+            previous = event.hash
+            last = (event.seq, event.hash)
+        return lines, last
+
+    def _record(self, message: str) -> None:
+        self.failures += 1
+        log.warning("audit sink %s: %s", self.name, message)
+        self.installation.store.transact(
+            lambda conn: queries.record_error(
+                conn, self.sink_id, self.holder, message, self.installation.clock()
+            ),
+            "recording an audit sink's error",
+        )
+
+    def _backoff(self, retry_after: float | None) -> float:
+        tuning = self.tuning
+        if retry_after is not None and retry_after > 0:
+            return min(retry_after, tuning.backoff_max)
+        exponent = max(0, self.failures - 1)
+        ceiling = min(tuning.backoff_max, tuning.backoff_first * 2.0 ** min(exponent, 30))
+        # "Equal jitter": at least half the ceiling, so failing sinks of many servers spread.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - not a secret
+
+    def _release(self) -> None:
+        try:
+            self.installation.store.transact(
+                lambda conn: queries.release_lease(conn, self.sink_id, self.holder),
+                "releasing an audit sink's lease",
+            )
+        except Exception as exc:  # shutting down: the lease expires on its own
+            log.warning("audit sink %s: lease not released (%s)", self.name, type(exc).__name__)

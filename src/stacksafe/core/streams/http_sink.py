@@ -1,0 +1,252 @@
+"""The HTTPS sink: each batch one POST of NDJSON (``application/x-ndjson``, a line an event),
+delivered when the receiver answers 2xx.
+
+HTTPS only (plain HTTP to loopback alone: nothing crosses a network), the receiver's certificate
+checked against the system's CAs or a ``ca_file``. The connection goes only where
+``core.outbound`` allows, to the address checked (the Host header, SNI and the certificate check
+keep the URL's name). Redirects are not followed: a 3xx fails the batch, so an answer cannot send
+the audit stream somewhere the outbound rule never saw. 429 and 503 with ``Retry-After`` pause
+the sink as asked (at most ``MAX_RETRY_AFTER``); any other status fails the batch with the
+status alone in the message (a body is never used: echoing it would hand the receiver a voice
+in our logs; up to 64 KiB of it is read and discarded so that the connection stays open).
+
+With an HMAC secret, each POST carries ``Stacksafe-Signature`` (core.streams.signature). The
+secret, the custom headers (often an ``Authorization`` token) and the URL's path and query
+(some receivers put a token there) appear in no message and no repr.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from stacksafe.core.outbound import Address, OutboundPolicy, OutboundRefused, Unresolvable
+from stacksafe.core.rotators.failure import refusal_text
+from stacksafe.core.streams import signature
+from stacksafe.core.streams.sink import SinkUnavailable
+from stacksafe.errors import InvalidInput
+from stacksafe.loopback import is_loopback
+from stacksafe.model import SecretValue
+
+__all__ = ["CONTENT_TYPE", "MAX_RETRY_AFTER", "HttpConfig", "HttpSink", "retry_after"]
+
+CONTENT_TYPE = "application/x-ndjson"
+MAX_RETRY_AFTER = 3600.0  # a receiver may pause its own stream, not stop it for days
+_PAUSING = frozenset({429, 503})
+_DRAIN_LIMIT = 64 * 1024
+# Headers stacksafe sets itself: a custom one may not replace them.
+_RESERVED = frozenset(
+    {
+        "host",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        signature.HEADER.lower(),
+    }
+)
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _checked_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise InvalidInput("the HTTPS sink's url must be an https:// address with a host")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise InvalidInput("the HTTPS sink's url must be https:// (plain http only on loopback)")
+    if parts.username or parts.password:
+        raise InvalidInput("the HTTPS sink's url must not hold credentials; use a header")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or parts.fragment:
+        raise InvalidInput("the HTTPS sink's url needs a port 1-65535 (if any) and no #fragment")
+    return url
+
+
+def _checked_header(name: str, value: str) -> None:
+    # Names only in messages: a value is often a credential.
+    if not name or not set(name) <= _TOKEN:
+        raise InvalidInput(f"{name[:40]!r} is not an HTTP header name")
+    if name.lower() in _RESERVED:
+        raise InvalidInput(f"the header {name} is set by stacksafe itself")
+    if not all(c == "\t" or " " <= c <= "~" for c in value):
+        raise InvalidInput(f"the value of the header {name} must be printable ASCII")
+
+
+@dataclass(frozen=True, repr=False)
+class HttpConfig:
+    """Where to POST. ``headers``: sent with every POST (e.g. an ``Authorization`` the
+    receiver wants); ``hmac_secret``: sign each POST with it; ``ca_file``: trust only this CA
+    (PEM) for the receiver's certificate; ``timeout``: seconds for each of connect, write, read."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    hmac_secret: SecretValue | None = field(default=None)
+    ca_file: Path | None = None
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        _checked_url(self.url)
+        for name, value in self.headers:
+            _checked_header(name, value)
+        if self.hmac_secret is not None and not self.hmac_secret.reveal():
+            raise InvalidInput("the HTTPS sink's HMAC secret is empty")
+        if not 0 < self.timeout <= 300:
+            raise InvalidInput("the HTTPS sink's timeout must be 0-300 seconds")
+
+    @property
+    def where(self) -> str:
+        """The URL's scheme and authority: its path and query may hold a receiver's token."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def __repr__(self) -> str:
+        return (
+            f"HttpConfig(url={self.where + '/…'!r}, headers={[n for n, _ in self.headers]!r}, "
+            f"hmac_secret={'set' if self.hmac_secret else None}, ca_file={self.ca_file!r}, "
+            f"timeout={self.timeout!r})"
+        )
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date; RFC 9110
+    10.2.3), at most ``MAX_RETRY_AFTER``; None when absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return min(float(text), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return min(max(when.timestamp() - now, 0.0), MAX_RETRY_AFTER)
+
+
+def _url_host(address: Address) -> str:
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+class HttpSink:
+    """``Sink`` over HTTPS; one client (its connections kept alive) across batches."""
+
+    def __init__(self, config: HttpConfig, outbound: OutboundPolicy) -> None:
+        self.config = config
+        self._outbound = outbound
+        self._client: httpx.Client | None = None
+
+    def __repr__(self) -> str:
+        return f"HttpSink({self.config.where})"
+
+    def deliver(self, lines: Sequence[bytes]) -> None:
+        if not lines:
+            return
+        body = b"\n".join(lines) + b"\n"
+        parts = urlsplit(self.config.url)
+        host = str(parts.hostname)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        where = self.config.where
+        try:
+            address = self._outbound.resolve(host, port)
+        except OutboundRefused:
+            raise SinkUnavailable(f"the HTTPS sink's {refusal_text(host, port)}") from None
+        except Unresolvable:
+            raise SinkUnavailable(
+                f"the HTTPS sink {where}: its name could not be resolved"
+            ) from None
+        headers = dict(self.config.headers)
+        headers.update({"Host": parts.netloc, "Content-Type": CONTENT_TYPE})
+        if self.config.hmac_secret is not None:
+            secret = self.config.hmac_secret.reveal().encode("utf-8")
+            headers[signature.HEADER] = signature.sign(secret, body)
+        checked = urlunsplit(parts._replace(netloc=f"{_url_host(address)}:{port}"))
+        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        client = self._open()
+        try:
+            request = client.build_request(
+                "POST", checked, content=body, headers=headers, extensions=extensions
+            )
+            response = client.send(request, stream=True)
+            try:
+                _drain(response)
+            finally:
+                response.close()
+        except httpx.HTTPError as exc:
+            self.close()
+            raise SinkUnavailable(f"the HTTPS sink {where}: {_reason(exc)}") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if 300 <= status < 400:
+            raise SinkUnavailable(
+                f"the HTTPS sink {where} answered {status}: redirects are not followed"
+            )
+        pause = (
+            retry_after(response.headers.get("retry-after"), time.time())
+            if status in _PAUSING
+            else None
+        )
+        asked = f"; it asked for a pause of {pause:g} s" if pause is not None else ""
+        raise SinkUnavailable(f"the HTTPS sink {where} answered {status}{asked}", retry_after=pause)
+
+    def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            client.close()
+
+    def _open(self) -> httpx.Client:
+        if self._client is None:
+            # No proxy (nor netrc) from the server's environment: the connection goes to the
+            # checked address; SSL_CERT_FILE / SSL_CERT_DIR still count (trust, not a credential).
+            self._client = httpx.Client(
+                verify=self._tls_context(),
+                timeout=self.config.timeout,
+                follow_redirects=False,
+                trust_env=False,
+                headers={"User-Agent": "stacksafe-audit-sink"},
+            )
+        return self._client
+
+    def _tls_context(self) -> ssl.SSLContext:
+        ca_file = self.config.ca_file
+        if ca_file is None:
+            return httpx.create_ssl_context()
+        try:
+            return ssl.create_default_context(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise SinkUnavailable(
+                f"the HTTPS sink {self.config.where}: its CA file {ca_file} could not be loaded "
+                f"({type(exc).__name__})"
+            ) from None
+
+
+def _drain(response: httpx.Response) -> None:
+    """Read and discard a short body, so that the connection can carry the next batch; a longer
+    one is left unread (closing the response then closes the connection)."""
+    read = 0
+    for chunk in response.iter_raw():
+        read += len(chunk)
+        if read > _DRAIN_LIMIT:
+            return
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    """A fixed phrase for the failure (no text the receiver sent)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    cause: BaseException | None = exc
+    while cause is not None:  # httpx wraps httpcore's error, which wraps ssl's
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"its TLS certificate was not accepted ({cause.verify_message})"
+        cause = cause.__cause__ or cause.__context__
+    return f"it could not be reached ({type(exc).__name__})"

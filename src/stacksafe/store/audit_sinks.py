@@ -1,0 +1,172 @@
+"""Queries for the audit stream's sinks: their rows, the delivery lease and the cursor's
+compare-and-set (core.streams)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, insert, or_, select, update
+
+from stacksafe.store.stream_tables import audit_sinks
+
+__all__ = [
+    "StoredSink",
+    "advance_cursor",
+    "delete_sink",
+    "insert_sink",
+    "list_sinks",
+    "record_error",
+    "release_lease",
+    "set_paused",
+    "sink_by_id",
+    "sink_by_name",
+    "take_lease",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSink:
+    id: int
+    name: str
+    type: str
+    config: str  # JSON: the options that are not credentials
+    sealed: bytes | None = None
+    paused: bool = False
+    cursor: int = 0
+    lease_holder: str | None = None
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_delivered_at: datetime | None = None
+    created_at: datetime | None = None
+
+    def __repr__(self) -> str:  # the sealed credentials are ciphertext, but no need to print it
+        return f"StoredSink(id={self.id}, name={self.name!r}, type={self.type!r})"
+
+
+def _sink(row: Row[Any]) -> StoredSink:
+    found = row._mapping
+    return StoredSink(
+        **{
+            **{k: found[k] for k in found},
+            "sealed": None if found["sealed"] is None else bytes(found["sealed"]),
+            "paused": bool(found["paused"]),
+            "cursor": int(found["cursor"]),
+        }
+    )
+
+
+def insert_sink(
+    conn: Connection,
+    *,
+    name: str,
+    type_: str,
+    config: str,
+    sealed: bytes | None,
+    cursor: int,
+    now: datetime,
+) -> StoredSink:
+    values = {
+        "name": name,
+        "type": type_,
+        "config": config,
+        "sealed": sealed,
+        "paused": False,
+        "cursor": cursor,
+        "created_at": now,
+    }
+    new_id = conn.execute(insert(audit_sinks).values(**values)).inserted_primary_key
+    assert new_id is not None  # noqa: S101 - an insert names its row
+    found = sink_by_id(conn, int(new_id[0]))
+    assert found is not None  # noqa: S101 - inserted just now, in this transaction
+    return found
+
+
+def sink_by_name(conn: Connection, name: str) -> StoredSink | None:
+    row = conn.execute(select(audit_sinks).where(audit_sinks.c.name == name)).first()
+    return None if row is None else _sink(row)
+
+
+def sink_by_id(conn: Connection, sink_id: int) -> StoredSink | None:
+    row = conn.execute(select(audit_sinks).where(audit_sinks.c.id == sink_id)).first()
+    return None if row is None else _sink(row)
+
+
+def list_sinks(conn: Connection) -> list[StoredSink]:
+    return [_sink(r) for r in conn.execute(select(audit_sinks).order_by(audit_sinks.c.name))]
+
+
+def delete_sink(conn: Connection, sink_id: int) -> None:
+    conn.execute(delete(audit_sinks).where(audit_sinks.c.id == sink_id))
+
+
+def set_paused(conn: Connection, sink_id: int, paused: bool) -> None:
+    conn.execute(update(audit_sinks).where(audit_sinks.c.id == sink_id).values(paused=paused))
+
+
+def take_lease(conn: Connection, sink_id: int, holder: str, now: datetime, until: datetime) -> bool:
+    """Take or renew the sink's lease: free, ours, or expired. One statement: two servers
+    racing for it are ordered by the row's lock, and the loser's condition no longer holds."""
+    done = conn.execute(
+        update(audit_sinks)
+        .where(
+            audit_sinks.c.id == sink_id,
+            or_(
+                audit_sinks.c.lease_holder.is_(None),
+                audit_sinks.c.lease_holder == holder,
+                audit_sinks.c.lease_until < now,
+            ),
+        )
+        .values(lease_holder=holder, lease_until=until)
+    )
+    return done.rowcount == 1
+
+
+def release_lease(conn: Connection, sink_id: int, holder: str) -> None:
+    conn.execute(
+        update(audit_sinks)
+        .where(audit_sinks.c.id == sink_id, audit_sinks.c.lease_holder == holder)
+        .values(lease_holder=None, lease_until=None)
+    )
+
+
+def advance_cursor(
+    conn: Connection,
+    sink_id: int,
+    holder: str,
+    old: int,
+    new: int,
+    now: datetime,
+    until: datetime,
+) -> bool:
+    """Move the cursor from ``old`` to ``new`` if ``holder`` still holds the lease and nobody
+    moved it meanwhile (the lease renewed in the same statement). A lease that expired during a
+    slow delivery but was not taken over still counts: else a sink slower than the lease would
+    be sent the same batch forever. False: it was taken over; the batch was delivered at least
+    once, and its new holder sends it again."""
+    done = conn.execute(
+        update(audit_sinks)
+        .where(
+            audit_sinks.c.id == sink_id,
+            audit_sinks.c.lease_holder == holder,
+            audit_sinks.c.cursor == old,
+        )
+        .values(
+            cursor=new,
+            last_delivered_at=now,
+            last_error=None,
+            last_error_at=None,
+            lease_until=until,
+        )
+    )
+    return done.rowcount == 1
+
+
+def record_error(conn: Connection, sink_id: int, holder: str, message: str, now: datetime) -> None:
+    conn.execute(
+        update(audit_sinks)
+        .where(audit_sinks.c.id == sink_id, audit_sinks.c.lease_holder == holder)
+        .values(last_error=message[:500], last_error_at=now)
+    )
