@@ -70,6 +70,7 @@ def _opened(response: httpx.Response) -> None:
     assert response.status_code == 200, response.read()
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-ratelimit-remaining"].isdigit()  # opening one is a request
 
 
 def _changed(reader: EventReader, before: str, uid: str) -> str:

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Request, Response
 
 from stacksafe.api.change_hub import ChangeHub, Subscription
 from stacksafe.api.deps import Caller, StateDep, bearer_token
@@ -83,6 +83,7 @@ def _opening(
 async def stack_changes(
     stack_uid: Annotated[str, Path(description="Stack uid.")],
     request: Request,
+    response: Response,
     state: StateDep,
     actor: Caller,
     last_event_id: LastEventId = None,
@@ -109,10 +110,12 @@ async def stack_changes(
     )
     missed = last_event_id is not None and last_event_id != hub.signature(stack_id)
     first = "change" if missed else "ready"
-    return EventStreamResponse(
+    sent = EventStreamResponse(
         _events(hub, installation, subscription, first, actor.token_expires_at),
         on_close=lambda: hub.unsubscribe(subscription),
     )
+    sent.raw_headers.extend(response.headers.raw)  # the rate limit's, as on every answer
+    return sent
 
 
 async def _events(
