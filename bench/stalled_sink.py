@@ -15,9 +15,9 @@ with 150 secrets, stack ``web`` with 50 own, 200 effective), each served by its 
   (the sink's send buffer and the receiver's receive buffer); then the sink's sends block, its
   batch times out (10 s) and it connects again after its back-off.
 
-Both are warmed up with wrk; then, before anything is timed, the script waits until the sink
-has timed out once (``/readyz`` says "failing", the server log says "timed out") and the
-receiver holds unread bytes.
+Both are warmed up with wrk; then, before anything is timed, the script loads the stalled
+server until its sink has timed out once (its server log says "timed out") and the receiver
+holds unread bytes.
 
 Timed: ``--rounds`` rounds; in each, for each of the two reveals (the stack's 200 secrets,
 ``GET /api/3/stacks/{uid}/secrets?reveal=true&per_page=1000``, and one key,
@@ -32,11 +32,13 @@ noise); the servers' RSS (``/proc``, process and children) at the start and end 
 phase (stalled: target within 5 %, the bound being one batch of at most 500 events / 1 MiB and
 its encodings); the sink's lag from ``/readyz`` after every round and from
 ``stacksafe audit sinks status`` at the start and end (target: > 0 and growing with the events
-appended), the receiver's connections and unread bytes, and how many batches timed out.
+appended), the receiver's connections and unread bytes, and how many batches timed out; for
+context, each server's CPU over the phase (from ``/proc``).
 
-Run: ``.venv/bin/python bench/stalled_sink.py`` (about 3 min); ``--quick`` (about 1 min:
+Run: ``.venv/bin/python bench/stalled_sink.py`` (about 2.5 min); ``--quick`` (about 1 min:
 2 rounds of 3 s, 12 s of load on the stalled sink); ``--rounds``, ``--duration``,
-``--connections``.
+``--connections``; ``--control``: neither server has a sink (an A/A run: how far the ratios
+stray on this machine with nothing to find; no result lines).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import api_bench
 from results import emit
+from server_cpu import _cpu_ms
 from soak import _rss_kb, _sample_rss
 
 HOST = api_bench.HOST
@@ -212,6 +215,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="rounds (default 6)")
     parser.add_argument("--duration", type=int, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="no sink on either server (an A/A run: the ratios' noise on this machine)",
+    )
     args = parser.parse_args()
     args.rounds = args.rounds or (2 if args.quick else 6)
     args.duration = args.duration or (3 if args.quick else 5)
@@ -225,7 +233,8 @@ def main() -> None:
         stalled_inst = api_bench._install(work / "stalled")
         address = f"{HOST}:{receiver.port}"
         add = ("audit", "sinks", "add", SINK, "--type", "syslog", "--address", address)
-        _cli(work / "stalled", *add)
+        if not args.control:
+            _cli(work / "stalled", *add)
         sides: list[Side] = []
         samples: list[tuple[float, int]] = []
         sampling = threading.Event()
@@ -241,10 +250,12 @@ def main() -> None:
                 _wrk(
                     side, _path("stack", uids[side.label]), tokens[side.label], 3, args.connections
                 )
-            waited = _wait_for_stall(
-                stalled, receiver, stalled_inst.token, _path("stack", stalled_inst.stack_uid)
-            )
-            at_start = _status(stalled.data_dir)
+            waited = 0.0
+            if not args.control:
+                stall_path = _path("stack", stalled_inst.stack_uid)
+                waited = _wait_for_stall(stalled, receiver, stalled_inst.token, stall_path)
+            at_start = {} if args.control else _status(stalled.data_dir)
+            cpu_start = {s.label: sum(_cpu_ms(s.server.process.pid)) for s in sides}
             rss_start = {s.label: _rss_kb(s.server.process.pid) for s in sides}
             sampler = threading.Thread(
                 target=_sample_rss, args=(stalled.server.process.pid, sampling, samples)
@@ -260,14 +271,16 @@ def main() -> None:
                         path = _path(reveal, uids[side.label])
                         done = _wrk(side, path, tokens[side.label], args.duration, args.connections)
                         side.runs.setdefault(reveal, []).append(done)
-                sink = _readyz(stalled)
-                lags.append((round_no + 1, sink["lag"], sink["state"]))
+                if not args.control:
+                    sink = _readyz(stalled)
+                    lags.append((round_no + 1, sink["lag"], sink["state"]))
             phase = time.monotonic() - phase_started
+            cpu_end = {s.label: sum(_cpu_ms(s.server.process.pid)) for s in sides}
             rss_end = {s.label: _rss_kb(s.server.process.pid) for s in sides}
             sampling.set()
             sampler.join()
-            at_end = _status(stalled.data_dir)
-            readyz_end = _readyz(stalled)
+            at_end = {} if args.control else _status(stalled.data_dir)
+            readyz_end = {} if args.control else _readyz(stalled)
             timeouts = _timeouts(stalled) - timeouts_start
         finally:
             sampling.set()  # the sampler thread ends (if it was started)
@@ -275,22 +288,34 @@ def main() -> None:
                 api_bench._stop(side.server)
             connections, unread = len(receiver.held), receiver.unread_bytes()
             receiver.stop()
-    print("# A stalled audit sink: reveal latency, memory, lag\n")
+    if args.control:
+        print("# A stalled audit sink: CONTROL run, no sink on either server (A/A)\n")
+        print("(The rows named `stalled` are the second server, without a sink here.)\n")
+    else:
+        print("# A stalled audit sink: reveal latency, memory, lag\n")
     print(
-        f"Two `stacksafe serve` (SQLite, one worker), one without any sink, one streaming to a "
-        f"syslog receiver (TCP, 127.0.0.1) that accepts and never reads; `wrk -t2 "
-        f"-c{args.connections} -d{args.duration}s --latency`, {args.rounds} rounds, servers in "
-        f"alternating order, every request one audit event. The sink first timed out "
-        f"{waited:.0f} s after the warm-up; the timed phase lasted {phase:.0f} s "
-        f"({args.rounds * len(REVEALS) * args.duration} s of load on each server).\n"
+        "Two `stacksafe serve` (SQLite, one worker), one without any sink, "
+        + (
+            "the other without one either (control)"
+            if args.control
+            else "one streaming to a syslog receiver (TCP, 127.0.0.1) that accepts and never "
+            f"reads (the sink first timed out {waited:.0f} s after the warm-up)"
+        )
+        + f"; `wrk -t2 -c{args.connections} -d{args.duration}s --latency`, {args.rounds} rounds, "
+        "servers in alternating order, every request one audit event. The timed phase lasted "
+        f"{phase:.0f} s ({args.rounds * len(REVEALS) * args.duration} s of load on each "
+        "server).\n"
     )
-    _report_latency(base, stalled)
+    _report_latency(base, stalled, emitting=not args.control)
+    _report_cpu(base, stalled, cpu_start, cpu_end)
+    if args.control:
+        return
     _report_memory(rss_start, rss_end, max(kb for _, kb in samples))
     _report_lag(lags, at_start, at_end, readyz_end, timeouts, connections, unread)
     print(f"\n(total {time.perf_counter() - started:.1f} s)")
 
 
-def _report_latency(base: Side, stalled: Side) -> None:
+def _report_latency(base: Side, stalled: Side, *, emitting: bool) -> None:
     med = statistics.median
     print("| reveal | server | req/s | p50 | p99 | errors |")
     print("|---|---|---:|---:|---:|---|")
@@ -314,6 +339,8 @@ def _report_latency(base: Side, stalled: Side) -> None:
             f"{', '.join(f'{r:.2f}' for r in per_round)})"
         )
         errors = sum(r.non_2xx for s, b in pairs for r in (s, b))
+        if not emitting:
+            continue
         emit(
             f"stalled sink: {'stack (200 secrets)' if reveal == 'stack' else 'single-key'} "
             "reveal p99, stalled / no sink",
@@ -325,6 +352,17 @@ def _report_latency(base: Side, stalled: Side) -> None:
             target=f"<= {P99_TARGET:.2f} (within noise), no errors",
             passed=ratio <= P99_TARGET and errors == 0,
         )
+
+
+def _report_cpu(base: Side, stalled: Side, start: dict[str, float], end: dict[str, float]) -> None:
+    """The servers' CPU over the phase (loaded and idle alike): the difference is about what
+    the sink's thread spent, reconnecting and encoding the batches the kernel took."""
+    parts = []
+    for side in (base, stalled):
+        requests = sum(r.requests for runs in side.runs.values() for r in runs)
+        used = end[side.label] - start[side.label]
+        parts.append(f"{side.label} {used / 1000:.1f} s for {requests:,} requests")
+    print(f"\nServer CPU (user + system) over the phase: {'; '.join(parts)}.")
 
 
 def _report_memory(start: dict[str, int], end: dict[str, int], peak: int) -> None:
