@@ -47,6 +47,7 @@ import argparse
 import fcntl
 import json
 import os
+import platform
 import shutil
 import socket
 import statistics
@@ -209,6 +210,32 @@ def _wait_for_stall(stalled: Side, receiver: StalledReceiver, token: str, path: 
     )
 
 
+# poll(2) and ppoll(2) by architecture: what a thread blocked in select.poll shows in
+# /proc/PID/task/TID/syscall.
+_POLL_SYSCALLS = {"x86_64": {"7", "271"}, "aarch64": {"73"}}.get(platform.machine(), set())
+
+
+def _sink_thread(pid: int) -> int | None:
+    """The server's thread blocked in poll(2): the sink's, waiting for the receiver to take its
+    bytes (core.streams.deadline_io). No other thread of the server polls: uvicorn's loop waits
+    in epoll, the worker threads and the other background ones on futexes. Looked for over a
+    few seconds (between timeouts the sink sleeps on a futex too); None if not found."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                number = (task / "syscall").read_text().split()[0]
+            except (OSError, IndexError):
+                continue
+            if number in _POLL_SYSCALLS:
+                found.append(int(task.name))
+        if len(found) == 1:
+            return found[0]
+        time.sleep(0.2)
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s (12 s stalled)")
@@ -246,6 +273,7 @@ def main() -> None:
             uids = {"no sink": base_inst.stack_uid, "stalled": stalled_inst.stack_uid}
             _check(base, base_inst.token, base_inst.stack_uid, base_inst.plaintexts)
             _check(stalled, stalled_inst.token, stalled_inst.stack_uid, stalled_inst.plaintexts)
+            rss_up = {s.label: _rss_kb(s.server.process.pid) for s in sides}
             for side in sides:  # warm-up: caches, and events for the sink to choke on
                 _wrk(
                     side, _path("stack", uids[side.label]), tokens[side.label], 3, args.connections
@@ -255,6 +283,9 @@ def main() -> None:
                 stall_path = _path("stack", stalled_inst.stack_uid)
                 waited = _wait_for_stall(stalled, receiver, stalled_inst.token, stall_path)
             at_start = {} if args.control else _status(stalled.data_dir)
+            sink_thread = None if args.control else _sink_thread(stalled.server.process.pid)
+            pid = stalled.server.process.pid
+            thread_start = 0.0 if sink_thread is None else sum(_cpu_ms(pid, sink_thread))
             cpu_start = {s.label: sum(_cpu_ms(s.server.process.pid)) for s in sides}
             rss_start = {s.label: _rss_kb(s.server.process.pid) for s in sides}
             sampler = threading.Thread(
@@ -276,6 +307,9 @@ def main() -> None:
                     lags.append((round_no + 1, sink["lag"], sink["state"]))
             phase = time.monotonic() - phase_started
             cpu_end = {s.label: sum(_cpu_ms(s.server.process.pid)) for s in sides}
+            thread_cpu = (
+                None if sink_thread is None else sum(_cpu_ms(pid, sink_thread)) - thread_start
+            )
             rss_end = {s.label: _rss_kb(s.server.process.pid) for s in sides}
             sampling.set()
             sampler.join()
@@ -308,9 +342,20 @@ def main() -> None:
     )
     _report_latency(base, stalled, emitting=not args.control)
     _report_cpu(base, stalled, cpu_start, cpu_end)
+    if not args.control:
+        print(
+            "The sink's thread (the one blocked in poll(2)): "
+            + (
+                "not identified"
+                if thread_cpu is None
+                else f"{thread_cpu:.0f} ms of CPU over the phase "
+                f"({thread_cpu / (phase * 1000) * 100:.2f} % of one core)"
+            )
+            + "."
+        )
     if args.control:
         return
-    _report_memory(rss_start, rss_end, max(kb for _, kb in samples))
+    _report_memory(rss_up, rss_start, rss_end, max(kb for _, kb in samples))
     _report_lag(lags, at_start, at_end, readyz_end, timeouts, connections, unread)
     print(f"\n(total {time.perf_counter() - started:.1f} s)")
 
@@ -365,13 +410,16 @@ def _report_cpu(base: Side, stalled: Side, start: dict[str, float], end: dict[st
     print(f"\nServer CPU (user + system) over the phase: {'; '.join(parts)}.")
 
 
-def _report_memory(start: dict[str, int], end: dict[str, int], peak: int) -> None:
-    print("\n| server | RSS at the start | at the end | growth |")
-    print("|---|---:|---:|---:|")
+def _report_memory(
+    up: dict[str, int], start: dict[str, int], end: dict[str, int], peak: int
+) -> None:
+    print("\n| server | RSS once up | at the phase's start | at its end | growth in the phase |")
+    print("|---|---:|---:|---:|---:|")
     for label in start:
         grew = end[label] - start[label]
         print(
-            f"| {label} | {start[label] / 1024:.1f} MiB | {end[label] / 1024:.1f} MiB "
+            f"| {label} | {up[label] / 1024:.1f} MiB | {start[label] / 1024:.1f} MiB "
+            f"| {end[label] / 1024:.1f} MiB "
             f"| {grew / 1024:+.1f} MiB ({grew / start[label] * 100:+.1f} %) |"
         )
     print(
@@ -382,7 +430,8 @@ def _report_memory(start: dict[str, int], end: dict[str, int], peak: int) -> Non
     emit(
         "stalled sink: server RSS over the stalled phase",
         measured=f"{start['stalled'] / 1024:.1f} -> {end['stalled'] / 1024:.1f} MiB "
-        f"({(end['stalled'] - start['stalled']) / 1024:+.1f} MiB)",
+        f"({(end['stalled'] - start['stalled']) / 1024:+.1f} MiB; {up['stalled'] / 1024:.1f} "
+        "once up)",
         baseline=f"no sink: {(end['no sink'] - start['no sink']) / 1024:+.1f} MiB",
         ratio=ratio,
         target=f"within {RSS_TARGET * 100:.0f} % (one bounded batch)",
