@@ -19,8 +19,12 @@ The foreign keys refused any row that referred to a deleted level (a write that 
 then committed after another deleted it: store.transactions maps the violation to "deleted
 meanwhile"). The rows staying, triggers take that part over: a row of a table with a foreign
 key to ``accounts`` or ``stacks`` that names a marked one is refused with the foreign-key
-violation's own error (SQLSTATE 23503 on PostgreSQL, after waiting for the marking transaction as
-a foreign key's check would: ``FOR KEY SHARE``; "FOREIGN KEY constraint failed" on SQLite).
+violation's own error (SQLSTATE 23503 on PostgreSQL; "FOREIGN KEY constraint failed" on SQLite).
+On PostgreSQL the check is an AFTER trigger that takes no lock of its own: it fires after the
+foreign key's own check (triggers fire in name order, and the constraint's, ``RI_...``, sort
+first), which holds the parent row ``FOR KEY SHARE`` and so waits for a delete holding it; the
+check's statement then reads the parent as committed. A lock of its own, taken before the write
+locks its level (store.level_writes), deadlocked concurrent writers.
 
 Revision ID: 0017
 Revises: 0016
@@ -66,7 +70,7 @@ BEGIN
     parent := (to_jsonb(NEW) ->> TG_ARGV[i + 1])::bigint;
     IF parent IS NOT NULL THEN
       EXECUTE format(
-        'SELECT deleted_at IS NOT NULL FROM %I WHERE id = $1 FOR KEY SHARE', TG_ARGV[i]
+        'SELECT deleted_at IS NOT NULL FROM %I WHERE id = $1', TG_ARGV[i]
       ) INTO gone USING parent;
       IF gone THEN
         RAISE EXCEPTION 'a row of % refers to a deleted row of %', TG_TABLE_NAME, TG_ARGV[i]
@@ -97,7 +101,7 @@ def upgrade() -> None:
             arguments = ", ".join(f"'{name}'" for pair in parents for name in pair)
             op.execute(
                 f"CREATE TRIGGER {table}_refuse_deleted_level"
-                f" BEFORE INSERT OR UPDATE OF {columns} ON {table}"
+                f" AFTER INSERT OR UPDATE OF {columns} ON {table}"
                 f" FOR EACH ROW EXECUTE FUNCTION stacksafe_refuse_deleted_level({arguments})"
             )
         return
