@@ -32,6 +32,7 @@ PINNED = {
     "PreconditionFailed": ("precondition_failed", 412, 5),
     "Throttled": ("throttled", 503, 8),
     "TooManyFailures": ("throttled", 429, 8),
+    "TooManyStreams": ("throttled", 429, 8),
     "AuditUnavailable": ("audit_unavailable", 503, 7),
     "StorageUnavailable": ("storage_unavailable", 503, 9),
     "IntegrityError": ("integrity_error", 500, 6),

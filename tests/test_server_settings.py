@@ -51,8 +51,11 @@ def test_server_settings_from_variables(tmp_path: Path) -> None:
         "STACKSAFE_DATA_DIR": str(tmp_path),
         "STACKSAFE_VAULT_MOUNT": "kv-prod",
         "STACKSAFE_VAULT_ECHO_TOKEN": "1",
+        "STACKSAFE_CHANGE_STREAMS": "0",
+        "STACKSAFE_CHANGE_STREAMS_PER_TOKEN": "2",
     }
     server = ServerSettings.load(env)
+    assert (server.change_streams, server.change_streams_per_token) == (0, 2)
     assert (server.rate_limit, server.threads, server.rotation_interval) == (10**9, 4, 0)
     assert server.web_idle_timeout == "15m"
     assert server.web_origin == "https://secrets.example.com"
@@ -72,6 +75,9 @@ def test_server_settings_from_variables(tmp_path: Path) -> None:
         ("STACKSAFE_VAULT_MOUNT", "Secret/Data"),
         ("STACKSAFE_VAULT_ECHO_TOKEN", "maybe"),
         ("STACKSAFE_VAULT_ECHO_TOKEN", "2"),
+        ("STACKSAFE_CHANGE_STREAMS", "-1"),
+        ("STACKSAFE_CHANGE_STREAMS_PER_TOKEN", "0"),
+        ("STACKSAFE_CHANGE_STREAMS_PER_TOKEN", "many"),
     ],
 )
 def test_server_settings_refuse_nonsense(name: str, text: str) -> None:

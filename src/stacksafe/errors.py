@@ -11,7 +11,8 @@
     ├── Conflict               conflict             409   5   the write collides with the state
     │   └── PreconditionFailed precondition_failed  412   5   If-Match named another version
     ├── Throttled              throttled            503   8   too many requests (as Cloud66)
-    │   └── TooManyFailures    throttled            429   8   too many failed attempts
+    │   ├── TooManyFailures    throttled            429   8   too many failed attempts
+    │   └── TooManyStreams     throttled            429   8   too many change streams open
     ├── AuditUnavailable       audit_unavailable    503   7   the audit log cannot be written
     ├── StorageUnavailable     storage_unavailable  503   9   the database is down, full or
     │                                                         read-only (retry)
@@ -49,6 +50,7 @@ __all__ = [
     "StorageUnavailable",
     "Throttled",
     "TooManyFailures",
+    "TooManyStreams",
     "Unauthenticated",
 ]
 
@@ -158,6 +160,12 @@ class TooManyFailures(Throttled):
     bad-token count)."""
 
     http_status = 429  # Cloud66's 503 stays the per-token rate limit's
+
+
+class TooManyStreams(Throttled):
+    """Too many change streams open (per token, or on the server): close one, or poll (429)."""
+
+    http_status = 429
 
 
 class AuditUnavailable(StacksafeError):

@@ -9,13 +9,18 @@ import pytest
 from stacksafe.core.deleted_levels import deleted_history, list_deleted
 from stacksafe.core.deletion import delete_account, delete_stack
 from stacksafe.core.installation import Installation
+from stacksafe.core.principals import bootstrap_owner
 from stacksafe.core.secrets import set_secret
 from stacksafe.core.tenancy import Target, create_stack, list_stacks
 from stacksafe.errors import Conflict, Forbidden, NotFound
 from stacksafe.model import SecretValue
+from stacksafe.store import Connection
+from stacksafe.store import principals as principal_queries
+from stacksafe.store import secrets as secret_queries
+from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.oidc import put_provider
 from tests.actors import LOCAL
-from tests.core.helpers_access import World, build_world, make_user, snapshot
+from tests.core.helpers_access import World, build_world, make_user, snapshot, token_principal
 from tests.store.test_migration_0016 import _provider
 
 
@@ -93,7 +98,7 @@ def test_deleted_accounts_are_the_server_owners(installation: Installation, worl
     assert all(t.account_deleted for t in everything)
     assert deleted_history(installation, LOCAL, acme.uid)[1][0].key in {"ACME_SHARED"}
     for uid in (acme.uid, web):  # a stack deleted with its account is the owner's too
-        with pytest.raises(Forbidden, match="only the server owner"):
+        with pytest.raises(NotFound, match="no deleted stack or account"):
             deleted_history(installation, admin, uid)
     with pytest.raises(Forbidden, match="only the server owner"):
         list_deleted(installation, admin)
@@ -108,3 +113,73 @@ def test_an_account_single_sign_on_maps_is_not_deleted(
     with pytest.raises(Conflict, match=r"group mapping\(s\) devs; nothing was deleted"):
         delete_account(installation, LOCAL, "acme", force=True)
     assert snapshot(installation) == before
+
+
+def _insert_referring(installation: Installation, world: World, table: str, user: int) -> None:
+    """A row of ``table`` naming acme (or its web stack), as a write that found them before
+    they were deleted would commit it."""
+    now = installation.clock()
+    account = world.acme.account
+    web = world.web.stack
+    assert web is not None
+
+    def work(conn: Connection) -> None:
+        if table == "stacks":
+            tenancy_queries.insert_stack(conn, "f" * 32, account.id, "late", "qa", now)
+        elif table == "memberships":
+            principal_queries.set_account_role(conn, user, account.id, "viewer")
+        elif table == "stack_roles":
+            principal_queries.set_stack_role(conn, user, web.id, "viewer")
+        elif table == "secrets (stack)":
+            secret_queries.insert_secret(conn, account.id, web.id, "LATE", now)
+        elif table == "secrets (account)":
+            secret_queries.insert_secret(conn, account.id, None, "LATE", now)
+        else:
+            put_provider(conn, _provider(installation), [("devs", account.id, "viewer")])
+
+    installation.store.transact(work, "writing late")
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "stacks",
+        "memberships",
+        "stack_roles",
+        "secrets (stack)",
+        "secrets (account)",
+        "oidc_group_roles",
+    ],
+)
+def test_a_row_referring_to_a_deleted_level_is_refused_as_deleted_meanwhile(
+    installation: Installation, world: World, table: str
+) -> None:
+    """The foreign keys no longer refuse it (the level's row stays): the triggers of migration
+    0017 do, with the same error, so a write racing a delete changes nothing."""
+    user = make_user(installation, "late@acme.test", "globex", "viewer").user_id
+    assert user is not None
+    delete_account(installation, LOCAL, "acme", force=True)
+    before = snapshot(installation)
+    with pytest.raises(NotFound, match="deleted meanwhile"):
+        _insert_referring(installation, world, table, user)
+    assert snapshot(installation) == before
+
+
+def test_a_deleted_accounts_uid_is_not_found_for_anyone_but_the_owner(
+    installation: Installation, world: World
+) -> None:
+    acme = world.acme.account
+    viewer = make_user(installation, "v@globex.test", "globex", "viewer")
+    bootstrap_owner(installation, "root@acme.test")
+    public_owner = token_principal(installation, "root@acme.test", scopes=["public"])
+    delete_account(installation, LOCAL, "acme", force=True)
+    with pytest.raises(NotFound) as hidden:
+        deleted_history(installation, viewer, acme.uid)
+    with pytest.raises(NotFound) as unknown:
+        deleted_history(installation, viewer, "f" * 32)
+    assert str(hidden.value).replace(acme.uid, "f" * 32) == str(unknown.value)
+    # The owner's token without the admin scope reads no deleted account, as it lists none.
+    with pytest.raises(Forbidden, match="only the server owner"):
+        deleted_history(installation, public_owner, acme.uid)
+    with pytest.raises(Forbidden, match="only the server owner"):
+        list_deleted(installation, public_owner)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from stacksafe.api.audit_streams import AuditStreams
+from stacksafe.api.change_hub import ChangeHub, StreamLimits
 from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.fast_path import FastPath
@@ -24,6 +25,7 @@ from stacksafe.api.rotation_scheduler import RotationScheduler
 from stacksafe.api.routes import (
     audit,
     auth,
+    changes,
     environments,
     health,
     rotation,
@@ -32,6 +34,7 @@ from stacksafe.api.routes import (
     tokens,
     users,
 )
+from stacksafe.api.stop_signals import on_stop_signals
 from stacksafe.api.vault import PREFIX, VaultApi, vault_api
 from stacksafe.api.webhook_streams import WebhookStreams
 from stacksafe.core.guessing import BAD_TOKENS, BadTokens
@@ -107,6 +110,7 @@ def create_app(
     sign_in_limits: SignInLimits | None = None,
     vault_mount: str = DEFAULT_VAULT_MOUNT,
     vault_echo_token: bool = False,
+    stream_limits: StreamLimits | None = None,
     audit_sink_lease_seconds: float = DEFAULT_AUDIT_SINK_LEASE_SECONDS,
 ) -> FastAPI:
     """The API over ``installation``; ``serving`` when this process exists to serve it (uvicorn).
@@ -119,6 +123,7 @@ def create_app(
     ``sign_in_limits`` their failures per email (core.sign_in). ``vault_mount`` names the
     Vault-compatible API's KV mount under ``/v1`` (api.vault); ``vault_echo_token``: its
     lookup-self answers the caller's own token in ``id`` (for Vault Agent's token_file method).
+    ``stream_limits`` bounds the change streams (api.change_hub, api.routes.changes).
     A serving app delivers the audit log's sinks (api.audit_streams) and the webhooks
     (api.webhook_streams), each under a lease of ``audit_sink_lease_seconds``.
     """
@@ -154,7 +159,15 @@ def create_app(
         if rotation_interval is not None:
             scheduler = RotationScheduler(installation, rotation_interval)
             scheduler.start()
+        # A hub of this run's own: one closed by an earlier run of the lifespan ended for good.
+        app.state.change_hub = hub = ChangeHub(installation, stream_limits)
+        # Change streams never end by themselves: a stop signal ends them before uvicorn
+        # waits for the responses in flight (api.stop_signals).
+        restore_signals = on_stop_signals(hub.close) if serving else None
         yield
+        hub.close()
+        if restore_signals is not None:
+            restore_signals()
         if scheduler is not None:
             scheduler.stop()
         for stream in streams:
@@ -182,6 +195,7 @@ def create_app(
             0 if installation.read_cache is None else installation.read_cache.max_bytes
         ),
     )
+    app.state.change_hub = ChangeHub(installation, stream_limits)
     if fast_path:
         app.fast_path = FastPath(app.state.stacksafe)
     app.vault = vault_api(
@@ -195,6 +209,7 @@ def create_app(
         tenancy.router,
         environments.router,
         secrets.router,
+        changes.router,
         rotation.router,
         users.router,
         tokens.router,
@@ -238,5 +253,8 @@ def app_from_settings(server: ServerSettings) -> FastAPI:
         passwords=PasswordPool(settings.password_workers, settings.password_queue),
         vault_mount=server.vault_mount,
         vault_echo_token=server.vault_echo_token,
+        stream_limits=StreamLimits(
+            per_token=server.change_streams_per_token, total=server.change_streams
+        ),
         audit_sink_lease_seconds=server.audit_sink_lease_seconds,
     )

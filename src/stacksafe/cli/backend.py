@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         Account,
         AuditEvent,
         AuditVerification,
+        ChangeStream,
         Client,
         DeletedHistory,
         DeletedLevel,
@@ -59,6 +60,11 @@ class SecretsBackend(Protocol):
     """The secrets of one target (an account's own level, or a stack's effective set)."""
 
     def describe(self) -> str: ...
+
+    def change_stream(self) -> ChangeStream | None:
+        """The server's push of this level's changes, or None where there is none (local
+        mode, an account's own level): a watcher then polls."""
+        ...
 
     def set(
         self,

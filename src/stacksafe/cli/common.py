@@ -17,6 +17,7 @@ __all__ = [
     "NarrowEnvironmentsOption",
     "NarrowStacksOption",
     "StackOption",
+    "WatchIntervalOption",
     "local_actor",
     "opened_installation",
     "parse_moment",
@@ -45,6 +46,16 @@ NarrowEnvironmentsOption = Annotated[
 ]
 AccountOption = Annotated[
     str | None, typer.Option("--account", "-a", help="Account uid or name.", show_default=False)
+]
+# `run --watch`, `materialize --watch` (cli.watch): remote mode checks when the server pushes.
+WatchIntervalOption = Annotated[
+    float,
+    typer.Option(
+        "--interval",
+        min=0.05,
+        help="Seconds between checks with --watch while the server does not push changes "
+        "(locally: always).",
+    ),
 ]
 
 

@@ -350,6 +350,10 @@ class LocalSecrets:
     def describe(self) -> str:
         return self.target.describe()
 
+    def change_stream(self) -> None:
+        """None: locally there is no server to push changes; a watcher polls (cli.watch)."""
+        return None
+
     def set(
         self,
         key: str,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from stacksafe.cli.backend import SecretsBackend, secrets_backend
-from stacksafe.cli.common import AccountOption, DataDirOption
+from stacksafe.cli.common import AccountOption, DataDirOption, WatchIntervalOption
 from stacksafe.cli.watch import Watcher
 from stacksafe.errors import StacksafeError
 
@@ -35,9 +35,7 @@ def materialize_command(
     watch: Annotated[
         bool, typer.Option("--watch", help="Keep the files current until interrupted.")
     ] = False,
-    interval: Annotated[
-        float, typer.Option("--interval", min=0.05, help="Seconds between checks with --watch.")
-    ] = 10.0,
+    interval: WatchIntervalOption = 10.0,
     data_dir: DataDirOption = None,
 ) -> None:
     """Write each effective secret of the stack to DIR/<key> (mode 0400, atomically); files
@@ -45,10 +43,14 @@ def materialize_command(
     with secrets_backend(data_dir, account=account, stack=stack) as target:
         # Watching starts before the first fetch: a change in between is not missed.
         watcher = Watcher(target, interval) if watch else None
-        _once(target, directory)
-        while watcher is not None and watcher.wait_for_change():
-            try:
-                _once(target, directory)
-            except StacksafeError as exc:
-                typer.echo(f"stacksafe: {exc.message}; the files stay as they were", err=True)
-                watcher.retry()
+        try:
+            _once(target, directory)
+            while watcher is not None and watcher.wait_for_change():
+                try:
+                    _once(target, directory)
+                except StacksafeError as exc:
+                    typer.echo(f"stacksafe: {exc.message}; the files stay as they were", err=True)
+                    watcher.retry()
+        finally:
+            if watcher is not None:
+                watcher.stop()

@@ -16,6 +16,7 @@ from stacksafe.client import (
     Account,
     AuditEvent,
     AuditVerification,
+    ChangeStream,
     Client,
     DeletedHistory,
     DeletedLevel,
@@ -219,6 +220,11 @@ class RemoteSecrets:
 
     def describe(self) -> str:
         return self.shown
+
+    def change_stream(self) -> ChangeStream | None:
+        """A stack's changes as the server pushes them (an account's own level has no stream:
+        a watcher of it polls)."""
+        return None if self.stack is None else self.client.stack_changes(self.stack)
 
     def set(
         self,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stacksafe.cli.common import AccountOption, DataDirOption
+from stacksafe.cli.common import AccountOption, DataDirOption, WatchIntervalOption
 from stacksafe.cli.run_exec import RunOptions, execute_run
 
 __all__ = ["run"]
@@ -41,9 +41,7 @@ def run(
         bool,
         typer.Option("--watch", help="Restart the command when the stack's secrets change."),
     ] = False,
-    interval: Annotated[
-        float, typer.Option("--interval", min=0.05, help="Seconds between checks with --watch.")
-    ] = 10.0,
+    interval: WatchIntervalOption = 10.0,
     grace: Annotated[
         float,
         typer.Option("--grace", min=0.0, help="Seconds between SIGTERM and SIGKILL on restart."),

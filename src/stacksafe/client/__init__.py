@@ -25,6 +25,7 @@ from stacksafe.client.models import (
     Account,
     AuditEvent,
     AuditVerification,
+    ChangeNote,
     CreatedToken,
     DeletedHistory,
     DeletedLevel,
@@ -39,7 +40,9 @@ from stacksafe.client.models import (
     RotationStatus,
     SecretMeta,
     Stack,
+    StackChange,
     StackRole,
+    StreamInterrupted,
     Token,
     User,
     VersionEntry,
@@ -48,6 +51,7 @@ from stacksafe.errors import Throttled
 from stacksafe.model import Secret, SecretValue
 
 if TYPE_CHECKING:
+    from stacksafe.client.changes import ChangeStream
     from stacksafe.client.connection import Client
     from stacksafe.client.transport import error_from_response
 
@@ -55,6 +59,8 @@ __all__ = [
     "Account",
     "AuditEvent",
     "AuditVerification",
+    "ChangeNote",
+    "ChangeStream",
     "Client",
     "CreatedToken",
     "DeletedHistory",
@@ -75,7 +81,9 @@ __all__ = [
     "SecretMeta",
     "SecretValue",
     "Stack",
+    "StackChange",
     "StackRole",
+    "StreamInterrupted",
     "Token",
     "User",
     "VersionEntry",
@@ -90,6 +98,10 @@ def __getattr__(name: str) -> object:
         from stacksafe.client.connection import Client
 
         return Client
+    if name == "ChangeStream":
+        from stacksafe.client.changes import ChangeStream
+
+        return ChangeStream
     if name == "error_from_response":
         from stacksafe.client.transport import error_from_response
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from stacksafe.client.changes import Changes
 from stacksafe.client.fields import Fields, array
 from stacksafe.client.login import Credential
 from stacksafe.client.models import (
@@ -45,7 +46,7 @@ from stacksafe.model import Secret, SecretValue
 __all__ = ["Client"]
 
 
-class Client(Offboarding):
+class Client(Offboarding, Changes):
     """A connection to a stacksafe server, authenticated by a token, or by a workload's JWT
     (``Client(address, JwtLogin(role, jwt_file))``: it logs in, and again before the token
     expires)."""

@@ -12,7 +12,7 @@ from stacksafe.core.access import Action, Principal
 from stacksafe.core.guard import allow, require_owner
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import visible_target
-from stacksafe.errors import NotFound
+from stacksafe.errors import Forbidden, NotFound
 from stacksafe.model import KeptVersion, Tombstone
 from stacksafe.store import deleted_levels as queries
 from stacksafe.store import tenancy as tenancy_queries
@@ -47,15 +47,23 @@ def deleted_history(
             if found is None or found.shown.account_deleted
             else tenancy_queries.account_by_id(conn, found.account_id)
         )
+    missing = NotFound(f"no deleted stack or account has uid {uid!r}")
     if found is None:
-        raise NotFound(f"no deleted stack or account has uid {uid!r}")
+        raise missing
     if live_account is None:
-        _owner_only(installation, actor, {"uid": uid})
+        # A deleted account's (or a stack deleted with it) is the owner's: anyone else is told
+        # what an unknown uid tells, so uids of deleted accounts cannot be probed.
+        try:
+            _owner_only(installation, actor, {"uid": uid})
+        except Forbidden:
+            if actor.is_owner:
+                raise
+            raise missing from None
     else:
         try:
             visible_target(installation, actor, account_ref=live_account.uid)
         except NotFound:
-            raise NotFound(f"no deleted stack or account has uid {uid!r}") from None
+            raise missing from None
         allow(installation, actor, Action.MANAGE_STACKS, live_account, None, deleted=uid)
     with installation.store.read() as conn:
         return found.shown, queries.kept_versions(conn, found.account_id, found.stack_id)
@@ -67,5 +75,6 @@ def _owner_only(installation: Installation, actor: Principal, detail: dict[str, 
         actor,
         "deleted.read",
         "only the server owner may read deleted accounts (and the stacks deleted with them)",
+        admin_scope=True,
         detail=detail,
     )

@@ -38,6 +38,8 @@ __all__ = [
     "DEFAULT_AUDIT_CHECKPOINT_SECONDS",
     "DEFAULT_AUDIT_MIN_FREE_BYTES",
     "DEFAULT_AUDIT_SINK_LEASE_SECONDS",
+    "DEFAULT_CHANGE_STREAMS",
+    "DEFAULT_CHANGE_STREAMS_PER_TOKEN",
     "DEFAULT_DB_CONNECT_TIMEOUT",
     "DEFAULT_DB_MAX_OVERFLOW",
     "DEFAULT_DB_POOL_SIZE",
@@ -83,6 +85,10 @@ DEFAULT_PASSWORD_QUEUE = 8
 # The server's (ServerSettings): requests per token per hour, as Cloud66; seconds between the
 # rotation scheduler's looks for due rotations (0: no scheduler).
 DEFAULT_RATE_LIMIT = 3000
+# Change streams a serving process keeps open (api.change_hub): in all, and per token (a
+# watcher needs one or two; a token holding more is a leak or a loop).
+DEFAULT_CHANGE_STREAMS = 1000
+DEFAULT_CHANGE_STREAMS_PER_TOKEN = 8
 DEFAULT_ROTATION_INTERVAL = 60
 DATABASE_FILE = "stacksafe.db"
 KEY_FILE = "master.key"
@@ -337,7 +343,8 @@ class ServerSettings:
     ``STACKSAFE_RATE_LIMIT``, ``STACKSAFE_THREADS`` and ``STACKSAFE_ROTATION_INTERVAL``; and
     the web UI's ``STACKSAFE_WEB_IDLE_TIMEOUT`` (a duration, e.g. ``15m``) and
     ``STACKSAFE_WEB_ORIGIN`` (checked where they are used: core.validation.parse_duration,
-    web.state.check_web_origin).
+    web.state.check_web_origin); the change streams' bounds ``STACKSAFE_CHANGE_STREAMS``
+    (per process; 0: none served) and ``STACKSAFE_CHANGE_STREAMS_PER_TOKEN``.
 
     No key material: `serve` hands it to each worker process (pickled), and each worker
     loads the installation's ``Settings`` itself, from ``data_dir`` and its environment.
@@ -357,6 +364,9 @@ class ServerSettings:
     # (or this one restarted) takes over a sink whose deliverer died
     # (STACKSAFE_AUDIT_SINK_LEASE_SECONDS, core.streams.delivery).
     audit_sink_lease_seconds: int = DEFAULT_AUDIT_SINK_LEASE_SECONDS
+    # Change streams per serving process (`GET /stacks/{uid}/changes`, docs/api.md).
+    change_streams: int = DEFAULT_CHANGE_STREAMS
+    change_streams_per_token: int = DEFAULT_CHANGE_STREAMS_PER_TOKEN
 
     def installation_settings(self, environ: Mapping[str, str] | None = None) -> Settings:
         return Settings.load(environ, data_dir=self.data_dir)
@@ -406,6 +416,16 @@ class ServerSettings:
             web_origin=env.get("STACKSAFE_WEB_ORIGIN") or None,
             vault_mount=_vault_mount(env.get("STACKSAFE_VAULT_MOUNT") or DEFAULT_VAULT_MOUNT),
             vault_echo_token=whole(env, "STACKSAFE_VAULT_ECHO_TOKEN", 0, 0, "(1: on)", 1) == 1,
+            change_streams=whole(
+                env, "STACKSAFE_CHANGE_STREAMS", DEFAULT_CHANGE_STREAMS, 0, "streams"
+            ),
+            change_streams_per_token=whole(
+                env,
+                "STACKSAFE_CHANGE_STREAMS_PER_TOKEN",
+                DEFAULT_CHANGE_STREAMS_PER_TOKEN,
+                1,
+                "streams",
+            ),
             audit_sink_lease_seconds=whole(
                 env,
                 "STACKSAFE_AUDIT_SINK_LEASE_SECONDS",

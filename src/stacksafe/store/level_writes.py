@@ -111,8 +111,8 @@ def lock_level(conn: Connection, account_id: int, stack_id: int | None) -> None:
     if stack_id is None:
         query = account.with_for_update() if locking else account
     else:
-        if locking:
-            conn.execute(account.with_for_update(read=True))
+        if conn.execute(account.with_for_update(read=True) if locking else account).first() is None:
+            raise NotFound("the account was deleted meanwhile; nothing was written")
         query = select(stacks.c.id).where(stacks.c.id == stack_id, stacks.c.deleted_at.is_(None))
         query = query.with_for_update() if locking else query
     if conn.execute(query).first() is None:

@@ -128,10 +128,8 @@ accounts = Table(
     Column("max_versions", Integer, nullable=True),
     # Replaced by database triggers on every change to the level's secrets (revision 0007).
     Column("secrets_revision", String(32), nullable=False, server_default=""),
-    # A deleted account keeps its row (revision 0017): ``name`` becomes a tombstone
-    # (store.tenancy.tombstone), the name it had moves here.
-    Column("deleted_at", UTCDateTime, nullable=True),
-    Column("deleted_name", String(255), nullable=True),
+    Column("deleted_at", UTCDateTime, nullable=True),  # its row kept (revision 0017)
+    Column("deleted_name", String(255), nullable=True),  # ``name``: a tombstone then
 )
 
 stacks = Table(
@@ -148,8 +146,7 @@ stacks = Table(
     Column("max_versions", Integer, nullable=True),
     # Replaced by database triggers on every change to the level's secrets (revision 0007).
     Column("secrets_revision", String(32), nullable=False, server_default=""),
-    # A deleted stack keeps its row (revision 0017), as its account does.
-    Column("deleted_at", UTCDateTime, nullable=True),
+    Column("deleted_at", UTCDateTime, nullable=True),  # as an account's (revision 0017)
     Column("deleted_name", String(255), nullable=True),
     UniqueConstraint("account_id", "name", name="uq_stacks_account_id_name"),
     Index("ix_stacks_name", "name"),
@@ -498,7 +495,6 @@ failures = Table(
 )
 
 
-# The tables of workload logins live in a module of their own; imported here so that
-# ``metadata`` holds every table whoever imports this module first (the migrations' check).
+# Identity's and streams' tables: imported so that ``metadata`` has all (the migrations' check).
 from stacksafe.store import identity_tables as _identity_tables  # noqa: E402, F401
 from stacksafe.store import stream_tables as _stream_tables  # noqa: E402, F401

@@ -217,28 +217,22 @@ def effective_secrets(
     return _stored(conn.execute(query, params).all())
 
 
-# A deleted level (revision 0017) is no level: None, as for one that never was.
-_ACCOUNT_REVISION = select(accounts.c.secrets_revision).where(
-    accounts.c.id == _ACCOUNT_ID, accounts.c.deleted_at.is_(None)
-)
+_LIVE = and_(accounts.c.id == _ACCOUNT_ID, accounts.c.deleted_at.is_(None))  # revision 0017
+_ACCOUNT_REVISION = select(accounts.c.secrets_revision).where(_LIVE)
 _STACK_REVISION = (
     select(accounts.c.secrets_revision, stacks.c.secrets_revision)
     .join(accounts, accounts.c.id == stacks.c.account_id)
-    .where(
-        stacks.c.id == _STACK_ID, stacks.c.account_id == _ACCOUNT_ID, stacks.c.deleted_at.is_(None)
-    )
+    .where(stacks.c.id == _STACK_ID, stacks.c.deleted_at.is_(None), _LIVE)
 )
 
 
 def secrets_revision(conn: Connection, account_id: int, stack_id: int | None) -> str | None:
     """What the stored secrets of a level (with a stack: its own and its account's) are at:
-    database triggers replace it on every change to them (migration 0007). None: no such level.
-    """
+    database triggers replace it on every change to them (migration 0007). None: no such level
+    (or a deleted one)."""
     if stack_id is None:
-        revision: str | None = conn.execute(
-            _ACCOUNT_REVISION, {"account_id": account_id}
-        ).scalar_one_or_none()
-        return revision
+        found = conn.execute(_ACCOUNT_REVISION, {"account_id": account_id}).scalar_one_or_none()
+        return None if found is None else str(found)
     row = conn.execute(_STACK_REVISION, {"account_id": account_id, "stack_id": stack_id}).first()
     return None if row is None else f"{row[0]}/{row[1]}"
 

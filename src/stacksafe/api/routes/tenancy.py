@@ -8,16 +8,18 @@ from fastapi import APIRouter, Path, Query
 
 from stacksafe.api.convert import Page, PerPage, account_out, page_of, stack_out
 from stacksafe.api.deps import Caller, InstallationDep
+from stacksafe.api.offboarding_schemas import (
+    DeletedHistoryOut,
+    LevelDeletedOut,
+    TombstoneOut,
+)
 from stacksafe.api.schemas import (
     AccountCreate,
     AccountOut,
-    DeletedHistoryOut,
     Envelope,
-    LevelDeletedOut,
     ListEnvelope,
     StackCreate,
     StackOut,
-    TombstoneOut,
 )
 from stacksafe.core import deleted_levels, deletion, tenancy
 from stacksafe.core.access import Action

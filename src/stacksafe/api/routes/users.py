@@ -8,13 +8,15 @@ from fastapi import APIRouter, Path
 
 from stacksafe.api.convert import Page, PerPage, page_of, plain_time
 from stacksafe.api.deps import Caller, InstallationDep
+from stacksafe.api.offboarding_schemas import (
+    RoleRemovedOut,
+    UserRemovedOut,
+)
 from stacksafe.api.schemas import (
     Envelope,
     ListEnvelope,
-    RoleRemovedOut,
     UserCreate,
     UserOut,
-    UserRemovedOut,
 )
 from stacksafe.core import principals
 from stacksafe.core.access import Principal

@@ -18,6 +18,7 @@ rows of ``stacksafe.model``, which carry database ids the API never shows.
 
 from __future__ import annotations
 
+from stacksafe.client.models.changes import ChangeNote, StackChange, StreamInterrupted
 from stacksafe.client.models.operations import (
     AuditEvent,
     AuditVerification,
@@ -54,6 +55,7 @@ __all__ = [
     "Account",
     "AuditEvent",
     "AuditVerification",
+    "ChangeNote",
     "CreatedToken",
     "DeletedHistory",
     "DeletedLevel",
@@ -68,7 +70,9 @@ __all__ = [
     "RotationStatus",
     "SecretMeta",
     "Stack",
+    "StackChange",
     "StackRole",
+    "StreamInterrupted",
     "Token",
     "User",
     "VersionEntry",
