@@ -33,6 +33,7 @@ from stacksafe.api.routes import (
     tenancy,
     tokens,
     users,
+    webhooks,
 )
 from stacksafe.api.stop_signals import on_stop_signals
 from stacksafe.api.vault import PREFIX, VaultApi, vault_api
@@ -214,6 +215,7 @@ def create_app(
         users.router,
         tokens.router,
         audit.router,
+        webhooks.router,
         auth.router,
     ):
         app.include_router(router, prefix="/api/3")

@@ -63,11 +63,20 @@ class WebhookInfo:
     created_by: str
 
     def to_json(self) -> dict[str, object]:
-        moments = ("last_delivered_at", "last_error_at", "created_at")
-        return {
-            name: (iso8601(value) if name in moments and value is not None else value)
-            for name, value in ((n, getattr(self, n)) for n in self.__slots__)
-        }
+        """The wire form (API, ``--json``): moments as ``<name>_iso``, ISO 8601."""
+        out: dict[str, object] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                out[f"{name}_iso"] = iso8601(value)
+            elif name in _MOMENTS:
+                out[f"{name}_iso"] = None
+            else:
+                out[name] = value
+        return out
+
+
+_MOMENTS = frozenset({"last_delivered_at", "last_error_at", "created_at"})
 
 
 def sealed_url_name(account_uid: str, name: str) -> str:
@@ -159,8 +168,11 @@ def add_webhook(
 def list_webhooks(
     installation: Installation, actor: Principal, account: str | None = None
 ) -> list[WebhookInfo]:
-    """The webhooks ``actor`` may manage (of ``account`` only, when named), with their state."""
+    """The webhooks ``actor`` may manage (of ``account`` only, when named: refused, and
+    recorded, unless ``actor`` may manage its stacks), with their state."""
     only = None if account is None else visible_target(installation, actor, account_ref=account)
+    if only is not None:
+        allow(installation, actor, Action.MANAGE_STACKS, only.account, None, webhook="*")
     with installation.store.read() as conn:
         head = audit_queries.read_head(conn)
         found = queries.list_webhooks(conn, None if only is None else [only.account.id])
@@ -171,9 +183,9 @@ def list_webhooks(
 
 def remove_webhook(
     installation: Installation, actor: Principal, name: str, account: str | None = None
-) -> None:
-    """Stop and forget it (what its receiver got stays there)."""
-    _change(installation, actor, name, account, "remove")
+) -> WebhookInfo:
+    """Stop and forget it (what its receiver got stays there); it as it was."""
+    return _change(installation, actor, name, account, "remove")
 
 
 def set_paused(
@@ -182,10 +194,10 @@ def set_paused(
     name: str,
     paused: bool,
     account: str | None = None,
-) -> None:
+) -> WebhookInfo:
     """Pause (its loop stops after the batch under way) or resume (from its cursor: the
-    changes made meanwhile are sent then, none lost)."""
-    _change(installation, actor, name, account, "pause" if paused else "resume")
+    changes made meanwhile are sent then, none lost); it as it is now."""
+    return _change(installation, actor, name, account, "pause" if paused else "resume")
 
 
 def _change(
@@ -194,7 +206,7 @@ def _change(
     name: str,
     account: str | None,
     action: str,
-) -> None:
+) -> WebhookInfo:
     hook, levels = _find(installation, actor, name, account)
     if levels is None:  # its level is deleted: only its owner sees it (below), no role counts
         if not actor.is_owner:
@@ -202,14 +214,17 @@ def _change(
     else:
         _allow(installation, actor, levels, name)
 
-    def work(conn: Connection) -> None:
+    def work(conn: Connection) -> WebhookInfo:
         found = queries.webhook_by_id(conn, hook.id)
         if found is None:
             raise NotFound(f"webhook {name!r} does not exist")
+        head = audit_queries.read_head(conn)
         if action == "remove":
             queries.delete_webhook(conn, found.id)
+            after = found
         else:
             queries.CURSORS.set_paused(conn, found.id, action == "pause")
+            after = queries.webhook_by_id(conn, found.id) or found
         detail = {"name": name, "cursor": found.cursor}
         if levels is None:
             detail |= {"account_uid": found.account_uid, "stack_uid": found.stack_uid}
@@ -222,8 +237,9 @@ def _change(
             stack=None if levels is None else levels.stack,
             detail=detail,
         )
+        return _info(after, 0 if head is None else head[0])
 
-    installation.store.transact(work, f"webhook {name}: {action}")
+    return installation.store.transact(work, f"webhook {name}: {action}")
 
 
 def _find(
