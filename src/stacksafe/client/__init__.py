@@ -46,6 +46,7 @@ from stacksafe.client.models import (
     Token,
     User,
     VersionEntry,
+    Webhook,
 )
 from stacksafe.errors import Throttled
 from stacksafe.model import Secret, SecretValue
@@ -87,6 +88,7 @@ __all__ = [
     "Token",
     "User",
     "VersionEntry",
+    "Webhook",
     "error_from_response",
 ]
 

@@ -50,6 +50,7 @@ from stacksafe.client.models.tenancy import (
     Token,
     User,
 )
+from stacksafe.client.models.webhooks import Webhook
 
 __all__ = [
     "Account",
@@ -76,6 +77,7 @@ __all__ = [
     "Token",
     "User",
     "VersionEntry",
+    "Webhook",
     "secret_from_json",
     "tombstone_from_json",
 ]
