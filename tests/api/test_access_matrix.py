@@ -30,10 +30,10 @@ from stacksafe.core.rotation import get_policy, set_policy
 from stacksafe.core.secrets import get_secret, restrict_secret, set_secret, unset_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack, find_stack
 from stacksafe.core.versions import history
-from stacksafe.core.webhooks.subscriptions import WebhookInfo, add_webhook, list_webhooks
+from stacksafe.core.webhooks.subscriptions import add_webhook, list_webhooks
 from stacksafe.core.webhooks.subscriptions import set_paused as set_webhook_paused
 from stacksafe.errors import NotFound, Unauthenticated
-from stacksafe.model import Account, SecretValue, Stack
+from stacksafe.model import Account, SecretValue, Stack, Webhook
 from stacksafe.settings import Settings
 from stacksafe.store.schema import users
 from tests.actors import LOCAL
@@ -889,7 +889,7 @@ def _check_role_removed(level: str) -> Callable[[Matrix, str, str, Response], No
     return check
 
 
-def _webhooks(m: Matrix) -> dict[str, WebhookInfo]:
+def _webhooks(m: Matrix) -> dict[str, Webhook]:
     return {w.name: w for w in list_webhooks(m.installation, LOCAL)}
 
 
@@ -925,12 +925,24 @@ def _check_webhook_removed(m: Matrix, where: str, key: str, response: Response) 
     assert response.json()["response"]["name"] == key.lower()
 
 
-def _check_webhook_paused(paused: bool) -> Callable[[Matrix, str, str, Response], None]:
+def _webhook_change(change: str) -> Endpoint:
+    """Pausing a webhook (prepared running) or resuming one (prepared paused)."""
+    paused = change == "pause"
+
     def check(m: Matrix, where: str, key: str, response: Response) -> None:
         assert _webhooks(m)[key.lower()].paused is paused
         assert response.json()["response"]["state"] == ("paused" if paused else "delivering")
 
-    return check
+    return Endpoint(
+        f"{change}_webhook",
+        "stack",
+        lambda m, w, k: Call(
+            "POST", f"/api/3/webhooks/{k.lower()}/{change}", params={"account_id": m.account(w).uid}
+        ),
+        prepare=_prepare_webhook(paused=not paused),
+        check=check,
+        core_audited=True,
+    )
 
 
 ENDPOINTS: list[Endpoint] = [
@@ -1151,26 +1163,7 @@ ENDPOINTS: list[Endpoint] = [
         check=_check_webhook_removed,
         core_audited=True,
     ),
-    Endpoint(
-        "pause_webhook",
-        "stack",
-        lambda m, w, k: Call(
-            "POST", f"/api/3/webhooks/{k.lower()}/pause", params={"account_id": m.account(w).uid}
-        ),
-        prepare=_prepare_webhook(paused=False),
-        check=_check_webhook_paused(True),
-        core_audited=True,
-    ),
-    Endpoint(
-        "resume_webhook",
-        "stack",
-        lambda m, w, k: Call(
-            "POST", f"/api/3/webhooks/{k.lower()}/resume", params={"account_id": m.account(w).uid}
-        ),
-        prepare=_prepare_webhook(paused=True),
-        check=_check_webhook_paused(False),
-        core_audited=True,
-    ),
+    *(_webhook_change(change) for change in ("pause", "resume")),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 

@@ -1,6 +1,6 @@
 """Where `stacksafe webhooks` acts: the server at ``STACKSAFE_ADDR`` (the SDK), else the
 installation in the data directory (core.webhooks, as the local operator). Both answer in the
-SDK's ``Webhook``."""
+shared ``stacksafe.model.Webhook``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from stacksafe.cli.backend import remote_client
+from stacksafe.model import Webhook
 
 if TYPE_CHECKING:
-    from stacksafe.client import Client, Webhook
+    from stacksafe.client import Client
     from stacksafe.core.access import Principal
     from stacksafe.core.installation import Installation
 
@@ -71,31 +72,24 @@ class LocalWebhooks:
             stack=stack,
             account=account,
         )
-        return _sdk(added.to_json())
+        return added
 
     def list(self, account: str | None) -> list[Webhook]:
         from stacksafe.core.webhooks import subscriptions
 
-        found = subscriptions.list_webhooks(self.installation, self.actor, account)
-        return [_sdk(w.to_json()) for w in found]
+        return subscriptions.list_webhooks(self.installation, self.actor, account)
 
     def remove(self, name: str, account: str | None) -> Webhook:
         from stacksafe.core.webhooks import subscriptions
 
         removed = subscriptions.remove_webhook(self.installation, self.actor, name, account)
-        return _sdk(removed.to_json())
+        return removed
 
     def set_paused(self, name: str, paused: bool, account: str | None) -> Webhook:
         from stacksafe.core.webhooks import subscriptions
 
         changed = subscriptions.set_paused(self.installation, self.actor, name, paused, account)
-        return _sdk(changed.to_json())
-
-
-def _sdk(data: dict[str, object]) -> Webhook:
-    from stacksafe.client.models.webhooks import Webhook
-
-    return Webhook.from_json(data)
+        return changed
 
 
 @contextmanager

@@ -4,6 +4,7 @@ alike, for whoever may manage the account's stacks."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,7 +15,7 @@ from stacksafe.cli.webhooks_backend import webhooks_backend
 from stacksafe.model import iso8601
 
 if TYPE_CHECKING:
-    from stacksafe.client import Webhook
+    from stacksafe.model import Webhook
 
 __all__ = ["webhooks_app"]
 
@@ -61,6 +62,16 @@ def add(
     )
 
 
+def _listed(account: str | None, data_dir: Path | None, fmt: ListFormat) -> list[Webhook] | None:
+    """The webhooks, or None once printed as JSON (``--format json``: every field)."""
+    with webhooks_backend(data_dir) as where:
+        found = where.list(account)
+    if fmt is ListFormat.json:
+        print_json([h.to_json() for h in found])
+        return None
+    return found
+
+
 @webhooks_app.command("list")
 def list_(
     account: AccountOption = None,
@@ -68,10 +79,8 @@ def list_(
     fmt: ListFormatOption = ListFormat.table,
 ) -> None:
     """The webhooks you may manage (of --account only, when given)."""
-    with webhooks_backend(data_dir) as where:
-        found = where.list(account)
-    if fmt is ListFormat.json:
-        print_json([h.to_json() for h in found])
+    found = _listed(account, data_dir, fmt)
+    if found is None:
         return
     print_table(
         ["NAME", "LEVEL", "ORIGIN", "SIGNING KEY", "STATE"],
@@ -87,10 +96,8 @@ def status(
 ) -> None:
     """Each webhook's delivery: its state, the audit events it has still to read, its last
     delivery and its last error."""
-    with webhooks_backend(data_dir) as where:
-        found = where.list(account)
-    if fmt is ListFormat.json:
-        print_json([h.to_json() for h in found])
+    found = _listed(account, data_dir, fmt)
+    if found is None:
         return
     print_table(
         ["NAME", "LEVEL", "STATE", "CURSOR", "BEHIND", "LAST DELIVERED", "LAST ERROR"],

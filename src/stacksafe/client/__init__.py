@@ -46,10 +46,9 @@ from stacksafe.client.models import (
     Token,
     User,
     VersionEntry,
-    Webhook,
 )
 from stacksafe.errors import Throttled
-from stacksafe.model import Secret, SecretValue
+from stacksafe.model import Secret, SecretValue, Webhook
 
 if TYPE_CHECKING:
     from stacksafe.client.changes import ChangeStream

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stacksafe.client.models.webhooks import Webhook
+from stacksafe.client.models.webhooks import webhook_from_json
 from stacksafe.client.transport import path_segment
+from stacksafe.model import Webhook
 
 __all__ = ["Webhooks"]
 
@@ -23,7 +24,7 @@ class Webhooks:
     def webhooks(self, *, account: str | None = None) -> list[Webhook]:
         """The webhooks the caller may manage (of ``account``, uid or name, when given)."""
         params = {} if account is None else {"account_id": account}
-        return [Webhook.from_json(w) for w in self._pages("/webhooks", params)]
+        return [webhook_from_json(w) for w in self._pages("/webhooks", params)]
 
     def add_webhook(
         self,
@@ -44,7 +45,7 @@ class Webhooks:
             "stack_uid": stack,
             "account_id": account,
         }
-        return Webhook.from_json(self._answer("POST", "/webhooks", json=body))
+        return webhook_from_json(self._answer("POST", "/webhooks", json=body))
 
     def remove_webhook(self, name: str, *, account: str | None = None) -> Webhook:
         """Stop and forget it; it as it was."""
@@ -60,4 +61,4 @@ class Webhooks:
     def _webhook(self, method: str, name: str, tail: str, account: str | None) -> Webhook:
         params = None if account is None else {"account_id": account}
         path = f"/webhooks/{path_segment(name)}{tail}"
-        return Webhook.from_json(self._answer(method, path, params=params))
+        return webhook_from_json(self._answer(method, path, params=params))

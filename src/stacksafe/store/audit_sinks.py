@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select
+from sqlalchemy import Connection, Row, delete, select
 
 from stacksafe.store.cursors import CursorTable
 from stacksafe.store.stream_tables import audit_sinks
@@ -75,13 +75,10 @@ def insert_sink(
         "type": type_,
         "config": config,
         "sealed": sealed,
-        "paused": False,
         "cursor": cursor,
         "created_at": now,
     }
-    new_id = conn.execute(insert(audit_sinks).values(**values)).inserted_primary_key
-    assert new_id is not None  # noqa: S101 - an insert names its row
-    found = sink_by_id(conn, int(new_id[0]))
+    found = sink_by_id(conn, CURSORS.insert(conn, values))
     assert found is not None  # noqa: S101 - inserted just now, in this transaction
     return found
 

@@ -8,10 +8,11 @@ moves them); what else a row holds is its own table's business.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, Table, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, insert, or_, select, update
 
 __all__ = ["CursorState", "CursorTable"]
 
@@ -35,6 +36,13 @@ class CursorTable:
     def live(self, row_id: int) -> ColumnElement[bool]:
         """The condition that selects the deliverable row ``row_id``."""
         return self.table.c.id == row_id
+
+    def insert(self, conn: Connection, values: Mapping[str, object]) -> int:
+        """A new row of ``values``, not paused; its id."""
+        made = conn.execute(insert(self.table).values(paused=False, **values))
+        new_id = made.inserted_primary_key
+        assert new_id is not None  # noqa: S101 - an insert names its row
+        return int(new_id[0])
 
     def state(self, conn: Connection, row_id: int) -> CursorState | None:
         """The row's pause and cursor; None when it is gone (removed, or no longer live)."""

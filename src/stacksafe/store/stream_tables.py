@@ -20,6 +20,24 @@ from stacksafe.store.schema import Id, UTCDateTime, metadata
 
 __all__ = ["audit_sinks", "webhooks"]
 
+
+def _cursor_columns() -> list[Column[object]]:
+    """What every table of streams has (store.cursors), new Column objects for each table."""
+    return [
+        Column("paused", Boolean, nullable=False),
+        # The last sequence the receiver has or was passed (0: none yet). Moved only by the
+        # lease's holder, from the value it read (compare-and-set), after the receiver took the
+        # batch: at least once, in order.
+        Column("cursor", BigInteger, nullable=False),
+        # Which server process delivers it, and until when unless renewed (NULL: nobody).
+        Column("lease_holder", String(128), nullable=True),
+        Column("lease_until", UTCDateTime, nullable=True),
+        Column("last_error", Text, nullable=True),
+        Column("last_error_at", UTCDateTime, nullable=True),
+        Column("last_delivered_at", UTCDateTime, nullable=True),
+    ]
+
+
 audit_sinks = Table(
     "audit_sinks",
     metadata,
@@ -30,16 +48,7 @@ audit_sinks = Table(
     # secret and headers) sealed (crypto.sealed_setting), NULL when there are none.
     Column("config", Text, nullable=False),
     Column("sealed", LargeBinary, nullable=True),
-    Column("paused", Boolean, nullable=False),
-    # The last sequence the sink has (0: none yet). Moved only by the lease's holder, from the
-    # value it read (compare-and-set), after the sink took the batch: at least once, in order.
-    Column("cursor", BigInteger, nullable=False),
-    # Which server process delivers it, and until when unless renewed (NULL: nobody).
-    Column("lease_holder", String(128), nullable=True),
-    Column("lease_until", UTCDateTime, nullable=True),
-    Column("last_error", Text, nullable=True),
-    Column("last_error_at", UTCDateTime, nullable=True),
-    Column("last_delivered_at", UTCDateTime, nullable=True),
+    *_cursor_columns(),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("name", name="uq_audit_sinks_name"),
 )
@@ -61,14 +70,7 @@ webhooks = Table(
     # The name of the secret of that level whose value is the HMAC key (read when a batch is
     # signed; the value is stored nowhere else).
     Column("signing_key", String(255), nullable=False),
-    Column("paused", Boolean, nullable=False),
-    # The last sequence the webhook has passed (0: none yet): as the audit sinks' cursor.
-    Column("cursor", BigInteger, nullable=False),
-    Column("lease_holder", String(128), nullable=True),
-    Column("lease_until", UTCDateTime, nullable=True),
-    Column("last_error", Text, nullable=True),
-    Column("last_error_at", UTCDateTime, nullable=True),
-    Column("last_delivered_at", UTCDateTime, nullable=True),
+    *_cursor_columns(),
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", String(255), nullable=False),
     UniqueConstraint("account_id", "name", name="uq_webhooks_account_id_name"),

@@ -17,7 +17,6 @@ from sqlalchemy import (
     and_,
     delete,
     func,
-    insert,
     select,
 )
 
@@ -123,14 +122,11 @@ def insert_webhook(
         "origin": origin,
         "sealed_url": sealed_url,
         "signing_key": signing_key,
-        "paused": False,
         "cursor": cursor,
         "created_at": now,
         "created_by": created_by,
     }
-    new_id = conn.execute(insert(webhooks).values(**values)).inserted_primary_key
-    assert new_id is not None  # noqa: S101 - an insert names its row
-    found = webhook_by_id(conn, int(new_id[0]))
+    found = webhook_by_id(conn, CURSORS.insert(conn, values))
     assert found is not None  # noqa: S101 - inserted just now, in this transaction
     return found
 

@@ -19,14 +19,13 @@ from stacksafe.core.streams.delivery import DeliveryLoop, Step, Tuning
 from stacksafe.core.versions import rollback_key
 from stacksafe.core.webhooks.runtime import delivery_loop, live_webhooks
 from stacksafe.core.webhooks.subscriptions import (
-    WebhookInfo,
     add_webhook,
     list_webhooks,
     remove_webhook,
     set_paused,
 )
 from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound
-from stacksafe.model import SecretValue
+from stacksafe.model import SecretValue, Webhook
 from stacksafe.store import webhooks as queries
 from tests.actors import LOCAL
 from tests.core.helpers_access import (
@@ -63,7 +62,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 def _add(
     installation: Installation, receiver: WebhookReceiver, name: str = "deploys", **level: str
-) -> WebhookInfo:
+) -> Webhook:
     level = level or {"stack": "web", "account": "acme"}
     key = "ACME_HOOK" if "stack" not in level else "HOOK_KEY"
     return add_webhook(installation, LOCAL, name, url=receiver.url, signing_key=key, **level)
@@ -100,7 +99,7 @@ def _drain(loop: DeliveryLoop) -> list[Step]:
             return steps
 
 
-def _info(installation: Installation, name: str = "deploys") -> WebhookInfo:
+def _info(installation: Installation, name: str = "deploys") -> Webhook:
     [found] = [w for w in list_webhooks(installation, LOCAL) if w.name == name]
     return found
 

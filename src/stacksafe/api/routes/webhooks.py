@@ -12,7 +12,7 @@ from stacksafe.api.deps import Caller, InstallationDep
 from stacksafe.api.schemas import Envelope, ListEnvelope
 from stacksafe.api.webhook_schemas import WebhookCreate, WebhookOut
 from stacksafe.core.webhooks import subscriptions
-from stacksafe.core.webhooks.subscriptions import WebhookInfo
+from stacksafe.model import Webhook
 from stacksafe.paging import DEFAULT_PER_PAGE
 
 __all__ = ["router"]
@@ -29,8 +29,8 @@ AccountQuery = Annotated[
 Name = Annotated[str, Path(max_length=64)]
 
 
-def _out(info: WebhookInfo) -> WebhookOut:
-    return WebhookOut.model_validate(info.to_json())
+def _out(hook: Webhook) -> WebhookOut:
+    return WebhookOut.model_validate(hook.to_json())
 
 
 @router.get("/webhooks", response_model=ListEnvelope[WebhookOut])

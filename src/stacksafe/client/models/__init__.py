@@ -50,7 +50,7 @@ from stacksafe.client.models.tenancy import (
     Token,
     User,
 )
-from stacksafe.client.models.webhooks import Webhook
+from stacksafe.client.models.webhooks import webhook_from_json
 
 __all__ = [
     "Account",
@@ -77,7 +77,7 @@ __all__ = [
     "Token",
     "User",
     "VersionEntry",
-    "Webhook",
     "secret_from_json",
     "tombstone_from_json",
+    "webhook_from_json",
 ]

@@ -39,7 +39,15 @@ from stacksafe.store import audit as audit_queries
 from stacksafe.store.audit_sinks import CURSORS
 from stacksafe.store.cursors import CursorState, CursorTable
 
-__all__ = ["AuditLines", "Batcher", "DeliveryLoop", "Step", "Tuning", "holder_name"]
+__all__ = [
+    "AuditLines",
+    "Batcher",
+    "DeliveryLoop",
+    "Step",
+    "Tuning",
+    "delivery_state",
+    "holder_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +126,14 @@ class AuditLines:
     def moved(self, cursor: int | None) -> None:
         last = self._last
         self._previous = last if last is not None and cursor == last[0] else None
+
+
+def delivery_state(paused: bool, last_error: str | None) -> str:
+    """How a stream's delivery stands, as its status shows it: paused, failing (its last
+    attempt failed; cleared by the next delivery) or delivering."""
+    if paused:
+        return "paused"
+    return "delivering" if last_error is None else "failing"
 
 
 def holder_name() -> str:

@@ -10,20 +10,18 @@ made after it was added. One whose stack or account is deleted stops, and lists 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from stacksafe.core.access import Action, Principal, authorize, can_see_account
 from stacksafe.core.audit import record
 from stacksafe.core.guard import allow
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import get_secret
 from stacksafe.core.streams.config import checked_url, seal_named
+from stacksafe.core.streams.delivery import delivery_state
 from stacksafe.core.tenancy import Target, visible_stack, visible_target
 from stacksafe.core.validation import validate_key
 from stacksafe.core.workload.issuers import check_name
 from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound
-from stacksafe.model import Account, Stack, iso8601
+from stacksafe.model import Account, Stack, Webhook
 from stacksafe.store import Connection
 from stacksafe.store import audit as audit_queries
 from stacksafe.store import tenancy as tenancy_queries
@@ -31,52 +29,12 @@ from stacksafe.store import webhooks as queries
 from stacksafe.store.webhooks import StoredWebhook
 
 __all__ = [
-    "WebhookInfo",
     "add_webhook",
     "list_webhooks",
     "remove_webhook",
     "sealed_url_name",
     "set_paused",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookInfo:
-    """A webhook as ``list`` and ``status`` show it: no URL path or query, no secret value.
-    ``behind``: audit events after its cursor, not yet passed over (changes or not)."""
-
-    name: str
-    account_uid: str
-    account_name: str
-    stack_uid: str | None
-    stack_name: str | None
-    origin: str
-    signing_key: str
-    paused: bool
-    state: str  # delivering, paused, failing, stopped (stack deleted), stopped (account deleted)
-    cursor: int
-    behind: int
-    last_delivered_at: datetime | None
-    last_error: str | None
-    last_error_at: datetime | None
-    created_at: datetime
-    created_by: str
-
-    def to_json(self) -> dict[str, object]:
-        """The wire form (API, ``--json``): moments as ``<name>_iso``, ISO 8601."""
-        out: dict[str, object] = {}
-        for name in self.__slots__:
-            value = getattr(self, name)
-            if isinstance(value, datetime):
-                out[f"{name}_iso"] = iso8601(value)
-            elif name in _MOMENTS:
-                out[f"{name}_iso"] = None
-            else:
-                out[name] = value
-        return out
-
-
-_MOMENTS = frozenset({"last_delivered_at", "last_error_at", "created_at"})
 
 
 def sealed_url_name(account_uid: str, name: str) -> str:
@@ -112,7 +70,7 @@ def add_webhook(
     signing_key: str,
     stack: str | None = None,
     account: str | None = None,
-) -> WebhookInfo:
+) -> Webhook:
     """Subscribe ``url`` to the changes of the stack (or the account, its stacks' too) made
     from now on, signed with the value of the level's secret ``signing_key``."""
     check_name(name, "webhook")
@@ -167,7 +125,7 @@ def add_webhook(
 
 def list_webhooks(
     installation: Installation, actor: Principal, account: str | None = None
-) -> list[WebhookInfo]:
+) -> list[Webhook]:
     """The webhooks ``actor`` may manage (of ``account`` only, when named: refused, and
     recorded, unless ``actor`` may manage its stacks), with their state."""
     only = None if account is None else visible_target(installation, actor, account_ref=account)
@@ -183,7 +141,7 @@ def list_webhooks(
 
 def remove_webhook(
     installation: Installation, actor: Principal, name: str, account: str | None = None
-) -> WebhookInfo:
+) -> Webhook:
     """Stop and forget it (what its receiver got stays there); it as it was."""
     return _change(installation, actor, name, account, "remove")
 
@@ -194,7 +152,7 @@ def set_paused(
     name: str,
     paused: bool,
     account: str | None = None,
-) -> WebhookInfo:
+) -> Webhook:
     """Pause (its loop stops after the batch under way) or resume (from its cursor: the
     changes made meanwhile are sent then, none lost); it as it is now."""
     return _change(installation, actor, name, account, "pause" if paused else "resume")
@@ -206,7 +164,7 @@ def _change(
     name: str,
     account: str | None,
     action: str,
-) -> WebhookInfo:
+) -> Webhook:
     hook, levels = _find(installation, actor, name, account)
     if levels is None:  # its level is deleted: only its owner sees it (below), no role counts
         if not actor.is_owner:
@@ -214,7 +172,7 @@ def _change(
     else:
         _allow(installation, actor, levels, name)
 
-    def work(conn: Connection) -> WebhookInfo:
+    def work(conn: Connection) -> Webhook:
         found = queries.webhook_by_id(conn, hook.id)
         if found is None:
             raise NotFound(f"webhook {name!r} does not exist")
@@ -296,16 +254,12 @@ def _authorized(actor: Principal, account: Account, stack: Stack | None) -> bool
     return True
 
 
-def _info(hook: StoredWebhook, head: int) -> WebhookInfo:
+def _info(hook: StoredWebhook, head: int) -> Webhook:
     if hook.level_deleted:
         state = f"stopped ({'stack' if hook.stack_id is not None else 'account'} deleted)"
-    elif hook.paused:
-        state = "paused"
-    elif hook.last_error is not None:
-        state = "failing"
     else:
-        state = "delivering"
-    return WebhookInfo(
+        state = delivery_state(hook.paused, hook.last_error)
+    return Webhook(
         name=hook.name,
         account_uid=hook.account_uid,
         account_name=hook.account_name,
