@@ -209,7 +209,10 @@ def test_an_account_webhook_gets_its_own_level_and_its_stacks(
 
 
 def test_a_receiver_failing_five_times_then_succeeding_gets_the_event_once_more(
-    installation: Installation, world: World, receiver: WebhookReceiver
+    installation: Installation,
+    world: World,
+    receiver: WebhookReceiver,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     _add(installation, receiver)
     loop = _loop(installation)
@@ -232,6 +235,11 @@ def test_a_receiver_failing_five_times_then_succeeding_gets_the_event_once_more(
     assert all(s == seqs[0] and len(s) == 1 for s in seqs)
     assert all(signed_by(r, SIGNING.encode()) for r in receiver.requests)
     assert _info(installation).state == "delivering"
+    # The server log names the failures, never the secret, a value or the URL's query.
+    assert "webhook deploys" in caplog.text
+    assert "answered 500" in caplog.text
+    for hidden in (SIGNING, NEW_VALUE, "q-31337"):
+        assert hidden not in caplog.text
 
 
 def test_a_redirect_is_not_followed_and_the_outbound_rule_holds(
