@@ -54,6 +54,7 @@ SCRIPTS = (
     "app_cpu.py",
     "servers.py",
     "soak.py",
+    "stalled_sink.py",
 )
 
 
