@@ -11,7 +11,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from stacksafe.core.deletion import delete_stack
+from stacksafe.core.deletion import delete_account, delete_stack
 from stacksafe.core.installation import Installation
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.secrets import restrict_secret, set_secret, unset_secret
@@ -310,7 +310,7 @@ def test_pausing_holds_the_changes_and_resuming_sends_them(
     assert request.json["events"][0]["keys"] == [{"key": "NEW_KEY", "version": 1}]
 
 
-def test_a_webhook_whose_stack_is_deleted_stops_and_lists_as_stopped(
+def test_a_webhook_whose_stack_or_account_is_deleted_stops_and_lists_as_stopped(
     installation: Installation, world: World, receiver: WebhookReceiver
 ) -> None:
     set_secret(installation, LOCAL, world.dev, "DEV_HOOK", SecretValue("whsec-dev"))
@@ -326,6 +326,16 @@ def test_a_webhook_whose_stack_is_deleted_stops_and_lists_as_stopped(
     assert [h.name for h in live_webhooks(installation)] == []
     remove_webhook(installation, LOCAL, "dev-hook")
     assert list_webhooks(installation, LOCAL) == []
+    # An account's, with the account.
+    set_secret(installation, LOCAL, world.globex, "GLOBEX_HOOK", SecretValue("whsec-globex"))
+    add_webhook(
+        installation, LOCAL, "all", url=receiver.url, signing_key="GLOBEX_HOOK", account="globex"
+    )
+    loop = _loop(installation, "all")
+    delete_account(installation, LOCAL, "globex", force=True)
+    assert loop.step()[0] is Step.REMOVED
+    assert _info(installation, "all").state == "stopped (account deleted)"
+    assert receiver.requests == []
 
 
 def test_whoever_may_manage_the_accounts_stacks_may_and_no_one_else(
