@@ -16,6 +16,7 @@ import stacksafe.client
 import stacksafe.client.fields
 import stacksafe.client.models
 from stacksafe.api import schemas
+from stacksafe.api.webhook_schemas import WebhookOut
 from stacksafe.client import (
     Account,
     AuditEvent,
@@ -34,7 +35,7 @@ from stacksafe.client import (
     User,
     VersionEntry,
 )
-from stacksafe.client.models import secret_from_json
+from stacksafe.client.models import secret_from_json, webhook_from_json
 from stacksafe.errors import ConfigurationError
 from stacksafe.model import SecretValue
 
@@ -112,6 +113,32 @@ DIFF = {
     "right_inherited": None,
 }
 
+WEBHOOK = {
+    "name": "deploys",
+    "account_uid": "a1",
+    "account_name": "acme",
+    "stack_uid": "s1",
+    "stack_name": "web",
+    "origin": "https://hooks.example.test",
+    "signing_key": "HOOK_KEY",
+    "paused": False,
+    "state": "failing",
+    "cursor": 41,
+    "behind": 3,
+    "last_delivered_at_iso": None,
+    "last_error": "the webhook deploys https://hooks.example.test answered 500",
+    "last_error_at_iso": AT,
+    "created_at_iso": AT,
+    "created_by": "alice@example.com",
+}
+
+
+class _Webhooks:
+    """``stacksafe.model.Webhook`` read as the SDK reads it (``webhook_from_json``)."""
+
+    from_json = staticmethod(webhook_from_json)
+
+
 # Each model printed by the CLI gives back the API's JSON, key for key and in the schema's order.
 ROUND_TRIPS: list[tuple[Any, dict[str, Any], type[BaseModel]]] = [
     (AuditEvent, EVENT, schemas.AuditEventOut),
@@ -120,6 +147,7 @@ ROUND_TRIPS: list[tuple[Any, dict[str, Any], type[BaseModel]]] = [
     (RotationOutcome, OUTCOME, schemas.RotationOutcomeOut),
     (VersionEntry, VERSION, schemas.VersionOut),
     (DiffEntry, DIFF, schemas.DiffEntryOut),
+    (_Webhooks, WEBHOOK, WebhookOut),
 ]
 
 

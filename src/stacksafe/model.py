@@ -23,6 +23,7 @@ __all__ = [
     "SecretValue",
     "Stack",
     "Tombstone",
+    "Webhook",
     "checked_purpose",
     "iso8601",
     "list_json",
@@ -108,6 +109,45 @@ class Stack:
     environment: str
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A change-event webhook and its delivery (docs/operations.md "Webhooks"): the level it is
+    subscribed to (``stack_uid`` None: an account's own level and its stacks'), its URL's
+    ``origin`` only (its path and query stay sealed on the server), the name of the secret that
+    signs its POSTs, and ``behind``: audit events after its cursor, not yet passed over."""
+
+    name: str
+    account_uid: str
+    account_name: str
+    stack_uid: str | None
+    stack_name: str | None
+    origin: str
+    signing_key: str
+    paused: bool
+    state: str  # delivering, paused, failing, stopped (stack deleted / account deleted)
+    cursor: int
+    behind: int
+    last_delivered_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    created_at: datetime
+    created_by: str
+
+    def to_json(self) -> dict[str, object]:
+        """The wire form (API, ``--format json``): moments as ``<name>_iso``."""
+        out: dict[str, object] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if name in _WEBHOOK_MOMENTS:
+                out[f"{name}_iso"] = None if value is None else iso8601(value)
+            else:
+                out[name] = value
+        return out
+
+
+_WEBHOOK_MOMENTS = frozenset({"last_delivered_at", "last_error_at", "created_at"})
 
 
 @dataclass(frozen=True, slots=True)

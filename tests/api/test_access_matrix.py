@@ -30,8 +30,10 @@ from stacksafe.core.rotation import get_policy, set_policy
 from stacksafe.core.secrets import get_secret, restrict_secret, set_secret, unset_secret
 from stacksafe.core.tenancy import Target, create_account, create_stack, find_stack
 from stacksafe.core.versions import history
+from stacksafe.core.webhooks.subscriptions import add_webhook, list_webhooks
+from stacksafe.core.webhooks.subscriptions import set_paused as set_webhook_paused
 from stacksafe.errors import NotFound, Unauthenticated
-from stacksafe.model import Account, SecretValue, Stack
+from stacksafe.model import Account, SecretValue, Stack, Webhook
 from stacksafe.settings import Settings
 from stacksafe.store.schema import users
 from tests.actors import LOCAL
@@ -119,6 +121,11 @@ remove_membership         403    403      403       403       403        200    
 remove_stack_role         403    403      403       403       403        200           200
 deleted_list              403    403      403       200       200        200           200
 deleted_get               403    403      403       200       200        200           200
+webhooks_list             403    403      403       200       200        200           200
+create_webhook            403    403      403       201       201        201           201
+remove_webhook            403    403      403       200       200        200           200
+pause_webhook             403    403      403       200       200        200           200
+resume_webhook            403    403      403       200       200        200           200
 """
 
 OWN_PUBLIC_SCOPE = """
@@ -190,6 +197,11 @@ remove_membership         403    403      403       403       403        403    
 remove_stack_role         403    403      403       403       403        403           403
 deleted_list              403    403      403       403       403        403           403
 deleted_get               403    403      403       403       403        403           403
+webhooks_list             403    403      403       403       403        403           403
+create_webhook            403    403      403       403       403        403           403
+remove_webhook            403    403      403       403       403        403           403
+pause_webhook             403    403      403       403       403        403           403
+resume_webhook            403    403      403       403       403        403           403
 """
 
 # Aimed at the other account (or its stack), with either scope. The two lists answer 200 but
@@ -263,6 +275,11 @@ remove_membership         404    404      404       404       404        404    
 remove_stack_role         404    404      404       404       404        404           404
 deleted_list              404    404      404       404       404        404           404
 deleted_get               404    404      404       404       404        404           404
+webhooks_list             404    404      404       404       404        404           404
+create_webhook            404    404      404       404       404        404           404
+remove_webhook            404    404      404       404       404        404           404
+pause_webhook             404    404      404       404       404        404           404
+resume_webhook            404    404      404       404       404        404           404
 """
 
 
@@ -872,6 +889,62 @@ def _check_role_removed(level: str) -> Callable[[Matrix, str, str, Response], No
     return check
 
 
+def _webhooks(m: Matrix) -> dict[str, Webhook]:
+    return {w.name: w for w in list_webhooks(m.installation, LOCAL)}
+
+
+def _check_webhook_added(m: Matrix, where: str, key: str, response: Response) -> None:
+    added = _webhooks(m)[key.lower()]
+    assert (added.stack_uid, added.origin, added.state) == (
+        m.web.uid,
+        "https://hooks.example.test",
+        "delivering",
+    )
+    assert response.json()["response"]["name"] == key.lower()
+    assert "t0k3n" not in str(response.json()["response"])  # nor the URL's path or query
+
+
+def _prepare_webhook(paused: bool) -> Callable[[Matrix, str, str], None]:
+    def prepare(m: Matrix, where: str, key: str) -> None:
+        add_webhook(
+            m.installation,
+            LOCAL,
+            key.lower(),
+            url=f"https://hooks.example.test/{key}",
+            signing_key=_seeded(where, "stack")[0],
+            stack=m.stack(where).uid,
+        )
+        if paused:
+            set_webhook_paused(m.installation, LOCAL, key.lower(), True, m.account(where).uid)
+
+    return prepare
+
+
+def _check_webhook_removed(m: Matrix, where: str, key: str, response: Response) -> None:
+    assert key.lower() not in _webhooks(m)
+    assert response.json()["response"]["name"] == key.lower()
+
+
+def _webhook_change(change: str) -> Endpoint:
+    """Pausing a webhook (prepared running) or resuming one (prepared paused)."""
+    paused = change == "pause"
+
+    def check(m: Matrix, where: str, key: str, response: Response) -> None:
+        assert _webhooks(m)[key.lower()].paused is paused
+        assert response.json()["response"]["state"] == ("paused" if paused else "delivering")
+
+    return Endpoint(
+        f"{change}_webhook",
+        "stack",
+        lambda m, w, k: Call(
+            "POST", f"/api/3/webhooks/{k.lower()}/{change}", params={"account_id": m.account(w).uid}
+        ),
+        prepare=_prepare_webhook(paused=not paused),
+        check=check,
+        core_audited=True,
+    )
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "accounts_list",
@@ -1054,6 +1127,43 @@ ENDPOINTS: list[Endpoint] = [
         ),
         core_audited=True,
     ),
+    # Change-event webhooks: whoever may manage the account's stacks (as deleting one).
+    Endpoint(
+        "webhooks_list",
+        "account",
+        lambda m, w, k: Call("GET", "/api/3/webhooks", params={"account_id": m.account(w).uid}),
+        check=lambda m, w, k, r: _equal(
+            {h["account_uid"] for h in r.json()["response"]} <= {m.acme.uid}, True
+        ),
+        core_audited=True,
+    ),
+    Endpoint(
+        "create_webhook",
+        "stack",
+        lambda m, w, k: Call(
+            "POST",
+            "/api/3/webhooks",
+            json={
+                "name": k.lower(),
+                "url": f"https://hooks.example.test/in?token=t0k3n-{k}",
+                "signing_key_secret": _seeded(w, "stack")[0],
+                "stack_uid": m.stack(w).uid,
+            },
+        ),
+        check=_check_webhook_added,
+        core_audited=True,
+    ),
+    Endpoint(
+        "remove_webhook",
+        "stack",
+        lambda m, w, k: Call(
+            "DELETE", f"/api/3/webhooks/{k.lower()}", params={"account_id": m.account(w).uid}
+        ),
+        prepare=_prepare_webhook(paused=False),
+        check=_check_webhook_removed,
+        core_audited=True,
+    ),
+    *(_webhook_change(change) for change in ("pause", "resume")),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 
@@ -1079,7 +1189,7 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
     # watch a stack (who may describe it) is tested against a served app instead
     # (tests/api/test_changes_stream.py).
     routes.discard(("GET", "/api/3/stacks/{stack_uid}/changes"))
-    assert len(routes) == 61
+    assert len(routes) == 66
     templates = {
         matrix.acme.uid: "{account_id}",
         matrix.web.uid: "{stack_uid}",
@@ -1094,7 +1204,11 @@ def test_the_tables_cover_every_endpoint_and_every_api_route(matrix: Matrix) -> 
         f"/deleted/{matrix.deleted['own']}": "/deleted/{uid}",
     }
     # First: "/THE-KEY" alone is a secret's key.
-    templates = {"/users/THE-KEY@acme.test": "/users/{user}", **templates}
+    templates = {
+        "/users/THE-KEY@acme.test": "/users/{user}",
+        "/webhooks/the-key": "/webhooks/{name}",
+        **templates,
+    }
     PREPARED_STACKS["THE-KEY"] = matrix.web.uid
     CALLER_OF["THE-KEY"] = ("viewer", "public")
     PREPARED_TOKENS["THE-KEY"] = "tok_" + "0" * 16
@@ -1147,8 +1261,8 @@ def _as_missing(call: Call, m: Matrix) -> Call:
     params = call.params
     for real, fake in _foreign_to_missing(m).items():
         path = path.replace(real, fake)
-        if isinstance(json, dict) and json.get("account_id") == real:
-            json = {**json, "account_id": fake}
+        if isinstance(json, dict):
+            json = {name: fake if value == real else value for name, value in json.items()}
         if params is not None:
             params = {name: fake if value == real else value for name, value in params.items()}
     return Call(call.method, path, json, params)

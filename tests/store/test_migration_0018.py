@@ -43,7 +43,7 @@ def test_0018_up_and_down_keeps_the_audit_log(settings: Settings) -> None:
             assert conn.execute(select(func.count()).select_from(audit_events)).scalar() == events
         migrate(installation, "head", down=False)
         with installation.store.read() as conn:
-            assert current_revision(conn) == HEAD_REVISION == "0018"
+            assert current_revision(conn) == HEAD_REVISION == "0019"
             assert queries.list_sinks(conn) == []
     finally:
         installation.close()

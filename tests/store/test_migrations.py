@@ -141,7 +141,7 @@ def test_0012_keeps_failure_counts_and_downgrades_to_0011_without_them(
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
         with installation.store.read() as conn:
-            assert current_revision(conn) == HEAD_REVISION == "0018"
+            assert current_revision(conn) == HEAD_REVISION == "0019"
             assert conn.execute(select(failures)).all() == []
     finally:
         installation.close()

@@ -33,9 +33,11 @@ from stacksafe.api.routes import (
     tenancy,
     tokens,
     users,
+    webhooks,
 )
 from stacksafe.api.stop_signals import on_stop_signals
 from stacksafe.api.vault import PREFIX, VaultApi, vault_api
+from stacksafe.api.webhook_streams import WebhookStreams
 from stacksafe.core.guessing import BAD_TOKENS, BadTokens
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.password_pool import PasswordPool
@@ -123,8 +125,8 @@ def create_app(
     Vault-compatible API's KV mount under ``/v1`` (api.vault); ``vault_echo_token``: its
     lookup-self answers the caller's own token in ``id`` (for Vault Agent's token_file method).
     ``stream_limits`` bounds the change streams (api.change_hub, api.routes.changes).
-    A serving app delivers the audit log's sinks (api.audit_streams), each under a lease of
-    ``audit_sink_lease_seconds``.
+    A serving app delivers the audit log's sinks (api.audit_streams) and the webhooks
+    (api.webhook_streams), each under a lease of ``audit_sink_lease_seconds``.
     """
 
     @asynccontextmanager
@@ -145,12 +147,15 @@ def create_app(
         if serving:  # other servers may share the database: share the per-token counts
             flusher = RequestCountsFlusher(state.per_token, state.request_counts)
             flusher.start()
-        streams = None
-        if serving:  # the audit log's sinks are delivered by serving processes
-            streams = AuditStreams(
-                installation, tuning=Tuning(lease_seconds=audit_sink_lease_seconds)
-            )
-            streams.start()
+        streams: list[AuditStreams | WebhookStreams] = []
+        if serving:  # the audit log's sinks and the webhooks are delivered by serving processes
+            tuning = Tuning(lease_seconds=audit_sink_lease_seconds)
+            streams = [
+                AuditStreams(installation, tuning=tuning),
+                WebhookStreams(installation, tuning=tuning),
+            ]
+            for stream in streams:
+                stream.start()
         scheduler = None
         if rotation_interval is not None:
             scheduler = RotationScheduler(installation, rotation_interval)
@@ -166,8 +171,8 @@ def create_app(
             restore_signals()
         if scheduler is not None:
             scheduler.stop()
-        if streams is not None:
-            streams.stop()
+        for stream in streams:
+            stream.stop()
         if flusher is not None:
             flusher.stop()
         app.state.web.passwords.close()
@@ -210,6 +215,7 @@ def create_app(
         users.router,
         tokens.router,
         audit.router,
+        webhooks.router,
         auth.router,
     ):
         app.include_router(router, prefix="/api/3")

@@ -30,6 +30,7 @@ COMMANDS: dict[str, LazyEntry] = {
     "keys": LazyEntry("keys_cmd", "keys_app"),
     "rotation": LazyEntry("rotation_cmd", "rotation_app"),
     "auth": LazyEntry("auth_cmd", "auth_app"),
+    "webhooks": LazyEntry("webhooks_cmd", "webhooks_app"),
 }
 
 # What every `typer.Typer` of the command is made with; Typer hands the top-level app's down to

@@ -48,7 +48,7 @@ from stacksafe.client.models import (
     VersionEntry,
 )
 from stacksafe.errors import Throttled
-from stacksafe.model import Secret, SecretValue
+from stacksafe.model import Secret, SecretValue, Webhook
 
 if TYPE_CHECKING:
     from stacksafe.client.changes import ChangeStream
@@ -87,6 +87,7 @@ __all__ = [
     "Token",
     "User",
     "VersionEntry",
+    "Webhook",
     "error_from_response",
 ]
 

@@ -40,13 +40,14 @@ from stacksafe.client.models import (
 )
 from stacksafe.client.offboarding import Offboarding
 from stacksafe.client.transport import Transport, etag_version, path_segment, response_of
+from stacksafe.client.webhooks import Webhooks
 from stacksafe.errors import BrokenReferences, InvalidInput
 from stacksafe.model import Secret, SecretValue
 
 __all__ = ["Client"]
 
 
-class Client(Offboarding, Changes):
+class Client(Offboarding, Changes, Webhooks):
     """A connection to a stacksafe server, authenticated by a token, or by a workload's JWT
     (``Client(address, JwtLogin(role, jwt_file))``: it logs in, and again before the token
     expires)."""

@@ -1,5 +1,5 @@
-"""Queries for the audit stream's sinks: their rows, the delivery lease and the cursor's
-compare-and-set (core.streams)."""
+"""Queries for the audit stream's sinks: their rows; the delivery lease and the cursor's
+compare-and-set are store.cursors' (shared with the webhooks), bound to this table."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, select
 
+from stacksafe.store.cursors import CursorTable
 from stacksafe.store.stream_tables import audit_sinks
 
 __all__ = [
+    "CURSORS",
     "StoredSink",
     "advance_cursor",
     "delete_sink",
@@ -73,13 +75,10 @@ def insert_sink(
         "type": type_,
         "config": config,
         "sealed": sealed,
-        "paused": False,
         "cursor": cursor,
         "created_at": now,
     }
-    new_id = conn.execute(insert(audit_sinks).values(**values)).inserted_primary_key
-    assert new_id is not None  # noqa: S101 - an insert names its row
-    found = sink_by_id(conn, int(new_id[0]))
+    found = sink_by_id(conn, CURSORS.insert(conn, values))
     assert found is not None  # noqa: S101 - inserted just now, in this transaction
     return found
 
@@ -102,71 +101,10 @@ def delete_sink(conn: Connection, sink_id: int) -> None:
     conn.execute(delete(audit_sinks).where(audit_sinks.c.id == sink_id))
 
 
-def set_paused(conn: Connection, sink_id: int, paused: bool) -> None:
-    conn.execute(update(audit_sinks).where(audit_sinks.c.id == sink_id).values(paused=paused))
-
-
-def take_lease(conn: Connection, sink_id: int, holder: str, now: datetime, until: datetime) -> bool:
-    """Take or renew the sink's lease: free, ours, or expired. One statement: two servers
-    racing for it are ordered by the row's lock, and the loser's condition no longer holds."""
-    done = conn.execute(
-        update(audit_sinks)
-        .where(
-            audit_sinks.c.id == sink_id,
-            or_(
-                audit_sinks.c.lease_holder.is_(None),
-                audit_sinks.c.lease_holder == holder,
-                audit_sinks.c.lease_until < now,
-            ),
-        )
-        .values(lease_holder=holder, lease_until=until)
-    )
-    return done.rowcount == 1
-
-
-def release_lease(conn: Connection, sink_id: int, holder: str) -> None:
-    conn.execute(
-        update(audit_sinks)
-        .where(audit_sinks.c.id == sink_id, audit_sinks.c.lease_holder == holder)
-        .values(lease_holder=None, lease_until=None)
-    )
-
-
-def advance_cursor(
-    conn: Connection,
-    sink_id: int,
-    holder: str,
-    old: int,
-    new: int,
-    now: datetime,
-    until: datetime,
-) -> bool:
-    """Move the cursor from ``old`` to ``new`` if ``holder`` still holds the lease and nobody
-    moved it meanwhile (the lease renewed in the same statement). A lease that expired during a
-    slow delivery but was not taken over still counts: else a sink slower than the lease would
-    be sent the same batch forever. False: it was taken over; the batch was delivered at least
-    once, and its new holder sends it again."""
-    done = conn.execute(
-        update(audit_sinks)
-        .where(
-            audit_sinks.c.id == sink_id,
-            audit_sinks.c.lease_holder == holder,
-            audit_sinks.c.cursor == old,
-        )
-        .values(
-            cursor=new,
-            last_delivered_at=now,
-            last_error=None,
-            last_error_at=None,
-            lease_until=until,
-        )
-    )
-    return done.rowcount == 1
-
-
-def record_error(conn: Connection, sink_id: int, holder: str, message: str, now: datetime) -> None:
-    conn.execute(
-        update(audit_sinks)
-        .where(audit_sinks.c.id == sink_id, audit_sinks.c.lease_holder == holder)
-        .values(last_error=message[:500], last_error_at=now)
-    )
+# The lease, the cursor and the pause: the queries every table of streams shares.
+CURSORS = CursorTable(audit_sinks)
+set_paused = CURSORS.set_paused
+take_lease = CURSORS.take_lease
+release_lease = CURSORS.release_lease
+advance_cursor = CURSORS.advance_cursor
+record_error = CURSORS.record_error

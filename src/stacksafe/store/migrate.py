@@ -12,7 +12,7 @@ from stacksafe.store.transactions import Store
 
 __all__ = ["HEAD_REVISION", "current_revision", "is_initialised", "upgrade"]
 
-HEAD_REVISION = "0018"
+HEAD_REVISION = "0019"
 
 
 def current_revision(conn: Connection) -> str | None:

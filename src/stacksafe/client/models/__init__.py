@@ -50,6 +50,7 @@ from stacksafe.client.models.tenancy import (
     Token,
     User,
 )
+from stacksafe.client.models.webhooks import webhook_from_json
 
 __all__ = [
     "Account",
@@ -78,4 +79,5 @@ __all__ = [
     "VersionEntry",
     "secret_from_json",
     "tombstone_from_json",
+    "webhook_from_json",
 ]

@@ -29,8 +29,11 @@ __all__ = [
     "SinkConfig",
     "SinkOptions",
     "check_options",
+    "checked_url",
     "open_config",
+    "open_named",
     "seal_credentials",
+    "seal_named",
 ]
 
 TYPES = ("file", "syslog", "http")
@@ -146,18 +149,7 @@ def _http(given: SinkOptions) -> tuple[dict[str, Any], dict[str, Any], list[str]
     if given.url is None:
         raise InvalidInput("an http sink needs --url URL")
     url = given.url
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        _ = parts.port
-    except ValueError:
-        raise InvalidInput("--url is not a URL") from None
-    if parts.username is not None or parts.password is not None:
-        raise InvalidInput("--url must not hold credentials (use --header or --hmac-secret-file)")
-    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host)):
-        raise InvalidInput("--url must be https:// (plain http only to this machine)")
-    if not host or len(url) > 2048 or parts.fragment:
-        raise InvalidInput("--url must be an absolute URL with a host and no fragment")
+    origin = checked_url(url, "(use --header or --hmac-secret-file)")
     credentials: dict[str, Any] = {}
     if given.hmac_secret is not None:
         secret = given.hmac_secret.rstrip(b"\r\n")
@@ -173,8 +165,26 @@ def _http(given: SinkOptions) -> tuple[dict[str, Any], dict[str, Any], list[str]
     # The URL's path and query may be a credential too (a collector's token in the query):
     # only its origin is shown; the whole URL is sealed with the other credentials.
     credentials["url"] = url
-    origin = f"{parts.scheme}://{parts.netloc}"
     return {"origin": origin, "ca": _ca_file(given)}, credentials, []
+
+
+def checked_url(url: str, instead: str = "") -> str:
+    """The origin (scheme and authority, what may be shown) of ``url``, an address stacksafe
+    POSTs to (an HTTP sink's, a webhook's): https://, plain http only to this machine, no
+    credentials in it (``instead``: where they go), no fragment; else ``InvalidInput``."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        _ = parts.port
+    except ValueError:
+        raise InvalidInput("--url is not a URL") from None
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInput(f"--url must not hold credentials {instead}".rstrip())
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host)):
+        raise InvalidInput("--url must be https:// (plain http only to this machine)")
+    if not host or len(url) > 2048 or parts.fragment:
+        raise InvalidInput("--url must be an absolute URL with a host and no fragment")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _ca_file(given: SinkOptions) -> str | None:
@@ -210,7 +220,18 @@ def seal_credentials(
     if not credentials:
         return None
     plain = json.dumps(dict(credentials), sort_keys=True).encode()
-    return seal_setting(keyed_hash(installation, SETTINGS_SEAL), _setting_name(sink_name), plain)
+    return seal_named(installation, _setting_name(sink_name), plain)
+
+
+def seal_named(installation: Installation, setting: str, plain: bytes) -> bytes:
+    """``plain`` sealed under the settings key, bound to the name ``setting`` (a sealed value
+    moved to another row's name does not open)."""
+    return seal_setting(keyed_hash(installation, SETTINGS_SEAL), setting, plain)
+
+
+def open_named(installation: Installation, setting: str, sealed: bytes) -> bytes:
+    """What ``seal_named`` sealed under ``setting`` (``IntegrityError`` if altered)."""
+    return open_setting(keyed_hash(installation, SETTINGS_SEAL), setting, sealed)
 
 
 def open_config(
@@ -219,6 +240,5 @@ def open_config(
     """A stored sink's configuration, its credentials opened (``IntegrityError`` if altered)."""
     credentials: dict[str, Any] = {}
     if sealed is not None:
-        key = keyed_hash(installation, SETTINGS_SEAL)
-        credentials = json.loads(open_setting(key, _setting_name(name), sealed))
+        credentials = json.loads(open_named(installation, _setting_name(name), sealed))
     return SinkConfig(name, type_, json.loads(options), credentials)

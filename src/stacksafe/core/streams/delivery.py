@@ -9,6 +9,12 @@ read to the batch's last sequence, if the lease is still ours (compare-and-set, 
 check, in one statement). A sink that fails is retried with exponential backoff (1 s doubling
 to 5 min, with jitter, or the pause the receiver asked for); nothing is skipped. A crash between
 a delivery and its cursor's move sends the batch again: receivers de-duplicate by ``seq``.
+
+The loop is the same for every stream with a durable cursor over the audit log: what it
+delivers is a ``Batcher``'s (``AuditLines``: every event as its signed line, for the audit
+sinks; core.webhooks.events: the changes of one level, for a webhook), and where its cursor,
+lease and pause live a ``CursorTable``'s (store.cursors: the audit sinks' rows, the webhooks').
+A batch whose events are none of the receiver's moves the cursor past them without delivering.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
+from typing import Protocol
 
 from stacksafe.core.audit_chain import GENESIS
 from stacksafe.core.installation import Installation
@@ -29,10 +36,18 @@ from stacksafe.core.streams.lines import BrokenChain, LineEncoder
 from stacksafe.core.streams.sink import Sink, SinkUnavailable
 from stacksafe.store import Connection
 from stacksafe.store import audit as audit_queries
-from stacksafe.store import audit_sinks as queries
-from stacksafe.store.audit_sinks import StoredSink
+from stacksafe.store.audit_sinks import CURSORS
+from stacksafe.store.cursors import CursorState, CursorTable
 
-__all__ = ["DeliveryLoop", "Step", "Tuning", "holder_name"]
+__all__ = [
+    "AuditLines",
+    "Batcher",
+    "DeliveryLoop",
+    "Step",
+    "Tuning",
+    "delivery_state",
+    "holder_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +64,76 @@ class Tuning:
 
 class Step(Enum):
     DELIVERED = "delivered"
+    SKIPPED = "skipped"  # events read, none for this receiver: the cursor moved past them
     IDLE = "idle"  # caught up
     PAUSED = "paused"
     LEASED_OUT = "leased out"  # another server process delivers it
     FAILED = "failed"
     REMOVED = "removed"
+
+
+class Batcher(Protocol):
+    """What a stream delivers after a cursor."""
+
+    def batch(self, cursor: int) -> tuple[list[bytes], int]:
+        """The items after ``cursor`` (bounded, in sequence order), and the sequence the cursor
+        moves to once they are delivered: the last event read, which may be after the last
+        item (events not for this receiver are passed over). ``([], cursor)``: caught up.
+        ``BrokenChain`` when an event read does not match the audit chain."""
+        ...
+
+    def moved(self, cursor: int | None) -> None:
+        """The loop moved the cursor to ``cursor`` after the last batch (None: it did not, or
+        something else moved it)."""
+        ...
+
+
+class AuditLines:
+    """The audit sinks' batches: every event as its signed stream line (core.streams.lines),
+    linked to the one before (the hash of the last event delivered is kept, not read again)."""
+
+    def __init__(self, installation: Installation, tuning: Tuning) -> None:
+        self.installation, self.tuning = installation, tuning
+        self._encoder = LineEncoder.of(installation)
+        self._previous: tuple[int, bytes] | None = None  # (seq, hash) last delivered
+        self._last: tuple[int, bytes] | None = None  # (seq, hash) of the last batch
+
+    def batch(self, cursor: int) -> tuple[list[bytes], int]:
+        tuning = self.tuning
+        with self.installation.store.read() as conn:
+            events = audit_queries.events_after(conn, cursor, tuning.batch_events)
+            previous: bytes | None = None
+            if self._previous is not None and self._previous[0] == cursor:
+                previous = self._previous[1]
+            elif cursor == 0:
+                previous = GENESIS
+            elif events:
+                previous = audit_queries.event_hash(conn, cursor)
+        lines: list[bytes] = []
+        size = 0
+        last = (cursor, previous or b"")
+        for event in events:
+            line = self._encoder.encode(event, previous)
+            if lines and size + len(line) > tuning.batch_bytes:
+                break
+            lines.append(line)
+            size += len(line) + 1
+            previous = event.hash
+            last = (event.seq, event.hash)
+        self._last = last
+        return lines, last[0]
+
+    def moved(self, cursor: int | None) -> None:
+        last = self._last
+        self._previous = last if last is not None and cursor == last[0] else None
+
+
+def delivery_state(paused: bool, last_error: str | None) -> str:
+    """How a stream's delivery stands, as its status shows it: paused, failing (its last
+    attempt failed; cleared by the next delivery) or delivering."""
+    if paused:
+        return "paused"
+    return "delivering" if last_error is None else "failing"
 
 
 def holder_name() -> str:
@@ -63,7 +143,9 @@ def holder_name() -> str:
 
 
 class DeliveryLoop:
-    """Delivers one sink until stopped or the sink is removed (a daemon thread)."""
+    """Delivers one stream until stopped or its row is gone (a daemon thread). By default an
+    audit sink's: ``sink_id`` a row of ``audit_sinks``, the batches ``AuditLines``; a webhook
+    gives its own ``cursors``, ``batcher`` and ``kind``."""
 
     def __init__(
         self,
@@ -74,17 +156,20 @@ class DeliveryLoop:
         tuning: Tuning | None = None,
         holder: str | None = None,
         name: str = "",
+        cursors: CursorTable = CURSORS,
+        batcher: Batcher | None = None,
+        kind: str = "audit sink",
     ) -> None:
         self.installation, self.sink_id, self.sink = installation, sink_id, sink
         self.tuning = tuning or Tuning()
         self.holder = holder or holder_name()
         self.name = name
         self.failures = 0
-        self._encoder = LineEncoder.of(installation)
-        self._previous: tuple[int, bytes] | None = None  # (seq, hash) last delivered
+        self.cursors, self.kind = cursors, kind
+        self.batcher = batcher or AuditLines(installation, self.tuning)
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, name=f"audit-sink-{name or sink_id}", daemon=True
+            target=self._run, name=f"{kind.replace(' ', '-')}-{name or sink_id}", daemon=True
         )
 
     def start(self) -> None:
@@ -110,7 +195,7 @@ class DeliveryLoop:
                 step, wait = self.step()
             except Exception as exc:  # the loop outlives a database outage
                 # The type only: a driver's message may quote a statement's parameters.
-                log.warning("audit sink %s: step failed (%s)", self.name, type(exc).__name__)
+                log.warning("%s %s: step failed (%s)", self.kind, self.name, type(exc).__name__)
                 self.failures += 1
                 step, wait = Step.FAILED, self._backoff(None)
             if step is Step.REMOVED:
@@ -125,16 +210,18 @@ class DeliveryLoop:
         now = self.installation.clock()
         until = now + timedelta(seconds=tuning.lease_seconds)
 
-        def lease(conn: Connection) -> tuple[StoredSink | None, bool]:
-            found = queries.sink_by_id(conn, self.sink_id)
+        cursors = self.cursors
+
+        def lease(conn: Connection) -> tuple[CursorState | None, bool]:
+            found = cursors.state(conn, self.sink_id)
             if found is None:
                 return None, False
             if found.paused:
-                queries.release_lease(conn, self.sink_id, self.holder)
+                cursors.release_lease(conn, self.sink_id, self.holder)
                 return found, False
-            return found, queries.take_lease(conn, self.sink_id, self.holder, now, until)
+            return found, cursors.take_lease(conn, self.sink_id, self.holder, now, until)
 
-        found, held = self.installation.store.transact(lease, "taking an audit sink's lease")
+        found, held = self.installation.store.transact(lease, f"taking a {self.kind}'s lease")
         if found is None:
             return Step.REMOVED, 0
         if found.paused:
@@ -142,12 +229,16 @@ class DeliveryLoop:
         if not held:
             return Step.LEASED_OUT, tuning.idle_seconds
         try:
-            lines, last = self._batch(found.cursor)
+            lines, last = self.batcher.batch(found.cursor)
         except BrokenChain as exc:
             self._record(exc.message)
             return Step.FAILED, self._backoff(None)
-        if not lines:
+        if not lines and last == found.cursor:
             return self._idle(found.cursor)
+        if not lines:
+            moved = self._move(found.cursor, last, delivered=False)
+            self.batcher.moved(last if moved else None)
+            return Step.SKIPPED, 0
         try:
             self.sink.deliver(lines)
         except SinkUnavailable as exc:
@@ -157,19 +248,19 @@ class DeliveryLoop:
             self._record(f"the sink failed ({type(exc).__name__})")
             return Step.FAILED, self._backoff(None)
         self.failures = 0
-        moved = self._move(found.cursor, last[0])
-        self._previous = last if moved else None
+        moved = self._move(found.cursor, last)
+        self.batcher.moved(last if moved else None)
         return Step.DELIVERED, 0
 
-    def _move(self, old: int, new: int) -> bool:
+    def _move(self, old: int, new: int, *, delivered: bool = True) -> bool:
         """The cursor from ``old`` to ``new`` if the lease is still ours (compare-and-set)."""
         now = self.installation.clock()
         until = now + timedelta(seconds=self.tuning.lease_seconds)
         return self.installation.store.transact(
-            lambda conn: queries.advance_cursor(
-                conn, self.sink_id, self.holder, old, new, now, until
+            lambda conn: self.cursors.advance_cursor(
+                conn, self.sink_id, self.holder, old, new, now, until, delivered=delivered
             ),
-            "moving an audit sink's cursor",
+            f"moving a {self.kind}'s cursor",
         )
 
     def _idle(self, cursor: int) -> tuple[Step, float]:
@@ -185,42 +276,17 @@ class DeliveryLoop:
                 f"the audit log ends at event {top}, behind this sink's cursor {cursor} (restored "
                 "or rolled back): streaming goes on from there"
             )
-            self._previous = None
+            self.batcher.moved(None)
         return Step.IDLE, self.tuning.idle_seconds
-
-    def _batch(self, cursor: int) -> tuple[list[bytes], tuple[int, bytes]]:
-        """The lines after ``cursor`` (bounded), and the (seq, hash) of the last one."""
-        tuning = self.tuning
-        with self.installation.store.read() as conn:
-            events = audit_queries.events_after(conn, cursor, tuning.batch_events)
-            previous: bytes | None = None
-            if self._previous is not None and self._previous[0] == cursor:
-                previous = self._previous[1]
-            elif cursor == 0:
-                previous = GENESIS
-            elif events:
-                previous = audit_queries.event_hash(conn, cursor)
-        lines: list[bytes] = []
-        size = 0
-        last = (cursor, previous or b"")
-        for event in events:
-            line = self._encoder.encode(event, previous)
-            if lines and size + len(line) > tuning.batch_bytes:
-                break
-            lines.append(line)
-            size += len(line) + 1
-            previous = event.hash
-            last = (event.seq, event.hash)
-        return lines, last
 
     def _record(self, message: str) -> None:
         self.failures += 1
-        log.warning("audit sink %s: %s", self.name, message)
+        log.warning("%s %s: %s", self.kind, self.name, message)
         self.installation.store.transact(
-            lambda conn: queries.record_error(
+            lambda conn: self.cursors.record_error(
                 conn, self.sink_id, self.holder, message, self.installation.clock()
             ),
-            "recording an audit sink's error",
+            f"recording a {self.kind}'s error",
         )
 
     def _backoff(self, retry_after: float | None) -> float:
@@ -235,8 +301,8 @@ class DeliveryLoop:
     def _release(self) -> None:
         try:
             self.installation.store.transact(
-                lambda conn: queries.release_lease(conn, self.sink_id, self.holder),
-                "releasing an audit sink's lease",
+                lambda conn: self.cursors.release_lease(conn, self.sink_id, self.holder),
+                f"releasing a {self.kind}'s lease",
             )
         except Exception as exc:  # shutting down: the lease expires on its own
-            log.warning("audit sink %s: lease not released (%s)", self.name, type(exc).__name__)
+            log.warning("%s %s: lease not released (%s)", self.kind, self.name, type(exc).__name__)

@@ -13,6 +13,9 @@ in our logs; up to 64 KiB of it is read and discarded so that the connection sta
 With an HMAC secret, each POST carries ``Stacksafe-Signature`` (core.streams.signature). The
 secret, the custom headers (often an ``Authorization`` token) and the URL's path and query
 (some receivers put a token there) appear in no message and no repr.
+
+``HttpSink.post`` is the POST itself, for a body and a secret given at the time: the change
+events' webhooks (core.webhooks.sink) send through it, under the same rules.
 """
 
 from __future__ import annotations
@@ -94,6 +97,10 @@ class HttpConfig:
     hmac_secret: SecretValue | None = field(default=None)
     ca_file: Path | None = None
     timeout: float = 10.0
+    # What is POSTed, who posts it and how messages name it (a webhook POSTs JSON).
+    content_type: str = CONTENT_TYPE
+    user_agent: str = "stacksafe-audit-sink"
+    label: str = "the HTTPS sink"
 
     def __post_init__(self) -> None:
         _checked_url(self.url)
@@ -151,23 +158,26 @@ class HttpSink:
     def deliver(self, lines: Sequence[bytes]) -> None:
         if not lines:
             return
-        body = b"\n".join(lines) + b"\n"
+        secret = self.config.hmac_secret
+        self.post(b"\n".join(lines) + b"\n", None if secret is None else secret.reveal().encode())
+
+    def post(self, body: bytes, secret: bytes | None) -> None:
+        """POST ``body``, signed with ``secret`` when given; ``SinkUnavailable`` unless the
+        receiver answered 2xx."""
         parts = urlsplit(self.config.url)
         host = str(parts.hostname)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         where = self.config.where
+        label = self.config.label
         try:
             address = self._outbound.resolve(host, port)
         except OutboundRefused:
-            raise SinkUnavailable(f"the HTTPS sink's {refusal_text(host, port)}") from None
+            raise SinkUnavailable(f"{label}'s {refusal_text(host, port)}") from None
         except Unresolvable:
-            raise SinkUnavailable(
-                f"the HTTPS sink {where}: its name could not be resolved"
-            ) from None
+            raise SinkUnavailable(f"{label} {where}: its name could not be resolved") from None
         headers = dict(self.config.headers)
-        headers.update({"Host": parts.netloc, "Content-Type": CONTENT_TYPE})
-        if self.config.hmac_secret is not None:
-            secret = self.config.hmac_secret.reveal().encode("utf-8")
+        headers.update({"Host": parts.netloc, "Content-Type": self.config.content_type})
+        if secret is not None:
             headers[signature.HEADER] = signature.sign(secret, body)
         checked = urlunsplit(parts._replace(netloc=f"{_url_host(address)}:{port}"))
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
@@ -183,21 +193,19 @@ class HttpSink:
                 response.close()
         except httpx.HTTPError as exc:
             self.close()
-            raise SinkUnavailable(f"the HTTPS sink {where}: {_reason(exc)}") from None
+            raise SinkUnavailable(f"{label} {where}: {_reason(exc)}") from None
         status = response.status_code
         if 200 <= status < 300:
             return
         if 300 <= status < 400:
-            raise SinkUnavailable(
-                f"the HTTPS sink {where} answered {status}: redirects are not followed"
-            )
+            raise SinkUnavailable(f"{label} {where} answered {status}: redirects are not followed")
         pause = (
             retry_after(response.headers.get("retry-after"), time.time())
             if status in _PAUSING
             else None
         )
         asked = f"; it asked for a pause of {pause:g} s" if pause is not None else ""
-        raise SinkUnavailable(f"the HTTPS sink {where} answered {status}{asked}", retry_after=pause)
+        raise SinkUnavailable(f"{label} {where} answered {status}{asked}", retry_after=pause)
 
     def close(self) -> None:
         if self._client is not None:
@@ -213,7 +221,7 @@ class HttpSink:
                 timeout=self.config.timeout,
                 follow_redirects=False,
                 trust_env=False,
-                headers={"User-Agent": "stacksafe-audit-sink"},
+                headers={"User-Agent": self.config.user_agent},
             )
         return self._client
 
@@ -225,7 +233,8 @@ class HttpSink:
             return ssl.create_default_context(cafile=str(ca_file))
         except (OSError, ssl.SSLError) as exc:
             raise SinkUnavailable(
-                f"the HTTPS sink {self.config.where}: its CA file {ca_file} could not be loaded "
+                f"{self.config.label} {self.config.where}: its CA file {ca_file} could not be "
+                "loaded "
                 f"({type(exc).__name__})"
             ) from None
 

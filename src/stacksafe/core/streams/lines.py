@@ -71,9 +71,12 @@ class LineEncoder:
     def of(cls, installation: Installation) -> LineEncoder:
         return cls(keyed_hash(installation, AUDIT_CHAIN), signer(installation))
 
-    def encode(self, event: StoredEvent, previous: bytes | None) -> bytes:
-        """``event``'s line; ``previous``: the hash of the event before it when known (the
-        link is checked then). ``BrokenChain`` if the event is not the chain's."""
+    def checked(
+        self, event: StoredEvent, previous: bytes | None
+    ) -> tuple[dict[str, Any], bytes, str]:
+        """(the hashed fields, their canonical encoding, the detail's text) of ``event`` once
+        it is checked against the chain (``previous``: the hash of the event before it, when
+        known); ``BrokenChain`` if it is not the chain's (a row edited in the database)."""
         text = event.detail
         if text is None or (previous is not None and event.prev_hash != previous):
             raise BrokenChain(event.seq)
@@ -81,6 +84,12 @@ class LineEncoder:
         encoded = canonical(fields)
         if not self._chain.matches(event.hash, event.prev_hash, encoded):
             raise BrokenChain(event.seq)
+        return fields, encoded, text
+
+    def encode(self, event: StoredEvent, previous: bytes | None) -> bytes:
+        """``event``'s line; ``previous``: the hash of the event before it when known (the
+        link is checked then). ``BrokenChain`` if the event is not the chain's."""
+        fields, encoded, text = self.checked(event, previous)
         line: dict[str, Any] = {name: fields[name] for name in HASHED_FIELDS}
         parsed = _object(text)
         line["detail"] = parsed

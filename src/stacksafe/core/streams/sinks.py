@@ -19,6 +19,7 @@ from stacksafe.core.streams.config import (
     check_options,
     seal_credentials,
 )
+from stacksafe.core.streams.delivery import delivery_state
 from stacksafe.core.streams.lines import installation_verifier
 from stacksafe.core.streams.types import FACTORIES, NOT_AVAILABLE
 from stacksafe.core.workload.issuers import check_name, owner_only
@@ -174,12 +175,8 @@ def readiness_of_sinks(installation: Installation) -> tuple[dict[str, dict[str, 
 def _status(sink: StoredSink, head: int) -> SinkStatus:
     if sink.type not in FACTORIES:
         state = NOT_AVAILABLE
-    elif sink.paused:
-        state = "paused"
-    elif sink.last_error is not None:
-        state = "failing"
     else:
-        state = "delivering"
+        state = delivery_state(sink.paused, sink.last_error)
     return SinkStatus(
         name=sink.name,
         type=sink.type,
