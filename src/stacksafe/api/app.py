@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -11,10 +12,16 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from stacksafe import __version__
 from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.fast_path import FastPath
 from stacksafe.api.limits import DeclaredSizeLimit
+from stacksafe.api.metrics.collectors import Caches
+from stacksafe.api.metrics.http import StatusSeen, fastapi_route
+from stacksafe.api.metrics.labels import FAST_ROUTES, vault_route
+from stacksafe.api.metrics.listener import MetricsListener
+from stacksafe.api.metrics.series import FACE, ApiMetrics
 from stacksafe.api.no_store import NoStore
 from stacksafe.api.pages import RenderedPages
 from stacksafe.api.request_counts import RequestCountsFlusher, shared_window
@@ -31,6 +38,7 @@ from stacksafe.api.routes import (
     tokens,
     users,
 )
+from stacksafe.api.routes import metrics as metrics_routes
 from stacksafe.api.vault import PREFIX, VaultApi, vault_api
 from stacksafe.core.guessing import BAD_TOKENS, BadTokens
 from stacksafe.core.installation import Installation, open_installation
@@ -51,6 +59,7 @@ __all__ = [
     "default_threads",
 ]
 
+API_PREFIX = "/api/3"  # the native API's routes (the web UI's are at the root)
 RATE_LIMIT_SECONDS = 3600.0
 # A bulk import of many large values fits; anything bigger is refused with 413 unread.
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -72,16 +81,41 @@ class StacksafeApi(FastAPI):
 
     fast_path: FastPath | None = None
     vault: VaultApi | None = None  # /v1 (api.vault): Vault's protocol, its own errors and routes
+    vault_mount: str = DEFAULT_VAULT_MOUNT
+    metrics: ApiMetrics | None = None  # every HTTP request is counted here (api.metrics.http)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.vault is not None and scope["type"] == "http" and scope["path"].startswith(PREFIX):
-            await self.vault(scope, receive, send)
-            return
-        asked = None if self.fast_path is None else self.fast_path.asked(scope)
-        if asked is None or self.fast_path is None:
+        if scope["type"] != "http" or self.metrics is None:
             await super().__call__(scope, receive, send)
             return
-        await self.fast_path(asked, scope, receive, send)
+        started = time.perf_counter()
+        seen = StatusSeen(send)
+        path: str = scope["path"]
+        route = ""
+        face = None
+        try:
+            if self.vault is not None and path.startswith(PREFIX):
+                face = FACE.set("vault")
+                route = vault_route(path[len(PREFIX) :], self.vault_mount)
+                await self.vault(scope, receive, seen)
+                return
+            asked = None if self.fast_path is None else self.fast_path.asked(scope)
+            if asked is None or self.fast_path is None:
+                face = FACE.set("api" if path.startswith("/api/") else "web")
+                await super().__call__(scope, receive, seen)
+                return
+            face = FACE.set("api")
+            route = FAST_ROUTES[asked[0]]
+            await self.fast_path(asked, scope, receive, seen)
+        finally:
+            if face is not None:
+                FACE.reset(face)
+            self.metrics.requested(
+                route or fastapi_route(scope, API_PREFIX),
+                scope["method"],
+                seen.status,
+                time.perf_counter() - started,
+            )
 
 
 def create_app(
@@ -99,6 +133,7 @@ def create_app(
     sign_in_limits: SignInLimits | None = None,
     vault_mount: str = DEFAULT_VAULT_MOUNT,
     vault_echo_token: bool = False,
+    metrics_address: tuple[str, int] | None = None,
 ) -> FastAPI:
     """The API over ``installation``; ``serving`` when this process exists to serve it (uvicorn).
 
@@ -110,6 +145,8 @@ def create_app(
     ``sign_in_limits`` their failures per email (core.sign_in). ``vault_mount`` names the
     Vault-compatible API's KV mount under ``/v1`` (api.vault); ``vault_echo_token``: its
     lookup-self answers the caller's own token in ``id`` (for Vault Agent's token_file method).
+    ``metrics_address``: (host, port) where the metrics are also served without a token
+    (api.metrics.listener), while the app runs.
     """
 
     @asynccontextmanager
@@ -130,15 +167,23 @@ def create_app(
         if serving:  # other servers may share the database: share the per-token counts
             flusher = RequestCountsFlusher(state.per_token, state.request_counts)
             flusher.start()
+        listener = None
+        if metrics_address is not None:
+            listener = MetricsListener(metrics.registry, *metrics_address)
+            listener.start()
         scheduler = None
         if rotation_interval is not None:
-            scheduler = RotationScheduler(installation, rotation_interval)
+            scheduler = RotationScheduler(
+                installation, rotation_interval, on_outcomes=metrics.rotated
+            )
             scheduler.start()
         yield
         if scheduler is not None:
             scheduler.stop()
         if flusher is not None:
             flusher.stop()
+        if listener is not None:
+            listener.stop()
         app.state.web.passwords.close()
         if close_installation:
             installation.close()
@@ -151,20 +196,27 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    pages = RenderedPages(
+        0 if installation.read_cache is None else installation.read_cache.max_bytes
+    )
+    metrics = ApiMetrics(installation, _caches(installation, pages), __version__)
     app.state.stacksafe = state = ApiState(
         installation=installation,
         per_token=shared_window(installation, rate_limit, RATE_LIMIT_SECONDS),
         bad_tokens=BadTokens(installation, BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS),
         request_counts=RequestCounts(installation, RATE_LIMIT_SECONDS),
-        pages=RenderedPages(
-            0 if installation.read_cache is None else installation.read_cache.max_bytes
-        ),
+        pages=pages,
+        metrics=metrics,
     )
+    # The installation tells this app's metrics of its reveals, commits and logins (the last
+    # app made over an installation: one per server process).
+    installation.meter = app.metrics = metrics
     if fast_path:
         app.fast_path = FastPath(app.state.stacksafe)
     app.vault = vault_api(
         state, vault_mount, max_body_bytes=MAX_BODY_BYTES, echo_token=vault_echo_token
     )
+    app.vault_mount = vault_mount
     app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestId)
     app.add_middleware(NoStore)
@@ -179,8 +231,9 @@ def create_app(
         audit.router,
         auth.router,
     ):
-        app.include_router(router, prefix="/api/3")
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
+    app.include_router(metrics_routes.router)
     install_web(
         app,
         installation,
@@ -190,6 +243,17 @@ def create_app(
         sign_in_limits=sign_in_limits,
     )
     return app
+
+
+def _caches(installation: Installation, pages: RenderedPages) -> Caches:
+    read_cache = installation.read_cache
+    kept_bytes = {"pages": lambda: pages.kept_bytes}
+    if read_cache is not None:
+        kept_bytes["read_cache"] = lambda: read_cache.kept_bytes
+    return Caches(
+        {"read_cache": read_cache, "pages": pages, "tokens": installation.known_tokens},
+        kept_bytes,
+    )
 
 
 def app_from_environment() -> FastAPI:
@@ -216,4 +280,5 @@ def app_from_settings(server: ServerSettings) -> FastAPI:
         passwords=PasswordPool(settings.password_workers, settings.password_queue),
         vault_mount=server.vault_mount,
         vault_echo_token=server.vault_echo_token,
+        metrics_address=server.metrics_address,
     )

@@ -29,6 +29,7 @@ from stacksafe.settings.parsing import (
     absolute_path,
     database_hosts,
     networks,
+    private_listener,
     seconds,
     whole,
 )
@@ -324,7 +325,8 @@ class ServerSettings:
     ``STACKSAFE_RATE_LIMIT``, ``STACKSAFE_THREADS`` and ``STACKSAFE_ROTATION_INTERVAL``; and
     the web UI's ``STACKSAFE_WEB_IDLE_TIMEOUT`` (a duration, e.g. ``15m``) and
     ``STACKSAFE_WEB_ORIGIN`` (checked where they are used: core.validation.parse_duration,
-    web.state.check_web_origin).
+    web.state.check_web_origin); ``STACKSAFE_METRICS_ADDRESS``, the unauthenticated metrics
+    listener's ``HOST:PORT`` (loopback or a private network).
 
     No key material: `serve` hands it to each worker process (pickled), and each worker
     loads the installation's ``Settings`` itself, from ``data_dir`` and its environment.
@@ -340,6 +342,8 @@ class ServerSettings:
     # lookup-self echoes the caller's token in ``id`` (Vault Agent's token_file method needs it).
     vault_mount: str = DEFAULT_VAULT_MOUNT
     vault_echo_token: bool = False
+    # (host, port) of the unauthenticated metrics listener (api.metrics.listener); None: none.
+    metrics_address: tuple[str, int] | None = None
 
     def installation_settings(self, environ: Mapping[str, str] | None = None) -> Settings:
         return Settings.load(environ, data_dir=self.data_dir)
@@ -377,9 +381,18 @@ class ServerSettings:
         rate_limit: int,
         threads: int | None,
         rotation_interval: int,
+        metrics_address: str | None = None,
     ) -> ServerSettings:
-        """`stacksafe serve`'s: its flags, and the web UI's variables from ``environ``."""
+        """`stacksafe serve`'s: its flags, and the web UI's variables from ``environ``
+        (``STACKSAFE_METRICS_ADDRESS`` unless ``metrics_address``, the flag, is given)."""
         env = os.environ if environ is None else environ
+        listener = None
+        if metrics_address:
+            listener = private_listener(metrics_address, "--metrics-address")
+        elif env.get("STACKSAFE_METRICS_ADDRESS"):
+            listener = private_listener(
+                env["STACKSAFE_METRICS_ADDRESS"], "STACKSAFE_METRICS_ADDRESS"
+            )
         return cls(
             data_dir=data_dir,
             rate_limit=rate_limit,
@@ -389,6 +402,7 @@ class ServerSettings:
             web_origin=env.get("STACKSAFE_WEB_ORIGIN") or None,
             vault_mount=_vault_mount(env.get("STACKSAFE_VAULT_MOUNT") or DEFAULT_VAULT_MOUNT),
             vault_echo_token=whole(env, "STACKSAFE_VAULT_ECHO_TOKEN", 0, 0, "(1: on)", 1) == 1,
+            metrics_address=listener,
         )
 
 
