@@ -126,8 +126,8 @@ class ApiMetrics(Meter):
         )
         self._invalid_credentials = Counter(
             "stacksafe_invalid_credentials",
-            "Requests refused for a missing, unknown, expired or revoked token, or a refused "
-            "workload login: what the bad_tokens limit counts per address.",
+            "Requests refused for an unknown, expired or revoked token (not a missing one), "
+            "or a refused workload login: what the bad_tokens limit counts per address.",
             registry=registry,
         )
         self._logins = Counter(
