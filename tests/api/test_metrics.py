@@ -18,7 +18,14 @@ from prometheus_client.samples import Sample
 
 from stacksafe.api import create_app
 from stacksafe.api.fast_path import FastPath
+from stacksafe.api.metrics.labels import (
+    VAULT_LOGIN_MOUNTS,
+    check_label,
+    purpose_label,
+    vault_route,
+)
 from stacksafe.api.metrics.series import ApiMetrics
+from stacksafe.api.vault.auth import LOGIN_MOUNTS
 from stacksafe.core.installation import Installation
 from stacksafe.core.principals import bootstrap_owner, create_token
 from stacksafe.core.rotation import set_policy
@@ -113,6 +120,15 @@ def test_a_reveal_counts_by_face_and_purpose_on_the_fast_path_and_through_fastap
     assert value(after, reveals, face="api", purpose="run") == 1
     seconds = "stacksafe_http_request_duration_seconds_count"
     assert value(after, seconds, route=LIST_ROUTE, method="GET", status_class="2xx") == 4
+    buckets = [
+        (s.labels["le"], s.value)
+        for s in after
+        if s.name == "stacksafe_http_request_duration_seconds_bucket"
+        and s.labels["route"] == LIST_ROUTE
+    ]
+    assert buckets[-1] == ("+Inf", 4)
+    assert [v for _, v in buckets] == sorted(v for _, v in buckets)  # cumulative
+    assert buckets[0][0] == "0.0005"
     # Each reveal's audit event went through a group commit; the kept level was found again.
     assert value(after, "stacksafe_audit_commit_group_events_count") >= 5
     assert value(after, "stacksafe_audit_commit_duration_seconds_count") >= 1
@@ -260,3 +276,34 @@ def _scope(path: str, query: str) -> dict[str, object]:
         "headers": [],
         "query_string": query.encode(),
     }
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("sys/health", "/v1/sys/health"),
+        ("sys/mounts/", "/v1/sys/mounts"),
+        ("sys/internal/ui/mounts/secret/acme", "/v1/sys/internal/ui/mounts/{path}"),
+        ("auth/token/lookup-self", "/v1/auth/token/lookup-self"),
+        ("auth/kubernetes/login", "/v1/auth/kubernetes/login"),
+        (f"auth/{KEY}/login", "unmatched"),
+        ("secret/config", "/v1/{mount}/config"),
+        (f"secret/data/acme/web/{KEY}", "/v1/{mount}/data/{path}"),
+        ("secret/metadata/", "/v1/{mount}/metadata/{path}"),
+        ("secret/destroy/acme/web", "/v1/{mount}/destroy/{path}"),
+        (f"secret/{KEY}/acme", "unmatched"),
+        (f"{KEY}/data/acme", "unmatched"),
+    ],
+)
+def test_vault_paths_are_counted_by_template(path: str, template: str) -> None:
+    assert vault_route(path, "secret") == template
+
+
+def test_labels_are_bounded() -> None:
+    assert set(LOGIN_MOUNTS) == VAULT_LOGIN_MOUNTS
+    assert purpose_label("run node server.js") == "run"
+    assert purpose_label(f"export {KEY}") == "export"
+    assert purpose_label(KEY) == "other"
+    assert check_label("claim repository") == "claim"
+    assert check_label(f"{KEY}: detail") == "other"
+    assert check_label(None) == ""

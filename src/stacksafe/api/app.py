@@ -18,7 +18,7 @@ from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.fast_path import FastPath
 from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.metrics.collectors import Caches
-from stacksafe.api.metrics.http import StatusSeen, fastapi_route
+from stacksafe.api.metrics.http import ROUTE_NOTED, STATUS_NOTED, StatusSeen, fastapi_route
 from stacksafe.api.metrics.labels import FAST_ROUTES, vault_route
 from stacksafe.api.metrics.listener import MetricsListener
 from stacksafe.api.metrics.series import FACE, ApiMetrics
@@ -85,37 +85,52 @@ class StacksafeApi(FastAPI):
     metrics: ApiMetrics | None = None  # every HTTP request is counted here (api.metrics.http)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.metrics is None:
-            await super().__call__(scope, receive, send)
+        metrics = self.metrics
+        if scope["type"] != "http" or metrics is None:
+            await self._dispatch(scope, receive, send)
             return
         started = time.perf_counter()
-        seen = StatusSeen(send)
-        path: str = scope["path"]
-        route = ""
-        face = None
         try:
-            if self.vault is not None and path.startswith(PREFIX):
-                face = FACE.set("vault")
-                route = vault_route(path[len(PREFIX) :], self.vault_mount)
-                await self.vault(scope, receive, seen)
-                return
-            asked = None if self.fast_path is None else self.fast_path.asked(scope)
-            if asked is None or self.fast_path is None:
-                face = FACE.set("api" if path.startswith("/api/") else "web")
-                await super().__call__(scope, receive, seen)
-                return
-            face = FACE.set("api")
-            route = FAST_ROUTES[asked[0]]
-            await self.fast_path(asked, scope, receive, seen)
+            await self._dispatch(scope, receive, send)
         finally:
-            if face is not None:
-                FACE.reset(face)
-            self.metrics.requested(
-                route or fastapi_route(scope, API_PREFIX),
+            # Noted before the answer: a failure after a 500 was sent is counted as that.
+            metrics.requests.counted(
+                scope.get(ROUTE_NOTED) or fastapi_route(scope, API_PREFIX),
                 scope["method"],
-                seen.status,
+                scope.get(STATUS_NOTED, 500),
                 time.perf_counter() - started,
             )
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer ``scope`` by /v1, the fast path or FastAPI, with the face noted for the
+        reveals it makes (api.metrics.series.FACE), and the route template and status in the
+        scope (api.metrics.http: FastAPI's route notes itself; the faces in front of it, which
+        answer through api.asgi_answer, their status)."""
+        path: str = scope.get("path", "")
+        if self.vault is not None and scope["type"] == "http" and path.startswith(PREFIX):
+            scope[ROUTE_NOTED] = vault_route(path[len(PREFIX) :], self.vault_mount)
+            face = FACE.set("vault")
+            try:
+                await self.vault(scope, receive, send)
+            finally:
+                FACE.reset(face)
+            return
+        asked = None if self.fast_path is None else self.fast_path.asked(scope)
+        if asked is None or self.fast_path is None:
+            face = FACE.set("api" if path.startswith(API_PREFIX + "/") else "web")
+            seen = StatusSeen(send)
+            try:
+                await super().__call__(scope, receive, seen)
+            finally:
+                FACE.reset(face)
+                scope[STATUS_NOTED] = seen.status
+            return
+        scope[ROUTE_NOTED] = FAST_ROUTES[asked[0]]
+        face = FACE.set("api")
+        try:
+            await self.fast_path(asked, scope, receive, send)
+        finally:
+            FACE.reset(face)
 
 
 def create_app(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Response
 
+from stacksafe.api.metrics.series import ApiMetrics
 from stacksafe.api.pages import RenderedPages
 from stacksafe.api.ratelimit import SlidingWindow
 from stacksafe.core.access import Principal
@@ -18,9 +19,6 @@ from stacksafe.core.principals import authenticate
 from stacksafe.core.request_counts import RequestCounts
 from stacksafe.core.workload.login import LoggedIn, login
 from stacksafe.errors import Throttled, TooManyFailures, Unauthenticated
-
-if TYPE_CHECKING:  # api.metrics.labels reads api.vault, which needs this module first
-    from stacksafe.api.metrics.series import ApiMetrics
 
 T = TypeVar("T")
 

@@ -13,7 +13,13 @@ from starlette.types import Message, Scope, Send
 
 from stacksafe.api.metrics.labels import UNMATCHED
 
-__all__ = ["StatusSeen", "fastapi_route"]
+__all__ = ["ROUTE_NOTED", "STATUS_NOTED", "StatusSeen", "fastapi_route"]
+
+# Where the faces in front of FastAPI (api.fast_path, api.vault) note in the request's scope
+# the route template they answer and the status they send (api.asgi_answer): the hot read
+# then pays for no wrapper of its own around ``send``.
+ROUTE_NOTED = "stacksafe.route"
+STATUS_NOTED = "stacksafe.status"
 
 
 class StatusSeen:

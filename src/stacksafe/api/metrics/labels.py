@@ -8,8 +8,6 @@ server's memory nor put a key name or other data into a scrape.
 
 from __future__ import annotations
 
-from stacksafe.api.vault.auth import LOGIN_MOUNTS
-
 __all__ = [
     "FAST_ROUTES",
     "LOGIN_METHODS",
@@ -17,6 +15,7 @@ __all__ = [
     "OTHER",
     "PURPOSES",
     "UNMATCHED",
+    "VAULT_LOGIN_MOUNTS",
     "check_label",
     "login_method_label",
     "method_label",
@@ -95,6 +94,9 @@ CHECKS = frozenset(
 )
 
 LOGIN_METHODS = frozenset({"jwt", "kubernetes", "sso"})
+# The Vault face's login mounts (api.vault.auth.LOGIN_MOUNTS, which a test holds this to): not
+# imported, so that this module needs nothing of the API and every part of it may use it.
+VAULT_LOGIN_MOUNTS = frozenset({"jwt", "oidc", "kubernetes"})
 
 _VAULT_FIXED = {
     "sys/health": "/v1/sys/health",
@@ -149,7 +151,7 @@ def vault_route(path: str, mount: str) -> str:
             return template
     parts = bare.split("/")
     if len(parts) == 3 and parts[0] == "auth" and parts[2] == "login":
-        return f"/v1/auth/{parts[1]}/login" if parts[1] in LOGIN_MOUNTS else UNMATCHED
+        return f"/v1/auth/{parts[1]}/login" if parts[1] in VAULT_LOGIN_MOUNTS else UNMATCHED
     if parts[0] == mount and len(parts) >= 2:
         section = parts[1]
         if section == "config" and len(parts) == 2:

@@ -5,7 +5,8 @@ prometheus_client's global one, so two apps in one process (the tests) count apa
 installation's meter too (core.metering): the core tells it of reveals, audit group commits
 and logins. Counting must cost the hot read next to nothing: a labelled child is looked up once
 per label set and kept (``labels()`` builds a tuple and takes a lock every time), so a request
-costs a dict lookup and the child's own increment. Every label value comes from a fixed set
+costs a dict lookup and the child's own increment; the HTTP requests, counted for every
+request, are plain numbers (api.metrics.requests). Every label value comes from a fixed set
 (api.metrics.labels).
 """
 
@@ -27,13 +28,8 @@ from stacksafe.api.metrics.collectors import (
     SinkLagCollector,
     no_sink_lag,
 )
-from stacksafe.api.metrics.labels import (
-    check_label,
-    login_method_label,
-    method_label,
-    purpose_label,
-    status_label,
-)
+from stacksafe.api.metrics.labels import check_label, login_method_label, purpose_label
+from stacksafe.api.metrics.requests import RequestTally
 from stacksafe.core.installation import Installation
 from stacksafe.core.metering import Meter
 from stacksafe.core.rotation import RotationOutcome
@@ -46,8 +42,6 @@ __all__ = ["FACE", "FACES", "ApiMetrics"]
 FACE: ContextVar[str] = ContextVar("stacksafe_face", default="background")
 FACES = ("api", "vault", "web", "background")
 
-# Request latency: from the fast read kept in memory (under a millisecond) to a write waiting
-# for PostgreSQL or a rotation's webhook (seconds).
 HTTP_BUCKETS = (
     0.0005,
     0.001,
@@ -74,20 +68,7 @@ class ApiMetrics(Meter):
 
     def __init__(self, installation: Installation, caches: Caches, version: str) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=True)
-        self._http_requests = Counter(
-            "stacksafe_http_requests",
-            "HTTP requests answered, by route template, method and status code.",
-            ("route", "method", "status"),
-            registry=registry,
-        )
-        self._http_seconds = Histogram(
-            "stacksafe_http_request_duration_seconds",
-            "Time from a request's arrival to its response's last byte, by route template, "
-            "method and status class.",
-            ("route", "method", "status_class"),
-            buckets=HTTP_BUCKETS,
-            registry=registry,
-        )
+        self.requests = RequestTally()
         self._reveals = Counter(
             "stacksafe_reveals",
             "Reads of secret values answered, by face and purpose (one per request).",
@@ -139,6 +120,7 @@ class ApiMetrics(Meter):
         )
         self.sink_lag = SinkLagCollector(no_sink_lag)
         for collector in (
+            self.requests,
             CacheCollector(caches),
             PoolCollector(installation),
             BuildInfo(version, platform.python_version(), installation.store.dialect),
@@ -146,30 +128,11 @@ class ApiMetrics(Meter):
         ):
             registry.register(collector)
         # Children kept by their (bounded) labels; see the module.
-        self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._reveal_children: dict[tuple[str, str], Any] = {}
         self._per_token = self._refusals.labels("per_token")
         self._bad_tokens = self._refusals.labels("bad_tokens")
         for limit in (self._per_token, self._bad_tokens):
             limit.inc(0)  # present from the start, at 0: an alert's rate() has a series
-
-    def requested(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One HTTP request answered (api.metrics.http)."""
-        key = (route, method, status)
-        children = self._http.get(key)
-        if children is None:
-            shown = method_label(method)
-            code = status_label(status)
-            children = (
-                self._http_requests.labels(route, shown, code),
-                self._http_seconds.labels(
-                    route, shown, code[0] + "xx" if code[0].isdigit() else code
-                ),
-            )
-            if method == shown:  # a method off the list is not kept under its own key
-                self._http[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
 
     def revealed(self, purpose: str) -> None:
         key = (FACE.get(), purpose_label(purpose))
