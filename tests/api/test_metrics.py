@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -307,3 +308,17 @@ def test_labels_are_bounded() -> None:
     assert check_label("claim repository") == "claim"
     assert check_label(f"{KEY}: detail") == "other"
     assert check_label(None) == ""
+
+
+def test_every_series_is_documented(world: World, scraper: TestClient) -> None:
+    world.app.metrics.watch_sink_lag(lambda: {"siem": 1})  # type: ignore[attr-defined]
+    response = scraper.get("/metrics")
+    families = {
+        f.name
+        for f in text_string_to_metric_families(response.text)
+        if not f.name.endswith("_created")  # prometheus_client's start time of each series
+    }
+    assert len(families) >= 15
+    documented = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    for family in families:
+        assert f"`{family}" in documented, family
