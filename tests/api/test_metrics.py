@@ -33,6 +33,7 @@ from stacksafe.core.rotation import set_policy
 from tests.actors import LOCAL
 from tests.api.helpers import World, build_world, client_for, set_local, user_with_token
 from tests.clock import Clock
+from tests.web.helpers import SAME_ORIGIN, build_web_world, page_csrf, signed_in
 
 pytestmark = pytest.mark.databases("sqlite")  # see the module's docstring
 
@@ -322,3 +323,18 @@ def test_every_series_is_documented(world: World, scraper: TestClient) -> None:
     documented = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
     for family in families:
         assert f"`{family}" in documented, family
+
+
+def test_a_web_reveal_counts_under_the_web_face(
+    installation: Installation, owner_token: str
+) -> None:
+    web = build_web_world(installation)
+    set_local(installation, web.stack_target, {KEY: "v"})
+    client = signed_in(web.app, web.admin)
+    url = f"{web.stack_url}/secrets/{KEY}/reveal"
+    form = {"csrf": page_csrf(client, web.stack_url)}
+    assert client.post(url, data=form, headers=SAME_ORIGIN).status_code == 200
+    samples = scrape(client_for(web.app, owner_token))
+    assert value(samples, "stacksafe_reveals_total", face="web", purpose="web") == 1
+    route = "/stacks/{ref}/secrets/{key}/reveal"  # the web UI's own route template
+    assert value(samples, "stacksafe_http_requests_total", route=route, method="POST") == 1
