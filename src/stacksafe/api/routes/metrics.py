@@ -15,7 +15,9 @@ ONLY_OWNER = "only the server owner may read the server's metrics, with an admin
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response)
+# Not in the OpenAPI document, which describes /api/3 (as /healthz is the operator's, not a
+# client's): Prometheus's text format is its own specification.
+@router.get("/metrics", response_class=Response, include_in_schema=False)
 def metrics(state: StateDep, caller: Caller) -> Response:
     """Every series of this server process (docs/operations.md "Metrics"). The server
     owner's token, with the ``admin`` scope and narrowed to no stack: the series count every
