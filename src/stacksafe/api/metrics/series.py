@@ -35,29 +35,13 @@ from stacksafe.core.metering import Meter
 from stacksafe.core.rotation import RotationOutcome
 from stacksafe.core.rotators.kinds import ROTATORS
 
-__all__ = ["FACE", "FACES", "ApiMetrics"]
+__all__ = ["FACE", "ApiMetrics"]
 
-# Which face a request came in by, for the reveals it makes (api.app sets it per request; a
-# thread the request hops to inherits it). "background": no request (the rotation scheduler).
+# Which face a request came in by (api, vault, web), for the reveals it makes: api.app sets it
+# per request, and a thread the request hops to inherits it. "background": no request (the
+# rotation scheduler).
 FACE: ContextVar[str] = ContextVar("stacksafe_face", default="background")
-FACES = ("api", "vault", "web", "background")
 
-HTTP_BUCKETS = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
 COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 _ROTATION_OUTCOMES = frozenset({"rotated", "failed", "skipped"})
