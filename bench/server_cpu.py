@@ -13,7 +13,10 @@ go: ``--src`` runs alternate with runs of this checkout. ``--py-spy FILE`` recor
 of this checkout with py-spy (``--gil``: only threads holding the GIL, i.e. Python work) as
 collapsed stacks.
 
-Run: ``.venv/bin/python bench/server_cpu.py [--runs 3] [--duration 8] [--src DIR]``.
+``--vault`` measures the Vault face's hot read of the same stack instead
+(``GET /v1/secret/data/bench-account/web``, answered at hand like the native list).
+
+Run: ``.venv/bin/python bench/server_cpu.py [--runs 3] [--duration 8] [--src DIR] [--vault]``.
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--src", type=Path, help="another checkout's src, measured alternately")
+    parser.add_argument("--vault", action="store_true", help="the /v1 KV read of the stack")
     parser.add_argument("--py-spy", type=Path, help="record this checkout's last run here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="stacksafe-cpu-") as tmp:
@@ -139,7 +143,11 @@ def main() -> None:
         for run in range(args.runs):
             for label, src in checkouts.items():
                 data_dir, token, stack_uid = installed[label]
-                path = f"/api/3/stacks/{stack_uid}/secrets?reveal=true&per_page=1000"
+                path = (
+                    "/v1/secret/data/bench-account/web"
+                    if args.vault
+                    else f"/api/3/stacks/{stack_uid}/secrets?reveal=true&per_page=1000"
+                )
                 serve = [
                     *(str(BIN / "stacksafe"), "serve", "--host", api_bench.HOST),
                     *("--data-dir", data_dir, "--rate-limit", str(10**9)),
@@ -151,7 +159,8 @@ def main() -> None:
                     samples[label].append(
                         _run(server.port, path, token, args.duration, server.process.pid, spy)
                     )
-        print("# Server CPU per request: 200-secret reveal, wrk -t2 -c32\n")
+        what = "the /v1 KV read" if args.vault else "the native list"
+        print(f"# Server CPU per request: 200-secret reveal ({what}), wrk -t2 -c32\n")
         print(f"{args.runs} run(s) of {args.duration} s each, medians.\n")
         print(
             "| server code | requests/run | user ms/req | system ms/req | total ms/req"

@@ -78,11 +78,57 @@ def test_server_settings_from_variables(tmp_path: Path) -> None:
         ("STACKSAFE_CHANGE_STREAMS", "-1"),
         ("STACKSAFE_CHANGE_STREAMS_PER_TOKEN", "0"),
         ("STACKSAFE_CHANGE_STREAMS_PER_TOKEN", "many"),
+        ("STACKSAFE_METRICS_ADDRESS", "9464"),
+        ("STACKSAFE_METRICS_ADDRESS", "127.0.0.1:"),
+        ("STACKSAFE_METRICS_ADDRESS", "127.0.0.1:70000"),
+        ("STACKSAFE_METRICS_ADDRESS", "metrics.example.com:9464"),
+        ("STACKSAFE_METRICS_ADDRESS", "0.0.0.0:9464"),
+        ("STACKSAFE_METRICS_ADDRESS", "[::]:9464"),
+        ("STACKSAFE_METRICS_ADDRESS", "8.8.8.8:9464"),
+        ("STACKSAFE_METRICS_ADDRESS", "[2001:4860::1]:9464"),
     ],
 )
 def test_server_settings_refuse_nonsense(name: str, text: str) -> None:
     with pytest.raises(ConfigurationError, match=name):
         ServerSettings.load({name: text})
+
+
+@pytest.mark.parametrize(
+    ("text", "listener"),
+    [
+        ("127.0.0.1:9464", ("127.0.0.1", 9464)),
+        ("localhost:9464", ("localhost", 9464)),
+        ("10.1.2.3:9100", ("10.1.2.3", 9100)),
+        ("192.168.0.7:9100", ("192.168.0.7", 9100)),
+        ("[::1]:9464", ("::1", 9464)),
+        ("[fd00::5]:9464", ("fd00::5", 9464)),
+    ],
+)
+def test_the_metrics_listener_is_on_loopback_or_a_private_network(
+    text: str, listener: tuple[str, int]
+) -> None:
+    assert ServerSettings.load({"STACKSAFE_METRICS_ADDRESS": text}).metrics_address == listener
+    assert ServerSettings.load({}).metrics_address is None
+    # The flag wins over the variable, and is named when it is refused.
+    flag = ServerSettings.of_serve(
+        {"STACKSAFE_METRICS_ADDRESS": "8.8.8.8:1"},
+        data_dir=None,
+        rate_limit=1,
+        threads=None,
+        rotation_interval=0,
+        metrics_address=text,
+    )
+    assert flag.metrics_address == listener
+    refused = r"--metrics-address: 8\.8\.8\.8 is not a loopback"
+    with pytest.raises(ConfigurationError, match=refused):
+        ServerSettings.of_serve(
+            {},
+            data_dir=None,
+            rate_limit=1,
+            threads=None,
+            rotation_interval=0,
+            metrics_address="8.8.8.8:1",
+        )
 
 
 def test_serve_flags_win_over_the_variables() -> None:
@@ -222,3 +268,15 @@ def test_remote_mode_is_the_client_settings() -> None:
         remote_client(ClientSettings(address="https://secrets.example.com")),
     ):
         pass
+
+
+def test_serve_refuses_a_metrics_listener_for_several_workers(tmp_path: Path) -> None:
+    """Each worker counts its own requests: one listener could show only one of them."""
+    done = CliRunner().invoke(
+        cli_app,
+        ["serve", "--port", str(free_port()), "--workers", "2", "--metrics-address", "[::1]:1"],
+        env={"STACKSAFE_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert isinstance(done.exception, ConfigurationError)
+    assert "use it with --workers 1" in done.exception.message
+    assert not (tmp_path / "data").exists()  # refused before anything was made

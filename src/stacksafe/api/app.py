@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -11,12 +12,18 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from stacksafe import __version__
 from stacksafe.api.audit_streams import AuditStreams
 from stacksafe.api.change_hub import ChangeHub, StreamLimits
 from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.fast_path import FastPath
 from stacksafe.api.limits import DeclaredSizeLimit
+from stacksafe.api.metrics.collectors import Caches
+from stacksafe.api.metrics.http import ROUTE_NOTED, STATUS_NOTED, StatusSeen, fastapi_route
+from stacksafe.api.metrics.labels import FAST_ROUTES, vault_route
+from stacksafe.api.metrics.listener import MetricsListener
+from stacksafe.api.metrics.series import FACE, ApiMetrics
 from stacksafe.api.no_store import NoStore
 from stacksafe.api.pages import RenderedPages
 from stacksafe.api.request_counts import RequestCountsFlusher, shared_window
@@ -35,6 +42,7 @@ from stacksafe.api.routes import (
     users,
     webhooks,
 )
+from stacksafe.api.routes import metrics as metrics_routes
 from stacksafe.api.stop_signals import on_stop_signals
 from stacksafe.api.vault import PREFIX, VaultApi, vault_api
 from stacksafe.api.webhook_streams import WebhookStreams
@@ -45,6 +53,7 @@ from stacksafe.core.request_counts import RequestCounts
 from stacksafe.core.sessions import SessionPolicy
 from stacksafe.core.sign_in import SignInLimits
 from stacksafe.core.streams.delivery import Tuning
+from stacksafe.core.streams.sinks import sink_statuses
 from stacksafe.core.validation import parse_duration
 from stacksafe.settings import (
     DEFAULT_AUDIT_SINK_LEASE_SECONDS,
@@ -63,6 +72,7 @@ __all__ = [
     "default_threads",
 ]
 
+API_PREFIX = "/api/3"  # the native API's routes (the web UI's are at the root)
 RATE_LIMIT_SECONDS = 3600.0
 # A bulk import of many large values fits; anything bigger is refused with 413 unread.
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -84,16 +94,56 @@ class StacksafeApi(FastAPI):
 
     fast_path: FastPath | None = None
     vault: VaultApi | None = None  # /v1 (api.vault): Vault's protocol, its own errors and routes
+    vault_mount: str = DEFAULT_VAULT_MOUNT
+    metrics: ApiMetrics | None = None  # every HTTP request is counted here (api.metrics.http)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.vault is not None and scope["type"] == "http" and scope["path"].startswith(PREFIX):
-            await self.vault(scope, receive, send)
+        metrics = self.metrics
+        if scope["type"] != "http" or metrics is None:
+            await self._dispatch(scope, receive, send)
+            return
+        started = time.perf_counter()
+        try:
+            await self._dispatch(scope, receive, send)
+        finally:
+            # Noted before the answer: a failure after a 500 was sent is counted as that.
+            metrics.requests.counted(
+                scope.get(ROUTE_NOTED) or fastapi_route(scope, API_PREFIX),
+                scope["method"],
+                scope.get(STATUS_NOTED, 500),
+                time.perf_counter() - started,
+            )
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer ``scope`` by /v1, the fast path or FastAPI, with the face noted for the
+        reveals it makes (api.metrics.series.FACE), and the route template and status in the
+        scope (api.metrics.http: FastAPI's route notes itself; the faces in front of it, which
+        answer through api.asgi_answer, their status)."""
+        path: str = scope.get("path", "")
+        if self.vault is not None and scope["type"] == "http" and path.startswith(PREFIX):
+            scope[ROUTE_NOTED] = vault_route(path[len(PREFIX) :], self.vault_mount)
+            face = FACE.set("vault")
+            try:
+                await self.vault(scope, receive, send)
+            finally:
+                FACE.reset(face)
             return
         asked = None if self.fast_path is None else self.fast_path.asked(scope)
         if asked is None or self.fast_path is None:
-            await super().__call__(scope, receive, send)
+            face = FACE.set("api" if path.startswith(API_PREFIX + "/") else "web")
+            seen = StatusSeen(send)
+            try:
+                await super().__call__(scope, receive, seen)
+            finally:
+                FACE.reset(face)
+                scope[STATUS_NOTED] = seen.status
             return
-        await self.fast_path(asked, scope, receive, send)
+        scope[ROUTE_NOTED] = FAST_ROUTES[asked[0]]
+        face = FACE.set("api")
+        try:
+            await self.fast_path(asked, scope, receive, send)
+        finally:
+            FACE.reset(face)
 
 
 def create_app(
@@ -113,6 +163,7 @@ def create_app(
     vault_echo_token: bool = False,
     stream_limits: StreamLimits | None = None,
     audit_sink_lease_seconds: float = DEFAULT_AUDIT_SINK_LEASE_SECONDS,
+    metrics_address: tuple[str, int] | None = None,
 ) -> FastAPI:
     """The API over ``installation``; ``serving`` when this process exists to serve it (uvicorn).
 
@@ -127,6 +178,8 @@ def create_app(
     ``stream_limits`` bounds the change streams (api.change_hub, api.routes.changes).
     A serving app delivers the audit log's sinks (api.audit_streams) and the webhooks
     (api.webhook_streams), each under a lease of ``audit_sink_lease_seconds``.
+    ``metrics_address``: (host, port) where the metrics are also served without a token
+    (api.metrics.listener), while the app runs.
     """
 
     @asynccontextmanager
@@ -156,9 +209,15 @@ def create_app(
             ]
             for stream in streams:
                 stream.start()
+        listener = None
+        if metrics_address is not None:
+            listener = MetricsListener(metrics.registry, *metrics_address)
+            listener.start()
         scheduler = None
         if rotation_interval is not None:
-            scheduler = RotationScheduler(installation, rotation_interval)
+            scheduler = RotationScheduler(
+                installation, rotation_interval, on_outcomes=metrics.rotated
+            )
             scheduler.start()
         # A hub of this run's own: one closed by an earlier run of the lifespan ended for good.
         app.state.change_hub = hub = ChangeHub(installation, stream_limits)
@@ -175,6 +234,8 @@ def create_app(
             stream.stop()
         if flusher is not None:
             flusher.stop()
+        if listener is not None:
+            listener.stop()
         app.state.web.passwords.close()
         if close_installation:
             installation.close()
@@ -187,21 +248,29 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    pages = RenderedPages(
+        0 if installation.read_cache is None else installation.read_cache.max_bytes
+    )
+    metrics = ApiMetrics(installation, _caches(installation, pages), __version__)
+    metrics.watch_sink_lag(lambda: {s.name: s.lag for s in sink_statuses(installation)})
     app.state.stacksafe = state = ApiState(
         installation=installation,
         per_token=shared_window(installation, rate_limit, RATE_LIMIT_SECONDS),
         bad_tokens=BadTokens(installation, BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS),
         request_counts=RequestCounts(installation, RATE_LIMIT_SECONDS),
-        pages=RenderedPages(
-            0 if installation.read_cache is None else installation.read_cache.max_bytes
-        ),
+        pages=pages,
+        metrics=metrics,
     )
     app.state.change_hub = ChangeHub(installation, stream_limits)
+    # The installation tells this app's metrics of its reveals, commits and logins (the last
+    # app made over an installation: one per server process).
+    installation.meter = app.metrics = metrics
     if fast_path:
         app.fast_path = FastPath(app.state.stacksafe)
     app.vault = vault_api(
         state, vault_mount, max_body_bytes=MAX_BODY_BYTES, echo_token=vault_echo_token
     )
+    app.vault_mount = vault_mount
     app.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestId)
     app.add_middleware(NoStore)
@@ -218,8 +287,9 @@ def create_app(
         webhooks.router,
         auth.router,
     ):
-        app.include_router(router, prefix="/api/3")
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
+    app.include_router(metrics_routes.router)
     install_web(
         app,
         installation,
@@ -229,6 +299,17 @@ def create_app(
         sign_in_limits=sign_in_limits,
     )
     return app
+
+
+def _caches(installation: Installation, pages: RenderedPages) -> Caches:
+    read_cache = installation.read_cache
+    kept_bytes = {"pages": lambda: pages.kept_bytes}
+    if read_cache is not None:
+        kept_bytes["read_cache"] = lambda: read_cache.kept_bytes
+    return Caches(
+        {"read_cache": read_cache, "pages": pages, "tokens": installation.known_tokens},
+        kept_bytes,
+    )
 
 
 def app_from_environment() -> FastAPI:
@@ -259,4 +340,5 @@ def app_from_settings(server: ServerSettings) -> FastAPI:
             per_token=server.change_streams_per_token, total=server.change_streams
         ),
         audit_sink_lease_seconds=server.audit_sink_lease_seconds,
+        metrics_address=server.metrics_address,
     )

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from stacksafe.api.metrics.http import STATUS_NOTED
 from stacksafe.api.no_store import storing_nothing
 from stacksafe.api.request_id import request_id_of, sending_id
 
@@ -31,6 +32,8 @@ async def answer_asgi(
 
     async def send_once_started(message: Message) -> None:
         nonlocal started
+        if not started:  # the first message starts the response: its status, for metrics
+            scope[STATUS_NOTED] = message.get("status", 500)
         started = True
         await send_marked(message)
 

@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Response
 
+from stacksafe.api.metrics.series import ApiMetrics
 from stacksafe.api.pages import RenderedPages
 from stacksafe.api.ratelimit import SlidingWindow
 from stacksafe.core.access import Principal
@@ -17,7 +18,7 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.principals import authenticate
 from stacksafe.core.request_counts import RequestCounts
 from stacksafe.core.workload.login import LoggedIn, login
-from stacksafe.errors import Throttled, Unauthenticated
+from stacksafe.errors import Throttled, TooManyFailures, Unauthenticated
 
 T = TypeVar("T")
 
@@ -45,6 +46,8 @@ class ApiState:
     request_counts: RequestCounts
     # Bodies of secret lists, rendered once per level revision (api.pages).
     pages: RenderedPages
+    # This app's metrics (api.metrics), also the installation's meter.
+    metrics: ApiMetrics
 
 
 def _state(request: Request) -> ApiState:
@@ -123,7 +126,12 @@ def bad_tokens_counted(
     try:
         return check()
     except Unauthenticated:
-        state.bad_tokens.failed(source_ip or "unknown", request_id)
+        state.metrics.invalid_credential()
+        try:
+            state.bad_tokens.failed(source_ip or "unknown", request_id)
+        except TooManyFailures:
+            state.metrics.throttled("bad_tokens")
+            raise
         raise
 
 
@@ -140,7 +148,11 @@ def login_counted(
     the bad-credential limit, and counted against the address when refused (``LoginRefused`` is
     ``Unauthenticated``), so that guessing roles or replaying stolen JWTs is throttled like bad
     tokens. For both faces' logins (api.routes.auth, api.vault.auth)."""
-    state.bad_tokens.check(source_ip or "unknown")
+    try:
+        state.bad_tokens.check(source_ip or "unknown")
+    except TooManyFailures:
+        state.metrics.throttled("bad_tokens")
+        raise
     return bad_tokens_counted(
         state,
         source_ip,
@@ -170,6 +182,7 @@ def counted(state: ApiState, principal: Principal) -> dict[str, str]:
     key = principal.token_uid or principal.name
     remaining = state.per_token.hit(key)
     if remaining is None:
+        state.metrics.throttled("per_token")
         wait = state.per_token.reset_in(key)
         raise Throttled(
             f"rate limit of {state.per_token.limit} requests per hour reached; retry in {wait} s",

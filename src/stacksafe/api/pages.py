@@ -32,6 +32,9 @@ class RenderedPages:
         self._kept: dict[Hashable, tuple[str, set[tuple[Snapshot, Hashable]]]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
+        # Bodies given again, and rendered (or asked for and not kept): for metrics.
+        self.hits = 0
+        self.misses = 0
 
     def body(
         self,
@@ -49,7 +52,9 @@ class RenderedPages:
             found = self._bodies.get(key)
             if found is not None:
                 self._bodies.move_to_end(key)
+                self.hits += 1
                 return found
+            self.misses += 1
         made = render(revealed.secrets)  # outside the lock: a lost race renders twice
         with self._lock:
             snapshot = revealed.snapshot
@@ -71,7 +76,11 @@ class RenderedPages:
     def kept(self, snapshot: Snapshot, shape: Hashable) -> bytes | None:
         """The body kept for ``snapshot`` and ``shape``, if any (an at-hand read's check)."""
         with self._lock:
-            return self._bodies.get((snapshot, shape))
+            found = self._bodies.get((snapshot, shape))
+            # A miss is counted by the ``body`` that renders it next, not twice.
+            if found is not None:
+                self.hits += 1
+            return found
 
     def _drop(self, key: tuple[Snapshot, Hashable]) -> None:
         """Forget one body (called with the lock held)."""

@@ -85,6 +85,13 @@ def serve(
             "`stacksafe rotation run` from cron instead).",
         ),
     ] = 60,
+    metrics_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Also serve the metrics WITHOUT A TOKEN on HOST:PORT, a loopback or private "
+            "address (default: STACKSAFE_METRICS_ADDRESS; docs/operations.md).",
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Serve the API and the web UI on HOST:PORT."""
@@ -107,7 +114,14 @@ def serve(
         rate_limit=rate_limit,
         threads=threads,
         rotation_interval=rotation_interval,
+        metrics_address=metrics_address,
     )
+    if server.metrics_address is not None and workers > 1:
+        # Each worker process counts its own requests: one listener could show only one's.
+        raise ConfigurationError(
+            "--metrics-address (STACKSAFE_METRICS_ADDRESS) serves one process's metrics: "
+            "use it with --workers 1"
+        )
     idle = server.web_idle_timeout
     if idle:
         try:
@@ -123,6 +137,9 @@ def serve(
     # Bound here, before the first start makes an owner and before the app starts, so a busy
     # port is one line and its own exit code, and changes nothing.
     listening = _bind(host, port)
+    if server.metrics_address is not None:
+        # Checked the same way; the app binds it again when it starts (api.metrics.listener).
+        _bind(*server.metrics_address).close()
     _first_start(settings)
     # Each worker opens the same data dir, however it was given (flag or variable).
     server = replace(server, data_dir=settings.data_dir)

@@ -187,6 +187,10 @@ def _appender(installation: Installation) -> CommitGroup[dict[str, Any], int]:
                 installation.store,
                 lambda conn, rows: _append(conn, installation, rows),
                 "recording audit events",
+                # Looked up at each group: a serving app replaces the installation's meter.
+                observe=lambda size, seconds, ok: installation.meter.audit_committed(
+                    size, seconds, ok
+                ),
             ),
         )
     return appender

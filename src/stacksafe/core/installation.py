@@ -16,6 +16,7 @@ from typing import Any
 
 from stacksafe.core.audit_checkpoint import CheckpointWriter
 from stacksafe.core.known_tokens import KnownTokens
+from stacksafe.core.metering import Meter
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.read_cache import ReadCache
 from stacksafe.core.workload.keys import IssuerKeys
@@ -106,6 +107,9 @@ class Installation:
     # fetched (core.workload.keys).
     jwt_leeway_seconds: int = DEFAULT_JWT_LEEWAY_SECONDS
     issuer_keys: IssuerKeys = field(default_factory=IssuerKeys)
+    # Told of reveals, audit commits and logins (core.metering): a serving app puts its
+    # metrics here (api.metrics); by default nothing is counted.
+    meter: Meter = field(default_factory=Meter)
 
     def close(self) -> None:
         for group in self.commit_groups.values():

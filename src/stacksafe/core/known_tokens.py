@@ -35,17 +35,23 @@ class KnownTokens:
         self._limit = limit
         self._lock = threading.Lock()
         self._entries: OrderedDict[bytes, tuple[str, Principal]] = OrderedDict()
+        # Lookups that found a principal, and that did not (counted under the lock: metrics).
+        self.hits = 0
+        self.misses = 0
 
     def get(self, token_hash: bytes, revision: str) -> Principal | None:
         """The principal kept for ``token_hash`` if it was read at ``revision``."""
         with self._lock:
             entry = self._entries.get(token_hash)
             if entry is None:
+                self.misses += 1
                 return None
             if entry[0] != revision:
                 del self._entries[token_hash]
+                self.misses += 1
                 return None
             self._entries.move_to_end(token_hash)
+            self.hits += 1
             return entry[1]
 
     def keep(self, token_hash: bytes, revision: str, principal: Principal) -> None:

@@ -219,6 +219,8 @@ def reveal(
     actor, target = _who_and_where(installation, asker, where, admit)
     found, detail, kept, broken = _gathered(installation, actor, target, query)
     receipt = _receipt(installation, actor, target, detail)
+    if query.reveal:
+        installation.meter.revealed(query.purpose)
     return Revealed(actor, target, found, receipt, _snapshot(target, kept), broken)
 
 
@@ -236,6 +238,8 @@ def record_reveal(
         raise
     except Exception as exc:
         raise _audit_unavailable(exc) from None
+    purpose = detail.get("purpose")
+    installation.meter.revealed(purpose if isinstance(purpose, str) else "")
 
 
 def _who_and_where(
@@ -304,6 +308,8 @@ def _at_hand(
     found = kept.secrets(None, query.reveal)
     stored = _kept_detail_text(installation, kept, query) if query.reveal and found else None
     receipt = _receipt_of_stored(installation, actor, target, stored)
+    if query.reveal:
+        installation.meter.revealed(query.purpose)
     return Revealed(actor, target, found, receipt, _snapshot(target, kept))
 
 

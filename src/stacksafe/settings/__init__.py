@@ -29,6 +29,7 @@ from stacksafe.settings.parsing import (
     absolute_path,
     database_hosts,
     networks,
+    private_listener,
     seconds,
     whole,
 )
@@ -344,7 +345,9 @@ class ServerSettings:
     the web UI's ``STACKSAFE_WEB_IDLE_TIMEOUT`` (a duration, e.g. ``15m``) and
     ``STACKSAFE_WEB_ORIGIN`` (checked where they are used: core.validation.parse_duration,
     web.state.check_web_origin); the change streams' bounds ``STACKSAFE_CHANGE_STREAMS``
-    (per process; 0: none served) and ``STACKSAFE_CHANGE_STREAMS_PER_TOKEN``.
+    (per process; 0: none served) and ``STACKSAFE_CHANGE_STREAMS_PER_TOKEN``;
+    ``STACKSAFE_METRICS_ADDRESS``, the unauthenticated metrics listener's ``HOST:PORT``
+    (loopback or a private network).
 
     No key material: `serve` hands it to each worker process (pickled), and each worker
     loads the installation's ``Settings`` itself, from ``data_dir`` and its environment.
@@ -367,6 +370,8 @@ class ServerSettings:
     # Change streams per serving process (`GET /stacks/{uid}/changes`, docs/api.md).
     change_streams: int = DEFAULT_CHANGE_STREAMS
     change_streams_per_token: int = DEFAULT_CHANGE_STREAMS_PER_TOKEN
+    # (host, port) of the unauthenticated metrics listener (api.metrics.listener); None: none.
+    metrics_address: tuple[str, int] | None = None
 
     def installation_settings(self, environ: Mapping[str, str] | None = None) -> Settings:
         return Settings.load(environ, data_dir=self.data_dir)
@@ -404,9 +409,18 @@ class ServerSettings:
         rate_limit: int,
         threads: int | None,
         rotation_interval: int,
+        metrics_address: str | None = None,
     ) -> ServerSettings:
-        """`stacksafe serve`'s: its flags, and the web UI's variables from ``environ``."""
+        """`stacksafe serve`'s: its flags, and the web UI's variables from ``environ``
+        (``STACKSAFE_METRICS_ADDRESS`` unless ``metrics_address``, the flag, is given)."""
         env = os.environ if environ is None else environ
+        listener = None
+        if metrics_address:
+            listener = private_listener(metrics_address, "--metrics-address")
+        elif env.get("STACKSAFE_METRICS_ADDRESS"):
+            listener = private_listener(
+                env["STACKSAFE_METRICS_ADDRESS"], "STACKSAFE_METRICS_ADDRESS"
+            )
         return cls(
             data_dir=data_dir,
             rate_limit=rate_limit,
@@ -434,6 +448,7 @@ class ServerSettings:
                 "seconds",
                 3600,
             ),
+            metrics_address=listener,
         )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "absolute_path",
     "database_hosts",
     "networks",
+    "private_listener",
     "seconds",
     "whole",
 ]
@@ -105,6 +106,34 @@ def networks(
                 "127.0.0.1, fd00::/8); host names are not accepted: they may resolve elsewhere"
             ) from None
     return tuple(found)
+
+
+def private_listener(text: str, name: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[V6]:PORT``) of a listener that answers without credentials: HOST is
+    ``localhost`` or an IP address of loopback or a private network (RFC 1918, fc00::/7), never
+    a name (it may resolve elsewhere) nor all interfaces (0.0.0.0, ::: public ones too)."""
+    host, colon, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not colon or not host or not (port.isascii() and port.isdigit()):
+        raise ConfigurationError(f"{name} must be HOST:PORT (e.g. 127.0.0.1:9464), not {text!r}")
+    number = int(port)
+    if not 1 <= number <= 65535:
+        raise ConfigurationError(f"{name}: port {number} is not between 1 and 65535")
+    if host == "localhost":
+        return host, number
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name}: {host!r} is not an IP address (a host name may resolve elsewhere)"
+        ) from None
+    if address.is_unspecified or not (address.is_loopback or address.is_private):
+        raise ConfigurationError(
+            f"{name}: {host} is not a loopback or private address; the metrics listener "
+            "answers anyone who reaches it, without a token"
+        )
+    return str(address), number
 
 
 def database_hosts(url: str, env: Mapping[str, str]) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -57,6 +58,8 @@ class CommitGroup(Generic[ItemT, ResultT]):
     order and returns one result per item; it may run more than once (``Store.transact``
     retries lost races), so it must do all its work inside the transaction it is given.
     ``submit_later`` joins the same groups without a thread waiting behind the item.
+    ``observe(size, seconds, ok)``, if given, is told of every group written (for metrics:
+    called after its members have learnt the outcome, so it never delays one).
     """
 
     def __init__(
@@ -65,8 +68,10 @@ class CommitGroup(Generic[ItemT, ResultT]):
         write: Callable[[Connection, Sequence[ItemT]], Sequence[ResultT]],
         what: str,
         max_group: int = 256,
+        observe: Callable[[int, float, bool], None] | None = None,
     ) -> None:
         self._store = store
+        self._observe = observe
         self._write = write
         self._what = what
         self._max_group = max_group
@@ -157,6 +162,7 @@ class CommitGroup(Generic[ItemT, ResultT]):
             count = min(len(self._pending), self._max_group)
             group = [self._pending.popleft() for _ in range(count)]
         failure: BaseException | None = None
+        started = time.perf_counter()
         try:
             results = self._store.transact(
                 lambda conn: self._write(conn, [entry.item for entry in group]), self._what
@@ -167,6 +173,7 @@ class CommitGroup(Generic[ItemT, ResultT]):
                 entry.result = result
         except BaseException as exc:  # every waiter must learn the outcome
             failure = exc
+        elapsed = time.perf_counter() - started
         for entry in group:
             entry.error = failure
             entry.finished = True
@@ -186,5 +193,8 @@ class CommitGroup(Generic[ItemT, ResultT]):
                 successor.wake.set()
             else:  # nobody waits behind it: the writer thread leads the next group
                 self._writer().set()
+        if self._observe is not None:
+            with contextlib.suppress(Exception):  # metrics never fail a write
+                self._observe(len(group), elapsed, failure is None)
         if failure is not None and not isinstance(failure, Exception):
             raise failure  # KeyboardInterrupt and the like: the leader's thread stops

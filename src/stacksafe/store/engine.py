@@ -22,7 +22,9 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "WRITE_OPTION",
     "PoolLimits",
+    "PoolUsage",
     "make_engine",
+    "pool_usage",
     "redact_url",
 ]
 
@@ -45,6 +47,24 @@ class PoolLimits:
     max_overflow: int = 8
     timeout: float = 10.0
     connect_timeout: int = 5
+
+
+@dataclass(frozen=True)
+class PoolUsage:
+    """The connection pool now: connections lent out, kept, and the most it may open."""
+
+    checked_out: int
+    size: int
+    limit: int
+
+
+def pool_usage(engine: Engine) -> PoolUsage:
+    """What ``engine``'s pool holds now (read for metrics at scrape time; takes no lock)."""
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):  # pragma: no cover - make_engine always makes one
+        return PoolUsage(0, 0, 0)
+    # No public reader of the overflow allowed; -1 (no bound) is never configured here.
+    return PoolUsage(pool.checkedout(), pool.size(), pool.size() + max(pool._max_overflow, 0))
 
 
 def redact_url(url: str) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
 from stacksafe.errors import Conflict, InvalidInput, NotFound, StorageUnavailable
-from stacksafe.store.engine import WRITE_OPTION, PoolLimits, make_engine
+from stacksafe.store.engine import WRITE_OPTION, PoolLimits, PoolUsage, make_engine, pool_usage
 from stacksafe.store.nowait import NoWaitReader
 from stacksafe.store.outages import (
     NOT_WRITTEN,
@@ -92,6 +92,10 @@ class Store:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def pool_usage(self) -> PoolUsage:
+        """The connection pool's use now (for metrics)."""
+        return pool_usage(self.engine)
 
     @property
     def database_file(self) -> Path | None:

@@ -222,6 +222,7 @@ def finish_sign_in(
         groups = groups_of(claims, provider)
     except JwtRefused as refusal:
         _refuse(installation, back, refusal, detail, refused)
+        installation.meter.logged_in("sso", refusal.check)
         raise SignInRefused(refusal.check) from None
 
     def work(conn: Connection) -> SignedIn:
@@ -254,10 +255,13 @@ def finish_sign_in(
         return SignedIn(opened, user.email)
 
     try:
-        return installation.store.transact(work, "signing in with single sign-on")
+        signed_in = installation.store.transact(work, "signing in with single sign-on")
     except JwtRefused as refusal:  # the user was removed (offboarded): nothing was written
         _refuse(installation, back, refusal, detail, refused)
+        installation.meter.logged_in("sso", refusal.check)
         raise SignInRefused(refusal.check) from None
+    installation.meter.logged_in("sso", None)
+    return signed_in
 
 
 def _take_flow(installation: Installation, secret: str | None) -> bool:

@@ -112,8 +112,11 @@ def login(
             raise JwtRefused("jti", "the role refuses replays and the token has no jti")
     except JwtRefused as refused:
         _refused(installation, asker, refused, detail)
+        installation.meter.logged_in(method, refused.check)
         raise LoginRefused(refused.check) from None
-    return _issue(installation, asker, role, issuer, claims, detail)
+    issued = _issue(installation, asker, role, issuer, claims, detail, method)
+    installation.meter.logged_in(method, None)
+    return issued
 
 
 def _signed(installation: Installation, issuer: StoredIssuer, jwt: str) -> dict[str, Any]:
@@ -160,6 +163,7 @@ def _issue(
     issuer: StoredIssuer,
     claims: dict[str, Any],
     detail: dict[str, Any],
+    method: str,
 ) -> LoggedIn:
     subject, token_id = _text(claims, "sub"), _text(claims, "jti")
     acting = f"jwt:{role.name}" + (f" sub={subject}" if subject else "")
@@ -214,4 +218,5 @@ def _issue(
         return installation.store.transact(work, f"logging in as {role.name}")
     except JwtRefused as refused:
         _refused(installation, asker, refused, detail)
+        installation.meter.logged_in(method, refused.check)
         raise LoginRefused(refused.check) from None
