@@ -20,7 +20,7 @@ def test_rotate_and_status(seeded: Cli, cli_runner: InProcessCli) -> None:
 
     done = seeded.ok("keys", "rotate").stdout
 
-    assert done.startswith("Rotated to master key version 2: 6 keys re-wrapped.")
+    assert done.startswith("Rotated to master key version 2: 7 keys re-wrapped.")
     after = run.ok("keys", "status").stdout
     assert after.splitlines()[0] == "Master key versions: 1, 2 (newest 2)"
     assert "data keys: 2 under version 2" in after
