@@ -90,12 +90,10 @@ def live(installation: Installation, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
     def counted(*args: object, **kwargs: object) -> str | None:
         with checks.lock:
-            checks.calls += 1
-        return real_check(*args, **kwargs)  # type: ignore[arg-type]
-
-    def by_stream(*args: object, **kwargs: object) -> str | None:
-        with checks.lock:
-            checks.by_streams += 1
+            if threading.current_thread().name == "change-watcher":  # the hub's thread
+                checks.calls += 1
+            else:  # a stream's own check, on a request thread
+                checks.by_streams += 1
         return real_check(*args, **kwargs)  # type: ignore[arg-type]
 
     def wake(hub: ChangeHub, due: dict[tuple[str, str], Subscription], principals: str) -> None:
@@ -104,7 +102,6 @@ def live(installation: Installation, monkeypatch: pytest.MonkeyPatch) -> Iterato
             checks.wakes.append((principals, [token for token, _ in due]))
 
     monkeypatch.setattr(change_hub, "still_watching", counted)
-    monkeypatch.setattr(route, "still_watching", by_stream)
     monkeypatch.setattr(ChangeHub, "_check_tokens", wake)
     app = create_app(installation, stream_limits=LIMITS)
     with served(app) as base:

@@ -90,6 +90,17 @@ class Subscription:
         """What one check of the token answers for: the token on this stack."""
         return self.token, self.stack_uid
 
+    def check(self, installation: Installation) -> str | None:
+        """Why the stream must end now (core.streams.changes.still_watching), or None; a
+        refusal recorded as from the stream's address and request. Reads the database."""
+        return still_watching(
+            installation,
+            self.token,
+            self.stack_uid,
+            source_ip=self.source_ip,
+            request_id=self.request_id,
+        )
+
 
 @dataclass(eq=False)
 class _Check:
@@ -280,16 +291,7 @@ class ChangeHub:
         """Check each of the ``due`` tokens on its stack (one stream of each says from where),
         after ``principals`` was read: a token revoked since shows as a revision moved at the
         next poll. Then end every stream whose check failed."""
-        verdicts = {
-            key: still_watching(
-                self.installation,
-                first.token,
-                first.stack_uid,
-                source_ip=first.source_ip,
-                request_id=first.request_id,
-            )
-            for key, first in due.items()
-        }
+        verdicts = {key: first.check(self.installation) for key, first in due.items()}
         ended: list[Subscription] = []
         with self._lock:
             for key, reason in verdicts.items():

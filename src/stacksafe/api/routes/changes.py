@@ -40,7 +40,6 @@ from stacksafe.core.streams.changes import (
     open_watch,
     poll,
     signature_of,
-    still_watching,
 )
 from stacksafe.errors import NotFound
 
@@ -151,7 +150,7 @@ async def _events(
                 return
             reason = subscription.ended
             if reason is None and expires_at is not None and installation.clock() >= expires_at:
-                reason = await to_thread.run_sync(_still_watching, installation, subscription)
+                reason = await to_thread.run_sync(subscription.check, installation)
                 # Not expired after all (the core's clock says so): the hub checks it from now.
                 expires_at = None
             now = hub.signature(stack_id)
@@ -167,16 +166,6 @@ async def _events(
                 beat_at = loop.time() + heartbeat
     finally:
         hub.unsubscribe(subscription)
-
-
-def _still_watching(installation: Installation, subscription: Subscription) -> str | None:
-    return still_watching(
-        installation,
-        subscription.token,
-        subscription.stack_uid,
-        source_ip=subscription.source_ip,
-        request_id=subscription.request_id,
-    )
 
 
 def _change(kind: str, uid: str, signature: str) -> bytes:
