@@ -53,7 +53,10 @@ class Hostile:
             n, self.connections = self.connections, self.connections + 1
             request = b""
             while b"\r\n\r\n" not in request:  # the request's head; the SDK sends no body
-                request += conn.recv(4096)
+                got = conn.recv(4096)
+                if not got:  # the client went away first
+                    break
+                request += got
             if n < len(self.answers):
                 conn.sendall(self.answers[n])
                 if n not in self.held:
