@@ -18,7 +18,7 @@ from stacksafe.api import create_app
 from stacksafe.api.change_hub import StreamLimits
 from stacksafe.api.routes import changes
 from stacksafe.cli.remote_backend import RemoteSecrets
-from stacksafe.cli.watch import Watcher
+from stacksafe.cli.watch import Watcher, _say
 from stacksafe.client import Client
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import set_secret
@@ -145,3 +145,15 @@ def test_while_the_stream_is_down_the_watcher_polls(
         site.set("KEY", "v2")
         _until(waiting.changed.is_set, POLLED_WITHIN, "the change was polled")
         assert "polling every 0.2 s until the server pushes again" in capsys.readouterr().err
+
+
+def test_what_the_watcher_says_has_its_control_characters_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # An ``end`` reason or an error's description is the server's (or a proxy's) text.
+    _say("the server ended the stream: \x1b[2J\x1b[Hok\r\nstacksafe: forged\u202e; polling")
+    said = capsys.readouterr().err
+    assert said == (
+        "stacksafe: watching: the server ended the stream: "
+        "\\x1b[2J\\x1b[Hok\\r\\nstacksafe: forged\\u202e; polling\n"
+    )

@@ -28,9 +28,17 @@ if TYPE_CHECKING:
 
 __all__ = ["Watcher"]
 
+# The longest line said (characters): the server's part of it is cut shorter still.
+MAX_SAID = 1000
+
 
 def _say(line: str) -> None:
-    sys.stderr.write(f"stacksafe: watching: {line}\n")
+    """One line on stderr. What it says may be the server's (an ``end`` event's reason, an
+    error's description): its control characters are escaped, so that a hostile server or
+    proxy cannot move the cursor, clear the screen or forge a line of its own."""
+    from stacksafe.client.changes import printable
+
+    sys.stderr.write(f"stacksafe: watching: {printable(line, MAX_SAID)}\n")
     sys.stderr.flush()
 
 

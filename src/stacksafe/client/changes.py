@@ -12,13 +12,19 @@ again with ``Last-Event-ID`` and its first event says whether the stack changed 
 (``change``) or not (``ready``). What cannot get better by waiting is raised as the server said
 it: the token refused (401, 403), the stack or the endpoint missing (404, 405: an older server;
 poll instead).
+
+What the server (or a proxy in front of it) sends is bounded before it is believed: a line
+longer than ``MAX_LINE`` bytes is a broken stream (nothing buffers a line of any length), a
+``retry:`` is read only as up to nine ASCII digits, and an ``end`` event's reason is shown with
+its control characters escaped and its length cut (``printable``): it reaches a terminal.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 
 import httpx
@@ -27,7 +33,15 @@ from stacksafe.client.models.changes import ChangeNote, StackChange, StreamInter
 from stacksafe.client.transport import Transport, error_from_response, path_segment
 from stacksafe.errors import StacksafeError, Throttled
 
-__all__ = ["ChangeNote", "ChangeStream", "Changes", "StackChange", "StreamInterrupted"]
+__all__ = [
+    "MAX_LINE",
+    "ChangeNote",
+    "ChangeStream",
+    "Changes",
+    "StackChange",
+    "StreamInterrupted",
+    "printable",
+]
 
 # Seconds without a byte before the connection counts as broken: the server sends a heartbeat
 # every 15 s, so this is three missed in a row.
@@ -36,6 +50,18 @@ FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 # Statuses worth waiting out: the server busy, restarting, or at its bound of streams.
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
+# The longest line of the stream read (bytes, without its end): the server's are under 200.
+MAX_LINE = 64 * 1024
+# The longest reason of an ``end`` event shown: the server's are one short sentence.
+MAX_REASON = 300
+# The fields of an event this SDK reads; any other is dropped as it comes (a hostile stream of
+# new names in one endless event would grow the event without bound otherwise).
+_FIELDS = frozenset({"event", "data", "id", "retry"})
+# The stream's milliseconds to wait before connecting again: ASCII digits only (``isdigit``
+# takes "²", which ``int`` refuses), and few enough that ``int`` needs no big number.
+_RETRY = re.compile(r"[0-9]{1,9}")
+# A line ends with CRLF, LF or CR (server-sent events allow each).
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 class ChangeStream:
@@ -150,16 +176,18 @@ class ChangeStream:
 
     def _changes(self, response: httpx.Response) -> Iterator[StackChange]:
         fields: dict[str, str] = {}
-        for line in response.iter_lines():
+        for line in _lines(response.iter_bytes()):
             if line.startswith(":"):
                 continue  # a comment: the heartbeat
             if line:
                 name, _, value = line.partition(":")
-                fields[name] = value.removeprefix(" ")
+                if name in _FIELDS:
+                    fields[name] = value.removeprefix(" ")
                 continue
             kind, data = fields.get("event", "message"), fields.get("data")
-            if "retry" in fields and fields["retry"].isdigit():
-                self._retry = int(fields["retry"]) / 1000
+            retry = fields.get("retry")
+            if retry is not None and _RETRY.fullmatch(retry):
+                self._retry = int(retry) / 1000
             fields = {}
             if kind == "end":
                 raise _Broken(_reason(data))
@@ -178,15 +206,53 @@ class _Broken(Exception):
         self.problem = problem
 
 
+def _lines(chunks: Iterable[bytes], limit: int = MAX_LINE) -> Iterator[str]:
+    """The stream's lines, decoded (UTF-8, an undecodable byte replaced), without their ends;
+    ``_Broken`` at a line longer than ``limit`` bytes. A last line without its end is dropped
+    (an event cut off is no event)."""
+    pending = bytearray()
+    after_cr = False  # the last chunk ended with CR: an LF opening this one ends no new line
+    for chunk in chunks:
+        if after_cr and chunk.startswith(b"\n"):
+            chunk, after_cr = chunk[1:], False
+        if not chunk:
+            continue
+        after_cr = chunk.endswith(b"\r")
+        start = 0
+        for end in _LINE_END.finditer(chunk):
+            pending += chunk[start : end.start()]
+            _bounded(pending, limit)
+            yield pending.decode("utf-8", "replace")
+            pending.clear()
+            start = end.end()
+        pending += chunk[start:]
+        _bounded(pending, limit)
+
+
+def _bounded(line: bytearray, limit: int) -> None:
+    if len(line) > limit:
+        raise _Broken(f"the server sent a line longer than {limit} bytes (a broken stream)")
+
+
+def printable(text: str, limit: int = MAX_REASON) -> str:
+    """``text`` as it may be shown on a terminal: each control or other unprintable character
+    escaped (``\\x1b``, ``\\n``, ``\\u202e``), cut to ``limit`` characters."""
+    shown = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+        for c in text[: limit + 1]
+    )
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
 def _reason(data: str | None) -> str:
-    """What an ``end`` event says (its ``reason``), as the interruption's problem."""
+    """What an ``end`` event says (its ``reason``, made ``printable``), as the problem."""
     try:
         reason = json.loads(data or "{}").get("reason")
     except (ValueError, AttributeError):
         reason = None
     if not isinstance(reason, str):
         return "the server ended the stream"
-    return f"the server ended the stream: {reason}"
+    return f"the server ended the stream: {printable(reason)}"
 
 
 class Changes:

@@ -87,8 +87,11 @@ def error_from_response(response: httpx.Response) -> StacksafeError:
     message = message or f"the server answered HTTP {response.status_code}"
     if issubclass(cls, Throttled):
         # The wait the server asked for, so a client can back off exactly (None: not said).
+        # ASCII digits only, and few: ``isdigit`` takes "²" (which ``int`` refuses), and a
+        # number past 4,300 digits is refused by ``int`` too (a hostile proxy's Retry-After).
         wait = response.headers.get("retry-after", "").strip()
-        return cls(message, retry_after=int(wait) if wait.isdigit() else None)
+        plain = wait.isascii() and wait.isdigit() and len(wait) <= 9
+        return cls(message, retry_after=int(wait) if plain else None)
     return cls(message)
 
 

@@ -12,6 +12,11 @@ a key name, when the stack's effective set changed (core.streams.changes: its si
 now: it missed something while away), then ``change`` at each change, a comment every
 heartbeat, and ``end`` with a reason when the stream stops for good (the token revoked or
 expired, the stack gone, the server stopping; the client may connect again).
+
+A stream checks nothing of its own while it runs: the hub checks the tokens again, once per
+distinct token and stack, when the principals change (api.change_hub), and wakes a stream only
+to end it. The one check a stream makes itself is at its token's expiry, which no revision
+tells of.
 """
 
 from __future__ import annotations
@@ -35,7 +40,6 @@ from stacksafe.core.streams.changes import (
     open_watch,
     poll,
     signature_of,
-    still_watching,
 )
 from stacksafe.errors import NotFound
 
@@ -57,11 +61,9 @@ LastEventId = Annotated[
 ]
 
 
-def _opening(
-    installation: Installation, actor: Principal, uid: str
-) -> tuple[int, StackState, str, str]:
-    """The stack's id, state, signature and the principals revision, once ``actor`` may
-    describe it (404/403 otherwise, recorded as a describe's refusal)."""
+def _opening(installation: Installation, actor: Principal, uid: str) -> tuple[int, StackState, str]:
+    """The stack's id, state and signature, once ``actor`` may describe it (404/403 otherwise,
+    recorded as a describe's refusal)."""
     target = open_watch(installation, actor, uid)
     stack = target.stack
     if stack is None:  # pragma: no cover - a stack uid names a stack
@@ -70,7 +72,7 @@ def _opening(
     state = watched.stacks.get(stack.id)
     if state is None:  # deleted between the two reads
         raise NotFound(f"stack {uid!r} does not exist")
-    return stack.id, state, signature_of(installation, stack.id, state), watched.principals
+    return stack.id, state, signature_of(installation, stack.id, state)
 
 
 @router.get(
@@ -92,7 +94,7 @@ async def stack_changes(
     set (keys, versions, provenance) changes; never a value."""
     installation = state.installation
     hub: ChangeHub = request.app.state.change_hub
-    stack_id, stack_state, signature, principals = await to_thread.run_sync(
+    stack_id, stack_state, signature = await to_thread.run_sync(
         _opening, installation, actor, stack_uid
     )
     subscription = hub.subscribe(
@@ -106,7 +108,6 @@ async def stack_changes(
         ),
         stack_state,
         signature,
-        principals,
     )
     missed = last_event_id is not None and last_event_id != hub.signature(stack_id)
     first = "change" if missed else "ready"
@@ -147,15 +148,11 @@ async def _events(
             if hub.closing:
                 yield event("end", {"reason": "the server is stopping; connect again"})
                 return
-            reason = await to_thread.run_sync(
-                lambda: still_watching(
-                    installation,
-                    subscription.token,
-                    uid,
-                    source_ip=subscription.source_ip,
-                    request_id=subscription.request_id,
-                )
-            )
+            reason = subscription.ended
+            if reason is None and expires_at is not None and installation.clock() >= expires_at:
+                reason = await to_thread.run_sync(subscription.check, installation)
+                # Not expired after all (the core's clock says so): the hub checks it from now.
+                expires_at = None
             now = hub.signature(stack_id)
             if reason is not None or now is None:
                 yield event("end", {"reason": reason or f"stack {uid!r} does not exist"})
