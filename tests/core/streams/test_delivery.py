@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -24,7 +25,8 @@ from stacksafe.core.streams.sinks import add_sink, set_paused, sink_statuses
 from stacksafe.core.streams.verify import verify_stream
 from stacksafe.core.tenancy import Target
 from stacksafe.model import SecretValue
-from stacksafe.store.audit_sinks import StoredSink
+from stacksafe.store.audit_sinks import CURSORS, StoredSink
+from stacksafe.store.cursors import CursorState
 from stacksafe.store.stream_tables import audit_sinks
 from tests.actors import LOCAL
 from tests.core.streams.helpers import appended, until
@@ -263,3 +265,47 @@ def test_a_log_behind_the_cursor_is_said_and_streaming_goes_on_after_its_head(
     while loop.step()[0] is Step.DELIVERED:
         pass
     assert _seqs(path)[-2:] == new
+
+
+class _TakenOverWhileDelivering:
+    """A sink slower than the lease: while it delivers, the lease expires and another server
+    takes it (as that server's loop would), and is itself still delivering."""
+
+    def __init__(self, installation: Installation, sink_id: int) -> None:
+        self.installation, self.sink_id = installation, sink_id
+        self.got: list[int] = []
+
+    def deliver(self, lines: Sequence[bytes]) -> None:
+        until(self._taken, "the lease taken over")
+        self.got.extend(orjson.loads(line)["seq"] for line in lines)
+
+    def _taken(self) -> bool:
+        now = self.installation.clock()
+        return self.installation.store.transact(
+            lambda conn: CURSORS.take_lease(
+                conn, self.sink_id, "other", now, now + timedelta(seconds=30)
+            ),
+            "taking the lease",
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_delivery_slower_than_its_lease_still_moves_the_cursor(
+    installation: Installation, tmp_path: Path
+) -> None:
+    """Else two servers each deliver the batch and neither may move the cursor: forever."""
+    appended(installation, 5)
+    stored, _ = _unused_sink(installation, tmp_path, "slow")
+    sink = _TakenOverWhileDelivering(installation, stored.id)
+    short = Tuning(lease_seconds=0.01, batch_events=3)
+    loop = DeliveryLoop(installation, stored.id, sink, tuning=short, holder="slow-server")
+    assert loop.step()[0] is Step.DELIVERED
+    assert _status(installation, "slow")[0] == sink.got[-1] == 3  # moved from what it read
+    # The other server, which delivered the same batch, moves nothing: its move is a no-op.
+    with installation.store.write() as conn:
+        assert not CURSORS.advance_cursor(
+            conn, stored.id, "other", 0, 3, installation.clock(), installation.clock()
+        )
+        assert CURSORS.state(conn, stored.id) == CursorState(False, 3)

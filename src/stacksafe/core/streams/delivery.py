@@ -5,8 +5,9 @@ Each step: take (or renew) the sink's lease (one server process delivers a sink 
 lease not renewed expires and another takes it over), read the events after the cursor (at most
 ``batch_events`` and about ``batch_bytes``: bounded memory however far behind the sink is),
 encode them (core.streams.lines), hand them to the sink, then move the cursor from the value
-read to the batch's last sequence, if the lease is still ours (compare-and-set, with the lease
-check, in one statement). A sink that fails is retried with exponential backoff (1 s doubling
+read to the batch's last sequence if nobody moved it meanwhile (compare-and-set on the cursor
+alone: a delivery slower than its lease still counts, and a server that delivered the same batch
+moves nothing). A sink that fails is retried with exponential backoff (1 s doubling
 to 5 min, with jitter, or the pause the receiver asked for); nothing is skipped. A crash between
 a delivery and its cursor's move sends the batch again: receivers de-duplicate by ``seq``.
 
@@ -253,7 +254,7 @@ class DeliveryLoop:
         return Step.DELIVERED, 0
 
     def _move(self, old: int, new: int, *, delivered: bool = True) -> bool:
-        """The cursor from ``old`` to ``new`` if the lease is still ours (compare-and-set)."""
+        """The cursor from ``old`` to ``new`` unless it moved meanwhile (compare-and-set)."""
         now = self.installation.clock()
         until = now + timedelta(seconds=self.tuning.lease_seconds)
         return self.installation.store.transact(
