@@ -113,11 +113,12 @@ class CursorTable:
         return done.rowcount == 1
 
     def record_error(
-        self, conn: Connection, row_id: int, holder: str, message: str, now: datetime
+        self, conn: Connection, row_id: int, holder: str | None, message: str, now: datetime
     ) -> None:
+        """The row's last error, if ``holder`` holds its lease (None: whoever does; a server
+        that cannot even open the row's sink says so)."""
         c = self.table.c
+        where = [c.id == row_id] if holder is None else [c.id == row_id, c.lease_holder == holder]
         conn.execute(
-            update(self.table)
-            .where(c.id == row_id, c.lease_holder == holder)
-            .values(last_error=message[:500], last_error_at=now)
+            update(self.table).where(*where).values(last_error=message[:500], last_error_at=now)
         )

@@ -48,6 +48,7 @@ __all__ = [
     "Tuning",
     "delivery_state",
     "holder_name",
+    "record_unopened",
 ]
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,18 @@ def delivery_state(paused: bool, last_error: str | None) -> str:
     return "delivering" if last_error is None else "failing"
 
 
+def record_unopened(
+    installation: Installation, row_id: int, message: str, cursors: CursorTable = CURSORS
+) -> None:
+    """A stream this server cannot open (its stored settings refused by its sink, a sealed
+    credential altered) says so in its last error: its status is "failing", not "delivering"
+    while nothing delivers it."""
+    installation.store.transact(
+        lambda conn: cursors.record_error(conn, row_id, None, message, installation.clock()),
+        "recording a stream that cannot be opened",
+    )
+
+
 def holder_name() -> str:
     """Who holds a lease: this host and process, and a random part (a process restarted with
     the same pid is another holder)."""
@@ -179,6 +192,11 @@ class DeliveryLoop:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def signal(self) -> None:
+        """Ask the loop to end after the step under way, without waiting for it (``stop``
+        then waits: many loops are signalled first and joined against one deadline)."""
+        self._stop.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the step under way; a sink stalled inside ``deliver`` is left to its own

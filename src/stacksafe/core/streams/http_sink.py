@@ -60,6 +60,10 @@ _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI
 
 
 def _checked_url(url: str) -> str:
+    # Printable ASCII only: a NUL, a line break or a lone surrogate would reach the request
+    # line or the audit record (orjson refuses a surrogate); anything else is percent-encoded.
+    if not all("!" <= c <= "~" for c in url):
+        raise InvalidInput("the HTTPS sink's url must be printable ASCII (percent-encoded)")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InvalidInput("the HTTPS sink's url must be an https:// address with a host")
