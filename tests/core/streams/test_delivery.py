@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -14,10 +15,11 @@ import orjson
 import pytest
 from sqlalchemy import update
 
+from stacksafe.core.audit import append
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import list_secrets, set_secret
 from stacksafe.core.streams.config import SinkOptions
-from stacksafe.core.streams.delivery import DeliveryLoop, Step, Tuning
+from stacksafe.core.streams.delivery import AuditLines, DeliveryLoop, Step, Tuning
 from stacksafe.core.streams.file_sink import FileSink
 from stacksafe.core.streams.lines import installation_verifier
 from stacksafe.core.streams.sink import SinkUnavailable
@@ -309,3 +311,25 @@ def test_a_delivery_slower_than_its_lease_still_moves_the_cursor(
             conn, stored.id, "other", 0, 3, installation.clock(), installation.clock()
         )
         assert CURSORS.state(conn, stored.id) == CursorState(False, 3)
+
+
+def test_a_batch_of_large_events_reads_only_what_fits_in_batch_bytes(
+    installation: Installation,
+) -> None:
+    """Memory is bounded by batch_bytes, not batch_events x the largest detail."""
+    for n in range(40):
+        append(installation, LOCAL, "test.event", detail={"n": n, "pad": "k" * 100_000})
+    batcher = AuditLines(installation, Tuning(batch_events=500, batch_bytes=64 * 1024))
+    batcher.batch(40)  # caught up: what a first query allocates once (statement caches)
+    tracemalloc.start()
+    try:
+        lines, last = batcher.batch(0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (len(lines), last) == (1, 1)  # at least one, however large
+    # One event's copies (row, parsed, canonical, line) are about 1.7 MB; all 40 read were
+    # 4 MB of details alone.
+    assert peak < 3_000_000, peak
+    lines, last = batcher.batch(1)
+    assert (len(lines), last) == (1, 2)  # and the next one after it

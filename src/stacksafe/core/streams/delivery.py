@@ -103,7 +103,9 @@ class AuditLines:
     def batch(self, cursor: int) -> tuple[list[bytes], int]:
         tuning = self.tuning
         with self.installation.store.read() as conn:
-            events = audit_queries.events_after(conn, cursor, tuning.batch_events)
+            events = audit_queries.events_after(
+                conn, cursor, tuning.batch_events, tuning.batch_bytes
+            )
             previous: bytes | None = None
             if self._previous is not None and self._previous[0] == cursor:
                 previous = self._previous[1]
