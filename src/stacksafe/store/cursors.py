@@ -89,6 +89,7 @@ class CursorTable:
         until: datetime,
         *,
         delivered: bool = True,
+        errors_before: datetime | None = None,
     ) -> bool:
         """Move the cursor from ``old`` to ``new`` if nobody moved it meanwhile (compare-and-set
         on the cursor alone), renewing ``holder``'s lease if it still holds it. The lease is
@@ -98,7 +99,8 @@ class CursorTable:
         Order and no loss hold because the cursor only ever moves from the value a batch was
         read after to that batch's last event. ``delivered`` False: events skipped (none was
         for this receiver), which says nothing of the receiver, so its last delivery and error
-        stay."""
+        stay. ``errors_before``: a delivery clears only an error older than that (a receiver
+        that keeps failing is not shown healthy by every batch that slips through between)."""
         c = self.table.c
         ours = c.lease_holder == holder
         values: dict[str, object] = {
@@ -106,7 +108,16 @@ class CursorTable:
             "lease_until": case((ours, until), else_=c.lease_until),
         }
         if delivered:
-            values |= {"last_delivered_at": now, "last_error": None, "last_error_at": None}
+            values["last_delivered_at"] = now
+            # An error recorded at ``errors_before`` or later stays (None: any is cleared).
+            if errors_before is None:
+                values |= {"last_error": None, "last_error_at": None}
+            else:
+                settled = or_(c.last_error_at.is_(None), c.last_error_at < errors_before)
+                values |= {
+                    "last_error": case((settled, None), else_=c.last_error),
+                    "last_error_at": case((settled, None), else_=c.last_error_at),
+                }
         done = conn.execute(
             update(self.table).where(c.id == row_id, c.cursor == old).values(**values)
         )

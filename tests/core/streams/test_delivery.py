@@ -33,7 +33,9 @@ from stacksafe.store.stream_tables import audit_sinks
 from tests.actors import LOCAL
 from tests.core.streams.helpers import appended, until
 
-FAST = Tuning(idle_seconds=0.01, backoff_first=0.01, backoff_max=0.05, batch_events=7)
+FAST = Tuning(
+    idle_seconds=0.01, backoff_first=0.01, backoff_max=0.05, batch_events=7, error_hold_seconds=0
+)
 
 
 def _file_sink(installation: Installation, tmp_path: Path, name: str = "siem") -> tuple[int, Path]:
@@ -333,3 +335,30 @@ def test_a_batch_of_large_events_reads_only_what_fits_in_batch_bytes(
     assert peak < 3_000_000, peak
     lines, last = batcher.batch(1)
     assert (len(lines), last) == (1, 2)  # and the next one after it
+
+
+def test_a_last_error_is_kept_a_while_after_it_happened_though_batches_go_through(
+    installation: Installation, tmp_path: Path
+) -> None:
+    """A syslog receiver that keeps timing out takes each new connection's first batches into
+    kernel buffers: clearing its error on each showed it healthy most of the time."""
+    appended(installation, 6)
+    stored, _ = _unused_sink(installation, tmp_path, "flaky")
+    sink = FlakySink(failures=1)
+    tuning = Tuning(batch_events=2, backoff_first=0.01, error_hold_seconds=60)
+    loop = DeliveryLoop(installation, stored.id, sink, tuning=tuning)
+    assert loop.step()[0] is Step.FAILED
+    assert loop.step()[0] is Step.DELIVERED
+    kept = {s.name: s for s in sink_statuses(installation)}["flaky"]
+    assert (kept.state, kept.last_error, kept.cursor) == ("failing", "receiver down", 2)
+    assert kept.last_delivered_at is not None  # shown beside the error
+    # Once the error is older than the hold, the next delivery clears it.
+    with installation.store.write() as conn:
+        conn.execute(
+            update(audit_sinks)
+            .where(audit_sinks.c.id == stored.id)
+            .values(last_error_at=installation.clock() - timedelta(seconds=61))
+        )
+    assert loop.step()[0] is Step.DELIVERED
+    cleared = {s.name: s for s in sink_statuses(installation)}["flaky"]
+    assert (cleared.state, cleared.last_error, cleared.cursor) == ("delivering", None, 4)

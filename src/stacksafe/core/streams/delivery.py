@@ -62,6 +62,10 @@ class Tuning:
     lease_seconds: float = 30.0
     backoff_first: float = 1.0
     backoff_max: float = 300.0
+    # How long a last error is shown after it happened even if batches go through meanwhile:
+    # a syslog receiver that keeps timing out takes each new connection's first batches into
+    # kernel buffers, and clearing the error on each would show it healthy most of the time.
+    error_hold_seconds: float = 60.0
 
 
 class Step(Enum):
@@ -133,8 +137,9 @@ class AuditLines:
 
 
 def delivery_state(paused: bool, last_error: str | None) -> str:
-    """How a stream's delivery stands, as its status shows it: paused, failing (its last
-    attempt failed; cleared by the next delivery) or delivering."""
+    """How a stream's delivery stands, as its status shows it: paused, failing (an attempt
+    failed; cleared by the first delivery at least ``Tuning.error_hold_seconds`` after the last
+    failure) or delivering."""
     if paused:
         return "paused"
     return "delivering" if last_error is None else "failing"
@@ -277,9 +282,18 @@ class DeliveryLoop:
         """The cursor from ``old`` to ``new`` unless it moved meanwhile (compare-and-set)."""
         now = self.installation.clock()
         until = now + timedelta(seconds=self.tuning.lease_seconds)
+        errors_before = now - timedelta(seconds=self.tuning.error_hold_seconds)
         return self.installation.store.transact(
             lambda conn: self.cursors.advance_cursor(
-                conn, self.sink_id, self.holder, old, new, now, until, delivered=delivered
+                conn,
+                self.sink_id,
+                self.holder,
+                old,
+                new,
+                now,
+                until,
+                delivered=delivered,
+                errors_before=errors_before,
             ),
             f"moving a {self.kind}'s cursor",
         )
