@@ -142,6 +142,29 @@ def test_syslog_options_and_the_udp_warning(owner: InProcessCli) -> None:
             ["s", "--type", "http", "--url", "https://x.test", "--header", "Host: a"],
             "set by the sink",
         ),
+        # What the sink itself would refuse when the server opens it is refused now.
+        (["s", "--type", "http", "--url", "https://x.test", "--header", "X-T: Zürich"], "ASCII"),
+        (
+            ["s", "--type", "http", "--url", "https://x.test", "--header", "X-T: a\udcff"],
+            "ASCII",
+        ),
+        (
+            ["s", "--type", "http", "--url", "https://x.test", "--header", "Stacksafe-Signature:"],
+            "set by stacksafe itself",
+        ),
+        (
+            ["s", "--type", "http", "--url", "https://x.test", "--header", "Content-Encoding: gz"],
+            "set by stacksafe itself",
+        ),
+        (["s", "--type", "http", "--url", "https://x.test:0/in"], "port 1-65535"),
+        (["s", "--type", "http", "--url", "https://x.test/in\x00x"], "printable ASCII"),
+        (["s", "--type", "http", "--url", "https://x.test/in\udcff"], "printable ASCII"),
+        (["s", "--type", "http", "--url", "https://x\udcffy.test/in"], "printable ASCII"),
+        (["s", "--type", "syslog", "--address", "a/b:514"], "host name or IP address"),
+        (["s", "--type", "syslog", "--address", "lo\udcffg:514"], "undecodable"),
+        (["s", "--type", "syslog", "--address", "lo\x00g:514"], "control character"),
+        (["s", "--type", "syslog", "--address", "h:" + "9" * 5000], "must be HOST:PORT"),
+        (["s", "--type", "file", "--path", "/tmp/a\udcff"], "--path holds"),
     ],
 )
 def test_mistakes_are_one_error_line_and_change_nothing(
@@ -149,6 +172,7 @@ def test_mistakes_are_one_error_line_and_change_nothing(
 ) -> None:
     done = owner.fails(InvalidInput.exit_code, "audit", "sinks", "add", *args)
     assert says in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert owner.json("audit", "sinks", "list", "--format", "json") == []
 
 

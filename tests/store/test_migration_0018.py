@@ -59,15 +59,18 @@ def test_one_holder_at_a_time_and_the_cursor_moves_only_from_what_was_read(
         assert queries.take_lease(conn, sink.id, "a", now, later)
         assert not queries.take_lease(conn, sink.id, "b", now, later)  # a holds it
         assert queries.take_lease(conn, sink.id, "a", now, later)  # renewed
-        assert not queries.advance_cursor(conn, sink.id, "b", 0, 5, now, later)
         assert queries.advance_cursor(conn, sink.id, "a", 0, 5, now, later)
         assert not queries.advance_cursor(conn, sink.id, "a", 0, 7, now, later)  # moved already
-        # Expired but not taken over (a delivery slower than the lease): a still counts it.
+        # Expired and taken over during a slow delivery: b holds the lease, and a's batch,
+        # delivered, still moves the cursor (from what it read) without renewing b's lease.
         expired = later + timedelta(seconds=1)
-        assert queries.advance_cursor(conn, sink.id, "a", 5, 5, expired, later)
-        # Taken over: b holds it, and a can no longer move the cursor.
-        assert queries.take_lease(conn, sink.id, "b", expired, expired + timedelta(seconds=30))
-        assert not queries.advance_cursor(conn, sink.id, "a", 5, 9, expired, later)
+        b_until = expired + timedelta(seconds=30)
+        assert queries.take_lease(conn, sink.id, "b", expired, b_until)
+        assert queries.advance_cursor(conn, sink.id, "a", 5, 9, expired, later)
+        # b delivered the same batch: its move from 5 is a no-op, nothing skipped or repeated.
+        assert not queries.advance_cursor(conn, sink.id, "b", 5, 9, expired, b_until)
         found = queries.sink_by_id(conn, sink.id)
     assert found is not None
-    assert (found.cursor, found.lease_holder) == (5, "b")
+    assert (found.cursor, found.lease_holder) == (9, "b")
+    assert found.lease_until is not None
+    assert found.lease_until.replace(tzinfo=None) == b_until.replace(tzinfo=None)

@@ -8,7 +8,7 @@ from collections.abc import Hashable, Mapping
 
 from stacksafe.api.cursor_streams import CursorStreams
 from stacksafe.core.streams.config import open_config
-from stacksafe.core.streams.delivery import DeliveryLoop
+from stacksafe.core.streams.delivery import DeliveryLoop, record_unopened
 from stacksafe.core.streams.sinks import StoredSink, stored_sinks
 from stacksafe.core.streams.types import FACTORIES
 
@@ -35,3 +35,6 @@ class AuditStreams(CursorStreams[StoredSink]):
 
     def name_of(self, row: StoredSink) -> str:
         return row.name
+
+    def record_unopened(self, row: StoredSink, message: str) -> None:
+        record_unopened(self.installation, row.id, message)

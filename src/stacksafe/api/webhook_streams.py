@@ -7,7 +7,12 @@ from collections.abc import Hashable, Mapping
 
 from stacksafe.api.cursor_streams import CursorStreams
 from stacksafe.core.streams.delivery import DeliveryLoop
-from stacksafe.core.webhooks.runtime import StoredWebhook, delivery_loop, live_webhooks
+from stacksafe.core.webhooks.runtime import (
+    StoredWebhook,
+    delivery_loop,
+    live_webhooks,
+    record_unopened,
+)
 
 __all__ = ["WebhookStreams"]
 
@@ -24,3 +29,6 @@ class WebhookStreams(CursorStreams[StoredWebhook]):
 
     def name_of(self, row: StoredWebhook) -> str:
         return row.name
+
+    def record_unopened(self, row: StoredWebhook, message: str) -> None:
+        record_unopened(self.installation, row, message)

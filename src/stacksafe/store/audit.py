@@ -8,7 +8,18 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -191,13 +202,53 @@ def iter_events(conn: Connection, batch: int = 1000) -> Iterator[StoredEvent]:
         after = rows[-1].seq
 
 
-def events_after(conn: Connection, after: int, limit: int) -> list[StoredEvent]:
+# What a streamed event holds besides its detail (hashes, signature, the other fields), about.
+_EVENT_OVERHEAD = 512
+
+
+def events_after(
+    conn: Connection, after: int, limit: int, max_bytes: int | None = None
+) -> list[StoredEvent]:
     """Up to ``limit`` events with a sequence above ``after``, in sequence order (a sink's
-    next batch: appenders commit in sequence order, so no lower one can still appear)."""
+    next batch: appenders commit in sequence order, so no lower one can still appear).
+    ``max_bytes``: only as many as fit in about that many bytes (at least one), measured by
+    their details' lengths before any detail is read: a batch of large events is not read
+    whole only to be cut to its first few."""
+    after_it = audit_events.c.seq > after
+    if max_bytes is not None:
+        last = _last_within(conn, after, limit, max_bytes)
+        if last is None:
+            return []
+        after_it = and_(after_it, audit_events.c.seq <= last)
     rows = conn.execute(
-        events_query().where(audit_events.c.seq > after).order_by(audit_events.c.seq).limit(limit)
+        events_query().where(after_it).order_by(audit_events.c.seq).limit(limit)
     ).all()
     return [_event(row) for row in rows]
+
+
+def _last_within(conn: Connection, after: int, limit: int, max_bytes: int) -> int | None:
+    size = (
+        func.length(audit_events.c.detail)
+        + func.coalesce(func.length(audit_details.c.detail), 0)
+        + _EVENT_OVERHEAD
+    )
+    sizes = conn.execute(
+        select(audit_events.c.seq, size)
+        .select_from(
+            audit_events.outerjoin(
+                audit_details, audit_details.c.digest == audit_events.c.detail_digest
+            )
+        )
+        .where(audit_events.c.seq > after)
+        .order_by(audit_events.c.seq)
+        .limit(limit)
+    ).all()
+    total, last = 0, None
+    for seq, length in sizes:
+        if last is not None and total + int(length) > max_bytes:
+            break
+        total, last = total + int(length), int(seq)
+    return last
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, Table, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, case, insert, or_, select, update
 
 __all__ = ["CursorState", "CursorTable"]
 
@@ -89,31 +89,47 @@ class CursorTable:
         until: datetime,
         *,
         delivered: bool = True,
+        errors_before: datetime | None = None,
     ) -> bool:
-        """Move the cursor from ``old`` to ``new`` if ``holder`` still holds the lease and
-        nobody moved it meanwhile (the lease renewed in the same statement). A lease that
-        expired during a slow delivery but was not taken over still counts: else a receiver
-        slower than the lease would be sent the same batch forever. False: it was taken over;
-        the batch was delivered at least once, and its new holder sends it again.
-        ``delivered`` False: events skipped (none was for this receiver), which says nothing
-        of the receiver, so its last delivery and error stay."""
+        """Move the cursor from ``old`` to ``new`` if nobody moved it meanwhile (compare-and-set
+        on the cursor alone), renewing ``holder``'s lease if it still holds it. The lease is
+        not required: a delivery slower than the lease, its lease taken over, would otherwise
+        be sent again by both servers forever. Two servers that delivered the same batch both
+        try; the loser's move is a no-op (False), and the batch was delivered at least once.
+        Order and no loss hold because the cursor only ever moves from the value a batch was
+        read after to that batch's last event. ``delivered`` False: events skipped (none was
+        for this receiver), which says nothing of the receiver, so its last delivery and error
+        stay. ``errors_before``: a delivery clears only an error older than that (a receiver
+        that keeps failing is not shown healthy by every batch that slips through between)."""
         c = self.table.c
-        values: dict[str, object] = {"cursor": new, "lease_until": until}
+        ours = c.lease_holder == holder
+        values: dict[str, object] = {
+            "cursor": new,
+            "lease_until": case((ours, until), else_=c.lease_until),
+        }
         if delivered:
-            values |= {"last_delivered_at": now, "last_error": None, "last_error_at": None}
+            values["last_delivered_at"] = now
+            # An error recorded at ``errors_before`` or later stays (None: any is cleared).
+            if errors_before is None:
+                values |= {"last_error": None, "last_error_at": None}
+            else:
+                settled = or_(c.last_error_at.is_(None), c.last_error_at < errors_before)
+                values |= {
+                    "last_error": case((settled, None), else_=c.last_error),
+                    "last_error_at": case((settled, None), else_=c.last_error_at),
+                }
         done = conn.execute(
-            update(self.table)
-            .where(c.id == row_id, c.lease_holder == holder, c.cursor == old)
-            .values(**values)
+            update(self.table).where(c.id == row_id, c.cursor == old).values(**values)
         )
         return done.rowcount == 1
 
     def record_error(
-        self, conn: Connection, row_id: int, holder: str, message: str, now: datetime
+        self, conn: Connection, row_id: int, holder: str | None, message: str, now: datetime
     ) -> None:
+        """The row's last error, if ``holder`` holds its lease (None: whoever does; a server
+        that cannot even open the row's sink says so)."""
         c = self.table.c
+        where = [c.id == row_id] if holder is None else [c.id == row_id, c.lease_holder == holder]
         conn.execute(
-            update(self.table)
-            .where(c.id == row_id, c.lease_holder == holder)
-            .values(last_error=message[:500], last_error_at=now)
+            update(self.table).where(*where).values(last_error=message[:500], last_error_at=now)
         )

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 from sqlalchemy import update
 
+from stacksafe.core.audit import append
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import list_secrets, set_secret
 from stacksafe.core.streams.config import SinkOptions
-from stacksafe.core.streams.delivery import DeliveryLoop, Step, Tuning
+from stacksafe.core.streams.delivery import AuditLines, DeliveryLoop, Step, Tuning
 from stacksafe.core.streams.file_sink import FileSink
 from stacksafe.core.streams.lines import installation_verifier
 from stacksafe.core.streams.sink import SinkUnavailable
@@ -24,12 +27,15 @@ from stacksafe.core.streams.sinks import add_sink, set_paused, sink_statuses
 from stacksafe.core.streams.verify import verify_stream
 from stacksafe.core.tenancy import Target
 from stacksafe.model import SecretValue
-from stacksafe.store.audit_sinks import StoredSink
+from stacksafe.store.audit_sinks import CURSORS, StoredSink
+from stacksafe.store.cursors import CursorState
 from stacksafe.store.stream_tables import audit_sinks
 from tests.actors import LOCAL
 from tests.core.streams.helpers import appended, until
 
-FAST = Tuning(idle_seconds=0.01, backoff_first=0.01, backoff_max=0.05, batch_events=7)
+FAST = Tuning(
+    idle_seconds=0.01, backoff_first=0.01, backoff_max=0.05, batch_events=7, error_hold_seconds=0
+)
 
 
 def _file_sink(installation: Installation, tmp_path: Path, name: str = "siem") -> tuple[int, Path]:
@@ -263,3 +269,96 @@ def test_a_log_behind_the_cursor_is_said_and_streaming_goes_on_after_its_head(
     while loop.step()[0] is Step.DELIVERED:
         pass
     assert _seqs(path)[-2:] == new
+
+
+class _TakenOverWhileDelivering:
+    """A sink slower than the lease: while it delivers, the lease expires and another server
+    takes it (as that server's loop would), and is itself still delivering."""
+
+    def __init__(self, installation: Installation, sink_id: int) -> None:
+        self.installation, self.sink_id = installation, sink_id
+        self.got: list[int] = []
+
+    def deliver(self, lines: Sequence[bytes]) -> None:
+        until(self._taken, "the lease taken over")
+        self.got.extend(orjson.loads(line)["seq"] for line in lines)
+
+    def _taken(self) -> bool:
+        now = self.installation.clock()
+        return self.installation.store.transact(
+            lambda conn: CURSORS.take_lease(
+                conn, self.sink_id, "other", now, now + timedelta(seconds=30)
+            ),
+            "taking the lease",
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_delivery_slower_than_its_lease_still_moves_the_cursor(
+    installation: Installation, tmp_path: Path
+) -> None:
+    """Else two servers each deliver the batch and neither may move the cursor: forever."""
+    appended(installation, 5)
+    stored, _ = _unused_sink(installation, tmp_path, "slow")
+    sink = _TakenOverWhileDelivering(installation, stored.id)
+    short = Tuning(lease_seconds=0.01, batch_events=3)
+    loop = DeliveryLoop(installation, stored.id, sink, tuning=short, holder="slow-server")
+    assert loop.step()[0] is Step.DELIVERED
+    assert _status(installation, "slow")[0] == sink.got[-1] == 3  # moved from what it read
+    # The other server, which delivered the same batch, moves nothing: its move is a no-op.
+    with installation.store.write() as conn:
+        assert not CURSORS.advance_cursor(
+            conn, stored.id, "other", 0, 3, installation.clock(), installation.clock()
+        )
+        assert CURSORS.state(conn, stored.id) == CursorState(False, 3)
+
+
+def test_a_batch_of_large_events_reads_only_what_fits_in_batch_bytes(
+    installation: Installation,
+) -> None:
+    """Memory is bounded by batch_bytes, not batch_events x the largest detail."""
+    for n in range(40):
+        append(installation, LOCAL, "test.event", detail={"n": n, "pad": "k" * 100_000})
+    batcher = AuditLines(installation, Tuning(batch_events=500, batch_bytes=64 * 1024))
+    batcher.batch(40)  # caught up: what a first query allocates once (statement caches)
+    tracemalloc.start()
+    try:
+        lines, last = batcher.batch(0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (len(lines), last) == (1, 1)  # at least one, however large
+    # One event's copies (row, parsed, canonical, line) are about 1.7 MB; all 40 read were
+    # 4 MB of details alone.
+    assert peak < 3_000_000, peak
+    lines, last = batcher.batch(1)
+    assert (len(lines), last) == (1, 2)  # and the next one after it
+
+
+def test_a_last_error_is_kept_a_while_after_it_happened_though_batches_go_through(
+    installation: Installation, tmp_path: Path
+) -> None:
+    """A syslog receiver that keeps timing out takes each new connection's first batches into
+    kernel buffers: clearing its error on each showed it healthy most of the time."""
+    appended(installation, 6)
+    stored, _ = _unused_sink(installation, tmp_path, "flaky")
+    sink = FlakySink(failures=1)
+    tuning = Tuning(batch_events=2, backoff_first=0.01, error_hold_seconds=60)
+    loop = DeliveryLoop(installation, stored.id, sink, tuning=tuning)
+    assert loop.step()[0] is Step.FAILED
+    assert loop.step()[0] is Step.DELIVERED
+    kept = {s.name: s for s in sink_statuses(installation)}["flaky"]
+    assert (kept.state, kept.last_error, kept.cursor) == ("failing", "receiver down", 2)
+    assert kept.last_delivered_at is not None  # shown beside the error
+    # Once the error is older than the hold, the next delivery clears it.
+    with installation.store.write() as conn:
+        conn.execute(
+            update(audit_sinks)
+            .where(audit_sinks.c.id == stored.id)
+            .values(last_error_at=installation.clock() - timedelta(seconds=61))
+        )
+    assert loop.step()[0] is Step.DELIVERED
+    cleared = {s.name: s for s in sink_statuses(installation)}["flaky"]
+    assert (cleared.state, cleared.last_error, cleared.cursor) == ("delivering", None, 4)

@@ -3,6 +3,7 @@ batch that fails half-way leaves no half line behind."""
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import stat
@@ -108,3 +109,26 @@ def test_a_batch_cut_short_by_a_full_file_leaves_no_half_line(
     sink.deliver(lines[1:])  # sent again, whole
     sink.close()
     assert path.read_bytes() == b"".join(line + b"\n" for line in lines)
+
+
+def test_a_symlink_at_the_path_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    target = tmp_path / "victim.conf"
+    target.write_text("important=1\n")
+    target.chmod(0o644)
+    link = tmp_path / "audit.jsonl"
+    link.symlink_to(target)
+    with pytest.raises(SinkUnavailable, match="symbolic link"):
+        FileSink(link).deliver([b'{"seq":1}'])
+    assert target.read_text() == "important=1\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_a_path_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(SinkUnavailable, match=str(fifo)):  # at once: no reader to wait for
+        FileSink(fifo).deliver([b'{"seq":1}'])
+    directory = tmp_path / "dir"
+    directory.mkdir()
+    with pytest.raises(SinkUnavailable):
+        FileSink(directory).deliver([b'{"seq":1}'])

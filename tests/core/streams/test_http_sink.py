@@ -8,6 +8,8 @@ import email.utils
 import hashlib
 import hmac
 import json
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -263,6 +265,44 @@ def test_a_receiver_that_never_answers_fails_the_batch_within_the_timeout() -> N
         with opened(config) as sink, pytest.raises(SinkUnavailable, match="timed out"):
             sink.deliver(lines(1, 1))
     assert time.monotonic() - started < 1.5
+
+
+@contextmanager
+def dripping_receiver(stop: threading.Event) -> Iterator[int]:
+    """Reads the request, then answers a byte every 0.1 s (each read well inside a timeout)."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 100:
+                if stop.wait(0.1):
+                    return
+                try:
+                    conn.send(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+def test_a_receiver_dripping_its_answer_fails_the_batch_within_the_timeout() -> None:
+    """The timeout bounds the whole POST: per read, this answer would take 12 s."""
+    stop = threading.Event()
+    with dripping_receiver(stop) as port:
+        config = config_for(f"http://127.0.0.1:{port}/", None, timeout=0.5)
+        started = time.monotonic()
+        with opened(config) as sink, pytest.raises(SinkUnavailable, match="timed out"):
+            sink.deliver(lines(1, 1))
+        assert time.monotonic() - started < 1.0
 
 
 def test_plain_http_is_for_loopback_only(tls: TlsFiles) -> None:

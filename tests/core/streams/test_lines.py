@@ -139,3 +139,58 @@ def test_encoder_checks_the_link_to_the_event_before(installation: Installation)
         events = list(queries.iter_events(conn))
     with pytest.raises(BrokenChain):
         LineEncoder.of(installation).encode(events[-1], b"\x01" * 32)
+
+
+def _edited(installation: Installation, tmp_path: Path, edit: Any) -> list[str]:
+    """The problems ``verify --stream`` finds once ``edit`` changed the middle line (parsed)."""
+    appended(installation, 3)
+    found = [orjson.loads(line) for line in stream_lines(installation)]
+    edit(found[1])
+    lines = [orjson.dumps(line, option=orjson.OPT_SORT_KEYS) for line in found]
+    return verify_stream(
+        [_write(tmp_path / "s.jsonl", lines)], installation_verifier(installation)
+    ).problems
+
+
+def test_an_edited_detail_beside_its_original_text_is_refused(
+    installation: Installation, tmp_path: Path
+) -> None:
+    def forge(line: dict[str, Any]) -> None:
+        assert "detail_text" not in line  # the encoder writes none for a canonical detail
+        line["detail_text"] = detail_text(line["detail"])
+        line["detail"] = {"n": 999, "note": "forged: the SIEM indexes this"}
+
+    problems = _edited(installation, tmp_path, forge)
+    assert any("detail does not match detail_text" in p for p in problems), problems
+
+
+def test_a_detail_text_the_encoder_never_writes_is_refused(
+    installation: Installation, tmp_path: Path
+) -> None:
+    def forge(line: dict[str, Any]) -> None:
+        line["detail_text"] = detail_text(line["detail"])  # detail itself left as it was
+
+    problems = _edited(installation, tmp_path, forge)
+    assert any("detail_text repeats detail" in p for p in problems), problems
+
+
+def test_a_detail_equal_only_to_pythons_eye_is_refused(
+    installation: Installation, tmp_path: Path
+) -> None:
+    """{"n": 1} and {"n": true} are equal in Python; a SIEM indexes them differently."""
+    append(installation, LOCAL, "odd", detail={"n": 1})
+    found = orjson.loads(stream_lines(installation)[-1])
+    found["detail_text"] = '{"n":1}'
+    found["detail"] = {"n": True}
+    path = _write(tmp_path / "s.jsonl", [orjson.dumps(found, option=orjson.OPT_SORT_KEYS)])
+    problems = verify_stream([path], installation_verifier(installation)).problems
+    assert any("detail does not match detail_text" in p for p in problems), problems
+
+
+def test_an_unsigned_extra_key_is_refused(installation: Installation, tmp_path: Path) -> None:
+    def forge(line: dict[str, Any]) -> None:
+        line["user"] = {"name": "mallory"}
+        line["event.outcome"] = "success"
+
+    problems = _edited(installation, tmp_path, forge)
+    assert any("unsigned keys ('event.outcome', 'user')" in p for p in problems), problems

@@ -42,7 +42,7 @@ LOOPBACK = OutboundPolicy(allow=(ip_network("127.0.0.1/32"),))
 SIGNING = "whsec-web-signing-value-4b1d"
 ACME_SIGNING = "whsec-acme-signing-value-8c2e"
 NEW_VALUE = "a-new-value-that-must-not-leave-9e17"
-FAST = Tuning(idle_seconds=0.01, backoff_first=0.01, backoff_max=0.05)
+FAST = Tuning(idle_seconds=0.01, backoff_first=0.01, backoff_max=0.05, error_hold_seconds=0)
 
 
 @pytest.fixture

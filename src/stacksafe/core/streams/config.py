@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,12 @@ from urllib.parse import urlsplit
 
 from stacksafe.core.installation import Installation
 from stacksafe.core.server_keys import SETTINGS_SEAL, keyed_hash
+from stacksafe.core.streams.http_sink import HttpConfig
+from stacksafe.core.streams.syslog_sink import SyslogConfig, Transport
 from stacksafe.crypto.sealed_setting import open_setting, seal_setting
 from stacksafe.errors import InvalidInput
 from stacksafe.loopback import is_loopback
+from stacksafe.model import SecretValue
 
 __all__ = [
     "DEFAULT_KEEP",
@@ -30,10 +34,12 @@ __all__ = [
     "SinkOptions",
     "check_options",
     "checked_url",
+    "http_config",
     "open_config",
     "open_named",
     "seal_credentials",
     "seal_named",
+    "syslog_config",
 ]
 
 TYPES = ("file", "syslog", "http")
@@ -45,6 +51,7 @@ _MAX_SECRET_BYTES = 4096
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 # Headers the HTTP sink sets itself: one given twice would make the request ambiguous.
 _OWN_HEADERS = {"host", "content-length", "content-type", "transfer-encoding", "connection"}
+_MAX_PORT_DIGITS = 5  # int() of thousands of digits is refused by Python itself (a crash)
 
 
 @dataclass(frozen=True)
@@ -84,8 +91,43 @@ def check_options(
     if type_ == "file":
         return _file(given), {}, []
     if type_ == "syslog":
-        return _syslog(given)
-    return _http(given)
+        options, credentials, warnings = _syslog(given)
+        syslog_config(options)  # what the sink itself would refuse, refused now
+        return options, credentials, warnings
+    options, credentials, warnings = _http(given)
+    http_config(options, credentials)
+    return options, credentials, warnings
+
+
+def syslog_config(options: Mapping[str, Any]) -> SyslogConfig:
+    """The syslog sink's configuration of a sink's stored ``options``."""
+    transport: Transport = "udp" if options["udp"] else "tls" if options["tls"] else "tcp"
+    ca = options.get("ca")
+    return SyslogConfig(
+        host=str(options["host"]),
+        port=int(options["port"]),
+        transport=transport,
+        ca_file=None if ca is None else Path(ca),
+    )
+
+
+def http_config(options: Mapping[str, Any], credentials: Mapping[str, Any]) -> HttpConfig:
+    """The HTTPS sink's configuration of a sink's stored ``options`` and ``credentials``."""
+    secret = credentials.get("hmac_secret")
+    ca = options.get("ca")
+    return HttpConfig(
+        url=str(credentials["url"]),
+        headers=tuple((str(n), str(v)) for n, v in credentials.get("headers", ())),
+        hmac_secret=None if secret is None else SecretValue(str(secret)),
+        ca_file=None if ca is None else Path(ca),
+    )
+
+
+def _plain(option: str, text: str) -> None:
+    """Refuse what no address or file name holds and what cannot even be audited (a lone
+    surrogate from undecodable bytes, a NUL, a control character): never echoed."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in text):
+        raise InvalidInput(f"{option} holds a control character or undecodable bytes")
 
 
 _OWNED = {
@@ -106,7 +148,10 @@ def _refuse_foreign(type_: str, given: SinkOptions) -> None:
 def _file(given: SinkOptions) -> dict[str, Any]:
     if given.path is None:
         raise InvalidInput("a file sink needs --path FILE")
+    _plain("--path", str(given.path))
     path = given.path.expanduser().absolute()
+    if path.is_symlink():
+        raise InvalidInput(f"--path {path} is a symbolic link (the sink writes only a file)")
     if not path.parent.is_dir():
         raise InvalidInput(f"--path {path}: its directory does not exist")
     if path.is_dir():
@@ -123,9 +168,11 @@ def _file(given: SinkOptions) -> dict[str, Any]:
 def _syslog(given: SinkOptions) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     if given.address is None:
         raise InvalidInput("a syslog sink needs --address HOST:PORT")
+    _plain("--address", given.address)
     host, sep, port_text = given.address.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port_text.isascii() or not port_text.isdigit():
+    digits = port_text.isascii() and port_text.isdigit() and len(port_text) <= _MAX_PORT_DIGITS
+    if not sep or not host or not digits:
         raise InvalidInput(f"--address {given.address[:200]!r} must be HOST:PORT")
     port = int(port_text)
     if not 1 <= port <= 65535 or len(host) > 253 or any(c.isspace() for c in host):
@@ -172,6 +219,8 @@ def checked_url(url: str, instead: str = "") -> str:
     """The origin (scheme and authority, what may be shown) of ``url``, an address stacksafe
     POSTs to (an HTTP sink's, a webhook's): https://, plain http only to this machine, no
     credentials in it (``instead``: where they go), no fragment; else ``InvalidInput``."""
+    if not all("!" <= c <= "~" for c in url):  # never echoed: it may hold a token
+        raise InvalidInput("--url must be printable ASCII without spaces (percent-encode the rest)")
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -191,6 +240,7 @@ def _ca_file(given: SinkOptions) -> str | None:
     """``--ca FILE``: the receiver's certificate authority, instead of the system's."""
     if given.ca is None:
         return None
+    _plain("--ca", str(given.ca))
     ca_path = given.ca.expanduser().absolute()
     if not ca_path.is_file():
         raise InvalidInput(f"--ca {ca_path} is not a file")

@@ -5,8 +5,9 @@ Each step: take (or renew) the sink's lease (one server process delivers a sink 
 lease not renewed expires and another takes it over), read the events after the cursor (at most
 ``batch_events`` and about ``batch_bytes``: bounded memory however far behind the sink is),
 encode them (core.streams.lines), hand them to the sink, then move the cursor from the value
-read to the batch's last sequence, if the lease is still ours (compare-and-set, with the lease
-check, in one statement). A sink that fails is retried with exponential backoff (1 s doubling
+read to the batch's last sequence if nobody moved it meanwhile (compare-and-set on the cursor
+alone: a delivery slower than its lease still counts, and a server that delivered the same batch
+moves nothing). A sink that fails is retried with exponential backoff (1 s doubling
 to 5 min, with jitter, or the pause the receiver asked for); nothing is skipped. A crash between
 a delivery and its cursor's move sends the batch again: receivers de-duplicate by ``seq``.
 
@@ -47,6 +48,7 @@ __all__ = [
     "Tuning",
     "delivery_state",
     "holder_name",
+    "record_unopened",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,10 @@ class Tuning:
     lease_seconds: float = 30.0
     backoff_first: float = 1.0
     backoff_max: float = 300.0
+    # How long a last error is shown after it happened even if batches go through meanwhile:
+    # a syslog receiver that keeps timing out takes each new connection's first batches into
+    # kernel buffers, and clearing the error on each would show it healthy most of the time.
+    error_hold_seconds: float = 60.0
 
 
 class Step(Enum):
@@ -101,7 +107,9 @@ class AuditLines:
     def batch(self, cursor: int) -> tuple[list[bytes], int]:
         tuning = self.tuning
         with self.installation.store.read() as conn:
-            events = audit_queries.events_after(conn, cursor, tuning.batch_events)
+            events = audit_queries.events_after(
+                conn, cursor, tuning.batch_events, tuning.batch_bytes
+            )
             previous: bytes | None = None
             if self._previous is not None and self._previous[0] == cursor:
                 previous = self._previous[1]
@@ -129,11 +137,24 @@ class AuditLines:
 
 
 def delivery_state(paused: bool, last_error: str | None) -> str:
-    """How a stream's delivery stands, as its status shows it: paused, failing (its last
-    attempt failed; cleared by the next delivery) or delivering."""
+    """How a stream's delivery stands, as its status shows it: paused, failing (an attempt
+    failed; cleared by the first delivery at least ``Tuning.error_hold_seconds`` after the last
+    failure) or delivering."""
     if paused:
         return "paused"
     return "delivering" if last_error is None else "failing"
+
+
+def record_unopened(
+    installation: Installation, row_id: int, message: str, cursors: CursorTable = CURSORS
+) -> None:
+    """A stream this server cannot open (its stored settings refused by its sink, a sealed
+    credential altered) says so in its last error: its status is "failing", not "delivering"
+    while nothing delivers it."""
+    installation.store.transact(
+        lambda conn: cursors.record_error(conn, row_id, None, message, installation.clock()),
+        "recording a stream that cannot be opened",
+    )
 
 
 def holder_name() -> str:
@@ -178,6 +199,11 @@ class DeliveryLoop:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def signal(self) -> None:
+        """Ask the loop to end after the step under way, without waiting for it (``stop``
+        then waits: many loops are signalled first and joined against one deadline)."""
+        self._stop.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the step under way; a sink stalled inside ``deliver`` is left to its own
@@ -253,12 +279,21 @@ class DeliveryLoop:
         return Step.DELIVERED, 0
 
     def _move(self, old: int, new: int, *, delivered: bool = True) -> bool:
-        """The cursor from ``old`` to ``new`` if the lease is still ours (compare-and-set)."""
+        """The cursor from ``old`` to ``new`` unless it moved meanwhile (compare-and-set)."""
         now = self.installation.clock()
         until = now + timedelta(seconds=self.tuning.lease_seconds)
+        errors_before = now - timedelta(seconds=self.tuning.error_hold_seconds)
         return self.installation.store.transact(
             lambda conn: self.cursors.advance_cursor(
-                conn, self.sink_id, self.holder, old, new, now, until, delivered=delivered
+                conn,
+                self.sink_id,
+                self.holder,
+                old,
+                new,
+                now,
+                until,
+                delivered=delivered,
+                errors_before=errors_before,
             ),
             f"moving a {self.kind}'s cursor",
         )

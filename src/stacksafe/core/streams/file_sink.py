@@ -9,7 +9,9 @@ to where it began, so the file never holds half a line, and the loop sends the b
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,9 +54,7 @@ class FileSink:
                 self._write(fd, data, size)
             except OSError as exc:
                 self._close()
-                raise SinkUnavailable(
-                    f"writing {self.path}: {exc.strerror or type(exc).__name__}"
-                ) from None
+                raise SinkUnavailable(f"writing {self.path}: {_reason(exc)}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -65,14 +65,20 @@ class FileSink:
         (rotated by another server writing the same file, or by hand)."""
         if self._fd is not None:
             try:
-                same = os.stat(self.path).st_ino == os.fstat(self._fd).st_ino
+                same = os.lstat(self.path).st_ino == os.fstat(self._fd).st_ino
             except FileNotFoundError:
                 same = False
             if same:
                 return self._fd
             self._close()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, _MODE)
+        # O_NOFOLLOW: a symlink planted at the path would have its target narrowed to 0600 and
+        # appended to. O_NONBLOCK: a FIFO there fails at once instead of holding the loop
+        # (it changes nothing for a regular file's writes).
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        fd = os.open(self.path, flags | os.O_NONBLOCK, _MODE)
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
             os.fchmod(fd, _MODE)  # a file made by hand beforehand is narrowed too
         except OSError:
             os.close(fd)
@@ -115,3 +121,9 @@ class FileSink:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:  # what O_NOFOLLOW answers for a symlink
+        return "it is a symbolic link (refused: the sink writes only a regular file)"
+    return exc.strerror or type(exc).__name__

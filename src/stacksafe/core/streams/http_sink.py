@@ -33,6 +33,7 @@ import httpx
 from stacksafe.core.outbound import Address, OutboundPolicy, OutboundRefused, Unresolvable
 from stacksafe.core.rotators.failure import refusal_text
 from stacksafe.core.streams import signature
+from stacksafe.core.streams.http_deadline import Deadline, deadline_transport
 from stacksafe.core.streams.sink import SinkUnavailable
 from stacksafe.errors import InvalidInput
 from stacksafe.loopback import is_loopback
@@ -60,6 +61,10 @@ _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI
 
 
 def _checked_url(url: str) -> str:
+    # Printable ASCII only: a NUL, a line break or a lone surrogate would reach the request
+    # line or the audit record (orjson refuses a surrogate); anything else is percent-encoded.
+    if not all("!" <= c <= "~" for c in url):
+        raise InvalidInput("the HTTPS sink's url must be printable ASCII (percent-encoded)")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InvalidInput("the HTTPS sink's url must be an https:// address with a host")
@@ -90,7 +95,7 @@ def _checked_header(name: str, value: str) -> None:
 class HttpConfig:
     """Where to POST. ``headers``: sent with every POST (e.g. an ``Authorization`` the
     receiver wants); ``hmac_secret``: sign each POST with it; ``ca_file``: trust only this CA
-    (PEM) for the receiver's certificate; ``timeout``: seconds for each of connect, write, read."""
+    (PEM) for the receiver's certificate; ``timeout``: seconds for a whole POST."""
 
     url: str
     headers: tuple[tuple[str, str], ...] = ()
@@ -151,6 +156,7 @@ class HttpSink:
         self.config = config
         self._outbound = outbound
         self._client: httpx.Client | None = None
+        self._deadline = Deadline()
 
     def __repr__(self) -> str:
         return f"HttpSink({self.config.where})"
@@ -182,6 +188,9 @@ class HttpSink:
         checked = urlunsplit(parts._replace(netloc=f"{_url_host(address)}:{port}"))
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
         client = self._open()
+        # One deadline for the whole exchange (connect, send, the answer and its drain):
+        # httpx's timeout bounds each read, which a receiver dripping its answer never hits.
+        self._deadline.start(self.config.timeout)
         try:
             request = client.build_request(
                 "POST", checked, content=body, headers=headers, extensions=extensions
@@ -194,6 +203,8 @@ class HttpSink:
         except httpx.HTTPError as exc:
             self.close()
             raise SinkUnavailable(f"{label} {where}: {_reason(exc)}") from None
+        finally:
+            self._deadline.end()
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -217,7 +228,7 @@ class HttpSink:
             # No proxy (nor netrc) from the server's environment: the connection goes to the
             # checked address; SSL_CERT_FILE / SSL_CERT_DIR still count (trust, not a credential).
             self._client = httpx.Client(
-                verify=self._tls_context(),
+                transport=deadline_transport(self._tls_context(), self._deadline),
                 timeout=self.config.timeout,
                 follow_redirects=False,
                 trust_env=False,

@@ -124,6 +124,9 @@ class ParsedLine:
 
 
 _TEXT_FIELDS = tuple(n for n in HASHED_FIELDS if n not in ("seq", "detail"))
+# Every key a line may hold: what the signature covers, and the keys that carry it. Anything
+# else is unsigned content a SIEM would index as if it were the server's.
+_LINE_KEYS = frozenset(HASHED_FIELDS) | {"detail_text", "prev_hash", "hash", "sig"}
 
 
 def parse_line(raw: bytes) -> ParsedLine:
@@ -137,7 +140,37 @@ def parse_line(raw: bytes) -> ParsedLine:
     return _parsed(found)
 
 
+def _signed_detail(found: Mapping[str, Any]) -> str:
+    """The detail text the signature covers, once the line's ``detail`` (what a SIEM indexes)
+    is shown to be that text: with ``detail_text``, its parse (the signature covers only the
+    text, so an edited ``detail`` beside the original text would otherwise verify); and a
+    ``detail_text`` the encoder never writes (the canonical text of ``detail``) is refused."""
+    detail = found.get("detail")
+    if "detail_text" not in found:
+        if not isinstance(detail, dict):
+            raise ValueError("detail is not a JSON object")
+        return detail_text(detail)
+    text = found["detail_text"]
+    if not isinstance(text, str):
+        raise ValueError("detail_text is not text")
+    parsed = _object(text)
+    if parsed is None:
+        if detail is not None:
+            raise ValueError("detail does not match detail_text")
+        return text
+    # Compared as canonical text: Python's == takes 1, 1.0 and true for one another.
+    if not isinstance(detail, dict) or detail_text(detail) != detail_text(parsed):
+        raise ValueError("detail does not match detail_text")
+    if detail_text(parsed) == text:
+        raise ValueError("detail_text repeats detail (never written so)")
+    return text
+
+
 def _parsed(found: Mapping[str, Any]) -> ParsedLine:
+    unsigned = sorted(key for key in found if key not in _LINE_KEYS)
+    if unsigned:
+        listed = ", ".join(repr(key[:40]) for key in unsigned[:3])
+        raise ValueError(f"unsigned keys ({listed})")
     seq = found.get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
         raise ValueError("no sequence number")
@@ -149,15 +182,7 @@ def _parsed(found: Mapping[str, Any]) -> ParsedLine:
         fields[name] = value
     if not isinstance(fields["at"], str) or not isinstance(fields["action"], str):
         raise ValueError("no time or action")
-    text = found.get("detail_text")
-    if text is None:
-        detail = found.get("detail")
-        if not isinstance(detail, dict):
-            raise ValueError("detail is not a JSON object")
-        text = detail_text(detail)
-    elif not isinstance(text, str):
-        raise ValueError("detail_text is not text")
-    fields["detail"] = text
+    fields["detail"] = _signed_detail(found)
     try:
         prev_hash = bytes.fromhex(str(found.get("prev_hash")))
         hash_ = bytes.fromhex(str(found.get("hash")))

@@ -8,15 +8,13 @@ cursor stays where it is and nothing is lost.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from stacksafe.core.outbound import OutboundPolicy
-from stacksafe.core.streams.config import SinkConfig
+from stacksafe.core.streams.config import SinkConfig, http_config, syslog_config
 from stacksafe.core.streams.file_sink import FileSink
-from stacksafe.core.streams.http_sink import HttpConfig, HttpSink
+from stacksafe.core.streams.http_sink import HttpSink
 from stacksafe.core.streams.sink import Sink
-from stacksafe.core.streams.syslog_sink import SyslogConfig, SyslogSink, Transport
-from stacksafe.model import SecretValue
+from stacksafe.core.streams.syslog_sink import SyslogSink
 
 __all__ = ["FACTORIES", "NOT_AVAILABLE", "SinkFactory"]
 
@@ -30,32 +28,11 @@ def _file(config: SinkConfig, _outbound: OutboundPolicy) -> Sink:
 
 
 def _syslog(config: SinkConfig, outbound: OutboundPolicy) -> Sink:
-    options = config.options
-    transport: Transport = "udp" if options["udp"] else "tls" if options["tls"] else "tcp"
-    ca = options.get("ca")
-    return SyslogSink(
-        SyslogConfig(
-            host=str(options["host"]),
-            port=int(options["port"]),
-            transport=transport,
-            ca_file=None if ca is None else Path(ca),
-        ),
-        outbound,
-    )
+    return SyslogSink(syslog_config(config.options), outbound)
 
 
 def _http(config: SinkConfig, outbound: OutboundPolicy) -> Sink:
-    secret = config.credentials.get("hmac_secret")
-    ca = config.options.get("ca")
-    return HttpSink(
-        HttpConfig(
-            url=str(config.credentials["url"]),
-            headers=tuple((str(n), str(v)) for n, v in config.credentials.get("headers", ())),
-            hmac_secret=None if secret is None else SecretValue(str(secret)),
-            ca_file=None if ca is None else Path(ca),
-        ),
-        outbound,
-    )
+    return HttpSink(http_config(config.options, config.credentials), outbound)
 
 
 FACTORIES: dict[str, SinkFactory] = {"file": _file, "syslog": _syslog, "http": _http}

@@ -123,7 +123,9 @@ class LevelChanges:
     def batch(self, cursor: int) -> tuple[list[bytes], int]:
         tuning = self.tuning
         with self.installation.store.read() as conn:
-            events = audit_queries.events_after(conn, cursor, tuning.batch_events)
+            events = audit_queries.events_after(
+                conn, cursor, tuning.batch_events, tuning.batch_bytes
+            )
             names = self._stack_names(conn) if events else {}
         changes: list[bytes] = []
         size = 0

@@ -8,13 +8,14 @@ from __future__ import annotations
 from stacksafe.core.installation import Installation
 from stacksafe.core.streams.config import open_named
 from stacksafe.core.streams.delivery import DeliveryLoop, Tuning
+from stacksafe.core.streams.delivery import record_unopened as record_stream_unopened
 from stacksafe.core.webhooks.events import Level, LevelChanges
 from stacksafe.core.webhooks.sink import WebhookSink
 from stacksafe.core.webhooks.subscriptions import sealed_url_name
 from stacksafe.store import webhooks as queries
 from stacksafe.store.webhooks import StoredWebhook
 
-__all__ = ["StoredWebhook", "delivery_loop", "level_of", "live_webhooks"]
+__all__ = ["StoredWebhook", "delivery_loop", "level_of", "live_webhooks", "record_unopened"]
 
 
 def live_webhooks(installation: Installation) -> list[StoredWebhook]:
@@ -53,3 +54,8 @@ def delivery_loop(
         batcher=LevelChanges(installation, level, tuning),
         kind="webhook",
     )
+
+
+def record_unopened(installation: Installation, hook: StoredWebhook, message: str) -> None:
+    """``hook`` cannot be opened by this server: its last error says why."""
+    record_stream_unopened(installation, hook.id, message, queries.CURSORS)
