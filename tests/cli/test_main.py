@@ -3,7 +3,9 @@ help printed as written, and a description on every option."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from typing import Any
 
@@ -13,6 +15,7 @@ from typer.core import TyperGroup, TyperOption
 
 from stacksafe.cli.main import app
 from tests.cli.helpers import Cli, error_line
+from tests.serving import serving
 
 
 def test_version(cli: Cli) -> None:
@@ -80,3 +83,40 @@ def test_every_option_says_what_it_does() -> None:
         if isinstance(option, TyperOption) and not (option.help or "").strip()
     ]
     assert missing == []
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    """A "server" whose every answer is an error whose text holds terminal escape sequences."""
+
+    def do_GET(self) -> None:
+        body = json.dumps(
+            {"error": "not_found", "error_description": "gone\x1b]0;owned\x07\x1b[2J\nnext"}
+        ).encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_a_servers_error_text_is_shown_escaped(cli: Cli) -> None:
+    """What a remote server (or a proxy) says in an error cannot drive the terminal: control
+    characters are shown escaped, on the one error line."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    with serving(server):
+        address = f"http://127.0.0.1:{server.server_address[1]}"
+        done = cli.fails(
+            3,
+            "secrets",
+            "list",
+            "--stack",
+            "f" * 32,
+            env={"STACKSAFE_ADDR": address, "STACKSAFE_TOKEN": "ss_" + "a" * 40},
+        )
+    assert "\x1b" not in done.stderr
+    assert "\x07" not in done.stderr
+    line = error_line(done.stderr)
+    assert line.startswith("Error: gone\\x1b]0;owned\\x07\\x1b[2J\\nnext")

@@ -16,6 +16,8 @@ __all__ = ["INTERRUPTED_EXIT", "UNEXPECTED_EXIT", "build_app", "main"]
 # these two.
 UNEXPECTED_EXIT = 70
 INTERRUPTED_EXIT = 130
+# How much of an error message is shown (a server may send any length).
+MAX_ERROR = 4000
 
 
 def build_app() -> typer.Typer:
@@ -117,7 +119,11 @@ def main() -> None:
     try:
         _start()
     except StacksafeError as exc:
-        sys.stderr.write(f"Error: {exc.message}\n")
+        # A remote error's text is the server's (or a proxy's): escaped, so that it cannot
+        # move the cursor, retitle the terminal or hide what follows (one line, as always).
+        from stacksafe.client.changes import printable
+
+        sys.stderr.write(f"Error: {printable(exc.message, MAX_ERROR)}\n")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted\n")
