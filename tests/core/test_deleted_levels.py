@@ -11,7 +11,7 @@ from stacksafe.core.deletion import delete_account, delete_stack
 from stacksafe.core.installation import Installation
 from stacksafe.core.principals import bootstrap_owner
 from stacksafe.core.secrets import set_secret
-from stacksafe.core.tenancy import Target, create_stack, list_stacks
+from stacksafe.core.tenancy import Target, create_stack, list_stacks, visible_target
 from stacksafe.errors import Conflict, Forbidden, NotFound
 from stacksafe.model import SecretValue
 from stacksafe.store import Connection
@@ -183,3 +183,15 @@ def test_a_deleted_accounts_uid_is_not_found_for_anyone_but_the_owner(
         deleted_history(installation, public_owner, acme.uid)
     with pytest.raises(Forbidden, match="only the server owner"):
         list_deleted(installation, public_owner)
+
+
+@pytest.mark.parametrize("ref", ["\udcff", "web\x00", "a\udcffb"])
+def test_a_reference_no_row_can_hold_is_not_found(installation: Installation, ref: str) -> None:
+    """A uid or name with a NUL or a lone surrogate (a command-line argument of invalid bytes)
+    is looked up as nothing: a 404, not an encoding error from the driver."""
+    with pytest.raises(NotFound):
+        deleted_history(installation, LOCAL, ref)
+    with pytest.raises(NotFound):
+        visible_target(installation, LOCAL, stack_uid=ref)
+    with pytest.raises(NotFound):
+        visible_target(installation, LOCAL, account_ref=ref)

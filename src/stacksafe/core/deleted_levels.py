@@ -12,6 +12,7 @@ from stacksafe.core.access import Action, Principal
 from stacksafe.core.guard import allow, require_owner
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import visible_target
+from stacksafe.core.validation import unstorable
 from stacksafe.errors import Forbidden, NotFound
 from stacksafe.model import KeptVersion, Tombstone
 from stacksafe.store import deleted_levels as queries
@@ -41,7 +42,7 @@ def deleted_history(
     """A deleted stack or account (by uid) and every version row of its own secrets, by key
     then version."""
     with installation.store.read() as conn:
-        found = None if "\x00" in uid else queries.tombstone_by_uid(conn, uid)
+        found = None if unstorable(uid) else queries.tombstone_by_uid(conn, uid)
         live_account = (
             None
             if found is None or found.shown.account_deleted

@@ -16,7 +16,7 @@ from stacksafe.core.audit import record, record_denied
 from stacksafe.core.guard import allow, require_owner
 from stacksafe.core.inheritance import inherits
 from stacksafe.core.installation import Installation
-from stacksafe.core.validation import validate_environment, validate_name
+from stacksafe.core.validation import unstorable, validate_environment, validate_name
 from stacksafe.crypto import Scope
 from stacksafe.errors import Conflict, InvalidInput, NotFound
 from stacksafe.model import Account, Stack
@@ -93,7 +93,7 @@ def create_account(installation: Installation, actor: Principal, name: str) -> A
 def _account(conn: Connection, ref: str) -> Account:
     found = (
         None
-        if "\x00" in ref
+        if unstorable(ref)
         else queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
     )
     if found is None:
@@ -135,7 +135,7 @@ def create_stack(
 
 
 def _stack(conn: Connection, ref: str, account: Account | None) -> Stack:
-    if "\x00" in ref:  # no name or uid holds a NUL, and PostgreSQL text cannot
+    if unstorable(ref):
         raise NotFound(f"stack {ref!r} does not exist")
     by_uid = queries.stack_by_uid(conn, ref)
     if by_uid is not None and (account is None or by_uid.account_id == account.id):
@@ -224,14 +224,14 @@ def visible_target(
     if stack_uid is not None:
         with installation.store.read() as conn:
             found_pair = (
-                None if "\x00" in stack_uid else queries.stack_and_account_by_uid(conn, stack_uid)
+                None if unstorable(stack_uid) else queries.stack_and_account_by_uid(conn, stack_uid)
             )
         return stack_target_of(installation, actor, stack_uid, found_pair, for_reading=for_reading)
     ref = account_ref or ""
     with installation.store.read() as conn:
         found = (
             None
-            if "\x00" in ref
+            if unstorable(ref)
             else queries.account_by_uid(conn, ref) or queries.account_by_name(conn, ref)
         )
     if found is not None and can_see_account(actor, found):

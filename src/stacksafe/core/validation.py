@@ -15,6 +15,7 @@ __all__ = [
     "MIN_MOMENT",
     "SHELL_NAME",
     "parse_duration",
+    "unstorable",
     "validate_environment",
     "validate_key",
     "validate_moment",
@@ -134,3 +135,18 @@ def validate_moment(moment: datetime, name: str) -> datetime:
             "e.g. 2027-01-31T00:00:00Z"
         )
     return utc
+
+
+def unstorable(text: str) -> bool:
+    """Whether ``text`` cannot be a stored name, uid or email at all: a NUL (PostgreSQL text
+    cannot hold one) or a lone surrogate (no UTF-8 encoding: what a command-line argument of
+    invalid bytes becomes). A lookup of it finds nothing, without asking the database."""
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

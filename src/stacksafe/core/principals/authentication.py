@@ -19,6 +19,7 @@ from stacksafe.core.principals.tokens import TOKEN_PREFIX
 from stacksafe.core.principals.users import principal_for_user
 from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.tenancy import Target, stack_target_of
+from stacksafe.core.validation import unstorable
 from stacksafe.errors import Unauthenticated
 from stacksafe.store import Connection
 from stacksafe.store import principals as queries
@@ -88,7 +89,7 @@ def authenticate_for_stack(
         return _at_hand(installation, token, stack_uid, source_ip, request_id)
     digest = _token_digest(installation, token)
     with installation.store.read() as conn:
-        if "\x00" in stack_uid:
+        if unstorable(stack_uid):
             revision, found = queries.principals_revision_of(conn), None
         else:
             revision, found = tenancy_queries.stack_request(conn, stack_uid)
@@ -104,7 +105,7 @@ def _at_hand(
     source_ip: str | None,
     request_id: str | None,
 ) -> tuple[Principal, Callable[[], Target]] | None:
-    if installation.store.nowait is None or "\x00" in stack_uid:
+    if installation.store.nowait is None or unstorable(stack_uid):
         return None
     try:
         digest = _token_digest(installation, token)

@@ -12,6 +12,7 @@ from stacksafe.core.audit import record
 from stacksafe.core.guard import allow
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import find_stack, visible_target
+from stacksafe.core.validation import unstorable
 from stacksafe.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stacksafe.model import Account
 from stacksafe.store import Connection
@@ -119,7 +120,7 @@ def principal_for_user(conn: Connection, user: StoredUser) -> Principal:
 def user_named(conn: Connection, email: str) -> StoredUser:
     """The user ``email``; a removed one does not exist (core.principals.removal)."""
     # No email holds a NUL, and PostgreSQL text cannot: not looked up (a 404, not a 500).
-    user = None if "\x00" in email else queries.user_by_email(conn, email)
+    user = None if unstorable(email) else queries.user_by_email(conn, email)
     if user is None or user.removed_at is not None:
         raise NotFound(f"user {email!r} does not exist")
     return user
