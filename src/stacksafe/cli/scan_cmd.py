@@ -114,7 +114,7 @@ def scan(
         bool, typer.Option("--no-known-values", help="Do not look for managed values.")
     ] = False,
     no_patterns: Annotated[
-        bool, typer.Option("--no-patterns", help="Do not run detect-secrets' detectors.")
+        bool, typer.Option("--no-patterns", help="Do not run the pattern rules.")
     ] = False,
     include_binary: Annotated[
         bool,

@@ -1,4 +1,4 @@
-"""Leak scanning: managed values (known-value detector) and secret-like text (detect-secrets).
+"""Leak scanning: managed values (known-value detector) and secret-like text (pattern rules).
 
 Stands alone: it imports no storage, crypto or face of stacksafe. Callers hand it the values
 to look for, already decrypted, and the inputs; it hands back findings that never hold a

@@ -1,7 +1,7 @@
 """A scan: inputs through both detectors, findings sorted, with a summary of what was read.
 
-Known values are matched in this process while detect-secrets works in its worker processes,
-so on a machine with two cores the two detectors run side by side.
+Known values are matched in this process; the pattern rules run here too on small inputs and
+in worker processes on large ones (``patterns.PatternScanner``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from stacksafe.scan.sources import (
 
 __all__ = ["Detectors", "ScanResult", "scan_files", "scan_git", "scan_paths", "scan_stream"]
 
-# Lines of a stream handed to detect-secrets at a time, and the longest line kept whole.
+# Lines of a stream handed to the pattern detector at a time, and the longest line kept whole.
 _STREAM_BLOCK_LINES = 20_000
 _LONGEST_LINE = 1 << 20
 
@@ -33,13 +33,15 @@ _LONGEST_LINE = 1 << 20
 @dataclass(frozen=True, slots=True)
 class Detectors:
     """Which detectors run: ``known`` (None: no known values), ``patterns``; ``key`` keys the
-    fingerprints; ``include_binary`` also looks for known values in binary files."""
+    fingerprints; ``include_binary`` also looks for known values in binary files; ``disabled``
+    names pattern rules not to run."""
 
     key: bytes
     known: KnownValues | None = None
     patterns: bool = True
     include_binary: bool = False
     workers: int | None = None
+    disabled: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -102,7 +104,7 @@ def scan_files(entries: Sequence[FileEntry], detectors: Detectors) -> ScanResult
     """Scan files; binary ones only for known values, and only with ``include_binary``."""
     result = ScanResult()
     found: list[Finding] = []
-    with PatternScanner(detectors.key, detectors.workers) as patterns:
+    with PatternScanner(detectors.key, detectors.workers, detectors.disabled) as patterns:
         for entry in entries:
             found.extend(_scan_file(entry, detectors, patterns, result))
         found.extend(patterns.results())
@@ -128,20 +130,22 @@ def scan_git(
     result = ScanResult()
     found: list[Finding] = []
     patches = git_patches(repo, since)
-    with PatternScanner(detectors.key, detectors.workers) as patterns:
+    with PatternScanner(detectors.key, detectors.workers, detectors.disabled) as patterns:
         for patch in patches:
             result.commits += patch.commit is not None
-            if detectors.patterns:
-                patterns.add_patch(patch.text, patch.commit)
             for path, first_line, data in added_runs(patch):
                 result.bytes += len(data)
-                if detectors.known is not None and not excluded(path, exclude):
+                if excluded(path, exclude):
+                    continue
+                if detectors.patterns:
+                    patterns.add_text(path, data, first_line, patch.commit)
+                if detectors.known is not None:
                     found.extend(
                         detectors.known.scan_bytes(
                             data, path, detectors.key, commit=patch.commit, first_line=first_line
                         )
                     )
-        found.extend(f for f in patterns.results() if not excluded(f.path, exclude))
+        found.extend(patterns.results())
     # Staged changes first (they are about to be committed), then history newest first.
     order = {p.commit: i for i, p in enumerate(patches, start=1)}
     order[None] = 0
@@ -156,7 +160,7 @@ def scan_stream(stream: IO[bytes], detectors: Detectors, display: str = "stdin")
     matcher = None if detectors.known is None else detectors.known.matcher(display, detectors.key)
     lines: list[str] = []
     first_line, partial = 1, b""
-    with PatternScanner(detectors.key, detectors.workers) as patterns:
+    with PatternScanner(detectors.key, detectors.workers, detectors.disabled) as patterns:
         while chunk := stream.read(CHUNK_SIZE):
             result.bytes += len(chunk)
             if matcher is not None:

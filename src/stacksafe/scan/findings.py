@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
 
 __all__ = [
@@ -16,10 +15,9 @@ __all__ = [
     "Finding",
     "Location",
     "fingerprint",
-    "rule_id",
 ]
 
-# The rule of the known-value detector; pattern rules are named after detect-secrets' types.
+# The rule of the known-value detector; pattern rules have ids of their own (scan.rules).
 KNOWN_VALUE = "known-value"
 
 
@@ -99,11 +97,3 @@ def fingerprint(key: bytes, rule: str, path: str, text: bytes) -> str:
     """
     message = rule.encode() + b"\x00" + path.encode("utf-8", "surrogateescape") + b"\x00" + text
     return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-_NOT_WORD = re.compile(r"[^a-z0-9]+")
-
-
-def rule_id(secret_type: str) -> str:
-    """A stable rule id for a detect-secrets type: ``AWS Access Key`` -> ``aws-access-key``."""
-    return _NOT_WORD.sub("-", secret_type.lower()).strip("-")

@@ -64,8 +64,8 @@ def _rule(rule: str, description: str) -> dict[str, object]:
             "(its value is now exposed wherever this file went) and remove it from the file."
         )
     else:
-        short = f"Possible secret: {description} (detect-secrets)"
-        full = f"detect-secrets' {description} detector matched this line."
+        short = f"Possible secret: {description}"
+        full = f"The pattern rule {rule} ({description}) matched this line."
     return {
         "id": rule,
         "name": "".join(part.capitalize() for part in rule.split("-")),

@@ -1,0 +1,34 @@
+"""Values that stand in for a secret rather than being one: templates, examples, masks.
+
+Most false positives of keyword and entropy rules are such values (``your_api_key_here``,
+``${DB_PASSWORD}``, ``<token>``, ``xxxxxxxx``, ``changeme``); a finding on one only teaches
+people to ignore the scanner. The test is on the candidate secret alone, never on the line.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["is_placeholder"]
+
+# Words that mark a stand-in, matched anywhere in the value without regard to case.
+_WORDS = re.compile(
+    r"example|placeholder|changeme|change_me|change-me|replace_?me|your[_\-]?(?:api|secret|key|"
+    r"token|pass|own|access|client|app|private)|insert[_\-]?(?:your|key|token|here)|dummy|"
+    r"redacted|<[^>]*>|\$\{|\{\{|%\(|\$\(|\*{3}|x{5}|X{5}|\.{3}|_here\b|^none$|^null$|^true$|"
+    r"^false$|^undefined$|^(?:my)?passw(?:or)?d$",
+    re.IGNORECASE,
+)
+# Runs that no generator produces: a counting sequence, or the alphabet in order.
+_SEQUENCES = ("0123456789", "123456789", "abcdefghij", "qwertyuiop")
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether ``value`` is a template, example or mask rather than a credential."""
+    if _WORDS.search(value):
+        return True
+    lowered = value.lower()
+    if any(s in lowered for s in _SEQUENCES):
+        return True
+    # One or two distinct characters (``aaaaaaaa``, ``00000000``, ``abababab``).
+    return len(value) >= 4 and len(set(value)) <= 2
