@@ -6,9 +6,16 @@ unique across the catalogue (tests/scan/rules/test_catalogue.py).
 
 from __future__ import annotations
 
-from stacksafe.scan.rules import generic
+from stacksafe.scan.rules import assignments, commands, jwt, keys, kubernetes, urls
 from stacksafe.scan.rules.model import Rule
 
 __all__ = ["RULES", "Rule"]
 
-RULES: tuple[Rule, ...] = (*generic.RULES,)
+RULES: tuple[Rule, ...] = (
+    *keys.RULES,
+    *assignments.RULES,
+    *commands.RULES,
+    *urls.RULES,
+    *kubernetes.RULES,
+    *jwt.RULES,
+)

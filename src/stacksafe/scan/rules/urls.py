@@ -1,0 +1,123 @@
+"""Credentials for a remote service written where a client reads them: URLs with a password,
+HTTP ``Authorization`` headers, and the client files (``.netrc``, ``.npmrc``, docker
+``config.json``) that hold a login.
+
+(Connection strings' ``Password=...;`` and ``.pypirc``'s ``password =`` are assignments: the
+generic-password rule's.)
+"""
+
+from __future__ import annotations
+
+import re
+
+from stacksafe.scan.placeholders import is_placeholder
+from stacksafe.scan.rules.jwt import decode_part
+from stacksafe.scan.rules.model import Rule
+
+__all__ = ["RULES", "is_login"]
+
+# Passwords that documentation writes for "a password goes here".
+_STAND_INS = re.compile(
+    r"^(?:pass|passw|pwd|pw|secret|user|username|login|test|admin|root|guest|demo|sample|"
+    r"foo|bar|baz|x+|y+|\*+|token|key|apikey)$",
+    re.IGNORECASE,
+)
+
+
+def _password(value: str) -> bool:
+    """A URL's or a login's password that is not a reference or a stand-in."""
+    return (
+        not value.startswith(("$", "{", "[", "<", "%"))
+        and not _STAND_INS.match(value)
+        and not is_placeholder(value)
+    )
+
+
+def is_login(encoded: str) -> bool:
+    """Whether base64 decodes to ``user:password`` with a real-looking password (HTTP Basic,
+    docker's ``auth``, npm's ``_auth``)."""
+    decoded = decode_part(encoded.replace("+", "-").replace("/", "_").rstrip("="))
+    if decoded is None:
+        return False
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    _user, colon, password = text.partition(":")
+    return bool(colon) and text.isprintable() and len(password) >= 3 and _password(password)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        id="basic-auth-credentials",
+        description="Password in a URL",
+        keywords=("://",),
+        # scheme://user:password@host; the user part may be empty (redis://:pw@host).
+        pattern=re.compile(
+            r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:@/\"'<>`]{0,64}:"
+            r"(?P<secret>[^\s:@/\"'<>`]{3,128})@[A-Za-z0-9\[]"
+        ),
+        check=_password,
+    ),
+    Rule(
+        id="http-basic-auth",
+        description="HTTP Basic authorization header",
+        keywords=("basic ",),
+        pattern=re.compile(
+            r"(?i:authorization[\"']?\s{0,3}[:=,]\s{0,3}[\"']?basic)\s{1,3}"
+            r"(?P<secret>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])"
+        ),
+        check=is_login,
+        placeholders=False,
+    ),
+    Rule(
+        id="http-bearer-token",
+        description="HTTP Bearer authorization header",
+        keywords=("bearer ",),
+        pattern=re.compile(
+            r"(?i:(?:authorization|auth)[\"']?\s{0,3}[:=,]\s{0,3}[\"']?bearer)\s{1,3}"
+            r"(?P<secret>[A-Za-z0-9_\-.~+/]{16,}={0,2})(?![A-Za-z0-9_\-.~+/=])"
+        ),
+        min_entropy=3.2,
+        generic=True,
+    ),
+    Rule(
+        id="curl-user-password",
+        description="Password given to curl with -u/--user",
+        keywords=("curl",),
+        # The -u option may come lines later, after backslash continuations of the command.
+        pattern=re.compile(
+            r"\bcurl\b(?:[^\n]|\\\r?\n){0,400}?\s(?:-u|--user)(?:=|[ \t]{1,5})"
+            r"[\"']?[^\s:\"']{0,64}[\"']?:[\"']?(?P<secret>[^\s\"']{3,128})"
+        ),
+        check=_password,
+        lines=6,
+    ),
+    Rule(
+        id="netrc-password",
+        description="Password in a .netrc file",
+        keywords=("machine",),
+        pattern=re.compile(r"\bmachine\s+\S+\s+login\s+\S+\s+password\s+(?P<secret>\S{4,128})"),
+        check=_password,
+        lines=3,
+    ),
+    Rule(
+        id="npmrc-auth",
+        description="Registry credential in an .npmrc file",
+        keywords=("_authtoken", "_auth", "_password"),
+        # //registry/:_authToken=..., _auth=base64(user:pass), _password=base64(pass).
+        pattern=re.compile(
+            r"(?i:_auth(?:Token)?|_password)\s{0,3}=\s{0,3}[\"']?"
+            r"(?P<secret>[A-Za-z0-9_\-+/.=]{12,})"
+        ),
+        min_entropy=3.0,
+    ),
+    Rule(
+        id="docker-config-auth",
+        description="Registry login in a docker config.json",
+        keywords=('"auth"',),
+        pattern=re.compile(r'"auth"\s{0,3}:\s{0,3}"(?P<secret>[A-Za-z0-9+/]{8,}={0,2})"'),
+        check=is_login,
+        placeholders=False,
+    ),
+)
