@@ -11,16 +11,33 @@ import re
 
 __all__ = ["is_placeholder"]
 
-# Words that mark a stand-in, matched anywhere in the value without regard to case.
+# Words that mark a stand-in, matched anywhere in the value without regard to case; and
+# well-formed templates (``${VAR}``, ``{{ var }}``, ``%(var)s``, ``$(cmd)``, ``<token>``).
 _WORDS = re.compile(
-    r"example|placeholder|fake|changeme|change_me|change-me|replace_?me|your[_\-]?(?:api|secret|key|"
-    r"token|pass|own|access|client|app|private)|insert[_\-]?(?:your|key|token|here)|dummy|"
-    r"redacted|<[^>]*>|\$\{|\{\{|%\(|\$\(|\*{3}|x{5}|X{5}|\.{3}|_here\b|^none$|^null$|^true$|"
-    r"^false$|^undefined$|^(?:my)?passw(?:or)?d$",
+    r"example|placeholder|fake|changeme|change_me|change-me|replace_?me|replace[_\-]?with|"
+    r"your[_\-]?(?:api|secret|key|token|pass|own|access|client|app|private)|"
+    r"insert[_\-]?(?:your|key|token|here)|dummy|redacted|passw(?:or)?d|"
+    r"<[^<>]*>|\$\{[\w.:\-?|/ ]*\}|\{\{[^{}]*\}\}|%\(\w+\)[sd]|\$\([^()]*\)|"
+    r"\*{3}|x{5}|X{5}|#{4}|\.{3}|_here\b|^none$|^null$|^true$|^false$|^undefined$",
     re.IGNORECASE,
 )
 # Runs that no generator produces: a counting sequence, or the alphabet in order.
 _SEQUENCES = ("0123456789", "123456789", "abcdef", "qwertyuiop")
+# Longer values are not searched for a repeated chunk: base64 of structured text (a JWT, a
+# JSON document) repeats chunks, and the cost grows with the length.
+_REPEAT_SEARCH_LIMIT = 64
+
+
+def _repeats(value: str) -> bool:
+    """Whether a chunk of 4 characters (not all one character) occurs 3 times or more: a
+    pattern typed out (``abcd1234abcd1234abcd1234``, ``1234-1234-1234``), not generated."""
+    if len(value) > _REPEAT_SEARCH_LIMIT:
+        return False
+    for at in range(len(value) - 11):
+        chunk = value[at : at + 4]
+        if len(set(chunk)) > 1 and value.count(chunk) >= 3:
+            return True
+    return False
 
 
 def is_placeholder(value: str) -> bool:
@@ -28,7 +45,7 @@ def is_placeholder(value: str) -> bool:
     if _WORDS.search(value):
         return True
     lowered = value.lower()
-    if any(s in lowered for s in _SEQUENCES):
+    if any(s in lowered for s in _SEQUENCES) or _repeats(lowered):
         return True
     # One or two distinct characters (``aaaaaaaa``, ``00000000``, ``abababab``).
     return len(value) >= 4 and len(set(value)) <= 2

@@ -18,41 +18,55 @@ from __future__ import annotations
 
 import re
 
+from stacksafe.scan.placeholders import is_placeholder
+from stacksafe.scan.rules.jwt import decode_part
 from stacksafe.scan.rules.model import Rule
 
 __all__ = ["RULES", "plausible", "value_after"]
 
 # After the name: the end of a key (a quote, a bracket: ``["password"]``), an optional type
-# annotation (``passwd: str =``, ``val password: String =``), then the operator.
+# (``passwd: str =``, ``val password: String =``, Go's ``var token string =``), the operator.
 _KEY_END = r"""(?:\\?["'`])?\]?"""
-_TYPE = r"(?::\s{0,3}[A-Za-z][\w\[\]<>.]{0,20}\s{0,3}(?==))?"
+_TYPE = (
+    r"(?::\s{0,3}[A-Za-z][\w\[\]<>.]{0,20}\s{0,3}(?==)"
+    r"|[ \t]{1,3}[A-Za-z][\w\[\]<>.]{0,20}[ \t]{0,3}(?==))?"
+)
 _OPERATOR = (
-    r"""(?:\s{0,5}(?:!==|===|!=|==|:=|=>|->|\?\?=|\|\|=|=|:|\s=\s)\s{0,5}@?"""
+    r"""(?:\s{0,5}(?:!==|===|!=|==|:::=|::=|:=|\?\?=|\?=|\|\|=|\.=|\+=|=>|->|=|:)\s{0,5}@?"""
     # A space alone separates a name from a quoted value only: C's #define, RPM %define,
     # batch SET, Apache/nginx directives.
     r"""|[ \t]{1,5}(?=\\?["'])"""
-    # PHP define('PASSWORD', '...'), a function's (name, value) pair.
-    r"""|(?<=')\s{0,3},\s{0,3}(?='))"""
+    # A literal given to a constructor or a setter: C++ secret("..."), s.assign("...").
+    r"""|(?:\.assign)?\((?=\s{0,3}["'])\s{0,3})"""
 )
-# The value: quoted (any characters but quotes, whitespace and backslashes), or bare up to
-# the end of the token. A bare value is neither a call, a reference, a dotted attribute nor a
-# word of letters only (a variable's name); it holds a digit or a symbol.
-_QUOTED = r"""(?<=["'`])[^"'`\s\\]{%d,256}(?=\\?["'`])"""
-_BARE = (
-    r"""(?<![\w"'`\\])(?![$%%])(?![A-Za-z_][\w\-]*(?:\.[A-Za-z_][\w\-]*)+(?:[\s;,&)\]}]|$))"""
-    r"""(?=[^\s"'`]*[0-9!#*+/?~@^])(?![A-Za-z_][A-Za-z_\-]*(?:[\s;,&<)\]}]|$))"""
-    r"""[^\s"'`;,&<>(){}\[\]\\]{%d,256}(?=[\s;,&<)\]}"'`]|$)"""
-)
+
+
+def _quoted(least: int) -> str:
+    """A value between two quotes of the same kind: no whitespace, no backslash."""
+    return "|".join(
+        rf"(?<={q})[^{q}\s\\]{{{least},256}}(?=\\?{q})" for q in ('"', "'", "`")
+    )
+
+
+def _bare(least: int) -> str:
+    """An unquoted value up to the end of its token. Not a reference (``$X``, ``%X%``), not a
+    dotted attribute, not a word of letters only (a variable's name): it holds a digit or a
+    symbol; a call's parentheses or a subscript's brackets end it (and fail the match)."""
+    return (
+        r"""(?<![\w"'`\\])(?![$%])(?![A-Za-z_][\w\-]*(?:\.[A-Za-z_][\w\-]*)+(?:[\s;,&)\]}]|$))"""
+        r"""(?=[^\s"'`]*[0-9!#*+/?~@^])(?![A-Za-z_][A-Za-z_\-]*(?:[\s;,&<)\]}]|$))"""
+        rf"""[^\s"'`;,&<>(){{}}\[\]\\]{{{least},256}}(?=[\s;,&<)\]}}"'`\\]|$)"""
+    )
 
 
 def value_after(least: int) -> str:
     """The value grammar (a ``secret`` group) of at least ``least`` characters, quoted or bare,
     after an opening quote if any: callers put their name and operator before it."""
-    return rf"""(?!//)\\?["'`]?(?P<secret>{_QUOTED % least}|{_BARE % least})"""
+    return rf"""(?!//)\\?["'`]?(?P<secret>{_quoted(least)}|{_bare(least)})"""
 
 
 # A value that cannot be a credential whatever its name: a number or a version, a boolean word,
-# a path, a type name, a hex colour; checked on the secret alone.
+# a path, a type name, a hex colour, a URL; checked on the secret alone.
 _NOT_A_VALUE = re.compile(
     r"^(?:[+-]?\d+(?:\.\d+)*[a-z]{0,2}|0x[0-9a-f]+|#[0-9a-f]{3,8}|(?:true|false|none|null|nil|"
     r"undefined|empty|string|str|bytes|required|optional|hidden|secret|password|token)"
@@ -60,15 +74,18 @@ _NOT_A_VALUE = re.compile(
     r"ini|properties|xml|html|js|py|sh)|[a-z]+://\S*|\W+)$",
     re.IGNORECASE,
 )
-
-
-# A value that names another value: a variable ($DB_PASS, ${x}, $(cmd)), a call or a wrapper
-# (ENC(...) is jasypt's encrypted value), a dotted attribute or message key (config.db.password).
-_REFERENCE = re.compile(r"^(?:\$[\w{(]|[\w.]+\(.*\)?$|[A-Za-z_][\w\-]*(?:\.[A-Za-z_][\w\-]*)+$)")
+# A value that names another value: a variable ($DB_PASS, ${x}, $(cmd), %VAR%), a call or a
+# wrapper (ENC(...) is jasypt's encrypted value), a dotted attribute or message key
+# (config.db.password), an optional chain (options?.token).
+_REFERENCE = re.compile(
+    r"^(?:\$[\w{(]|%\w+%$|[\w.]+\(.*\)?$|[A-Za-z_][\w\-]*(?:\.[A-Za-z_][\w\-]*)+$"
+    r"|[A-Za-z_]\w*\?\.)"
+)
+_SYMBOLS = frozenset("!@#$%^&*+=/?~{}()[]<>|;:,.")
 
 
 def plausible(value: str) -> bool:
-    """Whether a value may be a password (the placeholder filter runs after this)."""
+    """Whether a value may be a credential (the placeholder filter runs after this)."""
     return (
         not _NOT_A_VALUE.match(value)
         and not _REFERENCE.match(value)
@@ -76,18 +93,39 @@ def plausible(value: str) -> bool:
     )
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[\w\-]+\.[\w.\-]+$")
-
-
-# A generated token: letters and digits both, not only one case of hex-like words.
-def _generated(value: str) -> bool:
-    return (
-        plausible(value)
-        and any(c.isdigit() for c in value)
-        and any(c.isalpha() for c in value)
-        and not re.fullmatch(r"[a-z]+(?:[_\-][a-z]+)*[_\-]?\d{0,4}", value, re.IGNORECASE)
-        and not _EMAIL.match(value)
+def _password_like(value: str) -> bool:
+    """A password holds a digit, a symbol, or both cases: "real_key" is an identifier."""
+    return plausible(value) and (
+        any(c.isdigit() or c in _SYMBOLS for c in value)
+        or (any(c.isupper() for c in value) and any(c.islower() for c in value))
     )
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[\w\-]+\.[\w.\-]+$")
+_WORDS_ONLY = re.compile(r"[a-z]+(?:[_\-][a-z]+)*[_\-]?\d{0,4}", re.IGNORECASE)
+_VERSION_END = re.compile(r"\d+\.\d+(?:\.\d+)?$")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+
+
+def _generated(value: str) -> bool:
+    """A token from a generator: letters with digits or symbols; not words, an address, an
+    option list ("a=b"), a "user:password" pair, a version, nor base64 of a placeholder."""
+    if not (
+        plausible(value)
+        and any(c.isalpha() for c in value)
+        and any(c.isdigit() or c in _SYMBOLS for c in value)
+        and not _WORDS_ONLY.fullmatch(value)
+        and not _EMAIL.match(value)
+        and "=" not in value.rstrip("=")
+        and ":" not in value
+        and not _VERSION_END.search(value)
+    ):
+        return False
+    if _BASE64.fullmatch(value) and len(value) % 4 == 0:
+        decoded = decode_part(value.replace("+", "-").replace("/", "_").rstrip("="))
+        if decoded is not None and decoded.isascii() and decoded.decode().isprintable():
+            return not is_placeholder(decoded.decode())
+    return True
 
 
 # Password-like names, the common abbreviations included (PSWD, PASSWD, PWD); "pw" alone is
@@ -114,55 +152,70 @@ _PASSWORD_NAMES = (
 )
 # A name may continue past its keyword only with these: "password_value", "db_pass2";
 # "password_hash", "pwdump", "passwordField" name something else.
-_NAME_TAIL = r"(?:[_\-.]?(?:value|str|string|plain|text|secret|\d{1,2}))?"
-
-
-def _name(names: tuple[str, ...]) -> str:
-    words = "|".join(re.escape(n.strip('"').rstrip(":=")) for n in names)
-    return rf"(?i:(?<![a-z])(?:[a-z0-9]{{0,30}}[_\-.]?)?(?:{words}){_NAME_TAIL})"
-
-
-_PASSWORD_ASSIGNMENT = (
-    rf"(?:{_name(_PASSWORD_NAMES)}{_KEY_END}{_TYPE}{_OPERATOR}"
-    # XML: <password>v</password>, <Password name="x">v</Password>, <add key="Password" value="v"/>
-    r"|(?i:<(?:[\w\-]+:)?(?:password|passwd|pwd)(?:\s[^<>]{0,80})?>)(?=[^<\s]{4,128}</)"
-    r'|(?i:key\s?=\s?"[\w.\-]{0,30}(?:password|passwd|pwd)"\s{1,5}value\s?=\s?))' + value_after(4)
-)
-
-
+_PASSWORD_TAIL = r"(?:[_\-.]?(?:value|str|string|plain|text|secret|\d{1,2}))?"
 # Token-like names: the value must also look generated (length, entropy, letters and digits).
 _TOKEN_NAMES = (
     "secret",
+    "secrete",
     "token",
     "api_key",
-    "apikey",
-    "api-key",
     "api_secret",
     "access_key",
-    "accesskey",
     "secret_key",
-    "secretkey",
     "private_key",
-    "privatekey",
     "client_secret",
     "auth_key",
-    "authkey",
     "credential",
     "creds",
     "encryption_key",
     "signing_key",
     "master_key",
     "app_key",
-    "key",
     "auth",
     "authentication",
 )
-_TOKEN_TAIL = r"(?:[_\-.]?(?:value|str|string|key|\d{1,2}))?"  # noqa: S105  # a regex
-_TOKEN_ASSIGNMENT = (
-    r"(?i:(?<![a-z])(?:[a-z0-9]{0,30}[_\-.]?)?(?:"
-    + "|".join(re.escape(n) for n in _TOKEN_NAMES).replace(r"_", r"[_\-]?")
-    + rf"){_TOKEN_TAIL}){_KEY_END}{_TYPE}{_OPERATOR}{value_after(12)}"
+_TOKEN_TAIL = r"(?:[_\-.]?(?:values?|str|string|key|\d{1,2}))?"  # noqa: S105  # a regex
+# Names holding a token word that name no secret: a public key, a CSRF token (sent to every
+# browser), a database's primary or sort key, a paging token, a counter.
+_NOT_SECRET_NAMES = (
+    r"(?!public|pub[_\-]|csrf|xsrf|primary|foreign|sort|partition|schema|bucket|cache|"
+    r"idempotency|page|next|continuation|resumption|nonmatching|max|min|num|count)"
 )
+# "key" alone is a name only as a whole word or after a qualifier saying it is secret: a
+# dictionary's or a cache's key is not ("some_key" either, by detect-secrets' measure).
+_KEY_NAME = r"(?<![a-z0-9_])(?:(?:p|license|hmac|aes|crypt|enc)[_\-]?)?key(?:[_\-]?\d{1,2})?"
+
+
+def _words(names: tuple[str, ...]) -> str:
+    """Names as alternatives, each separator written "_", "-" or nothing."""
+    return "|".join(
+        re.escape(n.strip('"').rstrip(":=")).replace("_", r"[_\-]?") if n[0] != "_"
+        else re.escape(n) for n in names
+    )
+
+
+def _name(names: tuple[str, ...], tail: str, extra: str = "") -> str:
+    return (
+        rf"(?i:(?<![a-z]){_NOT_SECRET_NAMES}(?:[a-z0-9]{{0,30}}[_\-.]?)?"
+        rf"(?:{_words(names)}){tail}{extra})"
+    )
+
+
+def _assignment(name: str, least: int, *, xml: bool = False) -> str:
+    """A name given a value: forward (``name = value``), reversed (``"value" == name``), as the
+    pair of a call (``define('NAME', 'value')``, ``setProperty("NAME", "value")``) and, for
+    passwords, as XML (``<password>v</password>``, ``<add key="Password" value="v"/>``)."""
+    forms = [
+        rf"{name}{_KEY_END}{_TYPE}{_OPERATOR}",
+        rf"""(?=(?P<q>["'])[^"'\s\\]{{{least},256}}(?P=q)\s{{0,3}}(?:===|!==|==|!=)\s{{0,3}}{name})""",
+        rf"""\(\s{{0,3}}["']{name}["']\s{{0,3}},\s{{0,3}}(?=["'])""",
+    ]
+    if xml:
+        forms += [
+            r"(?i:<(?:[\w\-]+:)?(?:password|passwd|pwd)(?:\s[^<>]{0,80})?>)(?=[^<\s]{4,128}</)",
+            r'(?i:key\s?=\s?"[\w.\-]{0,30}(?:password|passwd|pwd)"\s{1,5}value\s?=\s?)',
+        ]
+    return "(?:" + "|".join(forms) + ")" + value_after(least)
 
 
 def _keywords(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -176,16 +229,18 @@ RULES: tuple[Rule, ...] = (
         id="generic-password",
         description="Password assigned in code or configuration",
         keywords=_PASSWORD_NAMES,
-        pattern=re.compile(_PASSWORD_ASSIGNMENT),
-        check=plausible,
+        pattern=re.compile(_assignment(_name(_PASSWORD_NAMES, _PASSWORD_TAIL), 4, xml=True)),
+        check=_password_like,
         min_entropy=2.0,
         generic=True,
     ),
     Rule(
         id="secret-keyword",
         description="Secret, token or API key assigned in code or configuration",
-        keywords=_keywords(_TOKEN_NAMES),
-        pattern=re.compile(_TOKEN_ASSIGNMENT),
+        keywords=(*_keywords(_TOKEN_NAMES), "key"),
+        pattern=re.compile(
+            _assignment(rf"(?:{_name(_TOKEN_NAMES, _TOKEN_TAIL)}|(?i:{_KEY_NAME}))", 12)
+        ),
         check=_generated,
         min_entropy=3.0,
         generic=True,

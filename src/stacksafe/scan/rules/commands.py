@@ -44,12 +44,12 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="sql-password",
         description="Password in an SQL statement",
-        keywords=("identified", "password '", 'password "'),
+        keywords=("identified", "password '", 'password "', "password="),
         # MySQL/Oracle: IDENTIFIED [WITH plugin] BY '...'; PostgreSQL: [ENCRYPTED] PASSWORD '...'
         # in CREATE/ALTER USER/ROLE. (IDENTIFIED ... AS '*hash' is a hash, not matched.)
         pattern=re.compile(
-            r"(?i:identified\s+(?:with\s+[\"']?\w+[\"']?\s+)?by(?:\s+password)?"
-            r"|(?:create|alter)\s+(?:user|role)\b[^;\n]{0,200}?\bpassword)"
+            r"(?i:(?:create|alter|grant)\s+(?:user|role|login|all|usage)\b[^;\n]{0,200}?"
+            r"(?:identified\s+(?:with\s+[\"']?\w+[\"']?\s+)?by(?:\s+password)?|\bpassword))"
             r"\s{1,3}[\"']?(?P<secret>[^\s\"';$<{\[][^\s\"';]{3,127})"
         ),
         check=plausible,

@@ -28,6 +28,7 @@ def _password(value: str) -> bool:
     """A URL's or a login's password that is not a reference or a stand-in."""
     return (
         not value.startswith(("$", "{", "[", "<", "%"))
+        and not value.endswith((">", "]", "}"))
         and not _STAND_INS.match(value)
         and not is_placeholder(value)
     )
@@ -39,12 +40,25 @@ def is_login(encoded: str) -> bool:
     decoded = decode_part(encoded.replace("+", "-").replace("/", "_").rstrip("="))
     if decoded is None:
         return False
-    try:
-        text = decoded.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    _user, colon, password = text.partition(":")
-    return bool(colon) and text.isprintable() and len(password) >= 3 and _password(password)
+    text = decoded.decode("utf-8", errors="replace")
+    user, colon, password = text.partition(":")
+    # A JSON object is no login (a JWT sent as Basic, say: the JWT rule's).
+    return (
+        bool(colon)
+        and user.isprintable()
+        and not user.startswith("{")
+        and len(password) >= 3
+        and _password(password)
+    )
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-([0-9a-f])[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def _npm_credential(value: str) -> bool:
+    """npm's legacy tokens are random (version 4) UUIDs; a time-based one is an example."""
+    uuid = _UUID.fullmatch(value)
+    return uuid is None or uuid.group(1) == "4"
 
 
 RULES: tuple[Rule, ...] = (
@@ -53,9 +67,10 @@ RULES: tuple[Rule, ...] = (
         description="Password in a URL",
         keywords=("://",),
         # scheme://user:password@host; the user part may be empty (redis://:pw@host).
+        # A password equal to its user (postgres:postgres) is a local default.
         pattern=re.compile(
-            r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:@/\"'<>`]{0,64}:"
-            r"(?P<secret>[^\s:@/\"'<>`]{3,128})@[A-Za-z0-9\[]"
+            r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://(?P<user>[^\s:@/\"'<>`]{0,64}):"
+            r"(?!(?P=user)@)(?P<secret>[^\s:@/\"'<>`]{4,128})@[A-Za-z0-9\[]"
         ),
         check=_password,
     ),
@@ -107,9 +122,11 @@ RULES: tuple[Rule, ...] = (
         keywords=("_authtoken", "_auth", "_password"),
         # //registry/:_authToken=..., _auth=base64(user:pass), _password=base64(pass).
         pattern=re.compile(
-            r"(?i:_auth(?:Token)?|_password)\s{0,3}=\s{0,3}[\"']?"
-            r"(?P<secret>[A-Za-z0-9_\-+/.=]{12,})"
+            r"(?:^|:)[ \t]*(?i:_auth(?:Token)?|_password)\s{0,3}=\s{0,3}[\"']?"
+            r"(?P<secret>[A-Za-z0-9_\-+/.=]{12,})",
+            re.MULTILINE,
         ),
+        check=_npm_credential,
         min_entropy=3.0,
     ),
     Rule(
