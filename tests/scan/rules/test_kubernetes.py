@@ -17,23 +17,23 @@ def test_a_secret_value_after_kind_is_found() -> None:
     assert found(text) == [("kubernetes-secret", 8, 13)]
 
 
+def test_a_block_scalar_is_found_at_its_key() -> None:
+    text = f"apiVersion: v1\nkind: Secret\ndata:\n  .dockercfg: |\n    {VALUE}\n"
+    assert found(text) == [("kubernetes-secret", 4, 15)]
+
+
 def test_a_secret_value_before_kind_is_found() -> None:
     text = f"apiVersion: v1\ndata:\n  password: '{VALUE}'\nkind: Secret\nmetadata:\n  name: x\n"
     assert found(text) == [("kubernetes-secret", 3, 14)]
 
 
-def test_other_kinds_empty_values_and_placeholders_are_not_found() -> None:
+def test_other_kinds_empty_values_and_templates_are_not_found() -> None:
     config_map = f"apiVersion: v1\nkind: ConfigMap\ndata:\n  settings: {VALUE}\n"
     empty = "apiVersion: v1\nkind: Secret\ndata:\n  htpasswd: ''\n"
     template = "apiVersion: v1\nkind: Secret\ndata:\n  htpasswd: {{ htpasswd }}\n"
-    placeholder = (
-        "apiVersion: v1\nkind: Secret\ndata:\n  value: "
-        + base64.b64encode(b"changeme-changeme").decode()
-        + "\n"
-    )
     # A Secret in the next document does not make this one's data secret.
     other_document = f"apiVersion: v1\nkind: ConfigMap\ndata:\n  a: {VALUE}\n---\nkind: Secret\n"
-    for text in (config_map, empty, template, placeholder, other_document):
+    for text in (config_map, empty, template, other_document):
         assert found(text) == [], text
 
 

@@ -22,11 +22,11 @@ from stacksafe.scan.placeholders import is_placeholder
 from stacksafe.scan.rules.jwt import decode_part
 from stacksafe.scan.rules.model import Rule
 
-__all__ = ["RULES", "plausible", "value_after"]
+__all__ = ["RULES", "is_random_uuid", "plausible", "value_after"]
 
 # After the name: the end of a key (a quote, a bracket: ``["password"]``), an optional type
 # (``passwd: str =``, ``val password: String =``, Go's ``var token string =``), the operator.
-_KEY_END = r"""(?:\\?["'`])?\]?"""
+_KEY_END = r"""(?:\\?["'`])?\]?(?:\[\d{0,4}\])?"""
 _TYPE = (
     r"(?::\s{0,3}[A-Za-z][\w\[\]<>.]{0,20}\s{0,3}(?==)"
     r"|[ \t]{1,3}[A-Za-z][\w\[\]<>.]{0,20}[ \t]{0,3}(?==))?"
@@ -43,9 +43,7 @@ _OPERATOR = (
 
 def _quoted(least: int) -> str:
     """A value between two quotes of the same kind: no whitespace, no backslash."""
-    return "|".join(
-        rf"(?<={q})[^{q}\s\\]{{{least},256}}(?=\\?{q})" for q in ('"', "'", "`")
-    )
+    return "|".join(rf"(?<={q})[^{q}\s\\]{{{least},256}}(?=\\?{q})" for q in ('"', "'", "`"))
 
 
 def _bare(least: int) -> str:
@@ -76,10 +74,11 @@ _NOT_A_VALUE = re.compile(
 )
 # A value that names another value: a variable ($DB_PASS, ${x}, $(cmd), %VAR%), a call or a
 # wrapper (ENC(...) is jasypt's encrypted value), a dotted attribute or message key
-# (config.db.password), an optional chain (options?.token).
+# (config.db.password), an optional chain (options?.token), a CONSTANT_NAME.
 _REFERENCE = re.compile(
-    r"^(?:\$[\w{(]|%\w+%$|[\w.]+\(.*\)?$|[A-Za-z_][\w\-]*(?:\.[A-Za-z_][\w\-]*)+$"
-    r"|[A-Za-z_]\w*\?\.)"
+    r"^(?:\$[\w{(]|%\w+%$|[\w.]+\(.*\)?$|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$"
+    # Dotted words (a token's dotted parts mix letters and digits: "pat.r9im84s.x2k").
+    r"|\.?[A-Za-z_][A-Za-z_\-]*\d{0,2}(?:\.[A-Za-z_][A-Za-z_\-]*\d{0,2})+$)|\?\."
 )
 _SYMBOLS = frozenset("!@#$%^&*+=/?~{}()[]<>|;:,.")
 
@@ -102,9 +101,21 @@ def _password_like(value: str) -> bool:
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[\w\-]+\.[\w.\-]+$")
-_WORDS_ONLY = re.compile(r"[a-z]+(?:[_\-][a-z]+)*[_\-]?\d{0,4}", re.IGNORECASE)
+_HOST = re.compile(r"^[\w\-]+(?:\.[\w\-]+)*\.(?:com|org|net|io|dev|local|internal|[a-z]{2})$", re.I)
+_WORDS_ONLY = re.compile(r"[a-z]+(?:[_\-+.][a-z]+)*[_\-]?\d{0,4}", re.IGNORECASE)
+# "a=b": a query or an option list (base64's "=" is padding, at the end or before a separator).
+_OPTION = re.compile(r"[A-Za-z]\w*=[^=]")
 _VERSION_END = re.compile(r"\d+\.\d+(?:\.\d+)?$")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+# A UUID is random (so may be a credential: npm's legacy tokens, Heroku's keys) only in
+# version 4; the other versions are made of a time, a name or a counter: identifiers.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-([0-9a-f])[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def is_random_uuid(value: str) -> bool | None:
+    """For a UUID, whether it is a random one (version 4); None for anything else."""
+    uuid = _UUID.fullmatch(value)
+    return None if uuid is None else uuid.group(1) == "4"
 
 
 def _generated(value: str) -> bool:
@@ -116,11 +127,15 @@ def _generated(value: str) -> bool:
         and any(c.isdigit() or c in _SYMBOLS for c in value)
         and not _WORDS_ONLY.fullmatch(value)
         and not _EMAIL.match(value)
-        and "=" not in value.rstrip("=")
+        and not _HOST.match(value)
+        and not _OPTION.search(value)
         and ":" not in value
         and not _VERSION_END.search(value)
     ):
         return False
+    random_uuid = is_random_uuid(value)
+    if random_uuid is not None:
+        return random_uuid
     if _BASE64.fullmatch(value) and len(value) % 4 == 0:
         decoded = decode_part(value.replace("+", "-").replace("/", "_").rstrip("="))
         if decoded is not None and decoded.isascii() and decoded.decode().isprintable():
@@ -150,9 +165,16 @@ _PASSWORD_NAMES = (
     '"pw"',
     "pw:=",
 )
-# A name may continue past its keyword only with these: "password_value", "db_pass2";
-# "password_hash", "pwdump", "passwordField" name something else.
-_PASSWORD_TAIL = r"(?:[_\-.]?(?:value|str|string|plain|text|secret|\d{1,2}))?"
+# A name may continue past its keyword ("password_super_secure", "db_pass2") but not with a
+# word saying it names something else than the password: "password_hash", "pwdump",
+# "passwordField", "password_min_length", "PASSWORD_FILE".
+_PASSWORD_TAIL = (
+    r"\d{0,2}(?![_\-.]?(?:hash|digest|crypt|enc|field|len|min|max|regex|pattern|polic|reset|prompt|"
+    r"label|id\b|file|path|env|var|cmd|command|template|key|name|hint|rule|expir|age|strength|"
+    r"salt|encoder|valid|type|input|placeholder|url|uri|help|error|message|msg|format|manager|"
+    r"store|changed|required|enabled|auth|dump|less|word|s\b|ed\b|ing))"
+    r"(?:[_\-.][a-z0-9]{1,12}){0,3}"
+)
 # Token-like names: the value must also look generated (length, entropy, letters and digits).
 _TOKEN_NAMES = (
     "secret",
@@ -174,31 +196,64 @@ _TOKEN_NAMES = (
     "auth",
     "authentication",
 )
-_TOKEN_TAIL = r"(?:[_\-.]?(?:values?|str|string|key|\d{1,2}))?"  # noqa: S105  # a regex
+# A token name may continue ("api_token_123", "todo_secret_do_not_commit") with words that
+# do not name something else than the secret: "token_url", "secret_name", "token_expires".
+_TOKEN_TAIL = (  # noqa: S105  # a regex
+    r"(?:s|[_\-.]?\d{1,4})?(?:[_\-.](?!(?:name|url|uri|type|path|file|ref|id\b|len|count|expir|"
+    r"endpoint|header|field|param|arn|version|prefix|env|var|format|label|hash|polic|manager|"
+    r"store|provider|issuer|audience|scope|lifetime|ttl|cache|valid|source|dir|length|size|"
+    r"usage|limit|mode|location|kind|rotation|created|updated|at\b))[a-z0-9]{1,12}){0,4}"
+)
 # Names holding a token word that name no secret: a public key, a CSRF token (sent to every
-# browser), a database's primary or sort key, a paging token, a counter.
-_NOT_SECRET_NAMES = (
-    r"(?!public|pub[_\-]|csrf|xsrf|primary|foreign|sort|partition|schema|bucket|cache|"
-    r"idempotency|page|next|continuation|resumption|nonmatching|max|min|num|count)"
+# browser), a database's primary or sort key, a paging token, a counter. (Lookbehinds: the
+# match starts at the token word, so a name costs nothing until one occurs.)
+_NOT_SECRET_PREFIXES = (
+    "public",
+    "pub",
+    "csrf",
+    "xsrf",
+    "primary",
+    "foreign",
+    "sort",
+    "partition",
+    "schema",
+    "cache",
+    "idempotency",
+    "page",
+    "next",
+    "continuation",
+    "resumption",
+    "nonmatching",
+    "authenticity",
+    "max",
+    "min",
+    "num",
+    "count",
 )
 # "key" alone is a name only as a whole word or after a qualifier saying it is secret: a
 # dictionary's or a cache's key is not ("some_key" either, by detect-secrets' measure).
-_KEY_NAME = r"(?<![a-z0-9_])(?:(?:p|license|hmac|aes|crypt|enc)[_\-]?)?key(?:[_\-]?\d{1,2})?"
+_KEY_NAME = (
+    r"(?<![a-z0-9_\-.])(?:(?:p|license|hmac|aes|crypt|enc)[_\-]?)?key(?:[_\-]?\d{1,2})?"
+    # <entry key="a.b" value="..."/>: the key attribute names the entry.
+    r"""(?!\s?=\s?"[^"]*"\s+value\s?=)"""
+)
 
 
 def _words(names: tuple[str, ...]) -> str:
     """Names as alternatives, each separator written "_", "-" or nothing."""
     return "|".join(
-        re.escape(n.strip('"').rstrip(":=")).replace("_", r"[_\-]?") if n[0] != "_"
-        else re.escape(n) for n in names
+        re.escape(n.strip('"').rstrip(":=")).replace("_", r"[_\-]?")
+        if n[0] != "_"
+        else re.escape(n)
+        for n in names
     )
 
 
-def _name(names: tuple[str, ...], tail: str, extra: str = "") -> str:
-    return (
-        rf"(?i:(?<![a-z]){_NOT_SECRET_NAMES}(?:[a-z0-9]{{0,30}}[_\-.]?)?"
-        rf"(?:{_words(names)}){tail}{extra})"
-    )
+def _name(names: tuple[str, ...], tail: str, exclude: tuple[str, ...] = ()) -> str:
+    """A name holding one of ``names`` (anything may come before it), not after a word of
+    ``exclude``."""
+    behind = "".join(rf"(?<!{w})(?<!{w}[_\-.])" for w in exclude)
+    return rf"(?i:{behind}(?:{_words(names)}){tail})"
 
 
 def _assignment(name: str, least: int, *, xml: bool = False) -> str:
@@ -207,8 +262,9 @@ def _assignment(name: str, least: int, *, xml: bool = False) -> str:
     passwords, as XML (``<password>v</password>``, ``<add key="Password" value="v"/>``)."""
     forms = [
         rf"{name}{_KEY_END}{_TYPE}{_OPERATOR}",
-        rf"""(?=(?P<q>["'])[^"'\s\\]{{{least},256}}(?P=q)\s{{0,3}}(?:===|!==|==|!=)\s{{0,3}}{name})""",
-        rf"""\(\s{{0,3}}["']{name}["']\s{{0,3}},\s{{0,3}}(?=["'])""",
+        rf"""(?=(?P<q>["'])[^"'\s\\]{{{least},256}}(?P=q)\s{{0,3}}(?:===|!==|==|!=)\s{{0,3}}"""
+        rf"""[\w.\-]{{0,40}}?{name})""",
+        rf"""\(\s{{0,3}}["'][\w.\-]{{0,40}}?{name}["']\s{{0,3}},\s{{0,3}}(?=["'])""",
     ]
     if xml:
         forms += [
@@ -239,7 +295,10 @@ RULES: tuple[Rule, ...] = (
         description="Secret, token or API key assigned in code or configuration",
         keywords=(*_keywords(_TOKEN_NAMES), "key"),
         pattern=re.compile(
-            _assignment(rf"(?:{_name(_TOKEN_NAMES, _TOKEN_TAIL)}|(?i:{_KEY_NAME}))", 12)
+            _assignment(
+                rf"(?:{_name(_TOKEN_NAMES, _TOKEN_TAIL, _NOT_SECRET_PREFIXES)}|(?i:{_KEY_NAME}))",
+                12,
+            )
         ),
         check=_generated,
         min_entropy=3.0,

@@ -5,14 +5,13 @@ what makes them secret is the manifest's ``kind: Secret``, which may come before
 ``data`` block (``kubectl get -o yaml`` sorts keys, so ``data`` comes first). The rule is
 anchored on ``apiVersion:``, the first line of every manifest, and looks ahead (within the
 same document, up to ``---``) for both ``kind: Secret`` and the first value that is long enough
-to be a secret; values that decode to a placeholder are not reported.
+to be a secret; templates (``{{ .Values.x }}``) and empty values are not reported.
 """
 
 from __future__ import annotations
 
 import re
 
-from stacksafe.scan.placeholders import is_placeholder
 from stacksafe.scan.rules.jwt import decode_part
 from stacksafe.scan.rules.model import Rule
 
@@ -23,15 +22,14 @@ _DOC = r"(?:(?!^---)[\s\S])"
 
 
 def _secret_value(secret: str) -> bool:
-    """A base64 value decoding to a non-placeholder, or a plain (stringData) value."""
-    decoded = decode_part(secret.replace("+", "-").replace("/", "_").rstrip("="))
-    if decoded is not None:
-        try:
-            text = decoded.decode("utf-8")
-        except UnicodeDecodeError:
-            return True  # binary: key material, a keystore
-        return len(text.strip()) >= 4 and not is_placeholder(text.strip())
-    return not is_placeholder(secret)
+    """A value (after a block scalar's ``|``/``>``) that decodes to something, not a template."""
+    value = secret.lstrip("|>+- \t\r\n")
+    decoded = decode_part(value.replace("+", "-").replace("/", "_").rstrip("="))
+    if decoded is None:
+        return False
+    text = decoded.decode("utf-8", errors="replace").strip()
+    # "admin:password" (the documentation's) is still reported: it is in a Secret.
+    return len(text) >= 4 and not text.startswith(("{{", "${"))
 
 
 RULES: tuple[Rule, ...] = (
@@ -45,11 +43,14 @@ RULES: tuple[Rule, ...] = (
             rf"{_DOC}{{0,4000}}?^\s*[\"']?(?:data|stringData)[\"']?:\s*\n"
             # Lines of the block (indented or comments) before the value.
             r"(?:[ \t]+[^\n]*\n){0,30}?"
-            r"[ \t]+[\"']?[\w.\-]+[\"']?:[ \t]*(?:[|>][+-]?[ \t]*\n[ \t]+)?[\"']?"
-            r"(?P<secret>[A-Za-z0-9+/]{12,}={0,2})[\"']?[ \t]*$",
+            # A block scalar's value is on the next line: the secret starts at its "|" or ">",
+            # so the finding is on the key's line.
+            r"[ \t]+[\"']?[\w.\-]+[\"']?:[ \t]*[\"']?"
+            r"(?P<secret>(?:[|>][+-]?[ \t]*\n[ \t]+)?[A-Za-z0-9+/]{12,}={0,2})[\"']?[ \t]*$",
             re.MULTILINE,
         ),
         check=_secret_value,
+        placeholders=False,
         lines=120,
     ),
     Rule(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from stacksafe.scan.placeholders import is_placeholder
+from stacksafe.scan.rules.assignments import is_random_uuid
 from stacksafe.scan.rules.jwt import decode_part
 from stacksafe.scan.rules.model import Rule
 
@@ -52,13 +53,9 @@ def is_login(encoded: str) -> bool:
     )
 
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-([0-9a-f])[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
-
-
 def _npm_credential(value: str) -> bool:
-    """npm's legacy tokens are random (version 4) UUIDs; a time-based one is an example."""
-    uuid = _UUID.fullmatch(value)
-    return uuid is None or uuid.group(1) == "4"
+    """npm's legacy tokens are random (version 4) UUIDs; another UUID is an example."""
+    return is_random_uuid(value) is not False
 
 
 RULES: tuple[Rule, ...] = (
