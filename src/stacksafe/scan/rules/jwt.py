@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+
 from stacksafe.scan.rules.model import Rule, token
 
 __all__ = ["RULES", "decode_part"]
