@@ -274,6 +274,9 @@ def _assignment(name: str, least: int, *, xml: bool = False) -> str:
     return "(?:" + "|".join(forms) + ")" + value_after(least)
 
 
+_TOKEN_NAME = _name(_TOKEN_NAMES, _TOK_NAME_TAIL, _NOT_SECRET_PREFIXES)
+
+
 def _keywords(names: tuple[str, ...]) -> tuple[str, ...]:
     """Each name as written with an underscore, a hyphen or nothing between its words."""
     spelled = {v for n in names for v in (n, n.replace("_", ""), n.replace("_", "-"))}
@@ -294,12 +297,7 @@ RULES: tuple[Rule, ...] = (
         id="secret-keyword",
         description="Secret, token or API key assigned in code or configuration",
         keywords=(*_keywords(_TOKEN_NAMES), "key"),
-        pattern=re.compile(
-            _assignment(
-                rf"(?:{_name(_TOKEN_NAMES, _TOK_NAME_TAIL, _NOT_SECRET_PREFIXES)}|(?i:{_KEY_NAME}))",
-                12,
-            )
-        ),
+        pattern=re.compile(_assignment(rf"(?:{_TOKEN_NAME}|(?i:{_KEY_NAME}))", 12)),
         check=_generated,
         min_entropy=3.0,
         generic=True,
