@@ -57,3 +57,29 @@ def test_curl_user_on_a_continuation_line_is_found() -> None:
 )
 def test_placeholders_and_references_are_not_found(line: str) -> None:
     assert found(line) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "curl --header 'Authorization:  5eb4223e-5008-46e5-be67-c7b8f2732305'",
+        'curl -H "Authorization: Token 22cb987851bc5659229114c62e60c79abd0d2c08" https://x.test',
+        'curl -X POST --header "Api-Token: Sk94HG7f6KB"',
+        'http POST x.test -H "X-Api-Key: 9f8e7d6c5b4a39281706f5e4"',
+    ],
+)
+def test_credentials_in_header_options_are_found(line: str) -> None:
+    assert [r for r, _, _ in found(line)] == ["http-auth-header"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'curl -H "Authorization: Token $API_TOKEN" https://x.test',
+        'curl -H "X-Api-Key: ${API_KEY}"',
+        "curl -H 'Content-Type: application/json'",
+        'curl -H "Authorization: Token your_token_here"',
+    ],
+)
+def test_header_references_are_not_found(line: str) -> None:
+    assert found(line) == []

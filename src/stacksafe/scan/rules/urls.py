@@ -35,6 +35,11 @@ def _password(value: str) -> bool:
     )
 
 
+def _header_value(value: str) -> bool:
+    """A header's credential: holds a digit, is no reference (``$TOKEN``) and no stand-in."""
+    return any(c.isdigit() for c in value) and _password(value)
+
+
 def is_login(encoded: str) -> bool:
     """Whether base64 decodes to ``user:password`` with a real-looking password (HTTP Basic,
     docker's ``auth``, npm's ``_auth``)."""
@@ -92,6 +97,21 @@ RULES: tuple[Rule, ...] = (
         ),
         min_entropy=3.2,
         generic=True,
+    ),
+    Rule(
+        id="http-auth-header",
+        description="Credential in an HTTP header given on a command line",
+        keywords=('-h "', "-h '", "--header"),
+        # curl/httpie/wget -H 'Authorization: [Token|Api-Token|Bearer] v', -H 'X-Api-Key: v',
+        # -H 'Token: v' (Basic is the http-basic-auth rule's).
+        pattern=re.compile(
+            r"(?:-H|--header)(?:=|[ \t]{1,3})[\"']"
+            r"(?i:authorization:[ \t]{0,5}(?:(?:token|api-token|bearer|bot)[ \t]+)?"
+            r"|(?:x-)?[\w\-]{0,20}(?:api-?key|token|secret|auth-key)[\w\-]{0,10}:[ \t]{0,5})"
+            r"(?P<secret>[\w=~@.+/\-]{8,512})[\"']"
+        ),
+        check=_header_value,
+        min_entropy=2.8,
     ),
     Rule(
         id="curl-user-password",
