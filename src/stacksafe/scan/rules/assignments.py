@@ -92,9 +92,13 @@ def plausible(value: str) -> bool:
     )
 
 
+# "master/s3cr3t": a user and a password written as one value (a document's "ID/PW:").
+_USER_SLASH = re.compile(r"^[a-z]+/")
+
+
 def _password_like(value: str) -> bool:
     """A password holds a digit, a symbol, or both cases: "real_key" is an identifier."""
-    return plausible(value) and (
+    return plausible(value) and not _USER_SLASH.match(value) and (
         any(c.isdigit() or c in _SYMBOLS for c in value)
         or (any(c.isupper() for c in value) and any(c.islower() for c in value))
     )
@@ -161,10 +165,13 @@ _PASSWORD_NAMES = (
     "pasword",
     "passwort",
     "_pass",
-    "_pw",
-    '"pw"',
-    "pw:=",
 )
+# Short names, only right before an operator ("pass:", "MYSQLPASS=", "db_pw:", "PW:="): as
+# keywords they are short, so each is written with what must follow it.
+_SHORT_PASSWORD_NAME = (
+    r"(?:(?<!by)(?<!com)(?<!sur)pass|(?<![a-z\]])pw|_pw)(?=[\"']?\s?[:=])"
+)
+_SHORT_PASSWORD_KEYWORDS = ("pass:", "pass=", "pass :", "pass =", "pw:", "pw=", 'pw":', "pw =")
 # A name may continue past its keyword ("password_super_secure", "db_pass2") but not with a
 # word saying it names something else than the password: "password_hash", "pwdump",
 # "passwordField", "password_min_length", "PASSWORD_FILE".
@@ -172,7 +179,7 @@ _PW_NAME_TAIL = (
     r"\d{0,2}(?![_\-.]?(?:hash|digest|crypt|enc|field|len|min|max|regex|pattern|polic|reset|prompt|"
     r"label|id\b|file|path|env|var|cmd|command|template|key|name|hint|rule|expir|age|strength|"
     r"salt|encoder|valid|type|input|placeholder|url|uri|help|error|message|msg|format|manager|"
-    r"store|changed|required|enabled|auth|dump|less|word|s\b|ed\b|ing))"
+    r"store|changed|required|enabled|auth|dump|less|word|ed\b|ing))"
     r"(?:[_\-.][a-z0-9]{1,12}){0,3}"
 )
 # Token-like names: the value must also look generated (length, entropy, letters and digits).
@@ -195,6 +202,7 @@ _TOKEN_NAMES = (
     "app_key",
     "auth",
     "authentication",
+    "authorization",
 )
 # A token name may continue ("api_token_123", "todo_secret_do_not_commit") with words that
 # do not name something else than the secret: "token_url", "secret_name", "token_expires".
@@ -249,11 +257,15 @@ def _words(names: tuple[str, ...]) -> str:
     )
 
 
-def _name(names: tuple[str, ...], tail: str, exclude: tuple[str, ...] = ()) -> str:
+def _name(
+    names: tuple[str, ...], tail: str, exclude: tuple[str, ...] = (), short: str = ""
+) -> str:
     """A name holding one of ``names`` (anything may come before it), not after a word of
-    ``exclude``."""
+    ``exclude``; or a ``short`` one."""
     behind = "".join(rf"(?<!{w})(?<!{w}[_\-.])" for w in exclude)
-    return rf"(?i:{behind}(?:{_words(names)}){tail})"
+    alternatives = rf"(?:{_words(names)}){tail}" + (f"|{short}" if short else "")
+    # "ID/PW: ..." is a pair's label (its value holds the user too).
+    return rf"(?i:{behind}(?<!/)(?:{alternatives}))"
 
 
 def _assignment(name: str, least: int, *, xml: bool = False) -> str:
@@ -287,8 +299,12 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="generic-password",
         description="Password assigned in code or configuration",
-        keywords=_PASSWORD_NAMES,
-        pattern=re.compile(_assignment(_name(_PASSWORD_NAMES, _PW_NAME_TAIL), 4, xml=True)),
+        keywords=(*_PASSWORD_NAMES, *_SHORT_PASSWORD_KEYWORDS),
+        pattern=re.compile(
+            _assignment(
+                _name(_PASSWORD_NAMES, _PW_NAME_TAIL, short=_SHORT_PASSWORD_NAME), 4, xml=True
+            )
+        ),
         check=_password_like,
         min_entropy=2.0,
         generic=True,

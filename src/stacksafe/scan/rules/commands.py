@@ -61,7 +61,7 @@ RULES: tuple[Rule, ...] = (
         keywords=("convertto-securestring",),
         pattern=re.compile(
             r"(?i:convertto-securestring)(?:\s+-(?i:string|asplaintext|force)\b)*\s+"
-            r"[\"']?(?P<secret>[^\s\"'\-|)][^\s\"'|)]{5,127})"
+            r"\\?[\"']?(?P<secret>[^\s\"'\\\-|)][^\s\"'\\|)]{5,127})"
         ),
         check=plausible,
         min_entropy=2.5,
