@@ -241,7 +241,7 @@ _NOT_SECRET_PREFIXES = (
 # "key" alone is a name only as a whole word or after a qualifier saying it is secret: a
 # dictionary's or a cache's key is not ("some_key" either, by detect-secrets' measure).
 _KEY_NAME = (
-    r"(?<![a-z0-9_\-.])(?:(?:p|license|hmac|aes|crypt|enc)[_\-]?)?key(?:[_\-]?\d{1,2})?"
+    r"(?=[plhacek])(?<![a-z0-9_\-.])(?:(?:p|license|hmac|aes|crypt|enc)[_\-]?)?key(?:[_\-]?\d{1,2})?"
     # <entry key="a.b" value="..."/>: the key attribute names the entry.
     r"""(?!\s?=\s?"[^"]*"\s+value\s?=)"""
 )
@@ -264,8 +264,14 @@ def _name(
     ``exclude``; or a ``short`` one."""
     behind = "".join(rf"(?<!{w})(?<!{w}[_\-.])" for w in exclude)
     alternatives = rf"(?:{_words(names)}){tail}" + (f"|{short}" if short else "")
+    # The regex is tried at every position of a line: a lookahead for the names fails most
+    # positions at once, before the lookbehinds run.
+    first = {n.strip('"')[0] for n in names} | ({"p", "_"} if short else set())
+    ahead = rf"(?=[{re.escape(''.join(sorted(first)))}])(?={_words(names)}" + (
+        r"|p|_pw" if short else ""
+    ) + ")"
     # "ID/PW: ..." is a pair's label (its value holds the user too).
-    return rf"(?i:{behind}(?<!/)(?:{alternatives}))"
+    return rf"(?i:{ahead}{behind}(?<!/)(?:{alternatives}))"
 
 
 def _assignment(name: str, least: int, *, xml: bool = False) -> str:
