@@ -23,21 +23,6 @@ _WORDS = re.compile(
 )
 # Runs that no generator produces: a counting sequence, or the alphabet in order.
 _SEQUENCES = ("0123456789", "123456789", "abcdef", "qwertyuiop")
-# Longer values are not searched for a repeated chunk: base64 of structured text (a JWT, a
-# JSON document) repeats chunks, and the cost grows with the length.
-_REPEAT_SEARCH_LIMIT = 64
-
-
-def _repeats(value: str) -> bool:
-    """Whether a chunk of 4 characters (not all one character) occurs 3 times or more: a
-    pattern typed out (``abcd1234abcd1234abcd1234``, ``1234-1234-1234``), not generated."""
-    if len(value) > _REPEAT_SEARCH_LIMIT:
-        return False
-    for at in range(len(value) - 11):
-        chunk = value[at : at + 4]
-        if len(set(chunk)) > 1 and value.count(chunk) >= 3:
-            return True
-    return False
 
 
 def is_placeholder(value: str) -> bool:
@@ -45,7 +30,7 @@ def is_placeholder(value: str) -> bool:
     if _WORDS.search(value):
         return True
     lowered = value.lower()
-    if any(s in lowered for s in _SEQUENCES) or _repeats(lowered):
+    if any(s in lowered for s in _SEQUENCES):
         return True
     # One or two distinct characters (``aaaaaaaa``, ``00000000``, ``abababab``).
     return len(value) >= 4 and len(set(value)) <= 2

@@ -98,9 +98,13 @@ _USER_SLASH = re.compile(r"^[a-z]+/")
 
 def _password_like(value: str) -> bool:
     """A password holds a digit, a symbol, or both cases: "real_key" is an identifier."""
-    return plausible(value) and not _USER_SLASH.match(value) and (
-        any(c.isdigit() or c in _SYMBOLS for c in value)
-        or (any(c.isupper() for c in value) and any(c.islower() for c in value))
+    return (
+        plausible(value)
+        and not _USER_SLASH.match(value)
+        and (
+            any(c.isdigit() or c in _SYMBOLS for c in value)
+            or (any(c.isupper() for c in value) and any(c.islower() for c in value))
+        )
     )
 
 
@@ -109,6 +113,7 @@ _HOST = re.compile(r"^[\w\-]+(?:\.[\w\-]+)*\.(?:com|org|net|io|dev|local|interna
 _WORDS_ONLY = re.compile(r"[a-z]+(?:[_\-+.][a-z]+)*[_\-]?\d{0,4}", re.IGNORECASE)
 # "a=b": a query or an option list (base64's "=" is padding, at the end or before a separator).
 _OPTION = re.compile(r"[A-Za-z]\w*=[^=]")
+_FILE_PATH = re.compile(r"^[\w\-.]+(?:/[\w\-.]+)+\.\w{1,5}$")
 _VERSION_END = re.compile(r"\d+\.\d+(?:\.\d+)?$")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 # A UUID is random (so may be a credential: npm's legacy tokens, Heroku's keys) only in
@@ -135,6 +140,7 @@ def _generated(value: str) -> bool:
         and not _OPTION.search(value)
         and ":" not in value
         and not _VERSION_END.search(value)
+        and not _FILE_PATH.match(value)
     ):
         return False
     random_uuid = is_random_uuid(value)
@@ -168,9 +174,7 @@ _PASSWORD_NAMES = (
 )
 # Short names, only right before an operator ("pass:", "MYSQLPASS=", "db_pw:", "PW:="): as
 # keywords they are short, so each is written with what must follow it.
-_SHORT_PASSWORD_NAME = (
-    r"(?:(?<!by)(?<!com)(?<!sur)pass|(?<![a-z\]])pw|_pw)(?=[\"']?\s?[:=])"
-)
+_SHORT_PASSWORD_NAME = r"(?:(?<!by)(?<!com)(?<!sur)pass|(?<![a-z\]])pw|_pw)(?=[\"']?\s?[:=])"
 _SHORT_PASSWORD_KEYWORDS = ("pass:", "pass=", "pass :", "pass =", "pw:", "pw=", 'pw":', "pw =")
 # A name may continue past its keyword ("password_super_secure", "db_pass2") but not with a
 # word saying it names something else than the password: "password_hash", "pwdump",
@@ -238,10 +242,44 @@ _NOT_SECRET_PREFIXES = (
     "num",
     "count",
 )
-# "key" alone is a name only as a whole word or after a qualifier saying it is secret: a
-# dictionary's or a cache's key is not ("some_key" either, by detect-secrets' measure).
+# "key" is a name as a word of its own (``key =``, ``$key``, ``softlayer_key:``, ``pkey``), not
+# inside a longer word ("monkey") nor after a word naming a non-secret key (a public, primary,
+# cache or dictionary key); the value must look generated ("some_key" = "real_secret" does
+# not, by detect-secrets' measure).
+_NOT_SECRET_KEYS = (
+    "public",
+    "pub",
+    "primary",
+    "foreign",
+    "sort",
+    "partition",
+    "cache",
+    "idempotency",
+    "ssh",
+    "gpg",
+    "row",
+    "hash",
+    "map",
+    "dict",
+    "object",
+    "registry",
+    "lookup",
+    "index",
+    "group",
+    "message",
+    "i18n",
+    "translation",
+    "route",
+    "redis",
+    "s3",
+    "storage",
+    "file",
+    "bucket",
+)
 _KEY_NAME = (
-    r"(?=[plhacek])(?<![a-z0-9_\-.])(?:(?:p|license|hmac|aes|crypt|enc)[_\-]?)?key(?:[_\-]?\d{1,2})?"
+    r"(?=[a-z0-9])(?<![a-z0-9_\-.])(?:[a-z0-9]{1,30}[_\-]){0,3}(?:p|hmac|aes)?"
+    + "".join(rf"(?<!{w}[_\-])" for w in _NOT_SECRET_KEYS)
+    + r"key(?:[_\-]?\d{1,2})?"
     # <entry key="a.b" value="..."/>: the key attribute names the entry.
     r"""(?!\s?=\s?"[^"]*"\s+value\s?=)"""
 )
@@ -257,9 +295,7 @@ def _words(names: tuple[str, ...]) -> str:
     )
 
 
-def _name(
-    names: tuple[str, ...], tail: str, exclude: tuple[str, ...] = (), short: str = ""
-) -> str:
+def _name(names: tuple[str, ...], tail: str, exclude: tuple[str, ...] = (), short: str = "") -> str:
     """A name holding one of ``names`` (anything may come before it), not after a word of
     ``exclude``; or a ``short`` one."""
     behind = "".join(rf"(?<!{w})(?<!{w}[_\-.])" for w in exclude)
@@ -267,9 +303,11 @@ def _name(
     # The regex is tried at every position of a line: a lookahead for the names fails most
     # positions at once, before the lookbehinds run.
     first = {n.strip('"')[0] for n in names} | ({"p", "_"} if short else set())
-    ahead = rf"(?=[{re.escape(''.join(sorted(first)))}])(?={_words(names)}" + (
-        r"|p|_pw" if short else ""
-    ) + ")"
+    ahead = (
+        rf"(?=[{re.escape(''.join(sorted(first)))}])(?={_words(names)}"
+        + (r"|p|_pw" if short else "")
+        + ")"
+    )
     # "ID/PW: ..." is a pair's label (its value holds the user too).
     return rf"(?i:{ahead}{behind}(?<!/)(?:{alternatives}))"
 

@@ -18,19 +18,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="cli-password",
         description="Password or token given as a command-line option",
-        keywords=(
-            "--pass",
-            "--token",
-            "--secret",
-            "-secret",
-            "-token",
-            "--api-key",
-            "--apikey",
-            "-bearer",
-            "-passin",
-            "-passout",
-            "pass:",
-        ),
+        keywords=("-pass", "-token", "-secret", "-api-key", "-apikey", "-bearer", "pass:"),
         pattern=re.compile(
             r"(?:(?<![\w\-])--?(?i:[a-z0-9]{0,20}[\-_]?)?"
             r"(?i:password|passwd|passphrase|pass|token|secret|api-?key|oauth2-bearer|bearer)"
