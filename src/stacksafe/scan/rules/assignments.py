@@ -78,7 +78,10 @@ _NOT_A_VALUE = re.compile(
 _REFERENCE = re.compile(
     r"^(?:\$[\w{(]|%\w+%$|[\w.]+\(.*\)?$|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$"
     # Dotted words (a token's dotted parts mix letters and digits: "pat.r9im84s.x2k").
-    r"|\.?[A-Za-z_][A-Za-z_\-]*\d{0,2}(?:\.[A-Za-z_][A-Za-z_\-]*\d{0,2})+$)|\?\."
+    r"|\.?[A-Za-z_][A-Za-z_\-]*\d{0,2}(?:\.[A-Za-z_][A-Za-z_\-]*\d{0,2})+$"
+    # a lower-case snake_case identifier of short words (v4auth_header): a variable (a
+    # token's random part is longer: npm_4f9dk2...)
+    r"|[a-z][a-z0-9]{0,11}(?:_[a-z][a-z0-9]{0,11})+$)"
 )
 _SYMBOLS = frozenset("!@#$%^&*+=/?~{}()[]<>|;:,.")
 
@@ -88,6 +91,7 @@ def plausible(value: str) -> bool:
     return (
         not _NOT_A_VALUE.match(value)
         and not _REFERENCE.match(value)
+        and "?." not in value
         and any(c.isalnum() for c in value)
     )
 
@@ -110,7 +114,9 @@ def _password_like(value: str) -> bool:
 
 _EMAIL = re.compile(r"^[^@\s]+@[\w\-]+\.[\w.\-]+$")
 _HOST = re.compile(r"^[\w\-]+(?:\.[\w\-]+)*\.(?:com|org|net|io|dev|local|internal|[a-z]{2})$", re.I)
-_WORDS_ONLY = re.compile(r"[a-z]+(?:[_\-+.][a-z]+)*[_\-]?\d{0,4}", re.IGNORECASE)
+# Words joined by separators, numbered at most: "Control+Shift+T", "libsecret-1-0",
+# "io.example/related-task".
+_WORDS_ONLY = re.compile(r"[a-z]+(?:[_\-+./][a-z]+)*\d{0,4}(?:[_\-.]\d{1,4})*", re.IGNORECASE)
 # "a=b": a query or an option list (base64's "=" is padding, at the end or before a separator).
 _OPTION = re.compile(r"[A-Za-z]\w*=[^=]")
 _FILE_PATH = re.compile(r"^[\w\-.]+(?:/[\w\-.]+)+\.\w{1,5}$")
@@ -174,7 +180,7 @@ _PASSWORD_NAMES = (
 )
 # Short names, only right before an operator ("pass:", "MYSQLPASS=", "db_pw:", "PW:="): as
 # keywords they are short, so each is written with what must follow it.
-_SHORT_PASSWORD_NAME = r"(?:(?<!by)(?<!com)(?<!sur)pass|(?<![a-z\]])pw|_pw)(?=[\"']?\s?[:=])"
+_SHORT_PW_NAME = r"(?:(?<!by)(?<!com)(?<!sur)pass|(?<![a-z\]])pw|_pw)(?=[\"']?\s?[:=])"
 _SHORT_PASSWORD_KEYWORDS = ("pass:", "pass=", "pass :", "pass =", "pw:", "pw=", 'pw":', "pw =")
 # A name may continue past its keyword ("password_super_secure", "db_pass2") but not with a
 # word saying it names something else than the password: "password_hash", "pwdump",
@@ -345,9 +351,7 @@ RULES: tuple[Rule, ...] = (
         description="Password assigned in code or configuration",
         keywords=(*_PASSWORD_NAMES, *_SHORT_PASSWORD_KEYWORDS),
         pattern=re.compile(
-            _assignment(
-                _name(_PASSWORD_NAMES, _PW_NAME_TAIL, short=_SHORT_PASSWORD_NAME), 4, xml=True
-            )
+            _assignment(_name(_PASSWORD_NAMES, _PW_NAME_TAIL, short=_SHORT_PW_NAME), 4, xml=True)
         ),
         check=_password_like,
         min_entropy=2.0,
