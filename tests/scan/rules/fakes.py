@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+
+import pytest
 
 from stacksafe.scan.rules.model import Rule
 from stacksafe.scan.ruleset import RuleSet
 
-__all__ = ["Fakes", "assert_clean", "assert_found"]
+__all__ = ["Fakes", "assert_clean", "assert_found", "family_tests"]
 
 ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"
@@ -65,3 +67,28 @@ def assert_found(rules: Iterable[Rule], line: str, rule_id: str, secret: str) ->
 def assert_clean(rules: Iterable[Rule], text: str) -> None:
     """Nothing in ``text`` is reported."""
     assert RuleSet(rules).matches(text) == [], text
+
+
+Case = tuple[str, str, str]
+"""A rule id, a fake secret, and the line that holds it (``{}`` where the secret goes)."""
+
+
+def family_tests(
+    rules: Sequence[Rule], cases: Sequence[Case], lookalikes: Sequence[str]
+) -> tuple[Callable[..., None], Callable[[], None], Callable[[str], None]]:
+    """The three tests of a rule family: each case is found by its rule; every rule of the
+    family has a case; no lookalike is reported. A family's test module assigns them to
+    ``test_`` names for pytest to collect."""
+
+    @pytest.mark.parametrize(("rule_id", "secret", "line"), cases, ids=[c[0] for c in cases])
+    def finds_each_credential(rule_id: str, secret: str, line: str) -> None:
+        assert_found(rules, line.format(secret), rule_id, secret)
+
+    def every_rule_has_a_case() -> None:
+        assert {c[0] for c in cases} == {r.id for r in rules}
+
+    @pytest.mark.parametrize("text", lookalikes)
+    def ignores_lookalikes(text: str) -> None:
+        assert_clean(rules, text)
+
+    return finds_each_credential, every_rule_has_a_case, ignores_lookalikes

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules import ai
-from tests.scan.rules.fakes import Fakes, assert_clean, assert_found
+from tests.scan.rules.fakes import Fakes, assert_found, family_tests
 
 F = Fakes(606)
 
@@ -33,35 +31,25 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rule_id", "secret", "line"), CASES, ids=[c[0] for c in CASES])
-def test_finds_each_credential(rule_id: str, secret: str, line: str) -> None:
-    assert_found(ai.RULES, line.format(secret), rule_id, secret)
-
-
-def test_every_rule_has_a_case() -> None:
-    assert {c[0] for c in CASES} == {r.id for r in ai.RULES}
-
-
 def test_found_after_a_terminal_colour_code() -> None:
     secret = "sk-" + F.hex(32)
     assert_found(ai.RULES, f">>>\x1b[93m{secret}\x1b[0m<<<", "deepseek-api-key", secret)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "sk-proj-Xi8tdMjHV6pmbBbwilTeT4BlbkFJ3UDnpdEwNNm6wVBpYM0o",
-        # Typed bodies: counting runs and the alphabet in order.
-        "sk-1234567c7Qu0EjDIEWdcT3BlbkFJ83uCF0K4yw7RzpY39bio",
-        "sk-ant-api03-abc123xyz-456def789ghij-klmnopqrstuvwx-3456yza789bcde-1234fghijklmnopby56aaaog"
-        "aopaaaabc123xyzAA",
-        "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",
-        "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",
-        "hf_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-        "hf_UdYjVqYvybBLEhIrwwEUYjOgkeyexample",
-        # A key inside a longer word is not a key.
-        "mask-" + F.hex(32),
-    ],
+LOOKALIKES = [
+    "sk-proj-Xi8tdMjHV6pmbBbwilTeT4BlbkFJ3UDnpdEwNNm6wVBpYM0o",
+    # Typed bodies: counting runs and the alphabet in order.
+    "sk-1234567c7Qu0EjDIEWdcT3BlbkFJ83uCF0K4yw7RzpY39bio",
+    "sk-ant-api03-abc123xyz-456def789ghij-klmnopqrstuvwx-3456yza789bcde-1234fghijklmnopby56aaaog"
+    "aopaaaabc123xyzAA",
+    "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",
+    "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",
+    "hf_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "hf_UdYjVqYvybBLEhIrwwEUYjOgkeyexample",
+    # A key inside a longer word is not a key.
+    "mask-" + F.hex(32),
+]
+
+test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(
+    ai.RULES, CASES, LOOKALIKES
 )
-def test_ignores_lookalikes(text: str) -> None:
-    assert_clean(ai.RULES, text)

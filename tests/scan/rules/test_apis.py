@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules import apis
-from tests.scan.rules.fakes import Fakes, assert_clean, assert_found
+from tests.scan.rules.fakes import Fakes, family_tests
 
 F = Fakes(909)
 _SIDEKIQ = f"{F.hex(8)}:{F.hex(8)}"
@@ -31,26 +29,15 @@ CASES = [
     ("wundergraph-api-key", "cosmo_" + F.hex(32), "COSMO_API_KEY={}"),
 ]
 
+LOOKALIKES = [
+    # "meraKi" inside "CameraKit" (a Podfile.lock checksum) is not Meraki.
+    "ReactNativeCameraKit: f15a5a04b0f6dc6073e6db0296e6ef2d8b8d2522",
+    # An EdgeGrid host name, not its client token.
+    "host: akab-h5stbzeswb3v4kj3-tblc7jkffv3wfxh3.luna.akamaiapis.net",
+    "secret_key => sk_abcdefghijklmnopqrstuvwxyz123",
+    "cosmo_abcdef123455678908359f980be71580:F",
+]
 
-@pytest.mark.parametrize(("rule_id", "secret", "line"), CASES, ids=[c[0] for c in CASES])
-def test_finds_each_credential(rule_id: str, secret: str, line: str) -> None:
-    assert_found(apis.RULES, line.format(secret), rule_id, secret)
-
-
-def test_every_rule_has_a_case() -> None:
-    assert {c[0] for c in CASES} == {r.id for r in apis.RULES}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        # "meraKi" inside "CameraKit" (a Podfile.lock checksum) is not Meraki.
-        "ReactNativeCameraKit: f15a5a04b0f6dc6073e6db0296e6ef2d8b8d2522",
-        # An EdgeGrid host name, not its client token.
-        "host: akab-h5stbzeswb3v4kj3-tblc7jkffv3wfxh3.luna.akamaiapis.net",
-        "secret_key => sk_abcdefghijklmnopqrstuvwxyz123",
-        "cosmo_abcdef123455678908359f980be71580:F",
-    ],
+test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(
+    apis.RULES, CASES, LOOKALIKES
 )
-def test_ignores_lookalikes(text: str) -> None:
-    assert_clean(apis.RULES, text)

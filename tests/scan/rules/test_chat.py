@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import base64
 
-import pytest
-
 from stacksafe.scan.rules import chat
 from stacksafe.scan.ruleset import RuleSet
-from tests.scan.rules.fakes import Fakes, assert_clean, assert_found
+from tests.scan.rules.fakes import Fakes, family_tests
 
 F = Fakes(101)
 _BOT_ID = base64.b64encode(b"1" + F.digits(17).encode()).decode().rstrip("=")
@@ -59,15 +57,6 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rule_id", "secret", "line"), CASES, ids=[c[0] for c in CASES])
-def test_finds_each_credential(rule_id: str, secret: str, line: str) -> None:
-    assert_found(chat.RULES, line.format(secret), rule_id, secret)
-
-
-def test_every_rule_has_a_case() -> None:
-    assert {c[0] for c in CASES} == {r.id for r in chat.RULES}
-
-
 def test_value_on_the_line_after_its_name() -> None:
     secret = F.hex(40)
     text = f"<sendbirdToken>\n    {secret}\n</sendbirdToken>\n"
@@ -75,24 +64,23 @@ def test_value_on_the_line_after_its_name() -> None:
     assert (match.rule.id, match.line, match.column) == ("sendbird-access-token", 2, 5)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "xoxb-xxxxxxxxx-xxxxxxxxxx-xxxxxxxxxxxx",
-        "xoxb-12345-abcd234",
-        "xoxp-1234-1234-1234-4ddbc191d40ee098cbaae6f3523ada2d",
-        "xoxp-XXXXXXXXXX-XXXXXXXXXX-XXXXXXXXXXX-XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
-        "https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXXXXXXXXX",
-        # A bot token right after other letters, and a Telegram-like pair without "AA".
-        "bot110201543:AAHdqTcvCH1vGWJxfSe1ofSAs0K5PALDsaw",
-        "arn:aws:sns:aaa:111122223333:aaaaaaaaaaaaaaaaaaassssssddddddddddddd",
-        # Discord's token needs 24-26, 6 and 27+ characters.
-        "MZ1yGvKTj0rY0cV8i47CjAa.uHQPq.Xb1Mk2nEhe-4icrGOuegj57zMC",
-        # A 64-hex value with no Discord name before it; a typed webhook token.
-        f"checksum = {F.hex(64)}",
-        "discord.com/api/webhooks/148392840000482200/abcdefghijklmnopqrstuvwxyz0123456789abcdefghi"
-        "jklmnopqrstuvwxyz0123456789",
-    ],
+LOOKALIKES = [
+    "xoxb-xxxxxxxxx-xxxxxxxxxx-xxxxxxxxxxxx",
+    "xoxb-12345-abcd234",
+    "xoxp-1234-1234-1234-4ddbc191d40ee098cbaae6f3523ada2d",
+    "xoxp-XXXXXXXXXX-XXXXXXXXXX-XXXXXXXXXXX-XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    "https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXXXXXXXXX",
+    # A bot token right after other letters, and a Telegram-like pair without "AA".
+    "bot110201543:AAHdqTcvCH1vGWJxfSe1ofSAs0K5PALDsaw",
+    "arn:aws:sns:aaa:111122223333:aaaaaaaaaaaaaaaaaaassssssddddddddddddd",
+    # Discord's token needs 24-26, 6 and 27+ characters.
+    "MZ1yGvKTj0rY0cV8i47CjAa.uHQPq.Xb1Mk2nEhe-4icrGOuegj57zMC",
+    # A 64-hex value with no Discord name before it; a typed webhook token.
+    f"checksum = {F.hex(64)}",
+    "discord.com/api/webhooks/148392840000482200/abcdefghijklmnopqrstuvwxyz0123456789abcdefghi"
+    "jklmnopqrstuvwxyz0123456789",
+]
+
+test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(
+    chat.RULES, CASES, LOOKALIKES
 )
-def test_ignores_lookalikes(text: str) -> None:
-    assert_clean(chat.RULES, text)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules import commerce
-from tests.scan.rules.fakes import Fakes, assert_clean, assert_found
+from tests.scan.rules.fakes import Fakes, family_tests
 
 F = Fakes(505)
 
@@ -20,26 +18,15 @@ CASES = [
     ("squarespace-access-token", F.uuid(), "squarespace_api_key = '{}'"),
 ]
 
+LOOKALIKES = [
+    # "etSy" inside another word is not Etsy.
+    'SetSysctl = "ks2ph4a4hkyb26vpk2fvt2t6"',
+    # "lob" inside "global" and "blob" is not Lob.
+    f"global_key = live_{F.hex(35)}",
+    "EZAK" + "A" * 54,
+    "duffel_test_" + "x" * 43,
+]
 
-@pytest.mark.parametrize(("rule_id", "secret", "line"), CASES, ids=[c[0] for c in CASES])
-def test_finds_each_credential(rule_id: str, secret: str, line: str) -> None:
-    assert_found(commerce.RULES, line.format(secret), rule_id, secret)
-
-
-def test_every_rule_has_a_case() -> None:
-    assert {c[0] for c in CASES} == {r.id for r in commerce.RULES}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        # "etSy" inside another word is not Etsy.
-        'SetSysctl = "ks2ph4a4hkyb26vpk2fvt2t6"',
-        # "lob" inside "global" and "blob" is not Lob.
-        f"global_key = live_{F.hex(35)}",
-        "EZAK" + "A" * 54,
-        "duffel_test_" + "x" * 43,
-    ],
+test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(
+    commerce.RULES, CASES, LOOKALIKES
 )
-def test_ignores_lookalikes(text: str) -> None:
-    assert_clean(commerce.RULES, text)

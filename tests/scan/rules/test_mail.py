@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules import mail
-from tests.scan.rules.fakes import Fakes, assert_clean, assert_found
+from tests.scan.rules.fakes import Fakes, family_tests
 
 F = Fakes(202)
 
@@ -25,31 +23,20 @@ CASES = [
     ("zendesk-api-token", F.alnum(40), "ZENDESK_API_TOKEN={}"),
 ]
 
+LOOKALIKES = [
+    "SKxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "SG.ngeVfQFYQlKU0ufo8x5d1A..TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr",
+    "AG.ngeVfQFYQlKU0ufo8x5d1A.TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr",
+    "3ea4572956e2b381923ed34c31db76aa-2",
+    "aea462953eb192d38c31a433e76257db-al32",
+    "3a5633e829d3c71-us2",
+    # Mailchimp issues lower-case hex; this case mix is not one of its keys.
+    "9276a43e2951aa46e2b1c33ED38357DB-us2",
+    f"xkeysib-{'0' * 64}-{'a' * 16}",
+    # A hex value named after something else.
+    f"commit = {F.hex(32)}",
+]
 
-@pytest.mark.parametrize(("rule_id", "secret", "line"), CASES, ids=[c[0] for c in CASES])
-def test_finds_each_credential(rule_id: str, secret: str, line: str) -> None:
-    assert_found(mail.RULES, line.format(secret), rule_id, secret)
-
-
-def test_every_rule_has_a_case() -> None:
-    assert {c[0] for c in CASES} == {r.id for r in mail.RULES}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "SKxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-        "SG.ngeVfQFYQlKU0ufo8x5d1A..TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr",
-        "AG.ngeVfQFYQlKU0ufo8x5d1A.TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr",
-        "3ea4572956e2b381923ed34c31db76aa-2",
-        "aea462953eb192d38c31a433e76257db-al32",
-        "3a5633e829d3c71-us2",
-        # Mailchimp issues lower-case hex; this case mix is not one of its keys.
-        "9276a43e2951aa46e2b1c33ED38357DB-us2",
-        f"xkeysib-{'0' * 64}-{'a' * 16}",
-        # A hex value named after something else.
-        f"commit = {F.hex(32)}",
-    ],
+test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(
+    mail.RULES, CASES, LOOKALIKES
 )
-def test_ignores_lookalikes(text: str) -> None:
-    assert_clean(mail.RULES, text)

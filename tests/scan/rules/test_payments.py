@@ -3,10 +3,8 @@ not."""
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules import payments
-from tests.scan.rules.fakes import Fakes, assert_clean, assert_found
+from tests.scan.rules.fakes import Fakes, family_tests
 
 F = Fakes(303)
 
@@ -35,29 +33,18 @@ CASES = [
     ("finicity-client-secret", F.alnum(20), "FINICITY_SECRET={}"),
 ]
 
+LOOKALIKES = [
+    # Publishable keys are public by design.
+    "pk_live_j5krY8XTgIcDaHDb3YrsAfCl",
+    "sk_live_",
+    "sk_live_AAAAAAAAAAAAAAAAAAAAAAAA",
+    'nonMatchingToken := "task_test_' + F.alnum(30) + '"',
+    "sq0csp-ABCDEFGHIJK_LMNOPQRSTUVWXYZ-0123456789abcd",
+    # Square's "EAAA" inside base64 data, not a token.
+    "data:image/png;base64,iVBORw0KGgo/EAAA" + F.alnum(60) + "/x",
+    "shpat_" + "0" * 32,
+]
 
-@pytest.mark.parametrize(("rule_id", "secret", "line"), CASES, ids=[c[0] for c in CASES])
-def test_finds_each_credential(rule_id: str, secret: str, line: str) -> None:
-    assert_found(payments.RULES, line.format(secret), rule_id, secret)
-
-
-def test_every_rule_has_a_case() -> None:
-    assert {c[0] for c in CASES} == {r.id for r in payments.RULES}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        # Publishable keys are public by design.
-        "pk_live_j5krY8XTgIcDaHDb3YrsAfCl",
-        "sk_live_",
-        "sk_live_AAAAAAAAAAAAAAAAAAAAAAAA",
-        'nonMatchingToken := "task_test_' + F.alnum(30) + '"',
-        "sq0csp-ABCDEFGHIJK_LMNOPQRSTUVWXYZ-0123456789abcd",
-        # Square's "EAAA" inside base64 data, not a token.
-        "data:image/png;base64,iVBORw0KGgo/EAAA" + F.alnum(60) + "/x",
-        "shpat_" + "0" * 32,
-    ],
+test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(
+    payments.RULES, CASES, LOOKALIKES
 )
-def test_ignores_lookalikes(text: str) -> None:
-    assert_clean(payments.RULES, text)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules import productivity
-from tests.scan.rules.fakes import Fakes, assert_clean, assert_found
+from tests.scan.rules.fakes import Fakes, family_tests
 
 F = Fakes(808)
 
@@ -50,27 +48,16 @@ CASES = [
     ("mapbox-secret-token", f"sk.eyJ1Ijoi{F.b64url(60)}.{F.b64url(22)}", "token: {}"),
 ]
 
+LOOKALIKES = [
+    "figd_aBcDeFgHiJkLmNoPqRsT1234567890abcdefghijklmnopqrstuvwxyz",
+    # An Airtable-shaped token where Airtable is not named: "pat" is everywhere ("path").
+    f"path = pat{F.alnum(14)}.{F.hex(64)}",
+    # Dropbox's run of "A"s inside base64 data.
+    "/9j/" + F.alnum(11) + "A" * 10 + F.alnum(43) + "/x",
+    "ssl." + F.b64url(100),
+    f"hubspot_portal = {'0' * 8}-0000-0000-0000-{'0' * 12}",
+]
 
-@pytest.mark.parametrize(("rule_id", "secret", "line"), CASES, ids=[c[0] for c in CASES])
-def test_finds_each_credential(rule_id: str, secret: str, line: str) -> None:
-    assert_found(productivity.RULES, line.format(secret), rule_id, secret)
-
-
-def test_every_rule_has_a_case() -> None:
-    assert {c[0] for c in CASES} == {r.id for r in productivity.RULES}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "figd_aBcDeFgHiJkLmNoPqRsT1234567890abcdefghijklmnopqrstuvwxyz",
-        # An Airtable-shaped token where Airtable is not named: "pat" is everywhere ("path").
-        f"path = pat{F.alnum(14)}.{F.hex(64)}",
-        # Dropbox's run of "A"s inside base64 data.
-        "/9j/" + F.alnum(11) + "A" * 10 + F.alnum(43) + "/x",
-        "ssl." + F.b64url(100),
-        f"hubspot_portal = {'0' * 8}-0000-0000-0000-{'0' * 12}",
-    ],
+test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(
+    productivity.RULES, CASES, LOOKALIKES
 )
-def test_ignores_lookalikes(text: str) -> None:
-    assert_clean(productivity.RULES, text)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules import social
 from stacksafe.scan.ruleset import RuleSet
-from tests.scan.rules.fakes import Fakes, assert_clean, assert_found
+from tests.scan.rules.fakes import Fakes, family_tests
 
 F = Fakes(707)
 
@@ -28,30 +26,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rule_id", "secret", "line"), CASES, ids=[c[0] for c in CASES])
-def test_finds_each_credential(rule_id: str, secret: str, line: str) -> None:
-    assert_found(social.RULES, line.format(secret), rule_id, secret)
-
-
-def test_every_rule_has_a_case() -> None:
-    assert {c[0] for c in CASES} == {r.id for r in social.RULES}
-
-
 def test_app_token_on_the_line_after_facebook() -> None:
     token = f"{F.digits(16)}|{F.b64url(27)}"
     [match] = RuleSet(social.RULES).matches(f"# Facebook\n{token}\n")
     assert (match.rule.id, match.line, match.column) == ("facebook-app-token", 2, 1)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        # "EAA" and a run of "A"s inside base64 image data.
-        "src='data:image/jpg;base64,/9j/4AAQSkZJRgABAQIAHAAcAAD/EAA" + F.alnum(120) + "/2wBD'",
-        "data:font/woff2;base64,d09GMgABAAAAAAAAAAAAAAAAAAAAAAAAA" + F.alnum(100) + "+Qw",
-        f"app_id = {F.hex(32)}",
-        f"twitter_handle = {'a' * 25}",
-    ],
+LOOKALIKES = [
+    # "EAA" and a run of "A"s inside base64 image data.
+    "src='data:image/jpg;base64,/9j/4AAQSkZJRgABAQIAHAAcAAD/EAA" + F.alnum(120) + "/2wBD'",
+    "data:font/woff2;base64,d09GMgABAAAAAAAAAAAAAAAAAAAAAAAAA" + F.alnum(100) + "+Qw",
+    f"app_id = {F.hex(32)}",
+    f"twitter_handle = {'a' * 25}",
+]
+
+test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(
+    social.RULES, CASES, LOOKALIKES
 )
-def test_ignores_lookalikes(text: str) -> None:
-    assert_clean(social.RULES, text)

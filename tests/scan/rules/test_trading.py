@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules import trading
-from tests.scan.rules.fakes import Fakes, assert_clean, assert_found
+from tests.scan.rules.fakes import Fakes, family_tests
 
 F = Fakes(404)
 
@@ -22,26 +20,15 @@ CASES = [
     ("finnhub-access-token", F.lower(20), "FINNHUB_TOKEN={}"),
 ]
 
+LOOKALIKES = [
+    # The right shape without the service's name.
+    f"api_secret = {F.b64url(64)}",
+    f"uuid = {F.uuid()}",
+    # A typed value next to the name.
+    "bittrex_key = abcdefghijklmnopqrstuvwxyz012345",
+    "KUCOIN_KEY=000000000000000000000000",
+]
 
-@pytest.mark.parametrize(("rule_id", "secret", "line"), CASES, ids=[c[0] for c in CASES])
-def test_finds_each_credential(rule_id: str, secret: str, line: str) -> None:
-    assert_found(trading.RULES, line.format(secret), rule_id, secret)
-
-
-def test_every_rule_has_a_case() -> None:
-    assert {c[0] for c in CASES} == {r.id for r in trading.RULES}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        # The right shape without the service's name.
-        f"api_secret = {F.b64url(64)}",
-        f"uuid = {F.uuid()}",
-        # A typed value next to the name.
-        "bittrex_key = abcdefghijklmnopqrstuvwxyz012345",
-        "KUCOIN_KEY=000000000000000000000000",
-    ],
+test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(
+    trading.RULES, CASES, LOOKALIKES
 )
-def test_ignores_lookalikes(text: str) -> None:
-    assert_clean(trading.RULES, text)
