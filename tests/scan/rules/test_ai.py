@@ -26,6 +26,8 @@ CASES = [
     ("tavily-api-key", "tvly-" + F.alnum(32), "TAVILY_API_KEY={}"),
     ("replicate-api-token", "r8_" + F.alnum(37), "REPLICATE_API_TOKEN={}"),
     ("llamacloud-api-key", "llx-" + F.b64url(48), "LLAMA_CLOUD_API_KEY={}"),
+    ("openrouter-api-key", "sk-or-v1-" + F.hex(64), "OPENROUTER_API_KEY={}"),
+    ("langsmith-api-key", f"lsv2_pt_{F.hex(32)}_{F.hex(10)}", "LANGSMITH_API_KEY={}"),
     ("mistral-api-key", F.alnum(32), "MISTRAL_API_KEY={}"),
     ("privateai-api-token", F.lower(32), "private_ai_key: {}"),
 ]

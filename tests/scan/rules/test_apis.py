@@ -26,6 +26,11 @@ CASES = [
     ("freemius-secret-key", "sk_" + F.b64url(29), "\"secret_key\" => '{}',"),
     ("posthog-api-key", "phx_" + F.alnum(47), "POSTHOG_PERSONAL_API_KEY={}"),
     ("akamai-client-token", f"akab-{F.lower(16)}-{F.lower(16)}", "client_token = {}"),
+    (
+        "zapier-webhook-url",
+        f"hooks.zapier.com/hooks/catch/{F.digits(7)}/{F.lower(7)}",
+        "https://{}/",
+    ),
     ("wundergraph-api-key", "cosmo_" + F.hex(32), "COSMO_API_KEY={}"),
 ]
 

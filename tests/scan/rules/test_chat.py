@@ -54,6 +54,8 @@ CASES = [
     ("mattermost-access-token", F.lower(26), "MATTERMOST_TOKEN={}"),
     ("sendbird-access-id", F.uuid().upper(), "sendbird_app_id: {}"),
     ("sendbird-access-token", F.hex(40), "sendbirdToken = '{}'"),
+    # A browser session's client token has the user token's shape.
+    ("slack-user-token", f"xoxc-{F.digits(12)}-{F.digits(12)}-{F.digits(13)}-{F.hex(64)}", "c={}"),
 ]
 
 

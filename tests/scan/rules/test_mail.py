@@ -19,6 +19,9 @@ CASES = [
     ("brevo-api-key", f"xkeysib-{F.hex(64)}-{F.alnum(16)}", "BREVO_KEY={}"),
     ("messagebird-api-key", F.alnum(25), "messagebird_access_key: {}"),
     ("messagebird-client-id", F.uuid(), "MESSAGEBIRD_CLIENT_ID={}"),
+    ("postmark-server-token", F.uuid(), "POSTMARK_SERVER_TOKEN={}"),
+    ("sparkpost-api-key", F.hex(40), "SPARKPOST_API_KEY={}"),
+    ("mandrill-api-key", F.b64url(22), "mandrill_key: '{}'"),
     ("intercom-access-token", F.b64url(60), "intercom_token = '{}'"),
     ("zendesk-api-token", F.alnum(40), "ZENDESK_API_TOKEN={}"),
 ]

@@ -1,10 +1,12 @@
 """AI model providers' API keys: OpenAI, Anthropic, Hugging Face, Cohere, Groq, Perplexity, xAI,
-DeepSeek, Together, Tavily, Replicate, Mistral, Private AI, LlamaCloud.
+DeepSeek, Together, Tavily, Replicate, Mistral, Private AI, LlamaCloud, OpenRouter,
+LangSmith.
 
 Most carry a prefix of their own (``sk-ant-api03-``, ``hf_``, ``gsk_``, ``pplx-``, ``xai-``,
-``r8_``, ``tgp_v1_``, ``tvly-``, ``llx-``). OpenAI's keys embed ``T3BlbkFJ`` (base64 of "OpenAI")
-between two random halves, a far better anchor than their ``sk-`` prefix. DeepSeek's are ``sk-``
-and 32 hex digits; Cohere, Mistral and Private AI keys are known by the service's name.
+``r8_``, ``tgp_v1_``, ``tvly-``, ``llx-``, ``sk-or-v1-``, ``lsv2_pt_``). OpenAI's keys embed
+``T3BlbkFJ`` (base64 of "OpenAI") between two random halves, a far better anchor than their
+``sk-`` prefix. DeepSeek's are ``sk-`` and 32 hex digits; Cohere, Mistral and Private AI keys
+are known by the service's name.
 """
 
 from __future__ import annotations
@@ -107,6 +109,20 @@ RULES: tuple[Rule, ...] = generated_only(
             ("llx-",),
             r"llx-[A-Za-z0-9_-]{48}",
             min_entropy=3.5,
+        ),
+        token(
+            "openrouter-api-key",
+            "OpenRouter API key",
+            ("sk-or-v1-",),
+            r"sk-or-v1-[a-f0-9]{64}",
+            min_entropy=3.0,
+        ),
+        token(
+            "langsmith-api-key",
+            "LangSmith API key",
+            ("lsv2_pt_", "lsv2_sk_"),
+            r"lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}",
+            min_entropy=3.0,
         ),
         keyed(
             "mistral-api-key",

@@ -1,5 +1,5 @@
 """Developer APIs' and specialised SaaS credentials: RapidAPI, MaxMind, Cisco Meraki, Sidekiq,
-SettleMint, Authress, Adafruit IO, 42 Intra, Freemius, PostHog, Akamai, WunderGraph.
+SettleMint, Authress, Adafruit IO, 42 Intra, Freemius, PostHog, Akamai, Zapier, WunderGraph.
 
 Sidekiq's commercial gem credentials live in Bundler's environment variables
 (``BUNDLE_GEMS__CONTRIBSYS__COM=user:pass``) or in the source URL of a Gemfile; a Freemius secret
@@ -115,6 +115,13 @@ RULES: tuple[Rule, ...] = generated_only(
             "Akamai EdgeGrid client token",
             ("akab-",),
             r"akab-[a-z0-9]{16}-[a-z0-9]{16}(?!\.[a-z0-9-]{1,80}\.akamaiapis\.net)",
+            min_entropy=3.0,
+        ),
+        token(
+            "zapier-webhook-url",
+            "Zapier catch hook URL",
+            ("hooks.zapier.com/hooks/catch/",),
+            r"hooks\.zapier\.com/hooks/catch/[0-9]{5,12}/[a-z0-9]{5,12}",
             min_entropy=3.0,
         ),
         token(

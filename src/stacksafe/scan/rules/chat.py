@@ -20,15 +20,17 @@ _DISCORD = ("discord",)
 
 
 def _snowflake_starts() -> tuple[str, ...]:
-    """How a Discord bot token starts: base64 of the bot's id, a number of 17 digits or more;
-    its first four characters encode the first three digits (1-9, then 0-9): 900 keywords of
-    four characters, where "M", "N" or "O" alone would be found on every line."""
+    """How a Discord bot token starts: base64 of the bot's id, a number of 17 digits or more.
+    Its first four characters encode the first three digits (1-9, then 0-9) and the fifth is
+    "M", "N" or "O" (the fourth digit's high bits): 2,700 keywords of five characters, where
+    "M", "N" or "O" alone would be found on every line and four, case-folded, in "index"."""
     digits = "0123456789"
     starts = (
-        base64.b64encode(f"{a}{b}{c}".encode()).decode()
+        base64.b64encode(f"{a}{b}{c}".encode()).decode() + fifth
         for a in digits[1:]
         for b in digits
         for c in digits
+        for fifth in "MNO"
     )
     return tuple(sorted({s.lower() for s in starts}))
 
@@ -56,8 +58,8 @@ RULES: tuple[Rule, ...] = generated_only(
         token(
             "slack-user-token",
             "Slack user token",
-            ("xoxp-", "xoxe-"),
-            r"xox[pe](?:-[0-9]{6,13}){3}-[A-Za-z0-9]{18,34}",
+            ("xoxp-", "xoxe-", "xoxc-"),
+            r"xox[pec](?:-[0-9]{6,13}){3}-[A-Za-z0-9]{18,64}",
             min_entropy=3.0,
         ),
         token(

@@ -1,5 +1,5 @@
 """Email, SMS and customer-messaging services' credentials: Twilio, SendGrid, Mailgun, Mailchimp,
-Brevo (Sendinblue), MessageBird, Intercom, Zendesk.
+Brevo (Sendinblue), MessageBird, Postmark, SparkPost, Mandrill, Intercom, Zendesk.
 
 SendGrid (``SG.``), Brevo (``xkeysib-``, ``xsmtpsib-``), Mailgun (``key-``, ``pubkey-``) and
 Twilio API keys (``SK`` and 32 hex digits) have a shape of their own; Mailchimp's ends with its
@@ -92,6 +92,27 @@ RULES: tuple[Rule, ...] = generated_only(
         ),
         keyed(
             "messagebird-client-id", "MessageBird client id", _MESSAGEBIRD, UUID, min_entropy=3.0
+        ),
+        keyed(
+            "postmark-server-token",
+            "Postmark server or account token",
+            ("postmark",),
+            UUID,
+            min_entropy=3.0,
+        ),
+        keyed(
+            "sparkpost-api-key",
+            "SparkPost API key",
+            ("sparkpost",),
+            r"[a-f0-9]{40}",
+            min_entropy=3.0,
+        ),
+        keyed(
+            "mandrill-api-key",
+            "Mandrill (Mailchimp Transactional) API key",
+            ("mandrill",),
+            r"[A-Za-z0-9_-]{22}",
+            min_entropy=3.5,
         ),
         keyed(
             "intercom-access-token",
