@@ -37,6 +37,7 @@ LOOKALIKES = [
     # Publishable keys are public by design.
     "pk_live_j5krY8XTgIcDaHDb3YrsAfCl",
     "sk_live_",
+    "stripe.api_key = 'sk_test_4eC39HqLyjWDarjtT1zdp7dc'",
     "sk_live_AAAAAAAAAAAAAAAAAAAAAAAA",
     'nonMatchingToken := "task_test_' + F.alnum(30) + '"',
     "sq0csp-ABCDEFGHIJK_LMNOPQRSTUVWXYZ-0123456789abcd",

@@ -15,6 +15,8 @@ from stacksafe.scan.rules.model import UUID, Rule, keyed, token
 
 __all__ = ["RULES"]
 
+# The test key Stripe's own documentation prints for every reader: not anyone's secret.
+_STRIPE_DOCUMENTATION_KEYS = frozenset({"sk_test_4eC39HqLyjWDarjtT1zdp7dc"})
 _PLAID = ("plaid",)
 _FLUTTERWAVE_HEX = r"[a-hA-H0-9]{32}"
 _FINICITY = ("finicity",)
@@ -34,6 +36,7 @@ RULES: tuple[Rule, ...] = generated_only(
             ("sk_test_", "rk_test_"),
             r"[sr]k_test_[A-Za-z0-9]{10,160}",
             min_entropy=3.0,
+            check=lambda secret: secret not in _STRIPE_DOCUMENTATION_KEYS,
         ),
         token(
             "stripe-webhook-secret",
