@@ -30,7 +30,7 @@ def test_files_report_rule_line_column_and_display_path(tmp_path: Path) -> None:
         scanner.add_file(str(path), "shown/config.py", path.stat().st_size)
         found = [(f.rule, f.path, f.line, f.column) for f in scanner.results()]
     assert ("aws-access-key", "shown/config.py", 2, 8) in found
-    assert [f for f in found if f[0] == "private-key"][0][2] in (3, 4)
+    assert next(f for f in found if f[0] == "private-key")[2] in (3, 4)
 
 
 def test_added_text_is_numbered_from_its_first_line_with_its_commit() -> None:
