@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from scan_corpus_detect_secrets import detect_secrets_cases
-from scan_corpus_gitleaks import Skips, line_span
+from scan_corpus_gitleaks import Skips, line_span, lines_of
 
 __all__ = ["credsweeper_cases", "detect_secrets_cases", "readme", "secretlint_cases"]
 
@@ -98,8 +98,55 @@ def secretlint_cases(mirror: Source, skips: Skips) -> list[Case]:
     return cases
 
 
+CREDSWEEPER_SAMPLES = "tests/samples"
+CREDSWEEPER_EXPECTED = "tests/data/output.json"
+# Rules whose one finding is a block over several lines (a key); other findings label their lines.
+_BLOCK_RULES = ("PEM", "Private Key", "Key Pair")
+
+
 def credsweeper_cases(mirror: Source, skips: Skips) -> list[Case]:
-    return []
+    """Every UTF-8 text sample, labeled with the lines CredSweeper's default run (with its ML
+    filter) is expected to report in tests/data/output.json."""
+    expected: list[dict[str, Any]] = json.loads(mirror.text(CREDSWEEPER_EXPECTED))
+    spans: dict[str, set[tuple[int, int]]] = {}
+    rules: dict[str, set[str]] = {}
+    for item in expected:
+        lines = item["line_data_list"]
+        path = str(lines[0]["path"]).removeprefix("./")
+        nums = sorted(int(d["line_num"]) for d in lines)
+        rules.setdefault(path, set()).add(str(item["rule"]))
+        if any(word in str(item["rule"]) for word in _BLOCK_RULES):
+            spans.setdefault(path, set()).add((nums[0], nums[-1]))
+        else:
+            spans.setdefault(path, set()).update((n, n) for n in nums)
+    cases: list[Case] = []
+    for path in mirror.files(CREDSWEEPER_SAMPLES):
+        data = mirror.blob(path)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            skips.add("credsweeper: binary or non-UTF-8 sample (archives, documents, images...)")
+            continue
+        if "\0" in text:
+            skips.add("credsweeper: binary or non-UTF-8 sample (archives, documents, images...)")
+            continue
+        found = sorted(spans.get(path, set()))
+        count = len(lines_of(text))
+        if any(not 1 <= a <= b <= count for a, b in found):
+            skips.add("credsweeper: expected line outside the sample")
+            continue
+        name = path.removeprefix(f"{CREDSWEEPER_SAMPLES}/")
+        cases.append(
+            {
+                "id": f"credsweeper/{name}",
+                "source": "credsweeper",
+                "rule": ", ".join(sorted(rules[path])) if path in rules else None,
+                "path": name,
+                "text": text,
+                "secrets": [list(s) for s in found],
+            }
+        )
+    return cases
 
 
 def readme(mirrors: Mapping[str, Source], counts: dict[str, dict[str, int]], skips: Skips) -> str:
