@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict[str, dict[str, int]] = {}
     for name, build in builders.items():
         cases = build()
+        empty = [c for c in cases if not c["text"]]
+        skips.add(f"{name}: empty text (path-only examples such as pkcs12-file)", len(empty))
+        cases = [c for c in cases if c["text"]]
         write_jsonl(args.out / f"{name}.jsonl", cases)
         counts[name] = summary(name, cases)
     readme = scan_corpus_peers.readme(mirrors, counts, skips)

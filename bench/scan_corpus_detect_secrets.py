@@ -105,7 +105,7 @@ def _parametrize(func: ast.AST) -> list[ast.Call]:
     return calls
 
 
-def _rows(call: ast.Call, env: dict[str, Any], skips: Skips) -> tuple[list[str], list[list[Any]]]:
+def _rows(call: ast.Call, env: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     names = [n.strip() for n in str(_eval(call.args[0], env)).split(",")]
     values = call.args[1]
     rows: list[list[Any]] = []
@@ -121,8 +121,7 @@ def _rows(call: ast.Call, env: dict[str, Any], skips: Skips) -> tuple[list[str],
             try:
                 row = _eval(elt, env)
             except (_NotLiteral, TypeError, ValueError, KeyError, IndexError):
-                skips.add("detect_secrets: parametrize row not a literal")
-                continue
+                row = [_Unknown()] * len(names)  # counted as skipped if the table is used
             rows.append(row if len(names) > 1 else [row])
     return names, rows
 
@@ -157,7 +156,7 @@ def detect_secrets_cases(mirror: Any, skips: Skips) -> list[dict[str, object]]:
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef):
                 for call in _parametrize(node):
-                    names, rows = _rows(call, env, skips)
+                    names, rows = _rows(call, env)
                     found.extend(_table_cases(plugin, names, rows, node, skips))
         found.extend(_class_table_cases(plugin, tree, env, skips))
         for n, case in enumerate(found, 1):
@@ -218,7 +217,7 @@ def _class_table_cases(
     out: list[dict[str, object]] = []
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
         for outer in _parametrize(cls):
-            names, rows = _rows(outer, env, skips)
+            names, rows = _rows(outer, env)
             if names != ["plugin", "non_secret", "secret"]:
                 continue
             basic = [
@@ -226,8 +225,11 @@ def _class_table_cases(
             ]
             for func in basic:
                 for inner in _parametrize(func):
-                    _, formats = _rows(inner, env, skips)
+                    _, formats = _rows(inner, env)
                     for detector, non_secret, secret in rows:
+                        if isinstance(secret, _Unknown) or isinstance(non_secret, _Unknown):
+                            skips.add("detect_secrets: parametrize row not a literal")
+                            continue
                         for fmt, caught in formats:
                             text = str(fmt).format(non_secret=non_secret, secret=secret)
                             out.append(

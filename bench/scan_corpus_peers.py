@@ -149,13 +149,117 @@ def credsweeper_cases(mirror: Source, skips: Skips) -> list[Case]:
     return cases
 
 
+_TAKEN = {
+    "gitleaks": (
+        "`cmd/generate/config/rules/*.go`: each rule function's `tps` (true positives) and `fps` "
+        "(false positives), evaluated from the Go source by a small expression reader "
+        "(`bench/scan_corpus_golang.py`): string literals, `+`, `[]string{}`, "
+        "`map[string]string{}` (rules validated with paths: the map key is the case's path), "
+        "`append`, `fmt.Sprintf`, "
+        "package-level variables, and the helpers of `cmd/generate/config/utils` read from the "
+        "mirror (`GenerateSampleSecret(s)` templates, `AlphaNumeric` and friends). "
+        "`secrets.NewSecret(regex)` draws a string matching the regex with a generator seeded by "
+        "the rule function's name (`bench/scan_corpus_regen.py`; an unbounded repetition grows at "
+        "most one step past its minimum, as gitleaks' own reggen call does).",
+        "A tp string is one positive case: a one-line string is labeled [1, 1]; a multi-line one "
+        "is labeled on the lines of its generated secret, else on the lines of the rule's secret "
+        "group (the rule's regex, translated to Python `re`). An fp string is one negative case. "
+        "Path: the sample template's kind (`<rule-id>.ini`, `.json`, `.xml`, `.yaml`, `.go`, "
+        "`.py`, `.java`, `.kt`, `.cs`, `.php`, `.mk`, `.conf`), `.json`/`.xml` when the text is "
+        "one, else `<rule-id>.txt`. `rule` is the gitleaks rule id. gitleaks writes each "
+        "secret in up to 22 sample templates, so this source has many cases per rule.",
+    ),
+    "detect_secrets": (
+        "`tests/plugins/*_test.py`: every `@pytest.mark.parametrize` table of a line (`payload`, "
+        "`line`, `file_content`) and whether the plugin must flag it (`should_flag`, "
+        "`expected_secret`; a one-column table is positive when its test asserts a finding), read "
+        "with `ast` and an evaluator of literals (module constants, `+`, `%`, `str.format`); the "
+        "keyword test's per-extension tables (path `keyword.<ext>`); the high-entropy test's "
+        "(plugin, non_secret, secret) x (format, should_be_caught) table. Also "
+        "`test_data/files/file_with_secrets.py`, `tmp/file_with_secrets.py` and "
+        "`file_with_no_secrets.py`, whose findings `tests/core/baseline_test.py` pins (line 3; "
+        "line 3; none). Left out: `test_data/config.ini`, `config.yaml`, `each_secret.py`, "
+        "`config.env`: the tests that pin their lines run with lowered entropy limits or extra "
+        "filters, so those lines are not a default-configuration ground truth.",
+        "Positive iff the test says the plugin flags it; a one-line payload is [1, 1], a key "
+        "block spans its BEGIN..END lines. Some negatives are negative only by detect-secrets' own "
+        "rules (a keyword value without the quotes a language requires, an unquoted high-entropy "
+        "string): kept as the tests label them. `rule` is the plugin's test module name (the "
+        "detector class for the high-entropy table).",
+    ),
+    "secretlint": (
+        "`packages/@secretlint/secretlint-rule-*/test/snapshots/<case>/`: the input file named by "
+        "`output.json`'s `filePath`, with the expected messages. Excluded packages: "
+        + "; ".join(f"`{k}` ({v})" for k, v in SECRETLINT_EXCLUDED.items())
+        + ". Snapshots run with non-default options (`.secretlintrc.json` or `options.ts`) are "
+        "skipped, and binary inputs (PKCS#12).",
+        "Each message's `range` (character offsets in the input) gives a [start_line, end_line] "
+        "span; a snapshot without messages is a negative case. Path: the input's own name "
+        "(`input` without an extension becomes `input.txt`). `rule` is the secretlint package.",
+    ),
+    "credsweeper": (
+        "`tests/samples/*` (every UTF-8 text sample; binary and non-UTF-8 samples skipped: "
+        "archives, office documents, images, keystores, UTF-16 and Latin-1 patches). Samples "
+        "are small, none was trimmed.",
+        "The lines of `tests/data/output.json`, CredSweeper's expected findings in its default "
+        "configuration with its ML filter: each finding's `line_num` is a span [n, n]; a key rule "
+        "(PEM, private key) spans its first..last reported line. A sample with no expected "
+        "finding is a negative case. These labels are CredSweeper's own expected output, not an "
+        "independent ground truth. Path: the sample's own file name (often without an extension, "
+        "as CredSweeper's tests name them). `rule`: CredSweeper's rule names for the file.",
+    ),
+}
+
+
 def readme(mirrors: Mapping[str, Source], counts: dict[str, dict[str, int]], skips: Skips) -> str:
-    lines = ["# Labeled evaluation corpus of the pattern scanner (issue 22)", ""]
-    for name, mirror in mirrors.items():
-        lines.append(f"- {name}: {mirror.repo} @ {mirror.commit} ({mirror.licence()})")
-    lines.append("")
+    out = [
+        "# Labeled evaluation corpus of the pattern scanner (issue 22)",
+        "",
+        "Written by `bench/scan_corpus.py` (do not edit by hand: re-run it). One JSON object per",
+        "line: `id`, `source`, `rule` (the peer's rule or plugin, or null), `path` (a file name;",
+        "scanners look at extensions), `text` (the whole file), `secrets` (1-based",
+        "[start_line, end_line] spans, lines split on `\\n` only; empty for a negative case).",
+        "The peers' fixtures are used under their licences (below); every value is a test",
+        "fixture or randomly drawn, none is a real credential. `.ci/run`'s dogfood scan excludes",
+        "`tests/`.",
+        "",
+        "| source | cases | positive cases | positive spans | negative cases |",
+        "|---|---|---|---|---|",
+    ]
     for name, c in counts.items():
-        lines.append(f"- {name}: {c}")
-    for reason, n in sorted(skips.reasons.items()):
-        lines.append(f"- skipped {n}: {reason}")
-    return "\n".join(lines) + "\n"
+        out.append(
+            f"| {name} | {c['cases']} | {c['positive_cases']} | {c['positive_spans']} "
+            f"| {c['negatives']} |"
+        )
+    out.append("")
+    for name, mirror in mirrors.items():
+        taken, labeled = _TAKEN[name]
+        out += [
+            f"## {name}",
+            "",
+            f"- Repository: https://github.com/{mirror.repo}, commit `{mirror.commit}`",
+            f"- Licence: {mirror.licence()}",
+            f"- Taken: {taken}",
+            f"- Labeled: {labeled}",
+        ]
+        prefix = f"{name}: "
+        for reason, n in sorted(skips.reasons.items()):
+            if reason.startswith(prefix):
+                out.append(f"- Skipped {n}: {reason.removeprefix(prefix)}")
+        out.append("")
+    out += [
+        "## own",
+        "",
+        "- Written for this corpus (`bench/scan_corpus_own.py`, `scan_corpus_own_negatives.py`,",
+        "  values from `scan_corpus_tokens.py`): positives are realistic files (.env,",
+        "  docker-compose, Kubernetes Secret, curl -u, Authorization headers, database URLs,",
+        "  Django/Flask settings, Terraform, AWS credentials, a GCP service account, PEM and",
+        "  OpenSSH private keys, JWTs, and service tokens in their issuers' formats: GitHub",
+        "  (with its CRC32 checksum), Slack, Stripe, OpenAI, Twilio, SendGrid, npm, PyPI,",
+        "  Hugging Face, Anthropic, GitLab), each in 3 seeded variants; negatives are",
+        "  placeholders, documentation example keys and lookalikes (UUIDs, git SHAs, lock-file",
+        "  hashes, encoded images and fonts, public keys and certificates, i18n strings).",
+        "- Labeled: by construction, the lines holding each secret.",
+        "",
+    ]
+    return "\n".join(out)
