@@ -243,6 +243,9 @@ def readme(mirrors: Mapping[str, Source], counts: dict[str, dict[str, int]], ski
             f"- Labeled: {labeled}",
         ]
         prefix = f"{name}: "
+        for what, n in sorted(skips.notes.items()):
+            if what.startswith(prefix):
+                out.append(f"- Checked {n}: {what.removeprefix(prefix)}")
         for reason, n in sorted(skips.reasons.items()):
             if reason.startswith(prefix):
                 out.append(f"- Skipped {n}: {reason.removeprefix(prefix)}")

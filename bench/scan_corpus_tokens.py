@@ -1,5 +1,5 @@
 """Seeded makers of fake credentials in the published formats of their issuers (prefix, alphabet,
-length, checksum) and the document builder our own corpus cases are written with.
+length, checksum), the values our own corpus cases are written with.
 
 Every value is random characters of the right shape drawn from a ``random.Random`` seeded by the
 case's name: realistic for a scanner, valid for no service.
@@ -12,36 +12,12 @@ import json
 import random
 import string
 import zlib
-from dataclasses import dataclass
 
 ALNUM = string.ascii_letters + string.digits
 LOWER_ALNUM = string.ascii_lowercase + string.digits
 HEX = "0123456789abcdef"
 B64 = ALNUM + "+/"
 B64URL = ALNUM + "-_"
-
-
-@dataclass(frozen=True)
-class Secret:
-    """Lines of a document that hold a secret (labeled as one span)."""
-
-    text: str
-
-
-Part = str | Secret
-
-
-def document(*parts: Part) -> tuple[str, list[list[int]]]:
-    """Join parts as lines; return the text and the spans of its Secret parts."""
-    lines: list[str] = []
-    spans: list[list[int]] = []
-    for part in parts:
-        body = part.text if isinstance(part, Secret) else part
-        chunk = body.split("\n")
-        if isinstance(part, Secret):
-            spans.append([len(lines) + 1, len(lines) + len(chunk)])
-        lines.extend(chunk)
-    return "\n".join(lines) + "\n", spans
 
 
 class Maker:
@@ -159,3 +135,31 @@ class Maker:
 
     def b64(self, raw: str) -> str:
         return base64.b64encode(raw.encode()).decode()
+
+    # composites the templates use (one placeholder each)
+    def hex(self, n: int) -> str:
+        return self.chars(HEX, n)
+
+    def digits(self, n: int) -> str:
+        return self.chars(string.digits, n)
+
+    def stripe_restricted(self) -> str:
+        return self.stripe_live("rk")
+
+    def b64password(self, n: int) -> str:
+        return self.b64(self.password(n))
+
+    def basic_auth(self, n: int) -> str:
+        return self.b64(f"svc-report:{self.password(n)}")
+
+    def django_key(self) -> str:
+        return self.chars(string.ascii_lowercase + string.digits + "!@#%^&*(-_=+)", 50)
+
+    def pkcs8_key_json(self) -> str:
+        return self.pkcs8_key().replace("\n", "\\n") + "\\n"
+
+    def any_pem_key(self) -> str:
+        return self.rng.choice([self.rsa_key, self.pkcs8_key, self.ec_key])()
+
+    def rsa_key_indented(self) -> str:
+        return "\n".join("    " + line for line in self.rsa_key().split("\n"))

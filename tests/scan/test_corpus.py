@@ -44,9 +44,13 @@ def test_every_case_has_the_schema(corpus: dict[str, list[dict[str, Any]]], sour
         assert set(case) == KEYS, case.get("id")
         assert case["source"] == source
         assert case["id"].startswith(f"{source}/")
-        assert case["rule"] is None or (isinstance(case["rule"], str) and case["rule"])
-        assert isinstance(case["path"], str) and case["path"] and "/" not in case["path"]
-        assert isinstance(case["text"], str) and case["text"]
+        assert case["rule"] is None or isinstance(case["rule"], str)
+        assert case["rule"] != ""
+        assert isinstance(case["path"], str)
+        assert case["path"]
+        assert "/" not in case["path"]
+        assert isinstance(case["text"], str)
+        assert case["text"]
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -54,9 +58,11 @@ def test_spans_lie_within_the_text(corpus: dict[str, list[dict[str, Any]]], sour
     for case in corpus[source]:
         lines = _line_count(case["text"])
         for span in case["secrets"]:
-            assert isinstance(span, list) and len(span) == 2, case["id"]
+            assert isinstance(span, list), case["id"]
+            assert len(span) == 2, case["id"]
             start, end = span
-            assert isinstance(start, int) and isinstance(end, int), case["id"]
+            assert isinstance(start, int), case["id"]
+            assert isinstance(end, int), case["id"]
             assert 1 <= start <= end <= lines, (case["id"], span, lines)
         assert case["secrets"] == sorted(case["secrets"]), case["id"]
 
