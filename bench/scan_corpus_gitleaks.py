@@ -130,7 +130,7 @@ def _sprintf(args: list[object]) -> object:
             raise Unevaluable("too few Sprintf arguments")
         return str(rest.pop(0))
 
-    return re.sub(r"%%|%[sdvq]", sub, fmt)
+    return re.sub(r"%%|%[sdv]", sub, fmt)
 
 
 _BASE_HELPERS: dict[str, Helper] = {
@@ -271,7 +271,7 @@ class GitleaksReader:
                     continue
                 if positive and compiled is not None:
                     skips.note(
-                        "gitleaks: true positives matched by their rule's regex (translated to "
+                        "gitleaks: True positives matched by their rule's regex (translated to "
                         "Python), as gitleaks' own validation requires"
                     )
                 case = _case(rule, path, text, positive)

@@ -23,17 +23,17 @@ Case = dict[str, object]
 SECRETLINT_ROOT = "packages/@secretlint"
 # Rules that report a file's kind or a path, not a secret value (a .env file exists, a home
 # directory path is written), plus the example rule, the user-pattern rule and the comment
-# filter (whose outcome depends on configuration, not on the text); the presets rerun the rule
-# packages' own snapshots (the recommended preset's findings are added to those snapshots' labels).
+# filter (whose outcome depends on configuration, not on the text).
 SECRETLINT_EXCLUDED = {
     "secretlint-rule-no-dotenv": "reports a .env file's existence, not a secret",
     "secretlint-rule-no-homedir": "reports a home directory path, not a secret",
     "secretlint-rule-example": "the scaffold's example rule",
     "secretlint-rule-pattern": "user-defined patterns from its options",
     "secretlint-rule-filter-comments": "tests secretlint's disable comments, not detection",
-    "secretlint-rule-preset-recommend": "reruns the rule packages' snapshots: used as their labels",
-    "secretlint-rule-preset-canary": "repeats the rule packages' snapshots",
 }
+# The presets rerun the rule packages' own snapshots with all their rules: the recommended
+# preset's findings are added to those snapshots' labels; the canary preset's runs are not used.
+PRESETS = ("secretlint-rule-preset-recommend", "secretlint-rule-preset-canary")
 _SNAPSHOT_META = {"output.json", ".secretlintrc.json", "options.ts", "README.md", ".gitignore"}
 
 
@@ -54,7 +54,7 @@ def secretlint_cases(mirror: Source, skips: Skips) -> list[Case]:
         parts = path.split("/")
         if len(parts) < 7 or parts[3:5] != ["test", "snapshots"]:
             continue
-        if not parts[2].startswith("secretlint-rule-"):
+        if not parts[2].startswith("secretlint-rule-") or parts[2] in PRESETS:
             continue
         snapshots.setdefault("/".join(parts[:6]), []).append(parts[-1])
     cases: list[Case] = []
@@ -91,7 +91,7 @@ def secretlint_cases(mirror: Source, skips: Skips) -> list[Case]:
         if f"{preset}/{case_name}/output.json" in all_files:
             extra = json.loads(mirror.text(f"{preset}/{case_name}/output.json"))
             if extra.get("sourceContent") == text:
-                skips.note("secretlint: snapshots also labeled by the recommended preset's run")
+                skips.note("secretlint: Snapshots also labeled by the recommended preset's run")
                 messages += extra.get("messages", [])
         spans = sorted({tuple(line_span(text, *m["range"])) for m in messages})
         path = input_name if "." in input_name.lstrip(".") else f"{input_name}.txt"
@@ -203,7 +203,8 @@ _TAKEN = {
         "`packages/@secretlint/secretlint-rule-*/test/snapshots/<case>/`: the input file named by "
         "`output.json`'s `filePath`, with the expected messages. Excluded packages: "
         + "; ".join(f"`{k}` ({v})" for k, v in SECRETLINT_EXCLUDED.items())
-        + ". Snapshots run with non-default options (`.secretlintrc.json` or `options.ts`) are "
+        + ". The presets' reruns of those snapshots are not cases of their own. Snapshots run "
+        "with non-default options (`.secretlintrc.json` or `options.ts`) are "
         "skipped, and binary inputs (PKCS#12).",
         "Each message's `range` (character offsets in the input) gives a [start_line, end_line] "
         "span, from the rule's own snapshot and from the same snapshot run by the recommended "
@@ -259,7 +260,7 @@ def readme(mirrors: Mapping[str, Source], counts: dict[str, dict[str, int]], ski
         prefix = f"{name}: "
         for what, n in sorted(skips.notes.items()):
             if what.startswith(prefix):
-                out.append(f"- Checked {n}: {what.removeprefix(prefix)}")
+                out.append(f"- {what.removeprefix(prefix)}: {n}")
         for reason, n in sorted(skips.reasons.items()):
             if reason.startswith(prefix):
                 out.append(f"- Skipped {n}: {reason.removeprefix(prefix)}")
