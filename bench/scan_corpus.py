@@ -41,6 +41,7 @@ SOURCES = {
 }
 
 Case = dict[str, object]
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 class Mirror:
@@ -113,6 +114,9 @@ def write_jsonl(path: Path, cases: list[Case]) -> None:
     ordered = sorted(cases, key=lambda c: _natural(str(c["id"])))
     keys = ("id", "source", "rule", "path", "text", "secrets")
     lines = [json.dumps({k: c[k] for k in keys}, ensure_ascii=False) for c in ordered]
+    # characters str.splitlines() breaks on that JSON leaves raw: escaped, one case per line
+    # for any reader (they only occur inside strings, where the escape means the same)
+    lines = [line.translate(_LINE_BREAKS) for line in lines]
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
