@@ -27,6 +27,7 @@ from typing import cast
 
 import scan_corpus_own
 import scan_corpus_peers
+from scan_corpus_detect_secrets import detect_secrets_cases
 from scan_corpus_gitleaks import RULES_DIR, GitleaksReader, Skips
 from scan_corpus_golang import Unevaluable, functions, tokenize
 
@@ -141,9 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     skips = Skips()
     builders: dict[str, Callable[[], list[Case]]] = {
         "gitleaks": lambda: gitleaks_cases(mirrors["gitleaks"], skips),
-        "detect_secrets": lambda: scan_corpus_peers.detect_secrets_cases(
-            mirrors["detect_secrets"], skips
-        ),
+        "detect_secrets": lambda: detect_secrets_cases(mirrors["detect_secrets"], skips),
         "secretlint": lambda: scan_corpus_peers.secretlint_cases(mirrors["secretlint"], skips),
         "credsweeper": lambda: scan_corpus_peers.credsweeper_cases(mirrors["credsweeper"], skips),
         "own": scan_corpus_own.own_cases,

@@ -1,9 +1,9 @@
-"""Corpus cases from secretlint's rule snapshots, detect-secrets' plugin tests and CredSweeper's
-samples, and the corpus README (sources, commits, licences, labeling, skips, counts).
+"""Corpus cases from secretlint's rule snapshots and CredSweeper's samples, and the corpus README
+(sources, commits, licences, what was taken, labeling, skips, counts).
 
-Each reader labels only what the peer's own tests pin (an expected message, a ``should_flag``,
-an expected finding with its line numbers); what cannot be labeled that way is skipped and
-counted in the README.
+Each reader labels only what the peer's own tests pin (an expected message, an expected
+finding with its line numbers); what cannot be labeled that way is skipped and counted in the
+README.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from scan_corpus_detect_secrets import detect_secrets_cases
 from scan_corpus_gitleaks import Skips, line_span, lines_of
 
-__all__ = ["credsweeper_cases", "detect_secrets_cases", "readme", "secretlint_cases"]
+__all__ = ["credsweeper_cases", "readme", "secretlint_cases"]
 
 Case = dict[str, object]
 
