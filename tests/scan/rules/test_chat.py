@@ -77,6 +77,8 @@ LOOKALIKES = [
     "arn:aws:sns:aaa:111122223333:aaaaaaaaaaaaaaaaaaassssssddddddddddddd",
     # Discord's token needs 24-26, 6 and 27+ characters.
     "MZ1yGvKTj0rY0cV8i47CjAa.uHQPq.Xb1Mk2nEhe-4icrGOuegj57zMC",
+    "discord.com/api/webhooks/148392840000482200/OsnNHsifi5q3u2_there-are-not-the-webhook-you-are"
+    "-looking-for_8HZjFgIi",
     # A 64-hex value with no Discord name before it; a typed webhook token.
     f"checksum = {F.hex(64)}",
     "discord.com/api/webhooks/148392840000482200/abcdefghijklmnopqrstuvwxyz0123456789abcdefghi"

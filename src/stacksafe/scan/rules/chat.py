@@ -10,6 +10,7 @@ are Discord's and Teams' webhook URLs. A Telegram bot token is the bot's numeric
 from __future__ import annotations
 
 import base64
+import re
 
 from stacksafe.scan.rules.generated import generated_only
 from stacksafe.scan.rules.model import UUID, Rule, keyed, token
@@ -36,6 +37,16 @@ def _snowflake_starts() -> tuple[str, ...]:
 
 
 _SNOWFLAKE_STARTS = _snowflake_starts()
+_WORD = re.compile(r"[a-z]{2,10}")
+
+
+def _not_prose(url: str) -> bool:
+    """False for a webhook "token" written as words joined by dashes (``...-you-are-looking-for``):
+    a random token's dash-separated pieces are long and mixed-case, never three short words."""
+    pieces = re.split(r"[-_]", url.rsplit("/", 1)[-1])
+    return sum(1 for piece in pieces if _WORD.fullmatch(piece)) < 3
+
+
 # Teams webhook URLs hold UUIDs; fixtures often fake them with any letters.
 _ID = r"[A-Za-z0-9]{8}-(?:[A-Za-z0-9]{4}-){3}[A-Za-z0-9]{6,12}"
 
@@ -110,6 +121,7 @@ RULES: tuple[Rule, ...] = generated_only(
             ("discord.com/api/webhooks/", "discordapp.com/api/webhooks/"),
             r"discord(?:app)?\.com/api/webhooks/[0-9]{16,22}/[A-Za-z0-9_-]{60,100}",
             min_entropy=3.5,
+            check=_not_prose,
         ),
         token(
             "discord-bot-token",
