@@ -6,9 +6,25 @@ unique across the catalogue (tests/scan/rules/test_catalogue.py).
 
 from __future__ import annotations
 
-from stacksafe.scan.rules import generic
+from stacksafe.scan.rules import (
+    cloud,
+    devtools,
+    generic,
+    hosting,
+    observability,
+    registries,
+    vcs,
+)
 from stacksafe.scan.rules.model import Rule
 
 __all__ = ["RULES", "Rule"]
 
-RULES: tuple[Rule, ...] = (*generic.RULES,)
+RULES: tuple[Rule, ...] = (
+    *generic.RULES,
+    *cloud.RULES,
+    *hosting.RULES,
+    *vcs.RULES,
+    *registries.RULES,
+    *devtools.RULES,
+    *observability.RULES,
+)

@@ -20,14 +20,20 @@ from stacksafe.scan.rules.model import Rule, token
 
 __all__ = ["RULES"]
 
+
+def _not_dna(key_id: str) -> bool:
+    """Upper-case runs of A, C, G and T are DNA sequences (ACCA..., which an entropy floor
+    would catch at the cost of test ids such as AKIAZZZZ...); counting runs are typed."""
+    return not set(key_id[4:]) <= set("ACGT") and no_counting_run(key_id)
+
+
 _AWS = (
     token(
         "aws-access-key",
         "AWS access key id",
         ["akia", "asia", "abia", "acca", "a3t"],
         r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}",
-        min_entropy=3.0,
-        check=no_counting_run,
+        check=_not_dna,
     ),
     keyed(
         "aws-secret-access-key",
@@ -190,9 +196,12 @@ _OTHERS = (
     keyed(
         "ibm-cloud-api-key",
         "IBM Cloud API key",
-        ("ibm",),
+        ("ibm", "cloud_iam", "cloud-iam", "iam_api_key", "iam-api-key"),
         r"[A-Za-z0-9_\-]{44}",
-        name=r"ibm[\w.\-]{0,20}?(?:api[_.\-]?key|apikey|iam[_.\-]?key)",
+        name=(
+            r"ibm[\w.\-]{0,20}?(?:key|password|pwd)|cloud[_\-]iam[\w.\-]{0,10}?key"
+            r"|iam[_\-]api[_\-]key"
+        ),
         min_entropy=3.5,
     ),
     token(

@@ -58,7 +58,7 @@ _INFRASTRUCTURE = (
     keyed(
         "vault-service-token-legacy",
         "HashiCorp Vault service token (legacy)",
-        ("vault", "token"),
+        ("vault",),
         r"s\.[A-Za-z0-9]{24}",
         min_entropy=3.5,
     ),
@@ -125,12 +125,27 @@ _INFRASTRUCTURE = (
 )
 
 _CI_AND_QUALITY = (
-    keyed("codecov-access-token", "Codecov upload token", ("codecov",),
-          rf"[A-Za-z0-9]{{32}}|{_UUID}", min_entropy=3.0),
-    keyed("droneci-access-token", "Drone CI access token", ("drone",),
-          r"[A-Za-z0-9]{32}", min_entropy=3.0),
-    keyed("travisci-access-token", "Travis CI access token", ("travis",),
-          r"[A-Za-z0-9]{22}", min_entropy=3.0),
+    keyed(
+        "codecov-access-token",
+        "Codecov upload token",
+        ("codecov",),
+        rf"[A-Za-z0-9]{{32}}|{_UUID}",
+        min_entropy=3.0,
+    ),
+    keyed(
+        "droneci-access-token",
+        "Drone CI access token",
+        ("drone",),
+        r"[A-Za-z0-9]{32}",
+        min_entropy=3.0,
+    ),
+    keyed(
+        "travisci-access-token",
+        "Travis CI access token",
+        ("travis",),
+        r"[A-Za-z0-9]{22}",
+        min_entropy=3.0,
+    ),
     token(
         "harness-api-key",
         "Harness personal or service account token",
@@ -158,7 +173,9 @@ _CI_AND_QUALITY = (
         description="Infracost API key",
         keywords=("ico-",),
         # After a dot, "ico-<hash>" is a file name (favicon.ico-<digest>.png), not a key.
-        pattern=re.compile(r"(?<![A-Za-z0-9_.\-])(?P<secret>ico-[A-Za-z0-9]{32})(?![A-Za-z0-9_\-])"),
+        pattern=re.compile(
+            r"(?<![A-Za-z0-9_.\-])(?P<secret>ico-[A-Za-z0-9]{32})(?![A-Za-z0-9_\-])"
+        ),
         min_entropy=3.5,
     ),
     keyed(
@@ -253,18 +270,40 @@ _PRODUCT_AND_DATA = (
         r"4b1d[A-Za-z0-9]{38}",
         min_entropy=3.5,
     ),
-    keyed("confluent-access-token", "Confluent Cloud API key", ("confluent",),
-          r"[A-Za-z0-9]{16}", min_entropy=3.0),
-    keyed("confluent-secret-key", "Confluent Cloud API secret", ("confluent",),
-          r"[A-Za-z0-9+/]{64}", min_entropy=3.5),
-    keyed("launchdarkly-access-token", "LaunchDarkly access token", ("launchdarkly",),
-          r"[A-Za-z0-9=_\-]{40}", min_entropy=3.0),
-    keyed("looker-client-id", "Looker API client id", ("looker",),
-          r"[A-Za-z0-9]{20}", min_entropy=3.0),
-    keyed("looker-client-secret", "Looker API client secret", ("looker",),
-          r"[A-Za-z0-9]{24}", min_entropy=3.0),
-    keyed("fastly-api-token", "Fastly API token", ("fastly",),
-          r"[A-Za-z0-9=_\-]{32}", min_entropy=3.0),
+    keyed(
+        "confluent-access-token",
+        "Confluent Cloud API key",
+        ("confluent",),
+        r"[A-Za-z0-9]{16}",
+        min_entropy=3.0,
+    ),
+    keyed(
+        "confluent-secret-key",
+        "Confluent Cloud API secret",
+        ("confluent",),
+        r"[A-Za-z0-9+/]{64}",
+        min_entropy=3.5,
+    ),
+    keyed(
+        "launchdarkly-access-token",
+        "LaunchDarkly access token",
+        ("launchdarkly",),
+        r"[A-Za-z0-9=_\-]{40}",
+        min_entropy=3.0,
+    ),
+    keyed(
+        "looker-client-id", "Looker API client id", ("looker",), r"[A-Za-z0-9]{20}", min_entropy=3.0
+    ),
+    keyed(
+        "looker-client-secret",
+        "Looker API client secret",
+        ("looker",),
+        r"[A-Za-z0-9]{24}",
+        min_entropy=3.0,
+    ),
+    keyed(
+        "fastly-api-token", "Fastly API token", ("fastly",), r"[A-Za-z0-9=_\-]{32}", min_entropy=3.0
+    ),
 )
 
 RULES: tuple[Rule, ...] = (*_INFRASTRUCTURE, *_CI_AND_QUALITY, *_PRODUCT_AND_DATA)

@@ -63,8 +63,6 @@ RULES: tuple[Rule, ...] = (
             r"(?P<secret>(?!%)[^\"]{8,})\"\s*/>"
         ),
         min_entropy=2.5,
-        # Documentation writes "CleartextPassword1" and the like where the password goes.
-        check=lambda value: "password" not in value.lower(),
     ),
     token(
         "clojars-api-token",
