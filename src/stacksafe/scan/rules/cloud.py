@@ -165,7 +165,7 @@ _AZURE = (
         "Azure shared access signature",
         ("sig=",),
         r"[A-Za-z0-9%+/]{43,90}(?:%3[Dd]|=)?",
-        name=r"[?&;]sig=",
+        name=r"[?&;]sig(?==)",
         min_entropy=4.0,
     ),
     keyed(

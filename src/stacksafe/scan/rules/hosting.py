@@ -90,7 +90,8 @@ RULES: tuple[Rule, ...] = (
         "netlify-access-token-legacy",
         "Netlify access token (legacy, unprefixed)",
         ("netlify",),
-        r"[A-Za-z0-9_\-=]{40,46}",
+        # A prefixed token is the rule above's.
+        r"(?!nf[a-z]_)[A-Za-z0-9_\-=]{40,46}",
         min_entropy=3.0,
     ),
     token(

@@ -50,7 +50,7 @@ RULES: tuple[Rule, ...] = (
         "grafana-api-key",
         "Grafana API key",
         ["eyjrijoi"],
-        r"eyJrIjoi[A-Za-z0-9]{70,400}={0,3}",
+        r"eyJrIjoi[A-Za-z0-9+/]{70,400}={0,3}",
         min_entropy=3.5,
     ),
     token(

@@ -112,7 +112,8 @@ RULES: tuple[Rule, ...] = (
         "jfrog-api-key",
         "JFrog API key",
         ("jfrog", "artifactory", "bintray", "xray"),
-        r"[A-Za-z0-9]{73}",
+        # An AKCp key is the artifactory-api-key rule's.
+        r"(?!AKCp)[A-Za-z0-9]{73}",
         min_entropy=4.0,
     ),
     keyed(
