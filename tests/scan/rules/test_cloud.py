@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stacksafe.scan.rules.cloud import RULES
-from tests.scan.rules.draw import ALNUM, B64, HEX, UPPER, Draw, assert_found, found
+from tests.scan.rules.draw import ALNUM, B64, HEX, Draw, assert_found, found
 
 d = Draw("cloud")
 _URLSAFE = ALNUM + "_-"
@@ -14,7 +14,11 @@ _UUID = f"{d(HEX, 8)}-{d(HEX, 4)}-{d(HEX, 4)}-{d(HEX, 4)}-{d(HEX, 12)}"
 
 # (rule id, the line, the secret in it)
 CASES = [
-    ("aws-access-key", "aws_access_key_id = {}", "AKIA" + d("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
+    (
+        "aws-access-key",
+        "aws_access_key_id = {}",
+        "AKIA" + d("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16),
+    ),
     ("aws-access-key", "export KEY={}", "ASIA" + d("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
     ("aws-secret-access-key", "AWS_SECRET_ACCESS_KEY={}", d(B64, 40)),
     ("aws-secret-access-key", '"SecretAccessKey" : "{}",', d(B64, 40)),
@@ -51,7 +55,11 @@ CASES = [
     ("ibm-cloud-api-key", "IBM_CLOUD_API_KEY={}", d(_URLSAFE, 44)),
     ("yandex-api-key", "key: {}", "AQVN" + d(_URLSAFE, 36)),
     ("yandex-aws-access-token", "yandex_secret_key: YC{}", d(_URLSAFE, 38)),
-    ("yandex-access-token", 'YANDEX_IAM_TOKEN="{}"', "t1." + d(_URLSAFE, 20) + "." + d(_URLSAFE, 86)),
+    (
+        "yandex-access-token",
+        'YANDEX_IAM_TOKEN="{}"',
+        "t1." + d(_URLSAFE, 20) + "." + d(_URLSAFE, 86),
+    ),
 ]
 
 
