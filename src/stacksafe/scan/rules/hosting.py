@@ -5,7 +5,7 @@ Facts from the issuers: DigitalOcean ``do[por]_v1_`` + 64 hex; Heroku API keys a
 or ``HRKU-`` tokens; Fly.io ``fo1_`` / ``fm1a_`` / ``fm1r_`` / ``fm2_`` macaroons; Cloudflare's
 newer tokens ``cfat_`` / ``cfut_`` / ``cfk_`` + 48 characters, Origin CA keys ``v1.0-<24 hex>-<146
 hex>``, older keys 37 hex (global) or 40 characters (API tokens) next to the name; Scalingo
-``tk-us-``; Netlify ``nfp_`` / ``nfo_``; Vercel ``vc?_``; OpenShift ``sha256~`` + 43; Okta SSWS
+``tk-us-``; Netlify ``nfp_``; Vercel ``vc?_``; OpenShift ``sha256~`` + 43; Okta SSWS
 tokens ``00`` + 40 next to the name; Supabase ``sbp_`` (+ 40 hex) and ``sb_secret_``.
 """
 
@@ -80,9 +80,9 @@ RULES: tuple[Rule, ...] = (
     ),
     token(
         "netlify-access-token",
-        "Netlify personal or OAuth access token",
-        ["nfp_", "nfo_"],
-        r"nf[po]_[A-Za-z0-9]{36}",
+        "Netlify personal access token",
+        ["nfp_"],
+        r"nfp_[A-Za-z0-9]{36}",
         min_entropy=3.5,
         check=no_counting_run,
     ),
