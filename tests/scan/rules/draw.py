@@ -6,12 +6,24 @@ from __future__ import annotations
 import random
 import string
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import pytest
 
 from stacksafe.scan.rules.model import Rule
 from stacksafe.scan.ruleset import RuleSet
 
-__all__ = ["ALNUM", "B64", "HEX", "UPPER", "Draw", "assert_found", "checksummed", "found"]
+__all__ = [
+    "ALNUM",
+    "B64",
+    "HEX",
+    "UPPER",
+    "Draw",
+    "assert_found",
+    "checksummed",
+    "family_tests",
+    "found",
+]
 
 ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"
@@ -49,3 +61,30 @@ def assert_found(rules: Sequence[Rule], rule_id: str, line: str, secret: str) ->
     its line and column."""
     text = "# settings\n" + line + "\n"
     assert found(rules, text) == [(rule_id, 2, line.index(secret) + 1, secret)]
+
+
+Case = tuple[str, str, str]  # (rule id, a line with {} where the secret goes, the secret)
+
+
+def family_tests(
+    rules: Sequence[Rule], cases: Sequence[Case], stand_ins: Sequence[str]
+) -> tuple[Callable[..., None], Callable[[], None], Callable[[str], None]]:
+    """The three tests of a family module: each case's secret is found (rule, line, column);
+    every rule has a case; no stand-in or lookalike is found."""
+
+    @pytest.mark.parametrize(("rule_id", "template", "secret"), cases, ids=[c[0] for c in cases])
+    def test_real_format_is_found(rule_id: str, template: str, secret: str) -> None:
+        assert_found(rules, rule_id, template.format(secret), secret)
+
+    def test_every_rule_has_a_case() -> None:
+        assert {r.id for r in rules} == {c[0] for c in cases}
+
+    @pytest.mark.parametrize("text", stand_ins)
+    def test_placeholder_or_lookalike_is_not_found(text: str) -> None:
+        assert found(rules, text) == []
+
+    return (
+        test_real_format_is_found,
+        test_every_rule_has_a_case,
+        test_placeholder_or_lookalike_is_not_found,
+    )

@@ -4,10 +4,8 @@ rule, line and column; placeholders and lookalikes are not."""
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules.devtools import RULES
-from tests.scan.rules.draw import ALNUM, B64, HEX, UPPER, Draw, assert_found, found
+from tests.scan.rules.draw import ALNUM, B64, HEX, UPPER, Draw, family_tests
 
 d = Draw("devtools")
 _WORD = ALNUM + "_-"
@@ -68,34 +66,26 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rule_id", "template", "secret"), CASES, ids=[c[0] for c in CASES])
-def test_real_format_is_found(rule_id: str, template: str, secret: str) -> None:
-    assert_found(RULES, rule_id, template.format(secret), secret)
+STAND_INS = [
+    "hvs.abc",
+    "xhvs." + d(_WORD, 95),  # glued to a word
+    "# token: hvs.example",
+    "this.s." + d(ALNUM, 24),  # no Vault in sight
+    "dapi123456789abcdef123456789abcdef00",
+    "mydapi" + d(HEX, 32),
+    "xtskey-api-" + d(ALNUM, 12) + "-" + d(ALNUM, 24),
+    "A short string like tskey-foo is not a key.",
+    "ops_DUMMY" + d(B64, 300),
+    "http://assets.r7.com/media_box/video_box.ico-7a388b69018576d24b59331fd60aab0c.png",
+    "SONAR_TOKEN=sqp_abcdef123455678908359f980be71580cd3da370",
+    "FP:lin_api_abcdefgiRuRkwmbYFY7xGlBxe8GUg8YNBzaRyF4W",
+    "NTN_12345678901aBcDeFgHiJkLmNoPqRsT1234567890abcde",
+    "snyk_org_id: " + _UUID,
+    "https://docs.databricks.com/aws/en/dev-tools/auth/pat",
+]
 
-
-def test_every_rule_has_a_case() -> None:
-    assert {r.id for r in RULES} == {c[0] for c in CASES}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "hvs.abc",
-        "xhvs." + d(_WORD, 95),  # glued to a word
-        "# token: hvs.example",
-        "this.s." + d(ALNUM, 24),  # no Vault in sight
-        "dapi123456789abcdef123456789abcdef00",
-        "mydapi" + d(HEX, 32),
-        "xtskey-api-" + d(ALNUM, 12) + "-" + d(ALNUM, 24),
-        "A short string like tskey-foo is not a key.",
-        "ops_DUMMY" + d(B64, 300),
-        "http://assets.r7.com/media_box/video_box.ico-7a388b69018576d24b59331fd60aab0c.png",
-        "SONAR_TOKEN=sqp_abcdef123455678908359f980be71580cd3da370",
-        "FP:lin_api_abcdefgiRuRkwmbYFY7xGlBxe8GUg8YNBzaRyF4W",
-        "NTN_12345678901aBcDeFgHiJkLmNoPqRsT1234567890abcde",
-        "snyk_org_id: " + _UUID,
-        "https://docs.databricks.com/aws/en/dev-tools/auth/pat",
-    ],
-)
-def test_placeholder_or_lookalike_is_not_found(text: str) -> None:
-    assert found(RULES, text) == []
+(
+    test_real_format_is_found,
+    test_every_rule_has_a_case,
+    test_placeholder_or_lookalike_is_not_found,
+) = family_tests(RULES, CASES, STAND_INS)

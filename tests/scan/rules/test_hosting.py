@@ -4,10 +4,8 @@ placeholders and lookalikes are not."""
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules.hosting import RULES
-from tests.scan.rules.draw import ALNUM, B64, HEX, Draw, assert_found, found
+from tests.scan.rules.draw import ALNUM, B64, HEX, Draw, family_tests
 
 d = Draw("hosting")
 _WORD = ALNUM + "_-"
@@ -37,29 +35,21 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rule_id", "template", "secret"), CASES, ids=[c[0] for c in CASES])
-def test_real_format_is_found(rule_id: str, template: str, secret: str) -> None:
-    assert_found(RULES, rule_id, template.format(secret), secret)
+STAND_INS = [
+    "dop_v1_" + "0" * 64,
+    "HEROKU_APP_NAME=my-heroku-app-staging-0000000000",
+    "heroku_id: 12345678-ABCD-ABCD-ABCD-1234567890AB",  # a counting run: typed, not drawn
+    "cfat_ldxiugEl907l4fW6ViLbhZled5GG95J90dRktokenexample",
+    "xcfat_" + d(ALNUM, 48),  # glued to a word
+    "nfp_0i5OM4MV7L02wV3E6rrwiTwhvtestEXAMPLE",
+    "vcp_abc",
+    "rookTable = 0023452Lllk2KqjLBvaxANWEgTd7bqjsxjo8aZj0wd",  # "okTa" inside a word
+    "sbp_7558c5a93d6f38dd038df5cc2a7c3d4d7babcdef",
+    "https://api.cloudflare.com/client/v4/zones",
+]
 
-
-def test_every_rule_has_a_case() -> None:
-    assert {r.id for r in RULES} == {c[0] for c in CASES}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "dop_v1_" + "0" * 64,
-        "HEROKU_APP_NAME=my-heroku-app-staging-0000000000",
-        "heroku_id: 12345678-ABCD-ABCD-ABCD-1234567890AB",  # a counting run: typed, not drawn
-        "cfat_ldxiugEl907l4fW6ViLbhZled5GG95J90dRktokenexample",
-        "xcfat_" + d(ALNUM, 48),  # glued to a word
-        "nfp_0i5OM4MV7L02wV3E6rrwiTwhvtestEXAMPLE",
-        "vcp_abc",
-        "rookTable = 0023452Lllk2KqjLBvaxANWEgTd7bqjsxjo8aZj0wd",  # "okTa" inside a word
-        "sbp_7558c5a93d6f38dd038df5cc2a7c3d4d7babcdef",
-        "https://api.cloudflare.com/client/v4/zones",
-    ],
-)
-def test_placeholder_or_lookalike_is_not_found(text: str) -> None:
-    assert found(RULES, text) == []
+(
+    test_real_format_is_found,
+    test_every_rule_has_a_case,
+    test_placeholder_or_lookalike_is_not_found,
+) = family_tests(RULES, CASES, STAND_INS)

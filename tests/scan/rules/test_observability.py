@@ -6,10 +6,8 @@ from __future__ import annotations
 import base64
 import json
 
-import pytest
-
 from stacksafe.scan.rules.observability import RULES
-from tests.scan.rules.draw import ALNUM, B64, HEX, UPPER, Draw, assert_found, found
+from tests.scan.rules.draw import ALNUM, B64, HEX, UPPER, Draw, family_tests
 
 d = Draw("observability")
 _ORG = base64.b64encode(
@@ -43,27 +41,19 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rule_id", "template", "secret"), CASES, ids=[c[0] for c in CASES])
-def test_real_format_is_found(rule_id: str, template: str, secret: str) -> None:
-    assert_found(RULES, rule_id, template.format(secret), secret)
+STAND_INS = [
+    "sntryu_" + d(HEX, 63),  # too short
+    "sntryu_" + "a" * 64,
+    "sntrys_" + _ORG + "_" + d(ALNUM, 42),  # secret one short
+    "static void GLC_CreateLightmapTexturesIndividual(void);",
+    "glpl_ThisI5NtTheTok3nYou8reLo0k1ngF0r_0a2a3df7",
+    "DD_API_KEY=" + "0" * 32,
+    "sumo_logic_url: https://api.sumologic.com/api/v1/collectors/1234567",
+    "rookTable",
+]
 
-
-def test_every_rule_has_a_case() -> None:
-    assert {r.id for r in RULES} == {c[0] for c in CASES}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "sntryu_" + d(HEX, 63),  # too short
-        "sntryu_" + "a" * 64,
-        "sntrys_" + _ORG + "_" + d(ALNUM, 42),  # secret one short
-        "static void GLC_CreateLightmapTexturesIndividual(void);",
-        "glpl_ThisI5NtTheTok3nYou8reLo0k1ngF0r_0a2a3df7",
-        "DD_API_KEY=" + "0" * 32,
-        "sumo_logic_url: https://api.sumologic.com/api/v1/collectors/1234567",
-        "rookTable",
-    ],
-)
-def test_placeholder_or_lookalike_is_not_found(text: str) -> None:
-    assert found(RULES, text) == []
+(
+    test_real_format_is_found,
+    test_every_rule_has_a_case,
+    test_placeholder_or_lookalike_is_not_found,
+) = family_tests(RULES, CASES, STAND_INS)

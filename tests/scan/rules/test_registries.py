@@ -3,10 +3,15 @@ tokens are found with their rule, line and column; placeholders and lookalikes a
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules.registries import RULES
-from tests.scan.rules.draw import ALNUM, B64, HEX, Draw, assert_found, checksummed, found
+from tests.scan.rules.draw import (
+    ALNUM,
+    B64,
+    HEX,
+    Draw,
+    checksummed,
+    family_tests,
+)
 
 d = Draw("registries")
 _WORD = ALNUM + "_-"
@@ -31,30 +36,22 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rule_id", "template", "secret"), CASES, ids=[c[0] for c in CASES])
-def test_real_format_is_found(rule_id: str, template: str, secret: str) -> None:
-    assert_found(RULES, rule_id, template.format(secret), secret)
+STAND_INS = [
+    "negative:npm_NFX6dCpmIWvQ7megnY0AtQwkoKzWcEXAMPLE",
+    "npm_" + "x" * 36,
+    "//registry.npmjs.org/:_authToken=${NPM_TOKEN}",
+    "pypi-AgEIcHlwaS5vcmc" + "x" * 60,
+    "rubygems_12345674dc42cb40d2c69cbb66e7a9b6c8d7820bb7c09b8e",
+    '<add key="ClearTextPassword" value="%NUGET_PASSWORD%" />',
+    '<add key="ClearTextPassword" value="abc" />',
+    "CLOJARS_0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab",
+    "NEGATIVE: dckr_pat_EXAMPLE-EXAMPLE-EXAMPLE-123",
+    "cmVmdGtuOlRoZXJlIGFyZSBub3QgdGhlIHRva2VucyB5b3UncmUgbG9va2luZyA0",  # "reftkn:There..."
+    "partOfAlongUnrelatedBlob gYnkgAKCp" + d(ALNUM, 69) + "VyZSB2",
+]
 
-
-def test_every_rule_has_a_case() -> None:
-    assert {r.id for r in RULES} == {c[0] for c in CASES}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "negative:npm_NFX6dCpmIWvQ7megnY0AtQwkoKzWcEXAMPLE",
-        "npm_" + "x" * 36,
-        "//registry.npmjs.org/:_authToken=${NPM_TOKEN}",
-        "pypi-AgEIcHlwaS5vcmc" + "x" * 60,
-        "rubygems_12345674dc42cb40d2c69cbb66e7a9b6c8d7820bb7c09b8e",
-        '<add key="ClearTextPassword" value="%NUGET_PASSWORD%" />',
-        '<add key="ClearTextPassword" value="abc" />',
-        "CLOJARS_0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab",
-        "NEGATIVE: dckr_pat_EXAMPLE-EXAMPLE-EXAMPLE-123",
-        "cmVmdGtuOlRoZXJlIGFyZSBub3QgdGhlIHRva2VucyB5b3UncmUgbG9va2luZyA0",  # "reftkn:There..."
-        "partOfAlongUnrelatedBlob gYnkgAKCp" + d(ALNUM, 69) + "VyZSB2",
-    ],
-)
-def test_placeholder_or_lookalike_is_not_found(text: str) -> None:
-    assert found(RULES, text) == []
+(
+    test_real_format_is_found,
+    test_every_rule_has_a_case,
+    test_placeholder_or_lookalike_is_not_found,
+) = family_tests(RULES, CASES, STAND_INS)

@@ -3,11 +3,9 @@ tokens are found with their rule, line and column; placeholders and lookalikes a
 
 from __future__ import annotations
 
-import pytest
-
 from stacksafe.scan.rules.checks import crc32_suffix_valid
 from stacksafe.scan.rules.vcs import RULES
-from tests.scan.rules.draw import ALNUM, HEX, Draw, assert_found, checksummed, found
+from tests.scan.rules.draw import ALNUM, HEX, Draw, checksummed, family_tests, found
 
 d = Draw("vcs")
 _WORD = ALNUM + "_-"
@@ -63,16 +61,6 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rule_id", "template", "secret"), CASES, ids=[c[0] for c in CASES])
-def test_real_format_is_found(rule_id: str, template: str, secret: str) -> None:
-    line = template.format(secret)
-    assert_found(RULES, rule_id, line, secret)
-
-
-def test_every_rule_has_a_case() -> None:
-    assert {r.id for r in RULES} == {c[0] for c in CASES}
-
-
 def test_a_valid_checksum_keeps_a_token_that_does_not_look_random() -> None:
     token = checksummed("ghp_", "0" * 30)
     assert crc32_suffix_valid(token)
@@ -81,21 +69,22 @@ def test_a_valid_checksum_keeps_a_token_that_does_not_look_random() -> None:
     assert found(RULES, "ghp_" + "0" * 30 + "000000") == []
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-        "ghp_1010110010001010101001010101010101011001",
-        "gXX_wWPw5k4aXcaT4fNP0UcnZwJUVFk6LO0pINUx",
-        "github_pat_xxxxxxxxxxxxxxxxxxxxxx_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-        "glpat-abc",
-        "glpat_hellOworld380_testin",
-        "glimt-my-tokens_are-correctAB",  # too short
-        "falsesampleATBBcXe6fczW96Vzwgvb4r8F2gZS54D591C4",  # glued to a word
-        "getPagesInConfluenceSpace,searchConfluenceUsingCql",  # identifiers, no token
-        "BITBUCKET_CLIENT_ID=" + "a" * 32,
-        "SRC_ACCESS_TOKEN=sgp_" + "0123456789abcdef" * 2 + "01234567",
-    ],
-)
-def test_placeholder_or_lookalike_is_not_found(text: str) -> None:
-    assert found(RULES, text) == []
+STAND_INS = [
+    "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "ghp_1010110010001010101001010101010101011001",
+    "gXX_wWPw5k4aXcaT4fNP0UcnZwJUVFk6LO0pINUx",
+    "github_pat_xxxxxxxxxxxxxxxxxxxxxx_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "glpat-abc",
+    "glpat_hellOworld380_testin",
+    "glimt-my-tokens_are-correctAB",  # too short
+    "falsesampleATBBcXe6fczW96Vzwgvb4r8F2gZS54D591C4",  # glued to a word
+    "getPagesInConfluenceSpace,searchConfluenceUsingCql",  # identifiers, no token
+    "BITBUCKET_CLIENT_ID=" + "a" * 32,
+    "SRC_ACCESS_TOKEN=sgp_" + "0123456789abcdef" * 2 + "01234567",
+]
+
+(
+    test_real_format_is_found,
+    test_every_rule_has_a_case,
+    test_placeholder_or_lookalike_is_not_found,
+) = family_tests(RULES, CASES, STAND_INS)
