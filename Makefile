@@ -24,9 +24,10 @@ run: install
 # The suite starts the `stacksafe` command as a process hundreds of times: with bytecode writing
 # off (PYTHONDONTWRITEBYTECODE, set on some machines) each start would compile the package again,
 # about a third of its start-up. Compile it once first; pytest may keep its rewritten test modules.
+# --durations: the 30 slowest tests end every run's output, where CI time is won or lost.
 test: install
 	$(BIN)/python -m compileall -q src
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n auto --dist worksteal --cov --cov-report=term:skip-covered
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n auto --dist worksteal --durations=30 --cov --cov-report=term:skip-covered
 
 lint: install
 	$(BIN)/ruff check src tests bench
