@@ -33,7 +33,6 @@ CASES = [
     ("gcp-oauth-client-secret", '"client_secret":"{}"', "GOCSPX-" + d(_URLSAFE, 28)),
     ("gcp-oauth-access-token", "Authorization: Bearer {}", "ya29." + d(_URLSAFE, 120)),
     ("gcp-oauth-refresh-token", "refresh={}", "1//0" + d(_URLSAFE, 100)),
-    ("gcp-service-account-key-id", '  "private_key_id": "{}",', d(HEX, 40)),
     ("azure-ad-client-secret", 'client_srt = "{}";', d(ALNUM, 3) + "8Q~" + d(ALNUM + "_~.-", 34)),
     ("azure-ad-client-secret-legacy", 'var azureClientSecret := "{}"', d(ALNUM, 40)),
     (
@@ -70,7 +69,6 @@ STAND_INS = [
     "CTTCATAGG-ACCAGTTAGCCAGTAGGATC-GCC",  # DNA
     "AIzaSy" + d(_URLSAFE, 32),  # too short
     "AZURE_CLIENT_ID=" + _UUID,  # an id, no secret
-    '"private_key_id": "DUMMY"',
     "LTAIxxxxxxxxxxxxxxxxxxxx",
     "yandex_secret_key: " + "YC" + "x" * 38,
     "xyzAQVN" + d(_URLSAFE, 36),  # glued to a word

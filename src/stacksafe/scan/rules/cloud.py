@@ -117,13 +117,6 @@ _GOOGLE = (
         r"1//0[0-9A-Za-z_\-]{40,500}",
         min_entropy=3.5,
     ),
-    keyed(
-        "gcp-service-account-key-id",
-        "Google Cloud service account key id",
-        ("private_key_id",),
-        r"[0-9a-f]{40}",
-        min_entropy=3.0,
-    ),
 )
 
 _AZURE = (
@@ -196,11 +189,11 @@ _OTHERS = (
     keyed(
         "ibm-cloud-api-key",
         "IBM Cloud API key",
-        ("ibm", "cloud_iam", "cloud-iam", "iam_api_key", "iam-api-key"),
+        ("ibm", "cloud_iam", "cloud-iam", "iam_api_key", "iam-api-key", "cloud_api", "cloud-api"),
         r"[A-Za-z0-9_\-]{44}",
         name=(
             r"ibm[\w.\-]{0,20}?(?:key|password|pwd)|cloud[_\-]iam[\w.\-]{0,10}?key"
-            r"|iam[_\-]api[_\-]key"
+            r"|iam[_\-]api[_\-]key|cloud[_\-]api[_\-]?key"
         ),
         min_entropy=3.5,
     ),
