@@ -123,7 +123,8 @@ _AZURE = (
     Rule(
         id="azure-ad-client-secret",
         description="Azure AD (Entra ID) client secret",
-        keywords=("q~",),
+        # The digit before "Q~" makes the keyword long enough to be rare.
+        keywords=tuple(f"{digit}q~" for digit in range(10)),
         # "~" and "." belong to the secret's alphabet: neither may continue it on either side.
         pattern=re.compile(
             r"(?<![A-Za-z0-9_~.\-])(?P<secret>[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})"

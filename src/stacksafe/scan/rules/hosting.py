@@ -98,7 +98,7 @@ RULES: tuple[Rule, ...] = (
         "vercel-token",
         "Vercel access token",
         ["vcp_", "vci_", "vca_", "vcr_", "vck_"],
-        r"vc[pcikar]_[A-Za-z0-9]{24,64}",
+        r"vc[pikar]_[A-Za-z0-9]{24,64}",
         min_entropy=3.5,
         check=no_counting_run,
     ),
