@@ -50,6 +50,10 @@ CASES = [
     ("alibaba-access-key-id", "f.write({}, x)", "LTAI" + d(ALNUM, 20)),
     ("alibaba-secret-key", 'alibaba_secret = "{}"', d(ALNUM, 30)),
     ("ibm-cloud-api-key", "IBM_CLOUD_API_KEY={}", d(_URLSAFE, 44)),
+    ("softlayer-api-key", "sl_api_key: {}", d(HEX, 64)),
+    ("softlayer-api-key", '"softlayer_api_key":= "{}"', d(HEX, 64)),
+    ("softlayer-api-key-url", "http://api.softlayer.com/soap/v3.1/{}", d(HEX, 64)),
+    ("cloudant-password", "cloudant_password='{}'", d(HEX, 64)),
     ("yandex-api-key", "key: {}", "AQVN" + d(_URLSAFE, 36)),
     ("yandex-aws-access-token", "yandex_secret_key: {}", "YC" + d(_URLSAFE, 38)),
     (
@@ -71,6 +75,9 @@ STAND_INS = [
     "AZURE_CLIENT_ID=" + _UUID,  # an id, no secret
     "LTAIxxxxxxxxxxxxxxxxxxxx",
     "yandex_secret_key: " + "YC" + "x" * 38,
+    "ssl_key = " + d(HEX, 64),  # "sl" inside "ssl"
+    'softlayer_api_key="%s" % SL_API_KEY_ENV',
+    'cl_api_key = "a-fake-api-key"',
     "xyzAQVN" + d(_URLSAFE, 36),  # glued to a word
     "USK@u2vn3Lh6Kte2-TgBSNKorbsKkuAt34ckoLmgx0ndXO0,4~q8Q~3wIHjX9DT0yCNfQmr9oxmYrDZoQVLOdNg~yk0,",
 ]

@@ -1,4 +1,5 @@
-"""Keys of the large clouds: AWS, Google Cloud, Azure, Alibaba Cloud, IBM Cloud, Yandex Cloud.
+"""Keys of the large clouds: AWS, Google Cloud, Azure, Alibaba Cloud, IBM Cloud (and SoftLayer,
+Cloudant), Yandex Cloud.
 
 Facts from the issuers: AWS access key ids are ``AKIA`` (long-term), ``ASIA`` (temporary) and a
 few rarer prefixes with 16 upper-case base32 characters, the secret key 40 base64 characters
@@ -197,6 +198,35 @@ _OTHERS = (
             r"|iam[_\-]api[_\-]key|cloud[_\-]api[_\-]?key"
         ),
         min_entropy=3.5,
+    ),
+    keyed(
+        "softlayer-api-key",
+        "IBM Cloud classic (SoftLayer) API key",
+        ("softlayer", "sl_", "sl-", "slapi"),
+        r"[a-z0-9]{64}",
+        # "sl" alone must start a name: "ssl_key" is no SoftLayer key.
+        name=(
+            r"softlayer[\w.\-]{0,20}?(?:key|password|pwd)"
+            r"|(?<![A-Za-z])sl[_\-]?(?:api[_\-]?key|apikey|key|pass|pwd)"
+        ),
+        min_entropy=2.5,
+    ),
+    Rule(
+        id="softlayer-api-key-url",
+        description="IBM Cloud classic (SoftLayer) API key in an API URL",
+        keywords=("api.softlayer.com/",),
+        pattern=re.compile(
+            r"api\.softlayer\.com/(?:soap|rest)/v3(?:\.1)?/(?P<secret>[a-z0-9]{64})(?![A-Za-z0-9])"
+        ),
+        min_entropy=2.5,
+    ),
+    keyed(
+        "cloudant-password",
+        "IBM Cloudant password or API key",
+        ("cloudant", "clou_", "clou-"),
+        r"[0-9a-f]{64}",
+        name=r"(?:cloudant|clou)[_\-]?(?:api[_\-]?)?(?:key|pwd|pw|password|pass|token)",
+        min_entropy=2.5,
     ),
     token(
         "yandex-api-key",
