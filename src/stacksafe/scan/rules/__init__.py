@@ -10,13 +10,19 @@ from stacksafe.scan.rules import (
     ai,
     apis,
     chat,
+    cloud,
     commerce,
+    devtools,
     generic,
+    hosting,
     mail,
+    observability,
     payments,
     productivity,
+    registries,
     social,
     trading,
+    vcs,
 )
 from stacksafe.scan.rules.model import Rule
 
@@ -24,6 +30,12 @@ __all__ = ["RULES", "Rule"]
 
 RULES: tuple[Rule, ...] = (
     *generic.RULES,
+    *cloud.RULES,
+    *hosting.RULES,
+    *vcs.RULES,
+    *registries.RULES,
+    *devtools.RULES,
+    *observability.RULES,
     *chat.RULES,
     *mail.RULES,
     *payments.RULES,
