@@ -102,3 +102,14 @@ def test_without_drops_rules_by_id_and_a_match_repr_holds_no_secret() -> None:
     (match,) = rules.matches(SECRET)
     assert SECRET not in repr(match)
     assert "demo-token" in repr(match)
+
+
+def test_keywords_on_many_lines_and_one_long_line_find_every_token() -> None:
+    short_lines = "".join(f"k{n} = '{SECRET}'\n" for n in range(50))
+    long_line = " ".join(f"'{SECRET}'" for _ in range(2000))
+    text = "x\n" + short_lines + long_line + "\n" + short_lines
+    found_at = [(line, column) for _, line, column, _ in found(RuleSet([TOKEN]), text)]
+    expected_short = [(n + 2, len(f"k{n} = '") + 1) for n in range(50)]
+    expected_long = [(52, 2 + n * (len(SECRET) + 3)) for n in range(2000)]
+    after = [(line + 51, column) for line, column in expected_short]
+    assert found_at == expected_short + expected_long + after

@@ -116,8 +116,19 @@ class RuleSet:
         # Rule index -> start offsets of the lines its keywords occur on.
         candidates: dict[int, set[int]] = defaultdict(set)
         lines = _Lines(text)
+        # The line of the current hit, [line_start, line_end): hits come in text order, so each
+        # stretch of text is searched for line breaks once (a minified file's one long line
+        # with thousands of hits costs one search, not one per hit).
+        line_start, line_end = 0, -1  # line_end: the line's "\n" (or the text's end)
         for end, (length, indexes) in self._automaton.iter(_fold(text)):
-            line_start = lines.start(end - length + 1)
+            begin = end - length + 1
+            if not line_start <= begin <= line_end:
+                # Past the current line, the last break before the hit is at or after its end.
+                floor = max(line_end, 0) if begin > line_end else 0
+                line_start = text.rfind("\n", floor, begin) + 1
+                line_end = text.find("\n", begin)
+                if line_end < 0:
+                    line_end = len(text)
             for index in indexes:
                 candidates[index].add(line_start)
         found: list[RuleMatch] = []
