@@ -53,12 +53,13 @@ def _row(name: str, label: str, counts_f1: float, p: float, r: float, averaged: 
     return f"| {name} | {label} | {p:.3f} | {r:.3f} | {counts_f1:.3f} | {averaged} |"
 
 
-def report(name: str, version: str, run: Run, result: Score) -> list[str]:
+def report(name: str, version: str, run: Run, result: Score, shared: bool) -> list[str]:
     lines = []
     for source, counts in sorted(result.sources.items()):
         lines.append(_row(name, source, counts.f1, counts.precision, counts.recall, ""))
     pooled = result.pooled
-    label = f"**pooled** ({version}; {run.seconds:.1f} s, two scanners at a time)"
+    sharing = ", two scanners at a time" if shared else ""
+    label = f"**pooled** ({version}; {run.seconds:.1f} s{sharing})"
     lines.append(
         _row(name, label, pooled.f1, pooled.precision, pooled.recall, f"{result.averaged_f1:.3f}")
     )
@@ -190,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 continue
             version, run, result = evaluated
             results[name] = result
-            table += report(name, version, run, result)
+            table += report(name, version, run, result, shared=len(chosen) > 1)
             data[name] = to_json(version, run, result, rules=name == "stacksafe")
     print("\n".join(table) + "\n")
     if "stacksafe" in results and len(results) > 1:
