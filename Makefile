@@ -43,7 +43,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-# Every benchmark in one run (about 13 minutes), with a throwaway PostgreSQL cluster; writes
+# Every benchmark in one run (about 20 minutes), with a throwaway PostgreSQL cluster; writes
 # bench/RESULTS.md. One script: $(BIN)/python bench/results.py --only scale.py --no-pg
 bench: $(BENCH_STAMP)
 	command -v wrk >/dev/null || { echo "bench: installing wrk (Debian package)"; apt-get install -y wrk >/dev/null; }
