@@ -24,9 +24,10 @@ run: install
 # The suite starts the `stacksafe` command as a process hundreds of times: with bytecode writing
 # off (PYTHONDONTWRITEBYTECODE, set on some machines) each start would compile the package again,
 # about a third of its start-up. Compile it once first; pytest may keep its rewritten test modules.
+# --durations: the 30 slowest tests end every run's output, where CI time is won or lost.
 test: install
 	$(BIN)/python -m compileall -q src
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n auto --dist worksteal --cov --cov-report=term:skip-covered
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n auto --dist worksteal --durations=30 --cov --cov-report=term:skip-covered
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -42,7 +43,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-# Every benchmark in one run (about 13 minutes), with a throwaway PostgreSQL cluster; writes
+# Every benchmark in one run (about 20 minutes), with a throwaway PostgreSQL cluster; writes
 # bench/RESULTS.md. One script: $(BIN)/python bench/results.py --only scale.py --no-pg
 bench: $(BENCH_STAMP)
 	command -v wrk >/dev/null || { echo "bench: installing wrk (Debian package)"; apt-get install -y wrk >/dev/null; }

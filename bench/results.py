@@ -48,6 +48,8 @@ SCRIPTS = (
     "scale.py",
     "cli_bench.py",
     "scan.py",
+    "scan_quality.py",
+    "scan_speed.py",
     "api_bench.py",
     "vault_bench.py",
     "server_cpu.py",

@@ -232,3 +232,44 @@ def test_the_baseline_file_itself_is_not_scanned(cli: Cli, project: Path) -> Non
     cli.ok(*args, "--update-baseline", str(project))
     again = cli.run(*args, str(project))
     assert (again.returncode, again.stdout) == (0, "")
+
+
+PEM = (
+    "-----BEGIN RSA PRIVATE KEY-----\n"
+    + "MIIEowIBAAKCAQEAx3k9Tq2Lw8Zp4Rv7Ym1Nc6Kb0Hd5Js3Gf9Xa" * 3
+    + "\n-----END RSA PRIVATE KEY-----\n"
+)
+
+
+def test_list_rules_names_every_rule(cli: Cli) -> None:
+    listed = dict(line.split("\t") for line in cli.ok("scan", "--list-rules").stdout.splitlines())
+    assert listed["private-key"] == "Private key"
+    assert len(listed) > 1
+
+
+def test_a_settings_file_disables_rules_and_excludes_paths(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "key.pem").write_text(PEM)
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / "key.pem").write_text(PEM)
+    assert cli.run("scan", "--no-known-values", str(tmp_path)).stdout.count("private-key") == 2
+    settings = tmp_path / "scan.toml"
+    settings.write_text(f'exclude = ["{tmp_path}/fixtures"]\n')
+    kept = cli.run("scan", "--no-known-values", "--config", str(settings), str(tmp_path))
+    assert kept.stdout.count("private-key") == 1
+    settings.write_text('disable = ["private-key"]\n')
+    clean = cli.run("scan", "--no-known-values", "--config", str(settings), str(tmp_path))
+    assert (clean.returncode, clean.stdout) == (0, "")
+
+
+def test_a_bad_settings_file_exits_2_naming_the_problem(cli: Cli, tmp_path: Path) -> None:
+    settings = tmp_path / "scan.toml"
+    settings.write_text('disable = ["no-such-rule"]\n')
+    done = cli.fails(BAD_REQUEST, "scan", "--no-known-values", "--config", str(settings), ".")
+    assert "disable names no rule: no-such-rule" in error_line(done.stderr)
+
+
+def test_an_allow_marker_silences_its_line(cli: Cli, tmp_path: Path) -> None:
+    marked = PEM.replace("PRIVATE KEY-----\n", "PRIVATE KEY----- stacksafe:allow\n", 1)
+    (tmp_path / "marked.pem").write_text(marked)
+    done = cli.run("scan", "--no-known-values", str(tmp_path))
+    assert (done.returncode, done.stdout) == (0, "")

@@ -113,3 +113,32 @@ def test_json_report() -> None:
     }
     assert "secrets" not in data["findings"][1]
     assert all("fingerprint" not in f for f in data["findings"])
+
+
+def _partials(log: dict[str, Any]) -> list[str]:
+    return [r["partialFingerprints"]["stacksafe/v1"] for r in log["runs"][0]["results"]]
+
+
+def test_sarif_partial_fingerprints_with_a_baseline_are_the_keyed_fingerprints() -> None:
+    log = json.loads(render_sarif(FINDINGS, keyed=True))
+    validate(log)
+    assert _partials(log) == [f.fingerprint for f in FINDINGS]
+
+
+def test_sarif_partial_fingerprints_without_a_baseline_are_stable_and_hold_no_fingerprint() -> None:
+    first = _partials(json.loads(render_sarif(FINDINGS)))
+    # The same findings with other (random-key) fingerprints and moved lines: same identifiers.
+    moved = [
+        Finding(f.rule, f.description, f.path, f.line + 5, f.column, "0" * 64, f.commit)
+        for f in FINDINGS
+    ]
+    assert _partials(json.loads(render_sarif(moved))) == first
+    assert len(set(first)) == len(first)
+    assert not set(first) & {f.fingerprint for f in FINDINGS}
+    # A second finding of one rule in one file gets an identifier of its own.
+    twice = [FINDINGS[2], Finding(**{**_fields(FINDINGS[2]), "line": 9})]
+    assert len(set(_partials(json.loads(render_sarif(twice))))) == 2
+
+
+def _fields(finding: Finding) -> dict[str, Any]:
+    return {name: getattr(finding, name) for name in finding.__slots__}

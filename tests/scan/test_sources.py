@@ -217,3 +217,17 @@ def test_git_on_a_scanned_repository_runs_no_command_its_configuration_names(
     assert shown(["r"]) == ["r/a.txt"]
     git_patches(in_tmp / "r")
     assert not ran.exists()
+
+
+def test_text_shaped_like_a_separator_is_text_not_a_commit(tmp_path: Path) -> None:
+    # A file cannot know the separator of a scan (128 random bits): one shaped like it stays text.
+    repo = GitRepo(tmp_path / "repo")
+    forged = b"\0stacksafe-" + b"0" * 32 + b"\0" + b"f" * 40 + b"\nleaked=value\n"
+    body = b"a" * 80 + b"\n"
+    repo.write("a.txt", body * 120 + forged)
+    repo.stage("a.txt")
+    commit = repo.commit("one")
+    patches = git_patches(repo.root)
+    assert [p.commit for p in patches] == [commit]
+    [(path, _, data)] = list(added_runs(patches[0]))
+    assert (path, data) == ("a.txt", body * 120 + forged)

@@ -27,6 +27,8 @@ from stacksafe.scan import (
     scan_paths,
     scan_stream,
 )
+from stacksafe.scan.config import DEFAULT_NAME, ScanConfig
+from stacksafe.scan.rules import RULES
 from stacksafe.scan.sources import display_path
 
 __all__ = ["scan"]
@@ -136,26 +138,46 @@ def scan(
         int,
         typer.Option("--min-length", min=1, help="Shortest managed value looked for."),
     ] = MIN_VALUE_LENGTH,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help=f"Scan settings (rules to disable, paths to exclude); default: {DEFAULT_NAME} "
+            "in the current directory, if there is one.",
+            show_default=False,
+        ),
+    ] = None,
+    list_rules: Annotated[
+        bool, typer.Option("--list-rules", help="List the pattern rules (id and what each finds).")
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Find leaked secrets: managed values (by exact match) and secret-like text.
 
     Exits 1 when something is found that the baseline does not accept, 0 otherwise.
     """
+    if list_rules:
+        sys.stdout.write("".join(f"{r.id}\t{r.description}\n" for r in RULES))
+        return
     given = paths or []
+    settings = ScanConfig.find(config, Path.cwd(), [r.id for r in RULES])
     _check(given, git, since, not no_known_values, not no_patterns, update_baseline)
     if update_baseline and baseline is None:
         raise InvalidInput("--update-baseline needs --baseline FILE")
     accepted = Baseline.new()
     if baseline is not None:
         accepted = Baseline.load_or_new(baseline) if update_baseline else Baseline.load(baseline)
-    skip = list(exclude or ())
+    skip = [*settings.exclude, *(exclude or ())]
     if baseline is not None:
         # Its key and fingerprints look like secrets; it is read, never scanned.
         skip.append(glob.escape(display_path(baseline)))
     known = None if no_known_values else _known_values(data_dir, stack, account, min_length)
     detectors = Detectors(
-        key=accepted.key, known=known, patterns=not no_patterns, include_binary=include_binary
+        key=accepted.key,
+        known=known,
+        patterns=not no_patterns,
+        include_binary=include_binary,
+        disabled=settings.disable,
     )
     result: ScanResult
     if git:
@@ -178,7 +200,7 @@ def scan(
             )
         return
     new, old = accepted.split(result.findings)
-    sys.stdout.write(render(fmt, new, result.summary(new)))
+    sys.stdout.write(render(fmt, new, result.summary(new), keyed=baseline is not None))
     read = f"{result.commits} commits" if git else f"{result.files} files"
     note = f", {len(old)} accepted by the baseline" if old else ""
     skipped = (

@@ -19,7 +19,7 @@ from stacksafe.scan.findings import Finding, fingerprint
 from stacksafe.scan.rules import RULES
 from stacksafe.scan.ruleset import RuleSet
 
-__all__ = ["PatternScanner", "unknown_rules"]
+__all__ = ["PatternScanner"]
 
 # Below this many bytes a pool costs more (process start, rule compilation) than it saves.
 _POOL_AFTER = 8 << 20
@@ -50,12 +50,6 @@ class _Worker:
 
 
 _worker = _Worker()
-
-
-def unknown_rules(names: Sequence[str]) -> list[str]:
-    """The names in ``names`` that are no rule of the catalogue (a ``disable`` list's typos)."""
-    known = {r.id for r in RULES}
-    return [n for n in names if n not in known]
 
 
 def _init(key: bytes, disabled: tuple[str, ...]) -> None:
@@ -98,7 +92,7 @@ def _scan(texts: Sequence[_Text]) -> list[_Hit]:
 class PatternScanner:
     """Collects inputs, scans them (in this process or a pool), then ``results()``.
 
-    ``disabled`` names rules not to run (checked by the caller with ``unknown_rules``).
+    ``disabled`` names rules not to run (``config.ScanConfig`` checks they exist).
     """
 
     def __init__(

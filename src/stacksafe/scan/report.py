@@ -5,6 +5,7 @@ None of them can show a matched text: findings do not hold it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from enum import StrEnum
@@ -79,7 +80,31 @@ def _level(rule: str) -> str:
     return "error" if rule == KNOWN_VALUE else "warning"
 
 
-def _result(finding: Finding, index: int) -> dict[str, object]:
+# The key of SARIF's partialFingerprints: code-scanning services match a result across runs by it.
+FINGERPRINT_NAME = "stacksafe/v1"
+
+
+def _partial_fingerprints(findings: Sequence[Finding], keyed: bool) -> list[str]:
+    """One stable identifier per finding, for code-scanning de-duplication.
+
+    With a baseline (``keyed``) the finding's own fingerprint: the baseline's key makes it
+    stable across runs, and a changed secret is a new result. Without one the key is random per
+    run, so the identifier is a hash of what is not secret: the rule, the path, the commit and
+    the finding's rank among that rule's findings in that file (stable when lines move).
+    """
+    if keyed:
+        return [f.fingerprint for f in findings]
+    seen: dict[tuple[str, str, str], int] = {}
+    prints: list[str] = []
+    for f in findings:
+        place = (f.rule, f.path, f.commit or "")
+        rank = seen[place] = seen.get(place, -1) + 1
+        framed = "\x00".join((*place, str(rank))).encode("utf-8", "surrogateescape")
+        prints.append(hashlib.sha256(framed).hexdigest())
+    return prints
+
+
+def _result(finding: Finding, index: int, partial: str) -> dict[str, object]:
     region: dict[str, int] = {"startLine": finding.line}
     if finding.column is not None:
         region["startColumn"] = finding.column
@@ -88,6 +113,7 @@ def _result(finding: Finding, index: int) -> dict[str, object]:
         "ruleIndex": index,
         "level": _level(finding.rule),
         "message": {"text": finding.message()},
+        "partialFingerprints": {FINGERPRINT_NAME: partial},
         "locations": [
             {
                 "physicalLocation": {
@@ -107,8 +133,9 @@ def _result(finding: Finding, index: int) -> dict[str, object]:
     return result
 
 
-def render_sarif(findings: Sequence[Finding]) -> str:
-    """A SARIF 2.1.0 log with one run; columns count Unicode code points."""
+def render_sarif(findings: Sequence[Finding], keyed: bool = False) -> str:
+    """A SARIF 2.1.0 log with one run; columns count Unicode code points; ``keyed``: the
+    findings' fingerprints are under a baseline's key (see ``_partial_fingerprints``)."""
     rules: dict[str, int] = {}
     descriptors: list[dict[str, object]] = []
     for finding in findings:
@@ -128,16 +155,27 @@ def render_sarif(findings: Sequence[Finding]) -> str:
                     }
                 },
                 "columnKind": "unicodeCodePoints",
-                "results": [_result(f, rules[f.rule]) for f in findings],
+                "results": [
+                    _result(f, rules[f.rule], partial)
+                    for f, partial in zip(
+                        findings, _partial_fingerprints(findings, keyed), strict=True
+                    )
+                ],
             }
         ],
     }
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
 
 
-def render(fmt: ReportFormat, findings: Sequence[Finding], summary: dict[str, object]) -> str:
+def render(
+    fmt: ReportFormat,
+    findings: Sequence[Finding],
+    summary: dict[str, object],
+    *,
+    keyed: bool = False,
+) -> str:
     if fmt is ReportFormat.json:
         return render_json(findings, summary)
     if fmt is ReportFormat.sarif:
-        return render_sarif(findings)
+        return render_sarif(findings, keyed)
     return render_text(findings)

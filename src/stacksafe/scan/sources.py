@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import secrets
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -166,10 +167,10 @@ def git_patches(repo: Path, since: str | None = None) -> list[Patch]:
     its parents (``--remerge-diff``: conflict resolutions and evil merges); renames count only
     changed lines; binary changes are not scanned.
 
-    Each commit's patch is asked for on its own (``git show``), listed by ``git rev-list``: one
-    ``git log -p`` stream would have to be split on a separator, and text files may hold any
-    byte after their first 8,000 (git's binary test), so no separator is safe: a split inside
-    a file's text would report that text as a commit id.
+    One ``git log -p`` stream, split on a separator that holds 128 random bits drawn for this
+    scan: text files may hold any byte after their first 8,000 (git's binary test), so a fixed
+    separator could be forged by a file's text (and that text reported as a commit id), but not
+    one no file can know. One process instead of one per commit.
     """
     if _git(repo, "rev-parse", "--is-inside-work-tree").returncode != 0:
         raise InvalidInput(f"{repo} is not inside a git work tree (needed by --git)")
@@ -180,16 +181,20 @@ def git_patches(repo: Path, since: str | None = None) -> list[Patch]:
         raise InvalidInput("--since needs a repository with commits")
     if has_head:
         revisions = "HEAD" if since is None else f"{_revision(repo, since)}..HEAD"
-        listed = _git(repo, "rev-list", revisions)
-        if listed.returncode != 0:
-            message = listed.stderr.decode("utf-8", "replace").strip()
-            raise InvalidInput(f"git rev-list failed: {message}")
-        for commit in listed.stdout.decode("ascii").split():
-            shown = _git(repo, "show", "--format=", "--diff-merges=remerge", *diff_options, commit)
-            if shown.returncode != 0:
-                message = shown.stderr.decode("utf-8", "replace").strip()
-                raise InvalidInput(f"git show {commit} failed: {message}")
-            text = shown.stdout.decode("utf-8", "surrogateescape")
+        separator = "\x00stacksafe-" + secrets.token_hex(16) + "\x00"
+        logged = _git(
+            repo,
+            "log",
+            "--format=" + separator.replace("\x00", "%x00") + "%H",
+            "--diff-merges=remerge",
+            *diff_options,
+            revisions,
+        )
+        if logged.returncode != 0:
+            message = logged.stderr.decode("utf-8", "replace").strip()
+            raise InvalidInput(f"git log failed: {message}")
+        for part in logged.stdout.decode("utf-8", "surrogateescape").split(separator)[1:]:
+            commit, _, text = part.partition("\n")
             if text.strip():
                 patches.append(Patch(commit, text))
     staged = _git(repo, "diff", "--cached", *diff_options)

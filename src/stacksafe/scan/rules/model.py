@@ -14,10 +14,17 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Rule", "assigned", "token"]
+__all__ = ["UUID", "Rule", "assigned", "keyed", "token"]
+
+# A UUID in any case: many services issue one as a key or an id.
+UUID = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 
 # Characters that continue a token: a match must not start or end inside a longer word.
 _TOKEN_CHARACTER = r"A-Za-z0-9_\-"  # noqa: S105  # a character class, no password
+# What may stand right before a token: no token character, except the "m" that ends a terminal
+# colour code (``ESC[93m``): CI logs and coloured tool output print tokens right after one. The
+# first look-behind fails fast on any other letter, so the colour code costs nothing elsewhere.
+_LEFT_EDGE = r"(?<![A-Za-ln-z0-9_\-])(?:(?<!m)|(?<=\x1b\[\dm)|(?<=\x1b\[\d\dm))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +68,7 @@ def token(
 ) -> Rule:
     """A token with a recognizable shape (``body``, a regex holding its prefix): found anywhere,
     as a whole word (no token character right before or after it)."""
-    pattern = rf"(?<![{_TOKEN_CHARACTER}])(?P<secret>{body})(?![{_TOKEN_CHARACTER}])"
+    pattern = rf"{_LEFT_EDGE}(?P<secret>{body})(?![{_TOKEN_CHARACTER}])"
     return Rule(
         id=id,
         description=description,
@@ -72,9 +79,14 @@ def token(
     )
 
 
-# What may stand between a name and its value: quotes, spaces, an operator (=, :, :=, =>, ->),
-# and the closing of a key in JSON or YAML.
-_ASSIGN = r"""[\w.\-]{0,40}["'`\]]?\s{0,5}(?::=|=>|->|=|:|,)\s{0,5}["'`]?"""
+# What may stand between a name and its value: the rest of the name, one type word (Go's
+# ``var key string =``), the closing of a key in JSON or YAML, spaces, and an operator: =, :, ->,
+# => and the compound assignments of Go, PHP, Ruby and make (:=, ::=, .=, ?=, ||=, +=), a
+# function's comma (``setProperty("KEY", "...")``) or an XML element's ``>``.
+_ASSIGN = (
+    r"""[\w.\-]{0,40}(?:[ \t]\w{1,15})?["'`\]]?\s{0,5}(?:[:?.+|]{0,3}=>?|->|:|,|>)"""
+    r"""\s{0,5}["'`]?"""
+)
 
 
 def assigned(
@@ -86,21 +98,48 @@ def assigned(
     min_entropy: float = 0.0,
     check: Callable[[str], bool] | None = None,
     generic: bool = False,
+    lines: int = 1,
+    exact_case: bool = False,
 ) -> Rule:
     """A value whose shape alone is too common (32 hex characters...) but that follows a name
     saying what it is: ``HEROKU_API_KEY=...``, ``"sendgrid_token": "..."``. ``names`` are
-    lower-case words; one must occur (any case) shortly before the value."""
+    words; one must occur (any case, or as written if ``exact_case``: ``Etsy`` but not the
+    ``etSy`` of ``SetSysctl``) shortly before the value."""
     alternatives = "|".join(re.escape(n) for n in names)
-    pattern = (
-        rf"(?i:{alternatives}){_ASSIGN}(?P<secret>{value})"
-        rf"(?![{_TOKEN_CHARACTER}])"
-    )
+    name = f"(?:{alternatives})" if exact_case else f"(?i:{alternatives})"
+    pattern = rf"{name}{_ASSIGN}(?P<secret>{value})(?![{_TOKEN_CHARACTER}])"
     return Rule(
         id=id,
         description=description,
-        keywords=tuple(names),
+        keywords=tuple(dict.fromkeys(n.lower() for n in names)),
         pattern=re.compile(pattern),
         min_entropy=min_entropy,
         check=check,
         generic=generic,
+        lines=lines,
+    )
+
+
+def keyed(
+    id: str,
+    description: str,
+    names: Sequence[str],
+    value: str,
+    *,
+    min_entropy: float = 0.0,
+    generic: bool = False,
+    exact_case: bool = False,
+) -> Rule:
+    """A service's credential known by the service's name before it (``MAILGUN_KEY=...``,
+    ``<twitterToken>`` then the value on the next line): an ``assigned`` rule whose value may
+    be on the line after its name, as in an XML element or a YAML block."""
+    return assigned(
+        id,
+        description,
+        names,
+        value,
+        min_entropy=min_entropy,
+        generic=generic,
+        lines=2,
+        exact_case=exact_case,
     )

@@ -1,0 +1,115 @@
+"""The rule set: keywords decide where a rule's regex runs; filters, allow markers, positions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from stacksafe.scan.rules.model import Rule, assigned, token
+from stacksafe.scan.ruleset import ALLOW_MARKERS, RuleSet
+
+TOKEN = token("demo-token", "Demo token", ("dmo_",), r"dmo_[A-Za-z0-9]{20}")
+SECRET = "dmo_" + "Zq8Lw2Xv9Rt4Yp6Nm3Kb"
+
+
+def found(rules: RuleSet, text: str) -> list[tuple[str, int, int, str]]:
+    return [(m.rule.id, m.line, m.column, m.secret) for m in rules.matches(text)]
+
+
+def test_a_token_is_found_with_its_line_and_column() -> None:
+    text = f"first line\n  key = '{SECRET}'\n"
+    assert found(RuleSet([TOKEN]), text) == [("demo-token", 2, 10, SECRET)]
+
+
+def test_columns_count_code_points_after_non_ascii_text() -> None:
+    text = f"clé = «{SECRET}»\n"
+    assert found(RuleSet([TOKEN]), text) == [("demo-token", 1, 8, SECRET)]
+
+
+def test_keywords_match_without_regard_to_ascii_case() -> None:
+    shouted = token("loud", "Loud", ("dmo_",), r"(?i:dmo_)[A-Za-z0-9]{20}")
+    assert len(found(RuleSet([shouted]), SECRET.upper().replace("DMO_", "DMO_"))) == 1
+
+
+def test_the_regex_runs_only_on_lines_holding_a_keyword() -> None:
+    # The pattern alone would match line 2; its keyword is only on line 1.
+    rule = Rule(id="keyed", description="Keyed", keywords=("magic",), pattern=re.compile(r"\d{6}"))
+    text = "magic here\n123456\nmagic 654321\n"
+    assert found(RuleSet([rule]), text) == [("keyed", 3, 7, "654321")]
+
+
+def test_a_rule_may_span_the_lines_after_its_keyword() -> None:
+    rule = Rule(
+        id="block",
+        description="Block",
+        keywords=("begin",),
+        pattern=re.compile(r"BEGIN\n(?P<secret>[a-z]{4}\n[a-z]{4})\nEND"),
+        lines=4,
+        placeholders=False,
+    )
+    text = "x\nBEGIN\nabcd\nwxyz\nEND\n"
+    assert found(RuleSet([rule]), text) == [("block", 3, 1, "abcd\nwxyz")]
+    short = Rule(**{**{f: getattr(rule, f) for f in rule.__slots__}, "lines": 2})
+    assert found(RuleSet([short]), text) == []
+
+
+def test_text_without_a_keyword_finds_nothing() -> None:
+    assert found(RuleSet([TOKEN]), "nothing to see\n" * 100) == []
+
+
+@pytest.mark.parametrize("marker", ALLOW_MARKERS)
+def test_an_allow_marker_on_the_line_drops_its_findings(marker: str) -> None:
+    text = f"a = '{SECRET}'  # {marker}\nb = '{SECRET}'\n"
+    assert [line for _, line, _, _ in found(RuleSet([TOKEN]), text)] == [2]
+
+
+def test_low_entropy_placeholder_and_failed_check_are_dropped() -> None:
+    rule = assigned("pw", "Password", ("password",), r"[^\s'\"]{6,}", min_entropy=2.5)
+    rules = RuleSet([rule])
+    assert found(rules, "password = 'aaaaaaaa'\n") == []  # entropy 0
+    assert found(rules, "password = 'your_password_here'\n") == []  # placeholder
+    assert found(rules, "password = '${DB_PASSWORD}'\n") == []  # template
+    assert [s for *_, s in found(rules, "password = 'Xk9#mQ2v!Lp'\n")] == ["Xk9#mQ2v!Lp"]
+    odd = token("odd", "Odd", ("dmo_",), r"dmo_[A-Za-z0-9]{20}", check=lambda s: s[-1] == "x")
+    assert found(RuleSet([odd]), SECRET) == []
+    assert len(found(RuleSet([odd]), SECRET[:-1] + "x")) == 1
+
+
+def test_a_generic_match_gives_way_to_a_specific_one() -> None:
+    generic = assigned("any", "Any", ("token",), r"[A-Za-z0-9_]{16,}", generic=True)
+    rules = RuleSet([generic, TOKEN])
+    assert [r for r, *_ in found(rules, f"token = {SECRET}\n")] == ["demo-token"]
+    assert [r for r, *_ in found(rules, "token = Qm9vYmFyQmF6UXV4MTIz\n")] == ["any"]
+
+
+def test_a_token_inside_a_longer_word_is_not_one() -> None:
+    assert found(RuleSet([TOKEN]), f"x{SECRET}\n{SECRET}9\n") == []
+
+
+def test_rule_ids_are_unique_and_keywords_lower_case() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        RuleSet([TOKEN, TOKEN])
+    with pytest.raises(ValueError, match="lower-case"):
+        token("bad", "Bad", ("DMO_",), r"DMO_\w+")
+    with pytest.raises(ValueError, match="lower-case"):
+        token("bad", "Bad", (), r"x")
+
+
+def test_without_drops_rules_by_id_and_a_match_repr_holds_no_secret() -> None:
+    rules = RuleSet([TOKEN])
+    assert found(rules.without(["demo-token"]), SECRET) == []
+    (match,) = rules.matches(SECRET)
+    assert SECRET not in repr(match)
+    assert "demo-token" in repr(match)
+
+
+def test_keywords_on_many_lines_and_one_long_line_find_every_token() -> None:
+    short_lines = "".join(f"k{n} = '{SECRET}'\n" for n in range(50))
+    long_line = " ".join(f"'{SECRET}'" for _ in range(2000))
+    text = "x\n" + short_lines + long_line + "\n" + short_lines
+    found_at = [(line, column) for _, line, column, _ in found(RuleSet([TOKEN]), text)]
+    expected_short = [(n + 2, len(f"k{n} = '") + 1) for n in range(50)]
+    expected_long = [(52, 2 + n * (len(SECRET) + 3)) for n in range(2000)]
+    after = [(line + 51, column) for line, column in expected_short]
+    assert found_at == expected_short + expected_long + after
