@@ -110,3 +110,78 @@ def test_non_tokens_are_not_found(line: str) -> None:
 def test_an_allow_marker_silences_the_line() -> None:
     assert found(f'password = "{PW}"  # stacksafe:allow') == []
     assert ids(f'password = "{PW}"') == {"generic-password"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f'if ("{PW}" == db_password) {{',  # reversed comparison
+        f"MYSQLPASS: {PW}",  # a short name right before its operator
+        f"pass:{PW}",
+        f"db_pw={PW}",
+        f'std::string password("{PW}");',  # a literal given to a constructor
+        f'char password[25] = "{PW}";',  # C array
+        f'my_password_super_secure = @"{PW}";',  # a name continued, Objective-C literal
+        f"passwords: {PW}",
+    ],
+)
+def test_more_password_shapes_are_found(line: str) -> None:
+    matches = found(line)
+    assert [r for r, _, _ in matches] == ["generic-password"], matches
+    assert line[matches[0][2] - 1 :].startswith(PW)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ID/PW:master/iPp0@GRq",  # a document's id/password pair: the value holds the user
+        'bypass = "cackle!12"',  # not a password name
+        "password_hash = 5f4dcc3b5aa765d61d8327deb882cf99",
+        "PASSWORD_FILE=/run/secrets/db",
+        'password: "real_key"',  # an identifier, not a password
+        "if (pass == null) {",
+    ],
+)
+def test_password_lookalikes_are_not_found(line: str) -> None:
+    assert found(line) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f'var genericToken string = "{TOKEN}"',  # Go typed declaration
+        f'System.setProperty("GENERIC_TOKEN", "{TOKEN}")',  # a (name, value) call
+        f'$genericToken .= "{TOKEN}"',  # PHP
+        f'generic_TOKEN ?= "{TOKEN}"',  # make
+        f"softlayer_key: {TOKEN}",  # a service's key
+        f'"credentials" : "{TOKEN}"',
+        f'if ("{TOKEN}" !== secret) {{',
+        f"some_api_token_123 = {TOKEN}",
+    ],
+)
+def test_more_token_shapes_are_found(line: str) -> None:
+    matches = found(line)
+    assert [r for r, _, _ in matches] == ["secret-keyword"], matches
+    assert line[matches[0][2] - 1 :].startswith(TOKEN)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f'public_key = "{TOKEN}"',  # public
+        f"csrf-token={TOKEN}",  # sent to every browser
+        f'<input type="hidden" name="authenticity_token" value="{TOKEN}">',
+        f'DOTENV_PUBLIC_KEY="{TOKEN}"',
+        f'sort_key = "{TOKEN}"',
+        "_authToken=743b294a-cd03-11ec-9d64-0242ac120002",  # a time-based UUID
+        'key: "Control+Shift+T"',  # a keyboard shortcut
+        'token = "jjwt-jackson-0.11.2"',  # a version
+        "browserToken = browser.launchOptions?.channel ?? browser?.browserName;",
+        "'Authorization': v4auth_header",  # a variable
+        'token_url = "https://auth.example.org/oauth2/v1/token"',
+        '<entry key="jetbrains.mps.v8_elimination" value="executed" />',
+        "ANY_KEY = ZHVtbXkgdGV4dCBkYXRhIGRhdGEgZGF0YQ==",  # base64 of "dummy text ..."
+    ],
+)
+def test_token_lookalikes_are_not_found(line: str) -> None:
+    assert found(line) == []

@@ -186,7 +186,7 @@ _SHORT_PASSWORD_KEYWORDS = ("pass:", "pass=", "pass :", "pass =", "pw:", "pw=", 
 # word saying it names something else than the password: "password_hash", "pwdump",
 # "passwordField", "password_min_length", "PASSWORD_FILE".
 _PW_NAME_TAIL = (
-    r"\d{0,2}(?![_\-.]?(?:hash|digest|crypt|enc|field|len|min|max|regex|pattern|polic|reset|prompt|"
+    r"s?\d{0,2}(?![_\-.]?(?:hash|digest|crypt|enc|field|len|min|max|regex|pattern|polic|reset|prompt|"
     r"label|id\b|file|path|env|var|cmd|command|template|key|name|hint|rule|expir|age|strength|"
     r"salt|encoder|valid|type|input|placeholder|url|uri|help|error|message|msg|format|manager|"
     r"store|changed|required|enabled|auth|dump|less|word|ed\b|ing))"
