@@ -140,6 +140,8 @@ def test_more_password_shapes_are_found(line: str) -> None:
         "PASSWORD_FILE=/run/secrets/db",
         'password: "real_key"',  # an identifier, not a password
         "if (pass == null) {",
+        '"""Keys derived from a passphrase: Argon2id (RFC 9106) with parameters in a file."""',
+        "password = '{db_password}'",  # a format field filled in later
     ],
 )
 def test_password_lookalikes_are_not_found(line: str) -> None:

@@ -46,21 +46,33 @@ def _quoted(least: int) -> str:
     return "|".join(rf"(?<={q})[^{q}\s\\]{{{least},256}}(?=\\?{q})" for q in ('"', "'", "`"))
 
 
-def _bare(least: int) -> str:
+# The end of an assigned bare value: a delimiter, the end of the line, a comment, a next
+# option or assignment; not more words (prose: "passphrase: Argon2id (RFC 9106) with ...").
+_BARE_END = (
+    r"""(?=[;,&<)\]}"'`\\]|[ \t]*(?:\r?\n|$)"""
+    r"""|[ \t]+(?:[#;&|)\\]|//|--|/\*|<!--|[A-Za-z_][\w.\-]*[ \t]?[:=]))"""
+)
+
+
+def _bare(least: int, *, words_after: bool = False) -> str:
     """An unquoted value up to the end of its token. Not a reference (``$X``, ``%X%``), not a
     dotted attribute, not a word of letters only (a variable's name): it holds a digit or a
-    symbol; a call's parentheses or a subscript's brackets end it (and fail the match)."""
+    symbol; a call's parentheses or a subscript's brackets end it (and fail the match), and so
+    do words after it."""
     return (
         r"""(?<![\w"'`\\])(?![$%])(?![A-Za-z_][\w\-]*(?:\.[A-Za-z_][\w\-]*)+(?:[\s;,&)\]}]|$))"""
         r"""(?=[^\s"'`]*[0-9!#*+/?~@^])(?![A-Za-z_][A-Za-z_\-]*(?:[\s;,&<)\]}]|$))"""
-        rf"""[^\s"'`;,&<>(){{}}\[\]\\]{{{least},256}}(?=[\s;,&<)\]}}"'`\\]|$)"""
+        rf"""[^\s"'`;,&<>(){{}}\[\]\\]{{{least},256}}"""
+        + (r"""(?=[\s;,&<)\]}"'`\\]|$)""" if words_after else _BARE_END)
     )
 
 
-def value_after(least: int) -> str:
+def value_after(least: int, *, words_after: bool = False) -> str:
     """The value grammar (a ``secret`` group) of at least ``least`` characters, quoted or bare,
-    after an opening quote if any: callers put their name and operator before it."""
-    return rf"""(?!//)\\?["'`]?(?P<secret>{_quoted(least)}|{_bare(least)})"""
+    after an opening quote if any: callers put their name and operator before it. A bare value
+    may be followed by words only if ``words_after`` (a command line's next arguments)."""
+    bare = _bare(least, words_after=words_after)
+    return rf"""(?!//)\\?["'`]?(?P<secret>{_quoted(least)}|{bare})"""
 
 
 # A value that cannot be a credential whatever its name: a number or a version, a boolean word,

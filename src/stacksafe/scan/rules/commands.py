@@ -24,7 +24,7 @@ RULES: tuple[Rule, ...] = (
             r"(?i:password|passwd|passphrase|pass|token|secret|api-?key|oauth2-bearer|bearer)"
             r"(?i:[\-_][a-z0-9]{1,12})?(?:=|[ \t]{1,3})"
             # openssl's -passin/-passout take "pass:<password>"
-            r"|(?<![\w\-])-pass(?:in|out)[ \t]{1,3}[\"']?pass:)" + value_after(6)
+            r"|(?<![\w\-])-pass(?:in|out)[ \t]{1,3}[\"']?pass:)" + value_after(6, words_after=True)
         ),
         check=plausible,
         min_entropy=2.5,
