@@ -17,7 +17,7 @@ __all__ = ["is_placeholder"]
 _WORDS = re.compile(
     r"example|placeholder|fake|changeme|change_me|change-me|replace_?me|replace[_\-]?with|"
     r"your[_\-]?(?:api|secret|key|token|pass|own|access|client|app|private)|"
-    r"insert[_\-]?(?:your|key|token|here)|dummy|sample|redacted|passw(?:or)?d|"
+    r"insert[_\-]?(?:your|key|token|here)|dummy|sample|redacted|password|"
     r"<[^<>]*>|\$\{[\w.:\-?|/ +*]*\}|\{\{[^{}]*\}\}|%\(\w+\)[sd]|\$\([^()]*\)|"
     r"\*{3}|x{5}|X{5}|#{4}|\.{3}|_here\b|^none$|^null$|^true$|^false$|^undefined$|"
     # a whole value that is a format field: Python's "{api_key}", "{values[i]}"

@@ -60,7 +60,8 @@ def _bare(least: int, *, words_after: bool = False) -> str:
     symbol; a call's parentheses or a subscript's brackets end it (and fail the match), and so
     do words after it."""
     return (
-        r"""(?<![\w"'`\\])(?![$%])(?![A-Za-z_][\w\-]*(?:\.[A-Za-z_][\w\-]*)+(?:[\s;,&)\]}]|$))"""
+        r"""(?<![\w"'`\\])(?![$%])"""
+        r"""(?![A-Za-z_][A-Za-z_\-]*\d{0,2}(?:\.[A-Za-z_][A-Za-z_\-]*\d{0,2})+(?:[\s;,&)\]}]|$))"""
         r"""(?=[^\s"'`]*[0-9!#*+/?~@^])(?![A-Za-z_][A-Za-z_\-]*(?:[\s;,&<)\]}]|$))"""
         rf"""[^\s"'`;,&<>(){{}}\[\]\\]{{{least},256}}"""
         + (r"""(?=[\s;,&<)\]}"'`\\]|$)""" if words_after else _BARE_END)
@@ -229,7 +230,7 @@ _TOKEN_NAMES = (
 # A token name may continue ("api_token_123", "todo_secret_do_not_commit") with words that
 # do not name something else than the secret: "token_url", "secret_name", "token_expires".
 _TOK_NAME_TAIL = (
-    r"(?:s|[_\-.]?\d{1,4})?(?:[_\-.](?!(?:name|url|uri|type|path|file|ref|id\b|len|count|expir|"
+    r"(?:s|[_\-.]?\d{1,4}|string|str|value)?(?:[_\-.](?!(?:name|url|uri|type|path|file|ref|id\b|len|count|expir|"
     r"endpoint|header|field|param|arn|version|prefix|env|var|format|label|hash|polic|manager|"
     r"store|provider|issuer|audience|scope|lifetime|ttl|cache|valid|source|dir|length|size|"
     r"usage|limit|mode|location|kind|rotation|created|updated|at\b))[a-z0-9]{1,12}){0,4}"
