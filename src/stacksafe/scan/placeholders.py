@@ -24,13 +24,21 @@ _WORDS = re.compile(
     r"^\{[\w.\[\]]*\}$",
     re.IGNORECASE,
 )
+# A whole value that names a type (a schema's ``"password": "string?"``) or that documentation
+# uses for "a password goes here" (Oracle's scott/tiger, the internet's hunter2, Java's
+# keystore default changeit).
+_STAND_IN = re.compile(
+    r"^(?:string|str|text|bool|boolean|int|integer|number|any|object|bytes|secret|"
+    r"tiger|hunter2|changeit|letmein|qwerty|abc123)\??(?:\[\])?$",
+    re.IGNORECASE,
+)
 # Runs that no generator produces: a counting sequence, or the alphabet in order.
 _SEQUENCES = ("0123456789", "123456789", "abcdef", "qwertyuiop")
 
 
 def is_placeholder(value: str) -> bool:
     """Whether ``value`` is a template, example or mask rather than a credential."""
-    if _WORDS.search(value):
+    if _WORDS.search(value) or _STAND_IN.match(value):
         return True
     lowered = value.lower()
     if any(s in lowered for s in _SEQUENCES):

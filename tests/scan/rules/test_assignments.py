@@ -142,6 +142,11 @@ def test_more_password_shapes_are_found(line: str) -> None:
         "if (pass == null) {",
         '"""Keys derived from a passphrase: Argon2id (RFC 9106) with parameters in a file."""',
         "password = '{db_password}'",  # a format field filled in later
+        '"password": "string?",',  # a schema's type
+        "pwd: 3.0-",  # typeshed's VERSIONS: a module's versions
+        "spwd: 3.0-3.12",
+        'password = "tiger"',  # documentation's stand-in passwords
+        "DB_PASSWORD=hunter2",
     ],
 )
 def test_password_lookalikes_are_not_found(line: str) -> None:
@@ -185,6 +190,9 @@ def test_more_token_shapes_are_found(line: str) -> None:
         'token_url = "https://auth.example.org/oauth2/v1/token"',
         '<entry key="jetbrains.mps.v8_elimination" value="executed" />',
         "ANY_KEY = ZHVtbXkgdGV4dCBkYXRhIGRhdGEgZGF0YQ==",  # base64 of "dummy text ..."
+        "private_key: x25519.X25519PrivateKey",  # a type annotation
+        "mlkem_key: MLKEM768PublicKey,",
+        "MLKEM1024P384PrivateKey = rust_openssl.hpke.MLKEM1024P384PrivateKey",
     ],
 )
 def test_token_lookalikes_are_not_found(line: str) -> None:

@@ -53,6 +53,7 @@ def test_curl_user_on_a_continuation_line_is_found() -> None:
         "Authorization: Bearer <token>",
         "machine host login me password $PASS",
         "see https://docs.example.com:8443/path",
+        'create_engine("postgresql+psycopg2://scott:tiger@localhost/test")',  # Oracle's sample
     ],
 )
 def test_placeholders_and_references_are_not_found(line: str) -> None:

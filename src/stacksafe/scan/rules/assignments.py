@@ -113,11 +113,16 @@ def plausible(value: str) -> bool:
 _USER_SLASH = re.compile(r"^[a-z]+/")
 
 
+# A version or a range of them ("3.0-", "3.0-3.12": typeshed's VERSIONS file names ``pwd``).
+_VERSION_RANGE = re.compile(r"^\d+(?:\.\d+)+-?(?:\d+(?:\.\d+)+)?$")
+
+
 def _password_like(value: str) -> bool:
     """A password holds a digit, a symbol, or both cases: "real_key" is an identifier."""
     return (
         plausible(value)
         and not _USER_SLASH.match(value)
+        and not _VERSION_RANGE.match(value)
         and (
             any(c.isdigit() or c in _SYMBOLS for c in value)
             or (any(c.isupper() for c in value) and any(c.islower() for c in value))
@@ -146,11 +151,21 @@ def is_random_uuid(value: str) -> bool | None:
     return None if uuid is None else uuid.group(1) == "4"
 
 
+# A class or type name (a type annotation, ``private_key: Ed25519PrivateKey``): CamelCase words
+# ending in a word that names a kind of thing. A drawn token ends in such a word by chance only.
+_TYPE_NAME = re.compile(
+    r"^(?:[a-z_][a-z0-9_]*\.)*_?[A-Z][A-Za-z0-9]*(?:Key|Keys|Type|Types|Token|Tokens|Secret|Password|Credentials?|"
+    r"Error|Exception|Config|Options|Params|Provider|Manager|Base|Class|Info|Data|Spec)$"
+)
+
+
 def _generated(value: str) -> bool:
     """A token from a generator: letters with digits or symbols; not words, an address, an
-    option list ("a=b"), a "user:password" pair, a version, nor base64 of a placeholder."""
+    option list ("a=b"), a "user:password" pair, a version, a type's name, nor base64 of a
+    placeholder."""
     if not (
         plausible(value)
+        and not _TYPE_NAME.match(value)
         and any(c.isalpha() for c in value)
         and any(c.isdigit() or c in _SYMBOLS for c in value)
         and not _WORDS_ONLY.fullmatch(value)
