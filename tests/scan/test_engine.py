@@ -103,3 +103,11 @@ def test_git_exclusions(tmp_path: Path) -> None:
     assert result.findings == []
     kept = scan_git(repo.root, detectors(), exclude=["fixtures"])
     assert summary(kept.findings) == [("aws-access-key", "b.sh", 1), ("known-value", "b.sh", 2)]
+
+
+def test_a_managed_value_a_rule_also_matches_is_reported_once_as_managed(tmp_path: Path) -> None:
+    (tmp_path / "db.env").write_text(f"DB_PASSWORD={VALUE}\n")
+    patterns_only = scan_paths([str(tmp_path)], Detectors(KEY, None, True, workers=1))
+    assert summary(patterns_only.findings)[0][0] == "generic-password"
+    both = scan_paths([str(tmp_path)], detectors())
+    assert [(f.rule, f.line, f.column) for f in both.findings] == [("known-value", 1, 13)]

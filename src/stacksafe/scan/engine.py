@@ -70,8 +70,17 @@ class ScanResult:
         }
 
 
+def _known_first(found: list[Finding]) -> list[Finding]:
+    """Drops a pattern finding where a managed value was found at the same place: the value
+    is reported once, as the managed value it is (the finding that names its key)."""
+    known = {(f.commit, f.path, f.line, f.column) for f in found if f.is_known_value}
+    return [
+        f for f in found if f.is_known_value or (f.commit, f.path, f.line, f.column) not in known
+    ]
+
+
 def _sorted(result: ScanResult, found: list[Finding]) -> ScanResult:
-    result.findings = sorted(found, key=Finding.sort_key)
+    result.findings = sorted(_known_first(found), key=Finding.sort_key)
     return result
 
 
@@ -149,7 +158,7 @@ def scan_git(
     # Staged changes first (they are about to be committed), then history newest first.
     order = {p.commit: i for i, p in enumerate(patches, start=1)}
     order[None] = 0
-    result.findings = sorted(found, key=lambda f: (order[f.commit], *f.sort_key()))
+    result.findings = sorted(_known_first(found), key=lambda f: (order[f.commit], *f.sort_key()))
     return result
 
 
