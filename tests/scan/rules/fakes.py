@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 import pytest
 
 from stacksafe.scan.rules.model import Rule
+from stacksafe.scan.rules.services import service_rules
 from stacksafe.scan.ruleset import RuleSet
 
 __all__ = ["Fakes", "assert_clean", "assert_found", "family_tests"]
@@ -58,7 +59,7 @@ def assert_found(rules: Iterable[Rule], line: str, rule_id: str, secret: str) ->
     """``secret``, written in ``line`` (the second line of a text), is found by ``rule_id``
     and by no other rule, at the secret's own line and column."""
     text = "# configuration\n" + line + "\n"
-    matches = RuleSet(rules).matches(text)
+    matches = RuleSet(service_rules(rules)).matches(text)
     assert [(m.rule.id, m.line, m.column, m.secret) for m in matches] == [
         (rule_id, 2, line.index(secret) + 1, secret)
     ], line
@@ -66,7 +67,7 @@ def assert_found(rules: Iterable[Rule], line: str, rule_id: str, secret: str) ->
 
 def assert_clean(rules: Iterable[Rule], text: str) -> None:
     """Nothing in ``text`` is reported."""
-    assert RuleSet(rules).matches(text) == [], text
+    assert RuleSet(service_rules(rules)).matches(text) == [], text
 
 
 Case = tuple[str, str, str]

@@ -25,24 +25,31 @@ from stacksafe.scan.rules import (
     vcs,
 )
 from stacksafe.scan.rules.model import Rule
+from stacksafe.scan.rules.services import service_rules
 
 __all__ = ["RULES", "Rule"]
 
 RULES: tuple[Rule, ...] = (
     *generic.RULES,
-    *cloud.RULES,
-    *hosting.RULES,
-    *vcs.RULES,
-    *registries.RULES,
-    *devtools.RULES,
-    *observability.RULES,
-    *chat.RULES,
-    *mail.RULES,
-    *payments.RULES,
-    *trading.RULES,
-    *commerce.RULES,
-    *ai.RULES,
-    *social.RULES,
-    *productivity.RULES,
-    *apis.RULES,
+    *service_rules(
+        rule
+        for family in (
+            cloud,
+            hosting,
+            vcs,
+            registries,
+            devtools,
+            observability,
+            chat,
+            mail,
+            payments,
+            trading,
+            commerce,
+            ai,
+            social,
+            productivity,
+            apis,
+        )
+        for rule in family.RULES
+    ),
 )
