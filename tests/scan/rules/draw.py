@@ -36,7 +36,7 @@ _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 class Draw:
     """Random characters, the same at every run (one generator per test module)."""
 
-    def __init__(self, seed: str) -> None:
+    def __init__(self, seed: str | int) -> None:
         self._rng = random.Random(seed)
 
     def __call__(self, alphabet: str, n: int) -> str:
