@@ -1,7 +1,8 @@
 """The pattern rules stacksafe ships: every family's rules in one catalogue.
 
 Each family module (one kind of issuer or one kind of context) exports ``RULES``; ids are
-unique across the catalogue (tests/scan/rules/test_catalogue.py).
+unique across the catalogue (tests/scan/rules/test_catalogue.py). The service families' rules
+all pass through one policy (services.py: masks dropped, typed bodies of an exact format kept).
 """
 
 from __future__ import annotations
