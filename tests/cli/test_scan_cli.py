@@ -63,7 +63,7 @@ def test_directory_scan_names_keys_and_never_values(managed: Cli, project: Path)
     assert lines == [
         f"{project}/app.py:1:10: known-value: managed secret value of "
         "API_TOKEN (stack web of account acme)",
-        f"{project}/app.py:2:8: aws-access-key: possible secret: AWS Access Key",
+        f"{project}/app.py:2:8: aws-access-key: possible secret: AWS access key id",
         f"{project}/config/db.env:2:10: known-value: managed secret value of "
         "DB_PASSWORD (account acme)",
         f"{project}/config/db.env:2:10: secret-keyword: possible secret: Secret Keyword",
@@ -113,7 +113,7 @@ def test_stdin_value_split_across_chunks(managed: Cli) -> None:
 def test_stdin_patterns(managed: Cli) -> None:
     done = managed.run("scan", "-", "--no-known-values", input=f"log line\nkey={AWS}\n")
     assert done.returncode == FOUND
-    assert done.stdout == "stdin:2: aws-access-key: possible secret: AWS Access Key\n"
+    assert done.stdout == "stdin:2:5: aws-access-key: possible secret: AWS access key id\n"
 
 
 def test_json_and_sarif(managed: Cli, project: Path) -> None:

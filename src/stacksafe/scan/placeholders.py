@@ -11,16 +11,21 @@ import re
 
 __all__ = ["is_placeholder"]
 
-# Words that mark a stand-in, matched anywhere in the value without regard to case.
+# Words that mark a stand-in, matched anywhere in the value without regard to case; and
+# well-formed templates (``${VAR}``, ``{{ var }}``, ``%(var)s``, ``$(cmd)``, ``<token>``,
+# ``{name}``).
 _WORDS = re.compile(
-    r"example|placeholder|changeme|change_me|change-me|replace_?me|your[_\-]?(?:api|secret|key|"
-    r"token|pass|own|access|client|app|private)|insert[_\-]?(?:your|key|token|here)|dummy|"
-    r"redacted|<[^>]*>|\$\{|\{\{|%\(|\$\(|\*{3}|x{5}|X{5}|\.{3}|_here\b|^none$|^null$|^true$|"
-    r"^false$|^undefined$|^(?:my)?passw(?:or)?d$",
+    r"example|placeholder|fake|changeme|change_me|change-me|replace_?me|replace[_\-]?with|"
+    r"your[_\-]?(?:api|secret|key|token|pass|own|access|client|app|private)|"
+    r"insert[_\-]?(?:your|key|token|here)|dummy|sample|redacted|password|"
+    r"<[^<>]*>|\$\{[\w.:\-?|/ +*]*\}|\{\{[^{}]*\}\}|%\(\w+\)[sd]|\$\([^()]*\)|"
+    r"\*{3}|x{5}|X{5}|#{4}|\.{3}|_here\b|^none$|^null$|^true$|^false$|^undefined$|"
+    # a whole value that is a format field: Python's "{api_key}", "{values[i]}"
+    r"^\{[\w.\[\]]*\}$",
     re.IGNORECASE,
 )
 # Runs that no generator produces: a counting sequence, or the alphabet in order.
-_SEQUENCES = ("0123456789", "123456789", "abcdefghij", "qwertyuiop")
+_SEQUENCES = ("0123456789", "123456789", "abcdef", "qwertyuiop")
 
 
 def is_placeholder(value: str) -> bool:

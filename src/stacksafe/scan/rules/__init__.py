@@ -10,12 +10,16 @@ from __future__ import annotations
 from stacksafe.scan.rules import (
     ai,
     apis,
+    assignments,
     chat,
     cloud,
+    commands,
     commerce,
     devtools,
-    generic,
     hosting,
+    jwt,
+    keys,
+    kubernetes,
     mail,
     observability,
     payments,
@@ -23,6 +27,7 @@ from stacksafe.scan.rules import (
     registries,
     social,
     trading,
+    urls,
     vcs,
 )
 from stacksafe.scan.rules.model import Rule
@@ -31,7 +36,12 @@ from stacksafe.scan.rules.services import service_rules
 __all__ = ["RULES", "Rule"]
 
 RULES: tuple[Rule, ...] = (
-    *generic.RULES,
+    *keys.RULES,
+    *assignments.RULES,
+    *commands.RULES,
+    *urls.RULES,
+    *kubernetes.RULES,
+    *jwt.RULES,
     *service_rules(
         rule
         for family in (
