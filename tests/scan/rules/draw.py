@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from stacksafe.scan.rules.model import Rule
+from stacksafe.scan.rules.services import service_rules
 from stacksafe.scan.ruleset import RuleSet
 
 __all__ = [
@@ -35,7 +36,7 @@ _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 class Draw:
     """Random characters, the same at every run (one generator per test module)."""
 
-    def __init__(self, seed: str) -> None:
+    def __init__(self, seed: str | int) -> None:
         self._rng = random.Random(seed)
 
     def __call__(self, alphabet: str, n: int) -> str:
@@ -52,8 +53,10 @@ def checksummed(prefix: str, body: str) -> str:
 
 
 def found(rules: Sequence[Rule], text: str) -> list[tuple[str, int, int, str]]:
-    """(rule id, line, column, secret) of every match of ``rules`` in ``text``."""
-    return [(m.rule.id, m.line, m.column, m.secret) for m in RuleSet(rules).matches(text)]
+    """(rule id, line, column, secret) of every match of ``rules`` in ``text``, the rules as
+    the catalogue ships them (the service policy applied)."""
+    matches = RuleSet(service_rules(rules)).matches(text)
+    return [(m.rule.id, m.line, m.column, m.secret) for m in matches]
 
 
 def assert_found(rules: Sequence[Rule], rule_id: str, line: str, secret: str) -> None:

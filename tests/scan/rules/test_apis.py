@@ -40,7 +40,6 @@ LOOKALIKES = [
     # An EdgeGrid host name, not its client token.
     "host: akab-h5stbzeswb3v4kj3-tblc7jkffv3wfxh3.luna.akamaiapis.net",
     "secret_key => sk_abcdefghijklmnopqrstuvwxyz123",
-    "cosmo_abcdef123455678908359f980be71580:F",
 ]
 
 test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(

@@ -71,14 +71,11 @@ STAND_INS = [
     "xhvs." + d(_WORD, 95),  # glued to a word
     "# token: hvs.example",
     "this.s." + d(ALNUM, 24),  # no Vault in sight
-    "dapi123456789abcdef123456789abcdef00",
     "mydapi" + d(HEX, 32),
     "xtskey-api-" + d(ALNUM, 12) + "-" + d(ALNUM, 24),
     "A short string like tskey-foo is not a key.",
     "ops_DUMMY" + d(B64, 300),
     "http://assets.r7.com/media_box/video_box.ico-7a388b69018576d24b59331fd60aab0c.png",
-    "SONAR_TOKEN=sqp_abcdef123455678908359f980be71580cd3da370",
-    "FP:lin_api_abcdefgiRuRkwmbYFY7xGlBxe8GUg8YNBzaRyF4W",
     "NTN_12345678901aBcDeFgHiJkLmNoPqRsT1234567890abcde",
     "snyk_org_id: " + _UUID,
     "https://docs.databricks.com/aws/en/dev-tools/auth/pat",

@@ -44,7 +44,6 @@ STAND_INS = [
     "nfp_0i5OM4MV7L02wV3E6rrwiTwhvtestEXAMPLE",
     "vcp_abc",
     "rookTable = 0023452Lllk2KqjLBvaxANWEgTd7bqjsxjo8aZj0wd",  # "okTa" inside a word
-    "sbp_7558c5a93d6f38dd038df5cc2a7c3d4d7babcdef",
     "https://api.cloudflare.com/client/v4/zones",
 ]
 

@@ -9,7 +9,7 @@ from stacksafe.scan.rules.keyed import keyed
 from tests.scan.rules.draw import HEX, Draw, found
 
 d = Draw("keyed")
-RULE = keyed("acme-api-key", "Acme API key", ("acme",), r"[a-f0-9]{32}")
+RULE = keyed("acme-api-key", "Acme API key", ("acme",), r"[a-f0-9]{32}|[A-Za-z]{29}")
 SECRET = d(HEX, 32)
 
 # (notation, text with {s}); the secret is on the last line that holds it.
@@ -27,6 +27,8 @@ NOTATIONS = [
     ("java call", 'System.setProperty("ACME_TOKEN", "{s}")'),
     ("logstash", '  "acmeToken" => "{s}"'),
     ("make shell assignment", 'ACME_TOKEN ::= "{s}"'),
+    ("make posix assignment", 'ACME_TOKEN :::= "{s}"'),
+    ("xml element", "<acmeToken>{s}</acmeToken>"),
     ("make conditional", 'ACME_TOKEN ?= "{s}"'),
     ("shell export", "export ACME_API_KEY={s}"),
 ]
@@ -49,6 +51,8 @@ def test_every_notation_is_read(template: str) -> None:
         "acme_token = " + "a" * 32,  # no digit
         f"token = {SECRET}",  # no service name
         f"acme\n\n{SECRET}",  # too far from the name
+        f"acme is {SECRET}",  # no operator
+        "acme_token = searchAcmeUsingTheLongName",  # an identifier, not a drawn value
     ],
 )
 def test_what_is_not_the_value_is_not_found(text: str) -> None:
@@ -61,3 +65,16 @@ def test_a_name_pattern_narrows_the_keyword() -> None:
     )
     assert found([narrowed], f"ACME_SECRET={SECRET}") == [("acme-secret", 1, 13, SECRET)]
     assert found([narrowed], f"ACME_ID={SECRET}") == []
+
+
+def test_exact_case_names() -> None:
+    rule = keyed("etsy", "Etsy", ("Etsy", "ETSY"), r"[a-f0-9]{32}", exact_case=True)
+    assert rule.keywords == ("etsy",)
+    assert found([rule], f"SetSysctl = {SECRET}") == []
+    assert found([rule], f"ETSY_KEY={SECRET}") == [("etsy", 1, 10, SECRET)]
+
+
+def test_values_of_letters_of_one_case_or_digits_only_are_kept() -> None:
+    rule = keyed("acme-id", "Acme id", ("acme",), r"[a-f0-9]{16}")
+    assert found([rule], "acme_id = cafebabedeadbeef") == [("acme-id", 1, 11, "cafebabedeadbeef")]
+    assert found([rule], "acme_id = 8302957164028375") == [("acme-id", 1, 11, "8302957164028375")]

@@ -49,7 +49,6 @@ CASES = [
 ]
 
 LOOKALIKES = [
-    "figd_aBcDeFgHiJkLmNoPqRsT1234567890abcdefghijklmnopqrstuvwxyz",
     # An Airtable-shaped token where Airtable is not named: "pat" is everywhere ("path").
     f"path = pat{F.alnum(14)}.{F.hex(64)}",
     # Dropbox's run of "A"s inside base64 data.

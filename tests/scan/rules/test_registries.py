@@ -41,10 +41,8 @@ STAND_INS = [
     "npm_" + "x" * 36,
     "//registry.npmjs.org/:_authToken=${NPM_TOKEN}",
     "pypi-AgEIcHlwaS5vcmc" + "x" * 60,
-    "rubygems_12345674dc42cb40d2c69cbb66e7a9b6c8d7820bb7c09b8e",
     '<add key="ClearTextPassword" value="%NUGET_PASSWORD%" />',
     '<add key="ClearTextPassword" value="abc" />',
-    "CLOJARS_0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab",
     "NEGATIVE: dckr_pat_EXAMPLE-EXAMPLE-EXAMPLE-123",
     "cmVmdGtuOlRoZXJlIGFyZSBub3QgdGhlIHRva2VucyB5b3UncmUgbG9va2luZyA0",  # "reftkn:There..."
     "partOfAlongUnrelatedBlob gYnkgAKCp" + d(ALNUM, 69) + "VyZSB2",

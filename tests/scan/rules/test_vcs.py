@@ -80,7 +80,6 @@ STAND_INS = [
     "falsesampleATBBcXe6fczW96Vzwgvb4r8F2gZS54D591C4",  # glued to a word
     "getPagesInConfluenceSpace,searchConfluenceUsingCql",  # identifiers, no token
     "BITBUCKET_CLIENT_ID=" + "a" * 32,
-    "SRC_ACCESS_TOKEN=sgp_" + "0123456789abcdef" * 2 + "01234567",
 ]
 
 (

@@ -1,7 +1,8 @@
 """The pattern rules stacksafe ships: every family's rules in one catalogue.
 
 Each family module (one kind of issuer or one kind of context) exports ``RULES``; ids are
-unique across the catalogue (tests/scan/rules/test_catalogue.py).
+unique across the catalogue (tests/scan/rules/test_catalogue.py). The service families' rules
+all pass through one policy (services.py: masks dropped, typed bodies of an exact format kept).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from stacksafe.scan.rules import (
     vcs,
 )
 from stacksafe.scan.rules.model import Rule
+from stacksafe.scan.rules.services import service_rules
 
 __all__ = ["RULES", "Rule"]
 
@@ -40,19 +42,25 @@ RULES: tuple[Rule, ...] = (
     *urls.RULES,
     *kubernetes.RULES,
     *jwt.RULES,
-    *cloud.RULES,
-    *hosting.RULES,
-    *vcs.RULES,
-    *registries.RULES,
-    *devtools.RULES,
-    *observability.RULES,
-    *chat.RULES,
-    *mail.RULES,
-    *payments.RULES,
-    *trading.RULES,
-    *commerce.RULES,
-    *ai.RULES,
-    *social.RULES,
-    *productivity.RULES,
-    *apis.RULES,
+    *service_rules(
+        rule
+        for family in (
+            cloud,
+            hosting,
+            vcs,
+            registries,
+            devtools,
+            observability,
+            chat,
+            mail,
+            payments,
+            trading,
+            commerce,
+            ai,
+            social,
+            productivity,
+            apis,
+        )
+        for rule in family.RULES
+    ),
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from stacksafe.scan.rules.checks import no_counting_run
+from stacksafe.scan.rules.checks import counting_run
 from stacksafe.scan.rules.keyed import keyed
 from stacksafe.scan.rules.model import Rule, token
 
@@ -25,7 +25,7 @@ __all__ = ["RULES"]
 def _not_dna(key_id: str) -> bool:
     """Upper-case runs of A, C, G and T are DNA sequences (ACCA..., which an entropy floor
     would catch at the cost of test ids such as AKIAZZZZ...); counting runs are typed."""
-    return not set(key_id[4:]) <= set("ACGT") and no_counting_run(key_id)
+    return not set(key_id[4:]) <= set("ACGT") and not counting_run(key_id)
 
 
 _AWS = (
@@ -95,7 +95,6 @@ _GOOGLE = (
         ["aiza"],
         r"AIza[0-9A-Za-z_\-]{35}",
         min_entropy=3.5,
-        check=no_counting_run,
     ),
     token(
         "gcp-oauth-client-secret",
@@ -179,7 +178,6 @@ _OTHERS = (
         ["ltai"],
         r"LTAI[A-Za-z0-9]{12,20}",
         min_entropy=3.0,
-        check=no_counting_run,
     ),
     keyed(
         "alibaba-secret-key",

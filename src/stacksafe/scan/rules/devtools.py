@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 
-from stacksafe.scan.rules.checks import no_counting_run
 from stacksafe.scan.rules.keyed import keyed
 from stacksafe.scan.rules.model import Rule, token
 
@@ -83,7 +82,6 @@ _INFRASTRUCTURE = (
         ["dapi"],
         r"dapi[a-fA-F0-9]{32}(?:-\d)?",
         min_entropy=3.0,
-        check=no_counting_run,
     ),
     Rule(
         id="tailscale-key",
@@ -159,7 +157,6 @@ _CI_AND_QUALITY = (
         ["api-"],
         r"API-[A-Z0-9]{26}",
         min_entropy=3.0,
-        check=no_counting_run,
     ),
     token(
         "prefect-api-token",
@@ -191,7 +188,6 @@ _CI_AND_QUALITY = (
         ["squ_", "sqp_", "sqa_"],
         r"sq[pua]_[a-f0-9]{40}",
         min_entropy=3.0,
-        check=no_counting_run,
     ),
     keyed(
         "sonar-api-token-legacy",
@@ -224,7 +220,6 @@ _PRODUCT_AND_DATA = (
         ["lin_api_"],
         r"lin_api_[A-Za-z0-9]{40}",
         min_entropy=3.5,
-        check=no_counting_run,
     ),
     token(
         "linear-oauth-token",
@@ -246,7 +241,6 @@ _PRODUCT_AND_DATA = (
         ["ntn_"],
         r"ntn_[0-9]{9}[A-Za-z0-9]{37}",
         min_entropy=3.5,
-        check=no_counting_run,
     ),
     token(
         "notion-api-token-legacy",

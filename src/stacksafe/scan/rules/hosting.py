@@ -11,7 +11,6 @@ tokens ``00`` + 40 next to the name; Supabase ``sbp_`` (+ 40 hex) and ``sb_secre
 
 from __future__ import annotations
 
-from stacksafe.scan.rules.checks import no_counting_run
 from stacksafe.scan.rules.keyed import keyed
 from stacksafe.scan.rules.model import Rule, token
 
@@ -84,7 +83,6 @@ RULES: tuple[Rule, ...] = (
         ["nfp_"],
         r"nfp_[A-Za-z0-9]{36}",
         min_entropy=3.5,
-        check=no_counting_run,
     ),
     keyed(
         "netlify-access-token-legacy",
@@ -100,7 +98,6 @@ RULES: tuple[Rule, ...] = (
         ["vcp_", "vci_", "vca_", "vcr_", "vck_"],
         r"vc[pikar]_[A-Za-z0-9]{24,64}",
         min_entropy=3.5,
-        check=no_counting_run,
     ),
     keyed(
         "vercel-token-legacy",
@@ -131,7 +128,6 @@ RULES: tuple[Rule, ...] = (
         ["sbp_"],
         r"sbp_(?:v0_)?[a-f0-9]{40}",
         min_entropy=3.0,
-        check=no_counting_run,
     ),
     token(
         "supabase-secret-key",

@@ -5,7 +5,7 @@ to report, but following a name that mentions the service (``herokuToken``, ``"d
 ``<linearSecret>``) it is the service's secret. ``keyed`` builds such a rule for the notations
 configuration and code use: ``=``, ``:``, ``:=``, ``::=``, ``?=``, ``.=``, ``=>``, a call's
 ``("NAME", "value")``, a typed declaration (``var fooToken string = "..."``) and an XML element
-whose value sits on the next line.
+or a YAML key whose value sits on the next line.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ __all__ = ["keyed"]
 # Characters that continue a value: a match must not end inside a longer word.
 _CONTINUES = r"A-Za-z0-9_\-"
 # After the name: the rest of the identifier, at most two more words (a declaration's type,
-# "api key"), the closing of a quoted key or an XML tag, then an operator and an opening quote.
+# "api key"), the closing of a quoted key or an XML tag, then an operator (=, :, ->, =>, a
+# compound assignment of Go, PHP, Ruby or make: :=, ::=, .=, ?=, ||=, +=; a call's comma; an
+# XML tag's >) and an opening quote; the value may start the next line.
 _BETWEEN = (
     r"[\w.\-]{0,40}?(?:[ \t]{1,3}[\w.\-]{1,20}){0,2}?[\"'`\]>]?[ \t]{0,5}"
     r"(?::{1,3}=|=>|->|\?=|\.=|\+=|\|\|=|=|:|,|>)[ \t]{0,5}(?:\n[ \t]{0,12})?[\"'`]?"
@@ -35,23 +37,29 @@ def keyed(
     value: str,
     *,
     name: str | None = None,
+    exact_case: bool = False,
     min_entropy: float = 0.0,
-    check: Callable[[str], bool] | None = None,
+    check: Callable[[str], bool] | None = drawn,
+    generic: bool = False,
 ) -> Rule:
     """A ``value`` (a regex of the secret's shape) after a name holding one of ``keywords``
-    (lower-case literals, matched in any case). ``name`` narrows what the name must say after
-    the keyword (a regex, e.g. ``sonar[_.-]?(?:login|token)``); by default the keyword is enough.
-    ``check`` defaults to ``drawn`` (a letter, a digit, no counting run): an unprefixed value
-    must look random to be reported."""
+    (literals, matched in any case, or as written if ``exact_case``: ``Etsy`` but not the
+    ``etSy`` of ``SetSysctl``). ``name`` narrows what the name must say after the keyword (a
+    regex, e.g. ``sonar[_.-]?(?:login|token)``); by default a keyword is enough. ``check``
+    defaults to ``drawn`` (a letter, a digit, no counting run): an unprefixed value must look
+    random to be reported; a value of digits only passes another check (or None).
+    ``generic`` rules give way to a specific rule on the same text."""
     named = name if name is not None else "|".join(re.escape(k) for k in keywords)
-    pattern = rf"(?i:{named}){_BETWEEN}(?P<secret>{value})(?![{_CONTINUES}])"
+    named = f"(?:{named})" if exact_case else f"(?i:{named})"
+    pattern = rf"{named}{_BETWEEN}(?P<secret>{value})(?![{_CONTINUES}])"
     return Rule(
         id=id,
         description=description,
-        keywords=tuple(keywords),
+        keywords=tuple(dict.fromkeys(k.lower() for k in keywords)),
         pattern=re.compile(pattern),
         min_entropy=min_entropy,
-        check=check if check is not None else drawn,
-        # An XML element's value may sit on the line after its opening tag.
+        check=check,
+        # An XML element's or a YAML key's value may sit on the line after the name.
         lines=2,
+        generic=generic,
     )

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["UUID", "Rule", "assigned", "keyed", "token"]
+__all__ = ["UUID", "Rule", "assigned", "token"]
 
 # A UUID in any case: many services issue one as a key or an id.
 UUID = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
@@ -117,29 +117,4 @@ def assigned(
         check=check,
         generic=generic,
         lines=lines,
-    )
-
-
-def keyed(
-    id: str,
-    description: str,
-    names: Sequence[str],
-    value: str,
-    *,
-    min_entropy: float = 0.0,
-    generic: bool = False,
-    exact_case: bool = False,
-) -> Rule:
-    """A service's credential known by the service's name before it (``MAILGUN_KEY=...``,
-    ``<twitterToken>`` then the value on the next line): an ``assigned`` rule whose value may
-    be on the line after its name, as in an XML element or a YAML block."""
-    return assigned(
-        id,
-        description,
-        names,
-        value,
-        min_entropy=min_entropy,
-        generic=generic,
-        lines=2,
-        exact_case=exact_case,
     )

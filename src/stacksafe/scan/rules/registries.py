@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from stacksafe.scan.rules.checks import checksum_or_random, no_counting_run
+from stacksafe.scan.rules.checks import checksum_or_random
 from stacksafe.scan.rules.keyed import keyed
 from stacksafe.scan.rules.model import Rule, token
 
@@ -44,7 +44,6 @@ RULES: tuple[Rule, ...] = (
         ["rubygems_"],
         r"rubygems_[a-f0-9]{48}",
         min_entropy=3.0,
-        check=no_counting_run,
     ),
     token(
         "nuget-api-key",
@@ -70,7 +69,6 @@ RULES: tuple[Rule, ...] = (
         ["clojars_"],
         r"CLOJARS_[A-Za-z0-9]{60}",
         min_entropy=3.0,
-        check=no_counting_run,
         flags=re.IGNORECASE,
     ),
     token(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from stacksafe.scan.rules.checks import checksum_or_random, drawn, no_counting_run
+from stacksafe.scan.rules.checks import checksum_or_random
 from stacksafe.scan.rules.keyed import keyed
 from stacksafe.scan.rules.model import Rule, token
 
@@ -118,7 +118,7 @@ RULES: tuple[Rule, ...] = (
         min_entropy=3.0,
     ),
     *(
-        token(id, description, [prefix], prefix + body, min_entropy=3.0, check=no_counting_run)
+        token(id, description, [prefix], prefix + body, min_entropy=3.0)
         for id, description, prefix, body in _GITLAB
     ),
     token(
@@ -151,7 +151,6 @@ RULES: tuple[Rule, ...] = (
         # "<12 digits>:<20 random bytes>": each digit triplet encodes as [MNO][DTjz][...][w-z0-5].
         r"[A-Za-z0-9]{24}|(?:[MNO][DTjz][AEIMQUYcgkosw048][w-z0-5]){4}O[A-Za-z0-9+/]{27}",
         min_entropy=3.0,
-        check=drawn,
     ),
     token(
         "bitbucket-app-password",
