@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -113,3 +114,42 @@ def test_keywords_on_many_lines_and_one_long_line_find_every_token() -> None:
     expected_long = [(52, 2 + n * (len(SECRET) + 3)) for n in range(2000)]
     after = [(line + 51, column) for line, column in expected_short]
     assert found_at == expected_short + expected_long + after
+
+
+def test_thousands_of_matches_on_one_huge_line_cost_linear_time() -> None:
+    # Each match used to search back to its line's start and copy the whole line for the
+    # allow markers: a 6 MB minified line with 3,000 tokens took about 20 s (quadratic).
+    generic = assigned("any", "Any", ("var",), r"[A-Za-z0-9_]{16,}", generic=True)
+    filler = "function(a){return a+1};" * 80
+    line = "".join(f"{filler}var k='{SECRET}';" for _ in range(3000))
+    text = "head\n" + line + "  # stacksafe:allow\n" + f"k = '{SECRET}'\n"
+    started = time.perf_counter()
+    matches = RuleSet([TOKEN, generic]).matches(text)
+    assert time.perf_counter() - started < 6
+    # The marker at the far end of the huge line drops its 3,000 matches; line 3 is kept.
+    assert [(m.rule.id, m.line, m.column) for m in matches] == [("demo-token", 3, 6)]
+
+
+def test_overlapping_windows_of_a_multi_line_rule_are_searched_once() -> None:
+    rule = Rule(
+        id="block",
+        description="Block",
+        keywords=("begin",),
+        pattern=re.compile(r"BEGIN\n(?P<secret>[a-z]{4}\n[a-z]{4})\nEND"),
+        lines=250,
+        placeholders=False,
+    )
+    # Thousands of keyword lines, each opening a 250-line window, before and around one block.
+    text = "begin here\n" * 20000 + "BEGIN\nabcd\nwxyz\nEND\n" + "begin again\n" * 100
+    started = time.perf_counter()
+    assert found(RuleSet([rule]), text) == [("block", 20002, 1, "abcd\nwxyz")]
+    assert time.perf_counter() - started < 1  # 2.2 s when each window was searched alone
+
+
+def test_a_generic_match_overlapping_any_of_many_specific_ones_gives_way() -> None:
+    generic = assigned("any", "Any", ("token",), r"[A-Za-z0-9_ ]{16,}", generic=True)
+    # The generic value spans two tokens; far-away specific matches come before and after.
+    text = f"{SECRET}\n" * 200 + f"token = {SECRET} {SECRET}\n" + f"{SECRET}\n" * 200
+    rules = found(RuleSet([generic, TOKEN]), text)
+    assert {r for r, *_ in rules} == {"demo-token"}
+    assert len(rules) == 402

@@ -56,25 +56,36 @@ class RuleMatch:
 
 
 class _Lines:
-    """Line numbers of offsets in one text, computed on the first question."""
+    """Line numbers and line starts of offsets in one text.
 
-    __slots__ = ("_starts", "_text")
+    Each answer is counted from the nearest offset asked about before (kept sorted), never from
+    the text's start: a match in a 20 MB minified line costs the distance to the previous match,
+    not a search back to the line's start, and a text of millions of short lines is not indexed
+    whole for a handful of matches.
+    """
+
+    __slots__ = ("_allowed", "_marks", "_offsets", "_text", "size")
 
     def __init__(self, text: str) -> None:
         self._text = text
-        self._starts: list[int] | None = None
+        self.size = len(text)
+        self._offsets = [0]
+        self._marks = [(1, 0)]  # per offset: (its line number, its line's start)
+        self._allowed: dict[int, tuple[int, bool]] = {}  # line start -> (its end, holds a marker)
 
-    def number(self, offset: int) -> int:
-        if self._starts is None:
-            starts, at = [0], self._text.find("\n")
-            while at >= 0:
-                starts.append(at + 1)
-                at = self._text.find("\n", at + 1)
-            self._starts = starts
-        return bisect.bisect_right(self._starts, offset)
-
-    def start(self, offset: int) -> int:
-        return self._text.rfind("\n", 0, offset) + 1
+    def locate(self, offset: int) -> tuple[int, int]:
+        """(1-based line number, start of that line) of ``offset``."""
+        at = bisect.bisect_right(self._offsets, offset) - 1
+        known = self._offsets[at]
+        line, start = self._marks[at]
+        breaks = self._text.count("\n", known, offset)
+        if breaks:
+            line += breaks
+            start = self._text.rfind("\n", known, offset) + 1
+        if known != offset:
+            self._offsets.insert(at + 1, offset)
+            self._marks.insert(at + 1, (line, start))
+        return line, start
 
     def end(self, offset: int, lines: int) -> int:
         at = offset
@@ -84,6 +95,46 @@ class _Lines:
                 return len(self._text)
             at += 1
         return at - 1
+
+    def allowed(self, begin: int, stop: int) -> bool:
+        """Whether a line of the text ``[begin, stop)`` holds an allow marker (a PEM block is
+        allowed on its BEGIN line). Each line is searched once, whatever its matches."""
+        start = self.locate(begin)[1]
+        while True:
+            known = self._allowed.get(start)
+            if known is None:
+                end = self._text.find("\n", start)
+                end = self.size if end < 0 else end
+                marked = any(self._text.find(m, start, end) >= 0 for m in ALLOW_MARKERS)
+                known = self._allowed[start] = (end, marked)
+            end, marked = known
+            if marked:
+                return True
+            if end >= stop or end == self.size:
+                return False
+            start = end + 1
+
+
+def _windows(lines: _Lines, starts: Iterable[int], span: int) -> list[tuple[int, int]]:
+    """The text a rule's regex runs on: from each line start in ``starts`` (sorted), ``span``
+    lines; windows that overlap are joined and each line break is looked for once (a PEM
+    rule's 250 lines from each of many keyword lines would otherwise be searched, and counted,
+    hundreds of times). One-line windows never overlap: a one-line rule sees one line at once."""
+    windows: list[tuple[int, int]] = []
+    last = 0  # the line number of the current window's last line
+    for start in starts:
+        if span == 1:
+            windows.append((start, lines.end(start, 1)))
+            continue
+        target = lines.locate(start)[0] + span - 1
+        if windows and start <= windows[-1][1]:
+            begin, stop = windows[-1]
+            if target > last and stop < lines.size:
+                windows[-1] = (begin, lines.end(stop + 1, target - last))
+        else:
+            windows.append((start, lines.end(start, span)))
+        last = max(last, target)
+    return windows
 
 
 class RuleSet:
@@ -135,21 +186,17 @@ class RuleSet:
         spans: list[tuple[int, int, bool]] = []
         for index in sorted(candidates):
             rule = self.rules[index]
-            for start in sorted(candidates[index]):
-                stop = lines.end(start, rule.lines)
+            secret_group = "secret" if "secret" in rule.pattern.groupindex else 0
+            for start, stop in _windows(lines, sorted(candidates[index]), rule.lines):
                 for m in rule.pattern.finditer(text, start, stop):
-                    secret_group = "secret" if "secret" in rule.pattern.groupindex else 0
                     secret = m.group(secret_group)
                     if not secret or not self._kept(rule, secret):
                         continue
-                    at = m.start(secret_group)
-                    line_start = lines.start(at)
-                    # The lines of the whole match: a PEM block is allowed on its BEGIN line.
-                    whole_end = text.find("\n", m.end())
-                    whole = text[lines.start(m.start()) : len(text) if whole_end < 0 else whole_end]
-                    if any(marker in whole for marker in ALLOW_MARKERS):
+                    if lines.allowed(m.start(), m.end()):
                         continue
-                    found.append(RuleMatch(rule, lines.number(at), at - line_start + 1, secret))
+                    at = m.start(secret_group)
+                    number, line_start = lines.locate(at)
+                    found.append(RuleMatch(rule, number, at - line_start + 1, secret))
                     spans.append((at, at + len(secret), rule.generic))
         return _specific_first(found, spans)
 
@@ -163,12 +210,25 @@ class RuleSet:
 
 
 def _specific_first(found: list[RuleMatch], spans: list[tuple[int, int, bool]]) -> list[RuleMatch]:
-    """Drops a generic match whose text overlaps a specific one's; orders by position."""
-    specific = [(a, b) for a, b, generic in spans if not generic]
+    """Drops a generic match whose text overlaps a specific one's; orders by position.
+
+    The specific spans are sorted by start with the furthest end so far, so each generic match
+    costs one bisection (a file with thousands of each is not a product of the two)."""
+    specific = sorted((a, b) for a, b, generic in spans if not generic)
+    starts = [a for a, _ in specific]
+    reach: list[int] = []  # reach[i]: the furthest end among specific[0..i]
+    for _, b in specific:
+        reach.append(max(b, reach[-1]) if reach else b)
+
+    def overlapped(a: int, b: int) -> bool:
+        # A specific span starting before b overlaps [a, b) if one of them ends after a.
+        before = bisect.bisect_left(starts, b)
+        return before > 0 and reach[before - 1] > a
+
     kept = [
         (span[0], match)
         for match, span in zip(found, spans, strict=True)
-        if not span[2] or not any(a < span[1] and span[0] < b for a, b in specific)
+        if not span[2] or not overlapped(span[0], span[1])
     ]
     # One match per rule and position (two keywords on one line find the same text twice).
     unique = {(at, m.rule.id): m for at, m in kept}
