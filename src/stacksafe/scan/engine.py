@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from stacksafe.scan.blocks import Block, LineBlocks
 from stacksafe.scan.findings import Finding
 from stacksafe.scan.known import CHUNK_SIZE, KnownValues
 from stacksafe.scan.patterns import PatternScanner
+from stacksafe.scan.rules import RULES
 from stacksafe.scan.sources import (
     FileEntry,
     added_runs,
@@ -25,8 +27,10 @@ from stacksafe.scan.sources import (
 
 __all__ = ["Detectors", "ScanResult", "scan_files", "scan_git", "scan_paths", "scan_stream"]
 
-# Lines of a stream handed to the pattern detector at a time, and the longest line kept whole.
+# Lines of a stream handed to the pattern detector at a time, the lines repeated at the start of
+# the next block (a rule's match spans at most this many more), and the longest line kept whole.
 _STREAM_BLOCK_LINES = 20_000
+_OVERLAP = max(rule.lines for rule in RULES) - 1
 _LONGEST_LINE = 1 << 20
 
 
@@ -167,27 +171,21 @@ def scan_stream(stream: IO[bytes], detectors: Detectors, display: str = "stdin")
     result = ScanResult(files=1)
     found: list[Finding] = []
     matcher = None if detectors.known is None else detectors.known.matcher(display, detectors.key)
-    lines: list[str] = []
-    first_line, partial = 1, b""
+    blocks = LineBlocks(_STREAM_BLOCK_LINES, _OVERLAP, _LONGEST_LINE)
     with PatternScanner(detectors.key, detectors.workers, detectors.disabled) as patterns:
+
+        def hand_on(ready: list[Block]) -> None:
+            for block in ready:
+                patterns.add_text(display, block.data, block.first_line, None, block.first_column)
+
         while chunk := stream.read(CHUNK_SIZE):
             result.bytes += len(chunk)
             if matcher is not None:
                 found.extend(matcher.feed(chunk))
-            if not detectors.patterns:
-                continue
-            pieces = (partial + chunk).split(b"\n")
-            partial = pieces.pop()
-            if len(partial) > _LONGEST_LINE:  # no line break in sight: cut here
-                pieces.append(partial)
-                partial = b""
-            lines.extend(p.decode("utf-8", "surrogateescape") + "\n" for p in pieces)
-            if len(lines) >= _STREAM_BLOCK_LINES:
-                patterns.add_lines(display, first_line, lines)
-                first_line, lines = first_line + len(lines), []
-        if partial:
-            lines.append(partial.decode("utf-8", "surrogateescape") + "\n")
+            if detectors.patterns:
+                hand_on(blocks.feed(chunk))
         if detectors.patterns:
-            patterns.add_lines(display, first_line, lines)
-        found.extend(patterns.results())
+            hand_on(blocks.close())
+        # Blocks overlap: a finding on a repeated line comes twice, identical.
+        found.extend(dict.fromkeys(patterns.results()))
     return _sorted(result, found)

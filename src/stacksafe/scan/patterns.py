@@ -35,6 +35,7 @@ class _Text:
     data: bytes | None = None
     first_line: int = 1
     commit: str | None = None
+    first_column: int = 1  # where the first line's bytes start (the rest of a cut line)
 
 
 # (rule id, description, path, line, column, fingerprint, commit): what a worker sends back.
@@ -81,7 +82,7 @@ def _scan(texts: Sequence[_Text]) -> list[_Hit]:
                     m.rule.description,
                     item.display,
                     item.first_line + m.line - 1,
-                    m.column,
+                    m.column + (item.first_column - 1 if m.line == 1 else 0),
                     fingerprint(key, m.rule.id, item.display, secret),
                     item.commit,
                 )
@@ -126,12 +127,21 @@ class PatternScanner:
         self._add(_Text(display, real=real), size)
 
     def add_text(
-        self, display: str, data: bytes, first_line: int = 1, commit: str | None = None
+        self,
+        display: str,
+        data: bytes,
+        first_line: int = 1,
+        commit: str | None = None,
+        first_column: int = 1,
     ) -> None:
         """Scan ``data`` as lines of ``display`` from ``first_line`` (a patch's added lines,
-        a block of stdin); ``commit`` is reported with its findings."""
+        a block of stdin), its first byte at ``first_column`` of that line; ``commit`` is
+        reported with its findings."""
         if data:
-            self._add(_Text(display, data=data, first_line=first_line, commit=commit), len(data))
+            item = _Text(display, data=data, first_line=first_line, commit=commit)
+            if first_column != 1:
+                item = _Text(display, None, data, first_line, commit, first_column)
+            self._add(item, len(data))
 
     def add_lines(self, display: str, first_line: int, lines: Sequence[str]) -> None:
         """Scan ``lines`` (each ending with a newline) of ``display`` from ``first_line``."""
