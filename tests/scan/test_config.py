@@ -56,3 +56,24 @@ def test_non_utf8_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"disable = ['\xff']\n")
     with pytest.raises(InvalidInput, match="not UTF-8"):
         ScanConfig.load(path, RULES)
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / DEFAULT_NAME
+    path.write_bytes(b'\xef\xbb\xbfdisable = ["private-key"]\n')
+    assert ScanConfig.load(path, RULES).disable == ("private-key",)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "xoxb-1234567890-1234567890123-Zq8Lw2Xv9Rt4Yp6Nm3KbQw7E",
+        "ghp_Zq8Lw2Xv9Rt4Yp6Nm3KbQw7Eabcdefghij0123",
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    ],
+)
+def test_a_refused_name_shaped_like_a_secret_is_not_quoted(tmp_path: Path, name: str) -> None:
+    for text in (f'disable = ["{name}"]\n', f'"{name}" = 1\n'):
+        with pytest.raises(InvalidInput, match="not shown") as caught:
+            ScanConfig.load(write(tmp_path, text), RULES)
+        assert name not in str(caught.value)

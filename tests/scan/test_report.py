@@ -142,3 +142,16 @@ def test_sarif_partial_fingerprints_without_a_baseline_are_stable_and_hold_no_fi
 
 def _fields(finding: Finding) -> dict[str, Any]:
     return {name: getattr(finding, name) for name in finding.__slots__}
+
+
+def test_sarif_spells_a_file_name_that_is_not_utf8_as_its_bytes() -> None:
+    # os.fsdecode(b"bad\xffname.txt"): the byte that is not UTF-8 is a surrogate escape.
+    odd = Finding(**{**_fields(FINDINGS[2]), "path": "dir/bad\udcffname.txt"})
+    absolute = Finding(**{**_fields(FINDINGS[2]), "path": "/abs/caf\u00e9\udcff.txt"})
+    log = json.loads(render_sarif([odd, absolute]))
+    validate(log)
+    uris = [
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in log["runs"][0]["results"]
+    ]
+    assert uris == ["dir/bad%FFname.txt", "file:///abs/caf%C3%A9%FF.txt"]

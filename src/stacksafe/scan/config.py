@@ -12,6 +12,7 @@ switch nothing off (or everything on).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,16 @@ __all__ = ["DEFAULT_NAME", "ScanConfig"]
 
 DEFAULT_NAME = ".stacksafe-scan.toml"
 _KEYS = ("disable", "exclude")
+# What an error may quote of a name it refuses: words like a rule id's (``private-key``, a typo
+# of one). Anything else may be a secret pasted in the wrong place, and an error is printed.
+_WORDS = re.compile(r"[a-z0-9]{1,16}(?:[\-_][a-z0-9]{1,16}){0,5}")
+
+
+def _shown(name: str, quote: bool = False) -> str:
+    words = re.split(r"[\-_]", name)
+    if not _WORDS.fullmatch(name) or any(w.isdigit() and len(w) > 4 for w in words):
+        return "(not shown: it is not shaped like a name)"
+    return repr(name) if quote else name
 
 
 def _strings(path: Path, data: dict[str, object], name: str) -> tuple[str, ...]:
@@ -43,7 +54,8 @@ class ScanConfig:
     def load(cls, path: Path, rule_ids: Sequence[str]) -> ScanConfig:
         """Reads ``path``; a ``disable`` entry must be one of ``rule_ids``."""
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            # utf-8-sig: Windows editors save a byte order mark, which TOML does not expect.
+            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         except OSError as exc:
             raise InvalidInput(f"cannot read scan settings {path}: {exc.strerror}") from None
         except UnicodeDecodeError:
@@ -53,15 +65,16 @@ class ScanConfig:
             raise InvalidInput(f"scan settings {path} are not TOML: {exc}") from None
         unknown = sorted(set(data) - set(_KEYS))
         if unknown:
+            keys = ", ".join(_KEYS)
             raise InvalidInput(
-                f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(_KEYS)})"
+                f"{path}: unknown setting {_shown(unknown[0], quote=True)} (known: {keys})"
             )
         disable = _strings(path, data, "disable")
         known = set(rule_ids)
         strangers = [r for r in disable if r not in known]
         if strangers:
             raise InvalidInput(
-                f"{path}: disable names no rule: {', '.join(strangers)} "
+                f"{path}: disable names no rule: {', '.join(map(_shown, strangers))} "
                 "(stacksafe scan --list-rules shows them)"
             )
         return cls(disable=disable, exclude=_strings(path, data, "exclude"))

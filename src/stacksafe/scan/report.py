@@ -52,9 +52,11 @@ def render_json(findings: Sequence[Finding], summary: dict[str, object]) -> str:
 
 
 def _uri(path: str) -> str:
-    if path.startswith("/"):
-        return "file://" + quote(path)
-    return quote(PurePosixPath(path).as_posix())
+    # A file name that is not UTF-8 holds surrogate escapes (its raw bytes): percent-encode those
+    # bytes, as a URI spells any byte, rather than fail to encode them.
+    posix = path if path.startswith("/") else PurePosixPath(path).as_posix()
+    quoted = quote(posix.encode("utf-8", "surrogateescape"))
+    return "file://" + quoted if path.startswith("/") else quoted
 
 
 def _rule(rule: str, description: str) -> dict[str, object]:
