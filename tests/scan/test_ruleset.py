@@ -153,3 +153,40 @@ def test_a_generic_match_overlapping_any_of_many_specific_ones_gives_way() -> No
     rules = found(RuleSet([generic, TOKEN]), text)
     assert {r for r, *_ in rules} == {"demo-token"}
     assert len(rules) == 402
+
+
+@pytest.mark.parametrize(
+    "marker",
+    ["pragma:allowlist secret", "pragma: allowlist-secret", "pragma: whitelist secret"],
+)
+def test_detect_secrets_other_spellings_of_its_marker_are_honoured(marker: str) -> None:
+    text = f"a = '{SECRET}'  # {marker}\nb = '{SECRET}'\n"
+    assert [line for _, line, _, _ in found(RuleSet([TOKEN]), text)] == [2]
+
+
+def test_a_comment_allowing_the_next_line_drops_that_line_only() -> None:
+    text = (
+        "    # pragma: allowlist nextline secret\n"
+        f"a = '{SECRET}'\n"
+        f"b = '{SECRET}'\n"
+        # Not alone on its line: it would hide what the next line holds from a reader.
+        f"c = 1  # pragma: allowlist nextline secret\nd = '{SECRET}'\n"
+    )
+    assert [line for _, line, _, _ in found(RuleSet([TOKEN]), text)] == [3, 5]
+
+
+def test_an_allowed_specific_match_does_not_come_back_as_a_generic_one() -> None:
+    # A block allowed on its first line (a Kubernetes Secret on its apiVersion line): the value
+    # on a later, unmarked line is the block's, not a generic rule's finding.
+    block = Rule(
+        id="block",
+        description="Block",
+        keywords=("begin",),
+        pattern=re.compile(r"BEGIN[^\n]*\ntoken = (?P<secret>\w{16,})"),
+        lines=2,
+    )
+    generic = assigned("any", "Any", ("token",), r"[A-Za-z0-9_]{16,}", generic=True)
+    rules = RuleSet([generic, block])
+    text = "BEGIN  # stacksafe:allow\ntoken = Qm9vYmFyQmF6UXV4MTIz\n"
+    assert found(rules, text) == []
+    assert [r for r, *_ in found(rules, text.replace("# stacksafe:allow", ""))] == ["block"]

@@ -11,6 +11,7 @@ the same text.
 from __future__ import annotations
 
 import bisect
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,13 @@ __all__ = ["ALLOW_MARKERS", "RuleMatch", "RuleSet"]
 # A line holding one of these is not reported: ours, and those of the scanners people come
 # from (gitleaks, detect-secrets), so their annotated files need no edit.
 ALLOW_MARKERS = ("stacksafe:allow", "gitleaks:allow", "pragma: allowlist secret")
+# The same, with the spellings detect-secrets also accepts (``pragma:allowlist-secret``, the
+# older ``whitelist``)...
+_ALLOW = re.compile(r"stacksafe:allow|gitleaks:allow|pragma: ?(?:allow|white)list[ -]secret")
+# ...and its marker for the next line, on a line of its own: a comment holding only it.
+_ALLOW_NEXT = re.compile(
+    r"[ \t]*(?:#|//|/\*|--|<!--|;|%|\*)[ \t]*pragma: ?allowlist[ -]nextline[ -]secret"
+)
 
 
 def _fold(text: str) -> str:
@@ -97,15 +105,19 @@ class _Lines:
         return at - 1
 
     def allowed(self, begin: int, stop: int) -> bool:
-        """Whether a line of the text ``[begin, stop)`` holds an allow marker (a PEM block is
-        allowed on its BEGIN line). Each line is searched once, whatever its matches."""
+        """Whether a line of the text ``[begin, stop)`` holds an allow marker, or follows a line
+        that allows the next (a PEM block is allowed on any of its lines). Each line is
+        searched once, whatever its matches."""
         start = self.locate(begin)[1]
         while True:
             known = self._allowed.get(start)
             if known is None:
                 end = self._text.find("\n", start)
                 end = self.size if end < 0 else end
-                marked = any(self._text.find(m, start, end) >= 0 for m in ALLOW_MARKERS)
+                marked = _ALLOW.search(self._text, start, end) is not None
+                if not marked and start > 0:
+                    above = self._text.rfind("\n", 0, start - 1) + 1
+                    marked = _ALLOW_NEXT.match(self._text, above, start - 1) is not None
                 known = self._allowed[start] = (end, marked)
             end, marked = known
             if marked:
@@ -184,6 +196,7 @@ class RuleSet:
                 candidates[index].add(line_start)
         found: list[RuleMatch] = []
         spans: list[tuple[int, int, bool]] = []
+        silenced: list[tuple[int, int]] = []  # specific matches an allow marker drops
         for index in sorted(candidates):
             rule = self.rules[index]
             secret_group = "secret" if "secret" in rule.pattern.groupindex else 0
@@ -192,13 +205,16 @@ class RuleSet:
                     secret = m.group(secret_group)
                     if not secret or not self._kept(rule, secret):
                         continue
-                    if lines.allowed(m.start(), m.end()):
-                        continue
                     at = m.start(secret_group)
+                    if lines.allowed(m.start(), m.end()):
+                        # Still the specific rule's text: a generic rule must not report it.
+                        if not rule.generic:
+                            silenced.append((at, at + len(secret)))
+                        continue
                     number, line_start = lines.locate(at)
                     found.append(RuleMatch(rule, number, at - line_start + 1, secret))
                     spans.append((at, at + len(secret), rule.generic))
-        return _specific_first(found, spans)
+        return _specific_first(found, spans, silenced)
 
     @staticmethod
     def _kept(rule: Rule, secret: str) -> bool:
@@ -209,12 +225,15 @@ class RuleSet:
         return not (rule.placeholders and is_placeholder(secret))
 
 
-def _specific_first(found: list[RuleMatch], spans: list[tuple[int, int, bool]]) -> list[RuleMatch]:
-    """Drops a generic match whose text overlaps a specific one's; orders by position.
+def _specific_first(
+    found: list[RuleMatch], spans: list[tuple[int, int, bool]], silenced: list[tuple[int, int]]
+) -> list[RuleMatch]:
+    """Drops a generic match whose text overlaps a specific one's (``silenced``: dropped by an
+    allow marker, but specific all the same); orders by position.
 
     The specific spans are sorted by start with the furthest end so far, so each generic match
     costs one bisection (a file with thousands of each is not a product of the two)."""
-    specific = sorted((a, b) for a, b, generic in spans if not generic)
+    specific = sorted([*((a, b) for a, b, generic in spans if not generic), *silenced])
     starts = [a for a, _ in specific]
     reach: list[int] = []  # reach[i]: the furthest end among specific[0..i]
     for _, b in specific:
