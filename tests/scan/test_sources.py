@@ -17,6 +17,7 @@ from stacksafe.scan.sources import (
     files_under,
     git_patches,
     is_binary,
+    unquoted,
 )
 from tests.scan.gitrepo import GitRepo
 
@@ -231,3 +232,20 @@ def test_text_shaped_like_a_separator_is_text_not_a_commit(tmp_path: Path) -> No
     assert [p.commit for p in patches] == [commit]
     [(path, _, data)] = list(added_runs(patches[0]))
     assert (path, data) == ("a.txt", body * 120 + forged)
+
+
+def test_git_paths_that_git_quotes_are_named_as_the_files_are(tmp_path: Path) -> None:
+    # Even with core.quotepath=off, git quotes a tab, a quote or a backslash in a diff header
+    # ("a\tb.txt"); findings, --exclude globs and baselines must see the file's own name.
+    repo = GitRepo(tmp_path / "repo")
+    names = ["tab\there.txt", 'say "hi".txt', "back\\slash.txt", "café.txt"]
+    commit = repo.commit("odd names", **dict.fromkeys(names, "x\n"))
+    (patch,) = git_patches(repo.root)
+    assert patch.commit == commit
+    assert sorted(path for path, _, _ in added_runs(patch)) == sorted(names)
+
+
+def test_unquoted_reads_git_escapes_and_octal_bytes() -> None:
+    assert unquoted('"a\\tb\\\\c\\"d"') == 'a\tb\\c"d'
+    assert unquoted('"caf\\303\\251 \\377"') == "café \udcff"  # a byte that is not UTF-8
+    assert unquoted("plain.txt") == "plain.txt"

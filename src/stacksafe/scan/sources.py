@@ -30,6 +30,7 @@ __all__ = [
     "files_under",
     "git_patches",
     "is_binary",
+    "unquoted",
 ]
 
 BINARY_SNIFF = 8000
@@ -207,9 +208,35 @@ def git_patches(repo: Path, since: str | None = None) -> list[Patch]:
     return patches
 
 
+# git's C-style escapes in a quoted path (core.quotepath=off still quotes a tab, a newline, a
+# double quote or a backslash): a letter escape, or three octal digits spelling one byte.
+_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def unquoted(path: str) -> str:
+    """A path as git's diff headers spell it, as the file system does: ``"tab\\there"`` is
+    the file ``tab<TAB>here``, so findings, globs and baselines name it as a file scan does."""
+    if len(path) < 2 or not path.startswith('"') or not path.endswith('"'):
+        return path
+    raw, body, at = bytearray(), path[1:-1], 0
+    while at < len(body):
+        char = body[at]
+        if char == "\\" and body[at + 1 : at + 4].isdigit() and len(body[at + 1 : at + 4]) == 3:
+            raw.append(int(body[at + 1 : at + 4], 8) & 0xFF)
+            at += 4
+        elif char == "\\" and body[at + 1 : at + 2] in _ESCAPES:
+            raw.append(_ESCAPES[body[at + 1]])
+            at += 2
+        else:
+            raw += char.encode("utf-8", "surrogateescape")
+            at += 1
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def added_runs(patch: Patch) -> Iterator[tuple[str, int, bytes]]:
     """(path, first line, bytes) of each run of consecutive added lines in ``patch``."""
     for patched in PatchSet.from_string(patch.text):
+        path = unquoted(patched.path)
         for hunk in patched:
             first, expected, run = 0, 0, bytearray()
             for line in hunk:
@@ -217,11 +244,11 @@ def added_runs(patch: Patch) -> Iterator[tuple[str, int, bytes]]:
                 if not line.is_added or number is None:
                     continue
                 if run and number != expected:
-                    yield patched.path, first, bytes(run)
+                    yield path, first, bytes(run)
                     run = bytearray()
                 if not run:
                     first = number
                 run += line.value.encode("utf-8", "surrogateescape")
                 expected = number + 1
             if run:
-                yield patched.path, first, bytes(run)
+                yield path, first, bytes(run)
