@@ -14,6 +14,18 @@ TOKEN = token("demo-token", "Demo token", ("dmo_",), r"dmo_[A-Za-z0-9]{20}")
 SECRET = "dmo_" + "Zq8Lw2Xv9Rt4Yp6Nm3Kb"
 
 
+def block_rule(lines: int, pattern: str = r"BEGIN\n(?P<secret>[a-z]{4}\n[a-z]{4})\nEND") -> Rule:
+    """A rule over several lines, opened by the keyword ``begin``."""
+    return Rule(
+        id="block",
+        description="Block",
+        keywords=("begin",),
+        pattern=re.compile(pattern),
+        lines=lines,
+        placeholders=False,
+    )
+
+
 def found(rules: RuleSet, text: str) -> list[tuple[str, int, int, str]]:
     return [(m.rule.id, m.line, m.column, m.secret) for m in rules.matches(text)]
 
@@ -41,18 +53,9 @@ def test_the_regex_runs_only_on_lines_holding_a_keyword() -> None:
 
 
 def test_a_rule_may_span_the_lines_after_its_keyword() -> None:
-    rule = Rule(
-        id="block",
-        description="Block",
-        keywords=("begin",),
-        pattern=re.compile(r"BEGIN\n(?P<secret>[a-z]{4}\n[a-z]{4})\nEND"),
-        lines=4,
-        placeholders=False,
-    )
     text = "x\nBEGIN\nabcd\nwxyz\nEND\n"
-    assert found(RuleSet([rule]), text) == [("block", 3, 1, "abcd\nwxyz")]
-    short = Rule(**{**{f: getattr(rule, f) for f in rule.__slots__}, "lines": 2})
-    assert found(RuleSet([short]), text) == []
+    assert found(RuleSet([block_rule(4)]), text) == [("block", 3, 1, "abcd\nwxyz")]
+    assert found(RuleSet([block_rule(2)]), text) == []
 
 
 def test_text_without_a_keyword_finds_nothing() -> None:
@@ -131,14 +134,7 @@ def test_thousands_of_matches_on_one_huge_line_cost_linear_time() -> None:
 
 
 def test_overlapping_windows_of_a_multi_line_rule_are_searched_once() -> None:
-    rule = Rule(
-        id="block",
-        description="Block",
-        keywords=("begin",),
-        pattern=re.compile(r"BEGIN\n(?P<secret>[a-z]{4}\n[a-z]{4})\nEND"),
-        lines=250,
-        placeholders=False,
-    )
+    rule = block_rule(250)
     # Thousands of keyword lines, each opening a 250-line window, before and around one block.
     text = "begin here\n" * 20000 + "BEGIN\nabcd\nwxyz\nEND\n" + "begin again\n" * 100
     started = time.perf_counter()
@@ -178,13 +174,7 @@ def test_a_comment_allowing_the_next_line_drops_that_line_only() -> None:
 def test_an_allowed_specific_match_does_not_come_back_as_a_generic_one() -> None:
     # A block allowed on its first line (a Kubernetes Secret on its apiVersion line): the value
     # on a later, unmarked line is the block's, not a generic rule's finding.
-    block = Rule(
-        id="block",
-        description="Block",
-        keywords=("begin",),
-        pattern=re.compile(r"BEGIN[^\n]*\ntoken = (?P<secret>\w{16,})"),
-        lines=2,
-    )
+    block = block_rule(2, r"BEGIN[^\n]*\ntoken = (?P<secret>\w{16,})")
     generic = assigned("any", "Any", ("token",), r"[A-Za-z0-9_]{16,}", generic=True)
     rules = RuleSet([generic, block])
     text = "BEGIN  # stacksafe:allow\ntoken = Qm9vYmFyQmF6UXV4MTIz\n"
