@@ -72,7 +72,7 @@ class _Lines:
     whole for a handful of matches.
     """
 
-    __slots__ = ("_allowed", "_marks", "_offsets", "_text", "size")
+    __slots__ = ("_allowed", "_marks", "_offsets", "_text", "ends", "size")
 
     def __init__(self, text: str) -> None:
         self._text = text
@@ -80,6 +80,7 @@ class _Lines:
         self._offsets = [0]
         self._marks = [(1, 0)]  # per offset: (its line number, its line's start)
         self._allowed: dict[int, tuple[int, bool]] = {}  # line start -> (its end, holds a marker)
+        self.ends: dict[int, int] = {}  # line start -> its end, for the lines keywords are on
 
     def locate(self, offset: int) -> tuple[int, int]:
         """(1-based line number, start of that line) of ``offset``."""
@@ -104,6 +105,30 @@ class _Lines:
             at += 1
         return at - 1
 
+    def windows(self, starts: Iterable[int], span: int) -> list[tuple[int, int]]:
+        """The text a rule's regex runs on: from each line start in ``starts`` (sorted),
+        ``span`` lines; windows that overlap are joined and each line break is looked for
+        once (a PEM rule's 250 lines from each of many keyword lines would otherwise be
+        searched, and counted, hundreds of times). One-line windows never overlap: a one-line
+        rule sees one line at once."""
+        if span == 1:
+            return [(start, self.ends[start]) for start in starts]
+        windows: list[tuple[int, int]] = []
+        number, counted = 1, 0  # the line number of offset ``counted``
+        last = 0  # the line number of the current window's last line
+        for start in starts:
+            number += self._text.count("\n", counted, start)
+            counted = start
+            target = number + span - 1
+            if windows and start <= windows[-1][1]:
+                begin, stop = windows[-1]
+                if target > last and stop < self.size:
+                    windows[-1] = (begin, self.end(stop + 1, target - last))
+            else:
+                windows.append((start, self.end(start, span)))
+            last = max(last, target)
+        return windows
+
     def allowed(self, begin: int, stop: int) -> bool:
         """Whether a line of the text ``[begin, stop)`` holds an allow marker, or follows a line
         that allows the next (a PEM block is allowed on any of its lines). Each line is
@@ -125,28 +150,6 @@ class _Lines:
             if end >= stop or end == self.size:
                 return False
             start = end + 1
-
-
-def _windows(lines: _Lines, starts: Iterable[int], span: int) -> list[tuple[int, int]]:
-    """The text a rule's regex runs on: from each line start in ``starts`` (sorted), ``span``
-    lines; windows that overlap are joined and each line break is looked for once (a PEM
-    rule's 250 lines from each of many keyword lines would otherwise be searched, and counted,
-    hundreds of times). One-line windows never overlap: a one-line rule sees one line at once."""
-    windows: list[tuple[int, int]] = []
-    last = 0  # the line number of the current window's last line
-    for start in starts:
-        if span == 1:
-            windows.append((start, lines.end(start, 1)))
-            continue
-        target = lines.locate(start)[0] + span - 1
-        if windows and start <= windows[-1][1]:
-            begin, stop = windows[-1]
-            if target > last and stop < lines.size:
-                windows[-1] = (begin, lines.end(stop + 1, target - last))
-        else:
-            windows.append((start, lines.end(start, span)))
-        last = max(last, target)
-    return windows
 
 
 class RuleSet:
@@ -192,6 +195,7 @@ class RuleSet:
                 line_end = text.find("\n", begin)
                 if line_end < 0:
                     line_end = len(text)
+                lines.ends[line_start] = line_end
             for index in indexes:
                 candidates[index].add(line_start)
         found: list[RuleMatch] = []
@@ -200,7 +204,7 @@ class RuleSet:
         for index in sorted(candidates):
             rule = self.rules[index]
             secret_group = "secret" if "secret" in rule.pattern.groupindex else 0
-            for start, stop in _windows(lines, sorted(candidates[index]), rule.lines):
+            for start, stop in lines.windows(sorted(candidates[index]), rule.lines):
                 for m in rule.pattern.finditer(text, start, stop):
                     secret = m.group(secret_group)
                     if not secret or not self._kept(rule, secret):
