@@ -126,3 +126,16 @@ def test_stream_finds_a_key_cut_by_a_block_boundary_and_counts_lines_after_long_
         ("aws-access-key", long_line, (3 << 20) + 2),
         ("aws-access-key", long_line + 1, 3),
     ]
+
+
+def test_stream_finds_once_a_token_that_cuts_a_long_line_in_two() -> None:
+    # The first piece of a line over 1 MiB ends inside the token; the next piece repeats the
+    # piece's last bytes, so it holds the token whole, at the column a file scan reports.
+    before = "é" * 10 + "z" * ((1 << 20) - 20 - 11) + " "  # the token: 10 bytes before the cut
+    text = f"first\n{before}{AWS} and {AWS} " + "q" * (1 << 20) + "\n"
+    result = scan_stream(io.BytesIO(text.encode()), detectors(patterns=True), "stdin")
+    column = len(before) + 1
+    assert [(f.rule, f.line, f.column) for f in result.findings] == [
+        ("aws-access-key", 2, column),
+        ("aws-access-key", 2, column + len(AWS) + 5),
+    ]

@@ -32,6 +32,8 @@ __all__ = ["Detectors", "ScanResult", "scan_files", "scan_git", "scan_paths", "s
 _STREAM_BLOCK_LINES = 20_000
 _OVERLAP = max(rule.lines for rule in RULES) - 1
 _LONGEST_LINE = 1 << 20
+# Bytes of a cut line repeated at the start of its next piece: longer than any token.
+_CARRY = 16 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +173,14 @@ def scan_stream(stream: IO[bytes], detectors: Detectors, display: str = "stdin")
     result = ScanResult(files=1)
     found: list[Finding] = []
     matcher = None if detectors.known is None else detectors.known.matcher(display, detectors.key)
-    blocks = LineBlocks(_STREAM_BLOCK_LINES, _OVERLAP, _LONGEST_LINE)
+    blocks = LineBlocks(_STREAM_BLOCK_LINES, _OVERLAP, _LONGEST_LINE, _CARRY)
     with PatternScanner(detectors.key, detectors.workers, detectors.disabled) as patterns:
 
         def hand_on(ready: list[Block]) -> None:
             for block in ready:
-                patterns.add_text(display, block.data, block.first_line, None, block.first_column)
+                patterns.add_text(
+                    display, block.data, block.first_line, None, block.first_column, block.cut
+                )
 
         while chunk := stream.read(CHUNK_SIZE):
             result.bytes += len(chunk)

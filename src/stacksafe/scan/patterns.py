@@ -36,6 +36,7 @@ class _Text:
     first_line: int = 1
     commit: str | None = None
     first_column: int = 1  # where the first line's bytes start (the rest of a cut line)
+    cut: bool = False  # it ends inside a line: a match reaching its end is the next text's
 
 
 # (rule id, description, path, line, column, fingerprint, commit): what a worker sends back.
@@ -75,6 +76,8 @@ def _scan(texts: Sequence[_Text]) -> list[_Hit]:
             continue
         text = data.decode("utf-8", "surrogateescape")
         for m in rules.matches(text):
+            if item.cut and m.end == len(text):
+                continue
             secret = m.secret.encode("utf-8", "surrogateescape")
             hits.append(
                 (
@@ -133,15 +136,13 @@ class PatternScanner:
         first_line: int = 1,
         commit: str | None = None,
         first_column: int = 1,
+        cut: bool = False,
     ) -> None:
         """Scan ``data`` as lines of ``display`` from ``first_line`` (a patch's added lines,
-        a block of stdin), its first byte at ``first_column`` of that line; ``commit`` is
-        reported with its findings."""
+        a block of stdin), its first byte at ``first_column`` of that line, ``cut`` inside a
+        line that the next text goes on with; ``commit`` is reported with its findings."""
         if data:
-            item = _Text(display, data=data, first_line=first_line, commit=commit)
-            if first_column != 1:
-                item = _Text(display, None, data, first_line, commit, first_column)
-            self._add(item, len(data))
+            self._add(_Text(display, None, data, first_line, commit, first_column, cut), len(data))
 
     def add_lines(self, display: str, first_line: int, lines: Sequence[str]) -> None:
         """Scan ``lines`` (each ending with a newline) of ``display`` from ``first_line``."""

@@ -58,6 +58,7 @@ class RuleMatch:
     line: int
     column: int
     secret: str
+    end: int = 0  # the offset just past the whole match (its context too)
 
     def __repr__(self) -> str:
         return f"RuleMatch(rule={self.rule.id!r}, line={self.line}, column={self.column})"
@@ -216,7 +217,7 @@ class RuleSet:
                             silenced.append((at, at + len(secret)))
                         continue
                     number, line_start = lines.locate(at)
-                    found.append(RuleMatch(rule, number, at - line_start + 1, secret))
+                    found.append(RuleMatch(rule, number, at - line_start + 1, secret, m.end()))
                     spans.append((at, at + len(secret), rule.generic))
         return _specific_first(found, spans, silenced)
 
