@@ -129,10 +129,12 @@ def test_stream_finds_a_key_cut_by_a_block_boundary_and_counts_lines_after_long_
 
 
 def test_stream_finds_once_a_token_that_cuts_a_long_line_in_two() -> None:
-    # The first piece of a line over 1 MiB ends inside the token; the next piece repeats the
-    # piece's last bytes, so it holds the token whole, at the column a file scan reports.
-    before = "é" * 10 + "z" * ((1 << 20) - 20 - 11) + " "  # the token: 10 bytes before the cut
-    text = f"first\n{before}{AWS} and {AWS} " + "q" * (1 << 20) + "\n"
+    # stdin is read 1 MiB at a time and a line is cut once over 1 MiB: here after 2 MiB of
+    # input, 10 bytes into the token. The next piece repeats the piece's last bytes, so it
+    # holds the token whole, at the column a file scan reports.
+    cut = 2 * CHUNK_SIZE - len("first\n")
+    before = "é" * 10 + "z" * (cut - 10 - 20 - 1) + " "  # "é" is 2 bytes
+    text = f"first\n{before}{AWS} and {AWS} " + "q" * CHUNK_SIZE + "\n"
     result = scan_stream(io.BytesIO(text.encode()), detectors(patterns=True), "stdin")
     column = len(before) + 1
     assert [(f.rule, f.line, f.column) for f in result.findings] == [
