@@ -114,15 +114,16 @@ def test_a_managed_value_a_rule_also_matches_is_reported_once_as_managed(tmp_pat
 
 
 def test_stream_finds_a_key_cut_by_a_block_boundary_and_counts_lines_after_long_ones() -> None:
-    # 100-byte lines: the first block ends at the last whole line of 2 MiB (line 20,971),
-    # inside the PEM block; a line over 1 MiB is cut three times and still counts as one.
+    # 100-byte lines, then the PEM block's 33-byte lines: the first block ends at the last
+    # whole line of 2 MiB, inside the PEM block; a line over 1 MiB is cut and counts as one.
     pem = "-----BEGIN RSA PRIVATE KEY-----\n" + "Tq2Lw8Zp4Rv7Ym1Nc6Kb0Hd5Js3Gf9Xa\n" * 30
     pem += "-----END RSA PRIVATE KEY-----\n"
-    text = ("y" * 99 + "\n") * 20_960 + pem + "z" * (3 << 20) + f" {AWS}\n" + f"k={AWS}\n"
+    text = ("y" * 99 + "\n") * 20_966 + pem + "z" * (3 << 20) + f" {AWS}\n" + f"k={AWS}\n"
     result = scan_stream(io.BytesIO(text.encode()), detectors(patterns=True), "stdin")
-    long_line = 20_960 + 33
+    assert text.index("-----BEGIN") < 2 * CHUNK_SIZE < text.index("-----END")
+    long_line = 20_966 + 33
     assert [(f.rule, f.line, f.column) for f in result.findings] == [
-        ("private-key", 20_961, 32),
+        ("private-key", 20_967, 32),
         ("aws-access-key", long_line, (3 << 20) + 2),
         ("aws-access-key", long_line + 1, 3),
     ]
