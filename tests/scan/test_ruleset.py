@@ -180,3 +180,16 @@ def test_an_allowed_specific_match_does_not_come_back_as_a_generic_one() -> None
     text = "BEGIN  # stacksafe:allow\ntoken = Qm9vYmFyQmF6UXV4MTIz\n"
     assert found(rules, text) == []
     assert [r for r, *_ in found(rules, text.replace("# stacksafe:allow", ""))] == ["block"]
+
+
+def test_a_disabled_specific_rule_keeps_generic_rules_off_its_text() -> None:
+    # Disabling a token rule (test keys in fixtures) must not bring the tokens back as
+    # a generic assignment's findings; a disabled generic rule simply does not run.
+    generic = assigned("any", "Any", ("token",), r"[A-Za-z0-9_]{16,}", generic=True)
+    text = f"token = {SECRET}\ntoken = Qm9vYmFyQmF6UXV4MTIz\n"
+    assert [
+        (r, line)
+        for r, line, *_ in found(RuleSet.disabling([generic, TOKEN], ["demo-token"]), text)
+    ] == [("any", 2)]
+    assert found(RuleSet.disabling([generic, TOKEN], ["demo-token", "any"]), text) == []
+    assert found(RuleSet([generic, TOKEN]).without(["demo-token"]).without(["any"]), text) == []

@@ -56,7 +56,7 @@ _worker = _Worker()
 
 def _init(key: bytes, disabled: tuple[str, ...]) -> None:
     _worker.key = key
-    _worker.rules = RuleSet(r for r in RULES if r.id not in disabled)
+    _worker.rules = RuleSet.disabling(RULES, disabled)
 
 
 def _scan(texts: Sequence[_Text]) -> list[_Hit]:

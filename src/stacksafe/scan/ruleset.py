@@ -156,13 +156,18 @@ class _Lines:
 class RuleSet:
     """Rules ready to match: ``matches(text)`` gives every kept match, in text order."""
 
-    __slots__ = ("_automaton", "rules")
+    __slots__ = ("_automaton", "_silent", "rules")
 
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    def __init__(self, rules: Iterable[Rule], silent: Iterable[str] = ()) -> None:
+        """``silent`` names specific rules that run without reporting: a disabled rule still
+        keeps generic rules off its text (disabling ``stripe-test-key`` must not bring the same
+        keys back as ``secret-keyword``)."""
         self.rules: tuple[Rule, ...] = tuple(rules)
         ids = [r.id for r in self.rules]
         if len(set(ids)) != len(ids):
             raise ValueError("rule ids must be unique")
+        quiet = set(silent)
+        self._silent = tuple(r.id in quiet for r in self.rules)
         by_keyword: dict[str, list[int]] = defaultdict(list)
         for index, rule in enumerate(self.rules):
             for keyword in rule.keywords:
@@ -173,9 +178,17 @@ class RuleSet:
         if by_keyword:
             self._automaton.make_automaton()
 
+    @classmethod
+    def disabling(cls, rules: Iterable[Rule], disabled: Sequence[str]) -> RuleSet:
+        """``rules`` less those named (unknown names are the caller's to refuse): a disabled
+        generic rule does not run, a disabled specific one runs silent."""
+        off = set(disabled)
+        return cls((r for r in rules if r.id not in off or not r.generic), silent=off)
+
     def without(self, disabled: Sequence[str]) -> RuleSet:
-        """The same rules less those named (unknown names are the caller's to refuse)."""
-        return RuleSet(r for r in self.rules if r.id not in set(disabled))
+        """The same rules less those named (see ``disabling``)."""
+        silent = [r.id for r, quiet in zip(self.rules, self._silent, strict=True) if quiet]
+        return RuleSet.disabling(self.rules, [*silent, *disabled])
 
     def matches(self, text: str) -> list[RuleMatch]:
         if not self.rules:
@@ -201,9 +214,9 @@ class RuleSet:
                 candidates[index].add(line_start)
         found: list[RuleMatch] = []
         spans: list[tuple[int, int, bool]] = []
-        silenced: list[tuple[int, int]] = []  # specific matches an allow marker drops
+        silenced: list[tuple[int, int]] = []  # specific matches not reported (marker, silent)
         for index in sorted(candidates):
-            rule = self.rules[index]
+            rule, silent = self.rules[index], self._silent[index]
             secret_group = "secret" if "secret" in rule.pattern.groupindex else 0
             for start, stop in lines.windows(sorted(candidates[index]), rule.lines):
                 for m in rule.pattern.finditer(text, start, stop):
@@ -211,7 +224,7 @@ class RuleSet:
                     if not secret or not self._kept(rule, secret):
                         continue
                     at = m.start(secret_group)
-                    if lines.allowed(m.start(), m.end()):
+                    if silent or lines.allowed(m.start(), m.end()):
                         # Still the specific rule's text: a generic rule must not report it.
                         if not rule.generic:
                             silenced.append((at, at + len(secret)))
