@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import jsonschema
-import yaml
 import pytest
+import yaml
 
 from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import open_installation
