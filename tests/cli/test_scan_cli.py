@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
 from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import open_installation
@@ -274,3 +275,17 @@ def test_an_allow_marker_silences_its_line(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "marked.pem").write_text(marked)
     done = cli.run("scan", "--no-known-values", str(tmp_path))
     assert (done.returncode, done.stdout) == (0, "")
+
+
+def test_the_pre_commit_hook_scans_the_files_it_is_given(cli: Cli, tmp_path: Path) -> None:
+    hooks = yaml.safe_load((Path(__file__).parents[2] / ".pre-commit-hooks.yaml").read_text())
+    [hook] = [h for h in hooks if h["id"] == "stacksafe-scan"]
+    assert hook["entry"] == "stacksafe scan"
+    staged = tmp_path / "deploy.sh"
+    staged.write_text(f"export KEY={AWS}\n")
+    other = tmp_path / "clean.txt"
+    other.write_text("nothing\n")
+    # pre-commit runs the entry with the hook's args and then the staged files' paths.
+    done = cli.run("scan", "--no-known-values", str(staged), str(other))
+    assert done.returncode == FOUND
+    assert done.stdout == f"{staged}:1:12: aws-access-key: possible secret: AWS access key id\n"

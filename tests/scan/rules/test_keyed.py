@@ -53,6 +53,7 @@ def test_every_notation_is_read(template: str) -> None:
         f"acme\n\n{SECRET}",  # too far from the name
         f"acme is {SECRET}",  # no operator
         "acme_token = searchAcmeUsingTheLongName",  # an identifier, not a drawn value
+        f'[\n  "acme_token",\n  "{SECRET}"\n]',  # the next item of a JSON array
     ],
 )
 def test_what_is_not_the_value_is_not_found(text: str) -> None:

@@ -26,7 +26,10 @@ _CONTINUES = r"A-Za-z0-9_\-"
 # XML tag's >) and an opening quote; the value may start the next line.
 _BETWEEN = (
     r"[\w.\-]{0,40}?(?:[ \t]{1,3}[\w.\-]{1,20}){0,2}?[\"'`\]>]?[ \t]{0,5}"
-    r"(?::{1,3}=|=>|->|\?=|\.=|\+=|\|\|=|=|:|,|>)[ \t]{0,5}(?:\n[ \t]{0,12})?[\"'`]?"
+    # The value may sit on the next line only after an XML element's ">" or a YAML key's ":",
+    # never after a comma: the next item of a JSON array is no value of the name before it.
+    r"(?:(?::{1,3}=|=>|->|\?=|\.=|\+=|\|\|=|=|,)[ \t]{0,5}|[:>][ \t]{0,5}(?:\n[ \t]{0,12})?)"
+    r"[\"'`]?"
 )
 
 
