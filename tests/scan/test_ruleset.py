@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import time
+from typing import Any
 
 import pytest
 
@@ -119,16 +119,16 @@ def test_keywords_on_many_lines_and_one_long_line_find_every_token() -> None:
     assert found_at == expected_short + expected_long + after
 
 
-def test_thousands_of_matches_on_one_huge_line_cost_linear_time() -> None:
+def test_thousands_of_matches_on_one_huge_line_and_a_marker_at_its_far_end() -> None:
     # Each match used to search back to its line's start and copy the whole line for the
-    # allow markers: a 6 MB minified line with 3,000 tokens took about 20 s (quadratic).
+    # allow markers: a 6 MB minified line with 3,000 tokens took about 20 s (quadratic). The
+    # time is not asserted here (no timed unit tests: bench/ holds speed); what is, is that the
+    # marker read once per line still covers every match of it.
     generic = assigned("any", "Any", ("var",), r"[A-Za-z0-9_]{16,}", generic=True)
     filler = "function(a){return a+1};" * 80
     line = "".join(f"{filler}var k='{SECRET}';" for _ in range(3000))
     text = "head\n" + line + "  # stacksafe:allow\n" + f"k = '{SECRET}'\n"
-    started = time.perf_counter()
     matches = RuleSet([TOKEN, generic]).matches(text)
-    assert time.perf_counter() - started < 6
     # The marker at the far end of the huge line drops its 3,000 matches; line 3 is kept.
     assert [(m.rule.id, m.line, m.column) for m in matches] == [("demo-token", 3, 6)]
 
@@ -137,9 +137,24 @@ def test_overlapping_windows_of_a_multi_line_rule_are_searched_once() -> None:
     rule = block_rule(250)
     # Thousands of keyword lines, each opening a 250-line window, before and around one block.
     text = "begin here\n" * 20000 + "BEGIN\nabcd\nwxyz\nEND\n" + "begin again\n" * 100
-    started = time.perf_counter()
-    assert found(RuleSet([rule]), text) == [("block", 20002, 1, "abcd\nwxyz")]
-    assert time.perf_counter() - started < 1  # 2.2 s when each window was searched alone
+    searches = _Counting(rule.pattern)
+    counted = Rule(**{**{f: getattr(rule, f) for f in rule.__slots__}, "pattern": searches})
+    assert found(RuleSet([counted]), text) == [("block", 20002, 1, "abcd\nwxyz")]
+    # The 20,100 keyword lines' windows overlap into one: one search, not one per line.
+    assert searches.calls == 1
+
+
+class _Counting:
+    """A compiled pattern that counts its searches (the rule set calls ``finditer``)."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self._pattern = pattern
+        self.groupindex = pattern.groupindex
+        self.calls = 0
+
+    def finditer(self, text: str, pos: int = 0, endpos: int = 2**63 - 1) -> Any:
+        self.calls += 1
+        return self._pattern.finditer(text, pos, endpos)
 
 
 def test_a_generic_match_overlapping_any_of_many_specific_ones_gives_way() -> None:

@@ -61,8 +61,11 @@ def _bare(least: int, *, words_after: bool = False) -> str:
     do words after it."""
     return (
         r"""(?<![\w"'`\\])(?![$%])"""
-        r"""(?![A-Za-z_][A-Za-z_\-]*\d{0,2}(?:\.[A-Za-z_][A-Za-z_\-]*\d{0,2})+(?:[\s;,&)\]}]|$))"""
-        r"""(?=[^\s"'`]*[0-9!#*+/?~@^])(?![A-Za-z_][A-Za-z_\-]*(?:[\s;,&<)\]}]|$))"""
+        # The look-aheads are bounded as the value is (256): unbounded, each occurrence of a
+        # name in a long run without whitespace scanned to the run's end (quadratic).
+        r"""(?![A-Za-z_][A-Za-z_\-]{0,256}\d{0,2}(?:\.[A-Za-z_][A-Za-z_\-]{0,256}\d{0,2})+"""
+        r"""(?:[\s;,&)\]}]|$))"""
+        r"""(?=[^\s"'`]{0,256}[0-9!#*+/?~@^])(?![A-Za-z_][A-Za-z_\-]{0,256}(?:[\s;,&<)\]}]|$))"""
         rf"""[^\s"'`;,&<>(){{}}\[\]\\]{{{least},256}}"""
         + (r"""(?=[\s;,&<)\]}"'`\\]|$)""" if words_after else _BARE_END)
     )
