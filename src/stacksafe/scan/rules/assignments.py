@@ -322,6 +322,12 @@ _KEY_NAME = (
 )
 
 
+# What may follow "key" in a match (a suffix's "_"/"-"/digit, a quote, a bracket, a type's ":",
+# a space or an operator's first character), as keywords: never a letter, so "keys", "keyword"
+# and "keyboard", most of the word's occurrences in code, open no line to the rule's regex.
+_KEY_KEYWORDS = tuple("key" + c for c in "_-0123456789\\\"'`[]: \t!=?|.+")
+
+
 def _words(names: tuple[str, ...]) -> str:
     """Names as alternatives, each separator written "_", "-" or nothing."""
     return "|".join(
@@ -391,7 +397,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="secret-keyword",
         description="Secret, token or API key assigned in code or configuration",
-        keywords=(*_keywords(_TOKEN_NAMES), "key"),
+        keywords=(*_keywords(_TOKEN_NAMES), *_KEY_KEYWORDS),
         pattern=re.compile(_assignment(rf"(?:{_TOKEN_NAME}|(?i:{_KEY_NAME}))", 12)),
         check=_generated,
         min_entropy=3.0,
