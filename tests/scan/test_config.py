@@ -9,7 +9,11 @@ import pytest
 from stacksafe.errors import InvalidInput
 from stacksafe.scan.config import DEFAULT_NAME, ScanConfig
 
-RULES = ["aws-access-key", "private-key"]
+RULE_IDS = ["aws-access-key", "private-key"]
+
+
+def RULES() -> list[str]:  # the catalogue's ids, as the CLI hands them
+    return RULE_IDS
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -28,10 +28,17 @@ from stacksafe.scan import (
     scan_stream,
 )
 from stacksafe.scan.config import DEFAULT_NAME, ScanConfig
-from stacksafe.scan.rules import RULES
 from stacksafe.scan.sources import display_path
 
 __all__ = ["scan"]
+
+
+def _rule_ids() -> list[str]:
+    # Imported when asked: the catalogue compiles every rule, which a scan whose pattern work
+    # goes to worker processes need not do here.
+    from stacksafe.scan.rules.catalogue import RULES
+
+    return [r.id for r in RULES]
 
 
 def _say(message: str) -> None:
@@ -157,10 +164,12 @@ def scan(
     Exits 1 when something is found that the baseline does not accept, 0 otherwise.
     """
     if list_rules:
+        from stacksafe.scan.rules.catalogue import RULES
+
         sys.stdout.write("".join(f"{r.id}\t{r.description}\n" for r in RULES))
         return
     given = paths or []
-    settings = ScanConfig.find(config, Path.cwd(), [r.id for r in RULES])
+    settings = ScanConfig.find(config, Path.cwd(), _rule_ids)
     _check(given, git, since, not no_known_values, not no_patterns, update_baseline)
     if update_baseline and baseline is None:
         raise InvalidInput("--update-baseline needs --baseline FILE")

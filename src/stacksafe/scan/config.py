@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +51,10 @@ class ScanConfig:
     exclude: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, path: Path, rule_ids: Sequence[str]) -> ScanConfig:
-        """Reads ``path``; a ``disable`` entry must be one of ``rule_ids``."""
+    def load(cls, path: Path, rule_ids: Callable[[], Iterable[str]]) -> ScanConfig:
+        """Reads ``path``; a ``disable`` entry must be one of ``rule_ids()`` (asked only then:
+        the catalogue compiles its rules on import, which a scan that hands its work to worker
+        processes need not do)."""
         try:
             # utf-8-sig: Windows editors save a byte order mark, which TOML does not expect.
             data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
@@ -70,7 +72,7 @@ class ScanConfig:
                 f"{path}: unknown setting {_shown(unknown[0], quote=True)} (known: {keys})"
             )
         disable = _strings(path, data, "disable")
-        known = set(rule_ids)
+        known = set(rule_ids()) if disable else set()
         strangers = [r for r in disable if r not in known]
         if strangers:
             raise InvalidInput(
@@ -80,7 +82,9 @@ class ScanConfig:
         return cls(disable=disable, exclude=_strings(path, data, "exclude"))
 
     @classmethod
-    def find(cls, given: Path | None, root: Path, rule_ids: Sequence[str]) -> ScanConfig:
+    def find(
+        cls, given: Path | None, root: Path, rule_ids: Callable[[], Iterable[str]]
+    ) -> ScanConfig:
         """``given`` (it must exist), else ``root/.stacksafe-scan.toml`` if there is one."""
         if given is not None:
             return cls.load(given, rule_ids)

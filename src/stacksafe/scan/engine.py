@@ -15,7 +15,6 @@ from stacksafe.scan.blocks import Block, LineBlocks
 from stacksafe.scan.findings import Finding
 from stacksafe.scan.known import CHUNK_SIZE, KnownValues
 from stacksafe.scan.patterns import PatternScanner
-from stacksafe.scan.rules import RULES
 from stacksafe.scan.sources import (
     FileEntry,
     added_runs,
@@ -27,13 +26,20 @@ from stacksafe.scan.sources import (
 
 __all__ = ["Detectors", "ScanResult", "scan_files", "scan_git", "scan_paths", "scan_stream"]
 
-# Lines of a stream handed to the pattern detector at a time, the lines repeated at the start of
-# the next block (a rule's match spans at most this many more), and the longest line kept whole.
+# Lines of a stream handed to the pattern detector at a time, and the longest line kept whole
+# (the lines repeated at the start of the next block: ``_overlap``).
 _STREAM_BLOCK_LINES = 20_000
-_OVERLAP = max(rule.lines for rule in RULES) - 1
 _LONGEST_LINE = 1 << 20
 # Bytes of a cut line repeated at the start of its next piece: longer than any token.
 _CARRY = 16 << 10
+
+
+def _overlap() -> int:
+    """Lines repeated at the start of a stream's next block: a rule's match spans at most this
+    many more than its first line. Asked of the catalogue only when a stream is scanned."""
+    from stacksafe.scan.rules.catalogue import RULES
+
+    return max(rule.lines for rule in RULES) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +179,7 @@ def scan_stream(stream: IO[bytes], detectors: Detectors, display: str = "stdin")
     result = ScanResult(files=1)
     found: list[Finding] = []
     matcher = None if detectors.known is None else detectors.known.matcher(display, detectors.key)
-    blocks = LineBlocks(_STREAM_BLOCK_LINES, _OVERLAP, _LONGEST_LINE, _CARRY)
+    blocks = LineBlocks(_STREAM_BLOCK_LINES, _overlap(), _LONGEST_LINE, _CARRY)
     with PatternScanner(detectors.key, detectors.workers, detectors.disabled) as patterns:
 
         def hand_on(ready: list[Block]) -> None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from stacksafe.scan.findings import Finding, fingerprint
-from stacksafe.scan.rules import RULES
 from stacksafe.scan.ruleset import RuleSet
 
 __all__ = ["PatternScanner"]
@@ -56,6 +55,9 @@ _worker = _Worker()
 
 def _init(key: bytes, disabled: tuple[str, ...]) -> None:
     _worker.key = key
+    # Imported here: compiling the catalogue is the work of the process that matches.
+    from stacksafe.scan.rules.catalogue import RULES
+
     _worker.rules = RuleSet.disabling(RULES, disabled)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import string
 
-from stacksafe.scan.rules import RULES
+from stacksafe.scan.rules.catalogue import RULES
 from stacksafe.scan.ruleset import RuleSet
 
 _RULES = RuleSet(RULES)

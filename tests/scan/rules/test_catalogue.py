@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from stacksafe.scan.rules import RULES
+from stacksafe.scan.rules.catalogue import RULES
 
 _KEBAB = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacksafe.scan.rules import RULES
+from stacksafe.scan.rules.catalogue import RULES
 from stacksafe.scan.rules.checks import counting_run, masked
 from stacksafe.scan.ruleset import RuleSet
 from tests.scan.rules.draw import ALNUM, Draw
