@@ -8,7 +8,7 @@ attributes. The name is where the keyword is; the value follows within a few cha
 
 What is not a secret is told by the value's shape: a quoted value without spaces, or an
 unquoted one holding a digit or a symbol (an unquoted bare word is a variable: ``password =
-passwd``); never a call (``getpass()``, ``os.environ[...]``), a reference (``${DB_PASSWORD}``,
+passwd``); never a call (``getpass()``, an environment lookup), a reference (``${DB_PASSWORD}``,
 ``$1``, ``%(pw)s``) or a dotted attribute (``config.password``); and never a placeholder
 (``placeholders.is_placeholder``). The non-password names (token, api key, secret...) also need
 a value that looks generated (length and entropy), because their names are common words.
