@@ -157,16 +157,32 @@ def test_backoff_doubles_to_its_ceiling() -> None:
     assert loop._backoff(1000.0) == 300.0  # a receiver's pause is bounded too
 
 
+class ThreadSteps(DeliveryLoop):
+    """A loop that notes when a step taken by its own thread (not the test's) saw the pause."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.thread_saw_pause = threading.Event()
+
+    def step(self) -> tuple[Step, float]:
+        taken = super().step()
+        if taken[0] is Step.PAUSED and threading.current_thread() is self._thread:
+            self.thread_saw_pause.set()
+        return taken
+
+
 def test_pause_stops_delivery_and_resume_continues(
     installation: Installation, tmp_path: Path, loops: list[DeliveryLoop]
 ) -> None:
     sink_id, path = _file_sink(installation, tmp_path)
-    loop = DeliveryLoop(installation, sink_id, FileSink(path), tuning=FAST)
+    loop = ThreadSteps(installation, sink_id, FileSink(path), tuning=FAST)
     loops.append(loop)
     loop.start()
     until(lambda: _status(installation)[1] == 0, "caught up")
     set_paused(installation, LOCAL, "siem", True)
-    until(lambda: loop.step()[0] is Step.PAUSED, "paused")
+    # A batch the thread took before the pause may still land; once the thread's own step has
+    # seen the pause, nothing more does.
+    until(lambda: loop.thread_saw_pause.is_set(), "paused")
     delivered = _seqs(path)
     appended(installation, 4)
     # Steps of its own besides the thread's: each waits, none delivers.
