@@ -292,8 +292,10 @@ def _values(rng: random.Random, prefix: str, count: int) -> dict[str, SecretValu
     return out
 
 
-def _install(data_dir: Path) -> Installation:
-    settings = Settings.load({}, data_dir=data_dir)
+def _install(data_dir: Path, environ: dict[str, str] | None = None) -> Installation:
+    """The installation every HTTP bench serves; ``environ``: settings such as
+    ``STACKSAFE_DATABASE_URL`` (the server must be given the same)."""
+    settings = Settings.load(environ or {}, data_dir=data_dir)
     installation, _ = initialise(settings)
     try:
         local = Principal.local("bench")

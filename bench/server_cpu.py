@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -33,9 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import api_bench
+from proc_cpu import cpu_ms as _cpu_ms
 from results import emit
-
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -48,14 +46,6 @@ class Sample:
     @property
     def per_request(self) -> tuple[float, float]:
         return self.user_ms / self.requests, self.system_ms / self.requests
-
-
-def _cpu_ms(pid: int, thread: int | None = None) -> tuple[float, float]:
-    # Fields 14 and 15 of /proc/PID/stat (utime, stime), after the parenthesised command name;
-    # /proc/PID/task/TID/stat for one thread (the main thread's TID is the PID).
-    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
-    fields = stat.read_text().rpartition(")")[2].split()
-    return int(fields[11]) * 1000 / TICKS, int(fields[12]) * 1000 / TICKS
 
 
 def _run(port: int, path: str, token: str, duration: int, pid: int, spy: Path | None) -> Sample:
