@@ -15,7 +15,8 @@ so the process we start *is* the server (its pid, its CPU time, its signals).
   already at ``secret``. The fastest OpenBao there is, shown for context.
 
 Both return an :class:`OpenBao` with the root token; :func:`reader_token` makes a non-root token
-whose policy may only read what a client reads, as a deployment would hand out.
+whose policy may only read what a client reads, as a deployment would hand out, and
+:func:`policy_token` one with other capabilities (a writer's ``create`` and ``update``).
 
 Used by the Vault API's differential tests (tests/e2e/vault) and bench/peer_bench.py; meant
 for anything that compares with Vault. Servers listen on loopback only; each runs with its own
