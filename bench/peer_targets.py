@@ -112,9 +112,12 @@ def measure(target: Target, duration: int, work: Path) -> None:
         audit_ok = _grew_by(_settled(target.audit) - audit_before, result)
     landed = None
     if target.versions:
-        grown = _settled(target.versions) - versions_before
-        if not _grew_by(grown, result):
-            landed = f"{grown} new versions for {result.requests} writes"
-        elif target.read_back:
-            landed = target.read_back()
+        try:
+            grown = _settled(target.versions) - versions_before
+            if not _grew_by(grown, result):
+                landed = f"{grown} new versions for {result.requests} writes"
+            elif target.read_back:
+                landed = target.read_back()
+        except RuntimeError as exc:  # the server did not answer the read back: the finding
+            landed = str(exc)
     target.runs.append(Run(result, cpu, db_cpu, audit_ok, landed))
