@@ -41,6 +41,7 @@ __all__ = [
     "Stacksafe",
     "backend_pids",
     "load_openbao",
+    "serve",
     "start_stacksafe",
 ]
 
@@ -92,16 +93,20 @@ def start_stacksafe(label: str, work: Path, database_url: str | None) -> Stacksa
     environ = {} if database_url is None else {"STACKSAFE_DATABASE_URL": database_url}
     inst = api_bench._install(work / "data", environ)
     writes_uid = _add_write_stack(inst)
-    serve = [
-        *(str(BIN / "stacksafe"), "serve", "--host", api_bench.HOST),
-        *("--data-dir", str(inst.settings.data_dir), "--rate-limit", str(10**9)),
-    ]
-    server = api_bench._start(
-        label, serve, api_bench._child_env(**environ), work / "serve.log", "/healthz"
-    )
+    server = serve(label, inst, work / "serve.log")
     engine = create_engine(inst.settings.database_url, poolclass=NullPool)
     database = None if database_url is None else engine.url.database
     return Stacksafe(label, server, inst, writes_uid, engine, database)
+
+
+def serve(label: str, inst: api_bench.Installation, log: Path) -> api_bench.Server:
+    """``stacksafe serve`` on ``inst`` (a second call: another server on the same data)."""
+    environ = {"STACKSAFE_DATABASE_URL": inst.settings.database_url}
+    argv = [
+        *(str(BIN / "stacksafe"), "serve", "--host", api_bench.HOST),
+        *("--data-dir", str(inst.settings.data_dir), "--rate-limit", str(10**9)),
+    ]
+    return api_bench._start(label, argv, api_bench._child_env(**environ), log, "/healthz")
 
 
 def backend_pids(admin: Engine, database: str) -> list[int]:

@@ -77,11 +77,18 @@ class Load:
         )
 
 
-def run(port: int, load: Load, duration: int, script: Path) -> api_bench.WrkResult:
-    """``wrk -t2 -c32`` for ``duration`` seconds with ``load``'s script (written to ``script``)."""
+def run(
+    port: int,
+    load: Load,
+    duration: int,
+    script: Path,
+    connections: int = api_bench.WRK_CONNECTIONS,
+) -> api_bench.WrkResult:
+    """``wrk -t2 -c32`` (``connections``) for ``duration`` seconds with ``load``'s script
+    (written to ``script``)."""
     script.write_text(load.script())
     argv = [
-        *("wrk", f"-t{api_bench.WRK_THREADS}", f"-c{api_bench.WRK_CONNECTIONS}"),
+        *("wrk", f"-t{api_bench.WRK_THREADS}", f"-c{connections}"),
         *(f"-d{duration}s", "--latency", "--timeout", f"{api_bench.WRK_TIMEOUT}s"),
         *("-s", str(script), f"http://{api_bench.HOST}:{port}"),
     ]
