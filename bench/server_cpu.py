@@ -16,6 +16,10 @@ collapsed stacks.
 ``--vault`` measures the Vault face's hot read of the same stack instead
 (``GET /v1/secret/data/bench-account/web``, answered at hand like the native list).
 
+``--pg`` serves the same installation from PostgreSQL: a database per checkout on the server of
+``STACKSAFE_BENCH_PG_URL`` (``make bench`` sets it), else on a throwaway cluster started here
+(tests/postgres.py) with ``fsync`` turned on, as in production (the tests' clusters run without).
+
 Run: ``.venv/bin/python bench/server_cpu.py [--runs 3] [--duration 8] [--src DIR] [--vault]``.
 """
 
@@ -29,11 +33,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import api_bench
-from results import emit
+from results import ROOT, emit
+from reveal_bench import PG_ENV, _pg_database
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -94,34 +101,51 @@ def _run(port: int, path: str, token: str, duration: int, pid: int, spy: Path | 
 
 BIN = Path(sys.executable).parent
 INSTALL = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 import api_bench
-inst = api_bench._install(Path(sys.argv[1]))
+inst = api_bench._install(Path(sys.argv[1]), os.environ)
 print(json.dumps([str(inst.settings.data_dir), inst.token, inst.stack_uid]))
 """
 
 
-def _env(src: Path | None) -> dict[str, str]:
+def _env(src: Path | None, database_url: str | None) -> dict[str, str]:
     env = api_bench._child_env()
+    if database_url is not None:
+        env["STACKSAFE_DATABASE_URL"] = database_url
     if src is not None:
         env["PYTHONPATH"] = str(src.resolve())
     return env
 
 
-def _install(data_dir: Path, src: Path | None) -> tuple[str, str, str]:
+def _install(data_dir: Path, env: dict[str, str]) -> tuple[str, str, str]:
     """api_bench's installation, made by the code that will serve it (its own schema)."""
     bench = str(Path(__file__).resolve().parent)
     made = subprocess.run(
         [sys.executable, "-c", INSTALL, str(data_dir), bench],
-        env=_env(src),
+        env=env,
         capture_output=True,
         text=True,
         check=True,
     )
     found = json.loads(made.stdout.strip().splitlines()[-1])
     return found[0], found[1], found[2]
+
+
+@contextmanager
+def _pg_server(enabled: bool) -> Iterator[str | None]:
+    """The URL of a PostgreSQL server to make databases on (None: SQLite)."""
+    if not enabled or os.environ.get(PG_ENV):
+        yield os.environ.get(PG_ENV) if enabled else None
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres import throwaway_cluster
+
+    with throwaway_cluster() as cluster, cluster.admin() as admin:
+        admin.execute("ALTER SYSTEM SET fsync = on")
+        admin.execute("SELECT pg_reload_conf()")
+        yield cluster.url("postgres")
 
 
 def main() -> None:
@@ -131,14 +155,21 @@ def main() -> None:
     parser.add_argument("--src", type=Path, help="another checkout's src, measured alternately")
     parser.add_argument("--vault", action="store_true", help="the /v1 KV read of the stack")
     parser.add_argument("--py-spy", type=Path, help="record this checkout's last run here")
+    parser.add_argument("--pg", action="store_true", help="on PostgreSQL (see the docstring)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="stacksafe-cpu-") as tmp:
-        work = Path(tmp)
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stacksafe-cpu-")))
+        pg_server = stack.enter_context(_pg_server(args.pg))
         checkouts = {"this checkout": None} | ({"--src": args.src} if args.src else {})
         samples: dict[str, list[Sample]] = {label: [] for label in checkouts}
+        envs = {
+            label: _env(
+                src, None if pg_server is None else stack.enter_context(_pg_database(pg_server))
+            )
+            for label, src in checkouts.items()
+        }
         installed = {
-            label: _install(work / f"data-{n}", src)
-            for n, (label, src) in enumerate(checkouts.items())
+            label: _install(work / f"data-{n}", envs[label]) for n, label in enumerate(checkouts)
         }
         for run in range(args.runs):
             for label, src in checkouts.items():
@@ -152,7 +183,9 @@ def main() -> None:
                     *(str(BIN / "stacksafe"), "serve", "--host", api_bench.HOST),
                     *("--data-dir", data_dir, "--rate-limit", str(10**9)),
                 ]
-                server = api_bench._start(label, serve, _env(src), work / "server.log", "/healthz")
+                server = api_bench._start(
+                    label, serve, envs[label], work / "server.log", "/healthz"
+                )
                 with api_bench._running(server):
                     last = run == args.runs - 1 and src is None
                     spy = args.py_spy if last else None
@@ -160,7 +193,8 @@ def main() -> None:
                         _run(server.port, path, token, args.duration, server.process.pid, spy)
                     )
         what = "the /v1 KV read" if args.vault else "the native list"
-        print(f"# Server CPU per request: 200-secret reveal ({what}), wrk -t2 -c32\n")
+        database = "PostgreSQL" if args.pg else "SQLite"
+        print(f"# Server CPU per request: 200-secret reveal ({what}, {database}), wrk -t2 -c32\n")
         print(f"{args.runs} run(s) of {args.duration} s each, medians.\n")
         print(
             "| server code | requests/run | user ms/req | system ms/req | total ms/req"
@@ -179,7 +213,11 @@ def main() -> None:
                 f"| {shown} | {requests:.0f} | {user:.3f} | {system:.3f} | {totals[label]:.3f}"
                 f" | {loop:.3f} |"
             )
-        emit("server CPU per 200-secret reveal", measured=f"{totals['this checkout']:.3f} ms/req")
+        on = " on PostgreSQL" if args.pg else ""
+        emit(
+            f"server CPU per 200-secret reveal{on}",
+            measured=f"{totals['this checkout']:.3f} ms/req",
+        )
 
 
 if __name__ == "__main__":
