@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from stacksafe.core.access import Principal
@@ -11,9 +13,11 @@ from stacksafe.core.principals import create_token, create_user
 from stacksafe.core.reveal import (
     AccountRef,
     Credential,
+    Revealed,
     RevealQuery,
     StackRef,
     reveal,
+    reveal_on_loop,
 )
 from stacksafe.core.secrets import set_secret
 from stacksafe.core.tenancy import Target
@@ -121,6 +125,37 @@ def test_at_hand_answers_only_a_warm_read_and_then_exactly_as_the_waiting_one(
     assert first == second
 
 
+def test_on_the_loop_a_warm_read_is_answered_on_both_databases_as_the_waiting_one(
+    installation: Installation, seeded: Target
+) -> None:
+    token = _token(installation, seeded, "ops@acme.test", "administrator")
+    assert seeded.stack is not None
+    where, query = StackRef(seeded.stack.uid), RevealQuery(reveal=True, purpose="run")
+    admitted: list[Principal] = []
+
+    def on_loop() -> Revealed | None:
+        # A loop per call, as a test client's may be: the loop reader follows it.
+        return asyncio.run(
+            reveal_on_loop(installation, Credential(token), where, query, admit=admitted.append)
+        )
+
+    assert on_loop() is None  # nothing kept yet: the token, the level
+    assert admitted == []
+    waited = reveal(installation, Credential(token), where, query)
+    warm = on_loop()
+    assert warm is not None  # PostgreSQL too: its one read awaited on the loop
+    assert warm.result() == waited.result()
+    assert warm.snapshot is not None
+    assert len(admitted) == 1
+    first, second = _reveals(installation)[:2]
+    assert first == second
+    # What the loop cannot answer (one key; an account) is left to the waiting read.
+    one = RevealQuery(reveal=True, key="OWN")
+    assert asyncio.run(reveal_on_loop(installation, Credential(token), where, one)) is None
+    account = AccountRef(seeded.account.uid)
+    assert asyncio.run(reveal_on_loop(installation, Credential(token), account, query)) is None
+
+
 def test_at_hand_leaves_a_refusal_to_the_waiting_read_which_records_it(
     installation: Installation, seeded: Target
 ) -> None:
@@ -136,6 +171,8 @@ def test_at_hand_leaves_a_refusal_to_the_waiting_read_which_records_it(
         reveal(installation, Credential(viewer), where, query, wait=False, admit=admitted.append)
         is None
     )
+    on_loop = reveal_on_loop(installation, Credential(viewer), where, query, admit=admitted.append)
+    assert asyncio.run(on_loop) is None
     assert admitted == []
     assert len(list_events(installation, limit=500)) == before  # nothing recorded
     with pytest.raises((Forbidden, NotFound)):

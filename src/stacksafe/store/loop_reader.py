@@ -36,11 +36,12 @@ from sqlalchemy import Engine, Select
 
 from stacksafe.store.nowait import NoWaitStatements
 
-__all__ = ["CONNECTIONS", "RECONNECT_SECONDS", "LoopReader"]
+__all__ = ["APPLICATION_NAME", "CONNECTIONS", "RECONNECT_SECONDS", "LoopReader"]
 
 # Connections per reader (so per server process), on top of the engine's pool.
 CONNECTIONS = 4
 RECONNECT_SECONDS = 1.0
+APPLICATION_NAME = "stacksafe loop reader"
 # What a connection of this reader is: read only, and never queued behind a lock for long
 # (the ordinary path waits, in a thread).
 _SESSION = "SET default_transaction_read_only = on; SET lock_timeout = 100"
@@ -76,8 +77,13 @@ class LoopReader:
         if engine.dialect.name != "postgresql":
             raise ValueError("a loop reader reads PostgreSQL only")
         _, params = engine.dialect.create_connect_args(engine.url)
-        # A connect_timeout in the URL's query wins, as it does for the engine's connections.
-        self._params: dict[str, Any] = {"connect_timeout": connect_timeout, **params}
+        # A connect_timeout in the URL's query wins, as it does for the engine's connections;
+        # so does an application_name (this one names them in pg_stat_activity).
+        self._params: dict[str, Any] = {
+            "connect_timeout": connect_timeout,
+            "application_name": APPLICATION_NAME,
+            **params,
+        }
         self._size = size
         self._statements = NoWaitStatements(engine)
         self._lock = threading.Lock()
