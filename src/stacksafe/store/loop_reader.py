@@ -3,8 +3,9 @@
 A PostgreSQL read through ``Store.read`` is a hop to a thread, a pool checkout and SQLAlchemy's
 transaction (BEGIN, the statement, COMMIT: three round trips): for the hot read (api.fast_path)
 several times the CPU of answering it from a kept level (bench/README.md, server_cpu.py --pg).
-This reader sends the one statement on a psycopg ``AsyncConnection`` of its own and awaits the
-answer on the event loop, which serves other requests meanwhile:
+This reader sends the one statement, prepared, on a connection of its own (opened by psycopg's
+``AsyncConnection``, read through libpq: store.prepared_reads) and awaits the answer on the event
+loop, which serves other requests meanwhile:
 
 - autocommit: one statement is its own transaction, so it sees one snapshot, as ``Store.read``
   does; each call is one statement, sent when it is made (nothing is kept between calls);
@@ -34,7 +35,8 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, Select
 
-from stacksafe.store.nowait import NoWaitStatements
+from stacksafe.store.nowait import NoWaitStatement, NoWaitStatements
+from stacksafe.store.prepared_reads import PreparedReads
 
 __all__ = ["APPLICATION_NAME", "CONNECTIONS", "RECONNECT_SECONDS", "LoopReader"]
 
@@ -50,7 +52,6 @@ _SESSION = "SET default_transaction_read_only = on; SET lock_timeout = 100"
 _UNREADABLE = (psycopg.Error, OSError)
 
 _Connection = psycopg.AsyncConnection[tuple[Any, ...]]
-_Cursor = psycopg.AsyncCursor[tuple[Any, ...]]
 
 
 class _LoopConnections:
@@ -59,7 +60,7 @@ class _LoopConnections:
     def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
         self.loop = loop
         self.slots = asyncio.Semaphore(size)
-        self.idle: list[tuple[_Connection, _Cursor]] = []
+        self.idle: list[PreparedReads] = []
         self.every: set[_Connection] = set()
 
     def finish(self) -> None:
@@ -85,7 +86,10 @@ class LoopReader:
             **params,
         }
         self._size = size
-        self._statements = NoWaitStatements(engine)
+        # Compiled for libpq's own parameters ($1, $2, ...), converted as SQLAlchemy does.
+        dialect: Any = type(engine.dialect)  # psycopg's dialect class, with another style
+        self._statements = NoWaitStatements(dialect(paramstyle="numeric_dollar"))
+        self._names: dict[int, bytes] = {}
         self._lock = threading.Lock()
         self._connections: _LoopConnections | None = None
         self._closed = False
@@ -95,7 +99,9 @@ class LoopReader:
         """The first row of ``statement`` (a module-level constant: it is compiled once), or
         None when there is none or it could not be read (see the module's docstring)."""
         compiled = self._statements.of(statement)
+        name = self._name_of(compiled)
         parameters = compiled.parameters(given)
+        assert isinstance(parameters, tuple)  # noqa: S101 - numeric_dollar is positional
         connections = self._of(asyncio.get_running_loop())
         if connections is None:
             return None
@@ -103,22 +109,27 @@ class LoopReader:
             taken = connections.idle.pop() if connections.idle else await self._connect(connections)
             if taken is None:
                 return None
-            connection, cursor = taken
             try:
-                await cursor.execute(compiled.sql, parameters)
-                raw = await cursor.fetchone()
+                raw = await taken.first(name, compiled.sql, parameters)
             except BaseException as exc:
                 # Whatever it was (cancelled mid-statement too), the connection is in no fit
                 # state for another read.
-                self._drop(connections, connection)
+                self._drop(connections, taken.connection)
                 if _unreadable(exc) or (self._closed and isinstance(exc, Exception)):
                     return None
                 raise
             if self._connections is connections and not self._closed:
                 connections.idle.append(taken)
             else:
-                self._drop(connections, connection)
+                self._drop(connections, taken.connection)
         return None if raw is None else compiled.row(raw)
+
+    def _name_of(self, compiled: NoWaitStatement) -> bytes:
+        """The name ``compiled`` is prepared under on every connection of this reader."""
+        name = self._names.get(id(compiled))
+        if name is None:  # compiled statements are kept for good (NoWaitStatements)
+            name = self._names[id(compiled)] = b"stacksafe_loop_%d" % len(self._names)
+        return name
 
     def _of(self, loop: asyncio.AbstractEventLoop) -> _LoopConnections | None:
         with self._lock:
@@ -133,7 +144,7 @@ class LoopReader:
                 current = self._connections = _LoopConnections(loop, self._size)
             return current
 
-    async def _connect(self, connections: _LoopConnections) -> tuple[_Connection, _Cursor] | None:
+    async def _connect(self, connections: _LoopConnections) -> PreparedReads | None:
         if time.monotonic() < self._connect_again_at:
             return None
         try:
@@ -149,7 +160,7 @@ class LoopReader:
             if _unreadable(exc):
                 return None
             raise
-        return connection, connection.cursor()
+        return PreparedReads(connection)
 
     @staticmethod
     def _drop(connections: _LoopConnections, connection: _Connection) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Select
+from sqlalchemy import Dialect, Engine, Select
 
 from stacksafe.store.driver import Compiled
 
@@ -45,8 +45,7 @@ class NoWaitStatement:
 
     __slots__ = ("_converted", "_converters", "_row", "parameters", "sql")
 
-    def __init__(self, statement: Select[Any], engine: Engine) -> None:
-        dialect = engine.dialect
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         compiled = Compiled(statement, dialect)
         self.sql = compiled.sql
         self.parameters = compiled.parameters
@@ -79,10 +78,10 @@ class NoWaitStatement:
 
 
 class NoWaitStatements:
-    """The statements a reader was given, each compiled once for its engine's driver."""
+    """The statements a reader was given, each compiled once for its dialect's driver."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
         self._statements: dict[int, tuple[Select[Any], NoWaitStatement]] = {}
 
     def of(self, statement: Select[Any]) -> NoWaitStatement:
@@ -90,7 +89,7 @@ class NoWaitStatements:
         known = self._statements.get(id(statement))
         if known is None or known[0] is not statement:
             # Kept with the statement, so its id cannot be reused while it is in the map.
-            known = (statement, NoWaitStatement(statement, self._engine))
+            known = (statement, NoWaitStatement(statement, self._dialect))
             self._statements[id(statement)] = known
         return known[1]
 
@@ -105,7 +104,7 @@ class NoWaitReader:
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._closed = False
-        self._statements = NoWaitStatements(engine)
+        self._statements = NoWaitStatements(engine.dialect)
 
     def first(self, statement: Select[Any], given: Mapping[str, Any]) -> Any | None:
         """The first row of ``statement`` (a module-level constant: it is compiled once), or
