@@ -1,9 +1,9 @@
 """One prepared statement sent and its first row read over libpq, awaited on the event loop.
 
 store.loop_reader's reads: one statement for every warm reveal on PostgreSQL. Through psycopg's
-async cursor such a read cost about four times the CPU of the exchange itself (its generators,
-its lock, its cursor state: bench/README.md, "The warm reveal on PostgreSQL"), on the event loop's
-thread. This drives the connection's libpq handle directly (``psycopg.pq``, psycopg's documented
+async cursor such a read cost about twice the CPU of this way (its generators, its lock, its
+cursor state: bench/README.md, "The warm reveal on PostgreSQL"), on the event loop's thread.
+This drives the connection's libpq handle directly (``psycopg.pq``, psycopg's documented
 wrapper of libpq), on a connection psycopg opened and set up: each statement prepared once per
 connection, its parameters dumped and its row loaded by psycopg's own adapters
 (``psycopg.adapt.Transformer``), so values read as they do through a cursor. A failed statement
