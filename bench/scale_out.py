@@ -112,7 +112,11 @@ class Database:
                 ),
                 {"name": DATABASE},
             )
-            return {str(q): (int(c), float(t)) for q, c, t in rows}
+            found: dict[str, tuple[int, float]] = {}
+            for query, calls, spent in rows:  # one text, several entries (parameter types differ)
+                had = found.get(str(query), (0, 0.0))
+                found[str(query)] = (had[0] + int(calls), had[1] + float(spent))
+            return found
 
     def commits(self) -> int:
         with self.admin.connect() as conn:
