@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from stacksafe.errors import NotFound
+from stacksafe.store.driver import DriverStatement
 from stacksafe.store.schema import accounts, level_writes, stacks
 
 __all__ = [
@@ -92,15 +93,27 @@ def level_write(
     if level not in _this_transaction(conn, _LOCKED):
         lock_level(conn, account_id, stack_id)
     counts = True if counted is None else counted
-    write_id = int(
-        conn.execute(
-            insert(level_writes)
-            .values(account_id=account_id, stack_id=stack_id, at=now, counted=counts)
-            .returning(level_writes.c.id)
-        ).scalar_one()
-    )
+    given = {"account_id": account_id, "stack_id": stack_id, "at": now, "counted": counts}
+    write_id = int(_INSERT_WRITE.execute(conn, given).fetchone()[0])
     kept[level] = _Kept(write_id, counts, pin)
     return write_id
+
+
+# Through the driver (store.driver): every write of a secret runs them. FOR UPDATE and FOR
+# SHARE lock on PostgreSQL; SQLite, which runs one writer at a time, compiles them away.
+_ACCOUNT = select(accounts.c.secrets_revision).where(
+    accounts.c.id == bindparam("account_id"), accounts.c.deleted_at.is_(None)
+)
+_LOCK_ACCOUNT = DriverStatement(_ACCOUNT.with_for_update())
+_SHARE_ACCOUNT = DriverStatement(_ACCOUNT.with_for_update(read=True))
+_LOCK_STACK = DriverStatement(
+    select(stacks.c.secrets_revision)
+    .where(stacks.c.id == bindparam("stack_id"), stacks.c.deleted_at.is_(None))
+    .with_for_update()
+)
+_INSERT_WRITE = DriverStatement(
+    insert(level_writes).returning(level_writes.c.id), ["account_id", "stack_id", "at", "counted"]
+)
 
 
 def lock_level(conn: Connection, account_id: int, stack_id: int | None) -> str:
@@ -117,23 +130,16 @@ def lock_level(conn: Connection, account_id: int, stack_id: int | None) -> str:
     what the level's stored secrets are at until this transaction changes them (no other
     writer of the level, or of its account, can until it ends). ``level_write`` takes no lock
     again for a level locked so in its transaction."""
-    locking = conn.dialect.name == "postgresql"
-    account = select(accounts.c.secrets_revision).where(
-        accounts.c.id == account_id, accounts.c.deleted_at.is_(None)
-    )
     if stack_id is None:
-        own = conn.execute(account.with_for_update() if locking else account).first()
+        own = _LOCK_ACCOUNT.first(conn, {"account_id": account_id})
         if own is None:
             raise NotFound("the account was deleted meanwhile; nothing was written")
         revision = str(own[0])
     else:
-        parent = conn.execute(account.with_for_update(read=True) if locking else account).first()
+        parent = _SHARE_ACCOUNT.first(conn, {"account_id": account_id})
         if parent is None:
             raise NotFound("the account was deleted meanwhile; nothing was written")
-        query = select(stacks.c.secrets_revision).where(
-            stacks.c.id == stack_id, stacks.c.deleted_at.is_(None)
-        )
-        stack = conn.execute(query.with_for_update() if locking else query).first()
+        stack = _LOCK_STACK.first(conn, {"stack_id": stack_id})
         if stack is None:
             raise NotFound("the stack was deleted meanwhile; nothing was written")
         revision = f"{parent[0]}/{stack[0]}"
