@@ -20,7 +20,9 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import NoResultFound
 
+from stacksafe.store.driver import DriverStatement
 from stacksafe.store.schema import (
     memberships,
     principals_revision,
@@ -216,13 +218,18 @@ def token_by_hash(conn: Connection, token_hash: bytes) -> StoredToken | None:
     return None if row is None else _token(row)
 
 
-_REVISION = select(principals_revision.c.revision).where(principals_revision.c.id == 1)
+# Through the driver (store.driver): every request with a token reads it.
+_REVISION = DriverStatement(
+    select(principals_revision.c.revision).where(principals_revision.c.id == 1)
+)
 
 
 def principals_revision_of(conn: Connection) -> str:
     """The revision triggers replace on every change to users, tokens and roles (0008)."""
-    revision: str = conn.execute(_REVISION).scalar_one()
-    return revision
+    row = _REVISION.first(conn, {})
+    if row is None:  # as scalar_one() said it: the row migration 0008 adds is gone
+        raise NoResultFound("no principals revision row")
+    return str(row[0])
 
 
 def token_and_user_by_hash(

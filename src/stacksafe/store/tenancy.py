@@ -101,10 +101,14 @@ def account_by_id(conn: Connection, account_id: int) -> Account | None:
     return _one_account(conn, "id", account_id)
 
 
+# Through the driver (store.driver): every request naming a stack by uid reads it.
+_STACK_AND_ACCOUNT_DRIVER = DriverStatement(_STACK_AND_ACCOUNT_BY_UID)
+
+
 def stack_and_account_by_uid(conn: Connection, uid: str) -> tuple[Stack, Account, str] | None:
     """A stack, its account and the revision of the stack's secrets (as
     ``secrets.secrets_revision`` gives it), in one query."""
-    row = conn.execute(_STACK_AND_ACCOUNT_BY_UID, {"uid": uid}).first()
+    row = _STACK_AND_ACCOUNT_DRIVER.first(conn, {"uid": uid})
     return None if row is None else _stack_account_revision(row)
 
 
