@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from stacksafe.core.principals.authentication import (
     authenticate,
+    authenticate_at_hand,
     authenticate_for_stack,
 )
 from stacksafe.core.principals.passwords import check_password, set_password
@@ -44,6 +45,7 @@ __all__ = [
     "StoredToken",
     "UserView",
     "authenticate",
+    "authenticate_at_hand",
     "authenticate_for_stack",
     "bootstrap_owner",
     "check_password",
