@@ -32,7 +32,7 @@ from stacksafe.store import keys as key_queries
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
 
-__all__ = ["check_expansion", "check_new_stacks"]
+__all__ = ["check_expansion", "check_new_stacks", "check_written"]
 
 
 def check_expansion(
@@ -42,7 +42,7 @@ def check_expansion(
     keys: Collection[str],
     *,
     written: Collection[str] = (),
-) -> None:
+) -> bool:
     """Refuse a write after which a value that uses one of ``keys`` (directly or through other
     references) would expand beyond ``max_value_bytes``: ``ExpansionTooLarge`` naming it; and
     a write of new values (``written``) after which one of them holds a reference that does
@@ -55,6 +55,8 @@ def check_expansion(
     its refusal rolls the write back. A stack write is checked in that stack; an account write
     in the account and in every stack of it (what a stack inherits, and ``${account.KEY}``,
     can make a stack value grow), which opens every value of the account once.
+
+    Returns whether no value it opened holds a reference (core.reference_free).
     """
     account = target.account
     account_values = _inheritable(conn, installation, account)
@@ -79,6 +81,38 @@ def check_expansion(
         # An account key is read as KEY in a stack only where the stack does not override it.
         fresh = [k for k in written if target.stack is not None or k not in own]
         _refuse_oversized_in_stack(installation, level, own, account_values, changed, fresh)
+    opened = [value for _, _, value in account_values]
+    opened.extend(value for own in own_values.values() for value in own.values())
+    return not any(has_references(value) for value in opened)
+
+
+def check_written(
+    conn: Connection,
+    installation: Installation,
+    target: Target,
+    before: str,
+    written: Mapping[str, SecretValue],
+) -> None:
+    """``check_expansion`` after a write of the new values ``written`` at ``target``'s level,
+    in the write's transaction, the level locked at revision ``before``
+    (``store.level_writes.lock_level``). On a stack that held no reference at ``before``
+    (core.reference_free), values without one leave none to check: nothing is opened. What a
+    stack is at after the write is remembered for the next write."""
+    keys = list(written)
+    if target.stack is None:
+        check_expansion(conn, installation, target, keys, written=keys)
+        return
+    level = (target.account.id, target.stack.id)
+    remembered = installation.reference_free
+    if remembered.known(level, before) and not any(
+        has_references(value.reveal()) for value in written.values()
+    ):
+        free = True
+    else:
+        free = check_expansion(conn, installation, target, keys, written=keys)
+    after = queries.secrets_revision(conn, target.account.id, target.stack.id)
+    if after is not None:
+        remembered.learn(level, after, free)
 
 
 def _stacks_values(

@@ -19,6 +19,7 @@ from stacksafe.core.known_tokens import KnownTokens
 from stacksafe.core.metering import Meter
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.read_cache import ReadCache
+from stacksafe.core.reference_free import ReferenceFree
 from stacksafe.core.workload.keys import IssuerKeys
 from stacksafe.crypto import (
     DataKeyCache,
@@ -91,6 +92,8 @@ class Installation:
     sealed_fingerprints: dict[str, str] = field(default_factory=dict)
     # What reads opened, kept while the database's revision says it is current; None: off.
     read_cache: ReadCache | None = None
+    # Stacks whose values held no reference at a revision (core.reference_free): for writes.
+    reference_free: ReferenceFree = field(default_factory=ReferenceFree)
     # Principals of tokens authenticated before, kept while the principals revision holds.
     known_tokens: KnownTokens = field(default_factory=KnownTokens)
     # Where rotators may connect on a user's behalf (STACKSAFE_OUTBOUND_ALLOW, core.outbound).

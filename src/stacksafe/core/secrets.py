@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from stacksafe.core.access import Action, Principal
 from stacksafe.core.audit import record
 from stacksafe.core.data_keys import sealing_key
-from stacksafe.core.expansion import check_expansion
+from stacksafe.core.expansion import check_expansion, check_written
 from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
@@ -28,7 +28,7 @@ from stacksafe.errors import BrokenReferences, Conflict, InvalidInput, NotFound
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
-from stacksafe.store.level_writes import level_write
+from stacksafe.store.level_writes import level_write, lock_level
 
 __all__ = [
     "ImportReport",
@@ -200,6 +200,8 @@ def set_secret(
     value_print = fingerprint(installation, value)
 
     def work(conn: Connection) -> Secret:
+        # The level first, as a KV write takes it: what it is at until this write changes it.
+        before = lock_level(conn, target.account.id, target.stack_id)
         data_key = sealing_key(conn, installation, target, 1)
         written = append_version(
             conn, target, key, value, data_key, actor.name, installation.clock(), expected_version
@@ -214,7 +216,7 @@ def set_secret(
         if environments is not None:
             _restrict(conn, installation, target, key, restriction)
             detail["environments"] = restriction
-        check_expansion(conn, installation, target, [key], written=[key])
+        check_written(conn, installation, target, before, {key: value})
         record(
             conn,
             installation,

@@ -6,6 +6,9 @@ microseconds of Python before the driver sees it (the compiled cache, an executi
 processing per row, result wrapping), while holding the GIL the event loop needs; through the
 driver, a small fraction of that (bench/README.md, api_bench.py).
 
+The write of one secret (core.secrets.set_secret) runs its statements this way too, for the same
+reason: a dozen of them per write were most of its CPU (bench/README.md, server_cpu.py).
+
 A ``DriverStatement`` is compiled once per dialect by SQLAlchemy itself (so the SQL, the
 parameter style and order, and each parameter's conversion are SQLAlchemy's own, e.g. UTC
 timestamps as SQLite stores them), and runs on the transaction's own DBAPI connection: the same
@@ -17,14 +20,15 @@ invalidated when the dialect says it is gone, so ``Store``'s classification of o
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import Connection, Dialect, Select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.expression import Executable
 
-__all__ = ["Compiled", "DriverStatement"]
+__all__ = ["Compiled", "DriverStatement", "RowShape"]
 
 
 class DriverStatement:
@@ -34,6 +38,7 @@ class DriverStatement:
         self._statement = statement
         self._column_keys = None if column_keys is None else list(column_keys)
         self._compiled: dict[str, Compiled] = {}
+        self._shapes: dict[str, RowShape] = {}
 
     def _for(self, dialect: Dialect) -> Compiled:
         found = self._compiled.get(dialect.name)
@@ -42,6 +47,18 @@ class DriverStatement:
                 self._statement, dialect, self._column_keys
             )
         return found
+
+    def first(self, conn: Connection, given: Mapping[str, Any]) -> Any | None:
+        """The first row of a SELECT run with ``given``, read as through SQLAlchemy (named,
+        converted by its columns' types: ``RowShape``), or None when there is none."""
+        raw = self.execute(conn, given).fetchone()
+        if raw is None:
+            return None
+        shape = self._shapes.get(conn.dialect.name)
+        if shape is None:
+            assert isinstance(self._statement, Select)  # noqa: S101 - rows come of a SELECT
+            shape = self._shapes[conn.dialect.name] = RowShape(self._statement, conn.dialect)
+        return shape(raw)
 
     def execute(self, conn: Connection, given: Mapping[str, Any]) -> Any:
         """Run with ``given`` (by parameter name); the DBAPI cursor, for fetching."""
@@ -95,6 +112,31 @@ class Compiled:
         if self._positional:
             return tuple(values)
         return {name: value for (name, _), value in zip(self._names, values, strict=True)}
+
+
+class RowShape:
+    """A SELECT's raw driver rows as SQLAlchemy reads them: a named tuple of values converted
+    by their columns' own types (``dialect_impl(...).result_processor``)."""
+
+    __slots__ = ("_converters", "_row")
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        columns = list(statement.selected_columns)
+        self._converters: list[Callable[[Any], Any] | None] = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        ]
+        # rename: a name given twice (two tables' columns of one name) is read by position.
+        names: list[str] = [str(column.key) for column in columns]
+        row = namedtuple("DriverRow", names, rename=True)  # type: ignore[misc]
+        self._row: Callable[..., Any] = row
+
+    def __call__(self, raw: Sequence[Any]) -> Any:
+        return self._row(
+            *(
+                value if convert is None or value is None else convert(value)
+                for convert, value in zip(self._converters, raw, strict=True)
+            )
+        )
 
 
 def _run(conn: Connection, sql: str, work: Callable[[Any], Any]) -> Any:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
 
+from stacksafe.store.driver import DriverStatement
 from stacksafe.store.schema import accounts, data_keys, master_keys, server_keys, stacks
 
 __all__ = [
@@ -63,18 +65,23 @@ def _stored(row: Row[Any]) -> StoredDataKey:
     )
 
 
+@cache
+def _newest(stack_level: bool, lock: bool) -> DriverStatement:
+    """The newest data key of a level (through the driver: every write of a secret asks)."""
+    scope = (
+        data_keys.c.stack_id == bindparam("stack_id")
+        if stack_level
+        else (data_keys.c.account_id == bindparam("account_id")) & data_keys.c.stack_id.is_(None)
+    )
+    query = select(data_keys).where(scope).order_by(data_keys.c.version.desc()).limit(1)
+    return DriverStatement(query.with_for_update() if lock else query)
+
+
 def newest_data_key(
     conn: Connection, account_id: int, stack_id: int | None, *, lock: bool = False
 ) -> StoredDataKey | None:
-    query = (
-        select(data_keys)
-        .where(_scope_clause(account_id, stack_id))
-        .order_by(data_keys.c.version.desc())
-        .limit(1)
-    )
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    given = {"account_id": account_id, "stack_id": stack_id}
+    row = _newest(stack_id is not None, lock).first(conn, given)
     return None if row is None else _stored(row)
 
 
@@ -128,12 +135,15 @@ def insert_data_key(
     return new_id
 
 
+_RECORD_SEALS = DriverStatement(
+    update(data_keys)
+    .where(data_keys.c.id == bindparam("data_key_id"))
+    .values(seal_count=data_keys.c.seal_count + bindparam("seals"))
+)
+
+
 def record_seals(conn: Connection, data_key_id: int, count: int) -> None:
-    conn.execute(
-        update(data_keys)
-        .where(data_keys.c.id == data_key_id)
-        .values(seal_count=data_keys.c.seal_count + count)
-    )
+    _RECORD_SEALS.execute(conn, {"data_key_id": data_key_id, "seals": count})
 
 
 def server_keys_of(conn: Connection, purpose: str) -> list[tuple[int, int, bytes]]:

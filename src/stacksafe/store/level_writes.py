@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from stacksafe.errors import NotFound
+from stacksafe.store.driver import DriverStatement
 from stacksafe.store.schema import accounts, level_writes, stacks
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 _KEPT = "stacksafe.level_writes"
+_LOCKED = "stacksafe.locked_levels"
+Level = tuple[int, int | None]  # (account id, stack id or None)
 
 
 class _Kept(NamedTuple):
@@ -41,14 +44,19 @@ class _Kept(NamedTuple):
     pinned: bool  # said so by the writer: key versions written later do not change it
 
 
-def _kept(conn: Connection) -> dict[tuple[int, int | None], _Kept]:
-    """This transaction's level writes so far, by level."""
+def _this_transaction(conn: Connection, name: str) -> dict[Level, Any]:
+    """A dict kept on the connection under ``name`` for its current transaction only."""
     transaction = conn.get_transaction()
-    kept: tuple[Any, dict[tuple[int, int | None], _Kept]] | None = conn.info.get(_KEPT)
+    kept: tuple[Any, dict[Level, Any]] | None = conn.info.get(name)
     if kept is None or kept[0] is not transaction:
         kept = (transaction, {})
-        conn.info[_KEPT] = kept
+        conn.info[name] = kept
     return kept[1]
+
+
+def _kept(conn: Connection) -> dict[Level, _Kept]:
+    """This transaction's level writes so far, by level."""
+    return _this_transaction(conn, _KEPT)
 
 
 def level_write(
@@ -82,20 +90,33 @@ def level_write(
             )
         kept[level] = _Kept(found.write_id, wanted, found.pinned or pin)
         return found.write_id
-    lock_level(conn, account_id, stack_id)
+    if level not in _this_transaction(conn, _LOCKED):
+        lock_level(conn, account_id, stack_id)
     counts = True if counted is None else counted
-    write_id = int(
-        conn.execute(
-            insert(level_writes)
-            .values(account_id=account_id, stack_id=stack_id, at=now, counted=counts)
-            .returning(level_writes.c.id)
-        ).scalar_one()
-    )
+    given = {"account_id": account_id, "stack_id": stack_id, "at": now, "counted": counts}
+    write_id = int(_INSERT_WRITE.execute(conn, given).fetchone()[0])
     kept[level] = _Kept(write_id, counts, pin)
     return write_id
 
 
-def lock_level(conn: Connection, account_id: int, stack_id: int | None) -> None:
+# Through the driver (store.driver): every write of a secret runs them. FOR UPDATE and FOR
+# SHARE lock on PostgreSQL; SQLite, which runs one writer at a time, compiles them away.
+_ACCOUNT = select(accounts.c.secrets_revision).where(
+    accounts.c.id == bindparam("account_id"), accounts.c.deleted_at.is_(None)
+)
+_LOCK_ACCOUNT = DriverStatement(_ACCOUNT.with_for_update())
+_SHARE_ACCOUNT = DriverStatement(_ACCOUNT.with_for_update(read=True))
+_LOCK_STACK = DriverStatement(
+    select(stacks.c.secrets_revision)
+    .where(stacks.c.id == bindparam("stack_id"), stacks.c.deleted_at.is_(None))
+    .with_for_update()
+)
+_INSERT_WRITE = DriverStatement(
+    insert(level_writes).returning(level_writes.c.id), ["account_id", "stack_id", "at", "counted"]
+)
+
+
+def lock_level(conn: Connection, account_id: int, stack_id: int | None) -> str:
     """Hold the level's row for the rest of the transaction (PostgreSQL; SQLite runs one writer
     at a time): an account's for update, a stack's for update after its account's for share.
     A KV write takes it before it reads the path's version and data, so that no write of the
@@ -103,21 +124,27 @@ def lock_level(conn: Connection, account_id: int, stack_id: int | None) -> None:
 
     And make sure the level is still there: a deleted level keeps its row (revision 0017), so
     no foreign key stops a write that found it before it was deleted; this does (``NotFound``,
-    the transaction's work undone), checked under the lock."""
-    locking = conn.dialect.name == "postgresql"
-    account = select(accounts.c.id).where(
-        accounts.c.id == account_id, accounts.c.deleted_at.is_(None)
-    )
+    the transaction's work undone), checked under the lock.
+
+    Returns the level's revision as ``secrets.secrets_revision`` gives it, read under the lock:
+    what the level's stored secrets are at until this transaction changes them (no other
+    writer of the level, or of its account, can until it ends). ``level_write`` takes no lock
+    again for a level locked so in its transaction."""
     if stack_id is None:
-        query = account.with_for_update() if locking else account
-    else:
-        if conn.execute(account.with_for_update(read=True) if locking else account).first() is None:
+        own = _LOCK_ACCOUNT.first(conn, {"account_id": account_id})
+        if own is None:
             raise NotFound("the account was deleted meanwhile; nothing was written")
-        query = select(stacks.c.id).where(stacks.c.id == stack_id, stacks.c.deleted_at.is_(None))
-        query = query.with_for_update() if locking else query
-    if conn.execute(query).first() is None:
-        what = "account" if stack_id is None else "stack"
-        raise NotFound(f"the {what} was deleted meanwhile; nothing was written")
+        revision = str(own[0])
+    else:
+        parent = _SHARE_ACCOUNT.first(conn, {"account_id": account_id})
+        if parent is None:
+            raise NotFound("the account was deleted meanwhile; nothing was written")
+        stack = _LOCK_STACK.first(conn, {"stack_id": stack_id})
+        if stack is None:
+            raise NotFound("the stack was deleted meanwhile; nothing was written")
+        revision = f"{parent[0]}/{stack[0]}"
+    _this_transaction(conn, _LOCKED)[(account_id, stack_id)] = revision
+    return revision
 
 
 def _path_clause(account_id: int, stack_id: int | None, base: int) -> Any:

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Dialect, Engine, Select
 
-from stacksafe.store.driver import Compiled
+from stacksafe.store.driver import Compiled, RowShape
 
 __all__ = ["CONVERTED_ROWS_MAX", "NoWaitReader", "NoWaitStatement", "NoWaitStatements"]
 
@@ -43,20 +43,13 @@ CONVERTED_ROWS_MAX = 1024
 class NoWaitStatement:
     """A SELECT compiled once for the driver, with the converters of its columns."""
 
-    __slots__ = ("_converted", "_converters", "_row", "parameters", "sql")
+    __slots__ = ("_converted", "_shape", "parameters", "sql")
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         compiled = Compiled(statement, dialect)
         self.sql = compiled.sql
         self.parameters = compiled.parameters
-        columns = list(statement.selected_columns)
-        self._converters: list[Callable[[Any], Any] | None] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        ]
-        row: Any = NamedTuple(  # type: ignore[misc]
-            "NoWaitRow", [(column.key, Any) for column in columns]
-        )
-        self._row: Callable[..., Any] = row
+        self._shape = RowShape(statement, dialect)
         self._converted: dict[tuple[Any, ...], Any] = {}
 
     def row(self, raw: tuple[Any, ...]) -> Any:
@@ -65,12 +58,7 @@ class NoWaitStatement:
         row again and again, and converting its timestamps was a tenth of the read."""
         converted = self._converted.get(raw)
         if converted is None:
-            converted = self._row(
-                *(
-                    value if convert is None or value is None else convert(value)
-                    for convert, value in zip(self._converters, raw, strict=True)
-                )
-            )
+            converted = self._shape(raw)
             if len(self._converted) >= CONVERTED_ROWS_MAX:
                 self._converted.clear()
             self._converted[raw] = converted

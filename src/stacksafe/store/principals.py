@@ -20,7 +20,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import NoResultFound
 
+from stacksafe.store.driver import DriverStatement
+from stacksafe.store.nowait import NoWaitReader
 from stacksafe.store.schema import (
     memberships,
     principals_revision,
@@ -45,6 +48,7 @@ __all__ = [
     "list_tokens",
     "list_users",
     "mark_removed",
+    "nowait_principals_revision",
     "principals_revision_of",
     "reinstate_user",
     "revoke_token",
@@ -216,13 +220,24 @@ def token_by_hash(conn: Connection, token_hash: bytes) -> StoredToken | None:
     return None if row is None else _token(row)
 
 
-_REVISION = select(principals_revision.c.revision).where(principals_revision.c.id == 1)
+_REVISION_QUERY = select(principals_revision.c.revision).where(principals_revision.c.id == 1)
+# Through the driver (store.driver): every request with a token reads it.
+_REVISION = DriverStatement(_REVISION_QUERY)
 
 
 def principals_revision_of(conn: Connection) -> str:
     """The revision triggers replace on every change to users, tokens and roles (0008)."""
-    revision: str = conn.execute(_REVISION).scalar_one()
-    return revision
+    row = _REVISION.first(conn, {})
+    if row is None:  # as scalar_one() said it: the row migration 0008 adds is gone
+        raise NoResultFound("no principals revision row")
+    return str(row[0])
+
+
+def nowait_principals_revision(reader: NoWaitReader) -> str | None:
+    """``principals_revision_of`` through a never-waiting reader (store.nowait); None when it
+    could not be read at once."""
+    row = reader.first(_REVISION_QUERY, {})
+    return None if row is None else str(row[0])
 
 
 def token_and_user_by_hash(

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 
 from stacksafe.errors import IntegrityError
+from stacksafe.store.driver import DriverStatement
 from stacksafe.store.schema import accounts, secret_versions, secrets, stacks
 
 __all__ = [
@@ -226,23 +227,28 @@ _STACK_REVISION = (
 )
 
 
+# Through the driver: every write of a stack's secret reads it after the write (core.expansion).
+_REVISION_DRIVER = (DriverStatement(_ACCOUNT_REVISION), DriverStatement(_STACK_REVISION))
+
+
 def secrets_revision(conn: Connection, account_id: int, stack_id: int | None) -> str | None:
     """What the stored secrets of a level (with a stack: its own and its account's) are at:
     database triggers replace it on every change to them (migration 0007). None: no such level
     (or a deleted one)."""
-    if stack_id is None:
-        found = conn.execute(_ACCOUNT_REVISION, {"account_id": account_id}).scalar_one_or_none()
-        return None if found is None else str(found)
-    row = conn.execute(_STACK_REVISION, {"account_id": account_id, "stack_id": stack_id}).first()
-    return None if row is None else f"{row[0]}/{row[1]}"
+    given = {"account_id": account_id, "stack_id": stack_id}
+    row = _REVISION_DRIVER[stack_id is not None].first(conn, given)
+    if row is None:
+        return None
+    return str(row[0]) if stack_id is None else f"{row[0]}/{row[1]}"
 
 
 @cache
-def _head_query(stack_level: bool, lock: bool) -> Select[Any]:
+def _head_query(stack_level: bool, lock: bool) -> DriverStatement:
+    """A key's head (through the driver: every write of a secret reads it)."""
     query = select(
         secrets.c.id, secrets.c.current_version, secrets.c.deleted, secrets.c.created_at
     ).where(scope_clause(_ACCOUNT_ID, _STACK_ID if stack_level else None), secrets.c.key == _KEY)
-    return query.with_for_update() if lock else query
+    return DriverStatement(query.with_for_update() if lock else query)
 
 
 def secret_head(
@@ -251,7 +257,7 @@ def secret_head(
     params: dict[str, object] = {"account_id": account_id, "key": key}
     if stack_id is not None:
         params["stack_id"] = stack_id
-    row = conn.execute(_head_query(stack_id is not None, lock), params).first()
+    row = _head_query(stack_id is not None, lock).first(conn, params)
     return (
         None
         if row is None
@@ -262,7 +268,26 @@ def secret_head(
 # Built once: an import runs these once per secret, and building the statement (and its cache
 # key) cost more than executing it (bench/README.md, scale.py).
 _INSERT_SECRET = insert(secrets).returning(secrets.c.id)
-_INSERT_VERSION = insert(secret_versions)
+_VERSION_COLUMNS = [
+    "secret_id",
+    "version",
+    "action",
+    "envelope",
+    "author",
+    "created_at",
+    "level_write_id",
+]
+_INSERT_VERSION = DriverStatement(insert(secret_versions), _VERSION_COLUMNS)
+_ADVANCE_SECRET = DriverStatement(
+    update(secrets)
+    .where(secrets.c.id == bindparam("head_id"), secrets.c.current_version == bindparam("head"))
+    .values(
+        current_version=bindparam("next_version"),
+        deleted=bindparam("now_deleted"),
+        created_at=bindparam("created"),
+        updated_at=bindparam("updated"),
+    )
+)
 
 
 def insert_secret(
@@ -295,8 +320,8 @@ def insert_version(
     level_write_id: int,
 ) -> None:
     """A version row, stamped with its transaction's write of the level (store.level_writes)."""
-    conn.execute(
-        _INSERT_VERSION,
+    _INSERT_VERSION.execute(
+        conn,
         {
             "secret_id": secret_id,
             "version": version,
@@ -318,17 +343,15 @@ def advance_secret(
     now: datetime,
 ) -> bool:
     """Point the secret at ``head.current_version + 1`` if nobody else moved it first."""
-    result = conn.execute(
-        update(secrets)
-        .where(secrets.c.id == head.id, secrets.c.current_version == head.current_version)
-        .values(
-            current_version=head.current_version + 1,
-            deleted=deleted,
-            created_at=created_at,
-            updated_at=now,
-        )
-    )
-    return result.rowcount == 1
+    given = {
+        "head_id": head.id,
+        "head": head.current_version,
+        "next_version": head.current_version + 1,
+        "now_deleted": deleted,
+        "created": created_at,
+        "updated": now,
+    }
+    return bool(_ADVANCE_SECRET.execute(conn, given).rowcount == 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
 from stacksafe.model import Account, Stack
+from stacksafe.store.driver import DriverStatement
 from stacksafe.store.loop_reader import LoopReader
 from stacksafe.store.nowait import NoWaitReader
 from stacksafe.store.schema import accounts, principals_revision, stacks
@@ -102,10 +103,14 @@ def account_by_id(conn: Connection, account_id: int) -> Account | None:
     return _one_account(conn, "id", account_id)
 
 
+# Through the driver (store.driver): every request naming a stack by uid reads it.
+_STACK_AND_ACCOUNT_DRIVER = DriverStatement(_STACK_AND_ACCOUNT_BY_UID)
+
+
 def stack_and_account_by_uid(conn: Connection, uid: str) -> tuple[Stack, Account, str] | None:
     """A stack, its account and the revision of the stack's secrets (as
     ``secrets.secrets_revision`` gives it), in one query."""
-    row = conn.execute(_STACK_AND_ACCOUNT_BY_UID, {"uid": uid}).first()
+    row = _STACK_AND_ACCOUNT_DRIVER.first(conn, {"uid": uid})
     return None if row is None else _stack_account_revision(row)
 
 
@@ -198,14 +203,18 @@ def list_stacks(conn: Connection, account_id: int | None = None) -> list[Stack]:
     return [_stack(r) for r in conn.execute(query)]
 
 
+# Through the driver (store.driver): every write of a secret asks, to prune after it.
+_MAX_VERSIONS = (
+    DriverStatement(select(accounts.c.max_versions).where(accounts.c.id == bindparam("level"))),
+    DriverStatement(select(stacks.c.max_versions).where(stacks.c.id == bindparam("level"))),
+)
+
+
 def max_versions_of(conn: Connection, account_id: int, stack_id: int | None) -> int | None:
     """How many versions a secret of this level keeps (None: all)."""
-    if stack_id is None:
-        query = select(accounts.c.max_versions).where(accounts.c.id == account_id)
-    else:
-        query = select(stacks.c.max_versions).where(stacks.c.id == stack_id)
-    found: int | None = conn.execute(query).scalar_one_or_none()
-    return found
+    level = account_id if stack_id is None else stack_id
+    row = _MAX_VERSIONS[stack_id is not None].first(conn, {"level": level})
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def set_max_versions(

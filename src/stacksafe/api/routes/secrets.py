@@ -106,11 +106,20 @@ def _single(response: Response, secret: SecretOut, version: int) -> Envelope[Sec
     return Envelope[SecretOut](response=secret)
 
 
-def _json(response: Response, body: bytes) -> Response:
+def _json(response: Response, body: bytes, status_code: int = 200) -> Response:
     """``body`` as FastAPI sends a response model: the headers dependencies set come after."""
-    sent = Response(body, media_type="application/json")
+    sent = Response(body, status_code=status_code, media_type="application/json")
     sent.headers.raw.extend(response.headers.raw)
     return sent
+
+
+def _written(response: Response, written: Secret, status_code: int = 200) -> Response:
+    """The answer to a write: ``Envelope[SecretOut]`` (the declared response model) dumped
+    once by pydantic, with its ETag. Returned as the model, FastAPI would validate it again
+    and encode it on the event loop, a tenth of a write's CPU there."""
+    response.headers["ETag"] = f'"{written.version}"'
+    body = Envelope[SecretOut](response=secret_out(written)).model_dump_json()
+    return _json(response, body.encode(), status_code)
 
 
 def where_of(level: str, ref: str) -> StackRef | AccountRef:
@@ -170,7 +179,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         installation: InstallationDep,
         actor: Caller,
         response: Response,
-    ) -> Envelope[SecretOut]:
+    ) -> Response:
         """Create a secret; 409 if the key already exists at this level (use PUT to replace)."""
         try:
             written = secrets.set_secret(
@@ -186,7 +195,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
             raise Conflict(
                 f"secret {body.key!r} already exists here; PUT .../secrets/{body.key} replaces it"
             ) from None
-        return _single(response, secret_out(written), written.version)
+        return _written(response, written, 201)
 
     @router.put(path, response_model=Envelope[ImportReportOut], name=f"import_{level}_secrets")
     def import_(
@@ -237,7 +246,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         actor: Caller,
         response: Response,
         if_match: IfMatch = None,
-    ) -> Envelope[SecretOut]:
+    ) -> Response:
         """Create or replace; on a stack, a key it only inherits becomes a stack override."""
         written = secrets.set_secret(
             installation,
@@ -248,7 +257,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
             expected_version=_expected(if_match),
             environments=body.environments,
         )
-        return _single(response, secret_out(written), written.version)
+        return _written(response, written)
 
     @router.delete(
         f"{path}/{{key}}", response_model=Envelope[Deleted], name=f"delete_{level}_secret"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from stacksafe.core.principals.authentication import (
     authenticate,
+    authenticate_at_hand,
     authenticate_for_stack,
     authenticate_for_stack_on_loop,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "StoredToken",
     "UserView",
     "authenticate",
+    "authenticate_at_hand",
     "authenticate_for_stack",
     "authenticate_for_stack_on_loop",
     "bootstrap_owner",

@@ -3,7 +3,8 @@
 A token is looked up by its keyed hash (``HMAC-SHA256(token-hash key, token)``) through a unique
 index; the final comparison is constant-time. ``authenticate`` gives the principal;
 ``authenticate_for_stack`` the principal and the stack asked for from one read (the reveal
-service's: core.reveal), waiting or (``wait=False``, on the event loop) only when at hand.
+service's: core.reveal), waiting or (``wait=False``, on the event loop) only when at hand;
+``authenticate_at_hand`` the principal only when at hand (api.deps.caller, on the event loop).
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ from stacksafe.store import Connection
 from stacksafe.store import principals as queries
 from stacksafe.store import tenancy as tenancy_queries
 
-__all__ = ["authenticate", "authenticate_for_stack", "authenticate_for_stack_on_loop"]
+__all__ = [
+    "authenticate",
+    "authenticate_at_hand",
+    "authenticate_for_stack",
+    "authenticate_for_stack_on_loop",
+]
 
 
 def authenticate(
@@ -41,6 +47,28 @@ def authenticate(
     with installation.store.read() as conn:
         principal = _principal_at(installation, conn, digest, queries.principals_revision_of(conn))
     return _for_request(installation, principal, source_ip, request_id)
+
+
+def authenticate_at_hand(
+    installation: Installation,
+    token: str,
+    *,
+    source_ip: str | None = None,
+    request_id: str | None = None,
+) -> Principal | None:
+    """``authenticate`` when all of it is at hand without waiting (the principals revision read
+    at once, store.nowait; the token's principal kept under it, core.known_tokens; the token
+    unexpired); otherwise None, having recorded and counted nothing: the caller then calls
+    ``authenticate``, which reads, waits and refuses as always. For the event loop."""
+    if installation.store.nowait is None:
+        return None
+    try:
+        digest = _token_digest(installation, token)
+    except Unauthenticated:
+        return None
+    revision = queries.nowait_principals_revision(installation.store.nowait)
+    principal = None if revision is None else _kept(installation, digest, revision)
+    return None if principal is None else principal.for_request(source_ip, request_id)
 
 
 @overload
@@ -158,15 +186,17 @@ def _known_at(
     if read is None or read[1] is None:
         return None
     revision, (stack, account, secrets_revision) = read[0], read[1]
-    principal = installation.known_tokens.get(digest, revision)
-    if (
-        principal is None
-        or not can_see_stack(principal, stack)
-        or _expired(installation, principal)
-    ):
+    principal = _kept(installation, digest, revision)
+    if principal is None or not can_see_stack(principal, stack):
         return None
     target = Target(account, stack, secrets_revision)
     return principal.for_request(source_ip, request_id), lambda: target
+
+
+def _kept(installation: Installation, digest: bytes, revision: str) -> Principal | None:
+    """The token's principal kept under ``revision`` (core.known_tokens), if it is unexpired."""
+    principal = installation.known_tokens.get(digest, revision)
+    return None if principal is None or _expired(installation, principal) else principal
 
 
 def _token_digest(installation: Installation, token: str) -> bytes:
