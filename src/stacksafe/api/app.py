@@ -138,7 +138,7 @@ class StacksafeApi(FastAPI):
                 FACE.reset(face)
                 scope[STATUS_NOTED] = seen.status
             return
-        scope[ROUTE_NOTED] = FAST_ROUTES[asked[0]]
+        scope[ROUTE_NOTED] = FAST_ROUTES[asked.level, asked.page is None]
         face = FACE.set("api")
         try:
             await self.fast_path(asked, scope, receive, send)

@@ -18,7 +18,7 @@ from stacksafe.core.read_cache import CachedLevel, Level
 from stacksafe.core.references import Limits, has_references, resolve_all
 from stacksafe.core.tenancy import Target
 from stacksafe.crypto import encode_value
-from stacksafe.errors import Conflict
+from stacksafe.errors import Conflict, IntegrityError
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
@@ -87,16 +87,21 @@ def read_level(
         rows, overrides = _stored_rows(conn, target, key)
         return open_rows(conn, installation, target, rows, reveal, overrides)
     found = cache.get(level_of(target), revision)
-    if found is None and key is not None:
-        # One key is read alone, as without a cache: a level with one damaged row still
-        # gives its other keys (a whole read fails, and keeps nothing).
-        rows, overrides = _stored_rows(conn, target, key)
-        return open_rows(conn, installation, target, rows, reveal, overrides)
     if found is None:
-        rows, overrides = _stored_rows(conn, target, None)
-        found = CachedLevel.of(
-            revision, open_rows(conn, installation, target, rows, True, overrides)
-        )
+        try:
+            # One key too: the whole level is opened and kept, so the next reads of its keys
+            # are answered from memory (at hand, on the event loop: api.fast_path).
+            rows, overrides = _stored_rows(conn, target, None)
+            found = CachedLevel.of(
+                revision, open_rows(conn, installation, target, rows, True, overrides)
+            )
+        except IntegrityError:
+            if key is None:
+                raise
+            # A level with one damaged row still gives its other keys: the key read alone (a
+            # whole read fails, and keeps nothing).
+            rows, overrides = _stored_rows(conn, target, key)
+            return open_rows(conn, installation, target, rows, reveal, overrides)
         cache.put(level_of(target), found)
     return found.secrets(key, reveal)
 

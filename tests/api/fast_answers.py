@@ -1,0 +1,80 @@
+"""Comparing what api.fast_path answers with what FastAPI's routes answer, over one installation.
+
+Shared by the fast path's tests (tests/api/test_fast_path.py: the lists; test_fast_path_key.py:
+one key): two apps on one installation (one with the fast path, one without), what of a
+response a client reads, the audit event a request wrote, and counters of what a request did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from stacksafe.api.app import create_app
+from stacksafe.core.audit_events import list_events
+from stacksafe.core.installation import Installation
+from tests.api.helpers import World, client_for
+
+__all__ = ["both", "compared", "event_of", "last_event", "reads_counted"]
+
+# The headers a client reads of an answer.
+READ_HEADERS = (
+    "content-type",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "www-authenticate",
+    "etag",
+    "cache-control",
+)
+
+
+def both(world: World, token: str | None) -> tuple[TestClient, TestClient]:
+    """Clients of an app with the fast path and of one without, for ``token``."""
+    fast = create_app(world.installation)
+    without = create_app(world.installation, fast_path=False)
+    return client_for(fast, token), client_for(without, token)
+
+
+def compared(response: Response) -> dict[str, Any]:
+    """What a client reads of ``response``: status, body, headers."""
+    return {
+        "status": response.status_code,
+        "body": response.json(),
+        "headers": {name: response.headers.get(name) for name in READ_HEADERS},
+    }
+
+
+def last_event(installation: Installation) -> dict[str, Any]:
+    """The latest audit event, without what differs between two requests (id, time)."""
+    event = list_events(installation, limit=1)[0]
+    return {
+        "action": event.action,
+        "outcome": event.outcome,
+        "actor": event.actor,
+        "stack_uid": event.stack_uid,
+        "detail": event.detail,
+    }
+
+
+def event_of(response: Response, installation: Installation) -> dict[str, Any]:
+    """The audit event written for ``response``, found by its request id (exactly one)."""
+    wanted = response.headers["request-id"]
+    found = [e for e in list_events(installation, limit=50) if e.request_id == wanted]
+    assert len(found) == 1, found
+    return {"action": found[0].action, "outcome": found[0].outcome, "detail": found[0].detail}
+
+
+def reads_counted(monkeypatch: pytest.MonkeyPatch, installation: Installation) -> list[int]:
+    """Counts the read transactions opened from now on (one entry each)."""
+    opened: list[int] = []
+    read = installation.store.read
+
+    def counted() -> Any:
+        opened.append(1)
+        return read()
+
+    monkeypatch.setattr(installation.store, "read", counted)
+    return opened
