@@ -16,7 +16,13 @@ collapsed stacks.
 ``--vault`` measures the Vault face's hot read of the same stack instead
 (``GET /v1/secret/data/bench-account/web``, answered at hand like the native list).
 
-Run: ``.venv/bin/python bench/server_cpu.py [--runs 3] [--duration 8] [--src DIR] [--vault]``.
+``--task`` picks what is asked (``TASKS``): ``list`` (the default, above) or ``reveal-one``, one
+stack key (``GET .../secrets/STACK_SECRET_000?reveal=true``), measured with the list as its
+baseline on the same server, alternately, and their ratio (issue 21: one-secret CPU per request
+within 2x of the 200-secret list's); ``make bench`` runs that.
+
+Run: ``.venv/bin/python bench/server_cpu.py [--runs 3] [--duration 8] [--src DIR] [--vault]
+[--task reveal-one]``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,27 @@ import api_bench
 from results import emit
 
 TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a task asks (a path of the stack's uid) and what it is called; ``baseline``: the
+    task measured alongside it on the same server, alternately, and ``target`` the most their
+    CPU per request may be in ratio."""
+
+    title: str
+    path: str
+    baseline: str | None = None
+    target: float | None = None
+
+
+LIST_PATH = "/api/3/stacks/{uid}/secrets?reveal=true&per_page=1000"
+TASKS = {
+    "list": Task("200-secret reveal", LIST_PATH),
+    "reveal-one": Task(
+        "one-secret reveal", "/api/3/stacks/{uid}/secrets/STACK_SECRET_000?reveal=true", "list", 2.0
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -130,12 +157,17 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--src", type=Path, help="another checkout's src, measured alternately")
     parser.add_argument("--vault", action="store_true", help="the /v1 KV read of the stack")
+    parser.add_argument("--task", choices=TASKS, default="list", help="what is asked (TASKS)")
     parser.add_argument("--py-spy", type=Path, help="record this checkout's last run here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="stacksafe-cpu-") as tmp:
         work = Path(tmp)
         checkouts = {"this checkout": None} | ({"--src": args.src} if args.src else {})
-        samples: dict[str, list[Sample]] = {label: [] for label in checkouts}
+        task = TASKS[args.task]
+        tasks = [args.task] + ([task.baseline] if task.baseline else [])
+        samples: dict[tuple[str, str], list[Sample]] = {
+            (label, name): [] for label in checkouts for name in tasks
+        }
         installed = {
             label: _install(work / f"data-{n}", src)
             for n, (label, src) in enumerate(checkouts.items())
@@ -143,43 +175,57 @@ def main() -> None:
         for run in range(args.runs):
             for label, src in checkouts.items():
                 data_dir, token, stack_uid = installed[label]
-                path = (
-                    "/v1/secret/data/bench-account/web"
-                    if args.vault
-                    else f"/api/3/stacks/{stack_uid}/secrets?reveal=true&per_page=1000"
-                )
                 serve = [
                     *(str(BIN / "stacksafe"), "serve", "--host", api_bench.HOST),
                     *("--data-dir", data_dir, "--rate-limit", str(10**9)),
                 ]
                 server = api_bench._start(label, serve, _env(src), work / "server.log", "/healthz")
                 with api_bench._running(server):
-                    last = run == args.runs - 1 and src is None
-                    spy = args.py_spy if last else None
-                    samples[label].append(
-                        _run(server.port, path, token, args.duration, server.process.pid, spy)
-                    )
+                    for name in tasks:
+                        path = TASKS[name].path.format(uid=stack_uid)
+                        if args.vault and name == "list":
+                            path = "/v1/secret/data/bench-account/web"
+                        last = run == args.runs - 1 and src is None and name == args.task
+                        spy = args.py_spy if last else None
+                        samples[label, name].append(
+                            _run(server.port, path, token, args.duration, server.process.pid, spy)
+                        )
         what = "the /v1 KV read" if args.vault else "the native list"
-        print(f"# Server CPU per request: 200-secret reveal ({what}), wrk -t2 -c32\n")
+        titles = " and ".join(TASKS[name].title for name in tasks)
+        print(f"# Server CPU per request: {titles} ({what}), wrk -t2 -c32\n")
         print(f"{args.runs} run(s) of {args.duration} s each, medians.\n")
         print(
-            "| server code | requests/run | user ms/req | system ms/req | total ms/req"
+            "| task | server code | requests/run | user ms/req | system ms/req | total ms/req"
             " | of which the event loop's thread |"
         )
-        print("|---|---:|---:|---:|---:|---:|")
+        print("|---|---|---:|---:|---:|---:|---:|")
         totals = {}
-        for label, found in samples.items():
+        for (label, name), found in samples.items():
             user = statistics.median(s.per_request[0] for s in found)
             system = statistics.median(s.per_request[1] for s in found)
-            totals[label] = statistics.median(sum(s.per_request) for s in found)
+            totals[label, name] = statistics.median(sum(s.per_request) for s in found)
             shown = label if label == "this checkout" else f"`{args.src}`"
             requests = statistics.median(s.requests for s in found)
             loop = statistics.median(s.loop_ms / s.requests for s in found)
             print(
-                f"| {shown} | {requests:.0f} | {user:.3f} | {system:.3f} | {totals[label]:.3f}"
-                f" | {loop:.3f} |"
+                f"| {name} | {shown} | {requests:.0f} | {user:.3f} | {system:.3f}"
+                f" | {totals[label, name]:.3f} | {loop:.3f} |"
             )
-        emit("server CPU per 200-secret reveal", measured=f"{totals['this checkout']:.3f} ms/req")
+        for name in tasks:
+            measured = totals["this checkout", name]
+            emit(f"server CPU per {TASKS[name].title}", measured=f"{measured:.3f} ms/req")
+        if task.baseline is not None and task.target is not None:
+            measured = totals["this checkout", args.task]
+            baseline = totals["this checkout", task.baseline]
+            ratio = measured / baseline
+            emit(
+                f"server CPU per request: {task.title} / {TASKS[task.baseline].title}",
+                measured=f"{measured:.3f} ms/req",
+                baseline=f"{baseline:.3f} ms/req",
+                ratio=ratio,
+                target=f"<= {task.target:.1f}",
+                passed=ratio <= task.target,
+            )
 
 
 if __name__ == "__main__":
