@@ -56,6 +56,23 @@ def revision(installation: Installation, target: Target) -> str | None:
         return queries.secrets_revision(conn, target.account.id, target.stack_id)
 
 
+def test_a_cold_read_of_one_key_keeps_its_whole_level(
+    installation: Installation, stack_target: Target
+) -> None:
+    """So the next reads of its keys (and of the level) open nothing (api.fast_path: at hand)."""
+    put(installation, stack_target, "K", "v1")
+    put(installation, stack_target, "J", "v2")
+    cache = installation.read_cache
+    assert cache is not None
+    cache.clear()
+    read = as_read(installation, stack_target)
+    assert get_secret(installation, LOCAL, read, "K", reveal=True).raw_value == SecretValue("v1")
+    misses, hits = cache.misses, cache.hits
+    assert get_secret(installation, LOCAL, read, "J", reveal=True).raw_value == SecretValue("v2")
+    assert values(installation, read) == {"K": "v1", "J": "v2"}
+    assert (cache.misses, cache.hits) == (misses, hits + 2)
+
+
 @pytest.fixture
 def other_server(settings: Settings, installation: Installation) -> Iterator[Installation]:
     """A second process's installation on the same database (its own cache)."""
