@@ -16,9 +16,12 @@ from httpx import Response
 from stacksafe.api.app import create_app
 from stacksafe.core.audit_events import list_events
 from stacksafe.core.installation import Installation
-from tests.api.helpers import World, client_for
+from stacksafe.core.principals import revoke_token
+from stacksafe.core.tenancy import create_account
+from tests.actors import LOCAL
+from tests.api.helpers import World, client_for, user_with_token
 
-__all__ = ["both", "compared", "event_of", "last_event", "reads_counted"]
+__all__ = ["REFUSED", "both", "compared", "event_of", "last_event", "reads_counted", "refused"]
 
 # The headers a client reads of an answer.
 READ_HEADERS = (
@@ -78,3 +81,31 @@ def reads_counted(monkeypatch: pytest.MonkeyPatch, installation: Installation) -
 
     monkeypatch.setattr(installation.store, "read", counted)
     return opened
+
+
+# Who is refused a reveal of the world's stack, and why: see ``refused``.
+REFUSED = ["no-token", "bad-token", "revoked", "viewer", "other-account", "no-such-stack"]
+
+
+def refused(world: World, who: str) -> tuple[str | None, str]:
+    """The token ``who`` (one of ``REFUSED``) presents, and the stack uid it asks for: none, a
+    token never issued, a revoked one, a viewer's (may describe, not reveal), another account's
+    administrator's, or the administrator's for a stack that does not exist."""
+    installation = world.installation
+    if who == "no-token":
+        return None, world.stack.uid
+    if who == "bad-token":
+        return "ssk_" + "0" * 40, world.stack.uid
+    if who == "revoked":
+        created = user_with_token(installation, "gone@acme.test", "acme", "administrator")
+        revoke_token(installation, LOCAL, created.uid)
+        return created.token, world.stack.uid
+    if who == "viewer":
+        viewer = user_with_token(installation, "viewer@acme.test", "acme", "viewer")
+        return viewer.token, world.stack.uid
+    if who == "other-account":
+        create_account(installation, LOCAL, "globex")
+        other = user_with_token(installation, "other@globex.test", "globex", "administrator")
+        return other.token, world.stack.uid
+    assert who == "no-such-stack", who
+    return world.admin_token.token, "nosuchstack"

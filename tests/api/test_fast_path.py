@@ -18,7 +18,15 @@ from stacksafe.api.list_query import SecretsPage, read_query
 from stacksafe.core.audit_events import list_events
 from stacksafe.core.principals import revoke_token
 from tests.actors import LOCAL
-from tests.api.fast_answers import both, compared, event_of, last_event, reads_counted
+from tests.api.fast_answers import (
+    REFUSED,
+    both,
+    compared,
+    event_of,
+    last_event,
+    reads_counted,
+    refused,
+)
 from tests.api.helpers import World, client_for, set_local, user_with_token
 
 # Queries the fast path answers itself, and what it reads from them.
@@ -103,30 +111,11 @@ def test_same_answer_and_same_audit_event_with_and_without_the_fast_path(
     assert events[0] == events[1]
 
 
-@pytest.mark.parametrize(
-    "who", ["no-token", "bad-token", "revoked", "viewer", "other-account", "no-such-stack"]
-)
+@pytest.mark.parametrize("who", REFUSED)
 def test_same_refusals_with_and_without_the_fast_path(seeded: World, who: str) -> None:
     installation = seeded.installation
-    url = seeded.stack_url() + "?reveal=true"
-    token: str | None = seeded.admin_token.token
-    if who == "no-token":
-        token = None
-    elif who == "bad-token":
-        token = "ssk_" + "0" * 40
-    elif who == "revoked":
-        created = user_with_token(installation, "gone@acme.test", "acme", "administrator")
-        revoke_token(installation, LOCAL, created.uid)
-        token = created.token
-    elif who == "viewer":
-        token = user_with_token(installation, "viewer@acme.test", "acme", "viewer").token
-    elif who == "other-account":
-        from stacksafe.core.tenancy import create_account
-
-        create_account(installation, LOCAL, "globex")
-        token = user_with_token(installation, "other@globex.test", "globex", "administrator").token
-    else:
-        url = "/api/3/stacks/nosuchstack/secrets?reveal=true"
+    token, uid = refused(seeded, who)
+    url = f"/api/3/stacks/{uid}/secrets?reveal=true"
     fast, route = both(seeded, token)
     answers = []
     events = []

@@ -23,7 +23,15 @@ from stacksafe.core.installation import Installation
 from stacksafe.core.principals import revoke_token
 from stacksafe.core.reveal import RevealQuery
 from tests.actors import LOCAL
-from tests.api.fast_answers import both, compared, event_of, last_event, reads_counted
+from tests.api.fast_answers import (
+    REFUSED,
+    both,
+    compared,
+    event_of,
+    last_event,
+    reads_counted,
+    refused,
+)
 from tests.api.helpers import World, client_for, set_local, user_with_token
 from tests.core.helpers_references import dangling
 from tests.damage import KINDS, damage, values_seeded
@@ -132,30 +140,10 @@ def test_same_answer_and_same_audit_event_for_a_key_with_and_without_the_fast_pa
         assert answers["BROKEN", "reveal=true"]["status"] == 409
 
 
-@pytest.mark.parametrize(
-    "who", ["no-token", "bad-token", "revoked", "viewer", "other-account", "no-such-stack"]
-)
+@pytest.mark.parametrize("who", REFUSED)
 def test_same_refusals_for_a_key_with_and_without_the_fast_path(seeded: World, who: str) -> None:
-    installation = seeded.installation
-    url = seeded.stack_url("OWN") + "?reveal=true"
-    token: str | None = seeded.admin_token.token
-    if who == "no-token":
-        token = None
-    elif who == "bad-token":
-        token = "ssk_" + "0" * 40
-    elif who == "revoked":
-        created = user_with_token(installation, "gone@acme.test", "acme", "administrator")
-        revoke_token(installation, LOCAL, created.uid)
-        token = created.token
-    elif who == "viewer":  # may describe, may not reveal
-        token = user_with_token(installation, "viewer@acme.test", "acme", "viewer").token
-    elif who == "other-account":
-        from stacksafe.core.tenancy import create_account
-
-        create_account(installation, LOCAL, "globex")
-        token = user_with_token(installation, "other@globex.test", "globex", "administrator").token
-    else:
-        url = "/api/3/stacks/nosuchstack/secrets/OWN?reveal=true"
+    token, uid = refused(seeded, who)
+    url = f"/api/3/stacks/{uid}/secrets/OWN?reveal=true"
     assert seeded.client.get(url).status_code in (200, 404)  # the level kept: at hand if allowed
     answer = _same(seeded, [url], token)[0]
     assert answer["status"] == {"no-token": 401, "bad-token": 401, "revoked": 401}.get(
