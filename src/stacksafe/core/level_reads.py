@@ -20,10 +20,13 @@ from stacksafe.core.tenancy import Target
 from stacksafe.crypto import encode_value
 from stacksafe.errors import Conflict, IntegrityError
 from stacksafe.model import Secret, SecretValue
+from stacksafe.paging import MAX_PER_PAGE
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
+from stacksafe.store.level_size import level_rows
 
 __all__ = [
+    "WHOLE_FOR_ONE_KEY",
     "cached_level",
     "level_of",
     "open_rows",
@@ -31,6 +34,10 @@ __all__ = [
     "resolved_values",
     "reveal_detail",
 ]
+
+# The most rows of a level a read of one key opens whole (to keep it): the most a list gives
+# in one page; a bigger level's keys are read one by one, as a list of it reads it whole.
+WHOLE_FOR_ONE_KEY = MAX_PER_PAGE
 
 
 def open_rows(
@@ -87,23 +94,42 @@ def read_level(
         rows, overrides = _stored_rows(conn, target, key)
         return open_rows(conn, installation, target, rows, reveal, overrides)
     found = cache.get(level_of(target), revision)
-    if found is None:
-        try:
-            # One key too: the whole level is opened and kept, so the next reads of its keys
-            # are answered from memory (at hand, on the event loop: api.fast_path).
-            rows, overrides = _stored_rows(conn, target, None)
-            found = CachedLevel.of(
-                revision, open_rows(conn, installation, target, rows, True, overrides)
-            )
-        except IntegrityError:
-            if key is None:
-                raise
-            # A level with one damaged row still gives its other keys: the key read alone (a
-            # whole read fails, and keeps nothing).
+    if found is None and key is not None:
+        found = _kept_for_one_key(conn, installation, target, revision)
+        if found is None:
             rows, overrides = _stored_rows(conn, target, key)
             return open_rows(conn, installation, target, rows, reveal, overrides)
+    if found is None:
+        found = _opened_level(conn, installation, target, revision)
         cache.put(level_of(target), found)
     return found.secrets(key, reveal)
+
+
+def _opened_level(
+    conn: Connection, installation: Installation, target: Target, revision: str
+) -> CachedLevel:
+    rows, overrides = _stored_rows(conn, target, None)
+    return CachedLevel.of(revision, open_rows(conn, installation, target, rows, True, overrides))
+
+
+def _kept_for_one_key(
+    conn: Connection, installation: Installation, target: Target, revision: str
+) -> CachedLevel | None:
+    """For a read of one key: its whole level opened and kept, so the next reads of its keys
+    are answered from memory (at hand, on the event loop: api.fast_path). None, and the key is
+    read alone, when the level has more than ``WHOLE_FOR_ONE_KEY`` rows (one key must not cost
+    a huge level's decryption) or a damaged row (which must not make the level's other keys
+    unreadable; a whole read fails, and keeps nothing)."""
+    most = WHOLE_FOR_ONE_KEY
+    if level_rows(conn, target.account.id, target.stack_id, most) > most:
+        return None
+    try:
+        opened = _opened_level(conn, installation, target, revision)
+    except IntegrityError:
+        return None
+    if installation.read_cache is not None:
+        installation.read_cache.put(level_of(target), opened)
+    return opened
 
 
 def level_of(target: Target) -> Level:
