@@ -11,16 +11,26 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
 
 from stacksafe.api.app import StacksafeApi, create_app
 from stacksafe.api.fast_path import APPLIES
 from stacksafe.api.list_query import SecretsPage, read_query
 from stacksafe.core.audit_events import list_events
-from stacksafe.core.installation import Installation, open_installation
+from stacksafe.core.installation import open_installation
 from stacksafe.core.principals import revoke_token
 from stacksafe.settings import Settings
 from tests.actors import LOCAL
+from tests.api.fast_answers import (
+    REFUSED,
+    both,
+    compared,
+    event_of,
+    hops_counted,
+    last_event,
+    reads_counted,
+    refused,
+    statements_counted,
+)
 from tests.api.helpers import World, client_for, set_local, user_with_token
 
 # Queries the fast path answers itself, and what it reads from them.
@@ -68,41 +78,6 @@ def test_the_fast_path_passes_anything_else_to_the_route(query: str) -> None:
     assert read_query(query.encode()) is None
 
 
-def _both(world: World, token: str | None) -> tuple[TestClient, TestClient]:
-    fast = create_app(world.installation)
-    without = create_app(world.installation, fast_path=False)
-    return client_for(fast, token), client_for(without, token)
-
-
-def _compared(response: Response) -> dict[str, Any]:
-    return {
-        "status": response.status_code,
-        "body": response.json(),
-        "headers": {
-            name: response.headers.get(name)
-            for name in (
-                "content-type",
-                "x-ratelimit-limit",
-                "x-ratelimit-remaining",
-                "www-authenticate",
-                "etag",
-                "cache-control",
-            )
-        },
-    }
-
-
-def _last_event(installation: Installation) -> dict[str, Any]:
-    event = list_events(installation, limit=1)[0]
-    return {
-        "action": event.action,
-        "outcome": event.outcome,
-        "actor": event.actor,
-        "stack_uid": event.stack_uid,
-        "detail": event.detail,
-    }
-
-
 @pytest.fixture
 def seeded(world: World) -> World:
     set_local(world.installation, world.account_target, {"SHARED": "from-account", "REF": "x"})
@@ -129,48 +104,29 @@ def test_same_answer_and_same_audit_event_with_and_without_the_fast_path(
         "account-name": "/api/3/accounts/acme/secrets",
     }[level]
     url = f"{base}?{query}" if query else base
-    fast, route = _both(seeded, seeded.admin_token.token)
+    fast, route = both(seeded, seeded.admin_token.token)
     answers = []
     events = []
     for client in (fast, route):
         with client:
-            answers.append(_compared(client.get(url)))
-        events.append(_last_event(seeded.installation))
+            answers.append(compared(client.get(url)))
+        events.append(last_event(seeded.installation))
     assert answers[0] == answers[1]
     assert events[0] == events[1]
 
 
-@pytest.mark.parametrize(
-    "who", ["no-token", "bad-token", "revoked", "viewer", "other-account", "no-such-stack"]
-)
+@pytest.mark.parametrize("who", REFUSED)
 def test_same_refusals_with_and_without_the_fast_path(seeded: World, who: str) -> None:
     installation = seeded.installation
-    url = seeded.stack_url() + "?reveal=true"
-    token: str | None = seeded.admin_token.token
-    if who == "no-token":
-        token = None
-    elif who == "bad-token":
-        token = "ssk_" + "0" * 40
-    elif who == "revoked":
-        created = user_with_token(installation, "gone@acme.test", "acme", "administrator")
-        revoke_token(installation, LOCAL, created.uid)
-        token = created.token
-    elif who == "viewer":
-        token = user_with_token(installation, "viewer@acme.test", "acme", "viewer").token
-    elif who == "other-account":
-        from stacksafe.core.tenancy import create_account
-
-        create_account(installation, LOCAL, "globex")
-        token = user_with_token(installation, "other@globex.test", "globex", "administrator").token
-    else:
-        url = "/api/3/stacks/nosuchstack/secrets?reveal=true"
-    fast, route = _both(seeded, token)
+    token, uid = refused(seeded, who)
+    url = f"/api/3/stacks/{uid}/secrets?reveal=true"
+    fast, route = both(seeded, token)
     answers = []
     events = []
     for client in (fast, route):
         with client:
-            answers.append(_compared(client.get(url)))
-        events.append(_last_event(installation))
+            answers.append(compared(client.get(url)))
+        events.append(last_event(installation))
     assert answers[0] == answers[1]
     assert answers[0]["status"] in (401, 403, 404)
     assert events[0] == events[1]
@@ -182,7 +138,7 @@ def test_the_fast_path_sends_no_value_when_the_audit_event_cannot_be_written(see
     client = seeded.client
     assert client.get(seeded.stack_url() + "?reveal=true").status_code == 200  # kept
     break_audit_log(seeded.installation)
-    fast, route = _both(seeded, seeded.admin_token.token)
+    fast, route = both(seeded, seeded.admin_token.token)
     answers = []
     for other in (fast, route):
         with other:
@@ -254,82 +210,24 @@ def plain(world: World) -> World:
     return world
 
 
-def _reads(monkeypatch: pytest.MonkeyPatch, installation: Installation) -> list[int]:
-    """Counts the read transactions opened from now on (one entry each)."""
-    opened: list[int] = []
-    read = installation.store.read
-
-    def counted() -> Any:
-        opened.append(1)
-        return read()
-
-    monkeypatch.setattr(installation.store, "read", counted)
-    return opened
-
-
-def _statements(monkeypatch: pytest.MonkeyPatch, installation: Installation) -> list[int]:
-    """Counts the one-statement reads of the event loop's reader from now on: SQLite's at once
-    (store.nowait), PostgreSQL's awaited (store.loop_reader)."""
-    sent: list[int] = []
-    store = installation.store
-    if store.nowait is not None:
-        at_once = store.nowait.first
-
-        def counted(*args: Any) -> Any:
-            sent.append(1)
-            return at_once(*args)
-
-        monkeypatch.setattr(store.nowait, "first", counted)
-    else:
-        assert store.loop_reader is not None
-        awaited = store.loop_reader.first
-
-        async def counted_on_loop(*args: Any) -> Any:
-            sent.append(1)
-            return await awaited(*args)
-
-        monkeypatch.setattr(store.loop_reader, "first", counted_on_loop)
-    return sent
-
-
-def _hops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the hops to a worker thread (anyio's, as the fast path makes them) from now on."""
-    import anyio.to_thread
-
-    hops: list[int] = []
-    run_sync = anyio.to_thread.run_sync
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        hops.append(1)
-        return await run_sync(*args, **kwargs)
-
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
-    return hops
-
-
-def _event_of(response: Response, installation: Installation) -> dict[str, Any]:
-    """The audit event written for ``response``, found by its request id."""
-    wanted = response.headers["request-id"]
-    found = [e for e in list_events(installation, limit=50) if e.request_id == wanted]
-    assert len(found) == 1, found
-    return {"action": found[0].action, "outcome": found[0].outcome, "detail": found[0].detail}
-
-
 def test_a_warm_reveal_is_one_statement_on_the_loop_and_answers_as_the_first(
     plain: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = plain.client
     client.get(plain.stack_url() + WARM)  # reads and decrypts: the level is kept
     first = client.get(plain.stack_url() + WARM)  # makes the page and the event detail: kept
-    reads = _reads(monkeypatch, plain.installation)
-    statements, hops = _statements(monkeypatch, plain.installation), _hops(monkeypatch)
+    reads = reads_counted(monkeypatch, plain.installation)
+    statements, hops = (
+        statements_counted(monkeypatch, plain.installation),
+        hops_counted(monkeypatch),
+    )
     second = client.get(plain.stack_url() + WARM)
     # On both databases: the revision read on the event loop (SQLite's at once, PostgreSQL's
     # awaited), no transaction, no thread.
     assert (len(statements), len(reads), len(hops)) == (1, 0, 0)
     assert second.status_code == first.status_code == 200
     assert second.content == first.content
-    assert _event_of(second, plain.installation) == _event_of(first, plain.installation)
+    assert event_of(second, plain.installation) == event_of(first, plain.installation)
     assert int(second.headers["x-ratelimit-remaining"]) == (
         int(first.headers["x-ratelimit-remaining"]) - 1
     )
@@ -375,7 +273,7 @@ def test_a_change_after_a_warm_reveal_applies_to_the_next_one(plain: World, chan
     assert after.status_code == {"revoked": 401, "demoted": 403, "expired": 401}[change]
     assert "stack-value" not in after.text
     if change == "demoted":  # the refusal is recorded, once
-        assert _event_of(after, installation)["outcome"] == "denied"
+        assert event_of(after, installation)["outcome"] == "denied"
 
 
 def test_a_page_not_made_yet_is_made_at_hand_then_kept(
@@ -385,14 +283,17 @@ def test_a_page_not_made_yet_is_made_at_hand_then_kept(
     for _ in range(2):
         assert client.get(plain.stack_url() + WARM).status_code == 200  # this page is kept
     other_page = plain.stack_url() + "?reveal=true&per_page=2&page=1"
-    reads = _reads(monkeypatch, plain.installation)
-    statements, hops = _statements(monkeypatch, plain.installation), _hops(monkeypatch)
+    reads = reads_counted(monkeypatch, plain.installation)
+    statements, hops = (
+        statements_counted(monkeypatch, plain.installation),
+        hops_counted(monkeypatch),
+    )
     answers = [client.get(other_page) for _ in range(2)]  # made at hand, then kept
     assert (len(statements), len(reads), len(hops)) == (2, 0, 0)
     assert [a.status_code for a in answers] == [200, 200]
     assert answers[0].json() == answers[1].json()
     assert [s["key"] for s in answers[0].json()["response"]] == ["ONLY", "OWN"]
-    assert _event_of(answers[0], plain.installation) == _event_of(answers[1], plain.installation)
+    assert event_of(answers[0], plain.installation) == event_of(answers[1], plain.installation)
 
 
 def test_bad_tokens_from_an_address_do_not_throttle_its_warm_token(plain: World) -> None:
@@ -461,8 +362,17 @@ def test_reveals_with_many_purposes_keep_the_page_made_once(
     for n in range(30):  # as `stacksafe run` sends them: one purpose per command
         answer = plain.client.get(plain.stack_url() + WARM + f"&purpose=run+cmd{n % 6}")
         assert answer.status_code == 200
-        assert _event_of(answer, plain.installation)["detail"]["purpose"] == f"run cmd{n % 6}"
+        assert event_of(answer, plain.installation)["detail"]["purpose"] == f"run cmd{n % 6}"
     assert len(renders) == 2  # read and rendered; then made once for the kept level
+
+
+# The routes the fast path answers for (tests/api/test_fast_path_key.py: the keys).
+FAST_ROUTE_NAMES = (
+    "list_stack_secrets",
+    "list_account_secrets",
+    "get_stack_secret",
+    "get_account_secret",
+)
 
 
 def test_the_fast_path_does_the_work_of_every_middleware_and_dependency(world: World) -> None:
@@ -478,12 +388,8 @@ def test_the_fast_path_does_the_work_of_every_middleware_and_dependency(world: W
     for m in app.user_middleware:
         assert isinstance(m.cls, type)  # each middleware of the app is a class
         middleware.add(m.cls.__name__)
-    lists = [
-        r
-        for r in router.routes
-        if isinstance(r, APIRoute) and r.name in ("list_stack_secrets", "list_account_secrets")
-    ]
-    assert len(lists) == 2
+    lists = [r for r in router.routes if isinstance(r, APIRoute) and r.name in FAST_ROUTE_NAMES]
+    assert len(lists) == len(FAST_ROUTE_NAMES)
     pending = [d for route in lists for d in route.dependant.dependencies]
     # Dependencies of the app, and of the router as the app includes it, apply to it too.
     declared = list(app.router.dependencies)
@@ -520,7 +426,7 @@ def test_a_warm_reveal_starts_its_answer_only_once_its_event_is_committed(
     with TestClient(watched, headers={"Authorization": f"Bearer {plain.admin_token.token}"}) as c:
         for n in range(2):  # the level, then the page kept
             assert c.get(plain.stack_url() + WARM, headers={"Request-Id": f"r{n}"}).is_success
-        statements, hops = _statements(monkeypatch, installation), _hops(monkeypatch)
+        statements, hops = statements_counted(monkeypatch, installation), hops_counted(monkeypatch)
         warm = c.get(plain.stack_url() + WARM, headers={"Request-Id": "warm"})
     assert warm.status_code == 200
     assert (len(statements), len(hops)) == (1, 0)  # answered at hand
@@ -535,7 +441,10 @@ def test_a_warm_reveal_sends_no_value_when_its_event_cannot_be_written(
     for _ in range(2):  # the level, then the page kept
         assert plain.client.get(plain.stack_url() + WARM).status_code == 200
     break_audit_log(plain.installation)
-    statements, hops = _statements(monkeypatch, plain.installation), _hops(monkeypatch)
+    statements, hops = (
+        statements_counted(monkeypatch, plain.installation),
+        hops_counted(monkeypatch),
+    )
     answer = plain.client.get(plain.stack_url() + WARM)
     assert (len(statements), len(hops)) == (1, 0)  # answered at hand: refused there
     assert answer.status_code == 503
@@ -553,7 +462,7 @@ def test_a_write_through_another_server_is_seen_by_the_next_warm_reveal(
         set_local(other, plain.stack_target, {"OWN": "from-the-other-server"})
     finally:
         other.close()
-    statements = _statements(monkeypatch, plain.installation)
+    statements = statements_counted(monkeypatch, plain.installation)
     after = plain.client.get(plain.stack_url() + WARM)
     assert len(statements) == 1  # the revision read on the loop, which tells of the write
     assert after.status_code == 200

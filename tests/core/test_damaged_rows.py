@@ -163,3 +163,18 @@ def test_a_write_that_opens_a_damaged_earlier_value_is_refused_and_recorded(
     # Nothing was written: the stack's K is still at version 2, or still deleted (inherited).
     now = get_secret(installation, LOCAL, stack_target, "K")
     assert (now.inherited, now.version) == ((True, 1) if operation == "undelete" else (False, 2))
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "other_secrets_version"])
+def test_the_other_keys_of_a_damaged_level_still_read_one_at_a_time(
+    installation: Installation, account_target: Target, stack_target: Target, kind: str
+) -> None:
+    """A cold one-key read opens and keeps its whole level (core.level_reads); a damaged row
+    elsewhere in it makes that key be read alone, and records nothing (it was not asked)."""
+    seeded(installation, account_target, stack_target)
+    assert stack_target.stack is not None
+    damage(installation.store.engine, stack_target.stack.id, kind)
+    for _ in range(2):  # nothing was kept by the first: the second reads alone again
+        other = get_secret(installation, LOCAL, stack_target, "OTHER", reveal=True)
+        assert other.raw_value == SecretValue(OTHER)
+    assert integrity_events(installation) == []

@@ -56,6 +56,43 @@ def revision(installation: Installation, target: Target) -> str | None:
         return queries.secrets_revision(conn, target.account.id, target.stack_id)
 
 
+def test_a_cold_read_of_one_key_keeps_its_whole_level(
+    installation: Installation, stack_target: Target
+) -> None:
+    """So the next reads of its keys (and of the level) open nothing (api.fast_path: at hand)."""
+    put(installation, stack_target, "K", "v1")
+    put(installation, stack_target, "J", "v2")
+    cache = installation.read_cache
+    assert cache is not None
+    cache.clear()
+    read = as_read(installation, stack_target)
+    assert get_secret(installation, LOCAL, read, "K", reveal=True).raw_value == SecretValue("v1")
+    misses, hits = cache.misses, cache.hits
+    assert get_secret(installation, LOCAL, read, "J", reveal=True).raw_value == SecretValue("v2")
+    assert values(installation, read) == {"K": "v1", "J": "v2"}
+    assert (cache.misses, cache.hits) == (misses, hits + 2)
+
+
+def test_a_key_of_a_level_too_big_to_open_whole_is_read_alone(
+    installation: Installation, stack_target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stacksafe.core.level_reads as level_reads
+
+    put(installation, stack_target, "K", "v1")
+    put(installation, stack_target, "J", "v2")
+    monkeypatch.setattr(level_reads, "WHOLE_FOR_ONE_KEY", 1)
+    cache = installation.read_cache
+    assert cache is not None
+    cache.clear()
+    read = as_read(installation, stack_target)
+    for _ in range(2):  # nothing kept: each read opens its key alone
+        assert get_secret(installation, LOCAL, read, "K", reveal=True).raw_value == SecretValue(
+            "v1"
+        )
+    assert cache.kept_bytes == 0
+    assert cache.hits == 0
+
+
 @pytest.fixture
 def other_server(settings: Settings, installation: Installation) -> Iterator[Installation]:
     """A second process's installation on the same database (its own cache)."""

@@ -131,10 +131,15 @@ def test_at_hand_answers_only_a_warm_read_and_then_exactly_as_the_waiting_one(
     assert len(admitted) == 1
     first, second = _reveals(installation)[:2]
     assert first == second
-    # What is never answered at hand (one key; an account) is left to the waiting read.
-    assert at_hand(where, RevealQuery(reveal=True, key="OWN")) is None
+    # One key comes from the kept level, answered as the waiting read answers it.
+    one = RevealQuery(reveal=True, key="OWN")
+    warm_one = at_hand(where, one)
+    assert warm_one is not None
+    assert warm_one.result() == reveal(installation, Credential(token), where, one).result()
+    assert len(admitted) == 2
+    # An account is never answered at hand: left to the waiting read.
     assert at_hand(AccountRef(seeded.account.uid), query) is None
-    assert len(admitted) == 1
+    assert len(admitted) == 2
 
 
 def test_at_hand_leaves_a_refusal_to_the_waiting_read_which_records_it(

@@ -88,8 +88,8 @@ def default_threads(installation: Installation) -> int:
 
 
 class StacksafeApi(FastAPI):
-    """FastAPI, with api.fast_path answering the secret lists it recognises in front of the
-    middleware stack: for that one hot request, the stack's layers cost about as much CPU as
+    """FastAPI, with api.fast_path answering the secret lists and keys it recognises in front of
+    the middleware stack: for those hot requests, the stack's layers cost about as much CPU as
     the work once it is kept. The fast path does what of theirs applies to it (see there)."""
 
     fast_path: FastPath | None = None
@@ -138,7 +138,7 @@ class StacksafeApi(FastAPI):
                 FACE.reset(face)
                 scope[STATUS_NOTED] = seen.status
             return
-        scope[ROUTE_NOTED] = FAST_ROUTES[asked[0]]
+        scope[ROUTE_NOTED] = FAST_ROUTES[asked.level, asked.page is None]
         face = FACE.set("api")
         try:
             await self.fast_path(asked, scope, receive, send)

@@ -19,6 +19,7 @@ __all__ = [
     "account_out",
     "page_of",
     "plain_time",
+    "secret_json",
     "secret_out",
     "secrets_page_json",
     "stack_out",
@@ -57,23 +58,35 @@ def secrets_page_json(items: Sequence[Secret], pagination: Pagination) -> bytes:
     tests/api pins the equality with the model's own JSON.
     """
     body = {
-        "response": [
-            {
-                "key": s.key,
-                "value": s.value,
-                "raw_value": None if s.raw_value is None else s.raw_value.reveal(),
-                "inherited": s.inherited,
-                "created_at_iso": _utc(s.created_at),
-                "updated_at_iso": _utc(s.updated_at),
-            }
-            for s in items
-        ],
+        "response": [_secret_fields(s) for s in items],
         "count": pagination.count,
         "pagination": pagination.model_dump(),
         # Beside the six fields, by key: what a watcher compares and where each key comes from.
         "meta": {s.key: s.meta_json() for s in items},
     }
-    return orjson.dumps(body, option=orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS)
+    return orjson.dumps(body, option=_DUMPED)
+
+
+def secret_json(secret: Secret) -> bytes:
+    """One secret as the JSON of ``Envelope[SecretOut]``, byte for byte (the GET of a key,
+    answered by api.fast_path), made as ``secrets_page_json`` makes each of a page's."""
+    return orjson.dumps({"response": _secret_fields(secret)}, option=_DUMPED)
+
+
+# Aware UTC timestamps in the specification's form (Z, whole seconds).
+_DUMPED = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
+
+
+def _secret_fields(s: Secret) -> dict[str, object]:
+    """SecretOut's six fields, in its order, for orjson."""
+    return {
+        "key": s.key,
+        "value": s.value,
+        "raw_value": None if s.raw_value is None else s.raw_value.reveal(),
+        "inherited": s.inherited,
+        "created_at_iso": _utc(s.created_at),
+        "updated_at_iso": _utc(s.updated_at),
+    }
 
 
 def _utc(moment: datetime) -> datetime:

@@ -1,37 +1,41 @@
-"""The hottest read, ``GET /api/3/{stacks,accounts}/{ref}/secrets``, without FastAPI's routing.
+"""The hottest reads, ``GET /api/3/{stacks,accounts}/{ref}/secrets[/{key}]``, without FastAPI.
 
-Every deploy and every ``stacksafe run`` asks for it; through FastAPI it pays route matching,
-dependency solving and hops to the thread pool, more CPU than the read itself once the level is
-kept. This ASGI adapter answers exactly that request, when its query is plainly valid
-(api.list_query), through the same reveal service as the route (core.reveal) and the same
-page bodies (api.pages): on the event loop when everything is at hand, else in one thread hop.
-Anything else goes on to FastAPI unchanged, so the route stays the one definition of the
-endpoint. It runs in front of the app's middleware, so it does what each of them does;
-``APPLIES`` says how, and tests/api/test_fast_path.py fails when the app gains a middleware or
-the route a dependency that is not listed there.
+Every deploy and every ``stacksafe run`` asks for a list, and an application for its keys one
+at a time; through FastAPI each pays route matching, dependency solving and hops to the thread
+pool, more CPU than the read itself once the level is kept. This ASGI adapter answers exactly
+those requests, when their query is plainly valid (api.list_query), through the same reveal
+service as the routes (core.reveal) and the same bodies (api.pages for a list, api.convert's
+for a key): on the event loop when everything is at hand, else in one thread hop. Anything else
+goes on to FastAPI unchanged, so the routes stay the one definition of the endpoints. It runs
+in front of the app's middleware, so it does what each of them does; ``APPLIES`` says how, and
+tests/api/test_fast_path.py fails when the app gains a middleware or a route a dependency that
+is not listed there.
 """
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from anyio import to_thread
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from stacksafe.api.asgi_answer import answer_asgi
+from stacksafe.api.convert import secret_json
 from stacksafe.api.deps import ApiState, bad_tokens_counted, bearer_token, counted
 from stacksafe.api.durable import durable
 from stacksafe.api.errors import stacksafe_error_response, unexpected_response
-from stacksafe.api.list_query import read_query
-from stacksafe.api.routes.secrets import SecretsPage, page_body, where_of
+from stacksafe.api.list_query import read_key_query, read_query
+from stacksafe.api.routes.secrets import SecretsPage, etag, page_body, where_of
 from stacksafe.core.access import Principal
 from stacksafe.core.reveal import Credential, Revealed, RevealQuery, reveal, reveal_on_loop
+from stacksafe.core.secrets import one_secret
 from stacksafe.errors import StacksafeError
 
-__all__ = ["APPLIES", "FastPath"]
+__all__ = ["APPLIES", "Asked", "FastPath"]
 
-# The app's middleware and the list route's dependencies, and how this path does their work.
+# The app's middleware and the routes' dependencies, and how this path does their work.
 APPLIES = {
     "DeclaredSizeLimit": "a request that declares a body goes to FastAPI",
     "RequestId": "request_id_of and sending_id",
@@ -41,19 +45,31 @@ APPLIES = {
     "_api_state": "self.state",
     "caller": "core.reveal authenticates; admit counts (deps.counted, deps.bad_tokens_counted)",
 }
-_PATH = re.compile(r"/api/3/(stacks|accounts)/([^/]+)/secrets")
+# A list, or one key (FastAPI's ``{key}`` is one path segment, as here).
+_PATH = re.compile(r"/api/3/(stacks|accounts)/([^/]+)/secrets(?:/([^/]+))?")
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
 
 
+class Asked(NamedTuple):
+    """A request the fast path answers: the level (``stacks`` or ``accounts``), its reference,
+    what it asks of core.reveal, and the list's page (None: one key, ``query.key``)."""
+
+    level: str
+    ref: str
+    query: RevealQuery
+    page: SecretsPage | None
+
+
 class FastPath:
-    """Answers the plainly valid secret lists ``asked`` recognises (api.app calls it first)."""
+    """Answers the plainly valid secret lists and keys ``asked`` recognises (api.app calls it
+    first)."""
 
     def __init__(self, state: ApiState) -> None:
         self.state = state
 
     @staticmethod
-    def asked(scope: Scope) -> tuple[str, str, SecretsPage, RevealQuery] | None:
-        """(level, ref, query, reveal query) of the list ``scope`` asks for; None: FastAPI."""
+    def asked(scope: Scope) -> Asked | None:
+        """What ``scope`` asks for, when this path answers it; None: FastAPI."""
         if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
             return None
         path = _PATH.fullmatch(scope["path"])
@@ -61,12 +77,16 @@ class FastPath:
         # and validation apply to it; this path reads no body.
         if path is None or any(name in _BODY_HEADERS for name, _ in scope["headers"]):
             return None
-        query = read_query(scope["query_string"])
-        return None if query is None else (path.group(1), path.group(2), *query)
+        level, ref, key = path.groups()
+        if key is not None:
+            one = read_key_query(scope["query_string"], key)
+            return None if one is None else Asked(level, ref, one, None)
+        listed = read_query(scope["query_string"])
+        return None if listed is None else Asked(level, ref, listed[1], listed[0])
 
     async def __call__(
         self,
-        asked: tuple[str, str, SecretsPage, RevealQuery],
+        asked: Asked,
         scope: Scope,
         receive: Receive,
         send: Send,
@@ -81,35 +101,42 @@ class FastPath:
             lambda exc: unexpected_response(scope["method"], scope["path"], exc),
         )
 
-    async def _answer(
-        self, asked: tuple[str, str, SecretsPage, RevealQuery], scope: Scope, request_id: str
-    ) -> Response:
-        level, ref, page, query = asked
-        state, where, limits = self.state, where_of(level, ref), {}
+    async def _answer(self, asked: Asked, scope: Scope, request_id: str) -> Response:
+        level, ref, query, page = asked
+        state, where, headers = self.state, where_of(level, ref), {}
         # The first, as Starlette's request.headers.get gives it.
         authorization = next((v for n, v in scope["headers"] if n == b"authorization"), b"")
         client = scope.get("client")
         source_ip = client[0] if client else None
 
         def admit(actor: Principal) -> None:
-            limits.update(counted(state, actor))
+            headers.update(counted(state, actor))
 
         def credential() -> Credential:
             return Credential(bearer_token(authorization.decode("latin-1")), source_ip, request_id)
 
+        def body_of(found: Revealed) -> tuple[Revealed, bytes]:
+            """The reveal and its body: the page of a list, or the one key's JSON."""
+            if page is not None:
+                return found, page_body(state.pages, found, page)
+            assert query.key is not None  # noqa: S101 - a request without a page asks one
+            secret = one_secret(found.secrets, query.key, found.target)
+            headers["ETag"] = etag(secret.version)
+            return found, secret_json(secret)
+
         async def at_hand() -> tuple[Revealed, bytes] | Response | None:
-            """The reveal and its page when at hand (else None, having refused and counted
+            """The reveal and its body when at hand (else None, having refused and counted
             nothing), or an error's response."""
             try:
                 found = await reveal_on_loop(
                     state.installation, credential(), where, query, admit=admit
                 )
-                return None if found is None else (found, page_body(state.pages, found, page))
+                return None if found is None else body_of(found)
             except StacksafeError as exc:
                 return stacksafe_error_response(exc)
 
         def waited() -> tuple[Revealed, bytes] | Response:
-            """The reveal and its page, or an error's response."""
+            """The reveal and its body, or an error's response."""
             try:
                 asker = credential()
                 found = bad_tokens_counted(
@@ -118,7 +145,7 @@ class FastPath:
                     request_id,
                     lambda: reveal(state.installation, asker, where, query, admit=admit),
                 )
-                return found, page_body(state.pages, found, page)
+                return body_of(found)
             except StacksafeError as exc:
                 return stacksafe_error_response(exc)
 
@@ -136,4 +163,4 @@ class FastPath:
             revealed.result()  # durable by now: raises only if the event failed
         except StacksafeError as exc:
             return stacksafe_error_response(exc)
-        return Response(body, media_type="application/json", headers=limits)
+        return Response(body, media_type="application/json", headers=headers)

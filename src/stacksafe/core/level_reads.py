@@ -18,12 +18,15 @@ from stacksafe.core.read_cache import CachedLevel, Level
 from stacksafe.core.references import Limits, has_references, resolve_all
 from stacksafe.core.tenancy import Target
 from stacksafe.crypto import encode_value
-from stacksafe.errors import Conflict
+from stacksafe.errors import Conflict, IntegrityError
 from stacksafe.model import Secret, SecretValue
+from stacksafe.paging import MAX_PER_PAGE
 from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
+from stacksafe.store.level_size import level_rows
 
 __all__ = [
+    "WHOLE_FOR_ONE_KEY",
     "cached_level",
     "level_of",
     "open_rows",
@@ -31,6 +34,10 @@ __all__ = [
     "resolved_values",
     "reveal_detail",
 ]
+
+# The most rows of a level a read of one key opens whole (to keep it): the most a list gives
+# in one page; a bigger level's keys are read one by one, as a list of it reads it whole.
+WHOLE_FOR_ONE_KEY = MAX_PER_PAGE
 
 
 def open_rows(
@@ -88,17 +95,41 @@ def read_level(
         return open_rows(conn, installation, target, rows, reveal, overrides)
     found = cache.get(level_of(target), revision)
     if found is None and key is not None:
-        # One key is read alone, as without a cache: a level with one damaged row still
-        # gives its other keys (a whole read fails, and keeps nothing).
-        rows, overrides = _stored_rows(conn, target, key)
-        return open_rows(conn, installation, target, rows, reveal, overrides)
+        found = _kept_for_one_key(conn, installation, target, revision)
+        if found is None:
+            rows, overrides = _stored_rows(conn, target, key)
+            return open_rows(conn, installation, target, rows, reveal, overrides)
     if found is None:
-        rows, overrides = _stored_rows(conn, target, None)
-        found = CachedLevel.of(
-            revision, open_rows(conn, installation, target, rows, True, overrides)
-        )
+        found = _opened_level(conn, installation, target, revision)
         cache.put(level_of(target), found)
     return found.secrets(key, reveal)
+
+
+def _opened_level(
+    conn: Connection, installation: Installation, target: Target, revision: str
+) -> CachedLevel:
+    rows, overrides = _stored_rows(conn, target, None)
+    return CachedLevel.of(revision, open_rows(conn, installation, target, rows, True, overrides))
+
+
+def _kept_for_one_key(
+    conn: Connection, installation: Installation, target: Target, revision: str
+) -> CachedLevel | None:
+    """For a read of one key: its whole level opened and kept, so the next reads of its keys
+    are answered from memory (at hand, on the event loop: api.fast_path). None, and the key is
+    read alone, when the level has more than ``WHOLE_FOR_ONE_KEY`` rows (one key must not cost
+    a huge level's decryption) or a damaged row (which must not make the level's other keys
+    unreadable; a whole read fails, and keeps nothing)."""
+    most = WHOLE_FOR_ONE_KEY
+    if level_rows(conn, target.account.id, target.stack_id, most) > most:
+        return None
+    try:
+        opened = _opened_level(conn, installation, target, revision)
+    except IntegrityError:
+        return None
+    if installation.read_cache is not None:
+        installation.read_cache.put(level_of(target), opened)
+    return opened
 
 
 def level_of(target: Target) -> Level:

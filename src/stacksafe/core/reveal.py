@@ -14,9 +14,9 @@ It owns the three ways a read is answered:
   (core.read_cache); the event's detail for a whole kept level is made once per purpose, as stored;
 - **at hand** (``wait=False``): for an event loop, nothing waited for: the token's principal
   kept under the principals revision (core.known_tokens), the stack read at once
-  (store.nowait), the level kept, the permission given. If any of it is missing it answers
-  None, having recorded and counted nothing, and the caller asks again with ``wait=True``,
-  which reads, waits, refuses and records as always.
+  (store.nowait), the level kept, the permission given; the whole level or one key of it. If
+  any of it is missing it answers None, having recorded and counted nothing, and the caller
+  asks again with ``wait=True``, which reads, waits, refuses and records as always.
 """
 
 from __future__ import annotations
@@ -286,7 +286,7 @@ def _at_hand(
     """The read, when everything it takes is at hand (see the module); else None, having
     recorded and counted nothing. The same steps in the same order as the waiting read:
     the token, the stack, the admission, the permission, the audit event."""
-    if not isinstance(asker, Credential) or not isinstance(where, StackRef) or query.key:
+    if not isinstance(asker, Credential) or not isinstance(where, StackRef):
         return None
     known = authenticate_for_stack(
         installation,
@@ -310,7 +310,7 @@ async def reveal_on_loop(
     """``reveal(..., wait=False)`` for an event loop: the same read at hand, its one database
     read awaited on the loop where the database is across the network (PostgreSQL), where
     ``wait=False`` would refuse it; None when not at hand (ask again with ``wait=True``)."""
-    if not isinstance(asker, Credential) or not isinstance(where, StackRef) or query.key:
+    if not isinstance(asker, Credential) or not isinstance(where, StackRef):
         return None
     known = await authenticate_for_stack_on_loop(
         installation,
@@ -341,12 +341,20 @@ def _answered_at_hand(
         return None  # refused by the waiting read, which records the refusal
     # From here on the read is answered here: admitted once, by this path.
     admit(actor)
-    found = kept.secrets(None, query.reveal)
-    stored = _kept_detail_text(installation, kept, query) if query.reveal and found else None
-    receipt = _receipt_of_stored(installation, actor, target, stored)
+    found = kept.secrets(query.key, query.reveal)
+    if query.key is None:
+        stored = _kept_detail_text(installation, kept, query) if query.reveal and found else None
+        receipt = _receipt_of_stored(installation, actor, target, stored)
+        snapshot = _snapshot(target, kept)
+    else:  # one key: its event as the waiting read makes it; not a whole level
+        detail = (
+            _detail(installation, query, found, found, {}, {}) if query.reveal and found else None
+        )
+        receipt = _receipt(installation, actor, target, detail)
+        snapshot = None
     if query.reveal:
         installation.meter.revealed(query.purpose)
-    return Revealed(actor, target, found, receipt, _snapshot(target, kept))
+    return Revealed(actor, target, found, receipt, snapshot)
 
 
 def _snapshot(target: Target, kept: CachedLevel | None) -> Snapshot | None:
@@ -413,6 +421,19 @@ def _gather(
                 found, used, broken = resolved_values(conn, installation, target, key, stored)
     if not found:
         return found, None, None, broken
+    return found, _detail(installation, query, found, stored, used, broken), None, broken
+
+
+def _detail(
+    installation: Installation,
+    query: RevealQuery,
+    found: Sequence[Secret],
+    stored: Sequence[Secret],
+    used: dict[str, list[str]],
+    broken: Mapping[str, str],
+) -> dict[str, object]:
+    """The audit event's detail of revealing ``found`` (``stored`` as read, before references
+    were resolved into it): keys, versions, fingerprints, the purpose, what was resolved."""
     rewritten = {a.key for a, b in zip(found, stored, strict=True) if a is not b}
     # A broken key was not revealed: the event lists it apart, without a version or print.
     given = [s for s in found if s.key not in broken] if broken else found
@@ -420,11 +441,11 @@ def _gather(
     detail["purpose"] = query.purpose
     if used:
         detail["references"] = used
-    elif not resolve:
+    elif not query.resolve:
         detail["unresolved"] = True
     if broken:
         detail["broken"] = sorted(broken)
-    return found, detail, None, broken
+    return detail
 
 
 def _kept_detail_text(installation: Installation, kept: CachedLevel, query: RevealQuery) -> str:

@@ -31,6 +31,7 @@ from stacksafe.store import secrets as queries
 from stacksafe.store.level_writes import level_write, lock_level
 
 __all__ = [
+    "ONE_KEY_PURPOSE",
     "ImportReport",
     "account_restrictions",
     "delivery",
@@ -39,6 +40,7 @@ __all__ = [
     "get_secret",
     "import_secrets",
     "list_secrets",
+    "one_secret",
     "restrict_secret",
     "set_secret",
     "unset_secret",
@@ -63,6 +65,10 @@ def list_secrets(
     return list(_reveal(installation, actor, target, query).result())
 
 
+# What a reveal of one key is for, unless its caller says (the API's GET of a key).
+ONE_KEY_PURPOSE = "get"
+
+
 def get_secret(
     installation: Installation,
     actor: Principal,
@@ -71,10 +77,15 @@ def get_secret(
     *,
     reveal: bool = False,
     resolve: bool = True,
-    purpose: str = "get",
+    purpose: str = ONE_KEY_PURPOSE,
 ) -> Secret:
     query = RevealQuery(reveal=reveal, resolve=resolve, purpose=purpose, key=key)
-    found = _reveal(installation, actor, target, query).result()
+    return one_secret(_reveal(installation, actor, target, query).result(), key, target)
+
+
+def one_secret(found: Sequence[Secret], key: str, target: Target) -> Secret:
+    """What a reveal of ``key`` found (api.fast_path reveals one key too); ``NotFound`` if
+    ``target`` has no such key."""
     if not found:
         raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
     return found[0]

@@ -4,12 +4,15 @@ metadata change, a revoked token or a narrower token are seen by the very next r
 
 from __future__ import annotations
 
+import pytest
+
 from stacksafe.core.audit_events import list_events
 from stacksafe.core.principals import revoke_token
 from stacksafe.core.reveal import Snapshot
 from stacksafe.core.secrets import set_secret
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
+from tests.api.fast_answers import hops_counted, reads_counted, statements_counted
 from tests.api.helpers import set_local, user_with_token
 from tests.api.vault.conftest import Kv, errors_of, vault_client
 
@@ -74,3 +77,17 @@ def test_a_kept_body_is_dropped_when_the_level_changes(kv: Kv) -> None:
     kv.get("acme/web")
     kv.get("acme/web")
     assert pages.kept(snapshot, key[1]) is None  # plaintext of a rotated value is not kept
+
+
+def test_a_warm_read_is_one_statement_on_the_event_loop_on_either_database(
+    kv: Kv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_local(kv.installation, kv.world.stack_target, {"A": "1"})
+    first = kv.get("acme/web")
+    kv.get("acme/web")  # the level, its rendered data and the token are kept
+    statements = statements_counted(monkeypatch, kv.installation)
+    hops, reads = hops_counted(monkeypatch), reads_counted(monkeypatch, kv.installation)
+    again = kv.get("acme/web")
+    # SQLite's revision read at once, PostgreSQL's awaited on the loop: no thread, no transaction.
+    assert (len(statements), hops, reads) == (1, [], [])
+    assert again.json()["data"] == first.json()["data"]

@@ -30,11 +30,14 @@ UNMATCHED = "unmatched"
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "LIST"})
 
-# The secret lists api.fast_path answers in front of FastAPI, by level: the route templates
-# FastAPI would have matched (api.routes.secrets), so both ways count under one label.
+# The secret lists and keys api.fast_path answers in front of FastAPI, by level and whether
+# one key: the route templates FastAPI would have matched (api.routes.secrets), so both ways
+# count under one label.
 FAST_ROUTES = {
-    "stacks": "/api/3/stacks/{stack_uid}/secrets",
-    "accounts": "/api/3/accounts/{account_id}/secrets",
+    ("stacks", False): "/api/3/stacks/{stack_uid}/secrets",
+    ("accounts", False): "/api/3/accounts/{account_id}/secrets",
+    ("stacks", True): "/api/3/stacks/{stack_uid}/secrets/{key}",
+    ("accounts", True): "/api/3/accounts/{account_id}/secrets/{key}",
 }
 
 # A reveal's purpose is the client's text (`run node`, `export dotenv`): its first word when it

@@ -42,7 +42,7 @@ from stacksafe.errors import Conflict, InvalidInput, PreconditionFailed
 from stacksafe.model import PURPOSE_MAX_CHARS, PURPOSE_PATTERN, Secret, SecretValue, iso8601
 from stacksafe.paging import DEFAULT_PER_PAGE
 
-__all__ = ["SecretsPage", "page_body", "router", "where_of"]
+__all__ = ["SecretsPage", "etag", "page_body", "router", "where_of"]
 
 router = APIRouter(tags=["secrets"])
 
@@ -101,8 +101,13 @@ def _expected(if_match: str | None) -> Expected:
     return int(text)
 
 
+def etag(version: int) -> str:
+    """The ``ETag`` of a key at ``version`` (what ``If-Match`` gives back)."""
+    return f'"{version}"'
+
+
 def _single(response: Response, secret: SecretOut, version: int) -> Envelope[SecretOut]:
-    response.headers["ETag"] = f'"{version}"'
+    response.headers["ETag"] = etag(version)
     return Envelope[SecretOut](response=secret)
 
 

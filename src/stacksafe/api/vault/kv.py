@@ -9,7 +9,7 @@ from typing import Any
 from anyio import to_thread
 from starlette.responses import Response
 
-from stacksafe.api.deps import ApiState, bad_tokens_counted, counted
+from stacksafe.api.deps import ApiState, counted
 from stacksafe.api.durable import durable
 from stacksafe.api.vault.app import Asked, AtHand, Call, Handler, error_response
 from stacksafe.api.vault.envelope import answer, errors, no_content, vault_time, version_metadata
@@ -32,7 +32,7 @@ from stacksafe.core.kv.reads import (
 )
 from stacksafe.core.kv.versions import PathVersion
 from stacksafe.core.kv.writes import write_path
-from stacksafe.core.reveal import Credential, Revealed, StackRef, reveal
+from stacksafe.core.reveal import Credential, Revealed, StackRef, reveal_on_loop
 from stacksafe.core.tenancy import Target
 from stacksafe.errors import InvalidInput, StacksafeError
 
@@ -143,18 +143,10 @@ def at_hand(mount: str) -> AtHand:
 
         credential = Credential(asked.token, asked.source_ip, asked.request_id)
         try:
-            revealed = bad_tokens_counted(
-                state,
-                asked.source_ip,
-                asked.request_id,
-                lambda: reveal(
-                    state.installation,
-                    credential,
-                    StackRef(uid),
-                    KV_QUERY,
-                    admit=admit,
-                    wait=False,
-                ),
+            # At hand: nothing refused or counted unless answered here (a bad token is the
+            # usual way's, which counts it); the one read awaited on the loop on PostgreSQL.
+            revealed = await reveal_on_loop(
+                state.installation, credential, StackRef(uid), KV_QUERY, admit=admit
             )
             if revealed is None:
                 return None
