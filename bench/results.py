@@ -52,6 +52,7 @@ SCRIPTS = (
     "scan_speed.py",
     "api_bench.py",
     "peer_bench.py",
+    "scale_out.py",
     "server_cpu.py",
     "app_cpu.py",
     "servers.py",
