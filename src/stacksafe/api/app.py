@@ -18,6 +18,7 @@ from stacksafe.api.change_hub import ChangeHub, StreamLimits
 from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import install_error_handlers
 from stacksafe.api.fast_path import FastPath
+from stacksafe.api.fast_write import FastWrite
 from stacksafe.api.limits import DeclaredSizeLimit
 from stacksafe.api.metrics.collectors import Caches
 from stacksafe.api.metrics.http import ROUTE_NOTED, STATUS_NOTED, StatusSeen, fastapi_route
@@ -93,6 +94,7 @@ class StacksafeApi(FastAPI):
     the work once it is kept. The fast path does what of theirs applies to it (see there)."""
 
     fast_path: FastPath | None = None
+    fast_write: FastWrite | None = None  # api.fast_write: one plain value's PUT
     vault: VaultApi | None = None  # /v1 (api.vault): Vault's protocol, its own errors and routes
     vault_mount: str = DEFAULT_VAULT_MOUNT
     metrics: ApiMetrics | None = None  # every HTTP request is counted here (api.metrics.http)
@@ -115,10 +117,10 @@ class StacksafeApi(FastAPI):
             )
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer ``scope`` by /v1, the fast path or FastAPI, with the face noted for the
-        reveals it makes (api.metrics.series.FACE), and the route template and status in the
-        scope (api.metrics.http: FastAPI's route notes itself; the faces in front of it, which
-        answer through api.asgi_answer, their status)."""
+        """Answer ``scope`` by /v1, the fast write, the fast path or FastAPI, with the face
+        noted for the reveals it makes (api.metrics.series.FACE), and the route template and
+        status in the scope (api.metrics.http: FastAPI's route notes itself; the faces in front
+        of it, which answer through api.asgi_answer, their status)."""
         path: str = scope.get("path", "")
         if self.vault is not None and scope["type"] == "http" and path.startswith(PREFIX):
             scope[ROUTE_NOTED] = vault_route(path[len(PREFIX) :], self.vault_mount)
@@ -128,15 +130,17 @@ class StacksafeApi(FastAPI):
             finally:
                 FACE.reset(face)
             return
-        asked = None if self.fast_path is None else self.fast_path.asked(scope)
-        if asked is None or self.fast_path is None:
-            face = FACE.set("api" if path.startswith(API_PREFIX + "/") else "web")
-            seen = StatusSeen(send)
+        wanted = None if self.fast_write is None else self.fast_write.asked(scope)
+        if wanted is not None and self.fast_write is not None:
+            face = FACE.set("api")
             try:
-                await super().__call__(scope, receive, seen)
+                await self.fast_write(wanted, scope, receive, send, self._fastapi)
             finally:
                 FACE.reset(face)
-                scope[STATUS_NOTED] = seen.status
+            return
+        asked = None if self.fast_path is None else self.fast_path.asked(scope)
+        if asked is None or self.fast_path is None:
+            await self._fastapi(scope, receive, send)
             return
         scope[ROUTE_NOTED] = FAST_ROUTES[asked.level, asked.page is None]
         face = FACE.set("api")
@@ -144,6 +148,17 @@ class StacksafeApi(FastAPI):
             await self.fast_path(asked, scope, receive, send)
         finally:
             FACE.reset(face)
+
+    async def _fastapi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI and its middleware, with the face (API or web) and the status noted."""
+        path: str = scope.get("path", "")
+        face = FACE.set("api" if path.startswith(API_PREFIX + "/") else "web")
+        seen = StatusSeen(send)
+        try:
+            await super().__call__(scope, receive, seen)
+        finally:
+            FACE.reset(face)
+            scope[STATUS_NOTED] = seen.status
 
 
 def create_app(
@@ -267,6 +282,7 @@ def create_app(
     installation.meter = app.metrics = metrics
     if fast_path:
         app.fast_path = FastPath(app.state.stacksafe)
+        app.fast_write = FastWrite(app.state.stacksafe, MAX_BODY_BYTES)
     app.vault = vault_api(
         state, vault_mount, max_body_bytes=MAX_BODY_BYTES, echo_token=vault_echo_token
     )

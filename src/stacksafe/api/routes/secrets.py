@@ -42,7 +42,7 @@ from stacksafe.errors import Conflict, InvalidInput, PreconditionFailed
 from stacksafe.model import PURPOSE_MAX_CHARS, PURPOSE_PATTERN, Secret, SecretValue, iso8601
 from stacksafe.paging import DEFAULT_PER_PAGE
 
-__all__ = ["SecretsPage", "etag", "page_body", "router", "where_of"]
+__all__ = ["SecretsPage", "etag", "page_body", "put_one", "router", "where_of"]
 
 router = APIRouter(tags=["secrets"])
 
@@ -125,6 +125,34 @@ def _written(response: Response, written: Secret, status_code: int = 200) -> Res
     response.headers["ETag"] = f'"{written.version}"'
     body = Envelope[SecretOut](response=secret_out(written)).model_dump_json()
     return _json(response, body.encode(), status_code)
+
+
+# For requests that write: a level as it is to be written (core.tenancy.visible_target).
+WRITE_RESOLVERS: dict[str, Resolver] = {"accounts": _account, "stacks": _stack}
+
+
+def put_one(
+    installation: Installation,
+    actor: Principal,
+    level: str,
+    ref: str,
+    key: str,
+    body: SecretUpdate,
+    if_match: str | None,
+    response: Response,
+) -> Response:
+    """``PUT /{level}/{ref}/secrets/{key}``'s work once the body is read and the caller known:
+    the route's, and api.fast_write's for a plain value (``response``: the headers set so far)."""
+    written = secrets.set_secret(
+        installation,
+        actor,
+        WRITE_RESOLVERS[level](installation, actor, ref),
+        key,
+        SecretValue(body.raw_value),
+        expected_version=_expected(if_match),
+        environments=body.environments,
+    )
+    return _written(response, written)
 
 
 def where_of(level: str, ref: str) -> StackRef | AccountRef:
@@ -253,16 +281,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         if_match: IfMatch = None,
     ) -> Response:
         """Create or replace; on a stack, a key it only inherits becomes a stack override."""
-        written = secrets.set_secret(
-            installation,
-            actor,
-            resolve(installation, actor, ref),
-            key,
-            SecretValue(body.raw_value),
-            expected_version=_expected(if_match),
-            environments=body.environments,
-        )
-        return _written(response, written)
+        return put_one(installation, actor, prefix, ref, key, body, if_match, response)
 
     @router.delete(
         f"{path}/{{key}}", response_model=Envelope[Deleted], name=f"delete_{level}_secret"
