@@ -1,6 +1,6 @@
-"""api.deps.caller: a kept token is authenticated on the event loop, without a thread hop;
-anything else (a first use, a bad token, PostgreSQL) in the thread pool, counted as before.
-And the write routes' answers: the declared model's JSON, byte for byte, with the headers
+"""api.deps.caller (and api.fast_write, which checks the caller as it does): a kept token is
+authenticated on the event loop, without a thread hop; anything else (a first use, a bad
+token, PostgreSQL) in the thread pool, counted as before. And the write routes' answers: the declared model's JSON, byte for byte, with the headers
 the dependencies set."""
 
 from __future__ import annotations

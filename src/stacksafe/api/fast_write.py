@@ -27,7 +27,8 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from stacksafe.api.asgi_answer import answer_asgi
-from stacksafe.api.deps import ApiState, authenticated, caller_at_hand
+from stacksafe.api import deps
+from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import stacksafe_error_response, unexpected_response
 from stacksafe.api.metrics.http import ROUTE_NOTED
 from stacksafe.api.metrics.labels import FAST_ROUTES
@@ -154,7 +155,7 @@ class FastWrite:
         body = SecretUpdate.model_construct(raw_value=value, environments=None)
         asker = authorization.decode("latin-1")
         try:  # deps.caller's check on the event loop: only a kept token, counted here
-            kept = caller_at_hand(state, asker, source_ip, request_id)
+            kept = deps.caller_at_hand(state, asker, source_ip, request_id)
         except StacksafeError as exc:
             return stacksafe_error_response(exc)
 
@@ -162,7 +163,7 @@ class FastWrite:
             """The write, by the caller checked first if it was not at hand (one hop for both,
             in deps.caller's order); its answer, or its error's."""
             try:
-                principal, limits = kept or authenticated(state, asker, source_ip, request_id)
+                principal, limits = kept or deps.authenticated(state, asker, source_ip, request_id)
                 return put_one(
                     state.installation,
                     principal,
