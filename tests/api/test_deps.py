@@ -1,20 +1,23 @@
-"""api.deps.caller (and api.fast_write, which checks the caller as it does): a kept token is
-authenticated on the event loop, without a thread hop; anything else (a first use, a bad
-token, PostgreSQL) in the thread pool, counted as before. And the write routes' answers: the declared model's JSON, byte for byte, with the headers
-the dependencies set."""
+"""api.deps.caller: a kept token is authenticated on the event loop, without a thread hop;
+anything else (a first use, a bad token, PostgreSQL) in the thread pool, counted as before.
+And the write routes' answers: the declared model's JSON, byte for byte, with the headers
+the dependencies set. Through FastAPI's routes (``fastapi_only``): a plain write is otherwise
+answered by api.fast_write, whose token checks tests/api/test_fast_write.py counts."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from fastapi.encoders import jsonable_encoder
 
 from stacksafe.api import deps
+from stacksafe.api.app import create_app
 from stacksafe.api.schemas import Envelope, SecretOut
-from tests.api.helpers import World, assert_error
+from tests.api.helpers import World, assert_error, client_for
 
 
 def counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -30,9 +33,18 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
+@pytest.fixture
+def fastapi_only(world: World) -> Iterator[World]:
+    """``world`` whose client's app answers every request through FastAPI."""
+    app = create_app(world.installation, fast_path=False)
+    with client_for(app, world.admin_token.token) as client:
+        yield replace(world, app=app, client=client)
+
+
 def test_a_kept_token_is_checked_on_the_event_loop(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    fastapi_only: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    world = fastapi_only
     calls = counting(monkeypatch)
     first = world.client.put(world.stack_url("K"), json={"raw_value": "v1"})
     assert first.status_code == 200
@@ -49,8 +61,9 @@ def test_a_kept_token_is_checked_on_the_event_loop(
 
 
 def test_a_bad_token_takes_the_thread_path_and_is_refused(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    fastapi_only: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    world = fastapi_only
     calls = counting(monkeypatch)
     world.client.put(world.stack_url("K"), json={"raw_value": "v1"})  # the good token, kept
     refused = world.client.put(

@@ -22,7 +22,8 @@ from stacksafe.core.audit_events import list_events
 from stacksafe.core.secrets import get_secret
 from tests.actors import LOCAL
 from tests.api.fast_answers import REFUSED, both, compared, event_of, hops_counted, refused
-from tests.api.helpers import World, set_local, user_with_token
+from tests.api.helpers import World, client_for, set_local, user_with_token
+from tests.api.test_deps import counting
 from tests.clock import Clock
 from tests.damage import KINDS, damage, values_seeded
 
@@ -288,6 +289,10 @@ def test_a_chunked_write_reaches_fastapi_with_its_body(
 def test_same_refusals_of_a_write(seeded: World, fastapi_calls: list[str], who: str) -> None:
     token, uid = refused(seeded, who)
     url = f"/api/3/stacks/{uid}/secrets/OWN"
+    with client_for(create_app(seeded.installation), token) as warming:
+        # A token checked once is kept: the next writes find it at hand, and are refused there.
+        assert warming.put(url, json={"raw_value": "refused"}).status_code >= 400
+    fastapi_calls.clear()
     answer = _same(seeded, token, url, b'{"raw_value": "refused"}', JSON)
     assert answer["status"] == {"no-token": 401, "bad-token": 401, "revoked": 401}.get(
         who, 403 if who == "viewer" else 404
@@ -347,14 +352,19 @@ def test_a_warm_write_is_one_thread_hop_and_no_fastapi(
     seeded: World, fastapi_calls: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, url = seeded.client, seeded.stack_url("OWN")
+    checks = counting(monkeypatch)
     first = client.put(url, json={"raw_value": "one"})  # the token kept from here on
+    assert checks == ["thread"]
     hops = hops_counted(monkeypatch)
     second = client.put(url, content=b'{"raw_value": "two"}', headers=JSON)
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.headers["etag"] == '"3"'
     assert second.json()["response"]["raw_value"] is None
     assert fastapi_calls == []
-    assert hops == [1]  # the caller on the event loop, the write in one thread
+    # The caller and the stack on the event loop (SQLite's read at once, PostgreSQL's
+    # awaited), the write in one thread.
+    assert hops == [1]
+    assert checks == ["thread"]
     assert int(second.headers["x-ratelimit-remaining"]) == (
         int(first.headers["x-ratelimit-remaining"]) - 1
     )
@@ -367,12 +377,13 @@ def test_a_write_with_a_token_not_kept_checks_it_in_the_writes_thread(
     seeded: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     created = user_with_token(seeded.installation, "ops@acme.test", "acme", "administrator")
-    hops = hops_counted(monkeypatch)
+    hops, checks = hops_counted(monkeypatch), counting(monkeypatch)
     response = seeded.client.put(
         seeded.stack_url("OWN"),
         content=b'{"raw_value": "x"}',
         headers={**JSON, "Authorization": "Bearer " + created.token},
     )
     assert response.status_code == 200
+    assert checks == ["thread"]
     assert hops == [1]  # FastAPI's route: one for the caller, one for the write
     assert event_of(response, seeded.installation)["detail"]["keys"] == {"OWN": 2}

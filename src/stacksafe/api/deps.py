@@ -33,7 +33,6 @@ __all__ = [
     "bad_tokens_counted",
     "bearer_token",
     "caller",
-    "caller_at_hand",
     "counted",
     "login_counted",
 ]
@@ -81,7 +80,7 @@ async def caller(request: Request, response: Response) -> Principal:
     authorization = request.headers.get("authorization", "")
     source_ip = request.client.host if request.client else None
     request_id = str(getattr(request.state, "request_id", ""))
-    found = caller_at_hand(state, authorization, source_ip, request_id)
+    found = _at_hand(state, authorization, source_ip, request_id)
     if found is None:
         found = await to_thread.run_sync(authenticated, state, authorization, source_ip, request_id)
     principal, headers = found
@@ -89,7 +88,7 @@ async def caller(request: Request, response: Response) -> Principal:
     return principal
 
 
-def caller_at_hand(
+def _at_hand(
     state: ApiState, authorization: str, source_ip: str | None, request_id: str
 ) -> tuple[Principal, dict[str, str]] | None:
     """``authenticated`` when the principal is at hand; None, having counted nothing, else."""

@@ -6,8 +6,10 @@ event loop: measured, more of the write's CPU than its transaction. This ASGI ad
 exactly the plainly valid write of one stack key: a declared JSON body within the app's size
 limit holding ``raw_value`` as a string and nothing else, no conditional header. It reads the
 body, then does the route's work through the route's own function (api.routes.secrets.put_one:
-the same core write, response and ETag), with the caller checked as deps.caller does, on the
-event loop when the token is at hand, and the write in one thread hop. Any other request, once
+the same core write, response and ETag). When the token's principal is kept and the stack
+visible to it, both are found on the event loop in one read (as the hot reads find them), and
+the write is the request's one thread hop; else that thread checks the token and finds the stack
+as the route's dependency and resolver do, then writes. Any other request, once
 its body is read, goes on to FastAPI with that body replayed, unchanged; so FastAPI's
 validation, its error bodies and the route stay the one definition of the endpoint. It runs in
 front of the app's middleware: ``APPLIES`` says how it does their work, and
@@ -26,15 +28,19 @@ from anyio import to_thread
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from stacksafe.api.asgi_answer import answer_asgi
 from stacksafe.api import deps
+from stacksafe.api.asgi_answer import answer_asgi
 from stacksafe.api.deps import ApiState
 from stacksafe.api.errors import stacksafe_error_response, unexpected_response
 from stacksafe.api.metrics.http import ROUTE_NOTED
 from stacksafe.api.metrics.labels import FAST_ROUTES
-from stacksafe.api.routes.secrets import put_one
+from stacksafe.api.routes.secrets import WRITE_RESOLVERS, put_one
 from stacksafe.api.schemas import SecretUpdate
-from stacksafe.errors import StacksafeError
+from stacksafe.core.access import Principal
+from stacksafe.core.installation import Installation
+from stacksafe.core.principals import authenticate_for_stack_on_loop
+from stacksafe.core.tenancy import Target
+from stacksafe.errors import StacksafeError, Unauthenticated
 
 __all__ = ["APPLIES", "FastWrite", "Wanted", "plain_value"]
 
@@ -45,7 +51,8 @@ APPLIES = {
     "NoStore": "storing_nothing (api.asgi_answer)",
     "SecurityHeaders": "nothing: it leaves /api/ untouched (web.headers)",
     "_installation": "self.state.installation",
-    "caller": "deps.caller_at_hand, else deps.authenticated in the write's thread",
+    "caller": "core.principals.authenticate_for_stack_on_loop, deps.counted; else "
+    "deps.authenticated in the write's thread",
 }
 # FastAPI's ``{stack_uid}`` and ``{key}`` are one path segment each, as here.
 _PATH = re.compile(r"/api/3/stacks/([^/]+)/secrets/([^/]+)")
@@ -147,37 +154,63 @@ class FastWrite:
         )
 
     async def _answer(self, wanted: Wanted, value: str, scope: Scope, request_id: str) -> Response:
-        state = self.state
+        state, (ref, key) = self.state, wanted
+        installation = state.installation
         # The first, as Starlette's request.headers.get gives it.
         authorization = next((v for n, v in scope["headers"] if n == b"authorization"), b"")
+        asker = authorization.decode("latin-1")
         client = scope.get("client")
         source_ip = client[0] if client else None
         body = SecretUpdate.model_construct(raw_value=value, environments=None)
-        asker = authorization.decode("latin-1")
-        try:  # deps.caller's check on the event loop: only a kept token, counted here
-            kept = deps.caller_at_hand(state, asker, source_ip, request_id)
+        try:  # the caller and the stack at hand: counted here, as deps.caller would
+            known = await _at_hand(installation, asker, ref, source_ip, request_id)
+            kept = None if known is None else (known[0], deps.counted(state, known[0]))
         except StacksafeError as exc:
             return stacksafe_error_response(exc)
 
         def write() -> Response:
-            """The write, by the caller checked first if it was not at hand (one hop for both,
-            in deps.caller's order); its answer, or its error's."""
+            """The write, by the caller checked first if it was not at hand, and to the level
+            found as the route finds it (one hop for all, in the route's order); its answer,
+            or its error's."""
             try:
-                principal, limits = kept or deps.authenticated(state, asker, source_ip, request_id)
+                if known is not None and kept is not None:
+                    (principal, limits), target = kept, known[1]
+                else:
+                    principal, limits = deps.authenticated(state, asker, source_ip, request_id)
+                    target = WRITE_RESOLVERS["stacks"](installation, principal, ref)
                 return put_one(
-                    state.installation,
-                    principal,
-                    "stacks",
-                    wanted.ref,
-                    wanted.key,
-                    body,
-                    None,
-                    _headers_set(limits),
+                    installation, principal, target, key, body, None, _headers_set(limits)
                 )
             except StacksafeError as exc:
                 return stacksafe_error_response(exc)
 
         return await to_thread.run_sync(write)
+
+
+async def _at_hand(
+    installation: Installation,
+    authorization: str,
+    ref: str,
+    source_ip: str | None,
+    request_id: str,
+) -> tuple[Principal, Target] | None:
+    """The caller and the stack to write when both are at hand, from one read on the event
+    loop (core.principals.authenticate_for_stack_on_loop: the token's principal kept under the
+    principals revision read now, the stack read now and visible to it); else None, having
+    counted and recorded nothing: the write's thread then finds them as the route does."""
+    try:
+        token = deps.bearer_token(authorization)
+    except Unauthenticated:
+        return None
+    known = await authenticate_for_stack_on_loop(
+        installation, token, ref, source_ip=source_ip, request_id=request_id
+    )
+    if known is None:
+        return None
+    principal, target_of = known
+    found = target_of()
+    # As the route's resolver gives it: without the secrets revision, which only a read uses.
+    return principal, Target(found.account, found.stack)
 
 
 def _headers_set(headers: dict[str, str]) -> Response:

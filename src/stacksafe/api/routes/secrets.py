@@ -42,7 +42,7 @@ from stacksafe.errors import Conflict, InvalidInput, PreconditionFailed
 from stacksafe.model import PURPOSE_MAX_CHARS, PURPOSE_PATTERN, Secret, SecretValue, iso8601
 from stacksafe.paging import DEFAULT_PER_PAGE
 
-__all__ = ["SecretsPage", "etag", "page_body", "put_one", "router", "where_of"]
+__all__ = ["WRITE_RESOLVERS", "SecretsPage", "etag", "page_body", "put_one", "router", "where_of"]
 
 router = APIRouter(tags=["secrets"])
 
@@ -134,19 +134,19 @@ WRITE_RESOLVERS: dict[str, Resolver] = {"accounts": _account, "stacks": _stack}
 def put_one(
     installation: Installation,
     actor: Principal,
-    level: str,
-    ref: str,
+    target: Target,
     key: str,
     body: SecretUpdate,
     if_match: str | None,
     response: Response,
 ) -> Response:
-    """``PUT /{level}/{ref}/secrets/{key}``'s work once the body is read and the caller known:
-    the route's, and api.fast_write's for a plain value (``response``: the headers set so far)."""
+    """``PUT .../secrets/{key}``'s work once the body is read, the caller known and the level
+    found (``WRITE_RESOLVERS``): the route's, and api.fast_write's for a plain value
+    (``response``: the headers set so far)."""
     written = secrets.set_secret(
         installation,
         actor,
-        WRITE_RESOLVERS[level](installation, actor, ref),
+        target,
         key,
         SecretValue(body.raw_value),
         expected_version=_expected(if_match),
@@ -281,7 +281,8 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
         if_match: IfMatch = None,
     ) -> Response:
         """Create or replace; on a stack, a key it only inherits becomes a stack override."""
-        return put_one(installation, actor, prefix, ref, key, body, if_match, response)
+        target = resolve(installation, actor, ref)
+        return put_one(installation, actor, target, key, body, if_match, response)
 
     @router.delete(
         f"{path}/{{key}}", response_model=Envelope[Deleted], name=f"delete_{level}_secret"
