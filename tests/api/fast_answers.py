@@ -21,7 +21,16 @@ from stacksafe.core.tenancy import create_account
 from tests.actors import LOCAL
 from tests.api.helpers import World, client_for, user_with_token
 
-__all__ = ["REFUSED", "both", "compared", "event_of", "last_event", "reads_counted", "refused"]
+__all__ = [
+    "REFUSED",
+    "applied",
+    "both",
+    "compared",
+    "event_of",
+    "last_event",
+    "reads_counted",
+    "refused",
+]
 
 # The headers a client reads of an answer.
 READ_HEADERS = (
@@ -149,3 +158,32 @@ def hops_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
     return hops
+
+
+def applied(installation: Installation, route_names: tuple[str, ...]) -> set[str]:
+    """What a face in front of the middleware stack must do for the secrets routes named: the
+    app's middleware (by class) and the routes' dependencies, the app's and the router's as
+    the app includes it among them (by function)."""
+    from fastapi.routing import APIRoute
+
+    from stacksafe.api.routes.secrets import router
+
+    app = create_app(installation)
+    middleware = set()
+    for m in app.user_middleware:
+        assert isinstance(m.cls, type)  # each middleware of the app is a class
+        middleware.add(m.cls.__name__)
+    routes = [r for r in router.routes if isinstance(r, APIRoute) and r.name in route_names]
+    assert len(routes) == len(route_names)
+    pending = [d for route in routes for d in route.dependant.dependencies]
+    declared = list(app.router.dependencies)
+    for included in app.routes:
+        context = getattr(included, "include_context", None)
+        declared.extend(getattr(context, "dependencies", None) or [])
+    dependencies = {d.dependency.__name__ for d in declared if d.dependency is not None}
+    while pending:
+        found = pending.pop()
+        if found.call is not None:
+            dependencies.add(found.call.__name__)
+        pending.extend(found.dependencies)
+    return middleware | dependencies

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from stacksafe.api.app import StacksafeApi, create_app
+from stacksafe.api.app import create_app
 from stacksafe.api.fast_path import APPLIES
 from stacksafe.api.list_query import SecretsPage, read_query
 from stacksafe.core.audit_events import list_events
@@ -22,6 +22,7 @@ from stacksafe.settings import Settings
 from tests.actors import LOCAL
 from tests.api.fast_answers import (
     REFUSED,
+    applied,
     both,
     compared,
     event_of,
@@ -378,31 +379,7 @@ FAST_ROUTE_NAMES = (
 def test_the_fast_path_does_the_work_of_every_middleware_and_dependency(world: World) -> None:
     """It runs in front of the middleware stack and without the route's dependencies: a
     middleware or a dependency added later must be added to APPLIES (and done there)."""
-    from fastapi.routing import APIRoute
-
-    from stacksafe.api.routes.secrets import router
-
-    app = create_app(world.installation)
-    assert isinstance(app, StacksafeApi)
-    middleware = set()
-    for m in app.user_middleware:
-        assert isinstance(m.cls, type)  # each middleware of the app is a class
-        middleware.add(m.cls.__name__)
-    lists = [r for r in router.routes if isinstance(r, APIRoute) and r.name in FAST_ROUTE_NAMES]
-    assert len(lists) == len(FAST_ROUTE_NAMES)
-    pending = [d for route in lists for d in route.dependant.dependencies]
-    # Dependencies of the app, and of the router as the app includes it, apply to it too.
-    declared = list(app.router.dependencies)
-    for included in app.routes:
-        context = getattr(included, "include_context", None)
-        declared.extend(getattr(context, "dependencies", None) or [])
-    dependencies = {d.dependency.__name__ for d in declared if d.dependency is not None}
-    while pending:
-        found = pending.pop()
-        if found.call is not None:
-            dependencies.add(found.call.__name__)
-        pending.extend(found.dependencies)
-    assert middleware | dependencies == set(APPLIES)
+    assert applied(world.installation, FAST_ROUTE_NAMES) == set(APPLIES)
 
 
 def test_a_warm_reveal_starts_its_answer_only_once_its_event_is_committed(

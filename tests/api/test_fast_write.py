@@ -21,7 +21,7 @@ from stacksafe.api.fast_write import APPLIES, FastWrite, Wanted, plain_value
 from stacksafe.core.audit_events import list_events
 from stacksafe.core.secrets import get_secret
 from tests.actors import LOCAL
-from tests.api.fast_answers import REFUSED, both, compared, event_of, hops_counted, refused
+from tests.api.fast_answers import REFUSED, applied, both, compared, event_of, hops_counted, refused
 from tests.api.helpers import World, client_for, set_local, user_with_token
 from tests.api.test_deps import counting
 from tests.clock import Clock
@@ -113,27 +113,7 @@ def test_any_other_body_is_left_to_fastapi(body: bytes) -> None:
 def test_the_fast_write_does_the_work_of_every_middleware_and_dependency(world: World) -> None:
     """It runs in front of the middleware stack and without the route's dependencies: a
     middleware or a dependency added later must be added to APPLIES (and done there)."""
-    from fastapi.routing import APIRoute
-
-    from stacksafe.api.routes.secrets import router
-
-    app = create_app(world.installation)
-    assert isinstance(app, StacksafeApi)
-    middleware = {m.cls.__name__ for m in app.user_middleware if isinstance(m.cls, type)}
-    assert len(middleware) == len(app.user_middleware)
-    (put,) = [r for r in router.routes if isinstance(r, APIRoute) and r.name == "put_stack_secret"]
-    declared = list(app.router.dependencies)
-    for included in app.routes:
-        context = getattr(included, "include_context", None)
-        declared.extend(getattr(context, "dependencies", None) or [])
-    dependencies = {d.dependency.__name__ for d in declared if d.dependency is not None}
-    pending = list(put.dependant.dependencies)
-    while pending:
-        found = pending.pop()
-        if found.call is not None:
-            dependencies.add(found.call.__name__)
-        pending.extend(found.dependencies)
-    assert middleware | dependencies == set(APPLIES)
+    assert applied(world.installation, ("put_stack_secret",)) == set(APPLIES)
 
 
 # --- The same answers as the route.
