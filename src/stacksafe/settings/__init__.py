@@ -452,6 +452,10 @@ class ServerSettings:
         )
 
 
+# The proxies httpx reads of the environment (urllib's getproxies: any case).
+_PROXIES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """Remote mode and the CLI's own switches: ``STACKSAFE_ADDR`` set means the commands go to
@@ -459,7 +463,11 @@ class ClientSettings:
     ``STACKSAFE_FALLBACK_PASSPHRASE`` seals `run --fallback`'s snapshot (else the token does);
     ``STACKSAFE_DATA_DIR`` for `run`'s fast path; ``STACKSAFE_DEBUG`` shows tracebacks;
     ``STACKSAFE_JWT_ROLE`` and ``STACKSAFE_JWT_FILE``: log in with a workload's JWT instead of
-    a token."""
+    a token. What HTTP clients take from the environment (httpx's ``trust_env``): the trust
+    store (``SSL_CERT_FILE``, ``SSL_CERT_DIR``), which `run`'s light reader honours as httpx
+    does, and whether a proxy is named (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, in
+    either case): the light reader takes none, so `run` leaves its request to the SDK then
+    (cli/run_source.py)."""
 
     address: str | None = None
     token: str | None = field(default=None, repr=False)
@@ -470,6 +478,9 @@ class ClientSettings:
     # A workload logs in with its JWT instead of a token (docs/identity.md).
     jwt_role: str | None = None
     jwt_file: str | None = None
+    ssl_cert_file: str | None = None
+    ssl_cert_dir: str | None = None
+    proxied: bool = False
 
     @property
     def remote(self) -> bool:
@@ -488,4 +499,7 @@ class ClientSettings:
             debug=bool(env.get("STACKSAFE_DEBUG")),
             jwt_role=env.get("STACKSAFE_JWT_ROLE") or None,
             jwt_file=env.get("STACKSAFE_JWT_FILE") or None,
+            ssl_cert_file=env.get("SSL_CERT_FILE") or None,
+            ssl_cert_dir=env.get("SSL_CERT_DIR") or None,
+            proxied=any(value and name.lower() in _PROXIES for name, value in env.items()),
         )
