@@ -239,6 +239,7 @@ SRC = Path(serve_cmd.__file__).parent.parent
 # inherits (`run`'s command, `scan`'s git), and where the offline snapshots are cached.
 READS_ENVIRONMENT = {
     "settings/__init__.py",
+    "settings/client.py",
     "cli/run_exec.py",
     "scan/sources.py",
     "core/offline.py",

@@ -2,7 +2,8 @@
 
 ``Settings``: where the data dir, database and master key are, and the installation's limits.
 ``ServerSettings``: what the served app adds (`stacksafe serve`'s flags, the web UI's).
-``ClientSettings``: remote mode (the server's address, the token) and the CLI's own switches.
+``ClientSettings``: remote mode (the server's address, the token) and the CLI's own switches
+(``settings/client.py``).
 
 Precedence: explicit arguments (CLI flags), then ``STACKSAFE_*`` environment variables, then
 defaults under the data dir (``$XDG_DATA_HOME/stacksafe`` or ``~/.local/share/stacksafe``).
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from stacksafe.errors import ConfigurationError
 from stacksafe.model import SecretValue
+from stacksafe.settings.client import ClientSettings
 from stacksafe.settings.parsing import (
     MAX_EXPANDED_BYTES,
     MAX_JWT_LEEWAY,
@@ -449,57 +451,4 @@ class ServerSettings:
                 3600,
             ),
             metrics_address=listener,
-        )
-
-
-# The proxies httpx reads of the environment (urllib's getproxies: any case).
-_PROXIES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
-
-
-@dataclass(frozen=True)
-class ClientSettings:
-    """Remote mode and the CLI's own switches: ``STACKSAFE_ADDR`` set means the commands go to
-    that server with ``STACKSAFE_TOKEN`` (``STACKSAFE_CA_BUNDLE``: a private CA's bundle);
-    ``STACKSAFE_FALLBACK_PASSPHRASE`` seals `run --fallback`'s snapshot (else the token does);
-    ``STACKSAFE_DATA_DIR`` for `run`'s fast path; ``STACKSAFE_DEBUG`` shows tracebacks;
-    ``STACKSAFE_JWT_ROLE`` and ``STACKSAFE_JWT_FILE``: log in with a workload's JWT instead of
-    a token. What HTTP clients take from the environment (httpx's ``trust_env``): the trust
-    store (``SSL_CERT_FILE``, ``SSL_CERT_DIR``), which `run`'s light reader honours as httpx
-    does, and whether a proxy is named (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, in
-    either case): the light reader takes none, so `run` leaves its request to the SDK then
-    (cli/run_source.py)."""
-
-    address: str | None = None
-    token: str | None = field(default=None, repr=False)
-    ca_bundle: str | None = None
-    fallback_passphrase: str | None = field(default=None, repr=False)
-    data_dir: Path | None = None
-    debug: bool = False
-    # A workload logs in with its JWT instead of a token (docs/identity.md).
-    jwt_role: str | None = None
-    jwt_file: str | None = None
-    ssl_cert_file: str | None = None
-    ssl_cert_dir: str | None = None
-    proxied: bool = False
-
-    @property
-    def remote(self) -> bool:
-        return bool(self.address)
-
-    @classmethod
-    def load(cls, environ: Mapping[str, str] | None = None) -> ClientSettings:
-        env = os.environ if environ is None else environ
-        data_dir = env.get("STACKSAFE_DATA_DIR")
-        return cls(
-            address=env.get("STACKSAFE_ADDR") or None,
-            token=env.get("STACKSAFE_TOKEN") or None,
-            ca_bundle=env.get("STACKSAFE_CA_BUNDLE") or None,
-            fallback_passphrase=env.get("STACKSAFE_FALLBACK_PASSPHRASE") or None,
-            data_dir=Path(data_dir) if data_dir else None,
-            debug=bool(env.get("STACKSAFE_DEBUG")),
-            jwt_role=env.get("STACKSAFE_JWT_ROLE") or None,
-            jwt_file=env.get("STACKSAFE_JWT_FILE") or None,
-            ssl_cert_file=env.get("SSL_CERT_FILE") or None,
-            ssl_cert_dir=env.get("SSL_CERT_DIR") or None,
-            proxied=any(value and name.lower() in _PROXIES for name, value in env.items()),
         )
