@@ -1,8 +1,9 @@
-"""The SDK's HTTP side: TLS rules, one request with errors mapped back, pages, the envelope.
+"""The SDK's HTTP side over httpx: one request with errors mapped back, pages, the envelope.
 
-Certificates are verified (``ca_bundle`` for a private CA); plain HTTP is refused unless the
-host is a loopback address. An error answer becomes the class the server raised (``NotFound``,
-``Forbidden``, ``Conflict``, ``RateLimited`` ...), mapped from the error body.
+The rules are client/wire.py's, which `run`'s light reader follows too: certificates are
+verified (``ca_bundle`` for a private CA); plain HTTP is refused unless the host is a loopback
+address. An error answer becomes the class the server raised (``NotFound``, ``Forbidden``,
+``Conflict``, ``RateLimited`` ...), mapped from the error body.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ class Transport:
         timeout: float,
         transport: httpx.BaseTransport | None,
     ) -> None:
-        base = api_base(address)
+        self.base = api_base(address)
         self.http = httpx.Client(
-            base_url=base,
+            base_url=self.base,
             headers={"User-Agent": USER_AGENT},
             verify=trusting(ca_bundle) if ca_bundle else True,
             timeout=timeout,
@@ -101,7 +102,7 @@ class Transport:
             raise self._unreachable(exc) from None
 
     def _unreachable(self, exc: httpx.HTTPError) -> ServerUnreachable:
-        return unreachable(str(self.http.base_url), exc)
+        return unreachable(self.base, exc)
 
     def answer(self, method: str, path: str, **kwargs: Any) -> object:
         """The ``response`` member of the envelope the request is answered with."""

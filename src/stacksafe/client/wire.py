@@ -1,6 +1,6 @@
 """The SDK's rules of the wire, whatever HTTP library sends the request: which addresses are
 allowed, which CAs are trusted, what an error answer or a failed connection becomes, how a path
-segment is quoted and how a paginated list is walked.
+segment is quoted, how a paginated list is walked, and how the server's text is shown.
 
 The SDK's ``Transport`` (httpx) and `run`'s light reader (``client/light.py``, the standard
 library's http.client) both follow them, so either says the same thing for the same answer.
@@ -36,6 +36,7 @@ from stacksafe.paging import MAX_PER_PAGE
 
 __all__ = [
     "API_PATH",
+    "MAX_REASON",
     "PER_PAGE",
     "USER_AGENT",
     "api_base",
@@ -43,11 +44,15 @@ __all__ = [
     "paged",
     "parsed_json",
     "path_segment",
+    "printable",
     "trusting",
     "unreachable",
 ]
 
 API_PATH = "/api/3"
+# The longest text of the server's shown by default (an ``end`` event's reason: the server's
+# are one short sentence).
+MAX_REASON = 300
 USER_AGENT = "stacksafe-sdk"
 PER_PAGE = MAX_PER_PAGE  # the largest page the server gives: the fewest requests
 
@@ -157,6 +162,17 @@ def unreachable(base: str, exc: BaseException) -> ServerUnreachable:
             "STACKSAFE_CA_BUNDLE (the SDK: ca_bundle=) to that CA's PEM file"
         )
     return ServerUnreachable(f"cannot reach the stacksafe server at {base}: {type(exc).__name__}")
+
+
+def printable(text: str, limit: int = MAX_REASON) -> str:
+    """``text`` (the server's, or a proxy's) as it may be shown on a terminal: each control or
+    other unprintable character escaped (``\\x1b``, ``\\n``, ``\\u202e``), cut to ``limit``
+    characters."""
+    shown = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+        for c in text[: limit + 1]
+    )
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def path_segment(value: str) -> str:
