@@ -89,6 +89,9 @@ def test_remote_run_loads_no_http_library(tmp_path: Path) -> None:
     assert "cannot reach the stacksafe server" in done.stderr  # it got to the network
     assert "stacksafe.client.light" in imported(done.stderr)
     assert http_modules(done.stderr) == []
+    # Nor the server's settings (dataclasses built at import): only the client's.
+    assert "stacksafe.settings.client" in imported(done.stderr)
+    assert "stacksafe.settings.installation" not in imported(done.stderr)
 
 
 @pytest.mark.parametrize("through", ["proxy", "jwt login"])

@@ -1,8 +1,8 @@
 """The client's configuration: remote mode (the server's address, the token or a workload's
 login, the CA), what HTTP clients take from the environment, and the CLI's own switches.
 
-Apart from the server's settings (``settings/__init__.py``): the SDK's users and `stacksafe run`
-read only these.
+Apart from the server's settings (``settings/installation.py``): `stacksafe run` reads only
+these.
 """
 
 from __future__ import annotations
@@ -12,7 +12,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ClientSettings"]
+__all__ = ["CREDENTIAL_VARIABLES", "ClientSettings"]
+
+# stacksafe's own variables that hold a credential, point at one, or aim one at a server: what
+# `stacksafe run` keeps from the command it starts unless told otherwise (cli/child_env.py). The
+# token and the server address (which without the token only half-configures remote mode), the
+# master key and every way of giving it, the offline snapshot's passphrase, and the database URL
+# (it may hold a password). Paths that are not secrets (STACKSAFE_DATA_DIR, STACKSAFE_CA_BUNDLE,
+# STACKSAFE_MASTER_KEY_PARAMS_FILE) and tuning settings stay.
+CREDENTIAL_VARIABLES = frozenset(
+    {
+        "STACKSAFE_TOKEN",
+        "STACKSAFE_ADDR",
+        # A workload's login: the JWT's file and the role it logs in as.
+        "STACKSAFE_JWT_FILE",
+        "STACKSAFE_JWT_ROLE",
+        "STACKSAFE_MASTER_KEY",
+        "STACKSAFE_MASTER_KEY_FILE",
+        "STACKSAFE_MASTER_KEY_PASSPHRASE",
+        "STACKSAFE_MASTER_KEY_PASSPHRASE_FILE",
+        "STACKSAFE_FALLBACK_PASSPHRASE",
+        "STACKSAFE_DATABASE_URL",
+    }
+)
 
 # The proxies httpx reads of the environment (urllib's getproxies: any case).
 _PROXIES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
