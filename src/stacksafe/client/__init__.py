@@ -18,6 +18,7 @@ the package (`run`'s light reader, ``client/light.py``) loads none of the others
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'stacksafe.client' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(home), name)
+    # ``__import__``, not importlib: `-X importtime` reports it (the import guards of
+    # tests/cli/test_import_guard.py read it).
+    __import__(home)
+    return getattr(sys.modules[home], name)

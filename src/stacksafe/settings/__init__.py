@@ -13,7 +13,6 @@ client's settings, and building the server's dataclasses was a measurable share 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -82,10 +81,18 @@ _CLIENT = frozenset({"CREDENTIAL_VARIABLES", "ClientSettings"})
 
 
 def __getattr__(name: str) -> object:
-    home = "client" if name in _CLIENT else "installation"
-    module = importlib.import_module(f"stacksafe.settings.{home}")
-    if name.startswith("_") or not hasattr(module, name):
+    # Import statements, not importlib: `-X importtime` reports these (the import guards of
+    # tests/cli/test_import_guard.py read it).
+    if name in _CLIENT:
+        import stacksafe.settings.client as client
+
+        found = vars(client)
+    else:
+        import stacksafe.settings.installation as installation
+
+        found = vars(installation)
+    if name.startswith("_") or name not in found:
         raise AttributeError(f"module 'stacksafe.settings' has no attribute {name!r}")
-    value: object = getattr(module, name)
+    value: object = found[name]
     globals()[name] = value
     return value
