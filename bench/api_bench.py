@@ -53,7 +53,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,8 +292,10 @@ def _values(rng: random.Random, prefix: str, count: int) -> dict[str, SecretValu
     return out
 
 
-def _install(data_dir: Path) -> Installation:
-    settings = Settings.load({}, data_dir=data_dir)
+def _install(data_dir: Path, environ: Mapping[str, str] | None = None) -> Installation:
+    """The bench's stack, owner and token in ``data_dir`` (on SQLite unless ``environ`` names
+    another ``STACKSAFE_DATABASE_URL``)."""
+    settings = Settings.load(environ or {}, data_dir=data_dir)
     installation, _ = initialise(settings)
     try:
         local = Principal.local("bench")

@@ -51,7 +51,7 @@ SCRIPTS = (
     "scan_quality.py",
     "scan_speed.py",
     "api_bench.py",
-    "vault_bench.py",
+    "peer_bench.py",
     "server_cpu.py",
     "app_cpu.py",
     "servers.py",

@@ -10,13 +10,20 @@ and after each run: milliseconds of CPU per answered request (medians over runs)
 ``--src DIR`` runs the server from another checkout's ``src`` (``git worktree add /tmp/old
 <commit>``, then ``--src /tmp/old/src``), so before and after of a change are measured in one
 go: ``--src`` runs alternate with runs of this checkout. ``--py-spy FILE`` records the last run
-of this checkout with py-spy (``--gil``: only threads holding the GIL, i.e. Python work) as
-collapsed stacks.
+of this checkout (on PostgreSQL when it is measured) with py-spy (``--gil``: only threads holding
+the GIL, i.e. Python work) as collapsed stacks.
 
 ``--vault`` measures the Vault face's hot read of the same stack instead
 (``GET /v1/secret/data/bench-account/web``, answered at hand like the native list).
 
-Run: ``.venv/bin/python bench/server_cpu.py [--runs 3] [--duration 8] [--src DIR] [--vault]``.
+``--pg`` (or ``STACKSAFE_BENCH_PG_URL`` set, as ``make bench`` does) serves each checkout from
+PostgreSQL as well, in turns with SQLite, and reports PostgreSQL's CPU per request against
+SQLite's (issue 21's target: at most 1.5 times): a database per checkout on the server of
+``STACKSAFE_BENCH_PG_URL``, else on a throwaway cluster started here (tests/postgres.py) with
+``fsync`` turned on, as in production (the tests' clusters run without).
+
+Run: ``.venv/bin/python bench/server_cpu.py [--runs 3] [--duration 8] [--src DIR] [--vault]
+[--pg]``.
 """
 
 from __future__ import annotations
@@ -29,13 +36,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import api_bench
-from results import emit
+from proc_cpu import cpu_ms as _cpu_ms
+from results import ROOT, emit
+from reveal_bench import PG_ENV, _pg_database
 
-TICKS = os.sysconf("SC_CLK_TCK")
+# PostgreSQL's CPU per request at most this many times SQLite's (issue 21, target 4).
+PG_TARGET = 1.5
 
 
 @dataclass(frozen=True)
@@ -48,14 +60,6 @@ class Sample:
     @property
     def per_request(self) -> tuple[float, float]:
         return self.user_ms / self.requests, self.system_ms / self.requests
-
-
-def _cpu_ms(pid: int, thread: int | None = None) -> tuple[float, float]:
-    # Fields 14 and 15 of /proc/PID/stat (utime, stime), after the parenthesised command name;
-    # /proc/PID/task/TID/stat for one thread (the main thread's TID is the PID).
-    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
-    fields = stat.read_text().rpartition(")")[2].split()
-    return int(fields[11]) * 1000 / TICKS, int(fields[12]) * 1000 / TICKS
 
 
 def _run(port: int, path: str, token: str, duration: int, pid: int, spy: Path | None) -> Sample:
@@ -94,34 +98,51 @@ def _run(port: int, path: str, token: str, duration: int, pid: int, spy: Path | 
 
 BIN = Path(sys.executable).parent
 INSTALL = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 import api_bench
-inst = api_bench._install(Path(sys.argv[1]))
+inst = api_bench._install(Path(sys.argv[1]), os.environ)
 print(json.dumps([str(inst.settings.data_dir), inst.token, inst.stack_uid]))
 """
 
 
-def _env(src: Path | None) -> dict[str, str]:
+def _env(src: Path | None, database_url: str | None) -> dict[str, str]:
     env = api_bench._child_env()
+    if database_url is not None:
+        env["STACKSAFE_DATABASE_URL"] = database_url
     if src is not None:
         env["PYTHONPATH"] = str(src.resolve())
     return env
 
 
-def _install(data_dir: Path, src: Path | None) -> tuple[str, str, str]:
+def _install(data_dir: Path, env: dict[str, str]) -> tuple[str, str, str]:
     """api_bench's installation, made by the code that will serve it (its own schema)."""
     bench = str(Path(__file__).resolve().parent)
     made = subprocess.run(
         [sys.executable, "-c", INSTALL, str(data_dir), bench],
-        env=_env(src),
+        env=env,
         capture_output=True,
         text=True,
         check=True,
     )
     found = json.loads(made.stdout.strip().splitlines()[-1])
     return found[0], found[1], found[2]
+
+
+@contextmanager
+def _pg_server(enabled: bool) -> Iterator[str | None]:
+    """The URL of a PostgreSQL server to make databases on (None: SQLite only)."""
+    if not enabled or os.environ.get(PG_ENV):
+        yield os.environ.get(PG_ENV) if enabled else None
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres import throwaway_cluster
+
+    with throwaway_cluster() as cluster, cluster.admin() as admin:
+        admin.execute("ALTER SYSTEM SET fsync = on")
+        admin.execute("SELECT pg_reload_conf()")
+        yield cluster.url("postgres")
 
 
 def main() -> None:
@@ -131,18 +152,31 @@ def main() -> None:
     parser.add_argument("--src", type=Path, help="another checkout's src, measured alternately")
     parser.add_argument("--vault", action="store_true", help="the /v1 KV read of the stack")
     parser.add_argument("--py-spy", type=Path, help="record this checkout's last run here")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL too (see the docstring)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="stacksafe-cpu-") as tmp:
-        work = Path(tmp)
-        checkouts = {"this checkout": None} | ({"--src": args.src} if args.src else {})
-        samples: dict[str, list[Sample]] = {label: [] for label in checkouts}
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stacksafe-cpu-")))
+        pg_server = stack.enter_context(_pg_server(args.pg or bool(os.environ.get(PG_ENV))))
+        checkouts = {"this checkout": None} | ({f"`{args.src}`": args.src} if args.src else {})
+        databases = ["SQLite"] + (["PostgreSQL"] if pg_server else [])
+        # Each checkout on each database, in turns: (checkout, database) -> its server's env.
+        envs = {
+            (label, database): _env(
+                src,
+                stack.enter_context(_pg_database(pg_server))
+                if pg_server and database == "PostgreSQL"
+                else None,
+            )
+            for label, src in checkouts.items()
+            for database in databases
+        }
+        samples: dict[tuple[str, str], list[Sample]] = {setup: [] for setup in envs}
         installed = {
-            label: _install(work / f"data-{n}", src)
-            for n, (label, src) in enumerate(checkouts.items())
+            setup: _install(work / f"data-{n}", env) for n, (setup, env) in enumerate(envs.items())
         }
         for run in range(args.runs):
-            for label, src in checkouts.items():
-                data_dir, token, stack_uid = installed[label]
+            for setup, env in envs.items():
+                data_dir, token, stack_uid = installed[setup]
                 path = (
                     "/v1/secret/data/bench-account/web"
                     if args.vault
@@ -152,34 +186,44 @@ def main() -> None:
                     *(str(BIN / "stacksafe"), "serve", "--host", api_bench.HOST),
                     *("--data-dir", data_dir, "--rate-limit", str(10**9)),
                 ]
-                server = api_bench._start(label, serve, _env(src), work / "server.log", "/healthz")
+                server = api_bench._start(setup[0], serve, env, work / "server.log", "/healthz")
                 with api_bench._running(server):
-                    last = run == args.runs - 1 and src is None
+                    last = run == args.runs - 1 and setup == ("this checkout", databases[-1])
                     spy = args.py_spy if last else None
-                    samples[label].append(
+                    samples[setup].append(
                         _run(server.port, path, token, args.duration, server.process.pid, spy)
                     )
         what = "the /v1 KV read" if args.vault else "the native list"
         print(f"# Server CPU per request: 200-secret reveal ({what}), wrk -t2 -c32\n")
         print(f"{args.runs} run(s) of {args.duration} s each, medians.\n")
         print(
-            "| server code | requests/run | user ms/req | system ms/req | total ms/req"
+            "| server code | database | requests/run | user ms/req | system ms/req | total ms/req"
             " | of which the event loop's thread |"
         )
-        print("|---|---:|---:|---:|---:|---:|")
+        print("|---|---|---:|---:|---:|---:|---:|")
         totals = {}
-        for label, found in samples.items():
+        for (label, database), found in samples.items():
             user = statistics.median(s.per_request[0] for s in found)
             system = statistics.median(s.per_request[1] for s in found)
-            totals[label] = statistics.median(sum(s.per_request) for s in found)
-            shown = label if label == "this checkout" else f"`{args.src}`"
+            total = totals[label, database] = statistics.median(sum(s.per_request) for s in found)
             requests = statistics.median(s.requests for s in found)
             loop = statistics.median(s.loop_ms / s.requests for s in found)
             print(
-                f"| {shown} | {requests:.0f} | {user:.3f} | {system:.3f} | {totals[label]:.3f}"
-                f" | {loop:.3f} |"
+                f"| {label} | {database} | {requests:.0f} | {user:.3f} | {system:.3f}"
+                f" | {total:.3f} | {loop:.3f} |"
             )
-        emit("server CPU per 200-secret reveal", measured=f"{totals['this checkout']:.3f} ms/req")
+        sqlite = totals["this checkout", "SQLite"]
+        emit("server CPU per 200-secret reveal", measured=f"{sqlite:.3f} ms/req")
+        if pg_server:
+            pg = totals["this checkout", "PostgreSQL"]
+            emit(
+                "server CPU per 200-secret reveal, PostgreSQL vs SQLite",
+                measured=f"{pg:.3f} ms/req",
+                baseline=f"{sqlite:.3f} ms/req (SQLite)",
+                ratio=round(pg / sqlite, 2),
+                target="<= 1.5 (issue 21, target 4)",
+                passed=pg / sqlite <= PG_TARGET,
+            )
 
 
 if __name__ == "__main__":

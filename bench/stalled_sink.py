@@ -63,8 +63,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import api_bench
+from proc_cpu import cpu_ms as _cpu_ms
 from results import emit
-from server_cpu import _cpu_ms
 from soak import _rss_kb, _sample_rss
 
 HOST = api_bench.HOST

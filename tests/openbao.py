@@ -15,9 +15,10 @@ so the process we start *is* the server (its pid, its CPU time, its signals).
   already at ``secret``. The fastest OpenBao there is, shown for context.
 
 Both return an :class:`OpenBao` with the root token; :func:`reader_token` makes a non-root token
-whose policy may only read what a client reads, as a deployment would hand out.
+whose policy may only read what a client reads, as a deployment would hand out, and
+:func:`policy_token` one with other capabilities (a writer's ``create`` and ``update``).
 
-Used by the Vault API's differential tests (tests/e2e/vault) and bench/vault_bench.py; meant
+Used by the Vault API's differential tests (tests/e2e/vault) and bench/peer_bench.py; meant
 for anything that compares with Vault. Servers listen on loopback only; each runs with its own
 HOME (its work folder) and without the caller's VAULT_*/BAO_* variables, so nothing of the
 user's setup reaches it and it writes no ~/.vault-token.
@@ -45,6 +46,7 @@ __all__ = [
     "OpenBaoError",
     "bao_binary",
     "bundled_binary",
+    "policy_token",
     "put_kv",
     "reader_token",
     "request",
@@ -268,11 +270,18 @@ def start_dev(work: Path, label: str = "OpenBao -dev") -> OpenBao:
 
 def reader_token(server: OpenBao, paths: str = "secret/data/*") -> str:
     """A non-root service token whose only policy reads ``paths``: what a client would hold."""
-    policy = f'path "{paths}" {{\n  capabilities = ["read"]\n}}\n'
+    return policy_token(server, "bench-reader", paths, ("read",))
+
+
+def policy_token(server: OpenBao, name: str, paths: str, capabilities: Collection[str]) -> str:
+    """A non-root service token whose only policy, ``name``, grants ``capabilities`` on
+    ``paths`` (a writer needs ``create`` and ``update``, as a deployment's would)."""
+    granted = ", ".join(f'"{c}"' for c in capabilities)
+    policy = f'path "{paths}" {{\n  capabilities = [{granted}]\n}}\n'
     _ok(
         server.port,
         "PUT",
-        "/v1/sys/policies/acl/bench-reader",
+        f"/v1/sys/policies/acl/{name}",
         server.root_token,
         {"policy": policy},
     )
@@ -281,7 +290,7 @@ def reader_token(server: OpenBao, paths: str = "secret/data/*") -> str:
         "POST",
         "/v1/auth/token/create",
         server.root_token,
-        {"policies": ["bench-reader"], "ttl": "24h"},
+        {"policies": [name], "ttl": "24h"},
     )
     auth = doc.get("auth")
     if status != 200 or not isinstance(auth, dict) or not isinstance(auth.get("client_token"), str):

@@ -17,8 +17,9 @@ from stacksafe.api.app import StacksafeApi, create_app
 from stacksafe.api.fast_path import APPLIES
 from stacksafe.api.list_query import SecretsPage, read_query
 from stacksafe.core.audit_events import list_events
-from stacksafe.core.installation import Installation
+from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.principals import revoke_token
+from stacksafe.settings import Settings
 from tests.actors import LOCAL
 from tests.api.helpers import World, client_for, set_local, user_with_token
 
@@ -266,6 +267,46 @@ def _reads(monkeypatch: pytest.MonkeyPatch, installation: Installation) -> list[
     return opened
 
 
+def _statements(monkeypatch: pytest.MonkeyPatch, installation: Installation) -> list[int]:
+    """Counts the one-statement reads of the event loop's reader from now on: SQLite's at once
+    (store.nowait), PostgreSQL's awaited (store.loop_reader)."""
+    sent: list[int] = []
+    store = installation.store
+    if store.nowait is not None:
+        at_once = store.nowait.first
+
+        def counted(*args: Any) -> Any:
+            sent.append(1)
+            return at_once(*args)
+
+        monkeypatch.setattr(store.nowait, "first", counted)
+    else:
+        assert store.loop_reader is not None
+        awaited = store.loop_reader.first
+
+        async def counted_on_loop(*args: Any) -> Any:
+            sent.append(1)
+            return await awaited(*args)
+
+        monkeypatch.setattr(store.loop_reader, "first", counted_on_loop)
+    return sent
+
+
+def _hops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the hops to a worker thread (anyio's, as the fast path makes them) from now on."""
+    import anyio.to_thread
+
+    hops: list[int] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        hops.append(1)
+        return await run_sync(*args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    return hops
+
+
 def _event_of(response: Response, installation: Installation) -> dict[str, Any]:
     """The audit event written for ``response``, found by its request id."""
     wanted = response.headers["request-id"]
@@ -274,16 +315,18 @@ def _event_of(response: Response, installation: Installation) -> dict[str, Any]:
     return {"action": found[0].action, "outcome": found[0].outcome, "detail": found[0].detail}
 
 
-def test_a_warm_reveal_reads_no_transaction_on_sqlite_and_answers_as_the_first(
+def test_a_warm_reveal_is_one_statement_on_the_loop_and_answers_as_the_first(
     plain: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = plain.client
     client.get(plain.stack_url() + WARM)  # reads and decrypts: the level is kept
     first = client.get(plain.stack_url() + WARM)  # makes the page and the event detail: kept
     reads = _reads(monkeypatch, plain.installation)
+    statements, hops = _statements(monkeypatch, plain.installation), _hops(monkeypatch)
     second = client.get(plain.stack_url() + WARM)
-    # SQLite reads at once on the event loop (store.nowait); PostgreSQL always in a thread.
-    assert len(reads) == (0 if plain.installation.store.nowait is not None else 1)
+    # On both databases: the revision read on the event loop (SQLite's at once, PostgreSQL's
+    # awaited), no transaction, no thread.
+    assert (len(statements), len(reads), len(hops)) == (1, 0, 0)
     assert second.status_code == first.status_code == 200
     assert second.content == first.content
     assert _event_of(second, plain.installation) == _event_of(first, plain.installation)
@@ -343,8 +386,9 @@ def test_a_page_not_made_yet_is_made_at_hand_then_kept(
         assert client.get(plain.stack_url() + WARM).status_code == 200  # this page is kept
     other_page = plain.stack_url() + "?reveal=true&per_page=2&page=1"
     reads = _reads(monkeypatch, plain.installation)
+    statements, hops = _statements(monkeypatch, plain.installation), _hops(monkeypatch)
     answers = [client.get(other_page) for _ in range(2)]  # made at hand, then kept
-    assert len(reads) == (0 if plain.installation.store.nowait is not None else 2)
+    assert (len(statements), len(reads), len(hops)) == (2, 0, 0)
     assert [a.status_code for a in answers] == [200, 200]
     assert answers[0].json() == answers[1].json()
     assert [s["key"] for s in answers[0].json()["response"]] == ["ONLY", "OWN"]
@@ -453,3 +497,66 @@ def test_the_fast_path_does_the_work_of_every_middleware_and_dependency(world: W
             dependencies.add(found.call.__name__)
         pending.extend(found.dependencies)
     assert middleware | dependencies == set(APPLIES)
+
+
+def test_a_warm_reveal_starts_its_answer_only_once_its_event_is_committed(
+    plain: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installation = plain.installation
+    app = create_app(installation)
+    committed: dict[str, list[str]] = {}  # request id: its events committed at response start
+
+    async def watched(scope: Any, receive: Any, send: Any) -> None:
+        async def send_watched(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                wanted = dict(message["headers"])[b"request-id"].decode()
+                # Read in a transaction of its own: only what is committed.
+                events = list_events(installation, limit=50)
+                committed[wanted] = [e.action for e in events if e.request_id == wanted]
+            await send(message)
+
+        await app(scope, receive, send_watched)
+
+    with TestClient(watched, headers={"Authorization": f"Bearer {plain.admin_token.token}"}) as c:
+        for n in range(2):  # the level, then the page kept
+            assert c.get(plain.stack_url() + WARM, headers={"Request-Id": f"r{n}"}).is_success
+        statements, hops = _statements(monkeypatch, installation), _hops(monkeypatch)
+        warm = c.get(plain.stack_url() + WARM, headers={"Request-Id": "warm"})
+    assert warm.status_code == 200
+    assert (len(statements), len(hops)) == (1, 0)  # answered at hand
+    assert committed == {"r0": ["reveal"], "r1": ["reveal"], "warm": ["reveal"]}
+
+
+def test_a_warm_reveal_sends_no_value_when_its_event_cannot_be_written(
+    plain: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.core.test_fail_closed import break_audit_log
+
+    for _ in range(2):  # the level, then the page kept
+        assert plain.client.get(plain.stack_url() + WARM).status_code == 200
+    break_audit_log(plain.installation)
+    statements, hops = _statements(monkeypatch, plain.installation), _hops(monkeypatch)
+    answer = plain.client.get(plain.stack_url() + WARM)
+    assert (len(statements), len(hops)) == (1, 0)  # answered at hand: refused there
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "audit_unavailable"
+    assert "stack-value" not in answer.text
+
+
+def test_a_write_through_another_server_is_seen_by_the_next_warm_reveal(
+    plain: World, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(2):  # the level, then the page kept
+        assert plain.client.get(plain.stack_url() + WARM).status_code == 200
+    other = open_installation(settings)  # another server on the same database
+    try:
+        set_local(other, plain.stack_target, {"OWN": "from-the-other-server"})
+    finally:
+        other.close()
+    statements = _statements(monkeypatch, plain.installation)
+    after = plain.client.get(plain.stack_url() + WARM)
+    assert len(statements) == 1  # the revision read on the loop, which tells of the write
+    assert after.status_code == 200
+    values = {s["key"]: s["raw_value"] for s in after.json()["response"]}
+    assert values["OWN"] == "from-the-other-server"
+    assert "stack-value" not in after.text

@@ -4,19 +4,21 @@ roles (by this server, another one, or plain SQL) is seen on the very next reque
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, event, insert, select, text, update
 from sqlalchemy import exc as sa_exc
 
-from stacksafe.core.access import Role
+from stacksafe.core.access import Principal, Role
 from stacksafe.core.installation import Installation, open_installation
 from stacksafe.core.known_tokens import KnownTokens
 from stacksafe.core.principals import (
     authenticate,
     authenticate_for_stack,
+    authenticate_for_stack_on_loop,
     create_token,
     create_user,
     revoke_token,
@@ -355,3 +357,27 @@ def test_at_hand_the_token_and_stack_are_given_only_once_kept(
     assert kept_target() == target_of()
     assert authenticate_for_stack(installation, "ssk_" + "x" * 43, uid, wait=False) is None
     assert authenticate_for_stack(installation, alice, "0" * 32, wait=False) is None
+
+
+def test_on_the_loop_the_token_and_stack_are_given_on_both_databases_once_kept(
+    installation: Installation, alice: str, stack_target: Target
+) -> None:
+    """``authenticate_for_stack_on_loop``: ``wait=False``'s answers, with PostgreSQL's read
+    awaited on the loop (store.loop_reader) rather than refused."""
+    assert stack_target.stack is not None
+    uid = stack_target.stack.uid
+
+    def on_loop(token: str, stack_uid: str) -> tuple[Principal, Callable[[], Target]] | None:
+        return asyncio.run(
+            authenticate_for_stack_on_loop(installation, token, stack_uid, request_id="r2")
+        )
+
+    assert on_loop(alice, uid) is None  # not kept
+    waited, target_of = authenticate_for_stack(installation, alice, uid)
+    at_hand = on_loop(alice, uid)
+    assert at_hand is not None
+    actor, kept_target = at_hand
+    assert (actor.name, actor.request_id) == (waited.name, "r2")
+    assert kept_target() == target_of()
+    assert on_loop("ssk_" + "x" * 43, uid) is None
+    assert on_loop(alice, "0" * 32) is None

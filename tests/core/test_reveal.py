@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from stacksafe.core.access import Principal
@@ -11,9 +13,11 @@ from stacksafe.core.principals import create_token, create_user
 from stacksafe.core.reveal import (
     AccountRef,
     Credential,
+    Revealed,
     RevealQuery,
     StackRef,
     reveal,
+    reveal_on_loop,
 )
 from stacksafe.core.secrets import set_secret
 from stacksafe.core.tenancy import Target
@@ -98,27 +102,39 @@ def test_an_invalid_token_is_refused_and_nothing_is_admitted(
     assert admitted == []
 
 
+@pytest.mark.parametrize("way", ["wait=False", "on the loop"])
 def test_at_hand_answers_only_a_warm_read_and_then_exactly_as_the_waiting_one(
-    installation: Installation, seeded: Target
+    installation: Installation, seeded: Target, way: str
 ) -> None:
     token = _token(installation, seeded, "ops@acme.test", "administrator")
     assert seeded.stack is not None
     where, query = StackRef(seeded.stack.uid), RevealQuery(reveal=True, purpose="run")
-    at_hand = reveal(installation, Credential(token), where, query, wait=False)
-    if installation.store.nowait is None:  # PostgreSQL: every read is a network round trip
-        assert at_hand is None
-        return
-    assert at_hand is None  # nothing kept yet: the token, the level
-    waited = reveal(installation, Credential(token), where, query)
-    waited.result()
     admitted: list[Principal] = []
-    warm = reveal(installation, Credential(token), where, query, wait=False, admit=admitted.append)
+
+    def at_hand(where: StackRef | AccountRef, query: RevealQuery) -> Revealed | None:
+        asker = Credential(token)
+        if way == "wait=False":
+            return reveal(installation, asker, where, query, wait=False, admit=admitted.append)
+        # A loop per call, as a test client's may be: the loop reader follows it.
+        return asyncio.run(reveal_on_loop(installation, asker, where, query, admit=admitted.append))
+
+    assert at_hand(where, query) is None  # nothing kept yet: the token, the level
+    assert admitted == []
+    waited = reveal(installation, Credential(token), where, query)
+    warm = at_hand(where, query)
+    if way == "wait=False" and installation.store.nowait is None:
+        assert warm is None  # PostgreSQL: a network round trip, which only the loop awaits
+        return
     assert warm is not None
     assert warm.result() == waited.result()
     assert warm.snapshot is not None
     assert len(admitted) == 1
     first, second = _reveals(installation)[:2]
     assert first == second
+    # What is never answered at hand (one key; an account) is left to the waiting read.
+    assert at_hand(where, RevealQuery(reveal=True, key="OWN")) is None
+    assert at_hand(AccountRef(seeded.account.uid), query) is None
+    assert len(admitted) == 1
 
 
 def test_at_hand_leaves_a_refusal_to_the_waiting_read_which_records_it(
@@ -136,6 +152,8 @@ def test_at_hand_leaves_a_refusal_to_the_waiting_read_which_records_it(
         reveal(installation, Credential(viewer), where, query, wait=False, admit=admitted.append)
         is None
     )
+    on_loop = reveal_on_loop(installation, Credential(viewer), where, query, admit=admitted.append)
+    assert asyncio.run(on_loop) is None
     assert admitted == []
     assert len(list_events(installation, limit=500)) == before  # nothing recorded
     with pytest.raises((Forbidden, NotFound)):

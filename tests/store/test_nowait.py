@@ -161,5 +161,5 @@ def test_rows_are_converted_again_when_they_change_and_the_kept_ones_stay_bounde
     echo = select(bindparam("n", type_=Integer).label("n"))
     for n in range(CONVERTED_ROWS_MAX + 50):
         assert reader.first(echo, {"n": n}) == (n,)
-    kept = reader._statements[id(echo)][1]._converted
+    kept = reader._statements.of(echo)._converted
     assert 0 < len(kept) <= CONVERTED_ROWS_MAX

@@ -26,7 +26,7 @@ from stacksafe.api.errors import stacksafe_error_response, unexpected_response
 from stacksafe.api.list_query import read_query
 from stacksafe.api.routes.secrets import SecretsPage, page_body, where_of
 from stacksafe.core.access import Principal
-from stacksafe.core.reveal import Credential, Revealed, RevealQuery, reveal
+from stacksafe.core.reveal import Credential, Revealed, RevealQuery, reveal, reveal_on_loop
 from stacksafe.errors import StacksafeError
 
 __all__ = ["APPLIES", "FastPath"]
@@ -94,31 +94,42 @@ class FastPath:
         def admit(actor: Principal) -> None:
             limits.update(counted(state, actor))
 
-        def answer(wait: bool) -> tuple[Revealed, bytes] | Response | None:
-            """The reveal and its page, an error's response, or (not ``wait``) None."""
+        def credential() -> Credential:
+            return Credential(bearer_token(authorization.decode("latin-1")), source_ip, request_id)
+
+        async def at_hand() -> tuple[Revealed, bytes] | Response | None:
+            """The reveal and its page when at hand (else None, having refused and counted
+            nothing), or an error's response."""
             try:
-                credential = Credential(
-                    bearer_token(authorization.decode("latin-1")), source_ip, request_id
-                )
-                found = bad_tokens_counted(
-                    state,
-                    source_ip,
-                    request_id,
-                    lambda: reveal(
-                        state.installation, credential, where, query, admit=admit, wait=wait
-                    ),
+                found = await reveal_on_loop(
+                    state.installation, credential(), where, query, admit=admit
                 )
                 return None if found is None else (found, page_body(state.pages, found, page))
             except StacksafeError as exc:
                 return stacksafe_error_response(exc)
 
-        # At hand (token, stack and level kept; nothing to wait for): on the event loop, as a
-        # hop to the thread pool costs more CPU than that whole read. Else in a thread.
-        answered = answer(False) if level == "stacks" else None
+        def waited() -> tuple[Revealed, bytes] | Response:
+            """The reveal and its page, or an error's response."""
+            try:
+                asker = credential()
+                found = bad_tokens_counted(
+                    state,
+                    source_ip,
+                    request_id,
+                    lambda: reveal(state.installation, asker, where, query, admit=admit),
+                )
+                return found, page_body(state.pages, found, page)
+            except StacksafeError as exc:
+                return stacksafe_error_response(exc)
+
+        # At hand (token, stack and level kept; the one database read at once on SQLite,
+        # awaited on PostgreSQL): on the event loop, as a hop to the thread pool costs more CPU
+        # than that whole read. Else in a thread.
+        answered = await at_hand() if level == "stacks" else None
         if answered is None:
-            answered = await to_thread.run_sync(answer, True)
+            answered = await to_thread.run_sync(waited)
         if not isinstance(answered, tuple):
-            return answered or Response(status_code=500)  # None only when not waiting
+            return answered
         revealed, body = answered
         await durable(revealed.receipt)
         try:

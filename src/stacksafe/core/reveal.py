@@ -37,7 +37,11 @@ from stacksafe.core.level_reads import (
     resolved_values,
     reveal_detail,
 )
-from stacksafe.core.principals import authenticate, authenticate_for_stack
+from stacksafe.core.principals import (
+    authenticate,
+    authenticate_for_stack,
+    authenticate_for_stack_on_loop,
+)
 from stacksafe.core.read_cache import CachedLevel
 from stacksafe.core.tenancy import Target, visible_target
 from stacksafe.core.validation import validate_key
@@ -60,6 +64,7 @@ __all__ = [
     "StackRef",
     "record_reveal",
     "reveal",
+    "reveal_on_loop",
 ]
 
 
@@ -291,8 +296,39 @@ def _at_hand(
         request_id=asker.request_id,
         wait=False,
     )
-    if known is None:
+    return None if known is None else _answered_at_hand(installation, known, query, admit)
+
+
+async def reveal_on_loop(
+    installation: Installation,
+    asker: Asker,
+    where: Where,
+    query: RevealQuery,
+    *,
+    admit: Callable[[Principal], None] = _no_admission,
+) -> Revealed | None:
+    """``reveal(..., wait=False)`` for an event loop: the same read at hand, its one database
+    read awaited on the loop where the database is across the network (PostgreSQL), where
+    ``wait=False`` would refuse it; None when not at hand (ask again with ``wait=True``)."""
+    if not isinstance(asker, Credential) or not isinstance(where, StackRef) or query.key:
         return None
+    known = await authenticate_for_stack_on_loop(
+        installation,
+        asker.token,
+        where.uid,
+        source_ip=asker.source_ip,
+        request_id=asker.request_id,
+    )
+    return None if known is None else _answered_at_hand(installation, known, query, admit)
+
+
+def _answered_at_hand(
+    installation: Installation,
+    known: tuple[Principal, Callable[[], Target]],
+    query: RevealQuery,
+    admit: Callable[[Principal], None],
+) -> Revealed | None:
+    """The rest of a read at hand once the token and the stack are known (``_at_hand``)."""
     actor, target = known[0], known[1]()
     kept = cached_level(installation, target)
     if kept is None or (query.reveal and query.resolve and kept.references):

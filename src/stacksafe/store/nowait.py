@@ -19,7 +19,7 @@ connection of its own:
   (``dialect_impl(...).result_processor``), so a row reads as it does through ``Store.read``.
 
 PostgreSQL has no such reader (``Store.nowait`` is None): a read there is a network round trip,
-which belongs in a thread.
+which the event loop awaits (store.loop_reader) rather than waits for.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Select
+from sqlalchemy import Dialect, Engine, Select
 
 from stacksafe.store.driver import Compiled
 
-__all__ = ["CONVERTED_ROWS_MAX", "NoWaitReader", "NoWaitStatement"]
+__all__ = ["CONVERTED_ROWS_MAX", "NoWaitReader", "NoWaitStatement", "NoWaitStatements"]
 
 # Converted rows kept per statement (cleared when full: refilled as read).
 CONVERTED_ROWS_MAX = 1024
@@ -45,8 +45,7 @@ class NoWaitStatement:
 
     __slots__ = ("_converted", "_converters", "_row", "parameters", "sql")
 
-    def __init__(self, statement: Select[Any], engine: Engine) -> None:
-        dialect = engine.dialect
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         compiled = Compiled(statement, dialect)
         self.sql = compiled.sql
         self.parameters = compiled.parameters
@@ -78,28 +77,39 @@ class NoWaitStatement:
         return converted
 
 
+class NoWaitStatements:
+    """The statements a reader was given, each compiled once for its dialect's driver."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._statements: dict[int, tuple[Select[Any], NoWaitStatement]] = {}
+
+    def of(self, statement: Select[Any]) -> NoWaitStatement:
+        """``statement`` (a module-level constant: it is compiled once) compiled."""
+        known = self._statements.get(id(statement))
+        if known is None or known[0] is not statement:
+            # Kept with the statement, so its id cannot be reused while it is in the map.
+            known = (statement, NoWaitStatement(statement, self._dialect))
+            self._statements[id(statement)] = known
+        return known[1]
+
+
 class NoWaitReader:
     """The SQLite database's never-waiting reader (see the module's docstring)."""
 
     def __init__(self, engine: Engine) -> None:
         if engine.dialect.name != "sqlite" or not engine.url.database:
             raise ValueError("a quick reader reads SQLite files only")
-        self._engine = engine
         self._path = engine.url.database
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._closed = False
-        self._statements: dict[int, tuple[Select[Any], NoWaitStatement]] = {}
+        self._statements = NoWaitStatements(engine.dialect)
 
     def first(self, statement: Select[Any], given: Mapping[str, Any]) -> Any | None:
         """The first row of ``statement`` (a module-level constant: it is compiled once), or
         None when there is none or it could not be read at once."""
-        known = self._statements.get(id(statement))
-        if known is None or known[0] is not statement:
-            # Kept with the statement, so its id cannot be reused while it is in the map.
-            known = (statement, NoWaitStatement(statement, self._engine))
-            self._statements[id(statement)] = known
-        compiled = known[1]
+        compiled = self._statements.of(statement)
         if not self._lock.acquire(blocking=False):
             return None  # another thread is reading: it is quicker to take the ordinary path
         try:

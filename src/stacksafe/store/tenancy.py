@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
 from stacksafe.model import Account, Stack
+from stacksafe.store.loop_reader import LoopReader
 from stacksafe.store.nowait import NoWaitReader
 from stacksafe.store.schema import accounts, principals_revision, stacks
 
@@ -20,6 +21,7 @@ __all__ = [
     "insert_stack",
     "list_accounts",
     "list_stacks",
+    "loop_stack_request",
     "max_versions_of",
     "nowait_stack_request",
     "set_max_versions",
@@ -120,7 +122,18 @@ def nowait_stack_request(
 ) -> tuple[str, tuple[Stack, Account, str] | None] | None:
     """``stack_request`` through a never-waiting reader (store.nowait); None when it could not
     read at once (or the principals revision row is missing): use ``stack_request``."""
-    row = reader.first(_STACK_REQUEST, {"uid": uid})
+    return _stack_request_of(reader.first(_STACK_REQUEST, {"uid": uid}))
+
+
+async def loop_stack_request(
+    reader: LoopReader, uid: str
+) -> tuple[str, tuple[Stack, Account, str] | None] | None:
+    """``stack_request`` awaited on the event loop (store.loop_reader); None when it could not
+    be read there: use ``stack_request``."""
+    return _stack_request_of(await reader.first(_STACK_REQUEST, {"uid": uid}))
+
+
+def _stack_request_of(row: Any) -> tuple[str, tuple[Stack, Account, str] | None] | None:
     if row is None:
         return None
     found = None if row.id is None else _stack_account_revision(row)

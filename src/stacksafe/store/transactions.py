@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 
 from stacksafe.errors import Conflict, InvalidInput, NotFound, StorageUnavailable
 from stacksafe.store.engine import WRITE_OPTION, PoolLimits, PoolUsage, make_engine, pool_usage
+from stacksafe.store.loop_reader import LoopReader
 from stacksafe.store.nowait import NoWaitReader
 from stacksafe.store.outages import (
     NOT_WRITTEN,
@@ -71,7 +72,7 @@ def _storage_errors(after: str, attempt: _Attempt | None = None) -> Iterator[Non
 class Store:
     """A database: read and write transactions, nothing else. It never decides policy."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, connect_timeout: int = PoolLimits.connect_timeout) -> None:
         self.engine = engine
         # SQLite has one writer at a time. Queueing this process's writers on a lock hands the
         # write lock over at once, where SQLite's busy handler would sleep and poll (up to
@@ -82,12 +83,16 @@ class Store:
             if engine.dialect.name == "postgresql"
             else engine
         )
-        # One-statement reads for the event loop (api.fast_path); SQLite only (store.nowait).
+        # One-statement reads for the event loop (api.fast_path): SQLite's at once
+        # (store.nowait), PostgreSQL's awaited there (store.loop_reader).
         self.nowait = NoWaitReader(engine) if engine.dialect.name == "sqlite" else None
+        self.loop_reader = (
+            LoopReader(engine, connect_timeout) if engine.dialect.name == "postgresql" else None
+        )
 
     @classmethod
     def from_url(cls, url: str, pool: PoolLimits | None = None) -> Store:
-        return cls(make_engine(url, pool))
+        return cls(make_engine(url, pool), (pool or PoolLimits()).connect_timeout)
 
     @property
     def dialect(self) -> str:
@@ -176,6 +181,8 @@ class Store:
     def close(self) -> None:
         if self.nowait is not None:
             self.nowait.close()
+        if self.loop_reader is not None:
+            self.loop_reader.close()
         self.engine.dispose()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from stacksafe.core.principals.authentication import (
     authenticate,
     authenticate_for_stack,
+    authenticate_for_stack_on_loop,
 )
 from stacksafe.core.principals.passwords import check_password, set_password
 from stacksafe.core.principals.removal import (
@@ -45,6 +46,7 @@ __all__ = [
     "UserView",
     "authenticate",
     "authenticate_for_stack",
+    "authenticate_for_stack_on_loop",
     "bootstrap_owner",
     "check_password",
     "create_token",

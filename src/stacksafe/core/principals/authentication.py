@@ -21,11 +21,12 @@ from stacksafe.core.server_keys import TOKEN_HASH, keyed_hash
 from stacksafe.core.tenancy import Target, stack_target_of
 from stacksafe.core.validation import unstorable
 from stacksafe.errors import Unauthenticated
+from stacksafe.model import Account, Stack
 from stacksafe.store import Connection
 from stacksafe.store import principals as queries
 from stacksafe.store import tenancy as tenancy_queries
 
-__all__ = ["authenticate", "authenticate_for_stack"]
+__all__ = ["authenticate", "authenticate_for_stack", "authenticate_for_stack_on_loop"]
 
 
 def authenticate(
@@ -98,6 +99,27 @@ def authenticate_for_stack(
     return actor, lambda: stack_target_of(installation, actor, stack_uid, found)
 
 
+async def authenticate_for_stack_on_loop(
+    installation: Installation,
+    token: str,
+    stack_uid: str,
+    *,
+    source_ip: str | None = None,
+    request_id: str | None = None,
+) -> tuple[Principal, Callable[[], Target]] | None:
+    """``authenticate_for_stack(..., wait=False)`` for the event loop, its one read awaited
+    there when the database is across the network (PostgreSQL: store.loop_reader) rather than
+    refused: at hand when the token's principal is kept and the stack visible, else None."""
+    reader = installation.store.loop_reader
+    if reader is None:
+        return _at_hand(installation, token, stack_uid, source_ip, request_id)
+    digest = _digest_at_hand(installation, token, stack_uid)
+    if digest is None:
+        return None
+    read = await tenancy_queries.loop_stack_request(reader, stack_uid)
+    return _known_at(installation, digest, read, source_ip, request_id)
+
+
 def _at_hand(
     installation: Installation,
     token: str,
@@ -105,13 +127,34 @@ def _at_hand(
     source_ip: str | None,
     request_id: str | None,
 ) -> tuple[Principal, Callable[[], Target]] | None:
-    if installation.store.nowait is None or unstorable(stack_uid):
+    reader = installation.store.nowait
+    digest = None if reader is None else _digest_at_hand(installation, token, stack_uid)
+    if reader is None or digest is None:
+        return None
+    read = tenancy_queries.nowait_stack_request(reader, stack_uid)
+    return _known_at(installation, digest, read, source_ip, request_id)
+
+
+def _digest_at_hand(installation: Installation, token: str, stack_uid: str) -> bytes | None:
+    """The token's digest, when the token and the uid could be found at all (else None: the
+    waiting read refuses them)."""
+    if unstorable(stack_uid):
         return None
     try:
-        digest = _token_digest(installation, token)
+        return _token_digest(installation, token)
     except Unauthenticated:
         return None
-    read = tenancy_queries.nowait_stack_request(installation.store.nowait, stack_uid)
+
+
+def _known_at(
+    installation: Installation,
+    digest: bytes,
+    read: tuple[str, tuple[Stack, Account, str] | None] | None,
+    source_ip: str | None,
+    request_id: str | None,
+) -> tuple[Principal, Callable[[], Target]] | None:
+    """The principal and the stack from ``read`` (the principals revision and the stack), when
+    the token's principal is kept under that revision and may see the stack; else None."""
     if read is None or read[1] is None:
         return None
     revision, (stack, account, secrets_revision) = read[0], read[1]
