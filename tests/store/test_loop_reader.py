@@ -184,7 +184,8 @@ def _reading(store: Store) -> bool:
 
 
 @POSTGRESQL
-def test_a_close_from_another_thread_mid_read_lets_the_read_end(seeded: Store) -> None:
+@pytest.mark.parametrize("closer", ["another thread", "the loop"])
+def test_a_close_mid_read_lets_the_read_end(seeded: Store, closer: str) -> None:
     # The read in flight ends (its connection closed after it); closing its socket under the
     # loop left it waiting for an answer for ever.
     reader = _reader(seeded)
@@ -193,7 +194,10 @@ def test_a_close_from_another_thread_mid_read_lets_the_read_end(seeded: Store) -
         reading = asyncio.ensure_future(reader.first(SLOW, {}))
         while not await asyncio.to_thread(_reading, seeded):
             await asyncio.sleep(0)  # until the statement runs on the database
-        await asyncio.to_thread(seeded.close)
+        if closer == "the loop":
+            seeded.close()
+        else:
+            await asyncio.to_thread(seeded.close)
         # A guard against hanging the suite, not a measure: the read takes half a second.
         done, _ = await asyncio.wait([reading], timeout=60)
         return bool(done), reading.result() if done else None
