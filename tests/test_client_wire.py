@@ -13,6 +13,7 @@ from stacksafe.client.fields import MalformedResponse
 from stacksafe.client.wire import (
     PER_PAGE,
     api_base,
+    bearer_header,
     error_of,
     paged,
     parsed_json,
@@ -21,6 +22,7 @@ from stacksafe.client.wire import (
 )
 from stacksafe.errors import (
     ConfigurationError,
+    InvalidInput,
     NotFound,
     ServerUnreachable,
     StacksafeError,
@@ -122,3 +124,17 @@ def test_pages_are_followed_until_the_last() -> None:
         {"filter_name": "web", "page": 1, "per_page": PER_PAGE},
         {"filter_name": "web", "page": 3, "per_page": PER_PAGE},
     ]
+
+
+@pytest.mark.parametrize("token", ["ssk_ab\ncd", "ssk_ab cd", "ssk_abé", "ssk_ab\r", ""])
+def test_a_token_no_header_can_carry_is_refused_in_one_line_without_showing_it(token: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        bearer_header(token)
+    message = refused.value.message
+    assert "\n" not in message
+    assert "STACKSAFE_TOKEN" in message
+    assert "ssk_ab" not in message
+
+
+def test_a_token_is_sent_as_it_is() -> None:
+    assert bearer_header("ssk_AZaz09-_.~+/=") == "Bearer ssk_AZaz09-_.~+/="

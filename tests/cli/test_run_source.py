@@ -8,6 +8,7 @@ from pathlib import Path
 from stacksafe.cli.run_source import LightStack, light_stack
 from stacksafe.client.light import LightReader
 from stacksafe.settings import ClientSettings
+from tests.cli.helpers import Cli, error_line
 
 ADDRESS = "https://secrets.example.com:8200"
 REMOTE = ClientSettings(address=ADDRESS, token="ssk_x")
@@ -41,3 +42,18 @@ def test_the_environment_says_what_httpx_would_take_from_it() -> None:
     assert not ClientSettings.load({**base, "HTTPS_PROXY": "", "NO_PROXY": "*"}).proxied
     trusted = ClientSettings.load({**base, "SSL_CERT_FILE": "/ca.pem", "SSL_CERT_DIR": "/cas"})
     assert (trusted.ssl_cert_file, trusted.ssl_cert_dir) == ("/ca.pem", "/cas")
+
+
+def test_a_token_with_a_line_break_is_one_line_and_exit_2_before_any_connection(
+    tmp_path: Path,
+) -> None:
+    cli = Cli(tmp_path / "empty")
+    done = cli.run(
+        "run", "--stack", "web", "--", "true",
+        env={"STACKSAFE_ADDR": "https://127.0.0.1:9", "STACKSAFE_TOKEN": "ssk_one\nssk_two"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    line = error_line(done.stderr)
+    assert "STACKSAFE_TOKEN" in line
+    assert "ssk_one" not in done.stderr
+    assert "ssk_two" not in done.stderr

@@ -31,7 +31,7 @@ import httpx
 
 from stacksafe.client.models.changes import ChangeNote, StackChange, StreamInterrupted
 from stacksafe.client.transport import Transport, error_from_response, path_segment
-from stacksafe.client.wire import printable
+from stacksafe.client.wire import bearer_header, printable
 from stacksafe.errors import StacksafeError, Throttled
 
 __all__ = [
@@ -135,7 +135,10 @@ class ChangeStream:
         path = f"/stacks/{path_segment(self.stack)}/changes"
         resumed = self.last_event_id
         for attempt in range(2):
-            headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {self._bearer()}"}
+            headers = {
+                "Accept": "text/event-stream",
+                "Authorization": bearer_header(self._bearer()),
+            }
             if resumed is not None:
                 headers["Last-Event-ID"] = resumed
             try:

@@ -24,6 +24,7 @@ from stacksafe.client.fields import Fields, array
 from stacksafe.client.wire import (
     USER_AGENT,
     api_base,
+    bearer_header,
     error_of,
     paged,
     parsed_json,
@@ -76,7 +77,7 @@ class LightReader:
         else:
             self._connection = http.client.HTTPConnection(host, port, timeout=timeout)
         self._path = parts.path
-        self._headers = {"User-Agent": USER_AGENT, "Authorization": f"Bearer {token}"}
+        self._headers = {"User-Agent": USER_AGENT, "Authorization": bearer_header(token)}
 
     def __repr__(self) -> str:
         return f"LightReader({self.base!r})"

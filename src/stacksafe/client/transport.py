@@ -19,6 +19,7 @@ from stacksafe.client.wire import (
     PER_PAGE,
     USER_AGENT,
     api_base,
+    bearer_header,
     error_of,
     paged,
     parsed_json,
@@ -94,7 +95,7 @@ class Transport:
     def _sent(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {
             **(kwargs.pop("headers", None) or {}),
-            "Authorization": f"Bearer {self.bearer()}",
+            "Authorization": bearer_header(self.bearer()),
         }
         try:
             return self.http.request(method, path, headers=headers, **kwargs)

@@ -9,6 +9,7 @@ Nothing here imports an HTTP library.
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -40,6 +41,7 @@ __all__ = [
     "PER_PAGE",
     "USER_AGENT",
     "api_base",
+    "bearer_header",
     "error_of",
     "paged",
     "parsed_json",
@@ -55,6 +57,22 @@ API_PATH = "/api/3"
 MAX_REASON = 300
 USER_AGENT = "stacksafe-sdk"
 PER_PAGE = MAX_PER_PAGE  # the largest page the server gives: the fewest requests
+
+# What an HTTP header value may hold (RFC 9110: visible ASCII and spaces), so a token is sent
+# as it is or refused here; a token never holds a space, so none is allowed.
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+
+def bearer_header(token: str) -> str:
+    """``Bearer <token>``; a token with a character no header may carry (a newline, a space,
+    a non-ASCII letter: a copy-paste gone wrong) is refused with one line, never shown."""
+    if not _TOKEN.fullmatch(token):
+        raise InvalidInput(
+            "the token is empty or holds a character a token cannot (a space, a line break, a non-ASCII "
+            "character): check how STACKSAFE_TOKEN or the token file was written"
+        )
+    return f"Bearer {token}"
+
 
 _ERRORS: Mapping[str, type[StacksafeError]] = {
     "bad_request": InvalidInput,
