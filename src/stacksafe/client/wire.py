@@ -68,8 +68,8 @@ def bearer_header(token: str) -> str:
     a non-ASCII letter: a copy-paste gone wrong) is refused with one line, never shown."""
     if not _TOKEN.fullmatch(token):
         raise InvalidInput(
-            "the token is empty or holds a character a token cannot (a space, a line break, a non-ASCII "
-            "character): check how STACKSAFE_TOKEN or the token file was written"
+            "the token is empty or holds a character a token cannot (a space, a line break, "
+            "a non-ASCII character): check how STACKSAFE_TOKEN or the token file was written"
         )
     return f"Bearer {token}"
 
