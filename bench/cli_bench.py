@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -29,12 +30,16 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+# The repository root, for tests/openbao.py (where the bao binary is).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from results import emit
+from tests import openbao
 
 BIN = Path(sys.executable).parent
 STACKSAFE = str(BIN / "stacksafe")
-ROUNDS = 21
+ROUNDS = 20
 TARGET_SECONDS = 0.3
+TARGET_VS_BAO = 1.0
 
 
 def free_port() -> int:
@@ -77,10 +82,15 @@ def wait_healthy(port: int, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the server did not become healthy")
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds of one run, and its CPU seconds (user + sys, the child's)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu
 
 
 def main() -> None:
@@ -103,23 +113,41 @@ def main() -> None:
                 "STACKSAFE_TOKEN": token,
                 "STACKSAFE_DATA_DIR": str(Path(tmp) / "empty"),
             }
-            run = [STACKSAFE, "run", "--stack", "web", "--", "true"]
-            floor = [sys.executable, "-c", "pass"]
-            timed(run, remote)  # warm the OS page cache and the server
-            times: dict[str, list[float]] = {"remote run": [], "floor": [], "local run": []}
+            # HOME: the bao CLI reads ~/.vault-token; an empty one keeps the user's out.
+            bao_env = {
+                **{k: v for k, v in base.items() if not k.startswith(("VAULT_", "BAO_"))},
+                "BAO_ADDR": f"http://127.0.0.1:{port}",
+                "BAO_TOKEN": token,
+                "HOME": str(Path(tmp) / "bao-home"),
+            }
+            cases: dict[str, tuple[list[str], dict[str, str]]] = {
+                "remote run": ([STACKSAFE, "run", "--stack", "web", "--", "true"], remote),
+                "bao kv get": (
+                    [str(openbao.bundled_binary()), "kv", "get", "-mount=secret", "acme/web"],
+                    bao_env,
+                ),
+                "floor": ([sys.executable, "-c", "pass"], base),
+                "local run": ([STACKSAFE, "run", "--stack", "web", "--", "true"], local),
+            }
+            for argv, env in cases.values():
+                timed(argv, env)  # warm the OS page cache and the server
+            times: dict[str, list[float]] = {name: [] for name in cases}
+            cpu: dict[str, list[float]] = {name: [] for name in cases}
             for _ in range(ROUNDS):
-                times["remote run"].append(timed(run, remote))
-                times["floor"].append(timed(floor, base))
-                times["local run"].append(timed(run, local))
+                for name, (argv, env) in cases.items():
+                    wall, used = timed(argv, env)
+                    times[name].append(wall)
+                    cpu[name].append(used)
         finally:
             server.terminate()
             server.wait(timeout=30)
     medians = {name: statistics.median(values) for name, values in times.items()}
     p90 = {name: sorted(values)[int(len(values) * 0.9)] for name, values in times.items()}
+    cpu_medians = {name: statistics.median(values) for name, values in cpu.items()}
     print(f"stacksafe run cold start, {ROUNDS} rounds, 200 secrets (50 own + 150 inherited)")
-    print(f"{'case':<12} {'median':>9} {'p90':>9}")
+    print(f"{'case':<12} {'median':>9} {'p90':>9} {'CPU median':>11}")
     for name in times:
-        print(f"{name:<12} {medians[name]:>8.3f}s {p90[name]:>8.3f}s")
+        print(f"{name:<12} {medians[name]:>8.3f}s {p90[name]:>8.3f}s {cpu_medians[name]:>10.3f}s")
     remote_median = medians["remote run"]
     print(
         f"remote run - floor: {remote_median - medians['floor']:.3f} s; "
@@ -134,6 +162,21 @@ def main() -> None:
         ratio=medians["floor"] / remote_median,
         target=f"< {TARGET_SECONDS:.1f} s absolute",
         passed=remote_median < TARGET_SECONDS,
+    )
+    bao_median = medians["bao kv get"]
+    vs_bao = remote_median / bao_median
+    cpu_vs_bao = cpu_medians["remote run"] / cpu_medians["bao kv get"]
+    print(
+        f"remote run / bao kv get: {vs_bao:.2f} wall, {cpu_vs_bao:.2f} CPU "
+        f"(target wall <= {TARGET_VS_BAO:.1f}: {'met' if vs_bao <= TARGET_VS_BAO else 'NOT met'})"
+    )
+    emit(
+        "CLI: `stacksafe run -- true` vs `bao kv get` (Go), same server, median wall",
+        measured=(f"{remote_median:.3f} s (CPU {cpu_medians['remote run'] * 1000:.0f} ms)"),
+        baseline=f"bao kv get {bao_median:.3f} s (CPU {cpu_medians['bao kv get'] * 1000:.0f} ms)",
+        ratio=vs_bao,
+        target=f"run / bao <= {TARGET_VS_BAO:.1f}",
+        passed=vs_bao <= TARGET_VS_BAO,
     )
 
 

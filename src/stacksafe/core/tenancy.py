@@ -21,7 +21,7 @@ from stacksafe.crypto import Scope
 from stacksafe.errors import Conflict, InvalidInput, NotFound
 from stacksafe.model import Account, Stack
 from stacksafe.store import Connection
-from stacksafe.store import secrets as secret_queries
+from stacksafe.store import environments as environment_queries
 from stacksafe.store import tenancy as queries
 from stacksafe.store.level_writes import level_write
 
@@ -192,7 +192,7 @@ def record_stack_created(
     """The audit event of a new stack, in the transaction that inserted it (``create_stack``,
     ``core.bulk.load_stacks``), and its creation write: where its KV path's versions start
     (store.level_writes), a version of its own when it inherits something at once."""
-    restrictions = secret_queries.account_environments(conn, account.id)
+    restrictions = environment_queries.account_environments(conn, account.id)
     inherited = any(inherits(stack.environment, r) for r in restrictions)
     level_write(conn, account.id, stack.id, installation.clock(), counted=inherited)
     record(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Mapping
@@ -63,10 +64,15 @@ class _LoopConnections:
         self.idle: list[PreparedReads] = []
         self.every: set[_Connection] = set()
 
-    def finish(self) -> None:
-        """Close every connection (in the loop's thread, or once the loop no longer runs)."""
-        every, self.every, self.idle = self.every, set(), []
-        for connection in every:
+    def finish(self, *, reading: bool = True) -> None:
+        """Close the connections (in the loop's thread, or once the loop no longer runs);
+        ``reading`` False: only the idle ones. A connection in the middle of a read on a running
+        loop is its reader's to drop when the read ends: closed under it, its socket would leave
+        the loop's selector and the read would wait for an answer for ever."""
+        idle, self.idle = self.idle, []
+        closing = self.every if reading else {reads.connection for reads in idle}
+        self.every = self.every - closing
+        for connection in closing:
             # The socket is closed at once; AsyncConnection.close would do no more than this.
             connection.pgconn.finish()
 
@@ -168,8 +174,9 @@ class LoopReader:
         connection.pgconn.finish()
 
     def close(self) -> None:
-        """Close the connections: at once when their loop is not running or this is its thread;
-        else in that loop, soon (a connection may be in the middle of a read there)."""
+        """Close the connections: at once when their loop is not running; else the idle ones,
+        at once in the loop's thread or soon in that loop, and each one in the middle of a read
+        when its read ends (``first`` drops it, as it does any connection of a closed reader)."""
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, None
@@ -179,13 +186,15 @@ class LoopReader:
         in_loop = False
         with contextlib.suppress(RuntimeError):
             in_loop = asyncio.get_running_loop() is loop
-        if in_loop or not loop.is_running():
+        if not loop.is_running():
             connections.finish()
-            return
-        try:
-            loop.call_soon_threadsafe(connections.finish)
-        except RuntimeError:  # closed meanwhile: nothing of it runs any more
-            connections.finish()
+        elif in_loop:
+            connections.finish(reading=False)
+        else:
+            try:
+                loop.call_soon_threadsafe(functools.partial(connections.finish, reading=False))
+            except RuntimeError:  # closed meanwhile: nothing of it runs any more
+                connections.finish()
 
 
 def _unreadable(exc: BaseException) -> bool:

