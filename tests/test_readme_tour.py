@@ -202,11 +202,11 @@ def ignored(name: str, is_dir: bool) -> bool:
 
 
 def test_make_test_prerequisites_are_next_to_it() -> None:
-    """What .ci/run installs for the suite (PostgreSQL server binaries, Chromium, Node.js) is
+    """What .ci/run installs for the suite (PostgreSQL server binaries, Chromium, Node.js, wrk) is
     what the README's Quick start tells a newcomer to install, next to `make test`."""
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     installed = re.findall(r"apt-get install -y --no-install-recommends (.+)", ci)
-    assert sorted(installed) == ["chromium", "nodejs npm", "postgresql"]
+    assert sorted(installed) == ["chromium", "nodejs npm", "postgresql", "wrk"]
     readme = README.read_text(encoding="utf-8")
     quick_start = readme[readme.index("## Quick start") : readme.index("## A short tour")]
     assert "make test" in quick_start
@@ -215,3 +215,4 @@ def test_make_test_prerequisites_are_next_to_it() -> None:
     assert "Chromium" in quick_start
     assert "PostgreSQL server binaries" in quick_start
     assert "Node.js and npm" in quick_start
+    assert "wrk" in quick_start
