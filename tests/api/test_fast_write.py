@@ -302,8 +302,8 @@ def test_a_write_to_a_damaged_level_is_its_error_as_the_routes(
 def test_a_write_is_refused_and_nothing_written_when_its_audit_event_cannot_be_written(
     seeded: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The event is written in the write's transaction: its failure fails the write (the
-    route's 500, the database's error logged by type only), with nothing written."""
+    """The event is written in the write's transaction: its failure fails the write with
+    503 ``audit_unavailable`` on both faces, with nothing written."""
     from tests.core.test_fail_closed import break_audit_log
 
     url = seeded.stack_url("OWN")
@@ -314,11 +314,11 @@ def test_a_write_is_refused_and_nothing_written_when_its_audit_event_cannot_be_w
     with fast, route:
         for client in (fast, route):
             answers.append(client.put(url, content=b'{"raw_value": "lost"}', headers=JSON))
-    assert [a.status_code for a in answers] == [500, 500]
+    assert [a.status_code for a in answers] == [503, 503]
     assert answers[0].json() == answers[1].json()
-    assert answers[0].json()["error"] == "internal_error"
+    assert answers[0].json()["error"] == "audit_unavailable"
     assert "etag" not in answers[0].headers
-    assert answers[0].headers["cache-control"] == "no-store"  # as the reads' fast path's 500
+    assert answers[0].headers["cache-control"] == "no-store"
     assert "lost" not in answers[0].text
     assert "lost" not in caplog.text
     # No version written (a reveal would need the audit log).

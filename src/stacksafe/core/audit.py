@@ -19,6 +19,7 @@ from stacksafe.core.audit_chain import GENESIS, canonical, hashed_fields, shared
 from stacksafe.core.audit_checkpoint import head_mac
 from stacksafe.core.installation import Installation
 from stacksafe.core.server_keys import AUDIT_CHAIN, keyed_hash
+from stacksafe.errors import AuditUnavailable
 from stacksafe.model import Account, Stack
 from stacksafe.store import Connection
 from stacksafe.store import audit as queries
@@ -131,9 +132,16 @@ def record(
 
     The caller's write and its audit event commit together or not at all (fail closed).
     """
-    return _append(conn, installation, [_prepared(actor, action, account, stack, outcome, detail)])[
-        0
-    ]
+    try:
+        appended = _append(
+            conn, installation, [_prepared(actor, action, account, stack, outcome, detail)]
+        )
+    except queries.EventsRefused as refused:
+        # The change and its event go together or not at all: 503, as for a reveal.
+        raise AuditUnavailable(
+            f"the audit log cannot be written ({refused.kind}); the change was refused"
+        ) from None
+    return appended[0]
 
 
 def append(

@@ -142,5 +142,6 @@ class Revealed:
 
 def audit_unavailable(exc: Exception) -> AuditUnavailable:
     return AuditUnavailable(
-        f"the audit log cannot be written ({type(exc).__name__}); the reveal was refused"
+        f"the audit log cannot be written ({getattr(exc, 'kind', type(exc).__name__)}); "
+        "the reveal was refused"
     )

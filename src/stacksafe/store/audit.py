@@ -20,16 +20,20 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from stacksafe.model import AuditEvent
 from stacksafe.store.driver import DriverStatement
+from stacksafe.store.outages import storage_unavailable
 from stacksafe.store.schema import audit_details, audit_events, audit_head
+from stacksafe.store.transactions import retryable
 
 __all__ = [
     "EVENT_FIELDS",
     "EventFilter",
+    "EventsRefused",
     "StoredEvent",
     "event_hash",
     "events_after",
@@ -171,9 +175,25 @@ def event_hash(conn: Connection, seq: int) -> bytes | None:
     return None if found is None else bytes(found)
 
 
+class EventsRefused(Exception):
+    """The database refused the audit events themselves (a constraint, a trigger, a
+    permission): not an outage, not a race. ``kind`` names the driver's error, never its text
+    (which may quote the statement's parameters)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
 def insert_events(conn: Connection, events: Sequence[dict[str, object]]) -> None:
-    """Rows of ``audit_events``, each with every column, in one statement."""
-    _INSERT_EVENTS_DRIVER.executemany(conn, events)
+    """Rows of ``audit_events``, each with every column, in one statement. A refusal that is
+    neither an outage nor a race ``Store.transact`` retries is ``EventsRefused``."""
+    try:
+        _INSERT_EVENTS_DRIVER.executemany(conn, events)
+    except sa_exc.DBAPIError as exc:
+        if retryable(exc) or storage_unavailable(exc) is not None:
+            raise
+        raise EventsRefused(type(exc.orig).__name__) from None
 
 
 def insert_details(conn: Connection, details: Mapping[bytes, str]) -> None:

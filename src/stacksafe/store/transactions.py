@@ -30,7 +30,7 @@ from stacksafe.store.outages import (
     while_committing,
 )
 
-__all__ = ["MAX_YIELD_SECONDS", "WRITE_ATTEMPTS", "RetryWrite", "Store"]
+__all__ = ["MAX_YIELD_SECONDS", "WRITE_ATTEMPTS", "RetryWrite", "Store", "retryable"]
 
 T = TypeVar("T")
 WRITE_ATTEMPTS = 8
@@ -58,7 +58,7 @@ def _storage_errors(after: str, attempt: _Attempt | None = None) -> Iterator[Non
             raise InvalidInput(
                 "text with a NUL character (\\x00) cannot be stored or looked up; remove it"
             ) from None
-        if attempt is not None and _retryable(exc):
+        if attempt is not None and retryable(exc):
             raise  # a write: Store.transact runs it again; a read has nobody to retry it
         unavailable = storage_unavailable(exc, after)
         if unavailable is None:
@@ -165,7 +165,7 @@ class Store:
                     raise NotFound(
                         f"{what} was not done: what it refers to was deleted meanwhile"
                     ) from None
-                if not _retryable(exc):
+                if not retryable(exc):
                     raise
         raise Conflict(f"{what} kept colliding with concurrent writes; try again")
 
@@ -202,7 +202,8 @@ def _deleted_meanwhile(exc: BaseException) -> bool:
     return sqlstate == "23503" or "FOREIGN KEY constraint failed" in str(exc.orig)
 
 
-def _retryable(exc: BaseException) -> bool:
+def retryable(exc: BaseException) -> bool:
+    """A race ``Store.transact`` runs the write again for (see there)."""
     if isinstance(exc, RetryWrite):
         return True
     if isinstance(exc, sa_exc.IntegrityError):
