@@ -63,6 +63,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(name, databases, indirect=True, scope=scope)
 
 
+# The folders and modules whose tests start processes (servers, the CLI, browsers, node): most
+# of the suite's time in a few hundred tests. They run first, so that with work stealing
+# (`make test`: -n auto --dist worksteal) the last tests left are short ones, and no worker waits
+# at the end while another finishes a long one. The order within a module does not change.
+_PROCESS_HEAVY = ("e2e", "cli", "web", "test_readme_tour.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The process-heavy tests first (``_PROCESS_HEAVY``), each part in collection order."""
+    root = Path(__file__).parent
+
+    def heavy(item: pytest.Item) -> bool:
+        return item.path.relative_to(root).parts[0] in _PROCESS_HEAVY
+
+    items.sort(key=lambda item: not heavy(item))
+
+
 def _module_marked(module: object) -> bool:
     marks = getattr(module, "pytestmark", [])
     return any(mark.name == "databases" for mark in (marks if isinstance(marks, list) else [marks]))
