@@ -1,7 +1,9 @@
 """Fixtures driving the `stacksafe` command; the drivers themselves are in helpers.py.
 
 ``cli`` runs the real installed console script on SQLite; ``cli_any_db`` on SQLite and on the
-throwaway PostgreSQL; ``cli_runner`` is the fast in-process twin of ``cli``.
+throwaway PostgreSQL; ``cli_runner`` is the fast in-process twin of ``cli`` (Typer's runner,
+to seed and inspect); ``cli_here`` and ``seeded_here`` run the script's own ``main()`` in this
+process, for tests whose point is not the process (tests/cli/main_in_process.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import Cli, InProcessCli, seed
+from tests.cli.main_in_process import MainInProcess, in_this_process
 
 
 @pytest.fixture
@@ -36,6 +39,19 @@ def seeded(cli: Cli, cli_runner: InProcessCli) -> Cli:
     """``cli`` after init, with account ``acme`` and its stack ``web`` (seeded in-process)."""
     seed(cli_runner)
     return cli
+
+
+@pytest.fixture
+def cli_here(cli: Cli) -> MainInProcess:
+    """``cli`` (not yet initialised), its commands run by the script's ``main()`` in this
+    process."""
+    return in_this_process(cli)
+
+
+@pytest.fixture
+def seeded_here(seeded: Cli) -> MainInProcess:
+    """``seeded``, its commands run by the script's ``main()`` in this process."""
+    return in_this_process(seeded)
 
 
 @pytest.fixture(scope="module")
