@@ -1,8 +1,12 @@
-"""`secrets set --environment`, `restrict`, `diff` and `copy` through the CLI (local)."""
+"""`secrets set --environment`, `restrict`, `diff` and `copy` through the CLI (local).
+
+The console script's ``main()`` in this process (``seeded_here``) where the script's own answer
+matters; the installed script for ``run``, which replaces its process."""
 
 from __future__ import annotations
 
 from tests.cli.helpers import Cli, InProcessCli, error_line
+from tests.cli.main_in_process import MainInProcess
 
 BAD_INPUT, FORBIDDEN = 2, 4
 DRIFT = 1  # `secrets diff --exit-code` on drift, as git diff
@@ -39,7 +43,7 @@ def test_restricted_account_secrets_reach_only_their_environment(
     assert "account-level" in error_line(on_stack.stderr)
 
 
-def test_diff_and_copy_between_stacks(seeded: Cli, cli_runner: InProcessCli) -> None:
+def test_diff_and_copy_between_stacks(seeded_here: MainInProcess, cli_runner: InProcessCli) -> None:
     run = cli_runner
     staging(run)
     run.ok("secrets", "set", "SHARED=all", "--account", "acme")
@@ -47,7 +51,7 @@ def test_diff_and_copy_between_stacks(seeded: Cli, cli_runner: InProcessCli) -> 
     run.ok("secrets", "set", "DRIFT=prod", "--stack", "web")
     run.ok("secrets", "set", "DRIFT=staging", "--stack", "web-stg")
 
-    table = seeded.ok("secrets", "diff", "--stack", "web", "--stack", "web-stg").stdout
+    table = seeded_here.ok("secrets", "diff", "--stack", "web", "--stack", "web-stg").stdout
     lines = [line.split() for line in table.splitlines()]
     assert lines[0] == ["KEY", "STATE", "WEB", "WEB-STG"]
     assert ["API_KEY", "only", "in", "web", "v1", "-"] in lines
@@ -111,26 +115,26 @@ def test_get_resolves_references_and_raw_shows_them(seeded: Cli, cli_runner: InP
 
 
 def test_references_that_expand_too_far_fail_writes_and_every_reveal_naming_the_key(
-    seeded: Cli, cli_runner: InProcessCli
+    seeded: Cli, seeded_here: MainInProcess, cli_runner: InProcessCli
 ) -> None:
     run = cli_runner
     run.ok("secrets", "set", f"PART={'p' * 4096}", "--account", "acme")
     run.ok("secrets", "set", "BIG=" + "${account.PART}" * 8, "--stack", "web")  # 32 KiB
 
-    refused = seeded.fails(2, "secrets", "set", "HUGE=${BIG}${BIG}${BIG}", "--stack", "web")
+    refused = seeded_here.fails(2, "secrets", "set", "HUGE=${BIG}${BIG}${BIG}", "--stack", "web")
     assert "'HUGE' in stack 'web'" in error_line(refused.stderr)
     assert "HUGE" not in run.revealed("--stack", "web")
 
     lowered = {"STACKSAFE_MAX_VALUE_BYTES": "16384"}  # as if BIG were written before the bound
-    for args in (
-        ("export", "--stack", "web"),
-        ("secrets", "get", "BIG", "--stack", "web", "--plain"),
-        ("run", "--stack", "web", "--", "true"),
+    for script, args in (
+        (seeded_here, ("export", "--stack", "web")),
+        (seeded_here, ("secrets", "get", "BIG", "--stack", "web", "--plain")),
+        (seeded, ("run", "--stack", "web", "--", "true")),
     ):
-        done = seeded.fails(2, *args, env=lowered)
+        done = script.fails(2, *args, env=lowered)
         assert "'BIG' in stack 'web'" in error_line(done.stderr), args
         assert "pppp" not in done.stderr
-    raw = seeded.ok("export", "--stack", "web", "--raw", "--format", "json", env=lowered)
+    raw = seeded_here.ok("export", "--stack", "web", "--raw", "--format", "json", env=lowered)
     assert "${account.PART}" in raw.stdout
 
 

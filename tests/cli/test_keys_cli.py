@@ -1,24 +1,28 @@
-"""`stacksafe keys rotate`, `keys rotate-data-keys` and `keys status` through the CLI."""
+"""`stacksafe keys rotate`, `keys rotate-data-keys` and `keys status` through the CLI.
+
+The console script's ``main()`` runs in this process (``in_this_process``); the installed script
+where its exit status and line are the point (a key not found, a wrong passphrase)."""
 
 from __future__ import annotations
 
 from stacksafe.crypto import keyring_from_file
 from tests.cli.helpers import Cli, InProcessCli, error_line, seed
+from tests.cli.main_in_process import MainInProcess, in_this_process
 
 CONFIGURATION = 7
 
 
-def test_rotate_and_status(seeded: Cli, cli_runner: InProcessCli) -> None:
+def test_rotate_and_status(seeded_here: MainInProcess, cli_runner: InProcessCli) -> None:
     run = cli_runner
     run.ok("secrets", "set", "A=alpha", "--stack", "web")
     run.ok("secrets", "set", "B=beta", "--account", "acme")
     before = run.ok("keys", "status").stdout
     assert before.splitlines()[0] == "Master key versions: 1 (newest 1)"
     assert "data keys: 2 under version 1" in before
-    key_file = seeded.data_dir / "master.key"
+    key_file = seeded_here.data_dir / "master.key"
     old_key_file = key_file.read_text()
 
-    done = seeded.ok("keys", "rotate").stdout
+    done = seeded_here.ok("keys", "rotate").stdout
 
     assert done.startswith("Rotated to master key version 2: 7 keys re-wrapped.")
     after = run.ok("keys", "status").stdout
@@ -38,7 +42,7 @@ def test_rotate_and_status(seeded: Cli, cli_runner: InProcessCli) -> None:
 
 
 def test_rotate_data_keys(cli_any_db: Cli) -> None:
-    """Through the installed command, on SQLite and PostgreSQL: values and history read the same,
+    """Through the console script, on SQLite and PostgreSQL: values and history read the same,
     every envelope changes, the old data keys are gone, and nothing prints a value."""
     run = cli_any_db.in_process()
     seed(run)
@@ -50,7 +54,7 @@ def test_rotate_data_keys(cli_any_db: Cli) -> None:
     )
     before_values = [e["value"] for e in before_history]
 
-    done = cli_any_db.ok("keys", "rotate-data-keys", "--batch", "1")
+    done = in_this_process(cli_any_db).ok("keys", "rotate-data-keys", "--batch", "1")
 
     assert done.stdout == (
         "Replaced the data keys of 2 scopes: 3 values re-encrypted, 2 old data keys deleted.\n"
@@ -68,7 +72,9 @@ def test_rotate_data_keys(cli_any_db: Cli) -> None:
     assert "data keys: 2 under version 1" in status
     assert "retired" not in status
     # One stack only; a stack that does not exist is a clear error.
-    one = cli_any_db.ok("keys", "rotate-data-keys", "--stack", "web", "--account", "acme")
+    one = in_this_process(cli_any_db).ok(
+        "keys", "rotate-data-keys", "--stack", "web", "--account", "acme"
+    )
     assert one.stdout.startswith("Replaced the data keys of 1 scopes: 2 values re-encrypted")
     missing = cli_any_db.fails(3, "keys", "rotate-data-keys", "--stack", "nope")
     assert "stack 'nope' does not exist" in error_line(missing.stderr)
@@ -79,6 +85,7 @@ def test_rotate_data_keys(cli_any_db: Cli) -> None:
 def test_a_passphrase_installation_through_the_cli(cli: Cli) -> None:
     """init, write, read with the passphrase; a wrong one and a missing parameters file are
     refused with one clear line; `keys rotate` says why it does not rotate a passphrase."""
+    real, cli = cli, in_this_process(cli)
     passphrase = {"STACKSAFE_MASTER_KEY_PASSPHRASE": "tangerine orbit velvet canyon"}
     init = cli.ok("init", env=passphrase).stdout
     params = cli.data_dir / "master.key.params"
@@ -90,7 +97,7 @@ def test_a_passphrase_installation_through_the_cli(cli: Cli) -> None:
     assert got.stdout == "alpha-value\n"
 
     wrong = {"STACKSAFE_MASTER_KEY_PASSPHRASE": "tangerine orbit velvet canyons"}
-    refused = cli.fails(CONFIGURATION, "secrets", "get", "A", "--account", "acme", env=wrong)
+    refused = real.fails(CONFIGURATION, "secrets", "get", "A", "--account", "acme", env=wrong)
     line = error_line(refused.stderr)
     assert "key check value mismatch" in line
     assert "the passphrase is wrong" in line

@@ -1,4 +1,8 @@
-"""No command prints a secret value unless asked to reveal it: not on success, not on failure."""
+"""No command prints a secret value unless asked to reveal it: not on success, not on failure.
+
+The commands run the console script's ``main()`` in this process (what they print is the point,
+and it is captured as a process's would be, logging included); ``run`` and one refused import,
+whose exit status and line a shell sees, run the installed script."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import Cli, InProcessCli, error_line
+from tests.cli.main_in_process import MainInProcess
 
 WEB = ("--stack", "web", "--account", "acme")
 
@@ -35,9 +40,9 @@ def assert_no_canary(outputs: Outputs) -> None:
 
 
 def test_no_value_is_echoed_by_any_command_or_error(
-    seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
+    seeded: Cli, seeded_here: MainInProcess, cli_runner: InProcessCli, tmp_path: Path
 ) -> None:
-    cli = seeded  # initialised, with account acme and stack web
+    cli = seeded_here  # initialised, with account acme and stack web
     outputs: Outputs = []
 
     def ok(*args: str, input: str | None = None) -> None:
@@ -57,7 +62,7 @@ def test_no_value_is_echoed_by_any_command_or_error(
     ok("secrets", "unset", "FROM_FILE", *WEB)
 
     # Reading without --reveal, and failures, some carrying values: all independent and
-    # writing nothing, so they run at once.
+    # writing nothing.
     files = {
         "broken.env": f"GOOD={IN_BAD_FILE}\nBROKEN='{IN_BAD_FILE}\nDUP=1\n",
         "dup.env": f"GOOD={IN_BAD_FILE}\nGOOD={IN_BAD_FILE}2\n",
@@ -84,6 +89,8 @@ def test_no_value_is_echoed_by_any_command_or_error(
         ("secrets", "set", f"K={REJECTED}", *WEB, "--stdin"),
         ("secrets", "set", "K", *WEB, "--stdin"),
         *(("secrets", "import", str(tmp_path / name), *WEB) for name in files),
+    ]
+    runs = [  # `run` replaces its process: the installed script's, at once
         ("run", *WEB, "--strict", "--", sys.executable, "-c", "pass"),
         ("run", *WEB, "--", "no-such-command-5e2f"),
     ]
@@ -91,7 +98,8 @@ def test_no_value_is_echoed_by_any_command_or_error(
         len(reads) + 4: REJECTED,
         len(reads) + 5: REJECTED.encode() + b"\xff",
     }
-    results = cli.run_many([*reads, *failures], stdin)
+    results = cli.run_many([*reads, *failures], stdin) + seeded.run_many(runs)
+    failures += runs
     for args, done in zip(reads, results[: len(reads)], strict=True):
         assert done.returncode == 0, (args, done.stderr)
     for args, done in zip(failures, results[len(reads) :], strict=True):
@@ -105,10 +113,12 @@ def test_no_value_is_echoed_by_any_command_or_error(
     assert_no_canary(outputs)
 
 
-def test_the_canary_check_would_notice_values(seeded: Cli, cli_runner: InProcessCli) -> None:
+def test_the_canary_check_would_notice_values(
+    seeded_here: MainInProcess, cli_runner: InProcessCli
+) -> None:
     """Counterpart: --reveal and export do print values, and the check above sees them."""
     cli_runner.ok("secrets", "set", f"K={ARGV}", "--account", "acme")
-    shown = seeded.run_many(
+    shown = seeded_here.run_many(
         [
             ("secrets", "list", "--account", "acme", "--reveal"),
             ("secrets", "export", "--account", "acme"),
