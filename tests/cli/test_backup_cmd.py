@@ -1,4 +1,7 @@
-"""`stacksafe backup FILE` and `stacksafe restore FILE` through the installed command."""
+"""`stacksafe backup FILE` and `stacksafe restore FILE` through the console script.
+
+The installed script makes the backup (the file's mode is its process's) and shows a damaged
+file's exit status; the rest runs the script's ``main()`` in this process."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import Cli, error_line, seed
+from tests.cli.main_in_process import in_this_process
 
 BAD_REQUEST, CONFLICT, INTEGRITY, CONFIGURATION = 2, 5, 6, 7
 VALUES = ("alpha-value-1", "alpha-value-2", "beta-value")
@@ -48,11 +52,12 @@ def test_backup_then_restore(cli_any_db: Cli, restored: Cli, tmp_path: Path) -> 
     for text in (*VALUES, "ALPHA_KEY", "owner@localhost", "acme"):
         assert text.encode() not in raw
         assert text not in made.stderr
-    again = cli_any_db.fails(CONFLICT, "backup", str(path))
+    again = in_this_process(cli_any_db).fails(CONFLICT, "backup", str(path))
     assert "refusing to overwrite" in error_line(again.stderr)
 
     shutil.copy(cli_any_db.data_dir / "master.key", restored.data_dir / "master.key")
-    done = restored.ok("restore", str(path))
+    restoring = in_this_process(restored)
+    done = restoring.ok("restore", str(path))
 
     assert done.stdout == ""
     assert done.stderr.startswith("Restored ")
@@ -64,17 +69,18 @@ def test_backup_then_restore(cli_any_db: Cli, restored: Cli, tmp_path: Path) -> 
     assert [(e["version"], e["raw_value"]) for e in after] == [
         (e["version"], e["raw_value"]) for e in history
     ]
-    assert restored.ok("audit", "verify").stdout.startswith("Audit log intact")
+    assert restoring.ok("audit", "verify").stdout.startswith("Audit log intact")
     # A second restore finds the database no longer empty.
-    refused = restored.fails(CONFLICT, "restore", str(path))
+    refused = restoring.fails(CONFLICT, "restore", str(path))
     assert "is not empty" in error_line(refused.stderr)
 
 
 def test_wrong_key_and_damaged_files_create_nothing(cli: Cli, tmp_path: Path) -> None:
     _filled(cli)
     path = tmp_path / "stacksafe.backup"
-    cli.ok("backup", str(path))
-    target = Cli(tmp_path / "restored")
+    in_this_process(cli).ok("backup", str(path))
+    real = Cli(tmp_path / "restored")
+    target = in_this_process(real)
     target.data_dir.mkdir(mode=0o700)
     target.in_process().ok("init")  # a key of its own; the database then moved away
     for name in ("stacksafe.db", "stacksafe.db-wal", "stacksafe.db-shm"):
@@ -88,7 +94,7 @@ def test_wrong_key_and_damaged_files_create_nothing(cli: Cli, tmp_path: Path) ->
     raw = bytearray(path.read_bytes())
     raw[-20] ^= 0x01
     damaged.write_bytes(bytes(raw))
-    bad = target.fails(INTEGRITY, "restore", str(damaged))
+    bad = real.fails(INTEGRITY, "restore", str(damaged))
     assert "failed authentication" in error_line(bad.stderr)
     damaged.write_bytes(path.read_bytes()[:-30])
     cut = target.fails(INTEGRITY, "restore", str(damaged))
@@ -98,9 +104,9 @@ def test_wrong_key_and_damaged_files_create_nothing(cli: Cli, tmp_path: Path) ->
     assert not (target.data_dir / "stacksafe.db").exists()
 
 
-def test_remote_mode_is_refused(cli: Cli, tmp_path: Path) -> None:
+def test_remote_mode_is_refused(cli_here: Cli, tmp_path: Path) -> None:
     env = {"STACKSAFE_ADDR": "http://127.0.0.1:9", "STACKSAFE_TOKEN": "x"}
     for command in ("backup", "restore"):
-        refused = cli.fails(BAD_REQUEST, command, str(tmp_path / "file"), env=env)
+        refused = cli_here.fails(BAD_REQUEST, command, str(tmp_path / "file"), env=env)
         assert "unset STACKSAFE_ADDR" in error_line(refused.stderr)
     assert not (tmp_path / "file").exists()

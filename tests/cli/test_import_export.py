@@ -1,4 +1,7 @@
-"""`secrets import` and `secrets export`: reports, all-or-nothing failures, exact round trips."""
+"""`secrets import` and `secrets export`: reports, all-or-nothing failures, exact round trips.
+
+The console script's ``main()`` runs in this process (``*_here``, ``in_this_process``); the
+installed script for one import as a shell sees it and for the progress bar on a terminal."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import pytest
 from dotenv import dotenv_values
 
 from tests.cli.helpers import Cli, InProcessCli, error_line, on_a_terminal
+from tests.cli.main_in_process import MainInProcess, in_this_process
 
 WEB = ("--stack", "web", "--account", "acme")
 CANARY = "import-canary-3b7e1f"  # a valid value in every malformed file: must not be stored
@@ -39,7 +43,7 @@ def snapshot(runner: InProcessCli) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def test_import_dotenv_and_json_report_added_changed_unchanged(
-    seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
+    seeded: Cli, seeded_here: MainInProcess, cli_runner: InProcessCli, tmp_path: Path
 ) -> None:
     cli_runner.ok("secrets", "set", "CHANGES=old", *WEB)
     cli_runner.ok("secrets", "set", "STAYS=same", *WEB)
@@ -71,7 +75,9 @@ def test_import_dotenv_and_json_report_added_changed_unchanged(
 
     json_file = tmp_path / "more.JSON"  # detected as JSON by its extension
     json_file.write_text(json.dumps({"NEW_A": "alpha", "CHANGES": "newer", "FRESH": "x"}))
-    details = json.loads(seeded.ok("secrets", "import", str(json_file), *WEB, "-o", "json").stdout)
+    details = json.loads(
+        seeded_here.ok("secrets", "import", str(json_file), *WEB, "-o", "json").stdout
+    )
     assert details == {
         "into": "stack 'web' of account 'acme'",
         "added": ["FRESH"],
@@ -97,7 +103,7 @@ def test_import_dotenv_and_json_report_added_changed_unchanged(
     }
 
     # stdin with an explicit format; nothing new: everything unchanged
-    done = seeded.ok(
+    done = seeded_here.ok(
         "secrets", "import", "-", "--format", "json", *WEB, input=json.dumps({"FRESH": "x"})
     )
     assert done.stdout.endswith(": added 0, changed 0, unchanged 1\n")
@@ -193,7 +199,7 @@ def test_malformed_import_fails_with_one_line_and_writes_nothing(
     before = snapshot(runner)
     path = tmp_path / case.filename
     path.write_bytes(case.content)
-    done = module_seeded.run("secrets", "import", str(path), *WEB)
+    done = in_this_process(module_seeded).run("secrets", "import", str(path), *WEB)
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
     line = error_line(done.stderr)
@@ -212,7 +218,7 @@ def stored(runner: InProcessCli, *target: str) -> dict[str, str]:
 
 
 def test_export_then_import_round_trips_every_value_exactly(
-    seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
+    seeded_here: MainInProcess, cli_runner: InProcessCli, tmp_path: Path
 ) -> None:
     cli_runner.ok("secrets", "set", "SHARED=from account", "--account", "acme")
     cli_runner.ok("secrets", "set", "OVERRIDDEN=account value", "--account", "acme")
@@ -227,7 +233,7 @@ def test_export_then_import_round_trips_every_value_exactly(
         if fmt == "dotenv":
             # A shell sourcing `app.config=...` runs a command of that name: dotenv (which is
             # also sourced) refuses such keys whole, naming them; json carried them above.
-            refused = seeded.fails(2, "secrets", "export", *WEB, "--format", "dotenv", "--raw")
+            refused = seeded_here.fails(2, "secrets", "export", *WEB, "--format", "dotenv", "--raw")
             assert error_line(refused.stderr).startswith(
                 "Error: the dotenv format cannot carry app.config, my-key: not shell variable names"
             )
@@ -236,7 +242,7 @@ def test_export_then_import_round_trips_every_value_exactly(
                 cli_runner.ok("secrets", "unset", key, *WEB)
                 del expected[key]
         # --raw: the values as stored, so the copy means the same (escapes included).
-        exported = seeded.ok("secrets", "export", *WEB, "--format", fmt, "--raw").stdout
+        exported = seeded_here.ok("secrets", "export", *WEB, "--format", fmt, "--raw").stdout
         if fmt == "json":
             assert json.loads(exported) == expected
         else:
@@ -247,7 +253,7 @@ def test_export_then_import_round_trips_every_value_exactly(
         path = tmp_path / f"export.{'json' if fmt == 'json' else 'env'}"
         path.write_bytes(exported.encode("utf-8"))
         # --raw on both sides: the file is stored text (a plain import would store it as text).
-        done = seeded.ok("secrets", "import", str(path), "--stack", copy, "--raw")
+        done = seeded_here.ok("secrets", "import", str(path), "--stack", copy, "--raw")
         assert f": added {len(expected)}, changed 0, unchanged 0\n" in done.stdout
         assert stored(cli_runner, "--stack", copy) == expected
         copied = cli_runner.json("secrets", "list", "--stack", copy, "--format", "json")
@@ -255,17 +261,17 @@ def test_export_then_import_round_trips_every_value_exactly(
 
 
 def test_a_dotenv_export_that_a_shell_could_not_source_safely_is_refused_whole(
-    seeded: Cli, cli_runner: InProcessCli
+    seeded_here: MainInProcess, cli_runner: InProcessCli
 ) -> None:
     cli_runner.ok("secrets", "set", "FINE=$(harmless in single quotes)", *WEB)
     cli_runner.ok("secrets", "set", "HOSTILE=it's $(touch PWNED)", *WEB)
-    done = seeded.fails(2, "export", *WEB, "--format", "dotenv")
+    done = seeded_here.fails(2, "export", *WEB, "--format", "dotenv")
     line = error_line(done.stderr)
     assert line.startswith("Error: the dotenv format cannot carry HOSTILE: ")
     assert "--format json" in line
     assert "touch PWNED" not in line
     assert done.stdout == ""
-    exported = json.loads(seeded.ok("export", *WEB, "--format", "json").stdout)
+    exported = json.loads(seeded_here.ok("export", *WEB, "--format", "json").stdout)
     assert exported["HOSTILE"] == "it's $(touch PWNED)"
 
 
