@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.cli.helpers import Cli, InProcessCli, error_line
+from tests.cli.main_in_process import in_this_process
 
 CONFIGURATION = 7
 WEB = ("--stack", "web", "--account", "acme")
@@ -33,8 +34,8 @@ def test_a_group_readable_passphrase_file_is_refused(cli: Cli, tmp_path: Path) -
     passphrase.write_text("correct horse battery staple and then some\n")
     passphrase.chmod(0o600)
     env = {"STACKSAFE_MASTER_KEY_PASSPHRASE_FILE": str(passphrase)}
-    cli.ok("init", env=env)
-    cli.ok("accounts", "create", "acme", env=env)
+    in_this_process(cli).ok("init", env=env)
+    in_this_process(cli).ok("accounts", "create", "acme", env=env)
     passphrase.chmod(0o640)
     done = cli.fails(CONFIGURATION, "accounts", "list", env=env)
     line = error_line(done.stderr)

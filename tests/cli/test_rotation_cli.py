@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from tests.cli.helpers import Cli, InProcessCli, error_line
+from tests.cli.main_in_process import MainInProcess
 
 WEB = ("--stack", "web")
 BAD_INPUT, NOT_FOUND = 2, 3
 
 
 def test_generate_with_a_policy_then_rotate_and_read_the_previous_value(
-    seeded: Cli, cli_runner: InProcessCli
+    seeded_here: MainInProcess, cli_runner: InProcessCli
 ) -> None:
     run = cli_runner
     out = run.ok(
@@ -29,7 +30,7 @@ def test_generate_with_a_policy_then_rotate_and_read_the_previous_value(
     policy = run.json("rotation", "show", "TOKEN", *WEB, "--format", "json")
     assert (policy["rotator"], policy["rotate_every"]) == ("generate", 30 * 86400)
     assert policy["config"] == {"charset": "hex", "length": 20}
-    shown = seeded.ok("rotation", "show", "TOKEN", *WEB).stdout
+    shown = seeded_here.ok("rotation", "show", "TOKEN", *WEB).stdout
     assert "rotate every   30d" in shown
     assert first not in shown
 
@@ -55,12 +56,12 @@ def test_generate_with_a_policy_then_rotate_and_read_the_previous_value(
 
 
 def test_policies_with_expiry_show_in_status_and_bad_input_changes_nothing(
-    seeded: Cli, cli_runner: InProcessCli
+    seeded_here: MainInProcess, cli_runner: InProcessCli
 ) -> None:
     run = cli_runner
     run.ok("secrets", "set", "STRIPE_KEY=sk_live_x", *WEB)
     run.ok("rotation", "set", "STRIPE_KEY", *WEB, "--expires-at", "2020-01-01T00:00:00Z")
-    table = seeded.ok("rotation", "status").stdout.splitlines()
+    table = seeded_here.ok("rotation", "status").stdout.splitlines()
     assert table[0].split()[:4] == ["STATE", "ACCOUNT", "STACK", "KEY"]
     assert table[1].split()[:4] == ["expired", "acme", "web", "STRIPE_KEY"]
     assert "sk_live_x" not in "\n".join(table)

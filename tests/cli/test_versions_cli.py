@@ -5,18 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tests.cli.helpers import Cli, InProcessCli, error_line
+from tests.cli.main_in_process import MainInProcess
 
 WEB = ("--stack", "web")
 # The exit codes of the errors (StacksafeError.exit_code), as scripts rely on them.
 BAD_INPUT, NOT_FOUND, CONFLICT = 2, 3, 5
 
 
-def test_history_rollback_undelete_and_destroy(seeded: Cli, cli_runner: InProcessCli) -> None:
+def test_history_rollback_undelete_and_destroy(
+    seeded_here: MainInProcess, cli_runner: InProcessCli
+) -> None:
     run = cli_runner
     run.ok("secrets", "set", "TOKEN=first", *WEB)
     run.ok("secrets", "set", "TOKEN=second", *WEB)
 
-    table = seeded.ok("secrets", "history", "TOKEN", *WEB).stdout
+    table = seeded_here.ok("secrets", "history", "TOKEN", *WEB).stdout
     assert table.splitlines()[0].split() == ["VERSION", "ACTION", "AUTHOR", "CREATED", "STATE"]
     assert "first" not in table
     assert "second" not in table
@@ -60,7 +63,9 @@ def test_history_rollback_undelete_and_destroy(seeded: Cli, cli_runner: InProces
     assert missing.exit_code == NOT_FOUND
 
 
-def test_rolling_a_stack_back_to_a_moment(seeded: Cli, cli_runner: InProcessCli) -> None:
+def test_rolling_a_stack_back_to_a_moment(
+    seeded_here: MainInProcess, cli_runner: InProcessCli
+) -> None:
     run = cli_runner
     run.ok("secrets", "set", "KEEP=kept", *WEB)
     run.ok("secrets", "set", "CHANGE=old", *WEB)
@@ -68,7 +73,7 @@ def test_rolling_a_stack_back_to_a_moment(seeded: Cli, cli_runner: InProcessCli)
     run.ok("secrets", "set", "CHANGE=new", *WEB)
     run.ok("secrets", "set", "LATE=added later", *WEB)
 
-    out = seeded.ok("secrets", "rollback", *WEB, "--to", moment).stdout
+    out = seeded_here.ok("secrets", "rollback", *WEB, "--to", moment).stdout
 
     lines = out.splitlines()
     assert lines[0].startswith("Rolled stack 'web' of account 'acme' back to ")
