@@ -1,4 +1,7 @@
-"""`stacksafe export --format ...` and `stacksafe materialize` through the real CLI."""
+"""`stacksafe export --format ...` and `stacksafe materialize` through the real CLI.
+
+The export runs the console script's ``main()`` in this process; ``materialize`` the installed
+script (the files' modes are its process's; ``--watch`` runs until it is stopped)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from tests.cli.helpers import Cli, InProcessCli, error_line
+from tests.cli.main_in_process import MainInProcess
 
 WEB = ("--stack", "web")
 BAD_INPUT = 2
@@ -19,7 +23,7 @@ AWKWARD = 'it\'s $HOME `x` "y" \\ ; $(true) *'
 
 
 def test_export_formats_read_back_by_their_consumers(
-    seeded: Cli, cli_runner: InProcessCli, tmp_path: Path
+    seeded_here: MainInProcess, cli_runner: InProcessCli, tmp_path: Path
 ) -> None:
     run = cli_runner
     run.ok("secrets", "set", "SHARED=from the account", "--account", "acme")
@@ -30,7 +34,7 @@ def test_export_formats_read_back_by_their_consumers(
         "AWKWARD": AWKWARD,
         "PEM": "-----BEGIN-----\nabc\n-----END-----",
     }
-    shell = seeded.ok("export", *WEB, "--format", "shell").stdout
+    shell = seeded_here.ok("export", *WEB, "--format", "shell").stdout
     script = tmp_path / "env.sh"
     script.write_text(shell)
     keys = "('SHARED', 'AWKWARD', 'PEM')"

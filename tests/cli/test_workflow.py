@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.cli.helpers import Cli, InProcessCli, error_line
+from tests.cli.main_in_process import MainInProcess
 
 SPEC_FIELDS = {"key", "value", "raw_value", "inherited", "created_at_iso", "updated_at_iso"}
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -167,11 +168,11 @@ def test_full_tour(cli_any_db: Cli, tmp_path: Path) -> None:
     assert cli.json("secrets", "list", *web, "--format", "json", "--reveal") == before
 
 
-def test_init_refuses_to_overwrite_a_leftover_key_file(cli: Cli) -> None:
-    cli.data_dir.mkdir(mode=0o700)
-    key_file = cli.data_dir / "master.key"
+def test_init_refuses_to_overwrite_a_leftover_key_file(cli_here: MainInProcess) -> None:
+    cli_here.data_dir.mkdir(mode=0o700)
+    key_file = cli_here.data_dir / "master.key"
     key_file.write_bytes(b"not a key, but somebody's file\n")
-    done = cli.fails(7, "init")
+    done = cli_here.fails(7, "init")
     assert "refusing to overwrite" in done.stderr
     assert key_file.read_bytes() == b"not a key, but somebody's file\n"
 
