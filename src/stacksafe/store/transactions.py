@@ -13,14 +13,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
 from stacksafe.errors import Conflict, InvalidInput, NotFound, StorageUnavailable
 from stacksafe.store.engine import WRITE_OPTION, PoolLimits, PoolUsage, make_engine, pool_usage
-from stacksafe.store.loop_reader import LoopReader
 from stacksafe.store.nowait import NoWaitReader
 from stacksafe.store.outages import (
     NOT_WRITTEN,
@@ -29,6 +28,9 @@ from stacksafe.store.outages import (
     storage_unavailable,
     while_committing,
 )
+
+if TYPE_CHECKING:
+    from stacksafe.store.loop_reader import LoopReader
 
 __all__ = ["MAX_YIELD_SECONDS", "WRITE_ATTEMPTS", "RetryWrite", "Store", "retryable"]
 
@@ -86,9 +88,13 @@ class Store:
         # One-statement reads for the event loop (api.fast_path): SQLite's at once
         # (store.nowait), PostgreSQL's awaited there (store.loop_reader).
         self.nowait = NoWaitReader(engine) if engine.dialect.name == "sqlite" else None
-        self.loop_reader = (
-            LoopReader(engine, connect_timeout) if engine.dialect.name == "postgresql" else None
-        )
+        self.loop_reader: LoopReader | None = None
+        if engine.dialect.name == "postgresql":
+            # Imported here: psycopg (and its libpq binding) is of no use to SQLite, and a
+            # start of the CLI on SQLite would pay for it (bench/README.md, "Start-up").
+            from stacksafe.store.loop_reader import LoopReader
+
+            self.loop_reader = LoopReader(engine, connect_timeout)
 
     @classmethod
     def from_url(cls, url: str, pool: PoolLimits | None = None) -> Store:
