@@ -8,8 +8,6 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from stacksafe.crypto.jwt import JwkSet
 from stacksafe.loopback import is_loopback
 
@@ -23,7 +21,7 @@ __all__ = [
 ]
 
 MAX_DOCUMENT_BYTES = 512 * 1024  # a JWK set of a few dozen keys is a few kilobytes
-_TIMEOUT = httpx.Timeout(5.0)
+_TIMEOUT_SECONDS = 5.0
 
 
 class KeysUnavailable(Exception):
@@ -43,8 +41,13 @@ def checked_url(url: str) -> str:
 
 def _fetch(url: str) -> str:
     checked_url(url)
+    # Imported here: httpx, for a process that fetches an issuer's keys only.
+    import httpx
+
     try:
-        with httpx.stream("GET", url, timeout=_TIMEOUT, follow_redirects=False) as response:
+        with httpx.stream(
+            "GET", url, timeout=httpx.Timeout(_TIMEOUT_SECONDS), follow_redirects=False
+        ) as response:
             if response.status_code != 200:
                 raise KeysUnavailable(f"{url} answered HTTP {response.status_code}")
             body = b""
