@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stacksafe.cli import collector
 from stacksafe.cli.common import DataDirOption, local_actor
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import AddressUnavailable, ConfigurationError, InvalidInput
@@ -165,6 +166,7 @@ def serve(
         timeout_graceful_shutdown=shutdown_timeout,
         http=VaultListProtocol,  # httptools, and Vault's LIST method (cli.list_method)
     )
+    collector.started()  # the app's lifespan freezes again what it built (api.app)
     _run(config, listening)
 
 
