@@ -150,7 +150,9 @@ class FastWrite:
             receive,
             send,
             lambda request_id: self._answer(wanted, value, scope, request_id),
-            lambda exc: unexpected_response(scope["method"], scope["path"], exc),
+            lambda exc, request_id: unexpected_response(
+                scope["method"], scope["path"], exc, request_id
+            ),
         )
 
     async def _answer(self, wanted: Wanted, value: str, scope: Scope, request_id: str) -> Response:
