@@ -47,6 +47,7 @@ def test_an_unexpected_failure_in_a_route_is_a_500_with_no_store_and_its_request
 ) -> None:
     """Starlette answers an exception nothing handled outside every middleware: the 500 must
     still say no-store and carry the request's id, which the log line names for the operator."""
+
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("account-secret")  # a message that must not reach the client
 
