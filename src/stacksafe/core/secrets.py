@@ -241,7 +241,7 @@ def set_secret(
         prune_after_write(conn, installation, actor, target, [key])
         return written
 
-    return installation.store.transact(work, f"setting {key!r}")
+    return installation.store.transact(work, f"setting {key!r}", grouped=True)
 
 
 def unset_secret(
@@ -284,7 +284,7 @@ def unset_secret(
         )
         prune_after_write(conn, installation, actor, target, [key])
 
-    installation.store.transact(work, f"unsetting {key!r}")
+    installation.store.transact(work, f"unsetting {key!r}", grouped=True)
 
 
 def effective_values(
