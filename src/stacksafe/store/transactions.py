@@ -178,8 +178,9 @@ class Store:
         its work, retries and errors are its own as here, and it returns once the group's
         COMMIT is durable. Never for a long job: a group's members wait for each other.
         """
-        if grouped and self._local_writer is not None:
-            return self._grouped().transact(work, what)
+        group = self.write_group() if grouped else None
+        if group is not None:
+            return group.transact(work, what)
         for _attempt in range(WRITE_ATTEMPTS):
             try:
                 with self.write(snapshot=snapshot) as conn:
@@ -192,8 +193,11 @@ class Store:
                     raise failure from None
         raise colliding(what)
 
-    def _grouped(self) -> WriteGroup:
-        """This store's group commit of short writes (SQLite; made on first use)."""
+    def write_group(self) -> WriteGroup | None:
+        """This store's group commit of short writes (``transact``'s ``grouped``), made on
+        first use; None on PostgreSQL."""
+        if self._local_writer is None:
+            return None
         group = self._write_group
         if group is None:
             from stacksafe.store.write_group import WriteGroup  # it builds on this module
