@@ -79,6 +79,14 @@ class WriteGroup(CommitGroup[_Member, Any]):
 
     def _written(self, items: Sequence[_Member]) -> Sequence[Any]:
         store = self._store
+        if len(items) == 1:
+            # Alone (no write arrived while the last group committed): the transaction is the
+            # member's own, so no savepoint; it fails, and is retried, as Store.transact does.
+            member = items[0]
+            try:
+                return [store.transact(_in_context(member), member.what)]
+            except Exception as exc:
+                return [Failed(exc)]
         for _attempt in range(WRITE_ATTEMPTS):
             try:
                 with store.write() as conn:
@@ -94,6 +102,10 @@ class WriteGroup(CommitGroup[_Member, Any]):
         if isinstance(failure, Exception):
             return attempt_failure(failure, item.what) or colliding(item.what)
         return failure
+
+
+def _in_context(member: _Member) -> Callable[[Connection], Any]:
+    return lambda conn: member.context.run(member.work, conn)
 
 
 def _run(conn: Connection, member: _Member) -> Any:
