@@ -131,12 +131,12 @@ def test_a_member_that_fails_fails_alone_and_its_rows_are_gone(store: Store) -> 
         first, rest = behind_a_held_group(pool, store, works)
         assert first.result(30) == 0
         assert rest[0].result(30) == 1
-        with pytest.raises(Conflict, match="^the member's own refusal$"):
+        with pytest.raises(Conflict, match=r"^the member's own refusal$"):
             rest[1].result(30)
         assert rest[2].result(30) == 102
-        with pytest.raises(Conflict, match="^w3 kept colliding with concurrent writes"):
+        with pytest.raises(Conflict, match=r"^w3 kept colliding with concurrent writes"):
             rest[3].result(30)
-        with pytest.raises(NotFound, match="^w4 was not done: what it refers to was deleted"):
+        with pytest.raises(NotFound, match=r"^w4 was not done: what it refers to was deleted"):
             rest[4].result(30)
         assert rest[5].result(30) == 4
 
@@ -238,7 +238,7 @@ def test_a_grouped_write_keeps_a_transactions_meaning(store: Store) -> None:
 
     assert store.transact(inserting(6), "six", grouped=True) == 36
     assert store.transact(retry_once, "seven", grouped=True) == 7
-    with pytest.raises(Conflict, match="^no$"):
+    with pytest.raises(Conflict, match=r"^no$"):
         store.transact(refused, "eight", grouped=True)
     assert stored(store) == [6, 7]
     assert len(retried) == 2

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -192,6 +193,14 @@ class Store:
                 if failure is not None:
                     raise failure from None
         raise colliding(what)
+
+    def transact_later(self, work: Callable[[Connection], T], what: str) -> Future[T] | None:
+        """``transact(work, what, grouped=True)`` without a thread waiting: a future completed
+        by the group commit's thread once the write is durably committed, or with what
+        ``transact`` would have raised. For a caller that waits without a thread (an event
+        loop). None on PostgreSQL, having done nothing: ``transact`` it in a thread there."""
+        group = self.write_group()
+        return None if group is None else group.transact_later(work, what)
 
     def write_group(self) -> WriteGroup | None:
         """This store's group commit of short writes (``transact``'s ``grouped``), made on

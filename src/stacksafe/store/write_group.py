@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
@@ -76,6 +77,11 @@ class WriteGroup(CommitGroup[_Member, Any]):
         """``work``'s result once its group's COMMIT is durable; what it raised, as
         ``Store.transact`` would raise it, else what the group's transaction raised."""
         return cast(T, self.submit(_Member(work, what)))
+
+    def transact_later(self, work: Callable[[Connection], T], what: str) -> Future[T]:
+        """``transact`` without waiting: the group commit's own thread runs ``work`` when no
+        other thread is writing a group (``CommitGroup.submit_later``)."""
+        return cast(Future[T], self.submit_later(_Member(work, what)))
 
     def _written(self, items: Sequence[_Member]) -> Sequence[Any]:
         store = self._store
