@@ -225,18 +225,17 @@ def test_a_plain_write_answers_as_the_route(
 def handed_to_the_group_commit(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the fast write's writes handed to the group commit's thread from the event loop
     (routes.secrets.put_one_later gave a future), from now on."""
-    import stacksafe.api.fast_write as fast_write
+    from stacksafe.api.routes.secrets import put_one_later
 
     handed: list[int] = []
-    later = fast_write.put_one_later
 
     def counted(*args: Any) -> Any:
-        future = later(*args)
+        future = put_one_later(*args)
         if future is not None:
             handed.append(1)
         return future
 
-    monkeypatch.setattr(fast_write, "put_one_later", counted)
+    monkeypatch.setattr("stacksafe.api.fast_write.put_one_later", counted)
     return handed
 
 
