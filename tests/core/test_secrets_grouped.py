@@ -7,7 +7,6 @@ group open, which PostgreSQL has none of; tests/core/test_concurrency.py runs bo
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -24,16 +23,9 @@ from stacksafe.model import SecretValue
 from stacksafe.store.level_writes import path_write_count
 from stacksafe.store.schema import audit_events, level_writes, secret_versions
 from tests.actors import LOCAL
+from tests.store.scratch import wait_until
 
 pytestmark = pytest.mark.usefixtures("stack_target")
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """A bounded poll of state the test cannot be told about (no fixed sleep)."""
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.001)
 
 
 def behind_a_held_group(

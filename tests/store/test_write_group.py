@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextvars
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -21,24 +20,16 @@ from sqlalchemy import exc as sa_exc
 from stacksafe.errors import Conflict, NotFound, StorageUnavailable
 from stacksafe.store import Store
 from stacksafe.store.transactions import WRITE_ATTEMPTS, RetryWrite
+from tests.store.scratch import scratch_store, stored, wait_until
 
 Work = Callable[[Connection], Any]
 
 
 @pytest.fixture
 def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
-    (tmp_path / "data").mkdir(exist_ok=True)  # where the SQLite URL points
-    store = Store.from_url(database_url)
-    with store.write() as conn:
-        conn.execute(text("CREATE TABLE items (n INTEGER PRIMARY KEY)"))
-        conn.execute(text("CREATE TABLE children (n INTEGER REFERENCES items (n))"))
-    yield store
-    store.close()
-
-
-def stored(store: Store) -> list[int]:
-    with store.read() as conn:
-        return list(conn.execute(text("SELECT n FROM items ORDER BY n")).scalars())
+    children = "CREATE TABLE children (n INTEGER REFERENCES items (n))"
+    with scratch_store(database_url, tmp_path, children) as store:
+        yield store
 
 
 def inserting(n: int) -> Work:
@@ -54,14 +45,6 @@ def counted_commits(store: Store) -> list[int]:
     commits: list[int] = []
     event.listen(store.engine, "commit", lambda conn: commits.append(1))
     return commits
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """A bounded poll of state the test cannot be told about (no fixed sleep)."""
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.001)
 
 
 def behind_a_held_group(
