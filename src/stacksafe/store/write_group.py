@@ -26,6 +26,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Connection
 
 from stacksafe.store.commit_group import CommitGroup, Failed
+from stacksafe.store.driver import run_plain
 from stacksafe.store.outages import NOT_WRITTEN
 from stacksafe.store.transactions import (
     WRITE_ATTEMPTS,
@@ -49,7 +50,7 @@ _MAX_MEMBERS = 64
 
 def write_of(conn: Connection) -> object:
     """The write the statements on ``conn`` now belong to, for what is kept once per write
-    (store.level_writes): its transaction, or the group member whose savepoint runs."""
+    (store.level_writes): its transaction, or the attempt of the group member that runs."""
     return conn.info.get(_MEMBER) or conn.get_transaction()
 
 
@@ -117,19 +118,24 @@ def _in_context(member: _Member) -> Callable[[Connection], Any]:
 def _run(conn: Connection, member: _Member) -> Any:
     """One member's work in savepoints of its own: its result, or its ``Failed``."""
     for _attempt in range(WRITE_ATTEMPTS):
-        savepoint = conn.begin_nested()
-        conn.info[_MEMBER] = savepoint
+        run_plain(conn, _SAVEPOINT)
+        conn.info[_MEMBER] = object()  # this attempt: what it keeps per write starts afresh
         try:
             with storage_errors(NOT_WRITTEN, Attempt()):
                 result = member.context.run(member.work, conn)
         except Exception as exc:
-            savepoint.rollback()
+            run_plain(conn, _ROLLBACK)
             failure = attempt_failure(exc, member.what)
             if failure is not None:
                 return Failed(failure)
             continue
         finally:
             del conn.info[_MEMBER]
-        savepoint.commit()
+            run_plain(conn, _RELEASE)  # after a rollback to it, SQLite keeps it until released
         return result
     return Failed(colliding(member.what))
+
+
+_SAVEPOINT = "SAVEPOINT stacksafe_member"
+_ROLLBACK = "ROLLBACK TO SAVEPOINT stacksafe_member"
+_RELEASE = "RELEASE SAVEPOINT stacksafe_member"
