@@ -226,3 +226,47 @@ def test_a_grouped_write_keeps_a_transactions_meaning(store: Store) -> None:
     assert stored(store) == [6, 7]
     assert len(retried) == 2
     assert (store.write_group() is None) is (store.dialect == "postgresql")
+
+
+@pytest.mark.databases("sqlite")  # the write lock a long job holds is SQLite's
+def test_a_long_job_is_never_a_member_and_writes_behind_it_share_commits_after_it(
+    store: Store,
+) -> None:
+    """A long job (``transact`` without ``grouped``: a key rotation's batch, an import) holds
+    the write lock between groups, never inside one: the writes that arrive meanwhile wait for
+    it as they would for any transaction, then commit together."""
+    group = store.write_group()
+    assert group is not None
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def long_job(conn: Connection) -> str:
+        inserting(100)(conn)
+        started.set()
+        assert release.wait(30), "the test never ended the job"
+        order.append("job")
+        return "done"
+
+    def recorded(n: int) -> Work:
+        def work(conn: Connection) -> int:
+            order.append(f"w{n}")
+            return int(inserting(n)(conn))
+
+        return work
+
+    commits = counted_commits(store)
+    with ThreadPoolExecutor(6) as pool:
+        job = pool.submit(store.transact, long_job, "the job")
+        assert started.wait(30)
+        writes = [pool.submit(store.transact, recorded(n), f"w{n}", grouped=True) for n in range(5)]
+        # One leads and waits for the write lock with its group; the others queue behind it.
+        wait_until(lambda: group.waiting == 4, "4 writes wait behind the leading one")
+        assert not any(w.done() for w in writes)
+        release.set()
+        assert job.result(30) == "done"
+        assert [w.result(30) for w in writes] == [n * n for n in range(5)]
+
+    assert order[0] == "job"
+    assert sorted(order[1:]) == [f"w{n}" for n in range(5)]
+    assert len(commits) == 3  # the job; the leading write alone; the four behind it together
+    assert stored(store) == [0, 1, 2, 3, 4, 100]
