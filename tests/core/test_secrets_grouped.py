@@ -1,8 +1,8 @@
 """Writes of secrets that arrive while another write commits share its next transaction on
 SQLite (store.write_group), and each is still a write of its own: its own version, its own
 KV path version, its own audit event in the intact chain, its own error, nothing of it left
-when it fails. PostgreSQL's writes are transactions of their own (these tests hold a SQLite
-group open, which PostgreSQL has none of; tests/core/test_concurrency.py runs both)."""
+when it fails. PostgreSQL's writes are transactions of their own: the tests that hold a
+SQLite group open run on SQLite, the last on both."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy import Connection, event, func, select
 
 from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.installation import Installation
-from stacksafe.core.secrets import get_secret, set_secret, unset_secret
+from stacksafe.core.secrets import get_secret, set_secret, set_secret_later, unset_secret
 from stacksafe.core.tenancy import Target
 from stacksafe.errors import Conflict, PreconditionFailed
 from stacksafe.model import SecretValue
@@ -24,8 +24,6 @@ from stacksafe.store.level_writes import path_write_count
 from stacksafe.store.schema import audit_events, level_writes, secret_versions
 from tests.actors import LOCAL
 from tests.store.scratch import wait_until
-
-pytestmark = pytest.mark.usefixtures("stack_target")
 
 
 def behind_a_held_group(
@@ -139,3 +137,24 @@ def test_a_write_that_fails_in_a_group_fails_alone_and_leaves_nothing(
 def _kv_version(installation: Installation, target: Target) -> int:
     with installation.store.read() as conn:
         return path_write_count(conn, target.account.id, target.stack_id)
+
+
+def test_concurrent_writes_of_one_key_each_get_a_version_of_their_own(
+    installation: Installation, stack_target: Target
+) -> None:
+    """Grouped on SQLite or not (PostgreSQL), and handed over without a thread where the
+    database has a write group (SQLite): every write its own version, none lost."""
+    commits = commits_of(installation)
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(put(installation, stack_target, "K", f"v{n}")) for n in range(8)]
+        versions = sorted(f.result(30).version for f in futures)
+    later = set_secret_later(installation, LOCAL, stack_target, "K", SecretValue("later"))
+    postgresql = installation.store.dialect == "postgresql"
+    assert (later is None) is postgresql
+    if later is not None:
+        versions.append(later.result(30).version)
+
+    assert versions == list(range(1, len(versions) + 1))
+    # On PostgreSQL every write is a transaction (and a COMMIT) of its own.
+    assert (len(commits) == len(versions)) if postgresql else (len(commits) <= len(versions))
+    assert verify_chain(installation).intact
