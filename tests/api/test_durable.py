@@ -23,6 +23,20 @@ from tests.store.test_commit_group import Recorder, held_first_group, store
 __all__ = ["store"]  # the fixture, shared with tests/store/test_commit_group.py
 
 
+def wakeups_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the calls into the running loop from other threads, from now on."""
+    loop = asyncio.get_running_loop()
+    calls: list[int] = []
+    threadsafe = loop.call_soon_threadsafe
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return threadsafe(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+    return calls
+
+
 def test_a_groups_receipts_completed_while_the_loop_is_busy_wake_it_once(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -30,16 +44,7 @@ def test_a_groups_receipts_completed_while_the_loop_is_busy_wake_it_once(
     group: CommitGroup[int, int] = CommitGroup(store, write, "test")
 
     async def run() -> tuple[list[bool], list[int], int]:
-        loop = asyncio.get_running_loop()
-        calls = 0
-        threadsafe = loop.call_soon_threadsafe
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            return threadsafe(*args, **kwargs)
-
-        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+        calls = wakeups_counted(monkeypatch)
         with ThreadPoolExecutor(1) as pool:
             first, _ = held_first_group(pool, group, write, 0, range(0))
             futures = [group.submit_later(n) for n in range(1, 9)]
@@ -53,7 +58,7 @@ def test_a_groups_receipts_completed_while_the_loop_is_busy_wake_it_once(
             done, _ = wait(futures, timeout=30)
             assert len(done) == 8
             await asyncio.gather(*waits)
-        return before, [f.result() for f in futures], calls
+        return before, [f.result() for f in futures], len(calls)
 
     before, results, calls = asyncio.run(run())
     assert before == [False] * 8
@@ -127,16 +132,7 @@ def test_writes_handed_over_from_the_loop_settle_with_their_own_outcome_in_one_w
         return work
 
     async def run() -> tuple[list[Any], int]:
-        loop = asyncio.get_running_loop()
-        calls = 0
-        threadsafe = loop.call_soon_threadsafe
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            return threadsafe(*args, **kwargs)
-
-        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+        calls = wakeups_counted(monkeypatch)
         with ThreadPoolExecutor(1) as pool:
             first = pool.submit(store.transact, holding, "holding", grouped=True)
             assert started.wait(30)
@@ -153,7 +149,7 @@ def test_writes_handed_over_from_the_loop_settle_with_their_own_outcome_in_one_w
             done, _ = wait(futures, timeout=30)
             assert len(done) == 5
             outcomes = await asyncio.gather(*waits, return_exceptions=True)
-        return outcomes, calls
+        return outcomes, len(calls)
 
     outcomes, calls = asyncio.run(run())
     assert outcomes[:2] == [1, 4]
