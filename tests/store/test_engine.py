@@ -421,23 +421,23 @@ def test_a_sqlite_commit_whose_fsync_failed_may_have_been_written() -> None:
     from sqlalchemy import exc as sa_exc
 
     from stacksafe.errors import StorageUnavailable
-    from stacksafe.store.transactions import _Attempt, _storage_errors
+    from stacksafe.store.transactions import Attempt, storage_errors
 
     def failing(code: int) -> sa_exc.OperationalError:
         orig = sqlite3.OperationalError("disk I/O error")
         orig.sqlite_errorcode = code
         return sa_exc.OperationalError("COMMIT", None, orig)
 
-    committing = _Attempt()
+    committing = Attempt()
     committing.committing = True
     for code, maybe in ((10 | 4 << 8, True), (10 | 5 << 8, True), (10 | 3 << 8, False)):
-        with pytest.raises(StorageUnavailable) as caught, _storage_errors("not done", committing):
+        with pytest.raises(StorageUnavailable) as caught, storage_errors("not done", committing):
             raise failing(code)
         assert ("may have been made" in caught.value.message) is maybe, (code, caught.value)
         assert caught.value.message.startswith("database disk I/O error")
     with (
         pytest.raises(StorageUnavailable) as before_commit,
-        _storage_errors("not done", _Attempt()),
+        storage_errors("not done", Attempt()),
     ):
         raise failing(10 | 4 << 8)
     assert "may have been made" not in before_commit.value.message

@@ -24,12 +24,16 @@ from stacksafe.settings import ServerSettings, Settings
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["FIRST_OWNER", "SHUTDOWN_TIMEOUT", "serve"]
+__all__ = ["FIRST_OWNER", "SHUTDOWN_TIMEOUT", "WORKER_HEALTHCHECK_SECONDS", "serve"]
 
 FIRST_OWNER = "owner@localhost"
 # Seconds a stopping server (SIGTERM, Ctrl-C) gives requests in flight before it cancels them:
 # under the 30 s an orchestrator (Kubernetes, systemd, docker stop: 10 s) allows by default.
 SHUTDOWN_TIMEOUT = 8
+# Seconds a worker (--workers > 1) may leave the supervisor's health check unanswered before
+# it is killed and replaced, with every request in flight on it. uvicorn's 5 s is met by a
+# worker that a loaded machine gives no CPU for a moment; a hung one is still replaced.
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def _first_start(settings: Settings) -> None:
@@ -164,6 +168,7 @@ def serve(
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=shutdown_timeout,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         http=VaultListProtocol,  # httptools, and Vault's LIST method (cli.list_method)
     )
     collector.started()  # the app's lifespan freezes again what it built (api.app)

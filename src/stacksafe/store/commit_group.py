@@ -14,10 +14,28 @@ from sqlalchemy import Connection
 
 from stacksafe.store.transactions import Store
 
-__all__ = ["CommitGroup"]
+__all__ = ["CommitGroup", "Failed"]
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
+
+
+class _Wake:
+    """Wakes the one thread waiting behind an entry, once: a lock taken when made, released to
+    wake it (what ``threading.Event`` does through a ``Condition`` of its own, measured at
+    several per cent of a write's CPU when every member of a group paid for one)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def wait(self) -> None:
+        self._lock.acquire()
+
+    def set(self) -> None:
+        self._lock.release()
 
 
 class _Submitted(Generic[ItemT, ResultT]):
@@ -26,12 +44,22 @@ class _Submitted(Generic[ItemT, ResultT]):
     def __init__(self, item: ItemT, future: Future[ResultT] | None = None) -> None:
         self.item = item
         # A thread waits behind the entry (``submit``) unless a future tells the outcome.
-        self.wake = threading.Event() if future is None else None
+        self.wake = _Wake() if future is None else None
         self.lead = False
         self.finished = False
         self.result: ResultT | None = None
         self.error: BaseException | None = None
         self.future = future  # ``submit_later``
+
+
+class Failed:
+    """A member's own failure, returned by a group's write in place of its result: the group
+    committed, this member's item did not (store.write_group)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 def _settle(future: Future[ResultT], result: ResultT | None, failure: BaseException | None) -> None:
@@ -164,18 +192,20 @@ class CommitGroup(Generic[ItemT, ResultT]):
         failure: BaseException | None = None
         started = time.perf_counter()
         try:
-            results = self._store.transact(
-                lambda conn: self._write(conn, [entry.item for entry in group]), self._what
-            )
+            results = self._written([entry.item for entry in group])
             if len(results) != len(group):
                 raise RuntimeError(f"{self._what}: {len(results)} results for {len(group)} items")
             for entry, result in zip(group, results, strict=True):
-                entry.result = result
+                if isinstance(result, Failed):
+                    entry.error = result.error
+                else:
+                    entry.result = result
         except BaseException as exc:  # every waiter must learn the outcome
             failure = exc
         elapsed = time.perf_counter() - started
         for entry in group:
-            entry.error = failure
+            if failure is not None:
+                entry.error = self._failed(entry.item, failure)
             entry.finished = True
         with self._lock:
             successor = self._pending[0] if self._pending else None
@@ -185,9 +215,10 @@ class CommitGroup(Generic[ItemT, ResultT]):
                 successor.lead = True
         for entry in group:
             if entry.wake is not None:
-                entry.wake.set()
+                if not entry.lead:  # a leading submit's own entry: nobody waits behind it
+                    entry.wake.set()
             elif entry.future is not None:
-                _settle(entry.future, entry.result, failure)
+                _settle(entry.future, entry.result, entry.error)
         if successor is not None:
             if successor.wake is not None:
                 successor.wake.set()
@@ -198,3 +229,13 @@ class CommitGroup(Generic[ItemT, ResultT]):
                 self._observe(len(group), elapsed, failure is None)
         if failure is not None and not isinstance(failure, Exception):
             raise failure  # KeyboardInterrupt and the like: the leader's thread stops
+
+    def _written(self, items: Sequence[ItemT]) -> Sequence[ResultT | Failed]:
+        """The group's transaction: one result per item, or a member's own ``Failed``; what it
+        raises fails every member (``_failed``)."""
+        return self._store.transact(lambda conn: self._write(conn, items), self._what)
+
+    def _failed(self, item: ItemT, failure: BaseException) -> BaseException:
+        """What the member submitting ``item`` is told when its group's transaction failed."""
+        del item  # the same for every member here
+        return failure
