@@ -441,3 +441,29 @@ def test_a_sqlite_commit_whose_fsync_failed_may_have_been_written() -> None:
     ):
         raise failing(10 | 4 << 8)
     assert "may have been made" not in before_commit.value.message
+
+
+def test_a_postgresql_engine_gives_the_per_level_indexes_their_where(tmp_path: Path) -> None:
+    """store.schema names PostgreSQL's partial-index WHERE only once a PostgreSQL engine is made
+    (so that SQLite never imports PostgreSQL's dialect); then the metadata's DDL is the
+    migrations': each per-level unique index is partial on both databases."""
+    from sqlalchemy.schema import CreateIndex
+
+    from stacksafe.store.schema import metadata
+
+    dialects = [
+        make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none").dialect,  # not connected
+        make_engine(f"sqlite:///{tmp_path / 'x.db'}").dialect,
+    ]
+    per_level = [
+        index
+        for table in metadata.sorted_tables
+        for index in table.indexes
+        if index.name is not None and index.name.endswith("_level")
+    ]
+    assert len(per_level) == 8
+    for index in per_level:
+        for dialect in dialects:
+            ddl = str(CreateIndex(index).compile(dialect=dialect))
+            assert ddl.startswith("CREATE UNIQUE INDEX")
+            assert ddl.endswith(("WHERE stack_id IS NULL", "WHERE stack_id IS NOT NULL")), ddl
