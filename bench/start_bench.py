@@ -23,7 +23,6 @@ import argparse
 import os
 import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,24 +33,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from cli_bench import STACKSAFE, cli, free_port
 from results import emit
 
-STACKSAFE = str(Path(sys.executable).parent / "stacksafe")
 SERVE_CASE = "serve until /healthz"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cli(env: Mapping[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [STACKSAFE, *args], env=env, input=stdin, capture_output=True, text=True, check=True
-    )
-    return done.stdout
 
 
 def healthy(port: int) -> bool:
@@ -70,21 +55,27 @@ def cpu_of(argv: list[str], env: Mapping[str, str]) -> float:
     return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
-def serve_cpu(env: Mapping[str, str]) -> float:
-    """CPU seconds of `stacksafe serve` from its start until /healthz first answers."""
-    port = free_port()
+def serving(env: Mapping[str, str], port: int) -> subprocess.Popen[bytes]:
+    """`stacksafe serve` on ``port``, once /healthz answers."""
     server = subprocess.Popen(
         [STACKSAFE, "serve", "--port", str(port), "--rotation-interval", "0"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + 60
+    while not healthy(port):
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError("the server did not become healthy")
+        time.sleep(0.01)
+    return server
+
+
+def serve_cpu(env: Mapping[str, str]) -> float:
+    """CPU seconds of `stacksafe serve` from its start until /healthz first answers."""
+    server = serving(env, free_port())
     try:
-        deadline = time.monotonic() + 60
-        while not healthy(port):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not become healthy")
-            time.sleep(0.01)
         fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     finally:
@@ -109,16 +100,8 @@ def main() -> None:
         cli(local, "stacks", "create", "web", "--account", "acme", "--environment", "production")
         cli(local, "secrets", "import", "-", "--stack", "web", stdin="A=1\nB=2\n")
         port = free_port()
-        server = subprocess.Popen(
-            [STACKSAFE, "serve", "--port", str(port), "--rotation-interval", "0"],
-            env=local,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = serving(local, port)
         try:
-            while not healthy(port):
-                assert server.poll() is None, "the server exited"
-                time.sleep(0.05)
             remote = {
                 **base,
                 "STACKSAFE_ADDR": f"http://127.0.0.1:{port}",
