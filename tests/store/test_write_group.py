@@ -270,3 +270,37 @@ def test_a_long_job_is_never_a_member_and_writes_behind_it_share_commits_after_i
     assert sorted(order[1:]) == [f"w{n}" for n in range(5)]
     assert len(commits) == 3  # the job; the leading write alone; the four behind it together
     assert stored(store) == [0, 1, 2, 3, 4, 100]
+
+
+@pytest.mark.databases("sqlite")  # a SQLite group's transaction undone under a member
+def test_an_interrupted_member_fails_every_member_with_its_cause_and_writes_nothing(
+    store: Store,
+) -> None:
+    def interrupted(conn: Connection) -> None:
+        # SQLite undoes the whole transaction under an interrupted INSERT (sqlite3_interrupt,
+        # which a progress handler that answers non-zero is), every savepoint with it.
+        inserting(101)(conn)
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        raw.set_progress_handler(lambda: 1, 100)
+        try:
+            conn.execute(
+                text(
+                    "INSERT INTO items (n) WITH RECURSIVE c(x) AS"
+                    " (SELECT 1000 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)"
+                    " SELECT x FROM c"
+                )
+            )
+        finally:
+            raw.set_progress_handler(None, 0)
+
+    with ThreadPoolExecutor(5) as pool:
+        first, rest = behind_a_held_group(pool, store, [inserting(1), interrupted, inserting(2)])
+        assert first.result(30) == 0
+        for future in rest:
+            with pytest.raises(sa_exc.OperationalError, match="interrupted"):
+                future.result(30)
+
+    assert stored(store) == [0]
+    assert store.transact(inserting(5), "after", grouped=True) == 25  # the next group commits
+    assert stored(store) == [0, 5]

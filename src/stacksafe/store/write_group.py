@@ -10,7 +10,8 @@ keeps the meaning it has in a transaction of its own (``Store.transact``): what 
 rolls back to its savepoint and is told to its caller alone, mapped as ``Store.transact``
 maps it (``attempt_failure``), and a lost race runs it again in a new savepoint; its audit
 event is in its own savepoint with its change. Nothing of a member is acknowledged before the
-group's COMMIT; a COMMIT that fails fails every member, each told in its own words.
+group's COMMIT; a COMMIT that fails fails every member, each told in its own words, and so
+does an error SQLite answered by undoing the whole transaction, savepoints and all.
 
 What a write keeps once per transaction (store.level_writes: its level writes, so that each
 write is a KV version of its own) is kept once per member instead (``write_of``).
@@ -116,7 +117,10 @@ def _in_context(member: _Member) -> Callable[[Connection], Any]:
 
 
 def _run(conn: Connection, member: _Member) -> Any:
-    """One member's work in savepoints of its own: its result, or its ``Failed``."""
+    """One member's work in savepoints of its own: its result, or its ``Failed``. What SQLite
+    answered by undoing the whole transaction (an interrupted statement, a failing disk, a
+    trigger's ``RAISE(ROLLBACK)``) took every savepoint with it: raised as it is, it fails
+    every member, each told of that cause (``WriteGroup._failed``)."""
     for _attempt in range(WRITE_ATTEMPTS):
         run_plain(conn, _SAVEPOINT)
         conn.info[_MEMBER] = object()  # this attempt: what it keeps per write starts afresh
@@ -124,16 +128,24 @@ def _run(conn: Connection, member: _Member) -> Any:
             with storage_errors(NOT_WRITTEN, Attempt()):
                 result = member.context.run(member.work, conn)
         except Exception as exc:
+            del conn.info[_MEMBER]
+            if not _in_transaction(conn):
+                raise
             run_plain(conn, _ROLLBACK)
+            run_plain(conn, _RELEASE)  # after a rollback to it, SQLite keeps it until released
             failure = attempt_failure(exc, member.what)
             if failure is not None:
                 return Failed(failure)
             continue
-        finally:
-            del conn.info[_MEMBER]
-            run_plain(conn, _RELEASE)  # after a rollback to it, SQLite keeps it until released
+        del conn.info[_MEMBER]
+        run_plain(conn, _RELEASE)
         return result
     return Failed(colliding(member.what))
+
+
+def _in_transaction(conn: Connection) -> bool:
+    """Whether the group's transaction is still open on SQLite's side."""
+    return bool(conn.connection.driver_connection.in_transaction)  # type: ignore[union-attr]
 
 
 _SAVEPOINT = "SAVEPOINT stacksafe_member"
