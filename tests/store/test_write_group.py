@@ -304,3 +304,41 @@ def test_an_interrupted_member_fails_every_member_with_its_cause_and_writes_noth
     assert stored(store) == [0]
     assert store.transact(inserting(5), "after", grouped=True) == 25  # the next group commits
     assert stored(store) == [0, 5]
+
+
+@pytest.mark.databases("sqlite")  # a SQLite group held open
+def test_writes_pending_when_the_store_closes_are_written_and_the_writer_thread_ends(
+    store: Store,
+) -> None:
+    before = set(threading.enumerate())
+    group = store.write_group()
+    assert group is not None
+    started, release = threading.Event(), threading.Event()
+
+    def holding(conn: Connection) -> int:
+        inserting(0)(conn)
+        started.set()
+        assert release.wait(30), "the test never released the first group"
+        return 0
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(store.transact, holding, "the first", grouped=True)
+        assert started.wait(30), "the first write never started"
+        later = [group.transact_later(inserting(n), f"l{n}") for n in (1, 2)]
+        threaded = pool.submit(store.transact, inserting(3), "t3", grouped=True)
+        wait_until(lambda: group.waiting == 3, "3 writes wait")
+        store.close()  # the server stops while they wait
+        with pytest.raises(RuntimeError, match="the store is closed"):
+            store.transact_later(inserting(9), "l9")
+        release.set()
+        assert first.result(30) == 0
+        assert [f.result(30) for f in later] == [1, 4]
+        assert threaded.result(30) == 9
+
+    assert stored(store) == [0, 1, 2, 3]
+
+    def writer_ended() -> bool:
+        started_here = set(threading.enumerate()) - before
+        return not any(t.name == "commit-group writing" for t in started_here)
+
+    wait_until(writer_ended, "the group's writer thread ended")
