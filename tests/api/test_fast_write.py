@@ -405,3 +405,58 @@ def test_a_write_with_a_token_not_kept_checks_it_in_the_writes_thread(
     assert checks == ["thread"]
     assert hops == [1]  # FastAPI's route: one for the caller, one for the write
     assert event_of(response, seeded.installation)["detail"]["keys"] == {"OWN": 2}
+
+
+# --- Writes committed together (SQLite's write group).
+
+
+@pytest.mark.databases("sqlite")  # PostgreSQL's writes take a thread each, never a group
+def test_writes_of_a_group_whose_transaction_is_undone_all_answer_503_and_none_is_written(
+    seeded: World,
+) -> None:
+    """A warm write whose audit event makes SQLite undo the group's whole transaction: every
+    write that shared it answers 503 (none a 2xx for a value never stored, none a bare 500),
+    and the next write commits."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import Connection
+
+    from stacksafe.errors import NotFound
+    from tests.core.test_secrets_grouped import refusing_events_of
+    from tests.store.scratch import wait_until
+
+    installation, client = seeded.installation, seeded.client
+    assert client.put(seeded.stack_url("OWN"), json={"raw_value": "warm"}).status_code == 200
+    refusing_events_of(installation, "POISON", "ROLLBACK")
+    group = installation.store.write_group()
+    assert group is not None
+    started, release = threading.Event(), threading.Event()
+
+    def holding(conn: Connection) -> None:
+        started.set()
+        assert release.wait(30), "the test never released the first group"
+
+    keys = ["A", "POISON", "Z"]
+    with ThreadPoolExecutor(len(keys) + 1) as pool:
+        first = pool.submit(installation.store.transact, holding, "holding", grouped=True)
+        assert started.wait(30)
+        answers = [
+            pool.submit(
+                client.put, seeded.stack_url(key), content=b'{"raw_value": "v"}', headers=JSON
+            )
+            for key in keys
+        ]
+        wait_until(lambda: group.waiting == len(keys), "the writes wait in one group")
+        release.set()
+        first.result(30)
+        sent = [answer.result(30) for answer in answers]
+
+    assert [a.status_code for a in sent] == [503, 503, 503]
+    assert {a.json()["error"] for a in sent} == {"audit_unavailable"}
+    for key in keys:
+        with pytest.raises(NotFound):
+            get_secret(installation, LOCAL, seeded.stack_target, key)
+    again = client.put(seeded.stack_url("A"), content=b'{"raw_value": "v"}', headers=JSON)
+    assert again.status_code == 200
+    assert again.headers["etag"] == '"1"'
