@@ -17,11 +17,11 @@ from sqlalchemy import Connection, event, func, select, text
 from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import get_secret, set_secret, set_secret_later, unset_secret
-from stacksafe.core.tenancy import Target
+from stacksafe.core.tenancy import Target, create_stack
 from stacksafe.errors import AuditUnavailable, Conflict, NotFound, PreconditionFailed
 from stacksafe.model import SecretValue
 from stacksafe.store.level_writes import path_write_count
-from stacksafe.store.schema import audit_events, level_writes, secret_versions
+from stacksafe.store.schema import audit_events, data_keys, level_writes, secret_versions
 from tests.actors import LOCAL
 from tests.store.scratch import wait_until
 
@@ -194,6 +194,31 @@ def test_a_write_failing_after_its_version_leaves_nothing_and_the_next_chains_to
         (seq_before + 2, "secret.set"),
         (seq_before + 3, "secret.set"),
     ]
+    assert verify_chain(installation).intact
+
+
+@pytest.mark.databases("sqlite")  # a SQLite group held open
+def test_a_data_key_made_by_a_write_that_fails_is_not_what_the_next_write_seals_with(
+    installation: Installation, account_target: Target
+) -> None:
+    """A level's first write makes its data key; made by a write that then fails, the key is
+    gone with it, and the write after it in the group makes and stores its own (the keys
+    kept in memory are by wrapped form, never by level)."""
+    fresh = Target(account_target.account, create_stack(installation, LOCAL, "acme", "api", "dev"))
+    refusing_events_of(installation, "REFUSED", "ABORT")
+    writes = [put(installation, fresh, "REFUSED", "r"), put(installation, fresh, "X", "x")]
+    with ThreadPoolExecutor(len(writes) + 1) as pool:
+        futures = behind_a_held_group(installation, pool, writes)
+        with pytest.raises(AuditUnavailable):
+            futures[0].result(30)
+        assert futures[1].result(30).version == 1
+
+    with installation.store.read() as conn:
+        keys = conn.execute(
+            select(data_keys.c.version).where(data_keys.c.stack_id == fresh.stack_id)
+        ).all()
+    assert [k.version for k in keys] == [1]
+    assert get_secret(installation, LOCAL, fresh, "X", reveal=True).raw_value == SecretValue("x")
     assert verify_chain(installation).intact
 
 
