@@ -328,7 +328,7 @@ def test_writes_pending_when_the_store_closes_are_written_and_the_writer_thread_
         threaded = pool.submit(store.transact, inserting(3), "t3", grouped=True)
         wait_until(lambda: group.waiting == 3, "3 writes wait")
         store.close()  # the server stops while they wait
-        with pytest.raises(RuntimeError, match="the store is closed"):
+        with pytest.raises(StorageUnavailable, match=r"^the server is stopping; nothing was"):
             store.transact_later(inserting(9), "l9")
         release.set()
         assert first.result(30) == 0

@@ -12,6 +12,8 @@ from typing import Generic, TypeVar, cast
 
 from sqlalchemy import Connection
 
+from stacksafe.errors import StorageUnavailable
+from stacksafe.store.outages import NOT_WRITTEN
 from stacksafe.store.transactions import Store
 
 __all__ = ["CommitGroup", "Failed"]
@@ -123,7 +125,8 @@ class CommitGroup(Generic[ItemT, ResultT]):
     def _enqueue(self, entry: _Submitted[ItemT, ResultT]) -> None:
         with self._lock:
             if self._closed:
-                raise RuntimeError(f"{self._what}: the store is closed")
+                # A request the stopping server still answers: 503, nothing written.
+                raise StorageUnavailable(f"the server is stopping; {NOT_WRITTEN}", "store closed")
             self._pending.append(entry)
             start = not self._writing
             if start:
