@@ -306,6 +306,28 @@ def test_an_interrupted_member_fails_every_member_with_its_cause_and_writes_noth
     assert stored(store) == [0, 5]
 
 
+@pytest.mark.databases("sqlite")  # a SQLite group's connection lost under a member
+def test_a_connection_lost_under_a_member_fails_every_member_as_an_outage(store: Store) -> None:
+    def losing(conn: Connection) -> None:
+        inserting(101)(conn)
+        conn.connection.driver_connection.close()  # type: ignore[union-attr]
+        inserting(102)(conn)  # "Cannot operate on a closed database": invalidated
+
+    with ThreadPoolExecutor(5) as pool:
+        first, rest = behind_a_held_group(pool, store, [inserting(1), losing, inserting(2)])
+        assert first.result(30) == 0
+        for i, future in enumerate(rest):
+            # Not SQLAlchemy's PendingRollbackError from the member's bookkeeping after it.
+            with pytest.raises(StorageUnavailable) as caught:
+                future.result(30)
+            assert caught.value.message.startswith("database unavailable")
+            assert f"w{i} was not done" in caught.value.message
+
+    assert stored(store) == [0]
+    assert store.transact(inserting(5), "after", grouped=True) == 25  # the next group commits
+    assert stored(store) == [0, 5]
+
+
 @pytest.mark.databases("sqlite")  # a SQLite group held open
 def test_writes_pending_when_the_store_closes_are_written_and_the_writer_thread_ends(
     store: Store,

@@ -19,6 +19,7 @@ write is a KV version of its own) is kept once per member instead (``write_of``)
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -128,9 +129,11 @@ def _run(conn: Connection, member: _Member) -> Any:
             with storage_errors(NOT_WRITTEN, Attempt()):
                 result = member.context.run(member.work, conn)
         except Exception as exc:
-            del conn.info[_MEMBER]
+            # A connection invalidated by the error refuses even this (its info goes with it).
+            with contextlib.suppress(Exception):
+                del conn.info[_MEMBER]
             if not _in_transaction(conn):
-                raise
+                raise exc
             run_plain(conn, _ROLLBACK)
             run_plain(conn, _RELEASE)  # after a rollback to it, SQLite keeps it until released
             failure = attempt_failure(exc, member.what)
@@ -144,8 +147,12 @@ def _run(conn: Connection, member: _Member) -> Any:
 
 
 def _in_transaction(conn: Connection) -> bool:
-    """Whether the group's transaction is still open on SQLite's side."""
-    return bool(conn.connection.driver_connection.in_transaction)  # type: ignore[union-attr]
+    """Whether the group's transaction is still open on SQLite's side; not, when the
+    connection cannot say (invalidated by the error): the error then fails the group."""
+    try:
+        return bool(conn.connection.driver_connection.in_transaction)  # type: ignore[union-attr]
+    except Exception:
+        return False
 
 
 _SAVEPOINT = "SAVEPOINT stacksafe_member"
