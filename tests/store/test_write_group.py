@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from stacksafe.errors import Conflict, NotFound, StorageUnavailable
 from stacksafe.store import Store
 from stacksafe.store.transactions import WRITE_ATTEMPTS, RetryWrite
+from stacksafe.store.write_group import write_of
 from tests.store.scratch import scratch_store, stored, wait_until
 
 Work = Callable[[Connection], Any]
@@ -364,3 +365,27 @@ def test_writes_pending_when_the_store_closes_are_written_and_the_writer_thread_
         return not any(t.name == "commit-group writing" for t in started_here)
 
     wait_until(writer_ended, "the group's writer thread ended")
+
+
+@pytest.mark.databases("sqlite")  # a SQLite group held open
+def test_a_member_interrupted_by_a_base_exception_leaves_no_mark_on_the_pooled_connection(
+    store: Store,
+) -> None:
+    """What a write keeps per write (store.level_writes) is kept under the member's mark on
+    the connection; left behind, the next transaction on that pooled connection would take
+    the failed member's level writes for its own."""
+
+    def stopping(conn: Connection) -> None:
+        inserting(101)(conn)
+        raise KeyboardInterrupt  # what no Exception handler catches
+
+    with ThreadPoolExecutor(4) as pool:
+        first, rest = behind_a_held_group(pool, store, [inserting(1), stopping])
+        assert first.result(30) == 0
+        for future in rest:
+            with pytest.raises(KeyboardInterrupt):
+                future.result(30)
+
+    assert stored(store) == [0]
+    with store.write() as conn:  # the connection the group used (the pool's last returned)
+        assert write_of(conn) is conn.get_transaction()

@@ -125,24 +125,28 @@ def _run(conn: Connection, member: _Member) -> Any:
     for _attempt in range(WRITE_ATTEMPTS):
         run_plain(conn, _SAVEPOINT)
         conn.info[_MEMBER] = object()  # this attempt: what it keeps per write starts afresh
+        failed: Exception | None = None
         try:
             with storage_errors(NOT_WRITTEN, Attempt()):
                 result = member.context.run(member.work, conn)
         except Exception as exc:
-            # A connection invalidated by the error refuses even this (its info goes with it).
+            failed = exc
+        finally:
+            # Never left on the pooled connection, whatever was raised: a later transaction
+            # on it would take this attempt's level writes for its own. An invalidated
+            # connection refuses even this (and its info goes with it).
             with contextlib.suppress(Exception):
                 del conn.info[_MEMBER]
-            if not _in_transaction(conn):
-                raise exc
-            run_plain(conn, _ROLLBACK)
-            run_plain(conn, _RELEASE)  # after a rollback to it, SQLite keeps it until released
-            failure = attempt_failure(exc, member.what)
-            if failure is not None:
-                return Failed(failure)
-            continue
-        del conn.info[_MEMBER]
-        run_plain(conn, _RELEASE)
-        return result
+        if failed is None:
+            run_plain(conn, _RELEASE)
+            return result
+        if not _in_transaction(conn):
+            raise failed
+        run_plain(conn, _ROLLBACK)
+        run_plain(conn, _RELEASE)  # after a rollback to it, SQLite keeps it until released
+        failure = attempt_failure(failed, member.what)
+        if failure is not None:
+            return Failed(failure)
     return Failed(colliding(member.what))
 
 
