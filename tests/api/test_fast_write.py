@@ -11,7 +11,7 @@ commit's thread from the event loop), on PostgreSQL one; no FastAPI.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -417,39 +417,22 @@ def test_writes_of_a_group_whose_transaction_is_undone_all_answer_503_and_none_i
     """A warm write whose audit event makes SQLite undo the group's whole transaction: every
     write that shared it answers 503 (none a 2xx for a value never stored, none a bare 500),
     and the next write commits."""
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from sqlalchemy import Connection
-
     from stacksafe.errors import NotFound
-    from tests.core.test_secrets_grouped import refusing_events_of
-    from tests.store.scratch import wait_until
+    from tests.core.test_secrets_grouped import behind_a_held_group, refusing_events_of
 
     installation, client = seeded.installation, seeded.client
     assert client.put(seeded.stack_url("OWN"), json={"raw_value": "warm"}).status_code == 200
     refusing_events_of(installation, "POISON", "ROLLBACK")
-    group = installation.store.write_group()
-    assert group is not None
-    started, release = threading.Event(), threading.Event()
-
-    def holding(conn: Connection) -> None:
-        started.set()
-        assert release.wait(30), "the test never released the first group"
-
     keys = ["A", "POISON", "Z"]
+
+    def putting(key: str) -> Callable[[], Response]:
+        url = seeded.stack_url(key)
+        return lambda: client.put(url, content=b'{"raw_value": "v"}', headers=JSON)
+
     with ThreadPoolExecutor(len(keys) + 1) as pool:
-        first = pool.submit(installation.store.transact, holding, "holding", grouped=True)
-        assert started.wait(30)
-        answers = [
-            pool.submit(
-                client.put, seeded.stack_url(key), content=b'{"raw_value": "v"}', headers=JSON
-            )
-            for key in keys
-        ]
-        wait_until(lambda: group.waiting == len(keys), "the writes wait in one group")
-        release.set()
-        first.result(30)
+        answers = behind_a_held_group(installation, pool, [putting(key) for key in keys])
         sent = [answer.result(30) for answer in answers]
 
     assert [a.status_code for a in sent] == [503, 503, 503]
