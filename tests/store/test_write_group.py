@@ -20,7 +20,7 @@ from sqlalchemy import exc as sa_exc
 from stacksafe.errors import Conflict, NotFound, StorageUnavailable
 from stacksafe.store import Store
 from stacksafe.store.transactions import WRITE_ATTEMPTS, RetryWrite
-from stacksafe.store.write_group import write_of
+from stacksafe.store.write_group import UndoneTransaction, write_of
 from tests.store.scratch import scratch_store, stored, wait_until
 
 Work = Callable[[Connection], Any]
@@ -300,6 +300,40 @@ def test_an_interrupted_member_fails_every_member_with_its_cause_and_writes_noth
         assert first.result(30) == 0
         for future in rest:
             with pytest.raises(sa_exc.OperationalError, match="interrupted"):
+                future.result(30)
+
+    assert stored(store) == [0]
+    assert store.transact(inserting(5), "after", grouped=True) == 25  # the next group commits
+    assert stored(store) == [0, 5]
+
+
+@pytest.mark.databases("sqlite")  # SQLite's own undoing of a transaction
+def test_a_member_that_swallows_the_undoing_of_the_transaction_fails_every_member(
+    store: Store,
+) -> None:
+    def swallowing(conn: Connection) -> None:
+        inserting(101)(conn)
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        raw.set_progress_handler(lambda: 1, 100)
+        try:
+            conn.execute(
+                text(
+                    "INSERT INTO items (n) WITH RECURSIVE c(x) AS"
+                    " (SELECT 1000 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)"
+                    " SELECT x FROM c"
+                )
+            )
+        except sa_exc.OperationalError:
+            pass  # the defect: the transaction is gone, and the work goes on as if not
+        finally:
+            raw.set_progress_handler(None, 0)
+
+    with ThreadPoolExecutor(5) as pool:
+        first, rest = behind_a_held_group(pool, store, [inserting(1), swallowing, inserting(2)])
+        assert first.result(30) == 0
+        for future in rest:
+            with pytest.raises(UndoneTransaction, match="undone under it"):
                 future.result(30)
 
     assert stored(store) == [0]

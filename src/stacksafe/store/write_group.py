@@ -40,7 +40,7 @@ from stacksafe.store.transactions import (
     storage_errors,
 )
 
-__all__ = ["WriteGroup", "write_of"]
+__all__ = ["UndoneTransaction", "WriteGroup", "write_of"]
 
 T = TypeVar("T")
 
@@ -113,6 +113,11 @@ class WriteGroup(CommitGroup[_Member, Any]):
         return failure
 
 
+class UndoneTransaction(RuntimeError):
+    """A member's work returned though SQLite had undone the group's transaction under it (it
+    caught the error): a defect of that work, which fails the whole group."""
+
+
 def _in_context(member: _Member) -> Callable[[Connection], Any]:
     return lambda conn: member.context.run(member.work, conn)
 
@@ -138,6 +143,12 @@ def _run(conn: Connection, member: _Member) -> Any:
             with contextlib.suppress(Exception):
                 del conn.info[_MEMBER]
         if failed is None:
+            if not _in_transaction(conn):
+                # Its work swallowed what undid the transaction: what it wrote after ran
+                # outside any transaction, and nothing of the group may be acknowledged.
+                raise UndoneTransaction(
+                    f"{member.what}: the group's transaction was undone under it without an error"
+                )
             run_plain(conn, _RELEASE)
             return result
         if not _in_transaction(conn):
