@@ -1,9 +1,9 @@
 """Spare PostgreSQL databases: made before the tests that take them, dropped after, off their path.
 
 ``CREATE DATABASE`` (its copy of the template's files and the checkpoints around it) and ``DROP
-DATABASE ... WITH (FORCE)`` were most of a PostgreSQL test's wait (bench/README.md, "The test
-suite's PostgreSQL databases"). A ``Spares`` runs both on a thread of its own: it keeps a few
-databases of each kind a test has asked for ready (empty, or a copy of a template) and drops the
+DATABASE ... WITH (FORCE)`` were most of a PostgreSQL test's wait (bench/README.md, "Measured
+outside these scripts"). A ``Spares`` runs both on a thread of its own: it keeps a few databases
+of each kind a test has asked for ready (empty, or a copy of a template) and drops the
 ones tests hand back while the next tests run. Every test still gets a database nobody else
 touched: each spare is made for the one test that takes it and dropped after, never reused.
 """
