@@ -41,7 +41,7 @@ from stacksafe.cli.main import app
 from stacksafe.client import Client
 from stacksafe.errors import StacksafeError
 from tests.cli.helpers import Cli, CliOutcome
-from tests.postgres import Cluster
+from tests.pg_spares import Spares
 
 START_TIMEOUT = 30.0  # seconds for a server to answer /healthz
 STOP_TIMEOUT = 10.0
@@ -389,9 +389,6 @@ class InProcessRemote:
         return json.loads(self.ok(*args, **kwargs).stdout)
 
 
-_e2e_database_numbers = itertools.count(1)
-
-
 @pytest.fixture(scope="module")
 def module_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -404,13 +401,12 @@ def module_database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'stacksafe.db'}"
         return
-    cluster: Cluster = request.getfixturevalue("pg_cluster")
-    name = f"stacksafe_e2e_{next(_e2e_database_numbers)}"
-    url = cluster.create_database(name)
+    spares: Spares = request.getfixturevalue("pg_spares")
+    name = spares.take()
     try:
-        yield url
+        yield spares.cluster.url(name)
     finally:
-        cluster.drop_database(name)
+        spares.hand_back(name)
 
 
 def serve_seeded(
