@@ -1,8 +1,8 @@
 """Writes of secrets that arrive while another write commits share its next transaction on
 SQLite (store.write_group), and each is still a write of its own: its own version, its own
 KV path version, its own audit event in the intact chain, its own error, nothing of it left
-when it fails. PostgreSQL's writes are transactions of their own, handed over from an event loop or not:
-the tests that hold a SQLite group open run on SQLite, the last on both."""
+when it fails. PostgreSQL's writes are transactions of their own, handed over from an event
+loop or not: the tests that hold a SQLite group open run on SQLite, the last on both."""
 
 from __future__ import annotations
 
