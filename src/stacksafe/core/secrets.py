@@ -214,10 +214,12 @@ def set_secret_later(
 ) -> Future[Secret] | None:
     """``set_secret`` of a plain value without a thread, for a face on an event loop: a future
     completed once the write is durably committed (store.Store.transact_later), or with what
-    ``set_secret`` would raise. None, having done and recorded nothing, when ``actor`` may
-    not write there (``set_secret``, in a thread, records the refusal). What is checked before
-    the write is CPU only (no I/O): the key and value, the permission, the value's
-    fingerprint."""
+    ``set_secret`` would raise. None, having done and recorded nothing, when it cannot be done
+    so: on PostgreSQL, or when ``actor`` may not write there (``set_secret``, in a thread,
+    records the refusal). What is checked before the write is CPU only (no I/O): the key and
+    value, the permission, the value's fingerprint."""
+    if installation.store.write_group() is None:
+        return None
     try:
         work = _setting(installation, actor, target, key, value, None, None, on_loop=True)
     except (Forbidden, NotFound):

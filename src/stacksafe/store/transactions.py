@@ -30,7 +30,6 @@ from stacksafe.store.outages import (
     storage_unavailable,
     while_committing,
 )
-from stacksafe.store.writers import Writers
 
 __all__ = [
     "MAX_YIELD_SECONDS",
@@ -95,8 +94,6 @@ class Store:
         self._local_writer = threading.Lock() if engine.dialect.name == "sqlite" else None
         self._write_group: WriteGroup | None = None
         self._making_group = threading.Lock()
-        # PostgreSQL's writes handed over from the event loop (``transact_later``).
-        self._writers = Writers(self) if self._local_writer is None else None
         self._read_engine = (
             engine.execution_options(isolation_level="REPEATABLE READ")
             if engine.dialect.name == "postgresql"
@@ -197,17 +194,13 @@ class Store:
                     raise failure from None
         raise colliding(what)
 
-    def transact_later(self, work: Callable[[Connection], T], what: str) -> Future[T]:
+    def transact_later(self, work: Callable[[Connection], T], what: str) -> Future[T] | None:
         """``transact(work, what, grouped=True)`` without a thread waiting: a future completed
-        once the write is durably committed, or with what ``transact`` would have raised. For
-        a caller that waits without a thread (an event loop). SQLite: by the group commit's
-        thread; PostgreSQL: by a writer thread, the write a transaction of its own
-        (store.writers)."""
-        if self._writers is not None:
-            return self._writers.transact_later(work, what)
+        by the group commit's thread once the write is durably committed, or with what
+        ``transact`` would have raised. For a caller that waits without a thread (an event
+        loop). None on PostgreSQL, having done nothing: ``transact`` it in a thread there."""
         group = self.write_group()
-        assert group is not None  # noqa: S101 - SQLite's, made on first use
-        return group.transact_later(work, what)
+        return None if group is None else group.transact_later(work, what)
 
     def write_group(self) -> WriteGroup | None:
         """This store's group commit of short writes (``transact``'s ``grouped``), made on
@@ -236,8 +229,6 @@ class Store:
     def close(self) -> None:
         if self._write_group is not None:
             self._write_group.close()
-        if self._writers is not None:
-            self._writers.close()
         if self.nowait is not None:
             self.nowait.close()
         if self.loop_reader is not None:
