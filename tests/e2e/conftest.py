@@ -6,7 +6,9 @@
   (development), and ``stacksafe serve --tls-cert --tls-key --port <free>`` running on it.
   One server per test module and database (SQLite, and the throwaway PostgreSQL through
   ``STACKSAFE_DATABASE_URL``); tests sharing it use their own keys.
-* ``launch``: start any ``stacksafe serve ...`` and have it stopped when the test ends.
+* ``launch``: start any ``stacksafe serve ...`` and have it stopped when the test ends;
+  ``module_launch``: the same for servers a module's tests share, each on accounts of its own
+  (``new_account``), stopped when the module ends.
 
 Waits are bounded polls of ``/healthz`` (or of the process having exited), never fixed sleeps;
 every server is terminated in a finalizer.
@@ -243,14 +245,13 @@ def start_serve(
     return ServerProcess(process, f"{scheme}://127.0.0.1:{port}", port, log_dir)
 
 
-@pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Launcher]:
-    """Start servers for one test (``launch(cli, args, ...)``); all are stopped afterwards."""
+def _launcher(logs: Path) -> Iterator[Launcher]:
+    """A ``Launcher`` whose servers log under ``logs``; every one is stopped at the end."""
     started: list[ServerProcess] = []
     numbers = itertools.count(1)
 
     def _launch(cli: Cli, args: Sequence[str], **kwargs: Any) -> ServerProcess:
-        server = start_serve(cli, args, tmp_path / f"serve-{next(numbers)}", **kwargs)
+        server = start_serve(cli, args, logs / f"serve-{next(numbers)}", **kwargs)
         started.append(server)
         return server
 
@@ -259,6 +260,32 @@ def launch(tmp_path: Path) -> Iterator[Launcher]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launcher]:
+    """Start servers for one test (``launch(cli, args, ...)``); all are stopped afterwards."""
+    yield from _launcher(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+    """``launch`` for servers a module's tests share (each test on accounts of its own)."""
+    yield from _launcher(tmp_path_factory.mktemp("serve"))
+
+
+def serve_two(
+    cli: Cli, tls: TlsFiles, launch: Launcher, *, measured: bool = True
+) -> tuple[ServerProcess, ServerProcess]:
+    """Two TLS servers on ``cli``'s installation, as behind a load balancer; both answering."""
+    tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+    servers = (
+        launch(cli, tls_args, measured=measured),
+        launch(cli, tls_args, measured=measured),
+    )
+    for server in servers:
+        server.wait_healthy(trusting(tls.ca))
+    return servers
 
 
 # -- an initialised, seeded, served installation -------------------------------------------
@@ -277,6 +304,23 @@ def init_and_seed(cli: Cli) -> str:
     fast.ok("stacks", "create", "web", "--account", "acme", "--environment", "production")
     fast.ok("stacks", "create", "dev", "--account", "acme", "--environment", "development")
     return match.group(2)
+
+
+def new_account(cli: Cli, account: str, environment: str = "production") -> str:
+    """Account ``account`` with one stack ``web`` in ``environment``; the stack's uid. For a
+    test on a server its module shares: what it writes, reads and deletes is its own."""
+    fast = cli.in_process()
+    fast.ok("accounts", "create", account)
+    fast.ok("stacks", "create", "web", "--account", account, "--environment", environment)
+    return only_stack(cli, account)
+
+
+def only_stack(cli: Cli, account: str) -> str:
+    """The uid of ``account``'s one stack."""
+    stacks = cli.in_process().json("stacks", "list", "--account", account, "--format", "json")
+    assert len(stacks) == 1, stacks
+    uid: str = stacks[0]["uid"]
+    return uid
 
 
 def stack_uid(cli: Cli, name: str) -> str:

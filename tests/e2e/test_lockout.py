@@ -11,6 +11,7 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,15 @@ from stacksafe.api.app import BAD_TOKEN_LIMIT
 from stacksafe.core.sign_in import PER_ADDRESS_EMAIL
 from stacksafe.store.schema import failures
 from tests.cli.helpers import Cli
-from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, stack_uid, trusting
+from tests.e2e.conftest import (
+    Launcher,
+    ServerProcess,
+    TlsFiles,
+    init_and_seed,
+    serve_two,
+    stack_uid,
+    trusting,
+)
 
 BAD = "ssk_" + "z" * 43
 USER, PASSWORD = "viewer@acme.test", "correct horse battery staple"
@@ -30,22 +39,50 @@ _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 _NOTICE = re.compile(r'class="notice [a-z]+"[^>]*>([^<]*)<')
 
 
-@pytest.fixture
-def two_servers(
-    database_url: str, tls: TlsFiles, launch: Launcher, tmp_path: Path
-) -> Iterator[tuple[ServerProcess, ServerProcess, str, str]]:
-    cli = Cli(tmp_path / "data", database_url)
+@dataclass(frozen=True)
+class Pair:
+    """Two servers on one seeded installation; the owner's token, stack ``web``'s uid."""
+
+    first: ServerProcess
+    second: ServerProcess
+    token: str
+    web: str
+    cli: Cli
+
+
+def _pair(cli: Cli, tls: TlsFiles, launch: Launcher) -> Pair:
     token = init_and_seed(cli)
-    web = stack_uid(cli, "web")
-    tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
     fast = cli.in_process()
     fast.ok("users", "create", USER, "--account", "acme", "--role", "viewer")
     fast.ok("users", "set-password", USER, "--stdin", input=PASSWORD + "\n")
-    servers = (launch(cli, tls_args), launch(cli, tls_args))
-    for server in servers:
-        server.wait_healthy(trusting(tls.ca))
-    yield servers[0], servers[1], token, web
+    first, second = serve_two(cli, tls, launch)
+    return Pair(first, second, token, stack_uid(cli, "web"), cli)
+
+
+def _intact(cli: Cli) -> None:
     assert cli.in_process().ok("audit", "verify").stdout.startswith("Audit log intact: ")
+
+
+@pytest.fixture(scope="module")
+def shared_pair(
+    module_database_url: str,
+    tls: TlsFiles,
+    module_launch: Launcher,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Pair]:
+    """The servers of the tests that count different things (bad tokens from the address,
+    sign-ins of USER): neither count weighs on the other's limit."""
+    cli = Cli(tmp_path_factory.mktemp("lockout") / "data", module_database_url)
+    yield _pair(cli, tls, module_launch)
+    _intact(cli)
+
+
+@pytest.fixture
+def own_pair(database_url: str, tls: TlsFiles, launch: Launcher, tmp_path: Path) -> Iterator[Pair]:
+    """Servers for one test: it stops them, and it sums every count in the database."""
+    cli = Cli(tmp_path / "data", database_url)
+    yield _pair(cli, tls, launch)
+    _intact(cli)
 
 
 def _client(server: ServerProcess, token: str, tls: TlsFiles) -> httpx.Client:
@@ -58,9 +95,10 @@ def _client(server: ServerProcess, token: str, tls: TlsFiles) -> httpx.Client:
 
 
 def test_a_valid_token_is_answered_after_a_flood_of_bad_ones_from_its_address(
-    two_servers: tuple[ServerProcess, ServerProcess, str, str], tls: TlsFiles
+    shared_pair: Pair, tls: TlsFiles
 ) -> None:
-    first, second, token, web = two_servers
+    first, second = shared_pair.first, shared_pair.second
+    token, web = shared_pair.token, shared_pair.web
     url = f"/api/3/stacks/{web}/secrets?reveal=true"
     with _client(first, BAD, tls) as attacker:
         answers = [attacker.get(url) for _ in range(100)]
@@ -105,16 +143,13 @@ def _sign_in(browser: httpx.Client, password: str) -> str:
 
 
 def test_sign_ins_are_throttled_by_email_across_servers_and_counted_in_the_audit_log(
-    two_servers: tuple[ServerProcess, ServerProcess, str, str],
-    tls: TlsFiles,
-    tmp_path: Path,
-    database_url: str,
+    shared_pair: Pair, tls: TlsFiles
 ) -> None:
     """Wrong passwords for one email through the web form of one server until it refuses
     without checking; the other server then refuses that email after far fewer than the limit
     (a process counting on its own would take the limit's worth first). The windows are the
     servers' real minutes: a run straddling the turn of one may need up to twice the limit."""
-    first, second, _, _ = two_servers
+    first, second = shared_pair.first, shared_pair.second
     limit = PER_ADDRESS_EMAIL.failures
     with httpx.Client(base_url=first.address, verify=trusting(tls.ca), timeout=30) as browser:
         wrong = 0
@@ -132,7 +167,7 @@ def test_sign_ins_are_throttled_by_email_across_servers_and_counted_in_the_audit
             until_throttled += 1
             assert until_throttled < limit
 
-    audit = Cli(tmp_path / "data", database_url).in_process()
+    audit = shared_pair.cli.in_process()
     events = json.loads(
         audit.ok(
             "audit", "list", "--actor", "web:sign-in", "--limit", "1000", "--format", "json"
@@ -147,15 +182,14 @@ def test_sign_ins_are_throttled_by_email_across_servers_and_counted_in_the_audit
 
 
 def test_the_requests_a_server_admitted_reach_the_shared_counts(
-    two_servers: tuple[ServerProcess, ServerProcess, str, str],
-    tls: TlsFiles,
-    database_url: str,
+    own_pair: Pair, tls: TlsFiles, database_url: str
 ) -> None:
     """The serving process's flusher is running and shares its per-token counts: flushed
     about once a second, and once more when the server stops, so every valid request either
     server admitted is in the database for the others (no bad tokens or sign-ins here: every
     count in ``failures`` is a request count)."""
-    first, second, token, web = two_servers
+    first, second = own_pair.first, own_pair.second
+    token, web = own_pair.token, own_pair.web
     url = f"/api/3/stacks/{web}/secrets"
     for server, requests in ((first, 3), (second, 2)):
         with _client(server, token, tls) as user:

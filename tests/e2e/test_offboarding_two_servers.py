@@ -25,7 +25,9 @@ from tests.e2e.conftest import (
     ServerProcess,
     TlsFiles,
     init_and_seed,
-    stack_uid,
+    new_account,
+    only_stack,
+    serve_two,
     trusting,
 )
 
@@ -45,14 +47,17 @@ class Pair:
         return self.first, self.second
 
 
-@pytest.fixture
-def pair(database_url: str, tls: TlsFiles, launch: Launcher, tmp_path: Path) -> Iterator[Pair]:
-    local = Cli(tmp_path / "data", database_url)
+@pytest.fixture(scope="module")
+def pair(
+    module_database_url: str,
+    tls: TlsFiles,
+    module_launch: Launcher,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Pair]:
+    """Two servers the module's tests share, each test on an account of its own."""
+    local = Cli(tmp_path_factory.mktemp("offboarding") / "data", module_database_url)
     token = init_and_seed(local)
-    tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
-    first, second = launch(local, tls_args), launch(local, tls_args)
-    for server in (first, second):
-        server.wait_healthy(trusting(tls.ca))
+    first, second = serve_two(local, tls, module_launch)
     yield Pair(first, second, token, local)
     assert local.in_process().ok("audit", "verify").stdout.startswith("Audit log intact: ")
 
@@ -81,11 +86,11 @@ def test_a_removed_users_token_and_session_fail_on_the_next_request_to_either_se
     pair: Pair, tls: TlsFiles, tmp_path: Path
 ) -> None:
     fast = pair.local.in_process()
-    fast.ok("users", "create", DEV, "--account", "acme", "--role", "developer")
+    web = new_account(pair.local, "offboarded")
+    fast.ok("users", "create", DEV, "--account", "offboarded", "--role", "developer")
     fast.ok("users", "set-password", DEV, "--stdin", input=PASSWORD)
     token = fast.ok("tokens", "create", "--user", DEV, "--scope", "public", "--scope", "admin")
     dev_token = token.stdout.strip()
-    web = stack_uid(pair.local, "web")
     with _client(pair.first, pair.owner_token, tls) as owner:
         owner.set_secret("KEY", "value", stack=web)
     clients = [_client(server, dev_token, tls) for server in pair.servers]
@@ -126,8 +131,8 @@ def test_a_removed_users_token_and_session_fail_on_the_next_request_to_either_se
 def test_a_stack_deleted_through_one_server_is_not_served_by_the_other(
     pair: Pair, tls: TlsFiles
 ) -> None:
-    web = stack_uid(pair.local, "web")
-    kv_path = "/v1/secret/data/acme/web"
+    web = new_account(pair.local, "deleted")
+    kv_path = "/v1/secret/data/deleted/web"
     headers = {"X-Vault-Token": pair.owner_token}
     with (
         _client(pair.first, pair.owner_token, tls) as first,
@@ -148,8 +153,8 @@ def test_a_stack_deleted_through_one_server_is_not_served_by_the_other(
             second.reveal(stack=web)
         assert vault.get(kv_path).status_code == 404
         # The same name again is a new stack, served as such by the second server at once.
-        first.create_stack("web", account="acme", environment="production")
-        fresh = stack_uid(pair.local, "web")
+        first.create_stack("web", account="deleted", environment="production")
+        fresh = only_stack(pair.local, "deleted")
         first.set_secret("NEW", "new-value", stack=fresh)
         assert vault.get(kv_path).json()["data"]["data"] == {"NEW": "new-value"}
         assert {k: v.reveal() for k, v in second.reveal(stack=fresh).items()} == {

@@ -10,32 +10,41 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from stacksafe.client import Client
 from stacksafe.errors import Conflict, PreconditionFailed
 from tests.cli.helpers import Cli
-from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, stack_uid, trusting
+from tests.e2e.conftest import (
+    Launcher,
+    ServerProcess,
+    TlsFiles,
+    init_and_seed,
+    new_account,
+    serve_two,
+)
 
 INCREMENTS = 25  # compare-and-set increments per server
 ROUNDS = 12  # write-on-one, read-on-the-other rounds
 
 
-@pytest.fixture
+Servers = tuple[ServerProcess, ServerProcess, str, Cli]  # and the owner's token, the local CLI
+
+
+@pytest.fixture(scope="module")
 def two_servers(
-    database_url: str, tls: TlsFiles, launch: Launcher, tmp_path: Path
-) -> Iterator[tuple[ServerProcess, ServerProcess, str, str]]:
-    cli = Cli(tmp_path / "data", database_url)
+    module_database_url: str,
+    tls: TlsFiles,
+    module_launch: Launcher,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Servers]:
+    """Two servers the module's tests share, each test on an account of its own."""
+    cli = Cli(tmp_path_factory.mktemp("two-servers") / "data", module_database_url)
     token = init_and_seed(cli)
-    web = stack_uid(cli, "web")
-    tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
     # Two servers on one database under concurrent writes (see start_serve): untraced.
-    servers = (launch(cli, tls_args, measured=False), launch(cli, tls_args, measured=False))
-    for server in servers:
-        server.wait_healthy(trusting(tls.ca))
-    yield servers[0], servers[1], token, web
+    first, second = serve_two(cli, tls, module_launch, measured=False)
+    yield first, second, token, cli
     assert cli.in_process().ok("audit", "verify").stdout.startswith("Audit log intact: ")
 
 
@@ -44,17 +53,18 @@ def _client(server: ServerProcess, token: str, tls: TlsFiles) -> Client:
 
 
 def test_a_write_on_one_server_is_served_by_the_other_at_once(
-    two_servers: tuple[ServerProcess, ServerProcess, str, str], tls: TlsFiles
+    two_servers: Servers, tls: TlsFiles
 ) -> None:
-    first, second, token, web = two_servers
+    first, second, token, cli = two_servers
+    web = new_account(cli, "written-read")
     with _client(first, token, tls) as a, _client(second, token, tls) as b:
-        a.set_secret("SHARED", "v0", account="acme")
+        a.set_secret("SHARED", "v0", account="written-read")
         for n in range(ROUNDS):
             writer, reader = (a, b) if n % 2 == 0 else (b, a)
             # The reader has the level kept from its previous reveal...
             before = reader.reveal(stack=web)
             writer.set_secret("KEY", f"value {n}", stack=web)
-            writer.set_secret("SHARED", f"shared {n}", account="acme")
+            writer.set_secret("SHARED", f"shared {n}", account="written-read")
             # ...and still serves the new values on its very next request.
             after = reader.reveal(stack=web)
             assert {k: v.reveal() for k, v in after.items()} == {
@@ -67,9 +77,10 @@ def test_a_write_on_one_server_is_served_by_the_other_at_once(
 
 
 def test_concurrent_compare_and_set_through_both_servers_loses_nothing(
-    two_servers: tuple[ServerProcess, ServerProcess, str, str], tls: TlsFiles
+    two_servers: Servers, tls: TlsFiles
 ) -> None:
-    first, second, token, web = two_servers
+    first, second, token, cli = two_servers
+    web = new_account(cli, "compare-and-set")
     with _client(first, token, tls) as a:
         a.set_secret("COUNTER", "0", stack=web)
 
