@@ -27,6 +27,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -436,16 +437,13 @@ class InProcessRemote:
 _e2e_database_numbers = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
-def module_database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def e2e_database(
+    kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """The module-scoped twin of tests/conftest.py's ``database_url`` (same ids, same cluster).
-
-    ``database_url`` is function-scoped; one server per module and database keeps the suite
-    fast (each server costs an init, three CLI calls and a start).
-    """
-    if request.param == "sqlite":
+    """A database of ``kind`` (``sqlite`` or ``postgresql``) for servers a module shares: a
+    SQLite file, or a new database in the worker's throwaway cluster, dropped afterwards."""
+    if kind == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'stacksafe.db'}"
         return
     cluster: Cluster = request.getfixturevalue("pg_cluster")
@@ -455,6 +453,19 @@ def module_database_url(
         yield url
     finally:
         cluster.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The module-scoped twin of tests/conftest.py's ``database_url`` (same ids, same cluster).
+
+    ``database_url`` is function-scoped; one server per module and database keeps the suite
+    fast (each server costs an init, three CLI calls and a start).
+    """
+    with e2e_database(request.param, request, tmp_path_factory) as url:
+        yield url
 
 
 def serve_seeded(
