@@ -275,18 +275,54 @@ def module_launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher
     yield from _launcher(tmp_path_factory.mktemp("serve"))
 
 
-def serve_two(
-    cli: Cli, tls: TlsFiles, launch: Launcher, *, measured: bool = True
-) -> tuple[ServerProcess, ServerProcess]:
-    """Two TLS servers on ``cli``'s installation, as behind a load balancer; both answering."""
+@dataclass(frozen=True)
+class ServedPair:
+    """Two TLS servers on one seeded installation, as behind a load balancer."""
+
+    first: ServerProcess
+    second: ServerProcess
+    token: str  # the owner's first token
+    web: str  # the uid of acme's stack ``web``
+    local: Cli  # the CLI on the servers' data dir
+
+    @property
+    def servers(self) -> tuple[ServerProcess, ServerProcess]:
+        return self.first, self.second
+
+
+def serve_pair(
+    local: Cli, tls: TlsFiles, launch: Launcher, *, measured: bool = True
+) -> Iterator[ServedPair]:
+    """``init_and_seed`` on ``local``, two servers on it, both answering; afterwards the audit
+    chain both appended to is intact."""
+    token = init_and_seed(local)
     tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
-    servers = (
-        launch(cli, tls_args, measured=measured),
-        launch(cli, tls_args, measured=measured),
-    )
-    for server in servers:
+    first = launch(local, tls_args, measured=measured)
+    second = launch(local, tls_args, measured=measured)
+    for server in (first, second):
         server.wait_healthy(trusting(tls.ca))
-    return servers
+    yield ServedPair(first, second, token, stack_uid(local, "web"), local)
+    assert local.in_process().ok("audit", "verify").stdout.startswith("Audit log intact: ")
+
+
+@pytest.fixture(scope="module")
+def pair_measured() -> bool:
+    """Whether ``served_pair``'s servers are traced by coverage (see ``start_serve``); a
+    module whose pair only carries a concurrent load overrides it with False."""
+    return True
+
+
+@pytest.fixture(scope="module")
+def served_pair(
+    module_database_url: str,
+    tls: TlsFiles,
+    module_launch: Launcher,
+    pair_measured: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServedPair]:
+    """A ``serve_pair`` the module's tests share, each test on an account of its own."""
+    local = Cli(tmp_path_factory.mktemp("pair") / "data", module_database_url)
+    yield from serve_pair(local, tls, module_launch, measured=pair_measured)
 
 
 # -- an initialised, seeded, served installation -------------------------------------------

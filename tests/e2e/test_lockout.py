@@ -11,7 +11,6 @@ import html
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,15 +21,7 @@ from stacksafe.api.app import BAD_TOKEN_LIMIT
 from stacksafe.core.sign_in import PER_ADDRESS_EMAIL
 from stacksafe.store.schema import failures
 from tests.cli.helpers import Cli
-from tests.e2e.conftest import (
-    Launcher,
-    ServerProcess,
-    TlsFiles,
-    init_and_seed,
-    serve_two,
-    stack_uid,
-    trusting,
-)
+from tests.e2e.conftest import Launcher, ServedPair, ServerProcess, TlsFiles, serve_pair, trusting
 
 BAD = "ssk_" + "z" * 43
 USER, PASSWORD = "viewer@acme.test", "correct horse battery staple"
@@ -39,50 +30,28 @@ _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 _NOTICE = re.compile(r'class="notice [a-z]+"[^>]*>([^<]*)<')
 
 
-@dataclass(frozen=True)
-class Pair:
-    """Two servers on one seeded installation; the owner's token, stack ``web``'s uid."""
-
-    first: ServerProcess
-    second: ServerProcess
-    token: str
-    web: str
-    cli: Cli
-
-
-def _pair(cli: Cli, tls: TlsFiles, launch: Launcher) -> Pair:
-    token = init_and_seed(cli)
-    fast = cli.in_process()
+def _with_user(pair: ServedPair) -> ServedPair:
+    """USER, a viewer of acme with a password, on the pair's installation."""
+    fast = pair.local.in_process()
     fast.ok("users", "create", USER, "--account", "acme", "--role", "viewer")
     fast.ok("users", "set-password", USER, "--stdin", input=PASSWORD + "\n")
-    first, second = serve_two(cli, tls, launch)
-    return Pair(first, second, token, stack_uid(cli, "web"), cli)
-
-
-def _intact(cli: Cli) -> None:
-    assert cli.in_process().ok("audit", "verify").stdout.startswith("Audit log intact: ")
+    return pair
 
 
 @pytest.fixture(scope="module")
-def shared_pair(
-    module_database_url: str,
-    tls: TlsFiles,
-    module_launch: Launcher,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Pair]:
+def shared_pair(served_pair: ServedPair) -> ServedPair:
     """The servers of the tests that count different things (bad tokens from the address,
     sign-ins of USER): neither count weighs on the other's limit."""
-    cli = Cli(tmp_path_factory.mktemp("lockout") / "data", module_database_url)
-    yield _pair(cli, tls, module_launch)
-    _intact(cli)
+    return _with_user(served_pair)
 
 
 @pytest.fixture
-def own_pair(database_url: str, tls: TlsFiles, launch: Launcher, tmp_path: Path) -> Iterator[Pair]:
+def own_pair(
+    database_url: str, tls: TlsFiles, launch: Launcher, tmp_path: Path
+) -> Iterator[ServedPair]:
     """Servers for one test: it stops them, and it sums every count in the database."""
-    cli = Cli(tmp_path / "data", database_url)
-    yield _pair(cli, tls, launch)
-    _intact(cli)
+    for pair in serve_pair(Cli(tmp_path / "data", database_url), tls, launch):
+        yield _with_user(pair)
 
 
 def _client(server: ServerProcess, token: str, tls: TlsFiles) -> httpx.Client:
@@ -95,7 +64,7 @@ def _client(server: ServerProcess, token: str, tls: TlsFiles) -> httpx.Client:
 
 
 def test_a_valid_token_is_answered_after_a_flood_of_bad_ones_from_its_address(
-    shared_pair: Pair, tls: TlsFiles
+    shared_pair: ServedPair, tls: TlsFiles
 ) -> None:
     first, second = shared_pair.first, shared_pair.second
     token, web = shared_pair.token, shared_pair.web
@@ -143,7 +112,7 @@ def _sign_in(browser: httpx.Client, password: str) -> str:
 
 
 def test_sign_ins_are_throttled_by_email_across_servers_and_counted_in_the_audit_log(
-    shared_pair: Pair, tls: TlsFiles
+    shared_pair: ServedPair, tls: TlsFiles
 ) -> None:
     """Wrong passwords for one email through the web form of one server until it refuses
     without checking; the other server then refuses that email after far fewer than the limit
@@ -167,7 +136,7 @@ def test_sign_ins_are_throttled_by_email_across_servers_and_counted_in_the_audit
             until_throttled += 1
             assert until_throttled < limit
 
-    audit = shared_pair.cli.in_process()
+    audit = shared_pair.local.in_process()
     events = json.loads(
         audit.ok(
             "audit", "list", "--actor", "web:sign-in", "--limit", "1000", "--format", "json"
@@ -182,7 +151,7 @@ def test_sign_ins_are_throttled_by_email_across_servers_and_counted_in_the_audit
 
 
 def test_the_requests_a_server_admitted_reach_the_shared_counts(
-    own_pair: Pair, tls: TlsFiles, database_url: str
+    own_pair: ServedPair, tls: TlsFiles, database_url: str
 ) -> None:
     """The serving process's flusher is running and shares its per-token counts: flushed
     about once a second, and once more when the server stops, so every valid request either

@@ -3,49 +3,27 @@
 Each server keeps the values it opened (core/read_cache.py). What one server writes, the other must
 serve on its very next request, because it checks the level's revision in the database: no
 messages between servers, no time-to-live. Concurrent compare-and-set writes through both lose
-nothing, and the audit chain both append to stays intact.
+nothing, and the audit chain both append to stays intact. The module's tests share the two
+servers (``served_pair``), each on an account of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from stacksafe.client import Client
 from stacksafe.errors import Conflict, PreconditionFailed
-from tests.cli.helpers import Cli
-from tests.e2e.conftest import (
-    Launcher,
-    ServerProcess,
-    TlsFiles,
-    init_and_seed,
-    new_account,
-    serve_two,
-)
+from tests.e2e.conftest import ServedPair, ServerProcess, TlsFiles, new_account
 
 INCREMENTS = 25  # compare-and-set increments per server
 ROUNDS = 12  # write-on-one, read-on-the-other rounds
 
 
-Servers = tuple[ServerProcess, ServerProcess, str, Cli]  # and the owner's token, the local CLI
-
-
 @pytest.fixture(scope="module")
-def two_servers(
-    module_database_url: str,
-    tls: TlsFiles,
-    module_launch: Launcher,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Servers]:
-    """Two servers the module's tests share, each test on an account of its own."""
-    cli = Cli(tmp_path_factory.mktemp("two-servers") / "data", module_database_url)
-    token = init_and_seed(cli)
-    # Two servers on one database under concurrent writes (see start_serve): untraced.
-    first, second = serve_two(cli, tls, module_launch, measured=False)
-    yield first, second, token, cli
-    assert cli.in_process().ok("audit", "verify").stdout.startswith("Audit log intact: ")
+def pair_measured() -> bool:
+    return False  # two servers under concurrent writes (see start_serve): untraced
 
 
 def _client(server: ServerProcess, token: str, tls: TlsFiles) -> Client:
@@ -53,10 +31,10 @@ def _client(server: ServerProcess, token: str, tls: TlsFiles) -> Client:
 
 
 def test_a_write_on_one_server_is_served_by_the_other_at_once(
-    two_servers: Servers, tls: TlsFiles
+    served_pair: ServedPair, tls: TlsFiles
 ) -> None:
-    first, second, token, cli = two_servers
-    web = new_account(cli, "written-read")
+    first, second, token = served_pair.first, served_pair.second, served_pair.token
+    web = new_account(served_pair.local, "written-read")
     with _client(first, token, tls) as a, _client(second, token, tls) as b:
         a.set_secret("SHARED", "v0", account="written-read")
         for n in range(ROUNDS):
@@ -77,10 +55,10 @@ def test_a_write_on_one_server_is_served_by_the_other_at_once(
 
 
 def test_concurrent_compare_and_set_through_both_servers_loses_nothing(
-    two_servers: Servers, tls: TlsFiles
+    served_pair: ServedPair, tls: TlsFiles
 ) -> None:
-    first, second, token, cli = two_servers
-    web = new_account(cli, "compare-and-set")
+    first, second, token = served_pair.first, served_pair.second, served_pair.token
+    web = new_account(served_pair.local, "compare-and-set")
     with _client(first, token, tls) as a:
         a.set_secret("COUNTER", "0", stack=web)
 
