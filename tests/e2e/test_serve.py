@@ -179,6 +179,9 @@ def test_the_sdk_hands_on_the_throttled_answers_retry_after(
     assert f"retry in {throttled.value.retry_after} s" in throttled.value.message
 
 
+# The three tests on ``served``: SQLite only (tests/conftest.py, DATABASES), as they test the
+# served process and what a client is told; readiness on both databases is in tests/api.
+@pytest.mark.databases("sqlite")
 def test_readyz_on_the_running_server(served: Served) -> None:
     answer = httpx.get(f"{served.address}/readyz", verify=trusting(served.ca), timeout=5)
     assert answer.status_code == 200
@@ -192,6 +195,7 @@ def test_readyz_on_the_running_server(served: Served) -> None:
     assert "/api/3/stacks/{stack_uid}/secrets/{key}" in schema.json()["paths"]
 
 
+@pytest.mark.databases("sqlite")
 def test_a_certificate_that_fails_verification_is_named_as_such(
     served: Served, tmp_path: Path
 ) -> None:
@@ -223,6 +227,7 @@ def test_a_certificate_that_fails_verification_is_named_as_such(
         Client(served.address, served.token, ca_bundle=str(missing))
 
 
+@pytest.mark.databases("sqlite")
 def test_the_tls_port_does_not_speak_plain_http(served: Served) -> None:
     plain = served.address.replace("https://", "http://")
     with pytest.raises(httpx.HTTPError):
