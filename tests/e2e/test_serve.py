@@ -175,7 +175,9 @@ def test_the_sdk_hands_on_the_throttled_answers_retry_after(
     assert raw.status_code == 503
     wait = int(raw.headers["retry-after"])
     assert throttled.value.retry_after is not None
-    assert wait - 5 <= throttled.value.retry_after <= wait
+    # The SDK's answer came first: the raw one's wait may be shorter (a second boundary passed
+    # between them, as on a loaded machine) or longer (one more hit counted), never by much.
+    assert wait - 5 <= throttled.value.retry_after <= wait + 5
     assert f"retry in {throttled.value.retry_after} s" in throttled.value.message
 
 
