@@ -11,7 +11,7 @@ commit's thread from the event loop), on PostgreSQL one; no FastAPI.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -405,3 +405,41 @@ def test_a_write_with_a_token_not_kept_checks_it_in_the_writes_thread(
     assert checks == ["thread"]
     assert hops == [1]  # FastAPI's route: one for the caller, one for the write
     assert event_of(response, seeded.installation)["detail"]["keys"] == {"OWN": 2}
+
+
+# --- Writes committed together (SQLite's write group).
+
+
+@pytest.mark.databases("sqlite")  # PostgreSQL's writes take a thread each, never a group
+def test_writes_of_a_group_whose_transaction_is_undone_all_answer_503_and_none_is_written(
+    seeded: World,
+) -> None:
+    """A warm write whose audit event makes SQLite undo the group's whole transaction: every
+    write that shared it answers 503 (none a 2xx for a value never stored, none a bare 500),
+    and the next write commits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stacksafe.errors import NotFound
+    from tests.core.test_secrets_grouped import behind_a_held_group, refusing_events_of
+
+    installation, client = seeded.installation, seeded.client
+    assert client.put(seeded.stack_url("OWN"), json={"raw_value": "warm"}).status_code == 200
+    refusing_events_of(installation, "POISON", "ROLLBACK")
+    keys = ["A", "POISON", "Z"]
+
+    def putting(key: str) -> Callable[[], Response]:
+        url = seeded.stack_url(key)
+        return lambda: client.put(url, content=b'{"raw_value": "v"}', headers=JSON)
+
+    with ThreadPoolExecutor(len(keys) + 1) as pool:
+        answers = behind_a_held_group(installation, pool, [putting(key) for key in keys])
+        sent = [answer.result(30) for answer in answers]
+
+    assert [a.status_code for a in sent] == [503, 503, 503]
+    assert {a.json()["error"] for a in sent} == {"audit_unavailable"}
+    for key in keys:
+        with pytest.raises(NotFound):
+            get_secret(installation, LOCAL, seeded.stack_target, key)
+    again = client.put(seeded.stack_url("A"), content=b'{"raw_value": "v"}', headers=JSON)
+    assert again.status_code == 200
+    assert again.headers["etag"] == '"1"'

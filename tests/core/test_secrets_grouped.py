@@ -12,16 +12,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, event, func, select, text
 
 from stacksafe.core.audit_chain import verify_chain
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import get_secret, set_secret, set_secret_later, unset_secret
-from stacksafe.core.tenancy import Target
-from stacksafe.errors import Conflict, PreconditionFailed
+from stacksafe.core.tenancy import Target, create_stack
+from stacksafe.errors import AuditUnavailable, Conflict, NotFound, PreconditionFailed
 from stacksafe.model import SecretValue
 from stacksafe.store.level_writes import path_write_count
-from stacksafe.store.schema import audit_events, level_writes, secret_versions
+from stacksafe.store.schema import audit_events, data_keys, level_writes, secret_versions
 from tests.actors import LOCAL
 from tests.store.scratch import wait_until
 
@@ -131,6 +131,123 @@ def test_a_write_that_fails_in_a_group_fails_alone_and_leaves_nothing(
     assert get_secret(installation, LOCAL, stack_target, "K", reveal=True).raw_value == (
         SecretValue("v2")
     )
+    assert verify_chain(installation).intact
+
+
+def refusing_events_of(installation: Installation, key: str, how: str) -> None:
+    """A trigger that makes the database refuse the audit event of a write of ``key``, once
+    its version is in: ``ABORT`` undoes the statement, ``ROLLBACK`` the whole transaction (as
+    SQLite does of its own accord for an interrupted statement or a failing disk)."""
+    with installation.store.write() as conn:
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse_event AFTER INSERT ON audit_events"
+                f" WHEN NEW.detail LIKE '%\"{key}\"%'"
+                f" BEGIN SELECT RAISE({how}, 'refused by the test'); END"
+            )
+        )
+
+
+def chain_tail(installation: Installation, after: int) -> list[tuple[int, str]]:
+    with installation.store.read() as conn:
+        return [
+            (row.seq, row.action)
+            for row in conn.execute(
+                select(audit_events.c.seq, audit_events.c.action)
+                .where(audit_events.c.seq > after)
+                .order_by(audit_events.c.seq)
+            )
+        ]
+
+
+@pytest.mark.databases("sqlite")  # a SQLite group held open
+def test_a_write_failing_after_its_version_leaves_nothing_and_the_next_chains_to_the_stored_head(
+    installation: Installation, stack_target: Target
+) -> None:
+    set_secret(installation, LOCAL, stack_target, "K", SecretValue("v1"))
+    refusing_events_of(installation, "REFUSED", "ABORT")
+    before = counts(installation)
+    kv_before = _kv_version(installation, stack_target)
+    with installation.store.read() as conn:
+        seq_before = conn.execute(select(func.max(audit_events.c.seq))).scalar_one()
+    writes = [
+        put(installation, stack_target, "A", "a"),
+        put(installation, stack_target, "REFUSED", "r"),  # version in, its event refused
+        put(installation, stack_target, "K", "v2", expected_version=1),
+        put(installation, stack_target, "Z", "z"),
+    ]
+    with ThreadPoolExecutor(len(writes) + 1) as pool:
+        futures = behind_a_held_group(installation, pool, writes)
+        assert futures[0].result(30).version == 1
+        with pytest.raises(AuditUnavailable, match="the change was refused"):
+            futures[1].result(30)
+        assert futures[2].result(30).version == 2
+        assert futures[3].result(30).version == 1
+
+    assert counts(installation) == (before[0] + 3, before[1] + 3, before[2] + 3)
+    assert _kv_version(installation, stack_target) == kv_before + 3
+    with pytest.raises(NotFound):
+        get_secret(installation, LOCAL, stack_target, "REFUSED")
+    # The events after the refused one follow the stored head, with no gap in the sequence.
+    assert chain_tail(installation, seq_before) == [
+        (seq_before + 1, "secret.set"),
+        (seq_before + 2, "secret.set"),
+        (seq_before + 3, "secret.set"),
+    ]
+    assert verify_chain(installation).intact
+
+
+@pytest.mark.databases("sqlite")  # a SQLite group held open
+def test_a_data_key_made_by_a_write_that_fails_is_not_what_the_next_write_seals_with(
+    installation: Installation, account_target: Target
+) -> None:
+    """A level's first write makes its data key; made by a write that then fails, the key is
+    gone with it, and the write after it in the group makes and stores its own (the keys
+    kept in memory are by wrapped form, never by level)."""
+    fresh = Target(account_target.account, create_stack(installation, LOCAL, "acme", "api", "dev"))
+    refusing_events_of(installation, "REFUSED", "ABORT")
+    writes = [put(installation, fresh, "REFUSED", "r"), put(installation, fresh, "X", "x")]
+    with ThreadPoolExecutor(len(writes) + 1) as pool:
+        futures = behind_a_held_group(installation, pool, writes)
+        with pytest.raises(AuditUnavailable):
+            futures[0].result(30)
+        assert futures[1].result(30).version == 1
+
+    with installation.store.read() as conn:
+        keys = conn.execute(
+            select(data_keys.c.version).where(data_keys.c.stack_id == fresh.stack_id)
+        ).all()
+    assert [k.version for k in keys] == [1]
+    assert get_secret(installation, LOCAL, fresh, "X", reveal=True).raw_value == SecretValue("x")
+    assert verify_chain(installation).intact
+
+
+@pytest.mark.databases("sqlite")  # a SQLite group held open
+def test_a_write_that_rolls_back_the_whole_transaction_fails_every_member_in_its_own_words(
+    installation: Installation, stack_target: Target
+) -> None:
+    refusing_events_of(installation, "POISON", "ROLLBACK")
+    before = counts(installation)
+    writes = [
+        put(installation, stack_target, "A", "a"),
+        put(installation, stack_target, "POISON", "p"),
+        put(installation, stack_target, "Z", "z"),
+    ]
+    with ThreadPoolExecutor(len(writes) + 1) as pool:
+        futures = behind_a_held_group(installation, pool, writes)
+        for future in futures:
+            # What the transaction's end was told (as a write of its own would be), not the
+            # savepoint SQLite had already undone with it.
+            with pytest.raises(AuditUnavailable, match="the change was refused"):
+                future.result(30)
+
+    assert counts(installation) == before
+    for key in ("A", "POISON", "Z"):
+        with pytest.raises(NotFound):
+            get_secret(installation, LOCAL, stack_target, key)
+    assert verify_chain(installation).intact
+    # The connection is whole again: the next group commits.
+    assert set_secret(installation, LOCAL, stack_target, "A", SecretValue("a")).version == 1
     assert verify_chain(installation).intact
 
 

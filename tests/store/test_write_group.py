@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from stacksafe.errors import Conflict, NotFound, StorageUnavailable
 from stacksafe.store import Store
 from stacksafe.store.transactions import WRITE_ATTEMPTS, RetryWrite
+from stacksafe.store.write_group import UndoneTransaction, write_of
 from tests.store.scratch import scratch_store, stored, wait_until
 
 Work = Callable[[Connection], Any]
@@ -270,3 +271,155 @@ def test_a_long_job_is_never_a_member_and_writes_behind_it_share_commits_after_i
     assert sorted(order[1:]) == [f"w{n}" for n in range(5)]
     assert len(commits) == 3  # the job; the leading write alone; the four behind it together
     assert stored(store) == [0, 1, 2, 3, 4, 100]
+
+
+@pytest.mark.databases("sqlite")  # a SQLite group's transaction undone under a member
+def test_an_interrupted_member_fails_every_member_with_its_cause_and_writes_nothing(
+    store: Store,
+) -> None:
+    def interrupted(conn: Connection) -> None:
+        # SQLite undoes the whole transaction under an interrupted INSERT (sqlite3_interrupt,
+        # which a progress handler that answers non-zero is), every savepoint with it.
+        inserting(101)(conn)
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        raw.set_progress_handler(lambda: 1, 100)
+        try:
+            conn.execute(
+                text(
+                    "INSERT INTO items (n) WITH RECURSIVE c(x) AS"
+                    " (SELECT 1000 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)"
+                    " SELECT x FROM c"
+                )
+            )
+        finally:
+            raw.set_progress_handler(None, 0)
+
+    with ThreadPoolExecutor(5) as pool:
+        first, rest = behind_a_held_group(pool, store, [inserting(1), interrupted, inserting(2)])
+        assert first.result(30) == 0
+        for future in rest:
+            with pytest.raises(sa_exc.OperationalError, match="interrupted"):
+                future.result(30)
+
+    assert stored(store) == [0]
+    assert store.transact(inserting(5), "after", grouped=True) == 25  # the next group commits
+    assert stored(store) == [0, 5]
+
+
+@pytest.mark.databases("sqlite")  # SQLite's own undoing of a transaction
+def test_a_member_that_swallows_the_undoing_of_the_transaction_fails_every_member(
+    store: Store,
+) -> None:
+    def swallowing(conn: Connection) -> None:
+        inserting(101)(conn)
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        raw.set_progress_handler(lambda: 1, 100)
+        try:
+            conn.execute(
+                text(
+                    "INSERT INTO items (n) WITH RECURSIVE c(x) AS"
+                    " (SELECT 1000 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)"
+                    " SELECT x FROM c"
+                )
+            )
+        except sa_exc.OperationalError:
+            pass  # the defect: the transaction is gone, and the work goes on as if not
+        finally:
+            raw.set_progress_handler(None, 0)
+
+    with ThreadPoolExecutor(5) as pool:
+        first, rest = behind_a_held_group(pool, store, [inserting(1), swallowing, inserting(2)])
+        assert first.result(30) == 0
+        for future in rest:
+            with pytest.raises(UndoneTransaction, match="undone under it"):
+                future.result(30)
+
+    assert stored(store) == [0]
+    assert store.transact(inserting(5), "after", grouped=True) == 25  # the next group commits
+    assert stored(store) == [0, 5]
+
+
+@pytest.mark.databases("sqlite")  # a SQLite group's connection lost under a member
+def test_a_connection_lost_under_a_member_fails_every_member_as_an_outage(store: Store) -> None:
+    def losing(conn: Connection) -> None:
+        inserting(101)(conn)
+        conn.connection.driver_connection.close()  # type: ignore[union-attr]
+        inserting(102)(conn)  # "Cannot operate on a closed database": invalidated
+
+    with ThreadPoolExecutor(5) as pool:
+        first, rest = behind_a_held_group(pool, store, [inserting(1), losing, inserting(2)])
+        assert first.result(30) == 0
+        for i, future in enumerate(rest):
+            # Not SQLAlchemy's PendingRollbackError from the member's bookkeeping after it.
+            with pytest.raises(StorageUnavailable) as caught:
+                future.result(30)
+            assert caught.value.message.startswith("database unavailable")
+            assert f"w{i} was not done" in caught.value.message
+
+    assert stored(store) == [0]
+    assert store.transact(inserting(5), "after", grouped=True) == 25  # the next group commits
+    assert stored(store) == [0, 5]
+
+
+@pytest.mark.databases("sqlite")  # a SQLite group held open
+def test_writes_pending_when_the_store_closes_are_written_and_the_writer_thread_ends(
+    store: Store,
+) -> None:
+    before = set(threading.enumerate())
+    group = store.write_group()
+    assert group is not None
+    started, release = threading.Event(), threading.Event()
+
+    def holding(conn: Connection) -> int:
+        inserting(0)(conn)
+        started.set()
+        assert release.wait(30), "the test never released the first group"
+        return 0
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(store.transact, holding, "the first", grouped=True)
+        assert started.wait(30), "the first write never started"
+        later = [group.transact_later(inserting(n), f"l{n}") for n in (1, 2)]
+        threaded = pool.submit(store.transact, inserting(3), "t3", grouped=True)
+        wait_until(lambda: group.waiting == 3, "3 writes wait")
+        store.close()  # the server stops while they wait
+        with pytest.raises(StorageUnavailable, match=r"^the server is stopping; nothing was"):
+            store.transact_later(inserting(9), "l9")
+        release.set()
+        assert first.result(30) == 0
+        assert [f.result(30) for f in later] == [1, 4]
+        assert threaded.result(30) == 9
+
+    assert stored(store) == [0, 1, 2, 3]
+
+    def writer_ended() -> bool:
+        started_here = set(threading.enumerate()) - before
+        return not any(t.name == "commit-group writing" for t in started_here)
+
+    wait_until(writer_ended, "the group's writer thread ended")
+
+
+@pytest.mark.databases("sqlite")  # a SQLite group held open
+def test_a_member_interrupted_by_a_base_exception_leaves_no_mark_on_the_pooled_connection(
+    store: Store,
+) -> None:
+    """What a write keeps per write (store.level_writes) is kept under the member's mark on
+    the connection; left behind, the next transaction on that pooled connection would take
+    the failed member's level writes for its own."""
+
+    def stopping(conn: Connection) -> None:
+        inserting(101)(conn)
+        raise KeyboardInterrupt  # what no Exception handler catches
+
+    with ThreadPoolExecutor(4) as pool:
+        first, rest = behind_a_held_group(pool, store, [inserting(1), stopping])
+        assert first.result(30) == 0
+        for future in rest:
+            with pytest.raises(KeyboardInterrupt):
+                future.result(30)
+
+    assert stored(store) == [0]
+    with store.write() as conn:  # the connection the group used (the pool's last returned)
+        assert write_of(conn) is conn.get_transaction()

@@ -12,6 +12,8 @@ from typing import Generic, TypeVar, cast
 
 from sqlalchemy import Connection
 
+from stacksafe.errors import StorageUnavailable
+from stacksafe.store.outages import NOT_WRITTEN
 from stacksafe.store.transactions import Store
 
 __all__ = ["CommitGroup", "Failed"]
@@ -123,7 +125,8 @@ class CommitGroup(Generic[ItemT, ResultT]):
     def _enqueue(self, entry: _Submitted[ItemT, ResultT]) -> None:
         with self._lock:
             if self._closed:
-                raise RuntimeError(f"{self._what}: the store is closed")
+                # A request the stopping server still answers: 503, nothing written.
+                raise StorageUnavailable(f"the server is stopping; {NOT_WRITTEN}", "store closed")
             self._pending.append(entry)
             start = not self._writing
             if start:
@@ -148,12 +151,23 @@ class CommitGroup(Generic[ItemT, ResultT]):
         while True:
             wake.wait()
             wake.clear()
-            if self._closed and not self.waiting:
+            if self._leads():
+                # Whatever the group's write raised was delivered to every member; the thread
+                # lives on for the next group.
+                with contextlib.suppress(BaseException):
+                    self._write_group()
+            elif self._closed and not self.waiting:
                 return
-            # Whatever the group's write raised was delivered to every member; the thread
-            # lives on for the next group.
-            with contextlib.suppress(BaseException):
-                self._write_group()
+            # Woken by ``close`` while another thread leads: that leader writes what is
+            # pending, and wakes this thread again once nothing is (``_write_group``).
+
+    def _leads(self) -> bool:
+        """Whether this group's writer thread was handed the next group: its first entry
+        leads, and no thread waits behind it (``_enqueue``, ``_write_group``). Only then may
+        it write, or two threads would lead at once."""
+        with self._lock:
+            head = self._pending[0] if self._pending else None
+            return head is not None and head.lead and head.wake is None
 
     def close(self) -> None:
         """Let the writer thread end once nothing is pending (the store is closing)."""
@@ -224,6 +238,8 @@ class CommitGroup(Generic[ItemT, ResultT]):
                 successor.wake.set()
             else:  # nobody waits behind it: the writer thread leads the next group
                 self._writer().set()
+        elif self._closed and self._writer_wake is not None:
+            self._writer_wake.set()  # nothing left: the writer thread may end (``close``)
         if self._observe is not None:
             with contextlib.suppress(Exception):  # metrics never fail a write
                 self._observe(len(group), elapsed, failure is None)

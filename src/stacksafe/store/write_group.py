@@ -10,7 +10,8 @@ keeps the meaning it has in a transaction of its own (``Store.transact``): what 
 rolls back to its savepoint and is told to its caller alone, mapped as ``Store.transact``
 maps it (``attempt_failure``), and a lost race runs it again in a new savepoint; its audit
 event is in its own savepoint with its change. Nothing of a member is acknowledged before the
-group's COMMIT; a COMMIT that fails fails every member, each told in its own words.
+group's COMMIT; a COMMIT that fails fails every member, each told in its own words, and so
+does an error SQLite answered by undoing the whole transaction, savepoints and all.
 
 What a write keeps once per transaction (store.level_writes: its level writes, so that each
 write is a KV version of its own) is kept once per member instead (``write_of``).
@@ -18,6 +19,7 @@ write is a KV version of its own) is kept once per member instead (``write_of``)
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -38,7 +40,7 @@ from stacksafe.store.transactions import (
     storage_errors,
 )
 
-__all__ = ["WriteGroup", "write_of"]
+__all__ = ["UndoneTransaction", "WriteGroup", "write_of"]
 
 T = TypeVar("T")
 
@@ -111,29 +113,61 @@ class WriteGroup(CommitGroup[_Member, Any]):
         return failure
 
 
+class UndoneTransaction(RuntimeError):
+    """A member's work returned though SQLite had undone the group's transaction under it (it
+    caught the error): a defect of that work, which fails the whole group."""
+
+
 def _in_context(member: _Member) -> Callable[[Connection], Any]:
     return lambda conn: member.context.run(member.work, conn)
 
 
 def _run(conn: Connection, member: _Member) -> Any:
-    """One member's work in savepoints of its own: its result, or its ``Failed``."""
+    """One member's work in savepoints of its own: its result, or its ``Failed``. What SQLite
+    answered by undoing the whole transaction (an interrupted statement, a failing disk, a
+    trigger's ``RAISE(ROLLBACK)``) took every savepoint with it: raised as it is, it fails
+    every member, each told of that cause (``WriteGroup._failed``)."""
     for _attempt in range(WRITE_ATTEMPTS):
         run_plain(conn, _SAVEPOINT)
         conn.info[_MEMBER] = object()  # this attempt: what it keeps per write starts afresh
+        failed: Exception | None = None
         try:
             with storage_errors(NOT_WRITTEN, Attempt()):
                 result = member.context.run(member.work, conn)
         except Exception as exc:
-            run_plain(conn, _ROLLBACK)
-            failure = attempt_failure(exc, member.what)
-            if failure is not None:
-                return Failed(failure)
-            continue
+            failed = exc
         finally:
-            del conn.info[_MEMBER]
-            run_plain(conn, _RELEASE)  # after a rollback to it, SQLite keeps it until released
-        return result
+            # Never left on the pooled connection, whatever was raised: a later transaction
+            # on it would take this attempt's level writes for its own. An invalidated
+            # connection refuses even this (and its info goes with it).
+            with contextlib.suppress(Exception):
+                del conn.info[_MEMBER]
+        if failed is None:
+            if not _in_transaction(conn):
+                # Its work swallowed what undid the transaction: what it wrote after ran
+                # outside any transaction, and nothing of the group may be acknowledged.
+                raise UndoneTransaction(
+                    f"{member.what}: the group's transaction was undone under it without an error"
+                )
+            run_plain(conn, _RELEASE)
+            return result
+        if not _in_transaction(conn):
+            raise failed
+        run_plain(conn, _ROLLBACK)
+        run_plain(conn, _RELEASE)  # after a rollback to it, SQLite keeps it until released
+        failure = attempt_failure(failed, member.what)
+        if failure is not None:
+            return Failed(failure)
     return Failed(colliding(member.what))
+
+
+def _in_transaction(conn: Connection) -> bool:
+    """Whether the group's transaction is still open on SQLite's side; not, when the
+    connection cannot say (invalidated by the error): the error then fails the group."""
+    try:
+        return bool(conn.connection.driver_connection.in_transaction)  # type: ignore[union-attr]
+    except Exception:
+        return False
 
 
 _SAVEPOINT = "SAVEPOINT stacksafe_member"
