@@ -47,6 +47,7 @@ SCRIPTS = (
     "import_bench.py",
     "scale.py",
     "cli_bench.py",
+    "start_bench.py",
     "scan.py",
     "scan_quality.py",
     "scan_speed.py",

@@ -8,7 +8,6 @@ database numbers and tmp_path tree, so nothing here is shared between workers.
 from __future__ import annotations
 
 import functools
-import itertools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +24,8 @@ from stacksafe.store import Store
 from stacksafe.store.migrate import upgrade
 from tests.actors import LOCAL
 from tests.clock import Clock
+from tests.pg_spares import Spares
 from tests.postgres import Cluster, throwaway_cluster
-
-_database_numbers = itertools.count(1)
 
 # The hasher the product uses (tests/core/test_password_cost.py holds it to the library's cost).
 PRODUCTION_HASHER = passwords._hasher
@@ -103,6 +101,16 @@ def pg_cluster() -> Iterator[Cluster]:
         yield cluster
 
 
+@pytest.fixture(scope="session")
+def pg_spares(pg_cluster: Cluster) -> Iterator[Spares]:
+    """The session's fresh PostgreSQL databases, made and dropped on a thread of their own."""
+    spares = Spares(pg_cluster)
+    try:
+        yield spares
+    finally:
+        spares.close()
+
+
 def _migrate(url: str) -> None:
     store = Store.from_url(url)
     try:
@@ -142,7 +150,8 @@ def from_migrated_template() -> None:
 
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file, or a fresh database in the PostgreSQL cluster.
+    """An empty database: a SQLite file, or a fresh database in the PostgreSQL cluster (made
+    before the test asks and dropped after it, on ``pg_spares``' thread).
 
     Only when the test's ``installation`` fixture will initialise it (``from_migrated_template``)
     it is instead a copy of the migrated template, schema only.
@@ -157,15 +166,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             path.chmod(0o600)  # the mode initialise gives a database file it creates
         yield f"sqlite:///{path}"
         return
-    cluster: Cluster = request.getfixturevalue("pg_cluster")
-    name = f"stacksafe_test_{next(_database_numbers)}"
-    url = cluster.create_database(
-        name, request.getfixturevalue("pg_template") if migrated else None
-    )
+    spares: Spares = request.getfixturevalue("pg_spares")
+    name = spares.take(request.getfixturevalue("pg_template") if migrated else None)
     try:
-        yield url
+        yield spares.cluster.url(name)
     finally:
-        cluster.drop_database(name)
+        spares.hand_back(name)
 
 
 @pytest.fixture
@@ -177,13 +183,12 @@ def second_database_url(
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'restored' / 'stacksafe.db'}"
         return
-    cluster: Cluster = request.getfixturevalue("pg_cluster")
-    name = f"stacksafe_second_{next(_database_numbers)}"
-    url = cluster.create_database(name)
+    spares: Spares = request.getfixturevalue("pg_spares")
+    name = spares.take()
     try:
-        yield url
+        yield spares.cluster.url(name)
     finally:
-        cluster.drop_database(name)
+        spares.hand_back(name)
 
 
 @pytest.fixture

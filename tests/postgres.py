@@ -13,11 +13,14 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+# An autocommit connection to the cluster's ``postgres`` database as its superuser.
+Admin = psycopg.Connection[tuple[object, ...]]
 
 
 def _find_binary(name: str) -> str:
@@ -51,24 +54,29 @@ class Cluster:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
 
-    def admin(self) -> psycopg.Connection[tuple[object, ...]]:
+    def admin(self) -> Admin:
         return psycopg.connect(
             host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True
         )
 
-    def create_database(self, name: str, template: str | None = None) -> str:
+    def create_database(
+        self, name: str, template: str | None = None, admin: Admin | None = None
+    ) -> str:
         """Create ``name`` empty, or as a copy of the database ``template`` (which nothing may
-        be connected to meanwhile)."""
+        be connected to meanwhile); on ``admin`` if given, else on a connection of its own."""
         # FILE_COPY copies the template's directory after a checkpoint (cheap with fsync off);
         # PostgreSQL 15's default, WAL_LOG, writes every page of it to the WAL instead.
         copy_of = "" if template is None else f' TEMPLATE "{template}" STRATEGY FILE_COPY'
-        with self.admin() as conn:
+        with self._on(admin) as conn:
             conn.execute(f'CREATE DATABASE "{name}"{copy_of}')
         return self.url(name)
 
-    def drop_database(self, name: str) -> None:
-        with self.admin() as conn:
+    def drop_database(self, name: str, admin: Admin | None = None) -> None:
+        with self._on(admin) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _on(self, admin: Admin | None) -> AbstractContextManager[Admin]:
+        return self.admin() if admin is None else nullcontext(admin)
 
     def stop(self, mode: str = "fast") -> None:
         """``pg_ctl stop -m MODE``: every connection is cut, as in a restart or a failover."""

@@ -5,12 +5,13 @@ Every request goes to an app with the fast write and to one without, over one in
 (tests/api/fast_answers.py), one after the other: status, body, the headers a client reads,
 the audit event and the value stored must be the same, but for the version the second write
 makes (one more). Requests the fast write does not answer reach FastAPI with their body intact.
-Then what a warm write costs, counted: one thread hop, no FastAPI.
+Then what a warm write costs, counted: on SQLite no thread hop (the write handed to the group
+commit's thread from the event loop), on PostgreSQL one; no FastAPI.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -221,6 +222,42 @@ def test_a_plain_write_answers_as_the_route(
         assert stored.raw_value.reveal() == plain_value(body)
 
 
+def handed_to_the_group_commit(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the fast write's writes handed to the group commit's thread from the event loop
+    (routes.secrets.put_one_later gave a future), from now on."""
+    from stacksafe.api.routes.secrets import put_one_later
+
+    handed: list[int] = []
+
+    def counted(*args: Any) -> Any:
+        future = put_one_later(*args)
+        if future is not None:
+            handed.append(1)
+        return future
+
+    monkeypatch.setattr("stacksafe.api.fast_write.put_one_later", counted)
+    return handed
+
+
+@pytest.mark.databases("sqlite")  # PostgreSQL has no group commit: its write takes a thread
+@pytest.mark.parametrize("case", ANSWERED_WRITES)
+def test_a_warm_plain_write_handed_over_from_the_loop_answers_as_the_route(
+    seeded: World, fastapi_calls: list[str], monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    key, body, status = ANSWERED_WRITES[case]
+    with client_for(create_app(seeded.installation), seeded.admin_token.token) as warming:
+        # The token checked once is kept: the next writes find it and the stack at hand.
+        assert warming.put(seeded.stack_url("WARM"), json={"raw_value": "w"}).status_code == 200
+    fastapi_calls.clear()
+    handed = handed_to_the_group_commit(monkeypatch)
+    url = seeded.stack_url(key)
+    answer = _same(seeded, seeded.admin_token.token, url, body, JSON)
+    assert answer["status"] == status, answer
+    assert fastapi_calls == [url]
+    # Refused before any write (the key, the value's size): nothing handed over.
+    assert handed == ([] if status == 400 else [1])
+
+
 PASSED_ON_WRITES = {
     "another field": (b'{"raw_value": "v", "extra": 1}', JSON),
     "environments": (b'{"raw_value": "v", "environments": ["production"]}', JSON),
@@ -328,7 +365,7 @@ def test_a_write_is_refused_and_nothing_written_when_its_audit_event_cannot_be_w
 # --- What a warm write costs.
 
 
-def test_a_warm_write_is_one_thread_hop_and_no_fastapi(
+def test_a_warm_write_takes_no_thread_hop_on_sqlite_one_on_postgresql_and_no_fastapi(
     seeded: World, fastapi_calls: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, url = seeded.client, seeded.stack_url("OWN")
@@ -342,8 +379,9 @@ def test_a_warm_write_is_one_thread_hop_and_no_fastapi(
     assert second.json()["response"]["raw_value"] is None
     assert fastapi_calls == []
     # The caller and the stack on the event loop (SQLite's read at once, PostgreSQL's
-    # awaited), the write in one thread.
-    assert hops == [1]
+    # awaited); the write handed to the group commit's thread (SQLite), else in one thread.
+    sqlite = seeded.installation.store.dialect == "sqlite"
+    assert hops == ([] if sqlite else [1])
     assert checks == ["thread"]
     assert int(second.headers["x-ratelimit-remaining"]) == (
         int(first.headers["x-ratelimit-remaining"]) - 1
@@ -367,3 +405,41 @@ def test_a_write_with_a_token_not_kept_checks_it_in_the_writes_thread(
     assert checks == ["thread"]
     assert hops == [1]  # FastAPI's route: one for the caller, one for the write
     assert event_of(response, seeded.installation)["detail"]["keys"] == {"OWN": 2}
+
+
+# --- Writes committed together (SQLite's write group).
+
+
+@pytest.mark.databases("sqlite")  # PostgreSQL's writes take a thread each, never a group
+def test_writes_of_a_group_whose_transaction_is_undone_all_answer_503_and_none_is_written(
+    seeded: World,
+) -> None:
+    """A warm write whose audit event makes SQLite undo the group's whole transaction: every
+    write that shared it answers 503 (none a 2xx for a value never stored, none a bare 500),
+    and the next write commits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stacksafe.errors import NotFound
+    from tests.core.test_secrets_grouped import behind_a_held_group, refusing_events_of
+
+    installation, client = seeded.installation, seeded.client
+    assert client.put(seeded.stack_url("OWN"), json={"raw_value": "warm"}).status_code == 200
+    refusing_events_of(installation, "POISON", "ROLLBACK")
+    keys = ["A", "POISON", "Z"]
+
+    def putting(key: str) -> Callable[[], Response]:
+        url = seeded.stack_url(key)
+        return lambda: client.put(url, content=b'{"raw_value": "v"}', headers=JSON)
+
+    with ThreadPoolExecutor(len(keys) + 1) as pool:
+        answers = behind_a_held_group(installation, pool, [putting(key) for key in keys])
+        sent = [answer.result(30) for answer in answers]
+
+    assert [a.status_code for a in sent] == [503, 503, 503]
+    assert {a.json()["error"] for a in sent} == {"audit_unavailable"}
+    for key in keys:
+        with pytest.raises(NotFound):
+            get_secret(installation, LOCAL, seeded.stack_target, key)
+    again = client.put(seeded.stack_url("A"), content=b'{"raw_value": "v"}', headers=JSON)
+    assert again.status_code == 200
+    assert again.headers["etag"] == '"1"'

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stacksafe.api.app import create_app
+from stacksafe.core import tenancy
 from tests.api.helpers import World, client_for, set_local
 
 # SQLite only (tests/conftest.py, DATABASES): cache-Control on every kind of answer: HTTP shapes,
@@ -39,3 +40,23 @@ def test_every_api_answer_says_no_store(world: World) -> None:
     assert answers["token created"].status_code == 201
     said = {name: answer.headers.get("cache-control") for name, answer in answers.items()}
     assert said == dict.fromkeys(answers, "no-store")
+
+
+def test_an_unexpected_failure_in_a_route_is_a_500_with_no_store_and_its_request_id(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Starlette answers an exception nothing handled outside every middleware: the 500 must
+    still say no-store and carry the request's id, which the log line names for the operator."""
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("account-secret")  # a message that must not reach the client
+
+    monkeypatch.setattr(tenancy, "list_accounts", broken)  # as the route finds it
+    answer = world.client.get("/api/3/accounts", headers={"Request-Id": "boom-2"})
+    assert answer.status_code == 500
+    assert answer.json()["error"] == "internal_error"
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["request-id"] == "boom-2"
+    assert "account-secret" not in answer.text
+    assert "account-secret" not in caplog.text
+    assert "unexpected RuntimeError on GET /api/3/accounts (request boom-2)" in caplog.text

@@ -12,6 +12,7 @@ The same check against a real server: tests/e2e/test_cli_remote.py.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,8 @@ from pathlib import Path
 import pytest
 
 import stacksafe
-from tests.cli.helpers import TIMEOUT, Cli, parent_environ
+from tests.cli.helpers import TIMEOUT, Cli, parent_environ, seed
+from tests.e2e.conftest import start_serve
 
 # The one core module a remote `run` needs: rules on names (a regex and its checks), which
 # imports nothing but stacksafe.errors and stacksafe.model.
@@ -169,6 +171,80 @@ def test_keys_batches_are_the_cores() -> None:
         master_key_rotation.BATCH,
         data_key_rotation.BATCH,
     )
+
+
+# What a start on SQLite has no use for (bench/README.md, "Start-up"): PostgreSQL's driver and
+# SQLAlchemy's dialect for it; a JWT's check (joserfc, and through it cryptography's X.509) and
+# HTTP calls out (httpx, with the rich and pygments of its own CLI), which a server makes only
+# when a workload logs in, a person signs in with a provider or a sink or webhook delivers.
+POSTGRESQL_ONLY = ("psycopg", "sqlalchemy.dialects.postgresql")
+NOT_AT_START = (*POSTGRESQL_ONLY, "httpx", "httpcore", "rich", "pygments", "joserfc")
+# A local command does not serve either: none of the server's faces.
+SERVER_FACES = ("fastapi", "starlette", "uvicorn")
+NOT_IN_A_LOCAL_COMMAND = (*NOT_AT_START, *SERVER_FACES, *HTTP_LIBRARIES)
+
+
+def test_the_names_are_modules() -> None:
+    """A misspelt name would never be loaded, and its guard never fail. (HTTP_LIBRARIES names
+    h2 too, which httpx uses when it is installed.)"""
+    names = (*NOT_AT_START, *SERVER_FACES)
+    assert [name for name in names if importlib.util.find_spec(name) is None] == []
+
+
+def loaded_of(stderr: str, packages: tuple[str, ...]) -> list[str]:
+    """The modules of ``packages`` (each a package or a module) an import report names."""
+    return sorted(
+        name
+        for name in imported(stderr)
+        if any(name == package or name.startswith(package + ".") for package in packages)
+    )
+
+
+@pytest.fixture(scope="module")
+def initialised(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """A SQLite installation with an account (seeded in-process)."""
+    cli = Cli(tmp_path_factory.mktemp("sqlite") / "data")
+    seed(cli.in_process())
+    return cli
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("accounts", "list"),
+        ("secrets", "list", "--stack", "web"),
+        ("secrets", "set", "GREETING=hello", "--stack", "web"),
+    ],
+    ids=" ".join,
+)
+def test_a_local_command_on_sqlite_loads_only_what_it_uses(
+    initialised: Cli, command: tuple[str, ...]
+) -> None:
+    done = initialised.run(*command, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "stacksafe.store.transactions" in imported(done.stderr)  # it did open the database
+    assert loaded_of(done.stderr, NOT_IN_A_LOCAL_COMMAND) == []
+
+
+def test_serve_starts_without_what_its_first_request_does_not_need(
+    initialised: Cli, tmp_path: Path
+) -> None:
+    """`stacksafe serve` on SQLite, until /healthz answers: no PostgreSQL driver or dialect,
+    no JWT library, no HTTP client (each is imported when first used)."""
+    server = start_serve(
+        initialised,
+        ["--rotation-interval", "0"],
+        tmp_path / "serve",
+        scheme="http",
+        env={"PYTHONPROFILEIMPORTTIME": "1"},
+    )
+    try:
+        server.wait_healthy(verify=False)
+    finally:
+        server.stop()
+    report = server.stderr()
+    assert "stacksafe.api.app" in imported(report)  # the report is the server's
+    assert loaded_of(report, NOT_AT_START) == []
 
 
 def test_the_guard_sees_a_server_import_in_the_cli(tmp_path: Path) -> None:

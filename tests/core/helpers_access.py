@@ -5,7 +5,6 @@ rows read straight from the table, and snapshots of everything a secret operatio
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -38,11 +37,10 @@ from stacksafe.store.schema import (
     users,
 )
 from tests.actors import LOCAL
-from tests.postgres import Cluster
+from tests.pg_spares import Spares
 from tests.tables import CHANGEABLE_TABLES, raw_rows
 
 BOTH_SCOPES = ("public", "admin")
-_module_databases = itertools.count(1)
 
 
 @contextmanager
@@ -53,20 +51,20 @@ def module_installation(
     ``installation``
     fixture of conftest is function-scoped); dropped again afterwards."""
     data_dir: Path = tmp_path_factory.mktemp("module-installation")
-    cluster: Cluster | None = None
-    database = f"stacksafe_module_{next(_module_databases)}_{data_dir.name.replace('-', '_')}"
+    spares: Spares | None = None
     if backend == "sqlite":
         url = f"sqlite:///{data_dir / 'stacksafe.db'}"
     else:
-        cluster = request.getfixturevalue("pg_cluster")
-        url = cluster.create_database(database)
+        spares = request.getfixturevalue("pg_spares")
+        database = spares.take()
+        url = spares.cluster.url(database)
     installation, _ = initialise(Settings.load({"STACKSAFE_DATABASE_URL": url}, data_dir=data_dir))
     try:
         yield installation
     finally:
         installation.close()
-        if cluster is not None:
-            cluster.drop_database(database)
+        if spares is not None:
+            spares.hand_back(database)
 
 
 # The seeded secrets of the world: target name -> {key: value}. Tests never change these keys.

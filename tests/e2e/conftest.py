@@ -6,7 +6,9 @@
   (development), and ``stacksafe serve --tls-cert --tls-key --port <free>`` running on it.
   One server per test module and database (SQLite, and the throwaway PostgreSQL through
   ``STACKSAFE_DATABASE_URL``); tests sharing it use their own keys.
-* ``launch``: start any ``stacksafe serve ...`` and have it stopped when the test ends.
+* ``launch``: start any ``stacksafe serve ...`` and have it stopped when the test ends;
+  ``module_launch``: the same for servers a module's tests share, each on accounts of its own
+  (``new_account``), stopped when the module ends.
 
 Waits are bounded polls of ``/healthz`` (or of the process having exited), never fixed sleeps;
 every server is terminated in a finalizer.
@@ -25,6 +27,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +44,7 @@ from stacksafe.cli.main import app
 from stacksafe.client import Client
 from stacksafe.errors import StacksafeError
 from tests.cli.helpers import Cli, CliOutcome
-from tests.postgres import Cluster
+from tests.pg_spares import Spares
 
 START_TIMEOUT = 30.0  # seconds for a server to answer /healthz
 STOP_TIMEOUT = 10.0
@@ -243,14 +246,13 @@ def start_serve(
     return ServerProcess(process, f"{scheme}://127.0.0.1:{port}", port, log_dir)
 
 
-@pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Launcher]:
-    """Start servers for one test (``launch(cli, args, ...)``); all are stopped afterwards."""
+def _launcher(logs: Path) -> Iterator[Launcher]:
+    """A ``Launcher`` whose servers log under ``logs``; every one is stopped at the end."""
     started: list[ServerProcess] = []
     numbers = itertools.count(1)
 
     def _launch(cli: Cli, args: Sequence[str], **kwargs: Any) -> ServerProcess:
-        server = start_serve(cli, args, tmp_path / f"serve-{next(numbers)}", **kwargs)
+        server = start_serve(cli, args, logs / f"serve-{next(numbers)}", **kwargs)
         started.append(server)
         return server
 
@@ -259,6 +261,68 @@ def launch(tmp_path: Path) -> Iterator[Launcher]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launcher]:
+    """Start servers for one test (``launch(cli, args, ...)``); all are stopped afterwards."""
+    yield from _launcher(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+    """``launch`` for servers a module's tests share (each test on accounts of its own)."""
+    yield from _launcher(tmp_path_factory.mktemp("serve"))
+
+
+@dataclass(frozen=True)
+class ServedPair:
+    """Two TLS servers on one seeded installation, as behind a load balancer."""
+
+    first: ServerProcess
+    second: ServerProcess
+    token: str  # the owner's first token
+    web: str  # the uid of acme's stack ``web``
+    local: Cli  # the CLI on the servers' data dir
+
+    @property
+    def servers(self) -> tuple[ServerProcess, ServerProcess]:
+        return self.first, self.second
+
+
+def serve_pair(
+    local: Cli, tls: TlsFiles, launch: Launcher, *, measured: bool = True
+) -> Iterator[ServedPair]:
+    """``init_and_seed`` on ``local``, two servers on it, both answering; afterwards the audit
+    chain both appended to is intact."""
+    token = init_and_seed(local)
+    tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+    first = launch(local, tls_args, measured=measured)
+    second = launch(local, tls_args, measured=measured)
+    for server in (first, second):
+        server.wait_healthy(trusting(tls.ca))
+    yield ServedPair(first, second, token, stack_uid(local, "web"), local)
+    assert local.in_process().ok("audit", "verify").stdout.startswith("Audit log intact: ")
+
+
+@pytest.fixture(scope="module")
+def pair_measured() -> bool:
+    """Whether ``served_pair``'s servers are traced by coverage (see ``start_serve``); a
+    module whose pair only carries a concurrent load overrides it with False."""
+    return True
+
+
+@pytest.fixture(scope="module")
+def served_pair(
+    module_database_url: str,
+    tls: TlsFiles,
+    module_launch: Launcher,
+    pair_measured: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServedPair]:
+    """A ``serve_pair`` the module's tests share, each test on an account of its own."""
+    local = Cli(tmp_path_factory.mktemp("pair") / "data", module_database_url)
+    yield from serve_pair(local, tls, module_launch, measured=pair_measured)
 
 
 # -- an initialised, seeded, served installation -------------------------------------------
@@ -277,6 +341,23 @@ def init_and_seed(cli: Cli) -> str:
     fast.ok("stacks", "create", "web", "--account", "acme", "--environment", "production")
     fast.ok("stacks", "create", "dev", "--account", "acme", "--environment", "development")
     return match.group(2)
+
+
+def new_account(cli: Cli, account: str, environment: str = "production") -> str:
+    """Account ``account`` with one stack ``web`` in ``environment``; the stack's uid. For a
+    test on a server its module shares: what it writes, reads and deletes is its own."""
+    fast = cli.in_process()
+    fast.ok("accounts", "create", account)
+    fast.ok("stacks", "create", "web", "--account", account, "--environment", environment)
+    return only_stack(cli, account)
+
+
+def only_stack(cli: Cli, account: str) -> str:
+    """The uid of ``account``'s one stack."""
+    stacks = cli.in_process().json("stacks", "list", "--account", account, "--format", "json")
+    assert len(stacks) == 1, stacks
+    uid: str = stacks[0]["uid"]
+    return uid
 
 
 def stack_uid(cli: Cli, name: str) -> str:
@@ -389,7 +470,21 @@ class InProcessRemote:
         return json.loads(self.ok(*args, **kwargs).stdout)
 
 
-_e2e_database_numbers = itertools.count(1)
+@contextmanager
+def e2e_database(
+    kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database of ``kind`` (``sqlite`` or ``postgresql``) for servers a module shares: a
+    SQLite file, or a new database in the worker's throwaway cluster, dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'stacksafe.db'}"
+        return
+    spares: Spares = request.getfixturevalue("pg_spares")
+    name = spares.take()
+    try:
+        yield spares.cluster.url(name)
+    finally:
+        spares.hand_back(name)
 
 
 @pytest.fixture(scope="module")
@@ -401,16 +496,8 @@ def module_database_url(
     ``database_url`` is function-scoped; one server per module and database keeps the suite
     fast (each server costs an init, three CLI calls and a start).
     """
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'stacksafe.db'}"
-        return
-    cluster: Cluster = request.getfixturevalue("pg_cluster")
-    name = f"stacksafe_e2e_{next(_e2e_database_numbers)}"
-    url = cluster.create_database(name)
-    try:
+    with e2e_database(request.param, request, tmp_path_factory) as url:
         yield url
-    finally:
-        cluster.drop_database(name)
 
 
 def serve_seeded(

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, delete, select, update
 
 from stacksafe.store.schema import audit_events, audit_head
@@ -63,6 +64,9 @@ def test_a_tail_cut_after_the_server_stopped_is_named_by_verify(served_fresh: Se
     assert "first value" not in refused.stderr + refused.stdout
 
 
+# SQLite only (tests/conftest.py, DATABASES): the remote CLI talking to a server; the server's
+# comparison of a head with its checkpoint is core's, tested on both databases in tests/core.
+@pytest.mark.databases("sqlite")
 def test_verify_over_http_prints_the_head_and_checks_an_expected_one(
     served_fresh: Served, tmp_path: Path
 ) -> None:

@@ -4,8 +4,10 @@ STACKSAFE_ADDR / STACKSAFE_TOKEN / STACKSAFE_CA_BUNDLE are set and STACKSAFE_DAT
 to an empty directory that stays empty: everything the commands read and write goes over HTTPS
 to the server, which holds the data (checked with the local CLI on the server's data dir).
 
-``remote`` is the installed console script (a subprocess, ~1 s a call); ``fast`` is the same
-remote-mode CLI in-process, used for the bulk of the calls to keep the suite quick.
+``remote`` is the installed console script (a subprocess, ~1 s a call), kept where the process
+is what a call is about: stdin, a terminal, ``run`` (exec, the child's environment and exit
+status, what it imports), and an operator's ``keys rotate`` beside the running server. ``fast``
+is the same remote-mode CLI in-process, over the same HTTPS to the same server, for the rest.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def test_secrets_commands_go_over_http(
     assert expected.items() <= server_side(served, "--stack", "web").items()
     assert server_side(served, "--account", "acme")["CLI_ACCOUNT"] == "account value"
 
-    plain = remote.ok("secrets", "get", "CLI_STDIN", "--stack", "web", "--plain").stdout
+    plain = fast.ok("secrets", "get", "CLI_STDIN", "--stack", "web", "--plain").stdout
     assert plain == "replaced\n"
     inherited = fast.json("secrets", "get", "CLI_ACCOUNT", "--stack", "web")
     assert inherited["inherited"] is True
@@ -95,7 +97,7 @@ def test_secrets_commands_go_over_http(
     dotenv.write_text("CLI_IMPORTED_A=alpha\nCLI_IMPORTED_B='with spaces'\n")
     report = fast.ok("secrets", "import", str(dotenv), "--stack", "dev").stdout
     assert report.endswith(": added 2, changed 0, unchanged 0\n")
-    exported = json.loads(remote.ok("secrets", "export", "--stack", "dev", "-f", "json").stdout)
+    exported = fast.json("secrets", "export", "--stack", "dev", "-f", "json")
     assert exported["CLI_IMPORTED_B"] == "with spaces"
     assert exported["CLI_ACCOUNT"] == "account value"  # the effective set, inherited included
     assert server_side(served, "--stack", "dev")["CLI_IMPORTED_A"] == "alpha"
@@ -113,7 +115,7 @@ def test_secrets_commands_go_over_http(
     unset = fast.ok("secrets", "unset", "CLI_STDIN", "--stack", "web").stdout
     assert unset == "Unset CLI_STDIN on stack 'web'\n"
     assert "CLI_STDIN" not in server_side(served, "--stack", "web")
-    missing = remote.fails(NOT_FOUND, "secrets", "get", "CLI_STDIN", "--stack", "web")
+    missing = fast.fails(NOT_FOUND, "secrets", "get", "CLI_STDIN", "--stack", "web")
     assert "CLI_STDIN" in error_line(missing.stderr)
     fast.fails(NOT_FOUND, "secrets", "list", "--stack", "no-such-stack")
     # A stack cannot unset what it only inherits.
@@ -134,32 +136,13 @@ def test_a_remote_import_shows_progress_on_a_terminal_and_a_summary(
     assert stdout == "Imported into stack 'dev': added 300, changed 0, unchanged 0\n"
 
 
-def test_run_loads_no_server(remote: RemoteCli, fast: InProcessRemote) -> None:
-    """`run` against a real server, fetch to exec, on the SDK alone: no SQLAlchemy, no store,
-    no core service (tests/cli/test_import_guard.py reads the same import report)."""
-    fast.ok("secrets", "set", "RUN_GUARD=delivered", "--stack", "web")
-    program = "import os; print(os.environ['RUN_GUARD'])"
-    done = remote.ok(
-        "run",
-        "--stack",
-        "web",
-        "--",
-        sys.executable,
-        "-c",
-        program,
-        env={"PYTHONPROFILEIMPORTTIME": "1"},
-    )
-    assert done.stdout == "delivered\n"
-    assert "stacksafe.client" in imported(done.stderr)
-    assert server_modules(done.stderr) == []
-    assert http_modules(done.stderr) == []  # the light reader, over TLS with the CA bundle
-
-
 def test_run_reads_the_same_through_the_sdk_when_a_proxy_is_set(
     remote: RemoteCli, fast: InProcessRemote
 ) -> None:
     """A proxy in the environment (here one the server's address bypasses) sends `run` to the
-    SDK, which honours it: the same values, and the same one reveal audited each time."""
+    SDK, which honours it: the same values, and the same one reveal audited each time. Without
+    one, `run` goes from fetch to exec on the light reader alone: no SQLAlchemy, no store, no
+    core service, no HTTP library (tests/cli/test_import_guard.py reads the same report)."""
     fast.ok("secrets", "set", "RUN_READER=delivered", "--stack", "web")
     program = "import os; print(os.environ['RUN_READER'])"
     command = ("run", "--stack", "web", "--", sys.executable, "-c", program)
@@ -174,7 +157,9 @@ def test_run_reads_the_same_through_the_sdk_when_a_proxy_is_set(
     after_light = purposes()
     sdk = remote.ok(*command, env=proxied)
     assert light.stdout == sdk.stdout == "delivered\n"
-    assert http_modules(light.stderr) == []
+    assert "stacksafe.client" in imported(light.stderr)
+    assert server_modules(light.stderr) == []
+    assert http_modules(light.stderr) == []  # the light reader, over TLS with the CA bundle
     assert "httpx" in http_modules(sdk.stderr)
     assert after_light == [f"run {sys.executable}"]
     assert purposes() == [f"run {sys.executable}"] * 2
@@ -185,9 +170,10 @@ def test_run_sees_the_stacks_secrets(remote: RemoteCli, fast: InProcessRemote) -
     fast.ok("secrets", "set", "RUN_OWN=from web", "--stack", "web")
     program = (
         "import json, os; "
-        "print(json.dumps({k: os.environ.get(k) for k in ('RUN_SHARED', 'RUN_OWN', 'KEEP')}))"
+        "print(json.dumps({k: os.environ.get(k) for k in ('RUN_SHARED', 'RUN_OWN', 'KEEP')}));"
+        "exit(9)"
     )
-    done = remote.ok(
+    done = remote.run(
         "run", "--stack", "web", "--", sys.executable, "-c", program, env={"KEEP": "kept"}
     )
     assert json.loads(done.stdout) == {
@@ -195,10 +181,7 @@ def test_run_sees_the_stacks_secrets(remote: RemoteCli, fast: InProcessRemote) -
         "RUN_OWN": "from web",
         "KEEP": "kept",
     }
-    # The child's exit status is the command's.
-    assert (
-        remote.run("run", "--stack", "web", "--", sys.executable, "-c", "exit(9)").returncode == 9
-    )
+    assert done.returncode == 9  # the child's exit status is the command's
     # The server's audit log names the command the values were delivered to.
     events = fast.json("audit", "list", "--key", "RUN_OWN", "--format", "json")
     purposes = {e["detail"].get("purpose") for e in events if e["action"] == "reveal"}
@@ -264,7 +247,7 @@ def test_a_narrowed_developer_token(served: Served, fast: InProcessRemote, empty
     developer = served.remote(token, empty_dir)
     quick = developer.in_process()
 
-    got = developer.ok("secrets", "get", "NARROW_DEV", "--stack", "dev", "--plain").stdout
+    got = quick.ok("secrets", "get", "NARROW_DEV", "--stack", "dev", "--plain").stdout
     assert got == "dev value\n"
     listed = quick.json("secrets", "list", "--stack", "dev", "--reveal", "--format", "json")
     assert {i["key"]: i["raw_value"] for i in listed["response"]}["NARROW_DEV"] == "dev value"
@@ -273,35 +256,35 @@ def test_a_narrowed_developer_token(served: Served, fast: InProcessRemote, empty
 
     # By name, the token finds only the stacks it works on: it may not learn that others exist
     # (issue 17, item 7). By uid, the server refuses, says why, and audits the attempt.
-    unseen = developer.fails(NOT_FOUND, "secrets", "get", "NARROW_WEB", "--stack", "web")
+    unseen = quick.fails(NOT_FOUND, "secrets", "get", "NARROW_WEB", "--stack", "web")
     assert error_line(unseen.stderr) == "Error: stack 'web' does not exist"
     listed_stacks = quick.json("stacks", "list", "--format", "json")
     assert "dev" in {s["name"] for s in listed_stacks}
     assert {s["environment"] for s in listed_stacks} == {"development"}
     web = served.stack_uids["web"]
-    refused = developer.fails(FORBIDDEN, "secrets", "get", "NARROW_WEB", "--stack", web, "--plain")
+    refused = quick.fails(FORBIDDEN, "secrets", "get", "NARROW_WEB", "--stack", web, "--plain")
     assert "production" in error_line(refused.stderr)
     quick.fails(FORBIDDEN, "secrets", "list", "--stack", web, "--reveal")
     quick.fails(FORBIDDEN, "secrets", "set", "NARROW_WEB=overwritten", "--stack", web)
     quick.fails(FORBIDDEN, "secrets", "list", "--account", "acme")  # narrowed: no account level
     assert server_side(served, "--stack", "web")["NARROW_WEB"] == "production value"
 
-    verified = served.local.ok("audit", "verify")
+    verified = admin.ok("audit", "verify")
     assert verified.stdout.startswith("Audit log intact: ")
     events = admin.json("audit", "list", "--key", "NARROW_DEV", "--format", "json")
     reveals = [e for e in events if e["action"] == "reveal" and e["outcome"] == "ok"]
     assert len([e for e in reveals if e["actor"] == "dev@example.com"]) >= 2  # get and list
-    table = served.local.ok("audit", "list", "--key", "NARROW_DEV").stdout
+    table = admin.ok("audit", "list", "--key", "NARROW_DEV").stdout
     assert any("dev@example.com" in line and "reveal" in line for line in table.splitlines())
     denied = admin.json("audit", "list", "--key", "NARROW_WEB", "--format", "json")
     assert any(e["actor"] == "dev@example.com" and e["outcome"] == "denied" for e in denied)
 
 
 def test_users_and_tokens_commands_go_over_http(
-    served: Served, remote: RemoteCli, fast: InProcessRemote, empty_dir: Path
+    served: Served, fast: InProcessRemote, empty_dir: Path
 ) -> None:
     fast.ok("users", "create", "ops@example.com", "--account", "acme", "--role", "operation")
-    token = remote.ok(
+    token = fast.ok(
         "tokens", "create", "--user", "ops@example.com", "--scope", "public", "--expires-in", "1d"
     ).stdout
     assert token.startswith("ssk_")
@@ -321,23 +304,21 @@ def test_users_and_tokens_commands_go_over_http(
     )
     assert server_listed == listed
 
-    remote.ok("tokens", "revoke", listed[0]["id"])
+    fast.ok("tokens", "revoke", listed[0]["id"])
     ops.fails(FORBIDDEN, "secrets", "list", "--stack", "web")  # 401 shares exit code 4
     revoked = fast.json("tokens", "list", "--user", "ops@example.com", "--format", "json")
     assert revoked[0]["revoked_at_iso"] is not None
     fast.fails(CONFLICT, "tokens", "revoke", listed[0]["id"])
 
 
-def test_versions_commands_go_over_http(
-    served: Served, remote: RemoteCli, fast: InProcessRemote
-) -> None:
+def test_versions_commands_go_over_http(served: Served, fast: InProcessRemote) -> None:
     web = ("--stack", "web")
     fast.ok("secrets", "set", "VERSIONED=one", *web)
     fast.ok("secrets", "set", "VERSIONED=two", *web)
     rows = fast.json("secrets", "history", "VERSIONED", *web, "--reveal", "--format", "json")
     assert [(r["version"], r["raw_value"]) for r in rows] == [(2, "two"), (1, "one")]
 
-    rolled = remote.ok("secrets", "rollback", "VERSIONED", *web, "--to-version", "1").stdout
+    rolled = fast.ok("secrets", "rollback", "VERSIONED", *web, "--to-version", "1").stdout
     assert rolled == "Rolled VERSIONED on stack 'web' back to version 1's value (now version 3)\n"
     assert server_side(served, *web)["VERSIONED"] == "one"
     fast.fails(CONFLICT, "secrets", "rollback", "VERSIONED", *web, "--to-version", "3")
@@ -395,7 +376,7 @@ def test_environment_commands_go_over_http(served: Served, fast: InProcessRemote
 # checks it against the database, while `keys rotate` re-wraps with compare-and-set writes.
 @pytest.mark.databases("sqlite", "postgresql")
 def test_a_master_key_rotation_under_a_running_server(
-    served: Served, remote: RemoteCli, fast: InProcessRemote
+    served: Served, fast: InProcessRemote
 ) -> None:
     fast.ok("secrets", "set", "ROTATION_BEFORE=written before", "--stack", "web")
     assert fast.ok("secrets", "get", "ROTATION_BEFORE", "--stack", "web", "--plain").stdout == (
@@ -407,23 +388,21 @@ def test_a_master_key_rotation_under_a_running_server(
     assert "master key version" in rotated
     # The server started before the rotation: it meets keys wrapped under the new version,
     # reloads its key file and carries on, for reads and for writes.
-    got = remote.ok("secrets", "get", "ROTATION_BEFORE", "--stack", "web", "--plain").stdout
+    got = fast.ok("secrets", "get", "ROTATION_BEFORE", "--stack", "web", "--plain").stdout
     assert got == "written before\n"
     fast.ok("secrets", "set", "ROTATION_AFTER=written after", "--stack", "web")
     assert server_side(served, "--stack", "web")["ROTATION_AFTER"] == "written after"
-    status = served.local.ok("keys", "status").stdout
+    status = served.local.in_process().ok("keys", "status").stdout
     assert "still wrapped" not in status
 
 
-def test_rotation_commands_go_over_http(
-    served: Served, remote: RemoteCli, fast: InProcessRemote
-) -> None:
+def test_rotation_commands_go_over_http(served: Served, fast: InProcessRemote) -> None:
     web = ("--stack", "web")
     fast.ok("secrets", "generate", "ROTATED", *web, "--length", "16", "--rotate-every", "30d")
     first = fast.ok("secrets", "get", "ROTATED", *web, "--plain").stdout
     policy = fast.json("rotation", "show", "ROTATED", *web, "--format", "json")
     assert (policy["rotator"], policy["config"]["length"]) == ("generate", 16)
-    done = remote.json("rotation", "run", "--key", "ROTATED", *web, "--format", "json")
+    done = fast.json("rotation", "run", "--key", "ROTATED", *web, "--format", "json")
     assert [d["outcome"] for d in done] == ["rotated"]
     assert fast.ok("secrets", "get", "ROTATED", *web, "--plain").stdout != first
     previous = fast.ok("secrets", "get", "ROTATED", *web, "--label", "previous", "--plain")
@@ -439,7 +418,7 @@ def test_rotation_commands_go_over_http(
 
 @pytest.mark.databases("sqlite", "postgresql")  # after the rotation above, on both
 def test_the_audit_chain_is_intact_after_all_of_the_above(served: Served) -> None:
-    done = served.local.ok("audit", "verify")
+    done = served.local.in_process().ok("audit", "verify")
     assert done.stdout.startswith("Audit log intact: ")
     assert int(done.stdout.split(": ")[1].split()[0]) > 0
 
@@ -468,4 +447,4 @@ def test_accounts_stacks_and_audit_commands_go_over_http(
     created = fast.json("audit", "list", "--format", "json", "--limit", "20")
     assert any(e["action"] == "stack.create" and e["actor"] == "owner@localhost" for e in created)
     assert fast.ok("audit", "verify").stdout.startswith("Audit log intact: ")
-    assert served.local.ok("stacks", "list", "--account", "remote-made").returncode == 0
+    assert served.local.in_process().ok("stacks", "list", "--account", "remote-made").exit_code == 0

@@ -21,7 +21,7 @@ from stacksafe.api.app import BAD_TOKEN_LIMIT
 from stacksafe.core.sign_in import PER_ADDRESS_EMAIL
 from stacksafe.store.schema import failures
 from tests.cli.helpers import Cli
-from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, stack_uid, trusting
+from tests.e2e.conftest import Launcher, ServedPair, ServerProcess, TlsFiles, serve_pair, trusting
 
 BAD = "ssk_" + "z" * 43
 USER, PASSWORD = "viewer@acme.test", "correct horse battery staple"
@@ -30,22 +30,28 @@ _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 _NOTICE = re.compile(r'class="notice [a-z]+"[^>]*>([^<]*)<')
 
 
-@pytest.fixture
-def two_servers(
-    database_url: str, tls: TlsFiles, launch: Launcher, tmp_path: Path
-) -> Iterator[tuple[ServerProcess, ServerProcess, str, str]]:
-    cli = Cli(tmp_path / "data", database_url)
-    token = init_and_seed(cli)
-    web = stack_uid(cli, "web")
-    tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
-    fast = cli.in_process()
+def _with_user(pair: ServedPair) -> ServedPair:
+    """USER, a viewer of acme with a password, on the pair's installation."""
+    fast = pair.local.in_process()
     fast.ok("users", "create", USER, "--account", "acme", "--role", "viewer")
     fast.ok("users", "set-password", USER, "--stdin", input=PASSWORD + "\n")
-    servers = (launch(cli, tls_args), launch(cli, tls_args))
-    for server in servers:
-        server.wait_healthy(trusting(tls.ca))
-    yield servers[0], servers[1], token, web
-    assert cli.in_process().ok("audit", "verify").stdout.startswith("Audit log intact: ")
+    return pair
+
+
+@pytest.fixture(scope="module")
+def shared_pair(served_pair: ServedPair) -> ServedPair:
+    """The servers of the tests that count different things (bad tokens from the address,
+    sign-ins of USER): neither count weighs on the other's limit."""
+    return _with_user(served_pair)
+
+
+@pytest.fixture
+def own_pair(
+    database_url: str, tls: TlsFiles, launch: Launcher, tmp_path: Path
+) -> Iterator[ServedPair]:
+    """Servers for one test: it stops them, and it sums every count in the database."""
+    for pair in serve_pair(Cli(tmp_path / "data", database_url), tls, launch):
+        yield _with_user(pair)
 
 
 def _client(server: ServerProcess, token: str, tls: TlsFiles) -> httpx.Client:
@@ -58,9 +64,10 @@ def _client(server: ServerProcess, token: str, tls: TlsFiles) -> httpx.Client:
 
 
 def test_a_valid_token_is_answered_after_a_flood_of_bad_ones_from_its_address(
-    two_servers: tuple[ServerProcess, ServerProcess, str, str], tls: TlsFiles
+    shared_pair: ServedPair, tls: TlsFiles
 ) -> None:
-    first, second, token, web = two_servers
+    first, second = shared_pair.first, shared_pair.second
+    token, web = shared_pair.token, shared_pair.web
     url = f"/api/3/stacks/{web}/secrets?reveal=true"
     with _client(first, BAD, tls) as attacker:
         answers = [attacker.get(url) for _ in range(100)]
@@ -105,16 +112,13 @@ def _sign_in(browser: httpx.Client, password: str) -> str:
 
 
 def test_sign_ins_are_throttled_by_email_across_servers_and_counted_in_the_audit_log(
-    two_servers: tuple[ServerProcess, ServerProcess, str, str],
-    tls: TlsFiles,
-    tmp_path: Path,
-    database_url: str,
+    shared_pair: ServedPair, tls: TlsFiles
 ) -> None:
     """Wrong passwords for one email through the web form of one server until it refuses
     without checking; the other server then refuses that email after far fewer than the limit
     (a process counting on its own would take the limit's worth first). The windows are the
     servers' real minutes: a run straddling the turn of one may need up to twice the limit."""
-    first, second, _, _ = two_servers
+    first, second = shared_pair.first, shared_pair.second
     limit = PER_ADDRESS_EMAIL.failures
     with httpx.Client(base_url=first.address, verify=trusting(tls.ca), timeout=30) as browser:
         wrong = 0
@@ -132,7 +136,7 @@ def test_sign_ins_are_throttled_by_email_across_servers_and_counted_in_the_audit
             until_throttled += 1
             assert until_throttled < limit
 
-    audit = Cli(tmp_path / "data", database_url).in_process()
+    audit = shared_pair.local.in_process()
     events = json.loads(
         audit.ok(
             "audit", "list", "--actor", "web:sign-in", "--limit", "1000", "--format", "json"
@@ -147,15 +151,14 @@ def test_sign_ins_are_throttled_by_email_across_servers_and_counted_in_the_audit
 
 
 def test_the_requests_a_server_admitted_reach_the_shared_counts(
-    two_servers: tuple[ServerProcess, ServerProcess, str, str],
-    tls: TlsFiles,
-    database_url: str,
+    own_pair: ServedPair, tls: TlsFiles, database_url: str
 ) -> None:
     """The serving process's flusher is running and shares its per-token counts: flushed
     about once a second, and once more when the server stops, so every valid request either
     server admitted is in the database for the others (no bad tokens or sign-ins here: every
     count in ``failures`` is a request count)."""
-    first, second, token, web = two_servers
+    first, second = own_pair.first, own_pair.second
+    token, web = own_pair.token, own_pair.web
     url = f"/api/3/stacks/{web}/secrets"
     for server, requests in ((first, 3), (second, 2)):
         with _client(server, token, tls) as user:

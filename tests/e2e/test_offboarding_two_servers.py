@@ -9,8 +9,6 @@ web session alike, and a stack deleted through one must not be served by the oth
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,43 +16,18 @@ import pytest
 
 from stacksafe.client import Client
 from stacksafe.errors import NotFound, Unauthenticated
-from tests.cli.helpers import Cli
 from tests.e2e.conftest import (
-    Launcher,
     RemoteCli,
+    ServedPair,
     ServerProcess,
     TlsFiles,
-    init_and_seed,
-    stack_uid,
+    new_account,
+    only_stack,
     trusting,
 )
 
 DEV = "dev@acme.test"
 PASSWORD = "correct horse battery staple"
-
-
-@dataclass
-class Pair:
-    first: ServerProcess
-    second: ServerProcess
-    owner_token: str
-    local: Cli
-
-    @property
-    def servers(self) -> tuple[ServerProcess, ServerProcess]:
-        return self.first, self.second
-
-
-@pytest.fixture
-def pair(database_url: str, tls: TlsFiles, launch: Launcher, tmp_path: Path) -> Iterator[Pair]:
-    local = Cli(tmp_path / "data", database_url)
-    token = init_and_seed(local)
-    tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
-    first, second = launch(local, tls_args), launch(local, tls_args)
-    for server in (first, second):
-        server.wait_healthy(trusting(tls.ca))
-    yield Pair(first, second, token, local)
-    assert local.in_process().ok("audit", "verify").stdout.startswith("Audit log intact: ")
 
 
 def _client(server: ServerProcess, token: str, tls: TlsFiles) -> Client:
@@ -78,18 +51,18 @@ def _signed_in(server: ServerProcess, tls: TlsFiles) -> httpx.Client:
 
 
 def test_a_removed_users_token_and_session_fail_on_the_next_request_to_either_server(
-    pair: Pair, tls: TlsFiles, tmp_path: Path
+    served_pair: ServedPair, tls: TlsFiles, tmp_path: Path
 ) -> None:
-    fast = pair.local.in_process()
-    fast.ok("users", "create", DEV, "--account", "acme", "--role", "developer")
+    fast = served_pair.local.in_process()
+    web = new_account(served_pair.local, "offboarded")
+    fast.ok("users", "create", DEV, "--account", "offboarded", "--role", "developer")
     fast.ok("users", "set-password", DEV, "--stdin", input=PASSWORD)
     token = fast.ok("tokens", "create", "--user", DEV, "--scope", "public", "--scope", "admin")
     dev_token = token.stdout.strip()
-    web = stack_uid(pair.local, "web")
-    with _client(pair.first, pair.owner_token, tls) as owner:
+    with _client(served_pair.first, served_pair.token, tls) as owner:
         owner.set_secret("KEY", "value", stack=web)
-    clients = [_client(server, dev_token, tls) for server in pair.servers]
-    browsers = [_signed_in(server, tls) for server in pair.servers]
+    clients = [_client(server, dev_token, tls) for server in served_pair.servers]
+    browsers = [_signed_in(server, tls) for server in served_pair.servers]
     try:
         for client in clients:  # each server keeps the token's principal and the level
             for _ in range(2):
@@ -98,8 +71,8 @@ def test_a_removed_users_token_and_session_fail_on_the_next_request_to_either_se
         # Removed through the first server, by the owner's remote CLI.
         remote = RemoteCli(
             tmp_path / "remote",
-            address=pair.first.address,
-            token=pair.owner_token,
+            address=served_pair.first.address,
+            token=served_pair.token,
             ca_bundle=str(tls.ca),
         ).in_process()
         done = remote.ok("users", "remove", DEV).stdout
@@ -124,16 +97,16 @@ def test_a_removed_users_token_and_session_fail_on_the_next_request_to_either_se
 
 
 def test_a_stack_deleted_through_one_server_is_not_served_by_the_other(
-    pair: Pair, tls: TlsFiles
+    served_pair: ServedPair, tls: TlsFiles
 ) -> None:
-    web = stack_uid(pair.local, "web")
-    kv_path = "/v1/secret/data/acme/web"
-    headers = {"X-Vault-Token": pair.owner_token}
+    web = new_account(served_pair.local, "deleted")
+    kv_path = "/v1/secret/data/deleted/web"
+    headers = {"X-Vault-Token": served_pair.token}
     with (
-        _client(pair.first, pair.owner_token, tls) as first,
-        _client(pair.second, pair.owner_token, tls) as second,
+        _client(served_pair.first, served_pair.token, tls) as first,
+        _client(served_pair.second, served_pair.token, tls) as second,
         httpx.Client(
-            base_url=pair.second.address, verify=trusting(tls.ca), headers=headers
+            base_url=served_pair.second.address, verify=trusting(tls.ca), headers=headers
         ) as vault,
     ):
         first.set_secret("OLD", "old-value", stack=web)
@@ -148,8 +121,8 @@ def test_a_stack_deleted_through_one_server_is_not_served_by_the_other(
             second.reveal(stack=web)
         assert vault.get(kv_path).status_code == 404
         # The same name again is a new stack, served as such by the second server at once.
-        first.create_stack("web", account="acme", environment="production")
-        fresh = stack_uid(pair.local, "web")
+        first.create_stack("web", account="deleted", environment="production")
+        fresh = only_stack(served_pair.local, "deleted")
         first.set_secret("NEW", "new-value", stack=fresh)
         assert vault.get(kv_path).json()["data"]["data"] == {"NEW": "new-value"}
         assert {k: v.reveal() for k, v in second.reveal(stack=fresh).items()} == {

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.cli.helpers import Cli
 from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, trusting
@@ -82,6 +83,10 @@ def web_uid(local: Cli) -> str:
     return uid
 
 
+# SQLite only (tests/conftest.py, DATABASES), this test and the next: what the rotator sends
+# does not depend on the server's own database (tests/core/test_rotation_outbound.py runs the
+# rotator on both); the server on PostgreSQL is the last test's subject.
+@pytest.mark.databases("sqlite")
 def test_a_served_rotation_sends_the_fake_server_only_the_configured_password(
     database_url: str, tls: TlsFiles, tmp_path: Path, launch: Launcher
 ) -> None:
@@ -120,6 +125,7 @@ def test_a_served_rotation_sends_the_fake_server_only_the_configured_password(
     assert "authentication failed" in log  # the full reason is the operator's, in the log
 
 
+@pytest.mark.databases("sqlite")
 def test_a_served_rotation_by_default_does_not_connect_to_loopback_or_link_local(
     database_url: str, tls: TlsFiles, tmp_path: Path, launch: Launcher
 ) -> None:

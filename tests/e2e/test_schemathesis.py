@@ -1,11 +1,14 @@
-"""Schemathesis against the served OpenAPI schema of a real server: no request gets a 5xx.
+"""Schemathesis against the served OpenAPI schema of real servers: no request gets a 5xx.
 
 Every operation of /api/3/openapi.json is called with generated requests that fit the schema
-(positive) and that do not (negative), carrying the owner's token, on SQLite and PostgreSQL.
+(positive) and that do not (negative), carrying the owner's token. The module has one seeded
+server on SQLite and one on PostgreSQL, and each generated request is sent to both: the same
+requests meet both dialects, generated once (generating is most of the run's CPU).
 Path parameters are mostly pinned to the real account, stack and a key, so that the generated
 bodies, queries and headers reach the handlers instead of a 404; a few requests per operation
 use random ones. Each response goes through schemathesis' ``not_a_server_error`` check.
-Bounded and repeatable: at most ``MAX_EXAMPLES`` requests per operation, derandomized.
+Bounded and repeatable: at most ``MAX_EXAMPLES`` requests per operation and server,
+derandomized.
 
 Below it, hand-written requests that the bounded, schema-driven run does not reach; the ones
 that once got a 500 stay here as regression tests.
@@ -18,6 +21,9 @@ driven through its Python API: ``APIOperation.as_strategy`` with Hypothesis' ``@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +37,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
 
-from tests.e2e.conftest import Served, trusting
+from tests.conftest import DATABASES
+from tests.e2e.conftest import Served, TlsFiles, e2e_database, serve_seeded, trusting
 
 MAX_EXAMPLES = 30  # per operation, over all its modes
 POSITIVE, NEGATIVE, FREE_PATH = 15, 10, 5  # ... when it has path parameters to pin
@@ -42,6 +49,38 @@ BOUNDED = settings(
     suppress_health_check=list(HealthCheck),
     derandomize=True,  # the same requests on every run
 )
+
+
+@pytest.fixture(scope="module")
+def servers(
+    request: pytest.FixtureRequest, tls: TlsFiles, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Served]]:
+    """A seeded TLS server on each database, shared by the module's tests."""
+    with ExitStack() as stack:
+        found: dict[str, Served] = {}
+        for kind in DATABASES:
+            url = stack.enter_context(e2e_database(kind, request, tmp_path_factory))
+            base = tmp_path_factory.mktemp(f"served-{kind}")
+            found[kind] = stack.enter_context(contextmanager(serve_seeded)(base, url, tls))
+        yield found
+
+
+@pytest.fixture(params=DATABASES)
+def served(request: pytest.FixtureRequest, servers: dict[str, Served]) -> Served:
+    """One of ``servers``: the hand-written requests below run on each database."""
+    return servers[request.param]
+
+
+@dataclass
+class Target:
+    """One server the generated requests go to, and what it answered."""
+
+    name: str
+    served: Served
+    headers: dict[str, str]
+    stack_uid: str  # what the pinned stack_uid becomes on this server
+    statuses: set[int]
+    requests: int = 0
 
 
 def _operations(served: Served) -> list[Any]:
@@ -58,20 +97,41 @@ def _operations(served: Served) -> list[Any]:
     return operations
 
 
+def _send(case: Any, target: Target, pinned: dict[str, str], session: requests.Session) -> None:
+    """``case`` to ``target``, its pinned stack made that server's; no server error."""
+    if "stack_uid" in pinned:
+        case.path_parameters["stack_uid"] = target.stack_uid
+    response = case.call(
+        base_url=target.served.address,
+        session=session,
+        headers=target.headers,
+        verify=str(target.served.ca),
+        timeout=10,
+    )
+    target.statuses.add(response.status_code)
+    target.requests += 1
+    try:
+        case.validate_response(response, checks=[not_a_server_error], headers=target.headers)
+    except BaseException as failed:
+        failed.add_note(f"on {target.name}")
+        raise
+
+
 def _exercise(
-    operation: Any, mode: GenerationMode, pinned: dict[str, str], examples: int, ctx: dict[str, Any]
+    operation: Any,
+    mode: GenerationMode,
+    pinned: dict[str, str],
+    examples: int,
+    targets: list[Target],
+    session: requests.Session,
 ) -> None:
     strategy = operation.as_strategy(generation_mode=mode, path_parameters=pinned or None)
 
     @settings(BOUNDED, max_examples=examples)
     @given(case=strategy)
     def call(case: Any) -> None:
-        response = case.call(
-            session=ctx["session"], headers=ctx["headers"], verify=ctx["verify"], timeout=10
-        )
-        ctx["statuses"].add(response.status_code)
-        ctx["requests"] += 1
-        case.validate_response(response, checks=[not_a_server_error], headers=ctx["headers"])
+        for target in targets:
+            _send(case, target, pinned, session)
 
     try:
         call()
@@ -107,34 +167,35 @@ def _plan(operation: Any, real: dict[str, str]) -> list[tuple[GenerationMode, di
     ]
 
 
-def test_no_generated_request_gets_a_server_error(served: Served) -> None:
-    real = {
-        "account_id": "acme",
-        "stack_uid": served.stack_uids["dev"],
-        "key": "SCHEMATHESIS_KEY",
-    }
+def test_no_generated_request_gets_a_server_error(servers: dict[str, Served]) -> None:
+    targets = [
+        Target(name, on, {"Authorization": f"Bearer {on.token}"}, on.stack_uids["dev"], set())
+        for name, on in servers.items()
+    ]
+    # Generated against the first server's ids; _send gives each server its own stack uid.
+    real = {"account_id": "acme", "stack_uid": targets[0].stack_uid, "key": "SCHEMATHESIS_KEY"}
     failures: list[str] = []
     started = time.monotonic()
     with requests.Session() as session:
-        ctx: dict[str, Any] = {
-            "session": session,
-            "headers": {"Authorization": f"Bearer {served.token}"},
-            "verify": str(served.ca),
-            "statuses": set(),
-            "requests": 0,
-        }
-        for operation in _operations(served):
+        for operation in _operations(targets[0].served):
             for mode, pinned, examples in _plan(operation, real):
                 try:
-                    _exercise(operation, mode, pinned, examples, ctx)
+                    _exercise(operation, mode, pinned, examples, targets, session)
                 except Exception as exc:  # collect every operation's failure
                     failures.append(f"{operation.label} {mode.value} {pinned}: {exc}")
     elapsed = time.monotonic() - started
-    print(f"schemathesis: {ctx['requests']} requests in {elapsed:.1f} s: {sorted(ctx['statuses'])}")
+    for target in targets:
+        print(
+            f"schemathesis on {target.name}: {target.requests} requests "
+            f"(all servers: {elapsed:.1f} s): {sorted(target.statuses)}"
+        )
     assert failures == []
-    assert not {s for s in ctx["statuses"] if s >= 500}
-    assert {200, 400, 404} <= ctx["statuses"]  # the pinned passes reached the handlers
-    assert served.process.process.poll() is None  # the server is still up
+    assert targets[0].requests == targets[1].requests  # every generated request went to both
+    for target in targets:
+        assert not {s for s in target.statuses if s >= 500}, target.name
+        # The pinned passes reached the handlers.
+        assert {200, 400, 404} <= target.statuses, (target.name, target.statuses)
+        assert target.served.process.process.poll() is None  # the server is still up
 
 
 # -- hand-written edges ----------------------------------------------------------------------

@@ -175,10 +175,15 @@ def test_the_sdk_hands_on_the_throttled_answers_retry_after(
     assert raw.status_code == 503
     wait = int(raw.headers["retry-after"])
     assert throttled.value.retry_after is not None
-    assert wait - 5 <= throttled.value.retry_after <= wait
+    # The SDK's answer came first: the raw one's wait may be shorter (a second boundary passed
+    # between them, as on a loaded machine) or longer (one more hit counted), never by much.
+    assert wait - 5 <= throttled.value.retry_after <= wait + 5
     assert f"retry in {throttled.value.retry_after} s" in throttled.value.message
 
 
+# The three tests on ``served``: SQLite only (tests/conftest.py, DATABASES), as they test the
+# served process and what a client is told; readiness on both databases is in tests/api.
+@pytest.mark.databases("sqlite")
 def test_readyz_on_the_running_server(served: Served) -> None:
     answer = httpx.get(f"{served.address}/readyz", verify=trusting(served.ca), timeout=5)
     assert answer.status_code == 200
@@ -192,6 +197,7 @@ def test_readyz_on_the_running_server(served: Served) -> None:
     assert "/api/3/stacks/{stack_uid}/secrets/{key}" in schema.json()["paths"]
 
 
+@pytest.mark.databases("sqlite")
 def test_a_certificate_that_fails_verification_is_named_as_such(
     served: Served, tmp_path: Path
 ) -> None:
@@ -223,6 +229,7 @@ def test_a_certificate_that_fails_verification_is_named_as_such(
         Client(served.address, served.token, ca_bundle=str(missing))
 
 
+@pytest.mark.databases("sqlite")
 def test_the_tls_port_does_not_speak_plain_http(served: Served) -> None:
     plain = served.address.replace("https://", "http://")
     with pytest.raises(httpx.HTTPError):

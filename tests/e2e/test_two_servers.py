@@ -3,40 +3,27 @@
 Each server keeps the values it opened (core/read_cache.py). What one server writes, the other must
 serve on its very next request, because it checks the level's revision in the database: no
 messages between servers, no time-to-live. Concurrent compare-and-set writes through both lose
-nothing, and the audit chain both append to stays intact.
+nothing, and the audit chain both append to stays intact. The module's tests share the two
+servers (``served_pair``), each on an account of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from stacksafe.client import Client
 from stacksafe.errors import Conflict, PreconditionFailed
-from tests.cli.helpers import Cli
-from tests.e2e.conftest import Launcher, ServerProcess, TlsFiles, init_and_seed, stack_uid, trusting
+from tests.e2e.conftest import ServedPair, ServerProcess, TlsFiles, new_account
 
 INCREMENTS = 25  # compare-and-set increments per server
 ROUNDS = 12  # write-on-one, read-on-the-other rounds
 
 
-@pytest.fixture
-def two_servers(
-    database_url: str, tls: TlsFiles, launch: Launcher, tmp_path: Path
-) -> Iterator[tuple[ServerProcess, ServerProcess, str, str]]:
-    cli = Cli(tmp_path / "data", database_url)
-    token = init_and_seed(cli)
-    web = stack_uid(cli, "web")
-    tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
-    # Two servers on one database under concurrent writes (see start_serve): untraced.
-    servers = (launch(cli, tls_args, measured=False), launch(cli, tls_args, measured=False))
-    for server in servers:
-        server.wait_healthy(trusting(tls.ca))
-    yield servers[0], servers[1], token, web
-    assert cli.in_process().ok("audit", "verify").stdout.startswith("Audit log intact: ")
+@pytest.fixture(scope="module")
+def pair_measured() -> bool:
+    return False  # two servers under concurrent writes (see start_serve): untraced
 
 
 def _client(server: ServerProcess, token: str, tls: TlsFiles) -> Client:
@@ -44,17 +31,18 @@ def _client(server: ServerProcess, token: str, tls: TlsFiles) -> Client:
 
 
 def test_a_write_on_one_server_is_served_by_the_other_at_once(
-    two_servers: tuple[ServerProcess, ServerProcess, str, str], tls: TlsFiles
+    served_pair: ServedPair, tls: TlsFiles
 ) -> None:
-    first, second, token, web = two_servers
+    first, second, token = served_pair.first, served_pair.second, served_pair.token
+    web = new_account(served_pair.local, "written-read")
     with _client(first, token, tls) as a, _client(second, token, tls) as b:
-        a.set_secret("SHARED", "v0", account="acme")
+        a.set_secret("SHARED", "v0", account="written-read")
         for n in range(ROUNDS):
             writer, reader = (a, b) if n % 2 == 0 else (b, a)
             # The reader has the level kept from its previous reveal...
             before = reader.reveal(stack=web)
             writer.set_secret("KEY", f"value {n}", stack=web)
-            writer.set_secret("SHARED", f"shared {n}", account="acme")
+            writer.set_secret("SHARED", f"shared {n}", account="written-read")
             # ...and still serves the new values on its very next request.
             after = reader.reveal(stack=web)
             assert {k: v.reveal() for k, v in after.items()} == {
@@ -67,9 +55,10 @@ def test_a_write_on_one_server_is_served_by_the_other_at_once(
 
 
 def test_concurrent_compare_and_set_through_both_servers_loses_nothing(
-    two_servers: tuple[ServerProcess, ServerProcess, str, str], tls: TlsFiles
+    served_pair: ServedPair, tls: TlsFiles
 ) -> None:
-    first, second, token, web = two_servers
+    first, second, token = served_pair.first, served_pair.second, served_pair.token
+    web = new_account(served_pair.local, "compare-and-set")
     with _client(first, token, tls) as a:
         a.set_secret("COUNTER", "0", stack=web)
 

@@ -4,7 +4,6 @@ is committed, and a failed group fails every one of its submitters (and only the
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -12,24 +11,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
+from stacksafe.errors import StorageUnavailable
 from stacksafe.store import Store
 from stacksafe.store.commit_group import CommitGroup
 from stacksafe.store.transactions import RetryWrite
+from tests.store.scratch import scratch_store, stored, wait_until
 
 
 @pytest.fixture
 def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
-    (tmp_path / "data").mkdir(exist_ok=True)  # where the SQLite URL points
-    store = Store.from_url(database_url)
-    with store.write() as conn:
-        conn.execute(text("CREATE TABLE items (n INTEGER PRIMARY KEY)"))
-    yield store
-    store.close()
-
-
-def stored(store: Store) -> list[int]:
-    with store.read() as conn:
-        return list(conn.execute(text("SELECT n FROM items ORDER BY n")).scalars())
+    with scratch_store(database_url, tmp_path) as store:
+        yield store
 
 
 class Recorder:
@@ -56,14 +48,6 @@ class Recorder:
             raise self.fail_with
         self.groups.append(list(items))
         return [n * n for n in items]
-
-
-def wait_until(condition: object, what: str) -> None:
-    """A bounded poll of state the test cannot be told about (no fixed sleep)."""
-    deadline = time.monotonic() + 30
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.001)
 
 
 def held_first_group(
@@ -235,5 +219,5 @@ def test_a_cancelled_future_does_not_stop_its_group_or_the_next(store: Store) ->
 def test_submit_later_after_close_is_refused(store: Store) -> None:
     group: CommitGroup[int, int] = CommitGroup(store, Recorder(), "test")
     group.close()
-    with pytest.raises(RuntimeError, match="closed"):
-        group.submit_later(1)
+    with pytest.raises(StorageUnavailable, match=r"^the server is stopping; nothing was written"):
+        group.submit_later(1)  # a 503 for the request a stopping server still answers

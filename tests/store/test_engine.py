@@ -421,23 +421,49 @@ def test_a_sqlite_commit_whose_fsync_failed_may_have_been_written() -> None:
     from sqlalchemy import exc as sa_exc
 
     from stacksafe.errors import StorageUnavailable
-    from stacksafe.store.transactions import _Attempt, _storage_errors
+    from stacksafe.store.transactions import Attempt, storage_errors
 
     def failing(code: int) -> sa_exc.OperationalError:
         orig = sqlite3.OperationalError("disk I/O error")
         orig.sqlite_errorcode = code
         return sa_exc.OperationalError("COMMIT", None, orig)
 
-    committing = _Attempt()
+    committing = Attempt()
     committing.committing = True
     for code, maybe in ((10 | 4 << 8, True), (10 | 5 << 8, True), (10 | 3 << 8, False)):
-        with pytest.raises(StorageUnavailable) as caught, _storage_errors("not done", committing):
+        with pytest.raises(StorageUnavailable) as caught, storage_errors("not done", committing):
             raise failing(code)
         assert ("may have been made" in caught.value.message) is maybe, (code, caught.value)
         assert caught.value.message.startswith("database disk I/O error")
     with (
         pytest.raises(StorageUnavailable) as before_commit,
-        _storage_errors("not done", _Attempt()),
+        storage_errors("not done", Attempt()),
     ):
         raise failing(10 | 4 << 8)
     assert "may have been made" not in before_commit.value.message
+
+
+def test_a_postgresql_engine_gives_the_per_level_indexes_their_where(tmp_path: Path) -> None:
+    """store.schema names PostgreSQL's partial-index WHERE only once a PostgreSQL engine is made
+    (so that SQLite never imports PostgreSQL's dialect); then the metadata's DDL is the
+    migrations': each per-level unique index is partial on both databases."""
+    from sqlalchemy.schema import CreateIndex
+
+    from stacksafe.store.schema import metadata
+
+    dialects = [
+        make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none").dialect,  # not connected
+        make_engine(f"sqlite:///{tmp_path / 'x.db'}").dialect,
+    ]
+    per_level = [
+        index
+        for table in metadata.sorted_tables
+        for index in table.indexes
+        if index.name is not None and index.name.endswith("_level")
+    ]
+    assert len(per_level) == 8
+    for index in per_level:
+        for dialect in dialects:
+            ddl = str(CreateIndex(index).compile(dialect=dialect))
+            assert ddl.startswith("CREATE UNIQUE INDEX")
+            assert ddl.endswith(("WHERE stack_id IS NULL", "WHERE stack_id IS NOT NULL")), ddl

@@ -4,6 +4,8 @@ never queued behind a lock, None for whatever goes wrong, a few connections per 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 from typing import Any
 
@@ -11,7 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, bindparam, func, select, text
 
-from stacksafe.store import Store
+from stacksafe.store import Store, loop_reader
 from stacksafe.store.loop_reader import APPLICATION_NAME, CONNECTIONS, LoopReader
 from tests.store.test_commit_group import store
 
@@ -24,6 +26,8 @@ _items = Table("items", MetaData(), Column("n", Integer, primary_key=True))
 BY_N = select(_items.c.n).where(_items.c.n == bindparam("n"))
 # A SELECT that writes: it advances a sequence.
 NEXT = select(func.nextval("items_seq").label("next"))
+# A SELECT that runs for a minute unless something stops it.
+SLOW = select(func.pg_sleep(60).label("slept"))
 
 
 @pytest.fixture
@@ -92,6 +96,43 @@ def test_it_does_not_queue_behind_a_lock(seeded: Store) -> None:
         assert _first(seeded) is None  # given up on, for the ordinary path to wait
         holder.execute("ROLLBACK")
     assert _first(seeded).n == 1
+
+
+@POSTGRESQL
+def test_a_long_statement_is_cancelled_by_the_server(
+    seeded: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop_reader, "STATEMENT_SECONDS", 0.2)
+    # Its own loop, so its connections are opened with the bound above and dropped with it.
+    assert _first(seeded, SLOW) is None  # statement_timeout: for the ordinary path to wait
+    assert _first(seeded).n == 1  # a new connection serves the next read
+    with _admin(seeded) as admin:
+        sleeping = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND state = 'active'",
+            ("%pg_sleep%",),
+        ).fetchone()
+    assert sleeping == (0,)
+
+
+@POSTGRESQL
+def test_a_silent_server_is_given_up_on(seeded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend that stops answering (SIGSTOP: as a hung server or a network dropping packets
+    looks to the client) does not keep the loop's read for ever: None, and a new connection."""
+    monkeypatch.setattr(loop_reader, "STATEMENT_SECONDS", 0.2)
+    reader = _reader(seeded)
+
+    async def reads() -> tuple[Any, Any, Any]:
+        before = await reader.first(BY_N, {"n": 1})
+        (backend,) = await asyncio.to_thread(_reader_backends, seeded)
+        os.kill(backend, signal.SIGSTOP)
+        try:
+            silent = await reader.first(BY_N, {"n": 1})
+        finally:
+            os.kill(backend, signal.SIGCONT)
+        return before, silent, await reader.first(BY_N, {"n": 1})
+
+    before, silent, after = asyncio.run(reads())
+    assert (before.n, silent, after.n) == (1, None, 1)
 
 
 @POSTGRESQL

@@ -23,9 +23,10 @@ async def answer_asgi(
     receive: Receive,
     send: Send,
     answer: Callable[[str], Awaitable[Response]],
-    failed: Callable[[Exception], Response],
+    failed: Callable[[Exception, str], Response],
 ) -> None:
-    """Send ``await answer(request_id)`` (``failed(exc)`` if it raised before sending)."""
+    """Send ``await answer(request_id)`` (``failed(exc, request_id)`` if it raised before
+    sending)."""
     request_id = scope.setdefault("state", {})["request_id"] = request_id_of(scope)
     send_marked = storing_nothing(sending_id(send, request_id))
     started = False
@@ -42,5 +43,5 @@ async def answer_asgi(
         await response(scope, receive, send_once_started)
     except Exception as exc:
         if not started:
-            await failed(exc)(scope, receive, send_once_started)
+            await failed(exc, request_id)(scope, receive, send_once_started)
         raise

@@ -1,9 +1,11 @@
-"""Waiting on the event loop, without a thread, until a reveal's audit event is durable.
+"""Waiting on the event loop, without a thread, until a group commit's thread is done: a
+reveal's audit event durable, a write committed.
 
 A reveal's receipt (core.reveal.Receipt) is completed by the thread that commits its group of
-audit events (store.CommitGroup): the events of many requests at once. This wakes the loop once
-per batch of completions, not once per request: the writer thread queues the loop's futures and
-schedules one call into the loop while none is scheduled.
+audit events (store.CommitGroup): the events of many requests at once; a write's future
+(store.Store.transact_later) by the thread that commits its group of writes. This wakes the
+loop once per batch of completions, not once per request: the writer thread queues the loop's
+futures and schedules one call into the loop while none is scheduled.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ import asyncio
 import threading
 import weakref
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TypeVar
 
 from stacksafe.core.reveal import Receipt
 
-__all__ = ["durable"]
+__all__ = ["durable", "settled"]
+
+T = TypeVar("T")
 
 
 class _Wakeups:
@@ -54,12 +61,25 @@ async def durable(receipt: Receipt) -> None:
     """Return once ``receipt``'s event is durable or has failed (``result()`` then says
     which, without blocking). A cancelled request abandons only its wait: the event is
     written with its group all the same."""
-    if not receipt.pending:
-        return
+    if receipt.pending:
+        await _woken(receipt.when_durable)
+
+
+async def settled(future: Future[T]) -> T:
+    """``future``'s result once a group commit's thread completed it (a write committed,
+    store.Store.transact_later), or its exception. A cancelled request abandons only its
+    wait: the write is committed with its group all the same."""
+    if not future.done():
+        await _woken(lambda callback: future.add_done_callback(lambda _: callback()))
+    return future.result()  # done: never blocks
+
+
+async def _woken(when_done: Callable[[Callable[[], None]], None]) -> None:
+    """Wait until ``when_done``'s callback is called, from whatever thread calls it."""
     loop = asyncio.get_running_loop()
     wakeups = _WAKEUPS.get(loop)
     if wakeups is None:
         wakeups = _WAKEUPS.setdefault(loop, _Wakeups(loop))
-    future: asyncio.Future[None] = loop.create_future()
-    receipt.when_durable(lambda: wakeups.ready(future))
-    await future
+    waiter: asyncio.Future[None] = loop.create_future()
+    when_done(lambda: wakeups.ready(waiter))
+    await waiter

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from stacksafe.api.request_id import request_id_of
 from stacksafe.errors import StacksafeError, Throttled
 
 __all__ = [
@@ -87,13 +88,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    return unexpected_response(request.method, request.url.path, exc)
+    # Starlette answers this outside every middleware (its ServerErrorMiddleware), so what
+    # api.request_id and api.no_store would add is added here: the id they gave the request.
+    scope = request.scope
+    request_id = scope.get("state", {}).get("request_id") or request_id_of(scope)
+    response = unexpected_response(request.method, request.url.path, exc, request_id)
+    response.headers["Request-Id"] = request_id
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
-def unexpected_response(method: str, path: str, exc: Exception) -> JSONResponse:
-    """The 500 for an exception nothing expected, logged by type only."""
-    # The message may quote data; log the type and request id only.
-    log.error("unexpected %s on %s %s", type(exc).__name__, method, path)
+def unexpected_response(method: str, path: str, exc: Exception, request_id: str) -> JSONResponse:
+    """The 500 for an exception nothing expected, logged by type and request id only."""
+    # The message may quote data: never logged, never sent.
+    log.error("unexpected %s on %s %s (request %s)", type(exc).__name__, method, path, request_id)
     return error_response(
         500, "internal_error", "the server failed; the operator can find the request in its log"
     )

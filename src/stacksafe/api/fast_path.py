@@ -98,7 +98,9 @@ class FastPath:
             receive,
             send,
             lambda request_id: self._answer(asked, scope, request_id),
-            lambda exc: unexpected_response(scope["method"], scope["path"], exc),
+            lambda exc, request_id: unexpected_response(
+                scope["method"], scope["path"], exc, request_id
+            ),
         )
 
     async def _answer(self, asked: Asked, scope: Scope, request_id: str) -> Response:

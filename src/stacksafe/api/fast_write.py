@@ -31,10 +31,11 @@ from starlette.types import Message, Receive, Scope, Send
 from stacksafe.api import deps
 from stacksafe.api.asgi_answer import answer_asgi
 from stacksafe.api.deps import ApiState
+from stacksafe.api.durable import settled
 from stacksafe.api.errors import stacksafe_error_response, unexpected_response
 from stacksafe.api.metrics.http import ROUTE_NOTED
 from stacksafe.api.metrics.labels import FAST_ROUTES
-from stacksafe.api.routes.secrets import WRITE_RESOLVERS, put_one
+from stacksafe.api.routes.secrets import WRITE_RESOLVERS, put_one, put_one_later, written_answer
 from stacksafe.api.schemas import SecretUpdate
 from stacksafe.core.access import Principal
 from stacksafe.core.installation import Installation
@@ -150,7 +151,9 @@ class FastWrite:
             receive,
             send,
             lambda request_id: self._answer(wanted, value, scope, request_id),
-            lambda exc: unexpected_response(scope["method"], scope["path"], exc),
+            lambda exc, request_id: unexpected_response(
+                scope["method"], scope["path"], exc, request_id
+            ),
         )
 
     async def _answer(self, wanted: Wanted, value: str, scope: Scope, request_id: str) -> Response:
@@ -165,6 +168,12 @@ class FastWrite:
         try:  # the caller and the stack at hand: counted here, as deps.caller would
             known = await _at_hand(installation, asker, ref, source_ip, request_id)
             kept = None if known is None else (known[0], deps.counted(state, known[0]))
+            if known is not None and kept is not None:
+                # On SQLite, the write itself handed to the group commit's thread, no hop.
+                later = put_one_later(installation, kept[0], known[1], key, body)
+                if later is not None:
+                    written = await settled(later)
+                    return written_answer(_headers_set(kept[1]), written)
         except StacksafeError as exc:
             return stacksafe_error_response(exc)
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stacksafe.cli import collector
 from stacksafe.errors import ConfigurationError
 from stacksafe.model import Secret, SecretValue, Tombstone
 from stacksafe.settings import ClientSettings
@@ -246,6 +247,7 @@ def remote_client(settings: ClientSettings | None = None) -> Iterator[Client | N
     from stacksafe.client import Client
 
     with Client(address, credential_of(settings), ca_bundle=settings.ca_bundle) as client:
+        collector.started()
         yield client
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stacksafe.cli import collector
 from stacksafe.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ def opened_installation(data_dir: Path | None) -> Iterator[Installation]:
     from stacksafe.core.installation import open_installation
 
     installation = open_installation(settings_for(data_dir))
+    collector.started()
     try:
         yield installation
     finally:

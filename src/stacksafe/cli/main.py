@@ -116,6 +116,9 @@ def _invoke(application: typer.Typer) -> None:
 
 
 def main() -> None:
+    from stacksafe.cli import collector
+
+    collector.pause()  # until the command has started (cli.collector)
     try:
         _start()
     except StacksafeError as exc:
@@ -140,3 +143,5 @@ def main() -> None:
         # Not 1: `scan` (and `rotation run`) exit 1 for "found something" / "a rotation
         # failed", which a crash must not pass for. 70 is sysexits' EX_SOFTWARE.
         sys.exit(UNEXPECTED_EXIT)
+    finally:
+        collector.resume()  # a command that ended before it started (an error, --help)

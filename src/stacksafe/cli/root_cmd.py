@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
@@ -11,6 +10,9 @@ __all__ = ["package_version", "root"]
 
 
 def package_version() -> str:
+    # Imported here: importlib.metadata costs every command's start more than --version needs.
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("stacksafe")
     except PackageNotFoundError:  # a source tree on sys.path, not installed

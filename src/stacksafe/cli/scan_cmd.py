@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from stacksafe.cli import collector
 from stacksafe.cli.common import AccountOption, DataDirOption, StackOption
 from stacksafe.errors import Forbidden, InvalidInput
 from stacksafe.scan import (
@@ -188,6 +189,7 @@ def scan(
         include_binary=include_binary,
         disabled=settings.disable,
     )
+    collector.started()
     result: ScanResult
     if git:
         result = scan_git(Path(given[0] if given else "."), detectors, since, skip)

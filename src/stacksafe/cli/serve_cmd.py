@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stacksafe.cli import collector
 from stacksafe.cli.common import DataDirOption, local_actor
 from stacksafe.core.validation import parse_duration
 from stacksafe.errors import AddressUnavailable, ConfigurationError, InvalidInput
@@ -23,12 +24,16 @@ from stacksafe.settings import ServerSettings, Settings
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["FIRST_OWNER", "SHUTDOWN_TIMEOUT", "serve"]
+__all__ = ["FIRST_OWNER", "SHUTDOWN_TIMEOUT", "WORKER_HEALTHCHECK_SECONDS", "serve"]
 
 FIRST_OWNER = "owner@localhost"
 # Seconds a stopping server (SIGTERM, Ctrl-C) gives requests in flight before it cancels them:
 # under the 30 s an orchestrator (Kubernetes, systemd, docker stop: 10 s) allows by default.
 SHUTDOWN_TIMEOUT = 8
+# Seconds a worker (--workers > 1) may leave the supervisor's health check unanswered before
+# it is killed and replaced, with every request in flight on it. uvicorn's 5 s is met by a
+# worker that a loaded machine gives no CPU for a moment; a hung one is still replaced.
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def _first_start(settings: Settings) -> None:
@@ -163,8 +168,10 @@ def serve(
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=shutdown_timeout,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         http=VaultListProtocol,  # httptools, and Vault's LIST method (cli.list_method)
     )
+    collector.started()  # the app's lifespan freezes again what it built (api.app)
     _run(config, listening)
 
 

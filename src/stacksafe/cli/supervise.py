@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import BinaryIO
 
+from stacksafe.cli import collector
 from stacksafe.cli.watch import Watcher
 from stacksafe.core.masking import Masker
 from stacksafe.errors import StacksafeError
@@ -162,6 +163,7 @@ def supervise(
 ) -> int:
     """Run ``command`` under supervision until it exits on its own or is signalled; the
     environment (and the values to mask) come from ``environment()``, again on every restart."""
+    collector.started()
     on_terminal = sys.stdin.isatty()
     noted: list[int] = []  # signals received, not yet acted on (appended by the handler)
     ending = threading.Event()

@@ -20,7 +20,7 @@ from stacksafe.core.metering import Meter
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.read_cache import ReadCache
 from stacksafe.core.reference_free import ReferenceFree
-from stacksafe.core.workload.keys import IssuerKeys
+from stacksafe.core.workload.key_sets import IssuerKeys
 from stacksafe.crypto import (
     DataKeyCache,
     KeyedHash,
@@ -107,7 +107,7 @@ class Installation:
     # Stack uids by the (account, stack) a KV path named them with (core.kv.paths).
     kv_stack_uids: dict[tuple[str, str], str] = field(default_factory=dict)
     # Workload logins: the clock leeway of JWT checks, and the issuers' keys as last read or
-    # fetched (core.workload.keys).
+    # fetched (core.workload.key_sets).
     jwt_leeway_seconds: int = DEFAULT_JWT_LEEWAY_SECONDS
     issuer_keys: IssuerKeys = field(default_factory=IssuerKeys)
     # Told of reveals, audit commits and logins (core.metering): a serving app puts its

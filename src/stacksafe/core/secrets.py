@@ -8,9 +8,10 @@ the audit event; writes append versions (core.version_writes) sealed under the l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 
-from stacksafe.core.access import Action, Principal
+from stacksafe.core.access import Action, Principal, authorize
 from stacksafe.core.audit import record
 from stacksafe.core.data_keys import sealing_key
 from stacksafe.core.expansion import check_expansion, check_written
@@ -24,7 +25,7 @@ from stacksafe.core.reveal import RevealQuery, reveal
 from stacksafe.core.tenancy import Target
 from stacksafe.core.validation import validate_environment, validate_key, validate_value
 from stacksafe.core.version_writes import Expected, append_version, prune_after_write
-from stacksafe.errors import BrokenReferences, Conflict, InvalidInput, NotFound
+from stacksafe.errors import BrokenReferences, Conflict, Forbidden, InvalidInput, NotFound
 from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import environments as environment_queries
@@ -44,6 +45,7 @@ __all__ = [
     "one_secret",
     "restrict_secret",
     "set_secret",
+    "set_secret_later",
     "unset_secret",
 ]
 
@@ -203,12 +205,50 @@ def set_secret(
     (account level only) restricts which stacks inherit the key, in the same transaction as the
     value: ``()`` lifts a restriction, None leaves it as it is (none, for a new key).
     """
+    work = _setting(installation, actor, target, key, value, expected_version, environments)
+    return installation.store.transact(work, f"setting {key!r}", grouped=True)
+
+
+def set_secret_later(
+    installation: Installation, actor: Principal, target: Target, key: str, value: SecretValue
+) -> Future[Secret] | None:
+    """``set_secret`` of a plain value without a thread, for a face on an event loop: a future
+    completed once the write is durably committed (store.Store.transact_later), or with what
+    ``set_secret`` would raise. None, having done and recorded nothing, when it cannot be done
+    so: on PostgreSQL, or when ``actor`` may not write there (``set_secret``, in a thread,
+    records the refusal). What is checked before the write is CPU only (no I/O): the key and
+    value, the permission, the value's fingerprint."""
+    if installation.store.write_group() is None:
+        return None
+    try:
+        work = _setting(installation, actor, target, key, value, None, None, on_loop=True)
+    except (Forbidden, NotFound):
+        return None
+    return installation.store.transact_later(work, f"setting {key!r}")
+
+
+def _setting(
+    installation: Installation,
+    actor: Principal,
+    target: Target,
+    key: str,
+    value: SecretValue,
+    expected_version: Expected,
+    environments: Sequence[str] | None,
+    *,
+    on_loop: bool = False,
+) -> Callable[[Connection], Secret]:
+    """``set_secret``'s checks, then its work in the write's transaction. A refusal is
+    recorded (core.guard.allow), or only raised ``on_loop`` (core.access.authorize)."""
     validate_key(key)
     generated = auto_generated(value)
     value = value if generated is None else generated
     validate_value(key, value, installation.max_value_bytes)
     restriction = _restriction(target, environments)
-    _allow(installation, actor, _write_action(target), target, key=key)
+    if on_loop:
+        authorize(actor, _write_action(target), target.account, target.stack)
+    else:
+        _allow(installation, actor, _write_action(target), target, key=key)
     value_print = fingerprint(installation, value)
 
     def work(conn: Connection) -> Secret:
@@ -241,7 +281,7 @@ def set_secret(
         prune_after_write(conn, installation, actor, target, [key])
         return written
 
-    return installation.store.transact(work, f"setting {key!r}")
+    return work
 
 
 def unset_secret(
@@ -284,7 +324,7 @@ def unset_secret(
         )
         prune_after_write(conn, installation, actor, target, [key])
 
-    installation.store.transact(work, f"unsetting {key!r}")
+    installation.store.transact(work, f"unsetting {key!r}", grouped=True)
 
 
 def effective_values(

@@ -15,17 +15,9 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from joserfc import jwt
-from joserfc.errors import (
-    ExpiredTokenError,
-    InvalidClaimError,
-    InvalidKeyIdError,
-    JoseError,
-    MissingClaimError,
-    SecurityWarning,
-    UnsupportedAlgorithmError,
-)
-from joserfc.jwk import KeySet
+# joserfc is imported by the functions that use it: every server and local command builds an
+# installation, and only a JWT's check needs joserfc (and, through it, most of
+# cryptography's X.509 and key modules: bench/README.md, "Start-up").
 
 __all__ = [
     "ALGORITHMS",
@@ -52,7 +44,8 @@ ALGORITHMS = (
 )
 # joserfc warns on every EdDSA check (RFC 9864 deprecates the name in favour of "Ed25519"), but
 # issuers sign with it today; the warning says nothing an operator could act on.
-warnings.filterwarnings("ignore", "EdDSA is deprecated via RFC 9864", SecurityWarning)
+# (Matched by its message: its class, joserfc's SecurityWarning, is not imported yet.)
+warnings.filterwarnings("ignore", "EdDSA is deprecated via RFC 9864")
 _PUBLIC_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k"})
 
@@ -91,6 +84,9 @@ class JwkSet:
             kept.append(key)
         if not kept:
             raise ValueError(f"{where} has no public signing key (RSA, EC or OKP)")
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         try:
             self._keys = KeySet.import_key_set({"keys": kept})
         except (JoseError, ValueError, TypeError) as exc:
@@ -106,6 +102,9 @@ def verified_claims(token: str, keys: JwkSet) -> dict[str, Any]:
 
     Raises ``UnknownKey`` when its ``kid`` is not in the set, ``JwtRefused`` for anything else.
     """
+    from joserfc import jwt
+    from joserfc.errors import InvalidKeyIdError, JoseError, UnsupportedAlgorithmError
+
     try:
         decoded = jwt.decode(token, keys._keys, algorithms=ALGORITHMS)
     except InvalidKeyIdError:
@@ -131,6 +130,9 @@ def check_registered_claims(
     """``iss`` is ``issuer``; ``aud`` holds one of ``audiences`` (required: a token without an
     audience is refused); ``exp`` is required and in the future; ``nbf`` and ``iat`` are not in
     the future; each within ``leeway`` seconds."""
+    from joserfc import jwt
+    from joserfc.errors import ExpiredTokenError, InvalidClaimError, MissingClaimError
+
     registry = jwt.JWTClaimsRegistry(
         now=now,
         leeway=leeway,

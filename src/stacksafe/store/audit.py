@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -21,14 +22,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from stacksafe.model import AuditEvent
 from stacksafe.store.driver import DriverStatement
 from stacksafe.store.outages import storage_unavailable
 from stacksafe.store.schema import audit_details, audit_events, audit_head
 from stacksafe.store.transactions import retryable
+from stacksafe.store.upsert import dialect_insert
 
 __all__ = [
     "EVENT_FIELDS",
@@ -137,14 +137,15 @@ _EVENT_COLUMNS = [c.key for c in audit_events.c]
 _LOCK_HEAD_DRIVER = DriverStatement(_LOCK_HEAD)
 _MOVE_HEAD_DRIVER = DriverStatement(_MOVE_HEAD)
 _INSERT_EVENTS_DRIVER = DriverStatement(insert(audit_events), _EVENT_COLUMNS)
-# (SQLite's, PostgreSQL's): ON CONFLICT DO NOTHING is spelled per dialect.
-_INSERT_DETAILS_DRIVER = tuple(
-    DriverStatement(
-        dialect_insert(audit_details).on_conflict_do_nothing(index_elements=["digest"]),
+
+
+@functools.cache
+def _insert_details_driver(dialect: str) -> DriverStatement:
+    """ON CONFLICT DO NOTHING is spelled per dialect: one statement for each, made once."""
+    return DriverStatement(
+        dialect_insert(dialect, audit_details).on_conflict_do_nothing(index_elements=["digest"]),
         ["digest", "detail"],
     )
-    for dialect_insert in (sqlite_insert, postgresql_insert)
-)
 
 
 def lock_head(conn: Connection, genesis: bytes) -> tuple[int, bytes]:
@@ -200,7 +201,7 @@ def insert_details(conn: Connection, details: Mapping[bytes, str]) -> None:
     """Shared detail texts by digest, each stored unless it is already (one statement)."""
     if not details:
         return
-    _INSERT_DETAILS_DRIVER[conn.dialect.name == "postgresql"].executemany(
+    _insert_details_driver(conn.dialect.name).executemany(
         conn, [{"digest": digest, "detail": text} for digest, text in details.items()]
     )
 

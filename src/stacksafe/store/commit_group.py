@@ -12,12 +12,32 @@ from typing import Generic, TypeVar, cast
 
 from sqlalchemy import Connection
 
+from stacksafe.errors import StorageUnavailable
+from stacksafe.store.outages import NOT_WRITTEN
 from stacksafe.store.transactions import Store
 
-__all__ = ["CommitGroup"]
+__all__ = ["CommitGroup", "Failed"]
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
+
+
+class _Wake:
+    """Wakes the one thread waiting behind an entry, once: a lock taken when made, released to
+    wake it (what ``threading.Event`` does through a ``Condition`` of its own, measured at
+    several per cent of a write's CPU when every member of a group paid for one)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def wait(self) -> None:
+        self._lock.acquire()
+
+    def set(self) -> None:
+        self._lock.release()
 
 
 class _Submitted(Generic[ItemT, ResultT]):
@@ -26,12 +46,22 @@ class _Submitted(Generic[ItemT, ResultT]):
     def __init__(self, item: ItemT, future: Future[ResultT] | None = None) -> None:
         self.item = item
         # A thread waits behind the entry (``submit``) unless a future tells the outcome.
-        self.wake = threading.Event() if future is None else None
+        self.wake = _Wake() if future is None else None
         self.lead = False
         self.finished = False
         self.result: ResultT | None = None
         self.error: BaseException | None = None
         self.future = future  # ``submit_later``
+
+
+class Failed:
+    """A member's own failure, returned by a group's write in place of its result: the group
+    committed, this member's item did not (store.write_group)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 def _settle(future: Future[ResultT], result: ResultT | None, failure: BaseException | None) -> None:
@@ -95,7 +125,8 @@ class CommitGroup(Generic[ItemT, ResultT]):
     def _enqueue(self, entry: _Submitted[ItemT, ResultT]) -> None:
         with self._lock:
             if self._closed:
-                raise RuntimeError(f"{self._what}: the store is closed")
+                # A request the stopping server still answers: 503, nothing written.
+                raise StorageUnavailable(f"the server is stopping; {NOT_WRITTEN}", "store closed")
             self._pending.append(entry)
             start = not self._writing
             if start:
@@ -120,12 +151,23 @@ class CommitGroup(Generic[ItemT, ResultT]):
         while True:
             wake.wait()
             wake.clear()
-            if self._closed and not self.waiting:
+            if self._leads():
+                # Whatever the group's write raised was delivered to every member; the thread
+                # lives on for the next group.
+                with contextlib.suppress(BaseException):
+                    self._write_group()
+            elif self._closed and not self.waiting:
                 return
-            # Whatever the group's write raised was delivered to every member; the thread
-            # lives on for the next group.
-            with contextlib.suppress(BaseException):
-                self._write_group()
+            # Woken by ``close`` while another thread leads: that leader writes what is
+            # pending, and wakes this thread again once nothing is (``_write_group``).
+
+    def _leads(self) -> bool:
+        """Whether this group's writer thread was handed the next group: its first entry
+        leads, and no thread waits behind it (``_enqueue``, ``_write_group``). Only then may
+        it write, or two threads would lead at once."""
+        with self._lock:
+            head = self._pending[0] if self._pending else None
+            return head is not None and head.lead and head.wake is None
 
     def close(self) -> None:
         """Let the writer thread end once nothing is pending (the store is closing)."""
@@ -164,18 +206,20 @@ class CommitGroup(Generic[ItemT, ResultT]):
         failure: BaseException | None = None
         started = time.perf_counter()
         try:
-            results = self._store.transact(
-                lambda conn: self._write(conn, [entry.item for entry in group]), self._what
-            )
+            results = self._written([entry.item for entry in group])
             if len(results) != len(group):
                 raise RuntimeError(f"{self._what}: {len(results)} results for {len(group)} items")
             for entry, result in zip(group, results, strict=True):
-                entry.result = result
+                if isinstance(result, Failed):
+                    entry.error = result.error
+                else:
+                    entry.result = result
         except BaseException as exc:  # every waiter must learn the outcome
             failure = exc
         elapsed = time.perf_counter() - started
         for entry in group:
-            entry.error = failure
+            if failure is not None:
+                entry.error = self._failed(entry.item, failure)
             entry.finished = True
         with self._lock:
             successor = self._pending[0] if self._pending else None
@@ -185,16 +229,29 @@ class CommitGroup(Generic[ItemT, ResultT]):
                 successor.lead = True
         for entry in group:
             if entry.wake is not None:
-                entry.wake.set()
+                if not entry.lead:  # a leading submit's own entry: nobody waits behind it
+                    entry.wake.set()
             elif entry.future is not None:
-                _settle(entry.future, entry.result, failure)
+                _settle(entry.future, entry.result, entry.error)
         if successor is not None:
             if successor.wake is not None:
                 successor.wake.set()
             else:  # nobody waits behind it: the writer thread leads the next group
                 self._writer().set()
+        elif self._closed and self._writer_wake is not None:
+            self._writer_wake.set()  # nothing left: the writer thread may end (``close``)
         if self._observe is not None:
             with contextlib.suppress(Exception):  # metrics never fail a write
                 self._observe(len(group), elapsed, failure is None)
         if failure is not None and not isinstance(failure, Exception):
             raise failure  # KeyboardInterrupt and the like: the leader's thread stops
+
+    def _written(self, items: Sequence[ItemT]) -> Sequence[ResultT | Failed]:
+        """The group's transaction: one result per item, or a member's own ``Failed``; what it
+        raises fails every member (``_failed``)."""
+        return self._store.transact(lambda conn: self._write(conn, items), self._what)
+
+    def _failed(self, item: ItemT, failure: BaseException) -> BaseException:
+        """What the member submitting ``item`` is told when its group's transaction failed."""
+        del item  # the same for every member here
+        return failure

@@ -7,7 +7,8 @@ processing per row, result wrapping), while holding the GIL the event loop needs
 driver, a small fraction of that (bench/README.md, api_bench.py).
 
 The write of one secret (core.secrets.set_secret) runs its statements this way too, for the same
-reason: a dozen of them per write were most of its CPU (bench/README.md, server_cpu.py).
+reason: a dozen of them per write were most of its CPU (bench/README.md, server_cpu.py); and so
+do the savepoints of a group commit's writes (store.write_group).
 
 A ``DriverStatement`` is compiled once per dialect by SQLAlchemy itself (so the SQL, the
 parameter style and order, and each parameter's conversion are SQLAlchemy's own, e.g. UTC
@@ -28,7 +29,7 @@ from sqlalchemy import Connection, Dialect, Select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.expression import Executable
 
-__all__ = ["Compiled", "DriverStatement", "RowShape"]
+__all__ = ["Compiled", "DriverStatement", "RowShape", "run_plain"]
 
 
 class DriverStatement:
@@ -137,6 +138,13 @@ class RowShape:
                 for convert, value in zip(self._converters, raw, strict=True)
             )
         )
+
+
+def run_plain(conn: Connection, sql: str) -> None:
+    """A statement without parameters or rows (a savepoint's: store.write_group), through the
+    driver: SQLAlchemy's ``begin_nested`` compiled its SAVEPOINT and RELEASE anew each time,
+    measured at a sixth of a grouped write's CPU."""
+    _run(conn, sql, lambda cursor: cursor.execute(sql)).close()
 
 
 def _run(conn: Connection, sql: str, work: Callable[[Any], Any]) -> Any:

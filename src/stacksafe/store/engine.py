@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import QueuePool
 
 from stacksafe.errors import ConfigurationError
+from stacksafe.store.schema import postgresql_options
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -121,6 +122,7 @@ def make_engine(url: str, pool: PoolLimits | None = None, **kwargs: Any) -> Engi
             raise ConfigurationError(
                 f"PostgreSQL driver {parsed.drivername!r} is not supported; use postgresql+psycopg://"
             )
+        postgresql_options()  # the metadata's indexes as PostgreSQL has them (store.schema)
         try:
             # pool_pre_ping: a connection the server closed (a restart, an idle timeout) is
             # replaced when it is next taken from the pool, instead of failing a request.

@@ -6,10 +6,9 @@ The store counts; what is counted, the limits and what a count means are core.gu
 from __future__ import annotations
 
 from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from stacksafe.store.schema import failures
+from stacksafe.store.upsert import dialect_insert
 
 __all__ = [
     "add_counts",
@@ -26,9 +25,8 @@ BATCH_ROWS = 500  # rows per statement of ``add_counts`` and targets per ``count
 def add_failure(conn: Connection, target: bytes, period: int, expires: int) -> int:
     """Count one failure of ``target`` in ``period``: the period's count after it. One
     statement (an upsert), so concurrent failures on any server each count once."""
-    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
     upsert = (
-        dialect_insert(failures)
+        dialect_insert(conn.dialect.name, failures)
         .values(target=target, period=period, failed=1, expires=expires)
         .on_conflict_do_update(
             index_elements=["target", "period"], set_={"failed": failures.c.failed + 1}
@@ -42,11 +40,10 @@ def add_counts(conn: Connection, rows: list[tuple[bytes, int, int, int]]) -> Non
     """Add ``(target, period, count, expires)`` rows to the counts, creating what is missing;
     in a stable order (target, period), so that concurrent batches on PostgreSQL lock their
     rows in the same order instead of deadlocking."""
-    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
     ordered = sorted(row for row in rows if row[2] > 0)
     for start in range(0, len(ordered), BATCH_ROWS):
         chunk = ordered[start : start + BATCH_ROWS]
-        statement = dialect_insert(failures).values(
+        statement = dialect_insert(conn.dialect.name, failures).values(
             [
                 {"target": target, "period": period, "failed": count, "expires": expires}
                 for target, period, count, expires in chunk

@@ -3,7 +3,7 @@
 Every statement that inserts a key version asks ``level_write`` for the id of its transaction's
 write of that level, and stamps the version with it (``secret_versions.level_write_id``). The
 first ask in a transaction inserts the row; later ones are given the same id (kept on the
-connection for that transaction only).
+connection for that transaction only; in a group commit, for that member's savepoint).
 
 Ids must follow commit order for the writes a path counts, or version numbers would shift when
 a write that took an earlier id commits later. SQLite runs one writer at a time (BEGIN
@@ -23,6 +23,7 @@ from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, u
 from stacksafe.errors import NotFound
 from stacksafe.store.driver import DriverStatement
 from stacksafe.store.schema import accounts, level_writes, stacks
+from stacksafe.store.write_group import write_of
 
 __all__ = [
     "counted_writes",
@@ -45,11 +46,12 @@ class _Kept(NamedTuple):
 
 
 def _this_transaction(conn: Connection, name: str) -> dict[Level, Any]:
-    """A dict kept on the connection under ``name`` for its current transaction only."""
-    transaction = conn.get_transaction()
+    """A dict kept on the connection under ``name`` for its current write only: its
+    transaction, or its member's savepoint in a group commit (store.write_group)."""
+    write = write_of(conn)
     kept: tuple[Any, dict[Level, Any]] | None = conn.info.get(name)
-    if kept is None or kept[0] is not transaction:
-        kept = (transaction, {})
+    if kept is None or kept[0] is not write:
+        kept = (write, {})
         conn.info[name] = kept
     return kept[1]
 

@@ -10,9 +10,13 @@ loop, which serves other requests meanwhile:
 - autocommit: one statement is its own transaction, so it sees one snapshot, as ``Store.read``
   does; each call is one statement, sent when it is made (nothing is kept between calls);
 - read only (``default_transaction_read_only``): this path cannot write, whatever it is given;
-- it does not queue behind a lock (``lock_timeout``), and whatever goes wrong with the database
-  (an error, a lost connection, a closed store: any ``psycopg.Error`` or ``OSError``) gives
-  ``None``: the caller takes the ordinary path, which waits as it should and words any error.
+- it does not queue behind a lock (``lock_timeout``) nor wait long for an answer: the server
+  cancels a statement after ``STATEMENT_SECONDS`` (``statement_timeout``), and a server that goes
+  silent (a stopped backend, a network that drops packets) is given up a second later, since
+  the loop must not keep a request for ever; whatever goes wrong with the database (an error, a
+  lost connection, a closed store, no answer in time: any ``psycopg.Error``, ``OSError`` or the
+  wait's ``TimeoutError``) gives ``None``: the caller takes the ordinary path, which waits as
+  it should and words any error.
   After a failed connect the reader answers ``None`` for ``RECONNECT_SECONDS`` rather than
   making every request try again first;
 - at most ``CONNECTIONS`` connections, opened when first needed by the loop that uses them; a
@@ -39,17 +43,26 @@ from sqlalchemy import Engine, Select
 from stacksafe.store.nowait import NoWaitStatement, NoWaitStatements
 from stacksafe.store.prepared_reads import PreparedReads
 
-__all__ = ["APPLICATION_NAME", "CONNECTIONS", "RECONNECT_SECONDS", "LoopReader"]
+__all__ = [
+    "APPLICATION_NAME",
+    "CONNECTIONS",
+    "RECONNECT_SECONDS",
+    "STATEMENT_SECONDS",
+    "LoopReader",
+]
 
 # Connections per reader (so per server process), on top of the engine's pool.
 CONNECTIONS = 4
 RECONNECT_SECONDS = 1.0
 APPLICATION_NAME = "stacksafe loop reader"
-# What a connection of this reader is: read only, and never queued behind a lock for long
-# (the ordinary path waits, in a thread).
-_SESSION = "SET default_transaction_read_only = on; SET lock_timeout = 100"
+# The hot read is one statement on an index: one that runs this long is stuck, and the ordinary
+# path (in a thread) is the one to wait and word what is wrong.
+STATEMENT_SECONDS = 5.0
+# How much longer than that the reader waits for the server's answer (or its cancellation).
+_SILENCE_MARGIN_SECONDS = 1.0
 
-# What the database doing wrong raises (the ordinary path words it).
+# What the database doing wrong raises (the ordinary path words it); OSError includes the
+# TimeoutError of a server that did not answer in time (asyncio.timeout's).
 _UNREADABLE = (psycopg.Error, OSError)
 
 _Connection = psycopg.AsyncConnection[tuple[Any, ...]]
@@ -116,10 +129,11 @@ class LoopReader:
             if taken is None:
                 return None
             try:
-                raw = await taken.first(name, compiled.sql, parameters)
+                async with asyncio.timeout(STATEMENT_SECONDS + _SILENCE_MARGIN_SECONDS):
+                    raw = await taken.first(name, compiled.sql, parameters)
             except BaseException as exc:
-                # Whatever it was (cancelled mid-statement too), the connection is in no fit
-                # state for another read.
+                # Whatever it was (cancelled mid-statement, no answer in time too), the
+                # connection is in no fit state for another read.
                 self._drop(connections, taken.connection)
                 if _unreadable(exc) or (self._closed and isinstance(exc, Exception)):
                     return None
@@ -160,7 +174,7 @@ class LoopReader:
             return None
         connections.every.add(connection)
         try:
-            await connection.execute(_SESSION)
+            await connection.execute(_session())
         except BaseException as exc:
             self._drop(connections, connection)
             if _unreadable(exc):
@@ -195,6 +209,16 @@ class LoopReader:
                 loop.call_soon_threadsafe(functools.partial(connections.finish, reading=False))
             except RuntimeError:  # closed meanwhile: nothing of it runs any more
                 connections.finish()
+
+
+def _session() -> str:
+    """What a connection of this reader is: read only, never queued behind a lock for long, and
+    never running a statement for long (the ordinary path waits, in a thread)."""
+    milliseconds = round(STATEMENT_SECONDS * 1000)
+    return (
+        "SET default_transaction_read_only = on; SET lock_timeout = 100; "
+        f"SET statement_timeout = {milliseconds}"
+    )
 
 
 def _unreadable(exc: BaseException) -> bool:

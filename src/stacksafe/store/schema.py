@@ -108,6 +108,27 @@ metadata = MetaData(naming_convention=naming)
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
+# The per-level unique indexes and their WHERE: PostgreSQL's spelling of it is given to the
+# metadata by ``postgresql_options`` when a PostgreSQL engine is made (store.engine), not here:
+# naming a ``postgresql_`` option imports SQLAlchemy's PostgreSQL dialect (to check the name),
+# which a process on SQLite (every local CLI command) does not need (bench/README.md,
+# "Start-up"). The migrations create the indexes with both spellings.
+_PARTIAL: list[tuple[Index, str]] = []
+
+
+def _level_unique(name: str, *columns: str, where: str) -> Index:
+    """A unique index over ``columns`` of the rows of one kind of level (``where``)."""
+    index = Index(name, *columns, unique=True, sqlite_where=text(where))
+    _PARTIAL.append((index, where))
+    return index
+
+
+def postgresql_options() -> None:
+    """Give the per-level unique indexes PostgreSQL's WHERE (again is harmless)."""
+    for index, where in _PARTIAL:
+        index.dialect_options["postgresql"]["where"] = text(where)
+
+
 master_keys = Table(
     "master_keys",
     metadata,
@@ -163,22 +184,8 @@ data_keys = Table(
     Column("wrapped_key", LargeBinary, nullable=False),
     Column("seal_count", BigInteger, nullable=False, server_default=text("0")),
     Column("created_at", UTCDateTime, nullable=False),
-    Index(
-        "uq_data_keys_account_level",
-        "account_id",
-        "version",
-        unique=True,
-        sqlite_where=text("stack_id IS NULL"),
-        postgresql_where=text("stack_id IS NULL"),
-    ),
-    Index(
-        "uq_data_keys_stack_level",
-        "stack_id",
-        "version",
-        unique=True,
-        sqlite_where=text("stack_id IS NOT NULL"),
-        postgresql_where=text("stack_id IS NOT NULL"),
-    ),
+    _level_unique("uq_data_keys_account_level", "account_id", "version", where="stack_id IS NULL"),
+    _level_unique("uq_data_keys_stack_level", "stack_id", "version", where="stack_id IS NOT NULL"),
 )
 
 secrets = Table(
@@ -197,22 +204,8 @@ secrets = Table(
     # Account level only: the environments whose stacks inherit it, space-separated and sorted;
     # NULL: every stack of the account (revision 0004).
     Column("environments", Text, nullable=True),
-    Index(
-        "uq_secrets_account_level",
-        "account_id",
-        "key",
-        unique=True,
-        sqlite_where=text("stack_id IS NULL"),
-        postgresql_where=text("stack_id IS NULL"),
-    ),
-    Index(
-        "uq_secrets_stack_level",
-        "stack_id",
-        "key",
-        unique=True,
-        sqlite_where=text("stack_id IS NOT NULL"),
-        postgresql_where=text("stack_id IS NOT NULL"),
-    ),
+    _level_unique("uq_secrets_account_level", "account_id", "key", where="stack_id IS NULL"),
+    _level_unique("uq_secrets_stack_level", "stack_id", "key", where="stack_id IS NOT NULL"),
 )
 
 secret_versions = Table(
@@ -270,20 +263,8 @@ kv_paths = Table(
     Column("forgotten_through", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index(
-        "uq_kv_paths_account_level",
-        "account_id",
-        unique=True,
-        sqlite_where=text("stack_id IS NULL"),
-        postgresql_where=text("stack_id IS NULL"),
-    ),
-    Index(
-        "uq_kv_paths_stack_level",
-        "stack_id",
-        unique=True,
-        sqlite_where=text("stack_id IS NOT NULL"),
-        postgresql_where=text("stack_id IS NOT NULL"),
-    ),
+    _level_unique("uq_kv_paths_account_level", "account_id", where="stack_id IS NULL"),
+    _level_unique("uq_kv_paths_stack_level", "stack_id", where="stack_id IS NOT NULL"),
 )
 
 kv_versions = Table(
@@ -301,21 +282,11 @@ kv_versions = Table(
     # them again. False: a flag on an older version, nothing else changed.
     Column("emptied", Boolean, nullable=False),
     Column("destroyed", Boolean, nullable=False),
-    Index(
-        "uq_kv_versions_account_level",
-        "account_id",
-        "version",
-        unique=True,
-        sqlite_where=text("stack_id IS NULL"),
-        postgresql_where=text("stack_id IS NULL"),
+    _level_unique(
+        "uq_kv_versions_account_level", "account_id", "version", where="stack_id IS NULL"
     ),
-    Index(
-        "uq_kv_versions_stack_level",
-        "stack_id",
-        "version",
-        unique=True,
-        sqlite_where=text("stack_id IS NOT NULL"),
-        postgresql_where=text("stack_id IS NOT NULL"),
+    _level_unique(
+        "uq_kv_versions_stack_level", "stack_id", "version", where="stack_id IS NOT NULL"
     ),
 )
 

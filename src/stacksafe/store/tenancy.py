@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
 from stacksafe.model import Account, Stack
 from stacksafe.store.driver import DriverStatement
-from stacksafe.store.loop_reader import LoopReader
 from stacksafe.store.nowait import NoWaitReader
 from stacksafe.store.schema import accounts, principals_revision, stacks
+
+if TYPE_CHECKING:
+    # psycopg: imported only where the database is PostgreSQL (store.transactions.Store).
+    from stacksafe.store.loop_reader import LoopReader
 
 __all__ = [
     "account_by_id",

@@ -11,16 +11,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
 from stacksafe.errors import Conflict, InvalidInput, NotFound, StorageUnavailable
 from stacksafe.store.engine import WRITE_OPTION, PoolLimits, PoolUsage, make_engine, pool_usage
-from stacksafe.store.loop_reader import LoopReader
 from stacksafe.store.nowait import NoWaitReader
 from stacksafe.store.outages import (
     NOT_WRITTEN,
@@ -30,7 +30,21 @@ from stacksafe.store.outages import (
     while_committing,
 )
 
-__all__ = ["MAX_YIELD_SECONDS", "WRITE_ATTEMPTS", "RetryWrite", "Store", "retryable"]
+__all__ = [
+    "MAX_YIELD_SECONDS",
+    "WRITE_ATTEMPTS",
+    "Attempt",
+    "RetryWrite",
+    "Store",
+    "attempt_failure",
+    "colliding",
+    "retryable",
+    "storage_errors",
+]
+
+if TYPE_CHECKING:
+    from stacksafe.store.loop_reader import LoopReader
+    from stacksafe.store.write_group import WriteGroup
 
 T = TypeVar("T")
 WRITE_ATTEMPTS = 8
@@ -38,7 +52,7 @@ WRITE_ATTEMPTS = 8
 log = logging.getLogger("stacksafe.store")
 
 
-class _Attempt:
+class Attempt:
     """Where a write transaction got to: past its last statement, into COMMIT."""
 
     __slots__ = ("committing",)
@@ -48,7 +62,7 @@ class _Attempt:
 
 
 @contextmanager
-def _storage_errors(after: str, attempt: _Attempt | None = None) -> Iterator[None]:
+def storage_errors(after: str, attempt: Attempt | None = None) -> Iterator[None]:
     """Raise ``StorageUnavailable`` for what ``storage_unavailable`` recognises; the rest, and
     the races ``Store.transact`` runs again, pass through unchanged."""
     try:
@@ -78,6 +92,8 @@ class Store:
         # write lock over at once, where SQLite's busy handler would sleep and poll (up to
         # 100 ms a turn). Other processes still meet the busy timeout.
         self._local_writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._write_group: WriteGroup | None = None
+        self._making_group = threading.Lock()
         self._read_engine = (
             engine.execution_options(isolation_level="REPEATABLE READ")
             if engine.dialect.name == "postgresql"
@@ -86,9 +102,13 @@ class Store:
         # One-statement reads for the event loop (api.fast_path): SQLite's at once
         # (store.nowait), PostgreSQL's awaited there (store.loop_reader).
         self.nowait = NoWaitReader(engine) if engine.dialect.name == "sqlite" else None
-        self.loop_reader = (
-            LoopReader(engine, connect_timeout) if engine.dialect.name == "postgresql" else None
-        )
+        self.loop_reader: LoopReader | None = None
+        if engine.dialect.name == "postgresql":
+            # Imported here: psycopg (and its libpq binding) is of no use to SQLite, and a
+            # start of the CLI on SQLite would pay for it (bench/README.md, "Start-up").
+            from stacksafe.store.loop_reader import LoopReader
+
+            self.loop_reader = LoopReader(engine, connect_timeout)
 
     @classmethod
     def from_url(cls, url: str, pool: PoolLimits | None = None) -> Store:
@@ -119,7 +139,7 @@ class Store:
 
         A database that cannot serve (see ``storage_unavailable``) raises ``StorageUnavailable``.
         """
-        with _storage_errors(TRY_AGAIN), self._read_engine.connect() as conn, conn.begin():
+        with storage_errors(TRY_AGAIN), self._read_engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
@@ -130,8 +150,8 @@ class Store:
         write then fails with a serialization error, which ``transact`` retries. A database
         that cannot take the write raises ``StorageUnavailable``: nothing was written, unless
         the connection broke during COMMIT, which its message then says."""
-        attempt = _Attempt()
-        with _storage_errors(NOT_WRITTEN, attempt), contextlib.ExitStack() as stack:
+        attempt = Attempt()
+        with storage_errors(NOT_WRITTEN, attempt), contextlib.ExitStack() as stack:
             if self._local_writer is not None:
                 stack.enter_context(self._local_writer)
             engine = self._read_engine if snapshot else self.engine
@@ -141,7 +161,14 @@ class Store:
                 yield conn
                 attempt.committing = True
 
-    def transact(self, work: Callable[[Connection], T], what: str, *, snapshot: bool = False) -> T:
+    def transact(
+        self,
+        work: Callable[[Connection], T],
+        what: str,
+        *,
+        snapshot: bool = False,
+        grouped: bool = False,
+    ) -> T:
         """Run ``work`` in a write transaction, again from scratch when it lost a race.
 
         Races are unique-key collisions between concurrent creators, a lost compare-and-set
@@ -149,25 +176,50 @@ class Store:
         in the conflict error raised when every attempt lost, and in ``StorageUnavailable``
         when the database could not take it (not retried here: an outage lasts longer than
         a transaction, and the client decides whether to try again). ``snapshot``: see ``write``.
+
+        ``grouped``: a short write of a request (SQLite only; PostgreSQL locks rows, not the
+        database). Writes submitted while another group is being written share the next
+        transaction and its one COMMIT, each in a savepoint of its own (store.write_group):
+        its work, retries and errors are its own as here, and it returns once the group's
+        COMMIT is durable. Never for a long job: a group's members wait for each other.
         """
+        group = self.write_group() if grouped else None
+        if group is not None:
+            return group.transact(work, what)
         for _attempt in range(WRITE_ATTEMPTS):
             try:
                 with self.write(snapshot=snapshot) as conn:
                     return work(conn)
-            except StorageUnavailable as exc:
-                message = exc.message.replace(NOT_WRITTEN, f"{what} was not done; {TRY_AGAIN}")
-                message = message.replace("the write was committing", f"{what} was committing")
-                raise StorageUnavailable(message, exc.reason) from None
             except Exception as exc:
-                if _deleted_meanwhile(exc):
-                    # What the write refers to (a stack, an account, a user) was deleted
-                    # after the caller found it: as if it had not been found.
-                    raise NotFound(
-                        f"{what} was not done: what it refers to was deleted meanwhile"
-                    ) from None
-                if not retryable(exc):
+                failure = attempt_failure(exc, what)
+                if failure is exc:
                     raise
-        raise Conflict(f"{what} kept colliding with concurrent writes; try again")
+                if failure is not None:
+                    raise failure from None
+        raise colliding(what)
+
+    def transact_later(self, work: Callable[[Connection], T], what: str) -> Future[T] | None:
+        """``transact(work, what, grouped=True)`` without a thread waiting: a future completed
+        by the group commit's thread once the write is durably committed, or with what
+        ``transact`` would have raised. For a caller that waits without a thread (an event
+        loop). None on PostgreSQL, having done nothing: ``transact`` it in a thread there."""
+        group = self.write_group()
+        return None if group is None else group.transact_later(work, what)
+
+    def write_group(self) -> WriteGroup | None:
+        """This store's group commit of short writes (``transact``'s ``grouped``), made on
+        first use; None on PostgreSQL."""
+        if self._local_writer is None:
+            return None
+        group = self._write_group
+        if group is None:
+            from stacksafe.store.write_group import WriteGroup  # it builds on this module
+
+            with self._making_group:
+                if self._write_group is None:
+                    self._write_group = WriteGroup(self)
+                group = self._write_group
+        return group
 
     def yield_write_lock(self, held_for: float) -> None:
         """After a batch of a long background job (a key rotation) that held the write lock
@@ -179,6 +231,8 @@ class Store:
             time.sleep(min(held_for, MAX_YIELD_SECONDS))
 
     def close(self) -> None:
+        if self._write_group is not None:
+            self._write_group.close()
         if self.nowait is not None:
             self.nowait.close()
         if self.loop_reader is not None:
@@ -191,6 +245,26 @@ MAX_YIELD_SECONDS = 1.0
 
 class RetryWrite(Exception):
     """Raised inside ``Store.transact`` when a compare-and-set lost a race: run again."""
+
+
+def attempt_failure(exc: Exception, what: str) -> Exception | None:
+    """What the caller of the write ``what`` is told of ``exc``, raised by one attempt of it:
+    the same exception, one that says what was not done, or None for a lost race (run it
+    again). For ``Store.transact`` and each member of a group commit (store.write_group)."""
+    if isinstance(exc, StorageUnavailable):
+        message = exc.message.replace(NOT_WRITTEN, f"{what} was not done; {TRY_AGAIN}")
+        message = message.replace("the write was committing", f"{what} was committing")
+        return StorageUnavailable(message, exc.reason)
+    if _deleted_meanwhile(exc):
+        # What the write refers to (a stack, an account, a user) was deleted after the caller
+        # found it: as if it had not been found.
+        return NotFound(f"{what} was not done: what it refers to was deleted meanwhile")
+    return None if retryable(exc) else exc
+
+
+def colliding(what: str) -> Conflict:
+    """What the caller of the write ``what`` is told when every attempt lost a race."""
+    return Conflict(f"{what} kept colliding with concurrent writes; try again")
 
 
 def _deleted_meanwhile(exc: BaseException) -> bool:

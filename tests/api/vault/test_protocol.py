@@ -196,3 +196,20 @@ def test_a_body_over_the_limit_is_413_unread(kv: Kv) -> None:
     big = b'{"data": {"A": "' + b"x" * (8 * 1024 * 1024) + b'"}}'
     response = kv.client.post("/v1/secret/data/acme/web", content=big)
     assert errors_of(response, 413)[0].startswith("the request body is over")
+
+
+def test_an_unexpected_failure_is_a_500_naming_the_request_id_the_log_holds(
+    kv: Kv, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from stacksafe.api.vault import app as vault_app
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("kv-secret")  # a message that must not reach the client or the log
+
+    monkeypatch.setattr(vault_app, "health", broken)
+    response = kv.client.get("/v1/sys/health", headers={"Request-Id": "boom-3"})
+    assert errors_of(response, 500) == ["internal error; the operator can find the request id"]
+    assert response.headers["request-id"] == "boom-3"
+    assert response.headers["cache-control"] == "no-store"
+    assert "kv-secret" not in response.text + caplog.text
+    assert "unexpected RuntimeError on GET /v1/ (request boom-3)" in caplog.text

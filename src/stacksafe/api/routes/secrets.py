@@ -6,6 +6,7 @@ at route-definition time, so the annotations must be evaluated then.
 
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -42,7 +43,17 @@ from stacksafe.errors import Conflict, InvalidInput, PreconditionFailed
 from stacksafe.model import PURPOSE_MAX_CHARS, PURPOSE_PATTERN, Secret, SecretValue, iso8601
 from stacksafe.paging import DEFAULT_PER_PAGE
 
-__all__ = ["WRITE_RESOLVERS", "SecretsPage", "etag", "page_body", "put_one", "router", "where_of"]
+__all__ = [
+    "WRITE_RESOLVERS",
+    "SecretsPage",
+    "etag",
+    "page_body",
+    "put_one",
+    "put_one_later",
+    "router",
+    "where_of",
+    "written_answer",
+]
 
 router = APIRouter(tags=["secrets"])
 
@@ -118,7 +129,7 @@ def _json(response: Response, body: bytes, status_code: int = 200) -> Response:
     return sent
 
 
-def _written(response: Response, written: Secret, status_code: int = 200) -> Response:
+def written_answer(response: Response, written: Secret, status_code: int = 200) -> Response:
     """The answer to a write: ``Envelope[SecretOut]`` (the declared response model) dumped
     once by pydantic, with its ETag. Returned as the model, FastAPI would validate it again
     and encode it on the event loop, a tenth of a write's CPU there."""
@@ -152,7 +163,17 @@ def put_one(
         expected_version=_expected(if_match),
         environments=body.environments,
     )
-    return _written(response, written)
+    return written_answer(response, written)
+
+
+def put_one_later(
+    installation: Installation, actor: Principal, target: Target, key: str, body: SecretUpdate
+) -> Future[Secret] | None:
+    """``put_one``'s write of a plain value (no ``If-Match``, no ``environments``) without a
+    thread, for api.fast_write on the event loop: a future of the secret as stored, answered
+    with ``written_answer``; None, having done nothing, where ``put_one`` must do it in a
+    thread (core.secrets.set_secret_later)."""
+    return secrets.set_secret_later(installation, actor, target, key, SecretValue(body.raw_value))
 
 
 def where_of(level: str, ref: str) -> StackRef | AccountRef:
@@ -228,7 +249,7 @@ def _register(prefix: str, param: str, resolve: Resolver, level: str) -> None:
             raise Conflict(
                 f"secret {body.key!r} already exists here; PUT .../secrets/{body.key} replaces it"
             ) from None
-        return _written(response, written, 201)
+        return written_answer(response, written, 201)
 
     @router.put(path, response_model=Envelope[ImportReportOut], name=f"import_{level}_secrets")
     def import_(

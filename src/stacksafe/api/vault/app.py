@@ -103,9 +103,15 @@ class VaultApi:
         self._at_hand = at_hand
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        def failed(exc: Exception) -> Response:
-            # The message may quote data: the type only, and where.
-            log.error("unexpected %s on %s %s", type(exc).__name__, scope["method"], PREFIX)
+        def failed(exc: Exception, request_id: str) -> Response:
+            # The message may quote data: the type only, where, and the request's id.
+            log.error(
+                "unexpected %s on %s %s (request %s)",
+                type(exc).__name__,
+                scope["method"],
+                PREFIX,
+                request_id,
+            )
             return errors(500, ["internal error; the operator can find the request id"])
 
         await answer_asgi(

@@ -218,7 +218,7 @@ def write_path(
             prune_after_write(conn, installation, actor, target, list(written.keys))
         return KvWritten(new_version, warnings)
 
-    return installation.store.transact(work, f"writing {target.describe()}")
+    return installation.store.transact(work, f"writing {target.describe()}", grouped=True)
 
 
 @dataclass(frozen=True, slots=True)

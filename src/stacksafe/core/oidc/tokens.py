@@ -10,8 +10,6 @@ import json
 from typing import Any
 from urllib.parse import quote_plus
 
-import httpx
-
 from stacksafe.core.installation import Installation
 from stacksafe.core.oidc.provider import PROVIDER_KEYS, client_secret
 from stacksafe.core.workload.keys import KeysUnavailable, checked_url, fetch_keys
@@ -24,7 +22,7 @@ __all__ = ["MAX_ANSWER_BYTES", "exchange_code", "id_token_claims"]
 
 MAX_ANSWER_BYTES = 256 * 1024
 MAX_ID_TOKEN_CHARS = 16 * 1024
-_TIMEOUT = httpx.Timeout(10.0)
+_TIMEOUT_SECONDS = 10.0
 
 
 def exchange_code(
@@ -37,6 +35,9 @@ def exchange_code(
     """The ID token the provider's token endpoint gives for ``code``; ``JwtRefused("token
     endpoint")`` when it answers anything else (its answer is never shown: it may hold
     tokens)."""
+    # Imported here: httpx, for a server whose people sign in with a provider only.
+    import httpx
+
     secret = client_secret(installation, provider).reveal()
     form = {
         "grant_type": "authorization_code",
@@ -53,7 +54,9 @@ def exchange_code(
         auth = httpx.BasicAuth(quote_plus(provider.client_id), quote_plus(secret))
     try:
         checked_url(provider.token_endpoint)
-        with httpx.Client(timeout=_TIMEOUT, follow_redirects=False) as client:
+        with httpx.Client(
+            timeout=httpx.Timeout(_TIMEOUT_SECONDS), follow_redirects=False
+        ) as client:
             answer = client.post(
                 provider.token_endpoint,
                 data=form,

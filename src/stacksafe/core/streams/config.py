@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from stacksafe.core.installation import Installation
 from stacksafe.core.server_keys import SETTINGS_SEAL, keyed_hash
-from stacksafe.core.streams.http_sink import HttpConfig
+from stacksafe.core.streams.http_config import HttpConfig
 from stacksafe.core.streams.syslog_sink import SyslogConfig, Transport
 from stacksafe.crypto.sealed_setting import open_setting, seal_setting
 from stacksafe.errors import InvalidInput

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.streams.config import SinkConfig, http_config, syslog_config
 from stacksafe.core.streams.file_sink import FileSink
-from stacksafe.core.streams.http_sink import HttpSink
 from stacksafe.core.streams.sink import Sink
 from stacksafe.core.streams.syslog_sink import SyslogSink
 
@@ -32,6 +31,9 @@ def _syslog(config: SinkConfig, outbound: OutboundPolicy) -> Sink:
 
 
 def _http(config: SinkConfig, outbound: OutboundPolicy) -> Sink:
+    # Imported here: httpx, for a server that delivers to an HTTPS sink only.
+    from stacksafe.core.streams.http_sink import HttpSink
+
     return HttpSink(http_config(config.options, config.credentials), outbound)
 
 

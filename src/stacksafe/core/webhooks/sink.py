@@ -11,6 +11,7 @@ is the HTTPS sink's (core.streams.http_sink): the outbound rule, no redirects, `
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -18,11 +19,14 @@ from stacksafe.core.access import Principal
 from stacksafe.core.installation import Installation
 from stacksafe.core.outbound import OutboundPolicy
 from stacksafe.core.secrets import get_secret
-from stacksafe.core.streams.http_sink import HttpConfig, HttpSink
+from stacksafe.core.streams.http_config import HttpConfig
 from stacksafe.core.streams.sink import SinkUnavailable
 from stacksafe.core.tenancy import visible_target
 from stacksafe.core.webhooks.events import Level
 from stacksafe.errors import StacksafeError
+
+if TYPE_CHECKING:
+    from stacksafe.core.streams.http_sink import HttpSink
 
 __all__ = ["CONTENT_TYPE", "WebhookSink", "actor_of", "purpose_of"]
 
@@ -58,7 +62,10 @@ class WebhookSink:
             user_agent="stacksafe-webhook",
             label=f"the webhook {name}",
         )
-        self._http = HttpSink(config, outbound)
+        # Imported here: httpx, for a server with a live webhook only.
+        from stacksafe.core.streams.http_sink import HttpSink
+
+        self._http: HttpSink = HttpSink(config, outbound)
 
     def __repr__(self) -> str:
         return f"WebhookSink({self.name!r}, {self._http.config.where})"

@@ -1,27 +1,18 @@
-"""Issuers' public keys: fetched over HTTPS (discovery or a JWKS URL), kept per process, and
-fetched again when a token names a key the set does not have (the issuer rotated its keys), at
-most once per ``REFRESH_SECONDS`` per issuer, so that tokens with made-up ``kid`` values cannot
-make the server hammer the issuer."""
+"""Issuers' public keys fetched over HTTPS (discovery or a JWKS URL): when an issuer is
+configured, and again when a token names a key the set does not have (the issuer rotated its
+keys), as often as ``core.workload.key_sets`` allows."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Hashable
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from stacksafe.crypto.jwt import JwkSet
 from stacksafe.loopback import is_loopback
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
-    "REFRESH_SECONDS",
-    "IssuerKeys",
     "KeysUnavailable",
     "checked_url",
     "discovered_keys_url",
@@ -29,9 +20,8 @@ __all__ = [
     "fetch_keys",
 ]
 
-REFRESH_SECONDS = 10.0
 MAX_DOCUMENT_BYTES = 512 * 1024  # a JWK set of a few dozen keys is a few kilobytes
-_TIMEOUT = httpx.Timeout(5.0)
+_TIMEOUT_SECONDS = 5.0
 
 
 class KeysUnavailable(Exception):
@@ -51,8 +41,13 @@ def checked_url(url: str) -> str:
 
 def _fetch(url: str) -> str:
     checked_url(url)
+    # Imported here: httpx, for a process that fetches an issuer's keys only.
+    import httpx
+
     try:
-        with httpx.stream("GET", url, timeout=_TIMEOUT, follow_redirects=False) as response:
+        with httpx.stream(
+            "GET", url, timeout=httpx.Timeout(_TIMEOUT_SECONDS), follow_redirects=False
+        ) as response:
             if response.status_code != 200:
                 raise KeysUnavailable(f"{url} answered HTTP {response.status_code}")
             body = b""
@@ -97,37 +92,3 @@ def fetch_keys(keys_from: str, url: str, issuer: str) -> JwkSet:
         return JwkSet(_fetch(keys_url), keys_url)
     except ValueError as exc:
         raise KeysUnavailable(str(exc)) from None
-
-
-class IssuerKeys:
-    """The key sets of issuers by id, as stored at ``updated_at``, and when each was last
-    fetched again. Thread-safe. An id is a workload issuer's row id, or any other hashable
-    name of a key set (the people's sign-in issuer: core.oidc)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sets: dict[Hashable, tuple[datetime, JwkSet]] = {}
-        self._fetched: dict[Hashable, float] = {}
-
-    def of(self, issuer_id: Hashable, updated_at: datetime, jwks: str) -> JwkSet:
-        with self._lock:
-            kept = self._sets.get(issuer_id)
-        if kept is not None and kept[0] >= updated_at:
-            return kept[1]
-        keys = JwkSet(jwks, "the stored key set")
-        self.keep(issuer_id, updated_at, keys)
-        return keys
-
-    def keep(self, issuer_id: Hashable, updated_at: datetime, keys: JwkSet) -> None:
-        with self._lock:
-            self._sets[issuer_id] = (updated_at, keys)
-
-    def may_fetch(self, issuer_id: Hashable) -> bool:
-        """Whether the issuer's keys may be fetched again now (and, if so, note that they are)."""
-        now = time.monotonic()
-        with self._lock:
-            last = self._fetched.get(issuer_id)
-            if last is not None and now - last < REFRESH_SECONDS:
-                return False
-            self._fetched[issuer_id] = now
-            return True

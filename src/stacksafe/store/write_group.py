@@ -1,0 +1,175 @@
+"""Group commit of requests' writes on SQLite: one transaction and one COMMIT for the writes
+submitted while the previous group was committing, each write in a savepoint of its own.
+
+SQLite takes one writer at a time and makes each COMMIT durable with an fsync
+(``synchronous=FULL``); concurrent requests that each write a secret would otherwise queue for
+the write lock and pay one fsync apiece. Here they queue as members of a ``CommitGroup``: the
+leading thread runs every member's work in submission order, in the submitter's
+``contextvars`` context (request ids, the metrics' face), then commits once. A member's work
+keeps the meaning it has in a transaction of its own (``Store.transact``): what it raises
+rolls back to its savepoint and is told to its caller alone, mapped as ``Store.transact``
+maps it (``attempt_failure``), and a lost race runs it again in a new savepoint; its audit
+event is in its own savepoint with its change. Nothing of a member is acknowledged before the
+group's COMMIT; a COMMIT that fails fails every member, each told in its own words, and so
+does an error SQLite answered by undoing the whole transaction, savepoints and all.
+
+What a write keeps once per transaction (store.level_writes: its level writes, so that each
+write is a KV version of its own) is kept once per member instead (``write_of``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Connection
+
+from stacksafe.store.commit_group import CommitGroup, Failed
+from stacksafe.store.driver import run_plain
+from stacksafe.store.outages import NOT_WRITTEN
+from stacksafe.store.transactions import (
+    WRITE_ATTEMPTS,
+    Attempt,
+    Store,
+    attempt_failure,
+    colliding,
+    retryable,
+    storage_errors,
+)
+
+__all__ = ["UndoneTransaction", "WriteGroup", "write_of"]
+
+T = TypeVar("T")
+
+# Where a member's savepoint is marked on the group's connection while its work runs.
+_MEMBER = "stacksafe.write_member"
+# Members per transaction at most: each is a request's short write (about a millisecond).
+_MAX_MEMBERS = 64
+
+
+def write_of(conn: Connection) -> object:
+    """The write the statements on ``conn`` now belong to, for what is kept once per write
+    (store.level_writes): its transaction, or the attempt of the group member that runs."""
+    return conn.info.get(_MEMBER) or conn.get_transaction()
+
+
+class _Member:
+    __slots__ = ("context", "what", "work")
+
+    def __init__(self, work: Callable[[Connection], Any], what: str) -> None:
+        self.work = work
+        self.what = what
+        self.context = contextvars.copy_context()
+
+
+def _no_write(conn: Connection, items: Sequence[_Member]) -> Sequence[Any]:
+    raise AssertionError("WriteGroup runs its members itself")  # pragma: no cover
+
+
+class WriteGroup(CommitGroup[_Member, Any]):
+    """The short writes of a store's requests, committed in groups (``Store.transact``'s
+    ``grouped``)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store, _no_write, "writing", max_group=_MAX_MEMBERS)
+
+    def transact(self, work: Callable[[Connection], T], what: str) -> T:
+        """``work``'s result once its group's COMMIT is durable; what it raised, as
+        ``Store.transact`` would raise it, else what the group's transaction raised."""
+        return cast(T, self.submit(_Member(work, what)))
+
+    def transact_later(self, work: Callable[[Connection], T], what: str) -> Future[T]:
+        """``transact`` without waiting: the group commit's own thread runs ``work`` when no
+        other thread is writing a group (``CommitGroup.submit_later``)."""
+        return cast(Future[T], self.submit_later(_Member(work, what)))
+
+    def _written(self, items: Sequence[_Member]) -> Sequence[Any]:
+        store = self._store
+        if len(items) == 1:
+            # Alone (no write arrived while the last group committed): the transaction is the
+            # member's own, so no savepoint; it fails, and is retried, as Store.transact does.
+            member = items[0]
+            try:
+                return [store.transact(_in_context(member), member.what)]
+            except Exception as exc:
+                return [Failed(exc)]
+        for _attempt in range(WRITE_ATTEMPTS):
+            try:
+                with store.write() as conn:
+                    return [_run(conn, member) for member in items]
+            except Exception as exc:
+                # The group's own transaction (BEGIN IMMEDIATE, COMMIT) lost a race with
+                # another process: run every member again; anything else fails them all.
+                if not retryable(exc):
+                    raise
+        return [Failed(colliding(member.what)) for member in items]
+
+    def _failed(self, item: _Member, failure: BaseException) -> BaseException:
+        if isinstance(failure, Exception):
+            return attempt_failure(failure, item.what) or colliding(item.what)
+        return failure
+
+
+class UndoneTransaction(RuntimeError):
+    """A member's work returned though SQLite had undone the group's transaction under it (it
+    caught the error): a defect of that work, which fails the whole group."""
+
+
+def _in_context(member: _Member) -> Callable[[Connection], Any]:
+    return lambda conn: member.context.run(member.work, conn)
+
+
+def _run(conn: Connection, member: _Member) -> Any:
+    """One member's work in savepoints of its own: its result, or its ``Failed``. What SQLite
+    answered by undoing the whole transaction (an interrupted statement, a failing disk, a
+    trigger's ``RAISE(ROLLBACK)``) took every savepoint with it: raised as it is, it fails
+    every member, each told of that cause (``WriteGroup._failed``)."""
+    for _attempt in range(WRITE_ATTEMPTS):
+        run_plain(conn, _SAVEPOINT)
+        conn.info[_MEMBER] = object()  # this attempt: what it keeps per write starts afresh
+        failed: Exception | None = None
+        try:
+            with storage_errors(NOT_WRITTEN, Attempt()):
+                result = member.context.run(member.work, conn)
+        except Exception as exc:
+            failed = exc
+        finally:
+            # Never left on the pooled connection, whatever was raised: a later transaction
+            # on it would take this attempt's level writes for its own. An invalidated
+            # connection refuses even this (and its info goes with it).
+            with contextlib.suppress(Exception):
+                del conn.info[_MEMBER]
+        if failed is None:
+            if not _in_transaction(conn):
+                # Its work swallowed what undid the transaction: what it wrote after ran
+                # outside any transaction, and nothing of the group may be acknowledged.
+                raise UndoneTransaction(
+                    f"{member.what}: the group's transaction was undone under it without an error"
+                )
+            run_plain(conn, _RELEASE)
+            return result
+        if not _in_transaction(conn):
+            raise failed
+        run_plain(conn, _ROLLBACK)
+        run_plain(conn, _RELEASE)  # after a rollback to it, SQLite keeps it until released
+        failure = attempt_failure(failed, member.what)
+        if failure is not None:
+            return Failed(failure)
+    return Failed(colliding(member.what))
+
+
+def _in_transaction(conn: Connection) -> bool:
+    """Whether the group's transaction is still open on SQLite's side; not, when the
+    connection cannot say (invalidated by the error): the error then fails the group."""
+    try:
+        return bool(conn.connection.driver_connection.in_transaction)  # type: ignore[union-attr]
+    except Exception:
+        return False
+
+
+_SAVEPOINT = "SAVEPOINT stacksafe_member"
+_ROLLBACK = "ROLLBACK TO SAVEPOINT stacksafe_member"
+_RELEASE = "RELEASE SAVEPOINT stacksafe_member"
