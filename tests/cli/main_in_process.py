@@ -6,10 +6,11 @@ Everything ``main`` does is kept: its argument parsing, the one ``Error:`` line,
 the unexpected-error line. What a process would have of its own is given to it for the call
 and taken back after (``_as_its_own_process``): ``sys.argv`` and a ``__main__`` of a script,
 stdin/stdout/stderr (pipes: not terminals), exactly the environment ``Cli`` would give the
-child, and logging with no handler, so that a warning reaches stderr as Python's last resort
-prints it in a process (pytest's capture handler would otherwise swallow it). A thread the
-command leaves running fails the call: a process would have taken it down, this one would
-carry it on. tests/cli/test_main_in_process.py holds it to the installed script's answers.
+child, the garbage collector as it was, and logging with no handler, so that a warning reaches
+stderr as Python's last resort prints it in a process (pytest's capture handler would
+otherwise swallow it). A thread the command leaves running fails the call: a process would
+have taken it down, this one would carry it on. tests/cli/test_main_in_process.py holds it to
+the installed script's answers.
 
 What stays the subprocess's (``Cli``): ``run`` (it replaces the process), ``serve`` (signals
 and a port), terminals, signals, processes racing each other, start-up time, and the exit
@@ -18,6 +19,7 @@ status and stderr line as a shell sees them (each command family keeps a test of
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import os
@@ -63,6 +65,9 @@ def _as_its_own_process(
     saved_environ = dict(os.environ)
     root = logging.getLogger()
     saved_handlers = root.handlers[:]
+    # main() pauses the cyclic collector and freezes what a start loaded (cli/collector.py):
+    # right for a process of its own, not for this one, whose objects it would freeze for good.
+    collecting, frozen = gc.isenabled(), gc.get_freeze_count()
     captured = _Captured(io.BytesIO(), io.BytesIO())
     before = set(threading.enumerate())
     streams = (
@@ -91,6 +96,10 @@ def _as_its_own_process(
         os.environ.clear()
         os.environ.update(saved_environ)
         root.handlers = saved_handlers
+        if gc.get_freeze_count() > frozen:
+            gc.unfreeze()
+        if collecting:
+            gc.enable()
     left = [t for t in threading.enumerate() if t not in before]
     for thread in left:
         thread.join(_THREAD_END_TIMEOUT)

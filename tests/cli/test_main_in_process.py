@@ -4,6 +4,7 @@ process it stands in for leaves nothing behind in this one."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
@@ -68,3 +69,13 @@ def test_run_and_serve_stay_processes(seeded: Cli) -> None:
     for command in ("run", "serve"):
         with pytest.raises(ValueError, match="use Cli"):
             here.run(command, "--help")
+
+
+def test_the_collector_is_ours_again_after_a_command(seeded: Cli) -> None:
+    """main() pauses the cyclic collector and freezes what it loaded (cli/collector.py): in a
+    process of its own; in this one, both are undone when the command returns."""
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    in_this_process(seeded).ok("secrets", "list", *WEB)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
