@@ -31,8 +31,11 @@ from tests.api.live_app import served
 pytestmark = pytest.mark.databases("sqlite")
 
 LIMITS = StreamLimits(poll_seconds=0.05, heartbeat_seconds=0.5)
-PUSHED_WITHIN = 2.0
-POLLED_WITHIN = 5.0
+# Bounds on waits for a condition, never on how fast it came: what a test tells apart is
+# whether the watcher is pushed to or polls (``watcher.pushing``), not the time it took. Loose,
+# so a loaded CI machine (load 18 made 5 s too short for a poll) fails only what is broken.
+PUSHED_WITHIN = 30.0
+POLLED_WITHIN = 30.0
 
 
 @dataclass
@@ -83,11 +86,11 @@ def _watching(base: str, site: Site, interval: float) -> Iterator[Watcher]:
             watcher.stop()
 
 
-def _until(condition: Callable[[], bool], within: float, what: str) -> float:
+def _until(condition: Callable[[], bool], within: float, what: str) -> None:
     start = time.monotonic()
     while time.monotonic() - start < within:  # a bounded wait for a condition
         if condition():
-            return time.monotonic() - start
+            return
         time.sleep(0.01)
     raise AssertionError(f"not within {within} s: {what}")
 
