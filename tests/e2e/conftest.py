@@ -46,7 +46,9 @@ from stacksafe.errors import StacksafeError
 from tests.cli.helpers import Cli, CliOutcome
 from tests.pg_spares import Spares
 
-START_TIMEOUT = 30.0  # seconds for a server to answer /healthz
+# Seconds for a server to answer /healthz: a bound on a wait, loose enough for two workers
+# starting on a machine at load 20 (30 s was not).
+START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.05
 
