@@ -67,8 +67,8 @@ def test_set_reports_the_version_it_wrote_even_if_another_process_writes_right_a
     real_transact = Store.transact
     interfered: list[subprocess.CompletedProcess[str]] = []
 
-    def transact_then_another_write(self: Store, work: Any, what: str) -> Any:
-        result = real_transact(self, work, what)  # committed
+    def transact_then_another_write(self: Store, work: Any, what: str, **options: Any) -> Any:
+        result = real_transact(self, work, what, **options)  # committed
         if not interfered:
             interfered.append(seeded.ok(*interloper))
         return result
