@@ -167,11 +167,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{path}"
         return
     spares: Spares = request.getfixturevalue("pg_spares")
-    name = spares.take(request.getfixturevalue("pg_template") if migrated else None)
-    try:
-        yield spares.cluster.url(name)
-    finally:
-        spares.hand_back(name)
+    with spares.database(request.getfixturevalue("pg_template") if migrated else None) as url:
+        yield url
 
 
 @pytest.fixture
@@ -184,11 +181,8 @@ def second_database_url(
         yield f"sqlite:///{tmp_path / 'restored' / 'stacksafe.db'}"
         return
     spares: Spares = request.getfixturevalue("pg_spares")
-    name = spares.take()
-    try:
-        yield spares.cluster.url(name)
-    finally:
-        spares.hand_back(name)
+    with spares.database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
@@ -72,6 +74,15 @@ class Spares:
             name = self._name()
         self.cluster.create_database(name, template)
         return name
+
+    @contextmanager
+    def database(self, template: str | None = None) -> Iterator[str]:
+        """The URL of a database ``take`` gives, handed back when the block ends."""
+        name = self.take(template)
+        try:
+            yield self.cluster.url(name)
+        finally:
+            self.hand_back(name)
 
     def hand_back(self, name: str) -> None:
         """A database its test is done with: dropped on the thread, connections and all."""

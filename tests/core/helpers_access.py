@@ -5,6 +5,7 @@ rows read straight from the table, and snapshots of everything a secret operatio
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -51,20 +52,18 @@ def module_installation(
     ``installation``
     fixture of conftest is function-scoped); dropped again afterwards."""
     data_dir: Path = tmp_path_factory.mktemp("module-installation")
-    spares: Spares | None = None
-    if backend == "sqlite":
-        url = f"sqlite:///{data_dir / 'stacksafe.db'}"
-    else:
-        spares = request.getfixturevalue("pg_spares")
-        database = spares.take()
-        url = spares.cluster.url(database)
-    installation, _ = initialise(Settings.load({"STACKSAFE_DATABASE_URL": url}, data_dir=data_dir))
-    try:
-        yield installation
-    finally:
-        installation.close()
-        if spares is not None:
-            spares.hand_back(database)
+    with contextlib.ExitStack() as database:
+        if backend == "sqlite":
+            url = f"sqlite:///{data_dir / 'stacksafe.db'}"
+        else:
+            spares: Spares = request.getfixturevalue("pg_spares")
+            url = database.enter_context(spares.database())
+        settings = Settings.load({"STACKSAFE_DATABASE_URL": url}, data_dir=data_dir)
+        installation, _ = initialise(settings)
+        try:
+            yield installation
+        finally:
+            installation.close()
 
 
 # The seeded secrets of the world: target name -> {key: value}. Tests never change these keys.

@@ -482,11 +482,8 @@ def e2e_database(
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'stacksafe.db'}"
         return
     spares: Spares = request.getfixturevalue("pg_spares")
-    name = spares.take()
-    try:
-        yield spares.cluster.url(name)
-    finally:
-        spares.hand_back(name)
+    with spares.database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ transaction of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import sqlite3
 import threading
@@ -278,22 +279,8 @@ def test_an_interrupted_member_fails_every_member_with_its_cause_and_writes_noth
     store: Store,
 ) -> None:
     def interrupted(conn: Connection) -> None:
-        # SQLite undoes the whole transaction under an interrupted INSERT (sqlite3_interrupt,
-        # which a progress handler that answers non-zero is), every savepoint with it.
         inserting(101)(conn)
-        raw = conn.connection.driver_connection
-        assert isinstance(raw, sqlite3.Connection)
-        raw.set_progress_handler(lambda: 1, 100)
-        try:
-            conn.execute(
-                text(
-                    "INSERT INTO items (n) WITH RECURSIVE c(x) AS"
-                    " (SELECT 1000 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)"
-                    " SELECT x FROM c"
-                )
-            )
-        finally:
-            raw.set_progress_handler(None, 0)
+        _interrupted_insert(conn)
 
     with ThreadPoolExecutor(5) as pool:
         first, rest = behind_a_held_group(pool, store, [inserting(1), interrupted, inserting(2)])
@@ -313,21 +300,8 @@ def test_a_member_that_swallows_the_undoing_of_the_transaction_fails_every_membe
 ) -> None:
     def swallowing(conn: Connection) -> None:
         inserting(101)(conn)
-        raw = conn.connection.driver_connection
-        assert isinstance(raw, sqlite3.Connection)
-        raw.set_progress_handler(lambda: 1, 100)
-        try:
-            conn.execute(
-                text(
-                    "INSERT INTO items (n) WITH RECURSIVE c(x) AS"
-                    " (SELECT 1000 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)"
-                    " SELECT x FROM c"
-                )
-            )
-        except sa_exc.OperationalError:
-            pass  # the defect: the transaction is gone, and the work goes on as if not
-        finally:
-            raw.set_progress_handler(None, 0)
+        with contextlib.suppress(sa_exc.OperationalError):
+            _interrupted_insert(conn)  # the defect: the transaction is gone, and it goes on
 
     with ThreadPoolExecutor(5) as pool:
         first, rest = behind_a_held_group(pool, store, [inserting(1), swallowing, inserting(2)])
@@ -423,3 +397,21 @@ def test_a_member_interrupted_by_a_base_exception_leaves_no_mark_on_the_pooled_c
     assert stored(store) == [0]
     with store.write() as conn:  # the connection the group used (the pool's last returned)
         assert write_of(conn) is conn.get_transaction()
+
+
+def _interrupted_insert(conn: Connection) -> None:
+    """An INSERT that SQLite interrupts (sqlite3_interrupt, which a progress handler answering
+    non-zero is): it undoes the whole transaction, every savepoint with it."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    raw.set_progress_handler(lambda: 1, 100)
+    try:
+        conn.execute(
+            text(
+                "INSERT INTO items (n) WITH RECURSIVE c(x) AS"
+                " (SELECT 1000 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)"
+                " SELECT x FROM c"
+            )
+        )
+    finally:
+        raw.set_progress_handler(None, 0)
