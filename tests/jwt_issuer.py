@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -24,6 +23,8 @@ from urllib.parse import parse_qsl
 
 from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+from tests.serving import serving
 
 __all__ = [
     "CLUSTER",
@@ -218,14 +219,8 @@ def running_issuer() -> Iterator[Issuer]:
     issuer = Issuer()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(issuer))
     issuer.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield issuer
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 CLUSTER = "https://kubernetes.default.svc.cluster.local"

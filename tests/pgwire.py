@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from tests.serving import serving
+
 __all__ = ["Attempt", "FakePostgres", "fake_postgres", "md5_response"]
 
 SSL_REQUEST = 80877103
@@ -138,11 +140,5 @@ def fake_postgres(host: str = "127.0.0.1", method: str = "cleartext") -> Iterato
     server = socketserver.ThreadingTCPServer((host, 0), Handler)
     server.daemon_threads = True
     fake = FakePostgres(host, server.server_address[1], method)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

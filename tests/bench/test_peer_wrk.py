@@ -15,6 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from peer_wrk import WRITTEN, Load, run
 
+from tests.serving import serving
+
 # A token with the characters a Lua string literal must escape.
 TOKEN = 'tok"en\\1'
 
@@ -54,13 +56,8 @@ def recorder() -> Iterator[tuple[int, Recorded]]:
     seen = Recorded()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(seen))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server.server_address[1], seen
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_write_load_sends_a_new_value_each_time_to_its_paths_in_turn(

@@ -12,7 +12,6 @@ import json
 import socket
 import socketserver
 import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -43,6 +42,7 @@ from tests.core.test_outbound import outside_addresses
 from tests.core.test_rotation import receiver, value_of
 from tests.e2e.conftest import make_tls
 from tests.pgwire import FakePostgres, fake_postgres
+from tests.serving import serving
 
 AMBIENT = {
     "PGPASSWORD": "server-db-password-from-PGPASSWORD",
@@ -255,13 +255,8 @@ def not_postgres(banner: bytes = HTTP_REFUSAL) -> Iterator[int]:
             self.request.sendall(banner)
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def closed_port() -> int:
