@@ -17,17 +17,19 @@ The data, made the same way on any fresh machine:
   (about 0.8 MB).
 
 Measured: ``stacksafe scan --no-known-values`` (patterns) and a full scan with known values too
-(a subprocess that builds ``KnownValues`` of 1,000 managed values and runs ``scan_paths`` with
-every detector: what ``stacksafe scan`` does with an installation's values), ``gitleaks dir``,
-``detect-secrets scan --all-files``, ``credsweeper --path`` and, on the history, ``stacksafe
-scan --no-known-values --git`` against ``gitleaks git``. Rounds are interleaved (the order
+(a subprocess that builds ``KnownValues`` of 1,000 managed values and runs ``scan_paths``, or
+``scan_git`` on the history, with every detector: what ``stacksafe scan`` does with an
+installation's values), ``gitleaks dir``, ``detect-secrets scan --all-files``, ``credsweeper
+--path`` and, on the history, ``stacksafe scan --no-known-values --git`` and the full scan
+against ``gitleaks git``. Rounds are interleaved (the order
 rotates each round); a tool whose first round took long gets fewer rounds. Figures are medians;
 ratio = gitleaks seconds / stacksafe seconds on the same data (target >= 1.0, issue 22, on the
 source, the corpus and the history; the subset's ratio, mostly the tools' start-up, is shown
 without a verdict).
 
 Run: ``.venv/bin/python bench/scan_speed.py`` (about 4-5 minutes today; ``--quick`` for one
-round on a 20 MB source).
+round on a 20 MB source; ``--history-only`` times the history alone, ``--history-mb 20
+--commits 2000`` a longer one).
 """
 
 from __future__ import annotations
@@ -110,19 +112,19 @@ def subset_of(files: Sequence[tuple[Path, str]], limit: int) -> list[tuple[Path,
     return list(files[::step])
 
 
-def git_repository(files: Sequence[tuple[Path, str]], root: Path) -> None:
-    """A repository whose history adds the lines of ``files`` in COMMITS commits, made with
+def git_repository(files: Sequence[tuple[Path, str]], root: Path, commits: int = COMMITS) -> None:
+    """A repository whose history adds the lines of ``files`` in ``commits`` commits, made with
     one ``git fast-import`` (a git process per commit would take longer than the scans)."""
-    # The files' lines in order, COMMITS slices of them: each commit adds the next lines (ending
-    # one file, starting the next), so the history adds every line once in exactly COMMITS
-    # commits however few the files are.
+    # The files' lines in order, ``commits`` slices of them: each commit adds the next lines
+    # (ending one file, starting the next), so the history adds every line once in exactly
+    # ``commits`` commits however few the files are.
     lines = [(name, line) for path, name in files for line in path.read_bytes().splitlines(True)]
     contents: dict[str, bytes] = {}
     stream = bytearray()
-    for number in range(COMMITS):
+    for number in range(commits):
         touched: list[str] = []
         for name, line in lines[
-            number * len(lines) // COMMITS : (number + 1) * len(lines) // COMMITS
+            number * len(lines) // commits : (number + 1) * len(lines) // commits
         ]:
             contents[name] = contents.get(name, b"") + line
             if not touched or touched[-1] != name:
@@ -149,24 +151,26 @@ def git_repository(files: Sequence[tuple[Path, str]], root: Path) -> None:
         )  # fmt: skip
 
 
-def full_scan_worker(tree: Path) -> None:
+def full_scan_worker(tree: Path, git: bool) -> None:
     """The full scan, run in a subprocess (so it pays an interpreter start, as the CLI does):
-    KnownValues of MANAGED values, then every detector over ``tree``."""
+    KnownValues of MANAGED values, then every detector over ``tree``'s files or, with ``git``,
+    over the lines its history added (``stacksafe scan --git``)."""
     from stacksafe.model import SecretValue
-    from stacksafe.scan import Detectors, KnownValues, Location, scan_paths
+    from stacksafe.scan import Detectors, KnownValues, Location, scan_git, scan_paths
 
     rnd = random.Random(3)
     values = ["".join(rnd.choices(ALNUM, k=rnd.randint(16, 48))) for _ in range(MANAGED)]
     entries = [(Location("acme", "web", f"KEY_{i}"), SecretValue(v)) for i, v in enumerate(values)]
     known = KnownValues(entries)
-    result = scan_paths([str(tree)], Detectors(key=os.urandom(32), known=known, patterns=True))
+    detectors = Detectors(key=os.urandom(32), known=known, patterns=True)
+    result = scan_git(tree, detectors) if git else scan_paths([str(tree)], detectors)
     print(json.dumps({"findings": [f.to_json() for f in result.findings]}))
 
 
-def run_full(tree: Path) -> Run:
+def run_full(tree: Path, git: bool = False) -> Run:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, __file__, "--full-scan-worker", str(tree)],
+        [sys.executable, __file__, "--full-scan-worker", str(tree), *(["--git"] if git else [])],
         capture_output=True, check=True, timeout=3600,
     )  # fmt: skip
     seconds = time.perf_counter() - started
@@ -225,14 +229,43 @@ def emit_ratio(
     )
 
 
+def history_rows(
+    files: Sequence[tuple[Path, str]],
+    commits: int,
+    rounds: int,
+    measure: Callable[..., Measure],
+    root: Path,
+) -> None:
+    """``stacksafe scan --git``, patterns alone and with every detector, against ``gitleaks
+    git`` on a history adding the lines of ``files`` in ``commits`` commits."""
+    git_repository(files, root, commits)
+    size = sum(p.stat().st_size for p, _ in files)
+    tools = ("stacksafe", "stacksafe (all detectors)", "gitleaks")
+    history = interleaved({t: measure(t, root, git=True) for t in tools}, rounds)
+    table(f"git history, {commits} commits", size, history)
+    emit_ratio(f"git history ({commits} commits)", history, "stacksafe", size)
+    emit_ratio(
+        f"all detectors, git history ({commits} commits)", history, "stacksafe (all detectors)",
+        size,
+    )  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="folder of *.jsonl cases")
     parser.add_argument("--quick", action="store_true", help="one round, a 20 MB source")
+    parser.add_argument(
+        "--history-mb", type=float,
+        help="make the history from about this many MB of the source (default: every other "
+        "file of the subset)",
+    )  # fmt: skip
+    parser.add_argument("--commits", type=int, default=COMMITS, help="commits of the history")
+    parser.add_argument("--history-only", action="store_true", help="measure the history alone")
     parser.add_argument("--full-scan-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--git", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.full_scan_worker:
-        full_scan_worker(args.full_scan_worker)
+        full_scan_worker(args.full_scan_worker, args.git)
         return
     started = time.perf_counter()
     rounds = 1 if args.quick else ROUNDS
@@ -248,13 +281,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def measure(tool: str, tree: Path, git: bool = False) -> Measure:
         if tool == "stacksafe (all detectors)":
-            return lambda: run_full(tree)
+            return lambda: run_full(tree, git)
         return lambda: run_tool(tool, peers[tool], tree, git)
 
     with tempfile.TemporaryDirectory(prefix="stacksafe-speed-") as temporary:
         work = Path(temporary)
         files = source_files(source_bytes)
         subset = subset_of(files, SUBSET_MB * 1_000_000)
+        history_files = (
+            subset[::2] if args.history_mb is None else subset_of(files, args.history_mb * 1e6)
+        )
+        if args.history_only:
+            history_rows(history_files, args.commits, rounds, measure, work / "repo")
+            print(f"\nwall time {time.perf_counter() - started:.0f} s")
+            return
         source_size = copy_tree(files, work / "source")
         subset_size = copy_tree(subset, work / "subset")
         print(f"source: {len(files)} text files of site-packages; subset: {len(subset)} of them")
@@ -328,15 +368,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             print(f"\nno labeled corpus in {args.corpus}: that part is left out")
 
-        repo = work / "repo"
-        history_files = subset[::2]
-        git_repository(history_files, repo)
-        history_size = sum(p.stat().st_size for p, _ in history_files)
-        history = interleaved(
-            {t: measure(t, repo, git=True) for t in ("stacksafe", "gitleaks")}, rounds
-        )
-        table(f"git history, {COMMITS} commits", history_size, history)
-        emit_ratio(f"git history ({COMMITS} commits)", history, "stacksafe", history_size)
+        history_rows(history_files, args.commits, rounds, measure, work / "repo")
     print(f"\nwall time {time.perf_counter() - started:.0f} s")
 
 

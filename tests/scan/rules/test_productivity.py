@@ -1,4 +1,5 @@
-"""Productivity and business SaaS rules: real-format tokens found, lookalikes not."""
+"""Productivity and business SaaS rules: real-format tokens found, placeholders and lookalikes
+not."""
 
 from __future__ import annotations
 
@@ -55,6 +56,11 @@ LOOKALIKES = [
     "/9j/" + F.alnum(11) + "A" * 10 + F.alnum(43) + "/x",
     "ssl." + F.b64url(100),
     f"hubspot_portal = {'0' * 8}-0000-0000-0000-{'0' * 12}",
+    # Placeholders where the credentials go.
+    "FIGMA_TOKEN=figd_" + "x" * 40,
+    "hubspot_api_key = '${HUBSPOT_API_KEY}'",
+    "AIRTABLE_API_KEY=<your airtable api key>",
+    "TRELLO_KEY=" + "*" * 32,
 ]
 
 test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(

@@ -1,4 +1,5 @@
-"""Social networks' rules: real-format tokens found, base64 data and lookalikes not."""
+"""Social networks' rules: real-format tokens found, placeholders, base64 data and lookalikes
+not."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ LOOKALIKES = [
     "data:font/woff2;base64,d09GMgABAAAAAAAAAAAAAAAAAAAAAAAAA" + F.alnum(100) + "+Qw",
     f"app_id = {F.hex(32)}",
     f"twitter_handle = {'a' * 25}",
+    # Placeholders where the credentials go.
+    "TWITTER_API_KEY=" + "x" * 25,
+    "FACEBOOK_APP_SECRET=<your facebook app secret>",
+    "twitter_api_secret: ${TWITTER_API_SECRET}",
+    "FB_TOKEN=EAAB" + "x" * 180,
 ]
 
 test_finds_each_credential, test_every_rule_has_a_case, test_ignores_lookalikes = family_tests(
