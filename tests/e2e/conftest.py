@@ -331,8 +331,7 @@ _FIRST_TOKEN = re.compile(r"first API token (tok_\w+)[^\n]*\n\s+(\S+)\s*\Z")
 
 def init_and_seed(cli: Cli) -> str:
     """``stacksafe init`` plus acme / web (production) / dev (development); the owner's token."""
-    # The real console script: its output is what an operator sees. Not traced: here it sets up
-    # the test's subject; tests/cli measure init itself (see parent_environ).
+    # The real console script (its output is what an operator sees); setup, so untraced.
     done = cli.ok("init", measured=False)
     match = _FIRST_TOKEN.search(done.stdout)
     assert match is not None, f"no first token in init's output: {done.stdout!r}"
