@@ -40,9 +40,20 @@ __all__ = [
 ]
 
 
-def parent_environ() -> dict[str, str]:
-    """This process's environment without any STACKSAFE_* setting that could leak in."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("STACKSAFE_")}
+def parent_environ(*, measured: bool = True) -> dict[str, str]:
+    """This process's environment without any STACKSAFE_* setting that could leak in.
+
+    ``measured=False`` also leaves out coverage's settings (COVERAGE_PROCESS_CONFIG, which
+    pyproject's ``patch = ["subprocess"]`` sets for every process the tests start): a Python
+    process started with it is not traced. For a process that only sets up the state a test's
+    subject needs, or carries a load through code other tests measure: tracing about doubles
+    a short process's CPU, and its data file adds nothing to the report.
+    """
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("STACKSAFE_") and (measured or not k.startswith("COVERAGE_"))
+    }
 
 
 def error_line(stderr: str) -> str:
@@ -60,8 +71,11 @@ class Cli:
     data_dir: Path
     database_url: str | None = None
 
-    def env(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = parent_environ()
+    def env(
+        self, overrides: Mapping[str, str] | None = None, *, measured: bool = True
+    ) -> dict[str, str]:
+        """The command's environment (``measured``: traced by coverage; see parent_environ)."""
+        env = parent_environ(measured=measured)
         env["STACKSAFE_DATA_DIR"] = str(self.data_dir)
         if self.database_url is not None:
             env["STACKSAFE_DATABASE_URL"] = self.database_url
@@ -76,15 +90,17 @@ class Cli:
         *args: str,
         input: str | bytes | None = None,
         env: Mapping[str, str] | None = None,
+        measured: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``stacksafe ARGS``; stdout/stderr decoded as UTF-8 without newline translation."""
+        """Run ``stacksafe ARGS``; stdout/stderr decoded as UTF-8 without newline translation.
+        ``measured=False`` for a call that only sets up the test's subject (parent_environ)."""
         data = input.encode() if isinstance(input, str) else input
         done = subprocess.run(
             self.argv(*args),
             input=data,
             stdin=None if data is not None else subprocess.DEVNULL,
             capture_output=True,
-            env=self.env(env),
+            env=self.env(env, measured=measured),
             timeout=TIMEOUT,
             check=False,
         )
@@ -116,20 +132,29 @@ class Cli:
     def json(self, *args: str, **kwargs: Any) -> Any:
         return json.loads(self.ok(*args, **kwargs).stdout)
 
-    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+    def popen(self, *args: str, measured: bool = True, **kwargs: Any) -> subprocess.Popen[bytes]:
         kwargs.setdefault("stdin", subprocess.DEVNULL)
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
         env = kwargs.pop("env", None)
-        return subprocess.Popen(self.argv(*args), env=self.env(env), **kwargs)
+        return subprocess.Popen(self.argv(*args), env=self.env(env, measured=measured), **kwargs)
 
     def run_many(
-        self, commands: Sequence[Sequence[str]], inputs: Mapping[int, str | bytes] | None = None
+        self,
+        commands: Sequence[Sequence[str]],
+        inputs: Mapping[int, str | bytes] | None = None,
+        *,
+        measured: bool = True,
     ) -> list[subprocess.CompletedProcess[str]]:
-        """Run independent commands all at once (``inputs``: command index → its stdin)."""
+        """Run independent commands all at once (``inputs``: command index → its stdin;
+        ``measured``: see parent_environ)."""
         inputs = inputs or {}
         procs = [
-            self.popen(*args, stdin=subprocess.PIPE if i in inputs else subprocess.DEVNULL)
+            self.popen(
+                *args,
+                stdin=subprocess.PIPE if i in inputs else subprocess.DEVNULL,
+                measured=measured,
+            )
             for i, args in enumerate(commands)
         ]
         results = []

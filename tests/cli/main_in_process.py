@@ -126,7 +126,10 @@ class MainInProcess(Cli):
         *args: str,
         input: str | bytes | None = None,
         env: Mapping[str, str] | None = None,
+        measured: bool = True,
     ) -> subprocess.CompletedProcess[str]:
+        """``Cli.run`` in this process (``measured`` has no effect: this process is traced
+        whenever the run is)."""
         if args[:1] and args[0] in _PROCESS_ONLY:
             raise ValueError(f"`{args[0]}` is about its process: use Cli (a subprocess)")
         data = input.encode() if isinstance(input, str) else (input or b"")
@@ -149,7 +152,11 @@ class MainInProcess(Cli):
         raise TypeError("a process of its own is a subprocess: use Cli.popen")
 
     def run_many(
-        self, commands: Sequence[Sequence[str]], inputs: Mapping[int, str | bytes] | None = None
+        self,
+        commands: Sequence[Sequence[str]],
+        inputs: Mapping[int, str | bytes] | None = None,
+        *,
+        measured: bool = True,
     ) -> list[subprocess.CompletedProcess[str]]:
         """The commands one after the other (they are independent, as for ``Cli.run_many``)."""
         inputs = inputs or {}

@@ -275,7 +275,7 @@ def test_the_guard_sees_a_server_import_in_the_cli(tmp_path: Path) -> None:
         env={
             # Not measured: coverage would count the copy's modules as more of the package
             # (its source is the package by name), none of them run but main.
-            **{k: v for k, v in parent_environ().items() if not k.startswith("COVERAGE_")},
+            **parent_environ(measured=False),
             **UNREACHABLE,
             "PYTHONPATH": str(tmp_path),
             "PYTHONPROFILEIMPORTTIME": "1",

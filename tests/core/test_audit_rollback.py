@@ -406,3 +406,31 @@ def test_readiness_says_the_audit_log_cannot_be_written_on_a_full_disk(
     installation.audit_min_free_bytes = 1 << 60  # more than any filesystem here has free
     assert readiness(installation)["audit"].startswith("not writable (the filesystem of the ")
     assert readiness(installation)["audit"].endswith("disk full)")
+
+
+def test_a_checkpoint_that_cannot_be_written_is_reported_and_written_once_it_can(
+    logged: tuple[Installation, Target], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A filesystem error on the checkpoint's path (here its lock file is a directory) is a
+    problem readiness names and the log explains; the next flush that can write anchors the
+    head."""
+    installation, target = logged
+    checkpoint = installation.audit_checkpoint
+    assert checkpoint is not None
+    lock = checkpoint.path.with_name(checkpoint.path.name + ".lock")
+    lock.unlink()
+    lock.mkdir()
+    put(installation, target, "LATER", "x")
+    with caplog.at_level("ERROR"):
+        flush(installation)
+    expected = f"cannot write the audit checkpoint {checkpoint.path}: Is a directory"
+    assert checkpoint.problem == expected
+    assert expected in caplog.text
+    assert readiness(installation)["audit_checkpoint"] == "cannot be written: see the server log"
+
+    lock.rmdir()
+    flush(installation)
+    assert checkpoint.problem is None
+    anchored = read_checkpoint(checkpoint.path, keyed_hash(installation, AUDIT_CHAIN))
+    assert anchored is not None
+    assert anchored.seq == head_row(installation)["seq"]

@@ -229,10 +229,7 @@ def start_serve(
     the in-process tests measure, tracing costs a third of the test's time and adds nothing.
     """
     port = free_port() if port is None else port
-    environ = cli.env(env)
-    if not measured:
-        for name in ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START"):
-            environ.pop(name, None)
+    environ = cli.env(env, measured=measured)
     log_dir.mkdir(parents=True, exist_ok=True)
     with (
         open(log_dir / "serve.stdout", "wb") as out,
@@ -334,7 +331,8 @@ _FIRST_TOKEN = re.compile(r"first API token (tok_\w+)[^\n]*\n\s+(\S+)\s*\Z")
 
 def init_and_seed(cli: Cli) -> str:
     """``stacksafe init`` plus acme / web (production) / dev (development); the owner's token."""
-    done = cli.ok("init")  # the real console script: its output is what an operator sees
+    # The real console script (its output is what an operator sees); setup, so untraced.
+    done = cli.ok("init", measured=False)
     match = _FIRST_TOKEN.search(done.stdout)
     assert match is not None, f"no first token in init's output: {done.stdout!r}"
     # The same CLI in-process (Typer's CliRunner) for the rest: 20x faster than subprocesses.
@@ -405,13 +403,15 @@ class RemoteCli(Cli):
     token: str = ""
     ca_bundle: str = ""
 
-    def env(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    def env(
+        self, overrides: Mapping[str, str] | None = None, *, measured: bool = True
+    ) -> dict[str, str]:
         remote = {
             "STACKSAFE_ADDR": self.address,
             "STACKSAFE_TOKEN": self.token,
             "STACKSAFE_CA_BUNDLE": self.ca_bundle,
         }
-        return super().env({**remote, **(overrides or {})})
+        return super().env({**remote, **(overrides or {})}, measured=measured)
 
     def in_process(self) -> InProcessRemote:  # type: ignore[override]
         return InProcessRemote(self.data_dir, self.address, self.token, self.ca_bundle)

@@ -30,6 +30,11 @@ DEV = "dev@acme.test"
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(scope="module")
+def pair_measured() -> bool:
+    return False  # two servers answering the same requests (see start_serve): untraced
+
+
 def _client(server: ServerProcess, token: str, tls: TlsFiles) -> Client:
     return Client(server.address, token, ca_bundle=str(tls.ca), timeout=30)
 

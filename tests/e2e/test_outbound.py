@@ -44,7 +44,12 @@ def server_environment(tmp_path: Path) -> dict[str, str]:
 
 
 def start(launch: Launcher, local: Cli, tls: TlsFiles, env: Mapping[str, str]) -> ServerProcess:
-    server = launch(local, ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)], env=dict(env))
+    server = launch(
+        local,
+        ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)],
+        env=dict(env),
+        measured=False,
+    )
     server.wait_healthy(trusting(tls.ca))
     return server
 

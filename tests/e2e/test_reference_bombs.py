@@ -72,6 +72,7 @@ def store_bombs(cli: Cli, tmp_path: Path) -> None:
             "json",
             "--raw",  # stored text: the ${...} are references
             env={"STACKSAFE_MAX_VALUE_BYTES": HUGE},
+            measured=False,  # setup (the servers' reveals are the subject): untraced
         )
 
 

@@ -124,8 +124,9 @@ def test_if_match_conflicts_are_precondition_failed(served: Served) -> None:
 
 def test_errors_come_back_as_stacksafe_errors(served: Served) -> None:
     web = served.stack_uids["web"]
-    served.local.ok("users", "create", "viewer@example.com", "--account", "acme")
-    viewer_token = served.local.ok(
+    setup = served.local.in_process()  # the SDK's errors are the subject: 20x faster
+    setup.ok("users", "create", "viewer@example.com", "--account", "acme")
+    viewer_token = setup.ok(
         "tokens", "create", "--user", "viewer@example.com", "--scope", "public", "--scope", "admin"
     ).stdout.strip()
     with served.client() as owner:
