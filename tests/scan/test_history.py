@@ -4,11 +4,13 @@ separator, quoted paths, the repository's own configuration, and git's output re
 from __future__ import annotations
 
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from stacksafe.errors import InvalidInput
+from stacksafe.scan import gitstreams
 from stacksafe.scan import history as history_module
 from stacksafe.scan.history import GitHistory
 from stacksafe.scan.sources import files_under
@@ -178,14 +180,64 @@ def test_git_output_is_read_as_it_comes_in_pieces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """git's output is read a piece at a time (here 7 bytes: lines, hunks and commit lines
-    cut anywhere) and the first runs are handed on before git's output has all been read."""
+    cut anywhere): the same runs; the first is handed on while the rest is still to come."""
     repo = GitRepo(tmp_path / "repo")
     older = repo.commit("one", **{"a.txt": "alpha\nbeta\n"})
     newer = repo.commit("two", **{"a.txt": "alpha\nbeta\ngamma\n", "b.txt": "b1\nb2\n"})
     whole = read(repo.root)
-    monkeypatch.setattr(history_module, "_READ", 7)
-    assert read(repo.root) == whole
-    history = iter(GitHistory(repo.root))
-    run = next(history)  # the newest commit's first run, git's output not all read
-    assert (run.commit, run.path, run.first_line, run.data) == (newer, "a.txt", 3, b"gamma\n")
     assert whole[0] == [newer, older]
+    monkeypatch.setattr(gitstreams, "PIECE", 7)
+    assert read(repo.root) == whole
+    runs = iter(GitHistory(repo.root))
+    run = next(runs)
+    assert (run.commit, run.path, run.first_line, run.data) == (newer, "a.txt", 3, b"gamma\n")
+
+
+def branching_history(root: Path) -> GitRepo:
+    """Nine commits, a merge with a resolved conflict among them."""
+    repo = GitRepo(root)
+    for n in range(4):
+        repo.commit(f"c{n}", **{f"f{n % 2}.txt": f"line {n}\n" * (n + 1)})
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit("side", **{"f0.txt": "side\n"})
+    repo.git("checkout", "-q", "main")
+    repo.commit("main", **{"f0.txt": "main\n"})
+    subprocess.run(["git", "merge", "-q", "side"], cwd=root, capture_output=True, check=False)
+    repo.commit("merged", **{"f0.txt": "resolved\n"})
+    repo.commit("after", **{"f1.txt": "after\n"})
+    return repo
+
+
+def test_slices_of_the_history_in_several_gits_read_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = branching_history(tmp_path / "repo")
+    repo.write("staged.txt", "staged\n")
+    repo.stage("staged.txt")
+    one = GitHistory(repo.root)
+    assert one.processes == 1  # under 100 commits a slice
+    alone = read(repo.root)
+    monkeypatch.setattr(history_module, "_GITS", 3)
+    monkeypatch.setattr(history_module, "_LEAST_COMMITS", 2)
+    several = GitHistory(repo.root)
+    assert several.processes == 3
+    assert read(repo.root) == alone
+    log = repo.git("log", "--format=%H").split()
+    assert alone[0] == [*log, None]  # git log's order, newest first, then the staged changes
+    assert b"resolved\n" in [data for _, _, data in alone[1][log[1]]]
+
+
+def test_leaving_a_history_early_stops_its_gits_and_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = branching_history(tmp_path / "repo")
+    monkeypatch.setattr(history_module, "_GITS", 3)
+    monkeypatch.setattr(history_module, "_LEAST_COMMITS", 2)
+    monkeypatch.setattr(gitstreams, "PIECE", 7)
+    monkeypatch.setattr(gitstreams, "_QUEUED", 1)  # the threads wait on a full queue
+    before = threading.active_count()
+    runs = iter(GitHistory(repo.root))
+    next(runs)
+    assert threading.active_count() == before + 4  # three slices and the staged changes
+    runs.close()  # type: ignore[attr-defined]
+    assert threading.active_count() == before

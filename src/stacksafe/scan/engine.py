@@ -146,9 +146,9 @@ def scan_git(
     found: list[Finding] = []
     history = GitHistory(repo, since)
     known = detectors.known
-    # git's diffing keeps a core busy all along: the pool has the others, and on two cores
-    # the one left is this process's, whose rules keep pace with git (bench/README.md).
-    workers = detectors.workers or default_workers(busy=1)
+    # git's diffing keeps its processes' cores busy all along: the pool has the others, and
+    # on two cores there are none: the rules run here, as git writes (bench/README.md).
+    workers = detectors.workers or default_workers(busy=history.processes)
     scanner = PatternScanner(detectors.key, workers, detectors.disabled, eager=True)
     with scanner as patterns:
         for run in history:

@@ -1,28 +1,26 @@
 """A repository's history as git writes it: the lines every commit and the staged changes
 added, read from ``git log -p`` while git runs.
 
-One ``git log -p`` process for the history (one per commit would cost a process each), then
-``git diff --cached``; each is read as its output comes, so the scan of the first commits
-overlaps git's diffing of the next ones, as gitleaks reads git's stream. git's options are
-fixed so that its output is the format ``patches`` reads whatever the repository's
-configuration says: no colour, no external diff or textconv, ``a/``/``b/`` prefixes, no
-context lines, no blank-line suppression; paths quoted only where git must.
+The commits (``git rev-list``, newest first) are cut into as many consecutive slices as there
+are cores (at most 4); a ``git log -p`` per slice (not one per commit: a process each) and
+``git diff --cached`` run at once, each read as its output comes (``gitstreams``), so the scan
+overlaps git's diffing, which is most of a history scan's CPU, and git's work is spread over
+the cores. git's options are fixed so that its output is the format ``patches`` reads whatever
+the repository's configuration says: no colour, no external diff or textconv, ``a/``/``b/``
+prefixes, no context lines, no blank-line suppression; paths quoted only where git must.
 """
 
 from __future__ import annotations
 
-import contextlib
+import os
 import secrets
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from stacksafe.errors import InvalidInput
+from stacksafe.scan.gitstreams import GitCommand, outputs
 from stacksafe.scan.patches import AddedRun, PatchReader
-from stacksafe.scan.sources import git, git_command
+from stacksafe.scan.sources import git
 
 __all__ = ["DIFF_OPTIONS", "GitHistory"]
 
@@ -40,7 +38,9 @@ DIFF_OPTIONS = (
 # Configuration that would change the lines of a hunk or their paths (options above cover
 # the rest); core.quotepath=off and core.fsmonitor=false come with every git command.
 _SETTINGS = ("-c", "diff.suppressBlankEmpty=false", "-c", "log.showRoot=true")
-_READ = 1 << 20
+# git processes for a history: one per core, at most 4, each with at least this many commits.
+_GITS = min(os.cpu_count() or 1, 4)
+_LEAST_COMMITS = 100
 
 
 class GitHistory:
@@ -64,56 +64,42 @@ class GitHistory:
         has_head = git(repo, "rev-parse", "--verify", "--quiet", "HEAD").returncode == 0
         if since is not None and not has_head:
             raise InvalidInput("--since needs a repository with commits")
-        self._revisions: str | None = None
+        self._ids: list[bytes] = []
         if has_head:
-            self._revisions = "HEAD" if since is None else f"{_revision(repo, since)}..HEAD"
+            revisions = "HEAD" if since is None else f"{_revision(repo, since)}..HEAD"
+            listed = git(repo, "rev-list", revisions)  # git log's own order: newest first
+            if listed.returncode != 0:
+                message = listed.stderr.decode("utf-8", "replace").strip()
+                raise InvalidInput(f"git rev-list failed: {message}")
+            self._ids = listed.stdout.split()
+        # git log processes at once, each diffing a slice of the commits: git's CPU is most of
+        # a history scan's, and one process would leave the other cores idle (bench/README.md).
+        self.processes = max(1, min(_GITS, len(self._ids) // _LEAST_COMMITS))
 
     def __iter__(self) -> Iterator[AddedRun]:
-        if self._revisions is not None:
-            separator = "\x00stacksafe-" + secrets.token_hex(16) + "\x00"
-            log_format = "--format=" + separator.replace("\x00", "%x00") + "%H"
-            reader = PatchReader(separator.encode())
-            arguments = ("log", log_format, "--diff-merges=remerge", *DIFF_OPTIONS)
-            yield from self._read("git log", (*arguments, self._revisions), reader)
-        yield from self._read("git diff --cached", ("diff", "--cached", *DIFF_OPTIONS), None)
-
-    def _read(
-        self, name: str, arguments: tuple[str, ...], reader: PatchReader | None
-    ) -> Iterator[AddedRun]:
-        reader = PatchReader(commit=None) if reader is None else reader
-        # git's messages go to a file: a pipe left unread could fill and stall git.
-        with tempfile.TemporaryFile() as errors:
-            command, env = git_command(self.repo, *_SETTINGS, *arguments)
-            with subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=errors, env=env, bufsize=0
-            ) as process:
-                output = process.stdout
-                if output is None:  # pragma: no cover - stdout=PIPE gives one
-                    raise RuntimeError("git's output is not a pipe")
-                try:
-                    _larger_pipe(output)
-                    while chunk := output.read(_READ):
-                        yield from reader.feed(chunk)
-                    yield from reader.close()
-                finally:
-                    # Left early (a consumer's error): git is stopped, not left writing.
-                    if process.poll() is None:
-                        process.kill()
-            self.commits.extend(reader.commits)
-            if process.returncode != 0:
-                errors.seek(0)
-                message = errors.read().decode("utf-8", "replace").strip()
-                raise InvalidInput(f"{name} failed: {message}")
+        separator = "\x00stacksafe-" + secrets.token_hex(16) + "\x00"
+        log_format = "--format=" + separator.replace("\x00", "%x00") + "%H"
+        log = ("log", "--stdin", "--no-walk=unsorted", log_format, "--diff-merges=remerge")
+        commands: list[GitCommand] = []
+        readers: list[PatchReader] = []
+        for part in _slices(self._ids, self.processes):
+            ids = b"\n".join(part) + b"\n"
+            commands.append(GitCommand("git log", (*_SETTINGS, *log, *DIFF_OPTIONS), ids))
+            readers.append(PatchReader(separator.encode()))
+        staged = (*_SETTINGS, "diff", "--cached", *DIFF_OPTIONS)
+        commands.append(GitCommand("git diff --cached", staged))
+        readers.append(PatchReader(commit=None))
+        for index, piece in outputs(self.repo, commands):
+            reader = readers[index]
+            yield from (reader.feed(piece) if piece else reader.close())
+        self.commits = [commit for reader in readers for commit in reader.commits]
 
 
-def _larger_pipe(pipe: IO[bytes]) -> None:
-    """A pipe of ``_READ`` bytes (Linux's default is 64 KiB): git and the reader wake each
-    other a sixteenth as often. Elsewhere, or over the system's limit, the pipe stays."""
-    if sys.platform == "linux":
-        import fcntl
-
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, _READ)
+def _slices(ids: list[bytes], count: int) -> list[list[bytes]]:
+    """``ids`` in ``count`` consecutive slices as even as can be (none when ``ids`` is)."""
+    if not ids:
+        return []
+    return [ids[len(ids) * n // count : len(ids) * (n + 1) // count] for n in range(count)]
 
 
 def _revision(repo: Path, since: str) -> str:
