@@ -238,6 +238,6 @@ def test_leaving_a_history_early_stops_its_gits_and_threads(
     before = threading.active_count()
     runs = iter(GitHistory(repo.root))
     next(runs)
-    assert threading.active_count() == before + 4  # three slices and the staged changes
+    assert before < threading.active_count() <= before + 3  # a thread per running git
     runs.close()  # type: ignore[attr-defined]
     assert threading.active_count() == before

@@ -42,17 +42,22 @@ class GitCommand:
 _Item = tuple[int, bytes | BaseException | None]
 
 
-def outputs(repo: Path, commands: Sequence[GitCommand]) -> Iterator[tuple[int, bytes]]:
-    """(index in ``commands``, a piece of that command's output) as the processes write, all
-    at once; ``b""`` when one's output has ended. A git that fails raises ``InvalidInput``
-    with its message once its output is read; leaving early stops every git still running."""
-    pieces: queue.Queue[_Item] = queue.Queue(maxsize=_QUEUED * max(1, len(commands)))
+def outputs(
+    repo: Path, commands: Sequence[GitCommand], parallel: int
+) -> Iterator[tuple[int, bytes]]:
+    """(index in ``commands``, a piece of that command's output) as the processes write,
+    ``parallel`` of them at once (the next starts when one ends, so slices of unequal cost
+    keep every process busy); ``b""`` when one's output has ended. A git that fails raises
+    ``InvalidInput`` with its message once its output is read; leaving early stops every git
+    still running."""
+    pieces: queue.Queue[_Item] = queue.Queue(maxsize=_QUEUED * max(1, parallel))
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
-        running: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
-        errors: IO[bytes]
+        running: dict[int, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
         threads: list[threading.Thread] = []
-        for index, command in enumerate(commands):
+
+        def start(index: int) -> None:
+            command = commands[index]
             errors = stack.enter_context(tempfile.TemporaryFile())
             arguments, env = git_command(repo, *command.arguments)
             process = subprocess.Popen(
@@ -63,15 +68,17 @@ def outputs(repo: Path, commands: Sequence[GitCommand]) -> Iterator[tuple[int, b
                 env=env,
                 bufsize=0,
             )
-            running.append((process, errors))
+            running[index] = (process, errors)
             thread = threading.Thread(
-                target=_drain,
-                args=(index, process, command.stdin, pieces, stop),
-                daemon=True,
+                target=_drain, args=(index, process, command.stdin, pieces, stop), daemon=True
             )
             thread.start()
             threads.append(thread)
+
         try:
+            started = min(len(commands), max(1, parallel))
+            for index in range(started):
+                start(index)
             left = len(commands)
             while left:
                 index, item = pieces.get()
@@ -79,7 +86,9 @@ def outputs(repo: Path, commands: Sequence[GitCommand]) -> Iterator[tuple[int, b
                     yield index, item
                     continue
                 left -= 1
-                process, errors = running[index]
+                process, errors = running.pop(index)
+                if process.stdout is not None:  # its thread read its last piece
+                    process.stdout.close()
                 if process.wait() != 0:
                     errors.seek(0)
                     message = errors.read().decode("utf-8", "replace").strip()
@@ -87,10 +96,13 @@ def outputs(repo: Path, commands: Sequence[GitCommand]) -> Iterator[tuple[int, b
                 if item is not None:  # its output could not be read whole
                     name = type(item).__name__
                     raise InvalidInput(f"{commands[index].name}: its output was cut ({name})")
+                if started < len(commands):
+                    start(started)
+                    started += 1
                 yield index, b""
         finally:
             stop.set()
-            _stop(running, threads, pieces)
+            _stop(list(running.values()), threads, pieces)
 
 
 def _drain(

@@ -1,13 +1,14 @@
 """A repository's history as git writes it: the lines every commit and the staged changes
 added, read from ``git log -p`` while git runs.
 
-The commits (``git rev-list``, newest first) are cut into as many consecutive slices as there
-are cores (at most 4); a ``git log -p`` per slice (not one per commit: a process each) and
-``git diff --cached`` run at once, each read as its output comes (``gitstreams``), so the scan
-overlaps git's diffing, which is most of a history scan's CPU, and git's work is spread over
-the cores. git's options are fixed so that its output is the format ``patches`` reads whatever
-the repository's configuration says: no colour, no external diff or textconv, ``a/``/``b/``
-prefixes, no context lines, no blank-line suppression; paths quoted only where git must.
+The commits (``git rev-list``, newest first) are cut into consecutive slices, each given to a
+``git log -p`` (not one per commit: a process each), as many at once as there are cores besides
+the scanning process's (at most 4: one on two cores), then ``git diff --cached``; each is read
+as its output comes (``gitstreams``), so the scan overlaps git's diffing, which is most of a
+history scan's CPU, and on more cores git's work is spread over them. git's options are fixed
+so that its output is the format ``patches`` reads whatever the repository's configuration
+says: no colour, no external diff or textconv, ``a/``/``b/`` prefixes, no context lines, no
+blank-line suppression; paths quoted only where git must.
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ DIFF_OPTIONS = (
 # Configuration that would change the lines of a hunk or their paths (options above cover
 # the rest); core.quotepath=off and core.fsmonitor=false come with every git command.
 _SETTINGS = ("-c", "diff.suppressBlankEmpty=false", "-c", "log.showRoot=true")
-# git processes for a history: one per core, at most 4, each with at least this many commits.
-_GITS = min(os.cpu_count() or 1, 4)
+# git processes for a history: one per core but the scanning process's (it reads and scans
+# what they write: about half of git's CPU), at most 4; each given at least this many commits.
+_GITS = max(1, min((os.cpu_count() or 1) - 1, 4))
 _LEAST_COMMITS = 100
+_SLICES_PER_GIT = 4
 
 
 class GitHistory:
@@ -74,7 +77,9 @@ class GitHistory:
             self._ids = listed.stdout.split()
         # git log processes at once, each diffing a slice of the commits: git's CPU is most of
         # a history scan's, and one process would leave the other cores idle (bench/README.md).
+        # A few slices per process, started as others end: slices differ in cost.
         self.processes = max(1, min(_GITS, len(self._ids) // _LEAST_COMMITS))
+        self._slices = 1 if self.processes == 1 else self.processes * _SLICES_PER_GIT
 
     def __iter__(self) -> Iterator[AddedRun]:
         separator = "\x00stacksafe-" + secrets.token_hex(16) + "\x00"
@@ -82,23 +87,23 @@ class GitHistory:
         log = ("log", "--stdin", "--no-walk=unsorted", log_format, "--diff-merges=remerge")
         commands: list[GitCommand] = []
         readers: list[PatchReader] = []
-        for part in _slices(self._ids, self.processes):
+        for part in _slices(self._ids, self._slices):
             ids = b"\n".join(part) + b"\n"
             commands.append(GitCommand("git log", (*_SETTINGS, *log, *DIFF_OPTIONS), ids))
             readers.append(PatchReader(separator.encode()))
         staged = (*_SETTINGS, "diff", "--cached", *DIFF_OPTIONS)
         commands.append(GitCommand("git diff --cached", staged))
         readers.append(PatchReader(commit=None))
-        for index, piece in outputs(self.repo, commands):
+        for index, piece in outputs(self.repo, commands, self.processes):
             reader = readers[index]
             yield from (reader.feed(piece) if piece else reader.close())
         self.commits = [commit for reader in readers for commit in reader.commits]
 
 
 def _slices(ids: list[bytes], count: int) -> list[list[bytes]]:
-    """``ids`` in ``count`` consecutive slices as even as can be (none when ``ids`` is)."""
-    if not ids:
-        return []
+    """``ids`` in ``count`` consecutive slices as even as can be, none empty (git log given no
+    commit would read HEAD's whole history)."""
+    count = min(count, len(ids))
     return [ids[len(ids) * n // count : len(ids) * (n + 1) // count] for n in range(count)]
 
 
