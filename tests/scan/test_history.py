@@ -3,7 +3,6 @@ separator, quoted paths, the repository's own configuration, and git's output re
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from pathlib import Path
 
@@ -91,16 +90,9 @@ def test_a_nul_byte_late_in_a_text_file_is_text_not_a_commit_boundary(tmp_path: 
 def test_a_merge_commits_conflict_resolution_is_scanned(tmp_path: Path) -> None:
     repo = GitRepo(tmp_path / "repo")
     repo.commit("base", **{"f.txt": "base\n"})
-    repo.git("checkout", "-q", "-b", "side")
-    repo.commit("side", **{"f.txt": "side\n"})
-    repo.git("checkout", "-q", "main")
-    repo.commit("main", **{"f.txt": "main\n"})
-    failed = subprocess.run(
-        ["git", "merge", "-q", "side"], cwd=repo.root, capture_output=True, check=False
+    merge = repo.conflicting_merge(
+        "f.txt", "side\n", "main\n", "resolved with a-new-secret-value\n"
     )
-    assert failed.returncode != 0  # a conflict
-    repo.commit("merged", **{"f.txt": "resolved with a-new-secret-value\n"})
-    merge = repo.git("rev-parse", "HEAD").strip()
     _, runs = read(repo.root)
     assert b"resolved with a-new-secret-value\n" in [data for _, _, data in runs[merge]]
 
@@ -198,12 +190,7 @@ def branching_history(root: Path) -> GitRepo:
     repo = GitRepo(root)
     for n in range(4):
         repo.commit(f"c{n}", **{f"f{n % 2}.txt": f"line {n}\n" * (n + 1)})
-    repo.git("checkout", "-q", "-b", "side")
-    repo.commit("side", **{"f0.txt": "side\n"})
-    repo.git("checkout", "-q", "main")
-    repo.commit("main", **{"f0.txt": "main\n"})
-    subprocess.run(["git", "merge", "-q", "side"], cwd=root, capture_output=True, check=False)
-    repo.commit("merged", **{"f0.txt": "resolved\n"})
+    repo.conflicting_merge("f0.txt", "side\n", "main\n", "resolved\n")
     repo.commit("after", **{"f1.txt": "after\n"})
     return repo
 

@@ -5,7 +5,6 @@ made one with every corner the format has, and random ones."""
 from __future__ import annotations
 
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -138,12 +137,7 @@ def corner_history(root: Path) -> GitRepo:
     repo.commit("crlf", **{"crlf.txt": "one\r\ntwo\r\n", "tab\there.txt": "t\nnow ends\n"})
     repo.git("rm", "-q", 'say "hi".txt')
     repo.commit("delete", **{"renamed.txt": "1\n2\n3\n@@ -1 +1 @@\n+x\n"})
-    repo.git("checkout", "-q", "-b", "side")
-    repo.commit("side", **{"renamed.txt": "1\nside\n3\n"})
-    repo.git("checkout", "-q", "main")
-    repo.commit("main", **{"renamed.txt": "1\nmain\n3\n"})
-    subprocess.run(["git", "merge", "-q", "side"], cwd=root, capture_output=True, check=False)
-    repo.commit("merged", **{"renamed.txt": "1\nresolved\n3\n"})
+    repo.conflicting_merge("renamed.txt", "1\nside\n3\n", "1\nmain\n3\n", "1\nresolved\n3\n")
     return repo
 
 
