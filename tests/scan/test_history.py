@@ -201,15 +201,16 @@ def test_slices_of_the_history_in_several_gits_read_as_one(
     repo = branching_history(tmp_path / "repo")
     repo.write("staged.txt", "staged\n")
     repo.stage("staged.txt")
-    one = GitHistory(repo.root)
-    assert one.processes == 1  # under 100 commits a slice
-    alone = read(repo.root)
+    log = repo.git("log", "--format=%H").split()
     monkeypatch.setattr(history_module, "_GITS", 3)
+    assert GitHistory(repo.root).processes == 1  # under 100 commits a slice
+    alone, since = read(repo.root), read(repo.root, log[5])
     monkeypatch.setattr(history_module, "_LEAST_COMMITS", 2)
     several = GitHistory(repo.root)
     assert several.processes == 3
     assert read(repo.root) == alone
-    log = repo.git("log", "--format=%H").split()
+    assert read(repo.root, log[5]) == since
+    assert since[0] == [*log[:5], None]
     assert alone[0] == [*log, None]  # git log's order, newest first, then the staged changes
     assert b"resolved\n" in [data for _, _, data in alone[1][log[1]]]
 

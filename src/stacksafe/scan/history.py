@@ -1,13 +1,13 @@
 """A repository's history as git writes it: the lines every commit and the staged changes
 added, read from ``git log -p`` while git runs.
 
-The commits (``git rev-list``, newest first) are cut into consecutive slices, each given to a
-``git log -p`` (not one per commit: a process each), as many at once as there are cores besides
-the scanning process's (at most 4: one on two cores), then ``git diff --cached``; each is read
-as its output comes (``gitstreams``), so the scan overlaps git's diffing, which is most of a
-history scan's CPU, and on more cores git's work is spread over them. git's options are fixed
-so that its output is the format ``patches`` reads whatever the repository's configuration
-says: no colour, no external diff or textconv, ``a/``/``b/`` prefixes, no context lines, no
+One ``git log -p`` over the history (not one per commit: a process each), then ``git diff
+--cached``, each read as its output comes (``gitstreams``), so the scan overlaps git's diffing,
+which is most of a history scan's CPU. With more than two cores, the commits (``git rev-list``,
+newest first) are cut into slices, a ``git log -p`` each, one running per core besides the
+scanning process's (at most 4), so git's work is spread over them. git's options are fixed so
+that its output is the format ``patches`` reads whatever the repository's configuration says:
+no colour, no external diff or textconv, ``a/``/``b/`` prefixes, no context lines, no
 blank-line suppression; paths quoted only where git must.
 """
 
@@ -67,10 +67,12 @@ class GitHistory:
         has_head = git(repo, "rev-parse", "--verify", "--quiet", "HEAD").returncode == 0
         if since is not None and not has_head:
             raise InvalidInput("--since needs a repository with commits")
+        self._revisions: str | None = None
         self._ids: list[bytes] = []
         if has_head:
-            revisions = "HEAD" if since is None else f"{_revision(repo, since)}..HEAD"
-            listed = git(repo, "rev-list", revisions)  # git log's own order: newest first
+            self._revisions = "HEAD" if since is None else f"{_revision(repo, since)}..HEAD"
+        if self._revisions is not None and _GITS > 1:  # one git log walks the history itself
+            listed = git(repo, "rev-list", self._revisions)  # git log's order: newest first
             if listed.returncode != 0:
                 message = listed.stderr.decode("utf-8", "replace").strip()
                 raise InvalidInput(f"git rev-list failed: {message}")
@@ -79,18 +81,19 @@ class GitHistory:
         # a history scan's, and one process would leave the other cores idle (bench/README.md).
         # A few slices per process, started as others end: slices differ in cost.
         self.processes = max(1, min(_GITS, len(self._ids) // _LEAST_COMMITS))
-        self._slices = 1 if self.processes == 1 else self.processes * _SLICES_PER_GIT
 
     def __iter__(self) -> Iterator[AddedRun]:
         separator = "\x00stacksafe-" + secrets.token_hex(16) + "\x00"
         log_format = "--format=" + separator.replace("\x00", "%x00") + "%H"
-        log = ("log", "--stdin", "--no-walk=unsorted", log_format, "--diff-merges=remerge")
+        log = (*_SETTINGS, "log", log_format, "--diff-merges=remerge", *DIFF_OPTIONS)
         commands: list[GitCommand] = []
-        readers: list[PatchReader] = []
-        for part in _slices(self._ids, self._slices):
-            ids = b"\n".join(part) + b"\n"
-            commands.append(GitCommand("git log", (*_SETTINGS, *log, *DIFF_OPTIONS), ids))
-            readers.append(PatchReader(separator.encode()))
+        if self.processes > 1:
+            for part in _slices(self._ids, self.processes * _SLICES_PER_GIT):
+                ids = b"\n".join(part) + b"\n"
+                commands.append(GitCommand("git log", (*log, "--stdin", "--no-walk=unsorted"), ids))
+        elif self._revisions is not None:
+            commands.append(GitCommand("git log", (*log, self._revisions)))
+        readers = [PatchReader(separator.encode()) for _ in commands]
         staged = (*_SETTINGS, "diff", "--cached", *DIFF_OPTIONS)
         commands.append(GitCommand("git diff --cached", staged))
         readers.append(PatchReader(commit=None))
