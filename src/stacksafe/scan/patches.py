@@ -47,7 +47,8 @@ class PatchReader:
         self.commits: list[str | None] = []
         self._separator = separator
         self._commit = commit
-        self._tail = b""
+        self._tail: list[bytes] = []  # pieces of a line not ended yet (kept apart: a line of
+        # hundreds of megabytes is joined once, not copied again with each piece)
         self._path: str | None = None  # the file the current hunks add to (None: deleted)
         self._headed = False  # the current file's "+++" header was read: hunks may follow
         self._old = 0  # lines of the current hunk still to come: old and new
@@ -59,14 +60,18 @@ class PatchReader:
 
     def feed(self, data: bytes) -> list[AddedRun]:
         """The runs completed by ``data`` (a line cut at its end waits for the next piece)."""
-        lines = (self._tail + data).split(b"\n")
-        self._tail = lines.pop()
+        if b"\n" not in data:
+            self._tail.append(data)
+            return []
+        lines = b"".join([*self._tail, data]).split(b"\n")
+        self._tail = [lines.pop()]
         return self._read(lines)
 
     def close(self) -> list[AddedRun]:
         """The runs still open when the output ends."""
-        lines = [self._tail] if self._tail else []
-        self._tail = b""
+        tail = b"".join(self._tail)
+        lines = [tail] if tail else []
+        self._tail = []
         runs = self._read(lines)
         if self._old or self._new:
             raise InvalidInput("git's patch output ended inside a hunk")
