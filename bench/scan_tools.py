@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from scan_peers import Peer
 
-__all__ = ["TOOLS", "Found", "Run", "run_tool"]
+__all__ = ["TOOLS", "Found", "Run", "children_cpu", "run_tool"]
 
 TIMEOUT = 1800
 
@@ -38,30 +39,40 @@ class Found:
 
 @dataclass(frozen=True, slots=True)
 class Run:
+    """Wall seconds, CPU seconds (user + system of the tool and every process it waited for:
+    git under ``gitleaks git``, worker processes), findings."""
+
     seconds: float
     findings: list[Found]
+    cpu: float = 0.0
 
 
-def _run(command: list[str], cwd: Path, ok: tuple[int, ...]) -> tuple[float, bytes]:
-    started = time.perf_counter()
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for children so far (user + system)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _run(command: list[str], cwd: Path, ok: tuple[int, ...]) -> tuple[float, float, bytes]:
+    started, cpu = time.perf_counter(), children_cpu()
     done = subprocess.run(
         command, cwd=cwd, capture_output=True, timeout=TIMEOUT, check=False,
         env={**os.environ, "NO_COLOR": "1"},
     )  # fmt: skip
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, children_cpu() - cpu
     if done.returncode not in ok:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
         raise RuntimeError(f"{command[0]} exited {done.returncode}: {' / '.join(tail)}")
-    return seconds, done.stdout
+    return seconds, cpu, done.stdout
 
 
 def run_stacksafe(peer: Peer | None, tree: Path, git: bool = False) -> Run:
     """``stacksafe scan --no-known-values``: the pattern detector alone."""
     assert peer is not None
     command = [*peer.command, "scan", "--no-known-values", "--format", "json"]
-    seconds, out = _run([*command, *(["--git"] if git else []), "."], tree, (0, 1))
+    seconds, cpu, out = _run([*command, *(["--git"] if git else []), "."], tree, (0, 1))
     found = [Found(f["path"], f["line"], f["line"], f["rule"]) for f in json.loads(out)["findings"]]
-    return Run(seconds, found)
+    return Run(seconds, found, cpu)
 
 
 def run_gitleaks(peer: Peer | None, tree: Path, git: bool = False) -> Run:
@@ -69,27 +80,27 @@ def run_gitleaks(peer: Peer | None, tree: Path, git: bool = False) -> Run:
     with tempfile.TemporaryDirectory(prefix="bench-report-") as temporary:
         report = Path(temporary) / "gitleaks.json"
         mode = ["git"] if git else ["dir"]
-        seconds, _ = _run(
+        seconds, cpu, _ = _run(
             [*peer.command, *mode, ".", "--report-format", "json", "--report-path", str(report),
              "--no-banner", "--exit-code", "0", "--log-level", "error"],
             tree, (0,),
         )  # fmt: skip
         raw = json.loads(report.read_text("utf-8"))
     found = [Found(f["File"], f["StartLine"], f["EndLine"], f["RuleID"]) for f in raw]
-    return Run(seconds, found)
+    return Run(seconds, found, cpu)
 
 
 def run_detect_secrets(peer: Peer | None, tree: Path, git: bool = False) -> Run:
     assert peer is not None
     assert not git
-    seconds, out = _run([*peer.command, "scan", "--all-files", "."], tree, (0,))
+    seconds, cpu, out = _run([*peer.command, "scan", "--all-files", "."], tree, (0,))
     results = json.loads(out)["results"]
     found = [
         Found(path, f["line_number"], f["line_number"], f["type"])
         for path, findings in results.items()
         for f in findings
     ]
-    return Run(seconds, found)
+    return Run(seconds, found, cpu)
 
 
 def run_credsweeper(peer: Peer | None, tree: Path, git: bool = False) -> Run:
@@ -97,20 +108,22 @@ def run_credsweeper(peer: Peer | None, tree: Path, git: bool = False) -> Run:
     assert not git
     with tempfile.TemporaryDirectory(prefix="bench-report-") as temporary:
         report = Path(temporary) / "credsweeper.json"
-        seconds, _ = _run([*peer.command, "--path", ".", "--save-json", str(report)], tree, (0,))
+        seconds, cpu, _ = _run(
+            [*peer.command, "--path", ".", "--save-json", str(report)], tree, (0,)
+        )
         raw = json.loads(report.read_text("utf-8"))
     found = [
         Found(line["path"], line["line_num"], line["line_num"], f["rule"])
         for f in raw
         for line in f["line_data_list"][:1]  # the first line names where the credential is
     ]
-    return Run(seconds, found)
+    return Run(seconds, found, cpu)
 
 
 def run_secretlint(peer: Peer | None, tree: Path, git: bool = False) -> Run:
     assert peer is not None
     assert not git
-    seconds, out = _run([*peer.command, "**/*", "--format", "json"], tree, (0, 1))
+    seconds, cpu, out = _run([*peer.command, "**/*", "--format", "json"], tree, (0, 1))
     found = [
         Found(
             os.path.relpath(result["filePath"], tree),
@@ -121,7 +134,7 @@ def run_secretlint(peer: Peer | None, tree: Path, git: bool = False) -> Run:
         for result in json.loads(out)
         for message in result["messages"]
     ]
-    return Run(seconds, found)
+    return Run(seconds, found, cpu)
 
 
 # name -> the function that runs it; the peer (command, version) comes from scan_peers.

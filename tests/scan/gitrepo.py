@@ -48,3 +48,17 @@ class GitRepo:
             self.stage(*files)
         self.git("commit", "-q", "--allow-empty", "-m", message)
         return self.git("rev-parse", "HEAD").strip()
+
+    def conflicting_merge(self, name: str, side: str, main: str, resolved: str) -> str:
+        """Branch ``side`` writes ``name`` as ``side``, main as ``main``; merging them conflicts
+        and the merge commit resolves it as ``resolved``. The merge commit's id."""
+        self.git("checkout", "-q", "-b", "side")
+        self.commit("side", **{name: side})
+        self.git("checkout", "-q", "main")
+        self.commit("main", **{name: main})
+        failed = subprocess.run(
+            ["git", "merge", "-q", "side"], cwd=self.root, capture_output=True, check=False
+        )
+        if failed.returncode == 0:
+            raise AssertionError("the merge was meant to conflict")
+        return self.commit("merged", **{name: resolved})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
 from stacksafe.model import SecretValue
 from stacksafe.scan import (
     Detectors,
@@ -15,6 +17,7 @@ from stacksafe.scan import (
     scan_paths,
     scan_stream,
 )
+from stacksafe.scan import patterns as pattern_scanner
 from stacksafe.scan.known import CHUNK_SIZE
 from tests.scan.gitrepo import GitRepo
 
@@ -24,9 +27,11 @@ AWS = "AKIAZZZZZZZZZZZZZZZZ"
 DB = Location("acme", "web", "DB_PASSWORD")
 
 
-def detectors(*, patterns: bool = True, include_binary: bool = False) -> Detectors:
+def detectors(
+    *, patterns: bool = True, include_binary: bool = False, workers: int = 1
+) -> Detectors:
     known = KnownValues([(DB, SecretValue(VALUE))])
-    return Detectors(KEY, known, patterns, include_binary, workers=1)
+    return Detectors(KEY, known, patterns, include_binary, workers=workers)
 
 
 def summary(found: list[Finding]) -> list[tuple[str, str, int]]:
@@ -142,3 +147,25 @@ def test_stream_finds_once_a_token_that_cuts_a_long_line_in_two() -> None:
         ("aws-access-key", 2, column),
         ("aws-access-key", 2, column + len(AWS) + 5),
     ]
+
+
+def test_git_history_in_worker_processes_finds_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history past the pool's threshold goes to worker processes as git writes it (here a
+    threshold of a few bytes): the same findings, commits and order as in this process."""
+    repo = GitRepo(tmp_path / "repo")
+    for n in range(4):
+        repo.commit(f"c{n}", **{f"f{n}.sh": "filler\n" * n + f"export KEY={AWS}\n"})
+    alone = scan_git(repo.root, detectors(workers=1))
+    assert pattern_scanner._worker.rules is not None  # the rules ran here
+    monkeypatch.setattr(pattern_scanner._worker, "rules", None)
+    monkeypatch.setattr(pattern_scanner, "_POOL_AFTER", 10)
+    monkeypatch.setattr(pattern_scanner, "_BYTES_PER_TASK", 30)
+    pooled = scan_git(repo.root, detectors(workers=2))
+    assert pattern_scanner._worker.rules is None  # not here: in the workers
+    assert [(f.rule, f.path, f.line, f.commit) for f in alone.findings] == [
+        (f.rule, f.path, f.line, f.commit) for f in pooled.findings
+    ]
+    assert [f.line for f in pooled.findings] == [4, 3, 2, 1]  # newest commit first
+    assert pooled.commits == alone.commits == 4

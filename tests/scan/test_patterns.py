@@ -105,3 +105,30 @@ def test_a_scanner_given_nothing_starts_no_process() -> None:
     with PatternScanner(KEY) as idle:
         assert idle.results() == []
         assert idle._pool is None
+
+
+def test_eager_inputs_are_scanned_here_as_they_come_a_task_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``eager`` (a history, while git writes it): each task's worth is scanned when it is
+    complete, not all at ``results()``; without it, nothing is scanned before ``results()``."""
+    monkeypatch.setattr(patterns, "_BYTES_PER_TASK", 100)
+    scanned: list[int] = []
+    scan = patterns._scan
+
+    def counted(texts: list[patterns._Text]) -> list[patterns._Hit]:
+        scanned.append(len(texts))
+        return scan(texts)
+
+    monkeypatch.setattr(patterns, "_scan", counted)
+    text = f"filler {'x' * 40}\nKEY={AWS}\n".encode()  # 70 bytes: two make a task
+    for eager in (True, False):
+        scanned.clear()
+        with PatternScanner(KEY, workers=1, eager=eager) as scanner:
+            for commit in ("c1", "c2", "c3"):
+                scanner.add_text("k.env", text, 1, commit)
+            before = list(scanned)
+            found = [(f.rule, f.line, f.commit) for f in scanner.results()]
+        assert before == ([2] if eager else [])
+        assert scanned == ([2, 1] if eager else [3])
+        assert found == [("aws-access-key", 2, c) for c in ("c1", "c2", "c3")]

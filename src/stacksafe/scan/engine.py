@@ -13,16 +13,10 @@ from typing import IO
 
 from stacksafe.scan.blocks import Block, LineBlocks
 from stacksafe.scan.findings import Finding
+from stacksafe.scan.history import GitHistory
 from stacksafe.scan.known import CHUNK_SIZE, KnownValues
-from stacksafe.scan.patterns import PatternScanner
-from stacksafe.scan.sources import (
-    FileEntry,
-    added_runs,
-    excluded,
-    files_under,
-    git_patches,
-    is_binary,
-)
+from stacksafe.scan.patterns import PatternScanner, default_workers
+from stacksafe.scan.sources import FileEntry, excluded, files_under, is_binary
 
 __all__ = ["Detectors", "ScanResult", "scan_files", "scan_git", "scan_paths", "scan_stream"]
 
@@ -146,29 +140,34 @@ def scan_paths(
 def scan_git(
     repo: Path, detectors: Detectors, since: str | None = None, exclude: Sequence[str] = ()
 ) -> ScanResult:
-    """Scan the lines added by every commit (since ``since``) and by the staged changes; paths
-    that ``exclude`` matches are left out."""
+    """Scan the lines added by every commit (since ``since``) and by the staged changes, as
+    git writes them (``history.GitHistory``); paths that ``exclude`` matches are left out."""
     result = ScanResult()
     found: list[Finding] = []
-    patches = git_patches(repo, since)
-    with PatternScanner(detectors.key, detectors.workers, detectors.disabled) as patterns:
-        for patch in patches:
-            result.commits += patch.commit is not None
-            for path, first_line, data in added_runs(patch):
-                result.bytes += len(data)
-                if excluded(path, exclude):
-                    continue
-                if detectors.patterns:
-                    patterns.add_text(path, data, first_line, patch.commit)
-                if detectors.known is not None:
-                    found.extend(
-                        detectors.known.scan_bytes(
-                            data, path, detectors.key, commit=patch.commit, first_line=first_line
-                        )
+    history = GitHistory(repo, since)
+    known = detectors.known
+    # git's diffing keeps its processes' cores busy all along: the pool has the others, and
+    # on two cores there are none: the rules run here, as git writes (bench/README.md).
+    workers = detectors.workers or default_workers(busy=history.processes)
+    scanner = PatternScanner(detectors.key, workers, detectors.disabled, eager=True)
+    with scanner as patterns:
+        for run in history:
+            result.bytes += len(run.data)
+            if excluded(run.path, exclude):
+                continue
+            if detectors.patterns:
+                patterns.add_text(run.path, run.data, run.first_line, run.commit)
+            if known is not None:
+                found.extend(
+                    known.scan_bytes(
+                        run.data, run.path, detectors.key, commit=run.commit,
+                        first_line=run.first_line,
                     )
+                )  # fmt: skip
         found.extend(patterns.results())
+    result.commits = sum(commit is not None for commit in history.commits)
     # Staged changes first (they are about to be committed), then history newest first.
-    order = {p.commit: i for i, p in enumerate(patches, start=1)}
+    order = {commit: i for i, commit in enumerate(history.commits, start=1)}
     order[None] = 0
     result.findings = sorted(_known_first(found), key=lambda f: (order[f.commit], *f.sort_key()))
     return result

@@ -18,11 +18,17 @@ from types import TracebackType
 from stacksafe.scan.findings import Finding, fingerprint
 from stacksafe.scan.ruleset import RuleSet
 
-__all__ = ["PatternScanner"]
+__all__ = ["PatternScanner", "default_workers"]
 
 # Below this many bytes a pool costs more (process start, rule compilation) than it saves.
 _POOL_AFTER = 8 << 20
 _BYTES_PER_TASK = 1 << 20
+
+
+def default_workers(busy: int = 0) -> int:
+    """Worker processes for a scan: one per core (at most 8), less ``busy`` cores that
+    something else keeps busy for the whole scan (git writing a history); 1: this process."""
+    return max(1, min(os.cpu_count() or 1, 8) - busy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +54,16 @@ class _Worker:
 
     key: bytes = b""
     rules: RuleSet | None = None
+    disabled: tuple[str, ...] = ()
 
 
 _worker = _Worker()
 
 
 def _init(key: bytes, disabled: tuple[str, ...]) -> None:
-    _worker.key = key
+    if _worker.rules is not None and (_worker.key, _worker.disabled) == (key, disabled):
+        return  # this process scans in turns (``eager``): its rules are ready
+    _worker.key, _worker.disabled = key, disabled
     # Imported here: compiling the catalogue is the work of the process that matches.
     from stacksafe.scan.rules.catalogue import RULES
 
@@ -98,21 +107,31 @@ def _scan(texts: Sequence[_Text]) -> list[_Hit]:
 class PatternScanner:
     """Collects inputs, scans them (in this process or a pool), then ``results()``.
 
-    ``disabled`` names rules not to run (``config.ScanConfig`` checks they exist).
+    ``disabled`` names rules not to run (``config.ScanConfig`` checks they exist). ``eager``:
+    inputs come while something else produces them (git writing a history), so in this process
+    they are scanned as they come, a task's worth at a time, not all at ``results()``.
     """
 
     def __init__(
-        self, key: bytes, workers: int | None = None, disabled: Sequence[str] = ()
+        self,
+        key: bytes,
+        workers: int | None = None,
+        disabled: Sequence[str] = (),
+        *,
+        eager: bool = False,
     ) -> None:
         self._key = key
         self._disabled = tuple(disabled)
-        self._workers = workers or max(1, min(os.cpu_count() or 1, 8))
+        self._workers = workers or default_workers()
+        self._eager = eager
         self._pool: ProcessPoolExecutor | None = None
         self._pending: list[Future[list[_Hit]]] = []
         self._batch: list[_Text] = []
         self._batch_bytes = 0
         self._held: list[tuple[_Text, int]] = []
         self._held_bytes = 0
+        self._added_bytes = 0  # every input so far, scanned here or held
+        self._hits: list[_Hit] = []  # of inputs scanned here already
 
     def __enter__(self) -> PatternScanner:
         return self
@@ -151,7 +170,8 @@ class PatternScanner:
         self.add_text(display, "".join(lines).encode("utf-8", "surrogateescape"), first_line)
 
     def _add(self, item: _Text, size: int) -> None:
-        if self._pool is None and self._workers > 1 and self._held_bytes + size > _POOL_AFTER:
+        self._added_bytes += size
+        if self._pool is None and self._workers > 1 and self._added_bytes > _POOL_AFTER:
             self._pool = ProcessPoolExecutor(
                 max_workers=self._workers,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -164,8 +184,17 @@ class PatternScanner:
         if self._pool is None:
             self._held.append((item, size))
             self._held_bytes += size
+            if self._eager and self._held_bytes >= _BYTES_PER_TASK:
+                self._scan_held()
         else:
             self._queue(item, size)
+
+    def _scan_held(self) -> None:
+        """Scan the inputs held so far in this process."""
+        if self._held:
+            _init(self._key, self._disabled)
+            self._hits.extend(_scan([item for item, _ in self._held]))
+            self._held, self._held_bytes = [], 0
 
     def _queue(self, item: _Text, size: int) -> None:
         self._batch.append(item)
@@ -180,11 +209,8 @@ class PatternScanner:
 
     def results(self) -> list[Finding]:
         """Wait for every input; the findings (never the matched text)."""
-        hits: list[_Hit] = []
-        if self._held:
-            _init(self._key, self._disabled)
-            hits.extend(_scan([item for item, _ in self._held]))
-            self._held, self._held_bytes = [], 0
+        self._scan_held()
+        hits, self._hits = self._hits, []
         self._flush()
         for future in self._pending:
             try:
