@@ -18,8 +18,8 @@ from tests.actors import LOCAL
 from tests.round_trips import counted
 
 # The pool's pre-ping, BEGIN, the write's statements in their batches, COMMIT.
-PG_ROUND_TRIPS = 16
-SQLITE_STATEMENTS = 25  # each statement of a trigger counted too
+PG_ROUND_TRIPS = 6
+SQLITE_STATEMENTS = 24  # each statement of a trigger counted too
 
 
 def test_a_plain_write_of_an_existing_key_makes_a_pinned_number_of_round_trips(

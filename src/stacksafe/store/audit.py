@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 
 from stacksafe.model import AuditEvent
-from stacksafe.store.driver import DriverStatement
+from stacksafe.store.driver import DriverStatement, batch
 from stacksafe.store.outages import storage_unavailable
 from stacksafe.store.schema import audit_details, audit_events, audit_head
 from stacksafe.store.transactions import retryable
@@ -35,6 +36,7 @@ __all__ = [
     "EventFilter",
     "EventsRefused",
     "StoredEvent",
+    "append_events",
     "event_hash",
     "events_after",
     "events_query",
@@ -46,6 +48,7 @@ __all__ = [
     "move_head",
     "newest_events",
     "read_head",
+    "send_lock_head",
     "shared_detail",
 ]
 
@@ -150,11 +153,22 @@ def _insert_details_driver(dialect: str) -> DriverStatement:
 
 def lock_head(conn: Connection, genesis: bytes) -> tuple[int, bytes]:
     """The last (seq, hash), locked until the transaction ends; creates the head on first use."""
-    row = _LOCK_HEAD_DRIVER.execute(conn, {}).fetchone()
-    if row is None:
-        conn.execute(_CREATE_HEAD, {"id": 1, "seq": 0, "hash": genesis, "mac": b""})
-        return 0, genesis
-    return int(row[0]), bytes(row[1])
+    return send_lock_head(conn, genesis)()
+
+
+def send_lock_head(conn: Connection, genesis: bytes) -> Callable[[], tuple[int, bytes]]:
+    """``lock_head``'s statement sent now (it may go in a batch: store.driver), its answer
+    read when called (outside the batch: the head is created then, on first use)."""
+    pending = _LOCK_HEAD_DRIVER.send(conn, {})
+
+    def head() -> tuple[int, bytes]:
+        row = pending.first()
+        if row is None:
+            conn.execute(_CREATE_HEAD, {"id": 1, "seq": 0, "hash": genesis, "mac": b""})
+            return 0, genesis
+        return int(row[0]), bytes(row[1])
+
+    return head
 
 
 def move_head(conn: Connection, seq: int, hash_: bytes, mac: bytes) -> None:
@@ -186,15 +200,39 @@ class EventsRefused(Exception):
         self.kind = kind
 
 
-def insert_events(conn: Connection, events: Sequence[dict[str, object]]) -> None:
-    """Rows of ``audit_events``, each with every column, in one statement. A refusal that is
-    neither an outage nor a race ``Store.transact`` retries is ``EventsRefused``."""
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A refusal that is neither an outage nor a race ``Store.transact`` retries is
+    ``EventsRefused``."""
     try:
-        _INSERT_EVENTS_DRIVER.executemany(conn, events)
+        yield
     except sa_exc.DBAPIError as exc:
         if retryable(exc) or storage_unavailable(exc) is not None:
             raise
         raise EventsRefused(type(exc.orig).__name__) from None
+
+
+def insert_events(conn: Connection, events: Sequence[dict[str, object]]) -> None:
+    """Rows of ``audit_events``, each with every column, in one statement; a refusal is
+    ``EventsRefused``."""
+    with _refusals():
+        _INSERT_EVENTS_DRIVER.executemany(conn, events)
+
+
+def append_events(
+    conn: Connection,
+    details: Mapping[bytes, str],
+    events: Sequence[dict[str, object]],
+    head: tuple[int, bytes, bytes],
+) -> None:
+    """Events chained after the head locked in this transaction (``insert_details``,
+    ``insert_events``), and the head moved to ``head`` (seq, hash, mac): sent together, in one
+    round trip on PostgreSQL (store.driver.batch). A refusal of any is ``EventsRefused``: not
+    to be called inside another batch, whose end would raise it unclassified."""
+    with _refusals(), batch(conn):
+        insert_details(conn, details)
+        _INSERT_EVENTS_DRIVER.executemany(conn, events)
+        move_head(conn, *head)
 
 
 def insert_details(conn: Connection, details: Mapping[bytes, str]) -> None:

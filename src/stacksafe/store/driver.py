@@ -10,6 +10,11 @@ The write of one secret (core.secrets.set_secret) runs its statements this way t
 reason: a dozen of them per write were most of its CPU (bench/README.md, server_cpu.py); and so
 do the savepoints of a group commit's writes (store.write_group).
 
+Statements sent in a ``batch`` go to the database together, when a result is first wanted
+(``Pending``): one round trip on PostgreSQL (psycopg's pipeline mode) however many statements
+were sent; SQLite, in-process, runs each as it is sent. A check of a result nothing else waits
+for is deferred to the batch's end (``after``): a write's compare-and-set.
+
 A ``DriverStatement`` is compiled once per dialect by SQLAlchemy itself (so the SQL, the
 parameter style and order, and each parameter's conversion are SQLAlchemy's own, e.g. UTC
 timestamps as SQLite stores them), and runs on the transaction's own DBAPI connection: the same
@@ -22,14 +27,27 @@ invalidated when the dialect says it is gone, so ``Store``'s classification of o
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Select
+from sqlalchemy import Connection, Dialect, Engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.expression import Executable, ReturnsRows
 
-__all__ = ["Compiled", "DriverStatement", "RowShape", "run_plain"]
+__all__ = [
+    "Compiled",
+    "DriverStatement",
+    "Pending",
+    "RowShape",
+    "after",
+    "batch",
+    "run_plain",
+    "send_before_sqlalchemy",
+]
+
+# The batch open on a connection (its ``info``), while one is.
+_BATCH = "stacksafe.driver_batch"
 
 
 class DriverStatement:
@@ -52,18 +70,27 @@ class DriverStatement:
     def first(self, conn: Connection, given: Mapping[str, Any]) -> Any | None:
         """The first row of a SELECT run with ``given``, read as through SQLAlchemy (named,
         converted by its columns' types: ``RowShape``), or None when there is none."""
-        raw = self.execute(conn, given).fetchone()
-        if raw is None:
-            return None
-        shape = self._shapes.get(conn.dialect.name)
+        return self.send(conn, given).first()
+
+    def send(self, conn: Connection, given: Mapping[str, Any]) -> Pending:
+        """Run with ``given``, its result read later (``Pending``): in a ``batch``, once the
+        batch is back, so that what is sent after it goes in the same round trip."""
+        return Pending(self, conn, self.execute(conn, given))
+
+    def shape(self, dialect: Dialect) -> RowShape:
+        """How this SELECT's (or RETURNING's) rows read (``RowShape``), made once per dialect."""
+        shape = self._shapes.get(dialect.name)
         if shape is None:
-            assert isinstance(self._statement, Select)  # noqa: S101 - rows come of a SELECT
-            shape = self._shapes[conn.dialect.name] = RowShape(self._statement, conn.dialect)
-        return shape(raw)
+            assert isinstance(self._statement, ReturnsRows)  # noqa: S101 - a SELECT or RETURNING
+            shape = self._shapes[dialect.name] = RowShape(self._statement, dialect)
+        return shape
 
     def execute(self, conn: Connection, given: Mapping[str, Any]) -> Any:
         """Run with ``given`` (by parameter name); the DBAPI cursor, for fetching."""
         compiled = self._for(conn.dialect)
+        opened: _Batch | None = conn.info.get(_BATCH)
+        if opened is not None:
+            opened.sending(conn, compiled.sql)
         return _run(
             conn,
             compiled.sql,
@@ -72,6 +99,9 @@ class DriverStatement:
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         compiled = self._for(conn.dialect)
+        opened: _Batch | None = conn.info.get(_BATCH)
+        if opened is not None:
+            opened.sending(conn, compiled.sql)
         _run(
             conn,
             compiled.sql,
@@ -116,13 +146,13 @@ class Compiled:
 
 
 class RowShape:
-    """A SELECT's raw driver rows as SQLAlchemy reads them: a named tuple of values converted
-    by their columns' own types (``dialect_impl(...).result_processor``)."""
+    """A SELECT's (or a RETURNING's) raw driver rows as SQLAlchemy reads them: a named tuple of
+    values converted by their columns' own types (``dialect_impl(...).result_processor``)."""
 
     __slots__ = ("_converters", "_row")
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
-        columns = list(statement.selected_columns)
+    def __init__(self, statement: ReturnsRows, dialect: Dialect) -> None:
+        columns = list(statement.exported_columns)
         self._converters: list[Callable[[Any], Any] | None] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         ]
@@ -147,20 +177,148 @@ def run_plain(conn: Connection, sql: str) -> None:
     _run(conn, sql, lambda cursor: cursor.execute(sql)).close()
 
 
+class Pending:
+    """A statement's result, read when it is wanted: in a ``batch``, what was sent so far is
+    sent then, and its answers waited for (one round trip on PostgreSQL)."""
+
+    __slots__ = ("_conn", "_cursor", "_statement")
+
+    def __init__(self, statement: DriverStatement, conn: Connection, cursor: Any) -> None:
+        self._statement = statement
+        self._conn = conn
+        self._cursor = cursor
+
+    def first(self) -> Any | None:
+        """The first row, read as through SQLAlchemy (``RowShape``), or None when there is none."""
+        conn = self._conn
+        _back(conn)
+        with _driver_errors(conn, self._statement._for(conn.dialect).sql, self._cursor):
+            raw = self._cursor.fetchone()
+        return None if raw is None else self._statement.shape(conn.dialect)(raw)
+
+    def rowcount(self) -> int:
+        """How many rows the statement changed."""
+        _back(self._conn)
+        return int(self._cursor.rowcount)
+
+
+class _Batch:
+    """What a batch has sent and not read back yet (on PostgreSQL: queued in the pipeline)."""
+
+    __slots__ = ("checks", "pipeline", "postgresql", "statements")
+
+    def __init__(self, postgresql: bool) -> None:
+        self.postgresql = postgresql
+        self.checks: list[Callable[[], None]] = []
+        self.statements: list[str] = []  # what a failure names
+        self.pipeline: AbstractContextManager[Any] | None = None  # psycopg's, while one is open
+
+    def sending(self, conn: Connection, sql: str) -> None:
+        if not self.postgresql:
+            return  # SQLite runs each statement as it is sent
+        self.statements.append(sql)
+        if self.pipeline is None:
+            raw = conn.connection.driver_connection
+            pipeline = raw.pipeline()  # type: ignore[union-attr]
+            pipeline.__enter__()
+            self.pipeline = pipeline
+
+    def back(self, conn: Connection, failed: BaseException | None = None) -> None:
+        """Everything sent is run and its answers read (PostgreSQL: one Sync, leaving pipeline
+        mode); the first statement that failed raised, unless ``failed`` is on its way."""
+        pipeline, self.pipeline = self.pipeline, None
+        sent, self.statements = self.statements, []
+        if pipeline is None:
+            return
+        with _driver_errors(conn, sent, None):
+            if failed is None:
+                pipeline.__exit__(None, None, None)
+            else:
+                pipeline.__exit__(type(failed), failed, failed.__traceback__)
+
+
+@contextmanager
+def batch(conn: Connection) -> Iterator[None]:
+    """Send what is run through the driver inside together, until a result is read. On
+    PostgreSQL the statements are queued (psycopg's pipeline mode) and sent when a result is
+    wanted (a ``Pending`` read, a statement through SQLAlchemy, which reads its result at once)
+    or the block ends: one round trip for all of them, the server running them in order. The
+    first that failed is raised then, as SQLAlchemy raises it (what was sent after it was not
+    run; the transaction's work is undone). SQLite runs each as it is sent.
+
+    At the end of the block everything sent is back, and the checks deferred with ``after``
+    have run. A batch opened inside one is part of it, but ends the same way: its own
+    failures are raised at its end."""
+    info = conn.info  # kept: a connection found gone is invalidated, its info then unreadable
+    opened: _Batch | None = info.get(_BATCH)
+    outer = opened is None
+    if opened is None:
+        opened = info[_BATCH] = _Batch(conn.dialect.name == "postgresql")
+    try:
+        try:
+            yield
+        except BaseException as exc:
+            opened.back(conn, exc)
+            raise
+        opened.back(conn)
+        checks, opened.checks = opened.checks, []
+        for check in checks:
+            check()
+    finally:
+        if outer:
+            del info[_BATCH]
+
+
+def after(conn: Connection, check: Callable[[], None]) -> None:
+    """Run ``check`` (which reads a result, e.g. a ``Pending.rowcount``) at the end of the
+    batch open on ``conn``, when everything sent is back; now when none is open."""
+    opened: _Batch | None = conn.info.get(_BATCH)
+    if opened is None:
+        check()
+    else:
+        opened.checks.append(check)
+
+
+def send_before_sqlalchemy(engine: Engine) -> None:
+    """Before a statement of ``engine`` runs through SQLAlchemy inside a ``batch``, what the
+    batch queued is sent and read back: SQLAlchemy reads a statement's result as soon as it
+    runs it, which pipeline mode would not give it."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _sent_first(conn: Connection, *_: Any) -> None:
+        _back(conn)
+
+
+def _back(conn: Connection) -> None:
+    opened: _Batch | None = conn.info.get(_BATCH)
+    if opened is not None and opened.pipeline is not None:
+        opened.back(conn)
+
+
 def _run(conn: Connection, sql: str, work: Callable[[Any], Any]) -> Any:
-    dialect = conn.dialect
-    dbapi = dialect.loaded_dbapi
     raw = conn.connection.driver_connection
     cursor = raw.cursor()  # type: ignore[union-attr]
-    try:
+    with _driver_errors(conn, sql, cursor):
         work(cursor)
+    return cursor
+
+
+@contextmanager
+def _driver_errors(conn: Connection, sql: str | list[str], cursor: Any | None) -> Iterator[None]:
+    """A driver error raised as SQLAlchemy raises it, naming ``sql`` (a batch's statements)
+    without parameters; the connection invalidated when the dialect says it is gone."""
+    dialect = conn.dialect
+    dbapi = dialect.loaded_dbapi
+    try:
+        yield
     except dbapi.Error as exc:
-        cursor.close()
+        if cursor is not None:
+            cursor.close()
         gone = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
         if gone:
             conn.invalidate(exc)
         raise sa_exc.DBAPIError.instance(
-            sql,
+            sql if isinstance(sql, str) else ";\n".join(sql),
             None,
             exc,
             dbapi.Error,
@@ -168,4 +326,3 @@ def _run(conn: Connection, sql: str, work: Callable[[Any], Any]) -> Any:
             connection_invalidated=gone,
             dialect=dialect,
         ) from exc
-    return cursor

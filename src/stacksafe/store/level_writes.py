@@ -14,7 +14,7 @@ account's for share (so an account write and a stack write of that account never
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -32,6 +32,8 @@ __all__ = [
     "lock_level",
     "path_head",
     "path_write_count",
+    "send_level_write",
+    "send_lock_level",
 ]
 
 _KEPT = "stacksafe.level_writes"
@@ -95,10 +97,7 @@ def level_write(
     if level not in _this_transaction(conn, _LOCKED):
         lock_level(conn, account_id, stack_id)
     counts = True if counted is None else counted
-    given = {"account_id": account_id, "stack_id": stack_id, "at": now, "counted": counts}
-    write_id = int(_INSERT_WRITE.execute(conn, given).fetchone()[0])
-    kept[level] = _Kept(write_id, counts, pin)
-    return write_id
+    return send_level_write(conn, account_id, stack_id, now, counted=counts, pin=pin)()
 
 
 # Through the driver (store.driver): every write of a secret runs them. FOR UPDATE and FOR
@@ -132,21 +131,63 @@ def lock_level(conn: Connection, account_id: int, stack_id: int | None) -> str:
     what the level's stored secrets are at until this transaction changes them (no other
     writer of the level, or of its account, can until it ends). ``level_write`` takes no lock
     again for a level locked so in its transaction."""
+    return send_lock_level(conn, account_id, stack_id)()
+
+
+def send_lock_level(conn: Connection, account_id: int, stack_id: int | None) -> Callable[[], str]:
+    """``lock_level``'s statements sent now, its answer read when called: so that statements
+    sent after them go in the same batch (store.driver), each run once they hold the lock."""
     if stack_id is None:
-        own = _LOCK_ACCOUNT.first(conn, {"account_id": account_id})
-        if own is None:
-            raise NotFound("the account was deleted meanwhile; nothing was written")
-        revision = str(own[0])
+        own = _LOCK_ACCOUNT.send(conn, {"account_id": account_id})
+        parent = stack = None
     else:
-        parent = _SHARE_ACCOUNT.first(conn, {"account_id": account_id})
+        parent = _SHARE_ACCOUNT.send(conn, {"account_id": account_id})
+        stack = _LOCK_STACK.send(conn, {"stack_id": stack_id})
+    _this_transaction(conn, _LOCKED)[(account_id, stack_id)] = True
+
+    def locked() -> str:
         if parent is None:
+            row = own.first()
+            if row is None:
+                raise NotFound("the account was deleted meanwhile; nothing was written")
+            return str(row[0])
+        parent_row = parent.first()
+        if parent_row is None:
             raise NotFound("the account was deleted meanwhile; nothing was written")
-        stack = _LOCK_STACK.first(conn, {"stack_id": stack_id})
-        if stack is None:
+        assert stack is not None  # noqa: S101 - sent with the parent
+        stack_row = stack.first()
+        if stack_row is None:
             raise NotFound("the stack was deleted meanwhile; nothing was written")
-        revision = f"{parent[0]}/{stack[0]}"
-    _this_transaction(conn, _LOCKED)[(account_id, stack_id)] = revision
-    return revision
+        return f"{parent_row[0]}/{stack_row[0]}"
+
+    return locked
+
+
+def send_level_write(
+    conn: Connection,
+    account_id: int,
+    stack_id: int | None,
+    now: datetime,
+    *,
+    counted: bool = True,
+    pin: bool = False,
+) -> Callable[[], int]:
+    """The row of this transaction's first write of the level (``level_write``; by default
+    a key version's), sent now: after ``send_lock_level`` of the level in this transaction, so
+    it is inserted under the lock, and before any other write of the level in it. Its id is
+    read, and kept for the transaction, when called."""
+    assert (account_id, stack_id) in _this_transaction(conn, _LOCKED)  # noqa: S101
+    given = {"account_id": account_id, "stack_id": stack_id, "at": now, "counted": counted}
+    pending = _INSERT_WRITE.send(conn, given)
+
+    def reserved() -> int:
+        row = pending.first()
+        assert row is not None  # noqa: S101 - an INSERT ... RETURNING
+        write_id = int(row[0])
+        _kept(conn)[(account_id, stack_id)] = _Kept(write_id, counted, pin)
+        return write_id
+
+    return reserved
 
 
 def _path_clause(account_id: int, stack_id: int | None, base: int) -> Any:
