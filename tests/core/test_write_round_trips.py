@@ -18,7 +18,7 @@ from tests.actors import LOCAL
 from tests.round_trips import counted
 
 # The pool's pre-ping, BEGIN, the write's statements in their batches, COMMIT.
-PG_ROUND_TRIPS = 6
+PG_ROUND_TRIPS = 5
 SQLITE_STATEMENTS = 24  # each statement of a trigger counted too
 
 

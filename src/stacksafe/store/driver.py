@@ -26,14 +26,18 @@ invalidated when the dialect says it is gone, so ``Store``'s classification of o
 
 from __future__ import annotations
 
+import itertools
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Dialect, Engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.expression import Executable, ReturnsRows
+
+if TYPE_CHECKING:
+    from stacksafe.store.pipeline import Queued
 
 __all__ = [
     "Compiled",
@@ -43,11 +47,24 @@ __all__ = [
     "after",
     "batch",
     "run_plain",
-    "send_before_sqlalchemy",
+    "serve_batches",
 ]
 
 # The batch open on a connection (its ``info``), while one is.
 _BATCH = "stacksafe.driver_batch"
+_NAMES = itertools.count(1)  # of the statements, as a batch prepares them (store.pipeline)
+
+
+_NUMBERED: dict[str, Dialect] = {}
+
+
+def _numbered(dialect: Dialect) -> Dialect:
+    """``dialect`` (PostgreSQL's) compiling libpq's own parameters ($1, $2, ...)."""
+    found = _NUMBERED.get(dialect.name)
+    if found is None:
+        made: Any = type(dialect)
+        found = _NUMBERED[dialect.name] = made(paramstyle="numeric_dollar")
+    return found
 
 
 class DriverStatement:
@@ -58,6 +75,21 @@ class DriverStatement:
         self._column_keys = None if column_keys is None else list(column_keys)
         self._compiled: dict[str, Compiled] = {}
         self._shapes: dict[str, RowShape] = {}
+        self._libpq: Compiled | None = None  # PostgreSQL's, for a batch (store.pipeline)
+        self._name = b"stacksafe_batch_%d" % next(_NAMES)
+
+    def _queued(self, dialect: Dialect, given: Mapping[str, Any]) -> Queued:
+        """This statement for a batch on PostgreSQL: with libpq's own parameters ($1, $2...)."""
+        from stacksafe.store.pipeline import Queued  # psycopg's: PostgreSQL only
+
+        compiled = self._libpq
+        if compiled is None:
+            compiled = self._libpq = Compiled(
+                self._statement, _numbered(dialect), self._column_keys
+            )
+        parameters = compiled.parameters(given)
+        assert isinstance(parameters, tuple)  # noqa: S101 - numeric_dollar is positional
+        return Queued(self._name, compiled.sql, parameters)
 
     def _for(self, dialect: Dialect) -> Compiled:
         found = self._compiled.get(dialect.name)
@@ -86,11 +118,12 @@ class DriverStatement:
         return shape
 
     def execute(self, conn: Connection, given: Mapping[str, Any]) -> Any:
-        """Run with ``given`` (by parameter name); the DBAPI cursor, for fetching."""
-        compiled = self._for(conn.dialect)
+        """Run with ``given`` (by parameter name); the DBAPI cursor, for fetching (in a batch
+        on PostgreSQL, what stands for it until the batch is sent)."""
         opened: _Batch | None = conn.info.get(_BATCH)
-        if opened is not None:
-            opened.sending(conn, compiled.sql)
+        if opened is not None and opened.postgresql:
+            return opened.queue(self._queued(conn.dialect, given))
+        compiled = self._for(conn.dialect)
         return _run(
             conn,
             compiled.sql,
@@ -98,10 +131,12 @@ class DriverStatement:
         )
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        compiled = self._for(conn.dialect)
         opened: _Batch | None = conn.info.get(_BATCH)
-        if opened is not None:
-            opened.sending(conn, compiled.sql)
+        if opened is not None and opened.postgresql:
+            for row in rows:
+                opened.queue(self._queued(conn.dialect, row))
+            return
+        compiled = self._for(conn.dialect)
         _run(
             conn,
             compiled.sql,
@@ -203,38 +238,30 @@ class Pending:
 
 
 class _Batch:
-    """What a batch has sent and not read back yet (on PostgreSQL: queued in the pipeline)."""
+    """What a batch has queued and not sent yet (PostgreSQL; SQLite runs each as it comes)."""
 
-    __slots__ = ("checks", "pipeline", "postgresql", "statements")
+    __slots__ = ("checks", "postgresql", "queued")
 
     def __init__(self, postgresql: bool) -> None:
         self.postgresql = postgresql
         self.checks: list[Callable[[], None]] = []
-        self.statements: list[str] = []  # what a failure names
-        self.pipeline: AbstractContextManager[Any] | None = None  # psycopg's, while one is open
+        self.queued: list[Queued] = []
 
-    def sending(self, conn: Connection, sql: str) -> None:
-        if not self.postgresql:
-            return  # SQLite runs each statement as it is sent
-        self.statements.append(sql)
-        if self.pipeline is None:
-            raw = conn.connection.driver_connection
-            pipeline = raw.pipeline()  # type: ignore[union-attr]
-            pipeline.__enter__()
-            self.pipeline = pipeline
+    def queue(self, statement: Queued) -> Queued:
+        self.queued.append(statement)
+        return statement
 
     def back(self, conn: Connection, failed: BaseException | None = None) -> None:
-        """Everything sent is run and its answers read (PostgreSQL: one Sync, leaving pipeline
-        mode); the first statement that failed raised, unless ``failed`` is on its way."""
-        pipeline, self.pipeline = self.pipeline, None
-        sent, self.statements = self.statements, []
-        if pipeline is None:
+        """Everything queued is sent, run and its answers read (one round trip); the first
+        statement that failed raised. Unless ``failed`` is on its way: then nothing is sent
+        (the transaction is being undone)."""
+        queued, self.queued = self.queued, []
+        if not queued or failed is not None:
             return
-        with _driver_errors(conn, sent, None):
-            if failed is None:
-                pipeline.__exit__(None, None, None)
-            else:
-                pipeline.__exit__(type(failed), failed, failed.__traceback__)
+        from stacksafe.store.pipeline import send_queued
+
+        with _driver_errors(conn, [statement.sql for statement in queued], None):
+            send_queued(conn.connection.driver_connection, queued)  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -279,19 +306,33 @@ def after(conn: Connection, check: Callable[[], None]) -> None:
         opened.checks.append(check)
 
 
-def send_before_sqlalchemy(engine: Engine) -> None:
-    """Before a statement of ``engine`` runs through SQLAlchemy inside a ``batch``, what the
-    batch queued is sent and read back: SQLAlchemy reads a statement's result as soon as it
-    runs it, which pipeline mode would not give it."""
+def serve_batches(engine: Engine) -> None:
+    """Keep batches on ``engine`` (PostgreSQL's) in step with SQLAlchemy: what a batch queued
+    is sent before a statement runs through SQLAlchemy, in order; and after a rollback (or a
+    pooled connection's reset) the statements a batch prepared are prepared again, as psycopg
+    may have deallocated them (store.pipeline)."""
+    from stacksafe.store.pipeline import forget_prepared
 
     @event.listens_for(engine, "before_cursor_execute")
     def _sent_first(conn: Connection, *_: Any) -> None:
         _back(conn)
 
+    @event.listens_for(engine, "rollback")
+    def _rolled_back(conn: Connection) -> None:
+        forget_prepared(conn.connection.driver_connection)  # type: ignore[arg-type]
+
+    @event.listens_for(engine, "rollback_savepoint")
+    def _rolled_back_to(conn: Connection, *_: Any) -> None:
+        forget_prepared(conn.connection.driver_connection)  # type: ignore[arg-type]
+
+    @event.listens_for(engine.pool, "reset")
+    def _reset(dbapi_connection: Any, *_: Any) -> None:
+        forget_prepared(dbapi_connection)
+
 
 def _back(conn: Connection) -> None:
     opened: _Batch | None = conn.info.get(_BATCH)
-    if opened is not None and opened.pipeline is not None:
+    if opened is not None and opened.queued:
         opened.back(conn)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import QueuePool
 
 from stacksafe.errors import ConfigurationError
-from stacksafe.store.driver import send_before_sqlalchemy
+from stacksafe.store.driver import serve_batches
 from stacksafe.store.schema import postgresql_options
 
 __all__ = [
@@ -143,7 +143,7 @@ def make_engine(url: str, pool: PoolLimits | None = None, **kwargs: Any) -> Engi
             )
         except NoSuchModuleError as exc:  # pragma: no cover - psycopg is a dependency
             raise ConfigurationError(f"cannot load the PostgreSQL driver: {exc}") from None
-        send_before_sqlalchemy(engine)
+        serve_batches(engine)
         return engine
     raise ConfigurationError(
         f"database backend {backend!r} is not supported; use sqlite:///PATH or postgresql+psycopg://..."
