@@ -111,12 +111,13 @@ def check_written(
     in the write's transaction, the level locked at revision ``before``
     (``store.level_writes.lock_level``). When ``nothing_to_open``, nothing is. What a stack is
     at after the write is remembered for the next write: ``after``, its revision sent once the
-    write's statements were (store.secrets.send_secrets_revision), or read now."""
+    write's statements were (store.secrets.send_secrets_revision), by a caller that found
+    ``nothing_to_open``; or read now."""
     keys = list(written)
     if target.stack is None:
         check_expansion(conn, installation, target, keys, written=keys)
         return
-    if nothing_to_open(installation, target, before, written):
+    if after is not None or nothing_to_open(installation, target, before, written):
         free = True
     else:
         free = check_expansion(conn, installation, target, keys, written=keys)

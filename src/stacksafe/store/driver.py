@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Dialect, Engine, event
@@ -120,9 +120,10 @@ class DriverStatement:
     def execute(self, conn: Connection, given: Mapping[str, Any]) -> Any:
         """Run with ``given`` (by parameter name); the DBAPI cursor, for fetching (in a batch
         on PostgreSQL, what stands for it until the batch is sent)."""
-        opened: _Batch | None = conn.info.get(_BATCH)
-        if opened is not None and opened.postgresql:
-            return opened.queue(self._queued(conn.dialect, given))
+        if conn.dialect.name == "postgresql":  # SQLite runs each statement as it comes
+            opened: _Batch | None = conn.info.get(_BATCH)
+            if opened is not None:
+                return opened.queue(self._queued(conn.dialect, given))
         compiled = self._for(conn.dialect)
         return _run(
             conn,
@@ -131,11 +132,12 @@ class DriverStatement:
         )
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        opened: _Batch | None = conn.info.get(_BATCH)
-        if opened is not None and opened.postgresql:
-            for row in rows:
-                opened.queue(self._queued(conn.dialect, row))
-            return
+        if conn.dialect.name == "postgresql":
+            opened: _Batch | None = conn.info.get(_BATCH)
+            if opened is not None:
+                for row in rows:
+                    opened.queue(self._queued(conn.dialect, row))
+                return
         compiled = self._for(conn.dialect)
         _run(
             conn,
@@ -226,24 +228,32 @@ class Pending:
     def first(self) -> Any | None:
         """The first row, read as through SQLAlchemy (``RowShape``), or None when there is none."""
         conn = self._conn
-        _back(conn)
-        with _driver_errors(conn, self._statement._for(conn.dialect).sql, self._cursor):
+        dialect = conn.dialect
+        if dialect.name == "postgresql":
+            _back(conn)
+        try:
             raw = self._cursor.fetchone()
-        return None if raw is None else self._statement.shape(conn.dialect)(raw)
+        except dialect.loaded_dbapi.Error as exc:
+            raise _raised(conn, self._statement._for(dialect).sql, exc, self._cursor) from exc
+        if raw is None:
+            return None
+        statement = self._statement
+        shape = statement._shapes.get(dialect.name) or statement.shape(dialect)
+        return shape(raw)
 
     def rowcount(self) -> int:
         """How many rows the statement changed."""
-        _back(self._conn)
+        if self._conn.dialect.name == "postgresql":
+            _back(self._conn)
         return int(self._cursor.rowcount)
 
 
 class _Batch:
-    """What a batch has queued and not sent yet (PostgreSQL; SQLite runs each as it comes)."""
+    """What a batch on PostgreSQL has queued and not sent yet."""
 
-    __slots__ = ("checks", "postgresql", "queued")
+    __slots__ = ("checks", "queued")
 
-    def __init__(self, postgresql: bool) -> None:
-        self.postgresql = postgresql
+    def __init__(self) -> None:
         self.checks: list[Callable[[], None]] = []
         self.queued: list[Queued] = []
 
@@ -260,27 +270,52 @@ class _Batch:
             return
         from stacksafe.store.pipeline import send_queued
 
-        with _driver_errors(conn, [statement.sql for statement in queued], None):
-            send_queued(conn.connection.driver_connection, queued)  # type: ignore[arg-type]
+        raw: Any = conn.connection.driver_connection
+        try:
+            send_queued(raw, queued)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            sql = ";\n".join(statement.sql for statement in queued)
+            raise _raised(conn, sql, exc, None) from exc
 
 
-@contextmanager
-def batch(conn: Connection) -> Iterator[None]:
+def batch(conn: Connection) -> AbstractContextManager[None]:
     """Send what is run through the driver inside together, until a result is read. On
-    PostgreSQL the statements are queued (psycopg's pipeline mode) and sent when a result is
-    wanted (a ``Pending`` read, a statement through SQLAlchemy, which reads its result at once)
-    or the block ends: one round trip for all of them, the server running them in order. The
+    PostgreSQL the statements are queued and sent when a result is wanted (a ``Pending``
+    read, a statement through SQLAlchemy, which reads its result at once) or the block ends:
+    one round trip for all of them, the server running them in order (store.pipeline). The
     first that failed is raised then, as SQLAlchemy raises it (what was sent after it was not
     run; the transaction's work is undone). SQLite runs each as it is sent.
 
     At the end of the block everything sent is back, and the checks deferred with ``after``
     have run. A batch opened inside one is part of it, but ends the same way: its own
     failures are raised at its end."""
+    if conn.dialect.name != "postgresql":
+        return _AS_SENT
+    return _queued_batch(conn)
+
+
+class _AsSent:
+    """SQLite's batch: nothing to hold back (a class, not a generator: it is on every write)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+_AS_SENT = _AsSent()
+
+
+@contextmanager
+def _queued_batch(conn: Connection) -> Iterator[None]:
     info = conn.info  # kept: a connection found gone is invalidated, its info then unreadable
     opened: _Batch | None = info.get(_BATCH)
     outer = opened is None
     if opened is None:
-        opened = info[_BATCH] = _Batch(conn.dialect.name == "postgresql")
+        opened = info[_BATCH] = _Batch()
     try:
         try:
             yield
@@ -298,8 +333,11 @@ def batch(conn: Connection) -> Iterator[None]:
 
 def after(conn: Connection, check: Callable[[], None]) -> None:
     """Run ``check`` (which reads a result, e.g. a ``Pending.rowcount``) at the end of the
-    batch open on ``conn``, when everything sent is back; now when none is open."""
-    opened: _Batch | None = conn.info.get(_BATCH)
+    batch open on ``conn``, when everything sent is back; now when none is open (SQLite's
+    statements are run as they are sent)."""
+    opened: _Batch | None = None
+    if conn.dialect.name == "postgresql":
+        opened = conn.info.get(_BATCH)
     if opened is None:
         check()
     else:
@@ -315,15 +353,17 @@ def serve_batches(engine: Engine) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _sent_first(conn: Connection, *_: Any) -> None:
-        _back(conn)
+        _back(conn)  # the engine is PostgreSQL's
 
     @event.listens_for(engine, "rollback")
     def _rolled_back(conn: Connection) -> None:
-        forget_prepared(conn.connection.driver_connection)  # type: ignore[arg-type]
+        if not conn.invalidated:  # an invalidated one is replaced by a new session
+            forget_prepared(conn.connection.driver_connection)  # type: ignore[arg-type]
 
     @event.listens_for(engine, "rollback_savepoint")
     def _rolled_back_to(conn: Connection, *_: Any) -> None:
-        forget_prepared(conn.connection.driver_connection)  # type: ignore[arg-type]
+        if not conn.invalidated:
+            forget_prepared(conn.connection.driver_connection)  # type: ignore[arg-type]
 
     @event.listens_for(engine.pool, "reset")
     def _reset(dbapi_connection: Any, *_: Any) -> None:
@@ -331,6 +371,7 @@ def serve_batches(engine: Engine) -> None:
 
 
 def _back(conn: Connection) -> None:
+    """What a batch on PostgreSQL queued on ``conn``, sent and read back now."""
     opened: _Batch | None = conn.info.get(_BATCH)
     if opened is not None and opened.queued:
         opened.back(conn)
@@ -339,31 +380,29 @@ def _back(conn: Connection) -> None:
 def _run(conn: Connection, sql: str, work: Callable[[Any], Any]) -> Any:
     raw = conn.connection.driver_connection
     cursor = raw.cursor()  # type: ignore[union-attr]
-    with _driver_errors(conn, sql, cursor):
+    try:
         work(cursor)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _raised(conn, sql, exc, cursor) from exc
     return cursor
 
 
-@contextmanager
-def _driver_errors(conn: Connection, sql: str | list[str], cursor: Any | None) -> Iterator[None]:
-    """A driver error raised as SQLAlchemy raises it, naming ``sql`` (a batch's statements)
-    without parameters; the connection invalidated when the dialect says it is gone."""
+def _raised(conn: Connection, sql: str, exc: Any, cursor: Any | None) -> sa_exc.StatementError:
+    """The driver's error ``exc`` as SQLAlchemy raises it, naming ``sql`` without parameters;
+    the connection invalidated when the dialect says it is gone."""
     dialect = conn.dialect
-    dbapi = dialect.loaded_dbapi
-    try:
-        yield
-    except dbapi.Error as exc:
-        if cursor is not None:
-            cursor.close()
-        gone = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
-        if gone:
-            conn.invalidate(exc)
-        raise sa_exc.DBAPIError.instance(
-            sql if isinstance(sql, str) else ";\n".join(sql),
-            None,
-            exc,
-            dbapi.Error,
-            hide_parameters=True,
-            connection_invalidated=gone,
-            dialect=dialect,
-        ) from exc
+    if cursor is not None:
+        cursor.close()
+    gone = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+    if gone:
+        conn.invalidate(exc)
+    raised: sa_exc.StatementError = sa_exc.DBAPIError.instance(
+        sql,
+        None,
+        exc,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=gone,
+        dialect=dialect,
+    )
+    return raised

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -172,7 +172,6 @@ def _claim(stack_level: bool) -> DriverStatement:
             data_keys.c.seal_count + bindparam("seals") <= bindparam("limit"),
         )
         .values(seal_count=data_keys.c.seal_count + bindparam("seals"))
-        .returning(*data_keys.c)
     )
 
 
@@ -180,17 +179,18 @@ def send_claim_seals(
     conn: Connection, account_id: int, stack_id: int | None, seals: int, limit: int
 ) -> Callable[[], StoredDataKey | None]:
     """Count ``seals`` more under the level's newest data key if that leaves it within
-    ``limit`` (one statement, locking the key's row as ``newest_data_key(lock=True)`` does);
-    the key (its count before these) once read, or None: no key, or not room enough (nothing
-    was counted). Sent now, read later: it may go in a batch (store.driver)."""
+    ``limit``: the key (as it was before), read with its row locked as
+    ``newest_data_key(lock=True)`` reads it, once called; None when there is no key or not
+    room enough (nothing was counted then). Both statements sent now, so they may go in a
+    batch (store.driver) with others."""
+    stack_level = stack_id is not None
     given = {"account_id": account_id, "stack_id": stack_id, "seals": seals, "limit": limit}
-    pending = _claim(stack_id is not None).send(conn, given)
+    newest = _newest(stack_level, True).send(conn, given)
+    counted = _claim(stack_level).send(conn, given)
 
     def claimed() -> StoredDataKey | None:
-        row = pending.first()
-        if row is None:
-            return None
-        return replace(_stored(row), seal_count=row.seal_count - seals)
+        row = newest.first()
+        return None if row is None or counted.rowcount() != 1 else _stored(row)
 
     return claimed
 

@@ -96,8 +96,7 @@ def level_write(
         return found.write_id
     if level not in _this_transaction(conn, _LOCKED):
         lock_level(conn, account_id, stack_id)
-    counts = True if counted is None else counted
-    return send_level_write(conn, account_id, stack_id, now, counted=counts, pin=pin)()
+    return send_level_write(conn, account_id, stack_id, now, counted=counted, pin=pin)()
 
 
 # Through the driver (store.driver): every write of a secret runs them. FOR UPDATE and FOR
@@ -169,22 +168,25 @@ def send_level_write(
     stack_id: int | None,
     now: datetime,
     *,
-    counted: bool = True,
+    counted: bool | None = None,
     pin: bool = False,
 ) -> Callable[[], int]:
-    """The row of this transaction's first write of the level (``level_write``; by default
-    a key version's), sent now: after ``send_lock_level`` of the level in this transaction, so
-    it is inserted under the lock, and before any other write of the level in it. Its id is
-    read, and kept for the transaction, when called."""
-    assert (account_id, stack_id) in _this_transaction(conn, _LOCKED)  # noqa: S101
-    given = {"account_id": account_id, "stack_id": stack_id, "at": now, "counted": counted}
+    """``level_write`` with its statement sent now, its id read (and kept for the
+    transaction) when called: a first write of the level in this transaction inserts its row
+    here, after ``send_lock_level`` of the level in it (so it is inserted under the lock)."""
+    level = (account_id, stack_id)
+    if level in _kept(conn):  # no row to insert; what level_write does, when called
+        return lambda: level_write(conn, account_id, stack_id, now, counted=counted, pin=pin)
+    assert level in _this_transaction(conn, _LOCKED)  # noqa: S101
+    counts = True if counted is None else counted
+    given = {"account_id": account_id, "stack_id": stack_id, "at": now, "counted": counts}
     pending = _INSERT_WRITE.send(conn, given)
 
     def reserved() -> int:
         row = pending.first()
         assert row is not None  # noqa: S101 - an INSERT ... RETURNING
         write_id = int(row[0])
-        _kept(conn)[(account_id, stack_id)] = _Kept(write_id, counted, pin)
+        _kept(conn)[level] = _Kept(write_id, counts, pin)
         return write_id
 
     return reserved
