@@ -36,7 +36,10 @@ def test_a_plain_write_of_an_existing_key_makes_a_pinned_number_of_round_trips(
         statements = seen.uses[opened:]
         assert len(statements) == SQLITE_STATEMENTS, "\n".join(s[:90] for s in statements)
         return
-    assert seen.round_trips()[-1] == PG_ROUND_TRIPS, "\n".join(seen.messages(-1))
+    sent = seen.messages(-1)
+    assert seen.round_trips()[-1] == PG_ROUND_TRIPS, "\n".join(sent)
+    # Its statements were prepared by the write before (store.pipeline): parsed again is BEGIN.
+    assert [m for m in sent if m.startswith("Parse")] == ['Parse\t "" "BEGIN" 0'], sent
 
 
 def _revealed(installation: Installation, target: Target) -> str | None:

@@ -363,11 +363,12 @@ def serve_batches(engine: Engine) -> None:
     @event.listens_for(engine, "rollback_savepoint")
     def _rolled_back_to(conn: Connection, *_: Any) -> None:
         if not conn.invalidated:
-            forget_prepared(conn.connection.driver_connection)  # type: ignore[arg-type]
+            raw: Any = conn.connection.driver_connection
+            forget_prepared(raw, rolling_back=False)
 
     @event.listens_for(engine.pool, "reset")
     def _reset(dbapi_connection: Any, *_: Any) -> None:
-        forget_prepared(dbapi_connection)
+        forget_prepared(dbapi_connection)  # the pool rolls back what was left open
 
 
 def _back(conn: Connection) -> None:

@@ -133,10 +133,13 @@ def send_queued(connection: psycopg.Connection[Any], queued: Sequence[Queued]) -
         raise error
 
 
-def forget_prepared(connection: psycopg.Connection[Any]) -> None:
-    """After a rollback on ``connection`` (psycopg may have deallocated every prepared
-    statement of the session, or not): the next batch closes and prepares its statements
-    again."""
+def forget_prepared(connection: psycopg.Connection[Any], *, rolling_back: bool = True) -> None:
+    """Before a rollback on ``connection``: psycopg may deallocate every prepared statement of
+    the session then (or not), so the next batch closes and prepares its statements again.
+    ``rolling_back``: a rollback of the transaction, which psycopg sends only when one is open;
+    else one to a savepoint."""
+    if rolling_back and connection.pgconn.transaction_status == _IDLE:
+        return  # psycopg sends nothing, so deallocates nothing
     kept: tuple[set[bytes], Any] | None = getattr(connection, "_stacksafe_pipeline", None)
     if kept is not None:
         kept[0].clear()
