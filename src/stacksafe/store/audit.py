@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -159,10 +158,10 @@ def lock_head(conn: Connection, genesis: bytes) -> tuple[int, bytes]:
 def send_lock_head(conn: Connection, genesis: bytes) -> Callable[[], tuple[int, bytes]]:
     """``lock_head``'s statement sent now (it may go in a batch: store.driver), its answer
     read when called (outside the batch: the head is created then, on first use)."""
-    pending = _LOCK_HEAD_DRIVER.send(conn, {})
+    cursor = _LOCK_HEAD_DRIVER.execute(conn, {})  # read as the driver gives it: int, bytes
 
     def head() -> tuple[int, bytes]:
-        row = pending.first()
+        row = cursor.fetchone()
         if row is None:
             conn.execute(_CREATE_HEAD, {"id": 1, "seq": 0, "hash": genesis, "mac": b""})
             return 0, genesis
@@ -200,23 +199,21 @@ class EventsRefused(Exception):
         self.kind = kind
 
 
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """A refusal that is neither an outage nor a race ``Store.transact`` retries is
-    ``EventsRefused``."""
-    try:
-        yield
-    except sa_exc.DBAPIError as exc:
-        if retryable(exc) or storage_unavailable(exc) is not None:
-            raise
-        raise EventsRefused(type(exc.orig).__name__) from None
+def _refused(exc: sa_exc.DBAPIError) -> sa_exc.DBAPIError | EventsRefused:
+    """What a refusal of the audit log's rows is raised as: ``EventsRefused`` unless an outage
+    or a race ``Store.transact`` retries."""
+    if retryable(exc) or storage_unavailable(exc) is not None:
+        return exc
+    return EventsRefused(type(exc.orig).__name__)
 
 
 def insert_events(conn: Connection, events: Sequence[dict[str, object]]) -> None:
     """Rows of ``audit_events``, each with every column, in one statement; a refusal is
     ``EventsRefused``."""
-    with _refusals():
+    try:
         _INSERT_EVENTS_DRIVER.executemany(conn, events)
+    except sa_exc.DBAPIError as exc:
+        raise _refused(exc) from None
 
 
 def append_events(
@@ -229,10 +226,13 @@ def append_events(
     ``insert_events``), and the head moved to ``head`` (seq, hash, mac): sent together, in one
     round trip on PostgreSQL (store.driver.batch). A refusal of any is ``EventsRefused``: not
     to be called inside another batch, whose end would raise it unclassified."""
-    with _refusals(), batch(conn):
-        insert_details(conn, details)
-        _INSERT_EVENTS_DRIVER.executemany(conn, events)
-        move_head(conn, *head)
+    try:
+        with batch(conn):
+            insert_details(conn, details)
+            _INSERT_EVENTS_DRIVER.executemany(conn, events)
+            move_head(conn, *head)
+    except sa_exc.DBAPIError as exc:
+        raise _refused(exc) from None
 
 
 def insert_details(conn: Connection, details: Mapping[bytes, str]) -> None:

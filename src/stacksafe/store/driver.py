@@ -150,7 +150,7 @@ class Compiled:
     """A statement compiled for one dialect's driver: its SQL, and its parameters in the
     driver's style and order, converted by their SQLAlchemy types (also store.nowait's)."""
 
-    __slots__ = ("_names", "_positional", "_processors", "sql")
+    __slots__ = ("_names", "_plain", "_positional", "_processed", "sql")
 
     def __init__(
         self, statement: Executable, dialect: Dialect, column_keys: list[str] | None = None
@@ -165,18 +165,26 @@ class Compiled:
             (name, None if compiled.binds[name].required else compiled.params.get(name))
             for name in (compiled.positiontup if self._positional else compiled.params)
         ]
-        self._processors: dict[str, Callable[[Any], Any]] = {}
+        processors: dict[str, Callable[[Any], Any]] = {}
         for name, bind in compiled.binds.items():
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
-                self._processors[name] = process
+                processors[name] = process
+        # Every statement of a write runs this: without a converter, a parameter's value is
+        # only looked up (the common case, in one comprehension); with one, it is converted.
+        self._plain = not processors
+        self._processed = [(name, default, processors.get(name)) for name, default in self._names]
 
     def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        values = []
-        for name, default in self._names:
-            value = given.get(name, default)
-            process = self._processors.get(name)
-            values.append(value if process is None or value is None else process(value))
+        get = given.get
+        if self._plain:
+            values = [get(name, default) for name, default in self._names]
+        else:
+            values = [
+                value if process is None or value is None else process(value)
+                for name, default, process in self._processed
+                for value in (get(name, default),)
+            ]
         if self._positional:
             return tuple(values)
         return {name: value for (name, _), value in zip(self._names, values, strict=True)}
@@ -186,24 +194,30 @@ class RowShape:
     """A SELECT's (or a RETURNING's) raw driver rows as SQLAlchemy reads them: a named tuple of
     values converted by their columns' own types (``dialect_impl(...).result_processor``)."""
 
-    __slots__ = ("_converters", "_row")
+    __slots__ = ("_converters", "_make", "_plain")
 
     def __init__(self, statement: ReturnsRows, dialect: Dialect) -> None:
         columns = list(statement.exported_columns)
         self._converters: list[Callable[[Any], Any] | None] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         ]
+        # Most rows a write reads need no converter: made straight from the driver's tuple.
+        self._plain = all(convert is None for convert in self._converters)
         # rename: a name given twice (two tables' columns of one name) is read by position.
         names: list[str] = [str(column.key) for column in columns]
         row = namedtuple("DriverRow", names, rename=True)  # type: ignore[misc]
-        self._row: Callable[..., Any] = row
+        self._make: Callable[[Sequence[Any]], Any] = row._make
 
     def __call__(self, raw: Sequence[Any]) -> Any:
-        return self._row(
-            *(
+        if len(raw) != len(self._converters):
+            raise ValueError("a row of another shape than the statement's")
+        if self._plain:
+            return self._make(raw)
+        return self._make(
+            [
                 value if convert is None or value is None else convert(value)
                 for convert, value in zip(self._converters, raw, strict=True)
-            )
+            ]
         )
 
 
