@@ -17,7 +17,7 @@ from stacksafe.store import Store
 from stacksafe.store.driver import DriverStatement, after, batch
 from stacksafe.store.transactions import RetryWrite
 from tests.round_trips import counted
-from tests.store.test_driver import things
+from tests.store.test_driver import store_with_things, things
 
 INSERT_RETURNING = DriverStatement(
     insert(things).returning(things.c.id, things.c.at, things.c.blob), ["id", "at", "name", "blob"]
@@ -32,11 +32,7 @@ AT = datetime(2026, 12, 7, 10, 30, 1, 250000, tzinfo=UTC)
 
 @pytest.fixture
 def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
-    (tmp_path / "data").mkdir(exist_ok=True)
-    store = Store.from_url(database_url)
-    things.create(store.engine)
-    yield store
-    store.close()
+    yield from store_with_things(database_url, tmp_path)
 
 
 def _names(store: Store) -> list[str]:
@@ -50,7 +46,7 @@ def test_a_batch_reads_back_what_it_sent_as_sqlalchemy_reads_it(store: Store) ->
             first = INSERT_RETURNING.send(conn, {"id": 1, "at": AT, "name": "one", "blob": b"\0"})
             INSERT.executemany(conn, [{"id": 2, "at": AT, "name": "two"}])
             name = NAME_OF.send(conn, {"id": 2})  # sees the row sent before it
-        assert tuple(first.first()) == (1, AT, b"\0")
+        assert first.first() == (1, AT, b"\0")
         assert name.first() == ("two",)
         assert NAME_OF.first(conn, {"id": 3}) is None
     assert _names(store) == ["one", "two"]

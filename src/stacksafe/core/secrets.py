@@ -263,7 +263,7 @@ def _setting(
             max_versions = send_max_versions(conn, account_id, stack_id)
             claimed = send_sealing_key(conn, target, 1)
             head = queries.send_secret_head(conn, account_id, stack_id, key, lock=True)
-            write_id = send_level_write(conn, account_id, stack_id, now)
+            write_id = send_level_write(conn, (account_id, stack_id), now)
         before = locked()
         write_id()
         data_key = sealing_key(conn, installation, target, 1, claimed)

@@ -96,7 +96,7 @@ def level_write(
         return found.write_id
     if level not in _this_transaction(conn, _LOCKED):
         lock_level(conn, account_id, stack_id)
-    return send_level_write(conn, account_id, stack_id, now, counted=counted, pin=pin)()
+    return send_level_write(conn, level, now, counted=counted, pin=pin)()
 
 
 # Through the driver (store.driver): every write of a secret runs them. FOR UPDATE and FOR
@@ -163,18 +163,13 @@ def send_lock_level(conn: Connection, account_id: int, stack_id: int | None) -> 
 
 
 def send_level_write(
-    conn: Connection,
-    account_id: int,
-    stack_id: int | None,
-    now: datetime,
-    *,
-    counted: bool | None = None,
-    pin: bool = False,
+    conn: Connection, level: Level, now: datetime, *, counted: bool | None = None, pin: bool = False
 ) -> Callable[[], int]:
-    """``level_write`` with its statement sent now, its id read (and kept for the
-    transaction) when called: a first write of the level in this transaction inserts its row
-    here, after ``send_lock_level`` of the level in it (so it is inserted under the lock)."""
-    level = (account_id, stack_id)
+    """``level_write`` of ``level`` (account id, stack id or None) with its statement sent
+    now, its id read (and kept for the transaction) when called: a first write of the level in
+    this transaction inserts its row here, after ``send_lock_level`` of the level in it (so it
+    is inserted under the lock)."""
+    account_id, stack_id = level
     if level in _kept(conn):  # no row to insert; what level_write does, when called
         return lambda: level_write(conn, account_id, stack_id, now, counted=counted, pin=pin)
     counts = True if counted is None else counted

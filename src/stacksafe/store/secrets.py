@@ -33,7 +33,8 @@ from sqlalchemy import (
 
 from stacksafe.errors import IntegrityError
 from stacksafe.store.driver import DriverStatement, after
-from stacksafe.store.schema import accounts, secret_versions, secrets, stacks
+from stacksafe.store.revisions import secrets_revision, send_secrets_revision
+from stacksafe.store.schema import secret_versions, secrets
 from stacksafe.store.transactions import RetryWrite
 
 __all__ = [
@@ -215,43 +216,6 @@ def effective_secrets(
     if key is not None:
         params["key"] = key
     return _stored(conn.execute(query, params).all())
-
-
-_LIVE = and_(accounts.c.id == _ACCOUNT_ID, accounts.c.deleted_at.is_(None))  # revision 0017
-_ACCOUNT_REVISION = select(accounts.c.secrets_revision).where(_LIVE)
-_STACK_REVISION = (
-    select(accounts.c.secrets_revision, stacks.c.secrets_revision)
-    .join(accounts, accounts.c.id == stacks.c.account_id)
-    .where(stacks.c.id == _STACK_ID, stacks.c.deleted_at.is_(None), _LIVE)
-)
-
-
-# Through the driver: every write of a stack's secret reads it after the write (core.expansion).
-_REVISION_DRIVER = (DriverStatement(_ACCOUNT_REVISION), DriverStatement(_STACK_REVISION))
-
-
-def secrets_revision(conn: Connection, account_id: int, stack_id: int | None) -> str | None:
-    """What the stored secrets of a level (with a stack: its own and its account's) are at:
-    database triggers replace it on every change to them (migration 0007). None: no such level
-    (or a deleted one)."""
-    return send_secrets_revision(conn, account_id, stack_id)()
-
-
-def send_secrets_revision(
-    conn: Connection, account_id: int, stack_id: int | None
-) -> Callable[[], str | None]:
-    """``secrets_revision``'s statement sent now (it may go in a batch: store.driver), its
-    answer read when called."""
-    given = {"account_id": account_id, "stack_id": stack_id}
-    pending = _REVISION_DRIVER[stack_id is not None].send(conn, given)
-
-    def revision() -> str | None:
-        row = pending.first()
-        if row is None:
-            return None
-        return str(row[0]) if stack_id is None else f"{row[0]}/{row[1]}"
-
-    return revision
 
 
 @cache
