@@ -166,3 +166,25 @@ def test_statements_a_batch_prepared_and_the_session_lost_are_prepared_again(
         twice()
     write(4)  # after a rollback
     assert _names(store) == ["n1", "n2", "n4"]
+
+
+def test_a_result_never_read_leaves_no_statement_open_on_the_pooled_connection(
+    store: Store, database_url: str
+) -> None:
+    with store.write() as conn:
+        INSERT.executemany(conn, [{"id": 1, "at": AT, "name": "one"}])
+    kept = []
+    with store.write() as conn:  # a write that failed before reading what it sent, say
+        kept.append(NAME_OF.send(conn, {"id": 1}))
+    other = Store.from_url(database_url)  # another process's writer, meanwhile
+    try:
+        with other.write() as conn:
+            INSERT.executemany(conn, [{"id": 2, "at": AT, "name": "two"}])
+    finally:
+        other.close()
+    # SQLite: an unfinished SELECT would hold its old snapshot, and this would fail at once
+    # with "database is locked".
+    with store.write() as conn:
+        INSERT.executemany(conn, [{"id": 3, "at": AT, "name": "three"}])
+    assert _names(store) == ["one", "two", "three"]
+    assert kept[0].first() == ("one",)

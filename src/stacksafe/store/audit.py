@@ -158,10 +158,10 @@ def lock_head(conn: Connection, genesis: bytes) -> tuple[int, bytes]:
 def send_lock_head(conn: Connection, genesis: bytes) -> Callable[[], tuple[int, bytes]]:
     """``lock_head``'s statement sent now (it may go in a batch: store.driver), its answer
     read when called (outside the batch: the head is created then, on first use)."""
-    cursor = _LOCK_HEAD_DRIVER.execute(conn, {})  # read as the driver gives it: int, bytes
+    pending = _LOCK_HEAD_DRIVER.send(conn, {})
 
     def head() -> tuple[int, bytes]:
-        row = cursor.fetchone()
+        row = pending.first()
         if row is None:
             conn.execute(_CREATE_HEAD, {"id": 1, "seq": 0, "hash": genesis, "mac": b""})
             return 0, genesis

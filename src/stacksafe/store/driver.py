@@ -229,37 +229,49 @@ def run_plain(conn: Connection, sql: str) -> None:
 
 
 class Pending:
-    """A statement's result, read when it is wanted: in a ``batch``, what was sent so far is
-    sent then, and its answers waited for (one round trip on PostgreSQL)."""
+    """A statement's result, read when it is wanted: in a batch on PostgreSQL, what was sent
+    so far is sent then, and its answers waited for (one round trip). A statement that ran
+    at once (SQLite; PostgreSQL outside a batch) is read at once, and finished: a Pending may
+    outlive its use (a closure, a traceback that holds it), and an unfinished SQLite statement
+    would keep its read snapshot open on the pooled connection, so that the next write there
+    fails at once with "database is locked"."""
 
-    __slots__ = ("_conn", "_cursor", "_statement")
+    __slots__ = ("_conn", "_queued", "_raw", "_rowcount", "_statement")
 
     def __init__(self, statement: DriverStatement, conn: Connection, cursor: Any) -> None:
         self._statement = statement
         self._conn = conn
-        self._cursor = cursor
+        self._queued = cursor if getattr(cursor, "queued", False) else None
+        self._raw: Any = None
+        self._rowcount = -1
+        if self._queued is None:
+            try:
+                self._raw = cursor.fetchone() if cursor.description is not None else None
+            except conn.dialect.loaded_dbapi.Error as exc:
+                raise _raised(conn, statement._for(conn.dialect).sql, exc, cursor) from exc
+            self._rowcount = int(cursor.rowcount)
+            cursor.close()
 
     def first(self) -> Any | None:
         """The first row, read as through SQLAlchemy (``RowShape``), or None when there is none."""
-        conn = self._conn
-        dialect = conn.dialect
-        if dialect.name == "postgresql":
-            _back(conn)
-        try:
-            raw = self._cursor.fetchone()
-        except dialect.loaded_dbapi.Error as exc:
-            raise _raised(conn, self._statement._for(dialect).sql, exc, self._cursor) from exc
+        raw = self._raw
+        queued = self._queued
+        if queued is not None:
+            _back(self._conn)
+            raw = queued.fetchone()
         if raw is None:
             return None
-        statement = self._statement
+        statement, dialect = self._statement, self._conn.dialect
         shape = statement._shapes.get(dialect.name) or statement.shape(dialect)
         return shape(raw)
 
     def rowcount(self) -> int:
         """How many rows the statement changed."""
-        if self._conn.dialect.name == "postgresql":
-            _back(self._conn)
-        return int(self._cursor.rowcount)
+        queued = self._queued
+        if queued is None:
+            return self._rowcount
+        _back(self._conn)
+        return int(queued.rowcount)
 
 
 class _Batch:

@@ -45,6 +45,7 @@ class Queued:
     """One statement of a batch: sent by ``send_queued``, then read like a DBAPI cursor."""
 
     __slots__ = ("_adapt", "_result", "name", "parameters", "sql")
+    queued = True  # store.driver.Pending: read once the batch is sent
 
     def __init__(self, name: bytes, sql: str, parameters: Sequence[Any]) -> None:
         self.name = name
