@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from sqlalchemy import exc as sa_exc
 
+from stacksafe.errors import InvalidInput
 from stacksafe.store import Store
 from stacksafe.store.driver import DriverStatement, after, batch
 from stacksafe.store.transactions import RetryWrite
@@ -188,3 +189,22 @@ def test_a_result_never_read_leaves_no_statement_open_on_the_pooled_connection(
         INSERT.executemany(conn, [{"id": 3, "at": AT, "name": "three"}])
     assert _names(store) == ["one", "two", "three"]
     assert kept[0].first() == ("one",)
+
+
+def test_a_value_the_driver_refuses_fails_its_batch_as_bad_input_and_the_next_write_works(
+    store: Store,
+) -> None:
+    def refused() -> None:
+        with store.write() as conn, batch(conn):
+            INSERT.executemany(conn, [{"id": 1, "at": AT, "name": "fine"}])
+            INSERT.executemany(conn, [{"id": 2, "at": AT, "name": "nul \x00 inside"}])
+
+    if store.dialect == "sqlite":  # SQLite takes it (store.outages.nul_in_text)
+        refused()
+        assert _names(store) == ["fine", "nul \x00 inside"]
+        return
+    with pytest.raises(InvalidInput):
+        refused()
+    with store.write() as conn, batch(conn):
+        INSERT.executemany(conn, [{"id": 3, "at": AT, "name": "after"}])
+    assert _names(store) == ["after"]

@@ -88,14 +88,18 @@ def send_queued(connection: psycopg.Connection[Any], queued: Sequence[Queued]) -
         raise psycopg.ProgrammingError("the connection is in pipeline mode already")
     prepared, adapt = _kept(connection)
     dump = adapt.dump_sequence
+    # Dumped before anything is sent: a value psycopg refuses (text with NUL) fails here, as
+    # through a cursor, with the session as it was.
+    dumped = [dump(s.parameters, [PyFormat.TEXT] * len(s.parameters)) for s in queued]
     pgconn.enter_pipeline_mode()
+    answered = False
     try:
         begins = not connection.autocommit and pgconn.transaction_status == _IDLE
         if begins:
             pgconn.send_query_params(_begin(connection), None)
         # In the order sent: a name closed (None), a name being prepared, a statement run.
         sent: list[bytes | Queued | None] = []
-        for statement in queued:
+        for statement, values in zip(queued, dumped, strict=True):
             name = statement.name
             if name not in prepared and name not in sent:
                 # Closed first, in case the session still has it: closing a statement it does
@@ -104,15 +108,18 @@ def send_queued(connection: psycopg.Connection[Any], queued: Sequence[Queued]) -
                 sent.append(None)
                 pgconn.send_prepare(name, statement.sql.encode())
                 sent.append(name)
-            values = dump(statement.parameters, [PyFormat.TEXT] * len(statement.parameters))
             pgconn.send_query_prepared(name, values)
             sent.append(statement)
         pgconn.pipeline_sync()
         _flush(pgconn)
         answers = _answers(pgconn)
+        answered = True
     finally:
         if pgconn.status == pq.ConnStatus.OK and pgconn.pipeline_status != _OFF:
-            pgconn.exit_pipeline_mode()
+            if answered:
+                pgconn.exit_pipeline_mode()
+            else:  # left with answers unread: the session cannot go on; the pool replaces it
+                pgconn.finish()
     answers = answers[1:] if begins else answers
     if len(answers) != len(sent):
         raise psycopg.OperationalError("the pipeline's answers do not match what it sent")
@@ -172,8 +179,12 @@ def _begin(connection: psycopg.Connection[Any]) -> bytes:
 
 
 def _flush(pgconn: pq.abc.PGconn) -> None:
+    """Everything queued sent; meanwhile what the server answers is read in, so that neither
+    side waits on the other's full buffer."""
     while pgconn.flush():  # 1: not all sent yet
-        select.select([], [pgconn.socket], [])
+        readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
+        if readable:
+            pgconn.consume_input()
 
 
 def _answers(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult | None]:
