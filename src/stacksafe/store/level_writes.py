@@ -111,8 +111,29 @@ _LOCK_STACK = DriverStatement(
     .where(stacks.c.id == bindparam("stack_id"), stacks.c.deleted_at.is_(None))
     .with_for_update()
 )
-_INSERT_WRITE = DriverStatement(
-    insert(level_writes).returning(level_writes.c.id), ["account_id", "stack_id", "at", "counted"]
+_WRITE_COLUMNS = ["account_id", "stack_id", "at", "counted"]
+# Sent in a batch after ``send_lock_level``, whose answer is read after it: on a level deleted
+# meanwhile it inserts nothing (no row returned), so that the lock's NotFound is what the
+# writer is told, not the deleted-level trigger's refusal of this row (migration 0017).
+_LIVE_STACK = (
+    select(stacks.c.id)
+    .where(stacks.c.id == bindparam("stack_id"), stacks.c.deleted_at.is_(None))
+    .exists()
+)
+_INSERT_WRITE_IF_LIVE = DriverStatement(
+    insert(level_writes)
+    .from_select(
+        _WRITE_COLUMNS,
+        select(
+            *(bindparam(name, type_=level_writes.c[name].type) for name in _WRITE_COLUMNS)
+        ).where(
+            select(accounts.c.id)
+            .where(accounts.c.id == bindparam("account_id"), accounts.c.deleted_at.is_(None))
+            .exists(),
+            or_(bindparam("stack_id", type_=level_writes.c.stack_id.type).is_(None), _LIVE_STACK),
+        ),
+    )
+    .returning(level_writes.c.id)
 )
 
 
@@ -174,11 +195,12 @@ def send_level_write(
         return lambda: level_write(conn, account_id, stack_id, now, counted=counted, pin=pin)
     counts = True if counted is None else counted
     given = {"account_id": account_id, "stack_id": stack_id, "at": now, "counted": counts}
-    pending = _INSERT_WRITE.send(conn, given)
+    pending = _INSERT_WRITE_IF_LIVE.send(conn, given)
 
     def reserved() -> int:
         row = pending.first()
-        assert row is not None  # noqa: S101 - an INSERT ... RETURNING
+        if row is None:  # the level's lock, read before this, said so first
+            raise NotFound("the level was deleted meanwhile; nothing was written")
         write_id = int(row[0])
         _kept(conn)[level] = _Kept(write_id, counts, pin)
         return write_id

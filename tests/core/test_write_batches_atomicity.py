@@ -1,0 +1,216 @@
+"""A write of one secret sent in batches (core.secrets.set_secret, store.driver.batch) leaves
+nothing of itself when any batch fails, and its pooled connection clean for the next write
+(SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from stacksafe.core.installation import Installation
+from stacksafe.core.secrets import get_secret, set_secret
+from stacksafe.core.tenancy import Target
+from stacksafe.errors import AuditUnavailable, NotFound, PreconditionFailed, StorageUnavailable
+from stacksafe.model import SecretValue
+from tests.actors import LOCAL
+
+VALUE = "a-value-never-in-an-error"
+
+
+def _state(installation: Installation, target: Target) -> tuple[Any, ...]:
+    assert target.stack is not None
+    with installation.store.engine.connect() as conn:
+        return tuple(
+            conn.execute(text(sql), {"stack": target.stack.id}).scalar()
+            for sql in (
+                "SELECT count(*) FROM secret_versions",
+                "SELECT count(*) FROM level_writes",
+                "SELECT count(*) FROM audit_events",
+                "SELECT sum(seal_count) FROM data_keys",
+                "SELECT secrets_revision FROM stacks WHERE id = :stack",
+                "SELECT seq FROM audit_head",
+            )
+        )
+
+
+def _ddl(installation: Installation, *statements: str) -> None:
+    with installation.store.engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+
+
+def _refuse(installation: Installation, table: str) -> None:
+    if installation.store.dialect == "sqlite":
+        _ddl(
+            installation,
+            f"CREATE TRIGGER probe BEFORE INSERT ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'refused by probe'); END",
+        )
+        return
+    _ddl(
+        installation,
+        "CREATE FUNCTION probe() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'refused by probe'; END $$",
+        f"CREATE TRIGGER probe BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION probe()",
+    )
+
+
+def _allow(installation: Installation, table: str) -> None:
+    if installation.store.dialect == "sqlite":
+        _ddl(installation, "DROP TRIGGER probe")
+    else:
+        _ddl(installation, f"DROP TRIGGER probe ON {table}", "DROP FUNCTION probe()")
+
+
+def _clean_pool(installation: Installation) -> None:
+    """Every pooled connection idle, out of pipeline mode."""
+    if installation.store.dialect != "postgresql":
+        return
+    from psycopg import pq
+
+    raw = installation.store.engine.raw_connection()
+    try:
+        pgconn = raw.driver_connection.pgconn  # type: ignore[union-attr]
+        assert pgconn.pipeline_status == pq.PipelineStatus.OFF
+        assert pgconn.transaction_status == pq.TransactionStatus.IDLE
+    finally:
+        raw.close()
+
+
+def _revealed(installation: Installation, target: Target, key: str) -> str | None:
+    found = get_secret(installation, LOCAL, target, key, reveal=True).raw_value
+    return None if found is None else found.reveal()
+
+
+@pytest.mark.parametrize("table", ["secret_versions", "audit_events"])
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_refused_batch_leaves_nothing_and_the_next_write_works(
+    installation: Installation, stack_target: Target, table: str, existing: bool
+) -> None:
+    set_secret(installation, LOCAL, stack_target, "OTHER", SecretValue("x"))
+    if existing:
+        set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("first"))
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("warm"))  # prepared
+    before = _state(installation, stack_target)
+    _refuse(installation, table)
+    try:
+        # The version's refusal is the database's error as it was; the audit log's is 503.
+        expected = DBAPIError if table == "secret_versions" else AuditUnavailable
+        with pytest.raises(expected) as raised:
+            set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue(VALUE))
+        assert VALUE not in str(raised.value)
+        assert _state(installation, stack_target) == before
+        _clean_pool(installation)
+    finally:
+        _allow(installation, table)
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("after"))
+    assert _revealed(installation, stack_target, "API_KEY") == "after"
+    set_secret(installation, LOCAL, stack_target, "NEW_KEY", SecretValue("new"))
+    _clean_pool(installation)
+
+
+@pytest.mark.databases("postgresql")
+@pytest.mark.parametrize("table", ["secret_versions", "audit_events"])
+def test_a_backend_killed_mid_write_leaves_nothing_and_the_next_write_works(
+    installation: Installation, stack_target: Target, table: str
+) -> None:
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("warm"))
+    before = _state(installation, stack_target)
+    # Killed once: a sequence is not undone with the transaction.
+    _ddl(
+        installation,
+        "CREATE SEQUENCE probe_once",
+        "CREATE FUNCTION probe() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF nextval('probe_once') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); "
+        "PERFORM pg_sleep(5); END IF; RETURN NEW; END $$",
+        f"CREATE TRIGGER probe BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION probe()",
+    )
+    try:
+        with pytest.raises((StorageUnavailable, AuditUnavailable)) as raised:
+            set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue(VALUE))
+        assert VALUE not in str(raised.value)
+        assert _state(installation, stack_target) == before
+        _clean_pool(installation)
+    finally:
+        _allow(installation, table)
+        _ddl(installation, "DROP SEQUENCE probe_once")
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("after"))
+    assert _revealed(installation, stack_target, "API_KEY") == "after"
+
+
+def test_the_one_line_refusals_are_unchanged(
+    installation: Installation, stack_target: Target
+) -> None:
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("first"))
+    before = _state(installation, stack_target)
+    with pytest.raises(PreconditionFailed) as failed:
+        set_secret(
+            installation, LOCAL, stack_target, "API_KEY", SecretValue(VALUE), expected_version=7
+        )
+    assert str(failed.value) == (
+        "'API_KEY' is at version 1, not 7: someone else wrote it first; read it again and retry"
+    )
+    assert _state(installation, stack_target) == before
+    _clean_pool(installation)
+    from stacksafe.core.deletion import delete_stack
+
+    assert stack_target.stack is not None
+    delete_stack(installation, LOCAL, stack_target.stack.uid, force=True)
+    before = _state(installation, stack_target)
+    with pytest.raises(NotFound) as gone:
+        set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue(VALUE))
+    # As before batches: the lock found no live stack, and nothing sent after it refused first.
+    assert str(gone.value) == "the stack was deleted meanwhile; nothing was written"
+    assert _state(installation, stack_target) == before
+    _clean_pool(installation)
+
+
+@pytest.mark.databases("postgresql")
+@pytest.mark.parametrize("same_key", [True, False])
+def test_concurrent_writers_of_one_level_lose_nothing(
+    installation: Installation, stack_target: Target, same_key: bool
+) -> None:
+    errors: list[BaseException] = []
+    rounds = 25
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(rounds):
+                key = "SHARED" if same_key else f"KEY_{n}"
+                set_secret(installation, LOCAL, stack_target, key, SecretValue(f"{n}-{i}"))
+                if i % 7 == 3:  # a rollback: psycopg may DEALLOCATE ALL then
+                    with pytest.raises(PreconditionFailed):
+                        set_secret(
+                            installation,
+                            LOCAL,
+                            stack_target,
+                            key,
+                            SecretValue("no"),
+                            expected_version=10_000,
+                        )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert stack_target.stack is not None
+    with installation.store.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT s.key, s.current_version, count(v.id), max(v.version) FROM secrets s "
+                "JOIN secret_versions v ON v.secret_id = s.id WHERE s.stack_id = :s "
+                "GROUP BY s.key, s.current_version"
+            ),
+            {"s": stack_target.stack.id},
+        ).all()
+    expected = {"SHARED": 4 * rounds} if same_key else {f"KEY_{n}": rounds for n in range(4)}
+    assert {r[0]: r[1] for r in rows} == expected
+    assert all(r[1] == r[3] for r in rows)
