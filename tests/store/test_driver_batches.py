@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, create_engine, func, insert, select, text, update
 from sqlalchemy import exc as sa_exc
 
 from stacksafe.errors import InvalidInput
@@ -208,3 +208,14 @@ def test_a_value_the_driver_refuses_fails_its_batch_as_bad_input_and_the_next_wr
     with store.write() as conn, batch(conn):
         INSERT.executemany(conn, [{"id": 3, "at": AT, "name": "after"}])
     assert _names(store) == ["after"]
+
+
+def test_a_batch_statement_is_named_by_its_sql_whichever_process_names_it() -> None:
+    """Behind PgBouncer in transaction mode a session's prepared statements may be another
+    client's: a name is never two statements (docs/operations.md)."""
+    dialect = create_engine("postgresql+psycopg://nobody@127.0.0.1/none").dialect  # not opened
+    given = {"id": 1, "name": "n"}
+    # Made in another order by another process, the same statement has the same name.
+    again = DriverStatement(select(things.c.name).where(things.c.id == bindparam("id")))
+    assert again._queued(dialect, given).name == NAME_OF._queued(dialect, given).name
+    assert RENAME._queued(dialect, given).name != NAME_OF._queued(dialect, given).name

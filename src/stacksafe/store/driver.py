@@ -26,7 +26,7 @@ invalidated when the dialect says it is gone, so ``Store``'s classification of o
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -52,7 +52,6 @@ __all__ = [
 
 # The batch open on a connection (its ``info``), while one is.
 _BATCH = "stacksafe.driver_batch"
-_NAMES = itertools.count(1)  # of the statements, as a batch prepares them (store.pipeline)
 
 
 _NUMBERED: dict[str, Dialect] = {}
@@ -76,7 +75,7 @@ class DriverStatement:
         self._compiled: dict[str, Compiled] = {}
         self._shapes: dict[str, RowShape] = {}
         self._libpq: Compiled | None = None  # PostgreSQL's, for a batch (store.pipeline)
-        self._name = b"stacksafe_batch_%d" % next(_NAMES)
+        self._name = b""  # what a batch prepares it as, once compiled for it
 
     def _queued(self, dialect: Dialect, given: Mapping[str, Any]) -> Queued:
         """This statement for a batch on PostgreSQL: with libpq's own parameters ($1, $2...)."""
@@ -84,9 +83,14 @@ class DriverStatement:
 
         compiled = self._libpq
         if compiled is None:
-            compiled = self._libpq = Compiled(
-                self._statement, _numbered(dialect), self._column_keys
-            )
+            compiled = Compiled(self._statement, _numbered(dialect), self._column_keys)
+            # Named by its SQL, not by the order a process made it in: behind PgBouncer in
+            # transaction mode a session may hold another client's statements, and one name
+            # must never be two statements there (docs/operations.md). Named before it is
+            # kept: another thread may take it as soon as it is.
+            digest = hashlib.sha256(compiled.sql.encode()).hexdigest()[:32]
+            self._name = b"stacksafe_batch_" + digest.encode()
+            self._libpq = compiled
         parameters = compiled.parameters(given)
         assert isinstance(parameters, tuple)  # noqa: S101 - numeric_dollar is positional
         return Queued(self._name, compiled.sql, parameters)
