@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -279,3 +280,53 @@ def test_a_big_value_and_a_nul_in_a_key(
     assert VALUE not in str(raised.value)
     assert _state(installation, stack_target) == before
     _clean_pool(installation)
+
+
+@pytest.mark.databases("postgresql")
+def test_a_write_waits_for_its_level_first_and_a_backend_killed_there_leaves_nothing(
+    installation: Installation, stack_target: Target, pg_cluster: Cluster
+) -> None:
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("warm"))
+    before = _state(installation, stack_target)
+    assert stack_target.stack is not None
+    database = installation.store.engine.url.database
+    raised: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue(VALUE))
+        except BaseException as exc:
+            raised.append(exc)
+
+    with (
+        pg_cluster.admin() as watcher,
+        psycopg.connect(
+            host=pg_cluster.host, port=pg_cluster.port, user=pg_cluster.user, dbname=database
+        ) as locker,
+    ):
+        locker.execute("SELECT 1 FROM stacks WHERE id = %s FOR UPDATE", [stack_target.stack.id])
+        writer = threading.Thread(target=write)
+        writer.start()
+        waiting = None
+        for _ in range(2_000):  # until the writer waits for the lock (bounded)
+            waiting = watcher.execute(
+                "SELECT pid, query FROM pg_stat_activity WHERE datname = %s "
+                "AND wait_event_type = 'Lock'",
+                [database],
+            ).fetchone()
+            if waiting is not None:
+                break
+            watcher.execute("SELECT pg_sleep(0.005)")
+        assert waiting is not None
+        # What it waits on is the level's row, before anything of the write ran.
+        assert "FROM stacks" in str(waiting[1])
+        assert "FOR UPDATE" in str(waiting[1])
+        watcher.execute("SELECT pg_terminate_backend(%s)", [waiting[0]])
+        writer.join()
+        locker.rollback()
+    assert len(raised) == 1
+    assert isinstance(raised[0], StorageUnavailable), raised
+    assert _state(installation, stack_target) == before
+    _clean_pool(installation)
+    set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("after"))
+    assert _revealed(installation, stack_target, "API_KEY") == "after"
