@@ -330,3 +330,52 @@ def test_a_write_waits_for_its_level_first_and_a_backend_killed_there_leaves_not
     _clean_pool(installation)
     set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("after"))
     assert _revealed(installation, stack_target, "API_KEY") == "after"
+
+
+def test_writers_on_a_churning_pool_meet_no_lost_statement(
+    own_cluster: Cluster, tmp_path: Path
+) -> None:
+    """A pool of one kept connection: most writes open a new session and close it after."""
+    url = own_cluster.create_database("stacksafe_churning")
+    settings = Settings.load(
+        {
+            "STACKSAFE_DATABASE_URL": url,
+            "STACKSAFE_DB_POOL_SIZE": "1",
+            "STACKSAFE_DB_MAX_OVERFLOW": "6",
+        },
+        data_dir=tmp_path / "data",
+    )
+    installation, _ = initialise(settings)
+    errors: list[BaseException] = []
+    try:
+        account = create_account(installation, LOCAL, "acme")
+        target = Target(account, create_stack(installation, LOCAL, "acme", "web", "production"))
+
+        def writer(n: int) -> None:
+            try:
+                for i in range(15):
+                    set_secret(installation, LOCAL, target, f"K{i % 3}", SecretValue(f"{n}-{i}"))
+                    if i % 4 == 1:
+                        with pytest.raises(PreconditionFailed):
+                            set_secret(
+                                installation,
+                                LOCAL,
+                                target,
+                                "K0",
+                                SecretValue("no"),
+                                expected_version=10_000,
+                            )
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        with installation.store.engine.connect() as conn:
+            versions = conn.execute(text("SELECT sum(current_version) FROM secrets")).scalar()
+        assert versions == 4 * 15
+    finally:
+        installation.close()
