@@ -4,6 +4,7 @@ nothing of itself when any batch fails, and its pooled connection clean for the 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -379,3 +380,25 @@ def test_writers_on_a_churning_pool_meet_no_lost_statement(
         assert versions == 4 * 15
     finally:
         installation.close()
+
+
+@pytest.mark.databases("postgresql")
+def test_a_write_on_a_connection_whose_descriptor_is_above_select_s_limit(
+    installation: Installation, stack_target: Target
+) -> None:
+    """A busy server holds more than 1,024 descriptors (its clients' sockets): select() takes
+    none above that, and the batch's waits must not depend on it."""
+    installation.store.engine.dispose()  # the next connection opens after the descriptors
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1_100)]
+    try:
+        set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("high"))
+        raw = installation.store.engine.raw_connection()
+        try:
+            assert raw.driver_connection.pgconn.socket > 1_024  # type: ignore[union-attr]
+        finally:
+            raw.close()
+        set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("higher"))
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert _revealed(installation, stack_target, "API_KEY") == "higher"

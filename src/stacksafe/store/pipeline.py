@@ -182,9 +182,23 @@ def _flush(pgconn: pq.abc.PGconn) -> None:
     """Everything queued sent; meanwhile what the server answers is read in, so that neither
     side waits on the other's full buffer."""
     while pgconn.flush():  # 1: not all sent yet
-        readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
-        if readable:
+        if _wait(pgconn.socket, select.POLLIN | select.POLLOUT) & select.POLLIN:
             pgconn.consume_input()
+
+
+def _wait(socket: int, events: int) -> int:
+    """Until ``socket`` is ready for ``events`` (``select.POLLIN``, ``POLLOUT``): which it is.
+    poll(), not select(): a busy server holds more than select()'s 1,024 descriptors, and a
+    connection opened then has a number above them. An error or a hang-up counts as readable:
+    reading then says what it is."""
+    waiting = select.poll()
+    waiting.register(socket, events)
+    ready = 0
+    while not ready:  # poll() without a timeout returns once the socket is ready
+        ready = sum(mask for _, mask in waiting.poll())
+    if ready & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+        ready |= select.POLLIN
+    return ready
 
 
 def _answers(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult | None]:
@@ -194,7 +208,7 @@ def _answers(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult | None]:
     while True:
         pgconn.consume_input()
         while pgconn.is_busy():
-            select.select([pgconn.socket], [], [])
+            _wait(pgconn.socket, select.POLLIN)
             pgconn.consume_input()
         result = pgconn.get_result()
         if result is None:  # the end of one command's results
