@@ -402,3 +402,21 @@ def test_a_write_on_a_connection_whose_descriptor_is_above_select_s_limit(
         for fd in held:
             os.close(fd)
     assert _revealed(installation, stack_target, "API_KEY") == "higher"
+
+
+def test_writes_roll_the_data_key_over_when_its_seals_are_spent(
+    installation: Installation, stack_target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("stacksafe.core.data_keys.DATA_KEY_SEAL_LIMIT", 2)
+    for n in range(5):
+        set_secret(installation, LOCAL, stack_target, f"K{n}", SecretValue(f"v{n}"))
+    assert stack_target.stack is not None
+    with installation.store.engine.connect() as conn:
+        counts = conn.execute(
+            text("SELECT version, seal_count FROM data_keys WHERE stack_id = :s ORDER BY version"),
+            {"s": stack_target.stack.id},
+        ).all()
+    assert [tuple(c) for c in counts] == [(1, 2), (2, 2), (3, 1)]
+    assert [_revealed(installation, stack_target, f"K{n}") for n in range(5)] == [
+        f"v{n}" for n in range(5)
+    ]
