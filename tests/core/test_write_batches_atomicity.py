@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,19 @@ def _clean_pool(installation: Installation) -> None:
         raw.close()
 
 
+def _fails_leaving_nothing(
+    installation: Installation, target: Target, expected: type[Exception]
+) -> None:
+    """A write of API_KEY fails as ``expected``, naming no value, and leaves nothing of itself
+    and a clean pool."""
+    before = _state(installation, target)
+    with pytest.raises(expected) as raised:
+        set_secret(installation, LOCAL, target, "API_KEY", SecretValue(VALUE))
+    assert VALUE not in str(raised.value)
+    assert _state(installation, target) == before
+    _clean_pool(installation)
+
+
 def _revealed(installation: Installation, target: Target, key: str) -> str | None:
     found = get_secret(installation, LOCAL, target, key, reveal=True).raw_value
     return None if found is None else found.reveal()
@@ -107,16 +120,11 @@ def test_a_refused_batch_leaves_nothing_and_the_next_write_works(
     if existing:
         set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("first"))
     set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("warm"))  # prepared
-    before = _state(installation, stack_target)
     _refuse(installation, table)
     try:
         # The version's refusal is the database's error as it was; the audit log's is 503.
         expected = DBAPIError if table == "secret_versions" else AuditUnavailable
-        with pytest.raises(expected) as raised:
-            set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue(VALUE))
-        assert VALUE not in str(raised.value)
-        assert _state(installation, stack_target) == before
-        _clean_pool(installation)
+        _fails_leaving_nothing(installation, stack_target, expected)
     finally:
         _allow(installation, table)
     set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("after"))
@@ -131,7 +139,6 @@ def test_a_backend_killed_mid_write_leaves_nothing_and_the_next_write_works(
     installation: Installation, stack_target: Target, table: str
 ) -> None:
     set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue("warm"))
-    before = _state(installation, stack_target)
     # Killed once: a sequence is not undone with the transaction.
     _ddl(
         installation,
@@ -142,11 +149,7 @@ def test_a_backend_killed_mid_write_leaves_nothing_and_the_next_write_works(
         f"CREATE TRIGGER probe BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION probe()",
     )
     try:
-        with pytest.raises(StorageUnavailable) as raised:
-            set_secret(installation, LOCAL, stack_target, "API_KEY", SecretValue(VALUE))
-        assert VALUE not in str(raised.value)
-        assert _state(installation, stack_target) == before
-        _clean_pool(installation)
+        _fails_leaving_nothing(installation, stack_target, StorageUnavailable)
     finally:
         _allow(installation, table)
         _ddl(installation, "DROP SEQUENCE probe_once")
@@ -181,25 +184,24 @@ def test_the_one_line_refusals_are_unchanged(
     _clean_pool(installation)
 
 
-@pytest.mark.databases("postgresql")
-@pytest.mark.parametrize("same_key", [True, False])
-def test_concurrent_writers_of_one_level_lose_nothing(
-    installation: Installation, stack_target: Target, same_key: bool
+def _write_in_threads(
+    installation: Installation, target: Target, rounds: int, key_of: Callable[[int, int], str]
 ) -> None:
+    """Four threads each writing ``rounds`` values (writer n's i-th to ``key_of(n, i)``), a
+    refused write (a rollback: psycopg may DEALLOCATE ALL then) every few; none fails."""
     errors: list[BaseException] = []
-    rounds = 25
 
     def writer(n: int) -> None:
         try:
             for i in range(rounds):
-                key = "SHARED" if same_key else f"KEY_{n}"
-                set_secret(installation, LOCAL, stack_target, key, SecretValue(f"{n}-{i}"))
-                if i % 7 == 3:  # a rollback: psycopg may DEALLOCATE ALL then
+                key = key_of(n, i)
+                set_secret(installation, LOCAL, target, key, SecretValue(f"{n}-{i}"))
+                if i % 4 == 1:
                     with pytest.raises(PreconditionFailed):
                         set_secret(
                             installation,
                             LOCAL,
-                            stack_target,
+                            target,
                             key,
                             SecretValue("no"),
                             expected_version=10_000,
@@ -213,6 +215,17 @@ def test_concurrent_writers_of_one_level_lose_nothing(
     for t in threads:
         t.join()
     assert errors == []
+
+
+@pytest.mark.databases("postgresql")
+@pytest.mark.parametrize("same_key", [True, False])
+def test_concurrent_writers_of_one_level_lose_nothing(
+    installation: Installation, stack_target: Target, same_key: bool
+) -> None:
+    rounds = 25
+    _write_in_threads(
+        installation, stack_target, rounds, lambda n, _: "SHARED" if same_key else f"KEY_{n}"
+    )
     assert stack_target.stack is not None
     with installation.store.engine.connect() as conn:
         rows = conn.execute(
@@ -347,34 +360,11 @@ def test_writers_on_a_churning_pool_meet_no_lost_statement(
         data_dir=tmp_path / "data",
     )
     installation, _ = initialise(settings)
-    errors: list[BaseException] = []
     try:
         account = create_account(installation, LOCAL, "acme")
         target = Target(account, create_stack(installation, LOCAL, "acme", "web", "production"))
 
-        def writer(n: int) -> None:
-            try:
-                for i in range(15):
-                    set_secret(installation, LOCAL, target, f"K{i % 3}", SecretValue(f"{n}-{i}"))
-                    if i % 4 == 1:
-                        with pytest.raises(PreconditionFailed):
-                            set_secret(
-                                installation,
-                                LOCAL,
-                                target,
-                                "K0",
-                                SecretValue("no"),
-                                expected_version=10_000,
-                            )
-            except BaseException as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        _write_in_threads(installation, target, 15, lambda _, i: f"K{i % 3}")
         with installation.store.engine.connect() as conn:
             versions = conn.execute(text("SELECT sum(current_version) FROM secrets")).scalar()
         assert versions == 4 * 15
