@@ -5,6 +5,9 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -219,3 +222,36 @@ def test_a_batch_statement_is_named_by_its_sql_whichever_process_names_it() -> N
     again = DriverStatement(select(things.c.name).where(things.c.id == bindparam("id")))
     assert again._queued(dialect, given).name == NAME_OF._queued(dialect, given).name
     assert RENAME._queued(dialect, given).name != NAME_OF._queued(dialect, given).name
+
+
+@pytest.mark.databases("postgresql")
+def test_a_batch_on_psycopg_over_the_systems_libpq_runs_as_it_did_before_batches(
+    store: Store, database_url: str
+) -> None:
+    """psycopg's C or pure-Python implementation runs on the system's libpq, which may predate
+    what a pipeline needs (PQsendClosePrepared: libpq 17): writes go on, a statement at a time."""
+    script = (
+        "import psycopg\n"
+        "from stacksafe.store import Store\n"
+        "from stacksafe.store.driver import batch\n"
+        "from tests.store.test_driver_batches import AT, INSERT, NAME_OF\n"
+        f"store = Store.from_url({database_url!r})\n"
+        "with store.write() as conn:\n"
+        "    with batch(conn):\n"
+        "        INSERT.executemany(conn, [{'id': 1, 'at': AT, 'name': 'one'}])\n"
+        "        found = NAME_OF.send(conn, {'id': 1})\n"
+        "    assert found.first() == ('one',)\n"
+        "store.close()\n"
+        "print(psycopg.pq.__impl__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PSYCOPG_IMPL": "python"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "python"
+    assert _names(store) == ["one"]

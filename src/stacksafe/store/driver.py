@@ -52,6 +52,9 @@ __all__ = [
 
 # The batch open on a connection (its ``info``), while one is.
 _BATCH = "stacksafe.driver_batch"
+# Whether this process's libpq can send a batch (store.pipeline.supported), set when a
+# PostgreSQL engine is made (``serve_batches``); without it, statements go one at a time.
+_PIPELINES = False
 
 
 _NUMBERED: dict[str, Dialect] = {}
@@ -314,12 +317,13 @@ def batch(conn: Connection) -> AbstractContextManager[None]:
     read, a statement through SQLAlchemy, which reads its result at once) or the block ends:
     one round trip for all of them, the server running them in order (store.pipeline). The
     first that failed is raised then, as SQLAlchemy raises it (what was sent after it was not
-    run; the transaction's work is undone). SQLite runs each as it is sent.
+    run; the transaction's work is undone). SQLite runs each as it is sent, and so does
+    PostgreSQL on a libpq too old for the pipeline (``serve_batches``).
 
     At the end of the block everything sent is back, and the checks deferred with ``after``
     have run. A batch opened inside one is part of it, but ends the same way: its own
     failures are raised at its end."""
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or not _PIPELINES:
         return _AS_SENT
     return _queued_batch(conn)
 
@@ -379,7 +383,12 @@ def serve_batches(engine: Engine) -> None:
     is sent before a statement runs through SQLAlchemy, in order; and after a rollback (or a
     pooled connection's reset) the statements a batch prepared are prepared again, as psycopg
     may have deallocated them (store.pipeline)."""
-    from stacksafe.store.pipeline import forget_prepared
+    from stacksafe.store.pipeline import forget_prepared, supported
+
+    global _PIPELINES  # one libpq per process, known once an engine is made
+    _PIPELINES = supported()
+    if not _PIPELINES:
+        return  # batches run as SQLite's do: each statement as it comes, through its cursor
 
     @event.listens_for(engine, "before_cursor_execute")
     def _sent_first(conn: Connection, *_: Any) -> None:

@@ -27,7 +27,7 @@ import psycopg
 from psycopg import errors, pq
 from psycopg.adapt import PyFormat, Transformer
 
-__all__ = ["STATEMENT_GONE", "Queued", "forget_prepared", "send_queued"]
+__all__ = ["STATEMENT_GONE", "Queued", "forget_prepared", "send_queued", "supported"]
 
 # A prepared statement the session no longer has: psycopg deallocates every statement of the
 # session on a rollback once it prepared one of its own (``DEALLOCATE ALL``). The batch then
@@ -139,6 +139,13 @@ def send_queued(connection: psycopg.Connection[Any], queued: Sequence[Queued]) -
         if error.sqlstate == STATEMENT_GONE:
             prepared.clear()
         raise error
+
+
+def supported() -> bool:
+    """Whether the libpq psycopg runs on can send a batch: PQsendClosePrepared came with libpq
+    17. psycopg's binary package brings its own (newer); its C or pure-Python implementation,
+    if installed or chosen (``PSYCOPG_IMPL``), runs on the system's, which may be older."""
+    return pq.version() >= 170000
 
 
 def forget_prepared(connection: psycopg.Connection[Any], *, rolling_back: bool = True) -> None:
