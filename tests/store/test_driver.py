@@ -27,13 +27,18 @@ INSERT = DriverStatement(insert(things), [c.key for c in things.c])
 BY_ID = DriverStatement(select(things.c.name).where(things.c.id == 7))
 
 
-@pytest.fixture
-def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
+def store_with_things(database_url: str, tmp_path: Path) -> Iterator[Store]:
+    """A store on ``database_url`` holding the ``things`` table (also test_driver_batches')."""
     (tmp_path / "data").mkdir(exist_ok=True)
     store = Store.from_url(database_url)
     things.create(store.engine)
     yield store
     store.close()
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
+    yield from store_with_things(database_url, tmp_path)
 
 
 def test_rows_written_through_the_driver_read_back_as_through_sqlalchemy(store: Store) -> None:

@@ -7,7 +7,7 @@ keyed fingerprint (core/fingerprints.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC
 from typing import Any
@@ -32,6 +32,7 @@ __all__ = [
     "detail_text",
     "record",
     "record_denied",
+    "send_chain_head",
     "write_genesis",
 ]
 
@@ -70,12 +71,21 @@ def _prepared(
     }
 
 
+def send_chain_head(conn: Connection) -> Callable[[], tuple[int, bytes]]:
+    """The chain's head locked for ``record``'s append (``locked_head``), sent now: so that
+    it may go in a batch of statements (store.driver) with the write the event records."""
+    return queries.send_lock_head(conn, GENESIS)
+
+
 def _append(
-    conn: Connection, installation: Installation, rows: Sequence[dict[str, Any]]
+    conn: Connection,
+    installation: Installation,
+    rows: Sequence[dict[str, Any]],
+    locked_head: Callable[[], tuple[int, bytes]] | None = None,
 ) -> list[int]:
     """Chain ``rows`` after the head, in order, in the caller's transaction; their sequences."""
     chain = keyed_hash(installation, AUDIT_CHAIN)
-    seq, previous = queries.lock_head(conn, GENESIS)
+    seq, previous = (locked_head or send_chain_head(conn))()
     # Hashed as UTC, which is how it reads back from the database.
     at = installation.clock().astimezone(UTC)
     events = []
@@ -93,9 +103,7 @@ def _append(
             event["detail_digest"] = None
         events.append(event)
         previous = digest
-    queries.insert_details(conn, shared)
-    queries.insert_events(conn, events)
-    queries.move_head(conn, seq, previous, head_mac(chain, seq, previous))
+    queries.append_events(conn, shared, events, (seq, previous, head_mac(chain, seq, previous)))
     if installation.audit_checkpoint is not None:
         # An integer compared and kept; the checkpoint is written later, by its own thread.
         installation.audit_checkpoint.appended(seq)
@@ -127,14 +135,19 @@ def record(
     stack: Stack | None = None,
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
+    locked_head: Callable[[], tuple[int, bytes]] | None = None,
 ) -> int:
     """Append one event inside the caller's transaction; returns its sequence number.
 
     The caller's write and its audit event commit together or not at all (fail closed).
+    ``locked_head``: ``send_chain_head``'s, sent earlier in the transaction.
     """
     try:
         appended = _append(
-            conn, installation, [_prepared(actor, action, account, stack, outcome, detail)]
+            conn,
+            installation,
+            [_prepared(actor, action, account, stack, outcome, detail)],
+            locked_head,
         )
     except queries.EventsRefused as refused:
         # The change and its event go together or not at all: 503, as for a reveal.

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from stacksafe.core.installation import Installation
 from stacksafe.core.tenancy import Target
 from stacksafe.crypto import DATA_KEY_SEAL_LIMIT, DataKey, Scope, ScopeKeys
 from stacksafe.store import Connection
 from stacksafe.store import keys as key_queries
+from stacksafe.store.keys import StoredDataKey
 
-__all__ = ["scope_keys", "sealing_key", "wrap_new_data_key"]
+__all__ = ["scope_keys", "sealing_key", "send_sealing_key", "wrap_new_data_key"]
 
 
 def _scope_of(target: Target, stack_level: bool) -> Scope:
@@ -49,28 +52,37 @@ def wrap_new_data_key(
     return installation.data_keys.wrap_new(scope, version)
 
 
+def send_sealing_key(
+    conn: Connection, target: Target, seals: int
+) -> Callable[[], StoredDataKey | None]:
+    """``sealing_key``'s first statement, sent now (it may go in a batch of statements): the
+    level's newest data key, ``seals`` counted under it if it has room for them."""
+    return key_queries.send_claim_seals(
+        conn, target.account.id, target.stack_id, seals, DATA_KEY_SEAL_LIMIT
+    )
+
+
 def sealing_key(
-    conn: Connection, installation: Installation, target: Target, seals: int
+    conn: Connection,
+    installation: Installation,
+    target: Target,
+    seals: int,
+    claimed: Callable[[], StoredDataKey | None] | None = None,
 ) -> DataKey:
-    """The data key that seals new values of ``target``'s own level; rolls over when spent."""
+    """The data key that seals ``seals`` new values of ``target``'s own level, counted under
+    it; rolls over to a new one when spent. ``claimed``: ``send_sealing_key``'s, sent before."""
+    stored = (claimed or send_sealing_key(conn, target, seals))()
     scope = target.scope
-    stored = key_queries.newest_data_key(conn, target.account.id, target.stack_id, lock=True)
-    if stored is None or stored.seal_count + seals > DATA_KEY_SEAL_LIMIT:
-        version = 1 if stored is None else stored.version + 1
-        data_key, mk_version, wrapped = wrap_new_data_key(conn, installation, scope, version)
-        key_id = key_queries.insert_data_key(
-            conn,
-            target.account.id,
-            target.stack_id,
-            version,
-            mk_version,
-            wrapped,
-            installation.clock(),
-        )
-    else:
-        data_key = installation.data_keys.unwrap(
+    if stored is not None:
+        return installation.data_keys.unwrap(
             scope, stored.version, stored.master_key_version, stored.wrapped_key
         )
-        key_id = stored.id
+    # No key yet, or not room enough in the newest: the next version.
+    newest = key_queries.newest_data_key(conn, target.account.id, target.stack_id, lock=True)
+    version = 1 if newest is None else newest.version + 1
+    data_key, mk_version, wrapped = wrap_new_data_key(conn, installation, scope, version)
+    key_id = key_queries.insert_data_key(
+        conn, target.account.id, target.stack_id, version, mk_version, wrapped, installation.clock()
+    )
     key_queries.record_seals(conn, key_id, seals)
     return data_key

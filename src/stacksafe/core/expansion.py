@@ -13,7 +13,7 @@ or under a higher limit; this check keeps such data from being written now.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from stacksafe.core.inheritance import inherits
 from stacksafe.core.installation import Installation
@@ -32,7 +32,7 @@ from stacksafe.store import keys as key_queries
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
 
-__all__ = ["check_expansion", "check_new_stacks", "check_written"]
+__all__ = ["check_expansion", "check_new_stacks", "check_written", "nothing_to_open"]
 
 
 def check_expansion(
@@ -86,33 +86,44 @@ def check_expansion(
     return not any(has_references(value) for value in opened)
 
 
+def nothing_to_open(
+    installation: Installation, target: Target, before: str, written: Mapping[str, SecretValue]
+) -> bool:
+    """Whether ``check_written`` of this write will open no value: on a stack that held no
+    reference at ``before`` (core.reference_free), new values that hold none."""
+    if target.stack is None:
+        return False
+    level = (target.account.id, target.stack.id)
+    return installation.reference_free.known(level, before) and not any(
+        has_references(value.reveal()) for value in written.values()
+    )
+
+
 def check_written(
     conn: Connection,
     installation: Installation,
     target: Target,
     before: str,
     written: Mapping[str, SecretValue],
+    after: Callable[[], str | None] | None = None,
 ) -> None:
     """``check_expansion`` after a write of the new values ``written`` at ``target``'s level,
     in the write's transaction, the level locked at revision ``before``
-    (``store.level_writes.lock_level``). On a stack that held no reference at ``before``
-    (core.reference_free), values without one leave none to check: nothing is opened. What a
-    stack is at after the write is remembered for the next write."""
+    (``store.level_writes.lock_level``). When ``nothing_to_open``, nothing is. What a stack is
+    at after the write is remembered for the next write: ``after``, its revision sent once the
+    write's statements were (store.secrets.send_secrets_revision), by a caller that found
+    ``nothing_to_open``; or read now."""
     keys = list(written)
     if target.stack is None:
         check_expansion(conn, installation, target, keys, written=keys)
         return
-    level = (target.account.id, target.stack.id)
-    remembered = installation.reference_free
-    if remembered.known(level, before) and not any(
-        has_references(value.reveal()) for value in written.values()
-    ):
+    if after is not None or nothing_to_open(installation, target, before, written):
         free = True
     else:
         free = check_expansion(conn, installation, target, keys, written=keys)
-    after = queries.secrets_revision(conn, target.account.id, target.stack.id)
-    if after is not None:
-        remembered.learn(level, after, free)
+    revision = (after or queries.send_secrets_revision(conn, target.account.id, target.stack.id))()
+    if revision is not None:
+        installation.reference_free.learn((target.account.id, target.stack.id), revision, free)
 
 
 def _stacks_values(

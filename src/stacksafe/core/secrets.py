@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
 from stacksafe.core.access import Action, Principal, authorize
-from stacksafe.core.audit import record
-from stacksafe.core.data_keys import sealing_key
-from stacksafe.core.expansion import check_expansion, check_written
+from stacksafe.core.audit import record, send_chain_head
+from stacksafe.core.data_keys import sealing_key, send_sealing_key
+from stacksafe.core.expansion import check_expansion, check_written, nothing_to_open
 from stacksafe.core.fingerprints import fingerprint
 from stacksafe.core.generate import auto_generated
 from stacksafe.core.guard import allow
@@ -30,7 +30,9 @@ from stacksafe.model import Secret, SecretValue
 from stacksafe.store import Connection
 from stacksafe.store import environments as environment_queries
 from stacksafe.store import secrets as queries
-from stacksafe.store.level_writes import level_write, lock_level
+from stacksafe.store.driver import batch
+from stacksafe.store.level_writes import level_write, send_level_write, send_lock_level
+from stacksafe.store.tenancy import send_max_versions
 
 __all__ = [
     "ONE_KEY_PURPOSE",
@@ -252,12 +254,36 @@ def _setting(
     value_print = fingerprint(installation, value)
 
     def work(conn: Connection) -> Secret:
-        # The level first, as a KV write takes it: what it is at until this write changes it.
-        before = lock_level(conn, target.account.id, target.stack_id)
-        data_key = sealing_key(conn, installation, target, 1)
-        written = append_version(
-            conn, target, key, value, data_key, actor.name, installation.clock(), expected_version
-        )
+        account_id, stack_id, now = target.account.id, target.stack_id, installation.clock()
+        # The level first, as a KV write takes it (what it is at until this write changes it),
+        # then what the write reads under that lock: sent together (store.driver.batch), one
+        # round trip on PostgreSQL.
+        with batch(conn):
+            locked = send_lock_level(conn, account_id, stack_id)
+            max_versions = send_max_versions(conn, account_id, stack_id)
+            claimed = send_sealing_key(conn, target, 1)
+            head = queries.send_secret_head(conn, account_id, stack_id, key, lock=True)
+            write_id = send_level_write(conn, (account_id, stack_id), now)
+        before = locked()
+        write_id()
+        data_key = sealing_key(conn, installation, target, 1, claimed)
+        # With nothing to check after it, the version's statements go with what is read after
+        # them: the level's revision, and the audit chain's head (locked last, as always).
+        plain = environments is None and nothing_to_open(installation, target, before, {key: value})
+        with batch(conn):
+            written = append_version(
+                conn,
+                target,
+                key,
+                value,
+                data_key,
+                actor.name,
+                now,
+                expected_version,
+                locked_head=head,
+            )
+            after = queries.send_secrets_revision(conn, account_id, stack_id) if plain else None
+            chain = send_chain_head(conn) if plain else None
         assert written is not None  # noqa: S101 - a value was given, so not a tombstone
         detail: dict[str, object] = {
             "keys": {key: written.version},
@@ -268,7 +294,7 @@ def _setting(
         if environments is not None:
             _restrict(conn, installation, target, key, restriction)
             detail["environments"] = restriction
-        check_written(conn, installation, target, before, {key: value})
+        check_written(conn, installation, target, before, {key: value}, after)
         record(
             conn,
             installation,
@@ -277,8 +303,9 @@ def _setting(
             account=target.account,
             stack=target.stack,
             detail=detail,
+            locked_head=chain,
         )
-        prune_after_write(conn, installation, actor, target, [key])
+        prune_after_write(conn, installation, actor, target, [key], max_versions)
         return written
 
     return work

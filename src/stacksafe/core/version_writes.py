@@ -6,7 +6,7 @@ tombstone. After a write, versions beyond the level's ``max_versions`` lose thei
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -22,7 +22,6 @@ from stacksafe.store import Connection
 from stacksafe.store import secrets as queries
 from stacksafe.store import tenancy as tenancy_queries
 from stacksafe.store.level_writes import level_write
-from stacksafe.store.transactions import RetryWrite
 
 __all__ = [
     "ACTION_DELETE",
@@ -97,15 +96,23 @@ def append_version(
     expected_version: Expected = None,
     action: str | None = None,
     sealed: bytes | None = None,
+    locked_head: Callable[[], queries.SecretHead | None] | None = None,
 ) -> Secret | None:
     """Write the next version of ``key`` (a tombstone when ``value`` and ``sealed`` are None).
 
     ``action`` names the version in history (default: set, or delete for a tombstone).
     ``sealed`` is a value sealed beforehand for exactly this version (a rotation's pending
     value); it is used as it is. Returns the secret as written (without plaintext), or None for
-    a tombstone.
+    a tombstone. ``locked_head``: the key's head read with ``lock=True``, sent before
+    (store.secrets.send_secret_head), so that it went in a batch with other statements.
+
+    In a batch (store.driver), the version's statements go in it, and a lost compare-and-set
+    is raised at its end.
     """
-    head = queries.secret_head(conn, target.account.id, target.stack_id, key, lock=True)
+    head = (
+        locked_head
+        or queries.send_secret_head(conn, target.account.id, target.stack_id, key, lock=True)
+    )()
     check_expected(conn, target, key, head, expected_version)
     version = 1 if head is None else head.current_version + 1
     envelope = sealed
@@ -118,10 +125,9 @@ def append_version(
         secret_id = queries.insert_secret(conn, target.account.id, target.stack_id, key, now)
     else:
         created_at = now if head.deleted else head.created_at
-        if not queries.advance_secret(
+        queries.advance_secret(
             conn, head, deleted=value is None and sealed is None, created_at=created_at, now=now
-        ):
-            raise RetryWrite
+        )
         secret_id = head.id
     if action is None:
         action = ACTION_DELETE if envelope is None else ACTION_SET
@@ -145,10 +151,15 @@ def prune_after_write(
     actor: Principal,
     target: Target,
     keys: Sequence[str],
+    max_versions: Callable[[], int | None] | None = None,
 ) -> None:
     """After new versions of ``keys``: destroy the ciphertexts of versions beyond the level's
-    ``max_versions`` (never the current or the previous one), with one audit event."""
-    limit = tenancy_queries.max_versions_of(conn, target.account.id, target.stack_id)
+    ``max_versions`` (never the current or the previous one), with one audit event.
+    ``max_versions``: the level's, sent earlier in the transaction
+    (store.tenancy.send_max_versions), else read now."""
+    limit = (
+        max_versions or tenancy_queries.send_max_versions(conn, target.account.id, target.stack_id)
+    )()
     if limit is None:
         return
     keep = max(limit, 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 
 from stacksafe.model import AuditEvent
-from stacksafe.store.driver import DriverStatement
+from stacksafe.store.driver import DriverStatement, batch
 from stacksafe.store.outages import storage_unavailable
 from stacksafe.store.schema import audit_details, audit_events, audit_head
 from stacksafe.store.transactions import retryable
@@ -35,6 +35,7 @@ __all__ = [
     "EventFilter",
     "EventsRefused",
     "StoredEvent",
+    "append_events",
     "event_hash",
     "events_after",
     "events_query",
@@ -46,6 +47,7 @@ __all__ = [
     "move_head",
     "newest_events",
     "read_head",
+    "send_lock_head",
     "shared_detail",
 ]
 
@@ -150,11 +152,22 @@ def _insert_details_driver(dialect: str) -> DriverStatement:
 
 def lock_head(conn: Connection, genesis: bytes) -> tuple[int, bytes]:
     """The last (seq, hash), locked until the transaction ends; creates the head on first use."""
-    row = _LOCK_HEAD_DRIVER.execute(conn, {}).fetchone()
-    if row is None:
-        conn.execute(_CREATE_HEAD, {"id": 1, "seq": 0, "hash": genesis, "mac": b""})
-        return 0, genesis
-    return int(row[0]), bytes(row[1])
+    return send_lock_head(conn, genesis)()
+
+
+def send_lock_head(conn: Connection, genesis: bytes) -> Callable[[], tuple[int, bytes]]:
+    """``lock_head``'s statement sent now (it may go in a batch: store.driver), its answer
+    read when called (outside the batch: the head is created then, on first use)."""
+    pending = _LOCK_HEAD_DRIVER.send(conn, {})
+
+    def head() -> tuple[int, bytes]:
+        row = pending.first()
+        if row is None:
+            conn.execute(_CREATE_HEAD, {"id": 1, "seq": 0, "hash": genesis, "mac": b""})
+            return 0, genesis
+        return int(row[0]), bytes(row[1])
+
+    return head
 
 
 def move_head(conn: Connection, seq: int, hash_: bytes, mac: bytes) -> None:
@@ -186,15 +199,40 @@ class EventsRefused(Exception):
         self.kind = kind
 
 
+def _refused(exc: sa_exc.DBAPIError) -> sa_exc.DBAPIError | EventsRefused:
+    """What a refusal of the audit log's rows is raised as: ``EventsRefused`` unless an outage
+    or a race ``Store.transact`` retries."""
+    if retryable(exc) or storage_unavailable(exc) is not None:
+        return exc
+    return EventsRefused(type(exc.orig).__name__)
+
+
 def insert_events(conn: Connection, events: Sequence[dict[str, object]]) -> None:
-    """Rows of ``audit_events``, each with every column, in one statement. A refusal that is
-    neither an outage nor a race ``Store.transact`` retries is ``EventsRefused``."""
+    """Rows of ``audit_events``, each with every column, in one statement; a refusal is
+    ``EventsRefused``."""
     try:
         _INSERT_EVENTS_DRIVER.executemany(conn, events)
     except sa_exc.DBAPIError as exc:
-        if retryable(exc) or storage_unavailable(exc) is not None:
-            raise
-        raise EventsRefused(type(exc.orig).__name__) from None
+        raise _refused(exc) from None
+
+
+def append_events(
+    conn: Connection,
+    details: Mapping[bytes, str],
+    events: Sequence[dict[str, object]],
+    head: tuple[int, bytes, bytes],
+) -> None:
+    """Events chained after the head locked in this transaction (``insert_details``,
+    ``insert_events``), and the head moved to ``head`` (seq, hash, mac): sent together, in one
+    round trip on PostgreSQL (store.driver.batch). A refusal of any is ``EventsRefused``: not
+    to be called inside another batch, whose end would raise it unclassified."""
+    try:
+        with batch(conn):
+            insert_details(conn, details)
+            _INSERT_EVENTS_DRIVER.executemany(conn, events)
+            move_head(conn, *head)
+    except sa_exc.DBAPIError as exc:
+        raise _refused(exc) from None
 
 
 def insert_details(conn: Connection, details: Mapping[bytes, str]) -> None:

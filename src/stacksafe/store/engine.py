@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import QueuePool
 
 from stacksafe.errors import ConfigurationError
+from stacksafe.store.driver import serve_batches
 from stacksafe.store.schema import postgresql_options
 
 __all__ = [
@@ -126,7 +127,7 @@ def make_engine(url: str, pool: PoolLimits | None = None, **kwargs: Any) -> Engi
         try:
             # pool_pre_ping: a connection the server closed (a restart, an idle timeout) is
             # replaced when it is next taken from the pool, instead of failing a request.
-            return create_engine(
+            engine = create_engine(
                 parsed,
                 pool_pre_ping=True,
                 hide_parameters=True,
@@ -142,6 +143,8 @@ def make_engine(url: str, pool: PoolLimits | None = None, **kwargs: Any) -> Engi
             )
         except NoSuchModuleError as exc:  # pragma: no cover - psycopg is a dependency
             raise ConfigurationError(f"cannot load the PostgreSQL driver: {exc}") from None
+        serve_batches(engine)
+        return engine
     raise ConfigurationError(
         f"database backend {backend!r} is not supported; use sqlite:///PATH or postgresql+psycopg://..."
     )

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from stacksafe.store.driver import DriverStatement
 from stacksafe.store.schema import accounts, data_keys, master_keys, server_keys, stacks
@@ -26,6 +37,7 @@ __all__ = [
     "register_master_key",
     "rewrap_data_key",
     "rewrap_server_key",
+    "send_claim_seals",
     "server_keys_below",
     "server_keys_by_master_version",
     "server_keys_of",
@@ -65,15 +77,19 @@ def _stored(row: Row[Any]) -> StoredDataKey:
     )
 
 
-@cache
-def _newest(stack_level: bool, lock: bool) -> DriverStatement:
-    """The newest data key of a level (through the driver: every write of a secret asks)."""
+def _newest_query(stack_level: bool) -> Select[Any]:
     scope = (
         data_keys.c.stack_id == bindparam("stack_id")
         if stack_level
         else (data_keys.c.account_id == bindparam("account_id")) & data_keys.c.stack_id.is_(None)
     )
-    query = select(data_keys).where(scope).order_by(data_keys.c.version.desc()).limit(1)
+    return select(data_keys).where(scope).order_by(data_keys.c.version.desc()).limit(1)
+
+
+@cache
+def _newest(stack_level: bool, lock: bool) -> DriverStatement:
+    """The newest data key of a level (through the driver: every write of a secret asks)."""
+    query = _newest_query(stack_level)
     return DriverStatement(query.with_for_update() if lock else query)
 
 
@@ -144,6 +160,39 @@ _RECORD_SEALS = DriverStatement(
 
 def record_seals(conn: Connection, data_key_id: int, count: int) -> None:
     _RECORD_SEALS.execute(conn, {"data_key_id": data_key_id, "seals": count})
+
+
+@cache
+def _claim(stack_level: bool) -> DriverStatement:
+    chosen = _newest_query(stack_level).with_only_columns(data_keys.c.id).scalar_subquery()
+    return DriverStatement(
+        update(data_keys)
+        .where(
+            data_keys.c.id == chosen,
+            data_keys.c.seal_count + bindparam("seals") <= bindparam("limit"),
+        )
+        .values(seal_count=data_keys.c.seal_count + bindparam("seals"))
+    )
+
+
+def send_claim_seals(
+    conn: Connection, account_id: int, stack_id: int | None, seals: int, limit: int
+) -> Callable[[], StoredDataKey | None]:
+    """Count ``seals`` more under the level's newest data key if that leaves it within
+    ``limit``: the key (as it was before), read with its row locked as
+    ``newest_data_key(lock=True)`` reads it, once called; None when there is no key or not
+    room enough (nothing was counted then). Both statements sent now, so they may go in a
+    batch (store.driver) with others."""
+    stack_level = stack_id is not None
+    given = {"account_id": account_id, "stack_id": stack_id, "seals": seals, "limit": limit}
+    newest = _newest(stack_level, True).send(conn, given)
+    counted = _claim(stack_level).send(conn, given)
+
+    def claimed() -> StoredDataKey | None:
+        row = newest.first()
+        return None if row is None or counted.rowcount() != 1 else _stored(row)
+
+    return claimed
 
 
 def server_keys_of(conn: Connection, purpose: str) -> list[tuple[int, int, bytes]]:

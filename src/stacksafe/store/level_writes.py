@@ -14,7 +14,7 @@ account's for share (so an account write and a stack write of that account never
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -32,6 +32,8 @@ __all__ = [
     "lock_level",
     "path_head",
     "path_write_count",
+    "send_level_write",
+    "send_lock_level",
 ]
 
 _KEPT = "stacksafe.level_writes"
@@ -94,11 +96,7 @@ def level_write(
         return found.write_id
     if level not in _this_transaction(conn, _LOCKED):
         lock_level(conn, account_id, stack_id)
-    counts = True if counted is None else counted
-    given = {"account_id": account_id, "stack_id": stack_id, "at": now, "counted": counts}
-    write_id = int(_INSERT_WRITE.execute(conn, given).fetchone()[0])
-    kept[level] = _Kept(write_id, counts, pin)
-    return write_id
+    return send_level_write(conn, level, now, counted=counted, pin=pin)()
 
 
 # Through the driver (store.driver): every write of a secret runs them. FOR UPDATE and FOR
@@ -113,8 +111,29 @@ _LOCK_STACK = DriverStatement(
     .where(stacks.c.id == bindparam("stack_id"), stacks.c.deleted_at.is_(None))
     .with_for_update()
 )
-_INSERT_WRITE = DriverStatement(
-    insert(level_writes).returning(level_writes.c.id), ["account_id", "stack_id", "at", "counted"]
+_WRITE_COLUMNS = ["account_id", "stack_id", "at", "counted"]
+# Sent in a batch after ``send_lock_level``, whose answer is read after it: on a level deleted
+# meanwhile it inserts nothing (no row returned), so that the lock's NotFound is what the
+# writer is told, not the deleted-level trigger's refusal of this row (migration 0017).
+_LIVE_STACK = (
+    select(stacks.c.id)
+    .where(stacks.c.id == bindparam("stack_id"), stacks.c.deleted_at.is_(None))
+    .exists()
+)
+_INSERT_WRITE_IF_LIVE = DriverStatement(
+    insert(level_writes)
+    .from_select(
+        _WRITE_COLUMNS,
+        select(
+            *(bindparam(name, type_=level_writes.c[name].type) for name in _WRITE_COLUMNS)
+        ).where(
+            select(accounts.c.id)
+            .where(accounts.c.id == bindparam("account_id"), accounts.c.deleted_at.is_(None))
+            .exists(),
+            or_(bindparam("stack_id", type_=level_writes.c.stack_id.type).is_(None), _LIVE_STACK),
+        ),
+    )
+    .returning(level_writes.c.id)
 )
 
 
@@ -132,21 +151,61 @@ def lock_level(conn: Connection, account_id: int, stack_id: int | None) -> str:
     what the level's stored secrets are at until this transaction changes them (no other
     writer of the level, or of its account, can until it ends). ``level_write`` takes no lock
     again for a level locked so in its transaction."""
+    return send_lock_level(conn, account_id, stack_id)()
+
+
+def send_lock_level(conn: Connection, account_id: int, stack_id: int | None) -> Callable[[], str]:
+    """``lock_level``'s statements sent now, its answer read when called: so that statements
+    sent after them go in the same batch (store.driver), each run once they hold the lock."""
     if stack_id is None:
-        own = _LOCK_ACCOUNT.first(conn, {"account_id": account_id})
-        if own is None:
-            raise NotFound("the account was deleted meanwhile; nothing was written")
-        revision = str(own[0])
+        own = _LOCK_ACCOUNT.send(conn, {"account_id": account_id})
+        parent = stack = None
     else:
-        parent = _SHARE_ACCOUNT.first(conn, {"account_id": account_id})
+        parent = _SHARE_ACCOUNT.send(conn, {"account_id": account_id})
+        stack = _LOCK_STACK.send(conn, {"stack_id": stack_id})
+    _this_transaction(conn, _LOCKED)[(account_id, stack_id)] = True
+
+    def locked() -> str:
         if parent is None:
+            row = own.first()
+            if row is None:
+                raise NotFound("the account was deleted meanwhile; nothing was written")
+            return str(row[0])
+        parent_row = parent.first()
+        if parent_row is None:
             raise NotFound("the account was deleted meanwhile; nothing was written")
-        stack = _LOCK_STACK.first(conn, {"stack_id": stack_id})
-        if stack is None:
+        assert stack is not None  # noqa: S101 - sent with the parent
+        stack_row = stack.first()
+        if stack_row is None:
             raise NotFound("the stack was deleted meanwhile; nothing was written")
-        revision = f"{parent[0]}/{stack[0]}"
-    _this_transaction(conn, _LOCKED)[(account_id, stack_id)] = revision
-    return revision
+        return f"{parent_row[0]}/{stack_row[0]}"
+
+    return locked
+
+
+def send_level_write(
+    conn: Connection, level: Level, now: datetime, *, counted: bool | None = None, pin: bool = False
+) -> Callable[[], int]:
+    """``level_write`` of ``level`` (account id, stack id or None) with its statement sent
+    now, its id read (and kept for the transaction) when called: a first write of the level in
+    this transaction inserts its row here, after ``send_lock_level`` of the level in it (so it
+    is inserted under the lock)."""
+    account_id, stack_id = level
+    if level in _kept(conn):  # no row to insert; what level_write does, when called
+        return lambda: level_write(conn, account_id, stack_id, now, counted=counted, pin=pin)
+    counts = True if counted is None else counted
+    given = {"account_id": account_id, "stack_id": stack_id, "at": now, "counted": counts}
+    pending = _INSERT_WRITE_IF_LIVE.send(conn, given)
+
+    def reserved() -> int:
+        row = pending.first()
+        if row is None:  # the level's lock, read before this, said so first
+            raise NotFound("the level was deleted meanwhile; nothing was written")
+        write_id = int(row[0])
+        _kept(conn)[level] = _Kept(write_id, counts, pin)
+        return write_id
+
+    return reserved
 
 
 def _path_clause(account_id: int, stack_id: int | None, base: int) -> Any:

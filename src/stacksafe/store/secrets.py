@@ -7,7 +7,7 @@ never used twice (unique ``(secret_id, version)``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -32,8 +32,10 @@ from sqlalchemy import (
 )
 
 from stacksafe.errors import IntegrityError
-from stacksafe.store.driver import DriverStatement
-from stacksafe.store.schema import accounts, secret_versions, secrets, stacks
+from stacksafe.store.driver import DriverStatement, after
+from stacksafe.store.revisions import secrets_revision, send_secrets_revision
+from stacksafe.store.schema import secret_versions, secrets
+from stacksafe.store.transactions import RetryWrite
 
 __all__ = [
     "SecretHead",
@@ -49,6 +51,8 @@ __all__ = [
     "scope_secrets",
     "secret_head",
     "secrets_revision",
+    "send_secret_head",
+    "send_secrets_revision",
     "stacks_secrets",
     "stored_envelope",
     "versions_as_of",
@@ -214,30 +218,6 @@ def effective_secrets(
     return _stored(conn.execute(query, params).all())
 
 
-_LIVE = and_(accounts.c.id == _ACCOUNT_ID, accounts.c.deleted_at.is_(None))  # revision 0017
-_ACCOUNT_REVISION = select(accounts.c.secrets_revision).where(_LIVE)
-_STACK_REVISION = (
-    select(accounts.c.secrets_revision, stacks.c.secrets_revision)
-    .join(accounts, accounts.c.id == stacks.c.account_id)
-    .where(stacks.c.id == _STACK_ID, stacks.c.deleted_at.is_(None), _LIVE)
-)
-
-
-# Through the driver: every write of a stack's secret reads it after the write (core.expansion).
-_REVISION_DRIVER = (DriverStatement(_ACCOUNT_REVISION), DriverStatement(_STACK_REVISION))
-
-
-def secrets_revision(conn: Connection, account_id: int, stack_id: int | None) -> str | None:
-    """What the stored secrets of a level (with a stack: its own and its account's) are at:
-    database triggers replace it on every change to them (migration 0007). None: no such level
-    (or a deleted one)."""
-    given = {"account_id": account_id, "stack_id": stack_id}
-    row = _REVISION_DRIVER[stack_id is not None].first(conn, given)
-    if row is None:
-        return None
-    return str(row[0]) if stack_id is None else f"{row[0]}/{row[1]}"
-
-
 @cache
 def _head_query(stack_level: bool, lock: bool) -> DriverStatement:
     """A key's head (through the driver: every write of a secret reads it)."""
@@ -250,20 +230,36 @@ def _head_query(stack_level: bool, lock: bool) -> DriverStatement:
 def secret_head(
     conn: Connection, account_id: int, stack_id: int | None, key: str, *, lock: bool = False
 ) -> SecretHead | None:
+    return send_secret_head(conn, account_id, stack_id, key, lock=lock)()
+
+
+def send_secret_head(
+    conn: Connection, account_id: int, stack_id: int | None, key: str, *, lock: bool = False
+) -> Callable[[], SecretHead | None]:
+    """``secret_head``'s statement sent now (it may go in a batch: store.driver), its row
+    read when called."""
     params: dict[str, object] = {"account_id": account_id, "key": key}
     if stack_id is not None:
         params["stack_id"] = stack_id
-    row = _head_query(stack_id is not None, lock).first(conn, params)
-    return (
-        None
-        if row is None
-        else SecretHead(row.id, row.current_version, row.deleted, row.created_at)
-    )
+    pending = _head_query(stack_id is not None, lock).send(conn, params)
+
+    def head() -> SecretHead | None:
+        row = pending.first()
+        return (
+            None
+            if row is None
+            else SecretHead(row.id, row.current_version, row.deleted, row.created_at)
+        )
+
+    return head
 
 
 # Built once: an import runs these once per secret, and building the statement (and its cache
 # key) cost more than executing it (bench/README.md, scale.py).
-_INSERT_SECRET = insert(secrets).returning(secrets.c.id)
+_INSERT_SECRET = DriverStatement(
+    insert(secrets).returning(secrets.c.id),
+    ["account_id", "stack_id", "key", "current_version", "deleted", "created_at", "updated_at"],
+)
 _VERSION_COLUMNS = [
     "secret_id",
     "version",
@@ -289,9 +285,10 @@ _ADVANCE_SECRET = DriverStatement(
 def insert_secret(
     conn: Connection, account_id: int, stack_id: int | None, key: str, now: datetime
 ) -> int:
-    """A new secret at version 1 (its version row is inserted by the caller)."""
-    new_id: int = conn.execute(
-        _INSERT_SECRET,
+    """A new secret at version 1 (its version row is inserted by the caller). Through the
+    driver, so that it may be sent in a batch (store.driver), whose answers it then waits for."""
+    row = _INSERT_SECRET.first(
+        conn,
         {
             "account_id": account_id,
             "stack_id": stack_id,
@@ -301,8 +298,9 @@ def insert_secret(
             "created_at": now,
             "updated_at": now,
         },
-    ).scalar_one()
-    return new_id
+    )
+    assert row is not None  # noqa: S101 - an INSERT ... RETURNING
+    return int(row[0])
 
 
 def insert_version(
@@ -337,8 +335,9 @@ def advance_secret(
     deleted: bool,
     created_at: datetime,
     now: datetime,
-) -> bool:
-    """Point the secret at ``head.current_version + 1`` if nobody else moved it first."""
+) -> None:
+    """Point the secret at ``head.current_version + 1``; ``RetryWrite`` if somebody else moved
+    it first (once the batch open is back, when one is: store.driver.after)."""
     given = {
         "head_id": head.id,
         "head": head.current_version,
@@ -347,7 +346,13 @@ def advance_secret(
         "created": created_at,
         "updated": now,
     }
-    return bool(_ADVANCE_SECRET.execute(conn, given).rowcount == 1)
+    pending = _ADVANCE_SECRET.send(conn, given)
+
+    def moved() -> None:
+        if pending.rowcount() != 1:
+            raise RetryWrite
+
+    after(conn, moved)
 
 
 @dataclass(frozen=True, slots=True)

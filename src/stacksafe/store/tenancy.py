@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "loop_stack_request",
     "max_versions_of",
     "nowait_stack_request",
+    "send_max_versions",
     "set_max_versions",
     "stack_and_account_by_uid",
     "stack_by_id",
@@ -215,9 +216,22 @@ _MAX_VERSIONS = (
 
 def max_versions_of(conn: Connection, account_id: int, stack_id: int | None) -> int | None:
     """How many versions a secret of this level keeps (None: all)."""
+    return send_max_versions(conn, account_id, stack_id)()
+
+
+def send_max_versions(
+    conn: Connection, account_id: int, stack_id: int | None
+) -> Callable[[], int | None]:
+    """``max_versions_of``'s statement sent now (it may go in a batch: store.driver), its
+    answer read when called."""
     level = account_id if stack_id is None else stack_id
-    row = _MAX_VERSIONS[stack_id is not None].first(conn, {"level": level})
-    return None if row is None or row[0] is None else int(row[0])
+    pending = _MAX_VERSIONS[stack_id is not None].send(conn, {"level": level})
+
+    def limit() -> int | None:
+        row = pending.first()
+        return None if row is None or row[0] is None else int(row[0])
+
+    return limit
 
 
 def set_max_versions(

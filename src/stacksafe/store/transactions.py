@@ -288,4 +288,6 @@ def retryable(exc: BaseException) -> bool:
         # PostgreSQL serialization failure / deadlock detected; SQLite "database is locked".
         code = getattr(exc.orig, "sqlstate", None)
         return code in {"40001", "40P01"} or "database is locked" in str(exc.orig)
-    return False
+    # A batch's prepared statement deallocated under it (store.pipeline's STATEMENT_GONE):
+    # prepared again.
+    return isinstance(exc, sa_exc.DBAPIError) and getattr(exc.orig, "sqlstate", None) == "26000"
