@@ -1,8 +1,8 @@
 """The known-value detector: every managed value, matched in one pass (Aho-Corasick).
 
-The automaton is built over the UTF-8 bytes of the values (as latin-1 strings: pyahocorasick
-matches code points, and latin-1 maps each byte to one code point), so any input, text or
-binary, is scanned as bytes without decoding. Input is fed in chunks; the last ``longest - 1``
+The automaton (ahocorasick-rs's ``BytesAhoCorasick``) is built over the UTF-8 bytes of the
+values, so any input, text or binary, is scanned as bytes without decoding; matches overlap (a
+value inside another is found too). Input is fed in chunks; the last ``longest - 1``
 bytes of each buffer are kept and scanned again with the next chunk, so a value split across
 chunk boundaries (or across ``read()`` calls on a pipe) is still found, and found once: a match
 is reported only when it ends in the new bytes.
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import IO, NoReturn
 
-import ahocorasick  # type: ignore[import-not-found]  # ships no type information
+from ahocorasick_rs import BytesAhoCorasick, MatchKind
 
 from stacksafe.model import SecretValue
 from stacksafe.scan.findings import KNOWN_VALUE, Finding, Location, fingerprint
@@ -25,8 +25,8 @@ from stacksafe.scan.findings import KNOWN_VALUE, Finding, Location, fingerprint
 __all__ = ["CHUNK_SIZE", "MIN_VALUE_LENGTH", "KnownValues", "StreamMatcher"]
 
 MIN_VALUE_LENGTH = 8
-# pyahocorasick scans strings of this size faster than whole large files: cache locality
-# (bench/README.md, scan.py).
+# Chunks of this size scan faster than whole large files: cache locality (bench/README.md,
+# scan.py).
 CHUNK_SIZE = 1 << 20
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 continuation bytes: not a character start
 
@@ -59,14 +59,16 @@ class KnownValues:
                 skipped.add(location)
                 continue
             by_value.setdefault(text.encode("utf-8"), set()).add(location)
-        automaton = ahocorasick.Automaton()
-        values: list[tuple[bytes, tuple[Location, ...]]] = []
-        for data, locations in by_value.items():
-            automaton.add_word(data.decode("latin-1"), len(values))
-            values.append((data, tuple(sorted(locations, key=Location.sort_key))))
-        if values:
-            automaton.make_automaton()
-        self._automaton = automaton
+        values = [
+            (data, tuple(sorted(locations, key=Location.sort_key)))
+            for data, locations in by_value.items()
+        ]
+        # Standard match kind: every match reported, overlapping ones included.
+        self._automaton = (
+            BytesAhoCorasick([data for data, _ in values], matchkind=MatchKind.Standard)
+            if values
+            else None
+        )
         self._values = values
         self.count = len(values)
         self.longest = max((len(data) for data, _ in values), default=0)
@@ -106,15 +108,17 @@ class KnownValues:
         while chunk := stream.read(CHUNK_SIZE):
             yield from matcher.feed(chunk)
 
-    def _hits(self, text: str, fresh: int) -> list[tuple[int, int]]:
-        """(start, value index) of matches in ``text`` that end at or after ``fresh``."""
-        if not self._values:
+    def _hits(self, buffer: bytes, fresh: int) -> list[tuple[int, int]]:
+        """(start, value index) of matches in ``buffer`` whose last byte is at or after
+        ``fresh``."""
+        if self._automaton is None:
             return []
-        values = self._values
         return sorted(
-            (end - len(values[index][0]) + 1, index)
-            for end, index in self._automaton.iter(text)
-            if end >= fresh
+            (start, index)
+            for index, start, end in self._automaton.find_matches_as_indexes(
+                buffer, overlapping=True
+            )
+            if end > fresh
         )
 
     def _located(self, index: int) -> tuple[bytes, tuple[Location, ...]]:
@@ -145,7 +149,7 @@ class StreamMatcher:
         if not chunk or not self._known.count:
             return []
         buffer = self._tail + chunk
-        found = self._findings(buffer, self._known._hits(buffer.decode("latin-1"), len(self._tail)))
+        found = self._findings(buffer, self._known._hits(buffer, len(self._tail)))
         keep = min(len(buffer), self._known.longest - 1)
         consumed = buffer[: len(buffer) - keep]
         newlines = consumed.count(b"\n")
