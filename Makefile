@@ -27,7 +27,7 @@ run: install
 # off (PYTHONDONTWRITEBYTECODE, set on some machines) each start would compile the package again,
 # about a third of its start-up. Compile it once first; pytest may keep its rewritten test modules.
 # --durations: the 30 slowest tests end every run's output, where CI time is won or lost.
-TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(len(getattr(os, "sched_getaffinity", lambda _: range(os.cpu_count() or 1))(0)) + 1)')
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1)')
 
 test: install
 	$(BIN)/python -m compileall -q src
