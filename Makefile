@@ -19,19 +19,15 @@ run: install
 	STACKSAFE_DATA_DIR=$(DEMO_DIR) PORT=$(PORT) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
 	STACKSAFE_DATA_DIR=$(DEMO_DIR) $(BIN)/stacksafe serve --host 127.0.0.1 --port $(PORT)
 
-# A worker per core and one more, each with its own PostgreSQL cluster (tests/conftest.py): with
-# one per core, a quarter of the cores sat idle while tests waited on a server, a database or a
-# browser (bench/README.md, "Measured outside these scripts"). Work stealing, since a few modules
-# (browser, sign-in throttles, servers) dwarf the rest.
+# Every core (-n auto), each worker with its own PostgreSQL cluster (tests/conftest.py); work
+# stealing, since a few modules (browser, sign-in throttles, servers) dwarf the rest.
 # The suite starts the `stacksafe` command as a process hundreds of times: with bytecode writing
 # off (PYTHONDONTWRITEBYTECODE, set on some machines) each start would compile the package again,
 # about a third of its start-up. Compile it once first; pytest may keep its rewritten test modules.
 # --durations: the 30 slowest tests end every run's output, where CI time is won or lost.
-TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1)')
-
 test: install
 	$(BIN)/python -m compileall -q src
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=30 --cov --cov-report=term:skip-covered
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n auto --dist worksteal --durations=30 --cov --cov-report=term:skip-covered
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -63,9 +63,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 # The folders and modules whose tests start processes (servers, the CLI, browsers, node): most
 # of the suite's time in a few hundred tests. They run first, so that with work stealing
-# (`make test`: -n <cores + 1> --dist worksteal) the last tests left are short ones, and no
-# worker waits at the end while another finishes a long one. The order within a module does not
-# change.
+# (`make test`: -n auto --dist worksteal) the last tests left are short ones, and no worker waits
+# at the end while another finishes a long one. The order within a module does not change.
 _PROCESS_HEAVY = ("e2e", "cli", "web", "test_readme_tour.py")
 
 
