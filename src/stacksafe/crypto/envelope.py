@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -61,22 +62,30 @@ def _frame_one(text: str) -> bytes:
 _LENGTH = struct.Struct(">I")
 
 
-# The 4-byte length prefixes of fields up to 255 bytes, built once: every version number and
-# nearly every key name fits (core allows 255 characters); indexing is cheaper than packing.
-_SHORT_LENGTHS = tuple(_LENGTH.pack(n) for n in range(256))
+# The framed forms of the key names and version numbers met so far: a process seals and opens
+# the same keys at small versions over and over, and framing them per value cost as much as the
+# cipher on small values. Names are not secret (they are stored in the clear); a table is emptied
+# when full, so its size stays bounded whatever callers send.
+_FRAMED_KEYS: dict[str, bytes] = {}
+_FRAMED_VERSIONS: dict[int, bytes] = {}
+_FRAMED_MAX = 4096
+_Field = TypeVar("_Field", str, int)
 
 
 def _key_version_frame(key: str, version: int) -> bytes:
-    """``frame(key, str(version))``: the framed key and version that end a value's associated data.
+    """``frame(key, str(version))``: the framed key and version ending a value's associated data."""
+    framed_key = _FRAMED_KEYS.get(key) or _remember(_FRAMED_KEYS, key, key)
+    return framed_key + (
+        _FRAMED_VERSIONS.get(version) or _remember(_FRAMED_VERSIONS, version, f"{version:d}")
+    )
 
-    Built per value on every seal and open, where it cost as much as the cipher on small values:
-    hence the length table and one expression rather than ``frame``'s generator and join.
-    """
-    raw_key = key.encode()
-    raw_version = b"%d" % version
-    size = len(raw_key)
-    key_length = _SHORT_LENGTHS[size] if size < 256 else _LENGTH.pack(size)
-    return key_length + raw_key + _SHORT_LENGTHS[len(raw_version)] + raw_version
+
+def _remember(table: dict[_Field, bytes], field: _Field, text: str) -> bytes:
+    framed = _frame_one(text)
+    if len(table) >= _FRAMED_MAX:
+        table.clear()
+    table[field] = framed
+    return framed
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,8 +73,8 @@ class Envelope(NamedTuple):
 def data_key_version(blob: bytes) -> int:
     """The data-key version a stored envelope names, once its length and format are checked.
 
-    The checks of ``Envelope.from_bytes`` without building the object, for readers that open
-    hundreds of values at once (``DataKey.open_stored``).
+    The checks of ``Envelope.from_bytes`` without building the object, for the precise error of
+    a value that readers of hundreds of values at once cannot open (``ScopeKeys.open``).
     """
     if len(blob) < HEADER_SIZE + NONCE_SIZE + TAG_SIZE:
         raise IntegrityError("stored value is truncated: the envelope is too short")
