@@ -22,6 +22,7 @@ from stacksafe.crypto import (
     Keyring,
     MasterKey,
     Scope,
+    ScopeKeys,
     decode_value,
     encode_value,
     keyring_from_text,
@@ -64,6 +65,19 @@ def test_value_vector_opens_to_its_plaintext(vector: dict[str, Any]) -> None:
 
     assert opened == bytes.fromhex(vector["plaintext_hex"])
     assert opened.decode("utf-8") == vector["plaintext"]
+
+
+@pytest.mark.parametrize("vector", VALUES, ids=_ids(VALUES))
+def test_value_vector_opens_through_scope_keys(vector: dict[str, Any]) -> None:
+    """The reveal path's own parsing and associated data, against the stored format."""
+    binding = _binding(vector)
+    data_key = DataKey(vector["data_key_version"], bytes.fromhex(vector["data_key_hex"]))
+    keys = ScopeKeys(binding.scope, [data_key])
+    blob = decode_value(vector["value"])
+
+    assert keys.open(blob, binding.key, binding.version) == bytes.fromhex(vector["plaintext_hex"])
+    with pytest.raises(IntegrityError):
+        keys.open(blob, binding.key, binding.version + 1)
 
 
 @pytest.mark.parametrize("vector", VALUES, ids=_ids(VALUES))
