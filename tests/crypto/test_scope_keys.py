@@ -88,6 +88,12 @@ def test_framing_tables_stay_bounded_and_right_when_full() -> None:
     assert KEYS.open(KEY_ONE.seal(b"after", BINDING), BINDING.key, BINDING.version) == b"after"
 
 
+def test_a_bytes_like_envelope_opens_as_its_bytes() -> None:
+    blob = KEY_ONE.seal(b"s3cret", BINDING)
+    for bytes_like in (bytearray(blob), memoryview(blob)):
+        assert KEYS.open(bytes_like, BINDING.key, BINDING.version) == b"s3cret"  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------- one key per header
 
 

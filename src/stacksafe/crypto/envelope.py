@@ -202,7 +202,10 @@ class ScopeKeys:
         The checks and associated data of ``DataKey.open(Envelope.from_bytes(blob), binding)``,
         inlined: this runs once per value of every reveal, and the calls cost more than the cipher.
         """
-        known = self._by_header.get(blob[:HEADER_SIZE])
+        try:
+            known = self._by_header.get(blob[:HEADER_SIZE])
+        except TypeError:  # a bytearray or memoryview, whose slices cannot be looked up
+            return self.open(bytes(blob), key, version)
         if known is None or len(blob) < _MIN_ENVELOPE:
             raise self._refusal(blob, key, version)
         aead, aad_start = known
