@@ -25,9 +25,16 @@ run: install
 # off (PYTHONDONTWRITEBYTECODE, set on some machines) each start would compile the package again,
 # about a third of its start-up. Compile it once first; pytest may keep its rewritten test modules.
 # --durations: the 30 slowest tests end every run's output, where CI time is won or lost.
+# The tests' files (SQLite databases, key files, PostgreSQL clusters, servers' data) go on a
+# tmpfs where the machine has one: every SQLite commit waits for an fsync, which on a disk left
+# both cores idle for much of the run (docs/architecture.md, "The test suite"). The one test of
+# a disk's own behaviour makes its directory on one (tests/e2e/test_storage_faults.py).
+# `make test TEST_TMPDIR=` keeps $$TMPDIR.
+TEST_TMPDIR ?= $(if $(wildcard /dev/shm),/dev/shm/stacksafe-tests)
 test: install
 	$(BIN)/python -m compileall -q src
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n auto --dist worksteal --durations=30 --cov --cov-report=term:skip-covered
+	$(if $(TEST_TMPDIR),mkdir -p -m 1777 $(TEST_TMPDIR))
+	$(if $(TEST_TMPDIR),TMPDIR=$(TEST_TMPDIR)) PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n auto --dist worksteal --durations=30 --cov --cov-report=term:skip-covered
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+import anyio.from_thread
 import pytest
 from argon2 import PasswordHasher, profiles
+from starlette.testclient import TestClient
 
 from stacksafe.core.installation import Installation, initialise
 from stacksafe.core.principals import passwords
@@ -92,6 +94,19 @@ def cheap_password_hashing() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         cheap = functools.cache(lambda: PasswordHasher.from_parameters(profiles.CHEAPEST))
         patch.setattr(passwords, "_hasher", cheap)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_event_loop_for_test_clients() -> Iterator[None]:
+    """Every ``TestClient`` used without ``with`` sends its requests to one event loop of this
+    worker, as a server's requests share its one loop. Starlette's default starts a thread and
+    an event loop for each request and closes them after it (more CPU than the request itself
+    under coverage's tracer), and a loop that closes after each request hides what
+    a long-lived loop keeps (the PostgreSQL loop reader's connections: store.loop_reader).
+    A client entered with ``with`` runs its app's lifespan on a loop of its own, as before."""
+    with anyio.from_thread.start_blocking_portal() as portal, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TestClient, "portal", portal)
         yield
 
 

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import errno
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +46,10 @@ from tests.e2e.conftest import (
 )
 
 BEFORE = 5  # secrets written (and acknowledged) before the fault
+# Where the immutable file's test makes its directory: a disk filesystem, since `make test` puts
+# the tests' files (tmp_path) on a tmpfs, where an immutable file still takes writes through
+# the descriptors opened before (the FHS's temporary files kept on disk).
+DISK_TMP = Path("/var/tmp")
 TMPFS_SIZE = "16m"
 COMMAND_SECONDS = 30
 
@@ -279,7 +285,7 @@ def test_a_full_disk_refuses_writes_and_reveals_and_keeps_reads(
 
 def _immutable_stops_open_descriptors(directory: Path) -> None:
     """Fail unless ``chattr +i`` stops writes through a descriptor opened before, as on ext4
-    (the machine's /tmp); tmpfs, for one, lets them through."""
+    (the machine's /var/tmp); tmpfs, for one, lets them through."""
     probe = directory / "immutable-probe"
     with open(probe, "wb", buffering=0) as out:
         made = _run("chattr", "+i", str(probe))
@@ -297,16 +303,26 @@ def _immutable_stops_open_descriptors(directory: Path) -> None:
         kind = _run("stat", "-f", "-c", "%T", str(directory)).stdout.strip()
         pytest.fail(
             f"on this filesystem ({kind}) an immutable file still takes writes through open "
-            "descriptors, so the fault would not happen: run the tests with --basetemp on ext4"
+            f"descriptors, so the fault would not happen: {directory} must be on a disk (ext4)"
         )
 
 
+@pytest.fixture
+def disk_path() -> Iterator[Path]:
+    """A directory of the test's own on a disk filesystem (``DISK_TMP``), removed after it."""
+    made = Path(tempfile.mkdtemp(prefix="stacksafe-disk-", dir=DISK_TMP))
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
+
+
 def test_a_database_file_made_immutable_under_a_running_server(
-    tls: TlsFiles, tmp_path: Path
+    tls: TlsFiles, tmp_path: Path, disk_path: Path
 ) -> None:
     # An immutable file refuses writes even through the descriptors the server opened before.
-    _immutable_stops_open_descriptors(tmp_path)
-    installation = _install(tmp_path / "data", tls, tmp_path)
+    _immutable_stops_open_descriptors(disk_path)
+    installation = _install(disk_path / "data", tls, tmp_path)
     files = [installation.database, installation.database.with_name("stacksafe.db-wal")]
     with installation.serving():
         _write_before(installation)
