@@ -67,6 +67,7 @@ from stacksafe.web import install_web
 __all__ = [
     "DEFAULT_RATE_LIMIT",
     "MAX_BODY_BYTES",
+    "SERVING_YOUNG_THRESHOLD",
     "app_from_environment",
     "app_from_settings",
     "create_app",
@@ -81,6 +82,11 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS = BAD_TOKENS
 SQLITE_THREADS = 2
 POSTGRESQL_THREADS = 8
+# The cyclic collector's young-generation threshold while serving (CPython's default: 700).
+# Each young pass walks every container the requests in flight hold, whatever their number, so
+# at the default it walked them again every few requests; a serving process makes next to no
+# cyclic garbage, and ten times fewer passes cost a tenth as much (bench/README.md, api_bench).
+SERVING_YOUNG_THRESHOLD = 7000
 
 
 def default_threads(installation: Installation) -> int:
@@ -207,10 +213,12 @@ def create_app(
         to_thread.current_default_thread_limiter().total_tokens = (
             threads if threads is not None else default_threads(installation)
         )
+        thresholds = gc.get_threshold()
         if serving:
             # Everything loaded so far lives as long as the server process: keep it out of
             # the cyclic collector's full passes, which would rescan it again and again.
             gc.freeze()
+            gc.set_threshold(SERVING_YOUNG_THRESHOLD, *thresholds[1:])
         flusher = None
         if serving:  # other servers may share the database: share the per-token counts
             flusher = RequestCountsFlusher(state.per_token, state.request_counts)
@@ -254,6 +262,7 @@ def create_app(
         app.state.web.passwords.close()
         if close_installation:
             installation.close()
+        gc.set_threshold(*thresholds)
 
     app = StacksafeApi(
         title="stacksafe",
