@@ -83,9 +83,9 @@ BAD_TOKEN_LIMIT, BAD_TOKEN_SECONDS = BAD_TOKENS
 SQLITE_THREADS = 2
 POSTGRESQL_THREADS = 8
 # The cyclic collector's young-generation threshold while serving (CPython's default: 700).
-# Each young pass walks every container the requests in flight hold, whatever their number, so
-# at the default it walked them again every few requests; a serving process makes next to no
-# cyclic garbage, and ten times fewer passes cost a tenth as much (bench/README.md, api_bench).
+# A young pass walks every container the requests in flight hold, and a serving process makes
+# next to no cyclic garbage: at the default the passes came every few requests and found
+# nothing (bench/README.md, api_bench.py, "after 306fed7").
 SERVING_YOUNG_THRESHOLD = 7000
 
 
