@@ -162,7 +162,10 @@ import json, os, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 import api_bench
-inst = api_bench._install(Path(sys.argv[1]), os.environ)
+try:
+    inst = api_bench._install(Path(sys.argv[1]), os.environ)
+except TypeError:  # an older checkout's api_bench (before its environment argument)
+    inst = api_bench._install(Path(sys.argv[1]))
 print(json.dumps([str(inst.settings.data_dir), inst.token, inst.stack_uid]))
 """
 
@@ -177,8 +180,12 @@ def _env(src: Path | None, database_url: str | None) -> dict[str, str]:
 
 
 def _install(data_dir: Path, env: dict[str, str]) -> tuple[str, str, str]:
-    """api_bench's installation, made by the code that will serve it (its own schema)."""
+    """api_bench's installation, made by the code that will serve it (its own schema), with
+    that checkout's own api_bench where it has one (an older one's names differ)."""
     bench = str(Path(__file__).resolve().parent)
+    source = env.get("PYTHONPATH")
+    if source is not None and (Path(source).parent / "bench" / "api_bench.py").exists():
+        bench = str(Path(source).parent / "bench")
     made = subprocess.run(
         [sys.executable, "-c", INSTALL, str(data_dir), bench],
         env=env,
