@@ -12,6 +12,7 @@ from urllib.parse import quote_plus
 
 from stacksafe.core.installation import Installation
 from stacksafe.core.oidc.provider import PROVIDER_KEYS, client_secret
+from stacksafe.core.outbound_tls import outbound_tls
 from stacksafe.core.workload.keys import KeysUnavailable, checked_url, fetch_keys
 from stacksafe.core.workload.signed import claims_signed_by
 from stacksafe.crypto.jwt import JwtRefused, check_registered_claims
@@ -55,7 +56,7 @@ def exchange_code(
     try:
         checked_url(provider.token_endpoint)
         with httpx.Client(
-            timeout=httpx.Timeout(_TIMEOUT_SECONDS), follow_redirects=False
+            timeout=httpx.Timeout(_TIMEOUT_SECONDS), follow_redirects=False, verify=outbound_tls()
         ) as client:
             answer = client.post(
                 provider.token_endpoint,

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from stacksafe.core.outbound import Address, OutboundPolicy, OutboundRefused, Unresolvable
+from stacksafe.core.outbound_tls import outbound_tls
 from stacksafe.core.rotators.failure import RotationFailed, refusal_text, refused
 from stacksafe.errors import InvalidInput
 from stacksafe.model import SecretValue
@@ -124,7 +125,7 @@ def call_webhook(
     extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
     try:
         with httpx.Client(
-            verify=httpx.create_ssl_context(),
+            verify=outbound_tls(),
             timeout=WEBHOOK_TIMEOUT,
             follow_redirects=False,
             trust_env=False,

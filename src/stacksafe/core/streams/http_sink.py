@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from stacksafe.core.outbound import Address, OutboundPolicy, OutboundRefused, Unresolvable
+from stacksafe.core.outbound_tls import outbound_tls
 from stacksafe.core.rotators.failure import refusal_text
 from stacksafe.core.streams import signature
 from stacksafe.core.streams.http_config import CONTENT_TYPE, HttpConfig
@@ -151,7 +152,7 @@ class HttpSink:
     def _tls_context(self) -> ssl.SSLContext:
         ca_file = self.config.ca_file
         if ca_file is None:
-            return httpx.create_ssl_context()
+            return outbound_tls()
         try:
             return ssl.create_default_context(cafile=str(ca_file))
         except (OSError, ssl.SSLError) as exc:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+from stacksafe.core.outbound_tls import outbound_tls
 from stacksafe.crypto.jwt import JwkSet
 from stacksafe.loopback import is_loopback
 
@@ -46,7 +47,11 @@ def _fetch(url: str) -> str:
 
     try:
         with httpx.stream(
-            "GET", url, timeout=httpx.Timeout(_TIMEOUT_SECONDS), follow_redirects=False
+            "GET",
+            url,
+            timeout=httpx.Timeout(_TIMEOUT_SECONDS),
+            follow_redirects=False,
+            verify=outbound_tls(),
         ) as response:
             if response.status_code != 200:
                 raise KeysUnavailable(f"{url} answered HTTP {response.status_code}")
