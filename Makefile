@@ -31,10 +31,12 @@ run: install
 # a disk's own behaviour makes its directory on one (tests/e2e/test_storage_faults.py).
 # `make test TEST_TMPDIR=` keeps $$TMPDIR.
 TEST_TMPDIR ?= $(if $(wildcard /dev/shm),/dev/shm/stacksafe-tests)
+# pytest-xdist's workers: one per core (auto); `make test TEST_WORKERS=3` to try another count.
+TEST_WORKERS ?= auto
 test: install
 	$(BIN)/python -m compileall -q src
 	$(if $(TEST_TMPDIR),mkdir -p -m 1777 $(TEST_TMPDIR))
-	$(if $(TEST_TMPDIR),TMPDIR=$(TEST_TMPDIR)) PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n auto --dist worksteal --durations=30 --cov --cov-report=term:skip-covered
+	$(if $(TEST_TMPDIR),TMPDIR=$(TEST_TMPDIR)) PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=30 --cov --cov-report=term:skip-covered
 
 lint: install
 	$(BIN)/ruff check src tests bench
