@@ -15,24 +15,35 @@ does an error SQLite answered by undoing the whole transaction, savepoints and a
 
 What a write keeps once per transaction (store.level_writes: its level writes, so that each
 write is a KV version of its own) is kept once per member instead (``write_of``).
+
+On PostgreSQL a group is one level's writes (``Level``: the members submitted with that level,
+taken out of the queue ahead of other levels' in their order): every write of a level takes the
+level's row locks first and the audit chain's head last (store.level_writes, core.audit), so a
+group holds what one write holds, in the same order, and its later members take only locks it
+holds already or that no other writer takes before the level's (the key's head row). A group of
+several levels could deadlock with another server's: holding stack A and the audit head while it
+waits for stack B, held by a write waiting for the audit head. A member's savepoint goes in its
+first round trip (store.driver.batch): ``RELEASE`` of the one before, then its ``SAVEPOINT``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
 
-from stacksafe.store.commit_group import CommitGroup, Failed
-from stacksafe.store.driver import run_plain
+from stacksafe.store.commit_group import CommitGroup, Failed, Submitted
+from stacksafe.store.driver import batch, run_plain
 from stacksafe.store.outages import NOT_WRITTEN
 from stacksafe.store.transactions import (
     WRITE_ATTEMPTS,
     Attempt,
+    Level,
     Store,
     attempt_failure,
     colliding,
@@ -40,7 +51,7 @@ from stacksafe.store.transactions import (
     storage_errors,
 )
 
-__all__ = ["UndoneTransaction", "WriteGroup", "write_of"]
+__all__ = ["Level", "UndoneTransaction", "WriteGroup", "write_of"]
 
 T = TypeVar("T")
 
@@ -48,6 +59,10 @@ T = TypeVar("T")
 _MEMBER = "stacksafe.write_member"
 # Members per transaction at most: each is a request's short write (about a millisecond).
 _MAX_MEMBERS = 64
+# On PostgreSQL each member that writes is a subtransaction with an id of its own; a session
+# keeps 64 of them in shared memory, past which every snapshot taken meanwhile, in any
+# session, looks them up on disk (pg_subtrans): a group stays below.
+_MAX_PG_MEMBERS = 32
 
 
 def write_of(conn: Connection) -> object:
@@ -57,11 +72,12 @@ def write_of(conn: Connection) -> object:
 
 
 class _Member:
-    __slots__ = ("context", "what", "work")
+    __slots__ = ("context", "level", "what", "work")
 
-    def __init__(self, work: Callable[[Connection], Any], what: str) -> None:
+    def __init__(self, work: Callable[[Connection], Any], what: str, level: Level | None) -> None:
         self.work = work
         self.what = what
+        self.level = level
         self.context = contextvars.copy_context()
 
 
@@ -74,17 +90,37 @@ class WriteGroup(CommitGroup[_Member, Any]):
     ``grouped``)."""
 
     def __init__(self, store: Store) -> None:
-        super().__init__(store, _no_write, "writing", max_group=_MAX_MEMBERS)
+        self._by_level = store.dialect == "postgresql"
+        most = _MAX_PG_MEMBERS if self._by_level else _MAX_MEMBERS
+        super().__init__(store, _no_write, "writing", max_group=most)
 
-    def transact(self, work: Callable[[Connection], T], what: str) -> T:
+    def transact(self, work: Callable[[Connection], T], what: str, level: Level | None = None) -> T:
         """``work``'s result once its group's COMMIT is durable; what it raised, as
-        ``Store.transact`` would raise it, else what the group's transaction raised."""
-        return cast(T, self.submit(_Member(work, what)))
+        ``Store.transact`` would raise it, else what the group's transaction raised.
+        ``level``: the one level ``work`` writes (on PostgreSQL a group's members share it)."""
+        return cast(T, self.submit(_Member(work, what, level)))
 
-    def transact_later(self, work: Callable[[Connection], T], what: str) -> Future[T]:
+    def transact_later(
+        self, work: Callable[[Connection], T], what: str, level: Level | None = None
+    ) -> Future[T]:
         """``transact`` without waiting: the group commit's own thread runs ``work`` when no
         other thread is writing a group (``CommitGroup.submit_later``)."""
-        return cast(Future[T], self.submit_later(_Member(work, what)))
+        return cast(Future[T], self.submit_later(_Member(work, what, level)))
+
+    def _take(
+        self, pending: deque[Submitted[_Member, Any]], most: int
+    ) -> list[Submitted[_Member, Any]]:
+        if not self._by_level:
+            return super()._take(pending, most)
+        # PostgreSQL: the oldest member's level only; the others keep their places.
+        level = pending[0].item.level
+        group: list[Submitted[_Member, Any]] = []
+        rest: list[Submitted[_Member, Any]] = []
+        for entry in pending:
+            (group if len(group) < most and entry.item.level == level else rest).append(entry)
+        pending.clear()
+        pending.extend(rest)
+        return group
 
     def _written(self, items: Sequence[_Member]) -> Sequence[Any]:
         store = self._store
@@ -99,6 +135,8 @@ class WriteGroup(CommitGroup[_Member, Any]):
         for _attempt in range(WRITE_ATTEMPTS):
             try:
                 with store.write() as conn:
+                    if self._by_level:
+                        return _run_all_pg(conn, items)
                     return [_run(conn, member) for member in items]
             except Exception as exc:
                 # The group's own transaction (BEGIN IMMEDIATE, COMMIT) lost a race with
@@ -159,6 +197,67 @@ def _run(conn: Connection, member: _Member) -> Any:
         if failure is not None:
             return Failed(failure)
     return Failed(colliding(member.what))
+
+
+def _run_all_pg(conn: Connection, members: Sequence[_Member]) -> list[Any]:
+    """PostgreSQL's ``_run`` of a group's members, in order: each member's ``SAVEPOINT`` (after
+    the ``RELEASE`` of the one before) sent in the member's first round trip."""
+    results: list[Any] = []
+    release = False  # whether a savepoint is open, to release before the next
+    for member in members:
+        result, release = _run_pg(conn, member, release)
+        results.append(result)
+    return results
+
+
+def _run_pg(conn: Connection, member: _Member, release: bool) -> tuple[Any, bool]:
+    """One member's work on PostgreSQL in savepoints of its own: its result or its
+    ``Failed``, and whether a savepoint is left open. An error aborts PostgreSQL's transaction
+    until a rollback to the savepoint; a member's attempt that sent nothing (its savepoint still
+    queued, store.driver.batch) left nothing to undo. A connection gone, or a transaction left
+    aborted by work that returned, fails every member."""
+    for _attempt in range(WRITE_ATTEMPTS):
+        conn.info[_MEMBER] = object()  # this attempt: what it keeps per write starts afresh
+        failed: Exception | None = None
+        sent: Callable[[], bool] | None = None
+        try:
+            with storage_errors(NOT_WRITTEN, Attempt()), batch(conn):
+                if release:
+                    run_plain(conn, _RELEASE)
+                sent = run_plain(conn, _SAVEPOINT)
+                result = member.context.run(member.work, conn)
+        except Exception as exc:
+            failed = exc
+        finally:
+            with contextlib.suppress(Exception):
+                del conn.info[_MEMBER]
+        state = _pg_state(conn)
+        if failed is None:
+            if state != "INTRANS":
+                raise UndoneTransaction(
+                    f"{member.what}: the group's transaction was left aborted without an error"
+                )
+            return result, True
+        if sent is not None and sent():
+            if state not in {"INTRANS", "INERROR"}:
+                raise failed
+            run_plain(conn, _ROLLBACK)
+            release = True  # the savepoint stays after a rollback to it
+        elif state != "INTRANS":
+            raise failed
+        failure = attempt_failure(failed, member.what)
+        if failure is not None:
+            return Failed(failure), release
+    return Failed(colliding(member.what)), release
+
+
+def _pg_state(conn: Connection) -> str:
+    """psycopg's transaction status of the group's connection (``INTRANS``, ``INERROR``...),
+    known without a round trip; ``UNKNOWN`` when the connection cannot say (invalidated)."""
+    try:
+        return str(conn.connection.driver_connection.info.transaction_status.name)  # type: ignore[union-attr]
+    except Exception:
+        return "UNKNOWN"
 
 
 def _in_transaction(conn: Connection) -> bool:
