@@ -1,5 +1,5 @@
-"""Group commit of requests' writes on SQLite: one transaction and one COMMIT for the writes
-submitted while the previous group was committing, each write in a savepoint of its own.
+"""Group commit of requests' writes: one transaction and one COMMIT for the writes submitted
+while the previous group was committing, each write in a savepoint of its own.
 
 SQLite takes one writer at a time and makes each COMMIT durable with an fsync
 (``synchronous=FULL``); concurrent requests that each write a secret would otherwise queue for
@@ -16,14 +16,22 @@ does an error SQLite answered by undoing the whole transaction, savepoints and a
 What a write keeps once per transaction (store.level_writes: its level writes, so that each
 write is a KV version of its own) is kept once per member instead (``write_of``).
 
-On PostgreSQL a group is one level's writes (``Level``: the members submitted with that level,
-taken out of the queue ahead of other levels' in their order): every write of a level takes the
-level's row locks first and the audit chain's head last (store.level_writes, core.audit), so a
-group holds what one write holds, in the same order, and its later members take only locks it
-holds already or that no other writer takes before the level's (the key's head row). A group of
-several levels could deadlock with another server's: holding stack A and the audit head while it
-waits for stack B, held by a write waiting for the audit head. A member's savepoint goes in its
-first round trip (store.driver.batch): ``RELEASE`` of the one before, then its ``SAVEPOINT``.
+On PostgreSQL, which locks rows, not the database, a group saves each write's pool checkout and
+pre-ping, its BEGIN and its COMMIT (and fsync), and the event loop's hop to a thread
+(bench/README.md, "PostgreSQL's group commit"). A group there is one level's writes: those of
+the oldest waiting write's ``Level``, taken in their order, the other levels' keeping their
+places. Every write of a level takes the level's row locks first and the audit chain's head
+last (store.level_writes, core.audit), so a group takes the locks one write takes, in the same
+order; its later members take again what it holds, and beyond that only their keys' rows. (A
+scheduled rotation takes its key's row before the level's, so it can deadlock with a group as
+with a single write of that key: PostgreSQL detects it, and the loser runs again, ``40P01``.)
+A group of several levels could deadlock with another server's group or write in every
+round: holding stack A and the audit head while it waits for stack B, held by a write that
+waits for the audit head (tried: tests/store/test_write_group_levels.py's two servers then
+did not finish their writes within a minute). A
+member's savepoint goes in its first round trip (store.driver.batch): ``RELEASE`` of the one
+before, then its ``SAVEPOINT``; an attempt that sent nothing (refused before its first
+statement went) is not rolled back to it, which would undo the member before.
 """
 
 from __future__ import annotations
