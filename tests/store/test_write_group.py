@@ -20,13 +20,13 @@ from sqlalchemy import exc as sa_exc
 
 from stacksafe.errors import Conflict, NotFound, StorageUnavailable
 from stacksafe.store import Store
-from stacksafe.store.transactions import WRITE_ATTEMPTS, RetryWrite
+from stacksafe.store.transactions import WRITE_ATTEMPTS, Level, RetryWrite
 from stacksafe.store.write_group import UndoneTransaction, write_of
-from tests.store.scratch import scratch_store, stored, wait_until
+from tests.store.scratch import counted_commits, inserting, scratch_store, stored, wait_until
 
 Work = Callable[[Connection], Any]
 # The level the tests' grouped writes say they write: on PostgreSQL a group is one level's.
-LEVEL = (1, None)
+LEVEL: Level = (1, None)
 
 
 @pytest.fixture
@@ -36,29 +36,20 @@ def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
         yield store
 
 
-def inserting(n: int) -> Work:
-    def work(conn: Connection) -> int:
-        conn.execute(text("INSERT INTO items (n) VALUES (:n)"), {"n": n})
-        return n * n
-
-    return work
-
-
-def counted_commits(store: Store) -> list[int]:
-    """A list that grows by one at every COMMIT of a transaction (not a savepoint's release)."""
-    commits: list[int] = []
-    event.listen(store.engine, "commit", lambda conn: commits.append(1))
-    return commits
-
-
 def behind_a_held_group(
-    pool: ThreadPoolExecutor, store: Store, works: list[Work]
+    pool: ThreadPoolExecutor,
+    store: Store,
+    works: list[Work],
+    levels: list[Level] | None = None,
 ) -> tuple[Future[Any], list[Future[Any]]]:
-    """Start a grouped write that holds its transaction open, submit ``works`` (one thread
-    each, named ``w0``, ``w1``, ...) while it does, then let it commit: they queue as one
-    group behind it."""
+    """Start a grouped write of ``LEVEL`` that holds its transaction open, submit ``works``
+    (one thread each, named ``w0``, ``w1``, ...; each of ``LEVEL`` or of its own of
+    ``levels``, which queue in the same group) while it does, then let it commit: they queue
+    behind it."""
     group = store.write_group(LEVEL)
     assert group is not None
+    levels = levels or [LEVEL] * len(works)
+    assert all(store.write_group(level) is group for level in levels)
     started, release = threading.Event(), threading.Event()
 
     def holding(conn: Connection) -> int:
@@ -70,8 +61,8 @@ def behind_a_held_group(
     first = pool.submit(store.transact, holding, "the first", grouped=True, level=LEVEL)
     assert started.wait(30), "the first write never started"
     rest = [
-        pool.submit(store.transact, work, f"w{i}", grouped=True, level=LEVEL)
-        for i, work in enumerate(works)
+        pool.submit(store.transact, work, f"w{i}", grouped=True, level=level)
+        for i, (work, level) in enumerate(zip(works, levels, strict=True))
     ]
     wait_until(lambda: group.waiting == len(works), f"{len(works)} writes wait")
     release.set()

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import random
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, text
 from sqlalchemy import exc as sa_exc
 
 from stacksafe.errors import Conflict, NotFound, StorageUnavailable
@@ -23,11 +22,11 @@ from stacksafe.store import Store
 from stacksafe.store.driver import DriverStatement, batch
 from stacksafe.store.transactions import Level, RetryWrite
 from stacksafe.store.write_group import UndoneTransaction
-from tests.store.scratch import scratch_store, stored, wait_until
+from tests.store.scratch import counted_commits, inserting, scratch_store, stored
+from tests.store.test_write_group import LEVEL, behind_a_held_group
 
 Work = Callable[[Connection], Any]
 POSTGRESQL = pytest.mark.databases("postgresql")
-LEVEL: Level = (1, None)
 _INSERT = DriverStatement(text("INSERT INTO items (n) VALUES (:n)"))
 
 
@@ -37,44 +36,9 @@ def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
         yield store
 
 
-def inserting(n: int) -> Work:
-    def work(conn: Connection) -> int:
-        conn.execute(text("INSERT INTO items (n) VALUES (:n)"), {"n": n})
-        return n
-
-    return work
-
-
-def commits_of(store: Store) -> list[int]:
-    commits: list[int] = []
-    event.listen(store.engine, "commit", lambda conn: commits.append(1))
-    return commits
-
-
-def behind_a_held_group(
-    pool: ThreadPoolExecutor, store: Store, works: list[tuple[Work, Level]]
-) -> list[Future[Any]]:
-    """Hold a group of ``LEVEL`` open, submit ``works`` (each with its level, named ``w0``,
-    ``w1``, ...) meanwhile, then let it commit once they all wait behind it."""
-    group = store.write_group(LEVEL)
-    assert group is not None
-    assert all(store.write_group(level) is group for _, level in works)
-    started, release = threading.Event(), threading.Event()
-
-    def holding(conn: Connection) -> int:
-        inserting(0)(conn)
-        started.set()
-        assert release.wait(30), "the test never released the first group"
-        return 0
-
-    first = pool.submit(store.transact, holding, "held", grouped=True, level=LEVEL)
-    assert started.wait(30), "the first write never started"
-    rest = [
-        pool.submit(store.transact, work, f"w{i}", grouped=True, level=level)
-        for i, (work, level) in enumerate(works)
-    ]
-    wait_until(lambda: group.waiting == len(works), f"{len(works)} writes wait")
-    release.set()
+def behind(pool: ThreadPoolExecutor, store: Store, works: list[tuple[Work, Level]]) -> list[Any]:
+    """``works`` (each with its level) queued behind a held group of ``LEVEL``: their futures."""
+    first, rest = behind_a_held_group(pool, store, [w for w, _ in works], [lv for _, lv in works])
     assert first.result(30) == 0
     return rest
 
@@ -87,12 +51,12 @@ def another_level_of_the_same_group(store: Store) -> Level:
 
 def test_a_group_on_postgresql_is_one_levels_writes_in_their_order(store: Store) -> None:
     other = another_level_of_the_same_group(store)
-    commits = commits_of(store)
+    commits = counted_commits(store)
     works = [(inserting(n), LEVEL if n % 2 else other) for n in range(1, 9)]
     with ThreadPoolExecutor(len(works) + 1) as pool:
-        results = [f.result(30) for f in behind_a_held_group(pool, store, works)]
+        results = [f.result(30) for f in behind(pool, store, works)]
 
-    assert results == list(range(1, 9))
+    assert results == [n * n for n in range(1, 9)]
     # SQLite: the held write, then the eight together; PostgreSQL: then each level's four.
     assert len(commits) == (3 if store.dialect == "postgresql" else 2)
     assert stored(store) == list(range(9))
@@ -115,7 +79,7 @@ def test_an_attempt_that_sent_nothing_undoes_nothing_of_the_members_before_it(
         tries.append(1)
         if len(tries) == 1:
             raise RetryWrite
-        return inserting(3)(conn)  # type: ignore[no-any-return]
+        return int(inserting(3)(conn))
 
     works: list[Work] = [
         inserting(1),
@@ -125,14 +89,14 @@ def test_an_attempt_that_sent_nothing_undoes_nothing_of_the_members_before_it(
         inserting(4),
     ]
     with ThreadPoolExecutor(len(works) + 1) as pool:
-        futures = behind_a_held_group(pool, store, [(w, LEVEL) for w in works])
+        futures = behind(pool, store, [(w, LEVEL) for w in works])
         assert futures[0].result(30) == 1
         with pytest.raises(Conflict, match="before any statement"):
             futures[1].result(30)
         with pytest.raises(Conflict, match="before its batch was sent"):
             futures[2].result(30)
-        assert futures[3].result(30) == 3
-        assert futures[4].result(30) == 4
+        assert futures[3].result(30) == 9
+        assert futures[4].result(30) == 16
 
     assert stored(store) == [0, 1, 3, 4]
     assert len(tries) == 2
@@ -147,12 +111,12 @@ def test_a_member_that_swallows_an_error_fails_every_member(store: Store) -> Non
 
     works: list[Work] = [inserting(1), swallowing, inserting(2)]
     with ThreadPoolExecutor(len(works) + 1) as pool:
-        for future in behind_a_held_group(pool, store, [(w, LEVEL) for w in works]):
+        for future in behind(pool, store, [(w, LEVEL) for w in works]):
             with pytest.raises(UndoneTransaction, match="left aborted"):
                 future.result(30)
 
     assert stored(store) == [0]
-    assert store.transact(inserting(5), "after", grouped=True, level=LEVEL) == 5
+    assert store.transact(inserting(5), "after", grouped=True, level=LEVEL) == 25
     assert stored(store) == [0, 5]
 
 
@@ -167,14 +131,14 @@ def test_a_connection_lost_under_a_member_fails_every_member_as_an_outage(store:
 
     works: list[Work] = [inserting(1), losing, inserting(2)]
     with ThreadPoolExecutor(len(works) + 1) as pool:
-        futures = behind_a_held_group(pool, store, [(w, LEVEL) for w in works])
+        futures = behind(pool, store, [(w, LEVEL) for w in works])
         for i, future in enumerate(futures):
             with pytest.raises(StorageUnavailable) as caught:
                 future.result(30)
             assert f"w{i} was not done" in caught.value.message
 
     assert stored(store) == [0]
-    assert store.transact(inserting(5), "after", grouped=True, level=LEVEL) == 5
+    assert store.transact(inserting(5), "after", grouped=True, level=LEVEL) == 25
 
 
 @POSTGRESQL  # SQLite's: tests/store/test_write_group.py
@@ -193,13 +157,13 @@ def test_a_commit_that_fails_fails_every_member_and_writes_nothing(store: Store)
 
     works: list[Work] = [inserting(1), deferring, inserting(2)]
     with ThreadPoolExecutor(len(works) + 1) as pool:
-        futures = behind_a_held_group(pool, store, [(w, LEVEL) for w in works])
+        futures = behind(pool, store, [(w, LEVEL) for w in works])
         for i, future in enumerate(futures):
             with pytest.raises(NotFound, match=f"^w{i} was not done"):
                 future.result(30)
 
     assert stored(store) == [0]
-    assert store.transact(inserting(5), "after", grouped=True, level=LEVEL) == 5
+    assert store.transact(inserting(5), "after", grouped=True, level=LEVEL) == 25
 
 
 @POSTGRESQL  # row locks: SQLite runs one writer at a time

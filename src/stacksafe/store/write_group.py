@@ -39,8 +39,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
@@ -175,19 +176,7 @@ def _run(conn: Connection, member: _Member) -> Any:
     every member, each told of that cause (``WriteGroup._failed``)."""
     for _attempt in range(WRITE_ATTEMPTS):
         run_plain(conn, _SAVEPOINT)
-        conn.info[_MEMBER] = object()  # this attempt: what it keeps per write starts afresh
-        failed: Exception | None = None
-        try:
-            with storage_errors(NOT_WRITTEN, Attempt()):
-                result = member.context.run(member.work, conn)
-        except Exception as exc:
-            failed = exc
-        finally:
-            # Never left on the pooled connection, whatever was raised: a later transaction
-            # on it would take this attempt's level writes for its own. An invalidated
-            # connection refuses even this (and its info goes with it).
-            with contextlib.suppress(Exception):
-                del conn.info[_MEMBER]
+        result, failed = _attempted(conn, member, contextlib.nullcontext)
         if failed is None:
             if not _in_transaction(conn):
                 # Its work swallowed what undid the transaction: what it wrote after ran
@@ -205,6 +194,26 @@ def _run(conn: Connection, member: _Member) -> Any:
         if failure is not None:
             return Failed(failure)
     return Failed(colliding(member.what))
+
+
+def _attempted(
+    conn: Connection, member: _Member, opening: Callable[[], AbstractContextManager[Any]]
+) -> tuple[Any, Exception | None]:
+    """One attempt of ``member``'s work, inside what ``opening`` opens (its savepoint, on
+    PostgreSQL): (its result, None), or (None, what it raised, as ``Store.transact`` sees
+    it)."""
+    conn.info[_MEMBER] = object()  # this attempt: what it keeps per write starts afresh
+    try:
+        with storage_errors(NOT_WRITTEN, Attempt()), opening():
+            return member.context.run(member.work, conn), None
+    except Exception as exc:
+        return None, exc
+    finally:
+        # Never left on the pooled connection, whatever was raised: a later transaction on it
+        # would take this attempt's level writes for its own. An invalidated connection
+        # refuses even this (and its info goes with it).
+        with contextlib.suppress(Exception):
+            del conn.info[_MEMBER]
 
 
 def _run_all_pg(conn: Connection, members: Sequence[_Member]) -> list[Any]:
@@ -225,20 +234,8 @@ def _run_pg(conn: Connection, member: _Member, release: bool) -> tuple[Any, bool
     queued, store.driver.batch) left nothing to undo. A connection gone, or a transaction left
     aborted by work that returned, fails every member."""
     for _attempt in range(WRITE_ATTEMPTS):
-        conn.info[_MEMBER] = object()  # this attempt: what it keeps per write starts afresh
-        failed: Exception | None = None
-        sent: Callable[[], bool] | None = None
-        try:
-            with storage_errors(NOT_WRITTEN, Attempt()), batch(conn):
-                if release:
-                    run_plain(conn, _RELEASE)
-                sent = run_plain(conn, _SAVEPOINT)
-                result = member.context.run(member.work, conn)
-        except Exception as exc:
-            failed = exc
-        finally:
-            with contextlib.suppress(Exception):
-                del conn.info[_MEMBER]
+        savepoint = _SavepointFirst(conn, release)
+        result, failed = _attempted(conn, member, savepoint.opening)
         state = _pg_state(conn)
         if failed is None:
             if state != "INTRANS":
@@ -246,7 +243,7 @@ def _run_pg(conn: Connection, member: _Member, release: bool) -> tuple[Any, bool
                     f"{member.what}: the group's transaction was left aborted without an error"
                 )
             return result, True
-        if sent is not None and sent():
+        if savepoint.sent():
             if state not in {"INTRANS", "INERROR"}:
                 raise failed
             run_plain(conn, _ROLLBACK)
@@ -257,6 +254,32 @@ def _run_pg(conn: Connection, member: _Member, release: bool) -> tuple[Any, bool
         if failure is not None:
             return Failed(failure), release
     return Failed(colliding(member.what)), release
+
+
+class _SavepointFirst:
+    """What a member's attempt on PostgreSQL runs in: a batch (store.driver) whose first
+    statements are the ``RELEASE`` of the savepoint before, if one is open, and the attempt's
+    own ``SAVEPOINT``, sent with the work's first statements; ``sent`` says whether they went."""
+
+    __slots__ = ("_conn", "_release", "sent")
+
+    def __init__(self, conn: Connection, release: bool) -> None:
+        self._conn = conn
+        self._release = release
+        self.sent: Callable[[], bool] = _unsent
+
+    @contextlib.contextmanager
+    def opening(self) -> Iterator[None]:
+        conn = self._conn
+        with batch(conn):
+            if self._release:
+                run_plain(conn, _RELEASE)
+            self.sent = run_plain(conn, _SAVEPOINT)
+            yield
+
+
+def _unsent() -> bool:
+    return False
 
 
 def _pg_state(conn: Connection) -> str:
