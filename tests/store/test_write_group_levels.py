@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +23,7 @@ from stacksafe.store import Store
 from stacksafe.store.driver import DriverStatement, batch
 from stacksafe.store.transactions import Level, RetryWrite
 from stacksafe.store.write_group import UndoneTransaction
-from tests.store.scratch import counted_commits, inserting, scratch_store, stored
+from tests.store.scratch import counted_commits, inserting, scratch_store, stored, wait_until
 from tests.store.test_write_group import LEVEL, behind_a_held_group
 
 Work = Callable[[Connection], Any]
@@ -230,3 +231,71 @@ def test_two_servers_grouped_and_single_writes_of_several_levels_never_deadlock(
     assert deadlocks == []
     assert heads == list(range(1, len(plan) + 1))  # every write once, none lost
     assert list(counts) == [72, 72, 72, 72]
+
+
+_DEADLOCK_TABLES = (
+    "CREATE TABLE levels (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
+    "CREATE TABLE keys (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
+)
+
+
+def _lock_waiters(store: Store) -> int:
+    with store.engine.connect() as conn:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        return int(conn.execute(text(query)).scalar_one())
+
+
+@POSTGRESQL  # row locks: SQLite runs one writer at a time
+def test_a_member_chosen_as_a_deadlocks_victim_is_written_once_the_group_runs_again(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A member that PostgreSQL chose as a deadlock's victim cannot win by running again in its
+    savepoint: the locks of the members before it stay held by the group. A key's rotation
+    takes its key's row, then its level's (core.rotation.engine); a group holds the level (its
+    first member's write) while its second member waits for the key."""
+    deadlocks: list[str] = []
+    key_held = threading.Event()
+
+    def rotating(conn: Connection) -> int:
+        conn.execute(text("SELECT n FROM keys WHERE id = 1 FOR UPDATE"))
+        if not key_held.is_set():
+            key_held.set()
+            wait_until(lambda: _lock_waiters(store) >= 1, "the group's member waits for the key")
+        conn.execute(text("SELECT n FROM levels WHERE id = 1 FOR UPDATE"))
+        conn.execute(text("UPDATE keys SET n = n + 1 WHERE id = 1"))
+        return 1
+
+    def first_member(conn: Connection) -> int:
+        conn.execute(text("SELECT n FROM levels WHERE id = 1 FOR UPDATE"))
+        conn.execute(text("INSERT INTO items (n) VALUES (1)"))
+        return 1
+
+    def second_member(conn: Connection) -> int:
+        try:
+            conn.execute(text("SELECT n FROM levels WHERE id = 1 FOR UPDATE"))
+            conn.execute(text("UPDATE keys SET n = n + 1 WHERE id = 1"))
+        except sa_exc.OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "40P01":
+                deadlocks.append("deadlock")
+            raise
+        conn.execute(text("INSERT INTO items (n) VALUES (2)"))
+        return 2
+
+    with (
+        scratch_store(database_url, tmp_path, *_DEADLOCK_TABLES) as store,
+        ThreadPoolExecutor(4) as pool,
+    ):
+        with store.write() as conn:
+            conn.execute(text("INSERT INTO levels VALUES (1, 0)"))
+            conn.execute(text("INSERT INTO keys VALUES (1, 0)"))
+        rotation = pool.submit(store.transact, rotating, "rotating")
+        assert key_held.wait(30)
+        first, rest = behind_a_held_group(pool, store, [first_member, second_member])
+        results: list[Any] = [f.result(60) for f in (first, *rest)]
+        assert rotation.result(60) == 1
+        assert stored(store) == [0, 1, 2]
+        with store.read() as conn:
+            assert conn.execute(text("SELECT n FROM keys WHERE id = 1")).scalar_one() == 2
+
+    assert results == [0, 1, 2]
+    assert 1 <= len(deadlocks) < 8  # not every attempt lost to a lock the group itself held

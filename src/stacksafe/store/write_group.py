@@ -24,7 +24,9 @@ places. Every write of a level takes the level's row locks first and the audit c
 last (store.level_writes, core.audit), so a group takes the locks one write takes, in the same
 order; its later members take again what it holds, and beyond that only their keys' rows. (A
 scheduled rotation takes its key's row before the level's, so it can deadlock with a group as
-with a single write of that key: PostgreSQL detects it, and the loser runs again, ``40P01``.)
+with a single write of that key: PostgreSQL detects it, ``40P01``; a member that lost runs
+again with its whole group from a new transaction, as in its savepoint it would wait for the
+same lock, held by the members before it, and lose again.)
 A group of several levels could deadlock with another server's group or write in every
 round: holding stack A and the audit head while it waits for stack B, held by a write that
 waits for the audit head (tried: tests/store/test_write_group_levels.py's two servers then
@@ -244,7 +246,7 @@ def _run_pg(conn: Connection, member: _Member, release: bool) -> tuple[Any, bool
                 )
             return result, True
         if savepoint.sent():
-            if state not in {"INTRANS", "INERROR"}:
+            if state not in {"INTRANS", "INERROR"} or _lost_by_the_transaction(failed):
                 raise failed
             run_plain(conn, _ROLLBACK)
             release = True  # the savepoint stays after a rollback to it
@@ -254,6 +256,15 @@ def _run_pg(conn: Connection, member: _Member, release: bool) -> tuple[Any, bool
         if failure is not None:
             return Failed(failure), release
     return Failed(colliding(member.what)), release
+
+
+def _lost_by_the_transaction(failed: Exception) -> bool:
+    """A race a savepoint cannot win again: a deadlock, whose locks the members before this one
+    hold until the group's COMMIT (the member would wait for the same lock and lose again), or
+    a serialization failure, whose snapshot is the transaction's. Raised, it rolls the group's
+    transaction back and runs the group again (``WriteGroup._written``)."""
+    orig = getattr(failed, "orig", None)
+    return getattr(orig, "sqlstate", None) in {"40001", "40P01"}
 
 
 class _SavepointFirst:
