@@ -299,3 +299,43 @@ def test_a_member_chosen_as_a_deadlocks_victim_is_written_once_the_group_runs_ag
 
     assert results == [0, 1, 2]
     assert 1 <= len(deadlocks) < 8  # not every attempt lost to a lock the group itself held
+
+
+@POSTGRESQL  # psycopg's prepared statements: SQLite has none
+def test_the_member_after_one_rolled_back_to_its_savepoint_runs_once(store: Store) -> None:
+    """psycopg takes the "ROLLBACK" of a rollback to a savepoint for a transaction's and, once
+    it has prepared statements of its own, deallocates every statement of the session before
+    its next one, the batches' too: the batch after must prepare its statements again, not
+    find them gone (``26000``) and run its member's work a second time."""
+    attempts: list[int] = []
+    counting = "SELECT count(*) FROM items WHERE n > :n"
+
+    def warming(conn: Connection) -> int:
+        for _ in range(6):  # psycopg prepares a statement once it has run it five times
+            conn.execute(text(counting), {"n": 0})
+        with batch(conn):
+            _INSERT.send(conn, {"n": 1})
+        return 1
+
+    def refused_after_its_batch(conn: Connection) -> None:
+        with batch(conn):
+            _INSERT.send(conn, {"n": 101})
+        raise Conflict("refused after its batch was sent")
+
+    def after(conn: Connection) -> int:
+        attempts.append(1)
+        conn.execute(text(counting), {"n": 0})  # psycopg deallocates here
+        with batch(conn):
+            _INSERT.send(conn, {"n": 2})
+        return 2
+
+    works: list[Work] = [warming, refused_after_its_batch, after]
+    with ThreadPoolExecutor(len(works) + 1) as pool:
+        futures = behind(pool, store, [(w, LEVEL) for w in works])
+        assert futures[0].result(30) == 1
+        with pytest.raises(Conflict, match="after its batch"):
+            futures[1].result(30)
+        assert futures[2].result(30) == 2
+
+    assert stored(store) == [0, 1, 2]
+    assert len(attempts) == 1

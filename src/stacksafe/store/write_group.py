@@ -249,6 +249,7 @@ def _run_pg(conn: Connection, member: _Member, release: bool) -> tuple[Any, bool
             if state not in {"INTRANS", "INERROR"} or _lost_by_the_transaction(failed):
                 raise failed
             run_plain(conn, _ROLLBACK)
+            _prepared_forgotten(conn)
             release = True  # the savepoint stays after a rollback to it
         elif state != "INTRANS":
             raise failed
@@ -256,6 +257,16 @@ def _run_pg(conn: Connection, member: _Member, release: bool) -> tuple[Any, bool
         if failure is not None:
             return Failed(failure), release
     return Failed(colliding(member.what)), release
+
+
+def _prepared_forgotten(conn: Connection) -> None:
+    """After a rollback to a member's savepoint: psycopg reads its "ROLLBACK" as a
+    transaction's and may deallocate every prepared statement of the session before its next
+    statement, the batches' too; the next batch prepares its own again rather than find them
+    gone and run its member twice (as store.driver does after SQLAlchemy's savepoints)."""
+    from stacksafe.store.pipeline import forget_prepared  # psycopg's: PostgreSQL only
+
+    forget_prepared(conn.connection.driver_connection, rolling_back=False)  # type: ignore[arg-type]
 
 
 def _lost_by_the_transaction(failed: Exception) -> bool:
