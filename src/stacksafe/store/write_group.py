@@ -23,10 +23,10 @@ the oldest waiting write's ``Level``, taken in their order, the other levels' ke
 places. Every write of a level takes the level's row locks first and the audit chain's head
 last (store.level_writes, core.audit), so a group takes the locks one write takes, in the same
 order; its later members take again what it holds, and beyond that only their keys' rows. (A
-scheduled rotation takes its key's row before the level's, so it can deadlock with a group as
-with a single write of that key: PostgreSQL detects it, ``40P01``; a member that lost runs
-again with its whole group from a new transaction, as in its savepoint it would wait for the
-same lock, held by the members before it, and lose again.)
+rotation takes the level before its key's row too, core.rotation.engine. Should a write that
+takes them otherwise deadlock with a group, PostgreSQL detects it, ``40P01``; a member that
+lost runs again with its whole group from a new transaction, as in its savepoint it would
+wait for the same lock, held by the members before it, and lose again.)
 A group of several levels could deadlock with another server's group or write in every
 round: holding stack A and the audit head while it waits for stack B, held by a write that
 waits for the audit head (tried: tests/store/test_write_group_levels.py's two servers then
