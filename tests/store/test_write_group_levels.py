@@ -250,9 +250,9 @@ def test_a_member_chosen_as_a_deadlocks_victim_is_written_once_the_group_runs_ag
     database_url: str, tmp_path: Path
 ) -> None:
     """A member that PostgreSQL chose as a deadlock's victim cannot win by running again in its
-    savepoint: the locks of the members before it stay held by the group. A key's rotation
-    takes its key's row, then its level's (core.rotation.engine); a group holds the level (its
-    first member's write) while its second member waits for the key."""
+    savepoint: the locks of the members before it stay held by the group. A transaction takes a
+    key's row, then its level's (as a rotation did, core.rotation.engine); a group holds the
+    level (its first member's write) while its second member waits for the key."""
     deadlocks: list[str] = []
     key_held = threading.Event()
 
@@ -260,7 +260,7 @@ def test_a_member_chosen_as_a_deadlocks_victim_is_written_once_the_group_runs_ag
         conn.execute(text("SELECT n FROM keys WHERE id = 1 FOR UPDATE"))
         if not key_held.is_set():
             key_held.set()
-            wait_until(lambda: _lock_waiters(store) >= 1, "the group's member waits for the key")
+            wait_until(lambda: _lock_waiters(scratch) >= 1, "the group's member waits for the key")
         conn.execute(text("SELECT n FROM levels WHERE id = 1 FOR UPDATE"))
         conn.execute(text("UPDATE keys SET n = n + 1 WHERE id = 1"))
         return 1
@@ -282,19 +282,19 @@ def test_a_member_chosen_as_a_deadlocks_victim_is_written_once_the_group_runs_ag
         return 2
 
     with (
-        scratch_store(database_url, tmp_path, *_DEADLOCK_TABLES) as store,
+        scratch_store(database_url, tmp_path, *_DEADLOCK_TABLES) as scratch,
         ThreadPoolExecutor(4) as pool,
     ):
-        with store.write() as conn:
+        with scratch.write() as conn:
             conn.execute(text("INSERT INTO levels VALUES (1, 0)"))
             conn.execute(text("INSERT INTO keys VALUES (1, 0)"))
-        rotation = pool.submit(store.transact, rotating, "rotating")
+        rotation = pool.submit(scratch.transact, rotating, "rotating")
         assert key_held.wait(30)
-        first, rest = behind_a_held_group(pool, store, [first_member, second_member])
+        first, rest = behind_a_held_group(pool, scratch, [first_member, second_member])
         results: list[Any] = [f.result(60) for f in (first, *rest)]
         assert rotation.result(60) == 1
-        assert stored(store) == [0, 1, 2]
-        with store.read() as conn:
+        assert stored(scratch) == [0, 1, 2]
+        with scratch.read() as conn:
             assert conn.execute(text("SELECT n FROM keys WHERE id = 1")).scalar_one() == 2
 
     assert results == [0, 1, 2]
