@@ -239,7 +239,7 @@ def handed_to_the_group_commit(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return handed
 
 
-@pytest.mark.databases("sqlite")  # PostgreSQL has no group commit: its write takes a thread
+@pytest.mark.databases("sqlite")  # handed over on both: test_a_warm_write_takes_no_thread_hop
 @pytest.mark.parametrize("case", ANSWERED_WRITES)
 def test_a_warm_plain_write_handed_over_from_the_loop_answers_as_the_route(
     seeded: World, fastapi_calls: list[str], monkeypatch: pytest.MonkeyPatch, case: str
@@ -365,7 +365,7 @@ def test_a_write_is_refused_and_nothing_written_when_its_audit_event_cannot_be_w
 # --- What a warm write costs.
 
 
-def test_a_warm_write_takes_no_thread_hop_on_sqlite_one_on_postgresql_and_no_fastapi(
+def test_a_warm_write_takes_no_thread_hop_and_no_fastapi(
     seeded: World, fastapi_calls: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, url = seeded.client, seeded.stack_url("OWN")
@@ -379,9 +379,8 @@ def test_a_warm_write_takes_no_thread_hop_on_sqlite_one_on_postgresql_and_no_fas
     assert second.json()["response"]["raw_value"] is None
     assert fastapi_calls == []
     # The caller and the stack on the event loop (SQLite's read at once, PostgreSQL's
-    # awaited); the write handed to the group commit's thread (SQLite), else in one thread.
-    sqlite = seeded.installation.store.dialect == "sqlite"
-    assert hops == ([] if sqlite else [1])
+    # awaited); the write handed to the group commit's thread, on both databases.
+    assert hops == []
     assert checks == ["thread"]
     assert int(second.headers["x-ratelimit-remaining"]) == (
         int(first.headers["x-ratelimit-remaining"]) - 1
@@ -407,10 +406,10 @@ def test_a_write_with_a_token_not_kept_checks_it_in_the_writes_thread(
     assert event_of(response, seeded.installation)["detail"]["keys"] == {"OWN": 2}
 
 
-# --- Writes committed together (SQLite's write group).
+# --- Writes committed together (the write group).
 
 
-@pytest.mark.databases("sqlite")  # PostgreSQL's writes take a thread each, never a group
+@pytest.mark.databases("sqlite")  # RAISE(ROLLBACK): SQLite's undoing of a whole transaction
 def test_writes_of_a_group_whose_transaction_is_undone_all_answer_503_and_none_is_written(
     seeded: World,
 ) -> None:
@@ -432,7 +431,8 @@ def test_writes_of_a_group_whose_transaction_is_undone_all_answer_503_and_none_i
         return lambda: client.put(url, content=b'{"raw_value": "v"}', headers=JSON)
 
     with ThreadPoolExecutor(len(keys) + 1) as pool:
-        answers = behind_a_held_group(installation, pool, [putting(key) for key in keys])
+        writes = [putting(key) for key in keys]
+        answers = behind_a_held_group(installation, pool, writes, seeded.stack_target)
         sent = [answer.result(30) for answer in answers]
 
     assert [a.status_code for a in sent] == [503, 503, 503]

@@ -1,8 +1,7 @@
-"""Writes of secrets that arrive while another write commits share its next transaction on
-SQLite (store.write_group), and each is still a write of its own: its own version, its own
-KV path version, its own audit event in the intact chain, its own error, nothing of it left
-when it fails. PostgreSQL's writes are transactions of their own: the tests that hold a
-SQLite group open run on SQLite, the last on both."""
+"""Writes of secrets that arrive while another write commits share its next transaction
+(store.write_group; on PostgreSQL, writes of one level), and each is still a write of its own:
+its own version, its own KV path version, its own audit event in the intact chain, its own
+error, nothing of it left when it fails."""
 
 from __future__ import annotations
 
@@ -27,11 +26,16 @@ from tests.store.scratch import wait_until
 
 
 def behind_a_held_group(
-    installation: Installation, pool: ThreadPoolExecutor, writes: list[Callable[[], Any]]
+    installation: Installation,
+    pool: ThreadPoolExecutor,
+    writes: list[Callable[[], Any]],
+    target: Target,
 ) -> list[Future[Any]]:
-    """Hold a group's transaction open, start ``writes`` (a thread each) meanwhile, and let it
-    commit once they all wait: they are the next group."""
-    group = installation.store.write_group()
+    """Hold a group's transaction open, start ``writes`` of ``target`` (a thread each)
+    meanwhile, and let it commit once they all wait: they are the next group (on PostgreSQL
+    a group is one level's writes)."""
+    level = (target.account.id, target.stack_id)
+    group = installation.store.write_group(level)
     assert group is not None
     started, release = threading.Event(), threading.Event()
 
@@ -39,7 +43,7 @@ def behind_a_held_group(
         started.set()
         assert release.wait(30), "the test never released the first group"
 
-    first = pool.submit(installation.store.transact, holding, "holding", grouped=True)
+    first = pool.submit(installation.store.transact, holding, "holding", grouped=True, level=level)
     assert started.wait(30)
     futures = [pool.submit(write) for write in writes]
     wait_until(lambda: group.waiting == len(writes), f"{len(writes)} writes wait")
@@ -67,7 +71,6 @@ def put(installation: Installation, target: Target, key: str, value: str, **kw: 
     return lambda: set_secret(installation, LOCAL, target, key, SecretValue(value), **kw)
 
 
-@pytest.mark.databases("sqlite")  # a SQLite group held open
 def test_concurrent_writes_commit_together_each_a_write_of_its_own(
     installation: Installation, stack_target: Target
 ) -> None:
@@ -79,7 +82,9 @@ def test_concurrent_writes_commit_together_each_a_write_of_its_own(
     writes += [put(installation, stack_target, "SHARED", f"shared {n}") for n in range(4)]
     writes.append(lambda: unset_secret(installation, LOCAL, stack_target, "K0"))
     with ThreadPoolExecutor(len(writes) + 1) as pool:
-        results = [f.result(30) for f in behind_a_held_group(installation, pool, writes)]
+        results = [
+            f.result(30) for f in behind_a_held_group(installation, pool, writes, stack_target)
+        ]
 
     assert len(commits) == 2  # the held group, then 13 writes in one transaction
     assert [r.version for r in results[:12]] == [1] * 8 + [1, 2, 3, 4]  # in submission order
@@ -101,7 +106,6 @@ def test_concurrent_writes_commit_together_each_a_write_of_its_own(
     assert verify_chain(installation).intact
 
 
-@pytest.mark.databases("sqlite")  # a SQLite group held open
 def test_a_write_that_fails_in_a_group_fails_alone_and_leaves_nothing(
     installation: Installation, stack_target: Target
 ) -> None:
@@ -116,7 +120,7 @@ def test_a_write_that_fails_in_a_group_fails_alone_and_leaves_nothing(
         put(installation, stack_target, "Z", "z"),
     ]
     with ThreadPoolExecutor(len(writes) + 1) as pool:
-        futures = behind_a_held_group(installation, pool, writes)
+        futures = behind_a_held_group(installation, pool, writes, stack_target)
         assert futures[0].result(30).version == 1
         with pytest.raises(Conflict, match=r"\$\{NOPE\}"):
             futures[1].result(30)
@@ -139,6 +143,22 @@ def refusing_events_of(installation: Installation, key: str, how: str) -> None:
     its version is in: ``ABORT`` undoes the statement, ``ROLLBACK`` the whole transaction (as
     SQLite does of its own accord for an interrupted statement or a failing disk)."""
     with installation.store.write() as conn:
+        if installation.store.dialect == "postgresql":
+            assert how == "ABORT"  # an error undoes the statement (and, savepoint aside, more)
+            conn.execute(
+                text(
+                    "CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS $$"
+                    f" BEGIN IF NEW.detail LIKE '%\"{key}\"%' THEN"
+                    " RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse_event AFTER INSERT ON audit_events"
+                    " FOR EACH ROW EXECUTE FUNCTION refuse_event()"
+                )
+            )
+            return
         conn.execute(
             text(
                 "CREATE TRIGGER refuse_event AFTER INSERT ON audit_events"
@@ -160,7 +180,6 @@ def chain_tail(installation: Installation, after: int) -> list[tuple[int, str]]:
         ]
 
 
-@pytest.mark.databases("sqlite")  # a SQLite group held open
 def test_a_write_failing_after_its_version_leaves_nothing_and_the_next_chains_to_the_stored_head(
     installation: Installation, stack_target: Target
 ) -> None:
@@ -177,7 +196,7 @@ def test_a_write_failing_after_its_version_leaves_nothing_and_the_next_chains_to
         put(installation, stack_target, "Z", "z"),
     ]
     with ThreadPoolExecutor(len(writes) + 1) as pool:
-        futures = behind_a_held_group(installation, pool, writes)
+        futures = behind_a_held_group(installation, pool, writes, stack_target)
         assert futures[0].result(30).version == 1
         with pytest.raises(AuditUnavailable, match="the change was refused"):
             futures[1].result(30)
@@ -197,7 +216,6 @@ def test_a_write_failing_after_its_version_leaves_nothing_and_the_next_chains_to
     assert verify_chain(installation).intact
 
 
-@pytest.mark.databases("sqlite")  # a SQLite group held open
 def test_a_data_key_made_by_a_write_that_fails_is_not_what_the_next_write_seals_with(
     installation: Installation, account_target: Target
 ) -> None:
@@ -208,7 +226,7 @@ def test_a_data_key_made_by_a_write_that_fails_is_not_what_the_next_write_seals_
     refusing_events_of(installation, "REFUSED", "ABORT")
     writes = [put(installation, fresh, "REFUSED", "r"), put(installation, fresh, "X", "x")]
     with ThreadPoolExecutor(len(writes) + 1) as pool:
-        futures = behind_a_held_group(installation, pool, writes)
+        futures = behind_a_held_group(installation, pool, writes, fresh)
         with pytest.raises(AuditUnavailable):
             futures[0].result(30)
         assert futures[1].result(30).version == 1
@@ -222,7 +240,7 @@ def test_a_data_key_made_by_a_write_that_fails_is_not_what_the_next_write_seals_
     assert verify_chain(installation).intact
 
 
-@pytest.mark.databases("sqlite")  # a SQLite group held open
+@pytest.mark.databases("sqlite")  # RAISE(ROLLBACK): SQLite's undoing of a whole transaction
 def test_a_write_that_rolls_back_the_whole_transaction_fails_every_member_in_its_own_words(
     installation: Installation, stack_target: Target
 ) -> None:
@@ -234,7 +252,7 @@ def test_a_write_that_rolls_back_the_whole_transaction_fails_every_member_in_its
         put(installation, stack_target, "Z", "z"),
     ]
     with ThreadPoolExecutor(len(writes) + 1) as pool:
-        futures = behind_a_held_group(installation, pool, writes)
+        futures = behind_a_held_group(installation, pool, writes, stack_target)
         for future in futures:
             # What the transaction's end was told (as a write of its own would be), not the
             # savepoint SQLite had already undone with it.
@@ -259,19 +277,15 @@ def _kv_version(installation: Installation, target: Target) -> int:
 def test_concurrent_writes_of_one_key_each_get_a_version_of_their_own(
     installation: Installation, stack_target: Target
 ) -> None:
-    """Grouped on SQLite or not (PostgreSQL), and handed over without a thread where the
-    database has a write group (SQLite): every write its own version, none lost."""
+    """Grouped, and handed over without a thread: every write its own version, none lost."""
     commits = commits_of(installation)
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(put(installation, stack_target, "K", f"v{n}")) for n in range(8)]
         versions = sorted(f.result(30).version for f in futures)
     later = set_secret_later(installation, LOCAL, stack_target, "K", SecretValue("later"))
-    postgresql = installation.store.dialect == "postgresql"
-    assert (later is None) is postgresql
-    if later is not None:
-        versions.append(later.result(30).version)
+    assert later is not None  # handed over, on either database
+    versions.append(later.result(30).version)
 
     assert versions == list(range(1, len(versions) + 1))
-    # On PostgreSQL every write is a transaction (and a COMMIT) of its own.
-    assert (len(commits) == len(versions)) if postgresql else (len(commits) <= len(versions))
+    assert len(commits) <= len(versions)
     assert verify_chain(installation).intact

@@ -1,4 +1,5 @@
-"""What one plain write of a secret costs the database, counted (tests/round_trips.py).
+"""What one plain write of a secret costs the database, and a group of them, counted
+(tests/round_trips.py).
 
 On PostgreSQL each round trip is a wait of the server process and of a backend, and the write
 holds its level's row lock through most of them: the CPU a write costs grew with their number
@@ -8,18 +9,25 @@ today; a change that adds one fails here, and says which messages it sent.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from stacksafe.core.installation import Installation
 from stacksafe.core.secrets import get_secret, set_secret
 from stacksafe.core.tenancy import Target
 from stacksafe.model import SecretValue
 from tests.actors import LOCAL
+from tests.core.test_secrets_grouped import behind_a_held_group, put
 from tests.round_trips import counted
 
 # The pool's pre-ping, BEGIN, the write's statements in their batches, COMMIT.
 PG_ROUND_TRIPS = 5
 SQLITE_STATEMENTS = 25  # each statement of a trigger counted too
+# A group of four writes of one level (store.write_group): the pre-ping and COMMIT once, then
+# each member's three batches, its SAVEPOINT (after the RELEASE of the one before) in its first.
+PG_GROUP_OF_4_ROUND_TRIPS = 14
 
 
 def test_a_plain_write_of_an_existing_key_makes_a_pinned_number_of_round_trips(
@@ -45,3 +53,25 @@ def test_a_plain_write_of_an_existing_key_makes_a_pinned_number_of_round_trips(
 def _revealed(installation: Installation, target: Target) -> str | None:
     found = get_secret(installation, LOCAL, target, "API_KEY", reveal=True).raw_value
     return None if found is None else found.reveal()
+
+
+@pytest.mark.databases("postgresql")  # SQLite has no round trips
+def test_a_group_of_writes_of_one_level_makes_fewer_round_trips_per_write_than_one_write(
+    installation: Installation, stack_target: Target, tmp_path: Path
+) -> None:
+    keys = ["A", "B", "C", "D"]
+    for key in keys:
+        set_secret(installation, LOCAL, stack_target, key, SecretValue("first"))
+    with counted(installation.store.engine, tmp_path) as seen, ThreadPoolExecutor(5) as pool:
+        # The first group opens the connections; the second is a group as a server makes it.
+        for value in ("second", "third"):
+            writes = [put(installation, stack_target, key, value) for key in keys]
+            for future in behind_a_held_group(installation, pool, writes, stack_target):
+                assert future.result(30).version == (2 if value == "second" else 3)
+    groups = [
+        n for n, trace in enumerate(seen.uses) if trace.count('"SAVEPOINT stacksafe_member"') == 4
+    ]
+    assert len(groups) == 2
+    sent = seen.messages(groups[-1])
+    assert seen.round_trips()[groups[-1]] == PG_GROUP_OF_4_ROUND_TRIPS, "\n".join(sent)
+    assert PG_GROUP_OF_4_ROUND_TRIPS / len(keys) < PG_ROUND_TRIPS  # fewer per write

@@ -7,12 +7,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, event, text
 
 from stacksafe.store import Store
 
-__all__ = ["scratch_store", "stored", "wait_until"]
+__all__ = ["counted_commits", "inserting", "scratch_store", "stored", "wait_until"]
 
 
 @contextmanager
@@ -40,3 +41,20 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         time.sleep(0.001)
+
+
+def inserting(n: int) -> Callable[[Connection], Any]:
+    """A write of ``n`` into ``items``, whose result is ``n * n``."""
+
+    def work(conn: Connection) -> int:
+        conn.execute(text("INSERT INTO items (n) VALUES (:n)"), {"n": n})
+        return n * n
+
+    return work
+
+
+def counted_commits(store: Store) -> list[int]:
+    """A list that grows by one at every COMMIT of a transaction (not a savepoint's release)."""
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    return commits

@@ -20,11 +20,13 @@ from sqlalchemy import exc as sa_exc
 
 from stacksafe.errors import Conflict, NotFound, StorageUnavailable
 from stacksafe.store import Store
-from stacksafe.store.transactions import WRITE_ATTEMPTS, RetryWrite
+from stacksafe.store.transactions import WRITE_ATTEMPTS, Level, RetryWrite
 from stacksafe.store.write_group import UndoneTransaction, write_of
-from tests.store.scratch import scratch_store, stored, wait_until
+from tests.store.scratch import counted_commits, inserting, scratch_store, stored, wait_until
 
 Work = Callable[[Connection], Any]
+# The level the tests' grouped writes say they write: on PostgreSQL a group is one level's.
+LEVEL: Level = (1, None)
 
 
 @pytest.fixture
@@ -34,29 +36,20 @@ def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
         yield store
 
 
-def inserting(n: int) -> Work:
-    def work(conn: Connection) -> int:
-        conn.execute(text("INSERT INTO items (n) VALUES (:n)"), {"n": n})
-        return n * n
-
-    return work
-
-
-def counted_commits(store: Store) -> list[int]:
-    """A list that grows by one at every COMMIT of a transaction (not a savepoint's release)."""
-    commits: list[int] = []
-    event.listen(store.engine, "commit", lambda conn: commits.append(1))
-    return commits
-
-
 def behind_a_held_group(
-    pool: ThreadPoolExecutor, store: Store, works: list[Work]
+    pool: ThreadPoolExecutor,
+    store: Store,
+    works: list[Work],
+    levels: list[Level] | None = None,
 ) -> tuple[Future[Any], list[Future[Any]]]:
-    """Start a grouped write that holds its transaction open, submit ``works`` (one thread
-    each, named ``w0``, ``w1``, ...) while it does, then let it commit: they queue as one
-    group behind it."""
-    group = store.write_group()
+    """Start a grouped write of ``LEVEL`` that holds its transaction open, submit ``works``
+    (one thread each, named ``w0``, ``w1``, ...; each of ``LEVEL`` or of its own of
+    ``levels``, which queue in the same group) while it does, then let it commit: they queue
+    behind it."""
+    group = store.write_group(LEVEL)
     assert group is not None
+    levels = levels or [LEVEL] * len(works)
+    assert all(store.write_group(level) is group for level in levels)
     started, release = threading.Event(), threading.Event()
 
     def holding(conn: Connection) -> int:
@@ -65,17 +58,17 @@ def behind_a_held_group(
         assert release.wait(30), "the test never released the first group"
         return 0
 
-    first = pool.submit(store.transact, holding, "the first", grouped=True)
+    first = pool.submit(store.transact, holding, "the first", grouped=True, level=LEVEL)
     assert started.wait(30), "the first write never started"
     rest = [
-        pool.submit(store.transact, work, f"w{i}", grouped=True) for i, work in enumerate(works)
+        pool.submit(store.transact, work, f"w{i}", grouped=True, level=level)
+        for i, (work, level) in enumerate(zip(works, levels, strict=True))
     ]
     wait_until(lambda: group.waiting == len(works), f"{len(works)} writes wait")
     release.set()
     return first, rest
 
 
-@pytest.mark.databases("sqlite")  # PostgreSQL's grouped writes are transactions of their own
 def test_writes_submitted_during_a_commit_share_the_next_transaction(store: Store) -> None:
     commits = counted_commits(store)
     with ThreadPoolExecutor(17) as pool:
@@ -86,7 +79,6 @@ def test_writes_submitted_during_a_commit_share_the_next_transaction(store: Stor
     assert stored(store) == list(range(17))
 
 
-@pytest.mark.databases("sqlite")  # a group's members on PostgreSQL are not grouped
 def test_a_member_that_fails_fails_alone_and_its_rows_are_gone(store: Store) -> None:
     tries = {"retried": 0, "colliding": 0}
 
@@ -145,7 +137,9 @@ def test_a_commit_that_fails_fails_every_member_and_writes_nothing(store: Store)
                 future.result(30)
 
     assert stored(store) == [0]
-    assert store.transact(inserting(5), "after", grouped=True) == 25  # the next group commits
+    assert (
+        store.transact(inserting(5), "after", grouped=True, level=LEVEL) == 25
+    )  # the next group commits
     assert stored(store) == [0, 5]
 
 
@@ -174,14 +168,16 @@ def test_a_commit_the_disk_fails_tells_each_member_in_its_own_words(store: Store
     assert stored(store) == []
 
 
-@pytest.mark.databases("sqlite")  # members run on the leader's thread only when grouped
 def test_each_member_runs_in_its_submitters_context(store: Store) -> None:
     request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
 
     def as_submitted(n: int) -> tuple[str, int]:
         request_id.set(f"request {n}")  # in the submitter's thread, before it submits
         return store.transact(
-            lambda conn: (request_id.get(), threading.get_ident()), f"w{n}", grouped=True
+            lambda conn: (request_id.get(), threading.get_ident()),
+            f"w{n}",
+            grouped=True,
+            level=LEVEL,
         )
 
     started, release = threading.Event(), threading.Event()
@@ -190,10 +186,10 @@ def test_each_member_runs_in_its_submitters_context(store: Store) -> None:
         started.set()
         assert release.wait(30)
 
-    group = store.write_group()
+    group = store.write_group(LEVEL)
     assert group is not None
     with ThreadPoolExecutor(9) as pool:
-        first = pool.submit(store.transact, holding, "the first", grouped=True)
+        first = pool.submit(store.transact, holding, "the first", grouped=True, level=LEVEL)
         assert started.wait(30)
         rest = [pool.submit(as_submitted, n) for n in range(8)]
         wait_until(lambda: group.waiting == 8, "8 writes wait")
@@ -207,7 +203,7 @@ def test_each_member_runs_in_its_submitters_context(store: Store) -> None:
 
 
 def test_a_grouped_write_keeps_a_transactions_meaning(store: Store) -> None:
-    """Alone (and on PostgreSQL always): a result, an error of its own, a retried race."""
+    """Alone: a result, an error of its own, a retried race."""
     retried: list[int] = []
 
     def retry_once(conn: Connection) -> int:
@@ -221,13 +217,15 @@ def test_a_grouped_write_keeps_a_transactions_meaning(store: Store) -> None:
         inserting(8)(conn)
         raise Conflict("no")
 
-    assert store.transact(inserting(6), "six", grouped=True) == 36
-    assert store.transact(retry_once, "seven", grouped=True) == 7
+    assert store.transact(inserting(6), "six", grouped=True, level=LEVEL) == 36
+    assert store.transact(retry_once, "seven", grouped=True, level=LEVEL) == 7
     with pytest.raises(Conflict, match=r"^no$"):
-        store.transact(refused, "eight", grouped=True)
+        store.transact(refused, "eight", grouped=True, level=LEVEL)
     assert stored(store) == [6, 7]
     assert len(retried) == 2
+    # PostgreSQL groups one level's writes: a write that names none is a transaction of its own.
     assert (store.write_group() is None) is (store.dialect == "postgresql")
+    assert store.write_group(LEVEL) is not None
 
 
 @pytest.mark.databases("sqlite")  # the write lock a long job holds is SQLite's
@@ -237,7 +235,7 @@ def test_a_long_job_is_never_a_member_and_writes_behind_it_share_commits_after_i
     """A long job (``transact`` without ``grouped``: a key rotation's batch, an import) holds
     the write lock between groups, never inside one: the writes that arrive meanwhile wait for
     it as they would for any transaction, then commit together."""
-    group = store.write_group()
+    group = store.write_group(LEVEL)
     assert group is not None
     started, release = threading.Event(), threading.Event()
     order: list[str] = []
@@ -260,7 +258,10 @@ def test_a_long_job_is_never_a_member_and_writes_behind_it_share_commits_after_i
     with ThreadPoolExecutor(6) as pool:
         job = pool.submit(store.transact, long_job, "the job")
         assert started.wait(30)
-        writes = [pool.submit(store.transact, recorded(n), f"w{n}", grouped=True) for n in range(5)]
+        writes = [
+            pool.submit(store.transact, recorded(n), f"w{n}", grouped=True, level=LEVEL)
+            for n in range(5)
+        ]
         # One leads and waits for the write lock with its group; the others queue behind it.
         wait_until(lambda: group.waiting == 4, "4 writes wait behind the leading one")
         assert not any(w.done() for w in writes)
@@ -290,7 +291,9 @@ def test_an_interrupted_member_fails_every_member_with_its_cause_and_writes_noth
                 future.result(30)
 
     assert stored(store) == [0]
-    assert store.transact(inserting(5), "after", grouped=True) == 25  # the next group commits
+    assert (
+        store.transact(inserting(5), "after", grouped=True, level=LEVEL) == 25
+    )  # the next group commits
     assert stored(store) == [0, 5]
 
 
@@ -311,7 +314,9 @@ def test_a_member_that_swallows_the_undoing_of_the_transaction_fails_every_membe
                 future.result(30)
 
     assert stored(store) == [0]
-    assert store.transact(inserting(5), "after", grouped=True) == 25  # the next group commits
+    assert (
+        store.transact(inserting(5), "after", grouped=True, level=LEVEL) == 25
+    )  # the next group commits
     assert stored(store) == [0, 5]
 
 
@@ -333,7 +338,9 @@ def test_a_connection_lost_under_a_member_fails_every_member_as_an_outage(store:
             assert f"w{i} was not done" in caught.value.message
 
     assert stored(store) == [0]
-    assert store.transact(inserting(5), "after", grouped=True) == 25  # the next group commits
+    assert (
+        store.transact(inserting(5), "after", grouped=True, level=LEVEL) == 25
+    )  # the next group commits
     assert stored(store) == [0, 5]
 
 
@@ -342,7 +349,7 @@ def test_writes_pending_when_the_store_closes_are_written_and_the_writer_thread_
     store: Store,
 ) -> None:
     before = set(threading.enumerate())
-    group = store.write_group()
+    group = store.write_group(LEVEL)
     assert group is not None
     started, release = threading.Event(), threading.Event()
 
@@ -353,10 +360,10 @@ def test_writes_pending_when_the_store_closes_are_written_and_the_writer_thread_
         return 0
 
     with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(store.transact, holding, "the first", grouped=True)
+        first = pool.submit(store.transact, holding, "the first", grouped=True, level=LEVEL)
         assert started.wait(30), "the first write never started"
-        later = [group.transact_later(inserting(n), f"l{n}") for n in (1, 2)]
-        threaded = pool.submit(store.transact, inserting(3), "t3", grouped=True)
+        later = [group.transact_later(inserting(n), f"l{n}", LEVEL) for n in (1, 2)]
+        threaded = pool.submit(store.transact, inserting(3), "t3", grouped=True, level=LEVEL)
         wait_until(lambda: group.waiting == 3, "3 writes wait")
         store.close()  # the server stops while they wait
         with pytest.raises(StorageUnavailable, match=r"^the server is stopping; nothing was"):

@@ -169,7 +169,7 @@ class FastWrite:
             known = await _at_hand(installation, asker, ref, source_ip, request_id)
             kept = None if known is None else (known[0], deps.counted(state, known[0]))
             if known is not None and kept is not None:
-                # On SQLite, the write itself handed to the group commit's thread, no hop.
+                # The write itself handed to a group commit's thread, no hop.
                 later = put_one_later(installation, kept[0], known[1], key, body)
                 if later is not None:
                     written = await settled(later)

@@ -208,7 +208,7 @@ def set_secret(
     value: ``()`` lifts a restriction, None leaves it as it is (none, for a new key).
     """
     work = _setting(installation, actor, target, key, value, expected_version, environments)
-    return installation.store.transact(work, f"setting {key!r}", grouped=True)
+    return installation.store.transact(work, f"setting {key!r}", grouped=True, level=_level(target))
 
 
 def set_secret_later(
@@ -217,16 +217,23 @@ def set_secret_later(
     """``set_secret`` of a plain value without a thread, for a face on an event loop: a future
     completed once the write is durably committed (store.Store.transact_later), or with what
     ``set_secret`` would raise. None, having done and recorded nothing, when it cannot be done
-    so: on PostgreSQL, or when ``actor`` may not write there (``set_secret``, in a thread,
-    records the refusal). What is checked before the write is CPU only (no I/O): the key and
-    value, the permission, the value's fingerprint."""
-    if installation.store.write_group() is None:
+    so: when ``actor`` may not write there (``set_secret``, in a thread, records the refusal).
+    What is checked before the write is CPU only (no I/O): the key and value, the permission,
+    the value's fingerprint."""
+    level = _level(target)
+    if installation.store.write_group(level) is None:
         return None
     try:
         work = _setting(installation, actor, target, key, value, None, None, on_loop=True)
     except (Forbidden, NotFound):
         return None
-    return installation.store.transact_later(work, f"setting {key!r}")
+    return installation.store.transact_later(work, f"setting {key!r}", level)
+
+
+def _level(target: Target) -> tuple[int, int | None]:
+    """The level a write of ``target``'s own secrets locks first: what its group commit
+    shares (store.Store.transact's ``level``)."""
+    return (target.account.id, target.stack_id)
 
 
 def _setting(
@@ -351,7 +358,7 @@ def unset_secret(
         )
         prune_after_write(conn, installation, actor, target, [key])
 
-    installation.store.transact(work, f"unsetting {key!r}", grouped=True)
+    installation.store.transact(work, f"unsetting {key!r}", grouped=True, level=_level(target))
 
 
 def effective_values(

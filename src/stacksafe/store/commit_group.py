@@ -16,7 +16,7 @@ from stacksafe.errors import StorageUnavailable
 from stacksafe.store.outages import NOT_WRITTEN
 from stacksafe.store.transactions import Store
 
-__all__ = ["CommitGroup", "Failed"]
+__all__ = ["CommitGroup", "Failed", "Submitted"]
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
@@ -40,7 +40,7 @@ class _Wake:
         self._lock.release()
 
 
-class _Submitted(Generic[ItemT, ResultT]):
+class Submitted(Generic[ItemT, ResultT]):
     __slots__ = ("error", "finished", "future", "item", "lead", "result", "wake")
 
     def __init__(self, item: ItemT, future: Future[ResultT] | None = None) -> None:
@@ -106,7 +106,7 @@ class CommitGroup(Generic[ItemT, ResultT]):
         self._what = what
         self._max_group = max_group
         self._lock = threading.Lock()
-        self._pending: deque[_Submitted[ItemT, ResultT]] = deque()
+        self._pending: deque[Submitted[ItemT, ResultT]] = deque()
         self._writing = False
         self._writer_wake: threading.Event | None = None
         self._closed = False
@@ -117,12 +117,12 @@ class CommitGroup(Generic[ItemT, ResultT]):
         (an event loop): while they wait, the threads that would have waited serve others, and
         more items share each commit. The group commit's own thread writes when nobody else
         is writing."""
-        entry: _Submitted[ItemT, ResultT] = _Submitted(item, Future())
+        entry: Submitted[ItemT, ResultT] = Submitted(item, Future())
         self._enqueue(entry)
         assert entry.future is not None  # noqa: S101 - made above
         return entry.future
 
-    def _enqueue(self, entry: _Submitted[ItemT, ResultT]) -> None:
+    def _enqueue(self, entry: Submitted[ItemT, ResultT]) -> None:
         with self._lock:
             if self._closed:
                 # A request the stopping server still answers: 503, nothing written.
@@ -184,7 +184,7 @@ class CommitGroup(Generic[ItemT, ResultT]):
             return len(self._pending)
 
     def submit(self, item: ItemT) -> ResultT:
-        entry: _Submitted[ItemT, ResultT] = _Submitted(item)
+        entry: Submitted[ItemT, ResultT] = Submitted(item)
         with self._lock:
             self._pending.append(entry)
             if not self._writing:
@@ -201,8 +201,7 @@ class CommitGroup(Generic[ItemT, ResultT]):
 
     def _write_group(self) -> None:
         with self._lock:
-            count = min(len(self._pending), self._max_group)
-            group = [self._pending.popleft() for _ in range(count)]
+            group = self._take(self._pending, self._max_group)
         failure: BaseException | None = None
         started = time.perf_counter()
         try:
@@ -245,6 +244,13 @@ class CommitGroup(Generic[ItemT, ResultT]):
                 self._observe(len(group), elapsed, failure is None)
         if failure is not None and not isinstance(failure, Exception):
             raise failure  # KeyboardInterrupt and the like: the leader's thread stops
+
+    def _take(
+        self, pending: deque[Submitted[ItemT, ResultT]], most: int
+    ) -> list[Submitted[ItemT, ResultT]]:
+        """The next group, taken out of ``pending`` (under the lock, never empty): its oldest
+        entries, ``most`` at most. Its first entry must be the oldest, which leads it."""
+        return [pending.popleft() for _ in range(min(len(pending), most))]
 
     def _written(self, items: Sequence[ItemT]) -> Sequence[ResultT | Failed]:
         """The group's transaction: one result per item, or a member's own ``Failed``; what it

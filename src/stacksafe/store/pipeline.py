@@ -42,15 +42,17 @@ _OFF = pq.PipelineStatus.OFF
 
 
 class Queued:
-    """One statement of a batch: sent by ``send_queued``, then read like a DBAPI cursor."""
+    """One statement of a batch: sent by ``send_queued``, then read like a DBAPI cursor.
+    Unnamed (``b""``): a statement without parameters, run as it is (not prepared)."""
 
-    __slots__ = ("_adapt", "_result", "name", "parameters", "sql")
+    __slots__ = ("_adapt", "_result", "name", "parameters", "sent", "sql")
     queued = True  # store.driver.Pending: read once the batch is sent
 
     def __init__(self, name: bytes, sql: str, parameters: Sequence[Any]) -> None:
         self.name = name
         self.sql = sql
         self.parameters = parameters
+        self.sent = False  # handed to libpq (a batch undone before it was sent never is)
         self._result: pq.abc.PGresult | None = None
         self._adapt: Any = None  # psycopg's Transformer, once answered
 
@@ -101,6 +103,10 @@ def send_queued(connection: psycopg.Connection[Any], queued: Sequence[Queued]) -
         sent: list[bytes | Queued | None] = []
         for statement, values in zip(queued, dumped, strict=True):
             name = statement.name
+            if not name:  # a plain statement (a savepoint's): run once, nothing to prepare
+                pgconn.send_query_params(statement.sql.encode(), None)
+                sent.append(statement)
+                continue
             if name not in prepared and name not in sent:
                 # Closed first, in case the session still has it: closing a statement it does
                 # not have is no error, preparing one it has is (``forget_prepared``).
@@ -110,6 +116,8 @@ def send_queued(connection: psycopg.Connection[Any], queued: Sequence[Queued]) -
                 sent.append(name)
             pgconn.send_query_prepared(name, values)
             sent.append(statement)
+        for statement in queued:
+            statement.sent = True
         pgconn.pipeline_sync()
         _flush(pgconn)
         answers = _answers(pgconn)

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_YIELD_SECONDS",
     "WRITE_ATTEMPTS",
     "Attempt",
+    "Level",
     "RetryWrite",
     "Store",
     "attempt_failure",
@@ -48,6 +49,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 WRITE_ATTEMPTS = 8
+Level = tuple[int, int | None]  # (account id, stack id or None): a level a write locks first
+# PostgreSQL's group commits per store, each with its own thread and one transaction at a
+# time: a level's writes always go to the same one (store.write_group), other levels' to
+# whichever their level falls to, so that writes of several levels still run side by side.
+PG_WRITE_GROUPS = 4
 
 log = logging.getLogger("stacksafe.store")
 
@@ -92,7 +98,7 @@ class Store:
         # write lock over at once, where SQLite's busy handler would sleep and poll (up to
         # 100 ms a turn). Other processes still meet the busy timeout.
         self._local_writer = threading.Lock() if engine.dialect.name == "sqlite" else None
-        self._write_group: WriteGroup | None = None
+        self._write_groups: list[WriteGroup] = []
         self._making_group = threading.Lock()
         self._read_engine = (
             engine.execution_options(isolation_level="REPEATABLE READ")
@@ -168,6 +174,7 @@ class Store:
         *,
         snapshot: bool = False,
         grouped: bool = False,
+        level: Level | None = None,
     ) -> T:
         """Run ``work`` in a write transaction, again from scratch when it lost a race.
 
@@ -177,15 +184,16 @@ class Store:
         when the database could not take it (not retried here: an outage lasts longer than
         a transaction, and the client decides whether to try again). ``snapshot``: see ``write``.
 
-        ``grouped``: a short write of a request (SQLite only; PostgreSQL locks rows, not the
-        database). Writes submitted while another group is being written share the next
-        transaction and its one COMMIT, each in a savepoint of its own (store.write_group):
-        its work, retries and errors are its own as here, and it returns once the group's
-        COMMIT is durable. Never for a long job: a group's members wait for each other.
+        ``grouped``: a short write of a request. Writes submitted while another group is
+        being written share the next transaction and its one COMMIT, each in a savepoint of its
+        own (store.write_group): its work, retries and errors are its own as here, and it
+        returns once the group's COMMIT is durable. Never for a long job: a group's members
+        wait for each other. On PostgreSQL only a write of one ``level`` (whose row locks it
+        takes first) is grouped, with writes of that level alone.
         """
-        group = self.write_group() if grouped else None
+        group = self.write_group(level) if grouped else None
         if group is not None:
-            return group.transact(work, what)
+            return group.transact(work, what, level)
         for _attempt in range(WRITE_ATTEMPTS):
             try:
                 with self.write(snapshot=snapshot) as conn:
@@ -198,28 +206,34 @@ class Store:
                     raise failure from None
         raise colliding(what)
 
-    def transact_later(self, work: Callable[[Connection], T], what: str) -> Future[T] | None:
-        """``transact(work, what, grouped=True)`` without a thread waiting: a future completed
-        by the group commit's thread once the write is durably committed, or with what
-        ``transact`` would have raised. For a caller that waits without a thread (an event
-        loop). None on PostgreSQL, having done nothing: ``transact`` it in a thread there."""
-        group = self.write_group()
-        return None if group is None else group.transact_later(work, what)
+    def transact_later(
+        self, work: Callable[[Connection], T], what: str, level: Level | None = None
+    ) -> Future[T] | None:
+        """``transact(work, what, grouped=True, level=level)`` without a thread waiting: a
+        future completed by the group commit's thread once the write is durably committed, or
+        with what ``transact`` would have raised. For a caller that waits without a thread (an
+        event loop). None, having done nothing, on PostgreSQL without a ``level``: ``transact``
+        it in a thread there."""
+        group = self.write_group(level)
+        return None if group is None else group.transact_later(work, what, level)
 
-    def write_group(self) -> WriteGroup | None:
-        """This store's group commit of short writes (``transact``'s ``grouped``), made on
-        first use; None on PostgreSQL."""
-        if self._local_writer is None:
+    def write_group(self, level: Level | None = None) -> WriteGroup | None:
+        """The group commit of short writes (``transact``'s ``grouped``) that takes ``level``'s,
+        made on first use: on SQLite the store's one; on PostgreSQL one of ``PG_WRITE_GROUPS``,
+        always the same for a level, and None without a level."""
+        sqlite = self._local_writer is not None
+        if not sqlite and level is None:
             return None
-        group = self._write_group
-        if group is None:
+        groups = self._write_groups
+        if not groups:
             from stacksafe.store.write_group import WriteGroup  # it builds on this module
 
             with self._making_group:
-                if self._write_group is None:
-                    self._write_group = WriteGroup(self)
-                group = self._write_group
-        return group
+                if not self._write_groups:
+                    count = 1 if sqlite else PG_WRITE_GROUPS
+                    self._write_groups = [WriteGroup(self) for _ in range(count)]
+                groups = self._write_groups
+        return groups[0] if len(groups) == 1 else groups[hash(level) % len(groups)]
 
     def yield_write_lock(self, held_for: float) -> None:
         """After a batch of a long background job (a key rotation) that held the write lock
@@ -231,8 +245,8 @@ class Store:
             time.sleep(min(held_for, MAX_YIELD_SECONDS))
 
     def close(self) -> None:
-        if self._write_group is not None:
-            self._write_group.close()
+        for group in self._write_groups:
+            group.close()
         if self.nowait is not None:
             self.nowait.close()
         if self.loop_reader is not None:

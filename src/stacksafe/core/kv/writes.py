@@ -218,7 +218,10 @@ def write_path(
             prune_after_write(conn, installation, actor, target, list(written.keys))
         return KvWritten(new_version, warnings)
 
-    return installation.store.transact(work, f"writing {target.describe()}", grouped=True)
+    level = (target.account.id, target.stack_id)
+    return installation.store.transact(
+        work, f"writing {target.describe()}", grouped=True, level=level
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from stacksafe.model import Account, SecretValue, Stack, iso8601
 from stacksafe.store import Connection
 from stacksafe.store import rotation as queries
 from stacksafe.store import secrets as secret_queries
+from stacksafe.store.level_writes import lock_level
 
 __all__ = [
     "ACTION_ROTATE",
@@ -175,6 +176,9 @@ def _rotate_directly(
     value_print = fingerprint(installation, value)
 
     def work(conn: Connection) -> int:
+        # The level first, as every write of the level locks it (store.level_writes): taken
+        # after the key's row, it deadlocked with the writes of that key.
+        lock_level(conn, target.account.id, target.stack_id)
         head = live_head(conn, target, key, lock=True)
         if expected is not None and head.current_version != expected:
             raise _Skip(_WRITTEN)
@@ -254,6 +258,7 @@ def _rotate_with_pending(
         return _fail(installation, actor, target, key, rotator, started, _message(exc), audit)
 
     def finish(conn: Connection) -> str | None:
+        lock_level(conn, target.account.id, target.stack_id)  # first, as in ``work`` above
         head = live_head(conn, target, key, lock=True)
         stored = queries.policy_of(conn, head.id, lock=True)
         if stored is None or stored.pending_since != started or stored.pending_envelope is None:
