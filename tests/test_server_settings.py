@@ -236,13 +236,16 @@ def test_serve_passes_its_settings_in_and_leaves_the_environment_alone(
 
 SRC = Path(serve_cmd.__file__).parent.parent
 # Besides settings/, what reads the environment on purpose: the environment a child process
-# inherits (`run`'s command, `scan`'s git), and where the offline snapshots are cached.
+# inherits (`run`'s command, `scan`'s git), where the offline snapshots are cached, and the
+# certificate authorities httpx trusts (SSL_CERT_FILE / SSL_CERT_DIR, which httpx reads itself:
+# the server's outbound TLS context is kept until they change).
 READS_ENVIRONMENT = {
     "settings/installation.py",
     "settings/client.py",
     "cli/run_exec.py",
     "scan/sources.py",
     "core/offline.py",
+    "core/outbound_tls.py",
 }
 
 

@@ -304,6 +304,45 @@ def test_a_postgresql_connection_lost_during_commit_says_the_write_may_have_been
         pg_cluster.drop_database("stacksafe_test_lost_at_commit")
 
 
+@pytest.mark.parametrize(
+    ("setting", "statement", "cause"),
+    [
+        ("statement_timeout = 50", "SELECT pg_sleep(5)", "canceling statement due to statement"),
+        ("lock_timeout = 50", "LOCK TABLE t IN ACCESS EXCLUSIVE MODE", "canceling statement"),
+    ],
+)
+def test_a_postgresql_statement_cancelled_by_a_timeout_is_a_503_and_writes_nothing(
+    pg_cluster: Cluster, setting: str, statement: str, cause: str
+) -> None:
+    # Operators bound runaway statements with the role's or database's statement_timeout;
+    # a write it cancels is a busy database (503, try again), never a 500.
+    from stacksafe.errors import StorageUnavailable
+
+    url = pg_cluster.create_database("stacksafe_test_cancelled")
+    store = Store.from_url(url)
+    try:
+        _table(store)
+
+        def cancelled(conn: Connection) -> None:
+            conn.execute(text("INSERT INTO t VALUES ('cancelled')"))
+            conn.execute(text(f"SET LOCAL {setting}"))
+            conn.execute(text(statement))
+
+        with store.read() as holder:  # holds a lock the LOCK TABLE waits for
+            holder.execute(text("SELECT * FROM t"))
+            with pytest.raises(StorageUnavailable) as caught:
+                store.transact(cancelled, "inserting")
+        assert caught.value.message == (
+            "database busy: a statement was cancelled (the database's statement_timeout or "
+            "lock_timeout, or an operator); inserting was not done; try again later"
+        )
+        assert cause in caught.value.reason
+        assert _rows(store) == ["kept"]
+    finally:
+        store.close()
+        pg_cluster.drop_database("stacksafe_test_cancelled")
+
+
 def test_a_postgresql_out_of_connections_is_named(pg_cluster: Cluster) -> None:
     from stacksafe.errors import StorageUnavailable
 

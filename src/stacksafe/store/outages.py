@@ -27,6 +27,10 @@ _IO = "database disk I/O error: check the disk and that the database file is wri
 _BUSY = "database busy: no connection became free in time"
 _LOCKED = "database busy: another process held its lock for longer than the busy timeout"
 _EXHAUSTED = "database refused the connection: out of connections or resources"
+_TIMED_OUT = (
+    "database busy: a statement was cancelled (the database's statement_timeout or "
+    "lock_timeout, or an operator)"
+)
 TRY_AGAIN = "try again later"
 NOT_WRITTEN = "nothing was written; try again later"
 # A connection lost during COMMIT: the server may have committed before it went. Only reading
@@ -52,6 +56,11 @@ _PG_STATES = {
     "57P01": _UNAVAILABLE,  # admin_shutdown (a fast or smart stop)
     "57P02": _UNAVAILABLE,  # crash_shutdown
     "57P03": _UNAVAILABLE,  # cannot_connect_now (starting up, shutting down, recovering)
+    # query_canceled: the role's or database's statement_timeout (operators set one to bound
+    # runaway queries), or pg_cancel_backend; lock_not_available: its lock_timeout. The
+    # statement and its transaction are undone: nothing was written, and a retry may succeed.
+    "57014": _TIMED_OUT,
+    "55P03": _TIMED_OUT,
 }
 _PG_CLASSES = {"08": _UNAVAILABLE, "53": _EXHAUSTED}
 
