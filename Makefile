@@ -8,9 +8,17 @@ PORT ?= 8200
 
 .PHONY: install run test lint check bench clean
 
+# The packages go in with uv (pip installs it into the venv first): the same wheels and the
+# same byte-compiled files as pip's, in a few seconds where pip took half a minute of one core
+# before anything else of CI could start (docs/dependencies.md). Where uv cannot be had, pip.
+UV := uv==0.13.10
+define venv_install
+$(BIN)/python -m pip install --quiet '$(UV)' && $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '$(1)' || $(BIN)/python -m pip install --quiet -e '$(1)'
+endef
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(call venv_install,.[test])
 	touch $@
 
 install: $(STAMP)
@@ -19,7 +27,7 @@ run: install
 	STACKSAFE_DATA_DIR=$(DEMO_DIR) PORT=$(PORT) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
 	STACKSAFE_DATA_DIR=$(DEMO_DIR) $(BIN)/stacksafe serve --host 127.0.0.1 --port $(PORT)
 
-# Every core (-n auto), each worker with its own PostgreSQL cluster (tests/conftest.py); work
+# Every core (TEST_WORKERS), each worker with its own PostgreSQL cluster (tests/conftest.py); work
 # stealing, since a few modules (browser, sign-in throttles, servers) dwarf the rest.
 # The suite starts the `stacksafe` command as a process hundreds of times: with bytecode writing
 # off (PYTHONDONTWRITEBYTECODE, set on some machines) each start would compile the package again,
@@ -31,8 +39,10 @@ run: install
 # a disk's own behaviour makes its directory on one (tests/e2e/test_storage_faults.py).
 # `make test TEST_TMPDIR=` keeps $$TMPDIR.
 TEST_TMPDIR ?= $(if $(wildcard /dev/shm),/dev/shm/stacksafe-tests)
-# pytest-xdist's workers: one per core (auto); `make test TEST_WORKERS=3` to try another count.
-TEST_WORKERS ?= auto
+# pytest-xdist's workers: one more than the cores. With one per core a core still stood idle
+# about a tenth of the run (tests waiting on servers, browsers, timers); the extra worker fills
+# it (docs/architecture.md, "The test suite"). `make test TEST_WORKERS=auto`: one per core.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1)")
 test: install
 	$(BIN)/python -m compileall -q src
 	$(if $(TEST_TMPDIR),mkdir -p -m 1777 $(TEST_TMPDIR))
@@ -49,7 +59,7 @@ check: lint test
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(call venv_install,.[test,bench])
 	touch $@
 
 # Every benchmark in one run (about 20 minutes), with a throwaway PostgreSQL cluster; writes
