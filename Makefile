@@ -12,6 +12,7 @@ PORT ?= 8200
 # same byte-compiled files as pip's, in a few seconds where pip took half a minute of one core
 # before anything else of CI could start (docs/dependencies.md). Where uv cannot be had, pip.
 UV := uv==0.13.10
+comma := ,
 define venv_install
 $(BIN)/python -m pip install --quiet '$(UV)' && $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '$(1)' || $(BIN)/python -m pip install --quiet -e '$(1)'
 endef
@@ -59,7 +60,7 @@ check: lint test
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
-	$(call venv_install,.[test,bench])
+	$(call venv_install,.[test$(comma)bench])
 	touch $@
 
 # Every benchmark in one run (about 20 minutes), with a throwaway PostgreSQL cluster; writes
