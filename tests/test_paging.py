@@ -28,7 +28,7 @@ from stacksafe.paging import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, check_pag
 def _paged_parameters() -> dict[str, dict[str, dict[str, Any]]]:
     app = FastAPI()
     for module in (audit, environments, health, rotation, secrets, tenancy, tokens, users):
-        app.include_router(module.router, prefix="/api/3")
+        app.include_router(module.router)
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for path, methods in app.openapi()["paths"].items():
         for method, operation in methods.items():

@@ -162,8 +162,8 @@ def hops_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def applied(installation: Installation, route_names: tuple[str, ...]) -> set[str]:
     """What a face in front of the middleware stack must do for the secrets routes named: the
-    app's middleware (by class) and the routes' dependencies, the app's and the router's as
-    the app includes it among them (by function)."""
+    app's middleware (by class) and the routes' dependencies, the app's and the router's (by
+    function)."""
     from fastapi.routing import APIRoute
 
     from stacksafe.api.routes.secrets import router
@@ -176,10 +176,10 @@ def applied(installation: Installation, route_names: tuple[str, ...]) -> set[str
     routes = [r for r in router.routes if isinstance(r, APIRoute) and r.name in route_names]
     assert len(routes) == len(route_names)
     pending = [d for route in routes for d in route.dependant.dependencies]
+    # The app's own; the router's are in each of its routes' (web.route_table adds them as
+    # they are).
     declared = list(app.router.dependencies)
-    for included in app.routes:
-        context = getattr(included, "include_context", None)
-        declared.extend(getattr(context, "dependencies", None) or [])
+    assert all(route in app.routes for route in routes)
     dependencies = {d.dependency.__name__ for d in declared if d.dependency is not None}
     while pending:
         found = pending.pop()

@@ -31,6 +31,7 @@ from stacksafe.api.request_counts import RequestCountsFlusher, shared_window
 from stacksafe.api.request_id import RequestId
 from stacksafe.api.rotation_scheduler import RotationScheduler
 from stacksafe.api.routes import (
+    API_PREFIX,
     audit,
     auth,
     changes,
@@ -63,6 +64,7 @@ from stacksafe.settings import (
     ServerSettings,
 )
 from stacksafe.web import install_web
+from stacksafe.web.route_table import add_routes
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
@@ -74,7 +76,6 @@ __all__ = [
     "default_threads",
 ]
 
-API_PREFIX = "/api/3"  # the native API's routes (the web UI's are at the root)
 RATE_LIMIT_SECONDS = 3600.0
 # A bulk import of many large values fits; anything bigger is refused with 413 unread.
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -116,7 +117,7 @@ class StacksafeApi(FastAPI):
         finally:
             # Noted before the answer: a failure after a 500 was sent is counted as that.
             metrics.requests.counted(
-                scope.get(ROUTE_NOTED) or fastapi_route(scope, API_PREFIX),
+                scope.get(ROUTE_NOTED) or fastapi_route(scope),
                 scope["method"],
                 scope.get(STATUS_NOTED, 500),
                 time.perf_counter() - started,
@@ -300,7 +301,8 @@ def create_app(
     app.add_middleware(RequestId)
     app.add_middleware(NoStore)
     install_error_handlers(app)
-    for router in (
+    add_routes(
+        app,
         tenancy.router,
         environments.router,
         secrets.router,
@@ -311,10 +313,9 @@ def create_app(
         audit.router,
         webhooks.router,
         auth.router,
-    ):
-        app.include_router(router, prefix=API_PREFIX)
-    app.include_router(health.router)
-    app.include_router(metrics_routes.router)
+        health.router,
+        metrics_routes.router,
+    )
     install_web(
         app,
         installation,

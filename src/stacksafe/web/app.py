@@ -11,6 +11,7 @@ from stacksafe.core.password_pool import PasswordPool
 from stacksafe.core.sessions import FormRefusals, SessionPolicy
 from stacksafe.core.sign_in import SignInLimits, SignIns
 from stacksafe.web.headers import SecurityHeaders
+from stacksafe.web.route_table import add_routes
 from stacksafe.web.routes import admin, history, secrets, session, sso, users
 from stacksafe.web.state import HERE, WebState, check_web_origin
 
@@ -41,13 +42,13 @@ def install_web(
         origin=None if origin is None else check_web_origin(origin),
     )
     app.add_middleware(SecurityHeaders)
-    for router in (
+    add_routes(
+        app,
         session.router,
         sso.router,
         secrets.router,
         history.router,
         admin.router,
         users.router,
-    ):
-        app.include_router(router)
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

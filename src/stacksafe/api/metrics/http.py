@@ -38,15 +38,9 @@ class StatusSeen:
         await self.send(message)
 
 
-def fastapi_route(scope: Scope, prefix: str) -> str:
+def fastapi_route(scope: Scope) -> str:
     """The template of the route FastAPI (Starlette's router) matched for ``scope``, which it
-    notes in the scope; ``unmatched`` when none did (a 404, a redirect to a slash). A route
-    included under ``prefix`` is noted without it (FastAPI 0.165 keeps the router's own
-    route; earlier versions a copy with the prefix): it is put back."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if not isinstance(path, str):
-        return UNMATCHED
-    if scope["path"].startswith(prefix + "/") and not path.startswith(prefix + "/"):
-        return prefix + path
-    return path
+    notes in the scope; ``unmatched`` when none did (a 404, a redirect to a slash). Each route
+    carries its whole path, prefix included (api.routes, web.route_table)."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else UNMATCHED

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from stacksafe.api.convert import Page, PerPage
 from stacksafe.api.deps import Caller, InstallationDep
+from stacksafe.api.routes import API_PREFIX
 from stacksafe.api.schemas import (
     AuditEventOut,
     AuditVerifyOut,
@@ -27,7 +28,7 @@ from stacksafe.paging import DEFAULT_PER_PAGE, offset_of
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 
 Since = Annotated[datetime | None, Query(description="ISO 8601; events at or after it.")]
 

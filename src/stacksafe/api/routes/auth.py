@@ -9,12 +9,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from stacksafe.api.deps import StateDep, login_counted
+from stacksafe.api.routes import API_PREFIX
 from stacksafe.api.schemas import Envelope, JwtLoggedIn, JwtLogin
 from stacksafe.model import iso8601
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 
 
 @router.post("/auth/jwt/login", response_model=Envelope[JwtLoggedIn])

@@ -33,6 +33,7 @@ from fastapi import APIRouter, Header, Path, Request, Response
 from stacksafe.api.change_hub import ChangeHub, Subscription
 from stacksafe.api.deps import Caller, StateDep, bearer_token
 from stacksafe.api.event_stream import EventStreamResponse, comment, event
+from stacksafe.api.routes import API_PREFIX
 from stacksafe.core.access import Principal
 from stacksafe.core.installation import Installation
 from stacksafe.core.streams.changes import (
@@ -45,7 +46,7 @@ from stacksafe.errors import NotFound
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["secrets"])
+router = APIRouter(prefix=API_PREFIX, tags=["secrets"])
 
 # Milliseconds a client waits before it connects again (the stream's ``retry:`` field).
 RETRY_MILLISECONDS = 2000

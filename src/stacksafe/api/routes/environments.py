@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from stacksafe.api.deps import Caller, InstallationDep
+from stacksafe.api.routes import API_PREFIX
 from stacksafe.api.schemas import (
     DiffEntryOut,
     Envelope,
@@ -21,7 +22,7 @@ from stacksafe.core.tenancy import visible_target
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["environments"])
+router = APIRouter(prefix=API_PREFIX, tags=["environments"])
 
 AccountRef = Annotated[str, Path(description="Account uid or name.")]
 StackUid = Annotated[str, Path(max_length=64)]

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query
 
 from stacksafe.api.convert import Page, PerPage, page_of
 from stacksafe.api.deps import Caller, InstallationDep
+from stacksafe.api.routes import API_PREFIX
 from stacksafe.api.schemas import (
     Deleted,
     Envelope,
@@ -29,7 +30,7 @@ from stacksafe.paging import ROTATION_PER_PAGE
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["rotation"])
+router = APIRouter(prefix=API_PREFIX, tags=["rotation"])
 Resolver = Callable[[Installation, Principal, str], Target]
 
 

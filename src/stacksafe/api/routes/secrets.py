@@ -15,6 +15,7 @@ from stacksafe.api.convert import Page, PerPage, page_of, secret_out, secrets_pa
 from stacksafe.api.deps import Caller, InstallationDep, StateDep
 from stacksafe.api.list_query import SecretsPage
 from stacksafe.api.pages import RenderedPages
+from stacksafe.api.routes import API_PREFIX
 from stacksafe.api.schemas import (
     Deleted,
     DestroyedOut,
@@ -55,7 +56,7 @@ __all__ = [
     "written_answer",
 ]
 
-router = APIRouter(tags=["secrets"])
+router = APIRouter(prefix=API_PREFIX, tags=["secrets"])
 
 Reveal = Annotated[bool, Query(description="Include raw_value (needs reveal permission).")]
 Resolve = Annotated[

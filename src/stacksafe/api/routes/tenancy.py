@@ -13,6 +13,7 @@ from stacksafe.api.offboarding_schemas import (
     LevelDeletedOut,
     TombstoneOut,
 )
+from stacksafe.api.routes import API_PREFIX
 from stacksafe.api.schemas import (
     AccountCreate,
     AccountOut,
@@ -29,7 +30,7 @@ from stacksafe.paging import DEFAULT_PER_PAGE
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["accounts and stacks"])
+router = APIRouter(prefix=API_PREFIX, tags=["accounts and stacks"])
 
 
 @router.get("/accounts", response_model=ListEnvelope[AccountOut])

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from stacksafe.api.convert import Page, PerPage, page_of
 from stacksafe.api.deps import Caller, InstallationDep
+from stacksafe.api.routes import API_PREFIX
 from stacksafe.api.schemas import Envelope, ListEnvelope, TokenCreate, TokenCreated, TokenOut
 from stacksafe.core import principals
 from stacksafe.core.principals import StoredToken
@@ -18,7 +19,7 @@ from stacksafe.paging import DEFAULT_PER_PAGE
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(prefix=API_PREFIX, tags=["tokens"])
 
 
 def _out(token: StoredToken, email: str) -> TokenOut:

@@ -12,6 +12,7 @@ from stacksafe.api.offboarding_schemas import (
     RoleRemovedOut,
     UserRemovedOut,
 )
+from stacksafe.api.routes import API_PREFIX
 from stacksafe.api.schemas import (
     Envelope,
     ListEnvelope,
@@ -28,7 +29,7 @@ from stacksafe.paging import DEFAULT_PER_PAGE
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["users"])
+router = APIRouter(prefix=API_PREFIX, tags=["users"])
 
 
 def _out(user: UserView) -> UserOut:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 
 from stacksafe.api.convert import Page, PerPage, page_of
 from stacksafe.api.deps import Caller, InstallationDep
+from stacksafe.api.routes import API_PREFIX
 from stacksafe.api.schemas import Envelope, ListEnvelope
 from stacksafe.api.webhook_schemas import WebhookCreate, WebhookOut
 from stacksafe.core.webhooks import subscriptions
@@ -17,7 +18,7 @@ from stacksafe.paging import DEFAULT_PER_PAGE
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(prefix=API_PREFIX, tags=["webhooks"])
 
 AccountQuery = Annotated[
     str | None,
