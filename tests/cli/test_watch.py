@@ -97,9 +97,9 @@ def _until(condition: Callable[[], bool], within: float, what: str) -> None:
 
 def _without_the_stream(app: FastAPI) -> FastAPI:
     """``app`` as a server from before the change stream answers: no such route."""
-    app.router.routes = [
-        r for r in app.router.routes if getattr(r, "original_router", None) is not changes.router
-    ]
+    kept = [r for r in app.router.routes if r not in changes.router.routes]
+    assert len(kept) < len(app.router.routes)  # the stream's route was there, and is gone
+    app.router.routes = kept
     return app
 
 
