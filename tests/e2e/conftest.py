@@ -22,6 +22,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -331,12 +332,12 @@ _FIRST_TOKEN = re.compile(r"first API token (tok_\w+)[^\n]*\n\s+(\S+)\s*\Z")
 
 def init_and_seed(cli: Cli) -> str:
     """``stacksafe init`` plus acme / web (production) / dev (development); the owner's token."""
-    # The real console script (its output is what an operator sees); setup, so untraced.
-    done = cli.ok("init", measured=False)
+    # In-process (Typer's CliRunner), as the rest: a process would add only its start-up, and
+    # the console script's init is tested itself (tests/cli/test_workflow.py).
+    fast = cli.in_process()
+    done = fast.ok("init")
     match = _FIRST_TOKEN.search(done.stdout)
     assert match is not None, f"no first token in init's output: {done.stdout!r}"
-    # The same CLI in-process (Typer's CliRunner) for the rest: 20x faster than subprocesses.
-    fast = cli.in_process()
     fast.ok("accounts", "create", "acme")
     fast.ok("stacks", "create", "web", "--account", "acme", "--environment", "production")
     fast.ok("stacks", "create", "dev", "--account", "acme", "--environment", "development")
@@ -477,12 +478,18 @@ def e2e_database(
     kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A database of ``kind`` (``sqlite`` or ``postgresql``) for servers a module shares: a
-    SQLite file, or a new database in the worker's throwaway cluster, dropped afterwards."""
+    SQLite file, or a new database in the worker's throwaway cluster, dropped afterwards.
+
+    It starts as a copy of the migrated template: whoever serves it runs ``init`` first, which
+    finds the schema current (tests/conftest.py, ``from_migrated_template``)."""
     if kind == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'stacksafe.db'}"
+        path = tmp_path_factory.mktemp("db") / "stacksafe.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        path.chmod(0o600)  # the mode init gives a database file it creates
+        yield f"sqlite:///{path}"
         return
     spares: Spares = request.getfixturevalue("pg_spares")
-    with spares.database() as url:
+    with spares.database(request.getfixturevalue("pg_template")) as url:
         yield url
 
 
