@@ -68,9 +68,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 # (`make test`: -n auto --dist worksteal) the last tests left are short ones, and no worker waits
 # at the end while another finishes a long one. The order within a module does not change.
 _PROCESS_HEAVY = ("e2e", "cli", "web", "test_readme_tour.py")
-# Before them, the module holding the suite's longest test (a minute or more, several times any
-# other): it came last in its folder, and in a run of 683 s it ran alone for its last 55 s while
-# the other workers had nothing left to take.
+# Before them, the module holding the suite's longest test (several times any other): it came
+# last in its folder and ran alone at the end of the run, the other workers having nothing left
+# to take (bench/README.md, "Measured outside these scripts").
 _LONGEST = ("e2e/test_schemathesis.py",)
 
 
