@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,18 @@ def _table(store: Store) -> None:
 def _rows(store: Store) -> list[str]:
     with store.read() as conn:
         return list(conn.execute(text("SELECT x FROM t ORDER BY x")).scalars())
+
+
+@contextmanager
+def _pg_store(pg_cluster: Cluster, name: str) -> Iterator[Store]:
+    """A store on a new database ``name`` of the cluster holding ``_table``; dropped after."""
+    store = Store.from_url(pg_cluster.create_database(name))
+    try:
+        _table(store)
+        yield store
+    finally:
+        store.close()
+        pg_cluster.drop_database(name)
 
 
 def test_pool_limits_reach_the_engine_and_a_full_pool_fails_fast(database_url: str) -> None:
@@ -245,10 +259,7 @@ def test_a_postgresql_connection_lost_mid_transaction_fails_cleanly_then_recover
 ) -> None:
     from stacksafe.errors import StorageUnavailable
 
-    url = pg_cluster.create_database("stacksafe_test_connection_lost")
-    store = Store.from_url(url)
-    try:
-        _table(store)
+    with _pg_store(pg_cluster, "stacksafe_test_connection_lost") as store:
 
         def lose_the_connection(conn: Connection) -> None:
             conn.execute(text("INSERT INTO t VALUES ('lost')"))
@@ -264,9 +275,6 @@ def test_a_postgresql_connection_lost_mid_transaction_fails_cleanly_then_recover
         with store.write() as conn:
             conn.execute(text("INSERT INTO t VALUES ('later')"))
         assert _rows(store) == ["kept", "later"]
-    finally:
-        store.close()
-        pg_cluster.drop_database("stacksafe_test_connection_lost")
 
 
 def test_a_postgresql_connection_lost_during_commit_says_the_write_may_have_been_made(
@@ -276,10 +284,7 @@ def test_a_postgresql_connection_lost_during_commit_says_the_write_may_have_been
 
     from stacksafe.errors import StorageUnavailable
 
-    url = pg_cluster.create_database("stacksafe_test_lost_at_commit")
-    store = Store.from_url(url)
-    try:
-        _table(store)
+    with _pg_store(pg_cluster, "stacksafe_test_lost_at_commit") as store:
 
         def cut_before_commit(conn: Connection) -> None:
             pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
@@ -299,9 +304,6 @@ def test_a_postgresql_connection_lost_during_commit_says_the_write_may_have_been
             "it back before trying again"
         )
         assert _rows(store) == ["kept"]  # here the server went before the COMMIT reached it
-    finally:
-        store.close()
-        pg_cluster.drop_database("stacksafe_test_lost_at_commit")
 
 
 @pytest.mark.parametrize(
@@ -318,10 +320,7 @@ def test_a_postgresql_statement_cancelled_by_a_timeout_is_a_503_and_writes_nothi
     # a write it cancels is a busy database (503, try again), never a 500.
     from stacksafe.errors import StorageUnavailable
 
-    url = pg_cluster.create_database("stacksafe_test_cancelled")
-    store = Store.from_url(url)
-    try:
-        _table(store)
+    with _pg_store(pg_cluster, "stacksafe_test_cancelled") as store:
 
         def cancelled(conn: Connection) -> None:
             conn.execute(text("INSERT INTO t VALUES ('cancelled')"))
@@ -338,9 +337,6 @@ def test_a_postgresql_statement_cancelled_by_a_timeout_is_a_503_and_writes_nothi
         )
         assert cause in caught.value.reason
         assert _rows(store) == ["kept"]
-    finally:
-        store.close()
-        pg_cluster.drop_database("stacksafe_test_cancelled")
 
 
 def test_a_postgresql_out_of_connections_is_named(pg_cluster: Cluster) -> None:
